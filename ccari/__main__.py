@@ -1,0 +1,121 @@
+"""``ccari`` command line.
+
+    ccari run        PBX provisioned and started, DB migrated, demo seeded, service serving
+    ccari migrate    bring the database schema to the latest revision
+    ccari demo       seed the demo tenants and write var/demo.json
+    ccari serve      serve only (PBX and DB already prepared)
+    ccari pbx ...    the PBX commands (provision, start, stop, status, render)
+    ccari pbx-sync   re-render the PBX config from the database and reload it
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from ccari import config as config_mod
+from ccari.config import Config
+from ccari.errors import CcariError
+
+log = logging.getLogger("ccari")
+
+
+async def _seed_demo(cfg: Config) -> None:
+    from ccari.demo.seed import seed, write_manifest
+    from ccari.storage.db import make_engine, make_sessionmaker
+
+    engine = make_engine(cfg.database.url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            sec = await seed(s, cfg)
+            await s.commit()
+    finally:
+        await engine.dispose()
+    path = write_manifest(cfg, sec)
+    log.info("demo manifest written to %s", path)
+
+
+async def _pbx_spec(cfg: Config):  # type: ignore[no-untyped-def]
+    from ccari.storage.db import make_engine, make_sessionmaker
+    from ccari.tenants.pbx import build_spec
+
+    engine = make_engine(cfg.database.url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            return await build_spec(s, cfg)
+    finally:
+        await engine.dispose()
+
+
+def _pbx_up(cfg: Config) -> None:
+    """Provision (cached) and start Asterisk with the config the database describes."""
+    from ccari.pbx import lifecycle
+
+    spec = asyncio.run(_pbx_spec(cfg))
+    if cfg.pbx.mode == "external":
+        lifecycle.render_external(spec, cfg.pbx.render_dir)
+        return
+    lifecycle.provision()
+    lifecycle.start(spec)
+
+
+def _pbx_sync(cfg: Config) -> None:
+    from ccari.pbx import lifecycle
+
+    spec = asyncio.run(_pbx_spec(cfg))
+    if cfg.pbx.mode == "external":
+        lifecycle.render_external(spec, cfg.pbx.render_dir)
+    else:
+        lifecycle.reload(spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ccari", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="TOML config file (default: $CCARI_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="PBX + migrations + demo + serve")
+    run.add_argument("--no-demo", action="store_true", help="do not seed the demo tenants")
+    sub.add_parser("migrate")
+    sub.add_parser("demo")
+    sub.add_parser("serve")
+    sub.add_parser("pbx-sync")
+    pbx = sub.add_parser("pbx", help="PBX commands (see `ccari pbx --help`)")
+    pbx.add_argument("args", nargs=argparse.REMAINDER)
+    ns = parser.parse_args(argv)
+
+    if ns.command == "pbx":
+        from ccari.pbx.__main__ import main as pbx_main
+
+        return pbx_main(ns.args)
+    try:
+        cfg = config_mod.load(ns.config)
+        logging.basicConfig(level=cfg.log_level,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from ccari.app import serve, with_secrets
+        from ccari.storage.db import upgrade
+
+        cfg = with_secrets(cfg)
+        if ns.command in ("run", "migrate"):
+            upgrade(cfg.database.url)
+            log.info("database at %s is up to date", cfg.database.url)
+        if ns.command == "demo" or (ns.command == "run" and not ns.no_demo):
+            asyncio.run(_seed_demo(cfg))
+        if ns.command == "run":
+            _pbx_up(cfg)
+        if ns.command == "pbx-sync":
+            _pbx_sync(cfg)
+        if ns.command in ("run", "serve"):
+            asyncio.run(serve(cfg))
+    except CcariError as exc:
+        print(f"ccari: {exc.error_id}: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

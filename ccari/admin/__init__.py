@@ -1,0 +1,1 @@
+"""The admin/API side: tenant-scoped REST with bearer tokens."""

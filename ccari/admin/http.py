@@ -1,0 +1,55 @@
+"""REST API (internal listener only): contacts and their event log, service health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ccari import keys
+from ccari.admin.auth import tenant_scope
+from ccari.contacts import repo
+from ccari.errors import NotFound
+from ccari.storage.models import Contact
+
+routes = web.RouteTableDef()
+
+
+def contact_json(c: Contact) -> dict[str, Any]:
+    def iso(v: Any) -> str | None:
+        return v.isoformat() if v is not None else None
+
+    return {
+        "id": c.id, "medium": c.medium, "state": c.state, "caller_number": c.caller_number,
+        "attributes": {k: v for k, v in (c.attributes or {}).items() if not k.startswith("_")},
+        "agent_id": c.agent_id, "customer_id": c.customer_id,
+        "arrived_at": iso(c.arrived_at), "queued_at": iso(c.queued_at),
+        "connected_at": iso(c.connected_at), "ended_at": iso(c.ended_at),
+        "wait_s": c.wait_s, "talk_s": c.talk_s, "disposition": c.disposition,
+    }
+
+
+@routes.get("/healthz")
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/api/contacts")
+async def list_contacts(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    async with request.app[keys.SESSIONS]() as s:
+        rows = await repo.recent(s, tenant_id, limit=min(int(request.query.get("limit", 50)), 500))
+    return web.json_response({"contacts": [contact_json(c) for c in rows]})
+
+
+@routes.get("/api/contacts/{id}")
+async def get_contact(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    async with request.app[keys.SESSIONS]() as s:
+        contact = await repo.get(s, request.match_info["id"], tenant_id)
+        if contact is None:
+            raise NotFound("no such contact", error_id="contact-not-found")
+        events = await repo.events(s, tenant_id, contact.id)
+    body = contact_json(contact)
+    body["events"] = [{"at": e.at.isoformat(), "kind": e.kind, "data": e.data} for e in events]
+    return web.json_response(body)

@@ -1,0 +1,1 @@
+"""Agents: login, presence, the agent web page and its live websocket."""

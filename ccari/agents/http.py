@@ -1,0 +1,133 @@
+"""The agent's pages: login (CSRF-protected form), the live page and its websocket."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+
+from aiohttp import WSMsgType, web
+
+from ccari import keys
+from ccari.agents import repo
+from ccari.errors import Forbidden
+from ccari.storage.models import Agent, Tenant
+from ccari.web.middlewares import same_origin
+from ccari.web.pages import render
+from ccari.web.security import AgentSession, verify_password
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+COOKIE = "ccari_agent"
+LOGIN_CSRF = "ccari_login_csrf"
+PRESENCES = {"ready", "not_ready"}
+
+
+def _session(request: web.Request) -> AgentSession | None:
+    cookie = request.cookies.get(COOKIE)
+    return request.app[keys.SIGNER].load(cookie) if cookie else None
+
+
+async def _agent(request: web.Request) -> tuple[AgentSession, Agent, Tenant] | None:
+    sess = _session(request)
+    if sess is None:
+        return None
+    async with request.app[keys.SESSIONS]() as s:
+        agent = await repo.get(s, sess.tenant_id, sess.agent_id)
+        tenant = await s.get(Tenant, sess.tenant_id)
+    if agent is None or tenant is None:
+        return None
+    return sess, agent, tenant
+
+
+def _check_csrf(expected: str | None, got: object) -> None:
+    if not expected or not isinstance(got, str) or not hmac.compare_digest(expected, got):
+        raise Forbidden("the form has expired; reload the page", error_id="csrf-failed")
+
+
+@routes.get("/agent/login")
+async def login_form(request: web.Request) -> web.Response:
+    token = secrets.token_urlsafe(16)
+    resp = render("login.html", csrf=token, tenant="", username="", error=None)
+    resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="Strict")
+    return resp
+
+
+@routes.post("/agent/login")
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    _check_csrf(request.cookies.get(LOGIN_CSRF), form.get("csrf"))
+    tenant_slug, username = str(form.get("tenant", "")), str(form.get("username", ""))
+    async with request.app[keys.SESSIONS]() as s:
+        agent = await repo.by_login(s, tenant_slug, username)
+    if agent is None or not verify_password(str(form.get("password", "")), agent.password_hash):
+        token = secrets.token_urlsafe(16)
+        resp = render("login.html", status=401, csrf=token, tenant=tenant_slug,
+                      username=username, error="Wrong tenant, username or password.")
+        resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="Strict")
+        return resp
+    if agent.presence == "logged_out":
+        await request.app[keys.QUEUE].set_presence(agent, "not_ready")
+    log.info("agent %s of tenant %s logged in", agent.id, agent.tenant_id)
+    resp = web.HTTPSeeOther("/agent")
+    max_age = request.app[keys.CONFIG].web.session_max_age_s
+    resp.set_cookie(COOKIE, request.app[keys.SIGNER].dump(agent.id, agent.tenant_id),
+                    httponly=True, samesite="Strict", max_age=max_age)
+    resp.del_cookie(LOGIN_CSRF)
+    raise resp
+
+
+@routes.get("/agent")
+async def page(request: web.Request) -> web.Response:
+    found = await _agent(request)
+    if found is None:
+        raise web.HTTPSeeOther("/agent/login")
+    sess, agent, tenant = found
+    state = request.app[keys.QUEUE].agent_state(agent.id)
+    return render("agent.html", agent=agent, tenant=tenant, state=state, csrf=sess.csrf)
+
+
+@routes.post("/agent/logout")
+async def logout(request: web.Request) -> web.Response:
+    found = await _agent(request)
+    if found is None:
+        raise web.HTTPSeeOther("/agent/login")
+    sess, agent, _ = found
+    form = await request.post()
+    _check_csrf(sess.csrf, form.get("csrf"))
+    await request.app[keys.QUEUE].set_presence(agent, "logged_out")
+    resp = web.HTTPSeeOther("/agent/login")
+    resp.del_cookie(COOKIE)
+    raise resp
+
+
+@routes.get("/agent/ws")
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    if not same_origin(request):
+        raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
+    found = await _agent(request)
+    if found is None:
+        raise web.HTTPUnauthorized(reason="log in first")
+    _, agent, _ = found
+    queue, hub = request.app[keys.QUEUE], request.app[keys.HUB]
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    hub.add(agent.id, ws)
+    try:
+        await ws.send_json({"type": "hello", "state": queue.agent_state(agent.id)})
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(msg.data)
+            except ValueError:
+                await ws.send_json({"type": "error", "error": "bad-json"})
+                continue
+            if data.get("type") == "presence" and data.get("presence") in PRESENCES:
+                await queue.set_presence(agent, data["presence"])
+            else:
+                await ws.send_json({"type": "error", "error": "unknown-message"})
+    finally:
+        hub.remove(agent.id, ws)
+    return ws

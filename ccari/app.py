@@ -1,0 +1,180 @@
+"""The composition root: builds every client and service once and hands them over typed.
+
+Two aiohttp applications share one :class:`Runtime`:
+
+* the **internal** app (agents, supervisors, admin API) on ``web.internal_*``, kept behind
+  the firewall;
+* the **public** app (customer-facing endpoints) on ``web.public_*``, which has no route
+  into internal data.
+
+Start-up order matters: the ARI websocket connects and the first reconcile rebuilds the
+calls from Asterisk + DB *before* the queue is rebuilt and starts offering work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ccari import keys
+from ccari.admin import http as admin_http
+from ccari.agents import http as agents_http
+from ccari.agents.notifier import AgentHub
+from ccari.ari import AriClient
+from ccari.config import Config
+from ccari.contacts.services import QueueService
+from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.voice import stasis
+from ccari.voice.services import VoiceService
+from ccari.web.middlewares import errors, security_headers
+from ccari.web.pages import STATIC
+from ccari.web.security import SessionSigner
+
+log = logging.getLogger(__name__)
+
+
+def load_or_create_secrets(state_dir: Path) -> dict[str, str]:
+    """ccari's own secrets (admin token, cookie key), generated once, kept 0600."""
+    path = state_dir / "secrets.json"
+    data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    changed = False
+    for name in ("admin_token", "secret_key"):
+        if not data.get(name):
+            data[name] = secrets.token_urlsafe(32)
+            changed = True
+    if changed:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+        tmp.replace(path)
+    return data
+
+
+def with_secrets(cfg: Config) -> Config:
+    """Fill the secrets the config leaves empty from the generated state files."""
+    own = load_or_create_secrets(cfg.state_path)
+    cfg = replace(
+        cfg,
+        admin_token=cfg.admin_token or own["admin_token"],
+        web=replace(cfg.web, secret_key=cfg.web.secret_key or own["secret_key"]),
+    )
+    if cfg.pbx.mode == "managed" and not cfg.pbx.ari_password:
+        from ccari.pbx.secrets import load_or_create_secrets as pbx_secrets
+
+        pbx = pbx_secrets(cfg.state_path / "pbx")
+        cfg = replace(cfg, pbx=replace(
+            cfg.pbx, ari_user=pbx["ari_user"], ari_password=pbx["ari_password"],
+            ami_user=pbx["ami_user"], ami_secret=pbx["ami_secret"],
+        ))
+    return cfg
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    hub: AgentHub
+    queue: QueueService
+    signer: SessionSigner
+    ari: AriClient | None = None
+    voice: VoiceService | None = None
+
+
+@contextlib.asynccontextmanager
+async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtime]:
+    engine = make_engine(cfg.database.url, echo=cfg.database.echo)
+    sessions = make_sessionmaker(engine)
+    hub = AgentHub()
+    queue = QueueService(sessions, hub, node=cfg.node)
+    rt = Runtime(cfg, engine, sessions, hub, queue,
+                 SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s))
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        stack.push_async_callback(hub.close)
+        stack.push_async_callback(queue.close)
+        if with_pbx:
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+            p = cfg.pbx
+            rt.ari = AriClient(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password,
+                               p.app_name, request_timeout=p.request_timeout_s)
+            rt.voice = VoiceService(rt.ari, sessions, queue, hub, cfg.voice, node=cfg.node)
+            queue.register("voice", rt.voice)
+            stasis.register(rt.ari, rt.voice)
+            stack.push_async_callback(rt.voice.close)
+            await rt.ari.start()
+            stack.push_async_callback(rt.ari.close)
+        await queue.start()
+        yield rt
+
+
+def internal_app(rt: Runtime) -> web.Application:
+    app = web.Application(middlewares=[errors, security_headers], client_max_size=1024**2)
+    _set_keys(app, rt)
+    app.add_routes(admin_http.routes)
+    app.add_routes(agents_http.routes)
+    app.router.add_get("/", _to_agent)
+    app.router.add_static("/static", STATIC)
+    return app
+
+
+def public_app(rt: Runtime) -> web.Application:
+    """Customer-facing side: health only for now; widgets and chat arrive with issue #5."""
+    app = web.Application(middlewares=[errors, security_headers], client_max_size=256 * 1024)
+    _set_keys(app, rt)
+    app.router.add_get("/healthz", admin_http.health)
+    return app
+
+
+def _set_keys(app: web.Application, rt: Runtime) -> None:
+    app[keys.CONFIG] = rt.config
+    app[keys.SESSIONS] = rt.sessions
+    app[keys.QUEUE] = rt.queue
+    app[keys.HUB] = rt.hub
+    app[keys.SIGNER] = rt.signer
+
+
+async def _to_agent(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther("/agent")
+
+
+async def serve(cfg: Config, *, ready: asyncio.Event | None = None) -> None:
+    """Run both listeners until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with runtime(cfg) as rt:
+        runners = []
+        for app, host, port in (
+            (internal_app(rt), cfg.web.internal_host, cfg.web.internal_port),
+            (public_app(rt), cfg.web.public_host, cfg.web.public_port),
+        ):
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, host, port).start()
+            runners.append(runner)
+        log.info("ccari serving: internal http://%s:%s public http://%s:%s",
+                 cfg.web.internal_host, cfg.web.internal_port,
+                 cfg.web.public_host, cfg.web.public_port)
+        if ready is not None:
+            ready.set()
+        try:
+            await stop.wait()
+        finally:
+            for runner in runners:
+                await runner.cleanup()

@@ -1,0 +1,175 @@
+"""Typed configuration: defaults in code, one TOML file, environment overrides.
+
+Precedence (lowest first): the defaults below, the file named by ``CCARI_CONFIG`` (or
+``--config``), then environment variables ``CCARI_<SECTION>_<KEY>`` (e.g.
+``CCARI_WEB_INTERNAL_PORT=9000``).  ``ccari.sample.toml`` at the repo root documents every
+key.  :func:`load` validates everything at start-up and raises :class:`ConfigError` with the
+offending key, so a typo never surfaces as a failure in the middle of a call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ccari.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    # SQLite by default; postgresql+asyncpg://user:pass@host/db when nodes share state.
+    url: str = "sqlite+aiosqlite:///var/ccari.db"
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    # The internal side (agents, supervisors, admin API) stays behind the firewall.
+    internal_host: str = "127.0.0.1"
+    internal_port: int = 8080
+    # The public side (customer widget, chat, help requests) may be exposed.
+    public_host: str = "127.0.0.1"
+    public_port: int = 8081
+    # Signs agent session cookies and CSRF tokens; generated into var/ when empty.
+    secret_key: str = ""
+    session_max_age_s: int = 12 * 3600
+    # Where the pages are reached from (used in the demo manifest and for Origin checks).
+    public_base_url: str = ""
+    internal_base_url: str = ""
+
+
+@dataclass(frozen=True)
+class PbxConfig:
+    # "managed": ccari provisions and runs Asterisk itself (sid root or distro package).
+    # "external": an admin's Asterisk; ccari renders config into render_dir and connects.
+    mode: str = "managed"
+    instance: str = "demo"
+    app_name: str = "ccari-demo"
+    host: str = "127.0.0.1"
+    sip_port: int = 5060
+    ari_port: int = 8088
+    ami_port: int = 5038
+    rtp_start: int = 10000
+    rtp_end: int = 20000
+    render_dir: str = ""
+    ari_user: str = ""
+    ari_password: str = ""
+    ami_user: str = ""
+    ami_secret: str = ""
+    # Source addresses identifying the carrier trunk (PJSIP identify).
+    carrier_match: tuple[str, ...] = ("127.0.0.2",)
+    request_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    moh_class: str = "default"
+    sound_prefix: str = "ccari/"
+    ring_timeout_s: int = 15
+    wrap_up_s: float = 5.0
+    announce_every_s: float = 30.0
+    ivr_timeout_s: float = 5.0
+    ivr_max_tries: int = 3
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str = "var"
+    log_level: str = "INFO"
+    node: str = "node1"
+    admin_token: str = ""
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    pbx: PbxConfig = field(default_factory=PbxConfig)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+
+def _coerce(value: Any, typ: Any, key: str) -> Any:
+    origin = typing.get_origin(typ)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list")
+        return tuple(str(v) for v in value)
+    if origin in (types.UnionType, typing.Union):
+        return value
+    if typ is bool:
+        if isinstance(value, str):
+            if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ConfigError(f"{key}: expected a boolean, got {value!r}")
+            return value.lower() in {"1", "true", "yes"}
+        return bool(value)
+    if typ in (int, float, str):
+        try:
+            return typ(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}") from None
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], env: dict[str, str], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    for name in data:
+        if name not in known:
+            raise ConfigError(f"unknown config key {prefix}{name}")
+    for f in dataclasses.fields(cls):
+        typ = hints[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(typ):
+            sub = data.get(f.name, {})
+            if not isinstance(sub, dict):
+                raise ConfigError(f"{key}: expected a table")
+            kwargs[f.name] = _build(typ, sub, env, f"{key}.")
+            continue
+        env_key = "CCARI_" + key.replace(".", "_").upper()
+        if env_key in env:
+            kwargs[f.name] = _coerce(env[env_key], typ, key)
+        elif f.name in data:
+            kwargs[f.name] = _coerce(data[f.name], typ, key)
+    return cls(**kwargs)
+
+
+def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+    env = dict(os.environ if env is None else env)
+    path = path or env.get("CCARI_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    cfg: Config = _build(Config, data, env, "")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    for name in ("internal_port", "public_port"):
+        port = getattr(cfg.web, name)
+        if not 0 <= port < 65536:
+            raise ConfigError(f"web.{name}: {port} is not a port")
+    if cfg.web.internal_port and cfg.web.internal_port == cfg.web.public_port:
+        raise ConfigError("web.internal_port and web.public_port must differ")
+    if cfg.pbx.mode not in {"managed", "external"}:
+        raise ConfigError("pbx.mode must be 'managed' or 'external'")
+    if cfg.pbx.rtp_end <= cfg.pbx.rtp_start:
+        raise ConfigError("pbx.rtp_end must be above pbx.rtp_start")
+    if cfg.pbx.host not in {"127.0.0.1", "localhost", "::1"}:
+        raise ConfigError("pbx.host: ARI and AMI are only reached on loopback")
+    if not cfg.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError("database.url must use sqlite+aiosqlite or postgresql+asyncpg")

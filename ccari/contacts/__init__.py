@@ -1,0 +1,1 @@
+"""Contacts of every medium and the universal queue service around the routing core."""

@@ -1,0 +1,269 @@
+"""The universal queue: the routing core plus persistence, agent presence and delivery.
+
+The routing core (``ccari.routing``) decides; this service records each decision in the
+database (save first), then asks the medium's deliverer to act on it (ring the agent's
+phone, push a chat...).  All router calls go through one lock so decisions are made from
+one consistent state; delivery happens outside the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.agents import repo as agents_repo
+from ccari.agents.notifier import AgentHub
+from ccari.contacts import repo
+from ccari.routing import Agent as RouterAgent
+from ccari.routing import Medium, Offer, Requirement, Router, RoutingRules, SlotSpec, WorkItem
+from ccari.storage.models import Agent, Contact
+from ccari.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+
+class Deliverer(Protocol):
+    async def deliver(self, contact: Contact, agent: Agent) -> None:
+        """Start presenting ``contact`` to ``agent`` (ring the phone, open the chat...)."""
+
+
+def utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def requirements_from(attributes: dict[str, Any]) -> tuple[Requirement, ...]:
+    """IVR/web attributes (``{"skill": "sales"}``) become required routing attributes."""
+    return tuple(
+        Requirement(name=str(k), value=str(v), required=True, min_proficiency=1)
+        for k, v in sorted(attributes.items())
+        if not str(k).startswith("_")
+    )
+
+
+def router_agent(agent: Agent) -> RouterAgent:
+    slots = agent.slots or {}
+    per_medium = {Medium(k): int(v) for k, v in (slots.get("per_medium") or {"voice": 1}).items()}
+    return RouterAgent(
+        id=str(agent.id),
+        tenant=str(agent.tenant_id),
+        site=str(agent.site_id or ""),
+        attributes={(s.name, s.value): s.proficiency for s in agent.skills},
+        slots=SlotSpec(
+            per_medium=per_medium,
+            total=int(slots.get("total", sum(per_medium.values()))),
+            exclusive=frozenset(Medium(m) for m in slots.get("exclusive", ["voice"])),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class QueueView:
+    position: int
+    predicted_wait_s: float
+
+
+class QueueService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        hub: AgentHub,
+        *,
+        node: str,
+        clock: Callable[[], float] = time.time,
+        rules: RoutingRules | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._hub = hub
+        self._node = node
+        self._clock = clock
+        self.router = Router(rules or RoutingRules())
+        self._lock = asyncio.Lock()
+        self._deliverers: dict[str, Deliverer] = {}
+        self._tasks = TaskSet("queue")
+        self._wake = asyncio.Event()
+        self._wrap_up: dict[int, asyncio.Task[Any]] = {}
+        self._agent_tenant: dict[int, int] = {}
+
+    def register(self, medium: str, deliverer: Deliverer) -> None:
+        self._deliverers[medium] = deliverer
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Rebuild the router from the database: the store is the record of truth."""
+        async with self._sessions() as s:
+            agents = await agents_repo.all_agents(s)
+            waiting = [
+                c for c in await repo.open_contacts(s, self._node) if c.state in ("queued", "offered")
+            ]
+        now = self._clock()
+        async with self._lock:
+            for agent in agents:
+                self._agent_tenant[agent.id] = agent.tenant_id
+                if agent.presence in ("ready", "not_ready"):
+                    self.router.agent_login(router_agent(agent), now)
+            for contact in waiting:
+                self.router.add_item(self._item(contact), now)
+            offers: list[Offer] = []
+            for agent in agents:
+                if agent.presence == "ready":
+                    offers += self.router.agent_ready(str(agent.id), now)
+        await self._apply(offers)
+        self._tasks.spawn(self._ticker(), "ticker")
+
+    async def close(self) -> None:
+        await self._tasks.close()
+
+    def _item(self, contact: Contact) -> WorkItem:
+        arrived = contact.queued_at or contact.arrived_at
+        return WorkItem(
+            id=contact.id,
+            tenant=str(contact.tenant_id),
+            medium=Medium(contact.medium),
+            requirements=requirements_from(contact.attributes or {}),
+            priority=contact.priority,
+            arrived_at=arrived.timestamp(),
+        )
+
+    # ---- work --------------------------------------------------------------------------
+    async def enqueue(self, contact: Contact) -> None:
+        """``contact`` is already saved as queued; route it."""
+        async with self._lock:
+            offers = self.router.add_item(self._item(contact), self._clock())
+        await self._apply(offers)
+
+    async def withdraw(self, contact_id: str) -> None:
+        """The contact left (caller hung up, chat closed): forget it, free any reservation."""
+        async with self._lock:
+            offers = self.router.remove_item(contact_id, self._clock())
+        await self._apply(offers)
+
+    async def accepted(self, contact_id: str) -> None:
+        async with self._lock:
+            offers = self.router.accept(contact_id, self._clock())
+        await self._apply(offers)
+
+    async def offer_failed(self, contact: Contact, *, agent_not_ready: bool) -> None:
+        """The agent did not take the offer: the contact goes back in front of the queue."""
+        agent_id = contact.agent_id
+        async with self._sessions() as s:
+            row = await repo.get(s, contact.id)
+            if row is not None and row.state == "offered":
+                await repo.transition(
+                    s, row, "queued", at=utc(self._clock()), agent_id=None, agent_channel_id=None
+                )
+                if agent_not_ready and agent_id is not None:
+                    await agents_repo.set_presence(s, row.tenant_id, agent_id, "not_ready")
+                await s.commit()
+        async with self._lock:
+            offers = self.router.reject(contact.id, self._clock(), agent_not_ready=agent_not_ready)
+        if agent_id is not None:
+            await self._push_state(agent_id, offer=None)
+        await self._apply(offers)
+
+    async def completed(self, contact_id: str, agent_id: int | None, wrap_up_s: float) -> None:
+        async with self._lock:
+            offers = self.router.complete(contact_id, self._clock(), wrap_up=wrap_up_s > 0)
+        await self._apply(offers)
+        if agent_id is not None and wrap_up_s > 0:
+            old = self._wrap_up.pop(agent_id, None)
+            if old is not None:
+                old.cancel()
+            self._wrap_up[agent_id] = self._tasks.spawn(
+                self._end_wrap_up(agent_id, wrap_up_s), f"wrap-up-{agent_id}"
+            )
+        if agent_id is not None:
+            await self._push_state(agent_id, offer=None)
+
+    async def _end_wrap_up(self, agent_id: int, wrap_up_s: float) -> None:
+        await asyncio.sleep(wrap_up_s)
+        self._wrap_up.pop(agent_id, None)
+        if self.router.agent_state(str(agent_id)) == "wrap_up":
+            async with self._lock:
+                offers = self.router.agent_ready(str(agent_id), self._clock())
+            await self._push_state(agent_id)
+            await self._apply(offers)
+
+    # ---- agents ------------------------------------------------------------------------
+    async def set_presence(self, agent: Agent, presence: str) -> str:
+        """The agent chose logged_out, not_ready or ready.  Returns the router's state."""
+        async with self._sessions() as s:
+            await agents_repo.set_presence(s, agent.tenant_id, agent.id, presence)
+            await s.commit()
+        self._agent_tenant[agent.id] = agent.tenant_id
+        now = self._clock()
+        aid = str(agent.id)
+        async with self._lock:
+            state = self.router.agent_state(aid)
+            offers: list[Offer] = []
+            if presence == "logged_out":
+                offers = self.router.agent_logout(aid, now)
+            else:
+                if state == "logged_out":
+                    offers += self.router.agent_login(router_agent(agent), now)
+                if presence == "ready":
+                    offers += self.router.agent_ready(aid, now)
+                else:
+                    offers += self.router.agent_not_ready(aid, now)
+        await self._push_state(agent.id)
+        await self._apply(offers)
+        return self.router.agent_state(aid)
+
+    def agent_state(self, agent_id: int) -> str:
+        return str(self.router.agent_state(str(agent_id)))
+
+    def view(self, contact_id: str) -> QueueView | None:
+        position = self.router.position(contact_id)
+        if position is None:
+            return None
+        return QueueView(position, self.router.predicted_wait(contact_id, self._clock()))
+
+    async def _push_state(self, agent_id: int, **extra: Any) -> None:
+        await self._hub.send(
+            agent_id, {"type": "state", "state": self.agent_state(agent_id), **extra}
+        )
+
+    # ---- decisions ---------------------------------------------------------------------
+    async def _apply(self, offers: list[Offer]) -> None:
+        """Save each offer, then hand it to its medium's deliverer."""
+        for offer in offers:
+            agent_id = int(offer.agent_id)
+            async with self._sessions() as s:
+                contact = await repo.get(s, offer.item_id)
+                agent = await agents_repo.get(s, self._agent_tenant.get(agent_id, -1), agent_id)
+                if contact is None or agent is None or contact.state != "queued":
+                    log.warning("offer for %s to agent %s is stale", offer.item_id, agent_id)
+                    continue
+                await repo.transition(
+                    s, contact, "offered", at=utc(self._clock()), agent_id=agent_id,
+                    offer_count=contact.offer_count + 1,
+                )
+                await s.commit()
+            log.info("contact %s offered to agent %s", contact.id, agent_id)
+            deliverer = self._deliverers.get(contact.medium)
+            if deliverer is None:
+                log.error("no deliverer for medium %s", contact.medium)
+                continue
+            self._tasks.spawn(deliverer.deliver(contact, agent), f"deliver-{contact.id}")
+        self._wake.set()
+
+    async def _ticker(self) -> None:
+        """Relaxation steps and scheduled times: call the router's tick when one is due."""
+        while True:
+            deadline = self.router.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+                continue
+            except TimeoutError:
+                pass
+            async with self._lock:
+                offers = self.router.tick(self._clock())
+            await self._apply(offers)

@@ -1,0 +1,1 @@
+"""The customer record (CRM) shown in the screen pop."""

@@ -1,0 +1,20 @@
+"""Typed application keys: how the composition root hands services to the HTTP handlers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:
+    from ccari.agents.notifier import AgentHub
+    from ccari.config import Config
+    from ccari.contacts.services import QueueService
+    from ccari.web.security import SessionSigner
+
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions")
+QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
+HUB: web.AppKey[AgentHub] = web.AppKey("hub")
+SIGNER: web.AppKey[SessionSigner] = web.AppKey("signer")

@@ -1,0 +1,242 @@
+"""The schema.  Every tenant-owned row carries ``tenant_id``; repositories filter on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    api_token_hash: Mapped[str | None] = mapped_column(String(128))
+    # Trunk admission: permitted = max(A * trunk_ratio, A + after_hours_trunks).
+    trunk_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    after_hours_trunks: Mapped[int] = mapped_column(Integer, default=0)
+    overflow_policy: Mapped[str] = mapped_column(String(20), default="busy")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("tenant_id", "username"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    # The agent's SIP phone: one PJSIP endpoint named phone_username (global namespace).
+    phone_username: Mapped[str] = mapped_column(String(100), unique=True)
+    phone_password: Mapped[str] = mapped_column(String(100))
+    phone_contact: Mapped[str | None] = mapped_column(String(255))
+    # Media slots, e.g. {"per_medium": {"voice": 1, "chat": 3}, "total": 3, "exclusive": ["voice"]}
+    slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the agent last chose (logged_out, not_ready, ready): restored after a restart.
+    presence: Mapped[str] = mapped_column(String(16), default="logged_out")
+    skills: Mapped[list[AgentSkill]] = relationship(
+        back_populates="agent", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class AgentSkill(Base):
+    """An attribute an agent has (name=value) with a proficiency (1..10)."""
+
+    __tablename__ = "agent_skills"
+    __table_args__ = (UniqueConstraint("agent_id", "name", "value"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(64))
+    proficiency: Mapped[int] = mapped_column(Integer, default=5)
+    agent: Mapped[Agent] = relationship(back_populates="skills")
+
+
+class IvrMenu(Base):
+    __tablename__ = "ivr_menus"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    prompt: Mapped[str] = mapped_column(String(200))
+    invalid_prompt: Mapped[str] = mapped_column(String(200))
+    timeout_s: Mapped[float] = mapped_column(Float, default=5.0)
+    max_tries: Mapped[int] = mapped_column(Integer, default=3)
+    # What the contact gets when every try failed: attributes, or {} for "hang up".
+    default_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    options: Mapped[list[IvrOption]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="IvrOption.digit"
+    )
+
+
+class IvrOption(Base):
+    __tablename__ = "ivr_options"
+    __table_args__ = (UniqueConstraint("menu_id", "digit"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    menu_id: Mapped[int] = mapped_column(ForeignKey("ivr_menus.id", ondelete="CASCADE"))
+    digit: Mapped[str] = mapped_column(String(1))
+    label: Mapped[str] = mapped_column(String(100))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Queue(Base):
+    """A routing rule set: which pool serves the contacts and how requirements relax."""
+
+    __tablename__ = "queues"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    ring_timeout_s: Mapped[int] = mapped_column(Integer, default=15)
+    wrap_up_s: Mapped[float] = mapped_column(Float, default=5.0)
+    announce_every_s: Mapped[float] = mapped_column(Float, default=30.0)
+    # Relaxation steps, e.g. [{"after_s": 30, "min_proficiency": 2}, {"after_s": 120, ...}]
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Number(Base):
+    __tablename__ = "numbers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    did: Mapped[str] = mapped_column(String(32), unique=True)  # E.164 digits, no '+'
+    ivr_menu_id: Mapped[int | None] = mapped_column(ForeignKey("ivr_menus.id"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
+
+
+class Customer(Base):
+    """The CRM record shown in the screen pop."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    # e.g. [{"service": "broadband", "level": "gold"}]
+    entitlements: Mapped[list[Any]] = mapped_column(default=list)
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+    tickets: Mapped[list[TroubleTicket]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+    __table_args__ = (UniqueConstraint("tenant_id", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(32))  # E.164 digits, no '+'
+
+
+class TroubleTicket(Base):
+    __tablename__ = "trouble_tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    """One media event of any medium, from arrival to completion."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_tenant_state", "tenant_id", "state"),
+        Index("ix_contacts_channel", "channel_id"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    medium: Mapped[str] = mapped_column(String(16))
+    # ivr -> queued -> offered -> connected -> completed | abandoned | rejected | failed
+    state: Mapped[str] = mapped_column(String(16))
+    node: Mapped[str] = mapped_column(String(64), default="node1")
+    channel_id: Mapped[str | None] = mapped_column(String(100))
+    agent_channel_id: Mapped[str | None] = mapped_column(String(100))
+    bridge_id: Mapped[str | None] = mapped_column(String(100))
+    number_id: Mapped[int | None] = mapped_column(ForeignKey("numbers.id"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
+    caller_number: Mapped[str | None] = mapped_column(String(64))
+    caller_name: Mapped[str | None] = mapped_column(String(200))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    offer_count: Mapped[int] = mapped_column(Integer, default=0)
+    arrived_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[dt.datetime | None]
+    connected_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    talk_s: Mapped[float | None] = mapped_column(Float)
+    disposition: Mapped[str | None] = mapped_column(String(40))
+
+
+class ContactEvent(Base):
+    __tablename__ = "contact_events"
+    __table_args__ = (Index("ix_contact_events_contact", "contact_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str | None] = mapped_column(Text)

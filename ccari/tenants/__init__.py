@@ -1,0 +1,1 @@
+"""Tenants, their numbers, IVR menus and queues (the configuration side)."""

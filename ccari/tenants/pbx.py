@@ -1,0 +1,31 @@
+"""The PBX as the database describes it: trunks, one phone per agent, every tenant number."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ccari.agents import repo as agents_repo
+from ccari.config import Config
+from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, Trunk
+from ccari.tenants import repo
+
+
+async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
+    p = cfg.pbx
+    agents = await agents_repo.all_agents(session)
+    numbers = await repo.all_numbers(session)
+    return PbxSpec(
+        instance=p.instance,
+        app_name=p.app_name,
+        ari_user=p.ari_user,
+        ari_password=p.ari_password,
+        ami_user=p.ami_user,
+        ami_secret=p.ami_secret,
+        ports=Ports(sip=p.sip_port, ari=p.ari_port, ami=p.ami_port,
+                    rtp_start=p.rtp_start, rtp_end=p.rtp_end),
+        trunks=(Trunk(name="carrier", match=tuple(p.carrier_match)),),
+        phones=tuple(
+            Phone(a.phone_username, a.phone_password, a.phone_contact) for a in agents
+        ),
+        numbers=tuple(Number(n.did, t.slug) for n, t in numbers),
+    )

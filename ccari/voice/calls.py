@@ -1,0 +1,80 @@
+"""In-memory view of the calls this node handles, rebuilt from ARI + DB after a reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from ccari.voice.ivr import Ivr
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    ring_timeout_s: int
+    wrap_up_s: float
+    announce_every_s: float
+
+
+@dataclass
+class Call:
+    contact_id: str
+    tenant_id: int
+    channel_id: str
+    settings: QueueSettings
+    phase: str = "ivr"  # ivr | queued | offered | connected | ended
+    ivr: Ivr | None = None
+    playback_id: str | None = None
+    agent_id: int | None = None
+    agent_channel_id: str | None = None
+    bridge_id: str | None = None
+    timer: asyncio.Task[Any] | None = None
+    announcer: asyncio.Task[Any] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def cancel_timers(self) -> None:
+        for task in (self.timer, self.announcer):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        self.timer = self.announcer = None
+
+
+class CallRegistry:
+    """Finds a call by contact id or by either of its channels."""
+
+    def __init__(self) -> None:
+        self._by_contact: dict[str, Call] = {}
+        self._by_channel: dict[str, Call] = {}
+
+    def add(self, call: Call) -> None:
+        self._by_contact[call.contact_id] = call
+        self._by_channel[call.channel_id] = call
+
+    def link_agent_channel(self, call: Call, channel_id: str) -> None:
+        if call.agent_channel_id:
+            self._by_channel.pop(call.agent_channel_id, None)
+        call.agent_channel_id = channel_id
+        self._by_channel[channel_id] = call
+
+    def unlink_agent_channel(self, call: Call) -> None:
+        if call.agent_channel_id:
+            self._by_channel.pop(call.agent_channel_id, None)
+        call.agent_channel_id = None
+
+    def by_contact(self, contact_id: str) -> Call | None:
+        return self._by_contact.get(contact_id)
+
+    def by_channel(self, channel_id: str) -> Call | None:
+        return self._by_channel.get(channel_id)
+
+    def remove(self, call: Call) -> None:
+        self._by_contact.pop(call.contact_id, None)
+        self._by_channel.pop(call.channel_id, None)
+        if call.agent_channel_id:
+            self._by_channel.pop(call.agent_channel_id, None)
+
+    def all(self) -> list[Call]:
+        return list(self._by_contact.values())
+
+    def __len__(self) -> int:
+        return len(self._by_contact)

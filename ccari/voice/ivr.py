@@ -1,0 +1,111 @@
+"""The IVR as a pure state machine: events in, commands out, no I/O.
+
+A caller hears ``prompt``; a digit may interrupt it (barge-in).  After the prompt the caller
+has ``timeout_s`` to press a digit.  A valid digit finishes with that option's attributes;
+an invalid digit or a timeout replays ``invalid_prompt`` then ``prompt``, up to
+``max_tries`` attempts, after which the menu finishes with ``default_attributes`` (or
+``None``: the executor hangs up).
+
+Each prompt and timer carries a generation number; events for an older generation are
+stale (the caller pressed a digit while the previous prompt was finishing) and ignored.
+
+>>> m = Menu("sound:welcome", "sound:invalid", 5.0, 3, {"1": {"skill": "sales"}})
+>>> ivr = Ivr(m)
+>>> ivr.start()
+[Play(media=('sound:welcome',), generation=1)]
+>>> ivr.on_digit("1")
+[StopPlayback(), Finish(attributes={'skill': 'sales'}, digit='1')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Menu:
+    prompt: str
+    invalid_prompt: str
+    timeout_s: float
+    max_tries: int
+    options: Mapping[str, Mapping[str, str]]
+    default_attributes: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Play:
+    media: tuple[str, ...]
+    generation: int
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    pass
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    seconds: float
+    generation: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The menu is over: ``attributes`` is None when the caller should be hung up."""
+
+    attributes: Mapping[str, str] | None
+    digit: str | None = None
+
+
+Command = Play | StopPlayback | StartTimer | Finish
+
+
+@dataclass
+class Ivr:
+    menu: Menu
+    tries: int = 0
+    generation: int = 0
+    playing: bool = False
+    done: bool = False
+    history: list[str] = field(default_factory=list)
+
+    def start(self) -> list[Command]:
+        return self._play((self.menu.prompt,))
+
+    def on_playback_finished(self, generation: int) -> list[Command]:
+        if self.done or generation != self.generation or not self.playing:
+            return []
+        self.playing = False
+        return [StartTimer(self.menu.timeout_s, self.generation)]
+
+    def on_digit(self, digit: str) -> list[Command]:
+        if self.done:
+            return []
+        self.history.append(digit)
+        stop: list[Command] = [StopPlayback()] if self.playing else []
+        self.playing = False
+        option = self.menu.options.get(digit)
+        if option is not None:
+            self.done = True
+            return [*stop, Finish(dict(option), digit)]
+        return stop + self._retry()
+
+    def on_timeout(self, generation: int) -> list[Command]:
+        if self.done or generation != self.generation or self.playing:
+            return []
+        self.history.append("timeout")
+        return self._retry()
+
+    def _retry(self) -> list[Command]:
+        self.tries += 1
+        if self.tries >= self.menu.max_tries:
+            self.done = True
+            default = self.menu.default_attributes
+            return [Finish(dict(default) if default is not None else None)]
+        return self._play((self.menu.invalid_prompt, self.menu.prompt))
+
+    def _play(self, media: tuple[str, ...]) -> list[Command]:
+        self.generation += 1
+        self.playing = True
+        return [Play(media, self.generation)]

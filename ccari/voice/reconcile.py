@@ -1,0 +1,119 @@
+"""Reconnect, then reconcile: rebuild the voice calls from Asterisk's live channels and the DB.
+
+Asterisk replays nothing after the ARI websocket comes back, and after a ccari restart the
+memory is empty.  For each open voice contact of this node the live channels decide:
+
+* caller gone                      -> abandoned / completed now;
+* in the IVR                       -> the menu starts again (a fresh prompt, not silence);
+* queued                           -> music on hold and announcements resume;
+* offered, agent leg answered      -> bridged now (its StasisStart was missed);
+* offered, agent leg still ringing -> kept ringing if we know it, else hung up and re-queued;
+* connected, both legs up          -> kept; the agent stays busy until a leg hangs up.
+
+Channels in our Stasis app that no contact knows (a call that arrived while the socket was
+down) are treated as new inbound calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ccari.contacts import repo
+from ccari.tenants import repo as tenants_repo
+from ccari.voice import ivr as ivr_mod
+from ccari.voice.calls import Call, QueueSettings
+
+if TYPE_CHECKING:
+    from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile(service: VoiceService) -> None:
+    ari = service._ari
+    channels = {c.id: c for c in await ari.list_channels()}
+    bridges = {b.id: b for b in await ari.list_bridges()}
+    async with service._sessions() as s:
+        contacts = await repo.open_contacts(s, service._node, "voice")
+        settings: dict[int | None, QueueSettings] = {}
+        menus = {}
+        for c in contacts:
+            if c.queue_id not in settings:
+                q = await tenants_repo.queue(s, c.tenant_id, c.queue_id)
+                cfg = service._cfg
+                settings[c.queue_id] = QueueSettings(
+                    q.ring_timeout_s if q else cfg.ring_timeout_s,
+                    q.wrap_up_s if q else cfg.wrap_up_s,
+                    q.announce_every_s if q else cfg.announce_every_s,
+                )
+            if c.state == "ivr" and c.number_id is not None:
+                number = await s.get(tenants_repo.Number, c.number_id)
+                if number is not None:
+                    menus[c.id] = await tenants_repo.menu(s, c.tenant_id, number.ivr_menu_id)
+    known: set[str] = set()
+    for contact in contacts:
+        known.update(x for x in (contact.channel_id, contact.agent_channel_id) if x)
+        call = service.calls.by_contact(contact.id)
+        fresh = call is None
+        if call is None:
+            assert contact.channel_id is not None
+            call = Call(contact.id, contact.tenant_id, contact.channel_id,
+                        settings[contact.queue_id], phase=contact.state,
+                        agent_id=contact.agent_id, bridge_id=contact.bridge_id)
+            service.calls.add(call)
+            if contact.agent_channel_id:
+                service.calls.link_agent_channel(call, contact.agent_channel_id)
+        if contact.channel_id not in channels:
+            log.info("reconcile: contact %s lost its caller while we were away", contact.id)
+            await service.channel_gone(contact.channel_id or "")
+            continue
+        agent_ch = channels.get(contact.agent_channel_id or "")
+        async with call.lock:
+            if contact.state == "ivr" and fresh:
+                menu = menus.get(contact.id)
+                if menu is None:
+                    await service._enqueue(call, {})
+                else:
+                    from ccari.voice.services import menu_of
+
+                    call.ivr = ivr_mod.Ivr(menu_of(menu))
+                    await service._run_ivr(call, call.ivr.start())
+            elif contact.state == "queued" and fresh:
+                service._start_announcer(call)
+            elif contact.state == "offered":
+                if agent_ch is not None and agent_ch.state == "Up":
+                    log.info("reconcile: contact %s was answered while we were away", contact.id)
+                    await service._connect(call)
+                elif not fresh and agent_ch is None:
+                    await service._offer_failed(call)
+                elif fresh:
+                    # The ring was started by a process that is gone: stop it, queue again.
+                    if agent_ch is not None:
+                        await service._hangup(agent_ch.id, "normal")
+                    await service._requeue_after_restart(call)
+            elif contact.state == "connected":
+                if agent_ch is None:
+                    await service._finish(call, "agent-hangup")
+                elif fresh:
+                    await service._queue.restore_connected(contact)
+    for ch in channels.values():
+        if ch.id in known or service.calls.by_channel(ch.id) is not None:
+            continue
+        if _is_ours(ch, service._ari.app):
+            log.info("reconcile: channel %s arrived while we were away", ch.id)
+            service._tasks.spawn(
+                service.inbound(ch.id, ch.dialplan.exten, ch.caller.number or None,
+                                ch.caller.name or None),
+                f"late-{ch.id}",
+            )
+    ours = {f"bridge-{c.id}" for c in contacts}
+    for bridge_id in bridges:
+        if bridge_id.startswith("bridge-") and bridge_id not in ours:
+            await service._safe(ari.destroy_bridge(bridge_id))
+
+
+def _is_ours(channel, app: str) -> bool:  # type: ignore[no-untyped-def]
+    return channel.dialplan.app_name == "Stasis" and channel.dialplan.app_data.startswith(
+        f"{app},inbound"
+    )

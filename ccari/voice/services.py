@@ -1,0 +1,400 @@
+"""The voice ACD: inbound call -> IVR -> queue (MOH + announcements) -> agent phone -> bridge.
+
+``VoiceService`` executes decisions; it does not make them: the IVR (``ivr.py``) and the
+router (``ccari.routing``) do.  Every state change is saved before Asterisk is told.
+Call flow per contact, guarded by the call's lock:
+
+    StasisStart(inbound) -> contact "ivr" -> answer -> IVR commands
+    IVR Finish            -> contact "queued" -> MOH + announcements -> QueueService.enqueue
+    offer                 -> contact "offered" -> originate PJSIP/<phone> (stable channel id)
+    StasisStart(agent)    -> contact "connected" -> mixing bridge (caller + agent)
+    either side hangs up  -> contact "completed" (wait, talk, disposition) -> agent wrap-up
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.agents.notifier import AgentHub
+from ccari.ari import AriClient
+from ccari.ari.errors import AriError, AriNotFound
+from ccari.config import VoiceConfig
+from ccari.contacts import repo
+from ccari.contacts.services import QueueService, utc
+from ccari.crm import repo as crm_repo
+from ccari.storage.models import Agent, Contact
+from ccari.tasks import TaskSet
+from ccari.tenants import repo as tenants_repo
+from ccari.voice import ivr as ivr_mod
+from ccari.voice.calls import Call, CallRegistry, QueueSettings
+
+log = logging.getLogger(__name__)
+
+
+def menu_of(row) -> ivr_mod.Menu:  # type: ignore[no-untyped-def]
+    return ivr_mod.Menu(
+        prompt=row.prompt,
+        invalid_prompt=row.invalid_prompt,
+        timeout_s=row.timeout_s,
+        max_tries=row.max_tries,
+        options={o.digit: dict(o.attributes) for o in row.options},
+        default_attributes=dict(row.default_attributes) if row.default_attributes else None,
+    )
+
+
+class VoiceService:
+    def __init__(
+        self,
+        ari: AriClient,
+        sessions: async_sessionmaker[AsyncSession],
+        queue: QueueService,
+        hub: AgentHub,
+        config: VoiceConfig,
+        *,
+        node: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._ari = ari
+        self._sessions = sessions
+        self._queue = queue
+        self._hub = hub
+        self._cfg = config
+        self._node = node
+        self._clock = clock
+        self.calls = CallRegistry()
+        self._tasks = TaskSet("voice")
+
+    def now(self) -> dt.datetime:
+        return utc(self._clock())
+
+    async def close(self) -> None:
+        for call in self.calls.all():
+            call.cancel_timers()
+        await self._tasks.close()
+
+    def _sound(self, name: str) -> str:
+        return name if ":" in name else f"sound:{self._cfg.sound_prefix}{name}"
+
+    # ---- arrival ---------------------------------------------------------------------------
+    async def inbound(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
+        async with self._sessions() as s:
+            number = await tenants_repo.number_by_did(s, did)
+            if number is None:
+                log.info("call %s to unknown number %s rejected", channel_id, did)
+                await self._hangup(channel_id, "unallocated")
+                return
+            menu = await tenants_repo.menu(s, number.tenant_id, number.ivr_menu_id)
+            qrow = await tenants_repo.queue(s, number.tenant_id, number.queue_id)
+            customer = await crm_repo.by_phone(s, number.tenant_id, caller)
+            contact = await repo.create(
+                s, tenant_id=number.tenant_id, medium="voice", state="ivr", node=self._node,
+                channel_id=channel_id, number_id=number.id, queue_id=qrow.id if qrow else None,
+                caller_number=caller, caller_name=name, arrived_at=self.now(),
+                customer_id=customer.id if customer else None,
+            )
+            await s.commit()
+        settings = QueueSettings(
+            ring_timeout_s=qrow.ring_timeout_s if qrow else self._cfg.ring_timeout_s,
+            wrap_up_s=qrow.wrap_up_s if qrow else self._cfg.wrap_up_s,
+            announce_every_s=qrow.announce_every_s if qrow else self._cfg.announce_every_s,
+        )
+        call = Call(contact.id, contact.tenant_id, channel_id, settings)
+        self.calls.add(call)
+        log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
+        async with call.lock:
+            try:
+                await self._ari.answer(channel_id)
+            except AriNotFound:
+                return  # gone already; the hangup event completes it
+            if menu is None:
+                await self._enqueue(call, {})
+                return
+            call.ivr = ivr_mod.Ivr(menu_of(menu))
+            await self._run_ivr(call, call.ivr.start())
+
+    # ---- IVR -------------------------------------------------------------------------------
+    async def _run_ivr(self, call: Call, commands: list[ivr_mod.Command]) -> None:
+        for cmd in commands:
+            if isinstance(cmd, ivr_mod.Play):
+                call.playback_id = f"ivr-{call.contact_id}-{cmd.generation}"
+                await self._safe(self._ari.play(
+                    call.channel_id, [self._sound(m) for m in cmd.media],
+                    playback_id=call.playback_id,
+                ))
+            elif isinstance(cmd, ivr_mod.StopPlayback):
+                if call.playback_id:
+                    await self._safe(self._ari.stop_playback(call.playback_id))
+                    call.playback_id = None
+            elif isinstance(cmd, ivr_mod.StartTimer):
+                call.timer = self._tasks.spawn(
+                    self._ivr_timeout(call, cmd.seconds, cmd.generation), f"ivr-{call.contact_id}"
+                )
+            elif isinstance(cmd, ivr_mod.Finish):
+                if cmd.attributes is None:
+                    await self._hangup(call.channel_id, "normal")
+                else:
+                    attrs = dict(cmd.attributes)
+                    if call.ivr is not None:
+                        attrs["_ivr"] = list(call.ivr.history)
+                    await self._enqueue(call, attrs)
+
+    async def _ivr_timeout(self, call: Call, seconds: float, generation: int) -> None:
+        await asyncio.sleep(seconds)
+        async with call.lock:
+            if call.ivr is not None and call.phase == "ivr":
+                await self._run_ivr(call, call.ivr.on_timeout(generation))
+
+    async def dtmf(self, channel_id: str, digit: str) -> None:
+        call = self.calls.by_channel(channel_id)
+        if call is None or channel_id != call.channel_id:
+            return
+        async with call.lock:
+            if call.phase == "ivr" and call.ivr is not None:
+                await self._run_ivr(call, call.ivr.on_digit(digit))
+
+    async def playback_finished(self, playback_id: str) -> None:
+        kind, _, rest = playback_id.partition("-")
+        contact_id, _, gen = rest.partition("-")
+        call = self.calls.by_contact(contact_id)
+        if call is None:
+            return
+        async with call.lock:
+            if kind == "ivr" and call.phase == "ivr" and call.ivr is not None:
+                await self._run_ivr(call, call.ivr.on_playback_finished(int(gen)))
+            elif kind == "ann" and call.phase in ("queued", "offered"):
+                await self._safe(self._ari.start_moh(call.channel_id, self._cfg.moh_class))
+
+    # ---- queue -----------------------------------------------------------------------------
+    async def _enqueue(self, call: Call, attributes: dict[str, object]) -> None:
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id)
+            if contact is None or contact.state != "ivr":
+                return
+            await repo.transition(
+                s, contact, "queued", at=self.now(), queued_at=self.now(), attributes=attributes
+            )
+            await s.commit()
+        call.phase = "queued"
+        log.info("contact %s queued with %s", call.contact_id, attributes)
+        await self._queue.enqueue(contact)
+        if call.phase == "queued":
+            self._start_announcer(call)
+
+    def _start_announcer(self, call: Call) -> None:
+        call.announcer = self._tasks.spawn(self._announce_loop(call), f"ann-{call.contact_id}")
+
+    async def _announce_loop(self, call: Call) -> None:
+        """Position and predicted wait on entry, then every announce_every_s; MOH between."""
+        n = 0
+        while call.phase in ("queued", "offered"):
+            view = self._queue.view(call.contact_id)
+            if view is not None and call.phase == "queued":
+                n += 1
+                media = self._announcement(view.position, view.predicted_wait_s)
+                await self._safe(self._ari.stop_moh(call.channel_id))
+                await self._safe(self._ari.play(
+                    call.channel_id, media, playback_id=f"ann-{call.contact_id}-{n}"
+                ))
+            else:
+                await self._safe(self._ari.start_moh(call.channel_id, self._cfg.moh_class))
+            await asyncio.sleep(call.settings.announce_every_s)
+
+    def _announcement(self, position: int, wait_s: float) -> list[str]:
+        media = [self._sound("please-hold"), f"number:{position}"]
+        if math.isfinite(wait_s) and wait_s > 0:
+            minutes = max(1, math.ceil(wait_s / 60))
+            media += [self._sound("estimated-wait"), f"number:{minutes}",
+                      self._sound("minute" if minutes == 1 else "minutes")]
+        return media
+
+    # ---- offer -----------------------------------------------------------------------------
+    async def deliver(self, contact: Contact, agent: Agent) -> None:
+        """Deliverer for voice: ring the agent's phone with a stable channel id."""
+        call = self.calls.by_contact(contact.id)
+        if call is None:
+            await self._queue.offer_failed(contact, agent_not_ready=False)
+            return
+        async with call.lock:
+            if call.phase != "queued":
+                return
+            call.phase = "offered"
+            call.agent_id = agent.id
+            agent_channel = f"agent-{contact.id}-{contact.offer_count + 1}"
+            self.calls.link_agent_channel(call, agent_channel)
+            async with self._sessions() as s:
+                row = await repo.get(s, contact.id)
+                if row is not None:
+                    row.agent_channel_id = agent_channel
+                    await s.commit()
+            await self._push_offer(call, agent)
+            try:
+                await self._ari.originate(
+                    f"PJSIP/{agent.phone_username}", channel_id=agent_channel,
+                    app_args=("agent", contact.id), timeout=call.settings.ring_timeout_s,
+                    caller_id=contact.caller_number or "",
+                )
+            except AriError as exc:
+                log.warning("contact %s: ringing agent %s failed: %s", contact.id, agent.id, exc)
+                await self._offer_failed(call)
+
+    async def _push_offer(self, call: Call, agent: Agent) -> None:
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id, agent.tenant_id)
+            if contact is None:
+                return
+            customer = None
+            if contact.customer_id is not None:
+                customer = await crm_repo.by_phone(s, contact.tenant_id, contact.caller_number)
+        queued = contact.queued_at or contact.arrived_at
+        attrs = dict(contact.attributes or {})
+        await self._hub.send(agent.id, {
+            "type": "offer",
+            "contact": {
+                "id": contact.id, "medium": "voice", "caller_number": contact.caller_number,
+                "caller_name": contact.caller_name,
+                "ivr": {k: v for k, v in attrs.items() if not k.startswith("_")},
+                "ivr_digits": attrs.get("_ivr", []),
+                "wait_s": round((self.now() - queued).total_seconds(), 1),
+                "customer": crm_repo.card(customer),
+            },
+        })
+
+    async def _offer_failed(self, call: Call) -> None:
+        """Agent did not answer (or could not be rung): back in front, agent not ready."""
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id)
+        self.calls.unlink_agent_channel(call)
+        call.agent_id = None
+        if contact is None or call.phase != "offered":
+            return
+        call.phase = "queued"
+        await self._queue.offer_failed(contact, agent_not_ready=True)
+
+    async def _requeue_after_restart(self, call: Call) -> None:
+        """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id)
+            if contact is not None and contact.state == "offered":
+                await repo.transition(
+                    s, contact, "queued", at=self.now(), agent_id=None, agent_channel_id=None
+                )
+                await s.commit()
+        self.calls.unlink_agent_channel(call)
+        call.phase, call.agent_id = "queued", None
+        self._start_announcer(call)
+
+    async def agent_answered(self, agent_channel: str, contact_id: str) -> None:
+        call = self.calls.by_contact(contact_id)
+        if call is None or call.agent_channel_id != agent_channel or call.phase != "offered":
+            await self._hangup(agent_channel, "normal")
+            return
+        async with call.lock:
+            await self._connect(call)
+
+    async def _connect(self, call: Call) -> None:
+        assert call.agent_channel_id is not None
+        call.cancel_timers()
+        bridge = f"bridge-{call.contact_id}"
+        now = self.now()
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id)
+            if contact is None:
+                return
+            wait = (now - (contact.queued_at or contact.arrived_at)).total_seconds()
+            await repo.transition(
+                s, contact, "connected", at=now, connected_at=now, bridge_id=bridge,
+                wait_s=round(wait, 3),
+            )
+            await s.commit()
+        call.phase, call.bridge_id = "connected", bridge
+        await self._safe(self._ari.stop_moh(call.channel_id))
+        await self._safe(self._ari.create_bridge(bridge, type="mixing"))
+        await self._safe(self._ari.add_channel(bridge, [call.channel_id, call.agent_channel_id]))
+        await self._queue.accepted(call.contact_id)
+        if call.agent_id is not None:
+            await self._hub.send(call.agent_id, {"type": "connected", "contact_id": call.contact_id})
+        log.info("contact %s connected to agent %s", call.contact_id, call.agent_id)
+
+    # ---- hang-ups --------------------------------------------------------------------------
+    async def channel_gone(self, channel_id: str, cause: int | None = None) -> None:
+        call = self.calls.by_channel(channel_id)
+        if call is None:
+            return
+        async with call.lock:
+            if channel_id == call.channel_id:
+                await self._caller_gone(call)
+            elif channel_id == call.agent_channel_id:
+                if call.phase == "offered":
+                    log.info("contact %s: agent %s did not answer (cause %s)",
+                             call.contact_id, call.agent_id, cause)
+                    await self._offer_failed(call)
+                elif call.phase == "connected":
+                    await self._finish(call, "agent-hangup")
+
+    async def _caller_gone(self, call: Call) -> None:
+        if call.phase in ("ivr", "queued", "offered"):
+            call.cancel_timers()
+            if call.agent_channel_id:
+                await self._hangup(call.agent_channel_id, "normal")
+            now = self.now()
+            async with self._sessions() as s:
+                contact = await repo.get(s, call.contact_id)
+                if contact is not None and contact.state in ("ivr", "queued", "offered"):
+                    start = contact.queued_at or contact.arrived_at
+                    await repo.transition(
+                        s, contact, "abandoned", at=now, ended_at=now, agent_id=None,
+                        wait_s=round((now - start).total_seconds(), 3),
+                        disposition=f"abandoned-in-{contact.state}",
+                    )
+                    await s.commit()
+            previous, call.phase = call.phase, "ended"
+            self.calls.remove(call)
+            if previous != "ivr":
+                await self._queue.withdraw(call.contact_id)
+            if call.agent_id is not None:
+                await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
+            log.info("contact %s abandoned in %s", call.contact_id, previous)
+        elif call.phase == "connected":
+            await self._finish(call, "caller-hangup")
+
+    async def _finish(self, call: Call, disposition: str) -> None:
+        call.phase = "ended"
+        call.cancel_timers()
+        for ch in (call.channel_id, call.agent_channel_id):
+            if ch:
+                await self._hangup(ch, "normal")
+        if call.bridge_id:
+            await self._safe(self._ari.destroy_bridge(call.bridge_id))
+        now = self.now()
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id)
+            if contact is not None and contact.state == "connected":
+                talk = (now - (contact.connected_at or now)).total_seconds()
+                await repo.transition(
+                    s, contact, "completed", at=now, ended_at=now, talk_s=round(talk, 3),
+                    disposition=disposition,
+                )
+                await s.commit()
+        self.calls.remove(call)
+        log.info("contact %s completed (%s)", call.contact_id, disposition)
+        await self._queue.completed(call.contact_id, call.agent_id, call.settings.wrap_up_s)
+
+    # ---- helpers ---------------------------------------------------------------------------
+    async def _hangup(self, channel_id: str, reason: str) -> None:
+        await self._safe(self._ari.hangup(channel_id, reason=reason))
+
+    async def _safe(self, aw) -> None:  # type: ignore[no-untyped-def]
+        """ARI calls on channels that may have just hung up: 404 is expected, not an error."""
+        try:
+            await aw
+        except AriNotFound:
+            log.debug("ARI object already gone")
+        except AriError as exc:
+            log.warning("ARI request failed: %s", exc)

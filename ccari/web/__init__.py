@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the internal and the public applications."""

@@ -1,0 +1,62 @@
+"""Error mapping (one place), security headers and Origin checks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ccari.errors import CcariError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def error_response(error_id: str, message: str, status: int) -> web.Response:
+    return web.json_response({"error": error_id, "message": message}, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except CcariError as exc:
+        if exc.status >= 500:
+            log.exception("request failed: %s %s", request.method, request.path)
+        return error_response(exc.error_id, exc.message, exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type != "text/plain":
+            raise
+        error_id = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
+            exc.status, "http-error"
+        )
+        return error_response(error_id, exc.reason, exc.status)
+    except Exception:
+        log.exception("unhandled error: %s %s", request.method, request.path)
+        return error_response("internal-error", "internal error", 500)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resp = await handler(request)
+    if not resp.prepared:
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+    return resp
+
+
+def same_origin(request: web.Request) -> bool:
+    """True when a browser request comes from the page's own origin (websockets, POSTs)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser cross-origin request
+    host = request.headers.get("Host", "")
+    return origin in {f"http://{host}", f"https://{host}"}
