@@ -128,7 +128,7 @@ def _build(cls: type, data: dict[str, Any], env: dict[str, str], prefix: str) ->
     for f in dataclasses.fields(cls):
         typ = hints[f.name]
         key = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(typ):
+        if isinstance(typ, type) and dataclasses.is_dataclass(typ):
             sub = data.get(f.name, {})
             if not isinstance(sub, dict):
                 raise ConfigError(f"{key}: expected a table")

@@ -9,7 +9,7 @@ from aiohttp import web
 from ccari import keys
 from ccari.admin.auth import tenant_scope
 from ccari.contacts import repo
-from ccari.errors import NotFound
+from ccari.errors import BadRequest, NotFound
 from ccari.storage.models import Contact
 
 routes = web.RouteTableDef()
@@ -29,6 +29,13 @@ def contact_json(c: Contact) -> dict[str, Any]:
     }
 
 
+def _limit(request: web.Request) -> int:
+    try:
+        return max(1, min(int(request.query.get("limit", "50")), 500))
+    except ValueError:
+        raise BadRequest("limit must be a whole number") from None
+
+
 @routes.get("/healthz")
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
@@ -38,7 +45,7 @@ async def health(request: web.Request) -> web.Response:
 async def list_contacts(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
     async with request.app[keys.SESSIONS]() as s:
-        rows = await repo.recent(s, tenant_id, limit=min(int(request.query.get("limit", 50)), 500))
+        rows = await repo.recent(s, tenant_id, limit=_limit(request))
     return web.json_response({"contacts": [contact_json(c) for c in rows]})
 
 

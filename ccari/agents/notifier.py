@@ -25,6 +25,9 @@ class AgentHub:
             if not sockets:
                 del self._sockets[agent_id]
 
+    def agent_ids(self) -> list[int]:
+        return list(self._sockets)
+
     def connected(self, agent_id: int) -> bool:
         return bool(self._sockets.get(agent_id))
 

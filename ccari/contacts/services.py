@@ -22,7 +22,17 @@ from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
 from ccari.routing import Agent as RouterAgent
-from ccari.routing import Medium, Offer, Requirement, Router, RoutingRules, SlotSpec, WorkItem
+from ccari.routing import (
+    AgentState,
+    Medium,
+    Offer,
+    Requirement,
+    Router,
+    RoutingError,
+    Rules,
+    SlotSpec,
+    WorkItem,
+)
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
 
@@ -77,45 +87,62 @@ class QueueService:
         *,
         node: str,
         clock: Callable[[], float] = time.time,
-        rules: RoutingRules | None = None,
+        rules: Rules | None = None,
     ) -> None:
         self._sessions = sessions
         self._hub = hub
         self._node = node
         self._clock = clock
-        self.router = Router(rules or RoutingRules())
+        self.router = Router(rules or Rules())
+        self._started = False
         self._lock = asyncio.Lock()
         self._deliverers: dict[str, Deliverer] = {}
         self._tasks = TaskSet("queue")
         self._wake = asyncio.Event()
-        self._wrap_up: dict[int, asyncio.Task[Any]] = {}
         self._agent_tenant: dict[int, int] = {}
+        self._pushed: dict[int, str] = {}
 
     def register(self, medium: str, deliverer: Deliverer) -> None:
         self._deliverers[medium] = deliverer
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
-        """Rebuild the router from the database: the store is the record of truth."""
+        """Rebuild the router from the database: the store is the record of truth.
+
+        Before this runs (while the voice side reconciles with Asterisk) router calls are
+        skipped: whatever they would change is in the database that this reads."""
         async with self._sessions() as s:
             agents = await agents_repo.all_agents(s)
-            waiting = [
-                c for c in await repo.open_contacts(s, self._node) if c.state in ("queued", "offered")
-            ]
+            open_ = await repo.open_contacts(s, self._node)
         now = self._clock()
+        for agent in agents:
+            self._agent_tenant[agent.id] = agent.tenant_id
         async with self._lock:
-            for agent in agents:
-                self._agent_tenant[agent.id] = agent.tenant_id
-                if agent.presence in ("ready", "not_ready"):
-                    self.router.agent_login(router_agent(agent), now)
-            for contact in waiting:
-                self.router.add_item(self._item(contact), now)
-            offers: list[Offer] = []
-            for agent in agents:
-                if agent.presence == "ready":
-                    offers += self.router.agent_ready(str(agent.id), now)
+            offers = self.router.restore(
+                now,
+                agents=[(router_agent(a), AgentState(a.presence)) for a in agents
+                        if a.presence in ("ready", "not_ready")],
+                in_progress=[(self._item(c), str(c.agent_id),
+                              (c.connected_at or c.arrived_at).timestamp())
+                             for c in open_ if c.state == "connected" and c.agent_id],
+                waiting=[self._item(c) for c in open_ if c.state in ("queued", "offered")],
+            )
+            self._started = True
         await self._apply(offers)
         self._tasks.spawn(self._ticker(), "ticker")
+
+    async def _decide(self, fn: Callable[..., list[Offer]], *args: Any, **kw: Any) -> None:
+        """Ask the router, then act on its offers.  Stale ids (a contact that ended while
+        an event was in flight) are expected and only logged."""
+        if not self._started:
+            return
+        async with self._lock:
+            try:
+                offers = fn(*args, **kw)
+            except RoutingError as exc:
+                log.debug("router: %s", exc)
+                return
+        await self._apply(offers)
 
     async def close(self) -> None:
         await self._tasks.close()
@@ -129,25 +156,20 @@ class QueueService:
             requirements=requirements_from(contact.attributes or {}),
             priority=contact.priority,
             arrived_at=arrived.timestamp(),
+            queue=str(contact.queue_id or "default"),
         )
 
     # ---- work --------------------------------------------------------------------------
     async def enqueue(self, contact: Contact) -> None:
         """``contact`` is already saved as queued; route it."""
-        async with self._lock:
-            offers = self.router.add_item(self._item(contact), self._clock())
-        await self._apply(offers)
+        await self._decide(self.router.add_item, self._item(contact), self._clock())
 
     async def withdraw(self, contact_id: str) -> None:
         """The contact left (caller hung up, chat closed): forget it, free any reservation."""
-        async with self._lock:
-            offers = self.router.remove_item(contact_id, self._clock())
-        await self._apply(offers)
+        await self._decide(self.router.remove_item, contact_id, self._clock())
 
     async def accepted(self, contact_id: str) -> None:
-        async with self._lock:
-            offers = self.router.accept(contact_id, self._clock())
-        await self._apply(offers)
+        await self._decide(self.router.accept, contact_id, self._clock())
 
     async def offer_failed(self, contact: Contact, *, agent_not_ready: bool) -> None:
         """The agent did not take the offer: the contact goes back in front of the queue."""
@@ -161,34 +183,17 @@ class QueueService:
                 if agent_not_ready and agent_id is not None:
                     await agents_repo.set_presence(s, row.tenant_id, agent_id, "not_ready")
                 await s.commit()
-        async with self._lock:
-            offers = self.router.reject(contact.id, self._clock(), agent_not_ready=agent_not_ready)
+        await self._decide(self.router.reject, contact.id, self._clock(),
+                           agent_not_ready=agent_not_ready)
         if agent_id is not None:
             await self._push_state(agent_id, offer=None)
-        await self._apply(offers)
 
     async def completed(self, contact_id: str, agent_id: int | None, wrap_up_s: float) -> None:
-        async with self._lock:
-            offers = self.router.complete(contact_id, self._clock(), wrap_up=wrap_up_s > 0)
-        await self._apply(offers)
-        if agent_id is not None and wrap_up_s > 0:
-            old = self._wrap_up.pop(agent_id, None)
-            if old is not None:
-                old.cancel()
-            self._wrap_up[agent_id] = self._tasks.spawn(
-                self._end_wrap_up(agent_id, wrap_up_s), f"wrap-up-{agent_id}"
-            )
+        # The router ends the wrap-up itself after wrap_up_s (a deadline the ticker honours).
+        await self._decide(self.router.complete, contact_id, self._clock(),
+                           wrap_up=wrap_up_s if wrap_up_s > 0 else False)
         if agent_id is not None:
             await self._push_state(agent_id, offer=None)
-
-    async def _end_wrap_up(self, agent_id: int, wrap_up_s: float) -> None:
-        await asyncio.sleep(wrap_up_s)
-        self._wrap_up.pop(agent_id, None)
-        if self.router.agent_state(str(agent_id)) == "wrap_up":
-            async with self._lock:
-                offers = self.router.agent_ready(str(agent_id), self._clock())
-            await self._push_state(agent_id)
-            await self._apply(offers)
 
     # ---- agents ------------------------------------------------------------------------
     async def set_presence(self, agent: Agent, presence: str) -> str:
@@ -197,37 +202,60 @@ class QueueService:
             await agents_repo.set_presence(s, agent.tenant_id, agent.id, presence)
             await s.commit()
         self._agent_tenant[agent.id] = agent.tenant_id
-        now = self._clock()
-        aid = str(agent.id)
-        async with self._lock:
-            state = self.router.agent_state(aid)
-            offers: list[Offer] = []
-            if presence == "logged_out":
-                offers = self.router.agent_logout(aid, now)
-            else:
-                if state == "logged_out":
-                    offers += self.router.agent_login(router_agent(agent), now)
-                if presence == "ready":
-                    offers += self.router.agent_ready(aid, now)
+        aid, now = str(agent.id), self._clock()
+        if self._started:
+            async with self._lock:
+                offers: list[Offer] = []
+                logged_in = self.agent_state(agent.id) != "logged_out"
+                if presence == "logged_out":
+                    if logged_in:
+                        offers = self.router.agent_logout(aid, now)
                 else:
-                    offers += self.router.agent_not_ready(aid, now)
-        await self._push_state(agent.id)
-        await self._apply(offers)
-        return self.router.agent_state(aid)
+                    if not logged_in:
+                        offers += self.router.agent_login(router_agent(agent), now)
+                    if presence == "ready":
+                        offers += self.router.agent_ready(aid, now)
+                    else:
+                        offers += self.router.agent_not_ready(aid, now)
+            await self._apply(offers)
+        await self._sync_states()
+        return self.agent_state(agent.id)
 
     def agent_state(self, agent_id: int) -> str:
-        return str(self.router.agent_state(str(agent_id)))
+        try:
+            return str(self.router.agent_state(str(agent_id)))
+        except RoutingError:
+            return "logged_out"
+
+    def available_agents(self, tenant_id: int) -> int:
+        """A in the trunk rule: the tenant's agents logged in and taking contacts (ready,
+        reserved or busy; not those in not-ready or wrap-up)."""
+        return sum(
+            1 for agent_id, tenant in self._agent_tenant.items()
+            if tenant == tenant_id and self.agent_state(agent_id) in ("ready", "reserved", "busy")
+        )
 
     def view(self, contact_id: str) -> QueueView | None:
-        position = self.router.position(contact_id)
-        if position is None:
+        """Position and predicted wait of a waiting contact (None once offered or gone)."""
+        try:
+            position = self.router.position(contact_id)
+            if position is None:
+                return None
+            return QueueView(position, self.router.predicted_wait(contact_id, self._clock()).wait)
+        except RoutingError:
             return None
-        return QueueView(position, self.router.predicted_wait(contact_id, self._clock()))
 
     async def _push_state(self, agent_id: int, **extra: Any) -> None:
-        await self._hub.send(
-            agent_id, {"type": "state", "state": self.agent_state(agent_id), **extra}
-        )
+        state = self.agent_state(agent_id)
+        self._pushed[agent_id] = state
+        await self._hub.send(agent_id, {"type": "state", "state": state, **extra})
+
+    async def _sync_states(self) -> None:
+        """Tell each connected agent page about a state the router changed (wrap-up ending,
+        an offer withdrawn...) without every caller having to remember to."""
+        for agent_id in self._hub.agent_ids():
+            if self._pushed.get(agent_id) != self.agent_state(agent_id):
+                await self._push_state(agent_id)
 
     # ---- decisions ---------------------------------------------------------------------
     async def _apply(self, offers: list[Offer]) -> None:
@@ -252,6 +280,7 @@ class QueueService:
                 continue
             self._tasks.spawn(deliverer.deliver(contact, agent), f"deliver-{contact.id}")
         self._wake.set()
+        await self._sync_states()
 
     async def _ticker(self) -> None:
         """Relaxation steps and scheduled times: call the router's tick when one is due."""

@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from ccari.ari.models import Channel
 from ccari.contacts import repo
+from ccari.storage.models import Number
 from ccari.tenants import repo as tenants_repo
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, QueueSettings
@@ -48,7 +50,7 @@ async def reconcile(service: VoiceService) -> None:
                     q.announce_every_s if q else cfg.announce_every_s,
                 )
             if c.state == "ivr" and c.number_id is not None:
-                number = await s.get(tenants_repo.Number, c.number_id)
+                number = await s.get(Number, c.number_id)
                 if number is not None:
                     menus[c.id] = await tenants_repo.menu(s, c.tenant_id, number.ivr_menu_id)
     known: set[str] = set()
@@ -92,11 +94,8 @@ async def reconcile(service: VoiceService) -> None:
                     if agent_ch is not None:
                         await service._hangup(agent_ch.id, "normal")
                     await service._requeue_after_restart(call)
-            elif contact.state == "connected":
-                if agent_ch is None:
-                    await service._finish(call, "agent-hangup")
-                elif fresh:
-                    await service._queue.restore_connected(contact)
+            elif contact.state == "connected" and agent_ch is None:
+                await service._finish(call, "agent-hangup")
     for ch in channels.values():
         if ch.id in known or service.calls.by_channel(ch.id) is not None:
             continue
@@ -113,7 +112,7 @@ async def reconcile(service: VoiceService) -> None:
             await service._safe(ari.destroy_bridge(bridge_id))
 
 
-def _is_ours(channel, app: str) -> bool:  # type: ignore[no-untyped-def]
-    return channel.dialplan.app_name == "Stasis" and channel.dialplan.app_data.startswith(
+def _is_ours(channel: Channel, app: str) -> bool:
+    return bool( channel.dialplan.app_name == "Stasis" and channel.dialplan.app_data.startswith(
         f"{app},inbound"
-    )
+    ))

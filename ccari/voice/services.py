@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient
 from ccari.ari.errors import AriError, AriNotFound
+from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService, utc
@@ -34,6 +35,7 @@ from ccari.tasks import TaskSet
 from ccari.tenants import repo as tenants_repo
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
+from ccari.voice.ports import Admission, AdmissionPort, AdmitAll
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,9 @@ class VoiceService:
         *,
         node: str,
         clock: Callable[[], float] = time.time,
+        admission: AdmissionPort | None = None,
     ) -> None:
+        self._admission: AdmissionPort = admission or AdmitAll()
         self._ari = ari
         self._sessions = sessions
         self._queue = queue
@@ -89,6 +93,11 @@ class VoiceService:
             if number is None:
                 log.info("call %s to unknown number %s rejected", channel_id, did)
                 await self._hangup(channel_id, "unallocated")
+                return
+            decision = await self._admission.admit_inbound(number.tenant_id, channel_id)
+            if not decision.admit:
+                log.info("call %s to %s refused before answer: %s", channel_id, did, decision.reason)
+                await self._refuse(channel_id, decision)
                 return
             menu = await tenants_repo.menu(s, number.tenant_id, number.ivr_menu_id)
             qrow = await tenants_repo.queue(s, number.tenant_id, number.queue_id)
@@ -119,6 +128,10 @@ class VoiceService:
             call.ivr = ivr_mod.Ivr(menu_of(menu))
             await self._run_ivr(call, call.ivr.start())
 
+    async def _refuse(self, channel_id: str, decision: Admission) -> None:
+        """Trunk limit reached: SIP 486 Busy (other overflow treatments: issue #4)."""
+        await self._hangup(channel_id, "busy")
+
     # ---- IVR -------------------------------------------------------------------------------
     async def _run_ivr(self, call: Call, commands: list[ivr_mod.Command]) -> None:
         for cmd in commands:
@@ -140,7 +153,7 @@ class VoiceService:
                 if cmd.attributes is None:
                     await self._hangup(call.channel_id, "normal")
                 else:
-                    attrs = dict(cmd.attributes)
+                    attrs: dict[str, object] = dict(cmd.attributes)
                     if call.ivr is not None:
                         attrs["_ivr"] = list(call.ivr.history)
                     await self._enqueue(call, attrs)
@@ -339,6 +352,7 @@ class VoiceService:
                     await self._finish(call, "agent-hangup")
 
     async def _caller_gone(self, call: Call) -> None:
+        await self._admission.release(call.channel_id)
         if call.phase in ("ivr", "queued", "offered"):
             call.cancel_timers()
             if call.agent_channel_id:
@@ -365,6 +379,7 @@ class VoiceService:
             await self._finish(call, "caller-hangup")
 
     async def _finish(self, call: Call, disposition: str) -> None:
+        await self._admission.release(call.channel_id)
         call.phase = "ended"
         call.cancel_timers()
         for ch in (call.channel_id, call.agent_channel_id):
@@ -387,7 +402,7 @@ class VoiceService:
         await self._queue.completed(call.contact_id, call.agent_id, call.settings.wrap_up_s)
 
     # ---- helpers ---------------------------------------------------------------------------
-    async def _hangup(self, channel_id: str, reason: str) -> None:
+    async def _hangup(self, channel_id: str, reason: HangupReason) -> None:
         await self._safe(self._ari.hangup(channel_id, reason=reason))
 
     async def _safe(self, aw) -> None:  # type: ignore[no-untyped-def]

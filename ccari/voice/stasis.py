@@ -6,7 +6,11 @@ import logging
 
 from ccari.ari import AriClient
 from ccari.ari.events import (
-    ChannelDestroyed, ChannelDtmfReceived, PlaybackFinished, StasisEnd, StasisStart,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
 )
 from ccari.voice.reconcile import reconcile
 from ccari.voice.services import VoiceService

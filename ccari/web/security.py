@@ -15,7 +15,7 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)  # type: ignore[arg-type]
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
     return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
@@ -27,7 +27,7 @@ def verify_password(password: str, stored: str) -> bool:
     if scheme != "scrypt":
         return False
     digest = hashlib.scrypt(
-        password.encode(), salt=base64.b64decode(salt_b64), **_SCRYPT  # type: ignore[arg-type]
+        password.encode(), salt=base64.b64decode(salt_b64), **_SCRYPT
     )
     return hmac.compare_digest(digest, base64.b64decode(digest_b64))
 

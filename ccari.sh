@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The two commands of the README, on a fresh Debian 12 (or newer) machine, as root:
+#   ./ccari.sh run    PBX provisioned + started, database migrated, demo tenants, ccari serving
+#   ./ccari.sh test   the whole gate: ruff, mypy, and pytest against a real Asterisk 22
+# Both install what they need first (apt + a virtualenv at .venv), idempotently.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(
+  python3 python3-venv python3-dev gcc ca-certificates
+  debootstrap        # builds the cached Debian sid root that carries Asterisk 22
+  sip-tester         # SIPp: callers, carriers and agent phones in the tests
+  postgresql         # the storage tests run on SQLite and on PostgreSQL
+  chromium           # Playwright drives Debian's Chromium in the browser tests
+  espeak-ng sox      # sounds/make.sh regenerates the prompts
+)
+
+log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+install_system() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    [ "$(id -u)" = 0 ] || { echo "run as root (apt-get install ${missing[*]})" >&2; exit 1; }
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+install_python() {
+  local stamp=.venv/.ccari-installed want
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ ! -x .venv/bin/python ]; then
+    log "creating .venv"
+    python3 -m venv .venv
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing ccari and its test tools into .venv"
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e '.[test]'
+    echo "$want" > "$stamp"
+  fi
+}
+
+cmd=${1:-}
+case "$cmd" in
+  run)
+    install_system
+    install_python
+    shift
+    exec .venv/bin/ccari run "$@"
+    ;;
+  test)
+    install_system
+    install_python
+    shift
+    log "ruff"
+    .venv/bin/ruff check ccari tests bench
+    log "mypy"
+    .venv/bin/mypy ccari
+    log "pytest"
+    exec .venv/bin/pytest "$@"
+    ;;
+  *)
+    echo "usage: $0 run|test" >&2
+    exit 2
+    ;;
+esac
