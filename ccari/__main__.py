@@ -18,6 +18,7 @@ import sys
 from ccari import config as config_mod
 from ccari.config import Config
 from ccari.errors import CcariError
+from ccari.pbx.errors import PbxError
 
 log = logging.getLogger("ccari")
 
@@ -49,26 +50,35 @@ async def _pbx_spec(cfg: Config):  # type: ignore[no-untyped-def]
         await engine.dispose()
 
 
-def _pbx_up(cfg: Config) -> None:
-    """Provision (cached) and start Asterisk with the config the database describes."""
-    from ccari.pbx import lifecycle
+def _pbx_up(cfg: Config):  # type: ignore[no-untyped-def]
+    """Provision (cached) and start Asterisk with the config the database describes.
+
+    Returns the running instance (managed mode) or None (external mode: config rendered
+    into ``pbx.render_dir`` for the admin's own Asterisk to include)."""
+    from pathlib import Path
+
+    from ccari import pbx
 
     spec = asyncio.run(_pbx_spec(cfg))
     if cfg.pbx.mode == "external":
-        lifecycle.render_external(spec, cfg.pbx.render_dir)
-        return
-    lifecycle.provision()
-    lifecycle.start(spec)
+        dest = Path(cfg.pbx.render_dir or cfg.state_path / "asterisk")
+        pbx.render(spec, dest, external=True)
+        print((dest / "README.txt").read_text())
+        return None
+    pbx.provision()
+    return pbx.start(spec)
 
 
 def _pbx_sync(cfg: Config) -> None:
-    from ccari.pbx import lifecycle
+    from pathlib import Path
+
+    from ccari import pbx
 
     spec = asyncio.run(_pbx_spec(cfg))
     if cfg.pbx.mode == "external":
-        lifecycle.render_external(spec, cfg.pbx.render_dir)
+        pbx.render(spec, Path(cfg.pbx.render_dir or cfg.state_path / "asterisk"), external=True)
     else:
-        lifecycle.reload(spec)
+        pbx.reload(spec)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="PBX + migrations + demo + serve")
     run.add_argument("--no-demo", action="store_true", help="do not seed the demo tenants")
+    run.add_argument("--keep-pbx", action="store_true", help="leave Asterisk running on exit")
     sub.add_parser("migrate")
     sub.add_parser("demo")
     sub.add_parser("serve")
@@ -87,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
 
     if ns.command == "pbx":
-        from ccari.pbx.__main__ import main as pbx_main
+        from ccari.pbx.cli import main as pbx_main
 
-        return pbx_main(ns.args)
+        return pbx_main(ns.args, prog="ccari pbx")
     try:
         cfg = config_mod.load(ns.config)
         logging.basicConfig(level=cfg.log_level,
@@ -103,14 +114,23 @@ def main(argv: list[str] | None = None) -> int:
             log.info("database at %s is up to date", cfg.database.url)
         if ns.command == "demo" or (ns.command == "run" and not ns.no_demo):
             asyncio.run(_seed_demo(cfg))
-        if ns.command == "run":
-            _pbx_up(cfg)
         if ns.command == "pbx-sync":
             _pbx_sync(cfg)
-        if ns.command in ("run", "serve"):
+        if ns.command == "serve":
             asyncio.run(serve(cfg))
+        if ns.command == "run":
+            proc = _pbx_up(cfg)
+            try:
+                asyncio.run(serve(cfg))
+            finally:
+                if proc is not None and not ns.keep_pbx:
+                    log.info("stopping Asterisk instance %s", cfg.pbx.instance)
+                    proc.stop()
     except CcariError as exc:
         print(f"ccari: {exc.error_id}: {exc.message}", file=sys.stderr)
+        return 2
+    except PbxError as exc:
+        print(f"ccari: pbx: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

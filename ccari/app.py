@@ -75,7 +75,7 @@ def with_secrets(cfg: Config) -> Config:
     if cfg.pbx.mode == "managed" and not cfg.pbx.ari_password:
         from ccari.pbx.secrets import load_or_create_secrets as pbx_secrets
 
-        pbx = pbx_secrets(cfg.state_path / "pbx")
+        pbx = pbx_secrets(cfg.state_path / "pbx" / cfg.pbx.instance)
         cfg = replace(cfg, pbx=replace(
             cfg.pbx, ari_user=pbx["ari_user"], ari_password=pbx["ari_password"],
             ami_user=pbx["ami_user"], ami_secret=pbx["ami_secret"],

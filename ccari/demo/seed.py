@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.config import Config
 from ccari.storage.models import (
-    Agent, AgentSkill, Customer, CustomerPhone, IvrMenu, IvrOption, Number, Queue, Site, Tenant,
+    Agent,
+    AgentSkill,
+    Customer,
+    CustomerPhone,
+    IvrMenu,
+    IvrOption,
+    Number,
+    Queue,
+    Site,
+    Tenant,
     TroubleTicket,
 )
 from ccari.web.security import hash_password, hash_token

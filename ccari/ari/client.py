@@ -1,0 +1,263 @@
+"""``AriClient``: ARI REST plus a supervised event websocket.
+
+The websocket task connects to ``/ari/events?app=<app>&subscribeAll=true``, runs the
+``on_connected`` callbacks (the reconcile hook: events that arrive meanwhile wait), then
+parses every message once and hands it to the handlers registered for its type.  Events of
+one channel (or bridge) are handled in order; other calls are not held up by a slow handler.
+
+Losing the socket (close, error, or no PONG within 1.5 heartbeats on a half-open TCP
+connection) is logged and followed by a reconnect after an exponential, jittered delay.
+Asterisk does not replay what happened meanwhile, hence ``on_connected`` on every connect.
+``ApplicationReplaced`` (another websocket took the app) stops the client unless
+``stop_on_replaced=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import aiohttp
+
+from ccari.ari.backoff import Backoff, ReconnectPolicy
+from ccari.ari.dispatch import KeyedDispatcher
+from ccari.ari.errors import AriError, AriRequestError, AriUnavailable, error_for_status
+from ccari.ari.events import ApplicationReplaced, Event, event_key, parse_event
+from ccari.ari.rest import AriRest
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[E], Awaitable[None] | None]
+ConnectedCallback = Callable[[], Awaitable[None] | None]
+
+
+class _Replaced(Exception):
+    pass
+
+
+class AriClient(AriRest):
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        username: str,
+        password: str,
+        app: str,
+        *,
+        request_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
+        heartbeat: float = 10.0,
+        reconnect: ReconnectPolicy | None = None,
+        subscribe_all: bool = True,
+        stop_on_replaced: bool = True,
+    ) -> None:
+        super().__init__(
+            session, base_url, username, password, app, request_timeout=request_timeout
+        )
+        self._connect_timeout = connect_timeout
+        self._heartbeat = heartbeat
+        self._backoff = Backoff(reconnect or ReconnectPolicy())
+        self._subscribe_all = subscribe_all
+        self._stop_on_replaced = stop_on_replaced
+        self._handlers: dict[type, list[Handler[Event]]] = {}
+        self._on_connected: list[ConnectedCallback] = []
+        self._dispatcher = KeyedDispatcher(f"ari:{app}")
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._ever_connected = False
+        self.connect_attempts = 0
+        self.last_error: BaseException | None = None
+
+    # --- registration -----------------------------------------------------------------
+
+    def on(self, event_type: type[E], handler: Handler[E]) -> None:
+        """Call ``handler(event)`` for every event of ``event_type`` (or a subclass).
+
+        ``client.on(Event, h)`` sees everything.  Handlers may be sync or async."""
+        self._handlers.setdefault(event_type, []).append(handler)  # type: ignore[arg-type]
+
+    def on_connected(self, callback: ConnectedCallback) -> None:
+        """Call ``callback()`` after every (re)connect, before new events are dispatched."""
+        self._on_connected.append(callback)
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """The websocket is up and the ``on_connected`` callbacks have run."""
+        return self._ready.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        """The event task ended for good (closed, or the app was replaced)."""
+        return self._stopped.is_set()
+
+    async def wait_connected(self) -> None:
+        """Wait for ``connected`` (bound it with ``asyncio.timeout``)."""
+        await self._ready.wait()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def start(self) -> None:
+        """Connect; return once connected and reconciled, or raise ``AriError`` after
+        ``connect_timeout`` (or at once if Asterisk rejects the credentials)."""
+        if self._task is not None:
+            raise RuntimeError("AriClient.start() called twice")
+        self._task = asyncio.create_task(self._supervise(), name=f"ari:{self.app}:events")
+        ready = asyncio.create_task(self._ready.wait(), name=f"ari:{self.app}:start")
+        try:
+            await asyncio.wait(
+                {ready, self._task},
+                timeout=self._connect_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            ready.cancel()
+            await asyncio.gather(ready, return_exceptions=True)
+        if self.connected:
+            return
+        failure = self.last_error
+        await self.close()
+        if isinstance(failure, AriError):
+            raise failure
+        raise AriUnavailable(
+            f"ARI events for {self.app!r}: not connected within {self._connect_timeout}s"
+            f" (last error: {failure!r})"
+        ) from failure
+
+    async def close(self) -> None:
+        """Stop the websocket task and every handler task; the session stays open."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._dispatcher.close()
+        self._stopped.set()
+
+    # --- the websocket ----------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                started = loop.time()
+                try:
+                    await self._connection()
+                    log.warning("ARI events for %r: websocket closed", self.app)
+                except _Replaced:
+                    return
+                except (AriError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    self.last_error = exc
+                    if not self._ever_connected and _is_auth_error(exc):
+                        log.error("ARI events for %r: credentials rejected: %s", self.app, exc)
+                        return
+                    log.warning("ARI events for %r: connection failed: %r", self.app, exc)
+                except Exception as exc:  # a bug must not end event delivery silently
+                    self.last_error = exc
+                    log.exception("ARI events for %r: unexpected failure", self.app)
+                if loop.time() - started >= self._backoff.policy.stable_after:
+                    self._backoff.reset()
+                delay = self._backoff.next_delay()
+                log.info("ARI events for %r: reconnecting in %.2fs", self.app, delay)
+                await asyncio.sleep(delay)
+        finally:
+            self._ready.clear()
+            self._stopped.set()
+
+    async def _connection(self) -> None:
+        self.connect_attempts += 1
+        params = {"app": self.app, "subscribeAll": "true" if self._subscribe_all else "false"}
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                ws = await self._session.ws_connect(
+                    self.root + "/events",
+                    params=params,
+                    headers=self._auth_headers,
+                    heartbeat=self._heartbeat,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            raise error_for_status(exc.status, f"ARI events: {exc.message}") from exc
+        try:
+            self._ever_connected = True
+            log.info("ARI events for %r: connected, reconciling", self.app)
+            await self._run_connected_callbacks()
+            self._ready.set()
+            log.info("ARI events for %r: live", self.app)
+            while True:
+                msg = await ws.receive()
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    if self._handle_text(msg.data):  # ApplicationReplaced
+                        if self._stop_on_replaced:
+                            raise _Replaced
+                        return
+                elif msg.type is aiohttp.WSMsgType.ERROR:
+                    raise AriUnavailable(f"ARI events: websocket error {ws.exception()!r}")
+                elif msg.type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.CLOSED,
+                ):
+                    return
+        finally:
+            self._ready.clear()
+            await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
+
+    async def _run_connected_callbacks(self) -> None:
+        for callback in list(self._on_connected):
+            try:
+                result = callback()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("ARI on_connected callback %r failed", callback)
+
+    def _handle_text(self, text: str) -> bool:
+        """Parse and dispatch one message; True when it says the app was replaced."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            log.warning("ARI events: dropped a message that is not JSON: %.200s", text)
+            return False
+        event = parse_event(data)
+        self._dispatch(event)
+        if not isinstance(event, ApplicationReplaced):
+            return False
+        log.error(
+            "ARI app %r was taken over by another websocket (ApplicationReplaced): %s",
+            self.app,
+            "this client stops" if self._stop_on_replaced else "reconnecting to take it back",
+        )
+        return True
+
+    def _dispatch(self, event: Event) -> None:
+        handlers = [h for cls in type(event).__mro__ for h in self._handlers.get(cls, ())]
+        if not handlers:
+            log.debug("ARI %s ignored (no handler)", event.name)
+            return
+
+        async def run() -> None:
+            for handler in handlers:
+                try:
+                    result = handler(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("ARI handler %r failed on %s", handler, event.name)
+
+        self._dispatcher.submit(event_key(event), run)
+
+    async def join(self) -> None:
+        """Wait until every dispatched event has been handled (tests, graceful stop)."""
+        await self._dispatcher.join()
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    return isinstance(exc, AriRequestError) and exc.status_code in (401, 403)

@@ -1,0 +1,276 @@
+"""ARI REST: one ``_request`` with a timeout and the error mapping, thin typed wrappers.
+
+Nothing here retries.  A request that times out may have been applied (``AriTimeout``): for
+an originate, look the stable ``channel_id`` up with ``get_channel`` instead of sending again.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+from urllib.parse import quote
+
+import aiohttp
+
+from ccari.ari.errors import AriError, AriTimeout, AriUnavailable, error_for_status
+from ccari.ari.models import AsteriskInfo, Bridge, Channel, Playback
+
+log = logging.getLogger(__name__)
+
+HangupReason = Literal[
+    "normal",
+    "busy",
+    "congestion",
+    "no_answer",
+    "timeout",
+    "rejected",
+    "unallocated",
+    "normal_unspecified",
+    "number_incomplete",
+    "codec_mismatch",
+    "interworking",
+    "failure",
+    "answered_elsewhere",
+]
+ChannelRef = str | Channel
+BridgeRef = str | Bridge
+Params = Mapping[str, str | int | bool | None]
+
+
+def _seg(ref: str | Channel | Bridge) -> str:
+    return quote(ref if isinstance(ref, str) else ref.id, safe="")
+
+
+def _clean(params: Params | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+def _error_message(body: bytes, reason: str) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace").strip() or reason
+    if isinstance(data, Mapping):
+        return str(data.get("message") or data.get("error") or reason)
+    return reason
+
+
+class AriRest:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        username: str,
+        password: str,
+        app: str,
+        *,
+        request_timeout: float = 5.0,
+    ) -> None:
+        # Accept both http://host:8088 and http://host:8088/ari.
+        self.root = base_url.rstrip("/").removesuffix("/ari") + "/ari"
+        self.app = app
+        self._session = session
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._auth_headers = {"Authorization": f"Basic {token}"}
+        self._timeout = request_timeout
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json_body: Any = None,
+        request_timeout: float | None = None,
+    ) -> Any:
+        """Send one request; the decoded JSON body (``None`` when empty) or an ``AriError``."""
+        total = self._timeout if request_timeout is None else request_timeout
+        try:
+            async with self._session.request(
+                method,
+                self.root + path,
+                params=_clean(params),
+                json=json_body,
+                headers=self._auth_headers,
+                timeout=aiohttp.ClientTimeout(total=total),
+            ) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    message = _error_message(body, resp.reason or str(resp.status))
+                    log.debug("ARI %s %s -> %s %s", method, path, resp.status, message)
+                    raise error_for_status(resp.status, f"{method} {path}: {message}")
+        except AriError:
+            raise
+        except TimeoutError as exc:
+            raise AriTimeout(f"{method} {path}: no answer within {total}s") from exc
+        except aiohttp.ClientError as exc:
+            raise AriUnavailable(f"{method} {path}: {exc!r}") from exc
+        log.debug("ARI %s %s -> %s", method, path, resp.status)
+        if not body.strip():
+            return None
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise AriUnavailable(f"{method} {path}: invalid JSON from ARI") from exc
+
+    # --- Asterisk ---------------------------------------------------------------------
+
+    async def info(self) -> AsteriskInfo:
+        return AsteriskInfo.from_json(await self._request("GET", "/asterisk/info") or {})
+
+    async def reload_module(self, name: str) -> None:
+        await self._request("PUT", f"/asterisk/modules/{_seg(name)}")
+
+    # --- channels ---------------------------------------------------------------------
+
+    async def list_channels(self) -> list[Channel]:
+        return [Channel.from_json(c) for c in await self._request("GET", "/channels") or ()]
+
+    async def get_channel(self, channel: ChannelRef) -> Channel:
+        return Channel.from_json(await self._request("GET", f"/channels/{_seg(channel)}"))
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        app_args: Sequence[str] = (),
+        caller_id: str | None = None,
+        timeout: int = 30,  # noqa: ASYNC109 - ARI's ring timeout (s), not a call deadline
+        variables: Mapping[str, str] | None = None,
+        other_channel_id: str | None = None,
+        originator: str | None = None,
+        formats: str | None = None,
+    ) -> Channel:
+        """Dial ``endpoint`` into this app.  ``channel_id`` is the attempt's stable id:
+        a duplicate raises ``AriConflict``; on ``AriTimeout`` ask ``get_channel(channel_id)``."""
+        if not channel_id:
+            raise ValueError("originate needs a stable channel_id")
+        params: Params = {
+            "endpoint": endpoint,
+            "app": self.app,
+            "appArgs": ",".join(app_args) or None,
+            "callerId": caller_id,
+            "timeout": timeout,
+            "channelId": channel_id,
+            "otherChannelId": other_channel_id,
+            "originator": originator,
+            "formats": formats,
+        }
+        body = {"variables": dict(variables)} if variables else None
+        return Channel.from_json(
+            await self._request("POST", "/channels", params=params, json_body=body)
+        )
+
+    async def answer(self, channel: ChannelRef) -> None:
+        await self._request("POST", f"/channels/{_seg(channel)}/answer")
+
+    async def ring(self, channel: ChannelRef) -> None:
+        await self._request("POST", f"/channels/{_seg(channel)}/ring")
+
+    async def hangup(
+        self,
+        channel: ChannelRef,
+        reason: HangupReason | None = None,
+        *,
+        reason_code: int | None = None,
+    ) -> None:
+        if reason is not None and reason_code is not None:
+            raise ValueError("give reason or reason_code, not both")
+        params: Params = {"reason": reason, "reason_code": reason_code}
+        await self._request("DELETE", f"/channels/{_seg(channel)}", params=params)
+
+    async def continue_in_dialplan(
+        self,
+        channel: ChannelRef,
+        context: str | None = None,
+        exten: str | None = None,
+        priority: int | None = None,
+        *,
+        label: str | None = None,
+    ) -> None:
+        params: Params = {
+            "context": context,
+            "extension": exten,
+            "priority": priority,
+            "label": label,
+        }
+        await self._request("POST", f"/channels/{_seg(channel)}/continue", params=params)
+
+    async def set_var(self, channel: ChannelRef, name: str, value: str) -> None:
+        params: Params = {"variable": name, "value": value}
+        await self._request("POST", f"/channels/{_seg(channel)}/variable", params=params)
+
+    async def get_var(self, channel: ChannelRef, name: str) -> str:
+        data = await self._request(
+            "GET", f"/channels/{_seg(channel)}/variable", params={"variable": name}
+        )
+        return str((data or {}).get("value", ""))
+
+    # --- media ------------------------------------------------------------------------
+
+    async def play(
+        self,
+        channel: ChannelRef,
+        media: str | Sequence[str],
+        *,
+        playback_id: str | None = None,
+        lang: str | None = None,
+    ) -> Playback:
+        uris = [media] if isinstance(media, str) else list(media)
+        params: Params = {"media": ",".join(uris), "lang": lang, "playbackId": playback_id}
+        data = await self._request("POST", f"/channels/{_seg(channel)}/play", params=params)
+        return Playback.from_json(data)
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self._request("DELETE", f"/playbacks/{_seg(playback_id)}")
+
+    async def start_moh(self, channel: ChannelRef, moh_class: str | None = None) -> None:
+        params: Params = {"mohClass": moh_class}
+        await self._request("POST", f"/channels/{_seg(channel)}/moh", params=params)
+
+    async def stop_moh(self, channel: ChannelRef) -> None:
+        await self._request("DELETE", f"/channels/{_seg(channel)}/moh")
+
+    # --- bridges ----------------------------------------------------------------------
+
+    async def list_bridges(self) -> list[Bridge]:
+        return [Bridge.from_json(b) for b in await self._request("GET", "/bridges") or ()]
+
+    async def get_bridge(self, bridge: BridgeRef) -> Bridge:
+        return Bridge.from_json(await self._request("GET", f"/bridges/{_seg(bridge)}"))
+
+    async def create_bridge(
+        self, bridge_id: str, type: str = "mixing", *, name: str | None = None
+    ) -> Bridge:
+        params: Params = {"type": type, "bridgeId": bridge_id, "name": name}
+        return Bridge.from_json(await self._request("POST", "/bridges", params=params))
+
+    async def add_channel(
+        self, bridge: BridgeRef, channel: ChannelRef | Sequence[ChannelRef]
+    ) -> None:
+        params: Params = {"channel": _ids(channel)}
+        await self._request("POST", f"/bridges/{_seg(bridge)}/addChannel", params=params)
+
+    async def remove_channel(
+        self, bridge: BridgeRef, channel: ChannelRef | Sequence[ChannelRef]
+    ) -> None:
+        params: Params = {"channel": _ids(channel)}
+        await self._request("POST", f"/bridges/{_seg(bridge)}/removeChannel", params=params)
+
+    async def destroy_bridge(self, bridge: BridgeRef) -> None:
+        await self._request("DELETE", f"/bridges/{_seg(bridge)}")
+
+
+def _ids(refs: ChannelRef | Sequence[ChannelRef]) -> str:
+    if isinstance(refs, str | Channel):
+        refs = [refs]
+    return ",".join(r if isinstance(r, str) else r.id for r in refs)

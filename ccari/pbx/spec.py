@@ -1,0 +1,151 @@
+"""What the PBX must look like: a frozen dataclass tree built by the caller (from the database).
+
+The tree is the only input of :func:`ccari.pbx.render.render`. ``validate`` checks every value
+that ends up inside an Asterisk configuration file, so a tenant slug or a password can never
+inject a section, a comment or a dialplan argument.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ccari.pbx.errors import SpecError
+
+
+@dataclass(frozen=True)
+class Trunk:
+    """A carrier trunk, identified by the source IP of its requests."""
+
+    name: str
+    match: tuple[str, ...]
+    outbound_host: str | None = None
+
+
+@dataclass(frozen=True)
+class Phone:
+    """One PJSIP endpoint per agent phone, reachable as ``PJSIP/<username>``."""
+
+    username: str
+    password: str
+    static_contact: str | None = None
+
+
+@dataclass(frozen=True)
+class Number:
+    """A tenant's DID: E.164 digits without '+'."""
+
+    did: str
+    tenant: str
+
+
+@dataclass(frozen=True)
+class Ports:
+    sip: int = 5060
+    ari: int = 8088
+    ami: int = 5038
+    rtp_start: int = 10000
+    rtp_end: int = 20000
+
+
+@dataclass(frozen=True)
+class PbxSpec:
+    instance: str
+    app_name: str
+    ari_user: str
+    ari_password: str
+    ami_user: str
+    ami_secret: str
+    ports: Ports = Ports()
+    bind: str = "127.0.0.1"
+    trunks: tuple[Trunk, ...] = ()
+    phones: tuple[Phone, ...] = ()
+    numbers: tuple[Number, ...] = ()
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DID = re.compile(r"^[0-9]{2,20}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_.~+/=!@%^*(){}:,?-]{8,128}$")  # no ';' '[' '\\' quote space
+_MATCH = re.compile(r"^[0-9A-Fa-f:.]+(/[0-9.]+)?$")
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
+_CONTACT = re.compile(r"^sips?:[A-Za-z0-9_.!~*'()&=+$,;?/%-]*@?[A-Za-z0-9.\-\[\]:]+(;[\w=.-]+)*$")
+_IP = re.compile(r"^[0-9A-Fa-f:.]+$")
+_RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp"})
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise SpecError(f"invalid {what}: {value!r} (must match {pattern.pattern})")
+
+
+def validate(spec: PbxSpec) -> None:
+    """Raise :class:`SpecError` naming the first value that cannot go into a config file."""
+    _check(_SLUG, spec.instance, "instance name")
+    _check(_NAME, spec.app_name, "ARI app name")
+    _check(_NAME, spec.ari_user, "ARI user")
+    _check(_NAME, spec.ami_user, "AMI user")
+    _check(_SECRET, spec.ari_password, "ARI password")
+    _check(_SECRET, spec.ami_secret, "AMI secret")
+    _check(_IP, spec.bind, "SIP bind address")
+    p = spec.ports
+    for name in ("sip", "ari", "ami", "rtp_start", "rtp_end"):
+        port = getattr(p, name)
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            raise SpecError(f"invalid port {name}={port!r}")
+    if len({p.sip, p.ari, p.ami}) != 3:
+        raise SpecError(f"SIP, ARI and AMI ports must differ: {p}")
+    if p.rtp_end - p.rtp_start < 10:
+        raise SpecError(f"RTP range {p.rtp_start}-{p.rtp_end} is too small")
+    if any(p.rtp_start <= port <= p.rtp_end for port in (p.sip, p.ari, p.ami)):
+        raise SpecError(f"RTP range {p.rtp_start}-{p.rtp_end} overlaps a service port")
+    names: set[str] = set()
+    for trunk in spec.trunks:
+        _check(_NAME, trunk.name, "trunk name")
+        if not trunk.match:
+            raise SpecError(f"trunk {trunk.name!r} has no match= source address")
+        for m in trunk.match:
+            _check(_MATCH, m, f"match address of trunk {trunk.name!r}")
+        if trunk.outbound_host is not None:
+            _check(_HOSTPORT, trunk.outbound_host, f"outbound host of trunk {trunk.name!r}")
+        _unique(names, trunk.name)
+    for phone in spec.phones:
+        _check(_NAME, phone.username, "phone username")
+        _check(_SECRET, phone.password, f"password of phone {phone.username!r}")
+        if phone.static_contact is not None:
+            _check(_CONTACT, phone.static_contact, f"contact of phone {phone.username!r}")
+        _unique(names, phone.username)
+    dids: set[str] = set()
+    for number in spec.numbers:
+        _check(_DID, number.did, "DID (E.164 digits without '+')")
+        _check(_SLUG, number.tenant, f"tenant slug of {number.did}")
+        if number.did in dids:
+            raise SpecError(f"DID {number.did} is listed twice")
+        dids.add(number.did)
+
+
+def _unique(names: set[str], name: str) -> None:
+    if name in names or name in _RESERVED:
+        raise SpecError(f"PJSIP object name {name!r} is used twice or reserved")
+    names.add(name)
+
+
+def spec_to_dict(spec: PbxSpec) -> dict[str, Any]:
+    """JSON-friendly form (tuples become lists)."""
+    return asdict(spec)
+
+
+def spec_from_dict(data: dict[str, Any]) -> PbxSpec:
+    """Inverse of :func:`spec_to_dict`; raises :class:`SpecError` on unknown or missing keys."""
+    try:
+        d = dict(data)
+        d["ports"] = Ports(**d.get("ports", {}))
+        d["trunks"] = tuple(
+            Trunk(**{**t, "match": tuple(t.get("match", ()))}) for t in d.get("trunks", ())
+        )
+        d["phones"] = tuple(Phone(**ph) for ph in d.get("phones", ()))
+        d["numbers"] = tuple(Number(**n) for n in d.get("numbers", ()))
+        return PbxSpec(**d)
+    except TypeError as exc:
+        raise SpecError(f"bad PBX spec: {exc}") from exc

@@ -1,0 +1,513 @@
+"""The Router: takes routing events, returns the offers to make now.
+
+Every event method takes ``now`` (seconds, any epoch, never read from a clock), first applies the
+deadlines reached by then (relaxation steps, ``not_before`` times, re-offer delays, timed
+wrap-ups: :meth:`Router.tick` does only that), then the event, then *settles*: each agent that
+gained a free slot takes the first waiting item it is eligible for (priority, then age), and
+each item that became routable takes the best free eligible agent. Afterwards no waiting item
+is eligible for an agent with a free slot. Nothing is scanned in full: see :mod:`.index`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from ccari.routing import waits
+from ccari.routing.index import FreeIndex, ItemIndex, ItemRuntime, Status
+from ccari.routing.model import (
+    Agent,
+    AgentState,
+    DuplicateId,
+    InvalidTransition,
+    Medium,
+    Offer,
+    Snapshot,
+    UnknownAgent,
+    UnknownItem,
+    WaitPrediction,
+    WorkItem,
+)
+from ccari.routing.prediction import HandleTimes
+from ccari.routing.rules import Rules, Strategy, constraint_at, fit, level_at, step_time
+from ccari.routing.slots import AgentRuntime
+
+_ITEM, _AGENT = 0, 1
+_ROUTABLE = (Status.SCHEDULED, Status.WAITING)
+
+
+@dataclass
+class _Dirt:
+    """Agents that gained a free slot and items that became routable during one event."""
+
+    agents: set[str] = field(default_factory=set)
+    items: dict[str, ItemRuntime] = field(default_factory=dict)
+
+
+class Router:
+    """The universal queue of every tenant and medium, matched against one pool of agents."""
+
+    def __init__(self, rules: Rules | None = None) -> None:
+        self.rules = rules if rules is not None else Rules()
+        self._items: dict[str, ItemRuntime] = {}
+        self._agents: dict[str, AgentRuntime] = {}
+        self._tenants: dict[str, dict[str, AgentRuntime]] = {}
+        self._index = ItemIndex()
+        self._free = FreeIndex()
+        self._deadlines: list[tuple[float, int, str, int]] = []
+        self._token = 0
+        self._stats = HandleTimes()
+
+    # -- work items ---------------------------------------------------------------------------
+
+    def add_item(self, item: WorkItem, now: float) -> list[Offer]:
+        """A contact arrived (or is reloaded from the store with its original times)."""
+        if item.id in self._items:
+            raise DuplicateId(f"item {item.id} is already routed")
+        dirt = self._advance(now)
+        self._admit(item, now, dirt)
+        return self._settle(dirt, now)
+
+    def remove_item(self, item_id: str, now: float) -> list[Offer]:
+        """The contact is gone (abandoned, cancelled, handled elsewhere) in whatever state."""
+        rt = self._item(item_id)
+        dirt = self._advance(now)
+        del self._items[item_id]
+        if rt.status in _ROUTABLE:
+            self._index.remove(rt)
+        else:
+            agent = self._agents[_agent_of(rt)]
+            agent.release(item_id)
+            if rt.status is Status.BUSY:
+                agent.idle_since = now
+            self._freed(agent, dirt)
+        return self._settle(dirt, now)
+
+    def accept(self, item_id: str, now: float) -> list[Offer]:
+        """The agent took the offered item: its reserved slot becomes busy."""
+        rt = self._item(item_id, Status.OFFERED)
+        dirt = self._advance(now)
+        rt.status = Status.BUSY
+        rt.accepted_at = now
+        self._agents[_agent_of(rt)].offered.discard(item_id)
+        return self._settle(dirt, now)
+
+    def reject(self, item_id: str, now: float, *, agent_not_ready: bool = False) -> list[Offer]:
+        """The offer was refused or timed out: the item returns to its place (same order key).
+
+        With ``agent_not_ready`` the agent goes not-ready (typical for a ring timeout); else it
+        stays ready but is not offered this item again for ``rules.reoffer_delay`` seconds.
+        """
+        rt = self._item(item_id, Status.OFFERED)
+        dirt = self._advance(now)
+        agent = self._agents[_agent_of(rt)]
+        agent.release(item_id)
+        rt.status, rt.agent = Status.WAITING, None
+        if agent_not_ready:
+            self._set_presence(agent, AgentState.NOT_READY)
+        elif self.rules.reoffer_delay > 0:
+            rt.excluded[agent.id] = now + self.rules.reoffer_delay
+        self._freed(agent, dirt)
+        self._refresh(rt, now, regroup=True)
+        dirt.items[item_id] = rt
+        return self._settle(dirt, now)
+
+    def complete(self, item_id: str, now: float, *, wrap_up: bool | float = False) -> list[Offer]:
+        """The agent finished the item; its handle time feeds the statistics.
+
+        ``wrap_up=True`` keeps the agent in wrap-up (no offers) until :meth:`agent_ready`;
+        ``wrap_up=30.0`` for 30 seconds. A not-ready agent stays not-ready.
+        """
+        rt = self._item(item_id, Status.BUSY)
+        if wrap_up is not True and wrap_up is not False and not wrap_up >= 0:
+            raise ValueError("wrap_up must be a bool or a number of seconds >= 0")
+        dirt = self._advance(now)
+        agent = self._agents[_agent_of(rt)]
+        item = rt.item
+        handled = max(now - rt.accepted_at, 0.0)
+        self._stats.record(item.tenant, item.medium, waits.skill_of(item), handled)
+        del self._items[item_id]
+        agent.release(item_id)
+        agent.idle_since = now
+        if wrap_up is not False and wrap_up != 0 and agent.presence is AgentState.READY:
+            self._set_presence(agent, AgentState.WRAP_UP)
+            if wrap_up is not True:
+                agent.wrap_until = now + float(wrap_up)
+                self._push(agent.wrap_until, _AGENT, agent.id, agent.wrap_token)
+        self._freed(agent, dirt)
+        return self._settle(dirt, now)
+
+    def update_priority(self, item_id: str, priority: int, now: float) -> list[Offer]:
+        """Supervisor action: change an item's priority (its place in the queue follows)."""
+        rt = self._item(item_id)
+        dirt = self._advance(now)
+        rt.item = replace(rt.item, priority=priority)
+        if rt.status is Status.WAITING:
+            self._index.regroup(rt)
+        return self._settle(dirt, now)
+
+    def reschedule(self, item_id: str, not_before: float | None, now: float) -> list[Offer]:
+        """Supervisor action: route a waiting or scheduled item from ``not_before`` on."""
+        rt = self._item(item_id, *_ROUTABLE)
+        dirt = self._advance(now)
+        rt.item = replace(rt.item, not_before=not_before)
+        due = not_before is None or not_before <= now
+        rt.status = Status.WAITING if due else Status.SCHEDULED
+        self._refresh(rt, now, regroup=True)
+        if due:
+            dirt.items[item_id] = rt
+        return self._settle(dirt, now)
+
+    def record_handle_time(self, tenant: str, medium: Medium, skill: str, seconds: float) -> None:
+        """Seed the statistics (e.g. from the store on start); ``skill`` is ``skill_of(item)``."""
+        self._stats.record(tenant, medium, skill, seconds)
+
+    # -- agents -------------------------------------------------------------------------------
+
+    def agent_login(self, agent: Agent, now: float, *, ready: bool = False) -> list[Offer]:
+        """An agent logs in, not ready unless ``ready``."""
+        if agent.id in self._agents:
+            raise DuplicateId(f"agent {agent.id} is already logged in")
+        dirt = self._advance(now)
+        presence = AgentState.READY if ready else AgentState.NOT_READY
+        self._login(agent, presence, now, dirt)
+        return self._settle(dirt, now)
+
+    def agent_update(self, agent: Agent, now: float) -> list[Offer]:
+        """New attributes, pools or slots for a logged-in agent; work in progress is kept."""
+        current = self._agent(agent.id)
+        dirt = self._advance(now)
+        self._free.drop(current)
+        current.rebind(_own(agent))
+        self._freed(current, dirt)
+        return self._settle(dirt, now)
+
+    def agent_ready(self, agent_id: str, now: float) -> list[Offer]:
+        """The agent is ready (after not-ready, or to end a wrap-up)."""
+        agent = self._agent(agent_id)
+        dirt = self._advance(now)
+        if agent.presence is AgentState.NOT_READY:
+            agent.idle_since = now
+        if agent.presence is not AgentState.READY:
+            self._set_presence(agent, AgentState.READY)
+            self._freed(agent, dirt)
+        return self._settle(dirt, now)
+
+    def agent_not_ready(self, agent_id: str, now: float) -> list[Offer]:
+        """No new offers for this agent; its offers and items in progress are unaffected."""
+        agent = self._agent(agent_id)
+        dirt = self._advance(now)
+        self._set_presence(agent, AgentState.NOT_READY)
+        self._free.refresh(agent)
+        return self._settle(dirt, now)
+
+    def agent_logout(self, agent_id: str, now: float) -> list[Offer]:
+        """The agent leaves: its offered items return to their place; its busy items are dropped."""
+        agent = self._agent(agent_id)
+        dirt = self._advance(now)
+        for item_id in sorted(agent.held):
+            rt = self._items[item_id]
+            if rt.status is Status.BUSY:
+                del self._items[item_id]
+                continue
+            rt.status, rt.agent = Status.WAITING, None
+            self._refresh(rt, now, regroup=True)
+            dirt.items[item_id] = rt
+        self._free.drop(agent)
+        del self._agents[agent_id]
+        tenant = self._tenants[agent.agent.tenant]
+        del tenant[agent_id]
+        if not tenant:
+            del self._tenants[agent.agent.tenant]
+        return self._settle(dirt, now)
+
+    # -- time and start-up --------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[Offer]:
+        """Apply the deadlines reached by ``now``; call it at :meth:`next_deadline`."""
+        return self._settle(self._advance(now), now)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has something to do, or ``None``."""
+        deadlines = self._deadlines
+        while deadlines and not self._live(deadlines[0]):
+            heapq.heappop(deadlines)
+        return deadlines[0][0] if deadlines else None
+
+    def restore(
+        self,
+        now: float,
+        *,
+        agents: Iterable[tuple[Agent, AgentState]],
+        in_progress: Iterable[tuple[WorkItem, str, float]] = (),
+        waiting: Iterable[WorkItem] = (),
+    ) -> list[Offer]:
+        """Rebuild an empty router from the store, then settle once.
+
+        ``agents``: logged-in agents with their last state (``ready``/``reserved``/``busy`` all
+        mean ready; ``wrap_up`` lasts until :meth:`agent_ready`). ``in_progress``: ``(item,
+        agent_id, accepted_at)`` of the items being handled. ``waiting``: every other open item,
+        offers that were pending included, with their original ``arrived_at``: the order is that
+        of the order keys, so it is the same as before the restart.
+        """
+        if self._items or self._agents:
+            raise InvalidTransition("restore needs an empty router")
+        dirt = _Dirt()
+        for agent, state in agents:
+            if state is AgentState.LOGGED_OUT:
+                continue
+            if state in (AgentState.RESERVED, AgentState.BUSY):
+                state = AgentState.READY
+            self._login(agent, state, now, dirt)
+        for item, agent_id, accepted_at in in_progress:
+            if item.id in self._items:
+                raise DuplicateId(f"item {item.id} is already routed")
+            holder = self._agent(agent_id)
+            rule = self.rules.rule_for(item.tenant, item.queue)
+            rt = ItemRuntime(item, rule, Status.BUSY, 0, constraint_at(item, rule, 0))
+            rt.agent, rt.accepted_at = agent_id, accepted_at
+            self._items[item.id] = rt
+            holder.hold(item.id, item.medium, offered=False)
+            self._free.refresh(holder)
+        for item in waiting:
+            if item.id in self._items:
+                raise DuplicateId(f"item {item.id} is already routed")
+            self._admit(item, now, dirt)
+        return self._settle(dirt, now, items_first=True)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def waiting(self, tenant: str, *, include_scheduled: bool = False) -> list[WorkItem]:
+        """A tenant's waiting items in routing order (then scheduled ones, by ``not_before``)."""
+        mine = [rt for rt in self._items.values() if rt.item.tenant == tenant]
+        result = [rt.item for rt in sorted(_with(mine, Status.WAITING), key=_key)]
+        if include_scheduled:
+            result += sorted((rt.item for rt in _with(mine, Status.SCHEDULED)), key=_scheduled)
+        return result
+
+    def position(self, item_id: str) -> int | None:
+        """1 + the (weighted, rounded) number of items ahead competing for the same agents."""
+        rt = self._item(item_id)
+        if rt.status is not Status.WAITING:
+            return None
+        return waits.predict(self._facts(), rt, 0.0).position
+
+    def predicted_wait(self, item_id: str, now: float) -> WaitPrediction:
+        """Predicted wait of one item (0 once offered), as of the last event or tick."""
+        return waits.predict(self._facts(), self._item(item_id), now)
+
+    def predicted_waits(self, tenant: str, now: float) -> dict[str, WaitPrediction]:
+        """Predictions for all of a tenant's waiting and scheduled items, in one pass."""
+        return waits.predict_all(self._facts(), tenant, now)
+
+    def agent_state(self, agent_id: str) -> AgentState:
+        agent = self._agents.get(agent_id)
+        return AgentState.LOGGED_OUT if agent is None else agent.state()
+
+    def snapshot(self) -> Snapshot:
+        items = list(self._items.values())
+        held = [rt for rt in items if rt.status in (Status.OFFERED, Status.BUSY)]
+        scheduled = sorted((rt.item for rt in _with(items, Status.SCHEDULED)), key=_scheduled)
+        return Snapshot(
+            waiting=tuple(rt.item.id for rt in sorted(_with(items, Status.WAITING), key=_key)),
+            scheduled=tuple(item.id for item in scheduled),
+            offers=tuple(
+                sorted(
+                    Offer(rt.item.id, _agent_of(rt), rt.item.medium)
+                    for rt in held if rt.status is Status.OFFERED
+                )
+            ),
+            busy=tuple(
+                sorted((rt.item.id, _agent_of(rt)) for rt in held if rt.status is Status.BUSY)
+            ),
+            agents=tuple((a, self._agents[a].state()) for a in sorted(self._agents)),
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _item(self, item_id: str, *allowed: Status) -> ItemRuntime:
+        rt = self._items.get(item_id)
+        if rt is None:
+            raise UnknownItem(f"no item {item_id}")
+        if allowed and rt.status not in allowed:
+            raise InvalidTransition(f"item {item_id} is {rt.status.value}")
+        return rt
+
+    def _agent(self, agent_id: str) -> AgentRuntime:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise UnknownAgent(f"agent {agent_id} is not logged in")
+        return agent
+
+    def _facts(self) -> waits.Facts:
+        return waits.Facts(
+            self._tenants, self._items, self._index, self._stats, self.rules.default_handle_time
+        )
+
+    def _admit(self, item: WorkItem, now: float, dirt: _Dirt) -> None:
+        rule = self.rules.rule_for(item.tenant, item.queue)
+        due = item.not_before is None or item.not_before <= now
+        status = Status.WAITING if due else Status.SCHEDULED
+        rt = ItemRuntime(item, rule, status, 0, constraint_at(item, rule, 0))
+        self._items[item.id] = rt
+        self._refresh(rt, now, regroup=True)
+        if due:
+            dirt.items[item.id] = rt
+
+    def _login(self, agent: Agent, presence: AgentState, now: float, dirt: _Dirt) -> None:
+        if agent.id in self._agents:
+            raise DuplicateId(f"agent {agent.id} is already logged in")
+        runtime = AgentRuntime(_own(agent), presence, now)
+        self._agents[agent.id] = runtime
+        self._tenants.setdefault(agent.tenant, {})[agent.id] = runtime
+        self._freed(runtime, dirt)
+
+    def _set_presence(self, agent: AgentRuntime, presence: AgentState) -> None:
+        agent.presence = presence
+        agent.wrap_until = None
+        agent.wrap_token += 1
+
+    def _freed(self, agent: AgentRuntime, dirt: _Dirt) -> None:
+        self._free.refresh(agent)
+        if agent.free_media:
+            dirt.agents.add(agent.id)
+
+    def _push(self, when: float, kind: int, ident: str, token: int) -> None:
+        heapq.heappush(self._deadlines, (when, kind, ident, token))
+
+    def _live(self, deadline: tuple[float, int, str, int]) -> bool:
+        _, kind, ident, token = deadline
+        if kind == _ITEM:
+            rt = self._items.get(ident)
+            return rt is not None and rt.deadline_token == token and rt.status in _ROUTABLE
+        agent = self._agents.get(ident)
+        return agent is not None and agent.wrap_token == token
+
+    def _advance(self, now: float) -> _Dirt:
+        dirt = _Dirt()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            deadline = heapq.heappop(deadlines)
+            if not self._live(deadline):
+                continue
+            when, kind, ident, _ = deadline
+            if kind == _ITEM:
+                rt = self._items[ident]
+                self._refresh(rt, now)
+                if rt.status is Status.WAITING:
+                    dirt.items[ident] = rt
+            else:
+                agent = self._agents[ident]
+                self._set_presence(agent, AgentState.READY)
+                agent.idle_since = when
+                self._freed(agent, dirt)
+        return dirt
+
+    def _refresh(self, rt: ItemRuntime, now: float, *, regroup: bool = False) -> None:
+        """Bring an item's status, level, exclusions, group and next deadline up to ``now``."""
+        item, rule = rt.item, rt.rule
+        if rt.status is Status.SCHEDULED and (item.not_before is None or item.not_before <= now):
+            rt.status = Status.WAITING
+        for agent_id, until in list(rt.excluded.items()):
+            if until <= now:
+                del rt.excluded[agent_id]
+        level = level_at(item, rule, now) if rt.status is Status.WAITING else 0
+        if level != rt.level or regroup:
+            rt.level = level
+            rt.constraint = constraint_at(item, rule, level)
+        if rt.status is Status.WAITING:
+            if regroup or rt.group is None or rt.group.signature != rt.signature():
+                self._index.regroup(rt)
+        else:
+            self._index.remove(rt)
+        times = list(rt.excluded.values())
+        if rt.status is Status.SCHEDULED and item.not_before is not None:
+            times.append(item.not_before)
+        step = step_time(item, rule, level) if rt.status is Status.WAITING else None
+        if step is not None:
+            times.append(step)
+        self._token += 1
+        rt.deadline_token = self._token
+        if times:
+            self._push(min(times), _ITEM, item.id, rt.deadline_token)
+
+    def _settle(self, dirt: _Dirt, now: float, *, items_first: bool = False) -> list[Offer]:
+        offers: list[Offer] = []
+        if items_first:
+            self._place_all(dirt, offers)
+        for agent_id in sorted(dirt.agents):
+            agent = self._agents.get(agent_id)
+            if agent is not None:
+                self._fill(agent, offers)
+        self._place_all(dirt, offers)
+        return offers
+
+    def _place_all(self, dirt: _Dirt, offers: list[Offer]) -> None:
+        for rt in sorted(dirt.items.values(), key=_key):
+            if rt.status is Status.WAITING and self._items.get(rt.item.id) is rt:
+                self._place(rt, offers)
+
+    def _fill(self, agent: AgentRuntime, offers: list[Offer]) -> None:
+        """Offer the agent the first items it is eligible for while it has free slots."""
+        while agent.free_media:
+            best: ItemRuntime | None = None
+            for medium in agent.free_media:
+                found = self._index.best_for(agent, medium)
+                if found is not None and (best is None or found.key < best.key):
+                    best = found
+            if best is None:
+                return
+            self._offer(best, agent, offers)
+
+    def _place(self, rt: ItemRuntime, offers: list[Offer]) -> None:
+        """Offer the item to the best free eligible agent, if any."""
+        item, group = rt.item, rt.group
+        assert group is not None
+        best: AgentRuntime | None = None
+        best_score: tuple[float, float, float, str] | None = None
+        least_busy = rt.rule.strategy is Strategy.LEAST_BUSY
+        for agent_id in self._free.candidates(item.tenant, item.medium, rt.constraint):
+            agent = self._agents[agent_id]
+            if not group.admits(agent):
+                continue
+            score = -fit(agent.agent.attributes, rt.constraint)
+            occupancy = agent.occupancy()
+            if least_busy:
+                ranked = (occupancy, agent.idle_since, score, agent_id)
+            else:
+                ranked = (score, occupancy, agent.idle_since, agent_id)
+            if best_score is None or ranked < best_score:
+                best, best_score = agent, ranked
+        if best is not None:
+            self._offer(rt, best, offers)
+
+    def _offer(self, rt: ItemRuntime, agent: AgentRuntime, offers: list[Offer]) -> None:
+        self._index.remove(rt)
+        rt.status, rt.agent = Status.OFFERED, agent.id
+        agent.hold(rt.item.id, rt.item.medium, offered=True)
+        self._free.refresh(agent)
+        offers.append(Offer(rt.item.id, agent.id, rt.item.medium))
+
+
+def _own(agent: Agent) -> Agent:
+    """A copy whose attributes no caller can change under the router's feet."""
+    return replace(agent, attributes=dict(agent.attributes))
+
+
+def _agent_of(rt: ItemRuntime) -> str:
+    assert rt.agent is not None
+    return rt.agent
+
+
+def _key(rt: ItemRuntime) -> tuple[int, float, str]:
+    return rt.key
+
+
+def _scheduled(item: WorkItem) -> tuple[float, tuple[int, float, str]]:
+    return (math.inf if item.not_before is None else item.not_before, item.order_key)
+
+
+def _with(items: Iterable[ItemRuntime], status: Status) -> list[ItemRuntime]:
+    return [rt for rt in items if rt.status is status]

@@ -1,0 +1,244 @@
+"""Indexes that spare the router any full scan of items or agents.
+
+Waiting items are grouped by what they demand of an agent (tenant, medium, required attributes
+with minimums, pools, reservation, agents excluded after a reject). Each group keeps its items
+in a heap ordered by ``WorkItem.order_key`` and is filed under one *anchor*: one of its required
+attributes (any agent eligible for the group has it), the reserved agent, or :data:`ANY`. A
+freed agent therefore only looks at the groups filed under its own attributes.
+
+Agents with a free slot are indexed by ``(tenant, medium)`` and by attribute, so a new item only
+looks at free agents having its rarest required attribute.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TypeVar
+
+from ccari.routing.model import Medium, WorkItem
+from ccari.routing.rules import Constraint, QueueRule
+from ccari.routing.slots import ANY, AgentRuntime, Anchor, reserved_anchor
+
+K = TypeVar("K")
+OrderKey = tuple[int, float, str]
+Signature = tuple[
+    str, Medium, tuple[tuple[str, str, int], ...], frozenset[str] | None, str | None, frozenset[str]
+]
+
+
+class Status(Enum):
+    SCHEDULED = "scheduled"
+    WAITING = "waiting"
+    OFFERED = "offered"
+    BUSY = "busy"
+
+
+@dataclass(eq=False, slots=True)
+class ItemRuntime:
+    """One work item inside the router."""
+
+    item: WorkItem
+    rule: QueueRule
+    status: Status
+    level: int
+    constraint: Constraint
+    excluded: dict[str, float] = field(default_factory=dict)
+    group: Group | None = None
+    token: int = 0
+    deadline_token: int = 0
+    agent: str | None = None
+    accepted_at: float = 0.0
+
+    @property
+    def key(self) -> OrderKey:
+        return self.item.order_key
+
+    def signature(self) -> Signature:
+        c = self.constraint
+        item = self.item
+        return (item.tenant, item.medium, c.required, c.pools, c.reserved, frozenset(self.excluded))
+
+
+@dataclass(eq=False, slots=True)
+class Group:
+    """Waiting items with the same demands, best first."""
+
+    signature: Signature
+    anchor: Anchor
+    heap: list[tuple[OrderKey, int, ItemRuntime]] = field(default_factory=list)
+    live: int = 0
+
+    @property
+    def tenant(self) -> str:
+        return self.signature[0]
+
+    @property
+    def medium(self) -> Medium:
+        return self.signature[1]
+
+    def admits(self, agent: AgentRuntime) -> bool:
+        """Whether the agent meets the group's demands (slots aside)."""
+        _, _, required, pools, reserved, excluded = self.signature
+        a = agent.agent
+        if reserved is not None and reserved != a.id:
+            return False
+        if excluded and a.id in excluded:
+            return False
+        if pools is not None and pools.isdisjoint(a.pools):
+            return False
+        attributes = a.attributes
+        for name, value, floor in required:
+            proficiency = attributes.get((name, value))
+            if proficiency is None or proficiency < floor:
+                return False
+        return True
+
+    def head(self) -> tuple[OrderKey, int, ItemRuntime] | None:
+        """The heap entry of the first live item."""
+        heap = self.heap
+        while heap:
+            entry = heap[0]
+            rt = entry[2]
+            if rt.group is self and rt.token == entry[1]:
+                return entry
+            heapq.heappop(heap)
+        return None
+
+    def items(self) -> Iterator[ItemRuntime]:
+        """The live items, in no particular order."""
+        for _, token, rt in self.heap:
+            if rt.group is self and rt.token == token:
+                yield rt
+
+
+class ItemIndex:
+    """Waiting items, grouped and filed by anchor."""
+
+    def __init__(self) -> None:
+        self._groups: dict[Signature, Group] = {}
+        self._by_anchor: dict[tuple[str, Medium], dict[Anchor, dict[Group, None]]] = {}
+        self._token = 0
+
+    def add(self, rt: ItemRuntime) -> None:
+        sig = rt.signature()
+        group = self._groups.get(sig)
+        if group is None:
+            group = Group(sig, _anchor(rt.constraint))
+            self._groups[sig] = group
+            anchors = self._by_anchor.setdefault((sig[0], sig[1]), {})
+            anchors.setdefault(group.anchor, {})[group] = None
+        self._token += 1
+        rt.token = self._token
+        rt.group = group
+        group.live += 1
+        heapq.heappush(group.heap, (rt.key, rt.token, rt))
+
+    def remove(self, rt: ItemRuntime) -> None:
+        group = rt.group
+        if group is None:
+            return
+        rt.group = None
+        group.live -= 1
+        if group.live == 0:
+            del self._groups[group.signature]
+            anchors = self._by_anchor[(group.tenant, group.medium)]
+            filed = anchors[group.anchor]
+            del filed[group]
+            if not filed:
+                del anchors[group.anchor]
+            if not anchors:
+                del self._by_anchor[(group.tenant, group.medium)]
+        elif len(group.heap) > 2 * group.live + 16:
+            group.heap = [e for e in group.heap if e[2].group is group and e[2].token == e[1]]
+            heapq.heapify(group.heap)
+
+    def regroup(self, rt: ItemRuntime) -> None:
+        """Refile an item whose demands or order key changed."""
+        self.remove(rt)
+        self.add(rt)
+
+    def best_for(self, agent: AgentRuntime, medium: Medium) -> ItemRuntime | None:
+        """The first waiting item of this medium the agent is eligible for."""
+        anchors = self._by_anchor.get((agent.agent.tenant, medium))
+        if not anchors:
+            return None
+        best: tuple[OrderKey, int, ItemRuntime] | None = None
+        for anchor in agent.anchors:
+            groups = anchors.get(anchor)
+            if not groups:
+                continue
+            for group in groups:
+                head = group.head()
+                if head is None or (best is not None and head[0] >= best[0]):
+                    continue
+                if group.admits(agent):
+                    best = head
+        return None if best is None else best[2]
+
+    def groups(self, tenant: str, medium: Medium) -> Iterator[Group]:
+        """Every group of a tenant and medium, in a deterministic order."""
+        for filed in self._by_anchor.get((tenant, medium), {}).values():
+            yield from filed
+
+    def all_groups(self) -> Iterator[Group]:
+        yield from self._groups.values()
+
+
+def _anchor(constraint: Constraint) -> Anchor:
+    if constraint.reserved is not None:
+        return reserved_anchor(constraint.reserved)
+    if constraint.required:
+        name, value, _ = constraint.required[0]
+        return (name, value)
+    return ANY
+
+
+class FreeIndex:
+    """Agents that can take an item of a medium right now, by tenant and by attribute."""
+
+    def __init__(self) -> None:
+        self._free: dict[tuple[str, Medium], set[str]] = {}
+        self._by_attr: dict[tuple[str, Medium, str, str], set[str]] = {}
+
+    def refresh(self, agent: AgentRuntime) -> None:
+        """Bring the index in line with the agent's current ``takeable()`` media."""
+        now_free = agent.takeable()
+        self._move(agent, agent.free_media - now_free, add=False)
+        self._move(agent, now_free - agent.free_media, add=True)
+        agent.free_media = now_free
+
+    def drop(self, agent: AgentRuntime) -> None:
+        self._move(agent, agent.free_media, add=False)
+        agent.free_media = frozenset()
+
+    def _move(self, agent: AgentRuntime, media: frozenset[Medium], *, add: bool) -> None:
+        a = agent.agent
+        for medium in media:
+            _update(self._free, (a.tenant, medium), a.id, add=add)
+            for name, value in a.attributes:
+                _update(self._by_attr, (a.tenant, medium, name, value), a.id, add=add)
+
+    def candidates(self, tenant: str, medium: Medium, constraint: Constraint) -> set[str]:
+        """A superset of the free agents meeting the constraint: the smallest index that applies."""
+        if constraint.reserved is not None:
+            free = self._free.get((tenant, medium), set())
+            return {constraint.reserved} & free
+        best = self._free.get((tenant, medium), set())
+        for name, value, _ in constraint.required:
+            members = self._by_attr.get((tenant, medium, name, value), set())
+            if len(members) < len(best):
+                best = members
+        return best
+
+
+def _update(index: dict[K, set[str]], key: K, agent_id: str, *, add: bool) -> None:
+    if add:
+        index.setdefault(key, set()).add(agent_id)
+        return
+    members = index[key]
+    members.discard(agent_id)
+    if not members:
+        del index[key]

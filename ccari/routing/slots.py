@@ -1,0 +1,94 @@
+"""An agent's live state inside the router: presence and the items held in its media slots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ccari.routing.model import Agent, AgentState, Medium
+
+ANY = ("", "")
+"""Anchor of the groups of items with no required attribute."""
+
+Anchor = tuple[str, str]
+
+
+def reserved_anchor(agent_id: str) -> Anchor:
+    """Anchor of the groups of items reserved for one agent (no attribute name is empty)."""
+    return ("", agent_id)
+
+
+@dataclass(eq=False, slots=True)
+class AgentRuntime:
+    """One logged-in agent. ``presence`` is ``ready``, ``not_ready`` or ``wrap_up``."""
+
+    agent: Agent
+    presence: AgentState
+    idle_since: float
+    wrap_until: float | None = None
+    wrap_token: int = 0
+    held: dict[str, Medium] = field(default_factory=dict)
+    offered: set[str] = field(default_factory=set)
+    used: dict[Medium, int] = field(default_factory=dict)
+    total_used: int = 0
+    exclusive_used: int = 0
+    free_media: frozenset[Medium] = frozenset()
+    anchors: tuple[Anchor, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.rebind(self.agent)
+
+    def rebind(self, agent: Agent) -> None:
+        """Take new attributes or slots; the items held are recounted against the new slots."""
+        self.agent = agent
+        self.anchors = (*agent.attributes, ANY, reserved_anchor(agent.id))
+        self.used = {}
+        for medium in self.held.values():
+            self.used[medium] = self.used.get(medium, 0) + 1
+        self.total_used = len(self.held)
+        self.exclusive_used = sum(1 for m in self.held.values() if m in agent.slots.exclusive)
+
+    @property
+    def id(self) -> str:
+        return self.agent.id
+
+    def can_take(self, medium: Medium) -> bool:
+        """Whether an item of this medium may be offered now."""
+        slots = self.agent.slots
+        if self.presence is not AgentState.READY or self.total_used >= slots.total:
+            return False
+        if self.exclusive_used or self.used.get(medium, 0) >= slots.per_medium.get(medium, 0):
+            return False
+        return True
+
+    def takeable(self) -> frozenset[Medium]:
+        return frozenset(m for m in self.agent.slots.per_medium if self.can_take(m))
+
+    def hold(self, item_id: str, medium: Medium, *, offered: bool) -> None:
+        self.held[item_id] = medium
+        if offered:
+            self.offered.add(item_id)
+        self.used[medium] = self.used.get(medium, 0) + 1
+        self.total_used += 1
+        if medium in self.agent.slots.exclusive:
+            self.exclusive_used += 1
+
+    def release(self, item_id: str) -> None:
+        medium = self.held.pop(item_id)
+        self.offered.discard(item_id)
+        self.used[medium] -= 1
+        self.total_used -= 1
+        if medium in self.agent.slots.exclusive:
+            self.exclusive_used -= 1
+
+    def occupancy(self) -> float:
+        total = self.agent.slots.total
+        return self.total_used / total if total else 1.0
+
+    def state(self) -> AgentState:
+        if self.presence is not AgentState.READY:
+            return self.presence
+        if self.offered:
+            return AgentState.RESERVED
+        if self.held:
+            return AgentState.BUSY
+        return AgentState.READY
