@@ -1,0 +1,252 @@
+"""Admission storage: the pool row (and lock), the live admitted set, decisions, rates, usage.
+
+Repository functions take a session; the caller commits. Everything but the pool is keyed
+by tenant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ccari.admission.billing import TenantRates
+from ccari.storage.models import (
+    AdmissionDecision,
+    Contact,
+    Tenant,
+    TenantRate,
+    TrunkCall,
+    TrunkPool,
+)
+
+POOL_ID = 1
+
+
+class LiveCall(NamedTuple):
+    call_id: str
+    tenant_id: int
+    node: str
+    direction: str
+    started_at: dt.datetime
+
+
+class PolicyRow(NamedTuple):
+    tenant_id: int
+    ratio: float
+    after_hours_trunks: int
+    overflow: str
+
+
+class ArrivalRow(NamedTuple):
+    id: int
+    tenant_id: int
+    at: dt.datetime
+
+
+class EndedCall(NamedTuple):
+    contact_id: str
+    tenant_id: int
+    arrived_at: dt.datetime
+    ended_at: dt.datetime
+
+
+class UsageRow(NamedTuple):
+    id: str
+    medium: str
+    state: str
+    arrived_at: dt.datetime
+    ended_at: dt.datetime | None
+    wait_s: float | None
+    talk_s: float | None
+
+
+def _insert(session: AsyncSession) -> Any:
+    """``INSERT ... ON CONFLICT`` for the session's dialect."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+# ---- the pool ------------------------------------------------------------------------------
+async def lock_pool(session: AsyncSession) -> TrunkPool:
+    """The pool row, locked ``FOR UPDATE`` until the transaction ends (PostgreSQL; SQLite
+    ignores the clause and relies on the caller's process-wide lock). Created if missing."""
+    query = select(TrunkPool).where(TrunkPool.id == POOL_ID).with_for_update()
+    row = await session.scalar(query)
+    if row is None:
+        await session.execute(
+            _insert(session)(TrunkPool).values(id=POOL_ID).on_conflict_do_nothing()
+        )
+        row = await session.scalar(query.execution_options(populate_existing=True))
+        assert row is not None
+    return row
+
+
+async def pool(session: AsyncSession) -> TrunkPool:
+    row = await session.scalar(select(TrunkPool).where(TrunkPool.id == POOL_ID))
+    return row if row is not None else await lock_pool(session)
+
+
+# ---- tenants -------------------------------------------------------------------------------
+async def tenant(session: AsyncSession, tenant_id: int) -> Tenant | None:
+    return await session.scalar(
+        select(Tenant).where(Tenant.id == tenant_id).execution_options(populate_existing=True)
+    )
+
+
+async def policies(session: AsyncSession) -> list[PolicyRow]:
+    rows = await session.execute(
+        select(Tenant.id, Tenant.trunk_ratio, Tenant.after_hours_trunks, Tenant.overflow_policy)
+    )
+    return [PolicyRow(*r) for r in rows.tuples()]
+
+
+# ---- the live admitted set -----------------------------------------------------------------
+async def live_calls(session: AsyncSession) -> list[LiveCall]:
+    """Every call holding a trunk, all tenants and nodes (at most the pool's size)."""
+    rows = await session.execute(
+        select(TrunkCall.call_id, TrunkCall.tenant_id, TrunkCall.node, TrunkCall.direction,
+               TrunkCall.started_at)
+    )
+    return [LiveCall(*r) for r in rows.tuples()]
+
+
+async def insert_call(session: AsyncSession, call: LiveCall) -> bool:
+    """Add a call to the live set; False if the call id is already there."""
+    result = await session.execute(
+        _insert(session)(TrunkCall)
+        .values(call_id=call.call_id, tenant_id=call.tenant_id, node=call.node,
+                direction=call.direction, started_at=call.started_at)
+        .on_conflict_do_nothing(index_elements=["call_id"])
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def delete_call(session: AsyncSession, call_id: str) -> bool:
+    result = await session.execute(delete(TrunkCall).where(TrunkCall.call_id == call_id))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def delete_stale(session: AsyncSession, node: str, live_call_ids: Iterable[str]) -> int:
+    """Remove ``node``'s calls whose channel is not in ``live_call_ids``."""
+    live = set(live_call_ids)
+    rows = await session.execute(select(TrunkCall.call_id).where(TrunkCall.node == node))
+    stale = [c for c in rows.scalars() if c not in live]
+    for i in range(0, len(stale), 500):
+        await session.execute(delete(TrunkCall).where(TrunkCall.call_id.in_(stale[i:i + 500])))
+    return len(stale)
+
+
+async def count_calls(session: AsyncSession, tenant_id: int) -> int:
+    rows = await session.execute(select(TrunkCall.call_id).where(TrunkCall.tenant_id == tenant_id))
+    return len(rows.all())
+
+
+# ---- decisions -----------------------------------------------------------------------------
+async def add_decision(session: AsyncSession, row: AdmissionDecision) -> AdmissionDecision:
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def decisions(
+    session: AsyncSession, tenant_id: int, *, limit: int, refused_only: bool = False
+) -> Sequence[AdmissionDecision]:
+    query = select(AdmissionDecision).where(AdmissionDecision.tenant_id == tenant_id)
+    if refused_only:
+        query = query.where(AdmissionDecision.admit.is_(False))
+    query = query.order_by(AdmissionDecision.at.desc(), AdmissionDecision.id.desc()).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def arrivals_since(session: AsyncSession, since: dt.datetime) -> list[ArrivalRow]:
+    """Inbound decisions (arrivals) at or after ``since``, all tenants."""
+    rows = await session.execute(
+        select(AdmissionDecision.id, AdmissionDecision.tenant_id, AdmissionDecision.at).where(
+            AdmissionDecision.at >= since, AdmissionDecision.direction == "inbound"
+        )
+    )
+    return [ArrivalRow(*r) for r in rows.tuples()]
+
+
+async def prune_decisions(session: AsyncSession, before: dt.datetime) -> int:
+    """Delete decisions older than ``before`` (retention); returns how many."""
+    result = await session.execute(delete(AdmissionDecision).where(AdmissionDecision.at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# ---- durations and usage (contacts) --------------------------------------------------------
+async def ended_calls_since(
+    session: AsyncSession, since: dt.datetime, *, limit: int
+) -> list[EndedCall]:
+    """Voice contacts that ended at or after ``since``, the most recent ``limit``."""
+    rows = await session.execute(
+        select(Contact.id, Contact.tenant_id, Contact.arrived_at, Contact.ended_at)
+        .where(Contact.medium == "voice", Contact.ended_at.is_not(None), Contact.ended_at >= since)
+        .order_by(Contact.ended_at.desc())
+        .limit(limit)
+    )
+    return [EndedCall(*r) for r in rows.tuples()]
+
+
+async def contacts_in_period(
+    session: AsyncSession, tenant_id: int, start: dt.datetime, end: dt.datetime
+) -> list[UsageRow]:
+    """The tenant's contacts that arrived in ``[start, end)``."""
+    rows = await session.execute(
+        select(Contact.id, Contact.medium, Contact.state, Contact.arrived_at, Contact.ended_at,
+               Contact.wait_s, Contact.talk_s)
+        .where(Contact.tenant_id == tenant_id, Contact.arrived_at >= start,
+               Contact.arrived_at < end)
+        .order_by(Contact.arrived_at, Contact.id)
+    )
+    return [UsageRow(*r) for r in rows.tuples()]
+
+
+# ---- rates ---------------------------------------------------------------------------------
+def decimal_of(value: object) -> Decimal:
+    """A price as an exact Decimal (text or int in, never float); ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError(f"a price is a decimal string such as \"0.0125\", got {value!r}")
+    try:
+        d = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal number: {value!r}") from None
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"a price must be a finite decimal >= 0, got {value!r}")
+    return d
+
+
+def rates_of(row: TenantRate, tenant: str) -> TenantRates:
+    return TenantRates(
+        tenant=tenant,
+        currency=row.currency,
+        per_trunk_minute=decimal_of(row.per_trunk_minute),
+        per_agent_minute=decimal_of(row.per_agent_minute),
+        per_contact={str(m): decimal_of(p) for m, p in (row.per_contact or {}).items()},
+        uncharged_results=frozenset(str(r) for r in (row.uncharged_results or [])),
+    )
+
+
+async def rates(session: AsyncSession, tenant_id: int) -> TenantRate | None:
+    return await session.scalar(select(TenantRate).where(TenantRate.tenant_id == tenant_id))
+
+
+async def set_rates(session: AsyncSession, tenant_id: int, rates: TenantRates,
+                    at: dt.datetime) -> TenantRate:
+    row = await session.get(TenantRate, tenant_id)
+    if row is None:
+        row = TenantRate(tenant_id=tenant_id)
+        session.add(row)
+    row.currency = rates.currency
+    row.per_trunk_minute = str(rates.per_trunk_minute)
+    row.per_agent_minute = str(rates.per_agent_minute)
+    row.per_contact = {m: str(p) for m, p in sorted(rates.per_contact.items())}
+    row.uncharged_results = sorted(rates.uncharged_results)
+    row.updated_at = at
+    await session.flush()
+    return row

@@ -1,0 +1,204 @@
+"""AriClient and AmiAdapter against a real Asterisk 22 (instance "ari-it", its own ports).
+
+Checks what the mocks cannot: Asterisk's JSON parses, basic auth and subscribeAll work, a
+duplicate originate id is refused with 409, ApplicationReplaced really arrives, and after
+a takeover the client reconnects and reconciles from GET /channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from ccari.ami import AmiAdapter
+from ccari.ari import AriClient, AriConflict, ReconnectPolicy
+from ccari.ari.events import (
+    ApplicationReplaced,
+    ChannelDestroyed,
+    ChannelEnteredBridge,
+    Event,
+    StasisEnd,
+    StasisStart,
+)
+from ccari.pbx import Number, PbxProcess, PbxSpec, Ports, load_or_create_secrets, provision, start
+from tests.support.sipp import free_port
+
+pytestmark = pytest.mark.pbx
+
+DID = "33170000001"
+FAST = ReconnectPolicy(initial=0.05, maximum=0.5)
+
+
+def _free_tcp() -> int:
+    return free_port("127.0.0.1", socket.SOCK_STREAM)
+
+
+@pytest.fixture(scope="module")
+def real_pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbxProcess]:
+    runtime = provision()
+    state: Path = tmp_path_factory.mktemp("ari-it-state")
+    spec = PbxSpec(
+        instance="ari-it",
+        app_name="ccari-ari-it",
+        **load_or_create_secrets(state),
+        ports=Ports(
+            sip=free_port("127.0.0.1"),
+            ari=_free_tcp(),
+            ami=_free_tcp(),
+            rtp_start=31000,
+            rtp_end=31200,
+        ),
+        numbers=(Number(DID, "acme"),),
+    )
+    proc = start(spec, runtime=runtime)
+    yield proc
+    proc.stop()
+
+
+class Inbox:
+    """Every event the client dispatched, and waits on them by type and predicate."""
+
+    def __init__(self, client: AriClient) -> None:
+        self.events: list[Event] = []
+        self.cond = asyncio.Condition()
+        client.on(Event, self._add)
+
+    async def _add(self, event: Event) -> None:
+        async with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    async def wait(self, kind: type[Event], count: int = 1, **attrs: object) -> list[Event]:
+        def matching() -> list[Event]:
+            found = [e for e in self.events if isinstance(e, kind)]
+            for name, value in attrs.items():
+                found = [e for e in found if _attr(e, name) == value]
+            return found
+
+        try:
+            async with asyncio.timeout(15), self.cond:
+                await self.cond.wait_for(lambda: len(matching()) >= count)
+        except TimeoutError:
+            seen = [(e.name, getattr(e, "raw", None) or "") for e in self.events]
+            raise AssertionError(f"no {count} {kind.__name__} {attrs}; seen {seen}") from None
+        return matching()
+
+
+def _attr(event: Event, dotted: str) -> object:
+    value: object = event
+    for part in dotted.split("__"):
+        value = getattr(value, part)
+    return value
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def _client(pbx: PbxProcess, session: aiohttp.ClientSession, **kw: object) -> AriClient:
+    spec = pbx.spec
+    return AriClient(
+        session,
+        pbx.ari_url,
+        spec.ari_user,
+        spec.ari_password,
+        spec.app_name,
+        reconnect=FAST,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_ari_call_flow_takeover_and_reconcile(
+    real_pbx: PbxProcess, session: aiohttp.ClientSession
+) -> None:
+    client = _client(real_pbx, session, stop_on_replaced=False)
+    inbox = Inbox(client)
+    reconciled: list[set[str]] = []
+    reconcile_done = asyncio.Condition()
+
+    async def reconcile() -> None:  # what the voice service does: rebuild from GET /channels
+        ids = {c.id for c in await client.list_channels()}
+        async with reconcile_done:
+            reconciled.append(ids)
+            reconcile_done.notify_all()
+
+    client.on_connected(reconcile)
+    intruder = _client(real_pbx, session)
+    try:
+        await client.start()
+        assert (await client.info()).version.startswith("22.")
+        assert reconciled == [set()]
+
+        # A call as a trunk would deliver it: Local;2 runs from-carrier -> Stasis(app, ...).
+        leg = await client.originate(
+            f"Local/{DID}@from-carrier",
+            channel_id="it-1",
+            other_channel_id="it-1-2",
+            app_args=["agent-leg"],
+            variables={"CCARI_TEST": "1"},
+        )
+        assert leg.id == "it-1"
+        with pytest.raises(AriConflict):  # a stable id is never dialled twice
+            await client.originate(f"Local/{DID}@from-carrier", channel_id="it-1")
+        [inbound] = await inbox.wait(StasisStart, channel__id="it-1-2")
+        assert isinstance(inbound, StasisStart)
+        assert inbound.args == ("inbound", DID, "acme")
+        assert inbound.channel.dialplan.context == "from-carrier"
+        await client.answer("it-1-2")
+        [outbound] = await inbox.wait(StasisStart, channel__id="it-1")
+        assert isinstance(outbound, StasisStart) and outbound.args == ("agent-leg",)
+        assert await client.get_var("it-1", "CCARI_TEST") == "1"
+
+        await client.create_bridge("it-bridge")
+        await client.add_channel("it-bridge", ["it-1", "it-1-2"])
+        await inbox.wait(ChannelEnteredBridge, 2, bridge__id="it-bridge")
+        assert set((await client.list_bridges())[0].channels) == {"it-1", "it-1-2"}
+
+        # Another websocket takes the app over; this client keeps going and comes back.
+        await intruder.start()
+        await inbox.wait(ApplicationReplaced)
+        await intruder.close()
+        async with asyncio.timeout(15), reconcile_done:
+            await reconcile_done.wait_for(lambda: len(reconciled) == 2)
+        assert reconciled[-1] == {"it-1", "it-1-2"}  # channels stayed in Stasis meanwhile
+
+        await client.hangup("it-1")
+        await inbox.wait(ChannelDestroyed, channel__id="it-1")
+        await inbox.wait(ChannelDestroyed, channel__id="it-1-2")
+        await inbox.wait(StasisEnd, 2)
+        await client.destroy_bridge("it-bridge")
+        assert await client.list_channels() == []
+    finally:
+        await intruder.close()
+        await client.close()
+
+
+async def test_ami_adapter_against_asterisk(real_pbx: PbxProcess) -> None:
+    spec = real_pbx.spec
+    ami = AmiAdapter("127.0.0.1", spec.ports.ami, spec.ami_user, spec.ami_secret, reconnect=FAST)
+    try:
+        await ami.connect()
+        version = await ami.command("core show version")
+        assert version[0].startswith("Asterisk 22.")
+        listing = await ami.send({"Action": "CoreShowChannels"})
+        assert isinstance(listing, list) and listing[-1]["Event"] == "CoreShowChannelsComplete"
+        await ami.reload("res_pjsip.so")
+        result = await ami.originate(
+            action_id="it-ami-1",
+            channel_id="it-ami-1",
+            channel="Local/s@ccari-done",  # hangs up at once: a failed originate
+            application="Wait",
+            data="1",
+            timeout_ms=5000,
+        )
+        assert not result.success
+        assert result.response["ActionID"] == "it-ami-1"
+    finally:
+        await ami.close()

@@ -1,0 +1,224 @@
+"""Rendering is pure: a spec in, config texts out. Checked line by line, without Asterisk."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from ccari.pbx import Dirs, Number, PbxSpec, Phone, Ports, SpecError, Trunk, render, render_texts
+from ccari.pbx.render import BUSY_SOUND, project_root
+from ccari.pbx.spec import spec_from_dict, spec_to_dict
+
+DIRS = Dirs.under(PurePosixPath("/srv/ccari/unit"))
+
+
+def make_spec(**changes: object) -> PbxSpec:
+    spec = PbxSpec(
+        instance="unit",
+        app_name="ccari-unit",
+        ari_user="ariuser",
+        ari_password="ari-secret-123",
+        ami_user="amiuser",
+        ami_secret="ami-secret-456",
+        ports=Ports(sip=15060, ari=18088, ami=15038, rtp_start=20000, rtp_end=30000),
+        bind="0.0.0.0",
+        trunks=(Trunk("carrier", ("192.0.2.10", "198.51.100.0/24"), "192.0.2.10:5060"),),
+        phones=(
+            Phone("alice", "alice-pass-1", "sip:alice@127.0.0.1:16001"),
+            Phone("bob", "bob-pass-22"),
+        ),
+        numbers=(Number("15550100", "acme"), Number("33123456789", "globex")),
+    )
+    return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def sections(text: str) -> list[tuple[str, dict[str, list[str]]]]:
+    """Parse an Asterisk .conf text into [(section, {key: [values]})], in order."""
+    out: list[tuple[str, dict[str, list[str]]]] = []
+    for raw in text.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            out.append((line[1 : line.index("]")], {}))
+        else:
+            key, _, value = re.split(r"\s*(=>|=)\s*", line, maxsplit=1)
+            out[-1][1].setdefault(key, []).append(value)
+    return out
+
+
+def objects(text: str, type_: str) -> dict[str, dict[str, list[str]]]:
+    return {name: kv for name, kv in sections(text) if kv.get("type") == [type_]}
+
+
+@pytest.fixture
+def texts() -> dict[str, str]:
+    return render_texts(make_spec(), DIRS)
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render_texts(make_spec(), DIRS) == render_texts(make_spec(), DIRS)
+
+
+def test_carrier_identified_by_ip_into_from_carrier(texts: dict[str, str]) -> None:
+    pjsip = texts["ccari-pjsip.conf"]
+    identify = objects(pjsip, "identify")["carrier"]
+    assert identify["endpoint"] == ["carrier"]
+    assert identify["match"] == ["192.0.2.10", "198.51.100.0/24"]
+    endpoint = objects(pjsip, "endpoint")["carrier"]
+    assert endpoint["context"] == ["from-carrier"]
+    assert endpoint["allow"] == ["ulaw,alaw"]
+    assert endpoint["direct_media"] == ["no"] and endpoint["rtp_symmetric"] == ["yes"]
+    assert objects(pjsip, "aor")["carrier"]["contact"] == ["sip:192.0.2.10:5060"]
+
+
+def test_one_endpoint_auth_aor_per_phone(texts: dict[str, str]) -> None:
+    pjsip = texts["ccari-pjsip.conf"]
+    endpoints, auths, aors = (objects(pjsip, t) for t in ("endpoint", "auth", "aor"))
+    for name in ("alice", "bob"):
+        assert endpoints[name]["context"] == ["from-phones"]
+        assert endpoints[name]["auth"] == [name] and endpoints[name]["aors"] == [name]
+        assert aors[name]["max_contacts"] == ["1"]
+        assert aors[name]["remove_existing"] == ["yes"]
+    assert auths["alice"]["password"] == ["alice-pass-1"]
+    assert aors["alice"]["contact"] == ["sip:alice@127.0.0.1:16001"]
+    assert "contact" not in aors["bob"]
+
+
+def test_transport_binds_spec_address(texts: dict[str, str]) -> None:
+    transport = objects(texts["pjsip.conf"], "transport")["ccari-udp"]
+    assert transport["bind"] == ["0.0.0.0:15060"] and transport["protocol"] == ["udp"]
+    assert '#include "ccari-pjsip.conf"' in texts["pjsip.conf"]
+
+
+def dialplan(texts: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
+    """{context: [(extension or 'same', application call)]}."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    context = ""
+    for name, kv in sections(texts["dialplans/ccari.conf"]):
+        context = name
+        out[context] = []
+    context = ""
+    for raw in texts["dialplans/ccari.conf"].splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if line.startswith("["):
+            context = line[1:-1]
+        elif line.startswith("exten =>"):
+            exten, _prio, app = line[len("exten =>") :].strip().split(",", 2)
+            out[context].append((exten, app))
+        elif line.startswith("same =>"):
+            out[context].append(("same", line.split(",", 1)[1]))
+    return out
+
+
+def test_every_number_with_and_without_plus_goes_to_stasis(texts: dict[str, str]) -> None:
+    plan = dialplan(texts)["from-carrier"]
+    exts = {e: app for e, app in plan if e != "same"}
+    for did, tenant in (("15550100", "acme"), ("33123456789", "globex")):
+        for exten in (did, "+" + did):
+            assert exts[exten] == f"Stasis(ccari-unit,inbound,{did},{tenant})"
+
+
+def test_fallback_follows_every_stasis(texts: dict[str, str]) -> None:
+    plan = dialplan(texts)["from-carrier"]
+    stasis = [i for i, (_e, app) in enumerate(plan) if app.startswith("Stasis(")]
+    assert len(stasis) == 4
+    for i in stasis:
+        after = [app for _e, app in plan[i + 1 : i + 5]]
+        assert after[0].startswith("GotoIf($[\"${STASISSTATUS}\" = \"SUCCESS\"]")
+        assert after[1:] == ["Progress()", f"Playback({BUSY_SOUND},noanswer)", "Hangup(17)"]
+
+
+def test_unknown_numbers_are_unallocated(texts: dict[str, str]) -> None:
+    plan = dict((e, app) for e, app in dialplan(texts)["from-carrier"] if e != "same")
+    assert plan["_X."] == "Hangup(1)" and plan["_+X."] == "Hangup(1)"
+
+
+def test_phones_cannot_dial_out(texts: dict[str, str]) -> None:
+    apps = [app for _e, app in dialplan(texts)["from-phones"]]
+    assert apps and all(app.startswith("Hangup(") for app in apps)
+
+
+def test_ari_and_ami_bound_to_loopback(texts: dict[str, str]) -> None:
+    http = dict(sections(texts["http.conf"]))["general"]
+    assert http["bindaddr"] == ["127.0.0.1"] and http["bindport"] == ["18088"]
+    manager = dict(sections(texts["manager.conf"]))["general"]
+    assert manager["bindaddr"] == ["127.0.0.1"] and manager["port"] == ["15038"]
+    user = dict(sections(texts["ccari-manager.conf"]))["amiuser"]
+    assert user["secret"] == ["ami-secret-456"]
+    assert user["permit"] == ["127.0.0.1/255.255.255.255"]
+    assert set(user["write"][0].split(",")) == {"system", "call", "originate", "command", "reporting"}
+    ari = dict(sections(texts["ccari-ari.conf"]))["ariuser"]
+    assert ari["password"] == ["ari-secret-123"] and ari["password_format"] == ["plain"]
+
+
+def test_rtp_range_and_directories(texts: dict[str, str]) -> None:
+    rtp = dict(sections(texts["rtp.conf"]))["general"]
+    assert rtp == {"rtpstart": ["20000"], "rtpend": ["30000"]}
+    dirs = dict(sections(texts["asterisk.conf"]))["directories"]
+    assert dirs["astetcdir"] == ["/srv/ccari/unit/etc"]
+    assert dirs["astrundir"] == ["/srv/ccari/unit/run"]
+
+
+def test_modules_are_explicit_and_safe(texts: dict[str, str]) -> None:
+    mods = dict(sections(texts["modules.conf"]))["modules"]
+    assert mods["autoload"] == ["no"]
+    loaded = set(mods["load"])
+    assert {"chan_pjsip.so", "app_stasis.so", "codec_gsm.so", "format_gsm.so"} <= loaded
+    assert not loaded & {"func_shell.so", "func_env.so", "app_system.so"}
+
+
+def test_busy_sound_is_shipped() -> None:
+    assert (project_root() / "sounds" / (BUSY_SOUND.split("/", 1)[1] + ".wav")).exists()
+
+
+def test_external_mode_has_no_transport_and_only_fragments(tmp_path: Path) -> None:
+    render(make_spec(), tmp_path, external=True)
+    names = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*"))
+    assert names == [
+        "README.txt", "ccari-ari.conf", "ccari-manager.conf", "ccari-pjsip.conf",
+        "dialplans/ccari.conf",
+    ]  # fmt: skip
+    assert "transport" not in (tmp_path / "ccari-pjsip.conf").read_text()
+    assert '#include "' in (tmp_path / "README.txt").read_text()
+
+
+def test_render_writes_only_changes_with_private_modes(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    first = render(make_spec(), etc, DIRS)
+    assert len(first) > 10 and all(p.stat().st_mode & 0o077 == 0 for p in first)
+    assert render(make_spec(), etc, DIRS) == []
+    more = make_spec(numbers=(Number("15550999", "acme"),))
+    assert render(more, etc, DIRS) == [etc / "dialplans" / "ccari.conf"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"numbers": (Number("+15550100", "acme"),)},
+        {"numbers": (Number("15550100", "Acme,Inc"),)},
+        {"numbers": (Number("15550100", "a"), Number("15550100", "b"))},
+        {"phones": (Phone("alice", "pass;word1"),)},
+        {"phones": (Phone("bad name", "password1"),)},
+        {"phones": (Phone("carrier", "password1"),)},
+        {"trunks": (Trunk("carrier", ()),)},
+        {"trunks": (Trunk("carrier", ("10.0.0.1\nmatch=0.0.0.0/0",)),)},
+        {"ari_password": "short"},
+        {"ports": Ports(sip=5060, ari=5060)},
+        {"ports": Ports(rtp_start=5000, rtp_end=6000)},
+        {"app_name": "app]\n[evil"},
+    ],
+)
+def test_invalid_values_are_refused(changes: dict[str, object]) -> None:
+    with pytest.raises(SpecError):
+        render_texts(make_spec(**changes), DIRS)
+
+
+def test_spec_round_trips_through_json_dict() -> None:
+    spec = make_spec()
+    assert spec_from_dict(spec_to_dict(spec)) == spec
+    with pytest.raises(SpecError):
+        spec_from_dict({"instance": "x"})

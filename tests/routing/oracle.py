@@ -1,0 +1,211 @@
+"""A naive reference model of the routing state, written independently of the router.
+
+It follows the same events, applies the offers the router returns one by one, and checks each
+against the invariants of issue 3 using nothing but full scans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ccari.routing import Agent, AgentState, Medium, Offer, Rules, WorkItem
+
+
+@dataclass
+class OItem:
+    item: WorkItem
+    agent: str | None = None  # set once offered
+    busy: bool = False
+    excluded: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class OAgent:
+    agent: Agent
+    presence: AgentState
+    wrap_until: float | None = None
+    held: dict[str, Medium] = field(default_factory=dict)
+
+
+class Violation(AssertionError):
+    pass
+
+
+class Oracle:
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.items: dict[str, OItem] = {}
+        self.agents: dict[str, OAgent] = {}
+        self.now = 0.0
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def at(self, now: float) -> None:
+        self.now = now
+        for a in self.agents.values():
+            if a.presence is AgentState.WRAP_UP and a.wrap_until is not None:
+                if a.wrap_until <= now:
+                    a.presence, a.wrap_until = AgentState.READY, None
+
+    # -- what the rules say ---------------------------------------------------------------------
+
+    def demands(self, it: OItem) -> tuple[list[tuple[str, str, int]], frozenset[str] | None, str | None]:
+        item = it.item
+        rule = self.rules.queues.get((item.tenant, item.queue), self.rules.default)
+        since = item.arrived_at if item.not_before is None else max(item.arrived_at, item.not_before)
+        reached = [s for s in rule.steps if since + s.after <= self.now]
+        caps = [s.min_proficiency for s in reached if s.min_proficiency is not None]
+        relaxed = {name for s in reached for name in s.relax}
+        pools = rule.pools
+        for s in reached:
+            pools = None if pools is None else pools | s.add_pools
+        reserved = None if any(s.release_reservation for s in reached) else item.reserved_agent
+        required = [
+            (r.name, r.value, min([r.min_proficiency, *caps]))
+            for r in item.requirements if r.required and r.name not in relaxed
+        ]
+        return required, pools, reserved
+
+    def waiting(self, it: OItem) -> bool:
+        nb = it.item.not_before
+        return it.agent is None and (nb is None or nb <= self.now)
+
+    def qualifies(self, it: OItem, a: OAgent) -> bool:
+        """Tenant, reservation, pools, required attributes and re-offer delay (slots aside)."""
+        if a.agent.tenant != it.item.tenant:
+            return False
+        if it.excluded.get(a.agent.id, -1e300) > self.now:
+            return False
+        required, pools, reserved = self.demands(it)
+        if reserved is not None and reserved != a.agent.id:
+            return False
+        if pools is not None and not (pools & a.agent.pools):
+            return False
+        attrs = a.agent.attributes
+        return all((n, v) in attrs and attrs[(n, v)] >= floor for n, v, floor in required)
+
+    def has_room(self, a: OAgent, medium: Medium) -> bool:
+        slots = a.agent.slots
+        used = list(a.held.values())
+        if a.presence is not AgentState.READY or len(used) >= slots.total:
+            return False
+        if used.count(medium) >= slots.per_medium.get(medium, 0):
+            return False
+        if any(m in slots.exclusive for m in used):
+            return False
+        return not (medium in slots.exclusive and used)
+
+    def order(self, it: OItem) -> tuple[int, float, str]:
+        item = it.item
+        since = item.arrived_at if item.not_before is None else max(item.arrived_at, item.not_before)
+        return (-item.priority, since, item.id)
+
+    # -- checks --------------------------------------------------------------------------------
+
+    def apply_offers(self, offers: list[Offer]) -> None:
+        for offer in offers:
+            it, a = self.items.get(offer.item_id), self.agents.get(offer.agent_id)
+            if it is None or a is None or not self.waiting(it):
+                raise Violation(f"offer of a non-waiting item or to an unknown agent: {offer}")
+            if offer.medium is not it.item.medium:
+                raise Violation(f"wrong medium: {offer}")
+            if not self.qualifies(it, a):
+                raise Violation(f"agent lacks a required attribute (or tenant/pool): {offer}")
+            if not self.has_room(a, it.item.medium):
+                raise Violation(f"slot capacity exceeded: {offer}")
+            mine = self.order(it)
+            for other in self.items.values():
+                if other is it or not self.waiting(other) or self.order(other) >= mine:
+                    continue
+                if self.qualifies(other, a) and self.has_room(a, other.item.medium):
+                    raise Violation(f"{offer} while {other.item.id} is ahead and eligible")
+            it.agent = a.agent.id
+            a.held[it.item.id] = it.item.medium
+
+    def check_settled(self) -> None:
+        """No waiting item is eligible for an agent with a free slot."""
+        for it in self.items.values():
+            if not self.waiting(it):
+                continue
+            for a in self.agents.values():
+                if self.has_room(a, it.item.medium) and self.qualifies(it, a):
+                    raise Violation(f"{it.item.id} waits while {a.agent.id} is free and eligible")
+
+    def check_capacity(self) -> None:
+        for a in self.agents.values():
+            slots, used = a.agent.slots, list(a.held.values())
+            if len(used) > slots.total:
+                raise Violation(f"{a.agent.id} holds more than its total")
+            for medium in set(used):
+                if used.count(medium) > slots.per_medium.get(medium, 0):
+                    raise Violation(f"{a.agent.id} holds too much {medium}")
+                if medium in slots.exclusive and len(used) > 1:
+                    raise Violation(f"{a.agent.id} holds an exclusive item and more")
+
+    def waiting_order(self, tenant: str) -> list[str]:
+        mine = [it for it in self.items.values() if it.item.tenant == tenant and self.waiting(it)]
+        return [it.item.id for it in sorted(mine, key=self.order)]
+
+    def state(self, agent_id: str) -> AgentState:
+        a = self.agents.get(agent_id)
+        if a is None:
+            return AgentState.LOGGED_OUT
+        if a.presence is not AgentState.READY:
+            return a.presence
+        if any(not self.items[i].busy for i in a.held):
+            return AgentState.RESERVED
+        return AgentState.BUSY if a.held else AgentState.READY
+
+    # -- events (state changes only; decisions come from the router) -----------------------------
+
+    def add(self, item: WorkItem) -> None:
+        self.items[item.id] = OItem(item)
+
+    def remove(self, item_id: str) -> None:
+        it = self.items.pop(item_id)
+        if it.agent is not None:
+            self.agents[it.agent].held.pop(item_id)
+
+    def login(self, agent: Agent, ready: bool) -> None:
+        presence = AgentState.READY if ready else AgentState.NOT_READY
+        self.agents[agent.id] = OAgent(agent, presence)
+
+    def presence(self, agent_id: str, presence: AgentState, wrap_until: float | None = None) -> None:
+        a = self.agents[agent_id]
+        a.presence, a.wrap_until = presence, wrap_until
+
+    def logout(self, agent_id: str) -> None:
+        a = self.agents.pop(agent_id)
+        for item_id in a.held:
+            it = self.items[item_id]
+            if it.busy:
+                del self.items[item_id]
+            else:
+                it.agent = None
+
+    def accept(self, item_id: str) -> None:
+        self.items[item_id].busy = True
+
+    def reject(self, item_id: str, agent_not_ready: bool) -> None:
+        it = self.items[item_id]
+        assert it.agent is not None
+        a = self.agents[it.agent]
+        del a.held[item_id]
+        if agent_not_ready:
+            self.presence(a.agent.id, AgentState.NOT_READY)
+        elif self.rules.reoffer_delay > 0:
+            it.excluded[a.agent.id] = self.now + self.rules.reoffer_delay
+        it.agent = None
+
+    def complete(self, item_id: str, wrap: bool | float) -> None:
+        it = self.items.pop(item_id)
+        assert it.agent is not None
+        a = self.agents[it.agent]
+        del a.held[item_id]
+        if wrap is not False and wrap != 0 and a.presence is AgentState.READY:
+            until = None if wrap is True else self.now + float(wrap)
+            self.presence(a.agent.id, AgentState.WRAP_UP, until)
+
+    def replace_item(self, item_id: str, **changes: object) -> None:
+        it = self.items[item_id]
+        it.item = replace(it.item, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,199 @@
+"""Offer life cycle (accept, reject, timeout, abandon), logout, errors, restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccari.routing import (
+    AgentState,
+    DuplicateId,
+    InvalidTransition,
+    Medium,
+    Router,
+    Rules,
+    SlotSpec,
+    UnknownAgent,
+    UnknownItem,
+)
+
+from .helpers import T, agent, item, pairs
+
+
+def _queue_of_three(rules: Rules | None = None) -> Router:
+    router = Router(rules)
+    for n in range(3):
+        router.add_item(item(f"i{n}", "s", at=float(n)), 3.0)
+    return router
+
+
+def test_timeout_puts_the_item_back_in_front_and_the_agent_not_ready() -> None:
+    router = _queue_of_three()
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    router.agent_login(agent("B", "s"), 5)
+    assert router.snapshot().offers[0].item_id == "i0"
+    assert router.reject("i0", 20, agent_not_ready=True) == []
+    assert router.agent_state("A") is AgentState.NOT_READY
+    assert [i.id for i in router.waiting(T)] == ["i0", "i1", "i2"]
+    assert pairs(router.agent_ready("B", 21)) == [("i0", "B")]
+
+
+def test_reject_goes_to_another_agent_then_back_after_the_delay() -> None:
+    router = _queue_of_three(Rules(reoffer_delay=10.0))
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    # A stays ready: it gets the next item; i0 is kept from A for 10 s.
+    assert pairs(router.reject("i0", 5)) == [("i1", "A")]
+    assert router.position("i0") == 1
+    router.agent_login(agent("B", "s"), 6)
+    assert pairs(router.agent_ready("B", 7)) == [("i0", "B")]
+    assert pairs(router.reject("i0", 8)) == [("i2", "B")]  # B declines too, takes i2
+    assert router.reject("i1", 9) == []  # i0 and i1 are both kept from A for now
+    assert router.next_deadline() == 15.0  # A may have i0 again
+    assert pairs(router.tick(15.0)) == [("i0", "A")]
+
+
+def test_reject_without_delay_reoffers_the_same_item() -> None:
+    router = _queue_of_three(Rules(reoffer_delay=0.0))
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    assert pairs(router.reject("i0", 5)) == [("i0", "A")]
+
+
+def test_abandon_frees_the_reserved_agent() -> None:
+    router = _queue_of_three()
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    assert pairs(router.remove_item("i0", 5)) == [("i1", "A")]
+    assert pairs(router.remove_item("i1", 6)) == [("i2", "A")]
+    router.accept("i2", 7)
+    assert router.remove_item("i2", 8) == []  # hung up while talking
+    assert router.agent_state("A") is AgentState.READY
+
+
+def test_logout_returns_offers_and_drops_work_in_progress() -> None:
+    router = Router()
+    chats = agent("A", "s", slots=SlotSpec({Medium.CHAT: 2}, 2))
+    router.agent_login(chats, 0, ready=True)
+    router.add_item(item("c1", "s", medium=Medium.CHAT, at=1), 1)
+    router.add_item(item("c2", "s", medium=Medium.CHAT, at=2), 2)
+    router.accept("c1", 3)
+    router.agent_login(agent("B", "s", slots=chats.slots), 4)
+    router.agent_logout("A", 5)
+    assert [i.id for i in router.waiting(T)] == ["c2"]
+    with pytest.raises(UnknownItem):
+        router.complete("c1", 6)
+    assert pairs(router.agent_ready("B", 7)) == [("c2", "B")]
+
+
+def test_timed_wrap_up() -> None:
+    router = _queue_of_three()
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    router.accept("i0", 5)
+    assert router.complete("i0", 65, wrap_up=15.0) == []
+    assert router.agent_state("A") is AgentState.WRAP_UP
+    assert router.next_deadline() == 80.0
+    assert pairs(router.tick(80.0)) == [("i1", "A")]
+
+
+def test_not_ready_during_a_call_wins_over_wrap_up() -> None:
+    router = _queue_of_three()
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    router.accept("i0", 5)
+    router.agent_not_ready("A", 10)
+    assert router.complete("i0", 65, wrap_up=15.0) == []
+    assert router.agent_state("A") is AgentState.NOT_READY
+    assert router.next_deadline() is None
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda r: r.accept("nope", 9), UnknownItem),
+        (lambda r: r.accept("i1", 9), InvalidTransition),
+        (lambda r: r.complete("i0", 9), InvalidTransition),
+        (lambda r: r.reject("i1", 9), InvalidTransition),
+        (lambda r: r.add_item(item("i1"), 9), DuplicateId),
+        (lambda r: r.agent_login(agent("A"), 9), DuplicateId),
+        (lambda r: r.agent_ready("Z", 9), UnknownAgent),
+        (lambda r: r.complete("i0", 9, wrap_up=-1.0), InvalidTransition),  # not busy
+    ],
+)
+def test_refused_events_change_nothing(call: object, error: type[Exception]) -> None:
+    router = _queue_of_three()
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    before = router.snapshot()
+    with pytest.raises(error) as caught:
+        call(router)  # type: ignore[operator]
+    assert router.snapshot() == before
+    assert getattr(caught.value, "error_id", "").startswith("routing-")
+
+
+def test_bad_wrap_up_is_refused() -> None:
+    router = _queue_of_three()
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    router.accept("i0", 5)
+    with pytest.raises(ValueError):
+        router.complete("i0", 6, wrap_up=-1.0)
+
+
+def _history() -> tuple[Router, list[tuple[str, str, float, int]]]:
+    items = [("i0", "s", 10.0, 0), ("i1", "t", 9.0, 0), ("i2", "s", 8.0, 2), ("i3", "t", 7.0, 1),
+             ("i4", "s", 6.0, 0), ("i5", "t", 5.0, 0)]
+    router = Router()
+    router.agent_login(agent("A", "s"), 0)
+    router.agent_login(agent("B", "s", "t"), 0)
+    for item_id, skill, at, prio in items:
+        router.add_item(item(item_id, skill, at=at, priority=prio), 11.0)
+    assert pairs(router.agent_ready("A", 12.0)) == [("i2", "A")]
+    assert pairs(router.agent_ready("B", 12.0)) == [("i3", "B")]
+    return router, items
+
+
+def _same_future(before: Router, after: Router) -> None:
+    """Both routers take the same decisions from here on."""
+    for step in range(6):
+        now = 20.0 + step
+        for router_offers in [[(r, r.snapshot().offers) for r in (before, after)]]:
+            (_, a), (_, b) = router_offers
+            assert a == b
+            for router, offers in router_offers:
+                for offer in offers:
+                    router.accept(offer.item_id, now)
+        busy = before.snapshot().busy
+        if busy:
+            item_id = busy[0][0]
+            assert pairs(before.complete(item_id, now + 0.5)) == pairs(
+                after.complete(item_id, now + 0.5)
+            )
+        assert before.snapshot() == after.snapshot()
+
+
+def test_restart_restores_the_same_order_and_decisions() -> None:
+    before, items = _history()
+    for offer in before.snapshot().offers:
+        before.accept(offer.item_id, 12.0)
+    snap = before.snapshot()
+    assert snap.busy == (("i2", "A"), ("i3", "B"))
+    by_id = {i[0]: item(i[0], i[1], at=i[2], priority=i[3]) for i in items}
+    after = Router()
+    offers = after.restore(
+        13.0,
+        agents=[(agent("B", "s", "t"), AgentState.BUSY), (agent("A", "s"), AgentState.BUSY)],
+        in_progress=[(by_id["i2"], "A", 12.0), (by_id["i3"], "B", 12.0)],
+        waiting=[by_id[k] for k in ("i1", "i0", "i4", "i5")],  # any order
+    )
+    assert offers == []
+    assert after.snapshot() == snap
+    assert [i.id for i in after.waiting(T)] == ["i5", "i4", "i1", "i0"]
+    _same_future(before, after)
+
+
+def test_pending_offers_return_to_their_place_on_restart() -> None:
+    before, items = _history()
+    # i2 and i3 were offered, not yet answered, when ccari restarted.
+    by_id = {i[0]: item(i[0], i[1], at=i[2], priority=i[3]) for i in items}
+    after = Router()
+    offers = after.restore(
+        13.0,
+        agents=[(agent("A", "s"), AgentState.RESERVED), (agent("B", "s", "t"), AgentState.READY)],
+        waiting=list(by_id.values()),
+    )
+    # The best items go to the best agents again.
+    assert sorted(pairs(offers)) == sorted(pairs(list(before.snapshot().offers)))

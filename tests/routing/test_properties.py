@@ -1,0 +1,268 @@
+"""Invariants of issue 3, checked on random event sequences (hypothesis state machine).
+
+After every event, against the naive model in :mod:`.oracle`:
+
+* never an offer to an agent lacking a required attribute (at the item's relaxation level),
+  of another tenant, outside the item's pools or reservation;
+* never more than a slot capacity (per medium, total, exclusive media);
+* strict priority-then-age order among the items eligible for the offered agent;
+* no waiting item is eligible for an agent with a free slot once the event is settled (so no
+  item waits past its last relaxation step while an eligible agent sits idle);
+* the router's queue order and agent states are the model's;
+
+and at the end: the same event sequence replayed on a new router yields the same decisions, and
+a router restored from the store's view has the same queue order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from ccari.routing import (
+    Agent,
+    AgentState,
+    Medium,
+    Offer,
+    QueueRule,
+    RelaxationStep,
+    Requirement,
+    Router,
+    Rules,
+    SlotSpec,
+    Strategy,
+    WorkItem,
+)
+
+from .oracle import Oracle
+
+TENANTS = ("t1", "t2")
+V, C, E = Medium.VOICE, Medium.CHAT, Medium.EMAIL
+SLOTS = (
+    SlotSpec.voice(),
+    SlotSpec({C: 2, E: 1}, 2),
+    SlotSpec.blended({V: 1, C: 2}),
+    SlotSpec({C: 3, E: 2}, 4),
+)
+RULES = Rules(
+    queues={
+        ("t1", "vip"): QueueRule(
+            pools=frozenset({"p1"}),
+            steps=(RelaxationStep(4, add_pools=frozenset({"p2"})),),
+            strategy=Strategy.LEAST_BUSY,
+        ),
+    },
+    default=QueueRule(
+        steps=(
+            RelaxationStep(3, min_proficiency=1),
+            RelaxationStep(6, relax=frozenset({"lang"}), release_reservation=True),
+        )
+    ),
+    reoffer_delay=2.0,
+)
+
+attribute_keys = st.sampled_from(
+    [("skill", "a"), ("skill", "b"), ("skill", "c"), ("lang", "en"), ("lang", "fr")]
+)
+attributes = st.dictionaries(attribute_keys, st.integers(0, 4), max_size=4)
+requirements = st.lists(
+    st.builds(
+        lambda key, required, floor, weight: Requirement(key[0], key[1], required, floor, weight),
+        attribute_keys, st.booleans(), st.integers(0, 4), st.sampled_from([0.5, 1.0, 2.0]),
+    ),
+    max_size=2,
+).map(tuple)
+
+
+class RoutingMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.router = Router(RULES)
+        self.oracle = Oracle(RULES)
+        self.now = 0.0
+        self.log: list[tuple[str, tuple[Any, ...], dict[str, Any], list[Offer]]] = []
+        self.agent_specs: dict[str, Agent] = {}
+        self.counter = 0
+
+    def _do(self, name: str, *args: Any, **kwargs: Any) -> list[Offer]:
+        offers: list[Offer] = getattr(self.router, name)(*args, **kwargs)
+        self.log.append((name, args, kwargs, offers))
+        self.oracle.apply_offers(offers)
+        return offers
+
+    def _pick(self, data: st.DataObject, choices: list[str]) -> str:
+        return data.draw(st.sampled_from(sorted(choices)))
+
+    @initialize()
+    def start(self) -> None:
+        self.oracle.at(self.now)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    @rule(dt=st.sampled_from([0.5, 1.0, 2.0, 3.0, 7.0]))
+    def tick(self, dt: float) -> None:
+        self.now += dt
+        self.oracle.at(self.now)
+        self._do("tick", self.now)
+
+    @rule()
+    def tick_at_next_deadline(self) -> None:
+        deadline = self.router.next_deadline()
+        if deadline is not None and deadline > self.now:
+            self.now = deadline
+            self.oracle.at(self.now)
+            assert self._do("tick", self.now) is not None
+
+    # -- items ---------------------------------------------------------------------------------
+
+    @rule(
+        tenant=st.sampled_from(TENANTS), queue=st.sampled_from(["default", "vip"]),
+        medium=st.sampled_from([V, C, E]), reqs=requirements, priority=st.integers(0, 2),
+        age=st.sampled_from([0.0, 0.0, 1.0, 5.0]), data=st.data(),
+        later=st.sampled_from([None, None, None, 2.0, 5.0]),
+    )
+    def add_item(
+        self, tenant: str, queue: str, medium: Medium, reqs: tuple[Requirement, ...],
+        priority: int, age: float, data: st.DataObject, later: float | None,
+    ) -> None:
+        self.counter += 1
+        reserved = None
+        if self.agent_specs and data.draw(st.integers(0, 4)) == 0:
+            reserved = self._pick(data, list(self.agent_specs))
+        item = WorkItem(
+            f"i{self.counter}", tenant, medium, reqs, priority, self.now - age, queue, reserved,
+            None if later is None else self.now + later,
+        )
+        self.oracle.add(item)
+        self._do("add_item", item, self.now)
+
+    def _items(self, *, offered: bool | None = None, busy: bool | None = None) -> list[str]:
+        return [
+            i for i, it in self.oracle.items.items()
+            if (offered is None or (it.agent is not None and not it.busy) == offered)
+            and (busy is None or it.busy == busy)
+        ]
+
+    @precondition(lambda self: self.oracle.items)
+    @rule(data=st.data())
+    def remove_item(self, data: st.DataObject) -> None:
+        item_id = self._pick(data, list(self.oracle.items))
+        self.oracle.remove(item_id)
+        self._do("remove_item", item_id, self.now)
+
+    @precondition(lambda self: self._items(offered=True))
+    @rule(data=st.data())
+    def accept(self, data: st.DataObject) -> None:
+        item_id = self._pick(data, self._items(offered=True))
+        self.oracle.accept(item_id)
+        self._do("accept", item_id, self.now)
+
+    @precondition(lambda self: self._items(offered=True))
+    @rule(data=st.data(), not_ready=st.booleans())
+    def reject(self, data: st.DataObject, not_ready: bool) -> None:
+        item_id = self._pick(data, self._items(offered=True))
+        self.oracle.reject(item_id, not_ready)
+        self._do("reject", item_id, self.now, agent_not_ready=not_ready)
+
+    @precondition(lambda self: self._items(busy=True))
+    @rule(data=st.data(), wrap=st.sampled_from([False, False, True, 0.0, 2.0]))
+    def complete(self, data: st.DataObject, wrap: bool | float) -> None:
+        item_id = self._pick(data, self._items(busy=True))
+        self.oracle.complete(item_id, wrap)
+        self._do("complete", item_id, self.now, wrap_up=wrap)
+
+    @precondition(lambda self: self._items(offered=False, busy=False))
+    @rule(data=st.data(), priority=st.integers(0, 3), later=st.sampled_from([None, 0.0, 3.0]))
+    def supervise(self, data: st.DataObject, priority: int, later: float | None) -> None:
+        item_id = self._pick(data, self._items(offered=False, busy=False))
+        self.oracle.replace_item(item_id, priority=priority)
+        self._do("update_priority", item_id, priority, self.now)
+        not_before = None if later is None else self.now + later
+        self.oracle.replace_item(item_id, not_before=not_before)
+        self._do("reschedule", item_id, not_before, self.now)
+
+    # -- agents --------------------------------------------------------------------------------
+
+    @rule(
+        number=st.integers(0, 5), tenant=st.sampled_from(TENANTS), attrs=attributes,
+        slots=st.sampled_from(SLOTS), pools=st.frozensets(st.sampled_from(["p1", "p2"])),
+        ready=st.booleans(),
+    )
+    def login(
+        self, number: int, tenant: str, attrs: dict[tuple[str, str], int], slots: SlotSpec,
+        pools: frozenset[str], ready: bool,
+    ) -> None:
+        agent_id = f"a{number}"
+        if agent_id in self.oracle.agents:
+            return
+        agent = Agent(agent_id, tenant, "hq", attrs, slots, pools)
+        self.agent_specs[agent_id] = agent
+        self.oracle.login(agent, ready)
+        self._do("agent_login", agent, self.now, ready=ready)
+
+    @precondition(lambda self: self.oracle.agents)
+    @rule(data=st.data(), action=st.sampled_from(["ready", "ready", "not_ready", "logout"]))
+    def agent_presence(self, data: st.DataObject, action: str) -> None:
+        agent_id = self._pick(data, list(self.oracle.agents))
+        if action == "ready":
+            self.oracle.presence(agent_id, AgentState.READY)
+            self._do("agent_ready", agent_id, self.now)
+        elif action == "not_ready":
+            self.oracle.presence(agent_id, AgentState.NOT_READY)
+            self._do("agent_not_ready", agent_id, self.now)
+        else:
+            self.oracle.logout(agent_id)
+            self._do("agent_logout", agent_id, self.now)
+
+    # -- invariants ----------------------------------------------------------------------------
+
+    @invariant()
+    def settled_and_within_capacity(self) -> None:
+        self.oracle.check_settled()
+        self.oracle.check_capacity()
+
+    @invariant()
+    def same_view_as_the_model(self) -> None:
+        for tenant in TENANTS:
+            got = [i.id for i in self.router.waiting(tenant)]
+            assert got == self.oracle.waiting_order(tenant)
+        for agent_id in self.agent_specs:
+            assert self.router.agent_state(agent_id) is self.oracle.state(agent_id)
+
+    def teardown(self) -> None:
+        self._replay_gives_the_same_decisions()
+        self._restore_keeps_the_order()
+
+    def _replay_gives_the_same_decisions(self) -> None:
+        again = Router(RULES)
+        for name, args, kwargs, offers in self.log:
+            assert getattr(again, name)(*args, **kwargs) == offers, name
+        assert again.snapshot() == self.router.snapshot()
+
+    def _restore_keeps_the_order(self) -> None:
+        snap = self.router.snapshot()
+        states = dict(snap.agents)
+        items = self.oracle.items
+        restored = Router(RULES)
+        restored.restore(
+            self.now,
+            agents=[(self.agent_specs[a], states[a]) for a in reversed(sorted(states))],
+            in_progress=[(items[i].item, a, 0.0) for i, a in snap.busy],
+            waiting=[it.item for it in items.values() if not it.busy],
+        )
+        for tenant in TENANTS:
+            before = [i.id for i in self.router.waiting(tenant)]
+            after = [i.id for i in restored.waiting(tenant)]
+            assert [i for i in after if i in before] == [i for i in before if i in after]
+
+
+RoutingMachine.TestCase.settings = settings(
+    max_examples=150,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_routing_invariants = RoutingMachine.TestCase

@@ -1,0 +1,64 @@
+"""An agent logs in with Chromium, goes ready, and sees the screen pop of a real SIP call."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiohttp import web
+
+from ccari.app import Runtime, internal_app
+from tests.support.browser import chromium
+from tests.support.sipp import Sipp, free_port
+from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
+
+pytestmark = [pytest.mark.pbx, pytest.mark.browser]
+
+
+async def test_agent_sees_the_callers_customer_record(ccari: Runtime, voice_env: VoiceEnv) -> None:
+    port = free_port("127.0.0.1")
+    runner = web.AppRunner(internal_app(ccari))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
+    try:
+        async with chromium() as browser:
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{port}/agent")
+            await page.fill("input[name=tenant]", "acme")
+            await page.fill("input[name=username]", "alice")
+            await page.fill("input[name=password]", secrets["acme.alice.web"])
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("#conn:text('live')")
+            await page.click("#ready")
+            await page.wait_for_selector("#state[data-state=ready]")
+
+            async with Sipp("agent_uas.xml", local_ip=PHONE_IP,
+                            local_port=voice_env.phone_ports["acme-alice"], calls=None,
+                            params={"agent": "acme-alice", "answer_after_ms": 1500}):
+                call = Sipp("caller_dtmf.xml", voice_env.sip_target, service="15550100",
+                            local_ip=CARRIER_IP, timeout_s=60,
+                            params={"caller": "15550199", "digits": "1", "hangup_after_ms": 3000})
+                await call.start()
+                await page.wait_for_selector("#pop:not([hidden])", timeout=20000)
+                assert await page.text_content("#pop-customer") == "Ada Lovelace"
+                assert "gold" in await page.text_content("#pop-entitlements")
+                tickets = await page.text_content("#pop-tickets")
+                assert "Router drops the line every evening (open)" in tickets
+                assert await page.text_content("#pop-ivr") == "skill=sales"
+                assert "15550199" in await page.text_content("#pop-caller")
+                await page.wait_for_selector("#pop-status:text('connected')", timeout=10000)
+                result = await call.wait()
+                assert result.ok, result.describe()
+            await page.wait_for_selector("#state[data-state=wrap_up]", timeout=10000)
+
+            async def completed() -> bool:
+                from sqlalchemy import select
+
+                from ccari.storage.models import Contact
+                async with ccari.sessions() as s:
+                    return (await s.scalar(select(Contact.state))) == "completed"
+
+            await eventually(completed, what="the contact to complete")
+    finally:
+        await runner.cleanup()
