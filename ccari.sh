@@ -5,6 +5,7 @@
 # Both install what they need first (apt + a virtualenv at .venv), idempotently.
 set -euo pipefail
 cd "$(dirname "$0")"
+VENV=${CCARI_VENV:-.venv}   # the virtualenv (the Vagrant box keeps its own outside /vagrant)
 
 APT_PACKAGES=(
   python3 python3-venv python3-dev gcc ca-certificates
@@ -32,16 +33,16 @@ install_system() {
 }
 
 install_python() {
-  local stamp=.venv/.ccari-installed want
+  local stamp=$VENV/.ccari-installed want
   want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-  if [ ! -x .venv/bin/python ]; then
-    log "creating .venv"
-    python3 -m venv .venv
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "installing ccari and its test tools into .venv"
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[test]'
+    log "installing ccari and its test tools into $VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q -e '.[test]'
     echo "$want" > "$stamp"
   fi
 }
@@ -52,18 +53,22 @@ case "$cmd" in
     install_system
     install_python
     shift
-    exec .venv/bin/ccari run "$@"
+    exec "$VENV/bin/ccari" run "$@"
     ;;
   test)
     install_system
     install_python
     shift
     log "ruff"
-    .venv/bin/ruff check ccari tests bench
+    "$VENV/bin/ruff" check ccari tests bench
     log "mypy"
-    .venv/bin/mypy ccari
+    "$VENV/bin/mypy" ccari
+    # Build (or find cached) the Asterisk root before pytest: a first build takes ~80 s,
+    # which must not count against a test's timeout.
+    log "PBX provisioning"
+    "$VENV/bin/ccari" pbx provision
     log "pytest"
-    exec .venv/bin/pytest "$@"
+    exec "$VENV/bin/pytest" "$@"
     ;;
   *)
     echo "usage: $0 run|test" >&2

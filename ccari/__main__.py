@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_mod.load(ns.config)
         logging.basicConfig(level=cfg.log_level,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         from ccari.app import serve, with_secrets
         from ccari.storage.db import upgrade
 

@@ -9,7 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 say() {  # say NAME TEXT
     espeak-ng -v en-us -s 150 -p 45 -w "$tmp/$1.raw.wav" "$2"
     # 8 kHz mono 16-bit, 3 dB headroom, 100 ms of silence trimmed/padded at both ends
-    sox "$tmp/$1.raw.wav" -r 8000 -c 1 -b 16 "$1.wav" \
+    sox -D "$tmp/$1.raw.wav" -r 8000 -c 1 -b 16 "$1.wav" \
         silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse gain -n -3 pad 0.1 0.1
     echo "$1.wav: $2"
 }

@@ -87,6 +87,7 @@ class AmiAdapter:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._ever_logged_in = False
+        self._closed = False
         self.connect_attempts = 0
         self.last_error: BaseException | None = None
 
@@ -126,9 +127,9 @@ class AmiAdapter:
             await asyncio.gather(ready, return_exceptions=True)
         if self.connected:
             return
-        failure = self.last_error
+        failure, gave_up = self.last_error, self._task.done()
         await self.close()
-        if isinstance(failure, AmiError):
+        if gave_up and isinstance(failure, AmiError):  # credentials rejected
             raise failure
         raise AmiUnavailable(
             f"AMI {self.host}:{self.port}: not connected within {self._connect_timeout}s"
@@ -137,6 +138,7 @@ class AmiAdapter:
 
     async def close(self) -> None:
         """Stop everything; actions still in flight fail with ``AmiActionLost``."""
+        self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
         if self._task is not None:
@@ -219,6 +221,8 @@ class AmiAdapter:
         as_list: bool | None,
         deadline: float | None,
     ) -> Any:
+        if self._closed:
+            raise AmiUnavailable("AMI adapter is closed")
         act = make_action(action, as_list)
         replayable = is_idempotent(act) if idempotent is None else idempotent
         deadline = self._timeout if deadline is None else deadline
@@ -227,9 +231,7 @@ class AmiAdapter:
                 await self._ready.wait()
                 return await self._exchange(act, replayable)
         except TimeoutError as exc:
-            raise AmiTimeout(
-                f"{action_name(act)} {act['ActionID']}: no answer in {deadline}s"
-            ) from exc
+            raise AmiTimeout(f"{action_name(act)} {act['ActionID']}: no answer in {deadline}s") from exc
 
     async def _exchange(self, act: Action, replayable: bool) -> Any:
         """Write ``act`` on the live connection and wait for its answer."""
@@ -261,9 +263,7 @@ class AmiAdapter:
             if pending.idempotent and not act.responses:
                 pending.replay = True
             else:
-                log.warning(
-                    "AMI: %s %s lost with the connection", action_name(act), act["ActionID"]
-                )
+                log.warning("AMI: %s %s lost with the connection", action_name(act), act["ActionID"])
                 act.future.set_exception(_lost(act))
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
@@ -317,6 +317,8 @@ class AmiAdapter:
         try:
             await self._login()
             self._ever_logged_in = True
+            if lost.done():
+                raise AmiUnavailable(f"AMI {self.host}:{self.port}: closed right after Login")
             self._replay()
             self._ready.set()
             log.info("AMI %s:%s: logged in as %s", self.host, self.port, self._username)

@@ -56,9 +56,7 @@ class AriClient(AriRest):
         subscribe_all: bool = True,
         stop_on_replaced: bool = True,
     ) -> None:
-        super().__init__(
-            session, base_url, username, password, app, request_timeout=request_timeout
-        )
+        super().__init__(session, base_url, username, password, app, request_timeout=request_timeout)
         self._connect_timeout = connect_timeout
         self._heartbeat = heartbeat
         self._backoff = Backoff(reconnect or ReconnectPolicy())
@@ -123,9 +121,9 @@ class AriClient(AriRest):
             await asyncio.gather(ready, return_exceptions=True)
         if self.connected:
             return
-        failure = self.last_error
+        failure, gave_up = self.last_error, self._task.done()
         await self.close()
-        if isinstance(failure, AriError):
+        if gave_up and isinstance(failure, AriError):  # e.g. credentials rejected
             raise failure
         raise AriUnavailable(
             f"ARI events for {self.app!r}: not connected within {self._connect_timeout}s"

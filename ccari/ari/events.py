@@ -284,9 +284,7 @@ _PARSERS: dict[str, _Parser] = {
         caller_presentation_txt=str(d.get("caller_presentation_txt", "")),
         **c,
     ),
-    "ChannelHold": lambda d, c: ChannelHold(
-        channel=_ch(d), musicclass=str(d.get("musicclass", "")), **c
-    ),
+    "ChannelHold": lambda d, c: ChannelHold(channel=_ch(d), musicclass=str(d.get("musicclass", "")), **c),
     "ChannelTalkingFinished": lambda d, c: ChannelTalkingFinished(
         channel=_ch(d), duration=int(d.get("duration") or 0), **c
     ),

@@ -110,8 +110,7 @@ class Channel:
             accountcode=_str(data, "accountcode"),
             protocol_id=_str(data, "protocol_id"),
             channelvars={
-                str(k): "" if v is None else str(v)
-                for k, v in _mapping(data.get("channelvars")).items()
+                str(k): "" if v is None else str(v) for k, v in _mapping(data.get("channelvars")).items()
             },
         )
 

@@ -154,6 +154,8 @@ class AriRest:
         a duplicate raises ``AriConflict``; on ``AriTimeout`` ask ``get_channel(channel_id)``."""
         if not channel_id:
             raise ValueError("originate needs a stable channel_id")
+        if any("," in arg for arg in app_args):
+            raise ValueError(f"ARI appArgs are comma-separated; no comma inside {app_args!r}")
         params: Params = {
             "endpoint": endpoint,
             "app": self.app,
@@ -166,9 +168,7 @@ class AriRest:
             "formats": formats,
         }
         body = {"variables": dict(variables)} if variables else None
-        return Channel.from_json(
-            await self._request("POST", "/channels", params=params, json_body=body)
-        )
+        return Channel.from_json(await self._request("POST", "/channels", params=params, json_body=body))
 
     async def answer(self, channel: ChannelRef) -> None:
         await self._request("POST", f"/channels/{_seg(channel)}/answer")
@@ -210,9 +210,7 @@ class AriRest:
         await self._request("POST", f"/channels/{_seg(channel)}/variable", params=params)
 
     async def get_var(self, channel: ChannelRef, name: str) -> str:
-        data = await self._request(
-            "GET", f"/channels/{_seg(channel)}/variable", params={"variable": name}
-        )
+        data = await self._request("GET", f"/channels/{_seg(channel)}/variable", params={"variable": name})
         return str((data or {}).get("value", ""))
 
     # --- media ------------------------------------------------------------------------
@@ -248,21 +246,15 @@ class AriRest:
     async def get_bridge(self, bridge: BridgeRef) -> Bridge:
         return Bridge.from_json(await self._request("GET", f"/bridges/{_seg(bridge)}"))
 
-    async def create_bridge(
-        self, bridge_id: str, type: str = "mixing", *, name: str | None = None
-    ) -> Bridge:
+    async def create_bridge(self, bridge_id: str, type: str = "mixing", *, name: str | None = None) -> Bridge:
         params: Params = {"type": type, "bridgeId": bridge_id, "name": name}
         return Bridge.from_json(await self._request("POST", "/bridges", params=params))
 
-    async def add_channel(
-        self, bridge: BridgeRef, channel: ChannelRef | Sequence[ChannelRef]
-    ) -> None:
+    async def add_channel(self, bridge: BridgeRef, channel: ChannelRef | Sequence[ChannelRef]) -> None:
         params: Params = {"channel": _ids(channel)}
         await self._request("POST", f"/bridges/{_seg(bridge)}/addChannel", params=params)
 
-    async def remove_channel(
-        self, bridge: BridgeRef, channel: ChannelRef | Sequence[ChannelRef]
-    ) -> None:
+    async def remove_channel(self, bridge: BridgeRef, channel: ChannelRef | Sequence[ChannelRef]) -> None:
         params: Params = {"channel": _ids(channel)}
         await self._request("POST", f"/bridges/{_seg(bridge)}/removeChannel", params=params)
 

@@ -26,7 +26,6 @@ from ccari.pbx.errors import (
 from ccari.pbx.instance import (
     PbxProcess,
     PbxStatus,
-    ari_probe,
     is_running,
     reload,
     rx,
@@ -34,6 +33,7 @@ from ccari.pbx.instance import (
     status,
     stop,
 )
+from ccari.pbx.probes import ari_probe
 from ccari.pbx.provision import provision
 from ccari.pbx.render import BUSY_SOUND, SOUND_PREFIX, Dirs, render, render_texts
 from ccari.pbx.runtime import Runtime, default_root, find_runtime

@@ -76,6 +76,7 @@ def build_parser(prog: str = "python -m ccari.pbx") -> argparse.ArgumentParser:
 
     sp = sub.add_parser("stop", help="stop an instance")
     sp.add_argument("--instance", default="demo")
+    sp.add_argument("--all", action="store_true", help="every instance of the root")
     sp.add_argument("--timeout", type=float, default=30.0)
 
     sp = sub.add_parser("status", help="is it running? (exit 3 if not)")
@@ -101,6 +102,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m ccari.pbx") -
     except PbxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted (an unfinished root is rebuilt on the next provision)", file=sys.stderr)
+        return 130
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -126,8 +130,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             _supervise(proc)
         return 0
     if args.command == "stop":
-        was = instance.stop(args.instance, timeout=args.timeout)
-        print(f"instance {args.instance} {'stopped' if was else 'was not running'}")
+        names = instance.instances() if args.all else [args.instance]
+        for name in names:
+            was = instance.stop(name, timeout=args.timeout)
+            print(f"instance {name} {'stopped' if was else 'was not running'}")
         return 0
     if args.command == "status":
         st = instance.status(args.instance)

@@ -9,24 +9,28 @@ socket, then signals it, and reaps it when it is our child.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ccari.pbx.errors import CommandError, NotRunningError, PbxError, StartError, StopError
+from ccari.pbx.probes import ari_probe, check_ports_free, udp_bound
 from ccari.pbx.render import Dirs, project_root, render
-from ccari.pbx.runtime import CLEAN_ENV, Runtime, ensure_mounts, find_runtime, release_mounts
+from ccari.pbx.runtime import (
+    CLEAN_ENV,
+    Runtime,
+    ensure_mounts,
+    find_runtime,
+    release_mounts,
+    root_lock,
+)
 from ccari.pbx.spec import PbxSpec, validate
 
 log = logging.getLogger(__name__)
@@ -135,9 +139,7 @@ def _locked(paths: InstancePaths) -> Iterator[None]:
         yield
 
 
-def rx(
-    instance: str, command: str, *, runtime: Runtime | None = None, timeout: float = 10.0
-) -> str:
+def rx(instance: str, command: str, *, runtime: Runtime | None = None, timeout: float = 10.0) -> str:
     """Run one Asterisk CLI command on a running instance and return its output."""
     return _rx(instance_paths(instance, runtime), command, timeout)
 
@@ -162,7 +164,7 @@ def _rx(paths: InstancePaths, command: str, timeout: float) -> str:
     return proc.stdout
 
 
-def _read_pid(paths: InstancePaths) -> int | None:
+def pid_of(paths: InstancePaths) -> int | None:
     """The pid in the pidfile if it is a live Asterisk of this instance."""
     try:
         pid = int(paths.pidfile.read_text().strip())
@@ -183,7 +185,7 @@ def _alive(pid: int, conf: str | None = None) -> bool:
 
 
 def is_running(instance: str, runtime: Runtime | None = None) -> bool:
-    return _read_pid(instance_paths(instance, runtime)) is not None
+    return pid_of(instance_paths(instance, runtime)) is not None
 
 
 def start(spec: PbxSpec, *, runtime: Runtime | None = None, timeout: float = 60.0) -> PbxProcess:
@@ -194,13 +196,12 @@ def start(spec: PbxSpec, *, runtime: Runtime | None = None, timeout: float = 60.
     validate(spec)
     paths = instance_paths(spec.instance, runtime)
     with _locked(paths):
-        pid = _read_pid(paths)
+        pid = pid_of(paths)
         if pid is not None:
             log.info("instance %s already running (pid %d); reloading", spec.instance, pid)
             _reload(spec, paths)
             return PbxProcess(spec, paths, pid)
-        _check_ports_free(spec)
-        ensure_mounts(paths.runtime)
+        check_ports_free(spec)
         install_sounds(paths.runtime)
         for d in ("etc", "run", "spool", "log", "lib", "cache"):
             (paths.host / d).mkdir(parents=True, exist_ok=True)
@@ -212,42 +213,30 @@ def start(spec: PbxSpec, *, runtime: Runtime | None = None, timeout: float = 60.
                 old.replace(old.with_name(name + ".1"))
         render(spec, paths.etc, paths.dirs)
         started = time.monotonic()
-        with open(paths.host / "log" / "console.log", "ab") as out:
-            popen = subprocess.Popen(
-                paths.asterisk("-f"), stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, env=CLEAN_ENV, start_new_session=True,
-            )  # fmt: skip
-        proc = PbxProcess(spec, paths, popen.pid, popen)
-        try:
-            _wait_ready(proc, started + timeout)
-        except BaseException:
+        failure: BaseException | None = None
+        # Under the root lock, another instance's stop() cannot unmount /proc and /dev
+        # between our mount and our pidfile.
+        with root_lock(paths.runtime):
+            ensure_mounts(paths.runtime)
+            with open(paths.host / "log" / "console.log", "ab") as out:
+                popen = subprocess.Popen(
+                    paths.asterisk("-f"), stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.STDOUT, env=CLEAN_ENV, start_new_session=True,
+                )  # fmt: skip
+            proc = PbxProcess(spec, paths, popen.pid, popen)
+            try:
+                _wait_ready(proc, started + timeout)
+            except BaseException as exc:
+                failure = exc
+        if failure is not None:
             _stop(paths, 10.0, popen)
-            raise
+            raise failure
         log.info(
             "instance %s ready in %.2fs (pid %d, SIP %s:%d, ARI 127.0.0.1:%d)",
             spec.instance, time.monotonic() - started, popen.pid, spec.bind,
             spec.ports.sip, spec.ports.ari,
         )  # fmt: skip
         return proc
-
-
-def _check_ports_free(spec: PbxSpec) -> None:
-    checks = [
-        (socket.SOCK_STREAM, "127.0.0.1", spec.ports.ari, "ARI"),
-        (socket.SOCK_STREAM, "127.0.0.1", spec.ports.ami, "AMI"),
-        (socket.SOCK_DGRAM, spec.bind, spec.ports.sip, "SIP"),
-    ]
-    for kind, host, port, what in checks:
-        with socket.socket(socket.AF_INET, kind) as s:
-            if kind == socket.SOCK_STREAM:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((host, port))
-            except OSError as exc:
-                raise StartError(
-                    f"{what} port {host}:{port} is taken by another process ({exc}); "
-                    f"stop it (another Asterisk instance?) or choose other ports"
-                ) from exc
 
 
 def _wait_ready(proc: PbxProcess, deadline: float) -> None:
@@ -285,34 +274,6 @@ def _wait_ready(proc: PbxProcess, deadline: float) -> None:
         raise fail(f"PJSIP did not bind UDP {spec.bind}:{spec.ports.sip}")
 
 
-def ari_probe(spec: PbxSpec, *, timeout: float = 2.0, password: str | None = None) -> int | None:
-    """HTTP status of GET /ari/asterisk/info (None: no connection)."""
-    token = f"{spec.ari_user}:{password if password is not None else spec.ari_password}"
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{spec.ports.ari}/ari/asterisk/info",
-        headers={"Authorization": "Basic " + base64.b64encode(token.encode()).decode()},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def udp_bound(ip: str, port: int) -> bool:
-    """Whether a UDP socket is bound to ip:port or the wildcard (from /proc/net/udp)."""
-    wanted = {socket.inet_aton(ip)[::-1].hex().upper(), "00000000"}
-    with open("/proc/net/udp") as f:
-        next(f)
-        for line in f:
-            addr, hexport = line.split()[1].split(":")
-            if int(hexport, 16) == port and addr in wanted:
-                return True
-    return False
-
-
 def install_sounds(rt: Runtime) -> Path:
     """Copy the repository's ``sounds/*.wav`` to <sounds>/ccari/ (played as ``ccari/<name>``)."""
     dest = rt.sounds_dir / "ccari"
@@ -333,7 +294,7 @@ def stop(instance: str, *, runtime: Runtime | None = None, timeout: float = 30.0
 
 
 def _stop(paths: InstancePaths, timeout: float, popen: subprocess.Popen[bytes] | None) -> bool:
-    pid = popen.pid if popen is not None and popen.poll() is None else _read_pid(paths)
+    pid = popen.pid if popen is not None and popen.poll() is None else pid_of(paths)
     was_running = pid is not None
     if pid is not None:
         with contextlib.suppress(PbxError):
@@ -350,10 +311,12 @@ def _stop(paths: InstancePaths, timeout: float, popen: subprocess.Popen[bytes] |
         log.info("instance %s stopped", paths.name)
     for stale in ("asterisk.pid", "asterisk.ctl"):
         (paths.host / "run" / stale).unlink(missing_ok=True)
-    if paths.runtime.chroot and not _any_running(paths.runtime):
-        left = release_mounts(paths.runtime.root)
-        if left:
-            log.warning("could not unmount %s", left)
+    if paths.runtime.chroot:
+        with root_lock(paths.runtime):
+            if not any_running(paths.runtime):
+                left = release_mounts(paths.runtime.root)
+                if left:
+                    log.warning("could not unmount %s", left)
     return was_running
 
 
@@ -372,11 +335,17 @@ def _wait_gone(pid: int, popen: subprocess.Popen[bytes] | None, timeout: float) 
             return False
 
 
-def _any_running(rt: Runtime) -> bool:
+def instances(runtime: Runtime | None = None) -> list[str]:
+    """Names of the instances that have a directory (running or not)."""
+    base = (runtime or find_runtime()).host_path(INNER_BASE)
+    return sorted(d.name for d in base.iterdir() if d.is_dir()) if base.is_dir() else []
+
+
+def any_running(rt: Runtime) -> bool:
     base = rt.host_path(INNER_BASE)
     if not base.is_dir():
         return False
-    return any(_read_pid(InstancePaths(rt, d.name)) for d in base.iterdir() if d.is_dir())
+    return any(pid_of(InstancePaths(rt, d.name)) for d in base.iterdir() if d.is_dir())
 
 
 def reload(spec: PbxSpec, *, runtime: Runtime | None = None) -> list[str]:
@@ -384,7 +353,7 @@ def reload(spec: PbxSpec, *, runtime: Runtime | None = None) -> list[str]:
     validate(spec)
     paths = instance_paths(spec.instance, runtime)
     with _locked(paths):
-        if _read_pid(paths) is None:
+        if pid_of(paths) is None:
             raise NotRunningError(f"instance {spec.instance!r} is not running; start it")
         return _reload(spec, paths)
 
@@ -409,7 +378,7 @@ def _reload(spec: PbxSpec, paths: InstancePaths) -> list[str]:
 
 def status(instance: str, *, runtime: Runtime | None = None) -> PbxStatus:
     paths = instance_paths(instance, runtime)
-    pid = _read_pid(paths)
+    pid = pid_of(paths)
     version, uptime = "", None
     if pid is not None:
         with contextlib.suppress(PbxError):

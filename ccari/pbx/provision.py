@@ -102,9 +102,7 @@ def provision(
             return Runtime(Path("/"), chroot=False)
         if host_candidate().startswith("22.") or mode == "host":
             return _provision_host()
-    return _provision_chroot(
-        root, mirror or os.environ.get("CCARI_DEBIAN_MIRROR") or MIRROR, timeout
-    )
+    return _provision_chroot(root, mirror or os.environ.get("CCARI_DEBIAN_MIRROR") or MIRROR, timeout)
 
 
 def _provision_host() -> Runtime:

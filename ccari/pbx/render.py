@@ -46,6 +46,7 @@ STANDALONE_FILES = (
     "udptl.conf",
     "pjproject.conf",
     "websocket_client.conf",
+    "stasis.conf",
     "pjsip.conf",
     "extensions.conf",
 )
@@ -124,9 +125,7 @@ def render_texts(
     return out
 
 
-def render(
-    spec: PbxSpec, dest_dir: Path, dirs: Dirs | None = None, *, external: bool = False
-) -> list[Path]:
+def render(spec: PbxSpec, dest_dir: Path, dirs: Dirs | None = None, *, external: bool = False) -> list[Path]:
     """Write every config file of ``spec`` into ``dest_dir``; return the files changed.
 
     ``dirs`` are the paths written into asterisk.conf; by default the instance lives in

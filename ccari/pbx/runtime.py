@@ -6,11 +6,13 @@ timeout and an actionable error.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -127,6 +129,19 @@ def mounts_under(path: Path) -> list[Path]:
             if point == prefix or point.startswith(prefix + "/"):
                 found.append(Path(point))
     return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
+
+
+@contextlib.contextmanager
+def root_lock(rt: Runtime) -> Iterator[None]:
+    """Serialise mounting/unmounting between processes sharing a chroot root."""
+    if not rt.chroot:
+        yield
+        return
+    lock = rt.host_path("/srv/ccari/.mounts.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def ensure_mounts(rt: Runtime) -> None:

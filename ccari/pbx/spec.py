@@ -141,9 +141,7 @@ def spec_from_dict(data: dict[str, Any]) -> PbxSpec:
     try:
         d = dict(data)
         d["ports"] = Ports(**d.get("ports", {}))
-        d["trunks"] = tuple(
-            Trunk(**{**t, "match": tuple(t.get("match", ()))}) for t in d.get("trunks", ())
-        )
+        d["trunks"] = tuple(Trunk(**{**t, "match": tuple(t.get("match", ()))}) for t in d.get("trunks", ()))
         d["phones"] = tuple(Phone(**ph) for ph in d.get("phones", ()))
         d["numbers"] = tuple(Number(**n) for n in d.get("numbers", ()))
         return PbxSpec(**d)

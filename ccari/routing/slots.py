@@ -58,7 +58,7 @@ class AgentRuntime:
             return False
         if self.exclusive_used or self.used.get(medium, 0) >= slots.per_medium.get(medium, 0):
             return False
-        return True
+        return not (medium in slots.exclusive and self.total_used)
 
     def takeable(self) -> frozenset[Medium]:
         return frozenset(m for m in self.agent.slots.per_medium if self.can_take(m))

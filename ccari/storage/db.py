@@ -18,7 +18,13 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 15})
+        # SQLite has one writer: several pooled connections would contend on its file lock
+        # and its busy handler sleeps (up to 100 ms a try).  One connection serialises the
+        # sessions in-process instead; no code path may hold a session while opening another.
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 15}, pool_size=1, max_overflow=0,
+            pool_timeout=60,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]

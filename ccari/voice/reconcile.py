@@ -17,7 +17,6 @@ down) are treated as new inbound calls.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from ccari.ari.models import Channel
 from ccari.contacts import repo
@@ -25,9 +24,7 @@ from ccari.storage.models import Number
 from ccari.tenants import repo as tenants_repo
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, QueueSettings
-
-if TYPE_CHECKING:
-    from ccari.voice.services import VoiceService
+from ccari.voice.services import VoiceService, agent_channel_of, menu_of
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +46,15 @@ async def reconcile(service: VoiceService) -> None:
                     q.wrap_up_s if q else cfg.wrap_up_s,
                     q.announce_every_s if q else cfg.announce_every_s,
                 )
-            if c.state == "ivr" and c.number_id is not None:
+            if c.state == "ivr" and c.number_id is not None and c.id not in menus:
                 number = await s.get(Number, c.number_id)
                 if number is not None:
                     menus[c.id] = await tenants_repo.menu(s, c.tenant_id, number.ivr_menu_id)
     known: set[str] = set()
     for contact in contacts:
-        known.update(x for x in (contact.channel_id, contact.agent_channel_id) if x)
+        agent_leg = contact.agent_channel_id or (
+            agent_channel_of(contact) if contact.state == "offered" else None)
+        known.update(x for x in (contact.channel_id, agent_leg) if x)
         call = service.calls.by_contact(contact.id)
         fresh = call is None
         if call is None:
@@ -64,21 +63,19 @@ async def reconcile(service: VoiceService) -> None:
                         settings[contact.queue_id], phase=contact.state,
                         agent_id=contact.agent_id, bridge_id=contact.bridge_id)
             service.calls.add(call)
-            if contact.agent_channel_id:
-                service.calls.link_agent_channel(call, contact.agent_channel_id)
+            if agent_leg:
+                service.calls.link_agent_channel(call, agent_leg)
         if contact.channel_id not in channels:
             log.info("reconcile: contact %s lost its caller while we were away", contact.id)
             await service.channel_gone(contact.channel_id or "")
             continue
-        agent_ch = channels.get(contact.agent_channel_id or "")
+        agent_ch = channels.get(agent_leg or "")
         async with call.lock:
             if contact.state == "ivr" and fresh:
                 menu = menus.get(contact.id)
                 if menu is None:
                     await service._enqueue(call, {})
                 else:
-                    from ccari.voice.services import menu_of
-
                     call.ivr = ivr_mod.Ivr(menu_of(menu))
                     await service._run_ivr(call, call.ivr.start())
             elif contact.state == "queued" and fresh:

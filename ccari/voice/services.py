@@ -40,6 +40,12 @@ from ccari.voice.ports import Admission, AdmissionPort, AdmitAll
 log = logging.getLogger(__name__)
 
 
+def agent_channel_of(contact: Contact) -> str:
+    """The stable id of the agent leg of an offer: one per offer, so an originate is never
+    repeated under the same id and a restarted ccari finds the leg of the pending offer."""
+    return f"agent-{contact.id}-{contact.offer_count}"
+
+
 def menu_of(row) -> ivr_mod.Menu:  # type: ignore[no-untyped-def]
     return ivr_mod.Menu(
         prompt=row.prompt,
@@ -90,17 +96,20 @@ class VoiceService:
     async def inbound(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
         async with self._sessions() as s:
             number = await tenants_repo.number_by_did(s, did)
-            if number is None:
-                log.info("call %s to unknown number %s rejected", channel_id, did)
-                await self._hangup(channel_id, "unallocated")
-                return
-            decision = await self._admission.admit_inbound(number.tenant_id, channel_id)
-            if not decision.admit:
-                log.info("call %s to %s refused before answer: %s", channel_id, did, decision.reason)
-                await self._refuse(channel_id, decision)
-                return
-            menu = await tenants_repo.menu(s, number.tenant_id, number.ivr_menu_id)
-            qrow = await tenants_repo.queue(s, number.tenant_id, number.queue_id)
+            menu = qrow = None
+            if number is not None:
+                menu = await tenants_repo.menu(s, number.tenant_id, number.ivr_menu_id)
+                qrow = await tenants_repo.queue(s, number.tenant_id, number.queue_id)
+        if number is None:
+            log.info("call %s to unknown number %s rejected", channel_id, did)
+            await self._hangup(channel_id, "unallocated")
+            return
+        decision = await self._admission.admit_inbound(number.tenant_id, channel_id)
+        if not decision.admit:
+            log.info("call %s to %s refused before answer: %s", channel_id, did, decision.reason)
+            await self._refuse(channel_id, decision)
+            return
+        async with self._sessions() as s:
             customer = await crm_repo.by_phone(s, number.tenant_id, caller)
             contact = await repo.create(
                 s, tenant_id=number.tenant_id, medium="voice", state="ivr", node=self._node,
@@ -239,14 +248,10 @@ class VoiceService:
                 return
             call.phase = "offered"
             call.agent_id = agent.id
-            agent_channel = f"agent-{contact.id}-{contact.offer_count + 1}"
+            agent_channel = agent_channel_of(contact)
             self.calls.link_agent_channel(call, agent_channel)
-            async with self._sessions() as s:
-                row = await repo.get(s, contact.id)
-                if row is not None:
-                    row.agent_channel_id = agent_channel
-                    await s.commit()
-            await self._push_offer(call, agent)
+            if self._hub.connected(agent.id):
+                await self._push_offer(call, agent)
             try:
                 await self._ari.originate(
                     f"PJSIP/{agent.phone_username}", channel_id=agent_channel,
@@ -323,7 +328,7 @@ class VoiceService:
             wait = (now - (contact.queued_at or contact.arrived_at)).total_seconds()
             await repo.transition(
                 s, contact, "connected", at=now, connected_at=now, bridge_id=bridge,
-                wait_s=round(wait, 3),
+                agent_channel_id=call.agent_channel_id, wait_s=round(wait, 3),
             )
             await s.commit()
         call.phase, call.bridge_id = "connected", bridge

@@ -307,3 +307,11 @@ async def test_close_fails_pending_and_cancels_handlers(make_adapter: Make, fake
         await pending
     assert not ami.connected
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("ami")]
+
+
+async def test_send_after_close_fails_fast(make_adapter: Make) -> None:
+    ami = make_adapter(timeout=5.0)
+    await ami.connect()
+    await ami.close()
+    with pytest.raises(AmiUnavailable, match="closed"):
+        await ami.send({"Action": "Ping"})

@@ -4,6 +4,7 @@ a task exception never retrieved, or a task destroyed while pending."""
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 from collections.abc import Iterator
 
@@ -20,13 +21,15 @@ class _Collect(logging.Handler):
 
 
 @pytest.fixture(autouse=True)
-def no_asyncio_errors() -> Iterator[None]:
+def no_asyncio_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     handler = _Collect()
+    is_async = inspect.iscoroutinefunction(getattr(request.node, "function", None))
     logger = logging.getLogger("asyncio")
     logger.addHandler(handler)
     try:
         yield
-        gc.collect()  # surfaces "Task was destroyed but it is pending!"
+        if is_async:
+            gc.collect()  # surfaces "Task was destroyed but it is pending!"
     finally:
         logger.removeHandler(handler)
     assert not handler.records, [r.getMessage() for r in handler.records]

@@ -269,3 +269,9 @@ async def test_create_bridge(make_client: Make, mock_ari: MockAri) -> None:
 async def test_hangup_rejects_reason_and_code(make_client: Make) -> None:
     with pytest.raises(ValueError):
         await make_client().hangup(CID, "busy", reason_code=17)
+
+
+async def test_originate_rejects_comma_in_args(make_client: Make, mock_ari: MockAri) -> None:
+    with pytest.raises(ValueError, match="comma"):
+        await make_client().originate("PJSIP/a", channel_id="x", app_args=["a,b"])
+    assert mock_ari.requests == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -41,11 +40,14 @@ def _free_tcp() -> int:
 @pytest.fixture(scope="module")
 def real_pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbxProcess]:
     runtime = provision()
-    state: Path = tmp_path_factory.mktemp("ari-it-state")
+    creds = load_or_create_secrets(tmp_path_factory.mktemp("ari-it-state"))
     spec = PbxSpec(
         instance="ari-it",
         app_name="ccari-ari-it",
-        **load_or_create_secrets(state),
+        ari_user=creds["ari_user"],
+        ari_password=creds["ari_password"],
+        ami_user=creds["ami_user"],
+        ami_secret=creds["ami_secret"],
         ports=Ports(
             sip=free_port("127.0.0.1"),
             ari=_free_tcp(),
@@ -145,7 +147,10 @@ async def test_ari_call_flow_takeover_and_reconcile(
             variables={"CCARI_TEST": "1"},
         )
         assert leg.id == "it-1"
-        with pytest.raises(AriConflict):  # a stable id is never dialled twice
+        # A stable id is never dialled twice.  (Asterisk 22.10.1 quirk seen here: after this
+        # refused Local originate, `core stop now` takes ~16 s instead of <1 s, apparently
+        # waiting on a reference the failed allocation leaves behind.)
+        with pytest.raises(AriConflict):
             await client.originate(f"Local/{DID}@from-carrier", channel_id="it-1")
         [inbound] = await inbox.wait(StasisStart, channel__id="it-1-2")
         assert isinstance(inbound, StasisStart)
@@ -157,9 +162,11 @@ async def test_ari_call_flow_takeover_and_reconcile(
         assert await client.get_var("it-1", "CCARI_TEST") == "1"
 
         await client.create_bridge("it-bridge")
-        await client.add_channel("it-bridge", ["it-1", "it-1-2"])
-        await inbox.wait(ChannelEnteredBridge, 2, bridge__id="it-bridge")
-        assert set((await client.list_bridges())[0].channels) == {"it-1", "it-1-2"}
+        await client.add_channel("it-bridge", "it-1-2")
+        await inbox.wait(ChannelEnteredBridge, bridge__id="it-bridge", channel__id="it-1-2")
+        assert (await client.list_bridges())[0].channels == ("it-1-2",)
+        await client.start_moh("it-1")
+        await client.stop_moh("it-1")
 
         # Another websocket takes the app over; this client keeps going and comes back.
         await intruder.start()

@@ -24,7 +24,7 @@ from ccari.pbx import (
     provision,
     start,
 )
-from ccari.pbx.instance import _any_running, _read_pid
+from ccari.pbx.instance import any_running, pid_of
 from ccari.pbx.runtime import mounts_under
 from tests.support.sipp import free_port
 
@@ -68,8 +68,8 @@ def pbx(pbx_state_dir: Path, agent_port: int) -> Iterator[PbxProcess]:
     proc = start(pbx_spec(pbx_state_dir, agent_port), runtime=runtime)
     yield proc
     proc.stop()
-    assert _read_pid(proc.paths) is None, "Asterisk still running after stop()"
-    if runtime.chroot and not _any_running(runtime):
+    assert pid_of(proc.paths) is None, "Asterisk still running after stop()"
+    if runtime.chroot and not any_running(runtime):
         assert mounts_under(runtime.root) == [], "bind mounts left in the Asterisk root"
 
 
@@ -89,4 +89,7 @@ def live_pbx(pbx: PbxProcess) -> Iterator[PbxProcess]:
     deadline = time.monotonic() + 5.0
     while (left := active_channels(pbx)) and time.monotonic() < deadline:
         time.sleep(0.05)  # hangups are asynchronous; poll until they are done
-    assert left == 0, f"test leaked {left} channel(s):\n{pbx.rx('core show channels')}"
+    if left:
+        listing = pbx.rx("core show channels")
+        pbx.rx("channel request hangup all")  # so that the next test starts clean
+        pytest.fail(f"test leaked {left} channel(s):\n{listing}")

@@ -39,6 +39,16 @@ class AriApp:
                 if event["type"] == type_:
                     return event
 
+    async def collect(self, *types: str, seconds: float = 15.0) -> dict[str, dict[str, Any]]:
+        """The first event of each type, in whatever order they arrive (others skipped)."""
+        found: dict[str, dict[str, Any]] = {}
+        async with asyncio.timeout(seconds):
+            while len(found) < len(types):
+                event = await self.events.get()
+                if event["type"] in types:
+                    found.setdefault(event["type"], event)
+        return found
+
 
 @asynccontextmanager
 async def ari_app(pbx: PbxProcess) -> AsyncIterator[AriApp]:

@@ -98,14 +98,11 @@ def dialplan(texts: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
     """{context: [(extension or 'same', application call)]}."""
     out: dict[str, list[tuple[str, str]]] = {}
     context = ""
-    for name, kv in sections(texts["dialplans/ccari.conf"]):
-        context = name
-        out[context] = []
-    context = ""
     for raw in texts["dialplans/ccari.conf"].splitlines():
         line = raw.split(";", 1)[0].strip()
         if line.startswith("["):
             context = line[1:-1]
+            out[context] = []
         elif line.startswith("exten =>"):
             exten, _prio, app = line[len("exten =>") :].strip().split(",", 2)
             out[context].append((exten, app))
@@ -128,7 +125,7 @@ def test_fallback_follows_every_stasis(texts: dict[str, str]) -> None:
     assert len(stasis) == 4
     for i in stasis:
         after = [app for _e, app in plan[i + 1 : i + 5]]
-        assert after[0].startswith("GotoIf($[\"${STASISSTATUS}\" = \"SUCCESS\"]")
+        assert after[0].startswith('GotoIf($["${STASISSTATUS}" = "SUCCESS"]')
         assert after[1:] == ["Progress()", f"Playback({BUSY_SOUND},noanswer)", "Hangup(17)"]
 
 

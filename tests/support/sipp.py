@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from ccari.pbx.probes import udp_bound
+
 log = logging.getLogger(__name__)
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "sipp"
@@ -126,20 +128,6 @@ def scenario_params(text: str) -> dict[str, str]:
     if not m:
         return {}
     return dict(item.split("=", 1) for item in m.group(1).split())
-
-
-def udp_bound(ip: str, port: int) -> bool:
-    """Whether some process has a UDP socket bound to ip:port (or the wildcard)."""
-    want_ips = {socket.inet_aton(ip)[::-1].hex().upper(), "00000000"}
-    want_port = f"{port:04X}"
-    with open("/proc/net/udp") as f:
-        next(f)
-        for line in f:
-            local = line.split()[1]
-            addr, p = local.split(":")
-            if p == want_port and addr in want_ips:
-                return True
-    return False
 
 
 @dataclass
