@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.<name>``. They print figures; nothing here is a test."""

@@ -7,7 +7,8 @@ In both the caller waits for the far end's BYE, so a call only succeeds when it 
 
 Each system is driven at doubling call rates (``--start`` calls/s, steps of ``--step``
 seconds) until more than 0.5% of the calls fail (for ccari a call counts only if it reached
-an agent within ``--max-setup`` seconds), or the rate cap is reached.  The sustained rate is the highest step that passed.
+an agent within ``--max-setup`` seconds), or the rate cap is reached.  The sustained rate
+is the highest step that passed.
 ``p99_setup_ms``: arrival at ccari to the agent's answer bridged, over ccari's passing steps
 (it includes the 200 ms DTMF delay of the IVR).
 
@@ -35,7 +36,14 @@ from ccari.config import Config, DatabaseConfig, PbxConfig, VoiceConfig
 from ccari.pbx import provision, start, stop
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.storage.models import (
-    Agent, AgentSkill, Contact, IvrMenu, IvrOption, Number, Queue, Tenant,
+    Agent,
+    AgentSkill,
+    Contact,
+    IvrMenu,
+    IvrOption,
+    Number,
+    Queue,
+    Tenant,
 )
 from ccari.tenants.pbx import build_spec
 from ccari.web.security import hash_password

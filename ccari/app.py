@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ccari import keys
 from ccari.admin import http as admin_http
+from ccari.admission import http as admission_http
+from ccari.admission.service import AdmissionService
 from ccari.agents import http as agents_http
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient
@@ -91,6 +94,7 @@ class Runtime:
     hub: AgentHub
     queue: QueueService
     signer: SessionSigner
+    admission: AdmissionService | None = None
     ari: AriClient | None = None
     voice: VoiceService | None = None
 
@@ -101,8 +105,9 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
     sessions = make_sessionmaker(engine)
     hub = AgentHub()
     queue = QueueService(sessions, hub, node=cfg.node)
+    admission = AdmissionService(sessions, queue.available_agents, node=cfg.node)
     rt = Runtime(cfg, engine, sessions, hub, queue,
-                 SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s))
+                 SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s), admission=admission)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         stack.push_async_callback(hub.close)
@@ -111,9 +116,14 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
             http = await stack.enter_async_context(aiohttp.ClientSession())
             p = cfg.pbx
             rt.ari = AriClient(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password,
-                               p.app_name, request_timeout=p.request_timeout_s)
-            rt.voice = VoiceService(rt.ari, sessions, queue, hub, cfg.voice, node=cfg.node)
+                               p.app_name, request_timeout=p.request_timeout_s,
+                               subscribe_all=False)
+            rt.voice = VoiceService(rt.ari, sessions, queue, hub, cfg.voice, node=cfg.node,
+                                    admission=admission)
             queue.register("voice", rt.voice)
+            # Free the trunks of calls that ended while we were away before reconcile
+            # admits the calls that arrived meanwhile.
+            rt.ari.on_connected(_admission_rebuilder(rt.ari, admission))
             stasis.register(rt.ari, rt.voice)
             stack.push_async_callback(rt.voice.close)
             await rt.ari.start()
@@ -122,11 +132,21 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
         yield rt
 
 
+def _admission_rebuilder(ari: AriClient, admission: AdmissionService):  # type: ignore[no-untyped-def]
+    async def rebuild() -> None:
+        as_of = time.time()
+        await admission.rebuild([c.id for c in await ari.list_channels()], as_of=as_of)
+
+    return rebuild
+
+
 def internal_app(rt: Runtime) -> web.Application:
     app = web.Application(middlewares=[errors, security_headers], client_max_size=1024**2)
     _set_keys(app, rt)
     app.add_routes(admin_http.routes)
     app.add_routes(agents_http.routes)
+    if rt.admission is not None:
+        admission_http.setup(app, rt.admission)
     app.router.add_get("/", _to_agent)
     app.router.add_static("/static", STATIC)
     return app

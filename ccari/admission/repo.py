@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,7 @@ from ccari.storage.models import (
 )
 
 POOL_ID = 1
+LOCK_TIMEOUT_MS = 5000  # waiting for the pool lock longer than this raises
 
 
 class LiveCall(NamedTuple):
@@ -66,15 +67,25 @@ class UsageRow(NamedTuple):
     talk_s: float | None
 
 
+def _rowcount(result: object) -> int:
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
 def _insert(session: AsyncSession) -> Any:
     """``INSERT ... ON CONFLICT`` for the session's dialect."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 # ---- the pool ------------------------------------------------------------------------------
 async def lock_pool(session: AsyncSession) -> TrunkPool:
     """The pool row, locked ``FOR UPDATE`` until the transaction ends (PostgreSQL; SQLite
     ignores the clause and relies on the caller's process-wide lock). Created if missing."""
+    if _dialect(session) == "postgresql":  # a stuck node must not stall every other one
+        await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
     query = select(TrunkPool).where(TrunkPool.id == POOL_ID).with_for_update()
     row = await session.scalar(query)
     if row is None:
@@ -123,18 +134,24 @@ async def insert_call(session: AsyncSession, call: LiveCall) -> bool:
                 direction=call.direction, started_at=call.started_at)
         .on_conflict_do_nothing(index_elements=["call_id"])
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return _rowcount(result) == 1
 
 
 async def delete_call(session: AsyncSession, call_id: str) -> bool:
     result = await session.execute(delete(TrunkCall).where(TrunkCall.call_id == call_id))
-    return bool(getattr(result, "rowcount", 0))
+    return _rowcount(result) > 0
 
 
-async def delete_stale(session: AsyncSession, node: str, live_call_ids: Iterable[str]) -> int:
-    """Remove ``node``'s calls whose channel is not in ``live_call_ids``."""
+async def delete_stale(
+    session: AsyncSession, node: str, live_call_ids: Iterable[str], as_of: dt.datetime | None
+) -> int:
+    """Remove ``node``'s calls whose channel is not in ``live_call_ids`` (a snapshot taken at
+    ``as_of``: calls admitted since are kept)."""
     live = set(live_call_ids)
-    rows = await session.execute(select(TrunkCall.call_id).where(TrunkCall.node == node))
+    query = select(TrunkCall.call_id).where(TrunkCall.node == node)
+    if as_of is not None:
+        query = query.where(TrunkCall.started_at < as_of)
+    rows = await session.execute(query)
     stale = [c for c in rows.scalars() if c not in live]
     for i in range(0, len(stale), 500):
         await session.execute(delete(TrunkCall).where(TrunkCall.call_id.in_(stale[i:i + 500])))
@@ -142,8 +159,9 @@ async def delete_stale(session: AsyncSession, node: str, live_call_ids: Iterable
 
 
 async def count_calls(session: AsyncSession, tenant_id: int) -> int:
-    rows = await session.execute(select(TrunkCall.call_id).where(TrunkCall.tenant_id == tenant_id))
-    return len(rows.all())
+    return int(await session.scalar(
+        select(func.count()).select_from(TrunkCall).where(TrunkCall.tenant_id == tenant_id)
+    ) or 0)
 
 
 # ---- decisions -----------------------------------------------------------------------------
@@ -176,7 +194,7 @@ async def arrivals_since(session: AsyncSession, since: dt.datetime) -> list[Arri
 async def prune_decisions(session: AsyncSession, before: dt.datetime) -> int:
     """Delete decisions older than ``before`` (retention); returns how many."""
     result = await session.execute(delete(AdmissionDecision).where(AdmissionDecision.at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return _rowcount(result)
 
 
 # ---- durations and usage (contacts) --------------------------------------------------------
@@ -190,7 +208,7 @@ async def ended_calls_since(
         .order_by(Contact.ended_at.desc())
         .limit(limit)
     )
-    return [EndedCall(*r) for r in rows.tuples()]
+    return [EndedCall(c, t, a, e) for c, t, a, e in rows.tuples() if e is not None]
 
 
 async def contacts_in_period(

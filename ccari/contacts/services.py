@@ -99,7 +99,8 @@ class QueueService:
         self._deliverers: dict[str, Deliverer] = {}
         self._tasks = TaskSet("queue")
         self._wake = asyncio.Event()
-        self._agent_tenant: dict[int, int] = {}
+        # Agent rows (phone, tenant, skills) by id: the router holds ids, offers need the rows.
+        self._agents: dict[int, Agent] = {}
         self._pushed: dict[int, str] = {}
 
     def register(self, medium: str, deliverer: Deliverer) -> None:
@@ -116,7 +117,7 @@ class QueueService:
             open_ = await repo.open_contacts(s, self._node)
         now = self._clock()
         for agent in agents:
-            self._agent_tenant[agent.id] = agent.tenant_id
+            self._agents[agent.id] = agent
         async with self._lock:
             offers = self.router.restore(
                 now,
@@ -201,7 +202,7 @@ class QueueService:
         async with self._sessions() as s:
             await agents_repo.set_presence(s, agent.tenant_id, agent.id, presence)
             await s.commit()
-        self._agent_tenant[agent.id] = agent.tenant_id
+        self._agents[agent.id] = agent
         aid, now = str(agent.id), self._clock()
         if self._started:
             async with self._lock:
@@ -231,8 +232,9 @@ class QueueService:
         """A in the trunk rule: the tenant's agents logged in and taking contacts (ready,
         reserved or busy; not those in not-ready or wrap-up)."""
         return sum(
-            1 for agent_id, tenant in self._agent_tenant.items()
-            if tenant == tenant_id and self.agent_state(agent_id) in ("ready", "reserved", "busy")
+            1 for agent_id, agent in self._agents.items()
+            if agent.tenant_id == tenant_id
+            and self.agent_state(agent_id) in ("ready", "reserved", "busy")
         )
 
     def view(self, contact_id: str) -> QueueView | None:
@@ -262,9 +264,9 @@ class QueueService:
         """Save each offer, then hand it to its medium's deliverer."""
         for offer in offers:
             agent_id = int(offer.agent_id)
+            agent = self._agents.get(agent_id)
             async with self._sessions() as s:
                 contact = await repo.get(s, offer.item_id)
-                agent = await agents_repo.get(s, self._agent_tenant.get(agent_id, -1), agent_id)
                 if contact is None or agent is None or contact.state != "queued":
                     log.warning("offer for %s to agent %s is stale", offer.item_id, agent_id)
                     continue

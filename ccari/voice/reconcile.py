@@ -22,9 +22,10 @@ from ccari.ari.models import Channel
 from ccari.contacts import repo
 from ccari.storage.models import Number
 from ccari.tenants import repo as tenants_repo
+from ccari.tenants.directory import menu_of
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, QueueSettings
-from ccari.voice.services import VoiceService, agent_channel_of, menu_of
+from ccari.voice.services import VoiceService, agent_channel_of
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from ccari.contacts.services import QueueService, utc
 from ccari.crm import repo as crm_repo
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
-from ccari.tenants import repo as tenants_repo
+from ccari.tenants.directory import NumberDirectory
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
 from ccari.voice.ports import Admission, AdmissionPort, AdmitAll
@@ -44,17 +44,6 @@ def agent_channel_of(contact: Contact) -> str:
     """The stable id of the agent leg of an offer: one per offer, so an originate is never
     repeated under the same id and a restarted ccari finds the leg of the pending offer."""
     return f"agent-{contact.id}-{contact.offer_count}"
-
-
-def menu_of(row) -> ivr_mod.Menu:  # type: ignore[no-untyped-def]
-    return ivr_mod.Menu(
-        prompt=row.prompt,
-        invalid_prompt=row.invalid_prompt,
-        timeout_s=row.timeout_s,
-        max_tries=row.max_tries,
-        options={o.digit: dict(o.attributes) for o in row.options},
-        default_attributes=dict(row.default_attributes) if row.default_attributes else None,
-    )
 
 
 class VoiceService:
@@ -80,6 +69,8 @@ class VoiceService:
         self._clock = clock
         self.calls = CallRegistry()
         self._tasks = TaskSet("voice")
+        self.directory = NumberDirectory(sessions, QueueSettings(
+            config.ring_timeout_s, config.wrap_up_s, config.announce_every_s))
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -94,35 +85,26 @@ class VoiceService:
 
     # ---- arrival ---------------------------------------------------------------------------
     async def inbound(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
-        async with self._sessions() as s:
-            number = await tenants_repo.number_by_did(s, did)
-            menu = qrow = None
-            if number is not None:
-                menu = await tenants_repo.menu(s, number.tenant_id, number.ivr_menu_id)
-                qrow = await tenants_repo.queue(s, number.tenant_id, number.queue_id)
-        if number is None:
+        route = await self.directory.route(did)
+        if route is None:
             log.info("call %s to unknown number %s rejected", channel_id, did)
             await self._hangup(channel_id, "unallocated")
             return
-        decision = await self._admission.admit_inbound(number.tenant_id, channel_id)
+        decision = await self._admission.admit_inbound(route.tenant_id, channel_id)
         if not decision.admit:
             log.info("call %s to %s refused before answer: %s", channel_id, did, decision.reason)
             await self._refuse(channel_id, decision)
             return
         async with self._sessions() as s:
-            customer = await crm_repo.by_phone(s, number.tenant_id, caller)
+            customer = await crm_repo.by_phone(s, route.tenant_id, caller)
             contact = await repo.create(
-                s, tenant_id=number.tenant_id, medium="voice", state="ivr", node=self._node,
-                channel_id=channel_id, number_id=number.id, queue_id=qrow.id if qrow else None,
+                s, tenant_id=route.tenant_id, medium="voice", state="ivr", node=self._node,
+                channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
                 caller_number=caller, caller_name=name, arrived_at=self.now(),
                 customer_id=customer.id if customer else None,
             )
             await s.commit()
-        settings = QueueSettings(
-            ring_timeout_s=qrow.ring_timeout_s if qrow else self._cfg.ring_timeout_s,
-            wrap_up_s=qrow.wrap_up_s if qrow else self._cfg.wrap_up_s,
-            announce_every_s=qrow.announce_every_s if qrow else self._cfg.announce_every_s,
-        )
+        menu, settings = route.menu, route.settings
         call = Call(contact.id, contact.tenant_id, channel_id, settings)
         self.calls.add(call)
         log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
@@ -134,7 +116,7 @@ class VoiceService:
             if menu is None:
                 await self._enqueue(call, {})
                 return
-            call.ivr = ivr_mod.Ivr(menu_of(menu))
+            call.ivr = ivr_mod.Ivr(menu)
             await self._run_ivr(call, call.ivr.start())
 
     async def _refuse(self, channel_id: str, decision: Admission) -> None:

@@ -40,6 +40,7 @@ from ccari.routing import (
 from .oracle import Oracle
 
 TENANTS = ("t1", "t2")
+tenants = st.sampled_from(["t1", "t1", "t1", "t2"])
 V, C, E = Medium.VOICE, Medium.CHAT, Medium.EMAIL
 SLOTS = (
     SlotSpec.voice(),
@@ -64,16 +65,18 @@ RULES = Rules(
     reoffer_delay=2.0,
 )
 
-attribute_keys = st.sampled_from(
-    [("skill", "a"), ("skill", "b"), ("skill", "c"), ("lang", "en"), ("lang", "fr")]
-)
-attributes = st.dictionaries(attribute_keys, st.integers(0, 4), max_size=4)
+attribute_keys = st.sampled_from([("skill", "a"), ("skill", "b"), ("lang", "fr")])
+attributes = st.dictionaries(attribute_keys, st.sampled_from([0, 1, 2, 4, 4]), min_size=2)
 requirements = st.lists(
     st.builds(
         lambda key, required, floor, weight: Requirement(key[0], key[1], required, floor, weight),
-        attribute_keys, st.booleans(), st.integers(0, 4), st.sampled_from([0.5, 1.0, 2.0]),
+        attribute_keys,
+        st.sampled_from([True, True, False]),
+        st.sampled_from([0, 0, 0, 1, 3]),
+        st.sampled_from([0.5, 1.0, 2.0]),
     ),
     max_size=2,
+    unique_by=lambda r: (r.name, r.value),
 ).map(tuple)
 
 
@@ -96,9 +99,16 @@ class RoutingMachine(RuleBasedStateMachine):
     def _pick(self, data: st.DataObject, choices: list[str]) -> str:
         return data.draw(st.sampled_from(sorted(choices)))
 
-    @initialize()
-    def start(self) -> None:
+    @initialize(
+        staff=st.lists(
+            st.tuples(tenants, attributes, st.sampled_from(SLOTS), st.frozensets(st.just("p1"))),
+            min_size=1, max_size=4,
+        )
+    )
+    def start(self, staff: list[tuple[str, dict[tuple[str, str], int], SlotSpec, Any]]) -> None:
         self.oracle.at(self.now)
+        for number, (tenant, attrs, slots, pools) in enumerate(staff):
+            self.login(number, tenant, attrs, slots, pools, True)
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -119,25 +129,26 @@ class RoutingMachine(RuleBasedStateMachine):
     # -- items ---------------------------------------------------------------------------------
 
     @rule(
-        tenant=st.sampled_from(TENANTS), queue=st.sampled_from(["default", "vip"]),
+        tenant=tenants, queue=st.sampled_from(["default", "default", "vip"]),
         medium=st.sampled_from([V, C, E]), reqs=requirements, priority=st.integers(0, 2),
         age=st.sampled_from([0.0, 0.0, 1.0, 5.0]), data=st.data(),
-        later=st.sampled_from([None, None, None, 2.0, 5.0]),
+        later=st.sampled_from([None, None, None, 2.0, 5.0]), copies=st.integers(1, 3),
     )
-    def add_item(
+    def add_items(
         self, tenant: str, queue: str, medium: Medium, reqs: tuple[Requirement, ...],
-        priority: int, age: float, data: st.DataObject, later: float | None,
+        priority: int, age: float, data: st.DataObject, later: float | None, copies: int,
     ) -> None:
-        self.counter += 1
         reserved = None
         if self.agent_specs and data.draw(st.integers(0, 4)) == 0:
             reserved = self._pick(data, list(self.agent_specs))
-        item = WorkItem(
-            f"i{self.counter}", tenant, medium, reqs, priority, self.now - age, queue, reserved,
-            None if later is None else self.now + later,
-        )
-        self.oracle.add(item)
-        self._do("add_item", item, self.now)
+        for _ in range(copies):
+            self.counter += 1
+            item = WorkItem(
+                f"i{self.counter}", tenant, medium, reqs, priority, self.now - age, queue,
+                reserved, None if later is None else self.now + later,
+            )
+            self.oracle.add(item)
+            self._do("add_item", item, self.now)
 
     def _items(self, *, offered: bool | None = None, busy: bool | None = None) -> list[str]:
         return [
@@ -174,6 +185,17 @@ class RoutingMachine(RuleBasedStateMachine):
         self.oracle.complete(item_id, wrap)
         self._do("complete", item_id, self.now, wrap_up=wrap)
 
+    @precondition(lambda self: self._items(offered=True) or self._items(busy=True))
+    @rule(data=st.data())
+    def answer_all_then_finish_one(self, data: st.DataObject) -> None:
+        for item_id in sorted(self._items(offered=True)):
+            if item_id in self.oracle.items and self.oracle.items[item_id].agent is not None:
+                self.oracle.accept(item_id)
+                self._do("accept", item_id, self.now)
+        item_id = self._pick(data, self._items(busy=True))
+        self.oracle.complete(item_id, False)
+        self._do("complete", item_id, self.now)
+
     @precondition(lambda self: self._items(offered=False, busy=False))
     @rule(data=st.data(), priority=st.integers(0, 3), later=st.sampled_from([None, 0.0, 3.0]))
     def supervise(self, data: st.DataObject, priority: int, later: float | None) -> None:
@@ -187,9 +209,9 @@ class RoutingMachine(RuleBasedStateMachine):
     # -- agents --------------------------------------------------------------------------------
 
     @rule(
-        number=st.integers(0, 5), tenant=st.sampled_from(TENANTS), attrs=attributes,
+        number=st.integers(0, 5), tenant=tenants, attrs=attributes,
         slots=st.sampled_from(SLOTS), pools=st.frozensets(st.sampled_from(["p1", "p2"])),
-        ready=st.booleans(),
+        ready=st.sampled_from([True, True, False]),
     )
     def login(
         self, number: int, tenant: str, attrs: dict[tuple[str, str], int], slots: SlotSpec,
@@ -260,8 +282,8 @@ class RoutingMachine(RuleBasedStateMachine):
 
 
 RoutingMachine.TestCase.settings = settings(
-    max_examples=150,
-    stateful_step_count=40,
+    max_examples=300,
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -109,7 +109,7 @@ def pbx_counts(pbx: PbxProcess) -> tuple[int, int]:
     return channels, bridges
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,  # noqa: ASYNC109
                      what: str = "condition") -> Any:
     """Poll ``check`` until it returns something truthy (a readiness wait, not a sleep)."""
     deadline = time.monotonic() + timeout

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from ccari.config import Config
+from ccari.pbx import PbxProcess
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Contact
-from ccari.pbx import PbxProcess
 from tests.support.agent_web import open_agent_page
 from tests.support.sipp import Sipp, free_port, run_sipp
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually

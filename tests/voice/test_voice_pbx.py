@@ -108,3 +108,56 @@ async def test_unanswered_offer_requeues_caller_and_sets_agent_not_ready(
     assert (await alice.result()).requests.get("INVITE") == 1
     assert result.requests.get("BYE") == 1
     await eventually(lambda: one_contact_in(ccari, "abandoned"), what="abandon after requeue")
+
+
+async def test_invalid_digit_reprompts_then_the_next_digit_routes(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    agents = await ready(ccari, "alice", "bob")
+    async with phone(voice_env, "alice") as alice, phone(voice_env, "bob") as bob:
+        # "9" is no option: the caller hears "invalid option" and the menu again, and "1"
+        # (sent while that re-prompt plays) is taken.
+        call = caller(voice_env, digits="91", dtmf_after_ms=800, hangup_after_ms=4000)
+        await call.start()
+        result = await call.wait()
+        assert result.ok, result.describe()
+        done = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed contact")
+    assert done.agent_id == agents["alice"].id
+    assert done.attributes["skill"] == "sales" and done.attributes["_ivr"] == ["9", "1"]
+    assert (await alice.result()).requests.get("INVITE") == 1
+    assert not (await bob.result()).requests.get("INVITE")
+
+
+async def test_after_wrap_up_the_agent_is_offered_the_next_caller(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    async with ccari.sessions() as s:
+        for q in await s.scalars(select(Queue)):
+            q.wrap_up_s = 1.0
+        await s.commit()
+    agents = await ready(ccari, "alice")
+    # alice's phone hangs up each call after 1.5 s; two callers for sales, one agent.
+    async with phone(voice_env, "alice", hangup_after_ms=1500) as alice:
+        first = caller(voice_env, digits="1", hangup_after_ms=0, caller="15551230001")
+        second = caller(voice_env, digits="1", hangup_after_ms=0, caller="15551230002")
+        await first.start()
+        await eventually(lambda: _state_of(ccari, "15551230001", "connected"), what="first connected")
+        await second.start()
+        waiting = await eventually(lambda: _state_of(ccari, "15551230002", "queued"), what="second queued")
+        assert waiting.agent_id is None
+        done = await eventually(lambda: _state_of(ccari, "15551230002", "completed"), 30, "second served")
+        for call in (first, second):
+            result = await call.wait()
+            assert result.ok, result.describe()
+    first_row = await _state_of(ccari, "15551230001", "completed")
+    assert first_row is not None and done.agent_id == first_row.agent_id == agents["alice"].id
+    # The second caller was offered only after the first call ended and the wrap-up passed.
+    assert (done.connected_at - first_row.ended_at).total_seconds() >= 1.0
+    assert done.disposition == first_row.disposition == "agent-hangup"
+    assert (await alice.result()).requests.get("INVITE") == 2
+
+
+async def _state_of(rt: Runtime, caller_number: str, state: str) -> Contact | None:
+    async with rt.sessions() as s:
+        row = await s.scalar(select(Contact).where(Contact.caller_number == caller_number))
+    return row if row is not None and row.state == state else None

@@ -1,0 +1,374 @@
+"""Trunk admission against the database: the executor around the pure :mod:`.policy`.
+
+``AdmissionService`` implements :class:`ccari.voice.ports.AdmissionPort`. Per call it builds
+the facts (A from the injected ``available_agents``, the live calls from ``trunk_calls``,
+arrivals and call durations from an in-memory :class:`History` refreshed incrementally),
+asks :func:`decide_inbound` / :func:`decide_outbound`, records the decision and, if admitted,
+adds the call to the live set, all in one transaction:
+
+* PostgreSQL (several ccari nodes share the counters): the transaction first locks the pool
+  row (``SELECT ... FROM trunk_pool WHERE id = 1 FOR UPDATE``); every node's decision waits
+  for the previous one to commit, then reads the live set (READ COMMITTED: the statement
+  after the lock sees the other node's insert) and inserts ``ON CONFLICT DO NOTHING``.
+* SQLite (one node): the same statements; ``FOR UPDATE`` is a no-op there and the
+  service's lock (one ``AdmissionService`` per process) serialises the decisions.
+
+The service's own lock is taken on both backends, so on PostgreSQL a node's calls queue in
+memory rather than on database connections.
+
+``release`` deletes the call (idempotent: a count is the number of rows, never a running
+number); ``rebuild`` after a restart drops this node's calls whose channel is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.admission import accounting, repo
+from ccari.admission.billing import Bill, TenantRates, UsageReport
+from ccari.admission.estimates import CallInProgress, Direction
+from ccari.admission.history import History
+from ccari.admission.policy import (
+    Decision,
+    Overflow,
+    PoolFacts,
+    PoolPolicy,
+    TenantFacts,
+    TenantPolicy,
+    decide_inbound,
+    decide_outbound,
+    permitted,
+)
+from ccari.errors import NotFound
+from ccari.storage.models import AdmissionDecision, TrunkPool
+from ccari.voice.ports import Admission
+
+log = logging.getLogger(__name__)
+
+OVERFLOWS: tuple[Overflow, ...] = ("busy", "announcement", "voicemail", "callback")
+# The pool settings kept in the trunk_pool row (the others keep PoolPolicy's defaults).
+POOL_FIELDS = tuple(
+    f.name for f in dataclasses.fields(PoolPolicy) if f.name in TrunkPool.__table__.columns
+)
+
+
+def utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionSettings:
+    refresh_s: float = 5.0  # read other nodes' arrivals and ended calls at most this often
+    overlap_s: float = 30.0  # each read reaches back this far (late commits, clock skew)
+    max_durations: int = 500  # call durations kept per tenant
+    durations_lookback_s: float = 7 * 86400.0  # how far back the first read goes
+    durations_first_read: int = 20_000  # rows, at most, per read of ended calls
+    policies_ttl_s: float = 10.0  # other tenants' policies; a tenant's own is read every call
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    """A tenant's entitlement, and what it gives now."""
+
+    tenant_id: int
+    tenant: str
+    ratio: float
+    after_hours_trunks: int
+    overflow: str
+    available_agents: int
+    permitted: int
+    outstanding: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def pool_policy(row: TrunkPool) -> PoolPolicy:
+    return PoolPolicy(**{name: getattr(row, name) for name in POOL_FIELDS})
+
+
+def tenant_policy(row: repo.PolicyRow) -> TenantPolicy | None:
+    overflow = row.overflow if row.overflow in OVERFLOWS else "busy"
+    try:
+        return TenantPolicy(str(row.tenant_id), float(row.ratio), int(row.after_hours_trunks),
+                            overflow)
+    except ValueError as exc:
+        log.warning("tenant %s has an invalid trunk policy (%s): it gets no calls", row.tenant_id, exc)
+        return None
+
+
+class AdmissionService:
+    """Implements ``AdmissionPort``; build one per process (its lock is the SQLite guard)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        available_agents: Callable[[int], int],
+        *,
+        node: str,
+        clock: Callable[[], float] = time.time,
+        settings: AdmissionSettings = AdmissionSettings(),
+    ) -> None:
+        self._sessions = sessions
+        self._available_agents = available_agents
+        self.node = node
+        self._clock = clock
+        self._settings = settings
+        self._lock = asyncio.Lock()
+        self._history = History(max_durations=settings.max_durations)
+        self._refreshed_at: float | None = None
+        self._arrival_window_s = PoolPolicy(total_trunks=0).arrival_window_s
+        self._policies: dict[str, TenantPolicy] = {}
+        self._policies_at: float | None = None
+
+    # ---- the port ------------------------------------------------------------------------
+    async def admit_inbound(self, tenant_id: int, call_id: str) -> Admission:
+        """Before answering: admit the call (it then holds a trunk) or say how to refuse it."""
+        return await self._admit(tenant_id, call_id, "inbound")
+
+    async def admit_outbound(self, tenant_id: int, call_id: str) -> Admission:
+        """Before originating a callback or click-to-call: admit it, or ``defer``."""
+        return await self._admit(tenant_id, call_id, "outbound")
+
+    async def release(self, call_id: str) -> None:
+        """The call's channel is gone: free its trunk. Safe to call twice or for unknown ids."""
+        async with self._sessions() as s:
+            removed = await repo.delete_call(s, call_id)
+            await s.commit()
+        if removed:
+            log.info("call %s released its trunk", call_id)
+
+    async def rebuild(self, live_channel_ids: Iterable[str], *, as_of: float | None = None) -> int:
+        """After a restart or reconnect: drop this node's calls whose channel is not live.
+
+        ``as_of``: when the channel list was taken (``clock()`` before ``GET /channels``); calls
+        admitted after it are kept, so a call arriving meanwhile is not dropped."""
+        as_of_dt = None if as_of is None else utc(as_of)
+        async with self._lock, self._sessions() as s:
+            removed = await repo.delete_stale(s, self.node, live_channel_ids, as_of_dt)
+            await s.commit()
+        if removed:
+            log.info("admission rebuild on %s: %d calls no longer live were released",
+                     self.node, removed)
+        return removed
+
+    # ---- deciding ------------------------------------------------------------------------
+    async def _admit(self, tenant_id: int, call_id: str, direction: Direction) -> Admission:
+        async with self._lock:
+            now = self._clock()
+            await self._refresh(now)
+            async with self._sessions() as s:
+                pool = pool_policy(await repo.lock_pool(s))
+                self._arrival_window_s = pool.arrival_window_s
+                tenant = await repo.tenant(s, tenant_id)
+                live = await repo.live_calls(s)
+                holder = next((c for c in live if c.call_id == call_id), None)
+                if holder is not None:
+                    await s.rollback()
+                    return self._already(holder, tenant_id, direction)
+                policies = dict(self._policies)
+                key = str(tenant_id)
+                policies.pop(key, None)
+                if tenant is not None:
+                    own = tenant_policy(repo.PolicyRow(tenant.id, tenant.trunk_ratio,
+                                                       tenant.after_hours_trunks,
+                                                       tenant.overflow_policy))
+                    if own is not None:
+                        policies[key] = own
+                decide = decide_inbound if direction == "inbound" else decide_outbound
+                decision = decide(key, policies, pool, self._facts(key, live), now)
+                if decision.admit:
+                    call = repo.LiveCall(call_id, tenant_id, self.node, direction, utc(now))
+                    if not await repo.insert_call(s, call):  # impossible under the pool lock
+                        log.error("call %s was admitted concurrently", call_id)
+                        await s.rollback()
+                        return Admission(False, "busy", "call-already-admitted")
+                row = None
+                if tenant is not None:
+                    row = await repo.add_decision(s, self._row(decision, tenant_id, call_id, now))
+                await s.commit()
+            if row is not None and direction == "inbound":
+                self._history.add_arrival(row.id, key, now)
+        self._log(decision, call_id)
+        return Admission(decision.admit, decision.action, decision.reason)
+
+    def _already(self, holder: repo.LiveCall, tenant_id: int, direction: str) -> Admission:
+        if holder.tenant_id == tenant_id:
+            return Admission(True, "admit", "already-admitted")
+        log.warning("call %s is already admitted for tenant %s", holder.call_id, holder.tenant_id)
+        return Admission(False, "busy" if direction == "inbound" else "defer",
+                         "call-already-admitted")
+
+    def _facts(self, tenant: str, live: list[repo.LiveCall]) -> PoolFacts:
+        calls: dict[str, list[CallInProgress]] = {}
+        for c in live:
+            d: Direction = "outbound" if c.direction == "outbound" else "inbound"
+            calls.setdefault(str(c.tenant_id), []).append(CallInProgress(c.started_at.timestamp(), d))
+        keys = set(calls) | self._history.tenants_with_arrivals() | {tenant}
+        facts = {
+            k: TenantFacts(
+                available_agents=self._agents(int(k)),
+                calls_in_progress=tuple(calls.get(k, ())),
+                recent_arrivals=self._history.arrivals(k),
+                duration_history=self._history.durations(k),
+            )
+            for k in sorted(keys, key=int)
+        }
+        return PoolFacts(facts, len(live))
+
+    def _agents(self, tenant_id: int) -> int:
+        return max(int(self._available_agents(tenant_id)), 0)
+
+    def _row(self, d: Decision, tenant_id: int, call_id: str, now: float) -> AdmissionDecision:
+        return AdmissionDecision(
+            tenant_id=tenant_id, call_id=call_id, node=self.node, direction=d.direction,
+            admit=d.admit, action=d.action, reason=d.reason, permitted=d.permitted,
+            outstanding=d.outstanding, inputs=dict(d.inputs), at=utc(now),
+        )
+
+    @staticmethod
+    def _log(d: Decision, call_id: str) -> None:
+        if d.admit:
+            log.info("call %s admitted for tenant %s: %s (%d in use of %d)",
+                     call_id, d.tenant, d.reason, d.outstanding, d.permitted)
+        else:
+            log.info("call %s refused for tenant %s: %s -> %s (%d in use of %d)",
+                     call_id, d.tenant, d.reason, d.action, d.outstanding, d.permitted)
+
+    async def _refresh(self, now: float) -> None:
+        """Read what other nodes added since the last read (arrivals, ended calls, policies)."""
+        st = self._settings
+        last = self._refreshed_at
+        if last is not None and now - last < st.refresh_s:
+            return
+        window = self._arrival_window_s
+        arrivals_since = now - window if last is None else max(now - window, last - st.overlap_s)
+        ended_since = now - st.durations_lookback_s if last is None else last - st.overlap_s
+        async with self._sessions() as s:
+            arrivals = await repo.arrivals_since(s, utc(arrivals_since))
+            ended = await repo.ended_calls_since(s, utc(ended_since), limit=st.durations_first_read)
+            if self._policies_at is None or now - self._policies_at >= st.policies_ttl_s:
+                self._set_policies(await repo.policies(s), now)
+        for a in arrivals:
+            self._history.add_arrival(a.id, str(a.tenant_id), a.at.timestamp())
+        for e in reversed(ended):  # oldest first: the history keeps the latest
+            self._history.add_duration(e.contact_id, str(e.tenant_id), e.ended_at.timestamp(),
+                                       (e.ended_at - e.arrived_at).total_seconds())
+        self._history.prune(arrivals_before=now - window, durations_seen_before=now - st.overlap_s)
+        self._refreshed_at = now
+
+    def _set_policies(self, rows: Iterable[repo.PolicyRow], now: float) -> None:
+        policies = {}
+        for row in rows:
+            p = tenant_policy(row)
+            if p is not None:
+                policies[p.tenant] = p
+        self._policies, self._policies_at = policies, now
+
+    # ---- reading and administration ------------------------------------------------------
+    async def outstanding(self, tenant_id: int) -> int:
+        """Calls the tenant holds now (all nodes)."""
+        async with self._sessions() as s:
+            return await repo.count_calls(s, tenant_id)
+
+    async def policy(self, tenant_id: int) -> PolicyView:
+        async with self._sessions() as s:
+            tenant = await repo.tenant(s, tenant_id)
+            if tenant is None:
+                raise NotFound("no such tenant", error_id="tenant-not-found")
+            outstanding = await repo.count_calls(s, tenant_id)
+        a = self._agents(tenant_id)
+        return PolicyView(tenant.id, tenant.slug, tenant.trunk_ratio, tenant.after_hours_trunks,
+                          tenant.overflow_policy, a,
+                          permitted(a, tenant.trunk_ratio, tenant.after_hours_trunks), outstanding)
+
+    async def set_policy(
+        self,
+        tenant_id: int,
+        *,
+        ratio: float | None = None,
+        after_hours_trunks: int | None = None,
+        overflow: str | None = None,
+    ) -> PolicyView:
+        """Change a tenant's R, T or overflow action (ValueError if invalid)."""
+        if overflow is not None and overflow not in OVERFLOWS:
+            raise ValueError(f"overflow must be one of {', '.join(OVERFLOWS)}")
+        async with self._sessions() as s:
+            tenant = await repo.tenant(s, tenant_id)
+            if tenant is None:
+                raise NotFound("no such tenant", error_id="tenant-not-found")
+            new_ratio = tenant.trunk_ratio if ratio is None else ratio
+            new_t = tenant.after_hours_trunks if after_hours_trunks is None else after_hours_trunks
+            TenantPolicy(tenant.slug, new_ratio, new_t)  # validates
+            tenant.trunk_ratio, tenant.after_hours_trunks = new_ratio, new_t
+            if overflow is not None:
+                tenant.overflow_policy = overflow
+            await s.commit()
+        self._policies_at = None  # other nodes see it within policies_ttl_s
+        log.info("tenant %s trunk policy: R=%s T=%s overflow=%s", tenant_id, new_ratio, new_t,
+                 tenant.overflow_policy)
+        return await self.policy(tenant_id)
+
+    async def pool(self) -> dict[str, Any]:
+        async with self._sessions() as s:
+            row = await repo.pool(s)
+            live = await repo.live_calls(s)
+            await s.commit()
+        return {**{name: getattr(row, name) for name in POOL_FIELDS}, "outstanding": len(live)}
+
+    async def set_pool(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Resize the shared pool or change its tunables (ValueError if invalid)."""
+        unknown = set(changes) - set(POOL_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown pool settings: {', '.join(sorted(unknown))}")
+        async with self._lock, self._sessions() as s:
+            row = await repo.lock_pool(s)
+            merged = {**dataclasses.asdict(pool_policy(row)), **changes}
+            PoolPolicy(**merged)  # validates
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.updated_at = utc(self._clock())
+            await s.commit()
+        log.info("trunk pool changed: %s", dict(changes))
+        return await self.pool()
+
+    async def decisions(
+        self, tenant_id: int, *, limit: int = 50, refused_only: bool = False
+    ) -> list[AdmissionDecision]:
+        async with self._sessions() as s:
+            return list(await repo.decisions(s, tenant_id, limit=limit, refused_only=refused_only))
+
+    async def usage(self, tenant_id: int, start: dt.datetime, end: dt.datetime) -> UsageReport:
+        """Usage of ``[start, end)`` from the contact rows (see :mod:`.accounting`)."""
+        async with self._sessions() as s:
+            return await accounting.usage(s, tenant_id, start, end, utc(self._clock()))
+
+    async def bill(self, tenant_id: int, start: dt.datetime, end: dt.datetime) -> Bill:
+        async with self._sessions() as s:
+            return await accounting.tenant_bill(s, tenant_id, start, end, utc(self._clock()))
+
+    async def rates(self, tenant_id: int) -> TenantRates | None:
+        async with self._sessions() as s:
+            row = await repo.rates(s, tenant_id)
+            tenant = await repo.tenant(s, tenant_id)
+        if tenant is None:
+            raise NotFound("no such tenant", error_id="tenant-not-found")
+        return None if row is None else repo.rates_of(row, tenant.slug)
+
+    async def set_rates(self, tenant_id: int, rates: TenantRates) -> TenantRates:
+        async with self._sessions() as s:
+            tenant = await repo.tenant(s, tenant_id)
+            if tenant is None:
+                raise NotFound("no such tenant", error_id="tenant-not-found")
+            await repo.set_rates(s, tenant_id, rates, utc(self._clock()))
+            await s.commit()
+        return dataclasses.replace(rates, tenant=tenant.slug)

@@ -1,0 +1,157 @@
+"""Wait prediction: the arithmetic, then the router's predictions on small known states."""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ccari.routing import (
+    AppQueueHoldtime,
+    Medium,
+    QueueRule,
+    RelaxationStep,
+    Router,
+    Rules,
+    erlang_c,
+    erlang_c_wait,
+    skill_of,
+)
+from ccari.routing.prediction import HandleTimes, release_time
+
+from .helpers import T, agent, item
+
+
+def _erlang_c_by_definition(n: int, a: float) -> float:
+    top = a**n / math.factorial(n) * n / (n - a)
+    return top / (sum(a**k / math.factorial(k) for k in range(n)) + top)
+
+
+@pytest.mark.parametrize(("n", "a"), [(1, 0.5), (2, 1.5), (10, 8.0), (25, 20.0), (50, 49.0)])
+def test_erlang_c_matches_its_definition(n: int, a: float) -> None:
+    assert erlang_c(n, a) == pytest.approx(_erlang_c_by_definition(n, a), rel=1e-9)
+
+
+def test_erlang_c_reference_values() -> None:
+    assert erlang_c(10, 8.0) == pytest.approx(0.4092, abs=1e-4)
+    # 10 agents, 8 erlangs of 180 s calls: ASA = C * h / (N - A)
+    assert erlang_c_wait(10, 8.0 / 180, 180) == pytest.approx(0.4092 * 180 / 2, rel=1e-3)
+    assert erlang_c_wait(10, 10.0 / 180, 180) == math.inf
+    assert erlang_c_wait(0, 0.1, 180) == math.inf
+    assert erlang_c(5, 0.0) == 0.0
+
+
+def test_app_queue_holdtime_is_asterisks_integer_average() -> None:
+    estimator = AppQueueHoldtime()
+    for waited, expected in [(40.9, 10), (40, 17), (0, 12), (100, 34)]:
+        estimator.record(waited)
+        assert estimator.holdtime == expected
+    assert estimator.estimate(4.0) == 30.0
+    assert estimator.estimate(99.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("ahead", "expected"), [(0, 10.0), (1, 20.0), (2, 110.0), (3, 120.0), (1.5, 65.0), (4, 210.0)]
+)
+def test_release_time(ahead: float, expected: float) -> None:
+    assert release_time([20.0, 10.0], 100.0, ahead) == pytest.approx(expected)
+
+
+def test_release_time_without_slots() -> None:
+    assert release_time([], 100.0, 0) == math.inf
+
+
+@given(
+    st.lists(st.floats(0, 1000), min_size=1, max_size=8),
+    st.floats(1, 300),
+    st.integers(0, 200),
+)
+def test_release_time_equals_a_brute_force_merge(
+    residuals: list[float], handle: float, ahead: int
+) -> None:
+    heap = list(residuals)
+    heapq.heapify(heap)
+    for _ in range(ahead):
+        heapq.heapreplace(heap, heap[0] + handle)
+    assert release_time(residuals, handle, ahead) == pytest.approx(heap[0], rel=1e-9, abs=1e-6)
+
+
+def test_handle_time_statistics() -> None:
+    stats = HandleTimes(window=6)
+    assert stats.mean(T, Medium.VOICE, "skill=s") is None
+    for seconds in (60, 60, 60, 60, 120):
+        stats.record(T, Medium.VOICE, "skill=s", seconds)
+    assert stats.mean(T, Medium.VOICE, "skill=s") == 72
+    # Mean residual life: after 90 s only the 120 s call is left, 30 s to go.
+    assert stats.residual(T, Medium.VOICE, "skill=s", 90) == 30
+    assert stats.residual(T, Medium.VOICE, "skill=s", 0) == 72
+    # Too few samples for another skill: the tenant's aggregate for the medium is used.
+    assert stats.mean(T, Medium.VOICE, "skill=t") == 72
+    for _ in range(6):
+        stats.record(T, Medium.VOICE, "skill=s", 30)
+    assert stats.mean(T, Medium.VOICE, "skill=s") == 30  # the window forgot the old ones
+    with pytest.raises(ValueError):
+        stats.record(T, Medium.VOICE, "skill=s", -1)
+
+
+def _busy_router(agents: int, elapsed: float, rules: Rules | None = None) -> Router:
+    """``agents`` voice agents with skill s, each in a call for ``elapsed`` s; AHT 100 s."""
+    router = Router(rules)
+    for _ in range(20):
+        router.record_handle_time(T, Medium.VOICE, "skill=s", 100.0)
+    for n in range(agents):
+        router.agent_login(agent(f"a{n}", "s"), 0.0, ready=True)
+        router.add_item(item(f"busy{n}", "s"), 0.0)
+        router.accept(f"busy{n}", 0.0)
+    router.tick(elapsed)
+    return router
+
+
+def test_predicted_wait_follows_the_slots_and_the_position() -> None:
+    router = _busy_router(2, 40.0)
+    for n in range(5):
+        router.add_item(item(f"w{n}", "s", at=40.0 + n), 45.0)
+    waits = [router.predicted_wait(f"w{n}", 45.0) for n in range(5)]
+    # Every call lasts exactly 100 s: both agents free at 100, then every 100 s.
+    assert [w.wait for w in waits] == pytest.approx([55, 55, 155, 155, 255])
+    assert [w.position for w in waits] == [1, 2, 3, 4, 5]
+    assert {(w.eligible_agents, w.available_agents) for w in waits} == {(2, 0)}
+    assert router.predicted_waits(T, 45.0) == {w.item_id: w for w in waits}
+
+
+def test_more_agents_shorter_wait_and_offered_items_wait_zero() -> None:
+    few, many = _busy_router(1, 10.0), _busy_router(4, 10.0)
+    for router in (few, many):
+        router.add_item(item("w", "s", at=10.0), 10.0)
+    assert many.predicted_wait("w", 10.0).wait <= few.predicted_wait("w", 10.0).wait
+    router = Router()
+    router.agent_login(agent("A", "s"), 0.0, ready=True)
+    router.add_item(item("x", "s"), 0.0)
+    assert router.predicted_wait("x", 0.0).wait == 0.0
+
+
+def test_items_for_other_agents_do_not_count() -> None:
+    router = _busy_router(1, 10.0)
+    router.agent_login(agent("B", "t"), 0.0)
+    router.agent_ready("B", 10.0)
+    router.add_item(item("busyB", "t"), 10.0)
+    router.accept("busyB", 10.0)
+    for n in range(3):
+        router.add_item(item(f"t{n}", "t", at=float(n)), 10.0)  # older, but only B's
+    router.add_item(item("s0", "s", at=10.0), 10.0)
+    assert router.position("s0") == 1
+    assert router.position("t2") == 3
+    assert router.predicted_wait("s0", 10.0).wait == pytest.approx(90.0)
+
+
+def test_relaxation_is_part_of_the_prediction() -> None:
+    rules = Rules(default=QueueRule(steps=(RelaxationStep(30, relax=frozenset({"skill"})),)))
+    router = _busy_router(1, 10.0, rules)  # agent a0 has skill s, in a call, 90 s to go
+    router.add_item(item("x", "nobody-has-it", at=10.0), 10.0)
+    prediction = router.predicted_wait("x", 10.0)
+    assert prediction.eligible_agents == 0
+    assert prediction.wait == pytest.approx(90.0)  # relaxed at 40 s, a0 frees at 100 s
+    assert skill_of(item("x", "b", "a")) == "skill=a,skill=b"
