@@ -21,8 +21,8 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import aiohttp
@@ -34,10 +34,16 @@ from ccari.admin import http as admin_http
 from ccari.admission import http as admission_http
 from ccari.admission.service import AdmissionService
 from ccari.agents import http as agents_http
+from ccari.agents.commands import AgentCommands
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient
+from ccari.callbacks import plugin as callbacks_plugin
+from ccari.chat import plugin as chat_plugin
+from ccari.cobrowse import plugin as cobrowse_plugin
 from ccari.config import Config
+from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
+from ccari.email import plugin as email_plugin
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.voice import stasis
 from ccari.voice.services import VoiceService
@@ -46,6 +52,8 @@ from ccari.web.pages import STATIC
 from ccari.web.security import SessionSigner
 
 log = logging.getLogger(__name__)
+# Contexts wired into the runtime, in order (each module has ``install(rt, stack)``).
+PLUGINS = (chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:
@@ -94,6 +102,12 @@ class Runtime:
     hub: AgentHub
     queue: QueueService
     signer: SessionSigner
+    commands: AgentCommands = field(default_factory=AgentCommands)
+    offers: PageOffers | None = None
+    agent_scripts: list[str] = field(default_factory=list)
+    # Routes contexts add to each listener (a context's plugin.install appends to these).
+    internal_setups: list[Callable[[web.Application], None]] = field(default_factory=list)
+    public_setups: list[Callable[[web.Application], None]] = field(default_factory=list)
     admission: AdmissionService | None = None
     ari: AriClient | None = None
     voice: VoiceService | None = None
@@ -108,10 +122,16 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
     admission = AdmissionService(sessions, queue.available_agents, node=cfg.node)
     rt = Runtime(cfg, engine, sessions, hub, queue,
                  SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s), admission=admission)
+    rt.commands.register("presence", agents_http.presence_command(queue))
+    rt.offers = PageOffers(sessions, queue, hub)
+    rt.offers.register_commands(rt.commands)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         stack.push_async_callback(hub.close)
         stack.push_async_callback(queue.close)
+        stack.push_async_callback(rt.offers.close)
+        for plugin in PLUGINS:
+            await plugin.install(rt, stack)
         if with_pbx:
             http = await stack.enter_async_context(aiohttp.ClientSession())
             p = cfg.pbx
@@ -147,16 +167,21 @@ def internal_app(rt: Runtime) -> web.Application:
     app.add_routes(agents_http.routes)
     if rt.admission is not None:
         admission_http.setup(app, rt.admission)
+    for setup in rt.internal_setups:
+        setup(app)
     app.router.add_get("/", _to_agent)
     app.router.add_static("/static", STATIC)
     return app
 
 
 def public_app(rt: Runtime) -> web.Application:
-    """Customer-facing side: health only for now; widgets and chat arrive with issue #5."""
+    """Customer-facing side: what contexts register in ``rt.public_setups`` (widget, chat,
+    help requests, co-browse capture); no route into internal data."""
     app = web.Application(middlewares=[errors, security_headers], client_max_size=256 * 1024)
     _set_keys(app, rt)
     app.router.add_get("/healthz", admin_http.health)
+    for setup in rt.public_setups:
+        setup(app)
     return app
 
 
@@ -166,6 +191,8 @@ def _set_keys(app: web.Application, rt: Runtime) -> None:
     app[keys.QUEUE] = rt.queue
     app[keys.HUB] = rt.hub
     app[keys.SIGNER] = rt.signer
+    app[keys.COMMANDS] = rt.commands
+    app[keys.AGENT_SCRIPTS] = rt.agent_scripts
 
 
 async def _to_agent(request: web.Request) -> web.Response:

@@ -79,6 +79,21 @@ class VoiceConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    # Intake: ccari's own SMTP server for the tenants' support addresses (0 = off).
+    intake_host: str = "127.0.0.1"
+    intake_port: int = 2525
+    # Relay: where agents' replies, acknowledgements and transcripts are sent.
+    relay_host: str = "127.0.0.1"
+    relay_port: int = 25
+    relay_user: str = ""
+    relay_password: str = ""
+    relay_starttls: bool = False
+    from_address: str = "support@ccari.invalid"
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -88,6 +103,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     pbx: PbxConfig = field(default_factory=PbxConfig)
     voice: VoiceConfig = field(default_factory=VoiceConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
     @property
     def state_path(self) -> Path:

@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 if TYPE_CHECKING:
+    from ccari.agents.commands import AgentCommands
     from ccari.agents.notifier import AgentHub
     from ccari.config import Config
     from ccari.contacts.services import QueueService
@@ -18,3 +19,6 @@ SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions")
 QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
 HUB: web.AppKey[AgentHub] = web.AppKey("hub")
 SIGNER: web.AppKey[SessionSigner] = web.AppKey("signer")
+COMMANDS: web.AppKey[AgentCommands] = web.AppKey("commands")
+# Scripts the agent page loads after agent.js, one per medium that adds a pane (chat...).
+AGENT_SCRIPTS: web.AppKey[list[str]] = web.AppKey("agent_scripts")

@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ccari.storage.models import Base
+from ccari.storage.all_models import Base
 
 config = context.config
 target_metadata = Base.metadata

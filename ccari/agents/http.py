@@ -6,12 +6,15 @@ import hmac
 import json
 import logging
 import secrets
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from ccari import keys
 from ccari.agents import repo
-from ccari.errors import Forbidden
+from ccari.agents.commands import Command
+from ccari.contacts.services import QueueService
+from ccari.errors import BadRequest, Forbidden
 from ccari.storage.models import Agent, Tenant
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import render
@@ -22,6 +25,19 @@ routes = web.RouteTableDef()
 COOKIE = "ccari_agent"
 LOGIN_CSRF = "ccari_login_csrf"
 PRESENCES = {"ready", "not_ready"}
+
+
+def presence_command(queue: QueueService) -> Command:
+    """``{"type": "presence", "presence": "ready" | "not_ready"}`` from the page's buttons."""
+
+    async def handler(agent: Agent, msg: dict[str, Any]) -> dict[str, Any] | None:
+        presence = msg.get("presence")
+        if presence not in PRESENCES:
+            raise BadRequest("presence must be ready or not_ready", error_id="bad-presence")
+        await queue.set_presence(agent, presence)
+        return None  # the queue pushes the new state to every page of the agent
+
+    return handler
 
 
 def _session(request: web.Request) -> AgentSession | None:
@@ -85,7 +101,8 @@ async def page(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/agent/login")
     sess, agent, tenant = found
     state = request.app[keys.QUEUE].agent_state(agent.id)
-    return render("agent.html", agent=agent, tenant=tenant, state=state, csrf=sess.csrf)
+    return render("agent.html", agent=agent, tenant=tenant, state=state, csrf=sess.csrf,
+                  plugins=request.app[keys.AGENT_SCRIPTS])
 
 
 @routes.post("/agent/logout")
@@ -111,7 +128,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPUnauthorized(reason="log in first")
     _, agent, _ = found
     queue, hub = request.app[keys.QUEUE], request.app[keys.HUB]
-    ws = web.WebSocketResponse(heartbeat=20)
+    commands = request.app[keys.COMMANDS]
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
     await ws.prepare(request)
     hub.add(agent.id, ws)
     try:
@@ -122,12 +140,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             try:
                 data = json.loads(msg.data)
             except ValueError:
+                data = None
+            if not isinstance(data, dict):
                 await ws.send_json({"type": "error", "error": "bad-json"})
                 continue
-            if data.get("type") == "presence" and data.get("presence") in PRESENCES:
-                await queue.set_presence(agent, data["presence"])
-            else:
-                await ws.send_json({"type": "error", "error": "unknown-message"})
+            reply = await commands.dispatch(agent, data)
+            if reply is not None:
+                await ws.send_json(reply)
     finally:
         hub.remove(agent.id, ws)
     return ws

@@ -26,8 +26,12 @@ async def create(session: AsyncSession, **fields: Any) -> Contact:
     return contact
 
 
-async def get(session: AsyncSession, contact_id: str, tenant_id: int | None = None) -> Contact | None:
+async def get(session: AsyncSession, contact_id: str, tenant_id: int | None = None,
+              *, for_update: bool = False) -> Contact | None:
+    """``for_update`` locks the row (PostgreSQL) for a check-then-change in one transaction."""
     query = select(Contact).where(Contact.id == contact_id)
+    if for_update:
+        query = query.with_for_update()
     if tenant_id is not None:
         query = query.where(Contact.tenant_id == tenant_id)
     return await session.scalar(query)

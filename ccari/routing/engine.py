@@ -34,12 +34,12 @@ from ccari.routing.prediction import HandleTimes
 from ccari.routing.rules import Rules, Strategy, constraint_at, fit, level_at, step_time
 from ccari.routing.slots import AgentRuntime
 
-_ITEM, _AGENT = 0, 1
-_ROUTABLE = (Status.SCHEDULED, Status.WAITING)
+ITEM, AGENT = 0, 1
+ROUTABLE = (Status.SCHEDULED, Status.WAITING)
 
 
 @dataclass
-class _Dirt:
+class Dirt:
     """Agents that gained a free slot and items that became routable during one event."""
 
     agents: set[str] = field(default_factory=set)
@@ -75,7 +75,7 @@ class Router:
         rt = self._item(item_id)
         dirt = self._advance(now)
         del self._items[item_id]
-        if rt.status in _ROUTABLE:
+        if rt.status in ROUTABLE:
             self._index.remove(rt)
         else:
             agent = self._agents[_agent_of(rt)]
@@ -135,7 +135,7 @@ class Router:
             self._set_presence(agent, AgentState.WRAP_UP)
             if wrap_up is not True:
                 agent.wrap_until = now + float(wrap_up)
-                self._push(agent.wrap_until, _AGENT, agent.id, agent.wrap_token)
+                self._push(agent.wrap_until, AGENT, agent.id, agent.wrap_token)
         self._freed(agent, dirt)
         return self._settle(dirt, now)
 
@@ -150,7 +150,7 @@ class Router:
 
     def reschedule(self, item_id: str, not_before: float | None, now: float) -> list[Offer]:
         """Supervisor action: route a waiting or scheduled item from ``not_before`` on."""
-        rt = self._item(item_id, *_ROUTABLE)
+        rt = self._item(item_id, *ROUTABLE)
         dirt = self._advance(now)
         rt.item = replace(rt.item, not_before=not_before)
         due = not_before is None or not_before <= now
@@ -254,7 +254,7 @@ class Router:
         """
         if self._items or self._agents:
             raise InvalidTransition("restore needs an empty router")
-        dirt = _Dirt()
+        dirt = Dirt()
         for agent, state in agents:
             if state is AgentState.LOGGED_OUT:
                 continue
@@ -325,189 +325,3 @@ class Router:
             agents=tuple((a, self._agents[a].state()) for a in sorted(self._agents)),
         )
 
-    # -- internals ----------------------------------------------------------------------------
-
-    def _item(self, item_id: str, *allowed: Status) -> ItemRuntime:
-        rt = self._items.get(item_id)
-        if rt is None:
-            raise UnknownItem(f"no item {item_id}")
-        if allowed and rt.status not in allowed:
-            raise InvalidTransition(f"item {item_id} is {rt.status.value}")
-        return rt
-
-    def _agent(self, agent_id: str) -> AgentRuntime:
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            raise UnknownAgent(f"agent {agent_id} is not logged in")
-        return agent
-
-    def _facts(self) -> waits.Facts:
-        return waits.Facts(
-            self._tenants, self._items, self._index, self._stats, self.rules.default_handle_time
-        )
-
-    def _admit(self, item: WorkItem, now: float, dirt: _Dirt) -> None:
-        rule = self.rules.rule_for(item.tenant, item.queue)
-        due = item.not_before is None or item.not_before <= now
-        status = Status.WAITING if due else Status.SCHEDULED
-        rt = ItemRuntime(item, rule, status, 0, constraint_at(item, rule, 0))
-        self._items[item.id] = rt
-        self._refresh(rt, now, regroup=True)
-        if due:
-            dirt.items[item.id] = rt
-
-    def _login(self, agent: Agent, presence: AgentState, now: float, dirt: _Dirt) -> None:
-        if agent.id in self._agents:
-            raise DuplicateId(f"agent {agent.id} is already logged in")
-        runtime = AgentRuntime(_own(agent), presence, now)
-        self._agents[agent.id] = runtime
-        self._tenants.setdefault(agent.tenant, {})[agent.id] = runtime
-        self._freed(runtime, dirt)
-
-    def _set_presence(self, agent: AgentRuntime, presence: AgentState) -> None:
-        agent.presence = presence
-        agent.wrap_until = None
-        agent.wrap_token += 1
-
-    def _freed(self, agent: AgentRuntime, dirt: _Dirt) -> None:
-        self._free.refresh(agent)
-        if agent.free_media:
-            dirt.agents.add(agent.id)
-
-    def _push(self, when: float, kind: int, ident: str, token: int) -> None:
-        heapq.heappush(self._deadlines, (when, kind, ident, token))
-
-    def _live(self, deadline: tuple[float, int, str, int]) -> bool:
-        _, kind, ident, token = deadline
-        if kind == _ITEM:
-            rt = self._items.get(ident)
-            return rt is not None and rt.deadline_token == token and rt.status in _ROUTABLE
-        agent = self._agents.get(ident)
-        return agent is not None and agent.wrap_token == token
-
-    def _advance(self, now: float) -> _Dirt:
-        dirt = _Dirt()
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            deadline = heapq.heappop(deadlines)
-            if not self._live(deadline):
-                continue
-            when, kind, ident, _ = deadline
-            if kind == _ITEM:
-                rt = self._items[ident]
-                self._refresh(rt, now)
-                if rt.status is Status.WAITING:
-                    dirt.items[ident] = rt
-            else:
-                agent = self._agents[ident]
-                self._set_presence(agent, AgentState.READY)
-                agent.idle_since = when
-                self._freed(agent, dirt)
-        return dirt
-
-    def _refresh(self, rt: ItemRuntime, now: float, *, regroup: bool = False) -> None:
-        """Bring an item's status, level, exclusions, group and next deadline up to ``now``."""
-        item, rule = rt.item, rt.rule
-        if rt.status is Status.SCHEDULED and (item.not_before is None or item.not_before <= now):
-            rt.status = Status.WAITING
-        for agent_id, until in list(rt.excluded.items()):
-            if until <= now:
-                del rt.excluded[agent_id]
-        level = level_at(item, rule, now) if rt.status is Status.WAITING else 0
-        if level != rt.level or regroup:
-            rt.level = level
-            rt.constraint = constraint_at(item, rule, level)
-        if rt.status is Status.WAITING:
-            if regroup or rt.group is None or rt.group.signature != rt.signature():
-                self._index.regroup(rt)
-        else:
-            self._index.remove(rt)
-        times = list(rt.excluded.values())
-        if rt.status is Status.SCHEDULED and item.not_before is not None:
-            times.append(item.not_before)
-        step = step_time(item, rule, level) if rt.status is Status.WAITING else None
-        if step is not None:
-            times.append(step)
-        self._token += 1
-        rt.deadline_token = self._token
-        if times:
-            self._push(min(times), _ITEM, item.id, rt.deadline_token)
-
-    def _settle(self, dirt: _Dirt, now: float, *, items_first: bool = False) -> list[Offer]:
-        offers: list[Offer] = []
-        if items_first:
-            self._place_all(dirt, offers)
-        for agent_id in sorted(dirt.agents):
-            agent = self._agents.get(agent_id)
-            if agent is not None:
-                self._fill(agent, offers)
-        self._place_all(dirt, offers)
-        return offers
-
-    def _place_all(self, dirt: _Dirt, offers: list[Offer]) -> None:
-        for rt in sorted(dirt.items.values(), key=_key):
-            if rt.status is Status.WAITING and self._items.get(rt.item.id) is rt:
-                self._place(rt, offers)
-
-    def _fill(self, agent: AgentRuntime, offers: list[Offer]) -> None:
-        """Offer the agent the first items it is eligible for while it has free slots."""
-        while agent.free_media:
-            best: ItemRuntime | None = None
-            for medium in agent.free_media:
-                found = self._index.best_for(agent, medium)
-                if found is not None and (best is None or found.key < best.key):
-                    best = found
-            if best is None:
-                return
-            self._offer(best, agent, offers)
-
-    def _place(self, rt: ItemRuntime, offers: list[Offer]) -> None:
-        """Offer the item to the best free eligible agent, if any."""
-        item, group = rt.item, rt.group
-        assert group is not None
-        best: AgentRuntime | None = None
-        best_score: tuple[float, float, float, str] | None = None
-        least_busy = rt.rule.strategy is Strategy.LEAST_BUSY
-        for agent_id in self._free.candidates(item.tenant, item.medium, rt.constraint):
-            agent = self._agents[agent_id]
-            if not group.admits(agent):
-                continue
-            score = -fit(agent.agent.attributes, rt.constraint)
-            occupancy = agent.occupancy()
-            if least_busy:
-                ranked = (occupancy, agent.idle_since, score, agent_id)
-            else:
-                ranked = (score, occupancy, agent.idle_since, agent_id)
-            if best_score is None or ranked < best_score:
-                best, best_score = agent, ranked
-        if best is not None:
-            self._offer(rt, best, offers)
-
-    def _offer(self, rt: ItemRuntime, agent: AgentRuntime, offers: list[Offer]) -> None:
-        self._index.remove(rt)
-        rt.status, rt.agent = Status.OFFERED, agent.id
-        agent.hold(rt.item.id, rt.item.medium, offered=True)
-        self._free.refresh(agent)
-        offers.append(Offer(rt.item.id, agent.id, rt.item.medium))
-
-
-def _own(agent: Agent) -> Agent:
-    """A copy whose attributes no caller can change under the router's feet."""
-    return replace(agent, attributes=dict(agent.attributes))
-
-
-def _agent_of(rt: ItemRuntime) -> str:
-    assert rt.agent is not None
-    return rt.agent
-
-
-def _key(rt: ItemRuntime) -> tuple[int, float, str]:
-    return rt.key
-
-
-def _scheduled(item: WorkItem) -> tuple[float, tuple[int, float, str]]:
-    return (math.inf if item.not_before is None else item.not_before, item.order_key)
-
-
-def _with(items: Iterable[ItemRuntime], status: Status) -> list[ItemRuntime]:
-    return [rt for rt in items if rt.status is status]

@@ -1,23 +1,17 @@
-"""Wait-time arithmetic: handle-time statistics, slot release times, Erlang C, app_queue's formula.
+"""Wait-time statistics and the classic predictors ccari is compared with.
 
-ccari's predictor (see :mod:`ccari.routing.waits`) looks at the actual state: how many items are
-ahead of an item among those competing for its agents, and when each slot of those agents is
-expected to free, given how long its current item has already lasted and the handle-time
-distribution of such items (:meth:`HandleTimes.residual`, the mean residual life). Then the
-item's expected start is the time of the slot release that reaches it (:func:`release_time`).
-
-Two classic predictors, for comparison and as a fallback: Erlang C (M/M/N, stationary: only
-arrival rate, mean handle time and staffing) and Asterisk app_queue's ``holdtime``, an
-exponential average of past waits (``(3 * old + new) / 4``, in integer seconds).
+:class:`HandleTimes` keeps the recent handle times per tenant, medium and skill, from which
+:mod:`.releases` derives when busy slots will free. Two classic predictors, for comparison:
+Erlang C (M/M/N, stationary: arrival rate, mean handle time, staffing only) and Asterisk
+app_queue's ``holdtime``, an exponential average of past waits, ``(3 * old + new) >> 2`` in
+integer seconds, updated when a caller is connected (``recalc_holdtime`` in app_queue.c).
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from bisect import bisect_right, insort
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ccari.routing.model import Medium
@@ -29,109 +23,106 @@ MIN_SAMPLES = 5
 """Below this many samples a key falls back to the tenant-and-medium aggregate."""
 
 
-class _Samples:
-    """The last ``window`` handle times of one key, kept sorted, with suffix sums on demand."""
+class Samples:
+    """The last ``window`` durations of one key, kept sorted, with prefix sums on demand."""
 
     def __init__(self, window: int) -> None:
         self.recent: deque[float] = deque(maxlen=window)
         self.ordered: list[float] = []
         self.total = 0.0
-        self._suffix: list[float] | None = None
+        self.squares = 0.0
+        self._prefix: list[float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ordered)
 
     def add(self, seconds: float) -> None:
         if len(self.recent) == self.recent.maxlen:
             old = self.recent[0]
             del self.ordered[bisect_right(self.ordered, old) - 1]
             self.total -= old
+            self.squares -= old * old
         self.recent.append(seconds)
         insort(self.ordered, seconds)
         self.total += seconds
-        self._suffix = None
+        self.squares += seconds * seconds
+        self._prefix = None
 
     def mean(self) -> float:
         return self.total / len(self.ordered)
 
-    def residual(self, elapsed: float) -> float:
-        """``E[H - elapsed | H > elapsed]`` over the samples."""
+    def cv2(self) -> float:
+        """Squared coefficient of variation (1 for exponential durations, 0 for fixed ones)."""
+        m = self.mean()
+        if m <= 0:
+            return 0.0
+        return max(self.squares / len(self.ordered) - m * m, 0.0) / (m * m)
+
+    def _prefix_sums(self) -> list[float]:
+        if self._prefix is None:
+            prefix = [0.0]
+            for value in self.ordered:
+                prefix.append(prefix[-1] + value)
+            self._prefix = prefix
+        return self._prefix
+
+    def survivors(self, elapsed: float) -> int:
+        """How many samples last longer than ``elapsed``."""
+        return len(self.ordered) - bisect_right(self.ordered, elapsed)
+
+    def remaining(self, elapsed: float, t: float) -> tuple[float, float]:
+        """For ``R = H - elapsed`` given ``H > elapsed``: ``(P(R <= t), E[(t - R)+])``.
+
+        Needs ``survivors(elapsed) > 0``.
+        """
         ordered = self.ordered
-        n = len(ordered)
-        i = bisect_right(ordered, elapsed)
-        if i == n:
-            # Longer than every sample seen: assume it ends soon, not never.
+        low = bisect_right(ordered, elapsed)
+        high = bisect_right(ordered, elapsed + t)
+        alive = len(ordered) - low
+        done = high - low
+        prefix = self._prefix_sums()
+        spent = done * (elapsed + t) - (prefix[high] - prefix[low])
+        return done / alive, spent / alive
+
+    def residual(self, elapsed: float) -> float:
+        """``E[H - elapsed | H > elapsed]``, or a quarter of the mean past every sample."""
+        alive = self.survivors(elapsed)
+        if not alive:
             return 0.25 * self.mean()
-        if self._suffix is None:
-            suffix = [0.0] * (n + 1)
-            for j in range(n - 1, -1, -1):
-                suffix[j] = suffix[j + 1] + ordered[j]
-            self._suffix = suffix
-        return self._suffix[i] / (n - i) - elapsed
+        prefix = self._prefix_sums()
+        n = len(self.ordered)
+        return (prefix[n] - prefix[n - alive]) / alive - elapsed
 
 
 @dataclass
 class HandleTimes:
-    """Handle-time statistics per ``(tenant, medium, skill)``; ``skill`` is :func:`skill_of`."""
+    """Handle-time statistics per ``(tenant, medium, skill)``; ``skill`` is ``skill_of(item)``."""
 
     window: int = 400
-    _samples: dict[tuple[str, Medium, str], _Samples] = field(default_factory=dict)
+    _samples: dict[tuple[str, Medium, str], Samples] = field(default_factory=dict)
 
     def record(self, tenant: str, medium: Medium, skill: str, seconds: float) -> None:
         if not (math.isfinite(seconds) and seconds >= 0):
             raise ValueError("a handle time must be a finite number of seconds >= 0")
-        keys = {(tenant, medium, skill), (tenant, medium, ALL_SKILLS)}
-        for key in sorted(keys):
-            self._samples.setdefault(key, _Samples(self.window)).add(seconds)
+        for key in sorted({(tenant, medium, skill), (tenant, medium, ALL_SKILLS)}):
+            self._samples.setdefault(key, Samples(self.window)).add(seconds)
 
-    def _find(self, tenant: str, medium: Medium, skill: str) -> _Samples | None:
+    def samples(self, tenant: str, medium: Medium, skill: str) -> Samples | None:
+        """The samples of the skill, else of the tenant and medium, if there are enough."""
         for key in ((tenant, medium, skill), (tenant, medium, ALL_SKILLS)):
-            samples = self._samples.get(key)
-            if samples is not None and len(samples.ordered) >= MIN_SAMPLES:
-                return samples
+            found = self._samples.get(key)
+            if found is not None and len(found) >= MIN_SAMPLES:
+                return found
         return None
 
     def mean(self, tenant: str, medium: Medium, skill: str) -> float | None:
-        samples = self._find(tenant, medium, skill)
+        samples = self.samples(tenant, medium, skill)
         return None if samples is None else samples.mean()
 
     def residual(self, tenant: str, medium: Medium, skill: str, elapsed: float) -> float | None:
         """Expected remaining handle time of an item handled for ``elapsed`` seconds."""
-        samples = self._find(tenant, medium, skill)
+        samples = self.samples(tenant, medium, skill)
         return None if samples is None else samples.residual(max(elapsed, 0.0))
-
-
-def release_time(residuals: Sequence[float], handle: float, ahead: float) -> float:
-    """When the slot for an item with ``ahead`` items before it is expected to free.
-
-    Each slot frees after its residual, then every ``handle`` seconds; the item takes the
-    ``ahead``-th release (0-based). A fractional ``ahead`` interpolates. ``inf`` without slots.
-    """
-    if not residuals:
-        return math.inf
-    if ahead <= 0:
-        return max(min(residuals), 0.0)
-    whole = math.floor(ahead)
-    low = _nth_release(residuals, handle, whole)
-    if ahead == whole:
-        return low
-    high = _nth_release(residuals, handle, whole + 1)
-    return low + (ahead - whole) * (high - low)
-
-
-def _nth_release(residuals: Sequence[float], handle: float, n: int) -> float:
-    """The ``n``-th (0-based) time in the merged sequences ``r_i + k * handle``."""
-    slots = sorted(max(r, 0.0) for r in residuals)
-    handle = max(handle, 1e-9)
-    last = slots[-1]
-    # Releases strictly before the last residual; from there on, each ``handle`` seconds bring
-    # exactly one release per slot, so the sequence is periodic with period ``len(slots)``.
-    before = sum(math.ceil((last - r) / handle) for r in slots)
-    if n >= before + len(slots):
-        rounds, n = divmod(n - before, len(slots))
-        return _nth_release(slots, handle, before + n) + rounds * handle
-    heap = list(slots)
-    heapq.heapify(heap)
-    for _ in range(n):
-        heapq.heapreplace(heap, heap[0] + handle)
-    return heap[0]
 
 
 def erlang_c(servers: int, traffic: float) -> float:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from ccari.routing.index import Group, ItemIndex, ItemRuntime, OrderKey, Status
 from ccari.routing.model import AgentState, Medium, WaitPrediction, WorkItem
-from ccari.routing.prediction import HandleTimes, release_time
+from ccari.routing.prediction import HandleTimes
+from ccari.routing.releases import Outlook, ReleaseModel
 from ccari.routing.rules import Constraint, constraint_at, satisfies
 from ccari.routing.slots import AgentRuntime
 
@@ -63,7 +64,8 @@ class _Context:
         self.keys: dict[Group, list[OrderKey]] = {}
         self._eligible: dict[Demand, frozenset[str]] = {}
         self._overlap: dict[tuple[Demand, Group], float] = {}
-        self._slots: dict[Demand, list[float]] = {}
+        self._slots: dict[tuple[Demand, str], ReleaseModel] = {}
+        self._handle: dict[str, tuple[float, float]] = {}
 
     def eligible(self, demand: Demand) -> frozenset[str]:
         found = self._eligible.get(demand)
@@ -95,53 +97,71 @@ class _Context:
             self._overlap[(demand, group)] = found
         return found
 
-    def slots(self, demand: Demand) -> list[float]:
-        """When each slot of the demand's eligible agents frees, in seconds from now."""
-        found = self._slots.get(demand)
+    def handle(self, item: WorkItem) -> tuple[float, float]:
+        """Mean handle time of such items and its squared coefficient of variation."""
+        skill = skill_of(item)
+        found = self._handle.get(skill)
+        if found is None:
+            samples = self.facts.stats.samples(item.tenant, item.medium, skill)
+            if samples is None:
+                found = (self.facts.default_handle_time, 1.0)
+            else:
+                found = (samples.mean(), samples.cv2())
+            self._handle[skill] = found
+        return found
+
+    def releases(self, demand: Demand, item: WorkItem) -> ReleaseModel:
+        """The slot releases of the demand's eligible agents."""
+        skill = skill_of(item)
+        found = self._slots.get((demand, skill))
         if found is None:
             eligible = self.eligible(demand)
-            found = []
+            outlooks: list[Outlook] = []
             for agent in self.staffed:
                 if agent.id in eligible:
-                    found += _agent_slots(self.facts, agent, self.medium, self.now)
-            found.sort()
-            self._slots[demand] = found
+                    outlooks += _agent_slots(self.facts, agent, self.medium, self.now)
+            found = ReleaseModel(outlooks, *self.handle(item))
+            self._slots[(demand, skill)] = found
         return found
 
 
-def _remaining(facts: Facts, rt: ItemRuntime, now: float) -> float:
+def _outlook(facts: Facts, rt: ItemRuntime, now: float) -> Outlook:
+    """How long a held item may still last: busy for a while, or offered (not started)."""
     item = rt.item
-    skill = skill_of(item)
-    if rt.status is Status.BUSY:
-        left = facts.stats.residual(item.tenant, item.medium, skill, now - rt.accepted_at)
-        if left is not None:
-            return left
-        default = facts.default_handle_time
-        return max(default - (now - rt.accepted_at), 0.25 * default)
-    mean = facts.stats.mean(item.tenant, item.medium, skill)
-    return facts.default_handle_time if mean is None else mean
+    samples = facts.stats.samples(item.tenant, item.medium, skill_of(item))
+    elapsed = max(now - rt.accepted_at, 0.0) if rt.status is Status.BUSY else 0.0
+    if samples is None:
+        return Outlook(mean=facts.default_handle_time)
+    return Outlook(samples=samples, elapsed=elapsed)
 
 
-def _agent_slots(facts: Facts, agent: AgentRuntime, medium: Medium, now: float) -> list[float]:
-    """Release times of the agent's slots for this medium (0 for a free one)."""
+def _expected(outlook: Outlook) -> float:
+    if outlook.fixed is not None:
+        return outlook.fixed
+    if outlook.samples is not None:
+        return outlook.samples.residual(outlook.elapsed)
+    return outlook.mean
+
+
+def _agent_slots(facts: Facts, agent: AgentRuntime, medium: Medium, now: float) -> list[Outlook]:
+    """The outlook of each of the agent's slots for this medium."""
     slots = agent.agent.slots
-    left = {item_id: _remaining(facts, facts.items[item_id], now) for item_id in agent.held}
-    blocked = 0.0
-    if agent.presence is AgentState.WRAP_UP and agent.wrap_until is not None:
-        blocked = max(agent.wrap_until - now, 0.0)
-    others = sorted(t for i, t in left.items() if agent.held[i] is not medium)
-    exclusive_other = [t for i, t in left.items() if agent.held[i] in slots.exclusive]
-    if exclusive_other:
-        blocked = max(blocked, max(exclusive_other))
+    held = {i: _outlook(facts, facts.items[i], now) for i in sorted(agent.held)}
+    free = Outlook(fixed=0.0)
+    if agent.presence is AgentState.WRAP_UP:
+        free = Outlook(fixed=max((agent.wrap_until or now) - now, 0.0))
     if medium in slots.exclusive:
-        return [max([blocked, *left.values()])]
-    mine = sorted(max(t, blocked) for i, t in left.items() if agent.held[i] is medium)
+        # One slot, free once the agent holds nothing: the longest of its items decides.
+        return [max(held.values(), key=_expected)] if held else [free]
+    blocking = [o for i, o in held.items() if agent.held[i] in slots.exclusive]
     capacity = slots.capacity(medium)
+    if blocking:
+        return [max(blocking, key=_expected)] * capacity
+    mine = [o for i, o in held.items() if agent.held[i] is medium]
+    others = sorted((o for i, o in held.items() if agent.held[i] is not medium), key=_expected)
     spare = max(capacity - len(mine), 0)
     free_now = max(min(spare, slots.total - agent.total_used), 0)
-    result = mine + [blocked] * free_now
-    result += [max(t, blocked) for t in others[: spare - free_now]]
-    return result
+    return mine + [free] * free_now + others[: spare - free_now]
 
 
 def predict(facts: Facts, rt: ItemRuntime, now: float) -> WaitPrediction:
@@ -183,9 +203,6 @@ def _predict(context: _Context, rt: ItemRuntime) -> WaitPrediction:
     delay = 0.0
     if rt.status is Status.SCHEDULED and item.not_before is not None:
         delay = max(item.not_before - now, 0.0)
-    facts = context.facts
-    handle = facts.stats.mean(item.tenant, item.medium, skill_of(item))
-    handle = facts.default_handle_time if handle is None else handle
     key = rt.key
     counts = [(g, bisect_left(context.group_keys(g), key)) for g in context.groups]
     best = math.inf
@@ -198,7 +215,7 @@ def _predict(context: _Context, rt: ItemRuntime) -> WaitPrediction:
         ahead = sum(n * context.overlap(demand, g) for g, n in counts if n)
         if level == rt.level:
             position = ahead
-        wait = max(start, delay + release_time(context.slots(demand), handle, ahead))
+        wait = max(start, delay + context.releases(demand, item).median_start(ahead))
         best = min(best, wait)
     return WaitPrediction(item.id, best, round(position) + 1, len(eligible), available)
 

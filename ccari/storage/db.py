@@ -51,8 +51,11 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (synchronous; run before the service starts)."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the schema to ``revision`` (synchronous; run before the service starts).
+
+    ``heads``: each bounded context may add its tables in a revision of its own off the
+    common trunk; merge revisions join them when the order starts to matter."""
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)

@@ -28,6 +28,7 @@ from ccari.ari.errors import AriError, AriNotFound
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
 from ccari.contacts import repo
+from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.crm import repo as crm_repo
 from ccari.storage.models import Agent, Contact
@@ -249,28 +250,16 @@ class VoiceService:
             contact = await repo.get(s, call.contact_id, agent.tenant_id)
             if contact is None:
                 return
-            customer = None
-            if contact.customer_id is not None:
-                customer = await crm_repo.by_phone(s, contact.tenant_id, contact.caller_number)
-        queued = contact.queued_at or contact.arrived_at
-        attrs = dict(contact.attributes or {})
-        await self._hub.send(agent.id, {
-            "type": "offer",
-            "contact": {
-                "id": contact.id, "medium": "voice", "caller_number": contact.caller_number,
-                "caller_name": contact.caller_name,
-                "ivr": {k: v for k, v in attrs.items() if not k.startswith("_")},
-                "ivr_digits": attrs.get("_ivr", []),
-                "wait_s": round((self.now() - queued).total_seconds(), 1),
-                "customer": crm_repo.card(customer),
-            },
-        })
+            pop = await screen_pop(s, contact, self.now())
+        await self._hub.send(agent.id, {"type": "offer", "contact": pop})
 
     async def _offer_failed(self, call: Call) -> None:
         """Agent did not answer (or could not be rung): back in front, agent not ready."""
         async with self._sessions() as s:
             contact = await repo.get(s, call.contact_id)
         self.calls.unlink_agent_channel(call)
+        if call.agent_id is not None:
+            await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
         call.agent_id = None
         if contact is None or call.phase != "offered":
             return
@@ -386,6 +375,8 @@ class VoiceService:
                 await s.commit()
         self.calls.remove(call)
         log.info("contact %s completed (%s)", call.contact_id, disposition)
+        if call.agent_id is not None:
+            await self._hub.send(call.agent_id, {"type": "completed", "contact_id": call.contact_id})
         await self._queue.completed(call.contact_id, call.agent_id, call.settings.wrap_up_s)
 
     # ---- helpers ---------------------------------------------------------------------------

@@ -115,9 +115,9 @@ async def test_outbound_calls_count_and_are_deferred_at_the_limit(svc, tenants):
     assert (outbound.admit, outbound.action) == (False, "defer")
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # nodes share PostgreSQL
 async def test_two_nodes_on_postgresql_share_the_counters(db_url, sessions, tenants, agents):
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several nodes share one database on PostgreSQL only")
+    assert db_url.startswith("postgresql")
     engine2 = make_engine(db_url)
     try:
         node1 = AdmissionService(sessions, lambda t: agents.get(t, 0), node="node1")

@@ -7,6 +7,8 @@ no bind mount is left behind.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,14 +32,17 @@ from tests.support.sipp import free_port
 
 CARRIER_IP = "127.0.0.2"  # the carrier trunk is identified by this source address
 AGENT_IP = "127.0.0.1"
-PORTS = Ports(sip=15060, ari=18088, ami=15038, rtp_start=20000, rtp_end=30000)
+# Own instance and ports per test session: several test runs may share this machine.
+INSTANCE = f"pytest{os.getpid()}"
+PORTS = Ports(sip=free_port(AGENT_IP), ari=free_port(AGENT_IP, socket.SOCK_STREAM),
+              ami=free_port(AGENT_IP, socket.SOCK_STREAM), rtp_start=20000, rtp_end=30000)
 
 
 def pbx_spec(state_dir: Path, agent_port: int, **changes: object) -> PbxSpec:
     creds = load_or_create_secrets(state_dir)
     fields: dict[str, object] = {
-        "instance": "pytest",
-        "app_name": "ccari-pytest",
+        "instance": INSTANCE,
+        "app_name": f"ccari-{INSTANCE}",
         **creds,
         "ports": PORTS,
         "trunks": (Trunk("carrier", (CARRIER_IP,)),),

@@ -9,6 +9,8 @@ own ccari runtime; at the end the test fails if Asterisk still has a channel or 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
@@ -70,9 +72,13 @@ async def prepare_db(env: VoiceEnv, url: str) -> Config:
 
 @pytest.fixture(scope="session")
 def voice_env(tmp_path_factory: pytest.TempPathFactory) -> VoiceEnv:
+    # One instance per test session: several test runs may share this machine.
+    name = f"voice{os.getpid()}"
     pbx_config = PbxConfig(
-        instance="voice", app_name="ccari-voice", sip_port=25060, ari_port=28088,
-        ami_port=25038, rtp_start=30002, rtp_end=40000, carrier_match=(CARRIER_IP,),
+        instance=name, app_name=f"ccari-{name}", sip_port=free_port("127.0.0.1"),
+        ari_port=free_port("127.0.0.1", socket.SOCK_STREAM),
+        ami_port=free_port("127.0.0.1", socket.SOCK_STREAM),
+        rtp_start=12000, rtp_end=19998, carrier_match=(CARRIER_IP,),  # below ephemeral ports
     )
     return VoiceEnv(tmp_path_factory.mktemp("voice-state"),
                     {p: free_port(PHONE_IP) for p in PHONES}, pbx_config)

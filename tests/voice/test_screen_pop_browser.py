@@ -40,14 +40,15 @@ async def test_agent_sees_the_callers_customer_record(ccari: Runtime, voice_env:
                             local_ip=CARRIER_IP, timeout_s=60,
                             params={"caller": "15550199", "digits": "1", "hangup_after_ms": 3000})
                 await call.start()
-                await page.wait_for_selector("#pop:not([hidden])", timeout=20000)
-                assert await page.text_content("#pop-customer") == "Ada Lovelace"
-                assert "gold" in await page.text_content("#pop-entitlements")
-                tickets = await page.text_content("#pop-tickets")
+                pop = ".work-item[data-medium=voice]"
+                await page.wait_for_selector(pop, timeout=20000)
+                assert await page.text_content(f"{pop} .customer") == "Ada Lovelace"
+                assert "gold" in await page.text_content(f"{pop} .entitlements")
+                tickets = await page.text_content(f"{pop} .tickets")
                 assert "Router drops the line every evening (open)" in tickets
-                assert await page.text_content("#pop-ivr") == "skill=sales"
-                assert "15550199" in await page.text_content("#pop-caller")
-                await page.wait_for_selector("#pop-status:text('connected')", timeout=10000)
+                assert await page.text_content(f"{pop} .ivr") == "skill=sales"
+                assert "15550199" in await page.text_content(f"{pop} .caller")
+                await page.wait_for_selector(f"{pop}[data-status=connected]", timeout=10000)
                 result = await call.wait()
                 assert result.ok, result.describe()
             await page.wait_for_selector("#state[data-state=wrap_up]", timeout=10000)

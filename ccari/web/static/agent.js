@@ -1,68 +1,106 @@
-// The agent page: presence buttons and the live screen pop.  Text only (textContent):
-// nothing from the network is ever parsed as HTML.
+// The agent page: presence, one list of offered and active work across media, screen pops.
+// Text only (textContent): nothing from the network is ever parsed as HTML.
+// Media add their own pane through window.ccari.medium(name, {render, onMessage}).
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  const handlers = {};      // message type -> [fn]
+  const media = {};         // medium -> plugin
+  const items = new Map();  // contact id -> li
   let ws;
   let retry = 500;
 
-  function setState(state) {
-    $("state").textContent = state;
-    $("state").dataset.state = state;
+  const ccari = {
+    send(msg) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); },
+    on(type, fn) { (handlers[type] = handlers[type] || []).push(fn); },
+    medium(name, plugin) {
+      media[name] = plugin;
+      for (const li of items.values()) if (li.dataset.medium === name && plugin.render) plugin.render(li, li.ccariContact);
+    },
+    item(id) { return items.get(id); },
+  };
+  window.ccari = ccari;
+
+  function setState(state) { $("state").textContent = state; $("state").dataset.state = state; }
+
+  function list(el, values, fmt) {
+    el.replaceChildren(...values.map((x) => { const li = document.createElement("li"); li.textContent = fmt(x); return li; }));
   }
 
-  function list(el, items, fmt) {
-    el.replaceChildren(...items.map((x) => {
-      const li = document.createElement("li");
-      li.textContent = fmt(x);
-      return li;
-    }));
+  function setStatus(li, status) {
+    li.dataset.status = status;
+    li.querySelector(".status").textContent = status;
+    const web = li.dataset.medium !== "voice";
+    li.querySelector(".accept").hidden = !(web && status === "offered");
+    li.querySelector(".reject").hidden = !(web && status === "offered");
+    li.querySelector(".complete").hidden = !(web && status === "connected");
+  }
+
+  function refresh() {
+    $("idle").hidden = items.size > 0;
+    const counts = {};
+    for (const li of items.values()) counts[li.dataset.medium] = (counts[li.dataset.medium] || 0) + 1;
+    $("slots").textContent = Object.entries(counts).map(([m, n]) => m + ": " + n).join(" · ");
   }
 
   function showOffer(c) {
-    $("idle").hidden = true;
-    $("pop").hidden = false;
-    $("pop").dataset.contact = c.id;
-    $("pop-medium").textContent = c.medium;
-    $("pop-caller").textContent = [c.caller_name, c.caller_number].filter(Boolean).join(" ") || "unknown";
+    let li = items.get(c.id);
+    if (!li) {
+      li = $("work-item").content.firstElementChild.cloneNode(true);
+      li.dataset.contact = c.id;
+      li.querySelector(".accept").addEventListener("click", () => ccari.send({ type: "accept", contact_id: c.id }));
+      li.querySelector(".reject").addEventListener("click", () => ccari.send({ type: "reject", contact_id: c.id }));
+      li.querySelector(".complete").addEventListener("click", () => ccari.send({ type: "complete", contact_id: c.id, disposition: "handled" }));
+      items.set(c.id, li);
+      $("work-list").append(li);
+    }
+    li.ccariContact = c;
+    li.dataset.medium = c.medium;
+    li.querySelector(".medium").textContent = c.medium;
+    li.querySelector(".caller").textContent = [c.caller_name, c.caller_number].filter(Boolean).join(" ") || "unknown";
     const cust = c.customer;
-    $("pop-customer").textContent = cust ? cust.name : "no customer record for this number";
-    list($("pop-entitlements"), cust ? cust.entitlements : [], (e) => Object.values(e).join(" · "));
-    list($("pop-tickets"), cust ? cust.tickets : [], (t) => "#" + t.id + " " + t.subject + " (" + t.status + ")");
-    $("pop-ivr").textContent = Object.entries(c.ivr || {}).map(([k, v]) => k + "=" + v).join(", ") || "none";
-    $("pop-wait").textContent = Math.round(c.wait_s) + " s";
-    $("pop-status").textContent = "ringing";
+    li.querySelector(".customer").textContent = cust ? cust.name : "no customer record";
+    list(li.querySelector(".entitlements"), cust ? cust.entitlements : [], (e) => Object.values(e).join(" · "));
+    list(li.querySelector(".tickets"), cust ? cust.tickets : [], (t) => "#" + t.id + " " + t.subject + " (" + t.status + ")");
+    li.querySelector(".ivr").textContent = Object.entries(c.ivr || {}).map(([k, v]) => k + "=" + v).join(", ") || "none";
+    li.querySelector(".page-url").textContent = c.page_url || "";
+    list(li.querySelector(".previous"), c.previous || [], (p) => p.at.slice(0, 16).replace("T", " ") + " " + p.medium + " " + (p.disposition || p.state));
+    li.querySelector(".wait").textContent = Math.round(c.wait_s) + " s";
+    setStatus(li, "offered");
+    const plugin = media[c.medium];
+    if (plugin && plugin.render) plugin.render(li, c);
+    refresh();
   }
 
-  function clearPop(id) {
-    if (id && $("pop").dataset.contact !== id) return;
-    $("pop").hidden = true;
-    $("idle").hidden = false;
+  function drop(id) {
+    const li = items.get(id);
+    if (li) { li.remove(); items.delete(id); }
+    refresh();
   }
+
+  ccari.on("hello", (m) => setState(m.state));
+  ccari.on("state", (m) => setState(m.state));
+  ccari.on("offer", (m) => showOffer(m.contact));
+  ccari.on("connected", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });
+  ccari.on("withdrawn", (m) => drop(m.contact_id));
+  ccari.on("completed", (m) => drop(m.contact_id));
+  ccari.on("error", (m) => { $("conn").textContent = "error: " + m.error + (m.message ? " (" + m.message + ")" : ""); });
 
   function connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     ws = new WebSocket(proto + "//" + location.host + "/agent/ws");
     ws.onopen = () => { $("conn").textContent = "live"; retry = 500; };
-    ws.onclose = () => {
-      $("conn").textContent = "reconnecting…";
-      setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 10000);
-    };
+    ws.onclose = () => { $("conn").textContent = "reconnecting…"; setTimeout(connect, retry); retry = Math.min(retry * 2, 10000); };
     ws.onmessage = (ev) => {
       const m = JSON.parse(ev.data);
-      if (m.type === "state" || m.type === "hello") setState(m.state);
-      if (m.type === "offer") showOffer(m.contact);
-      if (m.type === "connected" && $("pop").dataset.contact === m.contact_id) $("pop-status").textContent = "connected";
-      if (m.type === "withdrawn") clearPop(m.contact_id);
-      if (m.type === "state" && m.offer === null && m.state !== "busy" && m.state !== "reserved") clearPop();
+      for (const fn of handlers[m.type] || []) fn(m);
+      const li = m.contact_id && items.get(m.contact_id);
+      const plugin = li && media[li.dataset.medium];
+      if (plugin && plugin.onMessage) plugin.onMessage(li, m);
     };
   }
 
-  function presence(p) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "presence", presence: p }));
-  }
-  $("ready").addEventListener("click", () => presence("ready"));
-  $("not-ready").addEventListener("click", () => presence("not_ready"));
+  $("ready").addEventListener("click", () => ccari.send({ type: "presence", presence: "ready" }));
+  $("not-ready").addEventListener("click", () => ccari.send({ type: "presence", presence: "not_ready" }));
   connect();
 })();

@@ -1,0 +1,49 @@
+"""What an agent's page may ask over its websocket, registered by each context.
+
+``commands.register("chat.send", handler)``; a handler takes the agent and the message
+and returns a reply (sent back to that page) or None.  Errors of the exception tree become
+``{"type": "error", "error": <id>, "message": ...}`` for that request, never a dropped socket.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ccari.errors import BadRequest, CcariError
+from ccari.storage.models import Agent
+
+log = logging.getLogger(__name__)
+Command = Callable[[Agent, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+class AgentCommands:
+    def __init__(self) -> None:
+        self._handlers: dict[str, Command] = {}
+
+    def register(self, name: str, handler: Command) -> None:
+        if name in self._handlers:
+            raise ValueError(f"agent command {name!r} registered twice")
+        self._handlers[name] = handler
+
+    async def dispatch(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
+        name = message.get("type")
+        handler = self._handlers.get(name) if isinstance(name, str) else None
+        try:
+            if handler is None:
+                raise BadRequest(f"unknown message type {name!r}", error_id="unknown-message")
+            return await handler(agent, message)
+        except CcariError as exc:
+            if exc.status >= 500:
+                log.exception("agent command %s failed", name)
+            return {"type": "error", "error": exc.error_id, "message": exc.message,
+                    "request": name}
+
+
+def field(message: dict[str, Any], name: str, kind: type = str) -> Any:
+    """A required field of a page message, or a clear error."""
+    value = message.get(name)
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise BadRequest(f"{name} is required", error_id=f"bad-{name.replace('_', '-')}")
+    return value

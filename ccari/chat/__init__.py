@@ -1,0 +1,1 @@
+"""Web chat between customers and agents (issue #5)."""

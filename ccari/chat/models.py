@@ -1,0 +1,7 @@
+"""Tables of the chat context (imported by ccari.storage.all_models for Alembic)."""
+
+from __future__ import annotations
+
+from ccari.storage.models import Base
+
+__all__ = ["Base"]

@@ -1,0 +1,150 @@
+"""Delivery of work an agent takes on the web page (chat, email, web help requests).
+
+The offer goes to the agent's open pages with its screen pop; the agent accepts or rejects
+it from the page.  No answer within ``accept_timeout_s`` counts as a reject: the contact
+goes back in front of the queue, and the agent becomes not-ready (as for a phone that
+rings out).  An agent with no page open cannot take web work: the offer fails at once and
+the router tries another agent.  Each medium may hook ``on_accepted`` (e.g. chat joins the
+agent to the conversation) and ``on_completed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.agents.commands import AgentCommands, field
+from ccari.agents.notifier import AgentHub
+from ccari.contacts import repo
+from ccari.contacts.screenpop import screen_pop
+from ccari.contacts.services import QueueService, utc
+from ccari.errors import Conflict, NotFound
+from ccari.storage.models import Agent, Contact
+from ccari.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+Hook = Callable[[Contact, Agent], Awaitable[None]]
+
+
+class PageOffers:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService,
+                 hub: AgentHub, *, accept_timeout_s: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._sessions = sessions
+        self._queue = queue
+        self._hub = hub
+        self._timeout = accept_timeout_s
+        self._clock = clock
+        self._timers: dict[str, asyncio.Task[Any]] = {}
+        self._tasks = TaskSet("page-offers")
+        self._accepted: dict[str, Hook] = {}
+        self._completed: dict[str, Hook] = {}
+
+    def register_medium(self, medium: str, *, on_accepted: Hook | None = None,
+                        on_completed: Hook | None = None) -> None:
+        """Make this the deliverer of ``medium`` and remember its hooks."""
+        self._queue.register(medium, self)
+        if on_accepted is not None:
+            self._accepted[medium] = on_accepted
+        if on_completed is not None:
+            self._completed[medium] = on_completed
+
+    def register_commands(self, commands: AgentCommands) -> None:
+        commands.register("accept", self._cmd_accept)
+        commands.register("reject", self._cmd_reject)
+        commands.register("complete", self._cmd_complete)
+
+    async def close(self) -> None:
+        await self._tasks.close()
+
+    # ---- Deliverer -------------------------------------------------------------------------
+    async def deliver(self, contact: Contact, agent: Agent) -> None:
+        if not self._hub.connected(agent.id):
+            log.info("contact %s: agent %s has no page open", contact.id, agent.id)
+            await self._queue.offer_failed(contact, agent_not_ready=False)
+            return
+        async with self._sessions() as s:
+            row = await repo.get(s, contact.id, agent.tenant_id)
+            if row is None:
+                return
+            pop = await screen_pop(s, row, utc(self._clock()))
+        self._timers[contact.id] = self._tasks.spawn(self._expire(contact, agent), f"offer-{contact.id}")
+        await self._hub.send(agent.id, {"type": "offer", "contact": pop,
+                                        "accept_within_s": self._timeout})
+
+    async def _expire(self, contact: Contact, agent: Agent) -> None:
+        await asyncio.sleep(self._timeout)
+        self._timers.pop(contact.id, None)
+        log.info("contact %s: agent %s did not accept in time", contact.id, agent.id)
+        await self._queue.offer_failed(contact, agent_not_ready=True)
+        await self._hub.send(agent.id, {"type": "withdrawn", "contact_id": contact.id})
+
+    def _stop_timer(self, contact_id: str) -> None:
+        timer = self._timers.pop(contact_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    async def _offered_to(self, agent: Agent, contact_id: str, *states: str,
+                          session: AsyncSession | None = None) -> Contact:
+        if session is None:
+            async with self._sessions() as s:
+                return await self._offered_to(agent, contact_id, *states, session=s)
+        contact = await repo.get(session, contact_id, agent.tenant_id, for_update=True)
+        if contact is None or contact.agent_id != agent.id:
+            raise NotFound("no such contact for you", error_id="contact-not-found")
+        if contact.state not in states:
+            raise Conflict(f"the contact is {contact.state}", error_id="contact-not-" + states[0])
+        return contact
+
+    # ---- agent commands --------------------------------------------------------------------
+    async def accept(self, agent: Agent, contact_id: str) -> Contact:
+        now = utc(self._clock())
+        async with self._sessions() as s:
+            # Check and move in one transaction: two tabs accepting at once get one winner.
+            row = await self._offered_to(agent, contact_id, "offered", session=s)
+            self._stop_timer(contact_id)
+            wait = (now - (row.queued_at or row.arrived_at)).total_seconds()
+            await repo.transition(s, row, "connected", at=now, connected_at=now, wait_s=round(wait, 3))
+            await s.commit()
+        await self._queue.accepted(contact_id)
+        hook = self._accepted.get(row.medium)
+        if hook is not None:
+            await hook(row, agent)
+        log.info("contact %s accepted by agent %s", contact_id, agent.id)
+        return row
+
+    async def complete(self, agent: Agent, contact_id: str, disposition: str) -> Contact:
+        now = utc(self._clock())
+        async with self._sessions() as s:
+            row = await self._offered_to(agent, contact_id, "connected", session=s)
+            talk = (now - (row.connected_at or now)).total_seconds()
+            await repo.transition(s, row, "completed", at=now, ended_at=now,
+                                  talk_s=round(talk, 3), disposition=disposition[:40])
+            await s.commit()
+        await self._queue.completed(row.id, agent.id, 0)
+        hook = self._completed.get(row.medium)
+        if hook is not None:
+            await hook(row, agent)
+        return row
+
+    async def _cmd_accept(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        contact = await self.accept(agent, field(msg, "contact_id"))
+        return {"type": "connected", "contact_id": contact.id, "medium": contact.medium}
+
+    async def _cmd_reject(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        contact = await self._offered_to(agent, field(msg, "contact_id"), "offered")
+        self._stop_timer(contact.id)
+        await self._queue.offer_failed(contact, agent_not_ready=False)
+        return {"type": "withdrawn", "contact_id": contact.id}
+
+    async def _cmd_complete(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        disposition = msg.get("disposition") or "handled"
+        if not isinstance(disposition, str):
+            disposition = "handled"
+        contact = await self.complete(agent, field(msg, "contact_id"), disposition)
+        return {"type": "completed", "contact_id": contact.id}

@@ -1,0 +1,51 @@
+"""What an agent sees when a contact of any medium is offered: the screen pop."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ccari.crm import repo as crm_repo
+from ccari.storage.models import Contact, Customer
+
+PREVIOUS = 5
+
+
+def public_attributes(contact: Contact) -> dict[str, Any]:
+    """Routing attributes as shown to people (keys starting with '_' are ccari's own)."""
+    return {k: v for k, v in (contact.attributes or {}).items() if not str(k).startswith("_")}
+
+
+async def screen_pop(session: AsyncSession, contact: Contact, now: dt.datetime) -> dict[str, Any]:
+    attrs = dict(contact.attributes or {})
+    customer = None
+    if contact.customer_id is not None:
+        customer = await session.scalar(
+            select(Customer).where(Customer.id == contact.customer_id,
+                                   Customer.tenant_id == contact.tenant_id))
+    previous: list[dict[str, Any]] = []
+    if customer is not None:
+        rows = await session.scalars(
+            select(Contact)
+            .where(Contact.tenant_id == contact.tenant_id, Contact.customer_id == customer.id,
+                   Contact.id != contact.id)
+            .order_by(Contact.arrived_at.desc()).limit(PREVIOUS))
+        previous = [{"id": c.id, "medium": c.medium, "state": c.state,
+                     "at": c.arrived_at.isoformat(), "disposition": c.disposition} for c in rows]
+    queued = contact.queued_at or contact.arrived_at
+    return {
+        "id": contact.id,
+        "medium": contact.medium,
+        "caller_number": contact.caller_number,
+        "caller_name": contact.caller_name,
+        "ivr": public_attributes(contact),
+        "ivr_digits": attrs.get("_ivr", []),
+        "page_url": attrs.get("_page_url"),
+        "subject": attrs.get("_subject"),
+        "wait_s": round((now - queued).total_seconds(), 1),
+        "customer": crm_repo.card(customer),
+        "previous": previous,
+    }
