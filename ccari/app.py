@@ -44,6 +44,8 @@ from ccari.config import Config
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
 from ccari.email import plugin as email_plugin
+from ccari.public.origins import Origins
+from ccari.public.tokens import CustomerTokens
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.voice import stasis
 from ccari.voice.services import VoiceService
@@ -102,6 +104,8 @@ class Runtime:
     hub: AgentHub
     queue: QueueService
     signer: SessionSigner
+    tokens: CustomerTokens
+    origins: Origins
     commands: AgentCommands = field(default_factory=AgentCommands)
     offers: PageOffers | None = None
     agent_scripts: list[str] = field(default_factory=list)
@@ -121,7 +125,9 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
     queue = QueueService(sessions, hub, node=cfg.node)
     admission = AdmissionService(sessions, queue.available_agents, node=cfg.node)
     rt = Runtime(cfg, engine, sessions, hub, queue,
-                 SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s), admission=admission)
+                 SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s),
+                 tokens=CustomerTokens(cfg.web.secret_key), origins=Origins(sessions),
+                 admission=admission)
     rt.commands.register("presence", agents_http.presence_command(queue))
     rt.offers = PageOffers(sessions, queue, hub)
     rt.offers.register_commands(rt.commands)
@@ -193,6 +199,8 @@ def _set_keys(app: web.Application, rt: Runtime) -> None:
     app[keys.SIGNER] = rt.signer
     app[keys.COMMANDS] = rt.commands
     app[keys.AGENT_SCRIPTS] = rt.agent_scripts
+    app[keys.TOKENS] = rt.tokens
+    app[keys.ORIGINS] = rt.origins
 
 
 async def _to_agent(request: web.Request) -> web.Response:

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from ccari.agents.notifier import AgentHub
     from ccari.config import Config
     from ccari.contacts.services import QueueService
+    from ccari.public.origins import Origins
+    from ccari.public.tokens import CustomerTokens
     from ccari.web.security import SessionSigner
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -22,3 +24,5 @@ SIGNER: web.AppKey[SessionSigner] = web.AppKey("signer")
 COMMANDS: web.AppKey[AgentCommands] = web.AppKey("commands")
 # Scripts the agent page loads after agent.js, one per medium that adds a pane (chat...).
 AGENT_SCRIPTS: web.AppKey[list[str]] = web.AppKey("agent_scripts")
+TOKENS: web.AppKey[CustomerTokens] = web.AppKey("customer_tokens")
+ORIGINS: web.AppKey[Origins] = web.AppKey("origins")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.config import Config
+from ccari.public.models import TenantSite
 from ccari.storage.models import (
     Agent,
     AgentSkill,
@@ -126,6 +127,10 @@ async def seed(
             await _agent(session, tenant, t, a, sec, phone_contacts)
         if t.slug == "acme":
             await _customer(session, tenant)
+        if await session.get(TenantSite, tenant.id) is None:
+            w = cfg.web
+            public = (w.public_base_url or f"http://{w.public_host}:{w.public_port}").rstrip("/")
+            session.add(TenantSite(tenant_id=tenant.id, origins=[public]))
     return sec
 
 

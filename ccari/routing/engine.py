@@ -1,11 +1,8 @@
 """The Router: takes routing events, returns the offers to make now.
 
-Every event method takes ``now`` (seconds, any epoch, never read from a clock), first applies the
-deadlines reached by then (relaxation steps, ``not_before`` times, re-offer delays, timed
-wrap-ups: :meth:`Router.tick` does only that), then the event, then *settles*: each agent that
-gained a free slot takes the first waiting item it is eligible for (priority, then age), and
-each item that became routable takes the best free eligible agent. Afterwards no waiting item
-is eligible for an agent with a free slot. Nothing is scanned in full: see :mod:`.index`.
+Every event method takes ``now`` (seconds, any epoch, never read from a clock), applies the
+deadlines reached by then (:meth:`Router.tick` does only that), the event, and settles: see
+:mod:`.matching`. Event methods check the event first and change nothing when they refuse it.
 """
 
 from __future__ import annotations
@@ -13,10 +10,11 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from ccari.routing import waits
-from ccari.routing.index import FreeIndex, ItemIndex, ItemRuntime, Status
+from ccari.routing.index import ItemRuntime, Status
+from ccari.routing.matching import AGENT, ROUTABLE, Dirt, Matcher, agent_of, order_key, own
 from ccari.routing.model import (
     Agent,
     AgentState,
@@ -25,40 +23,17 @@ from ccari.routing.model import (
     Medium,
     Offer,
     Snapshot,
-    UnknownAgent,
-    UnknownItem,
     WaitPrediction,
     WorkItem,
 )
-from ccari.routing.prediction import HandleTimes
-from ccari.routing.rules import Rules, Strategy, constraint_at, fit, level_at, step_time
-from ccari.routing.slots import AgentRuntime
-
-ITEM, AGENT = 0, 1
-ROUTABLE = (Status.SCHEDULED, Status.WAITING)
+from ccari.routing.rules import constraint_at
 
 
-@dataclass
-class Dirt:
-    """Agents that gained a free slot and items that became routable during one event."""
+class Router(Matcher):
+    """The universal queue of every tenant and medium, matched against one pool of agents.
 
-    agents: set[str] = field(default_factory=set)
-    items: dict[str, ItemRuntime] = field(default_factory=dict)
-
-
-class Router:
-    """The universal queue of every tenant and medium, matched against one pool of agents."""
-
-    def __init__(self, rules: Rules | None = None) -> None:
-        self.rules = rules if rules is not None else Rules()
-        self._items: dict[str, ItemRuntime] = {}
-        self._agents: dict[str, AgentRuntime] = {}
-        self._tenants: dict[str, dict[str, AgentRuntime]] = {}
-        self._index = ItemIndex()
-        self._free = FreeIndex()
-        self._deadlines: list[tuple[float, int, str, int]] = []
-        self._token = 0
-        self._stats = HandleTimes()
+    ``Router(rules)``; every event method returns the new offers (reservations) to make.
+    """
 
     # -- work items ---------------------------------------------------------------------------
 
@@ -77,8 +52,11 @@ class Router:
         del self._items[item_id]
         if rt.status in ROUTABLE:
             self._index.remove(rt)
+            if rt.status is Status.WAITING and not rt.left_queue:
+                waited = now - rt.item.waiting_since
+                self._stats.patience.record(rt.item.tenant, rt.item.medium, waited, abandoned=True)
         else:
-            agent = self._agents[_agent_of(rt)]
+            agent = self._agents[agent_of(rt)]
             agent.release(item_id)
             if rt.status is Status.BUSY:
                 agent.idle_since = now
@@ -91,7 +69,7 @@ class Router:
         dirt = self._advance(now)
         rt.status = Status.BUSY
         rt.accepted_at = now
-        self._agents[_agent_of(rt)].offered.discard(item_id)
+        self._agents[agent_of(rt)].offered.discard(item_id)
         return self._settle(dirt, now)
 
     def reject(self, item_id: str, now: float, *, agent_not_ready: bool = False) -> list[Offer]:
@@ -102,11 +80,11 @@ class Router:
         """
         rt = self._item(item_id, Status.OFFERED)
         dirt = self._advance(now)
-        agent = self._agents[_agent_of(rt)]
+        agent = self._agents[agent_of(rt)]
         agent.release(item_id)
         rt.status, rt.agent = Status.WAITING, None
         if agent_not_ready:
-            self._set_presence(agent, AgentState.NOT_READY)
+            self._set_presence(agent, AgentState.NOT_READY, now)
         elif self.rules.reoffer_delay > 0:
             rt.excluded[agent.id] = now + self.rules.reoffer_delay
         self._freed(agent, dirt)
@@ -124,15 +102,15 @@ class Router:
         if wrap_up is not True and wrap_up is not False and not wrap_up >= 0:
             raise ValueError("wrap_up must be a bool or a number of seconds >= 0")
         dirt = self._advance(now)
-        agent = self._agents[_agent_of(rt)]
+        agent = self._agents[agent_of(rt)]
         item = rt.item
         handled = max(now - rt.accepted_at, 0.0)
-        self._stats.record(item.tenant, item.medium, waits.skill_of(item), handled)
+        self._stats.handle.record(item.tenant, item.medium, waits.skill_of(item), handled)
         del self._items[item_id]
         agent.release(item_id)
         agent.idle_since = now
         if wrap_up is not False and wrap_up != 0 and agent.presence is AgentState.READY:
-            self._set_presence(agent, AgentState.WRAP_UP)
+            self._set_presence(agent, AgentState.WRAP_UP, now)
             if wrap_up is not True:
                 agent.wrap_until = now + float(wrap_up)
                 self._push(agent.wrap_until, AGENT, agent.id, agent.wrap_token)
@@ -162,7 +140,7 @@ class Router:
 
     def record_handle_time(self, tenant: str, medium: Medium, skill: str, seconds: float) -> None:
         """Seed the statistics (e.g. from the store on start); ``skill`` is ``skill_of(item)``."""
-        self._stats.record(tenant, medium, skill, seconds)
+        self._stats.handle.record(tenant, medium, skill, seconds)
 
     # -- agents -------------------------------------------------------------------------------
 
@@ -180,7 +158,7 @@ class Router:
         current = self._agent(agent.id)
         dirt = self._advance(now)
         self._free.drop(current)
-        current.rebind(_own(agent))
+        current.rebind(own(agent))
         self._freed(current, dirt)
         return self._settle(dirt, now)
 
@@ -191,7 +169,7 @@ class Router:
         if agent.presence is AgentState.NOT_READY:
             agent.idle_since = now
         if agent.presence is not AgentState.READY:
-            self._set_presence(agent, AgentState.READY)
+            self._set_presence(agent, AgentState.READY, now)
             self._freed(agent, dirt)
         return self._settle(dirt, now)
 
@@ -199,7 +177,7 @@ class Router:
         """No new offers for this agent; its offers and items in progress are unaffected."""
         agent = self._agent(agent_id)
         dirt = self._advance(now)
-        self._set_presence(agent, AgentState.NOT_READY)
+        self._set_presence(agent, AgentState.NOT_READY, now)
         self._free.refresh(agent)
         return self._settle(dirt, now)
 
@@ -254,6 +232,7 @@ class Router:
         """
         if self._items or self._agents:
             raise InvalidTransition("restore needs an empty router")
+        self._now = now
         dirt = Dirt()
         for agent, state in agents:
             if state is AgentState.LOGGED_OUT:
@@ -282,7 +261,7 @@ class Router:
     def waiting(self, tenant: str, *, include_scheduled: bool = False) -> list[WorkItem]:
         """A tenant's waiting items in routing order (then scheduled ones, by ``not_before``)."""
         mine = [rt for rt in self._items.values() if rt.item.tenant == tenant]
-        result = [rt.item for rt in sorted(_with(mine, Status.WAITING), key=_key)]
+        result = [rt.item for rt in sorted(_with(mine, Status.WAITING), key=order_key)]
         if include_scheduled:
             result += sorted((rt.item for rt in _with(mine, Status.SCHEDULED)), key=_scheduled)
         return result
@@ -311,17 +290,25 @@ class Router:
         held = [rt for rt in items if rt.status in (Status.OFFERED, Status.BUSY)]
         scheduled = sorted((rt.item for rt in _with(items, Status.SCHEDULED)), key=_scheduled)
         return Snapshot(
-            waiting=tuple(rt.item.id for rt in sorted(_with(items, Status.WAITING), key=_key)),
+            waiting=tuple(rt.item.id for rt in sorted(_with(items, Status.WAITING), key=order_key)),
             scheduled=tuple(item.id for item in scheduled),
             offers=tuple(
                 sorted(
-                    Offer(rt.item.id, _agent_of(rt), rt.item.medium)
+                    Offer(rt.item.id, agent_of(rt), rt.item.medium)
                     for rt in held if rt.status is Status.OFFERED
                 )
             ),
             busy=tuple(
-                sorted((rt.item.id, _agent_of(rt)) for rt in held if rt.status is Status.BUSY)
+                sorted((rt.item.id, agent_of(rt)) for rt in held if rt.status is Status.BUSY)
             ),
             agents=tuple((a, self._agents[a].state()) for a in sorted(self._agents)),
         )
 
+
+
+def _scheduled(item: WorkItem) -> tuple[float, tuple[int, float, str]]:
+    return (math.inf if item.not_before is None else item.not_before, item.order_key)
+
+
+def _with(items: Iterable[ItemRuntime], status: Status) -> list[ItemRuntime]:
+    return [rt for rt in items if rt.status is status]

@@ -51,6 +51,8 @@ class ItemRuntime:
     deadline_token: int = 0
     agent: str | None = None
     accepted_at: float = 0.0
+    left_queue: bool = False
+    """Whether its first wait ended (served or abandoned), for the patience statistics."""
 
     @property
     def key(self) -> OrderKey:

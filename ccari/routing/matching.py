@@ -54,6 +54,7 @@ class Matcher:
         self._deadlines: list[tuple[float, int, str, int]] = []
         self._token = 0
         self._stats = Statistics()
+        self._now = 0.0
 
     def _item(self, item_id: str, *allowed: Status) -> ItemRuntime:
         rt = self._items.get(item_id)
@@ -87,12 +88,16 @@ class Matcher:
     def _login(self, agent: Agent, presence: AgentState, now: float, dirt: Dirt) -> None:
         if agent.id in self._agents:
             raise DuplicateId(f"agent {agent.id} is already logged in")
-        runtime = AgentRuntime(_own(agent), presence, now)
+        runtime = AgentRuntime(own(agent), presence, now, since=now)
         self._agents[agent.id] = runtime
         self._tenants.setdefault(agent.tenant, {})[agent.id] = runtime
         self._freed(runtime, dirt)
 
-    def _set_presence(self, agent: AgentRuntime, presence: AgentState) -> None:
+    def _set_presence(self, agent: AgentRuntime, presence: AgentState, now: float) -> None:
+        away = agent.presence is AgentState.NOT_READY
+        if away != (presence is AgentState.NOT_READY):
+            self._stats.presence.record(agent.agent.tenant, now - agent.since, away=away)
+            agent.since = now
         agent.presence = presence
         agent.wrap_until = None
         agent.wrap_token += 1
@@ -114,6 +119,7 @@ class Matcher:
         return agent is not None and agent.wrap_token == token
 
     def _advance(self, now: float) -> Dirt:
+        self._now = now
         dirt = Dirt()
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
@@ -128,7 +134,7 @@ class Matcher:
                     dirt.items[ident] = rt
             else:
                 agent = self._agents[ident]
-                self._set_presence(agent, AgentState.READY)
+                self._set_presence(agent, AgentState.READY, when)
                 agent.idle_since = when
                 self._freed(agent, dirt)
         return dirt
@@ -173,7 +179,7 @@ class Matcher:
         return offers
 
     def _place_all(self, dirt: Dirt, offers: list[Offer]) -> None:
-        for rt in sorted(dirt.items.values(), key=_key):
+        for rt in sorted(dirt.items.values(), key=order_key):
             if rt.status is Status.WAITING and self._items.get(rt.item.id) is rt:
                 self._place(rt, offers)
 
@@ -212,6 +218,11 @@ class Matcher:
             self._offer(rt, best, offers)
 
     def _offer(self, rt: ItemRuntime, agent: AgentRuntime, offers: list[Offer]) -> None:
+        item = rt.item
+        if not rt.left_queue:
+            rt.left_queue = True
+            waited = self._now - item.waiting_since
+            self._stats.patience.record(item.tenant, item.medium, waited, abandoned=False)
         self._index.remove(rt)
         rt.status, rt.agent = Status.OFFERED, agent.id
         agent.hold(rt.item.id, rt.item.medium, offered=True)
@@ -219,23 +230,15 @@ class Matcher:
         offers.append(Offer(rt.item.id, agent.id, rt.item.medium))
 
 
-def _own(agent: Agent) -> Agent:
+def own(agent: Agent) -> Agent:
     """A copy whose attributes no caller can change under the router's feet."""
     return replace(agent, attributes=dict(agent.attributes))
 
 
-def _agent_of(rt: ItemRuntime) -> str:
+def agent_of(rt: ItemRuntime) -> str:
     assert rt.agent is not None
     return rt.agent
 
 
-def _key(rt: ItemRuntime) -> tuple[int, float, str]:
+def order_key(rt: ItemRuntime) -> tuple[int, float, str]:
     return rt.key
-
-
-def _scheduled(item: WorkItem) -> tuple[float, tuple[int, float, str]]:
-    return (math.inf if item.not_before is None else item.not_before, item.order_key)
-
-
-def _with(items: Iterable[ItemRuntime], status: Status) -> list[ItemRuntime]:
-    return [rt for rt in items if rt.status is status]

@@ -125,6 +125,73 @@ class HandleTimes:
         return None if samples is None else samples.residual(max(elapsed, 0.0))
 
 
+@dataclass
+class PresenceTimes:
+    """How long agents stay working (ready, busy, wrap-up) and away (not ready), per tenant."""
+
+    window: int = 400
+    _work: dict[str, Samples] = field(default_factory=dict)
+    _away: dict[str, Samples] = field(default_factory=dict)
+
+    def record(self, tenant: str, seconds: float, *, away: bool) -> None:
+        kept = self._away if away else self._work
+        kept.setdefault(tenant, Samples(self.window)).add(max(seconds, 0.0))
+
+    def away(self, tenant: str) -> Samples | None:
+        found = self._away.get(tenant)
+        return found if found is not None and len(found) >= MIN_SAMPLES else None
+
+    def availability(self, tenant: str) -> tuple[float, float]:
+        """``(share of time working, switch rate)`` of an on/off model; ``(1, 0)`` if unknown."""
+        work, away = self._work.get(tenant), self.away(tenant)
+        if work is None or away is None or len(work) < MIN_SAMPLES:
+            return 1.0, 0.0
+        on, off = work.mean(), away.mean()
+        if on <= 0 or off <= 0:
+            return 1.0, 0.0
+        return on / (on + off), 1 / on + 1 / off
+
+
+@dataclass
+class Patience:
+    """Items leaving the queue, served or removed: the abandonment hazard per tenant and medium.
+
+    With exponential patience the hazard is the removals over the total time waited by every
+    item (those served count as censored observations).
+    """
+
+    window: int = 1000
+    _recent: dict[tuple[str, Medium], deque[tuple[float, bool]]] = field(default_factory=dict)
+    _sums: dict[tuple[str, Medium], tuple[float, int]] = field(default_factory=dict)
+
+    def record(self, tenant: str, medium: Medium, waited: float, *, abandoned: bool) -> None:
+        key = (tenant, medium)
+        recent = self._recent.setdefault(key, deque())
+        total, gone = self._sums.get(key, (0.0, 0))
+        if len(recent) == self.window:
+            old, was_gone = recent.popleft()
+            total, gone = total - old, gone - was_gone
+        waited = max(waited, 0.0)
+        recent.append((waited, abandoned))
+        self._sums[key] = (total + waited, gone + abandoned)
+
+    def hazard(self, tenant: str, medium: Medium) -> float:
+        """Removals per second of waiting (0 while unknown)."""
+        total, gone = self._sums.get((tenant, medium), (0.0, 0))
+        if len(self._recent.get((tenant, medium), ())) < MIN_SAMPLES or total <= 0:
+            return 0.0
+        return gone / total
+
+
+@dataclass
+class Statistics:
+    """Everything the predictor learns from the events the router sees."""
+
+    handle: HandleTimes = field(default_factory=HandleTimes)
+    presence: PresenceTimes = field(default_factory=PresenceTimes)
+    patience: Patience = field(default_factory=Patience)
+
+
 def erlang_c(servers: int, traffic: float) -> float:
     """Probability that an arrival waits in an M/M/N queue offered ``traffic`` erlangs."""
     if servers <= 0 or traffic >= servers:

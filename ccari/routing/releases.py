@@ -57,23 +57,36 @@ class Outlook:
 class ReleaseModel:
     """Slot releases of a set of agents, for items taking ``handle`` seconds on average."""
 
-    def __init__(self, slots: Sequence[Outlook], handle: float, cv2: float) -> None:
+    def __init__(
+        self,
+        slots: Sequence[Outlook],
+        handle: float,
+        cv2: float,
+        availability: float = 1.0,
+        switch_rate: float = 0.0,
+    ) -> None:
         self.slots = list(slots)
         self.handle = max(handle, 1e-6)
         self.fluid = min(max(cv2, 0.0), 1.0)
+        self.availability = availability
+        self.switch_rate = switch_rate
 
     def expected(self, t: float) -> float:
         """Expected number of releases by ``t`` seconds from now."""
         h, fluid = self.handle, self.fluid
+        # An agent working now works, on average over the next t seconds, this share of them.
+        a, c = self.availability, self.switch_rate
+        working = a + (1.0 - a) * (1.0 if c * t < 1e-9 else -math.expm1(-c * t) / (c * t))
         total = 0.0
         for slot in self.slots:
             done, spent = slot.at(t)
-            total += done + fluid * spent / h
+            renewals = fluid * spent / h
             if fluid < 1.0:
                 k = 1
                 while t - k * h >= 0:
-                    total += (1.0 - fluid) * slot.at(t - k * h)[0]
+                    renewals += (1.0 - fluid) * slot.at(t - k * h)[0]
                     k += 1
+            total += done + working * renewals
         return total
 
     def time_for(self, count: float, *, precision: float = 0.5) -> float:

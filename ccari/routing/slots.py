@@ -24,6 +24,8 @@ class AgentRuntime:
     agent: Agent
     presence: AgentState
     idle_since: float
+    since: float = 0.0
+    """When the agent last switched between working and away (not ready)."""
     wrap_until: float | None = None
     wrap_token: int = 0
     held: dict[str, Medium] = field(default_factory=dict)

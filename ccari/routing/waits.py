@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ccari.routing.index import Group, ItemIndex, ItemRuntime, OrderKey, Status
 from ccari.routing.model import AgentState, Medium, WaitPrediction, WorkItem
-from ccari.routing.prediction import HandleTimes
+from ccari.routing.prediction import Statistics
 from ccari.routing.releases import Outlook, ReleaseModel
 from ccari.routing.rules import Constraint, constraint_at, satisfies
 from ccari.routing.slots import AgentRuntime
@@ -44,7 +44,7 @@ class Facts:
     """Logged-in agents by tenant, then id."""
     items: Mapping[str, ItemRuntime]
     index: ItemIndex
-    stats: HandleTimes
+    stats: Statistics
     default_handle_time: float
 
 
@@ -55,11 +55,15 @@ class _Context:
         self.facts = facts
         self.now = now
         self.medium = medium
-        self.staffed = [
-            a
-            for _, a in sorted(facts.agents.get(tenant, {}).items())
-            if a.presence is not AgentState.NOT_READY and a.agent.slots.capacity(medium) > 0
+        agents = [
+            a for _, a in sorted(facts.agents.get(tenant, {}).items())
+            if a.agent.slots.capacity(medium) > 0
         ]
+        self.staffed = [a for a in agents if a.presence is not AgentState.NOT_READY]
+        self.away = [a for a in agents if a.presence is AgentState.NOT_READY]
+        self.breaks = facts.stats.presence.away(tenant)
+        self.availability = facts.stats.presence.availability(tenant)
+        self.hazard = facts.stats.patience.hazard(tenant, medium)
         self.groups = list(facts.index.groups(tenant, medium))
         self.keys: dict[Group, list[OrderKey]] = {}
         self._eligible: dict[Demand, frozenset[str]] = {}
@@ -102,7 +106,7 @@ class _Context:
         skill = skill_of(item)
         found = self._handle.get(skill)
         if found is None:
-            samples = self.facts.stats.samples(item.tenant, item.medium, skill)
+            samples = self.facts.stats.handle.samples(item.tenant, item.medium, skill)
             if samples is None:
                 found = (self.facts.default_handle_time, 1.0)
             else:
@@ -120,7 +124,15 @@ class _Context:
             for agent in self.staffed:
                 if agent.id in eligible:
                     outlooks += _agent_slots(self.facts, agent, self.medium, self.now)
-            found = ReleaseModel(outlooks, *self.handle(item))
+            if self.breaks is not None:  # agents on a break come back after its residual
+                required, pools, reserved = demand
+                constraint = Constraint(required, (), pools, reserved)
+                for agent in self.away:
+                    a = agent.agent
+                    if satisfies(a.attributes, a.pools, a.id, constraint):
+                        back = Outlook(samples=self.breaks, elapsed=self.now - agent.since)
+                        outlooks += [back] * a.slots.capacity(self.medium)
+            found = ReleaseModel(outlooks, *self.handle(item), *self.availability)
             self._slots[(demand, skill)] = found
         return found
 
@@ -128,7 +140,7 @@ class _Context:
 def _outlook(facts: Facts, rt: ItemRuntime, now: float) -> Outlook:
     """How long a held item may still last: busy for a while, or offered (not started)."""
     item = rt.item
-    samples = facts.stats.samples(item.tenant, item.medium, skill_of(item))
+    samples = facts.stats.handle.samples(item.tenant, item.medium, skill_of(item))
     elapsed = max(now - rt.accepted_at, 0.0) if rt.status is Status.BUSY else 0.0
     if samples is None:
         return Outlook(mean=facts.default_handle_time)
@@ -215,7 +227,29 @@ def _predict(context: _Context, rt: ItemRuntime) -> WaitPrediction:
         ahead = sum(n * context.overlap(demand, g) for g, n in counts if n)
         if level == rt.level:
             position = ahead
-        wait = max(start, delay + context.releases(demand, item).median_start(ahead))
+        wait = max(start, delay + _start(context.releases(demand, item), ahead, context.hazard))
         best = min(best, wait)
     return WaitPrediction(item.id, best, round(position) + 1, len(eligible), available)
 
+
+
+def _start(model: ReleaseModel, ahead: float, hazard: float) -> float:
+    """Median time to a slot, the items ahead thinned by those expected to hang up first.
+
+    With exponential patience an item ahead is still there when its turn comes, on average over
+    a wait ``t``, with probability ``(1 - exp(-hazard * t)) / (hazard * t)``; the wait and the
+    thinning depend on each other, so a few rounds of substitution settle them.
+    """
+    wait = model.median_start(ahead)
+    if hazard <= 0 or ahead <= 0:
+        return wait
+    for _ in range(3):
+        if not math.isfinite(wait) or wait <= 0:
+            break
+        wait = model.median_start(ahead * share_left(hazard * wait))
+    return wait
+
+
+def share_left(x: float) -> float:
+    """``(1 - exp(-x)) / x``: the mean of ``exp(-s)`` over ``s`` in ``[0, x]``."""
+    return 1.0 if x < 1e-9 else -math.expm1(-x) / x

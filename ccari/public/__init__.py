@@ -1,0 +1,1 @@
+"""The customer-facing side: customer sessions, the embeddable widget, allowed origins."""
