@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--keep-pbx", action="store_true", help="leave Asterisk running on exit")
     sub.add_parser("migrate")
     sub.add_parser("demo")
-    sub.add_parser("serve")
+    serve_p = sub.add_parser("serve")
+    serve_p.add_argument("--no-pbx", action="store_true",
+                         help="no Asterisk: web chat, email and the pages only")
     sub.add_parser("pbx-sync")
     pbx = sub.add_parser("pbx", help="PBX commands (see `ccari pbx --help`)")
     pbx.add_argument("args", nargs=argparse.REMAINDER)
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if ns.command == "pbx-sync":
             _pbx_sync(cfg)
         if ns.command == "serve":
-            asyncio.run(serve(cfg))
+            asyncio.run(serve(cfg, with_pbx=not ns.no_pbx))
         if ns.command == "run":
             proc = _pbx_up(cfg)
             try:

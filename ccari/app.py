@@ -47,6 +47,7 @@ from ccari.email import plugin as email_plugin
 from ccari.public.origins import Origins
 from ccari.public.tokens import CustomerTokens
 from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.supervisor import http as supervisor_http
 from ccari.voice import stasis
 from ccari.voice.services import VoiceService
 from ccari.web.middlewares import errors, security_headers
@@ -171,6 +172,7 @@ def internal_app(rt: Runtime) -> web.Application:
     _set_keys(app, rt)
     app.add_routes(admin_http.routes)
     app.add_routes(agents_http.routes)
+    app.add_routes(supervisor_http.routes)
     if rt.admission is not None:
         admission_http.setup(app, rt.admission)
     for setup in rt.internal_setups:
@@ -207,13 +209,13 @@ async def _to_agent(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/agent")
 
 
-async def serve(cfg: Config, *, ready: asyncio.Event | None = None) -> None:
-    """Run both listeners until SIGINT/SIGTERM."""
+async def serve(cfg: Config, *, ready: asyncio.Event | None = None, with_pbx: bool = True) -> None:
+    """Run both listeners until SIGINT/SIGTERM (``with_pbx=False``: web media only)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with runtime(cfg) as rt:
+    async with runtime(cfg, with_pbx=with_pbx) as rt:
         runners = []
         for app, host, port in (
             (internal_app(rt), cfg.web.internal_host, cfg.web.internal_port),

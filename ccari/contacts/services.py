@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
+from ccari.errors import NotFound
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import (
     AgentState,
@@ -158,6 +159,7 @@ class QueueService:
             priority=contact.priority,
             arrived_at=arrived.timestamp(),
             queue=str(contact.queue_id or "default"),
+            not_before=contact.not_before.timestamp() if contact.not_before else None,
         )
 
     # ---- work --------------------------------------------------------------------------
@@ -195,6 +197,29 @@ class QueueService:
                            wrap_up=wrap_up_s if wrap_up_s > 0 else False)
         if agent_id is not None:
             await self._push_state(agent_id, offer=None)
+
+    async def reprioritise(self, tenant_id: int, contact_id: str, priority: int) -> Contact:
+        """A supervisor moves a waiting contact up or down (higher priority first)."""
+        async with self._sessions() as s:
+            contact = await repo.get(s, contact_id, tenant_id, for_update=True)
+            if contact is None or contact.state not in ("queued", "offered"):
+                raise NotFound("no such waiting contact", error_id="contact-not-waiting")
+            await repo.transition(s, contact, contact.state, at=utc(self._clock()), priority=priority)
+            await s.commit()
+        await self._decide(self.router.update_priority, contact_id, priority, self._clock())
+        return contact
+
+    async def reschedule(self, tenant_id: int, contact_id: str, not_before: float | None) -> Contact:
+        """Not routed before ``not_before`` (None: at once), e.g. a callback moved earlier."""
+        async with self._sessions() as s:
+            contact = await repo.get(s, contact_id, tenant_id, for_update=True)
+            if contact is None or contact.state not in ("queued", "offered"):
+                raise NotFound("no such waiting contact", error_id="contact-not-waiting")
+            when = utc(not_before) if not_before is not None else None
+            await repo.transition(s, contact, contact.state, at=utc(self._clock()), not_before=when)
+            await s.commit()
+        await self._decide(self.router.reschedule, contact_id, not_before, self._clock())
+        return contact
 
     # ---- agents ------------------------------------------------------------------------
     async def set_presence(self, agent: Agent, presence: str) -> str:

@@ -42,6 +42,7 @@ class DemoAgent:
     name: str
     site: str
     skills: dict[str, str]
+    role: str = "agent"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ DEMO = (
     DemoTenant(
         "acme", "Acme Broadband", "15550100",
         (DemoAgent("alice", "Alice Sales", "London", {"skill": "sales", "language": "en"}),
-         DemoAgent("bob", "Bob Support", "Leeds", {"skill": "support", "language": "en"})),
+         DemoAgent("bob", "Bob Support", "Leeds", {"skill": "support", "language": "en"}),
+         DemoAgent("sam", "Sam Supervisor", "London", {"skill": "support"}, role="supervisor")),
         ivr={"1": {"skill": "sales"}, "2": {"skill": "support"}},
     ),
     DemoTenant(
@@ -149,7 +151,7 @@ async def _agent(session: AsyncSession, tenant: Tenant, t: DemoTenant, a: DemoAg
         agent = Agent(tenant_id=tenant.id, username=a.username, display_name=a.name,
                       password_hash=hash_password(sec[f"{t.slug}.{a.username}.web"]),
                       phone_username=phone, phone_password=sec[f"{t.slug}.{a.username}.sip"],
-                      site_id=site.id,
+                      site_id=site.id, role=a.role,
                       slots={"per_medium": {"voice": 1, "chat": 3, "email": 2}, "total": 3,
                              "exclusive": ["voice"]})
         agent.skills = [AgentSkill(name=k, value=v, proficiency=5) for k, v in a.skills.items()]
@@ -192,7 +194,7 @@ def manifest(cfg: Config, sec: dict[str, Any]) -> dict[str, Any]:
                 "numbers": [{"did": t.did, "uri": f"sip:{t.did}@{p.host}:{p.sip_port}"}],
                 "ivr": [{"digit": d, "selects": a} for d, a in t.ivr.items()],
                 "agents": [
-                    {"username": a.username, "name": a.name, "site": a.site,
+                    {"username": a.username, "name": a.name, "site": a.site, "role": a.role,
                      "skills": a.skills, "web_password": sec[f"{t.slug}.{a.username}.web"],
                      "sip_username": f"{t.slug}-{a.username}",
                      "sip_password": sec[f"{t.slug}.{a.username}.sip"],

@@ -90,6 +90,8 @@ class Agent(Base):
     slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # What the agent last chose (logged_out, not_ready, ready): restored after a restart.
     presence: Mapped[str] = mapped_column(String(16), default="logged_out")
+    # "agent", or "supervisor": also sees and reorders the tenant's pending contacts.
+    role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     skills: Mapped[list[AgentSkill]] = relationship(
         back_populates="agent", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -219,6 +221,8 @@ class Contact(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # Not routed before this time (scheduled callbacks; a supervisor's reschedule).
+    not_before: Mapped[dt.datetime | None]
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     offer_count: Mapped[int] = mapped_column(Integer, default=0)
     arrived_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""The supervisor's view: pending contacts of every medium, reordered or rescheduled."""

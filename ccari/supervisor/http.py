@@ -1,0 +1,122 @@
+"""Supervisor page and its JSON API (internal listener; agent session with role supervisor).
+
+``GET /supervisor`` the page; ``GET /supervisor/api/pending`` the tenant's waiting contacts
+of every medium (position, predicted wait, scheduled time) and its agents' states;
+``POST /supervisor/api/contacts/{id}/priority`` {priority} and ``.../schedule``
+{not_before: ISO time | null}.  POSTs carry the session's CSRF token in ``X-CSRF-Token``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import time
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from ccari import keys
+from ccari.agents.http import _agent
+from ccari.contacts.screenpop import public_attributes
+from ccari.errors import BadRequest, Forbidden, Unauthorized
+from ccari.storage.models import Agent, Contact, Tenant
+from ccari.web.pages import render
+from ccari.web.security import AgentSession
+
+routes = web.RouteTableDef()
+WAITING = ("queued", "offered")
+
+
+async def _supervisor(request: web.Request) -> tuple[AgentSession, Agent, Tenant]:
+    found = await _agent(request)
+    if found is None:
+        raise Unauthorized("log in first", error_id="login-required")
+    if found[1].role != "supervisor":
+        raise Forbidden("supervisors only", error_id="supervisors-only")
+    return found
+
+
+def _csrf(request: web.Request, sess: AgentSession) -> None:
+    if not hmac.compare_digest(request.headers.get("X-CSRF-Token", ""), sess.csrf):
+        raise Forbidden("missing or stale CSRF token; reload the page", error_id="csrf-failed")
+
+
+@routes.get("/supervisor")
+async def page(request: web.Request) -> web.Response:
+    found = await _agent(request)
+    if found is None:
+        raise web.HTTPSeeOther("/agent/login")
+    sess, agent, tenant = await _supervisor(request)
+    return render("supervisor.html", agent=agent, tenant=tenant, csrf=sess.csrf)
+
+
+@routes.get("/supervisor/api/pending")
+async def pending(request: web.Request) -> web.Response:
+    _, _, tenant = await _supervisor(request)
+    queue = request.app[keys.QUEUE]
+    async with request.app[keys.SESSIONS]() as s:
+        rows = list(await s.scalars(
+            select(Contact).where(Contact.tenant_id == tenant.id, Contact.state.in_(WAITING))
+            .order_by(Contact.priority.desc(), Contact.arrived_at)))
+        agents = list(await s.scalars(select(Agent).where(Agent.tenant_id == tenant.id)
+                                      .order_by(Agent.display_name)))
+    now = dt.datetime.now(dt.UTC)
+    contacts: list[dict[str, Any]] = []
+    for c in rows:
+        view = queue.view(c.id)
+        contacts.append({
+            "id": c.id, "medium": c.medium, "state": c.state, "priority": c.priority,
+            "from": c.caller_number or c.caller_name or "", "attributes": public_attributes(c),
+            "waited_s": round((now - (c.queued_at or c.arrived_at)).total_seconds()),
+            "position": view.position if view else None,
+            "predicted_wait_s": round(view.predicted_wait_s) if view and view.predicted_wait_s < 1e9
+            else None,
+            "not_before": c.not_before.isoformat() if c.not_before else None,
+        })
+    return web.json_response({
+        "contacts": contacts,
+        "agents": [{"id": a.id, "name": a.display_name, "state": queue.agent_state(a.id)}
+                   for a in agents],
+    })
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("send a JSON object", error_id="bad-json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object", error_id="bad-json")
+    return body
+
+
+@routes.post("/supervisor/api/contacts/{id}/priority")
+async def set_priority(request: web.Request) -> web.Response:
+    sess, _, tenant = await _supervisor(request)
+    _csrf(request, sess)
+    priority = (await _body(request)).get("priority")
+    if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
+        raise BadRequest("priority must be a whole number from -100 to 100", error_id="bad-priority")
+    await request.app[keys.QUEUE].reprioritise(tenant.id, request.match_info["id"], priority)
+    return web.json_response({"id": request.match_info["id"], "priority": priority})
+
+
+@routes.post("/supervisor/api/contacts/{id}/schedule")
+async def set_schedule(request: web.Request) -> web.Response:
+    sess, _, tenant = await _supervisor(request)
+    _csrf(request, sess)
+    raw = (await _body(request)).get("not_before")
+    when: float | None = None
+    if raw is not None:
+        try:
+            parsed = dt.datetime.fromisoformat(str(raw))
+        except ValueError:
+            raise BadRequest("not_before must be an ISO 8601 time", error_id="bad-time") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        when = parsed.timestamp()
+        if when > time.time() + 30 * 86400:
+            raise BadRequest("at most 30 days ahead", error_id="bad-time")
+    await request.app[keys.QUEUE].reschedule(tenant.id, request.match_info["id"], when)
+    return web.json_response({"id": request.match_info["id"], "not_before": raw})

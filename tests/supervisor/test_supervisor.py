@@ -1,0 +1,115 @@
+"""The supervisor's pending list and its reprioritise / reschedule actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from ccari.app import internal_app, runtime
+from ccari.contacts import repo
+from ccari.demo.seed import seed
+from ccari.storage.models import utcnow
+from ccari.tenants import repo as tenants_repo
+
+
+@pytest.fixture
+async def rt(cfg, sessions):
+    async with sessions() as s:
+        sec = await seed(s, cfg)
+        await s.commit()
+    async with runtime(cfg, with_pbx=False) as rt:
+        rt.demo_secrets = sec  # type: ignore[attr-defined]
+        yield rt
+
+
+async def login(client: TestClient, user: str, password: str) -> str:
+    form = await (await client.get("/agent/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    resp = await client.post("/agent/login", allow_redirects=False, data={
+        "csrf": csrf, "tenant": "acme", "username": user, "password": password})
+    assert resp.status == 303
+    page = await (await client.get("/supervisor")).text()
+    m = re.search(r'data-csrf="([^"]+)"', page)
+    return m.group(1) if m else ""
+
+
+async def waiting(rt, tenant: str, medium: str, caller: str, minutes_ago: float) -> str:
+    async with rt.sessions() as s:
+        t = await tenants_repo.by_slug(s, tenant)
+        at = utcnow() - dt.timedelta(minutes=minutes_ago)
+        c = await repo.create(s, tenant_id=t.id, medium=medium, state="queued", arrived_at=at,
+                              queued_at=at, caller_number=caller, attributes={"skill": "sales"})
+        await s.commit()
+    await rt.queue.enqueue(c)
+    return c.id
+
+
+async def test_agents_who_are_not_supervisors_are_refused(rt, aiohttp_client):
+    client = await aiohttp_client(internal_app(rt))
+    assert (await client.get("/supervisor/api/pending")).status == 401
+    await login(client, "alice", rt.demo_secrets["acme.alice.web"])
+    resp = await client.get("/supervisor/api/pending")
+    assert resp.status == 403 and (await resp.json())["error"] == "supervisors-only"
+
+
+async def test_pending_list_spans_media_and_only_this_tenant(rt, aiohttp_client):
+    first = await waiting(rt, "acme", "chat", "chat-visitor", 5)
+    second = await waiting(rt, "acme", "email", "ada@example.com", 3)
+    await waiting(rt, "globex", "chat", "someone-else", 4)
+    client = await aiohttp_client(internal_app(rt))
+    await login(client, "sam", rt.demo_secrets["acme.sam.web"])
+    data = await (await client.get("/supervisor/api/pending")).json()
+    assert [c["id"] for c in data["contacts"]] == [first, second]
+    assert [c["medium"] for c in data["contacts"]] == ["chat", "email"]
+    assert {a["name"] for a in data["agents"]} == {"Alice Sales", "Bob Support", "Sam Supervisor"}
+
+
+async def test_reprioritise_moves_a_contact_to_the_front(rt, aiohttp_client):
+    older = await waiting(rt, "acme", "chat", "a", 5)
+    newer = await waiting(rt, "acme", "chat", "b", 1)
+
+    def order() -> list[str]:
+        tenant = next(iter({i.tenant for i in rt.queue.router.waiting(acme_id)}))
+        return [i.id for i in rt.queue.router.waiting(tenant)]
+
+    async with rt.sessions() as s:
+        acme_id = str((await tenants_repo.by_slug(s, "acme")).id)
+    assert order() == [older, newer]
+    client = await aiohttp_client(internal_app(rt))
+    csrf = await login(client, "sam", rt.demo_secrets["acme.sam.web"])
+    no_csrf = await client.post(f"/supervisor/api/contacts/{newer}/priority", json={"priority": 5})
+    assert no_csrf.status == 403 and (await no_csrf.json())["error"] == "csrf-failed"
+    bad = await client.post(f"/supervisor/api/contacts/{newer}/priority", json={"priority": "high"},
+                            headers={"X-CSRF-Token": csrf})
+    assert bad.status == 400 and (await bad.json())["error"] == "bad-priority"
+    ok = await client.post(f"/supervisor/api/contacts/{newer}/priority", json={"priority": 5},
+                           headers={"X-CSRF-Token": csrf})
+    assert ok.status == 200
+    assert order() == [newer, older]
+    data = await (await client.get("/supervisor/api/pending")).json()
+    assert [c["id"] for c in data["contacts"]] == [newer, older]
+
+
+async def test_reschedule_later_then_now(rt, aiohttp_client):
+    cid = await waiting(rt, "acme", "callback", "15550199", 2)
+    client = await aiohttp_client(internal_app(rt))
+    csrf = await login(client, "sam", rt.demo_secrets["acme.sam.web"])
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+    resp = await client.post(f"/supervisor/api/contacts/{cid}/schedule", json={"not_before": later},
+                             headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200
+    assert rt.queue.view(cid) is None  # scheduled: not waiting for an agent now
+    async with rt.sessions() as s:
+        assert (await repo.get(s, cid)).not_before is not None
+    resp = await client.post(f"/supervisor/api/contacts/{cid}/schedule", json={"not_before": None},
+                             headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200 and rt.queue.view(cid) is not None
+    bad = await client.post(f"/supervisor/api/contacts/{cid}/schedule", json={"not_before": "soon"},
+                            headers={"X-CSRF-Token": csrf})
+    assert bad.status == 400 and (await bad.json())["error"] == "bad-time"
+    other = await client.post("/supervisor/api/contacts/nope/schedule", json={"not_before": None},
+                              headers={"X-CSRF-Token": csrf})
+    assert other.status == 404 and (await other.json())["error"] == "contact-not-waiting"
