@@ -28,6 +28,8 @@ class Call:
     agent_id: int | None = None
     agent_channel_id: str | None = None
     bridge_id: str | None = None
+    # Music on hold is playing on the caller's channel (None: unknown, after a restart).
+    moh: bool | None = False
     timer: asyncio.Task[Any] | None = None
     announcer: asyncio.Task[Any] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -80,6 +80,7 @@ async def reconcile(service: VoiceService) -> None:
                     call.ivr = ivr_mod.Ivr(menu_of(menu))
                     await service._run_ivr(call, call.ivr.start())
             elif contact.state == "queued" and fresh:
+                call.moh = None  # whatever the previous process left playing
                 service._start_announcer(call)
             elif contact.state == "offered":
                 if agent_ch is not None and agent_ch.state == "Up":

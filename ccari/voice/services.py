@@ -173,8 +173,11 @@ class VoiceService:
         async with call.lock:
             if kind == "ivr" and call.phase == "ivr" and call.ivr is not None:
                 await self._run_ivr(call, call.ivr.on_playback_finished(int(gen)))
-            elif kind == "ann" and call.phase in ("queued", "offered"):
-                await self._safe(self._ari.start_moh(call.channel_id, self._cfg.moh_class))
+            elif kind == "ann" and playback_id == call.playback_id:
+                call.playback_id = None
+                if call.phase in ("queued", "offered") and not call.moh:
+                    await self._safe(self._ari.start_moh(call.channel_id, self._cfg.moh_class))
+                    call.moh = True
 
     # ---- queue -----------------------------------------------------------------------------
     async def _enqueue(self, call: Call, attributes: dict[str, object]) -> None:
@@ -203,12 +206,14 @@ class VoiceService:
             if view is not None and call.phase == "queued":
                 n += 1
                 media = self._announcement(view.position, view.predicted_wait_s)
-                await self._safe(self._ari.stop_moh(call.channel_id))
-                await self._safe(self._ari.play(
-                    call.channel_id, media, playback_id=f"ann-{call.contact_id}-{n}"
-                ))
-            else:
+                if call.moh is not False:
+                    await self._safe(self._ari.stop_moh(call.channel_id))
+                    call.moh = False
+                call.playback_id = f"ann-{call.contact_id}-{n}"
+                await self._safe(self._ari.play(call.channel_id, media, playback_id=call.playback_id))
+            elif not call.moh:
                 await self._safe(self._ari.start_moh(call.channel_id, self._cfg.moh_class))
+                call.moh = True
             await asyncio.sleep(call.settings.announce_every_s)
 
     def _announcement(self, position: int, wait_s: float) -> list[str]:
@@ -303,7 +308,12 @@ class VoiceService:
             )
             await s.commit()
         call.phase, call.bridge_id = "connected", bridge
-        await self._safe(self._ari.stop_moh(call.channel_id))
+        if call.playback_id is not None:  # an announcement may still be playing
+            await self._safe(self._ari.stop_playback(call.playback_id))
+            call.playback_id = None
+        if call.moh is not False:
+            await self._safe(self._ari.stop_moh(call.channel_id))
+            call.moh = False
         await self._safe(self._ari.create_bridge(bridge, type="mixing"))
         await self._safe(self._ari.add_channel(bridge, [call.channel_id, call.agent_channel_id]))
         await self._queue.accepted(call.contact_id)
@@ -325,7 +335,7 @@ class VoiceService:
                              call.contact_id, call.agent_id, cause)
                     await self._offer_failed(call)
                 elif call.phase == "connected":
-                    await self._finish(call, "agent-hangup")
+                    await self._finish(call, "agent-hangup", gone=channel_id)
 
     async def _caller_gone(self, call: Call) -> None:
         await self._admission.release(call.channel_id)
@@ -352,14 +362,15 @@ class VoiceService:
                 await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
             log.info("contact %s abandoned in %s", call.contact_id, previous)
         elif call.phase == "connected":
-            await self._finish(call, "caller-hangup")
+            await self._finish(call, "caller-hangup", gone=call.channel_id)
 
-    async def _finish(self, call: Call, disposition: str) -> None:
+    async def _finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
+        """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""
         await self._admission.release(call.channel_id)
         call.phase = "ended"
         call.cancel_timers()
         for ch in (call.channel_id, call.agent_channel_id):
-            if ch:
+            if ch and ch != gone:
                 await self._hangup(ch, "normal")
         if call.bridge_id:
             await self._safe(self._ari.destroy_bridge(call.bridge_id))
