@@ -1,4 +1,55 @@
-"""Routing core: one universal queue, skills, media slots, wait prediction. Pure: no I/O."""
+"""Routing core: one universal queue, skill matching, agent media slots, wait prediction.
+
+Pure: it takes facts and returns decisions. No I/O, no clock (every event takes ``now``, in
+seconds), no randomness: the same events always give the same decisions. The store is the record
+of truth; on start, rebuild with :meth:`Router.restore` (or ``agent_login`` / ``add_item`` with
+the original arrival times): the queue order only depends on the items, so it is the same.
+
+Facts: :class:`WorkItem` (medium, :class:`Requirement` s, priority, arrival, tenant, queue,
+reserved agent, not-before time) and :class:`Agent` (attributes with proficiencies, pools,
+:class:`SlotSpec`). Rules: :class:`Rules` of :class:`QueueRule` (pools, :class:`RelaxationStep`
+s, :class:`Strategy`) per ``(tenant, queue)``.
+
+Events, each returning the new :class:`Offer` s to make (an offer reserves the agent's slot
+until ``accept``, ``reject`` or ``remove_item``)::
+
+    add_item(item, now)                    remove_item(item_id, now)       # abandon, cancel
+    agent_login(agent, now, ready=False)   agent_update(agent, now)        # new skills, slots
+    agent_ready(agent_id, now)             agent_not_ready(agent_id, now)
+    agent_logout(agent_id, now)            accept(item_id, now)            # offer -> busy
+    reject(item_id, now, agent_not_ready=False)    # refused or timed out: back in its place
+    complete(item_id, now, wrap_up=False)  # or True (until agent_ready) or seconds
+    update_priority(item_id, priority, now)        reschedule(item_id, not_before, now)
+    tick(now)                              # call at next_deadline(): relaxation, callbacks
+    restore(now, agents=..., in_progress=..., waiting=...)    # rebuild from the store
+
+Queries: ``next_deadline()``, ``position(item_id)``, ``waiting(tenant)``,
+``predicted_wait(item_id, now)``, ``predicted_waits(tenant, now)``, ``agent_state(agent_id)``,
+``snapshot()``; ``record_handle_time(tenant, medium, skill_of(item), seconds)`` seeds the
+statistics. Refused events raise a :class:`RoutingError` and change nothing.
+
+A voice ACD: a sales call, agent A (sales 5) and agent B (support, sales 2) ready::
+
+    >>> from ccari.routing import *
+    >>> router = Router(Rules(default=QueueRule(steps=(RelaxationStep(30, min_proficiency=2),))))
+    >>> a = Agent("A", "acme", attributes={("skill", "sales"): 5})
+    >>> b = Agent("B", "acme", attributes={("skill", "support"): 5, ("skill", "sales"): 2})
+    >>> router.agent_login(a, 0.0, ready=True) + router.agent_login(b, 0.0, ready=True)
+    []
+    >>> sales = (Requirement("skill", "sales", min_proficiency=4),)
+    >>> router.add_item(WorkItem("c1", "acme", Medium.VOICE, sales, arrived_at=10.0), 10.0)
+    [Offer(item_id='c1', agent_id='A', medium=<Medium.VOICE: 'voice'>)]
+    >>> router.reject("c1", 25.0, agent_not_ready=True)  # A does not answer
+    []
+    >>> router.agent_state("A"), router.position("c1"), router.next_deadline()
+    (<AgentState.NOT_READY: 'not_ready'>, 1, 40.0)
+    >>> router.tick(40.0)  # waiting 30 s: sales 2 is enough now
+    [Offer(item_id='c1', agent_id='B', medium=<Medium.VOICE: 'voice'>)]
+    >>> router.accept("c1", 42.0) + router.complete("c1", 222.0, wrap_up=10.0)
+    []
+    >>> router.agent_state("B"), router.next_deadline()
+    (<AgentState.WRAP_UP: 'wrap_up'>, 232.0)
+"""
 
 from ccari.routing.engine import Router
 from ccari.routing.model import (

@@ -156,6 +156,8 @@ class Router(Matcher):
     def agent_update(self, agent: Agent, now: float) -> list[Offer]:
         """New attributes, pools or slots for a logged-in agent; work in progress is kept."""
         current = self._agent(agent.id)
+        if agent.tenant != current.agent.tenant:
+            raise InvalidTransition(f"agent {agent.id} cannot change tenant while logged in")
         dirt = self._advance(now)
         self._free.drop(current)
         current.rebind(own(agent))
@@ -232,27 +234,26 @@ class Router(Matcher):
         """
         if self._items or self._agents:
             raise InvalidTransition("restore needs an empty router")
+        staff: list[tuple[Agent, AgentState]] = [
+            (a, s) for a, s in agents if s is not AgentState.LOGGED_OUT
+        ]
+        busy, queued = list(in_progress), list(waiting)
+        _check_restore(staff, busy, queued)
         self._now = now
         dirt = Dirt()
-        for agent, state in agents:
-            if state is AgentState.LOGGED_OUT:
-                continue
+        for agent, state in staff:
             if state in (AgentState.RESERVED, AgentState.BUSY):
                 state = AgentState.READY
             self._login(agent, state, now, dirt)
-        for item, agent_id, accepted_at in in_progress:
-            if item.id in self._items:
-                raise DuplicateId(f"item {item.id} is already routed")
-            holder = self._agent(agent_id)
+        for item, agent_id, accepted_at in busy:
+            holder = self._agents[agent_id]
             rule = self.rules.rule_for(item.tenant, item.queue)
             rt = ItemRuntime(item, rule, Status.BUSY, 0, constraint_at(item, rule, 0))
-            rt.agent, rt.accepted_at = agent_id, accepted_at
+            rt.agent, rt.accepted_at, rt.left_queue = agent_id, accepted_at, True
             self._items[item.id] = rt
             holder.hold(item.id, item.medium, offered=False)
             self._free.refresh(holder)
-        for item in waiting:
-            if item.id in self._items:
-                raise DuplicateId(f"item {item.id} is already routed")
+        for item in queued:
             self._admit(item, now, dirt)
         return self._settle(dirt, now, items_first=True)
 
@@ -271,7 +272,7 @@ class Router(Matcher):
         rt = self._item(item_id)
         if rt.status is not Status.WAITING:
             return None
-        return waits.predict(self._facts(), rt, 0.0).position
+        return waits.position(self._facts(), rt)
 
     def predicted_wait(self, item_id: str, now: float) -> WaitPrediction:
         """Predicted wait of one item (0 once offered), as of the last event or tick."""
@@ -305,10 +306,25 @@ class Router(Matcher):
         )
 
 
-
 def _scheduled(item: WorkItem) -> tuple[float, tuple[int, float, str]]:
     return (math.inf if item.not_before is None else item.not_before, item.order_key)
 
 
 def _with(items: Iterable[ItemRuntime], status: Status) -> list[ItemRuntime]:
     return [rt for rt in items if rt.status is status]
+
+
+def _check_restore(
+    staff: list[tuple[Agent, AgentState]],
+    busy: list[tuple[WorkItem, str, float]],
+    queued: list[WorkItem],
+) -> None:
+    """Refuse inconsistent input before anything changes."""
+    agent_ids = [a.id for a, _ in staff]
+    item_ids = [item.id for item, _, _ in busy] + [item.id for item in queued]
+    for ids in (agent_ids, item_ids):
+        if len(set(ids)) != len(ids):
+            raise DuplicateId("restore got the same id twice")
+    missing = {agent_id for _, agent_id, _ in busy} - set(agent_ids)
+    if missing:
+        raise InvalidTransition(f"items in progress with agents not logged in: {sorted(missing)}")

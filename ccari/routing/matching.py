@@ -26,7 +26,7 @@ from ccari.routing.model import (
     WorkItem,
 )
 from ccari.routing.prediction import Statistics
-from ccari.routing.rules import Rules, Strategy, constraint_at, fit, level_at, step_time
+from ccari.routing.rules import Rules, Strategy, constraint_at, level_at, step_time
 from ccari.routing.slots import AgentRuntime
 
 ITEM, AGENT = 0, 1
@@ -196,24 +196,35 @@ class Matcher:
             self._offer(best, agent, offers)
 
     def _place(self, rt: ItemRuntime, offers: list[Offer]) -> None:
-        """Offer the item to the best free eligible agent, if any."""
+        """Offer the item to the best free eligible agent, if any (the hottest loop)."""
         item, group = rt.item, rt.group
         assert group is not None
-        best: AgentRuntime | None = None
-        best_score: tuple[float, float, float, str] | None = None
+        agents = self._agents
+        scoring = rt.constraint.scoring
+        _, _, required, pools, reserved, excluded = group.signature
+        plain = not (required or pools is not None or reserved is not None or excluded)
         least_busy = rt.rule.strategy is Strategy.LEAST_BUSY
+        best: AgentRuntime | None = None
+        best_rank: tuple[float, float, float, str] | None = None
         for agent_id in self._free.candidates(item.tenant, item.medium, rt.constraint):
-            agent = self._agents[agent_id]
-            if not group.admits(agent):
+            agent = agents[agent_id]
+            if not plain and not group.admits(agent):
                 continue
-            score = -fit(agent.agent.attributes, rt.constraint)
-            occupancy = agent.occupancy()
+            score = 0.0
+            if scoring:
+                attributes = agent.agent.attributes
+                for key, weight, threshold in scoring:
+                    proficiency = attributes.get(key)
+                    if proficiency is not None and proficiency >= threshold:
+                        score -= weight * proficiency
+            total = agent.agent.slots.total
+            occupancy = agent.total_used / total if total else 1.0
             if least_busy:
-                ranked = (occupancy, agent.idle_since, score, agent_id)
+                rank = (occupancy, agent.idle_since, score, agent_id)
             else:
-                ranked = (score, occupancy, agent.idle_since, agent_id)
-            if best_score is None or ranked < best_score:
-                best, best_score = agent, ranked
+                rank = (score, occupancy, agent.idle_since, agent_id)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = agent, rank
         if best is not None:
             self._offer(rt, best, offers)
 

@@ -195,7 +195,8 @@ class Offer:
 class WaitPrediction:
     """Predicted wait of a waiting item and the agents it may get.
 
-    ``wait``: seconds from ``now`` until an offer (``inf`` if no staffed agent can ever take it).
+    ``wait``: the median (half the items wait less) of the seconds from ``now`` until an offer;
+    ``inf`` if no logged-in agent can ever take it.
     ``position``: 1 + the (rounded) number of items ahead that compete for the same agents.
     ``eligible_agents``: staffed (logged in, not ``not_ready``) agents it may go to now;
     ``available_agents``: those of them with a free slot right now.

@@ -1,17 +1,20 @@
-"""ccari's wait predictor: position among competing items, eligible staffed slots, handle times.
+"""ccari's wait predictor: position among competing items, eligible slots, learned statistics.
 
-For a waiting item X at each relaxation level L it may still reach (from now on):
+For a waiting item X, at each relaxation level L it may still reach:
 
-* ``E_L``: the staffed agents (logged in, not ``not_ready``) X may go to at level L;
+* ``E_L``: the agents X may go to at level L; those at work (ready, busy, wrap-up) hold slots
+  that free after the residual handle time of their current item, those on a break (not ready)
+  come back after the residual of the break durations seen so far (:mod:`.releases`);
 * ``ahead_L``: the items ahead of X (priority, then age) of the same tenant and medium, each
   weighted by the share of its own eligible agents that are also in ``E_L`` (an item that may go
-  to 10 agents, 2 of them X's, takes an X slot with weight 0.2);
-* each slot of the agents in ``E_L`` frees after the mean residual handle time of its current
-  item (:meth:`HandleTimes.residual`), then every mean handle time.
+  to 10 agents, 2 of them X's, takes one of X's slots with weight 0.2), thinned by the callers
+  expected to hang up first (abandonment hazard learned from removed items);
+* ``wait_L = max(time until level L, median time of the ahead_L + 1-th slot release)``.
 
-``wait_L = max(time until level L, release_time(slots, handle, ahead_L))`` and the prediction is
-the smallest ``wait_L``. Cost: one pass over the tenant's waiting items of that medium and its
-staffed agents; :func:`predict_all` shares that work between all the items of a tenant.
+The prediction is the smallest ``wait_L``. It reads only what the router saw: handle times
+(:meth:`Router.complete`, :meth:`Router.record_handle_time`), agents' work and break durations,
+items served and removed. Cost: one pass over the tenant's waiting items of that medium and its
+agents; :func:`predict_all` shares that work between all the items of a tenant.
 """
 
 from __future__ import annotations
@@ -196,6 +199,18 @@ def predict_all(facts: Facts, tenant: str, now: float) -> dict[str, WaitPredicti
             context = contexts[item.medium] = _Context(facts, tenant, item.medium, now)
         result[item_id] = _predict(context, rt)
     return result
+
+
+def position(facts: Facts, rt: ItemRuntime) -> int:
+    """1 + the weighted number of items ahead competing for the same agents, rounded."""
+    item = rt.item
+    context = _Context(facts, item.tenant, item.medium, 0.0)
+    demand, key = _demand(rt.constraint), rt.key
+    ahead = sum(
+        bisect_left(context.group_keys(g), key) * context.overlap(demand, g)
+        for g in context.groups
+    )
+    return round(ahead) + 1
 
 
 def _demand(constraint: Constraint) -> Demand:

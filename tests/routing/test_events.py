@@ -197,3 +197,34 @@ def test_pending_offers_return_to_their_place_on_restart() -> None:
     )
     # The best items go to the best agents again.
     assert sorted(pairs(offers)) == sorted(pairs(list(before.snapshot().offers)))
+
+
+@pytest.mark.parametrize(
+    ("agents", "in_progress", "waiting", "error"),
+    [
+        ([agent("A")], [(item("x"), "B", 0.0)], [], InvalidTransition),
+        ([agent("A"), agent("A")], [], [], DuplicateId),
+        ([agent("A")], [(item("x"), "A", 0.0)], [item("x")], DuplicateId),
+    ],
+)
+def test_restore_refuses_inconsistent_input(
+    agents: list, in_progress: list, waiting: list, error: type[Exception]  # type: ignore[type-arg]
+) -> None:
+    router = Router()
+    with pytest.raises(error):
+        router.restore(
+            0.0, agents=[(a, AgentState.READY) for a in agents], in_progress=in_progress,
+            waiting=waiting,
+        )
+    assert router.snapshot() == Router().snapshot()
+    router.restore(0.0, agents=[(agent("A"), AgentState.READY)], waiting=[item("y")])
+    assert router.snapshot().offers[0].item_id == "y"
+    with pytest.raises(InvalidTransition):
+        router.restore(0.0, agents=[])
+
+
+def test_an_agent_cannot_change_tenant_while_logged_in() -> None:
+    router = Router()
+    router.agent_login(agent("A"), 0.0)
+    with pytest.raises(InvalidTransition):
+        router.agent_update(agent("A", tenant="other"), 1.0)

@@ -254,6 +254,20 @@ class RoutingMachine(RuleBasedStateMachine):
         for agent_id in self.agent_specs:
             assert self.router.agent_state(agent_id) is self.oracle.state(agent_id)
 
+    @rule()
+    def predictions_are_sane(self) -> None:
+        for tenant in TENANTS:
+            predictions = self.router.predicted_waits(tenant, self.now)
+            waiting = set(self.oracle.waiting_order(tenant))
+            for item_id, prediction in predictions.items():
+                assert prediction.wait >= 0  # also not NaN
+                assert prediction.position >= 1
+                assert prediction.available_agents <= prediction.eligible_agents
+                if item_id in waiting:
+                    assert self.router.position(item_id) == prediction.position
+            for item_id in sorted(predictions)[:1]:
+                assert self.router.predicted_wait(item_id, self.now) == predictions[item_id]
+
     def teardown(self) -> None:
         self._replay_gives_the_same_decisions()
         self._restore_keeps_the_order()

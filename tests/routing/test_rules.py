@@ -26,8 +26,8 @@ LADDER = Rules(
 )
 
 
-def _sales(item_id: str, *reqs: Requirement, at: float = 0.0, **kw: object) -> WorkItem:
-    return item(item_id, *reqs, at=at, queue="sales", **kw)
+def _sales(item_id: str, *reqs: Requirement, at: float = 0.0) -> WorkItem:
+    return item(item_id, *reqs, at=at, queue="sales")
 
 
 # (case, agent, item requirements, seconds until the first offer, None: never within 300 s)
