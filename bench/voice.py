@@ -44,6 +44,7 @@ from ccari.storage.models import (
     Number,
     Queue,
     Tenant,
+    TrunkPool,
 )
 from ccari.tenants.pbx import build_spec
 from ccari.web.security import hash_password
@@ -79,6 +80,11 @@ async def seed(cfg: Config, agents: int, uas_port: int) -> None:
         s.add_all([queue, menu])
         await s.flush()
         s.add(Number(tenant_id=tenant.id, did=DID, queue_id=queue.id, ivr_menu_id=menu.id))
+        # The shared trunk pool must not be what limits the bench (admission is measured
+        # by bench.admission): size it for the highest rate.
+        pool = await s.get(TrunkPool, 1)
+        assert pool is not None
+        pool.total_trunks = 100_000
         pw = hash_password("bench-agent")  # one hash for all: scrypt per agent would dominate
         for i in range(agents):
             a = Agent(tenant_id=tenant.id, username=f"a{i}", display_name=f"Agent {i}",
@@ -170,6 +176,13 @@ async def main(args: argparse.Namespace) -> None:
                 setups = [(c.connected_at - c.arrived_at).total_seconds() * 1000
                           for c in rows if c.connected_at is not None]
                 on_time = sum(1 for x in setups if x <= args.max_setup * 1000)
+                if args.verbose:
+                    states: dict[str, int] = {}
+                    for c in rows:
+                        key = f"{c.state}/{c.disposition}"
+                        states[key] = states.get(key, 0) + 1
+                    print(f"  sipp failed={failed} contacts={len(rows)} {states} "
+                          f"late={len(setups) - on_time}", flush=True)
                 return Step(rate, calls, max(failed, calls - on_time), setups)
 
             ours = await ramp("ccari", ccari_step, args)
@@ -202,6 +215,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hold", type=int, default=2, help="seconds the caller stays connected")
     p.add_argument("--max-setup", type=float, default=3.0,
                    help="a ccari call whose agent is bridged later than this (s) counts as failed")
+    p.add_argument("--verbose", action="store_true", help="print where failed calls ended")
     args = p.parse_args(argv)
     if args.full:
         args.cap, args.step = max(args.cap, 640), max(args.step, 10.0)
