@@ -135,7 +135,8 @@ async def main(args: argparse.Namespace) -> None:
     base = Config(state_dir=str(tmp / "var"), admin_token="bench-admin")
     cfg = with_secrets(replace(base, pbx=pbx_cfg, web=replace(base.web, secret_key="bench"),
                                database=DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp}/ccari.db"),
-                               voice=VoiceConfig(announce_every_s=60)))
+                               voice=VoiceConfig(announce_every_s=60),
+                               smtp=replace(base.smtp, intake_port=0)))
     await upgrade_async(cfg.database.url)
     agents = args.cap * (args.hold + 3)
     await seed(cfg, agents, uas_port)

@@ -55,5 +55,7 @@ async def sessions(db_url: str) -> AsyncIterator[object]:
 @pytest.fixture
 def cfg(tmp_path: Path, db_url: str) -> Config:
     base = Config(state_dir=str(tmp_path / "var"), admin_token="admin-token-for-tests")
+    # The SMTP intake is off unless a test turns it on (on a free port).
     return replace(base, database=DatabaseConfig(url=db_url),
-                   web=replace(base.web, secret_key="test-secret-key"))
+                   web=replace(base.web, secret_key="test-secret-key"),
+                   smtp=replace(base.smtp, intake_port=0))

@@ -53,6 +53,7 @@ class VoiceEnv:
             web=replace(base.web, secret_key="voice-test-secret"),
             pbx=self.pbx_config,
             voice=VoiceConfig(ivr_timeout_s=3.0, announce_every_s=20.0),
+            smtp=replace(base.smtp, intake_port=0),  # off unless a test turns it on
         )
         return with_secrets(cfg)
 

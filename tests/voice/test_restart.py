@@ -39,6 +39,7 @@ class CcariProcess:
             "CCARI_PBX_SIP_PORT": str(p.sip_port), "CCARI_PBX_ARI_PORT": str(p.ari_port),
             "CCARI_PBX_AMI_PORT": str(p.ami_port), "CCARI_PBX_ARI_USER": p.ari_user,
             "CCARI_PBX_ARI_PASSWORD": p.ari_password, "CCARI_VOICE_IVR_TIMEOUT_S": "3",
+            "CCARI_SMTP_INTAKE_PORT": str(cfg.smtp.intake_port),
         }
         self.proc: asyncio.subprocess.Process | None = None
 
