@@ -23,3 +23,8 @@ say minute "minute"
 say unavailable "Sorry, all our lines are busy. Please call again later."
 say thank-you "Thank you for calling."
 say connecting "Connecting you to an agent."
+# callbacks (ccari.callbacks)
+say callback-offer "Hello, we are calling you back as you asked. To speak to an agent now, press 1."
+say callback-confirm "Thank you. We will call you back shortly, and you keep your place in the queue. Goodbye."
+say callback-refused "Sorry, we cannot call you back on this number. Please hold for an agent."
+say welcome-callback "Welcome. For sales, press 1. For support, press 2. To be called back without losing your place, press 3."

@@ -160,6 +160,8 @@ class QueueService:
             arrived_at=arrived.timestamp(),
             queue=str(contact.queue_id or "default"),
             not_before=contact.not_before.timestamp() if contact.not_before else None,
+            # A chat transferred to one colleague waits for that agent only.
+            reserved_agent=(contact.attributes or {}).get("_reserved_agent"),
         )
 
     # ---- work --------------------------------------------------------------------------

@@ -274,6 +274,13 @@ class Router(Matcher):
             return None
         return waits.position(self._facts(), rt)
 
+    def predict_new(self, item: WorkItem, now: float) -> WaitPrediction:
+        """Predicted wait of an item that is not in the queue (a customer deciding whether
+        to ask for a chat or a callback); the router is not changed."""
+        rule = self.rules.rule_for(item.tenant, item.queue)
+        probe = ItemRuntime(item, rule, Status.WAITING, 0, constraint_at(item, rule, 0))
+        return waits.predict(self._facts(), probe, now)
+
     def predicted_wait(self, item_id: str, now: float) -> WaitPrediction:
         """Predicted wait of one item (0 once offered), as of the last event or tick."""
         return waits.predict(self._facts(), self._item(item_id), now)

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,6 +34,7 @@ from ccari.contacts.services import QueueService, utc
 from ccari.crm import repo as crm_repo
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
+from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import NumberDirectory
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
@@ -45,6 +47,13 @@ def agent_channel_of(contact: Contact) -> str:
     """The stable id of the agent leg of an offer: one per offer, so an originate is never
     repeated under the same id and a restarted ccari finds the leg of the pending offer."""
     return f"agent-{contact.id}-{contact.offer_count}"
+
+
+class IvrCallbacks(Protocol):
+    """The IVR's "call me back" option (ccari.callbacks; set as ``VoiceService.callbacks``)."""
+
+    async def take_from_ivr(self, channel_id: str, contact_id: str,
+                            attributes: dict[str, Any]) -> bool: ...
 
 
 class VoiceService:
@@ -72,6 +81,8 @@ class VoiceService:
         self._tasks = TaskSet("voice")
         self.directory = NumberDirectory(sessions, QueueSettings(
             config.ring_timeout_s, config.wrap_up_s, config.announce_every_s))
+        # callbacks (issue 5): set by ccari.callbacks when it attaches to the PBX.
+        self.callbacks: IvrCallbacks | None = None
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -148,6 +159,8 @@ class VoiceService:
                     attrs: dict[str, object] = dict(cmd.attributes)
                     if call.ivr is not None:
                         attrs["_ivr"] = list(call.ivr.history)
+                    if attrs.get("_action") == "callback" and await self._callback_instead(call, attrs):
+                        continue  # callbacks (issue 5): the caller keeps their place as a callback
                     await self._enqueue(call, attrs)
 
     async def _ivr_timeout(self, call: Call, seconds: float, generation: int) -> None:
@@ -223,6 +236,49 @@ class VoiceService:
             media += [self._sound("estimated-wait"), f"number:{minutes}",
                       self._sound("minute" if minutes == 1 else "minutes")]
         return media
+
+    # ---- callbacks (issue 5): hand-overs between ccari.callbacks and the voice ACD --------
+    async def _callback_instead(self, call: Call, attrs: dict[str, object]) -> bool:
+        """IVR "call me back": True when ccari.callbacks took the caller (it confirms and
+        hangs up); False (none attached, number refused): the caller is queued as usual."""
+        attrs.pop("_action", None)
+        if self.callbacks is None or not await self.callbacks.take_from_ivr(
+                call.channel_id, call.contact_id, dict(attrs)):
+            return False
+        call.cancel_timers()
+        call.phase = "ended"
+        self.calls.remove(call)
+        return True
+
+    async def _settings_of(self, contact: Contact) -> QueueSettings:
+        async with self._sessions() as s:
+            q = await tenants_repo.queue(s, contact.tenant_id, contact.queue_id)
+        c = self._cfg
+        return (QueueSettings(q.ring_timeout_s, q.wrap_up_s, q.announce_every_s) if q
+                else QueueSettings(c.ring_timeout_s, c.wrap_up_s, c.announce_every_s))
+
+    async def adopt_queued(self, contact: Contact) -> None:
+        """A customer called back pressed 1: ``contact`` (saved as a queued voice contact whose
+        channel_id is the answered outbound leg, in Stasis) waits like a caller from the IVR."""
+        assert contact.channel_id is not None
+        call = Call(contact.id, contact.tenant_id, contact.channel_id,
+                    await self._settings_of(contact), phase="queued")
+        self.calls.add(call)
+        async with call.lock:
+            await self._queue.enqueue(contact)
+            if call.phase == "queued":
+                self._start_announcer(call)
+
+    async def adopt_connected(self, contact: Contact, agent_id: int, agent_channel: str) -> None:
+        """Agent-first callback: the agent's leg and the customer's (``contact.channel_id``) both
+        answered; bridge them and handle the call from here on like any connected call."""
+        assert contact.channel_id is not None
+        call = Call(contact.id, contact.tenant_id, contact.channel_id,
+                    await self._settings_of(contact), phase="offered", agent_id=agent_id)
+        self.calls.add(call)
+        self.calls.link_agent_channel(call, agent_channel)
+        async with call.lock:
+            await self._connect(call)
 
     # ---- offer -----------------------------------------------------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:

@@ -206,3 +206,21 @@ def test_callers_ahead_who_hang_up_shorten_the_wait() -> None:
         for n in range(6):
             router.add_item(item(f"w{n}", "s", at=80.0 + n), 90.0)
     assert impatient.predicted_wait("w5", 90.0).wait < patient.predicted_wait("w5", 90.0).wait
+
+
+def test_predict_new_is_the_prediction_the_item_would_get_and_changes_nothing() -> None:
+    from tests.routing.helpers import agent, item
+
+    router = Router()
+    router.agent_login(agent("A", "sales"), 0.0, ready=True)
+    router.add_item(item("busy", "sales", at=0.0), 0.0)  # A takes it
+    router.accept("busy", 1.0)
+    router.add_item(item("w1", "sales", at=2.0), 2.0)
+    before = router.snapshot()
+    probe = item("new", "sales", at=5.0)
+    guess = router.predict_new(probe, 5.0)
+    assert router.snapshot() == before
+    router.add_item(probe, 5.0)
+    actual = router.predicted_wait("new", 5.0)
+    assert guess.position == actual.position == 2
+    assert guess.wait == pytest.approx(actual.wait)

@@ -1,0 +1,473 @@
+"""Places and drives callback calls over ARI: the executor of :mod:`.services`' decisions.
+
+Ids (stable, so a restarted ccari finds what it started):
+
+* ``cb-<callback id>-<n>``: attempt n to the customer, dialled as
+  ``PJSIP/<trunk>/sip:<E.164 digits>@<carrier>`` into ccari's app with the arguments
+  ``(callback, <attempt id>)``; the INVITE carries ``X-Ccari-Attempt: <attempt id>``.
+* ``cba-<contact id>-<offer>``: agent first, the agent's phone, arguments ``(cbagent, <contact>)``.
+* playbacks ``cbp-<attempt id>-<k>`` (the "press 1" prompt) and ``cbc-<channel>`` (the IVR
+  confirmation).
+
+**Never twice for one attempt**: trunk admission first, then the attempt row is committed,
+then the originate is sent once.  ARI is never asked again under the same id: a timeout is
+answered by looking the channel up (there: adopt it; gone: the attempt is ``unknown`` and
+the scheduler places attempt n+1 after the backoff).
+
+Customer first: answered -> prompt (up to ``prompt_plays`` times, ``confirm_timeout_s``
+after each) -> "1" -> the customer's channel is handed to the voice ACD as a queued voice
+contact keeping the callback's place (:meth:`VoiceService.adopt_queued`).  No "1": the
+attempt is ``not-confirmed`` (often an answering machine) and retried.
+Agent first: the router offers the callback contact to a skilled agent -> their phone rings
+with the screen pop on their page -> when they answer (music on hold) the customer is dialled
+-> when the customer answers both legs go to the voice ACD as a connected call
+(:meth:`VoiceService.adopt_connected`).  Customer not reached: the agent is released and
+the callback is retried later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.agents.notifier import AgentHub
+from ccari.ari import AriClient
+from ccari.ari.errors import AriConflict, AriError, AriNotFound, AriTimeout, AriUnavailable
+from ccari.callbacks import repo, schedule
+from ccari.callbacks.models import Callback, CallbackAttempt
+from ccari.callbacks.services import CallbackService
+from ccari.contacts import repo as contacts_repo
+from ccari.contacts.screenpop import screen_pop
+from ccari.contacts.services import QueueService, utc
+from ccari.errors import CcariError
+from ccari.storage.models import Agent, Contact
+from ccari.tasks import TaskSet
+from ccari.tenants import repo as tenants_repo
+from ccari.voice.ports import Admission
+
+log = logging.getLogger(__name__)
+HEADER = "PJSIP_HEADER(add,X-Ccari-Attempt)"
+
+
+class OutboundAdmission(Protocol):
+    async def admit_outbound(self, tenant_id: int, call_id: str) -> Admission: ...
+
+    async def release(self, call_id: str) -> None: ...
+
+
+class VoicePort(Protocol):
+    async def adopt_queued(self, contact: Contact) -> None: ...
+
+    async def adopt_connected(self, contact: Contact, agent_id: int, agent_channel: str) -> None: ...
+
+
+@dataclass
+class AgentLeg:
+    channel_id: str
+    contact_id: str
+    callback_id: str
+    agent: Agent
+    answered: bool = False
+    attempt_id: str | None = None
+
+
+@dataclass
+class Leg:
+    """A customer attempt this process drives."""
+
+    attempt_id: str
+    callback_id: str
+    phase: str = "ringing"  # ringing | prompt | closing
+    plays: int = 0
+    playback: str | None = None
+    timer: asyncio.Task[Any] | None = None
+    agent_leg: AgentLeg | None = None
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None and self.timer is not asyncio.current_task():
+            self.timer.cancel()
+        self.timer = None
+
+
+def callback_of(attempt_id: str) -> str:
+    return attempt_id.removeprefix("cb-").rpartition("-")[0]
+
+
+class Dialer:
+    def __init__(self, ari: AriClient, voice: VoicePort, service: CallbackService,
+                 sessions: async_sessionmaker[AsyncSession], queue: QueueService, hub: AgentHub,
+                 admission: OutboundAdmission, *, node: str, outbound_host: str,
+                 sound_prefix: str = "ccari/", moh_class: str = "default",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.ari = ari
+        self._voice = voice
+        self.service = service
+        self.sessions = sessions
+        self._queue = queue
+        self._hub = hub
+        self._admission = admission
+        self.node = node
+        self._host = outbound_host
+        self._prefix = sound_prefix
+        self._moh = moh_class
+        self._clock = clock
+        self._cfg = service.config
+        self.legs: dict[str, Leg] = {}
+        self.agent_legs: dict[str, AgentLeg] = {}
+        self._confirming: set[str] = set()
+        self._locks = [asyncio.Lock() for _ in range(64)]
+        self._tasks = TaskSet("callbacks-dialer")
+
+    def now(self) -> dt.datetime:
+        return utc(self._clock())
+
+    def lock(self, callback_id: str) -> asyncio.Lock:
+        return self._locks[hash(callback_id) % len(self._locks)]
+
+    async def close(self) -> None:
+        for leg in self.legs.values():
+            leg.cancel_timer()
+        await self._tasks.close()
+
+    def _sound(self, name: str) -> str:
+        return f"sound:{self._prefix}{name}"
+
+    async def safe(self, aw: Awaitable[Any]) -> None:
+        """ARI calls on channels that may have just hung up: 404 is expected."""
+        try:
+            await aw
+        except AriNotFound:
+            log.debug("ARI object already gone")
+        except AriError as exc:
+            log.warning("ARI request failed: %s", exc)
+
+    # ---- placing an attempt --------------------------------------------------------------
+    async def dial(self, callback_id: str) -> None:
+        """Customer first: the scheduler claimed this callback (``dialing``); call now."""
+        async with self.lock(callback_id):
+            await self._place(callback_id)
+
+    async def _place(self, callback_id: str, agent_leg: AgentLeg | None = None) -> str | None:
+        async with self.sessions() as s:
+            cb = await repo.get(s, callback_id)
+            if cb is None or cb.status != "dialing":
+                return None
+            settings = await repo.settings(s, cb.tenant_id)
+            caller = await repo.caller_id(s, settings)
+        attempt_id = f"cb-{cb.id}-{cb.tries + 1}"
+        decision = await self._admission.admit_outbound(cb.tenant_id, attempt_id)
+        if not decision.admit:
+            await self.service.deferred(cb.id, decision.reason)
+            return None
+        now = self.now()
+        async with self.sessions() as s:
+            row = await repo.get(s, cb.id, for_update=True)
+            if row is None or row.status != "dialing":  # cancelled meanwhile
+                await s.rollback()
+                await self._admission.release(attempt_id)
+                return None
+            row.tries += 1
+            s.add(CallbackAttempt(
+                id=attempt_id, tenant_id=row.tenant_id, callback_id=row.id, n=row.tries,
+                node=self.node, started_at=now,
+                deadline=now + dt.timedelta(seconds=settings.ring_timeout_s + self._cfg.check_grace_s)))
+            if agent_leg is None:
+                contact = await contacts_repo.get(s, row.contact_id, for_update=True)
+                if contact is not None:
+                    await contacts_repo.transition(s, contact, "dialing", at=now, not_before=None)
+            await s.commit()  # saved before Asterisk is asked: never placed twice
+        leg = Leg(attempt_id, cb.id, agent_leg=agent_leg)
+        self.legs[attempt_id] = leg
+        if agent_leg is not None:
+            agent_leg.attempt_id = attempt_id
+        endpoint = f"PJSIP/{self._cfg.trunk}/sip:{cb.phone.lstrip('+')}@{self._host}"
+        log.info("callback %s: attempt %s calls %s", cb.id, attempt_id, cb.phone)
+        try:
+            await self.ari.originate(endpoint, channel_id=attempt_id, app_args=("callback", attempt_id),
+                                     timeout=settings.ring_timeout_s, caller_id=caller,
+                                     variables={HEADER: attempt_id})
+        except AriConflict:
+            log.warning("attempt %s is already in Asterisk: adopted", attempt_id)
+        except AriError as exc:
+            if isinstance(exc, AriTimeout) or (isinstance(exc, AriUnavailable) and exc.status_code is None):
+                log.warning("attempt %s: no answer from ARI (%s); looking it up", attempt_id, exc)
+                await self.check(attempt_id)
+            else:
+                log.warning("attempt %s refused by Asterisk: %s", attempt_id, exc)
+                await self.ended(attempt_id, "failed")
+        return attempt_id
+
+    async def check(self, attempt_id: str) -> None:
+        """Is an attempt we did not hear from still in Asterisk?  Never re-sent: if it is
+        gone, it ends as ``unknown`` and the next attempt follows the backoff."""
+        try:
+            channel = await self.ari.get_channel(attempt_id)
+        except AriNotFound:
+            log.info("attempt %s is not in Asterisk: closed as unknown", attempt_id)
+            await self.ended(attempt_id, "unknown")
+            return
+        except AriError as exc:
+            log.warning("attempt %s: cannot ask Asterisk (%s); checking again later", attempt_id, exc)
+            await self._postpone_check(attempt_id)
+            return
+        if attempt_id not in self.legs:
+            self.legs[attempt_id] = Leg(attempt_id, callback_of(attempt_id))
+        if channel.state == "Up":
+            await self.customer_answered(attempt_id)
+        else:
+            await self._postpone_check(attempt_id)
+
+    async def _postpone_check(self, attempt_id: str) -> None:
+        async with self.sessions() as s:
+            att = await repo.attempt(s, attempt_id)
+            if att is not None and att.result is None:
+                att.deadline = self.now() + dt.timedelta(seconds=self._cfg.check_grace_s)
+                await s.commit()
+
+    async def ended(self, attempt_id: str, result: str, cause: int | None = None) -> None:
+        """An attempt did not reach an agent: free its trunk, plan the next one, release
+        the agent (agent first)."""
+        leg = self.legs.pop(attempt_id, None)
+        if leg is not None:
+            leg.cancel_timer()
+        await self._admission.release(attempt_id)
+        await self.service.attempt_ended(attempt_id, result, cause)
+        if leg is not None and leg.agent_leg is not None:
+            await self._release_agent(leg.agent_leg)
+
+    async def stop(self, callback: Callback) -> None:
+        """The callback was cancelled or moved: hang up whatever of it is ringing or talking."""
+        for al in [a for a in self.agent_legs.values() if a.callback_id == callback.id]:
+            self.agent_legs.pop(al.channel_id, None)
+            await self.safe(self.ari.hangup(al.channel_id, reason="normal"))
+            await self._hub.send(al.agent.id, {"type": "withdrawn", "contact_id": al.contact_id})
+        for leg in [g for g in self.legs.values() if g.callback_id == callback.id]:
+            leg.agent_leg = None
+            await self.ended(leg.attempt_id, "cancelled")
+            await self.safe(self.ari.hangup(leg.attempt_id, reason="normal"))
+
+    # ---- ARI events (see stasis.py) ------------------------------------------------------
+    async def customer_answered(self, attempt_id: str) -> None:
+        callback_id = callback_of(attempt_id)
+        async with self.lock(callback_id):
+            now = self.now()
+            async with self.sessions() as s:
+                att = await repo.attempt(s, attempt_id)
+                cb = await repo.get(s, callback_id, for_update=True)
+                if att is not None and att.result == "answered" and cb is not None \
+                        and cb.status in ("answered", "done"):
+                    return  # the same answer seen twice (reconcile, then the event)
+                if att is None or att.result is not None or cb is None or cb.status != "dialing":
+                    log.info("attempt %s answered but no longer wanted: hung up", attempt_id)
+                    await s.rollback()
+                    await self.safe(self.ari.hangup(attempt_id, reason="normal"))
+                    return
+                att.result, att.answered_at = "answered", now
+                cb.status, cb.last_result = "answered", "answered"
+                await s.commit()
+            leg = self.legs.setdefault(attempt_id, Leg(attempt_id, callback_id))
+            log.info("callback %s: attempt %s answered", callback_id, attempt_id)
+            if cb.mode == "agent_first":
+                if leg.agent_leg is None:  # its agent leg belonged to a previous process
+                    await self.ended(attempt_id, "agent-gone")
+                    await self.safe(self.ari.hangup(attempt_id, reason="normal"))
+                    return
+                await self._bridge(leg, leg.agent_leg)
+            else:
+                leg.phase = "prompt"
+                await self.prompt(leg)
+
+    async def prompt(self, leg: Leg) -> None:
+        leg.plays += 1
+        leg.playback = f"cbp-{leg.attempt_id}-{leg.plays}"
+        await self.safe(self.ari.play(leg.attempt_id, self._sound(self._cfg.sound_offer),
+                                      playback_id=leg.playback))
+
+    async def playback_finished(self, playback_id: str) -> None:
+        if playback_id.startswith("cbc-"):
+            await self.safe(self.ari.hangup(playback_id.removeprefix("cbc-"), reason="normal"))
+            return
+        attempt_id = playback_id.removeprefix("cbp-").rpartition("-")[0]
+        leg = self.legs.get(attempt_id)
+        if leg is not None and leg.phase == "prompt" and leg.playback == playback_id:
+            leg.timer = self._tasks.spawn(self._confirm_timeout(leg, leg.plays), f"confirm-{attempt_id}")
+
+    async def _confirm_timeout(self, leg: Leg, plays: int) -> None:
+        await asyncio.sleep(self._cfg.confirm_timeout_s)
+        async with self.lock(leg.callback_id):
+            if leg.phase != "prompt" or leg.plays != plays:
+                return
+            if plays < self._cfg.prompt_plays:
+                await self.prompt(leg)
+                return
+            leg.phase = "closing"
+            log.info("callback %s: nobody pressed 1 on attempt %s", leg.callback_id, leg.attempt_id)
+            await self.ended(leg.attempt_id, "not-confirmed")
+            await self.safe(self.ari.hangup(leg.attempt_id, reason="normal"))
+
+    async def dtmf(self, channel_id: str, digit: str) -> None:
+        leg = self.legs.get(channel_id)
+        if leg is None or leg.phase != "prompt" or digit != "1":
+            return
+        async with self.lock(leg.callback_id):
+            if leg.phase != "prompt":
+                return
+            leg.phase = "closing"
+            leg.cancel_timer()
+            if leg.playback:
+                await self.safe(self.ari.stop_playback(leg.playback))
+            await self._to_queue(leg)
+
+    async def _to_queue(self, leg: Leg) -> None:
+        """Customer first, "1" pressed: a queued voice contact at the callback's place."""
+        now = self.now()
+        async with self.sessions() as s:
+            cb = await repo.get(s, leg.callback_id, for_update=True)
+            contact = await contacts_repo.get(s, cb.contact_id, for_update=True) if cb else None
+            if cb is None or contact is None or cb.status != "answered":
+                return
+            cb.status, cb.ended_at = "done", now
+            await contacts_repo.transition(
+                s, contact, "queued", at=now, medium="voice", channel_id=leg.attempt_id,
+                queued_at=cb.place_at, not_before=None)
+            await s.commit()
+        self.legs.pop(leg.attempt_id, None)
+        log.info("callback %s: customer pressed 1; contact %s queued at its place", cb.id, contact.id)
+        await self._voice.adopt_queued(contact)
+
+    async def channel_gone(self, channel_id: str, cause: int | None) -> None:
+        if channel_id.startswith("cb-"):
+            await self._customer_gone(channel_id, cause)
+        elif channel_id.startswith("cba-"):
+            await self._agent_gone(channel_id, cause)
+        elif channel_id in self._confirming:
+            self._confirming.discard(channel_id)
+            await self._admission.release(channel_id)
+
+    async def _customer_gone(self, attempt_id: str, cause: int | None) -> None:
+        async with self.lock(callback_of(attempt_id)):
+            async with self.sessions() as s:
+                att = await repo.attempt(s, attempt_id)
+            if att is None:
+                return
+            if att.result is None:
+                await self.ended(attempt_id, schedule.result_for_cause(cause), cause)
+            elif att.result == "answered":
+                # At the prompt: hung up without pressing 1 (after the hand-over the voice
+                # ACD owns the call and this changes nothing).
+                await self.ended(attempt_id, "not-confirmed", cause)
+            else:
+                await self._admission.release(attempt_id)
+
+    # ---- agent first ---------------------------------------------------------------------
+    async def deliver(self, contact: Contact, agent: Agent) -> None:
+        """The router offered a callback contact to ``agent``: ring their phone, pop it."""
+        leg_id = f"cba-{contact.id}-{contact.offer_count}"
+        async with self.sessions() as s:
+            cb = await repo.by_contact(s, contact.id)
+            row = await contacts_repo.get(s, contact.id, agent.tenant_id)
+            if cb is None or row is None or cb.status != "queued" or row.state != "offered":
+                await s.rollback()
+                await self._queue.offer_failed(contact, agent_not_ready=False)
+                return
+            row.agent_channel_id = leg_id
+            queue = await tenants_repo.queue(s, row.tenant_id, row.queue_id)
+            pop = await screen_pop(s, row, self.now())
+            await s.commit()
+        al = AgentLeg(leg_id, contact.id, cb.id, agent)
+        self.agent_legs[leg_id] = al
+        if self._hub.connected(agent.id):
+            await self._hub.send(agent.id, {"type": "offer", "contact": pop})
+        log.info("callback %s: ringing agent %s before calling %s", cb.id, agent.id, cb.phone)
+        try:
+            await self.ari.originate(f"PJSIP/{agent.phone_username}", channel_id=leg_id,
+                                     app_args=("cbagent", contact.id),
+                                     timeout=queue.ring_timeout_s if queue else 15,
+                                     caller_id=contact.caller_number or "")
+        except AriError as exc:
+            log.warning("callback %s: ringing agent %s failed: %s", cb.id, agent.id, exc)
+            await self._agent_gone(leg_id, None)
+
+    async def agent_answered(self, channel_id: str, contact_id: str) -> None:
+        al = self.agent_legs.get(channel_id)
+        if al is None or al.contact_id != contact_id:
+            await self.safe(self.ari.hangup(channel_id, reason="normal"))
+            return
+        async with self.lock(al.callback_id):
+            al.answered = True
+            await self.safe(self.ari.start_moh(channel_id, self._moh))
+            async with self.sessions() as s:
+                claimed = await repo.claim(s, al.callback_id, "queued", "dialing", self.node)
+                await s.commit()
+            attempt_id = await self._place(al.callback_id, agent_leg=al) if claimed else None
+            if attempt_id is None:  # cancelled, moved or deferred meanwhile
+                await self._release_agent(al)
+
+    async def _bridge(self, leg: Leg, al: AgentLeg) -> None:
+        now = self.now()
+        async with self.sessions() as s:
+            cb = await repo.get(s, leg.callback_id, for_update=True)
+            contact = await contacts_repo.get(s, al.contact_id, for_update=True)
+            if cb is None or contact is None or contact.state != "offered":
+                return
+            cb.status, cb.ended_at = "done", now
+            await contacts_repo.transition(s, contact, "offered", at=now, medium="voice",
+                                           channel_id=leg.attempt_id, agent_channel_id=al.channel_id)
+            await s.commit()
+        self.legs.pop(leg.attempt_id, None)
+        self.agent_legs.pop(al.channel_id, None)
+        await self.safe(self.ari.stop_moh(al.channel_id))
+        log.info("callback %s: customer answered; bridging with agent %s", cb.id, al.agent.id)
+        await self._voice.adopt_connected(contact, al.agent.id, al.channel_id)
+
+    async def _agent_gone(self, channel_id: str, cause: int | None) -> None:
+        al = self.agent_legs.pop(channel_id, None)
+        if al is None:
+            return  # not ours, or handed to the voice ACD
+        async with self.lock(al.callback_id):
+            await self._hub.send(al.agent.id, {"type": "withdrawn", "contact_id": al.contact_id})
+            if al.attempt_id is None:
+                log.info("callback %s: agent %s did not take it (cause %s)", al.callback_id,
+                         al.agent.id, cause)
+                async with self.sessions() as s:
+                    contact = await contacts_repo.get(s, al.contact_id)
+                if contact is not None:
+                    await self._queue.offer_failed(contact, agent_not_ready=not al.answered)
+                return
+            leg = self.legs.get(al.attempt_id)
+            if leg is not None:
+                leg.agent_leg = None
+            await self.ended(al.attempt_id, "agent-gone")
+            await self.safe(self.ari.hangup(al.attempt_id, reason="normal"))
+            await self._queue.withdraw(al.contact_id)
+
+    async def _release_agent(self, al: AgentLeg) -> None:
+        """The customer was not reached (or not called): free the agent, hang up their leg."""
+        if self.agent_legs.pop(al.channel_id, None) is None:
+            return
+        await self.safe(self.ari.hangup(al.channel_id, reason="normal"))
+        await self._queue.withdraw(al.contact_id)
+        await self._hub.send(al.agent.id, {"type": "withdrawn", "contact_id": al.contact_id})
+
+    # ---- IVR "call me back" (called by the voice ACD) ------------------------------------
+    async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any]) -> bool:
+        """True: the caller now has a callback and hears a confirmation, then is hung up;
+        False: refused (e.g. a number the tenant does not call): the caller queues as usual."""
+        try:
+            cb = await self.service.from_ivr(contact_id, attributes)
+        except CcariError as exc:
+            log.info("contact %s: callback refused (%s): queued instead", contact_id, exc.error_id)
+            await self.safe(self.ari.play(channel_id, self._sound(self._cfg.sound_refused)))
+            return False
+        log.info("contact %s left the IVR for callback %s", contact_id, cb.id)
+        self._confirming.add(channel_id)
+        await self.safe(self.ari.play(channel_id, self._sound(self._cfg.sound_confirm),
+                                      playback_id=f"cbc-{channel_id}"))
+        return True

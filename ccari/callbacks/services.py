@@ -1,0 +1,380 @@
+"""Callback use cases and the scheduler: requests, cancel, reschedule, and what follows an
+attempt.  Decisions come from the pure :mod:`.guard`, :mod:`.limits` and :mod:`.schedule`;
+calls are placed by the :class:`~ccari.callbacks.dialer.Dialer` (attached when ccari runs
+with a PBX).
+
+Life of a callback (``Callback.status``; the contact's state in brackets)::
+
+    request (web, IVR, API)   guard + limits, saved       -> pending  [scheduled]
+    due, customer first       attempt saved, originate    -> dialing  [dialing]
+    due, agent first          routed like any contact     -> queued   [queued -> offered]
+      the agent answers       attempt saved, originate    -> dialing  [offered]
+    customer answers          prompt (customer first)     -> answered [dialing]
+    presses 1 / agent bridged handed to the voice ACD     -> done     [queued|connected, voice]
+    attempt fails             backoff, window, max tries  -> pending  [scheduled] | failed
+    customer or supervisor cancels                        -> cancelled [abandoned]
+
+The scheduler is one named task that sleeps until the next due callback or the next
+attempt to check (``repo.next_wakeup``) and is woken early by any change.  Placing a call
+needs a claim (``pending -> dialing`` in one UPDATE), so two passes or two nodes never
+place the same attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.callbacks import guard, repo, schedule
+from ccari.callbacks.limits import Limiter
+from ccari.callbacks.models import Callback, CallbackSettings
+from ccari.callbacks.settings import CallbacksConfig
+from ccari.contacts import repo as contacts_repo
+from ccari.contacts.services import QueueService, utc
+from ccari.crm import repo as crm_repo
+from ccari.errors import BadRequest, Conflict, NotFound
+from ccari.storage.models import Agent, Contact
+from ccari.tasks import TaskSet
+from ccari.tenants import repo as tenants_repo
+
+log = logging.getLogger(__name__)
+
+
+class DialerPort(Protocol):
+    async def dial(self, callback_id: str) -> None: ...
+
+    async def stop(self, callback: Callback) -> None: ...
+
+    async def deliver(self, contact: Contact, agent: Agent) -> None: ...
+
+    async def check(self, attempt_id: str) -> None: ...
+
+
+class CallbackService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService,
+                 config: CallbacksConfig, *, node: str,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._sessions = sessions
+        self._queue = queue
+        self.config = config
+        self._node = node
+        self._clock = clock
+        self.limiter = Limiter(config.limits())
+        self.dialer: DialerPort | None = None
+        self._wake = asyncio.Event()
+        self._tasks = TaskSet("callbacks")
+        self._scheduler: asyncio.Task[Any] | None = None
+
+    def now(self) -> dt.datetime:
+        return utc(self._clock())
+
+    # ---- requests ------------------------------------------------------------------------
+    def check_ip(self, ip: str | None) -> None:
+        """The per-IP limit, checked before anything else of a public request."""
+        self.limiter.check(self._clock(), ip=ip or "unknown")
+
+    async def request(self, tenant_id: int, *, phone: str, when: dt.datetime | None, source: str,
+                      page_url: str | None = None, attributes: dict[str, Any] | None = None,
+                      session_id: str | None = None, request_key: str | None = None,
+                      place_at: dt.datetime | None = None, customer_first: bool = False,
+                      session: AsyncSession | None = None) -> tuple[Callback, bool]:
+        """Guard, limit, then save a callback and its contact; (callback, created).
+
+        ``when`` None is "now".  A retried request (same session and Idempotency-Key) gets
+        the first one back.  Saved before this returns (save, then acknowledge)."""
+        if session is None:
+            async with self._sessions() as s:
+                result = await self.request(
+                    tenant_id, phone=phone, when=when, source=source, page_url=page_url,
+                    attributes=attributes, session_id=session_id, request_key=request_key,
+                    place_at=place_at, customer_first=customer_first, session=s)
+                await s.commit()
+            self._wake.set()
+            return result
+        s, now = session, self.now()
+        if request_key:
+            again = await repo.by_request_key(s, tenant_id, session_id, request_key)
+            if again is not None:
+                return again, False
+        if when is not None and when > now + dt.timedelta(seconds=self.config.max_ahead_s):
+            raise BadRequest("that is too far ahead", error_id="bad-time")
+        settings = await repo.settings(s, tenant_id)
+        dest = guard.check(phone, repo.policy_of(settings))
+        attrs = dict(attributes or {})
+        skill = attrs.get("skill")
+        if skill is not None and not await repo.has_skill(s, tenant_id, "skill", str(skill)):
+            raise BadRequest("no agent has this skill", error_id="unknown-skill")
+        if await repo.open_for_phone(s, tenant_id, dest.e164) is not None:
+            raise Conflict("a callback to this number is already planned", error_id="callback-exists")
+        self.limiter.check(self._clock(), number=dest.e164, tenant_id=tenant_id)
+        start, window_end = schedule.window(when, now, settings.window_s)
+        queue = await tenants_repo.queue(s, tenant_id, None)
+        customer = await crm_repo.by_phone(s, tenant_id, dest.digits)
+        if page_url:
+            attrs["_page_url"] = page_url
+        contact = await contacts_repo.create(
+            s, tenant_id=tenant_id, medium="callback", state="scheduled", node=self._node,
+            caller_number=dest.digits, customer_id=customer.id if customer else None,
+            queue_id=queue.id if queue else None, attributes=attrs, arrived_at=now,
+            not_before=start)
+        cb = Callback(
+            tenant_id=tenant_id, contact_id=contact.id, phone=dest.e164, source=source,
+            mode="customer_first" if customer_first else settings.mode, status="pending",
+            place_at=place_at or start, not_before=start, window_end=window_end,
+            next_attempt_at=start, max_tries=settings.max_tries, page_url=page_url,
+            session_id=session_id, request_key=request_key, created_at=now)
+        s.add(cb)
+        await s.flush()
+        contact.attributes = {**attrs, "_callback": cb.id}
+        log.info("callback %s (contact %s) for %s at %s, %s, from %s", cb.id, contact.id,
+                 dest.e164, start.isoformat(), cb.mode, source)
+        return cb, True
+
+    async def from_ivr(self, voice_contact_id: str, attributes: dict[str, Any]) -> Callback:
+        """A caller chose "call me back" in the IVR: the callback keeps their place (their
+        arrival time) and their voice contact ends as ``callback-requested``."""
+        now = self.now()
+        async with self._sessions() as s:
+            voice = await contacts_repo.get(s, voice_contact_id, for_update=True)
+            if voice is None or voice.state != "ivr":
+                raise Conflict("the call is no longer in the IVR", error_id="not-in-ivr")
+            number = voice.caller_number or ""
+            attrs = {k: v for k, v in attributes.items() if not str(k).startswith("_")}
+            cb, _ = await self.request(
+                voice.tenant_id, phone=number if number.startswith("+") else "+" + number,
+                when=None, source="ivr", attributes=attrs, place_at=voice.arrived_at, session=s)
+            await contacts_repo.transition(
+                s, voice, "completed", at=now, ended_at=now, disposition="callback-requested",
+                wait_s=round((now - voice.arrived_at).total_seconds(), 3))
+            await s.commit()
+        self._wake.set()
+        return cb
+
+    async def status(self, tenant_id: int, callback_id: str, *, session_id: str | None = None) -> Callback:
+        async with self._sessions() as s:
+            return await self._own(s, tenant_id, callback_id, session_id)
+
+    async def _own(self, s: AsyncSession, tenant_id: int, callback_id: str, session_id: str | None,
+                   *, for_update: bool = False) -> Callback:
+        cb = await repo.get(s, callback_id, tenant_id, for_update=for_update)
+        # A customer sees only the callbacks of their own browser session (else: not found).
+        if cb is None or (session_id is not None and cb.session_id != session_id):
+            raise NotFound("no such callback", error_id="callback-not-found")
+        return cb
+
+    async def list(self, tenant_id: int, statuses: list[str] | None = None) -> list[Callback]:
+        async with self._sessions() as s:
+            return await repo.for_tenant(s, tenant_id, statuses)
+
+    async def cancel(self, tenant_id: int, callback_id: str, *, session_id: str | None = None,
+                     by: str = "customer") -> Callback:
+        """Stop a callback: no further attempt; a call in progress is hung up."""
+        now = self.now()
+        async with self._sessions() as s:
+            cb = await self._own(s, tenant_id, callback_id, session_id, for_update=True)
+            if cb.status in ("cancelled", "failed"):
+                return cb
+            if cb.status == "done":
+                raise Conflict("the callback has already reached an agent", error_id="callback-done")
+            previous = cb.status
+            cb.status, cb.next_attempt_at, cb.ended_at = "cancelled", None, now
+            cb.last_result = f"cancelled-by-{by}"
+            contact = await contacts_repo.get(s, cb.contact_id, tenant_id)
+            if contact is not None and contact.state not in ("completed", "abandoned", "failed"):
+                await contacts_repo.transition(s, contact, "abandoned", at=now, ended_at=now,
+                                               disposition=f"cancelled-by-{by}", not_before=None)
+            await s.commit()
+        log.info("callback %s cancelled by %s (was %s)", cb.id, by, previous)
+        if previous in ("queued", "dialing", "answered"):
+            await self._queue.withdraw(cb.contact_id)
+            if self.dialer is not None:
+                await self.dialer.stop(cb)
+        self._wake.set()
+        return cb
+
+    async def reschedule(self, tenant_id: int, callback_id: str, when: dt.datetime) -> Callback:
+        """A supervisor moves a waiting callback (earlier or later); its window follows."""
+        now = self.now()
+        async with self._sessions() as s:
+            cb = await self._own(s, tenant_id, callback_id, None, for_update=True)
+            if cb.status not in ("pending", "queued"):
+                raise Conflict(f"the callback is {cb.status}", error_id="callback-not-waiting")
+            settings = await repo.settings(s, tenant_id)
+            at, cb.window_end = schedule.rescheduled(when, now, cb.window_end, settings.window_s)
+            was_queued = cb.status == "queued"
+            cb.status, cb.next_attempt_at, cb.not_before = "pending", at, at
+            contact = await contacts_repo.get(s, cb.contact_id, tenant_id)
+            if contact is not None:
+                await contacts_repo.transition(s, contact, "scheduled", at=now, not_before=at,
+                                               agent_id=None)
+            await s.commit()
+        if was_queued:
+            await self._queue.withdraw(cb.contact_id)
+            if self.dialer is not None:
+                await self.dialer.stop(cb)
+        log.info("callback %s rescheduled to %s", cb.id, at.isoformat())
+        self._wake.set()
+        return cb
+
+    async def settings(self, tenant_id: int) -> CallbackSettings:
+        async with self._sessions() as s:
+            return await repo.settings(s, tenant_id)
+
+    async def set_settings(self, tenant_id: int, changes: dict[str, Any]) -> CallbackSettings:
+        async with self._sessions() as s:
+            row = await s.get(CallbackSettings, tenant_id)
+            if row is None:
+                row = repo.defaults(tenant_id)
+                s.add(row)
+            for key, value in changes.items():
+                setattr(row, key, value)
+            row.updated_at = self.now()
+            await s.commit()
+            return row
+
+    # ---- the scheduler -------------------------------------------------------------------
+    def start(self) -> None:
+        """Start placing calls (once connected to the PBX and reconciled)."""
+        if self._scheduler is None or self._scheduler.done():
+            self._scheduler = self._tasks.spawn(self._loop(), "scheduler")
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        await self._tasks.close()
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._tick()
+                async with self._sessions() as s:
+                    wakeup = await repo.next_wakeup(s, self._node)
+            except Exception:
+                log.exception("callback scheduler pass failed")
+                wakeup = self.now() + dt.timedelta(seconds=5)
+            timeout = None if wakeup is None else max(0.0, (wakeup - self.now()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _tick(self) -> None:
+        now = self.now()
+        async with self._sessions() as s:
+            due = await repo.due(s, now)
+            overdue = [a.id for a in await repo.in_flight(s, self._node, before=now)]
+        for attempt_id in overdue:
+            if self.dialer is not None:
+                await self.dialer.check(attempt_id)
+        for callback_id in due:
+            await self._start(callback_id)
+
+    async def _start(self, callback_id: str) -> None:
+        """A callback is due: check its window, claim it, then dial or queue it."""
+        now = self.now()
+        async with self._sessions() as s:
+            cb = await repo.get(s, callback_id)
+            if cb is None or cb.status != "pending":
+                return
+            if now > cb.window_end:
+                await self._finish(s, cb, "failed", "callback-window-closed", now)
+                await s.commit()
+                return
+            target = "dialing" if cb.mode == "customer_first" else "queued"
+            if not await repo.claim(s, cb.id, "pending", target, self._node):
+                await s.rollback()
+                return
+            contact = None
+            if target == "queued":
+                contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
+                if contact is not None:
+                    await contacts_repo.transition(s, contact, "queued", at=now, queued_at=cb.place_at,
+                                                   not_before=None)
+            cb.next_attempt_at = None  # the claim wrote the status; this writes only the time
+            await s.commit()
+        if contact is not None:
+            log.info("callback %s queued for an agent (agent first)", cb.id)
+            await self._queue.enqueue(contact)
+        elif self.dialer is not None:
+            self._tasks.spawn(self.dialer.dial(cb.id), f"dial-{cb.id}")
+
+    # ---- outcomes (reported by the dialer) -----------------------------------------------
+    async def deferred(self, callback_id: str, reason: str) -> None:
+        """Trunk admission said "not now": the same try, a little later."""
+        now = self.now()
+        at = now + dt.timedelta(seconds=self.config.defer_s)
+        async with self._sessions() as s:
+            cb = await repo.get(s, callback_id, for_update=True)
+            if cb is None or cb.status not in ("dialing", "queued"):
+                return
+            cb.status, cb.next_attempt_at, cb.last_result = "pending", at, f"deferred-{reason}"[:24]
+            contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
+            if contact is not None:
+                await contacts_repo.transition(s, contact, "scheduled", at=now, not_before=at,
+                                               agent_id=None, agent_channel_id=None)
+            await s.commit()
+        log.info("callback %s deferred by trunk admission (%s) until %s", callback_id, reason, at)
+        self._wake.set()
+
+    async def attempt_ended(self, attempt_id: str, result: str, cause: int | None = None) -> Callback | None:
+        """Close an attempt that did not reach an agent and plan what follows; the callback
+        (None if the attempt was already closed)."""
+        now = self.now()
+        async with self._sessions() as s:
+            att = await repo.attempt(s, attempt_id)
+            if att is None or (att.result is not None and att.result != "answered"):
+                return None
+            cb = await repo.get(s, att.callback_id, for_update=True)
+            if att.result == "answered" and (cb is None or cb.status != "answered"):
+                # Handed to an agent's call (or closed): the attempt stays answered.
+                att.ended_at, att.cause = att.ended_at or now, cause
+                await s.commit()
+                return None
+            att.result, att.cause, att.ended_at = result, cause, now
+            if cb is None:
+                await s.commit()
+                return None
+            cb.last_result = result
+            if cb.status in ("dialing", "answered", "queued"):
+                settings = await repo.settings(s, cb.tenant_id)
+                nxt = schedule.after_attempt(repo.retry_of(settings), tries=cb.tries,
+                                             max_tries=cb.max_tries, result=result, now=now,
+                                             window_end=cb.window_end)
+                if nxt.status == "pending":
+                    cb.status, cb.next_attempt_at = "pending", nxt.at
+                    contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
+                    if contact is not None:
+                        await contacts_repo.transition(s, contact, "scheduled", at=now, not_before=nxt.at,
+                                                       agent_id=None, agent_channel_id=None)
+                    log.info("callback %s attempt %s: %s; next try at %s", cb.id, att.n, result,
+                             nxt.at.isoformat() if nxt.at else None)
+                else:
+                    await self._finish(s, cb, "failed", nxt.reason, now)
+                    log.info("callback %s attempt %s: %s; %s", cb.id, att.n, result, nxt.reason)
+            await s.commit()
+        self._wake.set()
+        return cb
+
+    async def _finish(self, s: AsyncSession, cb: Callback, status: str, reason: str,
+                      now: dt.datetime) -> None:
+        cb.status, cb.next_attempt_at, cb.ended_at, cb.last_result = status, None, now, reason[:24]
+        contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
+        if contact is not None and contact.state not in ("completed", "abandoned", "failed"):
+            await contacts_repo.transition(s, contact, "failed", at=now, ended_at=now,
+                                           disposition=reason[:40], not_before=None,
+                                           agent_id=None)
+
+    # ---- agent first: the deliverer of medium "callback" ----------------------------------
+    async def deliver(self, contact: Contact, agent: Agent) -> None:
+        if self.dialer is None:
+            await self._queue.offer_failed(contact, agent_not_ready=False)
+            return
+        await self.dialer.deliver(contact, agent)

@@ -1,0 +1,210 @@
+"""Co-browse over HTTP: the customer's capture socket (public listener), the agent's mirror
+page and socket, the tenant's settings (internal listener)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ccari import keys
+from ccari.admin.auth import tenant_scope
+from ccari.agents import http as agents_http
+from ccari.agents import repo as agents_repo
+from ccari.cobrowse import repo
+from ccari.cobrowse.core import BASE_MASK, mirror_csp
+from ccari.cobrowse.models import CobrowseSettings
+from ccari.cobrowse.services import CobrowseService
+from ccari.errors import BadRequest, CcariError, Forbidden, TooManyRequests, Unauthorized
+from ccari.storage.models import Agent
+from ccari.web.middlewares import same_origin
+from ccari.web.pages import STATIC
+
+log = logging.getLogger(__name__)
+SERVICE: web.AppKey[CobrowseService] = web.AppKey("cobrowse")
+VENDOR = STATIC / "vendor" / "rrweb"
+_pages = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                     autoescape=select_autoescape(default=True))
+
+
+# ---- public listener --------------------------------------------------------------------------
+def _script(path: Path, max_age: int) -> web.FileResponse:
+    resp = web.FileResponse(path, headers={
+        "Content-Type": "text/javascript; charset=utf-8",
+        "Cache-Control": f"public, max-age={max_age}",
+        # Loaded by the tenant's own sites, which may isolate themselves (COEP).
+        "Cross-Origin-Resource-Policy": "cross-origin"})
+    return resp
+
+
+async def capture_script(request: web.Request) -> web.FileResponse:
+    return _script(STATIC / "cobrowse.js", 300)
+
+
+async def rrweb_script(request: web.Request) -> web.FileResponse:
+    return _script(VENDOR / "rrweb.min.js", 86400)
+
+
+async def customer_ws(request: web.Request) -> web.WebSocketResponse:
+    """``/v1/cobrowse/ws?token=<customer token>[&session=<id to resume>]``."""
+    svc = request.app[SERVICE]
+    cs = request.app[keys.TOKENS].verify(request.query.get("token"))
+    origin = await request.app[keys.ORIGINS].check(request, cs.tenant_id)
+    row, settings = await svc.open(cs, request.query.get("session") or None, origin)
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=svc.limits.max_message_bytes)
+    await ws.prepare(request)
+    if row.state == "ended":
+        await ws.send_json({"type": "ended", "reason": row.end_reason or "ended"})
+        await ws.close()
+        return ws
+    live = await svc.attach_customer(row, ws)
+    mask = ", ".join(x for x in (BASE_MASK, settings.mask_selector if settings else "") if x)
+    await ws.send_json({"type": "hello", "session": row.id, "code": row.code, "state": row.state,
+                        "consent": row.consent, "mask": mask, "origins": sorted(live.origins)})
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                await svc.from_customer(live, msg.data)
+            except TooManyRequests as exc:
+                await ws.send_json({"type": "error", "error": exc.error_id})
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"rate limited")
+                break
+            except CcariError as exc:
+                await ws.send_json({"type": "error", "error": exc.error_id, "message": exc.message})
+    finally:
+        await svc.detach_customer(live, ws)
+    return ws
+
+
+def setup_public(svc: CobrowseService) -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app[SERVICE] = svc
+        app.router.add_get("/cobrowse.js", capture_script)
+        app.router.add_get("/vendor/rrweb.min.js", rrweb_script)
+        app.router.add_get("/v1/cobrowse/ws", customer_ws)
+
+    return setup
+
+
+# ---- internal listener --------------------------------------------------------------------------
+async def _agent(request: web.Request) -> Agent | None:
+    cookie = request.cookies.get(agents_http.COOKIE)
+    sess = request.app[keys.SIGNER].load(cookie) if cookie else None
+    if sess is None:
+        return None
+    async with request.app[keys.SESSIONS]() as s:
+        return await agents_repo.get(s, sess.tenant_id, sess.agent_id)
+
+
+async def mirror_page(request: web.Request) -> web.Response:
+    agent = await _agent(request)
+    if agent is None:
+        raise web.HTTPSeeOther("/agent/login")
+    contact_id = request.match_info["contact_id"]
+    row = await request.app[SERVICE].session_of(agent, contact_id)
+    origins = set(await request.app[keys.ORIGINS].allowed(agent.tenant_id))
+    if row is not None and row.origin:
+        origins.add(row.origin)
+    html = _pages.get_template("mirror.html").render(contact_id=contact_id, linked=row is not None)
+    resp = web.Response(text=html, content_type="text/html")
+    resp.headers["Content-Security-Policy"] = mirror_csp(origins)
+    resp.headers["X-Frame-Options"] = "SAMEORIGIN"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+async def mirror_ws(request: web.Request) -> web.WebSocketResponse:
+    """``/agent/cobrowse/ws?contact=<id>``: the customer's rrweb events, live."""
+    if not same_origin(request):
+        raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
+    agent = await _agent(request)
+    if agent is None:
+        raise Unauthorized("log in first", error_id="login-required")
+    svc = request.app[SERVICE]
+    contact_id = request.query.get("contact", "")
+    if await svc.session_of(agent, contact_id) is None:
+        raise Forbidden("no co-browse session on this contact", error_id="cobrowse-not-linked")
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=16 * 1024)
+    await ws.prepare(request)
+    try:
+        live = await svc.watch(agent, contact_id, ws)
+    except CcariError as exc:
+        await ws.send_json({"type": "error", "error": exc.error_id, "message": exc.message})
+        await ws.close()
+        return ws
+    try:
+        await ws.send_json(live.status())
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(msg.data)
+                if not isinstance(data, dict):
+                    raise BadRequest("send a JSON object", error_id="bad-json")
+                reply = await svc.from_agent(live, data)
+            except ValueError:
+                reply = {"type": "error", "error": "bad-json"}
+            except CcariError as exc:
+                reply = {"type": "error", "error": exc.error_id, "message": exc.message,
+                         "request": data.get("type") if isinstance(data, dict) else None}
+            if reply is not None and not ws.closed:
+                await ws.send_json(reply)
+    finally:
+        live.watchers.pop(ws, None)
+    return ws
+
+
+def settings_json(row: CobrowseSettings | None) -> dict[str, Any]:
+    return {"mask_selector": row.mask_selector if row else "",
+            "code_ttl_s": row.code_ttl_s if row else 600, "always_masked": BASE_MASK}
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    async with request.app[keys.SESSIONS]() as s:
+        return web.json_response(settings_json(await repo.settings(s, tenant_id)))
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("send a JSON object", error_id="bad-json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object", error_id="bad-json")
+    async with request.app[keys.SESSIONS]() as s:
+        row = await repo.settings(s, tenant_id)
+        if row is None:
+            row = CobrowseSettings(tenant_id=tenant_id, mask_selector="", code_ttl_s=600)
+            s.add(row)
+        if "mask_selector" in body:
+            sel = body["mask_selector"]
+            if not isinstance(sel, str) or len(sel) > 500 or any(c in sel for c in "{}<;\\"):
+                raise BadRequest("mask_selector must be a CSS selector", error_id="bad-mask-selector")
+            row.mask_selector = sel.strip()
+        if "code_ttl_s" in body:
+            ttl = body["code_ttl_s"]
+            if not isinstance(ttl, int) or isinstance(ttl, bool) or not 60 <= ttl <= 3600:
+                raise BadRequest("code_ttl_s must be 60..3600", error_id="bad-code-ttl")
+            row.code_ttl_s = ttl
+        await s.commit()
+    return web.json_response(settings_json(row))
+
+
+def setup_internal(svc: CobrowseService) -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app[SERVICE] = svc
+        app.router.add_get("/agent/cobrowse/ws", mirror_ws)
+        app.router.add_get("/agent/cobrowse/{contact_id}", mirror_page)
+        app.router.add_get("/api/cobrowse/settings", get_settings)
+        app.router.add_put("/api/cobrowse/settings", put_settings)
+
+    return setup

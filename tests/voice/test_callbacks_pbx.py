@@ -1,0 +1,307 @@
+"""Callbacks on the real Asterisk: SIPp plays the customer's phone behind the carrier (it
+logs the attempt id of every INVITE it gets) and the agents' phones."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select, update
+
+from ccari.app import Runtime, internal_app, public_app, runtime
+from ccari.callbacks.demo import seed_callbacks
+from ccari.callbacks.models import Callback, CallbackAttempt, CallbackSettings
+from ccari.config import Config
+from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.storage.models import AdmissionDecision, Contact, ContactEvent, TrunkCall
+from tests.support.agent_web import AgentPage, open_agent_page
+from tests.support.sipp import Sipp, free_port
+from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
+from tests.voice.test_voice_pbx import caller, phone, ready
+
+pytestmark = pytest.mark.pbx
+
+ADA = "+12015550199"  # Ada Lovelace's number (demo), a fictitious US range
+ORIGIN = "http://127.0.0.1:8081"
+ACME = 1  # the demo's first tenant
+
+
+@dataclass
+class Customer:
+    """The customer's phone: a SIPp UAS on the carrier's address."""
+
+    port: int
+    log: Path
+
+    def phone(self, **params: object) -> Sipp:
+        return Sipp("customer_phone.xml", local_ip=CARRIER_IP, local_port=self.port, calls=None,
+                    params=params, timeout_s=90,
+                    extra_args=["-trace_logs", "-log_file", str(self.log)])
+
+    def invites(self) -> list[str]:
+        """The attempt id of every INVITE the phone got, in order."""
+        if not self.log.exists():
+            return []
+        return [line.split()[1] for line in self.log.read_text().splitlines() if line.startswith("INVITE ")]
+
+
+async def prepare(cfg: Config, **settings: Any) -> None:
+    """The demo's callback data, plus test settings for acme (short backoffs...)."""
+    engine = make_engine(cfg.database.url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            await seed_callbacks(s)
+            await s.commit()
+            if settings:
+                await s.execute(update(CallbackSettings).values(**settings))
+                await s.commit()
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def customer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Customer:
+    port = free_port(CARRIER_IP)
+    monkeypatch.setenv("CCARI_CALLBACKS_CARRIER_OUTBOUND", f"{CARRIER_IP}:{port}")
+    return Customer(port, tmp_path / "customer-invites.log")
+
+
+@pytest.fixture
+def settings() -> dict[str, Any]:
+    return {"retry_after_s": 2.0, "retry_factor": 1.0, "ring_timeout_s": 20}
+
+
+@pytest.fixture
+async def cb(voice_cfg: Config, customer: Customer, settings: dict[str, Any]) -> AsyncIterator[Runtime]:
+    await prepare(voice_cfg, **settings)
+    async with runtime(voice_cfg) as rt:
+        yield rt
+
+
+def token(rt: Runtime) -> dict[str, str]:
+    value, _ = rt.tokens.issue(ACME)
+    return {"Authorization": f"Bearer {value}", "Origin": ORIGIN}
+
+
+class Watcher:
+    """alice's agent page (a real websocket): collects what is pushed to it."""
+
+    def __init__(self, page: AgentPage) -> None:
+        self.page = page
+        self.messages: list[dict[str, Any]] = []
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.page.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.messages.append(msg.json())
+
+    async def offer(self) -> dict[str, Any] | None:
+        return next((m["contact"] for m in self.messages if m.get("type") == "offer"), None)
+
+    async def close(self) -> None:
+        await self.page.close()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def watch(rt: Runtime, aiohttp_client: Any, name: str = "alice") -> Watcher:
+    client: TestClient = await aiohttp_client(internal_app(rt))
+    secrets = __import__("json").loads((Path(rt.config.state_dir) / "demo-secrets.json").read_text())
+    page = await open_agent_page(str(client.make_url("")).rstrip("/"), "acme", name,
+                                 secrets[f"acme.{name}.web"])
+    assert (await page.presence("ready"))["state"] == "ready"
+    return Watcher(page)
+
+
+async def rows(rt: Runtime, model: Any, *where: Any) -> list[Any]:
+    async with rt.sessions() as s:
+        return list(await s.scalars(select(model).where(*where)))
+
+
+async def callback_in(rt: Runtime, *statuses: str) -> Callback | None:
+    found = await rows(rt, Callback)
+    return found[0] if len(found) == 1 and found[0].status in statuses else None
+
+
+async def contact_of(rt: Runtime, cb: Callback) -> Contact:
+    return (await rows(rt, Contact, Contact.id == cb.contact_id))[0]
+
+
+async def attempts(rt: Runtime, cb: Callback) -> list[CallbackAttempt]:
+    return sorted(await rows(rt, CallbackAttempt, CallbackAttempt.callback_id == cb.id), key=lambda a: a.n)
+
+
+async def completed(rt: Runtime, cb_id: str) -> Contact | None:
+    cb = (await rows(rt, Callback, Callback.id == cb_id))[0]
+    contact = await contact_of(rt, cb)
+    return contact if contact.state == "completed" else None
+
+
+async def test_click_to_call_rings_the_customer_first_then_queues_them_for_an_agent(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer, aiohttp_client: Any
+) -> None:
+    public = await aiohttp_client(public_app(cb))
+    alice = await watch(cb, aiohttp_client)
+    try:
+        async with phone(voice_env, "alice", hangup_after_ms=2000) as alice_phone, \
+                customer.phone(dtmf_after_ms=1500) as cust:
+            resp = await public.post("/v1/callbacks", headers=token(cb), json={
+                "phone": "+1 201 555 0199", "when": "now", "skill": "sales",
+                "page_url": "https://www.acme.example/broadband/upgrade"})
+            assert resp.status == 201, await resp.text()
+            cb_id = (await resp.json())["id"]
+            done = await eventually(lambda: completed(cb, cb_id), 40, "the callback to be served")
+            pop = await eventually(alice.offer, 5, "alice's screen pop")
+            cust_result = await cust.stop()
+        alice_result = await alice_phone.result()
+    finally:
+        await alice.close()
+    assert customer.invites() == [f"cb-{cb_id}-1"], cust_result.describe()
+    assert alice_result.requests.get("INVITE") == 1, alice_result.describe()
+    row = (await rows(cb, Callback, Callback.id == cb_id))[0]
+    (attempt,) = await attempts(cb, row)
+    assert (row.status, row.tries, row.mode, attempt.result) == ("done", 1, "customer_first", "answered")
+    # The customer joined the voice queue at the callback's place, then reached alice.
+    assert done.medium == "voice" and done.channel_id == attempt.id
+    assert done.queued_at == row.place_at and done.agent_id is not None
+    assert attempt.answered_at < done.connected_at < done.ended_at
+    assert done.disposition == "agent-hangup" and 1.5 <= done.talk_s < 6
+    assert pop["page_url"] == "https://www.acme.example/broadband/upgrade"
+    assert pop["customer"]["name"] == "Ada Lovelace" and pop["caller_number"] == ADA[1:]
+    assert await rows(cb, TrunkCall) == []  # the outbound trunk was released
+
+
+@pytest.mark.parametrize("settings", [{"mode": "agent_first", "ring_timeout_s": 20}])
+async def test_agent_first_reserves_the_agent_pops_the_record_then_dials_the_customer(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer, aiohttp_client: Any
+) -> None:
+    public = await aiohttp_client(public_app(cb))
+    alice = await watch(cb, aiohttp_client)
+    try:
+        async with phone(voice_env, "alice") as alice_phone, \
+                customer.phone(answer_after_ms=800, hangup_after_ms=2500) as cust:
+            when = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
+            resp = await public.post("/v1/callbacks", headers=token(cb), json={
+                "phone": ADA, "when": when, "skill": "sales", "page_url": "https://www.acme.example/"})
+            assert resp.status == 201, await resp.text()
+            cb_id = (await resp.json())["id"]
+            done = await eventually(lambda: completed(cb, cb_id), 40, "the callback to be served")
+            pop = await eventually(alice.offer, 5, "alice's screen pop")
+            cust_result = await cust.stop()
+        alice_result = await alice_phone.result()
+    finally:
+        await alice.close()
+    assert customer.invites() == [f"cb-{cb_id}-1"], cust_result.describe()
+    assert alice_result.requests.get("INVITE") == 1, alice_result.describe()
+    row = (await rows(cb, Callback, Callback.id == cb_id))[0]
+    (attempt,) = await attempts(cb, row)
+    assert (row.status, row.mode, attempt.result) == ("done", "agent_first", "answered")
+    events = await rows(cb, ContactEvent, ContactEvent.contact_id == done.id)
+    offered = next(e.at for e in events if e.kind == "offered")
+    assert offered < attempt.started_at  # the agent was reserved before the customer rang
+    assert pop["customer"]["name"] == "Ada Lovelace" and pop["medium"] == "callback"
+    assert done.state == "completed" and done.disposition == "caller-hangup"
+    assert attempt.answered_at <= done.connected_at and 2 <= done.talk_s < 6
+
+
+async def test_refused_numbers_never_reach_asterisk(
+    cb: Runtime, customer: Customer, aiohttp_client: Any
+) -> None:
+    public = await aiohttp_client(public_app(cb))
+    async with customer.phone() as cust:
+        for number, status, error in (("+19005550100", 403, "number-not-allowed"),
+                                      ("+18765550100", 403, "number-not-allowed"),
+                                      ("+882345678901", 422, "invalid-number"),
+                                      ("+44 909 879 0000", 403, "number-not-allowed")):
+            resp = await public.post("/v1/callbacks", headers=token(cb), json={"phone": number})
+            assert (resp.status, (await resp.json())["error"]) == (status, error)
+        assert cb.ari is not None
+        assert await cb.ari.list_channels() == []
+        result = await cust.stop()
+    assert not result.requests.get("INVITE") and customer.invites() == []
+    assert await rows(cb, Callback) == []
+    assert await rows(cb, AdmissionDecision, AdmissionDecision.direction == "outbound") == []
+
+
+async def test_busy_then_answered_on_the_retry_after_the_backoff(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer, aiohttp_client: Any
+) -> None:
+    await ready(cb, "alice")
+    public = await aiohttp_client(public_app(cb))
+    async with phone(voice_env, "alice", hangup_after_ms=1500) as alice_phone, \
+            customer.phone(busy_first=1, dtmf_after_ms=1000) as cust:
+        resp = await public.post("/v1/callbacks", headers=token(cb), json={"phone": ADA, "skill": "sales"})
+        cb_id = (await resp.json())["id"]
+        await eventually(lambda: completed(cb, cb_id), 40, "the callback to be served")
+        await cust.stop()
+    assert (await alice_phone.result()).requests.get("INVITE") == 1
+    assert customer.invites() == [f"cb-{cb_id}-1", f"cb-{cb_id}-2"]
+    row = (await rows(cb, Callback, Callback.id == cb_id))[0]
+    first, second = await attempts(cb, row)
+    assert (first.result, first.cause, second.result) == ("busy", 17, "answered")
+    assert (second.started_at - first.ended_at).total_seconds() >= 2.0  # retry_after_s
+    assert row.status == "done" and row.tries == 2
+
+
+@pytest.mark.parametrize("settings", [{"retry_after_s": 2.0, "retry_factor": 1.0, "max_tries": 3}])
+async def test_cancelling_stops_further_attempts(
+    cb: Runtime, customer: Customer, aiohttp_client: Any
+) -> None:
+    public = await aiohttp_client(public_app(cb))
+    me = token(cb)
+    async with customer.phone(busy_first=99) as cust:
+        resp = await public.post("/v1/callbacks", headers=me, json={"phone": ADA})
+        cb_id = (await resp.json())["id"]
+        pending = await eventually(lambda: _tried(cb, cb_id, 1), 20, "the first (busy) attempt")
+        assert pending.status == "pending" and pending.next_attempt_at is not None
+        assert (await public.delete(f"/v1/callbacks/{cb_id}", headers=me)).status == 204
+        # Let the time of the retry that was planned pass (with a margin): nothing is placed.
+        wait = (pending.next_attempt_at - dt.datetime.now(dt.UTC)).total_seconds() + 2.0
+        await asyncio.sleep(max(wait, 0))
+        result = await cust.stop()
+    assert customer.invites() == [f"cb-{cb_id}-1"] and result.requests.get("INVITE") == 1
+    row = (await rows(cb, Callback, Callback.id == cb_id))[0]
+    assert (row.status, row.tries, row.next_attempt_at) == ("cancelled", 1, None)
+    contact = await contact_of(cb, row)
+    assert contact.state == "abandoned" and contact.disposition == "cancelled-by-customer"
+
+
+async def _tried(rt: Runtime, cb_id: str, n: int) -> Callback | None:
+    row = (await rows(rt, Callback, Callback.id == cb_id))[0]
+    return row if row.tries == n and row.status == "pending" else None
+
+
+async def test_ivr_caller_asks_for_a_callback_and_keeps_their_place(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer
+) -> None:
+    await ready(cb, "bob")
+    async with phone(voice_env, "bob", hangup_after_ms=1500) as bob_phone, \
+            customer.phone(dtmf_after_ms=1000) as cust:
+        # Ada calls acme, presses 3 ("call me back"), hears the confirmation, is hung up.
+        call = caller(voice_env, digits="3", dtmf_after_ms=800, hangup_after_ms=0, caller=ADA[1:])
+        await call.start()
+        result = await call.wait()
+        assert result.ok and result.requests.get("BYE") == 1, result.describe()
+        row = await eventually(lambda: callback_in(cb, "pending", "dialing", "answered", "done"), 10,
+                               "the callback")
+        cb_id = row.id
+        await eventually(lambda: completed(cb, cb_id), 40, "the callback to be served")
+        await cust.stop()
+    assert customer.invites() == [f"cb-{cb_id}-1"]
+    assert (await bob_phone.result()).requests.get("INVITE") == 1
+    voice = (await rows(cb, Contact, Contact.disposition == "callback-requested"))[0]
+    row = (await rows(cb, Callback, Callback.id == cb_id))[0]
+    assert (row.source, row.phone, row.status) == ("ivr", ADA, "done")
+    assert row.place_at == voice.arrived_at  # the place of the first call
+    served = await contact_of(cb, row)
+    assert served.queued_at == voice.arrived_at and served.attributes["skill"] == "support"
+    async with cb.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(TrunkCall)) == 0
