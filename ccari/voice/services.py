@@ -123,8 +123,12 @@ class VoiceService:
         async with call.lock:
             try:
                 await self._ari.answer(channel_id)
-            except AriNotFound:
-                return  # gone already; the hangup event completes it
+            except AriError as exc:
+                # Gone already (404/409), or Asterisk could not answer it (a caller who gave
+                # up under load): the hangup event completes the contact.
+                log.info("contact %s: answer failed: %s", contact.id, exc)
+                await self._hangup(channel_id, "normal")
+                return
             if menu is None:
                 await self._enqueue(call, {})
                 return
