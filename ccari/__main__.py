@@ -70,15 +70,34 @@ def _pbx_up(cfg: Config):  # type: ignore[no-untyped-def]
 
 
 def _pbx_sync(cfg: Config) -> None:
+    """Agents or numbers changed: re-render the PBX config and make Asterisk load it."""
     from pathlib import Path
 
     from ccari import pbx
 
     spec = asyncio.run(_pbx_spec(cfg))
     if cfg.pbx.mode == "external":
-        pbx.render(spec, Path(cfg.pbx.render_dir or cfg.state_path / "asterisk"), external=True)
+        changed = pbx.render(spec, Path(cfg.pbx.render_dir or cfg.state_path / "asterisk"),
+                             external=True)
+        if changed:
+            asyncio.run(_ami_reload(cfg))
     else:
         pbx.reload(spec)
+
+
+async def _ami_reload(cfg: Config) -> None:
+    """An admin's own Asterisk: no CLI access from here, so reload over AMI (loopback)."""
+    from ccari.ami.adapter import AmiAdapter
+
+    p = cfg.pbx
+    ami = AmiAdapter(p.host, p.ami_port, p.ami_user, p.ami_secret, timeout=p.request_timeout_s)
+    await ami.connect()
+    try:
+        for module in ("res_pjsip.so", "pbx_config.so"):
+            await ami.reload(module)
+            log.info("Asterisk reloaded %s over AMI", module)
+    finally:
+        await ami.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,7 +86,7 @@ def with_secrets(cfg: Config) -> Config:
         admin_token=cfg.admin_token or own["admin_token"],
         web=replace(cfg.web, secret_key=cfg.web.secret_key or own["secret_key"]),
     )
-    if cfg.pbx.mode == "managed" and not cfg.pbx.ari_password:
+    if not cfg.pbx.ari_password:  # managed, or rendered for an admin's Asterisk to include
         from ccari.pbx.secrets import load_or_create_secrets as pbx_secrets
 
         pbx = pbx_secrets(cfg.state_path / "pbx" / cfg.pbx.instance)
