@@ -49,3 +49,15 @@ async def seed_callbacks(session: AsyncSession) -> None:
     if ada is not None and all(p.number != ADA_CALLBACK_NUMBER for p in ada.phones):
         ada.phones.append(CustomerPhone(tenant_id=acme.id, number=ADA_CALLBACK_NUMBER))
     await session.flush()
+
+
+def manifest(outbound_host: str) -> dict[str, object]:
+    """What var/demo.json says about callbacks."""
+    return {
+        "request": "POST /v1/callbacks on the public listener (customer token), "
+                   '{"phone": "+12015550199", "when": "now", "page_url": "...", "skill": "sales"}',
+        "ivr_digit": IVR_DIGIT,
+        "allowed_destinations": ["+1", "+44"],
+        "customer_number": "+" + ADA_CALLBACK_NUMBER,
+        "carrier_outbound": outbound_host,
+    }

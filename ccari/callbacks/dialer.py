@@ -32,8 +32,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,63 +40,18 @@ from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient
 from ccari.ari.errors import AriConflict, AriError, AriNotFound, AriTimeout, AriUnavailable
 from ccari.callbacks import repo, schedule
+from ccari.callbacks.agent_first import AgentFirst
+from ccari.callbacks.legs import AgentLeg, Leg, OutboundAdmission, VoicePort, callback_of
 from ccari.callbacks.models import Callback, CallbackAttempt
 from ccari.callbacks.services import CallbackService
 from ccari.contacts import repo as contacts_repo
-from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.errors import CcariError
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
-from ccari.tenants import repo as tenants_repo
-from ccari.voice.ports import Admission
 
 log = logging.getLogger(__name__)
 HEADER = "PJSIP_HEADER(add,X-Ccari-Attempt)"
-
-
-class OutboundAdmission(Protocol):
-    async def admit_outbound(self, tenant_id: int, call_id: str) -> Admission: ...
-
-    async def release(self, call_id: str) -> None: ...
-
-
-class VoicePort(Protocol):
-    async def adopt_queued(self, contact: Contact) -> None: ...
-
-    async def adopt_connected(self, contact: Contact, agent_id: int, agent_channel: str) -> None: ...
-
-
-@dataclass
-class AgentLeg:
-    channel_id: str
-    contact_id: str
-    callback_id: str
-    agent: Agent
-    answered: bool = False
-    attempt_id: str | None = None
-
-
-@dataclass
-class Leg:
-    """A customer attempt this process drives."""
-
-    attempt_id: str
-    callback_id: str
-    phase: str = "ringing"  # ringing | prompt | closing
-    plays: int = 0
-    playback: str | None = None
-    timer: asyncio.Task[Any] | None = None
-    agent_leg: AgentLeg | None = None
-
-    def cancel_timer(self) -> None:
-        if self.timer is not None and self.timer is not asyncio.current_task():
-            self.timer.cancel()
-        self.timer = None
-
-
-def callback_of(attempt_id: str) -> str:
-    return attempt_id.removeprefix("cb-").rpartition("-")[0]
 
 
 class Dialer:
@@ -110,18 +64,17 @@ class Dialer:
         self._voice = voice
         self.service = service
         self.sessions = sessions
-        self._queue = queue
         self._hub = hub
         self._admission = admission
         self.node = node
         self._host = outbound_host
         self._prefix = sound_prefix
-        self._moh = moh_class
         self._clock = clock
         self._cfg = service.config
         self.legs: dict[str, Leg] = {}
-        self.agent_legs: dict[str, AgentLeg] = {}
-        self._confirming: set[str] = set()
+        self.agent_first = AgentFirst(self, queue, hub, voice, moh_class)
+        self._confirming: dict[str, str] = {}  # IVR channel -> its callback
+        self.placing: set[str] = set()  # callbacks between their claim and their originate
         self._locks = [asyncio.Lock() for _ in range(64)]
         self._tasks = TaskSet("callbacks-dialer")
 
@@ -152,9 +105,16 @@ class Dialer:
     async def dial(self, callback_id: str) -> None:
         """Customer first: the scheduler claimed this callback (``dialing``); call now."""
         async with self.lock(callback_id):
-            await self._place(callback_id)
+            await self.place(callback_id)
 
-    async def _place(self, callback_id: str, agent_leg: AgentLeg | None = None) -> str | None:
+    async def place(self, callback_id: str, agent_leg: AgentLeg | None = None) -> str | None:
+        self.placing.add(callback_id)
+        try:
+            return await self._admit_save_originate(callback_id, agent_leg)
+        finally:
+            self.placing.discard(callback_id)
+
+    async def _admit_save_originate(self, callback_id: str, agent_leg: AgentLeg | None) -> str | None:
         async with self.sessions() as s:
             cb = await repo.get(s, callback_id)
             if cb is None or cb.status != "dialing":
@@ -198,15 +158,16 @@ class Dialer:
         except AriError as exc:
             if isinstance(exc, AriTimeout) or (isinstance(exc, AriUnavailable) and exc.status_code is None):
                 log.warning("attempt %s: no answer from ARI (%s); looking it up", attempt_id, exc)
-                await self.check(attempt_id)
+                await self.check(attempt_id, answered_too=False)  # under the lock: its event will come
             else:
                 log.warning("attempt %s refused by Asterisk: %s", attempt_id, exc)
                 await self.ended(attempt_id, "failed")
         return attempt_id
 
-    async def check(self, attempt_id: str) -> None:
+    async def check(self, attempt_id: str, *, answered_too: bool = True) -> None:
         """Is an attempt we did not hear from still in Asterisk?  Never re-sent: if it is
-        gone, it ends as ``unknown`` and the next attempt follows the backoff."""
+        gone, it ends as ``unknown`` and the next attempt follows the backoff; if it was
+        answered unseen (``answered_too``), it is handled as answered now."""
         try:
             channel = await self.ari.get_channel(attempt_id)
         except AriNotFound:
@@ -219,7 +180,7 @@ class Dialer:
             return
         if attempt_id not in self.legs:
             self.legs[attempt_id] = Leg(attempt_id, callback_of(attempt_id))
-        if channel.state == "Up":
+        if channel.state == "Up" and answered_too:
             await self.customer_answered(attempt_id)
         else:
             await self._postpone_check(attempt_id)
@@ -240,12 +201,12 @@ class Dialer:
         await self._admission.release(attempt_id)
         await self.service.attempt_ended(attempt_id, result, cause)
         if leg is not None and leg.agent_leg is not None:
-            await self._release_agent(leg.agent_leg)
+            await self.agent_first.release(leg.agent_leg)
 
     async def stop(self, callback: Callback) -> None:
         """The callback was cancelled or moved: hang up whatever of it is ringing or talking."""
-        for al in [a for a in self.agent_legs.values() if a.callback_id == callback.id]:
-            self.agent_legs.pop(al.channel_id, None)
+        for al in [a for a in self.agent_first.legs.values() if a.callback_id == callback.id]:
+            self.agent_first.legs.pop(al.channel_id, None)
             await self.safe(self.ari.hangup(al.channel_id, reason="normal"))
             await self._hub.send(al.agent.id, {"type": "withdrawn", "contact_id": al.contact_id})
         for leg in [g for g in self.legs.values() if g.callback_id == callback.id]:
@@ -279,7 +240,7 @@ class Dialer:
                     await self.ended(attempt_id, "agent-gone")
                     await self.safe(self.ari.hangup(attempt_id, reason="normal"))
                     return
-                await self._bridge(leg, leg.agent_leg)
+                await self.agent_first.bridge(leg, leg.agent_leg)
             else:
                 leg.phase = "prompt"
                 await self.prompt(leg)
@@ -346,10 +307,11 @@ class Dialer:
         if channel_id.startswith("cb-"):
             await self._customer_gone(channel_id, cause)
         elif channel_id.startswith("cba-"):
-            await self._agent_gone(channel_id, cause)
+            await self.agent_first.gone(channel_id, cause)
         elif channel_id in self._confirming:
-            self._confirming.discard(channel_id)
+            callback_id = self._confirming.pop(channel_id)
             await self._admission.release(channel_id)
+            await self.service.ivr_caller_left(callback_id)
 
     async def _customer_gone(self, attempt_id: str, cause: int | None) -> None:
         async with self.lock(callback_of(attempt_id)):
@@ -366,95 +328,9 @@ class Dialer:
             else:
                 await self._admission.release(attempt_id)
 
-    # ---- agent first ---------------------------------------------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:
-        """The router offered a callback contact to ``agent``: ring their phone, pop it."""
-        leg_id = f"cba-{contact.id}-{contact.offer_count}"
-        async with self.sessions() as s:
-            cb = await repo.by_contact(s, contact.id)
-            row = await contacts_repo.get(s, contact.id, agent.tenant_id)
-            if cb is None or row is None or cb.status != "queued" or row.state != "offered":
-                await s.rollback()
-                await self._queue.offer_failed(contact, agent_not_ready=False)
-                return
-            row.agent_channel_id = leg_id
-            queue = await tenants_repo.queue(s, row.tenant_id, row.queue_id)
-            pop = await screen_pop(s, row, self.now())
-            await s.commit()
-        al = AgentLeg(leg_id, contact.id, cb.id, agent)
-        self.agent_legs[leg_id] = al
-        if self._hub.connected(agent.id):
-            await self._hub.send(agent.id, {"type": "offer", "contact": pop})
-        log.info("callback %s: ringing agent %s before calling %s", cb.id, agent.id, cb.phone)
-        try:
-            await self.ari.originate(f"PJSIP/{agent.phone_username}", channel_id=leg_id,
-                                     app_args=("cbagent", contact.id),
-                                     timeout=queue.ring_timeout_s if queue else 15,
-                                     caller_id=contact.caller_number or "")
-        except AriError as exc:
-            log.warning("callback %s: ringing agent %s failed: %s", cb.id, agent.id, exc)
-            await self._agent_gone(leg_id, None)
-
-    async def agent_answered(self, channel_id: str, contact_id: str) -> None:
-        al = self.agent_legs.get(channel_id)
-        if al is None or al.contact_id != contact_id:
-            await self.safe(self.ari.hangup(channel_id, reason="normal"))
-            return
-        async with self.lock(al.callback_id):
-            al.answered = True
-            await self.safe(self.ari.start_moh(channel_id, self._moh))
-            async with self.sessions() as s:
-                claimed = await repo.claim(s, al.callback_id, "queued", "dialing", self.node)
-                await s.commit()
-            attempt_id = await self._place(al.callback_id, agent_leg=al) if claimed else None
-            if attempt_id is None:  # cancelled, moved or deferred meanwhile
-                await self._release_agent(al)
-
-    async def _bridge(self, leg: Leg, al: AgentLeg) -> None:
-        now = self.now()
-        async with self.sessions() as s:
-            cb = await repo.get(s, leg.callback_id, for_update=True)
-            contact = await contacts_repo.get(s, al.contact_id, for_update=True)
-            if cb is None or contact is None or contact.state != "offered":
-                return
-            cb.status, cb.ended_at = "done", now
-            await contacts_repo.transition(s, contact, "offered", at=now, medium="voice",
-                                           channel_id=leg.attempt_id, agent_channel_id=al.channel_id)
-            await s.commit()
-        self.legs.pop(leg.attempt_id, None)
-        self.agent_legs.pop(al.channel_id, None)
-        await self.safe(self.ari.stop_moh(al.channel_id))
-        log.info("callback %s: customer answered; bridging with agent %s", cb.id, al.agent.id)
-        await self._voice.adopt_connected(contact, al.agent.id, al.channel_id)
-
-    async def _agent_gone(self, channel_id: str, cause: int | None) -> None:
-        al = self.agent_legs.pop(channel_id, None)
-        if al is None:
-            return  # not ours, or handed to the voice ACD
-        async with self.lock(al.callback_id):
-            await self._hub.send(al.agent.id, {"type": "withdrawn", "contact_id": al.contact_id})
-            if al.attempt_id is None:
-                log.info("callback %s: agent %s did not take it (cause %s)", al.callback_id,
-                         al.agent.id, cause)
-                async with self.sessions() as s:
-                    contact = await contacts_repo.get(s, al.contact_id)
-                if contact is not None:
-                    await self._queue.offer_failed(contact, agent_not_ready=not al.answered)
-                return
-            leg = self.legs.get(al.attempt_id)
-            if leg is not None:
-                leg.agent_leg = None
-            await self.ended(al.attempt_id, "agent-gone")
-            await self.safe(self.ari.hangup(al.attempt_id, reason="normal"))
-            await self._queue.withdraw(al.contact_id)
-
-    async def _release_agent(self, al: AgentLeg) -> None:
-        """The customer was not reached (or not called): free the agent, hang up their leg."""
-        if self.agent_legs.pop(al.channel_id, None) is None:
-            return
-        await self.safe(self.ari.hangup(al.channel_id, reason="normal"))
-        await self._queue.withdraw(al.contact_id)
-        await self._hub.send(al.agent.id, {"type": "withdrawn", "contact_id": al.contact_id})
+        """Deliverer of medium ``callback`` (agent first)."""
+        await self.agent_first.deliver(contact, agent)
 
     # ---- IVR "call me back" (called by the voice ACD) ------------------------------------
     async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any]) -> bool:
@@ -467,7 +343,7 @@ class Dialer:
             await self.safe(self.ari.play(channel_id, self._sound(self._cfg.sound_refused)))
             return False
         log.info("contact %s left the IVR for callback %s", contact_id, cb.id)
-        self._confirming.add(channel_id)
+        self._confirming[channel_id] = cb.id
         await self.safe(self.ari.play(channel_id, self._sound(self._cfg.sound_confirm),
                                       playback_id=f"cbc-{channel_id}"))
         return True

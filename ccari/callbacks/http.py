@@ -187,7 +187,7 @@ async def api_list(request: web.Request) -> web.Response:
     wanted = [s for s in request.query.get("status", "").split(",") if s]
     if any(s not in STATUSES for s in wanted):
         raise BadRequest(f"status is one of {', '.join(STATUSES)}", error_id="bad-status")
-    rows = await request.app[SERVICE].list(tenant_id, wanted or None)
+    rows = await request.app[SERVICE].of_tenant(tenant_id, wanted or None)
     return web.json_response({"callbacks": [internal_view(cb) for cb in rows]})
 
 

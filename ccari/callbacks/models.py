@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ccari.storage.models import Base, new_id, utcnow
@@ -25,6 +25,7 @@ SOURCES = ("web", "ivr", "api")
 # done: handed to an agent's call; failed: no more tries or the window closed; cancelled.
 STATUSES = ("pending", "queued", "dialing", "answered", "done", "failed", "cancelled")
 OPEN_STATUSES = ("pending", "queued", "dialing", "answered")
+_OPEN = text("status IN ('pending', 'queued', 'dialing', 'answered')")
 
 
 class CallbackSettings(Base):
@@ -57,6 +58,9 @@ class Callback(Base):
         Index("ix_callbacks_tenant_status", "tenant_id", "status"),
         Index("ix_callbacks_contact", "contact_id"),
         UniqueConstraint("tenant_id", "session_id", "request_key"),
+        # One open callback per number and tenant (a second request gets 409).
+        Index("ux_callbacks_open_phone", "tenant_id", "phone", unique=True,
+              sqlite_where=_OPEN, postgresql_where=_OPEN),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

@@ -10,6 +10,7 @@ placed (committed before their originate) and the channel list says which still 
   again; the next attempt, with a new id, follows the backoff;
 * customer at the prompt                     -> the prompt starts again, or, gone,
   ``not-confirmed``;
+* claimed for dialling but no attempt saved  -> nothing was sent: the same try, now;
 * agent first, from a previous process       -> its agent and customer legs are hung up
   (their bridge can no longer be made safely); the contact goes back to the queue, or the
   customer attempt ends ``agent-gone`` and is retried later.
@@ -20,7 +21,8 @@ from __future__ import annotations
 import logging
 
 from ccari.callbacks import repo
-from ccari.callbacks.dialer import Dialer, Leg, callback_of
+from ccari.callbacks.dialer import Dialer
+from ccari.callbacks.legs import Leg, callback_of
 from ccari.contacts import repo as contacts_repo
 
 log = logging.getLogger(__name__)
@@ -34,18 +36,22 @@ async def reconcile(dialer: Dialer) -> None:
                    if c.state == "offered"]
         flying = await repo.in_flight(s, dialer.node)
         prompting = await repo.at_prompt(s, dialer.node)
+        stranded = [cb.id for cb in await repo.stranded(s, dialer.node)]
         modes = {}
         for att in [*flying, *prompting]:
             cb = await repo.get(s, att.callback_id)
             modes[att.id] = cb.mode if cb else "customer_first"
+    for callback_id in stranded:
+        if callback_id not in dialer.placing:
+            await dialer.service.unstick(callback_id)
     # Agent legs of this process that vanished while the socket was down.
-    for leg_id in list(dialer.agent_legs):
+    for leg_id in list(dialer.agent_first.legs):
         if leg_id not in channels:
             await dialer.channel_gone(leg_id, None)
     stale_agent_first: set[str] = set()
     for contact in offered:
         leg_id = contact.agent_channel_id or ""
-        if leg_id in dialer.agent_legs:
+        if leg_id in dialer.agent_first.legs:
             continue
         log.info("reconcile: callback contact %s was offered by a previous process", contact.id)
         if leg_id in channels:

@@ -142,3 +142,11 @@ async def at_prompt(session: AsyncSession, node: str) -> list[CallbackAttempt]:
         select(CallbackAttempt).join(Callback, Callback.id == CallbackAttempt.callback_id)
         .where(CallbackAttempt.node == node, CallbackAttempt.result == "answered",
                Callback.status == "answered")))
+
+
+async def stranded(session: AsyncSession, node: str) -> list[Callback]:
+    """This node's callbacks claimed for dialling whose attempt was never saved (ccari
+    stopped between the claim and the save: nothing was sent to Asterisk)."""
+    flying = select(CallbackAttempt.callback_id).where(CallbackAttempt.result.is_(None))
+    return list(await session.scalars(select(Callback).where(
+        Callback.node == node, Callback.status == "dialing", Callback.id.not_in(flying))))

@@ -14,34 +14,32 @@ Life of a callback (``Callback.status``; the contact's state in brackets)::
     attempt fails             backoff, window, max tries  -> pending  [scheduled] | failed
     customer or supervisor cancels                        -> cancelled [abandoned]
 
-The scheduler is one named task that sleeps until the next due callback or the next
-attempt to check (``repo.next_wakeup``) and is woken early by any change.  Placing a call
-needs a claim (``pending -> dialing`` in one UPDATE), so two passes or two nodes never
-place the same attempt.
+When calls are placed is the :class:`~ccari.callbacks.scheduler.Scheduler`'s business.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.callbacks import guard, repo, schedule
 from ccari.callbacks.limits import Limiter
 from ccari.callbacks.models import Callback, CallbackSettings
+from ccari.callbacks.scheduler import Scheduler
 from ccari.callbacks.settings import CallbacksConfig
 from ccari.contacts import repo as contacts_repo
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.services import QueueService, requirements_from, utc
 from ccari.crm import repo as crm_repo
 from ccari.errors import BadRequest, Conflict, NotFound
+from ccari.routing import Medium, WorkItem
 from ccari.storage.models import Agent, Contact
-from ccari.tasks import TaskSet
 from ccari.tenants import repo as tenants_repo
 
 log = logging.getLogger(__name__)
@@ -68,9 +66,7 @@ class CallbackService:
         self._clock = clock
         self.limiter = Limiter(config.limits())
         self.dialer: DialerPort | None = None
-        self._wake = asyncio.Event()
-        self._tasks = TaskSet("callbacks")
-        self._scheduler: asyncio.Task[Any] | None = None
+        self.scheduler = Scheduler(self, sessions, queue, node=node)
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -96,7 +92,7 @@ class CallbackService:
                     attributes=attributes, session_id=session_id, request_key=request_key,
                     place_at=place_at, customer_first=customer_first, session=s)
                 await s.commit()
-            self._wake.set()
+            self.scheduler.wake()
             return result
         s, now = session, self.now()
         if request_key:
@@ -131,7 +127,11 @@ class CallbackService:
             next_attempt_at=start, max_tries=settings.max_tries, page_url=page_url,
             session_id=session_id, request_key=request_key, created_at=now)
         s.add(cb)
-        await s.flush()
+        try:
+            await s.flush()
+        except IntegrityError:  # the same number asked for at the same moment
+            raise Conflict("a callback to this number is already planned",
+                           error_id="callback-exists") from None
         contact.attributes = {**attrs, "_callback": cb.id}
         log.info("callback %s (contact %s) for %s at %s, %s, from %s", cb.id, contact.id,
                  dest.e164, start.isoformat(), cb.mode, source)
@@ -147,15 +147,45 @@ class CallbackService:
                 raise Conflict("the call is no longer in the IVR", error_id="not-in-ivr")
             number = voice.caller_number or ""
             attrs = {k: v for k, v in attributes.items() if not str(k).startswith("_")}
+            # Not before the caller has hung up (ivr_caller_left); this bound holds if the
+            # hang-up is never seen (a restart meanwhile).
             cb, _ = await self.request(
                 voice.tenant_id, phone=number if number.startswith("+") else "+" + number,
-                when=None, source="ivr", attributes=attrs, place_at=voice.arrived_at, session=s)
+                when=now + dt.timedelta(seconds=self.config.ivr_hold_s), source="ivr",
+                attributes=attrs, place_at=voice.arrived_at, session=s)
             await contacts_repo.transition(
                 s, voice, "completed", at=now, ended_at=now, disposition="callback-requested",
                 wait_s=round((now - voice.arrived_at).total_seconds(), 3))
             await s.commit()
-        self._wake.set()
+        self.scheduler.wake()
         return cb
+
+    async def ivr_caller_left(self, callback_id: str) -> None:
+        """The caller who asked for this callback hung up: call them back when their place
+        in the queue comes up (the predicted wait from their arrival), at the earliest
+        ``ivr_gap_s`` from now."""
+        now = self.now()
+        async with self._sessions() as s:
+            cb = await repo.get(s, callback_id, for_update=True)
+            contact = await contacts_repo.get(s, cb.contact_id) if cb else None
+            if cb is None or contact is None or cb.status != "pending" or cb.tries:
+                return
+            wait = self.predicted_wait(contact, cb.place_at) or 0.0
+            at = now + dt.timedelta(seconds=max(self.config.ivr_gap_s, wait))
+            cb.next_attempt_at = cb.not_before = contact.not_before = at
+            cb.window_end = max(cb.window_end, at + dt.timedelta(seconds=self.config.ivr_hold_s))
+            await s.commit()
+        log.info("callback %s: the caller hung up; first call at %s", callback_id, at.isoformat())
+        self.scheduler.wake()
+
+    def predicted_wait(self, contact: Contact, arrived: dt.datetime) -> float | None:
+        """Seconds from now until this request, as a voice call that arrived at ``arrived``
+        (its place), would be offered to an agent (None: no staffed agent can take it)."""
+        item = WorkItem(id=f"\uffff-{contact.id}", tenant=str(contact.tenant_id), medium=Medium.VOICE,
+                        requirements=requirements_from(contact.attributes or {}),
+                        arrived_at=arrived.timestamp(), queue=str(contact.queue_id or "default"))
+        wait = self._queue.router.predict_new(item, self._clock()).wait
+        return wait if math.isfinite(wait) else None
 
     async def status(self, tenant_id: int, callback_id: str, *, session_id: str | None = None) -> Callback:
         async with self._sessions() as s:
@@ -169,7 +199,7 @@ class CallbackService:
             raise NotFound("no such callback", error_id="callback-not-found")
         return cb
 
-    async def list(self, tenant_id: int, statuses: list[str] | None = None) -> list[Callback]:
+    async def of_tenant(self, tenant_id: int, statuses: list[str] | None = None) -> list[Callback]:
         async with self._sessions() as s:
             return await repo.for_tenant(s, tenant_id, statuses)
 
@@ -196,7 +226,7 @@ class CallbackService:
             await self._queue.withdraw(cb.contact_id)
             if self.dialer is not None:
                 await self.dialer.stop(cb)
-        self._wake.set()
+        self.scheduler.wake()
         return cb
 
     async def reschedule(self, tenant_id: int, callback_id: str, when: dt.datetime) -> Callback:
@@ -220,8 +250,19 @@ class CallbackService:
             if self.dialer is not None:
                 await self.dialer.stop(cb)
         log.info("callback %s rescheduled to %s", cb.id, at.isoformat())
-        self._wake.set()
+        self.scheduler.wake()
         return cb
+
+    async def of_contact(self, tenant_id: int, contact_id: str) -> Callback:
+        """The callback of a contact (the supervisor's pending list works with contacts)."""
+        async with self._sessions() as s:
+            cb = await repo.by_contact(s, contact_id)
+        if cb is None or cb.tenant_id != tenant_id:
+            raise NotFound("no such callback", error_id="callback-not-found")
+        return cb
+
+    async def reschedule_contact(self, tenant_id: int, contact_id: str, when: dt.datetime) -> Callback:
+        return await self.reschedule(tenant_id, (await self.of_contact(tenant_id, contact_id)).id, when)
 
     async def settings(self, tenant_id: int) -> CallbackSettings:
         async with self._sessions() as s:
@@ -242,69 +283,10 @@ class CallbackService:
     # ---- the scheduler -------------------------------------------------------------------
     def start(self) -> None:
         """Start placing calls (once connected to the PBX and reconciled)."""
-        if self._scheduler is None or self._scheduler.done():
-            self._scheduler = self._tasks.spawn(self._loop(), "scheduler")
-        self._wake.set()
-
-    def wake(self) -> None:
-        self._wake.set()
+        self.scheduler.start()
 
     async def close(self) -> None:
-        await self._tasks.close()
-
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self._tick()
-                async with self._sessions() as s:
-                    wakeup = await repo.next_wakeup(s, self._node)
-            except Exception:
-                log.exception("callback scheduler pass failed")
-                wakeup = self.now() + dt.timedelta(seconds=5)
-            timeout = None if wakeup is None else max(0.0, (wakeup - self.now()).total_seconds())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-
-    async def _tick(self) -> None:
-        now = self.now()
-        async with self._sessions() as s:
-            due = await repo.due(s, now)
-            overdue = [a.id for a in await repo.in_flight(s, self._node, before=now)]
-        for attempt_id in overdue:
-            if self.dialer is not None:
-                await self.dialer.check(attempt_id)
-        for callback_id in due:
-            await self._start(callback_id)
-
-    async def _start(self, callback_id: str) -> None:
-        """A callback is due: check its window, claim it, then dial or queue it."""
-        now = self.now()
-        async with self._sessions() as s:
-            cb = await repo.get(s, callback_id)
-            if cb is None or cb.status != "pending":
-                return
-            if now > cb.window_end:
-                await self._finish(s, cb, "failed", "callback-window-closed", now)
-                await s.commit()
-                return
-            target = "dialing" if cb.mode == "customer_first" else "queued"
-            if not await repo.claim(s, cb.id, "pending", target, self._node):
-                await s.rollback()
-                return
-            contact = None
-            if target == "queued":
-                contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
-                if contact is not None:
-                    await contacts_repo.transition(s, contact, "queued", at=now, queued_at=cb.place_at,
-                                                   not_before=None)
-            cb.next_attempt_at = None  # the claim wrote the status; this writes only the time
-            await s.commit()
-        if contact is not None:
-            log.info("callback %s queued for an agent (agent first)", cb.id)
-            await self._queue.enqueue(contact)
-        elif self.dialer is not None:
-            self._tasks.spawn(self.dialer.dial(cb.id), f"dial-{cb.id}")
+        await self.scheduler.close()
 
     # ---- outcomes (reported by the dialer) -----------------------------------------------
     async def deferred(self, callback_id: str, reason: str) -> None:
@@ -322,7 +304,7 @@ class CallbackService:
                                                agent_id=None, agent_channel_id=None)
             await s.commit()
         log.info("callback %s deferred by trunk admission (%s) until %s", callback_id, reason, at)
-        self._wake.set()
+        self.scheduler.wake()
 
     async def attempt_ended(self, attempt_id: str, result: str, cause: int | None = None) -> Callback | None:
         """Close an attempt that did not reach an agent and plan what follows; the callback
@@ -357,13 +339,31 @@ class CallbackService:
                     log.info("callback %s attempt %s: %s; next try at %s", cb.id, att.n, result,
                              nxt.at.isoformat() if nxt.at else None)
                 else:
-                    await self._finish(s, cb, "failed", nxt.reason, now)
+                    await self.finish(s, cb, "failed", nxt.reason, now)
                     log.info("callback %s attempt %s: %s; %s", cb.id, att.n, result, nxt.reason)
             await s.commit()
-        self._wake.set()
+        self.scheduler.wake()
         return cb
 
-    async def _finish(self, s: AsyncSession, cb: Callback, status: str, reason: str,
+    async def unstick(self, callback_id: str) -> None:
+        """A claim without a saved attempt (see ``repo.stranded``): the same try again now."""
+        now = self.now()
+        async with self._sessions() as s:
+            cb = await repo.get(s, callback_id, for_update=True)
+            if cb is None or cb.status != "dialing":
+                return
+            if cb.mode == "agent_first":
+                cb.status = "queued"  # its contact goes back to the queue (reconcile)
+            else:
+                cb.status, cb.next_attempt_at = "pending", now
+                contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
+                if contact is not None and contact.state == "dialing":
+                    await contacts_repo.transition(s, contact, "scheduled", at=now, not_before=now)
+            await s.commit()
+        log.info("callback %s was claimed but never placed: placed again", callback_id)
+        self.scheduler.wake()
+
+    async def finish(self, s: AsyncSession, cb: Callback, status: str, reason: str,
                       now: dt.datetime) -> None:
         cb.status, cb.next_attempt_at, cb.ended_at, cb.last_result = status, None, now, reason[:24]
         contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
@@ -374,7 +374,7 @@ class CallbackService:
 
     # ---- agent first: the deliverer of medium "callback" ----------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:
-        if self.dialer is None:
-            await self._queue.offer_failed(contact, agent_not_ready=False)
+        if self.dialer is None:  # no PBX (ccari serve --no-pbx): nothing can be placed
+            await self._queue.withdraw(contact.id)
             return
         await self.dialer.deliver(contact, agent)

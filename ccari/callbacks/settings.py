@@ -35,6 +35,10 @@ class CallbacksConfig:
     defer_s: float = 20.0
     # An attempt not answered by ring timeout + this is checked against Asterisk.
     check_grace_s: float = 10.0
+    # IVR "call me back": the first call comes when the caller's place in the queue comes
+    # up, not before ivr_gap_s after they hung up, and at the latest ivr_hold_s after asking.
+    ivr_gap_s: float = 10.0
+    ivr_hold_s: float = 120.0
     # How far ahead a customer may ask to be called.
     max_ahead_s: float = 14 * 86400.0
     # Rate limits of requests that would dial out: burst, then one every N seconds.

@@ -12,7 +12,13 @@ from __future__ import annotations
 import logging
 
 from ccari.ari import AriClient
-from ccari.ari.events import ChannelDestroyed, ChannelDtmfReceived, PlaybackFinished, StasisStart
+from ccari.ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+)
 from ccari.callbacks.dialer import Dialer
 from ccari.callbacks.reconcile import reconcile
 
@@ -25,10 +31,17 @@ def register(ari: AriClient, dialer: Dialer) -> None:
         if kind == "callback" and len(ev.args) >= 2 and ev.args[1] == ev.channel.id:
             await dialer.customer_answered(ev.channel.id)
         elif kind == "cbagent" and len(ev.args) >= 2:
-            await dialer.agent_answered(ev.channel.id, ev.args[1])
+            await dialer.agent_first.answered(ev.channel.id, ev.args[1])
 
     async def on_gone(ev: ChannelDestroyed) -> None:
         await dialer.channel_gone(ev.channel.id, ev.cause)
+
+    async def on_end(ev: StasisEnd) -> None:
+        # A caller who came in through the dialplan leaves our app (and our subscription)
+        # at StasisEnd: its ChannelDestroyed may never reach us.  Our originated channels
+        # stay subscribed until destroyed, with the hang-up cause.
+        if not ev.channel.id.startswith(("cb-", "cba-")):
+            await dialer.channel_gone(ev.channel.id, None)
 
     async def on_dtmf(ev: ChannelDtmfReceived) -> None:
         if ev.channel.id.startswith("cb-"):
@@ -44,6 +57,7 @@ def register(ari: AriClient, dialer: Dialer) -> None:
 
     ari.on(StasisStart, on_start)
     ari.on(ChannelDestroyed, on_gone)
+    ari.on(StasisEnd, on_end)
     ari.on(ChannelDtmfReceived, on_dtmf)
     ari.on(PlaybackFinished, on_playback)
     ari.on_connected(on_connected)

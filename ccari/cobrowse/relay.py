@@ -71,12 +71,19 @@ class Live:
     async def to_watchers_json(self, message: dict[str, Any]) -> None:
         await self.to_watchers(json.dumps(message))
 
-    async def close(self, reason: str, code: int = WSCloseCode.OK) -> None:
-        """End of the session: tell both sides, then close their sockets."""
+    async def end(self, reason: str) -> list[web.WebSocketResponse]:
+        """End of the session: tell both sides; returns their sockets, which the caller
+        closes (in the background: a close waits for the other side's answer)."""
         await self.to_customer({"type": "ended", "reason": reason})
         await self.to_watchers_json({"type": "ended", "reason": reason})
-        for ws in [self.customer, *self.watchers]:
-            if ws is not None and not ws.closed:
-                await ws.close(code=code, message=reason.encode()[:100])
+        sockets = [ws for ws in (self.customer, *self.watchers) if ws is not None and not ws.closed]
         self.customer = None
         self.watchers.clear()
+        return sockets
+
+
+async def close_socket(ws: web.WebSocketResponse, code: int, reason: str, within: float = 2.0) -> None:
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=reason.encode()[:100]), within)
+    except (TimeoutError, ConnectionError, RuntimeError):
+        log.debug("co-browse socket closed without the peer's answer")

@@ -34,7 +34,7 @@ from ccari.cobrowse.core import (
     valid_code,
 )
 from ccari.cobrowse.models import CobrowseSession, CobrowseSettings
-from ccari.cobrowse.relay import MAX_WATCHERS, Live
+from ccari.cobrowse.relay import MAX_WATCHERS, Live, close_socket
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.services import utc
 from ccari.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests
@@ -68,7 +68,8 @@ class CobrowseService:
     async def close(self) -> None:
         await self._tasks.close()
         for live in list(self._live.values()):
-            await live.close("server-shutdown", WSCloseCode.GOING_AWAY)
+            for ws in await live.end("server-shutdown"):
+                await close_socket(ws, WSCloseCode.GOING_AWAY, "server shutdown")
         self._live.clear()
 
     def live(self, session_id: str) -> Live | None:
@@ -115,9 +116,9 @@ class CobrowseService:
     async def attach_customer(self, row: CobrowseSession, ws: web.WebSocketResponse) -> Live:
         live = await self._live_for(row)
         old, live.customer = live.customer, ws
-        if old is not None and not old.closed:
+        if old is not None and not old.closed:  # the same session opened again (another tab)
             await old.send_json({"type": "ended", "reason": "replaced"})
-            await old.close(code=WSCloseCode.OK, message=b"replaced")
+            self._tasks.spawn(close_socket(old, WSCloseCode.OK, "replaced"), f"replaced-{row.id}")
         await live.to_watchers_json({"type": "customer", "connected": True})
         return live
 
@@ -288,12 +289,13 @@ class CobrowseService:
                 row.state, row.ended_at, row.end_reason = "ended", now, reason[:32]
                 await s.commit()
                 log.info("co-browse %s ended: %s", session_id, reason)
-        live = self._live.pop(session_id, None)
-        if live is not None:
-            await live.close(reason)
         if agent_id is not None and row.contact_id is not None:
             await self._hub.send(agent_id, {"type": "cobrowse.ended",
                                             "contact_id": row.contact_id, "reason": reason})
+        live = self._live.pop(session_id, None)
+        if live is not None:
+            for n, ws in enumerate(await live.end(reason)):
+                self._tasks.spawn(close_socket(ws, WSCloseCode.OK, reason), f"close-{session_id}-{n}")
 
     async def end_for_agent(self, agent: Agent, contact_id: str) -> None:
         row = await self.session_of(agent, contact_id)

@@ -111,15 +111,17 @@ class QueueService:
     async def start(self) -> None:
         """Rebuild the router from the database: the store is the record of truth.
 
-        Before this runs (while the voice side reconciles with Asterisk) router calls are
-        skipped: whatever they would change is in the database that this reads."""
-        async with self._sessions() as s:
-            agents = await agents_repo.all_agents(s)
-            open_ = await repo.open_contacts(s, self._node)
-        now = self._clock()
-        for agent in agents:
-            self._agents[agent.id] = agent
+        Before this runs (while the voice side reconciles with Asterisk, or a mail intake
+        already accepts mail) router calls are skipped: what they would change is in the
+        database that this reads.  The read and the restore happen under the lock, so a
+        contact saved meanwhile is either read here or routed right after."""
         async with self._lock:
+            async with self._sessions() as s:
+                agents = await agents_repo.all_agents(s)
+                open_ = await repo.open_contacts(s, self._node)
+            now = self._clock()
+            for agent in agents:
+                self._agents[agent.id] = agent
             offers = self.router.restore(
                 now,
                 agents=[(router_agent(a), AgentState(a.presence)) for a in agents
@@ -136,9 +138,9 @@ class QueueService:
     async def _decide(self, fn: Callable[..., list[Offer]], *args: Any, **kw: Any) -> None:
         """Ask the router, then act on its offers.  Stale ids (a contact that ended while
         an event was in flight) are expected and only logged."""
-        if not self._started:
-            return
         async with self._lock:
+            if not self._started:
+                return
             try:
                 offers = fn(*args, **kw)
             except RoutingError as exc:
@@ -231,9 +233,9 @@ class QueueService:
             await s.commit()
         self._agents[agent.id] = agent
         aid, now = str(agent.id), self._clock()
-        if self._started:
-            async with self._lock:
-                offers: list[Offer] = []
+        offers: list[Offer] = []
+        async with self._lock:
+            if self._started:  # before start, the presence just saved is what start reads
                 logged_in = self.agent_state(agent.id) != "logged_out"
                 if presence == "logged_out":
                     if logged_in:
@@ -245,7 +247,7 @@ class QueueService:
                         offers += self.router.agent_ready(aid, now)
                     else:
                         offers += self.router.agent_not_ready(aid, now)
-            await self._apply(offers)
+        await self._apply(offers)
         await self._sync_states()
         return self.agent_state(agent.id)
 
@@ -318,7 +320,9 @@ class QueueService:
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
                 continue
             except TimeoutError:
                 pass

@@ -312,3 +312,12 @@ def entitlements_command(sessions: async_sessionmaker[AsyncSession],
                 "source": found.source}
 
     return handler
+
+
+async def seed_demo(session: AsyncSession, tenant_id: int) -> None:
+    """Demo: gold customers of ``tenant_id`` are served by agents with the skill tier=gold
+    (no HTTP system: the local record).  Idempotent; the caller commits."""
+    if await session.get(EntitlementSource, tenant_id) is None:
+        session.add(EntitlementSource(tenant_id=tenant_id, url_template=None, timeout_s=2.0,
+                                      cache_ttl_s=300, routing_attribute="tier",
+                                      routing_levels=["gold"]))

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.config import Config
+from ccari.email import demo as email_demo
 from ccari.public.models import TenantSite
 from ccari.storage.models import (
     Agent,
@@ -133,6 +134,7 @@ async def seed(
             w = cfg.web
             public = (w.public_base_url or f"http://{w.public_host}:{w.public_port}").rstrip("/")
             session.add(TenantSite(tenant_id=tenant.id, origins=[public]))
+    await email_demo.seed(session)
     return sec
 
 
@@ -204,6 +206,7 @@ def manifest(cfg: Config, sec: dict[str, Any]) -> dict[str, Any]:
             }
             for t in DEMO
         ],
+        "email": email_demo.manifest(cfg),
         "customers": [{"tenant": "acme", "name": CUSTOMER["name"],
                        "number": CUSTOMER["number"]}],
     }

@@ -4,13 +4,15 @@ configured SMTP relay, from rows saved *before* any attempt.
 A background task sends what is due, oldest first.  A relay that is down or answers 4xx is
 retried with exponential backoff; a 5xx answer fails the message at once (the agent sees
 it).  Rows are claimed with a compare-and-set on their attempt counter, so several nodes
-may share one outbox.  A crash between the relay's 250 and the "sent" mark sends the
-message again after the restart, with the same Message-ID (receivers drop the duplicate).
+may share one outbox.  A restarted node takes back at once the sends it had in progress; a crash
+between the relay's 250 and the "sent" mark so sends the message again, with the same
+Message-ID (receivers drop the duplicate).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -83,15 +85,17 @@ class SmtpRelay:
 
 class Outbox:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], relay: Relay, hub: AgentHub,
-                 *, policy: RetryPolicy | None = None,
+                 *, node: str = "node1", policy: RetryPolicy | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._sessions = sessions
+        self._node = node
         self._relay = relay
         self._hub = hub
         self.policy = policy or RetryPolicy()
         self._clock = clock
         self._wake = asyncio.Event()
         self._tasks = TaskSet("email-outbox")
+        self._closing = False
 
     def start(self) -> None:
         self._tasks.spawn(self._run(), "sender")
@@ -101,10 +105,21 @@ class Outbox:
         self._wake.set()
 
     async def close(self) -> None:
+        # The flag too: a cancellation swallowed by a library in a send must not keep the
+        # loop (and so shutdown) going.
+        self._closing = True
+        self._wake.set()
         await self._tasks.close()
 
     async def _run(self) -> None:
-        while True:
+        try:
+            async with self._sessions() as s:
+                if await repo.release_claims(s, self._node, utc(self._clock())):
+                    log.info("email outbox: resuming the sends interrupted by the last stop")
+                await s.commit()
+        except Exception:
+            log.exception("email outbox: could not take back interrupted sends")
+        while not self._closing:
             self._wake.clear()
             try:
                 await self.send_due()
@@ -116,10 +131,11 @@ class Outbox:
             timeout = self.policy.poll_s
             if nxt is not None:
                 timeout = min(timeout, max((nxt - utc(self._clock())).total_seconds(), 0.0))
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancellation that
+            # races its timeout, and close() would wait forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def send_due(self) -> int:
         """Send every message due now; returns how many were attempted."""
@@ -128,11 +144,12 @@ class Outbox:
             rows = await repo.due(s, now)
             claimed = []
             for row in rows:
-                if await repo.claim(s, row, now + dt.timedelta(seconds=self.policy.lease_s)):
-                    claimed.append(row)
+                attempt = row.attempts + 1
+                if await repo.claim(s, row, self._node, now + dt.timedelta(seconds=self.policy.lease_s)):
+                    claimed.append((row, attempt))
             await s.commit()
-        for row in claimed:
-            await self._attempt(row, row.attempts + 1)
+        for row, attempt in claimed:
+            await self._attempt(row, attempt)
         return len(claimed)
 
     async def _attempt(self, row: EmailMessage, attempt: int) -> None:

@@ -20,7 +20,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     if rt.offers is None:
         raise RuntimeError("the email context needs the page offers")
     smtp = rt.config.smtp
-    outbox = Outbox(rt.sessions, SmtpRelay(smtp), rt.hub)
+    outbox = Outbox(rt.sessions, SmtpRelay(smtp), rt.hub, node=rt.config.node)
     service = EmailService(rt.sessions, rt.queue, rt.hub, outbox, node=rt.config.node)
     agent = AgentEmail(rt.sessions, service, outbox, rt.hub)
     agent.register(rt.commands)

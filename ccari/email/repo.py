@@ -58,6 +58,22 @@ async def thread(session: AsyncSession, tenant_id: int, contact_id: str,
     return list(reversed(list(rows)))
 
 
+async def first_message(session: AsyncSession, tenant_id: int, contact_id: str) -> EmailMessage | None:
+    return await session.scalar(
+        select(EmailMessage)
+        .where(EmailMessage.tenant_id == tenant_id, EmailMessage.contact_id == contact_id)
+        .order_by(EmailMessage.at, EmailMessage.id).limit(1))
+
+
+async def customer_addresses(session: AsyncSession, tenant_id: int, contact_id: str) -> set[str]:
+    """Every address the customer side of a thread wrote from or asked answers to."""
+    rows = await session.execute(
+        select(EmailMessage.from_address, EmailMessage.to_address)
+        .where(EmailMessage.tenant_id == tenant_id, EmailMessage.contact_id == contact_id,
+               EmailMessage.direction == "in"))
+    return {a.lower() for pair in rows.tuples() for a in pair if a}
+
+
 async def last_inbound(session: AsyncSession, tenant_id: int, contact_id: str) -> EmailMessage | None:
     return await session.scalar(
         select(EmailMessage)
@@ -99,20 +115,33 @@ async def next_due(session: AsyncSession) -> dt.datetime | None:
         select(func.min(EmailMessage.next_attempt_at)).where(EmailMessage.status == "pending"))
 
 
-async def claim(session: AsyncSession, row: EmailMessage, lease_until: dt.datetime) -> bool:
+async def claim(session: AsyncSession, row: EmailMessage, node: str, lease_until: dt.datetime) -> bool:
     """Take one pending message for one attempt (the caller commits).  Several nodes may scan
     the same outbox: the attempt counter makes the claim a compare-and-set."""
+    seen = row.attempts
     result = await session.execute(
         update(EmailMessage)
         .where(EmailMessage.id == row.id, EmailMessage.status == "pending",
-               EmailMessage.attempts == row.attempts)
-        .values(attempts=row.attempts + 1, next_attempt_at=lease_until))
+               EmailMessage.attempts == seen)
+        .values(attempts=seen + 1, next_attempt_at=lease_until, claimed_by=node)
+        .execution_options(synchronize_session=False))
     return getattr(result, "rowcount", 0) == 1
+
+
+async def release_claims(session: AsyncSession, node: str, now: dt.datetime) -> int:
+    """At start-up: the sends this node had in progress when it stopped are due again now."""
+    result = await session.execute(
+        update(EmailMessage)
+        .where(EmailMessage.status == "pending", EmailMessage.claimed_by == node,
+               EmailMessage.next_attempt_at > now)
+        .values(next_attempt_at=now, claimed_by=None)
+        .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def finish(session: AsyncSession, message_id: int, *, status: str, at: dt.datetime,
                  error: str | None = None, next_attempt_at: dt.datetime | None = None) -> None:
     await session.execute(
         update(EmailMessage).where(EmailMessage.id == message_id)
-        .values(status=status, last_error=error[:300] if error else None,
+        .values(status=status, last_error=error[:300] if error else None, claimed_by=None,
                 next_attempt_at=next_attempt_at, sent_at=at if status == "sent" else None))

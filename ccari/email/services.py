@@ -27,7 +27,7 @@ from ccari.email import headers as hdr
 from ccari.email import mime, repo
 from ccari.email.models import EmailMessage, Mailbox
 from ccari.email.outbound import Outbox
-from ccari.email.rules import Message, Table
+from ccari.email.rules import Message, RuleError, Table
 from ccari.errors import NotFound
 from ccari.storage.models import Contact, Tenant
 from ccari.tenants import repo as tenants_repo
@@ -51,7 +51,7 @@ class Arrival:
 
 def view(row: EmailMessage, body_limit: int = 50_000) -> dict[str, Any]:
     """A message as the agent page shows it (rendered there with textContent only)."""
-    return {"id": row.id, "direction": row.direction, "kind": row.kind,
+    return {"id": row.id, "message_id": row.message_id, "direction": row.direction, "kind": row.kind,
             "from_address": row.from_address, "from_name": row.from_name,
             "to_address": row.to_address, "subject": row.subject,
             "body": row.body[:body_limit], "attachments": row.attachments or [],
@@ -130,8 +130,10 @@ class EmailService:
                 log.info("email %s: already stored (contact %s)", parsed.message_id, dup.contact_id)
                 arrival = Arrival(box.tenant_id, dup.contact_id, dup.message_id, "duplicate")
                 contact = await contacts.get(s, dup.contact_id, box.tenant_id)
-                first = (await repo.thread(s, box.tenant_id, dup.contact_id, limit=1000))[0]
-                inbound = dup if first.id == dup.id and dup.direction == "in" else None
+                first = await repo.first_message(s, box.tenant_id, dup.contact_id)
+                # A retry of the message that opened the thread: make sure it is acknowledged.
+                inbound = dup if first is not None and first.id == dup.id and dup.direction == "in" \
+                    else None
             else:
                 contact, outcome = await self._contact_for(s, box, parsed, now, extra or {})
                 inbound = EmailMessage(
@@ -153,8 +155,8 @@ class EmailService:
         # Committed: what follows may be lost in a crash and is redone (queue reload, retry).
         if arrival.outcome in ("new", "reopened") and contact is not None:
             await self._queue.enqueue(contact)
-        elif arrival.outcome == "joined" and contact is not None and contact.state == "connected" \
-                and contact.agent_id is not None:
+        elif arrival.outcome == "joined" and contact is not None and contact.agent_id is not None \
+                and contact.state in ("offered", "connected"):
             async with self._sessions() as s:
                 row = await repo.by_message_id(s, box.tenant_id, parsed.message_id)
             if row is not None:
@@ -168,6 +170,10 @@ class EmailService:
                            extra: dict[str, Any]) -> tuple[Contact, str]:
         """The contact of the message's thread (re-opened if it was closed), or a new one."""
         contact_id = await repo.thread_contact_id(s, box.tenant_id, parsed.thread_ids)
+        if contact_id is not None and not await self._same_customer(s, box, contact_id, parsed):
+            log.info("email %s names the thread of contact %s but comes from %s: a new contact",
+                     parsed.message_id, contact_id, parsed.from_address)
+            contact_id = None
         contact = await contacts.get(s, contact_id, box.tenant_id, for_update=True) \
             if contact_id else None
         if contact is not None:
@@ -191,12 +197,26 @@ class EmailService:
             arrived_at=now, queued_at=now)
         return contact, "new"
 
+    @staticmethod
+    async def _same_customer(s: AsyncSession, box: Mailbox, contact_id: str,
+                             parsed: mime.Parsed) -> bool:
+        """Only the thread's customer may add to it: a Message-ID is no secret (everyone copied
+        knows it) and the agent's next reply goes to the address the last message asks for,
+        so that address must already be the customer's (a forged From changes nothing)."""
+        known = await repo.customer_addresses(s, box.tenant_id, contact_id)
+        return bool(parsed.reply_address) and parsed.reply_address.lower() in known
+
     def _table(self, box: Mailbox) -> Table:
         """The mailbox's compiled rules (recompiled when they change)."""
         version = repr((box.attributes, box.rules))
         table = self._tables.get((box.id, version))
         if table is None:
-            table = Table.of(box.attributes, box.rules)
+            try:
+                table = Table.of(box.attributes, box.rules)
+            except RuleError as exc:  # never refuse mail over a bad rule: route by defaults
+                log.error("mailbox %s: invalid routing rules ignored: %s", box.address, exc)
+                table = Table({k: str(v) for k, v in (box.attributes or {}).items()
+                               if isinstance(k, str) and not k.startswith("_")})
             self._tables = {k: v for k, v in self._tables.items() if k[0] != box.id}
             self._tables[(box.id, version)] = table
         return table

@@ -11,7 +11,6 @@ from alembic import op
 
 import ccari.storage.models
 
-
 revision = '0004b'
 down_revision = '0003'
 branch_labels = ('email',)
@@ -57,6 +56,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', ccari.storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_by', sa.String(length=64), nullable=True),
     sa.Column('last_error', sa.String(length=300), nullable=True),
     sa.Column('sent_at', ccari.storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('agent_id', sa.Integer(), nullable=True),

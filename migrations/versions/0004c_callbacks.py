@@ -64,6 +64,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_callbacks_contact', ['contact_id'], unique=False)
         batch_op.create_index('ix_callbacks_due', ['status', 'next_attempt_at'], unique=False)
         batch_op.create_index('ix_callbacks_tenant_status', ['tenant_id', 'status'], unique=False)
+    open_ = sa.text("status IN ('pending', 'queued', 'dialing', 'answered')")
+    op.create_index('ux_callbacks_open_phone', 'callbacks', ['tenant_id', 'phone'], unique=True,
+                    sqlite_where=open_, postgresql_where=open_)
 
     op.create_table('callback_attempts',
     sa.Column('id', sa.String(length=80), nullable=False),
@@ -94,6 +97,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_callback_attempts_open')
 
     op.drop_table('callback_attempts')
+    op.drop_index('ux_callbacks_open_phone', table_name='callbacks')
     with op.batch_alter_table('callbacks', schema=None) as batch_op:
         batch_op.drop_index('ix_callbacks_tenant_status')
         batch_op.drop_index('ix_callbacks_due')

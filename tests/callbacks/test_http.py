@@ -3,6 +3,7 @@ between customer sessions and tenants, the internal API (both database backends)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -10,11 +11,15 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from ccari.app import internal_app, public_app, runtime
+from ccari.callbacks import repo
 from ccari.callbacks.demo import seed_callbacks
+from ccari.callbacks.http import SERVICE
 from ccari.callbacks.models import Callback
 from ccari.demo.seed import seed
+from ccari.errors import NotFound
 from ccari.storage.models import Contact
 from ccari.tenants import repo as tenants_repo
+from tests.voice.conftest import eventually
 
 ADA = "+12015550199"
 ORIGIN = "http://127.0.0.1:8081"  # the demo tenants' allowed site
@@ -136,6 +141,13 @@ async def test_one_open_callback_per_number_and_idempotent_retries(rt, public) -
     assert await counts(rt) == (1, 1)
 
 
+async def test_two_requests_for_one_number_at_once_make_one_callback(rt, public) -> None:
+    first, second = await asyncio.gather(*(
+        public.post("/v1/callbacks", headers=customer(rt), json={"phone": ADA}) for _ in range(2)))
+    assert sorted([first.status, second.status]) == [201, 409]
+    assert await counts(rt) == (1, 1)
+
+
 async def test_rate_limits_per_number_and_per_ip(rt, public) -> None:
     me = customer(rt)
     for _ in range(3):  # a number may be asked for 3 times (per 10 min), cancelled in between
@@ -215,3 +227,56 @@ async def test_settings_are_validated_and_used(rt, public, internal) -> None:
     async with rt.sessions() as s:
         cb = await s.get(Callback, (await resp.json())["id"])
     assert cb.mode == "customer_first"
+
+
+async def test_the_scheduler_gives_up_once_the_window_has_closed(rt, public) -> None:
+    resp = await public.post("/v1/callbacks", headers=customer(rt), json={"phone": ADA})
+    cb_id = (await resp.json())["id"]
+    async with rt.sessions() as s:  # the customer asked long ago; nobody could call them since
+        cb = await s.get(Callback, cb_id)
+        cb.window_end = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        await s.commit()
+    service = public.app[SERVICE]
+    service.start()
+
+    async def failed() -> Callback | None:
+        async with rt.sessions() as s:
+            row = await s.get(Callback, cb_id)
+        return row if row.status == "failed" else None
+
+    row = await eventually(failed, 10, "the callback to fail")
+    assert (row.tries, row.last_result) == (0, "callback-window-closed")
+    async with rt.sessions() as s:
+        contact = await s.get(Contact, row.contact_id)
+    assert contact.state == "failed" and contact.disposition == "callback-window-closed"
+
+
+async def test_a_tenant_without_an_allow_list_dials_nothing(rt, public) -> None:
+    resp = await public.post("/v1/callbacks", headers=customer(rt, "globex"), json={"phone": ADA})
+    assert resp.status == 403 and (await resp.json())["error"] == "number-not-allowed"
+    assert await counts(rt) == (0, 0)
+
+
+async def test_supervisor_moves_a_callback_by_its_contact(rt, public) -> None:
+    created = await (await public.post("/v1/callbacks", headers=customer(rt), json={"phone": ADA})).json()
+    service = public.app[SERVICE]
+    async with rt.sessions() as s:
+        contact_id = (await s.get(Callback, created["id"])).contact_id
+    sooner = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    moved = await service.reschedule_contact(rt.tenant_ids["acme"], contact_id, sooner)
+    assert moved.id == created["id"] and moved.next_attempt_at == sooner
+    with pytest.raises(NotFound):  # another tenant's supervisor cannot
+        await service.reschedule_contact(rt.tenant_ids["globex"], contact_id, sooner)
+
+
+async def test_a_callback_is_claimed_for_dialling_once(rt, public) -> None:
+    created = await (await public.post("/v1/callbacks", headers=customer(rt), json={"phone": ADA})).json()
+    async with rt.sessions() as s:
+        assert await repo.due(s, dt.datetime.now(dt.UTC)) == [created["id"]]
+        first = await repo.claim(s, created["id"], "pending", "dialing", "node1")
+        second = await repo.claim(s, created["id"], "pending", "dialing", "node2")
+        await s.commit()
+    async with rt.sessions() as s:
+        row = await s.get(Callback, created["id"])
+        assert await repo.stranded(s, "node1") == [row]  # claimed, no attempt saved yet
+    assert (first, second, row.status, row.node) == (True, False, "dialing", "node1")

@@ -4,6 +4,7 @@ client (smtplib) for the customer, and ccari running with its intake on a free p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.message
 import email.utils
 import smtplib
@@ -84,10 +85,9 @@ class Sink:
             if left <= 0:
                 raise AssertionError(f"the sink got no {what} in {timeout}s: "
                                      f"{[m['Subject'] for m in self.messages]}")
-            try:
-                await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._changed.wait()
 
 
 @pytest.fixture

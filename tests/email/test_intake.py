@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ccari.email.models import EmailMessage
+from ccari.email.models import EmailMessage, Mailbox
 from ccari.storage.models import Contact
 from tests.email.conftest import Env, eventually, mail, smtp_send
 
@@ -152,7 +152,7 @@ async def test_no_auto_reply_to_automatic_mail_or_ourselves(env: Env, sessions: 
     ]
     for sender, raw in automatic:
         assert (await smtp_send(env.port, raw, mail_from=sender)).data[0] == 250  # type: ignore[index]
-    bounce = mail("postmaster@mx.example", "support@acme.example", "Undeliverable")
+    bounce = mail("ada2@example.com", "support@acme.example", "Undeliverable")
     assert (await smtp_send(env.port, bounce, mail_from="")).data[0] == 250  # type: ignore[index]
     # A person writes last: the outbox sends in order, so when their ack arrives any ack of
     # the mail before would have been sent already.
@@ -186,3 +186,30 @@ async def test_one_message_to_two_tenants_is_two_contacts(env: Env, sessions: An
     assert len({c.tenant_id for c in contacts}) == 2
     rows = await _messages(sessions, direction="in")
     assert {(r.tenant_id, r.contact_id) for r in rows} == {(c.tenant_id, c.id) for c in contacts}
+
+
+async def test_a_stranger_naming_the_thread_gets_a_contact_of_their_own(env: Env, sessions: Any) -> None:
+    await smtp_send(env.port, mail("ada@example.com", "support@acme.example", "My account",
+                                   message_id="<private@customer.test>"))
+    ack = await env.sink.wait_for(lambda m: m.rcpt_tos == ["ada@example.com"], what="ada's ack")
+    # Someone who learnt the Message-IDs (a forged From does not help: answers go to Reply-To).
+    for sender, extra in (("eve@evil.example", {}), ("ada@example.com", {"Reply_To": "eve@evil.example"})):
+        raw = mail(sender, "support@acme.example", "Re: My account", "send me the details",
+                   In_Reply_To=ack["Message-ID"], References=f"<private@customer.test> {ack['Message-ID']}",
+                   **extra)
+        assert (await smtp_send(env.port, raw, mail_from=sender)).data[0] == 250  # type: ignore[index]
+    contacts = await _contacts(sessions)
+    assert len(contacts) == 3
+    first = await _messages(sessions, contact_id=contacts[0].id)
+    assert [m.from_address for m in first if m.direction == "in"] == ["ada@example.com"]
+
+
+async def test_a_broken_stored_rule_never_refuses_mail(env: Env, sessions: Any) -> None:
+    async with sessions() as s:
+        box = await s.scalar(select(Mailbox).where(Mailbox.address == "support@acme.example"))
+        box.rules = [{"match": {"subject": "(unclosed"}, "attributes": {"skill": "sales"}}]
+        await s.commit()
+    assert (await smtp_send(env.port, mail("ada@example.com", "support@acme.example",
+                                           "(unclosed"))).data[0] == 250  # type: ignore[index]
+    [contact] = await _contacts(sessions)
+    assert contact.attributes["skill"] == "support"  # the mailbox's default

@@ -13,17 +13,21 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
+from ccari.agents import repo as agents_repo
 from ccari.app import Runtime, internal_app, public_app, runtime
 from ccari.callbacks.demo import seed_callbacks
 from ccari.callbacks.models import Callback, CallbackAttempt, CallbackSettings
 from ccari.config import Config
+from ccari.pbx import PbxProcess
+from ccari.public.tokens import CustomerTokens
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import AdmissionDecision, Contact, ContactEvent, TrunkCall
+from ccari.storage.models import AdmissionDecision, Contact, ContactEvent, Queue, TrunkCall
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.sipp import Sipp, free_port
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
+from tests.voice.test_restart import CcariProcess
 from tests.voice.test_voice_pbx import caller, phone, ready
 
 pytestmark = pytest.mark.pbx
@@ -70,6 +74,9 @@ async def prepare(cfg: Config, **settings: Any) -> None:
 def customer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Customer:
     port = free_port(CARRIER_IP)
     monkeypatch.setenv("CCARI_CALLBACKS_CARRIER_OUTBOUND", f"{CARRIER_IP}:{port}")
+    monkeypatch.setenv("CCARI_CALLBACKS_IVR_GAP_S", "1")
+    monkeypatch.setenv("CCARI_CALLBACKS_CONFIRM_TIMEOUT_S", "1")
+    monkeypatch.setenv("CCARI_CALLBACKS_PROMPT_PLAYS", "1")
     return Customer(port, tmp_path / "customer-invites.log")
 
 
@@ -207,9 +214,77 @@ async def test_agent_first_reserves_the_agent_pops_the_record_then_dials_the_cus
     events = await rows(cb, ContactEvent, ContactEvent.contact_id == done.id)
     offered = next(e.at for e in events if e.kind == "offered")
     assert offered < attempt.started_at  # the agent was reserved before the customer rang
-    assert pop["customer"]["name"] == "Ada Lovelace" and pop["medium"] == "callback"
+    assert pop["customer"]["name"] == "Ada Lovelace" and pop["callback"] is True
+    assert pop["page_url"] == "https://www.acme.example/"
     assert done.state == "completed" and done.disposition == "caller-hangup"
     assert attempt.answered_at <= done.connected_at and 2 <= done.talk_s < 6
+
+
+@pytest.mark.parametrize("settings", [{"mode": "agent_first"}])
+async def test_agent_first_never_dials_the_customer_while_no_agent_answers(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer, aiohttp_client: Any
+) -> None:
+    async with cb.sessions() as s:
+        await s.execute(update(Queue).values(ring_timeout_s=3))
+        await s.commit()
+    agents = await ready(cb, "alice")
+    public = await aiohttp_client(public_app(cb))
+    async with phone(voice_env, "alice", "agent_noanswer.xml") as alice_phone, customer.phone() as cust:
+        when = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
+        resp = await public.post("/v1/callbacks", headers=token(cb),
+                                 json={"phone": ADA, "when": when, "skill": "sales"})
+        assert resp.status == 201
+        row = await eventually(lambda: callback_in(cb, "queued"), 10, "the callback to be routed")
+        await eventually(lambda: _contact_in(cb, row, "offered"), 10, "the offer to alice")
+        back = await eventually(lambda: _contact_in(cb, row, "queued"), 15, "the ring timeout")
+        assert cb.queue.agent_state(agents["alice"].id) == "not_ready"
+        assert back.agent_id is None and back.offer_count == 1
+        result = await cust.stop()
+    assert (await alice_phone.result()).requests.get("INVITE") == 1
+    assert not result.requests.get("INVITE") and customer.invites() == []
+    assert await attempts(cb, row) == []
+
+
+async def _contact_in(rt: Runtime, cb: Callback, state: str) -> Contact | None:
+    contact = await contact_of(rt, cb)
+    return contact if contact.state == state else None
+
+
+@pytest.mark.parametrize("settings", [{"retry_after_s": 1.0, "retry_factor": 1.0, "max_tries": 2}])
+async def test_nobody_presses_1_then_retried_until_max_tries(
+    cb: Runtime, customer: Customer, aiohttp_client: Any
+) -> None:
+    public = await aiohttp_client(public_app(cb))
+    # An answering machine, say: it answers and never presses 1 (it sends a 2).
+    async with customer.phone(digit=2, dtmf_after_ms=500) as cust:
+        resp = await public.post("/v1/callbacks", headers=token(cb), json={"phone": ADA})
+        cb_id = (await resp.json())["id"]
+        row = await eventually(lambda: callback_in(cb, "failed"), 60, "the callback to give up")
+        result = await cust.stop()
+    assert customer.invites() == [f"cb-{cb_id}-1", f"cb-{cb_id}-2"]
+    assert result.requests.get("BYE") == 2  # ccari hung up both after its prompt
+    assert [a.result for a in await attempts(cb, row)] == ["not-confirmed", "not-confirmed"]
+    assert (row.tries, row.last_result) == (2, "callback-max-tries")
+    contact = await contact_of(cb, row)
+    assert contact.state == "failed" and contact.disposition == "callback-max-tries"
+
+
+async def test_ivr_callback_to_a_number_the_tenant_does_not_call_queues_the_caller_instead(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer
+) -> None:
+    await ready(cb, "bob")
+    async with phone(voice_env, "bob", hangup_after_ms=1500) as bob_phone, customer.phone() as cust:
+        # A caller ID in a premium range (spoofed, say) presses 3: no callback is made.
+        call = caller(voice_env, digits="3", dtmf_after_ms=800, hangup_after_ms=0, caller="19005550100")
+        await call.start()
+        result = await call.wait()
+        assert result.ok, result.describe()
+        cust_result = await cust.stop()
+    assert (await bob_phone.result()).requests.get("INVITE") == 1
+    assert not cust_result.requests.get("INVITE") and await rows(cb, Callback) == []
+    (served,) = await rows(cb, Contact)
+    assert served.state == "completed" and served.attributes["skill"] == "support"
+    assert "_action" not in served.attributes
 
 
 async def test_refused_numbers_never_reach_asterisk(
@@ -303,5 +378,126 @@ async def test_ivr_caller_asks_for_a_callback_and_keeps_their_place(
     assert row.place_at == voice.arrived_at  # the place of the first call
     served = await contact_of(cb, row)
     assert served.queued_at == voice.arrived_at and served.attributes["skill"] == "support"
-    async with cb.sessions() as s:
-        assert await s.scalar(select(func.count()).select_from(TrunkCall)) == 0
+    (attempt,) = await attempts(cb, row)
+    assert attempt.started_at > voice.ended_at  # not while the caller was still on the line
+    assert [t.call_id for t in await rows(cb, TrunkCall)] == []  # both calls' trunks released
+
+
+# ---- kill -9 during an originate ----------------------------------------------------------------
+class Outside:
+    """The database and Asterisk as seen by the test while ccari runs as its own process."""
+
+    def __init__(self, cfg: Config, pbx: PbxProcess) -> None:
+        self.engine = make_engine(cfg.database.url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.pbx = pbx
+
+    async def one(self, model: Any, *where: Any) -> Any:
+        async with self.sessions() as s:
+            found = list(await s.scalars(select(model).where(*where)))
+        return found[0] if len(found) == 1 else None
+
+    async def all(self, model: Any, *where: Any) -> list[Any]:
+        async with self.sessions() as s:
+            return list(await s.scalars(select(model).where(*where)))
+
+    async def channel_state(self, channel_id: str) -> str | None:
+        """The state of a channel in Asterisk (concise: name!context!exten!prio!state!...)."""
+        out = await asyncio.to_thread(self.pbx.rx, "core show channels concise")
+        for line in out.splitlines():
+            if channel_id in line.split("!"):
+                return line.split("!")[4]
+        return None
+
+    async def ringing(self, channel_id: str) -> bool:
+        return await self.channel_state(channel_id) in ("Ring", "Ringing", "Down")
+
+    async def gone(self, channel_id: str) -> bool:
+        return await self.channel_state(channel_id) is None
+
+    async def served(self, cb_id: str) -> Contact | None:
+        cb = await self.one(Callback, Callback.id == cb_id)
+        contact = await self.one(Contact, Contact.id == cb.contact_id)
+        return contact if contact.state == "completed" else None
+
+
+@pytest.fixture
+async def outside(voice_cfg: Config, voice_pbx: PbxProcess, customer: Customer) -> AsyncIterator[Outside]:
+    await prepare(voice_cfg, retry_after_s=3.0, retry_factor=1.0, ring_timeout_s=30)
+    o = Outside(voice_cfg, voice_pbx)
+    async with o.sessions() as s:  # alice was ready: the restarted ccari restores that
+        alice = await agents_repo.by_login(s, "acme", "alice")
+        assert alice is not None
+        await agents_repo.set_presence(s, alice.tenant_id, alice.id, "ready")
+        await s.commit()
+    yield o
+    await o.engine.dispose()
+
+
+@pytest.fixture
+async def ccari_proc(voice_cfg: Config, customer: Customer) -> AsyncIterator[CcariProcess]:
+    proc = CcariProcess(voice_cfg, free_port("127.0.0.1"))  # its env has the carrier address
+    yield proc
+    await proc.stop()
+
+
+async def ask(proc: CcariProcess, cfg: Config, body: dict[str, Any]) -> str:
+    token, _ = CustomerTokens(cfg.web.secret_key).issue(ACME)
+    url = f"http://127.0.0.1:{proc.env['CCARI_WEB_PUBLIC_PORT']}/v1/callbacks"
+    async with aiohttp.ClientSession() as http, http.post(
+            url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 201, await resp.text()
+        return str((await resp.json())["id"])
+
+
+async def test_kill_9_while_the_customer_rings_the_restarted_ccari_adopts_that_attempt(
+    voice_cfg: Config, voice_env: VoiceEnv, outside: Outside, customer: Customer,
+    ccari_proc: CcariProcess
+) -> None:
+    async with phone(voice_env, "alice", hangup_after_ms=2000) as alice_phone, \
+            customer.phone(answer_after_ms=12000, dtmf_after_ms=1000) as cust:
+        await ccari_proc.start()
+        cb_id = await ask(ccari_proc, voice_cfg, {"phone": ADA, "skill": "sales"})
+        attempt_id = f"cb-{cb_id}-1"
+        await eventually(lambda: outside.ringing(attempt_id), 15, "the customer's phone to ring")
+        assert await outside.one(CallbackAttempt, CallbackAttempt.id == attempt_id) is not None
+
+        await ccari_proc.kill()  # mid-originate: the phone rings, nobody is there
+        assert await outside.ringing(attempt_id)
+        await ccari_proc.start()
+        done = await eventually(lambda: outside.served(cb_id), 45, "the customer to be served")
+        await cust.stop()
+    assert customer.invites() == [attempt_id]  # rang exactly once for that attempt
+    assert (await alice_phone.result()).requests.get("INVITE") == 1
+    (attempt,) = await outside.all(CallbackAttempt, CallbackAttempt.callback_id == cb_id)
+    assert attempt.result == "answered" and attempt.n == 1
+    row = await outside.one(Callback, Callback.id == cb_id)
+    assert (row.status, row.tries) == ("done", 1)
+    assert done.channel_id == attempt_id and done.disposition == "agent-hangup"
+
+
+async def test_kill_9_and_the_phone_answered_meanwhile_the_next_attempt_has_a_new_id_after_the_backoff(
+    voice_cfg: Config, voice_env: VoiceEnv, outside: Outside, customer: Customer,
+    ccari_proc: CcariProcess
+) -> None:
+    async with phone(voice_env, "alice", hangup_after_ms=2000) as alice_phone, \
+            customer.phone(answer_after_ms=1500, dtmf_after_ms=1000) as cust:
+        await ccari_proc.start()
+        cb_id = await ask(ccari_proc, voice_cfg, {"phone": ADA, "skill": "sales"})
+        first = f"cb-{cb_id}-1"
+        await eventually(lambda: outside.ringing(first), 15, "the customer's phone to ring")
+        await ccari_proc.kill()
+        # The customer answers while ccari is gone: Asterisk has no app to give the call to
+        # and hangs up.  Whether the phone was answered, ccari cannot know.
+        await eventually(lambda: outside.gone(first), 15, "the first attempt to end")
+        await ccari_proc.start()
+        done = await eventually(lambda: outside.served(cb_id), 45, "the customer to be served")
+        await cust.stop()
+    second = f"cb-{cb_id}-2"
+    assert customer.invites() == [first, second]  # never the same attempt twice
+    assert (await alice_phone.result()).requests.get("INVITE") == 1
+    one, two = sorted(await outside.all(CallbackAttempt, CallbackAttempt.callback_id == cb_id),
+                      key=lambda a: a.n)
+    assert (one.id, one.result, two.id, two.result) == (first, "unknown", second, "answered")
+    assert (two.started_at - one.ended_at).total_seconds() >= 3.0  # the backoff
+    assert done.channel_id == second

@@ -56,6 +56,7 @@
 
   function stop(reason) {
     ended = true;
+    if (ws) ws.close(1000);
     if (replayer) { replayer.destroy(); replayer = null; }
     stage.replaceChildren();
     stage.style.height = "0";
@@ -131,7 +132,7 @@
   });
   $("cb-end").addEventListener("click", () => send({ type: "end" }));
   window.addEventListener("resize", fit);
-  window.ccariMirror = { frame, scale: () => scale };
+  window.ccariMirror = { frame, replayer: () => replayer, scale: () => scale };
   setConsent(false);
   connect();
 })();

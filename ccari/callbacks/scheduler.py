@@ -1,0 +1,114 @@
+"""The callback scheduler: one named task that sleeps until the next due callback or the next
+in-flight attempt to check (``repo.next_wakeup``), and is woken early by any change (a new
+request, a cancel, a reschedule, an attempt's end).  No polling: with nothing planned it
+waits for a change.
+
+Due callback: its window is checked, it is claimed (``pending -> dialing|queued`` in one
+UPDATE, so two passes or two nodes never place the same attempt), then customer first it is
+dialled (:meth:`Dialer.dial`), agent first its contact is routed like any contact.
+Overdue attempt (no answer and no hang-up heard past its deadline): Asterisk is asked
+(:meth:`Dialer.check`), never re-sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.callbacks import repo
+from ccari.contacts import repo as contacts_repo
+from ccari.contacts.services import QueueService
+from ccari.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from ccari.callbacks.services import CallbackService
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, service: CallbackService, sessions: async_sessionmaker[AsyncSession],
+                 queue: QueueService, *, node: str) -> None:
+        self._service = service
+        self._sessions = sessions
+        self._queue = queue
+        self._node = node
+        self._wake = asyncio.Event()
+        self._tasks = TaskSet("callbacks")
+        self._task: asyncio.Task[Any] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = self._tasks.spawn(self._loop(), "scheduler")
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        await self._tasks.close()
+
+    async def _loop(self) -> None:
+        now = self._service.now
+        while True:
+            self._wake.clear()
+            try:
+                await self._tick()
+                async with self._sessions() as s:
+                    wakeup = await repo.next_wakeup(s, self._node)
+            except Exception:
+                log.exception("callback scheduler pass failed")
+                wakeup = now() + dt.timedelta(seconds=5)
+            timeout = None if wakeup is None else max(0.0, (wakeup - now()).total_seconds())
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    async def _tick(self) -> None:
+        now = self._service.now()
+        dialer = self._service.dialer
+        async with self._sessions() as s:
+            due = await repo.due(s, now)
+            overdue = [a.id for a in await repo.in_flight(s, self._node, before=now)]
+        for attempt_id in overdue:
+            if dialer is not None:
+                await dialer.check(attempt_id)
+        for callback_id in due:
+            await self._start(callback_id)
+
+    async def _start(self, callback_id: str) -> None:
+        """A callback is due: check its window, claim it, then dial or queue it."""
+        now = self._service.now()
+        async with self._sessions() as s:
+            cb = await repo.get(s, callback_id)
+            if cb is None or cb.status != "pending":
+                return
+            if now > cb.window_end:
+                await self._service.finish(s, cb, "failed", "callback-window-closed", now)
+                await s.commit()
+                log.info("callback %s: its window closed", cb.id)
+                return
+            target = "dialing" if cb.mode == "customer_first" else "queued"
+            if not await repo.claim(s, cb.id, "pending", target, self._node):
+                await s.rollback()
+                return
+            contact = None
+            if target == "queued":
+                contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
+                if contact is not None:
+                    await contacts_repo.transition(s, contact, "queued", at=now, queued_at=cb.place_at,
+                                                   not_before=None)
+            cb.next_attempt_at = None  # the claim wrote the status; this writes only the time
+            await s.commit()
+        dialer = self._service.dialer
+        if contact is not None:
+            log.info("callback %s queued for an agent (agent first)", cb.id)
+            await self._queue.enqueue(contact)
+        elif dialer is not None:
+            self._tasks.spawn(dialer.dial(cb.id), f"dial-{cb.id}")

@@ -1,0 +1,63 @@
+"""The email pane in Chromium: an agent reads a hostile mail as text and replies from the page;
+the reply reaches the relay (an aiosmtpd sink)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from ccari.app import internal_app
+from tests.email.conftest import Env, mail, smtp_send
+from tests.support.browser import chromium
+from tests.support.sipp import free_port
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_agent_reads_the_thread_and_replies_from_the_page(env: Env, db_url: str) -> None:
+    port = free_port("127.0.0.1", socket.SOCK_STREAM)
+    runner = web.AppRunner(internal_app(env.rt))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with chromium() as browser:
+            page = await browser.new_page()
+            dialogs: list[Any] = []
+            page.on("dialog", lambda d: dialogs.append(d))
+            await page.goto(f"http://127.0.0.1:{port}/agent")
+            await page.fill("input[name=tenant]", "acme")
+            await page.fill("input[name=username]", "bob")
+            await page.fill("input[name=password]", env.secrets["acme.bob.web"])
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("#conn:text('live')")
+            await page.click("#ready")
+            await page.wait_for_selector("#state[data-state=ready]")
+
+            hostile = '<img src=x onerror="alert(1)"> my router <b>blinks</b>'
+            await smtp_send(env.port, mail("Ada Lovelace <ada@example.com>", "support@acme.example",
+                                           "Router <script>x</script>", hostile,
+                                           message_id="<b1@customer.test>"))
+            item = ".work-item[data-medium=email]"
+            await page.wait_for_selector(f"{item} .email-thread .email-body")
+            assert (await page.text_content(f"{item} .email-body") or "").strip() == hostile
+            assert await page.locator(f"{item} .email-thread img").count() == 0
+            assert await page.is_hidden(f"{item} .email-reply")  # offered: accept first
+            await page.click(f"{item} .accept")
+            await page.wait_for_selector(f"{item}[data-status=connected]")
+            await page.fill(f"{item} .email-reply textarea", "Hello Ada,\nplease restart it.")
+            await page.click(f"{item} .email-send")
+            await page.wait_for_selector(f"{item} .email-note:text('sent')")
+            reply = await env.sink.wait_for(lambda m: "please restart it." in m.body, what="the reply")
+            assert reply["In-Reply-To"] == "<b1@customer.test>"
+            assert reply["Subject"] == "Re: Router <script>x</script>"
+            statuses = await page.locator(f"{item} .email-out .email-status").all_text_contents()
+            assert [s.strip() for s in statuses][-1] == "sent"
+            await page.click(f"{item} .complete")
+            await page.wait_for_selector(item, state="detached")
+            assert dialogs == []
+    finally:
+        await runner.cleanup()
