@@ -188,7 +188,10 @@ def manifest(cfg: Config, sec: dict[str, Any]) -> dict[str, Any]:
             **sip,
         },
         "web": {"internal_url": internal, "agent_login_url": f"{internal}/agent/login",
-                "public_url": public, "api_url": f"{internal}/api"},
+                "supervisor_url": f"{internal}/supervisor", "public_url": public,
+                "demo_site_url": f"{public}/demo/acme/",
+                "widget_tag": f'<script src="{public}/widget.js" data-tenant="acme" defer></script>',
+                "api_url": f"{internal}/api"},
         "admin_token": cfg.admin_token,
         "tenants": [
             {
