@@ -40,6 +40,7 @@ from ccari.ari import AriClient
 from ccari.callbacks import plugin as callbacks_plugin
 from ccari.chat import plugin as chat_plugin
 from ccari.cobrowse import plugin as cobrowse_plugin
+from ccari.cobrowse.services import CobrowseService
 from ccari.config import Config
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
@@ -116,6 +117,7 @@ class Runtime:
     admission: AdmissionService | None = None
     ari: AriClient | None = None
     voice: VoiceService | None = None
+    cobrowse: CobrowseService | None = None  # set by the cobrowse plugin
 
 
 @contextlib.asynccontextmanager
@@ -168,7 +170,7 @@ def _admission_rebuilder(ari: AriClient, admission: AdmissionService):  # type: 
 
 
 def internal_app(rt: Runtime) -> web.Application:
-    app = web.Application(middlewares=[errors, security_headers], client_max_size=1024**2)
+    app = web.Application(middlewares=[security_headers, errors], client_max_size=1024**2)
     _set_keys(app, rt)
     app.add_routes(admin_http.routes)
     app.add_routes(agents_http.routes)
@@ -185,7 +187,7 @@ def internal_app(rt: Runtime) -> web.Application:
 def public_app(rt: Runtime) -> web.Application:
     """Customer-facing side: what contexts register in ``rt.public_setups`` (widget, chat,
     help requests, co-browse capture); no route into internal data."""
-    app = web.Application(middlewares=[errors, security_headers], client_max_size=256 * 1024)
+    app = web.Application(middlewares=[security_headers, errors], client_max_size=256 * 1024)
     _set_keys(app, rt)
     app.router.add_get("/healthz", admin_http.health)
     for setup in rt.public_setups:

@@ -37,6 +37,7 @@ from ccari.callbacks.settings import CallbacksConfig
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.services import QueueService, requirements_from, utc
 from ccari.crm import repo as crm_repo
+from ccari.crm.entitlements import routing_attributes_for
 from ccari.errors import BadRequest, Conflict, NotFound
 from ccari.routing import Medium, WorkItem
 from ccari.storage.models import Agent, Contact
@@ -113,6 +114,8 @@ class CallbackService:
         start, window_end = schedule.window(when, now, settings.window_s)
         queue = await tenants_repo.queue(s, tenant_id, None)
         customer = await crm_repo.by_phone(s, tenant_id, dest.digits)
+        # Routed like the customer's calls: entitlements may require attributes (tier=gold).
+        attrs.update(await routing_attributes_for(s, tenant_id, customer))
         if page_url:
             attrs["_page_url"] = page_url
         contact = await contacts_repo.create(

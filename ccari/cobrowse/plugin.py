@@ -25,6 +25,7 @@ AGENT_SCRIPT = "/static/agent-cobrowse.js"
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register routes, commands, deliverers and background services of this context."""
     svc = CobrowseService(rt.sessions, rt.hub, rt.origins)
+    rt.cobrowse = svc  # the IVR links a call to a browser by the code the caller enters
     client = await stack.enter_async_context(aiohttp.ClientSession())
     lookup = entitlements.EntitlementLookup(rt.sessions, client)
 

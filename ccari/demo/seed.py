@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.config import Config
+from ccari.crm import entitlements as crm_entitlements
 from ccari.email import demo as email_demo
 from ccari.public.models import TenantSite
 from ccari.storage.models import (
@@ -58,8 +59,10 @@ class DemoTenant:
 DEMO = (
     DemoTenant(
         "acme", "Acme Broadband", "15550100",
-        (DemoAgent("alice", "Alice Sales", "London", {"skill": "sales", "language": "en"}),
-         DemoAgent("bob", "Bob Support", "Leeds", {"skill": "support", "language": "en"}),
+        (DemoAgent("alice", "Alice Sales", "London",
+                   {"skill": "sales", "language": "en", "tier": "gold"}),
+         DemoAgent("bob", "Bob Support", "Leeds",
+                   {"skill": "support", "language": "en", "tier": "gold"}),
          DemoAgent("sam", "Sam Supervisor", "London", {"skill": "support"}, role="supervisor")),
         ivr={"1": {"skill": "sales"}, "2": {"skill": "support"}},
     ),
@@ -130,6 +133,7 @@ async def seed(
             await _agent(session, tenant, t, a, sec, phone_contacts)
         if t.slug == "acme":
             await _customer(session, tenant)
+            await crm_entitlements.seed_demo(session, tenant.id)  # gold customers -> tier=gold
         if await session.get(TenantSite, tenant.id) is None:
             w = cfg.web
             public = (w.public_base_url or f"http://{w.public_host}:{w.public_port}").rstrip("/")

@@ -32,6 +32,7 @@ from ccari.contacts import repo
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.crm import repo as crm_repo
+from ccari.crm.entitlements import routing_attributes_for
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
 from ccari.tenants import repo as tenants_repo
@@ -202,6 +203,10 @@ class VoiceService:
             contact = await repo.get(s, call.contact_id)
             if contact is None or contact.state != "ivr":
                 return
+            # Entitlements can be required routing attributes (e.g. gold customers ->
+            # the gold pool); decided from the local record inside this session.
+            attributes = {**attributes,
+                          **await routing_attributes_for(s, contact.tenant_id, contact.customer_id)}
             await repo.transition(
                 s, contact, "queued", at=self.now(), queued_at=self.now(), attributes=attributes
             )

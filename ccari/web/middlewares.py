@@ -42,14 +42,26 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response("internal-error", "internal error", 500)
 
 
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    resp = await handler(request)
+    """Outermost: every response gets the headers, redirects and errors included."""
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:  # redirects (and errors ``errors`` let through)
+        for name, value in SECURITY_HEADERS.items():
+            exc.headers.setdefault(name, value)
+        raise
     if not resp.prepared:
-        resp.headers.setdefault("Content-Security-Policy", CSP)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
+        for name, value in SECURITY_HEADERS.items():
+            resp.headers.setdefault(name, value)
     return resp
 
 

@@ -219,3 +219,34 @@ async def test_on_the_tenants_demo_pages_of_the_public_listener(env: Env) -> Non
         await expect(replay(mirror).locator("h1").first).to_have_text(title or "")
         assert not [e for e in errors if "Content Security Policy" in e], errors
         await browser.close()
+
+
+async def test_through_the_help_widget_the_session_belongs_to_the_chat_and_ends_with_it(env: Env) -> None:
+    """The real demo page and widget: chat, share, link, and the end of the chat ends it."""
+    async with chromium() as browser:
+        agent_ctx, customer_ctx = await browser.new_context(), await browser.new_context()
+        agent = await agent_login(agent_ctx, env.internal_url, env.secrets["acme.alice.web"])
+        customer = await customer_ctx.new_page()
+        await customer.goto(f"{env.public_url}/demo/acme/")
+        await customer.click(".ccari-w-launch")
+        await customer.click(".ccari-w-choice[data-choice=chat]")
+        await customer.click(".ccari-w-start button[type=submit]")
+        chat = agent.locator(".work-item[data-medium=chat]")
+        await chat.locator(".accept").click(timeout=20000)
+        await expect(chat).to_have_attribute("data-status", "connected")
+        await customer.click(".ccari-w-share")
+        note = customer.locator(".ccari-w-done", has_text="Tell the agent this code")
+        await expect(note).to_have_text(re.compile(r"Tell the agent this code: \d{6}$"))
+        code = (await note.text_content() or "")[-6:]
+        contact_id = await chat.get_attribute("data-contact")
+        assert contact_id
+        mirror = await link(agent, contact_id, code)
+        await expect(mirror.locator("#cb-page")).to_have_text(f"{env.public_url}/demo/acme/")
+        heading = await customer.locator("h1").first.text_content()
+        await expect(replay(mirror).locator("h1").first).to_have_text(heading or "")
+
+        await chat.locator(".complete").click()
+        await expect(customer.locator(".ccari-cobrowse-bar")).to_have_count(0, timeout=10000)
+        await expect(note).to_be_hidden()
+        assert await customer.evaluate("window.ccariCobrowse.active()") is False
+        await browser.close()

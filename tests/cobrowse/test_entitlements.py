@@ -193,8 +193,10 @@ async def test_agent_page_gets_the_tenants_entitlements_for_its_own_contacts_onl
 async def test_routing_attributes_for_a_customer(env: Env, crm) -> None:
     system, url = crm
     acme = env.tenants["acme"]
+    # The demo routes gold customers; a tenant that routes no level adds nothing.
+    assert (await configure(env, {"routing_levels": []})).status == 200
     async with env.rt.sessions() as s:
-        assert await routing_attributes_for(s, acme, env.ada) == {}  # the tenant routes no level
+        assert await routing_attributes_for(s, acme, env.ada) == {}
     assert (await configure(env, {"routing_levels": ["platinum", "gold"]})).status == 200
     customer = await ada(env)
     async with env.rt.sessions() as s:
@@ -212,8 +214,10 @@ async def test_a_gold_contact_is_never_offered_to_a_non_gold_agent(env: Env) -> 
     assert (await configure(env, {"routing_levels": ["gold"]})).status == 200
     async with env.rt.sessions() as s:  # bob: gold; alice: no tier (whatever the demo seeds)
         for agent in await s.scalars(select(Agent).where(Agent.tenant_id == env.tenants["acme"])):
-            agent.skills = [k for k in agent.skills if k.name != "tier"]
-            if agent.username == "bob":
+            has_gold = any((k.name, k.value) == ("tier", "gold") for k in agent.skills)
+            if agent.username != "bob":
+                agent.skills = [k for k in agent.skills if k.name != "tier"]
+            elif not has_gold:
                 agent.skills.append(AgentSkill(name="tier", value="gold", proficiency=5))
         await s.commit()
     alice = await env.agent("alice")  # sales, no tier

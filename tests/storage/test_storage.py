@@ -30,7 +30,8 @@ async def test_demo_seed_is_idempotent_and_complete(sessions, cfg):
         assert await s.scalar(select(func.count()).select_from(Agent)) == 4
         alice = await agents_repo.by_login(s, "acme", "alice")
         assert alice is not None
-        assert {(k.name, k.value) for k in alice.skills} == {("skill", "sales"), ("language", "en")}
+        assert {(k.name, k.value) for k in alice.skills} == {
+            ("skill", "sales"), ("language", "en"), ("tier", "gold")}
         assert verify_password(sec["acme.alice.web"], alice.password_hash)
         assert not verify_password("wrong", alice.password_hash)
         number = await tenants_repo.number_by_did(s, "+15550100")

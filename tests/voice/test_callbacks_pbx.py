@@ -89,6 +89,8 @@ def settings() -> dict[str, Any]:
 async def cb(voice_cfg: Config, customer: Customer, settings: dict[str, Any]) -> AsyncIterator[Runtime]:
     await prepare(voice_cfg, **settings)
     async with runtime(voice_cfg) as rt:
+        assert rt.voice is not None and rt.voice.callbacks is not None, \
+            "the composition root must run rt.pbx_setups (see ccari.callbacks.plugin.attach)"
         yield rt
 
 

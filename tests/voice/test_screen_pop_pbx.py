@@ -135,8 +135,6 @@ async def test_a_callers_screen_pop_has_the_tenants_entitlements_and_open_ticket
     await eventually(lambda: completed(ccari), what="the call to complete")
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the voice path to call "
-                   "ccari.crm.entitlements.routing_attributes_for in VoiceService._enqueue (lead)")
 async def test_a_gold_caller_is_never_offered_to_a_non_gold_agent(ccari: Runtime, voice_env: VoiceEnv,
                                                                    served) -> None:
     base, _, secrets = served

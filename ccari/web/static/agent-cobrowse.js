@@ -26,8 +26,10 @@
     const label = el("label", null, "Co-browse code ");
     const input = el("input", "cobrowse-code");
     Object.assign(input, { inputMode: "numeric", maxLength: 6, autocomplete: "off", pattern: "[0-9]{6}", required: true });
+    Object.assign(input.style, { width: "7em", letterSpacing: "2px" });
     label.append(input);
     form.append(label, el("button", null, "Show the customer's page"));
+    Object.assign(form.style, { display: "flex", gap: ".5rem", alignItems: "end", marginTop: ".5rem" });
     const msg = el("p", "cobrowse-msg muted");
     const view = el("div", "cobrowse-view");
     view.hidden = true;

@@ -38,7 +38,9 @@
     stage.replaceChildren();
     replayer = new window.rrweb.Replayer([], {
       root: stage, liveMode: true, mouseTail: false, useVirtualDom: false, triggerFocus: false,
-      pauseAnimation: false, showWarning: false, insertStyleRules: [],
+      pauseAnimation: false, showWarning: false,
+      // The customer's own co-browse controls and the agent's marks are not part of the page.
+      insertStyleRules: [".ccari-cobrowse-bar, .ccari-cobrowse-pointer, .ccari-cobrowse-highlight { display: none !important; }"],
     });
     replayer.on("resize", (d) => { size = { width: d.width, height: d.height }; fit(); });
     // Every event is applied as it arrives (no replay clock): the customer's clock may differ.
