@@ -118,6 +118,9 @@ class Runtime:
     ari: AriClient | None = None
     voice: VoiceService | None = None
     cobrowse: CobrowseService | None = None  # set by the cobrowse plugin
+    # Contexts that place or take calls attach once ARI and the voice ACD exist (before ARI
+    # connects, so that their reconcile runs on the first connect too).
+    pbx_setups: list[Callable[[AriClient, VoiceService], object]] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
@@ -154,6 +157,8 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
             # admits the calls that arrived meanwhile.
             rt.ari.on_connected(_admission_rebuilder(rt.ari, admission))
             stasis.register(rt.ari, rt.voice)
+            for attach in rt.pbx_setups:
+                attach(rt.ari, rt.voice)
             stack.push_async_callback(rt.voice.close)
             await rt.ari.start()
             stack.push_async_callback(rt.ari.close)

@@ -44,9 +44,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     rt.internal_setups.append(http.internal_setup(service))
     stack.push_async_callback(service.close)
     # The composition root runs these with (ari, voice) once the PBX side exists.
-    pbx_setups = getattr(rt, "pbx_setups", None)
-    if pbx_setups is not None:
-        pbx_setups.append(functools.partial(attach, rt, service, stack))
+    rt.pbx_setups.append(functools.partial(attach, rt, service, stack))
 
 
 def attach(rt: Runtime, service: CallbackService, stack: contextlib.AsyncExitStack,

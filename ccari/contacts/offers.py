@@ -44,11 +44,13 @@ class PageOffers:
         self._tasks = TaskSet("page-offers")
         self._accepted: dict[str, Hook] = {}
         self._completed: dict[str, Hook] = {}
+        self._media: set[str] = set()  # media delivered to the page (not calls)
 
     def register_medium(self, medium: str, *, on_accepted: Hook | None = None,
                         on_completed: Hook | None = None) -> None:
         """Make this the deliverer of ``medium`` and remember its hooks."""
         self._queue.register(medium, self)
+        self._media.add(medium)
         if on_accepted is not None:
             self._accepted[medium] = on_accepted
         if on_completed is not None:
@@ -97,6 +99,9 @@ class PageOffers:
         contact = await repo.get(session, contact_id, agent.tenant_id, for_update=True)
         if contact is None or contact.agent_id != agent.id:
             raise NotFound("no such contact for you", error_id="contact-not-found")
+        if contact.medium not in self._media:  # a call is answered on the phone, not here
+            raise Conflict(f"a {contact.medium} contact is handled on the phone",
+                           error_id="not-a-web-contact")
         if contact.state not in states:
             raise Conflict(f"the contact is {contact.state}", error_id="contact-not-" + states[0])
         return contact

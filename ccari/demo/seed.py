@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ccari.callbacks import demo as callbacks_demo
+from ccari.callbacks import settings as callbacks_settings
 from ccari.config import Config
 from ccari.crm import entitlements as crm_entitlements
 from ccari.email import demo as email_demo
@@ -139,6 +141,7 @@ async def seed(
             public = (w.public_base_url or f"http://{w.public_host}:{w.public_port}").rstrip("/")
             session.add(TenantSite(tenant_id=tenant.id, origins=[public]))
     await email_demo.seed(session)
+    await callbacks_demo.seed_callbacks(session)
     return sec
 
 
@@ -214,6 +217,7 @@ def manifest(cfg: Config, sec: dict[str, Any]) -> dict[str, Any]:
             for t in DEMO
         ],
         "email": email_demo.manifest(cfg),
+        "callbacks": callbacks_demo.manifest(callbacks_settings.load(cfg).outbound_host(cfg)),
         "customers": [{"tenant": "acme", "name": CUSTOMER["name"],
                        "number": CUSTOMER["number"]}],
     }

@@ -18,6 +18,8 @@ from sqlalchemy import select
 
 from ccari import keys
 from ccari.agents.http import _agent
+from ccari.callbacks import http as callbacks_http
+from ccari.contacts import repo as contacts_repo
 from ccari.contacts.screenpop import public_attributes
 from ccari.errors import BadRequest, Forbidden, Unauthorized
 from ccari.storage.models import Agent, Contact, Tenant
@@ -25,7 +27,9 @@ from ccari.web.pages import render
 from ccari.web.security import AgentSession
 
 routes = web.RouteTableDef()
-WAITING = ("queued", "offered")
+# Queued or offered to an agent; callbacks also wait "scheduled" (for their time) or
+# "dialing" (the customer's phone is ringing).
+WAITING = ("queued", "offered", "scheduled", "dialing")
 
 
 async def _supervisor(request: web.Request) -> tuple[AgentSession, Agent, Tenant]:
@@ -118,5 +122,14 @@ async def set_schedule(request: web.Request) -> web.Response:
         when = parsed.timestamp()
         if when > time.time() + 30 * 86400:
             raise BadRequest("at most 30 days ahead", error_id="bad-time")
-    await request.app[keys.QUEUE].reschedule(tenant.id, request.match_info["id"], when)
-    return web.json_response({"id": request.match_info["id"], "not_before": raw})
+    contact_id = request.match_info["id"]
+    async with request.app[keys.SESSIONS]() as s:
+        contact = await contacts_repo.get(s, contact_id, tenant.id)
+    callbacks = request.app.get(callbacks_http.SERVICE)
+    if contact is not None and contact.medium == "callback" and callbacks is not None:
+        # A callback's time belongs to the callbacks context (its attempts and window).
+        at = dt.datetime.fromtimestamp(when if when is not None else time.time(), dt.UTC)
+        await callbacks.reschedule_contact(tenant.id, contact_id, at)
+    else:
+        await request.app[keys.QUEUE].reschedule(tenant.id, contact_id, when)
+    return web.json_response({"id": contact_id, "not_before": raw})

@@ -46,7 +46,7 @@ async def test_agent_sees_the_callers_customer_record(ccari: Runtime, voice_env:
                 assert "gold" in await page.text_content(f"{pop} .entitlements")
                 tickets = await page.text_content(f"{pop} .tickets")
                 assert "Router drops the line every evening (open)" in tickets
-                assert await page.text_content(f"{pop} .ivr") == "skill=sales"
+                assert await page.text_content(f"{pop} .ivr") == "skill=sales, tier=gold"  # Ada is gold
                 assert "15550199" in await page.text_content(f"{pop} .caller")
                 await page.wait_for_selector(f"{pop}[data-status=connected]", timeout=10000)
                 result = await call.wait()
