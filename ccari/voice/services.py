@@ -137,10 +137,17 @@ class VoiceService:
             await self._run_ivr(call, call.ivr.start())
 
     async def _refuse(self, channel_id: str, decision: Admission) -> None:
-        """Trunk limit reached: SIP 486 Busy (other overflow treatments: issue #4)."""
+        """Trunk limit reached, before answer: busy (SIP 486), or per the tenant's policy an
+        announcement then busy.  Voicemail (roadmap) and a callback offer (which would
+        answer, so use a trunk) fall back to busy."""
+        if decision.action == "announcement":
+            try:
+                await self._ari.continue_in_dialplan(channel_id, "ccari-overflow", "announcement", 1)
+                return
+            except AriError as exc:
+                log.warning("overflow announcement for %s failed: %s", channel_id, exc)
         await self._hangup(channel_id, "busy")
 
-    # ---- IVR -------------------------------------------------------------------------------
     async def _run_ivr(self, call: Call, commands: list[ivr_mod.Command]) -> None:
         for cmd in commands:
             if isinstance(cmd, ivr_mod.Play):

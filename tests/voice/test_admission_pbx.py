@@ -88,3 +88,31 @@ async def test_usage_report_matches_the_seconds_sipp_saw(
     assert abs(acme["trunk_s"] - seen_s) <= 1.0, (acme, seen_s)
     # Talk time is the part after the agent answered: the call minus IVR and queue.
     assert 0 < acme["talk_s"] < acme["trunk_s"] and acme["talk_s"] >= 3
+
+
+async def test_overflow_announcement_policy_plays_before_the_busy(
+    ccari: Runtime, voice_env: VoiceEnv, aiohttp_client
+) -> None:
+    import json
+
+    from ccari.app import internal_app
+
+    token = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())["acme.token"]
+    client = await aiohttp_client(internal_app(ccari))
+    resp = await client.put("/api/admission/policy", json={"overflow": "announcement"},
+                            headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 200, await resp.text()
+    await ready(ccari, "alice", "bob")  # 5 permitted, as above
+    burst = Sipp("caller_admit.xml", voice_env.sip_target, service="15550100", local_ip=CARRIER_IP,
+                 calls=8, rate=200, max_concurrent=8, params={"hold_ms": 4000}, timeout_s=60)
+    await burst.start()
+    result = await burst.wait()
+    assert result.ok, result.describe()
+    # 3 refused: each hears the announcement (early media, 183) and then gets busy (486).
+    assert result.responses.get(486) == 3 and result.responses.get(183) == 3, result.describe()
+    assert result.responses.get(200) == 2 * 5, result.describe()
+
+    async def released() -> bool:
+        return await live_trunks(ccari) == 0
+
+    await eventually(released, what="every trunk released")
