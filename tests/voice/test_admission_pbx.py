@@ -116,3 +116,41 @@ async def test_overflow_announcement_policy_plays_before_the_busy(
         return await live_trunks(ccari) == 0
 
     await eventually(released, what="every trunk released")
+
+
+async def test_permitted_calls_follow_agents_logging_in_and_out_mid_burst(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    agents = await ready(ccari, "alice", "bob")  # A = 2: max(2 x 1.5, 2 + 3) = 5
+    held = Sipp("caller_admit.xml", voice_env.sip_target, service="15550100", local_ip=CARRIER_IP,
+                calls=5, rate=200, max_concurrent=5, params={"hold_ms": 9000}, timeout_s=60)
+    await held.start()
+
+    async def five_up() -> bool:
+        return await live_trunks(ccari) == 5
+
+    await eventually(five_up, what="5 calls up")
+
+    async def burst(n: int) -> dict[int, int]:
+        result = await run_sipp("caller_admit.xml", voice_env.sip_target, service="15550100",
+                                local_ip=CARRIER_IP, calls=n, rate=200, max_concurrent=n,
+                                params={"hold_ms": 300}, timeout_s=30)
+        assert result.ok, result.describe()
+        return dict(result.responses)
+
+    # bob logs out mid-burst: A = 1, permitted max(1, 1 + 3) = 4 < 5 up: nothing gets in.
+    await ccari.queue.set_presence(agents["bob"], "logged_out")
+    assert (await burst(3)).get(486) == 3
+    # bob and sam come in: A = 3, permitted max(4, 6) = 6: exactly one more call.
+    sam = (await ready(ccari, "sam"))["sam"]
+    await ccari.queue.set_presence(agents["bob"], "ready")
+    assert sam.role == "supervisor"
+    responses = await burst(2)
+    assert responses.get(486) == 1 and responses.get(200) == 2, responses  # 200: INVITE + BYE
+    result = await held.wait()
+    assert result.ok and result.responses.get(200) == 2 * 5, result.describe()
+
+    async def released() -> bool:
+        return await live_trunks(ccari) == 0
+
+    await eventually(released, what="every trunk released")

@@ -18,7 +18,7 @@ async def ready(rt: Runtime, *usernames: str) -> dict[str, Agent]:
     agents = {}
     async with rt.sessions() as s:
         for name in usernames:
-            tenant = "globex" if name == "carol" else "acme"
+            tenant = "globex" if name == "carol" else "acme"  # sam: acme supervisor
             agent = await agents_repo.by_login(s, tenant, name)
             assert agent is not None
             agents[name] = agent
