@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -29,3 +29,10 @@ class AdmitAll:
 
     async def release(self, call_id: str) -> None:
         return None
+
+
+class IvrCallbacks(Protocol):
+    """The IVR's "call me back" option (ccari.callbacks; set as ``VoiceService.callbacks``)."""
+
+    async def take_from_ivr(self, channel_id: str, contact_id: str,
+                            attributes: dict[str, Any]) -> bool: ...

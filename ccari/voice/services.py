@@ -16,16 +16,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient
-from ccari.ari.errors import AriError, AriNotFound
+from ccari.ari.errors import AriError
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
 from ccari.contacts import repo
@@ -39,7 +38,8 @@ from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import NumberDirectory
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
-from ccari.voice.ports import Admission, AdmissionPort, AdmitAll
+from ccari.voice.hold import Hold, safe
+from ccari.voice.ports import Admission, AdmissionPort, AdmitAll, IvrCallbacks
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,6 @@ def agent_channel_of(contact: Contact) -> str:
     """The stable id of the agent leg of an offer: one per offer, so an originate is never
     repeated under the same id and a restarted ccari finds the leg of the pending offer."""
     return f"agent-{contact.id}-{contact.offer_count}"
-
-
-class IvrCallbacks(Protocol):
-    """The IVR's "call me back" option (ccari.callbacks; set as ``VoiceService.callbacks``)."""
-
-    async def take_from_ivr(self, channel_id: str, contact_id: str,
-                            attributes: dict[str, Any]) -> bool: ...
 
 
 class VoiceService:
@@ -80,6 +73,7 @@ class VoiceService:
         self._clock = clock
         self.calls = CallRegistry()
         self._tasks = TaskSet("voice")
+        self.hold = Hold(ari, queue, config, self._tasks, self._sound)
         self.directory = NumberDirectory(sessions, QueueSettings(
             config.ring_timeout_s, config.wrap_up_s, config.announce_every_s))
         # callbacks (issue 5): set by ccari.callbacks when it attaches to the PBX.
@@ -198,11 +192,8 @@ class VoiceService:
         async with call.lock:
             if kind == "ivr" and call.phase == "ivr" and call.ivr is not None:
                 await self._run_ivr(call, call.ivr.on_playback_finished(int(gen)))
-            elif kind == "ann" and playback_id == call.playback_id:
-                call.playback_id = None
-                if call.phase in ("queued", "offered") and not call.moh:
-                    await self._safe(self._ari.start_moh(call.channel_id, self._cfg.moh_class))
-                    call.moh = True
+            elif kind == "ann":
+                await self.hold.announcement_finished(call, playback_id)
 
     # ---- queue -----------------------------------------------------------------------------
     async def _enqueue(self, call: Call, attributes: dict[str, object]) -> None:
@@ -225,33 +216,7 @@ class VoiceService:
             self._start_announcer(call)
 
     def _start_announcer(self, call: Call) -> None:
-        call.announcer = self._tasks.spawn(self._announce_loop(call), f"ann-{call.contact_id}")
-
-    async def _announce_loop(self, call: Call) -> None:
-        """Position and predicted wait on entry, then every announce_every_s; MOH between."""
-        n = 0
-        while call.phase in ("queued", "offered"):
-            view = self._queue.view(call.contact_id)
-            if view is not None and call.phase == "queued":
-                n += 1
-                media = self._announcement(view.position, view.predicted_wait_s)
-                if call.moh is not False:
-                    await self._safe(self._ari.stop_moh(call.channel_id))
-                    call.moh = False
-                call.playback_id = f"ann-{call.contact_id}-{n}"
-                await self._safe(self._ari.play(call.channel_id, media, playback_id=call.playback_id))
-            elif not call.moh:
-                await self._safe(self._ari.start_moh(call.channel_id, self._cfg.moh_class))
-                call.moh = True
-            await asyncio.sleep(call.settings.announce_every_s)
-
-    def _announcement(self, position: int, wait_s: float) -> list[str]:
-        media = [self._sound("please-hold"), f"number:{position}"]
-        if math.isfinite(wait_s) and wait_s > 0:
-            minutes = max(1, math.ceil(wait_s / 60))
-            media += [self._sound("estimated-wait"), f"number:{minutes}",
-                      self._sound("minute" if minutes == 1 else "minutes")]
-        return media
+        self.hold.start(call)
 
     # ---- callbacks (issue 5): hand-overs between ccari.callbacks and the voice ACD --------
     async def _callback_instead(self, call: Call, attrs: dict[str, object]) -> bool:
@@ -380,12 +345,7 @@ class VoiceService:
             )
             await s.commit()
         call.phase, call.bridge_id = "connected", bridge
-        if call.playback_id is not None:  # an announcement may still be playing
-            await self._safe(self._ari.stop_playback(call.playback_id))
-            call.playback_id = None
-        if call.moh is not False:
-            await self._safe(self._ari.stop_moh(call.channel_id))
-            call.moh = False
+        await self.hold.release(call)
         await self._safe(self._ari.create_bridge(bridge, type="mixing"))
         await self._safe(self._ari.add_channel(bridge, [call.channel_id, call.agent_channel_id]))
         await self._queue.accepted(call.contact_id)
@@ -466,11 +426,5 @@ class VoiceService:
     async def _hangup(self, channel_id: str, reason: HangupReason) -> None:
         await self._safe(self._ari.hangup(channel_id, reason=reason))
 
-    async def _safe(self, aw) -> None:  # type: ignore[no-untyped-def]
-        """ARI calls on channels that may have just hung up: 404 is expected, not an error."""
-        try:
-            await aw
-        except AriNotFound:
-            log.debug("ARI object already gone")
-        except AriError as exc:
-            log.warning("ARI request failed: %s", exc)
+    async def _safe(self, aw: Awaitable[Any]) -> None:
+        await safe(aw)
