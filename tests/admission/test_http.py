@@ -185,7 +185,9 @@ async def test_policy_read_and_admin_only_entitlement(client, rt, acme, admin):
     }
     # A tenant chooses its overflow treatment, not its own share of the pool.
     resp = await client.put("/api/admission/policy", json={"overflow": "voicemail"}, headers=acme)
-    assert resp.status == 200 and (await resp.json())["overflow"] == "voicemail"
+    assert resp.status == 400 and (await resp.json())["error"] == "overflow-not-available"
+    resp = await client.put("/api/admission/policy", json={"overflow": "announcement"}, headers=acme)
+    assert resp.status == 200 and (await resp.json())["overflow"] == "announcement"
     resp = await client.put("/api/admission/policy", json={"ratio": 9}, headers=acme)
     assert resp.status == 403 and (await resp.json())["error"] == "admin-only"
     resp = await client.put("/api/admission/policy", params={"tenant": "acme"}, headers=admin,
