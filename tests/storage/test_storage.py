@@ -37,8 +37,9 @@ async def test_demo_seed_is_idempotent_and_complete(sessions, cfg):
         number = await tenants_repo.number_by_did(s, "+15550100")
         assert number is not None and number.tenant_id == alice.tenant_id
         menu = await tenants_repo.menu(s, number.tenant_id, number.ivr_menu_id)
-        assert {o.digit: o.attributes for o in menu.options} == {
-            "1": {"skill": "sales"}, "2": {"skill": "support"}}
+        options = {o.digit: o.attributes for o in menu.options}
+        assert options["1"] == {"skill": "sales"} and options["2"] == {"skill": "support"}
+        assert options["3"]["_action"] == "callback"  # "press 3 to be called back"
 
 
 async def test_manifest_has_what_a_sip_client_needs(sessions, cfg):

@@ -94,7 +94,8 @@ async def test_reprioritise_moves_a_contact_to_the_front(rt, aiohttp_client):
 
 
 async def test_reschedule_later_then_now(rt, aiohttp_client):
-    cid = await waiting(rt, "acme", "callback", "15550199", 2)
+    # (callbacks are rescheduled through their own context: tests/callbacks)
+    cid = await waiting(rt, "acme", "email", "ada@example.com", 2)
     client = await aiohttp_client(internal_app(rt))
     csrf = await login(client, "sam", rt.demo_secrets["acme.sam.web"])
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
@@ -113,3 +114,34 @@ async def test_reschedule_later_then_now(rt, aiohttp_client):
     other = await client.post("/supervisor/api/contacts/nope/schedule", json={"not_before": None},
                               headers={"X-CSRF-Token": csrf})
     assert other.status == 404 and (await other.json())["error"] == "contact-not-waiting"
+
+
+async def test_a_supervisor_moves_a_web_callback_earlier(rt, aiohttp_client):
+    from sqlalchemy import select
+
+    from ccari.app import public_app
+    from ccari.callbacks.models import Callback
+
+    async with rt.sessions() as s:
+        acme = await tenants_repo.by_slug(s, "acme")
+    token, _ = rt.tokens.issue(acme.id)
+    public = await aiohttp_client(public_app(rt))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
+    resp = await public.post("/v1/callbacks", headers={"Authorization": f"Bearer {token}"},
+                             json={"phone": "+12015550199", "when": later.isoformat(),
+                                   "page_url": "https://www.acme.example/pricing"})
+    assert resp.status == 201, await resp.text()
+    cb_id = (await resp.json())["id"]
+    async with rt.sessions() as s:
+        cb = await s.scalar(select(Callback).where(Callback.id == cb_id))
+    client = await aiohttp_client(internal_app(rt))
+    csrf = await login(client, "sam", rt.demo_secrets["acme.sam.web"])
+    pending = await (await client.get("/supervisor/api/pending")).json()
+    assert [c["medium"] for c in pending["contacts"]] == ["callback"]
+    sooner = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    resp = await client.post(f"/supervisor/api/contacts/{cb.contact_id}/schedule",
+                             json={"not_before": sooner.isoformat()}, headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200, await resp.text()
+    async with rt.sessions() as s:
+        moved = await s.scalar(select(Callback).where(Callback.id == cb_id))
+    assert abs((moved.not_before - sooner).total_seconds()) < 1
