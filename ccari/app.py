@@ -45,7 +45,9 @@ from ccari.config import Config
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
 from ccari.email import plugin as email_plugin
+from ccari.public import plugin as public_plugin
 from ccari.public.origins import Origins
+from ccari.public.ratelimit import Limiters
 from ccari.public.tokens import CustomerTokens
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import http as supervisor_http
@@ -57,7 +59,7 @@ from ccari.web.security import SessionSigner
 
 log = logging.getLogger(__name__)
 # Contexts wired into the runtime, in order (each module has ``install(rt, stack)``).
-PLUGINS = (chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin)
+PLUGINS = (public_plugin, chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:
@@ -109,6 +111,8 @@ class Runtime:
     tokens: CustomerTokens
     origins: Origins
     commands: AgentCommands = field(default_factory=AgentCommands)
+    # Per-IP/per-session rate limits of the public side, shared by its contexts.
+    limiters: Limiters = field(default_factory=Limiters)
     offers: PageOffers | None = None
     agent_scripts: list[str] = field(default_factory=list)
     # Routes contexts add to each listener (a context's plugin.install appends to these).

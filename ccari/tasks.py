@@ -40,3 +40,15 @@ class TaskSet:
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+
+async def ready_or_ended(ready: asyncio.Event, task: asyncio.Task[Any], within_s: float,
+                         name: str) -> None:
+    """Wait until ``ready`` is set, ``task`` ends (it gave up), or ``within_s`` passes;
+    the caller then looks at which one happened."""
+    waiter = asyncio.get_running_loop().create_task(ready.wait(), name=name)
+    try:
+        await asyncio.wait({waiter, task}, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)

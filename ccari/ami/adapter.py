@@ -48,6 +48,7 @@ from ccari.ami.errors import (
 from ccari.ami.events import AmiHandler, EventRouter
 from ccari.ami.protocol import Factory, WireProtocol
 from ccari.ari.backoff import Backoff, ReconnectPolicy
+from ccari.tasks import ready_or_ended
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +116,7 @@ class AmiAdapter:
         if self._task is not None:
             raise RuntimeError("AmiAdapter.connect() called twice")
         self._task = asyncio.create_task(self._supervise(), name="ami:supervisor")
-        ready = asyncio.create_task(self._ready.wait(), name="ami:connect")
-        try:
-            await asyncio.wait(
-                {ready, self._task},
-                timeout=self._connect_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            ready.cancel()
-            await asyncio.gather(ready, return_exceptions=True)
+        await ready_or_ended(self._ready, self._task, self._connect_timeout, "ami:connect")
         if self.connected:
             return
         failure, gave_up = self.last_error, self._task.done()

@@ -28,6 +28,7 @@ from ccari.ari.dispatch import KeyedDispatcher
 from ccari.ari.errors import AriError, AriRequestError, AriUnavailable, error_for_status
 from ccari.ari.events import ApplicationReplaced, Event, event_key, parse_event
 from ccari.ari.rest import AriRest
+from ccari.tasks import ready_or_ended
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +110,7 @@ class AriClient(AriRest):
         if self._task is not None:
             raise RuntimeError("AriClient.start() called twice")
         self._task = asyncio.create_task(self._supervise(), name=f"ari:{self.app}:events")
-        ready = asyncio.create_task(self._ready.wait(), name=f"ari:{self.app}:start")
-        try:
-            await asyncio.wait(
-                {ready, self._task},
-                timeout=self._connect_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            ready.cancel()
-            await asyncio.gather(ready, return_exceptions=True)
+        await ready_or_ended(self._ready, self._task, self._connect_timeout, f"ari:{self.app}:start")
         if self.connected:
             return
         failure, gave_up = self.last_error, self._task.done()

@@ -1,8 +1,4 @@
-"""Wiring of the chat context into the runtime (called once by ccari.app.runtime).
-
-It also installs the customer-facing basics the widget needs (``ccari.public.http``:
-sessions, anticipated wait, the widget files; ``ccari.public.pages``: the demo site).
-"""
+"""Wiring of the chat context into the runtime (called once by ccari.app.runtime)."""
 
 from __future__ import annotations
 
@@ -12,9 +8,6 @@ from typing import TYPE_CHECKING
 from ccari.chat import http
 from ccari.chat.agents import AgentChats
 from ccari.chat.services import ChatService
-from ccari.public import http as public_http
-from ccari.public import pages as public_pages
-from ccari.public.ratelimit import Limiters
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
@@ -25,15 +18,12 @@ AGENT_SCRIPT = "/static/agent-chat.js"
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register routes, commands, deliverers and background services of this context."""
     assert rt.offers is not None
-    limiters = Limiters()
-    chat = ChatService(rt.sessions, rt.queue, rt.offers, rt.hub, limiters, node=rt.config.node)
+    chat = ChatService(rt.sessions, rt.queue, rt.offers, rt.hub, rt.limiters, node=rt.config.node)
     agents = AgentChats(chat, rt.sessions, rt.queue, rt.hub, rt.config.smtp)
     rt.offers.register_medium("chat", on_accepted=agents.on_accepted,
                               on_completed=chat.ending.on_completed)
     agents.register(rt.commands)
     rt.agent_scripts.append(AGENT_SCRIPT)
-    rt.public_setups.append(public_http.installer(limiters))
-    rt.public_setups.append(public_pages.setup)
     rt.public_setups.append(http.installer(chat, rt.config.smtp))
     await chat.start()
     stack.push_async_callback(chat.close)
