@@ -53,13 +53,15 @@ from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import http as supervisor_http
 from ccari.voice import stasis
 from ccari.voice.services import VoiceService
+from ccari.voicemail import plugin as voicemail_plugin
 from ccari.web.middlewares import errors, security_headers
 from ccari.web.pages import STATIC
 from ccari.web.security import SessionSigner
 
 log = logging.getLogger(__name__)
 # Contexts wired into the runtime, in order (each module has ``install(rt, stack)``).
-PLUGINS = (public_plugin, chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin)
+PLUGINS = (public_plugin, chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin,
+           voicemail_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:

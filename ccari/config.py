@@ -76,6 +76,9 @@ class VoiceConfig:
     announce_every_s: float = 30.0
     ivr_timeout_s: float = 5.0
     ivr_max_tries: int = 3
+    # Overflow voicemail (a caller over the tenant's trunk limit leaves a message).
+    voicemail_max_s: int = 120
+    voicemail_max_silence_s: int = 10
 
 
 @dataclass(frozen=True)

@@ -28,3 +28,7 @@ say callback-offer "Hello, we are calling you back as you asked. To speak to an 
 say callback-confirm "Thank you. We will call you back shortly, and you keep your place in the queue. Goodbye."
 say callback-refused "Sorry, we cannot call you back on this number. Please hold for an agent."
 say welcome-callback "Welcome. For sales, press 1. For support, press 2. To be called back without losing your place, press 3."
+# overflow (ccari.voice.overflow): a caller over the tenant's trunk limit
+say overflow-callback-offer "Sorry, all our lines are busy. To be called back on this number as soon as a line is free, press 1."
+say overflow-voicemail "Sorry, all our lines are busy. Please leave a message after the tone, then press the hash key. We will get back to you."
+say voicemail-saved "Thank you. Your message has been saved. Goodbye."

@@ -32,7 +32,7 @@ from ccari.admission.billing import TenantRates, bill_csv, usage_csv
 from ccari.admission.estimates import Direction
 from ccari.admission.policy import Action, Decision, Reason, explain
 from ccari.admission.repo import decimal_of
-from ccari.admission.service import OVERFLOWS, POOL_FIELDS, TREATED_OVERFLOWS, AdmissionService
+from ccari.admission.service import OVERFLOWS, POOL_FIELDS, AdmissionService
 from ccari.errors import BadRequest, Forbidden, NotFound
 from ccari.storage.models import AdmissionDecision
 
@@ -201,10 +201,6 @@ async def put_policy(request: web.Request) -> web.Response:
                          high=MAX_TRUNKS)
     if overflow is not None and overflow not in OVERFLOWS:
         raise BadRequest(f"overflow must be one of {', '.join(OVERFLOWS)}", error_id="bad-overflow")
-    if overflow is not None and overflow not in TREATED_OVERFLOWS:
-        # Said plainly rather than silently treated as busy.
-        raise BadRequest(f"the {overflow!r} overflow is not available yet; use one of "
-                         f"{', '.join(TREATED_OVERFLOWS)}", error_id="overflow-not-available")
     if ratio is not None or trunks is not None:
         await _require_admin(request)
     try:

@@ -54,10 +54,8 @@ from ccari.voice.ports import Admission
 
 log = logging.getLogger(__name__)
 
+# What a refused caller gets (carried out by ccari.voice: services._refuse and overflow).
 OVERFLOWS: tuple[Overflow, ...] = ("busy", "announcement", "voicemail", "callback")
-# What the voice path carries out today (ccari.voice.services.VoiceService._refuse); voicemail
-# waits for voicemail contacts (roadmap) and the callback offer for an early-media offer.
-TREATED_OVERFLOWS: tuple[Overflow, ...] = ("busy", "announcement")
 # The pool settings kept in the trunk_pool row (the others keep PoolPolicy's defaults).
 POOL_FIELDS = tuple(
     f.name for f in dataclasses.fields(PoolPolicy) if f.name in TrunkPool.__table__.columns

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import aiohttp
 
 from ccari.ari.errors import AriError, AriTimeout, AriUnavailable, error_for_status
-from ccari.ari.models import AsteriskInfo, Bridge, Channel, Playback
+from ccari.ari.models import AsteriskInfo, Bridge, Channel, LiveRecording, Playback
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,25 @@ class AriRest:
         request_timeout: float | None = None,
     ) -> Any:
         """Send one request; the decoded JSON body (``None`` when empty) or an ``AriError``."""
+        body = await self._send(method, path, params=params, json_body=json_body,
+                                request_timeout=request_timeout)
+        if not body.strip():
+            return None
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise AriUnavailable(f"{method} {path}: invalid JSON from ARI") from exc
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json_body: Any = None,
+        request_timeout: float | None = None,
+    ) -> bytes:
+        """Send one request; the raw body of a 2xx answer, or an ``AriError``."""
         total = self._timeout if request_timeout is None else request_timeout
         try:
             async with self._session.request(
@@ -114,12 +133,7 @@ class AriRest:
         except aiohttp.ClientError as exc:
             raise AriUnavailable(f"{method} {path}: {exc!r}") from exc
         log.debug("ARI %s %s -> %s", method, path, resp.status)
-        if not body.strip():
-            return None
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise AriUnavailable(f"{method} {path}: invalid JSON from ARI") from exc
+        return body
 
     # --- Asterisk ---------------------------------------------------------------------
 
@@ -237,6 +251,40 @@ class AriRest:
 
     async def stop_moh(self, channel: ChannelRef) -> None:
         await self._request("DELETE", f"/channels/{_seg(channel)}/moh")
+
+    # --- recordings -------------------------------------------------------------------
+
+    async def record(
+        self,
+        channel: ChannelRef,
+        name: str,
+        *,
+        format: str = "wav",
+        max_duration_s: int = 0,
+        max_silence_s: int = 0,
+        beep: bool = False,
+        terminate_on: str = "none",
+        if_exists: str = "fail",
+    ) -> LiveRecording:
+        """Record what the channel hears from its caller into the stored recording ``name``."""
+        params: Params = {
+            "name": name, "format": format, "maxDurationSeconds": max_duration_s,
+            "maxSilenceSeconds": max_silence_s, "beep": beep, "terminateOn": terminate_on,
+            "ifExists": if_exists,
+        }
+        data = await self._request("POST", f"/channels/{_seg(channel)}/record", params=params)
+        return LiveRecording.from_json(data)
+
+    async def live_recording(self, name: str) -> LiveRecording:
+        return LiveRecording.from_json(await self._request("GET", f"/recordings/live/{_seg(name)}"))
+
+    async def stored_recording_file(self, name: str, request_timeout: float = 30.0) -> bytes:
+        """The stored recording's file (e.g. a WAV), as Asterisk wrote it."""
+        return await self._send("GET", f"/recordings/stored/{_seg(name)}/file",
+                                request_timeout=request_timeout)
+
+    async def delete_stored_recording(self, name: str) -> None:
+        await self._request("DELETE", f"/recordings/stored/{_seg(name)}")
 
     # --- bridges ----------------------------------------------------------------------
 

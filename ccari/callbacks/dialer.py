@@ -333,6 +333,9 @@ class Dialer:
         await self.agent_first.deliver(contact, agent)
 
     # ---- IVR "call me back" (called by the voice ACD) ------------------------------------
+    async def can_call_back(self, tenant_id: int, number: str) -> bool:
+        return await self.service.can_call(tenant_id, number)
+
     async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any]) -> bool:
         """True: the caller now has a callback and hears a confirmation, then is hung up;
         False: refused (e.g. a number the tenant does not call): the caller queues as usual."""

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ccari.storage.models import Base, new_id, utcnow
 
 MODES = ("agent_first", "customer_first")
-SOURCES = ("web", "ivr", "api")
+SOURCES = ("web", "ivr", "api", "overflow")  # overflow: offered when over the trunk limit
 # pending: waiting for its next attempt; queued: agent first, waiting for an agent;
 # dialing: an attempt is in flight; answered: the customer is on the line (the prompt);
 # done: handed to an agent's call; failed: no more tries or the window closed; cancelled.

@@ -38,7 +38,7 @@ from ccari.contacts import repo as contacts_repo
 from ccari.contacts.services import QueueService, requirements_from, utc
 from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import routing_attributes_for
-from ccari.errors import BadRequest, Conflict, NotFound
+from ccari.errors import BadRequest, CcariError, Conflict, NotFound
 from ccari.routing import Medium, WorkItem
 from ccari.storage.models import Agent, Contact
 from ccari.tenants import repo as tenants_repo
@@ -141,8 +141,9 @@ class CallbackService:
         return cb, True
 
     async def from_ivr(self, voice_contact_id: str, attributes: dict[str, Any]) -> Callback:
-        """A caller chose "call me back" in the IVR: the callback keeps their place (their
-        arrival time) and their voice contact ends as ``callback-requested``."""
+        """A caller chose "call me back" in the IVR (or in the overflow offer, ``_source``
+        ``overflow``): the callback keeps their place (their arrival time) and their voice
+        contact ends as ``callback-requested``."""
         now = self.now()
         async with self._sessions() as s:
             voice = await contacts_repo.get(s, voice_contact_id, for_update=True)
@@ -154,7 +155,8 @@ class CallbackService:
             # hang-up is never seen (a restart meanwhile).
             cb, _ = await self.request(
                 voice.tenant_id, phone=number if number.startswith("+") else "+" + number,
-                when=now + dt.timedelta(seconds=self.config.ivr_hold_s), source="ivr",
+                when=now + dt.timedelta(seconds=self.config.ivr_hold_s),
+                source="overflow" if attributes.get("_source") == "overflow" else "ivr",
                 attributes=attrs, place_at=voice.arrived_at, session=s)
             await contacts_repo.transition(
                 s, voice, "completed", at=now, ended_at=now, disposition="callback-requested",
@@ -162,6 +164,18 @@ class CallbackService:
             await s.commit()
         self.scheduler.wake()
         return cb
+
+    async def can_call(self, tenant_id: int, number: str) -> bool:
+        """Would :meth:`request` accept a callback to ``number`` now (the guard passes, no
+        callback to it is planned)?  Asked before a callback is offered to a caller."""
+        async with self._sessions() as s:
+            settings = await repo.settings(s, tenant_id)
+            try:
+                dest = guard.check(number if number.startswith("+") else "+" + number,
+                                   repo.policy_of(settings))
+            except CcariError:
+                return False
+            return await repo.open_for_phone(s, tenant_id, dest.e164) is None
 
     async def ivr_caller_left(self, callback_id: str) -> None:
         """The caller who asked for this callback hung up: call them back when their place

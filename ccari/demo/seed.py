@@ -161,7 +161,8 @@ async def _agent(session: AsyncSession, tenant: Tenant, t: DemoTenant, a: DemoAg
                       password_hash=hash_password(sec[f"{t.slug}.{a.username}.web"]),
                       phone_username=phone, phone_password=sec[f"{t.slug}.{a.username}.sip"],
                       site_id=site.id, role=a.role,
-                      slots={"per_medium": {"voice": 1, "chat": 3, "email": 2}, "total": 3,
+                      slots={"per_medium": {"voice": 1, "chat": 3, "email": 2, "voicemail": 1},
+                             "total": 3,
                              "exclusive": ["voice"]})
         agent.skills = [AgentSkill(name=k, value=v, proficiency=5) for k, v in a.skills.items()]
         session.add(agent)

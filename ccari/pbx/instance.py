@@ -203,7 +203,8 @@ def start(spec: PbxSpec, *, runtime: Runtime | None = None, timeout: float = 60.
             return PbxProcess(spec, paths, pid)
         check_ports_free(spec)
         install_sounds(paths.runtime)
-        for d in ("etc", "run", "spool", "log", "lib", "cache"):
+        # spool/recording: ARI's stored recordings (overflow voicemail); Asterisk won't create it.
+        for d in ("etc", "run", "spool", "spool/recording", "log", "lib", "cache"):
             (paths.host / d).mkdir(parents=True, exist_ok=True)
         for stale in ("asterisk.pid", "asterisk.ctl"):
             (paths.host / "run" / stale).unlink(missing_ok=True)

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 SOUND_PREFIX = "ccari/"
 #: What a caller hears when ccari is down, before the 486 Busy Here.
 BUSY_SOUND = "ccari/unavailable"
+#: What a caller hears once their overflow voicemail is saved, before the hang-up.
+VOICEMAIL_SAVED_SOUND = "ccari/voicemail-saved"
 #: Where asterisk-moh-opsound-gsm puts its files (class "default").
 MOH_DIR = "/usr/share/asterisk/moh"
 TRANSPORT = "ccari-udp"
@@ -110,6 +112,7 @@ def render_texts(
         "dirs": dirs,
         "transport": None if external else TRANSPORT,
         "busy_sound": BUSY_SOUND,
+        "voicemail_saved_sound": VOICEMAIL_SAVED_SOUND,
         "moh_dir": MOH_DIR,
     }
     names = [] if external else list(STANDALONE_FILES)

@@ -7,8 +7,9 @@ from ccari.crm import entitlements as crm_entitlements
 from ccari.email import models as email_models
 from ccari.public import models as public_models
 from ccari.storage.models import Base
+from ccari.voicemail import models as voicemail_models
 
 __all__ = [
     "Base", "callbacks_models", "chat_models", "cobrowse_models", "crm_entitlements", "email_models",
-    "public_models",
+    "public_models", "voicemail_models",
 ]

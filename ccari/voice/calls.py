@@ -22,7 +22,7 @@ class Call:
     tenant_id: int
     channel_id: str
     settings: QueueSettings
-    phase: str = "ivr"  # ivr | queued | offered | connected | ended
+    phase: str = "ivr"  # ivr | recording | queued | offered | connected | ended
     ivr: Ivr | None = None
     playback_id: str | None = None
     agent_id: int | None = None
@@ -33,6 +33,8 @@ class Call:
     timer: asyncio.Task[Any] | None = None
     announcer: asyncio.Task[Any] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # An answering overflow treatment ("callback" offer, "voicemail"): never queued.
+    overflow: str | None = None
 
     def cancel_timers(self) -> None:
         for task in (self.timer, self.announcer):

@@ -36,3 +36,16 @@ class IvrCallbacks(Protocol):
 
     async def take_from_ivr(self, channel_id: str, contact_id: str,
                             attributes: dict[str, Any]) -> bool: ...
+
+    async def can_call_back(self, tenant_id: int, number: str) -> bool:
+        """Would a callback to ``number`` be accepted now (allowed, none planned already)?"""
+        ...
+
+
+class VoicemailPort(Protocol):
+    """Keeps a caller's recorded message (``ccari.voicemail``; set as ``VoiceService.recorder.port``)."""
+
+    async def keep(self, call_contact_id: str, audio: bytes | None, duration_s: float) -> str | None:
+        """Save the message as a queued voicemail contact and end the call's contact, in one
+        transaction; the new contact's id, or None (nothing worth keeping was recorded)."""
+        ...

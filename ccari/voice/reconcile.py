@@ -5,6 +5,8 @@ memory is empty.  For each open voice contact of this node the live channels dec
 
 * caller gone                      -> abandoned / completed now;
 * in the IVR                       -> the menu starts again (a fresh prompt, not silence);
+* overflow voicemail               -> still recording: wait for its end; recorded: kept now;
+                                      nothing yet: the prompt again (or abandoned);
 * queued                           -> music on hold and announcements resume;
 * offered, agent leg answered      -> bridged now (its StasisStart was missed);
 * offered, agent leg still ringing -> kept ringing if we know it, else hung up and re-queued;
@@ -23,7 +25,6 @@ from ccari.contacts import repo
 from ccari.storage.models import Number
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import menu_of
-from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, QueueSettings
 from ccari.voice.services import VoiceService, agent_channel_of
 
@@ -64,8 +65,13 @@ async def reconcile(service: VoiceService) -> None:
                         settings[contact.queue_id], phase=contact.state,
                         agent_id=contact.agent_id, bridge_id=contact.bridge_id)
             service.calls.add(call)
+            call.overflow = (contact.attributes or {}).get("_overflow")
             if agent_leg:
                 service.calls.link_agent_channel(call, agent_leg)
+        if fresh and call.overflow == "voicemail":
+            async with call.lock:
+                if await service.recorder.resume(call):
+                    continue
         if contact.channel_id not in channels:
             log.info("reconcile: contact %s lost its caller while we were away", contact.id)
             await service.channel_gone(contact.channel_id or "")
@@ -74,11 +80,7 @@ async def reconcile(service: VoiceService) -> None:
         async with call.lock:
             if contact.state == "ivr" and fresh:
                 menu = menus.get(contact.id)
-                if menu is None:
-                    await service._enqueue(call, {})
-                else:
-                    call.ivr = ivr_mod.Ivr(menu_of(menu))
-                    await service._run_ivr(call, call.ivr.start())
+                await service._treat(call, menu_of(menu) if menu is not None else None)
             elif contact.state == "queued" and fresh:
                 call.moh = None  # whatever the previous process left playing
                 service._start_announcer(call)

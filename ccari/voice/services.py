@@ -39,6 +39,7 @@ from ccari.tenants.directory import NumberDirectory
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
 from ccari.voice.hold import Hold, safe
+from ccari.voice.overflow import ANSWERING, OVERFLOW_CONTEXT, Recorder, contact_of_recording, offer_menu
 from ccari.voice.ports import Admission, AdmissionPort, AdmitAll, IvrCallbacks
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class VoiceService:
             config.ring_timeout_s, config.wrap_up_s, config.announce_every_s))
         # callbacks (issue 5): set by ccari.callbacks when it attaches to the PBX.
         self.callbacks: IvrCallbacks | None = None
+        # Overflow voicemail: its port is set by ccari.voicemail when it attaches.
+        self.recorder = Recorder(ari, self.calls, config, self._sound)
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -98,10 +101,14 @@ class VoiceService:
             await self._hangup(channel_id, "unallocated")
             return
         decision = await self._admission.admit_inbound(route.tenant_id, channel_id)
+        overflow = None
         if not decision.admit:
-            log.info("call %s to %s refused before answer: %s", channel_id, did, decision.reason)
-            await self._refuse(channel_id, decision)
-            return
+            overflow = await self._answering_overflow(route.tenant_id, decision, caller)
+            log.info("call %s to %s refused: %s, overflow %s", channel_id, did, decision.reason,
+                     overflow or decision.action)
+            if overflow is None:
+                await self._refuse(channel_id, decision)
+                return
         async with self._sessions() as s:
             customer = await crm_repo.by_phone(s, route.tenant_id, caller)
             contact = await repo.create(
@@ -109,10 +116,11 @@ class VoiceService:
                 channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
                 caller_number=caller, caller_name=name, arrived_at=self.now(),
                 customer_id=customer.id if customer else None,
+                attributes={"_overflow": overflow} if overflow else {},
             )
             await s.commit()
         menu, settings = route.menu, route.settings
-        call = Call(contact.id, contact.tenant_id, channel_id, settings)
+        call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow)
         self.calls.add(call)
         log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
         async with call.lock:
@@ -124,23 +132,68 @@ class VoiceService:
                 log.info("contact %s: answer failed: %s", contact.id, exc)
                 await self._hangup(channel_id, "normal")
                 return
-            if menu is None:
-                await self._enqueue(call, {})
-                return
+            await self._treat(call, menu)
+
+    async def _treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
+        """The answered call's first step: its overflow treatment, else the IVR or the queue."""
+        if call.overflow == "voicemail":
+            await self.recorder.start(call)
+        elif call.overflow == "callback":
+            call.ivr = ivr_mod.Ivr(offer_menu(self._cfg, self._sound))
+            await self._run_ivr(call, call.ivr.start())
+        elif menu is None:
+            await self._enqueue(call, {})
+        else:
             call.ivr = ivr_mod.Ivr(menu)
             await self._run_ivr(call, call.ivr.start())
 
+    # ---- overflow (trunk limit reached) ------------------------------------------------------
+    async def _answering_overflow(self, tenant_id: int, decision: Admission,
+                                  caller: str | None) -> str | None:
+        """The tenant's overflow treatment if it answers the call and can be given now."""
+        if decision.action not in ANSWERING:
+            return None
+        if decision.action == "voicemail":
+            return "voicemail" if self.recorder.port is not None else None
+        if self.callbacks is None or not caller:
+            return None
+        return "callback" if await self.callbacks.can_call_back(tenant_id, caller) else None
+
     async def _refuse(self, channel_id: str, decision: Admission) -> None:
         """Trunk limit reached, before answer: busy (SIP 486), or per the tenant's policy an
-        announcement then busy.  Voicemail (roadmap) and a callback offer (which would
-        answer, so use a trunk) fall back to busy."""
-        if decision.action == "announcement":
+        announcement then busy; also when its voicemail or callback offer can't be given."""
+        if decision.action != "busy":
             try:
-                await self._ari.continue_in_dialplan(channel_id, "ccari-overflow", "announcement", 1)
+                await self._ari.continue_in_dialplan(channel_id, OVERFLOW_CONTEXT, "announcement", 1)
                 return
             except AriError as exc:
                 log.warning("overflow announcement for %s failed: %s", channel_id, exc)
         await self._hangup(channel_id, "busy")
+
+    async def _overflow_over(self, call: Call, disposition: str) -> None:
+        """The callback offer ended without a callback: "lines busy, call later", then busy."""
+        call.cancel_timers()
+        now = self.now()
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id)
+            if contact is not None and contact.state == "ivr":
+                await repo.transition(s, contact, "completed", at=now, ended_at=now,
+                                      disposition=disposition)
+                await s.commit()
+        call.phase = "ended"
+        self.calls.remove(call)
+        await self._safe(self._ari.continue_in_dialplan(
+            call.channel_id, OVERFLOW_CONTEXT, "announcement", 1))
+
+    async def recording_ended(self, name: str) -> None:
+        """Asterisk closed a recording (finished or failed): a voicemail to keep."""
+        contact_id = contact_of_recording(name)
+        call = self.calls.by_contact(contact_id) if contact_id else None
+        if call is None:
+            return
+        async with call.lock:
+            if call.phase == "recording":
+                await self.recorder.finished(call)
 
     async def _run_ivr(self, call: Call, commands: list[ivr_mod.Command]) -> None:
         for cmd in commands:
@@ -160,14 +213,20 @@ class VoiceService:
                 )
             elif isinstance(cmd, ivr_mod.Finish):
                 if cmd.attributes is None:
-                    await self._hangup(call.channel_id, "normal")
+                    if call.overflow:
+                        await self._overflow_over(call, "callback-declined")
+                    else:
+                        await self._hangup(call.channel_id, "normal")
                 else:
                     attrs: dict[str, object] = dict(cmd.attributes)
                     if call.ivr is not None:
                         attrs["_ivr"] = list(call.ivr.history)
                     if attrs.get("_action") == "callback" and await self._callback_instead(call, attrs):
                         continue  # callbacks (issue 5): the caller keeps their place as a callback
-                    await self._enqueue(call, attrs)
+                    if call.overflow:  # never queued: the tenant is over its trunk limit
+                        await self._overflow_over(call, "callback-refused")
+                    else:
+                        await self._enqueue(call, attrs)
 
     async def _ivr_timeout(self, call: Call, seconds: float, generation: int) -> None:
         await asyncio.sleep(seconds)
@@ -194,6 +253,8 @@ class VoiceService:
                 await self._run_ivr(call, call.ivr.on_playback_finished(int(gen)))
             elif kind == "ann":
                 await self.hold.announcement_finished(call, playback_id)
+            elif kind == "vmp":
+                await self.recorder.prompt_finished(call)
 
     # ---- queue -----------------------------------------------------------------------------
     async def _enqueue(self, call: Call, attributes: dict[str, object]) -> None:
@@ -371,6 +432,8 @@ class VoiceService:
 
     async def _caller_gone(self, call: Call) -> None:
         await self._admission.release(call.channel_id)
+        if call.phase == "recording":
+            return  # the voicemail is kept when Asterisk reports the recording's end
         if call.phase in ("ivr", "queued", "offered"):
             call.cancel_timers()
             if call.agent_channel_id:

@@ -9,6 +9,8 @@ from ccari.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
     StasisEnd,
     StasisStart,
 )
@@ -40,9 +42,14 @@ def register(ari: AriClient, voice: VoiceService) -> None:
     async def on_playback(ev: PlaybackFinished) -> None:
         await voice.playback_finished(ev.playback.id)
 
+    async def on_recording(ev: RecordingFinished | RecordingFailed) -> None:
+        await voice.recording_ended(ev.recording.name)
+
     ari.on(StasisStart, on_start)
     ari.on(StasisEnd, on_gone)
     ari.on(ChannelDestroyed, on_gone)
     ari.on(ChannelDtmfReceived, on_dtmf)
     ari.on(PlaybackFinished, on_playback)
+    ari.on(RecordingFinished, on_recording)
+    ari.on(RecordingFailed, on_recording)
     ari.on_connected(lambda: reconcile(voice))

@@ -184,8 +184,10 @@ async def test_policy_read_and_admin_only_entitlement(client, rt, acme, admin):
         "overflow": "busy", "available_agents": 0, "permitted": 3, "outstanding": 0,
     }
     # A tenant chooses its overflow treatment, not its own share of the pool.
+    resp = await client.put("/api/admission/policy", json={"overflow": "fax"}, headers=acme)
+    assert resp.status == 400 and (await resp.json())["error"] == "bad-overflow"
     resp = await client.put("/api/admission/policy", json={"overflow": "voicemail"}, headers=acme)
-    assert resp.status == 400 and (await resp.json())["error"] == "overflow-not-available"
+    assert resp.status == 200 and (await resp.json())["overflow"] == "voicemail"
     resp = await client.put("/api/admission/policy", json={"overflow": "announcement"}, headers=acme)
     assert resp.status == 200 and (await resp.json())["overflow"] == "announcement"
     resp = await client.put("/api/admission/policy", json={"ratio": 9}, headers=acme)

@@ -149,6 +149,7 @@ class Sipp:
     recv_timeout_ms: int | None = None  # -recv_timeout: fail a call stuck waiting
     timeout_s: float = 60.0  # -timeout: SIPp gives up, and so do we (+ margin)
     extra_args: Sequence[str] = ()
+    files: Mapping[str, bytes] = field(default_factory=dict)  # written next to the scenario
     binary: SippBinary | None = None
 
     _proc: asyncio.subprocess.Process | None = field(default=None, init=False, repr=False)
@@ -170,6 +171,8 @@ class Sipp:
         workdir = binary.workdir()
         self._workdir = workdir
         (workdir / src.name).write_text(text)
+        for name, data in self.files.items():
+            (workdir / name).write_bytes(data)
         if not self.local_port:
             self.local_port = free_port(self.local_ip)
         media_port = free_port(self.local_ip, even_pair=True)

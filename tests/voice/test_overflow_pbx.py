@@ -1,0 +1,199 @@
+"""Overflow treatments that answer the call, on the real PBX: a tenant over its trunk limit
+offers voicemail (kept as a contact an agent takes on the page) or a callback (dialled when
+a trunk frees up)."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import update
+
+from ccari.app import Runtime, internal_app
+from ccari.ari.errors import AriNotFound
+from ccari.callbacks.models import Callback
+from ccari.storage.models import AdmissionDecision, Contact, Tenant, TrunkCall
+from ccari.voice.overflow import wav_seconds
+from ccari.voicemail.models import Voicemail
+from tests.support.agent_web import open_agent_page
+from tests.support.sipp import Sipp, run_sipp
+from tests.voice import test_callbacks_pbx as callbacks_pbx
+from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
+from tests.voice.test_callbacks_pbx import (
+    ADA,
+    Customer,
+    Watcher,
+    callback_in,
+    completed,
+    rows,
+)
+from tests.voice.test_voice_pbx import caller, phone, ready
+
+pytestmark = pytest.mark.pbx
+# The callbacks tests' fixtures: acme's callback settings, the customer's phone (SIPp).
+cb, customer, settings = callbacks_pbx.cb, callbacks_pbx.customer, callbacks_pbx.settings
+
+TALK_S = 3.0
+
+
+async def over_the_limit(rt: Runtime, overflow: str) -> None:
+    """acme: no after-hours trunks, so with no agent ready no call is permitted."""
+    async with rt.sessions() as s:
+        await s.execute(update(Tenant).where(Tenant.slug == "acme")
+                        .values(after_hours_trunks=0, overflow_policy=overflow))
+        await s.commit()
+
+
+def ulaw(sample: int) -> int:
+    """G.711 mu-law of a 16-bit sample."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = max(0, min(7, magnitude.bit_length() - 8))
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def tone(seconds: float, hz: float = 440.0, amplitude: int = 8000) -> bytes:
+    """What the caller says: a tone, 8 kHz mu-law (SIPp streams it as PCMU)."""
+    return bytes(ulaw(round(amplitude * math.sin(2 * math.pi * hz * n / 8000)))
+                 for n in range(int(seconds * 8000)))
+
+
+def loud_seconds(wav: bytes) -> float:
+    """Seconds of the recording (16-bit WAV, 8 kHz) with clear sound in them (20 ms frames)."""
+    samples = array.array("h", wav[44:])
+    frames = [samples[i:i + 160] for i in range(0, len(samples) - 159, 160)]
+    loud = sum(1 for f in frames if math.sqrt(sum(x * x for x in f) / 160) > 1000)
+    return loud * 0.02
+
+
+async def page_of(rt: Runtime, aiohttp_client: Any, name: str) -> Watcher:
+    """The agent's page, logged in (not ready yet), everything pushed to it collected."""
+    client: TestClient = await aiohttp_client(internal_app(rt))
+    secrets = json.loads((Path(rt.config.state_dir) / "demo-secrets.json").read_text())
+    page = await open_agent_page(str(client.make_url("")).rstrip("/"), "acme", name,
+                                 secrets[f"acme.{name}.web"])
+    return Watcher(page)
+
+
+async def test_over_the_limit_the_caller_leaves_a_voicemail_an_agent_takes_on_the_page(
+    ccari: Runtime, voice_env: VoiceEnv, aiohttp_client: Any
+) -> None:
+    await over_the_limit(ccari, "voicemail")
+    result = await run_sipp(
+        "caller_voicemail.xml", voice_env.sip_target, service="15550100", local_ip=CARRIER_IP,
+        params={"caller": ADA[1:], "talk_ms": int(TALK_S * 1000)},
+        files={"message.ul": tone(TALK_S)}, timeout_s=60, recv_timeout_ms=30000)
+    # Answered (the treatment needs the caller's voice), then hung up by ccari after "saved".
+    assert result.ok and result.responses.get(200) == 1 and result.requests.get("BYE") == 1, \
+        result.describe()
+
+    (message,) = await eventually(lambda: rows(ccari, Voicemail), what="the voicemail")
+    assert TALK_S - 0.5 <= message.duration_s <= TALK_S + 3.0, message.duration_s
+    assert message.duration_s == pytest.approx(wav_seconds(message.audio), abs=0.01)
+    assert loud_seconds(message.audio) >= TALK_S - 0.5  # the caller's voice, not silence
+    (call,) = await rows(ccari, Contact, Contact.medium == "voice")
+    (vm,) = await rows(ccari, Contact, Contact.medium == "voicemail")
+    assert (call.state, call.disposition) == ("completed", "voicemail-left")
+    assert vm.state == "queued" and vm.caller_number == ADA[1:] and vm.customer_id is not None
+    assert (message.call_contact_id, message.reason) == (call.id, "voicemail")
+    (refused,) = await rows(ccari, AdmissionDecision, AdmissionDecision.call_id == call.channel_id)
+    assert not refused.admit and refused.reason == "tenant-limit-reached"
+    assert await rows(ccari, TrunkCall) == []  # the treatment never counted against the limit
+    assert ccari.ari is not None
+    with pytest.raises(AriNotFound):  # saved by ccari, then deleted from Asterisk
+        await ccari.ari.stored_recording_file(f"vm-{call.id}")
+
+    # alice's page: ready, gets the offer, accepts, hears it; bob (another agent) can't.
+    alice = await page_of(ccari, aiohttp_client, "alice")
+    bob = await page_of(ccari, aiohttp_client, "bob")
+    try:
+        await alice.page.ws.send_json({"type": "presence", "presence": "ready"})
+        offer = await eventually(alice.offer, what="the voicemail offered to alice")
+        assert (offer["id"], offer["medium"]) == (vm.id, "voicemail")
+        assert offer["customer"]["name"] == "Ada Lovelace"
+        await alice.page.ws.send_json({"type": "accept", "contact_id": vm.id})
+
+        async def connected() -> bool:
+            return (await rows(ccari, Contact, Contact.id == vm.id))[0].state == "connected"
+
+        await eventually(connected, what="the voicemail accepted")
+        resp = await alice.page.http.get(f"/agent/voicemails/{vm.id}")
+        assert resp.status == 200 and resp.content_type == "audio/wav"
+        assert await resp.read() == message.audio
+        resp = await bob.page.http.get(f"/agent/voicemails/{vm.id}")
+        assert resp.status == 404 and (await resp.json())["error"] == "voicemail-not-found"
+        await alice.page.ws.send_json({"type": "complete", "contact_id": vm.id, "disposition": "called-back"})
+
+        async def done() -> bool:
+            return (await rows(ccari, Contact, Contact.id == vm.id))[0].state == "completed"
+
+        await eventually(done, what="the voicemail completed")
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_over_the_limit_a_caller_who_presses_1_is_called_back_once_a_trunk_frees(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer
+) -> None:
+    await over_the_limit(cb, "callback")
+    async with customer.phone(dtmf_after_ms=1000) as cust:
+        # Ada calls while acme has no trunk for her: "press 1 to be called back"; she does.
+        call = caller(voice_env, digits="1", dtmf_after_ms=1500, hangup_after_ms=0, caller=ADA[1:])
+        await call.start()
+        result = await call.wait()
+        assert result.ok and result.requests.get("BYE") == 1, result.describe()
+        row = await eventually(lambda: callback_in(cb, "pending"), 10, "the callback")
+        assert (row.source, row.phone) == ("overflow", ADA)
+        # Still no trunk for acme: the callback waits (an outbound call counts too).
+        await asyncio.sleep(4)
+        assert customer.invites() == []
+        # bob logs in: one trunk for acme; the callback dials Ada, she presses 1, bob answers.
+        async with phone(voice_env, "bob", hangup_after_ms=1500) as bob_phone:
+            await ready(cb, "bob")
+            await eventually(lambda: completed(cb, row.id), 40, "the callback to be served")
+        await cust.stop()
+    assert customer.invites() == [f"cb-{row.id}-1"]
+    assert (await bob_phone.result()).requests.get("INVITE") == 1
+    (voice,) = await rows(cb, Contact, Contact.disposition == "callback-requested")
+    assert voice.caller_number == ADA[1:]
+    refused = await rows(cb, AdmissionDecision, AdmissionDecision.admit.is_(False))
+    assert voice.channel_id in {d.call_id for d in refused}
+    assert await rows(cb, TrunkCall) == []
+
+
+async def test_a_callback_is_not_offered_to_a_number_the_tenant_does_not_call(
+    cb: Runtime, voice_env: VoiceEnv
+) -> None:
+    await over_the_limit(cb, "callback")
+    # A premium-rate caller ID (spoofed, say): no offer, the announcement then busy.
+    result = await run_sipp("caller_admit.xml", voice_env.sip_target, service="15550100",
+                            local_ip=CARRIER_IP, params={"caller": "19005550100"}, timeout_s=30)
+    assert result.ok, result.describe()
+    assert result.responses.get(183) == 1 and result.responses.get(486) == 1, result.describe()
+    assert not result.responses.get(200)
+    assert await rows(cb, Callback) == [] and await rows(cb, Contact) == []
+
+
+async def test_a_caller_who_does_not_take_the_callback_offer_hears_the_lines_are_busy(
+    cb: Runtime, voice_env: VoiceEnv
+) -> None:
+    await over_the_limit(cb, "callback")
+    call = Sipp("caller_dtmf.xml", voice_env.sip_target, service="15550100", local_ip=CARRIER_IP,
+                params={"caller": ADA[1:], "digits": "999", "dtmf_after_ms": 1000,
+                        "hangup_after_ms": 0},
+                timeout_s=60, recv_timeout_ms=30000)
+    await call.start()
+    result = await call.wait()
+    # Three wrong digits (the IVR's tries): "lines busy, call later", then hung up.
+    assert result.ok and result.requests.get("BYE") == 1, result.describe()
+    (voice,) = await rows(cb, Contact)
+    assert (voice.state, voice.disposition) == ("completed", "callback-declined")
+    assert await rows(cb, Callback) == []
