@@ -101,7 +101,8 @@ class Recorder:
 
     async def finished(self, call: Call) -> None:
         """Asterisk closed the recording (``#``, silence, maximum length, hang-up): keep it,
-        then delete it from Asterisk; the caller (if still there) hears "saved"."""
+        then delete it from Asterisk; the caller (if still there) hears "saved" (or, if
+        nothing was kept, is hung up)."""
         call.phase = "ended"
         self._calls.remove(call)
         name = recording_name(call.contact_id)
@@ -119,7 +120,10 @@ class Recorder:
         log.info("contact %s: voicemail %s", call.contact_id, f"kept as {kept}" if kept else "empty")
         if audio is not None:
             await safe(self._ari.delete_stored_recording(name))
-        await safe(self._ari.continue_in_dialplan(call.channel_id, OVERFLOW_CONTEXT, "saved", 1))
+        if kept:
+            await safe(self._ari.continue_in_dialplan(call.channel_id, OVERFLOW_CONTEXT, "saved", 1))
+        else:  # nothing worth keeping: no "saved" for a message that was not
+            await safe(self._ari.hangup(call.channel_id, reason="normal"))
 
     async def resume(self, call: Call) -> bool:
         """After a restart: True if this call's voicemail is recording (its end will come as

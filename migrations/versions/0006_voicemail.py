@@ -1,5 +1,9 @@
 """voicemails: recorded messages, each the audio of a contact of medium voicemail
 
+Agents who take web work (chat or email) get one voicemail slot, so that a tenant who
+turns on the voicemail overflow has somebody to offer the messages to; an admin may
+change it per agent afterwards.
+
 Revision ID: 0006
 Revises: 0005
 """
@@ -33,8 +37,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_voicemails_tenant", "voicemails", ["tenant_id", "created_at"], unique=False)
+    _voicemail_slots(add=True)
+
+
+def _voicemail_slots(*, add: bool) -> None:
+    agents = sa.table("agents", sa.column("id", sa.Integer()), sa.column("slots", sa.JSON()))
+    conn = op.get_bind()
+    for agent_id, slots in conn.execute(sa.select(agents.c.id, agents.c.slots)).all():
+        per_medium = dict((slots or {}).get("per_medium") or {})
+        if add and "voicemail" not in per_medium and ({"chat", "email"} & per_medium.keys()):
+            per_medium["voicemail"] = 1
+        elif not add and "voicemail" in per_medium:
+            del per_medium["voicemail"]
+        else:
+            continue
+        conn.execute(agents.update().where(agents.c.id == agent_id)
+                     .values(slots={**(slots or {}), "per_medium": per_medium}))
 
 
 def downgrade() -> None:
+    _voicemail_slots(add=False)
     op.drop_index("ix_voicemails_tenant", table_name="voicemails")
     op.drop_table("voicemails")

@@ -132,6 +132,31 @@ async def test_commands_map_to_rest(
     assert (req.method, req.path, req.query, req.body) == (method, path, query, None)
 
 
+async def test_recording_a_channel_then_fetching_and_deleting_the_file(
+    make_client: Make, mock_ari: MockAri
+) -> None:
+    mock_ari.routes[("POST", f"/channels/{CID}/record")] = (201, {
+        "name": "vm-1", "format": "wav", "state": "queued", "target_uri": f"channel:{CID}"})
+
+    async def wav(_: web.Request) -> web.Response:
+        return web.Response(body=b"RIFF\x00\x01binary", content_type="audio/wav")
+
+    mock_ari.routes[("GET", "/recordings/stored/vm-1/file")] = wav
+    mock_ari.routes[("DELETE", "/recordings/stored/vm-1")] = (204, None)
+    client = make_client()
+    live = await client.record(CID, "vm-1", max_duration_s=120, max_silence_s=10, beep=True,
+                               terminate_on="#", if_exists="overwrite")
+    assert (live.name, live.state, live.target) == ("vm-1", "queued", ("channel", CID))
+    assert mock_ari.requests[-1].query == {
+        "name": "vm-1", "format": "wav", "maxDurationSeconds": "120", "maxSilenceSeconds": "10",
+        "beep": "true", "terminateOn": "#", "ifExists": "overwrite"}
+    # The file is bytes as Asterisk wrote them, not JSON.
+    assert await client.stored_recording_file("vm-1") == b"RIFF\x00\x01binary"
+    await client.delete_stored_recording("vm-1")
+    with pytest.raises(AriNotFound):
+        await client.stored_recording_file("vm-2")
+
+
 async def test_quoted_id_is_one_path_segment(make_client: Make, mock_ari: MockAri) -> None:
     mock_ari.routes[("POST", "/channels/odd/id x/answer")] = (204, None)
     await make_client().answer("odd/id x")

@@ -20,3 +20,26 @@ async def test_models_match_the_migrations_then_downgrade_to_base(db_url: str) -
     await asyncio.to_thread(command.check, cfg)  # raises if autogenerate would add anything
     await asyncio.to_thread(command.downgrade, cfg, "base")
     await asyncio.to_thread(command.upgrade, cfg, "heads")
+
+
+async def test_upgrading_gives_agents_who_take_web_work_a_voicemail_slot(db_url: str, cfg, sessions) -> None:
+    from sqlalchemy import select
+
+    from ccari.demo.seed import seed
+    from ccari.storage.models import Agent
+
+    cfg_alembic = alembic_config(db_url)
+    async with sessions() as s:
+        await seed(s, cfg)
+        for agent in await s.scalars(select(Agent)):
+            agent.slots = {"per_medium": {"voice": 1, "email": 2}, "total": 2}
+        first = await s.scalar(select(Agent).order_by(Agent.id))
+        first.slots = {"per_medium": {"voice": 1}, "total": 1}  # a phone-only agent
+        await s.commit()
+    await asyncio.to_thread(command.downgrade, cfg_alembic, "0005")
+    await asyncio.to_thread(command.upgrade, cfg_alembic, "heads")
+    async with sessions() as s:
+        slots = {a.id: a.slots["per_medium"] for a in await s.scalars(select(Agent).order_by(Agent.id))}
+    phone_only, *web = slots.values()
+    assert phone_only == {"voice": 1}
+    assert web and all(m == {"voice": 1, "email": 2, "voicemail": 1} for m in web)

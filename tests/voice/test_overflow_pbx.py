@@ -13,17 +13,20 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ccari.app import Runtime, internal_app
 from ccari.ari.errors import AriNotFound
 from ccari.callbacks.models import Callback
+from ccari.config import Config
+from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import AdmissionDecision, Contact, Tenant, TrunkCall
 from ccari.voice.overflow import wav_seconds
 from ccari.voicemail.models import Voicemail
 from tests.support.agent_web import open_agent_page
 from tests.support.sipp import Sipp, run_sipp
 from tests.voice import test_callbacks_pbx as callbacks_pbx
+from tests.voice import test_restart
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 from tests.voice.test_callbacks_pbx import (
     ADA,
@@ -33,11 +36,13 @@ from tests.voice.test_callbacks_pbx import (
     completed,
     rows,
 )
+from tests.voice.test_restart import CcariProcess
 from tests.voice.test_voice_pbx import caller, phone, ready
 
 pytestmark = pytest.mark.pbx
 # The callbacks tests' fixtures: acme's callback settings, the customer's phone (SIPp).
 cb, customer, settings = callbacks_pbx.cb, callbacks_pbx.customer, callbacks_pbx.settings
+ccari_proc = test_restart.ccari_proc  # ccari as its own process (kill -9)
 
 TALK_S = 3.0
 
@@ -197,3 +202,71 @@ async def test_a_caller_who_does_not_take_the_callback_offer_hears_the_lines_are
     (voice,) = await rows(cb, Contact)
     assert (voice.state, voice.disposition) == ("completed", "callback-declined")
     assert await rows(cb, Callback) == []
+
+
+def leaves_message(env: VoiceEnv, caller_number: str, talk_s: float, **params: object) -> Sipp:
+    return Sipp("caller_voicemail.xml", env.sip_target, service="15550100", local_ip=CARRIER_IP,
+                params={"caller": caller_number, "talk_ms": int(talk_s * 1000), **params},
+                files={"message.ul": tone(talk_s)}, timeout_s=90, recv_timeout_ms=60000)
+
+
+async def test_a_caller_who_hangs_up_instead_of_pressing_hash_leaves_the_message_too(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    await over_the_limit(ccari, "voicemail")
+    # 5 is not the end key: the caller talks, presses 5, then simply hangs up.
+    call = leaves_message(voice_env, "15551230002", 2.0, digits="5", bye_wait_ms=500)
+    await call.start()
+    result = await call.wait()
+    assert result.ok and result.requests.get("BYE") is None, result.describe()
+    (message,) = await eventually(lambda: rows(ccari, Voicemail), what="the voicemail")
+    assert message.duration_s >= 2.0 and loud_seconds(message.audio) >= 1.5
+    (call_contact,) = await rows(ccari, Contact, Contact.medium == "voice")
+    assert call_contact.disposition == "voicemail-left"
+
+
+async def test_kill_9_while_callers_record_loses_no_message(
+    voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess
+) -> None:
+    """One message ends while ccari is down (its end event is lost: the restarted ccari
+    finds the stored recording), one after the restart (still recording when it comes back)."""
+    engine = make_engine(voice_cfg.database.url)
+    sessions = make_sessionmaker(engine)
+    try:
+        async with sessions() as s:
+            await s.execute(update(Tenant).where(Tenant.slug == "acme")
+                            .values(after_hours_trunks=0, overflow_policy="voicemail"))
+            await s.commit()
+
+        async def contacts(*where: Any) -> list[Contact]:
+            async with sessions() as s:
+                return list(await s.scalars(select(Contact).where(*where)))
+
+        await ccari_proc.start()
+        short = leaves_message(voice_env, "15551230003", 3.0)  # '#' ~12.5 s after answer
+        long = leaves_message(voice_env, "15551230004", 20.0)  # '#' ~29.5 s after answer
+        await asyncio.gather(short.start(), long.start())
+        await eventually(lambda: _two(contacts(Contact.medium == "voice")), what="both calls")
+        await asyncio.sleep(10.0)  # prompt (8.2 s) and beep over: both are recording
+        await ccari_proc.kill()
+        await asyncio.sleep(4.0)  # the short message ends meanwhile
+        await ccari_proc.start()
+        results = await asyncio.gather(short.wait(), long.wait())
+        for result in results:  # each hung up by ccari after "saved"
+            assert result.ok and result.requests.get("BYE") == 1, result.describe()
+
+        async with sessions() as s:
+            kept = {v.duration_s: v for v in await s.scalars(select(Voicemail))}
+        assert len(kept) == 2, kept
+        shorter, longer = sorted(kept)
+        assert 3.0 <= shorter < 6.0 and 20.0 <= longer < 24.0, sorted(kept)
+        assert loud_seconds(kept[longer].audio) >= 19.0  # nothing lost across the restart
+        calls = await contacts(Contact.medium == "voice")
+        assert {c.disposition for c in calls} == {"voicemail-left"}
+        assert len(await contacts(Contact.medium == "voicemail", Contact.state == "queued")) == 2
+    finally:
+        await engine.dispose()
+
+
+async def _two(found: Any) -> bool:
+    return len(await found) == 2
