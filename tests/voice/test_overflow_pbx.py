@@ -145,8 +145,14 @@ async def test_over_the_limit_the_caller_leaves_a_voicemail_an_agent_takes_on_th
         await bob.close()
 
 
+@pytest.fixture
+def quick_retry_after_defer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry a callback that trunk admission deferred after 2 s (20 s by default)."""
+    monkeypatch.setenv("CCARI_CALLBACKS_DEFER_S", "2")
+
+
 async def test_over_the_limit_a_caller_who_presses_1_is_called_back_once_a_trunk_frees(
-    cb: Runtime, voice_env: VoiceEnv, customer: Customer
+    quick_retry_after_defer: None, cb: Runtime, voice_env: VoiceEnv, customer: Customer
 ) -> None:
     await over_the_limit(cb, "callback")
     async with customer.phone(dtmf_after_ms=1000) as cust:
@@ -160,6 +166,8 @@ async def test_over_the_limit_a_caller_who_presses_1_is_called_back_once_a_trunk
         # Still no trunk for acme: the callback waits (an outbound call counts too).
         await asyncio.sleep(4)
         assert customer.invites() == []
+        deferred = await rows(cb, AdmissionDecision, AdmissionDecision.direction == "outbound")
+        assert deferred and not any(d.admit for d in deferred)
         # bob logs in: one trunk for acme; the callback dials Ada, she presses 1, bob answers.
         async with phone(voice_env, "bob", hangup_after_ms=1500) as bob_phone:
             await ready(cb, "bob")
