@@ -54,7 +54,7 @@ from ccari.voice.ports import Admission
 
 log = logging.getLogger(__name__)
 
-# What a refused caller gets (carried out by ccari.voice: services._refuse and overflow).
+# What a refused caller gets (carried out by ccari.voice.overflow).
 OVERFLOWS: tuple[Overflow, ...] = ("busy", "announcement", "voicemail", "callback")
 # The pool settings kept in the trunk_pool row (the others keep PoolPolicy's defaults).
 POOL_FIELDS = tuple(

@@ -1,6 +1,6 @@
 """Agent first: reserve a skilled agent, ring their phone with the screen pop, and only
 when they answer dial the customer; when the customer answers, both legs go to the voice
-ACD as one connected call (:meth:`VoiceService.adopt_connected`).
+ACD as one connected call (:meth:`ccari.voice.handover.Handover.adopt_connected`).
 
 The callback contact is routed like any contact (medium ``callback``; agents have a
 ``callback`` slot, exclusive like voice).  The agent's leg is ``cba-<contact>-<offer>``.

@@ -16,12 +16,12 @@ the scheduler places attempt n+1 after the backoff).
 
 Customer first: answered -> prompt (up to ``prompt_plays`` times, ``confirm_timeout_s``
 after each) -> "1" -> the customer's channel is handed to the voice ACD as a queued voice
-contact keeping the callback's place (:meth:`VoiceService.adopt_queued`).  No "1": the
+contact keeping the callback's place (:meth:`ccari.voice.handover.Handover.adopt_queued`).  No "1": the
 attempt is ``not-confirmed`` (often an answering machine) and retried.
 Agent first: the router offers the callback contact to a skilled agent -> their phone rings
 with the screen pop on their page -> when they answer (music on hold) the customer is dialled
 -> when the customer answers both legs go to the voice ACD as a connected call
-(:meth:`VoiceService.adopt_connected`).  Customer not reached: the agent is released and
+(:meth:`ccari.voice.handover.Handover.adopt_connected`).  Customer not reached: the agent is released and
 the callback is retried later.
 """
 

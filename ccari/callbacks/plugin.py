@@ -51,7 +51,7 @@ def attach(rt: Runtime, service: CallbackService, stack: contextlib.AsyncExitSta
            ari: AriClient, voice: VoiceService) -> Dialer:
     """Give the callbacks their dialer (call before ``ari.start()``)."""
     cfg = rt.config
-    dialer = Dialer(ari, voice, service, rt.sessions, rt.queue, rt.hub,
+    dialer = Dialer(ari, voice.handover, service, rt.sessions, rt.queue, rt.hub,
                     rt.admission or _AdmitAllOutbound(), node=cfg.node,
                     outbound_host=service.config.outbound_host(cfg),
                     sound_prefix=cfg.voice.sound_prefix, moh_class=cfg.voice.moh_class)

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ccari.voice.ivr import Ivr
+
+
+class _Timings(Protocol):  # a queue row, or the voice config
+    @property
+    def ring_timeout_s(self) -> int: ...
+
+    @property
+    def wrap_up_s(self) -> float: ...
+
+    @property
+    def announce_every_s(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -14,6 +25,12 @@ class QueueSettings:
     ring_timeout_s: int
     wrap_up_s: float
     announce_every_s: float
+
+    @classmethod
+    def of(cls, queue: _Timings | None, defaults: _Timings) -> QueueSettings:
+        """A queue's own timings, or the voice config's when the call has no queue."""
+        t = queue or defaults
+        return cls(t.ring_timeout_s, t.wrap_up_s, t.announce_every_s)
 
 
 @dataclass

@@ -1,10 +1,9 @@
-"""Overflow treatments that answer a call refused by trunk admission.
+"""What a call refused by trunk admission gets (:class:`Overflow`), per its tenant's policy.
 
-A tenant's overflow policy says what a caller over its limit gets: ``busy`` (486 before
-answer), ``announcement`` (early media, then 486: ``VoiceService._refuse``), or one of the two
-treatments here, which answer the call for a short while (the seconds are billed as the
-call's trunk seconds, but the call never counts against the tenant's limit: it is never
-queued for an agent):
+``busy`` (486 before answer) and ``announcement`` (early media, then 486) refuse the call
+before answer.  The two other treatments answer it for a short while (the seconds are billed
+as the call's trunk seconds, but the call never counts against the tenant's limit: it is
+never queued for an agent):
 
 * ``callback``: "all lines are busy; press 1 to be called back".  The menu is the IVR's pure
   state machine; pressing 1 takes the IVR's "call me back" path (``ccari.callbacks``: the
@@ -20,28 +19,26 @@ queued for an agent):
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import wave
 from collections.abc import Callable
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from ccari.ari import AriClient
 from ccari.ari.errors import AriError, AriNotFound
 from ccari.config import VoiceConfig
+from ccari.contacts import repo
 from ccari.voice.calls import Call, CallRegistry
 from ccari.voice.hold import safe
 from ccari.voice.ivr import Menu
-from ccari.voice.ports import VoicemailPort
+from ccari.voice.ports import Admission, IvrCallbacks, VoicemailPort
 
 log = logging.getLogger(__name__)
 ANSWERING = ("callback", "voicemail")  # the treatments that answer the call
 OVERFLOW_CONTEXT = "ccari-overflow"  # dialplan: announcement (then busy), saved (then hang-up)
-
-
-def offer_menu(cfg: VoiceConfig, sound: Callable[[str], str]) -> Menu:
-    """The callback offer: 1 is "call me back"; nothing else is offered (no queue)."""
-    return Menu(sound("overflow-callback-offer"), sound("invalid-option"), cfg.ivr_timeout_s,
-                cfg.ivr_max_tries, {"1": {"_action": "callback", "_source": "overflow"}})
 
 
 def recording_name(contact_id: str) -> str:
@@ -142,3 +139,71 @@ class Recorder:
             return False
         await self.finished(call)  # it ended while we were away
         return True
+
+
+class Overflow:
+    """What a call refused by trunk admission gets, per its tenant's overflow policy."""
+
+    def __init__(self, ari: AriClient, sessions: async_sessionmaker[AsyncSession],
+                 calls: CallRegistry, config: VoiceConfig, sound: Callable[[str], str],
+                 now: Callable[[], dt.datetime]) -> None:
+        self._ari = ari
+        self._sessions = sessions
+        self._calls = calls
+        self._cfg = config
+        self._sound = sound
+        self._now = now
+        self.recorder = Recorder(ari, calls, config, sound)
+
+    async def choose(self, tenant_id: int, decision: Admission, caller: str | None,
+                     callbacks: IvrCallbacks | None) -> str | None:
+        """The treatment that answers the call (``callback``, ``voicemail``) if the policy
+        asks for one and it can be given now; None: :meth:`refuse` before answer."""
+        if decision.action not in ANSWERING:
+            return None
+        if decision.action == "voicemail":
+            return "voicemail" if self.recorder.port is not None else None
+        if callbacks is None or not caller:
+            return None
+        return "callback" if await callbacks.can_call_back(tenant_id, caller) else None
+
+    async def refuse(self, channel_id: str, decision: Admission) -> None:
+        """Before answer: busy (SIP 486), or an announcement as early media then busy (any
+        other policy, also when its voicemail or callback offer can't be given)."""
+        if decision.action != "busy":
+            try:
+                await self._ari.continue_in_dialplan(channel_id, OVERFLOW_CONTEXT, "announcement", 1)
+                return
+            except AriError as exc:
+                log.warning("overflow announcement for %s failed: %s", channel_id, exc)
+        await safe(self._ari.hangup(channel_id, reason="busy"))
+
+    def offer_menu(self) -> Menu:
+        """The callback offer: 1 is "call me back"; nothing else is offered (no queue)."""
+        return Menu(self._sound("overflow-callback-offer"), self._sound("invalid-option"),
+                    self._cfg.ivr_timeout_s, self._cfg.ivr_max_tries,
+                    {"1": {"_action": "callback", "_source": "overflow"}})
+
+    async def end(self, call: Call, disposition: str) -> None:
+        """The callback offer ended without a callback: "lines busy, call later", then busy."""
+        call.cancel_timers()
+        now = self._now()
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id)
+            if contact is not None and contact.state == "ivr":
+                await repo.transition(s, contact, "completed", at=now, ended_at=now,
+                                      disposition=disposition)
+                await s.commit()
+        call.phase = "ended"
+        self._calls.remove(call)
+        await safe(self._ari.continue_in_dialplan(call.channel_id, OVERFLOW_CONTEXT, "announcement", 1))
+
+    async def recording_ended(self, name: str) -> None:
+        """Asterisk closed a recording (finished or failed): a voicemail to keep."""
+        contact_id = contact_of_recording(name)
+        call = self._calls.by_contact(contact_id) if contact_id else None
+        if call is None:
+            return
+        async with call.lock:
+            if call.phase == "recording":
+                await self.recorder.finished(call)

@@ -43,7 +43,8 @@ class IvrCallbacks(Protocol):
 
 
 class VoicemailPort(Protocol):
-    """Keeps a caller's recorded message (``ccari.voicemail``; set as ``VoiceService.recorder.port``)."""
+    """Keeps a caller's recorded message (``ccari.voicemail``; it sets itself as
+    ``VoiceService.overflow.recorder.port``)."""
 
     async def keep(self, call_contact_id: str, audio: bytes | None, duration_s: float) -> str | None:
         """Save the message as a queued voicemail contact and end the call's contact, in one

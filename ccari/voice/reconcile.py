@@ -42,12 +42,7 @@ async def reconcile(service: VoiceService) -> None:
         for c in contacts:
             if c.queue_id not in settings:
                 q = await tenants_repo.queue(s, c.tenant_id, c.queue_id)
-                cfg = service._cfg
-                settings[c.queue_id] = QueueSettings(
-                    q.ring_timeout_s if q else cfg.ring_timeout_s,
-                    q.wrap_up_s if q else cfg.wrap_up_s,
-                    q.announce_every_s if q else cfg.announce_every_s,
-                )
+                settings[c.queue_id] = QueueSettings.of(q, service._cfg)
             if c.state == "ivr" and c.number_id is not None and c.id not in menus:
                 number = await s.get(Number, c.number_id)
                 if number is not None:
@@ -70,7 +65,7 @@ async def reconcile(service: VoiceService) -> None:
                 service.calls.link_agent_channel(call, agent_leg)
         if fresh and call.overflow == "voicemail":
             async with call.lock:
-                if await service.recorder.resume(call):
+                if await service.overflow.recorder.resume(call):
                     continue
         if contact.channel_id not in channels:
             log.info("reconcile: contact %s lost its caller while we were away", contact.id)

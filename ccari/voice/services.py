@@ -9,6 +9,9 @@ Call flow per contact, guarded by the call's lock:
     offer                 -> contact "offered" -> originate PJSIP/<phone> (stable channel id)
     StasisStart(agent)    -> contact "connected" -> mixing bridge (caller + agent)
     either side hangs up  -> contact "completed" (wait, talk, disposition) -> agent wrap-up
+
+Over the tenant's trunk limit, ``overflow.py`` decides what the caller gets instead; the
+calls ccari.callbacks places join here through ``handover.py``.
 """
 
 from __future__ import annotations
@@ -34,13 +37,13 @@ from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import routing_attributes_for
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
-from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import NumberDirectory
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
+from ccari.voice.handover import Handover
 from ccari.voice.hold import Hold, safe
-from ccari.voice.overflow import ANSWERING, OVERFLOW_CONTEXT, Recorder, contact_of_recording, offer_menu
-from ccari.voice.ports import Admission, AdmissionPort, AdmitAll, IvrCallbacks
+from ccari.voice.overflow import Overflow
+from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +78,13 @@ class VoiceService:
         self.calls = CallRegistry()
         self._tasks = TaskSet("voice")
         self.hold = Hold(ari, queue, config, self._tasks, self._sound)
-        self.directory = NumberDirectory(sessions, QueueSettings(
-            config.ring_timeout_s, config.wrap_up_s, config.announce_every_s))
+        self.directory = NumberDirectory(sessions, QueueSettings.of(None, config))
         # callbacks (issue 5): set by ccari.callbacks when it attaches to the PBX.
         self.callbacks: IvrCallbacks | None = None
-        # Overflow voicemail: its port is set by ccari.voicemail when it attaches.
-        self.recorder = Recorder(ari, self.calls, config, self._sound)
+        # Trunk limit reached: busy, announcement, callback offer or voicemail.
+        self.overflow = Overflow(ari, sessions, self.calls, config, self._sound, self.now)
+        # What ccari.callbacks hands over once its customer is on the line.
+        self.handover = Handover(self)
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -103,11 +107,11 @@ class VoiceService:
         decision = await self._admission.admit_inbound(route.tenant_id, channel_id)
         overflow = None
         if not decision.admit:
-            overflow = await self._answering_overflow(route.tenant_id, decision, caller)
+            overflow = await self.overflow.choose(route.tenant_id, decision, caller, self.callbacks)
             log.info("call %s to %s refused: %s, overflow %s", channel_id, did, decision.reason,
                      overflow or decision.action)
             if overflow is None:
-                await self._refuse(channel_id, decision)
+                await self.overflow.refuse(channel_id, decision)
                 return
         async with self._sessions() as s:
             customer = await crm_repo.by_phone(s, route.tenant_id, caller)
@@ -137,63 +141,15 @@ class VoiceService:
     async def _treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
         """The answered call's first step: its overflow treatment, else the IVR or the queue."""
         if call.overflow == "voicemail":
-            await self.recorder.start(call)
+            await self.overflow.recorder.start(call)
         elif call.overflow == "callback":
-            call.ivr = ivr_mod.Ivr(offer_menu(self._cfg, self._sound))
+            call.ivr = ivr_mod.Ivr(self.overflow.offer_menu())
             await self._run_ivr(call, call.ivr.start())
         elif menu is None:
             await self._enqueue(call, {})
         else:
             call.ivr = ivr_mod.Ivr(menu)
             await self._run_ivr(call, call.ivr.start())
-
-    # ---- overflow (trunk limit reached) ------------------------------------------------------
-    async def _answering_overflow(self, tenant_id: int, decision: Admission,
-                                  caller: str | None) -> str | None:
-        """The tenant's overflow treatment if it answers the call and can be given now."""
-        if decision.action not in ANSWERING:
-            return None
-        if decision.action == "voicemail":
-            return "voicemail" if self.recorder.port is not None else None
-        if self.callbacks is None or not caller:
-            return None
-        return "callback" if await self.callbacks.can_call_back(tenant_id, caller) else None
-
-    async def _refuse(self, channel_id: str, decision: Admission) -> None:
-        """Trunk limit reached, before answer: busy (SIP 486), or per the tenant's policy an
-        announcement then busy; also when its voicemail or callback offer can't be given."""
-        if decision.action != "busy":
-            try:
-                await self._ari.continue_in_dialplan(channel_id, OVERFLOW_CONTEXT, "announcement", 1)
-                return
-            except AriError as exc:
-                log.warning("overflow announcement for %s failed: %s", channel_id, exc)
-        await self._hangup(channel_id, "busy")
-
-    async def _overflow_over(self, call: Call, disposition: str) -> None:
-        """The callback offer ended without a callback: "lines busy, call later", then busy."""
-        call.cancel_timers()
-        now = self.now()
-        async with self._sessions() as s:
-            contact = await repo.get(s, call.contact_id)
-            if contact is not None and contact.state == "ivr":
-                await repo.transition(s, contact, "completed", at=now, ended_at=now,
-                                      disposition=disposition)
-                await s.commit()
-        call.phase = "ended"
-        self.calls.remove(call)
-        await self._safe(self._ari.continue_in_dialplan(
-            call.channel_id, OVERFLOW_CONTEXT, "announcement", 1))
-
-    async def recording_ended(self, name: str) -> None:
-        """Asterisk closed a recording (finished or failed): a voicemail to keep."""
-        contact_id = contact_of_recording(name)
-        call = self.calls.by_contact(contact_id) if contact_id else None
-        if call is None:
-            return
-        async with call.lock:
-            if call.phase == "recording":
-                await self.recorder.finished(call)
 
     async def _run_ivr(self, call: Call, commands: list[ivr_mod.Command]) -> None:
         for cmd in commands:
@@ -214,7 +170,7 @@ class VoiceService:
             elif isinstance(cmd, ivr_mod.Finish):
                 if cmd.attributes is None:
                     if call.overflow:
-                        await self._overflow_over(call, "callback-declined")
+                        await self.overflow.end(call, "callback-declined")
                     else:
                         await self._hangup(call.channel_id, "normal")
                 else:
@@ -224,7 +180,7 @@ class VoiceService:
                     if attrs.get("_action") == "callback" and await self._callback_instead(call, attrs):
                         continue  # callbacks (issue 5): the caller keeps their place as a callback
                     if call.overflow:  # never queued: the tenant is over its trunk limit
-                        await self._overflow_over(call, "callback-refused")
+                        await self.overflow.end(call, "callback-refused")
                     else:
                         await self._enqueue(call, attrs)
 
@@ -254,7 +210,7 @@ class VoiceService:
             elif kind == "ann":
                 await self.hold.announcement_finished(call, playback_id)
             elif kind == "vmp":
-                await self.recorder.prompt_finished(call)
+                await self.overflow.recorder.prompt_finished(call)
 
     # ---- queue -----------------------------------------------------------------------------
     async def _enqueue(self, call: Call, attributes: dict[str, object]) -> None:
@@ -291,36 +247,6 @@ class VoiceService:
         call.phase = "ended"
         self.calls.remove(call)
         return True
-
-    async def _settings_of(self, contact: Contact) -> QueueSettings:
-        async with self._sessions() as s:
-            q = await tenants_repo.queue(s, contact.tenant_id, contact.queue_id)
-        c = self._cfg
-        return (QueueSettings(q.ring_timeout_s, q.wrap_up_s, q.announce_every_s) if q
-                else QueueSettings(c.ring_timeout_s, c.wrap_up_s, c.announce_every_s))
-
-    async def adopt_queued(self, contact: Contact) -> None:
-        """A customer called back pressed 1: ``contact`` (saved as a queued voice contact whose
-        channel_id is the answered outbound leg, in Stasis) waits like a caller from the IVR."""
-        assert contact.channel_id is not None
-        call = Call(contact.id, contact.tenant_id, contact.channel_id,
-                    await self._settings_of(contact), phase="queued")
-        self.calls.add(call)
-        async with call.lock:
-            await self._queue.enqueue(contact)
-            if call.phase == "queued":
-                self._start_announcer(call)
-
-    async def adopt_connected(self, contact: Contact, agent_id: int, agent_channel: str) -> None:
-        """Agent-first callback: the agent's leg and the customer's (``contact.channel_id``) both
-        answered; bridge them and handle the call from here on like any connected call."""
-        assert contact.channel_id is not None
-        call = Call(contact.id, contact.tenant_id, contact.channel_id,
-                    await self._settings_of(contact), phase="offered", agent_id=agent_id)
-        self.calls.add(call)
-        self.calls.link_agent_channel(call, agent_channel)
-        async with call.lock:
-            await self._connect(call)
 
     # ---- offer -----------------------------------------------------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:

@@ -43,7 +43,7 @@ def register(ari: AriClient, voice: VoiceService) -> None:
         await voice.playback_finished(ev.playback.id)
 
     async def on_recording(ev: RecordingFinished | RecordingFailed) -> None:
-        await voice.recording_ended(ev.recording.name)
+        await voice.overflow.recording_ended(ev.recording.name)
 
     ari.on(StasisStart, on_start)
     ari.on(StasisEnd, on_gone)

@@ -33,4 +33,4 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
 
 def attach(service: VoicemailService, ari: AriClient, voice: VoiceService) -> None:
-    voice.recorder.port = service
+    voice.overflow.recorder.port = service
