@@ -140,6 +140,27 @@ class AdmissionService:
         """Before originating a callback or click-to-call: admit it, or ``defer``."""
         return await self._admit(tenant_id, call_id, "outbound")
 
+    async def would_admit_outbound(self, tenant_id: int) -> bool:
+        """Would an outbound call of the tenant be admitted now?  The same rules as
+        :meth:`admit_outbound`, read without locking, recording or holding anything: a
+        deferred callback asks before trying again."""
+        now = self._clock()
+        async with self._lock:
+            await self._refresh(now)
+        async with self._sessions() as s:
+            pool = pool_policy(await repo.pool(s))
+            tenant = await repo.tenant(s, tenant_id)
+            live = await repo.live_calls(s)
+        if tenant is None:
+            return False
+        key = str(tenant_id)
+        policies = {k: p for k, p in self._policies.items() if k != key}
+        own = tenant_policy(repo.PolicyRow(tenant.id, tenant.trunk_ratio, tenant.after_hours_trunks,
+                                           tenant.overflow_policy))
+        if own is not None:
+            policies[key] = own
+        return decide_outbound(key, policies, pool, self._facts(key, live), now).admit
+
     async def release(self, call_id: str) -> None:
         """The call's channel is gone: free its trunk. Safe to call twice or for unknown ids."""
         async with self._sessions() as s:

@@ -75,6 +75,8 @@ class Dialer:
         self.agent_first = AgentFirst(self, queue, hub, voice, moh_class)
         self._confirming: dict[str, str] = {}  # IVR channel -> its callback
         self.placing: set[str] = set()  # callbacks between their claim and their originate
+        # Tenants with callbacks deferred by trunk admission: tried again once it would admit.
+        self.deferred_tenants: set[int] = set()
         self._locks = [asyncio.Lock() for _ in range(64)]
         self._tasks = TaskSet("callbacks-dialer")
 
@@ -101,6 +103,16 @@ class Dialer:
         except AriError as exc:
             log.warning("ARI request failed: %s", exc)
 
+    async def retry_deferred(self) -> None:
+        """A tenant's deferred callbacks go again as soon as admission would let one out (a
+        trunk freed, an agent became available, on any node), not ``defer_s`` later."""
+        for tenant_id in sorted(self.deferred_tenants):
+            if not await self.service.has_deferred(tenant_id):
+                self.deferred_tenants.discard(tenant_id)
+            elif await self._admission.would_admit_outbound(tenant_id):
+                self.deferred_tenants.discard(tenant_id)
+                await self.service.retry_deferred_now(tenant_id)
+
     # ---- placing an attempt --------------------------------------------------------------
     async def dial(self, callback_id: str) -> None:
         """Customer first: the scheduler claimed this callback (``dialing``); call now."""
@@ -124,6 +136,7 @@ class Dialer:
         attempt_id = f"cb-{cb.id}-{cb.tries + 1}"
         decision = await self._admission.admit_outbound(cb.tenant_id, attempt_id)
         if not decision.admit:
+            self.deferred_tenants.add(cb.tenant_id)
             await self.service.deferred(cb.id, decision.reason)
             return None
         now = self.now()

@@ -31,6 +31,9 @@ class _AdmitAllOutbound:
     async def admit_outbound(self, tenant_id: int, call_id: str) -> Admission:
         return Admission(True)
 
+    async def would_admit_outbound(self, tenant_id: int) -> bool:
+        return True
+
     async def release(self, call_id: str) -> None:
         return None
 

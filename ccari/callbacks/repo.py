@@ -96,6 +96,16 @@ async def due(session: AsyncSession, now: dt.datetime, limit: int = 20) -> list[
         .order_by(Callback.next_attempt_at).limit(limit)))
 
 
+async def deferred(session: AsyncSession, tenant_id: int, now: dt.datetime,
+                   limit: int = 500) -> list[Callback]:
+    """The tenant's callbacks waiting for a trunk (deferred by admission, not yet due)."""
+    return list(await session.scalars(
+        select(Callback).where(Callback.tenant_id == tenant_id, Callback.status == "pending",
+                               Callback.last_result.like("deferred-%"),
+                               Callback.next_attempt_at > now)
+        .order_by(Callback.next_attempt_at).limit(limit)))
+
+
 async def claim(session: AsyncSession, callback_id: str, from_status: str, to_status: str,
                 node: str) -> bool:
     """Move a callback from one status to the next if nobody else did (any node)."""

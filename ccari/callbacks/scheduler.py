@@ -1,7 +1,9 @@
 """The callback scheduler: one named task that sleeps until the next due callback or the next
 in-flight attempt to check (``repo.next_wakeup``), and is woken early by any change (a new
 request, a cancel, a reschedule, an attempt's end).  No polling: with nothing planned it
-waits for a change.
+waits for a change.  The one exception: while trunk admission holds callbacks back, it asks
+every ``DEFERRED_POLL_S`` whether one would be admitted (a read; nothing recorded), so they
+go out as soon as a trunk frees on any node.
 
 Due callback: its window is checked, it is claimed (``pending -> dialing|queued`` in one
 UPDATE, so two passes or two nodes never place the same attempt), then customer first it is
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from ccari.callbacks.services import CallbackService
 
 log = logging.getLogger(__name__)
+DEFERRED_POLL_S = 2.0  # how often callbacks deferred by trunk admission look for a free trunk
 
 
 class Scheduler:
@@ -65,6 +68,9 @@ class Scheduler:
                 log.exception("callback scheduler pass failed")
                 wakeup = now() + dt.timedelta(seconds=5)
             timeout = None if wakeup is None else max(0.0, (wakeup - now()).total_seconds())
+            if self._service.dialer is not None and self._service.dialer.deferred_tenants:
+                # Callbacks wait for a trunk: look again soon (a cheap read, nothing recorded).
+                timeout = min(timeout if timeout is not None else DEFERRED_POLL_S, DEFERRED_POLL_S)
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
@@ -73,6 +79,8 @@ class Scheduler:
     async def _tick(self) -> None:
         now = self._service.now()
         dialer = self._service.dialer
+        if dialer is not None and dialer.deferred_tenants:
+            await dialer.retry_deferred()
         async with self._sessions() as s:
             due = await repo.due(s, now)
             overdue = [a.id for a in await repo.in_flight(s, self._node, before=now)]

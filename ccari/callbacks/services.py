@@ -55,6 +55,10 @@ class DialerPort(Protocol):
 
     async def check(self, attempt_id: str) -> None: ...
 
+    deferred_tenants: set[int]
+
+    async def retry_deferred(self) -> None: ...
+
 
 class CallbackService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService,
@@ -322,6 +326,25 @@ class CallbackService:
             await s.commit()
         log.info("callback %s deferred by trunk admission (%s) until %s", callback_id, reason, at)
         self.scheduler.wake()
+
+    async def has_deferred(self, tenant_id: int) -> bool:
+        async with self._sessions() as s:
+            return bool(await repo.deferred(s, tenant_id, self.now(), limit=1))
+
+    async def retry_deferred_now(self, tenant_id: int) -> None:
+        """The tenant's deferred callbacks are due now (trunk admission would admit one)."""
+        now = self.now()
+        async with self._sessions() as s:
+            found = await repo.deferred(s, tenant_id, now)
+            for cb in found:
+                cb.next_attempt_at = now
+                contact = await contacts_repo.get(s, cb.contact_id)
+                if contact is not None and contact.state == "scheduled":
+                    contact.not_before = now
+            await s.commit()
+        if found:
+            log.info("tenant %s: %d deferred callbacks go now (a trunk is free)", tenant_id, len(found))
+            self.scheduler.wake()
 
     async def attempt_ended(self, attempt_id: str, result: str, cause: int | None = None) -> Callback | None:
         """Close an attempt that did not reach an agent and plan what follows; the callback

@@ -115,6 +115,30 @@ async def test_outbound_calls_count_and_are_deferred_at_the_limit(svc, tenants):
     assert (outbound.admit, outbound.action) == (False, "defer")
 
 
+async def test_asking_whether_a_callback_would_go_out_holds_and_records_nothing(
+        svc, sessions, tenants, agents):
+    acme, globex = tenants["acme"], tenants["globex"]
+    for i in range(5):
+        assert (await svc.admit_inbound(acme, f"a{i}")).admit
+    decisions = await _decisions(sessions)
+    assert not await svc.would_admit_outbound(acme)  # 5 of 5 in use
+    assert await svc.would_admit_outbound(globex)
+    assert await _decisions(sessions) == decisions and await _live(sessions) == 5
+    agents[acme] = 3  # an agent became available: max(3 x 1.5, 3 + 3) = 6
+    assert await svc.would_admit_outbound(acme)
+    agents[acme] = 2
+    await svc.release("a0")  # a trunk freed
+    assert await svc.would_admit_outbound(acme)
+    assert (await svc.admit_outbound(acme, "cb1")).admit  # and the real decision agrees
+    await svc.set_pool({"total_trunks": 5})
+    assert not await svc.would_admit_outbound(globex)  # the shared pool is full too
+
+
+async def _decisions(sessions) -> int:
+    async with sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(AdmissionDecision)) or 0)
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # nodes share PostgreSQL
 async def test_two_nodes_on_postgresql_share_the_counters(db_url, sessions, tenants, agents):
     assert db_url.startswith("postgresql")

@@ -146,13 +146,14 @@ async def test_over_the_limit_the_caller_leaves_a_voicemail_an_agent_takes_on_th
 
 
 @pytest.fixture
-def quick_retry_after_defer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry a callback that trunk admission deferred after 2 s (20 s by default)."""
-    monkeypatch.setenv("CCARI_CALLBACKS_DEFER_S", "2")
+def long_deferral(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deferred callback's own retry only after 60 s: anything sooner is the wake-up on a
+    free trunk."""
+    monkeypatch.setenv("CCARI_CALLBACKS_DEFER_S", "60")
 
 
 async def test_over_the_limit_a_caller_who_presses_1_is_called_back_once_a_trunk_frees(
-    quick_retry_after_defer: None, cb: Runtime, voice_env: VoiceEnv, customer: Customer
+    long_deferral: None, cb: Runtime, voice_env: VoiceEnv, customer: Customer
 ) -> None:
     await over_the_limit(cb, "callback")
     async with customer.phone(dtmf_after_ms=1000) as cust:
@@ -168,7 +169,8 @@ async def test_over_the_limit_a_caller_who_presses_1_is_called_back_once_a_trunk
         assert customer.invites() == []
         deferred = await rows(cb, AdmissionDecision, AdmissionDecision.direction == "outbound")
         assert deferred and not any(d.admit for d in deferred)
-        # bob logs in: one trunk for acme; the callback dials Ada, she presses 1, bob answers.
+        # bob logs in: one trunk for acme; the callback dials Ada at once (not 60 s later),
+        # she presses 1, bob answers.
         async with phone(voice_env, "bob", hangup_after_ms=1500) as bob_phone:
             await ready(cb, "bob")
             await eventually(lambda: completed(cb, row.id), 40, "the callback to be served")
