@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from ccari.app import Runtime, internal_app
 from ccari.ari.errors import AriNotFound
+from ccari.ari.rest import AriRest
 from ccari.callbacks.models import Callback
 from ccari.config import Config
 from ccari.storage.db import make_engine, make_sessionmaker
@@ -164,11 +167,13 @@ async def test_over_the_limit_a_caller_who_presses_1_is_called_back_once_a_trunk
         assert result.ok and result.requests.get("BYE") == 1, result.describe()
         row = await eventually(lambda: callback_in(cb, "pending"), 10, "the callback")
         assert (row.source, row.phone) == ("overflow", ADA)
-        # Still no trunk for acme: the callback waits (an outbound call counts too).
-        await asyncio.sleep(4)
+        # Still no trunk for acme: the callback is deferred (an outbound call counts too)
+        # and never reaches Asterisk.
+        deferred = await eventually(
+            lambda: rows(cb, AdmissionDecision, AdmissionDecision.direction == "outbound"), 20,
+            "the callback's admission")
+        assert [(d.admit, d.action) for d in deferred] == [(False, "defer")]
         assert customer.invites() == []
-        deferred = await rows(cb, AdmissionDecision, AdmissionDecision.direction == "outbound")
-        assert deferred and not any(d.admit for d in deferred)
         # bob logs in: one trunk for acme; the callback dials Ada at once (not 60 s later),
         # she presses 1, bob answers.
         async with phone(voice_env, "bob", hangup_after_ms=1500) as bob_phone:
@@ -242,41 +247,66 @@ async def test_kill_9_while_callers_record_loses_no_message(
     finds the stored recording), one after the restart (still recording when it comes back)."""
     engine = make_engine(voice_cfg.database.url)
     sessions = make_sessionmaker(engine)
+    p = voice_cfg.pbx
+    http = aiohttp.ClientSession()
+    ari = AriRest(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password, p.app_name)
     try:
         async with sessions() as s:
             await s.execute(update(Tenant).where(Tenant.slug == "acme")
                             .values(after_hours_trunks=0, overflow_policy="voicemail"))
             await s.commit()
 
-        async def contacts(*where: Any) -> list[Contact]:
+        async def calls() -> dict[str, Contact] | None:
             async with sessions() as s:
-                return list(await s.scalars(select(Contact).where(*where)))
+                found = list(await s.scalars(select(Contact).where(Contact.medium == "voice")))
+            return {c.caller_number or "": c for c in found} if len(found) == 2 else None
+
+        async def recording(contact: Contact) -> bool:
+            with contextlib.suppress(AriNotFound):
+                return (await ari.live_recording(f"vm-{contact.id}")).state == "recording"
+            return False
+
+        async def stored(contact: Contact) -> bool:
+            with contextlib.suppress(AriNotFound):
+                return bool(await ari.stored_recording_file(f"vm-{contact.id}"))
+            return False
 
         await ccari_proc.start()
-        short = leaves_message(voice_env, "15551230003", 3.0)  # '#' ~12.5 s after answer
-        long = leaves_message(voice_env, "15551230004", 20.0)  # '#' ~29.5 s after answer
+        short = leaves_message(voice_env, "15551230003", 3.0)
+        long = leaves_message(voice_env, "15551230004", 20.0)
         await asyncio.gather(short.start(), long.start())
-        await eventually(lambda: _two(contacts(Contact.medium == "voice")), what="both calls")
-        await asyncio.sleep(10.0)  # prompt (8.2 s) and beep over: both are recording
+        both = await eventually(calls, what="both calls")
+        first, second = both["15551230003"], both["15551230004"]
+        await eventually(lambda: _all(recording(first), recording(second)), 30, "both recording")
         await ccari_proc.kill()
-        await asyncio.sleep(4.0)  # the short message ends meanwhile
+        # The short message ends while ccari is down: Asterisk keeps it, nobody hears of it.
+        async def ended(contact: Contact) -> bool:
+            return not await recording(contact) and await stored(contact)
+
+        await eventually(lambda: ended(first), 30, "the short message to end")
+        assert await recording(second)
         await ccari_proc.start()
         results = await asyncio.gather(short.wait(), long.wait())
         for result in results:  # each hung up by ccari after "saved"
             assert result.ok and result.requests.get("BYE") == 1, result.describe()
 
         async with sessions() as s:
-            kept = {v.duration_s: v for v in await s.scalars(select(Voicemail))}
-        assert len(kept) == 2, kept
-        shorter, longer = sorted(kept)
-        assert 3.0 <= shorter < 6.0 and 20.0 <= longer < 24.0, sorted(kept)
-        assert loud_seconds(kept[longer].audio) >= 19.0  # nothing lost across the restart
-        calls = await contacts(Contact.medium == "voice")
-        assert {c.disposition for c in calls} == {"voicemail-left"}
-        assert len(await contacts(Contact.medium == "voicemail", Contact.state == "queued")) == 2
+            kept = {v.call_contact_id: v for v in await s.scalars(select(Voicemail))}
+        assert set(kept) == {first.id, second.id}
+        assert 3.0 <= kept[first.id].duration_s < 6.0
+        assert 20.0 <= kept[second.id].duration_s < 24.0
+        assert loud_seconds(kept[second.id].audio) >= 19.0  # nothing lost across the restart
+        async with sessions() as s:
+            ended = list(await s.scalars(select(Contact).where(Contact.medium == "voice")))
+            queued = list(await s.scalars(select(Contact).where(
+                Contact.medium == "voicemail", Contact.state == "queued")))
+        assert {c.disposition for c in ended} == {"voicemail-left"} and len(queued) == 2
+        for contact in (first, second):  # and Asterisk's copies are gone
+            assert not await stored(contact)
     finally:
+        await http.close()
         await engine.dispose()
 
 
-async def _two(found: Any) -> bool:
-    return len(await found) == 2
+async def _all(*checks: Any) -> bool:
+    return all(await asyncio.gather(*checks))
