@@ -82,18 +82,9 @@ class AriRest:
         self._auth_headers = {"Authorization": f"Basic {token}"}
         self._timeout = request_timeout
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params | None = None,
-        json_body: Any = None,
-        request_timeout: float | None = None,
-    ) -> Any:
-        """Send one request; the decoded JSON body (``None`` when empty) or an ``AriError``."""
-        body = await self._send(method, path, params=params, json_body=json_body,
-                                request_timeout=request_timeout)
+    async def _request(self, method: str, path: str, **options: Any) -> Any:
+        """:meth:`_send`, then the decoded JSON body (``None`` when empty)."""
+        body = await self._send(method, path, **options)
         if not body.strip():
             return None
         try:

@@ -19,7 +19,7 @@ from playwright.async_api import Dialog, Page, expect
 from ccari.app import Runtime, internal_app, public_app
 from ccari.email import demo as email_demo
 from ccari.storage.models import Contact
-from tests.support.browser import chromium
+from tests.support.browser import agent_login, chromium
 from tests.support.sipp import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
@@ -63,14 +63,7 @@ async def test_customer_chats_with_an_agent_in_chromium(rt: Runtime, servers: tu
         watch_dialogs(customer, dialogs)
 
         # alice logs in and goes ready.
-        await agent.goto(f"{internal}/agent")
-        await agent.fill("input[name=tenant]", "acme")
-        await agent.fill("input[name=username]", "alice")
-        await agent.fill("input[name=password]", demo["acme.alice.web"])
-        await agent.click("button[type=submit]")
-        await expect(agent.locator("#conn")).to_have_text("live")
-        await agent.click("#ready")
-        await expect(agent.locator("#state")).to_have_attribute("data-state", "ready")
+        await agent_login(agent, internal, "alice", demo["acme.alice.web"])
 
         # The customer opens the widget on the tenant's site and asks to chat about sales.
         await customer.goto(f"{public}/demo/acme/")

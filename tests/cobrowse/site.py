@@ -10,6 +10,8 @@ from typing import Any
 from aiohttp import web
 from playwright.async_api import BrowserContext, Page
 
+from tests.support.browser import agent_login as log_in
+
 SECRETS = {"password": "S3cret-Passw0rd!", "card": "4111 1111 1111 1111", "account": "ACC-99887766",
            "balance": "1234.56"}
 PAGE1 = """<!doctype html>
@@ -70,16 +72,7 @@ def site_app(ccari_public_url: str, token: str) -> web.Application:
 
 
 async def agent_login(context: BrowserContext, base: str, password: str, user: str = "alice") -> Page:
-    page = await context.new_page()
-    await page.goto(f"{base}/agent/login")
-    await page.fill("input[name=tenant]", "acme")
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#conn:text('live')")
-    await page.click("#ready")
-    await page.wait_for_selector("#state[data-state=ready]")
-    return page
+    return await log_in(await context.new_page(), base, user, password)
 
 
 async def share(customer: Page) -> str:

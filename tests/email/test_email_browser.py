@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ccari.app import internal_app
 from tests.email.conftest import Env, mail, smtp_send
-from tests.support.browser import chromium
+from tests.support.browser import agent_login, chromium
 from tests.support.sipp import free_port
 
 pytestmark = pytest.mark.browser
@@ -28,14 +28,7 @@ async def test_agent_reads_the_thread_and_replies_from_the_page(env: Env, db_url
             page = await browser.new_page()
             dialogs: list[Any] = []
             page.on("dialog", lambda d: dialogs.append(d))
-            await page.goto(f"http://127.0.0.1:{port}/agent")
-            await page.fill("input[name=tenant]", "acme")
-            await page.fill("input[name=username]", "bob")
-            await page.fill("input[name=password]", env.secrets["acme.bob.web"])
-            await page.click("button[type=submit]")
-            await page.wait_for_selector("#conn:text('live')")
-            await page.click("#ready")
-            await page.wait_for_selector("#state[data-state=ready]")
+            await agent_login(page, f"http://127.0.0.1:{port}", "bob", env.secrets["acme.bob.web"])
 
             hostile = '<img src=x onerror="alert(1)"> my router <b>blinks</b>'
             await smtp_send(env.port, mail("Ada Lovelace <ada@example.com>", "support@acme.example",

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from ccari.app import internal_app
 from tests.supervisor.test_supervisor import rt, waiting  # noqa: F401  (fixture)
-from tests.support.browser import chromium
+from tests.support.browser import agent_login, chromium
 from tests.support.sipp import free_port
 
 pytestmark = pytest.mark.browser
@@ -23,12 +23,8 @@ async def test_supervisor_moves_a_chat_ahead_of_an_email(rt, db_url):  # noqa: F
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         async with chromium() as browser:
-            page = await browser.new_page()
-            await page.goto(f"http://127.0.0.1:{port}/agent/login")
-            await page.fill("input[name=tenant]", "acme")
-            await page.fill("input[name=username]", "sam")
-            await page.fill("input[name=password]", rt.demo_secrets["acme.sam.web"])
-            await page.click("button[type=submit]")
+            page = await agent_login(await browser.new_page(), f"http://127.0.0.1:{port}", "sam",
+                                     rt.demo_secrets["acme.sam.web"], ready=False)
             await page.goto(f"http://127.0.0.1:{port}/supervisor")
             rows = "#pending tbody tr"
             await page.wait_for_selector(f"{rows}[data-contact='{newer}']")

@@ -6,7 +6,7 @@ import contextlib
 import shutil
 from collections.abc import AsyncIterator
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -21,3 +21,19 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def agent_login(page: Page, base: str, user: str, password: str, *, tenant: str = "acme",
+                      ready: bool = True) -> Page:
+    """Log an agent in through the login form, wait for the live page and (``ready``) go
+    ready.  Without ``ready`` the caller presses it (work may be offered at once)."""
+    await page.goto(f"{base}/agent/login")
+    await page.fill("input[name=tenant]", tenant)
+    await page.fill("input[name=username]", user)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#conn:text('live')")
+    if ready:
+        await page.click("#ready")
+        await page.wait_for_selector("#state[data-state=ready]")
+    return page

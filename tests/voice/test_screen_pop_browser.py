@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 
 from ccari.app import Runtime, internal_app
-from tests.support.browser import chromium
+from tests.support.browser import agent_login, chromium
 from tests.support.sipp import Sipp, free_port
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 
@@ -23,15 +23,8 @@ async def test_agent_sees_the_callers_customer_record(ccari: Runtime, voice_env:
     secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
     try:
         async with chromium() as browser:
-            page = await browser.new_page()
-            await page.goto(f"http://127.0.0.1:{port}/agent")
-            await page.fill("input[name=tenant]", "acme")
-            await page.fill("input[name=username]", "alice")
-            await page.fill("input[name=password]", secrets["acme.alice.web"])
-            await page.click("button[type=submit]")
-            await page.wait_for_selector("#conn:text('live')")
-            await page.click("#ready")
-            await page.wait_for_selector("#state[data-state=ready]")
+            page = await agent_login(await browser.new_page(), f"http://127.0.0.1:{port}",
+                                     "alice", secrets["acme.alice.web"])
 
             async with Sipp("agent_uas.xml", local_ip=PHONE_IP,
                             local_port=voice_env.phone_ports["acme-alice"], calls=None,

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from ccari.agents import repo as agents_repo
 from ccari.app import Runtime, internal_app
 from ccari.storage.models import Agent, AgentSkill, Contact
-from tests.support.browser import chromium
+from tests.support.browser import agent_login, chromium
 from tests.support.sipp import free_port
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.test_voice_pbx import caller, phone, ready
@@ -75,16 +75,7 @@ async def configure(base: str, secrets: dict[str, Any], body: dict[str, Any]) ->
 
 
 async def agent_page(browser, base: str, secrets: dict[str, Any], user: str = "alice") -> Page:  # type: ignore[no-untyped-def]
-    page = await browser.new_page()
-    await page.goto(f"{base}/agent/login")
-    await page.fill("input[name=tenant]", "acme")
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", secrets[f"acme.{user}.web"])
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#conn:text('live')")
-    await page.click("#ready")
-    await page.wait_for_selector("#state[data-state=ready]")
-    return page
+    return await agent_login(await browser.new_page(), base, user, secrets[f"acme.{user}.web"])
 
 
 async def skills(rt: Runtime, username: str, add: set[tuple[str, str]]) -> None:

@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
-import wave
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from ccari.app import internal_app, runtime
+from ccari.app import internal_app
 from ccari.contacts import repo as contacts_repo
-from ccari.demo.seed import seed
 from ccari.storage.models import Contact
 from ccari.tenants import repo as tenants_repo
 from ccari.voicemail.models import Voicemail
 from ccari.voicemail.services import VoicemailService
-
-
-def wav(seconds: float) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\x10\x00" * int(seconds * 8000))
-    return out.getvalue()
-
-
-@pytest.fixture
-async def rt(cfg, sessions):
-    async with sessions() as s:
-        sec = await seed(s, cfg)
-        await s.commit()
-    async with runtime(cfg, with_pbx=False) as rt:
-        rt.demo_secrets = sec  # type: ignore[attr-defined]
-        yield rt
+from tests.voicemail.conftest import wav
 
 
 async def calling(rt, slug: str, caller: str = "15551230001") -> Contact:
@@ -92,12 +70,12 @@ async def client(rt, aiohttp_client) -> TestClient:
     return await aiohttp_client(internal_app(rt))
 
 
-async def test_the_api_shows_a_tenant_only_its_own_messages(rt, client) -> None:
+async def test_the_api_shows_a_tenant_only_its_own_messages(rt, client, demo) -> None:
     service = VoicemailService(rt.sessions, rt.queue, node=rt.config.node)
     acme_vm = await service.keep((await calling(rt, "acme")).id, wav(2.0), 2.0)
     globex_vm = await service.keep((await calling(rt, "globex", "15551230005")).id, wav(3.0), 3.0)
-    acme = {"Authorization": f"Bearer {rt.demo_secrets['acme.token']}"}
-    globex = {"Authorization": f"Bearer {rt.demo_secrets['globex.token']}"}
+    acme = {"Authorization": f"Bearer {demo['acme.token']}"}
+    globex = {"Authorization": f"Bearer {demo['globex.token']}"}
     listed = (await (await client.get("/api/voicemails", headers=acme)).json())["voicemails"]
     assert [(v["id"], v["duration_s"], v["state"]) for v in listed] == [(acme_vm, 2.0, "queued")]
     resp = await client.get(listed[0]["audio"], headers=acme)

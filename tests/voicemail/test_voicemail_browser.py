@@ -4,11 +4,7 @@ can play the message (the browser loads and decodes the audio), then completes i
 from __future__ import annotations
 
 import datetime as dt
-import io
-import math
 import socket
-import struct
-import wave
 from typing import Any
 
 import pytest
@@ -20,23 +16,11 @@ from ccari.contacts import repo as contacts_repo
 from ccari.storage.models import Contact
 from ccari.tenants import repo as tenants_repo
 from ccari.voicemail.services import VoicemailService
-from tests.public.conftest import demo, rt
-from tests.support.browser import chromium
+from tests.support.browser import agent_login, chromium
 from tests.support.sipp import free_port
+from tests.voicemail.conftest import wav
 
-__all__ = ["demo", "rt"]
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
-
-
-def tone_wav(seconds: float) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"".join(struct.pack("<h", round(8000 * math.sin(2 * math.pi * 440 * n / 8000)))
-                               for n in range(int(seconds * 8000))))
-    return out.getvalue()
 
 
 async def test_an_agent_plays_a_voicemail_on_the_page(rt: Runtime, demo: dict[str, Any]) -> None:
@@ -49,7 +33,7 @@ async def test_an_agent_plays_a_voicemail_on_the_page(rt: Runtime, demo: dict[st
             attributes={"_overflow": "voicemail"})
         await s.commit()
     vm_id = await VoicemailService(rt.sessions, rt.queue, node=rt.config.node).keep(
-        call.id, tone_wav(2.0), 2.0)
+        call.id, wav(2.0), 2.0)
     assert vm_id is not None
 
     runner = web.AppRunner(internal_app(rt), access_log=None)
@@ -58,14 +42,10 @@ async def test_an_agent_plays_a_voicemail_on_the_page(rt: Runtime, demo: dict[st
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         async with chromium() as browser:
-            page = await (await browser.new_context()).new_page()
-            await page.goto(f"http://127.0.0.1:{port}/agent")
-            await page.fill("input[name=tenant]", "acme")
-            await page.fill("input[name=username]", "alice")
-            await page.fill("input[name=password]", demo["acme.alice.web"])
-            await page.click("button[type=submit]")
-            await expect(page.locator("#conn")).to_have_text("live")
-            await page.click("#ready")
+            page = await agent_login(await (await browser.new_context()).new_page(),
+                                     f"http://127.0.0.1:{port}", "alice", demo["acme.alice.web"],
+                                     ready=False)
+            await page.click("#ready")  # the voicemail is offered at once
 
             item = page.locator(".work-item[data-medium=voicemail]")
             await expect(item.locator(".caller")).to_have_text("15551230001")
