@@ -49,7 +49,7 @@ from ccari.admission.policy import (
     permitted,
 )
 from ccari.errors import NotFound
-from ccari.storage.models import AdmissionDecision, TrunkPool
+from ccari.storage.models import AdmissionDecision, Tenant, TrunkPool
 from ccari.voice.ports import Admission
 
 log = logging.getLogger(__name__)
@@ -154,12 +154,8 @@ class AdmissionService:
         if tenant is None:
             return False
         key = str(tenant_id)
-        policies = {k: p for k, p in self._policies.items() if k != key}
-        own = tenant_policy(repo.PolicyRow(tenant.id, tenant.trunk_ratio, tenant.after_hours_trunks,
-                                           tenant.overflow_policy))
-        if own is not None:
-            policies[key] = own
-        return decide_outbound(key, policies, pool, self._facts(key, live), now).admit
+        return decide_outbound(key, self._policies_with(key, tenant), pool,
+                               self._facts(key, live), now).admit
 
     async def release(self, call_id: str) -> None:
         """The call's channel is gone: free its trunk. Safe to call twice or for unknown ids."""
@@ -197,17 +193,10 @@ class AdmissionService:
                 if holder is not None:
                     await s.rollback()
                     return self._already(holder, tenant_id, direction)
-                policies = dict(self._policies)
                 key = str(tenant_id)
-                policies.pop(key, None)
-                if tenant is not None:
-                    own = tenant_policy(repo.PolicyRow(tenant.id, tenant.trunk_ratio,
-                                                       tenant.after_hours_trunks,
-                                                       tenant.overflow_policy))
-                    if own is not None:
-                        policies[key] = own
                 decide = decide_inbound if direction == "inbound" else decide_outbound
-                decision = decide(key, policies, pool, self._facts(key, live), now)
+                decision = decide(key, self._policies_with(key, tenant), pool,
+                                  self._facts(key, live), now)
                 if decision.admit:
                     call = repo.LiveCall(call_id, tenant_id, self.node, direction, utc(now))
                     if not await repo.insert_call(s, call):  # impossible under the pool lock
@@ -222,6 +211,16 @@ class AdmissionService:
                 self._history.add_arrival(row.id, key, now)
         self._log(decision, call_id)
         return Admission(decision.admit, decision.action, decision.reason)
+
+    def _policies_with(self, key: str, tenant: Tenant | None) -> dict[str, TenantPolicy]:
+        """Every tenant's policy, the deciding tenant's as just read (others may be cached)."""
+        policies = {k: p for k, p in self._policies.items() if k != key}
+        if tenant is not None:
+            own = tenant_policy(repo.PolicyRow(tenant.id, tenant.trunk_ratio,
+                                               tenant.after_hours_trunks, tenant.overflow_policy))
+            if own is not None:
+                policies[key] = own
+        return policies
 
     def _already(self, holder: repo.LiveCall, tenant_id: int, direction: str) -> Admission:
         if holder.tenant_id == tenant_id:
