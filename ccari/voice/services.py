@@ -120,7 +120,7 @@ class VoiceService:
                 channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
                 caller_number=caller, caller_name=name, arrived_at=self.now(),
                 customer_id=customer.id if customer else None,
-                attributes={"_overflow": overflow} if overflow else {},
+                attributes={"_overflow": overflow, "_refused": decision.reason} if overflow else {},
             )
             await s.commit()
         menu, settings = route.menu, route.settings

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from sqlalchemy import select
 
@@ -23,7 +25,7 @@ SERVICE = web.AppKey("voicemail", VoicemailService)
 LIST_LIMIT = 200
 
 
-def setup(service: VoicemailService):  # type: ignore[no-untyped-def]
+def setup(service: VoicemailService) -> Callable[[web.Application], None]:
     def install(app: web.Application) -> None:
         app[SERVICE] = service
         app.router.add_get("/agent/voicemails/{id}", agent_audio)

@@ -24,7 +24,8 @@ class Voicemail(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     # The call that left it (its contact ends as completed / voicemail-left).
     call_contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    reason: Mapped[str] = mapped_column(String(32))  # why the caller was offered voicemail
+    # Why the caller was offered voicemail, e.g. the admission's "tenant-limit-reached".
+    reason: Mapped[str] = mapped_column(String(32))
     duration_s: Mapped[float] = mapped_column(Float)
     content_type: Mapped[str] = mapped_column(String(64), default="audio/wav")
     audio: Mapped[bytes] = mapped_column(LargeBinary)

@@ -52,7 +52,7 @@ class VoicemailService:
                     attributes={**attributes, "_call": call.id},
                 )
                 s.add(Voicemail(id=message.id, tenant_id=call.tenant_id, call_contact_id=call.id,
-                                reason=str((call.attributes or {}).get("_overflow", "overflow")),
+                                reason=str((call.attributes or {}).get("_refused", "overflow")),
                                 duration_s=round(duration_s, 3), audio=audio, created_at=now))
             await contacts_repo.transition(
                 s, call, "completed", at=now, ended_at=now,

@@ -110,7 +110,7 @@ async def test_over_the_limit_the_caller_leaves_a_voicemail_an_agent_takes_on_th
     (vm,) = await rows(ccari, Contact, Contact.medium == "voicemail")
     assert (call.state, call.disposition) == ("completed", "voicemail-left")
     assert vm.state == "queued" and vm.caller_number == ADA[1:] and vm.customer_id is not None
-    assert (message.call_contact_id, message.reason) == (call.id, "voicemail")
+    assert (message.call_contact_id, message.reason) == (call.id, "tenant-limit-reached")
     (refused,) = await rows(ccari, AdmissionDecision, AdmissionDecision.call_id == call.channel_id)
     assert not refused.admit and refused.reason == "tenant-limit-reached"
     assert await rows(ccari, TrunkCall) == []  # the treatment never counted against the limit

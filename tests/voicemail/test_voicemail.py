@@ -24,7 +24,7 @@ async def calling(rt, slug: str, caller: str = "15551230001") -> Contact:
         contact = await contacts_repo.create(
             s, tenant_id=tenant.id, medium="voice", state="ivr", node=rt.config.node,
             channel_id=f"ch-{caller}", caller_number=caller, arrived_at=dt.datetime.now(dt.UTC),
-            attributes={"_overflow": "voicemail"})
+            attributes={"_overflow": "voicemail", "_refused": "tenant-limit-reached"})
         await s.commit()
     return contact
 
@@ -48,6 +48,7 @@ async def test_a_message_becomes_a_queued_contact_once_and_ends_the_call(rt) -> 
     assert (ended.state, ended.disposition) == ("completed", "voicemail-left")
     row = await service.audio(call.tenant_id, vm_id)
     assert row is not None and row.audio == audio and row.call_contact_id == call.id
+    assert row.reason == "tenant-limit-reached"
     # The same end reported twice (a replayed event, the reconcile): kept once.
     assert await service.keep(call.id, audio, 2.5) is None
     async with rt.sessions() as s:
