@@ -17,8 +17,9 @@ from ccari.chat import repo as chat_repo
 from ccari.chat.models import ChatMessage
 from ccari.chat.services import ChatService
 from ccari.storage.models import Contact, ContactEvent
-from tests.public.support import collect, customer_ws, eventually, new_session, until
+from tests.public.support import collect, customer_ws, new_session, until
 from tests.support.agent_web import AgentPage
+from tests.support.waits import eventually
 
 
 def chat_service(public: TestClient) -> ChatService:

@@ -10,7 +10,7 @@ import email.utils
 import smtplib
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from email import policy
 from email.parser import BytesParser
@@ -170,13 +170,3 @@ async def smtp_send(port: int, raw: bytes, *, mail_from: str = "ada@example.com"
                                    after_data)
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0,  # noqa: ASYNC109
-                     what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)

@@ -21,9 +21,10 @@ from ccari.pbx import PbxProcess, provision, start
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Contact
 from ccari.tenants.pbx import build_spec
-from tests.email.conftest import Sink, eventually, mail, smtp_send
+from tests.email.conftest import Sink, mail, smtp_send
 from tests.support.agent_web import open_agent_page
 from tests.support.sipp import free_port
+from tests.support.waits import eventually
 from tests.voice.conftest import PHONE_IP, PHONES, VoiceEnv, prepare_db
 from tests.voice.test_restart import CcariProcess
 

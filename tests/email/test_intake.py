@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.email.models import EmailMessage, Mailbox
 from ccari.storage.models import Contact
-from tests.email.conftest import Env, eventually, mail, smtp_send
+from tests.email.conftest import Env, mail, smtp_send
+from tests.support.waits import eventually
 
 
 async def _contacts(sessions: Any) -> list[Contact]:

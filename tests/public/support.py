@@ -3,26 +3,11 @@ logged in over the internal app, websocket waits."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,  # noqa: ASYNC109
-                     what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy (a readiness wait, not a sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def new_session(public: TestClient, tenant: str = "acme", **extra: Any) -> dict[str, Any]:

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,6 +24,7 @@ from ccari.pbx import PbxProcess, provision, start
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.tenants.pbx import build_spec
 from tests.support.sipp import free_port
+from tests.support.waits import eventually
 
 CARRIER_IP = "127.0.0.2"
 PHONE_IP = "127.0.0.1"
@@ -116,17 +115,6 @@ def pbx_counts(pbx: PbxProcess) -> tuple[int, int]:
     return channels, bridges
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,  # noqa: ASYNC109
-                     what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy (a readiness wait, not a sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
