@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ccari.errors import ConfigError
+
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")
+_ENDPOINT = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,12 @@ class PbxConfig:
     # Source addresses identifying the carrier trunk (PJSIP identify).
     carrier_match: tuple[str, ...] = ("127.0.0.2",)
     request_timeout_s: float = 5.0
+    # Dead calls: a carrier call with no RTP from the carrier for this long (and no BYE) is
+    # hung up by Asterisk (rtp_timeout; session timers too); 0 turns both off.
+    dead_call_s: int = 60
+    # Agent phones are sent SIP OPTIONS this often (qualify); an unreachable phone is not
+    # offered calls.  0 turns qualify off (phones then count as reachable).
+    agent_qualify_s: int = 30
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,46 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class CallbacksConfig:
+    # Node settings of the callbacks context; per-tenant choices (mode, retries, allow-list)
+    # live in the database (ccari.callbacks.models.CallbackSettings).
+    # Where outbound calls go: "host:port" of the carrier, dialled as
+    # PJSIP/<trunk>/sip:<E.164 digits>@<carrier_outbound>.  Empty: the first address of
+    # pbx.carrier_match, port 5060.
+    carrier_outbound: str = ""
+    trunk: str = "carrier"
+    # Customer first: how long to wait for "1" after the prompt, and how often to play it.
+    confirm_timeout_s: float = 6.0
+    prompt_plays: int = 2
+    # Trunk admission said "defer": try again after this long (not counted as a try).
+    defer_s: float = 20.0
+    # An attempt not answered by ring timeout + this is checked against Asterisk.
+    check_grace_s: float = 10.0
+    # IVR "call me back": the first call comes when the caller's place in the queue comes
+    # up, not before ivr_gap_s after they hung up, and at the latest ivr_hold_s after asking.
+    ivr_gap_s: float = 10.0
+    ivr_hold_s: float = 120.0
+    # How far ahead a customer may ask to be called.
+    max_ahead_s: float = 14 * 86400.0
+    # Rate limits of requests that would dial out: burst, then one every N seconds.
+    ip_burst: int = 5
+    ip_every_s: float = 60.0
+    number_burst: int = 3
+    number_every_s: float = 600.0
+    tenant_burst: int = 60
+    tenant_every_s: float = 2.0
+    sound_offer: str = "callback-offer"
+    sound_confirm: str = "callback-confirm"
+    sound_refused: str = "callback-refused"
+
+    def outbound_host(self, pbx: PbxConfig) -> str:
+        if self.carrier_outbound:
+            return self.carrier_outbound
+        match = pbx.carrier_match
+        return f"{match[0] if match else '127.0.0.2'}:5060"
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -107,6 +157,7 @@ class Config:
     pbx: PbxConfig = field(default_factory=PbxConfig)
     voice: VoiceConfig = field(default_factory=VoiceConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
 
     @property
     def state_path(self) -> Path:
@@ -188,7 +239,24 @@ def validate(cfg: Config) -> None:
         raise ConfigError("pbx.mode must be 'managed' or 'external'")
     if cfg.pbx.rtp_end <= cfg.pbx.rtp_start:
         raise ConfigError("pbx.rtp_end must be above pbx.rtp_start")
+    if cfg.pbx.dead_call_s != 0 and not 2 <= cfg.pbx.dead_call_s <= 86400:
+        raise ConfigError("pbx.dead_call_s: 0 (off) or 2 to 86400 seconds")
+    if not 0 <= cfg.pbx.agent_qualify_s <= 86400:
+        raise ConfigError("pbx.agent_qualify_s: 0 (off) to 86400 seconds")
     if cfg.pbx.host not in {"127.0.0.1", "localhost", "::1"}:
         raise ConfigError("pbx.host: ARI and AMI are only reached on loopback")
     if not cfg.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("database.url must use sqlite+aiosqlite or postgresql+asyncpg")
+    _validate_callbacks(cfg.callbacks)
+
+
+def _validate_callbacks(c: CallbacksConfig) -> None:
+    if c.carrier_outbound and not _HOSTPORT.match(c.carrier_outbound):
+        raise ConfigError("callbacks.carrier_outbound must be host:port")
+    if not _ENDPOINT.match(c.trunk):
+        raise ConfigError("callbacks.trunk must be a PJSIP endpoint name")
+    for name in ("ip", "number", "tenant"):
+        if getattr(c, f"{name}_burst") < 1 or getattr(c, f"{name}_every_s") <= 0:
+            raise ConfigError(f"callbacks.{name}_burst / {name}_every_s must be positive")
+    if c.prompt_plays < 1 or c.confirm_timeout_s <= 0 or c.defer_s <= 0:
+        raise ConfigError("callbacks.prompt_plays, confirm_timeout_s and defer_s must be positive")

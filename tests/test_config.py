@@ -36,3 +36,30 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str],
     f.write_text(text)
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load(f, env=env)
+
+
+def test_callbacks_section_is_read_and_the_environment_overrides_it(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('[callbacks]\ncarrier_outbound = "10.0.0.5:5060"\ndefer_s = 7\nip_burst = 9\n')
+    cfg = load(f, env={"CCARI_CALLBACKS_DEFER_S": "3.5"})
+    assert cfg.callbacks.carrier_outbound == "10.0.0.5:5060"
+    assert cfg.callbacks.ip_burst == 9
+    assert cfg.callbacks.defer_s == 3.5  # the environment wins over the file
+    assert cfg.callbacks.outbound_host(cfg.pbx) == "10.0.0.5:5060"
+    assert Config().callbacks.outbound_host(Config().pbx) == "127.0.0.2:5060"
+
+
+@pytest.mark.parametrize(("text", "env", "key"), [
+    ("[callbacks]\ndefer = 5\n", {}, "callbacks.defer"),
+    ("[callbacks]\ncarrier_outbound = 'carrier'\n", {}, "callbacks.carrier_outbound"),
+    ("", {"CCARI_CALLBACKS_CARRIER_OUTBOUND": "10.0.0.5"}, "callbacks.carrier_outbound"),
+    ("", {"CCARI_CALLBACKS_PROMPT_PLAYS": "two"}, "callbacks.prompt_plays"),
+    ("[callbacks]\nip_burst = 0\n", {}, "callbacks.ip_burst"),
+    ("[callbacks]\ntrunk = 'a b'\n", {}, "callbacks.trunk"),
+])
+def test_bad_callbacks_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str],
+                                           key: str) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load(f, env=env)

@@ -12,8 +12,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ccari.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from ccari.config import CallbacksConfig
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,11 @@ class Limits:
     per_ip: Rate = Rate(5, 60.0)  # a browser may ask a few times, not script a campaign
     per_number: Rate = Rate(3, 600.0)  # nobody is called back more than ~6 times an hour
     per_tenant: Rate = Rate(60, 2.0)
+
+    @classmethod
+    def of(cls, c: CallbacksConfig) -> Limits:
+        return cls(Rate(c.ip_burst, c.ip_every_s), Rate(c.number_burst, c.number_every_s),
+                   Rate(c.tenant_burst, c.tenant_every_s))
 
 
 class Buckets:

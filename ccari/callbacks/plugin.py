@@ -13,7 +13,7 @@ import contextlib
 import functools
 from typing import TYPE_CHECKING
 
-from ccari.callbacks import http, settings
+from ccari.callbacks import http
 from ccari.callbacks import stasis as callbacks_stasis
 from ccari.callbacks.dialer import Dialer
 from ccari.callbacks.services import CallbackService
@@ -40,8 +40,7 @@ class _AdmitAllOutbound:
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register routes, commands, deliverers and background services of this context."""
-    config = settings.load(rt.config)
-    service = CallbackService(rt.sessions, rt.queue, config, node=rt.config.node)
+    service = CallbackService(rt.sessions, rt.queue, rt.config.callbacks, node=rt.config.node)
     rt.queue.register("callback", service)
     rt.public_setups.append(http.public_setup(service))
     rt.internal_setups.append(http.internal_setup(service))
@@ -56,7 +55,7 @@ def attach(rt: Runtime, service: CallbackService, stack: contextlib.AsyncExitSta
     cfg = rt.config
     dialer = Dialer(ari, voice.handover, service, rt.sessions, rt.queue, rt.hub,
                     rt.admission or _AdmitAllOutbound(), node=cfg.node,
-                    outbound_host=service.config.outbound_host(cfg),
+                    outbound_host=cfg.callbacks.outbound_host(cfg.pbx),
                     sound_prefix=cfg.voice.sound_prefix, moh_class=cfg.voice.moh_class)
     service.dialer = dialer
     voice.callbacks = dialer

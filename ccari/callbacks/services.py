@@ -30,10 +30,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.callbacks import guard, repo, schedule
-from ccari.callbacks.limits import Limiter
+from ccari.callbacks.limits import Limiter, Limits
 from ccari.callbacks.models import Callback, CallbackSettings
 from ccari.callbacks.scheduler import Scheduler
-from ccari.callbacks.settings import CallbacksConfig
+from ccari.config import CallbacksConfig
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.services import QueueService, requirements_from, utc
 from ccari.crm import repo as crm_repo
@@ -69,7 +69,7 @@ class CallbackService:
         self.config = config
         self._node = node
         self._clock = clock
-        self.limiter = Limiter(config.limits())
+        self.limiter = Limiter(Limits.of(config))
         self.dialer: DialerPort | None = None
         self.scheduler = Scheduler(self, sessions, queue, node=node)
 

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.callbacks import demo as callbacks_demo
-from ccari.callbacks import settings as callbacks_settings
 from ccari.config import Config
 from ccari.crm import entitlements as crm_entitlements
 from ccari.email import demo as email_demo
@@ -218,7 +217,7 @@ def manifest(cfg: Config, sec: dict[str, Any]) -> dict[str, Any]:
             for t in DEMO
         ],
         "email": email_demo.manifest(cfg),
-        "callbacks": callbacks_demo.manifest(callbacks_settings.load(cfg).outbound_host(cfg)),
+        "callbacks": callbacks_demo.manifest(cfg.callbacks.outbound_host(cfg.pbx)),
         "customers": [{"tenant": "acme", "name": CUSTOMER["name"],
                        "number": CUSTOMER["number"]}],
     }
