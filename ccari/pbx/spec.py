@@ -21,6 +21,19 @@ class Trunk:
     name: str
     match: tuple[str, ...]
     outbound_host: str | None = None
+    # Dead calls: no RTP from the trunk for this long ends the call (0: never).
+    dead_call_s: int = 0
+
+    @property
+    def rtp_timeout_hold_s(self) -> int:
+        """On hold a peer may legitimately send nothing: five times longer."""
+        return 5 * self.dead_call_s
+
+    @property
+    def session_expires_s(self) -> int:
+        """Session timers (RFC 4028) catch a vanished peer that still sends RTP, or one on
+        hold; 90 s is the smallest interval the RFC allows."""
+        return max(SESSION_MIN_SE, 2 * self.dead_call_s)
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,13 @@ class Phone:
     username: str
     password: str
     static_contact: str | None = None
+    # SIP OPTIONS every this many seconds (qualify); 0: never, the phone counts as reachable.
+    qualify_s: int = 0
+
+    @property
+    def qualify_timeout_s(self) -> float:
+        """How long an OPTIONS may take before the phone is unreachable (under the interval)."""
+        return min(3.0, self.qualify_s / 2)
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,8 @@ _MATCH = re.compile(r"^[0-9A-Fa-f:.]+(/[0-9.]+)?$")
 _HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
 _CONTACT = re.compile(r"^sips?:[A-Za-z0-9_.!~*'()&=+$,;?/%-]*@?[A-Za-z0-9.\-\[\]:]+(;[\w=.-]+)*$")
 _IP = re.compile(r"^[0-9A-Fa-f:.]+$")
+SESSION_MIN_SE = 90  # RFC 4028 Min-SE floor
+_MAX_S = 86400
 _RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp"})
 
 
@@ -109,12 +131,14 @@ def validate(spec: PbxSpec) -> None:
             _check(_MATCH, m, f"match address of trunk {trunk.name!r}")
         if trunk.outbound_host is not None:
             _check(_HOSTPORT, trunk.outbound_host, f"outbound host of trunk {trunk.name!r}")
+        _seconds(trunk.dead_call_s, f"dead-call time of trunk {trunk.name!r}", low=2)
         _unique(names, trunk.name)
     for phone in spec.phones:
         _check(_NAME, phone.username, "phone username")
         _check(_SECRET, phone.password, f"password of phone {phone.username!r}")
         if phone.static_contact is not None:
             _check(_CONTACT, phone.static_contact, f"contact of phone {phone.username!r}")
+        _seconds(phone.qualify_s, f"qualify interval of phone {phone.username!r}", low=1)
         _unique(names, phone.username)
     dids: set[str] = set()
     for number in spec.numbers:
@@ -123,6 +147,13 @@ def validate(spec: PbxSpec) -> None:
         if number.did in dids:
             raise SpecError(f"DID {number.did} is listed twice")
         dids.add(number.did)
+
+
+def _seconds(value: int, what: str, *, low: int) -> None:
+    """0 (off) or a whole number of seconds from ``low`` to a day."""
+    if not isinstance(value, int) or isinstance(value, bool) or (
+            value != 0 and not low <= value <= _MAX_S):
+        raise SpecError(f"invalid {what}: {value!r} (0 or {low} to {_MAX_S} seconds)")
 
 
 def _unique(names: set[str], name: str) -> None:

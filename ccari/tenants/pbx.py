@@ -23,9 +23,10 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         ami_secret=p.ami_secret,
         ports=Ports(sip=p.sip_port, ari=p.ari_port, ami=p.ami_port,
                     rtp_start=p.rtp_start, rtp_end=p.rtp_end),
-        trunks=(Trunk(name="carrier", match=tuple(p.carrier_match)),),
+        trunks=(Trunk(name="carrier", match=tuple(p.carrier_match), dead_call_s=p.dead_call_s),),
         phones=tuple(
-            Phone(a.phone_username, a.phone_password, a.phone_contact) for a in agents
+            Phone(a.phone_username, a.phone_password, a.phone_contact, qualify_s=p.agent_qualify_s)
+            for a in agents
         ),
         numbers=tuple(Number(n.did, t.slug) for n, t in numbers),
     )
