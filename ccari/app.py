@@ -36,6 +36,7 @@ from ccari.admission.service import AdmissionService
 from ccari.agents import http as agents_http
 from ccari.agents.commands import AgentCommands
 from ccari.agents.notifier import AgentHub
+from ccari.agents.phones import PhoneWatch
 from ccari.ari import AriClient
 from ccari.callbacks import plugin as callbacks_plugin
 from ccari.chat import plugin as chat_plugin
@@ -163,6 +164,10 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
             # admits the calls that arrived meanwhile.
             rt.ari.on_connected(_admission_rebuilder(rt.ari, admission))
             stasis.register(rt.ari, rt.voice)
+            # Agent phones Asterisk cannot reach get no calls (read on connect, then polled).
+            phones = PhoneWatch(rt.ari, queue)
+            rt.ari.on_connected(phones.reconcile)
+            stack.push_async_callback(phones.close)
             for attach in rt.pbx_setups:
                 attach(rt.ari, rt.voice)
             stack.push_async_callback(rt.voice.close)

@@ -101,7 +101,9 @@ async def page(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/agent/login")
     sess, agent, tenant = found
     state = request.app[keys.QUEUE].agent_state(agent.id)
+    phone_ok = request.app[keys.QUEUE].phone_reachable(agent.id)
     return render("agent.html", agent=agent, tenant=tenant, state=state, csrf=sess.csrf,
+                  phone_reachable=phone_ok,
                   plugins=request.app[keys.AGENT_SCRIPTS])
 
 
@@ -133,7 +135,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     hub.add(agent.id, ws)
     try:
-        await ws.send_json({"type": "hello", "state": queue.agent_state(agent.id)})
+        await ws.send_json({"type": "hello", "state": queue.agent_state(agent.id),
+                            "phone_reachable": queue.phone_reachable(agent.id)})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue

@@ -16,6 +16,7 @@ from ccari.ari.models import (
     CallerId,
     Channel,
     DialplanLocation,
+    Endpoint,
     LiveRecording,
     Playback,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "CallerId",
     "Channel",
     "DialplanLocation",
+    "Endpoint",
     "LiveRecording",
     "Playback",
     "ReconnectPolicy",

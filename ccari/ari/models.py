@@ -215,3 +215,18 @@ class AsteriskInfo:
             startup_time=parse_time(status.get("startup_time")),
             last_reload_time=parse_time(status.get("last_reload_time")),
         )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Endpoint:
+    """A PJSIP endpoint as ARI lists it: ``state`` is ``online``, ``offline`` (no contact
+    reachable: not registered, or qualify failed) or ``unknown``."""
+
+    technology: str = ""
+    resource: str = ""
+    state: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Endpoint:
+        return cls(technology=_str(data, "technology"), resource=_str(data, "resource"),
+                   state=_str(data, "state"))

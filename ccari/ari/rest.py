@@ -16,7 +16,7 @@ from urllib.parse import quote
 import aiohttp
 
 from ccari.ari.errors import AriError, AriTimeout, AriUnavailable, error_for_status
-from ccari.ari.models import AsteriskInfo, Bridge, Channel, LiveRecording, Playback
+from ccari.ari.models import AsteriskInfo, Bridge, Channel, Endpoint, LiveRecording, Playback
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,12 @@ class AriRest:
 
     async def reload_module(self, name: str) -> None:
         await self._request("PUT", f"/asterisk/modules/{_seg(name)}")
+
+    # --- endpoints --------------------------------------------------------------------
+
+    async def list_endpoints(self, technology: str = "PJSIP") -> list[Endpoint]:
+        return [Endpoint.from_json(e)
+                for e in await self._request("GET", f"/endpoints/{_seg(technology)}") or ()]
 
     # --- channels ---------------------------------------------------------------------
 

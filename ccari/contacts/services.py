@@ -58,9 +58,14 @@ def requirements_from(attributes: dict[str, Any]) -> tuple[Requirement, ...]:
     )
 
 
-def router_agent(agent: Agent) -> RouterAgent:
+def router_agent(agent: Agent, *, phone: bool = True) -> RouterAgent:
+    """``phone=False``: the agent's phone is unreachable, so no voice slot (other media and
+    the agent's own presence are untouched)."""
     slots = agent.slots or {}
     per_medium = {Medium(k): int(v) for k, v in (slots.get("per_medium") or {"voice": 1}).items()}
+    total = int(slots.get("total", sum(per_medium.values())))
+    if not phone and Medium.VOICE in per_medium:
+        per_medium[Medium.VOICE] = 0
     return RouterAgent(
         id=str(agent.id),
         tenant=str(agent.tenant_id),
@@ -68,7 +73,7 @@ def router_agent(agent: Agent) -> RouterAgent:
         attributes={(s.name, s.value): s.proficiency for s in agent.skills},
         slots=SlotSpec(
             per_medium=per_medium,
-            total=int(slots.get("total", sum(per_medium.values()))),
+            total=total,
             exclusive=frozenset(Medium(m) for m in slots.get("exclusive", ["voice"])),
         ),
     )
@@ -103,6 +108,8 @@ class QueueService:
         # Agent rows (phone, tenant, skills) by id: the router holds ids, offers need the rows.
         self._agents: dict[int, Agent] = {}
         self._pushed: dict[int, str] = {}
+        # Phones Asterisk reports unreachable (ccari.agents.phones): their agents get no calls.
+        self._unreachable: frozenset[str] = frozenset()
 
     def register(self, medium: str, deliverer: Deliverer) -> None:
         self._deliverers[medium] = deliverer
@@ -124,7 +131,7 @@ class QueueService:
                 self._agents[agent.id] = agent
             offers = self.router.restore(
                 now,
-                agents=[(router_agent(a), AgentState(a.presence)) for a in agents
+                agents=[(self._router_agent(a), AgentState(a.presence)) for a in agents
                         if a.presence in ("ready", "not_ready")],
                 in_progress=[(self._item(c), str(c.agent_id),
                               (c.connected_at or c.arrived_at).timestamp())
@@ -242,7 +249,7 @@ class QueueService:
                         offers = self.router.agent_logout(aid, now)
                 else:
                     if not logged_in:
-                        offers += self.router.agent_login(router_agent(agent), now)
+                        offers += self.router.agent_login(self._router_agent(agent), now)
                     if presence == "ready":
                         offers += self.router.agent_ready(aid, now)
                     else:
@@ -250,6 +257,32 @@ class QueueService:
         await self._apply(offers)
         await self._sync_states()
         return self.agent_state(agent.id)
+
+    def _router_agent(self, agent: Agent) -> RouterAgent:
+        return router_agent(agent, phone=agent.phone_username not in self._unreachable)
+
+    def phone_reachable(self, agent_id: int) -> bool:
+        agent = self._agents.get(agent_id)
+        return agent is None or agent.phone_username not in self._unreachable
+
+    async def set_unreachable_phones(self, usernames: frozenset[str]) -> None:
+        """Asterisk's view of the agents' phones now.  An agent whose phone is unreachable
+        keeps the presence they chose but is offered no calls until it answers again."""
+        async with self._lock:
+            flipped = self._unreachable ^ usernames
+            self._unreachable = usernames
+            changed = [a for a in self._agents.values() if a.phone_username in flipped]
+            offers: list[Offer] = []
+            if self._started:  # before start, start() reads the set itself
+                for agent in changed:
+                    if self.agent_state(agent.id) != "logged_out":
+                        offers += self.router.agent_update(self._router_agent(agent), self._clock())
+        for agent in changed:
+            reachable = self.phone_reachable(agent.id)
+            log.info("agent %s: phone %s %s", agent.id, agent.phone_username,
+                     "reachable" if reachable else "unreachable")
+            await self._hub.send(agent.id, {"type": "phone", "reachable": reachable})
+        await self._apply(offers)
 
     def agent_state(self, agent_id: int) -> str:
         try:

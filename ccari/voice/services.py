@@ -40,6 +40,7 @@ from ccari.tasks import TaskSet
 from ccari.tenants.directory import NumberDirectory
 from ccari.voice import ivr as ivr_mod
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
+from ccari.voice.deadcalls import DeadCalls
 from ccari.voice.handover import Handover
 from ccari.voice.hold import Hold, safe
 from ccari.voice.overflow import Overflow
@@ -85,6 +86,8 @@ class VoiceService:
         self.overflow = Overflow(ari, sessions, self.calls, config, self._sound, self.now)
         # What ccari.callbacks hands over once its customer is on the line.
         self.handover = Handover(self)
+        # Why a dead call ended (RTP timeout, session timer), once its channel is destroyed.
+        self.dead_calls = DeadCalls(sessions, self.now)
 
     def now(self) -> dt.datetime:
         return utc(self._clock())

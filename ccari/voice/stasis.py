@@ -8,6 +8,7 @@ from ccari.ari import AriClient
 from ccari.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
+    ChannelHangupRequest,
     PlaybackFinished,
     RecordingFailed,
     RecordingFinished,
@@ -35,6 +36,14 @@ def register(ari: AriClient, voice: VoiceService) -> None:
     async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
         cause = ev.cause if isinstance(ev, ChannelDestroyed) else None
         await voice.channel_gone(ev.channel.id, cause)
+        # After the contact ended: a dead call (RTP timeout, session timer) says so.
+        if isinstance(ev, ChannelDestroyed):
+            await voice.dead_calls.channel_ended(ev.channel.id, ev.cause)
+        else:
+            await voice.dead_calls.channel_ended(ev.channel.id)
+
+    def on_hangup_request(ev: ChannelHangupRequest) -> None:
+        voice.dead_calls.hangup_requested(ev.channel.id, ev.cause, ev.soft)
 
     async def on_dtmf(ev: ChannelDtmfReceived) -> None:
         await voice.dtmf(ev.channel.id, ev.digit)
@@ -49,6 +58,7 @@ def register(ari: AriClient, voice: VoiceService) -> None:
     ari.on(StasisEnd, on_gone)
     ari.on(ChannelDestroyed, on_gone)
     ari.on(ChannelDtmfReceived, on_dtmf)
+    ari.on(ChannelHangupRequest, on_hangup_request)
     ari.on(PlaybackFinished, on_playback)
     ari.on(RecordingFinished, on_recording)
     ari.on(RecordingFailed, on_recording)

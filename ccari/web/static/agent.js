@@ -22,6 +22,8 @@
   window.ccari = ccari;
 
   function setState(state) { $("state").textContent = state; $("state").dataset.state = state; }
+  // Asterisk cannot reach the agent's phone: no calls until it answers again.
+  function setPhone(reachable) { if (typeof reachable === "boolean") $("phone").hidden = reachable; }
 
   function list(el, values, fmt) {
     el.replaceChildren(...values.map((x) => { const li = document.createElement("li"); li.textContent = fmt(x); return li; }));
@@ -78,7 +80,8 @@
     refresh();
   }
 
-  ccari.on("hello", (m) => setState(m.state));
+  ccari.on("hello", (m) => { setState(m.state); setPhone(m.phone_reachable); });
+  ccari.on("phone", (m) => setPhone(m.reachable));
   ccari.on("state", (m) => setState(m.state));
   ccari.on("offer", (m) => showOffer(m.contact));
   ccari.on("connected", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });
