@@ -5,6 +5,11 @@ The websocket task connects to ``/ari/events?app=<app>&subscribeAll=true``, runs
 parses every message once and hands it to the handlers registered for its type.  Events of
 one channel (or bridge) are handled in order; other calls are not held up by a slow handler.
 
+With ``rest_over_websocket`` (Asterisk 22) REST requests travel on that same socket once it
+is live (no HTTP round trip, no Asterisk HTTP thread per request); before that, and for
+binary answers, they use HTTP.  With ``filter_events`` Asterisk is asked (ARI eventFilter)
+to send only the event types some handler is registered for.
+
 Losing the socket (close, error, or no PONG within 1.5 heartbeats on a half-open TCP
 connection) is logged and followed by a reconnect after an exponential, jittered delay.
 Asterisk does not replay what happened meanwhile, hence ``on_connected`` on every connect.
@@ -16,18 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 
 from ccari.ari.backoff import Backoff, ReconnectPolicy
 from ccari.ari.dispatch import KeyedDispatcher
-from ccari.ari.errors import AriError, AriRequestError, AriUnavailable, error_for_status
-from ccari.ari.events import ApplicationReplaced, Event, event_key, parse_event
-from ccari.ari.rest import AriRest
+from ccari.ari.errors import AriError, AriRequestError, AriTimeout, AriUnavailable, error_for_status
+from ccari.ari.events import ApplicationReplaced, Event, event_key, event_types, parse_event
+from ccari.ari.rest import AriRest, Params, _clean, _error_message
 from ccari.tasks import ready_or_ended
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,8 @@ class AriClient(AriRest):
         reconnect: ReconnectPolicy | None = None,
         subscribe_all: bool = True,
         stop_on_replaced: bool = True,
+        rest_over_websocket: bool = False,
+        filter_events: bool = False,
     ) -> None:
         super().__init__(session, base_url, username, password, app, request_timeout=request_timeout)
         self._connect_timeout = connect_timeout
@@ -70,6 +79,11 @@ class AriClient(AriRest):
         self._ready = asyncio.Event()
         self._stopped = asyncio.Event()
         self._ever_connected = False
+        self._rest_over_ws = rest_over_websocket
+        self._filter_events = filter_events
+        self._live_ws: aiohttp.ClientWebSocketResponse | None = None
+        self._replies: dict[str, asyncio.Future[tuple[int, str, str]]] = {}
+        self._request_ids = itertools.count(1)
         self.connect_attempts = 0
         self.last_error: BaseException | None = None
 
@@ -177,9 +191,13 @@ class AriClient(AriRest):
             raise error_for_status(exc.status, f"ARI events: {exc.message}") from exc
         try:
             self._ever_connected = True
+            if self._filter_events:
+                await self._set_filter()
             log.info("ARI events for %r: connected, reconciling", self.app)
             await self._run_connected_callbacks()
             self._ready.set()
+            if self._rest_over_ws:
+                self._live_ws = ws
             log.info("ARI events for %r: live", self.app)
             while True:
                 msg = await ws.receive()
@@ -198,7 +216,66 @@ class AriClient(AriRest):
                     return
         finally:
             self._ready.clear()
+            self._live_ws = None
+            for reply in self._replies.values():
+                if not reply.done():
+                    reply.set_exception(AriUnavailable("ARI websocket closed before the answer"))
             await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
+
+    async def _set_filter(self) -> None:
+        handled = set(self._handlers)
+        if Event in handled:
+            return  # someone wants everything
+        allowed = sorted({name for name, cls in event_types().items()
+                          if any(issubclass(cls, h) for h in handled)}
+                         | {"ApplicationReplaced", "RESTResponse"})
+        try:
+            await self.set_event_filter(allowed)
+        except AriError as exc:  # an Asterisk without eventFilter: everything comes
+            log.warning("ARI events for %r: event filter not set: %s", self.app, exc)
+
+    # --- REST over the websocket ------------------------------------------------------
+
+    async def _send(self, method: str, path: str, *, params: Params | None = None,
+                    json_body: Any = None, request_timeout: float | None = None,
+                    binary: bool = False) -> bytes:
+        ws = self._live_ws
+        if ws is None or binary:
+            return await super()._send(method, path, params=params, json_body=json_body,
+                                       request_timeout=request_timeout, binary=binary)
+        total = self._timeout if request_timeout is None else request_timeout
+        request_id = f"r{next(self._request_ids)}"
+        query = urlencode(_clean(params))
+        message: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id,
+                                   "method": method,
+                                   "uri": path.lstrip("/") + (f"?{query}" if query else "")}
+        if json_body is not None:
+            message["content_type"] = "application/json"
+            message["message_body"] = json.dumps(json_body)
+        reply = self._replies[request_id] = asyncio.get_running_loop().create_future()
+        try:
+            await ws.send_str(json.dumps(message))
+            async with asyncio.timeout(total):
+                status, reason, body = await reply
+            raw: bytes = body.encode()
+        except TimeoutError as exc:
+            raise AriTimeout(f"{method} {path}: no answer within {total}s") from exc
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise AriUnavailable(f"{method} {path}: {exc!r}") from exc
+        finally:
+            self._replies.pop(request_id, None)
+        if status >= 400:
+            message_text = _error_message(raw, reason or str(status))
+            log.debug("ARI %s %s -> %s %s", method, path, status, message_text)
+            raise error_for_status(status, f"{method} {path}: {message_text}")
+        return raw
+
+    def _reply(self, data: dict[str, Any]) -> None:
+        reply = self._replies.get(str(data.get("request_id", "")))
+        if reply is not None and not reply.done():
+            body = data.get("message_body") or ""
+            reply.set_result((int(data.get("status_code") or 0), str(data.get("reason_phrase", "")),
+                              body if isinstance(body, str) else json.dumps(body)))
 
     async def _run_connected_callbacks(self) -> None:
         for callback in list(self._on_connected):
@@ -215,6 +292,9 @@ class AriClient(AriRest):
             data = json.loads(text)
         except ValueError:
             log.warning("ARI events: dropped a message that is not JSON: %.200s", text)
+            return False
+        if isinstance(data, dict) and data.get("type") == "RESTResponse":
+            self._reply(data)
             return False
         event = parse_event(data)
         self._dispatch(event)

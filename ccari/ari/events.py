@@ -329,6 +329,12 @@ _PARSERS: dict[str, _Parser] = {
 }
 
 
+def event_types() -> dict[str, type[Event]]:
+    """Every ARI event type this module parses, by its ARI name (= its class name)."""
+    return {name: cls for name in _PARSERS
+            if isinstance(cls := globals().get(name), type) and issubclass(cls, Event)}
+
+
 def parse_event(data: Any) -> Event:
     """Turn one decoded ARI message into a typed event; never raises."""
     if not isinstance(data, Mapping):

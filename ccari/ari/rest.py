@@ -100,9 +100,16 @@ class AriRest:
         params: Params | None = None,
         json_body: Any = None,
         request_timeout: float | None = None,
+        binary: bool = False,
     ) -> bytes:
-        """Send one request; the raw body of a 2xx answer, or an ``AriError``."""
+        """Send one request; the raw body of a 2xx answer, or an ``AriError``.
+
+        ``binary``: the answer is not JSON (a recording's file), which only HTTP carries."""
         total = self._timeout if request_timeout is None else request_timeout
+        return await self._http(method, path, params, json_body, total)
+
+    async def _http(self, method: str, path: str, params: Params | None, json_body: Any,
+                    total: float) -> bytes:
         try:
             async with self._session.request(
                 method,
@@ -133,6 +140,11 @@ class AriRest:
 
     async def reload_module(self, name: str) -> None:
         await self._request("PUT", f"/asterisk/modules/{_seg(name)}")
+
+    async def set_event_filter(self, allowed: Sequence[str]) -> None:
+        """Asterisk sends this app only events of the ``allowed`` types (ARI eventFilter)."""
+        body = {"allowed": [{"type": t} for t in allowed]}
+        await self._request("PUT", f"/applications/{_seg(self.app)}/eventFilter", json_body=body)
 
     # --- endpoints --------------------------------------------------------------------
 
@@ -278,7 +290,7 @@ class AriRest:
     async def stored_recording_file(self, name: str, request_timeout: float = 30.0) -> bytes:
         """The stored recording's file (e.g. a WAV), as Asterisk wrote it."""
         return await self._send("GET", f"/recordings/stored/{_seg(name)}/file",
-                                request_timeout=request_timeout)
+                                request_timeout=request_timeout, binary=True)
 
     async def delete_stored_recording(self, name: str) -> None:
         await self._request("DELETE", f"/recordings/stored/{_seg(name)}")

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from ccari.ami import AmiAdapter
-from ccari.ari import AriClient, AriConflict, ReconnectPolicy
+from ccari.ari import AriClient, AriConflict, AriNotFound, ReconnectPolicy
 from ccari.ari.events import (
     ApplicationReplaced,
     ChannelDestroyed,
@@ -209,3 +209,57 @@ async def test_ami_adapter_against_asterisk(real_pbx: PbxProcess) -> None:
         assert result.response["ActionID"] == "it-ami-1"
     finally:
         await ami.close()
+
+
+async def test_rest_over_the_websocket_and_the_event_filter(
+    real_pbx: PbxProcess, session: aiohttp.ClientSession
+) -> None:
+    """REST requests travel on the events websocket once it is live (errors keep their
+    status), and Asterisk sends only the event types a handler is registered for."""
+    client = _client(real_pbx, session, rest_over_websocket=True, filter_events=True)
+    starts: list[StasisStart] = []
+    other: list[Event] = []
+    started = asyncio.Event()
+
+    def on_start(ev: StasisStart) -> None:
+        starts.append(ev)
+        started.set()
+
+    client.on(StasisStart, on_start)
+    client.on(ChannelDestroyed, other.append)
+    http_requests = 0
+    real_http = client._http
+
+    async def counting_http(*args: object, **kw: object) -> bytes:
+        nonlocal http_requests
+        http_requests += 1
+        return await real_http(*args, **kw)  # type: ignore[arg-type]
+
+    client._http = counting_http  # type: ignore[method-assign]
+    try:
+        await client.start()
+        before = http_requests
+        await client.originate(f"Local/{DID}@from-carrier", channel_id="ws-1",
+                               other_channel_id="ws-1-2", app_args=["agent-leg"])
+        for count in (1, 2):  # the Local channel's ;1 side starts once ;2 is answered
+            async with asyncio.timeout(15):
+                while len(starts) < count:
+                    started.clear()
+                    await started.wait()
+            if count == 1:
+                await client.answer("ws-1-2")
+        await client.create_bridge("ws-bridge")
+        await client.add_channel("ws-bridge", ["ws-1", "ws-1-2"])
+        assert {c.id for c in await client.list_channels()} == {"ws-1", "ws-1-2"}
+        with pytest.raises(AriNotFound):
+            await client.answer("no-such-channel")
+        await client.hangup("ws-1")
+        await client.destroy_bridge("ws-bridge")
+        assert http_requests == before  # every request above went over the websocket
+        async with asyncio.timeout(15):
+            while {e.channel.id for e in other if isinstance(e, ChannelDestroyed)} != {"ws-1", "ws-1-2"}:
+                await asyncio.sleep(0.05)
+        # Entering the bridge, hang-up requests, state changes... were filtered out by Asterisk.
+        assert all(isinstance(e, ChannelDestroyed) for e in other)
+    finally:
+        await client.close()
