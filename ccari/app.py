@@ -30,10 +30,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ccari import keys
-from ccari.admin import http as admin_http
-from ccari.admission import http as admission_http
+from ccari.admin import plugin as admin_plugin
+from ccari.admission import plugin as admission_plugin
 from ccari.admission.service import AdmissionService
-from ccari.agents import http as agents_http
+from ccari.agents import plugin as agents_plugin
 from ccari.agents.commands import AgentCommands
 from ccari.agents.notifier import AgentHub
 from ccari.agents.phones import PhoneWatch
@@ -45,23 +45,26 @@ from ccari.cobrowse.services import CobrowseService
 from ccari.config import Config
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
+from ccari.crm import plugin as crm_plugin
 from ccari.email import plugin as email_plugin
 from ccari.public import plugin as public_plugin
 from ccari.public.origins import Origins
 from ccari.public.ratelimit import Limiters
 from ccari.public.tokens import CustomerTokens
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.supervisor import http as supervisor_http
+from ccari.supervisor import plugin as supervisor_plugin
 from ccari.voice import stasis
 from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
 from ccari.web.middlewares import errors, security_headers
-from ccari.web.pages import STATIC
 from ccari.web.security import SessionSigner
 
 log = logging.getLogger(__name__)
-# Contexts wired into the runtime, in order (each module has ``install(rt, stack)``).
-PLUGINS = (public_plugin, chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin,
+# Bounded contexts wired into the runtime, in order: each has a ``plugin.py`` with
+# ``async def install(rt, stack)``, which adds its route setups (from its ``http.py``) to
+# ``rt.internal_setups`` / ``rt.public_setups`` and its background work to ``stack``.
+PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
+           chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
            voicemail_plugin)
 
 
@@ -141,7 +144,6 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
                  SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s),
                  tokens=CustomerTokens(cfg.web.secret_key), origins=Origins(sessions),
                  admission=admission)
-    rt.commands.register("presence", agents_http.presence_command(queue))
     rt.offers = PageOffers(sessions, queue, hub)
     rt.offers.register_commands(rt.commands)
     async with contextlib.AsyncExitStack() as stack:
@@ -188,24 +190,16 @@ def _admission_rebuilder(ari: AriClient, admission: AdmissionService):  # type: 
 def internal_app(rt: Runtime) -> web.Application:
     app = web.Application(middlewares=[security_headers, errors], client_max_size=1024**2)
     _set_keys(app, rt)
-    app.add_routes(admin_http.routes)
-    app.add_routes(agents_http.routes)
-    app.add_routes(supervisor_http.routes)
-    if rt.admission is not None:
-        admission_http.setup(app, rt.admission)
     for setup in rt.internal_setups:
         setup(app)
-    app.router.add_get("/", _to_agent)
-    app.router.add_static("/static", STATIC)
     return app
 
 
 def public_app(rt: Runtime) -> web.Application:
     """Customer-facing side: what contexts register in ``rt.public_setups`` (widget, chat,
-    help requests, co-browse capture); no route into internal data."""
+    help requests, co-browse capture, health); no route into internal data."""
     app = web.Application(middlewares=[security_headers, errors], client_max_size=256 * 1024)
     _set_keys(app, rt)
-    app.router.add_get("/healthz", admin_http.health)
     for setup in rt.public_setups:
         setup(app)
     return app
@@ -221,10 +215,6 @@ def _set_keys(app: web.Application, rt: Runtime) -> None:
     app[keys.AGENT_SCRIPTS] = rt.agent_scripts
     app[keys.TOKENS] = rt.tokens
     app[keys.ORIGINS] = rt.origins
-
-
-async def _to_agent(request: web.Request) -> web.Response:
-    raise web.HTTPSeeOther("/agent")
 
 
 async def serve(cfg: Config, *, ready: asyncio.Event | None = None, with_pbx: bool = True) -> None:

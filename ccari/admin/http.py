@@ -1,7 +1,8 @@
-"""REST API (internal listener only): contacts and their event log, service health."""
+"""REST API (internal listener only): contacts and their event log; service health on both."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +14,20 @@ from ccari.errors import BadRequest, NotFound
 from ccari.storage.models import Contact
 
 routes = web.RouteTableDef()
+
+
+def internal_setup() -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app.add_routes(routes)
+
+    return setup
+
+
+def public_setup() -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app.router.add_get("/healthz", health)
+
+    return setup
 
 
 def contact_json(c: Contact) -> dict[str, Any]:

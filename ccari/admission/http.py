@@ -22,6 +22,7 @@ import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, cast
 
@@ -45,10 +46,12 @@ MAX_TRUNKS = 100_000
 _SPACED_ZONE = re.compile(r"T.* (\d{2}:?\d{2})$")
 
 
-def setup(app: web.Application, service: AdmissionService) -> None:
-    """Add the routes to the internal app and hand it the service."""
-    app[ADMISSION] = service
-    app.add_routes(routes)
+def internal_setup(service: AdmissionService) -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app[ADMISSION] = service
+        app.add_routes(routes)
+
+    return setup
 
 
 # ---- parsing -------------------------------------------------------------------------------

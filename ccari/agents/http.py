@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -17,7 +18,7 @@ from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Forbidden
 from ccari.storage.models import Agent, Tenant
 from ccari.web.middlewares import same_origin
-from ccari.web.pages import render
+from ccari.web.pages import STATIC, render
 from ccari.web.security import AgentSession, verify_password
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,21 @@ routes = web.RouteTableDef()
 COOKIE = "ccari_agent"
 LOGIN_CSRF = "ccari_login_csrf"
 PRESENCES = {"ready", "not_ready"}
+
+
+def internal_setup() -> Callable[[web.Application], None]:
+    """The agent's pages; ``/`` leads to them; ``/static`` serves the pages' files."""
+
+    def setup(app: web.Application) -> None:
+        app.add_routes(routes)
+        app.router.add_get("/", _to_agent)
+        app.router.add_static("/static", STATIC)
+
+    return setup
+
+
+async def _to_agent(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther("/agent")
 
 
 def presence_command(queue: QueueService) -> Command:

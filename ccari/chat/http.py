@@ -36,7 +36,7 @@ CHAT: web.AppKey[ChatService] = web.AppKey("chat")
 SMTP: web.AppKey[SmtpConfig] = web.AppKey("chat_smtp")
 
 
-def installer(service: ChatService, smtp: SmtpConfig) -> Callable[[web.Application], None]:
+def public_setup(service: ChatService, smtp: SmtpConfig) -> Callable[[web.Application], None]:
     def setup(app: web.Application) -> None:
         app[CHAT] = service
         app[SMTP] = smtp

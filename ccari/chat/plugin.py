@@ -24,6 +24,6 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
                               on_completed=chat.ending.on_completed)
     agents.register(rt.commands)
     rt.agent_scripts.append(AGENT_SCRIPT)
-    rt.public_setups.append(http.installer(chat, rt.config.smtp))
+    rt.public_setups.append(http.public_setup(chat, rt.config.smtp))
     await chat.start()
     stack.push_async_callback(chat.close)

@@ -83,7 +83,7 @@ async def customer_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def setup_public(svc: CobrowseService) -> Callable[[web.Application], None]:
+def public_setup(svc: CobrowseService) -> Callable[[web.Application], None]:
     def setup(app: web.Application) -> None:
         app[SERVICE] = svc
         app.router.add_get("/cobrowse.js", capture_script)
@@ -199,7 +199,7 @@ async def put_settings(request: web.Request) -> web.Response:
     return web.json_response(settings_json(row))
 
 
-def setup_internal(svc: CobrowseService) -> Callable[[web.Application], None]:
+def internal_setup(svc: CobrowseService) -> Callable[[web.Application], None]:
     def setup(app: web.Application) -> None:
         app[SERVICE] = svc
         app.router.add_get("/agent/cobrowse/ws", mirror_ws)

@@ -60,9 +60,12 @@ def public_setup(service: EmailService, limits: PublicLimits) -> Callable[[web.A
     return setup
 
 
-def internal_setup(app: web.Application) -> None:
-    app.router.add_get("/api/email/mailboxes", list_mailboxes)
-    app.router.add_put("/api/email/mailboxes/{address}", put_mailbox)
+def internal_setup() -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app.router.add_get("/api/email/mailboxes", list_mailboxes)
+        app.router.add_put("/api/email/mailboxes/{address}", put_mailbox)
+
+    return setup
 
 
 async def _json(request: web.Request) -> dict[str, Any]:

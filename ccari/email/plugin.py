@@ -27,7 +27,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     rt.offers.register_medium("email", on_accepted=agent.on_accepted)
     rt.agent_scripts.append("/static/agent-email.js")
     rt.public_setups.append(http.public_setup(service, http.PublicLimits.default()))
-    rt.internal_setups.append(http.internal_setup)
+    rt.internal_setups.append(http.internal_setup())
     # Mail saved before a restart (replies, acknowledgements) goes out from here on.
     outbox.start()
     stack.push_async_callback(outbox.close)

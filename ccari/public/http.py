@@ -22,6 +22,7 @@ from aiohttp import web
 
 from ccari import keys
 from ccari.errors import BadRequest, NotFound, Unauthorized
+from ccari.public import pages
 from ccari.public import repo as public_repo
 from ccari.public.origins import cors
 from ccari.public.ratelimit import Limiters
@@ -41,7 +42,7 @@ WAIT_MEDIA = {"chat": (Medium.CHAT,), "email": (Medium.EMAIL,),
 MAX_URL = 2000
 
 
-def installer(limiters: Limiters) -> Callable[[web.Application], None]:
+def public_setup(limiters: Limiters) -> Callable[[web.Application], None]:
     def setup(app: web.Application) -> None:
         app[LIMITERS] = limiters
         app.on_response_prepare.append(_cors_headers)
@@ -50,6 +51,7 @@ def installer(limiters: Limiters) -> Callable[[web.Application], None]:
         app.router.add_get("/v1/wait", wait)
         for name in WIDGET_FILES:
             app.router.add_get(f"/{name}", widget_file)
+        pages.add_routes(app)
 
     return setup
 

@@ -22,7 +22,7 @@ PAGES = {"": "demo_home.html", "page2": "demo_plans.html"}
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
 
 
-def setup(app: web.Application) -> None:
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/demo/{tenant}", _slash)
     app.router.add_get("/demo/{tenant}/", page)
     app.router.add_get("/demo/{tenant}/{page}", page)

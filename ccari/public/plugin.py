@@ -6,12 +6,12 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from ccari.public import http, pages
+from ccari.public import http
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
 
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
-    rt.public_setups.append(http.installer(rt.limiters))
-    rt.public_setups.append(pages.setup)
+    """Register the routes of this context."""
+    rt.public_setups.append(http.public_setup(rt.limiters))

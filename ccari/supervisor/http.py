@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,13 @@ routes = web.RouteTableDef()
 # Queued or offered to an agent; callbacks also wait "scheduled" (for their time) or
 # "dialing" (the customer's phone is ringing).
 WAITING = ("queued", "offered", "scheduled", "dialing")
+
+
+def internal_setup() -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app.add_routes(routes)
+
+    return setup
 
 
 async def _supervisor(request: web.Request) -> tuple[AgentSession, Agent, Tenant]:

@@ -25,14 +25,14 @@ SERVICE = web.AppKey("voicemail", VoicemailService)
 LIST_LIMIT = 200
 
 
-def setup(service: VoicemailService) -> Callable[[web.Application], None]:
-    def install(app: web.Application) -> None:
+def internal_setup(service: VoicemailService) -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
         app[SERVICE] = service
         app.router.add_get("/agent/voicemails/{id}", agent_audio)
         app.router.add_get("/api/voicemails", list_voicemails)
         app.router.add_get("/api/voicemails/{id}/audio", tenant_audio)
 
-    return install
+    return setup
 
 
 def _audio(row: Voicemail) -> web.Response:

@@ -28,7 +28,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     service = VoicemailService(rt.sessions, rt.queue, node=rt.config.node)
     rt.offers.register_medium(MEDIUM)
     rt.agent_scripts.append("/static/agent-voicemail.js")
-    rt.internal_setups.append(http.setup(service))
+    rt.internal_setups.append(http.internal_setup(service))
     rt.pbx_setups.append(functools.partial(attach, service))
 
 

@@ -9,8 +9,6 @@ import io
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ccari.admission import http as admission_http
-from ccari.admission.service import AdmissionService
 from ccari.app import internal_app, runtime
 from ccari.demo.seed import seed
 from ccari.storage.models import Contact
@@ -39,17 +37,13 @@ async def rt(cfg, sessions):
         await s.commit()
     async with runtime(cfg, with_pbx=False) as rt:
         rt.demo_secrets = sec  # type: ignore[attr-defined]
-        rt.admission = AdmissionService(  # type: ignore[attr-defined]
-            rt.sessions, rt.queue.available_agents, node=cfg.node)
         rt.ids = {"acme": acme.id, "globex": globex.id}  # type: ignore[attr-defined]
         yield rt
 
 
 @pytest.fixture
 async def client(rt, aiohttp_client) -> TestClient:
-    app = internal_app(rt)
-    admission_http.setup(app, rt.admission)
-    return await aiohttp_client(app)
+    return await aiohttp_client(internal_app(rt))
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -26,8 +27,8 @@ ORIGIN = "http://127.0.0.1:8081"  # the demo tenants' allowed site
 
 
 @pytest.fixture
-async def rt(cfg, sessions, monkeypatch):
-    monkeypatch.setenv("CCARI_CALLBACKS_IP_BURST", "8")
+async def rt(cfg, sessions):
+    cfg = replace(cfg, callbacks=replace(cfg.callbacks, ip_burst=8))
     async with sessions() as s:
         sec = await seed(s, cfg)
         await seed_callbacks(s)

@@ -18,13 +18,13 @@ from sqlalchemy import select
 
 from ccari.contacts import repo as contacts_repo
 from ccari.crm.entitlements import (
-    LOOKUP,
     EntitlementLookup,
     check_template,
     parse_entitlements,
     routing_attributes,
     routing_attributes_for,
 )
+from ccari.crm.http import LOOKUP
 from ccari.errors import BadRequest
 from ccari.storage.models import Agent, AgentSkill, Customer
 from tests.cobrowse.conftest import MEDIUM, Env, offered_contact, receive

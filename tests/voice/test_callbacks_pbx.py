@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +71,19 @@ async def prepare(cfg: Config, **settings: Any) -> None:
 
 
 @pytest.fixture
-def customer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Customer:
-    port = free_port(CARRIER_IP)
-    monkeypatch.setenv("CCARI_CALLBACKS_CARRIER_OUTBOUND", f"{CARRIER_IP}:{port}")
-    monkeypatch.setenv("CCARI_CALLBACKS_IVR_GAP_S", "1")
-    monkeypatch.setenv("CCARI_CALLBACKS_CONFIRM_TIMEOUT_S", "1")
-    monkeypatch.setenv("CCARI_CALLBACKS_PROMPT_PLAYS", "1")
-    return Customer(port, tmp_path / "customer-invites.log")
+def customer(tmp_path: Path) -> Customer:
+    return Customer(free_port(CARRIER_IP), tmp_path / "customer-invites.log")
+
+
+def callbacks_section(customer: Customer) -> dict[str, Any]:
+    """The tests' ``[callbacks]`` config: calls go to the customer's phone; short waits."""
+    return {"carrier_outbound": f"{CARRIER_IP}:{customer.port}", "ivr_gap_s": 1.0,
+            "confirm_timeout_s": 1.0, "prompt_plays": 1}
+
+
+@pytest.fixture
+def callbacks_config(customer: Customer) -> dict[str, Any]:
+    return callbacks_section(customer)
 
 
 @pytest.fixture
@@ -86,9 +92,11 @@ def settings() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def cb(voice_cfg: Config, customer: Customer, settings: dict[str, Any]) -> AsyncIterator[Runtime]:
+async def cb(voice_cfg: Config, callbacks_config: dict[str, Any],
+             settings: dict[str, Any]) -> AsyncIterator[Runtime]:
     await prepare(voice_cfg, **settings)
-    async with runtime(voice_cfg) as rt:
+    cfg = replace(voice_cfg, callbacks=replace(voice_cfg.callbacks, **callbacks_config))
+    async with runtime(cfg) as rt:
         assert rt.voice is not None and rt.voice.callbacks is not None, \
             "the composition root must run rt.pbx_setups (see ccari.callbacks.plugin.attach)"
         yield rt

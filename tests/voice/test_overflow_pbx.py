@@ -149,14 +149,14 @@ async def test_over_the_limit_the_caller_leaves_a_voicemail_an_agent_takes_on_th
 
 
 @pytest.fixture
-def long_deferral(monkeypatch: pytest.MonkeyPatch) -> None:
+def callbacks_config(customer: Customer) -> dict[str, Any]:
     """A deferred callback's own retry only after 60 s: anything sooner is the wake-up on a
     free trunk."""
-    monkeypatch.setenv("CCARI_CALLBACKS_DEFER_S", "60")
+    return {**callbacks_pbx.callbacks_section(customer), "defer_s": 60.0}
 
 
 async def test_over_the_limit_a_caller_who_presses_1_is_called_back_once_a_trunk_frees(
-    long_deferral: None, cb: Runtime, voice_env: VoiceEnv, customer: Customer
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer
 ) -> None:
     await over_the_limit(cb, "callback")
     async with customer.phone(dtmf_after_ms=1000) as cust:

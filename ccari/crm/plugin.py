@@ -1,0 +1,23 @@
+"""Wiring of the crm context: the entitlement lookup (the tenant's own system over HTTP,
+else the local record), its configuration API and the agent page's refresh command."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from ccari.crm import http
+from ccari.crm.entitlements import EntitlementLookup, entitlements_command
+
+if TYPE_CHECKING:
+    from ccari.app import Runtime
+
+
+async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
+    """Register routes and commands of this context."""
+    client = await stack.enter_async_context(aiohttp.ClientSession())
+    lookup = EntitlementLookup(rt.sessions, client)
+    rt.internal_setups.append(http.internal_setup(lookup))
+    rt.commands.register("entitlements.get", entitlements_command(rt.sessions, lookup))
