@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 # Imported here so that Alembic's metadata sees the entitlement source table of the crm
 # context until ccari.storage.all_models lists ccari.crm.entitlements itself.
-from ccari.crm.entitlements import EntitlementSource
+from ccari.crm.models import EntitlementSource
 from ccari.storage.models import Base, new_id, utcnow
 
 STATES = ("waiting", "linked", "ended")

@@ -24,35 +24,20 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-from sqlalchemy import Float, ForeignKey, Integer, String, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column
 
 from ccari.agents.commands import Command, field
 from ccari.contacts import repo as contacts_repo
+from ccari.crm.models import EntitlementSource
 from ccari.errors import BadRequest, NotFound
-from ccari.storage.models import Agent, Base, Customer
+from ccari.storage.models import Agent, Customer
 
 log = logging.getLogger(__name__)
 PLACEHOLDERS = frozenset({"customer_id", "phone", "email"})
 MAX_BODY = 256 * 1024
 MAX_ITEMS = 50
 MAX_TIMEOUT_S = 10.0
-
-
-class EntitlementSource(Base):
-    __tablename__ = "entitlement_sources"
-    tenant_id: Mapped[int] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
-    # None: the local record only.
-    url_template: Mapped[str | None] = mapped_column(String(1000))
-    timeout_s: Mapped[float] = mapped_column(Float, default=2.0)
-    cache_ttl_s: Mapped[int] = mapped_column(Integer, default=300)
-    # Sent as the Authorization header to the tenant's system (e.g. "Bearer ...").
-    auth_header: Mapped[str | None] = mapped_column(String(500))
-    routing_attribute: Mapped[str] = mapped_column(String(64), default="tier")
-    # Levels that become a required routing attribute, highest first (e.g. ["gold"]).
-    routing_levels: Mapped[list[Any]] = mapped_column(default=list)
 
 
 # ---- pure core ----------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from ccari import keys
 from ccari.admin.auth import tenant_scope
-from ccari.crm.entitlements import MAX_TIMEOUT_S, EntitlementLookup, EntitlementSource, check_template
+from ccari.crm.entitlements import MAX_TIMEOUT_S, EntitlementLookup, check_template
+from ccari.crm.models import EntitlementSource
 from ccari.errors import BadRequest
 
 LOOKUP: web.AppKey[EntitlementLookup] = web.AppKey("entitlement_lookup")

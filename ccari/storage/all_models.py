@@ -3,13 +3,13 @@
 from ccari.callbacks import models as callbacks_models
 from ccari.chat import models as chat_models
 from ccari.cobrowse import models as cobrowse_models
-from ccari.crm import entitlements as crm_entitlements
+from ccari.crm import models as crm_models
 from ccari.email import models as email_models
 from ccari.public import models as public_models
 from ccari.storage.models import Base
 from ccari.voicemail import models as voicemail_models
 
 __all__ = [
-    "Base", "callbacks_models", "chat_models", "cobrowse_models", "crm_entitlements", "email_models",
+    "Base", "callbacks_models", "chat_models", "cobrowse_models", "crm_models", "email_models",
     "public_models", "voicemail_models",
 ]
