@@ -19,6 +19,7 @@ from ccari.ari.errors import AriError
 from ccari.callbacks import repo
 from ccari.callbacks.legs import AgentLeg, Leg, VoicePort
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService
 from ccari.storage.models import Agent, Contact
@@ -94,7 +95,7 @@ class AgentFirst:
             if cb is None or contact is None or contact.state != "offered":
                 return
             cb.status, cb.ended_at = "done", now
-            await contacts_repo.transition(s, contact, "offered", at=now, medium="voice",
+            await contacts_repo.apply(s, contact, Fact.CUSTOMER_ANSWERED, at=now, medium="voice",
                                            channel_id=leg.attempt_id, agent_channel_id=al.channel_id)
             await s.commit()
         self.d.legs.pop(leg.attempt_id, None)

@@ -45,6 +45,7 @@ from ccari.callbacks.legs import AgentLeg, Leg, OutboundAdmission, VoicePort, ca
 from ccari.callbacks.models import Callback, CallbackAttempt
 from ccari.callbacks.services import CallbackService
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.services import QueueService, utc
 from ccari.errors import CcariError
 from ccari.storage.models import Agent, Contact
@@ -154,7 +155,7 @@ class Dialer:
             if agent_leg is None:
                 contact = await contacts_repo.get(s, row.contact_id, for_update=True)
                 if contact is not None:
-                    await contacts_repo.transition(s, contact, "dialing", at=now, not_before=None)
+                    await contacts_repo.apply(s, contact, Fact.DIALLED, at=now, not_before=None)
             await s.commit()  # saved before Asterisk is asked: never placed twice
         leg = Leg(attempt_id, cb.id, agent_leg=agent_leg)
         self.legs[attempt_id] = leg
@@ -308,9 +309,8 @@ class Dialer:
             if cb is None or contact is None or cb.status != "answered":
                 return
             cb.status, cb.ended_at = "done", now
-            await contacts_repo.transition(
-                s, contact, "queued", at=now, medium="voice", channel_id=leg.attempt_id,
-                queued_at=cb.place_at, not_before=None)
+            await contacts_repo.apply(s, contact, Fact.ROUTED, at=now, medium="voice",
+                                      channel_id=leg.attempt_id, queued_at=cb.place_at, not_before=None)
             await s.commit()
         self.legs.pop(leg.attempt_id, None)
         log.info("callback %s: customer pressed 1; contact %s queued at its place", cb.id, contact.id)

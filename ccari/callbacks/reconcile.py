@@ -24,6 +24,7 @@ from ccari.callbacks import repo
 from ccari.callbacks.dialer import Dialer
 from ccari.callbacks.legs import Leg, callback_of
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ async def reconcile(dialer: Dialer) -> None:
         async with dialer.sessions() as s:
             row = await contacts_repo.get(s, contact.id, for_update=True)
             if row is not None and row.state == "offered":
-                await contacts_repo.transition(s, row, "queued", at=dialer.now(), agent_id=None,
+                await contacts_repo.apply(s, row, Fact.DECLINED, at=dialer.now(), agent_id=None,
                                                agent_channel_id=None)
                 await s.commit()
     for att in flying:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.callbacks import repo
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.services import QueueService
 from ccari.tasks import TaskSet
 
@@ -110,7 +111,7 @@ class Scheduler:
             if target == "queued":
                 contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
                 if contact is not None:
-                    await contacts_repo.transition(s, contact, "queued", at=now, queued_at=cb.place_at,
+                    await contacts_repo.apply(s, contact, Fact.DUE, at=now, queued_at=cb.place_at,
                                                    not_before=None)
             cb.next_attempt_at = None  # the claim wrote the status; this writes only the time
             await s.commit()

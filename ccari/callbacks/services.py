@@ -35,6 +35,7 @@ from ccari.callbacks.models import Callback, CallbackSettings
 from ccari.callbacks.scheduler import Scheduler
 from ccari.config import CallbacksConfig
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.services import QueueService, requirements_from, utc
 from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import routing_attributes_for
@@ -162,8 +163,8 @@ class CallbackService:
                 when=now + dt.timedelta(seconds=self.config.ivr_hold_s),
                 source="overflow" if attributes.get("_source") == "overflow" else "ivr",
                 attributes=attrs, place_at=voice.arrived_at, session=s)
-            await contacts_repo.transition(
-                s, voice, "completed", at=now, ended_at=now, disposition="callback-requested",
+            await contacts_repo.apply(
+                s, voice, Fact.SELF_SERVED, at=now, ended_at=now, disposition="callback-requested",
                 wait_s=round((now - voice.arrived_at).total_seconds(), 3))
             await s.commit()
         self.scheduler.wake()
@@ -239,7 +240,7 @@ class CallbackService:
             cb.last_result = f"cancelled-by-{by}"
             contact = await contacts_repo.get(s, cb.contact_id, tenant_id)
             if contact is not None and contact.state not in ("completed", "abandoned", "failed"):
-                await contacts_repo.transition(s, contact, "abandoned", at=now, ended_at=now,
+                await contacts_repo.apply(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now,
                                                disposition=f"cancelled-by-{by}", not_before=None)
             await s.commit()
         log.info("callback %s cancelled by %s (was %s)", cb.id, by, previous)
@@ -263,7 +264,7 @@ class CallbackService:
             cb.status, cb.next_attempt_at, cb.not_before = "pending", at, at
             contact = await contacts_repo.get(s, cb.contact_id, tenant_id)
             if contact is not None:
-                await contacts_repo.transition(s, contact, "scheduled", at=now, not_before=at,
+                await contacts_repo.apply(s, contact, Fact.RESCHEDULED, at=now, not_before=at,
                                                agent_id=None)
             await s.commit()
         if was_queued:
@@ -321,7 +322,7 @@ class CallbackService:
             cb.status, cb.next_attempt_at, cb.last_result = "pending", at, f"deferred-{reason}"[:24]
             contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
             if contact is not None:
-                await contacts_repo.transition(s, contact, "scheduled", at=now, not_before=at,
+                await contacts_repo.apply(s, contact, Fact.RESCHEDULED, at=now, not_before=at,
                                                agent_id=None, agent_channel_id=None)
             await s.commit()
         log.info("callback %s deferred by trunk admission (%s) until %s", callback_id, reason, at)
@@ -374,7 +375,7 @@ class CallbackService:
                     cb.status, cb.next_attempt_at = "pending", nxt.at
                     contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
                     if contact is not None:
-                        await contacts_repo.transition(s, contact, "scheduled", at=now, not_before=nxt.at,
+                        await contacts_repo.apply(s, contact, Fact.RESCHEDULED, at=now, not_before=nxt.at,
                                                        agent_id=None, agent_channel_id=None)
                     log.info("callback %s attempt %s: %s; next try at %s", cb.id, att.n, result,
                              nxt.at.isoformat() if nxt.at else None)
@@ -398,7 +399,7 @@ class CallbackService:
                 cb.status, cb.next_attempt_at = "pending", now
                 contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
                 if contact is not None and contact.state == "dialing":
-                    await contacts_repo.transition(s, contact, "scheduled", at=now, not_before=now)
+                    await contacts_repo.apply(s, contact, Fact.RESCHEDULED, at=now, not_before=now)
             await s.commit()
         log.info("callback %s was claimed but never placed: placed again", callback_id)
         self.scheduler.wake()
@@ -408,7 +409,7 @@ class CallbackService:
         cb.status, cb.next_attempt_at, cb.ended_at, cb.last_result = status, None, now, reason[:24]
         contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
         if contact is not None and contact.state not in ("completed", "abandoned", "failed"):
-            await contacts_repo.transition(s, contact, "failed", at=now, ended_at=now,
+            await contacts_repo.apply(s, contact, Fact.GAVE_UP, at=now, ended_at=now,
                                            disposition=reason[:40], not_before=None,
                                            agent_id=None)
 

@@ -26,6 +26,7 @@ from ccari.chat import mail, repo
 from ccari.chat.services import ChatService
 from ccari.config import SmtpConfig
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.errors import BadRequest, Conflict, NotFound
@@ -133,7 +134,7 @@ class AgentChats:
                     raise BadRequest("no such topic", error_id="bad-topic")
                 attrs[public_repo.TOPIC_ATTRIBUTE] = topic
                 text = f"{agent.display_name} is transferring you to {topic}"
-            await contacts_repo.transition(s, contact, "queued", at=now, agent_id=None,
+            await contacts_repo.apply(s, contact, Fact.TRANSFERRED, at=now, agent_id=None,
                                            attributes=attrs)
             await contacts_repo.log(s, contact, "transferred", now, from_agent=agent.id,
                                     to_agent=to_agent, topic=topic)

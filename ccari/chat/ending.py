@@ -25,6 +25,7 @@ from ccari.chat import repo
 from ccari.chat.models import ChatSession
 from ccari.chat.timers import Timers
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService, utc
 from ccari.errors import CcariError
@@ -99,7 +100,7 @@ class ChatEnding:
                 return False
             offered_to = contact.agent_id if contact.state == "offered" else None
             waited = (now - (contact.queued_at or contact.arrived_at)).total_seconds()
-            await contacts_repo.transition(s, contact, "abandoned", at=now, ended_at=now,
+            await contacts_repo.apply(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now,
                                            wait_s=round(waited, 3), agent_id=None,
                                            disposition=disposition)
             chat = await repo.conversation(s, tenant_id, contact_id, for_update=True)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.agents.commands import AgentCommands, field
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.errors import Conflict, NotFound
@@ -114,7 +115,7 @@ class PageOffers:
             row = await self._offered_to(agent, contact_id, "offered", session=s)
             self._stop_timer(contact_id)
             wait = (now - (row.queued_at or row.arrived_at)).total_seconds()
-            await repo.transition(s, row, "connected", at=now, connected_at=now, wait_s=round(wait, 3))
+            await repo.apply(s, row, Fact.ANSWERED, at=now, connected_at=now, wait_s=round(wait, 3))
             await s.commit()
         await self._queue.accepted(contact_id)
         hook = self._accepted.get(row.medium)
@@ -128,7 +129,7 @@ class PageOffers:
         async with self._sessions() as s:
             row = await self._offered_to(agent, contact_id, "connected", session=s)
             talk = (now - (row.connected_at or now)).total_seconds()
-            await repo.transition(s, row, "completed", at=now, ended_at=now,
+            await repo.apply(s, row, Fact.ENDED, at=now, ended_at=now,
                                   talk_s=round(talk, 3), disposition=disposition[:40])
             await s.commit()
         await self._queue.completed(row.id, agent.id, 0)

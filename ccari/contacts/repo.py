@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ccari.contacts.lifecycle import LIVE, Fact, step
 from ccari.storage.models import Contact, ContactEvent
 
-OPEN_STATES = ("ivr", "queued", "offered", "connected")
+# Contacts being handled on a node now (the lifecycle's LIVE states, as stored).
+OPEN_STATES = tuple(sorted(s.value for s in LIVE))
 
 
 async def create(session: AsyncSession, **fields: Any) -> Contact:
@@ -37,21 +39,40 @@ async def get(session: AsyncSession, contact_id: str, tenant_id: int | None = No
     return await session.scalar(query)
 
 
-async def transition(
-    session: AsyncSession, contact: Contact, state: str, *, at: dt.datetime, **fields: Any
+async def apply(
+    session: AsyncSession, contact: Contact, fact: Fact, *, at: dt.datetime, **fields: Any
 ) -> Contact:
-    """Move a contact to ``state`` and log the change (the caller commits)."""
-    data: dict[str, Any] = {"from": contact.state, "to": state}
+    """Move a contact by ``fact`` (the lifecycle decides the new state, or raises
+    ``IllegalTransition``), set ``fields`` and log the move (the caller commits)."""
+    state = step(contact.state, fact)
+    data: dict[str, Any] = {"from": contact.state, "to": state.value, "fact": fact.value}
+    _set(contact, fields, data)
+    contact.state = state.value
+    session.add(contact)
+    session.add(
+        ContactEvent(tenant_id=contact.tenant_id, contact_id=contact.id, at=at, kind=state.value,
+                     data=data)
+    )
+    return contact
+
+
+async def update(
+    session: AsyncSession, contact: Contact, kind: str, *, at: dt.datetime, **fields: Any
+) -> Contact:
+    """Change ``fields`` of a contact without moving it (priority, time), logged as ``kind``."""
+    data: dict[str, Any] = {"state": contact.state}
+    _set(contact, fields, data)
+    session.add(contact)
+    session.add(ContactEvent(tenant_id=contact.tenant_id, contact_id=contact.id, at=at, kind=kind,
+                             data=data))
+    return contact
+
+
+def _set(contact: Contact, fields: dict[str, Any], data: dict[str, Any]) -> None:
     for key, value in fields.items():
         setattr(contact, key, value)
         if isinstance(value, str | int | float | type(None)):
             data[key] = value
-    contact.state = state
-    session.add(contact)
-    session.add(
-        ContactEvent(tenant_id=contact.tenant_id, contact_id=contact.id, at=at, kind=state, data=data)
-    )
-    return contact
 
 
 async def log(

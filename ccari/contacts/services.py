@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
+from ccari.contacts.lifecycle import Fact
 from ccari.errors import NotFound
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import (
@@ -191,9 +192,8 @@ class QueueService:
         async with self._sessions() as s:
             row = await repo.get(s, contact.id)
             if row is not None and row.state == "offered":
-                await repo.transition(
-                    s, row, "queued", at=utc(self._clock()), agent_id=None, agent_channel_id=None
-                )
+                await repo.apply(s, row, Fact.DECLINED, at=utc(self._clock()), agent_id=None,
+                                 agent_channel_id=None)
                 if agent_not_ready and agent_id is not None:
                     await agents_repo.set_presence(s, row.tenant_id, agent_id, "not_ready")
                 await s.commit()
@@ -215,7 +215,7 @@ class QueueService:
             contact = await repo.get(s, contact_id, tenant_id, for_update=True)
             if contact is None or contact.state not in ("queued", "offered"):
                 raise NotFound("no such waiting contact", error_id="contact-not-waiting")
-            await repo.transition(s, contact, contact.state, at=utc(self._clock()), priority=priority)
+            await repo.update(s, contact, "priority", at=utc(self._clock()), priority=priority)
             await s.commit()
         await self._decide(self.router.update_priority, contact_id, priority, self._clock())
         return contact
@@ -227,7 +227,7 @@ class QueueService:
             if contact is None or contact.state not in ("queued", "offered"):
                 raise NotFound("no such waiting contact", error_id="contact-not-waiting")
             when = utc(not_before) if not_before is not None else None
-            await repo.transition(s, contact, contact.state, at=utc(self._clock()), not_before=when)
+            await repo.update(s, contact, "rescheduled", at=utc(self._clock()), not_before=when)
             await s.commit()
         await self._decide(self.router.reschedule, contact_id, not_before, self._clock())
         return contact
@@ -332,8 +332,7 @@ class QueueService:
                 if contact is None or agent is None or contact.state != "queued":
                     log.warning("offer for %s to agent %s is stale", offer.item_id, agent_id)
                     continue
-                await repo.transition(
-                    s, contact, "offered", at=utc(self._clock()), agent_id=agent_id,
+                await repo.apply(s, contact, Fact.OFFERED, at=utc(self._clock()), agent_id=agent_id,
                     offer_count=contact.offer_count + 1,
                 )
                 await s.commit()

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo as contacts
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.services import QueueService, utc
 from ccari.email import headers as hdr
 from ccari.email import mime, repo
@@ -179,7 +180,7 @@ class EmailService:
         if contact is not None:
             if contact.state in contacts.OPEN_STATES:
                 return contact, "joined"
-            await contacts.transition(s, contact, "queued", at=now, queued_at=now, agent_id=None,
+            await contacts.apply(s, contact, Fact.CUSTOMER_WROTE, at=now, queued_at=now, agent_id=None,
                                       connected_at=None, ended_at=None, disposition=None,
                                       node=self._node)
             return contact, "reopened"

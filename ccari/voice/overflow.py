@@ -31,6 +31,7 @@ from ccari.ari import AriClient
 from ccari.ari.errors import AriError, AriNotFound
 from ccari.config import VoiceConfig
 from ccari.contacts import repo
+from ccari.contacts.lifecycle import Fact
 from ccari.voice.calls import Call, CallRegistry
 from ccari.voice.hold import safe
 from ccari.voice.ivr import Menu
@@ -191,7 +192,7 @@ class Overflow:
         async with self._sessions() as s:
             contact = await repo.get(s, call.contact_id)
             if contact is not None and contact.state == "ivr":
-                await repo.transition(s, contact, "completed", at=now, ended_at=now,
+                await repo.apply(s, contact, Fact.SELF_SERVED, at=now, ended_at=now,
                                       disposition=disposition)
                 await s.commit()
         call.phase = "ended"

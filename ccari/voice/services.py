@@ -31,6 +31,7 @@ from ccari.ari.errors import AriError
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
 from ccari.contacts import repo
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.crm import repo as crm_repo
@@ -225,9 +226,8 @@ class VoiceService:
             # the gold pool); decided from the local record inside this session.
             attributes = {**attributes,
                           **await routing_attributes_for(s, contact.tenant_id, contact.customer_id)}
-            await repo.transition(
-                s, contact, "queued", at=self.now(), queued_at=self.now(), attributes=attributes
-            )
+            await repo.apply(s, contact, Fact.ROUTED, at=self.now(), queued_at=self.now(),
+                             attributes=attributes)
             await s.commit()
         call.phase = "queued"
         log.info("contact %s queued with %s", call.contact_id, attributes)
@@ -303,9 +303,8 @@ class VoiceService:
         async with self._sessions() as s:
             contact = await repo.get(s, call.contact_id)
             if contact is not None and contact.state == "offered":
-                await repo.transition(
-                    s, contact, "queued", at=self.now(), agent_id=None, agent_channel_id=None
-                )
+                await repo.apply(s, contact, Fact.DECLINED, at=self.now(), agent_id=None,
+                                 agent_channel_id=None)
                 await s.commit()
         self.calls.unlink_agent_channel(call)
         call.phase, call.agent_id = "queued", None
@@ -329,8 +328,7 @@ class VoiceService:
             if contact is None:
                 return
             wait = (now - (contact.queued_at or contact.arrived_at)).total_seconds()
-            await repo.transition(
-                s, contact, "connected", at=now, connected_at=now, bridge_id=bridge,
+            await repo.apply(s, contact, Fact.ANSWERED, at=now, connected_at=now, bridge_id=bridge,
                 agent_channel_id=call.agent_channel_id, wait_s=round(wait, 3),
             )
             await s.commit()
@@ -372,8 +370,7 @@ class VoiceService:
                 contact = await repo.get(s, call.contact_id)
                 if contact is not None and contact.state in ("ivr", "queued", "offered"):
                     start = contact.queued_at or contact.arrived_at
-                    await repo.transition(
-                        s, contact, "abandoned", at=now, ended_at=now, agent_id=None,
+                    await repo.apply(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now, agent_id=None,
                         wait_s=round((now - start).total_seconds(), 3),
                         disposition=f"abandoned-in-{contact.state}",
                     )
@@ -403,8 +400,7 @@ class VoiceService:
             contact = await repo.get(s, call.contact_id)
             if contact is not None and contact.state == "connected":
                 talk = (now - (contact.connected_at or now)).total_seconds()
-                await repo.transition(
-                    s, contact, "completed", at=now, ended_at=now, talk_s=round(talk, 3),
+                await repo.apply(s, contact, Fact.ENDED, at=now, ended_at=now, talk_s=round(talk, 3),
                     disposition=disposition,
                 )
                 await s.commit()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.services import QueueService, utc
 from ccari.crm.entitlements import routing_attributes_for
 from ccari.voicemail.models import Voicemail
@@ -54,8 +55,7 @@ class VoicemailService:
                 s.add(Voicemail(id=message.id, tenant_id=call.tenant_id, call_contact_id=call.id,
                                 reason=str((call.attributes or {}).get("_refused", "overflow")),
                                 duration_s=round(duration_s, 3), audio=audio, created_at=now))
-            await contacts_repo.transition(
-                s, call, "completed", at=now, ended_at=now,
+            await contacts_repo.apply(s, call, Fact.SELF_SERVED, at=now, ended_at=now,
                 disposition="voicemail-left" if message else "voicemail-empty")
             await s.commit()
         if message is None:
