@@ -1,39 +1,129 @@
-"""Calls per second through ccari against a plain dialplan, on the same Asterisk, same run.
+"""Calls per second through ccari against Asterisk's own queue and a plain dialplan: one
+Asterisk, one run, every system driven to saturation.
 
-ccari path: SIPp carrier -> Stasis -> IVR (DTMF "1") -> queue -> skill match -> SIPp agent
-phone answers -> bridged -> the agent hangs up after ``--hold`` seconds.
-Baseline:   SIPp carrier -> dialplan Answer() / Wait(hold) / Hangup().
-In both the caller waits for the far end's BYE, so a call only succeeds when it was served.
+What is measured
+----------------
+Three systems answer the same SIPp carrier caller (tests/sipp/bench_caller.xml) on the same
+Asterisk 22, one after the other:
 
-Each system is driven at doubling call rates (``--start`` calls/s, steps of ``--step``
-seconds) until more than 0.5% of the calls fail (for ccari a call counts only if it reached
-an agent within ``--max-setup`` seconds), or the rate cap is reached.  The sustained rate
-is the highest step that passed.
-``p99_setup_ms``: arrival at ccari to the agent's answer bridged, over ccari's passing steps
-(it includes the 200 ms DTMF delay of the IVR).
+1. **ccari**: Stasis -> ccari's IVR (prompt ``ccari/welcome``, digit 1) -> ccari's queue ->
+   skill match -> ARI dials the agent's phone (a SIPp UAS) -> bridged.
+2. **queue**: the same caller path built on app_queue: ``Answer(,i)``,
+   ``Background(ccari/welcome)`` and ``WaitExten(5)``, digit 1 -> ``Queue(bench)`` with the
+   same agent phones as static members (``PJSIP/<phone>``, rrmemory, ringinuse=no, no
+   wrap-up, music on hold).  The bench writes queues.conf into its own instance's etc/ and
+   loads app_queue at start (ccari's rendered modules.conf does not load it).
+3. **dialplan**: ``Answer(,i)``, ``Wait(hold)``, ``Hangup()``.
 
-    python -m bench.voice            # about a minute, rates up to 80/s
-    python -m bench.voice --full     # up to 640/s, longer steps
+(``i``: answer at once.  A plain ``Answer()`` waits up to 500 ms for the caller's first voice
+frame, and SIPp's callers send none; ccari's ARI answer does not wait either.)
 
-Last line: ``ccari_cps=… dialplan_cps=… ratio=… p99_setup_ms=…``.
+The agent phones answer at once and hang up after ``--hold`` seconds; the dialplan hangs up
+after the same time.  Each caller sends its digit 200 ms after the answer and waits for the
+far end's BYE.  A call is *served* when that BYE comes at least 80% of the hold after the
+answer and the setup (INVITE to BYE, minus the hold) is within ``--max-setup`` seconds; a
+caller with no BYE by hold + max-setup gives up ("abandoned"); a BYE sooner than 80% of the
+hold after the answer ("bye_too_soon") is a call dropped early, or an answer the caller saw
+late (a lost 200 OK resent after 500 ms).  Every system is judged by the same caller log,
+from outside (tests/sipp/bench_caller.xml writes one line per call).
+
+A step offers ``rate`` calls/s for ``--step`` seconds and passes when at most 0.5% of its
+calls were not served and its setup did not climb (median of the last quarter minus the
+first quarter of the step <= 500 ms: a growing backlog is not a sustained rate, however
+short the step).  Each system doubles from ``--start`` until a step fails, then bisects
+between the last pass and the first failure (``--bisect`` steps, 10% resolution).  A
+system that passes ``--max-rate``, or whose SIPp could not even offer the rate (its INVITEs
+spread thinner than 90% of it), is reported as such: its figure is then a lower bound.
+
+Then, at ccari's sustained rate S: one **profile** step (cProfile around the whole process,
+ccari's runtime runs in it via ``ccari.app.runtime``; top 25 by tottime printed, .prof/.txt
+written), and one **overload** step at 2xS: served calls/s, refused cleanly (a final
+404/480/486/503/603, with or without early media), failed otherwise, and stuck in the IVR
+(callers whose contact ended in the IVR, or who got no final response; the three counts are
+disjoint and add up, with the calls served in time, to the calls offered).  Every step prints
+the CPU used by Asterisk, by this process (ccari) and by the two SIPps, in % of one core.
+
+    python -m bench.voice              # every system to saturation: 4 min measured here
+    python -m bench.voice --verbose    # where the failed calls ended, per step
+    python -m bench.voice --profile    # a longer profile step (20 s)
+    python -m bench.voice --full       # 10 s steps
+
+Last line: ``ccari_cps=… queue_cps=… dialplan_cps=… ratio_queue=… ratio_dialplan=…
+p99_setup_ms=…`` (ratios are ccari / baseline; p99 over ccari's passing steps).
+
+Setup times include about 1.2 s of IVR for ccari and the queue alike: the caller's 200 ms
+pause, then SIPp's RFC 4733 digit, whose end Asterisk sees about a second later (ccari's
+contacts show arrival -> queued ~1.2 s, queued -> agent answered ~20-100 ms at low rates).
+Both sides get the same 1000 agent phones (``--agents``): app_queue walks them all per call,
+ccari's router too.
+
+Profile (measured on this box, 2 shared cores, 2026-12-04)
+----------------------------------------------------------
+Noisy: other engineers' test suites ran at the same time (load average up to 33, kernel
+UDP receive-buffer drops throughout).  ``python -m bench.voice --verbose`` took 4 min 04 s,
+24 ramp steps of 5 s::
+
+    dialplan  440/s  (480: setup climbing +0.9 s)   asterisk 100% sipp 28% of one core
+    queue      90/s  (100: 7% late or abandoned)    asterisk  84% sipp  8%
+    ccari      30/s  (32, 35: setup climbing +0.7/+1.5 s; 40: 22% late)
+                                                    asterisk  28% ccari 52% sipp 4%
+    overload offered=60/s served_cps=17.0 refused=0 failed=215 stuck_in_ivr=0 calls=300
+    memory: ccari (this process) peak RSS 113 MB; Asterisk peak RSS 1036 MB
+    ccari_cps=30 queue_cps=90 dialplan_cps=440 ratio_queue=0.333 ratio_dialplan=0.068
+    p99_setup_ms=2019
+
+Under overload ccari refuses nobody and strands nobody in the IVR: it queues every caller
+and serves them late (all 215 failures were agent-answered after more than 3 s).
+
+Where the time goes.  ccari is not CPU-bound where it saturates: at 30-35 calls/s its process
+used 52-63% of one core and Asterisk 28-32%, together less than one of the two cores, while
+app_queue kept Asterisk at 84-97% of a core at 90-160/s.  ccari's calls wait rather than
+compute.  The profile step (cProfile, main thread; under it ccari fails at its own sustained
+rate, the profiler costs that much) had 9.3 s busy, 3.3 s idle: busy time by package
+sqlalchemy 32%, ccari 23%, C builtins 19%, asyncio 9%, aiohttp 8%, json 2%, aiosqlite 2%.
+Top by tottime: ``routing/matching.py:_place`` (0.29 s for 150 calls: every placement visits
+all 1000 agents, 150,150 ``agent_state`` calls via ``contacts/services.py:296``), socket
+recv/send, greenlet switches, SQLAlchemy statement compilation and cache keys, ARI JSON
+parsing (``ari/models.py:from_json``).  By cumtime (inflated by greenlet switches: a ranking
+only) the database dominates ccari's own code: ``contacts/repo.get`` under
+``voice/stasis.on_start``, ``voice/services.channel_gone`` -> ``_finish`` ->
+``admission/service.release`` -> ``admission/repo.delete_call`` / ``lock_pool`` (the shared
+trunk pool locked on every arrival and every hang-up), all through one aiosqlite thread
+committing to SQLite on ext4.  Not in the profile: aiosqlite's worker thread (SQLite itself),
+Asterisk, SIPp (their CPU is in the per-step figures).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import cProfile
 import datetime as dt
 import logging
+import pstats
+import re
+import resource
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
 
-from ccari.app import runtime, with_secrets
+from bench._common import percentile
+from bench._voice_load import (
+    BUFFER,
+    CALLER_IP,
+    Step,
+    drive,
+    ramp,
+    rss_peak_mb,
+    sustained,
+)
+from ccari.app import Runtime, runtime, with_secrets
 from ccari.config import Config, DatabaseConfig, PbxConfig, VoiceConfig
-from ccari.pbx import provision, start, stop
+from ccari.pbx import PbxProcess, provision, start, stop
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.storage.models import (
     Agent,
@@ -50,26 +140,16 @@ from ccari.tenants.pbx import build_spec
 from ccari.web.security import hash_password
 from tests.support.sipp import Sipp, free_port
 
-DID, BASELINE_DID = "19990100", "19990000"
-CARRIER_IP = "127.0.0.2"
-
-
-@dataclass
-class Step:
-    rate: int
-    calls: int
-    failed: int
-    setups_ms: list[float]
-
-    @property
-    def fail_ratio(self) -> float:
-        return self.failed / self.calls if self.calls else 1.0
+CCARI_DID, QUEUE_DID, DIALPLAN_DID = "19990100", "19990200", "19990000"
+CALLER_PREFIX = "1555"  # bench_caller.xml: the caller's number is this + SIPp's call number
+IDLE = "'poll' of 'select.epoll'"  # the event loop waiting: not work
+FINAL = frozenset({"completed", "abandoned", "rejected", "failed"})
 
 
 async def seed(cfg: Config, agents: int, uas_port: int) -> None:
     engine = make_engine(cfg.database.url)
     async with make_sessionmaker(engine)() as s:
-        tenant = Tenant(slug="bench", name="Bench", trunk_ratio=10, after_hours_trunks=1000)
+        tenant = Tenant(slug="bench", name="Bench", trunk_ratio=10, after_hours_trunks=100_000)
         s.add(tenant)
         await s.flush()
         queue = Queue(tenant_id=tenant.id, name="main", ring_timeout_s=15, wrap_up_s=0,
@@ -79,9 +159,9 @@ async def seed(cfg: Config, agents: int, uas_port: int) -> None:
         menu.options = [IvrOption(digit="1", label="sales", attributes={"skill": "sales"})]
         s.add_all([queue, menu])
         await s.flush()
-        s.add(Number(tenant_id=tenant.id, did=DID, queue_id=queue.id, ivr_menu_id=menu.id))
+        s.add(Number(tenant_id=tenant.id, did=CCARI_DID, queue_id=queue.id, ivr_menu_id=menu.id))
         # The shared trunk pool must not be what limits the bench (admission is measured
-        # by bench.admission): size it for the highest rate.
+        # by bench.admission): size it far above any rate.
         pool = await s.get(TrunkPool, 1)
         assert pool is not None
         pool.total_trunks = 100_000
@@ -97,129 +177,280 @@ async def seed(cfg: Config, agents: int, uas_port: int) -> None:
     await engine.dispose()
 
 
-async def drive(target: str, did: str, rate: int, seconds: float) -> tuple[int, int]:
-    calls = max(1, int(rate * seconds))
-    sipp = Sipp("caller_dtmf.xml", target, service=did, local_ip=CARRIER_IP, calls=calls,
-                rate=rate, max_concurrent=rate * 10, timeout_s=seconds + 40, recv_timeout_ms=15000,
-                params={"digits": "1", "dtmf_after_ms": 200, "hangup_after_ms": 0})
-    await sipp.start()
-    result = await sipp.wait()
-    return result.successful + result.failed, result.failed
+def queues_conf(phones: list[str]) -> str:
+    members = "".join(f"member => PJSIP/{p}\n" for p in phones)
+    return ("; Written by bench/voice.py: app_queue with the bench's agent phones.\n"
+            "[general]\npersistentmembers = no\n\n"
+            "[bench]\nstrategy = rrmemory\nmusicclass = default\ntimeout = 15\nretry = 1\n"
+            "wrapuptime = 0\nringinuse = no\nautofill = yes\njoinempty = yes\n"
+            "leavewhenempty = no\nannounce-frequency = 0\nperiodic-announce-frequency = 0\n"
+            "announce-position = no\nannounce-holdtime = no\n" + members)
 
 
-async def ramp(name: str, run_step, args) -> list[Step]:  # type: ignore[no-untyped-def]
-    steps: list[Step] = []
-    rate = args.start
-    while rate <= args.cap:
-        step = await run_step(rate)
-        steps.append(step)
-        print(f"{name:8s} rate={rate:4d}/s calls={step.calls:5d} failed={step.failed:4d} "
-              f"({100 * step.fail_ratio:.2f}%)", flush=True)
-        if step.fail_ratio > 0.005:
+def baselines(proc: PbxProcess, hold: int) -> None:
+    """The plain dialplan and the app_queue caller path, added to the running instance."""
+    (proc.paths.etc / "queues.conf").write_text(
+        queues_conf([p.username for p in proc.spec.phones]))
+    if "Loaded" not in proc.rx("module load app_queue.so"):
+        proc.rx("module reload app_queue.so")
+    lines = [
+        # "i": answer at once; plain Answer() waits up to 500 ms for the caller's first voice
+        # frame, and SIPp's callers send none (ccari's ARI answer does not wait either).
+        (DIALPLAN_DID, 1, "Answer(,i)", "from-carrier"),
+        (DIALPLAN_DID, 2, f"Wait({hold})", "from-carrier"),
+        (DIALPLAN_DID, 3, "Hangup()", "from-carrier"),
+        (QUEUE_DID, 1, "Goto(bench-queue-ivr,s,1)", "from-carrier"),
+        ("s", 1, "Answer(,i)", "bench-queue-ivr"),
+        ("s", 2, "Background(ccari/welcome)", "bench-queue-ivr"),
+        ("s", 3, "WaitExten(5)", "bench-queue-ivr"),
+        ("s", 4, "Hangup()", "bench-queue-ivr"),
+        ("1", 1, "Queue(bench,,,,30)", "bench-queue-ivr"),
+        ("1", 2, "Hangup()", "bench-queue-ivr"),
+        ("i", 1, "Hangup()", "bench-queue-ivr"),
+        ("t", 1, "Hangup()", "bench-queue-ivr"),
+    ]
+    for exten, prio, app, context in lines:
+        proc.rx(f"dialplan add extension {exten},{prio},{app} into {context} replace")
+    shown = proc.rx("queue show bench")
+    if "Members" not in shown:
+        raise RuntimeError(f"app_queue has no queue 'bench':\n{shown}")
+
+
+async def drain(proc: PbxProcess, limit_s: float = 30.0) -> int:
+    """Wait until Asterisk has no channel left; past the limit hang them up (returns how many)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while True:
+        out = await asyncio.to_thread(proc.rx, "core show channels count")
+        m = re.search(r"(\d+) active channels?", out)
+        left = int(m.group(1)) if m else 0
+        if left == 0:
+            return 0
+        if loop.time() > deadline:
+            print(f"  note: {left} channels still up {limit_s:.0f}s after the step; hung up",
+                  flush=True)
+            await asyncio.to_thread(proc.rx, "channel request hangup all")
+            await asyncio.sleep(2)
+            return left
+        await asyncio.sleep(0.5)
+
+
+async def judge_contacts(rt: Runtime, step: Step, since: float) -> None:
+    """Join each not-served caller to its contact (by caller number): where it ended."""
+    when = dt.datetime.fromtimestamp(since - 1, dt.UTC)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while True:  # the last StasisEnd events may still be on their way
+        async with rt.sessions() as s:
+            rows = list(await s.scalars(select(Contact).where(Contact.arrived_at >= when)))
+        if all(c.state in FINAL for c in rows) or loop.time() > deadline:
             break
-        rate *= 2
-    return steps
+        await asyncio.sleep(0.5)
+    by_caller = {c.caller_number: c for c in rows}
+    served = {c.n for c in step.served}
+    logged = {c.n: c for c in step.calls_log}
+    breakdown: collections.Counter[str] = collections.Counter()
+    stuck = 0
+    for n in range(1, step.calls + 1):
+        if n in served:
+            continue
+        call = logged.get(n)
+        contact = by_caller.get(f"{CALLER_PREFIX}{n}")
+        outcome = call.outcome if call else "no-final-response"
+        where = f"{contact.state}/{contact.disposition}" if contact else "no-contact"
+        breakdown[f"{outcome}:{where}"] += 1
+        if call is not None and call.outcome == "refused":
+            continue
+        if call is None or (contact is not None and (
+                contact.state == "ivr" or contact.disposition == "abandoned-in-ivr")):
+            stuck += 1
+    step.breakdown = dict(breakdown.most_common())
+    step.stuck_in_ivr = stuck
 
 
-def sustained(steps: list[Step]) -> int:
-    passing = [s.rate for s in steps if s.fail_ratio <= 0.005]
-    return max(passing, default=0)
+def profile_report(prof: cProfile.Profile, out: Path, top: int = 25) -> str:
+    """Top functions by tottime, and tottime per package; writes .prof and .txt."""
+    prof.dump_stats(str(out.with_suffix(".prof")))
+    with open(out.with_suffix(".txt"), "w") as f:
+        pstats.Stats(prof, stream=f).sort_stats("tottime").print_stats(60)
+    stats = dict(pstats.Stats(prof).stats)  # type: ignore[attr-defined]
+    idle = sum(v[2] for k, v in stats.items() if IDLE in k[2])
+    stats = {k: v for k, v in stats.items() if IDLE not in k[2]}
+    rows = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)
+    total = sum(v[2] for v in stats.values()) or 1.0
+    lines = [f"profile: {total:.1f}s busy in this process's main thread, {idle:.1f}s idle in "
+             "epoll (aiosqlite's worker thread, Asterisk and SIPp are not in it)",
+             "   tottime  cumtime    ncalls  function"]
+    for (path, line, func), (_cc, nc, tt, ct, _callers) in rows[:top]:
+        lines.append(f"  {tt:7.2f}s {ct:7.2f}s {nc:9d}  {_short(path)}:{line}({func})")
+    mine = sorted(((k, v) for k, v in stats.items() if "ccari/" in k[0]),
+                  key=lambda kv: kv[1][3], reverse=True)
+    lines.append("ccari's own functions by cumtime (time in them and what they call):")
+    for (path, line, func), (_cc, nc, tt, ct, _callers) in mine[:12]:
+        lines.append(f"  {tt:7.2f}s {ct:7.2f}s {nc:9d}  {_short(path)}:{line}({func})")
+    packages: collections.Counter[str] = collections.Counter()
+    for (path, _line, _func), v in stats.items():
+        packages[_package(path)] += v[2]
+    lines.append("tottime by package: " + ", ".join(
+        f"{name} {100 * t / total:.0f}%" for name, t in packages.most_common(10)))
+    return "\n".join(lines)
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "/work/main/", "python3.11/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def _package(path: str) -> str:
+    if path.startswith("~") or path == "<built-in>":
+        return "builtins/C"
+    short = _short(path)
+    if short == path and "/" not in path:
+        return "other"
+    head = short.split("/", 1)[0].removesuffix(".py")
+    return head if head else "other"
 
 
 async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
+    started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="ccari-bench-voice-"))
     uas_port = free_port("127.0.0.1")
     pbx_cfg = PbxConfig(instance="bench", app_name="ccari-bench", sip_port=35060, ari_port=38088,
-                        ami_port=35038, rtp_start=40002, rtp_end=60000, carrier_match=(CARRIER_IP,))
+                        ami_port=35038, rtp_start=40002, rtp_end=60000,
+                        carrier_match=(CALLER_IP,), agent_qualify_s=0)
     base = Config(state_dir=str(tmp / "var"), admin_token="bench-admin")
     cfg = with_secrets(replace(base, pbx=pbx_cfg, web=replace(base.web, secret_key="bench"),
                                database=DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp}/ccari.db"),
-                               voice=VoiceConfig(announce_every_s=60),
+                               voice=VoiceConfig(announce_every_s=60, wrap_up_s=0),
                                smtp=replace(base.smtp, intake_port=0)))
     await upgrade_async(cfg.database.url)
-    agents = args.cap * (args.hold + 3)
-    await seed(cfg, agents, uas_port)
+    await seed(cfg, args.agents, uas_port)
     engine = make_engine(cfg.database.url)
     async with make_sessionmaker(engine)() as s:
         spec = await build_spec(s, cfg)
+    await engine.dispose()
     rt_pbx = await asyncio.to_thread(provision)
     await asyncio.to_thread(stop, pbx_cfg.instance, runtime=rt_pbx)  # a leftover of a killed run
     proc = await asyncio.to_thread(start, spec, runtime=rt_pbx)
     target = f"127.0.0.1:{pbx_cfg.sip_port}"
-    hold_ms = args.hold * 1000
+    print(f"bench: {args.agents} agent phones, hold {args.hold}s, steps of {args.step:g}s, "
+          f"max setup {args.max_setup:g}s; Asterisk pid {proc.pid}; files in {tmp}", flush=True)
+    results: dict[str, list[Step]] = {}
+    overload: Step | None = None
     try:
-        await asyncio.to_thread(
-            proc.rx, f"dialplan add extension {BASELINE_DID},1,Answer() into from-carrier replace")
-        await asyncio.to_thread(
-            proc.rx, f"dialplan add extension {BASELINE_DID},2,Wait({args.hold}) into from-carrier")
-        await asyncio.to_thread(
-            proc.rx, f"dialplan add extension {BASELINE_DID},3,Hangup() into from-carrier")
-
-        async def dialplan_step(rate: int) -> Step:
-            calls, failed = await drive(target, BASELINE_DID, rate, args.step)
-            return Step(rate, calls, failed, [])
-
-        started = time.monotonic()
-        baseline = await ramp("dialplan", dialplan_step, args)
-
+        await asyncio.to_thread(baselines, proc, args.hold)
         async with Sipp("agent_uas.xml", local_ip="127.0.0.1", local_port=uas_port, calls=None,
-                        params={"agent": "bench", "answer_after_ms": 0, "hangup_after_ms": hold_ms},
-                        timeout_s=3600), \
-                runtime(cfg) as rt:
+                        params={"agent": "bench", "answer_after_ms": 0,
+                                "hangup_after_ms": args.hold * 1000},
+                        extra_args=("-buff_size", str(BUFFER)), timeout_s=3600) as agents:
 
-            async def ccari_step(rate: int) -> Step:
-                t0 = time.time()
-                calls, failed = await drive(target, DID, rate, args.step)
-                async with rt.sessions() as s:
-                    since = dt.datetime.fromtimestamp(t0, dt.UTC)
-                    rows = list(await s.scalars(select(Contact).where(Contact.arrived_at >= since)))
-                setups = [(c.connected_at - c.arrived_at).total_seconds() * 1000
-                          for c in rows if c.connected_at is not None]
-                on_time = sum(1 for x in setups if x <= args.max_setup * 1000)
-                if args.verbose:
-                    states: dict[str, int] = {}
-                    for c in rows:
-                        key = f"{c.state}/{c.disposition}"
-                        states[key] = states.get(key, 0) + 1
-                    print(f"  sipp failed={failed} contacts={len(rows)} {states} "
-                          f"late={len(setups) - on_time}", flush=True)
-                return Step(rate, calls, max(failed, calls - on_time), setups)
+            async def step(system: str, did: str, rate: int, seconds: float) -> Step:
+                s = await drive(system, target, did, rate, seconds, hold_s=args.hold,
+                                max_setup_s=args.max_setup, asterisk_pid=proc.pid,
+                                agents_pid=agents.pid)
+                await drain(proc)
+                return s
 
-            ours = await ramp("ccari", ccari_step, args)
-        elapsed = time.monotonic() - started
+            for system, did in (("dialplan", DIALPLAN_DID), ("queue", QUEUE_DID)):
+                results[system] = await ramp(
+                    lambda r, system=system, did=did: step(system, did, r, args.step),  # type: ignore[misc]
+                    args.start, args.max_rate, args.bisect, args.verbose)
+
+            async with runtime(cfg) as rt:
+
+                async def ccari_step(rate: int, seconds: float = args.step) -> Step:
+                    t0 = time.time()
+                    s = await step("ccari", CCARI_DID, rate, seconds)
+                    await judge_contacts(rt, s, t0)
+                    return s
+
+                results["ccari"] = await ramp(ccari_step, args.start, args.max_rate,
+                                              args.bisect, args.verbose)
+                s_rate = sustained(results["ccari"])
+                if s_rate and args.profile_s > 0:
+                    prof = cProfile.Profile()
+                    prof.enable()
+                    try:
+                        p_step = await ccari_step(s_rate, args.profile_s)
+                    finally:
+                        prof.disable()
+                    print("profile step, under cProfile: " + p_step.line(args.verbose),
+                          flush=True)
+                    print(profile_report(prof, tmp / "ccari-profile"), flush=True)
+                    print(f"profile written to {tmp / 'ccari-profile.prof'} and .txt", flush=True)
+                if s_rate:
+                    overload = await ccari_step(2 * s_rate)
+                    print("overload " + overload.line(True), flush=True)
     finally:
+        asterisk_rss = rss_peak_mb(proc.pid)
         await asyncio.to_thread(proc.stop)
-        await engine.dispose()
 
-    ccari_cps, dialplan_cps = sustained(ours), sustained(baseline)
-    setups = sorted(x for s in ours if s.fail_ratio <= 0.005 for x in s.setups_ms)
-    p99 = setups[min(len(setups) - 1, int(0.99 * len(setups)))] if setups else float("nan")
-    capped = [n for n, steps in (("ccari", ours), ("dialplan", baseline))
-              if steps and steps[-1].fail_ratio <= 0.005]
-    if capped:
-        print(f"note: {', '.join(capped)} passed every step up to the cap of {args.cap}/s; "
-              "use --full for higher rates", flush=True)
-    print(f"ran {elapsed:.0f}s with {agents} agents, hold {args.hold}s, steps of {args.step}s")
-    ratio = ccari_cps / dialplan_cps if dialplan_cps else float("nan")
-    print(f"ccari_cps={ccari_cps} dialplan_cps={dialplan_cps} ratio={ratio:.2f} "
-          f"p99_setup_ms={p99:.0f}")
+    report(args, results, overload, asterisk_rss, time.monotonic() - started)
+
+
+def report(args: argparse.Namespace, results: dict[str, list[Step]], overload: Step | None,
+           asterisk_rss: float, elapsed: float) -> None:
+    cps = {name: sustained(steps) for name, steps in results.items()}
+    for name, steps in results.items():
+        at = [s for s in steps if s.rate == cps[name] and s.passed]
+        if at and at[-1].cpu:
+            print(f"{name:8s} at its sustained {cps[name]}/s: {at[-1].cpu.describe()} "
+                  f"(of one core; the box has 2)")
+        if not steps or not all(s.passed for s in steps):
+            continue  # saturated: a step failed
+        last = steps[-1]
+        if last.generator_bound:
+            print(f"note: {name} passed every rate SIPp could generate on this box "
+                  f"(asked {last.rate}/s, offered {last.achieved_rate:.0f}/s): "
+                  f"its {cps[name]}/s is a lower bound, not its saturation")
+        else:
+            print(f"note: {name} passed --max-rate {args.max_rate}/s: "
+                  f"its figure is a lower bound, not its saturation")
+    passing = [s for s in results.get("queue", []) if s.passed]
+    if passing and cps["queue"] * (args.hold + 0.5) > 0.8 * args.agents:
+        print(f"note: at {cps['queue']}/s the queue needs most of the {args.agents} agent "
+              "phones: raise --agents to see whether app_queue goes further")
+    setups = [x for s in results.get("ccari", []) if s.passed for x in s.setups_ms]
+    p99 = percentile(setups, 99)
+    if overload is not None:
+        o = overload
+        print(f"overload offered={o.rate}/s served_cps={len(o.served) / o.seconds:.1f} "
+              f"refused={o.refused} failed={o.failed - o.refused - o.stuck_in_ivr} "
+              f"stuck_in_ivr={o.stuck_in_ivr} calls={o.calls}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"memory: ccari (this process) peak RSS {rss:.0f} MB; Asterisk peak RSS "
+          f"{asterisk_rss:.0f} MB")
+    print(f"ran {elapsed:.0f}s: {sum(len(v) for v in results.values())} ramp steps")
+    c, q, d = cps.get("ccari", 0), cps.get("queue", 0), cps.get("dialplan", 0)
+    rq = c / q if q else float("nan")
+    rd = c / d if d else float("nan")
+    print(f"ccari_cps={c} queue_cps={q} dialplan_cps={d} ratio_queue={rq:.3f} "
+          f"ratio_dialplan={rd:.3f} p99_setup_ms={p99:.0f}", flush=True)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.voice", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--full", action="store_true", help="rates up to 640/s, 10 s steps")
-    p.add_argument("--start", type=int, default=10)
-    p.add_argument("--cap", type=int, default=80)
-    p.add_argument("--step", type=float, default=3.0, help="seconds of calls per step")
-    p.add_argument("--hold", type=int, default=2, help="seconds the caller stays connected")
+    p.add_argument("--full", action="store_true", help="10 s steps (and a 20 s profile)")
+    p.add_argument("--start", type=int, default=10, help="first rate, calls/s")
+    p.add_argument("--max-rate", type=int, default=2560,
+                   help="highest rate offered; a system passing it is reported as such")
+    p.add_argument("--bisect", type=int, default=3, help="bisection steps after the doubling")
+    p.add_argument("--step", type=float, default=5.0, help="seconds of calls per step")
+    p.add_argument("--hold", type=int, default=2, help="seconds the agent keeps the call")
+    p.add_argument("--agents", type=int, default=1000, help="agent phones (ccari and queue)")
     p.add_argument("--max-setup", type=float, default=3.0,
-                   help="a ccari call whose agent is bridged later than this (s) counts as failed")
+                   help="a call whose agent answers later than this (s) counts as failed")
+    p.add_argument("--profile", action="store_true", help="a longer profile step (20 s)")
+    p.add_argument("--no-profile", action="store_true", help="skip the profile step")
     p.add_argument("--verbose", action="store_true", help="print where failed calls ended")
     args = p.parse_args(argv)
     if args.full:
-        args.cap, args.step = max(args.cap, 640), max(args.step, 10.0)
+        args.step = max(args.step, 10.0)
+    args.profile_s = 0.0 if args.no_profile else 20.0 if (args.profile or args.full) else args.step
     return args
 
 

@@ -51,6 +51,7 @@ class SippResult:
     requests: Mapping[str, int]  # SIP requests received, by method
     errors: str  # tail of SIPp's error log
     output: str  # tail of SIPp's console output
+    kept: Mapping[str, str] = field(default_factory=dict)  # files named in Sipp.keep
 
     @property
     def ok(self) -> bool:
@@ -150,6 +151,8 @@ class Sipp:
     timeout_s: float = 60.0  # -timeout: SIPp gives up, and so do we (+ margin)
     extra_args: Sequence[str] = ()
     files: Mapping[str, bytes] = field(default_factory=dict)  # written next to the scenario
+    # Files SIPp writes in its work dir (e.g. a -log_file) returned in SippResult.kept.
+    keep: Sequence[str] = ()
     binary: SippBinary | None = None
 
     _proc: asyncio.subprocess.Process | None = field(default=None, init=False, repr=False)
@@ -212,6 +215,11 @@ class Sipp:
             args.append(self.target)
         return binary.argv(workdir, args)
 
+    @property
+    def pid(self) -> int | None:
+        """SIPp's process id once started (for CPU accounting from /proc)."""
+        return self._proc.pid if self._proc is not None else None
+
     async def start(self) -> None:
         argv = self._prepare()
         assert self._workdir is not None
@@ -269,7 +277,7 @@ class Sipp:
             assert self._proc is not None and self._workdir is not None
             if self._proc.returncode is None:
                 await self._proc.wait()
-            self._result = _parse(self._workdir, self._proc.returncode or 0)
+            self._result = _parse(self._workdir, self._proc.returncode or 0, self.keep)
             shutil.rmtree(self._workdir, ignore_errors=True)
         return self._result
 
@@ -308,7 +316,7 @@ def _tail(path: Path, n: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
 
 
-def _parse(workdir: Path, returncode: int) -> SippResult:
+def _parse(workdir: Path, returncode: int, keep: Sequence[str] = ()) -> SippResult:
     stats = _last_row(workdir / "stats.csv")
     counts_files = sorted(workdir.glob("*_counts.csv"))
     counts = _last_row(counts_files[0]) if counts_files else {}
@@ -343,4 +351,6 @@ def _parse(workdir: Path, returncode: int) -> SippResult:
         requests=requests,
         errors=_tail(workdir / "errors.log"),
         output=_tail(workdir / "console.log"),
+        kept={name: (workdir / name).read_text(errors="replace")
+              for name in keep if (workdir / name).exists()},
     )
