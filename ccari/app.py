@@ -51,6 +51,7 @@ from ccari.public import plugin as public_plugin
 from ccari.public.origins import Origins
 from ccari.public.ratelimit import Limiters
 from ccari.public.tokens import CustomerTokens
+from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
 from ccari.voice import stasis
@@ -138,8 +139,10 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
     engine = make_engine(cfg.database.url, echo=cfg.database.echo)
     sessions = make_sessionmaker(engine)
     hub = AgentHub()
-    queue = QueueService(sessions, hub, node=cfg.node)
-    admission = AdmissionService(sessions, queue.available_agents, node=cfg.node)
+    # One group commit for the hot path: offers, calls and trunk admission share commits.
+    writes = GroupCommit(sessions)
+    queue = QueueService(sessions, hub, node=cfg.node, writes=writes)
+    admission = AdmissionService(sessions, queue.available_agents, node=cfg.node, writes=writes)
     rt = Runtime(cfg, engine, sessions, hub, queue,
                  SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s),
                  tokens=CustomerTokens(cfg.web.secret_key), origins=Origins(sessions),
@@ -148,6 +151,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
     rt.offers.register_commands(rt.commands)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
+        stack.push_async_callback(writes.close)
         stack.push_async_callback(hub.close)
         stack.push_async_callback(queue.close)
         stack.push_async_callback(rt.offers.close)
@@ -158,9 +162,10 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
             p = cfg.pbx
             rt.ari = AriClient(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password,
                                p.app_name, request_timeout=p.request_timeout_s,
-                               subscribe_all=False)
+                               subscribe_all=False, rest_over_websocket=True,
+                               filter_events=True)
             rt.voice = VoiceService(rt.ari, sessions, queue, hub, cfg.voice, node=cfg.node,
-                                    admission=admission)
+                                    admission=admission, writes=writes)
             queue.register("voice", rt.voice)
             # Free the trunks of calls that ended while we were away before reconcile
             # admits the calls that arrived meanwhile.

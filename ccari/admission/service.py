@@ -49,6 +49,7 @@ from ccari.admission.policy import (
     permitted,
 )
 from ccari.errors import NotFound
+from ccari.storage.batch import GroupCommit
 from ccari.storage.models import AdmissionDecision, Tenant, TrunkPool
 from ccari.voice.ports import Admission
 
@@ -107,6 +108,10 @@ def tenant_policy(row: repo.PolicyRow) -> TenantPolicy | None:
         return None
 
 
+class AdmissionConflict(Exception):
+    """Another node admitted the same call id meanwhile."""
+
+
 class AdmissionService:
     """Implements ``AdmissionPort``; build one per process (its lock is the SQLite guard)."""
 
@@ -118,8 +123,12 @@ class AdmissionService:
         node: str,
         clock: Callable[[], float] = time.time,
         settings: AdmissionSettings = AdmissionSettings(),
+        writes: GroupCommit | None = None,
     ) -> None:
         self._sessions = sessions
+        # Decisions and releases join the calls' shared commits; the commit worker runs one
+        # decision at a time, which (with the pool row lock on PostgreSQL) keeps them serial.
+        self._writes = writes or GroupCommit(sessions, name="admission")
         self._available_agents = available_agents
         self.node = node
         self._clock = clock
@@ -159,9 +168,7 @@ class AdmissionService:
 
     async def release(self, call_id: str) -> None:
         """The call's channel is gone: free its trunk. Safe to call twice or for unknown ids."""
-        async with self._sessions() as s:
-            removed = await repo.delete_call(s, call_id)
-            await s.commit()
+        removed = await self._writes.run(lambda s: repo.delete_call(s, call_id))
         if removed:
             log.info("call %s released its trunk", call_id)
 
@@ -182,35 +189,37 @@ class AdmissionService:
     # ---- deciding ------------------------------------------------------------------------
     async def _admit(self, tenant_id: int, call_id: str, direction: Direction) -> Admission:
         async with self._lock:
+            await self._refresh(self._clock())
+
+        async def admit(s: AsyncSession) -> Admission:
             now = self._clock()
-            await self._refresh(now)
-            async with self._sessions() as s:
-                pool = pool_policy(await repo.lock_pool(s))
-                self._arrival_window_s = pool.arrival_window_s
-                tenant = await repo.tenant(s, tenant_id)
-                live = await repo.live_calls(s)
-                holder = next((c for c in live if c.call_id == call_id), None)
-                if holder is not None:
-                    await s.rollback()
-                    return self._already(holder, tenant_id, direction)
-                key = str(tenant_id)
-                decide = decide_inbound if direction == "inbound" else decide_outbound
-                decision = decide(key, self._policies_with(key, tenant), pool,
-                                  self._facts(key, live), now)
-                if decision.admit:
-                    call = repo.LiveCall(call_id, tenant_id, self.node, direction, utc(now))
-                    if not await repo.insert_call(s, call):  # impossible under the pool lock
-                        log.error("call %s was admitted concurrently", call_id)
-                        await s.rollback()
-                        return Admission(False, "busy", "call-already-admitted")
-                row = None
-                if tenant is not None:
-                    row = await repo.add_decision(s, self._row(decision, tenant_id, call_id, now))
-                await s.commit()
-            if row is not None and direction == "inbound":
-                self._history.add_arrival(row.id, key, now)
-        self._log(decision, call_id)
-        return Admission(decision.admit, decision.action, decision.reason)
+            pool = pool_policy(await repo.lock_pool(s))
+            self._arrival_window_s = pool.arrival_window_s
+            tenant = await repo.tenant(s, tenant_id)
+            live = await repo.live_calls(s)
+            holder = next((c for c in live if c.call_id == call_id), None)
+            if holder is not None:
+                return self._already(holder, tenant_id, direction)
+            key = str(tenant_id)
+            decide = decide_inbound if direction == "inbound" else decide_outbound
+            decision = decide(key, self._policies_with(key, tenant), pool,
+                              self._facts(key, live), now)
+            if decision.admit:
+                call = repo.LiveCall(call_id, tenant_id, self.node, direction, utc(now))
+                if not await repo.insert_call(s, call):  # impossible under the pool lock
+                    raise AdmissionConflict(f"call {call_id} was admitted concurrently")
+            if tenant is not None:
+                row = await repo.add_decision(s, self._row(decision, tenant_id, call_id, now))
+                if direction == "inbound":  # the next decision of this batch sees it too
+                    self._history.add_arrival(row.id, key, now)
+            self._log(decision, call_id)
+            return Admission(decision.admit, decision.action, decision.reason)
+
+        try:
+            return await self._writes.run(admit)
+        except AdmissionConflict as exc:
+            log.error("%s", exc)
+            return Admission(False, "busy", "call-already-admitted")
 
     def _policies_with(self, key: str, tenant: Tenant | None) -> dict[str, TenantPolicy]:
         """Every tenant's policy, the deciding tenant's as just read (others may be cached)."""

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
-from ccari.contacts.lifecycle import Fact
+from ccari.contacts.lifecycle import Fact, State
 from ccari.errors import NotFound
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import (
@@ -35,6 +35,7 @@ from ccari.routing import (
     SlotSpec,
     WorkItem,
 )
+from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
 
@@ -95,8 +96,11 @@ class QueueService:
         node: str,
         clock: Callable[[], float] = time.time,
         rules: Rules | None = None,
+        writes: GroupCommit | None = None,
     ) -> None:
         self._sessions = sessions
+        # The shared commits of the hot path (offers here; calls and admission join them).
+        self.writes = writes or GroupCommit(sessions, name="queue")
         self._hub = hub
         self._node = node
         self._clock = clock
@@ -189,14 +193,16 @@ class QueueService:
     async def offer_failed(self, contact: Contact, *, agent_not_ready: bool) -> None:
         """The agent did not take the offer: the contact goes back in front of the queue."""
         agent_id = contact.agent_id
-        async with self._sessions() as s:
+
+        async def declined(s: AsyncSession) -> None:
             row = await repo.get(s, contact.id)
-            if row is not None and row.state == "offered":
+            if row is not None and row.state == State.OFFERED:
                 await repo.apply(s, row, Fact.DECLINED, at=utc(self._clock()), agent_id=None,
                                  agent_channel_id=None)
                 if agent_not_ready and agent_id is not None:
                     await agents_repo.set_presence(s, row.tenant_id, agent_id, "not_ready")
-                await s.commit()
+
+        await self.writes.run(declined)
         await self._decide(self.router.reject, contact.id, self._clock(),
                            agent_not_ready=agent_not_ready)
         if agent_id is not None:
@@ -327,15 +333,19 @@ class QueueService:
         for offer in offers:
             agent_id = int(offer.agent_id)
             agent = self._agents.get(agent_id)
-            async with self._sessions() as s:
-                contact = await repo.get(s, offer.item_id)
-                if contact is None or agent is None or contact.state != "queued":
-                    log.warning("offer for %s to agent %s is stale", offer.item_id, agent_id)
-                    continue
-                await repo.apply(s, contact, Fact.OFFERED, at=utc(self._clock()), agent_id=agent_id,
-                    offer_count=contact.offer_count + 1,
-                )
-                await s.commit()
+
+            async def offered(s: AsyncSession, item_id: str = offer.item_id,
+                              agent_id: int = agent_id) -> Contact | None:
+                contact = await repo.get(s, item_id)
+                if contact is None or contact.state != State.QUEUED:
+                    return None
+                return await repo.apply(s, contact, Fact.OFFERED, at=utc(self._clock()),
+                                        agent_id=agent_id, offer_count=contact.offer_count + 1)
+
+            contact = await self.writes.run(offered) if agent is not None else None
+            if contact is None or agent is None:
+                log.warning("offer for %s to agent %s is stale", offer.item_id, agent_id)
+                continue
             log.info("contact %s offered to agent %s", contact.id, agent_id)
             deliverer = self._deliverers.get(contact.medium)
             if deliverer is None:

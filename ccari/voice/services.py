@@ -30,12 +30,13 @@ from ccari.ari import AriClient
 from ccari.ari.errors import AriError
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
-from ccari.contacts import repo
-from ccari.contacts.lifecycle import Fact
+from ccari.contacts import lifecycle, repo
+from ccari.contacts.lifecycle import Fact, State
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import routing_attributes_for
+from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
 from ccari.tenants.directory import NumberDirectory
@@ -68,10 +69,13 @@ class VoiceService:
         node: str,
         clock: Callable[[], float] = time.time,
         admission: AdmissionPort | None = None,
+        writes: GroupCommit | None = None,
     ) -> None:
         self._admission: AdmissionPort = admission or AdmitAll()
         self._ari = ari
         self._sessions = sessions
+        # Every state change of a call is saved before Asterisk is told, in shared commits.
+        self._writes = writes or GroupCommit(sessions, name="voice")
         self._queue = queue
         self._hub = hub
         self._cfg = config
@@ -117,16 +121,17 @@ class VoiceService:
             if overflow is None:
                 await self.overflow.refuse(channel_id, decision)
                 return
-        async with self._sessions() as s:
+        async def create(s: AsyncSession) -> Contact:
             customer = await crm_repo.by_phone(s, route.tenant_id, caller)
-            contact = await repo.create(
+            return await repo.create(
                 s, tenant_id=route.tenant_id, medium="voice", state="ivr", node=self._node,
                 channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
                 caller_number=caller, caller_name=name, arrived_at=self.now(),
                 customer_id=customer.id if customer else None,
                 attributes={"_overflow": overflow, "_refused": decision.reason} if overflow else {},
             )
-            await s.commit()
+
+        contact = await self._writes.run(create)
         menu, settings = route.menu, route.settings
         call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow)
         self.calls.add(call)
@@ -218,17 +223,21 @@ class VoiceService:
 
     # ---- queue -----------------------------------------------------------------------------
     async def _enqueue(self, call: Call, attributes: dict[str, object]) -> None:
-        async with self._sessions() as s:
+        async def route(s: AsyncSession) -> Contact | None:
             contact = await repo.get(s, call.contact_id)
-            if contact is None or contact.state != "ivr":
-                return
+            if contact is None or contact.state != State.IVR:
+                return None
             # Entitlements can be required routing attributes (e.g. gold customers ->
-            # the gold pool); decided from the local record inside this session.
-            attributes = {**attributes,
-                          **await routing_attributes_for(s, contact.tenant_id, contact.customer_id)}
-            await repo.apply(s, contact, Fact.ROUTED, at=self.now(), queued_at=self.now(),
-                             attributes=attributes)
-            await s.commit()
+            # the gold pool); decided from the local record inside this transaction.
+            attrs = {**attributes,
+                     **await routing_attributes_for(s, contact.tenant_id, contact.customer_id)}
+            return await repo.apply(s, contact, Fact.ROUTED, at=self.now(), queued_at=self.now(),
+                                    attributes=attrs)
+
+        contact = await self._writes.run(route)
+        if contact is None:
+            return
+        attributes = contact.attributes
         call.phase = "queued"
         log.info("contact %s queued with %s", call.contact_id, attributes)
         await self._queue.enqueue(contact)
@@ -300,12 +309,13 @@ class VoiceService:
 
     async def _requeue_after_restart(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
-        async with self._sessions() as s:
+        async def requeue(s: AsyncSession) -> None:
             contact = await repo.get(s, call.contact_id)
-            if contact is not None and contact.state == "offered":
+            if contact is not None and contact.state == State.OFFERED:
                 await repo.apply(s, contact, Fact.DECLINED, at=self.now(), agent_id=None,
                                  agent_channel_id=None)
-                await s.commit()
+
+        await self._writes.run(requeue)
         self.calls.unlink_agent_channel(call)
         call.phase, call.agent_id = "queued", None
         self._start_announcer(call)
@@ -323,15 +333,18 @@ class VoiceService:
         call.cancel_timers()
         bridge = f"bridge-{call.contact_id}"
         now = self.now()
-        async with self._sessions() as s:
+
+        async def answered(s: AsyncSession) -> Contact | None:
             contact = await repo.get(s, call.contact_id)
             if contact is None:
-                return
+                return None
             wait = (now - (contact.queued_at or contact.arrived_at)).total_seconds()
-            await repo.apply(s, contact, Fact.ANSWERED, at=now, connected_at=now, bridge_id=bridge,
-                agent_channel_id=call.agent_channel_id, wait_s=round(wait, 3),
-            )
-            await s.commit()
+            return await repo.apply(s, contact, Fact.ANSWERED, at=now, connected_at=now,
+                                    bridge_id=bridge, agent_channel_id=call.agent_channel_id,
+                                    wait_s=round(wait, 3))
+
+        if await self._writes.run(answered) is None:
+            return
         call.phase, call.bridge_id = "connected", bridge
         await self.hold.release(call)
         await self._safe(self._ari.create_bridge(bridge, type="mixing"))
@@ -358,23 +371,27 @@ class VoiceService:
                     await self._finish(call, "agent-hangup", gone=channel_id)
 
     async def _caller_gone(self, call: Call) -> None:
-        await self._admission.release(call.channel_id)
         if call.phase == "recording":
-            return  # the voicemail is kept when Asterisk reports the recording's end
+            # the voicemail is kept when Asterisk reports the recording's end
+            await self._admission.release(call.channel_id)
+            return
         if call.phase in ("ivr", "queued", "offered"):
             call.cancel_timers()
             if call.agent_channel_id:
                 await self._hangup(call.agent_channel_id, "normal")
             now = self.now()
-            async with self._sessions() as s:
+
+            async def abandoned(s: AsyncSession) -> None:
                 contact = await repo.get(s, call.contact_id)
-                if contact is not None and contact.state in ("ivr", "queued", "offered"):
+                if contact is not None and lifecycle.allows(contact.state, Fact.CUSTOMER_LEFT):
                     start = contact.queued_at or contact.arrived_at
-                    await repo.apply(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now, agent_id=None,
-                        wait_s=round((now - start).total_seconds(), 3),
-                        disposition=f"abandoned-in-{contact.state}",
-                    )
-                    await s.commit()
+                    await repo.apply(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now,
+                                     agent_id=None, wait_s=round((now - start).total_seconds(), 3),
+                                     disposition=f"abandoned-in-{contact.state}")
+
+            # The trunk and the contact in one shared commit.
+            await asyncio.gather(self._admission.release(call.channel_id),
+                                 self._writes.run(abandoned))
             previous, call.phase = call.phase, "ended"
             self.calls.remove(call)
             if previous != "ivr":
@@ -384,26 +401,29 @@ class VoiceService:
             log.info("contact %s abandoned in %s", call.contact_id, previous)
         elif call.phase == "connected":
             await self._finish(call, "caller-hangup", gone=call.channel_id)
+        else:
+            await self._admission.release(call.channel_id)
 
     async def _finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""
-        await self._admission.release(call.channel_id)
         call.phase = "ended"
         call.cancel_timers()
-        for ch in (call.channel_id, call.agent_channel_id):
-            if ch and ch != gone:
-                await self._hangup(ch, "normal")
-        if call.bridge_id:
-            await self._safe(self._ari.destroy_bridge(call.bridge_id))
         now = self.now()
-        async with self._sessions() as s:
+
+        async def ended(s: AsyncSession) -> None:
             contact = await repo.get(s, call.contact_id)
-            if contact is not None and contact.state == "connected":
+            if contact is not None and contact.state == State.CONNECTED:
                 talk = (now - (contact.connected_at or now)).total_seconds()
-                await repo.apply(s, contact, Fact.ENDED, at=now, ended_at=now, talk_s=round(talk, 3),
-                    disposition=disposition,
-                )
-                await s.commit()
+                await repo.apply(s, contact, Fact.ENDED, at=now, ended_at=now,
+                                 talk_s=round(talk, 3), disposition=disposition)
+
+        hangups = [self._hangup(ch, "normal") for ch in (call.channel_id, call.agent_channel_id)
+                   if ch and ch != gone]
+        if call.bridge_id:
+            hangups.append(self._safe(self._ari.destroy_bridge(call.bridge_id)))
+        # The trunk and the contact in one shared commit, the far legs at the same time.
+        await asyncio.gather(self._admission.release(call.channel_id), self._writes.run(ended),
+                             *hangups)
         self.calls.remove(call)
         log.info("contact %s completed (%s)", call.contact_id, disposition)
         if call.agent_id is not None:

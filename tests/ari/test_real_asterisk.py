@@ -225,8 +225,15 @@ async def test_rest_over_the_websocket_and_the_event_filter(
         starts.append(ev)
         started.set()
 
+    both_gone = asyncio.Event()
+
+    def on_other(ev: Event) -> None:
+        other.append(ev)
+        if {e.channel.id for e in other if isinstance(e, ChannelDestroyed)} == {"ws-1", "ws-1-2"}:
+            both_gone.set()
+
     client.on(StasisStart, on_start)
-    client.on(ChannelDestroyed, other.append)
+    client.on(ChannelDestroyed, on_other)
     http_requests = 0
     real_http = client._http
 
@@ -257,8 +264,7 @@ async def test_rest_over_the_websocket_and_the_event_filter(
         await client.destroy_bridge("ws-bridge")
         assert http_requests == before  # every request above went over the websocket
         async with asyncio.timeout(15):
-            while {e.channel.id for e in other if isinstance(e, ChannelDestroyed)} != {"ws-1", "ws-1-2"}:
-                await asyncio.sleep(0.05)
+            await both_gone.wait()
         # Entering the bridge, hang-up requests, state changes... were filtered out by Asterisk.
         assert all(isinstance(e, ChannelDestroyed) for e in other)
     finally:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from ccari.agents import repo as agents_repo
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.crm import repo as crm_repo
 from ccari.demo.seed import seed, write_manifest
 from ccari.storage.models import Agent, Contact, Customer, Tenant, utcnow
@@ -88,8 +89,8 @@ async def test_contact_transitions_are_logged_with_times(sessions, cfg):
         t0 = utcnow()
         c = await contacts_repo.create(s, tenant_id=acme.id, medium="voice", state="ivr",
                                        arrived_at=t0, caller_number="15550199")
-        await contacts_repo.transition(s, c, "queued", at=t0, queued_at=t0,
-                                       attributes={"skill": "sales"})
+        await contacts_repo.apply(s, c, Fact.ROUTED, at=t0, queued_at=t0,
+                                  attributes={"skill": "sales"})
         await s.commit()
     async with sessions() as s:
         row = await s.get(Contact, c.id)

@@ -446,7 +446,10 @@ async def outside(voice_cfg: Config, voice_pbx: PbxProcess, customer: Customer) 
 
 @pytest.fixture
 async def ccari_proc(voice_cfg: Config, customer: Customer) -> AsyncIterator[CcariProcess]:
-    proc = CcariProcess(voice_cfg, free_port("127.0.0.1"))  # its env has the carrier address
+    proc = CcariProcess(voice_cfg, free_port("127.0.0.1"))
+    # The process reads its config from the environment: the tests' [callbacks] section.
+    proc.env.update({f"CCARI_CALLBACKS_{k.upper()}": str(v)
+                     for k, v in callbacks_section(customer).items()})
     yield proc
     await proc.stop()
 
