@@ -89,6 +89,10 @@ class VoiceConfig:
     # Overflow voicemail (a caller over the tenant's trunk limit leaves a message).
     voicemail_max_s: int = 120
     voicemail_max_silence_s: int = 10
+    # Overload control: new calls are refused at once (the tenant's announcement, else SIP
+    # 503) while the hot path's delay (writes waiting for their commit, event-loop lag)
+    # stays above this many ms; admitted again once it is under 40% of it.  0 turns it off.
+    overload_delay_ms: float = 250.0
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,11 @@ class AdmissionService:
         return decide_outbound(key, self._policies_with(key, tenant), pool,
                                self._facts(key, live), now).admit
 
+    def overflow_of(self, tenant_id: int) -> str:
+        """The tenant's overflow policy as last read (no I/O; "busy" if not read yet)."""
+        policy = self._policies.get(str(tenant_id))
+        return policy.overflow if policy is not None else "busy"
+
     async def release(self, call_id: str) -> None:
         """The call's channel is gone: free its trunk. Safe to call twice or for unknown ids."""
         removed = await self._writes.run(lambda s: repo.delete_call(s, call_id))

@@ -33,6 +33,9 @@ class GroupCommit:
         self._name = name
         self._max_batch = max_batch
         self._waiting: list[tuple[Job, asyncio.Future[Any]]] = []
+        self._since: list[float] = []  # when each waiting job was queued (loop time)
+        self._in_flight: float | None = None  # when the running batch's first job was queued
+        self._last = (0.0, 0.0)  # (when the last batch committed, how long its first job took)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -43,12 +46,25 @@ class GroupCommit:
         """Run ``job`` in the next shared transaction; its result once that is committed."""
         if self._closed:
             raise RuntimeError(f"{self._name}: closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         self._waiting.append((job, future))
+        self._since.append(loop.time())
         if self._task is None:
             self._task = asyncio.create_task(self._work(), name=f"{self._name}:group-commit")
         self._wake.set()
         return await asyncio.shield(future)
+
+    def delay_ms(self) -> float:
+        """How long writes wait for their commit now: the age of the oldest job not yet
+        committed, or what the last batch took if it committed within the last second (0
+        when idle)."""
+        now = asyncio.get_running_loop().time()
+        oldest = self._in_flight if self._in_flight is not None else (
+            self._since[0] if self._since else None)
+        waiting = now - oldest if oldest is not None else 0.0
+        at, took = self._last
+        return 1000 * max(waiting, took if now - at < 1.0 else 0.0)
 
     async def close(self) -> None:
         """Finish what is queued, then stop."""
@@ -63,8 +79,15 @@ class GroupCommit:
             self._wake.clear()
             while self._waiting:
                 batch = self._waiting[:self._max_batch]
+                first = self._in_flight = self._since[0]
                 del self._waiting[:self._max_batch]
-                await self._commit(batch)
+                del self._since[:self._max_batch]
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._in_flight = None
+                now = asyncio.get_running_loop().time()
+                self._last = (now, now - first)
             if self._closed:
                 return
 

@@ -179,6 +179,17 @@ class Overflow:
                 log.warning("overflow announcement for %s failed: %s", channel_id, exc)
         await safe(self._ari.hangup(channel_id, reason="busy"))
 
+    async def refuse_overloaded(self, channel_id: str, policy: str) -> None:
+        """This node is overloaded: at once, no answer, nothing written: the tenant's
+        announcement (early media, then 486) if it has one, else SIP 503."""
+        if policy != "busy":
+            try:
+                await self._ari.continue_in_dialplan(channel_id, OVERFLOW_CONTEXT, "announcement", 1)
+                return
+            except AriError as exc:
+                log.debug("overload announcement for %s failed: %s", channel_id, exc)
+        await safe(self._ari.hangup(channel_id, reason="congestion"))
+
     def offer_menu(self) -> Menu:
         """The callback offer: 1 is "call me back"; nothing else is offered (no queue)."""
         return Menu(self._sound("overflow-callback-offer"), self._sound("invalid-option"),

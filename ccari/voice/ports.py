@@ -20,6 +20,11 @@ class AdmissionPort(Protocol):
 
     async def release(self, call_id: str) -> None: ...
 
+    def overflow_of(self, tenant_id: int) -> str:
+        """The tenant's overflow policy as last read (no I/O): what an overloaded node
+        gives a call it cannot take."""
+        ...
+
 
 class AdmitAll:
     """No admission control (tests of the voice path alone, or a single-tenant PBX)."""
@@ -29,6 +34,9 @@ class AdmitAll:
 
     async def release(self, call_id: str) -> None:
         return None
+
+    def overflow_of(self, tenant_id: int) -> str:
+        return "busy"
 
 
 class IvrCallbacks(Protocol):

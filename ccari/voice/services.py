@@ -46,6 +46,7 @@ from ccari.voice.deadcalls import DeadCalls
 from ccari.voice.handover import Handover
 from ccari.voice.hold import Hold, safe
 from ccari.voice.overflow import Overflow
+from ccari.voice.overload import Gate, Limits, LoadMonitor
 from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,10 @@ class VoiceService:
         self.overflow = Overflow(ari, sessions, self.calls, config, self._sound, self.now)
         # What ccari.callbacks hands over once its customer is on the line.
         self.handover = Handover(self)
+        # Past what this node can carry, new calls are refused at the door.
+        high = config.overload_delay_ms
+        self.load = LoadMonitor(Gate(Limits(high_ms=high or float("inf"), low_ms=0.4 * high)),
+                                self._writes.delay_ms)
         # Why a dead call ended (RTP timeout, session timer), once its channel is destroyed.
         self.dead_calls = DeadCalls(sessions, self.now)
 
@@ -98,6 +103,7 @@ class VoiceService:
         return utc(self._clock())
 
     async def close(self) -> None:
+        await self.load.close()
         for call in self.calls.all():
             call.cancel_timers()
         await self._tasks.close()
@@ -111,6 +117,12 @@ class VoiceService:
         if route is None:
             log.info("call %s to unknown number %s rejected", channel_id, did)
             await self._hangup(channel_id, "unallocated")
+            return
+        self.load.start()
+        if self.load.overloaded:
+            self.load.refused += 1
+            log.debug("call %s to %s refused: overload", channel_id, did)
+            await self.overflow.refuse_overloaded(channel_id, self._admission.overflow_of(route.tenant_id))
             return
         decision = await self._admission.admit_inbound(route.tenant_id, channel_id)
         overflow = None
