@@ -38,6 +38,7 @@ from ccari.agents.commands import AgentCommands
 from ccari.agents.notifier import AgentHub
 from ccari.agents.phones import PhoneWatch
 from ccari.ari import AriClient
+from ccari.ari.router import StasisRouter
 from ccari.callbacks import plugin as callbacks_plugin
 from ccari.chat import plugin as chat_plugin
 from ccari.cobrowse import plugin as cobrowse_plugin
@@ -131,7 +132,8 @@ class Runtime:
     cobrowse: CobrowseService | None = None  # set by the cobrowse plugin
     # Contexts that place or take calls attach once ARI and the voice ACD exist (before ARI
     # connects, so that their reconcile runs on the first connect too).
-    pbx_setups: list[Callable[[AriClient, VoiceService], object]] = field(default_factory=list)
+    pbx_setups: list[Callable[[AriClient, StasisRouter, VoiceService], object]] = field(
+        default_factory=list)
 
 
 @contextlib.asynccontextmanager
@@ -170,13 +172,15 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
             # Free the trunks of calls that ended while we were away before reconcile
             # admits the calls that arrived meanwhile.
             rt.ari.on_connected(_admission_rebuilder(rt.ari, admission))
-            stasis.register(rt.ari, rt.voice)
+            # Every Stasis event goes to its one owner (the voice ACD, the callbacks...).
+            router = StasisRouter(rt.ari)
+            stasis.register(rt.ari, router, rt.voice)
             # Agent phones Asterisk cannot reach get no calls (read on connect, then polled).
             phones = PhoneWatch(rt.ari, queue)
             rt.ari.on_connected(phones.reconcile)
             stack.push_async_callback(phones.close)
             for attach in rt.pbx_setups:
-                attach(rt.ari, rt.voice)
+                attach(rt.ari, router, rt.voice)
             stack.push_async_callback(rt.voice.close)
             await rt.ari.start()
             stack.push_async_callback(rt.ari.close)

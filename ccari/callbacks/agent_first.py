@@ -15,7 +15,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from ccari.agents.notifier import AgentHub
+from ccari.ari import ids
 from ccari.ari.errors import AriError
+from ccari.ari.ids import Kind
 from ccari.callbacks import repo
 from ccari.callbacks.legs import AgentLeg, Leg, VoicePort
 from ccari.contacts import repo as contacts_repo
@@ -43,7 +45,7 @@ class AgentFirst:
 
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         """The router offered a callback contact to ``agent``: ring their phone, pop it."""
-        leg_id = f"cba-{contact.id}-{contact.offer_count}"
+        leg_id = ids.make(Kind.CALLBACK_AGENT_LEG, contact.id, contact.offer_count)
         async with self.d.sessions() as s:
             cb = await repo.by_contact(s, contact.id)
             row = await contacts_repo.get(s, contact.id, agent.tenant_id)

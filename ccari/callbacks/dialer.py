@@ -37,8 +37,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.agents.notifier import AgentHub
-from ccari.ari import AriClient
+from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriConflict, AriError, AriNotFound, AriTimeout, AriUnavailable
+from ccari.ari.ids import Kind
 from ccari.callbacks import repo, schedule
 from ccari.callbacks.agent_first import AgentFirst
 from ccari.callbacks.legs import AgentLeg, Leg, OutboundAdmission, VoicePort, callback_of
@@ -134,7 +135,7 @@ class Dialer:
                 return None
             settings = await repo.settings(s, cb.tenant_id)
             caller = await repo.caller_id(s, settings)
-        attempt_id = f"cb-{cb.id}-{cb.tries + 1}"
+        attempt_id = ids.make(Kind.CALLBACK_LEG, cb.id, cb.tries + 1)
         decision = await self._admission.admit_outbound(cb.tenant_id, attempt_id)
         if not decision.admit:
             self.deferred_tenants.add(cb.tenant_id)
@@ -259,17 +260,24 @@ class Dialer:
                 leg.phase = "prompt"
                 await self.prompt(leg)
 
+    def holds(self, channel_id: str) -> bool:
+        """Is this channel the callbacks' now (an attempt, an agent leg, an IVR caller being
+        told "we will call you back")?"""
+        return channel_id in self.legs or channel_id in self._confirming \
+            or channel_id in self.agent_first.legs
+
     async def prompt(self, leg: Leg) -> None:
         leg.plays += 1
-        leg.playback = f"cbp-{leg.attempt_id}-{leg.plays}"
+        leg.playback = ids.make(Kind.CALLBACK_PROMPT, leg.attempt_id, leg.plays)
         await self.safe(self.ari.play(leg.attempt_id, self._sound(self._cfg.sound_offer),
                                       playback_id=leg.playback))
 
     async def playback_finished(self, playback_id: str) -> None:
-        if playback_id.startswith("cbc-"):
-            await self.safe(self.ari.hangup(playback_id.removeprefix("cbc-"), reason="normal"))
+        if ids.kind_of(playback_id) is Kind.CALLBACK_CONFIRM:
+            await self.safe(self.ari.hangup(ids.rest_of(playback_id, Kind.CALLBACK_CONFIRM),
+                                            reason="normal"))
             return
-        attempt_id = playback_id.removeprefix("cbp-").rpartition("-")[0]
+        attempt_id = ids.rest_of(playback_id, Kind.CALLBACK_PROMPT).rpartition("-")[0]
         leg = self.legs.get(attempt_id)
         if leg is not None and leg.phase == "prompt" and leg.playback == playback_id:
             leg.timer = self._tasks.spawn(self._confirm_timeout(leg, leg.plays), f"confirm-{attempt_id}")
@@ -317,9 +325,10 @@ class Dialer:
         await self._voice.adopt_queued(contact)
 
     async def channel_gone(self, channel_id: str, cause: int | None) -> None:
-        if channel_id.startswith("cb-"):
+        kind = ids.kind_of(channel_id)
+        if kind is Kind.CALLBACK_LEG:
             await self._customer_gone(channel_id, cause)
-        elif channel_id.startswith("cba-"):
+        elif kind is Kind.CALLBACK_AGENT_LEG:
             await self.agent_first.gone(channel_id, cause)
         elif channel_id in self._confirming:
             callback_id = self._confirming.pop(channel_id)
@@ -361,5 +370,5 @@ class Dialer:
         log.info("contact %s left the IVR for callback %s", contact_id, cb.id)
         self._confirming[channel_id] = cb.id
         await self.safe(self.ari.play(channel_id, self._sound(self._cfg.sound_confirm),
-                                      playback_id=f"cbc-{channel_id}"))
+                                      playback_id=ids.make(Kind.CALLBACK_CONFIRM, channel_id)))
         return True

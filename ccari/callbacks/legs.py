@@ -8,6 +8,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ccari.ari import ids
+from ccari.ari.ids import Kind
 from ccari.storage.models import Agent, Contact
 from ccari.voice.ports import Admission
 
@@ -55,4 +57,4 @@ class Leg:
 
 
 def callback_of(attempt_id: str) -> str:
-    return attempt_id.removeprefix("cb-").rpartition("-")[0]
+    return ids.rest_of(attempt_id, Kind.CALLBACK_LEG).rpartition("-")[0]

@@ -22,6 +22,7 @@ from ccari.voice.ports import Admission
 if TYPE_CHECKING:
     from ccari.app import Runtime
     from ccari.ari import AriClient
+    from ccari.ari.router import StasisRouter
     from ccari.voice.services import VoiceService
 
 
@@ -50,7 +51,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
 
 def attach(rt: Runtime, service: CallbackService, stack: contextlib.AsyncExitStack,
-           ari: AriClient, voice: VoiceService) -> Dialer:
+           ari: AriClient, router: StasisRouter, voice: VoiceService) -> Dialer:
     """Give the callbacks their dialer (call before ``ari.start()``)."""
     cfg = rt.config
     dialer = Dialer(ari, voice.handover, service, rt.sessions, rt.queue, rt.hub,
@@ -59,6 +60,6 @@ def attach(rt: Runtime, service: CallbackService, stack: contextlib.AsyncExitSta
                     sound_prefix=cfg.voice.sound_prefix, moh_class=cfg.voice.moh_class)
     service.dialer = dialer
     voice.callbacks = dialer
-    callbacks_stasis.register(ari, dialer)
+    callbacks_stasis.register(ari, router, dialer)
     stack.push_async_callback(dialer.close)
     return dialer

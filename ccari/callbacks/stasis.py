@@ -1,10 +1,11 @@
 """ARI events -> the callbacks :class:`~ccari.callbacks.dialer.Dialer` (the only ARI glue).
 
-Registered next to the voice ACD's handlers (``ccari.voice.stasis``); each side acts only on
-its own ids: StasisStart with the arguments ``(callback, <attempt>)`` or ``(cbagent,
-<contact>)``, channels ``cb-...``/``cba-...`` and the IVR confirmation's channel, playbacks
-``cbp-...``/``cbc-...``.  After every (re)connect, :func:`ccari.callbacks.reconcile.reconcile`
-runs before the scheduler places anything.
+Its declaration to the Stasis router: the calls it takes (StasisStart with the arguments
+``(callback, <attempt>)`` or ``(cbagent, <contact>)``), the ids it makes (``cb-``, ``cba-``,
+``cbp-``, ``cbc-``) and the channels it holds (its attempts, agent legs and the IVR callers it
+is confirming); the router gives it their events and nobody else's.  After every
+(re)connect, :func:`ccari.callbacks.reconcile.reconcile` runs before the scheduler places
+anything.
 """
 
 from __future__ import annotations
@@ -19,13 +20,21 @@ from ccari.ari.events import (
     StasisEnd,
     StasisStart,
 )
+from ccari.ari.ids import Kind, kind_of
+from ccari.ari.router import StasisRouter
 from ccari.callbacks.dialer import Dialer
 from ccari.callbacks.reconcile import reconcile
 
 log = logging.getLogger(__name__)
 
 
-def register(ari: AriClient, dialer: Dialer) -> None:
+KINDS = (Kind.CALLBACK_LEG, Kind.CALLBACK_AGENT_LEG, Kind.CALLBACK_PROMPT, Kind.CALLBACK_CONFIRM)
+
+
+def register(ari: AriClient, router: StasisRouter, dialer: Dialer) -> None:
+    owner = router.owner("callbacks", stasis_args=("callback", "cbagent"), kinds=KINDS,
+                         holds=dialer.holds)
+
     async def on_start(ev: StasisStart) -> None:
         kind = ev.args[0] if ev.args else ""
         if kind == "callback" and len(ev.args) >= 2 and ev.args[1] == ev.channel.id:
@@ -40,24 +49,23 @@ def register(ari: AriClient, dialer: Dialer) -> None:
         # A caller who came in through the dialplan leaves our app (and our subscription)
         # at StasisEnd: its ChannelDestroyed may never reach us.  Our originated channels
         # stay subscribed until destroyed, with the hang-up cause.
-        if not ev.channel.id.startswith(("cb-", "cba-")):
+        if kind_of(ev.channel.id) not in (Kind.CALLBACK_LEG, Kind.CALLBACK_AGENT_LEG):
             await dialer.channel_gone(ev.channel.id, None)
 
     async def on_dtmf(ev: ChannelDtmfReceived) -> None:
-        if ev.channel.id.startswith("cb-"):
+        if kind_of(ev.channel.id) is Kind.CALLBACK_LEG:
             await dialer.dtmf(ev.channel.id, ev.digit)
 
     async def on_playback(ev: PlaybackFinished) -> None:
-        if ev.playback.id.startswith(("cbp-", "cbc-")):
-            await dialer.playback_finished(ev.playback.id)
+        await dialer.playback_finished(ev.playback.id)
 
     async def on_connected() -> None:
         await reconcile(dialer)
         dialer.service.start()
 
-    ari.on(StasisStart, on_start)
-    ari.on(ChannelDestroyed, on_gone)
-    ari.on(StasisEnd, on_end)
-    ari.on(ChannelDtmfReceived, on_dtmf)
-    ari.on(PlaybackFinished, on_playback)
+    owner.on(StasisStart, on_start)
+    owner.on(ChannelDestroyed, on_gone)
+    owner.on(StasisEnd, on_end)
+    owner.on(ChannelDtmfReceived, on_dtmf)
+    owner.on(PlaybackFinished, on_playback)
     ari.on_connected(on_connected)

@@ -10,8 +10,9 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ccari.ari import AriClient
+from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError, AriNotFound
+from ccari.ari.ids import Kind
 from ccari.config import VoiceConfig
 from ccari.contacts.services import QueueService
 from ccari.tasks import TaskSet
@@ -64,7 +65,7 @@ class Hold:
                 if call.moh is not False:
                     await safe(self._ari.stop_moh(call.channel_id))
                     call.moh = False
-                call.playback_id = f"ann-{call.contact_id}-{n}"
+                call.playback_id = ids.make(Kind.ANNOUNCEMENT, call.contact_id, n)
                 await safe(self._ari.play(call.channel_id, media, playback_id=call.playback_id))
             elif not call.moh:
                 await self._music(call)

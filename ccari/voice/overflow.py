@@ -27,8 +27,9 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccari.ari import AriClient
+from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError, AriNotFound
+from ccari.ari.ids import Kind
 from ccari.config import VoiceConfig
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact
@@ -43,11 +44,11 @@ OVERFLOW_CONTEXT = "ccari-overflow"  # dialplan: announcement (then busy), saved
 
 
 def recording_name(contact_id: str) -> str:
-    return f"vm-{contact_id}"
+    return ids.make(Kind.VOICEMAIL, contact_id)
 
 
 def contact_of_recording(name: str) -> str | None:
-    return name[3:] if name.startswith("vm-") else None
+    return ids.rest_of(name, Kind.VOICEMAIL) or None
 
 
 def wav_seconds(audio: bytes) -> float:
@@ -73,7 +74,7 @@ class Recorder:
 
     async def start(self, call: Call) -> None:
         """The call is answered: the prompt, then (:meth:`prompt_finished`) the recording."""
-        call.playback_id = f"vmp-{call.contact_id}-1"
+        call.playback_id = ids.make(Kind.VOICEMAIL_PROMPT, call.contact_id, 1)
         try:
             await self._ari.play(call.channel_id, self._sound("overflow-voicemail"),
                                  playback_id=call.playback_id)

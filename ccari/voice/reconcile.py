@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 
+from ccari.ari import ids
+from ccari.ari.ids import Kind
 from ccari.ari.models import Channel
 from ccari.contacts import repo
 from ccari.storage.models import Number
@@ -102,9 +104,9 @@ async def reconcile(service: VoiceService) -> None:
                                 ch.caller.name or None),
                 f"late-{ch.id}",
             )
-    ours = {f"bridge-{c.id}" for c in contacts}
+    ours = {ids.make(Kind.BRIDGE, c.id) for c in contacts}
     for bridge_id in bridges:
-        if bridge_id.startswith("bridge-") and bridge_id not in ours:
+        if ids.kind_of(bridge_id) is Kind.BRIDGE and bridge_id not in ours:
             await service._safe(ari.destroy_bridge(bridge_id))
 
 

@@ -26,8 +26,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.agents.notifier import AgentHub
-from ccari.ari import AriClient
+from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError
+from ccari.ari.ids import Kind
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
 from ccari.contacts import lifecycle, repo
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 def agent_channel_of(contact: Contact) -> str:
     """The stable id of the agent leg of an offer: one per offer, so an originate is never
     repeated under the same id and a restarted ccari finds the leg of the pending offer."""
-    return f"agent-{contact.id}-{contact.offer_count}"
+    return ids.make(Kind.AGENT_LEG, contact.id, contact.offer_count)
 
 
 class VoiceService:
@@ -175,7 +176,7 @@ class VoiceService:
     async def _run_ivr(self, call: Call, commands: list[ivr_mod.Command]) -> None:
         for cmd in commands:
             if isinstance(cmd, ivr_mod.Play):
-                call.playback_id = f"ivr-{call.contact_id}-{cmd.generation}"
+                call.playback_id = ids.make(Kind.IVR_PROMPT, call.contact_id, cmd.generation)
                 await self._safe(self._ari.play(
                     call.channel_id, [self._sound(m) for m in cmd.media],
                     playback_id=call.playback_id,
@@ -220,17 +221,17 @@ class VoiceService:
                 await self._run_ivr(call, call.ivr.on_digit(digit))
 
     async def playback_finished(self, playback_id: str) -> None:
-        kind, _, rest = playback_id.partition("-")
-        contact_id, _, gen = rest.partition("-")
+        kind = ids.kind_of(playback_id)
+        contact_id, _, gen = ids.rest_of(playback_id, kind).partition("-") if kind else ("", "", "")
         call = self.calls.by_contact(contact_id)
         if call is None:
             return
         async with call.lock:
-            if kind == "ivr" and call.phase == "ivr" and call.ivr is not None:
+            if kind is Kind.IVR_PROMPT and call.phase == "ivr" and call.ivr is not None:
                 await self._run_ivr(call, call.ivr.on_playback_finished(int(gen)))
-            elif kind == "ann":
+            elif kind is Kind.ANNOUNCEMENT:
                 await self.hold.announcement_finished(call, playback_id)
-            elif kind == "vmp":
+            elif kind is Kind.VOICEMAIL_PROMPT:
                 await self.overflow.recorder.prompt_finished(call)
 
     # ---- queue -----------------------------------------------------------------------------
@@ -343,7 +344,7 @@ class VoiceService:
     async def _connect(self, call: Call) -> None:
         assert call.agent_channel_id is not None
         call.cancel_timers()
-        bridge = f"bridge-{call.contact_id}"
+        bridge = ids.make(Kind.BRIDGE, call.contact_id)
         now = self.now()
 
         async def answered(s: AsyncSession) -> Contact | None:

@@ -1,4 +1,5 @@
-"""ARI events -> VoiceService, registered by type and Stasis arguments (the only ARI glue)."""
+"""ARI events -> VoiceService (the only ARI glue): the voice ACD's declaration to the Stasis
+router (the calls it takes, the ids it makes, the channels it holds) and its handlers."""
 
 from __future__ import annotations
 
@@ -15,13 +16,22 @@ from ccari.ari.events import (
     StasisEnd,
     StasisStart,
 )
+from ccari.ari.ids import Kind
+from ccari.ari.router import StasisRouter
 from ccari.voice.reconcile import reconcile
 from ccari.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
 
 
-def register(ari: AriClient, voice: VoiceService) -> None:
+KINDS = (Kind.AGENT_LEG, Kind.BRIDGE, Kind.IVR_PROMPT, Kind.ANNOUNCEMENT, Kind.VOICEMAIL_PROMPT,
+         Kind.VOICEMAIL)
+
+
+def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
+    owner = router.owner("voice", stasis_args=("inbound", "agent"), kinds=KINDS,
+                         holds=lambda channel: voice.calls.by_channel(channel) is not None)
+
     async def on_start(ev: StasisStart) -> None:
         kind = ev.args[0] if ev.args else ""
         if kind == "inbound" and len(ev.args) >= 2:
@@ -54,12 +64,12 @@ def register(ari: AriClient, voice: VoiceService) -> None:
     async def on_recording(ev: RecordingFinished | RecordingFailed) -> None:
         await voice.overflow.recording_ended(ev.recording.name)
 
-    ari.on(StasisStart, on_start)
-    ari.on(StasisEnd, on_gone)
-    ari.on(ChannelDestroyed, on_gone)
-    ari.on(ChannelDtmfReceived, on_dtmf)
-    ari.on(ChannelHangupRequest, on_hangup_request)
-    ari.on(PlaybackFinished, on_playback)
-    ari.on(RecordingFinished, on_recording)
-    ari.on(RecordingFailed, on_recording)
+    owner.on(StasisStart, on_start)
+    owner.on(StasisEnd, on_gone)
+    owner.on(ChannelDestroyed, on_gone)
+    owner.on(ChannelDtmfReceived, on_dtmf)
+    owner.on(ChannelHangupRequest, on_hangup_request)
+    owner.on(PlaybackFinished, on_playback)
+    owner.on(RecordingFinished, on_recording)
+    owner.on(RecordingFailed, on_recording)
     ari.on_connected(lambda: reconcile(voice))

@@ -18,6 +18,7 @@ from ccari.voicemail.services import MEDIUM, VoicemailService
 if TYPE_CHECKING:
     from ccari.app import Runtime
     from ccari.ari import AriClient
+    from ccari.ari.router import StasisRouter
     from ccari.voice.services import VoiceService
 
 
@@ -32,5 +33,6 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     rt.pbx_setups.append(functools.partial(attach, service))
 
 
-def attach(service: VoicemailService, ari: AriClient, voice: VoiceService) -> None:
+def attach(service: VoicemailService, ari: AriClient, router: StasisRouter,
+           voice: VoiceService) -> None:
     voice.overflow.recorder.port = service

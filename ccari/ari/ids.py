@@ -1,0 +1,48 @@
+"""Every ARI object id ccari makes, in one place: ``<kind>-<part>[-<part>...]``.
+
+Channels ccari originates, bridges, playbacks and recordings get a stable id that names
+what they are and the contact or callback they belong to (an originate is never repeated
+under the same id, and a restarted ccari finds them again by their ids).  Channels that
+arrive through the dialplan keep Asterisk's own id (``1733331234.56``): their owner is
+known from the arguments of their ``Stasis()``.  The Stasis router
+(:mod:`ccari.ari.router`) gives an event to the context that declared the kind of its id.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Kind(enum.StrEnum):
+    AGENT_LEG = "agent"  # voice: the agent's phone for one offer, agent-<contact>-<offer>
+    BRIDGE = "bridge"  # voice: caller + agent, bridge-<contact>
+    IVR_PROMPT = "ivr"  # voice: an IVR prompt, ivr-<contact>-<generation>
+    ANNOUNCEMENT = "ann"  # voice: position and wait while queued, ann-<contact>-<n>
+    VOICEMAIL_PROMPT = "vmp"  # voice: "leave a message", vmp-<contact>-1
+    VOICEMAIL = "vm"  # voice: the caller's message (a recording), vm-<contact>
+    CALLBACK_LEG = "cb"  # callbacks: one attempt to reach the customer, cb-<callback>-<try>
+    CALLBACK_AGENT_LEG = "cba"  # callbacks: the agent first, cba-<contact>-<offer>
+    CALLBACK_PROMPT = "cbp"  # callbacks: "press 1", cbp-<attempt>-<play>
+    CALLBACK_CONFIRM = "cbc"  # callbacks: "we will call you back", cbc-<channel>
+
+
+def make(kind: Kind, *parts: object) -> str:
+    """``make(Kind.AGENT_LEG, contact, 2)`` -> ``"agent-<contact>-2"``."""
+    return "-".join((kind.value, *(str(p) for p in parts)))
+
+
+def kind_of(object_id: str) -> Kind | None:
+    """The kind of an id ccari made; None for Asterisk's own ids."""
+    prefix, sep, _ = object_id.partition("-")
+    if not sep:
+        return None
+    try:
+        return Kind(prefix)
+    except ValueError:
+        return None
+
+
+def rest_of(object_id: str, kind: Kind) -> str:
+    """What follows ``<kind>-`` (``""`` if the id is not of that kind)."""
+    prefix = kind.value + "-"
+    return object_id[len(prefix):] if object_id.startswith(prefix) else ""
