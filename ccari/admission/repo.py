@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import CursorResult, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from ccari.admission.billing import TenantRates
 from ccari.storage.models import (
@@ -71,30 +72,32 @@ def _rowcount(result: object) -> int:
     return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
-def _insert(session: AsyncSession) -> Any:
+def _insert(session: AsyncSession | Session) -> Any:
     """``INSERT ... ON CONFLICT`` for the session's dialect."""
     return postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
 
 
-def _dialect(session: AsyncSession) -> str:
+def _dialect(session: AsyncSession | Session) -> str:
     return session.get_bind().dialect.name
 
 
 # ---- the pool ------------------------------------------------------------------------------
-async def lock_pool(session: AsyncSession) -> TrunkPool:
+def lock_pool_sync(session: Session) -> TrunkPool:
     """The pool row, locked ``FOR UPDATE`` until the transaction ends (PostgreSQL; SQLite
-    ignores the clause and relies on the caller's process-wide lock). Created if missing."""
+    ignores the clause and relies on its single writer). Created if missing."""
     if _dialect(session) == "postgresql":  # a stuck node must not stall every other one
-        await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+        session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
     query = select(TrunkPool).where(TrunkPool.id == POOL_ID).with_for_update()
-    row = await session.scalar(query)
+    row = session.scalar(query)
     if row is None:
-        await session.execute(
-            _insert(session)(TrunkPool).values(id=POOL_ID).on_conflict_do_nothing()
-        )
-        row = await session.scalar(query.execution_options(populate_existing=True))
+        session.execute(_insert(session)(TrunkPool).values(id=POOL_ID).on_conflict_do_nothing())
+        row = session.scalar(query.execution_options(populate_existing=True))
         assert row is not None
     return row
+
+
+async def lock_pool(session: AsyncSession) -> TrunkPool:
+    return await session.run_sync(lock_pool_sync)
 
 
 async def pool(session: AsyncSession) -> TrunkPool:
@@ -103,10 +106,14 @@ async def pool(session: AsyncSession) -> TrunkPool:
 
 
 # ---- tenants -------------------------------------------------------------------------------
-async def tenant(session: AsyncSession, tenant_id: int) -> Tenant | None:
-    return await session.scalar(
+def tenant_sync(session: Session, tenant_id: int) -> Tenant | None:
+    return session.scalar(
         select(Tenant).where(Tenant.id == tenant_id).execution_options(populate_existing=True)
     )
+
+
+async def tenant(session: AsyncSession, tenant_id: int) -> Tenant | None:
+    return await session.run_sync(tenant_sync, tenant_id)
 
 
 async def policies(session: AsyncSession) -> list[PolicyRow]:
@@ -117,18 +124,22 @@ async def policies(session: AsyncSession) -> list[PolicyRow]:
 
 
 # ---- the live admitted set -----------------------------------------------------------------
-async def live_calls(session: AsyncSession) -> list[LiveCall]:
+def live_calls_sync(session: Session) -> list[LiveCall]:
     """Every call holding a trunk, all tenants and nodes (at most the pool's size)."""
-    rows = await session.execute(
+    rows = session.execute(
         select(TrunkCall.call_id, TrunkCall.tenant_id, TrunkCall.node, TrunkCall.direction,
                TrunkCall.started_at)
     )
     return [LiveCall(*r) for r in rows.tuples()]
 
 
-async def insert_call(session: AsyncSession, call: LiveCall) -> bool:
+async def live_calls(session: AsyncSession) -> list[LiveCall]:
+    return await session.run_sync(live_calls_sync)
+
+
+def insert_call_sync(session: Session, call: LiveCall) -> bool:
     """Add a call to the live set; False if the call id is already there."""
-    result = await session.execute(
+    result = session.execute(
         _insert(session)(TrunkCall)
         .values(call_id=call.call_id, tenant_id=call.tenant_id, node=call.node,
                 direction=call.direction, started_at=call.started_at)
@@ -137,9 +148,17 @@ async def insert_call(session: AsyncSession, call: LiveCall) -> bool:
     return _rowcount(result) == 1
 
 
-async def delete_call(session: AsyncSession, call_id: str) -> bool:
-    result = await session.execute(delete(TrunkCall).where(TrunkCall.call_id == call_id))
+async def insert_call(session: AsyncSession, call: LiveCall) -> bool:
+    return await session.run_sync(insert_call_sync, call)
+
+
+def delete_call_sync(session: Session, call_id: str) -> bool:
+    result = session.execute(delete(TrunkCall).where(TrunkCall.call_id == call_id))
     return _rowcount(result) > 0
+
+
+async def delete_call(session: AsyncSession, call_id: str) -> bool:
+    return await session.run_sync(delete_call_sync, call_id)
 
 
 async def delete_stale(
@@ -165,10 +184,14 @@ async def count_calls(session: AsyncSession, tenant_id: int) -> int:
 
 
 # ---- decisions -----------------------------------------------------------------------------
-async def add_decision(session: AsyncSession, row: AdmissionDecision) -> AdmissionDecision:
+def add_decision_sync(session: Session, row: AdmissionDecision) -> AdmissionDecision:
     session.add(row)
-    await session.flush()
+    session.flush()
     return row
+
+
+async def add_decision(session: AsyncSession, row: AdmissionDecision) -> AdmissionDecision:
+    return await session.run_sync(add_decision_sync, row)
 
 
 async def decisions(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from ccari.admission import accounting, repo
 from ccari.admission.billing import Bill, TenantRates, UsageReport
@@ -173,7 +174,7 @@ class AdmissionService:
 
     async def release(self, call_id: str) -> None:
         """The call's channel is gone: free its trunk. Safe to call twice or for unknown ids."""
-        removed = await self._writes.run(lambda s: repo.delete_call(s, call_id))
+        removed = await self._writes.run(lambda s: repo.delete_call_sync(s, call_id))
         if removed:
             log.info("call %s released its trunk", call_id)
 
@@ -196,12 +197,12 @@ class AdmissionService:
         async with self._lock:
             await self._refresh(self._clock())
 
-        async def admit(s: AsyncSession) -> Admission:
+        def admit(s: Session) -> Admission:
             now = self._clock()
-            pool = pool_policy(await repo.lock_pool(s))
+            pool = pool_policy(repo.lock_pool_sync(s))
             self._arrival_window_s = pool.arrival_window_s
-            tenant = await repo.tenant(s, tenant_id)
-            live = await repo.live_calls(s)
+            tenant = repo.tenant_sync(s, tenant_id)
+            live = repo.live_calls_sync(s)
             holder = next((c for c in live if c.call_id == call_id), None)
             if holder is not None:
                 return self._already(holder, tenant_id, direction)
@@ -211,10 +212,10 @@ class AdmissionService:
                               self._facts(key, live), now)
             if decision.admit:
                 call = repo.LiveCall(call_id, tenant_id, self.node, direction, utc(now))
-                if not await repo.insert_call(s, call):  # impossible under the pool lock
+                if not repo.insert_call_sync(s, call):  # impossible under the pool lock
                     raise AdmissionConflict(f"call {call_id} was admitted concurrently")
             if tenant is not None:
-                row = await repo.add_decision(s, self._row(decision, tenant_id, call_id, now))
+                row = repo.add_decision_sync(s, self._row(decision, tenant_id, call_id, now))
                 if direction == "inbound":  # the next decision of this batch sees it too
                     self._history.add_arrival(row.id, key, now)
             self._log(decision, call_id)

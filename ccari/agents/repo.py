@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from ccari.storage.models import Agent, Tenant
 
@@ -27,9 +28,14 @@ async def all_agents(session: AsyncSession) -> list[Agent]:
     return list(await session.scalars(select(Agent).order_by(Agent.id)))
 
 
+def _presence(tenant_id: int, agent_id: int, presence: str) -> Update:
+    return update(Agent).where(Agent.id == agent_id, Agent.tenant_id == tenant_id).values(
+        presence=presence)
+
+
 async def set_presence(session: AsyncSession, tenant_id: int, agent_id: int, presence: str) -> None:
-    await session.execute(
-        update(Agent)
-        .where(Agent.id == agent_id, Agent.tenant_id == tenant_id)
-        .values(presence=presence)
-    )
+    await session.execute(_presence(tenant_id, agent_id, presence))
+
+
+def set_presence_sync(session: Session, tenant_id: int, agent_id: int, presence: str) -> None:
+    session.execute(_presence(tenant_id, agent_id, presence))

@@ -5,20 +5,27 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from ccari.contacts.lifecycle import LIVE, Fact, step
-from ccari.storage.models import Contact, ContactEvent
+from ccari.storage.models import Contact, ContactEvent, new_id, utcnow
+
+# The ``*_sync`` functions take a synchronous Session: the hot path's shared commits
+# (ccari.storage.batch) run them; the async ones are the same for an AsyncSession.
+AnySession = Session | AsyncSession
 
 # Contacts being handled on a node now (the lifecycle's LIVE states, as stored).
 OPEN_STATES = tuple(sorted(s.value for s in LIVE))
 
 
-async def create(session: AsyncSession, **fields: Any) -> Contact:
+def create_sync(session: AnySession, **fields: Any) -> Contact:
+    """A new contact and its "created" event, added to the session (no I/O)."""
+    fields.setdefault("id", new_id())
+    fields.setdefault("arrived_at", utcnow())
     contact = Contact(**fields)
     session.add(contact)
-    await session.flush()
     session.add(
         ContactEvent(
             tenant_id=contact.tenant_id, contact_id=contact.id, kind="created",
@@ -28,22 +35,43 @@ async def create(session: AsyncSession, **fields: Any) -> Contact:
     return contact
 
 
-async def get(session: AsyncSession, contact_id: str, tenant_id: int | None = None,
-              *, for_update: bool = False) -> Contact | None:
-    """``for_update`` locks the row (PostgreSQL) for a check-then-change in one transaction."""
+async def create(session: AsyncSession, **fields: Any) -> Contact:
+    contact = create_sync(session, **fields)
+    await session.flush()
+    return contact
+
+
+def _get(contact_id: str, tenant_id: int | None, for_update: bool) -> Select[tuple[Contact]]:
     query = select(Contact).where(Contact.id == contact_id)
     if for_update:
         query = query.with_for_update()
     if tenant_id is not None:
         query = query.where(Contact.tenant_id == tenant_id)
-    return await session.scalar(query)
+    return query
+
+
+def get_sync(session: Session, contact_id: str, tenant_id: int | None = None,
+             *, for_update: bool = False) -> Contact | None:
+    return session.scalar(_get(contact_id, tenant_id, for_update))
+
+
+async def get(session: AsyncSession, contact_id: str, tenant_id: int | None = None,
+              *, for_update: bool = False) -> Contact | None:
+    """``for_update`` locks the row (PostgreSQL) for a check-then-change in one transaction."""
+    return await session.scalar(_get(contact_id, tenant_id, for_update))
 
 
 async def apply(
-    session: AsyncSession, contact: Contact, fact: Fact, *, at: dt.datetime, **fields: Any
+    session: AnySession, contact: Contact, fact: Fact, *, at: dt.datetime, **fields: Any
+) -> Contact:
+    return apply_sync(session, contact, fact, at=at, **fields)
+
+
+def apply_sync(
+    session: AnySession, contact: Contact, fact: Fact, *, at: dt.datetime, **fields: Any
 ) -> Contact:
     """Move a contact by ``fact`` (the lifecycle decides the new state, or raises
-    ``IllegalTransition``), set ``fields`` and log the move (the caller commits)."""
+    ``IllegalTransition``), set ``fields`` and log the move (the caller commits; no I/O)."""
     state = step(contact.state, fact)
     data: dict[str, Any] = {"from": contact.state, "to": state.value, "fact": fact.value}
     _set(contact, fields, data)

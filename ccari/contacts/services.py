@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
@@ -194,13 +195,13 @@ class QueueService:
         """The agent did not take the offer: the contact goes back in front of the queue."""
         agent_id = contact.agent_id
 
-        async def declined(s: AsyncSession) -> None:
-            row = await repo.get(s, contact.id)
+        def declined(s: Session) -> None:
+            row = repo.get_sync(s, contact.id)
             if row is not None and row.state == State.OFFERED:
-                await repo.apply(s, row, Fact.DECLINED, at=utc(self._clock()), agent_id=None,
-                                 agent_channel_id=None)
+                repo.apply_sync(s, row, Fact.DECLINED, at=utc(self._clock()), agent_id=None,
+                                agent_channel_id=None)
                 if agent_not_ready and agent_id is not None:
-                    await agents_repo.set_presence(s, row.tenant_id, agent_id, "not_ready")
+                    agents_repo.set_presence_sync(s, row.tenant_id, agent_id, "not_ready")
 
         await self.writes.run(declined)
         await self._decide(self.router.reject, contact.id, self._clock(),
@@ -334,13 +335,13 @@ class QueueService:
             agent_id = int(offer.agent_id)
             agent = self._agents.get(agent_id)
 
-            async def offered(s: AsyncSession, item_id: str = offer.item_id,
-                              agent_id: int = agent_id) -> Contact | None:
-                contact = await repo.get(s, item_id)
+            def offered(s: Session, item_id: str = offer.item_id,
+                        agent_id: int = agent_id) -> Contact | None:
+                contact = repo.get_sync(s, item_id)
                 if contact is None or contact.state != State.QUEUED:
                     return None
-                return await repo.apply(s, contact, Fact.OFFERED, at=utc(self._clock()),
-                                        agent_id=agent_id, offer_count=contact.offer_count + 1)
+                return repo.apply_sync(s, contact, Fact.OFFERED, at=utc(self._clock()),
+                                       agent_id=agent_id, offer_count=contact.offer_count + 1)
 
             contact = await self.writes.run(offered) if agent is not None else None
             if contact is None or agent is None:

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from ccari.agents.commands import Command, field
 from ccari.contacts import repo as contacts_repo
@@ -195,6 +196,21 @@ async def routing_attributes_for(session: AsyncSession, tenant_id: int,
         return {}
     items = (await lookup.lookup(tenant_id, row, src)).items if lookup else local(row)
     return routing_attributes(items, [str(x) for x in src.routing_levels], src.routing_attribute)
+
+
+def local_routing_attributes(session: Session, tenant_id: int,
+                             customer_id: int | None) -> dict[str, str]:
+    """:func:`routing_attributes_for` from the local record, on a synchronous session (the
+    hot path's shared commits)."""
+    if customer_id is None:
+        return {}
+    row = session.scalar(
+        select(Customer).where(Customer.id == customer_id, Customer.tenant_id == tenant_id))
+    src = session.get(EntitlementSource, tenant_id) if row is not None else None
+    if row is None or src is None or not src.routing_levels:
+        return {}
+    return routing_attributes(local(row), [str(x) for x in src.routing_levels],
+                              src.routing_attribute)
 
 
 def entitlements_command(sessions: async_sessionmaker[AsyncSession],

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from ccari.storage.models import Customer, CustomerPhone
 
@@ -28,15 +29,20 @@ def normalise(number: str | None, region: str = "US") -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
+def _by_phone(tenant_id: int, e164: str) -> Select[tuple[Customer]]:
+    return (select(Customer)
+            .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+            .where(CustomerPhone.tenant_id == tenant_id, CustomerPhone.number == e164))
+
+
 async def by_phone(session: AsyncSession, tenant_id: int, number: str | None) -> Customer | None:
     e164 = normalise(number)
-    if e164 is None:
-        return None
-    return await session.scalar(
-        select(Customer)
-        .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-        .where(CustomerPhone.tenant_id == tenant_id, CustomerPhone.number == e164)
-    )
+    return None if e164 is None else await session.scalar(_by_phone(tenant_id, e164))
+
+
+def by_phone_sync(session: Session, tenant_id: int, number: str | None) -> Customer | None:
+    e164 = normalise(number)
+    return None if e164 is None else session.scalar(_by_phone(tenant_id, e164))
 
 
 def card(customer: Customer | None) -> dict[str, Any] | None:

@@ -27,11 +27,7 @@ class Handover:
         assert contact.channel_id is not None
         call = Call(contact.id, contact.tenant_id, contact.channel_id,
                     await self._settings_of(contact), phase="queued")
-        voice.calls.add(call)
-        async with call.lock:
-            await voice._queue.enqueue(contact)
-            if call.phase == "queued":
-                voice._start_announcer(call)
+        await voice.queue_adopted(call, contact)
 
     async def adopt_connected(self, contact: Contact, agent_id: int, agent_channel: str) -> None:
         """Agent-first callback: the agent's leg and the customer's (``contact.channel_id``) both
@@ -43,9 +39,9 @@ class Handover:
         voice.calls.add(call)
         voice.calls.link_agent_channel(call, agent_channel)
         async with call.lock:
-            await voice._connect(call)
+            await voice.connect(call)
 
     async def _settings_of(self, contact: Contact) -> QueueSettings:
-        async with self._voice._sessions() as s:
+        async with self._voice.sessions() as s:
             q = await tenants_repo.queue(s, contact.tenant_id, contact.queue_id)
-        return QueueSettings.of(q, self._voice._cfg)
+        return QueueSettings.of(q, self._voice.config)

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient, ids
@@ -36,7 +37,7 @@ from ccari.contacts.lifecycle import Fact, State
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.crm import repo as crm_repo
-from ccari.crm.entitlements import routing_attributes_for
+from ccari.crm.entitlements import local_routing_attributes
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
@@ -103,6 +104,23 @@ class VoiceService:
     def now(self) -> dt.datetime:
         return utc(self._clock())
 
+    # What the voice ACD's helpers (reconcile, hand-overs) use of it.
+    @property
+    def ari(self) -> AriClient:
+        return self._ari
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
+    @property
+    def config(self) -> VoiceConfig:
+        return self._cfg
+
+    @property
+    def node(self) -> str:
+        return self._node
+
     async def close(self) -> None:
         await self.load.close()
         for call in self.calls.all():
@@ -134,9 +152,9 @@ class VoiceService:
             if overflow is None:
                 await self.overflow.refuse(channel_id, decision)
                 return
-        async def create(s: AsyncSession) -> Contact:
-            customer = await crm_repo.by_phone(s, route.tenant_id, caller)
-            return await repo.create(
+        def create(s: Session) -> Contact:
+            customer = crm_repo.by_phone_sync(s, route.tenant_id, caller)
+            return repo.create_sync(
                 s, tenant_id=route.tenant_id, medium="voice", state="ivr", node=self._node,
                 channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
                 caller_number=caller, caller_name=name, arrived_at=self.now(),
@@ -158,9 +176,13 @@ class VoiceService:
                 log.info("contact %s: answer failed: %s", contact.id, exc)
                 await self._hangup(channel_id, "normal")
                 return
-            await self._treat(call, menu)
+            await self.treat(call, menu)
 
-    async def _treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
+    def take_late(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
+        """A call that reached our app while we were away: taken like any new call."""
+        self._tasks.spawn(self.inbound(channel_id, did, caller, name), f"late-{channel_id}")
+
+    async def treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
         """The answered call's first step: its overflow treatment, else the IVR or the queue."""
         if call.overflow == "voicemail":
             await self.overflow.recorder.start(call)
@@ -236,15 +258,15 @@ class VoiceService:
 
     # ---- queue -----------------------------------------------------------------------------
     async def _enqueue(self, call: Call, attributes: dict[str, object]) -> None:
-        async def route(s: AsyncSession) -> Contact | None:
-            contact = await repo.get(s, call.contact_id)
+        def route(s: Session) -> Contact | None:
+            contact = repo.get_sync(s, call.contact_id)
             if contact is None or contact.state != State.IVR:
                 return None
             # Entitlements can be required routing attributes (e.g. gold customers ->
             # the gold pool); decided from the local record inside this transaction.
             attrs = {**attributes,
-                     **await routing_attributes_for(s, contact.tenant_id, contact.customer_id)}
-            return await repo.apply(s, contact, Fact.ROUTED, at=self.now(), queued_at=self.now(),
+                     **local_routing_attributes(s, contact.tenant_id, contact.customer_id)}
+            return repo.apply_sync(s, contact, Fact.ROUTED, at=self.now(), queued_at=self.now(),
                                     attributes=attrs)
 
         contact = await self._writes.run(route)
@@ -255,10 +277,16 @@ class VoiceService:
         log.info("contact %s queued with %s", call.contact_id, attributes)
         await self._queue.enqueue(contact)
         if call.phase == "queued":
-            self._start_announcer(call)
+            self.hold.start(call)
 
-    def _start_announcer(self, call: Call) -> None:
-        self.hold.start(call)
+    async def queue_adopted(self, call: Call, contact: Contact) -> None:
+        """A call another context placed (a customer called back who pressed 1), saved as
+        queued: it waits like a caller from the IVR."""
+        self.calls.add(call)
+        async with call.lock:
+            await self._queue.enqueue(contact)
+            if call.phase == "queued":
+                self.hold.start(call)
 
     # ---- callbacks (issue 5): hand-overs between ccari.callbacks and the voice ACD --------
     async def _callback_instead(self, call: Call, attrs: dict[str, object]) -> bool:
@@ -297,7 +325,7 @@ class VoiceService:
                 )
             except AriError as exc:
                 log.warning("contact %s: ringing agent %s failed: %s", contact.id, agent.id, exc)
-                await self._offer_failed(call)
+                await self.offer_failed(call)
 
     async def _push_offer(self, call: Call, agent: Agent) -> None:
         async with self._sessions() as s:
@@ -307,7 +335,7 @@ class VoiceService:
             pop = await screen_pop(s, contact, self.now())
         await self._hub.send(agent.id, {"type": "offer", "contact": pop})
 
-    async def _offer_failed(self, call: Call) -> None:
+    async def offer_failed(self, call: Call) -> None:
         """Agent did not answer (or could not be rung): back in front, agent not ready."""
         async with self._sessions() as s:
             contact = await repo.get(s, call.contact_id)
@@ -320,18 +348,18 @@ class VoiceService:
         call.phase = "queued"
         await self._queue.offer_failed(contact, agent_not_ready=True)
 
-    async def _requeue_after_restart(self, call: Call) -> None:
+    async def requeue(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
-        async def requeue(s: AsyncSession) -> None:
-            contact = await repo.get(s, call.contact_id)
+        def requeue(s: Session) -> None:
+            contact = repo.get_sync(s, call.contact_id)
             if contact is not None and contact.state == State.OFFERED:
-                await repo.apply(s, contact, Fact.DECLINED, at=self.now(), agent_id=None,
+                repo.apply_sync(s, contact, Fact.DECLINED, at=self.now(), agent_id=None,
                                  agent_channel_id=None)
 
         await self._writes.run(requeue)
         self.calls.unlink_agent_channel(call)
         call.phase, call.agent_id = "queued", None
-        self._start_announcer(call)
+        self.hold.start(call)
 
     async def agent_answered(self, agent_channel: str, contact_id: str) -> None:
         call = self.calls.by_contact(contact_id)
@@ -339,20 +367,20 @@ class VoiceService:
             await self._hangup(agent_channel, "normal")
             return
         async with call.lock:
-            await self._connect(call)
+            await self.connect(call)
 
-    async def _connect(self, call: Call) -> None:
+    async def connect(self, call: Call) -> None:
         assert call.agent_channel_id is not None
         call.cancel_timers()
         bridge = ids.make(Kind.BRIDGE, call.contact_id)
         now = self.now()
 
-        async def answered(s: AsyncSession) -> Contact | None:
-            contact = await repo.get(s, call.contact_id)
+        def answered(s: Session) -> Contact | None:
+            contact = repo.get_sync(s, call.contact_id)
             if contact is None:
                 return None
             wait = (now - (contact.queued_at or contact.arrived_at)).total_seconds()
-            return await repo.apply(s, contact, Fact.ANSWERED, at=now, connected_at=now,
+            return repo.apply_sync(s, contact, Fact.ANSWERED, at=now, connected_at=now,
                                     bridge_id=bridge, agent_channel_id=call.agent_channel_id,
                                     wait_s=round(wait, 3))
 
@@ -379,9 +407,9 @@ class VoiceService:
                 if call.phase == "offered":
                     log.info("contact %s: agent %s did not answer (cause %s)",
                              call.contact_id, call.agent_id, cause)
-                    await self._offer_failed(call)
+                    await self.offer_failed(call)
                 elif call.phase == "connected":
-                    await self._finish(call, "agent-hangup", gone=channel_id)
+                    await self.finish(call, "agent-hangup", gone=channel_id)
 
     async def _caller_gone(self, call: Call) -> None:
         if call.phase == "recording":
@@ -394,11 +422,11 @@ class VoiceService:
                 await self._hangup(call.agent_channel_id, "normal")
             now = self.now()
 
-            async def abandoned(s: AsyncSession) -> None:
-                contact = await repo.get(s, call.contact_id)
+            def abandoned(s: Session) -> None:
+                contact = repo.get_sync(s, call.contact_id)
                 if contact is not None and lifecycle.allows(contact.state, Fact.CUSTOMER_LEFT):
                     start = contact.queued_at or contact.arrived_at
-                    await repo.apply(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now,
+                    repo.apply_sync(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now,
                                      agent_id=None, wait_s=round((now - start).total_seconds(), 3),
                                      disposition=f"abandoned-in-{contact.state}")
 
@@ -413,21 +441,21 @@ class VoiceService:
                 await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
             log.info("contact %s abandoned in %s", call.contact_id, previous)
         elif call.phase == "connected":
-            await self._finish(call, "caller-hangup", gone=call.channel_id)
+            await self.finish(call, "caller-hangup", gone=call.channel_id)
         else:
             await self._admission.release(call.channel_id)
 
-    async def _finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
+    async def finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""
         call.phase = "ended"
         call.cancel_timers()
         now = self.now()
 
-        async def ended(s: AsyncSession) -> None:
-            contact = await repo.get(s, call.contact_id)
+        def ended(s: Session) -> None:
+            contact = repo.get_sync(s, call.contact_id)
             if contact is not None and contact.state == State.CONNECTED:
                 talk = (now - (contact.connected_at or now)).total_seconds()
-                await repo.apply(s, contact, Fact.ENDED, at=now, ended_at=now,
+                repo.apply_sync(s, contact, Fact.ENDED, at=now, ended_at=now,
                                  talk_s=round(talk, 3), disposition=disposition)
 
         hangups = [self._hangup(ch, "normal") for ch in (call.channel_id, call.agent_channel_id)
@@ -444,6 +472,12 @@ class VoiceService:
         await self._queue.completed(call.contact_id, call.agent_id, call.settings.wrap_up_s)
 
     # ---- helpers ---------------------------------------------------------------------------
+    async def hangup(self, channel_id: str) -> None:
+        await self._hangup(channel_id, "normal")
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self._safe(self._ari.destroy_bridge(bridge_id))
+
     async def _hangup(self, channel_id: str, reason: HangupReason) -> None:
         await self._safe(self._ari.hangup(channel_id, reason=reason))
 

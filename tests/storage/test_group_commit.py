@@ -8,15 +8,16 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Tenant
 
 
 def _tenant(slug: str):  # type: ignore[no-untyped-def]
-    async def job(s: AsyncSession) -> str:
+    def job(s: Session) -> str:
         s.add(Tenant(slug=slug, name=slug.title(), created_at=dt.datetime.now(dt.UTC)))
-        await s.flush()
+        s.flush()
         return slug
 
     return job
@@ -44,9 +45,9 @@ async def test_a_failing_job_fails_alone(sessions) -> None:  # type: ignore[no-u
     writes = GroupCommit(sessions)
     before = await _count(sessions)
 
-    async def broken(s: AsyncSession) -> None:
+    def broken(s: Session) -> None:
         s.add(Tenant(slug="half", name="Half", created_at=dt.datetime.now(dt.UTC)))
-        await s.flush()
+        s.flush()
         raise ValueError("bad input")
 
     try:
