@@ -61,9 +61,9 @@ class Runtime:
 def find_runtime(root: Path | None = None) -> Runtime:
     """The provisioned Asterisk; raises :class:`NotProvisionedError` if there is none.
 
-    ``$CCARI_PBX_MODE`` may force ``chroot`` or ``host``.
+    ``$CCARI_PBX_INSTALL`` may force ``chroot`` or ``host``.
     """
-    mode = os.environ.get("CCARI_PBX_MODE", "auto")
+    mode = os.environ.get("CCARI_PBX_INSTALL", "auto")
     root = root or default_root()
     if mode in ("auto", "chroot") and (root / MARKER).exists():
         return Runtime(root, chroot=True)

@@ -122,9 +122,9 @@ async def reconcile(voice: VoiceService) -> None:
             await voice.channel_gone(contact.channel_id or "")
             continue
         async with call.lock:
-            if step is Step.RESTART_TREATMENT:
-                menu = menus.get(contact.id)
-                await voice.treat(call, menu_of(menu) if menu is not None else None)
+            if step is Step.RESTART_TREATMENT:  # answered again if it was not yet
+                row = menus.get(contact.id)
+                await voice.answer_and_treat(call, menu_of(row) if row is not None else None)
             elif step is Step.RESUME_HOLD:
                 call.moh = None  # whatever the previous process left playing
                 voice.hold.start(call)

@@ -54,6 +54,9 @@ from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks
 log = logging.getLogger(__name__)
 
 
+LEG_HEADER = "PJSIP_HEADER(add,X-Ccari-Leg)"
+
+
 def agent_channel_of(contact: Contact) -> str:
     """The stable id of the agent leg of an offer: one per offer, so an originate is never
     repeated under the same id and a restarted ccari finds the leg of the pending offer."""
@@ -168,15 +171,19 @@ class VoiceService:
         self.calls.add(call)
         log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
         async with call.lock:
-            try:
-                await self._ari.answer(channel_id)
-            except AriError as exc:
-                # Gone already (404/409), or Asterisk could not answer it (a caller who gave
-                # up under load): the hangup event completes the contact.
-                log.info("contact %s: answer failed: %s", contact.id, exc)
-                await self._hangup(channel_id, "normal")
-                return
-            await self.treat(call, menu)
+            await self.answer_and_treat(call, menu)
+
+    async def answer_and_treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
+        """Answer the caller, then its first step (the caller holds the call's lock)."""
+        try:
+            await self._ari.answer(call.channel_id)
+        except AriError as exc:
+            # Gone already (404/409), or Asterisk could not answer it (a caller who gave
+            # up under load): the hangup event completes the contact.
+            log.info("contact %s: answer failed: %s", call.contact_id, exc)
+            await self._hangup(call.channel_id, "normal")
+            return
+        await self.treat(call, menu)
 
     def take_late(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
         """A call that reached our app while we were away: taken like any new call."""
@@ -322,6 +329,8 @@ class VoiceService:
                     f"PJSIP/{agent.phone_username}", channel_id=agent_channel,
                     app_args=("agent", contact.id), timeout=call.settings.ring_timeout_s,
                     caller_id=contact.caller_number or "",
+                    # The leg's stable id travels in the INVITE: one per offer, never twice.
+                    variables={LEG_HEADER: agent_channel},
                 )
             except AriError as exc:
                 log.warning("contact %s: ringing agent %s failed: %s", contact.id, agent.id, exc)

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -42,17 +43,20 @@ class CcariProcess:
             "CCARI_SMTP_INTAKE_PORT": str(cfg.smtp.intake_port),
         }
         self.proc: asyncio.subprocess.Process | None = None
+        # Its log goes to a file: a pipe nobody reads would block ccari once it is full.
+        self.log = Path(cfg.state_dir) / "ccari-process.log"
 
     async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ccari", "serve", env=self.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ccari", "serve", env=self.env,
+                stdout=asyncio.subprocess.DEVNULL, stderr=log)
 
         async def healthy() -> bool:
             assert self.proc is not None
             if self.proc.returncode is not None:
-                err = await self.proc.stderr.read() if self.proc.stderr else b""
-                raise AssertionError(f"ccari exited: {err.decode()[-2000:]}")
+                raise AssertionError(f"ccari exited: {self.log.read_text()[-2000:]}")
             try:
                 async with aiohttp.ClientSession() as s, s.get(
                         f"http://127.0.0.1:{self.port}/healthz", timeout=aiohttp.ClientTimeout(1)) as r:
