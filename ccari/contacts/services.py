@@ -300,11 +300,7 @@ class QueueService:
     def available_agents(self, tenant_id: int) -> int:
         """A in the trunk rule: the tenant's agents logged in and taking contacts (ready,
         reserved or busy; not those in not-ready or wrap-up)."""
-        return sum(
-            1 for agent_id, agent in self._agents.items()
-            if agent.tenant_id == tenant_id
-            and self.agent_state(agent_id) in ("ready", "reserved", "busy")
-        )
+        return self.router.taking_work(str(tenant_id))
 
     def view(self, contact_id: str) -> QueueView | None:
         """Position and predicted wait of a waiting contact (None once offered or gone)."""

@@ -293,6 +293,12 @@ class Router(Matcher):
         agent = self._agents.get(agent_id)
         return AgentState.LOGGED_OUT if agent is None else agent.state()
 
+    def taking_work(self, tenant: str) -> int:
+        """The tenant's agents logged in and taking work: ready, reserved or busy (not
+        not-ready, not in wrap-up)."""
+        return sum(1 for a in self._agents.values()
+                   if a.agent.tenant == tenant and a.presence is AgentState.READY)
+
     def snapshot(self) -> Snapshot:
         items = list(self._items.values())
         held = [rt for rt in items if rt.status in (Status.OFFERED, Status.BUSY)]

@@ -22,7 +22,10 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # and its busy handler sleeps (up to 100 ms a try).  One connection serialises the
         # sessions in-process instead; no code path may hold a session while opening another.
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 15}, pool_size=1, max_overflow=0,
+            # check_same_thread: the group commit (storage/batch.py) runs its batches on
+            # this connection from the event loop while it holds it checked out.
+            url, echo=echo, connect_args={"timeout": 15, "check_same_thread": False},
+            pool_size=1, max_overflow=0,
             pool_timeout=60,
         )
 

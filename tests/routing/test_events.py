@@ -228,3 +228,22 @@ def test_an_agent_cannot_change_tenant_while_logged_in() -> None:
     router.agent_login(agent("A"), 0.0)
     with pytest.raises(InvalidTransition):
         router.agent_update(agent("A", tenant="other"), 1.0)
+
+
+def test_taking_work_counts_ready_reserved_and_busy_agents_of_the_tenant_only() -> None:
+    router = _queue_of_three()
+    router.agent_login(agent("A", "s"), 4, ready=True)  # offered i0: reserved
+    router.agent_login(agent("B", "s"), 4, ready=True)  # offered i1, then accepts: busy
+    router.accept("i1", 5)
+    router.agent_login(agent("C", "s"), 4)  # not ready
+    router.agent_login(agent("D", "s"), 4, ready=True)  # offered i2, accepts, wraps up
+    router.accept("i2", 5)
+    router.complete("i2", 6, wrap_up=30.0)
+    router.agent_login(agent("E", "x"), 4, ready=True)  # nothing for it: ready
+    router.agent_login(agent("F", "s", tenant="other"), 4, ready=True)
+    states = {a: router.agent_state(a) for a in "ABCDEF"}
+    assert states == {"A": AgentState.RESERVED, "B": AgentState.BUSY, "C": AgentState.NOT_READY,
+                      "D": AgentState.WRAP_UP, "E": AgentState.READY, "F": AgentState.READY}
+    assert router.taking_work(T) == 3  # A, B, E
+    assert router.taking_work("other") == 1
+    assert router.taking_work("nobody") == 0
