@@ -89,10 +89,11 @@ class VoiceConfig:
     # Overflow voicemail (a caller over the tenant's trunk limit leaves a message).
     voicemail_max_s: int = 120
     voicemail_max_silence_s: int = 10
-    # Overload control: new calls are refused at once (the tenant's announcement, else SIP
-    # 503) while the hot path's delay (writes waiting for their commit, event-loop lag)
-    # stays above this many ms; admitted again once it is under 40% of it.  0 turns it off.
-    overload_delay_ms: float = 250.0
+    # Overload control: while the hot path's delay (calls waiting to be answered, writes
+    # waiting for their commit, event-loop lag) is above this many ms, a shrinking share of
+    # new calls is admitted; the others get the tenant's announcement, else SIP 503, at
+    # once.  The share grows back below 40% of it.  0 turns it off.
+    overload_delay_ms: float = 350.0
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,18 @@ excess at the door, before any work is spent on it, so that the calls already ad
 being served on time.
 
 The signal is *delay*, not a fixed call count (which would have to be tuned per machine):
-the time a hot-path write waits for its shared commit, and how late the event loop runs a
-timer.  :class:`Gate` is the pure decision (facts in, open or closed out) with hysteresis:
-it closes when the delay has stayed above ``high_ms`` for ``samples`` samples in a row, and
-opens again once it is back under ``low_ms``.  :class:`LoadMonitor` samples the delays
-every ``interval_s`` and feeds the gate.  A call refused for overload gets its tenant's
-fallback at once: the "lines busy" announcement (early media, then 486) when the tenant has
-one, else SIP 503 (a carrier may then route it elsewhere); nothing is written for it.
+how long the last calls waited to be answered, how long hot-path writes wait for their
+shared commit, and how late the event loop runs a timer; the worst of the three in each
+sample.  :class:`Gate` is the pure decision (facts in, admit or refuse out): it admits a
+fraction of the new calls that shrinks multiplicatively while the delay is above
+``high_ms`` and grows back additively once it is under ``low_ms`` (AIMD, as TCP does), so
+the admitted rate settles near what the node carries instead of swinging between all and
+nothing.  It never drops below ``floor``: a few calls keep probing whether the node
+recovered.  :class:`LoadMonitor` samples the delays every ``interval_s``.
+
+A call refused for overload gets its tenant's fallback at once: the "lines busy"
+announcement (early media, then 486) when the tenant has one, else SIP 503 (a carrier may
+then route it elsewhere); nothing is written for it.
 """
 
 from __future__ import annotations
@@ -28,48 +33,72 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Limits:
-    high_ms: float = 250.0  # close the gate above this delay...
-    low_ms: float = 100.0  # ...open it again below this one
-    samples: int = 2  # consecutive samples above high_ms before closing
+    high_ms: float = 250.0  # above this delay the admitted fraction shrinks...
+    low_ms: float = 100.0  # ...below this one it grows back
+    decrease: float = 0.7  # multiplied by this per sample above high_ms
+    increase: float = 0.1  # plus this per sample below low_ms
+    floor: float = 0.05  # the smallest fraction admitted
 
 
 @dataclass
 class Gate:
-    """Open (calls admitted) or closed (new calls refused); pure, no clock, no I/O."""
+    """Which new calls are admitted; pure, no clock, no I/O."""
 
     limits: Limits = Limits()
-    closed: bool = False
-    above: int = 0
+    fraction: float = 1.0
+    credit: float = 0.0
 
-    def observe(self, delay_ms: float) -> bool:
-        """One delay sample; True when the gate changed (opened or closed)."""
-        if delay_ms > self.limits.high_ms:
-            self.above += 1
-        else:
-            self.above = 0
-        if not self.closed and self.above >= self.limits.samples:
-            self.closed = True
+    @property
+    def overloaded(self) -> bool:
+        return self.fraction < 1.0
+
+    def observe(self, delay_ms: float) -> None:
+        """One delay sample."""
+        lim = self.limits
+        if delay_ms > lim.high_ms:
+            self.fraction = max(lim.floor, self.fraction * lim.decrease)
+        elif delay_ms < lim.low_ms:
+            self.fraction = min(1.0, self.fraction + lim.increase)
+
+    def admit(self) -> bool:
+        """Admit this new call?  Spread evenly: exactly ``fraction`` of them over time."""
+        if self.fraction >= 1.0:
+            self.credit = 0.0
             return True
-        if self.closed and delay_ms < self.limits.low_ms:
-            self.closed = False
+        self.credit += self.fraction
+        if self.credit >= 1.0 - 1e-9:  # (0.1 added ten times is 0.9999...)
+            self.credit -= 1.0
             return True
         return False
 
 
 class LoadMonitor:
-    """Samples the hot path's delays and keeps the :class:`Gate`; counts refused calls."""
+    """Samples the hot path's delays into the :class:`Gate`; counts refused calls."""
 
     def __init__(self, gate: Gate, write_delay_ms: Callable[[], float], *,
                  interval_s: float = 0.1) -> None:
         self.gate = gate
         self._write_delay_ms = write_delay_ms
         self._interval = interval_s
+        self._answers_ms = 0.0  # the slowest answer since the last sample
         self.refused = 0
         self._task: asyncio.Task[None] | None = None
 
     @property
     def overloaded(self) -> bool:
-        return self.gate.closed
+        return self.gate.overloaded
+
+    def admit(self) -> bool:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="voice:load-monitor")
+        if self.gate.admit():
+            return True
+        self.refused += 1
+        return False
+
+    def answered(self, waited_s: float) -> None:
+        """A new call was answered ``waited_s`` after it reached ccari."""
+        self._answers_ms = max(self._answers_ms, waited_s * 1000)
 
     def start(self) -> None:
         if self._task is None:
@@ -86,10 +115,13 @@ class LoadMonitor:
             due = loop.time() + self._interval
             await asyncio.sleep(self._interval)
             lag_ms = max(0.0, (loop.time() - due) * 1000)
-            delay = max(lag_ms, self._write_delay_ms())
-            if self.gate.observe(delay):
-                if self.gate.closed:
-                    log.warning("overload: refusing new calls (delay %.0f ms)", delay)
+            delay = max(lag_ms, self._write_delay_ms(), self._answers_ms)
+            self._answers_ms = 0.0
+            was = self.gate.overloaded
+            self.gate.observe(delay)
+            if self.gate.overloaded != was:
+                if self.gate.overloaded:
+                    log.warning("overload: refusing part of the new calls (delay %.0f ms)", delay)
                 else:
-                    log.warning("overload over: admitting calls again (%d refused)", self.refused)
-                    self.refused = 0
+                    log.warning("overload over: admitting every call again (%d refused in all)",
+                                self.refused)

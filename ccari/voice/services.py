@@ -135,14 +135,13 @@ class VoiceService:
 
     # ---- arrival ---------------------------------------------------------------------------
     async def inbound(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
+        arrived = time.monotonic()
         route = await self.directory.route(did)
         if route is None:
             log.info("call %s to unknown number %s rejected", channel_id, did)
             await self._hangup(channel_id, "unallocated")
             return
-        self.load.start()
-        if self.load.overloaded:
-            self.load.refused += 1
+        if not self.load.admit():
             log.debug("call %s to %s refused: overload", channel_id, did)
             await self.overflow.refuse_overloaded(channel_id, self._admission.overflow_of(route.tenant_id))
             return
@@ -171,19 +170,25 @@ class VoiceService:
         self.calls.add(call)
         log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
         async with call.lock:
-            await self.answer_and_treat(call, menu)
+            if await self._answer(call):
+                self.load.answered(time.monotonic() - arrived)
+                await self.treat(call, menu)
 
     async def answer_and_treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
         """Answer the caller, then its first step (the caller holds the call's lock)."""
+        if await self._answer(call):
+            await self.treat(call, menu)
+
+    async def _answer(self, call: Call) -> bool:
         try:
             await self._ari.answer(call.channel_id)
+            return True
         except AriError as exc:
             # Gone already (404/409), or Asterisk could not answer it (a caller who gave
             # up under load): the hangup event completes the contact.
             log.info("contact %s: answer failed: %s", call.contact_id, exc)
             await self._hangup(call.channel_id, "normal")
-            return
-        await self.treat(call, menu)
+            return False
 
     def take_late(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
         """A call that reached our app while we were away: taken like any new call."""

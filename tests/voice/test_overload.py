@@ -16,29 +16,40 @@ from ccari.voice.overload import Gate, Limits, LoadMonitor
 from tests.support.sipp import run_sipp
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 
-L = Limits(high_ms=250, low_ms=100, samples=2)
+L = Limits(high_ms=250, low_ms=100, decrease=0.5, increase=0.25, floor=0.1)
 
 
-@pytest.mark.parametrize(("delays", "closed_after"), [
-    ([10, 20, 30], [False, False, False]),
-    ([300, 10, 300], [False, False, False]),  # one slow sample is noise
-    ([300, 300], [False, True]),  # two in a row close it
-    ([300, 300, 200, 150], [False, True, True, True]),  # stays closed between low and high
-    ([300, 300, 90], [False, True, False]),  # opens below low
-    ([300, 300, 90, 300, 300], [False, True, False, False, True]),
+@pytest.mark.parametrize(("delays", "fractions"), [
+    ([10, 20, 30], [1.0, 1.0, 1.0]),
+    ([300], [0.5]),  # above high: halved
+    ([300, 300, 300, 300], [0.5, 0.25, 0.125, 0.1]),  # ...down to the floor
+    ([300, 200, 150], [0.5, 0.5, 0.5]),  # between low and high: unchanged
+    ([300, 300, 90, 50, 10], [0.5, 0.25, 0.5, 0.75, 1.0]),  # below low: back step by step
 ])
-def test_the_gate_closes_on_sustained_delay_and_opens_below_low(delays, closed_after) -> None:  # type: ignore[no-untyped-def]
+def test_the_admitted_fraction_shrinks_fast_and_grows_back_slowly(delays, fractions) -> None:  # type: ignore[no-untyped-def]
     gate = Gate(L)
     seen = []
     for d in delays:
         gate.observe(d)
-        seen.append(gate.closed)
-    assert seen == closed_after
+        seen.append(round(gate.fraction, 3))
+    assert seen == fractions
+    assert gate.overloaded == (fractions[-1] < 1.0)
 
 
-def test_an_infinite_high_mark_never_closes() -> None:
+@pytest.mark.parametrize("fraction", [1.0, 0.5, 0.25, 0.1])
+def test_exactly_the_fraction_is_admitted_spread_evenly(fraction: float) -> None:
+    gate = Gate(L, fraction=fraction)
+    admitted = [gate.admit() for _ in range(100)]
+    assert sum(admitted) == round(100 * fraction)
+    every = round(1 / fraction)
+    assert all(any(admitted[i:i + every]) for i in range(0, 100 - every))  # no long gap
+
+
+def test_an_infinite_high_mark_never_refuses() -> None:
     gate = Gate(Limits(high_ms=float("inf"), low_ms=0))
-    assert not any(gate.observe(d) for d in (1e6, 1e7, 1e8))
+    for d in (1e6, 1e7, 1e8):
+        gate.observe(d)
+    assert not gate.overloaded and all(gate.admit() for _ in range(10))
 
 
 async def test_write_delay_is_what_writes_wait_and_nothing_when_idle(sessions) -> None:  # type: ignore[no-untyped-def]
@@ -51,8 +62,8 @@ async def test_write_delay_is_what_writes_wait_and_nothing_when_idle(sessions) -
         assert writes.delay_ms() == 0.0
         await writes.run(slow)
         assert writes.delay_ms() >= 150  # what the last batch took counts for a second...
-        monitor = LoadMonitor(Gate(Limits(high_ms=100, low_ms=50, samples=1)), writes.delay_ms,
-                              interval_s=0.05)
+        monitor = LoadMonitor(Gate(Limits(high_ms=100, low_ms=50, increase=1.0)),
+                              writes.delay_ms, interval_s=0.05)
         monitor.start()
 
         async def closed() -> bool:
@@ -61,8 +72,8 @@ async def test_write_delay_is_what_writes_wait_and_nothing_when_idle(sessions) -
         async def opened() -> bool:
             return not monitor.overloaded
 
-        await eventually(closed, 5, "the gate to close")
-        await eventually(opened, 5, "the gate to open once idle")  # ...then no more
+        await eventually(closed, 5, "the gate to admit fewer calls")
+        await eventually(opened, 5, "the gate to admit every call once idle")  # ...then no more
         await monitor.close()
     finally:
         await writes.close()
@@ -85,11 +96,12 @@ async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
         await rt.admission.would_admit_outbound(acme.id)  # reads the tenants' policies
         voice = rt.voice
         voice.load.start()
+        voice.load.gate.limits = replace(voice.load.gate.limits, floor=0.0)  # refuse them all
 
-        async def overloaded() -> bool:
-            return voice.load.overloaded
+        async def overloaded() -> bool:  # every sample above the mark: it admits ~nothing
+            return voice.load.gate.fraction < 0.01
 
-        await eventually(overloaded, 5, "the node to count as overloaded")
+        await eventually(overloaded, 10, "the node to count as overloaded")
         result = await run_sipp("caller_status.xml", voice_env.sip_target, service="15550100",
                                 local_ip=CARRIER_IP, calls=3, rate=10,
                                 params={"status": status}, timeout_s=30)
