@@ -38,6 +38,7 @@ class Limits:
     decrease: float = 0.7  # multiplied by this per sample above high_ms
     increase: float = 0.1  # plus this per sample below low_ms
     floor: float = 0.05  # the smallest fraction admitted
+    samples: int = 2  # consecutive samples above high_ms before it shrinks (one is a hiccup)
 
 
 @dataclass
@@ -46,7 +47,8 @@ class Gate:
 
     limits: Limits = Limits()
     fraction: float = 1.0
-    credit: float = 0.0
+    credit: float = 1.0
+    above: int = 0
 
     @property
     def overloaded(self) -> bool:
@@ -55,7 +57,8 @@ class Gate:
     def observe(self, delay_ms: float) -> None:
         """One delay sample."""
         lim = self.limits
-        if delay_ms > lim.high_ms:
+        self.above = self.above + 1 if delay_ms > lim.high_ms else 0
+        if self.above >= lim.samples:
             self.fraction = max(lim.floor, self.fraction * lim.decrease)
         elif delay_ms < lim.low_ms:
             self.fraction = min(1.0, self.fraction + lim.increase)
@@ -63,7 +66,7 @@ class Gate:
     def admit(self) -> bool:
         """Admit this new call?  Spread evenly: exactly ``fraction`` of them over time."""
         if self.fraction >= 1.0:
-            self.credit = 0.0
+            self.credit = 1.0  # the first calls after a change are still taken
             return True
         self.credit += self.fraction
         if self.credit >= 1.0 - 1e-9:  # (0.1 added ten times is 0.9999...)

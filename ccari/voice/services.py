@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient, ids
@@ -32,17 +32,15 @@ from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
-from ccari.contacts import lifecycle, repo
-from ccari.contacts.lifecycle import Fact, State
+from ccari.contacts import repo
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
-from ccari.crm import repo as crm_repo
-from ccari.crm.entitlements import local_routing_attributes
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
 from ccari.tenants.directory import NumberDirectory
 from ccari.voice import ivr as ivr_mod
+from ccari.voice import moves
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
 from ccari.voice.deadcalls import DeadCalls
 from ccari.voice.handover import Handover
@@ -154,17 +152,11 @@ class VoiceService:
             if overflow is None:
                 await self.overflow.refuse(channel_id, decision)
                 return
-        def create(s: Session) -> Contact:
-            customer = crm_repo.by_phone_sync(s, route.tenant_id, caller)
-            return repo.create_sync(
-                s, tenant_id=route.tenant_id, medium="voice", state="ivr", node=self._node,
-                channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
-                caller_number=caller, caller_name=name, arrived_at=self.now(),
-                customer_id=customer.id if customer else None,
-                attributes={"_overflow": overflow, "_refused": decision.reason} if overflow else {},
-            )
-
-        contact = await self._writes.run(create)
+        contact = await self._writes.run(functools.partial(
+            moves.arrived, tenant_id=route.tenant_id, caller=caller, node=self._node,
+            channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
+            caller_name=name, arrived_at=self.now(),
+            attributes={"_overflow": overflow, "_refused": decision.reason} if overflow else {}))
         menu, settings = route.menu, route.settings
         call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow)
         self.calls.add(call)
@@ -270,18 +262,9 @@ class VoiceService:
 
     # ---- queue -----------------------------------------------------------------------------
     async def _enqueue(self, call: Call, attributes: dict[str, object]) -> None:
-        def route(s: Session) -> Contact | None:
-            contact = repo.get_sync(s, call.contact_id)
-            if contact is None or contact.state != State.IVR:
-                return None
-            # Entitlements can be required routing attributes (e.g. gold customers ->
-            # the gold pool); decided from the local record inside this transaction.
-            attrs = {**attributes,
-                     **local_routing_attributes(s, contact.tenant_id, contact.customer_id)}
-            return repo.apply_sync(s, contact, Fact.ROUTED, at=self.now(), queued_at=self.now(),
-                                    attributes=attrs)
-
-        contact = await self._writes.run(route)
+        contact = await self._writes.run(
+            functools.partial(moves.routed, contact_id=call.contact_id, attributes=attributes,
+                              at=self.now()))
         if contact is None:
             return
         attributes = contact.attributes
@@ -364,13 +347,8 @@ class VoiceService:
 
     async def requeue(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
-        def requeue(s: Session) -> None:
-            contact = repo.get_sync(s, call.contact_id)
-            if contact is not None and contact.state == State.OFFERED:
-                repo.apply_sync(s, contact, Fact.DECLINED, at=self.now(), agent_id=None,
-                                 agent_channel_id=None)
-
-        await self._writes.run(requeue)
+        await self._writes.run(functools.partial(moves.requeued, contact_id=call.contact_id,
+                                                 at=self.now()))
         self.calls.unlink_agent_channel(call)
         call.phase, call.agent_id = "queued", None
         self.hold.start(call)
@@ -389,16 +367,9 @@ class VoiceService:
         bridge = ids.make(Kind.BRIDGE, call.contact_id)
         now = self.now()
 
-        def answered(s: Session) -> Contact | None:
-            contact = repo.get_sync(s, call.contact_id)
-            if contact is None:
-                return None
-            wait = (now - (contact.queued_at or contact.arrived_at)).total_seconds()
-            return repo.apply_sync(s, contact, Fact.ANSWERED, at=now, connected_at=now,
-                                    bridge_id=bridge, agent_channel_id=call.agent_channel_id,
-                                    wait_s=round(wait, 3))
-
-        if await self._writes.run(answered) is None:
+        if await self._writes.run(functools.partial(
+                moves.answered, contact_id=call.contact_id, at=now, bridge_id=bridge,
+                agent_channel_id=call.agent_channel_id)) is None:
             return
         call.phase, call.bridge_id = "connected", bridge
         await self.hold.release(call)
@@ -436,17 +407,9 @@ class VoiceService:
                 await self._hangup(call.agent_channel_id, "normal")
             now = self.now()
 
-            def abandoned(s: Session) -> None:
-                contact = repo.get_sync(s, call.contact_id)
-                if contact is not None and lifecycle.allows(contact.state, Fact.CUSTOMER_LEFT):
-                    start = contact.queued_at or contact.arrived_at
-                    repo.apply_sync(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now,
-                                     agent_id=None, wait_s=round((now - start).total_seconds(), 3),
-                                     disposition=f"abandoned-in-{contact.state}")
-
             # The trunk and the contact in one shared commit.
-            await asyncio.gather(self._admission.release(call.channel_id),
-                                 self._writes.run(abandoned))
+            await asyncio.gather(self._admission.release(call.channel_id), self._writes.run(
+                functools.partial(moves.abandoned, contact_id=call.contact_id, at=now)))
             previous, call.phase = call.phase, "ended"
             self.calls.remove(call)
             if previous != "ivr":
@@ -465,13 +428,8 @@ class VoiceService:
         call.cancel_timers()
         now = self.now()
 
-        def ended(s: Session) -> None:
-            contact = repo.get_sync(s, call.contact_id)
-            if contact is not None and contact.state == State.CONNECTED:
-                talk = (now - (contact.connected_at or now)).total_seconds()
-                repo.apply_sync(s, contact, Fact.ENDED, at=now, ended_at=now,
-                                 talk_s=round(talk, 3), disposition=disposition)
-
+        ended = functools.partial(moves.ended, contact_id=call.contact_id, at=now,
+                                  disposition=disposition)
         hangups = [self._hangup(ch, "normal") for ch in (call.channel_id, call.agent_channel_id)
                    if ch and ch != gone]
         if call.bridge_id:

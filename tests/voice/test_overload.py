@@ -16,7 +16,7 @@ from ccari.voice.overload import Gate, Limits, LoadMonitor
 from tests.support.sipp import run_sipp
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 
-L = Limits(high_ms=250, low_ms=100, decrease=0.5, increase=0.25, floor=0.1)
+L = Limits(high_ms=250, low_ms=100, decrease=0.5, increase=0.25, floor=0.1, samples=1)
 
 
 @pytest.mark.parametrize(("delays", "fractions"), [
@@ -36,9 +36,16 @@ def test_the_admitted_fraction_shrinks_fast_and_grows_back_slowly(delays, fracti
     assert gate.overloaded == (fractions[-1] < 1.0)
 
 
+def test_one_slow_sample_is_a_hiccup_two_in_a_row_are_overload() -> None:
+    gate = Gate(replace(L, samples=2))
+    for d, fraction in ((300, 1.0), (10, 1.0), (300, 1.0), (300, 0.5), (300, 0.25)):
+        gate.observe(d)
+        assert gate.fraction == fraction
+
+
 @pytest.mark.parametrize("fraction", [1.0, 0.5, 0.25, 0.1])
 def test_exactly_the_fraction_is_admitted_spread_evenly(fraction: float) -> None:
-    gate = Gate(L, fraction=fraction)
+    gate = Gate(L, fraction=fraction, credit=0.0)
     admitted = [gate.admit() for _ in range(100)]
     assert sum(admitted) == round(100 * fraction)
     every = round(1 / fraction)
@@ -62,7 +69,7 @@ async def test_write_delay_is_what_writes_wait_and_nothing_when_idle(sessions) -
         assert writes.delay_ms() == 0.0
         await writes.run(slow)
         assert writes.delay_ms() >= 150  # what the last batch took counts for a second...
-        monitor = LoadMonitor(Gate(Limits(high_ms=100, low_ms=50, increase=1.0)),
+        monitor = LoadMonitor(Gate(Limits(high_ms=100, low_ms=50, increase=1.0, samples=1)),
                               writes.delay_ms, interval_s=0.05)
         monitor.start()
 
@@ -102,6 +109,7 @@ async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
             return voice.load.gate.fraction < 0.01
 
         await eventually(overloaded, 10, "the node to count as overloaded")
+        voice.load.gate.credit = 0.0  # (the first calls after a change would still be taken)
         result = await run_sipp("caller_status.xml", voice_env.sip_target, service="15550100",
                                 local_ip=CARRIER_IP, calls=3, rate=10,
                                 params={"status": status}, timeout_s=30)

@@ -1,0 +1,79 @@
+"""What each step of a call writes: plain functions on a synchronous Session, run in the hot
+path's shared commits (:mod:`ccari.storage.batch`) before Asterisk is told anything.
+
+Each one reads the contact, moves it by a lifecycle fact with the times and figures of that
+step, and returns it (None when the contact is gone or already past that step: a replayed
+event, or the reconcile got there first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ccari.contacts import lifecycle, repo
+from ccari.contacts.lifecycle import Fact, State
+from ccari.crm import repo as crm_repo
+from ccari.crm.entitlements import local_routing_attributes
+from ccari.storage.models import Contact
+
+
+def arrived(s: Session, *, tenant_id: int, caller: str | None, **fields: Any) -> Contact:
+    """A new call's contact, in the IVR, with the customer its caller ID names."""
+    customer = crm_repo.by_phone_sync(s, tenant_id, caller)
+    return repo.create_sync(s, tenant_id=tenant_id, medium="voice", state=State.IVR.value,
+                            caller_number=caller, customer_id=customer.id if customer else None,
+                            **fields)
+
+
+def routed(s: Session, contact_id: str, attributes: dict[str, object],
+           at: dt.datetime) -> Contact | None:
+    """Out of the IVR into the queue; entitlements can add required routing attributes
+    (e.g. gold customers -> the gold pool), decided from the local record."""
+    contact = repo.get_sync(s, contact_id)
+    if contact is None or contact.state != State.IVR:
+        return None
+    attrs = {**attributes, **local_routing_attributes(s, contact.tenant_id, contact.customer_id)}
+    return repo.apply_sync(s, contact, Fact.ROUTED, at=at, queued_at=at, attributes=attrs)
+
+
+def requeued(s: Session, contact_id: str, at: dt.datetime) -> Contact | None:
+    """An offer a previous process started goes back to the queue."""
+    contact = repo.get_sync(s, contact_id)
+    if contact is None or contact.state != State.OFFERED:
+        return None
+    return repo.apply_sync(s, contact, Fact.DECLINED, at=at, agent_id=None, agent_channel_id=None)
+
+
+def answered(s: Session, contact_id: str, at: dt.datetime, *, bridge_id: str,
+             agent_channel_id: str | None) -> Contact | None:
+    """The agent answered: connected, with the time the caller waited."""
+    contact = repo.get_sync(s, contact_id)
+    if contact is None:
+        return None
+    wait = (at - (contact.queued_at or contact.arrived_at)).total_seconds()
+    return repo.apply_sync(s, contact, Fact.ANSWERED, at=at, connected_at=at, bridge_id=bridge_id,
+                           agent_channel_id=agent_channel_id, wait_s=round(wait, 3))
+
+
+def abandoned(s: Session, contact_id: str, at: dt.datetime) -> Contact | None:
+    """The caller hung up before an agent took the call."""
+    contact = repo.get_sync(s, contact_id)
+    if contact is None or not lifecycle.allows(contact.state, Fact.CUSTOMER_LEFT):
+        return None
+    start = contact.queued_at or contact.arrived_at
+    return repo.apply_sync(s, contact, Fact.CUSTOMER_LEFT, at=at, ended_at=at, agent_id=None,
+                           wait_s=round((at - start).total_seconds(), 3),
+                           disposition=f"abandoned-in-{contact.state}")
+
+
+def ended(s: Session, contact_id: str, at: dt.datetime, disposition: str) -> Contact | None:
+    """A connected call ended, with its talk time."""
+    contact = repo.get_sync(s, contact_id)
+    if contact is None or contact.state != State.CONNECTED:
+        return None
+    talk = (at - (contact.connected_at or at)).total_seconds()
+    return repo.apply_sync(s, contact, Fact.ENDED, at=at, ended_at=at, talk_s=round(talk, 3),
+                           disposition=disposition)
