@@ -47,6 +47,7 @@ the CPU used by Asterisk, by this process (ccari) and by the two SIPps, in % of 
     python -m bench.voice --verbose    # where the failed calls ended, per step
     python -m bench.voice --profile    # a longer profile step (20 s)
     python -m bench.voice --full       # 10 s steps
+    python -m bench.voice --only ccari # one system (while tuning it)
 
 Last line: ``ccari_cps=… queue_cps=… dialplan_cps=… ratio_queue=… ratio_dialplan=…
 p99_setup_ms=…`` (ratios are ccari / baseline; p99 over ccari's passing steps).
@@ -57,50 +58,45 @@ contacts show arrival -> queued ~1.2 s, queued -> agent answered ~20-100 ms at l
 Both sides get the same 1000 agent phones (``--agents``): app_queue walks them all per call,
 ccari's router too.
 
-Profile (measured on this box, 2 shared cores, 2026-12-04)
-----------------------------------------------------------
-Noisy: other engineers' test suites ran at the same time (load average up to 33, kernel
-UDP receive-buffer drops throughout).  ``python -m bench.voice --verbose`` took 4 min 04 s,
-24 ramp steps of 5 s::
+Profile (measured on this box, 2 cores, 2026-12-04)
+---------------------------------------------------
+Before the live-call core work (same bench, same box, noisy: other test suites ran at the
+same time), two default runs gave::
 
-    dialplan  440/s  (480: setup climbing +0.9 s)   asterisk 100% sipp 28% of one core
-    queue      90/s  (100: 7% late or abandoned)    asterisk  84% sipp  8%
-    ccari      30/s  (32, 35: setup climbing +0.7/+1.5 s; 40: 22% late)
-                                                    asterisk  28% ccari 52% sipp 4%
-    overload offered=60/s served_cps=17.0 refused=0 failed=215 stuck_in_ivr=0 calls=300
-    memory: ccari (this process) peak RSS 113 MB; Asterisk peak RSS 1036 MB
     ccari_cps=30 queue_cps=90 dialplan_cps=440 ratio_queue=0.333 ratio_dialplan=0.068
-    p99_setup_ms=2019
-
-A second default run minutes later (ccari's working tree had changed meanwhile: other
-engineers are speeding up its voice path) gave, in 4 min 12 s::
-
-    dialplan 320/s (360-480: setup climbing)  queue 100/s (110: 4% late)  ccari 40/s (45: 37%)
-    overload offered=80/s served_cps=12.0 refused=0 failed=339 stuck_in_ivr=1 calls=400
     ccari_cps=40 queue_cps=100 dialplan_cps=320 ratio_queue=0.400 ratio_dialplan=0.125
-    p99_setup_ms=2045
+    overload offered=80/s served_cps=12.0 refused=0 failed=339 stuck_in_ivr=1 calls=400
 
-so read single figures as +-25% on this shared box; the ratios move less.
+ccari then refused nobody past its capacity: it queued every caller and served them late.
 
-Under overload ccari refuses nobody and strands nobody in the IVR: it queues every caller
-and serves them late (all 215 failures were agent-answered after more than 3 s).
+After (REST over the ARI websocket with an event filter, one group commit for the hot path's
+writes run on SQLite's connection in the loop, the router counting A for admission, overload
+control), the default run took 3 min 56 s, 25 ramp steps of 5 s::
 
-Where the time goes.  ccari is not CPU-bound where it saturates: at 30-35 calls/s its process
-used 52-63% of one core and Asterisk 28-32%, together less than one of the two cores, while
-app_queue kept Asterisk at 84-97% of a core at 90-160/s.  ccari's calls wait rather than
-compute.  The profile step (cProfile, main thread; under it ccari fails at its own sustained
-rate, the profiler costs that much) had 9.3 s busy, 3.3 s idle: busy time by package
-sqlalchemy 32%, ccari 23%, C builtins 19%, asyncio 9%, aiohttp 8%, json 2%, aiosqlite 2%.
-Top by tottime: ``routing/matching.py:_place`` (0.29 s for 150 calls: every placement visits
-all 1000 agents, 150,150 ``agent_state`` calls via ``contacts/services.py:296``), socket
-recv/send, greenlet switches, SQLAlchemy statement compilation and cache keys, ARI JSON
-parsing (``ari/models.py:from_json``).  By cumtime (inflated by greenlet switches: a ranking
-only) the database dominates ccari's own code: ``contacts/repo.get`` under
-``voice/stasis.on_start``, ``voice/services.channel_gone`` -> ``_finish`` ->
-``admission/service.release`` -> ``admission/repo.delete_call`` / ``lock_pool`` (the shared
-trunk pool locked on every arrival and every hang-up), all through one aiosqlite thread
-committing to SQLite on ext4.  Not in the profile: aiosqlite's worker thread (SQLite itself),
-Asterisk, SIPp (their CPU is in the per-step figures).
+    dialplan 360/s (400: setup climbing +1.3 s)   asterisk 112% sipp 36% of one core
+    queue     80/s (90: 1.3% late)                asterisk 104% sipp 14%
+    ccari     50/s (55: 2.2% refused)             asterisk  53% ccari 58% sipp 8%
+    overload offered=100/s served_cps=51.2 refused=244 failed=0 stuck_in_ivr=0 calls=500
+    memory: ccari (this process) peak RSS 113 MB; Asterisk peak RSS 1271 MB
+    ccari_cps=50 queue_cps=80 dialplan_cps=360 ratio_queue=0.625 ratio_dialplan=0.139
+    p99_setup_ms=1705
+
+Runs minutes apart give ccari 40-65/s and the queue 80-130/s: read single figures as
++-25%.  Past its capacity ccari now refuses the excess at the door (SIP 503 here: the bench
+tenant has no announcement) and serves at least its sustained rate with no failure.
+
+Where the time goes (the profile step at 50/s, main thread, cProfile): 5.8 s busy, 2.4 s
+idle.  The shared commits take 3.3 s of it (``storage/batch.py:run_jobs``) of which SQLite
+itself only 0.2 s (``Cursor.execute`` 0.12 s, ``commit`` 0.07 s): the rest is SQLAlchemy's
+ORM (statement compilation and cache keys, unit-of-work flushes), about 12 statements a
+call.  Next, ``routing/matching.py:_place``: 0.57 s for 159 placements, each visiting all
+1000 agents (``index.py:admits``).  ARI requests (``ari/client.py:_send``, now over the
+websocket) 0.4 s, JSON 0.1 s.  ccari's process stays near 60% of one core where it
+saturates: calls wait on each other's steps (a commit's batch, Asterisk's answers) more
+than on the CPU, which is what the overload gate measures.  The next steps for speed are
+Core statements (or precompiled ones) for the hot path's writes instead of the ORM, a
+placement that does not scan every agent, and fewer ARI requests per call (music on hold
+started and stopped for calls offered at once).
 """
 
 from __future__ import annotations
