@@ -132,8 +132,6 @@ from ccari.config import Config, DatabaseConfig, PbxConfig, VoiceConfig
 from ccari.pbx import PbxProcess, provision, start, stop
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.storage.models import (
-    Agent,
-    AgentSkill,
     Contact,
     IvrMenu,
     IvrOption,
@@ -143,7 +141,7 @@ from ccari.storage.models import (
     TrunkPool,
 )
 from ccari.tenants.pbx import build_spec
-from ccari.web.security import hash_password
+from tests.support.pbx import add_phone_agents
 from tests.support.sipp import Sipp, free_port
 
 CCARI_DID, QUEUE_DID, DIALPLAN_DID = "19990100", "19990200", "19990000"
@@ -171,14 +169,8 @@ async def seed(cfg: Config, agents: int, uas_port: int) -> None:
         pool = await s.get(TrunkPool, 1)
         assert pool is not None
         pool.total_trunks = 100_000
-        pw = hash_password("bench-agent")  # one hash for all: scrypt per agent would dominate
-        for i in range(agents):
-            a = Agent(tenant_id=tenant.id, username=f"a{i}", display_name=f"Agent {i}",
-                      password_hash=pw, phone_username=f"bench-a{i}", phone_password="bench-phone-pw",
-                      phone_contact=f"sip:bench-a{i}@127.0.0.1:{uas_port}", presence="ready",
-                      slots={"per_medium": {"voice": 1}, "total": 1, "exclusive": ["voice"]})
-            a.skills = [AgentSkill(name="skill", value="sales", proficiency=5)]
-            s.add(a)
+        add_phone_agents(s, tenant.id, agents, prefix="bench", phone_host="127.0.0.1",
+                         phone_port=uas_port)
         await s.commit()
     await engine.dispose()
 

@@ -17,12 +17,11 @@ from sqlalchemy import select
 from ccari.config import Config, PbxConfig
 from ccari.email import demo as email_demo
 from ccari.email.models import EmailMessage
-from ccari.pbx import PbxProcess, provision, start
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Contact
-from ccari.tenants.pbx import build_spec
 from tests.email.conftest import Sink, mail, smtp_send
 from tests.support.agent_web import open_agent_page
+from tests.support.pbx import start_from_db
 from tests.support.sipp import free_port
 from tests.support.waits import eventually
 from tests.voice.conftest import PHONE_IP, PHONES, VoiceEnv, prepare_db
@@ -42,17 +41,7 @@ def email_pbx_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceEnv
                   ami_port=free_port("127.0.0.1", socket.SOCK_STREAM),
                   rtp_start=30100, rtp_end=30998))
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('email-spec')}/spec.db"
-
-    async def spec():  # type: ignore[no-untyped-def]
-        cfg = await prepare_db(env, url)
-        engine = make_engine(url)
-        try:
-            async with make_sessionmaker(engine)() as s:
-                return await build_spec(s, cfg)
-        finally:
-            await engine.dispose()
-
-    proc: PbxProcess = start(asyncio.run(spec()), runtime=provision())
+    proc = start_from_db(lambda: prepare_db(env, url))
     yield env
     proc.stop()
 

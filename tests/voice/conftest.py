@@ -20,9 +20,9 @@ import pytest
 from ccari.app import Runtime, runtime, with_secrets
 from ccari.config import Config, DatabaseConfig, PbxConfig, VoiceConfig
 from ccari.demo.seed import seed
-from ccari.pbx import PbxProcess, provision, start
+from ccari.pbx import PbxProcess
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
-from ccari.tenants.pbx import build_spec
+from tests.support.pbx import start_from_db
 from tests.support.sipp import free_port
 from tests.support.waits import eventually
 
@@ -91,17 +91,7 @@ def voice_env(tmp_path_factory: pytest.TempPathFactory) -> VoiceEnv:
 @pytest.fixture(scope="session")
 def voice_pbx(voice_env: VoiceEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbxProcess]:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('voice-db')}/spec.db"
-
-    async def spec():  # type: ignore[no-untyped-def]
-        cfg = await prepare_db(voice_env, url)
-        engine = make_engine(url)
-        try:
-            async with make_sessionmaker(engine)() as s:
-                return await build_spec(s, cfg)
-        finally:
-            await engine.dispose()
-
-    proc = start(asyncio.run(spec()), runtime=provision())
+    proc = start_from_db(lambda: prepare_db(voice_env, url))
     yield proc
     proc.stop()
 

@@ -26,10 +26,9 @@ from sqlalchemy import func, select
 
 from ccari.app import Runtime, internal_app, runtime
 from ccari.config import PbxConfig
-from ccari.pbx import PbxProcess, provision, start
-from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.pbx import PbxProcess
 from ccari.storage.models import Contact, TrunkCall
-from ccari.tenants.pbx import build_spec
+from tests.support.pbx import start_from_db
 from tests.support.sipp import Sipp, free_port
 from tests.support.waits import eventually
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, PHONES, VoiceEnv, pbx_counts, prepare_db
@@ -54,17 +53,7 @@ def _env(tmp_path_factory: pytest.TempPathFactory, kind: str, **pbx: int) -> Voi
 
 def _start(env: VoiceEnv, tmp_path_factory: pytest.TempPathFactory) -> PbxProcess:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('spec-db')}/spec.db"
-
-    async def spec():  # type: ignore[no-untyped-def]
-        cfg = await prepare_db(env, url)
-        engine = make_engine(url)
-        try:
-            async with make_sessionmaker(engine)() as s:
-                return await build_spec(s, cfg)
-        finally:
-            await engine.dispose()
-
-    return start(asyncio.run(spec()), runtime=provision())
+    return start_from_db(lambda: prepare_db(env, url))
 
 
 @pytest.fixture(scope="module")

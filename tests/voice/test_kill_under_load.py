@@ -15,7 +15,6 @@ Two seconds in, ccari is killed with SIGKILL and started again.  Then:
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
 import socket
@@ -28,11 +27,9 @@ from sqlalchemy import select
 
 from ccari.app import with_secrets
 from ccari.config import Config, DatabaseConfig, PbxConfig, VoiceConfig
-from ccari.pbx import PbxProcess, provision, start
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
-from ccari.storage.models import Agent, AgentSkill, Contact, Number, Queue, Tenant, TrunkPool
-from ccari.tenants.pbx import build_spec
-from ccari.web.security import hash_password
+from ccari.storage.models import Contact, Number, Queue, Tenant, TrunkPool
+from tests.support.pbx import add_phone_agents, start_from_db
 from tests.support.sipp import Sipp, free_port
 from tests.support.waits import eventually
 from tests.voice.conftest import CARRIER_IP, PHONE_IP
@@ -61,14 +58,8 @@ async def _seed(cfg: Config, uas_port: int) -> None:
             pool = await s.get(TrunkPool, 1)
             assert pool is not None
             pool.total_trunks = 10_000
-            pw = hash_password("load-agent")
-            for i in range(AGENTS):
-                a = Agent(tenant_id=tenant.id, username=f"a{i}", display_name=f"Agent {i}",
-                          password_hash=pw, phone_username=f"load-a{i}", phone_password="load-phone-pw",
-                          phone_contact=f"sip:load-a{i}@{PHONE_IP}:{uas_port}", presence="ready",
-                          slots={"per_medium": {"voice": 1}, "total": 1, "exclusive": ["voice"]})
-                a.skills = [AgentSkill(name="skill", value="sales", proficiency=5)]
-                s.add(a)
+            add_phone_agents(s, tenant.id, AGENTS, prefix="load", phone_host=PHONE_IP,
+                             phone_port=uas_port)
             await s.commit()
     finally:
         await engine.dispose()
@@ -93,16 +84,11 @@ def load_cfg(tmp_path_factory: pytest.TempPathFactory, uas_port: int) -> Iterato
                                voice=VoiceConfig(wrap_up_s=0),
                                smtp=replace(base.smtp, intake_port=0)))
 
-    async def spec():  # type: ignore[no-untyped-def]
+    async def prepare() -> Config:
         await _seed(cfg, uas_port)
-        engine = make_engine(cfg.database.url)
-        try:
-            async with make_sessionmaker(engine)() as s:
-                return await build_spec(s, cfg)
-        finally:
-            await engine.dispose()
+        return cfg
 
-    proc: PbxProcess = start(asyncio.run(spec()), runtime=provision())
+    proc = start_from_db(prepare)
     yield cfg
     proc.stop()
 

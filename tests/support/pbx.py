@@ -1,0 +1,46 @@
+"""A real Asterisk configured from a ccari database, for tests that need an instance of
+their own (and the agents a load needs)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ccari.config import Config
+from ccari.pbx import PbxProcess, provision, start
+from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.storage.models import Agent, AgentSkill
+from ccari.tenants.pbx import build_spec
+from ccari.web.security import hash_password
+
+
+def start_from_db(prepare: Callable[[], Awaitable[Config]]) -> PbxProcess:
+    """``prepare()`` seeds a database and returns the config pointing at it; the PBX is
+    rendered from that database (numbers, agent phones) and started."""
+
+    async def spec():  # type: ignore[no-untyped-def]
+        cfg = await prepare()
+        engine = make_engine(cfg.database.url)
+        try:
+            async with make_sessionmaker(engine)() as s:
+                return await build_spec(s, cfg)
+        finally:
+            await engine.dispose()
+
+    return start(asyncio.run(spec()), runtime=provision())
+
+
+def add_phone_agents(s: AsyncSession, tenant_id: int, count: int, *, prefix: str,
+                     phone_host: str, phone_port: int, skill: str = "sales") -> None:
+    """``count`` ready voice agents with ``skill``, whose phones are one SIPp UAS."""
+    pw = hash_password(f"{prefix}-agent")  # one hash for all: scrypt per agent would dominate
+    for i in range(count):
+        a = Agent(tenant_id=tenant_id, username=f"a{i}", display_name=f"Agent {i}",
+                  password_hash=pw, phone_username=f"{prefix}-a{i}",
+                  phone_password=f"{prefix}-phone-pw",
+                  phone_contact=f"sip:{prefix}-a{i}@{phone_host}:{phone_port}", presence="ready",
+                  slots={"per_medium": {"voice": 1}, "total": 1, "exclusive": ["voice"]})
+        a.skills = [AgentSkill(name="skill", value=skill, proficiency=5)]
+        s.add(a)
