@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError, AriNotFound
 from ccari.ari.ids import Kind
+from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact
@@ -172,24 +173,21 @@ class Overflow:
     async def refuse(self, channel_id: str, decision: Admission) -> None:
         """Before answer: busy (SIP 486), or an announcement as early media then busy (any
         other policy, also when its voicemail or callback offer can't be given)."""
-        if decision.action != "busy":
-            try:
-                await self._ari.continue_in_dialplan(channel_id, OVERFLOW_CONTEXT, "announcement", 1)
-                return
-            except AriError as exc:
-                log.warning("overflow announcement for %s failed: %s", channel_id, exc)
-        await safe(self._ari.hangup(channel_id, reason="busy"))
+        await self._turn_away(channel_id, announce=decision.action != "busy", reason="busy")
 
     async def refuse_overloaded(self, channel_id: str, policy: str) -> None:
         """This node is overloaded: at once, no answer, nothing written: the tenant's
         announcement (early media, then 486) if it has one, else SIP 503."""
-        if policy != "busy":
+        await self._turn_away(channel_id, announce=policy != "busy", reason="congestion")
+
+    async def _turn_away(self, channel_id: str, *, announce: bool, reason: HangupReason) -> None:
+        if announce:
             try:
                 await self._ari.continue_in_dialplan(channel_id, OVERFLOW_CONTEXT, "announcement", 1)
                 return
             except AriError as exc:
-                log.debug("overload announcement for %s failed: %s", channel_id, exc)
-        await safe(self._ari.hangup(channel_id, reason="congestion"))
+                log.warning("announcement for %s failed: %s", channel_id, exc)
+        await safe(self._ari.hangup(channel_id, reason=reason))
 
     def offer_menu(self) -> Menu:
         """The callback offer: 1 is "call me back"; nothing else is offered (no queue)."""
