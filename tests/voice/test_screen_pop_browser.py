@@ -31,7 +31,7 @@ async def test_agent_sees_the_callers_customer_record(ccari: Runtime, voice_env:
                             params={"agent": "acme-alice", "answer_after_ms": 1500}):
                 call = Sipp("caller_dtmf.xml", voice_env.sip_target, service="15550100",
                             local_ip=CARRIER_IP, timeout_s=60,
-                            params={"caller": "15550199", "digits": "1", "hangup_after_ms": 3000})
+                            params={"caller": "15550199", "digits": "1", "hangup_after_ms": 6000})
                 await call.start()
                 pop = ".work-item[data-medium=voice]"
                 await page.wait_for_selector(pop, timeout=20000)
