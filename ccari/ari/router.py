@@ -129,9 +129,9 @@ class StasisRouter:
 
     def _channel_owner(self, channel_id: str) -> Owner | None:
         holding = [o for o in self._owners if o.holds(channel_id)]
-        if len(holding) > 1:
-            log.warning("channel %s is held by %s: %s gets its events", channel_id,
-                        [o.name for o in holding], holding[0].name)
+        if len(holding) > 1:  # a hand-over in progress: the first declared owner still has it
+            log.debug("channel %s is held by %s: %s gets its events", channel_id,
+                      [o.name for o in holding], holding[0].name)
         if holding:
             return holding[0]
         return self._started.get(channel_id) or self._kind_owner(channel_id)
