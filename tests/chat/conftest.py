@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 
 from ccari.config import Config
 from tests.public.conftest import agents, demo, internal, public, rt
-from tests.support.sipp import free_port
+from tests.support.sipp import free_tcp_port
 
 __all__ = ["agents", "cfg", "demo", "internal", "public", "rt", "smtp_sink"]
 
@@ -42,7 +42,7 @@ class Sink:
 
 @pytest.fixture
 def smtp_sink() -> Iterator[Sink]:
-    sink = Sink(free_port("127.0.0.1"))
+    sink = Sink(free_tcp_port())
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
     try:

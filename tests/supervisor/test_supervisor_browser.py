@@ -8,7 +8,7 @@ from aiohttp import web
 from ccari.app import internal_app
 from tests.supervisor.test_supervisor import rt, waiting  # noqa: F401  (fixture)
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_port
+from tests.support.sipp import free_tcp_port
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 async def test_supervisor_moves_a_chat_ahead_of_an_email(rt, db_url):  # noqa: F811
     older = await waiting(rt, "acme", "email", "ada@example.com", 6)
     newer = await waiting(rt, "acme", "chat", "<b>visitor</b>", 1)
-    port = free_port("127.0.0.1")
+    port = free_tcp_port()
     runner = web.AppRunner(internal_app(rt))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -102,6 +102,11 @@ class SippBinary:
         return [*self.prefix, "sh", "-c", script, "sh", self.inner(workdir), *args]
 
 
+def free_tcp_port(ip: str = "127.0.0.1") -> int:
+    """A TCP port that is free now on ``ip`` (for a web listener, an SMTP sink...)."""
+    return free_port(ip, socket.SOCK_STREAM)
+
+
 def free_port(ip: str, kind: int = socket.SOCK_DGRAM, *, even_pair: bool = False) -> int:
     """A port that is free now on ``ip`` (with ``even_pair``: even, and port+2 free too)."""
     for _ in range(200):

@@ -25,7 +25,7 @@ from ccari.public.tokens import CustomerTokens
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import AdmissionDecision, Contact, ContactEvent, Queue, TrunkCall
 from tests.support.agent_web import AgentPage, open_agent_page
-from tests.support.sipp import Sipp, free_port
+from tests.support.sipp import Sipp, free_port, free_tcp_port
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 from tests.voice.test_restart import CcariProcess
 from tests.voice.test_voice_pbx import caller, phone, ready
@@ -446,7 +446,7 @@ async def outside(voice_cfg: Config, voice_pbx: PbxProcess, customer: Customer) 
 
 @pytest.fixture
 async def ccari_proc(voice_cfg: Config, customer: Customer) -> AsyncIterator[CcariProcess]:
-    proc = CcariProcess(voice_cfg, free_port("127.0.0.1"))
+    proc = CcariProcess(voice_cfg, free_tcp_port())
     # The process reads its config from the environment: the tests' [callbacks] section.
     proc.env.update({f"CCARI_CALLBACKS_{k.upper()}": str(v)
                      for k, v in callbacks_section(customer).items()})

@@ -30,7 +30,7 @@ from ccari.config import Config, DatabaseConfig, PbxConfig, VoiceConfig
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.storage.models import Contact, Number, Queue, Tenant, TrunkPool
 from tests.support.pbx import add_phone_agents, start_from_db
-from tests.support.sipp import Sipp, free_port
+from tests.support.sipp import Sipp, free_port, free_tcp_port
 from tests.support.waits import eventually
 from tests.voice.conftest import CARRIER_IP, PHONE_IP
 from tests.voice.test_restart import CcariProcess
@@ -95,7 +95,7 @@ def load_cfg(tmp_path_factory: pytest.TempPathFactory, uas_port: int) -> Iterato
 
 @pytest.fixture
 async def ccari_proc(load_cfg: Config) -> AsyncIterator[CcariProcess]:
-    proc = CcariProcess(load_cfg, free_port("127.0.0.1"))
+    proc = CcariProcess(load_cfg, free_tcp_port())
     yield proc
     await proc.stop()
 

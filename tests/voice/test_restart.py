@@ -19,7 +19,7 @@ from ccari.pbx import PbxProcess
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Contact
 from tests.support.agent_web import open_agent_page
-from tests.support.sipp import Sipp, free_port, run_sipp
+from tests.support.sipp import Sipp, free_tcp_port, run_sipp
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 
 pytestmark = pytest.mark.pbx
@@ -35,7 +35,7 @@ class CcariProcess:
             **os.environ,
             "CCARI_STATE_DIR": cfg.state_dir, "CCARI_DATABASE_URL": cfg.database.url,
             "CCARI_ADMIN_TOKEN": cfg.admin_token, "CCARI_WEB_SECRET_KEY": cfg.web.secret_key,
-            "CCARI_WEB_INTERNAL_PORT": str(port), "CCARI_WEB_PUBLIC_PORT": str(free_port("127.0.0.1")),
+            "CCARI_WEB_INTERNAL_PORT": str(port), "CCARI_WEB_PUBLIC_PORT": str(free_tcp_port()),
             "CCARI_PBX_INSTANCE": p.instance, "CCARI_PBX_APP_NAME": p.app_name,
             "CCARI_PBX_SIP_PORT": str(p.sip_port), "CCARI_PBX_ARI_PORT": str(p.ari_port),
             "CCARI_PBX_AMI_PORT": str(p.ami_port), "CCARI_PBX_ARI_USER": p.ari_user,
@@ -79,7 +79,7 @@ class CcariProcess:
 
 @pytest.fixture
 async def ccari_proc(voice_cfg: Config) -> AsyncIterator[CcariProcess]:
-    proc = CcariProcess(voice_cfg, free_port("127.0.0.1"))
+    proc = CcariProcess(voice_cfg, free_tcp_port())
     yield proc
     await proc.stop()
 

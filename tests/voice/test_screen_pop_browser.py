@@ -9,14 +9,14 @@ from aiohttp import web
 
 from ccari.app import Runtime, internal_app
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import Sipp, free_port
+from tests.support.sipp import Sipp, free_tcp_port
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 
 
 async def test_agent_sees_the_callers_customer_record(ccari: Runtime, voice_env: VoiceEnv) -> None:
-    port = free_port("127.0.0.1")
+    port = free_tcp_port()
     runner = web.AppRunner(internal_app(ccari))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

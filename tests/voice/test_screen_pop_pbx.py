@@ -22,7 +22,7 @@ from ccari.agents import repo as agents_repo
 from ccari.app import Runtime, internal_app
 from ccari.storage.models import Agent, AgentSkill, Contact
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_port
+from tests.support.sipp import free_tcp_port
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.test_voice_pbx import caller, phone, ready
 
@@ -54,7 +54,7 @@ async def served(ccari: Runtime, voice_env: VoiceEnv) -> AsyncIterator[tuple[str
     for app in (internal_app(ccari), crm_app):
         runner = web.AppRunner(app)
         await runner.setup()
-        port = free_port("127.0.0.1")
+        port = free_tcp_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         runners.append(runner)
         urls.append(f"http://127.0.0.1:{port}")
