@@ -38,18 +38,6 @@ async def _seed_demo(cfg: Config) -> None:
     log.info("demo manifest written to %s", path)
 
 
-async def _pbx_spec(cfg: Config):  # type: ignore[no-untyped-def]
-    from ccari.storage.db import make_engine, make_sessionmaker
-    from ccari.tenants.pbx import build_spec
-
-    engine = make_engine(cfg.database.url)
-    try:
-        async with make_sessionmaker(engine)() as s:
-            return await build_spec(s, cfg)
-    finally:
-        await engine.dispose()
-
-
 def _pbx_up(cfg: Config):  # type: ignore[no-untyped-def]
     """Provision (cached) and start Asterisk with the config the database describes.
 
@@ -58,8 +46,9 @@ def _pbx_up(cfg: Config):  # type: ignore[no-untyped-def]
     from pathlib import Path
 
     from ccari import pbx
+    from ccari.tenants.pbx import spec_from_db
 
-    spec = asyncio.run(_pbx_spec(cfg))
+    spec = asyncio.run(spec_from_db(cfg))
     if cfg.pbx.mode == "external":
         dest = Path(cfg.pbx.render_dir or cfg.state_path / "asterisk")
         pbx.render(spec, dest, external=True)
@@ -74,8 +63,9 @@ def _pbx_sync(cfg: Config) -> None:
     from pathlib import Path
 
     from ccari import pbx
+    from ccari.tenants.pbx import spec_from_db
 
-    spec = asyncio.run(_pbx_spec(cfg))
+    spec = asyncio.run(spec_from_db(cfg))
     if cfg.pbx.mode == "external":
         changed = pbx.render(spec, Path(cfg.pbx.render_dir or cfg.state_path / "asterisk"),
                              external=True)

@@ -10,6 +10,18 @@ from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, Trunk
 from ccari.tenants import repo
 
 
+async def spec_from_db(cfg: Config) -> PbxSpec:
+    """The PBX spec the database at ``cfg.database.url`` describes (its own engine)."""
+    from ccari.storage.db import make_engine, make_sessionmaker
+
+    engine = make_engine(cfg.database.url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            return await build_spec(s, cfg)
+    finally:
+        await engine.dispose()
+
+
 async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
     p = cfg.pbx
     agents = await agents_repo.all_agents(session)

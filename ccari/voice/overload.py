@@ -92,8 +92,7 @@ class LoadMonitor:
         return self.gate.overloaded
 
     def admit(self) -> bool:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="voice:load-monitor")
+        self.start()
         if self.gate.admit():
             return True
         self.refused += 1

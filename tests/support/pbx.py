@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.config import Config
 from ccari.pbx import PbxProcess, provision, start
-from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Agent, AgentSkill
-from ccari.tenants.pbx import build_spec
+from ccari.tenants.pbx import spec_from_db
 from ccari.web.security import hash_password
 
 
@@ -21,13 +20,7 @@ def start_from_db(prepare: Callable[[], Awaitable[Config]]) -> PbxProcess:
     rendered from that database (numbers, agent phones) and started."""
 
     async def spec():  # type: ignore[no-untyped-def]
-        cfg = await prepare()
-        engine = make_engine(cfg.database.url)
-        try:
-            async with make_sessionmaker(engine)() as s:
-                return await build_spec(s, cfg)
-        finally:
-            await engine.dispose()
+        return await spec_from_db(await prepare())
 
     return start(asyncio.run(spec()), runtime=provision())
 
