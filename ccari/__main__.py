@@ -58,6 +58,16 @@ def _pbx_up(cfg: Config):  # type: ignore[no-untyped-def]
     return pbx.start(spec)
 
 
+def _pbx_watch(cfg: Config, proc):  # type: ignore[no-untyped-def]
+    """The Asterisk ``run`` started is restarted whenever it dies while ccari serves."""
+    if proc is None:
+        return None
+    from ccari.pbx.watch import PbxWatch
+    from ccari.tenants.pbx import restart_from_db
+
+    return PbxWatch(proc, restart_from_db(cfg))
+
+
 def _pbx_sync(cfg: Config) -> None:
     """Agents or numbers changed: re-render the PBX config and make Asterisk load it."""
     from pathlib import Path
@@ -131,13 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         if ns.command == "serve":
             asyncio.run(serve(cfg, with_pbx=not ns.no_pbx))
         if ns.command == "run":
-            proc = _pbx_up(cfg)
+            watch = _pbx_watch(cfg, _pbx_up(cfg))
             try:
-                asyncio.run(serve(cfg))
+                asyncio.run(serve(cfg, pbx=watch))
             finally:
-                if proc is not None and not ns.keep_pbx:
+                # The watch is closed by now: no restart races this stop.
+                if watch is not None and not ns.keep_pbx:
                     log.info("stopping Asterisk instance %s", cfg.pbx.instance)
-                    proc.stop()
+                    watch.process.stop()
     except CcariError as exc:
         print(f"ccari: {exc.error_id}: {exc.message}", file=sys.stderr)
         return 2

@@ -48,6 +48,8 @@ from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
 from ccari.crm import plugin as crm_plugin
 from ccari.email import plugin as email_plugin
+from ccari.metrics import Metrics
+from ccari.pbx.watch import PbxWatch
 from ccari.public import plugin as public_plugin
 from ccari.public.origins import Origins
 from ccari.public.ratelimit import Limiters
@@ -130,6 +132,10 @@ class Runtime:
     ari: AriClient | None = None
     voice: VoiceService | None = None
     cobrowse: CobrowseService | None = None  # set by the cobrowse plugin
+    # What GET /metrics reports; each owner registers its series.
+    metrics: Metrics = field(default_factory=Metrics)
+    # The Asterisk ccari started itself (managed mode), restarted when it dies.
+    pbx: PbxWatch | None = None
     # Contexts that place or take calls attach once ARI and the voice ACD exist (before ARI
     # connects, so that their reconcile runs on the first connect too).
     pbx_setups: list[Callable[[AriClient, StasisRouter, VoiceService], object]] = field(
@@ -137,7 +143,10 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtime]:
+async def runtime(cfg: Config, *, with_pbx: bool = True,
+                  pbx: PbxWatch | None = None) -> AsyncIterator[Runtime]:
+    """``pbx``: the managed Asterisk's watch (``ccari run``), started here and closed
+    before the caller stops that Asterisk; None when someone else runs the PBX."""
     engine = make_engine(cfg.database.url, echo=cfg.database.echo)
     sessions = make_sessionmaker(engine)
     hub = AgentHub()
@@ -160,12 +169,21 @@ async def runtime(cfg: Config, *, with_pbx: bool = True) -> AsyncIterator[Runtim
         for plugin in PLUGINS:
             await plugin.install(rt, stack)
         if with_pbx:
+            if pbx is not None:  # Asterisk is restarted if it dies, from now until shutdown
+                rt.pbx = pbx
+                pbx.register_metrics(rt.metrics)
+                pbx.start()
+                stack.push_async_callback(pbx.close)
             http = await stack.enter_async_context(aiohttp.ClientSession())
             p = cfg.pbx
             rt.ari = AriClient(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password,
                                p.app_name, request_timeout=p.request_timeout_s,
                                subscribe_all=False, rest_over_websocket=True,
                                filter_events=True)
+            ari = rt.ari
+            rt.metrics.gauge("ccari_ari_connected",
+                             "1 while the ARI websocket is up and reconciled",
+                             lambda: 1 if ari.connected else 0)
             rt.voice = VoiceService(rt.ari, sessions, queue, hub, cfg.voice, node=cfg.node,
                                     admission=admission, writes=writes)
             queue.register("voice", rt.voice)
@@ -224,15 +242,18 @@ def _set_keys(app: web.Application, rt: Runtime) -> None:
     app[keys.AGENT_SCRIPTS] = rt.agent_scripts
     app[keys.TOKENS] = rt.tokens
     app[keys.ORIGINS] = rt.origins
+    app[keys.METRICS] = rt.metrics
 
 
-async def serve(cfg: Config, *, ready: asyncio.Event | None = None, with_pbx: bool = True) -> None:
-    """Run both listeners until SIGINT/SIGTERM (``with_pbx=False``: web media only)."""
+async def serve(cfg: Config, *, ready: asyncio.Event | None = None, with_pbx: bool = True,
+                pbx: PbxWatch | None = None) -> None:
+    """Run both listeners until SIGINT/SIGTERM (``with_pbx=False``: web media only;
+    ``pbx``: the watch of the Asterisk ``ccari run`` started)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with runtime(cfg, with_pbx=with_pbx) as rt:
+    async with runtime(cfg, with_pbx=with_pbx, pbx=pbx) as rt:
         runners = []
         for app, host, port in (
             (internal_app(rt), cfg.web.internal_host, cfg.web.internal_port),

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ccari.agents.notifier import AgentHub
     from ccari.config import Config
     from ccari.contacts.services import QueueService
+    from ccari.metrics import Metrics
     from ccari.public.origins import Origins
     from ccari.public.tokens import CustomerTokens
     from ccari.web.security import SessionSigner
@@ -26,3 +27,4 @@ COMMANDS: web.AppKey[AgentCommands] = web.AppKey("commands")
 AGENT_SCRIPTS: web.AppKey[list[str]] = web.AppKey("agent_scripts")
 TOKENS: web.AppKey[CustomerTokens] = web.AppKey("customer_tokens")
 ORIGINS: web.AppKey[Origins] = web.AppKey("origins")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

@@ -1,4 +1,5 @@
-"""REST API (internal listener only): contacts and their event log; service health on both."""
+"""REST API (internal listener only): contacts and their event log, the process metrics
+(Prometheus text, no tenant data); service health on both."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ccari import keys
 from ccari.admin.auth import tenant_scope
 from ccari.contacts import repo
 from ccari.errors import BadRequest, NotFound
+from ccari.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ccari.storage.models import Contact
 
 routes = web.RouteTableDef()
@@ -54,6 +56,12 @@ def _limit(request: web.Request) -> int:
 @routes.get("/healthz")
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[keys.METRICS].render().encode(),
+                        headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 @routes.get("/api/contacts")

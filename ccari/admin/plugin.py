@@ -1,4 +1,5 @@
-"""Wiring of the admin context: the contacts API (internal) and the health check (both)."""
+"""Wiring of the admin context: the contacts API and the metrics (internal) and the health
+check (both)."""
 
 from __future__ import annotations
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.agents import repo as agents_repo
 from ccari.config import Config
+from ccari.pbx.instance import PbxProcess, start
 from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, Trunk
 from ccari.tenants import repo
+
+log = logging.getLogger(__name__)
 
 
 async def spec_from_db(cfg: Config) -> PbxSpec:
@@ -42,3 +50,19 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         ),
         numbers=tuple(Number(n.did, t.slug) for n, t in numbers),
     )
+
+
+def restart_from_db(cfg: Config) -> Callable[[PbxProcess], Awaitable[PbxProcess]]:
+    """How the PBX watch starts a dead Asterisk again: with the agents and numbers the
+    database holds now (a ``pbx-sync`` since start-up stays applied), or the last spec if
+    the database cannot be read."""
+
+    async def restart(previous: PbxProcess) -> PbxProcess:
+        try:
+            spec = await spec_from_db(cfg)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("PBX restart: database unreadable (%s); using the last configuration", exc)
+            spec = previous.spec
+        return await asyncio.to_thread(start, spec, runtime=previous.paths.runtime)
+
+    return restart
