@@ -178,4 +178,6 @@ def external_instructions(spec: PbxSpec, dest_dir: Path) -> str:
      cp sounds/*.wav /usr/share/asterisk/sounds/ccari/
 4. Reload: asterisk -rx 'module reload res_pjsip.so' -rx 'dialplan reload'
      -rx 'module reload res_ari.so' -rx 'manager reload'
+5. Keep Asterisk up: ccari does not restart an Asterisk it did not start. A systemd unit
+     with a restart policy: asterisk/systemd/asterisk.service.example in ccari's sources.
 """
