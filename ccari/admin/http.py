@@ -38,7 +38,7 @@ def contact_json(c: Contact) -> dict[str, Any]:
 
     return {
         "id": c.id, "medium": c.medium, "state": c.state, "caller_number": c.caller_number,
-        "attributes": {k: v for k, v in (c.attributes or {}).items() if not k.startswith("_")},
+        "attributes": dict(c.attributes or {}),
         "agent_id": c.agent_id, "customer_id": c.customer_id,
         "arrived_at": iso(c.arrived_at), "queued_at": iso(c.queued_at),
         "connected_at": iso(c.connected_at), "ended_at": iso(c.ended_at),

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.callbacks.models import CallbackSettings
 from ccari.storage.models import Agent, Customer, CustomerPhone, IvrMenu, IvrOption, Tenant
+from ccari.voice.ivr import CALLBACK
 
 ADA_CALLBACK_NUMBER = "12015550199"
 IVR_DIGIT = "3"
@@ -43,7 +44,7 @@ async def seed_callbacks(session: AsyncSession) -> None:
     if menu is not None and all(o.digit != IVR_DIGIT for o in menu.options):
         menu.prompt = "welcome-callback"
         menu.options.append(IvrOption(digit=IVR_DIGIT, label="call me back",
-                                      attributes={"_action": "callback", "skill": "support"}))
+                                      attributes={"skill": "support"}, action=CALLBACK))
     ada = await session.scalar(select(Customer).where(Customer.tenant_id == acme.id,
                                                       Customer.name == "Ada Lovelace"))
     if ada is not None and all(p.number != ADA_CALLBACK_NUMBER for p in ada.phones):

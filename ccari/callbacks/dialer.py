@@ -358,11 +358,12 @@ class Dialer:
     async def can_call_back(self, tenant_id: int, number: str) -> bool:
         return await self.service.can_call(tenant_id, number)
 
-    async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any]) -> bool:
+    async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any],
+                            *, source: str = "ivr") -> bool:
         """True: the caller now has a callback and hears a confirmation, then is hung up;
         False: refused (e.g. a number the tenant does not call): the caller queues as usual."""
         try:
-            cb = await self.service.from_ivr(contact_id, attributes)
+            cb = await self.service.from_ivr(contact_id, attributes, source=source)
         except CcariError as exc:
             log.info("contact %s: callback refused (%s): queued instead", contact_id, exc.error_id)
             await self.safe(self.ari.play(channel_id, self._sound(self._cfg.sound_refused)))

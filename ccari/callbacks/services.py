@@ -41,7 +41,7 @@ from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import routing_attributes_for
 from ccari.errors import BadRequest, CcariError, Conflict, NotFound
 from ccari.routing import Medium, WorkItem
-from ccari.storage.models import Agent, Contact
+from ccari.storage.models import Agent, Contact, ContactMeta
 from ccari.tenants import repo as tenants_repo
 
 log = logging.getLogger(__name__)
@@ -121,12 +121,11 @@ class CallbackService:
         customer = await crm_repo.by_phone(s, tenant_id, dest.digits)
         # Routed like the customer's calls: entitlements may require attributes (tier=gold).
         attrs.update(await routing_attributes_for(s, tenant_id, customer))
-        if page_url:
-            attrs["_page_url"] = page_url
+        meta: ContactMeta = {"page_url": page_url} if page_url else {}
         contact = await contacts_repo.create(
             s, tenant_id=tenant_id, medium="callback", state="scheduled", node=self._node,
             caller_number=dest.digits, customer_id=customer.id if customer else None,
-            queue_id=queue.id if queue else None, attributes=attrs, arrived_at=now,
+            queue_id=queue.id if queue else None, attributes=attrs, meta=meta, arrived_at=now,
             not_before=start)
         cb = Callback(
             tenant_id=tenant_id, contact_id=contact.id, phone=dest.e164, source=source,
@@ -140,29 +139,29 @@ class CallbackService:
         except IntegrityError:  # the same number asked for at the same moment
             raise Conflict("a callback to this number is already planned",
                            error_id="callback-exists") from None
-        contact.attributes = {**attrs, "_callback": cb.id}
+        contact.meta = {**meta, "callback": cb.id}
         log.info("callback %s (contact %s) for %s at %s, %s, from %s", cb.id, contact.id,
                  dest.e164, start.isoformat(), cb.mode, source)
         return cb, True
 
-    async def from_ivr(self, voice_contact_id: str, attributes: dict[str, Any]) -> Callback:
-        """A caller chose "call me back" in the IVR (or in the overflow offer, ``_source``
-        ``overflow``): the callback keeps their place (their arrival time) and their voice
-        contact ends as ``callback-requested``."""
+    async def from_ivr(self, voice_contact_id: str, attributes: dict[str, Any], *,
+                       source: str = "ivr") -> Callback:
+        """A caller chose "call me back" in the IVR (or in the overflow offer, ``source``
+        ``overflow``), with their routing ``attributes``: the callback keeps their place
+        (their arrival time) and their voice contact ends as ``callback-requested``."""
         now = self.now()
         async with self._sessions() as s:
             voice = await contacts_repo.get(s, voice_contact_id, for_update=True)
             if voice is None or voice.state != "ivr":
                 raise Conflict("the call is no longer in the IVR", error_id="not-in-ivr")
             number = voice.caller_number or ""
-            attrs = {k: v for k, v in attributes.items() if not str(k).startswith("_")}
             # Not before the caller has hung up (ivr_caller_left); this bound holds if the
             # hang-up is never seen (a restart meanwhile).
             cb, _ = await self.request(
                 voice.tenant_id, phone=number if number.startswith("+") else "+" + number,
                 when=now + dt.timedelta(seconds=self.config.ivr_hold_s),
-                source="overflow" if attributes.get("_source") == "overflow" else "ivr",
-                attributes=attrs, place_at=voice.arrived_at, session=s)
+                source="overflow" if source == "overflow" else "ivr",
+                attributes=attributes, place_at=voice.arrived_at, session=s)
             await contacts_repo.apply(
                 s, voice, Fact.SELF_SERVED, at=now, ended_at=now, disposition="callback-requested",
                 wait_s=round((now - voice.arrived_at).total_seconds(), 3))

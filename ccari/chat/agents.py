@@ -34,8 +34,6 @@ from ccari.public import repo as public_repo
 from ccari.storage.models import Agent, Contact
 
 log = logging.getLogger(__name__)
-# A chat handed to one colleague: QueueService routes it to that agent only.
-RESERVED = "_reserved_agent"
 
 
 class AgentChats:
@@ -113,7 +111,10 @@ class AgentChats:
                 raise NotFound("no such chat", error_id="chat-not-found")
             _yours(agent)(contact)
             attrs = {k: v for k, v in (contact.attributes or {}).items()
-                     if k not in (public_repo.TOPIC_ATTRIBUTE, RESERVED)}
+                     if k != public_repo.TOPIC_ATTRIBUTE}
+            # A chat handed to one colleague: QueueService routes it to that agent only.
+            meta = contact.meta.copy()
+            meta.pop("reserved_agent", None)
             if to_agent is not None:
                 target = await s.scalar(select(Agent).where(Agent.tenant_id == agent.tenant_id,
                                                             Agent.username == to_agent))
@@ -126,8 +127,8 @@ class AgentChats:
                                    error_id="agent-unavailable")
                 old = (contact.attributes or {}).get(public_repo.TOPIC_ATTRIBUTE)
                 if old is not None:
-                    attrs["_topic"] = old
-                attrs[RESERVED] = str(target.id)
+                    meta["topic"] = old
+                meta["reserved_agent"] = str(target.id)
                 text = f"{agent.display_name} is transferring you to {target.display_name}"
             else:
                 if topic not in await public_repo.topics(s, agent.tenant_id):
@@ -135,7 +136,7 @@ class AgentChats:
                 attrs[public_repo.TOPIC_ATTRIBUTE] = topic
                 text = f"{agent.display_name} is transferring you to {topic}"
             await contacts_repo.apply(s, contact, Fact.TRANSFERRED, at=now, agent_id=None,
-                                           attributes=attrs)
+                                      attributes=attrs, meta=meta)
             await contacts_repo.log(s, contact, "transferred", now, from_agent=agent.id,
                                     to_agent=to_agent, topic=topic)
             await s.commit()

@@ -159,7 +159,7 @@ class ChatService:
                 raise BadRequest("no such topic", error_id="bad-topic")
             self.limiters.chats_per_session.check(sess.session_id, "chats")
             self.limiters.chats_per_ip.check(ip, "chats")
-            attributes: dict[str, Any] = {"_page_url": page_url}
+            attributes: dict[str, Any] = {}
             if topic is not None:
                 attributes[public_repo.TOPIC_ATTRIBUTE] = topic
             now = utc(self._clock())
@@ -167,6 +167,7 @@ class ChatService:
                 contact = await contacts_repo.create(
                     s, tenant_id=sess.tenant_id, medium="chat", state="queued", node=self._node,
                     arrived_at=now, queued_at=now, attributes=attributes,
+                    meta={"page_url": page_url},
                     caller_name=name or None)
                 chat = ChatSession(contact_id=contact.id, tenant_id=sess.tenant_id,
                                    session_id=sess.session_id, customer_address=address,

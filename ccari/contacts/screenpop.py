@@ -15,12 +15,12 @@ PREVIOUS = 5
 
 
 def public_attributes(contact: Contact) -> dict[str, Any]:
-    """Routing attributes as shown to people (keys starting with '_' are ccari's own)."""
-    return {k: v for k, v in (contact.attributes or {}).items() if not str(k).startswith("_")}
+    """Routing attributes as shown to people (ccari's own data is in ``Contact.meta``)."""
+    return dict(contact.attributes or {})
 
 
 async def screen_pop(session: AsyncSession, contact: Contact, now: dt.datetime) -> dict[str, Any]:
-    attrs = dict(contact.attributes or {})
+    meta = contact.meta
     customer = None
     if contact.customer_id is not None:
         customer = await session.scalar(
@@ -42,9 +42,9 @@ async def screen_pop(session: AsyncSession, contact: Contact, now: dt.datetime) 
         "caller_number": contact.caller_number,
         "caller_name": contact.caller_name,
         "ivr": public_attributes(contact),
-        "ivr_digits": attrs.get("_ivr", []),
-        "page_url": attrs.get("_page_url"),
-        "subject": attrs.get("_subject"),
+        "ivr_digits": meta.get("ivr", []),
+        "page_url": meta.get("page_url"),
+        "subject": meta.get("subject"),
         "wait_s": round((now - queued).total_seconds(), 1),
         "customer": crm_repo.card(customer),
         "previous": previous,

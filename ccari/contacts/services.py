@@ -57,7 +57,6 @@ def requirements_from(attributes: dict[str, Any]) -> tuple[Requirement, ...]:
     return tuple(
         Requirement(name=str(k), value=str(v), required=True, min_proficiency=1)
         for k, v in sorted(attributes.items())
-        if not str(k).startswith("_")
     )
 
 
@@ -176,7 +175,7 @@ class QueueService:
             queue=str(contact.queue_id or "default"),
             not_before=contact.not_before.timestamp() if contact.not_before else None,
             # A chat transferred to one colleague waits for that agent only.
-            reserved_agent=(contact.attributes or {}).get("_reserved_agent"),
+            reserved_agent=contact.meta.get("reserved_agent"),
         )
 
     # ---- work --------------------------------------------------------------------------

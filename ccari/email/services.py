@@ -30,7 +30,7 @@ from ccari.email.models import EmailMessage, Mailbox
 from ccari.email.outbound import Outbox
 from ccari.email.rules import Message, RuleError, Table
 from ccari.errors import NotFound
-from ccari.storage.models import Contact, Tenant
+from ccari.storage.models import Contact, ContactMeta, Tenant
 from ccari.tenants import repo as tenants_repo
 
 log = logging.getLogger(__name__)
@@ -115,15 +115,16 @@ class EmailService:
                              thread_ids=[], from_address=from_address, from_name="",
                              reply_address=from_address, subject=subject, body=body,
                              automatic=False)
-        extra = {"_page_url": page_url} if page_url else {}
-        arrival = await self._arrive(box, parsed, raw, "web", extra)
+        meta: ContactMeta = {"page_url": page_url} if page_url else {}
+        arrival = await self._arrive(box, parsed, raw, "web", meta)
         seen = self._queue.view(arrival.contact_id)
         wait = hdr.anticipated_response_s(seen.predicted_wait_s if seen else None,
                                           box.response_target_s)
         return arrival, wait
 
     async def _arrive(self, box: Mailbox, parsed: mime.Parsed, raw: bytes, kind: str,
-                      extra: dict[str, Any] | None = None) -> Arrival:
+                      meta: ContactMeta | None = None) -> Arrival:
+        """``meta``: what a new contact keeps of where the message came from (its page)."""
         now = utc(self._clock())
         async with self._sessions() as s:
             dup = await repo.by_message_id(s, box.tenant_id, parsed.message_id)
@@ -136,7 +137,7 @@ class EmailService:
                 inbound = dup if first is not None and first.id == dup.id and dup.direction == "in" \
                     else None
             else:
-                contact, outcome = await self._contact_for(s, box, parsed, now, extra or {})
+                contact, outcome = await self._contact_for(s, box, parsed, now, meta or {})
                 inbound = EmailMessage(
                     tenant_id=box.tenant_id, contact_id=contact.id, mailbox_id=box.id,
                     direction="in", kind=kind, message_id=parsed.message_id,
@@ -168,7 +169,7 @@ class EmailService:
         return arrival
 
     async def _contact_for(self, s: AsyncSession, box: Mailbox, parsed: mime.Parsed, now: dt.datetime,
-                           extra: dict[str, Any]) -> tuple[Contact, str]:
+                           meta: ContactMeta) -> tuple[Contact, str]:
         """The contact of the message's thread (re-opened if it was closed), or a new one."""
         contact_id = await repo.thread_contact_id(s, box.tenant_id, parsed.thread_ids)
         if contact_id is not None and not await self._same_customer(s, box, contact_id, parsed):
@@ -193,8 +194,9 @@ class EmailService:
             s, tenant_id=box.tenant_id, medium="email", state="queued", node=self._node,
             queue_id=queue.id if queue else None, caller_name=name[:200] or None,
             customer_id=customer.id if customer else None, priority=routing.priority,
-            attributes={**routing.attributes, "_subject": parsed.subject[:200],
-                        "_from": parsed.reply_address, "_mailbox": box.address, **extra},
+            attributes=dict(routing.attributes),
+            meta={**meta, "subject": parsed.subject[:200], "from": parsed.reply_address,
+                  "mailbox": box.address},
             arrived_at=now, queued_at=now)
         return contact, "new"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     JSON,
@@ -133,7 +133,11 @@ class IvrOption(Base):
     menu_id: Mapped[int] = mapped_column(ForeignKey("ivr_menus.id", ondelete="CASCADE"))
     digit: Mapped[str] = mapped_column(String(1))
     label: Mapped[str] = mapped_column(String(100))
+    # Routing attributes the caller gets with this digit, e.g. {"skill": "sales"}.
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the digit does: None queues the caller with ``attributes``; "callback" offers a
+    # callback instead (the caller keeps their place), routed with the same attributes.
+    action: Mapped[str | None] = mapped_column(String(16))
 
 
 class Queue(Base):
@@ -197,6 +201,23 @@ class TroubleTicket(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+# ccari's own bookkeeping about a contact, kept apart from its routing attributes: never
+# routed on, never shown as attributes.  Every key is optional.
+ContactMeta = TypedDict("ContactMeta", {
+    "ivr": list[str],          # voice: the IVR's digit history (shown in the screen pop)
+    "overflow": str,           # voice: the overflow treatment that answered the call
+    "refused": str,            # voice: why trunk admission refused the call
+    "page_url": str,           # chat, email, callback: the page the request came from
+    "subject": str,            # email: the first message's subject
+    "from": str,               # email: the customer's reply address
+    "mailbox": str,            # email: the tenant's address it came to
+    "reserved_agent": str,     # chat: transferred to this colleague (an agent id) only
+    "topic": str,              # chat: its topic before it was transferred to a colleague
+    "callback": str,           # callback: the callback's id
+    "call": str,               # voicemail: the call contact it was recorded on
+}, total=False)
+
+
 class Contact(Base):
     """One media event of any medium, from arrival to completion."""
 
@@ -219,7 +240,11 @@ class Contact(Base):
     caller_number: Mapped[str | None] = mapped_column(String(64))
     caller_name: Mapped[str | None] = mapped_column(String(200))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    # Routing attributes only (what the router matches against agents' skills, what an
+    # agent or supervisor sees), e.g. {"skill": "sales", "tier": "gold"}.
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # ccari's own bookkeeping (ContactMeta).  A JSON column: assign a new dict to change it.
+    meta: Mapped[ContactMeta] = mapped_column(JSON, default=dict, server_default="{}")
     priority: Mapped[int] = mapped_column(Integer, default=0)
     # Not routed before this time (scheduled callbacks; a supervisor's reschedule).
     not_before: Mapped[dt.datetime | None]

@@ -68,4 +68,5 @@ def menu_of(row) -> Menu:  # type: ignore[no-untyped-def]
         max_tries=row.max_tries,
         options={o.digit: dict(o.attributes) for o in row.options},
         default_attributes=dict(row.default_attributes) if row.default_attributes else None,
+        actions={o.digit: o.action for o in row.options if o.action},
     )

@@ -1,7 +1,8 @@
 """The IVR as a pure state machine: events in, commands out, no I/O.
 
 A caller hears ``prompt``; a digit may interrupt it (barge-in).  After the prompt the caller
-has ``timeout_s`` to press a digit.  A valid digit finishes with that option's attributes;
+has ``timeout_s`` to press a digit.  A valid digit finishes with that option's attributes
+(and its action, if the digit does something else than queue the caller: ``actions``);
 an invalid digit or a timeout replays ``invalid_prompt`` then ``prompt``, up to
 ``max_tries`` attempts, after which the menu finishes with ``default_attributes`` (or
 ``None``: the executor hangs up).
@@ -14,7 +15,7 @@ stale (the caller pressed a digit while the previous prompt was finishing) and i
 >>> ivr.start()
 [Play(media=('sound:welcome',), generation=1)]
 >>> ivr.on_digit("1")
-[StopPlayback(), Finish(attributes={'skill': 'sales'}, digit='1')]
+[StopPlayback(), Finish(attributes={'skill': 'sales'}, digit='1', action=None)]
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ class Menu:
     max_tries: int
     options: Mapping[str, Mapping[str, str]]
     default_attributes: Mapping[str, str] | None = None
+    # What a digit does instead of queueing the caller, e.g. {"3": CALLBACK}.
+    actions: Mapping[str, str] = field(default_factory=dict)
+
+
+# The action of a "call me back" digit: the caller keeps their place as a callback.
+CALLBACK = "callback"
 
 
 @dataclass(frozen=True)
@@ -52,10 +59,12 @@ class StartTimer:
 
 @dataclass(frozen=True)
 class Finish:
-    """The menu is over: ``attributes`` is None when the caller should be hung up."""
+    """The menu is over: ``attributes`` is None when the caller should be hung up;
+    ``action`` None queues the caller with them."""
 
     attributes: Mapping[str, str] | None
     digit: str | None = None
+    action: str | None = None
 
 
 Command = Play | StopPlayback | StartTimer | Finish
@@ -88,7 +97,7 @@ class Ivr:
         option = self.menu.options.get(digit)
         if option is not None:
             self.done = True
-            return [*stop, Finish(dict(option), digit)]
+            return [*stop, Finish(dict(option), digit, self.menu.actions.get(digit))]
         return stop + self._retry()
 
     def on_timeout(self, generation: int) -> list[Command]:

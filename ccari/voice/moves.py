@@ -29,14 +29,18 @@ def arrived(s: Session, *, tenant_id: int, caller: str | None, **fields: Any) ->
 
 
 def routed(s: Session, contact_id: str, attributes: dict[str, object],
-           at: dt.datetime) -> Contact | None:
+           at: dt.datetime, ivr: list[str] | None = None) -> Contact | None:
     """Out of the IVR into the queue; entitlements can add required routing attributes
-    (e.g. gold customers -> the gold pool), decided from the local record."""
+    (e.g. gold customers -> the gold pool), decided from the local record.  ``ivr``: the
+    digits the caller pressed, kept with ccari's own data (the screen pop shows them)."""
     contact = repo.get_sync(s, contact_id)
     if contact is None or contact.state != State.IVR:
         return None
     attrs = {**attributes, **local_routing_attributes(s, contact.tenant_id, contact.customer_id)}
-    return repo.apply_sync(s, contact, Fact.ROUTED, at=at, queued_at=at, attributes=attrs)
+    if ivr is None:
+        return repo.apply_sync(s, contact, Fact.ROUTED, at=at, queued_at=at, attributes=attrs)
+    return repo.apply_sync(s, contact, Fact.ROUTED, at=at, queued_at=at, attributes=attrs,
+                           meta={**contact.meta, "ivr": ivr})
 
 
 def requeued(s: Session, contact_id: str, at: dt.datetime) -> Contact | None:

@@ -36,7 +36,7 @@ from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact
 from ccari.voice.calls import Call, CallRegistry
 from ccari.voice.hold import safe
-from ccari.voice.ivr import Menu
+from ccari.voice.ivr import CALLBACK, Menu
 from ccari.voice.ports import Admission, IvrCallbacks, VoicemailPort
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class Overflow:
         """The callback offer: 1 is "call me back"; nothing else is offered (no queue)."""
         return Menu(self._sound("overflow-callback-offer"), self._sound("invalid-option"),
                     self._cfg.ivr_timeout_s, self._cfg.ivr_max_tries,
-                    {"1": {"_action": "callback", "_source": "overflow"}})
+                    {"1": {}}, actions={"1": CALLBACK})
 
     async def end(self, call: Call, disposition: str) -> None:
         """The callback offer ended without a callback: "lines busy, call later", then busy."""

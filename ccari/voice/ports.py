@@ -42,8 +42,12 @@ class AdmitAll:
 class IvrCallbacks(Protocol):
     """The IVR's "call me back" option (ccari.callbacks; set as ``VoiceService.callbacks``)."""
 
-    async def take_from_ivr(self, channel_id: str, contact_id: str,
-                            attributes: dict[str, Any]) -> bool: ...
+    async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any],
+                            *, source: str = "ivr") -> bool:
+        """The caller chose "call me back" (``source``: ``ivr``, or ``overflow`` for the
+        offer over the trunk limit); ``attributes``: their routing attributes.  True when
+        the callback took the caller."""
+        ...
 
     async def can_call_back(self, tenant_id: int, number: str) -> bool:
         """Would a callback to ``number`` be accepted now (allowed, none planned already)?"""

@@ -105,7 +105,7 @@ async def reconcile(voice: VoiceService) -> None:
             call = Call(contact.id, contact.tenant_id, contact.channel_id,
                         settings[contact.queue_id], phase=contact.state,
                         agent_id=contact.agent_id, bridge_id=contact.bridge_id)
-            call.overflow = (contact.attributes or {}).get("_overflow")
+            call.overflow = contact.meta.get("overflow")
             voice.calls.add(call)
             if agent_leg:
                 voice.calls.link_agent_channel(call, agent_leg)

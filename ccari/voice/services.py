@@ -156,7 +156,7 @@ class VoiceService:
             moves.arrived, tenant_id=route.tenant_id, caller=caller, node=self._node,
             channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
             caller_name=name, arrived_at=self.now(),
-            attributes={"_overflow": overflow, "_refused": decision.reason} if overflow else {}))
+            meta={"overflow": overflow, "refused": decision.reason} if overflow else {}))
         menu, settings = route.menu, route.settings
         call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow)
         self.calls.add(call)
@@ -223,14 +223,12 @@ class VoiceService:
                         await self._hangup(call.channel_id, "normal")
                 else:
                     attrs: dict[str, object] = dict(cmd.attributes)
-                    if call.ivr is not None:
-                        attrs["_ivr"] = list(call.ivr.history)
-                    if attrs.get("_action") == "callback" and await self._callback_instead(call, attrs):
-                        continue  # callbacks (issue 5): the caller keeps their place as a callback
+                    if cmd.action == ivr_mod.CALLBACK and await self._callback_instead(call, attrs):
+                        continue  # the caller keeps their place as a callback
                     if call.overflow:  # never queued: the tenant is over its trunk limit
                         await self.overflow.end(call, "callback-refused")
                     else:
-                        await self._enqueue(call, attrs)
+                        await self._enqueue(call, attrs, call.ivr.history if call.ivr else None)
 
     async def _ivr_timeout(self, call: Call, seconds: float, generation: int) -> None:
         await asyncio.sleep(seconds)
@@ -261,10 +259,12 @@ class VoiceService:
                 await self.overflow.recorder.prompt_finished(call)
 
     # ---- queue -----------------------------------------------------------------------------
-    async def _enqueue(self, call: Call, attributes: dict[str, object]) -> None:
+    async def _enqueue(self, call: Call, attributes: dict[str, object],
+                       ivr: list[str] | None = None) -> None:
+        """Out of the IVR (``ivr``: the digits pressed, kept for the screen pop) into the queue."""
         contact = await self._writes.run(
             functools.partial(moves.routed, contact_id=call.contact_id, attributes=attributes,
-                              at=self.now()))
+                              at=self.now(), ivr=list(ivr) if ivr is not None else None))
         if contact is None:
             return
         attributes = contact.attributes
@@ -287,9 +287,9 @@ class VoiceService:
     async def _callback_instead(self, call: Call, attrs: dict[str, object]) -> bool:
         """IVR "call me back": True when ccari.callbacks took the caller (it confirms and
         hangs up); False (none attached, number refused): the caller is queued as usual."""
-        attrs.pop("_action", None)
+        source = "overflow" if call.overflow else "ivr"
         if self.callbacks is None or not await self.callbacks.take_from_ivr(
-                call.channel_id, call.contact_id, dict(attrs)):
+                call.channel_id, call.contact_id, dict(attrs), source=source):
             return False
         call.cancel_timers()
         call.phase = "ended"

@@ -50,10 +50,10 @@ class VoicemailService:
                     number_id=call.number_id, queue_id=call.queue_id,
                     caller_number=call.caller_number, caller_name=call.caller_name,
                     customer_id=call.customer_id, arrived_at=now, queued_at=now,
-                    attributes={**attributes, "_call": call.id},
+                    attributes=attributes, meta={"call": call.id},
                 )
                 s.add(Voicemail(id=message.id, tenant_id=call.tenant_id, call_contact_id=call.id,
-                                reason=str((call.attributes or {}).get("_refused", "overflow")),
+                                reason=call.meta.get("refused", "overflow"),
                                 duration_s=round(duration_s, 3), audio=audio, created_at=now))
             await contacts_repo.apply(s, call, Fact.SELF_SERVED, at=now, ended_at=now,
                 disposition="voicemail-left" if message else "voicemail-empty")

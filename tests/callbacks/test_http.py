@@ -77,7 +77,7 @@ async def test_click_to_call_is_saved_before_the_201_and_visible_to_its_session_
     assert (cb.phone, cb.mode, cb.source, cb.tries) == (ADA, "customer_first", "web", 0)
     assert contact.medium == "callback" and contact.state == "scheduled"
     assert contact.attributes["skill"] == "sales"
-    assert contact.attributes["_page_url"] == "https://acme.example/plans?x=1"
+    assert contact.meta == {"page_url": "https://acme.example/plans?x=1", "callback": cb.id}
     assert contact.customer_id is not None  # Ada Lovelace's record, for the screen pop
 
     assert (await public.get(f"/v1/callbacks/{cb.id}", headers=me)).status == 200

@@ -57,7 +57,7 @@ async def test_a_chat_from_queue_to_disposition(public: TestClient, rt: Runtime,
     contact_id = state["contact_id"]
     row = await contact_row(rt, contact_id)
     assert (row.medium, row.state, row.caller_name) == ("chat", "queued", "Ada")
-    assert row.attributes == {"skill": "sales", "_page_url": "http://shop.example/plans"}
+    assert row.attributes == {"skill": "sales"} and row.meta == {"page_url": "http://shop.example/plans"}
     # Nobody is ready yet: the customer can already write; the message waits for the agent.
     await ws.send_json({"type": "message", "body": "Is fibre available in Leeds?", "client_id": "c1"})
     first = await until(ws, "message", sender="customer")
@@ -260,7 +260,16 @@ async def test_transfer_to_a_topic_or_a_colleague(public: TestClient, rt: Runtim
     # Bob hands it to alice by name although she has no support skill.
     await bob.ws.send_json({"type": "chat.transfer", "contact_id": contact_id, "agent": "alice"})
     await until(bob.ws, "withdrawn")
-    await accept(alice, contact_id)
+    offer = (await until(alice.ws, "offer", timeout=10))["contact"]
+    # Who it is reserved for and its former topic are ccari's own: not routing attributes.
+    assert offer["id"] == contact_id and offer["ivr"] == {}
+    assert offer["page_url"] == "http://shop.example/plans"
+    await alice.ws.send_json({"type": "accept", "contact_id": contact_id})
+    await until(alice.ws, "chat.history", contact_id=contact_id)
+    row = await contact_row(rt, contact_id)
+    assert row.attributes == {} and row.meta == {
+        "page_url": "http://shop.example/plans", "topic": "support",
+        "reserved_agent": str(await agent_id(rt, "alice"))}
     await alice.ws.send_json({"type": "chat.send", "contact_id": contact_id, "body": "back"})
     assert (await until(ws, "message", sender="agent"))["agent"] == "Alice Sales"
     async with rt.sessions() as s:

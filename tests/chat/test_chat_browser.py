@@ -142,7 +142,7 @@ async def test_customer_chats_with_an_agent_in_chromium(rt: Runtime, servers: tu
     assert row is not None
     assert (row.state, row.disposition) == ("completed", "sale")
     assert row.talk_s is not None and row.talk_s > 0
-    assert row.attributes["_page_url"] == f"{public}/demo/acme/"
+    assert row.meta["page_url"] == f"{public}/demo/acme/"
 
 
 async def test_the_widget_files_an_email_and_shows_waits(rt: Runtime, servers: tuple[str, str],
@@ -174,4 +174,4 @@ async def test_the_widget_files_an_email_and_shows_waits(rt: Runtime, servers: t
 
         row = await s.scalar(select(Contact).where(Contact.medium == "email"))
     assert row is not None
-    assert row.attributes.get("_page_url") == f"{public}/demo/acme/page2"
+    assert row.meta.get("page_url") == f"{public}/demo/acme/page2"

@@ -104,7 +104,7 @@ async def offered_contact(env: Env, page: AgentPage, *, tenant: str = "acme",
     async with env.rt.sessions() as s:
         contact = await contacts_repo.create(
             s, tenant_id=env.tenants[tenant], medium=MEDIUM, state="queued", arrived_at=now,
-            queued_at=now, customer_id=customer, attributes={"_page_url": "http://shop/cart"})
+            queued_at=now, customer_id=customer, meta={"page_url": "http://shop/cart"})
         await s.commit()
     await env.rt.queue.enqueue(contact)
     offer = await receive(page.ws, "offer")

@@ -65,7 +65,7 @@ async def new_contact(env: Env, agent: Page) -> str:
     async with env.rt.sessions() as s:
         contact = await contacts_repo.create(
             s, tenant_id=env.tenants["acme"], medium=MEDIUM, state="queued", arrived_at=now,
-            queued_at=now, customer_id=env.ada, attributes={"_page_url": "https://shop/"})
+            queued_at=now, customer_id=env.ada, meta={"page_url": "https://shop/"})
         await s.commit()
     await env.rt.queue.enqueue(contact)
     item = f".work-item[data-contact='{contact.id}']"

@@ -52,8 +52,8 @@ async def test_web_request_becomes_an_email_contact(env: Env, sessions: Any, aio
         contact = await s.get(Contact, data["id"])
         rows = list(await s.scalars(select(EmailMessage).where(EmailMessage.contact_id == data["id"])))
     assert contact.medium == "email" and contact.state == "queued"
-    assert contact.attributes["skill"] == "support"
-    assert contact.attributes["_page_url"] == "https://www.acme.example/help"
+    assert contact.attributes == {"skill": "support"}
+    assert contact.meta["page_url"] == "https://www.acme.example/help"
     assert contact.customer_id is not None
     # One message, no acknowledgement: ccari sends no mail to an address typed into a web
     # form (that would make it a spam relay); the page shows the anticipated time instead.

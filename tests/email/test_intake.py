@@ -75,7 +75,9 @@ async def test_250_is_answered_only_after_the_commit(env: Env, sessions: Any,
     assert row.raw == raw  # as received
     assert row.message_id == "<first@customer.test>" and row.from_name == "Ada Lovelace"
     assert contact.state == "queued" and contact.attributes["skill"] == "support"
-    assert contact.attributes["_subject"] == "Router blinks red"
+    assert contact.attributes == {"skill": "support"}
+    assert contact.meta == {"subject": "Router blinks red", "from": "ada@example.com",
+                            "mailbox": "support@acme.example"}
     assert contact.customer_id is not None  # ada@example.com is Ada's CRM record
     assert contact.caller_name == "Ada Lovelace <ada@example.com>"
 

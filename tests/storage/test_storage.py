@@ -38,9 +38,9 @@ async def test_demo_seed_is_idempotent_and_complete(sessions, cfg):
         number = await tenants_repo.number_by_did(s, "+15550100")
         assert number is not None and number.tenant_id == alice.tenant_id
         menu = await tenants_repo.menu(s, number.tenant_id, number.ivr_menu_id)
-        options = {o.digit: o.attributes for o in menu.options}
-        assert options["1"] == {"skill": "sales"} and options["2"] == {"skill": "support"}
-        assert options["3"]["_action"] == "callback"  # "press 3 to be called back"
+        options = {o.digit: (o.attributes, o.action) for o in menu.options}
+        assert options["1"] == ({"skill": "sales"}, None) and options["2"] == ({"skill": "support"}, None)
+        assert options["3"] == ({"skill": "support"}, "callback")  # "press 3 to be called back"
 
 
 async def test_manifest_has_what_a_sip_client_needs(sessions, cfg):

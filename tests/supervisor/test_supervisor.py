@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
-from ccari.app import internal_app, runtime
+from ccari.app import internal_app, public_app, runtime
 from ccari.contacts import repo
+from ccari.contacts.screenpop import screen_pop
 from ccari.demo.seed import seed
-from ccari.storage.models import utcnow
+from ccari.storage.batch import GroupCommit
+from ccari.storage.models import Contact, utcnow
 from ccari.tenants import repo as tenants_repo
+from ccari.voice import moves
 
 
 @pytest.fixture
@@ -145,3 +150,55 @@ async def test_a_supervisor_moves_a_web_callback_earlier(rt, aiohttp_client):
     async with rt.sessions() as s:
         moved = await s.scalar(select(Callback).where(Callback.id == cb_id))
     assert abs((moved.not_before - sooner).total_seconds()) < 1
+
+
+async def test_people_see_routing_attributes_never_ccaris_own_data(rt, aiohttp_client):
+    """Whatever wrote a contact (a call out of the IVR, a chat, a callback or an email from
+    the widget), the supervisor's list, the contacts API and the screen pop show its routing
+    attributes only; ccari's own data (IVR digits, the page) is shown only where it belongs."""
+    site = "http://127.0.0.1:8081"  # the demo tenants' allowed origin
+    page = "https://acme.example/plans"
+    public = await aiohttp_client(public_app(rt))
+    async with rt.sessions() as s:
+        acme = await tenants_repo.by_slug(s, "acme")
+
+    async def token() -> dict[str, str]:
+        resp = await public.post("/v1/sessions", json={"tenant": "acme", "page_url": page})
+        return {"Authorization": f"Bearer {(await resp.json())['token']}", "Origin": site}
+
+    writes = GroupCommit(rt.sessions, name="test")  # the voice hot path's writes
+    now = utcnow()
+    call = await writes.run(functools.partial(
+        moves.arrived, tenant_id=acme.id, caller="15551230001", node=rt.config.node,
+        channel_id="ch-1", number_id=None, queue_id=None, caller_name=None, arrived_at=now))
+    await writes.run(functools.partial(moves.routed, contact_id=call.id,
+                                       attributes={"skill": "sales"}, at=now, ivr=["9", "1"]))
+    await writes.close()
+    ws = await public.ws_connect(f"/v1/chat/ws?token={(await token())['Authorization'][7:]}")
+    await ws.send_json({"type": "open", "topic": "sales", "page_url": page})
+    while (await ws.receive_json(timeout=10)).get("state") != "queued":
+        pass
+    callback = await public.post("/v1/callbacks", headers=await token(), json={
+        "phone": "+12015550142", "when": "now", "page_url": page, "skill": "sales"})
+    mail = await public.post("/v1/email", headers=await token(), json={
+        "from_address": "someone@example.com", "subject": "Router", "body": "It blinks",
+        "page_url": page})
+    assert (callback.status, mail.status) == (201, 201), (await callback.text(), await mail.text())
+    expected = {"voice": {"skill": "sales"}, "chat": {"skill": "sales"},
+                "callback": {"skill": "sales"}, "email": {"skill": "support"}}
+
+    internal = await aiohttp_client(internal_app(rt))
+    await login(internal, "sam", rt.demo_secrets["acme.sam.web"])
+    pending = (await (await internal.get("/supervisor/api/pending")).json())["contacts"]
+    assert {c["medium"]: c["attributes"] for c in pending} == expected
+    listed = await internal.get("/api/contacts?tenant=acme",
+                                headers={"Authorization": f"Bearer {rt.config.admin_token}"})
+    assert {c["medium"]: c["attributes"] for c in (await listed.json())["contacts"]} == expected
+    async with rt.sessions() as s:
+        pops = {c.medium: await screen_pop(s, c, utcnow())
+                for c in await s.scalars(select(Contact).where(Contact.tenant_id == acme.id))}
+    assert {m: p["ivr"] for m, p in pops.items()} == expected
+    assert pops["voice"]["ivr_digits"] == ["9", "1"] and pops["voice"]["page_url"] is None
+    assert {m: p["page_url"] for m, p in pops.items() if m != "voice"} == {
+        "chat": page, "callback": page, "email": page}
+    assert pops["email"]["subject"] == "Router"

@@ -1,4 +1,4 @@
-from ccari.voice.ivr import Finish, Ivr, Menu, Play, StartTimer, StopPlayback
+from ccari.voice.ivr import CALLBACK, Finish, Ivr, Menu, Play, StartTimer, StopPlayback
 
 MENU = Menu(
     prompt="sound:welcome",
@@ -52,3 +52,14 @@ def test_no_default_means_hang_up():
     ivr.start()
     ivr.on_playback_finished(1)
     assert ivr.on_timeout(1) == [Finish(None)]
+
+
+def test_a_digit_with_an_action_finishes_with_it():
+    menu = Menu("p", "i", 1.0, 1, {"1": {"skill": "sales"}, "3": {"skill": "support"}},
+                actions={"3": CALLBACK})
+    ivr = Ivr(menu)
+    ivr.start()
+    assert ivr.on_digit("3") == [StopPlayback(), Finish({"skill": "support"}, "3", CALLBACK)]
+    ivr = Ivr(menu)
+    ivr.start()
+    assert ivr.on_digit("1") == [StopPlayback(), Finish({"skill": "sales"}, "1", None)]

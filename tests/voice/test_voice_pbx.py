@@ -123,7 +123,7 @@ async def test_invalid_digit_reprompts_then_the_next_digit_routes(
         assert result.ok, result.describe()
         done = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed contact")
     assert done.agent_id == agents["alice"].id
-    assert done.attributes["skill"] == "sales" and done.attributes["_ivr"] == ["9", "1"]
+    assert done.attributes == {"skill": "sales"} and done.meta["ivr"] == ["9", "1"]
     assert (await alice.result()).requests.get("INVITE") == 1
     assert not (await bob.result()).requests.get("INVITE")
 

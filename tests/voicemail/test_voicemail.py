@@ -24,7 +24,7 @@ async def calling(rt, slug: str, caller: str = "15551230001") -> Contact:
         contact = await contacts_repo.create(
             s, tenant_id=tenant.id, medium="voice", state="ivr", node=rt.config.node,
             channel_id=f"ch-{caller}", caller_number=caller, arrived_at=dt.datetime.now(dt.UTC),
-            attributes={"_overflow": "voicemail", "_refused": "tenant-limit-reached"})
+            meta={"overflow": "voicemail", "refused": "tenant-limit-reached"})
         await s.commit()
     return contact
 

@@ -30,7 +30,7 @@ async def test_an_agent_plays_a_voicemail_on_the_page(rt: Runtime, demo: dict[st
         call = await contacts_repo.create(
             s, tenant_id=acme.id, medium="voice", state="ivr", node=rt.config.node,
             channel_id="ch-1", caller_number="15551230001", arrived_at=dt.datetime.now(dt.UTC),
-            attributes={"_overflow": "voicemail", "_refused": "tenant-limit-reached"})
+            meta={"overflow": "voicemail", "refused": "tenant-limit-reached"})
         await s.commit()
     vm_id = await VoicemailService(rt.sessions, rt.queue, node=rt.config.node).keep(
         call.id, wav(2.0), 2.0)
