@@ -55,7 +55,19 @@ class Samples:
     @classmethod
     def of(cls, values: Iterable[float]) -> Samples:
         """Samples from values in any order."""
-        return cls(tuple(sorted(float(x) for x in values)))
+        return cls(tuple(sorted(map(float, values))))
+
+    def appended(self, value: float) -> Samples:
+        """These samples and ``value``, which is not below the last one (a new arrival):
+        no sort and no check of what was already checked."""
+        v = float(value)
+        if not math.isfinite(v) or (self.values and v < self.values[-1]):
+            raise ValueError("an appended sample must be finite and not below the last")
+        new = object.__new__(Samples)
+        values = self.values + (v,)
+        object.__setattr__(new, "values", values)
+        object.__setattr__(new, "mean", (self.mean * len(self.values) + v) / len(values))
+        return new
 
     def __len__(self) -> int:
         return len(self.values)

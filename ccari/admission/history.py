@@ -38,7 +38,9 @@ class History:
         if key in arrivals:
             return False
         arrivals[key] = at
-        self._cache.pop(("a", tenant), None)
+        cached = self._cache.pop(("a", tenant), None)
+        if cached is not None and (not cached.values or at >= cached.values[-1]):
+            self._cache[("a", tenant)] = cached.appended(at)  # the usual case: no re-sort
         return True
 
     def add_duration(self, key: Hashable, tenant: str, ended_at: float, duration_s: float) -> bool:

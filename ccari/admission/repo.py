@@ -11,12 +11,13 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, delete, func, select, text
+from sqlalchemy import CursorResult, Table, bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ccari.admission.billing import TenantRates
+from ccari.storage.batch import connection
 from ccari.storage.models import (
     AdmissionDecision,
     Contact,
@@ -28,6 +29,16 @@ from ccari.storage.models import (
 
 POOL_ID = 1
 LOCK_TIMEOUT_MS = 5000  # waiting for the pool lock longer than this raises
+
+# The hot path's statements (Core, built once).
+_POOL = cast(Table, TrunkPool.__table__)
+_LOCK_POOL = select(_POOL).where(_POOL.c.id == POOL_ID).with_for_update()
+_POLICY = select(Tenant.id, Tenant.trunk_ratio, Tenant.after_hours_trunks,
+                 Tenant.overflow_policy).where(Tenant.id == bindparam("_id"))
+_LIVE_CALLS = select(TrunkCall.call_id, TrunkCall.tenant_id, TrunkCall.node, TrunkCall.direction,
+                     TrunkCall.started_at)
+_DELETE_CALL = delete(TrunkCall).where(TrunkCall.call_id == bindparam("_id"))
+_INSERT_DECISION = insert(cast(Table, AdmissionDecision.__table__))
 
 
 class LiveCall(NamedTuple):
@@ -83,21 +94,28 @@ def _dialect(session: AsyncSession | Session) -> str:
 
 # ---- the pool ------------------------------------------------------------------------------
 def lock_pool_sync(session: Session) -> TrunkPool:
-    """The pool row, locked ``FOR UPDATE`` until the transaction ends (PostgreSQL; SQLite
-    ignores the clause and relies on its single writer). Created if missing."""
-    if _dialect(session) == "postgresql":  # a stuck node must not stall every other one
-        session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
-    query = select(TrunkPool).where(TrunkPool.id == POOL_ID).with_for_update()
-    row = session.scalar(query)
+    """The pool row (a detached snapshot), locked ``FOR UPDATE`` until the transaction ends
+    (PostgreSQL; SQLite ignores the clause and relies on its single writer). Created if
+    missing."""
+    conn = connection(session)
+    if conn.dialect.name == "postgresql":  # a stuck node must not stall every other one
+        conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+    row = conn.execute(_LOCK_POOL).first()
     if row is None:
-        session.execute(_insert(session)(TrunkPool).values(id=POOL_ID).on_conflict_do_nothing())
-        row = session.scalar(query.execution_options(populate_existing=True))
+        conn.execute(_insert(session)(_POOL).values(id=POOL_ID).on_conflict_do_nothing())
+        row = conn.execute(_LOCK_POOL).first()
         assert row is not None
-    return row
+    return TrunkPool(**row._mapping)
 
 
 async def lock_pool(session: AsyncSession) -> TrunkPool:
-    return await session.run_sync(lock_pool_sync)
+    """The pool row as an ORM object of ``session`` (to change it), locked like
+    :func:`lock_pool_sync`'s."""
+    await session.run_sync(lock_pool_sync)  # creates it if missing, takes the lock
+    row = await session.scalar(select(TrunkPool).where(TrunkPool.id == POOL_ID)
+                               .execution_options(populate_existing=True))
+    assert row is not None
+    return row
 
 
 async def pool(session: AsyncSession) -> TrunkPool:
@@ -106,14 +124,16 @@ async def pool(session: AsyncSession) -> TrunkPool:
 
 
 # ---- tenants -------------------------------------------------------------------------------
-def tenant_sync(session: Session, tenant_id: int) -> Tenant | None:
-    return session.scalar(
-        select(Tenant).where(Tenant.id == tenant_id).execution_options(populate_existing=True)
-    )
+def policy_sync(session: Session, tenant_id: int) -> PolicyRow | None:
+    """The tenant's trunk policy as stored now (None: no such tenant)."""
+    row = connection(session).execute(_POLICY, {"_id": tenant_id}).first()
+    return None if row is None else PolicyRow(*row)
 
 
 async def tenant(session: AsyncSession, tenant_id: int) -> Tenant | None:
-    return await session.run_sync(tenant_sync, tenant_id)
+    """The tenant as stored now (not an older copy the session holds)."""
+    return await session.scalar(
+        select(Tenant).where(Tenant.id == tenant_id).execution_options(populate_existing=True))
 
 
 async def policies(session: AsyncSession) -> list[PolicyRow]:
@@ -126,11 +146,7 @@ async def policies(session: AsyncSession) -> list[PolicyRow]:
 # ---- the live admitted set -----------------------------------------------------------------
 def live_calls_sync(session: Session) -> list[LiveCall]:
     """Every call holding a trunk, all tenants and nodes (at most the pool's size)."""
-    rows = session.execute(
-        select(TrunkCall.call_id, TrunkCall.tenant_id, TrunkCall.node, TrunkCall.direction,
-               TrunkCall.started_at)
-    )
-    return [LiveCall(*r) for r in rows.tuples()]
+    return [LiveCall(*r) for r in connection(session).execute(_LIVE_CALLS)]
 
 
 async def live_calls(session: AsyncSession) -> list[LiveCall]:
@@ -139,7 +155,7 @@ async def live_calls(session: AsyncSession) -> list[LiveCall]:
 
 def insert_call_sync(session: Session, call: LiveCall) -> bool:
     """Add a call to the live set; False if the call id is already there."""
-    result = session.execute(
+    result = connection(session).execute(
         _insert(session)(TrunkCall)
         .values(call_id=call.call_id, tenant_id=call.tenant_id, node=call.node,
                 direction=call.direction, started_at=call.started_at)
@@ -153,7 +169,7 @@ async def insert_call(session: AsyncSession, call: LiveCall) -> bool:
 
 
 def delete_call_sync(session: Session, call_id: str) -> bool:
-    result = session.execute(delete(TrunkCall).where(TrunkCall.call_id == call_id))
+    result = connection(session).execute(_DELETE_CALL, {"_id": call_id})
     return _rowcount(result) > 0
 
 
@@ -184,14 +200,12 @@ async def count_calls(session: AsyncSession, tenant_id: int) -> int:
 
 
 # ---- decisions -----------------------------------------------------------------------------
-def add_decision_sync(session: Session, row: AdmissionDecision) -> AdmissionDecision:
-    session.add(row)
-    session.flush()
-    return row
-
-
-async def add_decision(session: AsyncSession, row: AdmissionDecision) -> AdmissionDecision:
-    return await session.run_sync(add_decision_sync, row)
+def add_decision_sync(session: Session, **values: Any) -> int:
+    """Record a decision; its id."""
+    result = connection(session).execute(_INSERT_DECISION, [values])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 async def decisions(

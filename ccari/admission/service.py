@@ -51,7 +51,7 @@ from ccari.admission.policy import (
 )
 from ccari.errors import NotFound
 from ccari.storage.batch import GroupCommit
-from ccari.storage.models import AdmissionDecision, Tenant, TrunkPool
+from ccari.storage.models import AdmissionDecision, TrunkPool
 from ccari.voice.ports import Admission
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class AdmissionService:
             await self._refresh(now)
         async with self._sessions() as s:
             pool = pool_policy(await repo.pool(s))
-            tenant = await repo.tenant(s, tenant_id)
+            tenant = await s.run_sync(repo.policy_sync, tenant_id)
             live = await repo.live_calls(s)
         if tenant is None:
             return False
@@ -201,7 +201,7 @@ class AdmissionService:
             now = self._clock()
             pool = pool_policy(repo.lock_pool_sync(s))
             self._arrival_window_s = pool.arrival_window_s
-            tenant = repo.tenant_sync(s, tenant_id)
+            tenant = repo.policy_sync(s, tenant_id)
             live = repo.live_calls_sync(s)
             holder = next((c for c in live if c.call_id == call_id), None)
             if holder is not None:
@@ -215,9 +215,9 @@ class AdmissionService:
                 if not repo.insert_call_sync(s, call):  # impossible under the pool lock
                     raise AdmissionConflict(f"call {call_id} was admitted concurrently")
             if tenant is not None:
-                row = repo.add_decision_sync(s, self._row(decision, tenant_id, call_id, now))
+                row_id = repo.add_decision_sync(s, **self._row(decision, tenant_id, call_id, now))
                 if direction == "inbound":  # the next decision of this batch sees it too
-                    self._history.add_arrival(row.id, key, now)
+                    self._history.add_arrival(row_id, key, now)
             self._log(decision, call_id)
             return Admission(decision.admit, decision.action, decision.reason)
 
@@ -227,12 +227,11 @@ class AdmissionService:
             log.error("%s", exc)
             return Admission(False, "busy", "call-already-admitted")
 
-    def _policies_with(self, key: str, tenant: Tenant | None) -> dict[str, TenantPolicy]:
+    def _policies_with(self, key: str, tenant: repo.PolicyRow | None) -> dict[str, TenantPolicy]:
         """Every tenant's policy, the deciding tenant's as just read (others may be cached)."""
         policies = {k: p for k, p in self._policies.items() if k != key}
         if tenant is not None:
-            own = tenant_policy(repo.PolicyRow(tenant.id, tenant.trunk_ratio,
-                                               tenant.after_hours_trunks, tenant.overflow_policy))
+            own = tenant_policy(tenant)
             if own is not None:
                 policies[key] = own
         return policies
@@ -264,12 +263,11 @@ class AdmissionService:
     def _agents(self, tenant_id: int) -> int:
         return max(int(self._available_agents(tenant_id)), 0)
 
-    def _row(self, d: Decision, tenant_id: int, call_id: str, now: float) -> AdmissionDecision:
-        return AdmissionDecision(
-            tenant_id=tenant_id, call_id=call_id, node=self.node, direction=d.direction,
-            admit=d.admit, action=d.action, reason=d.reason, permitted=d.permitted,
-            outstanding=d.outstanding, inputs=dict(d.inputs), at=utc(now),
-        )
+    def _row(self, d: Decision, tenant_id: int, call_id: str, now: float) -> dict[str, Any]:
+        return {"tenant_id": tenant_id, "call_id": call_id, "node": self.node,
+                "direction": d.direction, "admit": d.admit, "action": d.action,
+                "reason": d.reason, "permitted": d.permitted, "outstanding": d.outstanding,
+                "inputs": dict(d.inputs), "at": utc(now)}
 
     @staticmethod
     def _log(d: Decision, call_id: str) -> None:

@@ -3,40 +3,67 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, bindparam, insert, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ccari.contacts.lifecycle import LIVE, Fact, step
+from ccari.storage.batch import connection
 from ccari.storage.models import Contact, ContactEvent, new_id, utcnow
 
 # The ``*_sync`` functions take a synchronous Session: the hot path's shared commits
-# (ccari.storage.batch) run them; the async ones are the same for an AsyncSession.
+# (ccari.storage.batch) run them.  They speak SQLAlchemy Core, not the ORM's unit of work
+# (a third of the cost per statement), and return detached snapshots of the row, as a
+# closed session's objects are; the async functions are the ORM versions for an AsyncSession.
 AnySession = Session | AsyncSession
 
 # Contacts being handled on a node now (the lifecycle's LIVE states, as stored).
 OPEN_STATES = tuple(sorted(s.value for s in LIVE))
 
+_CONTACTS = cast(Table, Contact.__table__)
+_EVENTS = cast(Table, ContactEvent.__table__)
+# Python-side column defaults the ORM would fill in on insert.
+_DEFAULTS = {c.key: c.default for c in _CONTACTS.columns
+             if c.default is not None and c.key not in ("id", "arrived_at")}
+_SELECT_ONE = select(_CONTACTS).where(_CONTACTS.c.id == bindparam("_id"))
+_INSERT_CONTACT = insert(_CONTACTS)
+_INSERT_EVENT = insert(_EVENTS)
+# SET takes the columns of the parameters given (Core): one cached statement per column set.
+_UPDATE_SEEN = sql_update(_CONTACTS).where(_CONTACTS.c.id == bindparam("_id"),
+                                           _CONTACTS.c.state == bindparam("_seen"))
 
-def create_sync(session: AnySession, **fields: Any) -> Contact:
-    """A new contact and its "created" event, added to the session (no I/O)."""
+
+def _new_contact(fields: dict[str, Any]) -> Contact:
     fields.setdefault("id", new_id())
     fields.setdefault("arrived_at", utcnow())
-    contact = Contact(**fields)
-    session.add(contact)
-    session.add(
-        ContactEvent(
-            tenant_id=contact.tenant_id, contact_id=contact.id, kind="created",
-            at=contact.arrived_at, data={"state": contact.state, "medium": contact.medium},
-        )
-    )
+    for key, default in _DEFAULTS.items():
+        if key not in fields:
+            fields[key] = default.arg({}) if default.is_callable else default.arg  # type: ignore[attr-defined]
+    return Contact(**fields)
+
+
+def _created(contact: Contact) -> dict[str, Any]:
+    return {"tenant_id": contact.tenant_id, "contact_id": contact.id, "kind": "created",
+            "at": contact.arrived_at, "data": {"state": contact.state, "medium": contact.medium},
+            "note": None}
+
+
+def create_sync(session: Session, **fields: Any) -> Contact:
+    """Insert a new contact and its "created" event; a detached snapshot of it."""
+    contact = _new_contact(fields)
+    conn = connection(session)
+    conn.execute(_INSERT_CONTACT, [fields])
+    conn.execute(_INSERT_EVENT, [_created(contact)])
     return contact
 
 
 async def create(session: AsyncSession, **fields: Any) -> Contact:
-    contact = create_sync(session, **fields)
+    contact = _new_contact(fields)
+    session.add(contact)
+    session.add(ContactEvent(**_created(contact)))
     await session.flush()
     return contact
 
@@ -50,9 +77,14 @@ def _get(contact_id: str, tenant_id: int | None, for_update: bool) -> Select[tup
     return query
 
 
-def get_sync(session: Session, contact_id: str, tenant_id: int | None = None,
-             *, for_update: bool = False) -> Contact | None:
-    return session.scalar(_get(contact_id, tenant_id, for_update))
+def get_sync(session: Session, contact_id: str) -> Contact | None:
+    """A detached snapshot of the contact (PostgreSQL: its row locked until the shared
+    transaction ends, so the move that follows is decided on what is current)."""
+    query = _SELECT_ONE
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = connection(session).execute(query, {"_id": contact_id}).first()
+    return None if row is None else Contact(**row._mapping)
 
 
 async def get(session: AsyncSession, contact_id: str, tenant_id: int | None = None,
@@ -62,26 +94,41 @@ async def get(session: AsyncSession, contact_id: str, tenant_id: int | None = No
 
 
 async def apply(
-    session: AnySession, contact: Contact, fact: Fact, *, at: dt.datetime, **fields: Any
-) -> Contact:
-    return apply_sync(session, contact, fact, at=at, **fields)
-
-
-def apply_sync(
-    session: AnySession, contact: Contact, fact: Fact, *, at: dt.datetime, **fields: Any
+    session: AsyncSession, contact: Contact, fact: Fact, *, at: dt.datetime, **fields: Any
 ) -> Contact:
     """Move a contact by ``fact`` (the lifecycle decides the new state, or raises
     ``IllegalTransition``), set ``fields`` and log the move (the caller commits; no I/O)."""
+    event = _move(contact, fact, at, fields)
+    session.add(contact)
+    session.add(ContactEvent(**event))
+    return contact
+
+
+def apply_sync(
+    session: Session, contact: Contact, fact: Fact, *, at: dt.datetime, **fields: Any
+) -> Contact | None:
+    """:func:`apply` on a snapshot from :func:`get_sync`, written at once: the row changes
+    only if it is still in the state the snapshot saw (None otherwise: another node or a
+    reconcile moved it first, and nothing was written)."""
+    seen = contact.state
+    event = _move(contact, fact, at, fields)
+    conn = connection(session)
+    values = {**fields, "state": contact.state}
+    changed = conn.execute(_UPDATE_SEEN, {**values, "_id": contact.id, "_seen": seen})
+    if changed.rowcount != 1:
+        return None
+    conn.execute(_INSERT_EVENT, [event])
+    return contact
+
+
+def _move(contact: Contact, fact: Fact, at: dt.datetime, fields: dict[str, Any]) -> dict[str, Any]:
+    """Step ``contact`` by ``fact`` in memory; the event row that records it."""
     state = step(contact.state, fact)
     data: dict[str, Any] = {"from": contact.state, "to": state.value, "fact": fact.value}
     _set(contact, fields, data)
     contact.state = state.value
-    session.add(contact)
-    session.add(
-        ContactEvent(tenant_id=contact.tenant_id, contact_id=contact.id, at=at, kind=state.value,
-                     data=data)
-    )
-    return contact
+    return {"tenant_id": contact.tenant_id, "contact_id": contact.id, "at": at,
+            "kind": state.value, "data": data, "note": None}
 
 
 async def update(

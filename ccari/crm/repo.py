@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ccari.storage.models import Customer, CustomerPhone
 
 
+@functools.lru_cache(maxsize=4096)  # callers call again; parsing is the costly part
 def normalise(number: str | None, region: str = "US") -> str | None:
     """E.164 digits without '+', or None when the caller ID is no phone number."""
     if not number:
@@ -40,9 +42,19 @@ async def by_phone(session: AsyncSession, tenant_id: int, number: str | None) ->
     return None if e164 is None else await session.scalar(_by_phone(tenant_id, e164))
 
 
-def by_phone_sync(session: Session, tenant_id: int, number: str | None) -> Customer | None:
+_CUSTOMER_ID_BY_PHONE = (select(CustomerPhone.customer_id)
+                         .where(CustomerPhone.tenant_id == bindparam("_tenant"),
+                                CustomerPhone.number == bindparam("_number"))
+                         .limit(1))
+
+
+def customer_id_by_phone_sync(session: Session, tenant_id: int, number: str | None) -> int | None:
+    """The tenant's customer with this phone number (the hot path's shared commits)."""
     e164 = normalise(number)
-    return None if e164 is None else session.scalar(_by_phone(tenant_id, e164))
+    if e164 is None:
+        return None
+    return session.connection().scalar(_CUSTOMER_ID_BY_PHONE,
+                                       {"_tenant": tenant_id, "_number": e164})
 
 
 def card(customer: Customer | None) -> dict[str, Any] | None:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
@@ -44,6 +44,15 @@ Job = Callable[[Session], Any]
 class _Outcome:
     ok: bool
     value: Any
+
+
+def connection(session: Session) -> Connection:
+    """A job's connection for Core statements (a third of the ORM's cost per statement),
+    with what the ORM still holds flushed first: an earlier job of the same shared
+    transaction may have added rows these statements refer to."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection()
 
 
 def run_jobs(session: Session, jobs: list[Job]) -> list[_Outcome]:

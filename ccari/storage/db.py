@@ -37,8 +37,35 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        _skip_empty_transaction_ends(engine)
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def _skip_empty_transaction_ends(engine: AsyncEngine) -> None:
+    """Every session ends its transaction with a rollback or a commit, and aiosqlite runs
+    each on its thread: a round trip through the event loop (and a GIL hand-over) even when
+    the session only read, which is most of them, and for every shared commit's session.
+    sqlite3 knows whether a transaction is open (it begins one only before a write), so
+    this engine's dialect ends only those that are; the connection is not in use by
+    aiosqlite's thread when a session ends its transaction."""
+    dialect = engine.sync_engine.dialect
+    rollback, commit = dialect.do_rollback, dialect.do_commit
+
+    def open_transaction(conn) -> bool:  # type: ignore[no-untyped-def]
+        raw = getattr(getattr(conn, "driver_connection", None), "_conn", None)
+        return raw is None or raw.in_transaction
+
+    def do_rollback(conn) -> None:  # type: ignore[no-untyped-def]
+        if open_transaction(conn):
+            rollback(conn)
+
+    def do_commit(conn) -> None:  # type: ignore[no-untyped-def]
+        if open_transaction(conn):
+            commit(conn)
+
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
+    dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]

@@ -22,9 +22,9 @@ from ccari.storage.models import Contact
 
 def arrived(s: Session, *, tenant_id: int, caller: str | None, **fields: Any) -> Contact:
     """A new call's contact, in the IVR, with the customer its caller ID names."""
-    customer = crm_repo.by_phone_sync(s, tenant_id, caller)
     return repo.create_sync(s, tenant_id=tenant_id, medium="voice", state=State.IVR.value,
-                            caller_number=caller, customer_id=customer.id if customer else None,
+                            caller_number=caller,
+                            customer_id=crm_repo.customer_id_by_phone_sync(s, tenant_id, caller),
                             **fields)
 
 
