@@ -97,6 +97,19 @@ class VoiceConfig:
 
 
 @dataclass(frozen=True)
+class RoutingConfig:
+    # An offer on the agent page (chat, email, voicemail) not accepted within this lapses:
+    # a missed offer, like a phone that rings out (voice: each queue's ring timeout).
+    accept_timeout_s: float = 30.0
+    # A missed offer of any medium makes the agent not ready ("missed offer") and keeps
+    # that contact from that agent for this long (others may take it at once), so the
+    # agent, ready again, gets the other work waiting first.
+    missed_offer_delay_s: float = 60.0
+    # An offer the agent refused is not offered to them again for this long.
+    reoffer_delay_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class SmtpConfig:
     # Intake: ccari's own SMTP server for the tenants' support addresses (0 = off).
     intake_host: str = "127.0.0.1"
@@ -161,6 +174,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     pbx: PbxConfig = field(default_factory=PbxConfig)
     voice: VoiceConfig = field(default_factory=VoiceConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
 
@@ -253,6 +267,11 @@ def validate(cfg: Config) -> None:
     if not cfg.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("database.url must use sqlite+aiosqlite or postgresql+asyncpg")
     _validate_callbacks(cfg.callbacks)
+    r = cfg.routing
+    if r.accept_timeout_s <= 0:
+        raise ConfigError("routing.accept_timeout_s must be positive")
+    if r.missed_offer_delay_s < 0 or r.reoffer_delay_s < 0:
+        raise ConfigError("routing.missed_offer_delay_s and reoffer_delay_s must not be negative")
 
 
 def _validate_callbacks(c: CallbacksConfig) -> None:

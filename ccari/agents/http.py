@@ -116,10 +116,11 @@ async def page(request: web.Request) -> web.Response:
     if found is None:
         raise web.HTTPSeeOther("/agent/login")
     sess, agent, tenant = found
-    state = request.app[keys.QUEUE].agent_state(agent.id)
-    phone_ok = request.app[keys.QUEUE].phone_reachable(agent.id)
-    return render("agent.html", agent=agent, tenant=tenant, state=state, csrf=sess.csrf,
-                  phone_reachable=phone_ok,
+    queue = request.app[keys.QUEUE]
+    state, reason = queue.agent_state(agent.id), queue.agent_reason(agent.id)
+    phone_ok = queue.phone_reachable(agent.id)
+    return render("agent.html", agent=agent, tenant=tenant, state=state, reason=reason,
+                  csrf=sess.csrf, phone_reachable=phone_ok,
                   plugins=request.app[keys.AGENT_SCRIPTS])
 
 
@@ -152,6 +153,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     hub.add(agent.id, ws)
     try:
         await ws.send_json({"type": "hello", "state": queue.agent_state(agent.id),
+                            "reason": queue.agent_reason(agent.id),
                             "phone_reachable": queue.phone_reachable(agent.id)})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:

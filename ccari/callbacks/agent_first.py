@@ -118,7 +118,7 @@ class AgentFirst:
                 async with self.d.sessions() as s:
                     contact = await contacts_repo.get(s, al.contact_id)
                 if contact is not None:
-                    await self._queue.offer_failed(contact, agent_not_ready=not al.answered)
+                    await self._queue.offer_failed(contact, missed=not al.answered)
                 return
             leg = self.d.legs.get(al.attempt_id)
             if leg is not None:

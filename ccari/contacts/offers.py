@@ -1,10 +1,12 @@
 """Delivery of work an agent takes on the web page (chat, email, web help requests).
 
 The offer goes to the agent's open pages with its screen pop; the agent accepts or rejects
-it from the page.  No answer within ``accept_timeout_s`` counts as a reject: the contact
-goes back in front of the queue, and the agent becomes not-ready (as for a phone that
-rings out).  An agent with no page open cannot take web work: the offer fails at once and
-the router tries another agent.  Each medium may hook ``on_accepted`` (e.g. chat joins the
+it from the page.  No answer within ``accept_timeout_s`` (``routing.accept_timeout_s``) is a
+missed offer, like a phone that rings out: the contact goes back to its place in the queue
+and the router's rule for missed offers applies (the agent not ready, reason missed offer;
+the contact not offered straight back to them).  A reject from the page is a refusal.  An
+agent with no page open cannot take web work: the offer fails at once and the router tries
+another agent.  Each medium may hook ``on_accepted`` (e.g. chat joins the
 agent to the conversation) and ``on_completed``.
 """
 
@@ -69,7 +71,7 @@ class PageOffers:
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         if not self._hub.connected(agent.id):
             log.info("contact %s: agent %s has no page open", contact.id, agent.id)
-            await self._queue.offer_failed(contact, agent_not_ready=False)
+            await self._queue.offer_failed(contact, missed=False)
             return
         async with self._sessions() as s:
             row = await repo.get(s, contact.id, agent.tenant_id)
@@ -84,7 +86,7 @@ class PageOffers:
         await asyncio.sleep(self._timeout)
         self._timers.pop(contact.id, None)
         log.info("contact %s: agent %s did not accept in time", contact.id, agent.id)
-        await self._queue.offer_failed(contact, agent_not_ready=True)
+        await self._queue.offer_failed(contact, missed=True)
         await self._hub.send(agent.id, {"type": "withdrawn", "contact_id": contact.id})
 
     def _stop_timer(self, contact_id: str) -> None:
@@ -145,7 +147,7 @@ class PageOffers:
     async def _cmd_reject(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
         contact = await self._offered_to(agent, field(msg, "contact_id"), "offered")
         self._stop_timer(contact.id)
-        await self._queue.offer_failed(contact, agent_not_ready=False)
+        await self._queue.offer_failed(contact, missed=False)
         return {"type": "withdrawn", "contact_id": contact.id}
 
     async def _cmd_complete(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -112,7 +113,7 @@ class QueueService:
         self._wake = asyncio.Event()
         # Agent rows (phone, tenant, skills) by id: the router holds ids, offers need the rows.
         self._agents: dict[int, Agent] = {}
-        self._pushed: dict[int, str] = {}
+        self._pushed: dict[int, tuple[str, str | None]] = {}
         # Phones Asterisk reports unreachable (ccari.agents.phones): their agents get no calls.
         self._unreachable: frozenset[str] = frozenset()
 
@@ -190,8 +191,16 @@ class QueueService:
     async def accepted(self, contact_id: str) -> None:
         await self._decide(self.router.accept, contact_id, self._clock())
 
-    async def offer_failed(self, contact: Contact, *, agent_not_ready: bool) -> None:
-        """The agent did not take the offer: the contact goes back in front of the queue."""
+    async def offer_failed(self, contact: Contact, *, missed: bool = False,
+                           agent_not_ready: bool | None = None) -> None:
+        """The agent did not take the offer: the contact goes back to its place in the queue.
+
+        ``missed``: the offer lapsed unanswered, whatever the medium.  The router's one rule
+        for that (``Router.reject``: the agent not ready with the reason missed offer, the
+        contact kept from them a while) is applied, and the agent's new presence saved.
+        ``agent_not_ready`` is the former name of ``missed``."""
+        if agent_not_ready is not None:
+            missed = agent_not_ready
         agent_id = contact.agent_id
 
         def declined(s: Session) -> None:
@@ -199,14 +208,17 @@ class QueueService:
             if row is not None and row.state == State.OFFERED:
                 repo.apply_sync(s, row, Fact.DECLINED, at=utc(self._clock()), agent_id=None,
                                 agent_channel_id=None)
-                if agent_not_ready and agent_id is not None:
-                    agents_repo.set_presence_sync(s, row.tenant_id, agent_id, "not_ready")
 
         await self.writes.run(declined)
-        await self._decide(self.router.reject, contact.id, self._clock(),
-                           agent_not_ready=agent_not_ready)
-        if agent_id is not None:
-            await self._push_state(agent_id, offer=None)
+        await self._decide(self.router.reject, contact.id, self._clock(), missed=missed)
+        if agent_id is None:
+            return
+        if missed and self.agent_state(agent_id) == AgentState.NOT_READY:
+            # What the router decided is what a restart restores.
+            await self.writes.run(functools.partial(
+                agents_repo.set_presence_sync, tenant_id=contact.tenant_id, agent_id=agent_id,
+                presence=AgentState.NOT_READY.value))
+        await self._push_state(agent_id, offer=None)
 
     async def completed(self, contact_id: str, agent_id: int | None, wrap_up_s: float) -> None:
         # The router ends the wrap-up itself after wrap_up_s (a deadline the ticker honours).
@@ -296,6 +308,11 @@ class QueueService:
         except RoutingError:
             return "logged_out"
 
+    def agent_reason(self, agent_id: int) -> str | None:
+        """Why the agent is not ready when ccari made it so (``missed_offer``), else None."""
+        reason = self.router.agent_reason(str(agent_id))
+        return None if reason is None else reason.value
+
     def available_agents(self, tenant_id: int) -> int:
         """A in the trunk rule: the tenant's agents logged in and taking contacts (ready,
         reserved or busy; not those in not-ready or wrap-up)."""
@@ -312,15 +329,17 @@ class QueueService:
             return None
 
     async def _push_state(self, agent_id: int, **extra: Any) -> None:
-        state = self.agent_state(agent_id)
-        self._pushed[agent_id] = state
-        await self._hub.send(agent_id, {"type": "state", "state": state, **extra})
+        state, reason = self.agent_state(agent_id), self.agent_reason(agent_id)
+        self._pushed[agent_id] = (state, reason)
+        await self._hub.send(agent_id, {"type": "state", "state": state, "reason": reason,
+                                        **extra})
 
     async def _sync_states(self) -> None:
         """Tell each connected agent page about a state the router changed (wrap-up ending,
         an offer withdrawn...) without every caller having to remember to."""
         for agent_id in self._hub.agent_ids():
-            if self._pushed.get(agent_id) != self.agent_state(agent_id):
+            if self._pushed.get(agent_id) != (self.agent_state(agent_id),
+                                              self.agent_reason(agent_id)):
                 await self._push_state(agent_id)
 
     # ---- decisions ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ until ``accept``, ``reject`` or ``remove_item``)::
     agent_login(agent, now, ready=False)   agent_update(agent, now)        # new skills, slots
     agent_ready(agent_id, now)             agent_not_ready(agent_id, now)
     agent_logout(agent_id, now)            accept(item_id, now)            # offer -> busy
-    reject(item_id, now, agent_not_ready=False)    # refused or timed out: back in its place
+    reject(item_id, now, missed=False)     # refused, or missed (lapsed): back in its place
     complete(item_id, now, wrap_up=False)  # or True (until agent_ready) or seconds
     update_priority(item_id, priority, now)        reschedule(item_id, not_before, now)
     tick(now)                              # call at next_deadline(): relaxation, callbacks
@@ -25,6 +25,7 @@ until ``accept``, ``reject`` or ``remove_item``)::
 
 Queries: ``next_deadline()``, ``position(item_id)``, ``waiting(tenant)``,
 ``predicted_wait(item_id, now)``, ``predicted_waits(tenant, now)``, ``agent_state(agent_id)``,
+``agent_reason(agent_id)`` (why the router made it not ready: a missed offer),
 ``snapshot()``; ``record_handle_time(tenant, medium, skill_of(item), seconds)`` seeds the
 statistics. Refused events raise a :class:`RoutingError` and change nothing.
 
@@ -39,10 +40,12 @@ A voice ACD: a sales call, agent A (sales 5) and agent B (support, sales 2) read
     >>> sales = (Requirement("skill", "sales", min_proficiency=4),)
     >>> router.add_item(WorkItem("c1", "acme", Medium.VOICE, sales, arrived_at=10.0), 10.0)
     [Offer(item_id='c1', agent_id='A', medium=<Medium.VOICE: 'voice'>)]
-    >>> router.reject("c1", 25.0, agent_not_ready=True)  # A does not answer
+    >>> router.reject("c1", 25.0, missed=True)  # A does not answer: any medium, same rule
     []
-    >>> router.agent_state("A"), router.position("c1"), router.next_deadline()
-    (<AgentState.NOT_READY: 'not_ready'>, 1, 40.0)
+    >>> router.agent_state("A"), router.agent_reason("A"), router.position("c1")
+    (<AgentState.NOT_READY: 'not_ready'>, <AwayReason.MISSED_OFFER: 'missed_offer'>, 1)
+    >>> router.next_deadline()
+    40.0
     >>> router.tick(40.0)  # waiting 30 s: sales 2 is enough now
     [Offer(item_id='c1', agent_id='B', medium=<Medium.VOICE: 'voice'>)]
     >>> router.accept("c1", 42.0) + router.complete("c1", 222.0, wrap_up=10.0)
@@ -55,6 +58,7 @@ from ccari.routing.engine import Router
 from ccari.routing.model import (
     Agent,
     AgentState,
+    AwayReason,
     DuplicateId,
     InvalidTransition,
     Medium,
@@ -76,6 +80,7 @@ __all__ = [
     "Agent",
     "AgentState",
     "AppQueueHoldtime",
+    "AwayReason",
     "DuplicateId",
     "InvalidTransition",
     "Medium",

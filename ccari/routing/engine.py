@@ -18,6 +18,7 @@ from ccari.routing.matching import AGENT, ROUTABLE, Dirt, Matcher, agent_of, ord
 from ccari.routing.model import (
     Agent,
     AgentState,
+    AwayReason,
     DuplicateId,
     InvalidTransition,
     Medium,
@@ -72,21 +73,27 @@ class Router(Matcher):
         self._agents[agent_of(rt)].offered.discard(item_id)
         return self._settle(dirt, now)
 
-    def reject(self, item_id: str, now: float, *, agent_not_ready: bool = False) -> list[Offer]:
-        """The offer was refused or timed out: the item returns to its place (same order key).
+    def reject(self, item_id: str, now: float, *, missed: bool = False) -> list[Offer]:
+        """The offer was refused or missed: the item returns to its place (same order key).
 
-        With ``agent_not_ready`` the agent goes not-ready (typical for a ring timeout); else it
-        stays ready but is not offered this item again for ``rules.reoffer_delay`` seconds.
+        ``missed``: the offer lapsed unanswered, whatever the medium (a phone that rang out, a
+        chat or e-mail not accepted in time on the page). The one rule for every medium: the
+        agent goes not ready with the reason :attr:`AwayReason.MISSED_OFFER` (its other items
+        go on) and is not offered this item again for ``rules.missed_offer_delay`` seconds,
+        even once ready again, so the other work waiting for them comes first.
+        Otherwise (refused, or it could not be presented) the agent stays as it was and is not
+        offered this item again for ``rules.reoffer_delay`` seconds.
         """
         rt = self._item(item_id, Status.OFFERED)
         dirt = self._advance(now)
         agent = self._agents[agent_of(rt)]
         agent.release(item_id)
         rt.status, rt.agent = Status.WAITING, None
-        if agent_not_ready:
-            self._set_presence(agent, AgentState.NOT_READY, now)
-        elif self.rules.reoffer_delay > 0:
-            rt.excluded[agent.id] = now + self.rules.reoffer_delay
+        if missed:
+            self._set_presence(agent, AgentState.NOT_READY, now, AwayReason.MISSED_OFFER)
+        delay = self.rules.missed_offer_delay if missed else self.rules.reoffer_delay
+        if delay > 0:
+            rt.excluded[agent.id] = now + delay
         self._freed(agent, dirt)
         self._refresh(rt, now, regroup=True)
         dirt.items[item_id] = rt
@@ -292,6 +299,12 @@ class Router(Matcher):
     def agent_state(self, agent_id: str) -> AgentState:
         agent = self._agents.get(agent_id)
         return AgentState.LOGGED_OUT if agent is None else agent.state()
+
+    def agent_reason(self, agent_id: str) -> AwayReason | None:
+        """Why a not-ready agent is not ready when the router made it so (a missed offer);
+        ``None`` when the agent chose it, or is not not-ready. Not restored by :meth:`restore`."""
+        agent = self._agents.get(agent_id)
+        return None if agent is None else agent.reason
 
     def taking_work(self, tenant: str) -> int:
         """The tenant's agents logged in and taking work: ready, reserved or busy (not

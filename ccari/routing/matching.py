@@ -18,6 +18,7 @@ from ccari.routing.index import FreeIndex, ItemIndex, ItemRuntime, Status
 from ccari.routing.model import (
     Agent,
     AgentState,
+    AwayReason,
     DuplicateId,
     InvalidTransition,
     Offer,
@@ -93,12 +94,16 @@ class Matcher:
         self._tenants.setdefault(agent.tenant, {})[agent.id] = runtime
         self._freed(runtime, dirt)
 
-    def _set_presence(self, agent: AgentRuntime, presence: AgentState, now: float) -> None:
+    def _set_presence(self, agent: AgentRuntime, presence: AgentState, now: float,
+                      reason: AwayReason | None = None) -> None:
+        """Every presence change; ``reason`` only when the router itself makes it not ready
+        (any other change, the agent's own not-ready included, clears it)."""
         away = agent.presence is AgentState.NOT_READY
         if away != (presence is AgentState.NOT_READY):
             self._stats.presence.record(agent.agent.tenant, now - agent.since, away=away)
             agent.since = now
         agent.presence = presence
+        agent.reason = reason if presence is AgentState.NOT_READY else None
         agent.wrap_until = None
         agent.wrap_token += 1
 

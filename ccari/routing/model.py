@@ -41,6 +41,14 @@ class AgentState(StrEnum):
     WRAP_UP = "wrap_up"
 
 
+class AwayReason(StrEnum):
+    """Why the router, not the agent, made an agent not ready (shown on the agent's page and
+    the supervisor's). ``missed_offer``: an offer of any medium lapsed (a phone that rang out,
+    a chat or e-mail not accepted in time): see :meth:`Router.reject`."""
+
+    MISSED_OFFER = "missed_offer"
+
+
 class RoutingError(Conflict):
     """The routing core refused an event."""
 

@@ -66,8 +66,13 @@ class QueueRule:
 class Rules:
     """All routing rules. ``queues`` is keyed by ``(tenant, queue)``; others use ``default``.
 
-    ``reoffer_delay``: after an agent rejects an item and stays ready, the item is not offered to
+    ``reoffer_delay``: after an agent refuses an item and stays ready, the item is not offered to
     that agent again for this many seconds (other agents may take it at once).
+    ``missed_offer_delay``: the same after an offer the agent let lapse (a missed offer, which
+    also makes the agent not ready): kept from that agent for this many seconds, so that the
+    agent, ready again, gets the other work waiting for them first instead of the item they
+    just missed (other agents may take it at once). A time, not "until others were tried":
+    with no other eligible agent the item still comes back to them once it has passed.
     ``default_handle_time``: seconds assumed before any handle time was recorded.
     """
 
@@ -75,6 +80,7 @@ class Rules:
     default: QueueRule = QueueRule()
     reoffer_delay: float = 10.0
     default_handle_time: float = 180.0
+    missed_offer_delay: float = 60.0
 
     def rule_for(self, tenant: str, queue: str) -> QueueRule:
         return self.queues.get((tenant, queue), self.default)

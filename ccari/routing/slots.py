@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ccari.routing.model import Agent, AgentState, Medium
+from ccari.routing.model import Agent, AgentState, AwayReason, Medium
 
 ANY = ("", "")
 """Anchor of the groups of items with no required attribute."""
@@ -26,6 +26,8 @@ class AgentRuntime:
     idle_since: float
     since: float = 0.0
     """When the agent last switched between working and away (not ready)."""
+    reason: AwayReason | None = None
+    """Why the router made the agent not ready; ``None`` when the agent chose it (or is not)."""
     wrap_until: float | None = None
     wrap_token: int = 0
     held: dict[str, Medium] = field(default_factory=dict)

@@ -1,7 +1,8 @@
 """Supervisor page and its JSON API (internal listener; agent session with role supervisor).
 
 ``GET /supervisor`` the page; ``GET /supervisor/api/pending`` the tenant's waiting contacts
-of every medium (position, predicted wait, scheduled time) and its agents' states;
+of every medium (position, predicted wait, scheduled time) and its agents' states (with
+the reason when ccari made one not ready: a missed offer);
 ``POST /supervisor/api/contacts/{id}/priority`` {priority} and ``.../schedule``
 {not_before: ISO time | null}.  POSTs carry the session's CSRF token in ``X-CSRF-Token``.
 """
@@ -88,8 +89,9 @@ async def pending(request: web.Request) -> web.Response:
         })
     return web.json_response({
         "contacts": contacts,
-        "agents": [{"id": a.id, "name": a.display_name, "state": queue.agent_state(a.id)}
-                   for a in agents],
+        # reason: why ccari made the agent not ready (missed_offer), else null.
+        "agents": [{"id": a.id, "name": a.display_name, "state": queue.agent_state(a.id),
+                    "reason": queue.agent_reason(a.id)} for a in agents],
     })
 
 

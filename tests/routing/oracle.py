@@ -1,14 +1,14 @@
 """A naive reference model of the routing state, written independently of the router.
 
 It follows the same events, applies the offers the router returns one by one, and checks each
-against the invariants of issue 3 using nothing but full scans.
+against the routing invariants using nothing but full scans.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ccari.routing import Agent, AgentState, Medium, Offer, Rules, WorkItem
+from ccari.routing import Agent, AgentState, AwayReason, Medium, Offer, Rules, WorkItem
 
 
 @dataclass
@@ -24,6 +24,7 @@ class OAgent:
     agent: Agent
     presence: AgentState
     wrap_until: float | None = None
+    reason: AwayReason | None = None
     held: dict[str, Medium] = field(default_factory=dict)
 
 
@@ -37,6 +38,9 @@ class Oracle:
         self.items: dict[str, OItem] = {}
         self.agents: dict[str, OAgent] = {}
         self.now = 0.0
+        # (item, agent): since when the item has waited while the agent was free for it and
+        # qualified for it but for a re-offer delay (see check_offered_in_time).
+        self.kept_since: dict[tuple[str, str], float] = {}
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -70,11 +74,11 @@ class Oracle:
         nb = it.item.not_before
         return it.agent is None and (nb is None or nb <= self.now)
 
-    def qualifies(self, it: OItem, a: OAgent) -> bool:
+    def qualifies(self, it: OItem, a: OAgent, *, ignore_delays: bool = False) -> bool:
         """Tenant, reservation, pools, required attributes and re-offer delay (slots aside)."""
         if a.agent.tenant != it.item.tenant:
             return False
-        if it.excluded.get(a.agent.id, -1e300) > self.now:
+        if not ignore_delays and it.excluded.get(a.agent.id, -1e300) > self.now:
             return False
         required, pools, reserved = self.demands(it)
         if reserved is not None and reserved != a.agent.id:
@@ -121,6 +125,8 @@ class Oracle:
                     raise Violation(f"{offer} while {other.item.id} is ahead and eligible")
             it.agent = a.agent.id
             a.held[it.item.id] = it.item.medium
+            for pair in [p for p in self.kept_since if p[0] == it.item.id]:
+                del self.kept_since[pair]
 
     def check_settled(self) -> None:
         """No waiting item is eligible for an agent with a free slot."""
@@ -130,6 +136,26 @@ class Oracle:
             for a in self.agents.values():
                 if self.has_room(a, it.item.medium) and self.qualifies(it, a):
                     raise Violation(f"{it.item.id} waits while {a.agent.id} is free and eligible")
+
+    def check_offered_in_time(self) -> None:
+        """A waiting item is offered within a bounded time while an agent who may take it is
+        ready with room: a re-offer delay (after a refusal or a missed offer) is the only thing
+        that may keep them apart, and it ends by itself."""
+        bound = max(self.rules.reoffer_delay, self.rules.missed_offer_delay)
+        now_kept: dict[tuple[str, str], float] = {}
+        for it in self.items.values():
+            if not self.waiting(it):
+                continue
+            for a in self.agents.values():
+                if not self.has_room(a, it.item.medium):
+                    continue
+                if not self.qualifies(it, a, ignore_delays=True):
+                    continue
+                pair = (it.item.id, a.agent.id)
+                since = now_kept[pair] = self.kept_since.get(pair, self.now)
+                if self.now - since > bound:
+                    raise Violation(f"{pair[0]} waited {self.now - since}s for ready agent {pair[1]}")
+        self.kept_since = now_kept
 
     def check_capacity(self) -> None:
         for a in self.agents.values():
@@ -170,9 +196,10 @@ class Oracle:
         presence = AgentState.READY if ready else AgentState.NOT_READY
         self.agents[agent.id] = OAgent(agent, presence)
 
-    def presence(self, agent_id: str, presence: AgentState, wrap_until: float | None = None) -> None:
+    def presence(self, agent_id: str, presence: AgentState, wrap_until: float | None = None,
+                 reason: AwayReason | None = None) -> None:
         a = self.agents[agent_id]
-        a.presence, a.wrap_until = presence, wrap_until
+        a.presence, a.wrap_until, a.reason = presence, wrap_until, reason
 
     def logout(self, agent_id: str) -> None:
         a = self.agents.pop(agent_id)
@@ -186,16 +213,25 @@ class Oracle:
     def accept(self, item_id: str) -> None:
         self.items[item_id].busy = True
 
-    def reject(self, item_id: str, agent_not_ready: bool) -> None:
+    def reject(self, item_id: str, missed: bool) -> None:
+        """Refused: kept from the agent for the re-offer delay. Missed (any medium): the agent
+        is not ready (reason missed_offer) and the item kept from them for the missed delay."""
         it = self.items[item_id]
         assert it.agent is not None
         a = self.agents[it.agent]
         del a.held[item_id]
-        if agent_not_ready:
-            self.presence(a.agent.id, AgentState.NOT_READY)
-        elif self.rules.reoffer_delay > 0:
-            it.excluded[a.agent.id] = self.now + self.rules.reoffer_delay
+        if missed:
+            self.presence(a.agent.id, AgentState.NOT_READY, reason=AwayReason.MISSED_OFFER)
+        delay = self.rules.missed_offer_delay if missed else self.rules.reoffer_delay
+        if delay > 0:
+            it.excluded[a.agent.id] = self.now + delay
         it.agent = None
+        for pair in [p for p in self.kept_since if p[0] == item_id]:
+            del self.kept_since[pair]
+
+    def reason(self, agent_id: str) -> AwayReason | None:
+        a = self.agents.get(agent_id)
+        return None if a is None else a.reason
 
     def complete(self, item_id: str, wrap: bool | float) -> None:
         it = self.items.pop(item_id)

@@ -6,6 +6,7 @@ import pytest
 
 from ccari.routing import (
     AgentState,
+    AwayReason,
     DuplicateId,
     InvalidTransition,
     Medium,
@@ -31,10 +32,39 @@ def test_timeout_puts_the_item_back_in_front_and_the_agent_not_ready() -> None:
     router.agent_login(agent("A", "s"), 4, ready=True)
     router.agent_login(agent("B", "s"), 5)
     assert router.snapshot().offers[0].item_id == "i0"
-    assert router.reject("i0", 20, agent_not_ready=True) == []
+    assert router.reject("i0", 20, missed=True) == []
     assert router.agent_state("A") is AgentState.NOT_READY
+    assert router.agent_reason("A") is AwayReason.MISSED_OFFER
     assert [i.id for i in router.waiting(T)] == ["i0", "i1", "i2"]
     assert pairs(router.agent_ready("B", 21)) == [("i0", "B")]
+
+
+@pytest.mark.parametrize("medium", [Medium.VOICE, Medium.CHAT, Medium.EMAIL, Medium.CALLBACK])
+def test_a_missed_offer_of_any_medium_is_not_offered_straight_back(medium: Medium) -> None:
+    slots = SlotSpec.blended({Medium.VOICE: 1, Medium.CHAT: 1, Medium.EMAIL: 1,
+                              Medium.CALLBACK: 1})
+    router = Router(Rules(missed_offer_delay=60.0))
+    router.add_item(item("old", "s", medium=medium, at=0.0), 0.0)
+    router.add_item(item("call", "s", medium=Medium.VOICE, at=5.0), 5.0)
+    assert pairs(router.agent_login(agent("A", "s", slots=slots), 10, ready=True)) == [("old", "A")]
+    assert router.reject("old", 40, missed=True) == []
+    assert (router.agent_state("A"), router.agent_reason("A")) == (
+        AgentState.NOT_READY, AwayReason.MISSED_OFFER)
+    # Ready again: the caller who queued meanwhile comes first, not the item just missed.
+    assert pairs(router.agent_ready("A", 45)) == [("call", "A")]
+    assert router.agent_reason("A") is None
+    router.accept("call", 46)
+    assert router.complete("call", 90) == []  # still kept from A until 40 + 60
+    assert router.next_deadline() == 100.0
+    assert pairs(router.tick(100.0)) == [("old", "A")]
+
+
+def test_the_agents_own_not_ready_has_no_reason() -> None:
+    router = _queue_of_three()
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    router.reject("i0", 5, missed=True)
+    router.agent_not_ready("A", 6)  # chosen now: the page shows no "missed offer" any more
+    assert (router.agent_state("A"), router.agent_reason("A")) == (AgentState.NOT_READY, None)
 
 
 def test_reject_goes_to_another_agent_then_back_after_the_delay() -> None:

@@ -1,4 +1,4 @@
-"""Invariants of issue 3, checked on random event sequences (hypothesis state machine).
+"""Routing invariants, checked on random event sequences (hypothesis state machine).
 
 After every event, against the naive model in :mod:`.oracle`:
 
@@ -8,7 +8,11 @@ After every event, against the naive model in :mod:`.oracle`:
 * strict priority-then-age order among the items eligible for the offered agent;
 * no waiting item is eligible for an agent with a free slot once the event is settled (so no
   item waits past its last relaxation step while an eligible agent sits idle);
-* the router's queue order and agent states are the model's;
+* a waiting item is offered within a bounded time (the longest re-offer delay) while an agent
+  who may take it is ready with room: a refused or missed offer keeps it from that agent only
+  for a while;
+* a missed offer (any medium) makes the agent not ready with the reason ``missed_offer``;
+* the router's queue order, agent states and not-ready reasons are the model's;
 
 and at the end: the same event sequence replayed on a new router yields the same decisions, and
 a router restored from the store's view has the same queue order.
@@ -63,6 +67,7 @@ RULES = Rules(
         )
     ),
     reoffer_delay=2.0,
+    missed_offer_delay=5.0,
 )
 
 attribute_keys = st.sampled_from([("skill", "a"), ("skill", "b"), ("lang", "fr")])
@@ -172,11 +177,23 @@ class RoutingMachine(RuleBasedStateMachine):
         self._do("accept", item_id, self.now)
 
     @precondition(lambda self: self._items(offered=True))
-    @rule(data=st.data(), not_ready=st.booleans())
-    def reject(self, data: st.DataObject, not_ready: bool) -> None:
+    @rule(data=st.data(), missed=st.booleans())
+    def reject(self, data: st.DataObject, missed: bool) -> None:
         item_id = self._pick(data, self._items(offered=True))
-        self.oracle.reject(item_id, not_ready)
-        self._do("reject", item_id, self.now, agent_not_ready=not_ready)
+        self.oracle.reject(item_id, missed)
+        self._do("reject", item_id, self.now, missed=missed)
+
+    @precondition(lambda self: self._items(offered=True))
+    @rule(data=st.data())
+    def miss_then_ready_again(self, data: st.DataObject) -> None:
+        """An offer lapses and the agent presses Ready straight away."""
+        item_id = self._pick(data, self._items(offered=True))
+        agent_id = self.oracle.items[item_id].agent
+        assert agent_id is not None
+        self.oracle.reject(item_id, True)
+        self._do("reject", item_id, self.now, missed=True)
+        self.oracle.presence(agent_id, AgentState.READY)
+        self._do("agent_ready", agent_id, self.now)
 
     @precondition(lambda self: self._items(busy=True))
     @rule(data=st.data(), wrap=st.sampled_from([False, False, True, 0.0, 2.0]))
@@ -247,12 +264,17 @@ class RoutingMachine(RuleBasedStateMachine):
         self.oracle.check_capacity()
 
     @invariant()
+    def offered_within_a_bounded_time(self) -> None:
+        self.oracle.check_offered_in_time()
+
+    @invariant()
     def same_view_as_the_model(self) -> None:
         for tenant in TENANTS:
             got = [i.id for i in self.router.waiting(tenant)]
             assert got == self.oracle.waiting_order(tenant)
         for agent_id in self.agent_specs:
             assert self.router.agent_state(agent_id) is self.oracle.state(agent_id)
+            assert self.router.agent_reason(agent_id) is self.oracle.reason(agent_id)
 
     @rule()
     def predictions_are_sane(self) -> None:

@@ -67,7 +67,7 @@ async def test_agent_logs_in_and_sets_presence_over_the_websocket(client, rt):
     assert "Alice Sales" in await page.text()
     ws = await client.ws_connect("/agent/ws")
     hello = await ws.receive_json(timeout=5)
-    assert hello == {"type": "hello", "state": "not_ready", "phone_reachable": True}
+    assert hello == {"type": "hello", "state": "not_ready", "reason": None, "phone_reachable": True}
     await ws.send_json({"type": "presence", "presence": "ready"})
     msg = await ws.receive_json(timeout=5)
     assert msg["type"] == "state" and msg["state"] == "ready"

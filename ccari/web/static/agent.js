@@ -21,7 +21,13 @@
   };
   window.ccari = ccari;
 
-  function setState(state) { $("state").textContent = state; $("state").dataset.state = state; }
+  function setState(state, reason) {
+    $("state").textContent = state; $("state").dataset.state = state;
+    // Why ccari made the agent not ready (missed_offer: an offer of any medium lapsed).
+    $("state-reason").hidden = !reason;
+    $("state-reason").textContent = reason ? reason.replace(/_/g, " ") : "";
+    $("state-reason").dataset.state = reason || "";
+  }
   // Asterisk cannot reach the agent's phone: no calls until it answers again.
   function setPhone(reachable) { if (typeof reachable === "boolean") $("phone").hidden = reachable; }
 
@@ -80,9 +86,9 @@
     refresh();
   }
 
-  ccari.on("hello", (m) => { setState(m.state); setPhone(m.phone_reachable); });
+  ccari.on("hello", (m) => { setState(m.state, m.reason); setPhone(m.phone_reachable); });
   ccari.on("phone", (m) => setPhone(m.reachable));
-  ccari.on("state", (m) => setState(m.state));
+  ccari.on("state", (m) => setState(m.state, m.reason));
   ccari.on("offer", (m) => showOffer(m.contact));
   ccari.on("connected", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });
   ccari.on("withdrawn", (m) => drop(m.contact_id));

@@ -58,7 +58,12 @@
     const data = await r.json();
     if (!editing) $("pending").tBodies[0].replaceChildren(...data.contacts.map(row));
     $("none").hidden = data.contacts.length > 0;
-    $("agents").replaceChildren(...data.agents.map((a) => { const li = document.createElement("li"); li.textContent = a.name + ": " + a.state; li.dataset.agent = a.id; return li; }));
+    $("agents").replaceChildren(...data.agents.map((a) => {
+      const li = document.createElement("li");
+      li.textContent = a.name + ": " + a.state + (a.reason ? " (" + a.reason.replace(/_/g, " ") + ")" : "");
+      li.dataset.agent = a.id; li.dataset.state = a.state; li.dataset.reason = a.reason || "";
+      return li;
+    }));
   }
   refresh();
   setInterval(refresh, 2000);
