@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, delete, func, insert, select, text
+from sqlalchemy import CursorResult, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -38,6 +38,8 @@ _POLICY = select(Tenant.id, Tenant.trunk_ratio, Tenant.after_hours_trunks,
 _LIVE_CALLS = select(TrunkCall.call_id, TrunkCall.tenant_id, TrunkCall.node, TrunkCall.direction,
                      TrunkCall.started_at)
 _DELETE_CALL = delete(TrunkCall).where(TrunkCall.call_id == bindparam("_id"))
+_POOL_TOKEN = select(_POOL.c.generation).where(_POOL.c.id == POOL_ID).with_for_update()
+_SET_TOKEN = update(_POOL).where(_POOL.c.id == POOL_ID).values(generation=bindparam("_token"))
 _INSERT_DECISION = insert(cast(Table, AdmissionDecision.__table__))
 
 
@@ -164,24 +166,27 @@ def insert_call_sync(session: Session, call: LiveCall) -> bool:
     return _rowcount(result) == 1
 
 
-async def insert_call(session: AsyncSession, call: LiveCall) -> bool:
-    return await session.run_sync(insert_call_sync, call)
-
-
 def delete_call_sync(session: Session, call_id: str) -> bool:
     result = connection(session).execute(_DELETE_CALL, {"_id": call_id})
     return _rowcount(result) > 0
 
 
-async def delete_call(session: AsyncSession, call_id: str) -> bool:
-    return await session.run_sync(delete_call_sync, call_id)
+def pool_token_sync(session: Session) -> int:
+    """The live set's token, the pool row locked (see ccari.admission.liveset)."""
+    return int(connection(session).scalar(_POOL_TOKEN) or 0)
+
+
+def set_pool_token_sync(session: Session, token: int) -> None:
+    """Record a change of the live set (every writer of trunk_calls calls this)."""
+    connection(session).execute(_SET_TOKEN, {"_token": token})
 
 
 async def delete_stale(
-    session: AsyncSession, node: str, live_call_ids: Iterable[str], as_of: dt.datetime | None
+    session: AsyncSession, node: str, live_call_ids: Iterable[str], as_of: dt.datetime | None,
+    token: int,
 ) -> int:
     """Remove ``node``'s calls whose channel is not in ``live_call_ids`` (a snapshot taken at
-    ``as_of``: calls admitted since are kept)."""
+    ``as_of``: calls admitted since are kept); ``token``: the live set's new token."""
     live = set(live_call_ids)
     query = select(TrunkCall.call_id).where(TrunkCall.node == node)
     if as_of is not None:
@@ -190,6 +195,8 @@ async def delete_stale(
     stale = [c for c in rows.scalars() if c not in live]
     for i in range(0, len(stale), 500):
         await session.execute(delete(TrunkCall).where(TrunkCall.call_id.in_(stale[i:i + 500])))
+    if stale:
+        await session.execute(_SET_TOKEN, {"_token": token})
     return len(stale)
 
 

@@ -38,6 +38,7 @@ from ccari.admission import accounting, repo
 from ccari.admission.billing import Bill, TenantRates, UsageReport
 from ccari.admission.estimates import CallInProgress, Direction
 from ccari.admission.history import History
+from ccari.admission.liveset import LiveSet, new_token
 from ccari.admission.policy import (
     Decision,
     Overflow,
@@ -136,6 +137,7 @@ class AdmissionService:
         self._settings = settings
         self._lock = asyncio.Lock()
         self._history = History(max_durations=settings.max_durations)
+        self._live = LiveSet()  # the live admitted set as of this node's last change
         self._refreshed_at: float | None = None
         self._arrival_window_s = PoolPolicy(total_trunks=0).arrival_window_s
         self._policies: dict[str, TenantPolicy] = {}
@@ -174,7 +176,21 @@ class AdmissionService:
 
     async def release(self, call_id: str) -> None:
         """The call's channel is gone: free its trunk. Safe to call twice or for unknown ids."""
-        removed = await self._writes.run(lambda s: repo.delete_call_sync(s, call_id))
+
+        def release(s: Session) -> bool:
+            before = repo.pool_token_sync(s)
+            if not repo.delete_call_sync(s, call_id):
+                return False
+            after = new_token()
+            repo.set_pool_token_sync(s, after)
+            self._live.changed(before, after, removed=call_id)
+            return True
+
+        try:
+            removed = await self._writes.run(release)
+        except Exception:
+            self._live.forget()
+            raise
         if removed:
             log.info("call %s released its trunk", call_id)
 
@@ -185,7 +201,8 @@ class AdmissionService:
         admitted after it are kept, so a call arriving meanwhile is not dropped."""
         as_of_dt = None if as_of is None else utc(as_of)
         async with self._lock, self._sessions() as s:
-            removed = await repo.delete_stale(s, self.node, live_channel_ids, as_of_dt)
+            removed = await repo.delete_stale(s, self.node, live_channel_ids, as_of_dt,
+                                              new_token())
             await s.commit()
         if removed:
             log.info("admission rebuild on %s: %d calls no longer live were released",
@@ -199,10 +216,14 @@ class AdmissionService:
 
         def admit(s: Session) -> Admission:
             now = self._clock()
-            pool = pool_policy(repo.lock_pool_sync(s))
+            pool_row = repo.lock_pool_sync(s)
+            pool = pool_policy(pool_row)
             self._arrival_window_s = pool.arrival_window_s
             tenant = repo.policy_sync(s, tenant_id)
-            live = repo.live_calls_sync(s)
+            live = self._live.current(pool_row.generation)
+            if live is None:
+                live = repo.live_calls_sync(s)
+                self._live.load(pool_row.generation, live)
             holder = next((c for c in live if c.call_id == call_id), None)
             if holder is not None:
                 return self._already(holder, tenant_id, direction)
@@ -214,6 +235,9 @@ class AdmissionService:
                 call = repo.LiveCall(call_id, tenant_id, self.node, direction, utc(now))
                 if not repo.insert_call_sync(s, call):  # impossible under the pool lock
                     raise AdmissionConflict(f"call {call_id} was admitted concurrently")
+                token = new_token()
+                repo.set_pool_token_sync(s, token)
+                self._live.changed(pool_row.generation, token, added=call)
             if tenant is not None:
                 row_id = repo.add_decision_sync(s, **self._row(decision, tenant_id, call_id, now))
                 if direction == "inbound":  # the next decision of this batch sees it too
@@ -224,8 +248,12 @@ class AdmissionService:
         try:
             return await self._writes.run(admit)
         except AdmissionConflict as exc:
+            self._live.forget()
             log.error("%s", exc)
             return Admission(False, "busy", "call-already-admitted")
+        except Exception:
+            self._live.forget()
+            raise
 
     def _policies_with(self, key: str, tenant: repo.PolicyRow | None) -> dict[str, TenantPolicy]:
         """Every tenant's policy, the deciding tenant's as just read (others may be cached)."""

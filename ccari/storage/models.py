@@ -7,6 +7,7 @@ import uuid
 from typing import Any, TypedDict
 
 from sqlalchemy import (
+    BigInteger,
     JSON,
     DateTime,
     Float,
@@ -293,6 +294,9 @@ class TrunkPool(Base):
     soon_window_s: Mapped[float] = mapped_column(Float, default=30.0)
     soon_threshold: Mapped[float] = mapped_column(Float, default=0.5)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Replaced (a random token) by every change of trunk_calls: a node whose copy of the live
+    # set carries the current token need not read it again (ccari.admission.liveset).
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class TrunkCall(Base):
