@@ -203,6 +203,8 @@ class Router(Matcher):
             self._refresh(rt, now, regroup=True)
             dirt.items[item_id] = rt
         self._free.drop(agent)
+        if agent.presence is AgentState.READY:
+            self._ready[agent.agent.tenant] -= 1
         del self._agents[agent_id]
         tenant = self._tenants[agent.agent.tenant]
         del tenant[agent_id]
@@ -309,8 +311,7 @@ class Router(Matcher):
     def taking_work(self, tenant: str) -> int:
         """The tenant's agents logged in and taking work: ready, reserved or busy (not
         not-ready, not in wrap-up)."""
-        return sum(1 for a in self._agents.values()
-                   if a.agent.tenant == tenant and a.presence is AgentState.READY)
+        return self._ready[tenant]
 
     def snapshot(self) -> Snapshot:
         items = list(self._items.values())

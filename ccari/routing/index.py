@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
 
+from sortedcontainers import SortedList
+
 from ccari.routing.model import Medium, WorkItem
 from ccari.routing.rules import Constraint, QueueRule
 from ccari.routing.slots import ANY, AgentRuntime, Anchor, reserved_anchor
 
 K = TypeVar("K")
+Rank = tuple[float, float, str]  # occupancy, idle since, agent id
 OrderKey = tuple[int, float, str]
 Signature = tuple[
     str, Medium, tuple[tuple[str, str, int], ...], frozenset[str] | None, str | None, frozenset[str]
@@ -199,22 +202,44 @@ def _anchor(constraint: Constraint) -> Anchor:
 
 
 class FreeIndex:
-    """Agents that can take an item of a medium right now, by tenant and by attribute."""
+    """Agents that can take an item of a medium right now, by tenant and by attribute, and
+    in the order the router prefers them when no skill scores apply: least occupied, then
+    idle longest, then by id (:meth:`ranked`)."""
 
     def __init__(self) -> None:
         self._free: dict[tuple[str, Medium], set[str]] = {}
         self._by_attr: dict[tuple[str, Medium, str, str], set[str]] = {}
+        self._ranked: dict[tuple[str, Medium], SortedList] = {}
+        self._rank: dict[str, Rank] = {}  # each free agent's key in its media's ranked lists
 
     def refresh(self, agent: AgentRuntime) -> None:
-        """Bring the index in line with the agent's current ``takeable()`` media."""
+        """Bring the index in line with the agent's current ``takeable()`` media, occupancy
+        and idle time (called after every change of them)."""
         now_free = agent.takeable()
+        self._unrank(agent, agent.free_media)
         self._move(agent, agent.free_media - now_free, add=False)
         self._move(agent, now_free - agent.free_media, add=True)
         agent.free_media = now_free
+        if now_free:
+            rank = self._rank[agent.agent.id] = (agent.occupancy(), agent.idle_since, agent.agent.id)
+            for medium in now_free:
+                self._ranked.setdefault((agent.agent.tenant, medium), SortedList()).add(rank)
 
     def drop(self, agent: AgentRuntime) -> None:
+        self._unrank(agent, agent.free_media)
         self._move(agent, agent.free_media, add=False)
         agent.free_media = frozenset()
+
+    def _unrank(self, agent: AgentRuntime, media: frozenset[Medium]) -> None:
+        rank = self._rank.pop(agent.agent.id, None)
+        if rank is None:
+            return
+        for medium in media:
+            key = (agent.agent.tenant, medium)
+            ranked = self._ranked[key]
+            ranked.remove(rank)
+            if not ranked:
+                del self._ranked[key]
 
     def _move(self, agent: AgentRuntime, media: frozenset[Medium], *, add: bool) -> None:
         a = agent.agent
@@ -234,6 +259,12 @@ class FreeIndex:
             if len(members) < len(best):
                 best = members
         return best
+
+    def ranked(self, tenant: str, medium: Medium) -> Iterator[str]:
+        """The free agents of a tenant for a medium, least occupied first, then idle longest,
+        then by id."""
+        for _, _, agent_id in self._ranked.get((tenant, medium), ()):
+            yield agent_id
 
 
 def _update(index: dict[K, set[str]], key: K, agent_id: str, *, add: bool) -> None:

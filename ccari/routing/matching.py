@@ -10,6 +10,7 @@ for an agent with a free slot. Nothing is scanned in full: see :mod:`.index`.
 
 from __future__ import annotations
 
+import collections
 import heapq
 from dataclasses import dataclass, field, replace
 
@@ -42,14 +43,22 @@ class Dirt:
     items: dict[str, ItemRuntime] = field(default_factory=dict)
 
 
+# Up to this many candidate agents are ranked one by one; more are walked in the free index's
+# order (no skill scores), which stops at the first eligible one.
+FEW = 16
+
+
 class Matcher:
     """Routing state and the transitions shared by the events of :class:`Router`."""
+
+    few = FEW
 
     def __init__(self, rules: Rules | None = None) -> None:
         self.rules = rules if rules is not None else Rules()
         self._items: dict[str, ItemRuntime] = {}
         self._agents: dict[str, AgentRuntime] = {}
         self._tenants: dict[str, dict[str, AgentRuntime]] = {}
+        self._ready: collections.Counter[str] = collections.Counter()  # per tenant
         self._index = ItemIndex()
         self._free = FreeIndex()
         self._deadlines: list[tuple[float, int, str, int]] = []
@@ -92,12 +101,17 @@ class Matcher:
         runtime = AgentRuntime(own(agent), presence, now, since=now)
         self._agents[agent.id] = runtime
         self._tenants.setdefault(agent.tenant, {})[agent.id] = runtime
+        if presence is AgentState.READY:
+            self._ready[agent.tenant] += 1
         self._freed(runtime, dirt)
 
     def _set_presence(self, agent: AgentRuntime, presence: AgentState, now: float,
                       reason: AwayReason | None = None) -> None:
         """Every presence change; ``reason`` only when the router itself makes it not ready
         (any other change, the agent's own not-ready included, clears it)."""
+        ready = presence is AgentState.READY
+        if ready != (agent.presence is AgentState.READY):
+            self._ready[agent.agent.tenant] += 1 if ready else -1
         away = agent.presence is AgentState.NOT_READY
         if away != (presence is AgentState.NOT_READY):
             self._stats.presence.record(agent.agent.tenant, now - agent.since, away=away)
@@ -209,9 +223,18 @@ class Matcher:
         _, _, required, pools, reserved, excluded = group.signature
         plain = not (required or pools is not None or reserved is not None or excluded)
         least_busy = rt.rule.strategy is Strategy.LEAST_BUSY
+        candidates = self._free.candidates(item.tenant, item.medium, rt.constraint)
+        if not scoring and len(candidates) > self.few:
+            # No scores: both strategies rank by occupancy, idle time and id, the order the
+            # index keeps: the first eligible agent in it is the best.
+            for agent_id in self._free.ranked(item.tenant, item.medium):
+                if agent_id in candidates and (plain or group.admits(agents[agent_id])):
+                    self._offer(rt, agents[agent_id], offers)
+                    return
+            return
         best: AgentRuntime | None = None
         best_rank: tuple[float, float, float, str] | None = None
-        for agent_id in self._free.candidates(item.tenant, item.medium, rt.constraint):
+        for agent_id in candidates:
             agent = agents[agent_id]
             if not plain and not group.admits(agent):
                 continue

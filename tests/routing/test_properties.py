@@ -89,6 +89,9 @@ class RoutingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.router = Router(RULES)
+        self.router.few = 0  # every placement walks the free index's order...
+        self.scanning = Router(RULES)
+        self.scanning.few = 1 << 30  # ...and here ranks every candidate: the same offers
         self.oracle = Oracle(RULES)
         self.now = 0.0
         self.log: list[tuple[str, tuple[Any, ...], dict[str, Any], list[Offer]]] = []
@@ -97,6 +100,7 @@ class RoutingMachine(RuleBasedStateMachine):
 
     def _do(self, name: str, *args: Any, **kwargs: Any) -> list[Offer]:
         offers: list[Offer] = getattr(self.router, name)(*args, **kwargs)
+        assert getattr(self.scanning, name)(*args, **kwargs) == offers, name
         self.log.append((name, args, kwargs, offers))
         self.oracle.apply_offers(offers)
         return offers
@@ -275,6 +279,11 @@ class RoutingMachine(RuleBasedStateMachine):
         for agent_id in self.agent_specs:
             assert self.router.agent_state(agent_id) is self.oracle.state(agent_id)
             assert self.router.agent_reason(agent_id) is self.oracle.reason(agent_id)
+        taking = {AgentState.READY, AgentState.RESERVED, AgentState.BUSY}
+        for tenant in TENANTS:  # A of the trunk rule, as admission reads it
+            assert self.router.taking_work(tenant) == sum(
+                1 for a, spec in self.agent_specs.items()
+                if spec.tenant == tenant and self.oracle.state(a) in taking)
 
     @rule()
     def predictions_are_sane(self) -> None:
