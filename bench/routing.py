@@ -66,7 +66,7 @@ class RouterLike(Protocol):
     def add_item(self, item: WorkItem, now: float) -> list[Offer]: ...
     def remove_item(self, item_id: str, now: float) -> list[Offer]: ...
     def accept(self, item_id: str, now: float) -> list[Offer]: ...
-    def reject(self, item_id: str, now: float, *, agent_not_ready: bool = False) -> list[Offer]: ...
+    def reject(self, item_id: str, now: float, *, missed: bool = False) -> list[Offer]: ...
     def complete(self, item_id: str, now: float) -> list[Offer]: ...
     def agent_login(self, agent: Agent, now: float, *, ready: bool = False) -> list[Offer]: ...
     def agent_ready(self, agent_id: str, now: float) -> list[Offer]: ...
@@ -196,7 +196,7 @@ def drive(
                 if nr:
                     book.not_ready.append(agent_id)
                 book.enqueue(item_id)
-                timed("reject", router.reject, item_id, now, agent_not_ready=nr)
+                timed("reject", router.reject, item_id, now, missed=nr)
         elif roll < 0.85 and book.busy:
             item_id = book.busy.pop(rng.randrange(len(book.busy)))
             timed("complete", router.complete, item_id, now)
@@ -290,14 +290,14 @@ class NaiveRouter:
         self.agents[it.agent].offered.discard(item_id)
         return []
 
-    def reject(self, item_id: str, now: float, *, agent_not_ready: bool = False) -> list[Offer]:
+    def reject(self, item_id: str, now: float, *, missed: bool = False) -> list[Offer]:
         it = self.items[item_id]
         assert it.agent is not None
         agent = self.agents[it.agent]
         agent.release(item_id)
         it.agent = None
         bisect.insort(self.queue, (it.item.order_key, item_id))
-        if agent_not_ready:
+        if missed:
             agent.presence = AgentState.NOT_READY
         else:
             it.excluded[agent.id] = now + self.rules.reoffer_delay

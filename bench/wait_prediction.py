@@ -214,7 +214,7 @@ class Sim:
             call = self.calls[ident]
             if not call.abandoned:
                 agent_id = next(o.agent_id for o in router.snapshot().offers if o.item_id == ident)
-                self.offers(router.reject(ident, now, agent_not_ready=True))
+                self.offers(router.reject(ident, now, missed=True))
                 self.at(now + 30.0, "back", agent_id)
         elif kind == "break":
             if router.agent_state(ident) is not AgentState.LOGGED_OUT and ident not in self.leaving:
