@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -56,6 +56,7 @@ from ccari.storage.models import AdmissionDecision, TrunkPool
 from ccari.voice.ports import Admission
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # What a refused caller gets (carried out by ccari.voice.overflow).
 OVERFLOWS: tuple[Overflow, ...] = ("busy", "announcement", "voicemail", "callback")
@@ -146,11 +147,18 @@ class AdmissionService:
     # ---- the port ------------------------------------------------------------------------
     async def admit_inbound(self, tenant_id: int, call_id: str) -> Admission:
         """Before answering: admit the call (it then holds a trunk) or say how to refuse it."""
-        return await self._admit(tenant_id, call_id, "inbound")
+        return (await self._admit(tenant_id, call_id, "inbound", None))[0]
+
+    async def admit_inbound_with(self, tenant_id: int, call_id: str,
+                                 then: Callable[[Session], T]) -> tuple[Admission, T | None]:
+        """:meth:`admit_inbound`, and when the call is admitted ``then`` (a write job: the
+        call's contact) in the same transaction: the trunk and what it is held for are saved
+        together, in one shared commit.  ``then``'s result, or None if refused."""
+        return await self._admit(tenant_id, call_id, "inbound", then)
 
     async def admit_outbound(self, tenant_id: int, call_id: str) -> Admission:
         """Before originating a callback or click-to-call: admit it, or ``defer``."""
-        return await self._admit(tenant_id, call_id, "outbound")
+        return (await self._admit(tenant_id, call_id, "outbound", None))[0]
 
     async def would_admit_outbound(self, tenant_id: int) -> bool:
         """Would an outbound call of the tenant be admitted now?  The same rules as
@@ -210,9 +218,14 @@ class AdmissionService:
         return removed
 
     # ---- deciding ------------------------------------------------------------------------
-    async def _admit(self, tenant_id: int, call_id: str, direction: Direction) -> Admission:
+    async def _admit(self, tenant_id: int, call_id: str, direction: Direction,
+                     then: Callable[[Session], T] | None) -> tuple[Admission, T | None]:
         async with self._lock:
             await self._refresh(self._clock())
+
+        def admit_then(s: Session) -> tuple[Admission, T | None]:
+            admission = admit(s)
+            return admission, (then(s) if then is not None and admission.admit else None)
 
         def admit(s: Session) -> Admission:
             now = self._clock()
@@ -246,11 +259,11 @@ class AdmissionService:
             return Admission(decision.admit, decision.action, decision.reason)
 
         try:
-            return await self._writes.run(admit)
+            return await self._writes.run(admit_then)
         except AdmissionConflict as exc:
             self._live.forget()
             log.error("%s", exc)
-            return Admission(False, "busy", "call-already-admitted")
+            return Admission(False, "busy", "call-already-admitted"), None
         except Exception:
             self._live.forget()
             raise

@@ -353,3 +353,31 @@ async def fresh_pool(sessions) -> AsyncIterator[None]:
 async def test_a_missing_pool_row_is_recreated(fresh_pool, svc, tenants):
     assert (await svc.admit_inbound(tenants["acme"], "a0")).admit
     assert (await svc.pool())["total_trunks"] == 30
+
+
+async def test_the_trunk_and_what_holds_it_are_saved_together_or_not_at_all(svc, sessions, tenants):
+    acme = tenants["acme"]
+
+    def contact(s) -> str:  # noqa: ANN001 - the job's synchronous Session
+        s.add(Contact(id="k1", tenant_id=acme, medium="voice", state="ivr"))
+        return "k1"
+
+    admission, saved = await svc.admit_inbound_with(acme, "w1", contact)
+    assert admission.admit and saved == "k1"
+    async with sessions() as s:
+        assert await s.get(Contact, "k1") is not None
+
+    def broken(s) -> str:  # noqa: ANN001
+        raise RuntimeError("the contact could not be written")
+
+    with pytest.raises(RuntimeError):
+        await svc.admit_inbound_with(acme, "w2", broken)
+    assert await _live(sessions, acme) == 1  # w2 holds no trunk: nothing half-saved
+    # and the node's copy of the live set does not believe otherwise
+    assert (await svc.admit_inbound_with(acme, "w2", lambda s: "again"))[1] == "again"
+    assert await _live(sessions, acme) == 2
+
+    for i in range(10):  # acme is permitted 5: the rest are refused and nothing else runs
+        admission, ran = await svc.admit_inbound_with(acme, f"x{i}", lambda s: "ran")
+        assert ran == ("ran" if admission.admit else None)
+    assert await _live(sessions, acme) == 5
