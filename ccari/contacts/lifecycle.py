@@ -8,44 +8,48 @@ each state, which facts may happen and where they lead; anything else is a bug a
 :class:`IllegalTransition` naming the state and the fact, never a silent no-op.
 
 Everything that moves a contact goes through :func:`step` (``contacts.repo.apply`` saves the
-move with its event); executors (voice, chat, email, callbacks, voicemail) only report
-facts and carry out what follows.  The table below is generated from :data:`TRANSITIONS`
+move with its event).  A move also says what must follow, as :class:`Command` s
+(:func:`move`): take the offer back from the agent, put the contact back in its place,
+join or part the customer and the agent, wrap up, release the trunk...  Executors (voice,
+chat, email, callbacks, voicemail) only report facts and carry out those commands their
+own way.  The table below is generated from :data:`TRANSITIONS` and :func:`commands`
 (``python -m ccari.contacts.lifecycle``) and a test keeps the two equal.
 
 <!-- lifecycle-table -->
-| state | fact | next state |
-|---|---|---|
-| ivr | routed | queued |
-| ivr | customer-left | abandoned |
-| ivr | self-served | completed |
-| scheduled | due | queued |
-| scheduled | dialled | dialing |
-| scheduled | rescheduled | scheduled |
-| scheduled | customer-left | abandoned |
-| scheduled | gave-up | failed |
-| dialing | routed | queued |
-| dialing | rescheduled | scheduled |
-| dialing | customer-left | abandoned |
-| dialing | gave-up | failed |
-| queued | offered | offered |
-| queued | rescheduled | scheduled |
-| queued | customer-left | abandoned |
-| queued | gave-up | failed |
-| offered | declined | queued |
-| offered | customer-answered | offered |
-| offered | answered | connected |
-| offered | rescheduled | scheduled |
-| offered | customer-left | abandoned |
-| offered | gave-up | failed |
-| connected | transferred | queued |
-| connected | ended | completed |
-| completed | customer-wrote | queued |
-| abandoned | customer-wrote | queued |
+| state | fact | next state | commands |
+|---|---|---|---|
+| ivr | routed | queued | enqueue |
+| ivr | customer-left | abandoned | release |
+| ivr | self-served | completed | release |
+| scheduled | due | queued | enqueue |
+| scheduled | dialled | dialing | - |
+| scheduled | rescheduled | scheduled | - |
+| scheduled | customer-left | abandoned | - |
+| scheduled | gave-up | failed | - |
+| dialing | routed | queued | enqueue |
+| dialing | rescheduled | scheduled | release |
+| dialing | customer-left | abandoned | release |
+| dialing | gave-up | failed | release |
+| queued | offered | offered | present |
+| queued | rescheduled | scheduled | dequeue, release |
+| queued | customer-left | abandoned | dequeue, release |
+| queued | gave-up | failed | dequeue, release |
+| offered | declined | queued | withdraw, requeue |
+| offered | customer-answered | offered | - |
+| offered | answered | connected | connect |
+| offered | rescheduled | scheduled | withdraw, dequeue, release |
+| offered | customer-left | abandoned | withdraw, dequeue, release |
+| offered | gave-up | failed | withdraw, dequeue, release |
+| connected | transferred | queued | disconnect, enqueue |
+| connected | ended | completed | disconnect, wrap-up, release |
+| completed | customer-wrote | queued | enqueue |
+| abandoned | customer-wrote | queued | enqueue |
 <!-- /lifecycle-table -->
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 
@@ -105,6 +109,64 @@ LIVE: frozenset[State] = frozenset({State.IVR, State.QUEUED, State.OFFERED, Stat
 WAITING: frozenset[State] = frozenset({State.QUEUED, State.OFFERED})
 # Over: nothing more happens unless a customer writes again.
 ENDED: frozenset[State] = frozenset({State.COMPLETED, State.ABANDONED, State.FAILED})
+# May hold something outside ccari (a voice call's trunk; a callback being dialled).
+HOLDING: frozenset[State] = LIVE | {State.DIALING}
+
+
+class Command(enum.StrEnum):
+    """What follows a move, for the executor of the contact's medium to carry out (in this
+    order).  The lifecycle says *what*; voice says how (hang up a leg, bridge), chat and
+    e-mail say it their way (tell the page)."""
+
+    WITHDRAW = "withdraw"  # take the offer back from its agent (the ringing leg, the page)
+    REQUEUE = "requeue"  # back in its place in the queue (an offer not taken)
+    DEQUEUE = "dequeue"  # the router forgets a contact that waited or was offered
+    ENQUEUE = "enqueue"  # the router takes the contact (it waits for an agent)
+    PRESENT = "present"  # ring the chosen agent's phone, show the offer on its page
+    CONNECT = "connect"  # join the customer and the agent (a bridge, the conversation)
+    DISCONNECT = "disconnect"  # end what joined them (legs still up, the bridge)
+    WRAP_UP = "wrap-up"  # the agent's slot is freed, through wrap-up
+    RELEASE = "release"  # free what the contact held outside ccari (its trunk)
+
+
+def commands(state: State, fact: Fact, new: State) -> tuple[Command, ...]:
+    """The commands of a move (``step(state, fact)`` is ``new``), derived from what the
+    contact leaves and what it enters; the module's table lists them."""
+    c = Command
+    out: list[Command] = []
+    if state is State.OFFERED and new is not State.CONNECTED and new is not State.OFFERED:
+        out.append(c.WITHDRAW)
+    if state is State.OFFERED and new is State.QUEUED:
+        out.append(c.REQUEUE)
+    elif state in WAITING and new not in WAITING and new is not State.CONNECTED:
+        out.append(c.DEQUEUE)
+    if new is State.QUEUED and state is not State.OFFERED:
+        if state is State.CONNECTED:
+            out.append(c.DISCONNECT)
+        out.append(c.ENQUEUE)
+    if state is State.QUEUED and new is State.OFFERED:
+        out.append(c.PRESENT)
+    if new is State.CONNECTED:
+        out.append(c.CONNECT)
+    if state is State.CONNECTED and new in ENDED:
+        out += [c.DISCONNECT, c.WRAP_UP]
+    if state in HOLDING and new not in HOLDING:
+        out.append(c.RELEASE)
+    return tuple(out)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Move:
+    """A step of the lifecycle: the new state and the commands that follow it."""
+
+    state: State
+    commands: tuple[Command, ...]
+
+
+def move(state: str, fact: Fact) -> Move:
+    """:func:`step` with the commands that follow (:class:`IllegalTransition` if refused)."""
+    new = step(state, fact)
+    return Move(new, COMMANDS[State(state), fact])
 
 
 class IllegalTransition(Conflict):
@@ -135,9 +197,16 @@ def allows(state: str, fact: Fact) -> bool:
 
 def table() -> str:
     """The transition table as Markdown (it stands in this module's docstring)."""
-    rows = ["| state | fact | next state |", "|---|---|---|"]
-    rows += [f"| {s} | {f} | {n} |" for s, moves in TRANSITIONS.items() for f, n in moves.items()]
+    rows = ["| state | fact | next state | commands |", "|---|---|---|---|"]
+    rows += [f"| {s} | {f} | {n} | {', '.join(COMMANDS[s, f]) or '-'} |"
+             for s, moves in TRANSITIONS.items() for f, n in moves.items()]
     return "\n".join(rows)
+
+
+# Every move's commands, computed once.
+COMMANDS: Mapping[tuple[State, Fact], tuple[Command, ...]] = {
+    (s, f): commands(s, f, n) for s, moves in TRANSITIONS.items() for f, n in moves.items()
+}
 
 
 if __name__ == "__main__":

@@ -64,3 +64,51 @@ def test_the_documented_table_is_the_table() -> None:
     start = doc.index("<!-- lifecycle-table -->") + len("<!-- lifecycle-table -->")
     end = doc.index("<!-- /lifecycle-table -->")
     assert doc[start:end].strip() == lifecycle.table()
+
+
+# What must follow the moves of a call, written out by hand (not derived from the rules).
+C = lifecycle.Command
+EXPECTED_COMMANDS = {
+    ("ivr", "routed"): (C.ENQUEUE,),
+    ("ivr", "customer-left"): (C.RELEASE,),  # the trunk of a caller gone in the IVR
+    ("queued", "offered"): (C.PRESENT,),
+    ("offered", "declined"): (C.WITHDRAW, C.REQUEUE),  # rang out: back in its place
+    ("offered", "answered"): (C.CONNECT,),
+    ("offered", "customer-left"): (C.WITHDRAW, C.DEQUEUE, C.RELEASE),  # stop the agent's ring
+    ("queued", "customer-left"): (C.DEQUEUE, C.RELEASE),
+    ("connected", "ended"): (C.DISCONNECT, C.WRAP_UP, C.RELEASE),
+    ("connected", "transferred"): (C.DISCONNECT, C.ENQUEUE),
+    ("dialing", "gave-up"): (C.RELEASE,),  # a callback's outbound trunk
+    ("dialing", "routed"): (C.ENQUEUE,),  # the dialled customer keeps the trunk, now queued
+    ("scheduled", "due"): (C.ENQUEUE,),
+    ("completed", "customer-wrote"): (C.ENQUEUE,),
+}
+
+
+@pytest.mark.parametrize(("state", "fact"), sorted(EXPECTED_COMMANDS))
+def test_each_move_says_what_follows(state: str, fact: str) -> None:
+    move = lifecycle.move(state, Fact(fact))
+    assert move.state is step(state, Fact(fact))
+    assert move.commands == EXPECTED_COMMANDS[state, fact]
+
+
+def test_the_commands_keep_what_a_contact_holds_balanced() -> None:
+    """Over every move: an offer is taken back exactly when one is left other than by being
+    answered; what entered the queue leaves it through exactly one way; a trunk is released
+    exactly when the contact stops holding one."""
+    for state, moves in TRANSITIONS.items():
+        for fact, new in moves.items():
+            cmds = lifecycle.move(state, fact).commands
+            assert len(set(cmds)) == len(cmds)
+            left_offer = state is State.OFFERED and new not in (State.OFFERED, State.CONNECTED)
+            assert (C.WITHDRAW in cmds) == left_offer, (state, fact)
+            queue_ops = {C.REQUEUE, C.DEQUEUE, C.ENQUEUE, C.PRESENT, C.CONNECT} & set(cmds)
+            if state in WAITING and new not in WAITING:
+                assert queue_ops & {C.DEQUEUE, C.CONNECT}, (state, fact)
+            holding = lifecycle.HOLDING
+            assert (C.RELEASE in cmds) == (state in holding and new not in holding), (state, fact)
+
+
+def test_an_illegal_move_has_no_commands_it_raises() -> None:
+    with pytest.raises(IllegalTransition):
+        lifecycle.move("completed", Fact.ANSWERED)
