@@ -58,6 +58,7 @@ from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
 from ccari.voice import stasis
+from ccari.voice.ports import IvrCallbacks, VoicemailPort
 from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
 from ccari.web.middlewares import errors, security_headers
@@ -132,6 +133,11 @@ class Runtime:
     ari: AriClient | None = None
     voice: VoiceService | None = None
     cobrowse: CobrowseService | None = None  # set by the cobrowse plugin
+    # What contexts offer the voice ACD, handed to VoiceService when it is built (after
+    # every plugin is installed): the IVR's "call me back" (set by the callbacks plugin)
+    # and the keeping of voicemails (set by the voicemail plugin).
+    ivr_callbacks: IvrCallbacks | None = None
+    voicemail: VoicemailPort | None = None
     # What GET /metrics reports; each owner registers its series.
     metrics: Metrics = field(default_factory=Metrics)
     # The Asterisk ccari started itself (managed mode), restarted when it dies.
@@ -185,7 +191,8 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                              "1 while the ARI websocket is up and reconciled",
                              lambda: 1 if ari.connected else 0)
             rt.voice = VoiceService(rt.ari, sessions, queue, hub, cfg.voice, node=cfg.node,
-                                    admission=admission, writes=writes)
+                                    admission=admission, writes=writes,
+                                    callbacks=rt.ivr_callbacks, voicemail=rt.voicemail)
             queue.register("voice", rt.voice)
             # Free the trunks of calls that ended while we were away before reconcile
             # admits the calls that arrived meanwhile.

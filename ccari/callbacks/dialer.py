@@ -354,10 +354,7 @@ class Dialer:
         """Deliverer of medium ``callback`` (agent first)."""
         await self.agent_first.deliver(contact, agent)
 
-    # ---- IVR "call me back" (called by the voice ACD) ------------------------------------
-    async def can_call_back(self, tenant_id: int, number: str) -> bool:
-        return await self.service.can_call(tenant_id, number)
-
+    # ---- IVR "call me back" (the voice ACD asks CallbackService, which asks here) --------
     async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any],
                             *, source: str = "ivr") -> bool:
         """True: the caller now has a callback and hears a confirmation, then is hung up;

@@ -1,10 +1,12 @@
 """Wiring of the callbacks context into the runtime (called once by ccari.app.runtime).
 
 ``install`` builds the :class:`CallbackService` (requests, cancel, reschedule, the scheduler),
-makes it the deliverer of medium ``callback`` (agent first) and adds the public and internal
-routes.  Dialling needs the PBX: :func:`attach` (run by the composition root once ARI and the
-voice ACD exist, before ARI connects) adds the :class:`Dialer`, its ARI handlers and the
-reconcile-then-schedule hook, and the IVR's "call me back" option.
+makes it the deliverer of medium ``callback`` (agent first), offers it to the voice ACD as
+the IVR's "call me back" (``rt.ivr_callbacks``, handed to ``VoiceService`` when the
+composition root builds it) and adds the public and internal routes.  Dialling needs the
+PBX: :func:`attach` (run by the composition root once ARI and the voice ACD exist, before
+ARI connects) adds the :class:`Dialer`, its ARI handlers and the reconcile-then-schedule
+hook.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register routes, commands, deliverers and background services of this context."""
     service = CallbackService(rt.sessions, rt.queue, rt.config.callbacks, node=rt.config.node)
     rt.queue.register("callback", service)
+    rt.ivr_callbacks = service
     rt.public_setups.append(http.public_setup(service))
     rt.internal_setups.append(http.internal_setup(service))
     stack.push_async_callback(service.close)
@@ -52,14 +55,14 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
 def attach(rt: Runtime, service: CallbackService, stack: contextlib.AsyncExitStack,
            ari: AriClient, router: StasisRouter, voice: VoiceService) -> Dialer:
-    """Give the callbacks their dialer (call before ``ari.start()``)."""
+    """Give the callbacks their dialer (call before ``ari.start()``); it dials through the
+    voice ACD's hand-over port."""
     cfg = rt.config
     dialer = Dialer(ari, voice.handover, service, rt.sessions, rt.queue, rt.hub,
                     rt.admission or _AdmitAllOutbound(), node=cfg.node,
                     outbound_host=cfg.callbacks.outbound_host(cfg.pbx),
                     sound_prefix=cfg.voice.sound_prefix, moh_class=cfg.voice.moh_class)
     service.dialer = dialer
-    voice.callbacks = dialer
     callbacks_stasis.register(ari, router, dialer)
     stack.push_async_callback(dialer.close)
     return dialer

@@ -60,6 +60,9 @@ class DialerPort(Protocol):
 
     async def retry_deferred(self) -> None: ...
 
+    async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any],
+                            *, source: str = "ivr") -> bool: ...
+
 
 class CallbackService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService,
@@ -168,6 +171,18 @@ class CallbackService:
             await s.commit()
         self.scheduler.wake()
         return cb
+
+    # ---- the IVR's "call me back" (ccari.voice.ports.IvrCallbacks, given to the voice ACD) --
+    async def can_call_back(self, tenant_id: int, number: str) -> bool:
+        return await self.can_call(tenant_id, number)
+
+    async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any],
+                            *, source: str = "ivr") -> bool:
+        """The caller is the dialer's from now on (it confirms the callback, then hangs up);
+        False (no dialer: no PBX; the number refused): the caller queues as usual."""
+        if self.dialer is None:
+            return False
+        return await self.dialer.take_from_ivr(channel_id, contact_id, attributes, source=source)
 
     async def can_call(self, tenant_id: int, number: str) -> bool:
         """Would :meth:`request` accept a callback to ``number`` now (the guard passes, no

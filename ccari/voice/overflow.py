@@ -66,12 +66,17 @@ class Recorder:
     """The voicemail treatment on one call: prompt, record, keep, then "saved" and hang-up."""
 
     def __init__(self, ari: AriClient, calls: CallRegistry, config: VoiceConfig,
-                 sound: Callable[[str], str]) -> None:
+                 sound: Callable[[str], str], port: VoicemailPort | None) -> None:
         self._ari = ari
         self._calls = calls
         self._cfg = config
         self._sound = sound
-        self.port: VoicemailPort | None = None  # set by ccari.voicemail when it attaches
+        self._port = port  # ccari.voicemail keeps the messages; None: no voicemail treatment
+
+    @property
+    def available(self) -> bool:
+        """Can a message be kept (the voicemail context is there)?"""
+        return self._port is not None
 
     async def start(self, call: Call) -> None:
         """The call is answered: the prompt, then (:meth:`prompt_finished`) the recording."""
@@ -115,8 +120,8 @@ class Recorder:
             # Asterisk is unreachable: the recording stays there for the reconcile.
             log.warning("contact %s: voicemail %s could not be fetched", call.contact_id, name)
             return
-        assert self.port is not None
-        kept = await self.port.keep(call.contact_id, audio, wav_seconds(audio or b""))
+        assert self._port is not None
+        kept = await self._port.keep(call.contact_id, audio, wav_seconds(audio or b""))
         log.info("contact %s: voicemail %s", call.contact_id, f"kept as {kept}" if kept else "empty")
         if audio is not None:
             await safe(self._ari.delete_stored_recording(name))
@@ -149,14 +154,14 @@ class Overflow:
 
     def __init__(self, ari: AriClient, sessions: async_sessionmaker[AsyncSession],
                  calls: CallRegistry, config: VoiceConfig, sound: Callable[[str], str],
-                 now: Callable[[], dt.datetime]) -> None:
+                 now: Callable[[], dt.datetime], *, voicemail: VoicemailPort | None = None) -> None:
         self._ari = ari
         self._sessions = sessions
         self._calls = calls
         self._cfg = config
         self._sound = sound
         self._now = now
-        self.recorder = Recorder(ari, calls, config, sound)
+        self.recorder = Recorder(ari, calls, config, sound, voicemail)
 
     async def choose(self, tenant_id: int, decision: Admission, caller: str | None,
                      callbacks: IvrCallbacks | None) -> str | None:
@@ -165,7 +170,7 @@ class Overflow:
         if decision.action not in ANSWERING:
             return None
         if decision.action == "voicemail":
-            return "voicemail" if self.recorder.port is not None else None
+            return "voicemail" if self.recorder.available else None
         if callbacks is None or not caller:
             return None
         return "callback" if await callbacks.can_call_back(tenant_id, caller) else None

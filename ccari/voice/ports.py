@@ -1,4 +1,5 @@
-"""What the voice path asks of other contexts, as small protocols (wired in ccari.app)."""
+"""What the voice path asks of other contexts, as small protocols.  The composition root
+(``ccari.app``) hands their implementations to ``VoiceService`` when it builds it."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class AdmitAll:
 
 
 class IvrCallbacks(Protocol):
-    """The IVR's "call me back" option (ccari.callbacks; set as ``VoiceService.callbacks``)."""
+    """The IVR's "call me back" option (``ccari.callbacks``' service)."""
 
     async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any],
                             *, source: str = "ivr") -> bool:
@@ -55,8 +56,7 @@ class IvrCallbacks(Protocol):
 
 
 class VoicemailPort(Protocol):
-    """Keeps a caller's recorded message (``ccari.voicemail``; it sets itself as
-    ``VoiceService.overflow.recorder.port``)."""
+    """Keeps a caller's recorded message (``ccari.voicemail``' service)."""
 
     async def keep(self, call_contact_id: str, audio: bytes | None, duration_s: float) -> str | None:
         """Save the message as a queued voicemail contact and end the call's contact, in one

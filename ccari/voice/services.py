@@ -47,7 +47,7 @@ from ccari.voice.handover import Handover
 from ccari.voice.hold import Hold, safe
 from ccari.voice.overflow import Overflow
 from ccari.voice.overload import Gate, Limits, LoadMonitor
-from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks
+from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks, VoicemailPort
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,12 @@ class VoiceService:
         clock: Callable[[], float] = time.time,
         admission: AdmissionPort | None = None,
         writes: GroupCommit | None = None,
+        callbacks: IvrCallbacks | None = None,
+        voicemail: VoicemailPort | None = None,
     ) -> None:
+        """``callbacks``: the IVR's "call me back" (ccari.callbacks), ``voicemail``: keeps
+        the messages of the voicemail overflow treatment (ccari.voicemail); each None turns
+        its option off."""
         self._admission: AdmissionPort = admission or AdmitAll()
         self._ari = ari
         self._sessions = sessions
@@ -89,10 +94,10 @@ class VoiceService:
         self._tasks = TaskSet("voice")
         self.hold = Hold(ari, queue, config, self._tasks, self._sound)
         self.directory = NumberDirectory(sessions, QueueSettings.of(None, config))
-        # callbacks (issue 5): set by ccari.callbacks when it attaches to the PBX.
-        self.callbacks: IvrCallbacks | None = None
+        self._callbacks = callbacks
         # Trunk limit reached: busy, announcement, callback offer or voicemail.
-        self.overflow = Overflow(ari, sessions, self.calls, config, self._sound, self.now)
+        self.overflow = Overflow(ari, sessions, self.calls, config, self._sound, self.now,
+                                 voicemail=voicemail)
         # What ccari.callbacks hands over once its customer is on the line.
         self.handover = Handover(self)
         # Past what this node can carry, new calls are refused at the door.
@@ -146,7 +151,7 @@ class VoiceService:
         decision = await self._admission.admit_inbound(route.tenant_id, channel_id)
         overflow = None
         if not decision.admit:
-            overflow = await self.overflow.choose(route.tenant_id, decision, caller, self.callbacks)
+            overflow = await self.overflow.choose(route.tenant_id, decision, caller, self._callbacks)
             log.info("call %s to %s refused: %s, overflow %s", channel_id, did, decision.reason,
                      overflow or decision.action)
             if overflow is None:
@@ -283,12 +288,12 @@ class VoiceService:
             if call.phase == "queued":
                 self.hold.start(call)
 
-    # ---- callbacks (issue 5): hand-overs between ccari.callbacks and the voice ACD --------
+    # ---- the IVR's "call me back" (ccari.callbacks) ----------------------------------------
     async def _callback_instead(self, call: Call, attrs: dict[str, object]) -> bool:
         """IVR "call me back": True when ccari.callbacks took the caller (it confirms and
         hangs up); False (none attached, number refused): the caller is queued as usual."""
         source = "overflow" if call.overflow else "ivr"
-        if self.callbacks is None or not await self.callbacks.take_from_ivr(
+        if self._callbacks is None or not await self._callbacks.take_from_ivr(
                 call.channel_id, call.contact_id, dict(attrs), source=source):
             return False
         call.cancel_timers()

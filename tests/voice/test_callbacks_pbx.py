@@ -19,6 +19,7 @@ from ccari.agents import repo as agents_repo
 from ccari.app import Runtime, internal_app, public_app, runtime
 from ccari.callbacks.demo import seed_callbacks
 from ccari.callbacks.models import Callback, CallbackAttempt, CallbackSettings
+from ccari.callbacks.services import CallbackService
 from ccari.config import Config
 from ccari.pbx import PbxProcess
 from ccari.public.tokens import CustomerTokens
@@ -97,7 +98,9 @@ async def cb(voice_cfg: Config, callbacks_config: dict[str, Any],
     await prepare(voice_cfg, **settings)
     cfg = replace(voice_cfg, callbacks=replace(voice_cfg.callbacks, **callbacks_config))
     async with runtime(cfg) as rt:
-        assert rt.voice is not None and rt.voice.callbacks is not None, \
+        service = rt.ivr_callbacks  # the voice ACD's "call me back", with the dialer attached
+        assert rt.voice is not None and isinstance(service, CallbackService) \
+            and service.dialer is not None, \
             "the composition root must run rt.pbx_setups (see ccari.callbacks.plugin.attach)"
         yield rt
 
