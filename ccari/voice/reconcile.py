@@ -41,7 +41,8 @@ from ccari.storage.models import Number
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import menu_of
 from ccari.voice.calls import Call, QueueSettings
-from ccari.voice.services import VoiceService, agent_channel_of
+from ccari.voice.offers import agent_channel_of
+from ccari.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,12 @@ Call flow per contact, guarded by the call's lock:
     StasisStart(agent)    -> contact "connected" -> mixing bridge (caller + agent)
     either side hangs up  -> contact "completed" (wait, talk, disposition) -> agent wrap-up
 
-Over the tenant's trunk limit, ``overflow.py`` decides what the caller gets instead; the
-calls ccari.callbacks places join here through ``handover.py``.
+The steps live in their own modules, this service holds them together and keeps each call's
+lock: ``treatment.py`` (the overflow treatment, the IVR, into the queue), ``hold.py`` (waiting),
+``offers.py`` (ringing the agent, bridging).  Over the tenant's trunk limit, ``overflow.py``
+decides what the caller gets instead; the calls ccari.callbacks places join here through
+``handover.py``.  What other contexts offer it (the IVR's "call me back", keeping a
+voicemail) comes as ports (``ports.py``) in its constructor.
 """
 
 from __future__ import annotations
@@ -32,8 +36,6 @@ from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
-from ccari.contacts import repo
-from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
@@ -45,20 +47,13 @@ from ccari.voice.calls import Call, CallRegistry, QueueSettings
 from ccari.voice.deadcalls import DeadCalls
 from ccari.voice.handover import Handover
 from ccari.voice.hold import Hold, safe
+from ccari.voice.offers import Offers
 from ccari.voice.overflow import Overflow
 from ccari.voice.overload import Gate, Limits, LoadMonitor
 from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks, VoicemailPort
+from ccari.voice.treatment import Treatment
 
 log = logging.getLogger(__name__)
-
-
-LEG_HEADER = "PJSIP_HEADER(add,X-Ccari-Leg)"
-
-
-def agent_channel_of(contact: Contact) -> str:
-    """The stable id of the agent leg of an offer: one per offer, so an originate is never
-    repeated under the same id and a restarted ccari finds the leg of the pending offer."""
-    return ids.make(Kind.AGENT_LEG, contact.id, contact.offer_count)
 
 
 class VoiceService:
@@ -98,6 +93,13 @@ class VoiceService:
         # Trunk limit reached: busy, announcement, callback offer or voicemail.
         self.overflow = Overflow(ari, sessions, self.calls, config, self._sound, self.now,
                                  voicemail=voicemail)
+        # The answered call's first steps (overflow treatment, IVR), then the queue.
+        self._treatment = Treatment(ari, self.calls, queue, self.hold, self.overflow,
+                                    self._writes, self._tasks, self._sound, self.now,
+                                    callbacks=callbacks)
+        # A queued call rung on an agent's phone, then bridged.
+        self._offers = Offers(ari, sessions, self.calls, queue, hub, self.hold, self._writes,
+                              self.now)
         # What ccari.callbacks hands over once its customer is on the line.
         self.handover = Handover(self)
         # Past what this node can carry, new calls are refused at the door.
@@ -193,61 +195,14 @@ class VoiceService:
 
     async def treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
         """The answered call's first step: its overflow treatment, else the IVR or the queue."""
-        if call.overflow == "voicemail":
-            await self.overflow.recorder.start(call)
-        elif call.overflow == "callback":
-            call.ivr = ivr_mod.Ivr(self.overflow.offer_menu())
-            await self._run_ivr(call, call.ivr.start())
-        elif menu is None:
-            await self._enqueue(call, {})
-        else:
-            call.ivr = ivr_mod.Ivr(menu)
-            await self._run_ivr(call, call.ivr.start())
-
-    async def _run_ivr(self, call: Call, commands: list[ivr_mod.Command]) -> None:
-        for cmd in commands:
-            if isinstance(cmd, ivr_mod.Play):
-                call.playback_id = ids.make(Kind.IVR_PROMPT, call.contact_id, cmd.generation)
-                await self._safe(self._ari.play(
-                    call.channel_id, [self._sound(m) for m in cmd.media],
-                    playback_id=call.playback_id,
-                ))
-            elif isinstance(cmd, ivr_mod.StopPlayback):
-                if call.playback_id:
-                    await self._safe(self._ari.stop_playback(call.playback_id))
-                    call.playback_id = None
-            elif isinstance(cmd, ivr_mod.StartTimer):
-                call.timer = self._tasks.spawn(
-                    self._ivr_timeout(call, cmd.seconds, cmd.generation), f"ivr-{call.contact_id}"
-                )
-            elif isinstance(cmd, ivr_mod.Finish):
-                if cmd.attributes is None:
-                    if call.overflow:
-                        await self.overflow.end(call, "callback-declined")
-                    else:
-                        await self._hangup(call.channel_id, "normal")
-                else:
-                    attrs: dict[str, object] = dict(cmd.attributes)
-                    if cmd.action == ivr_mod.CALLBACK and await self._callback_instead(call, attrs):
-                        continue  # the caller keeps their place as a callback
-                    if call.overflow:  # never queued: the tenant is over its trunk limit
-                        await self.overflow.end(call, "callback-refused")
-                    else:
-                        await self._enqueue(call, attrs, call.ivr.history if call.ivr else None)
-
-    async def _ivr_timeout(self, call: Call, seconds: float, generation: int) -> None:
-        await asyncio.sleep(seconds)
-        async with call.lock:
-            if call.ivr is not None and call.phase == "ivr":
-                await self._run_ivr(call, call.ivr.on_timeout(generation))
+        await self._treatment.start(call, menu)
 
     async def dtmf(self, channel_id: str, digit: str) -> None:
         call = self.calls.by_channel(channel_id)
         if call is None or channel_id != call.channel_id:
             return
         async with call.lock:
-            if call.phase == "ivr" and call.ivr is not None:
-                await self._run_ivr(call, call.ivr.on_digit(digit))
+            await self._treatment.digit(call, digit)
 
     async def playback_finished(self, playback_id: str) -> None:
         kind = ids.kind_of(playback_id)
@@ -256,29 +211,14 @@ class VoiceService:
         if call is None:
             return
         async with call.lock:
-            if kind is Kind.IVR_PROMPT and call.phase == "ivr" and call.ivr is not None:
-                await self._run_ivr(call, call.ivr.on_playback_finished(int(gen)))
+            if kind is Kind.IVR_PROMPT:
+                await self._treatment.prompt_finished(call, int(gen))
             elif kind is Kind.ANNOUNCEMENT:
                 await self.hold.announcement_finished(call, playback_id)
             elif kind is Kind.VOICEMAIL_PROMPT:
                 await self.overflow.recorder.prompt_finished(call)
 
     # ---- queue -----------------------------------------------------------------------------
-    async def _enqueue(self, call: Call, attributes: dict[str, object],
-                       ivr: list[str] | None = None) -> None:
-        """Out of the IVR (``ivr``: the digits pressed, kept for the screen pop) into the queue."""
-        contact = await self._writes.run(
-            functools.partial(moves.routed, contact_id=call.contact_id, attributes=attributes,
-                              at=self.now(), ivr=list(ivr) if ivr is not None else None))
-        if contact is None:
-            return
-        attributes = contact.attributes
-        call.phase = "queued"
-        log.info("contact %s queued with %s", call.contact_id, attributes)
-        await self._queue.enqueue(contact)
-        if call.phase == "queued":
-            self.hold.start(call)
-
     async def queue_adopted(self, call: Call, contact: Contact) -> None:
         """A call another context placed (a customer called back who pressed 1), saved as
         queued: it waits like a caller from the IVR."""
@@ -288,102 +228,25 @@ class VoiceService:
             if call.phase == "queued":
                 self.hold.start(call)
 
-    # ---- the IVR's "call me back" (ccari.callbacks) ----------------------------------------
-    async def _callback_instead(self, call: Call, attrs: dict[str, object]) -> bool:
-        """IVR "call me back": True when ccari.callbacks took the caller (it confirms and
-        hangs up); False (none attached, number refused): the caller is queued as usual."""
-        source = "overflow" if call.overflow else "ivr"
-        if self._callbacks is None or not await self._callbacks.take_from_ivr(
-                call.channel_id, call.contact_id, dict(attrs), source=source):
-            return False
-        call.cancel_timers()
-        call.phase = "ended"
-        self.calls.remove(call)
-        return True
-
-    # ---- offer -----------------------------------------------------------------------------
+    # ---- offer (offers.py) -----------------------------------------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         """Deliverer for voice: ring the agent's phone with a stable channel id."""
-        call = self.calls.by_contact(contact.id)
-        if call is None:
-            await self._queue.offer_failed(contact, agent_not_ready=False)
-            return
-        async with call.lock:
-            if call.phase != "queued":
-                return
-            call.phase = "offered"
-            call.agent_id = agent.id
-            agent_channel = agent_channel_of(contact)
-            self.calls.link_agent_channel(call, agent_channel)
-            if self._hub.connected(agent.id):
-                await self._push_offer(call, agent)
-            try:
-                await self._ari.originate(
-                    f"PJSIP/{agent.phone_username}", channel_id=agent_channel,
-                    app_args=("agent", contact.id), timeout=call.settings.ring_timeout_s,
-                    caller_id=contact.caller_number or "",
-                    # The leg's stable id travels in the INVITE: one per offer, never twice.
-                    variables={LEG_HEADER: agent_channel},
-                )
-            except AriError as exc:
-                log.warning("contact %s: ringing agent %s failed: %s", contact.id, agent.id, exc)
-                await self.offer_failed(call)
-
-    async def _push_offer(self, call: Call, agent: Agent) -> None:
-        async with self._sessions() as s:
-            contact = await repo.get(s, call.contact_id, agent.tenant_id)
-            if contact is None:
-                return
-            pop = await screen_pop(s, contact, self.now())
-        await self._hub.send(agent.id, {"type": "offer", "contact": pop})
+        await self._offers.deliver(contact, agent)
 
     async def offer_failed(self, call: Call) -> None:
         """Agent did not answer (or could not be rung): back in front, agent not ready."""
-        async with self._sessions() as s:
-            contact = await repo.get(s, call.contact_id)
-        self.calls.unlink_agent_channel(call)
-        if call.agent_id is not None:
-            await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
-        call.agent_id = None
-        if contact is None or call.phase != "offered":
-            return
-        call.phase = "queued"
-        await self._queue.offer_failed(contact, agent_not_ready=True)
+        await self._offers.offer_failed(call)
 
     async def requeue(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
-        await self._writes.run(functools.partial(moves.requeued, contact_id=call.contact_id,
-                                                 at=self.now()))
-        self.calls.unlink_agent_channel(call)
-        call.phase, call.agent_id = "queued", None
-        self.hold.start(call)
+        await self._offers.requeue(call)
 
     async def agent_answered(self, agent_channel: str, contact_id: str) -> None:
-        call = self.calls.by_contact(contact_id)
-        if call is None or call.agent_channel_id != agent_channel or call.phase != "offered":
-            await self._hangup(agent_channel, "normal")
-            return
-        async with call.lock:
-            await self.connect(call)
+        await self._offers.agent_answered(agent_channel, contact_id)
 
     async def connect(self, call: Call) -> None:
-        assert call.agent_channel_id is not None
-        call.cancel_timers()
-        bridge = ids.make(Kind.BRIDGE, call.contact_id)
-        now = self.now()
-
-        if await self._writes.run(functools.partial(
-                moves.answered, contact_id=call.contact_id, at=now, bridge_id=bridge,
-                agent_channel_id=call.agent_channel_id)) is None:
-            return
-        call.phase, call.bridge_id = "connected", bridge
-        await self.hold.release(call)
-        await self._safe(self._ari.create_bridge(bridge, type="mixing"))
-        await self._safe(self._ari.add_channel(bridge, [call.channel_id, call.agent_channel_id]))
-        await self._queue.accepted(call.contact_id)
-        if call.agent_id is not None:
-            await self._hub.send(call.agent_id, {"type": "connected", "contact_id": call.contact_id})
-        log.info("contact %s connected to agent %s", call.contact_id, call.agent_id)
+        """Bridge the caller and the agent who answered (the caller holds the call's lock)."""
+        await self._offers.connect(call)
 
     # ---- hang-ups --------------------------------------------------------------------------
     async def channel_gone(self, channel_id: str, cause: int | None = None) -> None:

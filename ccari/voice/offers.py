@@ -1,0 +1,137 @@
+"""A queued call offered to an agent: ring the agent's phone (a stable id per offer, with
+the screen pop on the agent's page), then bridge caller and agent when the agent answers;
+back to the queue when the agent does not.
+
+Every state change is saved (in the hot path's shared commits) before Asterisk is told.
+The caller of each method holds the call's lock, except :meth:`Offers.deliver` and
+:meth:`Offers.agent_answered`, which take it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.agents.notifier import AgentHub
+from ccari.ari import AriClient, ids
+from ccari.ari.errors import AriError
+from ccari.ari.ids import Kind
+from ccari.contacts import repo
+from ccari.contacts.screenpop import screen_pop
+from ccari.contacts.services import QueueService
+from ccari.storage.batch import GroupCommit
+from ccari.storage.models import Agent, Contact
+from ccari.voice import moves
+from ccari.voice.calls import Call, CallRegistry
+from ccari.voice.hold import Hold, safe
+
+log = logging.getLogger(__name__)
+
+LEG_HEADER = "PJSIP_HEADER(add,X-Ccari-Leg)"
+
+
+def agent_channel_of(contact: Contact) -> str:
+    """The stable id of the agent leg of an offer: one per offer, so an originate is never
+    repeated under the same id and a restarted ccari finds the leg of the pending offer."""
+    return ids.make(Kind.AGENT_LEG, contact.id, contact.offer_count)
+
+
+class Offers:
+    def __init__(self, ari: AriClient, sessions: async_sessionmaker[AsyncSession],
+                 calls: CallRegistry, queue: QueueService, hub: AgentHub, hold: Hold,
+                 writes: GroupCommit, now: Callable[[], dt.datetime]) -> None:
+        self._ari = ari
+        self._sessions = sessions
+        self._calls = calls
+        self._queue = queue
+        self._hub = hub
+        self._hold = hold
+        self._writes = writes
+        self._now = now
+
+    async def deliver(self, contact: Contact, agent: Agent) -> None:
+        """Deliverer for voice: ring the agent's phone with a stable channel id."""
+        call = self._calls.by_contact(contact.id)
+        if call is None:
+            await self._queue.offer_failed(contact, agent_not_ready=False)
+            return
+        async with call.lock:
+            if call.phase != "queued":
+                return
+            call.phase = "offered"
+            call.agent_id = agent.id
+            agent_channel = agent_channel_of(contact)
+            self._calls.link_agent_channel(call, agent_channel)
+            if self._hub.connected(agent.id):
+                await self._push_offer(call, agent)
+            try:
+                await self._ari.originate(
+                    f"PJSIP/{agent.phone_username}", channel_id=agent_channel,
+                    app_args=("agent", contact.id), timeout=call.settings.ring_timeout_s,
+                    caller_id=contact.caller_number or "",
+                    # The leg's stable id travels in the INVITE: one per offer, never twice.
+                    variables={LEG_HEADER: agent_channel},
+                )
+            except AriError as exc:
+                log.warning("contact %s: ringing agent %s failed: %s", contact.id, agent.id, exc)
+                await self.offer_failed(call)
+
+    async def _push_offer(self, call: Call, agent: Agent) -> None:
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id, agent.tenant_id)
+            if contact is None:
+                return
+            pop = await screen_pop(s, contact, self._now())
+        await self._hub.send(agent.id, {"type": "offer", "contact": pop})
+
+    async def offer_failed(self, call: Call) -> None:
+        """Agent did not answer (or could not be rung): back in front, agent not ready."""
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id)
+        self._calls.unlink_agent_channel(call)
+        if call.agent_id is not None:
+            await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
+        call.agent_id = None
+        if contact is None or call.phase != "offered":
+            return
+        call.phase = "queued"
+        await self._queue.offer_failed(contact, agent_not_ready=True)
+
+    async def requeue(self, call: Call) -> None:
+        """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
+        await self._writes.run(functools.partial(moves.requeued, contact_id=call.contact_id,
+                                                 at=self._now()))
+        self._calls.unlink_agent_channel(call)
+        call.phase, call.agent_id = "queued", None
+        self._hold.start(call)
+
+    async def agent_answered(self, agent_channel: str, contact_id: str) -> None:
+        call = self._calls.by_contact(contact_id)
+        if call is None or call.agent_channel_id != agent_channel or call.phase != "offered":
+            await safe(self._ari.hangup(agent_channel, reason="normal"))
+            return
+        async with call.lock:
+            await self.connect(call)
+
+    async def connect(self, call: Call) -> None:
+        assert call.agent_channel_id is not None
+        call.cancel_timers()
+        bridge = ids.make(Kind.BRIDGE, call.contact_id)
+        now = self._now()
+
+        if await self._writes.run(functools.partial(
+                moves.answered, contact_id=call.contact_id, at=now, bridge_id=bridge,
+                agent_channel_id=call.agent_channel_id)) is None:
+            return
+        call.phase, call.bridge_id = "connected", bridge
+        await self._hold.release(call)
+        await safe(self._ari.create_bridge(bridge, type="mixing"))
+        await safe(self._ari.add_channel(bridge, [call.channel_id, call.agent_channel_id]))
+        await self._queue.accepted(call.contact_id)
+        if call.agent_id is not None:
+            await self._hub.send(call.agent_id, {"type": "connected", "contact_id": call.contact_id})
+        log.info("contact %s connected to agent %s", call.contact_id, call.agent_id)
