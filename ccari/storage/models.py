@@ -7,8 +7,8 @@ import uuid
 from typing import Any, TypedDict
 
 from sqlalchemy import (
-    BigInteger,
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -111,8 +111,13 @@ class AgentSkill(Base):
     agent: Mapped[Agent] = relationship(back_populates="skills")
 
 
+# How deep IVR menus may nest (the root menu is level 1); provisioning refuses deeper ones.
+MAX_IVR_DEPTH = 4
+
+
 class IvrMenu(Base):
     __tablename__ = "ivr_menus"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
@@ -123,7 +128,8 @@ class IvrMenu(Base):
     # What the contact gets when every try failed: attributes, or {} for "hang up".
     default_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     options: Mapped[list[IvrOption]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="IvrOption.digit"
+        cascade="all, delete-orphan", lazy="selectin", order_by="IvrOption.digit",
+        foreign_keys="IvrOption.menu_id", join_depth=2 * MAX_IVR_DEPTH,
     )
 
 
@@ -139,6 +145,13 @@ class IvrOption(Base):
     # What the digit does: None queues the caller with ``attributes``; "callback" offers a
     # callback instead (the caller keeps their place), routed with the same attributes.
     action: Mapped[str | None] = mapped_column(String(16))
+    # A sub-menu of the same tenant the digit leads to (``attributes`` are kept on the way).
+    submenu_id: Mapped[int | None] = mapped_column(ForeignKey("ivr_menus.id"))
+    # Loaded with the menu, MAX_IVR_DEPTH levels down (the eager-load cycle menu -> option ->
+    # menu counts two steps a level).
+    submenu: Mapped[IvrMenu | None] = relationship(
+        foreign_keys=[submenu_id], lazy="selectin", join_depth=2 * MAX_IVR_DEPTH
+    )
 
 
 class Queue(Base):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.storage.models import MAX_IVR_DEPTH
 from ccari.tenants import repo
 from ccari.voice.calls import QueueSettings
 from ccari.voice.ivr import Menu
@@ -60,7 +61,9 @@ class NumberDirectory:
         return found
 
 
-def menu_of(row) -> Menu:  # type: ignore[no-untyped-def]
+def menu_of(row, depth: int = 1) -> Menu:  # type: ignore[no-untyped-def]
+    """The IVR of an ``IvrMenu`` row, its sub-menus included (loaded with it, to
+    ``MAX_IVR_DEPTH`` levels: provisioning refuses deeper menus)."""
     return Menu(
         prompt=row.prompt,
         invalid_prompt=row.invalid_prompt,
@@ -69,4 +72,7 @@ def menu_of(row) -> Menu:  # type: ignore[no-untyped-def]
         options={o.digit: dict(o.attributes) for o in row.options},
         default_attributes=dict(row.default_attributes) if row.default_attributes else None,
         actions={o.digit: o.action for o in row.options if o.action},
+        submenus={o.digit: menu_of(o.submenu, depth + 1) for o in row.options
+                  if depth < MAX_IVR_DEPTH and o.submenu_id is not None
+                  and o.submenu is not None},
     )

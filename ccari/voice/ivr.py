@@ -7,6 +7,10 @@ an invalid digit or a timeout replays ``invalid_prompt`` then ``prompt``, up to
 ``max_tries`` attempts, after which the menu finishes with ``default_attributes`` (or
 ``None``: the executor hangs up).
 
+A digit of ``submenus`` leads to another menu instead (nested menus): its prompt plays, its
+tries start again, and the attributes of every digit on the way are kept under the ones the
+sub-menu finishes with (the sub-menu's choice wins on the same name).
+
 Each prompt and timer carries a generation number; events for an older generation are
 stale (the caller pressed a digit while the previous prompt was finishing) and ignored.
 
@@ -34,6 +38,8 @@ class Menu:
     default_attributes: Mapping[str, str] | None = None
     # What a digit does instead of queueing the caller, e.g. {"3": CALLBACK}.
     actions: Mapping[str, str] = field(default_factory=dict)
+    # Digits that lead to a sub-menu (their ``options`` entry: the attributes they add).
+    submenus: Mapping[str, Menu] = field(default_factory=dict)
 
 
 # The action of a "call me back" digit: the caller keeps their place as a callback.
@@ -78,6 +84,14 @@ class Ivr:
     playing: bool = False
     done: bool = False
     history: list[str] = field(default_factory=list)
+    # The menu the caller is in (``menu`` or one of its sub-menus) and the attributes the
+    # digits that led there chose.
+    current: Menu | None = None
+    chosen: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def at(self) -> Menu:
+        return self.current or self.menu
 
     def start(self) -> list[Command]:
         return self._play((self.menu.prompt,))
@@ -86,7 +100,7 @@ class Ivr:
         if self.done or generation != self.generation or not self.playing:
             return []
         self.playing = False
-        return [StartTimer(self.menu.timeout_s, self.generation)]
+        return [StartTimer(self.at.timeout_s, self.generation)]
 
     def on_digit(self, digit: str) -> list[Command]:
         if self.done:
@@ -94,10 +108,16 @@ class Ivr:
         self.history.append(digit)
         stop: list[Command] = [StopPlayback()] if self.playing else []
         self.playing = False
-        option = self.menu.options.get(digit)
+        menu = self.at
+        option = menu.options.get(digit)
+        submenu = menu.submenus.get(digit)
+        if submenu is not None:
+            self.chosen.update(option or {})
+            self.current, self.tries = submenu, 0
+            return stop + self._play((submenu.prompt,))
         if option is not None:
             self.done = True
-            return [*stop, Finish(dict(option), digit, self.menu.actions.get(digit))]
+            return [*stop, Finish({**self.chosen, **option}, digit, menu.actions.get(digit))]
         return stop + self._retry()
 
     def on_timeout(self, generation: int) -> list[Command]:
@@ -107,12 +127,13 @@ class Ivr:
         return self._retry()
 
     def _retry(self) -> list[Command]:
+        menu = self.at
         self.tries += 1
-        if self.tries >= self.menu.max_tries:
+        if self.tries >= menu.max_tries:
             self.done = True
-            default = self.menu.default_attributes
-            return [Finish(dict(default) if default is not None else None)]
-        return self._play((self.menu.invalid_prompt, self.menu.prompt))
+            default = menu.default_attributes
+            return [Finish({**self.chosen, **default} if default is not None else None)]
+        return self._play((menu.invalid_prompt, menu.prompt))
 
     def _play(self, media: tuple[str, ...]) -> list[Command]:
         self.generation += 1

@@ -63,3 +63,29 @@ def test_a_digit_with_an_action_finishes_with_it():
     ivr = Ivr(menu)
     ivr.start()
     assert ivr.on_digit("1") == [StopPlayback(), Finish({"skill": "sales"}, "1", None)]
+
+
+def test_a_digit_leads_to_a_sub_menu_whose_choice_keeps_the_attributes_on_the_way():
+    english = Menu("sound:lang", "sound:invalid", 2.0, 2,
+                   {"1": {"language": "en"}, "2": {"language": "fr"}},
+                   default_attributes={"language": "en"})
+    menu = Menu("sound:welcome", "sound:invalid", 4.0, 3,
+                {"1": {"skill": "sales"}, "2": {"skill": "support"}}, submenus={"1": english})
+    ivr = Ivr(menu)
+    ivr.start()
+    assert ivr.on_digit("1") == [StopPlayback(), Play(("sound:lang",), 2)]
+    assert ivr.on_playback_finished(2) == [StartTimer(2.0, 2)]
+    assert ivr.on_digit("9") == [Play(("sound:invalid", "sound:lang"), 3)]  # the sub-menu's
+    assert ivr.on_digit("2") == [StopPlayback(), Finish({"skill": "sales", "language": "fr"}, "2")]
+    assert ivr.history == ["1", "9", "2"]
+
+
+def test_a_sub_menu_that_runs_out_of_tries_finishes_with_its_default_and_the_way_there():
+    sub = Menu("sound:lang", "sound:invalid", 2.0, 1, {"1": {"language": "en"}},
+               default_attributes={"language": "en"})
+    ivr = Ivr(Menu("sound:welcome", "sound:invalid", 4.0, 3, {"1": {"skill": "sales"}},
+                   submenus={"1": sub}))
+    ivr.start()
+    ivr.on_digit("1")
+    ivr.on_playback_finished(2)
+    assert ivr.on_timeout(2) == [Finish({"skill": "sales", "language": "en"})]
