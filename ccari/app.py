@@ -50,6 +50,7 @@ from ccari.crm import plugin as crm_plugin
 from ccari.email import plugin as email_plugin
 from ccari.metrics import Metrics
 from ccari.pbx.watch import PbxWatch
+from ccari.provisioning import plugin as provisioning_plugin
 from ccari.public import plugin as public_plugin
 from ccari.public.origins import Origins
 from ccari.public.ratelimit import Limiters
@@ -70,7 +71,7 @@ log = logging.getLogger(__name__)
 # ``rt.internal_setups`` / ``rt.public_setups`` and its background work to ``stack``.
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
-           voicemail_plugin)
+           voicemail_plugin, provisioning_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:

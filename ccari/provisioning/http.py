@@ -1,0 +1,289 @@
+"""Provisioning REST API (internal listener): tenants, queues, numbers, agents, IVR menus and
+the audit log.
+
+Bearer auth as everywhere (``ccari.admin.auth``).  The admin token acts on every tenant; a
+tenant's own token on its own tenant only (``403 wrong-tenant`` elsewhere, including for a
+tenant that does not exist).  Creating tenants and taking or giving back numbers (DIDs come
+from the carrier) is the admin's (``403 admin-only``).
+
+    GET  /api/tenants                                   the tenants the token sees
+    POST /api/tenants                                   {"slug", "name"} -> its API token (admin)
+    GET  /api/tenants/{tenant}                          the whole tenant, as a document
+    PUT  /api/tenants/{tenant}                          apply a whole document (admin: may create)
+    GET  /api/tenants/{tenant}/queues, PUT .../queues/{name}
+    GET|POST /api/tenants/{tenant}/numbers              POST: admin
+    GET|PUT|DELETE /api/tenants/{tenant}/numbers/{did}  DELETE: admin
+    GET|POST /api/tenants/{tenant}/agents, GET|PUT|DELETE .../agents/{username}
+    GET|POST /api/tenants/{tenant}/menus, GET|PUT|DELETE .../menus/{name}
+    GET  /api/tenants/{tenant}/audit[?limit=100]        the audit log, newest first
+
+Errors: ``{"error": id, "message": ...}``: 422 for a value ccari cannot take (the field is
+named), 409 for a conflict (``number-taken``, ``phone-taken``, ``menu-in-use``...), 404 for
+what the tenant does not have.  Changes to numbers and agents' phones reload Asterisk
+before the answer (``"pbx"`` says what was reloaded).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ccari.admin.auth import principal
+from ccari.errors import BadRequest, Forbidden, NotFound
+from ccari.provisioning import schemas as sch
+from ccari.provisioning.services import Provisioning
+
+PROVISIONING: web.AppKey[Provisioning] = web.AppKey("provisioning", Provisioning)
+
+routes = web.RouteTableDef()
+TENANT = "/api/tenants/{tenant}"
+
+
+def internal_setup(service: Provisioning) -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app[PROVISIONING] = service
+        app.add_routes(routes)
+
+    return setup
+
+
+@dataclass(frozen=True)
+class Scope:
+    tenant_id: int
+    slug: str
+    actor: str  # for the audit log
+    admin: bool
+
+    def admin_only(self) -> None:
+        if not self.admin:
+            raise Forbidden("only the admin token may do this", error_id="admin-only")
+
+
+async def _scope(request: web.Request) -> Scope:
+    """The tenant of the path, if the token may act on it."""
+    who = await principal(request)
+    slug = request.match_info["tenant"]
+    service = request.app[PROVISIONING]
+    try:
+        tenant_id = await service.tenant_id(slug)
+    except NotFound:
+        if who.tenant_id is not None:  # a tenant token learns nothing of other tenants
+            raise Forbidden("this token belongs to another tenant", error_id="wrong-tenant") from None
+        raise
+    who.scope(tenant_id)
+    actor = "admin" if who.tenant_id is None else f"tenant:{slug}"
+    return Scope(tenant_id, slug, actor, who.tenant_id is None)
+
+
+async def _body(request: web.Request, key: str | None = None) -> Any:
+    """The JSON body; ``key``: the path's name for the object, filled in or checked."""
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("the body must be JSON", error_id="bad-json") from None
+    if key is not None and isinstance(data, dict):
+        name = request.match_info[key]
+        if data.setdefault(key, name) != name:
+            raise sch.Invalid(f"{key}: the body says {data[key]!r}, the path {name!r}",
+                              error_id="path-mismatch")
+    return data
+
+
+def _limit(request: web.Request) -> int:
+    try:
+        return max(1, min(int(request.query.get("limit", "100")), 1000))
+    except ValueError:
+        raise BadRequest("limit must be a whole number") from None
+
+
+# ---- tenants ---------------------------------------------------------------------------------
+@routes.get("/api/tenants")
+async def list_tenants(request: web.Request) -> web.Response:
+    who = await principal(request)
+    return web.json_response({"tenants": await request.app[PROVISIONING].tenants(who.tenant_id)})
+
+
+@routes.post("/api/tenants")
+async def create_tenant(request: web.Request) -> web.Response:
+    who = await principal(request)
+    if who.tenant_id is not None:
+        raise Forbidden("only the admin token may create tenants", error_id="admin-only")
+    spec = sch.tenant(await _body(request))
+    tenant, token = await request.app[PROVISIONING].create_tenant("admin", spec)
+    return web.json_response({"tenant": tenant, "api_token": token}, status=201)
+
+
+@routes.get(TENANT)
+async def get_tenant(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    return web.json_response(await request.app[PROVISIONING].tenant(scope.slug))
+
+
+@routes.put(TENANT)
+async def put_tenant(request: web.Request) -> web.Response:
+    """Apply a whole document; the admin may create the tenant with it."""
+    who = await principal(request)
+    slug = request.match_info["tenant"]
+    data = await _body(request)
+    doc = sch.document(data)
+    if doc.tenant.slug != slug:
+        raise sch.Invalid(f"tenant.slug: the body says {doc.tenant.slug!r}, the path {slug!r}",
+                          error_id="path-mismatch")
+    service = request.app[PROVISIONING]
+    if who.tenant_id is None:
+        actor = "admin"
+    else:
+        scope = await _scope(request)
+        actor = scope.actor
+    result, token, pbx = await service.apply(actor, doc, create=who.tenant_id is None)
+    body: dict[str, Any] = {**result, "pbx": pbx}
+    if token is not None:
+        body["api_token"] = token
+    return web.json_response(body, status=201 if token else 200)
+
+
+# ---- queues ----------------------------------------------------------------------------------
+@routes.get(TENANT + "/queues")
+async def list_queues(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    return web.json_response({"queues": await request.app[PROVISIONING].queues(scope.tenant_id)})
+
+
+@routes.put(TENANT + "/queues/{name}")
+async def put_queue(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    spec = sch.queue(await _body(request, "name"))
+    view = await request.app[PROVISIONING].put_queue(scope.actor, scope.tenant_id, spec)
+    return web.json_response({"queue": view})
+
+
+# ---- numbers ---------------------------------------------------------------------------------
+@routes.get(TENANT + "/numbers")
+async def list_numbers(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    return web.json_response({"numbers": await request.app[PROVISIONING].numbers(scope.tenant_id)})
+
+
+@routes.post(TENANT + "/numbers")
+async def create_number(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    scope.admin_only()
+    spec = sch.number(await _body(request))
+    view, pbx = await request.app[PROVISIONING].create_number(scope.actor, scope.tenant_id, spec)
+    return web.json_response({"number": view, "pbx": pbx}, status=201)
+
+
+@routes.get(TENANT + "/numbers/{did}")
+async def get_number(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    did = sch.e164(request.match_info["did"])
+    return web.json_response(await request.app[PROVISIONING].number(scope.tenant_id, did))
+
+
+@routes.put(TENANT + "/numbers/{did}")
+async def put_number(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    did = sch.e164(request.match_info["did"])
+    data = await _body(request)
+    spec = sch.number({"did": did, **data} if isinstance(data, dict) else data)
+    view, pbx = await request.app[PROVISIONING].update_number(scope.actor, scope.tenant_id,
+                                                              did, spec)
+    return web.json_response({"number": view, "pbx": pbx})
+
+
+@routes.delete(TENANT + "/numbers/{did}")
+async def delete_number(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    scope.admin_only()
+    did = sch.e164(request.match_info["did"])
+    pbx = await request.app[PROVISIONING].delete_number(scope.actor, scope.tenant_id, did)
+    return web.json_response({"deleted": did, "pbx": pbx})
+
+
+# ---- agents ----------------------------------------------------------------------------------
+@routes.get(TENANT + "/agents")
+async def list_agents(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    return web.json_response({"agents": await request.app[PROVISIONING].agents(scope.tenant_id)})
+
+
+@routes.post(TENANT + "/agents")
+async def create_agent(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    spec = sch.agent(await _body(request))
+    view, pbx = await request.app[PROVISIONING].create_agent(scope.actor, scope.tenant_id, spec)
+    return web.json_response({"agent": view, "pbx": pbx}, status=201)
+
+
+@routes.get(TENANT + "/agents/{username}")
+async def get_agent(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    username = request.match_info["username"]
+    return web.json_response(await request.app[PROVISIONING].agent(scope.tenant_id, username))
+
+
+@routes.put(TENANT + "/agents/{username}")
+async def put_agent(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    spec = sch.agent(await _body(request, "username"), new=False)
+    view, pbx = await request.app[PROVISIONING].update_agent(
+        scope.actor, scope.tenant_id, request.match_info["username"], spec)
+    return web.json_response({"agent": view, "pbx": pbx})
+
+
+@routes.delete(TENANT + "/agents/{username}")
+async def delete_agent(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    username = request.match_info["username"]
+    pbx = await request.app[PROVISIONING].delete_agent(scope.actor, scope.tenant_id, username)
+    return web.json_response({"deleted": username, "pbx": pbx})
+
+
+# ---- IVR menus -------------------------------------------------------------------------------
+@routes.get(TENANT + "/menus")
+async def list_menus(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    return web.json_response({"menus": await request.app[PROVISIONING].menus(scope.tenant_id)})
+
+
+@routes.post(TENANT + "/menus")
+async def create_menu(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    spec = sch.menu(await _body(request))
+    view = await request.app[PROVISIONING].put_menu(scope.actor, scope.tenant_id, spec, create=True)
+    return web.json_response({"menu": view}, status=201)
+
+
+@routes.get(TENANT + "/menus/{name}")
+async def get_menu(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    return web.json_response(
+        await request.app[PROVISIONING].menu(scope.tenant_id, request.match_info["name"]))
+
+
+@routes.put(TENANT + "/menus/{name}")
+async def put_menu(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    spec = sch.menu(await _body(request, "name"))
+    view = await request.app[PROVISIONING].put_menu(scope.actor, scope.tenant_id, spec, create=False)
+    return web.json_response({"menu": view})
+
+
+@routes.delete(TENANT + "/menus/{name}")
+async def delete_menu(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    name = request.match_info["name"]
+    await request.app[PROVISIONING].delete_menu(scope.actor, scope.tenant_id, name)
+    return web.json_response({"deleted": name})
+
+
+# ---- the audit log ---------------------------------------------------------------------------
+@routes.get(TENANT + "/audit")
+async def audit(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    entries = await request.app[PROVISIONING].audit(scope.tenant_id, _limit(request))
+    return web.json_response({"audit": entries})

@@ -1,0 +1,29 @@
+"""Wiring of the provisioning context: its REST API on the internal listener; once the PBX
+exists, changes reload Asterisk and refresh the voice ACD's number directory."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from ccari.provisioning import http
+from ccari.provisioning.pbx import PbxSync
+from ccari.provisioning.services import Provisioning
+
+if TYPE_CHECKING:
+    from ccari.app import Runtime
+    from ccari.ari import AriClient
+    from ccari.ari.router import StasisRouter
+    from ccari.voice.services import VoiceService
+
+
+async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
+    """Register the routes of this context."""
+    service = Provisioning(rt.sessions)
+    rt.internal_setups.append(http.internal_setup(service))
+
+    def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
+        service.pbx = PbxSync(rt.sessions, rt.config)
+        service.route_listeners.append(voice.directory.invalidate)
+
+    rt.pbx_setups.append(attach)

@@ -1,0 +1,216 @@
+"""The provisioning API on the internal app: a tenant built from nothing, validation, the
+audit log, and every route refused across tenants."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from ccari.app import internal_app, runtime
+from ccari.demo.seed import seed
+
+ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
+
+SALES = {"name": "sales", "prompt": "welcome", "options": [
+    {"digit": "1", "label": "new line", "attributes": {"need": "new"}},
+    {"digit": "2", "label": "upgrade", "attributes": {"need": "upgrade"}}]}
+MAIN = {"name": "main", "prompt": "welcome", "default": {"skill": "support"}, "options": [
+    {"digit": "1", "label": "sales", "attributes": {"skill": "sales"}, "menu": "sales"},
+    {"digit": "2", "label": "support", "attributes": {"skill": "support"}}]}
+
+
+def agent(username: str, **extra: object) -> dict[str, object]:
+    return {"username": username, "name": username.title(), "site": "Paris",
+            "skills": [{"name": "skill", "value": "sales", "level": 7}],
+            "phone_username": f"initech-{username}", "phone_password": "phone-secret-1",
+            "web_password": "web-secret-1", **extra}
+
+
+@pytest.fixture
+async def rt(cfg, sessions):
+    async with sessions() as s:
+        sec = await seed(s, cfg)
+        await s.commit()
+    async with runtime(cfg, with_pbx=False) as rt:
+        rt.demo_secrets = sec  # type: ignore[attr-defined]
+        yield rt
+
+
+@pytest.fixture
+async def client(rt, aiohttp_client) -> TestClient:
+    return await aiohttp_client(internal_app(rt))
+
+
+def bearer(rt, slug: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {rt.demo_secrets[f'{slug}.token']}"}
+
+
+async def ok(resp, status: int = 200):  # type: ignore[no-untyped-def]
+    body = await resp.json()
+    assert resp.status == status, body
+    return body
+
+
+async def error(resp, status: int, error_id: str) -> str:
+    body = await resp.json()
+    assert (resp.status, body.get("error")) == (status, error_id), body
+    return str(body["message"])
+
+
+async def test_a_tenant_from_nothing_then_its_own_token_manages_it(client: TestClient) -> None:
+    made = await ok(await client.post("/api/tenants", json={"slug": "initech", "name": "Initech"},
+                                      headers=ADMIN), 201)
+    own = {"Authorization": f"Bearer {made['api_token']}"}
+    base = "/api/tenants/initech"
+    # The sub-menu first: an option may only lead to a menu that exists.
+    await ok(await client.post(f"{base}/menus", json=SALES, headers=own), 201)
+    await ok(await client.post(f"{base}/menus", json=MAIN, headers=own), 201)
+    await error(await client.post(f"{base}/numbers", json={"did": "+1 555 0300"}, headers=own),
+                403, "admin-only")
+    number = await ok(await client.post(f"{base}/numbers", json={"did": "+1 555 0300",
+                                                                 "menu": "main"},
+                                        headers=ADMIN), 201)
+    assert number == {"number": {"did": "15550300", "queue": "main", "menu": "main"}, "pbx": "off"}
+    for name in ("dora", "eve"):
+        await ok(await client.post(f"{base}/agents", json=agent(name), headers=own), 201)
+    doc = await ok(await client.get(base, headers=own))
+    assert [a["username"] for a in doc["agents"]] == ["dora", "eve"]
+    assert doc["agents"][0]["skills"] == [{"name": "skill", "value": "sales", "level": 7}]
+    assert "phone_password" not in doc["agents"][0]
+    assert doc["menus"][0]["options"][0]["menu"] == "sales"
+    tenants = await ok(await client.get("/api/tenants", headers=own))
+    assert tenants == {"tenants": [{"slug": "initech", "name": "Initech"}]}
+    # Every change is in the audit log, with who made it and no secret.
+    log = (await ok(await client.get(f"{base}/audit", headers=own)))["audit"]
+    assert [(e["actor"], e["kind"], e["key"], e["action"]) for e in reversed(log)] == [
+        ("admin", "tenant", "initech", "create"), ("admin", "queue", "main", "create"),
+        ("tenant:initech", "menu", "sales", "create"), ("tenant:initech", "menu", "main", "create"),
+        ("admin", "number", "15550300", "create"),
+        ("tenant:initech", "agent", "dora", "create"), ("tenant:initech", "agent", "eve", "create")]
+    assert "secret" not in str(log)
+    # An update records before and after.
+    await ok(await client.put(f"{base}/agents/dora", headers=own, json={
+        **agent("dora"), "web_password": None,
+        "skills": [{"name": "skill", "value": "sales", "level": 3}]}))
+    last = (await ok(await client.get(f"{base}/audit?limit=1", headers=own)))["audit"][0]
+    assert (last["action"], last["before"]["skills"][0]["level"], last["after"]["skills"][0]["level"]) \
+        == ("update", 7, 3)
+
+
+async def test_a_whole_tenant_document_creates_then_updates(client: TestClient) -> None:
+    doc = {"tenant": {"slug": "initech", "name": "Initech"}, "menus": [MAIN, SALES],
+           "queues": [{"name": "main", "ring_timeout_s": 20}],
+           "numbers": [{"did": "+15550300", "menu": "main"}], "agents": [agent("dora")]}
+    made = await ok(await client.put("/api/tenants/initech", json=doc, headers=ADMIN), 201)
+    assert made["api_token"] and made["numbers"] == [{"did": "15550300", "queue": "main",
+                                                      "menu": "main"}]
+    assert made["queues"][0]["ring_timeout_s"] == 20
+    doc["tenant"]["name"] = "Initech Corp"
+    again = await ok(await client.put("/api/tenants/initech", json=doc, headers=ADMIN))
+    assert "api_token" not in again and again["tenant"]["name"] == "Initech Corp"
+    log = (await ok(await client.get("/api/tenants/initech/audit", headers=ADMIN)))["audit"]
+    assert [(e["kind"], e["action"]) for e in log if e["action"] == "update"] == [
+        ("agent", "update"), ("tenant", "update")]  # the agent's password was set again
+
+
+@pytest.mark.parametrize(("path", "body", "status", "error_id"), [
+    ("numbers", {"did": "+1 555"}, 422, "invalid-number"),
+    ("numbers", {"did": "15550100"}, 409, "number-taken"),  # acme's
+    ("numbers", {"did": "+15550300", "menu": "nope"}, 422, "unknown-menu"),
+    ("numbers", {"did": "+15550300", "queue": "nope"}, 422, "unknown-queue"),
+    ("numbers", {"did": "+15550300", "colour": "red"}, 422, "unknown-field"),
+    ("agents", agent("dora", skills=[{"name": "skill", "value": "x", "level": 11}]), 422,
+     "invalid-field"),
+    ("agents", agent("dora", phone_username="acme-alice"), 409, "phone-taken"),
+    ("agents", agent("dora", phone_password="short"), 422, "invalid-field"),
+    ("agents", agent("dora", slots={"per_medium": {"pigeon": 1}}), 422, "invalid-field"),
+    ("menus", {**MAIN, "name": "x"}, 422, "unknown-menu"),  # its sub-menu "sales" is missing
+    ("menus", {"name": "x", "prompt": "no-such-prompt"}, 422, "unknown-prompt"),
+    ("menus", {"name": "x", "options": [{"digit": "1"}, {"digit": "1"}]}, 422, "invalid-field"),
+    ("menus", {"name": "x", "options": [{"digit": "A"}]}, 422, "invalid-field"),
+    ("menus", {"name": "x", "options": [{"digit": "1", "action": "fax"}]}, 422, "invalid-field"),
+])
+async def test_what_cannot_be_taken_is_refused_with_its_error(
+        client: TestClient, path: str, body: dict[str, object], status: int, error_id: str) -> None:
+    await ok(await client.post("/api/tenants", json={"slug": "initech", "name": "Initech"},
+                               headers=ADMIN), 201)
+    message = await error(await client.post(f"/api/tenants/initech/{path}", json=body,
+                                            headers=ADMIN), status, error_id)
+    assert message
+    log = (await ok(await client.get("/api/tenants/initech/audit", headers=ADMIN)))["audit"]
+    assert {e["kind"] for e in log} == {"tenant", "queue"}  # nothing half-done was recorded
+
+
+async def test_menus_cannot_loop_nor_be_deleted_while_in_use(client: TestClient) -> None:
+    base = "/api/tenants/initech"
+    await ok(await client.post("/api/tenants", json={"slug": "initech", "name": "I"}, headers=ADMIN), 201)
+    await ok(await client.post(f"{base}/menus", json=SALES, headers=ADMIN), 201)
+    await ok(await client.post(f"{base}/menus", json=MAIN, headers=ADMIN), 201)
+    loop = {**SALES, "options": [{"digit": "9", "menu": "main"}]}
+    await error(await client.put(f"{base}/menus/sales", json=loop, headers=ADMIN), 422, "menu-cycle")
+    await error(await client.delete(f"{base}/menus/sales", headers=ADMIN), 409, "menu-in-use")
+    await ok(await client.delete(f"{base}/menus/main", headers=ADMIN))
+    await ok(await client.delete(f"{base}/menus/sales", headers=ADMIN))
+    await error(await client.get(f"{base}/menus/sales", headers=ADMIN), 404, "menu-not-found")
+
+
+# Every provisioning route of a tenant, with a body it would take: a route added without a
+# row here fails test_every_tenant_route_is_in_the_table.
+TENANT_ROUTES = {
+    ("GET", "/api/tenants/{tenant}"): None,
+    ("PUT", "/api/tenants/{tenant}"): {"tenant": {"slug": "{tenant}", "name": "X"}},
+    ("GET", "/api/tenants/{tenant}/queues"): None,
+    ("PUT", "/api/tenants/{tenant}/queues/{name}"): {"name": "main"},
+    ("GET", "/api/tenants/{tenant}/numbers"): None,
+    ("POST", "/api/tenants/{tenant}/numbers"): {"did": "+15550399"},
+    ("GET", "/api/tenants/{tenant}/numbers/{did}"): None,
+    ("PUT", "/api/tenants/{tenant}/numbers/{did}"): {"queue": "main"},
+    ("DELETE", "/api/tenants/{tenant}/numbers/{did}"): None,
+    ("GET", "/api/tenants/{tenant}/agents"): None,
+    ("POST", "/api/tenants/{tenant}/agents"): agent("zed"),
+    ("GET", "/api/tenants/{tenant}/agents/{username}"): None,
+    ("PUT", "/api/tenants/{tenant}/agents/{username}"): agent("carol"),
+    ("DELETE", "/api/tenants/{tenant}/agents/{username}"): None,
+    ("GET", "/api/tenants/{tenant}/menus"): None,
+    ("POST", "/api/tenants/{tenant}/menus"): {"name": "new"},
+    ("GET", "/api/tenants/{tenant}/menus/{name}"): None,
+    ("PUT", "/api/tenants/{tenant}/menus/{name}"): {"name": "main"},
+    ("DELETE", "/api/tenants/{tenant}/menus/{name}"): None,
+    ("GET", "/api/tenants/{tenant}/audit"): None,
+}
+# globex's objects the paths name; an acme token must reach none of them.
+GLOBEX_PATH = {"tenant": "globex", "name": "main", "did": "15550200", "username": "carol"}
+
+
+def provisioning_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return {(r.method, r.resource.canonical) for r in app.router.routes()
+            if r.resource is not None and r.resource.canonical.startswith("/api/tenants/{tenant}")
+            and r.method != "HEAD"}
+
+
+async def test_every_tenant_route_is_in_the_table(rt) -> None:
+    assert provisioning_routes(internal_app(rt)) == set(TENANT_ROUTES)
+
+
+@pytest.mark.parametrize("route", sorted(TENANT_ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
+@pytest.mark.parametrize("target", ["globex", "nosuchtenant"])
+async def test_a_tenant_token_is_refused_on_every_route_of_another_tenant(
+        client: TestClient, rt, route: tuple[str, str], target: str) -> None:
+    method, template = route
+    path = template.format(**{**GLOBEX_PATH, "tenant": target})
+    body = TENANT_ROUTES[route]
+    if isinstance(body, dict) and "tenant" in body:
+        body = {"tenant": {"slug": target, "name": "X"}}
+    before = await ok(await client.get("/api/tenants/globex", headers=ADMIN))
+    resp = await client.request(method, path, json=body, headers=bearer(rt, "acme"))
+    await error(resp, 403, "wrong-tenant")
+    assert await ok(await client.get("/api/tenants/globex", headers=ADMIN)) == before
+    log = (await ok(await client.get("/api/tenants/globex/audit", headers=ADMIN)))["audit"]
+    assert log == []
+
+
+async def test_without_a_token_nothing_is_served(client: TestClient) -> None:
+    await error(await client.get("/api/tenants"), 401, "token-required")
+    await error(await client.get("/api/tenants/acme/agents"), 401, "token-required")
+    await error(await client.post("/api/tenants", json={"slug": "x", "name": "x"},
+                                  headers={"Authorization": "Bearer wrong"}), 401, "bad-token")
