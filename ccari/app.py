@@ -55,6 +55,7 @@ from ccari.public import plugin as public_plugin
 from ccari.public.origins import Origins
 from ccari.public.ratelimit import Limiters
 from ccari.public.tokens import CustomerTokens
+from ccari.routing import Rules
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
@@ -159,13 +160,15 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
     hub = AgentHub()
     # One group commit for the hot path: offers, calls and trunk admission share commits.
     writes = GroupCommit(sessions)
-    queue = QueueService(sessions, hub, node=cfg.node, writes=writes)
+    routing = cfg.routing
+    queue = QueueService(sessions, hub, node=cfg.node, writes=writes, rules=Rules(
+        reoffer_delay=routing.reoffer_delay_s, missed_offer_delay=routing.missed_offer_delay_s))
     admission = AdmissionService(sessions, queue.available_agents, node=cfg.node, writes=writes)
     rt = Runtime(cfg, engine, sessions, hub, queue,
                  SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s),
                  tokens=CustomerTokens(cfg.web.secret_key), origins=Origins(sessions),
                  admission=admission)
-    rt.offers = PageOffers(sessions, queue, hub)
+    rt.offers = PageOffers(sessions, queue, hub, accept_timeout_s=routing.accept_timeout_s)
     rt.offers.register_commands(rt.commands)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
