@@ -57,7 +57,7 @@ class Offers:
         """Deliverer for voice: ring the agent's phone with a stable channel id."""
         call = self._calls.by_contact(contact.id)
         if call is None:
-            await self._queue.offer_failed(contact, agent_not_ready=False)
+            await self._queue.offer_failed(contact, missed=False)
             return
         async with call.lock:
             if call.phase != "queued":
@@ -99,7 +99,7 @@ class Offers:
         if contact is None or call.phase != "offered":
             return
         call.phase = "queued"
-        await self._queue.offer_failed(contact, agent_not_ready=True)
+        await self._queue.offer_failed(contact, missed=True)
 
     async def requeue(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
