@@ -33,6 +33,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # PJSIP endpoint names,
 ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # What ccari.pbx.spec lets into a PJSIP config file as a password.
 SECRET = re.compile(r"^[A-Za-z0-9_.~+/=!@%^*(){}:,?-]{8,128}$")
+CONTACT = re.compile(r"^sips?:[A-Za-z0-9_.!~*'()&=+$,;?/%-]*@?[A-Za-z0-9.\-\[\]:]+(;[\w=.-]+)*$")
 PROMPT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 DIGITS = frozenset("0123456789*#")
 ROLES = ("agent", "supervisor")
@@ -77,6 +78,9 @@ class AgentSpec:
     phone_username: str
     phone_password: str
     web_password: str | None = None  # None on an update: the password stays
+    # A phone that does not register (a desk phone at a fixed address, a SIPp UAS):
+    # Asterisk calls this SIP URI.  None: the phone registers.
+    phone_contact: str | None = None
     site: str | None = None
     role: str = "agent"
     skills: tuple[Skill, ...] = ()
@@ -229,7 +233,8 @@ def number(data: Any, where: str = "") -> NumberSpec:
 
 def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
     f = _Fields(data, where, {"username", "name", "site", "role", "skills", "slots",
-                              "phone_username", "phone_password", "web_password"})
+                              "phone_username", "phone_password", "web_password",
+                              "phone_contact"})
     username = f.text("username", NAME, max_len=100)
     role = f.text("role", default="agent")
     if role not in ROLES:
@@ -252,7 +257,8 @@ def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
         username=username, name=f.text("name"),
         phone_username=f.text("phone_username", NAME, max_len=63),
         phone_password=f.text("phone_password", SECRET, max_len=128),
-        web_password=web, site=f.optional_text("site", max_len=100), role=role,
+        web_password=web, phone_contact=f.optional_text("phone_contact", CONTACT, max_len=255),
+        site=f.optional_text("site", max_len=100), role=role,
         skills=tuple(skills), slots=slots(f.data.get("slots"), f.at("slots")),
     )
 
