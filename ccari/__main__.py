@@ -6,6 +6,7 @@
     ccari serve      serve only (PBX and DB already prepared)
     ccari pbx ...    the PBX commands (provision, start, stop, status, render)
     ccari pbx-sync   re-render the PBX config from the database and reload it
+    ccari admin ...  provisioning: tenants, numbers, agents, menus (see `ccari admin --help`)
 """
 
 from __future__ import annotations
@@ -69,35 +70,21 @@ def _pbx_watch(cfg: Config, proc):  # type: ignore[no-untyped-def]
 
 
 def _pbx_sync(cfg: Config) -> None:
-    """Agents or numbers changed: re-render the PBX config and make Asterisk load it."""
-    from pathlib import Path
-
-    from ccari import pbx
+    """Agents or numbers changed: re-render the PBX config and make Asterisk load it (what
+    every provisioning change does by itself)."""
+    from ccari.provisioning.pbx import apply
     from ccari.tenants.pbx import spec_from_db
 
     spec = asyncio.run(spec_from_db(cfg))
-    if cfg.pbx.mode == "external":
-        changed = pbx.render(spec, Path(cfg.pbx.render_dir or cfg.state_path / "asterisk"),
-                             external=True)
-        if changed:
-            asyncio.run(_ami_reload(cfg))
-    else:
-        pbx.reload(spec)
+    for command in asyncio.run(apply(cfg, spec)):
+        log.info("Asterisk: %s", command)
 
 
 async def _ami_reload(cfg: Config) -> None:
     """An admin's own Asterisk: no CLI access from here, so reload over AMI (loopback)."""
-    from ccari.ami.adapter import AmiAdapter
+    from ccari.provisioning.pbx import ami_reload
 
-    p = cfg.pbx
-    ami = AmiAdapter(p.host, p.ami_port, p.ami_user, p.ami_secret, timeout=p.request_timeout_s)
-    await ami.connect()
-    try:
-        for module in ("res_pjsip.so", "pbx_config.so"):
-            await ami.reload(module)
-            log.info("Asterisk reloaded %s over AMI", module)
-    finally:
-        await ami.close()
+    await ami_reload(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("pbx-sync")
     pbx = sub.add_parser("pbx", help="PBX commands (see `ccari pbx --help`)")
     pbx.add_argument("args", nargs=argparse.REMAINDER)
-    ns = parser.parse_args(argv)
+    admin = sub.add_parser("admin", help="provisioning (see `ccari admin --help`)",
+                           add_help=False)
+    admin.add_argument("args", nargs=argparse.REMAINDER)
+    ns, extra = parser.parse_known_args(argv)
+    if ns.command == "admin":  # its own options (``--no-sync``, ``--help``) come first
+        ns.args = extra + ns.args
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     if ns.command == "pbx":
         from ccari.pbx.cli import main as pbx_main
@@ -138,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_seed_demo(cfg))
         if ns.command == "pbx-sync":
             _pbx_sync(cfg)
+        if ns.command == "admin":
+            from ccari.provisioning.cli import main as admin_main
+
+            return asyncio.run(admin_main(cfg, ns.args))
         if ns.command == "serve":
             asyncio.run(serve(cfg, with_pbx=not ns.no_pbx))
         if ns.command == "run":

@@ -1,0 +1,123 @@
+"""``ccari admin``: the provisioning services from the command line (same checks, same audit
+log, actor ``cli:<unix user>``), against the configured database.  Changes to numbers and
+agents' phones reload the running Asterisk like ``ccari pbx-sync``.  Output is JSON.
+
+    ccari admin tenants list | create SLUG NAME | show SLUG
+    ccari admin numbers list TENANT | create TENANT DID [--menu M] [--queue Q] | delete TENANT DID
+    ccari admin agents list TENANT | create TENANT FILE.json | delete TENANT USERNAME
+    ccari admin menus list TENANT
+    ccari admin load FILE.json|FILE.toml      create or update a whole tenant
+    ccari admin audit TENANT [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ccari.config import Config
+from ccari.provisioning import schemas as sch
+from ccari.provisioning.pbx import PbxSync
+from ccari.provisioning.services import Provisioning
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ccari admin", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--no-sync", action="store_true", help="do not reload Asterisk")
+    sub = p.add_subparsers(dest="what", required=True)
+    tenants = sub.add_parser("tenants").add_subparsers(dest="verb", required=True)
+    tenants.add_parser("list")
+    c = tenants.add_parser("create")
+    c.add_argument("slug")
+    c.add_argument("name")
+    tenants.add_parser("show").add_argument("slug")
+    numbers = sub.add_parser("numbers").add_subparsers(dest="verb", required=True)
+    numbers.add_parser("list").add_argument("tenant")
+    c = numbers.add_parser("create")
+    c.add_argument("tenant")
+    c.add_argument("did")
+    c.add_argument("--menu")
+    c.add_argument("--queue", default="main")
+    d = numbers.add_parser("delete")
+    d.add_argument("tenant")
+    d.add_argument("did")
+    agents = sub.add_parser("agents").add_subparsers(dest="verb", required=True)
+    agents.add_parser("list").add_argument("tenant")
+    c = agents.add_parser("create")
+    c.add_argument("tenant")
+    c.add_argument("file", type=Path, help="the agent as JSON (the API's body)")
+    d = agents.add_parser("delete")
+    d.add_argument("tenant")
+    d.add_argument("username")
+    menus = sub.add_parser("menus").add_subparsers(dest="verb", required=True)
+    menus.add_parser("list").add_argument("tenant")
+    sub.add_parser("load").add_argument("file", type=Path)
+    a = sub.add_parser("audit")
+    a.add_argument("tenant")
+    a.add_argument("--limit", type=int, default=50)
+    return p
+
+
+def read_document(path: Path) -> Any:
+    text = path.read_text()
+    return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+
+
+async def main(cfg: Config, argv: list[str]) -> int:
+    from ccari.storage.db import make_engine, make_sessionmaker
+
+    ns = parser().parse_args(argv)
+    engine = make_engine(cfg.database.url)
+    try:
+        sessions = make_sessionmaker(engine)
+        service = Provisioning(sessions)
+        if not ns.no_sync:
+            service.pbx = PbxSync(sessions, cfg)
+        out = await run(service, ns, f"cli:{getpass.getuser()}")
+    finally:
+        await engine.dispose()
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+async def run(svc: Provisioning, ns: argparse.Namespace, actor: str) -> Any:
+    what, verb = ns.what, getattr(ns, "verb", None)
+    tenant_id = await svc.tenant_id(ns.tenant) if hasattr(ns, "tenant") else None
+    if what == "tenants":
+        if verb == "list":
+            return await svc.tenants()
+        if verb == "show":
+            return await svc.tenant(ns.slug)
+        tenant, token = await svc.create_tenant(actor, sch.tenant({"slug": ns.slug,
+                                                                   "name": ns.name}))
+        return {"tenant": tenant, "api_token": token}
+    if what == "load":
+        doc, new_token, pbx = await svc.apply(actor, sch.document(read_document(ns.file)),
+                                              create=True)
+        return {**doc, "pbx": pbx, **({"api_token": new_token} if new_token else {})}
+    if what == "audit":
+        assert tenant_id is not None
+        return await svc.audit(tenant_id, ns.limit)
+    assert tenant_id is not None
+    if what == "numbers":
+        if verb == "list":
+            return await svc.numbers(tenant_id)
+        if verb == "delete":
+            return {"deleted": ns.did, "pbx": await svc.delete_number(actor, tenant_id, ns.did)}
+        spec = sch.number({"did": ns.did, "queue": ns.queue, "menu": ns.menu})
+        view, pbx = await svc.create_number(actor, tenant_id, spec)
+        return {"number": view, "pbx": pbx}
+    if what == "agents":
+        if verb == "list":
+            return await svc.agents(tenant_id)
+        if verb == "delete":
+            return {"deleted": ns.username,
+                    "pbx": await svc.delete_agent(actor, tenant_id, ns.username)}
+        view, pbx = await svc.create_agent(actor, tenant_id, sch.agent(read_document(ns.file)))
+        return {"agent": view, "pbx": pbx}
+    return await svc.menus(tenant_id)

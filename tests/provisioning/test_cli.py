@@ -1,0 +1,60 @@
+"""``ccari admin``: the same services from the command line, audited as the unix user."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ccari.provisioning.cli import main
+
+DOC = """
+[tenant]
+slug = "initech"
+name = "Initech"
+
+[[menus]]
+name = "main"
+default = { skill = "support" }
+options = [ { digit = "1", label = "sales", attributes = { skill = "sales" } } ]
+
+[[numbers]]
+did = "+1 555 0300"
+menu = "main"
+
+[[agents]]
+username = "dora"
+name = "Dora"
+phone_username = "initech-dora"
+phone_password = "dora-phone-secret"
+web_password = "dora-web-secret"
+skills = [ { name = "skill", value = "sales", level = 9 } ]
+"""
+
+
+async def admin(cfg, capsys, *argv: str):  # type: ignore[no-untyped-def]
+    assert await main(cfg, ["--no-sync", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_load_a_tenant_from_toml_then_list_and_add(cfg, tmp_path, capsys) -> None:
+    path = tmp_path / "initech.toml"
+    path.write_text(DOC)
+    loaded = await admin(cfg, capsys, "load", str(path))
+    assert loaded["api_token"] and loaded["pbx"] == "off"
+    assert loaded["numbers"] == [{"did": "15550300", "queue": "main", "menu": "main"}]
+    assert [t["slug"] for t in await admin(cfg, capsys, "tenants", "list")] == ["initech"]
+    await admin(cfg, capsys, "numbers", "create", "initech", "+15550301")
+    numbers = await admin(cfg, capsys, "numbers", "list", "initech")
+    assert [n["did"] for n in numbers] == ["15550300", "15550301"]
+    agent = tmp_path / "eve.json"
+    agent.write_text(json.dumps({"username": "eve", "name": "Eve", "phone_username": "initech-eve",
+                                 "phone_password": "eve-phone-secret",
+                                 "web_password": "eve-web-secret"}))
+    await admin(cfg, capsys, "agents", "create", "initech", str(agent))
+    assert [a["username"] for a in await admin(cfg, capsys, "agents", "list", "initech")] == \
+        ["dora", "eve"]
+    log = await admin(cfg, capsys, "audit", "initech")
+    assert {e["actor"].split(":")[0] for e in log} == {"cli"}
+    assert (log[0]["kind"], log[0]["key"]) == ("agent", "eve")
