@@ -1,9 +1,11 @@
-"""Pushes live updates to each agent's open pages (one agent may have several tabs)."""
+"""Pushes live updates to each agent's open pages (one agent may have several tabs), and
+tells its watchers when an agent's first page opens or her last one closes."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -14,16 +16,33 @@ log = logging.getLogger(__name__)
 class AgentHub:
     def __init__(self) -> None:
         self._sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+        self._watchers: list[Callable[[int], None]] = []
+
+    def watch(self, watcher: Callable[[int], None]) -> None:
+        """``watcher(agent_id)`` is called when the agent's first page opens and when her last
+        one closes (:meth:`connected` says which); it must not block."""
+        self._watchers.append(watcher)
+
+    def _changed(self, agent_id: int) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(agent_id)
+            except Exception:
+                log.exception("page watcher failed for agent %s", agent_id)
 
     def add(self, agent_id: int, ws: web.WebSocketResponse) -> None:
+        first = not self._sockets.get(agent_id)
         self._sockets[agent_id].add(ws)
+        if first:
+            self._changed(agent_id)
 
     def remove(self, agent_id: int, ws: web.WebSocketResponse) -> None:
         sockets = self._sockets.get(agent_id)
-        if sockets is not None:
+        if sockets is not None and ws in sockets:
             sockets.discard(ws)
             if not sockets:
                 del self._sockets[agent_id]
+                self._changed(agent_id)
 
     def agent_ids(self) -> list[int]:
         return list(self._sockets)

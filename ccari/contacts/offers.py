@@ -5,9 +5,11 @@ it from the page.  No answer within ``accept_timeout_s`` (``routing.accept_timeo
 missed offer, like a phone that rings out: the contact goes back to its place in the queue
 and the router's rule for missed offers applies (the agent not ready, reason missed offer;
 the contact not offered straight back to them).  A reject from the page is a refusal.  An
-agent with no page open cannot take web work: the offer fails at once and the router tries
-another agent.  Each medium may hook ``on_accepted`` (e.g. chat joins the
-agent to the conversation) and ``on_completed``.
+agent with no page open cannot take web work: the queue offers these media only to agents
+with a page open (``QueueService.register(..., on_page=True)``); should her last page close
+as an offer is made, the offer fails at once and the router tries another agent.  Each
+medium may hook ``on_accepted`` (e.g. chat joins the agent to the conversation) and
+``on_completed``.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class PageOffers:
     def register_medium(self, medium: str, *, on_accepted: Hook | None = None,
                         on_completed: Hook | None = None) -> None:
         """Make this the deliverer of ``medium`` and remember its hooks."""
-        self._queue.register(medium, self)
+        self._queue.register(medium, self, on_page=True)
         self._media.add(medium)
         if on_accepted is not None:
             self._accepted[medium] = on_accepted

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,14 +61,19 @@ def requirements_from(attributes: dict[str, Any]) -> tuple[Requirement, ...]:
     )
 
 
-def router_agent(agent: Agent, *, phone: bool = True) -> RouterAgent:
-    """``phone=False``: the agent's phone is unreachable, so no voice slot (other media and
-    the agent's own presence are untouched)."""
+def router_agent(agent: Agent, *, phone: bool = True, page: bool = True,
+                 page_media: Collection[Medium] = ()) -> RouterAgent:
+    """``phone=False``: the agent's phone is unreachable, so no voice slot.  ``page=False``:
+    no agent page of hers is open, so no slot for the media presented there (``page_media``:
+    chat, e-mail, voicemail).  Her other media and her own presence are untouched."""
     slots = agent.slots or {}
     per_medium = {Medium(k): int(v) for k, v in (slots.get("per_medium") or {"voice": 1}).items()}
     total = int(slots.get("total", sum(per_medium.values())))
-    if not phone and Medium.VOICE in per_medium:
-        per_medium[Medium.VOICE] = 0
+    closed: set[Medium] = set() if phone else {Medium.VOICE}
+    if not page:
+        closed.update(page_media)
+    for medium in closed & per_medium.keys():
+        per_medium[medium] = 0
     return RouterAgent(
         id=str(agent.id),
         tenant=str(agent.tenant_id),
@@ -116,9 +121,17 @@ class QueueService:
         self._pushed: dict[int, tuple[str, str | None]] = {}
         # Phones Asterisk reports unreachable (ccari.agents.phones): their agents get no calls.
         self._unreachable: frozenset[str] = frozenset()
+        # Media presented on the agent page: offered only to agents with a page open.
+        self._page_media: set[Medium] = set()
+        self._closed = False
+        hub.watch(self._page_changed)
 
-    def register(self, medium: str, deliverer: Deliverer) -> None:
+    def register(self, medium: str, deliverer: Deliverer, *, on_page: bool = False) -> None:
+        """``deliverer`` presents ``medium``; ``on_page``: on the agent page, so only agents
+        with a page open are offered it (the others keep their other media)."""
         self._deliverers[medium] = deliverer
+        if on_page:
+            self._page_media.add(Medium(medium))
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -162,6 +175,7 @@ class QueueService:
         await self._apply(offers)
 
     async def close(self) -> None:
+        self._closed = True
         await self._tasks.close()
 
     def _item(self, contact: Contact) -> WorkItem:
@@ -277,7 +291,29 @@ class QueueService:
         return self.agent_state(agent.id)
 
     def _router_agent(self, agent: Agent) -> RouterAgent:
-        return router_agent(agent, phone=agent.phone_username not in self._unreachable)
+        return router_agent(agent, phone=agent.phone_username not in self._unreachable,
+                            page=self._hub.connected(agent.id), page_media=self._page_media)
+
+    def _page_changed(self, agent_id: int) -> None:
+        """The agent's first page opened or her last one closed (the hub's watcher)."""
+        if not self._closed:
+            self._tasks.spawn(self._page_update(agent_id), f"page-{agent_id}")
+
+    async def _page_update(self, agent_id: int) -> None:
+        """Her page media slots follow whether a page of hers is open now (read now, so
+        updates running late or out of order still end on the current state)."""
+        agent = self._agents.get(agent_id)
+        offers: list[Offer] = []
+        async with self._lock:
+            # Before start, start() reads the open pages itself.
+            if agent is not None and self._started and self.agent_state(agent_id) != "logged_out":
+                opened = self._hub.connected(agent_id)
+                log.info("agent %s: page %s", agent_id, "open" if opened else "closed")
+                if opened:  # the page's hello told her state: no second message for it
+                    self._pushed[agent_id] = (self.agent_state(agent_id),
+                                              self.agent_reason(agent_id))
+                offers = self.router.agent_update(self._router_agent(agent), self._clock())
+        await self._apply(offers)
 
     def phone_reachable(self, agent_id: int) -> bool:
         agent = self._agents.get(agent_id)

@@ -1,0 +1,87 @@
+"""Web work needs the agent page, through the real service: an agent ready with no page open
+(she only uses her phone) gets calls but no e-mail until she opens her page."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ccari.agents import repo as agents_repo
+from ccari.app import runtime
+from ccari.contacts import repo as contacts_repo
+from ccari.storage.models import Agent, Contact
+from tests.email.conftest import Env, Sink, email_cfg, mail, seed_all, smtp_send
+from tests.email.test_agent_email import page, receive
+from tests.email.test_missed_offer import Phones, queued_call
+from tests.support.waits import eventually
+
+OFFER_BOUND_S = 5.0  # an e-mail waiting for a free agent is offered once her page opens
+
+
+async def bob_row(sessions: Any) -> Agent:
+    async with sessions() as s:
+        row = await agents_repo.by_login(s, "acme", "bob")
+    assert row is not None
+    return row
+
+
+async def contact(sessions: Any, contact_id: str) -> Contact:
+    async with sessions() as s:
+        row = await contacts_repo.get(s, contact_id)
+    assert row is not None
+    return row
+
+
+async def waiting_email(env: Env, sessions: Any, subject: str) -> str:
+    """Send an e-mail to support; its id once it waits in the queue."""
+    await smtp_send(env.port, mail("ada@example.com", "support@acme.example", subject))
+
+    async def queued() -> str | None:
+        async with sessions() as s:
+            for c in await contacts_repo.open_contacts(s, env.cfg.node, "email"):
+                if c.meta.get("subject") == subject and env.rt.queue.view(c.id) is not None:
+                    return c.id
+        return None
+
+    found: str = await eventually(queued, 10, what="the e-mail in the queue")
+    return found
+
+
+async def offered_within(env: Env, aiohttp_client: Any, email_id: str) -> None:
+    """bob opens his page: the e-mail is offered to him there within the bound."""
+    opened = time.monotonic()
+    bob = await page(env, aiohttp_client, "acme", "bob")
+    try:
+        offer = (await receive(bob.ws, "offer"))["contact"]
+        assert offer["id"] == email_id
+        assert time.monotonic() - opened < OFFER_BOUND_S
+    finally:
+        await bob.close()
+
+
+async def test_an_agent_with_no_page_open_gets_the_call_not_the_email(
+        cfg: Any, sessions: Any, sink: Sink, aiohttp_client: Any) -> None:
+    sec = await seed_all(sessions, cfg)
+    ecfg = email_cfg(cfg, sink)
+    async with runtime(ecfg, with_pbx=False) as rt:
+        env = Env(rt, ecfg, ecfg.smtp.intake_port, sink, sec)
+        phones = Phones()
+        rt.queue.register("voice", phones)
+        bob = await bob_row(sessions)
+        # bob works from his phone only: ready, no page open.
+        assert await rt.queue.set_presence(bob, "ready") == "ready"
+        email_id = await waiting_email(env, sessions, "No page")
+        assert rt.queue.agent_state(bob.id) == "ready"  # not held by an offer he cannot see
+
+        call = await queued_call(env, "support")
+        assert await asyncio.wait_for(phones.rung.get(), 10) == (call.id, bob.id)
+        # The e-mail was never offered (no offer failed for want of a page, none retried).
+        row = await contact(sessions, email_id)
+        assert (row.state, row.offer_count, row.agent_id) == ("queued", 0, None)
+        await rt.queue.accepted(call.id)
+        await rt.queue.completed(call.id, bob.id, 0)
+        assert (await contact(sessions, email_id)).offer_count == 0
+
+        await offered_within(env, aiohttp_client, email_id)
+
