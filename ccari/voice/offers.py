@@ -9,6 +9,7 @@ The caller of each method holds the call's lock, except :meth:`Offers.deliver` a
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import logging
@@ -20,7 +21,8 @@ from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
-from ccari.contacts import repo
+from ccari.contacts import lifecycle, repo
+from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService
 from ccari.storage.batch import GroupCommit
@@ -89,17 +91,22 @@ class Offers:
         await self._hub.send(agent.id, {"type": "offer", "contact": pop})
 
     async def offer_failed(self, call: Call) -> None:
-        """Agent did not answer (or could not be rung): back in front, agent not ready."""
+        """Agent did not answer (or could not be rung): the lifecycle's commands for a
+        declined offer: withdraw it from the agent's page, requeue (back in front, the
+        agent not ready)."""
         async with self._sessions() as s:
             contact = await repo.get(s, call.contact_id)
         self._calls.unlink_agent_channel(call)
-        if call.agent_id is not None:
+        offered = call.phase == "offered"
+        commands = lifecycle.move("offered", Fact.DECLINED).commands
+        if Command.WITHDRAW in commands and call.agent_id is not None:
             await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
         call.agent_id = None
-        if contact is None or call.phase != "offered":
+        if contact is None or not offered:
             return
         call.phase = "queued"
-        await self._queue.offer_failed(contact, missed=True)
+        if Command.REQUEUE in commands:
+            await self._queue.offer_failed(contact, missed=True)
 
     async def requeue(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
@@ -128,10 +135,14 @@ class Offers:
                 agent_channel_id=call.agent_channel_id)) is None:
             return
         call.phase, call.bridge_id = "connected", bridge
-        await self._hold.release(call)
-        await safe(self._ari.create_bridge(bridge, type="mixing"))
-        await safe(self._ari.add_channel(bridge, [call.channel_id, call.agent_channel_id]))
+        # The music stops while the bridge is made: one wait for Asterisk, not three.
+        await asyncio.gather(self._hold.release(call), self._bridge(bridge, call))
         await self._queue.accepted(call.contact_id)
         if call.agent_id is not None:
             await self._hub.send(call.agent_id, {"type": "connected", "contact_id": call.contact_id})
         log.info("contact %s connected to agent %s", call.contact_id, call.agent_id)
+
+    async def _bridge(self, bridge: str, call: Call) -> None:
+        assert call.agent_channel_id is not None
+        await safe(self._ari.create_bridge(bridge, type="mixing"))
+        await safe(self._ari.add_channel(bridge, [call.channel_id, call.agent_channel_id]))

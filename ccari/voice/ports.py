@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,12 @@ class AdmissionPort(Protocol):
 
     async def admit_inbound(self, tenant_id: int, call_id: str) -> Admission: ...
 
+    async def admit_inbound_with(self, tenant_id: int, call_id: str,
+                                 then: Callable[[Session], T]) -> tuple[Admission, T | None]:
+        """Admit the call and, if admitted, run the write job ``then`` (the call's contact)
+        in the same transaction; its result (None when refused)."""
+        ...
+
     async def release(self, call_id: str) -> None: ...
 
     def overflow_of(self, tenant_id: int) -> str:
@@ -28,10 +39,18 @@ class AdmissionPort(Protocol):
 
 
 class AdmitAll:
-    """No admission control (tests of the voice path alone, or a single-tenant PBX)."""
+    """No admission control (tests of the voice path alone, or a single-tenant PBX);
+    ``run``: where write jobs go (the voice path's shared commits)."""
+
+    def __init__(self, run: Callable[[Callable[[Session], Any]], Awaitable[Any]]) -> None:
+        self._run = run
 
     async def admit_inbound(self, tenant_id: int, call_id: str) -> Admission:
         return Admission(True)
+
+    async def admit_inbound_with(self, tenant_id: int, call_id: str,
+                                 then: Callable[[Session], T]) -> tuple[Admission, T | None]:
+        return Admission(True), await self._run(then)
 
     async def release(self, call_id: str) -> None:
         return None

@@ -36,6 +36,8 @@ from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
+from ccari.contacts import lifecycle
+from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.services import QueueService, utc
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
@@ -75,11 +77,11 @@ class VoiceService:
         """``callbacks``: the IVR's "call me back" (ccari.callbacks), ``voicemail``: keeps
         the messages of the voicemail overflow treatment (ccari.voicemail); each None turns
         its option off."""
-        self._admission: AdmissionPort = admission or AdmitAll()
         self._ari = ari
         self._sessions = sessions
         # Every state change of a call is saved before Asterisk is told, in shared commits.
         self._writes = writes or GroupCommit(sessions, name="voice")
+        self._admission: AdmissionPort = admission or AdmitAll(self._writes.run)
         self._queue = queue
         self._hub = hub
         self._cfg = config
@@ -150,20 +152,23 @@ class VoiceService:
             log.debug("call %s to %s refused: overload", channel_id, did)
             await self.overflow.refuse_overloaded(channel_id, self._admission.overflow_of(route.tenant_id))
             return
-        decision = await self._admission.admit_inbound(route.tenant_id, channel_id)
+        arrival = functools.partial(
+            moves.arrived, tenant_id=route.tenant_id, caller=caller, node=self._node,
+            channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
+            caller_name=name, arrived_at=self.now())
+        # Admitted: its trunk and its contact in one shared commit, before the answer.
+        decision, contact = await self._admission.admit_inbound_with(
+            route.tenant_id, channel_id, functools.partial(arrival, meta={}))
         overflow = None
-        if not decision.admit:
+        if contact is None:
             overflow = await self.overflow.choose(route.tenant_id, decision, caller, self._callbacks)
             log.info("call %s to %s refused: %s, overflow %s", channel_id, did, decision.reason,
                      overflow or decision.action)
             if overflow is None:
                 await self.overflow.refuse(channel_id, decision)
                 return
-        contact = await self._writes.run(functools.partial(
-            moves.arrived, tenant_id=route.tenant_id, caller=caller, node=self._node,
-            channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
-            caller_name=name, arrived_at=self.now(),
-            meta={"overflow": overflow, "refused": decision.reason} if overflow else {}))
+            contact = await self._writes.run(functools.partial(
+                arrival, meta={"overflow": overflow, "refused": decision.reason}))
         menu, settings = route.menu, route.settings
         call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow)
         self.calls.add(call)
@@ -269,47 +274,53 @@ class VoiceService:
             # the voicemail is kept when Asterisk reports the recording's end
             await self._admission.release(call.channel_id)
             return
-        if call.phase in ("ivr", "queued", "offered"):
-            call.cancel_timers()
-            if call.agent_channel_id:
-                await self._hangup(call.agent_channel_id, "normal")
-            now = self.now()
-
-            # The trunk and the contact in one shared commit.
-            await asyncio.gather(self._admission.release(call.channel_id), self._writes.run(
-                functools.partial(moves.abandoned, contact_id=call.contact_id, at=now)))
-            previous, call.phase = call.phase, "ended"
-            self.calls.remove(call)
-            if previous != "ivr":
-                await self._queue.withdraw(call.contact_id)
-            if call.agent_id is not None:
-                await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
-            log.info("contact %s abandoned in %s", call.contact_id, previous)
-        elif call.phase == "connected":
-            await self.finish(call, "caller-hangup", gone=call.channel_id)
+        if call.phase in ("ivr", "queued", "offered", "connected"):
+            fact = Fact.ENDED if call.phase == "connected" else Fact.CUSTOMER_LEFT
+            save = (functools.partial(moves.ended, disposition="caller-hangup")
+                    if fact is Fact.ENDED else moves.abandoned)
+            await self._follow(call, fact, save, gone=call.channel_id)
         else:
             await self._admission.release(call.channel_id)
 
     async def finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""
-        call.phase = "ended"
-        call.cancel_timers()
-        now = self.now()
+        await self._follow(call, Fact.ENDED, functools.partial(moves.ended, disposition=disposition),
+                           gone=gone)
 
-        ended = functools.partial(moves.ended, contact_id=call.contact_id, at=now,
-                                  disposition=disposition)
-        hangups = [self._hangup(ch, "normal") for ch in (call.channel_id, call.agent_channel_id)
-                   if ch and ch != gone]
-        if call.bridge_id:
-            hangups.append(self._safe(self._ari.destroy_bridge(call.bridge_id)))
-        # The trunk and the contact in one shared commit, the far legs at the same time.
-        await asyncio.gather(self._admission.release(call.channel_id), self._writes.run(ended),
-                             *hangups)
+    async def _follow(self, call: Call, fact: Fact, save: Callable[..., Any], *,
+                      gone: str | None) -> None:
+        """Carry out a call's move by ``fact`` out of its live state: the lifecycle's commands,
+        Asterisk's side first where a leg must stop ringing, the contact's move and its trunk
+        in one shared commit, then the router and the agent's page."""
+        if not lifecycle.allows(call.phase, fact):
+            log.debug("contact %s: %s after the call was %s", call.contact_id, fact, call.phase)
+            return
+        previous, call.phase = call.phase, "ended"  # what comes meanwhile finds it over
+        commands = lifecycle.move(previous, fact).commands
+        call.cancel_timers()
+        legs: list[Awaitable[None]] = []
+        if Command.WITHDRAW in commands and call.agent_channel_id:
+            await self._hangup(call.agent_channel_id, "normal")  # stop the agent's ring first
+        if Command.DISCONNECT in commands:
+            legs = [self._hangup(ch, "normal") for ch in (call.channel_id, call.agent_channel_id)
+                    if ch and ch != gone]
+            if call.bridge_id:
+                legs.append(self._safe(self._ari.destroy_bridge(call.bridge_id)))
+        release = (self._admission.release(call.channel_id) if Command.RELEASE in commands
+                   else asyncio.sleep(0))
+        await asyncio.gather(release, self._writes.run(
+            functools.partial(save, contact_id=call.contact_id, at=self.now())), *legs)
         self.calls.remove(call)
-        log.info("contact %s completed (%s)", call.contact_id, disposition)
-        if call.agent_id is not None:
-            await self._hub.send(call.agent_id, {"type": "completed", "contact_id": call.contact_id})
-        await self._queue.completed(call.contact_id, call.agent_id, call.settings.wrap_up_s)
+        if Command.DEQUEUE in commands:
+            await self._queue.withdraw(call.contact_id)
+        if Command.WITHDRAW in commands and call.agent_id is not None:
+            await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
+        if Command.WRAP_UP in commands:
+            if call.agent_id is not None:
+                await self._hub.send(call.agent_id, {"type": "completed", "contact_id": call.contact_id})
+            await self._queue.completed(call.contact_id, call.agent_id, call.settings.wrap_up_s)
+        log.info("contact %s %s in %s", call.contact_id,
+                 "completed" if fact is Fact.ENDED else "abandoned", previous)
 
     # ---- helpers ---------------------------------------------------------------------------
     async def hangup(self, channel_id: str) -> None:
