@@ -140,12 +140,25 @@ class QueueService:
         Before this runs (while the voice side reconciles with Asterisk, or a mail intake
         already accepts mail) router calls are skipped: what they would change is in the
         database that this reads.  The read and the restore happen under the lock, so a
-        contact saved meanwhile is either read here or routed right after."""
+        contact saved meanwhile is either read here or routed right after.
+
+        An offer pending on an agent page when the previous process ended lived only in
+        that process (its page message and its timer): the contact goes back to the queue
+        in its place, to be offered again, and the agent is not held by it."""
         async with self._lock:
+            now = self._clock()
             async with self._sessions() as s:
                 agents = await agents_repo.all_agents(s)
                 open_ = await repo.open_contacts(s, self._node)
-            now = self._clock()
+                lapsed = [c for c in open_
+                          if c.state == State.OFFERED and c.medium in self._page_media]
+                for contact in lapsed:
+                    log.info("contact %s: its offer to agent %s ended with the previous "
+                             "process; queued again", contact.id, contact.agent_id)
+                    await repo.apply(s, contact, Fact.DECLINED, at=utc(now), agent_id=None,
+                                     agent_channel_id=None)
+                if lapsed:
+                    await s.commit()
             for agent in agents:
                 self._agents[agent.id] = agent
             offers = self.router.restore(

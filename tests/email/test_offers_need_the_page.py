@@ -1,5 +1,7 @@
 """Web work needs the agent page, through the real service: an agent ready with no page open
-(she only uses her phone) gets calls but no e-mail until she opens her page."""
+(she only uses her phone) gets calls but no e-mail until she opens her page; an e-mail offer
+pending on the page when ccari restarts is queued again in its place, offered again once
+the page is back, and holds nobody meanwhile."""
 
 from __future__ import annotations
 
@@ -85,3 +87,45 @@ async def test_an_agent_with_no_page_open_gets_the_call_not_the_email(
 
         await offered_within(env, aiohttp_client, email_id)
 
+
+async def test_an_email_offer_pending_at_a_restart_is_offered_again(
+        cfg: Any, sessions: Any, sink: Sink, aiohttp_client: Any) -> None:
+    sec = await seed_all(sessions, cfg)
+    ecfg = email_cfg(cfg, sink)
+    async with runtime(ecfg, with_pbx=False) as rt:
+        env = Env(rt, ecfg, ecfg.smtp.intake_port, sink, sec)
+        bob_page = await page(env, aiohttp_client, "acme", "bob")
+        try:
+            assert (await bob_page.presence("ready"))["state"] == "ready"
+            await smtp_send(env.port, mail("ada@example.com", "support@acme.example", "Pending"))
+            email_id = (await receive(bob_page.ws, "offer"))["contact"]["id"]
+        finally:
+            await bob_page.close()
+    # ccari stopped with the offer pending on bob's page.
+    bob = await bob_row(sessions)
+    before = await contact(sessions, email_id)
+    assert (before.state, before.agent_id, bob.presence) == ("offered", bob.id, "ready")
+
+    async with runtime(ecfg, with_pbx=False) as rt:
+        env = Env(rt, ecfg, ecfg.smtp.intake_port, sink, sec)
+        # Back in the queue in its place, bob free.
+        after = await contact(sessions, email_id)
+        assert (after.state, after.agent_id, after.queued_at) == ("queued", None, before.queued_at)
+        async with sessions() as s:
+            facts = [e.data.get("fact") for e in await contacts_repo.events(s, after.tenant_id,
+                                                                             email_id)]
+        assert facts[-1] == "declined" and "offered" in facts
+        assert rt.queue.agent_state(bob.id) == "ready"
+        assert rt.queue.view(email_id) is not None
+
+        # A caller for the same skill is not starved: bob's phone rings.
+        phones = Phones()
+        rt.queue.register("voice", phones)
+        call = await queued_call(env, "support")
+        assert await asyncio.wait_for(phones.rung.get(), 10) == (call.id, bob.id)
+        await rt.queue.accepted(call.id)
+        await rt.queue.completed(call.id, bob.id, 0)
+
+        # bob's page is back: the e-mail is offered to him again.
+        await offered_within(env, aiohttp_client, email_id)
+        assert (await contact(sessions, email_id)).state == "offered"
