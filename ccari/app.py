@@ -36,7 +36,7 @@ from ccari.admission.service import AdmissionService
 from ccari.agents import plugin as agents_plugin
 from ccari.agents.commands import AgentCommands
 from ccari.agents.notifier import AgentHub
-from ccari.agents.phones import PhoneWatch
+from ccari.agents.phones import PhoneWatch, poll_interval
 from ccari.ari import AriClient
 from ccari.ari.router import StasisRouter
 from ccari.callbacks import plugin as callbacks_plugin
@@ -205,7 +205,8 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
             router = StasisRouter(rt.ari)
             stasis.register(rt.ari, router, rt.voice)
             # Agent phones Asterisk cannot reach get no calls (read on connect, then polled).
-            phones = PhoneWatch(rt.ari, queue)
+            phones = PhoneWatch(rt.ari, queue,
+                                interval_s=poll_interval(cfg.pbx.agent_qualify_s))
             rt.ari.on_connected(phones.reconcile)
             stack.push_async_callback(phones.close)
             for attach in rt.pbx_setups:
