@@ -60,6 +60,7 @@ from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
 from ccari.voice import stasis
+from ccari.voice.controls import CallControls
 from ccari.voice.ports import IvrCallbacks, VoicemailPort
 from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
@@ -198,6 +199,8 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                                     admission=admission, writes=writes,
                                     callbacks=rt.ivr_callbacks, voicemail=rt.voicemail)
             queue.register("voice", rt.voice)
+            # The agent's call controls (hold, hang up, transfer, wrap-up), page and REST.
+            CallControls(rt.voice, queue).register_commands(rt.commands)
             # Free the trunks of calls that ended while we were away before reconcile
             # admits the calls that arrived meanwhile.
             rt.ari.on_connected(_admission_rebuilder(rt.ari, admission))

@@ -94,6 +94,18 @@ class VoiceConfig:
     # new calls is admitted; the others get the tenant's announcement, else SIP 503, at
     # once.  The share grows back below 40% of it.  0 turns it off.
     overload_delay_ms: float = 350.0
+    # The codes an agent closes a call's wrap-up with: a plain code is every tenant's,
+    # "<tenant slug>:<code>" only that tenant's.
+    disposition_codes: tuple[str, ...] = ("resolved", "follow-up", "escalated", "no-action")
+
+    def dispositions_of(self, tenant_slug: str) -> tuple[str, ...]:
+        """The wrap-up codes of one tenant."""
+        out = []
+        for entry in self.disposition_codes:
+            slug, _, code = entry.rpartition(":")
+            if not slug or slug == tenant_slug:
+                out.append(code)
+        return tuple(out)
 
 
 @dataclass(frozen=True)

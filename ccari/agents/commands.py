@@ -27,13 +27,18 @@ class AgentCommands:
             raise ValueError(f"agent command {name!r} registered twice")
         self._handlers[name] = handler
 
-    async def dispatch(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
+    async def run(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
+        """Carry out a command; its errors are raised (the REST API maps them to responses)."""
         name = message.get("type")
         handler = self._handlers.get(name) if isinstance(name, str) else None
+        if handler is None:
+            raise BadRequest(f"unknown message type {name!r}", error_id="unknown-message")
+        return await handler(agent, message)
+
+    async def dispatch(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
+        name = message.get("type")
         try:
-            if handler is None:
-                raise BadRequest(f"unknown message type {name!r}", error_id="unknown-message")
-            return await handler(agent, message)
+            return await self.run(agent, message)
         except CcariError as exc:
             if exc.status >= 500:
                 log.exception("agent command %s failed", name)

@@ -15,7 +15,7 @@ from ccari import keys
 from ccari.agents import repo
 from ccari.agents.commands import Command
 from ccari.contacts.services import QueueService
-from ccari.errors import BadRequest, Forbidden
+from ccari.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ccari.storage.models import Agent, Tenant
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import STATIC, render
@@ -136,6 +136,35 @@ async def logout(request: web.Request) -> web.Response:
     resp = web.HTTPSeeOther("/agent/login")
     resp.del_cookie(COOKIE)
     raise resp
+
+
+CALL_ACTIONS = {"hold", "resume", "hangup", "transfer", "wrap_up"}
+
+
+@routes.post("/agent/api/calls/{contact_id}/{action}")
+async def call_action(request: web.Request) -> web.Response:
+    """The page's call controls over REST, the same commands as the websocket's ``call.*``:
+    the agent's session cookie and its CSRF token in ``X-CSRF-Token``; a JSON body for the
+    command's other fields (``skill``, ``disposition``, ``note``)."""
+    found = await _agent(request)
+    if found is None:
+        raise Unauthorized("log in first", error_id="not-logged-in")
+    sess, agent, _ = found
+    _check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
+    action = request.match_info["action"]
+    if action not in CALL_ACTIONS:
+        raise NotFound(f"no call action {action!r}", error_id="unknown-action")
+    body: Any = {}
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadRequest("the body is not JSON", error_id="bad-json") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object", error_id="bad-json")
+    message = {**body, "type": f"call.{action}", "contact_id": request.match_info["contact_id"]}
+    reply = await request.app[keys.COMMANDS].run(agent, message)
+    return web.json_response(reply or {})
 
 
 @routes.get("/agent/ws")

@@ -261,6 +261,11 @@ class AriRest:
     async def stop_moh(self, channel: ChannelRef) -> None:
         await self._request("DELETE", f"/channels/{_seg(channel)}/moh")
 
+    async def rtp_statistics(self, channel: ChannelRef) -> dict[str, Any]:
+        """The channel's RTP counters (``txcount``, ``rxcount``...): what it sends and gets."""
+        stats = await self._request("GET", f"/channels/{_seg(channel)}/rtp_statistics")
+        return dict(stats or {})
+
     # --- recordings -------------------------------------------------------------------
 
     async def record(

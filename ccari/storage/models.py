@@ -229,6 +229,10 @@ ContactMeta = TypedDict("ContactMeta", {
     "topic": str,              # chat: its topic before it was transferred to a colleague
     "callback": str,           # callback: the callback's id
     "call": str,               # voicemail: the call contact it was recorded on
+    "hold_s": float,           # voice: seconds the caller spent on hold (agent's hold)
+    "transfers": list[dict[str, Any]],  # voice: blind transfers, {"agent_id", "to": attributes}
+    "ended_by": str,           # voice: who ended the call, once a wrap-up code replaced it
+    "note": str,               # the agent's wrap-up note
 }, total=False)
 
 

@@ -52,6 +52,14 @@ class Call:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # An answering overflow treatment ("callback" offer, "voicemail"): never queued.
     overflow: str | None = None
+    # The agent's hold: since when (time.monotonic()) the caller is held, and the seconds of
+    # the holds already ended.
+    held_at: float | None = None
+    hold_s: float = 0.0
+
+    def hold_total(self, now: float) -> float:
+        """Seconds on hold so far, the hold under way included."""
+        return self.hold_s + (now - self.held_at if self.held_at is not None else 0.0)
 
     def cancel_timers(self) -> None:
         for task in (self.timer, self.announcer):

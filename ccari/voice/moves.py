@@ -73,11 +73,30 @@ def abandoned(s: Session, contact_id: str, at: dt.datetime) -> Contact | None:
                            disposition=f"abandoned-in-{contact.state}")
 
 
-def ended(s: Session, contact_id: str, at: dt.datetime, disposition: str) -> Contact | None:
-    """A connected call ended, with its talk time."""
+def ended(s: Session, contact_id: str, at: dt.datetime, disposition: str,
+          hold_s: float = 0.0) -> Contact | None:
+    """A connected call ended, with its talk time (and its time on hold, if it was held)."""
     contact = repo.get_sync(s, contact_id)
     if contact is None or contact.state != State.CONNECTED:
         return None
     talk = (at - (contact.connected_at or at)).total_seconds()
+    if hold_s:
+        return repo.apply_sync(s, contact, Fact.ENDED, at=at, ended_at=at, talk_s=round(talk, 3),
+                               disposition=disposition, meta={**contact.meta, "hold_s": round(hold_s, 3)})
     return repo.apply_sync(s, contact, Fact.ENDED, at=at, ended_at=at, talk_s=round(talk, 3),
                            disposition=disposition)
+
+
+def transferred(s: Session, contact_id: str, at: dt.datetime, attributes: dict[str, object],
+                hold_s: float = 0.0) -> Contact | None:
+    """The agent handed a connected call back to the queue with new routing attributes; it
+    keeps its place rules (its original queue time) and its history."""
+    contact = repo.get_sync(s, contact_id)
+    if contact is None or contact.state != State.CONNECTED:
+        return None
+    meta = {**contact.meta, "transfers": [*contact.meta.get("transfers", []),
+                                          {"agent_id": contact.agent_id, "to": attributes}]}
+    if hold_s:
+        meta["hold_s"] = round(hold_s, 3)
+    return repo.apply_sync(s, contact, Fact.TRANSFERRED, at=at, attributes=attributes,
+                           agent_id=None, agent_channel_id=None, bridge_id=None, meta=meta)

@@ -124,6 +124,10 @@ class VoiceService:
         return self._sessions
 
     @property
+    def writes(self) -> GroupCommit:
+        return self._writes
+
+    @property
     def config(self) -> VoiceConfig:
         return self._cfg
 
@@ -276,7 +280,8 @@ class VoiceService:
             return
         if call.phase in ("ivr", "queued", "offered", "connected"):
             fact = Fact.ENDED if call.phase == "connected" else Fact.CUSTOMER_LEFT
-            save = (functools.partial(moves.ended, disposition="caller-hangup")
+            save = (functools.partial(moves.ended, disposition="caller-hangup",
+                                      hold_s=call.hold_total(time.monotonic()))
                     if fact is Fact.ENDED else moves.abandoned)
             await self._follow(call, fact, save, gone=call.channel_id)
         else:
@@ -284,8 +289,9 @@ class VoiceService:
 
     async def finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""
-        await self._follow(call, Fact.ENDED, functools.partial(moves.ended, disposition=disposition),
-                           gone=gone)
+        await self._follow(call, Fact.ENDED, functools.partial(
+            moves.ended, disposition=disposition, hold_s=call.hold_total(time.monotonic())),
+            gone=gone)
 
     async def _follow(self, call: Call, fact: Fact, save: Callable[..., Any], *,
                       gone: str | None) -> None:

@@ -1,0 +1,203 @@
+"""The agent's controls over the call she is connected to, from her page's websocket and the
+REST API (the same commands): hold and resume, hang up, blind transfer to a skill, and the
+wrap-up's disposition code and note.
+
+Hold takes the caller out of the call's mixing bridge and plays the music on hold on the
+caller's channel: the caller hears the music, the agent (alone in the bridge) hears nothing,
+and resume stops the music and adds the caller back.  Asterisk 22's other ways were set
+aside: music on the bridge (``POST /bridges/{id}/moh``) plays to the agent too, and a
+channel's own music (``POST /channels/{id}/moh``) while it is bridged competes with the
+bridge for what the caller hears.
+
+Only the agent the call is connected to may act on it (404 ``contact-not-found`` for anyone
+else, tenant-scoped); a command in the wrong state is a 409 with its own id.  Each command
+takes the call's lock, like every other step of the call (``services.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ccari.agents.commands import AgentCommands, field
+from ccari.agents.commands import Command as AgentCommand
+from ccari.contacts import lifecycle, repo
+from ccari.contacts.lifecycle import Command, Fact
+from ccari.contacts.services import QueueService
+from ccari.errors import BadRequest, Conflict, NotFound
+from ccari.storage.models import Agent, ContactMeta, Tenant
+from ccari.voice import moves
+from ccari.voice.calls import Call
+from ccari.voice.hold import safe
+
+if TYPE_CHECKING:
+    from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
+NOTE_MAX = 2000
+ATTRIBUTE_MAX = 64
+
+
+class CallControls:
+    def __init__(self, voice: VoiceService, queue: QueueService) -> None:
+        self._voice = voice
+        self._queue = queue
+
+    def register_commands(self, commands: AgentCommands) -> None:
+        commands.register("call.hold", self._cmd(self.hold))
+        commands.register("call.resume", self._cmd(self.resume))
+        commands.register("call.hangup", self._cmd(self.hangup))
+        commands.register("call.transfer", self._cmd_transfer)
+        commands.register("call.wrap_up", self._cmd_wrap_up)
+
+    @staticmethod
+    def _cmd(action: Callable[[Agent, str], Awaitable[dict[str, Any]]]) -> AgentCommand:
+        async def handler(agent: Agent, msg: dict[str, Any]) -> dict[str, Any] | None:
+            return await action(agent, field(msg, "contact_id"))
+
+        return handler
+
+    def _call_of(self, agent: Agent, contact_id: str) -> Call:
+        call = self._voice.calls.by_contact(contact_id)
+        if call is None or call.agent_id != agent.id or call.tenant_id != agent.tenant_id:
+            raise NotFound("no such call for you", error_id="contact-not-found")
+        return call
+
+    @staticmethod
+    def _connected(call: Call) -> None:
+        if call.phase != "connected":
+            raise Conflict(f"the call is {call.phase}", error_id="call-not-connected")
+
+    # ---- hold / resume ---------------------------------------------------------------------
+    async def hold(self, agent: Agent, contact_id: str) -> dict[str, Any]:
+        call = self._call_of(agent, contact_id)
+        async with call.lock:
+            self._connected(call)
+            if call.held_at is not None:
+                raise Conflict("the call is already on hold", error_id="call-on-hold")
+            call.held_at = time.monotonic()
+            await self._log(call, "held", agent_id=agent.id)
+            ari = self._voice.ari
+            if call.bridge_id:
+                await safe(ari.remove_channel(call.bridge_id, call.channel_id))
+            await safe(ari.start_moh(call.channel_id, self._voice.config.moh_class))
+            call.moh = True
+        log.info("contact %s: on hold by agent %s", contact_id, agent.id)
+        return {"type": "held", "contact_id": contact_id}
+
+    async def resume(self, agent: Agent, contact_id: str) -> dict[str, Any]:
+        call = self._call_of(agent, contact_id)
+        async with call.lock:
+            self._connected(call)
+            if call.held_at is None:
+                raise Conflict("the call is not on hold", error_id="call-not-on-hold")
+            held = time.monotonic() - call.held_at
+            call.held_at, call.hold_s = None, call.hold_s + held
+            await self._log(call, "resumed", agent_id=agent.id, held_s=round(held, 3),
+                            hold_s=round(call.hold_s, 3))
+            ari = self._voice.ari
+            await safe(ari.stop_moh(call.channel_id))
+            call.moh = False
+            if call.bridge_id:
+                await safe(ari.add_channel(call.bridge_id, call.channel_id))
+        log.info("contact %s: resumed by agent %s after %.1f s", contact_id, agent.id, held)
+        return {"type": "resumed", "contact_id": contact_id}
+
+    async def _log(self, call: Call, kind: str, **data: Any) -> None:
+        """An event of the call's log that moves nothing (saved before Asterisk is told)."""
+        async with self._voice.sessions() as s:
+            contact = await repo.get(s, call.contact_id, call.tenant_id)
+            if contact is not None:
+                await repo.log(s, contact, kind, self._voice.now(), **data)
+                await s.commit()
+
+    # ---- hang up ---------------------------------------------------------------------------
+    async def hangup(self, agent: Agent, contact_id: str) -> dict[str, Any]:
+        """As if the agent's phone hung up: both legs end, the agent goes to wrap-up."""
+        call = self._call_of(agent, contact_id)
+        async with call.lock:
+            self._connected(call)
+            await self._voice.finish(call, "agent-hangup")
+        return {"type": "completed", "contact_id": contact_id}
+
+    # ---- blind transfer --------------------------------------------------------------------
+    async def _cmd_transfer(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        skill = field(msg, "skill")
+        if len(skill) > ATTRIBUTE_MAX:
+            raise BadRequest("skill is too long", error_id="bad-skill")
+        return await self.transfer(agent, field(msg, "contact_id"), skill)
+
+    async def transfer(self, agent: Agent, contact_id: str, skill: str) -> dict[str, Any]:
+        """Back to the queue for another skill (the lifecycle's TRANSFERRED: disconnect the
+        agent's leg, enqueue); the caller hears the music and keeps its place rules."""
+        call = self._call_of(agent, contact_id)
+        async with call.lock:
+            self._connected(call)
+            commands = lifecycle.move(call.phase, Fact.TRANSFERRED).commands
+            now = time.monotonic()
+            async with self._voice.sessions() as s:
+                row = await repo.get(s, contact_id, agent.tenant_id)
+            attributes = {**(row.attributes if row is not None else {}), "skill": skill}
+            contact = await self._voice.writes.run(functools.partial(
+                moves.transferred, contact_id=contact_id, at=self._voice.now(),
+                attributes=attributes, hold_s=call.hold_total(now)))
+            if contact is None:
+                raise Conflict("the call has moved on", error_id="illegal-transition")
+            agent_leg, bridge = call.agent_channel_id, call.bridge_id
+            self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
+            call.phase, call.agent_id, call.bridge_id = "queued", None, None
+            call.hold_s, call.held_at = call.hold_total(now), None
+            if Command.DISCONNECT in commands:
+                if agent_leg:
+                    await self._voice.hangup(agent_leg)
+                if bridge:
+                    await self._voice.destroy_bridge(bridge)
+            # The agent's part ends without wrap-up; she is free for the next contact.
+            await self._queue.completed(contact_id, agent.id, 0)
+            if Command.ENQUEUE in commands:
+                await self._queue.enqueue(contact)
+                if call.phase == "queued":
+                    self._voice.hold.start(call)
+        log.info("contact %s: transferred by agent %s to skill %s", contact_id, agent.id, skill)
+        return {"type": "transferred", "contact_id": contact_id}
+
+    # ---- wrap-up ---------------------------------------------------------------------------
+    async def _cmd_wrap_up(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        note = msg.get("note") or ""
+        if not isinstance(note, str) or len(note) > NOTE_MAX:
+            raise BadRequest(f"note must be text of at most {NOTE_MAX} characters",
+                             error_id="bad-note")
+        return await self.wrap_up(agent, field(msg, "contact_id"), field(msg, "disposition"),
+                                  note)
+
+    async def wrap_up(self, agent: Agent, contact_id: str, code: str, note: str) -> dict[str, Any]:
+        """The agent's disposition code and note for a call she ended or was ended on; her
+        wrap-up ends with it (she is ready again unless she chose not ready)."""
+        async with self._voice.sessions() as s:
+            contact = await repo.get(s, contact_id, agent.tenant_id, for_update=True)
+            if contact is None or contact.agent_id != agent.id or contact.medium != "voice":
+                raise NotFound("no such call for you", error_id="contact-not-found")
+            if contact.state != lifecycle.State.COMPLETED:
+                raise Conflict(f"the call is {contact.state}", error_id="call-not-ended")
+            if "ended_by" in contact.meta:
+                raise Conflict("this call has its disposition", error_id="already-wrapped-up")
+            tenant = await s.get(Tenant, agent.tenant_id)
+            codes = self._voice.config.dispositions_of(tenant.slug if tenant else "")
+            if code not in codes:
+                raise BadRequest(f"disposition must be one of {', '.join(codes)}",
+                                 error_id="bad-disposition")
+            ended_by = contact.disposition or ""
+            meta: ContactMeta = {**contact.meta, "ended_by": ended_by}
+            if note:
+                meta["note"] = note
+            contact.disposition, contact.meta = code, meta
+            await repo.log(s, contact, "wrap-up", self._voice.now(), agent_id=agent.id,
+                           disposition=code, note=note, ended_by=ended_by)
+            await s.commit()
+        if self._queue.agent_state(agent.id) == "wrap_up":
+            await self._queue.set_presence(agent, "ready")
+        log.info("contact %s: wrap-up %s by agent %s", contact_id, code, agent.id)
+        return {"type": "wrapped-up", "contact_id": contact_id, "disposition": code}

@@ -1,0 +1,209 @@
+"""The agent's call controls on the real Asterisk: SIPp plays the caller and the agents'
+phones, the agent's page is its websocket session (and the REST API, the same commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+
+from ccari.app import Runtime, internal_app
+from ccari.contacts import repo
+from ccari.storage.models import Contact, Queue
+from tests.support.agent_web import AgentPage, open_agent_page
+from tests.support.sipp import free_tcp_port
+from tests.voice.conftest import VoiceEnv, eventually
+from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
+
+pytestmark = pytest.mark.pbx
+
+
+@pytest.fixture
+async def served(ccari: Runtime, voice_env: VoiceEnv) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    runner = web.AppRunner(internal_app(ccari))
+    await runner.setup()
+    port = free_tcp_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
+    try:
+        yield f"http://127.0.0.1:{port}", secrets
+    finally:
+        await runner.cleanup()
+
+
+async def page_of(served: tuple[str, dict[str, Any]], user: str) -> AgentPage:
+    base, secrets = served
+    return await open_agent_page(base, "acme", user, secrets[f"acme.{user}.web"])
+
+
+async def command(page: AgentPage, msg: dict[str, Any], want: str) -> dict[str, Any]:
+    """Send a page command; the first reply of type ``want`` or ``error``."""
+    await page.ws.send_json(msg)
+    while True:
+        reply = await page.ws.receive_json(timeout=10)
+        if reply.get("type") in (want, "error"):
+            return reply
+
+
+async def rest(page: AgentPage, contact_id: str, action: str, body: Any = None) -> tuple[int, Any]:
+    html = await (await page.http.get("/agent")).text()
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match
+    resp = await page.http.post(f"/agent/api/calls/{contact_id}/{action}", json=body,
+                                headers={"X-CSRF-Token": match.group(1)})
+    return resp.status, await resp.json()
+
+
+async def channels_in(rt: Runtime, bridge_id: str) -> set[str]:
+    assert rt.ari is not None
+    return set((await rt.ari.get_bridge(bridge_id)).channels)
+
+
+async def set_wrap_up(rt: Runtime, seconds: float) -> None:
+    async with rt.sessions() as s:
+        for q in await s.scalars(select(Queue)):
+            q.wrap_up_s = seconds
+        await s.commit()
+
+
+async def test_hold_resume_then_hang_up_from_the_page_with_a_disposition(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]]
+) -> None:
+    await set_wrap_up(ccari, 120)  # only the disposition ends this wrap-up
+    agents = await ready(ccari, "alice")
+    alice = agents["alice"]
+    page = await page_of(served, "alice")
+    try:
+        async with phone(voice_env, "alice") as alice_phone:
+            call = caller(voice_env, digits="1", hangup_after_ms=0)
+            await call.start()
+            live = await eventually(lambda: one_contact_in(ccari, "connected"), what="connected")
+            cid, bridge = live.id, live.bridge_id
+            assert live.agent_id == alice.id and bridge
+            assert await channels_in(ccari, bridge) == {live.channel_id, live.agent_channel_id}
+
+            # Not on hold yet: nothing to resume (409 with its id, over REST).
+            assert await rest(page, cid, "resume") == (409, {
+                "error": "call-not-on-hold", "message": "the call is not on hold"})
+            # Hold: the caller leaves the bridge and hears the music; the agent, alone, nothing.
+            held = await command(page, {"type": "call.hold", "contact_id": cid}, "held")
+            assert held == {"type": "held", "contact_id": cid}
+            assert await channels_in(ccari, bridge) == {live.agent_channel_id}
+            caller_got, agent_got = await asyncio.gather(
+                _sent(ccari, live.channel_id), _sent(ccari, live.agent_channel_id))
+            assert caller_got >= 25, "the caller hears the music on hold (20 ms packets)"
+            assert agent_got <= 2, "the agent hears nothing"
+            again = await command(page, {"type": "call.hold", "contact_id": cid}, "held")
+            assert again["error"] == "call-on-hold"
+            await asyncio.sleep(1.5)
+            # Resume over the REST API: bridged again, the music stopped.
+            assert await rest(page, cid, "resume") == (200, {"type": "resumed", "contact_id": cid})
+            assert await channels_in(ccari, bridge) == {live.channel_id, live.agent_channel_id}
+            caller_got, agent_got = await asyncio.gather(
+                _sent(ccari, live.channel_id), _sent(ccari, live.agent_channel_id))
+            assert caller_got <= 2, "the music stopped (and the agent's phone sends nothing)"
+
+            # Someone else's or an unknown call: 404; bad input: 4xx with its id.
+            status, body = await rest(page, "nope", "hold")
+            assert (status, body["error"]) == (404, "contact-not-found")
+            status, body = await rest(page, cid, "explode")
+            assert (status, body["error"]) == (404, "unknown-action")
+
+            # Hang up from the page: both legs end, the agent is in wrap-up.
+            done = await command(page, {"type": "call.hangup", "contact_id": cid}, "completed")
+            assert done == {"type": "completed", "contact_id": cid}
+            result = await call.wait()
+            assert result.requests.get("BYE") == 1, result.describe()
+            ended = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+            await eventually(lambda: _is(ccari.queue.agent_state(alice.id), "wrap_up"),
+                             what="alice in wrap-up")
+        assert (await alice_phone.result()).requests.get("BYE") == 1
+        assert ended.disposition == "agent-hangup" and ended.meta["hold_s"] >= 1.5
+
+        bad = await command(page, {"type": "call.wrap_up", "contact_id": cid,
+                                   "disposition": "whatever"}, "wrapped-up")
+        assert bad["error"] == "bad-disposition"
+        status, body = await rest(page, cid, "hold")
+        assert (status, body["error"]) == (404, "contact-not-found")  # the call is over
+        wrapped = await command(page, {"type": "call.wrap_up", "contact_id": cid,
+                                       "disposition": "follow-up", "note": "send the quote"},
+                                "wrapped-up")
+        assert wrapped["disposition"] == "follow-up"
+        # The disposition ends the wrap-up early: alice is ready again.
+        assert ccari.queue.agent_state(alice.id) == "ready"
+        again = await command(page, {"type": "call.wrap_up", "contact_id": cid,
+                                     "disposition": "resolved"}, "wrapped-up")
+        assert again["error"] == "already-wrapped-up"
+    finally:
+        await page.close()
+    async with ccari.sessions() as s:
+        row = await s.get(Contact, cid)
+        events = await repo.events(s, row.tenant_id, cid)
+    assert row.disposition == "follow-up"
+    assert row.meta["note"] == "send the quote" and row.meta["ended_by"] == "agent-hangup"
+    kinds = [e.kind for e in events]
+    assert kinds.index("held") < kinds.index("resumed") < kinds.index("completed") \
+        < kinds.index("wrap-up")
+    resumed = next(e for e in events if e.kind == "resumed")
+    assert resumed.data["held_s"] >= 1.5 and resumed.data["agent_id"] == alice.id
+
+
+async def test_blind_transfer_to_a_skill_reaches_the_agent_with_it(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]]
+) -> None:
+    agents = await ready(ccari, "alice", "bob")
+    page = await page_of(served, "alice")
+    try:
+        async with phone(voice_env, "alice") as alice_phone, \
+                phone(voice_env, "bob", hangup_after_ms=2000) as bob_phone:
+            call = caller(voice_env, digits="1", hangup_after_ms=0, caller="15550199")
+            await call.start()
+            live = await eventually(lambda: one_contact_in(ccari, "connected"), what="connected")
+            assert live.agent_id == agents["alice"].id
+            bad = await command(page, {"type": "call.transfer", "contact_id": live.id},
+                                "transferred")
+            assert bad["error"] == "bad-skill"
+            moved = await command(page, {"type": "call.transfer", "contact_id": live.id,
+                                         "skill": "support"}, "transferred")
+            assert moved == {"type": "transferred", "contact_id": live.id}
+            again = await eventually(lambda: _connected_to(ccari, agents["bob"].id),
+                                     what="connected to bob")
+            assert again.id == live.id and again.attributes["skill"] == "support"
+            assert again.queued_at == live.queued_at  # its place rules: its queue time kept
+            ended = await eventually(lambda: one_contact_in(ccari, "completed"), 15, "completed")
+            result = await call.wait()
+            assert result.ok, result.describe()
+        alice_result, bob_result = await alice_phone.result(), await bob_phone.result()
+    finally:
+        await page.close()
+    assert alice_result.requests.get("INVITE") == 1 and alice_result.requests.get("BYE") == 1
+    assert bob_result.requests.get("INVITE") == 1
+    assert ended.agent_id == agents["bob"].id and ended.disposition == "agent-hangup"
+    assert ended.meta["transfers"] == [{"agent_id": agents["alice"].id,
+                                        "to": {**live.attributes, "skill": "support"}}]
+    assert ended.offer_count == 2
+    assert ccari.queue.agent_state(agents["alice"].id) == "ready"
+
+
+async def _connected_to(rt: Runtime, agent_id: int) -> Contact | None:
+    row = await one_contact_in(rt, "connected")
+    return row if row is not None and row.agent_id == agent_id else None
+
+
+async def _is(value: object, expected: object) -> bool:
+    return value == expected
+
+
+async def _sent(rt: Runtime, channel_id: str, seconds: float = 1.0) -> int:
+    """RTP packets Asterisk sends on the channel over ``seconds`` (the agent phones and the
+    caller send none, so what a leg gets while held can only be the music)."""
+    assert rt.ari is not None
+    before = (await rt.ari.rtp_statistics(channel_id))["txcount"]
+    await asyncio.sleep(seconds)
+    return int((await rt.ari.rtp_statistics(channel_id))["txcount"] - before)
