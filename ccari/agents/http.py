@@ -121,6 +121,7 @@ async def page(request: web.Request) -> web.Response:
     phone_ok = queue.phone_reachable(agent.id)
     return render("agent.html", agent=agent, tenant=tenant, state=state, reason=reason,
                   csrf=sess.csrf, phone_reachable=phone_ok,
+                  dispositions=request.app[keys.CONFIG].voice.dispositions_of(tenant.slug),
                   plugins=request.app[keys.AGENT_SCRIPTS])
 
 

@@ -121,7 +121,7 @@ class CallControls:
         async with call.lock:
             self._connected(call)
             await self._voice.finish(call, "agent-hangup")
-        return {"type": "completed", "contact_id": contact_id}
+        return {"type": "hung-up", "contact_id": contact_id}  # "completed" follows from the call
 
     # ---- blind transfer --------------------------------------------------------------------
     async def _cmd_transfer(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:

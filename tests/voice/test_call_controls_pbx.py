@@ -116,8 +116,8 @@ async def test_hold_resume_then_hang_up_from_the_page_with_a_disposition(
             assert (status, body["error"]) == (404, "unknown-action")
 
             # Hang up from the page: both legs end, the agent is in wrap-up.
-            done = await command(page, {"type": "call.hangup", "contact_id": cid}, "completed")
-            assert done == {"type": "completed", "contact_id": cid}
+            done = await command(page, {"type": "call.hangup", "contact_id": cid}, "hung-up")
+            assert done == {"type": "hung-up", "contact_id": cid}
             result = await call.wait()
             assert result.requests.get("BYE") == 1, result.describe()
             ended = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")

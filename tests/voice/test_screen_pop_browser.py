@@ -42,17 +42,31 @@ async def test_agent_sees_the_callers_customer_record(ccari: Runtime, voice_env:
                 assert await page.text_content(f"{pop} .ivr") == "skill=sales, tier=gold"  # Ada is gold
                 assert "15550199" in await page.text_content(f"{pop} .caller")
                 await page.wait_for_selector(f"{pop}[data-status=connected]", timeout=10000)
+                # The call's controls: hold, then resume.
+                await page.click(f"{pop} .hold")
+                await page.wait_for_selector(f"{pop}[data-status=held]", timeout=5000)
+                await page.click(f"{pop} .resume")
+                await page.wait_for_selector(f"{pop}[data-status=connected]", timeout=5000)
                 result = await call.wait()
                 assert result.ok, result.describe()
             await page.wait_for_selector("#state[data-state=wrap_up]", timeout=10000)
+            # Wrap-up: a disposition and a note close it, and the agent is ready again.
+            await page.wait_for_selector(f"{pop}[data-status=wrap-up]", timeout=5000)
+            await page.select_option(f"{pop} .disposition", "follow-up")
+            await page.fill(f"{pop} .note", "call back about the router")
+            await page.click(f"{pop} .wrap-up-done")
+            await page.wait_for_selector(pop, state="detached", timeout=5000)
+            await page.wait_for_selector("#state[data-state=ready]", timeout=5000)
 
             async def completed() -> bool:
                 from sqlalchemy import select
 
                 from ccari.storage.models import Contact
                 async with ccari.sessions() as s:
-                    return (await s.scalar(select(Contact.state))) == "completed"
+                    row = await s.scalar(select(Contact))
+                    return row is not None and row.disposition == "follow-up" \
+                        and row.meta.get("note") == "call back about the router"
 
-            await eventually(completed, what="the contact to complete")
+            await eventually(completed, what="the contact's disposition")
     finally:
         await runner.cleanup()

@@ -42,6 +42,10 @@
     li.querySelector(".accept").hidden = !(web && status === "offered");
     li.querySelector(".reject").hidden = !(web && status === "offered");
     li.querySelector(".complete").hidden = !(web && status === "connected");
+    li.querySelector(".call-controls").hidden = !(!web && (status === "connected" || status === "held"));
+    li.querySelector(".hold").hidden = status === "held";
+    li.querySelector(".resume").hidden = status !== "held";
+    li.querySelector(".wrap-up").hidden = !(!web && status === "wrap-up");
   }
 
   function refresh() {
@@ -59,6 +63,14 @@
       li.querySelector(".accept").addEventListener("click", () => ccari.send({ type: "accept", contact_id: c.id }));
       li.querySelector(".reject").addEventListener("click", () => ccari.send({ type: "reject", contact_id: c.id }));
       li.querySelector(".complete").addEventListener("click", () => ccari.send({ type: "complete", contact_id: c.id, disposition: "handled" }));
+      // A call's controls (the same commands as POST /agent/api/calls/{id}/{action}).
+      const call = (type, extra) => ccari.send(Object.assign({ type: type, contact_id: c.id }, extra || {}));
+      li.querySelector(".hold").addEventListener("click", () => call("call.hold"));
+      li.querySelector(".resume").addEventListener("click", () => call("call.resume"));
+      li.querySelector(".hangup").addEventListener("click", () => call("call.hangup"));
+      li.querySelector(".transfer").addEventListener("click", () => call("call.transfer", { skill: li.querySelector(".transfer-skill").value }));
+      li.querySelector(".wrap-up-done").addEventListener("click", () => call("call.wrap_up", {
+        disposition: li.querySelector(".disposition").value, note: li.querySelector(".note").value }));
       items.set(c.id, li);
       $("work-list").append(li);
     }
@@ -92,7 +104,16 @@
   ccari.on("offer", (m) => showOffer(m.contact));
   ccari.on("connected", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });
   ccari.on("withdrawn", (m) => drop(m.contact_id));
-  ccari.on("completed", (m) => drop(m.contact_id));
+  // A call ends in wrap-up on the page: the disposition closes it.
+  ccari.on("completed", (m) => {
+    const li = items.get(m.contact_id);
+    if (li && li.dataset.medium === "voice" && li.dataset.status !== "wrap-up") setStatus(li, "wrap-up");
+    else drop(m.contact_id);
+  });
+  ccari.on("held", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "held"); });
+  ccari.on("resumed", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });
+  ccari.on("transferred", (m) => drop(m.contact_id));
+  ccari.on("wrapped-up", (m) => drop(m.contact_id));
   ccari.on("error", (m) => { $("conn").textContent = "error: " + m.error + (m.message ? " (" + m.message + ")" : ""); });
 
   function connect() {
