@@ -177,6 +177,10 @@ class AdmissionService:
         return decide_outbound(key, self._policies_with(key, tenant), pool,
                                self._facts(key, live), now).admit
 
+    def overflow_policies(self) -> dict[int, str]:
+        """Every tenant's overflow policy as last read (no I/O)."""
+        return {int(k): p.overflow for k, p in self._policies.items()}
+
     def overflow_of(self, tenant_id: int) -> str:
         """The tenant's overflow policy as last read (no I/O; "busy" if not read yet)."""
         policy = self._policies.get(str(tenant_id))

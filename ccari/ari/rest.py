@@ -148,6 +148,10 @@ class AriRest:
 
     # --- endpoints --------------------------------------------------------------------
 
+    async def set_global(self, variable: str, value: str) -> None:
+        """Set an Asterisk global variable (the dialplan reads it)."""
+        await self._send("POST", "/asterisk/variable", params={"variable": variable, "value": value})
+
     async def list_endpoints(self, technology: str = "PJSIP") -> list[Endpoint]:
         return [Endpoint.from_json(e)
                 for e in await self._request("GET", f"/endpoints/{_seg(technology)}") or ()]

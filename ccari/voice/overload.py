@@ -18,14 +18,17 @@ recovered.  :class:`LoadMonitor` samples the delays every ``interval_s``.
 
 A call refused for overload gets its tenant's fallback at once: the "lines busy"
 announcement (early media, then 486) when the tenant has one, else SIP 503 (a carrier may
-then route it elsewhere); nothing is written for it.
+then route it elsewhere); nothing is written for it.  The refusing is done by Asterisk's
+dialplan, before the call reaches ccari (``CCARI_SHED``: the per mille of new calls to turn
+away, set by ccari), so a refused call costs ccari nothing; when that cannot be set, ccari
+refuses the same share itself as calls arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -76,15 +79,28 @@ class Gate:
 
 
 class LoadMonitor:
-    """Samples the hot path's delays into the :class:`Gate`; counts refused calls."""
+    """Samples the hot path's delays into the :class:`Gate`; counts refused calls.
+
+    ``shed`` (optional) turns calls away before they reach ccari: it is told the share of new
+    calls to refuse, in per mille, when that changes and every second while it is not 0, and
+    says whether it took effect.  While it does, every call that still arrives is admitted
+    (the share was already refused); otherwise the gate refuses here."""
+
+    RESEND_S = 1.0  # while shedding, the share is told again this often (a restarted PBX)
 
     def __init__(self, gate: Gate, write_delay_ms: Callable[[], float], *,
-                 interval_s: float = 0.1) -> None:
+                 interval_s: float = 0.1,
+                 shed: Callable[[int], Awaitable[bool]] | None = None) -> None:
         self.gate = gate
         self._write_delay_ms = write_delay_ms
         self._interval = interval_s
         self._answers_ms = 0.0  # the slowest answer since the last sample
         self.refused = 0
+        self.shed = shed
+        self.shed_permille = 0  # what the shed was last told, when it took effect
+        self._shed_at = 0.0
+        self._edge = False
+        self._told = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -93,6 +109,8 @@ class LoadMonitor:
 
     def admit(self) -> bool:
         self.start()
+        if self._edge:
+            return True
         if self.gate.admit():
             return True
         self.refused += 1
@@ -110,6 +128,12 @@ class LoadMonitor:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self.shed is not None and self.shed_permille:
+            try:  # calls go to ccari again (or to Asterisk's fallback while it is away)
+                await self.shed(0)
+            except Exception:
+                log.warning("overload: could not tell the PBX to stop turning calls away")
+            self.shed_permille, self._edge = 0, False
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -127,3 +151,23 @@ class LoadMonitor:
                 else:
                     log.warning("overload over: admitting every call again (%d refused in all)",
                                 self.refused)
+            await self._tell_shed(loop.time())
+
+    async def _tell_shed(self, now: float) -> None:
+        if self.shed is None:
+            return
+        permille = round(1000 * (1.0 - self.gate.fraction))
+        changed = abs(permille - self.shed_permille) >= 10 or (permille == 0) != (self.shed_permille == 0)
+        # Told once at start (a previous process may have left the PBX shedding), on every
+        # change, and again every second while shedding (a restarted PBX forgets it).
+        if self._told and not changed and not (permille and now - self._shed_at >= self.RESEND_S):
+            return
+        self._told = True
+        self._shed_at = now
+        try:
+            took = await self.shed(permille)
+        except Exception:  # never let the monitor die: refuse here instead
+            log.exception("overload: could not tell the PBX to turn calls away")
+            took = False
+        self._edge = took and permille > 0
+        self.shed_permille = permille if took else 0

@@ -37,6 +37,10 @@ class AdmissionPort(Protocol):
         gives a call it cannot take."""
         ...
 
+    def overflow_policies(self) -> dict[int, str]:
+        """Every tenant's overflow policy as last read (no I/O)."""
+        ...
+
 
 class AdmitAll:
     """No admission control (tests of the voice path alone, or a single-tenant PBX);
@@ -57,6 +61,9 @@ class AdmitAll:
 
     def overflow_of(self, tenant_id: int) -> str:
         return "busy"
+
+    def overflow_policies(self) -> dict[int, str]:
+        return {}
 
 
 class IvrCallbacks(Protocol):

@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.agents.notifier import AgentHub
@@ -40,7 +41,7 @@ from ccari.contacts import lifecycle
 from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.services import QueueService, utc
 from ccari.storage.batch import GroupCommit
-from ccari.storage.models import Agent, Contact
+from ccari.storage.models import Agent, Contact, Tenant
 from ccari.tasks import TaskSet
 from ccari.tenants.directory import NumberDirectory
 from ccari.voice import ivr as ivr_mod
@@ -107,12 +108,30 @@ class VoiceService:
         # Past what this node can carry, new calls are refused at the door.
         high = config.overload_delay_ms
         self.load = LoadMonitor(Gate(Limits(high_ms=high or float("inf"), low_ms=0.4 * high)),
-                                self._writes.delay_ms)
+                                self._writes.delay_ms, shed=self._shed_in_dialplan)
         # Why a dead call ended (RTP timeout, session timer), once its channel is destroyed.
         self.dead_calls = DeadCalls(sessions, self.now)
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
+
+    async def _shed_in_dialplan(self, permille: int) -> bool:
+        """Asterisk turns away ``permille`` of new calls before Stasis (the dialplan's
+        ``CCARI_SHED``), each with its tenant's fallback (``CCARI_ANNOUNCE_<slug>``)."""
+        try:
+            if permille:
+                policies = self._admission.overflow_policies()
+                async with self._sessions() as s:
+                    slugs = dict((await s.execute(select(Tenant.id, Tenant.slug))).tuples().all())
+                for tenant_id, policy in policies.items():
+                    if tenant_id in slugs:
+                        await self._ari.set_global(f"CCARI_ANNOUNCE_{slugs[tenant_id]}",
+                                                   "0" if policy == "busy" else "1")
+            await self._ari.set_global("CCARI_SHED", str(permille))
+            return True
+        except AriError as exc:
+            log.warning("overload: the dialplan cannot turn calls away (%s): ccari does", exc)
+            return False
 
     # What the voice ACD's helpers (reconcile, hand-overs) use of it.
     @property

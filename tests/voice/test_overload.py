@@ -87,10 +87,14 @@ async def test_write_delay_is_what_writes_wait_and_nothing_when_idle(sessions) -
 
 
 @pytest.mark.pbx
+@pytest.mark.parametrize("where", ["dialplan", "ccari"])
 @pytest.mark.parametrize(("policy", "status", "early_media"), [("busy", 503, 0),
                                                               ("announcement", 486, 1)])
 async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
-        voice_cfg: Config, voice_env: VoiceEnv, policy: str, status: int, early_media: int) -> None:
+        voice_cfg: Config, voice_env: VoiceEnv, policy: str, status: int, early_media: int,
+        where: str) -> None:
+    """Turned away by Asterisk's dialplan before Stasis (``CCARI_SHED``); or, when the
+    dialplan cannot be told, by ccari itself as the call arrives."""
     # A threshold every delay exceeds: the node counts as overloaded from its first samples.
     cfg = replace(voice_cfg, voice=replace(voice_cfg.voice, overload_delay_ms=1e-6))
     async with runtime(cfg) as rt:
@@ -102,6 +106,8 @@ async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
             await s.commit()
         await rt.admission.would_admit_outbound(acme.id)  # reads the tenants' policies
         voice = rt.voice
+        if where == "ccari":
+            voice.load.shed = None
         voice.load.start()
         voice.load.gate.limits = replace(voice.load.gate.limits, floor=0.0)  # refuse them all
 
@@ -109,6 +115,10 @@ async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
             return voice.load.gate.fraction < 0.01
 
         await eventually(overloaded, 10, "the node to count as overloaded")
+        if where == "dialplan":
+            async def told() -> bool:
+                return voice.load.shed_permille >= 990
+            await eventually(told, 10, "the dialplan to turn calls away")
         voice.load.gate.credit = 0.0  # (the first calls after a change would still be taken)
         result = await run_sipp("caller_status.xml", voice_env.sip_target, service="15550100",
                                 local_ip=CARRIER_IP, calls=3, rate=10,
@@ -117,7 +127,8 @@ async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
         assert result.responses.get(status) == 3
         assert result.responses.get(183, 0) == 3 * early_media
         assert result.responses.get(200, 0) == 0  # never answered
-        assert rt.voice.load.refused >= 3
+        # refused by ccari, or never seen by it at all
+        assert rt.voice.load.refused == (3 if where == "ccari" else 0)
         async with rt.sessions() as s:  # nothing was written for them
             assert await s.scalar(select(func.count()).select_from(Contact)) == 0
             assert await s.scalar(select(func.count()).select_from(TrunkCall)) == 0
