@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 class Limits:
     high_ms: float = 250.0  # above this delay the admitted fraction shrinks...
     low_ms: float = 100.0  # ...below this one it grows back
-    decrease: float = 0.7  # multiplied by this per sample above high_ms
-    increase: float = 0.1  # plus this per sample below low_ms
+    decrease: float = 0.5  # multiplied by this per sample above high_ms
+    increase: float = 0.01  # plus this per sample below low_ms (slowly: +0.2 a second)
     floor: float = 0.05  # the smallest fraction admitted
     samples: int = 2  # consecutive samples above high_ms before it shrinks (one is a hiccup)
 
@@ -89,7 +89,7 @@ class LoadMonitor:
     RESEND_S = 1.0  # while shedding, the share is told again this often (a restarted PBX)
 
     def __init__(self, gate: Gate, write_delay_ms: Callable[[], float], *,
-                 interval_s: float = 0.1,
+                 interval_s: float = 0.05,
                  shed: Callable[[int], Awaitable[bool]] | None = None) -> None:
         self.gate = gate
         self._write_delay_ms = write_delay_ms
@@ -101,6 +101,8 @@ class LoadMonitor:
         self._shed_at = 0.0
         self._edge = False
         self._told = False
+        self._want: int | None = None  # the share the teller is to tell next
+        self._teller: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -125,9 +127,10 @@ class LoadMonitor:
             self._task = asyncio.create_task(self._run(), name="voice:load-monitor")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._teller):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.shed is not None and self.shed_permille:
             try:  # calls go to ccari again (or to Asterisk's fallback while it is away)
                 await self.shed(0)
@@ -154,6 +157,8 @@ class LoadMonitor:
             await self._tell_shed(loop.time())
 
     async def _tell_shed(self, now: float) -> None:
+        """Hand the share to refuse to the teller task: the sampling never waits on the PBX
+        (under overload its answers are slow, and the samples must go on)."""
         if self.shed is None:
             return
         permille = round(1000 * (1.0 - self.gate.fraction))
@@ -164,10 +169,17 @@ class LoadMonitor:
             return
         self._told = True
         self._shed_at = now
-        try:
-            took = await self.shed(permille)
-        except Exception:  # never let the monitor die: refuse here instead
-            log.exception("overload: could not tell the PBX to turn calls away")
-            took = False
-        self._edge = took and permille > 0
-        self.shed_permille = permille if took else 0
+        self._want = permille
+        if self._teller is None or self._teller.done():
+            self._teller = asyncio.create_task(self._tell(), name="voice:load-shed")
+
+    async def _tell(self) -> None:
+        while self._want is not None and self.shed is not None:
+            permille, self._want = self._want, None
+            try:
+                took = await self.shed(permille)
+            except Exception:  # never let it die: ccari refuses them itself meanwhile
+                log.exception("overload: could not tell the PBX to turn calls away")
+                took = False
+            self._edge = took and permille > 0
+            self.shed_permille = permille if took else 0

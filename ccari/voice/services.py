@@ -109,6 +109,7 @@ class VoiceService:
         high = config.overload_delay_ms
         self.load = LoadMonitor(Gate(Limits(high_ms=high or float("inf"), low_ms=0.4 * high)),
                                 self._writes.delay_ms, shed=self._shed_in_dialplan)
+        self._announcing = False  # the tenants' fallbacks are set in the dialplan
         # Why a dead call ended (RTP timeout, session timer), once its channel is destroyed.
         self.dead_calls = DeadCalls(sessions, self.now)
 
@@ -119,14 +120,16 @@ class VoiceService:
         """Asterisk turns away ``permille`` of new calls before Stasis (the dialplan's
         ``CCARI_SHED``), each with its tenant's fallback (``CCARI_ANNOUNCE_<slug>``)."""
         try:
-            if permille:
+            if permille and not self._announcing:  # once per overload: the share first
+                await self._ari.set_global("CCARI_SHED", str(permille))
                 policies = self._admission.overflow_policies()
                 async with self._sessions() as s:
                     slugs = dict((await s.execute(select(Tenant.id, Tenant.slug))).tuples().all())
-                for tenant_id, policy in policies.items():
-                    if tenant_id in slugs:
-                        await self._ari.set_global(f"CCARI_ANNOUNCE_{slugs[tenant_id]}",
-                                                   "0" if policy == "busy" else "1")
+                await asyncio.gather(*(
+                    self._ari.set_global(f"CCARI_ANNOUNCE_{slugs[tenant_id]}",
+                                         "0" if policy == "busy" else "1")
+                    for tenant_id, policy in policies.items() if tenant_id in slugs))
+            self._announcing = permille > 0
             await self._ari.set_global("CCARI_SHED", str(permille))
             return True
         except AriError as exc:
