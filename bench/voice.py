@@ -69,34 +69,66 @@ same time), two default runs gave::
 
 ccari then refused nobody past its capacity: it queued every caller and served them late.
 
-After (REST over the ARI websocket with an event filter, one group commit for the hot path's
-writes run on SQLite's connection in the loop, the router counting A for admission, overload
-control), the default run took 3 min 56 s, 25 ramp steps of 5 s::
+First pass (REST over the ARI websocket with an event filter, one group commit for the hot
+path's writes run on SQLite's connection in the loop, the router counting A for admission,
+overload control), the default run took 3 min 56 s, 25 ramp steps of 5 s::
 
-    dialplan 360/s (400: setup climbing +1.3 s)   asterisk 112% sipp 36% of one core
-    queue     80/s (90: 1.3% late)                asterisk 104% sipp 14%
-    ccari     50/s (55: 2.2% refused)             asterisk  53% ccari 58% sipp 8%
+    dialplan 360/s   queue 80/s   ccari 50/s   (asterisk 53% ccari 58% sipp 8% at 50/s)
     overload offered=100/s served_cps=51.2 refused=244 failed=0 stuck_in_ivr=0 calls=500
-    memory: ccari (this process) peak RSS 113 MB; Asterisk peak RSS 1271 MB
     ccari_cps=50 queue_cps=80 dialplan_cps=360 ratio_queue=0.625 ratio_dialplan=0.139
-    p99_setup_ms=1705
 
-Runs minutes apart give ccari 40-65/s and the queue 80-130/s: read single figures as
-+-25%.  Past its capacity ccari now refuses the excess at the door (SIP 503 here: the bench
-tenant has no announcement) and serves at least its sustained rate with no failure.
+That profile said: the shared commits took 3.3 of 5.8 busy seconds, SQLite itself 0.2 s, the
+rest SQLAlchemy's ORM (about 12 statements a call); every pooled session ended with a
+rollback on aiosqlite's thread (a round trip through the loop and a GIL hand-over, even
+for sessions that only read); an admission decision read every call in progress.
 
-Where the time goes (the profile step at 50/s, main thread, cProfile): 5.8 s busy, 2.4 s
-idle.  The shared commits take 3.3 s of it (``storage/batch.py:run_jobs``) of which SQLite
-itself only 0.2 s (``Cursor.execute`` 0.12 s, ``commit`` 0.07 s): the rest is SQLAlchemy's
-ORM (statement compilation and cache keys, unit-of-work flushes), about 12 statements a
-call.  Next, ``routing/matching.py:_place``: 0.57 s for 159 placements, each visiting all
-1000 agents (``index.py:admits``).  ARI requests (``ari/client.py:_send``, now over the
-websocket) 0.4 s, JSON 0.1 s.  ccari's process stays near 60% of one core where it
-saturates: calls wait on each other's steps (a commit's batch, Asterisk's answers) more
-than on the CPU, which is what the overload gate measures.  The next steps for speed are
-Core statements (or precompiled ones) for the hot path's writes instead of the ORM, a
-placement that does not scan every agent, and fewer ARI requests per call (music on hold
-started and stopped for calls offered at once).
+Second pass (same box, 2026-12-04, the machine otherwise quiet), default run, 4 min 16 s::
+
+    dialplan 560/s (asterisk 121% sipp 41%)
+    queue    160/s (asterisk 125% sipp 14%)
+    ccari    110/s (asterisk  72% ccari 46% sipp 10%; 120/s: 8.5% refused by the gate)
+    overload offered=220/s served_cps=79.2 refused=499 failed=205 stuck_in_ivr=0 calls=1100
+    memory: ccari (this process) peak RSS 149 MB; Asterisk peak RSS 1883 MB
+    ccari_cps=110 queue_cps=160 dialplan_cps=560 ratio_queue=0.688 ratio_dialplan=0.196
+    p99_setup_ms=2031
+
+Runs minutes apart give ccari 100-110/s and the queue 140-160/s (the baselines moved as
+much as ccari between the passes: read single figures as +-15%).  What changed:
+
+* the hot path's writes are SQLAlchemy Core statements built once (contact moves with a
+  compare-and-set on the state, the admission decision, the caller's customer lookup):
+  the five writes of a call took 6.8 ms of CPU and now 2.8 ms, an admission decision with
+  200 calls up 3.2 ms and now 1.4 ms (micro-benchmarks of the jobs alone);
+* SQLite sessions that did not write end without a round trip to aiosqlite's thread;
+* admission keeps a copy of the live admitted set, current while the pool row carries the
+  token of this node's last change (one row read per decision instead of every call);
+* an admitted call's trunk and contact are written in one shared commit, and the music
+  stops while the bridge is made (one wait for Asterisk instead of three);
+* the agent phones' state is read every third of the qualify period, not every 2 s (a
+  read of 1000 endpoints cost 4-55 ms of ccari's loop and held Asterisk's ARI thread);
+* overload: Asterisk's dialplan refuses the share the gate sets (``CCARI_SHED``) before
+  Stasis, so a refused call costs ccari nothing; the gate samples every 50 ms.
+
+Where the time goes now (profile step at 110/s, main thread, cProfile, which inflates small
+Python calls): 5.3 s busy, 2.9 s idle.  The shared commits 3.3 s, of which 2.1 s run the
+jobs (SQLite 0.25 s, SQLAlchemy Core's execution and row processing most of the rest) and
+1.1 s are the async session around each batch; ``routing/matching.py:_place`` 0.8 s for
+322 placements: the bench's callers ask for a skill with a weight, so each placement scores
+every free agent (1000 here; without scores the router walks its free agents in rank order
+and stops at the first eligible one); ARI requests 0.5 s; the Stasis router's handlers 1.4 s
+in all.  ccari's process uses about half a core where it saturates; Asterisk about 0.7 of a
+core.  On this 2-core box the three processes together (Asterisk, ccari, SIPp) reach ~130%
+before setup times climb: the 160 calls/s goal would need Asterisk alone at ~105% and
+ccari at ~75% of a core with SIPp beside them, which this box does not have; the queue
+baseline reaches 160/s because app_queue costs Asterisk less per call than ccari's path
+(Stasis, MOH, a bridge and about ten ARI requests) costs Asterisk plus ccari.
+
+Past its capacity ccari refuses the excess at the door; at twice its rate the share the gate
+refuses arrives late (the first second of a sudden doubling is admitted before the delays
+show it), so some admitted calls are served later than the 3 s the bench allows.
+Next for speed: skill-scored placements without scanning every agent (per-scoring ranked
+indexes cost more upkeep than they save at hosted scale: measured and reverted), fewer ARI
+requests per call, and an admission gate that also bounds the admitted rate.
 """
 
 from __future__ import annotations
