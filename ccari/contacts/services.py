@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,18 +24,16 @@ from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact, State
+from ccari.contacts.routing import router_agent, work_item
 from ccari.errors import NotFound
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import (
     AgentState,
     Medium,
     Offer,
-    Requirement,
     Router,
     RoutingError,
     Rules,
-    SlotSpec,
-    WorkItem,
 )
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
@@ -51,40 +49,6 @@ class Deliverer(Protocol):
 
 def utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
-
-
-def requirements_from(attributes: dict[str, Any]) -> tuple[Requirement, ...]:
-    """IVR/web attributes (``{"skill": "sales"}``) become required routing attributes."""
-    return tuple(
-        Requirement(name=str(k), value=str(v), required=True, min_proficiency=1)
-        for k, v in sorted(attributes.items())
-    )
-
-
-def router_agent(agent: Agent, *, phone: bool = True, page: bool = True,
-                 page_media: Collection[Medium] = ()) -> RouterAgent:
-    """``phone=False``: the agent's phone is unreachable, so no voice slot.  ``page=False``:
-    no agent page of hers is open, so no slot for the media presented there (``page_media``:
-    chat, e-mail, voicemail).  Her other media and her own presence are untouched."""
-    slots = agent.slots or {}
-    per_medium = {Medium(k): int(v) for k, v in (slots.get("per_medium") or {"voice": 1}).items()}
-    total = int(slots.get("total", sum(per_medium.values())))
-    closed: set[Medium] = set() if phone else {Medium.VOICE}
-    if not page:
-        closed.update(page_media)
-    for medium in closed & per_medium.keys():
-        per_medium[medium] = 0
-    return RouterAgent(
-        id=str(agent.id),
-        tenant=str(agent.tenant_id),
-        site=str(agent.site_id or ""),
-        attributes={(s.name, s.value): s.proficiency for s in agent.skills},
-        slots=SlotSpec(
-            per_medium=per_medium,
-            total=total,
-            exclusive=frozenset(Medium(m) for m in slots.get("exclusive", ["voice"])),
-        ),
-    )
 
 
 @dataclass(frozen=True)
@@ -165,10 +129,10 @@ class QueueService:
                 now,
                 agents=[(self._router_agent(a), AgentState(a.presence)) for a in agents
                         if a.presence in ("ready", "not_ready")],
-                in_progress=[(self._item(c), str(c.agent_id),
+                in_progress=[(work_item(c), str(c.agent_id),
                               (c.connected_at or c.arrived_at).timestamp())
                              for c in open_ if c.state == "connected" and c.agent_id],
-                waiting=[self._item(c) for c in open_ if c.state in ("queued", "offered")],
+                waiting=[work_item(c) for c in open_ if c.state in ("queued", "offered")],
             )
             self._started = True
         await self._apply(offers)
@@ -191,25 +155,10 @@ class QueueService:
         self._closed = True
         await self._tasks.close()
 
-    def _item(self, contact: Contact) -> WorkItem:
-        arrived = contact.queued_at or contact.arrived_at
-        return WorkItem(
-            id=contact.id,
-            tenant=str(contact.tenant_id),
-            medium=Medium(contact.medium),
-            requirements=requirements_from(contact.attributes or {}),
-            priority=contact.priority,
-            arrived_at=arrived.timestamp(),
-            queue=str(contact.queue_id or "default"),
-            not_before=contact.not_before.timestamp() if contact.not_before else None,
-            # A chat transferred to one colleague waits for that agent only.
-            reserved_agent=contact.meta.get("reserved_agent"),
-        )
-
     # ---- work --------------------------------------------------------------------------
     async def enqueue(self, contact: Contact) -> None:
         """``contact`` is already saved as queued; route it."""
-        await self._decide(self.router.add_item, self._item(contact), self._clock())
+        await self._decide(self.router.add_item, work_item(contact), self._clock())
 
     async def withdraw(self, contact_id: str) -> None:
         """The contact left (caller hung up, chat closed): forget it, free any reservation."""

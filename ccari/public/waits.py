@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ccari.contacts.services import requirements_from
+from ccari.contacts.routing import requirements_from
 from ccari.routing import Medium, Router, WorkItem
 
 PROBE_ID = "\uffff-anticipated"  # sorts after any real id with the same age and priority

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ccari.contacts.services import router_agent
+from ccari.contacts.routing import router_agent
 from ccari.routing import Medium
 from ccari.storage.models import Agent
 
