@@ -148,6 +148,11 @@ class AriRest:
 
     # --- endpoints --------------------------------------------------------------------
 
+    async def get_global(self, variable: str) -> str:
+        """An Asterisk global variable's value ("" when unset)."""
+        data = await self._request("GET", "/asterisk/variable", params={"variable": variable})
+        return str((data or {}).get("value", ""))
+
     async def set_global(self, variable: str, value: str) -> None:
         """Set an Asterisk global variable (the dialplan reads it)."""
         await self._send("POST", "/asterisk/variable", params={"variable": variable, "value": value})

@@ -122,6 +122,12 @@ class LoadMonitor:
         """A new call was answered ``waited_s`` after it reached ccari."""
         self._answers_ms = max(self._answers_ms, waited_s * 1000)
 
+    def connected(self) -> None:
+        """ARI is (re)connected: tell the PBX the share to refuse now (0 unless overloaded),
+        whatever a previous process or connection left there; the sampling starts."""
+        self._told = False
+        self.start()
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="voice:load-monitor")

@@ -73,3 +73,6 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
     owner.on(RecordingFinished, on_recording)
     owner.on(RecordingFailed, on_recording)
     ari.on_connected(lambda: reconcile(voice))
+    # A shedding share left in the dialplan by a process that died would keep every call
+    # away from this one: the share is told again on every connect.
+    ari.on_connected(voice.load.connected)

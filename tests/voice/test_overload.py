@@ -132,3 +132,26 @@ async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
         async with rt.sessions() as s:  # nothing was written for them
             assert await s.scalar(select(func.count()).select_from(Contact)) == 0
             assert await s.scalar(select(func.count()).select_from(TrunkCall)) == 0
+
+
+@pytest.mark.pbx
+async def test_a_share_left_in_the_dialplan_by_a_dead_process_is_cleared_on_connect(
+        voice_cfg: Config, voice_env: VoiceEnv) -> None:
+    async with runtime(voice_cfg) as rt:
+        assert rt.ari is not None
+        ari = rt.ari
+
+        async def connected() -> bool:
+            return ari.connected
+
+        await eventually(connected, 10, "ARI to connect")
+        # What a ccari killed while shedding everything leaves in Asterisk's dialplan.
+        await ari.set_global("CCARI_SHED", "1000")
+    async with runtime(voice_cfg) as rt:
+        assert rt.ari is not None
+        again = rt.ari
+
+        async def cleared() -> bool:
+            return again.connected and await again.get_global("CCARI_SHED") == "0"
+
+        await eventually(cleared, 10, "the new process to tell the dialplan to take calls")
