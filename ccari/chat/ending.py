@@ -24,8 +24,9 @@ from ccari.agents.notifier import AgentHub
 from ccari.chat import repo
 from ccari.chat.models import ChatSession
 from ccari.chat.timers import Timers
+from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
-from ccari.contacts.lifecycle import Fact
+from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService, utc
 from ccari.errors import CcariError
@@ -98,7 +99,8 @@ class ChatEnding:
             contact = await contacts_repo.get(s, contact_id, tenant_id, for_update=True)
             if contact is None or contact.state not in WAITING:
                 return False
-            offered_to = contact.agent_id if contact.state == "offered" else None
+            offered_to = contact.agent_id
+            commands = lifecycle.move(contact.state, Fact.CUSTOMER_LEFT).commands
             waited = (now - (contact.queued_at or contact.arrived_at)).total_seconds()
             await contacts_repo.apply(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now,
                                            wait_s=round(waited, 3), agent_id=None,
@@ -107,8 +109,9 @@ class ChatEnding:
             message = await self._close_chat(s, chat, "customer", now) if chat else None
             await s.commit()
         log.info("contact %s: chat abandoned (%s)", contact_id, disposition)
-        await self._queue.withdraw(contact_id)
-        if offered_to is not None:
+        if Command.DEQUEUE in commands:
+            await self._queue.withdraw(contact_id)
+        if Command.WITHDRAW in commands and offered_to is not None:
             await self._hub.send(offered_to, {"type": "withdrawn", "contact_id": contact_id})
         if message is not None:
             await self._tell_customer_closed(contact_id, "customer", message)
