@@ -112,11 +112,22 @@ def dialplan(texts: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_every_number_with_and_without_plus_goes_to_stasis(texts: dict[str, str]) -> None:
+    """...unless the overloaded node's share to refuse (CCARI_SHED) turns it away first."""
     plan = dialplan(texts)["from-carrier"]
-    exts = {e: app for e, app in plan if e != "same"}
     for did, tenant in (("15550100", "acme"), ("33123456789", "globex")):
         for exten in (did, "+" + did):
-            assert exts[exten] == f"Stasis(ccari-unit,inbound,{did},{tenant})"
+            i = next(i for i, (e, _app) in enumerate(plan) if e == exten)
+            assert plan[i][1] == (f"GotoIf($[${{RAND(1,1000)}} <= ${{CCARI_SHED}}]"
+                                  f"?ccari-shed,{tenant},1)")
+            assert plan[i + 1] == ("same", f"Stasis(ccari-unit,inbound,{did},{tenant})")
+
+
+def test_a_shed_call_gets_its_tenants_fallback_before_stasis(texts: dict[str, str]) -> None:
+    shed = dialplan(texts)["ccari-shed"]
+    assert [app for _e, app in shed] == [
+        'GotoIf($["${CCARI_ANNOUNCE_${EXTEN}}" = "1"]?ccari-overflow,announcement,1)',
+        "Hangup(34)",  # 503
+    ]
 
 
 def test_fallback_follows_every_stasis(texts: dict[str, str]) -> None:
