@@ -25,6 +25,7 @@ from ccari.routing.rules import Constraint, QueueRule
 from ccari.routing.slots import ANY, AgentRuntime, Anchor, reserved_anchor
 
 K = TypeVar("K")
+Profile = frozenset[tuple[tuple[str, str], int]]  # an agent's attributes with proficiencies
 Rank = tuple[float, float, str]  # occupancy, idle since, agent id
 OrderKey = tuple[int, float, str]
 Signature = tuple[
@@ -210,7 +211,10 @@ class FreeIndex:
         self._free: dict[tuple[str, Medium], set[str]] = {}
         self._by_attr: dict[tuple[str, Medium, str, str], set[str]] = {}
         self._ranked: dict[tuple[str, Medium], SortedList] = {}
-        self._rank: dict[str, Rank] = {}  # each free agent's key in its media's ranked lists
+        # The same order per attribute profile: agents with the same attributes get the same
+        # skill score from any item, so the first eligible of each profile competes.
+        self._profiles: dict[tuple[str, Medium], dict[Profile, SortedList]] = {}
+        self._rank: dict[str, tuple[Rank, Profile]] = {}  # each free agent's place in them
 
     def refresh(self, agent: AgentRuntime) -> None:
         """Bring the index in line with the agent's current ``takeable()`` media, occupancy
@@ -221,9 +225,14 @@ class FreeIndex:
         self._move(agent, now_free - agent.free_media, add=True)
         agent.free_media = now_free
         if now_free:
-            rank = self._rank[agent.agent.id] = (agent.occupancy(), agent.idle_since, agent.agent.id)
+            a = agent.agent
+            rank = (agent.occupancy(), agent.idle_since, a.id)
+            profile = frozenset(a.attributes.items())
+            self._rank[a.id] = (rank, profile)
             for medium in now_free:
-                self._ranked.setdefault((agent.agent.tenant, medium), SortedList()).add(rank)
+                self._ranked.setdefault((a.tenant, medium), SortedList()).add(rank)
+                self._profiles.setdefault((a.tenant, medium), {}).setdefault(
+                    profile, SortedList()).add(rank)
 
     def drop(self, agent: AgentRuntime) -> None:
         self._unrank(agent, agent.free_media)
@@ -231,15 +240,23 @@ class FreeIndex:
         agent.free_media = frozenset()
 
     def _unrank(self, agent: AgentRuntime, media: frozenset[Medium]) -> None:
-        rank = self._rank.pop(agent.agent.id, None)
-        if rank is None:
+        placed = self._rank.pop(agent.agent.id, None)
+        if placed is None:
             return
+        rank, profile = placed
         for medium in media:
             key = (agent.agent.tenant, medium)
             ranked = self._ranked[key]
             ranked.remove(rank)
             if not ranked:
                 del self._ranked[key]
+            profiles = self._profiles[key]
+            same = profiles[profile]
+            same.remove(rank)
+            if not same:
+                del profiles[profile]
+                if not profiles:
+                    del self._profiles[key]
 
     def _move(self, agent: AgentRuntime, media: frozenset[Medium], *, add: bool) -> None:
         a = agent.agent
@@ -259,6 +276,15 @@ class FreeIndex:
             if len(members) < len(best):
                 best = members
         return best
+
+    def profiles(self, tenant: str, medium: Medium) -> Iterator[Iterator[str]]:
+        """The free agents of a tenant for a medium by attribute profile, each profile's in
+        the order of :meth:`ranked`."""
+        for ranked in self._profiles.get((tenant, medium), {}).values():
+            yield (agent_id for _, _, agent_id in ranked)
+
+    def profile_count(self, tenant: str, medium: Medium) -> int:
+        return len(self._profiles.get((tenant, medium), ()))
 
     def ranked(self, tenant: str, medium: Medium) -> Iterator[str]:
         """The free agents of a tenant for a medium, least occupied first, then idle longest,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from ccari.routing import waits
@@ -52,6 +53,9 @@ class Matcher:
     """Routing state and the transitions shared by the events of :class:`Router`."""
 
     few = FEW
+    # Walk the agents by attribute profile while there are at least this many candidates
+    # per profile; fewer (everyone different): rank each candidate.
+    profile_ratio = 4
 
     def __init__(self, rules: Rules | None = None) -> None:
         self.rules = rules if rules is not None else Rules()
@@ -224,33 +228,38 @@ class Matcher:
         plain = not (required or pools is not None or reserved is not None or excluded)
         least_busy = rt.rule.strategy is Strategy.LEAST_BUSY
         candidates = self._free.candidates(item.tenant, item.medium, rt.constraint)
-        if not scoring and len(candidates) > self.few:
-            # No scores: both strategies rank by occupancy, idle time and id, the order the
-            # index keeps: the first eligible agent in it is the best.
-            for agent_id in self._free.ranked(item.tenant, item.medium):
+
+        def eligible(agent_ids: Iterable[str]) -> AgentRuntime | None:
+            for agent_id in agent_ids:
                 if agent_id in candidates and (plain or group.admits(agents[agent_id])):
-                    self._offer(rt, agents[agent_id], offers)
-                    return
-            return
+                    return agents[agent_id]
+            return None
+
+        if len(candidates) > self.few:
+            if not scoring:
+                # No scores: both strategies rank by occupancy, idle time and id, the order
+                # the index keeps: the first eligible agent in it is the best.
+                found = eligible(self._free.ranked(item.tenant, item.medium))
+                if found is not None:
+                    self._offer(rt, found, offers)
+                return
+            if self._free.profile_count(item.tenant, item.medium) * self.profile_ratio <= len(
+                    candidates):
+                # Agents with the same attributes score the same: the first eligible of each
+                # profile (in that order) is its best; the best of those wins.
+                heads = (eligible(ids) for ids in self._free.profiles(item.tenant, item.medium))
+                found = min((a for a in heads if a is not None),
+                            key=lambda a: rank_of(a, scoring, least_busy), default=None)
+                if found is not None:
+                    self._offer(rt, found, offers)
+                return
         best: AgentRuntime | None = None
-        best_rank: tuple[float, float, float, str] | None = None
+        best_rank: Rank | None = None
         for agent_id in candidates:
             agent = agents[agent_id]
             if not plain and not group.admits(agent):
                 continue
-            score = 0.0
-            if scoring:
-                attributes = agent.agent.attributes
-                for key, weight, threshold in scoring:
-                    proficiency = attributes.get(key)
-                    if proficiency is not None and proficiency >= threshold:
-                        score -= weight * proficiency
-            total = agent.agent.slots.total
-            occupancy = agent.total_used / total if total else 1.0
-            if least_busy:
-                rank = (occupancy, agent.idle_since, score, agent_id)
-            else:
-                rank = (score, occupancy, agent.idle_since, agent_id)
+            rank = rank_of(agent, scoring, least_busy)
             if best_rank is None or rank < best_rank:
                 best, best_rank = agent, rank
         if best is not None:
@@ -267,6 +276,27 @@ class Matcher:
         agent.hold(rt.item.id, rt.item.medium, offered=True)
         self._free.refresh(agent)
         offers.append(Offer(rt.item.id, agent.id, rt.item.medium))
+
+
+Rank = tuple[float, float, float, str]
+Scoring = tuple[tuple[tuple[str, str], float, int], ...]  # (attribute, weight, threshold)
+
+
+def rank_of(agent: AgentRuntime, scoring: Scoring, least_busy: bool) -> Rank:
+    """How the router ranks a free agent for an item, best first: by skill score (the
+    weighted proficiencies the item asks for), occupancy and idle time, or with
+    ``least_busy`` by occupancy and idle time before the score; the id breaks ties."""
+    score = 0.0
+    if scoring:
+        attributes = agent.agent.attributes
+        for key, weight, threshold in scoring:
+            proficiency = attributes.get(key)
+            if proficiency is not None and proficiency >= threshold:
+                score -= weight * proficiency
+    occupancy = agent.occupancy()
+    if least_busy:
+        return (occupancy, agent.idle_since, score, agent.agent.id)
+    return (score, occupancy, agent.idle_since, agent.agent.id)
 
 
 def own(agent: Agent) -> Agent:

@@ -89,7 +89,8 @@ class RoutingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.router = Router(RULES)
-        self.router.few = 0  # every placement walks the free index's order...
+        self.router.few = 0  # every placement walks the free index's order (by profile
+        self.router.profile_ratio = 0  # when the item scores skills)...
         self.scanning = Router(RULES)
         self.scanning.few = 1 << 30  # ...and here ranks every candidate: the same offers
         self.oracle = Oracle(RULES)
