@@ -92,8 +92,18 @@ Second pass (same box, 2026-12-04, the machine otherwise quiet), default run, 4 
     ccari_cps=110 queue_cps=160 dialplan_cps=560 ratio_queue=0.688 ratio_dialplan=0.196
     p99_setup_ms=2031
 
-Runs minutes apart give ccari 100-110/s and the queue 140-160/s (the baselines moved as
-much as ccari between the passes: read single figures as +-15%).  What changed:
+Runs minutes apart give ccari 80-110/s and the queue 140-160/s (the baselines moved as
+much as ccari between the passes: read single figures as +-25%).  A later default run, with
+skill-scored placements by attribute profile::
+
+    ccari_cps=80 queue_cps=160 dialplan_cps=600 ratio_queue=0.500 ratio_dialplan=0.133
+    overload offered=160/s served_cps=62.8 refused=328 failed=158 stuck_in_ivr=0 calls=800
+
+and ``--only ccari`` just before it (same code)::
+
+    ccari_cps=110 overload offered=220/s served_cps=109.6 refused=552 failed=0 stuck_in_ivr=0
+
+What changed:
 
 * the hot path's writes are SQLAlchemy Core statements built once (contact moves with a
   compare-and-set on the state, the admission decision, the caller's customer lookup):
@@ -107,16 +117,18 @@ much as ccari between the passes: read single figures as +-15%).  What changed:
 * the agent phones' state is read every third of the qualify period, not every 2 s (a
   read of 1000 endpoints cost 4-55 ms of ccari's loop and held Asterisk's ARI thread);
 * overload: Asterisk's dialplan refuses the share the gate sets (``CCARI_SHED``) before
-  Stasis, so a refused call costs ccari nothing; the gate samples every 50 ms.
+  Stasis, so a refused call costs ccari nothing; the gate samples every 50 ms;
+* a skill-scored placement walks the free agents by attribute profile (agents with the same
+  attributes score the same) instead of scoring every free agent: ``_place`` left the
+  profile (0.8 s of 5.3 before); ``bench.routing``'s p99 went from 58 to 69 us (it has
+  as many profiles as agents, and pays for the upkeep).
 
 Where the time goes now (profile step at 110/s, main thread, cProfile, which inflates small
 Python calls): 5.3 s busy, 2.9 s idle.  The shared commits 3.3 s, of which 2.1 s run the
 jobs (SQLite 0.25 s, SQLAlchemy Core's execution and row processing most of the rest) and
 1.1 s are the async session around each batch; ``routing/matching.py:_place`` 0.8 s for
-322 placements: the bench's callers ask for a skill with a weight, so each placement scores
-every free agent (1000 here; without scores the router walks its free agents in rank order
-and stops at the first eligible one); ARI requests 0.5 s; the Stasis router's handlers 1.4 s
-in all.  ccari's process uses about half a core where it saturates; Asterisk about 0.7 of a
+322 placements (each scored every free agent: fixed since, see above); ARI requests 0.5 s;
+the Stasis router's handlers 1.4 s in all.  ccari's process uses about half a core where it saturates; Asterisk about 0.7 of a
 core.  On this 2-core box the three processes together (Asterisk, ccari, SIPp) reach ~130%
 before setup times climb: the 160 calls/s goal would need Asterisk alone at ~105% and
 ccari at ~75% of a core with SIPp beside them, which this box does not have; the queue
@@ -126,9 +138,9 @@ baseline reaches 160/s because app_queue costs Asterisk less per call than ccari
 Past its capacity ccari refuses the excess at the door; at twice its rate the share the gate
 refuses arrives late (the first second of a sudden doubling is admitted before the delays
 show it), so some admitted calls are served later than the 3 s the bench allows.
-Next for speed: skill-scored placements without scanning every agent (per-scoring ranked
-indexes cost more upkeep than they save at hosted scale: measured and reverted), fewer ARI
-requests per call, and an admission gate that also bounds the admitted rate.
+Next for speed: fewer ARI requests per call, the async session around each shared commit,
+and an admission gate that also bounds the admitted rate (the overload step passes in some
+runs and not in others).
 """
 
 from __future__ import annotations
