@@ -124,16 +124,17 @@ What changed:
   as many profiles as agents, and pays for the upkeep).
 
 Where the time goes now (profile step at 110/s, main thread, cProfile, which inflates small
-Python calls): 5.3 s busy, 2.9 s idle.  The shared commits 3.3 s, of which 2.1 s run the
-jobs (SQLite 0.25 s, SQLAlchemy Core's execution and row processing most of the rest) and
-1.1 s are the async session around each batch; ``routing/matching.py:_place`` 0.8 s for
-322 placements (each scored every free agent: fixed since, see above); ARI requests 0.5 s;
-the Stasis router's handlers 1.4 s in all.  ccari's process uses about half a core where
-it saturates; Asterisk about 0.7 of a core.  On this 2-core box the three processes together (Asterisk, ccari, SIPp) reach ~130%
-before setup times climb: the 160 calls/s goal would need Asterisk alone at ~105% and
-ccari at ~75% of a core with SIPp beside them, which this box does not have; the queue
-baseline reaches 160/s because app_queue costs Asterisk less per call than ccari's path
-(Stasis, MOH, a bridge and about ten ARI requests) costs Asterisk plus ccari.
+Python calls): 5.3 s busy, 2.9 s idle. The shared commits 3.3 s, of which 2.1 s run the jobs
+(SQLite 0.25 s, SQLAlchemy Core's execution and row processing most of the rest) and 1.1 s
+are the async session around each batch; ``routing/matching.py:_place`` 0.8 s for 322
+placements (each scored every free agent: fixed since, see above); ARI requests 0.5 s; the
+Stasis router's handlers 1.4 s in all. ccari's process uses about half a core where it
+saturates; Asterisk about 0.7 of a core. On this 2-core box the three processes together
+(Asterisk, ccari, SIPp) reach ~130% before setup times climb: the 160 calls/s goal would
+need Asterisk alone at ~105% and ccari at ~75% of a core with SIPp beside them, which this
+box does not have; the queue baseline reaches 160/s because app_queue costs Asterisk less
+per call than ccari's path (Stasis, MOH, a bridge and about ten ARI requests) costs Asterisk
+plus ccari.
 
 Past its capacity ccari refuses the excess at the door; at twice its rate the share the gate
 refuses arrives late (the first second of a sudden doubling is admitted before the delays
