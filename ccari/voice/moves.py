@@ -53,9 +53,10 @@ def requeued(s: Session, contact_id: str, at: dt.datetime) -> Contact | None:
 
 def answered(s: Session, contact_id: str, at: dt.datetime, *, bridge_id: str,
              agent_channel_id: str | None) -> Contact | None:
-    """The agent answered: connected, with the time the caller waited."""
+    """The agent answered: connected, with the time the caller waited.  None when the contact
+    cannot be connected any more (the caller hung up while the agent's phone answered)."""
     contact = repo.get_sync(s, contact_id)
-    if contact is None:
+    if contact is None or not lifecycle.allows(contact.state, Fact.ANSWERED):
         return None
     wait = (at - (contact.queued_at or contact.arrived_at)).total_seconds()
     return repo.apply_sync(s, contact, Fact.ANSWERED, at=at, connected_at=at, bridge_id=bridge_id,

@@ -133,6 +133,8 @@ class Offers:
         if await self._writes.run(functools.partial(
                 moves.answered, contact_id=call.contact_id, at=now, bridge_id=bridge,
                 agent_channel_id=call.agent_channel_id)) is None:
+            # The caller left as the agent answered: the agent's leg ends, nobody is bridged.
+            await safe(self._ari.hangup(call.agent_channel_id, reason="normal"))
             return
         call.phase, call.bridge_id = "connected", bridge
         # The music stops while the bridge is made: one wait for Asterisk, not three.
