@@ -135,6 +135,43 @@ async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
 
 
 @pytest.mark.pbx
+async def test_a_dialplan_reload_while_shedding_keeps_the_tenants_announcement(
+        voice_cfg: Config, voice_env: VoiceEnv) -> None:
+    """A reload (a number provisioned) clears the dialplan's globals; the shed calls still
+    get the tenant's "lines busy" announcement, not a bare 503."""
+    cfg = replace(voice_cfg, voice=replace(voice_cfg.voice, overload_delay_ms=1e-6))
+    async with runtime(cfg) as rt:
+        assert rt.voice is not None and rt.admission is not None and rt.ari is not None
+        async with rt.sessions() as s:
+            acme = await s.scalar(select(Tenant).where(Tenant.slug == "acme"))
+            assert acme is not None
+            acme.overflow_policy = "announcement"
+            await s.commit()
+        await rt.admission.would_admit_outbound(acme.id)
+        voice, ari = rt.voice, rt.ari
+        voice.load.start()
+        voice.load.gate.limits = replace(voice.load.gate.limits, floor=0.0)
+
+        async def told() -> bool:
+            return voice.load.shed_permille >= 990
+
+        await eventually(told, 10, "the dialplan to turn calls away")
+        await ari.reload_module("pbx_config.so")
+        assert await ari.get_global("CCARI_ANNOUNCE_acme") in ("", None)  # cleared...
+
+        async def restored() -> bool:  # ...and set again with the share, within a second or so
+            return (await ari.get_global("CCARI_ANNOUNCE_acme") == "1"
+                    and int(await ari.get_global("CCARI_SHED") or 0) >= 990)
+
+        await eventually(restored, 10, "the fallbacks to be set again after the reload")
+        result = await run_sipp("caller_status.xml", voice_env.sip_target, service="15550100",
+                                local_ip=CARRIER_IP, calls=2, rate=10,
+                                params={"status": 486}, timeout_s=30)
+        assert result.ok, result.describe()
+        assert result.responses.get(486) == 2 and result.responses.get(183) == 2
+
+
+@pytest.mark.pbx
 async def test_a_share_left_in_the_dialplan_by_a_dead_process_is_cleared_on_connect(
         voice_cfg: Config, voice_env: VoiceEnv) -> None:
     async with runtime(voice_cfg) as rt:
