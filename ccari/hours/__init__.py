@@ -1,0 +1,1 @@
+"""Business hours and holiday calendars, per tenant and per number."""
