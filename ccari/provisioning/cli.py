@@ -3,7 +3,10 @@ log, actor ``cli:<unix user>``), against the configured database.  Changes to nu
 agents' phones reload the running Asterisk like ``ccari pbx-sync``.  Output is JSON.
 
     ccari admin tenants list | create SLUG NAME | show SLUG
-    ccari admin numbers list TENANT | create TENANT DID [--menu M] [--queue Q] | delete TENANT DID
+    ccari admin numbers list TENANT | create TENANT DID [--menu M] [--queue Q]
+                  [--hours FILE.json] [--after-hours announcement|voicemail|queue:Q]
+                  | delete TENANT DID
+    ccari admin hours show TENANT | set TENANT FILE.json|FILE.toml | clear TENANT
     ccari admin agents list TENANT | create TENANT FILE.json | delete TENANT USERNAME
     ccari admin menus list TENANT
     ccari admin load FILE.json|FILE.toml      create or update a whole tenant
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ccari.config import Config
+from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
 from ccari.provisioning.pbx import PbxSync
 from ccari.provisioning.services import Provisioning
@@ -43,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("did")
     c.add_argument("--menu")
     c.add_argument("--queue", default="main")
+    c.add_argument("--hours", type=Path, help="the number's own calendar (default: the tenant's)")
+    c.add_argument("--after-hours", help="announcement (default), voicemail or queue:NAME")
     d = numbers.add_parser("delete")
     d.add_argument("tenant")
     d.add_argument("did")
@@ -54,6 +60,12 @@ def parser() -> argparse.ArgumentParser:
     d = agents.add_parser("delete")
     d.add_argument("tenant")
     d.add_argument("username")
+    hours = sub.add_parser("hours").add_subparsers(dest="verb", required=True)
+    hours.add_parser("show").add_argument("tenant")
+    c = hours.add_parser("set")
+    c.add_argument("tenant")
+    c.add_argument("file", type=Path, help="the calendar (the API's body)")
+    hours.add_parser("clear").add_argument("tenant")
     menus = sub.add_parser("menus").add_subparsers(dest="verb", required=True)
     menus.add_parser("list").add_argument("tenant")
     sub.add_parser("load").add_argument("file", type=Path)
@@ -109,7 +121,13 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str) -> Any:
             return await svc.numbers(tenant_id)
         if verb == "delete":
             return {"deleted": ns.did, "pbx": await svc.delete_number(actor, tenant_id, ns.did)}
-        spec = sch.number({"did": ns.did, "queue": ns.queue, "menu": ns.menu})
+        night = None
+        if ns.after_hours:
+            action, _, queue = ns.after_hours.partition(":")
+            night = {"action": action, **({"queue": queue} if queue else {})}
+        spec = sch.number({"did": ns.did, "queue": ns.queue, "menu": ns.menu,
+                           "hours": read_document(ns.hours) if ns.hours else None,
+                           "after_hours": night})
         view, pbx = await svc.create_number(actor, tenant_id, spec)
         return {"number": view, "pbx": pbx}
     if what == "agents":
@@ -120,4 +138,9 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str) -> Any:
                     "pbx": await svc.delete_agent(actor, tenant_id, ns.username)}
         view, pbx = await svc.create_agent(actor, tenant_id, sch.agent(read_document(ns.file)))
         return {"agent": view, "pbx": pbx}
+    if what == "hours":
+        if verb == "show":
+            return {"hours": await svc.hours(tenant_id)}
+        calendar = hrs.calendar(read_document(ns.file), "") if verb == "set" else None
+        return {"hours": await svc.put_hours(actor, tenant_id, calendar)}
     return await svc.menus(tenant_id)

@@ -15,6 +15,7 @@ from the carrier) is the admin's (``403 admin-only``).
     GET|PUT|DELETE /api/tenants/{tenant}/numbers/{did}  DELETE: admin
     GET|POST /api/tenants/{tenant}/agents, GET|PUT|DELETE .../agents/{username}
     GET|POST /api/tenants/{tenant}/menus, GET|PUT|DELETE .../menus/{name}
+    GET|PUT|DELETE /api/tenants/{tenant}/hours          the tenant's business hours
     GET  /api/tenants/{tenant}/audit[?limit=100]        the audit log, newest first
 
 Errors: ``{"error": id, "message": ...}``: 422 for a value ccari cannot take (the field is
@@ -34,6 +35,7 @@ from aiohttp import web
 
 from ccari.admin.auth import principal
 from ccari.errors import BadRequest, Forbidden, NotFound
+from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
 from ccari.provisioning.services import Provisioning
 
@@ -279,6 +281,30 @@ async def delete_menu(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     await request.app[PROVISIONING].delete_menu(scope.actor, scope.tenant_id, name)
     return web.json_response({"deleted": name})
+
+
+# ---- business hours --------------------------------------------------------------------------
+@routes.get(TENANT + "/hours")
+async def get_hours(request: web.Request) -> web.Response:
+    """The tenant's calendar (``null``: no hours, never after hours); a number's own is part
+    of the number (``hours``, ``after_hours``)."""
+    scope = await _scope(request)
+    return web.json_response({"hours": await request.app[PROVISIONING].hours(scope.tenant_id)})
+
+
+@routes.put(TENANT + "/hours")
+async def put_hours(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    calendar = hrs.calendar(await _body(request), "")
+    view = await request.app[PROVISIONING].put_hours(scope.actor, scope.tenant_id, calendar)
+    return web.json_response({"hours": view})
+
+
+@routes.delete(TENANT + "/hours")
+async def delete_hours(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    await request.app[PROVISIONING].put_hours(scope.actor, scope.tenant_id, None)
+    return web.json_response({"hours": None})
 
 
 # ---- the audit log ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import phonenumbers
 
 from ccari.errors import CcariError
 from ccari.pbx.render import project_root
+from ccari.provisioning import hours as hrs
 from ccari.storage.models import MAX_IVR_DEPTH
 
 
@@ -62,6 +63,8 @@ class NumberSpec:
     did: str  # E.164 digits without '+'
     queue: str = "main"
     menu: str | None = None  # the IVR the caller hears first, then the queue
+    hours: Mapping[str, Any] | None = None  # its own calendar (ccari.provisioning.hours)
+    after_hours: Mapping[str, Any] | None = None  # its after-hours route; None: announcement
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class TenantDocument:
     menus: tuple[MenuSpec, ...] = ()
     numbers: tuple[NumberSpec, ...] = ()
     agents: tuple[AgentSpec, ...] = ()
+    hours: Mapping[str, Any] | None = None  # the tenant's calendar; None: as it is
 
 
 # ---- reading fields --------------------------------------------------------------------------
@@ -226,9 +230,12 @@ def queue(data: Any, where: str = "") -> QueueSpec:
 
 
 def number(data: Any, where: str = "") -> NumberSpec:
-    f = _Fields(data, where, {"did", "queue", "menu"})
+    f = _Fields(data, where, {"did", "queue", "menu", "hours", "after_hours"})
     return NumberSpec(e164(f.data.get("did"), f.at("did")),
-                      f.text("queue", NAME, default="main"), f.optional_text("menu", NAME))
+                      f.text("queue", NAME, default="main"), f.optional_text("menu", NAME),
+                      hrs.calendar(f.data["hours"], f.at("hours")) if f.has("hours") else None,
+                      hrs.after_hours(f.data["after_hours"], f.at("after_hours"))
+                      if f.has("after_hours") else None)
 
 
 def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
@@ -316,13 +323,14 @@ def menu(data: Any, where: str = "") -> MenuSpec:
 
 
 def document(data: Any) -> TenantDocument:
-    f = _Fields(data, "", {"tenant", "queues", "menus", "numbers", "agents"})
+    f = _Fields(data, "", {"tenant", "queues", "menus", "numbers", "agents", "hours"})
     doc = TenantDocument(
         tenant=tenant(f.data.get("tenant"), "tenant"),
         queues=tuple(queue(v, at) for at, v in f.items("queues")),
         menus=tuple(menu(v, at) for at, v in f.items("menus")),
         numbers=tuple(number(v, at) for at, v in f.items("numbers")),
         agents=tuple(agent(v, at) for at, v in f.items("agents")),
+        hours=hrs.calendar(f.data["hours"]) if f.has("hours") else None,
     )
     check_document(doc)
     return doc
@@ -345,6 +353,10 @@ def check_document(doc: TenantDocument) -> None:
             raise Invalid(f"numbers[{i}].queue: no queue {n.queue!r}", error_id="unknown-queue")
         if n.menu is not None and n.menu not in menus:
             raise Invalid(f"numbers[{i}].menu: no menu {n.menu!r}", error_id="unknown-menu")
+        night = (n.after_hours or {}).get("queue")
+        if night is not None and night not in queues:
+            raise Invalid(f"numbers[{i}].after_hours.queue: no queue {night!r}",
+                          error_id="unknown-queue")
     check_menus(menus)
 
 

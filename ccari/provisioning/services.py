@@ -136,6 +136,8 @@ class Provisioning:
                 await self._put_number(s, actor, t, n)
             for a in doc.agents:
                 await self._put_agent(s, actor, t, a)
+            if doc.hours is not None:
+                self._put_hours(s, actor, t, dict(doc.hours))
             await s.commit()
             result = await views.document(s, t)
         pbx = await self._changed(pbx=bool(doc.numbers or doc.agents))
@@ -170,6 +172,31 @@ class Provisioning:
         if after != before:
             self._audit(s, actor, t, "queue", q.name, "update" if before else "create", before, after)
         return q
+
+    # ---- business hours ---------------------------------------------------------------------
+    async def hours(self, tenant_id: int) -> dict[str, Any] | None:
+        """The tenant's calendar (None: no hours, never after hours)."""
+        async with self._sessions() as s:
+            return (await _tenant_by_id(s, tenant_id)).hours
+
+    async def put_hours(self, actor: str, tenant_id: int,
+                        calendar: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Set (None: remove) the tenant's calendar, checked by ``hours.calendar``."""
+        async with self._sessions() as s:
+            t = await _tenant_by_id(s, tenant_id)
+            self._put_hours(s, actor, t, calendar)
+            await s.commit()
+        await self._changed(pbx=False)
+        return calendar
+
+    def _put_hours(self, s: AsyncSession, actor: str, t: Tenant,
+                   calendar: dict[str, Any] | None) -> None:
+        before = t.hours
+        if calendar == before:
+            return
+        t.hours = calendar
+        action = "delete" if calendar is None else "update" if before else "create"
+        self._audit(s, actor, t, "hours", t.slug, action, before, calendar)
 
     # ---- numbers ------------------------------------------------------------------------------
     async def numbers(self, tenant_id: int) -> list[dict[str, Any]]:
@@ -224,12 +251,17 @@ class Provisioning:
             raise Conflict(f"{spec.did} is already a number of a tenant", error_id="number-taken")
         queue = await _queue(s, t, spec.queue, "numbers.queue")
         menu = await _menu(s, t, spec.menu, "numbers.menu") if spec.menu else None
+        night = (spec.after_hours or {}).get("queue")
+        if night is not None:
+            await _queue(s, t, night, "numbers.after_hours.queue")
         before = await views.number(s, n) if n is not None else None
         if n is None:
             n = Number(tenant_id=t.id, did=spec.did)
             s.add(n)
         assert queue is not None
         n.queue_id, n.ivr_menu_id = queue.id, menu.id if menu else None
+        n.hours = dict(spec.hours) if spec.hours is not None else None
+        n.after_hours = dict(spec.after_hours) if spec.after_hours is not None else None
         await s.flush()
         after = await views.number(s, n)
         if after != before:

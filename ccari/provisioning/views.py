@@ -27,7 +27,9 @@ def queue(q: Queue) -> dict[str, Any]:
 async def number(s: AsyncSession, n: Number) -> dict[str, Any]:
     q = await s.get(Queue, n.queue_id) if n.queue_id is not None else None
     m = await s.get(IvrMenu, n.ivr_menu_id) if n.ivr_menu_id is not None else None
-    return {"did": n.did, "queue": q.name if q else None, "menu": m.name if m else None}
+    own = {"hours": n.hours, "after_hours": n.after_hours}  # shown when set
+    return {"did": n.did, "queue": q.name if q else None, "menu": m.name if m else None,
+            **{k: v for k, v in own.items() if v is not None}}
 
 
 async def agent(s: AsyncSession, a: Agent) -> dict[str, Any]:
@@ -78,6 +80,7 @@ async def document(s: AsyncSession, t: Tenant) -> dict[str, Any]:
         "menus": [menu(m, menus) for m in sorted(menus.values(), key=lambda m: m.name)],
         "numbers": [await number(s, n) for n in numbers],
         "agents": [await agent(s, a) for a in agents],
+        **({"hours": t.hours} if t.hours is not None else {}),
     }
 
 

@@ -63,6 +63,8 @@ class Tenant(Base):
     trunk_ratio: Mapped[float] = mapped_column(Float, default=1.0)
     after_hours_trunks: Mapped[int] = mapped_column(Integer, default=0)
     overflow_policy: Mapped[str] = mapped_column(String(20), default="busy")
+    # Business hours (ccari.provisioning.hours' JSON); None: no hours, never after hours.
+    hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -176,6 +178,9 @@ class Number(Base):
     did: Mapped[str] = mapped_column(String(32), unique=True)  # E.164 digits, no '+'
     ivr_menu_id: Mapped[int | None] = mapped_column(ForeignKey("ivr_menus.id"))
     queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
+    # Its own business hours (None: the tenant's), and what a call gets outside them.
+    hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Customer(Base):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ccari.app import internal_app, runtime
-from ccari.demo.seed import seed
+from ccari.app import internal_app
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
 
@@ -24,21 +23,6 @@ def agent(username: str, **extra: object) -> dict[str, object]:
             "skills": [{"name": "skill", "value": "sales", "level": 7}],
             "phone_username": f"initech-{username}", "phone_password": "phone-secret-1",
             "web_password": "web-secret-1", **extra}
-
-
-@pytest.fixture
-async def rt(cfg, sessions):
-    async with sessions() as s:
-        sec = await seed(s, cfg)
-        await s.commit()
-    async with runtime(cfg, with_pbx=False) as rt:
-        rt.demo_secrets = sec  # type: ignore[attr-defined]
-        yield rt
-
-
-@pytest.fixture
-async def client(rt, aiohttp_client) -> TestClient:
-    return await aiohttp_client(internal_app(rt))
 
 
 def bearer(rt, slug: str) -> dict[str, str]:
@@ -176,6 +160,9 @@ TENANT_ROUTES = {
     ("GET", "/api/tenants/{tenant}/menus/{name}"): None,
     ("PUT", "/api/tenants/{tenant}/menus/{name}"): {"name": "main"},
     ("DELETE", "/api/tenants/{tenant}/menus/{name}"): None,
+    ("GET", "/api/tenants/{tenant}/hours"): None,
+    ("PUT", "/api/tenants/{tenant}/hours"): {"time_zone": "UTC"},
+    ("DELETE", "/api/tenants/{tenant}/hours"): None,
     ("GET", "/api/tenants/{tenant}/audit"): None,
 }
 # globex's objects the paths name; an acme token must reach none of them.
