@@ -32,3 +32,6 @@ say welcome-callback "Welcome. For sales, press 1. For support, press 2. To be c
 say overflow-callback-offer "Sorry, all our lines are busy. To be called back on this number as soon as a line is free, press 1."
 say overflow-voicemail "Sorry, all our lines are busy. Please leave a message after the tone, then press the hash key. We will get back to you."
 say voicemail-saved "Thank you. Your message has been saved. Goodbye."
+# after hours (ccari.voice.afterhours): a call outside its number's business hours
+say closed "We are closed. Please call again during our opening hours."
+say closed-voicemail "We are closed. Please leave a message after the tone, then press the hash key. We will get back to you."

@@ -150,11 +150,16 @@ class AdmissionService:
         return (await self._admit(tenant_id, call_id, "inbound", None))[0]
 
     async def admit_inbound_with(self, tenant_id: int, call_id: str,
-                                 then: Callable[[Session], T]) -> tuple[Admission, T | None]:
+                                 then: Callable[[Session], T], *,
+                                 after_hours: bool | None = None) -> tuple[Admission, T | None]:
         """:meth:`admit_inbound`, and when the call is admitted ``then`` (a write job: the
         call's contact) in the same transaction: the trunk and what it is held for are saved
-        together, in one shared commit.  ``then``'s result, or None if refused."""
-        return await self._admit(tenant_id, call_id, "inbound", then)
+        together, in one shared commit.  ``then``'s result, or None if refused.
+
+        ``after_hours``: the called number is outside its business hours (True) or inside
+        them (False: the after-hours trunks T do not apply, ``permitted = max(A * R, A)``);
+        None: it has no hours, T applies as configured."""
+        return await self._admit(tenant_id, call_id, "inbound", then, after_hours)
 
     async def admit_outbound(self, tenant_id: int, call_id: str) -> Admission:
         """Before originating a callback or click-to-call: admit it, or ``defer``."""
@@ -223,7 +228,8 @@ class AdmissionService:
 
     # ---- deciding ------------------------------------------------------------------------
     async def _admit(self, tenant_id: int, call_id: str, direction: Direction,
-                     then: Callable[[Session], T] | None) -> tuple[Admission, T | None]:
+                     then: Callable[[Session], T] | None,
+                     after_hours: bool | None = None) -> tuple[Admission, T | None]:
         async with self._lock:
             await self._refresh(self._clock())
 
@@ -246,8 +252,10 @@ class AdmissionService:
                 return self._already(holder, tenant_id, direction)
             key = str(tenant_id)
             decide = decide_inbound if direction == "inbound" else decide_outbound
-            decision = decide(key, self._policies_with(key, tenant), pool,
+            decision = decide(key, self._policies_with(key, tenant, after_hours), pool,
                               self._facts(key, live), now)
+            if after_hours is not None:
+                decision.inputs["hours"] = "closed" if after_hours else "open"
             if decision.admit:
                 call = repo.LiveCall(call_id, tenant_id, self.node, direction, utc(now))
                 if not repo.insert_call_sync(s, call):  # impossible under the pool lock
@@ -272,13 +280,16 @@ class AdmissionService:
             self._live.forget()
             raise
 
-    def _policies_with(self, key: str, tenant: repo.PolicyRow | None) -> dict[str, TenantPolicy]:
-        """Every tenant's policy, the deciding tenant's as just read (others may be cached)."""
+    def _policies_with(self, key: str, tenant: repo.PolicyRow | None,
+                       after_hours: bool | None = None) -> dict[str, TenantPolicy]:
+        """Every tenant's policy, the deciding tenant's as just read (others may be cached);
+        within business hours (``after_hours`` False) without its after-hours trunks."""
         policies = {k: p for k, p in self._policies.items() if k != key}
         if tenant is not None:
             own = tenant_policy(tenant)
             if own is not None:
-                policies[key] = own
+                policies[key] = own if after_hours is not False else dataclasses.replace(
+                    own, after_hours_trunks=0)
         return policies
 
     def _already(self, holder: repo.LiveCall, tenant_id: int, direction: str) -> Admission:

@@ -226,6 +226,7 @@ ContactMeta = TypedDict("ContactMeta", {
     "ivr": list[str],          # voice: the IVR's digit history (shown in the screen pop)
     "overflow": str,           # voice: the overflow treatment that answered the call
     "refused": str,            # voice: why trunk admission refused the call
+    "after_hours": str,        # voice: the after-hours route it took (announcement, ...)
     "page_url": str,           # chat, email, callback: the page the request came from
     "subject": str,            # email: the first message's subject
     "from": str,               # email: the customer's reply address

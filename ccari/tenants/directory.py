@@ -1,4 +1,5 @@
-"""What a dialled number leads to (tenant, IVR menu, queue settings), cached briefly.
+"""What a dialled number leads to (tenant, IVR menu, queue settings, business hours and the
+route outside them), cached briefly.
 
 Every inbound call needs it; it changes only when an admin edits numbers, menus or queues,
 which then takes effect within ``ttl_s``.
@@ -10,12 +11,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccari.storage.models import MAX_IVR_DEPTH
+from ccari.hours.calendar import Calendar
+from ccari.provisioning import hours
+from ccari.storage.models import MAX_IVR_DEPTH, Queue, Tenant
 from ccari.tenants import repo
 from ccari.voice.calls import QueueSettings
 from ccari.voice.ivr import Menu
+
+
+@dataclass(frozen=True)
+class AfterHours:
+    """What a call gets outside its number's business hours: ``announcement`` ("we are
+    closed", then hang-up), ``voicemail``, or ``queue`` (``queue_id``, without the IVR)."""
+
+    action: str = "announcement"
+    queue_id: int | None = None
+    settings: QueueSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,9 @@ class NumberRoute:
     queue_id: int | None
     menu: Menu | None
     settings: QueueSettings
+    # The number's own calendar, else its tenant's; None: no hours, never after hours.
+    calendar: Calendar | None = None
+    after_hours: AfterHours = AfterHours()
 
 
 class NumberDirectory:
@@ -52,13 +69,30 @@ class NumberDirectory:
                 menu = await repo.menu(s, number.tenant_id, number.ivr_menu_id)
                 q = await repo.queue(s, number.tenant_id, number.queue_id)
                 d = self._defaults
+                tenant = await s.get(Tenant, number.tenant_id)
                 found = NumberRoute(
                     number.tenant_id, number.id, q.id if q else None,
                     menu_of(menu) if menu else None,
                     QueueSettings(q.ring_timeout_s, q.wrap_up_s, q.announce_every_s) if q else d,
+                    hours.stored(number.hours or (tenant.hours if tenant else None)),
+                    await _after_hours(s, number.tenant_id, number.after_hours),
                 )
         self._cache[did] = (now + self._ttl, found)
         return found
+
+
+async def _after_hours(s: AsyncSession, tenant_id: int,
+                       route: dict[str, object] | None) -> AfterHours:
+    """The stored route; a queue that is gone leaves the announcement."""
+    action = str((route or {}).get("action", "announcement"))
+    if action != "queue":
+        return AfterHours(action)
+    q = await s.scalar(select(Queue).where(Queue.tenant_id == tenant_id,
+                                           Queue.name == (route or {}).get("queue")))
+    if q is None:
+        return AfterHours()
+    return AfterHours("queue", q.id, QueueSettings(q.ring_timeout_s, q.wrap_up_s,
+                                                   q.announce_every_s))
 
 
 def menu_of(row, depth: int = 1) -> Menu:  # type: ignore[no-untyped-def]

@@ -39,7 +39,7 @@ class Call:
     tenant_id: int
     channel_id: str
     settings: QueueSettings
-    phase: str = "ivr"  # ivr | recording | queued | offered | connected | ended
+    phase: str = "ivr"  # ivr | recording | queued | offered | connected | closed | ended
     ivr: Ivr | None = None
     playback_id: str | None = None
     agent_id: int | None = None
@@ -52,6 +52,8 @@ class Call:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # An answering overflow treatment ("callback" offer, "voicemail"): never queued.
     overflow: str | None = None
+    # Outside its number's business hours (its after-hours route, not the normal queue).
+    after_hours: bool = False
     # The agent's hold: since when (time.monotonic()) the caller is held, and the seconds of
     # the holds already ended.
     held_at: float | None = None

@@ -23,7 +23,7 @@ import datetime as dt
 import io
 import logging
 import wave
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -66,8 +66,10 @@ class Recorder:
     """The voicemail treatment on one call: prompt, record, keep, then "saved" and hang-up."""
 
     def __init__(self, ari: AriClient, calls: CallRegistry, config: VoiceConfig,
-                 sound: Callable[[str], str], port: VoicemailPort | None) -> None:
+                 sound: Callable[[str], str], port: VoicemailPort | None,
+                 release: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._ari = ari
+        self._release = release  # frees an admitted call's trunk (an after-hours voicemail)
         self._calls = calls
         self._cfg = config
         self._sound = sound
@@ -82,7 +84,8 @@ class Recorder:
         """The call is answered: the prompt, then (:meth:`prompt_finished`) the recording."""
         call.playback_id = ids.make(Kind.VOICEMAIL_PROMPT, call.contact_id, 1)
         try:
-            await self._ari.play(call.channel_id, self._sound("overflow-voicemail"),
+            prompt = "closed-voicemail" if call.after_hours else "overflow-voicemail"
+            await self._ari.play(call.channel_id, self._sound(prompt),
                                  playback_id=call.playback_id)
         except AriError as exc:
             log.info("contact %s: voicemail prompt failed (%s): recording at once", call.contact_id, exc)
@@ -125,6 +128,8 @@ class Recorder:
         log.info("contact %s: voicemail %s", call.contact_id, f"kept as {kept}" if kept else "empty")
         if audio is not None:
             await safe(self._ari.delete_stored_recording(name))
+        if self._release is not None and call.after_hours:  # it leaves ccari: its trunk too
+            await self._release(call.channel_id)
         if kept:
             await safe(self._ari.continue_in_dialplan(call.channel_id, OVERFLOW_CONTEXT, "saved", 1))
         else:  # nothing worth keeping: no "saved" for a message that was not
@@ -154,14 +159,15 @@ class Overflow:
 
     def __init__(self, ari: AriClient, sessions: async_sessionmaker[AsyncSession],
                  calls: CallRegistry, config: VoiceConfig, sound: Callable[[str], str],
-                 now: Callable[[], dt.datetime], *, voicemail: VoicemailPort | None = None) -> None:
+                 now: Callable[[], dt.datetime], *, voicemail: VoicemailPort | None = None,
+                 release: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._ari = ari
         self._sessions = sessions
         self._calls = calls
         self._cfg = config
         self._sound = sound
         self._now = now
-        self.recorder = Recorder(ari, calls, config, sound, voicemail)
+        self.recorder = Recorder(ari, calls, config, sound, voicemail, release)
 
     async def choose(self, tenant_id: int, decision: Admission, caller: str | None,
                      callbacks: IvrCallbacks | None) -> str | None:

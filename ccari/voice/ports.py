@@ -25,9 +25,12 @@ class AdmissionPort(Protocol):
     async def admit_inbound(self, tenant_id: int, call_id: str) -> Admission: ...
 
     async def admit_inbound_with(self, tenant_id: int, call_id: str,
-                                 then: Callable[[Session], T]) -> tuple[Admission, T | None]:
+                                 then: Callable[[Session], T], *,
+                                 after_hours: bool | None = None) -> tuple[Admission, T | None]:
         """Admit the call and, if admitted, run the write job ``then`` (the call's contact)
-        in the same transaction; its result (None when refused)."""
+        in the same transaction; its result (None when refused).  ``after_hours``: is the
+        called number outside its business hours (None: it has none)?  The after-hours
+        trunks T of the tenant's rule apply outside them only."""
         ...
 
     async def release(self, call_id: str) -> None: ...
@@ -53,7 +56,8 @@ class AdmitAll:
         return Admission(True)
 
     async def admit_inbound_with(self, tenant_id: int, call_id: str,
-                                 then: Callable[[Session], T]) -> tuple[Admission, T | None]:
+                                 then: Callable[[Session], T], *,
+                                 after_hours: bool | None = None) -> tuple[Admission, T | None]:
         return Admission(True), await self._run(then)
 
     async def release(self, call_id: str) -> None:

@@ -107,6 +107,7 @@ async def reconcile(voice: VoiceService) -> None:
                         settings[contact.queue_id], phase=contact.state,
                         agent_id=contact.agent_id, bridge_id=contact.bridge_id)
             call.overflow = contact.meta.get("overflow")
+            call.after_hours = "after_hours" in contact.meta
             voice.calls.add(call)
             if agent_leg:
                 voice.calls.link_agent_channel(call, agent_leg)

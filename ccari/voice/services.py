@@ -41,11 +41,12 @@ from ccari.contacts import lifecycle
 from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.services import QueueService, utc
 from ccari.storage.batch import GroupCommit
-from ccari.storage.models import Agent, Contact, Tenant
+from ccari.storage.models import Agent, Contact, ContactMeta, Tenant
 from ccari.tasks import TaskSet
-from ccari.tenants.directory import NumberDirectory
+from ccari.tenants.directory import AfterHours, NumberDirectory
 from ccari.voice import ivr as ivr_mod
 from ccari.voice import moves
+from ccari.voice.afterhours import CLOSED, Announcement, after_hours
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
 from ccari.voice.deadcalls import DeadCalls
 from ccari.voice.handover import Handover
@@ -97,7 +98,9 @@ class VoiceService:
         self._callbacks = callbacks
         # Trunk limit reached: busy, announcement, callback offer or voicemail.
         self.overflow = Overflow(ari, sessions, self.calls, config, self._sound, self.now,
-                                 voicemail=voicemail)
+                                 voicemail=voicemail, release=self._admission.release)
+        # Outside business hours: "we are closed", then hang-up.
+        self.closed = Announcement(ari, self._writes, self._sound, self.now)
         # The answered call's first steps (overflow treatment, IVR), then the queue.
         self._treatment = Treatment(ari, self.calls, queue, self.hold, self.overflow,
                                     self._writes, self._tasks, self._sound, self.now,
@@ -189,13 +192,21 @@ class VoiceService:
             log.debug("call %s to %s refused: overload", channel_id, did)
             await self.overflow.refuse_overloaded(channel_id, self._admission.overflow_of(route.tenant_id))
             return
+        # Outside its number's business hours: the after-hours route, decided now.
+        closed = after_hours(route, self.now())
+        night = route.after_hours if closed else None
+        queue_id, menu, settings = route.queue_id, route.menu, route.settings
+        if night is not None and night.action == "queue":
+            queue_id, menu, settings = night.queue_id, None, night.settings or settings
         arrival = functools.partial(
             moves.arrived, tenant_id=route.tenant_id, caller=caller, node=self._node,
-            channel_id=channel_id, number_id=route.number_id, queue_id=route.queue_id,
+            channel_id=channel_id, number_id=route.number_id, queue_id=queue_id,
             caller_name=name, arrived_at=self.now())
         # Admitted: its trunk and its contact in one shared commit, before the answer.
         decision, contact = await self._admission.admit_inbound_with(
-            route.tenant_id, channel_id, functools.partial(arrival, meta={}))
+            route.tenant_id, channel_id,
+            functools.partial(arrival, meta=self._night_meta(night)),
+            after_hours=closed)
         overflow = None
         if contact is None:
             overflow = await self.overflow.choose(route.tenant_id, decision, caller, self._callbacks)
@@ -206,14 +217,26 @@ class VoiceService:
                 return
             contact = await self._writes.run(functools.partial(
                 arrival, meta={"overflow": overflow, "refused": decision.reason}))
-        menu, settings = route.menu, route.settings
-        call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow)
+        elif night is not None and night.action == "voicemail" and self.overflow.recorder.available:
+            overflow = "voicemail"  # kept for the number's queue, with the closed prompt
+        call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow,
+                    after_hours=night is not None)
         self.calls.add(call)
         log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
         async with call.lock:
             if await self._answer(call):
                 self.load.answered(time.monotonic() - arrived)
-                await self.treat(call, menu)
+                if night is not None and night.action != "queue" and overflow is None:
+                    await self.closed.start(call)
+                else:
+                    await self.treat(call, menu)
+
+    def _night_meta(self, night: AfterHours | None) -> ContactMeta:
+        if night is None:
+            return {}
+        if night.action == "voicemail" and self.overflow.recorder.available:
+            return {"after_hours": night.action, "overflow": "voicemail"}  # resumed as one
+        return {"after_hours": night.action}
 
     async def answer_and_treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
         """Answer the caller, then its first step (the caller holds the call's lock)."""
@@ -253,7 +276,9 @@ class VoiceService:
         if call is None:
             return
         async with call.lock:
-            if kind is Kind.IVR_PROMPT:
+            if call.phase == CLOSED:
+                await self.closed.finished(call)
+            elif kind is Kind.IVR_PROMPT:
                 await self._treatment.prompt_finished(call, int(gen))
             elif kind is Kind.ANNOUNCEMENT:
                 await self.hold.announcement_finished(call, playback_id)
@@ -318,6 +343,8 @@ class VoiceService:
                     if fact is Fact.ENDED else moves.abandoned)
             await self._follow(call, fact, save, gone=call.channel_id)
         else:
+            if call.phase == CLOSED:
+                self.calls.remove(call)
             await self._admission.release(call.channel_id)
 
     async def finish(self, call: Call, disposition: str, gone: str | None = None) -> None:

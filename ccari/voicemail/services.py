@@ -53,7 +53,8 @@ class VoicemailService:
                     attributes=attributes, meta={"call": call.id},
                 )
                 s.add(Voicemail(id=message.id, tenant_id=call.tenant_id, call_contact_id=call.id,
-                                reason=call.meta.get("refused", "overflow"),
+                                reason=call.meta.get("refused") or (
+                                    "after-hours" if "after_hours" in call.meta else "overflow"),
                                 duration_s=round(duration_s, 3), audio=audio, created_at=now))
             await contacts_repo.apply(s, call, Fact.SELF_SERVED, at=now, ended_at=now,
                 disposition="voicemail-left" if message else "voicemail-empty")
