@@ -381,3 +381,23 @@ async def test_the_trunk_and_what_holds_it_are_saved_together_or_not_at_all(svc,
         admission, ran = await svc.admit_inbound_with(acme, f"x{i}", lambda s: "ran")
         assert ran == ("ran" if admission.admit else None)
     assert await _live(sessions, acme) == 5
+
+
+@pytest.mark.parametrize(("after_hours", "permitted", "hours"), [
+    (None, 5, None),  # a number without business hours: T as configured, max(3, 2 + 3)
+    (True, 5, "closed"),  # outside its hours: T applies
+    (False, 3, "open"),  # inside them: max(floor(2 * 1.5), 2 + 0)
+])
+async def test_the_after_hours_trunks_count_only_outside_business_hours(
+        svc, sessions, tenants, after_hours: bool | None, permitted: int, hours: str | None):
+    acme = tenants["acme"]
+    admitted = [(await svc.admit_inbound_with(acme, f"h{i}", lambda s: None,
+                                              after_hours=after_hours))[0].admit
+                for i in range(7)]
+    assert admitted == [True] * permitted + [False] * (7 - permitted)
+    async with sessions() as s:
+        rows = list(await s.scalars(select(AdmissionDecision).where(
+            AdmissionDecision.tenant_id == acme).order_by(AdmissionDecision.id)))
+    assert {r.permitted for r in rows} == {permitted}
+    assert {r.inputs.get("hours") for r in rows} == {hours}
+    assert {r.inputs["T"] for r in rows} == {0 if after_hours is False else 3}

@@ -13,8 +13,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from ccari.app import Runtime, internal_app
-from ccari.storage.models import AdmissionDecision, Contact
-from tests.voice.conftest import VoiceEnv, eventually
+from ccari.storage.models import AdmissionDecision, Contact, Queue, TrunkCall
+from ccari.voicemail.models import Voicemail
+from tests.support.sipp import run_sipp
+from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
+from tests.voice.test_callbacks_pbx import rows
+from tests.voice.test_overflow_pbx import tone
 from tests.voice.test_voice_pbx import caller, phone, ready
 
 pytestmark = pytest.mark.pbx
@@ -97,3 +101,64 @@ async def test_inside_its_hours_a_call_reaches_the_queue_outside_them_the_closed
     assert open_.permitted == 1  # max(floor(1 * 1.5), 1 + 0)
     a = shut.inputs["A"]  # alice may still be in wrap-up
     assert (shut.inputs["hours"], shut.inputs["T"], shut.permitted) == ("closed", 3, a + 3)
+
+
+async def put(client: TestClient, path: str, body: object) -> None:
+    resp = await client.put(f"/api/tenants/acme{path}", headers=ADMIN, json=body)
+    assert resp.status == 200, await resp.json()
+
+
+async def test_outside_the_tenant_s_hours_the_caller_leaves_a_voicemail_for_the_morning(
+        ccari: Runtime, voice_env: VoiceEnv, aiohttp_client,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The number has no hours of its own: its tenant's apply."""
+    client: TestClient = await aiohttp_client(internal_app(ccari))
+    await put(client, "/hours", OFFICE)
+    await put(client, f"/numbers/{DID}", {"menu": "main", "after_hours": {"action": "voicemail"}})
+    at(ccari, monkeypatch, SUNDAY_10)
+    result = await run_sipp(
+        "caller_voicemail.xml", voice_env.sip_target, service=DID, local_ip=CARRIER_IP,
+        params={"caller": "15550193", "talk_after_ms": 8000, "talk_ms": 1500},
+        files={"message.ul": tone(1.5)}, timeout_s=60, recv_timeout_ms=30000)
+    # Answered, the closed prompt (7 s), the beep, the message, "saved", hung up by ccari.
+    assert result.ok and result.requests.get("BYE") == 1, result.describe()
+    (message,) = await eventually(lambda: rows(ccari, Voicemail), what="the voicemail")
+    (call,) = await rows(ccari, Contact, Contact.medium == "voice")
+    (vm,) = await rows(ccari, Contact, Contact.medium == "voicemail")
+    assert (call.state, call.disposition) == ("completed", "voicemail-left")
+    assert call.meta["after_hours"] == "voicemail" and call.queued_at is None
+    assert (message.call_contact_id, message.reason) == (call.id, "after-hours")
+    assert vm.state == "queued" and vm.queue_id == call.queue_id and vm.caller_number == "15550193"
+    decision = await decision_for(ccari, call.channel_id)
+    assert decision.admit and decision.inputs["hours"] == "closed"
+    await eventually(lambda: trunks_free(ccari), what="the call's trunk released")
+
+
+async def trunks_free(ccari: Runtime) -> bool:
+    return await rows(ccari, TrunkCall) == []
+
+
+async def test_outside_its_hours_a_number_can_send_calls_to_another_queue_without_its_ivr(
+        ccari: Runtime, voice_env: VoiceEnv, aiohttp_client,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient = await aiohttp_client(internal_app(ccari))
+    await put(client, "/queues/night", {"ring_timeout_s": 10})
+    await put(client, f"/numbers/{DID}", {"menu": "main", "hours": OFFICE,
+                                          "after_hours": {"action": "queue", "queue": "night"}})
+    agents = await ready(ccari, "alice")
+    at(ccari, monkeypatch, SUNDAY_10)
+    async with phone(voice_env, "alice") as alice:
+        # No digit: the number's IVR would wait for one; the night queue does not.
+        call = caller(voice_env, DID, digits="9", dtmf_after_ms=3000, hangup_after_ms=3000,
+                      caller="15550194")
+        await call.start()
+        result = await call.wait()
+        assert result.ok, result.describe()
+        done = await eventually(lambda: call_of(ccari, "15550194", "completed"),
+                                what="the call completed")
+    assert (await alice.result()).requests.get("INVITE") == 1
+    (night,) = await rows(ccari, Queue, Queue.name == "night")
+    assert done.queue_id == night.id and done.agent_id == agents["alice"].id
+    assert done.meta["after_hours"] == "queue" and "ivr" not in done.meta
+    assert done.connected_at is not None and done.connected_at - done.arrived_at < dt.timedelta(
+        seconds=3)  # rung at once: no menu first
