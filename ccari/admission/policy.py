@@ -6,7 +6,8 @@ and the inputs an admin needs to see why. No I/O, no clock (``now`` is passed in
 The tenant rule
     ``permitted = max(floor(A * R), A + T)`` with A the tenant's agents available now (logged
     in and ready, whether idle or on a call: counting only idle agents would shrink the limit
-    as calls are answered), R its trunk/agent ratio and T its after-hours trunks. ``A * R`` is
+    as calls are answered), R its trunk/agent ratio and T its after-hours trunks (the service
+    passes T = 0 for a call to a number inside its business hours). ``A * R`` is
     rounded *down*: a fraction of a trunk is never granted, so the rule never over-admits
     (A=3, R=1.5 -> 4, not 5). A ``1e-9`` tolerance absorbs binary float error (100 * 1.13
     counts as 113, not 112).

@@ -13,7 +13,8 @@ Call flow per contact, guarded by the call's lock:
 The steps live in their own modules, this service holds them together and keeps each call's
 lock: ``treatment.py`` (the overflow treatment, the IVR, into the queue), ``hold.py`` (waiting),
 ``offers.py`` (ringing the agent, bridging).  Over the tenant's trunk limit, ``overflow.py``
-decides what the caller gets instead; the calls ccari.callbacks places join here through
+decides what the caller gets instead; outside its number's business hours, ``afterhours.py``
+(the after-hours route); the calls ccari.callbacks places join here through
 ``handover.py``.  What other contexts offer it (the IVR's "call me back", keeping a
 voicemail) comes as ports (``ports.py``) in its constructor.
 """
