@@ -140,7 +140,7 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str) -> Any:
         return {"agent": view, "pbx": pbx}
     if what == "hours":
         if verb == "show":
-            return {"hours": await svc.hours(tenant_id)}
+            return await svc.hours(tenant_id)
         calendar = hrs.calendar(read_document(ns.file), "") if verb == "set" else None
-        return {"hours": await svc.put_hours(actor, tenant_id, calendar)}
+        return await svc.put_hours(actor, tenant_id, calendar)
     return await svc.menus(tenant_id)

@@ -27,7 +27,15 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from ccari.hours.calendar import DAY_MINUTES, Calendar, Interval, day_overlaps, overlaps
+from ccari.hours.calendar import (
+    DAY_MINUTES,
+    Calendar,
+    Interval,
+    day_overlaps,
+    is_open,
+    next_change,
+    overlaps,
+)
 
 # schemas parses a number's and a document's hours with this module: imported as a module.
 from ccari.provisioning import schemas as sch
@@ -164,3 +172,15 @@ def after_hours(data: Any, where: str = "after_hours") -> dict[str, Any]:
 def stored(value: Mapping[str, Any] | None) -> Calendar | None:
     """A calendar as stored (checked when it was saved), or None."""
     return parse(value) if value else None
+
+
+def now_and_next(value: Mapping[str, Any] | None, now: float) -> dict[str, Any]:
+    """``open_now`` (None: no hours) and ``next_change`` (ISO 8601 in the calendar's zone, or
+    None) of a stored calendar at ``now`` (a UNIX time)."""
+    cal = stored(value)
+    if cal is None:
+        return {"open_now": None, "next_change": None}
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    change = next_change(cal, at)
+    return {"open_now": is_open(cal, at),
+            "next_change": change.astimezone(cal.zone).isoformat() if change else None}

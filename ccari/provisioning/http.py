@@ -286,10 +286,10 @@ async def delete_menu(request: web.Request) -> web.Response:
 # ---- business hours --------------------------------------------------------------------------
 @routes.get(TENANT + "/hours")
 async def get_hours(request: web.Request) -> web.Response:
-    """The tenant's calendar (``null``: no hours, never after hours); a number's own is part
-    of the number (``hours``, ``after_hours``)."""
+    """The tenant's calendar (``null``: no hours, never after hours), ``open_now`` and
+    ``next_change``; a number's own is part of the number (``hours``, ``after_hours``)."""
     scope = await _scope(request)
-    return web.json_response({"hours": await request.app[PROVISIONING].hours(scope.tenant_id)})
+    return web.json_response(await request.app[PROVISIONING].hours(scope.tenant_id))
 
 
 @routes.put(TENANT + "/hours")
@@ -297,14 +297,14 @@ async def put_hours(request: web.Request) -> web.Response:
     scope = await _scope(request)
     calendar = hrs.calendar(await _body(request), "")
     view = await request.app[PROVISIONING].put_hours(scope.actor, scope.tenant_id, calendar)
-    return web.json_response({"hours": view})
+    return web.json_response(view)
 
 
 @routes.delete(TENANT + "/hours")
 async def delete_hours(request: web.Request) -> web.Response:
     scope = await _scope(request)
-    await request.app[PROVISIONING].put_hours(scope.actor, scope.tenant_id, None)
-    return web.json_response({"hours": None})
+    view = await request.app[PROVISIONING].put_hours(scope.actor, scope.tenant_id, None)
+    return web.json_response(view)
 
 
 # ---- the audit log ---------------------------------------------------------------------------

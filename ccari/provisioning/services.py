@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.errors import Conflict, NotFound
+from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
 from ccari.provisioning import views
 from ccari.provisioning.models import AuditEntry
@@ -40,8 +42,10 @@ PbxListener = Callable[[], Awaitable[str]]
 
 
 class Provisioning:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 clock: Callable[[], float] = time.time) -> None:
         self._sessions = sessions
+        self._clock = clock  # what "open now" means in the hours' answer
         # Set once the PBX exists (ccari with Asterisk; ``ccari admin`` syncs on its own).
         self.pbx: PbxListener | None = None
         self.route_listeners: list[Callable[[], None]] = []
@@ -174,20 +178,22 @@ class Provisioning:
         return q
 
     # ---- business hours ---------------------------------------------------------------------
-    async def hours(self, tenant_id: int) -> dict[str, Any] | None:
-        """The tenant's calendar (None: no hours, never after hours)."""
+    async def hours(self, tenant_id: int) -> dict[str, Any]:
+        """The tenant's calendar (None: no hours, never after hours), whether it is open now
+        and when that changes next."""
         async with self._sessions() as s:
-            return (await _tenant_by_id(s, tenant_id)).hours
+            calendar = (await _tenant_by_id(s, tenant_id)).hours
+        return {"hours": calendar, **hrs.now_and_next(calendar, self._clock())}
 
     async def put_hours(self, actor: str, tenant_id: int,
-                        calendar: dict[str, Any] | None) -> dict[str, Any] | None:
+                        calendar: dict[str, Any] | None) -> dict[str, Any]:
         """Set (None: remove) the tenant's calendar, checked by ``hours.calendar``."""
         async with self._sessions() as s:
             t = await _tenant_by_id(s, tenant_id)
             self._put_hours(s, actor, t, calendar)
             await s.commit()
         await self._changed(pbx=False)
-        return calendar
+        return {"hours": calendar, **hrs.now_and_next(calendar, self._clock())}
 
     def _put_hours(self, s: AsyncSession, actor: str, t: Tenant,
                    calendar: dict[str, Any] | None) -> None:

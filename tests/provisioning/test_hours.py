@@ -3,12 +3,15 @@ number's own calendar and after-hours route, what cannot be taken, and the audit
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from ccari.provisioning import schemas as sch
 from ccari.provisioning.cli import main
+from ccari.provisioning.services import Provisioning
 from tests.provisioning.test_http import ADMIN, bearer, error, ok
 
 OFFICE = {"time_zone": "Europe/Paris",
@@ -17,14 +20,35 @@ OFFICE = {"time_zone": "Europe/Paris",
           "holidays": [{"date": "2026-12-24", "hours": [{"open": "09:00", "close": "12:00"}]},
                        {"date": "2026-12-25"}]}
 
+NONE = {"hours": None, "open_now": None, "next_change": None}
+
+
+@pytest.mark.parametrize(("now", "open_now", "next_change"), [
+    ("2026-12-07T10:00:00+01:00", True, "2026-12-07T18:00:00+01:00"),  # a Monday
+    ("2026-12-24T12:30:00+01:00", False, "2026-12-26T22:00:00+01:00"),  # Christmas Eve, noon
+    ("2026-12-27T01:30:00+01:00", True, "2026-12-27T02:00:00+01:00"),  # Saturday's night
+])
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_hours_say_whether_the_tenant_is_open_now_and_until_when(
+        sessions, now: str, open_now: bool, next_change: str) -> None:
+    svc = Provisioning(sessions, clock=lambda: dt.datetime.fromisoformat(now).timestamp())
+    await svc.create_tenant("admin", sch.TenantSpec("initech", "Initech"))
+    tenant_id = await svc.tenant_id("initech")
+    assert await svc.put_hours("admin", tenant_id, OFFICE) == {
+        "hours": OFFICE, "open_now": open_now, "next_change": next_change}
+    assert await svc.hours(tenant_id) == {
+        "hours": OFFICE, "open_now": open_now, "next_change": next_change}
+
 
 async def test_a_tenant_sets_its_hours_and_a_number_its_own_and_the_audit_log_has_both(
         client: TestClient, rt) -> None:
     acme = bearer(rt, "acme")
     base = "/api/tenants/acme"
-    assert await ok(await client.get(f"{base}/hours", headers=acme)) == {"hours": None}
+    assert await ok(await client.get(f"{base}/hours", headers=acme)) == NONE
     saved = await ok(await client.put(f"{base}/hours", json=OFFICE, headers=acme))
-    assert saved == {"hours": OFFICE}
+    assert saved["hours"] == OFFICE and isinstance(saved["open_now"], bool)
+    assert dt.datetime.fromisoformat(saved["next_change"]).utcoffset() in (
+        dt.timedelta(hours=1), dt.timedelta(hours=2))  # Paris time
     assert (await ok(await client.get(base, headers=acme)))["hours"] == OFFICE
     # Unchanged: nothing recorded; changed: before and after.
     await ok(await client.put(f"{base}/hours", json=OFFICE, headers=acme))
@@ -40,7 +64,7 @@ async def test_a_tenant_sets_its_hours_and_a_number_its_own_and_the_audit_log_ha
     assert updated["number"]["after_hours"] == {"action": "voicemail"}
 
     await ok(await client.delete(f"{base}/hours", headers=acme))
-    assert await ok(await client.get(f"{base}/hours", headers=acme)) == {"hours": None}
+    assert await ok(await client.get(f"{base}/hours", headers=acme)) == NONE
     log = (await ok(await client.get(f"{base}/audit", headers=ADMIN)))["audit"]
     hours = [(e["action"], e["before"], e["after"]) for e in log if e["kind"] == "hours"]
     assert hours == [("delete", later, None), ("update", OFFICE, later), ("create", None, OFFICE)]
@@ -80,7 +104,7 @@ async def test_a_calendar_ccari_cannot_take_is_refused_and_nothing_changes(
     acme = bearer(rt, "acme")
     assert await error(await client.put("/api/tenants/acme/hours", json=body, headers=acme),
                        422, error_id)
-    assert await ok(await client.get("/api/tenants/acme/hours", headers=acme)) == {"hours": None}
+    assert await ok(await client.get("/api/tenants/acme/hours", headers=acme)) == NONE
 
 
 @pytest.mark.parametrize(("after_hours", "status", "error_id"), [
@@ -107,12 +131,35 @@ async def test_the_cli_sets_shows_and_clears_hours_and_a_number_s_route(
     await admin("tenants", "create", "initech", "Initech")
     path = tmp_path / "hours.json"
     path.write_text(json.dumps(OFFICE))
-    assert await admin("hours", "set", "initech", str(path)) == {"hours": OFFICE}
-    assert await admin("hours", "show", "initech") == {"hours": OFFICE}
+    assert (await admin("hours", "set", "initech", str(path)))["hours"] == OFFICE
+    assert (await admin("hours", "show", "initech"))["hours"] == OFFICE
     made = await admin("numbers", "create", "initech", "+15550301", "--after-hours", "queue:main")
     assert made["number"]["after_hours"] == {"action": "queue", "queue": "main"}
-    assert await admin("hours", "clear", "initech") == {"hours": None}
+    assert await admin("hours", "clear", "initech") == NONE
     log = await admin("audit", "initech")
     assert [(e["kind"], e["action"]) for e in log[:3]] == [
         ("hours", "delete"), ("number", "create"), ("hours", "create")]
     assert {e["actor"].split(":")[0] for e in log} == {"cli"}
+
+
+async def test_a_whole_tenant_document_carries_its_hours_and_applies_again_unchanged(
+        client: TestClient) -> None:
+    doc = {"tenant": {"slug": "initech", "name": "Initech"}, "hours": OFFICE,
+           "queues": [{"name": "night"}],
+           "numbers": [{"did": "+15550301", "after_hours": {"action": "queue", "queue": "night"}},
+                       {"did": "+15550302", "hours": {**OFFICE, "holidays": []}}]}
+    made = await ok(await client.put("/api/tenants/initech", json=doc, headers=ADMIN), 201)
+    assert made["hours"] == OFFICE
+    first, second = made["numbers"]
+    assert first["after_hours"] == {"action": "queue", "queue": "night"} and "hours" not in first
+    assert second["hours"] == {**OFFICE, "holidays": []} and "after_hours" not in second
+    before = (await ok(await client.get("/api/tenants/initech/audit", headers=ADMIN)))["audit"]
+    again = {k: v for k, v in made.items() if k not in ("api_token", "pbx")}
+    assert (await ok(await client.put("/api/tenants/initech", json=again, headers=ADMIN)))[
+        "hours"] == OFFICE
+    after = (await ok(await client.get("/api/tenants/initech/audit", headers=ADMIN)))["audit"]
+    assert after == before  # the same document again: nothing changed, nothing recorded
+    wrong = {**doc, "numbers": [{"did": "+15550303", "after_hours": {"action": "queue",
+                                                                     "queue": "nope"}}]}
+    await error(await client.put("/api/tenants/initech", json=wrong, headers=ADMIN),
+                422, "unknown-queue")
