@@ -174,3 +174,22 @@ def test_every_weekday_opening_is_local_whatever_the_offset(zone: str, now: dt.d
     opening = not is_open(cal, now)
     assert (local.hour, local.minute) == ((12, 0) if opening else (13, 0))
     assert local.weekday() == day
+
+
+WEEKLY = st.dictionaries(
+    st.integers(0, 6),
+    st.lists(st.tuples(st.integers(0, 47), st.integers(1, 48)).map(
+        lambda t: Interval(t[0] * 30, t[0] * 30 + t[1] * 30)), max_size=3).map(tuple),
+    max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(WEEKLY)
+def test_overlaps_is_true_exactly_when_some_half_hour_of_the_week_is_open_twice(
+        weekly: dict[int, tuple[Interval, ...]]) -> None:
+    covered = [0] * (7 * 48)
+    for day, intervals in weekly.items():
+        for i in intervals:
+            for slot in range(i.open // 30, i.close // 30):
+                covered[(day * 48 + slot) % (7 * 48)] += 1
+    assert (overlaps(weekly) is not None) is (max(covered, default=0) > 1)
