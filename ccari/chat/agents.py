@@ -25,7 +25,9 @@ from ccari.agents.notifier import AgentHub
 from ccari.chat import mail, repo
 from ccari.chat.services import ChatService
 from ccari.config import SmtpConfig
+from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import Fact
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
@@ -44,6 +46,7 @@ class AgentChats:
         self._sessions = sessions
         self._queue = queue
         self._hub = hub
+        self._executor = Executor(queue, hub)
         self._smtp = smtp
         self._clock = clock
 
@@ -135,6 +138,7 @@ class AgentChats:
                     raise BadRequest("no such topic", error_id="bad-topic")
                 attrs[public_repo.TOPIC_ATTRIBUTE] = topic
                 text = f"{agent.display_name} is transferring you to {topic}"
+            commands = lifecycle.move(contact.state, Fact.TRANSFERRED).commands
             await contacts_repo.apply(s, contact, Fact.TRANSFERRED, at=now, agent_id=None,
                                       attributes=attrs, meta=meta)
             await contacts_repo.log(s, contact, "transferred", now, from_agent=agent.id,
@@ -142,10 +146,10 @@ class AgentChats:
             await s.commit()
         log.info("contact %s: agent %s transferred the chat (agent %s, topic %s)", contact_id,
                  agent.id, to_agent, topic)
-        await self._queue.withdraw(contact_id)  # frees the agent's slot
-        self._chat.chats.set_agent(contact_id, None)
-        await self._hub.send(agent.id, {"type": "withdrawn", "contact_id": contact_id})
-        await self._queue.enqueue(contact)  # queued_at unchanged: the arrival time is kept
+        self._chat.chats.set_agent(contact_id, None)  # chat's part of the disconnect
+        # The agent's part ends, the chat waits again (queued_at unchanged: its arrival
+        # time is kept).
+        await self._executor.carry_out(contact, commands, agent_id=agent.id)
         await self._chat.transferred(contact, text)
 
     async def email(self, agent: Agent, contact_id: str, address: str | None) -> str:

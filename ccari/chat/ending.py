@@ -26,7 +26,8 @@ from ccari.chat.models import ChatSession
 from ccari.chat.timers import Timers
 from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
-from ccari.contacts.lifecycle import Command, Fact
+from ccari.contacts.executor import Executor
+from ccari.contacts.lifecycle import Fact
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService, utc
 from ccari.errors import CcariError
@@ -45,7 +46,7 @@ class ChatEnding:
                  clock: Callable[[], float] = time.time) -> None:
         self._chat = chat
         self._sessions = sessions
-        self._queue = queue
+        self._executor = Executor(queue, hub)
         self._offers = offers
         self._hub = hub
         self._clock = clock
@@ -109,10 +110,7 @@ class ChatEnding:
             message = await self._close_chat(s, chat, "customer", now) if chat else None
             await s.commit()
         log.info("contact %s: chat abandoned (%s)", contact_id, disposition)
-        if Command.DEQUEUE in commands:
-            await self._queue.withdraw(contact_id)
-        if Command.WITHDRAW in commands and offered_to is not None:
-            await self._hub.send(offered_to, {"type": "withdrawn", "contact_id": contact_id})
+        await self._executor.carry_out(contact, commands, agent_id=offered_to)
         if message is not None:
             await self._tell_customer_closed(contact_id, "customer", message)
         self._chat.forget(contact_id)
@@ -130,7 +128,6 @@ class ChatEnding:
             self._closing.pop(contact_id, None)
         await self._hub.send(agent.id, {"type": "chat.ended", "contact_id": contact_id,
                                         "by": "customer"})
-        await self._hub.send(agent.id, {"type": "completed", "contact_id": contact_id})
 
     async def on_completed(self, contact: Contact, agent: Agent) -> None:
         by = self._closing.get(contact.id, "agent")

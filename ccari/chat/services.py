@@ -28,7 +28,10 @@ from ccari.chat.directory import OpenChats
 from ccari.chat.ending import ChatEnding
 from ccari.chat.models import ChatSession
 from ccari.chat.sockets import CustomerSockets, Key
+from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.executor import Executor
+from ccari.contacts.lifecycle import State
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService, utc
 from ccari.errors import BadRequest, Conflict, NotFound
@@ -58,6 +61,7 @@ class ChatService:
         self._queue = queue
         self._offers = offers
         self._hub = hub
+        self._executor = Executor(queue, hub)
         self.limiters = limiters
         self.settings = settings or ChatSettings()
         self._node = node
@@ -165,7 +169,8 @@ class ChatService:
             now = utc(self._clock())
             async with self._sessions() as s:
                 contact = await contacts_repo.create(
-                    s, tenant_id=sess.tenant_id, medium="chat", state="queued", node=self._node,
+                    s, tenant_id=sess.tenant_id, medium="chat", state=State.QUEUED.value,
+                    node=self._node,
                     arrived_at=now, queued_at=now, attributes=attributes,
                     meta={"page_url": page_url},
                     caller_name=name or None)
@@ -177,7 +182,7 @@ class ChatService:
             self.chats.remember(chat, contact)
             log.info("contact %s: chat opened (tenant %s, topic %s)", contact.id,
                      sess.tenant_id, topic)
-            await self._queue.enqueue(contact)
+            await self._executor.carry_out(contact, lifecycle.born(State.QUEUED), agent_id=None)
         state = self._state(contact, {})
         await self.customers.send(key, state)
         return state

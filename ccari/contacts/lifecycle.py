@@ -155,6 +155,12 @@ def commands(state: State, fact: Fact, new: State) -> tuple[Command, ...]:
     return tuple(out)
 
 
+def born(state: State) -> tuple[Command, ...]:
+    """The commands that follow a contact created in ``state`` (not a move: a chat or an
+    e-mail is born queued, and the router takes it)."""
+    return (Command.ENQUEUE,) if state is State.QUEUED else ()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Move:
     """A step of the lifecycle: the new state and the commands that follow it."""

@@ -8,8 +8,10 @@ the contact not offered straight back to them).  A reject from the page is a ref
 agent with no page open cannot take web work: the queue offers these media only to agents
 with a page open (``QueueService.register(..., on_page=True)``); should her last page close
 as an offer is made, the offer fails at once and the router tries another agent.  Each
-medium may hook ``on_accepted`` (e.g. chat joins the agent to the conversation) and
-``on_completed``.
+medium may hook ``on_accepted`` (its part of the lifecycle's ``connect``: chat joins the
+agent to the conversation) and ``on_completed`` (its part of ``disconnect``: chat closes the
+conversation); the rest of what follows each move is the lifecycle's commands, carried out by
+the shared :class:`~ccari.contacts.executor.Executor`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.agents.commands import AgentCommands, field
 from ccari.agents.notifier import AgentHub
-from ccari.contacts import repo
-from ccari.contacts.lifecycle import Fact
+from ccari.contacts import lifecycle, repo
+from ccari.contacts.executor import Executor
+from ccari.contacts.lifecycle import Fact, State
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService, utc
 from ccari.errors import Conflict, NotFound
@@ -43,6 +46,7 @@ class PageOffers:
         self._sessions = sessions
         self._queue = queue
         self._hub = hub
+        self._executor = Executor(queue, hub)
         self._timeout = accept_timeout_s
         self._clock = clock
         self._timers: dict[str, asyncio.Task[Any]] = {}
@@ -73,7 +77,7 @@ class PageOffers:
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         if not self._hub.connected(agent.id):
             log.info("contact %s: agent %s has no page open", contact.id, agent.id)
-            await self._queue.offer_failed(contact, missed=False)
+            await self._declined(contact, agent.id, missed=False)
             return
         async with self._sessions() as s:
             row = await repo.get(s, contact.id, agent.tenant_id)
@@ -88,8 +92,12 @@ class PageOffers:
         await asyncio.sleep(self._timeout)
         self._timers.pop(contact.id, None)
         log.info("contact %s: agent %s did not accept in time", contact.id, agent.id)
-        await self._queue.offer_failed(contact, missed=True)
-        await self._hub.send(agent.id, {"type": "withdrawn", "contact_id": contact.id})
+        await self._declined(contact, agent.id, missed=True)
+
+    async def _declined(self, contact: Contact, agent_id: int, *, missed: bool) -> None:
+        """The agent did not take the offer (refused, missed, no page to show it on)."""
+        commands = lifecycle.move(State.OFFERED, Fact.DECLINED).commands
+        await self._executor.carry_out(contact, commands, agent_id=agent_id, missed=missed)
 
     def _stop_timer(self, contact_id: str) -> None:
         timer = self._timers.pop(contact_id, None)
@@ -119,9 +127,10 @@ class PageOffers:
             row = await self._offered_to(agent, contact_id, "offered", session=s)
             self._stop_timer(contact_id)
             wait = (now - (row.queued_at or row.arrived_at)).total_seconds()
+            commands = lifecycle.move(row.state, Fact.ANSWERED).commands
             await repo.apply(s, row, Fact.ANSWERED, at=now, connected_at=now, wait_s=round(wait, 3))
             await s.commit()
-        await self._queue.accepted(contact_id)
+        await self._executor.carry_out(row, commands, agent_id=agent.id)
         hook = self._accepted.get(row.medium)
         if hook is not None:
             await hook(row, agent)
@@ -133,10 +142,11 @@ class PageOffers:
         async with self._sessions() as s:
             row = await self._offered_to(agent, contact_id, "connected", session=s)
             talk = (now - (row.connected_at or now)).total_seconds()
+            commands = lifecycle.move(row.state, Fact.ENDED).commands
             await repo.apply(s, row, Fact.ENDED, at=now, ended_at=now,
-                                  talk_s=round(talk, 3), disposition=disposition[:40])
+                             talk_s=round(talk, 3), disposition=disposition[:40])
             await s.commit()
-        await self._queue.completed(row.id, agent.id, 0)
+        await self._executor.carry_out(row, commands, agent_id=agent.id)
         hook = self._completed.get(row.medium)
         if hook is not None:
             await hook(row, agent)
@@ -149,7 +159,7 @@ class PageOffers:
     async def _cmd_reject(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
         contact = await self._offered_to(agent, field(msg, "contact_id"), "offered")
         self._stop_timer(contact.id)
-        await self._queue.offer_failed(contact, missed=False)
+        await self._declined(contact, agent.id, missed=False)
         return {"type": "withdrawn", "contact_id": contact.id}
 
     async def _cmd_complete(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:

@@ -21,8 +21,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.agents.notifier import AgentHub
+from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts
-from ccari.contacts.lifecycle import Fact
+from ccari.contacts.executor import Executor
+from ccari.contacts.lifecycle import Command, Fact, State
 from ccari.contacts.services import QueueService, utc
 from ccari.email import headers as hdr
 from ccari.email import mime, repo
@@ -66,6 +68,7 @@ class EmailService:
         self._sessions = sessions
         self._queue = queue
         self._hub = hub
+        self._executor = Executor(queue, hub)
         self._outbox = outbox
         self._node = node
         self._clock = clock
@@ -131,13 +134,15 @@ class EmailService:
             if dup is not None:
                 log.info("email %s: already stored (contact %s)", parsed.message_id, dup.contact_id)
                 arrival = Arrival(box.tenant_id, dup.contact_id, dup.message_id, "duplicate")
+                commands: tuple[Command, ...] = ()
                 contact = await contacts.get(s, dup.contact_id, box.tenant_id)
                 first = await repo.first_message(s, box.tenant_id, dup.contact_id)
                 # A retry of the message that opened the thread: make sure it is acknowledged.
                 inbound = dup if first is not None and first.id == dup.id and dup.direction == "in" \
                     else None
             else:
-                contact, outcome = await self._contact_for(s, box, parsed, now, meta or {})
+                contact, outcome, commands = await self._contact_for(s, box, parsed, now,
+                                                                     meta or {})
                 inbound = EmailMessage(
                     tenant_id=box.tenant_id, contact_id=contact.id, mailbox_id=box.id,
                     direction="in", kind=kind, message_id=parsed.message_id,
@@ -155,8 +160,8 @@ class EmailService:
                 # Only the message that opens a thread is acknowledged.
                 inbound = inbound if outcome == "new" else None
         # Committed: what follows may be lost in a crash and is redone (queue reload, retry).
-        if arrival.outcome in ("new", "reopened") and contact is not None:
-            await self._queue.enqueue(contact)
+        if commands and contact is not None:
+            await self._executor.carry_out(contact, commands, agent_id=None)
         elif arrival.outcome == "joined" and contact is not None and contact.agent_id is not None \
                 and contact.state in ("offered", "connected"):
             async with self._sessions() as s:
@@ -169,8 +174,9 @@ class EmailService:
         return arrival
 
     async def _contact_for(self, s: AsyncSession, box: Mailbox, parsed: mime.Parsed, now: dt.datetime,
-                           meta: ContactMeta) -> tuple[Contact, str]:
-        """The contact of the message's thread (re-opened if it was closed), or a new one."""
+                           meta: ContactMeta) -> tuple[Contact, str, tuple[Command, ...]]:
+        """The contact of the message's thread (re-opened if it was closed), or a new one;
+        with the lifecycle's commands that follow."""
         contact_id = await repo.thread_contact_id(s, box.tenant_id, parsed.thread_ids)
         if contact_id is not None and not await self._same_customer(s, box, contact_id, parsed):
             log.info("email %s names the thread of contact %s but comes from %s: a new contact",
@@ -180,25 +186,26 @@ class EmailService:
             if contact_id else None
         if contact is not None:
             if contact.state in contacts.OPEN_STATES:
-                return contact, "joined"
+                return contact, "joined", ()
+            commands = lifecycle.move(contact.state, Fact.CUSTOMER_WROTE).commands
             await contacts.apply(s, contact, Fact.CUSTOMER_WROTE, at=now, queued_at=now, agent_id=None,
                                       connected_at=None, ended_at=None, disposition=None,
                                       node=self._node)
-            return contact, "reopened"
+            return contact, "reopened", commands
         routing = self._table(box).route(Message(box.address, parsed.subject, parsed.body))
         customer = await repo.customer_by_email(s, box.tenant_id, parsed.from_address) \
             if parsed.from_address else None
         queue = await tenants_repo.queue(s, box.tenant_id, None)
         name = f"{parsed.from_name} <{parsed.from_address}>" if parsed.from_name else parsed.from_address
         contact = await contacts.create(
-            s, tenant_id=box.tenant_id, medium="email", state="queued", node=self._node,
+            s, tenant_id=box.tenant_id, medium="email", state=State.QUEUED.value, node=self._node,
             queue_id=queue.id if queue else None, caller_name=name[:200] or None,
             customer_id=customer.id if customer else None, priority=routing.priority,
             attributes=dict(routing.attributes),
             meta={**meta, "subject": parsed.subject[:200], "from": parsed.reply_address,
                   "mailbox": box.address},
             arrived_at=now, queued_at=now)
-        return contact, "new"
+        return contact, "new", lifecycle.born(State.QUEUED)
 
     @staticmethod
     async def _same_customer(s: AsyncSession, box: Mailbox, contact_id: str,
