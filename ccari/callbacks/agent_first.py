@@ -19,9 +19,11 @@ from ccari.ari import ids
 from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
 from ccari.callbacks import repo
+from ccari.callbacks.executor import Followup
 from ccari.callbacks.legs import AgentLeg, Leg, VoicePort
+from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
-from ccari.contacts.lifecycle import Fact
+from ccari.contacts.lifecycle import Fact, State
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService
 from ccari.storage.models import Agent, Contact
@@ -111,21 +113,23 @@ class AgentFirst:
         if al is None:
             return  # not ours, or handed to the voice ACD
         async with self.d.lock(al.callback_id):
-            await self._hub.send(al.agent.id, {"type": "withdrawn", "contact_id": al.contact_id})
             if al.attempt_id is None:
                 log.info("callback %s: agent %s did not take it (cause %s)", al.callback_id,
                          al.agent.id, cause)
                 async with self.d.sessions() as s:
                     contact = await contacts_repo.get(s, al.contact_id)
-                if contact is not None:
-                    await self._queue.offer_failed(contact, missed=not al.answered)
+                if contact is not None:  # the offer is declined (the move: its requeue)
+                    declined = lifecycle.move(State.OFFERED, Fact.DECLINED).commands
+                    await self.d.service.executor.carry_out(
+                        Followup(al.callback_id, contact, declined, al.agent.id),
+                        missed=not al.answered)
                 return
             leg = self.d.legs.get(al.attempt_id)
             if leg is not None:
                 leg.agent_leg = None
+            # The attempt ends with the agent gone: its move withdraws and dequeues.
             await self.d.ended(al.attempt_id, "agent-gone")
             await self.d.safe(self.d.ari.hangup(al.attempt_id, reason="normal"))
-            await self._queue.withdraw(al.contact_id)
 
     async def release(self, al: AgentLeg) -> None:
         """The customer was not reached (or not called): free the agent, hang up their leg."""

@@ -43,7 +43,7 @@ from ccari.ari.ids import Kind
 from ccari.callbacks import repo, schedule
 from ccari.callbacks.agent_first import AgentFirst
 from ccari.callbacks.legs import AgentLeg, Leg, OutboundAdmission, VoicePort, callback_of
-from ccari.callbacks.models import Callback, CallbackAttempt
+from ccari.callbacks.models import CallbackAttempt
 from ccari.callbacks.services import CallbackService
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import Fact
@@ -66,7 +66,6 @@ class Dialer:
         self._voice = voice
         self.service = service
         self.sessions = sessions
-        self._hub = hub
         self._admission = admission
         self.node = node
         self._host = outbound_host
@@ -109,11 +108,11 @@ class Dialer:
         """A tenant's deferred callbacks go again as soon as admission would let one out (a
         trunk freed, an agent became available, on any node), not ``defer_s`` later."""
         for tenant_id in sorted(self.deferred_tenants):
-            if not await self.service.has_deferred(tenant_id):
+            if not await self.service.outcomes.has_deferred(tenant_id):
                 self.deferred_tenants.discard(tenant_id)
             elif await self._admission.would_admit_outbound(tenant_id):
                 self.deferred_tenants.discard(tenant_id)
-                await self.service.retry_deferred_now(tenant_id)
+                await self.service.outcomes.retry_deferred_now(tenant_id)
 
     # ---- placing an attempt --------------------------------------------------------------
     async def dial(self, callback_id: str) -> None:
@@ -139,7 +138,7 @@ class Dialer:
         decision = await self._admission.admit_outbound(cb.tenant_id, attempt_id)
         if not decision.admit:
             self.deferred_tenants.add(cb.tenant_id)
-            await self.service.deferred(cb.id, decision.reason)
+            await self.service.outcomes.deferred(cb.id, decision.reason)
             return None
         now = self.now()
         async with self.sessions() as s:
@@ -208,23 +207,24 @@ class Dialer:
                 await s.commit()
 
     async def ended(self, attempt_id: str, result: str, cause: int | None = None) -> None:
-        """An attempt did not reach an agent: free its trunk, plan the next one, release
-        the agent (agent first)."""
+        """An attempt did not reach an agent: free its trunk, plan the next one (whose
+        move's commands let the agent go, agent first)."""
         leg = self.legs.pop(attempt_id, None)
         if leg is not None:
             leg.cancel_timer()
         await self._admission.release(attempt_id)
-        await self.service.attempt_ended(attempt_id, result, cause)
-        if leg is not None and leg.agent_leg is not None:
-            await self.agent_first.release(leg.agent_leg)
+        await self.service.outcomes.attempt_ended(attempt_id, result, cause)
 
-    async def stop(self, callback: Callback) -> None:
-        """The callback was cancelled or moved: hang up whatever of it is ringing or talking."""
-        for al in [a for a in self.agent_first.legs.values() if a.callback_id == callback.id]:
+    # ---- the lifecycle's commands on the calls (ccari.callbacks.executor.CallLegs) --------
+    async def hang_up_agent(self, callback_id: str) -> None:
+        """Withdraw: the agent's phone stops ringing (or her wait on hold ends)."""
+        for al in [a for a in self.agent_first.legs.values() if a.callback_id == callback_id]:
             self.agent_first.legs.pop(al.channel_id, None)
             await self.safe(self.ari.hangup(al.channel_id, reason="normal"))
-            await self._hub.send(al.agent.id, {"type": "withdrawn", "contact_id": al.contact_id})
-        for leg in [g for g in self.legs.values() if g.callback_id == callback.id]:
+
+    async def end_attempts(self, callback_id: str) -> None:
+        """Release: the callback's attempts still up end (trunk freed, hung up)."""
+        for leg in [g for g in self.legs.values() if g.callback_id == callback_id]:
             leg.agent_leg = None
             await self.ended(leg.attempt_id, "cancelled")
             await self.safe(self.ari.hangup(leg.attempt_id, reason="normal"))

@@ -43,7 +43,8 @@ class _AdmitAllOutbound:
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register routes, commands, deliverers and background services of this context."""
-    service = CallbackService(rt.sessions, rt.queue, rt.config.callbacks, node=rt.config.node)
+    service = CallbackService(rt.sessions, rt.queue, rt.hub, rt.config.callbacks,
+                              node=rt.config.node)
     rt.queue.register("callback", service)
     rt.ivr_callbacks = service
     rt.public_setups.append(http.public_setup(service))
@@ -62,7 +63,7 @@ def attach(rt: Runtime, service: CallbackService, stack: contextlib.AsyncExitSta
                     rt.admission or _AdmitAllOutbound(), node=cfg.node,
                     outbound_host=cfg.callbacks.outbound_host(cfg.pbx),
                     sound_prefix=cfg.voice.sound_prefix, moh_class=cfg.voice.moh_class)
-    service.dialer = dialer
+    service.attach(dialer)
     callbacks_stasis.register(ari, router, dialer)
     stack.push_async_callback(dialer.close)
     return dialer

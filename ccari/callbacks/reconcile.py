@@ -44,7 +44,7 @@ async def reconcile(dialer: Dialer) -> None:
             modes[att.id] = cb.mode if cb else "customer_first"
     for callback_id in stranded:
         if callback_id not in dialer.placing:
-            await dialer.service.unstick(callback_id)
+            await dialer.service.outcomes.unstick(callback_id)
     # Agent legs of this process that vanished while the socket was down.
     for leg_id in list(dialer.agent_first.legs):
         if leg_id not in channels:

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.callbacks import repo
-from ccari.contacts import repo as contacts_repo
+from ccari.callbacks.executor import move
+from ccari.callbacks.outcomes import Outcomes
 from ccari.contacts.lifecycle import Fact
-from ccari.contacts.services import QueueService
 from ccari.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -36,11 +36,10 @@ DEFERRED_POLL_S = 2.0  # how often callbacks deferred by trunk admission look fo
 
 
 class Scheduler:
-    def __init__(self, service: CallbackService, sessions: async_sessionmaker[AsyncSession],
-                 queue: QueueService, *, node: str) -> None:
+    def __init__(self, service: CallbackService, sessions: async_sessionmaker[AsyncSession], *,
+                 node: str) -> None:
         self._service = service
         self._sessions = sessions
-        self._queue = queue
         self._node = node
         self._wake = asyncio.Event()
         self._tasks = TaskSet("callbacks")
@@ -99,25 +98,23 @@ class Scheduler:
             if cb is None or cb.status != "pending":
                 return
             if now > cb.window_end:
-                await self._service.finish(s, cb, "failed", "callback-window-closed", now)
+                gave_up = await Outcomes.finish(s, cb, "failed", "callback-window-closed", now)
                 await s.commit()
                 log.info("callback %s: its window closed", cb.id)
+                await self._service.executor.carry_out(gave_up)
                 return
             target = "dialing" if cb.mode == "customer_first" else "queued"
             if not await repo.claim(s, cb.id, "pending", target, self._node):
                 await s.rollback()
                 return
-            contact = None
+            due = None
             if target == "queued":
-                contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
-                if contact is not None:
-                    await contacts_repo.apply(s, contact, Fact.DUE, at=now, queued_at=cb.place_at,
-                                                   not_before=None)
+                due = await move(s, cb, Fact.DUE, at=now, queued_at=cb.place_at, not_before=None)
             cb.next_attempt_at = None  # the claim wrote the status; this writes only the time
             await s.commit()
         dialer = self._service.dialer
-        if contact is not None:
+        if due is not None:
             log.info("callback %s queued for an agent (agent first)", cb.id)
-            await self._queue.enqueue(contact)
+            await self._service.executor.carry_out(due)
         elif dialer is not None:
             self._tasks.spawn(dialer.dial(cb.id), f"dial-{cb.id}")

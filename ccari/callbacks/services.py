@@ -1,7 +1,9 @@
-"""Callback use cases and the scheduler: requests, cancel, reschedule, and what follows an
-attempt.  Decisions come from the pure :mod:`.guard`, :mod:`.limits` and :mod:`.schedule`;
-calls are placed by the :class:`~ccari.callbacks.dialer.Dialer` (attached when ccari runs
-with a PBX).
+"""Callback use cases: requests (web, API, the IVR's "call me back"), cancel, reschedule.
+Decisions come from the pure :mod:`.guard`, :mod:`.limits` and :mod:`.schedule`; calls are
+placed by the :class:`~ccari.callbacks.dialer.Dialer` (attached when ccari runs with a PBX),
+which reports what became of each attempt to :class:`~ccari.callbacks.outcomes.Outcomes`.
+After every move of a callback's contact, the lifecycle's commands are carried out by the
+:class:`~ccari.callbacks.executor.CallbackExecutor`.
 
 Life of a callback (``Callback.status``; the contact's state in brackets)::
 
@@ -29,9 +31,12 @@ from typing import Any, Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.agents.notifier import AgentHub
 from ccari.callbacks import guard, repo, schedule
+from ccari.callbacks.executor import CallbackExecutor, move
 from ccari.callbacks.limits import Limiter, Limits
 from ccari.callbacks.models import Callback, CallbackSettings
+from ccari.callbacks.outcomes import Outcomes
 from ccari.callbacks.scheduler import Scheduler
 from ccari.config import CallbacksConfig
 from ccari.contacts import repo as contacts_repo
@@ -51,7 +56,9 @@ log = logging.getLogger(__name__)
 class DialerPort(Protocol):
     async def dial(self, callback_id: str) -> None: ...
 
-    async def stop(self, callback: Callback) -> None: ...
+    async def hang_up_agent(self, callback_id: str) -> None: ...
+
+    async def end_attempts(self, callback_id: str) -> None: ...
 
     async def deliver(self, contact: Contact, agent: Agent) -> None: ...
 
@@ -67,7 +74,7 @@ class DialerPort(Protocol):
 
 class CallbackService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService,
-                 config: CallbacksConfig, *, node: str,
+                 hub: AgentHub, config: CallbacksConfig, *, node: str,
                  clock: Callable[[], float] = time.time) -> None:
         self._sessions = sessions
         self._queue = queue
@@ -76,7 +83,14 @@ class CallbackService:
         self._clock = clock
         self.limiter = Limiter(Limits.of(config))
         self.dialer: DialerPort | None = None
-        self.scheduler = Scheduler(self, sessions, queue, node=node)
+        self.executor = CallbackExecutor(queue, hub)
+        self.scheduler = Scheduler(self, sessions, node=node)
+        self.outcomes = Outcomes(sessions, config, self.executor, self.scheduler.wake,
+                                 clock=clock)
+
+    def attach(self, dialer: DialerPort) -> None:
+        """Calls can be placed (ccari runs with a PBX): ``dialer`` places and ends them."""
+        self.dialer = self.executor.legs = dialer
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -253,16 +267,11 @@ class CallbackService:
             previous = cb.status
             cb.status, cb.next_attempt_at, cb.ended_at = "cancelled", None, now
             cb.last_result = f"cancelled-by-{by}"
-            contact = await contacts_repo.get(s, cb.contact_id, tenant_id)
-            if contact is not None and contact.state not in ("completed", "abandoned", "failed"):
-                await contacts_repo.apply(s, contact, Fact.CUSTOMER_LEFT, at=now, ended_at=now,
-                                               disposition=f"cancelled-by-{by}", not_before=None)
+            followup = await move(s, cb, Fact.CUSTOMER_LEFT, at=now, ended_at=now,
+                                  disposition=f"cancelled-by-{by}", not_before=None)
             await s.commit()
         log.info("callback %s cancelled by %s (was %s)", cb.id, by, previous)
-        if previous in ("queued", "dialing", "answered"):
-            await self._queue.withdraw(cb.contact_id)
-            if self.dialer is not None:
-                await self.dialer.stop(cb)
+        await self.executor.carry_out(followup)
         self.scheduler.wake()
         return cb
 
@@ -275,17 +284,10 @@ class CallbackService:
                 raise Conflict(f"the callback is {cb.status}", error_id="callback-not-waiting")
             settings = await repo.settings(s, tenant_id)
             at, cb.window_end = schedule.rescheduled(when, now, cb.window_end, settings.window_s)
-            was_queued = cb.status == "queued"
             cb.status, cb.next_attempt_at, cb.not_before = "pending", at, at
-            contact = await contacts_repo.get(s, cb.contact_id, tenant_id)
-            if contact is not None:
-                await contacts_repo.apply(s, contact, Fact.RESCHEDULED, at=now, not_before=at,
-                                               agent_id=None)
+            followup = await move(s, cb, Fact.RESCHEDULED, at=now, not_before=at, agent_id=None)
             await s.commit()
-        if was_queued:
-            await self._queue.withdraw(cb.contact_id)
-            if self.dialer is not None:
-                await self.dialer.stop(cb)
+        await self.executor.carry_out(followup)
         log.info("callback %s rescheduled to %s", cb.id, at.isoformat())
         self.scheduler.wake()
         return cb
@@ -324,109 +326,6 @@ class CallbackService:
 
     async def close(self) -> None:
         await self.scheduler.close()
-
-    # ---- outcomes (reported by the dialer) -----------------------------------------------
-    async def deferred(self, callback_id: str, reason: str) -> None:
-        """Trunk admission said "not now": the same try, a little later."""
-        now = self.now()
-        at = now + dt.timedelta(seconds=self.config.defer_s)
-        async with self._sessions() as s:
-            cb = await repo.get(s, callback_id, for_update=True)
-            if cb is None or cb.status not in ("dialing", "queued"):
-                return
-            cb.status, cb.next_attempt_at, cb.last_result = "pending", at, f"deferred-{reason}"[:24]
-            contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
-            if contact is not None:
-                await contacts_repo.apply(s, contact, Fact.RESCHEDULED, at=now, not_before=at,
-                                               agent_id=None, agent_channel_id=None)
-            await s.commit()
-        log.info("callback %s deferred by trunk admission (%s) until %s", callback_id, reason, at)
-        self.scheduler.wake()
-
-    async def has_deferred(self, tenant_id: int) -> bool:
-        async with self._sessions() as s:
-            return bool(await repo.deferred(s, tenant_id, self.now(), limit=1))
-
-    async def retry_deferred_now(self, tenant_id: int) -> None:
-        """The tenant's deferred callbacks are due now (trunk admission would admit one)."""
-        now = self.now()
-        async with self._sessions() as s:
-            found = await repo.deferred(s, tenant_id, now)
-            for cb in found:
-                cb.next_attempt_at = now
-                contact = await contacts_repo.get(s, cb.contact_id)
-                if contact is not None and contact.state == "scheduled":
-                    contact.not_before = now
-            await s.commit()
-        if found:
-            log.info("tenant %s: %d deferred callbacks go now (a trunk is free)", tenant_id, len(found))
-            self.scheduler.wake()
-
-    async def attempt_ended(self, attempt_id: str, result: str, cause: int | None = None) -> Callback | None:
-        """Close an attempt that did not reach an agent and plan what follows; the callback
-        (None if the attempt was already closed)."""
-        now = self.now()
-        async with self._sessions() as s:
-            att = await repo.attempt(s, attempt_id)
-            if att is None or (att.result is not None and att.result != "answered"):
-                return None
-            cb = await repo.get(s, att.callback_id, for_update=True)
-            if att.result == "answered" and (cb is None or cb.status != "answered"):
-                # Handed to an agent's call (or closed): the attempt stays answered.
-                att.ended_at, att.cause = att.ended_at or now, cause
-                await s.commit()
-                return None
-            att.result, att.cause, att.ended_at = result, cause, now
-            if cb is None:
-                await s.commit()
-                return None
-            cb.last_result = result
-            if cb.status in ("dialing", "answered", "queued"):
-                settings = await repo.settings(s, cb.tenant_id)
-                nxt = schedule.after_attempt(repo.retry_of(settings), tries=cb.tries,
-                                             max_tries=cb.max_tries, result=result, now=now,
-                                             window_end=cb.window_end)
-                if nxt.status == "pending":
-                    cb.status, cb.next_attempt_at = "pending", nxt.at
-                    contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
-                    if contact is not None:
-                        await contacts_repo.apply(s, contact, Fact.RESCHEDULED, at=now, not_before=nxt.at,
-                                                       agent_id=None, agent_channel_id=None)
-                    log.info("callback %s attempt %s: %s; next try at %s", cb.id, att.n, result,
-                             nxt.at.isoformat() if nxt.at else None)
-                else:
-                    await self.finish(s, cb, "failed", nxt.reason, now)
-                    log.info("callback %s attempt %s: %s; %s", cb.id, att.n, result, nxt.reason)
-            await s.commit()
-        self.scheduler.wake()
-        return cb
-
-    async def unstick(self, callback_id: str) -> None:
-        """A claim without a saved attempt (see ``repo.stranded``): the same try again now."""
-        now = self.now()
-        async with self._sessions() as s:
-            cb = await repo.get(s, callback_id, for_update=True)
-            if cb is None or cb.status != "dialing":
-                return
-            if cb.mode == "agent_first":
-                cb.status = "queued"  # its contact goes back to the queue (reconcile)
-            else:
-                cb.status, cb.next_attempt_at = "pending", now
-                contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
-                if contact is not None and contact.state == "dialing":
-                    await contacts_repo.apply(s, contact, Fact.RESCHEDULED, at=now, not_before=now)
-            await s.commit()
-        log.info("callback %s was claimed but never placed: placed again", callback_id)
-        self.scheduler.wake()
-
-    async def finish(self, s: AsyncSession, cb: Callback, status: str, reason: str,
-                      now: dt.datetime) -> None:
-        cb.status, cb.next_attempt_at, cb.ended_at, cb.last_result = status, None, now, reason[:24]
-        contact = await contacts_repo.get(s, cb.contact_id, for_update=True)
-        if contact is not None and contact.state not in ("completed", "abandoned", "failed"):
-            await contacts_repo.apply(s, contact, Fact.GAVE_UP, at=now, ended_at=now,
-                                           disposition=reason[:40], not_before=None,
-                                           agent_id=None)
 
     # ---- agent first: the deliverer of medium "callback" ----------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:
