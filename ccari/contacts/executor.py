@@ -3,13 +3,15 @@
 Every medium other than voice (chat, e-mail, callbacks) does the same thing after a move:
 what the contact's move commands (:func:`ccari.contacts.lifecycle.move`) is done here, in the
 lifecycle's order, and a medium adds only what is its own (chat closes the conversation, a
-callback hangs up the agent's ringing leg).  Voice carries out the same commands with its
-legs and bridges (``ccari.voice.services``).
+callback hangs up the agent's ringing leg).  The agent's pages hear of a contact leaving
+them once the queue has it back (so her new state comes first).  Voice carries out the same
+commands with its legs and bridges (``ccari.voice.services``).
 
 ============  ==============================================================================
 command       carried out as
 ============  ==============================================================================
-withdraw      the agent's pages drop the offer (``withdrawn``)
+withdraw      the agent's pages drop the offer (``withdrawn``), told once the queue's part
+              of the move is done
 requeue       the offer is declined: back in its place (``QueueService.offer_failed``, which
               records the move if the contact is still offered; ``missed``: the agent goes
               not ready)
@@ -19,7 +21,7 @@ present       nothing: the queue presents the offers it makes (its deliverers)
 connect       the agent's reserved slot becomes busy (``QueueService.accepted``)
 disconnect    handed back to the queue (no wrap-up follows): the agent's part ends at once,
               her slot freed, her pages drop it (``withdrawn``)
-wrap-up       her pages are told (``completed``) and her slot is freed through wrap-up
+wrap-up       her slot is freed through wrap-up, and her pages are told (``completed``)
 release       nothing: a page contact holds nothing outside ccari
 ============  ==============================================================================
 """
@@ -47,8 +49,6 @@ class Executor:
         commands = tuple(commands)
         for command in commands:
             match command:
-                case Command.WITHDRAW:
-                    await self._tell(agent_id, "withdrawn", contact.id)
                 case Command.REQUEUE:
                     await self._queue.offer_failed(contact, missed=missed)
                 case Command.DEQUEUE:
@@ -61,10 +61,12 @@ class Executor:
                     await self._queue.completed(contact.id, agent_id, 0)
                     await self._tell(agent_id, "withdrawn", contact.id)
                 case Command.WRAP_UP:
-                    await self._tell(agent_id, "completed", contact.id)
                     await self._queue.completed(contact.id, agent_id, wrap_up_s)
-                case Command.PRESENT | Command.DISCONNECT | Command.RELEASE:
-                    pass  # see the module's table
+                    await self._tell(agent_id, "completed", contact.id)
+                case _:
+                    pass  # present, release; withdraw: below; see the module's table
+        if Command.WITHDRAW in commands:
+            await self._tell(agent_id, "withdrawn", contact.id)
 
     async def _tell(self, agent_id: int | None, kind: str, contact_id: str) -> None:
         if agent_id is not None:
