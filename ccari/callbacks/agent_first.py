@@ -88,8 +88,10 @@ class AgentFirst:
                 claimed = await repo.claim(s, al.callback_id, "queued", "dialing", self.d.node)
                 await s.commit()
             attempt_id = await self.d.place(al.callback_id, agent_leg=al) if claimed else None
-            if attempt_id is None:  # cancelled, moved or deferred meanwhile
-                await self.release(al)
+            if attempt_id is None:
+                # Cancelled, moved or deferred meanwhile: that move's commands let her go
+                # (her page, the queue); her leg is hung up if it is still up.
+                await self.d.hang_up_agent(al.callback_id)
 
     async def bridge(self, leg: Leg, al: AgentLeg) -> None:
         now = self.d.now()
@@ -130,11 +132,3 @@ class AgentFirst:
             # The attempt ends with the agent gone: its move withdraws and dequeues.
             await self.d.ended(al.attempt_id, "agent-gone")
             await self.d.safe(self.d.ari.hangup(al.attempt_id, reason="normal"))
-
-    async def release(self, al: AgentLeg) -> None:
-        """The customer was not reached (or not called): free the agent, hang up their leg."""
-        if self.legs.pop(al.channel_id, None) is None:
-            return
-        await self.d.safe(self.d.ari.hangup(al.channel_id, reason="normal"))
-        await self._queue.withdraw(al.contact_id)
-        await self._hub.send(al.agent.id, {"type": "withdrawn", "contact_id": al.contact_id})
