@@ -12,8 +12,10 @@ move with its event).  A move also says what must follow, as :class:`Command` s
 (:func:`move`): take the offer back from the agent, put the contact back in its place,
 join or part the customer and the agent, wrap up, release the trunk...  Executors (voice,
 chat, email, callbacks, voicemail) only report facts and carry out those commands their
-own way.  The table below is generated from :data:`TRANSITIONS` and :func:`commands`
-(``python -m ccari.contacts.lifecycle``) and a test keeps the two equal.
+own way (chat, e-mail and callbacks through the one :mod:`ccari.contacts.executor` for the
+queue and the agent's pages; a contact created waiting follows :func:`born`).  The table
+below is generated from :data:`TRANSITIONS` and :func:`commands` (``python -m
+ccari.contacts.lifecycle``) and a test keeps the two equal.
 
 <!-- lifecycle-table -->
 | state | fact | next state | commands |

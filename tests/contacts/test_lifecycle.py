@@ -112,3 +112,8 @@ def test_the_commands_keep_what_a_contact_holds_balanced() -> None:
 def test_an_illegal_move_has_no_commands_it_raises() -> None:
     with pytest.raises(IllegalTransition):
         lifecycle.move("completed", Fact.ANSWERED)
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_only_a_contact_born_queued_is_routed_at_once(state: State) -> None:
+    assert lifecycle.born(state) == ((lifecycle.Command.ENQUEUE,) if state is State.QUEUED else ())
