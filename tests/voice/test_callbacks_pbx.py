@@ -516,3 +516,57 @@ async def test_kill_9_and_the_phone_answered_meanwhile_the_next_attempt_has_a_ne
     assert (one.id, one.result, two.id, two.result) == (first, "unknown", second, "answered")
     assert (two.started_at - one.ended_at).total_seconds() >= 3.0  # the backoff
     assert done.channel_id == second
+
+
+@pytest.mark.parametrize("settings", [{"mode": "agent_first"}])
+async def test_agent_first_cancelled_while_the_agent_rings_stops_her_phone_and_frees_her(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer, aiohttp_client: Any
+) -> None:
+    """The lifecycle's commands of a cancel while offered: withdraw (her phone stops ringing,
+    her page drops the offer), dequeue (she is free at once, not held as missed)."""
+    public = await aiohttp_client(public_app(cb))
+    me = token(cb)
+    alice = await watch(cb, aiohttp_client)
+    try:
+        async with phone(voice_env, "alice", "agent_noanswer.xml") as alice_phone, \
+                customer.phone() as cust:
+            when = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
+            resp = await public.post("/v1/callbacks", headers=me,
+                                     json={"phone": ADA, "when": when, "skill": "sales"})
+            assert resp.status == 201, await resp.text()
+            cb_id = (await resp.json())["id"]
+            row = await eventually(lambda: callback_in(cb, "queued"), 10, "the callback to be routed")
+            await eventually(lambda: _ringing(cb, row), 10, "alice's phone to ring")
+            assert (await public.delete(f"/v1/callbacks/{cb_id}", headers=me)).status == 204
+            await eventually(lambda: _withdrawn(alice, row.contact_id), 10,
+                             "the offer withdrawn from alice's page")
+            await eventually(lambda: _no_channels(cb), 10, "alice's leg to end")
+            async with cb.sessions() as s:
+                agent = await agents_repo.by_login(s, "acme", "alice")
+            assert agent is not None
+            alice_state = cb.queue.agent_state(agent.id)
+            cust_result = await cust.stop()
+        alice_result = await alice_phone.result()
+    finally:
+        await alice.close()
+    assert alice_result.requests.get("CANCEL") == 1, alice_result.describe()
+    assert alice_state == "ready"  # not reserved any more, and not "missed offer"
+    assert customer.invites() == [] and not cust_result.requests.get("INVITE")
+    contact = await contact_of(cb, row)
+    assert (contact.state, contact.disposition) == ("abandoned", "cancelled-by-customer")
+    assert cb.queue.view(contact.id) is None
+
+
+async def _ringing(rt: Runtime, cb: Callback) -> Contact | None:
+    contact = await contact_of(rt, cb)
+    return contact if contact.state == "offered" and contact.agent_channel_id else None
+
+
+async def _withdrawn(watcher: Watcher, contact_id: str) -> bool:
+    return any(m.get("type") == "withdrawn" and m.get("contact_id") == contact_id
+               for m in watcher.messages)
+
+
+async def _no_channels(rt: Runtime) -> bool:
+    assert rt.ari is not None
+    return not await rt.ari.list_channels()
