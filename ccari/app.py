@@ -56,6 +56,8 @@ from ccari.public.origins import Origins
 from ccari.public.ratelimit import Limiters
 from ccari.public.tokens import CustomerTokens
 from ccari.routing import Rules
+from ccari.security import plugin as security_plugin
+from ccari.security.services import SecurityService
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
@@ -73,7 +75,7 @@ log = logging.getLogger(__name__)
 # ``rt.internal_setups`` / ``rt.public_setups`` and its background work to ``stack``.
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
-           voicemail_plugin, provisioning_plugin)
+           voicemail_plugin, provisioning_plugin, security_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:
@@ -145,6 +147,8 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     # The Asterisk ccari started itself (managed mode), restarted when it dies.
     pbx: PbxWatch | None = None
+    # The SIP attack guard (set by the security plugin).
+    security: SecurityService | None = None
     # Contexts that place or take calls attach once ARI and the voice ACD exist (before ARI
     # connects, so that their reconcile runs on the first connect too).
     pbx_setups: list[Callable[[AriClient, StasisRouter, VoiceService], object]] = field(

@@ -177,6 +177,24 @@ class CallbacksConfig:
 
 
 @dataclass(frozen=True)
+class SecurityConfig:
+    # SIP attacks: Asterisk's security events (AMI) from one source address; this many
+    # failures (bad password, unknown account, bad request...) within window_s block the
+    # address in Asterisk (a PJSIP ACL) for block_s.  Each further block of the same
+    # address within repeat_memory_s lasts repeat_factor times longer, up to max_block_s.
+    enabled: bool = True
+    max_failures: int = 5
+    window_s: float = 60.0
+    block_s: float = 900.0
+    repeat_factor: float = 2.0
+    max_block_s: float = 86400.0
+    repeat_memory_s: float = 86400.0
+    # Networks never blocked (CIDR, e.g. "10.0.0.0/8"); the carrier's pbx.carrier_match
+    # addresses never are either.
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -189,6 +207,7 @@ class Config:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
     @property
     def state_path(self) -> Path:
@@ -279,6 +298,7 @@ def validate(cfg: Config) -> None:
     if not cfg.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("database.url must use sqlite+aiosqlite or postgresql+asyncpg")
     _validate_callbacks(cfg.callbacks)
+    _validate_security(cfg.security)
     r = cfg.routing
     if r.accept_timeout_s <= 0:
         raise ConfigError("routing.accept_timeout_s must be positive")
@@ -296,3 +316,18 @@ def _validate_callbacks(c: CallbacksConfig) -> None:
             raise ConfigError(f"callbacks.{name}_burst / {name}_every_s must be positive")
     if c.prompt_plays < 1 or c.confirm_timeout_s <= 0 or c.defer_s <= 0:
         raise ConfigError("callbacks.prompt_plays, confirm_timeout_s and defer_s must be positive")
+
+
+def _validate_security(c: SecurityConfig) -> None:
+    import ipaddress
+
+    if c.max_failures < 1 or c.window_s <= 0 or c.block_s <= 0:
+        raise ConfigError("security.max_failures, window_s and block_s must be positive")
+    if c.repeat_factor < 1 or c.max_block_s < c.block_s or c.repeat_memory_s < 0:
+        raise ConfigError("security.repeat_factor must be >= 1, max_block_s >= block_s, "
+                          "repeat_memory_s >= 0")
+    for net in c.allow:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"security.allow: {net!r} is not a network") from None

@@ -28,6 +28,8 @@ VOICEMAIL_SAVED_SOUND = "ccari/voicemail-saved"
 #: Where asterisk-moh-opsound-gsm puts its files (class "default").
 MOH_DIR = "/usr/share/asterisk/moh"
 TRANSPORT = "ccari-udp"
+#: The PJSIP ACL of blocked SIP sources, written by ccari.security at run time.
+ACL_FILE = "ccari-acl.conf"
 
 #: Files of a standalone instance (template name -> file name under etc/).
 STANDALONE_FILES = (
@@ -98,12 +100,14 @@ def _environment(root: Path) -> jinja2.Environment:
 
 
 def render_texts(
-    spec: PbxSpec, dirs: Dirs, *, external: bool = False, root: Path | None = None
+    spec: PbxSpec, dirs: Dirs, *, external: bool = False, root: Path | None = None,
+    include_dir: Path | None = None,
 ) -> dict[str, str]:
     """Return ``{relative file name: content}`` without touching the disk.
 
     ``external=True`` renders only the fragments an existing Asterisk includes (no
-    transport of its own: the admin's transport is used).
+    transport of its own: the admin's transport is used), which include the files ccari
+    writes at run time (the security ACL) from ``include_dir``.
     """
     validate(spec)
     env = _environment(root or project_root())
@@ -114,6 +118,7 @@ def render_texts(
         "busy_sound": BUSY_SOUND,
         "voicemail_saved_sound": VOICEMAIL_SAVED_SOUND,
         "moh_dir": MOH_DIR,
+        "acl_include": f"{include_dir}/{ACL_FILE}" if include_dir else ACL_FILE,
     }
     names = [] if external else list(STANDALONE_FILES)
     names += FRAGMENT_FILES
@@ -138,7 +143,8 @@ def render(spec: PbxSpec, dest_dir: Path, dirs: Dirs | None = None, *, external:
     dest_dir = Path(dest_dir)
     if dirs is None:
         dirs = Dirs.under(PurePosixPath(dest_dir.resolve().parent))
-    texts = render_texts(spec, dirs, external=external)
+    texts = render_texts(spec, dirs, external=external,
+                         include_dir=dest_dir.resolve() if external else None)
     changed: list[Path] = []
     for name, text in texts.items():
         path = dest_dir / name

@@ -382,3 +382,21 @@ class TenantRate(Base):
 # the voice contacts that ended recently.
 Index("ix_contacts_tenant_arrived", Contact.tenant_id, Contact.arrived_at)
 Index("ix_contacts_ended_at", Contact.ended_at)
+
+
+class SecurityBlock(Base):
+    """The security log: a SIP source address blocked in Asterisk (PBX-wide, no tenant),
+    why, from when until when, and whether an admin lifted it early."""
+
+    __tablename__ = "security_blocks"
+    __table_args__ = (Index("ix_security_blocks_address_at", "address", "at"),
+                      Index("ix_security_blocks_until", "until"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(45))
+    reason: Mapped[str] = mapped_column(String(100))
+    failures: Mapped[int] = mapped_column(Integer)
+    offence: Mapped[int] = mapped_column(Integer, default=1)
+    at: Mapped[dt.datetime]
+    until: Mapped[dt.datetime]
+    lifted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    lifted_by: Mapped[str] = mapped_column(String(100), default="")

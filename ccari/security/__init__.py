@@ -1,0 +1,1 @@
+"""SIP attacks: Asterisk security events watched, sources blocked in a PJSIP ACL."""

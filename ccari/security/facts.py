@@ -1,0 +1,68 @@
+"""Asterisk's security events (AMI, class ``security``) parsed once into typed facts.
+
+A failure names the source address (``RemoteAddress: IPV4/UDP/127.0.0.5/5060``), what went
+wrong (the event name) and the account the peer claimed (attacker-chosen text: kept short,
+never interpreted). Informational events (``ChallengeSent``, ``SuccessfulAuth``) are not
+failures.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: The security events that count as a failure of the peer that caused them.
+FAILURES = frozenset({
+    "invalidaccountid",  # an unknown user (scanners)
+    "challengeresponsefailed",  # a wrong digest (password guessing)
+    "invalidpassword",
+    "failedacl",
+    "requestbadformat",
+    "requestnotallowed",
+    "authmethodnotallowed",
+    "invalidtransport",
+    "unexpectedaddress",
+    "loadavglimit",
+    "memorylimit",
+    "sessionlimit",
+})
+ACCOUNT_MAX = 64
+
+
+@dataclass(frozen=True)
+class Failure:
+    event: str  # as Asterisk names it, e.g. "ChallengeResponseFailed"
+    address: str  # the source IP, normalised ("127.0.0.5", "2001:db8::1")
+    transport: str  # "UDP", "TCP", "TLS"...
+    account: str  # the account the peer named ("" if none)
+
+    @property
+    def reason(self) -> str:
+        return f"{self.event} ({self.account})" if self.account else self.event
+
+
+def remote_address(value: str) -> tuple[str, str] | None:
+    """``IPV4/UDP/127.0.0.5/5060`` -> ``("127.0.0.5", "UDP")``; None if not an address."""
+    parts = value.strip().split("/")
+    if len(parts) < 4 or parts[0].upper() not in {"IPV4", "IPV6"}:
+        return None
+    host = "/".join(parts[2:-1]).strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip), parts[1].upper()
+
+
+def parse(name: str, headers: Mapping[str, str]) -> Failure | None:
+    """The failure an AMI event reports, or None (not a failure, or no usable address)."""
+    if name.lower() not in FAILURES:
+        return None
+    remote = remote_address(headers.get("RemoteAddress", ""))
+    if remote is None:
+        return None
+    account = "".join(c for c in headers.get("AccountID", "") if c.isprintable())
+    return Failure(name, remote[0], remote[1], account[:ACCOUNT_MAX])

@@ -1,0 +1,160 @@
+"""The SIP attack guard: Asterisk's security events in, blocks stored, then enforced.
+
+* every failure event (AMI, parsed once in :mod:`ccari.security.facts`) goes to the pure
+  :class:`~ccari.security.policy.Tracker`;
+* a block it decides is committed to the security log first, then written into the PJSIP
+  ACL and Asterisk reloads it (save, then enforce: a block is never only in memory);
+* on start the running blocks (and the recent ones, for repeat offenders) are read back
+  from the database and the ACL is rewritten from them, so a restart keeps them, and a
+  block that ended meanwhile is dropped;
+* one named task ends blocks when they expire; a reload that failed (AMI away) is retried
+  by the same task until it succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.ami.events import AmiEvent
+from ccari.config import Config, SecurityConfig
+from ccari.security import acl, repo
+from ccari.security.facts import Failure, parse
+from ccari.security.policy import Block, Rules, Tracker
+
+log = logging.getLogger(__name__)
+RETRY_S = 2.0
+IDLE_S = 60.0
+
+
+class Reloader(Protocol):
+    async def reload(self, module: str | None = None) -> None: ...
+
+
+def rules_of(cfg: Config) -> Rules:
+    s: SecurityConfig = cfg.security
+    return Rules.of(exempt=(*cfg.pbx.carrier_match, *s.allow), max_failures=s.max_failures,
+                    window_s=s.window_s, block_s=s.block_s, repeat_factor=s.repeat_factor,
+                    max_block_s=s.max_block_s, repeat_memory_s=s.repeat_memory_s)
+
+
+class SecurityService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cfg: Config,
+                 *, clock: Callable[[], float] = time.time) -> None:
+        self._sessions = sessions
+        self._cfg = cfg
+        self.clock = clock
+        self.tracker = Tracker(rules_of(cfg))
+        self._pbx: Reloader | None = None
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._dirty = False
+        self.ready = asyncio.Event()  # blocks restored and applied once
+        self.failures_total = 0
+        self.blocks_total = 0
+        self.apply_failures_total = 0
+
+    # --- start ------------------------------------------------------------------------
+
+    async def start(self, pbx: Reloader) -> None:
+        """Restore the stored blocks and make Asterisk enforce exactly those."""
+        self._pbx = pbx
+        now = self.clock()
+        async with self._sessions() as s:
+            rows = await repo.since(s, now - self.tracker.rules.repeat_memory_s)
+            self.tracker.restore(repo.to_block(r) for r in rows)
+        self.tracker.expire(now)
+        await self.apply()
+        self.ready.set()
+        blocked = self.tracker.blocked(now)
+        if blocked:
+            log.info("security: %d SIP sources still blocked: %s", len(blocked),
+                     ", ".join(sorted(blocked)))
+
+    # --- facts ------------------------------------------------------------------------
+
+    async def on_event(self, event: AmiEvent) -> None:
+        fact = parse(event.name, {k: event.get(k) for k in ("RemoteAddress", "AccountID")})
+        if fact is not None:
+            await self.on_failure(fact)
+
+    async def on_failure(self, fact: Failure) -> Block | None:
+        self.failures_total += 1
+        log.debug("security: %s from %s", fact.reason, fact.address)
+        async with self._lock:
+            now = self.clock()
+            block = self.tracker.failure(fact.address, fact.reason, now)
+            if block is None:
+                return None
+            async with self._sessions() as s:
+                repo.add(s, block)
+                await s.commit()
+            self.blocks_total += 1
+            log.warning("security: blocked SIP source %s for %.0f s after %d failures (%s, "
+                        "offence %d)", block.address, block.until - block.at, block.failures,
+                        block.reason, block.offence)
+            await self._apply_locked()
+        self._wake.set()
+        return block
+
+    # --- admin ------------------------------------------------------------------------
+
+    async def unblock(self, address: str, who: str) -> int:
+        """Lift the running blocks of ``address`` (logged with ``who``); how many."""
+        async with self._lock:
+            async with self._sessions() as s:
+                lifted = await repo.lift(s, address, self.clock(), who)
+                await s.commit()
+            self.tracker.unblock(address)
+            if lifted:
+                log.warning("security: %s unblocked by %s", address, who)
+            await self._apply_locked()
+        return lifted
+
+    # --- enforcement ------------------------------------------------------------------
+
+    async def apply(self) -> None:
+        async with self._lock:
+            await self._apply_locked()
+
+    async def _apply_locked(self) -> None:
+        text = acl.render(self.tracker.blocked(self.clock()))
+        try:
+            path = acl.acl_path(self._cfg)
+            changed = await asyncio.to_thread(acl.write, path, text)
+            if (changed or self._dirty) and self._pbx is not None:
+                await self._pbx.reload(acl.MODULE)
+                log.info("security: Asterisk reloaded the ACL of blocked SIP sources")
+            self._dirty = self._pbx is None
+        except Exception as exc:  # noqa: BLE001 - the file is right; the reload is retried
+            self._dirty = True
+            self.apply_failures_total += 1
+            log.warning("security: ACL not applied (retrying in %.0f s): %r", RETRY_S, exc)
+            self._wake.set()
+
+    async def run_expiry(self) -> None:
+        """Forever: end blocks when they expire, retry a failed reload."""
+        while True:
+            nxt = self.tracker.next_expiry()
+            wait = IDLE_S if nxt is None else max(0.0, nxt - self.clock())
+            if self._dirty:
+                wait = min(wait, RETRY_S)
+            try:
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            async with self._lock:
+                ended = self.tracker.expire(self.clock())
+                if ended:
+                    log.info("security: block of %s expired", ", ".join(ended))
+                if ended or self._dirty:
+                    await self._apply_locked()
+                    if self._dirty:
+                        self._wake.clear()  # the retry waits RETRY_S, not a busy loop

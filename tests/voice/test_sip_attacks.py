@@ -1,0 +1,83 @@
+"""SIP attacks on the real PBX: ccari watches Asterisk's security events and blocks the
+source in a PJSIP ACL, while the carrier is served; blocks expire and survive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from ccari.app import Runtime, internal_app, runtime
+from ccari.config import Config, SecurityConfig
+from ccari.pbx import PbxProcess
+from ccari.storage.models import Contact
+from tests.support.sipp import Sipp, SippResult, run_sipp
+from tests.support.waits import eventually
+from tests.voice.conftest import CARRIER_IP, VoiceEnv
+
+ATTACKER_IP = "127.0.0.5"
+SCANNER_IP = "127.0.0.6"
+STRANGER_IP = "127.0.0.7"
+ADMIN = {"Authorization": "Bearer voice-admin-token"}
+
+
+def guarded(cfg: Config, block_s: float = 30.0) -> Config:
+    return replace(cfg, security=SecurityConfig(max_failures=3, window_s=30.0, block_s=block_s))
+
+
+@pytest.fixture
+async def guard(voice_cfg: Config) -> AsyncIterator[Runtime]:
+    async with runtime(guarded(voice_cfg)) as rt:
+        assert rt.security is not None
+        await asyncio.wait_for(rt.security.ready.wait(), 15)
+        yield rt
+
+
+def acl_file(pbx: PbxProcess) -> str:
+    return (pbx.paths.etc / "ccari-acl.conf").read_text()
+
+
+async def refused(env: VoiceEnv, ip: str) -> bool:
+    """A REGISTER from ``ip`` is answered 403 at once (Asterisk's ACL), not challenged."""
+    result = await guess(env, ip, 1)
+    return result.responses == {403: 1}
+
+
+async def guess(env: VoiceEnv, ip: str, calls: int) -> SippResult:
+    return await run_sipp("register_guess.xml", env.sip_target, local_ip=ip, calls=calls,
+                          rate=20, timeout_s=20)
+
+
+async def test_password_guessing_blocks_the_source_while_the_carrier_is_served(
+    guard: Runtime, voice_env: VoiceEnv, voice_pbx: PbxProcess, aiohttp_client
+) -> None:  # type: ignore[no-untyped-def]
+    carrier = Sipp("caller_abandon.xml", voice_env.sip_target, service="15550200",
+                   local_ip=CARRIER_IP, params={"hangup_after_ms": 5000}, timeout_s=20)
+    await carrier.start()
+
+    async def carrier_in_queue() -> bool:
+        async with guard.sessions() as s:
+            return (await s.scalar(select(Contact).where(Contact.state == "queued"))) is not None
+
+    await eventually(carrier_in_queue, 10, "the carrier's call to be queued")
+    first = await guess(voice_env, ATTACKER_IP, 6)
+    assert first.responses.get(401), first.describe()  # the guesses were challenged/refused
+
+    await eventually(lambda: refused(voice_env, ATTACKER_IP), 10,
+                     "the attacker's REGISTER to be refused by Asterisk's ACL")
+    after = await guess(voice_env, ATTACKER_IP, 3)
+    assert after.responses == {403: 3}, after.describe()
+
+    served = await carrier.wait()
+    assert served.ok, served.describe()  # answered, queued, hung up by the caller
+
+    client = await aiohttp_client(internal_app(guard))
+    resp = await client.get("/api/security/blocks?active=1", headers=ADMIN)
+    blocks = (await resp.json())["blocks"]
+    assert [b["address"] for b in blocks] == [ATTACKER_IP]
+    assert blocks[0]["reason"].startswith("ChallengeResponseFailed")
+    assert f"deny = {ATTACKER_IP}/32" in acl_file(voice_pbx)
+    assert CARRIER_IP not in acl_file(voice_pbx)
