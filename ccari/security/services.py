@@ -123,14 +123,17 @@ class SecurityService:
             await self._apply_locked()
 
     async def _apply_locked(self) -> None:
+        if self._pbx is None:  # not started (no PBX here): start() applies what is stored
+            self._dirty = True
+            return
         text = acl.render(self.tracker.blocked(self.clock()))
         try:
             path = acl.acl_path(self._cfg)
             changed = await asyncio.to_thread(acl.write, path, text)
-            if (changed or self._dirty) and self._pbx is not None:
+            if changed or self._dirty:
                 await self._pbx.reload(acl.MODULE)
                 log.info("security: Asterisk reloaded the ACL of blocked SIP sources")
-            self._dirty = self._pbx is None
+            self._dirty = False
         except Exception as exc:  # noqa: BLE001 - the file is right; the reload is retried
             self._dirty = True
             self.apply_failures_total += 1

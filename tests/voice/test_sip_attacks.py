@@ -4,6 +4,7 @@ source in a PJSIP ACL, while the carrier is served; blocks expire and survive a 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -81,3 +82,31 @@ async def test_password_guessing_blocks_the_source_while_the_carrier_is_served(
     assert blocks[0]["reason"].startswith("ChallengeResponseFailed")
     assert f"deny = {ATTACKER_IP}/32" in acl_file(voice_pbx)
     assert CARRIER_IP not in acl_file(voice_pbx)
+
+
+async def sweep(env: VoiceEnv, scenario: str, ip: str, users: list[str]) -> SippResult:
+    return await run_sipp(scenario, env.sip_target, local_ip=ip, calls=len(users), rate=20,
+                          inject=[[u] for u in users], timeout_s=20)
+
+
+@pytest.mark.parametrize("scenario", ["scanner.xml", "scanner_invite.xml"])
+async def test_a_scanners_sweep_is_blocked_and_the_block_expires(
+    voice_cfg: Config, voice_env: VoiceEnv, scenario: str
+) -> None:
+    async with runtime(guarded(voice_cfg, block_s=3.0)) as rt:
+        assert rt.security is not None
+        await asyncio.wait_for(rt.security.ready.wait(), 15)
+        users = [f"{n}" for n in range(100, 112)]
+        swept = await sweep(voice_env, scenario, SCANNER_IP, users)
+        assert swept.ok, swept.describe()
+        assert 403 in swept.responses, swept.describe()  # blocked within the sweep
+        assert list(rt.security.tracker.blocked(time.time())) == [SCANNER_IP]
+        assert await refused(voice_env, SCANNER_IP)
+        # the block ends by itself: challenged again, like anyone
+        await eventually(lambda: challenged(voice_env, SCANNER_IP), 15,
+                         "the scanner's block to expire")
+
+
+async def challenged(env: VoiceEnv, ip: str) -> bool:
+    result = await guess(env, ip, 1)
+    return 401 in result.responses

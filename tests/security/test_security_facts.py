@@ -1,0 +1,40 @@
+"""Asterisk's security events parsed at the edge (headers recorded from Asterisk 22)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccari.security.facts import Failure, parse, remote_address
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("IPV4/UDP/127.0.0.5/5060", ("127.0.0.5", "UDP")),
+    ("IPV4/TCP/192.0.2.10/34567", ("192.0.2.10", "TCP")),
+    ("IPV6/UDP/[2001:db8::1]/5060", ("2001:db8::1", "UDP")),
+    ("IPV6/UDP/2001:db8::1/5060", ("2001:db8::1", "UDP")),
+    ("IPV6/UDP/[::ffff:192.0.2.4]/5060", ("192.0.2.4", "UDP")),
+    ("", None),
+    ("IPV4/UDP/not-an-ip/5060", None),
+    ("IPV4/UDP/127.0.0.5", None),
+    ("HOST/UDP/127.0.0.5/5060", None),
+])
+def test_remote_address(value: str, expected: tuple[str, str] | None) -> None:
+    assert remote_address(value) == expected
+
+
+def test_failures_and_non_failures() -> None:
+    headers = {"RemoteAddress": "IPV4/UDP/127.0.0.5/5061", "AccountID": "acme-alice",
+               "Service": "PJSIP", "Severity": "Error"}
+    assert parse("ChallengeResponseFailed", headers) == Failure(
+        "ChallengeResponseFailed", "127.0.0.5", "UDP", "acme-alice")
+    assert parse("InvalidAccountID", headers) is not None
+    assert parse("ChallengeSent", headers) is None  # every first REGISTER gets one
+    assert parse("SuccessfulAuth", headers) is None
+    assert parse("FailedACL", {"AccountID": "x"}) is None  # no address: nothing to block
+
+
+def test_the_claimed_account_is_kept_short_and_printable() -> None:
+    fact = parse("InvalidAccountID", {"RemoteAddress": "IPV4/UDP/192.0.2.1/5060",
+                                      "AccountID": "a\r\nb" + "x" * 200})
+    assert fact is not None and fact.account.startswith("ab") and len(fact.account) == 64
+    assert fact.reason == f"InvalidAccountID ({fact.account})"
