@@ -110,3 +110,42 @@ async def test_a_scanners_sweep_is_blocked_and_the_block_expires(
 async def challenged(env: VoiceEnv, ip: str) -> bool:
     result = await guess(env, ip, 1)
     return 401 in result.responses
+
+
+async def test_a_block_survives_a_restart_of_ccari_and_the_admin_lifts_it(
+    voice_cfg: Config, voice_env: VoiceEnv, voice_pbx: PbxProcess, aiohttp_client
+) -> None:  # type: ignore[no-untyped-def]
+    cfg = guarded(voice_cfg)
+    async with runtime(cfg) as rt:
+        assert rt.security is not None
+        await asyncio.wait_for(rt.security.ready.wait(), 15)
+        await guess(voice_env, ATTACKER_IP, 4)
+        await eventually(lambda: refused(voice_env, ATTACKER_IP), 10, "the attacker blocked")
+    # Asterisk forgets the block (its ACL file emptied and reloaded) while ccari is away...
+    (voice_pbx.paths.etc / "ccari-acl.conf").write_text("; emptied by the test\n")
+    await asyncio.to_thread(voice_pbx.rx, "module reload res_pjsip.so")
+    assert await challenged(voice_env, ATTACKER_IP)
+    # ...and ccari puts it back from its database when it starts again
+    async with runtime(cfg) as rt:
+        assert rt.security is not None
+        await asyncio.wait_for(rt.security.ready.wait(), 15)
+        assert await refused(voice_env, ATTACKER_IP)
+        client = await aiohttp_client(internal_app(rt))
+        resp = await client.delete(f"/api/security/blocks/{ATTACKER_IP}", headers=ADMIN)
+        assert resp.status == 200, await resp.text()
+        assert await challenged(voice_env, ATTACKER_IP)
+
+
+async def test_nothing_unauthenticated_reaches_stasis_but_the_carrier(
+    ccari: Runtime, voice_env: VoiceEnv, voice_pbx: PbxProcess
+) -> None:
+    for ip in (STRANGER_IP, "127.0.0.1"):  # anyone, and the agents' phones' own address
+        result = await sweep(voice_env, "scanner_invite.xml", ip, ["15550100", "15550200"])
+        assert result.ok and result.responses == {401: 2}, result.describe()
+    async with ccari.sessions() as s:
+        assert list(await s.scalars(select(Contact))) == []
+    carrier = await run_sipp("caller_abandon.xml", voice_env.sip_target, service="15550100",
+                             local_ip=CARRIER_IP, params={"hangup_after_ms": 500}, timeout_s=15)
+    assert carrier.ok, carrier.describe()
+    async with ccari.sessions() as s:
+        assert len(list(await s.scalars(select(Contact)))) == 1
