@@ -178,6 +178,8 @@ def external_instructions(spec: PbxSpec, dest_dir: Path) -> str:
      ari.conf     [general] enabled=yes
      manager.conf [general] enabled=yes, bindaddr=127.0.0.1, port={spec.ports.ami}
      pjsip.conf   has a UDP transport, and res_pjsip_endpoint_identifier_ip is loaded
+     res_pjsip_acl is loaded: ccari blocks SIP sources after repeated failures by
+                  writing {d}/{ACL_FILE} (included by ccari-pjsip.conf)
      modules      codec_gsm, format_gsm, format_wav, res_stasis*, res_ari*, app_stasis,
                   app_playback, res_musiconhold are loaded; music class "default" exists.
 3. Copy ccari's prompts: mkdir -p /usr/share/asterisk/sounds/ccari &&

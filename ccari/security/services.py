@@ -4,9 +4,9 @@
   :class:`~ccari.security.policy.Tracker`;
 * a block it decides is committed to the security log first, then written into the PJSIP
   ACL and Asterisk reloads it (save, then enforce: a block is never only in memory);
-* on start the running blocks (and the recent ones, for repeat offenders) are read back
-  from the database and the ACL is rewritten from them, so a restart keeps them, and a
-  block that ended meanwhile is dropped;
+* the ACL is always rendered from the running blocks in the database: on start (a restart
+  keeps them, a block that ended meanwhile is dropped), after a block, an unblock, an
+  expiry; the recent blocks are read back into the policy on start for repeat offenders;
 * one named task ends blocks when they expire; a reload that failed (AMI away) is retried
   by the same task until it succeeds.
 """
@@ -126,8 +126,12 @@ class SecurityService:
         if self._pbx is None:  # not started (no PBX here): start() applies what is stored
             self._dirty = True
             return
-        text = acl.render(self.tracker.blocked(self.clock()))
         try:
+            # the database, not memory, says who is blocked (nodes sharing it and one PBX
+            # agree; a block lifted by another node's admin is lifted here too)
+            async with self._sessions() as s:
+                rows = await repo.active(s, self.clock())
+            text = acl.render(r.address for r in rows)
             path = acl.acl_path(self._cfg)
             changed = await asyncio.to_thread(acl.write, path, text)
             if changed or self._dirty:

@@ -230,3 +230,14 @@ def test_spec_round_trips_through_json_dict() -> None:
     assert spec_from_dict(spec_to_dict(spec)) == spec
     with pytest.raises(SpecError):
         spec_from_dict({"instance": "x"})
+
+
+def test_the_security_acl_is_included_and_its_events_readable(tmp_path: Path) -> None:
+    texts = render_texts(make_spec(), DIRS)
+    assert '#tryinclude "ccari-acl.conf"' in texts["ccari-pjsip.conf"].splitlines()
+    assert "load = res_pjsip_acl.so" in texts["modules.conf"].splitlines()
+    [(_, manager)] = [s for s in sections(texts["ccari-manager.conf"]) if s[0] == "amiuser"]
+    assert "security" in manager["read"][0].split(",")
+    render(make_spec(), tmp_path, external=True)  # an admin's Asterisk: an absolute path
+    include = f'#tryinclude "{tmp_path.resolve()}/ccari-acl.conf"'
+    assert include in (tmp_path / "ccari-pjsip.conf").read_text().splitlines()
