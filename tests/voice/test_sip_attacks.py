@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ccari.app import Runtime, internal_app, runtime
 from ccari.config import Config, SecurityConfig
 from ccari.pbx import PbxProcess
-from ccari.storage.models import Contact
+from ccari.storage.models import Contact, SecurityBlock
 from tests.support.sipp import Sipp, SippResult, run_sipp
 from tests.support.waits import eventually
 from tests.voice.conftest import CARRIER_IP, VoiceEnv
@@ -89,18 +89,27 @@ async def sweep(env: VoiceEnv, scenario: str, ip: str, users: list[str]) -> Sipp
                           inject=[[u] for u in users], timeout_s=20)
 
 
-@pytest.mark.parametrize("scenario", ["scanner.xml", "scanner_invite.xml"])
+SWEEP = [f"{n}" for n in range(100, 112)]
+
+
+@pytest.mark.parametrize(("scenario", "users"), [
+    ("scanner.xml", SWEEP),  # OPTIONS to guessed users
+    ("scanner_invite.xml", SWEEP),  # INVITEs to guessed users
+    ("scanner_invite.xml", ["15550100"] * 12),  # an INVITE flood to a tenant's number
+], ids=["options-sweep", "invite-sweep", "invite-flood"])
 async def test_a_scanners_sweep_is_blocked_and_the_block_expires(
-    voice_cfg: Config, voice_env: VoiceEnv, scenario: str
+    voice_cfg: Config, voice_env: VoiceEnv, scenario: str, users: list[str]
 ) -> None:
     async with runtime(guarded(voice_cfg, block_s=3.0)) as rt:
         assert rt.security is not None
         await asyncio.wait_for(rt.security.ready.wait(), 15)
-        users = [f"{n}" for n in range(100, 112)]
         swept = await sweep(voice_env, scenario, SCANNER_IP, users)
         assert swept.ok, swept.describe()
         assert 403 in swept.responses, swept.describe()  # blocked within the sweep
         assert list(rt.security.tracker.blocked(time.time())) == [SCANNER_IP]
+        async with rt.sessions() as s:
+            [block] = await s.scalars(select(SecurityBlock))
+        assert block.reason.startswith("InvalidAccountID")  # unknown users, unauthenticated
         assert await refused(voice_env, SCANNER_IP)
         # the block ends by itself: challenged again, like anyone
         await eventually(lambda: challenged(voice_env, SCANNER_IP), 15,
