@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ccari.ami.adapter import AmiAdapter
@@ -41,18 +42,24 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     tasks = TaskSet("security")
     stack.push_async_callback(tasks.close)
 
+    p = rt.config.pbx
+
+    def make_ami() -> AmiAdapter:
+        return AmiAdapter(p.host, p.ami_port, p.ami_user, p.ami_secret,
+                          timeout=p.request_timeout_s, events="security")
+
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
-        tasks.spawn(_run(rt, service), "guard")
+        tasks.spawn(watch(service, make_ami), "guard")
 
     rt.pbx_setups.append(attach)
 
 
-async def _run(rt: Runtime, service: SecurityService) -> None:
-    """Connect to AMI (until it answers), restore the blocks, then end them as they expire."""
-    p = rt.config.pbx
+async def watch(service: SecurityService, make_ami: Callable[[], AmiAdapter],
+                retry_s: float = CONNECT_RETRY_S) -> None:
+    """Connect to AMI (until it answers; the adapter then reconnects by itself), restore
+    the blocks, then end them as they expire."""
     while True:
-        ami = AmiAdapter(p.host, p.ami_port, p.ami_user, p.ami_secret,
-                         timeout=p.request_timeout_s, events="security")
+        ami = make_ami()
         for name in FAILURES:
             ami.on_event(name, service.on_event)
         try:
@@ -63,7 +70,7 @@ async def _run(rt: Runtime, service: SecurityService) -> None:
             return
         except AmiUnavailable as exc:
             log.warning("security: AMI not reachable yet (%s); retrying", exc)
-            await asyncio.sleep(CONNECT_RETRY_S)
+            await asyncio.sleep(retry_s)
     try:
         await service.start(ami)
         await service.run_expiry()

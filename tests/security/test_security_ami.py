@@ -1,0 +1,82 @@
+"""The guard's AMI edge against a fake Asterisk manager: security events in (with the
+headers Asterisk 22 sends), the ACL written and res_pjsip reloaded, across a lost
+connection; informational events and other addresses' failures block nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ccari.ami import AmiAdapter
+from ccari.ari import ReconnectPolicy
+from ccari.config import Config, PbxConfig, SecurityConfig
+from ccari.security.plugin import watch
+from ccari.security.services import SecurityService
+from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
+from tests.ami.ami_fake import FakeAmi
+
+
+def event(name: str, address: str, account: str = "acme-alice") -> dict[str, str]:
+    return {"Event": name, "Privilege": "security,all", "EventTV": "2026-12-04T23:40:00.000+0000",
+            "Severity": "Error", "Service": "PJSIP", "EventVersion": "1",
+            "AccountID": account, "SessionID": "0x7f0000000001",
+            "LocalAddress": "IPV4/UDP/127.0.0.1/5060",
+            "RemoteAddress": f"IPV4/UDP/{address}/5061"}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAmi]:
+    ami = FakeAmi()
+    await ami.start()
+    yield ami
+    await ami.close()
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[SecurityService]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/ccari.db"
+    await upgrade_async(url)
+    engine = make_engine(url)
+    cfg = replace(Config(state_dir=str(tmp_path)),
+                  pbx=PbxConfig(mode="external", render_dir=str(tmp_path / "pbx")),
+                  security=SecurityConfig(max_failures=2))
+    yield SecurityService(make_sessionmaker(engine), cfg)
+    await engine.dispose()
+
+
+async def test_events_block_across_a_lost_connection(
+    fake: FakeAmi, service: SecurityService, tmp_path: Path
+) -> None:
+    port = fake.server.sockets[0].getsockname()[1]
+
+    def make_ami() -> AmiAdapter:
+        return AmiAdapter("127.0.0.1", port, fake.username, fake.secret, timeout=1.0,
+                          reconnect=ReconnectPolicy(initial=0.02, maximum=0.1),
+                          events="security")
+
+    task = asyncio.create_task(watch(service, make_ami), name="security:test")
+    try:
+        await asyncio.wait_for(service.ready.wait(), 5)
+        assert fake.received[0]["Events"] == "security"
+        acl = tmp_path / "pbx" / "ccari-acl.conf"
+        assert "deny" not in acl.read_text()
+        await fake.push(event("ChallengeSent", "192.0.2.1"))  # every REGISTER gets one
+        await fake.push(event("ChallengeResponseFailed", "192.0.2.1"))
+        await fake.push(event("InvalidAccountID", "192.0.2.2", "scanner"))
+        fake.drop_all()  # Asterisk's manager goes away and comes back
+        await fake.wait_for(lambda: fake.logins == 2)
+        reloads = fake.count("reload")
+        await fake.push(event("ChallengeResponseFailed", "192.0.2.1"))
+        await fake.wait_for(lambda: fake.count("reload") == reloads + 1)
+        assert [a.get("Module") for a in fake.received if a.get("Action") == "Reload"][-1] \
+            == "res_pjsip.so"
+        assert "deny = 192.0.2.1/32" in acl.read_text()
+        assert "192.0.2.2" not in acl.read_text()  # one failure only
+        assert service.failures_total == 3 and service.blocks_total == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
