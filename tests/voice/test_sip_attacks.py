@@ -71,6 +71,7 @@ async def test_password_guessing_blocks_the_source_while_the_carrier_is_served(
                      "the attacker's REGISTER to be refused by Asterisk's ACL")
     after = await guess(voice_env, ATTACKER_IP, 3)
     assert after.responses == {403: 3}, after.describe()
+    assert await carrier_in_queue()  # the carrier's call went on through the ACL reload
 
     served = await carrier.wait()
     assert served.ok, served.describe()  # answered, queued, hung up by the caller
@@ -84,8 +85,9 @@ async def test_password_guessing_blocks_the_source_while_the_carrier_is_served(
     assert CARRIER_IP not in acl_file(voice_pbx)
 
 
-async def sweep(env: VoiceEnv, scenario: str, ip: str, users: list[str]) -> SippResult:
-    return await run_sipp(scenario, env.sip_target, local_ip=ip, calls=len(users), rate=20,
+async def sweep(env: VoiceEnv, scenario: str, ip: str, users: list[str],
+                rate: float = 20) -> SippResult:
+    return await run_sipp(scenario, env.sip_target, local_ip=ip, calls=len(users), rate=rate,
                           inject=[[u] for u in users], timeout_s=20)
 
 
@@ -158,3 +160,13 @@ async def test_nothing_unauthenticated_reaches_stasis_but_the_carrier(
     assert carrier.ok, carrier.describe()
     async with ccari.sessions() as s:
         assert len(list(await s.scalars(select(Contact)))) == 1
+
+
+async def test_a_slow_scanner_is_counted_request_by_request(
+    guard: Runtime, voice_env: VoiceEnv
+) -> None:
+    """Asterisk reports each unauthenticated request to an unknown user, not only bursts
+    (PJSIP's unidentified_request_count, 5 in 5 s): ccari's window alone decides."""
+    swept = await sweep(voice_env, "scanner.xml", SCANNER_IP, ["200", "201", "202", "203"],
+                        rate=1)
+    assert swept.ok and 403 in swept.responses, swept.describe()
