@@ -21,8 +21,10 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.ami.errors import AmiError
 from ccari.ami.events import AmiEvent
 from ccari.config import Config, SecurityConfig
+from ccari.pbx.errors import PbxError
 from ccari.security import acl, repo
 from ccari.security.facts import Failure, parse
 from ccari.security.policy import Block, Rules, Tracker
@@ -138,11 +140,11 @@ class SecurityService:
                 await self._pbx.reload(acl.MODULE)
                 log.info("security: Asterisk reloaded the ACL of blocked SIP sources")
             self._dirty = False
-        except Exception as exc:  # noqa: BLE001 - the file is right; the reload is retried
-            self._dirty = True
+        except (AmiError, PbxError, OSError) as exc:  # retried by run_expiry
             self.apply_failures_total += 1
-            log.warning("security: ACL not applied (retrying in %.0f s): %r", RETRY_S, exc)
-            self._wake.set()
+            log.log(logging.DEBUG if self._dirty else logging.WARNING,
+                    "security: ACL not applied (retrying every %.0f s): %r", RETRY_S, exc)
+            self._dirty = True
 
     async def run_expiry(self) -> None:
         """Forever: end blocks when they expire, retry a failed reload."""
@@ -163,5 +165,3 @@ class SecurityService:
                     log.info("security: block of %s expired", ", ".join(ended))
                 if ended or self._dirty:
                     await self._apply_locked()
-                    if self._dirty:
-                        self._wake.clear()  # the retry waits RETRY_S, not a busy loop

@@ -5,19 +5,25 @@ connection; informational events and other addresses' failures block nothing."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.ami import AmiAdapter
+from ccari.ami.errors import AmiUnavailable
 from ccari.ari import ReconnectPolicy
 from ccari.config import Config, PbxConfig, SecurityConfig
+from ccari.security import services
+from ccari.security.facts import Failure
 from ccari.security.plugin import watch
 from ccari.security.services import SecurityService
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from tests.ami.ami_fake import FakeAmi
+from tests.support.waits import eventually
 
 
 def event(name: str, address: str, account: str = "acme-alice") -> dict[str, str]:
@@ -36,16 +42,24 @@ async def fake() -> AsyncIterator[FakeAmi]:
     await ami.close()
 
 
+def guard_cfg(tmp_path: Path) -> Config:
+    return replace(Config(state_dir=str(tmp_path)),
+                   pbx=PbxConfig(mode="external", render_dir=str(tmp_path / "pbx")),
+                   security=SecurityConfig(max_failures=2))
+
+
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[SecurityService]:
+async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     url = f"sqlite+aiosqlite:///{tmp_path}/ccari.db"
     await upgrade_async(url)
     engine = make_engine(url)
-    cfg = replace(Config(state_dir=str(tmp_path)),
-                  pbx=PbxConfig(mode="external", render_dir=str(tmp_path / "pbx")),
-                  security=SecurityConfig(max_failures=2))
-    yield SecurityService(make_sessionmaker(engine), cfg)
+    yield make_sessionmaker(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+def service(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> SecurityService:
+    return SecurityService(sessions, guard_cfg(tmp_path))
 
 
 async def test_events_block_across_a_lost_connection(
@@ -80,3 +94,42 @@ async def test_events_block_across_a_lost_connection(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+class FlakyPbx:
+    """Asterisk's manager away for the first ``fail`` reloads."""
+
+    def __init__(self, fail: int) -> None:
+        self.fail, self.reloads = fail, 0
+
+    async def reload(self, module: str | None = None) -> None:
+        self.reloads += 1
+        if self.reloads <= self.fail:
+            raise AmiUnavailable("AMI down")
+
+
+async def test_a_reload_that_failed_is_retried_and_a_restart_restores_the_blocks(
+    service: SecurityService, sessions: async_sessionmaker[AsyncSession], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(services, "RETRY_S", 0.05)
+    pbx = FlakyPbx(fail=2)
+    await service.start(pbx)  # the first write of the ACL: its reload fails
+    task = asyncio.create_task(service.run_expiry(), name="security:test")
+    try:
+        for _ in range(2):
+            await service.on_failure(Failure("InvalidAccountID", "192.0.2.3", "UDP", "x"))
+
+        async def reloaded() -> bool:
+            return pbx.reloads >= 3  # two failures, then the retry that went through
+
+        await eventually(reloaded, 5, "the failed reload to be retried")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    acl = tmp_path / "pbx" / "ccari-acl.conf"
+    acl.write_text("; lost\n")
+    again = SecurityService(sessions, guard_cfg(tmp_path))  # ccari restarted
+    await again.start(FlakyPbx(fail=0))
+    assert "deny = 192.0.2.3/32" in acl.read_text()
+    assert list(again.tracker.blocked(time.time())) == ["192.0.2.3"]
