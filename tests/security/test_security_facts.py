@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ccari.security.facts import Failure, parse, remote_address
 
@@ -38,3 +42,18 @@ def test_the_claimed_account_is_kept_short_and_printable() -> None:
                                       "AccountID": "a\r\nb" + "x" * 200})
     assert fact is not None and fact.account.startswith("ab") and len(fact.account) == 64
     assert fact.reason == f"InvalidAccountID ({fact.account})"
+
+
+@given(st.ip_addresses(), st.sampled_from(["UDP", "TCP", "TLS", "WS"]), st.integers(1, 65535))
+def test_every_address_asterisk_can_write_is_read_back(ip, transport: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    family = "IPV4" if ip.version == 4 else "IPV6"
+    host = str(ip) if ip.version == 4 else f"[{ip}]"
+    parsed = remote_address(f"{family}/{transport}/{host}/{port}")
+    assert parsed is not None and ipaddress.ip_address(parsed[0]) in (
+        ip, getattr(ip, "ipv4_mapped", None))
+
+
+@given(st.text(), st.text())
+def test_any_header_text_is_parsed_or_ignored_never_raises(address: str, account: str) -> None:
+    fact = parse("InvalidAccountID", {"RemoteAddress": address, "AccountID": account})
+    assert fact is None or (ipaddress.ip_address(fact.address) and len(fact.account) <= 64)
