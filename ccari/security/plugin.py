@@ -45,8 +45,9 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     p = rt.config.pbx
 
     def make_ami() -> AmiAdapter:
+        # security: the failures; system: Asterisk's "Shutdown" ends the session at once
         return AmiAdapter(p.host, p.ami_port, p.ami_user, p.ami_secret,
-                          timeout=p.request_timeout_s, events="security")
+                          timeout=p.request_timeout_s, events="system,security")
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         tasks.spawn(watch(service, make_ami), "guard")
