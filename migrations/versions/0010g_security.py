@@ -1,7 +1,7 @@
 """security: the log of SIP source addresses blocked in Asterisk
 
 Revision ID: 0010g
-Revises: 0009
+Revises: 0010b
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import ccari.storage.models
 
 revision = "0010g"
-down_revision = "0009"
+down_revision = "0010b"
 branch_labels = None
 depends_on = None
 
