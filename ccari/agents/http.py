@@ -139,7 +139,7 @@ async def logout(request: web.Request) -> web.Response:
     raise resp
 
 
-CALL_ACTIONS = {"hold", "resume", "hangup", "transfer", "wrap_up"}
+CALL_ACTIONS = {"hold", "resume", "mute", "unmute", "hangup", "transfer", "wrap_up"}
 
 
 @routes.post("/agent/api/calls/{contact_id}/{action}")

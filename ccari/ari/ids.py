@@ -24,6 +24,9 @@ class Kind(enum.StrEnum):
     CALLBACK_AGENT_LEG = "cba"  # callbacks: the agent first, cba-<contact>-<offer>
     CALLBACK_PROMPT = "cbp"  # callbacks: "press 1", cbp-<attempt>-<play>
     CALLBACK_CONFIRM = "cbc"  # callbacks: "we will call you back", cbc-<channel>
+    SUPERVISOR_LEG = "sup"  # supervision: the supervisor's phone, sup-<session>
+    SNOOP = "snoop"  # supervision: a snoop on the agent's leg, snoop-<session>-<n>
+    MONITOR_BRIDGE = "mon"  # supervision: supervisor + snoop, mon-<session>
 
 
 def make(kind: Kind, *parts: object) -> str:

@@ -35,6 +35,8 @@ HangupReason = Literal[
     "failure",
     "answered_elsewhere",
 ]
+# Audio directions, seen from Asterisk: "in" from the channel's party, "out" to it.
+Direction = Literal["none", "in", "out", "both"]
 ChannelRef = str | Channel
 BridgeRef = str | Bridge
 Params = Mapping[str, str | int | bool | None]
@@ -269,6 +271,24 @@ class AriRest:
 
     async def stop_moh(self, channel: ChannelRef) -> None:
         await self._request("DELETE", f"/channels/{_seg(channel)}/moh")
+
+    async def mute(self, channel: ChannelRef, direction: Direction = "in") -> None:
+        """Silence the channel's audio in ``direction`` (``in``: what its party says)."""
+        await self._request("POST", f"/channels/{_seg(channel)}/mute",
+                            params={"direction": direction})
+
+    async def unmute(self, channel: ChannelRef, direction: Direction = "in") -> None:
+        await self._request("DELETE", f"/channels/{_seg(channel)}/mute",
+                            params={"direction": direction})
+
+    async def snoop(self, channel: ChannelRef, *, snoop_id: str, spy: Direction = "none",
+                    whisper: Direction = "none", app_args: Sequence[str] = ()) -> Channel:
+        """A snoop channel on ``channel`` into this app (it gets a StasisStart): ``spy``
+        hears the channel's audio in that direction, ``whisper`` speaks into it."""
+        params: Params = {"spy": spy, "whisper": whisper, "app": self.app,
+                          "appArgs": ",".join(app_args) or None, "snoopId": snoop_id}
+        return Channel.from_json(await self._request(
+            "POST", f"/channels/{_seg(channel)}/snoop", params=params))
 
     async def rtp_statistics(self, channel: ChannelRef) -> dict[str, Any]:
         """The channel's RTP counters (``txcount``, ``rxcount``...): what it sends and gets."""

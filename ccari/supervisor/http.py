@@ -4,7 +4,14 @@
 of every medium (position, predicted wait, scheduled time) and its agents' states (with
 the reason when ccari made one not ready: a missed offer);
 ``POST /supervisor/api/contacts/{id}/priority`` {priority} and ``.../schedule``
-{not_before: ISO time | null}.  POSTs carry the session's CSRF token in ``X-CSRF-Token``.
+{not_before: ISO time | null}.
+
+Live calls: ``GET /supervisor/api/calls`` the tenant's calls in progress (caller, skill,
+agent, seconds in their state, on hold, muted, who monitors); ``POST
+/supervisor/api/calls/{id}/monitor`` {mode: listen | whisper | barge | take_over} starts a
+monitoring session (ccari rings the supervisor's phone) or switches hers to that mode;
+``DELETE`` on it ends her session (the call stays up).  POSTs and DELETEs carry the session's
+CSRF token in ``X-CSRF-Token``.
 """
 
 from __future__ import annotations
@@ -23,20 +30,29 @@ from ccari.agents.http import _agent
 from ccari.callbacks import http as callbacks_http
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.screenpop import public_attributes
-from ccari.errors import BadRequest, Forbidden, Unauthorized
+from ccari.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from ccari.storage.models import Agent, Contact, Tenant
+from ccari.voice.monitoring import Mode
+from ccari.voice.supervision import Supervision
 from ccari.web.pages import render
 from ccari.web.security import AgentSession
 
 routes = web.RouteTableDef()
+SUPERVISION: web.AppKey[Supervision] = web.AppKey("supervision")
 # Queued or offered to an agent; callbacks also wait "scheduled" (for their time) or
 # "dialing" (the customer's phone is ringing).
 WAITING = ("queued", "offered", "scheduled", "dialing")
+IN_PROGRESS = ("ivr", "queued", "offered", "connected")
 
 
-def internal_setup() -> Callable[[web.Application], None]:
+def internal_setup(supervision: Callable[[], Supervision | None]) -> Callable[[web.Application], None]:
+    """``supervision``: the monitoring of calls, once the PBX side exists (None: no PBX)."""
+
     def setup(app: web.Application) -> None:
         app.add_routes(routes)
+        found = supervision()
+        if found is not None:
+            app[SUPERVISION] = found
 
     return setup
 
@@ -143,3 +159,59 @@ async def set_schedule(request: web.Request) -> web.Response:
     else:
         await request.app[keys.QUEUE].reschedule(tenant.id, contact_id, when)
     return web.json_response({"id": contact_id, "not_before": raw})
+
+
+@routes.get("/supervisor/api/calls")
+async def live_calls(request: web.Request) -> web.Response:
+    _, _, tenant = await _supervisor(request)
+    supervision = request.app.get(SUPERVISION)
+    async with request.app[keys.SESSIONS]() as s:
+        rows = list(await s.scalars(
+            select(Contact).where(Contact.tenant_id == tenant.id, Contact.medium == "voice",
+                                  Contact.state.in_(IN_PROGRESS))
+            .order_by(Contact.arrived_at)))
+        names = dict((await s.execute(select(Agent.id, Agent.display_name)
+                                      .where(Agent.tenant_id == tenant.id))).tuples().all())
+    now = dt.datetime.now(dt.UTC)
+    calls: list[dict[str, Any]] = []
+    for c in rows:
+        since = {"connected": c.connected_at, "queued": c.queued_at,
+                 "offered": c.queued_at}.get(c.state) or c.arrived_at
+        agent = ({"id": c.agent_id, "name": names.get(c.agent_id, "")}
+                 if c.agent_id is not None and c.state in ("offered", "connected") else None)
+        calls.append({
+            "id": c.id, "state": c.state, "from": c.caller_number or "",
+            "name": c.caller_name or "", "attributes": public_attributes(c), "agent": agent,
+            "in_state_s": round((now - since).total_seconds()),
+            "since_arrival_s": round((now - c.arrived_at).total_seconds()),
+            **(supervision.live(c.id) if supervision is not None else {}),
+        })
+    return web.json_response({"calls": calls})
+
+
+def _supervision(request: web.Request) -> Supervision:
+    found = request.app.get(SUPERVISION)
+    if found is None:
+        raise Conflict("no PBX: calls cannot be monitored", error_id="no-pbx")
+    return found
+
+
+@routes.post("/supervisor/api/calls/{id}/monitor")
+async def monitor(request: web.Request) -> web.Response:
+    sess, agent, _ = await _supervisor(request)
+    _csrf(request, sess)
+    raw = (await _body(request)).get("mode")
+    try:
+        mode = Mode(raw if isinstance(raw, str) else "")
+    except ValueError:
+        raise BadRequest("mode must be one of " + ", ".join(m.value for m in Mode),
+                         error_id="bad-mode") from None
+    view = await _supervision(request).monitor(agent, request.match_info["id"], mode)
+    return web.json_response(view)
+
+
+@routes.delete("/supervisor/api/calls/{id}/monitor")
+async def stop_monitoring(request: web.Request) -> web.Response:
+    sess, agent, _ = await _supervisor(request)
+    _csrf(request, sess)
+    return web.json_response(await _supervision(request).stop(agent, request.match_info["id"]))

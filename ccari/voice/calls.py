@@ -58,6 +58,8 @@ class Call:
     # the holds already ended.
     held_at: float | None = None
     hold_s: float = 0.0
+    # The agent muted her phone's audio (the customer does not hear her).
+    muted: bool = False
 
     def hold_total(self, now: float) -> float:
         """Seconds on hold so far, the hold under way included."""

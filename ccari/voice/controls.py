@@ -1,5 +1,6 @@
 """The agent's controls over the call she is connected to, from her page's websocket and the
-REST API (the same commands): hold and resume, hang up, blind transfer to a skill, and the
+REST API (the same commands): hold and resume, mute and unmute (the agent's leg's audio
+in, ARI's channel mute), hang up, blind transfer to a skill, and the
 wrap-up's disposition code and note.
 
 Hold takes the caller out of the call's mixing bridge and plays the music on hold on the
@@ -50,6 +51,8 @@ class CallControls:
         commands.register("call.hold", self._cmd(self.hold))
         commands.register("call.resume", self._cmd(self.resume))
         commands.register("call.hangup", self._cmd(self.hangup))
+        commands.register("call.mute", self._cmd(self.mute))
+        commands.register("call.unmute", self._cmd(self.unmute))
         commands.register("call.transfer", self._cmd_transfer)
         commands.register("call.wrap_up", self._cmd_wrap_up)
 
@@ -106,6 +109,32 @@ class CallControls:
         log.info("contact %s: resumed by agent %s after %.1f s", contact_id, agent.id, held)
         return {"type": "resumed", "contact_id": contact_id}
 
+    # ---- mute / unmute ---------------------------------------------------------------------
+    async def mute(self, agent: Agent, contact_id: str) -> dict[str, Any]:
+        """Nothing the agent's phone sends reaches the call (the customer, a supervisor);
+        she still hears the customer."""
+        return await self._set_mute(agent, contact_id, True)
+
+    async def unmute(self, agent: Agent, contact_id: str) -> dict[str, Any]:
+        return await self._set_mute(agent, contact_id, False)
+
+    async def _set_mute(self, agent: Agent, contact_id: str, muted: bool) -> dict[str, Any]:
+        call = self._call_of(agent, contact_id)
+        async with call.lock:
+            self._connected(call)
+            if call.muted == muted:
+                raise Conflict("the agent is already " + ("muted" if muted else "unmuted"),
+                               error_id="already-muted" if muted else "not-muted")
+            kind = "muted" if muted else "unmuted"
+            await self._log(call, kind, agent_id=agent.id)
+            call.muted = muted
+            if call.agent_channel_id:
+                ari = self._voice.ari
+                await safe(ari.mute(call.agent_channel_id, "in") if muted
+                           else ari.unmute(call.agent_channel_id, "in"))
+        log.info("contact %s: %s by agent %s", contact_id, kind, agent.id)
+        return {"type": kind, "contact_id": contact_id}
+
     async def _log(self, call: Call, kind: str, **data: Any) -> None:
         """An event of the call's log that moves nothing (saved before Asterisk is told)."""
         async with self._voice.sessions() as s:
@@ -148,6 +177,7 @@ class CallControls:
                 raise Conflict("the call has moved on", error_id="illegal-transition")
             agent_leg, bridge = call.agent_channel_id, call.bridge_id
             self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
+            call.muted = False
             call.phase, call.agent_id, call.bridge_id = "queued", None, None
             call.hold_s, call.held_at = call.hold_total(now), None
             if Command.DISCONNECT in commands:
@@ -155,6 +185,7 @@ class CallControls:
                     await self._voice.hangup(agent_leg)
                 if bridge:
                     await self._voice.destroy_bridge(bridge)
+            await self._voice.left_agent(contact_id)
             # The agent's part ends without wrap-up; she is free for the next contact.
             await self._queue.completed(contact_id, agent.id, 0)
             if Command.ENQUEUE in commands:

@@ -118,6 +118,9 @@ class VoiceService:
         self._announcing = False  # the tenants' fallbacks are set in the dialplan
         # Why a dead call ended (RTP timeout, session timer), once its channel is destroyed.
         self.dead_calls = DeadCalls(sessions, self.now)
+        # Told a contact id when its call's agent part is over (the call ended, or went
+        # back to the queue): what hangs on the agent's leg (a supervisor's) ends too.
+        self.agent_part_over: list[Callable[[str], Awaitable[None]]] = []
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -167,6 +170,10 @@ class VoiceService:
     @property
     def config(self) -> VoiceConfig:
         return self._cfg
+
+    @property
+    def queue(self) -> QueueService:
+        return self._queue
 
     @property
     def node(self) -> str:
@@ -378,6 +385,8 @@ class VoiceService:
         await asyncio.gather(release, self._writes.run(
             functools.partial(save, contact_id=call.contact_id, at=self.now())), *legs)
         self.calls.remove(call)
+        if previous == "connected":
+            await self.left_agent(call.contact_id)
         if Command.DEQUEUE in commands:
             await self._queue.withdraw(call.contact_id)
         if Command.WITHDRAW in commands and call.agent_id is not None:
@@ -390,6 +399,14 @@ class VoiceService:
                  "completed" if fact is Fact.ENDED else "abandoned", previous)
 
     # ---- helpers ---------------------------------------------------------------------------
+    async def left_agent(self, contact_id: str) -> None:
+        """The call's agent part is over: tell whoever listens (one failing is logged)."""
+        for listener in self.agent_part_over:
+            try:
+                await listener(contact_id)
+            except Exception:
+                log.exception("contact %s: a listener of the agent's leaving failed", contact_id)
+
     async def hangup(self, channel_id: str) -> None:
         await self._hangup(channel_id, "normal")
 

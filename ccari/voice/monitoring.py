@@ -1,0 +1,100 @@
+"""What a supervisor's monitoring mode means in Asterisk terms, and how to go from one mode
+to another: a pure table and a planner, no I/O (``supervision.py`` carries the plans out).
+
+Each mode is a layout of the supervisor's phone leg:
+
+* **listen**: a snoop on the agent's leg that hears both directions (the agent's voice and
+  what the agent hears, the customer) and speaks nowhere, in the session's own bridge with
+  the supervisor's phone: the supervisor hears both, nobody hears the supervisor;
+* **whisper**: the same snoop, but it also speaks into what the agent hears: only the agent
+  hears the supervisor;
+* **barge**: no snoop; the supervisor's phone joins the call's bridge: everyone hears
+  everyone;
+* **take over**: as barge, and the agent's leg leaves the call (the supervisor stays with the
+  customer).  There is no way back from it.
+
+A snoop's directions are fixed when Asterisk makes it, so a change of directions is a new
+snoop (made first, then the old one hung up: no gap in what the supervisor hears).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal
+
+Direction = Literal["none", "in", "out", "both"]
+
+
+class Mode(enum.StrEnum):
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"
+    TAKE_OVER = "take_over"
+
+
+class IllegalSwitch(Exception):
+    """A mode change the table does not allow."""
+
+
+@dataclass(frozen=True)
+class Snoop:
+    spy: Direction
+    whisper: Direction
+
+
+@dataclass(frozen=True)
+class Layout:
+    snoop: Snoop | None  # a snoop on the agent's leg, in the session's bridge
+    in_call: bool  # the supervisor's leg is in the call's bridge (else in the session's)
+    agent_stays: bool
+    seen_by_agent: bool  # the agent's page says who is monitoring, and how
+
+
+LAYOUTS: dict[Mode, Layout] = {
+    Mode.LISTEN: Layout(Snoop("both", "none"), in_call=False, agent_stays=True,
+                        seen_by_agent=False),
+    Mode.WHISPER: Layout(Snoop("both", "out"), in_call=False, agent_stays=True,
+                         seen_by_agent=True),
+    Mode.BARGE: Layout(None, in_call=True, agent_stays=True, seen_by_agent=True),
+    Mode.TAKE_OVER: Layout(None, in_call=True, agent_stays=False, seen_by_agent=True),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do, in this order: make ``new_snoop`` (it joins the session's bridge when it
+    enters Stasis), move the supervisor's leg (``to_call`` / ``to_monitor``), drop the old
+    snoop, let the agent's leg go, then tell the agent ``notify`` (the mode she sees, None:
+    she no longer sees a supervisor; unchanged: not told)."""
+
+    new_snoop: Snoop | None = None
+    drop_snoop: bool = False
+    to_call: bool = False
+    to_monitor: bool = False
+    drop_agent: bool = False
+    notify: Mode | None = None
+    notify_gone: bool = False
+
+
+def plan(before: Mode | None, after: Mode | None) -> Plan:
+    """From ``before`` (None: the supervisor's phone just answered) to ``after`` (None: the
+    session ends).  Raises :class:`IllegalSwitch` out of a take-over."""
+    if before is Mode.TAKE_OVER and after is not None and after is not Mode.TAKE_OVER:
+        raise IllegalSwitch("the supervisor has taken the call over")
+    old = LAYOUTS[before] if before is not None else None
+    new = LAYOUTS[after] if after is not None else None
+    old_snoop = old.snoop if old else None
+    new_snoop = new.snoop if new else None
+    was_in_call = bool(old and old.in_call)
+    seen_before = bool(old and old.seen_by_agent)
+    seen_after = bool(new and new.seen_by_agent)
+    return Plan(
+        new_snoop=new_snoop if new_snoop != old_snoop else None,
+        drop_snoop=old_snoop is not None and new_snoop != old_snoop,
+        to_call=bool(new and new.in_call) and not was_in_call,
+        to_monitor=new is not None and not new.in_call and (was_in_call or old is None),
+        drop_agent=bool(new and not new.agent_stays) and not (old and not old.agent_stays),
+        notify=after if seen_after and before != after else None,
+        notify_gone=seen_before and not seen_after,
+    )

@@ -1,0 +1,312 @@
+"""A supervisor monitors a live call from her own phone: listen, whisper, barge, take over
+(the layouts and the planner are ``monitoring.py``; this module carries the plans out).
+
+A session: the supervisor's phone, dialled by ccari with a stable id (``sup-<session>``),
+and the session's own mixing bridge (``mon-<session>``); in listen and whisper a snoop on the
+agent's leg (``snoop-<session>-<n>``) shares that bridge with her phone, in barge and take
+over her phone is in the call's bridge.  The mode changes during the session without
+dialling her again.  Every start, mode change and stop is saved in the contact's event log
+(with who did it) before Asterisk is told; the agent's page is told who monitors in the
+modes she can hear.  The call ending ends the session (its legs, its bridge); the session
+ending leaves the call up.  After an ARI reconnect, what Asterisk still has of sessions
+this process does not know is hung up (``reconcile``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from ccari.agents.notifier import AgentHub
+from ccari.ari import AriClient, ids
+from ccari.ari.errors import AriError
+from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
+from ccari.ari.ids import Kind
+from ccari.ari.router import StasisRouter
+from ccari.contacts import repo
+from ccari.errors import Conflict, NotFound
+from ccari.storage.models import Agent
+from ccari.voice import monitoring
+from ccari.voice.calls import Call
+from ccari.voice.hold import safe
+from ccari.voice.monitoring import IllegalSwitch, Mode
+from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
+RING_S = 30
+STASIS_ARG = "supervisor"
+SNOOP_ARG = "snoop"
+
+
+@dataclass
+class Session:
+    id: str
+    contact_id: str
+    tenant_id: int
+    supervisor_id: int
+    supervisor_name: str
+    mode: Mode
+    answered: bool = False
+    snoop: str | None = None  # the snoop in use (or being made)
+    snoops: int = 0
+    bridged_in: str | None = None  # the bridge her phone is in
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def leg(self) -> str:
+        return ids.make(Kind.SUPERVISOR_LEG, self.id)
+
+    @property
+    def bridge(self) -> str:
+        return ids.make(Kind.MONITOR_BRIDGE, self.id)
+
+    def view(self) -> dict[str, Any]:
+        return {"session": self.id, "contact_id": self.contact_id, "mode": self.mode.value,
+                "supervisor": {"id": self.supervisor_id, "name": self.supervisor_name},
+                "state": "connected" if self.answered else "ringing"}
+
+
+class Supervision:
+    def __init__(self, voice: VoiceService, hub: AgentHub) -> None:
+        self._voice = voice
+        self._ari: AriClient = voice.ari
+        self._hub = hub
+        self._sessions: dict[str, Session] = {}
+        voice.agent_part_over.append(self.call_over)
+
+    # ---- queries ---------------------------------------------------------------------------
+    def of_contact(self, contact_id: str) -> list[Session]:
+        return [s for s in self._sessions.values() if s.contact_id == contact_id]
+
+    def live(self, contact_id: str) -> dict[str, Any]:
+        """What this node knows of a call beyond its contact row: on hold, muted, who
+        monitors it (empty when another node has the call)."""
+        call = self._voice.calls.by_contact(contact_id)
+        if call is None:
+            return {}
+        return {"on_hold": call.held_at is not None, "muted": call.muted,
+                "monitors": [s.view() for s in self.of_contact(contact_id)]}
+
+    def holds(self, channel_id: str) -> bool:
+        kind = ids.kind_of(channel_id)
+        return kind in (Kind.SUPERVISOR_LEG, Kind.SNOOP) and self._of_object(channel_id) is not None
+
+    def _of_object(self, object_id: str) -> Session | None:
+        kind = ids.kind_of(object_id)
+        if kind is None:
+            return None
+        session_id = ids.rest_of(object_id, kind).partition("-")[0]
+        return self._sessions.get(session_id)
+
+    def _live_call(self, supervisor: Agent, contact_id: str) -> Call:
+        call = self._voice.calls.by_contact(contact_id)
+        if call is None or call.tenant_id != supervisor.tenant_id:
+            raise NotFound("no such call in progress", error_id="call-not-found")
+        if call.phase != "connected" or not call.agent_channel_id:
+            raise Conflict(f"the call is {call.phase}", error_id="call-not-connected")
+        return call
+
+    def _mine(self, supervisor: Agent, contact_id: str) -> Session | None:
+        return next((s for s in self.of_contact(contact_id)
+                     if s.supervisor_id == supervisor.id), None)
+
+    # ---- the supervisor's commands ---------------------------------------------------------
+    async def monitor(self, supervisor: Agent, contact_id: str, mode: Mode) -> dict[str, Any]:
+        """Start a session in ``mode`` (her phone rings), or switch her session to it."""
+        call = self._live_call(supervisor, contact_id)
+        session = self._mine(supervisor, contact_id)
+        if session is not None:
+            await self._switch(session, mode)
+            return session.view()
+        session = Session(secrets.token_hex(8), contact_id, call.tenant_id, supervisor.id,
+                          supervisor.display_name, mode)
+        await self._log(session, "monitor-started", mode=mode.value, leg=session.leg)
+        self._sessions[session.id] = session
+        try:
+            await self._ari.create_bridge(session.bridge, type="mixing")
+            await self._ari.originate(
+                f"PJSIP/{supervisor.phone_username}", channel_id=session.leg,
+                app_args=(STASIS_ARG, session.id), timeout=RING_S, caller_id="monitor")
+        except AriError as exc:
+            log.warning("contact %s: dialling supervisor %s failed: %s", contact_id,
+                        supervisor.id, exc)
+            await self._end(session, "phone-unreachable")
+            raise Conflict("the supervisor's phone cannot be dialled",
+                           error_id="phone-unreachable") from None
+        log.info("contact %s: supervisor %s monitors (%s), session %s", contact_id,
+                 supervisor.id, mode, session.id)
+        return session.view()
+
+    async def stop(self, supervisor: Agent, contact_id: str) -> dict[str, Any]:
+        session = self._mine(supervisor, contact_id)
+        call = self._voice.calls.by_contact(contact_id)
+        if session is None or call is None or call.tenant_id != supervisor.tenant_id:
+            raise NotFound("you do not monitor this call", error_id="not-monitoring")
+        await self._end(session, "stopped")
+        return {"session": session.id, "contact_id": contact_id, "state": "stopped"}
+
+    async def _switch(self, session: Session, mode: Mode) -> None:
+        async with session.lock:
+            if mode is session.mode:
+                return
+            try:
+                steps = monitoring.plan(session.mode, mode) if session.answered else None
+            except IllegalSwitch as exc:
+                raise Conflict(str(exc), error_id="call-taken-over") from None
+            await self._log(session, "monitor-mode", mode=mode.value, was=session.mode.value)
+            before, session.mode = session.mode, mode
+            if steps is not None:  # else the layout is made when her phone answers
+                await self._carry_out(session, steps)
+            log.info("contact %s: session %s from %s to %s", session.contact_id, session.id,
+                     before, mode)
+
+    # ---- Asterisk's side -------------------------------------------------------------------
+    async def answered(self, channel_id: str, session_id: str) -> None:
+        """The supervisor's phone answered: the session's layout is made."""
+        session = self._sessions.get(session_id)
+        if session is None or channel_id != session.leg:
+            await safe(self._ari.hangup(channel_id, reason="normal"))
+            return
+        async with session.lock:
+            session.answered = True
+            await self._carry_out(session, monitoring.plan(None, session.mode))
+
+    async def snoop_started(self, channel_id: str) -> None:
+        """A snoop entered Stasis: into the session's bridge if still wanted, else gone."""
+        session = self._of_object(channel_id)
+        if session is None or session.snoop != channel_id:
+            await safe(self._ari.hangup(channel_id, reason="normal"))
+            return
+        await safe(self._ari.add_channel(session.bridge, channel_id))
+
+    async def channel_gone(self, channel_id: str) -> None:
+        """The supervisor hung up (or never answered): the session ends, the call stays."""
+        session = self._of_object(channel_id)
+        if session is not None and channel_id == session.leg:
+            await self._end(session, "supervisor-hangup" if session.answered else "no-answer",
+                            leg_gone=True)
+
+    async def call_over(self, contact_id: str) -> None:
+        """The call's agent part is over (the caller holds the call's lock)."""
+        for session in self.of_contact(contact_id):
+            await self._end(session, "call-ended")
+
+    async def _carry_out(self, session: Session, steps: monitoring.Plan) -> None:
+        call = self._voice.calls.by_contact(session.contact_id)
+        if call is None or not call.agent_channel_id or not call.bridge_id:
+            return  # the call is over: call_over ends the session
+        ari = self._ari
+        old_snoop = session.snoop
+        if steps.new_snoop is not None:  # it joins the session's bridge once in Stasis
+            session.snoops += 1
+            session.snoop = ids.make(Kind.SNOOP, session.id, session.snoops)
+            await safe(ari.snoop(call.agent_channel_id, snoop_id=session.snoop,
+                                 spy=steps.new_snoop.spy, whisper=steps.new_snoop.whisper,
+                                 app_args=(SNOOP_ARG, session.id)))
+        if steps.to_call or steps.to_monitor:
+            if session.bridged_in is not None:
+                await safe(ari.remove_channel(session.bridged_in, session.leg))
+            session.bridged_in = call.bridge_id if steps.to_call else session.bridge
+            await safe(ari.add_channel(session.bridged_in, session.leg))
+        if steps.drop_snoop and old_snoop is not None:
+            if steps.new_snoop is None:
+                session.snoop = None
+            await safe(ari.hangup(old_snoop, reason="normal"))
+        agent_id = call.agent_id
+        if agent_id is not None and (steps.notify is not None or steps.notify_gone):
+            await self._hub.send(agent_id, {
+                "type": "monitored", "contact_id": session.contact_id,
+                "supervisor": session.supervisor_name,
+                "mode": steps.notify.value if steps.notify is not None else None})
+        if steps.drop_agent:
+            async with call.lock:
+                await self._take_over(session, call)
+
+    async def _take_over(self, session: Session, call: Call) -> None:
+        """The agent's leg leaves; the supervisor's leg is the call's other side from now on
+        (the voice ACD's: her hanging up ends the call).  The agent is free at once."""
+        agent_leg, agent_id = call.agent_channel_id, call.agent_id
+        if call.phase != "connected" or agent_leg is None:
+            return
+        await self._log(session, "taken-over", agent_id=agent_id)
+        self._voice.calls.link_agent_channel(call, session.leg)  # the agent's leg unlinked
+        call.agent_id, call.muted = None, False
+        await safe(self._ari.hangup(agent_leg, reason="normal"))
+        if agent_id is not None:
+            await self._hub.send(agent_id, {"type": "taken-over", "contact_id": call.contact_id,
+                                            "supervisor": session.supervisor_name})
+            await self._voice.queue.completed(call.contact_id, agent_id, 0)
+        log.info("contact %s: taken over by supervisor %s from agent %s", call.contact_id,
+                 session.supervisor_id, agent_id)
+
+    async def _end(self, session: Session, reason: str, *, leg_gone: bool = False) -> None:
+        """End the session: its snoop, its bridge and (unless gone) her phone.  After a take
+        over her phone is the call's: hanging it up ends the call (the voice ACD's part)."""
+        if self._sessions.pop(session.id, None) is None:
+            return  # ended already
+        await self._log(session, "monitor-stopped", reason=reason)
+        ari = self._ari
+        legs = [ch for ch in (session.snoop, None if leg_gone else session.leg) if ch]
+        await asyncio.gather(*(safe(ari.hangup(ch, reason="normal")) for ch in legs),
+                             safe(ari.destroy_bridge(session.bridge)))
+        call = self._voice.calls.by_contact(session.contact_id)
+        if (call is not None and call.agent_id is not None and session.answered
+                and monitoring.LAYOUTS[session.mode].seen_by_agent):
+            await self._hub.send(call.agent_id, {
+                "type": "monitored", "contact_id": session.contact_id,
+                "supervisor": session.supervisor_name, "mode": None})
+        log.info("contact %s: session %s of supervisor %s ended (%s)", session.contact_id,
+                 session.id, session.supervisor_id, reason)
+
+    async def _log(self, session: Session, kind: str, **data: Any) -> None:
+        async with self._voice.sessions() as db:
+            contact = await repo.get(db, session.contact_id, session.tenant_id)
+            if contact is not None:
+                await repo.log(db, contact, kind, self._voice.now(), monitor=session.id,
+                               supervisor_id=session.supervisor_id, **data)
+                await db.commit()
+
+    # ---- restart, reconnect, shutdown --------------------------------------------------------
+    async def reconcile(self) -> None:
+        """After an ARI (re)connect: Asterisk's session objects this process does not know
+        are hung up; sessions whose phone Asterisk no longer has end."""
+        channels = {c.id for c in await self._ari.list_channels()}
+        bridges = {b.id for b in await self._ari.list_bridges()}
+        for ch in channels:
+            if ids.kind_of(ch) in (Kind.SUPERVISOR_LEG, Kind.SNOOP) and self._of_object(ch) is None:
+                await safe(self._ari.hangup(ch, reason="normal"))
+        for br in bridges:
+            if ids.kind_of(br) is Kind.MONITOR_BRIDGE and self._of_object(br) is None:
+                await safe(self._ari.destroy_bridge(br))
+        for session in list(self._sessions.values()):
+            if session.leg not in channels:
+                await self._end(session, "lost", leg_gone=True)
+
+    async def close(self) -> None:
+        for session in list(self._sessions.values()):
+            await self._end(session, "shutdown")
+
+
+def register(ari: AriClient, router: StasisRouter, supervision: Supervision) -> None:
+    """The supervision's declaration to the Stasis router and its ARI handlers."""
+    owner = router.owner("supervision", stasis_args=(STASIS_ARG, SNOOP_ARG),
+                         kinds=(Kind.SUPERVISOR_LEG, Kind.SNOOP, Kind.MONITOR_BRIDGE),
+                         holds=supervision.holds)
+
+    async def on_start(ev: StasisStart) -> None:
+        kind = ev.args[0] if ev.args else ""
+        if kind == STASIS_ARG and len(ev.args) >= 2:
+            await supervision.answered(ev.channel.id, ev.args[1])
+        elif kind == SNOOP_ARG:
+            await supervision.snoop_started(ev.channel.id)
+
+    async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
+        await supervision.channel_gone(ev.channel.id)
+
+    owner.on(StasisStart, on_start)
+    owner.on(StasisEnd, on_gone)
+    owner.on(ChannelDestroyed, on_gone)
+    ari.on_connected(supervision.reconcile)
