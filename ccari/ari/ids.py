@@ -27,6 +27,7 @@ class Kind(enum.StrEnum):
     SUPERVISOR_LEG = "sup"  # supervision: the supervisor's phone, sup-<session>
     SNOOP = "snoop"  # supervision: a snoop on the agent's leg, snoop-<session>-<n>
     MONITOR_BRIDGE = "mon"  # supervision: supervisor + snoop, mon-<session>
+    WHISPER_FILL = "wfill"  # supervision: silence in the call's bridge, wfill-<session>-<n>
 
 
 def make(kind: Kind, *parts: object) -> str:

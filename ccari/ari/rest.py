@@ -262,6 +262,14 @@ class AriRest:
         data = await self._request("POST", f"/channels/{_seg(channel)}/play", params=params)
         return Playback.from_json(data)
 
+    async def play_on_bridge(self, bridge: BridgeRef, media: str | Sequence[str], *,
+                             playback_id: str | None = None) -> Playback:
+        """Play to every channel of the bridge."""
+        uris = [media] if isinstance(media, str) else list(media)
+        params: Params = {"media": ",".join(uris), "playbackId": playback_id}
+        data = await self._request("POST", f"/bridges/{_seg(bridge)}/play", params=params)
+        return Playback.from_json(data)
+
     async def stop_playback(self, playback_id: str) -> None:
         await self._request("DELETE", f"/playbacks/{_seg(playback_id)}")
 

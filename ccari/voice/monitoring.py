@@ -15,6 +15,12 @@ Each mode is a layout of the supervisor's phone leg:
 
 A snoop's directions are fixed when Asterisk makes it, so a change of directions is a new
 snoop (made first, then the old one hung up: no gap in what the supervisor hears).
+
+A whisper is mixed into the audio Asterisk writes to the agent's leg; Asterisk 22.10.1 writes
+none while nobody in the call speaks (a two-party bridge forwards what comes, and nothing
+comes), so the whisper is silent then (asterisk issue 1966, fixed in 22.11).  While a
+whisper is on, ``fill`` plays silence into the call's bridge: the bridge then mixes and
+writes audio to the agent every 20 ms, which the whisper is mixed into.
 """
 
 from __future__ import annotations
@@ -49,13 +55,14 @@ class Layout:
     in_call: bool  # the supervisor's leg is in the call's bridge (else in the session's)
     agent_stays: bool
     seen_by_agent: bool  # the agent's page says who is monitoring, and how
+    fill: bool = False  # silence played into the call's bridge (the whisper work-around)
 
 
 LAYOUTS: dict[Mode, Layout] = {
     Mode.LISTEN: Layout(Snoop("both", "none"), in_call=False, agent_stays=True,
                         seen_by_agent=False),
     Mode.WHISPER: Layout(Snoop("both", "out"), in_call=False, agent_stays=True,
-                         seen_by_agent=True),
+                         seen_by_agent=True, fill=True),
     Mode.BARGE: Layout(None, in_call=True, agent_stays=True, seen_by_agent=True),
     Mode.TAKE_OVER: Layout(None, in_call=True, agent_stays=False, seen_by_agent=True),
 }
@@ -65,13 +72,16 @@ LAYOUTS: dict[Mode, Layout] = {
 class Plan:
     """What to do, in this order: make ``new_snoop`` (it joins the session's bridge when it
     enters Stasis), move the supervisor's leg (``to_call`` / ``to_monitor``), drop the old
-    snoop, let the agent's leg go, then tell the agent ``notify`` (the mode she sees, None:
-    she no longer sees a supervisor; unchanged: not told)."""
+    snoop, start or stop the silence in the call's bridge, let the agent's leg go, then tell
+    the agent ``notify`` (the mode she now sees) or ``notify_gone`` (she no longer sees a
+    supervisor)."""
 
     new_snoop: Snoop | None = None
     drop_snoop: bool = False
     to_call: bool = False
     to_monitor: bool = False
+    start_fill: bool = False
+    stop_fill: bool = False
     drop_agent: bool = False
     notify: Mode | None = None
     notify_gone: bool = False
@@ -89,11 +99,14 @@ def plan(before: Mode | None, after: Mode | None) -> Plan:
     was_in_call = bool(old and old.in_call)
     seen_before = bool(old and old.seen_by_agent)
     seen_after = bool(new and new.seen_by_agent)
+    fill_before, fill_after = bool(old and old.fill), bool(new and new.fill)
     return Plan(
         new_snoop=new_snoop if new_snoop != old_snoop else None,
         drop_snoop=old_snoop is not None and new_snoop != old_snoop,
         to_call=bool(new and new.in_call) and not was_in_call,
         to_monitor=new is not None and not new.in_call and (was_in_call or old is None),
+        start_fill=fill_after and not fill_before,
+        stop_fill=fill_before and not fill_after,
         drop_agent=bool(new and not new.agent_stays) and not (old and not old.agent_stays),
         notify=after if seen_after and before != after else None,
         notify_gone=seen_before and not seen_after,

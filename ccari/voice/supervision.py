@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 RING_S = 30
 STASIS_ARG = "supervisor"
 SNOOP_ARG = "snoop"
+# Silence, played into the call's bridge while a whisper is on (see ``monitoring.py``): a
+# tone of 0 Hz, repeated until stopped.
+FILL_MEDIA = "tone:0/1000"
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Session:
     snoop: str | None = None  # the snoop in use (or being made)
     snoops: int = 0
     bridged_in: str | None = None  # the bridge her phone is in
+    fill: str | None = None  # the silence playing in the call's bridge
+    fills: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -215,6 +220,12 @@ class Supervision:
             if steps.new_snoop is None:
                 session.snoop = None
             await safe(ari.hangup(old_snoop, reason="normal"))
+        if steps.start_fill:
+            session.fills += 1
+            session.fill = ids.make(Kind.WHISPER_FILL, session.id, session.fills)
+            await safe(ari.play_on_bridge(call.bridge_id, FILL_MEDIA, playback_id=session.fill))
+        if steps.stop_fill:
+            await self._stop_fill(session)
         agent_id = call.agent_id
         if agent_id is not None and (steps.notify is not None or steps.notify_gone):
             await self._hub.send(agent_id, {
@@ -251,7 +262,7 @@ class Supervision:
         ari = self._ari
         legs = [ch for ch in (session.snoop, None if leg_gone else session.leg) if ch]
         await asyncio.gather(*(safe(ari.hangup(ch, reason="normal")) for ch in legs),
-                             safe(ari.destroy_bridge(session.bridge)))
+                             safe(ari.destroy_bridge(session.bridge)), self._stop_fill(session))
         call = self._voice.calls.by_contact(session.contact_id)
         if (call is not None and call.agent_id is not None and session.answered
                 and monitoring.LAYOUTS[session.mode].seen_by_agent):
@@ -260,6 +271,11 @@ class Supervision:
                 "supervisor": session.supervisor_name, "mode": None})
         log.info("contact %s: session %s of supervisor %s ended (%s)", session.contact_id,
                  session.id, session.supervisor_id, reason)
+
+    async def _stop_fill(self, session: Session) -> None:
+        if session.fill is not None:
+            fill, session.fill = session.fill, None
+            await safe(self._ari.stop_playback(fill))
 
     async def _log(self, session: Session, kind: str, **data: Any) -> None:
         async with self._voice.sessions() as db:

@@ -28,7 +28,7 @@ from tests.support.waits import eventually
 
 CARRIER_IP = "127.0.0.2"
 PHONE_IP = "127.0.0.1"
-PHONES = ("acme-alice", "acme-bob", "globex-carol")
+PHONES = ("acme-alice", "acme-bob", "acme-sam", "globex-carol")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ async def ready(rt: Runtime, *usernames: str) -> dict[str, Agent]:
 
 
 def phone(env: VoiceEnv, name: str, scenario: str = "agent_uas.xml", **params: object) -> Sipp:
-    full = {"alice": "acme-alice", "bob": "acme-bob", "carol": "globex-carol"}[name]
+    full = {"alice": "acme-alice", "bob": "acme-bob", "sam": "acme-sam",
+            "carol": "globex-carol"}[name]
     return Sipp(scenario, local_ip=PHONE_IP, local_port=env.phone_ports[full], calls=None,
                 params={"agent": full, **params}, timeout_s=60)
 

@@ -1,0 +1,134 @@
+"""The media side of a SIP leg SIPp signals: a UDP socket whose port the leg's SDP names
+(``sdp_port`` in the SIPp scenarios).  It sends the leg's own tone (once Asterisk's first
+packet tells it where: Asterisk's RTP is symmetric) and RFC 4733 digits, and keeps what it
+receives; the strength of given tones in what came over a window (a Goertzel filter per
+frequency) tells which legs the leg hears."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import struct
+import time
+from collections.abc import Iterable, Sequence
+
+
+def _ulaw_to_linear(byte: int) -> int:
+    u = ~byte & 0xFF
+    magnitude = ((u & 0x0F) << 3) + 0x84
+    magnitude <<= (u & 0x70) >> 4
+    return (0x84 - magnitude) if u & 0x80 else (magnitude - 0x84)
+
+
+ULAW = [_ulaw_to_linear(b) for b in range(256)]
+
+
+def tone(seconds: float, hz: float, amplitude: int = 8000) -> bytes:
+    """A tone, 8 kHz mu-law (what SIPp's rtp_stream sends as PCMU)."""
+    def encode(sample: int) -> int:
+        return min(range(256), key=lambda b: abs(ULAW[b] - sample))
+
+    table = {}
+    out = bytearray()
+    for n in range(int(seconds * 8000)):
+        s = round(amplitude * math.sin(2 * math.pi * hz * n / 8000))
+        if s not in table:
+            table[s] = encode(s)
+        out.append(table[s])
+    return bytes(out)
+
+
+def amplitude_at(samples: Sequence[int], hz: float, rate: int = 8000) -> float:
+    """The amplitude of the ``hz`` component of ``samples`` (Goertzel)."""
+    if not samples:
+        return 0.0
+    k = 2 * math.cos(2 * math.pi * hz / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + k * s1 - s2, s1
+    power = s1 * s1 + s2 * s2 - k * s1 * s2
+    return 2 * math.sqrt(max(power, 0.0)) / len(samples)
+
+
+class RtpPeer(asyncio.DatagramProtocol):
+    """One leg's audio: sends ``sound`` (8 kHz mu-law, looped) every 20 ms once Asterisk's
+    first packet arrives; keeps the PCMU packets (payload type 0) it receives."""
+
+    def __init__(self, sound: bytes) -> None:
+        self.sound = sound
+        self.packets: list[tuple[float, bytes]] = []
+        self.transport: asyncio.DatagramTransport | None = None
+        self.port = 0
+        self.remote: tuple[str, int] | None = None
+        self._seq = random.randrange(1 << 16)
+        self._ts = random.randrange(1 << 32)
+        self._ssrc = random.randrange(1 << 32)
+        self._pos = 0
+        self._sender: asyncio.Task[None] | None = None
+        self._event: tuple[int, int, int] | None = None  # digit code, duration, end packets
+
+    @classmethod
+    async def open(cls, ip: str, sound: bytes) -> RtpPeer:
+        loop = asyncio.get_running_loop()
+        transport, peer = await loop.create_datagram_endpoint(lambda: cls(sound),
+                                                              local_addr=(ip, 0))
+        peer.transport = transport
+        peer.port = int(transport.get_extra_info("sockname")[1])
+        return peer
+
+    def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
+        if self.remote is None:
+            self.remote = (str(addr[0]), int(addr[1]))
+            self._sender = asyncio.get_running_loop().create_task(self._send())
+        if len(data) > 12 and data[1] & 0x7F == 0:
+            skip = 12 + 4 * (data[0] & 0x0F)
+            self.packets.append((time.monotonic(), data[skip:]))
+
+    def _packet(self, pt: int, payload: bytes, marker: bool = False) -> bytes:
+        header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, self._seq,
+                             self._ts, self._ssrc)
+        self._seq = (self._seq + 1) & 0xFFFF
+        return header + payload
+
+    async def _send(self) -> None:
+        assert self.transport is not None and self.remote is not None
+        start, n = time.monotonic(), 0
+        while True:
+            if self._event is not None:  # an RFC 4733 digit (payload type 96) instead
+                code, duration, ends = self._event
+                end = duration >= 1600
+                payload = struct.pack("!BBH", code, (0x80 if end else 0) | 10, duration)
+                self.transport.sendto(self._packet(96, payload, marker=duration == 160),
+                                      self.remote)
+                if not end:
+                    self._event = (code, duration + 160, 0)
+                elif ends < 2:  # the end packet, three times
+                    self._event = (code, duration, ends + 1)
+                else:
+                    self._event = None
+                    self._ts = (self._ts + duration) & 0xFFFFFFFF
+            else:
+                chunk = (self.sound * 2)[self._pos:self._pos + 160]
+                self._pos = (self._pos + 160) % len(self.sound)
+                self.transport.sendto(self._packet(0, chunk), self.remote)
+                self._ts = (self._ts + 160) & 0xFFFFFFFF
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))  # pacing
+
+    def press(self, digit: str) -> None:
+        """Send one RFC 4733 digit (200 ms), then the sound again."""
+        self._event = ("0123456789*#".index(digit), 160, 0)
+
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    def samples(self, since: float, until: float) -> list[int]:
+        return [ULAW[b] for at, payload in self.packets if since <= at < until for b in payload]
+
+    def tones(self, since: float, until: float, freqs: Iterable[float]) -> dict[float, float]:
+        samples = self.samples(since, until)
+        return {hz: amplitude_at(samples, hz) for hz in freqs}

@@ -1,0 +1,104 @@
+"""The monitoring modes' table and planner: every change of mode, walked."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+
+from ccari.voice.monitoring import LAYOUTS, IllegalSwitch, Mode, Plan, Snoop, plan
+
+MODES: list[Mode | None] = [None, *Mode]
+
+
+@dataclass
+class Media:
+    """What Asterisk has of a session: the snoop's directions, where her phone is."""
+
+    snoop: Snoop | None = None
+    where: str | None = None  # "call" | "monitor"
+    agent: bool = True
+    agent_sees: Mode | None = None
+    fill: bool = False
+
+    def apply(self, steps: Plan) -> None:
+        if steps.drop_snoop:
+            assert self.snoop is not None, "drops a snoop that is not there"
+            self.snoop = None
+        if steps.new_snoop is not None:
+            self.snoop = steps.new_snoop
+        assert not (steps.to_call and steps.to_monitor)
+        if steps.to_call:
+            assert self.where != "call"
+            self.where = "call"
+        if steps.to_monitor:
+            assert self.where != "monitor"
+            self.where = "monitor"
+        assert not (steps.start_fill and steps.stop_fill)
+        if steps.start_fill:
+            assert not self.fill
+            self.fill = True
+        if steps.stop_fill:
+            assert self.fill
+            self.fill = False
+        if steps.drop_agent:
+            assert self.agent
+            self.agent = False
+        if steps.notify is not None:
+            self.agent_sees = steps.notify
+        if steps.notify_gone:
+            assert self.agent_sees is not None
+            self.agent_sees = None
+
+
+def reached(before: Mode | None) -> Media:
+    media = Media()
+    if before is not None:
+        media.apply(plan(None, before))
+    return media
+
+
+def matches(media: Media, mode: Mode) -> bool:
+    layout = LAYOUTS[mode]
+    return (media.snoop == layout.snoop and media.where == ("call" if layout.in_call else "monitor")
+            and media.agent == layout.agent_stays and media.fill == layout.fill
+            and media.agent_sees == (mode if layout.seen_by_agent else None))
+
+
+@pytest.mark.parametrize(("before", "after"), list(itertools.product(MODES, Mode)))
+def test_every_switch_lands_on_the_target_layout(before: Mode | None, after: Mode) -> None:
+    media = reached(before)
+    if before is Mode.TAKE_OVER and after is not Mode.TAKE_OVER:
+        with pytest.raises(IllegalSwitch):
+            plan(before, after)
+        return
+    media.apply(plan(before, after))
+    assert matches(media, after)
+
+
+@pytest.mark.parametrize("before", list(Mode))
+def test_ending_a_session_drops_the_snoop_and_tells_the_agent(before: Mode) -> None:
+    steps = plan(before, None)
+    assert steps.drop_snoop == (LAYOUTS[before].snoop is not None)
+    assert steps.new_snoop is None and not steps.to_call and not steps.drop_agent
+    assert steps.stop_fill == LAYOUTS[before].fill and not steps.start_fill
+    assert steps.notify_gone == LAYOUTS[before].seen_by_agent
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), [
+    # Her phone answers in listen: a snoop that hears both sides and speaks nowhere.
+    (None, Mode.LISTEN, Plan(new_snoop=Snoop("both", "none"), to_monitor=True)),
+    # Listen -> whisper: a new snoop that speaks to the agent; the agent sees who.
+    # (and silence in the call's bridge, for the agent to hear a whisper in a quiet call)
+    (Mode.LISTEN, Mode.WHISPER, Plan(new_snoop=Snoop("both", "out"), drop_snoop=True,
+                                     start_fill=True, notify=Mode.WHISPER)),
+    (Mode.WHISPER, Mode.BARGE, Plan(drop_snoop=True, to_call=True, stop_fill=True,
+                                    notify=Mode.BARGE)),
+    (Mode.BARGE, Mode.LISTEN, Plan(new_snoop=Snoop("both", "none"), to_monitor=True,
+                                   notify_gone=True)),
+    (Mode.BARGE, Mode.TAKE_OVER, Plan(drop_agent=True, notify=Mode.TAKE_OVER)),
+    (Mode.LISTEN, Mode.LISTEN, Plan()),
+])
+def test_plan_rows(before: Mode | None, after: Mode, expected: Plan) -> None:
+    assert plan(before, after) == expected

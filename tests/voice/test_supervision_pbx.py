@@ -1,0 +1,280 @@
+"""Supervision of live calls on the real Asterisk: the supervisor's phone (a SIPp UAS dialled
+by ccari), the caller and the agent's phone each send a tone; who hears whom in each mode is
+read from the RTP Asterisk sends each leg while one leg at a time is left unmuted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ccari.app import Runtime
+from ccari.contacts import repo
+from ccari.storage.models import Agent, Contact
+from tests.support.agent_web import AgentPage, open_agent_page
+from tests.support.rtp import RtpPeer, tone
+from tests.support.sipp import Sipp
+from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
+from tests.voice.test_call_controls_pbx import page_of, served  # noqa: F401 - fixture
+from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
+
+pytestmark = pytest.mark.pbx
+
+
+class Supervisor:
+    def __init__(self, page: AgentPage) -> None:
+        self.page = page
+        self._csrf = ""
+
+    async def csrf(self) -> str:
+        if not self._csrf:
+            html = await (await self.page.http.get("/agent")).text()
+            match = re.search(r'name="csrf" value="([^"]+)"', html)
+            assert match
+            self._csrf = match.group(1)
+        return self._csrf
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        resp = await self.page.http.request(method, path, json=body,
+                                            headers={"X-CSRF-Token": await self.csrf()})
+        return resp.status, await resp.json()
+
+    async def monitor(self, contact_id: str, mode: str) -> tuple[int, Any]:
+        return await self.call("POST", f"/supervisor/api/calls/{contact_id}/monitor",
+                               {"mode": mode})
+
+    async def calls(self) -> list[dict[str, Any]]:
+        status, body = await self.call("GET", "/supervisor/api/calls")
+        assert status == 200, body
+        return list(body["calls"])
+
+
+@pytest.fixture
+async def sam(served: tuple[str, dict[str, Any]]) -> AsyncIterator[Supervisor]:  # noqa: F811
+    page = await page_of(served, "sam")
+    try:
+        yield Supervisor(page)
+    finally:
+        await page.close()
+
+
+FREQS = {"customer": 500.0, "agent": 900.0, "supervisor": 1400.0}  # each leg's own tone
+HEARD, UNHEARD = 1500.0, 400.0  # amplitude of a tone in what a leg receives (sent at 8000)
+
+
+@dataclass
+class Leg:
+    """A SIP peer (SIPp, signalling) and its media (the test's socket: its own tone out,
+    what it hears in)."""
+
+    sipp: Sipp
+    sink: RtpPeer
+
+
+async def leg(name: str, ip: str, make: Callable[..., Sipp], **params: Any) -> Leg:
+    sink = await RtpPeer.open(ip, tone(1.0, FREQS[name]))
+    return Leg(make(sdp_port=sink.port, **params), sink)
+
+
+async def hearing(legs: dict[str, Leg], seconds: float = 0.6) -> dict[tuple[str, str], bool]:
+    """(listener, speaker) -> whether the listener's phone receives the speaker's tone."""
+    await asyncio.sleep(0.2)  # what was mixed before the change drains
+    since = time.monotonic()
+    await asyncio.sleep(seconds)
+    until = time.monotonic()
+    heard: dict[tuple[str, str], bool] = {}
+    for listener, it in legs.items():
+        amplitudes = it.sink.tones(since, until, FREQS.values())
+        for speaker, hz in FREQS.items():
+            if speaker != listener:
+                amplitude = amplitudes[hz]
+                assert amplitude >= HEARD or amplitude <= UNHEARD, \
+                    f"{listener} gets {speaker}'s tone at {amplitude:.0f}: {amplitudes}"
+                heard[(listener, speaker)] = amplitude >= HEARD
+    return heard
+
+
+def pairs(*heard: str) -> dict[tuple[str, str], bool]:
+    """The expected table: ``"a<b"`` means a hears b; every other pair does not."""
+    yes = {tuple(h.split("<")) for h in heard}
+    return {(a, b): (a, b) in yes for a in FREQS for b in FREQS if a != b}
+
+
+EXPECTED = {
+    "listen": pairs("customer<agent", "agent<customer", "supervisor<customer",
+                    "supervisor<agent"),
+    "whisper": pairs("customer<agent", "agent<customer", "supervisor<customer",
+                     "supervisor<agent", "agent<supervisor"),
+    "barge": pairs("customer<agent", "agent<customer", "supervisor<customer",
+                   "supervisor<agent", "agent<supervisor", "customer<supervisor"),
+    "take_over": pairs("customer<supervisor", "supervisor<customer"),
+}
+
+
+def media_caller(env: VoiceEnv, **params: Any) -> Sipp:
+    return Sipp("caller_media.xml", env.sip_target, service="15550100", local_ip=CARRIER_IP,
+                params=params, timeout_s=60, recv_timeout_ms=30000)
+
+
+async def _true(value: object) -> bool:
+    return bool(value)
+
+
+async def session_of(sam: Supervisor, contact_id: str) -> dict[str, Any] | None:
+    call = next((c for c in await sam.calls() if c["id"] == contact_id), None)
+    monitors = call.get("monitors", []) if call else []
+    return monitors[0] if monitors and monitors[0]["state"] == "connected" else None
+
+
+async def next_of(page: AgentPage, kind: str) -> dict[str, Any]:
+    while True:
+        msg = await page.ws.receive_json(timeout=10)
+        if msg.get("type") == kind:
+            return msg
+
+
+async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]],  # noqa: F811
+    sam: Supervisor,
+) -> None:
+    assert ccari.ari is not None
+    ari = ccari.ari
+    agents = await ready(ccari, "alice")
+    alice_page = await page_of(served, "alice")
+    legs = {
+        "customer": await leg("customer", CARRIER_IP, lambda **p: media_caller(voice_env, **p),
+                              hangup_after_ms=0, caller="15550199"),
+        "agent": await leg("agent", PHONE_IP, lambda **p: phone(voice_env, "alice", **p)),
+        "supervisor": await leg("supervisor", PHONE_IP, lambda **p: phone(voice_env, "sam", **p)),
+    }
+    call, sam_phone = legs["customer"].sipp, legs["supervisor"].sipp
+    try:
+        async with legs["agent"].sipp, sam_phone:
+            await call.start()
+            customer = legs["customer"].sink
+            await eventually(lambda: _true(customer.remote), what="the IVR's first words")
+            customer.press("1")  # sales: alice
+            live = await eventually(lambda: one_contact_in(ccari, "connected"), what="connected")
+            cid = live.id
+            assert live.agent_channel_id and live.channel_id and live.bridge_id
+
+            # The live list: who, which skill, which agent, how long, the state.
+            [row] = await sam.calls()
+            assert row["id"] == cid and row["state"] == "connected"
+            assert row["from"] == "15550199" and row["attributes"]["skill"] == "sales"
+            assert row["agent"] == {"id": agents["alice"].id, "name": "Alice Sales"}
+            assert row["in_state_s"] >= 0 and row["monitors"] == [] and not row["muted"]
+
+            # Not a supervisor, bad input, no such call: 4xx with their ids.
+            resp = await alice_page.http.post(f"/supervisor/api/calls/{cid}/monitor",
+                                              json={"mode": "listen"})
+            assert (resp.status, (await resp.json())["error"]) == (403, "supervisors-only")
+            assert (await sam.monitor(cid, "spy"))[1]["error"] == "bad-mode"
+            status, body = await sam.monitor("nope", "listen")
+            assert (status, body["error"]) == (404, "call-not-found")
+
+            status, body = await sam.monitor(cid, "listen")
+            assert status == 200 and body["mode"] == "listen", body
+            session = await eventually(lambda: session_of(sam, cid), what="sam's phone answered")
+            sup_leg = f"sup-{session['session']}"
+
+            for mode in ("listen", "whisper", "barge"):
+                if mode != "listen":
+                    status, body = await sam.monitor(cid, mode)
+                    assert status == 200 and body["mode"] == mode, body
+                    told = await next_of(alice_page, "monitored")
+                    assert told == {"type": "monitored", "contact_id": cid,
+                                    "supervisor": "Sam Supervisor", "mode": mode}
+                call_bridge = set((await ari.get_bridge(live.bridge_id)).channels)
+                if mode == "barge":
+                    assert call_bridge == {live.channel_id, live.agent_channel_id, sup_leg}
+                else:
+                    assert {live.channel_id, live.agent_channel_id} <= call_bridge
+
+                    async def snooping() -> bool:
+                        mon = await ari.get_bridge(f"mon-{session['session']}")
+                        return (len(mon.channels) == 2 and sup_leg in mon.channels
+                                and all(c.startswith("snoop-") or c == sup_leg
+                                        for c in mon.channels))
+
+                    await eventually(snooping, what=f"sam's phone and a snoop ({mode})")
+                assert await hearing(legs) == EXPECTED[mode], mode
+
+            # Ending the session leaves the call up, with nothing of the session left.
+            status, body = await sam.call("DELETE", f"/supervisor/api/calls/{cid}/monitor")
+            assert (status, body["state"]) == (200, "stopped")
+            assert (await next_of(alice_page, "monitored"))["mode"] is None
+
+            async def session_gone() -> bool:
+                channels = {c.id for c in await ari.list_channels()}
+                bridges = {b.id for b in await ari.list_bridges()}
+                return (channels == {live.channel_id, live.agent_channel_id}
+                        and bridges == {live.bridge_id})
+
+            await eventually(session_gone, what="no supervisor leg, snoop or session bridge")
+            assert set((await ari.get_bridge(live.bridge_id)).channels) == \
+                {live.channel_id, live.agent_channel_id}
+            assert await hearing(legs) == pairs("customer<agent", "agent<customer")
+            status, body = await sam.call("DELETE", f"/supervisor/api/calls/{cid}/monitor")
+            assert (status, body["error"]) == (404, "not-monitoring")
+
+            # Again, straight into barge; the caller hanging up ends every leg.
+            assert (await sam.monitor(cid, "barge"))[0] == 200
+            await eventually(lambda: session_of(sam, cid), what="sam's phone answered again")
+            await ari.hangup(live.channel_id)
+            await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+            assert (await call.wait()).requests.get("BYE") == 1
+        sam_result = await sam_phone.result()
+        assert sam_result.requests.get("BYE") == 2, sam_result.describe()
+    finally:
+        await alice_page.close()
+        for it in legs.values():
+            it.sink.close()
+            with contextlib.suppress(Exception):
+                await it.sipp.stop()
+    async with ccari.sessions() as s:
+        events = await repo.events(s, live.tenant_id, cid)
+        sam_id = await s.scalar(select(Agent.id).where(Agent.username == "sam"))
+    log = [(e.kind, e.data.get("mode"), e.data.get("reason")) for e in events
+           if e.kind.startswith("monitor-")]
+    assert log == [("monitor-started", "listen", None), ("monitor-mode", "whisper", None),
+                   ("monitor-mode", "barge", None), ("monitor-stopped", None, "stopped"),
+                   ("monitor-started", "barge", None), ("monitor-stopped", None, "call-ended")]
+    assert all(e.data["supervisor_id"] == sam_id for e in events if e.kind.startswith("monitor-"))
+
+
+async def test_a_supervisor_of_another_tenant_sees_and_monitors_nothing(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]],  # noqa: F811
+) -> None:
+    await ready(ccari, "alice")
+    async with ccari.sessions() as s:  # carol (globex) made a supervisor
+        carol = await s.scalar(select(Agent).where(Agent.username == "carol"))
+        assert carol is not None
+        carol.role = "supervisor"
+        await s.commit()
+    base, secrets = served
+    page = await open_agent_page(base, "globex", "carol", secrets["globex.carol.web"])
+    other = Supervisor(page)
+    try:
+        async with phone(voice_env, "alice"):
+            call = caller(voice_env, digits="1", hangup_after_ms=0)
+            await call.start()
+            live: Contact = await eventually(lambda: one_contact_in(ccari, "connected"),
+                                             what="connected")
+            assert await other.calls() == []
+            status, body = await other.monitor(live.id, "listen")
+            assert (status, body["error"]) == (404, "call-not-found")
+            status, body = await other.call("DELETE", f"/supervisor/api/calls/{live.id}/monitor")
+            assert (status, body["error"]) == (404, "not-monitoring")
+            assert ccari.ari is not None
+            await ccari.ari.hangup(live.channel_id or "")
+            await call.wait()
+    finally:
+        await page.close()
