@@ -1,6 +1,7 @@
-"""Supervision of live calls on the real Asterisk: the supervisor's phone (a SIPp UAS dialled
-by ccari), the caller and the agent's phone each send a tone; who hears whom in each mode is
-read from the RTP Asterisk sends each leg while one leg at a time is left unmuted."""
+"""Supervision of live calls on the real Asterisk: SIPp signals the caller, the agent's phone
+and the supervisor's phone (a UAS ccari dials); each leg's media is the test's own socket,
+which sends the leg's own tone and keeps what it receives: the tones in what each leg
+receives say who hears whom in each mode."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -18,11 +19,12 @@ from sqlalchemy import select
 from ccari.app import Runtime
 from ccari.contacts import repo
 from ccari.storage.models import Agent, Contact
+from ccari.voice.monitoring import LAYOUTS, Mode
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.rtp import RtpPeer, tone
 from tests.support.sipp import Sipp
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
-from tests.voice.test_call_controls_pbx import page_of, served  # noqa: F401 - fixture
+from tests.voice.test_call_controls_pbx import page_of, rest, served  # noqa: F401 - fixture
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
 pytestmark = pytest.mark.pbx
@@ -148,20 +150,11 @@ async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
     ari = ccari.ari
     agents = await ready(ccari, "alice")
     alice_page = await page_of(served, "alice")
-    legs = {
-        "customer": await leg("customer", CARRIER_IP, lambda **p: media_caller(voice_env, **p),
-                              hangup_after_ms=0, caller="15550199"),
-        "agent": await leg("agent", PHONE_IP, lambda **p: phone(voice_env, "alice", **p)),
-        "supervisor": await leg("supervisor", PHONE_IP, lambda **p: phone(voice_env, "sam", **p)),
-    }
+    legs = await three_legs(voice_env)
     call, sam_phone = legs["customer"].sipp, legs["supervisor"].sipp
     try:
         async with legs["agent"].sipp, sam_phone:
-            await call.start()
-            customer = legs["customer"].sink
-            await eventually(lambda: _true(customer.remote), what="the IVR's first words")
-            customer.press("1")  # sales: alice
-            live = await eventually(lambda: one_contact_in(ccari, "connected"), what="connected")
+            live = await connected_call(ccari, voice_env, legs)
             cid = live.id
             assert live.agent_channel_id and live.channel_id and live.bridge_id
 
@@ -235,10 +228,7 @@ async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
         assert sam_result.requests.get("BYE") == 2, sam_result.describe()
     finally:
         await alice_page.close()
-        for it in legs.values():
-            it.sink.close()
-            with contextlib.suppress(Exception):
-                await it.sipp.stop()
+        await closed(legs)
     async with ccari.sessions() as s:
         events = await repo.events(s, live.tenant_id, cid)
         sam_id = await s.scalar(select(Agent.id).where(Agent.username == "sam"))
@@ -278,3 +268,105 @@ async def test_a_supervisor_of_another_tenant_sees_and_monitors_nothing(
             await call.wait()
     finally:
         await page.close()
+
+
+async def connected_call(ccari: Runtime, voice_env: VoiceEnv,
+                         legs: dict[str, Leg]) -> Contact:
+    await legs["customer"].sipp.start()
+    customer = legs["customer"].sink
+    await eventually(lambda: _true(customer.remote), what="the IVR's first words")
+    customer.press("1")  # sales: alice
+    live: Contact = await eventually(lambda: one_contact_in(ccari, "connected"),
+                                     what="connected")
+    return live
+
+
+async def three_legs(voice_env: VoiceEnv) -> dict[str, Leg]:
+    return {
+        "customer": await leg("customer", CARRIER_IP, lambda **p: media_caller(voice_env, **p),
+                              hangup_after_ms=0, caller="15550199"),
+        "agent": await leg("agent", PHONE_IP, lambda **p: phone(voice_env, "alice", **p)),
+        "supervisor": await leg("supervisor", PHONE_IP, lambda **p: phone(voice_env, "sam", **p)),
+    }
+
+
+async def closed(legs: dict[str, Leg]) -> None:
+    for it in legs.values():
+        it.sink.close()
+        with contextlib.suppress(Exception):
+            await it.sipp.stop()
+
+
+async def test_take_over_leaves_the_supervisor_with_the_customer(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]],  # noqa: F811
+    sam: Supervisor,
+) -> None:
+    assert ccari.ari is not None
+    agents = await ready(ccari, "alice")
+    alice_page = await page_of(served, "alice")
+    legs = await three_legs(voice_env)
+    try:
+        async with legs["agent"].sipp as alice_phone, legs["supervisor"].sipp:
+            live = await connected_call(ccari, voice_env, legs)
+            assert live.channel_id and live.bridge_id
+            assert (await sam.monitor(live.id, "take_over"))[0] == 200
+            session = await eventually(lambda: session_of(sam, live.id), what="sam answered")
+            sup_leg = f"sup-{session['session']}"
+            told = await next_of(alice_page, "taken-over")
+            assert told == {"type": "taken-over", "contact_id": live.id,
+                            "supervisor": "Sam Supervisor"}
+
+            async def agent_gone() -> bool:
+                return set((await ccari.ari.get_bridge(live.bridge_id)).channels) == \
+                    {live.channel_id, sup_leg}
+
+            await eventually(agent_gone, what="the agent's leg out, sam's in")
+            assert await hearing(legs) == EXPECTED["take_over"]
+            assert ccari.queue.agent_state(agents["alice"].id) == "ready"  # free at once
+            status, body = await sam.monitor(live.id, "listen")
+            assert (status, body["error"]) == (409, "call-taken-over")
+            # Her ending the session is her hanging up: the call ends.
+            assert (await sam.call("DELETE", f"/supervisor/api/calls/{live.id}/monitor"))[0] == 200
+            done = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+            assert (await legs["customer"].sipp.wait()).requests.get("BYE") == 1
+        assert (await alice_phone.result()).requests.get("BYE") == 1
+    finally:
+        await alice_page.close()
+        await closed(legs)
+    assert done.agent_id == agents["alice"].id
+    async with ccari.sessions() as s:
+        kinds = [e.kind for e in await repo.events(s, live.tenant_id, live.id)]
+    assert kinds.index("monitor-started") < kinds.index("taken-over") \
+        < kinds.index("monitor-stopped") < kinds.index("completed")
+
+
+@pytest.mark.parametrize("fill", [True, False])
+async def test_a_whisper_to_an_agent_whose_caller_is_on_hold(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]],  # noqa: F811
+    sam: Supervisor, monkeypatch: pytest.MonkeyPatch, fill: bool,
+) -> None:
+    """Nothing else reaches the agent while her caller is on hold: Asterisk 22.10.1 mixes a
+    whisper into no audio at all (asterisk issue 1966, fixed in 22.11), unless ccari plays
+    silence into the call's bridge while whispering (``fill``; off: what Asterisk does)."""
+    assert ccari.ari is not None
+    if not fill:
+        monkeypatch.setitem(LAYOUTS, Mode.WHISPER, replace(LAYOUTS[Mode.WHISPER], fill=False))
+    version = tuple(int(p) for p in (await ccari.ari.info()).version.split(".")[:2]
+                    if p.isdigit())
+    await ready(ccari, "alice")
+    alice_page = await page_of(served, "alice")
+    legs = await three_legs(voice_env)
+    try:
+        async with legs["agent"].sipp, legs["supervisor"].sipp:
+            live = await connected_call(ccari, voice_env, legs)
+            assert (await rest(alice_page, live.id, "hold"))[0] == 200
+            assert (await sam.monitor(live.id, "whisper"))[0] == 200
+            await eventually(lambda: session_of(sam, live.id), what="sam answered")
+            heard = await hearing(legs)
+            assert heard[("agent", "supervisor")] == (fill or version >= (22, 11)), version
+            assert not heard[("customer", "supervisor")] and heard[("supervisor", "agent")]
+            await ccari.ari.hangup(live.channel_id or "")
+            await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+    finally:
+        await alice_page.close()
+        await closed(legs)
