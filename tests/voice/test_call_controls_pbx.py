@@ -19,6 +19,7 @@ from ccari.storage.models import Contact, Queue
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.sipp import free_tcp_port
 from tests.voice.conftest import VoiceEnv, eventually
+from tests.voice.media import closed, connected_call, hearing, three_legs
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
 pytestmark = pytest.mark.pbx
@@ -207,3 +208,37 @@ async def _sent(rt: Runtime, channel_id: str, seconds: float = 1.0) -> int:
     before = (await rt.ari.rtp_statistics(channel_id))["txcount"]
     await asyncio.sleep(seconds)
     return int((await rt.ari.rtp_statistics(channel_id))["txcount"] - before)
+
+
+async def test_mute_keeps_the_customer_from_hearing_the_agent(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]]
+) -> None:
+    await ready(ccari, "alice")
+    page = await page_of(served, "alice")
+    legs = await three_legs(voice_env, supervisor=False)
+    try:
+        async with legs["agent"].sipp:
+            live = await connected_call(ccari, voice_env, legs)
+            cid = live.id
+            assert await hearing(legs) == {("customer", "agent"): True, ("agent", "customer"): True}
+            assert await rest(page, cid, "mute") == (200, {"type": "muted", "contact_id": cid})
+            # Muted: the customer no longer hears her; she still hears the customer.
+            assert await hearing(legs) == {("customer", "agent"): False, ("agent", "customer"): True}
+            status, body = await rest(page, cid, "mute")
+            assert (status, body["error"]) == (409, "already-muted")
+            unmuted = await command(page, {"type": "call.unmute", "contact_id": cid}, "unmuted")
+            assert unmuted == {"type": "unmuted", "contact_id": cid}
+            assert await hearing(legs) == {("customer", "agent"): True, ("agent", "customer"): True}
+            status, body = await rest(page, cid, "unmute")
+            assert (status, body["error"]) == (409, "not-muted")
+            status, body = await rest(page, "nope", "mute")
+            assert (status, body["error"]) == (404, "contact-not-found")
+            assert ccari.ari is not None
+            await ccari.ari.hangup(live.channel_id or "")
+            await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+    finally:
+        await page.close()
+        await closed(legs)
+    async with ccari.sessions() as s:
+        events = await repo.events(s, live.tenant_id, cid)
+    assert [e.kind for e in events if e.kind in ("muted", "unmuted")] == ["muted", "unmuted"]

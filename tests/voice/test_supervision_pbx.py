@@ -5,12 +5,9 @@ receives say who hears whom in each mode."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,9 +18,15 @@ from ccari.contacts import repo
 from ccari.storage.models import Agent, Contact
 from ccari.voice.monitoring import LAYOUTS, Mode
 from tests.support.agent_web import AgentPage, open_agent_page
-from tests.support.rtp import RtpPeer, tone
-from tests.support.sipp import Sipp
-from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
+from tests.voice.conftest import VoiceEnv, eventually
+from tests.voice.media import (
+    EXPECTED,
+    closed,
+    connected_call,
+    hearing,
+    pairs,
+    three_legs,
+)
 from tests.voice.test_call_controls_pbx import page_of, rest, served  # noqa: F401 - fixture
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
@@ -65,68 +68,6 @@ async def sam(served: tuple[str, dict[str, Any]]) -> AsyncIterator[Supervisor]: 
         yield Supervisor(page)
     finally:
         await page.close()
-
-
-FREQS = {"customer": 500.0, "agent": 900.0, "supervisor": 1400.0}  # each leg's own tone
-HEARD, UNHEARD = 1500.0, 400.0  # amplitude of a tone in what a leg receives (sent at 8000)
-
-
-@dataclass
-class Leg:
-    """A SIP peer (SIPp, signalling) and its media (the test's socket: its own tone out,
-    what it hears in)."""
-
-    sipp: Sipp
-    sink: RtpPeer
-
-
-async def leg(name: str, ip: str, make: Callable[..., Sipp], **params: Any) -> Leg:
-    sink = await RtpPeer.open(ip, tone(1.0, FREQS[name]))
-    return Leg(make(sdp_port=sink.port, **params), sink)
-
-
-async def hearing(legs: dict[str, Leg], seconds: float = 0.6) -> dict[tuple[str, str], bool]:
-    """(listener, speaker) -> whether the listener's phone receives the speaker's tone."""
-    await asyncio.sleep(0.2)  # what was mixed before the change drains
-    since = time.monotonic()
-    await asyncio.sleep(seconds)
-    until = time.monotonic()
-    heard: dict[tuple[str, str], bool] = {}
-    for listener, it in legs.items():
-        amplitudes = it.sink.tones(since, until, FREQS.values())
-        for speaker, hz in FREQS.items():
-            if speaker != listener:
-                amplitude = amplitudes[hz]
-                assert amplitude >= HEARD or amplitude <= UNHEARD, \
-                    f"{listener} gets {speaker}'s tone at {amplitude:.0f}: {amplitudes}"
-                heard[(listener, speaker)] = amplitude >= HEARD
-    return heard
-
-
-def pairs(*heard: str) -> dict[tuple[str, str], bool]:
-    """The expected table: ``"a<b"`` means a hears b; every other pair does not."""
-    yes = {tuple(h.split("<")) for h in heard}
-    return {(a, b): (a, b) in yes for a in FREQS for b in FREQS if a != b}
-
-
-EXPECTED = {
-    "listen": pairs("customer<agent", "agent<customer", "supervisor<customer",
-                    "supervisor<agent"),
-    "whisper": pairs("customer<agent", "agent<customer", "supervisor<customer",
-                     "supervisor<agent", "agent<supervisor"),
-    "barge": pairs("customer<agent", "agent<customer", "supervisor<customer",
-                   "supervisor<agent", "agent<supervisor", "customer<supervisor"),
-    "take_over": pairs("customer<supervisor", "supervisor<customer"),
-}
-
-
-def media_caller(env: VoiceEnv, **params: Any) -> Sipp:
-    return Sipp("caller_media.xml", env.sip_target, service="15550100", local_ip=CARRIER_IP,
-                params=params, timeout_s=60, recv_timeout_ms=30000)
-
-
-async def _true(value: object) -> bool:
-    return bool(value)
 
 
 async def session_of(sam: Supervisor, contact_id: str) -> dict[str, Any] | None:
@@ -268,33 +209,6 @@ async def test_a_supervisor_of_another_tenant_sees_and_monitors_nothing(
             await call.wait()
     finally:
         await page.close()
-
-
-async def connected_call(ccari: Runtime, voice_env: VoiceEnv,
-                         legs: dict[str, Leg]) -> Contact:
-    await legs["customer"].sipp.start()
-    customer = legs["customer"].sink
-    await eventually(lambda: _true(customer.remote), what="the IVR's first words")
-    customer.press("1")  # sales: alice
-    live: Contact = await eventually(lambda: one_contact_in(ccari, "connected"),
-                                     what="connected")
-    return live
-
-
-async def three_legs(voice_env: VoiceEnv) -> dict[str, Leg]:
-    return {
-        "customer": await leg("customer", CARRIER_IP, lambda **p: media_caller(voice_env, **p),
-                              hangup_after_ms=0, caller="15550199"),
-        "agent": await leg("agent", PHONE_IP, lambda **p: phone(voice_env, "alice", **p)),
-        "supervisor": await leg("supervisor", PHONE_IP, lambda **p: phone(voice_env, "sam", **p)),
-    }
-
-
-async def closed(legs: dict[str, Leg]) -> None:
-    for it in legs.values():
-        it.sink.close()
-        with contextlib.suppress(Exception):
-            await it.sipp.stop()
 
 
 async def test_take_over_leaves_the_supervisor_with_the_customer(
