@@ -67,6 +67,8 @@
       const call = (type, extra) => ccari.send(Object.assign({ type: type, contact_id: c.id }, extra || {}));
       li.querySelector(".hold").addEventListener("click", () => call("call.hold"));
       li.querySelector(".resume").addEventListener("click", () => call("call.resume"));
+      li.querySelector(".mute").addEventListener("click", () => call("call.mute"));
+      li.querySelector(".unmute").addEventListener("click", () => call("call.unmute"));
       li.querySelector(".hangup").addEventListener("click", () => call("call.hangup"));
       li.querySelector(".transfer").addEventListener("click", () => call("call.transfer", { skill: li.querySelector(".transfer-skill").value }));
       li.querySelector(".wrap-up-done").addEventListener("click", () => call("call.wrap_up", {
@@ -112,6 +114,25 @@
   });
   ccari.on("held", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "held"); });
   ccari.on("resumed", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });
+  function setMuted(id, muted) {
+    const li = items.get(id);
+    if (!li) return;
+    li.dataset.muted = muted ? "yes" : "no";
+    li.querySelector(".mute").hidden = muted;
+    li.querySelector(".unmute").hidden = !muted;
+  }
+  ccari.on("muted", (m) => setMuted(m.contact_id, true));
+  ccari.on("unmuted", (m) => setMuted(m.contact_id, false));
+  // A supervisor whispering to her or in the call (listening is not shown).
+  ccari.on("monitored", (m) => {
+    const li = items.get(m.contact_id);
+    if (!li) return;
+    const el = li.querySelector(".monitored");
+    el.hidden = !m.mode;
+    el.textContent = m.mode ? m.supervisor + " is " + (m.mode === "whisper" ? "whispering to you" : "in the call") : "";
+  });
+  // A supervisor took the call over: it is no longer hers.
+  ccari.on("taken-over", (m) => drop(m.contact_id));
   ccari.on("transferred", (m) => drop(m.contact_id));
   ccari.on("wrapped-up", (m) => drop(m.contact_id));
   ccari.on("error", (m) => { $("conn").textContent = "error: " + m.error + (m.message ? " (" + m.message + ")" : ""); });

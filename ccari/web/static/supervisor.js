@@ -1,9 +1,12 @@
-// Supervisor page: pending contacts of every medium, refreshed; priority and reschedule.
+// Supervisor page: pending contacts of every medium, refreshed; priority and reschedule;
+// the calls in progress, monitored from the supervisor's phone (listen, whisper, barge,
+// take over; ccari rings her phone on the first).
 // Text only (textContent): nothing from the network is parsed as HTML.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const csrf = $("pending-card").dataset.csrf;
+  const me = Number($("pending-card").dataset.agent);
 
   function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.append(td); return td; }
 
@@ -48,6 +51,52 @@
     return tr;
   }
 
+  const MODES = [["listen", "Listen"], ["whisper", "Whisper"], ["barge", "Barge"], ["take_over", "Take over"]];
+
+  async function monitor(id, method, body) {
+    const r = await fetch("/supervisor/api/calls/" + id + "/monitor", {
+      method: method, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: body ? JSON.stringify(body) : undefined });
+    const data = await r.json();
+    $("status").textContent = r.ok ? (data.mode || data.state) : (data.error + ": " + data.message);
+    await refreshCalls();
+  }
+
+  function callRow(c) {
+    const tr = document.createElement("tr");
+    tr.dataset.contact = c.id; tr.dataset.state = c.state;
+    cell(tr, [c.name, c.from].filter(Boolean).join(" "));
+    cell(tr, Object.entries(c.attributes).map(([k, v]) => k + "=" + v).join(", "));
+    cell(tr, c.agent ? c.agent.name : "");
+    cell(tr, c.state + (c.on_hold ? ", on hold" : "") + (c.muted ? ", agent muted" : ""));
+    cell(tr, c.in_state_s + " s");
+    const monitors = c.monitors || [];
+    const mine = monitors.some((m) => m.supervisor.id === me);
+    cell(tr, monitors.map((m) => m.supervisor.name + ": " + m.mode.replace("_", " ") + " (" + m.state + ")").join(", ")).className = "monitors";
+    const actions = cell(tr, "");
+    if (c.state === "connected" || mine) {
+      for (const [mode, label] of MODES) {
+        const b = document.createElement("button");
+        b.type = "button"; b.textContent = label; b.className = "monitor-" + mode;
+        b.addEventListener("click", () => monitor(c.id, "POST", { mode: mode }));
+        actions.append(b);
+      }
+      const stop = document.createElement("button");
+      stop.type = "button"; stop.textContent = "Stop"; stop.className = "monitor-stop"; stop.hidden = !mine;
+      stop.addEventListener("click", () => monitor(c.id, "DELETE"));
+      actions.append(stop);
+    }
+    return tr;
+  }
+
+  async function refreshCalls() {
+    const r = await fetch("/supervisor/api/calls");
+    if (!r.ok) return;
+    const data = await r.json();
+    $("calls").tBodies[0].replaceChildren(...data.calls.map(callRow));
+    $("no-calls").hidden = data.calls.length > 0;
+  }
+
   let editing = false;
   document.addEventListener("focusin", (e) => { editing = e.target.tagName === "INPUT"; });
   document.addEventListener("focusout", () => { editing = false; });
@@ -66,5 +115,7 @@
     }));
   }
   refresh();
+  refreshCalls();
   setInterval(refresh, 2000);
+  setInterval(refreshCalls, 1000);
 })();
