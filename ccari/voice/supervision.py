@@ -128,8 +128,8 @@ class Supervision:
             return session.view()
         session = Session(secrets.token_hex(8), contact_id, call.tenant_id, supervisor.id,
                           supervisor.display_name, mode)
+        self._sessions[session.id] = session  # a second request meanwhile switches this one
         await self._log(session, "monitor-started", mode=mode.value, leg=session.leg)
-        self._sessions[session.id] = session
         try:
             await self._ari.create_bridge(session.bridge, type="mixing")
             await self._ari.originate(
