@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ccari.app import Runtime
+from ccari.app import Runtime, internal_app
 from ccari.contacts import repo
 from ccari.storage.models import Agent, Contact
+from ccari.supervisor.http import SUPERVISION
 from ccari.voice.monitoring import LAYOUTS, Mode
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.voice.conftest import VoiceEnv, eventually
@@ -284,3 +285,59 @@ async def test_a_whisper_to_an_agent_whose_caller_is_on_hold(
     finally:
         await alice_page.close()
         await closed(legs)
+
+
+async def test_the_supervisor_hanging_up_ends_only_her_session(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]],  # noqa: F811
+    sam: Supervisor,
+) -> None:
+    assert ccari.ari is not None
+    ari = ccari.ari
+    await ready(ccari, "alice")
+    legs = await three_legs(voice_env)
+    legs["supervisor"].sipp.params = {**legs["supervisor"].sipp.params, "hangup_after_ms": 1500}
+    try:
+        async with legs["agent"].sipp, legs["supervisor"].sipp as sam_phone:
+            live = await connected_call(ccari, voice_env, legs)
+            assert live.channel_id and live.agent_channel_id and live.bridge_id
+            assert (await sam.monitor(live.id, "listen"))[0] == 200
+
+            async def session_over() -> bool:
+                [row] = await sam.calls()
+                return row["monitors"] == [] and not any(
+                    c.id.startswith(("sup-", "snoop-")) for c in await ari.list_channels())
+
+            await eventually(session_over, what="sam's session over after she hung up")
+            assert {b.id for b in await ari.list_bridges()} == {live.bridge_id}
+            assert set((await ari.get_bridge(live.bridge_id)).channels) == \
+                {live.channel_id, live.agent_channel_id}
+            assert await one_contact_in(ccari, "connected") is not None
+            await ari.hangup(live.channel_id)
+            await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+        assert (await sam_phone.result()).requests.get("INVITE") == 1
+    finally:
+        await closed(legs)
+    async with ccari.sessions() as s:
+        events = await repo.events(s, live.tenant_id, live.id)
+    assert [(e.kind, e.data.get("reason")) for e in events if e.kind.startswith("monitor-")] \
+        == [("monitor-started", None), ("monitor-stopped", "supervisor-hangup")]
+
+
+async def test_reconcile_hangs_up_what_no_session_of_this_process_owns(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]],  # noqa: F811
+) -> None:
+    """What a previous process left (its supervisor's phone, its session bridge) goes."""
+    assert ccari.ari is not None
+    ari = ccari.ari
+    supervision = internal_app(ccari)[SUPERVISION]
+    async with phone(voice_env, "sam", answer_after_ms=10000):  # still ringing meanwhile
+        await ari.create_bridge("mon-0ld5e55i0n", type="mixing")
+        await ari.originate("PJSIP/acme-sam", channel_id="sup-0ld5e55i0n",
+                            app_args=("supervisor", "0ld5e55i0n"))
+        assert [c.id for c in await ari.list_channels()] == ["sup-0ld5e55i0n"]
+        await supervision.reconcile()
+
+        async def gone() -> bool:
+            return not await ari.list_channels() and not await ari.list_bridges()
+
+        await eventually(gone, what="the unknown supervisor leg and session bridge gone")
