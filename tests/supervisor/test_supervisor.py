@@ -15,7 +15,7 @@ from ccari.contacts import repo
 from ccari.contacts.screenpop import screen_pop
 from ccari.demo.seed import seed
 from ccari.storage.batch import GroupCommit
-from ccari.storage.models import Contact, utcnow
+from ccari.storage.models import Agent, Contact, utcnow
 from ccari.tenants import repo as tenants_repo
 from ccari.voice import moves
 
@@ -202,3 +202,39 @@ async def test_people_see_routing_attributes_never_ccaris_own_data(rt, aiohttp_c
     assert {m: p["page_url"] for m, p in pops.items() if m != "voice"} == {
         "chat": page, "callback": page, "email": page}
     assert pops["email"]["subject"] == "Router"
+
+
+async def test_live_calls_are_this_tenants_and_monitoring_needs_a_pbx(rt, aiohttp_client):
+    async with rt.sessions() as s:
+        acme = await tenants_repo.by_slug(s, "acme")
+        globex = await tenants_repo.by_slug(s, "globex")
+        alice = await s.scalar(select(Agent).where(Agent.username == "alice"))
+        at = utcnow() - dt.timedelta(seconds=90)
+        talking = await repo.create(s, tenant_id=acme.id, medium="voice", state="connected",
+                                    arrived_at=at, queued_at=at, connected_at=at,
+                                    caller_number="<b>15550199</b>", agent_id=alice.id,
+                                    attributes={"skill": "sales"})
+        await repo.create(s, tenant_id=globex.id, medium="voice", state="connected",
+                          arrived_at=at, caller_number="15550999")
+        await repo.create(s, tenant_id=acme.id, medium="voice", state="completed",
+                          arrived_at=at, caller_number="15550998")
+        await repo.create(s, tenant_id=acme.id, medium="chat", state="connected", arrived_at=at)
+        await s.commit()
+    client = await aiohttp_client(internal_app(rt))
+    assert (await client.get("/supervisor/api/calls")).status == 401
+    await login(client, "alice", rt.demo_secrets["acme.alice.web"])
+    resp = await client.get("/supervisor/api/calls")
+    assert (resp.status, (await resp.json())["error"]) == (403, "supervisors-only")
+    client = await aiohttp_client(internal_app(rt))  # a new browser: sam
+    csrf = await login(client, "sam", rt.demo_secrets["acme.sam.web"])
+    [call] = (await (await client.get("/supervisor/api/calls")).json())["calls"]
+    assert call["id"] == talking.id and call["from"] == "<b>15550199</b>"
+    assert call["agent"] == {"id": alice.id, "name": "Alice Sales"}
+    assert call["state"] == "connected" and 85 <= call["in_state_s"] <= 120
+    monitor = f"/supervisor/api/calls/{talking.id}/monitor"
+    resp = await client.post(monitor, json={"mode": "listen"})
+    assert (resp.status, (await resp.json())["error"]) == (403, "csrf-failed")
+    resp = await client.post(monitor, json={"mode": "spy"}, headers={"X-CSRF-Token": csrf})
+    assert (resp.status, (await resp.json())["error"]) == (400, "bad-mode")
+    resp = await client.post(monitor, json={"mode": "listen"}, headers={"X-CSRF-Token": csrf})
+    assert (resp.status, (await resp.json())["error"]) == (409, "no-pbx")
