@@ -60,6 +60,8 @@ class Call:
     hold_s: float = 0.0
     # The agent muted her phone's audio (the customer does not hear her).
     muted: bool = False
+    # A supervisor took the call over: her phone's leg is the agent leg from then on.
+    taken_over_by: int | None = None
 
     def hold_total(self, now: float) -> float:
         """Seconds on hold so far, the hold under way included."""

@@ -337,7 +337,8 @@ class VoiceService:
                              call.contact_id, call.agent_id, cause)
                     await self.offer_failed(call)
                 elif call.phase == "connected":
-                    await self.finish(call, "agent-hangup", gone=channel_id)
+                    who = "agent" if call.taken_over_by is None else "supervisor"
+                    await self.finish(call, f"{who}-hangup", gone=channel_id)
 
     async def _caller_gone(self, call: Call) -> None:
         if call.phase == "recording":

@@ -93,6 +93,7 @@ class Supervision:
         if call is None:
             return {}
         return {"on_hold": call.held_at is not None, "muted": call.muted,
+                "taken_over_by": call.taken_over_by,
                 "monitors": [s.view() for s in self.of_contact(contact_id)]}
 
     def holds(self, channel_id: str) -> bool:
@@ -244,7 +245,7 @@ class Supervision:
             return
         await self._log(session, "taken-over", agent_id=agent_id)
         self._voice.calls.link_agent_channel(call, session.leg)  # the agent's leg unlinked
-        call.agent_id, call.muted = None, False
+        call.agent_id, call.muted, call.taken_over_by = None, False, session.supervisor_id
         await safe(self._ari.hangup(agent_leg, reason="normal"))
         if agent_id is not None:
             await self._hub.send(agent_id, {"type": "taken-over", "contact_id": call.contact_id,

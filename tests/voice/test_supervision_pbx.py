@@ -238,6 +238,8 @@ async def test_take_over_leaves_the_supervisor_with_the_customer(
             await eventually(agent_gone, what="the agent's leg out, sam's in")
             assert await hearing(legs) == EXPECTED["take_over"]
             assert ccari.queue.agent_state(agents["alice"].id) == "ready"  # free at once
+            [row] = await sam.calls()
+            assert row["taken_over_by"] == session["supervisor"]["id"]
             status, body = await sam.monitor(live.id, "listen")
             assert (status, body["error"]) == (409, "call-taken-over")
             # Her ending the session is her hanging up: the call ends.
@@ -248,7 +250,7 @@ async def test_take_over_leaves_the_supervisor_with_the_customer(
     finally:
         await alice_page.close()
         await closed(legs)
-    assert done.agent_id == agents["alice"].id
+    assert done.agent_id == agents["alice"].id and done.disposition == "supervisor-hangup"
     async with ccari.sessions() as s:
         kinds = [e.kind for e in await repo.events(s, live.tenant_id, live.id)]
     assert kinds.index("monitor-started") < kinds.index("taken-over") \

@@ -67,7 +67,7 @@
     tr.dataset.contact = c.id; tr.dataset.state = c.state;
     cell(tr, [c.name, c.from].filter(Boolean).join(" "));
     cell(tr, Object.entries(c.attributes).map(([k, v]) => k + "=" + v).join(", "));
-    cell(tr, c.agent ? c.agent.name : "");
+    cell(tr, c.taken_over_by ? "taken over" : (c.agent ? c.agent.name : ""));
     cell(tr, c.state + (c.on_hold ? ", on hold" : "") + (c.muted ? ", agent muted" : ""));
     cell(tr, c.in_state_s + " s");
     const monitors = c.monitors || [];
