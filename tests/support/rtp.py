@@ -78,9 +78,7 @@ class RtpPeer(asyncio.DatagramProtocol):
         return peer
 
     def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
-        if self.remote is None:
-            self.remote = (str(addr[0]), int(addr[1]))
-            self._sender = asyncio.get_running_loop().create_task(self._send())
+        self.start((str(addr[0]), int(addr[1])))
         if len(data) > 12 and data[1] & 0x7F == 0:
             skip = 12 + 4 * (data[0] & 0x0F)
             self.packets.append((time.monotonic(), data[skip:]))
@@ -115,6 +113,12 @@ class RtpPeer(asyncio.DatagramProtocol):
                 self._ts = (self._ts + 160) & 0xFFFFFFFF
             n += 1
             await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))  # pacing
+
+    def start(self, remote: tuple[str, int]) -> None:
+        """Send to ``remote`` from now on (once: what came first decides)."""
+        if self.remote is None:
+            self.remote = remote
+            self._sender = asyncio.get_running_loop().create_task(self._send())
 
     def press(self, digit: str) -> None:
         """Send one RFC 4733 digit (200 ms), then the sound again."""

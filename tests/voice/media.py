@@ -112,3 +112,11 @@ async def closed(legs: dict[str, Leg]) -> None:
             await it.sipp.stop()
 
 
+
+
+async def speak(rt: Runtime, it: Leg, channel_id: str) -> None:
+    """The leg sends its tone now, to the channel's RTP address as Asterisk reports it (it
+    would otherwise wait for Asterisk's first packet, which a quiet call never sends)."""
+    assert rt.ari is not None
+    host, _, port = (await rt.ari.get_var(channel_id, "CHANNEL(rtp,src)")).rpartition(":")
+    it.sink.start(("127.0.0.1" if host in ("", "0.0.0.0") else host, int(port)))
