@@ -351,3 +351,29 @@ async def test_reconcile_hangs_up_what_no_session_of_this_process_owns(
             return not await ari.list_channels() and not await ari.list_bridges()
 
         await eventually(gone, what="the unknown supervisor leg and session bridge gone")
+
+
+async def test_listening_to_an_agent_whose_caller_is_on_hold(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]],  # noqa: F811
+    sam: Supervisor,
+) -> None:
+    """The snoop hears the agent though nothing reaches her (her caller hears the music)."""
+    assert ccari.ari is not None
+    await ready(ccari, "alice")
+    alice_page = await page_of(served, "alice")
+    legs = await three_legs(voice_env)
+    try:
+        async with legs["agent"].sipp, legs["supervisor"].sipp:
+            live = await connected_call(ccari, voice_env, legs)
+            assert (await rest(alice_page, live.id, "hold"))[0] == 200
+            assert (await sam.monitor(live.id, "listen"))[0] == 200
+            session = await eventually(lambda: session_of(sam, live.id), what="sam answered")
+            await speak(ccari, legs["supervisor"], f"sup-{session['session']}")
+            heard = await hearing(legs)
+            assert heard[("supervisor", "agent")] and not heard[("agent", "supervisor")]
+            assert not heard[("supervisor", "customer")] and not heard[("customer", "agent")]
+            await ccari.ari.hangup(live.channel_id or "")
+            await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+    finally:
+        await alice_page.close()
+        await closed(legs)
