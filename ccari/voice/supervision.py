@@ -310,7 +310,8 @@ class Supervision:
 def register(ari: AriClient, router: StasisRouter, supervision: Supervision) -> None:
     """The supervision's declaration to the Stasis router and its ARI handlers."""
     owner = router.owner("supervision", stasis_args=(STASIS_ARG, SNOOP_ARG),
-                         kinds=(Kind.SUPERVISOR_LEG, Kind.SNOOP, Kind.MONITOR_BRIDGE),
+                         kinds=(Kind.SUPERVISOR_LEG, Kind.SNOOP, Kind.MONITOR_BRIDGE,
+                                Kind.WHISPER_FILL),
                          holds=supervision.holds)
 
     async def on_start(ev: StasisStart) -> None:
