@@ -20,12 +20,14 @@ until ``accept``, ``reject`` or ``remove_item``)::
     reject(item_id, now, missed=False)     # refused, or missed (lapsed): back in its place
     complete(item_id, now, wrap_up=False)  # or True (until agent_ready) or seconds
     update_priority(item_id, priority, now)        reschedule(item_id, not_before, now)
+    set_hold_after(tenant, seconds, now)   # fair blending on (seconds) or off (0), per tenant
     tick(now)                              # call at next_deadline(): relaxation, callbacks
     restore(now, agents=..., in_progress=..., waiting=...)    # rebuild from the store
 
 Queries: ``next_deadline()``, ``position(item_id)``, ``waiting(tenant)``,
 ``predicted_wait(item_id, now)``, ``predicted_waits(tenant, now)``, ``agent_state(agent_id)``,
 ``agent_reason(agent_id)`` (why the router made it not ready: a missed offer),
+``agent_kept_for(agent_id)`` (waiting calls its capacity is held back for: fair blending),
 ``snapshot()``; ``record_handle_time(tenant, medium, skill_of(item), seconds)`` seeds the
 statistics. Refused events raise a :class:`RoutingError` and change nothing.
 

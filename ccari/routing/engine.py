@@ -53,6 +53,7 @@ class Router(Matcher):
         del self._items[item_id]
         if rt.status in ROUTABLE:
             self._index.remove(rt)
+            self._holds.release(rt, self._agents)
             if rt.status is Status.WAITING and not rt.left_queue:
                 waited = now - rt.item.waiting_since
                 self._stats.patience.record(rt.item.tenant, rt.item.medium, waited, abandoned=True)
@@ -145,6 +146,17 @@ class Router(Matcher):
             dirt.items[item_id] = rt
         return self._settle(dirt, now)
 
+    def set_hold_after(self, tenant: str, seconds: float, now: float) -> list[Offer]:
+        """A tenant's fair-blending hold changed (``Rules.hold_after``; 0 turns it off)."""
+        rules = replace(self.rules, tenant_hold_after={**self.rules.tenant_hold_after,
+                                                       tenant: seconds})
+        dirt = self._advance(now)
+        self.rules = rules
+        for rt in _with(self._items.values(), Status.WAITING):
+            if rt.item.tenant == tenant:
+                self._refresh(rt, now)
+        return self._settle(dirt, now)
+
     def record_handle_time(self, tenant: str, medium: Medium, skill: str, seconds: float) -> None:
         """Seed the statistics (e.g. from the store on start); ``skill`` is ``skill_of(item)``."""
         self._stats.handle.record(tenant, medium, skill, seconds)
@@ -167,7 +179,9 @@ class Router(Matcher):
             raise InvalidTransition(f"agent {agent.id} cannot change tenant while logged in")
         dirt = self._advance(now)
         self._free.drop(current)
+        self._holds.leave(current, self._items)
         current.rebind(own(agent))
+        self._holds.join(current)
         self._freed(current, dirt)
         return self._settle(dirt, now)
 
@@ -203,6 +217,7 @@ class Router(Matcher):
             self._refresh(rt, now, regroup=True)
             dirt.items[item_id] = rt
         self._free.drop(agent)
+        self._holds.leave(agent, self._items)
         if agent.presence is AgentState.READY:
             self._ready[agent.agent.tenant] -= 1
         del self._agents[agent_id]
@@ -307,6 +322,12 @@ class Router(Matcher):
         ``None`` when the agent chose it, or is not not-ready. Not restored by :meth:`restore`."""
         agent = self._agents.get(agent_id)
         return None if agent is None else agent.reason
+
+    def agent_kept_for(self, agent_id: str) -> tuple[str, ...]:
+        """The waiting items capacity is held back for on this agent (fair blending: it gets
+        no new work of its other media until they are placed); empty when none."""
+        agent = self._agents.get(agent_id)
+        return () if agent is None else tuple(sorted(agent.kept_for))
 
     def taking_work(self, tenant: str) -> int:
         """The tenant's agents logged in and taking work: ready, reserved or busy (not

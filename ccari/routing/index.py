@@ -57,6 +57,10 @@ class ItemRuntime:
     accepted_at: float = 0.0
     left_queue: bool = False
     """Whether its first wait ended (served or abandoned), for the patience statistics."""
+    keeps: set[str] = field(default_factory=set)
+    """Agents whose capacity is held back for it (fair blending), as of ``kept_for``."""
+    kept_for: Signature | None = None
+    """The demands ``keeps`` was computed for; ``None`` while it holds nothing back."""
 
     @property
     def key(self) -> OrderKey:

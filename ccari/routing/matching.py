@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from ccari.routing import waits
+from ccari.routing.holds import Holds
 from ccari.routing.index import FreeIndex, ItemIndex, ItemRuntime, Status
 from ccari.routing.model import (
     Agent,
@@ -65,6 +66,7 @@ class Matcher:
         self._ready: collections.Counter[str] = collections.Counter()  # per tenant
         self._index = ItemIndex()
         self._free = FreeIndex()
+        self._holds = Holds(self._free)
         self._deadlines: list[tuple[float, int, str, int]] = []
         self._token = 0
         self._stats = Statistics()
@@ -107,6 +109,7 @@ class Matcher:
         self._tenants.setdefault(agent.tenant, {})[agent.id] = runtime
         if presence is AgentState.READY:
             self._ready[agent.tenant] += 1
+        self._holds.join(runtime)
         self._freed(runtime, dirt)
 
     def _set_presence(self, agent: AgentRuntime, presence: AgentState, now: float,
@@ -185,6 +188,13 @@ class Matcher:
         step = step_time(item, rule, level) if rt.status is Status.WAITING else None
         if step is not None:
             times.append(step)
+        holding = self.rules.holding(item) if rt.status is Status.WAITING else None
+        if holding is not None and holding <= now:
+            self._holds.hold(rt, self._tenants.get(item.tenant, {}))
+        else:
+            self._holds.release(rt, self._agents)
+            if holding is not None:
+                times.append(holding)
         self._token += 1
         rt.deadline_token = self._token
         if times:
@@ -199,6 +209,13 @@ class Matcher:
             if agent is not None:
                 self._fill(agent, offers)
         self._place_all(dirt, offers)
+        released = self._holds.released
+        while released:  # agents no longer kept for an item (it was offered): other work now
+            for agent_id in sorted(released):
+                released.discard(agent_id)
+                agent = self._agents.get(agent_id)
+                if agent is not None:
+                    self._fill(agent, offers)
         return offers
 
     def _place_all(self, dirt: Dirt, offers: list[Offer]) -> None:
@@ -272,6 +289,7 @@ class Matcher:
             waited = self._now - item.waiting_since
             self._stats.patience.record(item.tenant, item.medium, waited, abandoned=False)
         self._index.remove(rt)
+        self._holds.release(rt, self._agents)
         rt.status, rt.agent = Status.OFFERED, agent.id
         agent.hold(rt.item.id, rt.item.medium, offered=True)
         self._free.refresh(agent)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ccari.routing.model import WorkItem
+from ccari.routing.model import Medium, WorkItem
 
 
 class Strategy(StrEnum):
@@ -74,6 +74,13 @@ class Rules:
     just missed (other agents may take it at once). A time, not "until others were tried":
     with no other eligible agent the item still comes back to them once it has passed.
     ``default_handle_time``: seconds assumed before any handle time was recorded.
+
+    Fair blending: ``hold_after`` (per tenant in ``tenant_hold_after``, else the default;
+    0 is off): once an item of one of ``hold_media`` has waited this many seconds, the agents
+    eligible for it who handle its medium alone (exclusive) beside other media get no new work
+    of those other media until it is placed: their current work ends, they become entirely
+    free, and it is offered to them. Without it a stream of chats can keep a blended agent
+    from ever being free for a waiting call.
     """
 
     queues: Mapping[tuple[str, str], QueueRule] = field(default_factory=dict)
@@ -81,9 +88,29 @@ class Rules:
     reoffer_delay: float = 10.0
     default_handle_time: float = 180.0
     missed_offer_delay: float = 60.0
+    hold_after: float = 0.0
+    tenant_hold_after: Mapping[str, float] = field(default_factory=dict)
+    hold_media: frozenset[Medium] = frozenset({Medium.VOICE})
+
+    def __post_init__(self) -> None:
+        for seconds in (self.hold_after, *self.tenant_hold_after.values()):
+            if not (math.isfinite(seconds) and seconds >= 0):
+                raise ValueError("hold_after must be a finite number of seconds >= 0 (0: off)")
 
     def rule_for(self, tenant: str, queue: str) -> QueueRule:
         return self.queues.get((tenant, queue), self.default)
+
+    def hold_for(self, tenant: str) -> float:
+        """The tenant's blending hold (seconds an exclusive item waits before capacity is
+        held back for it), 0 when off."""
+        return self.tenant_hold_after.get(tenant, self.hold_after)
+
+    def holding(self, item: WorkItem) -> float | None:
+        """When a waiting item starts holding capacity back, or ``None`` (rule off)."""
+        if item.medium not in self.hold_media:
+            return None
+        after = self.hold_for(item.tenant)
+        return item.waiting_since + after if after > 0 else None
 
 
 Need = tuple[str, str, int]

@@ -32,6 +32,9 @@ class AgentRuntime:
     wrap_token: int = 0
     held: dict[str, Medium] = field(default_factory=dict)
     offered: set[str] = field(default_factory=set)
+    kept_for: set[str] = field(default_factory=set)
+    """Waiting exclusive items capacity is held back for (fair blending): while there is
+    one, the agent gets no new work of its other media."""
     used: dict[Medium, int] = field(default_factory=dict)
     total_used: int = 0
     exclusive_used: int = 0
@@ -62,7 +65,17 @@ class AgentRuntime:
             return False
         if self.exclusive_used or self.used.get(medium, 0) >= slots.per_medium.get(medium, 0):
             return False
-        return not (medium in slots.exclusive and self.total_used)
+        if medium in slots.exclusive:
+            return not self.total_used
+        return not self.kept_for
+
+    def blends(self, medium: Medium) -> bool:
+        """Whether the agent handles ``medium`` alone, beside other media it may hold
+        together: the agents fair blending holds capacity back on."""
+        slots = self.agent.slots
+        if medium not in slots.exclusive or not slots.capacity(medium):
+            return False
+        return any(n > 0 for m, n in slots.per_medium.items() if m not in slots.exclusive)
 
     def takeable(self) -> frozenset[Medium]:
         return frozenset(m for m in self.agent.slots.per_medium if self.can_take(m))

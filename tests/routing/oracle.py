@@ -41,6 +41,9 @@ class Oracle:
         # (item, agent): since when the item has waited while the agent was free for it and
         # qualified for it but for a re-offer delay (see check_offered_in_time).
         self.kept_since: dict[tuple[str, str], float] = {}
+        # (overdue exclusive item, blended agent eligible for it): the work the agent held
+        # when that began (see check_held_back).
+        self.work_then: dict[tuple[str, str], frozenset[str]] = {}
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -97,7 +100,33 @@ class Oracle:
             return False
         if any(m in slots.exclusive for m in used):
             return False
+        if medium not in slots.exclusive and self.held_back_for(a):
+            return False
         return not (medium in slots.exclusive and used)
+
+    # -- fair blending -------------------------------------------------------------------------
+
+    def overdue(self, it: OItem) -> bool:
+        """A waiting item of a holding medium that waited the tenant's hold (on)."""
+        item = it.item
+        hold = self.rules.tenant_hold_after.get(item.tenant, self.rules.hold_after)
+        if hold <= 0 or item.medium not in self.rules.hold_media or not self.waiting(it):
+            return False
+        since = item.arrived_at if item.not_before is None else max(item.arrived_at, item.not_before)
+        return since + hold <= self.now
+
+    def blends_for(self, it: OItem, a: OAgent) -> bool:
+        """The agent takes the item's medium only alone, and has other media."""
+        slots, medium = a.agent.slots, it.item.medium
+        return (medium in slots.exclusive and min(slots.per_medium.get(medium, 0), slots.total) > 0
+                and any(n > 0 for m, n in slots.per_medium.items() if m not in slots.exclusive))
+
+    def held_back_for(self, a: OAgent) -> list[str]:
+        """The overdue exclusive items the agent is eligible for (capacity held back)."""
+        return sorted(
+            it.item.id for it in self.items.values()
+            if self.overdue(it) and self.blends_for(it, a) and self.qualifies(it, a)
+        )
 
     def order(self, it: OItem) -> tuple[int, float, str]:
         item = it.item
@@ -115,6 +144,8 @@ class Oracle:
                 raise Violation(f"wrong medium: {offer}")
             if not self.qualifies(it, a):
                 raise Violation(f"agent lacks a required attribute (or tenant/pool): {offer}")
+            if it.item.medium not in a.agent.slots.exclusive and self.held_back_for(a):
+                raise Violation(f"{offer} while held back for {self.held_back_for(a)}")
             if not self.has_room(a, it.item.medium):
                 raise Violation(f"slot capacity exceeded: {offer}")
             mine = self.order(it)
@@ -156,6 +187,30 @@ class Oracle:
                 if self.now - since > bound:
                     raise Violation(f"{pair[0]} waited {self.now - since}s for ready agent {pair[1]}")
         self.kept_since = now_kept
+
+    def check_held_back(self) -> None:
+        """Fair blending: while an overdue exclusive item waits, a ready blended agent
+        eligible for it takes no new work of other media. So it is offered (or an item ahead of
+        it is, to that agent) at the latest when the work that agent held when it became
+        overdue has ended: then the agent is entirely free and check_settled applies."""
+        now_then: dict[tuple[str, str], frozenset[str]] = {}
+        for it in self.items.values():
+            if not self.overdue(it):
+                continue
+            for a in self.agents.values():
+                if a.presence is not AgentState.READY or not self.blends_for(it, a):
+                    continue
+                if not self.qualifies(it, a):
+                    continue
+                pair = (it.item.id, a.agent.id)
+                then = now_then[pair] = self.work_then.get(pair, frozenset(a.held))
+                exclusive = a.agent.slots.exclusive
+                new = [i for i, m in a.held.items() if i not in then and m not in exclusive]
+                if new:
+                    raise Violation(f"{a.agent.id} took {new} while {it.item.id} waited overdue")
+                if not a.held:
+                    raise Violation(f"{it.item.id} waits overdue while {a.agent.id} is free")
+        self.work_then = now_then
 
     def check_capacity(self) -> None:
         for a in self.agents.values():

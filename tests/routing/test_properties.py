@@ -20,6 +20,7 @@ a router restored from the store's view has the same queue order.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import hypothesis.strategies as st
@@ -86,14 +87,16 @@ requirements = st.lists(
 
 
 class RoutingMachine(RuleBasedStateMachine):
+    routing_rules = RULES
+
     def __init__(self) -> None:
         super().__init__()
-        self.router = Router(RULES)
+        self.router = Router(self.routing_rules)
         self.router.few = 0  # every placement walks the free index's order (by profile
         self.router.profile_ratio = 0  # when the item scores skills)...
-        self.scanning = Router(RULES)
+        self.scanning = Router(self.routing_rules)
         self.scanning.few = 1 << 30  # ...and here ranks every candidate: the same offers
-        self.oracle = Oracle(RULES)
+        self.oracle = Oracle(self.routing_rules)
         self.now = 0.0
         self.log: list[tuple[str, tuple[Any, ...], dict[str, Any], list[Offer]]] = []
         self.agent_specs: dict[str, Agent] = {}
@@ -305,7 +308,7 @@ class RoutingMachine(RuleBasedStateMachine):
         self._restore_keeps_the_order()
 
     def _replay_gives_the_same_decisions(self) -> None:
-        again = Router(RULES)
+        again = Router(self.routing_rules)
         for name, args, kwargs, offers in self.log:
             assert getattr(again, name)(*args, **kwargs) == offers, name
         assert again.snapshot() == self.router.snapshot()
@@ -314,7 +317,7 @@ class RoutingMachine(RuleBasedStateMachine):
         snap = self.router.snapshot()
         states = dict(snap.agents)
         items = self.oracle.items
-        restored = Router(RULES)
+        restored = Router(self.routing_rules)
         restored.restore(
             self.now,
             agents=[(self.agent_specs[a], states[a]) for a in reversed(sorted(states))],
@@ -334,3 +337,45 @@ RoutingMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_routing_invariants = RoutingMachine.TestCase
+
+
+class BlendingMachine(RoutingMachine):
+    """The same events and invariants with fair blending on for t1 (t2 off), plus: while a
+    voice item that waited the hold is waiting, no blended agent eligible for it takes new
+    work of other media, so it waits at most the hold plus the time that agent's work then
+    takes to end (see ``Oracle.check_held_back``); and the hold changes at run time."""
+
+    routing_rules = replace(RULES, tenant_hold_after={"t1": 3.0})
+
+    @invariant()
+    def held_back_for_overdue_calls(self) -> None:
+        self.oracle.check_held_back()
+        for agent_id in self.agent_specs:
+            a = self.oracle.agents.get(agent_id)
+            expected = () if a is None else tuple(self.oracle.held_back_for(a))
+            assert self.router.agent_kept_for(agent_id) == expected
+
+    @rule(number=st.integers(0, 5), attrs=attributes)
+    def blended_login(self, number: int, attrs: dict[tuple[str, str], int]) -> None:
+        self.login(number, "t1", attrs, SlotSpec.blended({V: 1, C: 2}), frozenset(), True)
+
+    @rule(age=st.sampled_from([0.0, 3.0, 5.0]), chats=st.integers(1, 3))
+    def call_among_chats(self, age: float, chats: int) -> None:
+        """A call (perhaps waiting the hold already) and chats behind it, for anyone."""
+        for medium, n in ((V, 1), (C, chats)):
+            for _ in range(n):
+                self.counter += 1
+                item = WorkItem(f"i{self.counter}", "t1", medium, arrived_at=self.now - age)
+                self.oracle.add(item)
+                self._do("add_item", item, self.now)
+            age = 0.0
+
+    @rule(tenant=st.sampled_from(TENANTS), seconds=st.sampled_from([0.0, 1.0, 3.0, 8.0]))
+    def set_hold(self, tenant: str, seconds: float) -> None:
+        holds = {**self.oracle.rules.tenant_hold_after, tenant: seconds}
+        self.oracle.rules = replace(self.oracle.rules, tenant_hold_after=holds)
+        self._do("set_hold_after", tenant, seconds, self.now)
+
+
+BlendingMachine.TestCase.settings = RoutingMachine.TestCase.settings
+test_blending_invariants = BlendingMachine.TestCase
