@@ -167,7 +167,8 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
     writes = GroupCommit(sessions)
     routing = cfg.routing
     queue = QueueService(sessions, hub, node=cfg.node, writes=writes, rules=Rules(
-        reoffer_delay=routing.reoffer_delay_s, missed_offer_delay=routing.missed_offer_delay_s))
+        reoffer_delay=routing.reoffer_delay_s, missed_offer_delay=routing.missed_offer_delay_s,
+        hold_after=routing.blend_hold_s))
     admission = AdmissionService(sessions, queue.available_agents, node=cfg.node, writes=writes)
     rt = Runtime(cfg, engine, sessions, hub, queue,
                  SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s),

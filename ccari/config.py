@@ -119,6 +119,11 @@ class RoutingConfig:
     missed_offer_delay_s: float = 60.0
     # An offer the agent refused is not offered to them again for this long.
     reoffer_delay_s: float = 10.0
+    # Fair blending: once a call has waited this long, the agents who could take it and
+    # also take chats or e-mails (voice alone, the rest together) get no new chats or e-mails
+    # until it is placed, so a stream of chats cannot starve it. 0 = off. Each tenant may
+    # set its own (PUT /api/tenants/{tenant}/routing); this is the default.
+    blend_hold_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -304,6 +309,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("routing.accept_timeout_s must be positive")
     if r.missed_offer_delay_s < 0 or r.reoffer_delay_s < 0:
         raise ConfigError("routing.missed_offer_delay_s and reoffer_delay_s must not be negative")
+    if not 0 <= r.blend_hold_s <= 86400:
+        raise ConfigError("routing.blend_hold_s: 0 (off) to 86400 seconds")
 
 
 def _validate_callbacks(c: CallbacksConfig) -> None:

@@ -38,6 +38,7 @@ from ccari.routing import (
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
+from ccari.tenants import repo as tenants_repo
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class QueueService:
             async with self._sessions() as s:
                 agents = await agents_repo.all_agents(s)
                 open_ = await repo.open_contacts(s, self._node)
+                holds = await tenants_repo.blend_holds(s)
                 lapsed = [c for c in open_
                           if c.state == State.OFFERED and c.medium in self._page_media]
                 for contact in lapsed:
@@ -125,6 +127,8 @@ class QueueService:
                     await s.commit()
             for agent in agents:
                 self._agents[agent.id] = agent
+            for tenant_id, hold in sorted(holds.items()):  # the router is empty: no offers
+                self.router.set_hold_after(str(tenant_id), hold, now)
             offers = self.router.restore(
                 now,
                 agents=[(self._router_agent(a), AgentState(a.presence)) for a in agents
@@ -310,6 +314,18 @@ class QueueService:
         """Why the agent is not ready when ccari made it so (``missed_offer``), else None."""
         reason = self.router.agent_reason(str(agent_id))
         return None if reason is None else reason.value
+
+    def held_back_for(self, agent_id: int) -> list[str]:
+        """The waiting calls the agent's capacity is held back for (fair blending: no new
+        chats or e-mails for her until they are placed); empty when none."""
+        return list(self.router.agent_kept_for(str(agent_id)))
+
+    async def set_blend_hold(self, tenant_id: int, seconds: float | None) -> None:
+        """The tenant's own fair-blending hold (0: off), or ``None`` for the default."""
+        hold = self.router.rules.hold_after if seconds is None else seconds
+        async with self._lock:
+            offers = self.router.set_hold_after(str(tenant_id), hold, self._clock())
+        await self._apply(offers)
 
     def available_agents(self, tenant_id: int) -> int:
         """A in the trunk rule: the tenant's agents logged in and taking contacts (ready,

@@ -2,7 +2,8 @@
 
 ``GET /supervisor`` the page; ``GET /supervisor/api/pending`` the tenant's waiting contacts
 of every medium (position, predicted wait, scheduled time) and its agents' states (with
-the reason when ccari made one not ready: a missed offer);
+the reason when ccari made one not ready: a missed offer, and the waiting calls capacity is
+held back for on each: fair blending);
 ``POST /supervisor/api/contacts/{id}/priority`` {priority} and ``.../schedule``
 {not_before: ISO time | null}.
 
@@ -105,9 +106,11 @@ async def pending(request: web.Request) -> web.Response:
         })
     return web.json_response({
         "contacts": contacts,
-        # reason: why ccari made the agent not ready (missed_offer), else null.
+        # reason: why ccari made the agent not ready (missed_offer), else null;
+        # held_back_for: the waiting calls her capacity is held back for (fair blending).
         "agents": [{"id": a.id, "name": a.display_name, "state": queue.agent_state(a.id),
-                    "reason": queue.agent_reason(a.id)} for a in agents],
+                    "reason": queue.agent_reason(a.id),
+                    "held_back_for": queue.held_back_for(a.id)} for a in agents],
     })
 
 

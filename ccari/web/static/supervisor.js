@@ -109,8 +109,10 @@
     $("none").hidden = data.contacts.length > 0;
     $("agents").replaceChildren(...data.agents.map((a) => {
       const li = document.createElement("li");
-      li.textContent = a.name + ": " + a.state + (a.reason ? " (" + a.reason.replace(/_/g, " ") + ")" : "");
+      li.textContent = a.name + ": " + a.state + (a.reason ? " (" + a.reason.replace(/_/g, " ") + ")" : "")
+        + (a.held_back_for.length ? " (held for a waiting call)" : "");
       li.dataset.agent = a.id; li.dataset.state = a.state; li.dataset.reason = a.reason || "";
+      li.dataset.heldBack = a.held_back_for.length ? "yes" : "";
       return li;
     }));
   }
