@@ -17,6 +17,7 @@ from the carrier) is the admin's (``403 admin-only``).
     GET|POST /api/tenants/{tenant}/menus, GET|PUT|DELETE .../menus/{name}
     GET|PUT|DELETE /api/tenants/{tenant}/hours          the tenant's business hours
     GET  /api/tenants/{tenant}/audit[?limit=100]        the audit log, newest first
+    GET|PUT /api/tenants/{tenant}/routing               fair blending (``.routing``)
 
 Errors: ``{"error": id, "message": ...}``: 422 for a value ccari cannot take (the field is
 named), 409 for a conflict (``number-taken``, ``phone-taken``, ``menu-in-use``...), 404 for

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from ccari.provisioning import http
+from ccari.provisioning import http, routing
 from ccari.provisioning.pbx import PbxSync
 from ccari.provisioning.services import Provisioning
 
@@ -21,6 +21,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register the routes of this context."""
     service = Provisioning(rt.sessions)
     rt.internal_setups.append(http.internal_setup(service))
+    rt.internal_setups.append(routing.internal_setup)
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         service.pbx = PbxSync(rt.sessions, rt.config)

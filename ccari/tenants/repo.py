@@ -17,6 +17,13 @@ async def by_slug(session: AsyncSession, slug: str) -> Tenant | None:
     return await session.scalar(select(Tenant).where(Tenant.slug == slug))
 
 
+async def blend_holds(session: AsyncSession) -> dict[int, float]:
+    """The tenants that set their own fair-blending hold, and theirs."""
+    rows = await session.execute(
+        select(Tenant.id, Tenant.blend_hold_s).where(Tenant.blend_hold_s.is_not(None)))
+    return {tenant_id: float(hold) for tenant_id, hold in rows if hold is not None}
+
+
 async def number_by_did(session: AsyncSession, did: str) -> Number | None:
     return await session.scalar(select(Number).where(Number.did == did.lstrip("+")))
 

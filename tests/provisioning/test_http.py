@@ -164,6 +164,8 @@ TENANT_ROUTES = {
     ("PUT", "/api/tenants/{tenant}/hours"): {"time_zone": "UTC"},
     ("DELETE", "/api/tenants/{tenant}/hours"): None,
     ("GET", "/api/tenants/{tenant}/audit"): None,
+    ("GET", "/api/tenants/{tenant}/routing"): None,
+    ("PUT", "/api/tenants/{tenant}/routing"): {"blend_hold_s": 5},
 }
 # globex's objects the paths name; an acme token must reach none of them.
 GLOBEX_PATH = {"tenant": "globex", "name": "main", "did": "15550200", "username": "carol"}
