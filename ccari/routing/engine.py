@@ -53,7 +53,7 @@ class Router(Matcher):
         del self._items[item_id]
         if rt.status in ROUTABLE:
             self._index.remove(rt)
-            self._holds.release(rt, self._agents)
+            self._holds.release(rt)
             if rt.status is Status.WAITING and not rt.left_queue:
                 waited = now - rt.item.waiting_since
                 self._stats.patience.record(rt.item.tenant, rt.item.medium, waited, abandoned=True)

@@ -57,10 +57,12 @@ class ItemRuntime:
     accepted_at: float = 0.0
     left_queue: bool = False
     """Whether its first wait ended (served or abandoned), for the patience statistics."""
-    keeps: set[str] = field(default_factory=set)
+    keeps: dict[str, AgentRuntime] = field(default_factory=dict)
     """Agents whose capacity is held back for it (fair blending), as of ``kept_for``."""
     kept_for: Signature | None = None
     """The demands ``keeps`` was computed for; ``None`` while it holds nothing back."""
+    kept_key: tuple[str, Medium, Anchor] | None = None
+    """Where it is filed among the overdue items (see :mod:`.holds`) while it holds."""
 
     @property
     def key(self) -> OrderKey:

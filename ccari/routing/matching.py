@@ -190,9 +190,9 @@ class Matcher:
             times.append(step)
         holding = self.rules.holding(item) if rt.status is Status.WAITING else None
         if holding is not None and holding <= now:
-            self._holds.hold(rt, self._tenants.get(item.tenant, {}))
+            self._holds.hold(rt)
         else:
-            self._holds.release(rt, self._agents)
+            self._holds.release(rt)
             if holding is not None:
                 times.append(holding)
         self._token += 1
@@ -289,7 +289,7 @@ class Matcher:
             waited = self._now - item.waiting_since
             self._stats.patience.record(item.tenant, item.medium, waited, abandoned=False)
         self._index.remove(rt)
-        self._holds.release(rt, self._agents)
+        self._holds.release(rt)
         rt.status, rt.agent = Status.OFFERED, agent.id
         agent.hold(rt.item.id, rt.item.medium, offered=True)
         self._free.refresh(agent)

@@ -370,6 +370,34 @@ class BlendingMachine(RoutingMachine):
                 self._do("add_item", item, self.now)
             age = 0.0
 
+    def _held_pairs(self) -> list[tuple[str, str]]:
+        o = self.oracle
+        return sorted(
+            (it.item.id, a.agent.id) for it in o.items.values() if o.overdue(it)
+            for a in o.agents.values()
+            if a.presence is AgentState.READY and o.blends_for(it, a) and o.qualifies(it, a))
+
+    @precondition(lambda self: self._held_pairs())
+    @rule(data=st.data())
+    def held_agent_finishes_her_work(self, data: st.DataObject) -> None:
+        """The bound itself: an overdue call, a ready agent held back for it; her work at that
+        moment is answered and ended (no wrap-up); then the call is no longer waiting, or she
+        was offered a call ahead of it."""
+        item_id, agent_id = data.draw(st.sampled_from(self._held_pairs()))
+        agent = self.oracle.agents[agent_id]
+        for held in sorted(agent.held):
+            if not self.oracle.items[held].busy:
+                self.oracle.accept(held)
+                self._do("accept", held, self.now)
+            self.oracle.complete(held, False)
+            self._do("complete", held, self.now)
+        it = self.oracle.items.get(item_id)
+        if it is not None and self.oracle.waiting(it):
+            ahead = [i for i in agent.held
+                     if self.oracle.order(self.oracle.items[i]) < self.oracle.order(it)]
+            assert ahead and all(self.oracle.items[i].item.medium is V for i in ahead), (
+                f"{item_id} still waits though {agent_id} finished her work")
+
     @rule(tenant=st.sampled_from(TENANTS), seconds=st.sampled_from([0.0, 1.0, 3.0, 8.0]))
     def set_hold(self, tenant: str, seconds: float) -> None:
         holds = {**self.oracle.rules.tenant_hold_after, tenant: seconds}
