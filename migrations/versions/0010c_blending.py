@@ -4,7 +4,7 @@ Once a call has waited this many seconds, the agents who could take it and also 
 chats or e-mails get no new ones until it is placed (0: off).
 
 Revision ID: 0010c
-Revises: 0009
+Revises: 0010g
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010c"
-down_revision = "0009"
+down_revision = "0010g"
 branch_labels = None
 depends_on = None
 
