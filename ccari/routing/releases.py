@@ -90,7 +90,8 @@ class ReleaseModel:
         return total
 
     def time_for(self, count: float, *, precision: float = 0.5) -> float:
-        """The time by which ``count`` releases are expected (``inf`` without slots)."""
+        """The time by which ``count`` releases are expected (``inf`` without slots), within
+        ``precision / 2``: the middle of the last interval known to hold it."""
         if count <= 0:
             return 0.0
         if not self.slots:
@@ -106,7 +107,7 @@ class ReleaseModel:
                 low = middle
             else:
                 high = middle
-        return high
+        return (low + high) / 2
 
     def median_start(self, ahead: float) -> float:
         """Median time until an item with ``ahead`` items before it gets a slot."""
