@@ -1,4 +1,4 @@
-"""Callbacks and click-to-call, with the toll-fraud guard (issue #5).
+"""Callbacks and click-to-call, with the toll-fraud guard.
 
 Pure core: :mod:`.guard` (may this number be dialled for this tenant), :mod:`.limits`
 (token buckets per IP, number, tenant), :mod:`.schedule` (windows, hang-up causes, backoff).

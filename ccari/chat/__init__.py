@@ -1,1 +1,1 @@
-"""Web chat between customers and agents (issue #5)."""
+"""Web chat between customers and agents."""

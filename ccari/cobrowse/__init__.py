@@ -1,1 +1,1 @@
-"""Co-browsing: the customer's page mirrored to the agent (issue #6)."""
+"""Co-browsing: the customer's page mirrored to the agent."""

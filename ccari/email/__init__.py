@@ -1,1 +1,1 @@
-"""Email contacts: SMTP intake, routing, agent replies, threading (issue #5)."""
+"""Email contacts: SMTP intake, routing, agent replies, threading."""

@@ -297,7 +297,7 @@ class ContactEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
-# ---- trunk admission and usage accounting (issue 4: ccari.admission) ------------------------
+# ---- trunk admission and usage accounting (ccari.admission) ---------------------------------
 
 
 class TrunkPool(Base):
