@@ -66,6 +66,7 @@ from ccari.voice.controls import CallControls
 from ccari.voice.ports import IvrCallbacks, VoicemailPort
 from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
+from ccari.web import openapi
 from ccari.web.middlewares import errors, security_headers
 from ccari.web.security import SessionSigner
 
@@ -237,7 +238,7 @@ def _admission_rebuilder(ari: AriClient, admission: AdmissionService):  # type: 
 def internal_app(rt: Runtime) -> web.Application:
     app = web.Application(middlewares=[security_headers, errors], client_max_size=1024**2)
     _set_keys(app, rt)
-    for setup in rt.internal_setups:
+    for setup in (*rt.internal_setups, openapi.setup("internal")):
         setup(app)
     return app
 
@@ -247,7 +248,7 @@ def public_app(rt: Runtime) -> web.Application:
     help requests, co-browse capture, health); no route into internal data."""
     app = web.Application(middlewares=[security_headers, errors], client_max_size=256 * 1024)
     _set_keys(app, rt)
-    for setup in rt.public_setups:
+    for setup in (*rt.public_setups, openapi.setup("public")):
         setup(app)
     return app
 
