@@ -6,12 +6,16 @@ import itertools
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 
 from ccari.config import Config, DatabaseConfig
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
+from ccari.web.openapi import LISTENER
+from tests.support.openapi import Conformances
 from tests.support.postgres import postgres_server
 
 _counter = itertools.count()
@@ -59,3 +63,33 @@ def cfg(tmp_path: Path, db_url: str) -> Config:
     return replace(base, database=DatabaseConfig(url=db_url),
                    web=replace(base.web, secret_key="test-secret-key"),
                    smtp=replace(base.smtp, intake_port=0))
+
+
+# ---- every HTTP answer the suite sees is held to the OpenAPI documents -----------------------
+@pytest.fixture
+def openapi_conformance() -> Iterator[Conformances]:
+    """The documents' checks of this test's apps; a violation fails the test at teardown."""
+    checks = Conformances()
+    yield checks
+    assert not checks.violations, "answers the OpenAPI document does not allow:\n" + "\n".join(
+        checks.violations)
+
+
+@pytest.fixture
+def aiohttp_client(aiohttp_client: Any, openapi_conformance: Conformances) -> Any:
+    async def make(app: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(app, web.Application) and LISTENER in app:
+            openapi_conformance.watch(app)
+        return await aiohttp_client(app, *args, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def aiohttp_server(aiohttp_server: Any, openapi_conformance: Conformances) -> Any:
+    async def make(app: web.Application, *args: Any, **kwargs: Any) -> Any:
+        if LISTENER in app:
+            openapi_conformance.watch(app)
+        return await aiohttp_server(app, *args, **kwargs)
+
+    return make
