@@ -244,7 +244,8 @@ def _settings_changes(body: dict[str, Any]) -> dict[str, Any]:
         elif key in _NUMERIC:
             kind, low, high = _NUMERIC[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-                raise BadRequest(f"{key} must be a number from {low} to {high}", error_id=f"bad-{key}")
+                raise BadRequest(f"{key} must be a number from {low} to {high}",
+                                 error_id=f"bad-{key.replace('_', '-')}")
             changes[key] = kind(value)
         elif key in ("allow", "deny"):
             if not isinstance(value, list) or len(value) > 200 or not all(isinstance(v, str) for v in value):

@@ -40,7 +40,8 @@ def source_json(src: EntitlementSource | None) -> dict[str, Any]:
 def _number(body: dict[str, Any], name: str, low: float, high: float) -> float:
     value = body[name]
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise BadRequest(f"{name} must be a number from {low} to {high}", error_id=f"bad-{name}")
+        raise BadRequest(f"{name} must be a number from {low} to {high}",
+                         error_id=f"bad-{name.replace('_', '-')}")
     return float(value)
 
 

@@ -168,7 +168,7 @@ async def test_cache_lifetime_and_tenant_isolation(env: Env, crm) -> None:
     async with aiohttp.ClientSession(env.internal_url) as http:
         auth = {"Authorization": f"Bearer {env.secrets['acme.token']}"}
         for body, error in [({"url_template": "ftp://x/{phone}"}, "bad-url-template"),
-                            ({"timeout_s": 60}, "bad-timeout_s"),
+                            ({"timeout_s": 60}, "bad-timeout-s"),
                             ({"routing_levels": "gold"}, "bad-routing-levels"),
                             ({"auth_header": "a\r\nX-Evil: 1"}, "bad-auth-header")]:
             resp = await http.put("/api/entitlements/source", json=body, headers=auth)

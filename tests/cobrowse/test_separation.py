@@ -12,11 +12,13 @@ context plugged in, so a route any context adds later is checked too:
 
 from __future__ import annotations
 
+import json
 import re
 
 import aiohttp
 from aiohttp import hdrs, web
 
+from ccari.web.openapi import document
 from tests.cobrowse.conftest import Env, offered_contact
 
 # Served on both listeners on purpose (no data behind them).
@@ -61,6 +63,8 @@ async def test_no_internal_route_answers_on_the_public_listener(env: Env) -> Non
                 body = await resp.read()
                 if path in SHARED:
                     assert resp.status == 200 and body == b'{"status": "ok"}'
+                elif path == "/openapi.json":  # each listener its own document
+                    assert resp.status == 200 and json.loads(body) == document("public")
                 elif resp.status not in (404, 405):
                     served.append((method, url, resp.status))
     assert served == [], f"internal routes served on the public listener: {served}"

@@ -13,6 +13,7 @@ the document itself with ``openapi-spec-validator``.
 from __future__ import annotations
 
 import json
+import mimetypes
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,8 +178,9 @@ class Conformance:
         request_body = await request.read() if accepted else None
         body = resp.body if isinstance(resp, web.Response) and isinstance(resp.body, bytes) else None
         content_type = resp.content_type if (body or not resp.prepared) else None
-        if isinstance(resp, web.FileResponse):
-            content_type = resp.headers.get("Content-Type", "").split(";")[0] or None
+        if isinstance(resp, web.FileResponse):  # its type is set when it is sent
+            content_type = (resp.headers.get("Content-Type", "").split(";")[0]
+                            or mimetypes.guess_type(request.path)[0])
         self._record(request.method, path, resp.status, content_type, body, request_body)
         return resp
 
