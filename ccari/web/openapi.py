@@ -20,7 +20,6 @@ sees against them (``tests/support/openapi.py``).
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -45,11 +44,11 @@ class DocumentError(Exception):
     """The context files do not make one consistent document."""
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path, allowed: frozenset[str] = frozenset({"schemas", *LISTENERS})) -> dict[str, Any]:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise DocumentError(f"{path}: not a mapping")
-    unknown = set(data) - {"schemas", "internal", "public", "components", "info"}
+    unknown = set(data) - allowed
     if unknown:
         raise DocumentError(f"{path}: unknown keys {sorted(unknown)}")
     return data
@@ -84,7 +83,7 @@ def _security_names(paths: dict[str, Any]) -> set[str]:
 
 @cache
 def _document(listener: Listener) -> str:
-    shared = _load(SHARED)
+    shared = _load(SHARED, frozenset({"info", "components", *LISTENERS}))
     components: dict[str, dict[str, Any]] = {
         kind: dict(shared.get("components", {}).get(kind, {})) for kind in COMPONENT_KINDS}
     paths: dict[str, Any] = dict(shared.get(listener, {}))
@@ -124,7 +123,7 @@ def _document(listener: Listener) -> str:
 
 def document(listener: Listener) -> dict[str, Any]:
     """The OpenAPI document of one listener (a fresh copy: callers may change it)."""
-    return copy.deepcopy(json.loads(_document(listener)))
+    return json.loads(_document(listener))  # type: ignore[no-any-return]
 
 
 def setup(listener: Listener) -> Callable[[web.Application], None]:

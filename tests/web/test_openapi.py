@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from openapi_spec_validator import validate
 
 from ccari.app import internal_app, public_app, runtime
-from ccari.web.openapi import LISTENERS, document
+from ccari.web.openapi import LISTENERS, context_files, document
 from tests.support.openapi import Conformance, app_operations, documented_operations
 
 INTERNAL_PREFIXES = ("/api/", "/agent", "/supervisor", "/metrics", "/static")
@@ -47,6 +48,13 @@ def test_the_public_document_names_nothing_of_the_internal_side() -> None:
     internal_doc = document("internal")
     assert {"adminToken", "tenantToken", "agentSession"} <= set(
         internal_doc["components"]["securitySchemes"])
+
+
+def test_every_schema_a_context_defines_is_used_by_a_document() -> None:
+    defined = {name for path in context_files()
+               for name in (yaml.safe_load(path.read_text()).get("schemas") or {})}
+    used = {name for listener in LISTENERS for name in document(listener)["components"]["schemas"]}
+    assert sorted(defined - used) == []
 
 
 def test_every_operation_states_its_errors_and_its_security() -> None:
