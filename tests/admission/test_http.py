@@ -235,6 +235,13 @@ async def test_rates_and_pool_are_set_by_the_admin(client, acme, admin):
         assert resp.status == 400 and (await resp.json())["error"] == error, body
     resp = await client.get("/api/admission/rates", headers=acme)
     assert resp.status == 404
+    prices = {"currency": "GBP", "per_trunk_minute": "0.012", "per_agent_minute": "0.60",
+              "per_contact": {"voice": "0.05"}, "uncharged_results": ["rejected"]}
+    resp = await client.put("/api/admission/rates", params={"tenant": "acme"}, json=prices,
+                            headers=admin)
+    assert resp.status == 200
+    resp = await client.get("/api/admission/rates", headers=acme)
+    assert resp.status == 200 and await resp.json() == {"tenant": "acme", **prices}
 
     resp = await client.get("/api/admission/pool", headers=acme)
     assert resp.status == 403 and (await resp.json())["error"] == "admin-only"

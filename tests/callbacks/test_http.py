@@ -202,6 +202,23 @@ async def test_internal_api_lists_reschedules_and_cancels_per_tenant(rt, public,
     assert resp.status == 409 and (await resp.json())["error"] == "callback-not-waiting"
 
 
+async def test_a_tenant_schedules_a_callback_through_its_api(rt, internal) -> None:
+    acme = {"Authorization": f"Bearer {rt.demo_secrets['acme.token']}"}
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).replace(microsecond=0)
+    resp = await internal.post("/api/callbacks", headers=acme,
+                               json={"phone": "+1 201 555 0199", "when": later.isoformat(),
+                                     "skill": "sales"})
+    made = await resp.json()
+    assert resp.status == 201, made
+    assert (made["phone"], made["source"], made["status"]) == (ADA, "api", "pending")
+    assert dt.datetime.fromisoformat(made["next_attempt_at"]) == later
+    assert (await (await internal.get(f"/api/callbacks/{made['id']}", headers=acme)).json())[
+        "id"] == made["id"]
+    resp = await internal.post("/api/callbacks", headers=acme, json={"phone": "+19005550100"})
+    assert (resp.status, (await resp.json())["error"]) == (403, "number-not-allowed")  # premium
+    assert (await counts(rt))[0] == 1
+
+
 async def test_settings_are_validated_and_used(rt, public, internal) -> None:
     acme = {"Authorization": f"Bearer {rt.demo_secrets['acme.token']}"}
     current = await (await internal.get("/api/callbacks/settings", headers=acme)).json()

@@ -81,6 +81,48 @@ async def test_a_tenant_from_nothing_then_its_own_token_manages_it(client: TestC
         == ("update", 7, 3)
 
 
+async def test_each_resource_reads_back_what_was_written_then_is_deleted(client: TestClient) -> None:
+    """Queues, numbers, agents and menus one by one: each answer is the resource as stored
+    (and, through the suite's OpenAPI check, of the documented shape)."""
+    made = await ok(await client.post("/api/tenants", json={"slug": "initech", "name": "Initech"},
+                                      headers=ADMIN), 201)
+    own = {"Authorization": f"Bearer {made['api_token']}"}
+    base = "/api/tenants/initech"
+    queue = await ok(await client.put(f"{base}/queues/main", json={"ring_timeout_s": 25},
+                                      headers=own))
+    assert queue == {"queue": {"name": "main", "ring_timeout_s": 25, "wrap_up_s": 5.0,
+                               "announce_every_s": 30.0}}
+    assert (await ok(await client.get(f"{base}/queues", headers=own)))["queues"] == [queue["queue"]]
+
+    await ok(await client.post(f"{base}/menus", json=SALES, headers=own), 201)
+    changed = await ok(await client.put(f"{base}/menus/sales", json={**SALES, "timeout_s": 8},
+                                        headers=own))
+    assert changed["menu"]["timeout_s"] == 8.0
+    assert await ok(await client.get(f"{base}/menus/sales", headers=own)) == changed["menu"]
+    assert (await ok(await client.get(f"{base}/menus", headers=own)))["menus"] == [changed["menu"]]
+
+    await ok(await client.post(f"{base}/numbers", json={"did": "+15550300"}, headers=ADMIN), 201)
+    moved = await ok(await client.put(f"{base}/numbers/15550300", json={"menu": "sales"},
+                                      headers=own))
+    # Where a number leads is read per call: Asterisk needs no reload for it.
+    assert moved == {"number": {"did": "15550300", "queue": "main", "menu": "sales"},
+                     "pbx": "unchanged"}
+    assert await ok(await client.get(f"{base}/numbers/15550300", headers=own)) == moved["number"]
+    assert (await ok(await client.get(f"{base}/numbers", headers=own)))["numbers"] == [moved["number"]]
+
+    created = await ok(await client.post(f"{base}/agents", json=agent("dora"), headers=own), 201)
+    assert await ok(await client.get(f"{base}/agents/dora", headers=own)) == created["agent"]
+    assert (await ok(await client.get(f"{base}/agents", headers=own)))["agents"] == [created["agent"]]
+
+    assert await ok(await client.delete(f"{base}/agents/dora", headers=own)) == {
+        "deleted": "dora", "pbx": "off"}
+    assert await ok(await client.delete(f"{base}/numbers/15550300", headers=ADMIN)) == {
+        "deleted": "15550300", "pbx": "off"}
+    assert await ok(await client.delete(f"{base}/menus/sales", headers=own)) == {"deleted": "sales"}
+    for path in ("agents", "numbers", "menus"):
+        assert (await ok(await client.get(f"{base}/{path}", headers=own)))[path] == []
+
+
 async def test_a_whole_tenant_document_creates_then_updates(client: TestClient) -> None:
     doc = {"tenant": {"slug": "initech", "name": "Initech"}, "menus": [MAIN, SALES],
            "queues": [{"name": "main", "ring_timeout_s": 20}],
