@@ -17,6 +17,7 @@ from ccari.app import Runtime, internal_app
 from ccari.contacts import repo
 from ccari.storage.models import Contact, Queue
 from tests.support.agent_web import AgentPage, open_agent_page
+from tests.support.openapi import Conformances
 from tests.support.sipp import free_tcp_port
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.media import closed, connected_call, hearing, three_legs
@@ -26,8 +27,13 @@ pytestmark = pytest.mark.pbx
 
 
 @pytest.fixture
-async def served(ccari: Runtime, voice_env: VoiceEnv) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    runner = web.AppRunner(internal_app(ccari))
+async def served(ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
+                 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The internal listener on a real port (the agent pages' websockets), every answer held
+    to its OpenAPI document like the test clients' (``tests/conftest.py``)."""
+    app = internal_app(ccari)
+    openapi_conformance.watch(app)
+    runner = web.AppRunner(app)
     await runner.setup()
     port = free_tcp_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
