@@ -116,7 +116,7 @@ def _text(data: dict[str, Any], name: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise BadRequest(f"{name} must be text of at most {limit} characters",
-                         error_id=f"bad-{name}")
+                         error_id=f"bad-{name.replace('_', '-')}")
     return value
 
 
