@@ -1,0 +1,1 @@
+"""The wallboard: live service figures per tenant, queue and medium, for supervisors."""

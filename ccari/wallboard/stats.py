@@ -1,0 +1,250 @@
+"""The wallboard's figures: a pure fold of the contact event log, with no I/O (time is passed in).
+
+Every move of a contact is a :class:`Move` (the event log's ``from`` and ``to`` states,
+with the contact's tenant, medium and skill).  :class:`Board` keeps, per contact, what the
+figures need: when it first joined the queue, when it was first answered (connected) or
+abandoned (left while queued or offered), and where it is now.  Moves may arrive more than
+once or out of order (the event log is read with an overlap): each is counted once, by its
+event id, and a contact's story is always read in time order.
+
+Figures, per tenant, medium and skill (and ``all`` / ``all`` for the whole tenant), for a
+period ending now (the last ``window_s``, and since midnight in the tenant's zone):
+
+* ``entered``: contacts that joined the queue in the period;
+* ``answered`` / ``abandoned``: outcomes that fell in the period (a contact's first
+  answer, or its leaving before any answer);
+* ``service_level``: % of those outcomes answered within the threshold, i.e.
+  ``answered within T / (answered + abandoned) * 100`` (None with no outcome);
+* ``abandon_rate``: ``abandoned / (answered + abandoned) * 100`` (None with no outcome);
+* ``asa_s``: the average wait of the contacts answered (None with none);
+* ``predicted_wait_s`` / ``experienced_wait_s``: for the answered contacts whose predicted
+  wait was noted when they joined (:meth:`Board.predicted`), the average of both.
+
+Live, whatever the period: ``waiting`` (queued or offered now) and ``longest_wait_s``.
+Agents: :class:`AgentClock` notes when each agent entered her present state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+ALL = "all"
+WAITING = frozenset({"queued", "offered"})
+ENDED = frozenset({"completed", "abandoned", "failed"})
+
+
+@dataclass(frozen=True)
+class Move:
+    """One row of the contact event log: ``contact`` went from ``before`` to ``after``
+    (``before`` is None for its creation)."""
+
+    event_id: int
+    at: float
+    tenant: int
+    contact: str
+    medium: str
+    skill: str
+    before: str | None
+    after: str
+
+
+@dataclass
+class _Track:
+    """One contact's story, as far as the figures go."""
+
+    tenant: int
+    medium: str
+    skill: str
+    moves: list[Move] = field(default_factory=list)
+    queued_at: float | None = None
+    answered_at: float | None = None
+    abandoned_at: float | None = None
+    state: str = ""
+    predicted_s: float | None = None
+
+    def add(self, move: Move) -> None:
+        self.moves.append(move)
+        self.moves.sort(key=lambda m: (m.at, m.event_id))
+        last = self.moves[-1]
+        self.medium, self.skill, self.state = last.medium, last.skill, last.after
+        self.queued_at = self.answered_at = self.abandoned_at = None
+        for m in self.moves:
+            if m.after == "queued" and self.queued_at is None:
+                self.queued_at = m.at
+            elif m.after == "connected" and self.answered_at is None and self.queued_at is not None:
+                self.answered_at = m.at
+            elif (m.after == "abandoned" and m.before in WAITING and self.answered_at is None
+                  and self.abandoned_at is None):
+                self.abandoned_at = m.at
+
+    @property
+    def wait_s(self) -> float | None:
+        if self.answered_at is None or self.queued_at is None:
+            return None
+        return self.answered_at - self.queued_at
+
+    @property
+    def last_at(self) -> float:
+        return self.moves[-1].at
+
+
+@dataclass(frozen=True)
+class Period:
+    entered: int
+    answered: int
+    abandoned: int
+    service_level: float | None
+    abandon_rate: float | None
+    asa_s: float | None
+    predicted_wait_s: float | None
+    experienced_wait_s: float | None
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    medium: str
+    skill: str
+    waiting: int
+    longest_wait_s: float
+    window: Period
+    today: Period
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def period(tracks: Iterable[_Track], start: float, now: float, threshold_s: float) -> Period:
+    """The figures of ``tracks`` for the period ``(start, now]``."""
+    entered = answered = abandoned = within = 0
+    waits: list[float] = []
+    predicted: list[float] = []
+    experienced: list[float] = []
+    for t in tracks:
+        if t.queued_at is not None and start < t.queued_at <= now:
+            entered += 1
+        wait = t.wait_s
+        if t.answered_at is not None and wait is not None and start < t.answered_at <= now:
+            answered += 1
+            within += wait <= threshold_s
+            waits.append(wait)
+            if t.predicted_s is not None:
+                predicted.append(t.predicted_s)
+                experienced.append(wait)
+        elif t.abandoned_at is not None and start < t.abandoned_at <= now:
+            abandoned += 1
+    outcomes = answered + abandoned
+    return Period(
+        entered=entered, answered=answered, abandoned=abandoned,
+        service_level=100.0 * within / outcomes if outcomes else None,
+        abandon_rate=100.0 * abandoned / outcomes if outcomes else None,
+        asa_s=_mean(waits), predicted_wait_s=_mean(predicted),
+        experienced_wait_s=_mean(experienced),
+    )
+
+
+class Board:
+    """Every tenant's contacts of the last day (and those still waiting), folded from moves."""
+
+    def __init__(self, window_s: float = 900.0) -> None:
+        self.window_s = window_s
+        self._tracks: dict[str, _Track] = {}
+        self._seen: set[int] = set()
+
+    def add(self, move: Move) -> bool:
+        """Fold one move in; False when its event was already counted."""
+        if move.event_id in self._seen:
+            return False
+        self._seen.add(move.event_id)
+        track = self._tracks.get(move.contact)
+        if track is None:
+            track = self._tracks[move.contact] = _Track(move.tenant, move.medium, move.skill)
+        track.add(move)
+        return True
+
+    def predicted(self, contact: str, wait_s: float) -> None:
+        """The wait predicted for ``contact`` as it joined the queue (the first one noted)."""
+        track = self._tracks.get(contact)
+        if track is not None and track.predicted_s is None:
+            track.predicted_s = wait_s
+
+    def unpredicted(self) -> list[str]:
+        """Contacts waiting now whose predicted wait was not noted yet."""
+        return [c for c, t in self._tracks.items() if t.state == "queued" and t.predicted_s is None]
+
+    def prune(self, before: float) -> None:
+        """Forget the contacts that ended before ``before`` (and their event ids)."""
+        gone = [c for c, t in self._tracks.items() if t.state in ENDED and t.last_at < before]
+        for contact in gone:
+            for m in self._tracks.pop(contact).moves:
+                self._seen.discard(m.event_id)
+
+    def figures(self, tenant: int, now: float, *, threshold_s: float,
+                midnight: float) -> list[QueueFigures]:
+        """One row per medium and skill the tenant had today or has waiting, then the
+        tenant's total (medium and skill ``all``)."""
+        groups: dict[tuple[str, str], list[_Track]] = defaultdict(list)
+        for t in self._tracks.values():
+            if t.tenant == tenant:
+                groups[(t.medium, t.skill)].append(t)
+        everything = [t for ts in groups.values() for t in ts]
+        rows = [(key, groups[key]) for key in sorted(groups)] + [((ALL, ALL), everything)]
+        out = []
+        for (medium, skill), tracks in rows:
+            waits = [now - t.queued_at for t in tracks
+                     if t.state in WAITING and t.queued_at is not None]
+            today = period(tracks, midnight, now, threshold_s)
+            if not waits and not (today.entered or today.answered or today.abandoned) \
+                    and medium != ALL:
+                continue
+            out.append(QueueFigures(
+                medium=medium, skill=skill, waiting=len(waits),
+                longest_wait_s=max(waits, default=0.0),
+                window=period(tracks, now - self.window_s, now, threshold_s), today=today))
+        return out
+
+
+def midnight(now: float, zone: str) -> float:
+    """The last midnight before ``now`` in ``zone`` (an IANA name), as a timestamp."""
+    tz = ZoneInfo(zone)
+    local = dt.datetime.fromtimestamp(now, tz)
+    return dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).timestamp()
+
+
+@dataclass(frozen=True)
+class AgentFigure:
+    id: int
+    name: str
+    state: str
+    in_state_s: float
+
+
+class AgentClock:
+    """When each agent entered the state she is in (as first observed in that state)."""
+
+    def __init__(self) -> None:
+        self._since: dict[int, tuple[str, float]] = {}
+
+    def observe(self, agent: int, state: str, now: float) -> float:
+        """Note ``agent`` in ``state`` at ``now``; returns since when she has been in it."""
+        seen = self._since.get(agent)
+        if seen is None or seen[0] != state:
+            self._since[agent] = (state, now)
+            return now
+        return seen[1]
+
+    def figures(self, agents: Iterable[tuple[int, str, str]], now: float) -> list[AgentFigure]:
+        """``agents``: (id, name, state) now; each with the seconds spent in that state."""
+        return [AgentFigure(a, name, state, now - self.observe(a, state, now))
+                for a, name, state in agents]
+
+
+def by_state(agents: Iterable[AgentFigure]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for a in agents:
+        counts[a.state] += 1
+    return dict(sorted(counts.items()))
