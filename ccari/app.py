@@ -66,6 +66,7 @@ from ccari.voice.controls import CallControls
 from ccari.voice.ports import IvrCallbacks, VoicemailPort
 from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
+from ccari.wallboard import plugin as wallboard_plugin
 from ccari.web import openapi
 from ccari.web.middlewares import errors, security_headers
 from ccari.web.security import SessionSigner
@@ -76,7 +77,7 @@ log = logging.getLogger(__name__)
 # ``rt.internal_setups`` / ``rt.public_setups`` and its background work to ``stack``.
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
-           voicemail_plugin, provisioning_plugin, security_plugin)
+           voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:

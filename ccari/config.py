@@ -200,6 +200,19 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class WallboardConfig:
+    # Service level: % of the queue's outcomes answered within this many seconds (each
+    # tenant may set its own: PUT /supervisor/api/wallboard/settings).
+    service_level_s: float = 20.0
+    # The sliding window of the figures (the other period is since midnight).
+    window_s: float = 900.0
+    # How often the open wallboards get new figures.
+    push_every_s: float = 1.0
+    # Midnight of a tenant without business hours (theirs carry a time zone) is in this zone.
+    time_zone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -213,6 +226,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    wallboard: WallboardConfig = field(default_factory=WallboardConfig)
 
     @property
     def state_path(self) -> Path:
@@ -304,6 +318,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError("database.url must use sqlite+aiosqlite or postgresql+asyncpg")
     _validate_callbacks(cfg.callbacks)
     _validate_security(cfg.security)
+    _validate_wallboard(cfg.wallboard)
     r = cfg.routing
     if r.accept_timeout_s <= 0:
         raise ConfigError("routing.accept_timeout_s must be positive")
@@ -323,6 +338,18 @@ def _validate_callbacks(c: CallbacksConfig) -> None:
             raise ConfigError(f"callbacks.{name}_burst / {name}_every_s must be positive")
     if c.prompt_plays < 1 or c.confirm_timeout_s <= 0 or c.defer_s <= 0:
         raise ConfigError("callbacks.prompt_plays, confirm_timeout_s and defer_s must be positive")
+
+
+def _validate_wallboard(c: WallboardConfig) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not 0 < c.service_level_s <= 3600 or c.window_s < 60 or not 0.1 <= c.push_every_s <= 60:
+        raise ConfigError("wallboard.service_level_s: 0 to 3600 s, window_s at least 60 s, "
+                          "push_every_s 0.1 to 60 s")
+    try:
+        ZoneInfo(c.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"wallboard.time_zone: {c.time_zone!r} is not an IANA time zone") from None
 
 
 def _validate_security(c: SecurityConfig) -> None:

@@ -67,6 +67,8 @@ class Tenant(Base):
     hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Fair blending: the tenant's own routing.blend_hold_s (0 = off); None = the node default.
     blend_hold_s: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    # The wallboard's service level threshold (seconds); None: wallboard.service_level_s.
+    service_level_s: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -287,7 +289,8 @@ class Contact(Base):
 
 class ContactEvent(Base):
     __tablename__ = "contact_events"
-    __table_args__ = (Index("ix_contact_events_contact", "contact_id"),)
+    __table_args__ = (Index("ix_contact_events_contact", "contact_id"),
+                      Index("ix_contact_events_at", "at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))

@@ -172,9 +172,12 @@ class Board:
         if track is not None and track.predicted_s is None:
             track.predicted_s = wait_s
 
-    def unpredicted(self) -> list[str]:
-        """Contacts waiting now whose predicted wait was not noted yet."""
-        return [c for c, t in self._tracks.items() if t.state == "queued" and t.predicted_s is None]
+    def unpredicted(self, now: float, within_s: float) -> list[tuple[str, float]]:
+        """Contacts that joined the queue in the last ``within_s`` and are waiting there,
+        whose predicted wait was not noted yet; with the seconds they have waited."""
+        return [(c, now - t.queued_at) for c, t in self._tracks.items()
+                if t.state == "queued" and t.predicted_s is None and t.queued_at is not None
+                and now - t.queued_at <= within_s]
 
     def prune(self, before: float) -> None:
         """Forget the contacts that ended before ``before`` (and their event ids)."""
@@ -185,7 +188,7 @@ class Board:
 
     def figures(self, tenant: int, now: float, *, threshold_s: float,
                 midnight: float) -> list[QueueFigures]:
-        """One row per medium and skill the tenant had today or has waiting, then the
+        """One row per medium and skill the tenant had in either period or has waiting, then the
         tenant's total (medium and skill ``all``)."""
         groups: dict[tuple[str, str], list[_Track]] = defaultdict(list)
         for t in self._tracks.values():
@@ -198,13 +201,13 @@ class Board:
             waits = [now - t.queued_at for t in tracks
                      if t.state in WAITING and t.queued_at is not None]
             today = period(tracks, midnight, now, threshold_s)
-            if not waits and not (today.entered or today.answered or today.abandoned) \
-                    and medium != ALL:
+            window = period(tracks, now - self.window_s, now, threshold_s)
+            if medium != ALL and not waits and not any(
+                    p.entered or p.answered or p.abandoned for p in (today, window)):
                 continue
             out.append(QueueFigures(
                 medium=medium, skill=skill, waiting=len(waits),
-                longest_wait_s=max(waits, default=0.0),
-                window=period(tracks, now - self.window_s, now, threshold_s), today=today))
+                longest_wait_s=max(waits, default=0.0), window=window, today=today))
         return out
 
 

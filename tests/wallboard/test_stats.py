@@ -92,13 +92,14 @@ def test_moves_out_of_order_or_twice_count_once() -> None:
 def test_predicted_next_to_experienced_and_other_tenants_apart() -> None:
     board = board_of(story("a", (100, "queued"), (70, "connected")),
                      story("b", (100, "queued"), (90, "connected")),
-                     story("x", (100, "queued"), tenant=2))
-    assert sorted(board.unpredicted()) == ["x"]
+                     story("x", (100, "queued"), tenant=2), story("y", (3, "queued")))
+    # only the contacts that joined the queue lately: an older prediction would be a guess
+    assert board.unpredicted(T, 5.0) == [("y", 3.0)]
     board.predicted("a", 20.0)
     board.predicted("a", 99.0)  # the first prediction is the one kept
     p = row(board).window
     assert (p.predicted_wait_s, p.experienced_wait_s) == (20.0, 30.0)
-    assert row(board).waiting == 0 and row(board, tenant=2).waiting == 1
+    assert row(board).waiting == 1 and row(board, tenant=2).waiting == 1
 
 
 def test_prune_forgets_ended_contacts_only() -> None:

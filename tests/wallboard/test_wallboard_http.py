@@ -1,0 +1,101 @@
+"""The wallboard's API over a known event log: the figures, who may see them, the threshold."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from ccari.app import internal_app
+from ccari.contacts import repo
+from ccari.contacts.lifecycle import Fact
+from ccari.tenants import repo as tenants_repo
+from ccari.wallboard.http import WALLBOARD
+from tests.supervisor.test_supervisor import login, rt  # noqa: F401  (fixture)
+
+
+async def story(rt, tenant: str, medium: str, skill: str, queued_ago: float,  # noqa: F811
+                *facts: tuple[float, Fact]) -> str:
+    """A contact queued ``queued_ago`` seconds ago, then moved by each (seconds ago, fact)."""
+    now = dt.datetime.now(dt.UTC)
+    async with rt.sessions() as s:
+        t = await tenants_repo.by_slug(s, tenant)
+        at = now - dt.timedelta(seconds=queued_ago)
+        c = await repo.create(s, tenant_id=t.id, medium=medium, state="queued", arrived_at=at,
+                              queued_at=at, caller_number="15550199", attributes={"skill": skill})
+        for ago, fact in facts:
+            await repo.apply(s, c, fact, at=now - dt.timedelta(seconds=ago))
+        await s.commit()
+    return c.id
+
+
+def queue(data: dict, medium: str, skill: str) -> dict:
+    return next(q for q in data["queues"] if (q["medium"], q["skill"]) == (medium, skill))
+
+
+async def test_figures_of_the_tenant_only_and_its_own_threshold(rt, aiohttp_client):  # noqa: F811
+    await story(rt, "acme", "voice", "sales", 100, (95, Fact.OFFERED), (92, Fact.ANSWERED))
+    await story(rt, "acme", "voice", "sales", 100, (60, Fact.CUSTOMER_LEFT))
+    await story(rt, "acme", "voice", "sales", 50, (45, Fact.OFFERED), (10, Fact.ANSWERED))
+    await story(rt, "acme", "chat", "support", 30)
+    await story(rt, "globex", "voice", "service", 200)
+    client = await aiohttp_client(internal_app(rt))
+    await client.app[WALLBOARD].refresh()
+
+    assert (await client.get("/supervisor/api/wallboard")).status == 401
+    await login(client, "alice", rt.demo_secrets["acme.alice.web"])
+    refused = await client.get("/supervisor/api/wallboard")
+    assert refused.status == 403 and (await refused.json())["error"] == "supervisors-only"
+
+    csrf = await login(client, "sam", rt.demo_secrets["acme.sam.web"])
+    data = await (await client.get("/supervisor/api/wallboard")).json()
+    assert data["service_level_s"] == 20.0
+    sales = queue(data, "voice", "sales")
+    assert (sales["window"]["answered"], sales["window"]["abandoned"]) == (2, 1)
+    assert sales["window"]["service_level"] == 33.3  # 8 s in, 40 s out, one abandoned
+    assert sales["window"]["abandon_rate"] == 33.3
+    assert sales["window"]["asa_s"] == 24.0
+    assert sales["waiting"] == 0
+    chat = queue(data, "chat", "support")
+    assert chat["waiting"] == 1 and 29 <= chat["longest_wait_s"] <= 40
+    total = queue(data, "all", "all")
+    assert total["waiting"] == 1 and total["window"]["entered"] == 4
+    # globex's contact and its agent are not acme's business
+    assert {q["skill"] for q in data["queues"]} == {"sales", "support", "all"}
+    assert {a["name"] for a in data["agents"]} == {"Alice Sales", "Bob Support", "Sam Supervisor"}
+    states = {a["name"]: a["state"] for a in data["agents"]}
+    assert states["Sam Supervisor"] == "not_ready"  # logged in, not ready yet
+    assert sum(data["agents_by_state"].values()) == 3
+    assert data["agents_by_state"]["not_ready"] == list(states.values()).count("not_ready")
+
+    # the tenant's own threshold: the 40 s answer is within 45 s
+    no_csrf = await client.put("/supervisor/api/wallboard/settings", json={"service_level_s": 45})
+    assert no_csrf.status == 403 and (await no_csrf.json())["error"] == "csrf-failed"
+    for bad in ("soon", 0, 5000, True, None):
+        resp = await client.put("/supervisor/api/wallboard/settings",
+                                json={"service_level_s": bad}, headers={"X-CSRF-Token": csrf})
+        assert resp.status == 400 and (await resp.json())["error"] == "bad-service-level"
+    ok = await client.put("/supervisor/api/wallboard/settings", json={"service_level_s": 45},
+                          headers={"X-CSRF-Token": csrf})
+    assert ok.status == 200 and (await ok.json()) == {"service_level_s": 45.0}
+    data = await (await client.get("/supervisor/api/wallboard")).json()
+    assert data["service_level_s"] == 45.0
+    assert queue(data, "voice", "sales")["window"]["service_level"] == 66.7
+
+
+async def test_the_figures_are_rebuilt_from_the_event_log(rt, aiohttp_client):  # noqa: F811
+    from ccari.wallboard.services import Wallboard
+
+    await story(rt, "acme", "voice", "sales", 300, (290, Fact.OFFERED), (285, Fact.ANSWERED),
+                (200, Fact.ENDED))
+    # a zone where midnight is more than 5 minutes ago, whatever the time of the run
+    zone = next(z for z in ("UTC", "Asia/Tokyo", "America/New_York")
+                if 1 <= dt.datetime.now(ZoneInfo(z)).hour <= 22)
+    cfg = dataclasses.replace(rt.config.wallboard, time_zone=zone)
+    fresh = Wallboard(rt.sessions, rt.queue, cfg)  # as after a restart
+    await fresh.refresh()
+    async with rt.sessions() as s:
+        acme = await tenants_repo.by_slug(s, "acme")
+    sales = queue(fresh.figures(acme.id), "voice", "sales")
+    assert (sales["window"]["answered"], sales["window"]["asa_s"]) == (1, 15.0)
+    assert sales["today"]["answered"] == 1
