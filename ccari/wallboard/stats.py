@@ -153,6 +153,8 @@ class Board:
     def __init__(self, window_s: float = 900.0) -> None:
         self.window_s = window_s
         self._tracks: dict[str, _Track] = {}
+        # The same tracks by tenant: each wallboard reads only its tenant's.
+        self._by_tenant: dict[int, dict[str, _Track]] = defaultdict(dict)
         self._seen: set[int] = set()
 
     def add(self, move: Move) -> bool:
@@ -163,6 +165,7 @@ class Board:
         track = self._tracks.get(move.contact)
         if track is None:
             track = self._tracks[move.contact] = _Track(move.tenant, move.medium, move.skill)
+            self._by_tenant[move.tenant][move.contact] = track
         track.add(move)
         return True
 
@@ -183,7 +186,9 @@ class Board:
         """Forget the contacts that ended before ``before`` (and their event ids)."""
         gone = [c for c, t in self._tracks.items() if t.state in ENDED and t.last_at < before]
         for contact in gone:
-            for m in self._tracks.pop(contact).moves:
+            track = self._tracks.pop(contact)
+            del self._by_tenant[track.tenant][contact]
+            for m in track.moves:
                 self._seen.discard(m.event_id)
 
     def figures(self, tenant: int, now: float, *, threshold_s: float,
@@ -191,9 +196,8 @@ class Board:
         """One row per medium and skill the tenant had in either period or has waiting, then the
         tenant's total (medium and skill ``all``)."""
         groups: dict[tuple[str, str], list[_Track]] = defaultdict(list)
-        for t in self._tracks.values():
-            if t.tenant == tenant:
-                groups[(t.medium, t.skill)].append(t)
+        for t in self._by_tenant.get(tenant, {}).values():
+            groups[(t.medium, t.skill)].append(t)
         everything = [t for ts in groups.values() for t in ts]
         rows = [(key, groups[key]) for key in sorted(groups)] + [((ALL, ALL), everything)]
         out = []

@@ -1,7 +1,7 @@
 """wallboard: a tenant's service level threshold; contact events found by time
 
 Revision ID: 0011b
-Revises: 0010g
+Revises: 0010c
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011b"
-down_revision = "0010g"
+down_revision = "0010c"
 branch_labels = None
 depends_on = None
 
