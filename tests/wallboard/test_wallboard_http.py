@@ -6,6 +6,8 @@ import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from ccari.app import internal_app
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact
@@ -99,3 +101,33 @@ async def test_the_figures_are_rebuilt_from_the_event_log(rt, aiohttp_client):  
     sales = queue(fresh.figures(acme.id), "voice", "sales")
     assert (sales["window"]["answered"], sales["window"]["asa_s"]) == (1, 15.0)
     assert sales["today"]["answered"] == 1
+
+
+async def test_the_wait_predicted_on_joining_beside_the_wait_experienced(rt, aiohttp_client):  # noqa: F811
+    from ccari.agents import repo as agents_repo
+    from tests.supervisor.test_supervisor import waiting
+
+    async with rt.sessions() as s:
+        alice = await agents_repo.by_login(s, "acme", "alice")
+    await rt.queue.set_presence(alice, "ready")
+    await waiting(rt, "acme", "voice", "15550001", 0)  # offered to alice: she is held
+    second = await waiting(rt, "acme", "voice", "15550002", 0)  # waits behind
+    predicted = rt.queue.view(second).predicted_wait_s
+    assert 0 < predicted < 1e6
+    client = await aiohttp_client(internal_app(rt))
+    wallboard = client.app[WALLBOARD]
+    await wallboard.refresh()  # notes the prediction as it joins the queue
+    async with rt.sessions() as s:
+        c = await repo.get(s, second)
+        now = dt.datetime.now(dt.UTC)
+        await repo.apply(s, c, Fact.OFFERED, at=now, agent_id=alice.id)
+        await repo.apply(s, c, Fact.ANSWERED, at=now)
+        await s.commit()
+    waited = (now - c.queued_at).total_seconds()
+    await wallboard.refresh()
+    await login(client, "sam", rt.demo_secrets["acme.sam.web"])
+    data = await (await client.get("/supervisor/api/wallboard")).json()
+    window = queue(data, "voice", "sales")["window"]
+    assert window["predicted_wait_s"] == pytest.approx(predicted, abs=1.5)
+    assert window["experienced_wait_s"] == pytest.approx(waited, abs=0.1)
+    assert window["answered"] == 1 and window["experienced_wait_s"] < window["predicted_wait_s"]
