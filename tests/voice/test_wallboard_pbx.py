@@ -94,6 +94,9 @@ async def test_the_wallboard_page_shows_a_call_arriving_then_abandoning(
         async with chromium() as browser:
             page = await agent_login(await browser.new_page(), base, "sam",
                                      secrets["acme.sam.web"], ready=False)
+            problems: list[str] = []  # script errors, CSP refusals
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
             await page.goto(f"{base}/supervisor/wallboard")
             await page.wait_for_selector("#conn:text('live')")
             await page.wait_for_selector("#total-waiting:text-is('0')")
@@ -111,5 +114,10 @@ async def test_the_wallboard_page_shows_a_call_arriving_then_abandoning(
             assert await page.text_content(f"{row} td.abandon") == "100 %"
             assert await page.get_attribute("#total-abandon", "data-level") == "bad"
             assert "Sam Supervisor" in await page.text_content("#agents")
+            # The trend chart (uPlot) is drawn, with both series.
+            assert await page.is_visible("#trend canvas")
+            legend = await page.text_content("#trend .u-legend")
+            assert legend is not None and "waiting" in legend and "service level" in legend
+            assert problems == []
     finally:
         await runner.cleanup()

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
-  const history = [];  // [seconds since epoch, contacts waiting], the last 5 minutes
+  const history = [[], [], []];  // times, contacts waiting, service level: the last 15 minutes
   let retry = 500;
 
   function secs(v) {
@@ -89,11 +89,35 @@
     }
 
     const now = Date.parse(data.at) / 1000;
-    history.push([now, total ? total.waiting : 0]);
-    while (history.length && history[0][0] < now - 300) history.shift();
-    const top = Math.max(1, ...history.map((p) => p[1]));
-    $("trend-line").setAttribute("points", history.map(
-      ([t, n]) => ((t - (now - 300)) / 300 * 300).toFixed(1) + "," + (58 - n / top * 56).toFixed(1)).join(" "));
+    history[0].push(now);
+    history[1].push(total ? total.waiting : 0);
+    history[2].push(w.service_level === undefined ? null : w.service_level);
+    while (history[0].length && history[0][0] < now - 900) history.forEach((s) => s.shift());
+    draw();
+  }
+
+  // The trend chart (uPlot, vendored): contacts waiting and the window's service level.
+  let chart = null;
+  function draw() {
+    const box = $("trend");
+    const width = Math.max(300, box.clientWidth - 16);
+    if (chart === null) {
+      const axis = { stroke: "#8b949e", grid: { stroke: "#30363d" }, ticks: { stroke: "#30363d" } };
+      chart = new uPlot({
+        width: width, height: 220,
+        scales: { n: { range: (u, min, max) => [0, Math.max(1, max)] }, pct: { range: [0, 100] } },
+        series: [
+          {},
+          { label: "waiting", scale: "n", stroke: "#58a6ff", width: 2 },
+          { label: "service level %", scale: "pct", stroke: "#3fb950", width: 2, spanGaps: true },
+        ],
+        axes: [axis, { ...axis, scale: "n", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] },
+               { ...axis, scale: "pct", side: 1 }],
+      }, history, box);
+    } else {
+      if (chart.width !== width) chart.setSize({ width: width, height: 220 });
+      chart.setData(history);
+    }
   }
 
   function connect() {
