@@ -10,12 +10,14 @@ import pytest
 from aiohttp import web
 
 from ccari.app import Runtime, internal_app
+from ccari.contacts.lifecycle import Fact
 from tests.support.agent_web import AgentPage
 from tests.support.browser import agent_login, chromium
 from tests.support.sipp import free_tcp_port
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.test_call_controls_pbx import page_of, served  # noqa: F401 - fixture
 from tests.voice.test_voice_pbx import _state_of, caller, phone, ready
+from tests.wallboard.test_wallboard_http import story
 
 pytestmark = pytest.mark.pbx
 
@@ -101,6 +103,11 @@ async def test_the_wallboard_page_shows_a_call_arriving_then_abandoning(
             await page.wait_for_selector("#conn:text('live')")
             await page.wait_for_selector("#total-waiting:text-is('0')")
             assert await page.is_visible("#no-queues")
+            # A chat that gave up earlier, its skill in markup: shown as text.
+            await story(ccari, "acme", "chat", "<i>vip</i>", 60, (50, Fact.CUSTOMER_LEFT))
+            chat = "#queues tbody tr[data-medium=chat]"
+            await page.wait_for_selector(chat, timeout=5000)
+            assert await page.text_content(f"{chat} td:nth-child(2)") == "<i>vip</i>"
 
             call = caller(voice_env, digits="1", hangup_after_ms=3000, caller="15551110003")
             await call.start()

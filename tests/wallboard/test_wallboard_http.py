@@ -131,3 +131,32 @@ async def test_the_wait_predicted_on_joining_beside_the_wait_experienced(rt, aio
     assert window["predicted_wait_s"] == pytest.approx(predicted, abs=1.5)
     assert window["experienced_wait_s"] == pytest.approx(waited, abs=0.1)
     assert window["answered"] == 1 and window["experienced_wait_s"] < window["predicted_wait_s"]
+
+
+async def test_the_page_and_its_websocket_are_for_the_tenants_supervisors(rt, aiohttp_client):  # noqa: F811
+    await story(rt, "acme", "chat", "<b>sales</b>", 12)
+    client = await aiohttp_client(internal_app(rt))
+    await client.app[WALLBOARD].refresh()
+    resp = await client.get("/supervisor/wallboard", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/agent/login"
+    await login(client, "alice", rt.demo_secrets["acme.alice.web"])
+    assert (await client.get("/supervisor/wallboard")).status == 403
+    refused = await client.get("/supervisor/wallboard/ws")
+    assert refused.status == 403 and (await refused.json())["error"] == "supervisors-only"
+
+    await login(client, "sam", rt.demo_secrets["acme.sam.web"])
+    page = await (await client.get("/supervisor/wallboard")).text()
+    assert "Acme Broadband" in page and 'id="total-waiting"' in page
+    foreign = await client.get("/supervisor/wallboard/ws", headers={"Origin": "http://evil.example"})
+    assert foreign.status == 403 and (await foreign.json())["error"] == "bad-origin"
+    ws = await client.ws_connect("/supervisor/wallboard/ws")
+    try:
+        first = await ws.receive_json(timeout=5)
+        assert first["type"] == "wallboard"
+        # the skill is data, sent as it is; the page shows it as text
+        assert [q["skill"] for q in first["queues"]] == ["<b>sales</b>", "all"]
+        # then pushed again without asking (every wallboard.push_every_s)
+        again = await ws.receive_json(timeout=5)
+        assert again["type"] == "wallboard" and again["at"] > first["at"]
+    finally:
+        await ws.close()
