@@ -1,0 +1,83 @@
+"""What a caller may say to a menu, from its options' labels: pure, no I/O.
+
+Each option is chosen by its label ("sales", "an agent") or by its digit spoken as a word
+("two").  Words the recogniser's dictionary does not know are left out of the phrase (a
+label none of whose words is known is reachable by its digit only).  Two options with the
+same phrase keep it for neither: it would be a guess.
+
+>>> v = Vocabulary.of({"1": "Sales", "2": "support"}, known=lambda w: True)
+>>> v.option_of("support")
+'2'
+>>> v.option_of("one")
+'1'
+>>> print(v.jsgf())
+#JSGF V1.0;
+grammar menu;
+public <menu> = one | sales | support | two;
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+DIGIT_WORDS = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five",
+               "6": "six", "7": "seven", "8": "eight", "9": "nine"}
+_WORD = re.compile(r"[a-z']+")
+
+
+def words_of(label: str) -> tuple[str, ...]:
+    """A label as lower-case words: ``"Talk to an Agent!"`` -> ``("talk", "to", "an", "agent")``;
+    digits in it are spoken one by one."""
+    out: list[str] = []
+    for token in re.findall(r"[a-z']+|\d", label.lower().replace("_", " ").replace("-", " ")):
+        out.append(DIGIT_WORDS.get(token, token))
+    return tuple(w for w in out if _WORD.fullmatch(w))
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Phrase (words joined by one space) -> the digit of the option it chooses."""
+
+    phrases: Mapping[str, str]
+
+    @classmethod
+    def of(cls, labels: Mapping[str, str], known: Callable[[str], bool]) -> Vocabulary:
+        """``labels``: digit -> label of each option; ``known``: is a word in the dictionary."""
+        found: dict[str, set[str]] = {}
+        for digit, label in labels.items():
+            candidates = [words_of(label)]
+            if digit in DIGIT_WORDS:
+                candidates.append((DIGIT_WORDS[digit],))
+            for words in candidates:
+                kept = tuple(w for w in words if known(w))
+                if kept:
+                    found.setdefault(" ".join(kept), set()).add(digit)
+        return cls({p: next(iter(ds)) for p, ds in sorted(found.items()) if len(ds) == 1})
+
+    def option_of(self, said: str) -> str | None:
+        """The digit of the option ``said`` (a recogniser's hypothesis) chooses, or None."""
+        return self.phrases.get(" ".join(words_of(said)))
+
+    def jsgf(self) -> str:
+        """The menu as a JSGF grammar: exactly one of its phrases."""
+        body = " | ".join(sorted(self.phrases))
+        return f"#JSGF V1.0;\ngrammar menu;\npublic <menu> = {body};"
+
+    def __bool__(self) -> bool:
+        return bool(self.phrases)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One recognised utterance: the words, a confidence in [0, 1], and the option they
+    choose (None: not a phrase of the menu)."""
+
+    said: str
+    confidence: float
+    digit: str | None
+
+    def chosen(self, threshold: float) -> str | None:
+        """The option to take, when the recogniser is sure enough."""
+        return self.digit if self.confidence >= threshold else None
