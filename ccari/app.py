@@ -58,12 +58,13 @@ from ccari.public.tokens import CustomerTokens
 from ccari.routing import Rules
 from ccari.security import plugin as security_plugin
 from ccari.security.services import SecurityService
+from ccari.speech import plugin as speech_plugin
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
 from ccari.voice import stasis
 from ccari.voice.controls import CallControls
-from ccari.voice.ports import IvrCallbacks, VoicemailPort
+from ccari.voice.ports import IvrCallbacks, SpeechPort, VoicemailPort
 from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
 from ccari.wallboard import plugin as wallboard_plugin
@@ -78,6 +79,7 @@ log = logging.getLogger(__name__)
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
            voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin)
+           voicemail_plugin, provisioning_plugin, speech_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:
@@ -145,6 +147,7 @@ class Runtime:
     # and the keeping of voicemails (set by the voicemail plugin).
     ivr_callbacks: IvrCallbacks | None = None
     voicemail: VoicemailPort | None = None
+    speech: SpeechPort | None = None  # spoken answers in the IVR (set by the speech plugin)
     # What GET /metrics reports; each owner registers its series.
     metrics: Metrics = field(default_factory=Metrics)
     # The Asterisk ccari started itself (managed mode), restarted when it dies.
@@ -204,7 +207,8 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                              lambda: 1 if ari.connected else 0)
             rt.voice = VoiceService(rt.ari, sessions, queue, hub, cfg.voice, node=cfg.node,
                                     admission=admission, writes=writes,
-                                    callbacks=rt.ivr_callbacks, voicemail=rt.voicemail)
+                                    callbacks=rt.ivr_callbacks, voicemail=rt.voicemail,
+                                    speech=rt.speech)
             queue.register("voice", rt.voice)
             # The agent's call controls (hold, hang up, transfer, wrap-up), page and REST.
             CallControls(rt.voice, queue).register_commands(rt.commands)

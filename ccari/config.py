@@ -213,6 +213,19 @@ class WallboardConfig:
 
 
 @dataclass(frozen=True)
+class SpeechConfig:
+    """Spoken answers in the IVR (the words come from the menus' option labels)."""
+
+    enabled: bool = True
+    # ccari's address as Asterisk reaches it: the caller's audio comes there as RTP.
+    media_host: str = "127.0.0.1"
+    # Below this confidence (0..1) an utterance is not taken: the menu asks again.
+    min_confidence: float = 0.6
+    # An utterance longer than this is cut and recognised as it is.
+    max_utterance_s: float = 4.0
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -227,6 +240,7 @@ class Config:
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     wallboard: WallboardConfig = field(default_factory=WallboardConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
 
     @property
     def state_path(self) -> Path:
@@ -319,6 +333,8 @@ def validate(cfg: Config) -> None:
     _validate_callbacks(cfg.callbacks)
     _validate_security(cfg.security)
     _validate_wallboard(cfg.wallboard)
+    if not 0 <= cfg.speech.min_confidence <= 1 or cfg.speech.max_utterance_s <= 0:
+        raise ConfigError("speech.min_confidence: 0 to 1; speech.max_utterance_s: positive")
     r = cfg.routing
     if r.accept_timeout_s <= 0:
         raise ConfigError("routing.accept_timeout_s must be positive")

@@ -28,6 +28,9 @@ class Kind(enum.StrEnum):
     SNOOP = "snoop"  # supervision: a snoop on the agent's leg, snoop-<session>-<n>
     MONITOR_BRIDGE = "mon"  # supervision: supervisor + snoop, mon-<session>
     WHISPER_FILL = "wfill"  # supervision: silence in the call's bridge, wfill-<session>-<n>
+    SPEECH_SNOOP = "sps"  # speech: what the IVR caller says, sps-<contact>-<n>
+    SPEECH_MEDIA = "spm"  # speech: that audio as RTP to ccari, spm-<contact>-<n>
+    SPEECH_BRIDGE = "spb"  # speech: the two above, spb-<contact>-<n>
 
 
 def make(kind: Kind, *parts: object) -> str:

@@ -106,6 +106,7 @@ def menu_of(row, depth: int = 1) -> Menu:  # type: ignore[no-untyped-def]
         options={o.digit: dict(o.attributes) for o in row.options},
         default_attributes=dict(row.default_attributes) if row.default_attributes else None,
         actions={o.digit: o.action for o in row.options if o.action},
+        labels={o.digit: o.label for o in row.options},
         submenus={o.digit: menu_of(o.submenu, depth + 1) for o in row.options
                   if depth < MAX_IVR_DEPTH and o.submenu_id is not None
                   and o.submenu is not None},

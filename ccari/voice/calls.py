@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ccari.voice.ivr import Ivr
+from ccari.voice.ports import SpeechSession
 
 
 class _Timings(Protocol):  # a queue row, or the voice config
@@ -62,6 +63,8 @@ class Call:
     muted: bool = False
     # A supervisor took the call over: her phone's leg is the agent leg from then on.
     taken_over_by: int | None = None
+    # The caller's spoken answers to the IVR are being listened to (ccari.speech).
+    speech: SpeechSession | None = None
 
     def hold_total(self, now: float) -> float:
         """Seconds on hold so far, the hold under way included."""

@@ -11,6 +11,12 @@ A digit of ``submenus`` leads to another menu instead (nested menus): its prompt
 tries start again, and the attributes of every digit on the way are kept under the ones the
 sub-menu finishes with (the sub-menu's choice wins on the same name).
 
+A menu can be answered by voice too (``ccari.speech`` listens; the words come from the
+options' ``labels``): speech starting stops the prompt (barge-in) and restarts the timer;
+an utterance that chose an option is a digit; one that chose nothing (or too unsure) is an
+invalid answer, and after ``SPEECH_MISSES`` of them the menu stops listening
+(``StopListening``): digits only from then on.  Digits work all along.
+
 Each prompt and timer carries a generation number; events for an older generation are
 stale (the caller pressed a digit while the previous prompt was finishing) and ignored.
 
@@ -40,7 +46,12 @@ class Menu:
     actions: Mapping[str, str] = field(default_factory=dict)
     # Digits that lead to a sub-menu (their ``options`` entry: the attributes they add).
     submenus: Mapping[str, Menu] = field(default_factory=dict)
+    # What each digit's option is called ("sales", "an agent"): the words a caller may say.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
+
+# Utterances not understood before the menu falls back to digits only.
+SPEECH_MISSES = 2
 
 # The action of a "call me back" digit: the caller keeps their place as a callback.
 CALLBACK = "callback"
@@ -73,7 +84,12 @@ class Finish:
     action: str | None = None
 
 
-Command = Play | StopPlayback | StartTimer | Finish
+@dataclass(frozen=True)
+class StopListening:
+    """Speech fell back to digits: stop recognising this caller."""
+
+
+Command = Play | StopPlayback | StartTimer | StopListening | Finish
 
 
 @dataclass
@@ -88,6 +104,7 @@ class Ivr:
     # digits that led there chose.
     current: Menu | None = None
     chosen: dict[str, str] = field(default_factory=dict)
+    misses: int = 0  # utterances not understood
 
     @property
     def at(self) -> Menu:
@@ -106,6 +123,31 @@ class Ivr:
         if self.done:
             return []
         self.history.append(digit)
+        return self._choose(digit)
+
+    def on_speech_started(self) -> list[Command]:
+        """The caller started speaking: the prompt stops, the timer starts again."""
+        if self.done or self.misses >= SPEECH_MISSES:
+            return []
+        stop: list[Command] = [StopPlayback()] if self.playing else []
+        self.playing = False
+        self.generation += 1
+        return [*stop, StartTimer(self.at.timeout_s, self.generation)]
+
+    def on_speech(self, said: str, confidence: float, digit: str | None) -> list[Command]:
+        """An utterance: ``digit`` is the option it chose (None: none, or too unsure)."""
+        if self.done or self.misses >= SPEECH_MISSES:
+            return []
+        self.history.append(f"said:{said}:{confidence:.2f}")
+        if digit is not None:
+            return self._choose(digit)
+        stop: list[Command] = [StopPlayback()] if self.playing else []
+        self.playing = False
+        self.misses += 1
+        fallback: list[Command] = [StopListening()] if self.misses >= SPEECH_MISSES else []
+        return [*stop, *fallback, *self._retry()]
+
+    def _choose(self, digit: str) -> list[Command]:
         stop: list[Command] = [StopPlayback()] if self.playing else []
         self.playing = False
         menu = self.at

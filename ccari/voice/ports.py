@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -91,4 +91,28 @@ class VoicemailPort(Protocol):
     async def keep(self, call_contact_id: str, audio: bytes | None, duration_s: float) -> str | None:
         """Save the message as a queued voicemail contact and end the call's contact, in one
         transaction; the new contact's id, or None (nothing worth keeping was recorded)."""
+        ...
+
+
+class SpeechSession(Protocol):
+    """One caller being listened to (``SpeechPort.listen``)."""
+
+    def use(self, labels: Mapping[str, str]) -> None:
+        """Recognise the options of another menu from now on (a sub-menu)."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+class SpeechPort(Protocol):
+    """Spoken answers in the IVR (``ccari.speech``' service)."""
+
+    async def listen(self, channel_id: str, contact_id: str, labels: Mapping[str, str],
+                     started: Callable[[], Awaitable[None]],
+                     heard: Callable[[str, float, str | None], Awaitable[None]],
+                     ) -> SpeechSession | None:
+        """Listen to the caller on ``channel_id``; ``labels``: digit -> label of the menu's
+        options.  ``started`` when they start speaking, ``heard(said, confidence, digit)``
+        after each utterance (``digit`` None: no option, or not sure enough).  None when
+        the menu has no word to listen for, or the audio path could not be set up."""
         ...

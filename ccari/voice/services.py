@@ -55,7 +55,7 @@ from ccari.voice.hold import Hold, safe
 from ccari.voice.offers import Offers
 from ccari.voice.overflow import Overflow
 from ccari.voice.overload import Gate, Limits, LoadMonitor
-from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks, VoicemailPort
+from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks, SpeechPort, VoicemailPort
 from ccari.voice.treatment import Treatment
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,11 @@ class VoiceService:
         writes: GroupCommit | None = None,
         callbacks: IvrCallbacks | None = None,
         voicemail: VoicemailPort | None = None,
+        speech: SpeechPort | None = None,
     ) -> None:
         """``callbacks``: the IVR's "call me back" (ccari.callbacks), ``voicemail``: keeps
-        the messages of the voicemail overflow treatment (ccari.voicemail); each None turns
-        its option off."""
+        the messages of the voicemail overflow treatment (ccari.voicemail), ``speech``:
+        spoken answers in the IVR (ccari.speech); each None turns its option off."""
         self._ari = ari
         self._sessions = sessions
         # Every state change of a call is saved before Asterisk is told, in shared commits.
@@ -105,7 +106,7 @@ class VoiceService:
         # The answered call's first steps (overflow treatment, IVR), then the queue.
         self._treatment = Treatment(ari, self.calls, queue, self.hold, self.overflow,
                                     self._writes, self._tasks, self._sound, self.now,
-                                    callbacks=callbacks)
+                                    callbacks=callbacks, speech=speech)
         # A queued call rung on an agent's phone, then bridged.
         self._offers = Offers(ari, sessions, self.calls, queue, hub, self.hold, self._writes,
                               self.now)

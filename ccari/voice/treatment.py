@@ -26,7 +26,7 @@ from ccari.voice import moves
 from ccari.voice.calls import Call, CallRegistry
 from ccari.voice.hold import Hold, safe
 from ccari.voice.overflow import Overflow
-from ccari.voice.ports import IvrCallbacks
+from ccari.voice.ports import IvrCallbacks, SpeechPort
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class Treatment:
     def __init__(self, ari: AriClient, calls: CallRegistry, queue: QueueService, hold: Hold,
                  overflow: Overflow, writes: GroupCommit, tasks: TaskSet,
                  sound: Callable[[str], str], now: Callable[[], dt.datetime], *,
-                 callbacks: IvrCallbacks | None) -> None:
+                 callbacks: IvrCallbacks | None, speech: SpeechPort | None = None) -> None:
         self._ari = ari
         self._calls = calls
         self._queue = queue
@@ -46,6 +46,7 @@ class Treatment:
         self._sound = sound
         self._now = now
         self._callbacks = callbacks
+        self._speech = speech
 
     async def start(self, call: Call, menu: ivr_mod.Menu | None) -> None:
         """The answered call's first step: its overflow treatment, else the IVR or the queue."""
@@ -58,11 +59,40 @@ class Treatment:
             await self.enqueue(call, {})
         else:
             call.ivr = ivr_mod.Ivr(menu)
+            if self._speech is not None and menu.labels:
+                call.speech = await self._speech.listen(
+                    call.channel_id, call.contact_id, menu.labels,
+                    functools.partial(self._speech_started, call),
+                    functools.partial(self._heard, call))
             await self._run(call, call.ivr.start())
+
+    async def _speech_started(self, call: Call) -> None:
+        async with call.lock:
+            if call.phase == "ivr" and call.ivr is not None:
+                await self._run(call, call.ivr.on_speech_started())
+
+    async def _heard(self, call: Call, said: str, confidence: float, digit: str | None) -> None:
+        async with call.lock:
+            if call.phase != "ivr" or call.ivr is None:
+                return
+            log.info("contact %s said %r (confidence %.2f): option %s", call.contact_id, said,
+                     confidence, digit)
+            at = call.ivr.at
+            await self._run(call, call.ivr.on_speech(said, confidence, digit))
+            if call.speech is not None and call.ivr.at is not at:  # into a sub-menu
+                call.speech.use(call.ivr.at.labels)
+
+    async def _stop_listening(self, call: Call) -> None:
+        if call.speech is not None:
+            session, call.speech = call.speech, None
+            await session.stop()
 
     async def digit(self, call: Call, digit: str) -> None:
         if call.phase == "ivr" and call.ivr is not None:
+            at = call.ivr.at
             await self._run(call, call.ivr.on_digit(digit))
+            if call.speech is not None and call.ivr.at is not at:  # into a sub-menu
+                call.speech.use(call.ivr.at.labels)
 
     async def prompt_finished(self, call: Call, generation: int) -> None:
         if call.phase == "ivr" and call.ivr is not None:
@@ -84,7 +114,10 @@ class Treatment:
                 call.timer = self._tasks.spawn(
                     self._timeout(call, cmd.seconds, cmd.generation), f"ivr-{call.contact_id}"
                 )
+            elif isinstance(cmd, ivr_mod.StopListening):
+                await self._stop_listening(call)
             elif isinstance(cmd, ivr_mod.Finish):
+                await self._stop_listening(call)
                 await self._finish(call, cmd)
 
     async def _finish(self, call: Call, cmd: ivr_mod.Finish) -> None:
