@@ -1,0 +1,64 @@
+"""Spoken answers in the IVR on the real Asterisk: a SIPp caller plays espeak-ng speech as
+PCMU RTP; ccari hears it through a snoop and an external media channel."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccari.app import Runtime
+from tests.support.sipp import Sipp
+from tests.support.speech import PCMU_RATE, rtp_pcap, say
+from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
+from tests.voice.test_voice_pbx import one_contact_in, phone, ready
+
+pytestmark = pytest.mark.pbx
+
+
+def speaking_caller(env: VoiceEnv, texts: list[str], **params: object) -> Sipp:
+    pcap = rtp_pcap(say(texts, rate=PCMU_RATE, encoding="mu-law"))
+    return Sipp("caller_speech.xml", env.sip_target, service="15550100", local_ip=CARRIER_IP,
+                params=params, files={"speech.pcap": pcap}, timeout_s=60,
+                recv_timeout_ms=30000)
+
+
+async def test_a_caller_who_says_support_is_routed_to_support(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    agents = await ready(ccari, "alice", "bob")
+    async with phone(voice_env, "alice") as alice, phone(voice_env, "bob") as bob:
+        # "support" while the welcome prompt plays; the "1" (sales) keyed 4 s later comes
+        # when the caller is already queued: only speech can have routed them to support.
+        call = speaking_caller(voice_env, ["support"], speak_after_ms=600, digits="1",
+                               dtmf_after_ms=4000, hangup_after_ms=3000)
+        await call.start()
+        result = await call.wait()
+        assert result.ok, result.describe()
+        done = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed contact")
+    assert done.attributes["skill"] == "support"
+    assert done.agent_id == agents["bob"].id
+    said = done.meta["ivr"]
+    assert len(said) == 1 and said[0].startswith("said:support:"), said
+    assert float(said[0].rsplit(":", 1)[1]) >= ccari.config.speech.min_confidence
+    assert (await bob.result()).requests.get("INVITE") == 1
+    assert not (await alice.result()).requests.get("INVITE")
+
+
+async def test_a_caller_not_understood_twice_is_asked_again_then_keys_a_digit(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    agents = await ready(ccari, "alice", "bob")
+    async with phone(voice_env, "bob") as bob:
+        # Two answers that are no option: each gets "not a valid option" and the menu again;
+        # after the second the menu takes digits only, and "2" routes to support.
+        call = speaking_caller(voice_env, ["banana pancakes", "banana pancakes"],
+                               speak_after_ms=600, digits="2", dtmf_after_ms=6500,
+                               hangup_after_ms=3000)
+        await call.start()
+        result = await call.wait()
+        assert result.ok, result.describe()
+        done = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed contact")
+    history = done.meta["ivr"]
+    assert [h.split(":")[0] for h in history] == ["said", "said", "2"], history
+    assert done.attributes["skill"] == "support"
+    assert done.agent_id == agents["bob"].id
+    assert (await bob.result()).requests.get("INVITE") == 1
