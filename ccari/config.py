@@ -214,9 +214,11 @@ class WallboardConfig:
 
 @dataclass(frozen=True)
 class SpeechConfig:
-    """Spoken answers in the IVR (the words come from the menus' option labels)."""
+    """Spoken answers in the IVR (the words come from the menus' option labels).  Off by
+    default: on 8 kHz telephone audio the bundled 16 kHz English model still mistakes
+    too many other words for menu words (see ccari/speech/recognizer.py)."""
 
-    enabled: bool = True
+    enabled: bool = False
     # ccari's address as Asterisk reaches it: the caller's audio comes there as RTP.
     media_host: str = "127.0.0.1"
     # Below this confidence (0..1) an utterance is not taken: the menu asks again.

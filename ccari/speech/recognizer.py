@@ -101,6 +101,7 @@ class Recognizer:
 
 
 def _run(decoder: Any, pcm: bytes) -> Any:
+    decoder.reinit_feat()  # every utterance from the same start: nothing of earlier callers
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()

@@ -3,15 +3,25 @@ PCMU RTP; ccari hears it through a snoop and an external media channel."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
 import pytest
 
-from ccari.app import Runtime
+from ccari.app import Runtime, runtime
+from ccari.config import Config, SpeechConfig
 from tests.support.sipp import Sipp
 from tests.support.speech import PCMU_RATE, rtp_pcap, say
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 from tests.voice.test_voice_pbx import one_contact_in, phone, ready
 
 pytestmark = pytest.mark.pbx
+
+
+@pytest.fixture
+async def ccari(voice_cfg: Config) -> AsyncIterator[Runtime]:
+    async with runtime(replace(voice_cfg, speech=SpeechConfig(enabled=True))) as rt:
+        yield rt
 
 
 def speaking_caller(env: VoiceEnv, texts: list[str], **params: object) -> Sipp:
