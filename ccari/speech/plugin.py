@@ -52,5 +52,6 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
         owner.on(StasisStart, on_start)
         owner.on(StasisEnd, on_gone)
         owner.on(ChannelDestroyed, on_gone)
+        ari.on_connected(service.reconcile)
 
     rt.pbx_setups.append(attach)

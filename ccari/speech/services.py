@@ -137,6 +137,22 @@ class SpeechService:
         log.info("contact %s: listening for %s", contact_id, sorted(vocabulary.phrases))
         return session
 
+    async def reconcile(self) -> None:
+        """After a (re)connect: speech channels and bridges no session of this process owns
+        (left by a process that died, or ended while ARI was away) are hung up."""
+        ari = self.ari
+        mine = {i for s in self.sessions.values() for i in (s.snoop_id, s.media_id, s.bridge_id)}
+        kinds = (Kind.SPEECH_SNOOP, Kind.SPEECH_MEDIA)
+        stale = [c.id for c in await ari.list_channels()
+                 if ids.kind_of(c.id) in kinds and c.id not in mine]
+        bridges = [b.id for b in await ari.list_bridges()
+                   if ids.kind_of(b.id) is Kind.SPEECH_BRIDGE and b.id not in mine]
+        if stale or bridges:
+            log.info("speech: hanging up %d channels and %d bridges left over", len(stale),
+                     len(bridges))
+        await asyncio.gather(*(_safe(ari.hangup(c)) for c in stale),
+                             *(_safe(ari.destroy_bridge(b)) for b in bridges))
+
     async def ended(self, channel_id: str) -> None:
         """A speech channel left Stasis (the caller hung up, Asterisk restarted)."""
         session = self.sessions.get(channel_id)

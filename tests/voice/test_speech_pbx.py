@@ -3,13 +3,14 @@ PCMU RTP; ccari hears it through a snoop and an external media channel."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
 
 from ccari.app import Runtime, runtime
 from ccari.config import Config, SpeechConfig
+from ccari.speech.services import SpeechService
 from tests.support.sipp import Sipp
 from tests.support.speech import PCMU_RATE, rtp_pcap, say
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
@@ -72,3 +73,48 @@ async def test_a_caller_not_understood_twice_is_asked_again_then_keys_a_digit(
     assert done.attributes["skill"] == "support"
     assert done.agent_id == agents["bob"].id
     assert (await bob.result()).requests.get("INVITE") == 1
+
+
+async def test_a_caller_who_hangs_up_while_listened_to_leaves_nothing_behind(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    # "#" is no option: the menu asks again, and the caller hangs up while it is listening;
+    # the snoop ends with the caller, the session hangs up the rest (the fixture checks
+    # that Asterisk has no channel or bridge left).
+    call = speaking_caller(voice_env, ["hello there"], speak_after_ms=300, digits="#",
+                           dtmf_after_ms=1500, hangup_after_ms=800)
+    speech = ccari.speech
+    assert isinstance(speech, SpeechService)
+
+    async def sessions() -> int:
+        return len(speech.sessions)
+
+    await call.start()
+    await eventually(sessions, what="the caller listened to")
+    result = await call.wait()
+    assert result.ok, result.describe()
+    await eventually(lambda: one_contact_in(ccari, "abandoned"), what="abandoned contact")
+    await eventually(lambda: _none(sessions), what="no speech session left")
+
+
+async def _none(count: Callable[[], Awaitable[int]]) -> bool:
+    return await count() == 0
+
+
+async def test_speech_channels_left_by_an_earlier_process_are_hung_up_on_reconcile(
+    ccari: Runtime,
+) -> None:
+    speech, ari = ccari.speech, ccari.ari
+    assert isinstance(speech, SpeechService) and ari is not None
+    # what a process that died while listening leaves: the media channel and its bridge
+    await ari.create_bridge("spb-gone-1")
+    await ari.external_media("spm-gone-1", "127.0.0.1:9", format="slin16")
+    await ari.add_channel("spb-gone-1", "spm-gone-1")
+    await speech.reconcile()
+
+    async def gone() -> bool:
+        channels = {c.id for c in await ari.list_channels()}
+        bridges = {b.id for b in await ari.list_bridges()}
+        return "spm-gone-1" not in channels and "spb-gone-1" not in bridges
+
+    await eventually(gone, what="the left-over speech channel and bridge gone")
