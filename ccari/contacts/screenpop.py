@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.crm import repo as crm_repo
 from ccari.storage.models import Contact, Customer
+from ccari.voice.ivr import spoken
 
 PREVIOUS = 5
 
@@ -35,6 +36,7 @@ async def screen_pop(session: AsyncSession, contact: Contact, now: dt.datetime) 
             .order_by(Contact.arrived_at.desc()).limit(PREVIOUS))
         previous = [{"id": c.id, "medium": c.medium, "state": c.state,
                      "at": c.arrived_at.isoformat(), "disposition": c.disposition} for c in rows]
+    said, keys = spoken(list(meta.get("ivr", [])))
     queued = contact.queued_at or contact.arrived_at
     return {
         "id": contact.id,
@@ -42,7 +44,8 @@ async def screen_pop(session: AsyncSession, contact: Contact, now: dt.datetime) 
         "caller_number": contact.caller_number,
         "caller_name": contact.caller_name,
         "ivr": public_attributes(contact),
-        "ivr_digits": meta.get("ivr", []),
+        "ivr_digits": keys,
+        "ivr_said": said,  # what the caller said to the IVR, with the recogniser's confidence
         "page_url": meta.get("page_url"),
         "subject": meta.get("subject"),
         "wait_s": round((now - queued).total_seconds(), 1),

@@ -53,6 +53,25 @@ class Menu:
 # Utterances not understood before the menu falls back to digits only.
 SPEECH_MISSES = 2
 
+def said_entry(said: str, confidence: float) -> str:
+    """An utterance in the menu's history (kept in the contact's ``meta["ivr"]``)."""
+    return f"said:{said}:{confidence:.2f}"
+
+
+def spoken(history: list[str]) -> tuple[list[dict[str, str | float]], list[str]]:
+    """A menu's history split into its utterances (what was said, the confidence) and the
+    rest (the digits pressed, timeouts)."""
+    said: list[dict[str, str | float]] = []
+    keys: list[str] = []
+    for entry in history:
+        if entry.startswith("said:"):
+            text, _, conf = entry[len("said:"):].rpartition(":")
+            said.append({"said": text, "confidence": float(conf)})
+        else:
+            keys.append(entry)
+    return said, keys
+
+
 # The action of a "call me back" digit: the caller keeps their place as a callback.
 CALLBACK = "callback"
 
@@ -138,7 +157,7 @@ class Ivr:
         """An utterance: ``digit`` is the option it chose (None: none, or too unsure)."""
         if self.done or self.misses >= SPEECH_MISSES:
             return []
-        self.history.append(f"said:{said}:{confidence:.2f}")
+        self.history.append(said_entry(said, confidence))
         if digit is not None:
             return self._choose(digit)
         stop: list[Command] = [StopPlayback()] if self.playing else []

@@ -8,6 +8,7 @@ from ccari.voice.ivr import (
     StartTimer,
     StopListening,
     StopPlayback,
+    spoken,
 )
 
 MENU = Menu(
@@ -61,3 +62,9 @@ def test_misses_count_as_tries_up_to_the_default():
     ivr.start()
     ivr.on_speech("", 0.0, None)
     assert ivr.on_speech("", 0.0, None) == [StopPlayback(), StopListening(), Finish({"skill": "x"})]
+
+
+def test_the_history_splits_into_utterances_and_keys():
+    assert spoken(["said:an agent:0.93", "9", "said::0.00", "timeout", "2"]) == (
+        [{"said": "an agent", "confidence": 0.93}, {"said": "", "confidence": 0.0}],
+        ["9", "timeout", "2"])

@@ -3,15 +3,19 @@ PCMU RTP; ccari hears it through a snoop and an external media channel."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
+from aiohttp import web
 
-from ccari.app import Runtime, runtime
+from ccari.app import Runtime, internal_app, runtime
 from ccari.config import Config, SpeechConfig
+from ccari.contacts.screenpop import screen_pop
 from ccari.speech.services import SpeechService
-from tests.support.sipp import Sipp
+from tests.support.browser import agent_login, chromium
+from tests.support.sipp import Sipp, free_tcp_port
 from tests.support.speech import PCMU_RATE, rtp_pcap, say
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 from tests.voice.test_voice_pbx import one_contact_in, phone, ready
@@ -47,9 +51,12 @@ async def test_a_caller_who_says_support_is_routed_to_support(
         done = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed contact")
     assert done.attributes["skill"] == "support"
     assert done.agent_id == agents["bob"].id
-    said = done.meta["ivr"]
-    assert len(said) == 1 and said[0].startswith("said:support:"), said
-    assert float(said[0].rsplit(":", 1)[1]) >= ccari.config.speech.min_confidence
+    # what the caller said and how sure the recogniser was: in the contact and its screen pop
+    async with ccari.sessions() as s:
+        pop = await screen_pop(s, done, done.ended_at or done.arrived_at)
+    assert [u["said"] for u in pop["ivr_said"]] == ["support"], done.meta
+    assert pop["ivr_said"][0]["confidence"] >= ccari.config.speech.min_confidence
+    assert pop["ivr_digits"] == []
     assert (await bob.result()).requests.get("INVITE") == 1
     assert not (await alice.result()).requests.get("INVITE")
 
@@ -118,3 +125,28 @@ async def test_speech_channels_left_by_an_earlier_process_are_hung_up_on_reconci
         return "spm-gone-1" not in channels and "spb-gone-1" not in bridges
 
     await eventually(gone, what="the left-over speech channel and bridge gone")
+
+
+@pytest.mark.browser
+async def test_the_agent_sees_what_the_caller_said(ccari: Runtime, voice_env: VoiceEnv) -> None:
+    port = free_tcp_port()
+    runner = web.AppRunner(internal_app(ccari))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
+    try:
+        async with chromium() as browser, phone(voice_env, "bob", answer_after_ms=1500):
+            page = await agent_login(await browser.new_page(), f"http://127.0.0.1:{port}",
+                                     "bob", secrets["acme.bob.web"])
+            call = speaking_caller(voice_env, ["support"], speak_after_ms=600, digits="1",
+                                   dtmf_after_ms=4000, hangup_after_ms=3000)
+            await call.start()
+            pop = ".work-item[data-medium=voice]"
+            await page.wait_for_selector(pop, timeout=20000)
+            said = await page.text_content(f"{pop} .said") or ""
+            assert said.startswith("\u201csupport\u201d ") and said.endswith("%"), said
+            assert await page.text_content(f"{pop} .ivr") == "skill=support"
+            result = await call.wait()
+            assert result.ok, result.describe()
+    finally:
+        await runner.cleanup()

@@ -85,6 +85,7 @@
     list(li.querySelector(".entitlements"), cust ? cust.entitlements : [], (e) => Object.values(e).join(" · "));
     list(li.querySelector(".tickets"), cust ? cust.tickets : [], (t) => "#" + t.id + " " + t.subject + " (" + t.status + ")");
     li.querySelector(".ivr").textContent = Object.entries(c.ivr || {}).map(([k, v]) => k + "=" + v).join(", ") || "none";
+    li.querySelector(".said").textContent = (c.ivr_said || []).map((u) => "\u201c" + u.said + "\u201d " + Math.round(u.confidence * 100) + "%").join(", ");
     li.querySelector(".page-url").textContent = c.page_url || "";
     list(li.querySelector(".previous"), c.previous || [], (p) => p.at.slice(0, 16).replace("T", " ") + " " + p.medium + " " + (p.disposition || p.state));
     li.querySelector(".wait").textContent = Math.round(c.wait_s) + " s";
