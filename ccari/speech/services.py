@@ -38,6 +38,7 @@ class Session:
         self.contact_id = contact_id
         self.vocabulary = vocabulary
         self.transport: asyncio.DatagramTransport | None = None
+        self.utterances: Utterances | None = None
         self._service = service
         self._started = started
         self._heard = heard
@@ -73,6 +74,8 @@ class Session:
         self._service.sessions.pop(self.snoop_id, None)
         if self.transport is not None:
             self.transport.close()
+        log.info("contact %s: stopped listening (%d RTP packets heard)", self.contact_id,
+                 self.utterances.packets if self.utterances else 0)
         ari = self._service.ari
         await asyncio.gather(*(_safe(aw) for aw in (
             ari.hangup(self.snoop_id), ari.hangup(self.media_id),
@@ -117,7 +120,7 @@ class SpeechService:
         loop = asyncio.get_running_loop()
         host = self.config.media_host
         try:
-            transport, _ = await loop.create_datagram_endpoint(
+            transport, session.utterances = await loop.create_datagram_endpoint(
                 lambda: Utterances(session.speech_started, session.utterance,
                                    max_s=self.config.max_utterance_s),
                 local_addr=(host, 0))

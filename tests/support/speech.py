@@ -30,24 +30,24 @@ def say(texts: Sequence[str], *, rate: int, encoding: str, voice: str = "en-us",
         padded = []
         for i, part in enumerate(parts):
             out = Path(tmp) / f"p{i}.wav"
-            subprocess.run(["sox", part, "-r", "16000", "-c", "1", "-b", "16", str(out), *pad],
+            subprocess.run(["sox", "-R", part, "-r", "16000", "-c", "1", "-b", "16", str(out), *pad],
                            check=True, capture_output=True)
             padded.append(str(out))
-        subprocess.run(["sox", *padded, str(joined)] if len(padded) > 1
-                       else ["sox", padded[0], str(joined)], check=True, capture_output=True)
+        subprocess.run(["sox", "-R", *padded, str(joined)] if len(padded) > 1
+                       else ["sox", "-R", padded[0], str(joined)], check=True, capture_output=True)
         if noise:
             seconds = subprocess.run(["soxi", "-D", str(joined)], check=True,
                                      capture_output=True, text=True).stdout.strip()
             noisy = Path(tmp) / "noisy.wav"
             hiss = Path(tmp) / "hiss.wav"
-            subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(hiss),
+            subprocess.run(["sox", "-R", "-n", "-r", "16000", "-c", "1", "-b", "16", str(hiss),
                             "synth", seconds, "whitenoise", "vol", str(noise)],
                            check=True, capture_output=True)
-            subprocess.run(["sox", "-m", str(joined), str(hiss), str(noisy)], check=True,
+            subprocess.run(["sox", "-R", "-m", str(joined), str(hiss), str(noisy)], check=True,
                            capture_output=True)
             joined = noisy
         bits = "8" if encoding == "mu-law" else "16"
-        out = subprocess.run(["sox", str(joined), "-r", str(rate), "-c", "1", "-e", encoding,
+        out = subprocess.run(["sox", "-R", str(joined), "-r", str(rate), "-c", "1", "-e", encoding,
                               "-b", bits, "-t", "raw", "-"], check=True, capture_output=True)
         return out.stdout
 
@@ -56,7 +56,7 @@ def telephone_pcm16k(texts: Sequence[str], **kwargs: object) -> bytes:
     """What the recogniser gets from a telephone caller: PCMU at 8 kHz, resampled to 16 kHz
     16-bit (as Asterisk does for ``slin16``)."""
     ulaw = say(texts, rate=PCMU_RATE, encoding="mu-law", **kwargs)  # type: ignore[arg-type]
-    out = subprocess.run(["sox", "-t", "raw", "-r", "8000", "-e", "mu-law", "-c", "1", "-",
+    out = subprocess.run(["sox", "-R", "-t", "raw", "-r", "8000", "-e", "mu-law", "-c", "1", "-",
                           "-r", "16000", "-b", "16", "-e", "signed-integer", "-t", "raw", "-"],
                          input=ulaw, check=True, capture_output=True)
     return out.stdout

@@ -88,7 +88,7 @@ async def test_a_caller_who_hangs_up_while_listened_to_leaves_nothing_behind(
     # "#" is no option: the menu asks again, and the caller hangs up while it is listening;
     # the snoop ends with the caller, the session hangs up the rest (the fixture checks
     # that Asterisk has no channel or bridge left).
-    call = speaking_caller(voice_env, ["hello there"], speak_after_ms=300, digits="#",
+    call = speaking_caller(voice_env, ["banana pancakes"], speak_after_ms=300, digits="#",
                            dtmf_after_ms=1500, hangup_after_ms=800)
     speech = ccari.speech
     assert isinstance(speech, SpeechService)
