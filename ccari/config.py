@@ -225,6 +225,8 @@ class SpeechConfig:
     min_confidence: float = 0.6
     # An utterance longer than this is cut and recognised as it is.
     max_utterance_s: float = 4.0
+    # How long setting up the audio path may take before the menu goes on with digits only.
+    setup_timeout_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -335,8 +337,10 @@ def validate(cfg: Config) -> None:
     _validate_callbacks(cfg.callbacks)
     _validate_security(cfg.security)
     _validate_wallboard(cfg.wallboard)
-    if not 0 <= cfg.speech.min_confidence <= 1 or cfg.speech.max_utterance_s <= 0:
-        raise ConfigError("speech.min_confidence: 0 to 1; speech.max_utterance_s: positive")
+    sp = cfg.speech
+    if not 0 <= sp.min_confidence <= 1 or sp.max_utterance_s <= 0 or sp.setup_timeout_s <= 0:
+        raise ConfigError("speech.min_confidence: 0 to 1; speech.max_utterance_s and "
+                          "speech.setup_timeout_s: positive")
     r = cfg.routing
     if r.accept_timeout_s <= 0:
         raise ConfigError("routing.accept_timeout_s must be positive")

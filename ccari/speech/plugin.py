@@ -45,6 +45,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
         def on_start(ev: StasisStart) -> None:
             log.debug("speech channel %s in Stasis", ev.channel.id)
+            service.in_stasis(ev.channel.id)
 
         async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
             await service.ended(ev.channel.id)

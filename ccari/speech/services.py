@@ -39,6 +39,8 @@ class Session:
         self.vocabulary = vocabulary
         self.transport: asyncio.DatagramTransport | None = None
         self.utterances: Utterances | None = None
+        # The snoop and the media channel must be in Stasis before they join the bridge.
+        self.in_stasis = {self.snoop_id: asyncio.Event(), self.media_id: asyncio.Event()}
         self._service = service
         self._started = started
         self._heard = heard
@@ -71,7 +73,7 @@ class Session:
         if self._stopped:
             return
         self._stopped = True
-        self._service.sessions.pop(self.snoop_id, None)
+        self._service.forget(self)
         if self.transport is not None:
             self.transport.close()
         log.info("contact %s: stopped listening (%d RTP packets heard)", self.contact_id,
@@ -90,8 +92,13 @@ class SpeechService:
         self.recognizer = recognizer
         self.tasks = TaskSet("speech")
         self.sessions: dict[str, Session] = {}  # by snoop channel id
+        self._by_media: dict[str, Session] = {}  # by media channel id
         self._ari: AriClient | None = None
         self._count = 0
+
+    def forget(self, session: Session) -> None:
+        self.sessions.pop(session.snoop_id, None)
+        self._by_media.pop(session.media_id, None)
 
     def bind(self, ari: AriClient) -> None:
         self._ari = ari
@@ -127,12 +134,15 @@ class SpeechService:
             session.transport = transport
             port = transport.get_extra_info("sockname")[1]
             self.sessions[session.snoop_id] = session
+            self._by_media[session.media_id] = session
             ari = self.ari
             await ari.create_bridge(session.bridge_id)
             await ari.external_media(session.media_id, f"{host}:{port}", format="slin16")
             await ari.snoop(channel_id, session.snoop_id, spy="in")
+            async with asyncio.timeout(self.config.setup_timeout_s):
+                await asyncio.gather(*(e.wait() for e in session.in_stasis.values()))
             await ari.add_channel(session.bridge_id, [session.snoop_id, session.media_id])
-        except (AriError, OSError) as exc:
+        except (AriError, OSError, TimeoutError) as exc:
             log.warning("contact %s: cannot listen to the caller (%s): digits only",
                         contact_id, exc)
             await session.stop()
@@ -155,6 +165,12 @@ class SpeechService:
                      len(bridges))
         await asyncio.gather(*(_safe(ari.hangup(c)) for c in stale),
                              *(_safe(ari.destroy_bridge(b)) for b in bridges))
+
+    def in_stasis(self, channel_id: str) -> None:
+        """A speech channel entered Stasis (StasisStart)."""
+        session = self.sessions.get(channel_id) or self._by_media.get(channel_id)
+        if session is not None and channel_id in session.in_stasis:
+            session.in_stasis[channel_id].set()
 
     async def ended(self, channel_id: str) -> None:
         """A speech channel left Stasis (the caller hung up, Asterisk restarted)."""
