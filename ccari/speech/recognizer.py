@@ -4,8 +4,9 @@ Recognition is constrained by the menu's grammar (``grammar.Vocabulary``); the c
 compares the grammar's best path with a free phone loop over the same audio (a likelihood
 ratio per 10 ms frame, squashed into [0, 1]): what the caller said fits one of the
 phrases about as well as any sequence of sounds does when it is that phrase, much worse
-when it is something else.  Measured on espeak-ng voices: menu words score 2 to 18 per
-frame, other words from -9 to 0; the logistic's centre sits between them.
+when it is something else.  Measured on clean 16 kHz espeak-ng voices: menu words score 2
+to 18 per frame, other words -9 to 0; the logistic's centre sits between them.  Telephone
+audio (8 kHz) separates them far less well: see tests/test_speech.py.
 
 Decoding is CPU work in C: it runs in one worker thread (``recognize`` awaits it), never on
 the event loop.  The decoders live in that thread only.
