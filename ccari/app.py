@@ -78,8 +78,8 @@ log = logging.getLogger(__name__)
 # ``rt.internal_setups`` / ``rt.public_setups`` and its background work to ``stack``.
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
-           voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin)
-           voicemail_plugin, provisioning_plugin, speech_plugin)
+           voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin,
+           speech_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:

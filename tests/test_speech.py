@@ -76,9 +76,6 @@ def test_l16_is_network_byte_order() -> None:
 
 
 DEMO = {"1": "sales", "2": "support", "3": "call me back"}
-NARROWBAND = ("on telephone audio (8 kHz PCMU, resampled here by sox to 16 kHz) the bundled "
-              "16 kHz model is unsure of this word or hears another: the caller is asked again")
-
 
 def endpointed(pcm: bytes) -> list[bytes]:
     """The utterances ccari's media path cuts out of ``pcm`` (sent to it as RTP L16)."""
@@ -105,11 +102,10 @@ async def decide(recognizer: Recognizer, vocabulary: Vocabulary, text: str, **vo
 
 
 # What a caller says (espeak-ng, en-us) -> the option it must choose (None: the menu asks
-# again).  The misses are kept, strict: a better model or measure turns them into passes.
+# again).  "sales" and "two" in this voice are among the misses the accuracy table below
+# counts: on telephone audio (8 kHz PCMU) the bundled 16 kHz model is unsure of them.
 CASES = [
     ("one", "1"), ("support", "2"), ("three", "3"), ("call me back", "3"),
-    pytest.param("sales", "1", marks=pytest.mark.xfail(strict=True, reason=NARROWBAND)),
-    pytest.param("two", "2", marks=pytest.mark.xfail(strict=True, reason=NARROWBAND)),
     ("banana pancakes", None), ("the weather is nice today", None), ("seven", None),
 ]
 

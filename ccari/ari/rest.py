@@ -247,13 +247,6 @@ class AriRest:
         data = await self._request("GET", f"/channels/{_seg(channel)}/variable", params={"variable": name})
         return str((data or {}).get("value", ""))
 
-    async def snoop(self, channel: ChannelRef, snoop_id: str, *, spy: str = "in",
-                    whisper: str = "none") -> Channel:
-        """A channel into this app that hears ``channel`` (``spy``: in, out, both)."""
-        params: Params = {"app": self.app, "spy": spy, "whisper": whisper, "snoopId": snoop_id}
-        return Channel.from_json(await self._request(
-            "POST", f"/channels/{_seg(channel)}/snoop", params=params))
-
     async def external_media(self, channel_id: str, external_host: str, *,
                              format: str = "slin16") -> Channel:
         """A channel into this app whose audio Asterisk sends as RTP over UDP to

@@ -138,7 +138,7 @@ class SpeechService:
             ari = self.ari
             await ari.create_bridge(session.bridge_id)
             await ari.external_media(session.media_id, f"{host}:{port}", format="slin16")
-            await ari.snoop(channel_id, session.snoop_id, spy="in")
+            await ari.snoop(channel_id, snoop_id=session.snoop_id, spy="in")
             async with asyncio.timeout(self.config.setup_timeout_s):
                 await asyncio.gather(*(e.wait() for e in session.in_stasis.values()))
             await ari.add_channel(session.bridge_id, [session.snoop_id, session.media_id])

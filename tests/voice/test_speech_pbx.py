@@ -41,10 +41,12 @@ async def test_a_caller_who_says_support_is_routed_to_support(
 ) -> None:
     agents = await ready(ccari, "alice", "bob")
     async with phone(voice_env, "alice") as alice, phone(voice_env, "bob") as bob:
-        # "support" while the welcome prompt plays; the "1" (sales) keyed 4 s later comes
-        # when the caller is already queued: only speech can have routed them to support.
-        call = speaking_caller(voice_env, ["support"], speak_after_ms=600, digits="1",
-                               dtmf_after_ms=4000, hangup_after_ms=3000)
+        # "support" while the welcome prompt plays, and again after a pause as a caller does
+        # who was asked again (the second goes nowhere once the first is taken); the "1"
+        # (sales) keyed after both comes when the caller is already queued: only speech can
+        # have routed them to support.
+        call = speaking_caller(voice_env, ["support", "support"], speak_after_ms=600,
+                               digits="1", dtmf_after_ms=7000, hangup_after_ms=3000)
         await call.start()
         result = await call.wait()
         assert result.ok, result.describe()
@@ -54,8 +56,8 @@ async def test_a_caller_who_says_support_is_routed_to_support(
     # what the caller said and how sure the recogniser was: in the contact and its screen pop
     async with ccari.sessions() as s:
         pop = await screen_pop(s, done, done.ended_at or done.arrived_at)
-    assert [u["said"] for u in pop["ivr_said"]] == ["support"], done.meta
-    assert pop["ivr_said"][0]["confidence"] >= ccari.config.speech.min_confidence
+    assert pop["ivr_said"][-1]["said"] == "support", done.meta
+    assert pop["ivr_said"][-1]["confidence"] >= ccari.config.speech.min_confidence
     assert pop["ivr_digits"] == []
     assert (await bob.result()).requests.get("INVITE") == 1
     assert not (await alice.result()).requests.get("INVITE")
