@@ -51,6 +51,7 @@ from ccari.email import plugin as email_plugin
 from ccari.metrics import Metrics
 from ccari.pbx.watch import PbxWatch
 from ccari.provisioning import plugin as provisioning_plugin
+from ccari.provisioning.pbx import PbxSync
 from ccari.public import plugin as public_plugin
 from ccari.public.origins import Origins
 from ccari.public.ratelimit import Limiters
@@ -158,6 +159,9 @@ class Runtime:
     # connects, so that their reconcile runs on the first connect too).
     pbx_setups: list[Callable[[AriClient, StasisRouter, VoiceService], object]] = field(
         default_factory=list)
+    # Renders the database into Asterisk and reloads what changed (one at a time), once
+    # the PBX exists: provisioning changes, a browser phone's per-login password.
+    pbx_sync: PbxSync | None = None
 
 
 @contextlib.asynccontextmanager
@@ -223,6 +227,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                                 interval_s=poll_interval(cfg.pbx.agent_qualify_s))
             rt.ari.on_connected(phones.reconcile)
             stack.push_async_callback(phones.close)
+            rt.pbx_sync = PbxSync(sessions, cfg)
             for attach in rt.pbx_setups:
                 attach(rt.ari, router, rt.voice)
             stack.push_async_callback(rt.voice.close)

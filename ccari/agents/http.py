@@ -14,6 +14,8 @@ from aiohttp import WSMsgType, web
 from ccari import keys
 from ccari.agents import repo
 from ccari.agents.commands import Command
+from ccari.agents.devices import WS_PATH, credentials
+from ccari.agents.webphone import WebPhones
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ccari.storage.models import Agent, Tenant
@@ -26,12 +28,14 @@ routes = web.RouteTableDef()
 COOKIE = "ccari_agent"
 LOGIN_CSRF = "ccari_login_csrf"
 PRESENCES = {"ready", "not_ready"}
+WEBPHONES: web.AppKey[WebPhones] = web.AppKey("webphones")
 
 
-def internal_setup() -> Callable[[web.Application], None]:
+def internal_setup(webphones: WebPhones) -> Callable[[web.Application], None]:
     """The agent's pages; ``/`` leads to them; ``/static`` serves the pages' files."""
 
     def setup(app: web.Application) -> None:
+        app[WEBPHONES] = webphones
         app.add_routes(routes)
         app.router.add_get("/", _to_agent)
         app.router.add_static("/static", STATIC)
@@ -101,6 +105,7 @@ async def login(request: web.Request) -> web.Response:
         return resp
     if agent.presence == "logged_out":
         await request.app[keys.QUEUE].set_presence(agent, "not_ready")
+    await request.app[WEBPHONES].new_password(agent)  # a browser phone's, for this login
     log.info("agent %s of tenant %s logged in", agent.id, agent.tenant_id)
     resp = web.HTTPSeeOther("/agent")
     max_age = request.app[keys.CONFIG].web.session_max_age_s
@@ -120,6 +125,7 @@ async def page(request: web.Request) -> web.Response:
     state, reason = queue.agent_state(agent.id), queue.agent_reason(agent.id)
     phone_ok = queue.phone_reachable(agent.id)
     return render("agent.html", agent=agent, tenant=tenant, state=state, reason=reason,
+                  browser_phone=agent.device == "browser",
                   csrf=sess.csrf, phone_reachable=phone_ok,
                   dispositions=request.app[keys.CONFIG].voice.dispositions_of(tenant.slug),
                   plugins=request.app[keys.AGENT_SCRIPTS])
@@ -134,9 +140,39 @@ async def logout(request: web.Request) -> web.Response:
     form = await request.post()
     _check_csrf(sess.csrf, form.get("csrf"))
     await request.app[keys.QUEUE].set_presence(agent, "logged_out")
+    await request.app[WEBPHONES].new_password(agent)  # the page's one dies with the login
     resp = web.HTTPSeeOther("/agent/login")
     resp.del_cookie(COOKIE)
     raise resp
+
+
+@routes.get("/agent/api/phone")
+async def phone(request: web.Request) -> web.Response:
+    """How the page registers its phone (a browser agent's SIP password of this login);
+    the session cookie and its CSRF token in ``X-CSRF-Token``; never cached."""
+    found = await _agent(request)
+    if found is None:
+        raise Unauthorized("log in first", error_id="not-logged-in")
+    sess, agent, _ = found
+    _check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
+    resp = web.json_response(credentials(agent.device, agent.phone_username,
+                                         agent.phone_password))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@routes.get(WS_PATH)
+async def phone_socket(request: web.Request) -> web.WebSocketResponse:
+    """The browser phone's SIP websocket, relayed to Asterisk's (browser agents only)."""
+    if not same_origin(request):
+        raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
+    found = await _agent(request)
+    if found is None:
+        raise Unauthorized("log in first", error_id="not-logged-in")
+    _, agent, _ = found
+    if agent.device != "browser":
+        raise Forbidden("this agent answers calls on a SIP phone", error_id="not-a-browser-phone")
+    return await request.app[WEBPHONES].relay(request, agent)
 
 
 CALL_ACTIONS = {"hold", "resume", "mute", "unmute", "hangup", "transfer", "wrap_up"}

@@ -1,17 +1,32 @@
-"""Wiring of the agents context: the agent's pages and websocket, and its presence buttons."""
+"""Wiring of the agents context: the agent's pages and websocket, its presence buttons, and
+the browser phone's SIP websocket (reloading Asterisk with each login's SIP password)."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import TYPE_CHECKING
 
+import aiohttp
+
 from ccari.agents import http
+from ccari.agents.webphone import WebPhones
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
+    from ccari.ari import AriClient
+    from ccari.ari.router import StasisRouter
+    from ccari.voice.services import VoiceService
 
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register the routes and commands of this context."""
     rt.commands.register("presence", http.presence_command(rt.queue))
-    rt.internal_setups.append(http.internal_setup())
+    client = await stack.enter_async_context(aiohttp.ClientSession())
+    webphones = WebPhones(rt.sessions, rt.config.pbx, client)
+    stack.push_async_callback(webphones.close)
+    rt.internal_setups.append(http.internal_setup(webphones))
+
+    def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
+        webphones.sync = rt.pbx_sync
+
+    rt.pbx_setups.append(attach)

@@ -178,6 +178,9 @@ def external_instructions(spec: PbxSpec, dest_dir: Path) -> str:
      ari.conf     [general] enabled=yes
      manager.conf [general] enabled=yes, bindaddr=127.0.0.1, port={spec.ports.ami}
      pjsip.conf   has a UDP transport, and res_pjsip_endpoint_identifier_ip is loaded
+     browser phones (agents whose device is "browser"): a transport with protocol=ws,
+                  res_pjsip_transport_websocket and res_srtp loaded, and ccari's
+                  /agent/phone/ws reaching ws://127.0.0.1:{spec.ports.ari}/ws
      res_pjsip_acl is loaded: ccari blocks SIP sources after repeated failures by
                   writing {d}/{ACL_FILE} (included by ccari-pjsip.conf)
      modules      codec_gsm, format_gsm, format_wav, res_stasis*, res_ari*, app_stasis,

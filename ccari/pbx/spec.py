@@ -45,6 +45,8 @@ class Phone:
     static_contact: str | None = None
     # SIP OPTIONS every this many seconds (qualify); 0: never, the phone counts as reachable.
     qualify_s: int = 0
+    # The agent page is the phone: SIP over Asterisk's websocket, DTLS-SRTP, ICE, bundled.
+    webrtc: bool = False
 
     @property
     def qualify_timeout_s(self) -> float:
@@ -94,7 +96,7 @@ _CONTACT = re.compile(r"^sips?:[A-Za-z0-9_.!~*'()&=+$,;?/%-]*@?[A-Za-z0-9.\-\[\]
 _IP = re.compile(r"^[0-9A-Fa-f:.]+$")
 SESSION_MIN_SE = 90  # RFC 4028 Min-SE floor
 _MAX_S = 86400
-_RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp"})
+_RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp", "ccari-ws"})
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
@@ -139,6 +141,8 @@ def validate(spec: PbxSpec) -> None:
         if phone.static_contact is not None:
             _check(_CONTACT, phone.static_contact, f"contact of phone {phone.username!r}")
         _seconds(phone.qualify_s, f"qualify interval of phone {phone.username!r}", low=1)
+        if phone.webrtc and phone.static_contact is not None:
+            raise SpecError(f"browser phone {phone.username!r} registers: no static contact")
         _unique(names, phone.username)
     dids: set[str] = set()
     for number in spec.numbers:

@@ -24,7 +24,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     rt.internal_setups.append(routing.internal_setup)
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
-        service.pbx = PbxSync(rt.sessions, rt.config)
+        service.pbx = rt.pbx_sync or PbxSync(rt.sessions, rt.config)
         service.route_listeners.append(voice.directory.invalidate)
 
     rt.pbx_setups.append(attach)

@@ -16,6 +16,7 @@ from typing import Any
 
 import phonenumbers
 
+from ccari.agents.devices import BROWSER, DEVICES, SIP
 from ccari.errors import CcariError
 from ccari.pbx.render import project_root
 from ccari.provisioning import hours as hrs
@@ -84,6 +85,8 @@ class AgentSpec:
     # A phone that does not register (a desk phone at a fixed address, a SIPp UAS):
     # Asterisk calls this SIP URI.  None: the phone registers.
     phone_contact: str | None = None
+    # "sip" (a SIP phone) or "browser" (the agent page is the phone, over WebRTC).
+    device: str = "sip"
     site: str | None = None
     role: str = "agent"
     skills: tuple[Skill, ...] = ()
@@ -241,7 +244,7 @@ def number(data: Any, where: str = "") -> NumberSpec:
 def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
     f = _Fields(data, where, {"username", "name", "site", "role", "skills", "slots",
                               "phone_username", "phone_password", "web_password",
-                              "phone_contact"})
+                              "phone_contact", "device"})
     username = f.text("username", NAME, max_len=100)
     role = f.text("role", default="agent")
     if role not in ROLES:
@@ -255,6 +258,12 @@ def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
             raise Invalid(f"{at}: {skill.name}={skill.value} is listed twice")
         seen.add((skill.name, skill.value))
         skills.append(skill)
+    device = f.text("device", default=SIP)
+    if device not in DEVICES:
+        raise Invalid(f"{f.at('device')}: one of {', '.join(DEVICES)}")
+    contact = f.optional_text("phone_contact", CONTACT, max_len=255)
+    if device == BROWSER and contact is not None:
+        raise Invalid(f"{f.at('phone_contact')}: a browser phone registers, it has no contact")
     web = f.optional_text("web_password")
     if new and web is None:
         raise Invalid(f"{f.at('web_password')}: a new agent needs a web password")
@@ -264,7 +273,7 @@ def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
         username=username, name=f.text("name"),
         phone_username=f.text("phone_username", NAME, max_len=63),
         phone_password=f.text("phone_password", SECRET, max_len=128),
-        web_password=web, phone_contact=f.optional_text("phone_contact", CONTACT, max_len=255),
+        web_password=web, phone_contact=contact, device=device,
         site=f.optional_text("site", max_len=100), role=role,
         skills=tuple(skills), slots=slots(f.data.get("slots"), f.at("slots")),
     )

@@ -301,12 +301,12 @@ class Provisioning:
         async with self._sessions() as s:
             t = await _tenant_by_id(s, tenant_id)
             a = await _agent(s, tenant_id, username)
-            phone = (a.phone_username, a.phone_password, a.phone_contact)
+            phone = (a.phone_username, a.phone_password, a.phone_contact, a.device)
             a = await self._put_agent(s, actor, t, replace(spec, username=username))
             await s.commit()
             view = await views.agent(s, a)
         return view, await self._changed(
-            pbx=phone != (a.phone_username, a.phone_password, a.phone_contact))
+            pbx=phone != (a.phone_username, a.phone_password, a.phone_contact, a.device))
 
     async def delete_agent(self, actor: str, tenant_id: int, username: str) -> str:
         async with self._sessions() as s:
@@ -337,7 +337,7 @@ class Provisioning:
             a.password_hash = hash_password(spec.web_password)
         a.display_name, a.role, a.slots = spec.name, spec.role, dict(spec.slots)
         a.phone_username, a.phone_password = spec.phone_username, spec.phone_password
-        a.phone_contact = spec.phone_contact
+        a.phone_contact, a.device = spec.phone_contact, spec.device
         a.site_id = (await _site(s, t, spec.site)).id if spec.site else None
         if before is not None and a.skills:  # the old rows go first: (agent, name, value) is unique
             a.skills.clear()

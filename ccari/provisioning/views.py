@@ -40,7 +40,7 @@ async def agent(s: AsyncSession, a: Agent) -> dict[str, Any]:
         "skills": sorted(({"name": k.name, "value": k.value, "level": k.proficiency}
                           for k in a.skills), key=lambda k: (k["name"], k["value"])),
         "slots": dict(a.slots or {}), "phone_username": a.phone_username,
-        "phone_contact": a.phone_contact,
+        "phone_contact": a.phone_contact, "device": a.device,
     }
 
 

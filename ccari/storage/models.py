@@ -93,6 +93,9 @@ class Agent(Base):
     phone_username: Mapped[str] = mapped_column(String(100), unique=True)
     phone_password: Mapped[str] = mapped_column(String(100))
     phone_contact: Mapped[str | None] = mapped_column(String(255))
+    # "sip": a SIP phone; "browser": the agent page is the phone (WebRTC; the PJSIP password
+    # is replaced at each login and handed to the logged-in page only).
+    device: Mapped[str] = mapped_column(String(16), default="sip", server_default="sip")
     # Media slots, e.g. {"per_medium": {"voice": 1, "chat": 3}, "total": 3, "exclusive": ["voice"]}
     slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # What the agent last chose (logged_out, not_ready, ready): restored after a restart.

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.agents import repo as agents_repo
+from ccari.agents.devices import BROWSER
 from ccari.config import Config
 from ccari.pbx.instance import PbxProcess, start
 from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, Trunk
@@ -45,7 +46,8 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
                     rtp_start=p.rtp_start, rtp_end=p.rtp_end),
         trunks=(Trunk(name="carrier", match=tuple(p.carrier_match), dead_call_s=p.dead_call_s),),
         phones=tuple(
-            Phone(a.phone_username, a.phone_password, a.phone_contact, qualify_s=p.agent_qualify_s)
+            Phone(a.phone_username, a.phone_password, a.phone_contact,
+                  qualify_s=p.agent_qualify_s, webrtc=a.device == BROWSER)
             for a in agents
         ),
         numbers=tuple(Number(n.did, t.slug) for n, t in numbers),

@@ -67,6 +67,8 @@ class RtpPeer(asyncio.DatagramProtocol):
         self._pos = 0
         self._sender: asyncio.Task[None] | None = None
         self._event: tuple[int, int, int] | None = None  # digit code, duration, end packets
+        self.digits: list[str] = []  # RFC 4733 digits received (payload type 96), once each
+        self._last_end = b""  # the timestamp of the last digit's end (sent three times)
 
     @classmethod
     async def open(cls, ip: str, sound: bytes) -> RtpPeer:
@@ -82,6 +84,12 @@ class RtpPeer(asyncio.DatagramProtocol):
         if len(data) > 12 and data[1] & 0x7F == 0:
             skip = 12 + 4 * (data[0] & 0x0F)
             self.packets.append((time.monotonic(), data[skip:]))
+        elif len(data) >= 16 and data[1] & 0x7F == 96:
+            skip = 12 + 4 * (data[0] & 0x0F)
+            code, flags = data[skip], data[skip + 1]
+            if flags & 0x80 and self._last_end != data[4:8]:
+                self.digits.append("0123456789*#"[code] if code < 12 else "?")
+                self._last_end = data[4:8]
 
     def _packet(self, pt: int, payload: bytes, marker: bool = False) -> bytes:
         header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, self._seq,

@@ -1,0 +1,104 @@
+// The agent's phone in the page (agents whose device is "browser"): JsSIP over ccari's
+// /agent/phone/ws (relayed to Asterisk), with the SIP password of this login fetched from
+// /agent/api/phone (never typed, never stored).  Rings on an offer, answers, shows the call's
+// state, sends DTMF (RFC 4733), hangs up.  Text only: nothing is parsed as HTML.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const pane = $("webphone");
+  const audio = $("webphone-audio");
+  let ua = null;
+  let call = null;
+
+  function show(state, detail) {
+    pane.dataset.state = state;
+    $("webphone-state").textContent = detail ? `${state}: ${detail}` : state;
+    const ringing = state === "ringing";
+    $("webphone-answer").hidden = !ringing;
+    $("webphone-decline").hidden = !ringing;
+    $("webphone-hangup").hidden = state !== "in-call" && state !== "answering";
+    $("webphone-keypad").hidden = state !== "in-call";
+  }
+
+  function ended(why) {
+    call = null;
+    audio.srcObject = null;
+    show(ua && ua.isRegistered() ? "registered" : "unregistered", why);
+  }
+
+  function incoming(session) {
+    if (call) { session.terminate({ status_code: 486 }); return; }  // one call at a time
+    call = session;
+    const from = session.remote_identity;
+    show("ringing", from.display_name || from.uri.user || "");
+    session.on("peerconnection", (e) => {
+      e.peerconnection.addEventListener("track", (t) => { audio.srcObject = t.streams[0]; });
+    });
+    session.on("accepted", () => show("answering"));
+    session.on("confirmed", () => show("in-call"));
+    session.on("ended", (e) => ended(e.cause));
+    session.on("failed", (e) => ended(e.cause));
+  }
+
+  async function start() {
+    const csrf = pane.dataset.csrf;
+    const r = await fetch("/agent/api/phone", { headers: { "X-CSRF-Token": csrf }, cache: "no-store" });
+    if (!r.ok) { show("failed", `credentials ${r.status}`); return; }
+    const creds = await r.json();
+    if (creds.device !== "browser") { pane.hidden = true; return; }
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new JsSIP.WebSocketInterface(`${scheme}//${location.host}${creds.ws_path}`);
+    ua = new JsSIP.UA({
+      sockets: [socket], uri: creds.uri, authorization_user: creds.username,
+      password: creds.password, register: true, session_timers: false,
+      user_agent: "ccari agent page (JsSIP)",
+    });
+    ua.on("registered", () => { if (!call) show("registered"); });
+    ua.on("unregistered", () => { if (!call) show("unregistered"); });
+    ua.on("registrationFailed", (e) => show("failed", e.cause));
+    ua.on("disconnected", () => { if (!call) show("unregistered", "reconnecting"); });
+    ua.on("newRTCSession", (e) => { if (e.originator === "remote") incoming(e.session); });
+    ua.start();
+  }
+
+  $("webphone-answer").addEventListener("click", () => {
+    if (!call) return;
+    call.answer({
+      mediaConstraints: { audio: true, video: false },
+      pcConfig: { iceServers: [] },  // Asterisk offers its own candidates; no STUN to wait for
+    });
+  });
+  $("webphone-decline").addEventListener("click", () => { if (call) call.terminate({ status_code: 486 }); });
+  $("webphone-hangup").addEventListener("click", () => { if (call) call.terminate(); });
+  for (const key of $("webphone-keypad").querySelectorAll("button")) {
+    key.addEventListener("click", () => {
+      if (call) call.sendDTMF(key.textContent, { transportType: "RFC2833" });
+    });
+  }
+  window.addEventListener("pagehide", () => { if (ua) ua.stop(); });
+
+  // What the call's RTCPeerConnection reports (audio packets both ways), for the page's
+  // own health display and for tests.
+  window.ccariPhone = {
+    async stats() {
+      const pc = call && call.connection;
+      if (!pc) return null;
+      const out = { packetsReceived: 0, bytesReceived: 0, packetsSent: 0, audioLevel: 0, codec: "" };
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "audio") {
+          out.packetsReceived += s.packetsReceived || 0;
+          out.bytesReceived += s.bytesReceived || 0;
+          out.totalSamplesReceived = s.totalSamplesReceived || 0;
+        } else if (s.type === "outbound-rtp" && s.kind === "audio") {
+          out.packetsSent += s.packetsSent || 0;
+        } else if (s.type === "codec" && s.mimeType) {
+          out.codec = s.mimeType;
+        }
+      });
+      return out;
+    },
+  };
+
+  show("unregistered");
+  start().catch((err) => show("failed", String(err)));
+})();

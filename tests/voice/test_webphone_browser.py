@@ -1,0 +1,167 @@
+"""The agent page as the agent's phone, on the real Asterisk (an instance of its own, where
+alice's device is "browser"): Chromium with fake media logs alice in, its JsSIP registers
+through ccari's websocket relay with the SIP password of this login, a SIPp carrier call
+rings the page, alice answers, audio flows both ways over DTLS-SRTP, her keypad's digit
+reaches the caller, and her hang-up ends the call with no channel left."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy import update
+
+from ccari.agents import repo as agents_repo
+from ccari.app import Runtime, internal_app, runtime
+from ccari.config import Config, PbxConfig
+from ccari.pbx import PbxProcess
+from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.storage.models import Agent
+from tests.support.browser import FAKE_MEDIA, agent_login, chromium
+from tests.support.pbx import start_from_db
+from tests.support.sipp import free_port, free_tcp_port
+from tests.support.waits import eventually
+from tests.voice.conftest import CARRIER_IP, PHONE_IP, PHONES, VoiceEnv, pbx_counts, prepare_db
+from tests.voice.media import leg, media_caller
+from tests.voice.test_voice_pbx import one_contact_in
+
+pytestmark = [pytest.mark.pbx, pytest.mark.browser]
+
+
+async def prepare(env: VoiceEnv, url: str) -> Config:
+    """The demo database, alice answering calls in her browser."""
+    cfg = await prepare_db(env, url)
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            await s.execute(update(Agent).where(Agent.phone_username == "acme-alice").values(
+                device="browser", phone_contact=None))
+            await s.commit()
+    finally:
+        await engine.dispose()
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def webrtc_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VoiceEnv, PbxProcess]]:
+    name = f"webrtc{os.getpid()}"
+    config = PbxConfig(
+        instance=name, app_name=f"ccari-{name}", sip_port=free_port("127.0.0.1"),
+        ari_port=free_port("127.0.0.1", socket.SOCK_STREAM),
+        ami_port=free_port("127.0.0.1", socket.SOCK_STREAM),
+        rtp_start=12000, rtp_end=19998, carrier_match=(CARRIER_IP,),
+        agent_qualify_s=3,  # the queue learns within 2 s that alice's page registered
+    )
+    env = VoiceEnv(tmp_path_factory.mktemp("webrtc-state"),
+                   {p: free_port(PHONE_IP) for p in PHONES}, config)
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('spec-db')}/spec.db"
+    proc = start_from_db(lambda: prepare(env, url))
+    yield env, proc
+    proc.stop()
+
+
+@pytest.fixture
+async def webrtc_ccari(webrtc_env: tuple[VoiceEnv, PbxProcess], tmp_path) -> AsyncIterator[Runtime]:  # type: ignore[no-untyped-def]
+    env, proc = webrtc_env
+    cfg = await prepare(env, f"sqlite+aiosqlite:///{tmp_path}/ccari.db")
+    async with runtime(cfg) as rt:
+        yield rt
+
+    async def clean() -> bool:
+        return await asyncio.to_thread(pbx_counts, proc) == (0, 0)
+
+    try:
+        await eventually(clean, 15, "Asterisk to have no channel and no bridge left")
+    except AssertionError:
+        proc.rx("channel request hangup all")
+        raise
+
+
+async def _stats(page: Any) -> dict[str, Any]:
+    return await page.evaluate("window.ccariPhone.stats()") or {}  # type: ignore[no-any-return]
+
+
+async def test_a_carrier_call_rings_the_browser_phone_which_answers_speaks_and_hangs_up(
+        webrtc_ccari: Runtime, webrtc_env: tuple[VoiceEnv, PbxProcess]) -> None:
+    rt, (env, proc) = webrtc_ccari, webrtc_env
+    assert rt.ari is not None
+    port = free_tcp_port()
+    runner = web.AppRunner(internal_app(rt))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    secrets = json.loads((env.state_dir / "demo-secrets.json").read_text())
+    customer = await leg("customer", CARRIER_IP, lambda **p: media_caller(env, **p),
+                         hangup_after_ms=0, caller="15550199")
+    try:
+        async with chromium(*FAKE_MEDIA) as browser:
+            page = await agent_login(await browser.new_page(), f"http://127.0.0.1:{port}",
+                                     "alice", secrets["acme.alice.web"], ready=False)
+            # The login gave alice's endpoint a new SIP password; the page registers with it.
+            await page.wait_for_selector("#webphone[data-state=registered]", timeout=15000)
+            async with rt.sessions() as s:
+                alice = await agents_repo.by_login(s, "acme", "alice")
+            assert alice is not None and alice.phone_password != secrets["acme.alice.sip"]
+            shown = proc.rx("pjsip show auth acme-alice")  # Asterisk has this login's password
+            assert re.search(rf"password\s*:\s*{re.escape(alice.phone_password)}\s", shown), shown
+            await eventually(lambda: _true(rt.queue.phone_reachable(alice.id)),
+                             what="the queue to see alice's browser phone reachable")
+            await page.click("#ready")
+            await page.wait_for_selector("#state[data-state=ready]")
+
+            await customer.sipp.start()
+            await eventually(lambda: _true(customer.sink.remote), what="the IVR's first words")
+            customer.sink.press("1")  # sales: alice
+            await page.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
+            await page.click("#webphone-answer")
+            await page.wait_for_selector("#webphone[data-state=in-call]", timeout=10000)
+            await eventually(lambda: one_contact_in(rt, "connected"), what="connected")
+
+            # ARI: one bridge holds the caller's channel and alice's PJSIP channel.
+            channels = {c.id: c.name for c in await rt.ari.list_channels()}
+            bridged = [[channels.get(c, "") for c in b.channels]
+                       for b in await rt.ari.list_bridges()]
+            assert any(len(names) == 2 and any(n.startswith("PJSIP/acme-alice-") for n in names)
+                       for names in bridged), (bridged, channels)
+
+            # Audio both ways: the caller's tone decoded by the page, the page's to the caller.
+            heard_before = len(customer.sink.packets)
+
+            async def page_hears() -> dict[str, Any] | None:
+                stats = await _stats(page)
+                ok = stats.get("bytesReceived", 0) > 0 and stats.get("packetsReceived", 0) > 25 \
+                    and stats.get("totalSamplesReceived", 0) > 0 and stats.get("packetsSent", 0) > 25
+                return stats if ok else None
+
+            stats = await eventually(page_hears, 10, "the page to receive and send audio")
+            assert stats["codec"].lower() in ("audio/pcmu", "audio/pcma", "audio/telephone-event"), stats
+            await eventually(lambda: _true(len(customer.sink.packets) > heard_before + 25),
+                             what="the caller to receive the page's audio")
+
+            # The keypad: the digit reaches the caller as an RFC 4733 event.
+            await page.click("#webphone-keypad button:text-is('5')")
+            await eventually(lambda: _true("5" in customer.sink.digits),
+                             what="the caller to receive alice's digit")
+
+            # Alice hangs up: the caller gets its BYE, the page is ready for the next call.
+            await page.click("#webphone-hangup")
+            await page.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
+            result = await customer.sipp.wait()
+            assert result.ok, result.describe()
+            await eventually(lambda: one_contact_in(rt, "completed"),
+                             what="the contact to end")
+    finally:
+        customer.sink.close()
+        if customer.sipp.pid is not None:
+            await customer.sipp.stop()
+        await runner.cleanup()
+
+
+async def _true(value: object) -> bool:
+    return bool(value)
