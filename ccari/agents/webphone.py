@@ -42,8 +42,9 @@ class WebPhones:
         self.sync: Callable[[], Awaitable[str]] | None = None
 
     async def new_password(self, agent: Agent) -> str | None:
-        """A browser agent's next login (or her logout): a new SIP password, saved, then
-        loaded into Asterisk, which forgets the old one.  None for a SIP phone agent."""
+        """A browser agent's login (or her logout): a new SIP password, saved, then loaded
+        into Asterisk, which forgets the old one; what the PBX sync did.  None for a SIP
+        phone agent, whose password is the admin's."""
         if agent.device != BROWSER:
             return None
         password = new_sip_password()

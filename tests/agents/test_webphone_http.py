@@ -1,0 +1,116 @@
+"""The browser phone's HTTP side without a PBX: the per-login SIP password, who gets it, and
+who may open the SIP websocket relay."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+from aiohttp import WSServerHandshakeError
+from aiohttp.test_utils import TestClient
+from sqlalchemy import update
+
+from ccari.agents import repo
+from ccari.agents.devices import BROWSER, SIP, WS_PATH, credentials
+from ccari.app import internal_app, runtime
+from ccari.demo.seed import seed
+from ccari.storage.models import Agent
+from tests.support.sipp import free_tcp_port
+
+
+@pytest.fixture
+async def rt(cfg, sessions):  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        sec = await seed(s, cfg)
+        await s.execute(update(Agent).where(Agent.username == "alice").values(
+            device=BROWSER, phone_contact=None))
+        await s.commit()
+    # Nothing listens where Asterisk's websocket would be.
+    cfg = replace(cfg, pbx=replace(cfg.pbx, ari_port=free_tcp_port()))
+    async with runtime(cfg, with_pbx=False) as rt:
+        rt.demo_secrets = sec  # type: ignore[attr-defined]
+        yield rt
+
+
+@pytest.fixture
+async def client(rt, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(internal_app(rt))
+
+
+async def _login(client: TestClient, user: str, password: str) -> str:
+    """Log in; the page's CSRF token."""
+    form = await client.get("/agent/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await form.text()).group(1)  # type: ignore[union-attr]
+    resp = await client.post("/agent/login", data={
+        "csrf": csrf, "tenant": "acme", "username": user, "password": password})
+    page = await resp.text()
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+async def _password(rt, user: str) -> str:  # type: ignore[no-untyped-def]
+    async with rt.sessions() as s:
+        agent = await repo.by_login(s, "acme", user)
+        return agent.phone_password  # type: ignore[no-any-return, union-attr]
+
+
+@pytest.mark.parametrize(("device", "expected_keys"), [
+    (SIP, {"device"}),
+    (BROWSER, {"device", "ws_path", "username", "password", "uri"}),
+])
+def test_only_a_browser_phone_gets_a_secret(device: str, expected_keys: set[str]) -> None:
+    got = credentials(device, "acme-alice", "s3cret-s3cret")
+    assert set(got) == expected_keys
+    if device == BROWSER:
+        assert got["password"] == "s3cret-s3cret" and got["ws_path"] == WS_PATH
+        assert got["uri"].startswith("sip:acme-alice@")
+
+
+async def test_each_login_gives_the_browser_phone_a_new_password_only_its_page_gets(
+        client: TestClient, rt) -> None:  # type: ignore[no-untyped-def]
+    seeded = rt.demo_secrets["acme.alice.sip"]
+    assert (await client.get("/agent/api/phone")).status == 401  # not logged in
+    csrf = await _login(client, "alice", rt.demo_secrets["acme.alice.web"])
+    first = await _password(rt, "alice")
+    assert first != seeded and len(first) >= 32
+    page = await (await client.get("/agent")).text()
+    assert 'id="webphone"' in page and "/static/vendor/jssip/jssip.min.js" in page
+    assert first not in page  # never in the HTML, only from the API below
+
+    resp = await client.get("/agent/api/phone")  # no CSRF token: refused
+    assert resp.status == 403 and (await resp.json())["error"] == "csrf-failed"
+    resp = await client.get("/agent/api/phone", headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+    body = await resp.json()
+    assert body["device"] == BROWSER and body["username"] == "acme-alice"
+    assert body["password"] == first
+
+    # Logging out replaces it: what the page knew is worth nothing now.
+    resp = await client.post("/agent/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert resp.status == 303
+    assert await _password(rt, "alice") not in (first, seeded)
+    assert (await client.get("/agent/api/phone", headers={"X-CSRF-Token": csrf})).status == 401
+
+
+async def test_a_sip_phone_agent_gets_no_secret_and_no_sip_websocket(
+        client: TestClient, rt) -> None:  # type: ignore[no-untyped-def]
+    csrf = await _login(client, "bob", rt.demo_secrets["acme.bob.web"])
+    assert await _password(rt, "bob") == rt.demo_secrets["acme.bob.sip"]  # unchanged
+    assert 'id="webphone"' not in await (await client.get("/agent")).text()
+    resp = await client.get("/agent/api/phone", headers={"X-CSRF-Token": csrf})
+    assert await resp.json() == {"device": SIP}
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect(WS_PATH, protocols=("sip",))
+    assert refused.value.status == 403
+
+
+async def test_the_sip_websocket_needs_a_login_and_closes_when_asterisk_is_away(
+        client: TestClient, rt) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect(WS_PATH, protocols=("sip",))
+    assert refused.value.status == 401
+    await _login(client, "alice", rt.demo_secrets["acme.alice.web"])
+    ws = await client.ws_connect(WS_PATH, protocols=("sip",))
+    assert ws.protocol == "sip"
+    msg = await ws.receive(timeout=10)
+    assert msg.data == 1013 and ws.close_code == 1013  # try again later: JsSIP reconnects
