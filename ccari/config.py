@@ -70,7 +70,8 @@ class PbxConfig:
     carrier_match: tuple[str, ...] = ("127.0.0.2",)
     request_timeout_s: float = 5.0
     # Dead calls: a carrier call with no RTP from the carrier for this long (and no BYE) is
-    # hung up by Asterisk (rtp_timeout; session timers too); 0 turns both off.
+    # hung up by Asterisk (rtp_timeout; session timers too); 0 turns both off.  The same
+    # rtp_timeout ends a browser phone's call whose agent page closed or lost its network.
     dead_call_s: int = 60
     # Agent phones are sent SIP OPTIONS this often (qualify); an unreachable phone is not
     # offered calls.  0 turns qualify off (phones then count as reachable).

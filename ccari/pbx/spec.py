@@ -47,6 +47,9 @@ class Phone:
     qualify_s: int = 0
     # The agent page is the phone: SIP over Asterisk's websocket, DTLS-SRTP, ICE, bundled.
     webrtc: bool = False
+    # A browser phone that sends no RTP for this long (its page closed, its network gone:
+    # no BYE comes) is hung up by Asterisk (0: never).  The page sends audio all call long.
+    dead_call_s: int = 0
 
     @property
     def qualify_timeout_s(self) -> float:
@@ -141,6 +144,7 @@ def validate(spec: PbxSpec) -> None:
         if phone.static_contact is not None:
             _check(_CONTACT, phone.static_contact, f"contact of phone {phone.username!r}")
         _seconds(phone.qualify_s, f"qualify interval of phone {phone.username!r}", low=1)
+        _seconds(phone.dead_call_s, f"dead-call time of phone {phone.username!r}", low=2)
         if phone.webrtc and phone.static_contact is not None:
             raise SpecError(f"browser phone {phone.username!r} registers: no static contact")
         _unique(names, phone.username)

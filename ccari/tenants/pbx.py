@@ -47,7 +47,8 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         trunks=(Trunk(name="carrier", match=tuple(p.carrier_match), dead_call_s=p.dead_call_s),),
         phones=tuple(
             Phone(a.phone_username, a.phone_password, a.phone_contact,
-                  qualify_s=p.agent_qualify_s, webrtc=a.device == BROWSER)
+                  qualify_s=p.agent_qualify_s, webrtc=a.device == BROWSER,
+                  dead_call_s=p.dead_call_s if a.device == BROWSER else 0)
             for a in agents
         ),
         numbers=tuple(Number(n.did, t.slug) for n, t in numbers),

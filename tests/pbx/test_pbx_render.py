@@ -91,13 +91,14 @@ def test_one_endpoint_auth_aor_per_phone(texts: dict[str, str]) -> None:
 def test_a_browser_phone_is_a_bundled_webrtc_endpoint_on_the_websocket(
         texts: dict[str, str]) -> None:
     spec = make_spec(phones=(Phone("alice", "alice-pass-1", "sip:alice@127.0.0.1:16001"),
-                             Phone("web", "web-pass-123", webrtc=True)))
+                             Phone("web", "web-pass-123", webrtc=True, dead_call_s=7)))
     rendered = render_texts(spec, DIRS)
     endpoints = objects(rendered["ccari-pjsip.conf"], "endpoint")
     web, desk = endpoints["web"], endpoints["alice"]
     for key in ("webrtc", "bundle", "dtls_auto_generate_cert"):
         assert web[key] == ["yes"] and key not in desk
     assert "transport" not in web  # calls go over the websocket it registered on
+    assert web["rtp_timeout"] == ["7"] and "rtp_timeout" not in desk  # a closed page
     assert desk["transport"] == ["ccari-udp"]
     assert web["allow"] == ["ulaw,alaw"]  # the carrier's codecs: nothing to transcode
     assert web["auth"] == ["web"] and web["context"] == ["from-phones"]
@@ -234,6 +235,7 @@ def test_render_writes_only_changes_with_private_modes(tmp_path: Path) -> None:
         {"phones": (Phone("bad name", "password1"),)},
         {"phones": (Phone("carrier", "password1"),)},
         {"phones": (Phone("ccari-ws", "password1"),)},
+        {"phones": (Phone("web", "password1", webrtc=True, dead_call_s=1),)},
         {"phones": (Phone("web", "password1", "sip:web@127.0.0.1:5062", webrtc=True),)},
         {"trunks": (Trunk("carrier", ()),)},
         {"trunks": (Trunk("carrier", ("10.0.0.1\nmatch=0.0.0.0/0",)),)},

@@ -2,20 +2,26 @@
 alice's device is "browser"): Chromium with fake media logs alice in, its JsSIP registers
 through ccari's websocket relay with the SIP password of this login, a SIPp carrier call
 rings the page, alice answers, audio flows both ways over DTLS-SRTP, her keypad's digit
-reaches the caller, and her hang-up ends the call with no channel left."""
+reaches the caller, and her hang-up ends the call with no channel left.  A page that dies
+mid-call (no BYE) loses the call within ``pbx.dead_call_s``, again with nothing left over."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp import web
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
 from sqlalchemy import update
 
 from ccari.agents import repo as agents_repo
@@ -29,10 +35,12 @@ from tests.support.pbx import start_from_db
 from tests.support.sipp import free_port, free_tcp_port
 from tests.support.waits import eventually
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, PHONES, VoiceEnv, pbx_counts, prepare_db
-from tests.voice.media import leg, media_caller
+from tests.voice.media import Leg, leg, media_caller
 from tests.voice.test_voice_pbx import one_contact_in
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
+
+DEAD_CALL_S = 4
 
 
 async def prepare(env: VoiceEnv, url: str) -> Config:
@@ -58,6 +66,7 @@ def webrtc_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Voice
         ami_port=free_port("127.0.0.1", socket.SOCK_STREAM),
         rtp_start=12000, rtp_end=19998, carrier_match=(CARRIER_IP,),
         agent_qualify_s=3,  # the queue learns within 2 s that alice's page registered
+        dead_call_s=DEAD_CALL_S,  # a page gone without a BYE: its call ends this soon
     )
     env = VoiceEnv(tmp_path_factory.mktemp("webrtc-state"),
                    {p: free_port(PHONE_IP) for p in PHONES}, config)
@@ -84,13 +93,21 @@ async def webrtc_ccari(webrtc_env: tuple[VoiceEnv, PbxProcess], tmp_path) -> Asy
         raise
 
 
-async def _stats(page: Any) -> dict[str, Any]:
+async def _stats(page: Page) -> dict[str, Any]:
     return await page.evaluate("window.ccariPhone.stats()") or {}  # type: ignore[no-any-return]
 
 
-async def test_a_carrier_call_rings_the_browser_phone_which_answers_speaks_and_hangs_up(
-        webrtc_ccari: Runtime, webrtc_env: tuple[VoiceEnv, PbxProcess]) -> None:
-    rt, (env, proc) = webrtc_ccari, webrtc_env
+@dataclass
+class Call:
+    rt: Runtime
+    page: Page
+    customer: Leg
+
+
+@contextlib.asynccontextmanager
+async def answered_call(rt: Runtime, env: VoiceEnv, proc: PbxProcess) -> AsyncIterator[Call]:
+    """Alice logs in with Chromium (fake media), her page registers, a carrier caller who
+    presses 1 (sales) rings it, and she answers: a connected call."""
     assert rt.ari is not None
     port = free_tcp_port()
     runner = web.AppRunner(internal_app(rt))
@@ -122,45 +139,66 @@ async def test_a_carrier_call_rings_the_browser_phone_which_answers_speaks_and_h
             await page.click("#webphone-answer")
             await page.wait_for_selector("#webphone[data-state=in-call]", timeout=10000)
             await eventually(lambda: one_contact_in(rt, "connected"), what="connected")
-
-            # ARI: one bridge holds the caller's channel and alice's PJSIP channel.
-            channels = {c.id: c.name for c in await rt.ari.list_channels()}
-            bridged = [[channels.get(c, "") for c in b.channels]
-                       for b in await rt.ari.list_bridges()]
-            assert any(len(names) == 2 and any(n.startswith("PJSIP/acme-alice-") for n in names)
-                       for names in bridged), (bridged, channels)
-
-            # Audio both ways: the caller's tone decoded by the page, the page's to the caller.
-            heard_before = len(customer.sink.packets)
-
-            async def page_hears() -> dict[str, Any] | None:
-                stats = await _stats(page)
-                ok = stats.get("bytesReceived", 0) > 0 and stats.get("packetsReceived", 0) > 25 \
-                    and stats.get("totalSamplesReceived", 0) > 0 and stats.get("packetsSent", 0) > 25
-                return stats if ok else None
-
-            stats = await eventually(page_hears, 10, "the page to receive and send audio")
-            assert stats["codec"].lower() in ("audio/pcmu", "audio/pcma", "audio/telephone-event"), stats
-            await eventually(lambda: _true(len(customer.sink.packets) > heard_before + 25),
-                             what="the caller to receive the page's audio")
-
-            # The keypad: the digit reaches the caller as an RFC 4733 event.
-            await page.click("#webphone-keypad button:text-is('5')")
-            await eventually(lambda: _true("5" in customer.sink.digits),
-                             what="the caller to receive alice's digit")
-
-            # Alice hangs up: the caller gets its BYE, the page is ready for the next call.
-            await page.click("#webphone-hangup")
-            await page.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
-            result = await customer.sipp.wait()
-            assert result.ok, result.describe()
-            await eventually(lambda: one_contact_in(rt, "completed"),
-                             what="the contact to end")
+            yield Call(rt, page, customer)
     finally:
         customer.sink.close()
         if customer.sipp.pid is not None:
             await customer.sipp.stop()
         await runner.cleanup()
+
+
+async def test_a_carrier_call_rings_the_browser_phone_which_answers_speaks_and_hangs_up(
+        webrtc_ccari: Runtime, webrtc_env: tuple[VoiceEnv, PbxProcess]) -> None:
+    rt = webrtc_ccari
+    assert rt.ari is not None
+    async with answered_call(rt, *webrtc_env) as call:
+        page, customer = call.page, call.customer
+        # ARI: one bridge holds the caller's channel and alice's PJSIP channel.
+        channels = {c.id: c.name for c in await rt.ari.list_channels()}
+        bridged = [[channels.get(c, "") for c in b.channels]
+                   for b in await rt.ari.list_bridges()]
+        assert any(len(names) == 2 and any(n.startswith("PJSIP/acme-alice-") for n in names)
+                   for names in bridged), (bridged, channels)
+
+        # Audio both ways: the caller's tone decoded by the page, the page's to the caller.
+        heard_before = len(customer.sink.packets)
+
+        async def page_hears() -> dict[str, Any] | None:
+            stats = await _stats(page)
+            ok = stats.get("bytesReceived", 0) > 0 and stats.get("packetsReceived", 0) > 25 \
+                and stats.get("totalSamplesReceived", 0) > 0 and stats.get("packetsSent", 0) > 25
+            return stats if ok else None
+
+        stats = await eventually(page_hears, 10, "the page to receive and send audio")
+        assert stats["codec"] == "audio/PCMU", stats  # the carrier's codec: no transcoding
+        await eventually(lambda: _true(len(customer.sink.packets) > heard_before + 25),
+                         what="the caller to receive the page's audio")
+
+        # The keypad: the digit reaches the caller as an RFC 4733 event.
+        await page.click("#webphone-keypad button:text-is('5')")
+        await eventually(lambda: _true("5" in customer.sink.digits),
+                         what="the caller to receive alice's digit")
+
+        # Alice hangs up: the caller gets its BYE, the page is ready for the next call.
+        await page.click("#webphone-hangup")
+        await page.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
+        result = await customer.sipp.wait()
+        assert result.ok, result.describe()
+        await eventually(lambda: one_contact_in(rt, "completed"), what="the contact to end")
+
+
+async def test_a_page_that_dies_mid_call_loses_the_call_without_leaking_it(
+        webrtc_ccari: Runtime, webrtc_env: tuple[VoiceEnv, PbxProcess]) -> None:
+    rt = webrtc_ccari
+    async with answered_call(rt, *webrtc_env) as call:
+        # The renderer crashes: no BYE, no unload handler, the media just stops.
+        with contextlib.suppress(PlaywrightError):
+            await call.page.goto("chrome://crash", timeout=5000)
+        started = time.monotonic()
+        result = await call.customer.sipp.wait()  # Asterisk's rtp_timeout hangs alice up
+        assert result.ok, result.describe()
+        assert time.monotonic() - started < DEAD_CALL_S + 6
+        await eventually(lambda: one_contact_in(rt, "completed"), what="the contact to end")
 
 
 async def _true(value: object) -> bool:

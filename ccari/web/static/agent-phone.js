@@ -83,16 +83,17 @@
     async stats() {
       const pc = call && call.connection;
       if (!pc) return null;
-      const out = { packetsReceived: 0, bytesReceived: 0, packetsSent: 0, audioLevel: 0, codec: "" };
-      (await pc.getStats()).forEach((s) => {
+      const out = { packetsReceived: 0, bytesReceived: 0, totalSamplesReceived: 0, packetsSent: 0, codec: "" };
+      const report = await pc.getStats();
+      report.forEach((s) => {
         if (s.type === "inbound-rtp" && s.kind === "audio") {
           out.packetsReceived += s.packetsReceived || 0;
           out.bytesReceived += s.bytesReceived || 0;
-          out.totalSamplesReceived = s.totalSamplesReceived || 0;
+          out.totalSamplesReceived += s.totalSamplesReceived || 0;
+          const codec = s.codecId && report.get(s.codecId);
+          if (codec) out.codec = codec.mimeType;
         } else if (s.type === "outbound-rtp" && s.kind === "audio") {
           out.packetsSent += s.packetsSent || 0;
-        } else if (s.type === "codec" && s.mimeType) {
-          out.codec = s.mimeType;
         }
       });
       return out;
