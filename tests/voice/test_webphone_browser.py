@@ -116,6 +116,9 @@ async def answered_call(rt: Runtime, env: VoiceEnv, proc: PbxProcess) -> AsyncIt
     secrets = json.loads((env.state_dir / "demo-secrets.json").read_text())
     customer = await leg("customer", CARRIER_IP, lambda **p: media_caller(env, **p),
                          hangup_after_ms=0, caller="15550199")
+    # No page, no phone: Asterisk has no contact for alice, so the queue offers her no call.
+    states = {e.resource: e.state for e in await rt.ari.list_endpoints()}
+    assert states["acme-alice"] == "offline", states
     try:
         async with chromium(*FAKE_MEDIA) as browser:
             page = await agent_login(await browser.new_page(), f"http://127.0.0.1:{port}",
@@ -178,6 +181,13 @@ async def test_a_carrier_call_rings_the_browser_phone_which_answers_speaks_and_h
         await page.click("#webphone-keypad button:text-is('5')")
         await eventually(lambda: _true("5" in customer.sink.digits),
                          what="the caller to receive alice's digit")
+
+        # The call controls of the work item work on a browser phone's call as on any other.
+        pop = ".work-item[data-medium=voice]"
+        await page.click(f"{pop} .hold")
+        await page.wait_for_selector(f"{pop}[data-status=held]", timeout=5000)
+        await page.click(f"{pop} .resume")
+        await page.wait_for_selector(f"{pop}[data-status=connected]", timeout=5000)
 
         # Alice hangs up: the caller gets its BYE, the page is ready for the next call.
         await page.click("#webphone-hangup")
