@@ -31,6 +31,7 @@ from ccari.pbx import PbxProcess
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Agent
 from tests.support.browser import FAKE_MEDIA, agent_login, chromium
+from tests.support.openapi import Conformances
 from tests.support.pbx import start_from_db
 from tests.support.sipp import free_port, free_tcp_port
 from tests.support.waits import eventually
@@ -105,12 +106,16 @@ class Call:
 
 
 @contextlib.asynccontextmanager
-async def answered_call(rt: Runtime, env: VoiceEnv, proc: PbxProcess) -> AsyncIterator[Call]:
+async def answered_call(rt: Runtime, env: VoiceEnv, proc: PbxProcess,
+                        conformance: Conformances) -> AsyncIterator[Call]:
     """Alice logs in with Chromium (fake media), her page registers, a carrier caller who
-    presses 1 (sales) rings it, and she answers: a connected call."""
+    presses 1 (sales) rings it, and she answers: a connected call.  The internal listener's
+    answers are held to its OpenAPI document."""
     assert rt.ari is not None
     port = free_tcp_port()
-    runner = web.AppRunner(internal_app(rt))
+    app = internal_app(rt)
+    conformance.watch(app)
+    runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     secrets = json.loads((env.state_dir / "demo-secrets.json").read_text())
@@ -151,10 +156,11 @@ async def answered_call(rt: Runtime, env: VoiceEnv, proc: PbxProcess) -> AsyncIt
 
 
 async def test_a_carrier_call_rings_the_browser_phone_which_answers_speaks_and_hangs_up(
-        webrtc_ccari: Runtime, webrtc_env: tuple[VoiceEnv, PbxProcess]) -> None:
+        webrtc_ccari: Runtime, webrtc_env: tuple[VoiceEnv, PbxProcess],
+        openapi_conformance: Conformances) -> None:
     rt = webrtc_ccari
     assert rt.ari is not None
-    async with answered_call(rt, *webrtc_env) as call:
+    async with answered_call(rt, *webrtc_env, openapi_conformance) as call:
         page, customer = call.page, call.customer
         # ARI: one bridge holds the caller's channel and alice's PJSIP channel.
         channels = {c.id: c.name for c in await rt.ari.list_channels()}
@@ -198,9 +204,10 @@ async def test_a_carrier_call_rings_the_browser_phone_which_answers_speaks_and_h
 
 
 async def test_a_page_that_dies_mid_call_loses_the_call_without_leaking_it(
-        webrtc_ccari: Runtime, webrtc_env: tuple[VoiceEnv, PbxProcess]) -> None:
+        webrtc_ccari: Runtime, webrtc_env: tuple[VoiceEnv, PbxProcess],
+        openapi_conformance: Conformances) -> None:
     rt = webrtc_ccari
-    async with answered_call(rt, *webrtc_env) as call:
+    async with answered_call(rt, *webrtc_env, openapi_conformance) as call:
         # The renderer crashes: no BYE, no unload handler, the media just stops.
         with contextlib.suppress(PlaywrightError):
             await call.page.goto("chrome://crash", timeout=5000)
