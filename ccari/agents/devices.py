@@ -8,6 +8,7 @@ checks it with ordinary SIP digest authentication: no token scheme of its own to
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -31,3 +32,40 @@ def credentials(device: str, phone_username: str, phone_password: str) -> dict[s
         return {"device": device}
     return {"device": device, "ws_path": WS_PATH, "username": phone_username,
             "password": phone_password, "uri": f"sip:{phone_username}@{SIP_DOMAIN}"}
+
+
+_HEADER = re.compile(r"^(?P<name>[A-Za-z-]+)\s*:\s*(?P<value>.*)$")
+_SIP_USER = re.compile(r"<?sips?:(?P<user>[^@;>\s]+)@", re.IGNORECASE)
+_AUTH_USER = re.compile(r'\busername\s*=\s*"(?P<user>[^"]*)"', re.IGNORECASE)
+
+
+def foreign_identity(frame: str, username: str) -> str | None:
+    """Why a SIP message the page sends claims someone else, or None.
+
+    The relay carries only the logged-in agent's own phone: a request that starts a dialog
+    or registers (no tag in To) must come From her endpoint, and any credentials must be
+    hers; so a page cannot guess other endpoints' passwords through ccari (Asterisk sees
+    every relayed message from ccari's address).  Responses and in-dialog requests are
+    Asterisk's dialogs with her endpoint and pass."""
+    head, _, _ = frame.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    if not lines or lines[0].startswith("SIP/2.0"):
+        return None  # a response
+    headers: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        m = _HEADER.match(line)
+        if m:
+            name = {"f": "from", "t": "to"}.get(m["name"].lower(), m["name"].lower())
+            headers.setdefault(name, []).append(m["value"])
+    for name in ("authorization", "proxy-authorization"):
+        for value in headers.get(name, []):
+            auth = _AUTH_USER.search(value)
+            if auth is None or auth["user"] != username:
+                return f"credentials of {auth['user'] if auth else 'nobody'!r}"
+    to = headers.get("to", [""])[0]
+    if re.search(r";\s*tag=", to, re.IGNORECASE):
+        return None  # in an existing dialog
+    sender = _SIP_USER.search(headers.get("from", [""])[0])
+    if sender is None or sender["user"] != username:
+        return f"From {sender['user'] if sender else 'nobody'!r}"
+    return None

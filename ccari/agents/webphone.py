@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccari.agents.devices import BROWSER, new_sip_password
+from ccari.agents.devices import BROWSER, foreign_identity, new_sip_password
 from ccari.config import PbxConfig
 from ccari.storage.models import Agent
 
@@ -74,7 +74,7 @@ class WebPhones:
         self._sockets.add(ws)
         log.info("agent %s: browser phone connected", agent.id)
         try:
-            await _pump(ws, upstream)
+            await _pump(ws, upstream, agent)
         finally:
             self._sockets.discard(ws)
             await upstream.close()
@@ -87,17 +87,30 @@ class WebPhones:
             await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
-async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketResponse) -> None:
+async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketResponse,
+                agent: Agent) -> None:
+    """Frames both ways until either side closes, or the page claims another identity
+    (:func:`foreign_identity`: the relay is closed, the frame never reaches Asterisk)."""
+
     async def forward(source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-                      send: Callable[[str], Awaitable[None]]) -> None:
+                      send: Callable[[str], Awaitable[None]], *, check: bool) -> None:
         async for msg in source:
             if msg.type == WSMsgType.TEXT:
-                await send(msg.data)
+                text = msg.data
             elif msg.type == WSMsgType.BINARY:  # SIP over websocket may use binary frames
-                await send(msg.data.decode("utf-8", "replace"))
+                text = msg.data.decode("utf-8", "replace")
+            else:
+                continue
+            why = foreign_identity(text, agent.phone_username) if check else None
+            if why is not None:
+                log.warning("agent %s: browser phone closed: it sent a SIP request with %s",
+                            agent.id, why)
+                return
+            await send(text)
 
-    tasks = [asyncio.create_task(forward(page, pbx.send_str), name="webphone:up"),
-             asyncio.create_task(forward(pbx, page.send_str), name="webphone:down")]
+    tasks = [asyncio.create_task(forward(page, pbx.send_str, check=True), name="webphone:up"),
+             asyncio.create_task(forward(pbx, page.send_str, check=False),
+                                 name="webphone:down")]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -28,6 +28,11 @@ FAILURES = frozenset({
     "sessionlimit",
 })
 ACCOUNT_MAX = 64
+#: Transports whose peers are not who the address says: SIP over websocket reaches
+#: Asterisk's loopback-only HTTP server through ccari's own relay (``/agent/phone/ws``), so
+#: every browser phone shows ccari's address; blocking it would cut them all.  The relay
+#: only lets a logged-in browser agent use her own identity (``agents.devices``).
+RELAYED = frozenset({"WS", "WSS"})
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ def parse(name: str, headers: Mapping[str, str]) -> Failure | None:
     if name.lower() not in FAILURES:
         return None
     remote = remote_address(headers.get("RemoteAddress", ""))
-    if remote is None:
+    if remote is None or remote[1] in RELAYED:
         return None
     account = "".join(c for c in headers.get("AccountID", "") if c.isprintable())
     return Failure(name, remote[0], remote[1], account[:ACCOUNT_MAX])

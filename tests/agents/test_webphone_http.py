@@ -3,16 +3,17 @@ who may open the SIP websocket relay."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import replace
 
 import pytest
-from aiohttp import WSServerHandshakeError
+from aiohttp import WSMsgType, WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
 from ccari.agents import repo
-from ccari.agents.devices import BROWSER, SIP, WS_PATH, credentials
+from ccari.agents.devices import BROWSER, SIP, WS_PATH, credentials, foreign_identity
 from ccari.app import internal_app, runtime
 from ccari.demo.seed import seed
 from ccari.storage.models import Agent
@@ -114,3 +115,76 @@ async def test_the_sip_websocket_needs_a_login_and_closes_when_asterisk_is_away(
     assert ws.protocol == "sip"
     msg = await ws.receive(timeout=10)
     assert msg.data == 1013 and ws.close_code == 1013  # try again later: JsSIP reconnects
+
+
+REGISTER = ("REGISTER sip:ccari.invalid SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bK1\r\n"
+            "From: {sender};tag=abc\r\nTo: {sender}\r\nCall-ID: 1\r\nCSeq: 1 REGISTER\r\n"
+            "{extra}Content-Length: 0\r\n\r\n")
+
+
+def _register(sender: str, extra: str = "") -> str:
+    return REGISTER.format(sender=sender, extra=extra)
+
+
+@pytest.mark.parametrize(("frame", "refused"), [
+    (_register("<sip:acme-alice@ccari.invalid>"), None),
+    (_register('"Alice" <sip:acme-alice@ccari.invalid>'), None),
+    (_register("<sip:acme-bob@ccari.invalid>"), "From 'acme-bob'"),
+    (_register("sip:acme-bob@ccari.invalid"), "From 'acme-bob'"),
+    (_register("<sip:acme-alice@ccari.invalid>",
+               'Authorization: Digest username="acme-alice", realm="asterisk"\r\n'), None),
+    (_register("<sip:acme-alice@ccari.invalid>",
+               'Authorization: Digest username="acme-bob", realm="asterisk"\r\n'),
+     "credentials of 'acme-bob'"),
+    (_register("<sip:acme-alice@ccari.invalid>", "Proxy-Authorization: Digest realm=x\r\n"),
+     "credentials of 'nobody'"),
+    ("INVITE sip:15550100@ccari.invalid SIP/2.0\r\nf: <sip:acme-bob@x>;tag=1\r\nt: <sip:1@x>\r\n\r\n",
+     "From 'acme-bob'"),
+    ("INVITE sip:x SIP/2.0\r\nTo: <sip:1@x>\r\n\r\n", "From 'nobody'"),
+    # In a dialog Asterisk opened (its INVITE to her contact): the page's BYE passes.
+    ("BYE sip:x SIP/2.0\r\nFrom: <sip:k3j2@x.invalid>;tag=p\r\nTo: <sip:15550199@x>;tag=a\r\n\r\n",
+     None),
+    ("SIP/2.0 200 OK\r\nFrom: <sip:15550199@127.0.0.1>;tag=a\r\nTo: <sip:k3j2@x>;tag=p\r\n\r\n",
+     None),
+])
+def test_the_relay_carries_only_the_agents_own_identity(frame: str, refused: str | None) -> None:
+    assert foreign_identity(frame, "acme-alice") == refused
+
+
+async def test_a_page_claiming_another_endpoint_is_cut_off_before_asterisk_sees_it(
+        cfg, sessions, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    """Asterisk's websocket played by a recording server (the relay is an adapter)."""
+    seen: list[str] = []
+
+    async def asterisk(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("sip",))
+        await ws.prepare(request)
+        async for msg in ws:
+            seen.append(msg.data)
+            await ws.send_str("SIP/2.0 401 Unauthorized\r\n\r\n")
+        return ws
+
+    fake = web.Application()
+    fake.router.add_get("/ws", asterisk)
+    runner = web.AppRunner(fake)
+    await runner.setup()
+    port = free_tcp_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with sessions() as s:
+        sec = await seed(s, cfg)
+        await s.execute(update(Agent).where(Agent.username == "alice").values(device=BROWSER))
+        await s.commit()
+    cfg = replace(cfg, pbx=replace(cfg.pbx, host="127.0.0.1", ari_port=port))
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(runner.cleanup)
+        rt = await stack.enter_async_context(runtime(cfg, with_pbx=False))
+        client = await aiohttp_client(internal_app(rt))
+        await _login(client, "alice", sec["acme.alice.web"])
+        ws = await client.ws_connect(WS_PATH, protocols=("sip",))
+        own = _register("<sip:acme-alice@ccari.invalid>")
+        await ws.send_str(own)
+        assert (await ws.receive(timeout=5)).data.startswith("SIP/2.0 401")
+        await ws.send_str(_register("<sip:acme-bob@ccari.invalid>"))
+        closing = await ws.receive(timeout=5)
+        assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+        assert seen == [own]  # bob's REGISTER never reached Asterisk

@@ -37,6 +37,15 @@ def test_failures_and_non_failures() -> None:
     assert parse("FailedACL", {"AccountID": "x"}) is None  # no address: nothing to block
 
 
+@pytest.mark.parametrize(("transport", "counted"), [
+    ("UDP", True), ("TCP", True), ("TLS", True), ("WS", False), ("WSS", False)])
+def test_failures_over_the_browser_phones_relay_name_no_address(transport: str, counted: bool) -> None:
+    """Browser phones reach Asterisk through ccari's relay: their address is ccari's."""
+    fact = parse("ChallengeResponseFailed", {"RemoteAddress": f"IPV4/{transport}/127.0.0.1/40000",
+                                             "AccountID": "acme-alice"})
+    assert (fact is not None) is counted
+
+
 def test_the_claimed_account_is_kept_short_and_printable() -> None:
     fact = parse("InvalidAccountID", {"RemoteAddress": "IPV4/UDP/192.0.2.1/5060",
                                       "AccountID": "a\r\nb" + "x" * 200})
