@@ -6,6 +6,7 @@ relays each frame to Asterisk's websocket transport (``ws://<pbx.host>:<ari_port
 subprotocol ``sip``), which stays on loopback.  So the SIP signalling is as secure as the
 page (wss behind whatever serves ccari over TLS), only a logged-in browser agent reaches
 Asterisk's websocket, and the page's Content-Security-Policy stays ``connect-src 'self'``.
+The relay lets the page use only its agent's own SIP identity (``devices.foreign_identity``).
 Media (DTLS-SRTP, ICE) flows between the browser and Asterisk's RTP ports directly.
 """
 
