@@ -1,7 +1,7 @@
 """webrtc: an agent's device, a SIP phone or the browser
 
 Revision ID: 0011c
-Revises: 0010g
+Revises: 0011b
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011c"
-down_revision = "0010g"
+down_revision = "0011b"
 branch_labels = None
 depends_on = None
 
