@@ -90,6 +90,9 @@ class VoiceConfig:
     # Overflow voicemail (a caller over the tenant's trunk limit leaves a message).
     voicemail_max_s: int = 120
     voicemail_max_silence_s: int = 10
+    # Call recording (ccari.recording): how often the retention task deletes the recordings
+    # past their tenant's retention_days.
+    recording_retention_every_s: float = 3600.0
     # Overload control: while the hot path's delay (calls waiting to be answered, writes
     # waiting for their commit, event-loop lag) is above this many ms, a shrinking share of
     # new calls is admitted; the others get the tenant's announcement, else SIP 503, at

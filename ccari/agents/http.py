@@ -175,7 +175,8 @@ async def phone_socket(request: web.Request) -> web.WebSocketResponse:
     return await request.app[WEBPHONES].relay(request, agent)
 
 
-CALL_ACTIONS = {"hold", "resume", "mute", "unmute", "hangup", "transfer", "wrap_up"}
+CALL_ACTIONS = {"hold", "resume", "mute", "unmute", "hangup", "transfer", "wrap_up",
+                "record", "record_stop", "record_pause", "record_resume"}
 
 
 @routes.post("/agent/api/calls/{contact_id}/{action}")

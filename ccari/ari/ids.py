@@ -31,6 +31,7 @@ class Kind(enum.StrEnum):
     SPEECH_SNOOP = "sps"  # speech: what the IVR caller says, sps-<contact>-<n>
     SPEECH_MEDIA = "spm"  # speech: that audio as RTP to ccari, spm-<contact>-<n>
     SPEECH_BRIDGE = "spb"  # speech: the two above, spb-<contact>-<n>
+    RECORDING = "rec"  # recording: a call's bridge recorded, rec-<contact>-<n>
 
 
 def make(kind: Kind, *parts: object) -> str:

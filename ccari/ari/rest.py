@@ -336,6 +336,25 @@ class AriRest:
         data = await self._request("POST", f"/channels/{_seg(channel)}/record", params=params)
         return LiveRecording.from_json(data)
 
+    async def record_bridge(self, bridge: BridgeRef, name: str, *, format: str = "wav",
+                            if_exists: str = "fail") -> LiveRecording:
+        """Record the bridge's mix (every party) into the stored recording ``name``."""
+        params: Params = {"name": name, "format": format, "ifExists": if_exists,
+                          "terminateOn": "none"}
+        data = await self._request("POST", f"/bridges/{_seg(bridge)}/record", params=params)
+        return LiveRecording.from_json(data)
+
+    async def stop_recording(self, name: str) -> None:
+        """Stop the live recording and keep what it has (it becomes a stored recording)."""
+        await self._request("POST", f"/recordings/live/{_seg(name)}/stop")
+
+    async def mute_recording(self, name: str) -> None:
+        """Silence in place of the audio from now on (the file keeps its timeline)."""
+        await self._request("POST", f"/recordings/live/{_seg(name)}/mute")
+
+    async def unmute_recording(self, name: str) -> None:
+        await self._request("DELETE", f"/recordings/live/{_seg(name)}/mute")
+
     async def live_recording(self, name: str) -> LiveRecording:
         return LiveRecording.from_json(await self._request("GET", f"/recordings/live/{_seg(name)}"))
 

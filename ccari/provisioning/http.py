@@ -16,6 +16,7 @@ from the carrier) is the admin's (``403 admin-only``).
     GET|POST /api/tenants/{tenant}/agents, GET|PUT|DELETE .../agents/{username}
     GET|POST /api/tenants/{tenant}/menus, GET|PUT|DELETE .../menus/{name}
     GET|PUT|DELETE /api/tenants/{tenant}/hours          the tenant's business hours
+    GET|PUT /api/tenants/{tenant}/recording             the tenant's recording policy
     GET  /api/tenants/{tenant}/audit[?limit=100]        the audit log, newest first
     GET|PUT /api/tenants/{tenant}/routing               fair blending (``.routing``)
 
@@ -306,6 +307,22 @@ async def delete_hours(request: web.Request) -> web.Response:
     scope = await _scope(request)
     view = await request.app[PROVISIONING].put_hours(scope.actor, scope.tenant_id, None)
     return web.json_response(view)
+
+
+# ---- recording policy ------------------------------------------------------------------------
+@routes.get(TENANT + "/recording")
+async def get_recording(request: web.Request) -> web.Response:
+    """The tenant's recording policy (``null``: nothing is recorded)."""
+    scope = await _scope(request)
+    return web.json_response(await request.app[PROVISIONING].recording(scope.tenant_id))
+
+
+@routes.put(TENANT + "/recording")
+async def put_recording(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    policy = await request.app[PROVISIONING].put_recording(scope.actor, scope.tenant_id,
+                                                          await _body(request))
+    return web.json_response(policy)
 
 
 # ---- the audit log ---------------------------------------------------------------------------

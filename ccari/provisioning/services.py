@@ -24,6 +24,7 @@ from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
 from ccari.provisioning import views
 from ccari.provisioning.models import AuditEntry
+from ccari.recording import policy as recording_policy
 from ccari.storage.models import (
     Agent,
     AgentSkill,
@@ -203,6 +204,25 @@ class Provisioning:
         t.hours = calendar
         action = "delete" if calendar is None else "update" if before else "create"
         self._audit(s, actor, t, "hours", t.slug, action, before, calendar)
+
+    # ---- recording policy -------------------------------------------------------------------
+    async def recording(self, tenant_id: int) -> dict[str, Any] | None:
+        async with self._sessions() as s:
+            return (await _tenant_by_id(s, tenant_id)).recording
+
+    async def put_recording(self, actor: str, tenant_id: int, data: Any) -> dict[str, Any]:
+        """Set the tenant's recording policy, checked by ``ccari.recording.policy``."""
+        async with self._sessions() as s:
+            t = await _tenant_by_id(s, tenant_id)
+            names = await s.scalars(select(Queue.name).where(Queue.tenant_id == t.id))
+            policy = recording_policy.check(data, names)
+            before = t.recording
+            if policy != before:
+                t.recording = policy
+                self._audit(s, actor, t, "recording", t.slug, "update" if before else "create",
+                            before, policy)
+                await s.commit()
+        return policy
 
     # ---- numbers ------------------------------------------------------------------------------
     async def numbers(self, tenant_id: int) -> list[dict[str, Any]]:

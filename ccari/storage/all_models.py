@@ -7,10 +7,11 @@ from ccari.crm import models as crm_models
 from ccari.email import models as email_models
 from ccari.provisioning import models as provisioning_models
 from ccari.public import models as public_models
+from ccari.recording import models as recording_models
 from ccari.storage.models import Base
 from ccari.voicemail import models as voicemail_models
 
 __all__ = [
     "Base", "callbacks_models", "chat_models", "cobrowse_models", "crm_models", "email_models",
-    "provisioning_models", "public_models", "voicemail_models",
+    "provisioning_models", "public_models", "recording_models", "voicemail_models",
 ]

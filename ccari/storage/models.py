@@ -69,6 +69,8 @@ class Tenant(Base):
     blend_hold_s: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
     # The wallboard's service level threshold (seconds); None: wallboard.service_level_s.
     service_level_s: Mapped[float | None] = mapped_column(Float)
+    # Call recording (ccari.recording.policy's JSON); None: nothing recorded.
+    recording: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

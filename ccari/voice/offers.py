@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -54,6 +54,9 @@ class Offers:
         self._hold = hold
         self._writes = writes
         self._now = now
+        # Told each call once it is bridged (under the call's lock): a context that acts on
+        # the bridge (recording).  One failing is logged; the call goes on.
+        self.on_connected: list[Callable[[Call], Awaitable[None]]] = []
 
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         """Deliverer for voice: ring the agent's phone with a stable channel id."""
@@ -143,6 +146,11 @@ class Offers:
         if call.agent_id is not None:
             await self._hub.send(call.agent_id, {"type": "connected", "contact_id": call.contact_id})
         log.info("contact %s connected to agent %s", call.contact_id, call.agent_id)
+        for listener in self.on_connected:
+            try:
+                await listener(call)
+            except Exception:
+                log.exception("contact %s: a listener of the connect failed", call.contact_id)
 
     async def _bridge(self, bridge: str, call: Call) -> None:
         assert call.agent_channel_id is not None

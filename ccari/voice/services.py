@@ -110,6 +110,7 @@ class VoiceService:
         # A queued call rung on an agent's phone, then bridged.
         self._offers = Offers(ari, sessions, self.calls, queue, hub, self.hold, self._writes,
                               self.now)
+        self.on_connected = self._offers.on_connected  # told each call once it is bridged
         # What ccari.callbacks hands over once its customer is on the line.
         self.handover = Handover(self)
         # Past what this node can carry, new calls are refused at the door.

@@ -1,0 +1,40 @@
+"""Recording files in ccari's state dir: written once (temporary name, fsync, rename), with
+their SHA-256, so a crash leaves either the whole file or none, and a damaged one is seen."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+DIR = "recordings"
+
+
+def relative_path(tenant_id: int, name: str) -> str:
+    return f"{DIR}/{tenant_id}/{name}.wav"
+
+
+def write(state_dir: Path, relative: str, data: bytes) -> str:
+    """Write the file durably; its SHA-256 (hex)."""
+    path = state_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read(state_dir: Path, relative: str, sha256: str) -> bytes | None:
+    """The file, or None if it is missing or no longer matches its checksum."""
+    try:
+        data = (state_dir / relative).read_bytes()
+    except FileNotFoundError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None
+
+
+def remove(state_dir: Path, relative: str) -> None:
+    (state_dir / relative).unlink(missing_ok=True)

@@ -1,0 +1,62 @@
+"""A tenant's call recordings over its API (tenant token, or the admin's with ``?tenant=``).
+
+* ``GET /api/recordings[?contact=<id>]``: the newest recordings (of one contact).
+* ``GET /api/recordings/{id}``: one recording (state, length, checksum, paused stretches).
+* ``GET /api/recordings/{id}/audio``: its WAV, checked against its SHA-256.
+* ``DELETE /api/recordings/{id}``: deleted on request (file and row; the contact's log
+  keeps who deleted it).
+
+Another tenant's recording is 404 ``recording-not-found``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from ccari.admin.auth import principal, tenant_scope
+from ccari.recording.library import Library
+
+LIBRARY = web.AppKey("recordings", Library)
+
+
+def internal_setup(library: Library) -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app[LIBRARY] = library
+        app.router.add_get("/api/recordings", list_recordings)
+        app.router.add_get("/api/recordings/{id}", get_recording)
+        app.router.add_get("/api/recordings/{id}/audio", audio)
+        app.router.add_delete("/api/recordings/{id}", delete_recording)
+
+    return setup
+
+
+async def list_recordings(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    rows = await request.app[LIBRARY].recordings(tenant_id, request.query.get("contact"))
+    return web.json_response({"recordings": rows})
+
+
+async def get_recording(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    return web.json_response(await request.app[LIBRARY].get(tenant_id, request.match_info["id"]))
+
+
+async def audio(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    recording_id = request.match_info["id"]
+    data = await request.app[LIBRARY].audio(tenant_id, recording_id)
+    return web.Response(body=data, content_type="audio/wav", headers={
+        "Cache-Control": "private, no-store",
+        "Content-Disposition": f'inline; filename="{recording_id}.wav"',
+    })
+
+
+async def delete_recording(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    who = await principal(request)
+    by = "admin" if who.tenant_id is None else "tenant"
+    recording_id = request.match_info["id"]
+    await request.app[LIBRARY].delete(tenant_id, recording_id, by)
+    return web.json_response({"deleted": recording_id})

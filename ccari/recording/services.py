@@ -1,0 +1,242 @@
+"""Recording a call's bridge over ARI, per the tenant's policy (``policy.py``).
+
+The row comes first (save, then tell Asterisk): :meth:`Recordings.start` saves a
+``recording`` row and logs ``recording-started`` on the contact, then asks Asterisk to
+record the bridge (``POST /bridges/{id}/record``), which then records every party until the
+bridge is destroyed (the call ends or is transferred) or the agent stops it (on demand).
+
+Pause and resume use ARI's *mute* of the live recording, not its *pause*: a muted
+recording keeps writing, silence in place of the audio, so the file keeps the call's
+timeline and the paused stretch is where it happened; a paused one leaves it out.  Each
+stretch is kept on the row (seconds from the start) and logged on the contact
+(``recording-paused``, ``recording-resumed``).
+
+When Asterisk has closed the file (``RecordingFinished``, or the call's end seen by the
+voice ACD), :meth:`finished` copies it into ccari's state dir with its SHA-256, marks the
+row ``stored``, and only then deletes it from Asterisk.  ccari killed meanwhile: Asterisk
+keeps writing; :meth:`reconcile` on the next ARI connect finds the rows still
+``recording`` and keeps the ones whose recording has ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.ari import AriClient, ids
+from ccari.ari.errors import AriError, AriNotFound
+from ccari.ari.ids import Kind
+from ccari.contacts import repo
+from ccari.errors import Conflict, NotFound
+from ccari.recording import files, policy
+from ccari.recording.models import Recording
+from ccari.storage.models import Contact, Queue, Tenant
+from ccari.voice.calls import Call
+from ccari.voice.overflow import wav_seconds
+
+log = logging.getLogger(__name__)
+LIVE = ("queued", "recording", "paused")
+
+
+class Recordings:
+    def __init__(self, ari: AriClient, sessions: async_sessionmaker[AsyncSession],
+                 state_dir: Path, *, node: str, now: Callable[[], dt.datetime]) -> None:
+        self._ari = ari
+        self._sessions = sessions
+        self._dir = state_dir
+        self._node = node
+        self._now = now
+        self._finishing: set[str] = set()
+
+    # ---- the policy ------------------------------------------------------------------------
+    async def mode_of(self, s: AsyncSession, contact: Contact) -> str:
+        tenant = await s.get(Tenant, contact.tenant_id)
+        queue = await s.get(Queue, contact.queue_id) if contact.queue_id is not None else None
+        return policy.mode_for(tenant.recording if tenant else None,
+                               queue.name if queue else None)
+
+    async def connected(self, call: Call) -> None:
+        """The call is bridged (the caller holds its lock): recorded if its mode is ``all``."""
+        async with self._sessions() as s:
+            contact = await repo.get(s, call.contact_id, call.tenant_id)
+            if contact is None or await self.mode_of(s, contact) != "all":
+                return
+        await self.start(call, None)
+
+    # ---- the agent's commands (the caller holds the call's lock) ----------------------------
+    async def start(self, call: Call, agent_id: int | None) -> dict[str, Any]:
+        if call.bridge_id is None:
+            raise Conflict("the call is not bridged", error_id="call-not-connected")
+        async with self._sessions() as s:
+            if await self._live(s, call.contact_id) is not None:
+                raise Conflict("the call is being recorded", error_id="already-recording")
+            contact = await repo.get(s, call.contact_id, call.tenant_id)
+            if contact is None:
+                raise NotFound("no such call", error_id="contact-not-found")
+            if agent_id is not None and await self.mode_of(s, contact) == "none":
+                raise Conflict("this call may not be recorded", error_id="recording-off")
+            n = await s.scalar(select(func.count()).select_from(Recording)
+                               .where(Recording.contact_id == call.contact_id))
+            name = ids.make(Kind.RECORDING, call.contact_id, (n or 0) + 1)
+            now = self._now()
+            s.add(Recording(id=name, tenant_id=call.tenant_id, contact_id=call.contact_id,
+                            node=self._node, state="recording", started_at=now, pauses=[]))
+            await repo.log(s, contact, "recording-started", now, recording=name,
+                           agent_id=agent_id)
+            await s.commit()
+        try:
+            await self._ari.record_bridge(call.bridge_id, name)
+        except AriError as exc:
+            log.warning("contact %s: recording %s did not start: %s", call.contact_id, name, exc)
+            await self._set_state(name, "lost")
+            raise Conflict("the recording did not start", error_id="recording-failed") from exc
+        log.info("contact %s: recording %s", call.contact_id, name)
+        return {"type": "recording", "contact_id": call.contact_id, "recording": name}
+
+    async def stop(self, call: Call, agent_id: int) -> dict[str, Any]:
+        async with self._sessions() as s:
+            row = await self._live_or_409(s, call.contact_id)
+            contact = await repo.get(s, call.contact_id, call.tenant_id)
+            assert contact is not None
+            if await self.mode_of(s, contact) == "all":
+                raise Conflict("every call of this queue is recorded",
+                               error_id="recording-required")
+            await repo.log(s, contact, "recording-stopped", self._now(), recording=row.id,
+                           agent_id=agent_id)
+            await s.commit()
+        try:
+            await self._ari.stop_recording(row.id)
+        except AriNotFound:
+            pass
+        return {"type": "recording-stopped", "contact_id": call.contact_id, "recording": row.id}
+
+    async def pause(self, call: Call, agent_id: int, paused: bool) -> dict[str, Any]:
+        """Silence in the recording from now (``paused``), or the audio again."""
+        async with self._sessions() as s:
+            row = await self._live_or_409(s, call.contact_id)
+            is_paused = bool(row.pauses) and row.pauses[-1][1] is None
+            if is_paused == paused:
+                raise Conflict("the recording is " + ("paused" if paused else "not paused"),
+                               error_id="recording-paused" if paused else "recording-not-paused")
+            now = self._now()
+            at = round((now - row.started_at).total_seconds(), 3)
+            data: dict[str, Any] = {"recording": row.id, "agent_id": agent_id, "at_s": at}
+            if paused:
+                row.pauses = [*row.pauses, [at, None]]
+            else:
+                since = row.pauses[-1][0]
+                row.pauses = [*row.pauses[:-1], [since, at]]
+                data["from_s"] = since
+            contact = await repo.get(s, call.contact_id, call.tenant_id)
+            assert contact is not None
+            kind = "recording-paused" if paused else "recording-resumed"
+            await repo.log(s, contact, kind, now, **data)
+            await s.commit()
+        await (self._ari.mute_recording(row.id) if paused else self._ari.unmute_recording(row.id))
+        log.info("contact %s: %s at %.1f s", call.contact_id, kind, at)
+        return {"type": kind, "contact_id": call.contact_id, "recording": row.id}
+
+    async def _live(self, s: AsyncSession, contact_id: str) -> Recording | None:
+        row: Recording | None = await s.scalar(select(Recording).where(
+            Recording.contact_id == contact_id, Recording.state == "recording"))
+        return row
+
+    async def _live_or_409(self, s: AsyncSession, contact_id: str) -> Recording:
+        row = await self._live(s, contact_id)
+        if row is None:
+            raise Conflict("the call is not being recorded", error_id="not-recording")
+        return row
+
+    # ---- the end of a recording ------------------------------------------------------------
+    async def agent_part_over(self, contact_id: str) -> None:
+        """The call's bridge is gone: its recording ends; keep it once Asterisk closed it."""
+        async with self._sessions() as s:
+            row = await self._live(s, contact_id)
+        if row is not None:
+            await self.when_closed(row.id)
+
+    async def when_closed(self, name: str, within_s: float = 10.0) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + within_s
+        while loop.time() < until:
+            try:
+                live = await self._ari.live_recording(name)
+            except AriNotFound:
+                break
+            if live.state not in LIVE:
+                break
+            await asyncio.sleep(0.1)
+        await self.finished(name)
+
+    async def finished(self, name: str) -> None:
+        """Asterisk closed the recording: its file into the state dir, then off Asterisk."""
+        if name in self._finishing:
+            return
+        self._finishing.add(name)
+        try:
+            await self._keep(name)
+        finally:
+            self._finishing.discard(name)
+
+    async def _keep(self, name: str) -> None:
+        async with self._sessions() as s:
+            row = await s.get(Recording, name)
+            if row is None or row.state != "recording":
+                return  # kept already
+            try:
+                audio = await self._ari.stored_recording_file(name)
+            except AriNotFound:
+                audio = None
+            except AriError:
+                log.warning("recording %s could not be fetched: left for the reconcile", name)
+                return
+            now = self._now()
+            contact = await repo.get(s, row.contact_id, row.tenant_id)
+            if audio is None:
+                row.state, row.ended_at = "lost", now
+            else:
+                relative = files.relative_path(row.tenant_id, name)
+                row.sha256 = await asyncio.to_thread(files.write, self._dir, relative, audio)
+                row.state, row.ended_at, row.path, row.size = "stored", now, relative, len(audio)
+                row.duration_s = round(wav_seconds(audio), 3)
+                if row.pauses and row.pauses[-1][1] is None:  # paused until the end
+                    row.pauses = [*row.pauses[:-1], [row.pauses[-1][0], row.duration_s]]
+            if contact is not None:
+                await repo.log(s, contact, f"recording-{row.state}", now, recording=name,
+                               duration_s=row.duration_s, sha256=row.sha256)
+            await s.commit()
+        log.info("recording %s %s (%s s)", name, row.state, row.duration_s)
+        if audio is not None:
+            try:
+                await self._ari.delete_stored_recording(name)
+            except AriError as exc:
+                log.info("recording %s: not deleted from Asterisk: %s", name, exc)
+
+    async def reconcile(self) -> None:
+        """After a connect: the recordings a previous process started and did not keep."""
+        async with self._sessions() as s:
+            names = list(await s.scalars(select(Recording.id).where(
+                Recording.state == "recording", Recording.node == self._node)))
+        for name in names:
+            try:
+                live = await self._ari.live_recording(name)
+            except AriNotFound:
+                live = None
+            if live is not None and live.state in LIVE:
+                log.info("reconcile: recording %s goes on", name)
+                continue
+            await self.finished(name)
+
+    async def _set_state(self, name: str, state: str) -> None:
+        async with self._sessions() as s:
+            row = await s.get(Recording, name)
+            if row is not None:
+                row.state = state
+                await s.commit()
