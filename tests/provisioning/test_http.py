@@ -205,6 +205,8 @@ TENANT_ROUTES = {
     ("GET", "/api/tenants/{tenant}/hours"): None,
     ("PUT", "/api/tenants/{tenant}/hours"): {"time_zone": "UTC"},
     ("DELETE", "/api/tenants/{tenant}/hours"): None,
+    ("GET", "/api/tenants/{tenant}/recording"): None,
+    ("PUT", "/api/tenants/{tenant}/recording"): {"mode": "all"},
     ("GET", "/api/tenants/{tenant}/audit"): None,
     ("GET", "/api/tenants/{tenant}/routing"): None,
     ("PUT", "/api/tenants/{tenant}/routing"): {"blend_hold_s": 5},
