@@ -355,6 +355,10 @@ class AriRest:
     async def unmute_recording(self, name: str) -> None:
         await self._request("DELETE", f"/recordings/live/{_seg(name)}/mute")
 
+    async def stored_recordings(self) -> list[str]:
+        """The names of the recordings Asterisk keeps."""
+        return [str(r["name"]) for r in await self._request("GET", "/recordings/stored") or []]
+
     async def live_recording(self, name: str) -> LiveRecording:
         return LiveRecording.from_json(await self._request("GET", f"/recordings/live/{_seg(name)}"))
 
