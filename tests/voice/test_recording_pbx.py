@@ -156,3 +156,40 @@ async def _ended(rt: Runtime, contact_id: str) -> bool:
     async with rt.sessions() as s:
         contact = await repo.get(s, contact_id)
     return contact is not None and contact.state == "completed"
+
+
+async def test_on_demand_per_queue_the_agent_starts_and_stops_and_each_is_kept(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]],  # noqa: F811
+) -> None:
+    # The tenant records nothing, but its queue "main" (the one acme's number feeds) is on demand.
+    await set_policy(ccari, {"mode": "none", "retention_days": None,
+                             "queues": {"main": "on-demand"}})
+    await ready(ccari, "alice")
+    page = await page_of(served, "alice")
+    legs = await three_legs(voice_env, supervisor=False)
+    try:
+        async with legs["agent"].sipp:
+            live = await connected_call(ccari, voice_env, legs)
+            cid = live.id
+            assert (await rest(page, cid, "record_stop"))[1]["error"] == "not-recording"
+            for n in (1, 2):  # numbered from 1: nothing was recorded before the agent asked
+                assert await rest(page, cid, "record") == (200, {
+                    "type": "recording", "contact_id": cid, "recording": f"rec-{cid}-{n}"})
+                await asyncio.sleep(1.5)  # what is recorded
+                assert (await rest(page, cid, "record_stop"))[0] == 200
+
+            async def both_stored() -> list[Recording] | None:
+                rows = await recordings_of(ccari, cid)
+                return rows if len(rows) == 2 and all(r.state == "stored" for r in rows) else None
+
+            rows = await eventually(both_stored, what="both recordings kept")
+            assert (await rest(page, cid, "hangup"))[0] == 200
+    finally:
+        await page.close()
+        await closed(legs)
+    for row in rows:
+        assert row.path is not None and row.sha256 is not None
+        audio = (voice_env.state_dir / row.path).read_bytes()
+        length, track = tone_track(audio)
+        assert 1.3 <= length <= 2.5, (row.id, length)
+        assert all(c >= HEARD and a >= HEARD for _, c, a in track[1:-1]), (row.id, track)
