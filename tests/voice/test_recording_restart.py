@@ -4,6 +4,7 @@ the file covers the whole call, the minutes ccari was away included."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.config import Config
+from ccari.pbx import PbxProcess
 from ccari.recording import files
 from ccari.recording.models import Recording
 from ccari.storage.db import make_engine, make_sessionmaker
@@ -115,3 +117,54 @@ async def test_a_recording_under_way_when_ccari_is_killed_is_kept(
 
 async def _true(value: object) -> bool:
     return bool(value)
+
+
+async def test_a_recording_whose_call_ended_while_ccari_was_away_is_kept_on_restart(
+    voice_cfg: Config, voice_env: VoiceEnv, voice_pbx: PbxProcess,
+    ccari_proc: CcariProcess,  # noqa: F811
+) -> None:
+    engine = make_engine(voice_cfg.database.url)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as s:
+        acme = await s.scalar(select(Tenant).where(Tenant.slug == "acme"))
+        assert acme is not None
+        acme.recording = {"mode": "all", "retention_days": None, "queues": {}}
+        await s.commit()
+    legs = await three_legs(voice_env, supervisor=False)
+    customer = legs["customer"].sink
+    try:
+        await ccari_proc.start()
+        page = await alice_page(ccari_proc, voice_env)
+        assert (await page.presence("ready"))["state"] == "ready"
+        await page.close()
+        async with legs["agent"].sipp:
+            await legs["customer"].sipp.start()
+            await eventually(lambda: _true(customer.remote), what="the IVR's first words")
+            customer.press("1")
+            live: Contact = await eventually(
+                lambda: one(sessions, Contact, "connected", caller_number="15550199"),
+                what="connected")
+            row = await eventually(lambda: one(sessions, Recording, "recording",
+                                               contact_id=live.id), what="the recording")
+            await eventually(lambda: _true(time.time() - row.started_at.timestamp() >= 1.5),
+                             what="a moment recorded")
+            await ccari_proc.kill()
+            # The customer hangs up while ccari is away.
+            await asyncio.to_thread(voice_pbx.rx, f"channel request hangup {live.channel_id}")
+            await legs["customer"].sipp.wait()
+            await ccari_proc.start()
+            kept: Recording = await eventually(
+                lambda: one(sessions, Recording, "stored", contact_id=live.id),
+                what="the recording kept")
+            done: Contact = await eventually(
+                lambda: one(sessions, Contact, "completed", id=live.id), what="the call's end")
+    finally:
+        await closed(legs)
+        await engine.dispose()
+    assert done.disposition == "caller-hangup"
+    assert kept.path and kept.sha256
+    audio = files.read(voice_env.state_dir, kept.path, kept.sha256)
+    assert audio is not None
+    length, track = tone_track(audio)
+    assert length >= 1.5
+    assert all(c >= HEARD and a >= HEARD for _, c, a in track[1:6]), track
