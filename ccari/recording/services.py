@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError, AriNotFound
 from ccari.ari.ids import Kind
@@ -47,8 +48,10 @@ LIVE = ("queued", "recording", "paused")
 
 class Recordings:
     def __init__(self, ari: AriClient, sessions: async_sessionmaker[AsyncSession],
-                 state_dir: Path, *, node: str, now: Callable[[], dt.datetime]) -> None:
+                 state_dir: Path, hub: AgentHub, *, node: str,
+                 now: Callable[[], dt.datetime]) -> None:
         self._ari = ari
+        self._hub = hub  # the agent's page hears of a recording the policy started
         self._sessions = sessions
         self._dir = state_dir
         self._node = node
@@ -68,7 +71,12 @@ class Recordings:
             contact = await repo.get(s, call.contact_id, call.tenant_id)
             if contact is None or await self.mode_of(s, contact) != "all":
                 return
-        await self.start(call, None)
+        try:
+            reply = await self.start(call, None)
+        except Conflict:
+            return  # logged; the call goes on unrecorded
+        if call.agent_id is not None:
+            await self._hub.send(call.agent_id, reply)
 
     # ---- the agent's commands (the caller holds the call's lock) ----------------------------
     async def start(self, call: Call, agent_id: int | None) -> dict[str, Any]:

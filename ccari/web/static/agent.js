@@ -70,6 +70,10 @@
       li.querySelector(".mute").addEventListener("click", () => call("call.mute"));
       li.querySelector(".unmute").addEventListener("click", () => call("call.unmute"));
       li.querySelector(".hangup").addEventListener("click", () => call("call.hangup"));
+      li.querySelector(".record").addEventListener("click", () => call("call.record"));
+      li.querySelector(".record-pause").addEventListener("click", () => call("call.record_pause"));
+      li.querySelector(".record-resume").addEventListener("click", () => call("call.record_resume"));
+      li.querySelector(".record-stop").addEventListener("click", () => call("call.record_stop"));
       li.querySelector(".transfer").addEventListener("click", () => call("call.transfer", { skill: li.querySelector(".transfer-skill").value }));
       li.querySelector(".wrap-up-done").addEventListener("click", () => call("call.wrap_up", {
         disposition: li.querySelector(".disposition").value, note: li.querySelector(".note").value }));
@@ -122,6 +126,20 @@
     li.querySelector(".mute").hidden = muted;
     li.querySelector(".unmute").hidden = !muted;
   }
+  // The call's recording: off, on, or paused (silence in the file for card numbers).
+  function setRecording(id, state) {
+    const li = items.get(id);
+    if (!li) return;
+    li.dataset.recording = state;
+    li.querySelector(".record").hidden = state !== "off";
+    li.querySelector(".record-pause").hidden = state !== "on";
+    li.querySelector(".record-resume").hidden = state !== "paused";
+    li.querySelector(".record-stop").hidden = state === "off";
+  }
+  ccari.on("recording", (m) => setRecording(m.contact_id, "on"));
+  ccari.on("recording-paused", (m) => setRecording(m.contact_id, "paused"));
+  ccari.on("recording-resumed", (m) => setRecording(m.contact_id, "on"));
+  ccari.on("recording-stopped", (m) => setRecording(m.contact_id, "off"));
   ccari.on("muted", (m) => setMuted(m.contact_id, true));
   ccari.on("unmuted", (m) => setMuted(m.contact_id, false));
   // A supervisor whispering to her or in the call (listening is not shown).
