@@ -41,6 +41,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         recordings = Recordings(ari, rt.sessions, state_dir, rt.hub, node=rt.config.node,
                                 now=voice.now)
+        stack.push_async_callback(recordings.close)
         voice.on_connected.append(recordings.connected)
         voice.agent_part_over.append(recordings.agent_part_over)
         commands.register(rt.commands, voice.calls, recordings)

@@ -39,6 +39,7 @@ from ccari.errors import Conflict, NotFound
 from ccari.recording import files, policy
 from ccari.recording.models import Recording
 from ccari.storage.models import Contact, Queue, Tenant
+from ccari.tasks import TaskSet
 from ccari.voice.calls import Call
 from ccari.voice.overflow import wav_seconds
 
@@ -57,6 +58,7 @@ class Recordings:
         self._node = node
         self._now = now
         self._finishing: set[str] = set()
+        self._tasks = TaskSet("recording")
 
     # ---- the policy ------------------------------------------------------------------------
     async def mode_of(self, s: AsyncSession, contact: Contact) -> str:
@@ -164,11 +166,15 @@ class Recordings:
 
     # ---- the end of a recording ------------------------------------------------------------
     async def agent_part_over(self, contact_id: str) -> None:
-        """The call's bridge is gone: its recording ends; keep it once Asterisk closed it."""
+        """The call's bridge is gone: its recording ends; kept once Asterisk closed it (in a
+        task of its own: the end of the call does not wait for the file)."""
         async with self._sessions() as s:
             row = await self._live(s, contact_id)
         if row is not None:
-            await self.when_closed(row.id)
+            self._tasks.spawn(self.when_closed(row.id), f"keep:{row.id}")
+
+    async def close(self) -> None:
+        await self._tasks.close()
 
     async def when_closed(self, name: str, within_s: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
