@@ -177,15 +177,20 @@ class Recordings:
         await self._tasks.close()
 
     async def when_closed(self, name: str, within_s: float = 10.0) -> None:
+        """Keep the recording once Asterisk has closed it; one still going after
+        ``within_s`` is left to its ``RecordingFinished`` (or the next reconcile)."""
         loop = asyncio.get_running_loop()
         until = loop.time() + within_s
-        while loop.time() < until:
+        while True:
             try:
                 live = await self._ari.live_recording(name)
             except AriNotFound:
                 break
             if live.state not in LIVE:
                 break
+            if loop.time() >= until:
+                log.warning("recording %s still %s after its call's end", name, live.state)
+                return
             await asyncio.sleep(0.1)
         await self.finished(name)
 
