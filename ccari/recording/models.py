@@ -27,7 +27,8 @@ class Recording(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     node: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default="recording")  # recording | stored | lost
+    # recording | stopping (the agent stopped it, its file not yet kept) | stored | lost
+    state: Mapped[str] = mapped_column(String(16), default="recording")
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column()
     # The paused stretches, in seconds from the start: [[from, to], ...] (to None: paused now).

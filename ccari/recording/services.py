@@ -44,7 +44,8 @@ from ccari.voice.calls import Call
 from ccari.voice.overflow import wav_seconds
 
 log = logging.getLogger(__name__)
-LIVE = ("queued", "recording", "paused")
+LIVE = ("queued", "recording", "paused")  # Asterisk's states of a live recording
+OPEN = ("recording", "stopping")  # ours, until the file is kept (or known lost)
 
 
 class Recordings:
@@ -118,13 +119,16 @@ class Recordings:
             if await self.mode_of(s, contact) == "all":
                 raise Conflict("every call of this queue is recorded",
                                error_id="recording-required")
+            # No longer the call's live recording (another may start at once); kept when
+            # Asterisk has closed it.
+            row.state = "stopping"
             await repo.log(s, contact, "recording-stopped", self._now(), recording=row.id,
                            agent_id=agent_id)
             await s.commit()
         try:
             await self._ari.stop_recording(row.id)
         except AriNotFound:
-            pass
+            await self.finished(row.id)  # it had ended already
         return {"type": "recording-stopped", "contact_id": call.contact_id, "recording": row.id}
 
     async def pause(self, call: Call, agent_id: int, paused: bool) -> dict[str, Any]:
@@ -207,7 +211,7 @@ class Recordings:
     async def _keep(self, name: str) -> None:
         async with self._sessions() as s:
             row = await s.get(Recording, name)
-            if row is None or row.state != "recording":
+            if row is None or row.state not in OPEN:
                 return  # kept already
             try:
                 audio = await self._ari.stored_recording_file(name)
@@ -242,7 +246,7 @@ class Recordings:
         """After a connect: the recordings a previous process started and did not keep."""
         async with self._sessions() as s:
             names = list(await s.scalars(select(Recording.id).where(
-                Recording.state == "recording", Recording.node == self._node)))
+                Recording.state.in_(OPEN), Recording.node == self._node)))
         for name in names:
             try:
                 live = await self._ari.live_recording(name)
