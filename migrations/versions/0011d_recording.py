@@ -5,7 +5,7 @@ nothing recorded); ``recordings`` holds one row per recording of a call's bridge
 kept in ccari's state dir with its SHA-256.
 
 Revision ID: 0011d
-Revises: 0010g
+Revises: 0011c
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from alembic import op
 import ccari.storage.models
 
 revision = "0011d"
-down_revision = "0010g"
+down_revision = "0011c"
 branch_labels = None
 depends_on = None
 
