@@ -20,7 +20,7 @@ from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.openapi import Conformances
 from tests.support.sipp import free_tcp_port
 from tests.voice.conftest import VoiceEnv, eventually
-from tests.voice.media import closed, connected_call, hearing, three_legs
+from tests.voice.media import closed, connected_call, settled, three_legs
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
 pytestmark = pytest.mark.pbx
@@ -226,15 +226,17 @@ async def test_mute_keeps_the_customer_from_hearing_the_agent(
         async with legs["agent"].sipp:
             live = await connected_call(ccari, voice_env, legs)
             cid = live.id
-            assert await hearing(legs) == {("customer", "agent"): True, ("agent", "customer"): True}
+            both = {("customer", "agent"): True, ("agent", "customer"): True}
+            muted = {("customer", "agent"): False, ("agent", "customer"): True}
+            assert await settled(legs, both) == both
             assert await rest(page, cid, "mute") == (200, {"type": "muted", "contact_id": cid})
             # Muted: the customer no longer hears her; she still hears the customer.
-            assert await hearing(legs) == {("customer", "agent"): False, ("agent", "customer"): True}
+            assert await settled(legs, muted) == muted
             status, body = await rest(page, cid, "mute")
             assert (status, body["error"]) == (409, "already-muted")
             unmuted = await command(page, {"type": "call.unmute", "contact_id": cid}, "unmuted")
             assert unmuted == {"type": "unmuted", "contact_id": cid}
-            assert await hearing(legs) == {("customer", "agent"): True, ("agent", "customer"): True}
+            assert await settled(legs, both) == both
             status, body = await rest(page, cid, "unmute")
             assert (status, body["error"]) == (409, "not-muted")
             status, body = await rest(page, "nope", "mute")
