@@ -239,6 +239,12 @@ class AriRest:
         }
         await self._request("POST", f"/channels/{_seg(channel)}/continue", params=params)
 
+    async def subscribe_channel(self, channel: ChannelRef) -> None:
+        """Keep getting this channel's events after it leaves Stasis for the dialplan (until
+        it is destroyed)."""
+        params: Params = {"eventSource": f"channel:{channel if isinstance(channel, str) else channel.id}"}
+        await self._request("POST", f"/applications/{_seg(self.app)}/subscription", params=params)
+
     async def set_var(self, channel: ChannelRef, name: str, value: str) -> None:
         params: Params = {"variable": name, "value": value}
         await self._request("POST", f"/channels/{_seg(channel)}/variable", params=params)

@@ -11,8 +11,8 @@ once with :meth:`StasisRouter.owner`:
 Then they register handlers on their :class:`Owner` handle, by event type.  An event goes to:
 
 * ``StasisStart``: the owner of its first Stasis argument, else of its channel id's kind;
-* other channel events: the owner that ``holds`` the channel, else the one its StasisStart
-  went to, else the owner of the channel id's kind;
+* other channel events (and a channel's ``UserEvent()``): the owner that ``holds`` the
+  channel, else the one its StasisStart went to, else the owner of the channel id's kind;
 * playback, recording and bridge events: the owner of the kind of the playback id, the
   recording name or the bridge id.
 
@@ -37,6 +37,7 @@ from ccari.ari.events import (
     ChannelEnteredBridge,
     ChannelEvent,
     ChannelLeftBridge,
+    ChannelUserevent,
     Event,
     PlaybackEvent,
     RecordingEvent,
@@ -119,6 +120,8 @@ class StasisRouter:
             return owner
         if isinstance(event, ChannelEvent):
             return self._channel_owner(event.channel.id)
+        if isinstance(event, ChannelUserevent):  # the dialplan's UserEvent() on a channel
+            return self._channel_owner(event.channel.id) if event.channel is not None else None
         if isinstance(event, PlaybackEvent):
             return self._kind_owner(event.playback.id)
         if isinstance(event, RecordingEvent):

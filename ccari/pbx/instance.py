@@ -203,8 +203,9 @@ def start(spec: PbxSpec, *, runtime: Runtime | None = None, timeout: float = 60.
             return PbxProcess(spec, paths, pid)
         check_ports_free(spec)
         install_sounds(paths.runtime)
-        # spool/recording: ARI's stored recordings (overflow voicemail); Asterisk won't create it.
-        for d in ("etc", "run", "spool", "spool/recording", "log", "lib", "cache"):
+        # spool/recording: ARI's stored recordings (overflow voicemail); spool/fax: received
+        # faxes (ccari.fax) until ccari stores them.  Asterisk creates neither.
+        for d in ("etc", "run", "spool", "spool/recording", "spool/fax", "log", "lib", "cache"):
             (paths.host / d).mkdir(parents=True, exist_ok=True)
         for stale in ("asterisk.pid", "asterisk.ctl"):
             (paths.host / "run" / stale).unlink(missing_ok=True)

@@ -63,6 +63,7 @@ class Number:
 
     did: str
     tenant: str
+    fax: bool = False  # a fax number: its calls go to Stasis as ``fax``, not ``inbound``
 
 
 @dataclass(frozen=True)

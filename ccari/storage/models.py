@@ -190,6 +190,8 @@ class Number(Base):
     # Its own business hours (None: the tenant's), and what a call gets outside them.
     hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # "voice" (the IVR and the queue) or "fax" (received as a document: ccari.fax).
+    purpose: Mapped[str] = mapped_column(String(8), default="voice", server_default="voice")
 
 
 class Customer(Base):

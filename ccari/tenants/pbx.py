@@ -51,7 +51,7 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
                   dead_call_s=p.dead_call_s if a.device == BROWSER else 0)
             for a in agents
         ),
-        numbers=tuple(Number(n.did, t.slug) for n, t in numbers),
+        numbers=tuple(Number(n.did, t.slug, fax=n.purpose == "fax") for n, t in numbers),
     )
 
 
