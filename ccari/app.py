@@ -48,6 +48,7 @@ from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
 from ccari.crm import plugin as crm_plugin
 from ccari.email import plugin as email_plugin
+from ccari.fax import plugin as fax_plugin
 from ccari.metrics import Metrics
 from ccari.pbx.watch import PbxWatch
 from ccari.provisioning import plugin as provisioning_plugin
@@ -81,8 +82,7 @@ log = logging.getLogger(__name__)
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
            voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin,
-           speech_plugin,
-           recording_plugin)
+           speech_plugin, recording_plugin, fax_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:

@@ -186,6 +186,15 @@ class CallbacksConfig:
 
 
 @dataclass(frozen=True)
+class FaxConfig:
+    # Where Asterisk writes received faxes' TIFFs, as Asterisk sees it and as ccari sees it
+    # (the same directory).  Empty: the managed instance's spool/fax.  ccari keeps each one
+    # under <state_dir>/fax and removes it from there.
+    asterisk_spool: str = ""
+    spool: str = ""
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     # SIP attacks: Asterisk's security events (AMI) from one source address; this many
     # failures (bad password, unknown account, bad request...) within window_s block the
@@ -249,6 +258,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     wallboard: WallboardConfig = field(default_factory=WallboardConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
+    fax: FaxConfig = field(default_factory=FaxConfig)
 
     @property
     def state_path(self) -> Path:
@@ -334,6 +344,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("pbx.dead_call_s: 0 (off) or 2 to 86400 seconds")
     if not 0 <= cfg.pbx.agent_qualify_s <= 86400:
         raise ConfigError("pbx.agent_qualify_s: 0 (off) to 86400 seconds")
+    if bool(cfg.fax.spool) != bool(cfg.fax.asterisk_spool):
+        raise ConfigError("fax.spool and fax.asterisk_spool: both or neither")
     if cfg.pbx.host not in {"127.0.0.1", "localhost", "::1"}:
         raise ConfigError("pbx.host: ARI and AMI are only reached on loopback")
     if not cfg.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):

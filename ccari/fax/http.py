@@ -1,0 +1,121 @@
+"""HTTP side of the fax context (internal listener).
+
+* ``GET /api/faxes``: the tenant's newest faxes (tenant or admin token).
+* ``GET /api/faxes/{id}``: one fax.
+* ``GET /api/faxes/{id}/pdf``: its document.
+* ``DELETE /api/faxes/{id}``: forget a settled fax's document (409 ``fax-in-progress``
+  while it is received or waits for an agent); its contact stays in the log.
+* ``GET /agent/faxes/{id}/pdf``: the document, for the agent it is offered or connected to.
+
+Another tenant's fax is 404 ``fax-not-found``, as is one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from ccari import keys
+from ccari.admin.auth import tenant_scope
+from ccari.agents.http import _agent
+from ccari.errors import Conflict, NotFound, Unauthorized
+from ccari.fax.models import Fax
+from ccari.fax.services import MEDIUM, FaxService
+from ccari.storage.models import Contact
+
+SERVICE = web.AppKey("fax", FaxService)
+LIST_LIMIT = 200
+
+
+def internal_setup(service: FaxService) -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app[SERVICE] = service
+        app.router.add_get("/api/faxes", list_faxes)
+        app.router.add_get("/api/faxes/{id}", get_fax)
+        app.router.add_get("/api/faxes/{id}/pdf", tenant_pdf)
+        app.router.add_delete("/api/faxes/{id}", delete_fax)
+        app.router.add_get("/agent/faxes/{id}/pdf", agent_pdf)
+
+    return setup
+
+
+def _missing() -> NotFound:
+    return NotFound("no such fax", error_id="fax-not-found")
+
+
+def view(fax: Fax, contact: Contact | None) -> dict[str, Any]:
+    return {
+        "id": fax.id, "status": fax.status, "pages": fax.pages,
+        "sender_number": fax.sender_number, "station_id": fax.station_id,
+        "error": fax.error, "detail": fax.detail,
+        "created_at": fax.created_at.isoformat(),
+        "settled_at": fax.settled_at.isoformat() if fax.settled_at else None,
+        "tiff_sha256": fax.tiff_sha256, "pdf_sha256": fax.pdf_sha256,
+        "contact_id": fax.contact_id,
+        "state": contact.state if contact is not None else None,
+        "agent_id": contact.agent_id if contact is not None else None,
+        "pdf": f"/api/faxes/{fax.id}/pdf" if fax.pdf_sha256 else None,
+    }
+
+
+def _pdf(fax_id: str, body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/pdf", headers={
+        "Cache-Control": "private, no-store",
+        "Content-Disposition": f'inline; filename="fax-{fax_id}.pdf"',
+    })
+
+
+async def list_faxes(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    rows = await request.app[SERVICE].recent(tenant_id, LIST_LIMIT)
+    return web.json_response({"faxes": [view(f, c) for f, c in rows]})
+
+
+async def get_fax(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    service = request.app[SERVICE]
+    fax = await service.get(tenant_id, request.match_info["id"])
+    if fax is None:
+        raise _missing()
+    async with request.app[keys.SESSIONS]() as s:
+        contact = await s.get(Contact, fax.contact_id) if fax.contact_id else None
+    return web.json_response(view(fax, contact))
+
+
+async def tenant_pdf(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    fax_id = request.match_info["id"]
+    body = await request.app[SERVICE].pdf(tenant_id, fax_id)
+    if body is None:
+        raise _missing()
+    return _pdf(fax_id, body)
+
+
+async def delete_fax(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    done = await request.app[SERVICE].delete(tenant_id, request.match_info["id"])
+    if done is None:
+        raise _missing()
+    if not done:
+        raise Conflict("the fax is being received or waits for an agent",
+                       error_id="fax-in-progress")
+    return web.Response(status=204)
+
+
+async def agent_pdf(request: web.Request) -> web.Response:
+    found = await _agent(request)
+    if found is None:
+        raise Unauthorized("log in first", error_id="login-required")
+    _, agent, _ = found
+    fax_id = request.match_info["id"]
+    async with request.app[keys.SESSIONS]() as s:
+        contact = await s.get(Contact, fax_id)
+    if (contact is None or contact.tenant_id != agent.tenant_id or contact.medium != MEDIUM
+            or contact.agent_id != agent.id or contact.state not in ("offered", "connected")):
+        raise _missing()
+    body = await request.app[SERVICE].pdf(agent.tenant_id, fax_id)
+    if body is None:
+        raise _missing()
+    return _pdf(fax_id, body)

@@ -1,0 +1,42 @@
+"""Tables of the fax context (imported by ccari.storage.all_models for Alembic).
+
+A received fax is one :class:`Fax` row, saved as ``receiving`` when the call arrives (its
+channel is known to ccari before Asterisk answers), then settled once Asterisk reports
+res_fax's result: ``received``, ``partial`` (the sender stopped after some pages) or
+``failed``.  A fax with pages becomes a contact of medium ``fax`` (queued for an agent);
+one without is a contact ended as ``failed`` so that the tenant's contact log tells it.
+The row's id is that contact's id.  The TIFF and its PDF live under the state directory
+(``ccari.fax.store``); the row keeps their checksums.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ccari.storage.models import Base, new_id, utcnow
+
+
+class Fax(Base):
+    __tablename__ = "faxes"
+    __table_args__ = (Index("ix_faxes_tenant", "tenant_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # The contact, once the fax is settled (its id is the fax's id).
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    number_id: Mapped[int | None] = mapped_column(ForeignKey("numbers.id", ondelete="SET NULL"))
+    channel_id: Mapped[str] = mapped_column(String(100), unique=True)
+    # receiving -> received | partial | failed
+    status: Mapped[str] = mapped_column(String(16), default="receiving")
+    sender_number: Mapped[str | None] = mapped_column(String(64))
+    station_id: Mapped[str | None] = mapped_column(String(64))  # the sender's T.30 ident
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    # Asterisk's reason (FAXERROR, e.g. HANGUP) and its words (FAXSTATUSSTRING).
+    error: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(200))
+    tiff_sha256: Mapped[str | None] = mapped_column(String(64))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[dt.datetime | None]

@@ -1,0 +1,167 @@
+"""Receive a fax: save it as ``receiving`` before Asterisk answers, settle it from res_fax's
+report, then route it like any contact.
+
+* :meth:`FaxService.arrived`: a call to a tenant's fax number (checked against the
+  database: the DID is a fax number of that tenant).  The ``receiving`` row is committed
+  before the call is answered; the answer is the file Asterisk writes the TIFF to.
+* :meth:`FaxService.settle`: res_fax's report (or its absence).  The TIFF is stored under
+  the state directory with its checksum and converted to PDF, then one transaction saves
+  the outcome and the contact (queued for the number's queue, or ended as failed when no
+  page came) with a ``fax`` event in its log; only then is Asterisk's file removed and the
+  contact routed.  A fax settles once: a replayed report finds it settled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import State
+from ccari.contacts.services import QueueService, utc
+from ccari.fax.core import Outcome, Report, contact_state, outcome, reason
+from ccari.fax.models import Fax
+from ccari.fax.store import FaxStore
+from ccari.storage.models import Contact, ContactEvent, Number, Tenant
+
+log = logging.getLogger(__name__)
+MEDIUM = "fax"
+
+
+class FaxService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService,
+                 store: FaxStore, *, spool: Path, asterisk_spool: PurePosixPath, node: str,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._sessions = sessions
+        self._queue = queue
+        self.store = store
+        self._spool = spool  # where ccari reads what Asterisk writes
+        self._asterisk_spool = asterisk_spool  # the same directory, as Asterisk sees it
+        self._node = node
+        self._clock = clock
+
+    async def arrived(self, channel_id: str, did: str, tenant_slug: str,
+                      sender: str | None) -> str | None:
+        """Save the fax as receiving; the TIFF's path for Asterisk, or None when ``did`` is
+        not a fax number of ``tenant_slug`` (the call is refused)."""
+        async with self._sessions() as s:
+            number = await s.scalar(
+                select(Number).join(Tenant, Tenant.id == Number.tenant_id)
+                .where(Number.did == did, Tenant.slug == tenant_slug, Number.purpose == "fax"))
+            if number is None:
+                return None
+            existing = await s.scalar(select(Fax).where(Fax.channel_id == channel_id))
+            fax = existing or Fax(tenant_id=number.tenant_id, number_id=number.id,
+                                  channel_id=channel_id, sender_number=sender or None,
+                                  created_at=utc(self._clock()))
+            s.add(fax)
+            await s.commit()
+        log.info("fax %s arriving on %s from %s", fax.id, did, sender)
+        return str(self._asterisk_spool / f"{fax.id}.tif")
+
+    async def settle(self, channel_id: str, report: Report) -> Fax | None:
+        """Keep what came (once); the settled fax, or None if there is none to settle."""
+        async with self._sessions() as s:
+            fax = await s.scalar(select(Fax).where(Fax.channel_id == channel_id,
+                                                   Fax.status == "receiving"))
+        if fax is None:
+            return None
+        result = outcome(report)
+        spooled = self._spool / f"{fax.id}.tif"
+        stored = None
+        if result is not Outcome.FAILED:
+            try:
+                tiff = await asyncio.to_thread(spooled.read_bytes)
+                stored = await asyncio.to_thread(self.store.keep, fax.tenant_id, fax.id, tiff)
+            except (OSError, ValueError) as exc:
+                log.warning("fax %s: %d page(s) reported but no document kept: %s",
+                            fax.id, report.pages, exc)
+                report = Report(report.status, 0, report.error or "no-document",
+                                report.station, report.detail)
+                result = Outcome.FAILED
+        now = utc(self._clock())
+        async with self._sessions() as s:
+            row = await s.scalar(select(Fax).where(Fax.id == fax.id, Fax.status == "receiving")
+                                 .with_for_update())
+            if row is None:
+                return None  # settled meanwhile
+            number = await s.get(Number, row.number_id) if row.number_id is not None else None
+            state = contact_state(result)
+            contact = await contacts_repo.create(
+                s, id=row.id, tenant_id=row.tenant_id, medium=MEDIUM, state=state.value,
+                node=self._node, channel_id=channel_id,
+                number_id=row.number_id, queue_id=number.queue_id if number else None,
+                caller_number=row.sender_number, caller_name=report.station or None,
+                arrived_at=row.created_at, queued_at=now if state is State.QUEUED else None,
+                ended_at=None if state is State.QUEUED else now,
+                disposition=None if state is State.QUEUED else "fax-failed",
+            )
+            row.status, row.pages, row.contact_id = result.value, report.pages, contact.id
+            row.station_id = report.station or None
+            row.error = None if result is Outcome.RECEIVED else reason(report)
+            row.detail = report.detail or None
+            row.settled_at = now
+            if stored is not None:
+                row.tiff_sha256, row.pdf_sha256 = stored.tiff_sha256, stored.pdf_sha256
+            s.add(ContactEvent(tenant_id=row.tenant_id, contact_id=contact.id, kind="fax", at=now,
+                               data={"status": result.value, "pages": report.pages,
+                                     "error": row.error, "station": row.station_id},
+                               note=None if result is Outcome.RECEIVED else
+                               f"fax {result.value}: {row.error}, {report.pages} page(s)"))
+            await s.commit()
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(spooled.unlink, missing_ok=True)
+        log.info("fax %s %s: %d page(s) from %s (%s)", row.id, result.value, report.pages,
+                 row.sender_number, row.error or "ok")
+        if state is State.QUEUED:
+            await self._queue.enqueue(contact)
+        return row
+
+    async def receiving(self) -> list[str]:
+        """The channels of faxes still being received (what a reconcile checks)."""
+        async with self._sessions() as s:
+            return list(await s.scalars(select(Fax.channel_id).where(Fax.status == "receiving")))
+
+    async def get(self, tenant_id: int, fax_id: str) -> Fax | None:
+        async with self._sessions() as s:
+            fax: Fax | None = await s.scalar(
+                select(Fax).where(Fax.id == fax_id, Fax.tenant_id == tenant_id))
+        return fax
+
+    async def recent(self, tenant_id: int, limit: int) -> list[tuple[Fax, Contact | None]]:
+        async with self._sessions() as s:
+            rows = await s.execute(
+                select(Fax, Contact).outerjoin(Contact, Contact.id == Fax.contact_id)
+                .where(Fax.tenant_id == tenant_id).order_by(Fax.created_at.desc()).limit(limit))
+            return [(f, c) for f, c in rows.tuples()]
+
+    async def pdf(self, tenant_id: int, fax_id: str) -> bytes | None:
+        fax = await self.get(tenant_id, fax_id)
+        if fax is None or fax.pdf_sha256 is None:
+            return None
+        return await asyncio.to_thread(self.store.pdf, tenant_id, fax_id)
+
+    async def delete(self, tenant_id: int, fax_id: str) -> bool | None:
+        """Forget a settled fax's document: None if there is no such fax, False while it
+        is still being received or waits for an agent (the contact stays in the log)."""
+        async with self._sessions() as s:
+            fax = await s.scalar(select(Fax).where(Fax.id == fax_id, Fax.tenant_id == tenant_id)
+                                 .with_for_update())
+            if fax is None:
+                return None
+            contact = await s.get(Contact, fax.contact_id) if fax.contact_id else None
+            if fax.status == "receiving" or (contact is not None and contact.state in (
+                    State.QUEUED, State.OFFERED, State.CONNECTED)):
+                return False
+            await s.delete(fax)
+            await s.commit()
+        await asyncio.to_thread(self.store.delete, tenant_id, fax_id)
+        log.info("fax %s deleted", fax_id)
+        return True
