@@ -59,6 +59,9 @@ class QueueSpec:
     announce_every_s: float = 30.0
 
 
+PURPOSES = ("voice", "fax")
+
+
 @dataclass(frozen=True)
 class NumberSpec:
     did: str  # E.164 digits without '+'
@@ -66,6 +69,7 @@ class NumberSpec:
     menu: str | None = None  # the IVR the caller hears first, then the queue
     hours: Mapping[str, Any] | None = None  # its own calendar (ccari.provisioning.hours)
     after_hours: Mapping[str, Any] | None = None  # its after-hours route; None: announcement
+    purpose: str = "voice"  # or "fax": calls are received as faxes (ccari.fax), no IVR
 
 
 @dataclass(frozen=True)
@@ -233,12 +237,18 @@ def queue(data: Any, where: str = "") -> QueueSpec:
 
 
 def number(data: Any, where: str = "") -> NumberSpec:
-    f = _Fields(data, where, {"did", "queue", "menu", "hours", "after_hours"})
+    f = _Fields(data, where, {"did", "queue", "menu", "hours", "after_hours", "purpose"})
+    purpose = f.data.get("purpose", "voice")
+    if purpose not in PURPOSES:
+        raise Invalid(f"{f.at('purpose')}: one of {', '.join(PURPOSES)}", error_id="invalid-purpose")
+    if purpose == "fax" and any(f.has(k) for k in ("menu", "hours", "after_hours")):
+        raise Invalid(f"{where or 'number'}: a fax number has no menu, hours or after-hours route",
+                      error_id="invalid-purpose")
     return NumberSpec(e164(f.data.get("did"), f.at("did")),
                       f.text("queue", NAME, default="main"), f.optional_text("menu", NAME),
                       hrs.calendar(f.data["hours"], f.at("hours")) if f.has("hours") else None,
                       hrs.after_hours(f.data["after_hours"], f.at("after_hours"))
-                      if f.has("after_hours") else None)
+                      if f.has("after_hours") else None, purpose)
 
 
 def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:

@@ -288,6 +288,7 @@ class Provisioning:
         n.queue_id, n.ivr_menu_id = queue.id, menu.id if menu else None
         n.hours = dict(spec.hours) if spec.hours is not None else None
         n.after_hours = dict(spec.after_hours) if spec.after_hours is not None else None
+        n.purpose = spec.purpose
         await s.flush()
         after = await views.number(s, n)
         if after != before:

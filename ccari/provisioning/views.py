@@ -28,8 +28,9 @@ async def number(s: AsyncSession, n: Number) -> dict[str, Any]:
     q = await s.get(Queue, n.queue_id) if n.queue_id is not None else None
     m = await s.get(IvrMenu, n.ivr_menu_id) if n.ivr_menu_id is not None else None
     own = {"hours": n.hours, "after_hours": n.after_hours}  # shown when set
+    fax = {"purpose": "fax"} if n.purpose == "fax" else {}  # shown when not voice
     return {"did": n.did, "queue": q.name if q else None, "menu": m.name if m else None,
-            **{k: v for k, v in own.items() if v is not None}}
+            **{k: v for k, v in own.items() if v is not None}, **fax}
 
 
 async def agent(s: AsyncSession, a: Agent) -> dict[str, Any]:

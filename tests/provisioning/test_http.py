@@ -55,6 +55,9 @@ async def test_a_tenant_from_nothing_then_its_own_token_manages_it(client: TestC
                                                                  "menu": "main"},
                                         headers=ADMIN), 201)
     assert number == {"number": {"did": "15550300", "queue": "main", "menu": "main"}, "pbx": "off"}
+    fax = await ok(await client.post(f"{base}/numbers", json={"did": "+1 555 0301",
+                                                              "purpose": "fax"}, headers=ADMIN), 201)
+    assert fax["number"] == {"did": "15550301", "queue": "main", "menu": None, "purpose": "fax"}
     for name in ("dora", "eve"):
         await ok(await client.post(f"{base}/agents", json=agent(name), headers=own), 201)
     doc = await ok(await client.get(base, headers=own))
@@ -69,7 +72,7 @@ async def test_a_tenant_from_nothing_then_its_own_token_manages_it(client: TestC
     assert [(e["actor"], e["kind"], e["key"], e["action"]) for e in reversed(log)] == [
         ("admin", "tenant", "initech", "create"), ("admin", "queue", "main", "create"),
         ("tenant:initech", "menu", "sales", "create"), ("tenant:initech", "menu", "main", "create"),
-        ("admin", "number", "15550300", "create"),
+        ("admin", "number", "15550300", "create"), ("admin", "number", "15550301", "create"),
         ("tenant:initech", "agent", "dora", "create"), ("tenant:initech", "agent", "eve", "create")]
     assert "secret" not in str(log)
     # An update records before and after.
@@ -145,6 +148,8 @@ async def test_a_whole_tenant_document_creates_then_updates(client: TestClient) 
     ("numbers", {"did": "+15550300", "menu": "nope"}, 422, "unknown-menu"),
     ("numbers", {"did": "+15550300", "queue": "nope"}, 422, "unknown-queue"),
     ("numbers", {"did": "+15550300", "colour": "red"}, 422, "unknown-field"),
+    ("numbers", {"did": "+15550300", "purpose": "telex"}, 422, "invalid-purpose"),
+    ("numbers", {"did": "+15550300", "purpose": "fax", "menu": "main"}, 422, "invalid-purpose"),
     ("agents", agent("dora", skills=[{"name": "skill", "value": "x", "level": 11}]), 422,
      "invalid-field"),
     ("agents", agent("dora", phone_username="acme-alice"), 409, "phone-taken"),
