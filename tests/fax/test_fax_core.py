@@ -1,0 +1,55 @@
+"""What res_fax's report means for a fax (pure; tables)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ccari.contacts.lifecycle import State
+from ccari.fax.core import Outcome, Report, contact_state, outcome, reason
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"status": "SUCCESS", "pages": "3", "error": "", "station": "ACME 1", "detail": "OK"},
+     Report("SUCCESS", 3, "", "ACME 1", "OK")),
+    # ReceiveFax never ran (the caller left before the answer): nothing is set.
+    ({"status": "", "pages": "", "error": "", "station": "", "detail": ""},
+     Report("", 0, "", "", "")),
+    ({"eventname": "CcariFax"}, Report("", 0, "", "", "")),
+    ({"status": "failed", "pages": "x1", "error": "HANGUP"}, Report("FAILED", 0, "HANGUP", "", "")),
+    ({"status": "FAILED", "pages": "\u00b2"}, Report("FAILED", 0, "", "", "")),  # not an ASCII digit
+    ({"status": "FAILED", "pages": "1", "station": " " + "S" * 80},
+     Report("FAILED", 1, "", "S" * 64, "")),
+])
+def test_the_user_event_fields_are_read_once(fields: dict[str, str], expected: Report) -> None:
+    assert Report.parse(fields) == expected
+
+
+@pytest.mark.parametrize(("status", "pages", "error", "result", "state", "why"), [
+    ("SUCCESS", 2, "", Outcome.RECEIVED, State.QUEUED, "unknown"),
+    ("FAILED", 1, "HANGUP", Outcome.PARTIAL, State.QUEUED, "HANGUP"),  # stopped after page 1
+    ("FAILED", 0, "HANGUP", Outcome.FAILED, State.FAILED, "HANGUP"),
+    ("FAILED", 0, "", Outcome.FAILED, State.FAILED, "unknown"),
+    ("", 0, "", Outcome.FAILED, State.FAILED, "no-fax"),
+    ("SUCCESS", 0, "", Outcome.FAILED, State.FAILED, "unknown"),  # nothing to read: not a fax
+])
+def test_the_outcome_of_a_report(status: str, pages: int, error: str, result: Outcome,
+                                 state: State, why: str) -> None:
+    report = Report(status, pages, error, "", "")
+    assert outcome(report) is result
+    assert contact_state(outcome(report)) is state
+    assert reason(report) == why
+
+
+def test_a_lost_report_is_a_failed_fax_that_says_why() -> None:
+    report = Report.lost("lost-while-away")
+    assert (outcome(report), reason(report)) == (Outcome.FAILED, "lost-while-away")
+
+
+@given(st.dictionaries(st.sampled_from(["status", "pages", "error", "station", "detail", "x"]),
+                       st.text(max_size=300) | st.integers() | st.none()))
+def test_any_event_parses_and_a_fax_with_pages_reaches_an_agent(fields: dict[str, object]) -> None:
+    report = Report.parse(fields)
+    assert report.pages >= 0 and len(report.station) <= 64 and len(report.detail) <= 200
+    assert (contact_state(outcome(report)) is State.QUEUED) == (report.pages > 0)
