@@ -37,7 +37,8 @@ class Report:
             return str(fields.get(key) or "").strip()[:limit]
 
         pages = text("pages", 6)
-        return cls(status=text("status", 16).upper(), pages=int(pages) if pages.isascii() and pages.isdigit() else 0,
+        count = int(pages) if pages.isascii() and pages.isdigit() else 0
+        return cls(status=text("status", 16).upper(), pages=count,
                    error=text("error", 64), station=text("station", 64),
                    detail=text("detail", 200))
 
