@@ -55,6 +55,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     service = FaxService(rt.sessions, rt.queue, FaxStore(rt.config.state_path / "fax"),
                          spool=spool, asterisk_spool=asterisk_spool, node=rt.config.node)
     rt.offers.register_medium(MEDIUM)
+    rt.agent_scripts.append("/static/agent-fax.js")
     rt.internal_setups.append(http.internal_setup(service))
     if where is None:
         log.warning("no fax spool known (fax.spool): calls to fax numbers get no fax")
