@@ -192,6 +192,9 @@ class FaxConfig:
     # under <state_dir>/fax and removes it from there.
     asterisk_spool: str = ""
     spool: str = ""
+    # How a fax to send is dialled: {trunk} and {host} as for callbacks (callbacks.trunk,
+    # callbacks.carrier_outbound), {digits} the E.164 number without '+'.
+    dial: str = "PJSIP/{trunk}/sip:{digits}@{host}"
 
 
 @dataclass(frozen=True)

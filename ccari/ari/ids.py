@@ -32,6 +32,7 @@ class Kind(enum.StrEnum):
     SPEECH_MEDIA = "spm"  # speech: that audio as RTP to ccari, spm-<contact>-<n>
     SPEECH_BRIDGE = "spb"  # speech: the two above, spb-<contact>-<n>
     RECORDING = "rec"  # recording: a call's bridge recorded, rec-<contact>-<n>
+    FAX_OUT = "fxo"  # fax: one attempt to send a document, fxo-<send>-<n>
 
 
 def make(kind: Kind, *parts: object) -> str:

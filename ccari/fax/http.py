@@ -6,6 +6,9 @@
 * ``DELETE /api/faxes/{id}``: forget a settled fax's document (409 ``fax-in-progress``
   while it is received or waits for an agent); its contact stays in the log.
 * ``GET /agent/faxes/{id}/pdf``: the document, for the agent it is offered or connected to.
+* ``POST /api/faxes/outbound?to=<E.164>`` with an ``application/pdf`` body: send it (201,
+  the send with its first attempt); the number passes the toll-fraud guard.
+* ``GET /api/faxes/outbound/{id}``: a sent fax's status and its attempts (pages, reason).
 
 Another tenant's fax is 404 ``fax-not-found``, as is one that does not exist.
 """
@@ -21,17 +24,22 @@ from ccari import keys
 from ccari.admin.auth import tenant_scope
 from ccari.agents.http import _agent
 from ccari.errors import Conflict, NotFound, Unauthorized
-from ccari.fax.models import Fax
+from ccari.fax.models import Fax, FaxAttempt, FaxSend
+from ccari.fax.sending import FaxSender, InvalidDocument
 from ccari.fax.services import MEDIUM, FaxService
 from ccari.storage.models import Contact
 
 SERVICE = web.AppKey("fax", FaxService)
+SENDER = web.AppKey("fax_sender", FaxSender)
 LIST_LIMIT = 200
 
 
-def internal_setup(service: FaxService) -> Callable[[web.Application], None]:
+def internal_setup(service: FaxService, sender: FaxSender) -> Callable[[web.Application], None]:
     def setup(app: web.Application) -> None:
         app[SERVICE] = service
+        app[SENDER] = sender
+        app.router.add_post("/api/faxes/outbound", send_fax)
+        app.router.add_get("/api/faxes/outbound/{id}", get_send)
         app.router.add_get("/api/faxes", list_faxes)
         app.router.add_get("/api/faxes/{id}", get_fax)
         app.router.add_get("/api/faxes/{id}/pdf", tenant_pdf)
@@ -119,3 +127,33 @@ async def agent_pdf(request: web.Request) -> web.Response:
     if body is None:
         raise _missing()
     return _pdf(fax_id, body)
+
+
+def send_view(send: FaxSend, attempts: list[FaxAttempt]) -> dict[str, Any]:
+    return {"id": send.id, "to": send.to_number, "pages": send.pages, "status": send.status,
+            "created_at": send.created_at.isoformat(), "pdf_sha256": send.pdf_sha256,
+            "attempts": [{"id": a.id, "status": a.status, "pages": a.pages, "error": a.error,
+                          "started_at": a.started_at.isoformat(),
+                          "ended_at": a.ended_at.isoformat() if a.ended_at else None}
+                         for a in attempts]}
+
+
+async def send_fax(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    to = request.query.get("to", "")
+    if request.content_type != "application/pdf":
+        raise InvalidDocument("send the document as application/pdf")
+    body = await request.read()
+    sender = request.app[SENDER]
+    send = await sender.submit(tenant_id, to, body)
+    found = await sender.get(tenant_id, send.id)
+    assert found is not None
+    return web.json_response(send_view(*found), status=201)
+
+
+async def get_send(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    found = await request.app[SENDER].get(tenant_id, request.match_info["id"])
+    if found is None:
+        raise NotFound("no such fax sent", error_id="fax-not-found")
+    return web.json_response(send_view(*found))

@@ -40,3 +40,34 @@ class Fax(Base):
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     settled_at: Mapped[dt.datetime | None]
+
+
+class FaxSend(Base):
+    """A document a tenant sends to one number; each try is a :class:`FaxAttempt`."""
+
+    __tablename__ = "fax_sends"
+    __table_args__ = (Index("ix_fax_sends_tenant", "tenant_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    to_number: Mapped[str] = mapped_column(String(32))  # E.164 digits, no '+'
+    pages: Mapped[int] = mapped_column(Integer)
+    # sending -> sent | failed (the last attempt's outcome)
+    status: Mapped[str] = mapped_column(String(16), default="sending")
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class FaxAttempt(Base):
+    """One try, committed before it is dialled: its id is the ARI channel id
+    (``fxo-<send>-<n>``), so a restart or a lost connection never dials it twice."""
+
+    __tablename__ = "fax_attempts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    send_id: Mapped[str] = mapped_column(ForeignKey("fax_sends.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # dialing -> sending -> sent | failed
+    status: Mapped[str] = mapped_column(String(16), default="dialing")
+    pages: Mapped[int] = mapped_column(Integer, default=0)  # pages the remote took
+    error: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]

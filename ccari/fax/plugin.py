@@ -1,9 +1,10 @@
 """Wiring of the fax context into the runtime (called once by ccari.app.runtime).
 
 ``install`` builds the :class:`FaxService` (received faxes kept under
-``<state_dir>/fax``), makes the agent page the deliverer of medium ``fax`` and adds the
-routes.  Receiving needs the PBX: :func:`attach` (run by the composition root once ARI
-exists, before it connects) registers the fax calls' handlers with the Stasis router.
+``<state_dir>/fax``) and the :class:`FaxSender` (faxes sent), makes the agent page the
+deliverer of medium ``fax`` and adds the routes.  Receiving and sending need the PBX:
+:func:`attach` (run by the composition root once ARI exists, before it connects) registers
+the fax calls' handlers with the Stasis router.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ccari.fax import http
 from ccari.fax import stasis as fax_stasis
+from ccari.fax.sending import FaxSender
 from ccari.fax.services import MEDIUM, FaxService
 from ccari.fax.store import FaxStore
 
@@ -50,19 +52,25 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register routes and the deliverer of medium ``fax``; receiving attaches to the PBX."""
     if rt.offers is None:
         raise RuntimeError("the fax context needs the page offers")
-    where = spools(rt.config)
+    cfg = rt.config
+    where = spools(cfg)
     spool, asterisk_spool = where or (Path(), PurePosixPath())
-    service = FaxService(rt.sessions, rt.queue, FaxStore(rt.config.state_path / "fax"),
-                         spool=spool, asterisk_spool=asterisk_spool, node=rt.config.node)
+    store = FaxStore(cfg.state_path / "fax")
+    service = FaxService(rt.sessions, rt.queue, store, spool=spool,
+                         asterisk_spool=asterisk_spool, node=cfg.node)
+    sender = FaxSender(rt.sessions, store, spool=spool, asterisk_spool=asterisk_spool,
+                       dial=cfg.fax.dial, trunk=cfg.callbacks.trunk,
+                       host=cfg.callbacks.outbound_host(cfg.pbx), admission=rt.admission)
+    stack.push_async_callback(sender.close)
     rt.offers.register_medium(MEDIUM)
     rt.agent_scripts.append("/static/agent-fax.js")
-    rt.internal_setups.append(http.internal_setup(service))
+    rt.internal_setups.append(http.internal_setup(service, sender))
     if where is None:
-        log.warning("no fax spool known (fax.spool): calls to fax numbers get no fax")
+        log.warning("no fax spool known (fax.spool): no fax is received or sent")
         return
-    rt.pbx_setups.append(functools.partial(attach, service))
+    rt.pbx_setups.append(functools.partial(attach, service, sender))
 
 
-def attach(service: FaxService, ari: AriClient, router: StasisRouter,
+def attach(service: FaxService, sender: FaxSender, ari: AriClient, router: StasisRouter,
            voice: VoiceService) -> None:
-    fax_stasis.register(ari, router, service)
+    fax_stasis.register(ari, router, service, sender)

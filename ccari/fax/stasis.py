@@ -3,7 +3,9 @@ handlers.  ARI has no fax resource, so a fax call leaves Stasis for the ``ccari-
 context (``dialplans/ccari.conf.j2``) and stays ccari's: before it goes, ccari subscribes
 to the channel, and the context's hang-up handler reports res_fax's result as the
 ``CcariFax`` user event, which settles the fax.  A channel destroyed with no report (or one
-gone while ccari was away, found on reconnect) settles as failed.
+gone while ccari was away, found on reconnect) settles as failed.  Faxes sent go the same
+way: the attempt's channel (``fxo-<send>-<n>``, Stasis argument ``faxout``) leaves for
+``ccari-fax,send`` once answered.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import logging
 from ccari.ari import AriClient
 from ccari.ari.errors import AriError
 from ccari.ari.events import ChannelDestroyed, ChannelUserevent, StasisStart
+from ccari.ari.ids import Kind, kind_of
 from ccari.ari.router import StasisRouter
 from ccari.fax.core import Report
+from ccari.fax.sending import FaxSender
 from ccari.fax.services import FaxService
 
 log = logging.getLogger(__name__)
@@ -22,10 +26,33 @@ CONTEXT = "ccari-fax"
 EVENT = "CcariFax"
 
 
-def register(ari: AriClient, router: StasisRouter, faxes: FaxService) -> None:
-    owner = router.owner("fax", stasis_args=("fax",))
+def _sending(channel_id: str) -> bool:
+    """An attempt's own channel (a Local channel's other half, ``<id>;2``, is the far end)."""
+    return kind_of(channel_id) is Kind.FAX_OUT and ";" not in channel_id
+
+
+async def _to_dialplan(ari: AriClient, channel: str, path: str, exten: str) -> bool:
+    try:
+        await ari.subscribe_channel(channel)
+        await ari.set_var(channel, "CCARI_FAX_FILE", path)
+        await ari.continue_in_dialplan(channel, CONTEXT, exten, 1)
+        return True
+    except AriError as exc:
+        log.warning("fax call %s could not be handed to the dialplan: %s", channel, exc)
+        return False
+
+
+def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: FaxSender) -> None:
+    owner = router.owner("fax", stasis_args=("fax", "faxout"), kinds=(Kind.FAX_OUT,))
+    sender.ari = ari
 
     async def on_start(ev: StasisStart) -> None:
+        if ev.args and ev.args[0] == "faxout":
+            path = await sender.answered(ev.channel.id)
+            if path is None or not await _to_dialplan(ari, ev.channel.id, path, "send"):
+                await sender.ended(ev.channel.id, Report.lost("ccari-error"))
+                await ari.hangup(ev.channel.id)
+            return
         if len(ev.args) < 3:
             log.debug("ignoring fax StasisStart of %s with args %s", ev.channel.id, ev.args)
             return
@@ -36,21 +63,24 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService) -> None:
                         channel, ev.args[1], ev.args[2])
             await ari.hangup(channel, reason="unallocated")
             return
-        try:
-            await ari.subscribe_channel(channel)
-            await ari.set_var(channel, "CCARI_FAX_FILE", path)
-            await ari.continue_in_dialplan(channel, CONTEXT, "receive", 1)
-        except AriError as exc:
-            log.warning("fax call %s could not be handed to the dialplan: %s", channel, exc)
+        if not await _to_dialplan(ari, channel, path, "receive"):
             await faxes.settle(channel, Report.lost("ccari-error"))
             await ari.hangup(channel, reason="congestion")
 
     async def on_report(ev: ChannelUserevent) -> None:
-        if ev.eventname == EVENT and ev.channel is not None:
+        if ev.eventname != EVENT or ev.channel is None:
+            return
+        if _sending(ev.channel.id):
+            await sender.ended(ev.channel.id, Report.parse(ev.userevent))
+        else:
             await faxes.settle(ev.channel.id, Report.parse(ev.userevent))
 
     async def on_destroyed(ev: ChannelDestroyed) -> None:
-        await faxes.settle(ev.channel.id, Report.lost("no-report"))
+        if _sending(ev.channel.id):  # not answered, or gone without a report
+            await sender.ended(ev.channel.id, Report.lost(ev.cause_txt.lower().replace(" ", "-")[:64]
+                                                          if ev.cause_txt else "no-report"))
+        else:
+            await faxes.settle(ev.channel.id, Report.lost("no-report"))
 
     async def reconcile() -> None:
         """Faxes whose channel ended while ccari was away are settled as failed."""
@@ -58,6 +88,9 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService) -> None:
         for channel in await faxes.receiving():
             if channel not in live:
                 await faxes.settle(channel, Report.lost("lost-while-away"))
+        for attempt in await sender.open_attempts():  # never dialled again: failed
+            if attempt not in live:
+                await sender.ended(attempt, Report.lost("lost-while-away"))
 
     owner.on(StasisStart, on_start)
     owner.on(ChannelUserevent, on_report)

@@ -42,6 +42,11 @@ class FaxStore:
         _write(self.path(tenant_id, fax_id, "pdf"), pdf)
         return Stored(hashlib.sha256(tiff).hexdigest(), hashlib.sha256(pdf).hexdigest())
 
+    def keep_outbound(self, tenant_id: int, send_id: str, pdf: bytes) -> str:
+        """A document to send, as the tenant gave it; its checksum."""
+        _write(self.path(tenant_id, f"out-{send_id}", "pdf"), pdf)
+        return hashlib.sha256(pdf).hexdigest()
+
     def pdf(self, tenant_id: int, fax_id: str) -> bytes | None:
         try:
             return self.path(tenant_id, fax_id, "pdf").read_bytes()
@@ -52,6 +57,11 @@ class FaxStore:
         for suffix in ("tif", "pdf"):
             with contextlib.suppress(FileNotFoundError):
                 self.path(tenant_id, fax_id, suffix).unlink()
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` whole or not at all (temporary name, fsync, rename)."""
+    _write(path, data)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -1,4 +1,4 @@
-"""fax: a number's purpose (voice or fax) and the received faxes
+"""fax: a number's purpose (voice or fax), the received faxes, the faxes sent and their attempts
 
 Revision ID: 0011a
 Revises: 0010c
@@ -41,9 +41,37 @@ def upgrade() -> None:
         sa.Column("settled_at", ccari.storage.models.UTCDateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_faxes_tenant", "faxes", ["tenant_id", "created_at"])
+    op.create_table(
+        "fax_sends",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("to_number", sa.String(32), nullable=False),
+        sa.Column("pages", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("pdf_sha256", sa.String(64), nullable=False),
+        sa.Column("created_at", ccari.storage.models.UTCDateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_fax_sends_tenant", "fax_sends", ["tenant_id", "created_at"])
+    op.create_table(
+        "fax_attempts",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("send_id", sa.String(32), sa.ForeignKey("fax_sends.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("pages", sa.Integer, nullable=False),
+        sa.Column("error", sa.String(64), nullable=True),
+        sa.Column("started_at", ccari.storage.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", ccari.storage.models.UTCDateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("fax_attempts")
+    op.drop_index("ix_fax_sends_tenant", table_name="fax_sends")
+    op.drop_table("fax_sends")
     op.drop_index("ix_faxes_tenant", table_name="faxes")
     op.drop_table("faxes")
     with op.batch_alter_table("numbers") as batch:

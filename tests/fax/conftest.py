@@ -3,7 +3,8 @@
 The remote fax machine is the same Asterisk: an AMI ``Originate`` of a Local channel to the
 fax number, through the carrier's context, whose other end runs ``SendFax()`` on a TIFF
 generated here with Pillow (G.711-style audio fax over the Local channel, spandsp at both
-ends).
+ends).  Faxes ccari sends are dialled as Local channels to its own fax number, so ccari's
+receiving side is the remote machine that counts their pages.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tests.support.pbx import start_from_db
 from tests.support.sipp import free_port
 from tests.support.waits import eventually
 
-FAX_DID = "15550109"  # acme's fax number
+FAX_DID = "12015550109"  # acme's fax number (a US number: acme may send faxes to +1)
 SENDER = "15550177"
 STATION = "ACME TEST 1"
 
@@ -46,7 +47,9 @@ class FaxEnv:
         return with_secrets(replace(
             base, database=DatabaseConfig(url=db_url), pbx=self.pbx_config,
             web=replace(base.web, secret_key="fax-test-secret"),
-            smtp=replace(base.smtp, intake_port=0)))
+            smtp=replace(base.smtp, intake_port=0),
+            # Faxes ccari sends go back to its own fax number through the carrier's context.
+            fax=replace(base.fax, dial="Local/{digits}@from-carrier")))
 
 
 async def prepare_db(env: FaxEnv, url: str) -> tuple[Config, dict[str, Any]]:

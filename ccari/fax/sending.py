@@ -1,0 +1,183 @@
+"""Send a PDF as a fax: the toll-fraud guard, then one attempt committed before it is dialled.
+
+* :meth:`FaxSender.submit`: the number passes :func:`ccari.callbacks.guard.check` with the
+  tenant's dial policy (its callback allow-list: 422 ``invalid-number``, 403
+  ``number-not-allowed``), the PDF is rendered to fax pages (422 ``invalid-document``);
+  the document, the send and its first attempt are saved, then it is dialled.
+* :meth:`FaxSender.dial`: trunk admission, then an ARI originate whose channel id is the
+  attempt's id (``fxo-<send>-<n>``): a duplicate is refused by Asterisk, so an attempt is
+  never dialled twice.  The answered call leaves Stasis for ``ccari-fax,send`` (SendFax).
+* :meth:`FaxSender.ended`: res_fax's report (or the call's end without one) settles the
+  attempt and the send: pages the remote took, Asterisk's reason.
+
+Not yet: retries on busy or no answer (a failed send stays failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.ari import AriClient
+from ccari.ari import ids as ari_ids
+from ccari.ari.errors import AriConflict, AriError
+from ccari.callbacks import guard
+from ccari.callbacks import repo as callbacks_repo
+from ccari.contacts.services import utc
+from ccari.errors import CcariError
+from ccari.fax.core import Report, reason
+from ccari.fax.models import FaxAttempt, FaxSend
+from ccari.fax.render import pdf_to_tiff
+from ccari.fax.store import FaxStore, write_file
+from ccari.storage.models import new_id
+from ccari.voice.ports import Admission
+
+log = logging.getLogger(__name__)
+OPEN = ("dialing", "sending")
+
+
+class InvalidDocument(CcariError):
+    """The document is not a PDF that can be sent as fax pages."""
+
+    error_id = "invalid-document"
+    status = 422
+
+
+class OutboundAdmission(Protocol):
+    async def admit_outbound(self, tenant_id: int, call_id: str) -> Admission: ...
+    async def release(self, call_id: str) -> None: ...
+
+
+class FaxSender:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: FaxStore, *,
+                 spool: Path, asterisk_spool: PurePosixPath, dial: str, trunk: str, host: str,
+                 admission: OutboundAdmission | None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._spool, self._asterisk_spool = spool, asterisk_spool
+        self._dial, self._trunk, self._host = dial, trunk, host
+        self._admission = admission
+        self._clock = clock
+        self.ari: AriClient | None = None  # attached with the PBX
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _tiff(self, send_id: str) -> Path:
+        return self._spool / f"out-{send_id}.tif"
+
+    async def submit(self, tenant_id: int, to: str, pdf: bytes) -> FaxSend:
+        async with self._sessions() as s:
+            settings = await callbacks_repo.settings(s, tenant_id)
+            caller_id = await callbacks_repo.caller_id(s, settings)
+        dest = guard.check(to, callbacks_repo.policy_of(settings))
+        try:
+            tiff, pages = await asyncio.to_thread(pdf_to_tiff, pdf)
+        except ValueError as exc:
+            raise InvalidDocument(str(exc)) from None
+        send_id = new_id()
+        sha = await asyncio.to_thread(self._store.keep_outbound, tenant_id, send_id, pdf)
+        await asyncio.to_thread(write_file, self._tiff(send_id), tiff)
+        now = utc(self._clock())
+        send = FaxSend(id=send_id, tenant_id=tenant_id, to_number=dest.digits, pages=pages,
+                       status="sending", pdf_sha256=sha, created_at=now)
+        attempt = FaxAttempt(id=ari_ids.make(ari_ids.Kind.FAX_OUT, send_id, 1), send_id=send_id,
+                             tenant_id=tenant_id, started_at=now)
+        async with self._sessions() as s:
+            s.add(send)
+            await s.flush()
+            s.add(attempt)
+            await s.commit()
+        log.info("fax %s: %d page(s) to %s, attempt %s saved", send_id, pages, dest.digits,
+                 attempt.id)
+        self._spawn(self.dial(attempt.id, caller_id))
+        return send
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="fax-dial")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def dial(self, attempt_id: str, caller_id: str | None = None) -> None:
+        async with self._sessions() as s:
+            attempt = await s.get(FaxAttempt, attempt_id)
+            send = await s.get(FaxSend, attempt.send_id) if attempt else None
+        if attempt is None or send is None or attempt.status != "dialing":
+            return
+        if self.ari is None:
+            await self.ended(attempt_id, Report.lost("no-pbx"))
+            return
+        if self._admission is not None:
+            admitted = await self._admission.admit_outbound(send.tenant_id, attempt_id)
+            if not admitted.admit:
+                await self.ended(attempt_id, Report.lost(admitted.reason[:64]))
+                return
+        endpoint = self._dial.format(trunk=self._trunk, host=self._host, digits=send.to_number)
+        try:
+            await self.ari.originate(endpoint, channel_id=attempt_id, app_args=("faxout", attempt_id),
+                                     caller_id=caller_id or None, timeout=30)
+        except AriConflict:
+            log.info("fax attempt %s was dialled already: not again", attempt_id)
+        except AriError as exc:
+            log.warning("fax attempt %s could not be dialled: %s", attempt_id, exc)
+            await self.ended(attempt_id, Report.lost("dial-failed"))
+
+    async def answered(self, attempt_id: str) -> str | None:
+        """The remote answered: the TIFF's path for SendFax (None: not an open attempt)."""
+        async with self._sessions() as s:
+            attempt = await s.get(FaxAttempt, attempt_id)
+            if attempt is None or attempt.status not in OPEN:
+                return None
+            attempt.status = "sending"
+            await s.commit()
+        return str(self._asterisk_spool / f"out-{attempt.send_id}.tif")
+
+    async def ended(self, attempt_id: str, report: Report) -> FaxAttempt | None:
+        """Settle the attempt (once) and its send."""
+        now = utc(self._clock())
+        async with self._sessions() as s:
+            attempt = await s.scalar(select(FaxAttempt).where(FaxAttempt.id == attempt_id)
+                                     .with_for_update())
+            if attempt is None or attempt.status not in OPEN:
+                return None
+            sent = report.status == "SUCCESS" and report.pages > 0
+            attempt.status = "sent" if sent else "failed"
+            attempt.pages, attempt.ended_at = report.pages, now
+            attempt.error = None if sent else reason(report)
+            send = await s.get(FaxSend, attempt.send_id)
+            if send is not None:
+                send.status = attempt.status
+            await s.commit()
+        log.info("fax attempt %s %s: %d page(s) (%s)", attempt_id, attempt.status, report.pages,
+                 attempt.error or "ok")
+        if self._admission is not None:
+            await self._admission.release(attempt_id)
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(self._tiff(attempt.send_id).unlink, missing_ok=True)
+        return attempt
+
+    async def open_attempts(self) -> list[str]:
+        async with self._sessions() as s:
+            return list(await s.scalars(select(FaxAttempt.id).where(FaxAttempt.status.in_(OPEN))))
+
+    async def get(self, tenant_id: int, send_id: str) -> tuple[FaxSend, list[FaxAttempt]] | None:
+        async with self._sessions() as s:
+            send = await s.scalar(select(FaxSend).where(FaxSend.id == send_id,
+                                                        FaxSend.tenant_id == tenant_id))
+            if send is None:
+                return None
+            attempts = list(await s.scalars(select(FaxAttempt).where(FaxAttempt.send_id == send_id)
+                                            .order_by(FaxAttempt.started_at)))
+        return send, attempts
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

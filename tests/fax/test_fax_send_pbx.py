@@ -1,0 +1,60 @@
+"""Sending a PDF as a fax on the real PBX: through the toll-fraud guard, one attempt with a
+stable id, and the document arrives (here at the tenant's own fax number) with its pages."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import img2pdf
+import pypdf
+import pytest
+
+from ccari.app import Runtime, internal_app
+from tests.fax.conftest import FAX_DID, fax_pages
+from tests.fax.test_fax_pbx import differing, settled
+from tests.support.waits import eventually
+
+pytestmark = pytest.mark.pbx
+
+
+def pdf_of(pages: list[Any]) -> bytes:
+    out = io.BytesIO()
+    pages[0].save(out, format="TIFF", save_all=True, append_images=pages[1:],
+                  compression="group4", dpi=(204, 98))
+    pdf = img2pdf.convert(out.getvalue())
+    assert isinstance(pdf, bytes)
+    return pdf
+
+
+async def test_a_pdf_sent_to_a_number_arrives_with_its_pages(
+        ccari: Runtime, fax_db: Any, aiohttp_client: Any) -> None:
+    demo = fax_db[1]
+    client = await aiohttp_client(internal_app(ccari))
+    acme = {"Authorization": f"Bearer {demo['acme.token']}", "Content-Type": "application/pdf"}
+    sent = fax_pages(2)
+    resp = await client.post(f"/api/faxes/outbound?to=%2B{FAX_DID}", data=pdf_of(sent),
+                             headers=acme)
+    body = await resp.json()
+    assert resp.status == 201, body
+    assert (body["to"], body["pages"], body["status"]) == (FAX_DID, 2, "sending")
+    assert [a["id"] for a in body["attempts"]] == [f"fxo-{body['id']}-1"]
+
+    async def done() -> dict[str, Any] | None:
+        got = await (await client.get(f"/api/faxes/outbound/{body['id']}", headers=acme)).json()
+        return got if got["status"] != "sending" else None
+
+    final = await eventually(done, 60, "the fax to be sent")
+    assert final["status"] == "sent"
+    assert [(a["status"], a["pages"], a["error"]) for a in final["attempts"]] == [("sent", 2, None)]
+    # The remote machine (ccari's own fax number) got both pages as they were sent.
+    [received] = await settled(client, demo["acme.token"])
+    assert (received["status"], received["pages"]) == ("received", 2)
+    pdf = await (await client.get(received["pdf"], headers=acme)).read()
+    for page, source in zip(pypdf.PdfReader(io.BytesIO(pdf)).pages, sent, strict=True):
+        assert differing(page.images[0].image, source) < 0.02
+    # Another tenant does not see it.
+    globex = {"Authorization": f"Bearer {demo['globex.token']}"}
+    resp = await client.get(f"/api/faxes/outbound/{body['id']}", headers=globex)
+    assert resp.status == 404 and (await resp.json())["error"] == "fax-not-found"
+
