@@ -8,13 +8,16 @@ report, then route it like any contact.
   the state directory with its checksum and converted to PDF, then one transaction saves
   the outcome and the contact (queued for the number's queue, or ended as failed when no
   page came) with a ``fax`` event in its log; only then is Asterisk's file removed and the
-  contact routed.  A fax settles once: a replayed report finds it settled.
+  contact routed.  A fax settles once: a replayed report finds it settled.  With no report
+  (the call ended while ccari was away) the pages in Asterisk's file are kept as a partial
+  fax: nothing received is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -28,7 +31,7 @@ from ccari.contacts.lifecycle import State
 from ccari.contacts.services import QueueService, utc
 from ccari.fax.core import Outcome, Report, contact_state, outcome, reason
 from ccari.fax.models import Fax
-from ccari.fax.store import FaxStore
+from ccari.fax.store import FaxStore, count_pages
 from ccari.storage.models import Contact, ContactEvent, Number, Tenant
 
 log = logging.getLogger(__name__)
@@ -73,14 +76,21 @@ class FaxService:
                                                    Fax.status == "receiving"))
         if fax is None:
             return None
-        result = outcome(report)
         spooled = self._spool / f"{fax.id}.tif"
+        try:
+            tiff: bytes | None = await asyncio.to_thread(spooled.read_bytes)
+        except OSError:
+            tiff = None
+        if not report.status and tiff:  # no report (ccari was away): the file says what came
+            report = dataclasses.replace(report, pages=await asyncio.to_thread(count_pages, tiff))
+        result = outcome(report)
         stored = None
         if result is not Outcome.FAILED:
             try:
-                tiff = await asyncio.to_thread(spooled.read_bytes)
+                if tiff is None:
+                    raise ValueError(f"no TIFF at {spooled}")
                 stored = await asyncio.to_thread(self.store.keep, fax.tenant_id, fax.id, tiff)
-            except (OSError, ValueError) as exc:
+            except ValueError as exc:
                 log.warning("fax %s: %d page(s) reported but no document kept: %s",
                             fax.id, report.pages, exc)
                 report = Report(report.status, 0, report.error or "no-document",

@@ -11,17 +11,28 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import img2pdf
+from PIL import Image
 
 
 @dataclass(frozen=True)
 class Stored:
     tiff_sha256: str
     pdf_sha256: str
+
+
+def count_pages(tiff: bytes) -> int:
+    """Pages a TIFF holds (0 if none can be read): what came when no report did."""
+    try:
+        with Image.open(io.BytesIO(tiff)) as image:
+            return int(getattr(image, "n_frames", 1))
+    except Exception:  # Pillow raises several kinds on a truncated or empty file
+        return 0
 
 
 class FaxStore:
