@@ -9,6 +9,8 @@
 * ``POST /api/faxes/outbound?to=<E.164>`` with an ``application/pdf`` body: send it (201,
   the send with its first attempt); the number passes the toll-fraud guard.
 * ``GET /api/faxes/outbound/{id}``: a sent fax's status and its attempts (pages, reason).
+* ``POST /api/faxes/outbound/{id}/resend``: a new attempt of a failed one (409
+  ``fax-not-failed`` otherwise).
 
 Another tenant's fax is 404 ``fax-not-found``, as is one that does not exist.
 """
@@ -40,6 +42,7 @@ def internal_setup(service: FaxService, sender: FaxSender) -> Callable[[web.Appl
         app[SENDER] = sender
         app.router.add_post("/api/faxes/outbound", send_fax)
         app.router.add_get("/api/faxes/outbound/{id}", get_send)
+        app.router.add_post("/api/faxes/outbound/{id}/resend", resend)
         app.router.add_get("/api/faxes", list_faxes)
         app.router.add_get("/api/faxes/{id}", get_fax)
         app.router.add_get("/api/faxes/{id}/pdf", tenant_pdf)
@@ -157,3 +160,13 @@ async def get_send(request: web.Request) -> web.Response:
     if found is None:
         raise NotFound("no such fax sent", error_id="fax-not-found")
     return web.json_response(send_view(*found))
+
+
+async def resend(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    sender = request.app[SENDER]
+    send = await sender.resend(tenant_id, request.match_info["id"])
+    found = await sender.get(tenant_id, send.id) if send is not None else None
+    if found is None:
+        raise NotFound("no such fax sent", error_id="fax-not-found")
+    return web.json_response(send_view(*found), status=201)

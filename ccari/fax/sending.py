@@ -10,7 +10,9 @@
 * :meth:`FaxSender.ended`: res_fax's report (or the call's end without one) settles the
   attempt and the send: pages the remote took, Asterisk's reason.
 
-Not yet: retries on busy or no answer (a failed send stays failed).
+* :meth:`FaxSender.resend`: a failed send gets a new attempt (``fxo-<send>-<n+1>``).
+
+Not yet: automatic retries on busy or no answer (a failed send waits for a resend).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.ari import AriClient
@@ -32,7 +34,7 @@ from ccari.ari.errors import AriConflict, AriError
 from ccari.callbacks import guard
 from ccari.callbacks import repo as callbacks_repo
 from ccari.contacts.services import utc
-from ccari.errors import CcariError
+from ccari.errors import CcariError, Conflict
 from ccari.fax.core import Report, reason
 from ccari.fax.models import FaxAttempt, FaxSend
 from ccari.fax.render import pdf_to_tiff
@@ -97,6 +99,36 @@ class FaxSender:
             await s.commit()
         log.info("fax %s: %d page(s) to %s, attempt %s saved", send_id, pages, dest.digits,
                  attempt.id)
+        self._spawn(self.dial(attempt.id, caller_id))
+        return send
+
+    async def resend(self, tenant_id: int, send_id: str) -> FaxSend | None:
+        """A new attempt of a failed send (None: no such send; ``Conflict`` while one is
+        still open or it was sent)."""
+        now = utc(self._clock())
+        async with self._sessions() as s:
+            send = await s.scalar(select(FaxSend).where(FaxSend.id == send_id,
+                                                        FaxSend.tenant_id == tenant_id)
+                                  .with_for_update())
+            if send is None:
+                return None
+            if send.status != "failed":
+                raise Conflict(f"the fax is {send.status}: only a failed fax is sent again",
+                               error_id="fax-not-failed")
+            tries = await s.scalar(select(func.count()).select_from(FaxAttempt)
+                                   .where(FaxAttempt.send_id == send_id))
+            attempt = FaxAttempt(id=ari_ids.make(ari_ids.Kind.FAX_OUT, send_id, (tries or 0) + 1),
+                                 send_id=send_id, tenant_id=tenant_id, started_at=now)
+            s.add(attempt)
+            send.status = "sending"
+            settings = await callbacks_repo.settings(s, tenant_id)
+            caller_id = await callbacks_repo.caller_id(s, settings)
+            await s.commit()
+        # The TIFF went with the last attempt: render the kept PDF again.
+        pdf = await asyncio.to_thread(self._store.path(tenant_id, f"out-{send_id}", "pdf").read_bytes)
+        tiff, _ = await asyncio.to_thread(pdf_to_tiff, pdf)
+        await asyncio.to_thread(write_file, self._tiff(send_id), tiff)
+        log.info("fax %s: attempt %s saved", send_id, attempt.id)
         self._spawn(self.dial(attempt.id, caller_id))
         return send
 

@@ -47,6 +47,8 @@ async def test_a_pdf_sent_to_a_number_arrives_with_its_pages(
     final = await eventually(done, 60, "the fax to be sent")
     assert final["status"] == "sent"
     assert [(a["status"], a["pages"], a["error"]) for a in final["attempts"]] == [("sent", 2, None)]
+    resp = await client.post(f"/api/faxes/outbound/{body['id']}/resend", headers=acme)
+    assert resp.status == 409 and (await resp.json())["error"] == "fax-not-failed"  # never twice
     # The remote machine (ccari's own fax number) got both pages as they were sent.
     [received] = await settled(client, demo["acme.token"])
     assert (received["status"], received["pages"]) == ("received", 2)
@@ -58,3 +60,35 @@ async def test_a_pdf_sent_to_a_number_arrives_with_its_pages(
     resp = await client.get(f"/api/faxes/outbound/{body['id']}", headers=globex)
     assert resp.status == 404 and (await resp.json())["error"] == "fax-not-found"
 
+
+
+async def test_a_fax_nobody_answers_fails_with_the_reason_and_is_sent_again_on_request(
+        ccari: Runtime, fax_db: Any, aiohttp_client: Any) -> None:
+    demo = fax_db[1]
+    client = await aiohttp_client(internal_app(ccari))
+    acme = {"Authorization": f"Bearer {demo['acme.token']}", "Content-Type": "application/pdf"}
+    # A valid number the carrier does not know: Asterisk gives up at once (unallocated).
+    resp = await client.post("/api/faxes/outbound?to=%2B12015550188", data=pdf_of(fax_pages(1)),
+                             headers=acme)
+    send = await resp.json()
+    assert resp.status == 201, send
+
+    async def failed(attempts: int) -> dict[str, Any] | None:
+        got = await (await client.get(f"/api/faxes/outbound/{send['id']}", headers=acme)).json()
+        return got if got["status"] == "failed" and len(got["attempts"]) == attempts else None
+
+    first = await eventually(lambda: failed(1), 20, "the first attempt to fail")
+    [attempt] = first["attempts"]
+    assert (attempt["id"], attempt["status"], attempt["pages"]) == (f"fxo-{send['id']}-1",
+                                                                    "failed", 0)
+    assert attempt["error"] and attempt["ended_at"]
+    # Sent again on request: a second attempt with its own id; the first stays as it was.
+    resp = await client.post(f"/api/faxes/outbound/{send['id']}/resend", headers=acme)
+    assert resp.status == 201, await resp.json()
+    second = await eventually(lambda: failed(2), 20, "the second attempt to fail")
+    assert [a["id"] for a in second["attempts"]] == [f"fxo-{send['id']}-1", f"fxo-{send['id']}-2"]
+    assert second["attempts"][0] == attempt
+    # Another tenant cannot resend it.
+    globex = {"Authorization": f"Bearer {demo['globex.token']}"}
+    resp = await client.post(f"/api/faxes/outbound/{send['id']}/resend", headers=globex)
+    assert resp.status == 404 and (await resp.json())["error"] == "fax-not-found"
