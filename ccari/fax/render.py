@@ -15,6 +15,9 @@ from PIL import Image
 WIDTH = 1728  # dots per fax line
 DPI_X, DPI_Y = 204, 98
 MAX_PAGES = 50
+# Page sizes in points: 3 to 17 inches wide, 1 to 24 inches long (a hostile PDF's 200-inch
+# page would otherwise take gigabytes to render).
+MIN_WIDTH, MAX_WIDTH, MIN_HEIGHT, MAX_HEIGHT = 216, 1224, 72, 1728
 
 
 def pdf_to_tiff(pdf: bytes) -> tuple[bytes, int]:
@@ -29,6 +32,8 @@ def pdf_to_tiff(pdf: bytes) -> tuple[bytes, int]:
         pages: list[Image.Image] = []
         for page in doc:
             width_pt, height_pt = page.get_size()
+            if not (MIN_WIDTH <= width_pt <= MAX_WIDTH and MIN_HEIGHT <= height_pt <= MAX_HEIGHT):
+                raise ValueError(f"a page of {width_pt:.0f} x {height_pt:.0f} pt is no fax page")
             scale = WIDTH / width_pt
             image = page.render(scale=scale, grayscale=True).to_pil()
             lines = max(1, round(height_pt / 72 * DPI_Y))

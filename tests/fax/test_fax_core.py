@@ -1,13 +1,18 @@
-"""What res_fax's report means for a fax (pure; tables)."""
+"""What res_fax's report means for a fax (pure; tables), and which PDFs become fax pages."""
 
 from __future__ import annotations
 
+import io
+
+import pypdf
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from ccari.contacts.lifecycle import State
 from ccari.fax.core import Outcome, Report, contact_state, outcome, reason
+from ccari.fax.render import pdf_to_tiff
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
@@ -53,3 +58,30 @@ def test_any_event_parses_and_a_fax_with_pages_reaches_an_agent(fields: dict[str
     report = Report.parse(fields)
     assert report.pages >= 0 and len(report.station) <= 64 and len(report.detail) <= 200
     assert (contact_state(outcome(report)) is State.QUEUED) == (report.pages > 0)
+
+
+def _pdf(width_pt: float, height_pt: float, pages: int = 1) -> bytes:
+    writer = pypdf.PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=width_pt, height=height_pt)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("width_pt", "height_pt", "pages", "ok"), [
+    (595, 842, 1, True),  # A4
+    (612, 792, 3, True),  # Letter, 3 pages
+    (595, 842, 51, False),  # too many pages
+    (595, 842 * 20, 1, False),  # a 230-inch roll
+    (10, 842, 1, False),  # a sliver: would render enormous at fax width
+])
+def test_which_pdfs_become_fax_pages(width_pt: float, height_pt: float, pages: int, ok: bool) -> None:
+    if not ok:
+        with pytest.raises(ValueError):
+            pdf_to_tiff(_pdf(width_pt, height_pt, pages))
+        return
+    tiff, count = pdf_to_tiff(_pdf(width_pt, height_pt, pages))
+    assert count == pages
+    with Image.open(io.BytesIO(tiff)) as image:
+        assert (image.size[0], getattr(image, "n_frames", 1), image.mode) == (1728, pages, "1")
