@@ -4,7 +4,7 @@ agents' phones reload the running Asterisk like ``ccari pbx-sync``.  Output is J
 
     ccari admin tenants list | create SLUG NAME | show SLUG
     ccari admin numbers list TENANT | create TENANT DID [--menu M] [--queue Q]
-                  [--hours FILE.json] [--after-hours announcement|voicemail|queue:Q]
+                  [--hours FILE.json] [--after-hours announcement|voicemail|queue:Q] [--fax]
                   | delete TENANT DID
     ccari admin hours show TENANT | set TENANT FILE.json|FILE.toml | clear TENANT
     ccari admin agents list TENANT | create TENANT FILE.json | delete TENANT USERNAME
@@ -49,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--queue", default="main")
     c.add_argument("--hours", type=Path, help="the number's own calendar (default: the tenant's)")
     c.add_argument("--after-hours", help="announcement (default), voicemail or queue:NAME")
+    c.add_argument("--fax", action="store_true", help="a fax number: its calls are received as faxes")
     d = numbers.add_parser("delete")
     d.add_argument("tenant")
     d.add_argument("did")
@@ -127,7 +128,7 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str) -> Any:
             night = {"action": action, **({"queue": queue} if queue else {})}
         spec = sch.number({"did": ns.did, "queue": ns.queue, "menu": ns.menu,
                            "hours": read_document(ns.hours) if ns.hours else None,
-                           "after_hours": night})
+                           "after_hours": night, "purpose": "fax" if ns.fax else "voice"})
         view, pbx = await svc.create_number(actor, tenant_id, spec)
         return {"number": view, "pbx": pbx}
     if what == "agents":

@@ -46,8 +46,10 @@ async def test_load_a_tenant_from_toml_then_list_and_add(cfg, tmp_path, capsys) 
     assert loaded["numbers"] == [{"did": "15550300", "queue": "main", "menu": "main"}]
     assert [t["slug"] for t in await admin(cfg, capsys, "tenants", "list")] == ["initech"]
     await admin(cfg, capsys, "numbers", "create", "initech", "+15550301")
+    await admin(cfg, capsys, "numbers", "create", "initech", "+15550302", "--fax")
     numbers = await admin(cfg, capsys, "numbers", "list", "initech")
-    assert [n["did"] for n in numbers] == ["15550300", "15550301"]
+    assert [(n["did"], n.get("purpose")) for n in numbers] == [
+        ("15550300", None), ("15550301", None), ("15550302", "fax")]
     agent = tmp_path / "eve.json"
     agent.write_text(json.dumps({"username": "eve", "name": "Eve", "phone_username": "initech-eve",
                                  "phone_password": "eve-phone-secret",
