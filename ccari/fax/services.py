@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import State
 from ccari.contacts.services import QueueService, utc
+from ccari.crm import repo as crm_repo
+from ccari.crm.entitlements import routing_attributes_for
 from ccari.fax.core import Outcome, Report, contact_state, outcome, reason
 from ccari.fax.models import Fax
 from ccari.fax.store import FaxStore, count_pages
@@ -103,12 +105,16 @@ class FaxService:
             if row is None:
                 return None  # settled meanwhile
             number = await s.get(Number, row.number_id) if row.number_id is not None else None
+            # The sender's customer record: the screen pop, and the routing it calls for.
+            customer = await crm_repo.by_phone(s, row.tenant_id, row.sender_number)
+            attributes = await routing_attributes_for(s, row.tenant_id, customer)
             state = contact_state(result)
             contact = await contacts_repo.create(
                 s, id=row.id, tenant_id=row.tenant_id, medium=MEDIUM, state=state.value,
                 node=self._node, channel_id=channel_id,
                 number_id=row.number_id, queue_id=number.queue_id if number else None,
                 caller_number=row.sender_number, caller_name=report.station or None,
+                customer_id=customer.id if customer is not None else None, attributes=attributes,
                 arrived_at=row.created_at, queued_at=now if state is State.QUEUED else None,
                 ended_at=None if state is State.QUEUED else now,
                 disposition=None if state is State.QUEUED else "fax-failed",

@@ -33,7 +33,7 @@ from tests.support.sipp import free_port
 from tests.support.waits import eventually
 
 FAX_DID = "12015550109"  # acme's fax number (a US number: acme may send faxes to +1)
-SENDER = "15550177"
+SENDER = "15550199"  # Ada Lovelace, acme's demo customer
 STATION = "ACME TEST 1"
 
 

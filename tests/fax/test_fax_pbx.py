@@ -18,7 +18,7 @@ from sqlalchemy import select
 from ccari.ami import AmiAdapter
 from ccari.app import Runtime, internal_app
 from ccari.pbx import PbxProcess
-from ccari.storage.models import Contact, ContactEvent
+from ccari.storage.models import Contact, ContactEvent, Customer
 from tests.fax.conftest import FAX_DID, SENDER, STATION, fax_pages, write_tiff
 from tests.support.agent_web import open_agent_page
 from tests.support.waits import eventually
@@ -76,6 +76,8 @@ async def test_a_received_fax_is_a_contact_with_its_pages_and_pdf(
             contact = await s.get(Contact, fax["contact_id"])
             assert contact is not None
             assert (contact.medium, contact.caller_number) == ("fax", SENDER)
+            ada = await s.get(Customer, contact.customer_id)  # the sender's record: screen pop
+            assert ada is not None and ada.name == "Ada Lovelace"
         # The PDF opens, with the fax's two pages.
         acme = {"Authorization": f"Bearer {demo['acme.token']}"}
         resp = await client.get(fax["pdf"], headers=acme)
