@@ -43,7 +43,11 @@ async def _to_dialplan(ari: AriClient, channel: str, path: str, exten: str) -> b
 
 
 def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: FaxSender) -> None:
-    owner = router.owner("fax", stasis_args=("fax", "faxout"), kinds=(Kind.FAX_OUT,))
+    # Fax calls being received: their events are ours even when this process did not see
+    # their StasisStart (taken or found live by the reconcile after a restart).
+    held: set[str] = set()
+    owner = router.owner("fax", stasis_args=("fax", "faxout"), kinds=(Kind.FAX_OUT,),
+                         holds=held.__contains__)
     sender.ari = ari
 
     async def on_start(ev: StasisStart) -> None:
@@ -56,11 +60,14 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
         if len(ev.args) < 3:
             log.debug("ignoring fax StasisStart of %s with args %s", ev.channel.id, ev.args)
             return
-        channel = ev.channel.id
-        path = await faxes.arrived(channel, ev.args[1], ev.args[2], ev.channel.caller.number)
+        await take(ev.channel.id, ev.args[1], ev.args[2], ev.channel.caller.number)
+
+    async def take(channel: str, did: str, tenant: str, sender: str | None) -> None:
+        path = await faxes.arrived(channel, did, tenant, sender)
+        held.add(channel)
         if path is None:
             log.warning("fax call %s to %s (%s): not a fax number of that tenant",
-                        channel, ev.args[1], ev.args[2])
+                        channel, did, tenant)
             await ari.hangup(channel, reason="unallocated")
             return
         if not await _to_dialplan(ari, channel, path, "receive"):
@@ -81,12 +88,24 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
                                                           if ev.cause_txt else "no-report"))
         else:
             await faxes.settle(ev.channel.id, Report.lost("no-report"))
+            held.discard(ev.channel.id)
 
     async def reconcile() -> None:
-        """Faxes whose channel ended while ccari was away are settled as failed."""
-        live = {c.id for c in await ari.list_channels()}
+        """Fax calls that reached Stasis while ccari was away are taken now; faxes whose
+        channel ended meanwhile are settled from what Asterisk wrote."""
+        channels = await ari.list_channels()
+        live = {c.id for c in channels}
+        waiting = f"{ari.app},fax,"
+        for ch in channels:
+            if ch.dialplan.app_name == "Stasis" and ch.dialplan.app_data.startswith(waiting):
+                args = ch.dialplan.app_data.split(",")
+                if len(args) >= 4:
+                    log.info("reconcile: fax call %s arrived while we were away", ch.id)
+                    await take(ch.id, args[2], args[3], ch.caller.number)
         for channel in await faxes.receiving():
-            if channel not in live:
+            if channel in live:
+                held.add(channel)  # still in ReceiveFax: its report will come to us
+            else:
                 await faxes.settle(channel, Report.lost("lost-while-away"))
         for attempt in await sender.open_attempts():  # never dialled again: failed
             if attempt not in live:
