@@ -1,7 +1,7 @@
 """fax: a number's purpose (voice or fax), the received faxes, the faxes sent and their attempts
 
 Revision ID: 0011a
-Revises: 0011c
+Revises: 0011d
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import ccari.storage.models
 
 revision = "0011a"
-down_revision = "0011c"  # the head of main when this branch was rebased
+down_revision = "0011d"  # the head of main when this branch was rebased
 branch_labels = None
 depends_on = None
 
