@@ -11,7 +11,7 @@ from alembic import op
 import ccari.storage.models
 
 revision = "0011a"
-down_revision = "0011d"  # the head of main when this branch was rebased
+down_revision = "0011d"
 branch_labels = None
 depends_on = None
 
