@@ -63,16 +63,22 @@ class Recordings:
 
     # ---- the policy ------------------------------------------------------------------------
     async def mode_of(self, s: AsyncSession, contact: Contact) -> str:
-        tenant = await s.get(Tenant, contact.tenant_id)
-        queue = await s.get(Queue, contact.queue_id) if contact.queue_id is not None else None
-        return policy.mode_for(tenant.recording if tenant else None,
-                               queue.name if queue else None)
+        return await self._mode(s, contact.id)
+
+    async def _mode(self, s: AsyncSession, contact_id: str) -> str:
+        """The contact's recording mode: its tenant's policy for its queue (one read)."""
+        row = (await s.execute(
+            select(Tenant.recording, Queue.name).select_from(Contact)
+            .join(Tenant, Tenant.id == Contact.tenant_id)
+            .outerjoin(Queue, Queue.id == Contact.queue_id)
+            .where(Contact.id == contact_id))).first()
+        return policy.mode_for(row[0] if row else None, row[1] if row else None)
 
     async def connected(self, call: Call) -> None:
-        """The call is bridged (the caller holds its lock): recorded if its mode is ``all``."""
+        """The call is bridged (the caller holds its lock): recorded if its mode is ``all``
+        (every connected call asks: one statement, no contact loaded)."""
         async with self._sessions() as s:
-            contact = await repo.get(s, call.contact_id, call.tenant_id)
-            if contact is None or await self.mode_of(s, contact) != "all":
+            if await self._mode(s, call.contact_id) != "all":
                 return
         try:
             reply = await self.start(call, None)
