@@ -108,6 +108,12 @@ async def connected_call(ccari: Runtime, voice_env: VoiceEnv,
     customer.press("1")  # sales: alice
     live: Contact = await eventually(lambda: one_contact_in(ccari, "connected"),
                                      what="connected")
+    # The agent's phone speaks from now on, whatever Asterisk sends it: a hold straight
+    # after the answer takes the caller out of the call's bridge, and then Asterisk may
+    # never send the agent a first packet to answer (her tone would never start, and no
+    # snoop could hear her).
+    assert live.agent_channel_id
+    await speak(ccari, legs["agent"], live.agent_channel_id)
     return live
 
 
@@ -129,8 +135,6 @@ async def closed(legs: dict[str, Leg]) -> None:
         it.sink.close()
         with contextlib.suppress(Exception):
             await it.sipp.stop()
-
-
 
 
 async def speak(rt: Runtime, it: Leg, channel_id: str) -> None:
