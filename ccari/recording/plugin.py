@@ -58,7 +58,10 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
 
 async def _retention(library: Library, every_s: float) -> None:
-    """Named periodic task: the recordings past their tenant's retention are deleted."""
+    """Named periodic task: the recordings past their tenant's retention are deleted, a
+    minute after start (not while the process is still starting, or already stopping
+    again) and then every ``every_s``."""
+    await asyncio.sleep(min(every_s, 60.0))
     while True:
         try:
             await library.retention_pass()

@@ -12,6 +12,7 @@ source, so every node's wallboard shows every node's contacts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -77,11 +78,18 @@ class Wallboard:
         self._sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
         self._lock = asyncio.Lock()
         self._tasks = TaskSet("wallboard")
+        self._refresher: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
-        self._tasks.spawn(self._run(), "refresh")
+        self._refresher = self._tasks.spawn(self._run(), "refresh")
 
     async def close(self) -> None:
+        # A read under way is let finish rather than cancelled: cancelled, the database
+        # driver's thread would still answer it, into an event loop that may be gone.
+        self._stopping.set()
+        if self._refresher is not None:
+            await asyncio.wait([self._refresher], timeout=10.0)
         await self._tasks.close()
         for sockets in list(self._sockets.values()):
             for ws in list(sockets):
@@ -89,13 +97,14 @@ class Wallboard:
         self._sockets.clear()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.refresh()
                 await self._push()
             except Exception:  # a database hiccup: the next round reads again
                 log.exception("wallboard refresh failed")
-            await asyncio.sleep(self._cfg.push_every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._cfg.push_every_s)
 
     # ---- reading the log ---------------------------------------------------------------
     async def refresh(self) -> None:
