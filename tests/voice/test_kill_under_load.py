@@ -136,7 +136,7 @@ async def test_kill_9_under_load_loses_nothing_and_dials_no_leg_twice(
                 return rows if rows and all(c.state in ("completed", "abandoned") for c in rows) \
                     else None
 
-            contacts = await eventually(all_ended, 30, "every contact to end")
+            contacts = await eventually(all_ended, 60, "every contact to end")
             await phones.stop()
         # Every caller was served or refused while ccari was down: nothing else failed.
         assert result.failed == 0, result.describe()
