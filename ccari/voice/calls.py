@@ -65,6 +65,8 @@ class Call:
     taken_over_by: int | None = None
     # The caller's spoken answers to the IVR are being listened to (ccari.speech).
     speech: SpeechSession | None = None
+    # The caller's trunk was given back to admission (once per call, whichever leg ends it).
+    trunk_released: bool = False
 
     def hold_total(self, now: float) -> float:
         """Seconds on hold so far, the hold under way included."""

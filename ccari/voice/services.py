@@ -345,7 +345,7 @@ class VoiceService:
     async def _caller_gone(self, call: Call) -> None:
         if call.phase == "recording":
             # the voicemail is kept when Asterisk reports the recording's end
-            await self._admission.release(call.channel_id)
+            await self._release(call)
             return
         if call.phase in ("ivr", "queued", "offered", "connected"):
             fact = Fact.ENDED if call.phase == "connected" else Fact.CUSTOMER_LEFT
@@ -356,7 +356,7 @@ class VoiceService:
         else:
             if call.phase == CLOSED:
                 self.calls.remove(call)
-            await self._admission.release(call.channel_id)
+            await self._release(call)
 
     async def finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""
@@ -383,8 +383,7 @@ class VoiceService:
                     if ch and ch != gone]
             if call.bridge_id:
                 legs.append(self._safe(self._ari.destroy_bridge(call.bridge_id)))
-        release = (self._admission.release(call.channel_id) if Command.RELEASE in commands
-                   else asyncio.sleep(0))
+        release = self._release(call) if Command.RELEASE in commands else asyncio.sleep(0)
         await asyncio.gather(release, self._writes.run(
             functools.partial(save, contact_id=call.contact_id, at=self.now())), *legs)
         self.calls.remove(call)
@@ -402,6 +401,17 @@ class VoiceService:
                  "completed" if fact is Fact.ENDED else "abandoned", previous)
 
     # ---- helpers ---------------------------------------------------------------------------
+    async def _release(self, call: Call) -> None:
+        """Give the caller's trunk back, once: the caller's own hang-up that follows the end
+        of a connected call finds it already given back."""
+        if not call.trunk_released:
+            call.trunk_released = True
+            try:
+                await self._admission.release(call.channel_id)
+            except BaseException:
+                call.trunk_released = False  # the next leg's end tries again
+                raise
+
     async def left_agent(self, contact_id: str) -> None:
         """The call's agent part is over: tell whoever listens (one failing is logged)."""
         for listener in self.agent_part_over:
