@@ -44,6 +44,7 @@ from ccari.voice.calls import Call
 from ccari.voice.overflow import wav_seconds
 
 log = logging.getLogger(__name__)
+POLICY_TTL_S = 1.0  # a tenant's policy change applies to calls bridged from a second later
 LIVE = ("queued", "recording", "paused")  # Asterisk's states of a live recording
 OPEN = ("recording", "stopping")  # ours, until the file is kept (or known lost)
 
@@ -60,6 +61,13 @@ class Recordings:
         self._now = now
         self._finishing: set[str] = set()
         self._tasks = TaskSet("recording")
+        # Contacts whose bridge this process is recording: a call's end only looks for the
+        # recording to keep when it has one (most calls have none).
+        self._recording: set[str] = set()
+        # Every tenant's policy document, read at most once a second while calls connect.
+        self._policies: dict[int, Any] = {}
+        self._policies_until = float("-inf")
+        self._policies_lock = asyncio.Lock()
 
     # ---- the policy ------------------------------------------------------------------------
     async def mode_of(self, s: AsyncSession, contact: Contact) -> str:
@@ -74,12 +82,31 @@ class Recordings:
             .where(Contact.id == contact_id))).first()
         return policy.mode_for(row[0] if row else None, row[1] if row else None)
 
+    async def _policy(self, tenant_id: int) -> Any:
+        """The tenant's policy document as read less than :data:`POLICY_TTL_S` ago."""
+        loop = asyncio.get_running_loop()
+        async with self._policies_lock:
+            if loop.time() >= self._policies_until:
+                async with self._sessions() as s:
+                    rows = (await s.execute(select(Tenant.id, Tenant.recording))).all()
+                self._policies = {tid: doc for tid, doc in rows}
+                self._policies_until = loop.time() + POLICY_TTL_S
+            return self._policies.get(tenant_id)
+
     async def connected(self, call: Call) -> None:
-        """The call is bridged (the caller holds its lock): recorded if its mode is ``all``
-        (every connected call asks: one statement, no contact loaded)."""
-        async with self._sessions() as s:
-            if await self._mode(s, call.contact_id) != "all":
-                return
+        """The call is bridged (the caller holds its lock): recorded if its mode is ``all``.
+        The tenant's policy is cached for a second; its queue's override, if it has any,
+        is read with the contact's queue (one statement)."""
+        doc = await self._policy(call.tenant_id)
+        if not doc:
+            return
+        if doc.get("queues"):
+            async with self._sessions() as s:
+                mode = await self._mode(s, call.contact_id)
+        else:
+            mode = policy.mode_for(doc, None)
+        if mode != "all":
+            return
         try:
             reply = await self.start(call, None)
         except Conflict:
@@ -108,6 +135,7 @@ class Recordings:
             await repo.log(s, contact, "recording-started", now, recording=name,
                            agent_id=agent_id)
             await s.commit()
+        self._recording.add(call.contact_id)
         try:
             await self._ari.record_bridge(call.bridge_id, name)
         except AriError as exc:
@@ -178,6 +206,9 @@ class Recordings:
     async def agent_part_over(self, contact_id: str) -> None:
         """The call's bridge is gone: its recording ends; kept once Asterisk closed it (in a
         task of its own: the end of the call does not wait for the file)."""
+        if contact_id not in self._recording:
+            return
+        self._recording.discard(contact_id)
         async with self._sessions() as s:
             row = await self._live(s, contact_id)
         if row is not None:
@@ -251,15 +282,16 @@ class Recordings:
     async def reconcile(self) -> None:
         """After a connect: the recordings a previous process started and did not keep."""
         async with self._sessions() as s:
-            names = list(await s.scalars(select(Recording.id).where(
-                Recording.state.in_(OPEN), Recording.node == self._node)))
-        for name in names:
+            rows = (await s.execute(select(Recording.id, Recording.contact_id).where(
+                Recording.state.in_(OPEN), Recording.node == self._node))).all()
+        for name, contact_id in rows:
             try:
                 live = await self._ari.live_recording(name)
             except AriNotFound:
                 live = None
             if live is not None and live.state in LIVE:
                 log.info("reconcile: recording %s goes on", name)
+                self._recording.add(contact_id)
                 continue
             await self.finished(name)
 
