@@ -38,6 +38,7 @@ from ccari.ari.rest import AriRest, Params, _clean, _error_message
 from ccari.tasks import ready_or_ended
 
 log = logging.getLogger(__name__)
+SLOW_RECONCILE_MS = 100.0
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E], Awaitable[None] | None]
@@ -278,13 +279,20 @@ class AriClient(AriRest):
                               body if isinstance(body, str) else json.dumps(body)))
 
     async def _run_connected_callbacks(self) -> None:
+        """One after the other (events wait meanwhile); a slow one is named in the log."""
+        loop = asyncio.get_running_loop()
         for callback in list(self._on_connected):
+            started = loop.time()
             try:
                 result = callback()
                 if inspect.isawaitable(result):
                     await result
             except Exception:
                 log.exception("ARI on_connected callback %r failed", callback)
+            took_ms = (loop.time() - started) * 1000
+            log.log(logging.INFO if took_ms >= SLOW_RECONCILE_MS else logging.DEBUG,
+                    "ARI on_connected %s took %.0f ms",
+                    getattr(callback, "__qualname__", repr(callback)), took_ms)
 
     def _handle_text(self, text: str) -> bool:
         """Parse and dispatch one message; True when it says the app was replaced."""

@@ -150,13 +150,16 @@ class LoadMonitor:
             due = loop.time() + self._interval
             await asyncio.sleep(self._interval)
             lag_ms = max(0.0, (loop.time() - due) * 1000)
-            delay = max(lag_ms, self._write_delay_ms(), self._answers_ms)
+            writes_ms, answers_ms = self._write_delay_ms(), self._answers_ms
+            delay = max(lag_ms, writes_ms, answers_ms)
             self._answers_ms = 0.0
             was = self.gate.overloaded
             self.gate.observe(delay)
             if self.gate.overloaded != was:
                 if self.gate.overloaded:
-                    log.warning("overload: refusing part of the new calls (delay %.0f ms)", delay)
+                    log.warning("overload: refusing part of the new calls (delay %.0f ms: event "
+                                "loop %.0f, writes %.0f, answers %.0f)",
+                                delay, lag_ms, writes_ms, answers_ms)
                 else:
                     log.warning("overload over: admitting every call again (%d refused in all)",
                                 self.refused)
