@@ -51,7 +51,9 @@ class VoiceEnv:
             database=DatabaseConfig(url=db_url),
             web=replace(base.web, secret_key="voice-test-secret"),
             pbx=self.pbx_config,
-            voice=VoiceConfig(ivr_timeout_s=3.0, announce_every_s=20.0),
+            # Overload control off: these tests are about calls, and a box loaded by other
+            # work must not make ccari turn their callers away (test_overload.py turns it on).
+            voice=VoiceConfig(ivr_timeout_s=3.0, announce_every_s=20.0, overload_delay_ms=0),
             smtp=replace(base.smtp, intake_port=0),  # off unless a test turns it on
         )
         return with_secrets(cfg)
