@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ccari.admission.billing import TenantRates
 from ccari.storage.batch import connection
+from ccari.storage.fast import Prepared
 from ccari.storage.models import (
     AdmissionDecision,
     Contact,
@@ -37,10 +38,14 @@ _POLICY = select(Tenant.id, Tenant.trunk_ratio, Tenant.after_hours_trunks,
                  Tenant.overflow_policy).where(Tenant.id == bindparam("_id"))
 _LIVE_CALLS = select(TrunkCall.call_id, TrunkCall.tenant_id, TrunkCall.node, TrunkCall.direction,
                      TrunkCall.started_at)
-_DELETE_CALL = delete(TrunkCall).where(TrunkCall.call_id == bindparam("_id"))
+_DELETE_CALL = Prepared(delete(TrunkCall).where(TrunkCall.call_id == bindparam("_id")))
 _POOL_TOKEN = select(_POOL.c.generation).where(_POOL.c.id == POOL_ID).with_for_update()
 _SET_TOKEN = update(_POOL).where(_POOL.c.id == POOL_ID).values(generation=bindparam("_token"))
-_INSERT_DECISION = insert(cast(Table, AdmissionDecision.__table__))
+_INSERT_DECISION = Prepared(insert(cast(Table, AdmissionDecision.__table__)))
+_SET_TOKEN_FAST = Prepared(_SET_TOKEN)
+# A call joins the live set unless it is there already (SQLite; PostgreSQL's is built per call).
+_INSERT_CALL_SQLITE = Prepared(sqlite.insert(TrunkCall).on_conflict_do_nothing(
+    index_elements=["call_id"]))
 
 
 class LiveCall(NamedTuple):
@@ -157,18 +162,18 @@ async def live_calls(session: AsyncSession) -> list[LiveCall]:
 
 def insert_call_sync(session: Session, call: LiveCall) -> bool:
     """Add a call to the live set; False if the call id is already there."""
-    result = connection(session).execute(
-        _insert(session)(TrunkCall)
-        .values(call_id=call.call_id, tenant_id=call.tenant_id, node=call.node,
-                direction=call.direction, started_at=call.started_at)
-        .on_conflict_do_nothing(index_elements=["call_id"])
-    )
+    values = {"call_id": call.call_id, "tenant_id": call.tenant_id, "node": call.node,
+              "direction": call.direction, "started_at": call.started_at}
+    conn = connection(session)
+    if conn.dialect.name == "sqlite":
+        return _INSERT_CALL_SQLITE.execute(conn, values).rowcount == 1
+    result = conn.execute(postgresql.insert(TrunkCall).values(**values)
+                          .on_conflict_do_nothing(index_elements=["call_id"]))
     return _rowcount(result) == 1
 
 
 def delete_call_sync(session: Session, call_id: str) -> bool:
-    result = connection(session).execute(_DELETE_CALL, {"_id": call_id})
-    return _rowcount(result) > 0
+    return _DELETE_CALL.execute(connection(session), {"_id": call_id}).rowcount > 0
 
 
 def pool_token_sync(session: Session) -> int:
@@ -178,7 +183,7 @@ def pool_token_sync(session: Session) -> int:
 
 def set_pool_token_sync(session: Session, token: int) -> None:
     """Record a change of the live set (every writer of trunk_calls calls this)."""
-    connection(session).execute(_SET_TOKEN, {"_token": token})
+    _SET_TOKEN_FAST.execute(connection(session), {"_token": token})
 
 
 async def delete_stale(
@@ -209,10 +214,9 @@ async def count_calls(session: AsyncSession, tenant_id: int) -> int:
 # ---- decisions -----------------------------------------------------------------------------
 def add_decision_sync(session: Session, **values: Any) -> int:
     """Record a decision; its id."""
-    result = connection(session).execute(_INSERT_DECISION, [values])
-    key = result.inserted_primary_key
+    key = _INSERT_DECISION.execute(connection(session), values).lastrowid
     assert key is not None
-    return int(key[0])
+    return int(key)
 
 
 async def decisions(

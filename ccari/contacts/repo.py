@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ccari.contacts.lifecycle import LIVE, Fact, step
 from ccari.storage.batch import connection
+from ccari.storage.fast import Prepared
 from ccari.storage.models import Contact, ContactEvent, new_id, utcnow
 
 # The ``*_sync`` functions take a synchronous Session: the hot path's shared commits
@@ -29,11 +30,11 @@ _EVENTS = cast(Table, ContactEvent.__table__)
 _DEFAULTS = {c.key: c.default for c in _CONTACTS.columns
              if c.default is not None and c.key not in ("id", "arrived_at")}
 _SELECT_ONE = select(_CONTACTS).where(_CONTACTS.c.id == bindparam("_id"))
-_INSERT_CONTACT = insert(_CONTACTS)
-_INSERT_EVENT = insert(_EVENTS)
-# SET takes the columns of the parameters given (Core): one cached statement per column set.
-_UPDATE_SEEN = sql_update(_CONTACTS).where(_CONTACTS.c.id == bindparam("_id"),
-                                           _CONTACTS.c.state == bindparam("_seen"))
+_INSERT_CONTACT = Prepared(insert(_CONTACTS))
+_INSERT_EVENT = Prepared(insert(_EVENTS))
+# SET takes the columns of the parameters given: one compiled statement per column set.
+_UPDATE_SEEN = Prepared(sql_update(_CONTACTS).where(_CONTACTS.c.id == bindparam("_id"),
+                                                    _CONTACTS.c.state == bindparam("_seen")))
 
 
 def _new_contact(fields: dict[str, Any]) -> Contact:
@@ -55,8 +56,8 @@ def create_sync(session: Session, **fields: Any) -> Contact:
     """Insert a new contact and its "created" event; a detached snapshot of it."""
     contact = _new_contact(fields)
     conn = connection(session)
-    conn.execute(_INSERT_CONTACT, [fields])
-    conn.execute(_INSERT_EVENT, [_created(contact)])
+    _INSERT_CONTACT.execute(conn, fields)
+    _INSERT_EVENT.execute(conn, _created(contact))
     return contact
 
 
@@ -114,10 +115,10 @@ def apply_sync(
     event = _move(contact, fact, at, fields)
     conn = connection(session)
     values = {**fields, "state": contact.state}
-    changed = conn.execute(_UPDATE_SEEN, {**values, "_id": contact.id, "_seen": seen})
+    changed = _UPDATE_SEEN.execute(conn, {**values, "_id": contact.id, "_seen": seen})
     if changed.rowcount != 1:
         return None
-    conn.execute(_INSERT_EVENT, [event])
+    _INSERT_EVENT.execute(conn, event)
     return contact
 
 
