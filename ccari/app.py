@@ -58,6 +58,7 @@ from ccari.public.origins import Origins
 from ccari.public.ratelimit import Limiters
 from ccari.public.tokens import CustomerTokens
 from ccari.recording import plugin as recording_plugin
+from ccari.reports import plugin as reports_plugin
 from ccari.routing import Rules
 from ccari.security import plugin as security_plugin
 from ccari.security.services import SecurityService
@@ -82,7 +83,7 @@ log = logging.getLogger(__name__)
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
            voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin,
-           speech_plugin, recording_plugin, fax_plugin)
+           speech_plugin, recording_plugin, fax_plugin, reports_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:

@@ -89,6 +89,10 @@ class QueueService:
         # Media presented on the agent page: offered only to agents with a page open.
         self._page_media: set[Medium] = set()
         self._closed = False
+        # Told (agent, state, time) each time the router moves an agent to another state
+        # (the reports' state log); called in line, so each must only note it.
+        self.state_watchers: list[Callable[[Agent, str, float], None]] = []
+        self._noted: dict[int, str] = {}
         hub.watch(self._page_changed)
 
     def register(self, medium: str, deliverer: Deliverer, *, on_page: bool = False) -> None:
@@ -351,10 +355,22 @@ class QueueService:
     async def _sync_states(self) -> None:
         """Tell each connected agent page about a state the router changed (wrap-up ending,
         an offer withdrawn...) without every caller having to remember to."""
+        self._note_states()
         for agent_id in self._hub.agent_ids():
             if self._pushed.get(agent_id) != (self.agent_state(agent_id),
                                               self.agent_reason(agent_id)):
                 await self._push_state(agent_id)
+
+    def _note_states(self) -> None:
+        if not self.state_watchers:
+            return
+        now = self._clock()
+        for agent_id, agent in self._agents.items():
+            state = self.agent_state(agent_id)
+            if self._noted.get(agent_id) != state:
+                self._noted[agent_id] = state
+                for watch in self.state_watchers:
+                    watch(agent, state, now)
 
     # ---- decisions ---------------------------------------------------------------------
     async def _apply(self, offers: list[Offer]) -> None:

@@ -307,6 +307,19 @@ class ContactEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class AgentStateEvent(Base):
+    """An agent entered a state (ready, reserved, busy, wrap_up, not_ready, logged_out), as the
+    router decided it: the reports' time per state and occupancy (ccari.reports)."""
+
+    __tablename__ = "agent_state_events"
+    __table_args__ = (Index("ix_agent_state_events_tenant_at", "tenant_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(16))
+
+
 # ---- trunk admission and usage accounting (ccari.admission) ---------------------------------
 
 

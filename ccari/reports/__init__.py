@@ -1,0 +1,1 @@
+"""Interval reports per queue, agent and medium, from the contact event log."""
