@@ -47,9 +47,18 @@ def _new_contact(fields: dict[str, Any]) -> Contact:
 
 
 def _created(contact: Contact) -> dict[str, Any]:
+    data = {"state": contact.state, "medium": contact.medium}
+    _note_skill(contact.attributes, data)
     return {"tenant_id": contact.tenant_id, "contact_id": contact.id, "kind": "created",
-            "at": contact.arrived_at, "data": {"state": contact.state, "medium": contact.medium},
-            "note": None}
+            "at": contact.arrived_at, "data": data, "note": None}
+
+
+def _note_skill(attributes: object, data: dict[str, Any]) -> None:
+    """The skill routing attribute goes in the event too: a report counts a contact in the
+    queue it joined, before any transfer."""
+    skill = attributes.get("skill") if isinstance(attributes, dict) else None
+    if isinstance(skill, str):
+        data["skill"] = skill
 
 
 def create_sync(session: Session, **fields: Any) -> Contact:
@@ -149,6 +158,8 @@ def _set(contact: Contact, fields: dict[str, Any], data: dict[str, Any]) -> None
         setattr(contact, key, value)
         if isinstance(value, str | int | float | type(None)):
             data[key] = value
+        elif key == "attributes":
+            _note_skill(value, data)
 
 
 async def log(

@@ -7,12 +7,13 @@ and each *connection* with an agent (from ``connected`` to a transfer back to th
 the end), with the time on hold in it (``held`` to ``resumed``, or to the connection's end)
 and the agent's wrap-up after the end (to her ``wrap-up`` event).
 
-Attribution (where the issue says nothing, the usual ACD choice):
+Attribution (the usual ACD choice):
 
 * a queue (skill) or medium row counts a contact in the interval it *first joined the
-  queue*: offered, then answered or abandoned (at what wait), the service level, the ASA,
-  the handle time of all its connections and its transfers all land in that interval, so
-  a row's figures describe the same contacts;
+  queue*, under the skill it joined for (a transfer moves it to no other row): offered,
+  then answered or abandoned (at what wait), the service level, the ASA, the handle time
+  of all its connections and its transfers all land there, so a row's figures describe
+  the same contacts;
 * an agent row counts each connection in the interval it *started* (her answer): answered,
   talk, hold, wrap-up, the transfers she made; and her time in each state, split at the
   interval bounds.
@@ -135,6 +136,7 @@ class _Connection:
 class _Story:
     medium: str = ""
     skill: str = ""
+    queued_skill: str | None = None  # the skill it joined the queue for, when logged
     queued_at: float | None = None
     answered_at: float | None = None
     abandoned_at: float | None = None
@@ -174,7 +176,9 @@ def story(events: Iterable[Event]) -> _Story:
         before = e.data.get("from")
         if to == "queued" and s.queued_at is None:
             s.queued_at = e.at
-        elif to == "offered":
+            skill = e.data.get("skill")
+            s.queued_skill = skill if isinstance(skill, str) else None
+        elif to == "offered" and _agent_id(e.data.get("agent_id")) is not None:
             offered_to = _agent_id(e.data.get("agent_id"))
         elif to == "connected" and live is None:
             live = _Connection(offered_to, e.at)
@@ -281,7 +285,8 @@ def report(events: Iterable[Event], changes: Iterable[StateChange], g: Grid, by:
         i = None if s.queued_at is None else g.index(s.queued_at)
         if i is None or s.queued_at is None:
             continue
-        for r in (row(i, s.skill if by == "skill" else s.medium), row(i, ALL)):
+        skill = s.skill if s.queued_skill is None else s.queued_skill
+        for r in (row(i, skill if by == "skill" else s.medium), row(i, ALL)):
             r.offered += 1
             if s.answered_at is not None:
                 wait = s.answered_at - s.queued_at

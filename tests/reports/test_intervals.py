@@ -106,10 +106,13 @@ def test_hold_talk_and_wrap_up() -> None:
 
 def test_a_transfer_is_two_connections_one_contact() -> None:
     log = Log()
-    (log.contact("a").queued(0).answered(10, agent=1)
-     .move(70, "connected", "queued", fact="transferred")
+    # joined for sales, transferred to support (the contact's skill now)
+    (log.contact("a", skill="support").created(-5).move(0, "ivr", "queued", skill="sales")
+     .answered(10, agent=1)
+     .move(70, "connected", "queued", fact="transferred", skill="support")
      .move(75, "queued", "offered", agent_id=2).move(80, "offered", "connected")
      .move(200, "connected", "completed", fact="ended").note(215, "wrap-up", agent_id=2))
+    assert (0, "support") not in rows(log)  # counted once, in the queue it joined
     q = rows(log)[0, "sales"]
     assert (q.offered, q.answered, q.transfers, q.handled) == (1, 1, 1, 2)
     assert q.waits_s == [10.0]  # the first answer; the transfer is not a second offer
