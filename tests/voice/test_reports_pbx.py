@@ -132,12 +132,13 @@ async def test_the_report_of_abandoned_and_answered_calls_to_the_second(
         assert (alice["answered"], alice["handled"]) == (1, 1)
         assert alice["talk_s"] == pytest.approx(talk, abs=0.051)
         assert alice["wrap_s"] == pytest.approx(wrap, abs=0.051)
-        # her states, from the router's log: rung (reserved) ~1 s, busy for the call,
-        # in wrap-up until the disposition
+        # her states, from the router's log (noted as each decision is saved, so within a
+        # commit of the events): rung (reserved), busy for the call, in wrap-up until the
+        # disposition
         states = alice["states_s"]
-        assert states["reserved"] == pytest.approx(c["connected"] - c["offered"], abs=0.3)
-        assert states["busy"] == pytest.approx(c["completed"] - c["connected"], abs=0.3)
-        assert states["wrap_up"] == pytest.approx(wrap, abs=0.3)
+        assert states["reserved"] == pytest.approx(c["connected"] - c["offered"], abs=0.5)
+        assert states["busy"] == pytest.approx(c["completed"] - c["connected"], abs=0.5)
+        assert states["wrap_up"] == pytest.approx(wrap, abs=0.5)
         assert states["ready"] > 0
     finally:
         await sam.close()
