@@ -102,6 +102,16 @@ async def test_the_report_as_json_and_csv_for_the_tenant_only(rt, aiohttp_client
                                      headers=acme)).json()
     assert [r["offered"] for r in medium["rows"] if r["key"] == "voice"] == [2, 1]
 
+    # the admin token names the tenant; globex's report has globex's contact only
+    admin = bearer(rt.config.admin_token)
+    unnamed = await client.get("/api/reports", params=RANGE, headers=admin)
+    assert unnamed.status == 403 and (await unnamed.json())["error"] == "tenant-required"
+    globex = await (await client.get("/api/reports", params={**RANGE, "tenant": "globex"},
+                                     headers=admin)).json()
+    assert globex["tenant"] == "globex"
+    assert [(r["key"], r["abandoned"]) for r in globex["rows"] if r["offered"]] == [
+        ("service", 1), ("all", 1)]
+
 
 async def test_bad_parameters_have_stable_error_ids(rt, aiohttp_client):  # noqa: F811
     client = await aiohttp_client(internal_app(rt))
