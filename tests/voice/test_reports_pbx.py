@@ -15,6 +15,7 @@ from ccari.app import Runtime
 from ccari.contacts import repo
 from ccari.storage.models import Contact
 from tests.support.agent_web import AgentPage
+from tests.support.browser import agent_login, chromium
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.test_call_controls_pbx import (  # noqa: F401 - fixture
     command,
@@ -25,7 +26,7 @@ from tests.voice.test_call_controls_pbx import (  # noqa: F401 - fixture
 )
 from tests.voice.test_voice_pbx import _state_of, caller, phone, ready
 
-pytestmark = pytest.mark.pbx
+pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 LATENCY_S = 0.6  # what the PBX and SIPp add to a set time, at most
 
 
@@ -140,6 +141,23 @@ async def test_the_report_of_abandoned_and_answered_calls_to_the_second(
         assert states["busy"] == pytest.approx(c["completed"] - c["connected"], abs=0.5)
         assert states["wrap_up"] == pytest.approx(wrap, abs=0.5)
         assert states["ready"] > 0
+
+        # The same figures on the reports page, in Chromium.
+        base, secrets = served
+        async with chromium() as browser:
+            page = await agent_login(await browser.new_page(), base, "sam",
+                                     secrets["acme.sam.web"], ready=False)
+            problems: list[str] = []
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            await page.goto(f"{base}/supervisor/reports?interval=day")
+            await page.wait_for_selector("#chart[data-drawn='2'] canvas")
+            row = "#report tr[data-key=sales]"
+            shown = {cell: (await page.text_content(f"{row} .{cell}") or "").strip()
+                     for cell in ("offered", "answered", "abandoned", "sl", "abandon-waits")}
+            assert shown == {"offered": "3", "answered": "1", "abandoned": "2", "sl": "33.3 %",
+                             "abandon-waits": ", ".join(str(round(w, 1)) for w in waits)}
+            assert problems == []
     finally:
         await sam.close()
         await alice_page.close()
