@@ -29,7 +29,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -311,7 +311,7 @@ def _order(key: str) -> tuple[int, str]:
 
 
 def _states(changes: Iterable[StateChange], g: Grid, until: float,
-            row: Any) -> None:
+            row: Callable[[int, str], Row]) -> None:
     """Each agent's time per state, split at the interval bounds, up to ``until``."""
     per_agent: dict[int, list[StateChange]] = defaultdict(list)
     for c in changes:
