@@ -365,7 +365,11 @@ class QueueService:
         if not self.state_watchers:
             return
         now = self._clock()
-        for agent_id, agent in self._agents.items():
+        for touched in self.router.touched_agents():
+            agent_id = int(touched)
+            agent = self._agents.get(agent_id)
+            if agent is None:
+                continue
             state = self.agent_state(agent_id)
             if self._noted.get(agent_id) != state:
                 self._noted[agent_id] = state

@@ -71,7 +71,9 @@ class Router(Matcher):
         dirt = self._advance(now)
         rt.status = Status.BUSY
         rt.accepted_at = now
-        self._agents[agent_of(rt)].offered.discard(item_id)
+        agent_id = agent_of(rt)
+        self._agents[agent_id].offered.discard(item_id)
+        self._touched.add(agent_id)
         return self._settle(dirt, now)
 
     def reject(self, item_id: str, now: float, *, missed: bool = False) -> list[Offer]:
@@ -221,6 +223,7 @@ class Router(Matcher):
         if agent.presence is AgentState.READY:
             self._ready[agent.agent.tenant] -= 1
         del self._agents[agent_id]
+        self._touched.add(agent_id)
         tenant = self._tenants[agent.agent.tenant]
         del tenant[agent_id]
         if not tenant:
@@ -312,6 +315,13 @@ class Router(Matcher):
     def predicted_waits(self, tenant: str, now: float) -> dict[str, WaitPrediction]:
         """Predictions for all of a tenant's waiting and scheduled items, in one pass."""
         return waits.predict_all(self._facts(), tenant, now)
+
+    def touched_agents(self) -> set[str]:
+        """The agents whose state may have changed since the last call (then forgotten):
+        who to look at instead of every agent after each decision."""
+        touched = set(self._touched)
+        self._touched.clear()  # the same set: every agent's runtime marks it
+        return touched
 
     def agent_state(self, agent_id: str) -> AgentState:
         agent = self._agents.get(agent_id)

@@ -71,6 +71,8 @@ class Matcher:
         self._token = 0
         self._stats = Statistics()
         self._now = 0.0
+        # Agents whose state (presence, reserved, busy) may have changed since last asked.
+        self._touched: set[str] = set()
 
     def _item(self, item_id: str, *allowed: Status) -> ItemRuntime:
         rt = self._items.get(item_id)
@@ -104,7 +106,8 @@ class Matcher:
     def _login(self, agent: Agent, presence: AgentState, now: float, dirt: Dirt) -> None:
         if agent.id in self._agents:
             raise DuplicateId(f"agent {agent.id} is already logged in")
-        runtime = AgentRuntime(own(agent), presence, now, since=now)
+        runtime = AgentRuntime(own(agent), presence, now, since=now, touched=self._touched)
+        self._touched.add(agent.id)
         self._agents[agent.id] = runtime
         self._tenants.setdefault(agent.tenant, {})[agent.id] = runtime
         if presence is AgentState.READY:
@@ -124,6 +127,7 @@ class Matcher:
             self._stats.presence.record(agent.agent.tenant, now - agent.since, away=away)
             agent.since = now
         agent.presence = presence
+        self._touched.add(agent.id)
         agent.reason = reason if presence is AgentState.NOT_READY else None
         agent.wrap_until = None
         agent.wrap_token += 1

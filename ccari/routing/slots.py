@@ -40,6 +40,9 @@ class AgentRuntime:
     exclusive_used: int = 0
     free_media: frozenset[Medium] = frozenset()
     anchors: tuple[Anchor, ...] = ()
+    touched: set[str] | None = None
+    """The router's set of agents whose state may have changed (holding and releasing
+    items add this one)."""
 
     def __post_init__(self) -> None:
         self.rebind(self.agent)
@@ -81,6 +84,8 @@ class AgentRuntime:
         return frozenset(m for m in self.agent.slots.per_medium if self.can_take(m))
 
     def hold(self, item_id: str, medium: Medium, *, offered: bool) -> None:
+        if self.touched is not None:
+            self.touched.add(self.agent.id)
         self.held[item_id] = medium
         if offered:
             self.offered.add(item_id)
@@ -90,6 +95,8 @@ class AgentRuntime:
             self.exclusive_used += 1
 
     def release(self, item_id: str) -> None:
+        if self.touched is not None:
+            self.touched.add(self.agent.id)
         medium = self.held.pop(item_id)
         self.offered.discard(item_id)
         self.used[medium] -= 1

@@ -13,6 +13,7 @@ After every event, against the naive model in :mod:`.oracle`:
   for a while;
 * a missed offer (any medium) makes the agent not ready with the reason ``missed_offer``;
 * the router's queue order, agent states and not-ready reasons are the model's;
+* every agent whose state changed is among the agents the router says it touched;
 
 and at the end: the same event sequence replayed on a new router yields the same decisions, and
 a router restored from the store's view has the same queue order.
@@ -101,6 +102,7 @@ class RoutingMachine(RuleBasedStateMachine):
         self.log: list[tuple[str, tuple[Any, ...], dict[str, Any], list[Offer]]] = []
         self.agent_specs: dict[str, Agent] = {}
         self.counter = 0
+        self.states_seen: dict[str, AgentState] = {}
 
     def _do(self, name: str, *args: Any, **kwargs: Any) -> list[Offer]:
         offers: list[Offer] = getattr(self.router, name)(*args, **kwargs)
@@ -288,6 +290,16 @@ class RoutingMachine(RuleBasedStateMachine):
             assert self.router.taking_work(tenant) == sum(
                 1 for a, spec in self.agent_specs.items()
                 if spec.tenant == tenant and self.oracle.state(a) in taking)
+
+    @invariant()
+    def every_state_change_is_among_the_touched_agents(self) -> None:
+        # What the agent state log and the pages read instead of every agent's state.
+        touched = self.router.touched_agents()
+        for agent_id in self.agent_specs:
+            state = self.router.agent_state(agent_id)
+            if state is not self.states_seen.get(agent_id, AgentState.LOGGED_OUT):
+                assert agent_id in touched, (agent_id, self.states_seen.get(agent_id), state)
+            self.states_seen[agent_id] = state
 
     @rule()
     def predictions_are_sane(self) -> None:
