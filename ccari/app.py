@@ -70,6 +70,8 @@ from ccari.voice import stasis
 from ccari.voice.controls import CallControls
 from ccari.voice.ports import IvrCallbacks, SpeechPort, VoicemailPort
 from ccari.voice.services import VoiceService
+from ccari.voice.transfers import Transfers
+from ccari.voice.transfers import register as transfers_stasis
 from ccari.voicemail import plugin as voicemail_plugin
 from ccari.wallboard import plugin as wallboard_plugin
 from ccari.web import openapi
@@ -217,7 +219,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                                     callbacks=rt.ivr_callbacks, voicemail=rt.voicemail,
                                     speech=rt.speech)
             queue.register("voice", rt.voice)
-            # The agent's call controls (hold, hang up, transfer, wrap-up), page and REST.
+            # The agent's call controls (hold, mute, hang up, wrap-up), page and REST.
             CallControls(rt.voice, queue).register_commands(rt.commands)
             # Free the trunks of calls that ended while we were away before reconcile
             # admits the calls that arrived meanwhile.
@@ -225,6 +227,11 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
             # Every Stasis event goes to its one owner (the voice ACD, the callbacks...).
             router = StasisRouter(rt.ari)
             stasis.register(rt.ari, router, rt.voice)
+            # Blind transfers (a skill, a colleague, an outside number), page and REST.
+            transfers = Transfers(rt.voice, queue, admission, trunk=cfg.callbacks.trunk,
+                                  host=cfg.callbacks.outbound_host(cfg.pbx))
+            transfers.register_commands(rt.commands)
+            transfers_stasis(rt.ari, router, transfers)
             # Agent phones Asterisk cannot reach get no calls (read on connect, then polled).
             phones = PhoneWatch(rt.ari, queue,
                                 interval_s=poll_interval(cfg.pbx.agent_qualify_s))

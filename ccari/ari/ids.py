@@ -33,6 +33,7 @@ class Kind(enum.StrEnum):
     SPEECH_BRIDGE = "spb"  # speech: the two above, spb-<contact>-<n>
     RECORDING = "rec"  # recording: a call's bridge recorded, rec-<contact>-<n>
     FAX_OUT = "fxo"  # fax: one attempt to send a document, fxo-<send>-<n>
+    TRANSFER_LEG = "xfer"  # voice: a call transferred to an outside number, xfer-<contact>-<n>
 
 
 def make(kind: Kind, *parts: object) -> str:

@@ -46,17 +46,19 @@ def router_agent(agent: Agent, *, phone: bool = True, page: bool = True,
 
 
 def work_item(contact: Contact) -> WorkItem:
-    """The router's view of a waiting contact."""
+    """The router's view of a waiting contact.  One handed to a colleague by name waits for
+    her only, whatever skills its attributes ask for."""
     arrived = contact.queued_at or contact.arrived_at
+    reserved = contact.meta.get("reserved_agent")
     return WorkItem(
         id=contact.id,
         tenant=str(contact.tenant_id),
         medium=Medium(contact.medium),
-        requirements=requirements_from(contact.attributes or {}),
+        requirements=requirements_from({} if reserved else contact.attributes or {}),
         priority=contact.priority,
         arrived_at=arrived.timestamp(),
         queue=str(contact.queue_id or "default"),
         not_before=contact.not_before.timestamp() if contact.not_before else None,
         # A chat transferred to one colleague waits for that agent only.
-        reserved_agent=contact.meta.get("reserved_agent"),
+        reserved_agent=reserved,
     )

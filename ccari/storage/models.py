@@ -242,7 +242,7 @@ ContactMeta = TypedDict("ContactMeta", {
     "subject": str,            # email: the first message's subject
     "from": str,               # email: the customer's reply address
     "mailbox": str,            # email: the tenant's address it came to
-    "reserved_agent": str,     # chat: transferred to this colleague (an agent id) only
+    "reserved_agent": str,     # chat, voice: transferred to this colleague (an agent id) only
     "topic": str,              # chat: its topic before it was transferred to a colleague
     "callback": str,           # callback: the callback's id
     "call": str,               # voicemail: the call contact it was recorded on

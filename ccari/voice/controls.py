@@ -17,7 +17,6 @@ takes the call's lock, like every other step of the call (``services.py``).
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,11 +25,9 @@ from typing import TYPE_CHECKING, Any
 from ccari.agents.commands import AgentCommands, field
 from ccari.agents.commands import Command as AgentCommand
 from ccari.contacts import lifecycle, repo
-from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Conflict, NotFound
 from ccari.storage.models import Agent, ContactMeta, Tenant
-from ccari.voice import moves
 from ccari.voice.calls import Call
 from ccari.voice.hold import safe
 
@@ -39,7 +36,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NOTE_MAX = 2000
-ATTRIBUTE_MAX = 64
+
+
+def call_of(voice: VoiceService, agent: Agent, contact_id: str) -> Call:
+    """The call ``agent`` is on (404 ``contact-not-found`` for anyone else's)."""
+    call = voice.calls.by_contact(contact_id)
+    if call is None or call.agent_id != agent.id or call.tenant_id != agent.tenant_id:
+        raise NotFound("no such call for you", error_id="contact-not-found")
+    return call
+
+
+def connected(call: Call) -> None:
+    if call.phase != "connected":
+        raise Conflict(f"the call is {call.phase}", error_id="call-not-connected")
 
 
 class CallControls:
@@ -53,7 +62,6 @@ class CallControls:
         commands.register("call.hangup", self._cmd(self.hangup))
         commands.register("call.mute", self._cmd(self.mute))
         commands.register("call.unmute", self._cmd(self.unmute))
-        commands.register("call.transfer", self._cmd_transfer)
         commands.register("call.wrap_up", self._cmd_wrap_up)
 
     @staticmethod
@@ -64,21 +72,13 @@ class CallControls:
         return handler
 
     def _call_of(self, agent: Agent, contact_id: str) -> Call:
-        call = self._voice.calls.by_contact(contact_id)
-        if call is None or call.agent_id != agent.id or call.tenant_id != agent.tenant_id:
-            raise NotFound("no such call for you", error_id="contact-not-found")
-        return call
-
-    @staticmethod
-    def _connected(call: Call) -> None:
-        if call.phase != "connected":
-            raise Conflict(f"the call is {call.phase}", error_id="call-not-connected")
+        return call_of(self._voice, agent, contact_id)
 
     # ---- hold / resume ---------------------------------------------------------------------
     async def hold(self, agent: Agent, contact_id: str) -> dict[str, Any]:
         call = self._call_of(agent, contact_id)
         async with call.lock:
-            self._connected(call)
+            connected(call)
             if call.held_at is not None:
                 raise Conflict("the call is already on hold", error_id="call-on-hold")
             call.held_at = time.monotonic()
@@ -94,7 +94,7 @@ class CallControls:
     async def resume(self, agent: Agent, contact_id: str) -> dict[str, Any]:
         call = self._call_of(agent, contact_id)
         async with call.lock:
-            self._connected(call)
+            connected(call)
             if call.held_at is None:
                 raise Conflict("the call is not on hold", error_id="call-not-on-hold")
             held = time.monotonic() - call.held_at
@@ -121,7 +121,7 @@ class CallControls:
     async def _set_mute(self, agent: Agent, contact_id: str, muted: bool) -> dict[str, Any]:
         call = self._call_of(agent, contact_id)
         async with call.lock:
-            self._connected(call)
+            connected(call)
             if call.muted == muted:
                 raise Conflict("the agent is already " + ("muted" if muted else "unmuted"),
                                error_id="already-muted" if muted else "not-muted")
@@ -148,52 +148,9 @@ class CallControls:
         """As if the agent's phone hung up: both legs end, the agent goes to wrap-up."""
         call = self._call_of(agent, contact_id)
         async with call.lock:
-            self._connected(call)
+            connected(call)
             await self._voice.finish(call, "agent-hangup")
         return {"type": "hung-up", "contact_id": contact_id}  # "completed" follows from the call
-
-    # ---- blind transfer --------------------------------------------------------------------
-    async def _cmd_transfer(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
-        skill = field(msg, "skill")
-        if len(skill) > ATTRIBUTE_MAX:
-            raise BadRequest("skill is too long", error_id="bad-skill")
-        return await self.transfer(agent, field(msg, "contact_id"), skill)
-
-    async def transfer(self, agent: Agent, contact_id: str, skill: str) -> dict[str, Any]:
-        """Back to the queue for another skill (the lifecycle's TRANSFERRED: disconnect the
-        agent's leg, enqueue); the caller hears the music and keeps its place rules."""
-        call = self._call_of(agent, contact_id)
-        async with call.lock:
-            self._connected(call)
-            commands = lifecycle.move(call.phase, Fact.TRANSFERRED).commands
-            now = time.monotonic()
-            async with self._voice.sessions() as s:
-                row = await repo.get(s, contact_id, agent.tenant_id)
-            attributes = {**(row.attributes if row is not None else {}), "skill": skill}
-            contact = await self._voice.writes.run(functools.partial(
-                moves.transferred, contact_id=contact_id, at=self._voice.now(),
-                attributes=attributes, hold_s=call.hold_total(now)))
-            if contact is None:
-                raise Conflict("the call has moved on", error_id="illegal-transition")
-            agent_leg, bridge = call.agent_channel_id, call.bridge_id
-            self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
-            call.muted = False
-            call.phase, call.agent_id, call.bridge_id = "queued", None, None
-            call.hold_s, call.held_at = call.hold_total(now), None
-            if Command.DISCONNECT in commands:
-                if agent_leg:
-                    await self._voice.hangup(agent_leg)
-                if bridge:
-                    await self._voice.destroy_bridge(bridge)
-            await self._voice.left_agent(contact_id)
-            # The agent's part ends without wrap-up; she is free for the next contact.
-            await self._queue.completed(contact_id, agent.id, 0)
-            if Command.ENQUEUE in commands:
-                await self._queue.enqueue(contact)
-                if call.phase == "queued":
-                    self._voice.hold.start(call)
-        log.info("contact %s: transferred by agent %s to skill %s", contact_id, agent.id, skill)
-        return {"type": "transferred", "contact_id": contact_id}
 
     # ---- wrap-up ---------------------------------------------------------------------------
     async def _cmd_wrap_up(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:

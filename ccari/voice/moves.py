@@ -89,14 +89,20 @@ def ended(s: Session, contact_id: str, at: dt.datetime, disposition: str,
 
 
 def transferred(s: Session, contact_id: str, at: dt.datetime, attributes: dict[str, object],
-                hold_s: float = 0.0) -> Contact | None:
+                hold_s: float = 0.0, reserved_agent: int | None = None,
+                to: dict[str, object] | None = None) -> Contact | None:
     """The agent handed a connected call back to the queue with new routing attributes; it
-    keeps its place rules (its original queue time) and its history."""
+    keeps its place rules (its original queue time) and its history.  ``reserved_agent``:
+    it waits for that colleague only (``to`` names her in the contact's transfers)."""
     contact = repo.get_sync(s, contact_id)
     if contact is None or contact.state != State.CONNECTED:
         return None
     meta = {**contact.meta, "transfers": [*contact.meta.get("transfers", []),
-                                          {"agent_id": contact.agent_id, "to": attributes}]}
+                                          {"agent_id": contact.agent_id,
+                                           "to": attributes if to is None else to}]}
+    meta.pop("reserved_agent", None)
+    if reserved_agent is not None:
+        meta["reserved_agent"] = str(reserved_agent)
     if hold_s:
         meta["hold_s"] = round(hold_s, 3)
     return repo.apply_sync(s, contact, Fact.TRANSFERRED, at=at, attributes=attributes,

@@ -26,7 +26,7 @@ from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService
 from ccari.storage.batch import GroupCommit
-from ccari.storage.models import Agent, Contact
+from ccari.storage.models import Agent, Contact, ContactMeta
 from ccari.voice import moves
 from ccari.voice.calls import Call, CallRegistry
 from ccari.voice.hold import Hold, safe
@@ -110,6 +110,24 @@ class Offers:
         call.phase = "queued"
         if Command.REQUEUE in commands:
             await self._queue.offer_failed(contact, missed=True)
+            if contact.meta.get("reserved_agent"):
+                await self._unreserve(contact.id)
+
+    async def _unreserve(self, contact_id: str) -> None:
+        """A call handed to a colleague by name that she did not take: it waits for its
+        skills again, in its place (its queue time is kept)."""
+        async with self._sessions() as s:
+            row = await repo.get(s, contact_id, for_update=True)
+            if row is None or row.state != lifecycle.State.QUEUED:
+                return
+            meta: ContactMeta = {**row.meta}
+            agent = meta.pop("reserved_agent", None)
+            await repo.update(s, row, "transfer-unanswered", at=self._now(), meta=meta)
+            await s.commit()
+        await self._queue.withdraw(contact_id)
+        await self._queue.enqueue(row)
+        log.info("contact %s: agent %s did not take the transfer: back to the queue",
+                 contact_id, agent)
 
     async def requeue(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""

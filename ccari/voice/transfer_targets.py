@@ -1,0 +1,79 @@
+"""Where an agent may send her call, decided without I/O: the target a transfer request
+names (a skill, a colleague, an outside number) and whether a colleague may take it now.
+
+The executor (``transfers.py``) reads the colleague's state and the tenant's dial policy
+and carries the transfer out; these functions only judge what they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ccari.errors import BadRequest, Conflict
+
+ATTRIBUTE_MAX = 64
+NUMBER_MAX = 32
+
+
+@dataclass(frozen=True)
+class ToSkill:
+    """Back to the queue for agents with this skill."""
+
+    skill: str
+
+
+@dataclass(frozen=True)
+class ToAgent:
+    """To one colleague of the same tenant (her username)."""
+
+    username: str
+
+
+@dataclass(frozen=True)
+class ToNumber:
+    """Out of the contact center, to a phone number (as the agent typed it)."""
+
+    number: str
+
+
+Target = ToSkill | ToAgent | ToNumber
+_FIELDS = (("skill", ToSkill, ATTRIBUTE_MAX), ("agent", ToAgent, ATTRIBUTE_MAX),
+           ("number", ToNumber, NUMBER_MAX))
+
+
+def target_of(message: Mapping[str, Any]) -> Target:
+    """The one target a request names (``skill``, ``agent`` or ``number``): 400
+    ``bad-transfer`` for several, ``bad-skill`` for none (a skill is the default target),
+    ``bad-<field>`` for a value that is not short text."""
+    named = [(name, kind, limit) for name, kind, limit in _FIELDS if message.get(name) is not None]
+    if len(named) > 1:
+        raise BadRequest("name one of skill, agent or number", error_id="bad-transfer")
+    name, kind, limit = named[0] if named else _FIELDS[0]
+    value = message.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise BadRequest(f"{name} must be text of at most {limit} characters",
+                         error_id=f"bad-{name}")
+    return kind(value.strip())
+
+
+# The colleague's state (the router's word) -> may she be sent a call now?
+TAKES_CALLS: Mapping[str, bool] = {
+    "ready": True,
+    "reserved": False,  # an offer is ringing on her phone
+    "busy": False,
+    "not_ready": False,
+    "wrap_up": False,
+    "logged_out": False,
+}
+
+
+def check_colleague(state: str, *, same_agent: bool) -> None:
+    """409 ``agent-unavailable`` unless she is logged in and ready; 400 ``bad-transfer``
+    for a transfer to oneself."""
+    if same_agent:
+        raise BadRequest("the call is already yours", error_id="bad-transfer")
+    if not TAKES_CALLS.get(state, False):
+        raise Conflict(f"this agent cannot take a call now ({state})",
+                       error_id="agent-unavailable")

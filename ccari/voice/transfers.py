@@ -1,0 +1,292 @@
+"""Blind transfers of the call an agent is on, from her page and the REST API
+(``call.transfer`` with one of ``skill``, ``agent`` or ``number``; the targets are judged in
+``transfer_targets.py``).
+
+* **To a skill**: back to the queue for another skill (the lifecycle's TRANSFERRED:
+  disconnect the agent's leg, enqueue); the caller hears the music and keeps its place.
+* **To a colleague by name** (same tenant, logged in and ready, else 409
+  ``agent-unavailable``): the same move, the contact reserved for her (``reserved_agent``):
+  the router offers it to her only, her phone rings with the offer's stable id and her page
+  shows the screen pop.  If she does not answer, the contact waits for its skills again in
+  its place (``offers.py``).
+* **To an outside number**: the toll-fraud guard (the tenant's dial policy, as for
+  callbacks and faxes: 422 ``invalid-number``, 403 ``number-not-allowed``), then trunk
+  admission for the new leg (409 ``trunk-limit-reached``), then the leg's stable id
+  (``xfer-<contact>-<n>``) and the transfer are committed, then it is dialled once.  The
+  agent leaves at once; the caller hears the music until the number answers, then is
+  bridged with it; the contact ends when either side hangs up (``outside-hangup``,
+  ``transfer-unanswered``, ``caller-hangup``).
+
+Every request, refusal and step is in the contact's event log.  The agent's part ends
+without wrap-up; she is free for the next contact.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import select
+
+from ccari.agents.commands import AgentCommands, field
+from ccari.ari import ids
+from ccari.ari.errors import AriConflict, AriError
+from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
+from ccari.ari.ids import Kind
+from ccari.ari.router import StasisRouter
+from ccari.callbacks import guard
+from ccari.callbacks import repo as callbacks_repo
+from ccari.contacts import lifecycle, repo
+from ccari.contacts.lifecycle import Command, Fact
+from ccari.contacts.services import QueueService
+from ccari.errors import CcariError, Conflict, NotFound
+from ccari.storage.models import Agent, ContactMeta
+from ccari.voice import moves
+from ccari.voice.calls import Call
+from ccari.voice.controls import call_of, connected
+from ccari.voice.hold import safe
+from ccari.voice.ports import Admission
+from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
+
+if TYPE_CHECKING:
+    from ccari.ari import AriClient
+    from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
+STASIS_ARG = "transfer"
+HEADER = "PJSIP_HEADER(add,X-Ccari-Attempt)"  # the leg's id in its INVITE, like a callback's
+RING_S = 30
+
+
+class OutboundAdmission(Protocol):
+    async def admit_outbound(self, tenant_id: int, call_id: str) -> Admission: ...
+    async def release(self, call_id: str) -> None: ...
+
+
+class Transfers:
+    def __init__(self, voice: VoiceService, queue: QueueService,
+                 admission: OutboundAdmission | None, *, trunk: str, host: str,
+                 ring_s: int = RING_S) -> None:
+        self._voice = voice
+        self._queue = queue
+        self._admission = admission
+        self._trunk, self._host, self._ring_s = trunk, host, ring_s
+        self._answered: set[str] = set()  # outside legs that answered
+
+    def register_commands(self, commands: AgentCommands) -> None:
+        commands.register("call.transfer", self._cmd_transfer)
+
+    async def _cmd_transfer(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        contact_id = field(msg, "contact_id")
+        target = target_of(msg)
+        call = call_of(self._voice, agent, contact_id)
+        if isinstance(target, ToSkill):
+            return await self.to_skill(agent, call, target.skill)
+        try:
+            if isinstance(target, ToAgent):
+                return await self.to_agent(agent, call, target.username)
+            return await self.to_number(agent, call, target)
+        except CcariError as exc:
+            if exc.status < 500:
+                await self._log(call, "transfer-refused", agent_id=agent.id,
+                                target=_described(target), error=exc.error_id)
+            raise
+
+    # ---- back to the queue: a skill, or one colleague ------------------------------------
+    async def to_skill(self, agent: Agent, call: Call, skill: str) -> dict[str, Any]:
+        async with self._voice.sessions() as s:
+            row = await repo.get(s, call.contact_id, agent.tenant_id)
+        attributes = {**(row.attributes if row is not None else {}), "skill": skill}
+        return await self._requeue(agent, call, attributes, {"skill": skill})
+
+    async def to_agent(self, agent: Agent, call: Call, username: str) -> dict[str, Any]:
+        async with self._voice.sessions() as s:
+            target = await s.scalar(select(Agent).where(Agent.tenant_id == agent.tenant_id,
+                                                        Agent.username == username))
+            row = await repo.get(s, call.contact_id, agent.tenant_id)
+        if target is None:
+            raise NotFound("no such agent", error_id="agent-not-found")
+        check_colleague(self._queue.agent_state(target.id), same_agent=target.id == agent.id)
+        attributes = dict(row.attributes) if row is not None else {}
+        return await self._requeue(agent, call, attributes, {"agent": username},
+                                   reserved=target.id)
+
+    async def _requeue(self, agent: Agent, call: Call, attributes: dict[str, Any],
+                       to: dict[str, Any], reserved: int | None = None) -> dict[str, Any]:
+        """The lifecycle's TRANSFERRED: the agent's leg ends, the caller waits again with
+        the music, keeping its queue time."""
+        contact_id = call.contact_id
+        async with call.lock:
+            connected(call)
+            commands = lifecycle.move(call.phase, Fact.TRANSFERRED).commands
+            await self._log(call, "transfer-requested", agent_id=agent.id, to=to)
+            now = time.monotonic()
+            contact = await self._voice.writes.run(functools.partial(
+                moves.transferred, contact_id=contact_id, at=self._voice.now(),
+                attributes=attributes, hold_s=call.hold_total(now), reserved_agent=reserved,
+                to=to if reserved is not None else None))
+            if contact is None:
+                raise Conflict("the call has moved on", error_id="illegal-transition")
+            agent_leg, bridge = call.agent_channel_id, call.bridge_id
+            self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
+            call.muted = False
+            call.phase, call.agent_id, call.bridge_id = "queued", None, None
+            call.hold_s, call.held_at = call.hold_total(now), None
+            if Command.DISCONNECT in commands:
+                if agent_leg:
+                    await self._voice.hangup(agent_leg)
+                if bridge:
+                    await self._voice.destroy_bridge(bridge)
+            await self._voice.left_agent(contact_id)
+            await self._queue.completed(contact_id, agent.id, 0)
+            if Command.ENQUEUE in commands:
+                await self._queue.enqueue(contact)
+                if call.phase == "queued":
+                    self._voice.hold.start(call)
+        log.info("contact %s: transferred by agent %s to %s", contact_id, agent.id, to)
+        return {"type": "transferred", "contact_id": contact_id}
+
+    # ---- out of the contact center -------------------------------------------------------
+    async def to_number(self, agent: Agent, call: Call, target: ToNumber) -> dict[str, Any]:
+        async with self._voice.sessions() as s:
+            settings = await callbacks_repo.settings(s, agent.tenant_id)
+            caller_id = await callbacks_repo.caller_id(s, settings)
+        dest = guard.check(target.number, callbacks_repo.policy_of(settings))
+        contact_id = call.contact_id
+        async with call.lock:
+            connected(call)
+            async with self._voice.sessions() as s:
+                row = await repo.get(s, contact_id, agent.tenant_id, for_update=True)
+                if row is None:
+                    raise Conflict("the call has moved on", error_id="illegal-transition")
+                leg = ids.make(Kind.TRANSFER_LEG, contact_id, len(row.meta.get("transfers", [])) + 1)
+                if self._admission is not None:
+                    admitted = await self._admission.admit_outbound(agent.tenant_id, leg)
+                    if not admitted.admit:
+                        raise Conflict(f"no trunk for the transfer ({admitted.reason})",
+                                       error_id="trunk-limit-reached")
+                # The leg's id with the transfer, committed before it is dialled: one dial.
+                meta: ContactMeta = {**row.meta, "transfers": [
+                    *row.meta.get("transfers", []),
+                    {"agent_id": agent.id, "to": {"number": dest.e164}, "leg": leg}]}
+                row.meta = meta
+                await repo.log(s, row, "transfer-dialling", self._voice.now(), agent_id=agent.id,
+                               number=dest.e164, leg=leg)
+                await s.commit()
+            await self._agent_leaves(agent, call, leg)
+            endpoint = f"PJSIP/{self._trunk}/sip:{dest.digits}@{self._host}"
+            try:
+                await self._voice.ari.originate(
+                    endpoint, channel_id=leg, app_args=(STASIS_ARG, contact_id),
+                    timeout=self._ring_s, caller_id=caller_id or None, variables={HEADER: leg})
+            except AriConflict:
+                log.info("contact %s: transfer leg %s was dialled already", contact_id, leg)
+            except AriError as exc:
+                log.warning("contact %s: transfer leg %s not dialled: %s", contact_id, leg, exc)
+                await self._release(leg)
+                await self._voice.finish(call, "transfer-failed", gone=leg)
+        log.info("contact %s: agent %s transfers to %s (leg %s)", contact_id, agent.id,
+                 dest.e164, leg)
+        return {"type": "transferred", "contact_id": contact_id}
+
+    async def _agent_leaves(self, agent: Agent, call: Call, leg: str) -> None:
+        """The agent's leg ends; the caller hears the music, out of the bridge, until the
+        outside leg answers.  That leg is the call's other side from now on, but its events
+        are this module's (it is not linked in the registry)."""
+        agent_leg, ari = call.agent_channel_id, self._voice.ari
+        self._voice.calls.unlink_agent_channel(call)
+        call.agent_channel_id, call.agent_id, call.muted = leg, None, False
+        if call.held_at is not None:
+            call.hold_s, call.held_at = call.hold_total(time.monotonic()), None
+        elif call.bridge_id:
+            await safe(ari.remove_channel(call.bridge_id, call.channel_id))
+        if agent_leg:
+            await self._voice.hangup(agent_leg)
+        if not call.moh:
+            await safe(ari.start_moh(call.channel_id, self._voice.config.moh_class))
+            call.moh = True
+        await self._voice.left_agent(call.contact_id)
+        await self._queue.completed(call.contact_id, agent.id, 0)
+
+    async def answered(self, leg: str, contact_id: str) -> None:
+        """The number answered: the caller joins it in the call's bridge."""
+        call = self._voice.calls.by_contact(contact_id)
+        if call is None or call.agent_channel_id != leg:
+            await self._voice.hangup(leg)
+            return
+        async with call.lock:
+            if call.phase != "connected" or call.agent_channel_id != leg:
+                await self._voice.hangup(leg)
+                return
+            self._answered.add(leg)
+            await self._log(call, "transfer-answered", leg=leg)
+            ari = self._voice.ari
+            await safe(ari.stop_moh(call.channel_id))
+            call.moh = False
+            if call.bridge_id:
+                await safe(ari.add_channel(call.bridge_id, [call.channel_id, leg]))
+        log.info("contact %s: transfer leg %s answered", contact_id, leg)
+
+    async def leg_gone(self, leg: str) -> None:
+        """The outside leg ended (hung up, or never answered): its trunk is freed and the
+        call ends (the caller's hang-up ended it first: nothing more)."""
+        await self._release(leg)
+        contact_id = ids.rest_of(leg, Kind.TRANSFER_LEG).rpartition("-")[0]
+        call = self._voice.calls.by_contact(contact_id)
+        if call is None:
+            self._answered.discard(leg)
+            return
+        async with call.lock:
+            if call.agent_channel_id == leg and call.phase == "connected":
+                why = "outside-hangup" if leg in self._answered else "transfer-unanswered"
+                await self._voice.finish(call, why, gone=leg)
+        self._answered.discard(leg)
+
+    async def reconcile(self) -> None:
+        """After an ARI (re)connect: an outside leg whose call this process does not have
+        is hung up (its trunk is freed when it is gone)."""
+        for ch in await self._voice.ari.list_channels():
+            if ids.kind_of(ch.id) is Kind.TRANSFER_LEG:
+                contact_id = ids.rest_of(ch.id, Kind.TRANSFER_LEG).rpartition("-")[0]
+                call = self._voice.calls.by_contact(contact_id)
+                if call is None or call.agent_channel_id != ch.id:
+                    await self._voice.hangup(ch.id)
+
+    async def _release(self, leg: str) -> None:
+        if self._admission is not None:
+            await self._admission.release(leg)
+
+    async def _log(self, call: Call, kind: str, **data: Any) -> None:
+        async with self._voice.sessions() as s:
+            contact = await repo.get(s, call.contact_id, call.tenant_id)
+            if contact is not None:
+                await repo.log(s, contact, kind, self._voice.now(), **data)
+                await s.commit()
+
+
+def _described(target: ToSkill | ToAgent | ToNumber) -> dict[str, str]:
+    if isinstance(target, ToAgent):
+        return {"agent": target.username}
+    if isinstance(target, ToNumber):
+        return {"number": target.number}
+    return {"skill": target.skill}
+
+
+def register(ari: AriClient, router: StasisRouter, transfers: Transfers) -> None:
+    """The transfers' declaration to the Stasis router: the outside legs are theirs."""
+    owner = router.owner("transfers", stasis_args=(STASIS_ARG,), kinds=(Kind.TRANSFER_LEG,),
+                         holds=lambda channel: ids.kind_of(channel) is Kind.TRANSFER_LEG)
+
+    async def on_start(ev: StasisStart) -> None:
+        if len(ev.args) >= 2 and ev.args[0] == STASIS_ARG:
+            await transfers.answered(ev.channel.id, ev.args[1])
+
+    async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
+        await transfers.leg_gone(ev.channel.id)
+
+    owner.on(StasisStart, on_start)
+    owner.on(StasisEnd, on_gone)
+    owner.on(ChannelDestroyed, on_gone)
+    ari.on_connected(transfers.reconcile)
