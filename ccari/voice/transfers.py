@@ -158,15 +158,21 @@ class Transfers:
         async with call.lock:
             connected(call)
             async with self._voice.sessions() as s:
+                row = await repo.get(s, contact_id, agent.tenant_id)
+            if row is None:
+                raise Conflict("the call has moved on", error_id="illegal-transition")
+            # One leg id per transfer of the contact (the call's lock keeps the count).
+            leg = ids.make(Kind.TRANSFER_LEG, contact_id, len(row.meta.get("transfers", [])) + 1)
+            if self._admission is not None:
+                admitted = await self._admission.admit_outbound(agent.tenant_id, leg)
+                if not admitted.admit:
+                    raise Conflict(f"no trunk for the transfer ({admitted.reason})",
+                                   error_id="trunk-limit-reached")
+            async with self._voice.sessions() as s:
                 row = await repo.get(s, contact_id, agent.tenant_id, for_update=True)
                 if row is None:
+                    await self._release(leg)
                     raise Conflict("the call has moved on", error_id="illegal-transition")
-                leg = ids.make(Kind.TRANSFER_LEG, contact_id, len(row.meta.get("transfers", [])) + 1)
-                if self._admission is not None:
-                    admitted = await self._admission.admit_outbound(agent.tenant_id, leg)
-                    if not admitted.admit:
-                        raise Conflict(f"no trunk for the transfer ({admitted.reason})",
-                                       error_id="trunk-limit-reached")
                 # The leg's id with the transfer, committed before it is dialled: one dial.
                 meta: ContactMeta = {**row.meta, "transfers": [
                     *row.meta.get("transfers", []),

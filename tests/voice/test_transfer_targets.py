@@ -1,0 +1,85 @@
+"""What a transfer request names, and who may take a call: tables, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ccari.errors import BadRequest, Conflict
+from ccari.voice.transfer_targets import (
+    TAKES_CALLS,
+    ToAgent,
+    ToNumber,
+    ToSkill,
+    check_colleague,
+    target_of,
+)
+
+
+@pytest.mark.parametrize(("message", "target"), [
+    ({"skill": "support"}, ToSkill("support")),
+    ({"skill": " support "}, ToSkill("support")),
+    ({"agent": "bob"}, ToAgent("bob")),
+    ({"number": "+44 20 7946 0000"}, ToNumber("+44 20 7946 0000")),
+    ({"agent": "bob", "skill": None}, ToAgent("bob")),  # null is not named
+])
+def test_a_request_names_one_target(message: dict[str, Any], target: object) -> None:
+    assert target_of(message) == target
+
+
+@pytest.mark.parametrize(("message", "error"), [
+    ({}, "bad-skill"),  # a skill is the default target
+    ({"skill": ""}, "bad-skill"),
+    ({"skill": "  "}, "bad-skill"),
+    ({"skill": 3}, "bad-skill"),
+    ({"skill": "x" * 65}, "bad-skill"),
+    ({"agent": ["bob"]}, "bad-agent"),
+    ({"number": "1" * 33}, "bad-number"),
+    ({"agent": "bob", "skill": "support"}, "bad-transfer"),
+    ({"agent": "bob", "number": "+442079460000"}, "bad-transfer"),
+])
+def test_a_request_that_names_no_single_target_is_refused_with_its_id(
+    message: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(BadRequest) as refused:
+        target_of(message)
+    assert refused.value.error_id == error
+
+
+@settings(deadline=None)  # a loaded box: no per-example deadline
+@given(st.dictionaries(st.sampled_from(["skill", "agent", "number", "other"]),
+                       st.one_of(st.none(), st.text(max_size=40), st.integers())))
+def test_any_request_gives_a_target_or_a_bad_request(message: dict[str, Any]) -> None:
+    try:
+        target = target_of(message)
+    except BadRequest as exc:
+        assert exc.status == 400 and exc.error_id.startswith("bad-")
+    else:
+        named = [k for k in ("skill", "agent", "number") if message.get(k) is not None]
+        assert len(named) <= 1
+        assert isinstance(target, ToSkill | ToAgent | ToNumber)
+
+
+@pytest.mark.parametrize(("state", "takes"), sorted(TAKES_CALLS.items()))
+def test_only_a_ready_colleague_is_sent_a_call(state: str, takes: bool) -> None:
+    if takes:
+        check_colleague(state, same_agent=False)
+    else:
+        with pytest.raises(Conflict) as refused:
+            check_colleague(state, same_agent=False)
+        assert refused.value.error_id == "agent-unavailable"
+    with pytest.raises(BadRequest) as oneself:
+        check_colleague(state, same_agent=True)
+    assert oneself.value.error_id == "bad-transfer"
+
+
+def test_every_router_state_is_judged() -> None:
+    from ccari.routing.model import AgentState
+
+    assert set(TAKES_CALLS) == {s.value for s in AgentState}
+    assert [s for s, ok in TAKES_CALLS.items() if ok] == ["ready"]
+    with pytest.raises(Conflict):
+        check_colleague("something-new", same_agent=False)

@@ -1,0 +1,307 @@
+"""Blind transfers on the real Asterisk: SIPp plays the caller, the agents' phones and the
+outside number behind the carrier; the agent's page is its websocket session (and the REST
+API, the same commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+
+from ccari.app import Runtime, internal_app
+from ccari.contacts import repo
+from ccari.storage.models import Contact, ContactEvent, Queue, TrunkCall
+from tests.support.agent_web import AgentPage, open_agent_page
+from tests.support.openapi import Conformances
+from tests.support.sipp import free_tcp_port
+from tests.voice.conftest import VoiceEnv, eventually
+from tests.voice.test_call_controls_pbx import _sent, channels_in, command, rest
+from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
+    Customer,
+    callbacks_config,
+    cb,
+    customer,
+    rows,
+    settings,
+)
+from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
+
+pytestmark = pytest.mark.pbx
+ADA = "15550199"  # the demo's customer, as the carrier presents her
+
+
+@contextlib.asynccontextmanager
+async def serving(rt: Runtime, env: VoiceEnv, conformance: Conformances
+                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The internal listener on a real port (the agent pages' websockets), every answer held
+    to its OpenAPI document."""
+    app = internal_app(rt)
+    conformance.watch(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_tcp_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield (f"http://127.0.0.1:{port}",
+               json.loads((env.state_dir / "demo-secrets.json").read_text()))
+    finally:
+        await runner.cleanup()
+
+
+async def page_of(served: tuple[str, dict[str, Any]], user: str) -> AgentPage:
+    base, secrets = served
+    return await open_agent_page(base, "acme", user, secrets[f"acme.{user}.web"])
+
+
+class Pushed:
+    """Everything pushed to an agent's page, collected as it comes."""
+
+    def __init__(self, page: AgentPage) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self._task = asyncio.get_running_loop().create_task(self._read(page))
+
+    async def _read(self, page: AgentPage) -> None:
+        async for msg in page.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.messages.append(msg.json())
+
+    async def offer(self) -> dict[str, Any] | None:
+        return next((m["contact"] for m in self.messages if m.get("type") == "offer"), None)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def connected_to(rt: Runtime, agent_id: int) -> Contact | None:
+    row = await one_contact_in(rt, "connected")
+    return row if row is not None and row.agent_id == agent_id else None
+
+
+async def events_of(rt: Runtime, contact: Contact) -> list[ContactEvent]:
+    async with rt.sessions() as s:
+        return await repo.events(s, contact.tenant_id, contact.id)
+
+
+async def ring_timeout(rt: Runtime, seconds: int) -> None:
+    async with rt.sessions() as s:
+        for q in await s.scalars(select(Queue)):
+            q.ring_timeout_s = seconds
+        await s.commit()
+
+
+async def test_blind_transfer_to_a_colleague_rings_her_with_the_same_customer(
+    ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
+) -> None:
+    agents = await ready(ccari, "alice", "bob")
+    alice, bob = agents["alice"], agents["bob"]
+    async with serving(ccari, voice_env, openapi_conformance) as served:
+        page, bob_page = await page_of(served, "alice"), await page_of(served, "bob")
+        bob_pushed = Pushed(bob_page)
+        try:
+            async with phone(voice_env, "alice") as alice_phone, \
+                    phone(voice_env, "bob", answer_after_ms=2500,
+                          hangup_after_ms=1500) as bob_phone:
+                call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
+                await call.start()
+                live = await eventually(lambda: connected_to(ccari, alice.id), what="alice")
+                cid = live.id
+                # Refused, each with its id: another tenant's agent is nobody here, the
+                # supervisor is not ready, oneself, two targets at once.
+                status, body = await rest(page, cid, "transfer", {"agent": "carol"})
+                assert (status, body["error"]) == (404, "agent-not-found")
+                status, body = await rest(page, cid, "transfer", {"agent": "sam"})
+                assert (status, body["error"]) == (409, "agent-unavailable")
+                refused = await command(page, {"type": "call.transfer", "contact_id": cid,
+                                               "agent": "alice"}, "transferred")
+                assert refused["error"] == "bad-transfer"
+                status, body = await rest(page, cid, "transfer", {"agent": "bob",
+                                                                  "skill": "support"})
+                assert (status, body["error"]) == (400, "bad-transfer")
+                assert (await one_contact_in(ccari, "connected")) is not None  # still with her
+
+                moved = await command(page, {"type": "call.transfer", "contact_id": cid,
+                                             "agent": "bob"}, "transferred")
+                assert moved == {"type": "transferred", "contact_id": cid}
+                ringing = await eventually(lambda: one_contact_in(ccari, "offered"),
+                                           what="bob's phone ringing")
+                assert ringing.agent_id == bob.id
+                # While bob's phone rings the caller hears the music.
+                assert ringing.channel_id is not None
+                assert await _sent(ccari, ringing.channel_id) >= 25
+                pop = await eventually(bob_pushed.offer, what="bob's screen pop")
+                again = await eventually(lambda: connected_to(ccari, bob.id),
+                                         what="connected to bob")
+                assert again.bridge_id is not None
+                assert await channels_in(ccari, again.bridge_id) == {
+                    again.channel_id, again.agent_channel_id}
+                ended = await eventually(lambda: one_contact_in(ccari, "completed"), 15,
+                                         "completed")
+                result = await call.wait()
+                assert result.ok, result.describe()
+            alice_result, bob_result = await alice_phone.result(), await bob_phone.result()
+        finally:
+            await bob_pushed.close()
+            await page.close()
+            await bob_page.close()
+    assert alice_result.requests.get("BYE") == 1
+    assert bob_result.requests.get("INVITE") == 1
+    # Bob's page showed the same customer, with the same contact and its history.
+    assert pop["id"] == cid and pop["customer"]["name"] == "Ada Lovelace"
+    assert again.id == cid and again.queued_at == live.queued_at  # its place rules kept
+    assert again.agent_channel_id == f"agent-{cid}-2"  # the offer's stable id
+    assert ended.agent_id == bob.id and ended.disposition == "agent-hangup"
+    assert ended.meta["transfers"] == [{"agent_id": alice.id, "to": {"agent": "bob"}}]
+    events = await events_of(ccari, ended)
+    refusals = [e.data["error"] for e in events if e.kind == "transfer-refused"]
+    assert refusals == ["agent-not-found", "agent-unavailable", "bad-transfer"]
+    kinds = [e.kind for e in events]
+    assert kinds.index("transfer-requested") < kinds.index("queued", kinds.index("connected")) \
+        < kinds.index("completed")
+    assert ccari.queue.agent_state(alice.id) == "ready"
+
+
+async def test_a_colleague_who_does_not_answer_sends_the_call_back_to_its_queue(
+    ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
+) -> None:
+    await ring_timeout(ccari, 2)
+    agents = await ready(ccari, "alice", "bob")
+    alice, bob = agents["alice"], agents["bob"]
+    async with serving(ccari, voice_env, openapi_conformance) as served:
+        page = await page_of(served, "alice")
+        try:
+            async with phone(voice_env, "alice") as alice_phone, \
+                    phone(voice_env, "bob", "agent_noanswer.xml") as bob_phone:
+                call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
+                await call.start()
+                live = await eventually(lambda: connected_to(ccari, alice.id), what="alice")
+                assert await rest(page, live.id, "transfer", {"agent": "bob"}) == (
+                    200, {"type": "transferred", "contact_id": live.id})
+                # Bob does not answer: the call waits for its skill again (sales: alice).
+                back = await eventually(lambda: connected_to(ccari, alice.id), 15,
+                                        "back with alice")
+                assert ccari.queue.agent_state(bob.id) == "not_ready"  # a missed offer
+                assert ccari.ari is not None and back.channel_id is not None
+                await ccari.ari.hangup(back.channel_id)
+                ended = await eventually(lambda: one_contact_in(ccari, "completed"),
+                                         what="completed")
+                await call.wait()
+            alice_result, bob_result = await alice_phone.result(), await bob_phone.result()
+        finally:
+            await page.close()
+    assert alice_result.requests.get("INVITE") == 2 and bob_result.requests.get("INVITE") == 1
+    assert ended.id == live.id and ended.queued_at == live.queued_at
+    assert ended.offer_count == 3 and "reserved_agent" not in ended.meta
+    assert ended.agent_id == alice.id and ended.disposition == "caller-hangup"
+    kinds = [e.kind for e in await events_of(ccari, ended)]
+    assert kinds.count("connected") == 2 and "transfer-unanswered" in kinds
+
+
+async def trunk_calls(rt: Runtime) -> list[str]:
+    return [t.call_id for t in await rows(rt, TrunkCall)]
+
+
+async def test_blind_transfer_to_an_outside_number_goes_through_the_guard_and_admission(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer,  # noqa: F811 - fixtures
+    openapi_conformance: Conformances
+) -> None:
+    agents = await ready(cb, "alice")
+    alice = agents["alice"]
+    async with serving(cb, voice_env, openapi_conformance) as served:
+        page = await page_of(served, "alice")
+        try:
+            async with phone(voice_env, "alice") as alice_phone, \
+                    customer.phone(answer_after_ms=2000, hangup_after_ms=2500,
+                                   dtmf_after_ms=10000):
+                call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
+                await call.start()
+                live = await eventually(lambda: connected_to(cb, alice.id), what="alice")
+                cid = live.id
+                # The toll-fraud guard first: not a number, not allowed for acme (France).
+                status, body = await rest(page, cid, "transfer", {"number": "+1 2"})
+                assert (status, body["error"]) == (422, "invalid-number")
+                status, body = await rest(page, cid, "transfer", {"number": "+33 1 42 68 53 00"})
+                assert (status, body["error"]) == (403, "number-not-allowed")
+                assert customer.invites() == []
+
+                moved = await command(page, {"type": "call.transfer", "contact_id": cid,
+                                             "number": "+1 201 555 0142"}, "transferred")
+                assert moved == {"type": "transferred", "contact_id": cid}
+                leg = f"xfer-{cid}-1"
+                # Alice is free at once; the caller hears the music while the number rings,
+                # and the new leg holds a trunk.
+                await eventually(lambda: _is(cb.queue.agent_state(alice.id), "ready"),
+                                 what="alice ready")
+                assert live.channel_id is not None
+                assert await _sent(cb, live.channel_id) >= 25
+                assert leg in await trunk_calls(cb)
+                # Answered: the caller and the number, together in the call's bridge.
+                assert live.bridge_id is not None
+                bridged = {live.channel_id, leg}
+                await eventually(lambda: _is_set(channels_in(cb, live.bridge_id or ""), bridged),
+                                 what="caller and number bridged")
+                # The number hangs up: the call ends.
+                ended = await eventually(lambda: one_contact_in(cb, "completed"), 15,
+                                         "completed")
+                result = await call.wait()
+                assert result.requests.get("BYE") == 1, result.describe()
+            alice_result = await alice_phone.result()
+        finally:
+            await page.close()
+    assert customer.invites() == [leg]  # dialled once, under the leg's stable id
+    assert alice_result.requests.get("BYE") == 1
+    assert ended.disposition == "outside-hangup" and ended.agent_id == alice.id
+    assert ended.meta["transfers"] == [{"agent_id": alice.id, "to": {"number": "+12015550142"},
+                                        "leg": leg}]
+    events = await events_of(cb, ended)
+    assert [e.data["error"] for e in events if e.kind == "transfer-refused"] == [
+        "invalid-number", "number-not-allowed"]
+    kinds = [e.kind for e in events]
+    assert kinds.index("transfer-dialling") < kinds.index("transfer-answered") \
+        < kinds.index("completed")
+    await eventually(lambda: _is(trunk_calls(cb), []), what="every trunk released")
+
+
+async def test_an_outside_number_that_is_busy_ends_the_call(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer,  # noqa: F811 - fixtures
+    openapi_conformance: Conformances
+) -> None:
+    agents = await ready(cb, "alice")
+    async with serving(cb, voice_env, openapi_conformance) as served:
+        page = await page_of(served, "alice")
+        try:
+            async with phone(voice_env, "alice") as alice_phone, \
+                    customer.phone(busy_first=1):
+                call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
+                await call.start()
+                live = await eventually(lambda: connected_to(cb, agents["alice"].id),
+                                        what="alice")
+                assert await rest(page, live.id, "transfer", {"number": "+12015550142"}) == (
+                    200, {"type": "transferred", "contact_id": live.id})
+                ended = await eventually(lambda: one_contact_in(cb, "completed"), 15,
+                                         "completed")
+                result = await call.wait()
+            await alice_phone.result()
+        finally:
+            await page.close()
+    assert result.requests.get("BYE") == 1, result.describe()
+    assert ended.disposition == "transfer-unanswered"
+    assert customer.invites() == [f"xfer-{live.id}-1"]
+    await eventually(lambda: _is(trunk_calls(cb), []), what="every trunk released")
+
+
+async def _is(value: object, expected: object) -> bool:
+    if asyncio.iscoroutine(value):
+        value = await value
+    return value == expected
+
+
+async def _is_set(found: Any, expected: set[str]) -> bool:
+    return set(await found) == expected
