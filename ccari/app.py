@@ -67,6 +67,8 @@ from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
 from ccari.voice import stasis
+from ccari.voice.consults import Consults
+from ccari.voice.consults import register as consults_stasis
 from ccari.voice.controls import CallControls
 from ccari.voice.ports import IvrCallbacks, SpeechPort, VoicemailPort
 from ccari.voice.services import VoiceService
@@ -232,6 +234,9 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                                   host=cfg.callbacks.outbound_host(cfg.pbx))
             transfers.register_commands(rt.commands)
             transfers_stasis(rt.ari, router, transfers)
+            consults = Consults(rt.voice, queue, hub, transfers)  # consultative transfers
+            consults.register_commands(rt.commands)
+            consults_stasis(rt.ari, router, consults)
             # Agent phones Asterisk cannot reach get no calls (read on connect, then polled).
             phones = PhoneWatch(rt.ari, queue,
                                 interval_s=poll_interval(cfg.pbx.agent_qualify_s))

@@ -176,7 +176,8 @@ async def phone_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 CALL_ACTIONS = {"hold", "resume", "mute", "unmute", "hangup", "transfer", "wrap_up",
-                "record", "record_stop", "record_pause", "record_resume"}
+                "record", "record_stop", "record_pause", "record_resume", "consult",
+                "consult_complete", "consult_cancel", "consult_conference"}
 
 
 @routes.post("/agent/api/calls/{contact_id}/{action}")

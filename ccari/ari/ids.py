@@ -34,6 +34,8 @@ class Kind(enum.StrEnum):
     RECORDING = "rec"  # recording: a call's bridge recorded, rec-<contact>-<n>
     FAX_OUT = "fxo"  # fax: one attempt to send a document, fxo-<send>-<n>
     TRANSFER_LEG = "xfer"  # voice: a call transferred to an outside number, xfer-<contact>-<n>
+    CONSULT_LEG = "cns"  # voice: the agent consults a colleague or a number, cns-<contact>-<n>
+    CONSULT_BRIDGE = "cnb"  # voice: the agent + the consulted party, cnb-<contact>-<n>
 
 
 def make(kind: Kind, *parts: object) -> str:

@@ -247,7 +247,9 @@ ContactMeta = TypedDict("ContactMeta", {
     "callback": str,           # callback: the callback's id
     "call": str,               # voicemail: the call contact it was recorded on
     "hold_s": float,           # voice: seconds the caller spent on hold (agent's hold)
-    "transfers": list[dict[str, Any]],  # voice: blind transfers, {"agent_id", "to": attributes}
+    "transfers": list[dict[str, Any]],  # voice: blind transfers, {"agent_id", "to": attributes
+                                        # or {"agent"} or {"number"}, "leg" for a number}
+    "consults": list[dict[str, Any]],   # voice: consultative transfers, {"agent_id", "to", "leg"}
     "ended_by": str,           # voice: who ended the call, once a wrap-up code replaced it
     "note": str,               # the agent's wrap-up note
 }, total=False)

@@ -73,7 +73,8 @@ class Transfers:
         self._queue = queue
         self._admission = admission
         self._trunk, self._host, self._ring_s = trunk, host, ring_s
-        self._answered: set[str] = set()  # outside legs that answered
+        # Legs that are a call's other side, answered: how the call ends when they hang up.
+        self._adopted: dict[str, str] = {}
 
     def register_commands(self, commands: AgentCommands) -> None:
         commands.register("call.transfer", self._cmd_transfer)
@@ -149,11 +150,27 @@ class Transfers:
         return {"type": "transferred", "contact_id": contact_id}
 
     # ---- out of the contact center -------------------------------------------------------
-    async def to_number(self, agent: Agent, call: Call, target: ToNumber) -> dict[str, Any]:
+    async def destination(self, tenant_id: int, number: str) -> tuple[guard.Destination, str]:
+        """The number as the tenant may dial it (the toll-fraud guard: 422, 403) and the
+        caller id the other end sees (the tenant's, as for callbacks)."""
         async with self._voice.sessions() as s:
-            settings = await callbacks_repo.settings(s, agent.tenant_id)
+            settings = await callbacks_repo.settings(s, tenant_id)
             caller_id = await callbacks_repo.caller_id(s, settings)
-        dest = guard.check(target.number, callbacks_repo.policy_of(settings))
+        return guard.check(number, callbacks_repo.policy_of(settings)), caller_id
+
+    def endpoint(self, dest: guard.Destination) -> str:
+        return f"PJSIP/{self._trunk}/sip:{dest.digits}@{self._host}"
+
+    async def admit(self, tenant_id: int, leg: str) -> None:
+        """Trunk admission for an outside leg (409 ``trunk-limit-reached``)."""
+        if self._admission is not None:
+            admitted = await self._admission.admit_outbound(tenant_id, leg)
+            if not admitted.admit:
+                raise Conflict(f"no trunk for this call ({admitted.reason})",
+                               error_id="trunk-limit-reached")
+
+    async def to_number(self, agent: Agent, call: Call, target: ToNumber) -> dict[str, Any]:
+        dest, caller_id = await self.destination(agent.tenant_id, target.number)
         contact_id = call.contact_id
         async with call.lock:
             connected(call)
@@ -163,15 +180,11 @@ class Transfers:
                 raise Conflict("the call has moved on", error_id="illegal-transition")
             # One leg id per transfer of the contact (the call's lock keeps the count).
             leg = ids.make(Kind.TRANSFER_LEG, contact_id, len(row.meta.get("transfers", [])) + 1)
-            if self._admission is not None:
-                admitted = await self._admission.admit_outbound(agent.tenant_id, leg)
-                if not admitted.admit:
-                    raise Conflict(f"no trunk for the transfer ({admitted.reason})",
-                                   error_id="trunk-limit-reached")
+            await self.admit(agent.tenant_id, leg)
             async with self._voice.sessions() as s:
                 row = await repo.get(s, contact_id, agent.tenant_id, for_update=True)
                 if row is None:
-                    await self._release(leg)
+                    await self.release(leg)
                     raise Conflict("the call has moved on", error_id="illegal-transition")
                 # The leg's id with the transfer, committed before it is dialled: one dial.
                 meta: ContactMeta = {**row.meta, "transfers": [
@@ -182,16 +195,15 @@ class Transfers:
                                number=dest.e164, leg=leg)
                 await s.commit()
             await self._agent_leaves(agent, call, leg)
-            endpoint = f"PJSIP/{self._trunk}/sip:{dest.digits}@{self._host}"
             try:
                 await self._voice.ari.originate(
-                    endpoint, channel_id=leg, app_args=(STASIS_ARG, contact_id),
+                    self.endpoint(dest), channel_id=leg, app_args=(STASIS_ARG, contact_id),
                     timeout=self._ring_s, caller_id=caller_id or None, variables={HEADER: leg})
             except AriConflict:
                 log.info("contact %s: transfer leg %s was dialled already", contact_id, leg)
             except AriError as exc:
                 log.warning("contact %s: transfer leg %s not dialled: %s", contact_id, leg, exc)
-                await self._release(leg)
+                await self.release(leg)
                 await self._voice.finish(call, "transfer-failed", gone=leg)
         log.info("contact %s: agent %s transfers to %s (leg %s)", contact_id, agent.id,
                  dest.e164, leg)
@@ -226,7 +238,7 @@ class Transfers:
             if call.phase != "connected" or call.agent_channel_id != leg:
                 await self._voice.hangup(leg)
                 return
-            self._answered.add(leg)
+            self._adopted[leg] = "outside-hangup"
             await self._log(call, "transfer-answered", leg=leg)
             ari = self._voice.ari
             await safe(ari.stop_moh(call.channel_id))
@@ -235,20 +247,24 @@ class Transfers:
                 await safe(ari.add_channel(call.bridge_id, [call.channel_id, leg]))
         log.info("contact %s: transfer leg %s answered", contact_id, leg)
 
+    def adopt(self, leg: str) -> None:
+        """An answered leg made the call's other side elsewhere (a completed consult): its
+        hanging up ends the call like an outside transfer's."""
+        self._adopted[leg] = "transferee-hangup"
+
     async def leg_gone(self, leg: str) -> None:
         """The outside leg ended (hung up, or never answered): its trunk is freed and the
         call ends (the caller's hang-up ended it first: nothing more)."""
-        await self._release(leg)
-        contact_id = ids.rest_of(leg, Kind.TRANSFER_LEG).rpartition("-")[0]
-        call = self._voice.calls.by_contact(contact_id)
+        await self.release(leg)
+        why = self._adopted.pop(leg, "transfer-unanswered")
+        kind = ids.kind_of(leg)
+        call = self._voice.calls.by_contact(ids.rest_of(leg, kind).rpartition("-")[0]
+                                            if kind else "")
         if call is None:
-            self._answered.discard(leg)
             return
         async with call.lock:
             if call.agent_channel_id == leg and call.phase == "connected":
-                why = "outside-hangup" if leg in self._answered else "transfer-unanswered"
                 await self._voice.finish(call, why, gone=leg)
-        self._answered.discard(leg)
 
     async def reconcile(self) -> None:
         """After an ARI (re)connect: an outside leg whose call this process does not have
@@ -260,7 +276,7 @@ class Transfers:
                 if call is None or call.agent_channel_id != ch.id:
                     await self._voice.hangup(ch.id)
 
-    async def _release(self, leg: str) -> None:
+    async def release(self, leg: str) -> None:
         if self._admission is not None:
             await self._admission.release(leg)
 

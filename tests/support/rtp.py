@@ -128,6 +128,13 @@ class RtpPeer(asyncio.DatagramProtocol):
             self.remote = remote
             self._sender = asyncio.get_running_loop().create_task(self._send())
 
+    def redirect(self, remote: tuple[str, int]) -> None:
+        """Send to ``remote`` from now on, even if sending elsewhere already (the same phone
+        in a new call)."""
+        if self.remote is None:
+            self.start(remote)
+        self.remote = remote
+
     def press(self, digit: str) -> None:
         """Send one RFC 4733 digit (200 ms), then the sound again."""
         self._event = ("0123456789*#".index(digit), 160, 0)

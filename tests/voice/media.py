@@ -19,7 +19,9 @@ from tests.support.sipp import Sipp
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 from tests.voice.test_voice_pbx import one_contact_in, phone
 
-FREQS = {"customer": 500.0, "agent": 900.0, "supervisor": 1400.0}  # each leg's own tone
+# Each leg's own tone (a consulted colleague's is the fourth).
+FREQS = {"customer": 500.0, "agent": 900.0, "supervisor": 1400.0, "colleague": 1900.0}
+PARTIES = ("customer", "agent", "supervisor")  # the legs of the supervision tables
 HEARD, UNHEARD = 1500.0, 400.0  # amplitude of a tone in what a leg receives (sent at 8000)
 
 
@@ -77,7 +79,7 @@ async def settled(legs: dict[str, Leg], want: dict[tuple[str, str], bool] | None
 def pairs(*heard: str) -> dict[tuple[str, str], bool]:
     """The expected table: ``"a<b"`` means a hears b; every other pair does not."""
     yes = {tuple(h.split("<")) for h in heard}
-    return {(a, b): (a, b) in yes for a in FREQS for b in FREQS if a != b}
+    return {(a, b): (a, b) in yes for a in PARTIES for b in PARTIES if a != b}
 
 
 EXPECTED = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +22,17 @@ from ccari.storage.models import Contact, ContactEvent, Queue, TrunkCall
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.openapi import Conformances
 from tests.support.sipp import free_tcp_port
-from tests.voice.conftest import VoiceEnv, eventually
+from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
+from tests.voice.media import (
+    FREQS,
+    HEARD,
+    Leg,
+    closed,
+    connected_call,
+    leg,
+    settled,
+    three_legs,
+)
 from tests.voice.test_call_controls_pbx import _sent, channels_in, command, rest
 from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
     Customer,
@@ -305,3 +316,201 @@ async def _is(value: object, expected: object) -> bool:
 
 async def _is_set(found: Any, expected: set[str]) -> bool:
     return set(await found) == expected
+
+
+# ---- consultative transfers ------------------------------------------------------------------
+def table(legs: dict[str, Leg], *heard: str) -> dict[tuple[str, str], bool]:
+    """Who hears whom among ``legs``: ``"a<b"`` means a hears b, every other pair not."""
+    yes = {tuple(h.split("<")) for h in heard}
+    return {(a, b): (a, b) in yes for a in legs for b in legs if a != b}
+
+
+async def customer_hears(legs: dict[str, Leg], *speakers: str) -> dict[str, bool]:
+    """What the held customer hears of ``speakers`` (over the music: only a tone at full
+    strength counts as heard)."""
+    await asyncio.sleep(0.2)
+    since = time.monotonic()
+    await asyncio.sleep(0.6)
+    got = legs["customer"].sink.tones(since, time.monotonic(), FREQS.values())
+    return {s: got[FREQS[s]] >= HEARD for s in speakers}
+
+
+async def consult_legs(voice_env: VoiceEnv) -> dict[str, Leg]:
+    legs = await three_legs(voice_env, supervisor=False)
+    legs["colleague"] = await leg("colleague", PHONE_IP, lambda **p: phone(voice_env, "bob", **p))
+    return legs
+
+
+async def answered_consult(rt: Runtime, legs: dict[str, Leg], contact_id: str, n: int) -> str:
+    """The consulted leg ``n`` answered and in a bridge; bob's phone speaks on it."""
+    consult = f"cns-{contact_id}-{n}"
+
+    async def in_bridge() -> bool:
+        assert rt.ari is not None
+        return any(consult in b.channels for b in await rt.ari.list_bridges())
+
+    await eventually(in_bridge, what=f"{consult} answered and bridged")
+    # Bob's phone speaks to this call's RTP address (a second consult is a new call).
+    assert rt.ari is not None
+    host, _, port = (await rt.ari.get_var(consult, "CHANNEL(rtp,src)")).rpartition(":")
+    legs["colleague"].sink.redirect(("127.0.0.1" if host in ("", "0.0.0.0") else host,
+                                     int(port)))
+    return consult
+
+
+async def nothing_left(rt: Runtime) -> bool:
+    assert rt.ari is not None
+    return not await rt.ari.list_channels() and not await rt.ari.list_bridges()
+
+
+async def test_consult_a_colleague_cancel_then_complete(
+    ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
+) -> None:
+    agents = await ready(ccari, "alice", "bob")
+    legs = await consult_legs(voice_env)
+    three = {k: v for k, v in legs.items() if k != "colleague"}
+    async with serving(ccari, voice_env, openapi_conformance) as served:
+        page = await page_of(served, "alice")
+        try:
+            async with legs["agent"].sipp, legs["colleague"].sipp:
+                live = await connected_call(ccari, voice_env, legs)
+                cid = live.id
+                status, body = await rest(page, cid, "consult_complete")
+                assert (status, body["error"]) == (409, "not-consulting")
+                status, body = await rest(page, cid, "consult", {"skill": "support"})
+                assert (status, body["error"]) == (400, "bad-transfer")
+                assert await rest(page, cid, "consult", {"agent": "bob"}) == (
+                    200, {"type": "consulting", "contact_id": cid})
+                status, body = await rest(page, cid, "consult", {"agent": "bob"})
+                assert (status, body["error"]) == (409, "consult-in-progress")
+                await answered_consult(ccari, legs, cid, 1)
+                # Alice and bob talk; the customer, on hold, hears neither.
+                talk = {k: legs[k] for k in ("agent", "colleague")}
+                want = table(talk, "agent<colleague", "colleague<agent")
+                assert await settled(talk, want) == want
+                assert await customer_hears(legs, "agent", "colleague") == {
+                    "agent": False, "colleague": False}
+                # Cancel: bob is hung up, the customer is back with alice.
+                cancelled = await command(page, {"type": "call.consult_cancel",
+                                                 "contact_id": cid}, "consult-cancelled")
+                assert cancelled == {"type": "consult-cancelled", "contact_id": cid}
+                back = table(three, "customer<agent", "agent<customer")
+                assert await settled(three, back) == back
+
+                # Again, then complete: the customer talks with bob, alice leaves.
+                await command(page, {"type": "call.consult", "contact_id": cid,
+                                     "agent": "bob"}, "consulting")
+                consult = await answered_consult(ccari, legs, cid, 2)
+                done = await command(page, {"type": "call.consult_complete",
+                                            "contact_id": cid}, "transferred")
+                assert done == {"type": "transferred", "contact_id": cid}
+                joined = {k: legs[k] for k in ("customer", "colleague")}
+                want = table(joined, "customer<colleague", "colleague<customer")
+                assert await settled(joined, want) == want
+                assert ccari.queue.agent_state(agents["alice"].id) == "wrap_up"
+                assert ccari.ari is not None and live.bridge_id is not None
+                assert await channels_in(ccari, live.bridge_id) == {live.channel_id, consult}
+                # Bob hangs up: the call ends.
+                await ccari.ari.hangup(consult)
+                ended = await eventually(lambda: one_contact_in(ccari, "completed"),
+                                         what="completed")
+                await eventually(lambda: nothing_left(ccari), what="no channel, no bridge")
+        finally:
+            await page.close()
+            await closed(legs)
+    assert ended.disposition == "transferee-hangup" and ended.agent_id == agents["alice"].id
+    assert [c["to"] for c in ended.meta["consults"]] == [{"agent": "bob"}, {"agent": "bob"}]
+    kinds = [e.kind for e in await events_of(ccari, ended)]
+    assert kinds.count("consult-dialling") == 2 and kinds.count("consult-answered") == 2
+    assert kinds.index("consult-ended") < kinds.index("consult-completed") \
+        < kinds.index("completed")
+    assert "consult-refused" in kinds  # the second consult asked while one was under way
+
+
+async def test_a_three_way_call_mixes_everyone_and_the_colleague_may_leave(
+    ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
+) -> None:
+    await ready(ccari, "alice", "bob")
+    legs = await consult_legs(voice_env)
+    three = {k: v for k, v in legs.items() if k != "colleague"}
+    async with serving(ccari, voice_env, openapi_conformance) as served:
+        page = await page_of(served, "alice")
+        try:
+            async with legs["agent"].sipp, legs["colleague"].sipp:
+                live = await connected_call(ccari, voice_env, legs)
+                cid = live.id
+                await command(page, {"type": "call.consult", "contact_id": cid,
+                                     "agent": "bob"}, "consulting")
+                consult = await answered_consult(ccari, legs, cid, 1)
+                assert await rest(page, cid, "consult_conference") == (
+                    200, {"type": "conferenced", "contact_id": cid})
+                everyone = table(legs, "customer<agent", "customer<colleague", "agent<customer",
+                                 "agent<colleague", "colleague<customer", "colleague<agent")
+                assert await settled(legs, everyone) == everyone
+                # Bob leaves: alice and the customer go on.
+                assert ccari.ari is not None
+                await ccari.ari.hangup(consult)
+                back = table(three, "customer<agent", "agent<customer")
+                assert await settled(three, back) == back
+                assert (await one_contact_in(ccari, "connected")) is not None
+                await ccari.ari.hangup(live.channel_id or "")
+                ended = await eventually(lambda: one_contact_in(ccari, "completed"),
+                                         what="completed")
+                await eventually(lambda: nothing_left(ccari), what="no channel, no bridge")
+        finally:
+            await page.close()
+            await closed(legs)
+    assert ended.disposition == "caller-hangup"
+    kinds = [e.kind for e in await events_of(ccari, ended)]
+    assert kinds.index("consult-conference") < kinds.index("consult-left") \
+        < kinds.index("completed")
+
+
+async def test_consult_a_number_busy_then_the_caller_hangs_up_during_the_consult(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer,  # noqa: F811 - fixtures
+    openapi_conformance: Conformances
+) -> None:
+    agents = await ready(cb, "alice")
+    async with serving(cb, voice_env, openapi_conformance) as served:
+        page = await page_of(served, "alice")
+        try:
+            async with phone(voice_env, "alice") as alice_phone, \
+                    customer.phone(busy_first=1, dtmf_after_ms=10000):
+                call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
+                await call.start()
+                live = await eventually(lambda: connected_to(cb, agents["alice"].id),
+                                        what="alice")
+                cid = live.id
+                assert live.bridge_id is not None and live.agent_channel_id is not None
+                status, body = await rest(page, cid, "consult", {"number": "+33142685300"})
+                assert (status, body["error"]) == (403, "number-not-allowed")
+                # Busy: the caller is back with alice.
+                await command(page, {"type": "call.consult", "contact_id": cid,
+                                     "number": "+12015550142"}, "consulting")
+                both = {live.channel_id, live.agent_channel_id}
+                await eventually(lambda: _is_set(channels_in(cb, live.bridge_id or ""), both),
+                                 what="caller back with alice")
+                # Again: answered, and the caller hangs up while alice talks to the number.
+                await command(page, {"type": "call.consult", "contact_id": cid,
+                                     "number": "+12015550142"}, "consulting")
+                talk = {live.agent_channel_id, f"cns-{cid}-2"}
+                await eventually(lambda: _is_set(channels_in(cb, f"cnb-{cid}-2"), talk),
+                                 what="alice and the number talking")
+                assert f"cns-{cid}-2" in await trunk_calls(cb)
+                assert cb.ari is not None and live.channel_id is not None
+                await cb.ari.hangup(live.channel_id)
+                ended = await eventually(lambda: one_contact_in(cb, "completed"),
+                                         what="completed")
+                await eventually(lambda: nothing_left(cb), what="no channel, no bridge")
+                await eventually(lambda: _is(cb.queue.agent_state(agents["alice"].id),
+                                             "wrap_up"), what="alice in wrap-up")
+            await alice_phone.result()
+        finally:
+            await page.close()
+    assert customer.invites() == [f"cns-{cid}-1", f"cns-{cid}-2"]  # each dialled once
+    assert ended.disposition == "caller-hangup"
+    events = await events_of(cb, ended)
+    assert [e.data["reason"] for e in events if e.kind == "consult-ended"] == ["no-answer"]
+    assert [e.data["error"] for e in events if e.kind == "consult-refused"] == [
+        "number-not-allowed"]
+    await eventually(lambda: _is(trunk_calls(cb), []), what="every trunk released")

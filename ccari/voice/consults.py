@@ -1,0 +1,342 @@
+"""Consultative transfer: the agent calls a colleague or an outside number while the caller
+waits on hold with the music, talks with them in a bridge of their own, then
+
+* **completes** it: the caller joins the consulted party in the call's bridge, the agent's
+  leg ends and she goes to wrap-up; that party is the call's other side from then on (its
+  hanging up ends the call);
+* **cancels** it: the consulted party is hung up, the caller is back with the agent;
+* or makes it a **three-way** call: all three in the call's mixing bridge; the consulted
+  party may leave, the call goes on with the agent.
+
+The consulted leg has a stable id (``cns-<contact>-<n>``), committed in the contact's log
+with the consult before it is dialled; an outside number passes the toll-fraud guard and
+trunk admission first (``transfers.py``).  The consult's own bridge is ``cnb-<contact>-<n>``
+(the call's recording, on the call's bridge, does not hear the consult).  If the consulted
+party does not answer or hangs up before a complete or a three-way, the caller is back with
+the agent.  The caller or the agent hanging up ends the call, and with it the consult (its
+leg, its bridge).  Every step is in the contact's event log; each command takes the call's
+lock like the other controls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ccari.agents.commands import AgentCommands, field
+from ccari.agents.commands import Command as AgentCommand
+from ccari.agents.notifier import AgentHub
+from ccari.ari import ids
+from ccari.ari.errors import AriConflict, AriError
+from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
+from ccari.ari.ids import Kind
+from ccari.ari.router import StasisRouter
+from ccari.contacts import repo
+from ccari.contacts.services import QueueService
+from ccari.errors import BadRequest, CcariError, Conflict, NotFound
+from ccari.storage.models import Agent, ContactMeta
+from ccari.voice.calls import Call
+from ccari.voice.controls import call_of, connected
+from ccari.voice.hold import safe
+from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
+from ccari.voice.transfers import HEADER, RING_S, Transfers
+
+if TYPE_CHECKING:
+    from ccari.ari import AriClient
+    from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
+STASIS_ARG = "consult"
+
+
+@dataclass
+class Consult:
+    contact_id: str
+    leg: str
+    bridge: str
+    to: dict[str, str]
+    outside: bool  # an outside number (its trunk is freed when the leg is gone)
+    answered: bool = False
+    joined: bool = False  # three-way: the leg is in the call's bridge
+
+
+class Consults:
+    def __init__(self, voice: VoiceService, queue: QueueService, hub: AgentHub,
+                 transfers: Transfers) -> None:
+        self._voice = voice
+        self._hub = hub
+        self._queue = queue
+        self._transfers = transfers
+        self._by_contact: dict[str, Consult] = {}
+        voice.agent_part_over.append(self.call_over)
+
+    @property
+    def _ari(self) -> AriClient:
+        return self._voice.ari
+
+    def register_commands(self, commands: AgentCommands) -> None:
+        commands.register("call.consult", self._cmd_consult)
+        commands.register("call.consult_complete", self._cmd(self.complete))
+        commands.register("call.consult_cancel", self._cmd(self.cancel))
+        commands.register("call.consult_conference", self._cmd(self.conference))
+
+    def _cmd(self, action: Any) -> AgentCommand:
+        async def handler(agent: Agent, msg: dict[str, Any]) -> dict[str, Any] | None:
+            call = call_of(self._voice, agent, field(msg, "contact_id"))
+            async with call.lock:
+                connected(call)
+                consult = self._by_contact.get(call.contact_id)
+                if consult is None or consult.joined:
+                    raise Conflict("there is no consult under way", error_id="not-consulting")
+                reply: dict[str, Any] = await action(agent, call, consult)
+                return reply
+
+        return handler
+
+    # ---- start -----------------------------------------------------------------------------
+    async def _cmd_consult(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        contact_id = field(msg, "contact_id")
+        if msg.get("skill") is not None or (msg.get("agent") is None
+                                            and msg.get("number") is None):
+            raise BadRequest("name a colleague (agent) or a number", error_id="bad-transfer")
+        target = target_of(msg)
+        if isinstance(target, ToSkill):  # excluded above
+            raise BadRequest("name a colleague (agent) or a number", error_id="bad-transfer")
+        call = call_of(self._voice, agent, contact_id)
+        try:
+            return await self.consult(agent, call, target)
+        except CcariError as exc:
+            if exc.status < 500:
+                await self._log(call, "consult-refused", agent_id=agent.id, error=exc.error_id)
+            raise
+
+    async def consult(self, agent: Agent, call: Call, target: ToAgent | ToNumber
+                      ) -> dict[str, Any]:
+        caller_id, to = "", {}
+        if isinstance(target, ToAgent):
+            async with self._voice.sessions() as s:
+                other = await s.scalar(select(Agent).where(Agent.tenant_id == agent.tenant_id,
+                                                           Agent.username == target.username))
+            if other is None:
+                raise NotFound("no such agent", error_id="agent-not-found")
+            check_colleague(self._queue.agent_state(other.id), same_agent=other.id == agent.id)
+            endpoint, to = f"PJSIP/{other.phone_username}", {"agent": target.username}
+        else:
+            dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number)
+            endpoint, to = self._transfers.endpoint(dest), {"number": dest.e164}
+        contact_id = call.contact_id
+        async with call.lock:
+            connected(call)
+            if contact_id in self._by_contact:
+                raise Conflict("a consult is under way", error_id="consult-in-progress")
+            async with self._voice.sessions() as s:
+                row = await repo.get(s, contact_id, agent.tenant_id)
+            if row is None or not call.agent_channel_id or not call.bridge_id:
+                raise Conflict("the call has moved on", error_id="illegal-transition")
+            n = len(row.meta.get("consults", [])) + 1
+            consult = Consult(contact_id, ids.make(Kind.CONSULT_LEG, contact_id, n),
+                              ids.make(Kind.CONSULT_BRIDGE, contact_id, n), to,
+                              outside=isinstance(target, ToNumber))
+            if consult.outside:
+                await self._transfers.admit(agent.tenant_id, consult.leg)
+            try:
+                await self._save(call, agent, consult)  # committed before it is dialled
+            except BaseException:
+                await self._transfers.release(consult.leg)
+                raise
+            self._by_contact[contact_id] = consult
+            await self._hold_caller(call)
+            ari = self._ari
+            await safe(ari.create_bridge(consult.bridge, type="mixing"))
+            await safe(ari.remove_channel(call.bridge_id, call.agent_channel_id))
+            await safe(ari.add_channel(consult.bridge, call.agent_channel_id))
+            try:
+                await ari.originate(endpoint, channel_id=consult.leg,
+                                    app_args=(STASIS_ARG, contact_id), timeout=RING_S,
+                                    caller_id=caller_id or None, variables={HEADER: consult.leg})
+            except AriConflict:
+                log.info("contact %s: consult leg %s was dialled already", contact_id, consult.leg)
+            except AriError as exc:
+                log.warning("contact %s: consult leg %s not dialled: %s", contact_id,
+                            consult.leg, exc)
+                await self._back_to_agent(call, consult, "dial-failed")
+                raise Conflict("the consult could not be dialled",
+                               error_id="consult-failed") from None
+        log.info("contact %s: agent %s consults %s (leg %s)", contact_id, agent.id, to,
+                 consult.leg)
+        return {"type": "consulting", "contact_id": contact_id}
+
+    async def _save(self, call: Call, agent: Agent, consult: Consult) -> None:
+        async with self._voice.sessions() as s:
+            row = await repo.get(s, call.contact_id, agent.tenant_id, for_update=True)
+            if row is None:
+                raise Conflict("the call has moved on", error_id="illegal-transition")
+            meta: ContactMeta = {**row.meta, "consults": [
+                *row.meta.get("consults", []),
+                {"agent_id": agent.id, "to": consult.to, "leg": consult.leg}]}
+            row.meta = meta
+            await repo.log(s, row, "consult-dialling", self._voice.now(), agent_id=agent.id,
+                           to=consult.to, leg=consult.leg)
+            await s.commit()
+
+    # ---- the agent's choices ---------------------------------------------------------------
+    async def complete(self, agent: Agent, call: Call, consult: Consult) -> dict[str, Any]:
+        """The caller joins the consulted party; the agent leaves to wrap-up."""
+        if not consult.answered:
+            raise Conflict("the consulted party has not answered", error_id="consult-not-answered")
+        await self._log(call, "consult-completed", agent_id=agent.id, leg=consult.leg)
+        del self._by_contact[call.contact_id]
+        agent_leg, ari = call.agent_channel_id, self._ari
+        self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
+        call.agent_channel_id, call.agent_id, call.muted = consult.leg, None, False
+        self._transfers.adopt(consult.leg)
+        await safe(ari.remove_channel(consult.bridge, consult.leg))
+        await self._resume_caller(call, with_leg=consult.leg)
+        if agent_leg:
+            await self._voice.hangup(agent_leg)
+        await safe(ari.destroy_bridge(consult.bridge))
+        await self._voice.left_agent(call.contact_id)
+        await self._queue.completed(call.contact_id, agent.id, call.settings.wrap_up_s)
+        log.info("contact %s: consult completed, agent %s leaves", call.contact_id, agent.id)
+        return {"type": "transferred", "contact_id": call.contact_id}
+
+    async def cancel(self, agent: Agent, call: Call, consult: Consult) -> dict[str, Any]:
+        """The consulted party is hung up; the caller is back with the agent."""
+        await self._back_to_agent(call, consult, "cancelled", agent_id=agent.id)
+        return {"type": "consult-cancelled", "contact_id": call.contact_id}
+
+    async def conference(self, agent: Agent, call: Call, consult: Consult) -> dict[str, Any]:
+        """All three in the call's mixing bridge."""
+        if not consult.answered:
+            raise Conflict("the consulted party has not answered", error_id="consult-not-answered")
+        assert call.bridge_id is not None and call.agent_channel_id is not None
+        await self._log(call, "consult-conference", agent_id=agent.id, leg=consult.leg)
+        consult.joined = True
+        ari = self._ari
+        await safe(ari.remove_channel(consult.bridge, [call.agent_channel_id, consult.leg]))
+        await safe(ari.add_channel(call.bridge_id, [call.agent_channel_id, consult.leg]))
+        await self._resume_caller(call)
+        await safe(ari.destroy_bridge(consult.bridge))
+        log.info("contact %s: three-way call with %s", call.contact_id, consult.leg)
+        return {"type": "conferenced", "contact_id": call.contact_id}
+
+    # ---- Asterisk's side -------------------------------------------------------------------
+    async def answered(self, leg: str, contact_id: str) -> None:
+        consult = self._by_contact.get(contact_id)
+        call = self._voice.calls.by_contact(contact_id)
+        if consult is None or call is None or consult.leg != leg:
+            await self._voice.hangup(leg)
+            return
+        async with call.lock:
+            if self._by_contact.get(contact_id) is not consult:
+                await self._voice.hangup(leg)
+                return
+            consult.answered = True
+            await self._log(call, "consult-answered", leg=leg)
+            await safe(self._ari.add_channel(consult.bridge, leg))
+        if call.agent_id is not None:
+            await self._voice_hub_send(call.agent_id, {"type": "consult-answered",
+                                                       "contact_id": contact_id})
+
+    async def leg_gone(self, leg: str) -> None:
+        """The consulted leg ended: before a complete or a three-way, the caller is back
+        with the agent; in a three-way call, it only leaves."""
+        contact_id = ids.rest_of(leg, Kind.CONSULT_LEG).rpartition("-")[0]
+        consult = self._by_contact.get(contact_id)
+        if consult is None or consult.leg != leg:
+            await self._transfers.leg_gone(leg)  # after a complete: the call's other side
+            return
+        if consult.outside:
+            await self._transfers.release(leg)
+        call = self._voice.calls.by_contact(contact_id)
+        if call is None:
+            self._by_contact.pop(contact_id, None)
+            return
+        async with call.lock:
+            if self._by_contact.get(contact_id) is not consult:
+                return
+            if consult.joined:
+                del self._by_contact[contact_id]
+                await self._log(call, "consult-left", leg=leg)
+            else:
+                why = "hung-up" if consult.answered else "no-answer"
+                await self._back_to_agent(call, consult, why, gone=True)
+
+    async def call_over(self, contact_id: str) -> None:
+        """The call's agent part is over (the caller or the agent hung up): the consult
+        ends with it (the caller of this holds the call's lock)."""
+        consult = self._by_contact.pop(contact_id, None)
+        if consult is None:
+            return
+        await safe(self._ari.hangup(consult.leg, reason="normal"))
+        await safe(self._ari.destroy_bridge(consult.bridge))
+        log.info("contact %s: consult %s ended with the call", contact_id, consult.leg)
+
+    # ---- helpers ---------------------------------------------------------------------------
+    async def _back_to_agent(self, call: Call, consult: Consult, why: str, *, gone: bool = False,
+                             **data: Any) -> None:
+        await self._log(call, "consult-ended", reason=why, leg=consult.leg, **data)
+        self._by_contact.pop(call.contact_id, None)
+        ari = self._ari
+        if not gone:
+            await safe(ari.hangup(consult.leg, reason="normal"))
+        if call.agent_channel_id and call.bridge_id:
+            await safe(ari.remove_channel(consult.bridge, call.agent_channel_id))
+            await safe(ari.add_channel(call.bridge_id, call.agent_channel_id))
+        await self._resume_caller(call)
+        await safe(ari.destroy_bridge(consult.bridge))
+        if call.agent_id is not None and why != "cancelled":
+            await self._voice_hub_send(call.agent_id, {"type": "consult-ended",
+                                                       "contact_id": call.contact_id})
+        log.info("contact %s: consult %s ended (%s)", call.contact_id, consult.leg, why)
+
+    async def _hold_caller(self, call: Call) -> None:
+        """As the agent's hold: out of the bridge, with the music (already, if held)."""
+        if call.held_at is not None:
+            return
+        call.held_at = time.monotonic()
+        if call.bridge_id:
+            await safe(self._ari.remove_channel(call.bridge_id, call.channel_id))
+        await safe(self._ari.start_moh(call.channel_id, self._voice.config.moh_class))
+        call.moh = True
+
+    async def _resume_caller(self, call: Call, with_leg: str | None = None) -> None:
+        if call.held_at is not None:
+            call.hold_s, call.held_at = call.hold_total(time.monotonic()), None
+        await safe(self._ari.stop_moh(call.channel_id))
+        call.moh = False
+        if call.bridge_id:
+            legs = [call.channel_id, *([with_leg] if with_leg else [])]
+            await safe(self._ari.add_channel(call.bridge_id, legs))
+
+    async def _voice_hub_send(self, agent_id: int, message: dict[str, Any]) -> None:
+        await self._hub.send(agent_id, message)
+
+    async def _log(self, call: Call, kind: str, **data: Any) -> None:
+        async with self._voice.sessions() as s:
+            contact = await repo.get(s, call.contact_id, call.tenant_id)
+            if contact is not None:
+                await repo.log(s, contact, kind, self._voice.now(), **data)
+                await s.commit()
+
+
+def register(ari: AriClient, router: StasisRouter, consults: Consults) -> None:
+    """The consults' declaration to the Stasis router: the consulted legs are theirs."""
+    owner = router.owner("consults", stasis_args=(STASIS_ARG,),
+                         kinds=(Kind.CONSULT_LEG, Kind.CONSULT_BRIDGE),
+                         holds=lambda channel: ids.kind_of(channel) is Kind.CONSULT_LEG)
+
+    async def on_start(ev: StasisStart) -> None:
+        if len(ev.args) >= 2 and ev.args[0] == STASIS_ARG:
+            await consults.answered(ev.channel.id, ev.args[1])
+
+    async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
+        await consults.leg_gone(ev.channel.id)
+
+    owner.on(StasisStart, on_start)
+    owner.on(StasisEnd, on_gone)
+    owner.on(ChannelDestroyed, on_gone)
