@@ -276,6 +276,22 @@ class Consults:
         await safe(self._ari.destroy_bridge(consult.bridge))
         log.info("contact %s: consult %s ended with the call", contact_id, consult.leg)
 
+    async def reconcile(self) -> None:
+        """After an ARI (re)connect: consult legs and bridges this process does not know
+        (no consult of a live call, not a completed consult's call leg) are ended."""
+        ari = self._ari
+        legs = {c.leg for c in self._by_contact.values()}
+        bridges = {c.bridge for c in self._by_contact.values()}
+        for ch in await ari.list_channels():
+            if ids.kind_of(ch.id) is Kind.CONSULT_LEG and ch.id not in legs:
+                call = self._voice.calls.by_contact(
+                    ids.rest_of(ch.id, Kind.CONSULT_LEG).rpartition("-")[0])
+                if call is None or call.agent_channel_id != ch.id:
+                    await safe(ari.hangup(ch.id, reason="normal"))
+        for br in await ari.list_bridges():
+            if ids.kind_of(br.id) is Kind.CONSULT_BRIDGE and br.id not in bridges:
+                await safe(ari.destroy_bridge(br.id))
+
     # ---- helpers ---------------------------------------------------------------------------
     async def _back_to_agent(self, call: Call, consult: Consult, why: str, *, gone: bool = False,
                              **data: Any) -> None:
@@ -340,3 +356,4 @@ def register(ari: AriClient, router: StasisRouter, consults: Consults) -> None:
     owner.on(StasisStart, on_start)
     owner.on(StasisEnd, on_gone)
     owner.on(ChannelDestroyed, on_gone)
+    ari.on_connected(consults.reconcile)

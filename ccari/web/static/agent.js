@@ -74,7 +74,13 @@
       li.querySelector(".record-pause").addEventListener("click", () => call("call.record_pause"));
       li.querySelector(".record-resume").addEventListener("click", () => call("call.record_resume"));
       li.querySelector(".record-stop").addEventListener("click", () => call("call.record_stop"));
-      li.querySelector(".transfer").addEventListener("click", () => call("call.transfer", { skill: li.querySelector(".transfer-skill").value }));
+      // Transfer or consult: to a skill (transfer only), a colleague or an outside number.
+      const target = () => ({ [li.querySelector(".transfer-kind").value]: li.querySelector(".transfer-to").value });
+      li.querySelector(".transfer").addEventListener("click", () => call("call.transfer", target()));
+      li.querySelector(".consult").addEventListener("click", () => call("call.consult", target()));
+      li.querySelector(".consult-complete").addEventListener("click", () => call("call.consult_complete"));
+      li.querySelector(".consult-conference").addEventListener("click", () => call("call.consult_conference"));
+      li.querySelector(".consult-cancel").addEventListener("click", () => call("call.consult_cancel"));
       li.querySelector(".wrap-up-done").addEventListener("click", () => call("call.wrap_up", {
         disposition: li.querySelector(".disposition").value, note: li.querySelector(".note").value }));
       items.set(c.id, li);
@@ -153,6 +159,23 @@
   // A supervisor took the call over: it is no longer hers.
   ccari.on("taken-over", (m) => drop(m.contact_id));
   ccari.on("transferred", (m) => drop(m.contact_id));
+  // A consult: ringing, then talking with the consulted party (the caller on hold), then
+  // a complete ("transferred"), a cancel, or a three-way call.
+  function setConsult(id, state) {
+    const li = items.get(id);
+    if (!li) return;
+    li.dataset.consult = state || "";
+    if (!state || state === "three-way") setStatus(li, "connected");  // the caller is back
+    li.querySelector(".transfer-controls").hidden = !!state;
+    li.querySelector(".consult-controls").hidden = !state || state === "three-way";
+    li.querySelector(".consult-state").textContent = state === "ringing" ? "calling\u2026" : state === "talking" ? "consulting" : "";
+    li.querySelector(".hold").hidden = !!state || li.dataset.status === "held";
+  }
+  ccari.on("consulting", (m) => setConsult(m.contact_id, "ringing"));
+  ccari.on("consult-answered", (m) => setConsult(m.contact_id, "talking"));
+  ccari.on("consult-cancelled", (m) => setConsult(m.contact_id, null));
+  ccari.on("consult-ended", (m) => setConsult(m.contact_id, null));
+  ccari.on("conferenced", (m) => setConsult(m.contact_id, "three-way"));
   ccari.on("wrapped-up", (m) => drop(m.contact_id));
   ccari.on("error", (m) => { $("conn").textContent = "error: " + m.error + (m.message ? " (" + m.message + ")" : ""); });
 
