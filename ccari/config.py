@@ -83,6 +83,9 @@ class VoiceConfig:
     moh_class: str = "default"
     sound_prefix: str = "ccari/"
     ring_timeout_s: int = 15
+    # How long a transferred or consulted party (a colleague's phone dialled directly, an
+    # outside number) rings before the transfer or consult counts as not answered.
+    transfer_ring_s: int = 30
     wrap_up_s: float = 5.0
     announce_every_s: float = 30.0
     ivr_timeout_s: float = 5.0
@@ -353,6 +356,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("pbx.host: ARI and AMI are only reached on loopback")
     if not cfg.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("database.url must use sqlite+aiosqlite or postgresql+asyncpg")
+    if not 1 <= cfg.voice.transfer_ring_s <= 600:
+        raise ConfigError("voice.transfer_ring_s: 1 to 600 seconds")
     _validate_callbacks(cfg.callbacks)
     _validate_security(cfg.security)
     _validate_wallboard(cfg.wallboard)

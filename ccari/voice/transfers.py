@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STASIS_ARG = "transfer"
 HEADER = "PJSIP_HEADER(add,X-Ccari-Attempt)"  # the leg's id in its INVITE, like a callback's
-RING_S = 30
 
 
 class OutboundAdmission(Protocol):
@@ -67,12 +66,11 @@ class OutboundAdmission(Protocol):
 
 class Transfers:
     def __init__(self, voice: VoiceService, queue: QueueService,
-                 admission: OutboundAdmission | None, *, trunk: str, host: str,
-                 ring_s: int = RING_S) -> None:
+                 admission: OutboundAdmission | None, *, trunk: str, host: str) -> None:
         self._voice = voice
         self._queue = queue
         self._admission = admission
-        self._trunk, self._host, self._ring_s = trunk, host, ring_s
+        self._trunk, self._host = trunk, host
         # Legs that are a call's other side, answered: how the call ends when they hang up.
         self._adopted: dict[str, str] = {}
 
@@ -158,6 +156,11 @@ class Transfers:
             caller_id = await callbacks_repo.caller_id(s, settings)
         return guard.check(number, callbacks_repo.policy_of(settings)), caller_id
 
+    @property
+    def ring_s(self) -> int:
+        """How long a transferred or consulted party rings (``voice.transfer_ring_s``)."""
+        return self._voice.config.transfer_ring_s
+
     def endpoint(self, dest: guard.Destination) -> str:
         return f"PJSIP/{self._trunk}/sip:{dest.digits}@{self._host}"
 
@@ -198,7 +201,7 @@ class Transfers:
             try:
                 await self._voice.ari.originate(
                     self.endpoint(dest), channel_id=leg, app_args=(STASIS_ARG, contact_id),
-                    timeout=self._ring_s, caller_id=caller_id or None, variables={HEADER: leg})
+                    timeout=self.ring_s, caller_id=caller_id or None, variables={HEADER: leg})
             except AriConflict:
                 log.info("contact %s: transfer leg %s was dialled already", contact_id, leg)
             except AriError as exc:

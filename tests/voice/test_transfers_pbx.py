@@ -9,6 +9,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,8 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from ccari.app import Runtime, internal_app
+from ccari.app import Runtime, internal_app, runtime
+from ccari.config import Config
 from ccari.contacts import repo
 from ccari.storage.models import Contact, ContactEvent, Queue, TrunkCall
 from tests.support.agent_web import AgentPage, open_agent_page
@@ -514,3 +516,47 @@ async def test_consult_a_number_busy_then_the_caller_hangs_up_during_the_consult
     assert [e.data["error"] for e in events if e.kind == "consult-refused"] == [
         "number-not-allowed"]
     await eventually(lambda: _is(trunk_calls(cb), []), what="every trunk released")
+
+
+async def test_a_colleague_who_does_not_answer_a_consult_gives_the_caller_back(
+    voice_cfg: Config, voice_env: VoiceEnv, openapi_conformance: Conformances
+) -> None:
+    cfg = replace(voice_cfg, voice=replace(voice_cfg.voice, transfer_ring_s=2))
+    async with runtime(cfg) as rt:
+        agents = await ready(rt, "alice", "bob")
+        async with serving(rt, voice_env, openapi_conformance) as served:
+            page = await page_of(served, "alice")
+            try:
+                async with phone(voice_env, "alice"), \
+                        phone(voice_env, "bob", "agent_noanswer.xml") as bob_phone:
+                    call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
+                    await call.start()
+                    live = await eventually(lambda: connected_to(rt, agents["alice"].id),
+                                            what="alice")
+                    cid = live.id
+                    assert live.bridge_id is not None
+                    await command(page, {"type": "call.consult", "contact_id": cid,
+                                         "agent": "bob"}, "consulting")
+                    status, body = await rest(page, cid, "consult_complete")
+                    assert (status, body["error"]) == (409, "consult-not-answered")
+                    # Bob's phone rings out: the caller is back with alice, the consult gone.
+                    both = {live.channel_id, live.agent_channel_id}
+                    await eventually(lambda: _is_set(channels_in(rt, live.bridge_id or ""),
+                                                     both), what="caller back with alice")
+                    assert rt.ari is not None
+                    assert not [b.id for b in await rt.ari.list_bridges()
+                                if b.id.startswith("cnb-")]
+                    status, body = await rest(page, cid, "consult_cancel")
+                    assert (status, body["error"]) == (409, "not-consulting")
+                    await rt.ari.hangup(live.channel_id or "")
+                    ended = await eventually(lambda: one_contact_in(rt, "completed"),
+                                             what="completed")
+                    await eventually(lambda: nothing_left(rt), what="no channel, no bridge")
+                    await call.wait()
+                assert (await bob_phone.result()).requests.get("INVITE") == 1
+            finally:
+                await page.close()
+        events = await events_of(rt, ended)
+    assert [e.data["reason"] for e in events if e.kind == "consult-ended"] == ["no-answer"]
+    assert ended.disposition == "caller-hangup"
+
