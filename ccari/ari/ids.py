@@ -11,6 +11,7 @@ known from the arguments of their ``Stasis()``.  The Stasis router
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 
 class Kind(enum.StrEnum):
@@ -58,3 +59,12 @@ def rest_of(object_id: str, kind: Kind) -> str:
     """What follows ``<kind>-`` (``""`` if the id is not of that kind)."""
     prefix = kind.value + "-"
     return object_id[len(prefix):] if object_id.startswith(prefix) else ""
+
+
+def sip_header(endpoint: str, channel_id: str) -> Mapping[str, str]:
+    """The originate variables that put a leg's id in its SIP INVITE
+    (``X-Ccari-Attempt: <id>``), so the far end's log tells each attempt apart; none for a
+    channel that is not PJSIP."""
+    if not endpoint.startswith("PJSIP/"):
+        return {}
+    return {"PJSIP_HEADER(add,X-Ccari-Attempt)": channel_id}

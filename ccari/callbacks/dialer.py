@@ -53,7 +53,6 @@ from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
 
 log = logging.getLogger(__name__)
-HEADER = "PJSIP_HEADER(add,X-Ccari-Attempt)"
 
 
 class Dialer:
@@ -166,7 +165,7 @@ class Dialer:
         try:
             await self.ari.originate(endpoint, channel_id=attempt_id, app_args=("callback", attempt_id),
                                      timeout=settings.ring_timeout_s, caller_id=caller,
-                                     variables={HEADER: attempt_id})
+                                     variables=ids.sip_header(endpoint, attempt_id))
         except AriConflict:
             log.warning("attempt %s is already in Asterisk: adopted", attempt_id)
         except AriError as exc:

@@ -43,7 +43,7 @@ from ccari.voice.calls import Call
 from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
 from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
-from ccari.voice.transfers import HEADER, Transfers
+from ccari.voice.transfers import Transfers
 
 if TYPE_CHECKING:
     from ccari.ari import AriClient
@@ -158,7 +158,7 @@ class Consults:
                 await ari.originate(endpoint, channel_id=consult.leg,
                                     app_args=(STASIS_ARG, contact_id),
                                     timeout=self._transfers.ring_s, caller_id=caller_id or None,
-                                    variables={HEADER: consult.leg})
+                                    variables=ids.sip_header(endpoint, consult.leg))
             except AriConflict:
                 log.info("contact %s: consult leg %s was dialled already", contact_id, consult.leg)
             except AriError as exc:

@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STASIS_ARG = "transfer"
-HEADER = "PJSIP_HEADER(add,X-Ccari-Attempt)"  # the leg's id in its INVITE, like a callback's
 
 
 class OutboundAdmission(Protocol):
@@ -201,7 +200,8 @@ class Transfers:
             try:
                 await self._voice.ari.originate(
                     self.endpoint(dest), channel_id=leg, app_args=(STASIS_ARG, contact_id),
-                    timeout=self.ring_s, caller_id=caller_id or None, variables={HEADER: leg})
+                    timeout=self.ring_s, caller_id=caller_id or None,
+                    variables=ids.sip_header(self.endpoint(dest), leg))
             except AriConflict:
                 log.info("contact %s: transfer leg %s was dialled already", contact_id, leg)
             except AriError as exc:
