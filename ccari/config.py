@@ -198,6 +198,10 @@ class FaxConfig:
     # How a fax to send is dialled: {trunk} and {host} as for callbacks (callbacks.trunk,
     # callbacks.carrier_outbound), {digits} the E.164 number without '+'.
     dial: str = "PJSIP/{trunk}/sip:{digits}@{host}"
+    # A send whose attempt found the line busy, unanswered or congested (nothing sent) is
+    # dialled again by itself up to this many times, retry_after_s apart.
+    retries: int = 2
+    retry_after_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -350,6 +354,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError("pbx.dead_call_s: 0 (off) or 2 to 86400 seconds")
     if not 0 <= cfg.pbx.agent_qualify_s <= 86400:
         raise ConfigError("pbx.agent_qualify_s: 0 (off) to 86400 seconds")
+    if not 0 <= cfg.fax.retries <= 10:
+        raise ConfigError("fax.retries must be from 0 to 10")
+    if not cfg.fax.retry_after_s > 0:
+        raise ConfigError("fax.retry_after_s must be more than 0")
     if bool(cfg.fax.spool) != bool(cfg.fax.asterisk_spool):
         raise ConfigError("fax.spool and fax.asterisk_spool: both or neither")
     if cfg.pbx.host not in {"127.0.0.1", "localhost", "::1"}:

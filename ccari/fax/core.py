@@ -22,6 +22,12 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
+# Q.850 causes of a call that never reached a fax machine and may another time: user busy,
+# no user responding, no answer, congestion (channel, switching equipment), temporary failure,
+# requested channel not available.
+RETRY_CAUSES = frozenset({17, 18, 19, 34, 41, 42, 44})
+
+
 @dataclass(frozen=True)
 class Report:
     status: str  # SUCCESS | FAILED | "" (ReceiveFax never ran: the caller left first)
@@ -29,6 +35,7 @@ class Report:
     error: str
     station: str
     detail: str
+    cause: int = 0  # the call's Q.850 hang-up cause when no report came (0: unknown)
 
     @classmethod
     def parse(cls, fields: Mapping[str, Any]) -> Report:
@@ -43,9 +50,9 @@ class Report:
                    detail=text("detail", 200))
 
     @classmethod
-    def lost(cls, why: str) -> Report:
-        """No report came (the channel vanished while ccari was away)."""
-        return cls(status="", pages=0, error=why, station="", detail="")
+    def lost(cls, why: str, cause: int = 0) -> Report:
+        """No report came (the call was not answered, or vanished while ccari was away)."""
+        return cls(status="", pages=0, error=why, station="", detail="", cause=cause)
 
 
 def outcome(report: Report) -> Outcome:
@@ -57,6 +64,13 @@ def outcome(report: Report) -> Outcome:
 def contact_state(result: Outcome) -> State:
     """A fax with pages waits for an agent; one without is over at once."""
     return State.FAILED if result is Outcome.FAILED else State.QUEUED
+
+
+def retry(report: Report, retries_left: int) -> bool:
+    """Dial a send again by itself: its attempt reached no fax machine (no fax session ran)
+    for a reason that may pass (busy, no answer, congestion), and it has retries left."""
+    return (not report.status and report.pages == 0 and report.cause in RETRY_CAUSES
+            and retries_left > 0)
 
 
 def reason(report: Report) -> str:

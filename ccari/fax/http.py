@@ -135,6 +135,7 @@ async def agent_pdf(request: web.Request) -> web.Response:
 def send_view(send: FaxSend, attempts: list[FaxAttempt]) -> dict[str, Any]:
     return {"id": send.id, "to": send.to_number, "pages": send.pages, "status": send.status,
             "created_at": send.created_at.isoformat(), "pdf_sha256": send.pdf_sha256,
+            "retry_at": send.retry_at.isoformat() if send.retry_at else None,
             "attempts": [{"id": a.id, "status": a.status, "pages": a.pages, "error": a.error,
                           "started_at": a.started_at.isoformat(),
                           "ended_at": a.ended_at.isoformat() if a.ended_at else None}

@@ -51,10 +51,14 @@ class FaxSend(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     to_number: Mapped[str] = mapped_column(String(32))  # E.164 digits, no '+'
     pages: Mapped[int] = mapped_column(Integer)
-    # sending -> sent | failed (the last attempt's outcome)
+    # sending -> sent | failed (the last attempt's outcome), or retrying (the line was busy:
+    # dialled again by itself at retry_at) -> sending
     status: Mapped[str] = mapped_column(String(16), default="sending")
     pdf_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    retry_at: Mapped[dt.datetime | None]
+    # Automatic retries this send may still have (set on each send or resend request).
+    retries_left: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class FaxAttempt(Base):

@@ -11,14 +11,17 @@
   attempt and the send: pages the remote took, Asterisk's reason.
 
 * :meth:`FaxSender.resend`: a failed send gets a new attempt (``fxo-<send>-<n+1>``).
-
-Not yet: automatic retries on busy or no answer (a failed send waits for a resend).
+* Retries: an attempt that reached no fax machine because the line was busy, nobody
+  answered or the network was congested (:func:`ccari.fax.core.retry`) leaves its send
+  ``retrying`` with the time of its next attempt (``retry_at``, saved), which is dialled
+  then by itself, up to ``fax.retries`` times; a restart plans the saved retries again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -35,7 +38,7 @@ from ccari.callbacks import guard
 from ccari.callbacks import repo as callbacks_repo
 from ccari.contacts.services import utc
 from ccari.errors import CcariError, Conflict
-from ccari.fax.core import Report, reason
+from ccari.fax.core import Report, reason, retry
 from ccari.fax.models import FaxAttempt, FaxSend
 from ccari.fax.render import pdf_to_tiff
 from ccari.fax.store import FaxStore, write_file
@@ -61,7 +64,8 @@ class OutboundAdmission(Protocol):
 class FaxSender:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], store: FaxStore, *,
                  spool: Path, asterisk_spool: PurePosixPath, dial: str, trunk: str, host: str,
-                 admission: OutboundAdmission | None,
+                 admission: OutboundAdmission | None, retries: int = 0,
+                 retry_after_s: float = 300.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._sessions = sessions
         self._store = store
@@ -69,8 +73,10 @@ class FaxSender:
         self._dial, self._trunk, self._host = dial, trunk, host
         self._admission = admission
         self._clock = clock
+        self._retries, self._retry_after_s = retries, retry_after_s
         self.ari: AriClient | None = None  # attached with the PBX
         self._tasks: set[asyncio.Task[None]] = set()
+        self._planned: dict[str, asyncio.Task[None]] = {}  # send id -> its retry, waiting
 
     def _tiff(self, send_id: str) -> Path:
         return self._spool / f"out-{send_id}.tif"
@@ -89,7 +95,8 @@ class FaxSender:
         await asyncio.to_thread(write_file, self._tiff(send_id), tiff)
         now = utc(self._clock())
         send = FaxSend(id=send_id, tenant_id=tenant_id, to_number=dest.digits, pages=pages,
-                       status="sending", pdf_sha256=sha, created_at=now)
+                       status="sending", pdf_sha256=sha, created_at=now,
+                       retries_left=self._retries)
         attempt = FaxAttempt(id=ari_ids.make(ari_ids.Kind.FAX_OUT, send_id, 1), send_id=send_id,
                              tenant_id=tenant_id, started_at=now)
         async with self._sessions() as s:
@@ -104,33 +111,73 @@ class FaxSender:
 
     async def resend(self, tenant_id: int, send_id: str) -> FaxSend | None:
         """A new attempt of a failed send (None: no such send; ``Conflict`` while one is
-        still open or it was sent)."""
+        still open, a retry is planned, or it was sent)."""
+        return await self._again(send_id, "failed", tenant_id)
+
+    async def _again(self, send_id: str, expected: str,
+                     tenant_id: int | None = None) -> FaxSend | None:
+        """The send's next attempt, saved, then dialled, if it is still ``expected``."""
         now = utc(self._clock())
         async with self._sessions() as s:
-            send = await s.scalar(select(FaxSend).where(FaxSend.id == send_id,
-                                                        FaxSend.tenant_id == tenant_id)
-                                  .with_for_update())
+            query = select(FaxSend).where(FaxSend.id == send_id)
+            if tenant_id is not None:
+                query = query.where(FaxSend.tenant_id == tenant_id)
+            send = await s.scalar(query.with_for_update())
             if send is None:
                 return None
-            if send.status != "failed":
+            if send.status != expected:
+                if expected != "failed":
+                    return None  # resent or deleted meanwhile: this retry is over
                 raise Conflict(f"the fax is {send.status}: only a failed fax is sent again",
                                error_id="fax-not-failed")
             tries = await s.scalar(select(func.count()).select_from(FaxAttempt)
                                    .where(FaxAttempt.send_id == send_id))
             attempt = FaxAttempt(id=ari_ids.make(ari_ids.Kind.FAX_OUT, send_id, (tries or 0) + 1),
-                                 send_id=send_id, tenant_id=tenant_id, started_at=now)
+                                 send_id=send_id, tenant_id=send.tenant_id, started_at=now)
             s.add(attempt)
-            send.status = "sending"
-            settings = await callbacks_repo.settings(s, tenant_id)
+            send.status, send.retry_at = "sending", None
+            if expected == "failed":  # sent again on request: its own retries again
+                send.retries_left = self._retries
+            settings = await callbacks_repo.settings(s, send.tenant_id)
             caller_id = await callbacks_repo.caller_id(s, settings)
             await s.commit()
         # The TIFF went with the last attempt: render the kept PDF again.
-        pdf = await asyncio.to_thread(self._store.path(tenant_id, f"out-{send_id}", "pdf").read_bytes)
+        pdf = await asyncio.to_thread(
+            self._store.path(send.tenant_id, f"out-{send_id}", "pdf").read_bytes)
         tiff, _ = await asyncio.to_thread(pdf_to_tiff, pdf)
         await asyncio.to_thread(write_file, self._tiff(send_id), tiff)
         log.info("fax %s: attempt %s saved", send_id, attempt.id)
         self._spawn(self.dial(attempt.id, caller_id))
         return send
+
+    def _plan(self, send_id: str, at: dt.datetime) -> None:
+        """Dial the send's next attempt at ``at`` (once, however often it is planned)."""
+        task = self._planned.get(send_id)
+        if task is not None and not task.done():
+            return
+        delay = max(0.0, at.timestamp() - self._clock())
+        self._planned[send_id] = task = asyncio.create_task(self._retry(send_id, delay),
+                                                            name=f"fax-retry-{send_id}")
+        task.add_done_callback(lambda t: self._planned.pop(send_id)
+                               if self._planned.get(send_id) is t else None)
+
+    async def _retry(self, send_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            if await self._again(send_id, "retrying") is not None:
+                log.info("fax %s: dialled again after a busy or unanswered line", send_id)
+        except Exception:
+            log.exception("fax %s: the retry failed; it stays planned for the next start",
+                          send_id)
+
+    async def plan_retries(self) -> int:
+        """The retries saved by this or a previous process, planned (on every ARI connect)."""
+        async with self._sessions() as s:
+            rows = (await s.execute(select(FaxSend.id, FaxSend.retry_at)
+                                    .where(FaxSend.status == "retrying"))).all()
+        for send_id, at in rows:
+            self._plan(send_id, at or utc(self._clock()))
+        return len(rows)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work, name="fax-dial")
@@ -154,7 +201,8 @@ class FaxSender:
         endpoint = self._dial.format(trunk=self._trunk, host=self._host, digits=send.to_number)
         try:
             await self.ari.originate(endpoint, channel_id=attempt_id, app_args=("faxout", attempt_id),
-                                     caller_id=caller_id or None, timeout=30)
+                                     caller_id=caller_id or None, timeout=30,
+                                     variables=ari_ids.sip_header(endpoint, attempt_id))
         except AriConflict:
             log.info("fax attempt %s was dialled already: not again", attempt_id)
         except AriError as exc:
@@ -186,6 +234,9 @@ class FaxSender:
             send = await s.get(FaxSend, attempt.send_id)
             if send is not None:
                 send.status = attempt.status
+                if not sent and retry(report, send.retries_left):
+                    send.status, send.retries_left = "retrying", send.retries_left - 1
+                    send.retry_at = now + dt.timedelta(seconds=self._retry_after_s)
             await s.commit()
         log.info("fax attempt %s %s: %d page(s) (%s)", attempt_id, attempt.status, report.pages,
                  attempt.error or "ok")
@@ -193,6 +244,9 @@ class FaxSender:
             await self._admission.release(attempt_id)
         with contextlib.suppress(OSError):
             await asyncio.to_thread(self._tiff(attempt.send_id).unlink, missing_ok=True)
+        if send is not None and send.retry_at is not None:
+            log.info("fax %s: %s, dialled again at %s", send.id, attempt.error, send.retry_at)
+            self._plan(send.id, send.retry_at)
         return attempt
 
     async def open_attempts(self) -> list[str]:
@@ -210,6 +264,6 @@ class FaxSender:
         return send, attempts
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._planned.values()]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._planned.values(), return_exceptions=True)

@@ -84,8 +84,8 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
 
     async def on_destroyed(ev: ChannelDestroyed) -> None:
         if _sending(ev.channel.id):  # not answered, or gone without a report
-            await sender.ended(ev.channel.id, Report.lost(ev.cause_txt.lower().replace(" ", "-")[:64]
-                                                          if ev.cause_txt else "no-report"))
+            why = ev.cause_txt.lower().replace(" ", "-")[:64] if ev.cause_txt else "no-report"
+            await sender.ended(ev.channel.id, Report.lost(why, ev.cause or 0))
         else:
             await faxes.settle(ev.channel.id, Report.lost("no-report"))
             held.discard(ev.channel.id)
@@ -110,6 +110,7 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
         for attempt in await sender.open_attempts():  # never dialled again: failed
             if attempt not in live:
                 await sender.ended(attempt, Report.lost("lost-while-away"))
+        await sender.plan_retries()  # the ones a previous process had planned
 
     owner.on(StasisStart, on_start)
     owner.on(ChannelUserevent, on_report)

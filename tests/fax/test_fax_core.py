@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ccari.contacts.lifecycle import State
-from ccari.fax.core import Outcome, Report, contact_state, outcome, reason
+from ccari.fax.core import Outcome, Report, contact_state, outcome, reason, retry
 from ccari.fax.render import pdf_to_tiff
 
 
@@ -85,3 +85,22 @@ def test_which_pdfs_become_fax_pages(width_pt: float, height_pt: float, pages: i
     assert count == pages
     with Image.open(io.BytesIO(tiff)) as image:
         assert (image.size[0], getattr(image, "n_frames", 1), image.mode) == (1728, pages, "1")
+
+
+@pytest.mark.parametrize(("report", "retries_left", "again"), [
+    (Report.lost("user-busy", 17), 2, True),
+    (Report.lost("no-answer", 19), 1, True),
+    (Report.lost("user-busy", 17), 0, False),  # that was the last
+    (Report.lost("no-user-responding", 18), 1, True),
+    (Report.lost("congestion", 34), 1, True),
+    (Report.lost("unallocated", 1), 2, False),  # a wrong number stays wrong
+    (Report.lost("call-rejected", 21), 2, False),
+    (Report.lost("normal-clearing", 16), 2, False),  # answered: something else failed
+    (Report.lost("lost-while-away"), 2, False),  # no cause known
+    # A fax session ran (a machine or a person answered): not dialled again by itself.
+    (Report("FAILED", 0, "NO_FAX", "", "", 17), 2, False),
+    (Report("FAILED", 1, "HANGUP", "", "", 17), 2, False),
+])
+def test_which_failed_attempts_are_dialled_again_by_themselves(
+        report: Report, retries_left: int, again: bool) -> None:
+    assert retry(report, retries_left) is again
