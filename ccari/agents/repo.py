@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Update, select, update
+from sqlalchemy import Update, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
-from ccari.storage.models import Agent, Tenant
+from ccari.storage.models import Agent, AgentSkill, Tenant
+
+Attributes = dict[tuple[str, str], int]
+"""An agent's routing attributes: ``(name, value) -> proficiency``."""
 
 
 async def get(session: AsyncSession, tenant_id: int, agent_id: int) -> Agent | None:
@@ -26,6 +29,29 @@ async def by_login(session: AsyncSession, tenant_slug: str, username: str) -> Ag
 async def all_agents(session: AsyncSession) -> list[Agent]:
     """Every agent of every tenant: only for building the PBX config and the router."""
     return list(await session.scalars(select(Agent).order_by(Agent.id)))
+
+
+async def roster(session: AsyncSession) -> list[tuple[Agent, Attributes]]:
+    """Every agent of every tenant with its routing attributes, to rebuild the router.
+
+    The skills are read as plain rows (a skill object per row was most of a restart's time
+    with 20,000 agents); the agents' ``skills`` are left unloaded, so reading them later
+    raises rather than answering from a session that is gone."""
+    attributes: dict[int, Attributes] = {}
+    rows = await session.execute(
+        select(AgentSkill.agent_id, AgentSkill.name, AgentSkill.value, AgentSkill.proficiency))
+    for agent_id, name, value, level in rows:
+        attributes.setdefault(agent_id, {})[(name, value)] = level
+    agents = await session.scalars(
+        select(Agent).options(lazyload(Agent.skills)).order_by(Agent.id))
+    return [(agent, attributes.get(agent.id, {})) for agent in agents]
+
+
+def attributes_of(agent: Agent) -> Attributes | None:
+    """The routing attributes of an agent, or ``None`` if its skills were not loaded."""
+    if "skills" in inspect(agent).unloaded:
+        return None
+    return {(s.name, s.value): s.proficiency for s in agent.skills}
 
 
 def _presence(tenant_id: int, agent_id: int, presence: str) -> Update:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, insert, select
+from sqlalchemy import Row, Select, Table, bindparam, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from ccari.contacts.lifecycle import LIVE, Fact, step
+from ccari.contacts.lifecycle import LIVE, Fact, State, step
 from ccari.storage.batch import connection
 from ccari.storage.fast import Prepared
 from ccari.storage.models import Contact, ContactEvent, new_id, utcnow
@@ -175,6 +175,26 @@ async def open_contacts(session: AsyncSession, node: str, medium: str | None = N
     if medium is not None:
         query = query.where(Contact.medium == medium)
     return list(await session.scalars(query.order_by(Contact.arrived_at)))
+
+
+# What the router reads of a contact (ccari.contacts.routing.work_item), and the states it holds.
+# Of ``meta`` only the reserved agent, read by the database (no JSON decoding of the rest).
+_ROUTED = (_CONTACTS.c.id, _CONTACTS.c.tenant_id, _CONTACTS.c.medium, _CONTACTS.c.state,
+           _CONTACTS.c.agent_id, _CONTACTS.c.queue_id, _CONTACTS.c.attributes,
+           _CONTACTS.c.meta["reserved_agent"].as_string().label("reserved_agent"),
+           _CONTACTS.c.priority, _CONTACTS.c.arrived_at, _CONTACTS.c.queued_at,
+           _CONTACTS.c.connected_at, _CONTACTS.c.not_before)
+ROUTED_STATES = (State.QUEUED.value, State.OFFERED.value, State.CONNECTED.value)
+
+
+async def routed_rows(session: AsyncSession, node: str) -> list[Row[Any]]:
+    """The node's queued, offered and connected contacts, oldest first, as plain rows of the
+    columns the router reads: a restart rebuilds the router from all of them at once, and
+    ORM objects for each (identity map, change tracking) were most of that time."""
+    query = (select(*_ROUTED)
+             .where(_CONTACTS.c.state.in_(ROUTED_STATES), _CONTACTS.c.node == node)
+             .order_by(_CONTACTS.c.arrived_at))
+    return list((await session.execute(query)).all())
 
 
 async def events(session: AsyncSession, tenant_id: int, contact_id: str) -> list[ContactEvent]:

@@ -24,7 +24,7 @@ from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact, State
-from ccari.contacts.routing import router_agent, work_item
+from ccari.contacts.routing import routed_item, router_agent, work_item
 from ccari.errors import NotFound
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import (
@@ -83,6 +83,8 @@ class QueueService:
         self._wake = asyncio.Event()
         # Agent rows (phone, tenant, skills) by id: the router holds ids, offers need the rows.
         self._agents: dict[int, Agent] = {}
+        # Their routing attributes (rows read at start leave their skills unloaded).
+        self._attributes: dict[int, agents_repo.Attributes] = {}
         self._pushed: dict[int, tuple[str, str | None]] = {}
         # Phones Asterisk reports unreachable (ccari.agents.phones): their agents get no calls.
         self._unreachable: frozenset[str] = frozenset()
@@ -117,30 +119,36 @@ class QueueService:
         async with self._lock:
             now = self._clock()
             async with self._sessions() as s:
-                agents = await agents_repo.all_agents(s)
-                open_ = await repo.open_contacts(s, self._node)
+                roster = await agents_repo.roster(s)
+                open_ = await repo.routed_rows(s, self._node)
                 holds = await tenants_repo.blend_holds(s)
-                lapsed = [c for c in open_
+                lapsed = [c.id for c in open_
                           if c.state == State.OFFERED and c.medium in self._page_media]
-                for contact in lapsed:
+                for contact_id in lapsed:
+                    contact = await repo.get(s, contact_id)
+                    if contact is None:
+                        continue
                     log.info("contact %s: its offer to agent %s ended with the previous "
                              "process; queued again", contact.id, contact.agent_id)
                     await repo.apply(s, contact, Fact.DECLINED, at=utc(now), agent_id=None,
                                      agent_channel_id=None)
                 if lapsed:
                     await s.commit()
-            for agent in agents:
+            for agent, attributes in roster:
                 self._agents[agent.id] = agent
+                self._attributes[agent.id] = attributes
+            agents = [agent for agent, _ in roster]
             for tenant_id, hold in sorted(holds.items()):  # the router is empty: no offers
                 self.router.set_hold_after(str(tenant_id), hold, now)
             offers = self.router.restore(
                 now,
                 agents=[(self._router_agent(a), AgentState(a.presence)) for a in agents
                         if a.presence in ("ready", "not_ready")],
-                in_progress=[(work_item(c), str(c.agent_id),
+                in_progress=[(routed_item(c, c.reserved_agent), str(c.agent_id),
                               (c.connected_at or c.arrived_at).timestamp())
                              for c in open_ if c.state == "connected" and c.agent_id],
-                waiting=[work_item(c) for c in open_ if c.state in ("queued", "offered")],
+                waiting=[routed_item(c, c.reserved_agent) for c in open_
+                         if c.state in ("queued", "offered")],
             )
             self._started = True
         await self._apply(offers)
@@ -241,6 +249,9 @@ class QueueService:
             await agents_repo.set_presence(s, agent.tenant_id, agent.id, presence)
             await s.commit()
         self._agents[agent.id] = agent
+        attributes = agents_repo.attributes_of(agent)
+        if attributes is not None:  # else the ones read at start still hold
+            self._attributes[agent.id] = attributes
         aid, now = str(agent.id), self._clock()
         offers: list[Offer] = []
         async with self._lock:
@@ -262,7 +273,8 @@ class QueueService:
 
     def _router_agent(self, agent: Agent) -> RouterAgent:
         return router_agent(agent, phone=agent.phone_username not in self._unreachable,
-                            page=self._hub.connected(agent.id), page_media=self._page_media)
+                            page=self._hub.connected(agent.id), page_media=self._page_media,
+                            attributes=self._attributes.get(agent.id))
 
     def _page_changed(self, agent_id: int) -> None:
         """The agent's first page opened or her last one closed (the hub's watcher)."""

@@ -271,15 +271,16 @@ class Router(Matcher):
         for agent, state in staff:
             if state in (AgentState.RESERVED, AgentState.BUSY):
                 state = AgentState.READY
-            self._login(agent, state, now, dirt)
+            self._login(agent, state, now, dirt, indexed=False)
         for item, agent_id, accepted_at in busy:
             holder = self._agents[agent_id]
             rule = self.rules.rule_for(item.tenant, item.queue)
-            rt = ItemRuntime(item, rule, Status.BUSY, 0, constraint_at(item, rule, 0))
+            rt = ItemRuntime(item, rule, Status.BUSY, 0, self._constraint(item, rule, 0))
             rt.agent, rt.accepted_at, rt.left_queue = agent_id, accepted_at, True
             self._items[item.id] = rt
             holder.hold(item.id, item.medium, offered=False)
-            self._free.refresh(holder)
+        for agent, _ in staff:  # indexed once, with what they hold: full agents never are
+            self._freed(self._agents[agent.id], dirt)
         for item in queued:
             self._admit(item, now, dirt)
         return self._settle(dirt, now, items_first=True)

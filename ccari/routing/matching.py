@@ -25,13 +25,25 @@ from ccari.routing.model import (
     DuplicateId,
     InvalidTransition,
     Offer,
+    Requirement,
     UnknownAgent,
     UnknownItem,
     WorkItem,
 )
 from ccari.routing.prediction import Statistics
-from ccari.routing.rules import Rules, Strategy, constraint_at, level_at, step_time
+from ccari.routing.rules import (
+    UNSET,
+    Constraint,
+    QueueRule,
+    Rules,
+    Strategy,
+    constraint_at,
+    level_at,
+    step_time,
+)
 from ccari.routing.slots import AgentRuntime
+
+ConstraintKey = tuple[tuple[Requirement, ...], str | None, int]
 
 ITEM, AGENT = 0, 1
 ROUTABLE = (Status.SCHEDULED, Status.WAITING)
@@ -73,6 +85,24 @@ class Matcher:
         self._now = 0.0
         # Agents whose state (presence, reserved, busy) may have changed since last asked.
         self._touched: set[str] = set()
+        # Constraints by rule (checked by identity), then (requirements, reserved, level):
+        # items asking for the same share one, computed once (a restore admits 100,000).
+        self._constraints: dict[int, tuple[QueueRule, dict[ConstraintKey, Constraint]]] = {}
+
+    def _constraint(self, item: WorkItem, rule: QueueRule, level: int) -> Constraint:
+        found = self._constraints.get(id(rule))
+        if found is None or found[0] is not rule:
+            if len(self._constraints) > 1000:
+                self._constraints.clear()
+            found = self._constraints[id(rule)] = (rule, {})
+        cache = found[1]
+        key = (item.requirements, item.reserved_agent, level)
+        constraint = cache.get(key)
+        if constraint is None:
+            if len(cache) > 50_000:
+                cache.clear()
+            constraint = cache[key] = constraint_at(item, rule, level)
+        return constraint
 
     def _item(self, item_id: str, *allowed: Status) -> ItemRuntime:
         rt = self._items.get(item_id)
@@ -97,13 +127,15 @@ class Matcher:
         rule = self.rules.rule_for(item.tenant, item.queue)
         due = item.not_before is None or item.not_before <= now
         status = Status.WAITING if due else Status.SCHEDULED
-        rt = ItemRuntime(item, rule, status, 0, constraint_at(item, rule, 0))
+        rt = ItemRuntime(item, rule, status, 0, UNSET)  # _refresh sets its constraint
         self._items[item.id] = rt
         self._refresh(rt, now, regroup=True)
         if due:
             dirt.items[item.id] = rt
 
-    def _login(self, agent: Agent, presence: AgentState, now: float, dirt: Dirt) -> None:
+    def _login(self, agent: Agent, presence: AgentState, now: float, dirt: Dirt, *,
+               indexed: bool = True) -> None:
+        """``indexed=False``: not in the free-agent index yet (a restore adds its holds first)."""
         if agent.id in self._agents:
             raise DuplicateId(f"agent {agent.id} is already logged in")
         runtime = AgentRuntime(own(agent), presence, now, since=now, touched=self._touched)
@@ -113,7 +145,8 @@ class Matcher:
         if presence is AgentState.READY:
             self._ready[agent.tenant] += 1
         self._holds.join(runtime)
-        self._freed(runtime, dirt)
+        if indexed:
+            self._freed(runtime, dirt)
 
     def _set_presence(self, agent: AgentRuntime, presence: AgentState, now: float,
                       reason: AwayReason | None = None) -> None:
@@ -180,7 +213,7 @@ class Matcher:
         level = level_at(item, rule, now) if rt.status is Status.WAITING else 0
         if level != rt.level or regroup:
             rt.level = level
-            rt.constraint = constraint_at(item, rule, level)
+            rt.constraint = self._constraint(item, rule, level)
         if rt.status is Status.WAITING:
             if regroup or rt.group is None or rt.group.signature != rt.signature():
                 self._index.regroup(rt)
@@ -212,7 +245,8 @@ class Matcher:
             agent = self._agents.get(agent_id)
             if agent is not None:
                 self._fill(agent, offers)
-        self._place_all(dirt, offers)
+        if not items_first:  # else every item had its turn, and filling frees no slot
+            self._place_all(dirt, offers)
         released = self._holds.released
         while released:  # agents no longer kept for an item (it was offered): other work now
             for agent_id in sorted(released):

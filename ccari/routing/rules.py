@@ -128,6 +128,10 @@ class Constraint:
     reserved: str | None
 
 
+UNSET = Constraint((), (), None, None)
+"""A placeholder for an item whose constraint is computed right after (never routed on)."""
+
+
 def level_at(item: WorkItem, rule: QueueRule, now: float) -> int:
     """How many of the rule's steps have been reached at ``now``."""
     since = item.waiting_since
