@@ -1,0 +1,71 @@
+"""What a restart reads to rebuild the router, as plain rows, is what the ORM objects say.
+
+On SQLite and PostgreSQL: the rows of ``routed_rows`` give the same work items as the
+contacts, and ``roster`` the same routing attributes as the agents' skills.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from ccari.agents import repo as agents_repo
+from ccari.contacts import repo as contacts_repo
+from ccari.contacts.routing import routed_item, work_item
+from ccari.demo.seed import seed
+from ccari.storage.models import Agent, Contact
+
+T0 = dt.datetime(2026, 12, 5, 9, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+async def test_routed_rows_make_the_contacts_work_items(sessions, cfg):
+    async with sessions() as s:
+        await seed(s, cfg)
+        alice = await agents_repo.by_login(s, "acme", "alice")
+        assert alice is not None
+        tenant = alice.tenant_id
+        made = {
+            "waiting": dict(state="queued", medium="voice", attributes={"skill": "sales"},
+                            priority=2, queued_at=T0 + dt.timedelta(seconds=5)),
+            "reserved": dict(state="queued", medium="chat", attributes={"skill": "support",
+                             "language": "en"}, meta={"reserved_agent": str(alice.id)}),
+            "later": dict(state="queued", medium="voice", attributes={},
+                          not_before=T0 + dt.timedelta(minutes=10)),
+            "ringing": dict(state="offered", medium="voice", attributes={"skill": "sales"},
+                            agent_id=alice.id),
+            "talking": dict(state="connected", medium="voice", attributes={"skill": "sales"},
+                            agent_id=alice.id, connected_at=T0 + dt.timedelta(seconds=30)),
+            "done": dict(state="completed", medium="voice", attributes={}),
+            "elsewhere": dict(state="queued", medium="voice", attributes={}, node="node2"),
+        }
+        for n, (name, fields) in enumerate(made.items()):
+            await contacts_repo.create(s, id=name, tenant_id=tenant,
+                                       arrived_at=T0 + dt.timedelta(seconds=n), **fields)
+        await s.commit()
+    async with sessions() as s:
+        rows = await contacts_repo.routed_rows(s, "node1")
+        contacts = {c.id: c for c in await s.scalars(select(Contact))}
+    assert [r.id for r in rows] == ["waiting", "reserved", "later", "ringing", "talking"]
+    for row in rows:
+        assert routed_item(row, row.reserved_agent) == work_item(contacts[row.id])
+    by_id = {r.id: r for r in rows}
+    assert by_id["reserved"].reserved_agent == str(alice.id)
+    assert by_id["waiting"].reserved_agent is None
+    assert by_id["talking"].agent_id == alice.id
+    assert by_id["talking"].connected_at == T0 + dt.timedelta(seconds=30)
+
+
+async def test_roster_reads_every_agents_skills_apart(sessions, cfg):
+    async with sessions() as s:
+        await seed(s, cfg)
+        await s.commit()
+    async with sessions() as s:
+        roster = await agents_repo.roster(s)
+    async with sessions() as s:
+        loaded = {a.id: a for a in await s.scalars(select(Agent))}
+    assert [a.id for a, _ in roster] == sorted(loaded)
+    for agent, attributes in roster:
+        assert attributes == agents_repo.attributes_of(loaded[agent.id])
+        assert attributes  # every demo agent has skills
+        assert agents_repo.attributes_of(agent) is None  # not loaded: never read by mistake
