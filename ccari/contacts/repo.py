@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, insert, select
+from sqlalchemy import Row, Select, String, Table, bindparam, insert, select, type_coerce
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -179,8 +179,10 @@ async def open_contacts(session: AsyncSession, node: str, medium: str | None = N
 
 # What the router reads of a contact (ccari.contacts.routing.work_item), and the states it holds.
 # Of ``meta`` only the reserved agent, read by the database (no JSON decoding of the rest).
+# ``attributes`` as the database's text: contacts asking the same share one parse.
 _ROUTED = (_CONTACTS.c.id, _CONTACTS.c.tenant_id, _CONTACTS.c.medium, _CONTACTS.c.state,
-           _CONTACTS.c.agent_id, _CONTACTS.c.queue_id, _CONTACTS.c.attributes,
+           _CONTACTS.c.agent_id, _CONTACTS.c.queue_id,
+           type_coerce(_CONTACTS.c.attributes, String).label("attributes"),
            _CONTACTS.c.meta["reserved_agent"].as_string().label("reserved_agent"),
            _CONTACTS.c.priority, _CONTACTS.c.arrived_at, _CONTACTS.c.queued_at,
            _CONTACTS.c.connected_at, _CONTACTS.c.not_before)

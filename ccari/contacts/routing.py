@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import Medium, Requirement, SlotSpec, WorkItem
 from ccari.storage.models import Agent, Contact
+
+_MEDIA = {m.value: m for m in Medium}
 
 
 class Routable(Protocol):
@@ -25,8 +28,6 @@ class Routable(Protocol):
     @property
     def queue_id(self) -> int | None: ...
     @property
-    def attributes(self) -> dict[str, Any]: ...
-    @property
     def priority(self) -> int: ...
     @property
     def arrived_at(self) -> dt.datetime: ...
@@ -39,6 +40,19 @@ class Routable(Protocol):
 def requirements_from(attributes: Mapping[str, Any]) -> tuple[Requirement, ...]:
     """IVR/web attributes (``{"skill": "sales"}``) become required routing attributes."""
     return _requirements(tuple(sorted((str(k), str(v)) for k, v in attributes.items())))
+
+
+def requirements_from_json(attributes: str | dict[str, Any] | None) -> tuple[Requirement, ...]:
+    """The same from the attributes column as the database returns it (its JSON text, or a
+    dict if the driver decodes JSON): contacts asking the same share the parse."""
+    if isinstance(attributes, str):
+        return _requirements_of_text(attributes)
+    return requirements_from(attributes or {})
+
+
+@functools.lru_cache(maxsize=4096)
+def _requirements_of_text(text: str) -> tuple[Requirement, ...]:
+    return requirements_from(json.loads(text) or {})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -80,17 +94,19 @@ def router_agent(agent: Agent, *, phone: bool = True, page: bool = True,
 def work_item(contact: Contact) -> WorkItem:
     """The router's view of a waiting contact.  One handed to a colleague by name waits for
     her only, whatever skills its attributes ask for."""
-    return routed_item(contact, contact.meta.get("reserved_agent"))
+    return routed_item(contact, requirements_from(contact.attributes or {}),
+                       contact.meta.get("reserved_agent"))
 
 
-def routed_item(contact: Routable, reserved_agent: str | None) -> WorkItem:
+def routed_item(contact: Routable, requirements: tuple[Requirement, ...],
+                reserved_agent: str | None) -> WorkItem:
     """The router's view of a contact's columns (a ``Contact`` or a row)."""
     arrived = contact.queued_at or contact.arrived_at
     return WorkItem(
         id=contact.id,
         tenant=str(contact.tenant_id),
-        medium=Medium(contact.medium),
-        requirements=requirements_from({} if reserved_agent else contact.attributes or {}),
+        medium=_MEDIA[contact.medium],
+        requirements=() if reserved_agent else requirements,
         priority=contact.priority,
         arrived_at=arrived.timestamp(),
         queue=str(contact.queue_id or "default"),
