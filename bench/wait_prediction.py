@@ -24,6 +24,17 @@ The last line gives the scenario where ccari does worst against the best baselin
 lowest MAE of the five others in that scenario): ``ratio`` is ccari's MAE over that
 baseline's there, the worst case over ``scenarios``; the goal, ccari at least 20% below the
 best baseline on every scenario, is ``ratio <= 0.8``.
+
+Where it stands (seed 20240601, 2 x 10 h per scenario, 2026-12): the goal is NOT met. ccari
+beats LES, HOL, app_queue and Erlang C everywhere (by 30 to 45% against LES and HOL), but QL
+with abandonment is the best baseline in every scenario and ccari is only 3 to 7% below it
+(ratio 0.93 to 0.97; the worst, 0.97, with exponential patience). That is no surprise: in a
+single pool of busy agents with near-exponential handle times QL is the conditional mean wait
+given the queue (exact for M/M/s+M), and no predictor that knows the state but not the future
+can do much better; what ccari adds (residual handle times, agents coming back from breaks,
+shared agents across skills, relaxation steps) shows most where that model is wrong:
+multi-skill (-7%) and the mixed scenario (-6%). A 20% margin over QL would need information
+neither has (e.g. the callers' own patience), not a better estimator of the same.
 """
 
 from __future__ import annotations
