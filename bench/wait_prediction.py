@@ -26,7 +26,7 @@ baseline's there, the worst case over ``scenarios``; the goal, ccari at least 20
 best baseline on every scenario, is ``ratio <= 0.8``.
 
 Where it stands (seed 20240601, 2 x 10 h per scenario, 2026-12): the goal is NOT met. ccari
-beats LES, HOL, app_queue and Erlang C everywhere (by 30 to 45% against LES and HOL), but QL
+beats LES, HOL, app_queue and Erlang C everywhere (by 21 to 42% against LES and HOL), but QL
 with abandonment is the best baseline in every scenario and ccari is only 3 to 7% below it
 (ratio 0.93 to 0.97; the worst, 0.97, with exponential patience). That is no surprise: in a
 single pool of busy agents with near-exponential handle times QL is the conditional mean wait
