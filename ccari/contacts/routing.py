@@ -114,3 +114,8 @@ def routed_item(contact: Routable, requirements: tuple[Requirement, ...],
         # A chat transferred to one colleague waits for that agent only.
         reserved_agent=reserved_agent,
     )
+
+
+def row_item(row: Any) -> WorkItem:
+    """A row of ``ccari.contacts.repo.routed_rows`` as the router sees it."""
+    return routed_item(row, requirements_from_json(row.attributes), row.reserved_agent)

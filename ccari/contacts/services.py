@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -25,12 +24,7 @@ from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact, State
-from ccari.contacts.routing import (
-    requirements_from_json,
-    routed_item,
-    router_agent,
-    work_item,
-)
+from ccari.contacts.routing import router_agent, row_item, work_item
 from ccari.errors import NotFound
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import (
@@ -40,7 +34,6 @@ from ccari.routing import (
     Router,
     RoutingError,
     Rules,
-    WorkItem,
 )
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
@@ -53,11 +46,6 @@ log = logging.getLogger(__name__)
 class Deliverer(Protocol):
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         """Start presenting ``contact`` to ``agent`` (ring the phone, open the chat...)."""
-
-
-def _item(row: Row[Any]) -> WorkItem:
-    """A row of ``repo.routed_rows`` as the router sees it."""
-    return routed_item(row, requirements_from_json(row.attributes), row.reserved_agent)
 
 
 def utc(ts: float) -> dt.datetime:
@@ -156,10 +144,10 @@ class QueueService:
                 now,
                 agents=[(self._router_agent(a), AgentState(a.presence)) for a in agents
                         if a.presence in ("ready", "not_ready")],
-                in_progress=[(_item(c), str(c.agent_id),
+                in_progress=[(row_item(c), str(c.agent_id),
                               (c.connected_at or c.arrived_at).timestamp())
                              for c in open_ if c.state == "connected" and c.agent_id],
-                waiting=[_item(c) for c in open_ if c.state in ("queued", "offered")],
+                waiting=[row_item(c) for c in open_ if c.state in ("queued", "offered")],
             )
             self._started = True
         await self._apply(offers)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ccari.agents import repo as agents_repo
 from ccari.contacts import repo as contacts_repo
-from ccari.contacts.routing import requirements_from_json, routed_item, work_item
+from ccari.contacts.routing import row_item, work_item
 from ccari.demo.seed import seed
 from ccari.storage.models import Agent, Contact
 
@@ -48,8 +48,7 @@ async def test_routed_rows_make_the_contacts_work_items(sessions, cfg):
         contacts = {c.id: c for c in await s.scalars(select(Contact))}
     assert [r.id for r in rows] == ["waiting", "reserved", "later", "ringing", "talking"]
     for row in rows:
-        item = routed_item(row, requirements_from_json(row.attributes), row.reserved_agent)
-        assert item == work_item(contacts[row.id])
+        assert row_item(row) == work_item(contacts[row.id])
     by_id = {r.id: r for r in rows}
     assert by_id["reserved"].reserved_agent == str(alice.id)
     assert by_id["waiting"].reserved_agent is None
