@@ -67,6 +67,8 @@ from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
 from ccari.voice import stasis
+from ccari.voice.conference import Conferences
+from ccari.voice.conference import register as conference_stasis
 from ccari.voice.consults import Consults
 from ccari.voice.consults import register as consults_stasis
 from ccari.voice.controls import CallControls
@@ -221,8 +223,6 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                                     callbacks=rt.ivr_callbacks, voicemail=rt.voicemail,
                                     speech=rt.speech)
             queue.register("voice", rt.voice)
-            # The agent's call controls (hold, mute, hang up, wrap-up), page and REST.
-            CallControls(rt.voice, queue).register_commands(rt.commands)
             # Free the trunks of calls that ended while we were away before reconcile
             # admits the calls that arrived meanwhile.
             rt.ari.on_connected(_admission_rebuilder(rt.ari, admission))
@@ -237,6 +237,14 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
             consults = Consults(rt.voice, queue, hub, transfers)  # consultative transfers
             consults.register_commands(rt.commands)
             consults_stasis(rt.ari, router, consults)
+            # The agent's conference: parties added, listed, muted, removed; she may leave.
+            conferences = Conferences(rt.voice, queue, hub, transfers,
+                                      consulting=consults.under_way)
+            conferences.register_commands(rt.commands)
+            conference_stasis(rt.ari, router, conferences)
+            # The agent's call controls (hold, mute, hang up, wrap-up), page and REST.
+            CallControls(rt.voice, queue, consulting=consults.under_way
+                         ).register_commands(rt.commands)
             # Agent phones Asterisk cannot reach get no calls (read on connect, then polled).
             phones = PhoneWatch(rt.ari, queue,
                                 interval_s=poll_interval(cfg.pbx.agent_qualify_s))

@@ -86,6 +86,8 @@ class VoiceConfig:
     # How long a transferred or consulted party (a colleague's phone dialled directly, an
     # outside number) rings before the transfer or consult counts as not answered.
     transfer_ring_s: int = 30
+    # Parties of one call's conference, the customer and the agent included.
+    conference_max_parties: int = 6
     wrap_up_s: float = 5.0
     announce_every_s: float = 30.0
     ivr_timeout_s: float = 5.0
@@ -366,6 +368,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("database.url must use sqlite+aiosqlite or postgresql+asyncpg")
     if not 1 <= cfg.voice.transfer_ring_s <= 600:
         raise ConfigError("voice.transfer_ring_s: 1 to 600 seconds")
+    if not 3 <= cfg.voice.conference_max_parties <= 32:
+        raise ConfigError("voice.conference_max_parties: 3 to 32")
     _validate_callbacks(cfg.callbacks)
     _validate_security(cfg.security)
     _validate_wallboard(cfg.wallboard)

@@ -177,7 +177,9 @@ async def phone_socket(request: web.Request) -> web.WebSocketResponse:
 
 CALL_ACTIONS = {"hold", "resume", "mute", "unmute", "hangup", "transfer", "wrap_up",
                 "record", "record_stop", "record_pause", "record_resume", "consult",
-                "consult_complete", "consult_cancel", "consult_conference"}
+                "consult_complete", "consult_cancel", "consult_conference", "conference_add",
+                "conference_list", "conference_mute", "conference_unmute", "conference_remove",
+                "conference_leave"}
 
 
 @routes.post("/agent/api/calls/{contact_id}/{action}")

@@ -37,6 +37,7 @@ class Kind(enum.StrEnum):
     TRANSFER_LEG = "xfer"  # voice: a call transferred to an outside number, xfer-<contact>-<n>
     CONSULT_LEG = "cns"  # voice: the agent consults a colleague or a number, cns-<contact>-<n>
     CONSULT_BRIDGE = "cnb"  # voice: the agent + the consulted party, cnb-<contact>-<n>
+    CONFERENCE_LEG = "cnf"  # voice: a party the agent adds to her call, cnf-<contact>-<n>
 
 
 def make(kind: Kind, *parts: object) -> str:

@@ -270,6 +270,18 @@ class QueueService:
         await self._sync_states()
         return self.agent_state(agent.id)
 
+    async def set_engaged(self, agent_id: int, engaged: bool) -> None:
+        """The agent is on a call the queue did not offer her (consulted, in a conference):
+        no queued work for her until it ends; then ready again, unless she chose otherwise."""
+        aid, now = str(agent_id), self._clock()
+        async with self._lock:
+            try:
+                offers = (self.router.agent_engaged(aid, now) if engaged
+                          else self.router.agent_disengaged(aid, now))
+            except RoutingError:  # she logged out meanwhile
+                offers = []
+        await self._apply(offers)
+
     def _router_agent(self, agent: Agent) -> RouterAgent:
         return router_agent(agent, phone=agent.phone_username not in self._unreachable,
                             page=self._hub.connected(agent.id), page_media=self._page_media,

@@ -206,6 +206,21 @@ class Router(Matcher):
         self._free.refresh(agent)
         return self._settle(dirt, now)
 
+    def agent_engaged(self, agent_id: str, now: float) -> list[Offer]:
+        """On a call the router did not place (a consult, a conference): not ready with the
+        reason :attr:`AwayReason.IN_CALL` until :meth:`agent_disengaged`."""
+        agent = self._agent(agent_id)
+        dirt = self._advance(now)
+        self._set_presence(agent, AgentState.NOT_READY, now, AwayReason.IN_CALL)
+        self._free.refresh(agent)
+        return self._settle(dirt, now)
+
+    def agent_disengaged(self, agent_id: str, now: float) -> list[Offer]:
+        """Ready again after :meth:`agent_engaged`, unless her presence changed meanwhile."""
+        if self._agent(agent_id).reason is not AwayReason.IN_CALL:
+            return []
+        return self.agent_ready(agent_id, now)
+
     def agent_logout(self, agent_id: str, now: float) -> list[Offer]:
         """The agent leaves: its offered items return to their place; its busy items are dropped."""
         agent = self._agent(agent_id)

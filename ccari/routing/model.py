@@ -44,9 +44,12 @@ class AgentState(StrEnum):
 class AwayReason(StrEnum):
     """Why the router, not the agent, made an agent not ready (shown on the agent's page and
     the supervisor's). ``missed_offer``: an offer of any medium lapsed (a phone that rang out,
-    a chat or e-mail not accepted in time): see :meth:`Router.reject`."""
+    a chat or e-mail not accepted in time): see :meth:`Router.reject`. ``in_call``: on a call
+    the router did not place (consulted by a colleague, a party of a conference): see
+    :meth:`Router.agent_engaged`."""
 
     MISSED_OFFER = "missed_offer"
+    IN_CALL = "in_call"
 
 
 class RoutingError(Conflict):

@@ -250,6 +250,7 @@ ContactMeta = TypedDict("ContactMeta", {
     "transfers": list[dict[str, Any]],  # voice: blind transfers, {"agent_id", "to": attributes
                                         # or {"agent"} or {"number"}, "leg" for a number}
     "consults": list[dict[str, Any]],   # voice: consultative transfers, {"agent_id", "to", "leg"}
+    "conference": list[dict[str, Any]],  # voice: parties the agent added, {"agent_id", "to", "leg"}
     "ended_by": str,           # voice: who ended the call, once a wrap-up code replaced it
     "note": str,               # the agent's wrap-up note
 }, total=False)

@@ -14,8 +14,11 @@ trunk admission first (``transfers.py``).  The consult's own bridge is ``cnb-<co
 (the call's recording, on the call's bridge, does not hear the consult).  If the consulted
 party does not answer or hangs up before a complete or a three-way, the caller is back with
 the agent.  The caller or the agent hanging up ends the call, and with it the consult (its
-leg, its bridge).  Every step is in the contact's event log; each command takes the call's
-lock like the other controls.
+leg, its bridge).  A consulted colleague is kept out of the queue's offers (not ready,
+``in_call``) from the moment her phone rings until her leg is gone (after a complete, until
+she leaves the call); the agent's hold and resume are refused while the consult is under way
+(409 ``consult-in-progress``: the caller is already held).  Every step is in the contact's
+event log; each command takes the call's lock like the other controls.
 """
 
 from __future__ import annotations
@@ -72,11 +75,17 @@ class Consults:
         self._queue = queue
         self._transfers = transfers
         self._by_contact: dict[str, Consult] = {}
+        self._engaged: dict[str, int] = {}  # a colleague's leg -> her agent id
         voice.agent_part_over.append(self.call_over)
 
     @property
     def _ari(self) -> AriClient:
         return self._voice.ari
+
+    def under_way(self, contact_id: str) -> bool:
+        """The agent is consulting (the caller held), not yet three-way."""
+        consult = self._by_contact.get(contact_id)
+        return consult is not None and not consult.joined
 
     def register_commands(self, commands: AgentCommands) -> None:
         commands.register("call.consult", self._cmd_consult)
@@ -116,7 +125,7 @@ class Consults:
 
     async def consult(self, agent: Agent, call: Call, target: ToAgent | ToNumber
                       ) -> dict[str, Any]:
-        caller_id, to = "", {}
+        caller_id, to, colleague = "", {}, None
         if isinstance(target, ToAgent):
             async with self._voice.sessions() as s:
                 other = await s.scalar(select(Agent).where(Agent.tenant_id == agent.tenant_id,
@@ -125,6 +134,7 @@ class Consults:
                 raise NotFound("no such agent", error_id="agent-not-found")
             check_colleague(self._queue.agent_state(other.id), same_agent=other.id == agent.id)
             endpoint, to = f"PJSIP/{other.phone_username}", {"agent": target.username}
+            colleague = other.id
         else:
             dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number)
             endpoint, to = self._transfers.endpoint(dest), {"number": dest.e164}
@@ -143,10 +153,14 @@ class Consults:
                               outside=isinstance(target, ToNumber))
             if consult.outside:
                 await self._transfers.admit(agent.tenant_id, consult.leg)
+            elif colleague is not None:  # no queued work for her from now on
+                self._engaged[consult.leg] = colleague
+                await self._queue.set_engaged(colleague, True)
             try:
                 await self._save(call, agent, consult)  # committed before it is dialled
             except BaseException:
                 await self._transfers.release(consult.leg)
+                await self._disengage(consult.leg)
                 raise
             self._by_contact[contact_id] = consult
             await self._hold_caller(call)
@@ -165,6 +179,7 @@ class Consults:
                 log.warning("contact %s: consult leg %s not dialled: %s", contact_id,
                             consult.leg, exc)
                 await self._back_to_agent(call, consult, "dial-failed")
+                await self._disengage(consult.leg)
                 raise Conflict("the consult could not be dialled",
                                error_id="consult-failed") from None
         log.info("contact %s: agent %s consults %s (leg %s)", contact_id, agent.id, to,
@@ -246,6 +261,7 @@ class Consults:
     async def leg_gone(self, leg: str) -> None:
         """The consulted leg ended: before a complete or a three-way, the caller is back
         with the agent; in a three-way call, it only leaves."""
+        await self._disengage(leg)
         contact_id = ids.rest_of(leg, Kind.CONSULT_LEG).rpartition("-")[0]
         consult = self._by_contact.get(contact_id)
         if consult is None or consult.leg != leg:
@@ -294,6 +310,12 @@ class Consults:
                 await safe(ari.destroy_bridge(br.id))
 
     # ---- helpers ---------------------------------------------------------------------------
+    async def _disengage(self, leg: str) -> None:
+        """The colleague's leg is gone: she may be offered queued work again."""
+        colleague = self._engaged.pop(leg, None)
+        if colleague is not None:
+            await self._queue.set_engaged(colleague, False)
+
     async def _back_to_agent(self, call: Call, consult: Consult, why: str, *, gone: bool = False,
                              **data: Any) -> None:
         await self._log(call, "consult-ended", reason=why, leg=consult.leg, **data)

@@ -52,9 +52,11 @@ def connected(call: Call) -> None:
 
 
 class CallControls:
-    def __init__(self, voice: VoiceService, queue: QueueService) -> None:
+    def __init__(self, voice: VoiceService, queue: QueueService, *,
+                 consulting: Callable[[str], bool] = lambda contact_id: False) -> None:
         self._voice = voice
         self._queue = queue
+        self._consulting = consulting  # the call's caller is held for a consult
 
     def register_commands(self, commands: AgentCommands) -> None:
         commands.register("call.hold", self._cmd(self.hold))
@@ -79,6 +81,7 @@ class CallControls:
         call = self._call_of(agent, contact_id)
         async with call.lock:
             connected(call)
+            self._not_consulting(call)
             if call.held_at is not None:
                 raise Conflict("the call is already on hold", error_id="call-on-hold")
             call.held_at = time.monotonic()
@@ -95,6 +98,7 @@ class CallControls:
         call = self._call_of(agent, contact_id)
         async with call.lock:
             connected(call)
+            self._not_consulting(call)
             if call.held_at is None:
                 raise Conflict("the call is not on hold", error_id="call-not-on-hold")
             held = time.monotonic() - call.held_at
@@ -108,6 +112,11 @@ class CallControls:
                 await safe(ari.add_channel(call.bridge_id, call.channel_id))
         log.info("contact %s: resumed by agent %s after %.1f s", contact_id, agent.id, held)
         return {"type": "resumed", "contact_id": contact_id}
+
+    def _not_consulting(self, call: Call) -> None:
+        """The consult holds the caller and gives her back: no hold or resume meanwhile."""
+        if self._consulting(call.contact_id):
+            raise Conflict("a consult is under way", error_id="consult-in-progress")
 
     # ---- mute / unmute ---------------------------------------------------------------------
     async def mute(self, agent: Agent, contact_id: str) -> dict[str, Any]:

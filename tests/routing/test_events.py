@@ -277,3 +277,27 @@ def test_taking_work_counts_ready_reserved_and_busy_agents_of_the_tenant_only() 
     assert router.taking_work(T) == 3  # A, B, E
     assert router.taking_work("other") == 1
     assert router.taking_work("nobody") == 0
+
+
+@pytest.mark.parametrize(("meanwhile", "after"), [
+    (None, AgentState.RESERVED),  # released: the waiting call comes to her at once
+    ("not_ready", AgentState.NOT_READY),  # her own choice during the call stands
+    ("ready", AgentState.READY),
+])
+def test_an_engaged_agent_gets_no_offer_until_released(meanwhile: str | None,
+                                                       after: AgentState) -> None:
+    router = Router()
+    router.agent_login(agent("A", "s"), 0, ready=True)
+    assert router.agent_engaged("A", 1) == []
+    assert (router.agent_state("A"), router.agent_reason("A")) == (
+        AgentState.NOT_READY, AwayReason.IN_CALL)
+    assert router.add_item(item("call", "s", at=2.0), 2.0) == []  # not offered to her
+    if meanwhile == "not_ready":
+        router.agent_not_ready("A", 3)
+    elif meanwhile == "ready":
+        assert pairs(router.agent_ready("A", 3)) == [("call", "A")]
+        router.reject("call", 4)
+    offers = router.agent_disengaged("A", 5)
+    assert router.agent_state("A") is after
+    assert pairs(offers) == ([("call", "A")] if meanwhile is None else [])
+    assert router.agent_reason("A") is None

@@ -1,0 +1,334 @@
+"""The conference controller: the agent adds parties to her call (a colleague by name, or an
+outside number through the toll-fraud guard and trunk admission, as for transfers), lists
+them, mutes or unmutes one (ARI channel mute, audio in: the others no longer hear it),
+removes one (hung up), and may leave the call to the others.
+
+Everyone is in the call's own mixing bridge (it mixes as soon as a third party joins; the
+call's recording hears them all).  Each added leg has a stable id (``cnf-<contact>-<n>``)
+committed in the contact's log before it is dialled; a colleague is kept out of the queue's
+offers from the moment her phone rings until her leg is gone.  The rules (how many parties,
+when the call goes on) are ``conference_rules.py``; every step is in the contact's event log.
+
+The agent's hanging up (her phone, or the hang-up command) ends the call for everyone, as
+before; ``call.conference_leave`` is how she leaves the conference to the others: she goes
+to wrap-up, the call goes on while the customer and at least one added party remain
+(``conference-over`` when the last one leaves), and the customer's leaving ends it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ccari.agents.commands import AgentCommands, field
+from ccari.agents.commands import Command as AgentCommand
+from ccari.agents.notifier import AgentHub
+from ccari.ari import ids
+from ccari.ari.errors import AriConflict, AriError
+from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
+from ccari.ari.ids import Kind
+from ccari.ari.router import StasisRouter
+from ccari.contacts import repo
+from ccari.contacts.services import QueueService
+from ccari.errors import BadRequest, CcariError, Conflict, NotFound
+from ccari.storage.models import Agent, ContactMeta
+from ccari.voice import conference_rules as rules
+from ccari.voice.calls import Call
+from ccari.voice.conference_rules import Conference, Party
+from ccari.voice.controls import call_of, connected
+from ccari.voice.hold import safe
+from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
+from ccari.voice.transfers import Transfers
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ccari.ari import AriClient
+    from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
+STASIS_ARG = "conference"
+
+
+class Conferences:
+    def __init__(self, voice: VoiceService, queue: QueueService, hub: AgentHub,
+                 transfers: Transfers, *, consulting: Callable[[str], bool]) -> None:
+        self._voice = voice
+        self._queue = queue
+        self._hub = hub
+        self._transfers = transfers
+        self._consulting = consulting
+        self._by_contact: dict[str, Conference] = {}
+        self._legs: dict[str, Party] = {}  # every added leg until it is gone
+        voice.agent_part_over.append(self.call_over)
+
+    @property
+    def _ari(self) -> AriClient:
+        return self._voice.ari
+
+    def register_commands(self, commands: AgentCommands) -> None:
+        commands.register("call.conference_add", self._cmd_add)
+        commands.register("call.conference_list", self._cmd(self._list))
+        commands.register("call.conference_mute", self._cmd(self._mute))
+        commands.register("call.conference_unmute", self._cmd(self._unmute))
+        commands.register("call.conference_remove", self._cmd(self._remove))
+        commands.register("call.conference_leave", self._cmd(self._leave))
+
+    def _cmd(self, action: Any) -> AgentCommand:
+        async def handler(agent: Agent, msg: dict[str, Any]) -> dict[str, Any] | None:
+            call = call_of(self._voice, agent, field(msg, "contact_id"))
+            async with call.lock:
+                connected(call)
+                conf = self._by_contact.setdefault(call.contact_id, Conference(call.contact_id))
+                reply: dict[str, Any] = await action(agent, call, conf, msg)
+                return reply
+
+        return handler
+
+    # ---- add -------------------------------------------------------------------------------
+    async def _cmd_add(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        if msg.get("skill") is not None or (msg.get("agent") is None
+                                            and msg.get("number") is None):
+            raise BadRequest("name a colleague (agent) or a number", error_id="bad-transfer")
+        target = target_of(msg)
+        if isinstance(target, ToSkill):  # excluded above
+            raise BadRequest("name a colleague (agent) or a number", error_id="bad-transfer")
+        call = call_of(self._voice, agent, field(msg, "contact_id"))
+        try:
+            return await self.add(agent, call, target)
+        except CcariError as exc:
+            if exc.status < 500:
+                await self._log(call, "conference-refused", agent_id=agent.id, error=exc.error_id)
+            raise
+
+    async def add(self, agent: Agent, call: Call, target: ToAgent | ToNumber) -> dict[str, Any]:
+        caller_id, colleague = "", None
+        if isinstance(target, ToAgent):
+            async with self._voice.sessions() as s:
+                other = await s.scalar(select(Agent).where(Agent.tenant_id == agent.tenant_id,
+                                                           Agent.username == target.username))
+            if other is None:
+                raise NotFound("no such agent", error_id="agent-not-found")
+            check_colleague(self._queue.agent_state(other.id), same_agent=other.id == agent.id)
+            endpoint, who, colleague = (f"PJSIP/{other.phone_username}",
+                                        {"agent": target.username}, other.id)
+        else:
+            dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number)
+            endpoint, who = self._transfers.endpoint(dest), {"number": dest.e164}
+        contact_id = call.contact_id
+        async with call.lock:
+            connected(call)
+            if self._consulting(contact_id):
+                raise Conflict("a consult is under way", error_id="consult-in-progress")
+            if not call.bridge_id or not call.agent_channel_id:
+                raise Conflict("the call has moved on", error_id="illegal-transition")
+            conf = self._by_contact.setdefault(contact_id, Conference(contact_id))
+            rules.check_room(conf, self._voice.config.conference_max_parties)
+            async with self._voice.sessions() as s:
+                row = await repo.get(s, contact_id, agent.tenant_id)
+            n = len(row.meta.get("conference", [])) + 1 if row is not None else 1
+            party = Party(ids.make(Kind.CONFERENCE_LEG, contact_id, n), who, self._voice.now(),
+                          agent_id=colleague)
+            if colleague is None:
+                await self._transfers.admit(agent.tenant_id, party.leg)
+            else:
+                await self._queue.set_engaged(colleague, True)
+            self._legs[party.leg] = party
+            try:
+                await self._save(call, agent, party)  # committed before it is dialled
+            except BaseException:
+                await self._gone(party)
+                raise
+            conf.parties[party.leg] = party
+            try:
+                await self._ari.originate(endpoint, channel_id=party.leg,
+                                          app_args=(STASIS_ARG, contact_id),
+                                          timeout=self._transfers.ring_s,
+                                          caller_id=caller_id or None,
+                                          variables=ids.sip_header(endpoint, party.leg))
+            except AriConflict:
+                log.info("contact %s: party %s was dialled already", contact_id, party.leg)
+            except AriError as exc:
+                log.warning("contact %s: party %s not dialled: %s", contact_id, party.leg, exc)
+                del conf.parties[party.leg]
+                await self._gone(party)
+                await self._log(call, "conference-left", leg=party.leg, reason="dial-failed")
+                raise Conflict("the party could not be dialled",
+                               error_id="conference-failed") from None
+        log.info("contact %s: agent %s adds %s (leg %s)", contact_id, agent.id, who, party.leg)
+        return {"type": "conference-dialling", "contact_id": contact_id, "party": party.leg}
+
+    async def _save(self, call: Call, agent: Agent, party: Party) -> None:
+        async with self._voice.sessions() as s:
+            row = await repo.get(s, call.contact_id, call.tenant_id, for_update=True)
+            if row is None:
+                raise Conflict("the call has moved on", error_id="illegal-transition")
+            meta: ContactMeta = {**row.meta, "conference": [
+                *row.meta.get("conference", []),
+                {"agent_id": agent.id, "to": party.who, "leg": party.leg}]}
+            row.meta = meta
+            await repo.log(s, row, "conference-dialling", self._voice.now(), agent_id=agent.id,
+                           to=party.who, leg=party.leg)
+            await s.commit()
+
+    # ---- the agent's other commands --------------------------------------------------------
+    async def _list(self, agent: Agent, call: Call, conf: Conference,
+                    msg: dict[str, Any]) -> dict[str, Any]:
+        return self._view(call, conf)
+
+    async def _mute(self, agent: Agent, call: Call, conf: Conference,
+                    msg: dict[str, Any]) -> dict[str, Any]:
+        return await self._set_mute(agent, call, rules.party_of(conf, msg), True)
+
+    async def _unmute(self, agent: Agent, call: Call, conf: Conference,
+                      msg: dict[str, Any]) -> dict[str, Any]:
+        return await self._set_mute(agent, call, rules.party_of(conf, msg), False)
+
+    async def _set_mute(self, agent: Agent, call: Call, party: Party,
+                        muted: bool) -> dict[str, Any]:
+        rules.check_mute(party, muted)
+        kind = "conference-muted" if muted else "conference-unmuted"
+        await self._log(call, kind, agent_id=agent.id, leg=party.leg)
+        party.muted = muted
+        ari = self._ari
+        await safe(ari.mute(party.leg, "in") if muted else ari.unmute(party.leg, "in"))
+        log.info("contact %s: %s %s", call.contact_id, kind, party.leg)
+        return {"type": kind, "contact_id": call.contact_id, "party": party.leg}
+
+    async def _remove(self, agent: Agent, call: Call, conf: Conference,
+                      msg: dict[str, Any]) -> dict[str, Any]:
+        party = rules.party_of(conf, msg)
+        await self._log(call, "conference-removed", agent_id=agent.id, leg=party.leg)
+        del conf.parties[party.leg]  # its leg's end is only bookkeeping now
+        await self._voice.hangup(party.leg)
+        log.info("contact %s: agent %s removes %s", call.contact_id, agent.id, party.leg)
+        return {"type": "conference-removed", "contact_id": call.contact_id,
+                "party": party.leg}
+
+    async def _leave(self, agent: Agent, call: Call, conf: Conference,
+                     msg: dict[str, Any]) -> dict[str, Any]:
+        """The agent leaves to wrap-up; the others talk on in the call's bridge."""
+        rules.check_leave(conf)
+        if self._consulting(call.contact_id):
+            raise Conflict("a consult is under way", error_id="consult-in-progress")
+        await self._log(call, "conference-agent-left", agent_id=agent.id)
+        conf.agent_left = True
+        agent_leg = call.agent_channel_id
+        self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
+        call.agent_id, call.muted = None, False
+        if call.held_at is not None:  # the customer back in the call
+            call.hold_s, call.held_at = call.hold_total(time.monotonic()), None
+            await safe(self._ari.stop_moh(call.channel_id))
+            call.moh = False
+            if call.bridge_id:
+                await safe(self._ari.add_channel(call.bridge_id, call.channel_id))
+        if agent_leg:
+            await self._voice.hangup(agent_leg)
+        await self._queue.completed(call.contact_id, agent.id, call.settings.wrap_up_s)
+        log.info("contact %s: agent %s leaves the conference", call.contact_id, agent.id)
+        return {"type": "conference-left", "contact_id": call.contact_id}
+
+    def _view(self, call: Call, conf: Conference) -> dict[str, Any]:
+        return {"type": "conference", "contact_id": call.contact_id,
+                "limit": self._voice.config.conference_max_parties,
+                "parties": [p.view() for p in conf.parties.values()]}
+
+    # ---- Asterisk's side -------------------------------------------------------------------
+    async def answered(self, leg: str, contact_id: str) -> None:
+        call, conf = self._voice.calls.by_contact(contact_id), self._by_contact.get(contact_id)
+        if call is None or conf is None or leg not in conf.parties:
+            await self._voice.hangup(leg)
+            return
+        async with call.lock:
+            party = conf.parties.get(leg)
+            if party is None or call.phase != "connected" or not call.bridge_id:
+                await self._voice.hangup(leg)
+                return
+            party.joined, party.since = True, self._voice.now()
+            await self._log(call, "conference-joined", leg=leg)
+            await safe(self._ari.add_channel(call.bridge_id, leg))
+            await self._push(call, conf)
+        log.info("contact %s: party %s joined", contact_id, leg)
+
+    async def leg_gone(self, leg: str) -> None:
+        """An added leg ended (hung up, removed, never answered): its trunk or its colleague
+        is freed; once the agent has left, the last party's leaving ends the call."""
+        party = self._legs.get(leg)
+        if party is None:
+            return
+        await self._gone(party)
+        contact_id = ids.rest_of(leg, Kind.CONFERENCE_LEG).rpartition("-")[0]
+        call, conf = self._voice.calls.by_contact(contact_id), self._by_contact.get(contact_id)
+        if call is None or conf is None:
+            return
+        async with call.lock:
+            if conf.parties.pop(leg, None) is not None:  # not removed by the agent
+                await self._log(call, "conference-left", leg=leg,
+                                reason="hung-up" if party.joined else "no-answer")
+            if call.phase != "connected":
+                return
+            if not rules.goes_on(conf):
+                await self._voice.finish(call, "conference-over")
+            else:
+                await self._push(call, conf)
+
+    async def call_over(self, contact_id: str) -> None:
+        """The call's agent part is over (the caller holds the call's lock): every added leg
+        is hung up (their ends free their trunks and colleagues)."""
+        conf = self._by_contact.pop(contact_id, None)
+        if conf is None:
+            return
+        for party in conf.parties.values():
+            await safe(self._ari.hangup(party.leg, reason="normal"))
+
+    async def reconcile(self) -> None:
+        """After an ARI (re)connect: added legs of calls this process does not have are hung
+        up (whatever they held is rebuilt from the channels that remain)."""
+        for ch in await self._ari.list_channels():
+            if ids.kind_of(ch.id) is Kind.CONFERENCE_LEG:
+                conf = self._by_contact.get(
+                    ids.rest_of(ch.id, Kind.CONFERENCE_LEG).rpartition("-")[0])
+                if conf is None or ch.id not in conf.parties:
+                    await safe(self._ari.hangup(ch.id, reason="normal"))
+
+    # ---- helpers ---------------------------------------------------------------------------
+    async def _gone(self, party: Party) -> None:
+        """What the leg held is freed, once: its trunk, or its colleague."""
+        if self._legs.pop(party.leg, None) is None:
+            return
+        if party.agent_id is None:
+            await self._transfers.release(party.leg)
+        else:
+            await self._queue.set_engaged(party.agent_id, False)
+
+    async def _push(self, call: Call, conf: Conference) -> None:
+        if call.agent_id is not None:
+            await self._hub.send(call.agent_id, self._view(call, conf))
+
+    async def _log(self, call: Call, kind: str, **data: Any) -> None:
+        async with self._voice.sessions() as s:
+            contact = await repo.get(s, call.contact_id, call.tenant_id)
+            if contact is not None:
+                await repo.log(s, contact, kind, self._voice.now(), **data)
+                await s.commit()
+
+
+def register(ari: AriClient, router: StasisRouter, conferences: Conferences) -> None:
+    """The conference's declaration to the Stasis router: the added legs are its own."""
+    owner = router.owner("conference", stasis_args=(STASIS_ARG,), kinds=(Kind.CONFERENCE_LEG,),
+                         holds=lambda channel: ids.kind_of(channel) is Kind.CONFERENCE_LEG)
+
+    async def on_start(ev: StasisStart) -> None:
+        if len(ev.args) >= 2 and ev.args[0] == STASIS_ARG:
+            await conferences.answered(ev.channel.id, ev.args[1])
+
+    async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
+        await conferences.leg_gone(ev.channel.id)
+
+    owner.on(StasisStart, on_start)
+    owner.on(StasisEnd, on_gone)
+    owner.on(ChannelDestroyed, on_gone)
+    ari.on_connected(conferences.reconcile)
