@@ -105,6 +105,9 @@ class Conferences:
             raise
 
     async def add(self, agent: Agent, call: Call, target: ToAgent | ToNumber) -> dict[str, Any]:
+        contact_id, limit = call.contact_id, self._voice.config.conference_max_parties
+        # A full call first (checked again under the call's lock), whoever is asked for.
+        rules.check_room(self._by_contact.get(contact_id) or Conference(contact_id), limit)
         caller_id, colleague = "", None
         if isinstance(target, ToAgent):
             async with self._voice.sessions() as s:
@@ -118,7 +121,6 @@ class Conferences:
         else:
             dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number)
             endpoint, who = self._transfers.endpoint(dest), {"number": dest.e164}
-        contact_id = call.contact_id
         async with call.lock:
             connected(call)
             if self._consulting(contact_id):
@@ -126,7 +128,7 @@ class Conferences:
             if not call.bridge_id or not call.agent_channel_id:
                 raise Conflict("the call has moved on", error_id="illegal-transition")
             conf = self._by_contact.setdefault(contact_id, Conference(contact_id))
-            rules.check_room(conf, self._voice.config.conference_max_parties)
+            rules.check_room(conf, limit)
             async with self._voice.sessions() as s:
                 row = await repo.get(s, contact_id, agent.tenant_id)
             n = len(row.meta.get("conference", [])) + 1 if row is not None else 1

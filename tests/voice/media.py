@@ -19,8 +19,9 @@ from tests.support.sipp import Sipp
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 from tests.voice.test_voice_pbx import one_contact_in, phone
 
-# Each leg's own tone (a consulted colleague's is the fourth).
-FREQS = {"customer": 500.0, "agent": 900.0, "supervisor": 1400.0, "colleague": 1900.0}
+# Each leg's own tone (a consulted colleague's is the fourth, a conference's guest the fifth).
+FREQS = {"customer": 500.0, "agent": 900.0, "supervisor": 1400.0, "colleague": 1900.0,
+         "guest": 2300.0}
 PARTIES = ("customer", "agent", "supervisor")  # the legs of the supervision tables
 HEARD, UNHEARD = 1500.0, 400.0  # amplitude of a tone in what a leg receives (sent at 8000)
 
