@@ -125,6 +125,8 @@ class Consults:
 
     async def consult(self, agent: Agent, call: Call, target: ToAgent | ToNumber
                       ) -> dict[str, Any]:
+        if call.contact_id in self._by_contact:  # first (again under the call's lock)
+            raise Conflict("a consult is under way", error_id="consult-in-progress")
         caller_id, to, colleague = "", {}, None
         if isinstance(target, ToAgent):
             async with self._voice.sessions() as s:
