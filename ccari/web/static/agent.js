@@ -81,6 +81,9 @@
       li.querySelector(".consult-complete").addEventListener("click", () => call("call.consult_complete"));
       li.querySelector(".consult-conference").addEventListener("click", () => call("call.consult_conference"));
       li.querySelector(".consult-cancel").addEventListener("click", () => call("call.consult_cancel"));
+      li.querySelector(".conference-add").addEventListener("click", () => call("call.conference_add", target()));
+      li.querySelector(".conference-leave").addEventListener("click", () => call("call.conference_leave"));
+      li.ccariCall = call;
       li.querySelector(".wrap-up-done").addEventListener("click", () => call("call.wrap_up", {
         disposition: li.querySelector(".disposition").value, note: li.querySelector(".note").value }));
       items.set(c.id, li);
@@ -176,6 +179,33 @@
   ccari.on("consult-cancelled", (m) => setConsult(m.contact_id, null));
   ccari.on("consult-ended", (m) => setConsult(m.contact_id, null));
   ccari.on("conferenced", (m) => setConsult(m.contact_id, "three-way"));
+  // The conference: the parties the agent added, each muted, unmuted or removed from here.
+  function setParties(m) {
+    const li = items.get(m.contact_id);
+    if (!li) return;
+    li.querySelector(".conference-parties").replaceChildren(...m.parties.map((p) => {
+      const row = document.createElement("li");
+      row.dataset.party = p.id; row.dataset.state = p.state; row.dataset.muted = p.muted ? "yes" : "no";
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = (p.who.agent || p.who.number) + " \u00b7 " + (p.state === "joined" ? "since " + p.since.slice(11, 19) : "ringing") + (p.muted ? " \u00b7 muted" : "");
+      row.append(who);
+      const button = (cls, label, type) => {
+        const b = document.createElement("button");
+        b.type = "button"; b.className = cls; b.textContent = label;
+        b.addEventListener("click", () => li.ccariCall(type, { party: p.id }));
+        row.append(b);
+      };
+      if (p.state === "joined") button(p.muted ? "party-unmute" : "party-mute", p.muted ? "Unmute" : "Mute", p.muted ? "call.conference_unmute" : "call.conference_mute");
+      button("party-remove", "Remove", "call.conference_remove");
+      return row;
+    }));
+  }
+  const listParties = (m) => { const li = items.get(m.contact_id); if (li) li.ccariCall("call.conference_list"); };
+  ccari.on("conference", setParties);
+  for (const kind of ["conference-dialling", "conference-muted", "conference-unmuted", "conference-removed"]) ccari.on(kind, listParties);
+  // She left the conference to the others: the call is no longer hers.
+  ccari.on("conference-left", (m) => drop(m.contact_id));
   ccari.on("wrapped-up", (m) => drop(m.contact_id));
   ccari.on("error", (m) => { $("conn").textContent = "error: " + m.error + (m.message ? " (" + m.message + ")" : ""); });
 
