@@ -9,10 +9,11 @@ committed in the contact's log before it is dialled; a colleague is kept out of 
 offers from the moment her phone rings until her leg is gone.  The rules (how many parties,
 when the call goes on) are ``conference_rules.py``; every step is in the contact's event log.
 
-The agent's hanging up (her phone, or the hang-up command) ends the call for everyone, as
-before; ``call.conference_leave`` is how she leaves the conference to the others: she goes
-to wrap-up, the call goes on while the customer and at least one added party remain
-(``conference-over`` when the last one leaves), and the customer's leaving ends it.
+``call.conference_leave``, or her phone hanging up while an added party is in the call, is
+how the agent leaves the conference to the others: she goes to wrap-up, the call goes on
+while the customer and at least one added party remain (``conference-over`` when the last
+one leaves), and the customer's leaving ends it.  The page's hang-up command still ends the
+call for everyone.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Conferences:
         self._by_contact: dict[str, Conference] = {}
         self._legs: dict[str, Party] = {}  # every added leg until it is gone
         voice.agent_part_over.append(self.call_over)
+        voice.agent_leaving.append(self.phone_hung_up)
 
     @property
     def _ari(self) -> AriClient:
@@ -216,7 +218,25 @@ class Conferences:
         rules.check_leave(conf)
         if self._consulting(call.contact_id):
             raise Conflict("a consult is under way", error_id="consult-in-progress")
-        await self._log(call, "conference-agent-left", agent_id=agent.id)
+        await self._agent_leaves(call, conf, agent.id, how="command")
+        return {"type": "conference-left", "contact_id": call.contact_id}
+
+    async def phone_hung_up(self, call: Call) -> bool:
+        """The agent's phone hung up: with an added party in the call (and no consult under
+        way), she leaves the conference to the others; else the call ends as before."""
+        conf = self._by_contact.get(call.contact_id)
+        if conf is None or call.agent_id is None or conf.joined() == 0 \
+                or self._consulting(call.contact_id):
+            return False
+        agent_id = call.agent_id
+        await self._agent_leaves(call, conf, agent_id, how="phone")
+        await self._hub.send(agent_id, {"type": "conference-left",
+                                        "contact_id": call.contact_id})
+        return True
+
+    async def _agent_leaves(self, call: Call, conf: Conference, agent_id: int, *,
+                            how: str) -> None:
+        await self._log(call, "conference-agent-left", agent_id=agent_id, by=how)
         conf.agent_left = True
         agent_leg = call.agent_channel_id
         self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
@@ -227,11 +247,11 @@ class Conferences:
             call.moh = False
             if call.bridge_id:
                 await safe(self._ari.add_channel(call.bridge_id, call.channel_id))
-        if agent_leg:
+        if agent_leg and how == "command":
             await self._voice.hangup(agent_leg)
-        await self._queue.completed(call.contact_id, agent.id, call.settings.wrap_up_s)
-        log.info("contact %s: agent %s leaves the conference", call.contact_id, agent.id)
-        return {"type": "conference-left", "contact_id": call.contact_id}
+        await self._queue.completed(call.contact_id, agent_id, call.settings.wrap_up_s)
+        log.info("contact %s: agent %s leaves the conference (%s)", call.contact_id, agent_id,
+                 how)
 
     def _view(self, call: Call, conf: Conference) -> dict[str, Any]:
         return {"type": "conference", "contact_id": call.contact_id,

@@ -123,6 +123,9 @@ class VoiceService:
         # Told a contact id when its call's agent part is over (the call ended, or went
         # back to the queue): what hangs on the agent's leg (a supervisor's) ends too.
         self.agent_part_over: list[Callable[[str], Awaitable[None]]] = []
+        # Asked, the call's lock held, when a connected call's agent leg hangs up: True if
+        # the call goes on without her (a conference), else the call ends.
+        self.agent_leaving: list[Callable[[Call], Awaitable[bool]]] = []
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -339,6 +342,9 @@ class VoiceService:
                              call.contact_id, call.agent_id, cause)
                     await self.offer_failed(call)
                 elif call.phase == "connected":
+                    for goes_on in self.agent_leaving:
+                        if await goes_on(call):
+                            return
                     who = "agent" if call.taken_over_by is None else "supervisor"
                     await self.finish(call, f"{who}-hangup", gone=channel_id)
 

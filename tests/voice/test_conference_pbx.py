@@ -173,7 +173,7 @@ async def test_a_conference_of_four_who_hears_whom_mute_remove_and_the_agent_lea
         "bad-transfer", "agent-not-found", "conference-full"]  # a skill: not a party at all
 
 
-async def test_an_outside_party_goes_through_the_guard_and_admission_and_ends_with_the_caller(
+async def test_an_outside_party_stays_with_the_caller_when_the_agent_hangs_up(
     cb: Runtime, voice_env: VoiceEnv, customer: Customer,  # noqa: F811 - fixtures
     openapi_conformance: Conformances
 ) -> None:
@@ -201,8 +201,17 @@ async def test_an_outside_party_goes_through_the_guard_and_admission_and_ends_wi
                 three = {live.channel_id or "", live.agent_channel_id or "", party}
                 await eventually(lambda: _is_set(channels_in(cb, live.bridge_id or ""), three),
                                  what="the number in the call's bridge")
-                # The caller hangs up: every leg ends, every trunk is given back.
+                # Alice's phone hangs up: she goes to wrap-up, the caller and the number
+                # talk on.
                 assert cb.ari is not None
+                await cb.ari.hangup(live.agent_channel_id or "")
+                await eventually(lambda: _is(state_of(cb, agents["alice"].id),
+                                             ("wrap_up", None)), what="alice in wrap-up")
+                await eventually(lambda: _is_set(channels_in(cb, live.bridge_id or ""),
+                                                 {live.channel_id or "", party}),
+                                 what="the caller and the number")
+                assert await one_contact_in(cb, "connected") is not None
+                # The caller hangs up: every leg ends, every trunk is given back.
                 await cb.ari.hangup(live.channel_id or "")
                 ended = await eventually(lambda: one_contact_in(cb, "completed"),
                                          what="completed")
@@ -216,7 +225,7 @@ async def test_an_outside_party_goes_through_the_guard_and_admission_and_ends_wi
     assert ended.disposition == "caller-hangup"
     kinds = [e.kind for e in await events_of(cb, ended)]
     assert kinds.index("conference-dialling") < kinds.index("conference-joined") \
-        < kinds.index("completed")
+        < kinds.index("conference-agent-left") < kinds.index("completed")
 
 
 async def contact_where(rt: Runtime, **where: Any) -> Contact | None:
