@@ -30,6 +30,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("", {"CCARI_PBX_HOST": "0.0.0.0"}, "pbx.host"),
     ("", {"CCARI_DATABASE_URL": "mysql://x"}, "database.url"),
     ("", {"CCARI_WEB_PUBLIC_PORT": "8080"}, "must differ"),
+    ("[voice]\nconference_max_parties = 2\n", {}, "voice.conference_max_parties"),
+    ("", {"CCARI_VOICE_CONFERENCE_MAX_PARTIES": "33"}, "voice.conference_max_parties"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str], key: str) -> None:
     f = tmp_path / "c.toml"
