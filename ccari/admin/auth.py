@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -10,6 +9,7 @@ from aiohttp import web
 from ccari import keys
 from ccari.errors import Forbidden, Unauthorized
 from ccari.tenants import repo as tenants_repo
+from ccari.web.security import same_secret
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ async def principal(request: web.Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send Authorization: Bearer <token>", error_id="token-required")
     admin = request.app[keys.CONFIG].admin_token
-    if admin and hmac.compare_digest(admin, token):
+    if admin and same_secret(admin, token):
         return Principal(None)
     async with request.app[keys.SESSIONS]() as s:
         tenant = await tenants_repo.by_token(s, token)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import secrets
@@ -16,12 +15,13 @@ from ccari.agents import repo
 from ccari.agents.commands import Command
 from ccari.agents.devices import WS_PATH, credentials
 from ccari.agents.webphone import WebPhones
+from ccari.contacts import repo as contacts_repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ccari.storage.models import Agent, Tenant
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import STATIC, render
-from ccari.web.security import AgentSession, verify_password
+from ccari.web.security import AgentSession, same_secret, verify_password
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -78,7 +78,7 @@ async def _agent(request: web.Request) -> tuple[AgentSession, Agent, Tenant] | N
 
 
 def _check_csrf(expected: str | None, got: object) -> None:
-    if not expected or not isinstance(got, str) or not hmac.compare_digest(expected, got):
+    if not expected or not isinstance(got, str) or not same_secret(expected, got):
         raise Forbidden("the form has expired; reload the page", error_id="csrf-failed")
 
 
@@ -203,7 +203,11 @@ async def call_action(request: web.Request) -> web.Response:
             raise BadRequest("the body is not JSON", error_id="bad-json") from None
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object", error_id="bad-json")
-    message = {**body, "type": f"call.{action}", "contact_id": request.match_info["contact_id"]}
+    contact_id = request.match_info["contact_id"]
+    async with request.app[keys.SESSIONS]() as s:  # another tenant's contact: 404, first
+        if await contacts_repo.get(s, contact_id, agent.tenant_id) is None:
+            raise NotFound("no such contact", error_id="contact-not-found")
+    message = {**body, "type": f"call.{action}", "contact_id": contact_id}
     reply = await request.app[keys.COMMANDS].run(agent, message)
     return web.json_response(reply or {})
 

@@ -132,17 +132,14 @@ async def put_tenant(request: web.Request) -> web.Response:
     """Apply a whole document; the admin may create the tenant with it."""
     who = await principal(request)
     slug = request.match_info["tenant"]
+    # Another tenant's token is refused before its body is read.
+    actor = "admin" if who.tenant_id is None else (await _scope(request)).actor
     data = await _body(request)
     doc = sch.document(data)
     if doc.tenant.slug != slug:
         raise sch.Invalid(f"tenant.slug: the body says {doc.tenant.slug!r}, the path {slug!r}",
                           error_id="path-mismatch")
     service = request.app[PROVISIONING]
-    if who.tenant_id is None:
-        actor = "admin"
-    else:
-        scope = await _scope(request)
-        actor = scope.actor
     result, token, pbx = await service.apply(actor, doc, create=who.tenant_id is None)
     body: dict[str, Any] = {**result, "pbx": pbx}
     if token is not None:

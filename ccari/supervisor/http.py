@@ -18,7 +18,6 @@ CSRF token in ``X-CSRF-Token``.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,12 +30,12 @@ from ccari.agents.http import _agent
 from ccari.callbacks import http as callbacks_http
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.screenpop import public_attributes
-from ccari.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from ccari.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from ccari.storage.models import Agent, Contact, Tenant
 from ccari.voice.monitoring import Mode
 from ccari.voice.supervision import Supervision
 from ccari.web.pages import render
-from ccari.web.security import AgentSession
+from ccari.web.security import AgentSession, same_secret
 
 routes = web.RouteTableDef()
 SUPERVISION: web.AppKey[Supervision] = web.AppKey("supervision")
@@ -68,8 +67,18 @@ async def _supervisor(request: web.Request) -> tuple[AgentSession, Agent, Tenant
 
 
 def _csrf(request: web.Request, sess: AgentSession) -> None:
-    if not hmac.compare_digest(request.headers.get("X-CSRF-Token", ""), sess.csrf):
+    if not same_secret(sess.csrf, request.headers.get("X-CSRF-Token", "")):
         raise Forbidden("missing or stale CSRF token; reload the page", error_id="csrf-failed")
+
+
+async def _own_contact(request: web.Request, tenant_id: int, error_id: str = "call-not-found") -> str:
+    """The path's contact id, if it is one of the supervisor's tenant (else 404, before the
+    body is read or the PBX asked)."""
+    contact_id = request.match_info["id"]
+    async with request.app[keys.SESSIONS]() as s:
+        if await contacts_repo.get(s, contact_id, tenant_id) is None:
+            raise NotFound("no such contact", error_id=error_id)
+    return contact_id
 
 
 @routes.get("/supervisor")
@@ -128,11 +137,12 @@ async def _body(request: web.Request) -> dict[str, Any]:
 async def set_priority(request: web.Request) -> web.Response:
     sess, _, tenant = await _supervisor(request)
     _csrf(request, sess)
+    contact_id = await _own_contact(request, tenant.id, "contact-not-found")
     priority = (await _body(request)).get("priority")
     if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
         raise BadRequest("priority must be a whole number from -100 to 100", error_id="bad-priority")
-    await request.app[keys.QUEUE].reprioritise(tenant.id, request.match_info["id"], priority)
-    return web.json_response({"id": request.match_info["id"], "priority": priority})
+    await request.app[keys.QUEUE].reprioritise(tenant.id, contact_id, priority)
+    return web.json_response({"id": contact_id, "priority": priority})
 
 
 @routes.post("/supervisor/api/contacts/{id}/schedule")
@@ -201,20 +211,22 @@ def _supervision(request: web.Request) -> Supervision:
 
 @routes.post("/supervisor/api/calls/{id}/monitor")
 async def monitor(request: web.Request) -> web.Response:
-    sess, agent, _ = await _supervisor(request)
+    sess, agent, tenant = await _supervisor(request)
     _csrf(request, sess)
+    contact_id = await _own_contact(request, tenant.id)
     raw = (await _body(request)).get("mode")
     try:
         mode = Mode(raw if isinstance(raw, str) else "")
     except ValueError:
         raise BadRequest("mode must be one of " + ", ".join(m.value for m in Mode),
                          error_id="bad-mode") from None
-    view = await _supervision(request).monitor(agent, request.match_info["id"], mode)
+    view = await _supervision(request).monitor(agent, contact_id, mode)
     return web.json_response(view)
 
 
 @routes.delete("/supervisor/api/calls/{id}/monitor")
 async def stop_monitoring(request: web.Request) -> web.Response:
-    sess, agent, _ = await _supervisor(request)
+    sess, agent, tenant = await _supervisor(request)
     _csrf(request, sess)
-    return web.json_response(await _supervision(request).stop(agent, request.match_info["id"]))
+    contact_id = await _own_contact(request, tenant.id)
+    return web.json_response(await _supervision(request).stop(agent, contact_id))

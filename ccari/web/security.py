@@ -32,6 +32,12 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest, base64.b64decode(digest_b64))
 
 
+def same_secret(expected: str, given: str) -> bool:
+    """Constant-time comparison of a secret with what a client sent (any text: the bytes are
+    compared, since ``hmac.compare_digest`` refuses non-ASCII strings)."""
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 
