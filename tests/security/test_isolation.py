@@ -1,0 +1,203 @@
+"""Tenant isolation, as a table generated from the OpenAPI documents.
+
+Every operation of both listeners x every kind of credential (none, the admin token, acme's
+API token, an acme agent's and supervisor's session, an acme customer token), aimed at
+**globex**: each path parameter names globex's object of that kind (``tests/support/world.py``
+gives both tenants one of every kind), ``?tenant=`` and ``?contact=`` name globex's.  A row is
+held to one of these rules:
+
+* ``refused``: 401, 403 or 404 (or, for a page, the redirect to the login form), a status the
+  route documents (the conformance check of every test app sees to that);
+* ``admin``: the admin token acts on every tenant by design (it is the operator's); the
+  row must not be refused, which proves the ids of the other rows are real;
+* ``own``: the route names no tenant and no object (``GET /api/contacts``, ``GET /agent``):
+  the credential's tenant is the scope, so the answer may be anything but globex's data;
+* ``free``: holds no tenant's data at all, listed in :data:`FREE` with the reason.
+
+Whatever the rule, no answer to an acme credential shows globex's data (:data:`MARKER` is in
+every text of globex's objects; none of globex's ids may appear).  A route the table cannot
+fill (a path parameter it has no object for) or a public route missing from :data:`FREE`
+fails the test: a new route must be placed in the table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ccari.config import Config
+from ccari.web.openapi import LISTENERS, Listener, document
+from tests.support.world import MARKER, PDF, World, serving
+
+KINDS = ("none", "admin", "tenant", "agent", "supervisor", "customer")
+SCHEME_KINDS = {"adminToken": {"admin"}, "tenantToken": {"tenant"},
+                "agentSession": {"agent", "supervisor"}, "customerToken": {"customer"},
+                "customerTokenQuery": {"customer"}}
+REFUSED = {401, 403, 404}
+FREE = {  # (method, path) -> why the route is tenant-free
+    ("GET", "/"): "redirects to the agent page",
+    ("GET", "/healthz"): "liveness: {status: ok}",
+    ("GET", "/openapi.json"): "the listener's API description",
+    ("GET", "/static/{filename}"): "the pages' own scripts and styles",
+    ("GET", "/agent/login"): "the login form; the credentials posted decide the tenant",
+    ("POST", "/agent/login"): "the login itself: tenant, username and password",
+    ("GET", "/metrics"): "the operator's Prometheus figures (internal listener only)",
+    ("GET", "/cobrowse.js"): "the co-browse script a tenant's site loads",
+    ("GET", "/widget.js"): "the help widget script a tenant's site loads",
+    ("GET", "/widget.css"): "the help widget's style",
+    ("GET", "/vendor/rrweb.min.js"): "a vendored library",
+    ("GET", "/demo-assets/site.css"): "the demo site's style",
+    ("GET", "/demo/{tenant}"): "the demo site of a tenant, public by design",
+    ("GET", "/demo/{tenant}/"): "the demo site of a tenant, public by design",
+    ("GET", "/demo/{tenant}/{page}"): "the demo site of a tenant, public by design",
+    ("POST", "/v1/sessions"): "starts a customer session for the tenant a site names "
+                              "(public by design; the Origin is checked against its sites)",
+    ("OPTIONS", "/v1/callbacks"): "a CORS preflight: names no tenant, grants nothing",
+    ("OPTIONS", "/v1/callbacks/{id}"): "a CORS preflight: names no tenant, grants nothing",
+    ("OPTIONS", "/v1/email"): "a CORS preflight: names no tenant, grants nothing",
+    ("OPTIONS", "/v1/{tail}"): "a CORS preflight: names no tenant, grants nothing",
+}
+# Path parameters that name no tenant's object: what the table puts there.
+NEUTRAL = {"filename": "ccari.css", "page": "page2", "tail": "chat", "action": "hold"}
+
+
+@dataclass(frozen=True)
+class Row:
+    listener: Listener
+    method: str
+    path: str
+    kind: str
+    rule: str  # refused | admin | own | free
+    url: str  # the path with globex's ids and the query
+    body: bytes | None
+    content_type: str | None
+
+
+def operations() -> list[tuple[Listener, str, str, dict[str, Any]]]:
+    return [(listener, method.upper(), path, op)
+            for listener in LISTENERS for path, item in document(listener)["paths"].items()
+            for method, op in item.items() if method != "parameters"]
+
+
+def parameters(doc: dict[str, Any], path: str, op: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [*doc["paths"][path].get("parameters", []), *op.get("parameters", [])]
+    out = []
+    for p in found:
+        if "$ref" in p:
+            p = doc["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]
+        out.append(p)
+    return out
+
+
+def table(world: World, other: str = "globex") -> list[Row]:
+    """The rows, generated from the documents; raises on a route the table cannot place."""
+    rows: list[Row] = []
+    ids = world.objects[other]
+    for listener, method, path, op in operations():
+        params = parameters(document(listener), path, op)
+        url, query, names_object = path, {}, False
+        for p in params:
+            name = p["name"]
+            if p["in"] == "path":
+                value = NEUTRAL.get(name) if name in NEUTRAL else ids.ids(path).get(name)
+                if value is None:
+                    raise AssertionError(f"{method} {path}: no {other} object for {{{name}}}")
+                url = url.replace("{" + name + "}", value)
+                names_object |= name not in NEUTRAL
+            elif p["in"] == "query" and name in ("tenant", "contact"):
+                query[name] = ids.ids(path)[name]
+                names_object = True
+        if query:
+            url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+        schemes = {n for req in op.get("security", []) for n in req}
+        accepted = set().union(*(SCHEME_KINDS[n] for n in schemes)) if schemes else set()
+        free = (method, path) in FREE
+        if not schemes and not free:
+            raise AssertionError(f"{listener} {method} {path}: public, yet not in FREE")
+        body, ctype = None, None
+        content = (op.get("requestBody") or {}).get("content", {})
+        if "application/json" in content:
+            body, ctype = b"{}", "application/json"
+        elif "application/pdf" in content:
+            body, ctype = PDF, "application/pdf"
+        elif "application/x-www-form-urlencoded" in content:
+            body, ctype = b"csrf=x", "application/x-www-form-urlencoded"
+        for kind in KINDS:
+            if kind == "customer" and listener == "internal" or \
+                    kind in ("admin", "tenant", "agent", "supervisor") and listener == "public":
+                rule = "free" if free else "refused"  # another listener's credential
+            elif free:
+                rule = "free"
+            elif kind not in accepted:
+                rule = "refused"
+            elif kind == "admin":
+                rule = "admin"
+            else:
+                rule = "refused" if names_object else "own"
+            rows.append(Row(listener, method, path, kind, rule, url, body, ctype))
+    return rows
+
+
+@pytest.fixture
+async def served(cfg: Config, sessions: Any, aiohttp_server: Any) -> Any:
+    async with serving(cfg, sessions, aiohttp_server) as found:
+        yield found
+
+
+def leaks(world: World, body: bytes, other: str = "globex") -> list[str]:
+    text = body.decode("utf-8", "replace")
+    theirs = world.objects[other]
+    found = [MARKER] if MARKER in text else []
+    for kind in ("contact", "callback", "fax", "fax_send", "recording", "voicemail"):
+        if getattr(theirs, kind) in text:
+            found.append(f"{other}'s {kind} id")
+    return found
+
+
+def refused(status: int, headers: Any) -> bool:
+    return status in REFUSED or status == 303 and headers.get("Location") == "/agent/login"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_no_route_lets_a_credential_reach_another_tenants_objects(served: Any) -> None:
+    world, urls = served
+    # The admin's changes last (its deletes at the very end): every other row meets globex's
+    # objects as they were made.
+    rows = sorted(table(world), key=lambda r: (r.kind == "admin", r.method == "DELETE"))
+    failures: list[str] = []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        for row in rows:
+            headers = world.headers(row.kind, "acme", urls["public"])
+            url = urls[row.listener] + row.url
+            if row.kind == "customer" and "token" not in url:  # websockets take it in the query
+                url += ("&" if "?" in url else "?") + "token=" + world.credentials["acme"].customer_token
+            if row.content_type:
+                headers = {**headers, "Content-Type": row.content_type}
+            async with http.request(row.method, url, headers=headers, data=row.body,
+                                    allow_redirects=False) as resp:
+                body = await resp.read()
+                status = resp.status
+                what = f"{row.kind:10} {row.method} {row.url} -> {status} ({row.rule})"
+                if row.kind != "admin" and (found := leaks(world, body)):
+                    failures.append(f"{what}: shows {', '.join(found)}")
+                if row.rule == "refused" and not refused(status, resp.headers):
+                    failures.append(f"{what}: not refused: {body[:200]!r}")
+                if row.rule == "admin" and status in (401, 403, 404):
+                    failures.append(f"{what}: the admin token was refused: {body[:200]!r}")
+                if status >= 500:
+                    failures.append(f"{what}: server error")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.rule] = counts.get(row.rule, 0) + 1
+    assert not failures, f"{len(failures)} of {len(rows)} rows fail:\n" + "\n".join(failures)
+    assert counts["refused"] > 300 and counts["admin"] > 40, json.dumps(counts)
+
+
+def test_every_public_route_is_in_the_table_or_listed_as_tenant_free() -> None:
+    """FREE names only routes that exist and take no credential (a stale entry fails)."""
+    public_ops = {(m, p) for _, m, p, op in operations() if not op.get("security")}
+    assert sorted(set(FREE) - public_ops) == []
