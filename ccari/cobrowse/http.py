@@ -180,6 +180,9 @@ async def put_settings(request: web.Request) -> web.Response:
         raise BadRequest("send a JSON object", error_id="bad-json") from None
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object", error_id="bad-json")
+    unknown = set(body) - {"mask_selector", "code_ttl_s"}
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", error_id="unknown-field")
     async with request.app[keys.SESSIONS]() as s:
         row = await repo.settings(s, tenant_id)
         if row is None:

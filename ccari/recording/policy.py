@@ -43,7 +43,7 @@ def check(data: Any, queues: Iterable[str]) -> dict[str, Any]:
                              or not 1 <= days <= MAX_RETENTION_DAYS):
         raise InvalidPolicy(f"retention_days must be a whole number of days from 1 to "
                             f"{MAX_RETENTION_DAYS}, or null")
-    overrides = data.get("queues") or {}
+    overrides = data.get("queues", {})
     if not isinstance(overrides, dict):
         raise InvalidPolicy("queues must map a queue's name to a mode")
     known = set(queues)

@@ -38,6 +38,9 @@ def test_the_mode_of_a_call_is_its_queues_override_else_the_tenants(
     ({"mode": "all", "retention_days": 100000}, "retention_days"),
     ({"mode": "all", "queues": {"nope": "all"}}, "no queue 'nope'"),
     ({"mode": "all", "queues": {"sales": "maybe"}}, "queues.sales must be one of"),
+    # what the document does not allow, found by the fuzzing run (null was taken as "none")
+    ({"mode": "all", "queues": None}, "queues must map"),
+    ({"mode": "all", "queues": 0}, "queues must map"),
     ({"mode": "all", "queues": ["sales"]}, "queues must map"),
     ({"mode": "all", "colour": "red"}, "unknown field(s): colour"),
 ])

@@ -73,3 +73,16 @@ async def test_another_tenants_object_is_refused_before_the_body_is_read(
         assert await answer(
             http, "POST", f"{internal}/agent/api/calls/{theirs.contact}/hold",
             headers=acme.headers("agent", origin)) == (404, "contact-not-found")
+
+
+async def test_a_settings_body_the_document_does_not_allow_is_refused(
+        served: tuple[World, dict[str, str]]) -> None:
+    """Unknown fields of the co-browse settings were ignored (and answered 200)."""
+    world, urls = served
+    auth = world.credentials["acme"].headers("tenant", urls["public"])
+    async with aiohttp.ClientSession() as http:
+        assert await answer(http, "PUT", f"{urls['internal']}/api/cobrowse/settings",
+                            headers=auth, json={"mask_selector": ".card", "mask": "#x"}) == (
+            400, "unknown-field")
+        async with http.get(f"{urls['internal']}/api/cobrowse/settings", headers=auth) as resp:
+            assert (await resp.json())["mask_selector"] == ""  # nothing of it was saved
