@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -38,9 +38,23 @@ def internal_setup(webphones: WebPhones) -> Callable[[web.Application], None]:
         app[WEBPHONES] = webphones
         app.add_routes(routes)
         app.router.add_get("/", _to_agent)
-        app.router.add_static("/static", STATIC)
+        app.router.add_get("/static/{filename:.+}", _static_files())
 
     return setup
+
+
+def _static_files() -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+    """``/static/<name>``: the files the package ships, known at start-up (a name that is
+    none of them is 404 without touching the file system)."""
+    files = {p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file()}
+
+    async def serve(request: web.Request) -> web.FileResponse:
+        path = files.get(request.match_info["filename"])
+        if path is None:
+            raise NotFound("no such file", error_id="not-found")
+        return web.FileResponse(path)
+
+    return serve
 
 
 async def _to_agent(request: web.Request) -> web.Response:

@@ -52,6 +52,10 @@ async def get_source(request: web.Request) -> web.Response:
         return web.json_response(source_json(await s.get(EntitlementSource, tenant_id)))
 
 
+FIELDS = {"url_template", "timeout_s", "cache_ttl_s", "auth_header", "routing_attribute",
+          "routing_levels"}
+
+
 @routes.put("/api/entitlements/source")
 async def put_source(request: web.Request) -> web.Response:
     """Set any of url_template (null: local record only), timeout_s, cache_ttl_s,
@@ -63,6 +67,9 @@ async def put_source(request: web.Request) -> web.Response:
         raise BadRequest("send a JSON object", error_id="bad-json") from None
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object", error_id="bad-json")
+    unknown = set(body) - FIELDS
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", error_id="unknown-field")
     async with request.app[keys.SESSIONS]() as s:
         src = await s.get(EntitlementSource, tenant_id)
         if src is None:

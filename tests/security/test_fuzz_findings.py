@@ -86,3 +86,27 @@ async def test_a_settings_body_the_document_does_not_allow_is_refused(
             400, "unknown-field")
         async with http.get(f"{urls['internal']}/api/cobrowse/settings", headers=auth) as resp:
             assert (await resp.json())["mask_selector"] == ""  # nothing of it was saved
+
+
+async def test_unknown_entitlement_source_fields_are_refused(
+        served: tuple[World, dict[str, str]]) -> None:
+    """They were ignored (200): a misspelt field looked saved."""
+    world, urls = served
+    auth = world.credentials["acme"].headers("tenant", urls["public"])
+    async with aiohttp.ClientSession() as http:
+        assert await answer(http, "PUT", f"{urls['internal']}/api/entitlements/source",
+                            headers=auth, json={"timeout_s": 1.0, "timout_s": 9}) == (
+            400, "unknown-field")
+
+
+async def test_a_static_file_name_the_package_does_not_ship_is_404_whatever_it_is(
+        served: tuple[World, dict[str, str]]) -> None:
+    """A name longer than the file system allows was a 500 (ENAMETOOLONG)."""
+    _, urls = served
+    async with aiohttp.ClientSession() as http:
+        for name in ("x" * 300, "..%2F..%2Fpyproject.toml", "vendor", "nope.js"):
+            assert await answer(http, "GET", f"{urls['internal']}/static/{name}") == (
+                404, "not-found"), name
+        for name in ("agent.js", "vendor/jssip/jssip.min.js"):
+            async with http.get(f"{urls['internal']}/static/{name}") as resp:
+                assert resp.status == 200 and resp.content_type.endswith("javascript"), name
