@@ -1,0 +1,16 @@
+"""The fuzzing run in a bounded form: every route of both listeners, every credential."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import fuzz
+
+
+@pytest.mark.timeout(150)
+def test_fuzzing_every_route_finds_no_server_error_and_no_schema_violation() -> None:
+    out = fuzz.run(1500, seconds=80.0, seed=20240601, log=lambda _line: None)
+    assert out["requests"] >= 1500
+    assert out["routes"] == out["operations"]  # every documented operation was reached
+    assert out["server_errors"] == [], "\n".join(out["server_errors"])
+    assert out["violations"] == [], "\n".join(out["violations"])
