@@ -34,14 +34,14 @@ def concrete(path: str, value: str) -> str:
 
 
 def routes(app: web.Application, value: str = "x") -> list[tuple[str, str]]:
-    """(method, URL) for every route of ``app``; a static prefix gets a real file."""
+    """(method, URL) for every route of ``app``; the static files' route gets a real file."""
     out = []
     for resource in app.router.resources():
         info = resource.get_info()
-        if "prefix" in info:  # add_static
-            out.append(("GET", f"{info['prefix']}/agent.js"))
-            continue
         path = info.get("path") or info.get("formatter")
+        if str(path).startswith("/static/"):
+            out.append(("GET", "/static/agent.js"))
+            continue
         for route in resource:
             if route.method != hdrs.METH_HEAD:
                 out.append((route.method, concrete(str(path), value)))
