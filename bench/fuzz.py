@@ -229,7 +229,7 @@ def run(requests_wanted: int, seconds: float, seed: int, log: Any = print) -> di
 def main(argv: list[str] | None = None) -> None:
     p: argparse.ArgumentParser = parser(__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--requests", type=int, default=10_000, help="at least this many (10,000)")
-    p.add_argument("--seconds", type=float, default=280.0, help="time bound (280 s)")
+    p.add_argument("--seconds", type=float, default=290.0, help="time bound (290 s)")
     p.add_argument("--log", help="write ccari's errors (with their tracebacks) to this file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.log else logging.CRITICAL, filename=args.log)
