@@ -40,6 +40,8 @@ from ccari.agents.phones import PhoneWatch, poll_interval
 from ccari.ari import AriClient
 from ccari.ari.router import StasisRouter
 from ccari.callbacks import plugin as callbacks_plugin
+from ccari.callbacks.limits import Limits
+from ccari.callbacks.outward import OutwardGuard
 from ccari.chat import plugin as chat_plugin
 from ccari.cobrowse import plugin as cobrowse_plugin
 from ccari.cobrowse.services import CobrowseService
@@ -164,6 +166,9 @@ class Runtime:
     pbx: PbxWatch | None = None
     # The SIP attack guard (set by the security plugin).
     security: SecurityService | None = None
+    # The one gate of every outward number (toll-fraud guard + rate limits), shared by
+    # callbacks, transfers, consults and faxes.
+    outward: OutwardGuard | None = None
     # Contexts that place or take calls attach once ARI and the voice ACD exist (before ARI
     # connects, so that their reconcile runs on the first connect too).
     pbx_setups: list[Callable[[AriClient, StasisRouter, VoiceService], object]] = field(
@@ -193,6 +198,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                  tokens=CustomerTokens(cfg.web.secret_key), origins=Origins(sessions),
                  admission=admission)
     rt.offers = PageOffers(sessions, queue, hub, accept_timeout_s=routing.accept_timeout_s)
+    rt.outward = OutwardGuard(sessions, Limits.of(cfg.callbacks), node=cfg.node)
     rt.offers.register_commands(rt.commands)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
@@ -200,6 +206,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
         stack.push_async_callback(hub.close)
         stack.push_async_callback(queue.close)
         stack.push_async_callback(rt.offers.close)
+        stack.push_async_callback(rt.outward.close)
         for plugin in PLUGINS:
             await plugin.install(rt, stack)
         if with_pbx:
@@ -230,7 +237,8 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
             router = StasisRouter(rt.ari)
             stasis.register(rt.ari, router, rt.voice)
             # Blind transfers (a skill, a colleague, an outside number), page and REST.
-            transfers = Transfers(rt.voice, queue, admission, trunk=cfg.callbacks.trunk,
+            transfers = Transfers(rt.voice, queue, admission, rt.outward,
+                                  trunk=cfg.callbacks.trunk,
                                   host=cfg.callbacks.outbound_host(cfg.pbx))
             transfers.register_commands(rt.commands)
             transfers_stasis(rt.ari, router, transfers)

@@ -154,8 +154,8 @@ def _explain(row: AdmissionDecision) -> str:
                         row.outstanding, dict(row.inputs or {}))
     try:
         return explain(decision)
-    except (KeyError, IndexError, ValueError):
-        return row.reason
+    except (KeyError, IndexError, ValueError):  # e.g. an outward number refused
+        return str((row.inputs or {}).get("message", row.reason))
 
 
 def decision_json(row: AdmissionDecision) -> dict[str, Any]:

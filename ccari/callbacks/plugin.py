@@ -44,7 +44,7 @@ class _AdmitAllOutbound:
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register routes, commands, deliverers and background services of this context."""
     service = CallbackService(rt.sessions, rt.queue, rt.hub, rt.config.callbacks,
-                              node=rt.config.node)
+                              node=rt.config.node, outward=rt.outward)
     rt.queue.register("callback", service)
     rt.ivr_callbacks = service
     rt.public_setups.append(http.public_setup(service))

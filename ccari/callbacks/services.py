@@ -34,9 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.agents.notifier import AgentHub
 from ccari.callbacks import guard, repo, schedule
 from ccari.callbacks.executor import CallbackExecutor, move
-from ccari.callbacks.limits import Limiter, Limits
+from ccari.callbacks.limits import Limits
 from ccari.callbacks.models import Callback, CallbackSettings
 from ccari.callbacks.outcomes import Outcomes
+from ccari.callbacks.outward import OutwardGuard
 from ccari.callbacks.scheduler import Scheduler
 from ccari.config import CallbacksConfig
 from ccari.contacts import repo as contacts_repo
@@ -75,13 +76,17 @@ class DialerPort(Protocol):
 class CallbackService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService,
                  hub: AgentHub, config: CallbacksConfig, *, node: str,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 outward: OutwardGuard | None = None) -> None:
         self._sessions = sessions
         self._queue = queue
         self.config = config
         self._node = node
         self._clock = clock
-        self.limiter = Limiter(Limits.of(config))
+        # The process's one gate of outward numbers (shared with transfers and faxes).
+        self.outward = outward or OutwardGuard(sessions, Limits.of(config), node=node,
+                                               clock=clock)
+        self.limiter = self.outward.limiter
         self.dialer: DialerPort | None = None
         self.executor = CallbackExecutor(queue, hub)
         self.scheduler = Scheduler(self, sessions, node=node)
@@ -126,14 +131,14 @@ class CallbackService:
         if when is not None and when > now + dt.timedelta(seconds=self.config.max_ahead_s):
             raise BadRequest("that is too far ahead", error_id="bad-time")
         settings = await repo.settings(s, tenant_id)
-        dest = guard.check(phone, repo.policy_of(settings))
+        dest = await self.outward.check(tenant_id, phone, path=source, session=s, limit=False)
         attrs = dict(attributes or {})
         skill = attrs.get("skill")
         if skill is not None and not await repo.has_skill(s, tenant_id, "skill", str(skill)):
             raise BadRequest("no agent has this skill", error_id="unknown-skill")
         if await repo.open_for_phone(s, tenant_id, dest.e164) is not None:
             raise Conflict("a callback to this number is already planned", error_id="callback-exists")
-        self.limiter.check(self._clock(), number=dest.e164, tenant_id=tenant_id)
+        self.outward.limit(tenant_id, dest, path=source)
         start, window_end = schedule.window(when, now, settings.window_s)
         queue = await tenants_repo.queue(s, tenant_id, None)
         customer = await crm_repo.by_phone(s, tenant_id, dest.digits)
@@ -326,6 +331,7 @@ class CallbackService:
 
     async def close(self) -> None:
         await self.scheduler.close()
+        await self.outward.close()
 
     # ---- agent first: the deliverer of medium "callback" ----------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:

@@ -61,7 +61,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     sender = FaxSender(rt.sessions, store, spool=spool, asterisk_spool=asterisk_spool,
                        dial=cfg.fax.dial, trunk=cfg.callbacks.trunk,
                        host=cfg.callbacks.outbound_host(cfg.pbx), admission=rt.admission,
-                       retries=cfg.fax.retries, retry_after_s=cfg.fax.retry_after_s)
+                       retries=cfg.fax.retries, retry_after_s=cfg.fax.retry_after_s,
+                       outward=rt.outward)
     stack.push_async_callback(sender.close)
     rt.offers.register_medium(MEDIUM)
     rt.agent_scripts.append("/static/agent-fax.js")

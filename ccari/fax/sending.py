@@ -1,9 +1,9 @@
 """Send a PDF as a fax: the toll-fraud guard, then one attempt committed before it is dialled.
 
-* :meth:`FaxSender.submit`: the number passes :func:`ccari.callbacks.guard.check` with the
-  tenant's dial policy (its callback allow-list: 422 ``invalid-number``, 403
-  ``number-not-allowed``), the PDF is rendered to fax pages (422 ``invalid-document``);
-  the document, the send and its first attempt are saved, then it is dialled.
+* :meth:`FaxSender.submit`: the number passes the outward gate
+  (:mod:`ccari.callbacks.outward`: the tenant's dial policy and rate limits; 422
+  ``invalid-number``, 403 ``number-not-allowed``, 429 ``rate-limited``), the PDF is
+  rendered to fax pages (422 ``invalid-document``); the document, the send and its first attempt are saved, then it is dialled.
 * :meth:`FaxSender.dial`: trunk admission, then an ARI originate whose channel id is the
   attempt's id (``fxo-<send>-<n>``): a duplicate is refused by Asterisk, so an attempt is
   never dialled twice.  The answered call leaves Stasis for ``ccari-fax,send`` (SendFax).
@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.ari import AriClient
 from ccari.ari import ids as ari_ids
 from ccari.ari.errors import AriConflict, AriError
-from ccari.callbacks import guard
 from ccari.callbacks import repo as callbacks_repo
+from ccari.callbacks.outward import OutwardGuard
 from ccari.contacts.services import utc
 from ccari.errors import CcariError, Conflict
 from ccari.fax.core import Report, reason, retry
@@ -65,9 +65,10 @@ class FaxSender:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], store: FaxStore, *,
                  spool: Path, asterisk_spool: PurePosixPath, dial: str, trunk: str, host: str,
                  admission: OutboundAdmission | None, retries: int = 0,
-                 retry_after_s: float = 300.0,
+                 retry_after_s: float = 300.0, outward: OutwardGuard | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._sessions = sessions
+        self._outward = outward or OutwardGuard(sessions, node="fax", clock=clock)
         self._store = store
         self._spool, self._asterisk_spool = spool, asterisk_spool
         self._dial, self._trunk, self._host = dial, trunk, host
@@ -82,10 +83,10 @@ class FaxSender:
         return self._spool / f"out-{send_id}.tif"
 
     async def submit(self, tenant_id: int, to: str, pdf: bytes) -> FaxSend:
+        dest = await self._outward.check(tenant_id, to, path="fax")
         async with self._sessions() as s:
             settings = await callbacks_repo.settings(s, tenant_id)
             caller_id = await callbacks_repo.caller_id(s, settings)
-        dest = guard.check(to, callbacks_repo.policy_of(settings))
         try:
             tiff, pages = await asyncio.to_thread(pdf_to_tiff, pdf)
         except ValueError as exc:

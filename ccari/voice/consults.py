@@ -138,7 +138,8 @@ class Consults:
             endpoint, to = f"PJSIP/{other.phone_username}", {"agent": target.username}
             colleague = other.id
         else:
-            dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number)
+            dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number,
+                                                                path="consult")
             endpoint, to = self._transfers.endpoint(dest), {"number": dest.e164}
         contact_id = call.contact_id
         async with call.lock:

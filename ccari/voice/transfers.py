@@ -9,8 +9,9 @@
   the router offers it to her only, her phone rings with the offer's stable id and her page
   shows the screen pop.  If she does not answer, the contact waits for its skills again in
   its place (``offers.py``).
-* **To an outside number**: the toll-fraud guard (the tenant's dial policy, as for
-  callbacks and faxes: 422 ``invalid-number``, 403 ``number-not-allowed``), then trunk
+* **To an outside number**: the outward gate (:mod:`ccari.callbacks.outward`: the tenant's
+  dial policy and the per-number and per-tenant rate limits, shared with callbacks and
+  faxes: 422 ``invalid-number``, 403 ``number-not-allowed``, 429 ``rate-limited``), then trunk
   admission for the new leg (409 ``trunk-limit-reached``), then the leg's stable id
   (``xfer-<contact>-<n>``) and the transfer are committed, then it is dialled once.  The
   agent leaves at once; the caller hears the music until the number answers, then is
@@ -38,6 +39,7 @@ from ccari.ari.ids import Kind
 from ccari.ari.router import StasisRouter
 from ccari.callbacks import guard
 from ccari.callbacks import repo as callbacks_repo
+from ccari.callbacks.outward import OutwardGuard
 from ccari.contacts import lifecycle, repo
 from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.services import QueueService
@@ -65,8 +67,10 @@ class OutboundAdmission(Protocol):
 
 class Transfers:
     def __init__(self, voice: VoiceService, queue: QueueService,
-                 admission: OutboundAdmission | None, *, trunk: str, host: str) -> None:
+                 admission: OutboundAdmission | None, outward: OutwardGuard | None = None,
+                 *, trunk: str, host: str) -> None:
         self._voice = voice
+        self._outward = outward or OutwardGuard(voice.sessions, node=voice.node)
         self._queue = queue
         self._admission = admission
         self._trunk, self._host = trunk, host
@@ -147,13 +151,15 @@ class Transfers:
         return {"type": "transferred", "contact_id": contact_id}
 
     # ---- out of the contact center -------------------------------------------------------
-    async def destination(self, tenant_id: int, number: str) -> tuple[guard.Destination, str]:
-        """The number as the tenant may dial it (the toll-fraud guard: 422, 403) and the
-        caller id the other end sees (the tenant's, as for callbacks)."""
+    async def destination(self, tenant_id: int, number: str, *, path: str = "transfer"
+                          ) -> tuple[guard.Destination, str]:
+        """The number as the tenant may dial it (the outward gate, as for callbacks and
+        faxes: 422, 403, 429 ``rate-limited``) and the caller id the other end sees."""
+        dest = await self._outward.check(tenant_id, number, path=path)
         async with self._voice.sessions() as s:
             settings = await callbacks_repo.settings(s, tenant_id)
             caller_id = await callbacks_repo.caller_id(s, settings)
-        return guard.check(number, callbacks_repo.policy_of(settings)), caller_id
+        return dest, caller_id
 
     @property
     def ring_s(self) -> int:
