@@ -122,12 +122,12 @@ def main(argv: list[str] | None = None) -> int:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("alembic").setLevel(logging.WARNING)
         from ccari.app import serve, with_secrets
-        from ccari.storage.db import upgrade
+        from ccari.storage.db import shown, upgrade
 
         cfg = with_secrets(cfg)
         if ns.command in ("run", "migrate"):
             upgrade(cfg.database.url)
-            log.info("database at %s is up to date", cfg.database.url)
+            log.info("database at %s is up to date", shown(cfg.database.url))
         if ns.command == "demo" or (ns.command == "run" and not ns.no_demo):
             asyncio.run(_seed_demo(cfg))
         if ns.command == "pbx-sync":

@@ -17,6 +17,8 @@ from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.web.openapi import LISTENER
 from tests.support.openapi import Conformances
 from tests.support.postgres import postgres_server
+from tests.support.secret_watch import WATCH as SECRETS
+from tests.support.secret_watch import SecretWatch
 
 _counter = itertools.count()
 
@@ -93,3 +95,23 @@ def aiohttp_server(aiohttp_server: Any, openapi_conformance: Conformances) -> An
         return await aiohttp_server(app, *args, **kwargs)
 
     return make
+
+
+# ---- no secret in any log line ---------------------------------------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    SECRETS.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    SECRETS.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs() -> Iterator[SecretWatch]:
+    """Fails the test (at teardown, after every other fixture has logged its last) when a
+    log record or a ccari process log of the test holds a known secret."""
+    SECRETS.start_test()
+    yield SECRETS
+    leaks = SECRETS.leaks()
+    if leaks:
+        pytest.fail("secrets in the logs:\n" + "\n".join(leaks), pytrace=False)

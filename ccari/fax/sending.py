@@ -3,7 +3,8 @@
 * :meth:`FaxSender.submit`: the number passes the outward gate
   (:mod:`ccari.callbacks.outward`: the tenant's dial policy and rate limits; 422
   ``invalid-number``, 403 ``number-not-allowed``, 429 ``rate-limited``), the PDF is
-  rendered to fax pages (422 ``invalid-document``); the document, the send and its first attempt are saved, then it is dialled.
+  rendered to fax pages (422 ``invalid-document``); the document, the send and its first
+  attempt are saved, then it is dialled.
 * :meth:`FaxSender.dial`: trunk admission, then an ARI originate whose channel id is the
   attempt's id (``fxo-<send>-<n>``): a duplicate is refused by Asterisk, so an attempt is
   never dialled twice.  The answered call leaves Stasis for ``ccari-fax,send`` (SendFax).

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from ccari.storage.models import Base
@@ -66,6 +67,11 @@ def _skip_empty_transaction_ends(engine: AsyncEngine) -> None:
 
     dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
     dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
+
+
+def shown(url: str) -> str:
+    """The database URL as a log line may show it: without its password."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]

@@ -19,6 +19,7 @@ from ccari.pbx import PbxProcess
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Contact
 from tests.support.agent_web import open_agent_page
+from tests.support.secret_watch import WATCH as SECRETS
 from tests.support.sipp import Sipp, free_tcp_port, run_sipp
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 
@@ -45,6 +46,8 @@ class CcariProcess:
         self.proc: asyncio.subprocess.Process | None = None
         # Its log goes to a file: a pipe nobody reads would block ccari once it is full.
         self.log = Path(cfg.state_dir) / "ccari-process.log"
+        SECRETS.add_config(cfg)  # and its log is read for them (tests/support/secret_watch.py)
+        SECRETS.watch_file(self.log)
 
     async def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
