@@ -67,11 +67,18 @@ class Limiter:
             "tenant": Buckets(self.limits.per_tenant),
         }
 
-    def allow(self, keys: Sequence[tuple[str, str]], now: float) -> str | None:
-        """Take a token for each (kind, key) and return None, or the first kind refusing."""
+    def peek(self, keys: Sequence[tuple[str, str]], now: float) -> str | None:
+        """The first kind that would refuse (None: all would pass); takes nothing."""
         for kind, key in keys:
             if self._buckets[kind].tokens(key, now) < 1.0:
                 return kind
+        return None
+
+    def allow(self, keys: Sequence[tuple[str, str]], now: float) -> str | None:
+        """Take a token for each (kind, key) and return None, or the first kind refusing."""
+        refused = self.peek(keys, now)
+        if refused is not None:
+            return refused
         for kind, key in keys:
             self._buckets[kind].take(key, now)
         return None

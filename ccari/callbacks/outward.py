@@ -59,6 +59,17 @@ class OutwardGuard:
             self.refused(tenant_id, number, path, exc)
             raise
 
+    async def allows(self, session: AsyncSession, tenant_id: int, number: str) -> bool:
+        """Would :meth:`check` pass now?  Takes no token and logs nothing (asked before a
+        callback is offered to a caller in the IVR)."""
+        settings = await repo.settings(session, tenant_id)
+        try:
+            dest = guard.check(number, repo.policy_of(settings))
+        except CcariError:
+            return False
+        return self.limiter.peek(
+            [("number", dest.e164), ("tenant", str(tenant_id))], self._clock()) is None
+
     def limit(self, tenant_id: int, dest: guard.Destination, *, path: str) -> None:
         """The per-number and per-tenant limits alone (after checks of the caller's own)."""
         try:

@@ -46,7 +46,7 @@ from ccari.contacts.routing import requirements_from
 from ccari.contacts.services import QueueService, utc
 from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import routing_attributes_for
-from ccari.errors import BadRequest, CcariError, Conflict, NotFound
+from ccari.errors import BadRequest, Conflict, NotFound
 from ccari.routing import Medium, WorkItem
 from ccari.storage.models import Agent, Contact, ContactMeta
 from ccari.tenants import repo as tenants_repo
@@ -205,16 +205,13 @@ class CallbackService:
         return await self.dialer.take_from_ivr(channel_id, contact_id, attributes, source=source)
 
     async def can_call(self, tenant_id: int, number: str) -> bool:
-        """Would :meth:`request` accept a callback to ``number`` now (the guard passes, no
-        callback to it is planned)?  Asked before a callback is offered to a caller."""
+        """Would :meth:`request` accept a callback to ``number`` now (the outward gate passes,
+        no callback to it is planned)?  Asked before a callback is offered to a caller."""
+        phone = number if number.startswith("+") else "+" + number
         async with self._sessions() as s:
-            settings = await repo.settings(s, tenant_id)
-            try:
-                dest = guard.check(number if number.startswith("+") else "+" + number,
-                                   repo.policy_of(settings))
-            except CcariError:
+            if not await self.outward.allows(s, tenant_id, phone):
                 return False
-            return await repo.open_for_phone(s, tenant_id, dest.e164) is None
+            return await repo.open_for_phone(s, tenant_id, guard.parse(phone).e164) is None
 
     async def ivr_caller_left(self, callback_id: str) -> None:
         """The caller who asked for this callback hung up: call them back when their place
