@@ -3,7 +3,10 @@ the reply reaches the relay (an aiosmtpd sink)."""
 
 from __future__ import annotations
 
+import email
 import socket
+from email import policy
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -31,12 +34,19 @@ async def test_agent_reads_the_thread_and_replies_from_the_page(env: Env, db_url
             await agent_login(page, f"http://127.0.0.1:{port}", "bob", env.secrets["acme.bob.web"])
 
             hostile = '<img src=x onerror="alert(1)"> my router <b>blinks</b>'
-            await smtp_send(env.port, mail("Ada Lovelace <ada@example.com>", "support@acme.example",
-                                           "Router <script>x</script>", hostile,
-                                           message_id="<b1@customer.test>"))
+            raw = mail("Ada Lovelace <ada@example.com>", "support@acme.example",
+                       "Router <script>x</script>", hostile, message_id="<b1@customer.test>")
+            msg = email.message_from_bytes(raw, policy=policy.SMTP)
+            assert isinstance(msg, EmailMessage)
+            file_name = "<img src=x onerror=alert(3)>$(id);`id`.pdf"
+            msg.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf",
+                               filename=file_name)
+            await smtp_send(env.port, msg.as_bytes(policy=policy.SMTP))
             item = ".work-item[data-medium=email]"
             await page.wait_for_selector(f"{item} .email-thread .email-body")
             assert (await page.text_content(f"{item} .email-body") or "").strip() == hostile
+            assert await page.text_content(f"{item} .email-attachments") == \
+                f"attachments: {file_name}"
             assert await page.locator(f"{item} .email-thread img").count() == 0
             assert await page.is_hidden(f"{item} .email-reply")  # offered: accept first
             await page.click(f"{item} .accept")
