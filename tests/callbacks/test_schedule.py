@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ccari.callbacks.limits import Limiter, Limits, Rate
 from ccari.callbacks.schedule import RetryPolicy, after_attempt, is_due, rescheduled, result_for_cause, window
@@ -79,3 +81,17 @@ def test_rate_limits_per_ip_number_and_tenant() -> None:
     with pytest.raises(TooManyRequests):
         limiter.check(30, number="+1")
     limiter.check(60, number="+1")  # and the number refills after its period
+
+
+@given(st.lists(st.tuples(st.sampled_from(["ip", "number", "tenant"]),
+                          st.sampled_from(["a", "b"]), st.floats(0, 5)), max_size=40))
+def test_peek_foretells_allow_and_takes_nothing(requests: list[tuple[str, str, float]]) -> None:
+    """What the IVR asks before it offers a callback (peek) is what the request then gets."""
+    limiter = Limiter(Limits(per_ip=Rate(2, 3), per_number=Rate(1, 2), per_tenant=Rate(3, 1)))
+    now = 0.0
+    for kind, key, step in requests:
+        now += step
+        keys = [(kind, key)]
+        foretold = limiter.peek(keys, now)
+        assert limiter.peek(keys, now) == foretold  # peeking took no token
+        assert limiter.allow(keys, now) == foretold
