@@ -315,7 +315,12 @@ async def test_refused_numbers_never_reach_asterisk(
         result = await cust.stop()
     assert not result.requests.get("INVITE") and customer.invites() == []
     assert await rows(cb, Callback) == []
-    assert await rows(cb, AdmissionDecision, AdmissionDecision.direction == "outbound") == []
+    # No trunk was asked for: the outbound decisions are the refusals, kept for the admin.
+    assert cb.outward is not None
+    await cb.outward.settled()
+    kept = await rows(cb, AdmissionDecision, AdmissionDecision.direction == "outbound")
+    assert sorted((d.admit, d.action, d.reason) for d in kept) == sorted(
+        [(False, "refuse", "number-not-allowed")] * 3 + [(False, "refuse", "invalid-number")])
 
 
 async def test_busy_then_answered_on_the_retry_after_the_backoff(
