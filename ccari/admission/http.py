@@ -36,6 +36,7 @@ from ccari.admission.repo import decimal_of
 from ccari.admission.service import OVERFLOWS, POOL_FIELDS, AdmissionService
 from ccari.errors import BadRequest, Forbidden, NotFound
 from ccari.storage.models import AdmissionDecision
+from ccari.web.files import disposition
 
 ADMISSION: web.AppKey[AdmissionService] = web.AppKey("admission", AdmissionService)
 
@@ -86,7 +87,7 @@ def _format(request: web.Request) -> str:
 
 def _csv(text: str, name: str) -> web.Response:
     return web.Response(text=text, content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+                        headers={"Content-Disposition": disposition("attachment", f"{name}.csv")})
 
 
 async def _body(request: web.Request, *, decimals: bool = False) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from ccari.fax.models import Fax, FaxAttempt, FaxSend
 from ccari.fax.sending import FaxSender, InvalidDocument
 from ccari.fax.services import MEDIUM, FaxService
 from ccari.storage.models import Contact
+from ccari.web.files import disposition
 
 SERVICE = web.AppKey("fax", FaxService)
 SENDER = web.AppKey("fax_sender", FaxSender)
@@ -74,7 +75,7 @@ def view(fax: Fax, contact: Contact | None) -> dict[str, Any]:
 def _pdf(fax_id: str, body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/pdf", headers={
         "Cache-Control": "private, no-store",
-        "Content-Disposition": f'inline; filename="fax-{fax_id}.pdf"',
+        "Content-Disposition": disposition("inline", f"fax-{fax_id}.pdf"),
     })
 
 

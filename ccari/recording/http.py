@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ccari.admin.auth import principal, tenant_scope
 from ccari.recording.library import Library
+from ccari.web.files import disposition
 
 LIBRARY = web.AppKey("recordings", Library)
 
@@ -49,7 +50,7 @@ async def audio(request: web.Request) -> web.Response:
     data = await request.app[LIBRARY].audio(tenant_id, recording_id)
     return web.Response(body=data, content_type="audio/wav", headers={
         "Cache-Control": "private, no-store",
-        "Content-Disposition": f'inline; filename="{recording_id}.wav"',
+        "Content-Disposition": disposition("inline", f"{recording_id}.wav"),
     })
 
 

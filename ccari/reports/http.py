@@ -28,6 +28,7 @@ from ccari.reports import schemas
 from ccari.reports.intervals import ALL, DIMENSIONS, SIZES, GridError
 from ccari.reports.services import Report, Reports
 from ccari.supervisor.http import _supervisor
+from ccari.web.files import disposition
 from ccari.web.pages import render
 
 routes = web.RouteTableDef()
@@ -88,7 +89,7 @@ async def _respond(request: web.Request, tenant_id: int) -> web.StreamResponse:
         return web.json_response(schemas.as_json(report))
     name = f"report-{report.tenant.slug}-{report.by}"
     return web.Response(text=schemas.as_csv(report), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+                        headers={"Content-Disposition": disposition("attachment", f"{name}.csv")})
 
 
 @routes.get("/api/reports")

@@ -20,6 +20,7 @@ from ccari.errors import NotFound, Unauthorized
 from ccari.storage.models import Contact
 from ccari.voicemail.models import Voicemail
 from ccari.voicemail.services import MEDIUM, VoicemailService
+from ccari.web.files import disposition
 
 SERVICE = web.AppKey("voicemail", VoicemailService)
 LIST_LIMIT = 200
@@ -38,7 +39,7 @@ def internal_setup(service: VoicemailService) -> Callable[[web.Application], Non
 def _audio(row: Voicemail) -> web.Response:
     return web.Response(body=row.audio, content_type=row.content_type, headers={
         "Cache-Control": "private, no-store",
-        "Content-Disposition": f'inline; filename="voicemail-{row.id}.wav"',
+        "Content-Disposition": disposition("inline", f"voicemail-{row.id}.wav"),
     })
 
 
