@@ -113,7 +113,14 @@ class FaxSender:
 
     async def resend(self, tenant_id: int, send_id: str) -> FaxSend | None:
         """A new attempt of a failed send (None: no such send; ``Conflict`` while one is
-        still open, a retry is planned, or it was sent)."""
+        still open, a retry is planned, or it was sent).  Dialled on request: through the
+        outward gate again (the tenant's policy now, and its rate limits)."""
+        async with self._sessions() as s:
+            to = await s.scalar(select(FaxSend.to_number).where(FaxSend.id == send_id,
+                                                               FaxSend.tenant_id == tenant_id))
+        if to is None:
+            return None
+        await self._outward.check(tenant_id, "+" + to, path="fax")
         return await self._again(send_id, "failed", tenant_id)
 
     async def _again(self, send_id: str, expected: str,
