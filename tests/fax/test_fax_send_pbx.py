@@ -92,3 +92,11 @@ async def test_a_fax_nobody_answers_fails_with_the_reason_and_is_sent_again_on_r
     globex = {"Authorization": f"Bearer {demo['globex.token']}"}
     resp = await client.post(f"/api/faxes/outbound/{send['id']}/resend", headers=globex)
     assert resp.status == 404 and (await resp.json())["error"] == "fax-not-found"
+    # Once acme no longer calls +1, a resend is refused like a new send (no third attempt).
+    tenant = {"Authorization": acme["Authorization"]}
+    resp = await client.put("/api/callbacks/settings", headers=tenant, json={"allow": ["+44"]})
+    assert resp.status == 200, await resp.json()
+    resp = await client.post(f"/api/faxes/outbound/{send['id']}/resend", headers=acme)
+    assert (resp.status, (await resp.json())["error"]) == (403, "number-not-allowed")
+    got = await (await client.get(f"/api/faxes/outbound/{send['id']}", headers=acme)).json()
+    assert len(got["attempts"]) == 2 and got["status"] == "failed"
