@@ -121,7 +121,8 @@ class Conferences:
             endpoint, who, colleague = (f"PJSIP/{other.phone_username}",
                                         {"agent": target.username}, other.id)
         else:
-            dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number)
+            dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number,
+                                                                path="conference")
             endpoint, who = self._transfers.endpoint(dest), {"number": dest.e164}
         async with call.lock:
             connected(call)
