@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.app import internal_app, public_app, runtime
-from ccari.callbacks.models import Callback
+from ccari.callbacks.models import Callback, CallbackSettings
 from ccari.config import Config
 from ccari.contacts import repo as contacts_repo
 from ccari.demo.seed import seed
@@ -145,6 +145,9 @@ async def _objects(s: AsyncSession, cfg: Config, tenant: Tenant) -> Objects:
                                       node=cfg.node, caller_number="15550199", caller_name=text,
                                       queued_at=now)
     obj.contact = call.id
+    # Both tenants may dial the US (the admin's resend of a fax goes through the outward gate).
+    if await s.get(CallbackSettings, tenant.id) is None:
+        s.add(CallbackSettings(tenant_id=tenant.id, allow=["+1"], deny=[]))
     if await s.scalar(select(IvrMenu).where(IvrMenu.tenant_id == tenant.id)) is None:
         s.add(IvrMenu(tenant_id=tenant.id, name=obj.menu, prompt="welcome",
                       invalid_prompt="invalid-option", timeout_s=5, max_tries=3))
