@@ -1,4 +1,4 @@
-"""Wiring of the provisioning context: its REST API on the internal listener; once the PBX
+"""Wiring of the provisioning context: its REST API and admin pages on the internal listener; once the PBX
 exists, changes reload Asterisk and refresh the voice ACD's number directory."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from ccari.provisioning import http, routing
+from ccari.provisioning import http, pages, routing
 from ccari.provisioning.pbx import PbxSync
 from ccari.provisioning.services import Provisioning
 
@@ -22,6 +22,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     service = Provisioning(rt.sessions)
     rt.internal_setups.append(http.internal_setup(service))
     rt.internal_setups.append(routing.internal_setup)
+    rt.internal_setups.append(pages.internal_setup)  # the admin pages, over the same service
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         service.pbx = rt.pbx_sync or PbxSync(rt.sessions, rt.config)

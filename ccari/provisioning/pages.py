@@ -1,0 +1,294 @@
+"""The admin pages (internal listener): tenants, and per tenant its numbers, queues, agents,
+skills, IVR menus, business hours and audit log.
+
+Log in with the admin token (every tenant) or a tenant's API token (that tenant only): the
+page sets a signed session cookie holding a CSRF token every form sends back.  Each form is
+read into the API's JSON (:mod:`ccari.provisioning.forms`) and goes through the same parsers
+and the same :class:`Provisioning` service as the REST API; what the model refuses is shown
+beside the form with its stable error id.  Without a session a form is refused (``401
+not-logged-in``), with a wrong CSRF token too (``403 csrf-failed``), and another tenant's
+objects are refused as in the API (``403 wrong-tenant``, ``404 ...-not-found``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from ccari import keys
+from ccari.errors import CcariError, Forbidden, NotFound, Unauthorized
+from ccari.provisioning import forms
+from ccari.provisioning import hours as hrs
+from ccari.provisioning import schemas as sch
+from ccari.provisioning.http import PROVISIONING
+from ccari.provisioning.services import Provisioning
+from ccari.tenants import repo as tenants_repo
+from ccari.web.pages import render
+
+routes = web.RouteTableDef()
+COOKIE = "ccari_admin"
+LOGIN_CSRF = "ccari_admin_login_csrf"
+TENANT = "/admin/tenants/{tenant}"
+
+
+def internal_setup(app: web.Application) -> None:
+    app.add_routes(routes)
+
+
+@dataclass(frozen=True)
+class AdminSession:
+    tenant_id: int | None  # None: the global admin
+    csrf: str
+
+
+def _serializer(request: web.Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app[keys.CONFIG].web.secret_key,
+                                  salt="ccari-admin-session")
+
+
+def _session(request: web.Request) -> AdminSession | None:
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return None
+    try:
+        data = _serializer(request).loads(
+            cookie, max_age=request.app[keys.CONFIG].web.session_max_age_s)
+        tenant = data["t"]
+        return AdminSession(None if tenant is None else int(tenant), str(data["c"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_csrf(expected: str | None, got: object) -> None:
+    if not expected or not isinstance(got, str) or not hmac.compare_digest(expected, got):
+        raise Forbidden("the form has expired; reload the page", error_id="csrf-failed")
+
+
+async def _form(request: web.Request) -> tuple[AdminSession, dict[str, str]]:
+    """A logged-in admin's form, its CSRF token checked."""
+    sess = _session(request)
+    if sess is None:
+        raise Unauthorized("log in at /admin/login first", error_id="not-logged-in")
+    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    _check_csrf(sess.csrf, form.pop("csrf", None))
+    return sess, form
+
+
+async def _tenant(request: web.Request, sess: AdminSession) -> tuple[int, str]:
+    """The path's tenant, if this session may act on it."""
+    slug = request.match_info["tenant"]
+    try:
+        tenant_id = await request.app[PROVISIONING].tenant_id(slug)
+    except NotFound:
+        if sess.tenant_id is not None:  # a tenant learns nothing of other tenants
+            raise Forbidden("this login belongs to another tenant",
+                            error_id="wrong-tenant") from None
+        raise
+    if sess.tenant_id is not None and sess.tenant_id != tenant_id:
+        raise Forbidden("this login belongs to another tenant", error_id="wrong-tenant")
+    return tenant_id, slug
+
+
+# ---- login -----------------------------------------------------------------------------------
+def _login_page(error: str | None = None, status: int = 200) -> web.Response:
+    token = secrets.token_urlsafe(16)
+    resp = render("admin_login.html", status=status, csrf=token, error=error)
+    resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="Strict")
+    return resp
+
+
+@routes.get("/admin/login")
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page()
+
+
+@routes.post("/admin/login")
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    _check_csrf(request.cookies.get(LOGIN_CSRF), form.get("csrf"))
+    token = str(form.get("token", ""))
+    admin = request.app[keys.CONFIG].admin_token
+    tenant_id: int | None
+    if admin and hmac.compare_digest(admin.encode(), token.encode()):
+        tenant_id = None
+    else:
+        async with request.app[keys.SESSIONS]() as s:
+            tenant = await tenants_repo.by_token(s, token) if token else None
+        if tenant is None:
+            return _login_page("Unknown token.", status=401)
+        tenant_id = tenant.id
+    cookie = _serializer(request).dumps({"t": tenant_id, "c": secrets.token_urlsafe(16)})
+    resp = web.HTTPSeeOther("/admin")
+    resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict",
+                    max_age=request.app[keys.CONFIG].web.session_max_age_s)
+    resp.del_cookie(LOGIN_CSRF)
+    raise resp
+
+
+@routes.post("/admin/logout")
+async def logout(request: web.Request) -> web.Response:
+    await _form(request)
+    resp = web.HTTPSeeOther("/admin/login")
+    resp.del_cookie(COOKIE)
+    raise resp
+
+
+# ---- tenants ---------------------------------------------------------------------------------
+@routes.get("/admin")
+async def index(request: web.Request) -> web.Response:
+    sess = _session(request)
+    if sess is None:
+        raise web.HTTPSeeOther("/admin/login")
+    service = request.app[PROVISIONING]
+    tenants = await service.tenants(sess.tenant_id)
+    if sess.tenant_id is not None and tenants:
+        raise web.HTTPSeeOther(f"/admin/tenants/{tenants[0]['slug']}")
+    return render("admin_tenants.html", tenants=tenants, csrf=sess.csrf, form={}, error=None,
+                  token=None)
+
+
+@routes.post("/admin/tenants")
+async def create_tenant(request: web.Request) -> web.Response:
+    sess, form = await _form(request)
+    if sess.tenant_id is not None:
+        raise Forbidden("only the admin may create tenants", error_id="admin-only")
+    service = request.app[PROVISIONING]
+    try:
+        made, token = await service.create_tenant("admin", sch.tenant(forms.tenant(form)))
+    except CcariError as exc:
+        return render("admin_tenants.html", status=exc.status, tenants=await service.tenants(),
+                      csrf=sess.csrf, form=form, error=exc, token=None)
+    # The tenant's API token is shown this once.
+    return render("admin_tenants.html", status=201, tenants=await service.tenants(),
+                  csrf=sess.csrf, form={}, error=None, token={"slug": made["slug"], "value": token})
+
+
+# ---- one tenant ------------------------------------------------------------------------------
+async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int, slug: str, *,
+                       section: str | None = None, form: Mapping[str, str] | None = None,
+                       error: CcariError | None = None, status: int = 200) -> web.Response:
+    service = request.app[PROVISIONING]
+    doc = await service.tenant(slug)
+    forms_now: dict[str, Mapping[str, str]] = {"hours": forms.hours_form(doc.get("hours"))}
+    edit = request.query.get("edit", "")
+    kind, _, key = edit.partition(":")
+    if kind == "agent":
+        forms_now["agent"] = {**forms.agent_form(await service.agent(tenant_id, key)),
+                              "mode": "update"}
+    elif kind == "menu":
+        forms_now["menu"] = {**forms.menu_form(await service.menu(tenant_id, key)),
+                             "mode": "update"}
+    if section is not None and form is not None:
+        forms_now[section] = form
+    skills: dict[str, list[str]] = {}
+    for a in doc["agents"]:
+        for s in a["skills"]:
+            skills.setdefault(f"{s['name']}={s['value']}", []).append(
+                f"{a['username']} ({s['level']})")
+    return render("admin_tenant.html", status=status, doc=doc, slug=slug, csrf=sess.csrf,
+                  forms=forms_now, section=section, error=error, skills=sorted(skills.items()),
+                  audit=await service.audit(tenant_id, 50), global_admin=sess.tenant_id is None,
+                  media=forms.SLOT_MEDIA, dumps=json.dumps)
+
+
+@routes.get(TENANT)
+async def tenant_page(request: web.Request) -> web.Response:
+    sess = _session(request)
+    if sess is None:
+        raise web.HTTPSeeOther("/admin/login")
+    tenant_id, slug = await _tenant(request, sess)
+    return await _tenant_page(request, sess, tenant_id, slug)
+
+
+Change = Callable[[web.Request, str, int, dict[str, str]], Awaitable[None]]
+
+
+def _change(section: str, change: Change, *,
+            admin_only: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A form handler: check the session, CSRF and tenant, apply ``change`` through the
+    service, then back to the tenant's page (or the page with the error beside the form)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        sess, form = await _form(request)
+        tenant_id, slug = await _tenant(request, sess)
+        if admin_only and sess.tenant_id is not None:
+            raise Forbidden("only the admin may do this", error_id="admin-only")
+        try:
+            actor = "admin" if sess.tenant_id is None else f"tenant:{slug}"
+            await change(request, actor, tenant_id, form)
+        except CcariError as exc:
+            if exc.status in (401, 403):
+                raise
+            return await _tenant_page(request, sess, tenant_id, slug, section=section,
+                                      form=form, error=exc, status=exc.status)
+        raise web.HTTPSeeOther(f"/admin/tenants/{slug}#{section}")
+
+    return handler
+
+
+def _svc(request: web.Request) -> Provisioning:
+    return request.app[PROVISIONING]
+
+
+async def _save_number(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    spec = sch.number(forms.number(form))
+    numbers = {n["did"] for n in await _svc(request).numbers(tenant_id)}
+    if spec.did in numbers:
+        await _svc(request).update_number(actor, tenant_id, spec.did, spec)
+    else:
+        await _svc(request).create_number(actor, tenant_id, spec)
+
+
+async def _save_queue(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    await _svc(request).put_queue(actor, tenant_id, sch.queue(forms.queue(form)))
+
+
+async def _save_agent(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    update = form.get("mode") == "update"
+    spec = sch.agent(forms.agent(form), new=not update)
+    if update:
+        await _svc(request).update_agent(actor, tenant_id, spec.username, spec)
+    else:
+        await _svc(request).create_agent(actor, tenant_id, spec)
+
+
+async def _save_menu(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    await _svc(request).put_menu(actor, tenant_id, sch.menu(forms.menu(form)),
+                                 create=form.get("mode") != "update")
+
+
+async def _save_hours(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    await _svc(request).put_hours(actor, tenant_id, hrs.calendar(forms.hours(form), ""))
+
+
+async def _delete_number(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    await _svc(request).delete_number(actor, tenant_id, request.match_info["did"])
+
+
+async def _delete_agent(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    await _svc(request).delete_agent(actor, tenant_id, request.match_info["username"])
+
+
+async def _delete_menu(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    await _svc(request).delete_menu(actor, tenant_id, request.match_info["name"])
+
+
+async def _delete_hours(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    await _svc(request).put_hours(actor, tenant_id, None)
+
+
+routes.post(TENANT + "/numbers")(_change("numbers", _save_number, admin_only=True))
+routes.post(TENANT + "/numbers/{did}/delete")(_change("numbers", _delete_number, admin_only=True))
+routes.post(TENANT + "/queues")(_change("queues", _save_queue))
+routes.post(TENANT + "/agents")(_change("agents", _save_agent))
+routes.post(TENANT + "/agents/{username}/delete")(_change("agents", _delete_agent))
+routes.post(TENANT + "/menus")(_change("menus", _save_menu))
+routes.post(TENANT + "/menus/{name}/delete")(_change("menus", _delete_menu))
+routes.post(TENANT + "/hours")(_change("hours", _save_hours))
+routes.post(TENANT + "/hours/delete")(_change("hours", _delete_hours))
