@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
 
-from ccari.agents import repo as agents_repo
 from ccari.app import Runtime, internal_app
-from ccari.storage.models import Contact
-from tests.support.sipp import Sipp, free_port
-from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
+from tests.support.sipp import free_port
+from tests.voice.conftest import PHONE_IP, VoiceEnv
+from tests.voice.provisioned import call_reaches_the_upgrade_agent
 
 pytestmark = pytest.mark.pbx
 
@@ -56,34 +54,5 @@ async def test_a_tenant_built_through_the_api_takes_a_call_through_its_two_level
                                              json={"did": f"+{DID}", "menu": "main"}))
     assert "dialplan reload" in number["pbx"], number
 
-    # The agents log in (as the agent page would) and are ready.
-    agents = {}
-    async with ccari.sessions() as s:
-        for name in ports:
-            agents[name] = await agents_repo.by_login(s, "initech", name)
-    for agent in agents.values():
-        assert await ccari.queue.set_presence(agent, "ready") == "ready"
-
-    def phone(name: str) -> Sipp:
-        return Sipp("agent_uas.xml", local_ip=PHONE_IP, local_port=ports[name], calls=None,
-                    params={"agent": f"initech-{name}"}, timeout_s=60)
-
-    async with phone("dora") as dora, phone("eve") as eve:
-        call = Sipp("caller_dtmf.xml", voice_env.sip_target, service=DID, local_ip=CARRIER_IP,
-                    params={"digits": "12", "dtmf_after_ms": 800, "hangup_after_ms": 6000,
-                            "caller": "15551239999"}, timeout_s=60, recv_timeout_ms=30000)
-        await call.start()
-        result = await call.wait()
-        assert result.ok, result.describe()
-
-        async def completed() -> Contact | None:
-            async with ccari.sessions() as s:
-                row = await s.scalar(select(Contact).where(Contact.caller_number == "15551239999"))
-            return row if row is not None and row.state == "completed" else None
-
-        done = await eventually(completed, what="the call completed")
-    assert (await eve.result()).requests.get("INVITE") == 1
-    assert not (await dora.result()).requests.get("INVITE")
-    assert done.agent_id == agents["eve"].id
-    assert done.attributes == {"skill": "sales", "plan": "upgrade"}
-    assert done.meta["ivr"] == ["1", "2"]
+    # The agents are ready; the caller's 1 then 2 reaches eve (sales, upgrade) only.
+    await call_reaches_the_upgrade_agent(ccari, voice_env, "initech", DID, ports)
