@@ -11,32 +11,23 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.callbacks import demo as callbacks_demo
 from ccari.config import Config
 from ccari.crm import entitlements as crm_entitlements
 from ccari.email import demo as email_demo
+from ccari.provisioning import schemas as sch
+from ccari.provisioning.services import Provisioning
 from ccari.public.models import TenantSite
-from ccari.storage.models import (
-    Agent,
-    AgentSkill,
-    Customer,
-    CustomerPhone,
-    IvrMenu,
-    IvrOption,
-    Number,
-    Queue,
-    Site,
-    Tenant,
-    TroubleTicket,
-)
-from ccari.web.security import hash_password, hash_token
+from ccari.storage.models import Agent, Customer, CustomerPhone, Tenant, TroubleTicket
+from ccari.web.security import hash_token
 
 
 @dataclass(frozen=True)
@@ -72,6 +63,8 @@ DEMO = (
         (DemoAgent("carol", "Carol Service", "Springfield", {"skill": "service"}),),
     ),
 )
+SLOTS = {"per_medium": {"voice": 1, "chat": 3, "email": 2, "voicemail": 1}, "total": 3,
+         "exclusive": ["voice"]}
 CUSTOMER = {"name": "Ada Lovelace", "number": "15550199", "email": "ada@example.com",
             "entitlements": [{"service": "broadband", "level": "gold"}],
             "ticket": "Router drops the line every evening"}
@@ -98,40 +91,60 @@ def _secrets(state_dir: Path) -> dict[str, Any]:
     return data
 
 
+def document(t: DemoTenant, sec: Mapping[str, Any], cfg: Config,
+             phone_contacts: Mapping[str, str]) -> dict[str, Any]:
+    """A demo tenant as the provisioning model takes it (``PUT /api/tenants/{slug}``)."""
+    doc: dict[str, Any] = {
+        "tenant": {"slug": t.slug, "name": t.name},
+        "numbers": [{"did": t.did, **({"menu": "main"} if t.ivr else {})}],
+        "agents": [
+            {"username": a.username, "name": a.name, "site": a.site, "role": a.role,
+             "skills": [{"name": k, "value": v, "level": 5} for k, v in a.skills.items()],
+             "slots": SLOTS, "phone_username": f"{t.slug}-{a.username}",
+             "phone_password": sec[f"{t.slug}.{a.username}.sip"],
+             "web_password": sec[f"{t.slug}.{a.username}.web"],
+             **({"phone_contact": contact}
+                if (contact := phone_contacts.get(f"{t.slug}-{a.username}")) else {})}
+            for a in t.agents
+        ],
+    }
+    if t.ivr:
+        doc["menus"] = [{"name": "main", "prompt": "welcome", "invalid_prompt": "invalid-option",
+                         "timeout_s": cfg.voice.ivr_timeout_s,
+                         "max_tries": cfg.voice.ivr_max_tries, "default": {"skill": "support"},
+                         "options": [{"digit": d, "label": a["skill"], "attributes": a}
+                                     for d, a in t.ivr.items()]}]
+    return doc
+
+
 async def seed(
     session: AsyncSession, cfg: Config, phone_contacts: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Create what is missing of the demo; returns the secrets.  The caller commits."""
+    """Create what is missing of the demo; returns the secrets.  The caller commits (and
+    reloads the PBX).
+
+    The tenants, numbers, IVR menus and agents go through the provisioning model (the API's
+    parsers and service, audited as ``demo``); the customer, the tenant's web site and the
+    e-mail and callback demos are not part of that model and are written here."""
     sec = _secrets(cfg.state_path)
-    phone_contacts = phone_contacts or {}
+    provisioning = Provisioning(async_sessionmaker(session.bind))  # only apply_in is used
     for t in DEMO:
-        tenant = await session.scalar(select(Tenant).where(Tenant.slug == t.slug))
-        if tenant is None:
-            tenant = Tenant(slug=t.slug, name=t.name, trunk_ratio=1.5, after_hours_trunks=3)
-            session.add(tenant)
-            await session.flush()
+        # Through the API's parsers; an agent that exists keeps its web password (no
+        # "password set" in the audit log at every start).
+        data = document(t, sec, cfg, phone_contacts or {})
+        known = set(await session.scalars(
+            select(Agent.username).join(Tenant).where(Tenant.slug == t.slug)))
+        agents = []
+        for i, a in enumerate(data.pop("agents")):
+            if a["username"] in known:
+                del a["web_password"]
+            agents.append(sch.agent(a, f"agents[{i}]", new=a["username"] not in known))
+        doc = replace(sch.document(data), agents=tuple(agents))
+        sch.check_document(doc)
+        tenant, token = await provisioning.apply_in(session, "demo", doc, create=True)
+        if token is not None:  # new: the demo's trunk rule
+            tenant.trunk_ratio, tenant.after_hours_trunks = 1.5, 3
         tenant.api_token_hash = hash_token(sec[f"{t.slug}.token"])
-        queue = await session.scalar(select(Queue).where(Queue.tenant_id == tenant.id))
-        if queue is None:
-            queue = Queue(tenant_id=tenant.id, name="main", ring_timeout_s=15, wrap_up_s=5,
-                          announce_every_s=30)
-            session.add(queue)
-        menu = await session.scalar(select(IvrMenu).where(IvrMenu.tenant_id == tenant.id))
-        if menu is None and t.ivr:
-            menu = IvrMenu(tenant_id=tenant.id, name="main", prompt="welcome",
-                           invalid_prompt="invalid-option", timeout_s=cfg.voice.ivr_timeout_s,
-                           max_tries=cfg.voice.ivr_max_tries,
-                           default_attributes={"skill": "support"})
-            menu.options = [IvrOption(digit=d, label=a["skill"], attributes=a)
-                            for d, a in t.ivr.items()]
-            session.add(menu)
-        await session.flush()
-        number = await session.scalar(select(Number).where(Number.did == t.did))
-        if number is None:
-            session.add(Number(tenant_id=tenant.id, did=t.did, queue_id=queue.id,
-                               ivr_menu_id=menu.id if menu else None))
-        for a in t.agents:
-            await _agent(session, tenant, t, a, sec, phone_contacts)
         if t.slug == "acme":
             await _customer(session, tenant)
             await crm_entitlements.seed_demo(session, tenant.id)  # gold customers -> tier=gold
@@ -142,30 +155,6 @@ async def seed(
     await email_demo.seed(session)
     await callbacks_demo.seed_callbacks(session)
     return sec
-
-
-async def _agent(session: AsyncSession, tenant: Tenant, t: DemoTenant, a: DemoAgent,
-                 sec: dict[str, Any], phone_contacts: dict[str, str]) -> None:
-    site = await session.scalar(
-        select(Site).where(Site.tenant_id == tenant.id, Site.name == a.site))
-    if site is None:
-        site = Site(tenant_id=tenant.id, name=a.site)
-        session.add(site)
-        await session.flush()
-    phone = f"{t.slug}-{a.username}"
-    agent = await session.scalar(
-        select(Agent).where(Agent.tenant_id == tenant.id, Agent.username == a.username))
-    if agent is None:
-        agent = Agent(tenant_id=tenant.id, username=a.username, display_name=a.name,
-                      password_hash=hash_password(sec[f"{t.slug}.{a.username}.web"]),
-                      phone_username=phone, phone_password=sec[f"{t.slug}.{a.username}.sip"],
-                      site_id=site.id, role=a.role,
-                      slots={"per_medium": {"voice": 1, "chat": 3, "email": 2, "voicemail": 1},
-                             "total": 3,
-                             "exclusive": ["voice"]})
-        agent.skills = [AgentSkill(name=k, value=v, proficiency=5) for k, v in a.skills.items()]
-        session.add(agent)
-    agent.phone_contact = phone_contacts.get(phone)
 
 
 async def _customer(session: AsyncSession, tenant: Tenant) -> None:

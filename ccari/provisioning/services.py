@@ -115,38 +115,45 @@ class Provisioning:
                     *, create: bool = False) -> tuple[dict[str, Any], str | None, str]:
         """Create or update a whole tenant from a document (what it does not name stays);
         returns the document now, the API token when the tenant is new, and the PBX result."""
-        token = None
         async with self._sessions() as s:
-            t = await s.scalar(select(Tenant).where(Tenant.slug == doc.tenant.slug))
-            if t is None:
-                if not create:
-                    raise NotFound(f"no tenant {doc.tenant.slug!r}", error_id="tenant-not-found")
-                token = secrets.token_urlsafe(24)
-                t = Tenant(slug=doc.tenant.slug, name=doc.tenant.name,
-                           api_token_hash=hash_token(token))
-                s.add(t)
-                await s.flush()
-                self._audit(s, actor, t, "tenant", t.slug, "create", None, views.tenant(t))
-            elif t.name != doc.tenant.name:
-                before = views.tenant(t)
-                t.name = doc.tenant.name
-                self._audit(s, actor, t, "tenant", t.slug, "update", before, views.tenant(t))
-            queues = [*doc.queues]
-            if "main" not in {q.name for q in queues} and await _queue(s, t, "main", None) is None:
-                queues.append(sch.QueueSpec("main"))
-            for q in queues:
-                await self._put_queue(s, actor, t, q)
-            await self._put_menus(s, actor, t, doc.menus)
-            for n in doc.numbers:
-                await self._put_number(s, actor, t, n)
-            for a in doc.agents:
-                await self._put_agent(s, actor, t, a)
-            if doc.hours is not None:
-                self._put_hours(s, actor, t, dict(doc.hours))
+            t, token = await self.apply_in(s, actor, doc, create=create)
             await s.commit()
             result = await views.document(s, t)
         pbx = await self._changed(pbx=bool(doc.numbers or doc.agents))
         return result, token, pbx
+
+    async def apply_in(self, s: AsyncSession, actor: str, doc: sch.TenantDocument,
+                       *, create: bool = False) -> tuple[Tenant, str | None]:
+        """``apply`` within the caller's transaction (the demo seed's), who commits and
+        reloads the PBX; the tenant and its API token when it is new."""
+        token = None
+        t = await s.scalar(select(Tenant).where(Tenant.slug == doc.tenant.slug))
+        if t is None:
+            if not create:
+                raise NotFound(f"no tenant {doc.tenant.slug!r}", error_id="tenant-not-found")
+            token = secrets.token_urlsafe(24)
+            t = Tenant(slug=doc.tenant.slug, name=doc.tenant.name,
+                       api_token_hash=hash_token(token))
+            s.add(t)
+            await s.flush()
+            self._audit(s, actor, t, "tenant", t.slug, "create", None, views.tenant(t))
+        elif t.name != doc.tenant.name:
+            before = views.tenant(t)
+            t.name = doc.tenant.name
+            self._audit(s, actor, t, "tenant", t.slug, "update", before, views.tenant(t))
+        queues = [*doc.queues]
+        if "main" not in {q.name for q in queues} and await _queue(s, t, "main", None) is None:
+            queues.append(sch.QueueSpec("main"))
+        for q in queues:
+            await self._put_queue(s, actor, t, q)
+        await self._put_menus(s, actor, t, doc.menus)
+        for n in doc.numbers:
+            await self._put_number(s, actor, t, n)
+        for a in doc.agents:
+            await self._put_agent(s, actor, t, a)
+        if doc.hours is not None:
+            self._put_hours(s, actor, t, dict(doc.hours))
+        return t, token
 
     # ---- queues -------------------------------------------------------------------------------
     async def queues(self, tenant_id: int) -> list[dict[str, Any]]:
