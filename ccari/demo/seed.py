@@ -63,8 +63,9 @@ DEMO = (
         (DemoAgent("carol", "Carol Service", "Springfield", {"skill": "service"}),),
     ),
 )
-SLOTS = {"per_medium": {"voice": 1, "chat": 3, "email": 2, "voicemail": 1}, "total": 3,
-         "exclusive": ["voice"]}
+SLOTS = {"per_medium": {"voice": 1, "chat": 3, "email": 2, "voicemail": 1,
+                        callbacks_demo.SLOT: 1},
+         "total": 3, "exclusive": ["voice", callbacks_demo.SLOT]}
 CUSTOMER = {"name": "Ada Lovelace", "number": "15550199", "email": "ada@example.com",
             "entitlements": [{"service": "broadband", "level": "gold"}],
             "ticket": "Router drops the line every evening"}
@@ -109,11 +110,12 @@ def document(t: DemoTenant, sec: Mapping[str, Any], cfg: Config,
         ],
     }
     if t.ivr:
-        doc["menus"] = [{"name": "main", "prompt": "welcome", "invalid_prompt": "invalid-option",
+        doc["menus"] = [{"name": "main", "prompt": callbacks_demo.IVR_PROMPT,
+                         "invalid_prompt": "invalid-option",
                          "timeout_s": cfg.voice.ivr_timeout_s,
                          "max_tries": cfg.voice.ivr_max_tries, "default": {"skill": "support"},
-                         "options": [{"digit": d, "label": a["skill"], "attributes": a}
-                                     for d, a in t.ivr.items()]}]
+                         "options": [*({"digit": d, "label": a["skill"], "attributes": a}
+                                       for d, a in t.ivr.items()), callbacks_demo.IVR_OPTION]}]
     return doc
 
 
