@@ -49,11 +49,12 @@ from ccari.web.openapi import LISTENERS, Listener, document
 from tests.support.openapi import Conformance
 from tests.support.world import TENANTS, World, populate, sign_in
 
-KINDS = {"internal": ("none", "admin", "tenant", "agent", "supervisor"),
+KINDS = {"internal": ("none", "admin", "tenant", "agent", "supervisor", "admin-page",
+                      "tenant-page"),
          "public": ("none", "customer")}
 BY_SCHEME = {"adminToken": ("admin",), "tenantToken": ("tenant",),
              "agentSession": ("agent", "supervisor"), "customerToken": ("customer",),
-             "customerTokenQuery": ("customer",)}
+             "customerTokenQuery": ("customer",), "adminSession": ("admin-page", "tenant-page")}
 REQUESTS_TRANSPORT.serializer("application/pdf")(binary_serializer)  # fax documents
 TRACEBACK = (b"Traceback (most recent call last)", b'File "/')
 

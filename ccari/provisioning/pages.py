@@ -12,7 +12,6 @@ objects are refused as in the API (``403 wrong-tenant``, ``404 ...-not-found``).
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,6 +29,7 @@ from ccari.provisioning.http import PROVISIONING
 from ccari.provisioning.services import Provisioning
 from ccari.tenants import repo as tenants_repo
 from ccari.web.pages import render
+from ccari.web.security import same_secret
 
 routes = web.RouteTableDef()
 COOKIE = "ccari_admin"
@@ -66,7 +66,7 @@ def _session(request: web.Request) -> AdminSession | None:
 
 
 def _check_csrf(expected: str | None, got: object) -> None:
-    if not expected or not isinstance(got, str) or not hmac.compare_digest(expected, got):
+    if not expected or not isinstance(got, str) or not same_secret(expected, got):
         raise Forbidden("the form has expired; reload the page", error_id="csrf-failed")
 
 
@@ -115,7 +115,7 @@ async def login(request: web.Request) -> web.Response:
     token = str(form.get("token", ""))
     admin = request.app[keys.CONFIG].admin_token
     tenant_id: int | None
-    if admin and hmac.compare_digest(admin.encode(), token.encode()):
+    if admin and same_secret(admin, token):
         tenant_id = None
     else:
         async with request.app[keys.SESSIONS]() as s:

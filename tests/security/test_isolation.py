@@ -1,7 +1,8 @@
 """Tenant isolation, as a table generated from the OpenAPI documents.
 
 Every operation of both listeners x every kind of credential (none, the admin token, acme's
-API token, an acme agent's and supervisor's session, an acme customer token), aimed at
+API token, an acme agent's and supervisor's session, an acme customer token, the admin
+pages' session of the admin token and of acme's token), aimed at
 **globex**: each path parameter names globex's object of that kind (``tests/support/world.py``
 gives both tenants one of every kind), ``?tenant=`` and ``?contact=`` name globex's.  A row is
 held to one of these rules:
@@ -10,6 +11,8 @@ held to one of these rules:
   route documents (the conformance check of every test app sees to that);
 * ``admin``: the admin token acts on every tenant by design (it is the operator's); the
   row must not be refused, which proves the ids of the other rows are real;
+* ``any``: the admin pages' session of the admin token, every tenant's by design too (its
+  forms change and delete with no more than the form token): only no server error;
 * ``own``: the route names no tenant and no object (``GET /api/contacts``, ``GET /agent``):
   the credential's tenant is the scope, so the answer may be anything but globex's data;
 * ``free``: holds no tenant's data at all, listed in :data:`FREE` with the reason.
@@ -33,8 +36,10 @@ from ccari.config import Config
 from ccari.web.openapi import LISTENERS, Listener, document
 from tests.support.world import MARKER, PDF, World, serving
 
-KINDS = ("none", "admin", "tenant", "agent", "supervisor", "customer")
+KINDS = ("none", "admin", "tenant", "agent", "supervisor", "customer", "admin-page",
+         "tenant-page")
 SCHEME_KINDS = {"adminToken": {"admin"}, "tenantToken": {"tenant"},
+                "adminSession": {"admin-page", "tenant-page"},
                 "agentSession": {"agent", "supervisor"}, "customerToken": {"customer"},
                 "customerTokenQuery": {"customer"}}
 REFUSED = {401, 403, 404}
@@ -44,6 +49,8 @@ FREE = {  # (method, path) -> why the route is tenant-free
     ("GET", "/openapi.json"): "the listener's API description",
     ("GET", "/static/{filename}"): "the pages' own scripts and styles",
     ("GET", "/agent/login"): "the login form; the credentials posted decide the tenant",
+    ("GET", "/admin/login"): "the admin pages' login form; the token posted decides the tenant",
+    ("POST", "/admin/login"): "the admin pages' login itself: a token",
     ("POST", "/agent/login"): "the login itself: tenant, username and password",
     ("GET", "/metrics"): "the operator's Prometheus figures (internal listener only)",
     ("GET", "/cobrowse.js"): "the co-browse script a tenant's site loads",
@@ -137,10 +144,10 @@ def table(world: World, other: str = "globex") -> list[Row]:
             # ?contact= only filters the caller's own list: the leak check covers it.
             names_object = in_path or "tenant" in names
             for kind in KINDS:
-                if n and kind == "admin":
+                if n and kind in ("admin", "admin-page"):
                     continue  # the admin names the tenant it acts on
                 if kind == "customer" and listener == "internal" or \
-                        kind in ("admin", "tenant", "agent", "supervisor") and listener == "public":
+                        kind not in ("none", "customer") and listener == "public":
                     rule = "free" if free else "refused"  # another listener's credential
                 elif free:
                     rule = "free"
@@ -148,6 +155,8 @@ def table(world: World, other: str = "globex") -> list[Row]:
                     rule = "refused"
                 elif kind == "admin":
                     rule = "admin"
+                elif kind == "admin-page":
+                    rule = "any"  # every tenant's by design: only no server error
                 else:
                     rule = "refused" if names_object else "own"
                 rows.append(Row(listener, method, path, kind, rule, target, body, ctype))
@@ -171,7 +180,8 @@ def leaks(world: World, body: bytes, other: str = "globex") -> list[str]:
 
 
 def refused(row: Row, status: int, headers: Any, body: bytes) -> bool:
-    if status in REFUSED or status == 303 and headers.get("Location") == "/agent/login":
+    if status in REFUSED or status == 303 and headers.get("Location") in ("/agent/login",
+                                                                          "/admin/login"):
         return True
     also = ALSO_REFUSED.get((row.method, row.path))
     return also is not None and (status, json.loads(body).get("error")) == also[:2]
@@ -182,7 +192,9 @@ async def test_no_route_lets_a_credential_reach_another_tenants_objects(served: 
     world, urls = served
     # The admin's changes last (its deletes at the very end): every other row meets globex's
     # objects as they were made.
-    rows = sorted(table(world), key=lambda r: (r.kind == "admin", r.method == "DELETE"))
+    # The admin pages' own changes after that (their forms delete with no more than a token).
+    rows = sorted(table(world), key=lambda r: (r.kind == "admin-page", r.kind == "admin",
+                                               r.method == "DELETE"))
     failures: list[str] = []
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         for row in rows:
@@ -190,14 +202,18 @@ async def test_no_route_lets_a_credential_reach_another_tenants_objects(served: 
             url = urls[row.listener] + row.url
             if row.kind == "customer" and "token" not in url:  # websockets take it in the query
                 url += ("&" if "?" in url else "?") + "token=" + world.credentials["acme"].customer_token
+            body = row.body
             if row.content_type:
                 headers = {**headers, "Content-Type": row.content_type}
-            async with http.request(row.method, url, headers=headers, data=row.body,
+                if row.content_type == "application/x-www-form-urlencoded":
+                    # The session's own form token: a refusal is about the tenant, not CSRF.
+                    body = f"csrf={world.csrf(row.kind, 'acme')}".encode()
+            async with http.request(row.method, url, headers=headers, data=body,
                                     allow_redirects=False) as resp:
                 body = await resp.read()
                 status = resp.status
                 what = f"{row.kind:10} {row.method} {row.url} -> {status} ({row.rule})"
-                if row.kind != "admin" and (found := leaks(world, body)):
+                if row.kind not in ("admin", "admin-page") and (found := leaks(world, body)):
                     failures.append(f"{what}: shows {', '.join(found)}")
                 if row.rule == "refused" and not refused(row, status, resp.headers, body):
                     failures.append(f"{what}: not refused: {body[:200]!r}")

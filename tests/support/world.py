@@ -88,6 +88,8 @@ class Credentials:
     supervisor_cookie: str = ""
     supervisor_csrf: str = ""
     customer_token: str = ""
+    page_cookie: str = ""  # the admin pages, logged in with the tenant's token
+    page_csrf: str = ""
 
     def headers(self, kind: str, origin: str) -> dict[str, str]:
         if kind == "tenant":
@@ -99,13 +101,22 @@ class Credentials:
                     "X-CSRF-Token": self.supervisor_csrf}
         if kind == "customer":
             return {"Authorization": f"Bearer {self.customer_token}", "Origin": origin}
+        if kind == "tenant-page":
+            return {"Cookie": f"ccari_admin={self.page_cookie}"}
         raise ValueError(kind)
+
+    def csrf(self, kind: str) -> str:
+        """The form CSRF token that goes with ``kind``'s session."""
+        return {"agent": self.agent_csrf, "supervisor": self.supervisor_csrf,
+                "tenant-page": self.page_csrf}.get(kind, "")
 
 
 @dataclass
 class World:
     admin_token: str
     objects: dict[str, Objects] = field(default_factory=dict)
+    admin_page_cookie: str = ""  # the admin pages, logged in with the admin token
+    admin_page_csrf: str = ""
     credentials: dict[str, Credentials] = field(default_factory=dict)
 
     def headers(self, kind: str, tenant: str, origin: str) -> dict[str, str]:
@@ -114,7 +125,14 @@ class World:
             return {}
         if kind == "admin":
             return {"Authorization": f"Bearer {self.admin_token}"}
+        if kind == "admin-page":
+            return {"Cookie": f"ccari_admin={self.admin_page_cookie}"}
         return self.credentials[tenant].headers(kind, origin)
+
+    def csrf(self, kind: str, tenant: str) -> str:
+        if kind == "admin-page":
+            return self.admin_page_csrf
+        return "" if kind in ("none", "admin") else self.credentials[tenant].csrf(kind)
 
 
 async def populate(sessions: async_sessionmaker[AsyncSession], cfg: Config) -> World:
@@ -208,6 +226,28 @@ async def log_in(http: aiohttp.ClientSession, internal: str, tenant: str, user: 
     return cookie, found.group(1)
 
 
+async def admin_page_login(internal: str, token: str) -> tuple[str, str]:
+    """The admin pages' session cookie and form CSRF token for ``token`` (admin or tenant)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{internal}/admin/login") as resp:
+            match = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
+            assert match, "no CSRF field on the admin login page"
+        async with http.post(f"{internal}/admin/login", allow_redirects=False,
+                             data={"csrf": match.group(1), "token": token}) as resp:
+            assert resp.status == 303, await resp.text()
+            cookie = resp.cookies["ccari_admin"].value
+        async with http.get(f"{internal}/admin", headers={"Cookie": f"ccari_admin={cookie}"},
+                            allow_redirects=False) as resp:
+            body = await resp.text()
+            if resp.status == 303:  # a tenant's login goes to its own page
+                async with http.get(f"{internal}{resp.headers['Location']}",
+                                    headers={"Cookie": f"ccari_admin={cookie}"}) as page:
+                    body = await page.text()
+            found = re.search(r'name="csrf" value="([^"]+)"', body)
+            assert found, "no CSRF token on the admin page"
+    return cookie, found.group(1)
+
+
 async def sign_in(world: World, internal: str, public: str) -> None:
     """Fill in the agents' sessions and the customers' tokens (both listeners serving)."""
     secrets: dict[str, str] = world.secrets  # type: ignore[attr-defined]
@@ -217,8 +257,11 @@ async def sign_in(world: World, internal: str, public: str) -> None:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             return await log_in(http, internal, slug, user, secrets[f"{slug}.{user}.web"])
 
+    world.admin_page_cookie, world.admin_page_csrf = await admin_page_login(
+        internal, world.admin_token)
     for slug in TENANTS:
         cred = world.credentials[slug]
+        cred.page_cookie, cred.page_csrf = await admin_page_login(internal, cred.tenant_token)
         cred.agent_cookie, cred.agent_csrf = await login(slug, AGENTS[slug])
         if slug == SUPERVISOR[0]:
             cred.supervisor_cookie, cred.supervisor_csrf = await login(slug, SUPERVISOR[1])
