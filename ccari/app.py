@@ -68,6 +68,7 @@ from ccari.speech import plugin as speech_plugin
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
+from ccari.talk import plugin as talk_plugin
 from ccari.voice import stasis
 from ccari.voice.conference import Conferences
 from ccari.voice.conference import register as conference_stasis
@@ -91,7 +92,7 @@ log = logging.getLogger(__name__)
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
            voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin,
-           speech_plugin, recording_plugin, fax_plugin, reports_plugin)
+           speech_plugin, recording_plugin, fax_plugin, reports_plugin, talk_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:

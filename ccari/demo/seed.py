@@ -153,7 +153,9 @@ async def seed(
         if await session.get(TenantSite, tenant.id) is None:
             w = cfg.web
             public = (w.public_base_url or f"http://{w.public_host}:{w.public_port}").rstrip("/")
-            session.add(TenantSite(tenant_id=tenant.id, origins=[public]))
+            # Talk now is off by default in the product; the demo's acme offers it.
+            session.add(TenantSite(tenant_id=tenant.id, origins=[public],
+                                   talk_now=t.slug == "acme"))
     await email_demo.seed(session)
     await callbacks_demo.seed_callbacks(session)
     return sec

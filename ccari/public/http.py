@@ -143,7 +143,8 @@ async def create_session(request: web.Request) -> web.Response:
     token, sess = tokens.issue(tenant.id, session_id)
     return web.json_response({"token": token, "expires_in": tokens.max_age_s,
                               "session_id": sess.session_id, "tenant": tenant.slug,
-                              "tenant_name": tenant.name, "topics": topics},
+                              "tenant_name": tenant.name, "topics": topics,
+                              "talk_now": await request.app[keys.ORIGINS].talk_now(tenant.id)},
                              status=201 if session_id is None else 200)
 
 

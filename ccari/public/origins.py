@@ -18,17 +18,25 @@ class Origins:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_s: float = 10.0) -> None:
         self._sessions = sessions
         self._ttl = ttl_s
-        self._cache: dict[int, tuple[float, frozenset[str]]] = {}
+        self._cache: dict[int, tuple[float, frozenset[str], bool]] = {}
 
-    async def allowed(self, tenant_id: int) -> frozenset[str]:
+    async def _site(self, tenant_id: int) -> tuple[float, frozenset[str], bool]:
         hit = self._cache.get(tenant_id)
         if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
+            return hit
         async with self._sessions() as s:
             site = await s.scalar(select(TenantSite).where(TenantSite.tenant_id == tenant_id))
         value = frozenset(str(o).rstrip("/") for o in (site.origins if site else []))
-        self._cache[tenant_id] = (time.monotonic() + self._ttl, value)
-        return value
+        hit = (time.monotonic() + self._ttl, value, bool(site and site.talk_now))
+        self._cache[tenant_id] = hit
+        return hit
+
+    async def allowed(self, tenant_id: int) -> frozenset[str]:
+        return (await self._site(tenant_id))[1]
+
+    async def talk_now(self, tenant_id: int) -> bool:
+        """Does the tenant's widget offer "talk now" (a call from the page)?"""
+        return (await self._site(tenant_id))[2]
 
     async def check(self, request: web.Request, tenant_id: int) -> str | None:
         """The request's Origin if the tenant allows it (None: no Origin, not a browser

@@ -33,6 +33,8 @@ class PublicLimits:
     messages_per_session: Rate = Rate(20, 0.5)
     transcripts_per_session: Rate = Rate(3, 1200.0)
     wait_polls_per_session: Rate = Rate(20, 2.0)
+    talk_tickets_per_session: Rate = Rate(3, 60.0)
+    talk_tickets_per_ip: Rate = Rate(10, 60.0)
 
 
 class Bucket:
@@ -71,3 +73,5 @@ class Limiters:
         self.messages_per_session = Bucket(lim.messages_per_session, clock)
         self.transcripts_per_session = Bucket(lim.transcripts_per_session, clock)
         self.wait_polls_per_session = Bucket(lim.wait_polls_per_session, clock)
+        self.talk_tickets_per_session = Bucket(lim.talk_tickets_per_session, clock)
+        self.talk_tickets_per_ip = Bucket(lim.talk_tickets_per_ip, clock)

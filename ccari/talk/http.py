@@ -1,0 +1,95 @@
+"""Talk now on the public listener (customer side only, nothing of the internal side):
+
+* ``POST /v1/talk/tickets`` {page_url, topic?} (customer token, origin, rate limits per
+  session and per address) -> 201 {ticket, expires_in, ws_path, uri, target}: a ticket for
+  one call, valid ``expires_in`` seconds, for one anonymous SIP identity (``uri``).
+  403 ``talk-now-disabled`` where the tenant does not offer it, 400 ``bad-topic``.
+* ``GET /v1/talk/ws?ticket=...``: the page's SIP websocket (subprotocol ``sip``), relayed
+  to Asterisk (:mod:`ccari.talk.relay`).  401 ``bad-ticket``/``ticket-expired``, 403
+  ``ticket-used`` (single use), 403 ``bad-origin`` (not one of the tenant's sites).
+* ``GET /talk/jssip.min.js``, ``GET /talk/talk.js``: what the widget loads for a call (the
+  vendored JsSIP, its license beside it, and ``widget-talk.js``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ccari import keys
+from ccari.errors import BadRequest, Forbidden
+from ccari.public import http as public_http
+from ccari.public import repo as public_repo
+from ccari.talk.context import DOMAIN, MAX_PAGE_URL, TARGET, Signer, UsedTickets, WebCall, new_identity
+from ccari.talk.relay import Relay
+from ccari.talk.sip import Dialog
+from ccari.web.pages import STATIC
+
+WS_PATH = "/v1/talk/ws"
+JSSIP = STATIC / "vendor" / "jssip" / "jssip.min.js"
+TALK_JS = STATIC / "widget-talk.js"
+
+
+@dataclass
+class Talk:
+    signer: Signer
+    used: UsedTickets
+    relay: Relay
+    key: str  # the customer endpoint's key (ccari.pbx.spec.web_key)
+
+
+TALK: web.AppKey[Talk] = web.AppKey("talk", Talk)
+
+
+def public_setup(talk: Talk) -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app[TALK] = talk
+        app.router.add_post("/v1/talk/tickets", ticket)
+        app.router.add_get(WS_PATH, websocket)
+        app.router.add_get("/talk/jssip.min.js", script)
+        app.router.add_get("/talk/talk.js", script)
+
+    return setup
+
+
+async def ticket(request: web.Request) -> web.Response:
+    sess = await public_http.customer(request)
+    limiters = request.app[public_http.LIMITERS]
+    limiters.talk_tickets_per_session.check(sess.session_id, "calls")
+    limiters.talk_tickets_per_ip.check(public_http.client_ip(request), "calls")
+    if not await request.app[keys.ORIGINS].talk_now(sess.tenant_id):
+        raise Forbidden("this site does not offer calls from the page",
+                        error_id="talk-now-disabled")
+    data = await public_http.json_body(request)
+    page_url = public_http.page_url(data.get("page_url"))[:MAX_PAGE_URL]
+    topic = data.get("topic") or None
+    if topic is not None:
+        async with request.app[keys.SESSIONS]() as s:
+            if not isinstance(topic, str) or topic not in await public_repo.topics(s, sess.tenant_id):
+                raise BadRequest("no such topic", error_id="bad-topic")
+    talk = request.app[TALK]
+    call = WebCall(sess.tenant_id, sess.session_id, new_identity(), page_url, topic)
+    return web.json_response({
+        "ticket": talk.signer.ticket(call), "expires_in": talk.signer.ticket_s,
+        "ws_path": WS_PATH, "uri": f"sip:{call.identity}@{DOMAIN}",
+        "target": f"sip:{TARGET}@{DOMAIN}"}, status=201, headers={"Cache-Control": "no-store"})
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    talk = request.app[TALK]
+    call, nonce = talk.signer.open_ticket(request.query.get("ticket", ""))
+    await public_http.allow_origin(request, call.tenant_id)
+    talk.used.use(nonce)
+    dialog = Dialog(call.identity, talk.key, talk.signer.context(call))
+    return await talk.relay.serve(request, dialog)
+
+
+async def script(request: web.Request) -> web.FileResponse:
+    path = JSSIP if request.path.endswith("jssip.min.js") else TALK_JS
+    return web.FileResponse(path, headers={
+        "Content-Type": "text/javascript; charset=utf-8",
+        "Cache-Control": "public, max-age=300",
+        "Cross-Origin-Resource-Policy": "cross-origin",  # loaded by the tenants' own sites
+    })

@@ -1,0 +1,36 @@
+"""Wiring of talk now: the ticket endpoint and the SIP relay on the public listener, and
+the Stasis side once ARI and the voice ACD exist."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from ccari.pbx.spec import web_key
+from ccari.talk import http, stasis
+from ccari.talk.context import Signer, UsedTickets
+from ccari.talk.relay import Relay
+
+if TYPE_CHECKING:
+    from ccari.app import Runtime
+    from ccari.ari import AriClient
+    from ccari.ari.router import StasisRouter
+    from ccari.voice.services import VoiceService
+
+
+async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
+    """Register the routes of this context and its Stasis owner."""
+    p = rt.config.pbx
+    signer = Signer(rt.config.web.secret_key)
+    client = await stack.enter_async_context(aiohttp.ClientSession())
+    relay = Relay(f"ws://{p.host}:{p.ari_port}/ws", client)
+    stack.push_async_callback(relay.close)
+    rt.public_setups.append(http.public_setup(http.Talk(
+        signer, UsedTickets(signer.ticket_s), relay, web_key(p.ari_password))))
+
+    def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
+        stasis.register(ari, router, voice, signer)
+
+    rt.pbx_setups.append(attach)

@@ -1,0 +1,81 @@
+"""The relay's SIP filter, request by request (pure: frames in, verdicts out)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccari.talk.sip import CONTEXT_HEADER, ERROR_HEADER, KEY_HEADER, Dialog, check
+
+ME = "web-0123456789abcdef01234567"
+
+
+def request(method: str, uri: str = "sip:talk@ccari.invalid", *, sender: str = ME,
+            to_tag: bool = False, call_id: str = "c1", extra: tuple[str, ...] = ()) -> str:
+    to = "<sip:talk@ccari.invalid>" + (";tag=as1" if to_tag else "")
+    return "\r\n".join([
+        f"{method} {uri} SIP/2.0", "Via: SIP/2.0/WSS h.invalid;branch=z9hG4bK1",
+        f"From: <sip:{sender}@ccari.invalid>;tag=p1", f"To: {to}", f"Call-ID: {call_id}",
+        f"CSeq: 1 {method}", *extra, "Content-Length: 0"]) + "\r\n\r\n"
+
+
+def dialog() -> Dialog:
+    return Dialog(ME, key="k" * 40, context="signed-context")
+
+
+@pytest.mark.parametrize(("frame", "error"), [
+    (request("REGISTER", "sip:ccari.invalid"), "method-not-allowed"),
+    (request("MESSAGE"), "method-not-allowed"),
+    (request("SUBSCRIBE"), "method-not-allowed"),
+    (request("REFER", to_tag=True), "method-not-allowed"),
+    (request("INVITE", "sip:acme-alice@ccari.invalid"), "destination-not-allowed"),
+    (request("INVITE", "sip:15550100@ccari.invalid"), "destination-not-allowed"),
+    (request("OPTIONS", "sip:acme-bob@127.0.0.1"), "destination-not-allowed"),
+    (request("INVITE", sender="acme-alice"), "identity-not-allowed"),
+    (request("INVITE", sender="web-somebody-else"), "identity-not-allowed"),
+    (request("INVITE", extra=('Authorization: Digest username="acme-alice"',)), "no-credentials"),
+    (request("BYE", to_tag=True, call_id="someone-elses-call"), "unknown-dialog"),
+    (request("CANCEL", call_id="never-invited"), "unknown-dialog"),
+    ("garbage\r\n\r\n", "bad-request"),
+])
+def test_what_the_page_may_not_send_is_answered_403_and_never_relayed(frame: str, error: str) -> None:
+    d = dialog()
+    verdict = check(frame, d)
+    assert verdict.forward is None and verdict.error == error
+    assert verdict.reply is not None and verdict.reply.startswith("SIP/2.0 403 Forbidden\r\n")
+    assert f"\r\n{ERROR_HEADER}: {error}\r\n" in verdict.reply
+    if "Call-ID" in frame:
+        assert "Call-ID: " in verdict.reply and ";tag=" in verdict.reply.split("To: ")[1]
+
+
+def test_one_call_goes_through_marked_and_its_dialog_continues() -> None:
+    d = dialog()
+    spoof = (f"{KEY_HEADER}: guessed", f"{CONTEXT_HEADER}: forged")
+    verdict = check(request("INVITE", extra=spoof), d)
+    assert verdict.reply is None and verdict.forward is not None
+    head = verdict.forward.split("\r\n")
+    assert head[0] == "INVITE sip:talk@ccari.invalid SIP/2.0"
+    # ccari's key and context, the page's own X-Ccari headers dropped.
+    assert f"{KEY_HEADER}: {'k' * 40}" in head and f"{CONTEXT_HEADER}: signed-context" in head
+    assert "guessed" not in verdict.forward and "forged" not in verdict.forward
+    assert d.call_id == "c1"
+    # The same call goes on: ACK, in-dialog OPTIONS, BYE, CANCEL of the INVITE.
+    for frame in (request("ACK", to_tag=True), request("OPTIONS", to_tag=True),
+                  request("BYE", to_tag=True), request("CANCEL")):
+        v = check(frame, d)
+        assert v.forward is not None and v.error is None, frame
+    # Responses to Asterisk's requests pass as they are.
+    response = "SIP/2.0 200 OK\r\nCall-ID: c1\r\nContent-Length: 0\r\n\r\n"
+    assert check(response, d).forward == response
+    # A second call on the same ticket is refused; an ACK is never answered.
+    second = check(request("INVITE", call_id="c2"), d)
+    assert second.error == "one-call-per-ticket" and second.reply is not None
+    ack = check(request("ACK", to_tag=True, call_id="c2"), d)
+    assert ack.error == "unknown-dialog" and ack.reply is None and ack.forward is None
+
+
+def test_compact_header_forms_are_checked_like_long_ones() -> None:
+    frame = "\r\n".join([
+        "INVITE sip:talk@ccari.invalid SIP/2.0", "v: SIP/2.0/WSS h.invalid;branch=z9hG4bK1",
+        "f: <sip:acme-alice@ccari.invalid>;tag=p1", "t: <sip:talk@ccari.invalid>",
+        "i: c9", "CSeq: 1 INVITE", "l: 0"]) + "\r\n\r\n"
+    assert check(frame, dialog()).error == "identity-not-allowed"
