@@ -7,6 +7,8 @@ inject a section, a comment or a dialplan argument.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -88,6 +90,10 @@ class PbxSpec:
     trunks: tuple[Trunk, ...] = ()
     phones: tuple[Phone, ...] = ()
     numbers: tuple[Number, ...] = ()
+    # Customers' calls from the help widget ("talk now", ccari.talk): the WebRTC endpoint
+    # ``ccari-web`` takes only requests that carry this key in ``X-Ccari-Web-Key``, which
+    # ccari's public relay adds (None: no such endpoint).
+    web_key: str | None = None
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -100,7 +106,7 @@ _CONTACT = re.compile(r"^sips?:[A-Za-z0-9_.!~*'()&=+$,;?/%-]*@?[A-Za-z0-9.\-\[\]
 _IP = re.compile(r"^[0-9A-Fa-f:.]+$")
 SESSION_MIN_SE = 90  # RFC 4028 Min-SE floor
 _MAX_S = 86400
-_RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp", "ccari-ws"})
+_RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp", "ccari-ws", "ccari-web"})
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
@@ -149,6 +155,8 @@ def validate(spec: PbxSpec) -> None:
         if phone.webrtc and phone.static_contact is not None:
             raise SpecError(f"browser phone {phone.username!r} registers: no static contact")
         _unique(names, phone.username)
+    if spec.web_key is not None:
+        _check(_SECRET, spec.web_key, "web endpoint key")
     dids: set[str] = set()
     for number in spec.numbers:
         _check(_DID, number.did, "DID (E.164 digits without '+')")
@@ -156,6 +164,12 @@ def validate(spec: PbxSpec) -> None:
         if number.did in dids:
             raise SpecError(f"DID {number.did} is listed twice")
         dids.add(number.did)
+
+
+def web_key(ari_password: str) -> str:
+    """The customer endpoint's key, derived from the ARI password (a secret ccari and its
+    Asterisk share already): nothing more to keep, and it changes with that password."""
+    return hmac.new(ari_password.encode(), b"ccari-web-endpoint", hashlib.sha256).hexdigest()[:40]
 
 
 def _seconds(value: int, what: str, *, low: int) -> None:

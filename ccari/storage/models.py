@@ -238,7 +238,8 @@ ContactMeta = TypedDict("ContactMeta", {
     "overflow": str,           # voice: the overflow treatment that answered the call
     "refused": str,            # voice: why trunk admission refused the call
     "after_hours": str,        # voice: the after-hours route it took (announcement, ...)
-    "page_url": str,           # chat, email, callback: the page the request came from
+    "page_url": str,           # chat, email, callback, web call: the page it came from
+    "origin": str,             # voice: "web" for a call from the customer's page (talk now)
     "subject": str,            # email: the first message's subject
     "from": str,               # email: the customer's reply address
     "mailbox": str,            # email: the tenant's address it came to

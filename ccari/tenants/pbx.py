@@ -13,7 +13,7 @@ from ccari.agents import repo as agents_repo
 from ccari.agents.devices import BROWSER
 from ccari.config import Config
 from ccari.pbx.instance import PbxProcess, start
-from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, Trunk
+from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, Trunk, web_key
 from ccari.tenants import repo
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
             for a in agents
         ),
         numbers=tuple(Number(n.did, t.slug, fax=n.purpose == "fax") for n, t in numbers),
+        web_key=web_key(p.ari_password) if p.ari_password else None,
     )
 
 

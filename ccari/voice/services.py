@@ -57,6 +57,7 @@ from ccari.voice.overflow import Overflow
 from ccari.voice.overload import Gate, Limits, LoadMonitor
 from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks, SpeechPort, VoicemailPort
 from ccari.voice.treatment import Treatment
+from ccari.voice.webcalls import WebArrivals
 
 log = logging.getLogger(__name__)
 # Set in the dialplan with the tenants' fallbacks while ccari sheds load (a reload clears it).
@@ -113,6 +114,8 @@ class VoiceService:
         self.on_connected = self._offers.on_connected  # told each call once it is bridged
         # What ccari.callbacks hands over once its customer is on the line.
         self.handover = Handover(self)
+        # Calls from a customer's web page (ccari.talk): no IVR, no trunk.
+        self.web = WebArrivals(self)
         # Past what this node can carry, new calls are refused at the door.
         high = config.overload_delay_ms
         self.load = LoadMonitor(Gate(Limits(high_ms=high or float("inf"), low_ms=0.4 * high)),
@@ -255,6 +258,11 @@ class VoiceService:
         """Answer the caller, then its first step (the caller holds the call's lock)."""
         if await self._answer(call):
             await self.treat(call, menu)
+
+    async def answer_and_enqueue(self, call: Call, attributes: dict[str, object]) -> None:
+        """Answer a caller who skips the IVR (a web call), then queue it with ``attributes``."""
+        if await self._answer(call):
+            await self._treatment.enqueue(call, attributes)
 
     async def _answer(self, call: Call) -> bool:
         try:

@@ -100,6 +100,7 @@
     if (!resp.ok) throw new Error(data.message || "The help service is not available.");
     token = data.token;
     topics = data.topics || [];
+    if (data.talk_now) offerTalk();
     store.setItem(key("token"), token);
     return data;
   }
@@ -138,6 +139,7 @@
   function choose(name) {
     if (name === "chat") return chatChoice();
     if (name === "email") return emailView();
+    if (name === "talk") return talkView();
     return callView(name === "call-now");
   }
 
@@ -195,6 +197,59 @@
       setView("email:done", el("p", { className: "ccari-w-done" },
         "Thank you, we received your message. We answer in " + fmtWait(r.anticipated_response_s) + "."));
     });
+  }
+
+  // ---- talk now (the tenant offers it): a call from the page, over WebRTC ---------------
+  function offerTalk() {
+    if (choices.querySelector("[data-choice=talk]")) return;
+    choices.prepend(el("button", { type: "button", className: "ccari-w-choice", dataset: { choice: "talk" }, onclick: () => choose("talk") }, "Talk now"));
+  }
+
+  const loaded = new Map();
+  function loadScript(src) {
+    if (!loaded.has(src)) {
+      loaded.set(src, new Promise((resolve, reject) => {
+        const s = el("script", { src: src, async: true });
+        s.addEventListener("load", resolve);
+        s.addEventListener("error", () => { loaded.delete(src); reject(new Error("The call could not start.")); });
+        document.head.append(s);
+      }));
+    }
+    return loaded.get(src);
+  }
+
+  const TALK_STATES = { connecting: "Connecting…", calling: "Calling…", ringing: "Waiting for an agent…", "in-call": "You are talking with an agent.", ended: "The call has ended.", failed: "The call could not be made." };
+  function talkView() {
+    const state = el("p", { className: "ccari-w-status ccari-w-talk-state", dataset: { state: "idle" } });
+    const hang = el("button", { type: "button", className: "ccari-w-secondary ccari-w-hangup", hidden: true }, "Hang up");
+    const waitLine = el("p", { className: "ccari-w-wait" });
+    const buttons = el("div", { className: "ccari-w-row ccari-w-talk" });
+    // The IVR's choices as buttons: the topic goes with the call.
+    const options = topics.length ? topics.map((t) => [t, "Talk about " + t]) : [["", "Call now"]];
+    for (const [topic, label] of options) {
+      buttons.append(el("button", { type: "button", dataset: { topic: topic }, onclick: () => talk(topic) }, label));
+    }
+    const show = (s, detail) => {
+      state.dataset.state = s;
+      state.textContent = (TALK_STATES[s] || s) + (detail && s === "failed" ? " (" + detail + ")" : "");
+      const live = s === "connecting" || s === "calling" || s === "ringing" || s === "in-call";
+      hang.hidden = !live;
+      for (const b of buttons.children) b.disabled = live;
+    };
+    async function talk(topic) {
+      showError("");
+      try {
+        const body = { page_url: location.href };
+        if (topic) body.topic = topic;
+        const ticket = await api("POST", "/v1/talk/tickets", body);
+        await loadScript(base + "/talk/jssip.min.js");
+        await loadScript(base + "/talk/talk.js");
+        window.ccariTalk.start(base, ticket, show);
+      } catch (e) { show("failed"); showError(e.message); }
+    }
+    hang.addEventListener("click", () => window.ccariTalk && window.ccariTalk.hangup());
+    setView("talk", buttons, state, hang, waitLine);
+    pollWait("callback", waitLine, () => "");
   }
 
   function topicSelect() {

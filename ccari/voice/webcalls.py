@@ -1,0 +1,59 @@
+"""Calls from a customer's web page ("talk now", ``ccari.talk``) join the voice ACD here.
+
+The call reaches Stasis already identified by ccari's relay: tenant, page URL and the topic
+the widget offered instead of the IVR.  It becomes a voice contact like a carrier call
+(``meta.origin = "web"``, ``meta.page_url`` for the screen pop), skips the IVR, waits in the
+queue with the same music and announcements and is offered to a skilled agent.
+
+Trunk admission: a web call occupies no carrier trunk, so it is not counted against the
+tenant's or the pool's trunk limits (the node's overload gate still applies).  Its
+``Call.trunk_released`` is set from the start: there is no trunk to give back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from ccari.storage.models import Contact, ContactMeta
+from ccari.tenants import repo as tenants_repo
+from ccari.voice import moves
+from ccari.voice.calls import Call, QueueSettings
+
+if TYPE_CHECKING:
+    from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
+WEB_CALLER = "Web visitor"
+
+
+class WebArrivals:
+    def __init__(self, voice: VoiceService) -> None:
+        self._voice = voice
+
+    async def arrived(self, channel_id: str, tenant_id: int, *, page_url: str,
+                      topic: str | None) -> None:
+        voice = self._voice
+        if not voice.load.admit():
+            log.info("web call %s refused: overload", channel_id)
+            await voice.hangup(channel_id)
+            return
+        async with voice.sessions() as s:
+            queue = await tenants_repo.queue(s, tenant_id, None)
+        meta: ContactMeta = {"origin": "web", "page_url": page_url}
+
+        def arrive(s: Session) -> Contact:
+            return moves.arrived(s, tenant_id=tenant_id, caller=None, caller_name=WEB_CALLER,
+                                 node=voice.node, channel_id=channel_id, number_id=None,
+                                 queue_id=queue.id if queue else None, arrived_at=voice.now(),
+                                 meta=meta)
+
+        contact = await voice.writes.run(arrive)
+        call = Call(contact.id, tenant_id, channel_id, QueueSettings.of(queue, voice.config),
+                    trunk_released=True)
+        voice.calls.add(call)
+        log.info("contact %s: web call %s from %s", contact.id, channel_id, page_url)
+        async with call.lock:
+            await voice.answer_and_enqueue(call, {"skill": topic} if topic else {})
