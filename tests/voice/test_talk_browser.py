@@ -1,0 +1,124 @@
+"""Talk now on the real Asterisk: Chromium (fake media) opens the acme demo page on the
+public listener, presses Help, Talk now, "Talk about sales"; the call goes through ccari's
+public SIP relay to the ccari-web endpoint, into Stasis as a web call, is queued and rings
+alice's SIPp phone, which answers.  Audio flows both ways (the page's getStats(), the
+phone's socket), the contact is a voice contact from the web with the page's URL, and the
+call ends cleanly whoever hangs up (the fixture fails a test that leaves a channel)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Page
+
+from ccari.app import Runtime, public_app
+from ccari.contacts.screenpop import screen_pop
+from ccari.storage.models import Contact
+from tests.support.browser import FAKE_MEDIA, chromium
+from tests.support.openapi import Conformances
+from tests.support.sipp import free_tcp_port
+from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
+from tests.voice.media import Leg, leg, speak
+from tests.voice.test_voice_pbx import contacts, one_contact_in, phone, ready
+
+pytestmark = [pytest.mark.pbx, pytest.mark.browser]
+STATE = ".ccari-w-talk-state"
+
+
+@dataclass
+class Talk:
+    page: Page
+    agent: Leg
+    contact: Contact
+    page_url: str
+
+
+async def _stats(page: Page) -> dict[str, Any]:
+    return await page.evaluate("window.ccariTalk.stats()") or {}  # type: ignore[no-any-return]
+
+
+@contextlib.asynccontextmanager
+async def talking(rt: Runtime, env: VoiceEnv, conformance: Conformances,
+                  **agent_params: Any) -> AsyncIterator[Talk]:
+    """The customer's page calls, alice's phone answers: a connected web call."""
+    port = free_tcp_port()
+    app = public_app(rt)
+    conformance.watch(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await ready(rt, "alice")
+    agent = await leg("agent", PHONE_IP, lambda **p: phone(env, "alice", **p), **agent_params)
+    await agent.sipp.start()
+    try:
+        async with chromium(*FAKE_MEDIA) as browser:
+            page = await browser.new_page()
+            page_url = f"http://127.0.0.1:{port}/demo/acme/?q=<b>plans</b>"
+            await page.goto(page_url)
+            await page.click(".ccari-w-launch")
+            await page.click(".ccari-w-choice[data-choice=talk]", timeout=10000)
+            await page.click(".ccari-w-talk button[data-topic=sales]")
+            await page.wait_for_selector(f"{STATE}[data-state=in-call]", timeout=20000)
+            contact: Contact = await eventually(lambda: one_contact_in(rt, "connected"),
+                                                what="the web call to be connected")
+            assert contact.agent_channel_id
+            await speak(rt, agent, contact.agent_channel_id)
+            yield Talk(page, agent, contact, page.url)
+    finally:
+        agent.sink.close()
+        with contextlib.suppress(Exception):
+            await agent.sipp.stop()
+        await runner.cleanup()
+
+
+async def test_the_customer_talks_from_the_page_with_a_skilled_agent_and_hangs_up(
+        ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances) -> None:
+    rt = ccari
+    async with talking(rt, voice_env, openapi_conformance) as talk:
+        page, contact = talk.page, talk.contact
+        # A voice contact from the web: the page's URL, the topic chosen on the page.
+        assert contact.medium == "voice" and contact.caller_name == "Web visitor"
+        assert contact.meta["origin"] == "web" and contact.meta["page_url"] == talk.page_url
+        assert contact.attributes.get("skill") == "sales" and "ivr" not in contact.meta
+        async with rt.sessions() as s:
+            pop = await screen_pop(s, contact, dt.datetime.now(dt.UTC))
+        assert pop["origin"] == "web" and pop["page_url"] == talk.page_url
+
+        # Audio both ways: alice's tone decoded by the page, the page's audio to alice.
+        heard_before = len(talk.agent.sink.packets)
+
+        async def page_hears() -> dict[str, Any] | None:
+            stats = await _stats(page)
+            ok = stats.get("packetsReceived", 0) > 25 and stats.get("totalSamplesReceived", 0) > 0 \
+                and stats.get("packetsSent", 0) > 25
+            return stats if ok else None
+
+        stats = await eventually(page_hears, 10, "the page to receive and send audio")
+        assert stats["codec"] in ("audio/PCMU", "audio/PCMA"), stats
+        await eventually(lambda: _true(len(talk.agent.sink.packets) > heard_before + 25),
+                         what="alice's phone to receive the page's audio")
+
+        # The customer hangs up on the page: the call ends, the contact completes.
+        await page.click(".ccari-w-hangup")
+        await page.wait_for_selector(f"{STATE}[data-state=ended]", timeout=10000)
+        await eventually(lambda: one_contact_in(rt, "completed"), what="the contact to end")
+
+
+async def test_the_agent_hanging_up_ends_the_call_on_the_page(
+        ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances) -> None:
+    rt = ccari
+    async with talking(rt, voice_env, openapi_conformance, hangup_after_ms=4000) as talk:
+        await talk.page.wait_for_selector(f"{STATE}[data-state=ended]", timeout=15000)
+        done = await eventually(lambda: one_contact_in(rt, "completed"), what="the contact to end")
+        assert done is not None and done.meta.get("origin") == "web"
+        assert len(await contacts(rt)) == 1
+
+
+async def _true(value: object) -> bool:
+    return bool(value)
