@@ -31,6 +31,10 @@ class Origins:
         self._cache[tenant_id] = hit
         return hit
 
+    def forget(self, tenant_id: int) -> None:
+        """The tenant's site settings changed on this node: read them again now."""
+        self._cache.pop(tenant_id, None)
+
     async def allowed(self, tenant_id: int) -> frozenset[str]:
         return (await self._site(tenant_id))[1]
 

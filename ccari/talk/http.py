@@ -7,6 +7,9 @@
 * ``GET /v1/talk/ws?ticket=...``: the page's SIP websocket (subprotocol ``sip``), relayed
   to Asterisk (:mod:`ccari.talk.relay`).  401 ``bad-ticket``/``ticket-expired``, 403
   ``ticket-used`` (single use), 403 ``bad-origin`` (not one of the tenant's sites).
+* ``GET/PUT /api/talk/settings`` {talk_now} (internal listener, the tenant's token): does
+  the tenant's widget offer talk now (off unless turned on; other nodes see a change
+  within the origin cache's 10 s).
 * ``GET /talk/jssip.min.js``, ``GET /talk/talk.js``: what the widget loads for a call (the
   vendored JsSIP, its license beside it, and ``widget-talk.js``).
 """
@@ -17,11 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from sqlalchemy import select
 
 from ccari import keys
+from ccari.admin.auth import tenant_scope
 from ccari.errors import BadRequest, Forbidden
 from ccari.public import http as public_http
 from ccari.public import repo as public_repo
+from ccari.public.models import TenantSite
 from ccari.talk.context import DOMAIN, MAX_PAGE_URL, TARGET, Signer, UsedTickets, WebCall, new_identity
 from ccari.talk.relay import Relay
 from ccari.talk.sip import Dialog
@@ -52,6 +58,36 @@ def public_setup(talk: Talk) -> Callable[[web.Application], None]:
         app.router.add_get("/talk/talk.js", script)
 
     return setup
+
+
+def internal_setup() -> Callable[[web.Application], None]:
+    def setup(app: web.Application) -> None:
+        app.router.add_get("/api/talk/settings", get_settings)
+        app.router.add_put("/api/talk/settings", put_settings)
+
+    return setup
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    return web.json_response({"talk_now": await request.app[keys.ORIGINS].talk_now(tenant_id)})
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    body = await public_http.json_body(request)
+    talk_now = body.get("talk_now")
+    if not isinstance(talk_now, bool):
+        raise BadRequest("talk_now must be true or false", error_id="bad-talk-now")
+    async with request.app[keys.SESSIONS]() as s:
+        site = await s.scalar(select(TenantSite).where(TenantSite.tenant_id == tenant_id))
+        if site is None:
+            site = TenantSite(tenant_id=tenant_id, origins=[])
+            s.add(site)
+        site.talk_now = talk_now
+        await s.commit()
+    request.app[keys.ORIGINS].forget(tenant_id)
+    return web.json_response({"talk_now": talk_now})
 
 
 async def ticket(request: web.Request) -> web.Response:

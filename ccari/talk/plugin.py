@@ -27,6 +27,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     client = await stack.enter_async_context(aiohttp.ClientSession())
     relay = Relay(f"ws://{p.host}:{p.ari_port}/ws", client)
     stack.push_async_callback(relay.close)
+    rt.internal_setups.append(http.internal_setup())
     rt.public_setups.append(http.public_setup(http.Talk(
         signer, UsedTickets(signer.ticket_s), relay, web_key(p.ari_password))))
 

@@ -5,6 +5,7 @@ played here by a recording stand-in (the real PBX path: tests/voice/test_talk_br
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,7 +17,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 from itsdangerous import TimestampSigner
 
-from ccari.app import Runtime, public_app, runtime
+from ccari.app import Runtime, internal_app, public_app, runtime
 from ccari.config import Config
 from ccari.demo.seed import seed
 from ccari.pbx.spec import web_key
@@ -182,3 +183,27 @@ async def test_the_relay_lets_one_call_to_the_target_through_and_nothing_else(
     assert f"{ERROR_HEADER}: one-call-per-ticket\r\n" in reply
     assert len(fake.frames) == 1
     await ws.close()
+
+
+async def test_the_tenant_turns_talk_now_on_and_off(public: TestClient, rt: Runtime,
+                                                    aiohttp_client: Any) -> None:
+    internal = await aiohttp_client(internal_app(rt))
+    secrets = json.loads((rt.config.state_path / "demo-secrets.json").read_text())
+    globex = {"Authorization": f"Bearer {secrets['globex.token']}"}
+    assert (await internal.get("/api/talk/settings")).status == 401
+    got = await internal.get("/api/talk/settings", headers=globex)
+    assert got.status == 200 and await got.json() == {"talk_now": False}
+    bad = await internal.put("/api/talk/settings", json={"talk_now": "yes"}, headers=globex)
+    assert bad.status == 400 and (await bad.json())["error"] == "bad-talk-now"
+    on = await internal.put("/api/talk/settings", json={"talk_now": True}, headers=globex)
+    assert on.status == 200 and await on.json() == {"talk_now": True}
+    session = await new_session(public, "globex")
+    assert session["talk_now"] is True
+    assert (await _ticket(public, session["token"])).status == 201
+    # acme's setting is acme's own.
+    acme = {"Authorization": f"Bearer {secrets['acme.token']}"}
+    off = await internal.put("/api/talk/settings", json={"talk_now": False}, headers=acme)
+    assert off.status == 200
+    assert (await new_session(public, "globex"))["talk_now"] is True
+    refused = await _ticket(public, (await new_session(public, "acme"))["token"])
+    assert refused.status == 403 and (await refused.json())["error"] == "talk-now-disabled"
