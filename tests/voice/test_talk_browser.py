@@ -3,12 +3,14 @@ public listener, presses Help, Talk now, "Talk about sales"; the call goes throu
 public SIP relay to the ccari-web endpoint, into Stasis as a web call, is queued and rings
 alice's SIPp phone, which answers.  Audio flows both ways (the page's getStats(), the
 phone's socket), the contact is a voice contact from the web with the page's URL, and the
-call ends cleanly whoever hangs up (the fixture fails a test that leaves a channel)."""
+call ends cleanly whoever hangs up (the fixture fails a test that leaves a channel).
+alice's agent page shows the call came from the web, with the page's URL."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +19,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page
 
-from ccari.app import Runtime, public_app
+from ccari.app import Runtime, internal_app, public_app
 from ccari.contacts.screenpop import screen_pop
 from ccari.storage.models import Contact
-from tests.support.browser import FAKE_MEDIA, chromium
+from tests.support.browser import FAKE_MEDIA, agent_login, chromium
 from tests.support.openapi import Conformances
 from tests.support.sipp import free_tcp_port
 from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
@@ -37,6 +39,7 @@ class Talk:
     agent: Leg
     contact: Contact
     page_url: str
+    agent_page: Page | None
 
 
 async def _stats(page: Page) -> dict[str, Any]:
@@ -44,20 +47,32 @@ async def _stats(page: Page) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def talking(rt: Runtime, env: VoiceEnv, conformance: Conformances,
-                  **agent_params: Any) -> AsyncIterator[Talk]:
-    """The customer's page calls, alice's phone answers: a connected web call."""
-    port = free_tcp_port()
-    app = public_app(rt)
-    conformance.watch(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await ready(rt, "alice")
+async def talking(rt: Runtime, env: VoiceEnv, conformance: Conformances, *,
+                  agent_page: bool = False, **agent_params: Any) -> AsyncIterator[Talk]:
+    """The customer's page calls, alice's phone answers: a connected web call.  With
+    ``agent_page`` alice is logged in on the agent page (and goes ready there)."""
+    runners = []
+    ports = []
+    for app in (public_app(rt), internal_app(rt)):
+        conformance.watch(app)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        ports.append(free_tcp_port())
+        await web.TCPSite(runner, "127.0.0.1", ports[-1]).start()
+        runners.append(runner)
+    port, internal_port = ports
     agent = await leg("agent", PHONE_IP, lambda **p: phone(env, "alice", **p), **agent_params)
     await agent.sipp.start()
     try:
         async with chromium(*FAKE_MEDIA) as browser:
+            alice = None
+            if agent_page:
+                secrets = json.loads((env.state_dir / "demo-secrets.json").read_text())
+                alice = await agent_login(await browser.new_page(),
+                                          f"http://127.0.0.1:{internal_port}", "alice",
+                                          secrets["acme.alice.web"])
+            else:
+                await ready(rt, "alice")
             page = await browser.new_page()
             page_url = f"http://127.0.0.1:{port}/demo/acme/?q=<b>plans</b>"
             await page.goto(page_url)
@@ -69,18 +84,19 @@ async def talking(rt: Runtime, env: VoiceEnv, conformance: Conformances,
                                                 what="the web call to be connected")
             assert contact.agent_channel_id
             await speak(rt, agent, contact.agent_channel_id)
-            yield Talk(page, agent, contact, page.url)
+            yield Talk(page, agent, contact, page.url, alice)
     finally:
         agent.sink.close()
         with contextlib.suppress(Exception):
             await agent.sipp.stop()
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
 
 
 async def test_the_customer_talks_from_the_page_with_a_skilled_agent_and_hangs_up(
         ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances) -> None:
     rt = ccari
-    async with talking(rt, voice_env, openapi_conformance) as talk:
+    async with talking(rt, voice_env, openapi_conformance, agent_page=True) as talk:
         page, contact = talk.page, talk.contact
         # A voice contact from the web: the page's URL, the topic chosen on the page.
         assert contact.medium == "voice" and contact.caller_name == "Web visitor"
@@ -89,6 +105,13 @@ async def test_the_customer_talks_from_the_page_with_a_skilled_agent_and_hangs_u
         async with rt.sessions() as s:
             pop = await screen_pop(s, contact, dt.datetime.now(dt.UTC))
         assert pop["origin"] == "web" and pop["page_url"] == talk.page_url
+        # alice's screen pop says so, the page's URL as text (nothing of it is markup).
+        assert talk.agent_page is not None
+        item = ".work-item[data-medium=voice]"
+        assert await talk.agent_page.text_content(f"{item} .origin") == "a call from the web page"
+        assert await talk.agent_page.text_content(f"{item} .page-url") == talk.page_url
+        assert await talk.agent_page.eval_on_selector(
+            f"{item} .page-url", "e => e.children.length") == 0
 
         # Audio both ways: alice's tone decoded by the page, the page's audio to alice.
         heard_before = len(talk.agent.sink.packets)
