@@ -11,6 +11,8 @@ The page may place **one** call, from its ticket's anonymous identity, to the te
   call's dialog is refused (``one-call-per-ticket``);
 * a request inside a dialog must be of the ticket's call (``unknown-dialog``);
 * credentials are never relayed (``no-credentials``): the page has none;
+* a frame is exactly one message, its body as long as its Content-Length says
+  (``bad-framing``): nothing can ride behind a checked message;
 * the page's own ``X-Ccari-*`` headers are dropped; the relay adds the endpoint's key and
   the signed call context to what starts the call.
 
@@ -59,11 +61,16 @@ class Verdict:
 def check(frame: str, dialog: Dialog) -> Verdict:
     head, sep, body = frame.partition("\r\n\r\n")
     lines = head.split("\r\n")
-    if not lines or lines[0].startswith("SIP/2.0 "):
+    if not _framed(lines, sep, body):
+        # One websocket frame is one SIP message (RFC 7118); Asterisk would parse what
+        # follows a message's Content-Length as a next message, unchecked.
+        return _refuse(dialog, lines, "bad-framing",
+                       method="" if lines[0].startswith("SIP/2.0 ") else "?")
+    if lines[0].startswith("SIP/2.0 "):
         return Verdict(forward=frame)  # a response to Asterisk's request in the dialog
     m = _REQUEST.match(lines[0])
     if m is None:
-        return _refuse(dialog, lines, "bad-request", method="")
+        return _refuse(dialog, lines, "bad-request", method="?")
     method, uri = m["method"], m["uri"]
     headers = [(line.partition(":")[0].strip(), line) for line in lines[1:]]
     names = {_COMPACT.get(n.lower(), n.lower()) for n, _ in headers}
@@ -100,10 +107,19 @@ def check(frame: str, dialog: Dialog) -> Verdict:
     return Verdict(forward="\r\n".join([lines[0], *added, *kept]) + sep + body)
 
 
+def _framed(lines: list[str], sep: str, body: str) -> bool:
+    """Exactly one message: a header block, and a body of its Content-Length."""
+    if not sep:
+        return False
+    lengths = [line.partition(":")[2].strip() for line in lines[1:]
+               if line.partition(":")[0].strip().lower() in ("content-length", "l")]
+    return len(lengths) == 1 and lengths[0].isdigit() and int(lengths[0]) == len(body.encode())
+
+
 def _refuse(dialog: Dialog, lines: list[str], error: str, *, method: str) -> Verdict:
-    """A 403 for the page naming ``error`` (an ACK gets no answer, as SIP wants)."""
+    """A 403 for the page naming ``error`` (an ACK, or a response, gets no answer)."""
     dialog.refused.append(error)
-    if method == "ACK":
+    if method in ("ACK", ""):
         return Verdict(error=error)
     copied = []
     for line in lines[1:]:

@@ -35,7 +35,12 @@ def dialog() -> Dialog:
     (request("INVITE", extra=('Authorization: Digest username="acme-alice"',)), "no-credentials"),
     (request("BYE", to_tag=True, call_id="someone-elses-call"), "unknown-dialog"),
     (request("CANCEL", call_id="never-invited"), "unknown-dialog"),
-    ("garbage\r\n\r\n", "bad-request"),
+    ("garbage\r\nContent-Length: 0\r\n\r\n", "bad-request"),
+    # One frame, one message: nothing may ride behind a checked one (Asterisk would parse it).
+    (request("INVITE") + request("REGISTER", "sip:ccari.invalid"), "bad-framing"),
+    (request("INVITE").replace("Content-Length: 0", "Content-Length: 3") + "v=0\r\n", "bad-framing"),
+    (request("INVITE").replace("Content-Length: 0\r\n", ""), "bad-framing"),
+    (request("INVITE").rstrip("\r\n"), "bad-framing"),
 ])
 def test_what_the_page_may_not_send_is_answered_403_and_never_relayed(frame: str, error: str) -> None:
     d = dialog()
@@ -63,9 +68,15 @@ def test_one_call_goes_through_marked_and_its_dialog_continues() -> None:
                   request("BYE", to_tag=True), request("CANCEL")):
         v = check(frame, d)
         assert v.forward is not None and v.error is None, frame
-    # Responses to Asterisk's requests pass as they are.
+    # Responses to Asterisk's requests pass as they are, one message each.
     response = "SIP/2.0 200 OK\r\nCall-ID: c1\r\nContent-Length: 0\r\n\r\n"
     assert check(response, d).forward == response
+    smuggled = check(response + request("REGISTER", "sip:ccari.invalid"), d)
+    assert smuggled.error == "bad-framing" and smuggled.forward is smuggled.reply is None
+    sdp = "v=0\r\no=- 1 1 IN IP4 h.invalid\r\n"
+    with_body = request("OPTIONS", to_tag=True).replace(
+        "Content-Length: 0", f"Content-Length: {len(sdp)}") + sdp
+    assert check(with_body, d).forward == with_body
     # A second call on the same ticket is refused; an ACK is never answered.
     second = check(request("INVITE", call_id="c2"), d)
     assert second.error == "one-call-per-ticket" and second.reply is not None
