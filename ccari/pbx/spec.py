@@ -94,6 +94,9 @@ class PbxSpec:
     # ``ccari-web`` takes only requests that carry this key in ``X-Ccari-Web-Key``, which
     # ccari's public relay adds (None: no such endpoint).
     web_key: str | None = None
+    # A customer's page that sends no RTP for this long (closed, its network gone: no BYE)
+    # is hung up by Asterisk (0: never).
+    web_dead_call_s: int = 0
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -157,6 +160,7 @@ def validate(spec: PbxSpec) -> None:
         _unique(names, phone.username)
     if spec.web_key is not None:
         _check(_SECRET, spec.web_key, "web endpoint key")
+    _seconds(spec.web_dead_call_s, "dead-call time of the web endpoint", low=2)
     dids: set[str] = set()
     for number in spec.numbers:
         _check(_DID, number.did, "DID (E.164 digits without '+')")

@@ -53,6 +53,7 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         ),
         numbers=tuple(Number(n.did, t.slug, fax=n.purpose == "fax") for n, t in numbers),
         web_key=web_key(p.ari_password) if p.ari_password else None,
+        web_dead_call_s=p.dead_call_s,
     )
 
 

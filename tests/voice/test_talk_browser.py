@@ -8,24 +8,33 @@ alice's agent page shows the call came from the web, with the page's URL."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
-from ccari.app import Runtime, internal_app, public_app
+from ccari.app import Runtime, internal_app, public_app, runtime
+from ccari.config import PbxConfig
 from ccari.contacts.screenpop import screen_pop
+from ccari.pbx import PbxProcess
 from ccari.storage.models import Contact
 from tests.support.browser import FAKE_MEDIA, agent_login, chromium
 from tests.support.openapi import Conformances
-from tests.support.sipp import free_tcp_port
-from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
+from tests.support.pbx import start_from_db
+from tests.support.sipp import free_port, free_tcp_port
+from tests.voice.conftest import CARRIER_IP, PHONE_IP, PHONES, VoiceEnv, eventually, pbx_counts, prepare_db
 from tests.voice.media import Leg, leg, speak
 from tests.voice.test_voice_pbx import contacts, one_contact_in, phone, ready
 
@@ -145,3 +154,47 @@ async def test_the_agent_hanging_up_ends_the_call_on_the_page(
 
 async def _true(value: object) -> bool:
     return bool(value)
+
+
+# ---- a customer's page that dies mid-call (its own Asterisk: calls die after DEAD_CALL_S) --
+DEAD_CALL_S = 4
+
+
+@pytest.fixture(scope="module")
+def dead_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VoiceEnv, PbxProcess]]:
+    name = f"talk{os.getpid()}"
+    config = PbxConfig(
+        instance=name, app_name=f"ccari-{name}", sip_port=free_port("127.0.0.1"),
+        ari_port=free_port("127.0.0.1", socket.SOCK_STREAM),
+        ami_port=free_port("127.0.0.1", socket.SOCK_STREAM),
+        rtp_start=12000, rtp_end=19998, carrier_match=(CARRIER_IP,), agent_qualify_s=0,
+        dead_call_s=DEAD_CALL_S)
+    env = VoiceEnv(tmp_path_factory.mktemp("talk-state"),
+                   {p: free_port(PHONE_IP) for p in PHONES}, config)
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('talk-db')}/spec.db"
+    proc = start_from_db(lambda: prepare_db(env, url))
+    yield env, proc
+    proc.stop()
+
+
+async def test_a_customer_page_that_dies_mid_call_loses_the_call_without_leaking_it(
+        dead_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+        openapi_conformance: Conformances) -> None:
+    env, proc = dead_env
+    cfg = await prepare_db(env, f"sqlite+aiosqlite:///{tmp_path}/ccari.db")
+    async with runtime(cfg) as rt:
+        async with talking(rt, env, openapi_conformance) as talk:
+            # The renderer crashes: no BYE, no pagehide, the media just stops.
+            with contextlib.suppress(PlaywrightError):
+                await talk.page.goto("chrome://crash", timeout=5000)
+            started = time.monotonic()
+            done = await eventually(lambda: one_contact_in(rt, "completed"), DEAD_CALL_S + 8,
+                                    "Asterisk's RTP timeout to end the call")
+            assert time.monotonic() - started < DEAD_CALL_S + 8
+            assert done is not None and done.meta.get("origin") == "web"
+            assert done.disposition == "media-timeout", done.disposition
+
+    async def clean() -> bool:
+        return await asyncio.to_thread(pbx_counts, proc) == (0, 0)
+
+    await eventually(clean, 15, "Asterisk to have no channel and no bridge left")
