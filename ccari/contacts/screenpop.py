@@ -48,6 +48,7 @@ async def screen_pop(session: AsyncSession, contact: Contact, now: dt.datetime) 
         "ivr_said": said,  # what the caller said to the IVR, with the recogniser's confidence
         "page_url": meta.get("page_url"),
         "origin": meta.get("origin"),  # "web": a call from the customer's page (talk now)
+        "chat": meta.get("chat"),  # a web call's chat contact on that page
         "subject": meta.get("subject"),
         "wait_s": round((now - queued).total_seconds(), 1),
         "customer": crm_repo.card(customer),

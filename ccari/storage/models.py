@@ -240,6 +240,8 @@ ContactMeta = TypedDict("ContactMeta", {
     "after_hours": str,        # voice: the after-hours route it took (announcement, ...)
     "page_url": str,           # chat, email, callback, web call: the page it came from
     "origin": str,             # voice: "web" for a call from the customer's page (talk now)
+    "chat": str,               # web call: the customer's chat contact on that page
+    "cobrowse": str,           # web call: the co-browsing session going on then
     "subject": str,            # email: the first message's subject
     "from": str,               # email: the customer's reply address
     "mailbox": str,            # email: the tenant's address it came to

@@ -1,7 +1,7 @@
 """What a "talk now" call carries: signed, short-lived, never trusted from the browser.
 
 Two signed forms of the same facts (tenant, customer session, page URL, topic, the
-anonymous SIP identity):
+anonymous SIP identity, the session's chat and co-browsing):
 
 * the **ticket** (``POST /v1/talk/tickets``) the widget opens the relay with: valid
   ``ticket_s`` seconds and used once (:class:`UsedTickets`);
@@ -39,18 +39,24 @@ class WebCall:
     identity: str  # the anonymous SIP user of this ticket, e.g. "web-3f9c..."
     page_url: str
     topic: str | None = None
+    chat_id: str | None = None  # the session's chat contact (found by ccari, not sent)
+    cobrowse_id: str | None = None  # the session's co-browsing, if one is going on
 
     def _dump(self) -> dict[str, object]:
         return {"t": self.tenant_id, "s": self.session_id, "i": self.identity,
-                "u": self.page_url, "k": self.topic}
+                "u": self.page_url, "k": self.topic, "c": self.chat_id, "b": self.cobrowse_id}
 
     @classmethod
     def _load(cls, data: object) -> WebCall:
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        topic = data.get("k")
+
+        def opt(key: str) -> str | None:
+            value = data.get(key)
+            return str(value) if value is not None else None
+
         return cls(int(data["t"]), str(data["s"]), str(data["i"]), str(data["u"]),
-                   str(topic) if topic is not None else None)
+                   opt("k"), opt("c"), opt("b"))
 
 
 def new_identity() -> str:

@@ -28,6 +28,7 @@ from ccari.errors import BadRequest, Forbidden
 from ccari.public import http as public_http
 from ccari.public import repo as public_repo
 from ccari.public.models import TenantSite
+from ccari.talk import repo as talk_repo
 from ccari.talk.context import DOMAIN, MAX_PAGE_URL, TARGET, Signer, UsedTickets, WebCall, new_identity
 from ccari.talk.relay import Relay
 from ccari.talk.sip import Dialog
@@ -101,12 +102,14 @@ async def ticket(request: web.Request) -> web.Response:
     data = await public_http.json_body(request)
     page_url = public_http.page_url(data.get("page_url"))[:MAX_PAGE_URL]
     topic = data.get("topic") or None
-    if topic is not None:
-        async with request.app[keys.SESSIONS]() as s:
-            if not isinstance(topic, str) or topic not in await public_repo.topics(s, sess.tenant_id):
-                raise BadRequest("no such topic", error_id="bad-topic")
+    async with request.app[keys.SESSIONS]() as s:
+        if topic is not None and (
+                not isinstance(topic, str) or topic not in await public_repo.topics(s, sess.tenant_id)):
+            raise BadRequest("no such topic", error_id="bad-topic")
+        chat_id, cobrowse_id = await talk_repo.related(s, sess.tenant_id, sess.session_id)
     talk = request.app[TALK]
-    call = WebCall(sess.tenant_id, sess.session_id, new_identity(), page_url, topic)
+    call = WebCall(sess.tenant_id, sess.session_id, new_identity(), page_url, topic,
+                   chat_id, cobrowse_id)
     return web.json_response({
         "ticket": talk.signer.ticket(call), "expires_in": talk.signer.ticket_s,
         "ws_path": WS_PATH, "uri": f"sip:{call.identity}@{DOMAIN}",

@@ -28,6 +28,7 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService, signer: 
             await voice.hangup(ev.channel.id)
             return
         await voice.web.arrived(ev.channel.id, call.tenant_id, page_url=call.page_url,
-                                topic=call.topic)
+                                topic=call.topic, chat_id=call.chat_id,
+                                cobrowse_id=call.cobrowse_id)
 
     owner.on(StasisStart, on_start)

@@ -2,7 +2,8 @@
 
 The call reaches Stasis already identified by ccari's relay: tenant, page URL and the topic
 the widget offered instead of the IVR.  It becomes a voice contact like a carrier call
-(``meta.origin = "web"``, ``meta.page_url`` for the screen pop), skips the IVR, waits in the
+(``meta.origin = "web"``, ``meta.page_url`` for the screen pop, ``meta.chat`` and
+``meta.cobrowse`` when the customer was chatting or sharing the page), skips the IVR, waits in the
 queue with the same music and announcements and is offered to a skilled agent.
 
 Trunk admission: a web call occupies no carrier trunk, so it is not counted against the
@@ -34,7 +35,9 @@ class WebArrivals:
         self._voice = voice
 
     async def arrived(self, channel_id: str, tenant_id: int, *, page_url: str,
-                      topic: str | None) -> None:
+                      topic: str | None, chat_id: str | None = None,
+                      cobrowse_id: str | None = None) -> None:
+        """``chat_id``, ``cobrowse_id``: the customer's chat and co-browsing on that page."""
         voice = self._voice
         if not voice.load.admit():
             log.info("web call %s refused: overload", channel_id)
@@ -43,6 +46,10 @@ class WebArrivals:
         async with voice.sessions() as s:
             queue = await tenants_repo.queue(s, tenant_id, None)
         meta: ContactMeta = {"origin": "web", "page_url": page_url}
+        if chat_id:
+            meta["chat"] = chat_id
+        if cobrowse_id:
+            meta["cobrowse"] = cobrowse_id
 
         def arrive(s: Session) -> Contact:
             return moves.arrived(s, tenant_id=tenant_id, caller=None, caller_name=WEB_CALLER,

@@ -16,13 +16,16 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 from itsdangerous import TimestampSigner
+from sqlalchemy import select
 
 from ccari.app import Runtime, internal_app, public_app, runtime
 from ccari.config import Config
 from ccari.demo.seed import seed
 from ccari.pbx.spec import web_key
+from ccari.storage.models import Contact
+from ccari.talk.context import Signer
 from ccari.talk.sip import CONTEXT_HEADER, ERROR_HEADER, KEY_HEADER
-from tests.public.support import new_session
+from tests.public.support import customer_ws, new_session, until
 
 EVIL = "http://evil.example"
 WS_HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
@@ -207,3 +210,24 @@ async def test_the_tenant_turns_talk_now_on_and_off(public: TestClient, rt: Runt
     assert (await new_session(public, "globex"))["talk_now"] is True
     refused = await _ticket(public, (await new_session(public, "acme"))["token"])
     assert refused.status == 403 and (await refused.json())["error"] == "talk-now-disabled"
+
+
+async def test_the_call_carries_the_sessions_chat_found_by_ccari(public: TestClient,
+                                                                 rt: Runtime) -> None:
+    signer = Signer(rt.config.web.secret_key)
+    token = (await new_session(public))["token"]
+    ws = await customer_ws(public, token)
+    assert (await until(ws, "state"))["state"] == "none"
+    await ws.send_json({"type": "open", "topic": "sales", "page_url": "http://shop.example/"})
+    assert (await until(ws, "state"))["state"] == "queued"
+    async with rt.sessions() as s:
+        chat = await s.scalar(select(Contact).where(Contact.medium == "chat"))
+    assert chat is not None
+    t = await (await _ticket(public, token)).json()
+    call, _ = signer.open_ticket(t["ticket"])
+    assert (call.chat_id, call.cobrowse_id) == (chat.id, None)
+    # Another customer's session has no chat: nothing of this one goes with its call.
+    other = (await new_session(public))["token"]
+    call, _ = signer.open_ticket((await (await _ticket(public, other)).json())["ticket"])
+    assert call.chat_id is None
+    await ws.close()

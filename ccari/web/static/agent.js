@@ -100,7 +100,7 @@
     li.querySelector(".ivr").textContent = Object.entries(c.ivr || {}).map(([k, v]) => k + "=" + v).join(", ") || "none";
     li.querySelector(".said").textContent = (c.ivr_said || []).map((u) => "\u201c" + u.said + "\u201d " + Math.round(u.confidence * 100) + "%").join(", ");
     li.querySelector(".page-url").textContent = c.page_url || "";
-    li.querySelector(".origin").textContent = c.origin === "web" ? "a call from the web page" : "";
+    li.querySelector(".origin").textContent = c.origin === "web" ? "a call from the web page" + (c.chat ? " (the customer was chatting)" : "") : "";
     list(li.querySelector(".previous"), c.previous || [], (p) => p.at.slice(0, 16).replace("T", " ") + " " + p.medium + " " + (p.disposition || p.state));
     li.querySelector(".wait").textContent = Math.round(c.wait_s) + " s";
     setStatus(li, "offered");
