@@ -47,8 +47,14 @@ def foreign_identity(frame: str, username: str) -> str | None:
     hers; so a page cannot guess other endpoints' passwords through ccari (Asterisk sees
     every relayed message from ccari's address).  Responses and in-dialog requests are
     Asterisk's dialogs with her endpoint and pass."""
-    head, _, _ = frame.partition("\r\n\r\n")
+    head, _, body = frame.partition("\r\n\r\n")
     lines = head.split("\r\n")
+    # Asterisk's websocket transport parses whatever follows a message's body as a next
+    # message: one frame must be one message, whose body is its Content-Length.
+    length = next((line.partition(":")[2].strip() for line in lines[1:]
+                   if line.partition(":")[0].strip().lower() in ("content-length", "l")), "0")
+    if not length.isdigit() or int(length) != len(body.encode()):
+        return "more than one message in a frame"
     if not lines or lines[0].startswith("SIP/2.0"):
         return None  # a response
     headers: dict[str, list[str]] = {}

@@ -145,7 +145,11 @@ def _register(sender: str, extra: str = "") -> str:
     ("BYE sip:x SIP/2.0\r\nFrom: <sip:k3j2@x.invalid>;tag=p\r\nTo: <sip:15550199@x>;tag=a\r\n\r\n",
      None),
     ("SIP/2.0 200 OK\r\nFrom: <sip:15550199@127.0.0.1>;tag=a\r\nTo: <sip:k3j2@x>;tag=p\r\n\r\n",
-     None),
+     None),    # One frame, one message: a second one riding behind her own would reach Asterisk.
+    (_register("<sip:acme-alice@ccari.invalid>") + _register("<sip:acme-bob@ccari.invalid>"),
+     "more than one message in a frame"),
+    ("SIP/2.0 200 OK\r\nCall-ID: 1\r\n\r\n" + _register("<sip:acme-bob@ccari.invalid>"),
+     "more than one message in a frame"),
 ])
 def test_the_relay_carries_only_the_agents_own_identity(frame: str, refused: str | None) -> None:
     assert foreign_identity(frame, "acme-alice") == refused
