@@ -181,6 +181,8 @@ def external_instructions(spec: PbxSpec, dest_dir: Path) -> str:
      browser phones (agents whose device is "browser"): a transport with protocol=ws,
                   res_pjsip_transport_websocket and res_srtp loaded, and ccari's
                   /agent/phone/ws reaching ws://127.0.0.1:{spec.ports.ari}/ws
+     talk now (customers' calls from the widget): the same websocket transport, and
+                  "header" in [global] endpoint_identifier_order (e.g. ip,username,header)
      res_pjsip_acl is loaded: ccari blocks SIP sources after repeated failures by
                   writing {d}/{ACL_FILE} (included by ccari-pjsip.conf)
      modules      codec_gsm, format_gsm, format_wav, res_stasis*, res_ari*, app_stasis,
