@@ -182,6 +182,9 @@ async def test_a_customer_page_that_dies_mid_call_loses_the_call_without_leaking
     env, proc = dead_env
     cfg = await prepare_db(env, f"sqlite+aiosqlite:///{tmp_path}/ccari.db")
     async with runtime(cfg) as rt:
+        assert rt.ari is not None
+        ari = rt.ari
+        await eventually(lambda: _true(ari.connected), what="ccari's ARI to be connected")
         async with talking(rt, env, openapi_conformance) as talk:
             # The renderer crashes: no BYE, no pagehide, the media just stops.
             with contextlib.suppress(PlaywrightError):
