@@ -110,6 +110,24 @@ def test_a_browser_phone_is_a_bundled_webrtc_endpoint_on_the_websocket(
     assert "bindaddr = 127.0.0.1" in texts["http.conf"]  # Asterisk's websocket: loopback only
 
 
+def test_the_customers_endpoint_takes_only_calls_that_carry_ccaris_key() -> None:
+    assert "ccari-web" not in render_texts(make_spec(), DIRS)["ccari-pjsip.conf"]  # no key
+    rendered = render_texts(make_spec(web_key="k" * 40, web_dead_call_s=9), DIRS)
+    web = objects(rendered["ccari-pjsip.conf"], "endpoint")["ccari-web"]
+    for key in ("webrtc", "bundle", "dtls_auto_generate_cert"):
+        assert web[key] == ["yes"]
+    assert web["context"] == ["from-web"] and web["rtp_timeout"] == ["9"]
+    assert "auth" not in web and "transport" not in web and "aors" not in web
+    identify = objects(rendered["ccari-pjsip.conf"], "identify")["ccari-web"]
+    assert identify["match_header"] == [f"X-Ccari-Web-Key: {'k' * 40}"]
+    assert "match" not in identify  # never by source address
+    pjsip = render_texts(make_spec(web_key="k" * 40), DIRS)["pjsip.conf"]
+    assert "endpoint_identifier_order = ip,username,header" in pjsip
+    dialplan = rendered["dialplans/ccari.conf"]
+    context = dialplan.split("[from-web]")[1].split("\n[")[0]
+    assert "exten => talk,1,Stasis(" in context and ",web,${PJSIP_HEADER(read,X-Ccari-Web)})" in context
+
+
 def test_transport_binds_spec_address(texts: dict[str, str]) -> None:
     transport = objects(texts["pjsip.conf"], "transport")["ccari-udp"]
     assert transport["bind"] == ["0.0.0.0:15060"] and transport["protocol"] == ["udp"]
@@ -235,6 +253,9 @@ def test_render_writes_only_changes_with_private_modes(tmp_path: Path) -> None:
         {"phones": (Phone("bad name", "password1"),)},
         {"phones": (Phone("carrier", "password1"),)},
         {"phones": (Phone("ccari-ws", "password1"),)},
+        {"phones": (Phone("ccari-web", "password1"),)},
+        {"web_key": "bad key;"},
+        {"web_dead_call_s": 1},
         {"phones": (Phone("web", "password1", webrtc=True, dead_call_s=1),)},
         {"phones": (Phone("web", "password1", "sip:web@127.0.0.1:5062", webrtc=True),)},
         {"trunks": (Trunk("carrier", ()),)},
