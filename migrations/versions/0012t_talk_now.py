@@ -1,15 +1,15 @@
 """talk now: a tenant's widget may offer a call from the page
 
-Revision ID: 0011t
-Revises: 0011a
+Revision ID: 0012t
+Revises: 0012f
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011t"
-down_revision = "0011a"
+revision = "0012t"
+down_revision = "0012f"
 branch_labels = None
 depends_on = None
 
