@@ -57,6 +57,10 @@ FREE = {  # (method, path) -> why the route is tenant-free
     ("GET", "/widget.js"): "the help widget script a tenant's site loads",
     ("GET", "/widget.css"): "the help widget's style",
     ("GET", "/vendor/rrweb.min.js"): "a vendored library",
+    ("GET", "/talk/jssip.min.js"): "a vendored library (the widget's talk now)",
+    ("GET", "/talk/talk.js"): "the widget's talk now script",
+    ("GET", "/v1/talk/ws"): "its credential is the ticket in the query (signed, one tenant's, "
+                            "single-use; tests/talk refuses forged, expired and reused ones)",
     ("GET", "/demo-assets/site.css"): "the demo site's style",
     ("GET", "/demo/{tenant}"): "the demo site of a tenant, public by design",
     ("GET", "/demo/{tenant}/"): "the demo site of a tenant, public by design",
