@@ -139,9 +139,28 @@ plus ccari.
 Past its capacity ccari refuses the excess at the door; at twice its rate the share the gate
 refuses arrives late (the first second of a sudden doubling is admitted before the delays
 show it), so some admitted calls are served later than the 3 s the bench allows.
-Next for speed: fewer ARI requests per call, the async session around each shared commit,
-and an admission gate that also bounds the admitted rate (the overload step passes in some
-runs and not in others).
+Third pass (2026-12-05, the box quiet, default run, 4 min 1 s), after the writes of a call
+went from 26 statements to 22 (a trunk released once, the recording policy cached for a
+second, a call without a recording not looked up at its end), the hot path's INSERT, UPDATE
+and DELETE run prepared on SQLite (``ccari/storage/fast.py``: 12.6 against 32 us an insert,
+6 against 14 us an update, micro-benchmark), and the features of that day (transfers,
+conference, reports, talk now, the outward gate)::
+
+    dialplan 480/s (asterisk 112% sipp 37%)
+    queue    130/s (asterisk 118% sipp 13%)
+    ccari     80/s (asterisk 67% ccari 41% sipp 9%; 90/s: 0.9% refused by the gate)
+    overload offered=160/s served_cps=115.0 refused=225 failed=0 stuck_in_ivr=0 calls=800
+    ccari_cps=80 queue_cps=130 dialplan_cps=480 ratio_queue=0.615 ratio_dialplan=0.167
+    p99_setup_ms=1271
+
+The overload step met its goal (115/s served, every other call refused cleanly, nothing
+stuck).  What stops ccari between 90 and 120/s is not its CPU: at 120/s its process used 44%
+of a core and Asterisk 86%, and the gate refused because answers came late (the warning
+names the delay: "event loop 140, writes 182, answers 447" ms).  The ARI requests of a call
+(answer, play, stop, MOH on and off, bridge, add, originate, hang-up, destroy: about ten)
+all go over the one events websocket, which Asterisk serves one request at a time; that
+queue, not a core, is the next limit to measure (several REST connections in parallel, or
+fewer requests: a bridge kept for the next call, MOH only when no agent is free at once).
 """
 
 from __future__ import annotations
