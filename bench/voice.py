@@ -158,9 +158,10 @@ stuck).  What stops ccari between 90 and 120/s is not its CPU: at 120/s its proc
 of a core and Asterisk 86%, and the gate refused because answers came late (the warning
 names the delay: "event loop 140, writes 182, answers 447" ms).  The ARI requests of a call
 (answer, play, stop, MOH on and off, bridge, add, originate, hang-up, destroy: about ten)
-all go over the one events websocket, which Asterisk serves one request at a time; that
-queue, not a core, is the next limit to measure (several REST connections in parallel, or
-fewer requests: a bridge kept for the next call, MOH only when no agent is free at once).
+all go over the one events websocket; whether Asterisk's handling of that one connection
+is what the answers wait for is the next thing to measure (several REST connections in
+parallel against it), beside fewer requests (a bridge kept for the next call, MOH only when
+no agent is free at once).
 """
 
 from __future__ import annotations
