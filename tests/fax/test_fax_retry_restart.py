@@ -1,0 +1,73 @@
+"""A fax retry planned by a process that died is dialled by the next one: the send's saved
+``retry_at`` is planned again when ARI connects (an adapter test: the originate is recorded,
+not sent to Asterisk)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.fax.models import FaxAttempt, FaxSend
+from ccari.fax.sending import FaxSender
+from ccari.fax.store import FaxStore
+from ccari.storage.models import Tenant
+from tests.fax.conftest import fax_pages
+from tests.fax.test_fax_send_pbx import pdf_of
+from tests.support.waits import eventually
+
+
+class RecordingAri:
+    """What the sender asks of ARI, kept (nothing else is used here)."""
+
+    def __init__(self) -> None:
+        self.originated: list[str] = []
+
+    async def originate(self, endpoint: str, *, channel_id: str, **_: Any) -> None:
+        self.originated.append(channel_id)
+
+
+async def test_a_saved_retry_is_dialled_by_the_next_process(
+        sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> None:
+    store = FaxStore(tmp_path / "fax")
+    now = dt.datetime.now(dt.UTC)
+    async with sessions() as s:
+        tenant = Tenant(slug="faxer", name="Faxer")
+        s.add(tenant)
+        await s.flush()
+        send = FaxSend(id="s1", tenant_id=tenant.id, to_number="12015550142", pages=1,
+                       status="retrying", pdf_sha256="x", retry_at=now - dt.timedelta(seconds=5),
+                       retries_left=1)
+        s.add(send)
+        await s.flush()
+        s.add(FaxAttempt(id="fxo-s1-1", send_id="s1", tenant_id=tenant.id, status="failed",
+                         error="user-busy", started_at=now, ended_at=now))
+        await s.commit()
+        tenant_id = tenant.id
+    store.keep_outbound(tenant_id, "s1", pdf_of(fax_pages(1)))
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    ari = RecordingAri()
+    sender = FaxSender(sessions, store, spool=spool, asterisk_spool=PurePosixPath("/spool"),
+                       dial="PJSIP/{trunk}/sip:{digits}@{host}", trunk="carrier",
+                       host="127.0.0.2:5060", admission=None, retries=1, retry_after_s=60)
+    sender.ari = ari  # type: ignore[assignment]
+    try:
+        assert await sender.plan_retries() == 1
+        assert await sender.plan_retries() == 1  # planned again on a reconnect: still once
+
+        async def dialled() -> list[str]:
+            return ari.originated
+
+        assert await eventually(dialled, 10, "the retry to be dialled") == ["fxo-s1-2"]
+        async with sessions() as s:
+            got = await s.scalar(select(FaxSend).where(FaxSend.id == "s1"))
+            assert got is not None and (got.status, got.retry_at) == ("sending", None)
+            attempts = list(await s.scalars(select(FaxAttempt.id).where(
+                FaxAttempt.send_id == "s1").order_by(FaxAttempt.id)))
+        assert attempts == ["fxo-s1-1", "fxo-s1-2"]
+    finally:
+        await sender.close()
