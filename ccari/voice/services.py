@@ -95,6 +95,9 @@ class VoiceService:
         self._node = node
         self._clock = clock
         self.calls = CallRegistry()
+        # Channels whose arrival is being handled: the reconcile's and the StasisStart's of
+        # the same channel (one queued while the reconcile ran) make one contact, not two.
+        self._arriving: set[str] = set()
         self._tasks = TaskSet("voice")
         self.hold = Hold(ari, queue, config, self._tasks, self._sound)
         self.directory = NumberDirectory(sessions, QueueSettings.of(None, config))
@@ -198,6 +201,16 @@ class VoiceService:
 
     # ---- arrival ---------------------------------------------------------------------------
     async def inbound(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
+        if channel_id in self._arriving or self.calls.by_channel(channel_id) is not None:
+            log.debug("call %s: already taken", channel_id)
+            return
+        self._arriving.add(channel_id)
+        try:
+            await self._arrive(channel_id, did, caller, name)
+        finally:
+            self._arriving.discard(channel_id)
+
+    async def _arrive(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
         arrived = time.monotonic()
         route = await self.directory.route(did)
         if route is None:
