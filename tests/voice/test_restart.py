@@ -64,7 +64,7 @@ class CcariProcess:
                 async with aiohttp.ClientSession() as s, s.get(
                         f"http://127.0.0.1:{self.port}/healthz", timeout=aiohttp.ClientTimeout(1)) as r:
                     return r.status == 200
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, TimeoutError):  # not serving yet, or still starting
                 return False
 
         await eventually(healthy, 30, "ccari to serve")

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from ccari.app import Runtime, internal_app, runtime
+from ccari.ari.errors import AriError
 from ccari.config import Config, SpeechConfig
 from ccari.contacts.screenpop import screen_pop
 from ccari.speech.services import SpeechService
@@ -118,7 +119,10 @@ async def test_speech_channels_left_by_an_earlier_process_are_hung_up_on_reconci
     # what a process that died while listening leaves: the media channel and its bridge
     await ari.create_bridge("spb-gone-1")
     await ari.external_media("spm-gone-1", "127.0.0.1:9", format="slin16")
-    await ari.add_channel("spb-gone-1", "spm-gone-1")
+    try:
+        await ari.add_channel("spb-gone-1", "spm-gone-1")
+    except AriError:  # the live process may have ended the stray channel on its StasisStart
+        pass
     await speech.reconcile()
 
     async def gone() -> bool:
