@@ -29,7 +29,6 @@ from ccari.agents.commands import Command as AgentCommand
 from ccari.agents.notifier import AgentHub
 from ccari.ari import ids
 from ccari.ari.errors import AriConflict, AriError
-from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
 from ccari.ari.ids import Kind
 from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
@@ -41,6 +40,7 @@ from ccari.voice.calls import Call
 from ccari.voice.conference_rules import Conference, Party
 from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
+from ccari.voice.legs import register_legs
 from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
 from ccari.voice.transfers import Transfers
 
@@ -341,17 +341,4 @@ class Conferences:
 
 def register(ari: AriClient, router: StasisRouter, conferences: Conferences) -> None:
     """The conference's declaration to the Stasis router: the added legs are its own."""
-    owner = router.owner("conference", stasis_args=(STASIS_ARG,), kinds=(Kind.CONFERENCE_LEG,),
-                         holds=lambda channel: ids.kind_of(channel) is Kind.CONFERENCE_LEG)
-
-    async def on_start(ev: StasisStart) -> None:
-        if len(ev.args) >= 2 and ev.args[0] == STASIS_ARG:
-            await conferences.answered(ev.channel.id, ev.args[1])
-
-    async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
-        await conferences.leg_gone(ev.channel.id)
-
-    owner.on(StasisStart, on_start)
-    owner.on(StasisEnd, on_gone)
-    owner.on(ChannelDestroyed, on_gone)
-    ari.on_connected(conferences.reconcile)
+    register_legs(ari, router, "conference", STASIS_ARG, Kind.CONFERENCE_LEG, conferences)

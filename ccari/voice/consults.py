@@ -35,7 +35,6 @@ from ccari.agents.commands import Command as AgentCommand
 from ccari.agents.notifier import AgentHub
 from ccari.ari import ids
 from ccari.ari.errors import AriConflict, AriError
-from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
 from ccari.ari.ids import Kind
 from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
@@ -45,6 +44,7 @@ from ccari.storage.models import Agent, ContactMeta
 from ccari.voice.calls import Call
 from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
+from ccari.voice.legs import register_legs
 from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
 from ccari.voice.transfers import Transfers
 
@@ -368,18 +368,5 @@ class Consults:
 
 def register(ari: AriClient, router: StasisRouter, consults: Consults) -> None:
     """The consults' declaration to the Stasis router: the consulted legs are theirs."""
-    owner = router.owner("consults", stasis_args=(STASIS_ARG,),
-                         kinds=(Kind.CONSULT_LEG, Kind.CONSULT_BRIDGE),
-                         holds=lambda channel: ids.kind_of(channel) is Kind.CONSULT_LEG)
-
-    async def on_start(ev: StasisStart) -> None:
-        if len(ev.args) >= 2 and ev.args[0] == STASIS_ARG:
-            await consults.answered(ev.channel.id, ev.args[1])
-
-    async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
-        await consults.leg_gone(ev.channel.id)
-
-    owner.on(StasisStart, on_start)
-    owner.on(StasisEnd, on_gone)
-    owner.on(ChannelDestroyed, on_gone)
-    ari.on_connected(consults.reconcile)
+    register_legs(ari, router, "consults", STASIS_ARG, Kind.CONSULT_LEG, consults,
+                  also=(Kind.CONSULT_BRIDGE,))

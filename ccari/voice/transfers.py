@@ -34,7 +34,6 @@ from sqlalchemy import select
 from ccari.agents.commands import AgentCommands, field
 from ccari.ari import ids
 from ccari.ari.errors import AriConflict, AriError
-from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
 from ccari.ari.ids import Kind
 from ccari.ari.router import StasisRouter
 from ccari.callbacks import guard
@@ -49,6 +48,7 @@ from ccari.voice import moves
 from ccari.voice.calls import Call
 from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
+from ccari.voice.legs import register_legs
 from ccari.voice.ports import Admission
 from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
 
@@ -307,17 +307,4 @@ def _described(target: ToSkill | ToAgent | ToNumber) -> dict[str, str]:
 
 def register(ari: AriClient, router: StasisRouter, transfers: Transfers) -> None:
     """The transfers' declaration to the Stasis router: the outside legs are theirs."""
-    owner = router.owner("transfers", stasis_args=(STASIS_ARG,), kinds=(Kind.TRANSFER_LEG,),
-                         holds=lambda channel: ids.kind_of(channel) is Kind.TRANSFER_LEG)
-
-    async def on_start(ev: StasisStart) -> None:
-        if len(ev.args) >= 2 and ev.args[0] == STASIS_ARG:
-            await transfers.answered(ev.channel.id, ev.args[1])
-
-    async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
-        await transfers.leg_gone(ev.channel.id)
-
-    owner.on(StasisStart, on_start)
-    owner.on(StasisEnd, on_gone)
-    owner.on(ChannelDestroyed, on_gone)
-    ari.on_connected(transfers.reconcile)
+    register_legs(ari, router, "transfers", STASIS_ARG, Kind.TRANSFER_LEG, transfers)

@@ -1,0 +1,39 @@
+"""The Stasis declaration shared by the contexts that dial a third party into a call
+(transfers, consults, the conference): each owns the legs whose ids are of its kind."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import Protocol
+
+from ccari.ari import AriClient, ids
+from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
+from ccari.ari.ids import Kind
+from ccari.ari.router import StasisRouter
+
+
+class LegOwner(Protocol):
+    def answered(self, leg: str, contact_id: str) -> Awaitable[None]: ...
+    def leg_gone(self, leg: str) -> Awaitable[None]: ...
+    def reconcile(self) -> Awaitable[None]: ...
+
+
+def register_legs(ari: AriClient, router: StasisRouter, name: str, stasis_arg: str,
+                  leg: Kind, owner_of: LegOwner, *, also: Sequence[Kind] = ()) -> None:
+    """``owner_of`` gets its legs' answers (``Stasis(app, <stasis_arg>, <contact id>)``)
+    and ends, and reconciles them on every ARI connect; ``also``: further kinds of ids it
+    makes (a bridge of its own)."""
+    owner = router.owner(name, stasis_args=(stasis_arg,), kinds=(leg, *also),
+                         holds=lambda channel: ids.kind_of(channel) is leg)
+
+    async def on_start(ev: StasisStart) -> None:
+        if len(ev.args) >= 2 and ev.args[0] == stasis_arg:
+            await owner_of.answered(ev.channel.id, ev.args[1])
+
+    async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
+        await owner_of.leg_gone(ev.channel.id)
+
+    owner.on(StasisStart, on_start)
+    owner.on(StasisEnd, on_gone)
+    owner.on(ChannelDestroyed, on_gone)
+    ari.on_connected(owner_of.reconcile)
