@@ -36,7 +36,6 @@ from ccari.admission.service import AdmissionService
 from ccari.agents import plugin as agents_plugin
 from ccari.agents.commands import AgentCommands
 from ccari.agents.notifier import AgentHub
-from ccari.agents.phones import PhoneWatch, poll_interval
 from ccari.ari import AriClient
 from ccari.ari.router import StasisRouter
 from ccari.callbacks import plugin as callbacks_plugin
@@ -69,16 +68,9 @@ from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
 from ccari.talk import plugin as talk_plugin
-from ccari.voice import stasis
-from ccari.voice.conference import Conferences
-from ccari.voice.conference import register as conference_stasis
-from ccari.voice.consults import Consults
-from ccari.voice.consults import register as consults_stasis
-from ccari.voice.controls import CallControls
+from ccari.voice import plugin as voice_plugin
 from ccari.voice.ports import IvrCallbacks, SpeechPort, VoicemailPort
 from ccari.voice.services import VoiceService
-from ccari.voice.transfers import Transfers
-from ccari.voice.transfers import register as transfers_stasis
 from ccari.voicemail import plugin as voicemail_plugin
 from ccari.wallboard import plugin as wallboard_plugin
 from ccari.web import openapi
@@ -89,6 +81,7 @@ log = logging.getLogger(__name__)
 # Bounded contexts wired into the runtime, in order: each has a ``plugin.py`` with
 # ``async def install(rt, stack)``, which adds its route setups (from its ``http.py``) to
 # ``rt.internal_setups`` / ``rt.public_setups`` and its background work to ``stack``.
+# The voice ACD (``ccari/voice/plugin.py``) is installed after them, once ARI exists.
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
            voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin,
@@ -226,43 +219,13 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
             rt.metrics.gauge("ccari_ari_connected",
                              "1 while the ARI websocket is up and reconciled",
                              lambda: 1 if ari.connected else 0)
-            rt.voice = VoiceService(rt.ari, sessions, queue, hub, cfg.voice, node=cfg.node,
-                                    admission=admission, writes=writes,
-                                    callbacks=rt.ivr_callbacks, voicemail=rt.voicemail,
-                                    speech=rt.speech)
-            queue.register("voice", rt.voice)
             # Free the trunks of calls that ended while we were away before reconcile
             # admits the calls that arrived meanwhile.
             rt.ari.on_connected(_admission_rebuilder(rt.ari, admission))
-            # Every Stasis event goes to its one owner (the voice ACD, the callbacks...).
-            router = StasisRouter(rt.ari)
-            stasis.register(rt.ari, router, rt.voice)
-            # Blind transfers (a skill, a colleague, an outside number), page and REST.
-            transfers = Transfers(rt.voice, queue, admission, rt.outward,
-                                  trunk=cfg.callbacks.trunk,
-                                  host=cfg.callbacks.outbound_host(cfg.pbx))
-            transfers.register_commands(rt.commands)
-            transfers_stasis(rt.ari, router, transfers)
-            consults = Consults(rt.voice, queue, hub, transfers)  # consultative transfers
-            consults.register_commands(rt.commands)
-            consults_stasis(rt.ari, router, consults)
-            # The agent's conference: parties added, listed, muted, removed; she may leave.
-            conferences = Conferences(rt.voice, queue, hub, transfers,
-                                      consulting=consults.under_way)
-            conferences.register_commands(rt.commands)
-            conference_stasis(rt.ari, router, conferences)
-            # The agent's call controls (hold, mute, hang up, wrap-up), page and REST.
-            CallControls(rt.voice, queue, consulting=consults.under_way
-                         ).register_commands(rt.commands)
-            # Agent phones Asterisk cannot reach get no calls (read on connect, then polled).
-            phones = PhoneWatch(rt.ari, queue,
-                                interval_s=poll_interval(cfg.pbx.agent_qualify_s))
-            rt.ari.on_connected(phones.reconcile)
-            stack.push_async_callback(phones.close)
+            router, voice = await voice_plugin.install(rt, stack, rt.ari, writes)
             rt.pbx_sync = PbxSync(sessions, cfg)
             for attach in rt.pbx_setups:
-                attach(rt.ari, router, rt.voice)
-            stack.push_async_callback(rt.voice.close)
+                attach(rt.ari, router, voice)
             await rt.ari.start()
             stack.push_async_callback(rt.ari.close)
         await queue.start()
