@@ -28,11 +28,12 @@ from ccari.errors import BadRequest, Forbidden
 from ccari.public import http as public_http
 from ccari.public import repo as public_repo
 from ccari.public.models import TenantSite
+from ccari.talk import relay as talk_relay
 from ccari.talk import repo as talk_repo
 from ccari.talk.context import DOMAIN, MAX_PAGE_URL, TARGET, Signer, UsedTickets, WebCall, new_identity
-from ccari.talk.relay import Relay
 from ccari.talk.sip import Dialog
 from ccari.web.pages import STATIC
+from ccari.web.sip_relay import SipRelay
 
 WS_PATH = "/v1/talk/ws"
 JSSIP = STATIC / "vendor" / "jssip" / "jssip.min.js"
@@ -43,7 +44,7 @@ TALK_JS = STATIC / "widget-talk.js"
 class Talk:
     signer: Signer
     used: UsedTickets
-    relay: Relay
+    relay: SipRelay
     key: str  # the customer endpoint's key (ccari.pbx.spec.web_key)
 
 
@@ -122,7 +123,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await public_http.allow_origin(request, call.tenant_id)
     talk.used.use(nonce)
     dialog = Dialog(call.identity, talk.key, talk.signer.context(call))
-    return await talk.relay.serve(request, dialog)
+    return await talk.relay.serve(request, f"talk {dialog.identity}", talk_relay.frames(dialog))
 
 
 async def script(request: web.Request) -> web.FileResponse:

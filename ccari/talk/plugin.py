@@ -11,7 +11,8 @@ import aiohttp
 from ccari.pbx.spec import web_key
 from ccari.talk import http, stasis
 from ccari.talk.context import Signer, UsedTickets
-from ccari.talk.relay import Relay
+from ccari.talk.relay import MAX_FRAME
+from ccari.web.sip_relay import SipRelay
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
@@ -25,7 +26,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     p = rt.config.pbx
     signer = Signer(rt.config.web.secret_key)
     client = await stack.enter_async_context(aiohttp.ClientSession())
-    relay = Relay(f"ws://{p.host}:{p.ari_port}/ws", client)
+    relay = SipRelay(f"ws://{p.host}:{p.ari_port}/ws", client, max_frame=MAX_FRAME)
     stack.push_async_callback(relay.close)
     rt.internal_setups.append(http.internal_setup())
     rt.public_setups.append(http.public_setup(http.Talk(

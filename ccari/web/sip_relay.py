@@ -1,0 +1,112 @@
+"""A page's SIP websocket relayed to Asterisk's loopback websocket transport, frame by frame.
+
+The agent's browser phone and the customer's "talk now" both speak SIP over a websocket
+(JsSIP) to ccari's own listener, never to Asterisk: ``ws://<pbx.host>:<ari_port>/ws``
+(subprotocol ``sip``) stays on loopback, the page's Content-Security-Policy stays
+``connect-src 'self'``, and every frame the page sends passes its context's check first.
+Frames from Asterisk go to the page as they are.  Media (DTLS-SRTP, ICE) flows between the
+browser and Asterisk's RTP ports directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+log = logging.getLogger(__name__)
+SUBPROTOCOL = "sip"
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What to do with one frame the page sent."""
+
+    forward: str | None = None  # to Asterisk
+    reply: str | None = None  # back to the page (a SIP refusal)
+    stop: bool = False  # close the relay after this frame
+
+
+#: The context's check of each frame the page sends (SIP text in, what to do out).
+Check = Callable[[str], Frame]
+
+
+class SipRelay:
+    def __init__(self, url: str, http: aiohttp.ClientSession, *, max_frame: int) -> None:
+        self._url = url
+        self._http = http
+        self._max_frame = max_frame
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    async def serve(self, request: web.Request, who: str, check: Check) -> web.WebSocketResponse:
+        """Relay one page's SIP websocket (already authorised) until either side closes or
+        ``check`` stops it; ``who`` names the page in the logs."""
+        ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=20,
+                                   max_msg_size=self._max_frame)
+        await ws.prepare(request)
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                upstream = await self._http.ws_connect(
+                    self._url, protocols=(SUBPROTOCOL,), max_msg_size=64 * 1024)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("%s: Asterisk's SIP websocket unreachable: %s", who, exc)
+            await ws.close(code=aiohttp.WSCloseCode.TRY_AGAIN_LATER, message=b"PBX unreachable")
+            return ws
+        self._sockets.add(ws)
+        log.info("%s: SIP websocket connected", who)
+        try:
+            await _pump(ws, upstream, check)
+        finally:
+            self._sockets.discard(ws)
+            await upstream.close()
+            await ws.close()
+            log.info("%s: SIP websocket disconnected", who)
+        return ws
+
+    async def close(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def _text(msg: aiohttp.WSMessage) -> str | None:
+    if msg.type == WSMsgType.TEXT:
+        return str(msg.data)
+    if msg.type == WSMsgType.BINARY:  # SIP over websocket may use binary frames
+        return bytes(msg.data).decode("utf-8", "replace")
+    return None
+
+
+async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketResponse,
+                check: Check) -> None:
+    async def up() -> None:
+        async for msg in page:
+            text = _text(msg)
+            if text is None:
+                continue
+            frame = check(text)
+            if frame.forward is not None:
+                await pbx.send_str(frame.forward)
+            if frame.reply is not None:
+                await page.send_str(frame.reply)
+            if frame.stop:
+                return
+
+    async def down(send: Callable[[str], Awaitable[None]]) -> None:
+        async for msg in pbx:
+            text = _text(msg)
+            if text is not None:
+                await send(text)
+
+    tasks = [asyncio.create_task(up(), name="sip-relay:up"),
+             asyncio.create_task(down(page.send_str), name="sip-relay:down")]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
