@@ -162,6 +162,31 @@ all go over the one events websocket; whether Asterisk's handling of that one co
 is what the answers wait for is the next thing to measure (several REST connections in
 parallel against it), beside fewer requests (a bridge kept for the next call, MOH only when
 no agent is free at once).
+
+Fourth pass (2026-12-05, the box shared with other work, so only relative figures): both
+suspects measured, neither is the limit.
+
+* REST over HTTP (aiohttp's pool: parallel connections, one Asterisk HTTP thread each)
+  against REST over the events websocket, alternated at a fixed 120/s step of 10 s: 35.8%
+  and 33.0% of calls failed over HTTP, 38.6% and 12.4% over the websocket; at 20/s each
+  request takes 0.5-2.3 ms either way.  The transport stays the websocket.
+* Asterisk's threads at 120/s (``/proc/<pid>/task/*/stat`` over 4 s): 64% in all over 560
+  threads, the busiest 15%.  No single Asterisk thread (the websocket's, a taskprocessor's)
+  is saturated.
+* Inside ccari at 100/s: from StasisStart to the trunk and contact saved, p50 20 ms and p90
+  161 ms; the answer request after it p50 18 ms and p90 239 ms (at 20/s: 2.3 and 1.1 ms).
+  Both grow together: they wait on a busy box, not on one queue.
+
+The budget per call says the rest.  On the quiet third pass ccari's path cost Asterisk
+8.4 ms of CPU a call (67% at 80/s) and ccari's process 5.1 ms (41%).  The queue baseline
+cost Asterisk 9.1 ms (118% at 130/s).  ccari's Asterisk share is already below app_queue's.
+But ccari's process costs 5.1 ms on top, and both share 2 cores with the SIPps.  So
+``ratio_queue >= 1.0`` on this box needs ccari's own cost near zero: Python's share
+would have to fall well below 1 ms a call.  160/s would need about 2.2 cores for
+Asterisk and ccari alone.  The ten ARI requests of a call are each already one Asterisk
+action.  Ways to get there: fewer of them (no music-on-hold round trip when an agent is
+free at once; bridges kept for the next call), and several ccari processes on several
+cores (the cluster work).
 """
 
 from __future__ import annotations
