@@ -1,7 +1,8 @@
 """The agent page as the agent's phone, on the real Asterisk (an instance of its own, where
 alice's device is "browser"): Chromium with fake media logs alice in, its JsSIP registers
 through ccari's websocket relay with the SIP password of this login, a SIPp carrier call
-rings the page, alice answers, audio flows both ways over DTLS-SRTP, her keypad's digit
+rings the page, alice answers, audio flows both ways over DTLS-SRTP, the phone shows the codec
+and bitrates and its mute silences her microphone, her keypad's digit
 reaches the caller, and her hang-up ends the call with no channel left.  A page that dies
 mid-call (no BYE) loses the call within ``pbx.dead_call_s``, again with nothing left over."""
 
@@ -182,6 +183,35 @@ async def test_a_carrier_call_rings_the_browser_phone_which_answers_speaks_and_h
         assert stats["codec"] == "audio/PCMU", stats  # the carrier's codec: no transcoding
         await eventually(lambda: _true(len(customer.sink.packets) > heard_before + 25),
                          what="the caller to receive the page's audio")
+
+        # The phone shows the codec and the bitrates in use (G.711: 64 kbit/s of payload).
+        media = page.locator("#webphone-media")
+
+        async def shown() -> str | None:
+            text = await media.text_content() or ""
+            return text if "kbit/s in" in text else None
+
+        line = await eventually(shown, 10, "the phone to show the codec and bitrates")
+        assert line.startswith("PCMU · "), line
+        rate_in = int(re.search(r"(\d+) kbit/s in", line).group(1))  # type: ignore[union-attr]
+        assert 60 <= rate_in <= 110, line  # 64 kbit/s of audio plus the packets' headers
+
+        # Mute: the caller hears silence from the page's microphone, then sound again.
+        async def loudness(seconds: float = 1.5, settle: float = 0.3) -> float:
+            """The caller's received audio over a window that starts once the packets
+            already on their way have arrived (a sampling window, not a wait for a state)."""
+            since = time.monotonic() + settle
+            await asyncio.sleep(settle + seconds)
+            samples = customer.sink.samples(since, time.monotonic())
+            return sum(abs(x) for x in samples) / max(1, len(samples))
+
+        assert await loudness(settle=0) > 100  # Chromium's fake microphone beeps (about 700)
+        await page.click("#webphone-mute")
+        await page.wait_for_selector("#webphone[data-muted=true]", timeout=5000)
+        assert await loudness() < 5  # silence (0 here)
+        await page.click("#webphone-mute")
+        await page.wait_for_selector("#webphone[data-muted=false]", timeout=5000)
+        assert await loudness() > 100
 
         # The keypad: the digit reaches the caller as an RFC 4733 event.
         await page.click("#webphone-keypad button:text-is('5')")

@@ -1,7 +1,8 @@
 // The agent's phone in the page (agents whose device is "browser"): JsSIP over ccari's
 // /agent/phone/ws (relayed to Asterisk), with the SIP password of this login fetched from
 // /agent/api/phone (never typed, never stored).  Rings on an offer, answers, shows the call's
-// state, sends DTMF (RFC 4733), hangs up.  Text only: nothing is parsed as HTML.
+// state and the codec and bitrate in use, mutes the microphone, sends DTMF (RFC 4733), hangs
+// up.  Text only: nothing is parsed as HTML.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -9,6 +10,7 @@
   const audio = $("webphone-audio");
   let ua = null;
   let call = null;
+  let meter = null;  // the codec and bitrate display's timer while a call is up
 
   function show(state, detail) {
     pane.dataset.state = state;
@@ -18,10 +20,51 @@
     $("webphone-decline").hidden = !ringing;
     $("webphone-hangup").hidden = state !== "in-call" && state !== "answering";
     $("webphone-keypad").hidden = state !== "in-call";
+    $("webphone-mute").hidden = state !== "in-call";
+    $("webphone-media").hidden = state !== "in-call";
+    if (state === "in-call" && !meter) {
+      meter = setInterval(measure, 2000);
+      measure();
+    } else if (state !== "in-call" && meter) {
+      clearInterval(meter);
+      meter = null;
+    }
+  }
+
+  // "PCMU · 64 kbit/s in · 64 kbit/s out": the codec and the bitrates over the last period.
+  let last = null;
+  async function measure() {
+    const now = await window.ccariPhone.stats();
+    if (!now) return;
+    const at = performance.now();
+    if (last) {
+      const s = (at - last.at) / 1000;
+      const kbps = (a, b) => Math.round(((a - b) * 8) / 1000 / s);
+      $("webphone-media").textContent = [
+        now.codec.replace(/^audio\//, "") || "?",
+        `${kbps(now.bytesReceived, last.bytesReceived)} kbit/s in`,
+        `${kbps(now.bytesSent, last.bytesSent)} kbit/s out`,
+      ].join(" · ");
+      $("webphone-media").dataset.codec = now.codec;
+    }
+    last = { at, bytesReceived: now.bytesReceived, bytesSent: now.bytesSent };
+  }
+
+  function mute(on) {
+    if (!call) return;
+    if (on) call.mute({ audio: true }); else call.unmute({ audio: true });
+    const button = $("webphone-mute");
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? "Unmute" : "Mute";
+    pane.dataset.muted = String(on);
   }
 
   function ended(why) {
     call = null;
+    last = null;
+    pane.dataset.muted = "false";
+    $("webphone-mute").setAttribute("aria-pressed", "false");
+    $("webphone-mute").textContent = "Mute";
     audio.srcObject = null;
     show(ua && ua.isRegistered() ? "registered" : "unregistered", why);
   }
@@ -70,6 +113,9 @@
   });
   $("webphone-decline").addEventListener("click", () => { if (call) call.terminate({ status_code: 486 }); });
   $("webphone-hangup").addEventListener("click", () => { if (call) call.terminate(); });
+  $("webphone-mute").addEventListener("click", () => {
+    mute($("webphone-mute").getAttribute("aria-pressed") !== "true");
+  });
   for (const key of $("webphone-keypad").querySelectorAll("button")) {
     key.addEventListener("click", () => {
       if (call) call.sendDTMF(key.textContent, { transportType: "RFC2833" });
@@ -83,7 +129,8 @@
     async stats() {
       const pc = call && call.connection;
       if (!pc) return null;
-      const out = { packetsReceived: 0, bytesReceived: 0, totalSamplesReceived: 0, packetsSent: 0, codec: "" };
+      const out = { packetsReceived: 0, bytesReceived: 0, totalSamplesReceived: 0, packetsSent: 0,
+                    bytesSent: 0, codec: "" };
       const report = await pc.getStats();
       report.forEach((s) => {
         if (s.type === "inbound-rtp" && s.kind === "audio") {
@@ -94,6 +141,7 @@
           if (codec) out.codec = codec.mimeType;
         } else if (s.type === "outbound-rtp" && s.kind === "audio") {
           out.packetsSent += s.packetsSent || 0;
+          out.bytesSent += s.bytesSent || 0;
         }
       });
       return out;
