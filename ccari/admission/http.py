@@ -32,13 +32,16 @@ from ccari.admin.auth import principal, tenant_scope
 from ccari.admission.billing import TenantRates, bill_csv, usage_csv
 from ccari.admission.estimates import Direction
 from ccari.admission.policy import Action, Decision, Reason, explain
+from ccari.admission.records import AdmissionRecords
 from ccari.admission.repo import decimal_of
-from ccari.admission.service import OVERFLOWS, POOL_FIELDS, AdmissionService
+from ccari.admission.rows import OVERFLOWS, POOL_FIELDS
+from ccari.admission.service import AdmissionService
 from ccari.errors import BadRequest, Forbidden, NotFound
 from ccari.storage.models import AdmissionDecision
 from ccari.web.files import disposition
 
 ADMISSION: web.AppKey[AdmissionService] = web.AppKey("admission", AdmissionService)
+RECORDS: web.AppKey[AdmissionRecords] = web.AppKey("admission-records", AdmissionRecords)
 
 routes = web.RouteTableDef()
 
@@ -47,9 +50,11 @@ MAX_TRUNKS = 100_000
 _SPACED_ZONE = re.compile(r"T.* (\d{2}:?\d{2})$")
 
 
-def internal_setup(service: AdmissionService) -> Callable[[web.Application], None]:
+def internal_setup(service: AdmissionService,
+                   records: AdmissionRecords) -> Callable[[web.Application], None]:
     def setup(app: web.Application) -> None:
         app[ADMISSION] = service
+        app[RECORDS] = records
         app.add_routes(routes)
 
     return setup
@@ -131,7 +136,7 @@ async def get_usage(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
     start, end = _period(request)
     fmt = _format(request)
-    report = await request.app[ADMISSION].usage(tenant_id, start, end)
+    report = await request.app[RECORDS].usage(tenant_id, start, end)
     if fmt == "csv":
         return _csv(usage_csv(report), f"usage-{start.date()}-{end.date()}")
     return web.json_response(report.to_dict())
@@ -142,7 +147,7 @@ async def get_bill(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
     start, end = _period(request)
     fmt = _format(request)
-    bill = await request.app[ADMISSION].bill(tenant_id, start, end)
+    bill = await request.app[RECORDS].bill(tenant_id, start, end)
     if fmt == "csv":
         return _csv(bill_csv(bill), f"bill-{bill.tenant}-{start.date()}-{end.date()}")
     return web.json_response(bill.to_dict())
@@ -178,7 +183,7 @@ async def get_decisions(request: web.Request) -> web.Response:
     if not 1 <= limit <= 1000:
         raise BadRequest("limit must be from 1 to 1000", error_id="bad-limit")
     refused = request.query.get("refused", "") in ("1", "true", "yes")
-    rows = await request.app[ADMISSION].decisions(tenant_id, limit=limit, refused_only=refused)
+    rows = await request.app[RECORDS].decisions(tenant_id, limit=limit, refused_only=refused)
     return web.json_response({"decisions": [decision_json(r) for r in rows]})
 
 
@@ -229,7 +234,7 @@ def rates_json(r: TenantRates) -> dict[str, Any]:
 @routes.get("/api/admission/rates")
 async def get_rates(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
-    rates = await request.app[ADMISSION].rates(tenant_id)
+    rates = await request.app[RECORDS].rates(tenant_id)
     if rates is None:
         raise NotFound("no rates are set for this tenant", error_id="rates-not-set")
     return web.json_response(rates_json(rates))
@@ -250,8 +255,8 @@ async def put_rates(request: web.Request) -> web.Response:
     body = await _body(request, decimals=True)  # JSON numbers stay exact
     _fields(body, ("currency", "per_trunk_minute", "per_agent_minute", "per_contact",
                    "uncharged_results"))
-    service = request.app[ADMISSION]
-    current = await service.rates(tenant_id) or TenantRates(tenant="")
+    records = request.app[RECORDS]
+    current = await records.rates(tenant_id) or TenantRates(tenant="")
     currency = body.get("currency", current.currency)
     if not (isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)):
         raise BadRequest("currency is an ISO 4217 code such as EUR", error_id="bad-currency")
@@ -271,7 +276,7 @@ async def put_rates(request: web.Request) -> web.Response:
         per_contact={m: _price(p, f"per_contact.{m}") for m, p in per_contact.items()},
         uncharged_results=frozenset(uncharged),
     )
-    return web.json_response(rates_json(await service.set_rates(tenant_id, rates)))
+    return web.json_response(rates_json(await records.set_rates(tenant_id, rates)))
 
 
 # ---- the shared pool (admin) ---------------------------------------------------------------

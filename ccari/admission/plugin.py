@@ -1,4 +1,5 @@
-"""Wiring of the admission context: its REST API on the internal listener.
+"""Wiring of the admission context: its REST API on the internal listener (decisions and
+policies from the service, what they left behind from :class:`AdmissionRecords`).
 
 The :class:`AdmissionService` itself is built by the composition root, which hands it to the
 voice path and the callbacks too.
@@ -10,6 +11,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from ccari.admission import http
+from ccari.admission.records import AdmissionRecords
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
@@ -18,4 +20,4 @@ if TYPE_CHECKING:
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register the routes of this context."""
     if rt.admission is not None:
-        rt.internal_setups.append(http.internal_setup(rt.admission))
+        rt.internal_setups.append(http.internal_setup(rt.admission, AdmissionRecords(rt.sessions)))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -34,14 +33,12 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from ccari.admission import accounting, repo
-from ccari.admission.billing import Bill, TenantRates, UsageReport
+from ccari.admission import repo
 from ccari.admission.estimates import CallInProgress, Direction
 from ccari.admission.history import History
 from ccari.admission.liveset import LiveSet, new_token
 from ccari.admission.policy import (
     Decision,
-    Overflow,
     PoolFacts,
     PoolPolicy,
     TenantFacts,
@@ -50,25 +47,14 @@ from ccari.admission.policy import (
     decide_outbound,
     permitted,
 )
+from ccari.admission.records import utc
+from ccari.admission.rows import OVERFLOWS, POOL_FIELDS, PolicyView, pool_policy, tenant_policy
 from ccari.errors import NotFound
 from ccari.storage.batch import GroupCommit
-from ccari.storage.models import AdmissionDecision, TrunkPool
 from ccari.voice.ports import Admission
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# What a refused caller gets (carried out by ccari.voice.overflow).
-OVERFLOWS: tuple[Overflow, ...] = ("busy", "announcement", "voicemail", "callback")
-# The pool settings kept in the trunk_pool row (the others keep PoolPolicy's defaults).
-POOL_FIELDS = tuple(
-    f.name for f in dataclasses.fields(PoolPolicy) if f.name in TrunkPool.__table__.columns
-)
-
-
-def utc(ts: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts, dt.UTC)
-
 
 @dataclass(frozen=True, slots=True)
 class AdmissionSettings:
@@ -78,37 +64,6 @@ class AdmissionSettings:
     durations_lookback_s: float = 7 * 86400.0  # how far back the first read goes
     durations_first_read: int = 20_000  # rows, at most, per read of ended calls
     policies_ttl_s: float = 10.0  # other tenants' policies; a tenant's own is read every call
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyView:
-    """A tenant's entitlement, and what it gives now."""
-
-    tenant_id: int
-    tenant: str
-    ratio: float
-    after_hours_trunks: int
-    overflow: str
-    available_agents: int
-    permitted: int
-    outstanding: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def pool_policy(row: TrunkPool) -> PoolPolicy:
-    return PoolPolicy(**{name: getattr(row, name) for name in POOL_FIELDS})
-
-
-def tenant_policy(row: repo.PolicyRow) -> TenantPolicy | None:
-    overflow = row.overflow if row.overflow in OVERFLOWS else "busy"
-    try:
-        return TenantPolicy(str(row.tenant_id), float(row.ratio), int(row.after_hours_trunks),
-                            overflow)
-    except ValueError as exc:
-        log.warning("tenant %s has an invalid trunk policy (%s): it gets no calls", row.tenant_id, exc)
-        return None
 
 
 class AdmissionConflict(Exception):
@@ -430,35 +385,3 @@ class AdmissionService:
             await s.commit()
         log.info("trunk pool changed: %s", dict(changes))
         return await self.pool()
-
-    async def decisions(
-        self, tenant_id: int, *, limit: int = 50, refused_only: bool = False
-    ) -> list[AdmissionDecision]:
-        async with self._sessions() as s:
-            return list(await repo.decisions(s, tenant_id, limit=limit, refused_only=refused_only))
-
-    async def usage(self, tenant_id: int, start: dt.datetime, end: dt.datetime) -> UsageReport:
-        """Usage of ``[start, end)`` from the contact rows (see :mod:`.accounting`)."""
-        async with self._sessions() as s:
-            return await accounting.usage(s, tenant_id, start, end, utc(self._clock()))
-
-    async def bill(self, tenant_id: int, start: dt.datetime, end: dt.datetime) -> Bill:
-        async with self._sessions() as s:
-            return await accounting.tenant_bill(s, tenant_id, start, end, utc(self._clock()))
-
-    async def rates(self, tenant_id: int) -> TenantRates | None:
-        async with self._sessions() as s:
-            row = await repo.rates(s, tenant_id)
-            tenant = await repo.tenant(s, tenant_id)
-        if tenant is None:
-            raise NotFound("no such tenant", error_id="tenant-not-found")
-        return None if row is None else repo.rates_of(row, tenant.slug)
-
-    async def set_rates(self, tenant_id: int, rates: TenantRates) -> TenantRates:
-        async with self._sessions() as s:
-            tenant = await repo.tenant(s, tenant_id)
-            if tenant is None:
-                raise NotFound("no such tenant", error_id="tenant-not-found")
-            await repo.set_rates(s, tenant_id, rates, utc(self._clock()))
-            await s.commit()
-        return dataclasses.replace(rates, tenant=tenant.slug)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.admission.billing import TenantRates
+from ccari.admission.records import AdmissionRecords
 from ccari.admission.service import AdmissionService, AdmissionSettings
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import AdmissionDecision, Contact, Tenant, TrunkCall, TrunkPool
@@ -56,6 +57,11 @@ def clock() -> Clock:
 @pytest.fixture
 def svc(sessions, agents, clock) -> AdmissionService:
     return AdmissionService(sessions, lambda t: agents.get(t, 0), node="node1", clock=clock)
+
+
+@pytest.fixture
+def records(sessions, clock) -> AdmissionRecords:
+    return AdmissionRecords(sessions, clock=clock)
 
 
 async def _live(sessions, tenant_id: int | None = None) -> int:
@@ -161,7 +167,7 @@ async def test_two_nodes_on_postgresql_share_the_counters(db_url, sessions, tena
         await engine2.dispose()
 
 
-async def test_every_decision_is_recorded_with_its_reason_and_inputs(svc, sessions, tenants):
+async def test_every_decision_is_recorded_with_its_reason_and_inputs(records, svc, sessions, tenants):
     acme = tenants["acme"]
     for i in range(7):
         await svc.admit_inbound(acme, f"a{i}")
@@ -175,9 +181,9 @@ async def test_every_decision_is_recorded_with_its_reason_and_inputs(svc, sessio
         "busy", "tenant-limit-reached", 5, 5)
     assert refused.inputs["A"] == 2 and refused.inputs["R"] == 1.5 and refused.inputs["T"] == 3
     assert refused.inputs["pool_total"] == 30 and refused.inputs["over_limit_by"] == 1
-    listed = await svc.decisions(acme, limit=10, refused_only=True)
+    listed = await records.decisions(acme, limit=10, refused_only=True)
     assert [d.call_id for d in listed] == ["a6", "a5"]
-    assert await svc.decisions(tenants["globex"], limit=10) == []
+    assert await records.decisions(tenants["globex"], limit=10) == []
 
 
 async def test_admission_is_idempotent_per_call(svc, sessions, tenants):
@@ -221,7 +227,7 @@ def _ended(tenant_id: int, cid: str, arrived: dt.datetime, seconds: float) -> Co
                    arrived_at=arrived, ended_at=arrived + dt.timedelta(seconds=seconds))
 
 
-async def test_call_durations_come_from_contacts_incrementally(sessions, agents, tenants, clock):
+async def test_call_durations_come_from_contacts_incrementally(records, sessions, agents, tenants, clock):
     """With one call of excess allowed, the 6th call is admitted only if a call is likely to
     end: that needs the tenant's duration history, read from the contacts (25 calls of 105 s,
     the calls in progress have lasted 100 s)."""
@@ -246,7 +252,7 @@ async def test_call_durations_come_from_contacts_incrementally(sessions, agents,
         clock.advance(6)
         await svc.admit_inbound(acme, "probe")
         await svc.release("probe")
-    rows = await svc.decisions(acme, limit=1)
+    rows = await records.decisions(acme, limit=1)
     assert rows[0].inputs["duration_samples"] == 28
 
 
@@ -266,7 +272,7 @@ async def test_arrivals_recorded_by_another_node_are_seen(sessions, agents, tena
     assert len(node1._history.arrivals(str(globex))) == 0  # noqa: SLF001
 
 
-async def test_usage_and_bill_from_contact_rows(svc, sessions, tenants):
+async def test_usage_and_bill_from_contact_rows(records, svc, sessions, tenants):
     acme, globex = tenants["acme"], tenants["globex"]
     start, end = T0, T0 + dt.timedelta(days=1)
 
@@ -287,7 +293,7 @@ async def test_usage_and_bill_from_contact_rows(svc, sessions, tenants):
                     tenant=globex),
         ])
         await s.commit()
-    report = await svc.usage(acme, start, end)
+    report = await records.usage(acme, start, end)
     assert [(r.tenant, r.medium, r.result, r.contacts, r.trunk_s, r.queue_s, r.talk_s)
             for r in report.rows] == [
         ("acme", "chat", "completed", 1, 0, 10, 300),
@@ -296,12 +302,12 @@ async def test_usage_and_bill_from_contact_rows(svc, sessions, tenants):
         ("acme", "voice", "rejected", 1, 1, 0, 0),
     ]
     with pytest.raises(Exception, match="rates"):
-        await svc.bill(acme, start, end)
-    await svc.set_rates(acme, TenantRates(
+        await records.bill(acme, start, end)
+    await records.set_rates(acme, TenantRates(
         tenant="", per_trunk_minute=Decimal("0.0120"), per_agent_minute=Decimal("0.5"),
         per_contact={"voice": Decimal("0.05"), "chat": Decimal("0.02")},
     ))
-    bill = await svc.bill(acme, start, end)
+    bill = await records.bill(acme, start, end)
     lines = {li.item: (li.quantity, li.amount) for li in bill.lines}
     assert lines == {
         "trunk-minutes": (Decimal("2.6167"), Decimal("0.03")),  # 157 s * 0.012 / 60 = 0.0314
@@ -310,18 +316,18 @@ async def test_usage_and_bill_from_contact_rows(svc, sessions, tenants):
         "contacts:voice": (Decimal(2), Decimal("0.10")),  # the rejected call is not charged
     }
     assert bill.total == Decimal("3.40") and bill.tenant == "acme" and bill.currency == "EUR"
-    rates = await svc.rates(acme)
+    rates = await records.rates(acme)
     assert rates is not None and rates.per_trunk_minute == Decimal("0.0120")
-    assert await svc.rates(globex) is None
+    assert await records.rates(globex) is None
 
 
-async def test_an_open_call_counts_its_seconds_so_far(svc, sessions, tenants, clock):
+async def test_an_open_call_counts_its_seconds_so_far(records, svc, sessions, tenants, clock):
     acme = tenants["acme"]
     async with sessions() as s:
         s.add(Contact(id="open", tenant_id=acme, medium="voice", state="connected",
                       arrived_at=T0 - dt.timedelta(seconds=42)))
         await s.commit()
-    report = await svc.usage(acme, T0 - dt.timedelta(hours=1), T0 + dt.timedelta(hours=1))
+    report = await records.usage(acme, T0 - dt.timedelta(hours=1), T0 + dt.timedelta(hours=1))
     assert [(r.result, r.trunk_s) for r in report.rows] == [("connected", 42)]
 
 
