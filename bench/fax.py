@@ -1,0 +1,229 @@
+"""Pages per minute of faxes received, ccari against Asterisk's own ReceiveFax: one Asterisk,
+one run, concurrency raised until neither side gains.
+
+What is measured
+----------------
+The remote fax machine is the same Asterisk: an AMI ``Originate`` of a Local channel whose
+originated half runs ``SendFax()`` on a TIFF of ``--pages`` generated pages (spandsp at both
+ends, G.711-style audio fax over the Local channel, as in ``tests/fax``).  Two receivers:
+
+1. **ccari**: the Local channel dials acme's fax number through the carrier's context:
+   Stasis -> ccari saves the fax as ``receiving`` -> ``ccari-fax,receive`` (``ReceiveFax``)
+   -> Asterisk's report -> ccari settles the fax, converts the TIFF to a PDF and makes it a
+   contact routed to an agent with a fax slot.  A fax counts when its row says
+   ``received`` with every page.
+2. **dialplan**: the Local channel runs ``ccari-fax,receive`` directly (no Stasis, no
+   ccari): the same ``ReceiveFax`` and the same report, read from AMI.
+
+A step sends ``N`` faxes at once and waits for every one to be settled (or ``--timeout``
+seconds).  Its figure is pages received in full faxes per minute of the step's wall time
+(a fax that failed or lost a page counts for nothing).  Each side doubles ``N`` from
+``--start`` while its pages per minute grow by more than 10% and at most 1% of its faxes
+fail; its figure is its best step among those where at most 1% failed.  Every step prints
+the CPU used by Asterisk and by this process (ccari's runtime runs in it) in % of one core:
+where the time goes.
+
+    python -m bench.fax                  # both sides to saturation
+    python -m bench.fax --start 2 --max 4   # a short run
+
+Last line: ``faxes=... pages_per_min=... failed=... baseline_pages_per_min=... ratio=...``
+(ccari's best step: its faxes, pages per minute and failed faxes; ratio = ccari / dialplan).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench._voice_load import CpuMeter, rss_peak_mb
+from ccari.ami import AmiAdapter, AmiError
+from ccari.app import runtime
+from ccari.config import Config, PbxConfig
+from ccari.fax.models import Fax
+from ccari.pbx import PbxProcess, provision, stop
+from tests.fax.conftest import FAX_DID, SENDER, STATION, FaxEnv, fax_pages, prepare_db, write_tiff
+from tests.support.pbx import start_from_db
+
+GAIN = 1.10  # a step must beat the previous one by this much to go on doubling
+
+
+@dataclass
+class Step:
+    system: str
+    faxes: int
+    full: int  # faxes received with every page
+    pages: int  # pages of those faxes
+    seconds: float
+    cpu: str
+
+    @property
+    def failed(self) -> int:
+        return self.faxes - self.full
+
+    @property
+    def pages_per_min(self) -> float:
+        return 60 * self.pages / self.seconds if self.seconds else 0.0
+
+    def describe(self) -> str:
+        return (f"{self.system:8} faxes={self.faxes:3d} received={self.full:3d} "
+                f"failed={self.failed:3d} pages/min={self.pages_per_min:6.1f} "
+                f"in {self.seconds:5.1f}s {self.cpu}")
+
+
+async def send(ami: AmiAdapter, attempt: str, channel: str, tiff: str,
+               variables: dict[str, str] | None = None) -> bool:
+    """One fax dialled; False when Asterisk did not take it (a saturated PBX answers the
+    Originate late or not at all: that fax failed)."""
+    try:
+        result = await ami.originate(
+            action_id=attempt, channel_id=attempt, channel=channel, application="SendFax",
+            data=tiff, caller_id=f'"Remote" <{SENDER}>',
+            variables={"FAXOPT(localstationid)": STATION, **(variables or {})}, timeout_ms=15000)
+    except AmiError:
+        return False
+    return result.success
+
+
+async def ccari_step(rt, ami: AmiAdapter, proc: PbxProcess, tiff: str, n: int,  # type: ignore[no-untyped-def]
+                     pages: int, limit_s: float, tag: str) -> Step:
+    async with rt.sessions() as s:
+        before = await s.scalar(select(func.count()).select_from(Fax)) or 0
+    meter = CpuMeter(proc.pid, None)
+    started = time.monotonic()
+    sent = await asyncio.gather(*(send(ami, f"{tag}-{i}", f"Local/{FAX_DID}@from-carrier", tiff)
+                                  for i in range(n)))
+    deadline = started + limit_s
+    while True:
+        async with rt.sessions() as s:
+            rows = list(await s.scalars(select(Fax).order_by(Fax.created_at).offset(before)))
+        settled = [f for f in rows if f.status != "receiving"]
+        if len(settled) >= sum(sent) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    seconds = time.monotonic() - started
+    full = [f for f in settled if f.status == "received" and f.pages == pages]
+    return Step("ccari", n, len(full), sum(f.pages for f in full), seconds,
+                meter.stop().describe().replace(" sipp=0%", ""))
+
+
+async def dialplan_step(ami: AmiAdapter, proc: PbxProcess, tiff: str, n: int, pages: int,
+                        limit_s: float, tag: str, reports: asyncio.Queue[dict[str, str]]) -> Step:
+    while not reports.empty():
+        reports.get_nowait()
+    spool = proc.paths.inner / "spool" / "faxbench"
+    proc.paths.runtime.host_path(spool).mkdir(parents=True, exist_ok=True)
+    meter = CpuMeter(proc.pid, None)
+    started = time.monotonic()
+    sent = await asyncio.gather(*(send(
+        ami, f"{tag}-{i}", "Local/receive@ccari-fax", tiff,
+        {"CCARI_FAX_FILE": str(spool / f"{tag}-{i}.tif")}) for i in range(n)))
+    got: list[dict[str, str]] = []
+    deadline = started + limit_s
+    while len(got) < sum(sent):
+        try:
+            async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                report = await reports.get()
+        except TimeoutError:
+            break
+        got.append(report)  # the receiving half's hang-up handler reports, once a call
+    seconds = time.monotonic() - started
+    full = [r for r in got if r.get("status") == "SUCCESS" and r.get("pages") == str(pages)]
+    if len(full) < len(got):
+        print(f"  dialplan: {[r for r in got if r not in full][:3]}", flush=True)
+    return Step("dialplan", n, len(full), pages * len(full), seconds,
+                meter.stop().describe().replace(" sipp=0%", "").replace(" ccari=", " bench="))
+
+
+async def ramp(run, start: int, most: int) -> list[Step]:  # type: ignore[no-untyped-def]
+    steps: list[Step] = []
+    n = start
+    while n <= most:
+        step = await run(n)
+        print(step.describe(), flush=True)
+        steps.append(step)
+        if step.failed > 0.01 * step.faxes or (
+                len(steps) > 1 and step.pages_per_min < GAIN * steps[-2].pages_per_min):
+            break
+        n *= 2
+    return steps
+
+
+def best(steps: list[Step]) -> Step:
+    clean = [s for s in steps if s.failed <= 0.01 * s.faxes] or steps
+    return max(clean, key=lambda s: s.pages_per_min)
+
+
+async def main(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.ERROR)
+    tmp = Path(tempfile.mkdtemp(prefix="ccari-bench-fax-"))
+    env = FaxEnv(tmp / "var", PbxConfig(
+        instance="benchfax", app_name="ccari-benchfax", sip_port=36060, ari_port=38090,
+        ami_port=36038, rtp_start=12000, rtp_end=19998, carrier_match=("127.0.0.2",),
+        agent_qualify_s=0))
+    url = f"sqlite+aiosqlite:///{tmp}/ccari.db"
+    await asyncio.to_thread(stop, env.pbx_config.instance, runtime=provision())  # a leftover
+    spec_url = f"sqlite+aiosqlite:///{tmp}/spec.db"
+
+    async def spec_db() -> Config:
+        return (await prepare_db(env, spec_url))[0]
+
+    proc = await asyncio.to_thread(start_from_db, spec_db)
+    cfg, _demo = await prepare_db(env, url)
+    tiff = str(write_tiff(proc, "bench", fax_pages(args.pages)))
+    print(f"bench: {args.pages} pages a fax, concurrency from {args.start} to {args.max}; "
+          f"Asterisk pid {proc.pid}; files in {tmp}", flush=True)
+    ami = AmiAdapter("127.0.0.1", proc.spec.ports.ami, proc.spec.ami_user, proc.spec.ami_secret)
+    await ami.connect()
+    reports: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+
+    def on_user_event(event) -> None:  # type: ignore[no-untyped-def]
+        if str(event.get("UserEvent", "")) == "CcariFax":
+            reports.put_nowait({k: str(event.get(k, "")) for k in ("status", "pages", "station")})
+
+    ami.on_event("UserEvent", on_user_event)
+    started = time.monotonic()
+    try:
+        base = await ramp(lambda n: dialplan_step(ami, proc, tiff, n, args.pages, args.timeout,
+                                                  f"plain{n}", reports), args.start, args.max)
+        async with runtime(cfg) as rt:
+            mine = await ramp(lambda n: ccari_step(rt, ami, proc, tiff, n, args.pages,
+                                                   args.timeout, f"ccari{n}"),
+                              args.start, args.max)
+    finally:
+        await ami.close()
+        peak = rss_peak_mb(proc.pid)
+        await asyncio.to_thread(proc.stop)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    top, ref = best(mine), best(base)
+    print(f"best: {top.describe()}")
+    print(f"best: {ref.describe()}")
+    print(f"memory: Asterisk peak RSS {peak:.0f} MB; ran {time.monotonic() - started:.0f}s")
+    ratio = top.pages_per_min / ref.pages_per_min if ref.pages_per_min else float("nan")
+    print(f"faxes={top.faxes} pages_per_min={top.pages_per_min:.1f} failed={top.failed} "
+          f"baseline_pages_per_min={ref.pages_per_min:.1f} ratio={ratio:.2f}")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.fax", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pages", type=int, default=2, help="pages a fax (2)")
+    p.add_argument("--start", type=int, default=8, help="first concurrency (8)")
+    p.add_argument("--max", type=int, default=512, help="highest concurrency (512)")
+    p.add_argument("--timeout", type=float, default=180.0, help="seconds a step may take")
+    p.add_argument("--keep", action="store_true", help="keep the run's files")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(main(parse()))
