@@ -1,0 +1,1 @@
+"""Agent sites and their WAN links: bandwidth per call, codec choice, loads (seed 002)."""
