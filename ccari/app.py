@@ -63,13 +63,14 @@ from ccari.reports import plugin as reports_plugin
 from ccari.routing import Rules
 from ccari.security import plugin as security_plugin
 from ccari.security.services import SecurityService
+from ccari.sites import plugin as sites_plugin
 from ccari.speech import plugin as speech_plugin
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.supervisor import plugin as supervisor_plugin
 from ccari.talk import plugin as talk_plugin
 from ccari.voice import plugin as voice_plugin
-from ccari.voice.ports import IvrCallbacks, SpeechPort, VoicemailPort
+from ccari.voice.ports import IvrCallbacks, LegPlanner, SpeechPort, VoicemailPort
 from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
 from ccari.wallboard import plugin as wallboard_plugin
@@ -85,7 +86,8 @@ log = logging.getLogger(__name__)
 PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
            voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin,
-           speech_plugin, recording_plugin, fax_plugin, reports_plugin, talk_plugin)
+           speech_plugin, recording_plugin, fax_plugin, reports_plugin, talk_plugin,
+           sites_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:
@@ -154,6 +156,8 @@ class Runtime:
     ivr_callbacks: IvrCallbacks | None = None
     voicemail: VoicemailPort | None = None
     speech: SpeechPort | None = None  # spoken answers in the IVR (set by the speech plugin)
+    # Agent legs' media node, codec and bandwidth (set by the sites plugin).
+    legs: LegPlanner | None = None
     # What GET /metrics reports; each owner registers its series.
     metrics: Metrics = field(default_factory=Metrics)
     # The Asterisk ccari started itself (managed mode), restarted when it dies.

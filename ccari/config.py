@@ -255,6 +255,18 @@ class SpeechConfig:
 
 
 @dataclass(frozen=True)
+class SitesConfig:
+    """Agent sites' WAN links (ccari.sites): what a call costs, when its codec is lowered."""
+
+    # Above this share of a site's capacity the next agent leg gets a lower codec (GSM).
+    lower_codec_at: float = 0.8
+    # RTP packet time of the agents' legs (ms): 50 packets a second at 20 ms.
+    ptime_ms: int = 20
+    # Link-layer bytes per packet on the sites' links (Ethernet II header + FCS: 18).
+    link_overhead_bytes: int = 18
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -271,6 +283,7 @@ class Config:
     wallboard: WallboardConfig = field(default_factory=WallboardConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     fax: FaxConfig = field(default_factory=FaxConfig)
+    sites: SitesConfig = field(default_factory=SitesConfig)
 
     @property
     def state_path(self) -> Path:
@@ -373,6 +386,11 @@ def validate(cfg: Config) -> None:
     _validate_callbacks(cfg.callbacks)
     _validate_security(cfg.security)
     _validate_wallboard(cfg.wallboard)
+    st = cfg.sites
+    if not 0 < st.lower_codec_at <= 1 or not 10 <= st.ptime_ms <= 60 or \
+            not 0 <= st.link_overhead_bytes <= 100:
+        raise ConfigError("sites.lower_codec_at: above 0 up to 1; sites.ptime_ms: 10 to 60; "
+                          "sites.link_overhead_bytes: 0 to 100")
     sp = cfg.speech
     if not 0 <= sp.min_confidence <= 1 or sp.max_utterance_s <= 0 or sp.setup_timeout_s <= 0:
         raise ConfigError("speech.min_confidence: 0 to 1; speech.max_utterance_s and "

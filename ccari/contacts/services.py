@@ -88,6 +88,10 @@ class QueueService:
         self._pushed: dict[int, tuple[str, str | None]] = {}
         # Phones Asterisk reports unreachable (ccari.agents.phones): their agents get no calls.
         self._unreachable: frozenset[str] = frozenset()
+        # Whether an agent's site has room for one more call (ccari.sites' bandwidth): an
+        # agent without is offered no voice, like one whose phone is unreachable.
+        self.voice_room: Callable[[Agent], bool] = lambda agent: True
+        self._roomless: set[int] = set()
         # Media presented on the agent page: offered only to agents with a page open.
         self._page_media: set[Medium] = set()
         self._closed = False
@@ -283,7 +287,12 @@ class QueueService:
         await self._apply(offers)
 
     def _router_agent(self, agent: Agent) -> RouterAgent:
-        return router_agent(agent, phone=agent.phone_username not in self._unreachable,
+        room = self.voice_room(agent)
+        if room:
+            self._roomless.discard(agent.id)
+        else:
+            self._roomless.add(agent.id)
+        return router_agent(agent, phone=room and agent.phone_username not in self._unreachable,
                             page=self._hub.connected(agent.id), page_media=self._page_media,
                             attributes=self._attributes.get(agent.id))
 
@@ -329,6 +338,22 @@ class QueueService:
             log.info("agent %s: phone %s %s", agent.id, agent.phone_username,
                      "reachable" if reachable else "unreachable")
             await self._hub.send(agent.id, {"type": "phone", "reachable": reachable})
+        await self._apply(offers)
+
+    async def voice_room_changed(self, site_ids: set[int | None]) -> None:
+        """The bandwidth left on these sites changed: their agents whose room for a call
+        came or went get voice offers again, or none."""
+        async with self._lock:
+            offers: list[Offer] = []
+            if self._started:  # before start, start() asks for each agent itself
+                now = self._clock()
+                for agent in list(self._agents.values()):
+                    if agent.site_id not in site_ids or self.agent_state(agent.id) == "logged_out":
+                        continue
+                    if self.voice_room(agent) == (agent.id in self._roomless):  # it flipped
+                        log.info("agent %s: %s for a call at her site", agent.id,
+                                 "room" if agent.id in self._roomless else "no room")
+                        offers += self.router.agent_update(self._router_agent(agent), now)
         await self._apply(offers)
 
     def agent_state(self, agent_id: int) -> str:

@@ -80,6 +80,8 @@ class Site(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
+    # The site's WAN link, kbit/s per direction (ccari.sites); None: unlimited.
+    wan_kbps: Mapped[int | None] = mapped_column(Integer)
 
 
 class Agent(Base):

@@ -30,6 +30,7 @@ from ccari.storage.models import Agent, Contact, ContactMeta
 from ccari.voice import moves
 from ccari.voice.calls import Call, CallRegistry
 from ccari.voice.hold import Hold, safe
+from ccari.voice.ports import LegPlan, LegPlanner, PlanNothing
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,11 @@ def agent_channel_of(contact: Contact) -> str:
 class Offers:
     def __init__(self, ari: AriClient, sessions: async_sessionmaker[AsyncSession],
                  calls: CallRegistry, queue: QueueService, hub: AgentHub, hold: Hold,
-                 writes: GroupCommit, now: Callable[[], dt.datetime]) -> None:
+                 writes: GroupCommit, now: Callable[[], dt.datetime],
+                 legs: LegPlanner | None = None) -> None:
         self._ari = ari
+        # Each agent leg's media node and codec, and its bandwidth counted till it ends.
+        self._legs: LegPlanner = legs or PlanNothing()
         self._sessions = sessions
         self._calls = calls
         self._queue = queue
@@ -67,30 +71,42 @@ class Offers:
         async with call.lock:
             if call.phase != "queued":
                 return
+            agent_channel = agent_channel_of(contact)
+            plan = await self._legs.place(agent.tenant_id, agent.id, agent.site_id,
+                                          agent.device, agent_channel)
+            if plan is None:
+                # Her site's link has no room left for a call: not her miss, the call
+                # waits in its place for an agent elsewhere.
+                log.info("contact %s: agent %s's site has no bandwidth left", contact.id, agent.id)
+                await self._queue.offer_failed(contact, missed=False)
+                return
             call.phase = "offered"
             call.agent_id = agent.id
-            agent_channel = agent_channel_of(contact)
             self._calls.link_agent_channel(call, agent_channel)
             if self._hub.connected(agent.id):
-                await self._push_offer(call, agent)
+                await self._push_offer(call, agent, plan)
             try:
                 await self._ari.originate(
                     f"PJSIP/{agent.phone_username}", channel_id=agent_channel,
                     app_args=("agent", contact.id), timeout=call.settings.ring_timeout_s,
                     caller_id=contact.caller_number or "",
                     # The leg's stable id travels in the INVITE: one per offer, never twice.
-                    variables={LEG_HEADER: agent_channel},
+                    variables={LEG_HEADER: agent_channel, **plan.variables},
+                    formats=",".join(plan.formats) or None,
                 )
             except AriError as exc:
                 log.warning("contact %s: ringing agent %s failed: %s", contact.id, agent.id, exc)
+                await self._legs.release(agent_channel)
                 await self.offer_failed(call)
 
-    async def _push_offer(self, call: Call, agent: Agent) -> None:
+    async def _push_offer(self, call: Call, agent: Agent, plan: LegPlan) -> None:
         async with self._sessions() as s:
             contact = await repo.get(s, call.contact_id, agent.tenant_id)
             if contact is None:
                 return
             pop = await screen_pop(s, contact, self._now())
+        if plan.codec is not None:  # the codec her phone is rung with
+            pop["codec"] = {"name": plan.codec, "label": plan.label, "kbps": plan.kbps}
         await self._hub.send(agent.id, {"type": "offer", "contact": pop})
 
     async def offer_failed(self, call: Call) -> None:

@@ -37,7 +37,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack, ari: AriClient,
     voice = rt.voice = VoiceService(ari, rt.sessions, queue, rt.hub, cfg.voice, node=cfg.node,
                                     admission=admission, writes=writes,
                                     callbacks=rt.ivr_callbacks, voicemail=rt.voicemail,
-                                    speech=rt.speech)
+                                    speech=rt.speech, legs=rt.legs)
     queue.register("voice", voice)
     # Every Stasis event goes to its one owner (the voice ACD, the callbacks...).
     router = StasisRouter(ari)

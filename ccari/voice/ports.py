@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
@@ -116,3 +116,43 @@ class SpeechPort(Protocol):
         after each utterance (``digit`` None: no option, or not sure enough).  None when
         the menu has no word to listen for, or the audio path could not be set up."""
         ...
+
+
+@dataclass(frozen=True)
+class LegPlan:
+    """Where and how an agent's leg goes (``ccari.sites``' bandwidth manager): the media
+    node, the codecs its INVITE may offer (empty: the phone's own list) and, for people,
+    the codec's name; ``variables``: channel variables that let a restarted ccari count the
+    leg again."""
+
+    node: str = ""
+    formats: tuple[str, ...] = ()
+    codec: str | None = None
+    label: str | None = None
+    kbps: float | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+class LegPlanner(Protocol):
+    """Bandwidth for agent legs: asked before each one is dialled, told when it ends."""
+
+    async def place(self, tenant_id: int, agent_id: int, site_id: int | None, device: str,
+                    leg_id: str) -> LegPlan | None:
+        """Count the leg on its site and media node and say how to dial it; None when
+        the agent's site has no room left (the offer is withdrawn, not missed)."""
+        ...
+
+    async def release(self, leg_id: str) -> None:
+        """The leg ended (or was never dialled): stop counting it (twice is harmless)."""
+        ...
+
+
+class PlanNothing:
+    """No bandwidth management: every leg as the phone likes it."""
+
+    async def place(self, tenant_id: int, agent_id: int, site_id: int | None, device: str,
+                    leg_id: str) -> LegPlan | None:
+        return LegPlan()
+
+    async def release(self, leg_id: str) -> None:
+        return None

@@ -55,7 +55,15 @@ from ccari.voice.hold import Hold, safe
 from ccari.voice.offers import Offers
 from ccari.voice.overflow import Overflow
 from ccari.voice.overload import Gate, Limits, LoadMonitor
-from ccari.voice.ports import AdmissionPort, AdmitAll, IvrCallbacks, SpeechPort, VoicemailPort
+from ccari.voice.ports import (
+    AdmissionPort,
+    AdmitAll,
+    IvrCallbacks,
+    LegPlanner,
+    PlanNothing,
+    SpeechPort,
+    VoicemailPort,
+)
 from ccari.voice.treatment import Treatment
 from ccari.voice.webcalls import WebArrivals
 
@@ -80,10 +88,13 @@ class VoiceService:
         callbacks: IvrCallbacks | None = None,
         voicemail: VoicemailPort | None = None,
         speech: SpeechPort | None = None,
+        legs: LegPlanner | None = None,
     ) -> None:
         """``callbacks``: the IVR's "call me back" (ccari.callbacks), ``voicemail``: keeps
         the messages of the voicemail overflow treatment (ccari.voicemail), ``speech``:
-        spoken answers in the IVR (ccari.speech); each None turns its option off."""
+        spoken answers in the IVR (ccari.speech); each None turns its option off.
+        ``legs``: the agent legs' media node, codec and bandwidth (ccari.sites; None:
+        every leg as the phone likes it, nothing counted)."""
         self._ari = ari
         self._sessions = sessions
         # Every state change of a call is saved before Asterisk is told, in shared commits.
@@ -112,8 +123,9 @@ class VoiceService:
                                     self._writes, self._tasks, self._sound, self.now,
                                     callbacks=callbacks, speech=speech)
         # A queued call rung on an agent's phone, then bridged.
+        self.legs: LegPlanner = legs or PlanNothing()
         self._offers = Offers(ari, sessions, self.calls, queue, hub, self.hold, self._writes,
-                              self.now)
+                              self.now, legs=self.legs)
         self.on_connected = self._offers.on_connected  # told each call once it is bridged
         # What ccari.callbacks hands over once its customer is on the line.
         self.handover = Handover(self)

@@ -45,6 +45,8 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
 
     async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
         cause = ev.cause if isinstance(ev, ChannelDestroyed) else None
+        # An agent leg's bandwidth is given back however its call went (twice is harmless).
+        await voice.legs.release(ev.channel.id)
         await voice.channel_gone(ev.channel.id, cause)
         # After the contact ended: a dead call (RTP timeout, session timer) says so.
         if isinstance(ev, ChannelDestroyed):

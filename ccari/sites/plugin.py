@@ -1,0 +1,32 @@
+"""Wiring of the sites: the bandwidth manager (its capacities read at start), the voice
+ACD's leg planner, the queue's voice gate, the reconcile on every ARI connect, and the API."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from ccari.sites import http
+from ccari.sites.services import SiteBandwidth
+
+if TYPE_CHECKING:
+    from ccari.app import Runtime
+    from ccari.ari import AriClient
+    from ccari.ari.router import StasisRouter
+    from ccari.voice.services import VoiceService
+
+
+async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
+    # One media node today: the Asterisk this ccari drives, by its instance name.
+    node = rt.config.pbx.instance
+    sites = SiteBandwidth(rt.sessions, rt.config.sites, nodes=(node,))
+    await sites.start()
+    rt.legs = sites
+    rt.queue.voice_room = sites.has_room
+    sites.room_changed.append(rt.queue.voice_room_changed)
+    rt.internal_setups.append(http.internal_setup(sites))
+
+    def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
+        ari.on_connected(lambda: sites.reconcile(ari, node))
+
+    rt.pbx_setups.append(attach)

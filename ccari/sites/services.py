@@ -1,0 +1,198 @@
+"""The bandwidth manager's executor: the sites' capacities (read from the database, kept
+in memory), the loads of the legs ccari placed (:mod:`ccari.sites.accounting`), and the
+decisions of the pure core (:mod:`ccari.sites.bandwidth`) carried out.
+
+* :meth:`SiteBandwidth.place` (the voice ACD's ``LegPlanner``): before an agent leg is
+  dialled, the media node and the codec, and the leg counted; or no room.
+* :meth:`SiteBandwidth.release`: the leg's channel ended (every end: hang-up, transfer,
+  no answer, a failed originate), its bandwidth is given back.
+* :meth:`SiteBandwidth.reconcile`, on every ARI connect: the loads rebuilt from the live
+  channels (each counted leg carries ``CCARI_LEG_MEDIA``: tenant, site and codec).
+* :meth:`SiteBandwidth.has_room`: the queue's voice gate (an agent whose site has no room
+  left for one more call is offered no voice); told again through ``room_changed`` each
+  time a site's load or capacity changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.ari import AriClient, ids
+from ccari.ari.errors import AriError
+from ccari.ari.ids import Kind
+from ccari.config import SitesConfig
+from ccari.errors import Conflict
+from ccari.provisioning.models import AuditEntry
+from ccari.sites import bandwidth, repo
+from ccari.sites.accounting import Leg, Loads
+from ccari.sites.bandwidth import BY_NAME, Costs, Placement, phone_codecs
+from ccari.storage.models import Agent, Site, Tenant
+from ccari.voice.ports import LegPlan
+
+log = logging.getLogger(__name__)
+MEDIA_VAR = "CCARI_LEG_MEDIA"  # "<tenant id>:<site id or ->:<codec>" on each counted leg
+
+
+@dataclass(frozen=True)
+class SiteLink:
+    tenant_id: int
+    name: str
+    capacity_kbps: int | None
+
+
+class SiteBandwidth:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], config: SitesConfig,
+                 nodes: Sequence[str]) -> None:
+        """``nodes``: the media nodes (Asterisk instances) legs may go out from."""
+        self._sessions = sessions
+        self.costs = Costs(config.ptime_ms, config.link_overhead_bytes)
+        self.lower_at = config.lower_codec_at
+        self.nodes = tuple(nodes)
+        self.loads = Loads()
+        self._sites: dict[int, SiteLink] = {}
+        # Told the sites whose room for a call may have changed (the queue's voice gate).
+        self.room_changed: list[Callable[[set[int | None]], Awaitable[None]]] = []
+
+    async def start(self) -> None:
+        async with self._sessions() as s:
+            for row in await repo.all_sites(s):
+                self._remember(row)
+
+    def _remember(self, row: Site) -> SiteLink:
+        link = self._sites[row.id] = _link(row)
+        return link
+
+    def _site(self, site_id: int | None) -> bandwidth.Site:
+        link = self._sites.get(site_id) if site_id is not None else None
+        return bandwidth.Site(link.capacity_kbps if link else None, self.lower_at)
+
+    # ---- the routing gate --------------------------------------------------------------
+    def has_room(self, agent: Agent) -> bool:
+        site = self._site(agent.site_id)
+        return site.capacity_kbps is None or bandwidth.has_room(
+            site, self.loads.site(agent.site_id), phone_codecs(agent.device), self.costs)
+
+    async def _tell(self, site_ids: set[int | None]) -> None:
+        limited = {i for i in site_ids if i is not None and self._site(i).capacity_kbps is not None}
+        if not limited:
+            return
+        for listener in self.room_changed:
+            try:
+                await listener(limited)
+            except Exception:
+                log.exception("sites %s: a listener of their room failed", sorted(limited))
+
+    # ---- the voice ACD's legs ----------------------------------------------------------
+    async def place(self, tenant_id: int, agent_id: int, site_id: int | None, device: str,
+                    leg_id: str) -> LegPlan | None:
+        allowed = phone_codecs(device)
+        decision = bandwidth.choose(self._site(site_id), self.loads.site(site_id),
+                                    self.loads.nodes(self.nodes), allowed, self.costs)
+        if not isinstance(decision, Placement):
+            log.info("leg %s: agent %s not dialled: %s (site %s at %s kbit/s)", leg_id,
+                     agent_id, decision.reason, site_id, self.loads.site(site_id))
+            await self._tell({site_id})  # so the router stops offering her calls
+            return None
+        self.loads.add(Leg(leg_id, tenant_id, site_id, decision.node, decision.codec,
+                           decision.kbps))
+        log.info("leg %s: agent %s from node %s with %s (site %s now %s kbit/s)", leg_id,
+                 agent_id, decision.node, decision.codec, site_id, self.loads.site(site_id))
+        await self._tell({site_id})
+        codec = decision.codec
+        return LegPlan(
+            node=decision.node,
+            # Every law of the chosen cost the phone takes (G.711: both, it answers either).
+            formats=tuple(c for c in allowed if c in BY_NAME
+                          and self.costs.kbps(c) == decision.kbps),
+            codec=codec, label=BY_NAME[codec].label, kbps=decision.kbps,
+            variables={MEDIA_VAR: f"{tenant_id}:{site_id if site_id is not None else '-'}:{codec}"})
+
+    async def release(self, leg_id: str) -> None:
+        leg = self.loads.release(leg_id)
+        if leg is not None:
+            log.info("leg %s ended: site %s now %s kbit/s", leg_id, leg.site_id,
+                     self.loads.site(leg.site_id))
+            await self._tell({leg.site_id})
+
+    async def reconcile(self, ari: AriClient, node: str) -> None:
+        """Reconnect, then reconcile: count exactly the agent legs Asterisk still has."""
+        mark = self.loads.mark()
+        live: list[Leg] = []
+        for channel in await ari.list_channels():
+            if ids.kind_of(channel.id) is not Kind.AGENT_LEG:
+                continue
+            known = self.loads.get(channel.id)
+            if known is None:
+                try:
+                    known = self._leg_of(channel.id, await ari.get_var(channel.id, MEDIA_VAR), node)
+                except AriError:
+                    continue  # gone meanwhile
+            if known is not None:
+                live.append(known)
+        changed = self.loads.rebuild(live, mark)
+        log.info("sites: %d agent legs counted after the reconcile", len(self.loads))
+        await self._tell(changed)
+
+    def _leg_of(self, leg_id: str, value: str, node: str) -> Leg | None:
+        tenant, _, rest = value.partition(":")
+        site, _, codec = rest.partition(":")
+        if not tenant.isdigit() or codec not in BY_NAME or not (site == "-" or site.isdigit()):
+            return None  # dialled without a plan: not counted
+        return Leg(leg_id, int(tenant), None if site == "-" else int(site), node, codec,
+                   self.costs.kbps(codec))
+
+    # ---- the API -----------------------------------------------------------------------
+    def view(self, site_id: int, link: SiteLink) -> dict[str, Any]:
+        cap = link.capacity_kbps
+        return {"name": link.name, "wan_kbps": cap, "load_kbps": self.loads.site(site_id),
+                "calls": self.loads.site_calls(site_id),
+                "lower_codec_above_kbps": None if cap is None else round(self.lower_at * cap, 1)}
+
+    async def sites(self, tenant_id: int) -> list[dict[str, Any]]:
+        """The tenant's sites with their capacity and their load now."""
+        async with self._sessions() as s:
+            rows = await repo.of_tenant(s, tenant_id)
+        return [self.view(row.id, self._remember(row)) for row in rows]
+
+    async def set_capacity(self, tenant_id: int, name: str, kbps: int | None,
+                           actor: str) -> dict[str, Any]:
+        """Set (or create the site with) its WAN capacity; audited like provisioning."""
+        async with self._sessions() as s:
+            tenant = await s.get(Tenant, tenant_id)
+            assert tenant is not None
+            row = await repo.by_name(s, tenant_id, name)
+            before = None if row is None else self.view(row.id, _link(row))
+            if row is None:
+                row = Site(tenant_id=tenant_id, name=name)
+                s.add(row)
+            row.wan_kbps = kbps
+            try:  # the same new site named twice at once: one wins
+                await s.flush()
+                after = self.view(row.id, _link(row))
+                s.add(AuditEntry(actor=actor, tenant_id=tenant_id, tenant=tenant.slug,
+                                 kind="site", key=name[:100],
+                                 action="create" if before is None else "update",
+                                 before=_setting(before), after=_setting(after)))
+                await s.commit()
+            except IntegrityError:
+                raise Conflict("the site was created meanwhile: send it again",
+                               error_id="site-changed") from None
+        self._remember(row)
+        log.info("site %s of tenant %s: capacity %s kbit/s", name, tenant.slug, kbps)
+        await self._tell({row.id})
+        return after
+
+
+def _link(row: Site) -> SiteLink:
+    return SiteLink(row.tenant_id, row.name, row.wan_kbps)
+
+
+def _setting(view: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the audit log keeps of a site: its setting, not its passing load."""
+    return None if view is None else {"name": view["name"], "wan_kbps": view["wan_kbps"]}
