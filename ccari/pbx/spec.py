@@ -52,6 +52,9 @@ class Phone:
     # A browser phone that sends no RTP for this long (its page closed, its network gone:
     # no BYE comes) is hung up by Asterisk (0: never).  The page sends audio all call long.
     dead_call_s: int = 0
+    # The codecs the phone allows, preferred first (Asterisk's names).  A leg to a site
+    # short of bandwidth is offered the lower one alone (ccari.sites).
+    codecs: tuple[str, ...] = ("ulaw", "alaw")
 
     @property
     def qualify_timeout_s(self) -> float:
@@ -107,6 +110,7 @@ _MATCH = re.compile(r"^[0-9A-Fa-f:.]+(/[0-9.]+)?$")
 _HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
 _CONTACT = re.compile(r"^sips?:[A-Za-z0-9_.!~*'()&=+$,;?/%-]*@?[A-Za-z0-9.\-\[\]:]+(;[\w=.-]+)*$")
 _IP = re.compile(r"^[0-9A-Fa-f:.]+$")
+_CODEC = re.compile(r"^[a-z0-9_]{2,16}$")
 SESSION_MIN_SE = 90  # RFC 4028 Min-SE floor
 _MAX_S = 86400
 _RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp", "ccari-ws", "ccari-web"})
@@ -155,6 +159,10 @@ def validate(spec: PbxSpec) -> None:
             _check(_CONTACT, phone.static_contact, f"contact of phone {phone.username!r}")
         _seconds(phone.qualify_s, f"qualify interval of phone {phone.username!r}", low=1)
         _seconds(phone.dead_call_s, f"dead-call time of phone {phone.username!r}", low=2)
+        if not phone.codecs:
+            raise SpecError(f"phone {phone.username!r} allows no codec")
+        for codec in phone.codecs:
+            _check(_CODEC, codec, f"codec of phone {phone.username!r}")
         if phone.webrtc and phone.static_contact is not None:
             raise SpecError(f"browser phone {phone.username!r} registers: no static contact")
         _unique(names, phone.username)
@@ -200,7 +208,8 @@ def spec_from_dict(data: dict[str, Any]) -> PbxSpec:
         d = dict(data)
         d["ports"] = Ports(**d.get("ports", {}))
         d["trunks"] = tuple(Trunk(**{**t, "match": tuple(t.get("match", ()))}) for t in d.get("trunks", ()))
-        d["phones"] = tuple(Phone(**ph) for ph in d.get("phones", ()))
+        d["phones"] = tuple(Phone(**{**ph, **({"codecs": tuple(ph["codecs"])} if "codecs" in ph else {})})
+                            for ph in d.get("phones", ()))
         d["numbers"] = tuple(Number(**n) for n in d.get("numbers", ()))
         return PbxSpec(**d)
     except TypeError as exc:

@@ -14,6 +14,7 @@ from ccari.agents.devices import BROWSER
 from ccari.config import Config
 from ccari.pbx.instance import PbxProcess, start
 from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, Trunk, web_key
+from ccari.sites.bandwidth import phone_codecs
 from ccari.tenants import repo
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         phones=tuple(
             Phone(a.phone_username, a.phone_password, a.phone_contact,
                   qualify_s=p.agent_qualify_s, webrtc=a.device == BROWSER,
-                  dead_call_s=p.dead_call_s if a.device == BROWSER else 0)
+                  dead_call_s=p.dead_call_s if a.device == BROWSER else 0,
+                  codecs=phone_codecs(a.device))
             for a in agents
         ),
         numbers=tuple(Number(n.did, t.slug, fax=n.purpose == "fax") for n, t in numbers),

@@ -88,6 +88,18 @@ def test_one_endpoint_auth_aor_per_phone(texts: dict[str, str]) -> None:
     assert "contact" not in aors["bob"]
 
 
+def test_a_phone_allows_its_codecs_preferred_first() -> None:
+    """A SIP phone also takes GSM: the lower codec a site short of bandwidth gets."""
+    spec = make_spec(phones=(Phone("alice", "alice-pass-1", codecs=("ulaw", "alaw", "gsm")),
+                             Phone("bob", "bob-pass-22")))
+    endpoints = objects(render_texts(spec, DIRS)["ccari-pjsip.conf"], "endpoint")
+    assert endpoints["alice"]["allow"] == ["ulaw,alaw,gsm"]
+    assert endpoints["bob"]["allow"] == ["ulaw,alaw"]
+    # An INVITE offers the codecs ccari asks for alone (not merged with the rest).
+    assert endpoints["alice"]["outgoing_call_offer_pref"] == ["local"]
+    assert spec_from_dict(spec_to_dict(spec)) == spec
+
+
 def test_a_browser_phone_is_a_bundled_webrtc_endpoint_on_the_websocket(
         texts: dict[str, str]) -> None:
     spec = make_spec(phones=(Phone("alice", "alice-pass-1", "sip:alice@127.0.0.1:16001"),
@@ -254,6 +266,8 @@ def test_render_writes_only_changes_with_private_modes(tmp_path: Path) -> None:
         {"phones": (Phone("carrier", "password1"),)},
         {"phones": (Phone("ccari-ws", "password1"),)},
         {"phones": (Phone("ccari-web", "password1"),)},
+        {"phones": (Phone("alice", "password1", codecs=()),)},
+        {"phones": (Phone("alice", "password1", codecs=("gsm\nallow=all",)),)},
         {"web_key": "bad key;"},
         {"web_dead_call_s": 1},
         {"phones": (Phone("web", "password1", webrtc=True, dead_call_s=1),)},
