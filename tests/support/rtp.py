@@ -55,6 +55,9 @@ class RtpPeer(asyncio.DatagramProtocol):
     """One leg's audio: sends ``sound`` (8 kHz mu-law, looped) every 20 ms once Asterisk's
     first packet arrives; keeps the PCMU packets (payload type 0) it receives."""
 
+    PT = 0  # the payload type it sends and keeps
+    FRAME = 160  # bytes of ``sound`` per 20 ms packet
+
     def __init__(self, sound: bytes) -> None:
         self.sound = sound
         self.packets: list[tuple[float, bytes]] = []
@@ -81,7 +84,7 @@ class RtpPeer(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
         self.start((str(addr[0]), int(addr[1])))
-        if len(data) > 12 and data[1] & 0x7F == 0:
+        if len(data) > 12 and data[1] & 0x7F == self.PT:
             skip = 12 + 4 * (data[0] & 0x0F)
             self.packets.append((time.monotonic(), data[skip:]))
         elif len(data) >= 16 and data[1] & 0x7F == 96:
@@ -115,9 +118,9 @@ class RtpPeer(asyncio.DatagramProtocol):
                     self._event = None
                     self._ts = (self._ts + duration) & 0xFFFFFFFF
             else:
-                chunk = (self.sound * 2)[self._pos:self._pos + 160]
-                self._pos = (self._pos + 160) % len(self.sound)
-                self.transport.sendto(self._packet(0, chunk), self.remote)
+                chunk = (self.sound * 2)[self._pos:self._pos + self.FRAME]
+                self._pos = (self._pos + self.FRAME) % len(self.sound)
+                self.transport.sendto(self._packet(self.PT, chunk), self.remote)
                 self._ts = (self._ts + 160) & 0xFFFFFFFF
             n += 1
             await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))  # pacing
@@ -151,3 +154,11 @@ class RtpPeer(asyncio.DatagramProtocol):
     def tones(self, since: float, until: float, freqs: Iterable[float]) -> dict[float, float]:
         samples = self.samples(since, until)
         return {hz: amplitude_at(samples, hz) for hz in freqs}
+
+
+class GsmPeer(RtpPeer):
+    """The same with GSM 06.10 (payload type 3): ``sound`` is GSM frames (33 bytes per 20
+    ms, e.g. a ``.gsm`` file Asterisk wrote); ``packets`` keep the GSM frames received."""
+
+    PT = 3
+    FRAME = 33
