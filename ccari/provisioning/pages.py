@@ -27,6 +27,8 @@ from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
 from ccari.provisioning.http import PROVISIONING
 from ccari.provisioning.services import Provisioning
+from ccari.sites import schemas as site_schemas
+from ccari.sites.http import SITES
 from ccari.tenants import repo as tenants_repo
 from ccari.web.pages import render
 from ccari.web.security import same_secret
@@ -194,6 +196,7 @@ async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int,
     return render("admin_tenant.html", status=status, doc=doc, slug=slug, csrf=sess.csrf,
                   forms=forms_now, section=section, error=error, skills=sorted(skills.items()),
                   audit=await service.audit(tenant_id, 50), global_admin=sess.tenant_id is None,
+                  sites=await request.app[SITES].sites(tenant_id),
                   media=forms.SLOT_MEDIA, dumps=json.dumps)
 
 
@@ -267,6 +270,13 @@ async def _save_hours(request: web.Request, actor: str, tenant_id: int, form: di
     await _svc(request).put_hours(actor, tenant_id, hrs.calendar(forms.hours(form), ""))
 
 
+async def _save_site(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
+    kbps = form.get("wan_kbps", "").strip()
+    body = {"wan_kbps": int(kbps) if kbps.isdigit() else (kbps or None)}
+    await request.app[SITES].set_capacity(tenant_id, site_schemas.site_name(form.get("name", "")),
+                                          site_schemas.capacity(body), actor)
+
+
 async def _delete_number(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
     await _svc(request).delete_number(actor, tenant_id, request.match_info["did"])
 
@@ -291,4 +301,5 @@ routes.post(TENANT + "/agents/{username}/delete")(_change("agents", _delete_agen
 routes.post(TENANT + "/menus")(_change("menus", _save_menu))
 routes.post(TENANT + "/menus/{name}/delete")(_change("menus", _delete_menu))
 routes.post(TENANT + "/hours")(_change("hours", _save_hours))
+routes.post(TENANT + "/sites")(_change("sites", _save_site))
 routes.post(TENANT + "/hours/delete")(_change("hours", _delete_hours))

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from ccari.app import Runtime, internal_app, runtime
 from ccari.demo.seed import seed
 from ccari.sites.services import SiteBandwidth
+from tests.provisioning.test_pages import login, post
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
 
@@ -118,3 +119,22 @@ async def test_bad_capacities_are_refused_by_name(rt: Runtime, client: TestClien
     resp = await client.put("/api/tenants/acme/sites/London", json=body, headers=token(rt, "acme"))
     assert resp.status == status and (await resp.json())["error"] == error
     assert (await sites_of(client, token(rt, "acme")))["London"]["wan_kbps"] is None
+
+
+async def test_the_admin_page_sets_a_sites_link_and_shows_its_load(rt: Runtime, client: TestClient) -> None:
+    csrf = await login(client, rt.demo_secrets["acme.token"])  # type: ignore[attr-defined]
+    resp = await post(client, "/admin/tenants/acme/sites", csrf, name="London", wan_kbps="250")
+    assert resp.status == 303 and resp.headers["Location"] == "/admin/tenants/acme#sites"
+    assert (await sites_of(client, token(rt, "acme")))["London"]["wan_kbps"] == 250
+    page = await (await client.get("/admin/tenants/acme")).text()
+    assert '<tr data-site="London"><td>London</td><td>250</td><td>0.0</td><td>0</td><td>200.0</td>' in page
+    # A bad value is shown beside the form, with its error id; nothing changes.
+    resp = await post(client, "/admin/tenants/acme/sites", csrf, name="London", wan_kbps="lots")
+    assert resp.status == 422 and "invalid-capacity" in await resp.text()
+    # Empty: unlimited again.
+    resp = await post(client, "/admin/tenants/acme/sites", csrf, name="London", wan_kbps="")
+    assert resp.status == 303
+    assert (await sites_of(client, token(rt, "acme")))["London"]["wan_kbps"] is None
+    # Another tenant's sites stay out of reach.
+    resp = await post(client, "/admin/tenants/globex/sites", csrf, name="Springfield", wan_kbps="1")
+    assert resp.status == 403
