@@ -48,9 +48,9 @@ async def test_a_tenant_sets_its_sites_capacity_and_sees_its_load(rt: Runtime, c
     assert set(before) == {"London", "Leeds"}  # the demo agents' sites; not globex's
     assert before["London"] == {"name": "London", "wan_kbps": None, "load_kbps": 0.0, "calls": 0,
                                 "lower_codec_above_kbps": None}
-    resp = await client.put("/api/tenants/acme/sites/London", json={"wan_kbps": 120}, headers=acme)
+    resp = await client.put("/api/tenants/acme/sites/London", json={"wan_kbps": 130}, headers=acme)
     assert resp.status == 200, await resp.text()
-    assert (await resp.json())["site"]["lower_codec_above_kbps"] == 96.0
+    assert (await resp.json())["site"]["lower_codec_above_kbps"] == 104.0
     # A site no agent names yet is created by its capacity.
     resp = await client.put("/api/tenants/acme/sites/Bristol", json={"wan_kbps": 2000}, headers=acme)
     assert resp.status == 200
@@ -60,8 +60,8 @@ async def test_a_tenant_sets_its_sites_capacity_and_sees_its_load(rt: Runtime, c
     alice = await rt.legs.place(1, 1, london, "sip", "agent-c1-1")
     bob = await rt.legs.place(1, 1, london, "sip", "agent-c2-1")
     assert alice is not None and alice.codec == "ulaw" and alice.formats == ("ulaw", "alaw")
-    assert bob is not None and bob.codec == "gsm" and bob.formats == ("gsm",)  # over 96 with G.711
-    assert await rt.legs.place(1, 1, london, "sip", "agent-c3-1") is None  # 123.6 + 36.4 > 120
+    assert bob is not None and bob.codec == "gsm" and bob.formats == ("gsm",)  # over 104 with G.711
+    assert await rt.legs.place(1, 1, london, "sip", "agent-c3-1") is None  # 123.6 + 36.4 > 130
     now = await sites_of(client, acme)
     assert now["London"]["load_kbps"] == 123.6 and now["London"]["calls"] == 2
     assert now["Bristol"]["wan_kbps"] == 2000 and now["Bristol"]["load_kbps"] == 0.0
@@ -76,7 +76,7 @@ async def test_a_tenant_sets_its_sites_capacity_and_sees_its_load(rt: Runtime, c
     assert changes == [
         ("site", "London", "update", "tenant:acme", {"name": "London", "wan_kbps": None}),
         ("site", "Bristol", "create", "tenant:acme", {"name": "Bristol", "wan_kbps": 2000}),
-        ("site", "London", "update", "tenant:acme", {"name": "London", "wan_kbps": 120}),
+        ("site", "London", "update", "tenant:acme", {"name": "London", "wan_kbps": 130}),
     ]
 
 
