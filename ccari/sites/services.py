@@ -78,15 +78,19 @@ class SiteBandwidth:
         return site.capacity_kbps is None or bandwidth.has_room(
             site, self.loads.site(agent.site_id), phone_codecs(agent.device), self.costs)
 
-    async def _tell(self, site_ids: set[int | None]) -> None:
-        limited = {i for i in site_ids if i is not None and self._site(i).capacity_kbps is not None}
+    async def _tell(self, site_ids: set[int | None], *, capacity_changed: bool = False) -> None:
+        """Tell the listeners about the sites whose room may have changed: those with a
+        capacity (an unlimited site always has room), or any whose capacity changed."""
+        limited: set[int | None] = {
+            i for i in site_ids
+            if i is not None and (capacity_changed or self._site(i).capacity_kbps is not None)}
         if not limited:
             return
         for listener in self.room_changed:
             try:
                 await listener(limited)
             except Exception:
-                log.exception("sites %s: a listener of their room failed", sorted(limited))
+                log.exception("sites %s: a listener of their room failed", limited)
 
     # ---- the voice ACD's legs ----------------------------------------------------------
     async def place(self, tenant_id: int, agent_id: int, site_id: int | None, device: str,
@@ -185,7 +189,7 @@ class SiteBandwidth:
                                error_id="site-changed") from None
         self._remember(row)
         log.info("site %s of tenant %s: capacity %s kbit/s", name, tenant.slug, kbps)
-        await self._tell({row.id})
+        await self._tell({row.id}, capacity_changed=True)
         return after
 
 

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from ccari.app import Runtime, internal_app, runtime
 from ccari.demo.seed import seed
 from ccari.sites.services import SiteBandwidth
+from ccari.storage.models import Agent
 from tests.provisioning.test_pages import login, post
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
@@ -66,11 +67,26 @@ async def test_a_tenant_sets_its_sites_capacity_and_sees_its_load(rt: Runtime, c
     assert now["London"]["load_kbps"] == 123.6 and now["London"]["calls"] == 2
     assert now["Bristol"]["wan_kbps"] == 2000 and now["Bristol"]["load_kbps"] == 0.0
     await rt.legs.release("agent-c1-1")
-    await rt.legs.release("agent-c2-1")
-    assert (await sites_of(client, acme))["London"]["load_kbps"] == 0.0
-    # Unlimited again.
+    assert (await sites_of(client, acme))["London"]["load_kbps"] == 36.4
+    # Unlimited again: its agents are told there is room (the queue's voice gate).
+    told: list[set[int | None]] = []
+
+    async def listen(site_ids: set[int | None]) -> None:
+        told.append(site_ids)
+
+    rt.legs.room_changed.append(listen)
+    for n in (4, 5):  # GSM, GSM: 36.4 x 3 = 109.2, no room for a fourth (145.6 > 130)
+        assert (await rt.legs.place(1, 1, london, "sip", f"agent-c{n}-1")) is not None
+    assert told == [{london}, {london}]
+    assert not rt.legs.has_room(Agent(site_id=london, device="sip"))
     resp = await client.put("/api/tenants/acme/sites/London", json={"wan_kbps": None}, headers=acme)
     assert (await resp.json())["site"]["wan_kbps"] is None
+    assert len(told) == 3 and told[-1] == {london}
+    assert rt.legs.has_room(Agent(site_id=london, device="sip"))
+    for n in (2, 4, 5):  # an unlimited site's legs change no agent's room
+        await rt.legs.release(f"agent-c{n}-1")
+    assert len(told) == 3
+    assert (await sites_of(client, acme))["London"]["load_kbps"] == 0.0
     log = (await (await client.get("/api/tenants/acme/audit", headers=acme)).json())["audit"]
     changes = [(e["kind"], e["key"], e["action"], e["actor"], e["after"]) for e in log[:3]]
     assert changes == [
