@@ -227,3 +227,33 @@ async def _no_load(rt: Runtime, client: Any, headers: dict[str, str]) -> bool:
     assert isinstance(rt.legs, SiteBandwidth)
     return len(rt.legs.loads) == 0 and all(s["load_kbps"] == 0 for s in now.values())
 
+
+
+async def test_a_restarted_ccari_counts_the_legs_asterisk_still_has(
+        voice_cfg: Config, voice_env: VoiceEnv, aiohttp_client: Any) -> None:
+    """The loads live in memory: a new process rebuilds them from the live channels (each
+    counted leg carries its tenant, site and codec), and they end as the calls end."""
+    secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
+    acme = {"Authorization": f"Bearer {secrets['acme.token']}"}
+    call = caller(voice_env, digits="1", hangup_after_ms=0)
+    async with phone(voice_env, "alice"):
+        try:
+            async with runtime(voice_cfg) as first:
+                client = await aiohttp_client(internal_app(first))
+                await capacity(client, acme, 500)
+                agents = await ready(first, "alice")
+                await call.start()
+                live = await eventually(lambda: connected_to(first, agents["alice"]),
+                                        what="alice's call")
+                assert (await sites(client, acme))["London"]["load_kbps"] == 87.2
+            # That ccari is gone; the call goes on in Asterisk.
+            async with runtime(voice_cfg) as second:
+                client = await aiohttp_client(internal_app(second))
+                now = (await sites(client, acme))["London"]
+                assert (now["load_kbps"], now["calls"]) == (87.2, 1)
+                assert second.voice is not None and live.channel_id is not None
+                await second.voice.hangup(live.channel_id)
+                await eventually(lambda: _no_load(second, client, acme), what="the load back to 0")
+        finally:
+            if call.pid is not None:
+                await call.stop()
