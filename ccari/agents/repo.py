@@ -38,10 +38,12 @@ async def roster(session: AsyncSession) -> list[tuple[Agent, Attributes]]:
     with 20,000 agents); the agents' ``skills`` are left unloaded, so reading them later
     raises rather than answering from a session that is gone."""
     attributes: dict[int, Attributes] = {}
+    keys: dict[tuple[str, str], tuple[str, str]] = {}  # agents with a skill share its key
     rows = await session.execute(
         select(AgentSkill.agent_id, AgentSkill.name, AgentSkill.value, AgentSkill.proficiency))
     for agent_id, name, value, level in rows:
-        attributes.setdefault(agent_id, {})[(name, value)] = level
+        key = (name, value)
+        attributes.setdefault(agent_id, {})[keys.setdefault(key, key)] = level
     agents = await session.scalars(
         select(Agent).options(lazyload(Agent.skills)).order_by(Agent.id))
     return [(agent, attributes.get(agent.id, {})) for agent in agents]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, String, Table, bindparam, insert, select, type_coerce
+from sqlalchemy import Row, Select, String, Table, bindparam, func, insert, select, type_coerce
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ccari.contacts.lifecycle import LIVE, Fact, State, step
 from ccari.storage.batch import connection
+from ccari.storage.epoch import epoch
 from ccari.storage.fast import Prepared
 from ccari.storage.models import Contact, ContactEvent, new_id, utcnow
 
@@ -177,25 +178,32 @@ async def open_contacts(session: AsyncSession, node: str, medium: str | None = N
     return list(await session.scalars(query.order_by(Contact.arrived_at)))
 
 
-# What the router reads of a contact (ccari.contacts.routing.work_item), and the states it holds.
+# What the router reads of a contact (ccari.contacts.routing.row_item, which reads these by
+# position: keep the order), and the states it holds.
 # Of ``meta`` only the reserved agent, read by the database (no JSON decoding of the rest).
-# ``attributes`` as the database's text: contacts asking the same share one parse.
+# ``attributes`` as the database's text: contacts asking the same share one parse.  Times in
+# seconds since the epoch, computed by the database: when it waits from (queued, else
+# arrived) and, for a connected one, since when it is handled (connected, else arrived).
 _ROUTED = (_CONTACTS.c.id, _CONTACTS.c.tenant_id, _CONTACTS.c.medium, _CONTACTS.c.state,
            _CONTACTS.c.agent_id, _CONTACTS.c.queue_id,
            type_coerce(_CONTACTS.c.attributes, String).label("attributes"),
            _CONTACTS.c.meta["reserved_agent"].as_string().label("reserved_agent"),
-           _CONTACTS.c.priority, _CONTACTS.c.arrived_at, _CONTACTS.c.queued_at,
-           _CONTACTS.c.connected_at, _CONTACTS.c.not_before)
+           _CONTACTS.c.priority,
+           epoch(func.coalesce(_CONTACTS.c.queued_at, _CONTACTS.c.arrived_at)).label(
+               "waiting_from"),
+           epoch(func.coalesce(_CONTACTS.c.connected_at, _CONTACTS.c.arrived_at)).label(
+               "handled_from"),
+           epoch(_CONTACTS.c.not_before).label("not_before"))
 ROUTED_STATES = (State.QUEUED.value, State.OFFERED.value, State.CONNECTED.value)
 
 
 async def routed_rows(session: AsyncSession, node: str) -> list[Row[Any]]:
-    """The node's queued, offered and connected contacts, oldest first, as plain rows of the
-    columns the router reads: a restart rebuilds the router from all of them at once, and
-    ORM objects for each (identity map, change tracking) were most of that time."""
+    """The node's queued, offered and connected contacts as plain rows of the columns the
+    router reads: a restart rebuilds the router from all of them at once (in any order: the
+    router orders them), and ORM objects for each (identity map, change tracking, a
+    ``datetime`` per time) were most of that time."""
     query = (select(*_ROUTED)
-             .where(_CONTACTS.c.state.in_(ROUTED_STATES), _CONTACTS.c.node == node)
-             .order_by(_CONTACTS.c.arrived_at))
+             .where(_CONTACTS.c.state.in_(ROUTED_STATES), _CONTACTS.c.node == node))
     return list((await session.execute(query)).all())
 
 
