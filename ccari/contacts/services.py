@@ -20,11 +20,12 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from ccari import heap
 from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact, State
-from ccari.contacts.routing import router_agent, row_item, work_item
+from ccari.contacts.routing import restore_args, router_agent, work_item
 from ccari.errors import NotFound
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import (
@@ -119,40 +120,43 @@ class QueueService:
 
         An offer pending on an agent page when the previous process ended lived only in
         that process (its page message and its timer): the contact goes back to the queue
-        in its place, to be offered again, and the agent is not held by it."""
+        in its place, to be offered again, and the agent is not held by it.
+
+        What it builds lives as long as the process: built without the cyclic garbage
+        collector's passes, then frozen (:mod:`ccari.heap`)."""
         async with self._lock:
-            now = self._clock()
-            async with self._sessions() as s:
-                roster = await agents_repo.roster(s)
-                open_ = await repo.routed_rows(s, self._node)
-                holds = await tenants_repo.blend_holds(s)
-                lapsed = [c.id for c in open_
-                          if c.state == State.OFFERED and c.medium in self._page_media]
-                for contact_id in lapsed:
-                    contact = await repo.get(s, contact_id)
-                    if contact is None:
-                        continue
-                    log.info("contact %s: its offer to agent %s ended with the previous "
-                             "process; queued again", contact.id, contact.agent_id)
-                    await repo.apply(s, contact, Fact.DECLINED, at=utc(now), agent_id=None,
-                                     agent_channel_id=None)
-                if lapsed:
-                    await s.commit()
-            for agent, attributes in roster:
-                self._agents[agent.id] = agent
-                self._attributes[agent.id] = attributes
-            agents = [agent for agent, _ in roster]
-            for tenant_id, hold in sorted(holds.items()):  # the router is empty: no offers
-                self.router.set_hold_after(str(tenant_id), hold, now)
-            offers = self.router.restore(
-                now,
-                agents=[(self._router_agent(a), AgentState(a.presence)) for a in agents
-                        if a.presence in ("ready", "not_ready")],
-                in_progress=[(row_item(c), str(c.agent_id),
-                              (c.connected_at or c.arrived_at).timestamp())
-                             for c in open_ if c.state == "connected" and c.agent_id],
-                waiting=[row_item(c) for c in open_ if c.state in ("queued", "offered")],
-            )
+            with heap.long_lived():
+                now = self._clock()
+                async with self._sessions() as s:
+                    roster = await agents_repo.roster(s)
+                    open_ = await repo.routed_rows(s, self._node)
+                    holds = await tenants_repo.blend_holds(s)
+                    lapsed = [c.id for c in open_
+                              if c.state == State.OFFERED and c.medium in self._page_media]
+                    for contact_id in lapsed:
+                        contact = await repo.get(s, contact_id)
+                        if contact is None:
+                            continue
+                        log.info("contact %s: its offer to agent %s ended with the previous "
+                                 "process; queued again", contact.id, contact.agent_id)
+                        await repo.apply(s, contact, Fact.DECLINED, at=utc(now), agent_id=None,
+                                         agent_channel_id=None)
+                    if lapsed:
+                        await s.commit()
+                in_progress, waiting = restore_args(open_)
+                for agent, attributes in roster:
+                    self._agents[agent.id] = agent
+                    self._attributes[agent.id] = attributes
+                agents = [agent for agent, _ in roster]
+                for tenant_id, hold in sorted(holds.items()):  # the router is empty: no offers
+                    self.router.set_hold_after(str(tenant_id), hold, now)
+                offers = self.router.restore(
+                    now,
+                    agents=[(self._router_agent(a), AgentState(a.presence)) for a in agents
+                            if a.presence in ("ready", "not_ready")],
+                    in_progress=in_progress,
+                    waiting=waiting,
+                )
             self._started = True
         await self._apply(offers)
         self._tasks.spawn(self._ticker(), "ticker")
@@ -173,6 +177,7 @@ class QueueService:
     async def close(self) -> None:
         self._closed = True
         await self._tasks.close()
+        heap.release()
 
     # ---- work --------------------------------------------------------------------------
     async def enqueue(self, contact: Contact) -> None:
