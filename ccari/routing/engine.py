@@ -3,6 +3,7 @@
 Every event method takes ``now`` (seconds, any epoch, never read from a clock), applies the
 deadlines reached by then (:meth:`Router.tick` does only that), the event, and settles: see
 :mod:`.matching`. Event methods check the event first and change nothing when they refuse it.
+The start-up event, :meth:`Router.restore`, is in :mod:`.restore`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import replace
 
 from ccari.routing import waits
 from ccari.routing.index import ItemRuntime, Status
-from ccari.routing.matching import AGENT, ROUTABLE, Dirt, Matcher, agent_of, order_key, own
+from ccari.routing.matching import AGENT, ROUTABLE, agent_of, order_key, own
 from ccari.routing.model import (
     Agent,
     AgentState,
@@ -27,10 +28,11 @@ from ccari.routing.model import (
     WaitPrediction,
     WorkItem,
 )
+from ccari.routing.restore import Restorer
 from ccari.routing.rules import constraint_at
 
 
-class Router(Matcher):
+class Router(Restorer):
     """The universal queue of every tenant and medium, matched against one pool of agents.
 
     ``Router(rules)``; every event method returns the new offers (reservations) to make.
@@ -245,7 +247,7 @@ class Router(Matcher):
             del self._tenants[agent.agent.tenant]
         return self._settle(dirt, now)
 
-    # -- time and start-up --------------------------------------------------------------------
+    # -- time ---------------------------------------------------------------------------------
 
     def tick(self, now: float) -> list[Offer]:
         """Apply the deadlines reached by ``now``; call it at :meth:`next_deadline`."""
@@ -257,48 +259,6 @@ class Router(Matcher):
         while deadlines and not self._live(deadlines[0]):
             heapq.heappop(deadlines)
         return deadlines[0][0] if deadlines else None
-
-    def restore(
-        self,
-        now: float,
-        *,
-        agents: Iterable[tuple[Agent, AgentState]],
-        in_progress: Iterable[tuple[WorkItem, str, float]] = (),
-        waiting: Iterable[WorkItem] = (),
-    ) -> list[Offer]:
-        """Rebuild an empty router from the store, then settle once.
-
-        ``agents``: logged-in agents with their last state (``ready``/``reserved``/``busy`` all
-        mean ready; ``wrap_up`` lasts until :meth:`agent_ready`). ``in_progress``: ``(item,
-        agent_id, accepted_at)`` of the items being handled. ``waiting``: every other open item,
-        offers that were pending included, with their original ``arrived_at``: the order is that
-        of the order keys, so it is the same as before the restart.
-        """
-        if self._items or self._agents:
-            raise InvalidTransition("restore needs an empty router")
-        staff: list[tuple[Agent, AgentState]] = [
-            (a, s) for a, s in agents if s is not AgentState.LOGGED_OUT
-        ]
-        busy, queued = list(in_progress), list(waiting)
-        _check_restore(staff, busy, queued)
-        self._now = now
-        dirt = Dirt()
-        for agent, state in staff:
-            if state in (AgentState.RESERVED, AgentState.BUSY):
-                state = AgentState.READY
-            self._login(agent, state, now, dirt, indexed=False)
-        for item, agent_id, accepted_at in busy:
-            holder = self._agents[agent_id]
-            rule = self.rules.rule_for(item.tenant, item.queue)
-            rt = ItemRuntime(item, rule, Status.BUSY, 0, self._constraint(item, rule, 0))
-            rt.agent, rt.accepted_at, rt.left_queue = agent_id, accepted_at, True
-            self._items[item.id] = rt
-            holder.hold(item.id, item.medium, offered=False)
-        for agent, _ in staff:  # indexed once, with what they hold: full agents never are
-            self._freed(self._agents[agent.id], dirt)
-        for item in queued:
-            self._admit(item, now, dirt)
-        return self._settle(dirt, now, items_first=True)
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -386,19 +346,3 @@ def _scheduled(item: WorkItem) -> tuple[float, tuple[int, float, str]]:
 
 def _with(items: Iterable[ItemRuntime], status: Status) -> list[ItemRuntime]:
     return [rt for rt in items if rt.status is status]
-
-
-def _check_restore(
-    staff: list[tuple[Agent, AgentState]],
-    busy: list[tuple[WorkItem, str, float]],
-    queued: list[WorkItem],
-) -> None:
-    """Refuse inconsistent input before anything changes."""
-    agent_ids = [a.id for a, _ in staff]
-    item_ids = [item.id for item, _, _ in busy] + [item.id for item in queued]
-    for ids in (agent_ids, item_ids):
-        if len(set(ids)) != len(ids):
-            raise DuplicateId("restore got the same id twice")
-    missing = {agent_id for _, agent_id, _ in busy} - set(agent_ids)
-    if missing:
-        raise InvalidTransition(f"items in progress with agents not logged in: {sorted(missing)}")

@@ -34,6 +34,8 @@ class Holds:
         self._overdue: dict[Key, dict[str, ItemRuntime]] = {}
         self._blenders: dict[Key, dict[str, AgentRuntime]] = {}
         self.released: set[str] = set()
+        self.releases = 0
+        """How many times an agent was released (a count that only grows)."""
 
     def hold(self, rt: ItemRuntime) -> None:
         """The waiting item is overdue: keep the eligible blended agents (again, if its
@@ -62,6 +64,7 @@ class Holds:
             if not agent.kept_for:
                 self._free.refresh(agent)
                 self.released.add(agent.id)
+                self.releases += 1
         rt.keeps = {}
 
     def join(self, agent: AgentRuntime) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
@@ -22,10 +23,10 @@ from sortedcontainers import SortedList
 
 from ccari.routing.model import Medium, WorkItem
 from ccari.routing.rules import Constraint, QueueRule
-from ccari.routing.slots import ANY, AgentRuntime, Anchor, reserved_anchor
+from ccari.routing.slots import ANY, AgentRuntime, Anchor, Profile, reserved_anchor
 
 K = TypeVar("K")
-Profile = frozenset[tuple[tuple[str, str], int]]  # an agent's attributes with proficiencies
+NOBODY: frozenset[str] = frozenset()
 Rank = tuple[float, float, str]  # occupancy, idle since, agent id
 OrderKey = tuple[int, float, str]
 Signature = tuple[
@@ -135,18 +136,39 @@ class ItemIndex:
         self._token = 0
 
     def add(self, rt: ItemRuntime) -> None:
-        sig = rt.signature()
+        group = self._group(rt.signature(), rt)
+        self._token += 1
+        rt.token = self._token
+        rt.group = group
+        group.live += 1
+        heapq.heappush(group.heap, (rt.key, rt.token, rt))
+
+    def add_all(self, rts: list[ItemRuntime]) -> None:
+        """:meth:`add` of many items at once (each group's heap is made once)."""
+        filled: dict[Group, None] = {}
+        token = self._token
+        for rt in rts:
+            sig = rt.signature()
+            group = self._groups.get(sig)
+            if group is None:
+                group = self._group(sig, rt)
+            token += 1
+            rt.token, rt.group = token, group
+            group.live += 1
+            group.heap.append((rt.key, token, rt))
+            filled[group] = None
+        self._token = token
+        for group in filled:
+            heapq.heapify(group.heap)
+
+    def _group(self, sig: Signature, rt: ItemRuntime) -> Group:
         group = self._groups.get(sig)
         if group is None:
             group = Group(sig, _anchor(rt.constraint))
             self._groups[sig] = group
             anchors = self._by_anchor.setdefault((sig[0], sig[1]), {})
             anchors.setdefault(group.anchor, {})[group] = None
-        self._token += 1
-        rt.token = self._token
-        rt.group = group
-        group.live += 1
-        heapq.heappush(group.heap, (rt.key, rt.token, rt))
+        return group
 
     def remove(self, rt: ItemRuntime) -> None:
         group = rt.group
@@ -224,21 +246,39 @@ class FreeIndex:
 
     def refresh(self, agent: AgentRuntime) -> None:
         """Bring the index in line with the agent's current ``takeable()`` media, occupancy
-        and idle time (called after every change of them)."""
-        now_free = agent.takeable()
-        self._unrank(agent, agent.free_media)
-        self._move(agent, agent.free_media - now_free, add=False)
-        self._move(agent, now_free - agent.free_media, add=True)
-        agent.free_media = now_free
+        and idle time (called after every change of them; nothing moves if none changed)."""
+        now_free, was_free = agent.takeable(), agent.free_media
+        a = agent.agent
         if now_free:
-            a = agent.agent
             rank = (agent.occupancy(), agent.idle_since, a.id)
-            profile = frozenset(a.attributes.items())
-            self._rank[a.id] = (rank, profile)
-            for medium in now_free:
-                self._ranked.setdefault((a.tenant, medium), SortedList()).add(rank)
-                self._profiles.setdefault((a.tenant, medium), {}).setdefault(
-                    profile, SortedList()).add(rank)
+            if now_free == was_free and self._rank[a.id][0] == rank:
+                return
+        elif not was_free:
+            return
+        self._unrank(agent, was_free)
+        if now_free != was_free:
+            self._move(agent, was_free - now_free, add=False)
+            self._move(agent, now_free - was_free, add=True)
+            agent.free_media = now_free
+        if not now_free:
+            return
+        profile = agent.profile
+        if profile is None:
+            profile = agent.profile = frozenset(a.attributes.items())
+        self._rank[a.id] = (rank, profile)
+        for medium in now_free:
+            key = (a.tenant, medium)
+            ranked = self._ranked.get(key)
+            if ranked is None:
+                ranked = self._ranked[key] = SortedList()
+            ranked.add(rank)
+            profiles = self._profiles.get(key)
+            if profiles is None:
+                profiles = self._profiles[key] = {}
+            same = profiles.get(profile)
+            if same is None:
+                same = profiles[profile] = SortedList()
+            same.add(rank)
 
     def drop(self, agent: AgentRuntime) -> None:
         self._unrank(agent, agent.free_media)
@@ -271,14 +311,16 @@ class FreeIndex:
             for name, value in a.attributes:
                 _update(self._by_attr, (a.tenant, medium, name, value), a.id, add=add)
 
-    def candidates(self, tenant: str, medium: Medium, constraint: Constraint) -> set[str]:
-        """A superset of the free agents meeting the constraint: the smallest index that applies."""
-        if constraint.reserved is not None:
-            free = self._free.get((tenant, medium), set())
-            return {constraint.reserved} & free
-        best = self._free.get((tenant, medium), set())
+    def candidates(self, tenant: str, medium: Medium, constraint: Constraint) -> AbstractSet[str]:
+        """A superset of the free agents meeting the constraint: the smallest index that
+        applies (the index's own set: not to be changed)."""
+        free = self._free.get((tenant, medium), NOBODY)
+        reserved = constraint.reserved
+        if reserved is not None:
+            return {reserved} if reserved in free else NOBODY
+        best = free
         for name, value, _ in constraint.required:
-            members = self._by_attr.get((tenant, medium, name, value), set())
+            members = self._by_attr.get((tenant, medium, name, value), NOBODY)
             if len(members) < len(best):
                 best = members
         return best

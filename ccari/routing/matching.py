@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from ccari.routing import waits
 from ccari.routing.holds import Holds
-from ccari.routing.index import FreeIndex, ItemIndex, ItemRuntime, Status
+from ccari.routing.index import FreeIndex, Group, ItemIndex, ItemRuntime, Status
 from ccari.routing.model import (
     Agent,
     AgentState,
@@ -166,9 +166,10 @@ class Matcher:
         agent.wrap_token += 1
 
     def _freed(self, agent: AgentRuntime, dirt: Dirt) -> None:
-        self._free.refresh(agent)
-        if agent.free_media:
-            dirt.agents.add(agent.id)
+        """The agent may take more work now: it is offered some when the event settles, and
+        only then filed in the free index with what is left (most freed agents are full
+        again at once: filing them, then taking them out, was most of such an event)."""
+        dirt.agents.add(agent.id)
 
     def _push(self, when: float, kind: int, ident: str, token: int) -> None:
         heapq.heappush(self._deadlines, (when, kind, ident, token))
@@ -240,6 +241,8 @@ class Matcher:
     def _settle(self, dirt: Dirt, now: float, *, items_first: bool = False) -> list[Offer]:
         offers: list[Offer] = []
         if items_first:
+            for agent_id in sorted(dirt.agents):
+                self._free.refresh(self._agents[agent_id])
             self._place_all(dirt, offers)
         for agent_id in sorted(dirt.agents):
             agent = self._agents.get(agent_id)
@@ -257,24 +260,40 @@ class Matcher:
         return offers
 
     def _place_all(self, dirt: Dirt, offers: list[Offer]) -> None:
+        # Placing only takes free slots: once an item finds no agent, the items with the same
+        # demands (its group) will not either, unless an agent held back for an item that
+        # was just offered is released meanwhile.
+        if not dirt.items:
+            return
+        stuck: set[Group | None] = set()
+        holds = self._holds
         for rt in sorted(dirt.items.values(), key=order_key):
             if rt.status is Status.WAITING and self._items.get(rt.item.id) is rt:
-                self._place(rt, offers)
+                if rt.group in stuck:
+                    continue
+                releases = holds.releases
+                if not self._place(rt, offers):
+                    stuck.add(rt.group)
+                if holds.releases != releases:
+                    stuck.clear()
 
     def _fill(self, agent: AgentRuntime, offers: list[Offer]) -> None:
-        """Offer the agent the first items it is eligible for while it has free slots."""
-        while agent.free_media:
+        """Offer the agent the first items it is eligible for while it has free slots, then
+        file it in the free index as it is left."""
+        while media := agent.takeable():
             best: ItemRuntime | None = None
-            for medium in agent.free_media:
+            for medium in media:
                 found = self._index.best_for(agent, medium)
                 if found is not None and (best is None or found.key < best.key):
                     best = found
             if best is None:
-                return
-            self._offer(best, agent, offers)
+                break
+            self._offer(best, agent, offers, filed=False)
+        self._free.refresh(agent)
 
-    def _place(self, rt: ItemRuntime, offers: list[Offer]) -> None:
-        """Offer the item to the best free eligible agent, if any (the hottest loop)."""
+    def _place(self, rt: ItemRuntime, offers: list[Offer]) -> bool:
+        """Offer the item to the best free eligible agent, if any (the hottest loop); whether
+        it was."""
         item, group = rt.item, rt.group
         assert group is not None
         agents = self._agents
@@ -283,6 +302,8 @@ class Matcher:
         plain = not (required or pools is not None or reserved is not None or excluded)
         least_busy = rt.rule.strategy is Strategy.LEAST_BUSY
         candidates = self._free.candidates(item.tenant, item.medium, rt.constraint)
+        if not candidates:
+            return False
 
         def eligible(agent_ids: Iterable[str]) -> AgentRuntime | None:
             for agent_id in agent_ids:
@@ -297,7 +318,7 @@ class Matcher:
                 found = eligible(self._free.ranked(item.tenant, item.medium))
                 if found is not None:
                     self._offer(rt, found, offers)
-                return
+                return found is not None
             if self._free.profile_count(item.tenant, item.medium) * self.profile_ratio <= len(
                     candidates):
                 # Agents with the same attributes score the same: the first eligible of each
@@ -307,7 +328,7 @@ class Matcher:
                             key=lambda a: rank_of(a, scoring, least_busy), default=None)
                 if found is not None:
                     self._offer(rt, found, offers)
-                return
+                return found is not None
         best: AgentRuntime | None = None
         best_rank: Rank | None = None
         for agent_id in candidates:
@@ -319,8 +340,11 @@ class Matcher:
                 best, best_rank = agent, rank
         if best is not None:
             self._offer(rt, best, offers)
+        return best is not None
 
-    def _offer(self, rt: ItemRuntime, agent: AgentRuntime, offers: list[Offer]) -> None:
+    def _offer(self, rt: ItemRuntime, agent: AgentRuntime, offers: list[Offer], *,
+               filed: bool = True) -> None:
+        """``filed=False``: the caller files the agent in the free index afterwards."""
         item = rt.item
         if not rt.left_queue:
             rt.left_queue = True
@@ -330,7 +354,8 @@ class Matcher:
         self._holds.release(rt)
         rt.status, rt.agent = Status.OFFERED, agent.id
         agent.hold(rt.item.id, rt.item.medium, offered=True)
-        self._free.refresh(agent)
+        if filed:
+            self._free.refresh(agent)
         offers.append(Offer(rt.item.id, agent.id, rt.item.medium))
 
 

@@ -10,6 +10,8 @@ ANY = ("", "")
 """Anchor of the groups of items with no required attribute."""
 
 Anchor = tuple[str, str]
+Profile = frozenset[tuple[tuple[str, str], int]]
+"""An agent's attributes with their proficiencies (agents with the same one score the same)."""
 
 
 def reserved_anchor(agent_id: str) -> Anchor:
@@ -40,6 +42,8 @@ class AgentRuntime:
     exclusive_used: int = 0
     free_media: frozenset[Medium] = frozenset()
     anchors: tuple[Anchor, ...] = ()
+    profile: Profile | None = None
+    """Its attributes with proficiencies, made the first time the free index needs them."""
     touched: set[str] | None = None
     """The router's set of agents whose state may have changed (holding and releasing
     items add this one)."""
@@ -51,6 +55,7 @@ class AgentRuntime:
         """Take new attributes or slots; the items held are recounted against the new slots."""
         self.agent = agent
         self.anchors = (*agent.attributes, ANY, reserved_anchor(agent.id))
+        self.profile = None
         self.used = {}
         for medium in self.held.values():
             self.used[medium] = self.used.get(medium, 0) + 1
@@ -81,7 +86,7 @@ class AgentRuntime:
         return any(n > 0 for m, n in slots.per_medium.items() if m not in slots.exclusive)
 
     def takeable(self) -> frozenset[Medium]:
-        return frozenset(m for m in self.agent.slots.per_medium if self.can_take(m))
+        return frozenset([m for m in self.agent.slots.per_medium if self.can_take(m)])
 
     def hold(self, item_id: str, medium: Medium, *, offered: bool) -> None:
         if self.touched is not None:
