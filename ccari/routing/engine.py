@@ -98,6 +98,8 @@ class Router(Restorer):
             self._set_presence(agent, AgentState.NOT_READY, now, AwayReason.MISSED_OFFER)
         delay = self.rules.missed_offer_delay if missed else self.rules.reoffer_delay
         if delay > 0:
+            if rt.excluded is None:
+                rt.excluded = {}
             rt.excluded[agent.id] = now + delay
         self._freed(agent, dirt)
         self._refresh(rt, now, regroup=True)

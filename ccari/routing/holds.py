@@ -59,13 +59,13 @@ class Holds:
             return
         rt.kept_for = rt.kept_key = None
         _discard(self._overdue, key, rt.item.id)
-        for agent in rt.keeps.values():
+        for agent in (rt.keeps or {}).values():
             agent.kept_for.discard(rt.item.id)
             if not agent.kept_for:
                 self._free.refresh(agent)
                 self.released.add(agent.id)
                 self.releases += 1
-        rt.keeps = {}
+        rt.keeps = None
 
     def join(self, agent: AgentRuntime) -> None:
         """A logged-in agent (new, or with new attributes or slots): kept by the overdue
@@ -81,12 +81,16 @@ class Holds:
         """The agent logs out or is about to change: no item keeps it any more (the caller
         refreshes its place in the free index)."""
         for item_id in agent.kept_for:
-            del items[item_id].keeps[agent.id]
+            keeps = items[item_id].keeps
+            assert keeps is not None
+            del keeps[agent.id]
         agent.kept_for = set()
         for key in _keys(agent):
             _discard(self._blenders, key, agent.id)
 
     def _keep(self, rt: ItemRuntime, agent: AgentRuntime) -> None:
+        if rt.keeps is None:
+            rt.keeps = {}
         rt.keeps[agent.id] = agent
         first = not agent.kept_for
         agent.kept_for.add(rt.item.id)

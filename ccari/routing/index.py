@@ -50,7 +50,9 @@ class ItemRuntime:
     status: Status
     level: int
     constraint: Constraint
-    excluded: dict[str, float] = field(default_factory=dict)
+    excluded: dict[str, float] | None = None
+    """Agents it is kept from until a time (after a refused or missed offer); ``None`` for
+    none (most items: no dict each)."""
     group: Group | None = None
     token: int = 0
     deadline_token: int = 0
@@ -58,7 +60,7 @@ class ItemRuntime:
     accepted_at: float = 0.0
     left_queue: bool = False
     """Whether its first wait ended (served or abandoned), for the patience statistics."""
-    keeps: dict[str, AgentRuntime] = field(default_factory=dict)
+    keeps: dict[str, AgentRuntime] | None = None
     """Agents whose capacity is held back for it (fair blending), as of ``kept_for``."""
     kept_for: Signature | None = None
     """The demands ``keeps`` was computed for; ``None`` while it holds nothing back."""
@@ -72,7 +74,8 @@ class ItemRuntime:
     def signature(self) -> Signature:
         c = self.constraint
         item = self.item
-        return (item.tenant, item.medium, c.required, c.pools, c.reserved, frozenset(self.excluded))
+        excluded = frozenset(self.excluded) if self.excluded else NOBODY
+        return (item.tenant, item.medium, c.required, c.pools, c.reserved, excluded)
 
 
 @dataclass(eq=False, slots=True)

@@ -208,9 +208,11 @@ class Matcher:
         item, rule = rt.item, rt.rule
         if rt.status is Status.SCHEDULED and (item.not_before is None or item.not_before <= now):
             rt.status = Status.WAITING
-        for agent_id, until in list(rt.excluded.items()):
-            if until <= now:
-                del rt.excluded[agent_id]
+        excluded = rt.excluded
+        if excluded:
+            for agent_id, until in list(excluded.items()):
+                if until <= now:
+                    del excluded[agent_id]
         level = level_at(item, rule, now) if rt.status is Status.WAITING else 0
         if level != rt.level or regroup:
             rt.level = level
@@ -220,7 +222,7 @@ class Matcher:
                 self._index.regroup(rt)
         else:
             self._index.remove(rt)
-        times = list(rt.excluded.values())
+        times = list(excluded.values()) if excluded else []
         if rt.status is Status.SCHEDULED and item.not_before is not None:
             times.append(item.not_before)
         step = step_time(item, rule, level) if rt.status is Status.WAITING else None
