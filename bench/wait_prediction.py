@@ -208,8 +208,10 @@ class Sim:
         offers = self.router.add_item(item, self.now)
         if any(o.item_id == call_id for o in offers):  # a free agent took it: no wait
             baselines = dict.fromkeys(baselines, 0.0)
-        call.predictions = {"ccari": self.router.predicted_wait(call_id, self.now).wait,
-                            **baselines}
+        prediction = self.router.predicted_wait(call_id, self.now)
+        call.predictions = {"ccari": prediction.wait,
+                            "ccari_model": prediction.wait if prediction.modelled is None
+                            else prediction.modelled, **baselines}
         self.offers(offers)
         if scenario.patience is not None:
             self.at(self.now + scenario.patience(rng), "abandon", call_id)
@@ -309,11 +311,18 @@ def simulate(scenario: Scenario, seed: int, hours: float, runs: int) -> list[Sim
 
 
 def main() -> None:
-    args = parser(__doc__ or "").parse_args()
+    cli = parser(__doc__ or "")
+    cli.add_argument("--runs", type=int, help="runs per scenario (default 2, --full 4)")
+    cli.add_argument("--hours", type=float, help="hours per run (default 10, --full 24)")
+    cli.add_argument("--scenario", action="append", help="only these scenarios (repeatable)")
+    args = cli.parse_args()
     hours, runs = (24.0, 4) if args.full else (10.0, 2)
+    hours, runs = args.hours or hours, args.runs or runs
     results: dict[str, dict[str, tuple[float, float]]] = {}  # scenario -> predictor -> errors
     counts: dict[str, tuple[int, float]] = {}
     for scenario in SCENARIOS:
+        if args.scenario and scenario.name not in args.scenario:
+            continue
         sims = simulate(scenario, args.seed, hours, runs)
         answered = answered_calls(sims, HOUR)
         if scenario.name == "mixed":
@@ -325,7 +334,7 @@ def main() -> None:
             [(c.answered_at or 0.0) - c.item.arrived_at for c in answered]))
         results[scenario.name] = {
             p: (mean(e), percentile(e, 90)) for p in PREDICTORS for e in [errors(answered, p)]}
-    print(f"wait prediction bench: {len(SCENARIOS)} scenarios, each {runs} runs x {hours:.0f} h, "
+    print(f"wait prediction bench: {len(results)} scenarios, each {runs} runs x {hours:.0f} h, "
           f"seed {args.seed}; absolute error of the wait announced on arrival (s), answered calls")
     for stat, k in (("mae", 0), ("p90", 1)):
         rows = [[name, *counts[name], *(results[name][p][k] for p in PREDICTORS)]

@@ -14,6 +14,7 @@ from bisect import bisect_right, insort
 from collections import deque
 from dataclasses import dataclass, field
 
+from ccari.routing.calibration import Calibration
 from ccari.routing.model import Medium
 
 ALL_SKILLS = "*"
@@ -190,6 +191,7 @@ class Statistics:
     handle: HandleTimes = field(default_factory=HandleTimes)
     presence: PresenceTimes = field(default_factory=PresenceTimes)
     patience: Patience = field(default_factory=Patience)
+    calibration: Calibration = field(default_factory=Calibration)
 
 
 def erlang_c(servers: int, traffic: float) -> float:
