@@ -53,7 +53,6 @@ class Router(Restorer):
         rt = self._item(item_id)
         dirt = self._advance(now)
         del self._items[item_id]
-        self._stats.calibration.forget(item_id)
         if rt.status in ROUTABLE:
             self._index.remove(rt)
             self._holds.release(rt)

@@ -352,7 +352,6 @@ class Matcher:
             rt.left_queue = True
             waited = self._now - item.waiting_since
             self._stats.patience.record(item.tenant, item.medium, waited, abandoned=False)
-            self._stats.calibration.served(item.id, self._now)
         self._index.remove(rt)
         self._holds.release(rt)
         rt.status, rt.agent = Status.OFFERED, agent.id

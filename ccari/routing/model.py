@@ -206,13 +206,11 @@ class Offer:
 class WaitPrediction:
     """Predicted wait of a waiting item and the agents it may get.
 
-    ``wait``: the median (half the items wait less) of the seconds from ``now`` until an offer,
-    among the items that stay until then; ``inf`` if no logged-in agent can ever take it.
+    ``wait``: the median (half the items wait less) of the seconds from ``now`` until an offer;
+    ``inf`` if no logged-in agent can ever take it.
     ``position``: 1 + the (rounded) number of items ahead that compete for the same agents.
     ``eligible_agents``: staffed (logged in, not ``not_ready``) agents it may go to now;
     ``available_agents``: those of them with a free slot right now.
-    ``modelled``: the state model's figure, before the correction learnt from the outcomes of
-    its past predictions (``ccari.routing.calibration``); ``wait`` when nothing was corrected.
     """
 
     item_id: str
@@ -220,7 +218,6 @@ class WaitPrediction:
     position: int
     eligible_agents: int
     available_agents: int
-    modelled: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ from bisect import bisect_right, insort
 from collections import deque
 from dataclasses import dataclass, field
 
-from ccari.routing.calibration import Calibration
 from ccari.routing.model import Medium
 
 ALL_SKILLS = "*"
@@ -22,6 +21,10 @@ ALL_SKILLS = "*"
 
 MIN_SAMPLES = 5
 """Below this many samples a key falls back to the tenant-and-medium aggregate."""
+
+RENEWAL_SPAN = 6.0
+"""Mean durations over which :meth:`Samples.renewal_excess` is solved (then held constant)."""
+RENEWAL_STEPS = 96
 
 
 class Samples:
@@ -33,6 +36,7 @@ class Samples:
         self.total = 0.0
         self.squares = 0.0
         self._prefix: list[float] | None = None
+        self._excess: list[float] | None = None
 
     def __len__(self) -> int:
         return len(self.ordered)
@@ -48,6 +52,7 @@ class Samples:
         self.total += seconds
         self.squares += seconds * seconds
         self._prefix = None
+        self._excess = None
 
     def mean(self) -> float:
         return self.total / len(self.ordered)
@@ -84,6 +89,44 @@ class Samples:
         prefix = self._prefix_sums()
         spent = done * (elapsed + t) - (prefix[high] - prefix[low])
         return done / alive, spent / alive
+
+    def renewal_excess(self, u: float) -> float:
+        """``M(u) - u / mean``: how many more renewals than the fluid ``u / mean`` a slot that
+        starts a new item now completes by ``u`` (``M`` the renewal function of these
+        durations). 0 for exponential durations; it tends to ``(cv2 - 1) / 2``. Solved on a
+        grid of ``RENEWAL_STEPS`` steps over ``RENEWAL_SPAN`` mean durations, once per change
+        of the samples; constant past the grid."""
+        table = self._excess
+        if table is None:
+            table = self._excess = self._renewal_table()
+        step = RENEWAL_SPAN * self.mean() / RENEWAL_STEPS
+        if step <= 0:
+            return 0.0
+        x = u / step
+        if x >= RENEWAL_STEPS:
+            return table[-1]
+        k = int(x)
+        return table[k] + (x - k) * (table[k + 1] - table[k])
+
+    def _renewal_table(self) -> list[float]:
+        """``M(k * step) - k * step / mean`` for ``k`` in ``0..RENEWAL_STEPS``, by the discrete
+        renewal equation ``M_k = F_k + sum_j p_j M_{k-j}``, the durations rounded up to the
+        grid (``p_j = F_j - F_{j-1}``, too few renewals) and down (too many), averaged."""
+        h = self.mean()
+        if h <= 0:
+            return [0.0] * (RENEWAL_STEPS + 1)
+        step = RENEWAL_SPAN * h / RENEWAL_STEPS
+        n = len(self.ordered)
+        cdf = [bisect_right(self.ordered, k * step) / n for k in range(RENEWAL_STEPS + 2)]
+        mass = [cdf[0]] + [cdf[j] - cdf[j - 1] for j in range(1, RENEWAL_STEPS + 2)]
+        up: list[float] = []
+        down: list[float] = []
+        stuck = 1.0 - mass[1] + 1e-12  # rounded down, durations under a step renew at once
+        for k in range(RENEWAL_STEPS + 1):
+            up.append(cdf[k] + math.fsum(mass[j] * up[k - j] for j in range(1, k + 1)))
+            down.append((cdf[k + 1] + math.fsum(mass[j + 1] * down[k - j]
+                                                for j in range(1, k + 1))) / stuck)
+        return [(a + b) / 2 - k * step / h for k, (a, b) in enumerate(zip(up, down, strict=True))]
 
     def residual(self, elapsed: float) -> float:
         """``E[H - elapsed | H > elapsed]``, or a quarter of the mean past every sample."""
@@ -191,7 +234,6 @@ class Statistics:
     handle: HandleTimes = field(default_factory=HandleTimes)
     presence: PresenceTimes = field(default_factory=PresenceTimes)
     patience: Patience = field(default_factory=Patience)
-    calibration: Calibration = field(default_factory=Calibration)
 
 
 def erlang_c(servers: int, traffic: float) -> float:

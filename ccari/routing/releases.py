@@ -5,7 +5,11 @@ such items that lasted at least as long as it has so far: the *residual* life), 
 serves one item after another, each taking ``h`` on average. The expected number of releases of
 one slot by ``t`` is ``P(R <= t)`` plus the renewals after ``R``; those are counted as a fluid
 (``E[(t - R)+] / h``, exact for exponential handle times) or as steps every ``h`` (exact for
-fixed ones), mixed by the squared coefficient of variation of the handle times.
+fixed ones), mixed by the squared coefficient of variation of the handle times. Handle times
+more variable than exponential ones (``cv2 > 1``: many short calls and a long tail) complete
+more renewals than the fluid once a slot has run a while (renewal theory: ``M(u) - u / h``
+tends to ``(cv2 - 1) / 2``): the excess of the renewal function of the recorded handle times
+(:meth:`Samples.renewal_excess`) is added, at the mean time since the first release.
 
 An item with ``k`` items ahead starts at the ``k + 1``-th release; treating the releases as a
 Poisson count, that is reached with probability one half when their expected number is
@@ -64,12 +68,14 @@ class ReleaseModel:
         cv2: float,
         availability: float = 1.0,
         switch_rate: float = 0.0,
+        samples: Samples | None = None,
     ) -> None:
         self.slots = list(slots)
         self.handle = max(handle, 1e-6)
         self.fluid = min(max(cv2, 0.0), 1.0)
         self.availability = availability
         self.switch_rate = switch_rate
+        self.samples = samples if cv2 > 1.0 else None
 
     def expected(self, t: float) -> float:
         """Expected number of releases by ``t`` seconds from now."""
@@ -81,6 +87,8 @@ class ReleaseModel:
         for slot in self.slots:
             done, spent = slot.at(t)
             renewals = fluid * spent / h
+            if self.samples is not None and done > 0:  # the renewal function, not the fluid
+                renewals += done * self.samples.renewal_excess(spent / done)
             if fluid < 1.0:
                 k = 1
                 while t - k * h >= 0:

@@ -11,13 +11,10 @@ For a waiting item X, at each relaxation level L it may still reach:
   expected to hang up first (abandonment hazard learned from removed items);
 * ``wait_L = max(time until level L, median time of the ahead_L + 1-th slot release)``.
 
-The smallest ``wait_L`` is the model's figure; a queued item's is then corrected by what
-followed the model's past predictions of similar size for the same tenant, medium and skill
-(:mod:`.calibration`: the waits of the items that were served). It reads only what the router
-saw: handle times (:meth:`Router.complete`, :meth:`Router.record_handle_time`), agents' work
-and break durations, items served and removed, its own past predictions and their outcomes.
-Cost: one pass over the tenant's waiting items of that medium and its agents;
-:func:`predict_all` shares that work between all the items of a tenant.
+The prediction is the smallest ``wait_L``. It reads only what the router saw: handle times
+(:meth:`Router.complete`, :meth:`Router.record_handle_time`), agents' work and break durations,
+items served and removed. Cost: one pass over the tenant's waiting items of that medium and its
+agents; :func:`predict_all` shares that work between all the items of a tenant.
 """
 
 from __future__ import annotations
@@ -44,8 +41,7 @@ def skill_of(item: WorkItem) -> str:
 
 @dataclass(frozen=True)
 class Facts:
-    """What the predictor reads from the router (it changes nothing but the note of an
-    item's first prediction in ``stats.calibration``, to learn from its outcome)."""
+    """What the predictor reads from the router (never changes it)."""
 
     agents: Mapping[str, Mapping[str, AgentRuntime]]
     """Logged-in agents by tenant, then id."""
@@ -139,7 +135,9 @@ class _Context:
                     if satisfies(a.attributes, a.pools, a.id, constraint):
                         back = Outlook(samples=self.breaks, elapsed=self.now - agent.since)
                         outlooks += [back] * a.slots.capacity(self.medium)
-            found = ReleaseModel(outlooks, *self.handle(item), *self.availability)
+            found = ReleaseModel(outlooks, *self.handle(item), *self.availability,
+                                 samples=self.facts.stats.handle.samples(
+                                     item.tenant, item.medium, skill))
             self._slots[(demand, skill)] = found
         return found
 
@@ -225,7 +223,7 @@ def _predict(context: _Context, rt: ItemRuntime) -> WaitPrediction:
     item = rt.item
     now = context.now
     if rt.status in (Status.OFFERED, Status.BUSY):
-        return WaitPrediction(item.id, 0.0, 0, 1, 1, 0.0)
+        return WaitPrediction(item.id, 0.0, 0, 1, 1)
     demand = _demand(rt.constraint)
     eligible = context.eligible(demand)
     available = sum(
@@ -248,19 +246,8 @@ def _predict(context: _Context, rt: ItemRuntime) -> WaitPrediction:
             position = ahead
         wait = max(start, delay + _start(context.releases(demand, item), ahead, context.hazard))
         best = min(best, wait)
-    corrected = _calibrated(context, rt, best) if rt.status is Status.WAITING else best
-    return WaitPrediction(item.id, corrected, round(position) + 1, len(eligible), available, best)
+    return WaitPrediction(item.id, best, round(position) + 1, len(eligible), available)
 
-
-def _calibrated(context: _Context, rt: ItemRuntime, modelled: float) -> float:
-    """The model's figure corrected by the outcomes of its past predictions; the first one
-    made for a queued item is noted to learn from its own outcome."""
-    item = rt.item
-    key = (item.tenant, item.medium, skill_of(item))
-    calibration = context.facts.stats.calibration
-    if not rt.left_queue and context.facts.items.get(item.id) is rt:
-        calibration.note(item.id, key, modelled, context.now)
-    return calibration.correct(key, modelled)
 
 
 def _start(model: ReleaseModel, ahead: float, hazard: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 
 import pytest
 from hypothesis import given
@@ -224,3 +225,67 @@ def test_predict_new_is_the_prediction_the_item_would_get_and_changes_nothing() 
     actual = router.predicted_wait("new", 5.0)
     assert guess.position == actual.position == 2
     assert guess.wait == pytest.approx(actual.wait)
+
+
+def _samples(durations: list[float]) -> Samples:
+    samples = Samples(len(durations))
+    for seconds in durations:
+        samples.add(seconds)
+    return samples
+
+
+def _renewals_by(durations: list[float], u: float, paths: int = 20000) -> float:
+    """Mean number of renewals by ``u`` of a slot starting now, each duration drawn from
+    ``durations`` (Monte Carlo with a fixed seed)."""
+    rng = random.Random(5)
+    total = 0
+    for _ in range(paths):
+        t = rng.choice(durations)
+        while t <= u:
+            total += 1
+            t += rng.choice(durations)
+    return total / paths
+
+
+# Many short calls and a long tail: 80% last 50 to 150 s, 20% 600 to 1400 s; mean 280 s.
+SHORT_AND_LONG = [50 + k * 100 / 79 for k in range(80)] + [600 + k * 800 / 19 for k in range(20)]
+CV2 = 1.81
+
+
+@pytest.mark.parametrize("u", [50.0, 150.0, 400.0, 900.0, 1200.0, 2500.0])
+def test_the_renewal_excess_is_the_renewal_function_beyond_the_fluid(u: float) -> None:
+    samples = _samples(SHORT_AND_LONG)
+    assert samples.cv2() == pytest.approx(CV2, abs=0.005)
+    expected = _renewals_by(SHORT_AND_LONG, u) - u / samples.mean()
+    assert samples.renewal_excess(u) == pytest.approx(expected, abs=0.12)
+
+
+def test_the_renewal_excess_tends_to_its_limit_and_is_nil_for_exponential_durations() -> None:
+    samples = _samples(SHORT_AND_LONG)
+    assert samples.renewal_excess(5 * 280.0) == pytest.approx((CV2 - 1) / 2, abs=0.1)
+    exponential = _samples([-120.0 * math.log(1 - (k + 0.5) / 400) for k in range(400)])
+    assert max(abs(exponential.renewal_excess(u)) for u in range(0, 1000, 50)) < 0.07
+    samples.add(50.0)  # the table follows the samples
+    assert samples.renewal_excess(5 * 280.0) != pytest.approx((CV2 - 1) / 2, abs=1e-6)
+
+
+def test_variable_handle_times_free_slots_sooner_than_the_fluid_says() -> None:
+    """20 slots starting calls now, 80 callers ahead: with many short calls and a long tail
+    the 81st release comes sooner than ``81 * mean / 20`` (the fluid), as a simulation of
+    the same durations finds it."""
+    samples = _samples(SHORT_AND_LONG)
+    slots = [Outlook(samples=samples)] * 20
+    fluid = ReleaseModel(slots, samples.mean(), 1.0)
+    renewal = ReleaseModel(slots, samples.mean(), samples.cv2(), samples=samples)
+    rng = random.Random(3)
+    starts = []
+    for _ in range(2000):
+        heap = [rng.choice(SHORT_AND_LONG) for _ in range(20)]
+        heapq.heapify(heap)
+        for _ in range(80):
+            heapq.heapreplace(heap, heap[0] + rng.choice(SHORT_AND_LONG))
+        starts.append(heap[0])
+    simulated = sorted(starts)[len(starts) // 2]
+    assert renewal.median_start(80) < fluid.median_start(80)
+    assert abs(renewal.median_start(80) - simulated) < abs(fluid.median_start(80) - simulated)
+    assert renewal.median_start(80) == pytest.approx(simulated, rel=0.05)
