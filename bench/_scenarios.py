@@ -24,18 +24,43 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 
 HOUR = 3600.0
 Draw = Callable[[random.Random], float]
 
 
-def lognormal(mean_s: float, sigma: float) -> Draw:
-    mu = math.log(mean_s) - sigma**2 / 2
-    return lambda rng: rng.lognormvariate(mu, sigma)
+@dataclass(frozen=True)
+class Law:
+    """A duration law the simulator draws from (``law(rng)``); ``sigma`` 0 is exponential.
+
+    Only ``bench._bound`` reads the law itself: no predictor under test does.
+    """
+
+    mean_s: float
+    sigma: float = 0.0
+
+    def __call__(self, rng: random.Random) -> float:
+        if self.sigma == 0:
+            return rng.expovariate(1 / self.mean_s)
+        return rng.lognormvariate(math.log(self.mean_s) - self.sigma**2 / 2, self.sigma)
+
+    def rest(self, rng: random.Random, elapsed: float) -> float:
+        """A draw of ``D - elapsed`` given ``D > elapsed`` (inverse transform)."""
+        if self.sigma == 0:
+            return rng.expovariate(1 / self.mean_s)
+        law = NormalDist(math.log(self.mean_s) - self.sigma**2 / 2, self.sigma)
+        low = law.cdf(math.log(elapsed)) if elapsed > 0 else 0.0
+        u = low + (1.0 - low) * rng.random()
+        return max(math.exp(law.inv_cdf(min(max(u, 1e-300), 1 - 1e-16))) - elapsed, 0.0)
 
 
-def exponential(mean_s: float) -> Draw:
-    return lambda rng: rng.expovariate(1 / mean_s)
+def lognormal(mean_s: float, sigma: float) -> Law:
+    return Law(mean_s, sigma)
+
+
+def exponential(mean_s: float) -> Law:
+    return Law(mean_s)
 
 
 HANDLE: dict[str, Draw] = {

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 SL_THRESHOLD = 20.0
 BASELINES = ("les", "hol", "ql", "erlang_c", "app_queue")
-PREDICTORS = ("ccari", "ccari_model", *BASELINES)
+PREDICTORS = ("ccari", *BASELINES)
 
 
 BUCKETS = [(0, 0), (1, 2), (3, 5), (6, 10), (11, 20), (21, 10**9)]

@@ -1,6 +1,6 @@
 """Accuracy of wait predictions in discrete-event contact-center simulations.
 
-``python -m bench.wait_prediction [--full] [--seed N]``
+``python -m bench.wait_prediction [--full] [--seed N] [--runs N] [--hours H] [--scenario NAME]``
 
 The scenarios of :mod:`bench._scenarios` (a working day's changing arrival rate, exponential
 and log-normal patience, multi-skill queues, agents on breaks and changing shifts, and all of
@@ -19,6 +19,13 @@ A call offered at once is announced 0 by every predictor (each knows a free agen
 The error is measured against the wait the caller actually had until an agent answered
 (callers who hang up are left out; the first simulated hour is a warm-up): mean absolute
 error (MAE) and the 90th percentile of the absolute error (P90) per scenario and predictor.
+
+A yardstick, not a baseline (:mod:`bench._bound`): where the simulation can be replayed
+exactly (one skill, no breaks, no priority, every offer answered), a predictor that knows the
+exact state and the simulator's own laws replays the future from each arrival and announces
+the median of the served waits; its error is, up to sampling noise, the least any predictor
+that does not see the future can reach, so it tells how far below the baselines a goal can
+be set at all.
 
 The last line gives the scenario where ccari does worst against the best baseline (the
 lowest MAE of the five others in that scenario): ``ratio`` is ccari's MAE over that
@@ -45,7 +52,7 @@ import random
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
-from bench import _delay
+from bench import _bound, _delay
 from bench._common import mean, parser, percentile, table
 from bench._scenarios import HOUR, SCENARIOS, Scenario
 from bench._wait_report import BASELINES, PREDICTORS, answered_calls, errors, report
@@ -100,6 +107,7 @@ class Sim:
     seq: int = 0
     now: float = 0.0
     overloaded: int = 0
+    bound_rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     def at(self, when: float, kind: str, ident: str = "") -> None:
         self.seq += 1
@@ -206,12 +214,14 @@ class Sim:
         baselines = self.baselines(item, skill)
         call.erlang_defined = self.overloaded == before
         offers = self.router.add_item(item, self.now)
-        if any(o.item_id == call_id for o in offers):  # a free agent took it: no wait
+        at_once = any(o.item_id == call_id for o in offers)
+        if at_once:  # a free agent took it: no wait
             baselines = dict.fromkeys(baselines, 0.0)
         prediction = self.router.predicted_wait(call_id, self.now)
-        call.predictions = {"ccari": prediction.wait,
-                            "ccari_model": prediction.wait if prediction.modelled is None
-                            else prediction.modelled, **baselines}
+        call.predictions = {"ccari": prediction.wait, **baselines}
+        if _bound.replayable(scenario):  # the yardstick: knows the laws, replays the future
+            call.predictions["bound"] = 0.0 if at_once else _bound.predict(
+                scenario, self.router, TENANT, item, self.answered_at, self.now, self.bound_rng)
         self.offers(offers)
         if scenario.patience is not None:
             self.at(self.now + scenario.patience(rng), "abandon", call_id)
@@ -285,6 +295,9 @@ class Sim:
             o.agent_id == agent_id for o in snap.offers
         )
 
+    def answered_at(self, call_id: str) -> float:
+        return self.calls[call_id].answered_at or self.now
+
     def run(self) -> None:
         self.start()
         end = self.hours * HOUR
@@ -320,11 +333,12 @@ def main() -> None:
     hours, runs = args.hours or hours, args.runs or runs
     results: dict[str, dict[str, tuple[float, float]]] = {}  # scenario -> predictor -> errors
     counts: dict[str, tuple[int, float]] = {}
+    answered_by: dict[str, list[Call]] = {}
     for scenario in SCENARIOS:
         if args.scenario and scenario.name not in args.scenario:
             continue
         sims = simulate(scenario, args.seed, hours, runs)
-        answered = answered_calls(sims, HOUR)
+        answered = answered_by[scenario.name] = answered_calls(sims, HOUR)
         if scenario.name == "mixed":
             calls = sum(len(s.calls) for s in sims)
             print(f"scenario mixed: {runs} runs x {hours:.0f} h, {calls} calls, 50 agents, "
@@ -341,6 +355,18 @@ def main() -> None:
                 for name in results]
         print(table(["scenario", "calls", "mean_wait", *(f"{stat}_{p}" for p in PREDICTORS)],
                     rows))
+    bounds = {name: (mean(e), percentile(e, 90)) for scenario in SCENARIOS
+              if scenario.name in results and _bound.replayable(scenario)
+              for name in [scenario.name] for e in [errors(answered_by[name], "bound")]}
+    if bounds:
+        print("the yardstick (bench._bound: the exact state and the simulator's own laws, the "
+              "future replayed; no real predictor has them): the least error left")
+        print(table(["scenario", "mae_bound", "p90_bound", "mae_ccari", "mae_ql",
+                     "bound_vs_ql_%", "ccari_vs_ql_%"],
+                    [[name, *b, results[name]["ccari"][0], results[name]["ql"][0],
+                      100 * (1 - b[0] / results[name]["ql"][0]),
+                      100 * (1 - results[name]["ccari"][0] / results[name]["ql"][0])]
+                     for name, b in bounds.items()]))
     worst: tuple[float, str, str] | None = None
     for name, by in results.items():
         best = min(BASELINES, key=lambda p: by[p][0])
