@@ -10,6 +10,7 @@ integer seconds, updated when a caller is connected (``recalc_holdtime`` in app_
 from __future__ import annotations
 
 import math
+import operator
 from bisect import bisect_right, insort
 from collections import deque
 from dataclasses import dataclass, field
@@ -123,9 +124,9 @@ class Samples:
         down: list[float] = []
         stuck = 1.0 - mass[1] + 1e-12  # rounded down, durations under a step renew at once
         for k in range(RENEWAL_STEPS + 1):
-            up.append(cdf[k] + math.fsum(mass[j] * up[k - j] for j in range(1, k + 1)))
-            down.append((cdf[k + 1] + math.fsum(mass[j + 1] * down[k - j]
-                                                for j in range(1, k + 1))) / stuck)
+            earlier_up, earlier_down = up[::-1], down[::-1]  # M_{k-1}, M_{k-2}, ...
+            up.append(cdf[k] + sum(map(operator.mul, mass[1:k + 1], earlier_up)))
+            down.append((cdf[k + 1] + sum(map(operator.mul, mass[2:k + 2], earlier_down))) / stuck)
         return [(a + b) / 2 - k * step / h for k, (a, b) in enumerate(zip(up, down, strict=True))]
 
     def residual(self, elapsed: float) -> float:
