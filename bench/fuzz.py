@@ -159,11 +159,12 @@ def fuzz_one(server: Server, http: requests.Session, found: Findings, listener: 
              op: Any, kind: str, mode: GenerationMode, examples: int, seed: int, with_ids: bool,
              deadline: float) -> None:
     base = server.urls[listener]
-    assert server.world is not None
+    world = server.world
+    assert world is not None
     tenant = TENANTS[seed % 2]
-    headers = server.world.headers(kind, tenant, server.urls["public"])
+    headers = world.headers(kind, tenant, server.urls["public"])
     names = [p.name for p in op.path_parameters]
-    known = server.world.objects[tenant].ids(op.path)
+    known = world.objects[tenant].ids(op.path)
     ids = {n: known[n] for n in names if n in known} if with_ids else None
     strategy = op.as_strategy(generation_mode=mode, path_parameters=ids)
 
@@ -183,6 +184,9 @@ def fuzz_one(server: Server, http: requests.Session, found: Findings, listener: 
             found.server_errors.append(f"{kind} {op.method.upper()} {op.path}: no answer ({exc})")
             return
         found.requests += 1
+        if resp.status_code == 200 and op.path == "/api/tenants/{tenant}/token" and ids:
+            # The tenant's token was rotated: the next operations use the new one.
+            world.credentials[tenant].tenant_token = resp.json()["api_token"]
         found.by_status[resp.status_code] += 1
         found.routes.add((listener, op.method.upper(), op.path))
         body = resp.content or b""

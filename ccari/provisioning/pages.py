@@ -29,6 +29,7 @@ from ccari.provisioning.http import PROVISIONING
 from ccari.provisioning.services import Provisioning
 from ccari.sites import schemas as site_schemas
 from ccari.sites.http import SITES
+from ccari.storage.models import Tenant
 from ccari.tenants import repo as tenants_repo
 from ccari.web.pages import render
 from ccari.web.security import same_secret
@@ -54,7 +55,13 @@ def _serializer(request: web.Request) -> URLSafeTimedSerializer:
                                   salt="ccari-admin-session")
 
 
-def _session(request: web.Request) -> AdminSession | None:
+def _token_mark(api_token_hash: str | None) -> str:
+    """Ties a tenant's session to the API token it logged in with: rotating the token
+    (``POST /api/tenants/{tenant}/token``) ends the sessions the old one opened."""
+    return (api_token_hash or "")[:16]
+
+
+async def _session(request: web.Request) -> AdminSession | None:
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         return None
@@ -62,9 +69,16 @@ def _session(request: web.Request) -> AdminSession | None:
         data = _serializer(request).loads(
             cookie, max_age=request.app[keys.CONFIG].web.session_max_age_s)
         tenant = data["t"]
-        return AdminSession(None if tenant is None else int(tenant), str(data["c"]))
-    except (BadSignature, KeyError, TypeError, ValueError):
+        sess = AdminSession(None if tenant is None else int(tenant), str(data["c"]))
+        mark = str(data.get("k", ""))
+    except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
         return None
+    if sess.tenant_id is not None:
+        async with request.app[keys.SESSIONS]() as s:
+            t = await s.get(Tenant, sess.tenant_id)
+        if t is None or not mark or not same_secret(_token_mark(t.api_token_hash), mark):
+            return None
+    return sess
 
 
 def _check_csrf(expected: str | None, got: object) -> None:
@@ -74,7 +88,7 @@ def _check_csrf(expected: str | None, got: object) -> None:
 
 async def _form(request: web.Request) -> tuple[AdminSession, dict[str, str]]:
     """A logged-in admin's form, its CSRF token checked."""
-    sess = _session(request)
+    sess = await _session(request)
     if sess is None:
         raise Unauthorized("log in at /admin/login first", error_id="not-logged-in")
     form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
@@ -117,6 +131,7 @@ async def login(request: web.Request) -> web.Response:
     token = str(form.get("token", ""))
     admin = request.app[keys.CONFIG].admin_token
     tenant_id: int | None
+    mark = ""
     if admin and same_secret(admin, token):
         tenant_id = None
     else:
@@ -124,8 +139,9 @@ async def login(request: web.Request) -> web.Response:
             tenant = await tenants_repo.by_token(s, token) if token else None
         if tenant is None:
             return _login_page("Unknown token.", status=401)
-        tenant_id = tenant.id
-    cookie = _serializer(request).dumps({"t": tenant_id, "c": secrets.token_urlsafe(16)})
+        tenant_id, mark = tenant.id, _token_mark(tenant.api_token_hash)
+    cookie = _serializer(request).dumps({"t": tenant_id, "c": secrets.token_urlsafe(16),
+                                         "k": mark})
     resp = web.HTTPSeeOther("/admin")
     resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict",
                     max_age=request.app[keys.CONFIG].web.session_max_age_s)
@@ -144,7 +160,7 @@ async def logout(request: web.Request) -> web.Response:
 # ---- tenants ---------------------------------------------------------------------------------
 @routes.get("/admin")
 async def index(request: web.Request) -> web.Response:
-    sess = _session(request)
+    sess = await _session(request)
     if sess is None:
         raise web.HTTPSeeOther("/admin/login")
     service = request.app[PROVISIONING]
@@ -202,7 +218,7 @@ async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int,
 
 @routes.get(TENANT)
 async def tenant_page(request: web.Request) -> web.Response:
-    sess = _session(request)
+    sess = await _session(request)
     if sess is None:
         raise web.HTTPSeeOther("/admin/login")
     tenant_id, slug = await _tenant(request, sess)

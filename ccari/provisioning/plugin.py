@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from ccari.provisioning import http, pages, routing
+from ccari.provisioning import http, pages, rotation, routing
 from ccari.provisioning.pbx import PbxSync
 from ccari.provisioning.services import Provisioning
 
@@ -22,6 +22,9 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     service = Provisioning(rt.sessions)
     rt.internal_setups.append(http.internal_setup(service))
     rt.internal_setups.append(routing.internal_setup)
+    # API tokens and SIP passwords rotated without a restart.
+    rt.internal_setups.append(rotation.internal_setup(
+        rotation.Rotation(rt.sessions, service.reload_pbx)))
     rt.internal_setups.append(pages.internal_setup)  # the admin pages, over the same service
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:

@@ -61,6 +61,10 @@ class Provisioning:
             return "off"
         return await self.pbx()
 
+    async def reload_pbx(self) -> str:
+        """Render the database into Asterisk now (after a change made elsewhere)."""
+        return await self._changed(pbx=True)
+
     @staticmethod
     def _audit(s: AsyncSession, actor: str, tenant: Tenant, kind: str, key: str, action: str,
                before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
