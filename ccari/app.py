@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -77,6 +78,7 @@ from ccari.wallboard import plugin as wallboard_plugin
 from ccari.web import openapi
 from ccari.web.middlewares import errors, security_headers
 from ccari.web.security import SessionSigner
+from ccari.web.tls import server_context, transport_security
 
 log = logging.getLogger(__name__)
 # Bounded contexts wired into the runtime, in order: each has a ``plugin.py`` with
@@ -245,7 +247,8 @@ def _admission_rebuilder(ari: AriClient, admission: AdmissionService):  # type: 
 
 
 def internal_app(rt: Runtime) -> web.Application:
-    app = web.Application(middlewares=[security_headers, errors], client_max_size=1024**2)
+    app = web.Application(middlewares=[security_headers, transport_security, errors],
+                          client_max_size=1024**2)
     _set_keys(app, rt)
     for setup in (*rt.internal_setups, openapi.setup("internal")):
         setup(app)
@@ -255,7 +258,8 @@ def internal_app(rt: Runtime) -> web.Application:
 def public_app(rt: Runtime) -> web.Application:
     """Customer-facing side: what contexts register in ``rt.public_setups`` (widget, chat,
     help requests, co-browse capture, health); no route into internal data."""
-    app = web.Application(middlewares=[security_headers, errors], client_max_size=256 * 1024)
+    app = web.Application(middlewares=[security_headers, transport_security, errors],
+                          client_max_size=256 * 1024)
     _set_keys(app, rt)
     for setup in (*rt.public_setups, openapi.setup("public")):
         setup(app)
@@ -275,27 +279,38 @@ def _set_keys(app: web.Application, rt: Runtime) -> None:
     app[keys.METRICS] = rt.metrics
 
 
+async def listen(rt: Runtime, ssl_context: ssl.SSLContext | None = None) -> list[web.AppRunner]:
+    """Both listeners serving (over TLS with ``ssl_context``); the runners to clean up."""
+    w = rt.config.web
+    runners: list[web.AppRunner] = []
+    try:
+        for app, host, port in ((internal_app(rt), w.internal_host, w.internal_port),
+                                (public_app(rt), w.public_host, w.public_port)):
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    except BaseException:
+        for runner in runners:
+            await runner.cleanup()
+        raise
+    scheme = "https" if ssl_context else "http"
+    log.info("ccari serving: internal %s://%s:%s public %s://%s:%s", scheme, w.internal_host,
+             w.internal_port, scheme, w.public_host, w.public_port)
+    return runners
+
+
 async def serve(cfg: Config, *, ready: asyncio.Event | None = None, with_pbx: bool = True,
                 pbx: PbxWatch | None = None) -> None:
     """Run both listeners until SIGINT/SIGTERM (``with_pbx=False``: web media only;
     ``pbx``: the watch of the Asterisk ``ccari run`` started)."""
+    ssl_context = server_context(cfg.web)  # a certificate that cannot load stops us here
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with runtime(cfg, with_pbx=with_pbx, pbx=pbx) as rt:
-        runners = []
-        for app, host, port in (
-            (internal_app(rt), cfg.web.internal_host, cfg.web.internal_port),
-            (public_app(rt), cfg.web.public_host, cfg.web.public_port),
-        ):
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, host, port).start()
-            runners.append(runner)
-        log.info("ccari serving: internal http://%s:%s public http://%s:%s",
-                 cfg.web.internal_host, cfg.web.internal_port,
-                 cfg.web.public_host, cfg.web.public_port)
+        runners = await listen(rt, ssl_context)
         if ready is not None:
             ready.set()
         try:

@@ -46,6 +46,16 @@ class WebConfig:
     # Where the pages are reached from (used in the demo manifest and for Origin checks).
     public_base_url: str = ""
     internal_base_url: str = ""
+    # HTTPS on both listeners: a PEM certificate (with its chain) and its unencrypted key.
+    # Then plain HTTP on those ports fails, every answer carries Strict-Transport-Security
+    # and every cookie is Secure.  Empty: plain HTTP (on loopback, or behind a proxy that
+    # terminates TLS).
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,12 @@ class PbxConfig:
     # Agent phones are sent SIP OPTIONS this often (qualify); an unreachable phone is not
     # offered calls.  0 turns qualify off (phones then count as reachable).
     agent_qualify_s: int = 30
+    # SIP over TLS for agents' phones (device "sip-tls": signalling over TLS, media SRTP with
+    # SDES keys): a TLS transport on this port (0: none) with this PEM certificate and
+    # unencrypted key, copied into Asterisk's configuration.  Carriers stay on UDP.
+    sip_tls_port: int = 0
+    sip_tls_cert: str = ""
+    sip_tls_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -361,6 +377,13 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"web.{name}: {port} is not a port")
     if cfg.web.internal_port and cfg.web.internal_port == cfg.web.public_port:
         raise ConfigError("web.internal_port and web.public_port must differ")
+    if bool(cfg.web.tls_cert) != bool(cfg.web.tls_key):
+        raise ConfigError("web.tls_cert and web.tls_key: both or neither")
+    p = cfg.pbx
+    if not 0 <= p.sip_tls_port < 65536:
+        raise ConfigError(f"pbx.sip_tls_port: {p.sip_tls_port} is not a port")
+    if not bool(p.sip_tls_port) == bool(p.sip_tls_cert) == bool(p.sip_tls_key):
+        raise ConfigError("pbx.sip_tls_port, pbx.sip_tls_cert and pbx.sip_tls_key: all or none")
     if cfg.pbx.mode not in {"managed", "external"}:
         raise ConfigError("pbx.mode must be 'managed' or 'external'")
     if cfg.pbx.rtp_end <= cfg.pbx.rtp_start:

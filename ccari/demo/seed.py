@@ -152,7 +152,7 @@ async def seed(
             await crm_entitlements.seed_demo(session, tenant.id)  # gold customers -> tier=gold
         if await session.get(TenantSite, tenant.id) is None:
             w = cfg.web
-            public = (w.public_base_url or f"http://{w.public_host}:{w.public_port}").rstrip("/")
+            public = (w.public_base_url or f"{w.scheme}://{w.public_host}:{w.public_port}").rstrip("/")
             # Talk now is off by default in the product; the demo's acme offers it.
             session.add(TenantSite(tenant_id=tenant.id, origins=[public],
                                    talk_now=t.slug == "acme"))
@@ -176,8 +176,8 @@ async def _customer(session: AsyncSession, tenant: Tenant) -> None:
 
 def manifest(cfg: Config, sec: dict[str, Any]) -> dict[str, Any]:
     p, w = cfg.pbx, cfg.web
-    internal = w.internal_base_url or f"http://{w.internal_host}:{w.internal_port}"
-    public = w.public_base_url or f"http://{w.public_host}:{w.public_port}"
+    internal = w.internal_base_url or f"{w.scheme}://{w.internal_host}:{w.internal_port}"
+    public = w.public_base_url or f"{w.scheme}://{w.public_host}:{w.public_port}"
     sip = {"host": p.host, "port": p.sip_port, "transport": "udp"}
     return {
         "sip": sip,

@@ -7,7 +7,7 @@ Known secrets:
   phone passwords, CSRF tokens, customer session ids), recorded as they are drawn;
 * the signed agent session cookies and customer tokens, recorded as they are signed;
 * the secrets of every config a runtime or a ccari process is started with (admin token,
-  web secret key, ARI/AMI passwords, the database password).
+  web secret key, ARI/AMI passwords, the database password, the lines of its TLS keys).
 
 Logs read: every log record of the test (the ``ccari`` loggers at DEBUG, everything else at
 its own level), with its traceback, and the log files of the ccari processes the test
@@ -57,6 +57,10 @@ class SecretWatch:
         password = make_url(cfg.database.url).password
         self.add(cfg.admin_token, cfg.web.secret_key, cfg.pbx.ari_password, cfg.pbx.ami_secret,
                  str(password) if password else None)
+        for key in (cfg.web.tls_key, cfg.pbx.sip_tls_key):  # TLS private keys, line by line
+            if key and Path(key).is_file():
+                self.add(*(line for line in Path(key).read_text().splitlines()
+                           if not line.startswith("-----")))
 
     def watch_file(self, path: Path) -> None:
         """A log file this test's ccari process writes (read from its current end)."""
