@@ -13,8 +13,10 @@ import secrets
 from typing import Any
 
 SIP = "sip"
+# A SIP phone over TLS with SRTP (SDES keys): needs pbx.sip_tls_port and its certificate.
+SIP_TLS = "sip-tls"
 BROWSER = "browser"
-DEVICES = (SIP, BROWSER)
+DEVICES = (SIP, SIP_TLS, BROWSER)
 #: Where the agent page's SIP-over-WebSocket library connects (same origin as the page).
 WS_PATH = "/agent/phone/ws"
 #: The host part of the browser's SIP URI: Asterisk identifies the endpoint by its user.

@@ -28,6 +28,10 @@ VOICEMAIL_SAVED_SOUND = "ccari/voicemail-saved"
 #: Where asterisk-moh-opsound-gsm puts its files (class "default").
 MOH_DIR = "/usr/share/asterisk/moh"
 TRANSPORT = "ccari-udp"
+#: The agents' phones over TLS (``Phone.tls``), and its certificate and key under etc/.
+TLS_TRANSPORT = "ccari-tls"
+TLS_CERT_FILE = "ccari-sip-tls.crt"
+TLS_KEY_FILE = "ccari-sip-tls.key"
 #: The PJSIP ACL of blocked SIP sources, written by ccari.security at run time.
 ACL_FILE = "ccari-acl.conf"
 
@@ -115,6 +119,9 @@ def render_texts(
         "spec": spec,
         "dirs": dirs,
         "transport": None if external else TRANSPORT,
+        "tls_transport": TLS_TRANSPORT if spec.tls and not external else None,
+        "tls_cert": f"{dirs.etc}/{TLS_CERT_FILE}",
+        "tls_key": f"{dirs.etc}/{TLS_KEY_FILE}",
         "busy_sound": BUSY_SOUND,
         "voicemail_saved_sound": VOICEMAIL_SAVED_SOUND,
         "moh_dir": MOH_DIR,
@@ -130,6 +137,8 @@ def render_texts(
             out["dialplans/" + name] = env.get_template(name + ".j2").render(context)
     except jinja2.TemplateError as exc:
         raise RenderError(f"cannot render {exc!r}; check the templates in asterisk/") from exc
+    if spec.tls and not external:
+        out[TLS_CERT_FILE], out[TLS_KEY_FILE] = spec.tls.cert_pem, spec.tls.key_pem
     return out
 
 
@@ -183,6 +192,8 @@ def external_instructions(spec: PbxSpec, dest_dir: Path) -> str:
                   /agent/phone/ws reaching ws://127.0.0.1:{spec.ports.ari}/ws
      talk now (customers' calls from the widget): the same websocket transport, and
                   "header" in [global] endpoint_identifier_order (e.g. ip,username,header)
+     agents' TLS phones (device "sip-tls"): a transport with protocol=tls (the phones
+                  reach it with ;transport=tls) and res_srtp loaded: their media is SDES-SRTP
      res_pjsip_acl is loaded: ccari blocks SIP sources after repeated failures by
                   writing {d}/{ACL_FILE} (included by ccari-pjsip.conf)
      modules      codec_gsm, format_gsm, format_wav, res_stasis*, res_ari*, app_stasis,

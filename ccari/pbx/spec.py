@@ -55,6 +55,8 @@ class Phone:
     # The codecs the phone allows, preferred first (Asterisk's names).  A leg to a site
     # short of bandwidth is offered the lower one alone (ccari.sites).
     codecs: tuple[str, ...] = ("ulaw", "alaw")
+    # SIP over the TLS transport, media SRTP keyed by SDES (a=crypto): needs the spec's TLS.
+    tls: bool = False
 
     @property
     def qualify_timeout_s(self) -> float:
@@ -81,6 +83,16 @@ class Ports:
 
 
 @dataclass(frozen=True)
+class TlsSpec:
+    port: int
+    cert_pem: str
+    key_pem: str
+
+    def __repr__(self) -> str:  # the key never reaches a log line or a traceback
+        return f"TlsSpec(port={self.port}, cert_pem=..., key_pem=...)"
+
+
+@dataclass(frozen=True)
 class PbxSpec:
     instance: str
     app_name: str
@@ -100,6 +112,9 @@ class PbxSpec:
     # A customer's page that sends no RTP for this long (closed, its network gone: no BYE)
     # is hung up by Asterisk (0: never).
     web_dead_call_s: int = 0
+    # SIP over TLS for agents' phones (``Phone.tls``): the transport's port (0: none) and its
+    # PEM certificate and key, written next to the configuration.
+    tls: TlsSpec | None = None
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -113,7 +128,10 @@ _IP = re.compile(r"^[0-9A-Fa-f:.]+$")
 _CODEC = re.compile(r"^[a-z0-9_]{2,16}$")
 SESSION_MIN_SE = 90  # RFC 4028 Min-SE floor
 _MAX_S = 86400
-_RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp", "ccari-ws", "ccari-web"})
+_RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp", "ccari-ws", "ccari-web",
+                       "ccari-tls"})
+# One or more PEM blocks (a certificate chain; a key, maybe with its EC parameters).
+_PEM = re.compile(r"^(-----BEGIN [A-Z ]+-----\n[A-Za-z0-9+/=\n]+-----END [A-Z ]+-----\n+)+$")
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
@@ -141,6 +159,7 @@ def validate(spec: PbxSpec) -> None:
         raise SpecError(f"RTP range {p.rtp_start}-{p.rtp_end} is too small")
     if any(p.rtp_start <= port <= p.rtp_end for port in (p.sip, p.ari, p.ami)):
         raise SpecError(f"RTP range {p.rtp_start}-{p.rtp_end} overlaps a service port")
+    _validate_tls(spec)
     names: set[str] = set()
     for trunk in spec.trunks:
         _check(_NAME, trunk.name, "trunk name")
@@ -165,6 +184,9 @@ def validate(spec: PbxSpec) -> None:
             _check(_CODEC, codec, f"codec of phone {phone.username!r}")
         if phone.webrtc and phone.static_contact is not None:
             raise SpecError(f"browser phone {phone.username!r} registers: no static contact")
+        if phone.tls and (phone.webrtc or spec.tls is None):
+            raise SpecError(f"TLS phone {phone.username!r}: not a browser phone, and the spec "
+                            "needs a TLS transport")
         _unique(names, phone.username)
     if spec.web_key is not None:
         _check(_SECRET, spec.web_key, "web endpoint key")
@@ -176,6 +198,18 @@ def validate(spec: PbxSpec) -> None:
         if number.did in dids:
             raise SpecError(f"DID {number.did} is listed twice")
         dids.add(number.did)
+
+
+def _validate_tls(spec: PbxSpec) -> None:
+    tls, p = spec.tls, spec.ports
+    if tls is None:
+        return
+    if not isinstance(tls.port, int) or not 1 <= tls.port <= 65535 or \
+            tls.port in (p.sip, p.ari, p.ami) or p.rtp_start <= tls.port <= p.rtp_end:
+        raise SpecError(f"invalid SIP TLS port {tls.port!r} (a free port outside the RTP range)")
+    for what, pem in (("certificate", tls.cert_pem), ("key", tls.key_pem)):
+        if not isinstance(pem, str) or not _PEM.match(pem.strip() + "\n"):
+            raise SpecError(f"the SIP TLS {what} is not PEM")
 
 
 def web_key(ari_password: str) -> str:
@@ -211,6 +245,7 @@ def spec_from_dict(data: dict[str, Any]) -> PbxSpec:
         d["phones"] = tuple(Phone(**{**ph, **({"codecs": tuple(ph["codecs"])} if "codecs" in ph else {})})
                             for ph in d.get("phones", ()))
         d["numbers"] = tuple(Number(**n) for n in d.get("numbers", ()))
+        d["tls"] = TlsSpec(**d["tls"]) if d.get("tls") else None
         return PbxSpec(**d)
     except TypeError as exc:
         raise SpecError(f"bad PBX spec: {exc}") from exc

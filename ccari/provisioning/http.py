@@ -35,7 +35,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ccari import keys
 from ccari.admin.auth import principal
+from ccari.agents.devices import SIP_TLS
 from ccari.errors import BadRequest, Forbidden, NotFound
 from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
@@ -95,6 +97,14 @@ async def _body(request: web.Request, key: str | None = None) -> Any:
             raise sch.Invalid(f"{key}: the body says {data[key]!r}, the path {name!r}",
                               error_id="path-mismatch")
     return data
+
+
+def _phone_possible(request: web.Request, spec: sch.AgentSpec) -> sch.AgentSpec:
+    """A TLS phone needs the PBX's TLS transport (else Asterisk leaves it out)."""
+    if spec.device == SIP_TLS and not request.app[keys.CONFIG].pbx.sip_tls_port:
+        raise sch.Invalid("device: sip-tls needs the PBX's TLS transport (pbx.sip_tls_port)",
+                          error_id="tls-off")
+    return spec
 
 
 def _limit(request: web.Request) -> int:
@@ -215,7 +225,7 @@ async def list_agents(request: web.Request) -> web.Response:
 @routes.post(TENANT + "/agents")
 async def create_agent(request: web.Request) -> web.Response:
     scope = await _scope(request)
-    spec = sch.agent(await _body(request))
+    spec = _phone_possible(request, sch.agent(await _body(request)))
     view, pbx = await request.app[PROVISIONING].create_agent(scope.actor, scope.tenant_id, spec)
     return web.json_response({"agent": view, "pbx": pbx}, status=201)
 
@@ -230,7 +240,7 @@ async def get_agent(request: web.Request) -> web.Response:
 @routes.put(TENANT + "/agents/{username}")
 async def put_agent(request: web.Request) -> web.Response:
     scope = await _scope(request)
-    spec = sch.agent(await _body(request, "username"), new=False)
+    spec = _phone_possible(request, sch.agent(await _body(request, "username"), new=False))
     view, pbx = await request.app[PROVISIONING].update_agent(
         scope.actor, scope.tenant_id, request.match_info["username"], spec)
     return web.json_response({"agent": view, "pbx": pbx})

@@ -89,7 +89,8 @@ class AgentSpec:
     # A phone that does not register (a desk phone at a fixed address, a SIPp UAS):
     # Asterisk calls this SIP URI.  None: the phone registers.
     phone_contact: str | None = None
-    # "sip" (a SIP phone) or "browser" (the agent page is the phone, over WebRTC).
+    # "sip" (a SIP phone), "sip-tls" (over TLS, SRTP) or "browser" (the agent page is the
+    # phone, over WebRTC).
     device: str = "sip"
     site: str | None = None
     role: str = "agent"

@@ -65,6 +65,7 @@ BY_NAME = {c.name: c for c in CODECS}
 # What each kind of agent phone allows (``Agent.device``), best first: a SIP phone takes GSM
 # too; a browser has no GSM (and Asterisk here has no Opus module loaded).
 PHONE_CODECS: Mapping[str, tuple[str, ...]] = {"sip": ("ulaw", "alaw", "gsm"),
+                                               "sip-tls": ("ulaw", "alaw", "gsm"),
                                                "browser": ("ulaw", "alaw")}
 
 

@@ -10,10 +10,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.agents import repo as agents_repo
-from ccari.agents.devices import BROWSER
-from ccari.config import Config
+from ccari.agents.devices import BROWSER, SIP_TLS
+from ccari.config import Config, PbxConfig
+from ccari.errors import ConfigError
 from ccari.pbx.instance import PbxProcess, start
-from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, Trunk, web_key
+from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, TlsSpec, Trunk, web_key
 from ccari.sites.bandwidth import phone_codecs
 from ccari.tenants import repo
 
@@ -36,6 +37,11 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
     p = cfg.pbx
     agents = await agents_repo.all_agents(session)
     numbers = await repo.all_numbers(session)
+    tls = sip_tls(p)
+    if tls is None and (off := [a.phone_username for a in agents if a.device == SIP_TLS]):
+        # Never downgraded to plain SIP: left out of Asterisk until TLS is configured.
+        log.warning("PBX: no pbx.sip_tls_port: the TLS phones %s are left out", ", ".join(off))
+        agents = [a for a in agents if a.device != SIP_TLS]
     return PbxSpec(
         instance=p.instance,
         app_name=p.app_name,
@@ -50,13 +56,26 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
             Phone(a.phone_username, a.phone_password, a.phone_contact,
                   qualify_s=p.agent_qualify_s, webrtc=a.device == BROWSER,
                   dead_call_s=p.dead_call_s if a.device == BROWSER else 0,
-                  codecs=phone_codecs(a.device))
+                  codecs=phone_codecs(a.device),
+                  tls=a.device == SIP_TLS)
             for a in agents
         ),
         numbers=tuple(Number(n.did, t.slug, fax=n.purpose == "fax") for n, t in numbers),
         web_key=web_key(p.ari_password) if p.ari_password else None,
         web_dead_call_s=p.dead_call_s,
+        tls=tls,
     )
+
+
+def sip_tls(p: PbxConfig) -> TlsSpec | None:
+    """The TLS transport of the agents' phones (``pbx.sip_tls_*``), its PEM files read."""
+    if not p.sip_tls_port:
+        return None
+    try:
+        with open(p.sip_tls_cert) as cert, open(p.sip_tls_key) as key:
+            return TlsSpec(p.sip_tls_port, cert.read(), key.read())
+    except OSError as exc:
+        raise ConfigError(f"pbx.sip_tls_cert / pbx.sip_tls_key: cannot read them: {exc}") from None
 
 
 def restart_from_db(cfg: Config) -> Callable[[PbxProcess], Awaitable[PbxProcess]]:
