@@ -22,7 +22,7 @@ def test_the_device_is_read(extra: dict[str, Any], device: str) -> None:
 
 
 @pytest.mark.parametrize(("extra", "words"), [
-    ({"device": "fax"}, "one of sip, browser"),
+    ({"device": "fax"}, "one of sip, sip-tls, browser"),
     ({"device": ""}, "device"),
     ({"device": "browser", "phone_contact": "sip:initech-dora@127.0.0.1:5070"}, "registers"),
 ])

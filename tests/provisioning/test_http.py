@@ -202,6 +202,8 @@ TENANT_ROUTES = {
     ("GET", "/api/tenants/{tenant}/agents/{username}"): None,
     ("PUT", "/api/tenants/{tenant}/agents/{username}"): agent("carol"),
     ("DELETE", "/api/tenants/{tenant}/agents/{username}"): None,
+    ("POST", "/api/tenants/{tenant}/agents/{username}/phone_password"): None,
+    ("POST", "/api/tenants/{tenant}/token"): None,
     ("GET", "/api/tenants/{tenant}/menus"): None,
     ("POST", "/api/tenants/{tenant}/menus"): {"name": "new"},
     ("GET", "/api/tenants/{tenant}/menus/{name}"): None,
