@@ -10,6 +10,7 @@ offending key, so a typo never surfaces as a failure in the middle of a call.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -398,7 +399,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError("fax.retry_after_s must be more than 0")
     if bool(cfg.fax.spool) != bool(cfg.fax.asterisk_spool):
         raise ConfigError("fax.spool and fax.asterisk_spool: both or neither")
-    if cfg.pbx.host not in {"127.0.0.1", "localhost", "::1"}:
+    if not _loopback(cfg.pbx.host):
         raise ConfigError("pbx.host: ARI and AMI are only reached on loopback")
     if not cfg.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("database.url must use sqlite+aiosqlite or postgresql+asyncpg")
@@ -425,6 +426,16 @@ def validate(cfg: Config) -> None:
         raise ConfigError("routing.missed_offer_delay_s and reoffer_delay_s must not be negative")
     if not 0 <= r.blend_hold_s <= 86400:
         raise ConfigError("routing.blend_hold_s: 0 (off) to 86400 seconds")
+
+
+def _loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (any of 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _validate_callbacks(c: CallbacksConfig) -> None:

@@ -24,10 +24,20 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert cfg.pbx.carrier_match == ("10.0.0.2", "10.0.0.3")
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.9", "localhost", "::1"])
+def test_pbx_host_may_be_any_loopback_address(tmp_path: Path, host: str) -> None:
+    # e.g. a proxy of its own on 127.0.0.9 in front of Asterisk's ports (bench.resilience)
+    f = tmp_path / "c.toml"
+    f.write_text("")
+    assert load(f, env={"CCARI_PBX_HOST": host}).pbx.host == host
+
+
 @pytest.mark.parametrize(("text", "env", "key"), [
     ("[web]\ninternal_port = 'x'\n", {}, "web.internal_port"),
     ("[web]\nintrenal_port = 1\n", {}, "web.intrenal_port"),
     ("", {"CCARI_PBX_HOST": "0.0.0.0"}, "pbx.host"),
+    ("", {"CCARI_PBX_HOST": "10.0.0.1"}, "pbx.host"),
+    ("", {"CCARI_PBX_HOST": "pbx.example"}, "pbx.host"),
     ("", {"CCARI_DATABASE_URL": "mysql://x"}, "database.url"),
     ("", {"CCARI_WEB_PUBLIC_PORT": "8080"}, "must differ"),
     ("[voice]\nconference_max_parties = 2\n", {}, "voice.conference_max_parties"),
