@@ -3,7 +3,9 @@ configured SMTP relay, from rows saved *before* any attempt.
 
 A background task sends what is due, oldest first.  A relay that is down or answers 4xx is
 retried with exponential backoff; a 5xx answer fails the message at once (the agent sees
-it).  Rows are claimed with a compare-and-set on their attempt counter, so several nodes
+it).  The first message the relay takes after it failed one makes every message waiting for
+a retry due at once: mail held back by an outage leaves when the relay is back, not up to
+``max_s`` later.  Rows are claimed with a compare-and-set on their attempt counter, so several nodes
 may share one outbox.  A restarted node takes back at once the sends it had in progress; a crash
 between the relay's 250 and the "sent" mark so sends the message again, with the same
 Message-ID (receivers drop the duplicate).
@@ -94,6 +96,7 @@ class Outbox:
         self.policy = policy or RetryPolicy()
         self._clock = clock
         self._wake = asyncio.Event()
+        self._relay_failed = False  # since the last message the relay took
         self._tasks = TaskSet("email-outbox")
         self._closing = False
 
@@ -164,6 +167,7 @@ class Outbox:
                             row.message_id, row.to_address, attempt, exc)
                 await self._finish(row, "failed", str(exc))
             else:
+                self._relay_failed = True
                 delay = self.policy.delay(attempt)
                 log.info("email %s: attempt %s failed (%s); next in %.0f s",
                          row.message_id, attempt, exc, delay)
@@ -172,6 +176,15 @@ class Outbox:
             return
         log.info("email %s sent to %s (contact %s)", row.message_id, row.to_address, row.contact_id)
         await self._finish(row, "sent", None)
+        if self._relay_failed:
+            self._relay_failed = False
+            async with self._sessions() as s:
+                waiting = await repo.retry_now(s, utc(self._clock()))
+                await s.commit()
+            if waiting:
+                log.info("email outbox: the relay takes mail again; %d message(s) waiting for "
+                         "a retry are due now", waiting)
+                self.wake()
 
     async def _finish(self, row: EmailMessage, status: str, error: str | None,
                       next_attempt_at: dt.datetime | None = None) -> None:

@@ -139,6 +139,18 @@ async def release_claims(session: AsyncSession, node: str, now: dt.datetime) -> 
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def retry_now(session: AsyncSession, now: dt.datetime) -> int:
+    """The relay answers again: the messages waiting for their next try are due now (not
+    the ones an attempt holds)."""
+    result = await session.execute(
+        update(EmailMessage)
+        .where(EmailMessage.status == "pending", EmailMessage.claimed_by.is_(None),
+               EmailMessage.attempts > 0, EmailMessage.next_attempt_at > now)
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def finish(session: AsyncSession, message_id: int, *, status: str, at: dt.datetime,
                  error: str | None = None, next_attempt_at: dt.datetime | None = None) -> None:
     await session.execute(

@@ -104,3 +104,30 @@ async def test_sends_saved_or_interrupted_before_a_restart_go_out_after_it(
             assert delivered.rcpt_tos == [row.to_address]
             assert delivered["In-Reply-To"] == "<c1@customer.test>"
     assert (await _row(sessions, interrupted.id)).attempts == 2
+
+
+async def test_mail_held_by_a_relay_outage_leaves_as_soon_as_the_relay_takes_mail_again(
+        cfg: Config, sessions: Any, sink: Sink) -> None:
+    await seed_all(sessions, cfg)
+    now = [time.time()]
+    outbox = Outbox(sessions, SmtpRelay(email_cfg(cfg, sink).smtp), AgentHub(),
+                    policy=RetryPolicy(base_s=600), clock=lambda: now[0])
+    port = sink.port
+    await sink.stop()  # the relay is gone
+    a = await _pending(sessions, to="a@example.com")
+    now[0] = time.time()  # (each reply is due from its real saving time)
+    assert await outbox.send_due() == 1
+    b = await _pending(sessions, to="b@example.com")
+    now[0] = time.time() + 10
+    assert await outbox.send_due() == 1  # b fails too; a waits its 600 s
+    sink.port = port
+    await sink.start()  # back
+    c = await _pending(sessions, to="c@example.com")
+    now[0] = time.time() + 20
+    assert await outbox.send_due() == 1  # the relay takes c ...
+    assert await outbox.send_due() == 2  # ... so a and b are due now, not 600 s later
+    rows = [await _row(sessions, r.id) for r in (a, b, c)]
+    assert [(r.status, r.attempts) for r in rows] == [("sent", 2), ("sent", 2), ("sent", 1)]
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == [
+        "a@example.com", "b@example.com", "c@example.com"]  # each once
+    assert await outbox.send_due() == 0
