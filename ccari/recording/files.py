@@ -15,15 +15,19 @@ def relative_path(tenant_id: int, name: str) -> str:
 
 
 def write(state_dir: Path, relative: str, data: bytes) -> str:
-    """Write the file durably; its SHA-256 (hex)."""
+    """Write the file durably; its SHA-256 (hex).  OSError (nothing left behind) if it cannot."""
     path = state_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except OSError:  # e.g. the disk full: no half-written file left taking the space
+        tmp.unlink(missing_ok=True)
+        raise
     return hashlib.sha256(data).hexdigest()
 
 

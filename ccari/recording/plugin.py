@@ -42,6 +42,10 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
         recordings = Recordings(ari, rt.sessions, state_dir, rt.hub, node=rt.config.node,
                                 now=voice.now)
         stack.push_async_callback(recordings.close)
+        rt.metrics.counter("ccari_recordings_store_failures_total",
+                           "Recording files that could not be written to the state dir "
+                           "(each is kept on Asterisk and written again later)",
+                           lambda: recordings.store_failures)
         voice.on_connected.append(recordings.connected)
         voice.agent_part_over.append(recordings.agent_part_over)
         commands.register(rt.commands, voice.calls, recordings)

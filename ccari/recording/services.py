@@ -15,7 +15,10 @@ When Asterisk has closed the file (``RecordingFinished``, or the call's end seen
 voice ACD), :meth:`finished` copies it into ccari's state dir with its SHA-256, marks the
 row ``stored``, and only then deletes it from Asterisk.  ccari killed meanwhile: Asterisk
 keeps writing; :meth:`reconcile` on the next ARI connect finds the rows still
-``recording`` and keeps the ones whose recording has ended.
+``recording`` and keeps the ones whose recording has ended.  A file that cannot be written
+(the recordings directory full, or unwritable) stays on Asterisk and its row open: the
+failure is logged, counted (:attr:`Recordings.store_failures`) and tried again with backoff
+until it is stored.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 POLICY_TTL_S = 1.0  # a tenant's policy change applies to calls bridged from a second later
 LIVE = ("queued", "recording", "paused")  # Asterisk's states of a live recording
 OPEN = ("recording", "stopping")  # ours, until the file is kept (or known lost)
+STORE_RETRY_S = (5.0, 60.0)  # a file not written: retried after 5 s, doubling up to 60 s
 
 
 class Recordings:
@@ -60,6 +64,8 @@ class Recordings:
         self._node = node
         self._now = now
         self._finishing: set[str] = set()
+        self._retrying: set[str] = set()  # names whose file is written again later
+        self.store_failures = 0  # files that could not be written (each retry counts)
         self._tasks = TaskSet("recording")
         # Contacts whose bridge this process is recording: a call's end only looks for the
         # recording to keep when it has one (most calls have none).
@@ -241,29 +247,57 @@ class Recordings:
             return
         self._finishing.add(name)
         try:
-            await self._keep(name)
+            written = await self._keep(name)
         finally:
             self._finishing.discard(name)
+        if not written and name not in self._retrying:
+            self._retrying.add(name)
+            self._tasks.spawn(self._store_later(name), f"store:{name}")
 
-    async def _keep(self, name: str) -> None:
+    async def _store_later(self, name: str) -> None:
+        """Write the file again, with backoff, until it is stored (or its row is closed)."""
+        delay = STORE_RETRY_S[0]
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                if name not in self._finishing:
+                    self._finishing.add(name)
+                    try:
+                        if await self._keep(name):
+                            return
+                    finally:
+                        self._finishing.discard(name)
+                delay = min(2 * delay, STORE_RETRY_S[1])
+        finally:
+            self._retrying.discard(name)
+
+    async def _keep(self, name: str) -> bool:
+        """Keep the file if Asterisk has it; False when it could not be written here."""
         async with self._sessions() as s:
             row = await s.get(Recording, name)
             if row is None or row.state not in OPEN:
-                return  # kept already
+                return True  # kept already
             try:
                 audio = await self._ari.stored_recording_file(name)
             except AriNotFound:
                 audio = None
             except AriError:
                 log.warning("recording %s could not be fetched: left for the reconcile", name)
-                return
+                return True
             now = self._now()
             contact = await repo.get(s, row.contact_id, row.tenant_id)
             if audio is None:
                 row.state, row.ended_at = "lost", now
             else:
                 relative = files.relative_path(row.tenant_id, name)
-                row.sha256 = await asyncio.to_thread(files.write, self._dir, relative, audio)
+                try:
+                    sha256 = await asyncio.to_thread(files.write, self._dir, relative, audio)
+                except OSError as exc:
+                    self.store_failures += 1
+                    log.warning("recording %s not stored (%s): it stays on Asterisk and is "
+                                "written again later", name, exc)
+                    return False
+                row.sha256 = sha256
                 row.state, row.ended_at, row.path, row.size = "stored", now, relative, len(audio)
                 row.duration_s = round(wav_seconds(audio), 3)
                 if row.pauses and row.pauses[-1][1] is None:  # paused until the end
@@ -278,6 +312,7 @@ class Recordings:
                 await self._ari.delete_stored_recording(name)
             except AriError as exc:
                 log.info("recording %s: not deleted from Asterisk: %s", name, exc)
+        return True
 
     async def reconcile(self) -> None:
         """After a connect: the recordings a previous process started and did not keep."""
