@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from ccari.storage.models import Base
 
 ROOT = Path(__file__).resolve().parents[2]
+# What a database that is down, restarting or unreachable raises: SQLAlchemy's errors, the
+# socket's, and asyncpg's own at connect time ("the database system is starting up").
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:

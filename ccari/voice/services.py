@@ -26,7 +26,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sqlalchemy import select
@@ -42,6 +42,7 @@ from ccari.contacts import lifecycle
 from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.services import QueueService, utc
 from ccari.storage.batch import GroupCommit
+from ccari.storage.db import DATABASE_DOWN
 from ccari.storage.models import Agent, Contact, ContactMeta, Tenant
 from ccari.tasks import TaskSet
 from ccari.tenants.directory import AfterHours, NumberDirectory
@@ -219,6 +220,13 @@ class VoiceService:
         self._arriving.add(channel_id)
         try:
             await self._arrive(channel_id, did, caller, name)
+        except DATABASE_DOWN as exc:
+            if self.calls.by_channel(channel_id) is not None:
+                raise  # saved already: the error came later, and is handled as such
+            # Nothing saved, nothing answered: the caller gets the fallback, not silence.
+            log.warning("call %s to %s turned away: the database is unreachable (%s)",
+                        channel_id, did, exc)
+            await self.overflow.refuse_overloaded(channel_id, "announce")
         finally:
             self._arriving.discard(channel_id)
 
@@ -299,6 +307,10 @@ class VoiceService:
             log.info("contact %s: answer failed: %s", call.contact_id, exc)
             await self._hangup(call.channel_id, "normal")
             return False
+
+    def background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coro`` as a task of the voice service (cancelled when it closes)."""
+        self._tasks.spawn(coro, name)
 
     def take_late(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
         """A call that reached our app while we were away: taken like any new call."""
@@ -423,8 +435,12 @@ class VoiceService:
             if call.bridge_id:
                 legs.append(self._safe(self._ari.destroy_bridge(call.bridge_id)))
         release = self._release(call) if Command.RELEASE in commands else asyncio.sleep(0)
-        await asyncio.gather(release, self._writes.run(
-            functools.partial(save, contact_id=call.contact_id, at=self.now())), *legs)
+        try:
+            await asyncio.gather(release, self._writes.run(
+                functools.partial(save, contact_id=call.contact_id, at=self.now())), *legs)
+        except DATABASE_DOWN:
+            call.phase = previous  # not saved: the move can be made again (the reconcile)
+            raise
         self.calls.remove(call)
         if previous == "connected":
             await self.left_agent(call.contact_id)

@@ -1,8 +1,14 @@
 """ARI events -> VoiceService (the only ARI glue): the voice ACD's declaration to the Stasis
-router (the calls it takes, the ids it makes, the channels it holds) and its handlers."""
+router (the calls it takes, the ids it makes, the channels it holds) and its handlers.
+
+A call event whose handling fails because the database is down (a caller's end, an agent's
+answer) is not lost: once the database answers again the voice calls are reconciled with
+Asterisk (:class:`AfterOutage`), as after a reconnect.  A new caller meanwhile gets the
+fallback (``VoiceService.inbound``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ccari.ari import AriClient
@@ -18,6 +24,7 @@ from ccari.ari.events import (
 )
 from ccari.ari.ids import Kind
 from ccari.ari.router import StasisRouter
+from ccari.storage.db import DATABASE_DOWN
 from ccari.voice.reconcile import reconcile
 from ccari.voice.services import VoiceService
 
@@ -28,11 +35,51 @@ KINDS = (Kind.AGENT_LEG, Kind.BRIDGE, Kind.IVR_PROMPT, Kind.ANNOUNCEMENT, Kind.V
          Kind.VOICEMAIL)
 
 
+class AfterOutage:
+    """One reconcile of the voice calls once the database answers again (asked by every
+    handler that failed on it meanwhile; retried with backoff while it is still down)."""
+
+    def __init__(self, voice: VoiceService, first_s: float = 0.5, max_s: float = 5.0) -> None:
+        self._voice = voice
+        self._delays = (first_s, max_s)
+        self._pending = False
+
+    def lost(self, what: str, channel_id: str, exc: BaseException) -> None:
+        log.warning("call %s: %s not saved, the database is unreachable (%s); reconciled "
+                    "when it answers again", channel_id, what, exc)
+        if not self._pending:
+            self._pending = True
+            self._voice.background(self._run(), "reconcile-after-database-outage")
+
+    async def _run(self) -> None:
+        delay, most = self._delays
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await reconcile(self._voice)
+                except DATABASE_DOWN as exc:
+                    log.info("voice reconcile: the database is still unreachable (%s)", exc)
+                    delay = min(2 * delay, most)
+                    continue
+                log.warning("voice calls reconciled after the database outage")
+                return
+        finally:
+            self._pending = False
+
+
 def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
     owner = router.owner("voice", stasis_args=("inbound", "agent"), kinds=KINDS,
                          holds=lambda channel: voice.calls.by_channel(channel) is not None)
+    outage = AfterOutage(voice)
 
     async def on_start(ev: StasisStart) -> None:
+        try:
+            await _start(ev)
+        except DATABASE_DOWN as exc:
+            outage.lost("its arrival", ev.channel.id, exc)
+
+    async def _start(ev: StasisStart) -> None:
         kind = ev.args[0] if ev.args else ""
         if kind == "inbound" and len(ev.args) >= 2:
             caller = ev.channel.caller
@@ -45,9 +92,13 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
 
     async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
         cause = ev.cause if isinstance(ev, ChannelDestroyed) else None
-        # An agent leg's bandwidth is given back however its call went (twice is harmless).
-        await voice.legs.release(ev.channel.id)
-        await voice.channel_gone(ev.channel.id, cause)
+        try:
+            # An agent leg's bandwidth is given back however its call went (twice is harmless).
+            await voice.legs.release(ev.channel.id)
+            await voice.channel_gone(ev.channel.id, cause)
+        except DATABASE_DOWN as exc:
+            outage.lost("its end", ev.channel.id, exc)
+            return
         # After the contact ended: a dead call (RTP timeout, session timer) says so.
         if isinstance(ev, ChannelDestroyed):
             await voice.dead_calls.channel_ended(ev.channel.id, ev.cause)
