@@ -178,6 +178,12 @@ async def phase(w: World, name: str, n: int, args: argparse.Namespace) -> Outcom
     if unserved:
         notes.append(f"not served offered {unserved[0]:+.1f}..{unserved[-1]:+.1f}s from the "
                      f"fault (back at {back_at - fault_at:+.1f}s)")
+    kinds = collections.Counter("no BYE" if c.outcome == "abandon" else "BYE too soon"
+                                for c in log if c.outcome != "refused" and c.n not in served)
+    if out.calls > len(log):
+        kinds["no final answer"] = out.calls - len(log)
+    if kinds:
+        notes.append("failed: " + ", ".join(f"{k} x{n}" for k, n in kinds.most_common()))
     codes = collections.Counter(c.code for c in log if c.outcome == "refused")
     if codes:
         notes.append("fallback: " + ", ".join(f"{k} x{n}" for k, n in sorted(codes.items())))

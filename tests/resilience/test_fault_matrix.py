@@ -45,3 +45,17 @@ async def test_quick_fault_matrix_loses_nothing_and_recovers(capsys: pytest.Capt
             assert m is not None, o.note
             stored, not_stored, failures = map(int, m.groups())
             assert stored > 0 and not_stored == 0 and failures > 0, o.line()
+
+
+@pytest.mark.timeout(400)
+async def test_quick_postgres_outage_turns_callers_away_and_loses_nothing(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """ccari on PostgreSQL, stopped (``-m immediate``) for a few seconds under the load:
+    callers who arrive meanwhile get the fallback (not silence), the calls that end meanwhile
+    are closed once it is back, and nothing acknowledged is lost."""
+    args = parse(["--quick", "--db", "postgres", "--only", "postgres-stop"])
+    [o] = await main(args)
+    print(capsys.readouterr().out)
+    assert (o.lost_contacts, o.lost_acks, o.duplicates, o.failed) == (0, 0, 0, 0), o.line()
+    assert o.served > 0 and o.fallback > 0 and o.acked > 0, o.line()
+    assert math.isfinite(o.recover_s) and o.recover_s <= RECOVER_S, o.line()
