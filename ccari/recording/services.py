@@ -17,8 +17,10 @@ row ``stored``, and only then deletes it from Asterisk.  ccari killed meanwhile:
 keeps writing; :meth:`reconcile` on the next ARI connect finds the rows still
 ``recording`` and keeps the ones whose recording has ended.  A file that cannot be written
 (the recordings directory full, or unwritable) stays on Asterisk and its row open: the
-failure is logged, counted (:attr:`Recordings.store_failures`) and tried again with backoff
-until it is stored.
+failure is logged and counted (:attr:`Recordings.store_failures`), and the recordings that
+end meanwhile wait in line without being fetched; one of them is tried again with backoff
+until the directory takes it, then the others follow in order (a full disk costs one fetch
+per try, not one per recording and retry).
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ class Recordings:
         self._node = node
         self._now = now
         self._finishing: set[str] = set()
-        self._retrying: set[str] = set()  # names whose file is written again later
+        # Recordings waiting for the directory to take files again (oldest first), and the
+        # one task that tries them (running exactly while some wait).
+        self._unstored: dict[str, None] = {}
+        self._store_task: asyncio.Task[None] | None = None
         self.store_failures = 0  # files that could not be written (each retry counts)
         self._tasks = TaskSet("recording")
         # Contacts whose bridge this process is recording: a call's end only looks for the
@@ -243,33 +248,38 @@ class Recordings:
 
     async def finished(self, name: str) -> None:
         """Asterisk closed the recording: its file into the state dir, then off Asterisk."""
-        if name in self._finishing:
+        if self._unstored:  # the directory refuses files: in line, nothing fetched now
+            self._unstored.setdefault(name)
             return
+        if not await self._keep_once(name):
+            self._unstored[name] = None
+            if self._store_task is None:
+                self._store_task = self._tasks.spawn(self._store_later(), "store-later")
+
+    async def _keep_once(self, name: str) -> bool:
+        if name in self._finishing:
+            return True  # being kept
         self._finishing.add(name)
         try:
-            written = await self._keep(name)
+            return await self._keep(name)
         finally:
             self._finishing.discard(name)
-        if not written and name not in self._retrying:
-            self._retrying.add(name)
-            self._tasks.spawn(self._store_later(name), f"store:{name}")
 
-    async def _store_later(self, name: str) -> None:
-        """Write the file again, with backoff, until it is stored (or its row is closed)."""
+    async def _store_later(self) -> None:
+        """Try the oldest waiting recording with backoff; once it is stored, the others."""
         delay = STORE_RETRY_S[0]
         try:
-            while True:
+            while self._unstored:
                 await asyncio.sleep(delay)
-                if name not in self._finishing:
-                    self._finishing.add(name)
-                    try:
-                        if await self._keep(name):
-                            return
-                    finally:
-                        self._finishing.discard(name)
                 delay = min(2 * delay, STORE_RETRY_S[1])
+                while self._unstored:
+                    name = next(iter(self._unstored))
+                    if not await self._keep_once(name):
+                        break
+                    self._unstored.pop(name, None)
+                    delay = STORE_RETRY_S[0]
         finally:
-            self._retrying.discard(name)
+            self._store_task = None
 
     async def _keep(self, name: str) -> bool:
         """Keep the file if Asterisk has it; False when it could not be written here."""
