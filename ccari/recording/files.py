@@ -40,5 +40,18 @@ def read(state_dir: Path, relative: str, sha256: str) -> bytes | None:
     return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
 
+def intact(path: Path, sha256: str) -> bool:
+    """Whether the file is there and still matches its checksum (read in chunks: a long
+    call's recording is not read into memory at once)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return False
+    return digest.hexdigest() == sha256
+
+
 def remove(state_dir: Path, relative: str) -> None:
     (state_dir / relative).unlink(missing_ok=True)

@@ -2,7 +2,8 @@
 
 * ``GET /api/recordings[?contact=<id>]``: the newest recordings (of one contact).
 * ``GET /api/recordings/{id}``: one recording (state, length, checksum, paused stretches).
-* ``GET /api/recordings/{id}/audio``: its WAV, checked against its SHA-256.
+* ``GET /api/recordings/{id}/audio``: its WAV, checked against its SHA-256 (``Range``
+  requests answered 206).
 * ``DELETE /api/recordings/{id}``: deleted on request (file and row; the contact's log
   keeps who deleted it).
 
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from ccari.admin.auth import principal, tenant_scope
 from ccari.recording.library import Library
+from ccari.recording.models import Recording
 from ccari.web.files import disposition
 
 LIBRARY = web.AppKey("recordings", Library)
@@ -44,13 +46,18 @@ async def get_recording(request: web.Request) -> web.Response:
     return web.json_response(await request.app[LIBRARY].get(tenant_id, request.match_info["id"]))
 
 
-async def audio(request: web.Request) -> web.Response:
+async def audio(request: web.Request) -> web.FileResponse:
     tenant_id = await tenant_scope(request)
-    recording_id = request.match_info["id"]
-    data = await request.app[LIBRARY].audio(tenant_id, recording_id)
-    return web.Response(body=data, content_type="audio/wav", headers={
+    library = request.app[LIBRARY]
+    return await audio_response(library, await library.row(tenant_id, request.match_info["id"]))
+
+
+async def audio_response(library: Library, row: Recording) -> web.FileResponse:
+    """The recording's WAV; a ``Range`` request gets its part (206), so players can seek."""
+    return web.FileResponse(await library.audio_file(row), headers={
+        "Content-Type": "audio/wav",
         "Cache-Control": "private, no-store",
-        "Content-Disposition": disposition("inline", f"{recording_id}.wav"),
+        "Content-Disposition": disposition("inline", f"{row.id}.wav"),
     })
 
 

@@ -24,6 +24,7 @@ from ccari.storage.models import Tenant
 
 log = logging.getLogger(__name__)
 LIST_LIMIT = 200
+CHECKED_MAX = 1024
 
 
 class Damaged(CcariError):
@@ -48,6 +49,9 @@ class Library:
         self._sessions = sessions
         self._dir = state_dir
         self._now = now
+        # Recordings whose file matched its checksum, with its (inode, size, mtime, ctime)
+        # then: a file written or replaced since is checked again.
+        self._checked: dict[str, tuple[int, ...]] = {}
 
     async def recordings(self, tenant_id: int, contact_id: str | None) -> list[dict[str, Any]]:
         q = select(Recording).where(Recording.tenant_id == tenant_id, Recording.state != "lost")
@@ -67,16 +71,33 @@ class Library:
         async with self._sessions() as s:
             return view(await self._row(s, tenant_id, recording_id))
 
-    async def audio(self, tenant_id: int, recording_id: str) -> bytes:
+    async def row(self, tenant_id: int, recording_id: str) -> Recording:
+        """The tenant's recording (404 ``recording-not-found`` for anyone else's)."""
         async with self._sessions() as s:
-            row = await self._row(s, tenant_id, recording_id)
+            return await self._row(s, tenant_id, recording_id)
+
+    async def audio_file(self, row: Recording) -> Path:
+        """The stored recording's file, checked against its SHA-256 (500
+        ``recording-damaged`` when it is missing or no longer matches).  A file checked
+        once is not read again while its inode, size and times stay the same: a player's
+        range requests, one per seek, each get the file without a new pass over it."""
         if row.state != "stored" or row.path is None or row.sha256 is None:
             raise NotFound("the recording is not finished", error_id="recording-not-ready")
-        data = await asyncio.to_thread(files.read, self._dir, row.path, row.sha256)
-        if data is None:
-            log.error("recording %s: file %s missing or damaged", row.id, row.path)
-            raise Damaged()
-        return data
+        path = self._dir / row.path
+        stamp: tuple[int, ...] | None
+        try:
+            st = await asyncio.to_thread(path.stat)
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except FileNotFoundError:
+            stamp = None
+        if stamp is None or self._checked.get(row.id) != stamp:
+            if stamp is None or not await asyncio.to_thread(files.intact, path, row.sha256):
+                log.error("recording %s: file %s missing or damaged", row.id, row.path)
+                raise Damaged()
+            if len(self._checked) >= CHECKED_MAX:
+                self._checked.pop(next(iter(self._checked)))
+            self._checked[row.id] = stamp
+        return path
 
     async def delete(self, tenant_id: int, recording_id: str, by: str) -> None:
         """Delete on request: the row and its file; the contact's log says who and when."""

@@ -1,9 +1,10 @@
 """Wiring of the recording context into the runtime (called once by ccari.app.runtime).
 
-``install`` adds the tenant's recordings API and the ``recording:retention`` task; once ARI
-and the voice ACD exist (``rt.pbx_setups``), the recorder: a call bridged by the voice ACD
-is recorded per its tenant's policy, its end keeps the file, the agent's recording
-commands, the recordings' ARI events (ids ``rec-...``) and the reconcile on every connect.
+``install`` adds the tenant's recordings API, the contact's page with its players and the
+``recording:retention`` task; once ARI and the voice ACD exist (``rt.pbx_setups``), the
+recorder: a call bridged by the voice ACD is recorded per its tenant's policy, its end
+keeps the file, the agent's recording commands, the recordings' ARI events (ids
+``rec-...``) and the reconcile on every connect.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ccari.ari import AriClient
 from ccari.ari.events import RecordingFailed, RecordingFinished
 from ccari.ari.ids import Kind
 from ccari.ari.router import StasisRouter
-from ccari.recording import commands, http
+from ccari.recording import commands, http, pages
 from ccari.recording.library import Library
 from ccari.recording.services import Recordings
 from ccari.tasks import TaskSet
@@ -34,6 +35,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     state_dir = rt.config.state_path
     library = Library(rt.sessions, state_dir, lambda: dt.datetime.now(dt.UTC))
     rt.internal_setups.append(http.internal_setup(library))
+    rt.internal_setups.append(pages.add_routes)  # after http's: it uses the library
     tasks = TaskSet("recording")
     tasks.spawn(_retention(library, rt.config.voice.recording_retention_every_s), "retention")
     stack.push_async_callback(tasks.close)

@@ -2,13 +2,16 @@
 
 A policy is a JSON document kept on the tenant (``tenants.recording``)::
 
-    {"mode": "on-demand", "retention_days": 90, "queues": {"sales": "all"}}
+    {"mode": "on-demand", "retention_days": 90, "queues": {"sales": "all"},
+     "agent_playback": false}
 
 ``mode``: ``all`` (every call is recorded from the moment it is bridged; the agent may
 pause and resume, not stop), ``on-demand`` (the agent starts, stops, pauses and resumes),
 ``none`` (nothing).  ``queues`` overrides the mode per queue (by name).  ``retention_days``:
 stored recordings older than that are deleted by the retention task (null: kept until
-deleted on request).  A tenant without a document records nothing.
+deleted on request).  ``agent_playback``: an agent may play the recordings of her own
+contacts on the contact's page (default false: supervisors only).  A tenant without a
+document records nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def check(data: Any, queues: Iterable[str]) -> dict[str, Any]:
     ``queues``: the tenant's queue names (an override names one of them)."""
     if not isinstance(data, dict):
         raise InvalidPolicy("the recording policy must be a JSON object")
-    unknown = set(data) - {"mode", "retention_days", "queues"}
+    unknown = set(data) - {"mode", "retention_days", "queues", "agent_playback"}
     if unknown:
         raise InvalidPolicy(f"unknown field(s): {', '.join(sorted(unknown))}")
     mode = _mode(data.get("mode"), "mode")
@@ -51,8 +54,16 @@ def check(data: Any, queues: Iterable[str]) -> dict[str, Any]:
         if name not in known:
             raise InvalidPolicy(f"no queue {name!r}")
         _mode(value, f"queues.{name}")
+    playback = data.get("agent_playback", False)
+    if not isinstance(playback, bool):
+        raise InvalidPolicy("agent_playback must be true or false")
     return {"mode": mode, "retention_days": days,
-            "queues": {k: overrides[k] for k in sorted(overrides)}}
+            "queues": {k: overrides[k] for k in sorted(overrides)}, "agent_playback": playback}
+
+
+def agents_play_own(policy: Mapping[str, Any] | None) -> bool:
+    """Whether the tenant's agents may play the recordings of their own contacts."""
+    return bool(policy and policy.get("agent_playback") is True)
 
 
 def _mode(value: Any, where: str) -> str:

@@ -143,8 +143,9 @@ class Recordings:
             now = self._now()
             s.add(Recording(id=name, tenant_id=call.tenant_id, contact_id=call.contact_id,
                             node=self._node, state="recording", started_at=now, pauses=[]))
+            # agent_id: who started it (None: the policy); on_call: the agent it records.
             await repo.log(s, contact, "recording-started", now, recording=name,
-                           agent_id=agent_id)
+                           agent_id=agent_id, on_call=call.agent_id)
             await s.commit()
         self._recording.add(call.contact_id)
         try:

@@ -29,9 +29,10 @@ async def test_the_policy_is_validated_audited_and_read_back(client: TestClient,
     assert "no queue 'nope'" in message
     await error(await client.put("/api/tenants/acme/recording", headers=acme, data=b"{"),
                 400, "bad-json")
-    policy = {"mode": "on-demand", "retention_days": 30, "queues": {"main": "all"}}
+    sent = {"mode": "on-demand", "retention_days": 30, "queues": {"main": "all"}}
+    policy = {**sent, "agent_playback": False}  # supervisors only, unless it says so
     assert await ok(await client.put("/api/tenants/acme/recording", headers=acme,
-                                     json=policy)) == policy
+                                     json=sent)) == policy
     assert await ok(await client.get("/api/tenants/acme/recording", headers=acme)) == policy
     # Another tenant's policy is not this token's to read or change.
     await error(await client.get("/api/tenants/globex/recording", headers=acme), 403,

@@ -43,6 +43,8 @@ def test_the_mode_of_a_call_is_its_queues_override_else_the_tenants(
     ({"mode": "all", "queues": 0}, "queues must map"),
     ({"mode": "all", "queues": ["sales"]}, "queues must map"),
     ({"mode": "all", "colour": "red"}, "unknown field(s): colour"),
+    ({"mode": "all", "agent_playback": "yes"}, "agent_playback must be true or false"),
+    ({"mode": "all", "agent_playback": None}, "agent_playback must be true or false"),
 ])
 def test_what_a_policy_cannot_say_is_refused_with_the_reason(doc: Any, says: str) -> None:
     with pytest.raises(InvalidPolicy) as err:
@@ -52,7 +54,19 @@ def test_what_a_policy_cannot_say_is_refused_with_the_reason(doc: Any, says: str
 
 def test_a_checked_policy_is_complete() -> None:
     assert policy.check({"mode": "on-demand", "queues": {"sales": "all"}}, QUEUES) == {
-        "mode": "on-demand", "retention_days": None, "queues": {"sales": "all"}}
+        "mode": "on-demand", "retention_days": None, "queues": {"sales": "all"},
+        "agent_playback": False}
+
+
+@pytest.mark.parametrize(("doc", "agents_play"), [
+    (None, False), ({}, False), ({"mode": "all"}, False),  # a document saved before the key
+    ({"mode": "all", "agent_playback": False}, False),
+    ({"mode": "none", "agent_playback": True}, True),  # old recordings stay playable
+    ({"mode": "all", "agent_playback": 1}, False),  # only a checked true counts
+])
+def test_agents_play_their_own_recordings_only_where_the_tenant_says_so(
+        doc: Any, agents_play: bool) -> None:
+    assert policy.agents_play_own(doc) is agents_play
 
 
 NOW = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)

@@ -46,7 +46,8 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 # A route's {id} -> the kind of object it names, by the route's prefix (else a contact).
 ID_OF = {"/api/callbacks/": "callback", "/v1/callbacks/": "callback",
          "/api/faxes/outbound/": "fax_send", "/api/faxes/": "fax", "/agent/faxes/": "fax",
-         "/api/recordings/": "recording", "/api/voicemails/": "voicemail",
+         "/api/recordings/": "recording", "/agent/recordings/": "recording",
+         "/api/voicemails/": "voicemail",
          "/agent/voicemails/": "voicemail"}
 WAV = b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00@\x1f\x00\x00\x80>\x00\x00" \
       b"\x02\x00\x10\x00data\x00\x00\x00\x00"
