@@ -4,21 +4,26 @@ phones, the agent's page is its websocket session (and the REST API, the same co
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
-from ccari.app import Runtime, internal_app
+from ccari.app import Runtime
 from ccari.contacts import repo
 from ccari.storage.models import Contact, Queue
-from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.openapi import Conformances
-from tests.support.sipp import free_tcp_port
+from tests.voice.calls import (
+    Served,
+    channels_in,
+    command,
+    connected_to,
+    page_of,
+    rest,
+    same,
+    serving,
+)
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.media import closed, connected_call, settled, three_legs
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
@@ -28,48 +33,10 @@ pytestmark = pytest.mark.pbx
 
 @pytest.fixture
 async def served(ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
-                 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """The internal listener on a real port (the agent pages' websockets), every answer held
-    to its OpenAPI document like the test clients' (``tests/conftest.py``)."""
-    app = internal_app(ccari)
-    openapi_conformance.watch(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_tcp_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
-    try:
-        yield f"http://127.0.0.1:{port}", secrets
-    finally:
-        await runner.cleanup()
-
-
-async def page_of(served: tuple[str, dict[str, Any]], user: str) -> AgentPage:
-    base, secrets = served
-    return await open_agent_page(base, "acme", user, secrets[f"acme.{user}.web"])
-
-
-async def command(page: AgentPage, msg: dict[str, Any], want: str) -> dict[str, Any]:
-    """Send a page command; the first reply of type ``want`` or ``error``."""
-    await page.ws.send_json(msg)
-    while True:
-        reply = await page.ws.receive_json(timeout=10)
-        if reply.get("type") in (want, "error"):
-            return reply
-
-
-async def rest(page: AgentPage, contact_id: str, action: str, body: Any = None) -> tuple[int, Any]:
-    html = await (await page.http.get("/agent")).text()
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match
-    resp = await page.http.post(f"/agent/api/calls/{contact_id}/{action}", json=body,
-                                headers={"X-CSRF-Token": match.group(1)})
-    return resp.status, await resp.json()
-
-
-async def channels_in(rt: Runtime, bridge_id: str) -> set[str]:
-    assert rt.ari is not None
-    return set((await rt.ari.get_bridge(bridge_id)).channels)
+                 ) -> AsyncIterator[Served]:
+    """The internal listener on a real port, for this module's tests and its neighbours'."""
+    async with serving(ccari, voice_env, openapi_conformance) as found:
+        yield found
 
 
 async def set_wrap_up(rt: Runtime, seconds: float) -> None:
@@ -128,7 +95,7 @@ async def test_hold_resume_then_hang_up_from_the_page_with_a_disposition(
             result = await call.wait()
             assert result.requests.get("BYE") == 1, result.describe()
             ended = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
-            await eventually(lambda: _is(ccari.queue.agent_state(alice.id), "wrap_up"),
+            await eventually(lambda: same(ccari.queue.agent_state(alice.id), "wrap_up"),
                              what="alice in wrap-up")
         assert (await alice_phone.result()).requests.get("BYE") == 1
         assert ended.disposition == "agent-hangup" and ended.meta["hold_s"] >= 1.5
@@ -179,7 +146,7 @@ async def test_blind_transfer_to_a_skill_reaches_the_agent_with_it(
             moved = await command(page, {"type": "call.transfer", "contact_id": live.id,
                                          "skill": "support"}, "transferred")
             assert moved == {"type": "transferred", "contact_id": live.id}
-            again = await eventually(lambda: _connected_to(ccari, agents["bob"].id),
+            again = await eventually(lambda: connected_to(ccari, agents["bob"].id),
                                      what="connected to bob")
             assert again.id == live.id and again.attributes["skill"] == "support"
             assert again.queued_at == live.queued_at  # its place rules: its queue time kept
@@ -196,15 +163,6 @@ async def test_blind_transfer_to_a_skill_reaches_the_agent_with_it(
                                         "to": {**live.attributes, "skill": "support"}}]
     assert ended.offer_count == 2
     assert ccari.queue.agent_state(agents["alice"].id) == "ready"
-
-
-async def _connected_to(rt: Runtime, agent_id: int) -> Contact | None:
-    row = await one_contact_in(rt, "connected")
-    return row if row is not None and row.agent_id == agent_id else None
-
-
-async def _is(value: object, expected: object) -> bool:
-    return value == expected
 
 
 async def _sent(rt: Runtime, channel_id: str, seconds: float = 1.0) -> int:

@@ -18,6 +18,7 @@ from ccari.app import Runtime, internal_app, public_app
 from ccari.callbacks.services import CallbackService
 from ccari.errors import CcariError
 from tests.support.openapi import Conformances
+from tests.voice.calls import ADA, connected_to, page_of, serving
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.test_call_controls_pbx import rest
 from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
@@ -29,7 +30,6 @@ from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
     settings,
     token,
 )
-from tests.voice.test_transfers_pbx import ADA, connected_to, page_of, serving
 from tests.voice.test_voice_pbx import caller, phone, ready
 
 pytestmark = pytest.mark.pbx

@@ -5,37 +5,44 @@ API, the same commands)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
-from ccari.app import Runtime, internal_app, runtime
+from ccari.app import Runtime, runtime
 from ccari.config import Config
-from ccari.contacts import repo
-from ccari.storage.models import Contact, ContactEvent, Queue, TrunkCall
-from tests.support.agent_web import AgentPage, open_agent_page
+from ccari.storage.models import Queue, TrunkCall
+from tests.support.agent_web import AgentPage
 from tests.support.openapi import Conformances
-from tests.support.sipp import free_tcp_port
-from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
+from tests.voice.calls import (
+    ADA,
+    alice_answers,
+    call_with_alice,
+    channels_in,
+    command,
+    connected_to,
+    events_of,
+    nothing_left,
+    page_of,
+    redirect,
+    rest,
+    same,
+    same_set,
+    serving,
+    table,
+)
+from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.media import (
     FREQS,
     HEARD,
     Leg,
-    closed,
-    connected_call,
-    leg,
     settled,
-    three_legs,
 )
-from tests.voice.test_call_controls_pbx import _sent, channels_in, command, rest
+from tests.voice.test_call_controls_pbx import _sent
 from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
     Customer,
     callbacks_config,
@@ -47,30 +54,6 @@ from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
 pytestmark = pytest.mark.pbx
-ADA = "15550199"  # the demo's customer, as the carrier presents her
-
-
-@contextlib.asynccontextmanager
-async def serving(rt: Runtime, env: VoiceEnv, conformance: Conformances
-                  ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """The internal listener on a real port (the agent pages' websockets), every answer held
-    to its OpenAPI document."""
-    app = internal_app(rt)
-    conformance.watch(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_tcp_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield (f"http://127.0.0.1:{port}",
-               json.loads((env.state_dir / "demo-secrets.json").read_text()))
-    finally:
-        await runner.cleanup()
-
-
-async def page_of(served: tuple[str, dict[str, Any]], user: str) -> AgentPage:
-    base, secrets = served
-    return await open_agent_page(base, "acme", user, secrets[f"acme.{user}.web"])
 
 
 class Pushed:
@@ -91,16 +74,6 @@ class Pushed:
     async def close(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
-
-
-async def connected_to(rt: Runtime, agent_id: int) -> Contact | None:
-    row = await one_contact_in(rt, "connected")
-    return row if row is not None and row.agent_id == agent_id else None
-
-
-async def events_of(rt: Runtime, contact: Contact) -> list[ContactEvent]:
-    async with rt.sessions() as s:
-        return await repo.events(s, contact.tenant_id, contact.id)
 
 
 async def ring_timeout(rt: Runtime, seconds: int) -> None:
@@ -225,51 +198,41 @@ async def test_blind_transfer_to_an_outside_number_goes_through_the_guard_and_ad
     cb: Runtime, voice_env: VoiceEnv, customer: Customer,  # noqa: F811 - fixtures
     openapi_conformance: Conformances
 ) -> None:
-    agents = await ready(cb, "alice")
-    alice = agents["alice"]
-    async with serving(cb, voice_env, openapi_conformance) as served:
-        page = await page_of(served, "alice")
-        try:
-            async with phone(voice_env, "alice") as alice_phone, \
-                    customer.phone(answer_after_ms=2000, hangup_after_ms=2500,
-                                   dtmf_after_ms=10000):
-                call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
-                await call.start()
-                live = await eventually(lambda: connected_to(cb, alice.id), what="alice")
-                cid = live.id
-                # The toll-fraud guard first: not a number, not allowed for acme (France).
-                status, body = await rest(page, cid, "transfer", {"number": "+1 2"})
-                assert (status, body["error"]) == (422, "invalid-number")
-                status, body = await rest(page, cid, "transfer", {"number": "+33 1 42 68 53 00"})
-                assert (status, body["error"]) == (403, "number-not-allowed")
-                assert customer.invites() == []
+    async with alice_answers(cb, voice_env, openapi_conformance,
+                             customer.phone(answer_after_ms=2000, hangup_after_ms=2500,
+                                            dtmf_after_ms=10000)) as scene:
+        page, call, live, alice = scene.page, scene.call, scene.live, scene.agents["alice"]
+        cid = live.id
+        # The toll-fraud guard first: not a number, not allowed for acme (France).
+        status, body = await rest(page, cid, "transfer", {"number": "+1 2"})
+        assert (status, body["error"]) == (422, "invalid-number")
+        status, body = await rest(page, cid, "transfer", {"number": "+33 1 42 68 53 00"})
+        assert (status, body["error"]) == (403, "number-not-allowed")
+        assert customer.invites() == []
 
-                moved = await command(page, {"type": "call.transfer", "contact_id": cid,
-                                             "number": "+1 201 555 0142"}, "transferred")
-                assert moved == {"type": "transferred", "contact_id": cid}
-                leg = f"xfer-{cid}-1"
-                # Alice is free at once; the caller hears the music while the number rings,
-                # and the new leg holds a trunk.
-                await eventually(lambda: _is(cb.queue.agent_state(alice.id), "ready"),
-                                 what="alice ready")
-                assert live.channel_id is not None
-                assert await _sent(cb, live.channel_id) >= 25
-                assert leg in await trunk_calls(cb)
-                # Answered: the caller and the number, together in the call's bridge.
-                assert live.bridge_id is not None
-                bridged = {live.channel_id, leg}
-                await eventually(lambda: _is_set(channels_in(cb, live.bridge_id or ""), bridged),
-                                 what="caller and number bridged")
-                # The number hangs up: the call ends.
-                ended = await eventually(lambda: one_contact_in(cb, "completed"), 15,
-                                         "completed")
-                result = await call.wait()
-                assert result.requests.get("BYE") == 1, result.describe()
-            alice_result = await alice_phone.result()
-        finally:
-            await page.close()
+        moved = await command(page, {"type": "call.transfer", "contact_id": cid,
+                                     "number": "+1 201 555 0142"}, "transferred")
+        assert moved == {"type": "transferred", "contact_id": cid}
+        leg = f"xfer-{cid}-1"
+        # Alice is free at once; the caller hears the music while the number rings,
+        # and the new leg holds a trunk.
+        await eventually(lambda: same(cb.queue.agent_state(alice.id), "ready"),
+                         what="alice ready")
+        assert live.channel_id is not None
+        assert await _sent(cb, live.channel_id) >= 25
+        assert leg in await trunk_calls(cb)
+        # Answered: the caller and the number, together in the call's bridge.
+        assert live.bridge_id is not None
+        bridged = {live.channel_id, leg}
+        await eventually(lambda: same_set(channels_in(cb, live.bridge_id or ""), bridged),
+                         what="caller and number bridged")
+        # The number hangs up: the call ends.
+        ended = await eventually(lambda: one_contact_in(cb, "completed"), 15,
+                                 "completed")
+        result = await call.wait()
+        assert result.requests.get("BYE") == 1, result.describe()
     assert customer.invites() == [leg]  # dialled once, under the leg's stable id
-    assert alice_result.requests.get("BYE") == 1
+    assert scene.alice_result is not None and scene.alice_result.requests.get("BYE") == 1
     assert ended.disposition == "outside-hangup" and ended.agent_id == alice.id
     assert ended.meta["transfers"] == [{"agent_id": alice.id, "to": {"number": "+12015550142"},
                                         "leg": leg}]
@@ -279,54 +242,28 @@ async def test_blind_transfer_to_an_outside_number_goes_through_the_guard_and_ad
     kinds = [e.kind for e in events]
     assert kinds.index("transfer-dialling") < kinds.index("transfer-answered") \
         < kinds.index("completed")
-    await eventually(lambda: _is(trunk_calls(cb), []), what="every trunk released")
+    await eventually(lambda: same(trunk_calls(cb), []), what="every trunk released")
 
 
 async def test_an_outside_number_that_is_busy_ends_the_call(
     cb: Runtime, voice_env: VoiceEnv, customer: Customer,  # noqa: F811 - fixtures
     openapi_conformance: Conformances
 ) -> None:
-    agents = await ready(cb, "alice")
-    async with serving(cb, voice_env, openapi_conformance) as served:
-        page = await page_of(served, "alice")
-        try:
-            async with phone(voice_env, "alice") as alice_phone, \
-                    customer.phone(busy_first=1):
-                call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
-                await call.start()
-                live = await eventually(lambda: connected_to(cb, agents["alice"].id),
-                                        what="alice")
-                assert await rest(page, live.id, "transfer", {"number": "+12015550142"}) == (
-                    200, {"type": "transferred", "contact_id": live.id})
-                ended = await eventually(lambda: one_contact_in(cb, "completed"), 15,
-                                         "completed")
-                result = await call.wait()
-            await alice_phone.result()
-        finally:
-            await page.close()
+    async with alice_answers(cb, voice_env, openapi_conformance,
+                             customer.phone(busy_first=1)) as scene:
+        page, call, live = scene.page, scene.call, scene.live
+        assert await rest(page, live.id, "transfer", {"number": "+12015550142"}) == (
+            200, {"type": "transferred", "contact_id": live.id})
+        ended = await eventually(lambda: one_contact_in(cb, "completed"), 15,
+                                 "completed")
+        result = await call.wait()
     assert result.requests.get("BYE") == 1, result.describe()
     assert ended.disposition == "transfer-unanswered"
     assert customer.invites() == [f"xfer-{live.id}-1"]
-    await eventually(lambda: _is(trunk_calls(cb), []), what="every trunk released")
-
-
-async def _is(value: object, expected: object) -> bool:
-    if asyncio.iscoroutine(value):
-        value = await value
-    return value == expected
-
-
-async def _is_set(found: Any, expected: set[str]) -> bool:
-    return set(await found) == expected
+    await eventually(lambda: same(trunk_calls(cb), []), what="every trunk released")
 
 
 # ---- consultative transfers ------------------------------------------------------------------
-def table(legs: dict[str, Leg], *heard: str) -> dict[tuple[str, str], bool]:
-    """Who hears whom among ``legs``: ``"a<b"`` means a hears b, every other pair not."""
-    yes = {tuple(h.split("<")) for h in heard}
-    return {(a, b): (a, b) in yes for a in legs for b in legs if a != b}
-
-
 async def customer_hears(legs: dict[str, Leg], *speakers: str) -> dict[str, bool]:
     """What the held customer hears of ``speakers`` (over the music: only a tone at full
     strength counts as heard)."""
@@ -335,12 +272,6 @@ async def customer_hears(legs: dict[str, Leg], *speakers: str) -> dict[str, bool
     await asyncio.sleep(0.6)
     got = legs["customer"].sink.tones(since, time.monotonic(), FREQS.values())
     return {s: got[FREQS[s]] >= HEARD for s in speakers}
-
-
-async def consult_legs(voice_env: VoiceEnv) -> dict[str, Leg]:
-    legs = await three_legs(voice_env, supervisor=False)
-    legs["colleague"] = await leg("colleague", PHONE_IP, lambda **p: phone(voice_env, "bob", **p))
-    return legs
 
 
 async def answered_consult(rt: Runtime, legs: dict[str, Leg], contact_id: str, n: int) -> str:
@@ -353,74 +284,58 @@ async def answered_consult(rt: Runtime, legs: dict[str, Leg], contact_id: str, n
 
     await eventually(in_bridge, what=f"{consult} answered and bridged")
     # Bob's phone speaks to this call's RTP address (a second consult is a new call).
-    assert rt.ari is not None
-    host, _, port = (await rt.ari.get_var(consult, "CHANNEL(rtp,src)")).rpartition(":")
-    legs["colleague"].sink.redirect(("127.0.0.1" if host in ("", "0.0.0.0") else host,
-                                     int(port)))
+    await redirect(rt, legs["colleague"], consult)
     return consult
-
-
-async def nothing_left(rt: Runtime) -> bool:
-    assert rt.ari is not None
-    return not await rt.ari.list_channels() and not await rt.ari.list_bridges()
 
 
 async def test_consult_a_colleague_cancel_then_complete(
     ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
 ) -> None:
-    agents = await ready(ccari, "alice", "bob")
-    legs = await consult_legs(voice_env)
-    three = {k: v for k, v in legs.items() if k != "colleague"}
-    async with serving(ccari, voice_env, openapi_conformance) as served:
-        page = await page_of(served, "alice")
-        try:
-            async with legs["agent"].sipp, legs["colleague"].sipp:
-                live = await connected_call(ccari, voice_env, legs)
-                cid = live.id
-                status, body = await rest(page, cid, "consult_complete")
-                assert (status, body["error"]) == (409, "not-consulting")
-                status, body = await rest(page, cid, "consult", {"skill": "support"})
-                assert (status, body["error"]) == (400, "bad-transfer")
-                assert await rest(page, cid, "consult", {"agent": "bob"}) == (
-                    200, {"type": "consulting", "contact_id": cid})
-                status, body = await rest(page, cid, "consult", {"agent": "bob"})
-                assert (status, body["error"]) == (409, "consult-in-progress")
-                await answered_consult(ccari, legs, cid, 1)
-                # Alice and bob talk; the customer, on hold, hears neither.
-                talk = {k: legs[k] for k in ("agent", "colleague")}
-                want = table(talk, "agent<colleague", "colleague<agent")
-                assert await settled(talk, want) == want
-                assert await customer_hears(legs, "agent", "colleague") == {
-                    "agent": False, "colleague": False}
-                # Cancel: bob is hung up, the customer is back with alice.
-                cancelled = await command(page, {"type": "call.consult_cancel",
-                                                 "contact_id": cid}, "consult-cancelled")
-                assert cancelled == {"type": "consult-cancelled", "contact_id": cid}
-                back = table(three, "customer<agent", "agent<customer")
-                assert await settled(three, back) == back
+    async with call_with_alice(ccari, voice_env, openapi_conformance, ready_too=("bob",),
+                               phones={"colleague": "bob"}) as scene:
+        page, legs, live, cid = scene.page, scene.legs, scene.live, scene.cid
+        three = scene.only("customer", "agent")
+        status, body = await rest(page, cid, "consult_complete")
+        assert (status, body["error"]) == (409, "not-consulting")
+        status, body = await rest(page, cid, "consult", {"skill": "support"})
+        assert (status, body["error"]) == (400, "bad-transfer")
+        assert await rest(page, cid, "consult", {"agent": "bob"}) == (
+            200, {"type": "consulting", "contact_id": cid})
+        status, body = await rest(page, cid, "consult", {"agent": "bob"})
+        assert (status, body["error"]) == (409, "consult-in-progress")
+        await answered_consult(ccari, legs, cid, 1)
+        # Alice and bob talk; the customer, on hold, hears neither.
+        talk = scene.only("agent", "colleague")
+        want = table(talk, "agent<colleague", "colleague<agent")
+        assert await settled(talk, want) == want
+        assert await customer_hears(legs, "agent", "colleague") == {
+            "agent": False, "colleague": False}
+        # Cancel: bob is hung up, the customer is back with alice.
+        cancelled = await command(page, {"type": "call.consult_cancel", "contact_id": cid},
+                                  "consult-cancelled")
+        assert cancelled == {"type": "consult-cancelled", "contact_id": cid}
+        back = table(three, "customer<agent", "agent<customer")
+        assert await settled(three, back) == back
 
-                # Again, then complete: the customer talks with bob, alice leaves.
-                await command(page, {"type": "call.consult", "contact_id": cid,
-                                     "agent": "bob"}, "consulting")
-                consult = await answered_consult(ccari, legs, cid, 2)
-                done = await command(page, {"type": "call.consult_complete",
-                                            "contact_id": cid}, "transferred")
-                assert done == {"type": "transferred", "contact_id": cid}
-                joined = {k: legs[k] for k in ("customer", "colleague")}
-                want = table(joined, "customer<colleague", "colleague<customer")
-                assert await settled(joined, want) == want
-                assert ccari.queue.agent_state(agents["alice"].id) == "wrap_up"
-                assert ccari.ari is not None and live.bridge_id is not None
-                assert await channels_in(ccari, live.bridge_id) == {live.channel_id, consult}
-                # Bob hangs up: the call ends.
-                await ccari.ari.hangup(consult)
-                ended = await eventually(lambda: one_contact_in(ccari, "completed"),
-                                         what="completed")
-                await eventually(lambda: nothing_left(ccari), what="no channel, no bridge")
-        finally:
-            await page.close()
-            await closed(legs)
-    assert ended.disposition == "transferee-hangup" and ended.agent_id == agents["alice"].id
+        # Again, then complete: the customer talks with bob, alice leaves.
+        await command(page, {"type": "call.consult", "contact_id": cid, "agent": "bob"},
+                      "consulting")
+        consult = await answered_consult(ccari, legs, cid, 2)
+        done = await command(page, {"type": "call.consult_complete", "contact_id": cid},
+                             "transferred")
+        assert done == {"type": "transferred", "contact_id": cid}
+        joined = scene.only("customer", "colleague")
+        want = table(joined, "customer<colleague", "colleague<customer")
+        assert await settled(joined, want) == want
+        assert ccari.queue.agent_state(scene.agents["alice"].id) == "wrap_up"
+        assert ccari.ari is not None and live.bridge_id is not None
+        assert await channels_in(ccari, live.bridge_id) == {live.channel_id, consult}
+        # Bob hangs up: the call ends.
+        await ccari.ari.hangup(consult)
+        ended = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+        await eventually(lambda: nothing_left(ccari), what="no channel, no bridge")
+    assert ended.disposition == "transferee-hangup"
+    assert ended.agent_id == scene.agents["alice"].id
     assert [c["to"] for c in ended.meta["consults"]] == [{"agent": "bob"}, {"agent": "bob"}]
     kinds = [e.kind for e in await events_of(ccari, ended)]
     assert kinds.count("consult-dialling") == 2 and kinds.count("consult-answered") == 2
@@ -432,36 +347,27 @@ async def test_consult_a_colleague_cancel_then_complete(
 async def test_a_three_way_call_mixes_everyone_and_the_colleague_may_leave(
     ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
 ) -> None:
-    await ready(ccari, "alice", "bob")
-    legs = await consult_legs(voice_env)
-    three = {k: v for k, v in legs.items() if k != "colleague"}
-    async with serving(ccari, voice_env, openapi_conformance) as served:
-        page = await page_of(served, "alice")
-        try:
-            async with legs["agent"].sipp, legs["colleague"].sipp:
-                live = await connected_call(ccari, voice_env, legs)
-                cid = live.id
-                await command(page, {"type": "call.consult", "contact_id": cid,
-                                     "agent": "bob"}, "consulting")
-                consult = await answered_consult(ccari, legs, cid, 1)
-                assert await rest(page, cid, "consult_conference") == (
-                    200, {"type": "conferenced", "contact_id": cid})
-                everyone = table(legs, "customer<agent", "customer<colleague", "agent<customer",
-                                 "agent<colleague", "colleague<customer", "colleague<agent")
-                assert await settled(legs, everyone) == everyone
-                # Bob leaves: alice and the customer go on.
-                assert ccari.ari is not None
-                await ccari.ari.hangup(consult)
-                back = table(three, "customer<agent", "agent<customer")
-                assert await settled(three, back) == back
-                assert (await one_contact_in(ccari, "connected")) is not None
-                await ccari.ari.hangup(live.channel_id or "")
-                ended = await eventually(lambda: one_contact_in(ccari, "completed"),
-                                         what="completed")
-                await eventually(lambda: nothing_left(ccari), what="no channel, no bridge")
-        finally:
-            await page.close()
-            await closed(legs)
+    async with call_with_alice(ccari, voice_env, openapi_conformance, ready_too=("bob",),
+                               phones={"colleague": "bob"}) as scene:
+        page, legs, live, cid = scene.page, scene.legs, scene.live, scene.cid
+        await command(page, {"type": "call.consult", "contact_id": cid, "agent": "bob"},
+                      "consulting")
+        consult = await answered_consult(ccari, legs, cid, 1)
+        assert await rest(page, cid, "consult_conference") == (
+            200, {"type": "conferenced", "contact_id": cid})
+        everyone = table(legs, "customer<agent", "customer<colleague", "agent<customer",
+                         "agent<colleague", "colleague<customer", "colleague<agent")
+        assert await settled(legs, everyone) == everyone
+        # Bob leaves: alice and the customer go on.
+        assert ccari.ari is not None
+        await ccari.ari.hangup(consult)
+        three = scene.only("customer", "agent")
+        back = table(three, "customer<agent", "agent<customer")
+        assert await settled(three, back) == back
+        assert (await one_contact_in(ccari, "connected")) is not None
+        await ccari.ari.hangup(live.channel_id or "")
+        ended = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+        await eventually(lambda: nothing_left(ccari), what="no channel, no bridge")
     assert ended.disposition == "caller-hangup"
     kinds = [e.kind for e in await events_of(ccari, ended)]
     assert kinds.index("consult-conference") < kinds.index("consult-left") \
@@ -472,50 +378,40 @@ async def test_consult_a_number_busy_then_the_caller_hangs_up_during_the_consult
     cb: Runtime, voice_env: VoiceEnv, customer: Customer,  # noqa: F811 - fixtures
     openapi_conformance: Conformances
 ) -> None:
-    agents = await ready(cb, "alice")
-    async with serving(cb, voice_env, openapi_conformance) as served:
-        page = await page_of(served, "alice")
-        try:
-            async with phone(voice_env, "alice") as alice_phone, \
-                    customer.phone(busy_first=1, dtmf_after_ms=10000):
-                call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
-                await call.start()
-                live = await eventually(lambda: connected_to(cb, agents["alice"].id),
-                                        what="alice")
-                cid = live.id
-                assert live.bridge_id is not None and live.agent_channel_id is not None
-                status, body = await rest(page, cid, "consult", {"number": "+33142685300"})
-                assert (status, body["error"]) == (403, "number-not-allowed")
-                # Busy: the caller is back with alice.
-                await command(page, {"type": "call.consult", "contact_id": cid,
-                                     "number": "+12015550142"}, "consulting")
-                both = {live.channel_id, live.agent_channel_id}
-                await eventually(lambda: _is_set(channels_in(cb, live.bridge_id or ""), both),
-                                 what="caller back with alice")
-                # Again: answered, and the caller hangs up while alice talks to the number.
-                await command(page, {"type": "call.consult", "contact_id": cid,
-                                     "number": "+12015550142"}, "consulting")
-                talk = {live.agent_channel_id, f"cns-{cid}-2"}
-                await eventually(lambda: _is_set(channels_in(cb, f"cnb-{cid}-2"), talk),
-                                 what="alice and the number talking")
-                assert f"cns-{cid}-2" in await trunk_calls(cb)
-                assert cb.ari is not None and live.channel_id is not None
-                await cb.ari.hangup(live.channel_id)
-                ended = await eventually(lambda: one_contact_in(cb, "completed"),
-                                         what="completed")
-                await eventually(lambda: nothing_left(cb), what="no channel, no bridge")
-                await eventually(lambda: _is(cb.queue.agent_state(agents["alice"].id),
-                                             "wrap_up"), what="alice in wrap-up")
-            await alice_phone.result()
-        finally:
-            await page.close()
+    async with alice_answers(cb, voice_env, openapi_conformance,
+                             customer.phone(busy_first=1, dtmf_after_ms=10000)) as scene:
+        page, live, alice = scene.page, scene.live, scene.agents["alice"]
+        cid = live.id
+        assert live.bridge_id is not None and live.agent_channel_id is not None
+        status, body = await rest(page, cid, "consult", {"number": "+33142685300"})
+        assert (status, body["error"]) == (403, "number-not-allowed")
+        # Busy: the caller is back with alice.
+        await command(page, {"type": "call.consult", "contact_id": cid,
+                             "number": "+12015550142"}, "consulting")
+        both = {live.channel_id, live.agent_channel_id}
+        await eventually(lambda: same_set(channels_in(cb, live.bridge_id or ""), both),
+                         what="caller back with alice")
+        # Again: answered, and the caller hangs up while alice talks to the number.
+        await command(page, {"type": "call.consult", "contact_id": cid,
+                             "number": "+12015550142"}, "consulting")
+        talk = {live.agent_channel_id, f"cns-{cid}-2"}
+        await eventually(lambda: same_set(channels_in(cb, f"cnb-{cid}-2"), talk),
+                         what="alice and the number talking")
+        assert f"cns-{cid}-2" in await trunk_calls(cb)
+        assert cb.ari is not None and live.channel_id is not None
+        await cb.ari.hangup(live.channel_id)
+        ended = await eventually(lambda: one_contact_in(cb, "completed"),
+                                 what="completed")
+        await eventually(lambda: nothing_left(cb), what="no channel, no bridge")
+        await eventually(lambda: same(cb.queue.agent_state(alice.id),
+                                     "wrap_up"), what="alice in wrap-up")
     assert customer.invites() == [f"cns-{cid}-1", f"cns-{cid}-2"]  # each dialled once
     assert ended.disposition == "caller-hangup"
     events = await events_of(cb, ended)
     assert [e.data["reason"] for e in events if e.kind == "consult-ended"] == ["no-answer"]
     assert [e.data["error"] for e in events if e.kind == "consult-refused"] == [
         "number-not-allowed"]
-    await eventually(lambda: _is(trunk_calls(cb), []), what="every trunk released")
+    await eventually(lambda: same(trunk_calls(cb), []), what="every trunk released")
 
 
 async def test_a_colleague_who_does_not_answer_a_consult_gives_the_caller_back(
@@ -541,7 +437,7 @@ async def test_a_colleague_who_does_not_answer_a_consult_gives_the_caller_back(
                     assert (status, body["error"]) == (409, "consult-not-answered")
                     # Bob's phone rings out: the caller is back with alice, the consult gone.
                     both = {live.channel_id, live.agent_channel_id}
-                    await eventually(lambda: _is_set(channels_in(rt, live.bridge_id or ""),
+                    await eventually(lambda: same_set(channels_in(rt, live.bridge_id or ""),
                                                      both), what="caller back with alice")
                     assert rt.ari is not None
                     assert not [b.id for b in await rt.ari.list_bridges()
