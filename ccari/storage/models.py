@@ -258,6 +258,8 @@ ContactMeta = TypedDict("ContactMeta", {
     "conference": list[dict[str, Any]],  # voice: parties the agent added, {"agent_id", "to", "leg"}
     "ended_by": str,           # voice: who ended the call, once a wrap-up code replaced it
     "note": str,               # the agent's wrap-up note
+    "agent_left": int,         # voice: the agent who left her conference to the others
+    "wrap_up": dict[str, Any],  # voice: her {"disposition", "note"} until the call ends
 }, total=False)
 
 

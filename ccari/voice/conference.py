@@ -10,10 +10,10 @@ offers from the moment her phone rings until her leg is gone.  The rules (how ma
 when the call goes on) are ``conference_rules.py``; every step is in the contact's event log.
 
 ``call.conference_leave``, or her phone hanging up while an added party is in the call, is
-how the agent leaves the conference to the others: she goes to wrap-up, the call goes on
-while the customer and at least one added party remain (``conference-over`` when the last
-one leaves), and the customer's leaving ends it.  The page's hang-up command still ends the
-call for everyone.
+how the agent leaves the conference to the others: she goes to wrap-up (her disposition is
+taken at once, ``wrapup.py``), the call goes on while the customer and at least one added
+party remain (``conference-over`` when the last one leaves), and the customer's leaving
+ends it.  The page's hang-up command still ends the call for everyone.
 """
 
 from __future__ import annotations
@@ -237,7 +237,13 @@ class Conferences:
 
     async def _agent_leaves(self, call: Call, conf: Conference, agent_id: int, *,
                             how: str) -> None:
-        await self._log(call, "conference-agent-left", agent_id=agent_id, by=how)
+        async with self._voice.sessions() as s:  # she may wrap up at once (wrapup.py)
+            row = await repo.get(s, call.contact_id, call.tenant_id, for_update=True)
+            if row is not None:
+                row.meta = {**row.meta, "agent_left": agent_id}
+                await repo.log(s, row, "conference-agent-left", self._voice.now(),
+                               agent_id=agent_id, by=how)
+                await s.commit()
         conf.agent_left = True
         agent_leg = call.agent_channel_id
         self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end

@@ -20,14 +20,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ccari.agents.commands import AgentCommands, field
 from ccari.agents.commands import Command as AgentCommand
-from ccari.contacts import lifecycle, repo
+from ccari.contacts import repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Conflict, NotFound
 from ccari.storage.models import Agent, ContactMeta, Tenant
+from ccari.voice import wrapup
 from ccari.voice.calls import Call
 from ccari.voice.hold import safe
 
@@ -171,30 +172,31 @@ class CallControls:
                                   note)
 
     async def wrap_up(self, agent: Agent, contact_id: str, code: str, note: str) -> dict[str, Any]:
-        """The agent's disposition code and note for a call she ended or was ended on; her
-        wrap-up ends with it (she is ready again unless she chose not ready)."""
+        """The agent's disposition code and note for a call she ended or was ended on, or
+        left to the others in a conference (``wrapup.py``); her wrap-up ends with it (she
+        is ready again unless she chose not ready)."""
         async with self._voice.sessions() as s:
             contact = await repo.get(s, contact_id, agent.tenant_id, for_update=True)
             if contact is None or contact.agent_id != agent.id or contact.medium != "voice":
                 raise NotFound("no such call for you", error_id="contact-not-found")
-            if contact.state != lifecycle.State.COMPLETED:
-                raise Conflict(f"the call is {contact.state}", error_id="call-not-ended")
-            if "ended_by" in contact.meta:
-                raise Conflict("this call has its disposition", error_id="already-wrapped-up")
+            moment = wrapup.when(contact.state, contact.meta, agent.id)
             tenant = await s.get(Tenant, agent.tenant_id)
             codes = self._voice.config.dispositions_of(tenant.slug if tenant else "")
             if code not in codes:
                 raise BadRequest(f"disposition must be one of {', '.join(codes)}",
                                  error_id="bad-disposition")
-            ended_by = contact.disposition or ""
-            meta: ContactMeta = {**contact.meta, "ended_by": ended_by}
-            if note:
-                meta["note"] = note
-            contact.disposition, contact.meta = code, meta
-            await repo.log(s, contact, "wrap-up", self._voice.now(), agent_id=agent.id,
-                           disposition=code, note=note, ended_by=ended_by)
+            data: dict[str, Any] = {"agent_id": agent.id, "disposition": code, "note": note}
+            if moment is wrapup.When.ENDED:
+                ended_by = contact.disposition or ""
+                contact.disposition, meta = wrapup.ended(ended_by, contact.meta, code, note)
+                contact.meta = cast(ContactMeta, meta)
+                data["ended_by"] = ended_by
+            else:  # the call goes on: the code is the contact's once it ends
+                contact.meta = {**contact.meta, "wrap_up": {"disposition": code, "note": note}}
+                data["live"] = True
+            await repo.log(s, contact, "wrap-up", self._voice.now(), **data)
             await s.commit()
         if self._queue.agent_state(agent.id) == "wrap_up":
             await self._queue.set_presence(agent, "ready")
-        log.info("contact %s: wrap-up %s by agent %s", contact_id, code, agent.id)
+        log.info("contact %s: wrap-up %s by agent %s (%s)", contact_id, code, agent.id, moment)
         return {"type": "wrapped-up", "contact_id": contact_id, "disposition": code}

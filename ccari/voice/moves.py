@@ -18,6 +18,7 @@ from ccari.contacts.lifecycle import Fact, State
 from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import local_routing_attributes
 from ccari.storage.models import Contact
+from ccari.voice import wrapup
 
 
 def arrived(s: Session, *, tenant_id: int, caller: str | None, **fields: Any) -> Contact:
@@ -81,9 +82,15 @@ def ended(s: Session, contact_id: str, at: dt.datetime, disposition: str,
     if contact is None or contact.state != State.CONNECTED:
         return None
     talk = (at - (contact.connected_at or at)).total_seconds()
+    meta: dict[str, Any] = {**contact.meta}
     if hold_s:
-        return repo.apply_sync(s, contact, Fact.ENDED, at=at, ended_at=at, talk_s=round(talk, 3),
-                               disposition=disposition, meta={**contact.meta, "hold_s": round(hold_s, 3)})
+        meta["hold_s"] = round(hold_s, 3)
+    wrapped = wrapup.at_end(disposition, meta)  # its agent left and wrapped up before
+    if wrapped is not None:
+        disposition, meta = wrapped
+    if meta != contact.meta:
+        return repo.apply_sync(s, contact, Fact.ENDED, at=at, ended_at=at,
+                               talk_s=round(talk, 3), disposition=disposition, meta=meta)
     return repo.apply_sync(s, contact, Fact.ENDED, at=at, ended_at=at, talk_s=round(talk, 3),
                            disposition=disposition)
 

@@ -1,6 +1,6 @@
 """The agent page's conference panel in Chromium, on the real PBX: alice adds bob to her
 call, mutes and unmutes him, removes him, adds him again and leaves the call to him and
-the customer."""
+the customer, then gives her disposition while they talk on (it is the call's at its end)."""
 
 from __future__ import annotations
 
@@ -64,10 +64,18 @@ async def test_conference_panel_add_mute_remove_then_leave(ccari: Runtime,
             await alice.click(f"{pop} .conference-add")
             await alice.wait_for_selector(f"{party}[data-state=joined]", timeout=10000)
             await alice.click(f"{pop} .conference-leave")
-            await alice.wait_for_selector(pop, state="detached", timeout=5000)
+            # She wraps up her part while the customer and bob talk on.
+            await alice.wait_for_selector(f"{pop}[data-status=wrap-up] .wrap-up-done",
+                                          timeout=5000)
             await eventually(lambda: _equal(in_call_bridge(), 2), what="customer and bob")
+            code = await alice.eval_on_selector(f"{pop} .disposition", "s => s.value")
+            await alice.click(f"{pop} .wrap-up-done")
+            await alice.wait_for_selector(pop, state="detached", timeout=5000)
+            assert await one_contact_in(ccari, "connected") is not None
             await ari.hangup(live.channel_id or "")
-            await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
+            ended = await eventually(lambda: one_contact_in(ccari, "completed"),
+                                     what="completed")
+            assert (ended.disposition, ended.meta.get("ended_by")) == (code, "caller-hangup")
             await call.wait()
     finally:
         await runner.cleanup()

@@ -1,6 +1,7 @@
 """The conference controller and the consult's reservation on the real Asterisk: SIPp plays
 the caller, the agents' phones and the outside number; each leg sends its own tone and the
-tones each one receives say who hears whom (``tests/voice/media.py``)."""
+tones each one receives say who hears whom (``tests/voice/media.py``).  An agent who leaves
+her conference wraps up at once."""
 
 from __future__ import annotations
 
@@ -14,9 +15,25 @@ from ccari.app import Runtime, runtime
 from ccari.config import Config
 from ccari.storage.models import Contact
 from tests.support.openapi import Conformances
-from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
-from tests.voice.media import Leg, closed, connected_call, leg, settled, three_legs
-from tests.voice.test_call_controls_pbx import channels_in, command, rest
+from tests.voice.calls import (
+    ADA,
+    alice_answers,
+    call_with_alice,
+    channels_in,
+    command,
+    connected_to,
+    events_of,
+    nothing_left,
+    page_of,
+    redirect,
+    rest,
+    same,
+    same_set,
+    serving,
+    table,
+)
+from tests.voice.conftest import VoiceEnv, eventually
+from tests.voice.media import Leg, settled
 from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
     Customer,
     callbacks_config,
@@ -24,18 +41,7 @@ from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
     customer,
     settings,
 )
-from tests.voice.test_transfers_pbx import (
-    ADA,
-    _is,
-    _is_set,
-    connected_to,
-    events_of,
-    nothing_left,
-    page_of,
-    serving,
-    table,
-    trunk_calls,
-)
+from tests.voice.test_transfers_pbx import trunk_calls
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
 pytestmark = pytest.mark.pbx
@@ -48,9 +54,7 @@ async def joined(rt: Runtime, legs: dict[str, Leg], name: str, party: str,
         return party in await channels_in(rt, bridge)
 
     await eventually(in_bridge, what=f"{party} in the call's bridge")
-    assert rt.ari is not None
-    host, _, port = (await rt.ari.get_var(party, "CHANNEL(rtp,src)")).rpartition(":")
-    legs[name].sink.redirect(("127.0.0.1" if host in ("", "0.0.0.0") else host, int(port)))
+    await redirect(rt, legs[name], party)
 
 
 async def state_of(rt: Runtime, agent_id: int) -> tuple[str, str | None]:
@@ -61,103 +65,102 @@ async def test_a_conference_of_four_who_hears_whom_mute_remove_and_the_agent_lea
     voice_cfg: Config, voice_env: VoiceEnv, openapi_conformance: Conformances
 ) -> None:
     cfg = replace(voice_cfg, voice=replace(voice_cfg.voice, conference_max_parties=4))
-    async with runtime(cfg) as rt:
-        agents = await ready(rt, "alice", "bob", "sam")
-        alice, bob, sam = agents["alice"], agents["bob"], agents["sam"]
-        legs = await three_legs(voice_env, supervisor=False)
-        legs["colleague"] = await leg("colleague", PHONE_IP,
-                                      lambda **p: phone(voice_env, "bob", **p))
-        legs["guest"] = await leg("guest", PHONE_IP, lambda **p: phone(voice_env, "sam", **p))
-        async with serving(rt, voice_env, openapi_conformance) as served:
-            page = await page_of(served, "alice")
-            try:
-                async with legs["agent"].sipp, legs["colleague"].sipp, legs["guest"].sipp:
-                    live = await connected_call(rt, voice_env, legs)
-                    cid, bridge = live.id, live.bridge_id or ""
-                    # Refused, each with its id.
-                    for action, body, want in [
-                        ("conference_add", {"skill": "support"}, (400, "bad-transfer")),
-                        ("conference_add", {"agent": "alice"}, (400, "bad-transfer")),
-                        ("conference_add", {"agent": "carol"}, (404, "agent-not-found")),
-                        ("conference_mute", {"party": f"cnf-{cid}-9"}, (404, "party-not-found")),
-                        ("conference_remove", {}, (400, "bad-party")),
-                        ("conference_leave", None, (409, "conference-empty")),
-                    ]:
-                        status, reply = await rest(page, cid, action, body)
-                        assert (status, reply["error"]) == want, (action, body)
+    async with runtime(cfg) as rt, call_with_alice(
+            rt, voice_env, openapi_conformance, ready_too=("bob", "sam"),
+            phones={"colleague": "bob", "guest": "sam"}) as scene:
+        page, legs, live, cid = scene.page, scene.legs, scene.live, scene.cid
+        alice, bob, sam = (scene.agents[a] for a in ("alice", "bob", "sam"))
+        bridge = live.bridge_id or ""
+        # Refused, each with its id.
+        for action, body, want in [
+            ("conference_add", {"skill": "support"}, (400, "bad-transfer")),
+            ("conference_add", {"agent": "alice"}, (400, "bad-transfer")),
+            ("conference_add", {"agent": "carol"}, (404, "agent-not-found")),
+            ("conference_mute", {"party": f"cnf-{cid}-9"}, (404, "party-not-found")),
+            ("conference_remove", {}, (400, "bad-party")),
+            ("conference_leave", None, (409, "conference-empty")),
+            ("wrap_up", {"disposition": "resolved"}, (409, "call-not-ended")),  # still hers
+        ]:
+            status, reply = await rest(page, cid, action, body)
+            assert (status, reply["error"]) == want, (action, body)
 
-                    added = await command(page, {"type": "call.conference_add",
-                                                 "contact_id": cid, "agent": "bob"},
-                                          "conference-dialling")
-                    assert added == {"type": "conference-dialling", "contact_id": cid,
-                                     "party": f"cnf-{cid}-1"}
-                    colleague, guest = f"cnf-{cid}-1", f"cnf-{cid}-2"
-                    # Bob is kept out of the queue's offers from the moment his phone rings.
-                    assert await state_of(rt, bob.id) == ("not_ready", "in_call")
-                    await joined(rt, legs, "colleague", colleague, bridge)
-                    assert await rest(page, cid, "conference_add", {"agent": "sam"}) == (
-                        200, {"type": "conference-dialling", "contact_id": cid,
-                              "party": guest})
-                    await joined(rt, legs, "guest", guest, bridge)
-                    status, reply = await rest(page, cid, "conference_add", {"agent": "bob"})
-                    assert (status, reply["error"]) == (409, "conference-full")
+        added = await command(page, {"type": "call.conference_add", "contact_id": cid,
+                                     "agent": "bob"}, "conference-dialling")
+        assert added == {"type": "conference-dialling", "contact_id": cid,
+                         "party": f"cnf-{cid}-1"}
+        colleague, guest = f"cnf-{cid}-1", f"cnf-{cid}-2"
+        # Bob is kept out of the queue's offers from the moment his phone rings.
+        assert await state_of(rt, bob.id) == ("not_ready", "in_call")
+        await joined(rt, legs, "colleague", colleague, bridge)
+        assert await rest(page, cid, "conference_add", {"agent": "sam"}) == (
+            200, {"type": "conference-dialling", "contact_id": cid, "party": guest})
+        await joined(rt, legs, "guest", guest, bridge)
+        status, reply = await rest(page, cid, "conference_add", {"agent": "bob"})
+        assert (status, reply["error"]) == (409, "conference-full")
 
-                    everyone = table(legs, *(f"{a}<{b}" for a in legs for b in legs if a != b))
-                    assert await settled(legs, everyone) == everyone
-                    status, listed = await rest(page, cid, "conference_list")
-                    assert status == 200 and listed["limit"] == 4
-                    assert [(p["id"], p["who"], p["state"], p["muted"])
-                            for p in listed["parties"]] == [
-                        (colleague, {"agent": "bob"}, "joined", False),
-                        (guest, {"agent": "sam"}, "joined", False)]
+        everyone = table(legs, *(f"{a}<{b}" for a in legs for b in legs if a != b))
+        assert await settled(legs, everyone) == everyone
+        status, listed = await rest(page, cid, "conference_list")
+        assert status == 200 and listed["limit"] == 4
+        assert [(p["id"], p["who"], p["state"], p["muted"]) for p in listed["parties"]] == [
+            (colleague, {"agent": "bob"}, "joined", False),
+            (guest, {"agent": "sam"}, "joined", False)]
 
-                    # Sam muted: nobody hears her, she hears everyone.
-                    assert await rest(page, cid, "conference_mute", {"party": guest}) == (
-                        200, {"type": "conference-muted", "contact_id": cid, "party": guest})
-                    status, reply = await rest(page, cid, "conference_mute", {"party": guest})
-                    assert (status, reply["error"]) == (409, "party-muted")
-                    muted = {(a, b): b != "guest" for a, b in everyone}
-                    assert await settled(legs, muted) == muted
+        # Sam muted: nobody hears her, she hears everyone.
+        assert await rest(page, cid, "conference_mute", {"party": guest}) == (
+            200, {"type": "conference-muted", "contact_id": cid, "party": guest})
+        status, reply = await rest(page, cid, "conference_mute", {"party": guest})
+        assert (status, reply["error"]) == (409, "party-muted")
+        muted = {(a, b): b != "guest" for a, b in everyone}
+        assert await settled(legs, muted) == muted
 
-                    # Bob removed: hung up, free for queued work again; the others go on.
-                    removed = await command(page, {"type": "call.conference_remove",
-                                                   "contact_id": cid, "party": colleague},
-                                            "conference-removed")
-                    assert removed["party"] == colleague
-                    await eventually(lambda: _is(state_of(rt, bob.id), ("ready", None)),
-                                     what="bob ready again")
-                    await eventually(lambda: _is_set(channels_in(rt, bridge),
-                                                     {live.channel_id or "",
-                                                      live.agent_channel_id or "", guest}),
-                                     what="bob out of the bridge")
-                    three = {k: legs[k] for k in ("customer", "agent", "guest")}
-                    want = table(three, "customer<agent", "agent<customer", "guest<customer",
-                                 "guest<agent")
-                    assert await settled(three, want) == want
+        # Bob removed: hung up, free for queued work again; the others go on.
+        removed = await command(page, {"type": "call.conference_remove", "contact_id": cid,
+                                       "party": colleague}, "conference-removed")
+        assert removed["party"] == colleague
+        await eventually(lambda: same(state_of(rt, bob.id), ("ready", None)),
+                         what="bob ready again")
+        await eventually(lambda: same_set(channels_in(rt, bridge),
+                                          {live.channel_id or "", live.agent_channel_id or "",
+                                           guest}), what="bob out of the bridge")
+        three = scene.only("customer", "agent", "guest")
+        want = table(three, "customer<agent", "agent<customer", "guest<customer",
+                     "guest<agent")
+        assert await settled(three, want) == want
 
-                    # Sam unmuted, then alice leaves: the customer and sam talk on.
-                    await rest(page, cid, "conference_unmute", {"party": guest})
-                    assert await rest(page, cid, "conference_leave") == (
-                        200, {"type": "conference-left", "contact_id": cid})
-                    await eventually(lambda: _is(state_of(rt, alice.id), ("wrap_up", None)),
-                                     what="alice in wrap-up")
-                    two = {k: legs[k] for k in ("customer", "guest")}
-                    want = table(two, "customer<guest", "guest<customer")
-                    assert await settled(two, want) == want
-                    assert await one_contact_in(rt, "connected") is not None
-                    # Sam hangs up, the last added party: the call is over.
-                    assert rt.ari is not None
-                    await rt.ari.hangup(guest)
-                    ended = await eventually(lambda: one_contact_in(rt, "completed"),
-                                             what="completed")
-                    await eventually(lambda: nothing_left(rt), what="no channel, no bridge")
-                    await eventually(lambda: _is(state_of(rt, sam.id), ("ready", None)),
-                                     what="sam ready again")
-            finally:
-                await page.close()
-                await closed(legs)
+        # Sam unmuted, then alice leaves: the customer and sam talk on.
+        await rest(page, cid, "conference_unmute", {"party": guest})
+        assert await rest(page, cid, "conference_leave") == (
+            200, {"type": "conference-left", "contact_id": cid})
+        await eventually(lambda: same(state_of(rt, alice.id), ("wrap_up", None)),
+                         what="alice in wrap-up")
+        two = scene.only("customer", "guest")
+        want = table(two, "customer<guest", "guest<customer")
+        assert await settled(two, want) == want
+        # She gives her disposition now, once; the call goes on.
+        status, reply = await rest(page, cid, "wrap_up", {"disposition": "nope"})
+        assert (status, reply["error"]) == (400, "bad-disposition")
+        assert await rest(page, cid, "wrap_up", {"disposition": "escalated",
+                                                 "note": "sam takes it from here"}) == (
+            200, {"type": "wrapped-up", "contact_id": cid, "disposition": "escalated"})
+        status, reply = await rest(page, cid, "wrap_up", {"disposition": "resolved"})
+        assert (status, reply["error"]) == (409, "already-wrapped-up")
+        await eventually(lambda: same(state_of(rt, alice.id), ("ready", None)),
+                         what="alice ready again")
+        still = await one_contact_in(rt, "connected")
+        assert still is not None and still.disposition is None
+        # Sam hangs up, the last added party: the call is over.
+        assert rt.ari is not None
+        await rt.ari.hangup(guest)
+        ended = await eventually(lambda: one_contact_in(rt, "completed"), what="completed")
+        await eventually(lambda: nothing_left(rt), what="no channel, no bridge")
+        await eventually(lambda: same(state_of(rt, sam.id), ("ready", None)),
+                         what="sam ready again")
         events = await events_of(rt, ended)
-    assert ended.disposition == "conference-over" and ended.agent_id == alice.id
+    # Her code is the call's, as if she had given it after its end.
+    assert (ended.disposition, ended.agent_id) == ("escalated", alice.id)
+    assert ended.meta["ended_by"] == "conference-over"
+    assert ended.meta["note"] == "sam takes it from here" and "wrap_up" not in ended.meta
     assert [p["leg"] for p in ended.meta["conference"]] == [colleague, guest]
     kinds = [e.kind for e in events]
     assert kinds.count("conference-dialling") == 2 and kinds.count("conference-joined") == 2
@@ -166,9 +169,15 @@ async def test_a_conference_of_four_who_hears_whom_mute_remove_and_the_agent_lea
                            ("conference-muted", "conference-removed"),
                            ("conference-removed", "conference-unmuted"),
                            ("conference-unmuted", "conference-agent-left"),
-                           ("conference-agent-left", "conference-left"),
+                           ("conference-agent-left", "wrap-up"),
+                           ("wrap-up", "conference-left"),
                            ("conference-left", "completed")]:
         assert kinds.index(earlier) < kinds.index(later), (earlier, later, kinds)
+    left = next(e for e in events if e.kind == "conference-agent-left")
+    assert left.data == {"agent_id": alice.id, "by": "command"}
+    wrap = next(e for e in events if e.kind == "wrap-up")
+    assert (wrap.data["agent_id"], wrap.data["disposition"], wrap.data["live"]) == (
+        alice.id, "escalated", True)
     assert [e.data["error"] for e in events if e.kind == "conference-refused"] == [
         "bad-transfer", "agent-not-found", "conference-full"]  # a skill: not a party at all
 
@@ -177,50 +186,40 @@ async def test_an_outside_party_stays_with_the_caller_when_the_agent_hangs_up(
     cb: Runtime, voice_env: VoiceEnv, customer: Customer,  # noqa: F811 - fixtures
     openapi_conformance: Conformances
 ) -> None:
-    agents = await ready(cb, "alice")
-    async with serving(cb, voice_env, openapi_conformance) as served:
-        page = await page_of(served, "alice")
-        try:
-            async with phone(voice_env, "alice") as alice_phone, \
-                    customer.phone(answer_after_ms=300, dtmf_after_ms=10000):
-                call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
-                await call.start()
-                live = await eventually(lambda: connected_to(cb, agents["alice"].id),
-                                        what="alice")
-                cid = live.id
-                status, body = await rest(page, cid, "conference_add", {"number": "+1 2"})
-                assert (status, body["error"]) == (422, "invalid-number")
-                status, body = await rest(page, cid, "conference_add",
-                                          {"number": "+33 1 42 68 53 00"})
-                assert (status, body["error"]) == (403, "number-not-allowed")
-                assert customer.invites() == []
-                party = f"cnf-{cid}-1"
-                assert await rest(page, cid, "conference_add", {"number": "+1 201 555 0142"}) \
-                    == (200, {"type": "conference-dialling", "contact_id": cid, "party": party})
-                assert party in await trunk_calls(cb)  # admitted before it was dialled
-                three = {live.channel_id or "", live.agent_channel_id or "", party}
-                await eventually(lambda: _is_set(channels_in(cb, live.bridge_id or ""), three),
-                                 what="the number in the call's bridge")
-                # Alice's phone hangs up: she goes to wrap-up, the caller and the number
-                # talk on.
-                assert cb.ari is not None
-                await cb.ari.hangup(live.agent_channel_id or "")
-                await eventually(lambda: _is(state_of(cb, agents["alice"].id),
-                                             ("wrap_up", None)), what="alice in wrap-up")
-                await eventually(lambda: _is_set(channels_in(cb, live.bridge_id or ""),
-                                                 {live.channel_id or "", party}),
-                                 what="the caller and the number")
-                assert await one_contact_in(cb, "connected") is not None
-                # The caller hangs up: every leg ends, every trunk is given back.
-                await cb.ari.hangup(live.channel_id or "")
-                ended = await eventually(lambda: one_contact_in(cb, "completed"),
-                                         what="completed")
-                await eventually(lambda: nothing_left(cb), what="no channel, no bridge")
-                await eventually(lambda: _is(trunk_calls(cb), []), what="every trunk released")
-                await call.wait()
-            await alice_phone.result()
-        finally:
-            await page.close()
+    async with alice_answers(cb, voice_env, openapi_conformance,
+                             customer.phone(answer_after_ms=300, dtmf_after_ms=10000)) as scene:
+        page, call, live, alice = scene.page, scene.call, scene.live, scene.agents["alice"]
+        cid = live.id
+        status, body = await rest(page, cid, "conference_add", {"number": "+1 2"})
+        assert (status, body["error"]) == (422, "invalid-number")
+        status, body = await rest(page, cid, "conference_add",
+                                  {"number": "+33 1 42 68 53 00"})
+        assert (status, body["error"]) == (403, "number-not-allowed")
+        assert customer.invites() == []
+        party = f"cnf-{cid}-1"
+        assert await rest(page, cid, "conference_add", {"number": "+1 201 555 0142"}) \
+            == (200, {"type": "conference-dialling", "contact_id": cid, "party": party})
+        assert party in await trunk_calls(cb)  # admitted before it was dialled
+        three = {live.channel_id or "", live.agent_channel_id or "", party}
+        await eventually(lambda: same_set(channels_in(cb, live.bridge_id or ""), three),
+                         what="the number in the call's bridge")
+        # Alice's phone hangs up: she goes to wrap-up, the caller and the number
+        # talk on.
+        assert cb.ari is not None
+        await cb.ari.hangup(live.agent_channel_id or "")
+        await eventually(lambda: same(state_of(cb, alice.id),
+                                     ("wrap_up", None)), what="alice in wrap-up")
+        await eventually(lambda: same_set(channels_in(cb, live.bridge_id or ""),
+                                         {live.channel_id or "", party}),
+                         what="the caller and the number")
+        assert await one_contact_in(cb, "connected") is not None
+        # The caller hangs up: every leg ends, every trunk is given back.
+        await cb.ari.hangup(live.channel_id or "")
+        ended = await eventually(lambda: one_contact_in(cb, "completed"),
+                                 what="completed")
+        await eventually(lambda: nothing_left(cb), what="no channel, no bridge")
+        await eventually(lambda: same(trunk_calls(cb), []), what="every trunk released")
+        await call.wait()
     assert customer.invites() == [party]  # dialled once, under the leg's stable id
     assert ended.disposition == "caller-hangup"
     kinds = [e.kind for e in await events_of(cb, ended)]
@@ -250,7 +249,7 @@ async def test_a_consulted_colleague_gets_no_queued_call_and_hold_waits_for_the_
                 await command(page, {"type": "call.consult", "contact_id": cid,
                                      "agent": "bob"}, "consulting")
                 assert await state_of(ccari, bob.id) == ("not_ready", "in_call")
-                await eventually(lambda: _is_set(channels_in(ccari, f"cnb-{cid}-1"),
+                await eventually(lambda: same_set(channels_in(ccari, f"cnb-{cid}-1"),
                                                  {live.agent_channel_id or "",
                                                   f"cns-{cid}-1"}),
                                  what="alice and bob talking")
@@ -281,3 +280,4 @@ async def test_a_consulted_colleague_gets_no_queued_call_and_hold_waits_for_the_
             await page.close()
     kinds = [e.kind for e in await events_of(ccari, live)]
     assert kinds.index("consult-dialling") < kinds.index("consult-ended")
+

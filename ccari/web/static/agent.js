@@ -207,8 +207,9 @@
   const listParties = (m) => { const li = items.get(m.contact_id); if (li) li.ccariCall("call.conference_list"); };
   ccari.on("conference", setParties);
   for (const kind of ["conference-dialling", "conference-muted", "conference-unmuted", "conference-removed"]) ccari.on(kind, listParties);
-  // She left the conference to the others: the call is no longer hers.
-  ccari.on("conference-left", (m) => drop(m.contact_id));
+  // She left the conference to the others: the call goes on without her, and she wraps
+  // up her part of it (its disposition) now.
+  ccari.on("conference-left", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "wrap-up"); });
   ccari.on("wrapped-up", (m) => drop(m.contact_id));
   ccari.on("error", (m) => { $("conn").textContent = "error: " + m.error + (m.message ? " (" + m.message + ")" : ""); });
 
