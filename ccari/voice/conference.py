@@ -13,7 +13,8 @@ when the call goes on) are ``conference_rules.py``; every step is in the contact
 how the agent leaves the conference to the others: she goes to wrap-up (her disposition is
 taken at once, ``wrapup.py``), the call goes on while the customer and at least one added
 party remain (``conference-over`` when the last one leaves), and the customer's leaving
-ends it.  The page's hang-up command still ends the call for everyone.
+ends it; a supervisor may still listen or barge in (``supervision.py``).  The page's
+hang-up command still ends the call for everyone.
 """
 
 from __future__ import annotations
@@ -256,6 +257,8 @@ class Conferences:
                 await safe(self._ari.add_channel(call.bridge_id, call.channel_id))
         if agent_leg and how == "command":
             await self._voice.hangup(agent_leg)
+        for listener in self._voice.agent_left:
+            await listener(call)
         await self._queue.completed(call.contact_id, agent_id, call.settings.wrap_up_s)
         log.info("contact %s: agent %s leaves the conference (%s)", call.contact_id, agent_id,
                  how)

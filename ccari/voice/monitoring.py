@@ -13,6 +13,11 @@ Each mode is a layout of the supervisor's phone leg:
 * **take over**: as barge, and the agent's leg leaves the call (the supervisor stays with the
   customer).  There is no way back from it.
 
+Once the agent has left a call that goes on (her conference, left to the others), the
+snoop of listen is on the customer's leg instead (both directions: the customer and what
+the customer hears, the other parties); barge is the same; whisper and take over are
+refused (:func:`check_mode`).
+
 A snoop's directions are fixed when Asterisk makes it, so a change of directions is a new
 snoop (made first, then the old one hung up: no gap in what the supervisor hears).
 
@@ -43,6 +48,18 @@ class IllegalSwitch(Exception):
     """A mode change the table does not allow."""
 
 
+class NoAgent(Exception):
+    """A mode that needs the agent, on a call she is no longer in."""
+
+
+def check_mode(mode: Mode, agent_in_call: bool) -> None:
+    """Raise :class:`NoAgent` for a mode that means nothing without the agent: whisper (to
+    whom?) and take over (from whom?).  Listen and barge stay: the call goes on (e.g. she
+    left her conference to the others) and its bridge is still there to hear and join."""
+    if not agent_in_call and not LAYOUTS[mode].without_agent:
+        raise NoAgent(f"{mode.value} needs the agent, who has left the call")
+
+
 @dataclass(frozen=True)
 class Snoop:
     spy: Direction
@@ -56,15 +73,17 @@ class Layout:
     agent_stays: bool
     seen_by_agent: bool  # the agent's page says who is monitoring, and how
     fill: bool = False  # silence played into the call's bridge (the whisper work-around)
+    without_agent: bool = True  # meaningful once the agent has left the call
 
 
 LAYOUTS: dict[Mode, Layout] = {
     Mode.LISTEN: Layout(Snoop("both", "none"), in_call=False, agent_stays=True,
                         seen_by_agent=False),
     Mode.WHISPER: Layout(Snoop("both", "out"), in_call=False, agent_stays=True,
-                         seen_by_agent=True, fill=True),
+                         seen_by_agent=True, fill=True, without_agent=False),
     Mode.BARGE: Layout(None, in_call=True, agent_stays=True, seen_by_agent=True),
-    Mode.TAKE_OVER: Layout(None, in_call=True, agent_stays=False, seen_by_agent=True),
+    Mode.TAKE_OVER: Layout(None, in_call=True, agent_stays=False, seen_by_agent=True,
+                           without_agent=False),
 }
 
 
@@ -111,3 +130,14 @@ def plan(before: Mode | None, after: Mode | None) -> Plan:
         notify=after if seen_after and before != after else None,
         notify_gone=seen_before and not seen_after,
     )
+
+
+def after_agent_left(mode: Mode) -> tuple[Mode, Plan]:
+    """A session's mode, and what to do, once the agent has left a call that goes on: a
+    snoop on her leg went with it, so listen gets a new one (on the customer's leg, see
+    ``supervision.py``), and a whisper, to nobody now, becomes listen; barge is unchanged."""
+    layout = LAYOUTS[mode]
+    if layout.snoop is None:
+        return mode, Plan()
+    return Mode.LISTEN, Plan(new_snoop=LAYOUTS[Mode.LISTEN].snoop, drop_snoop=True,
+                             stop_fill=layout.fill)

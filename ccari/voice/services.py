@@ -145,6 +145,9 @@ class VoiceService:
         # Asked, the call's lock held, when a connected call's agent leg hangs up: True if
         # the call goes on without her (a conference), else the call ends.
         self.agent_leaving: list[Callable[[Call], Awaitable[bool]]] = []
+        # Told, the call's lock held, once its agent has left a call that goes on (her
+        # conference, left to the others): what hung on her leg (a supervisor's snoop).
+        self.agent_left: list[Callable[[Call], Awaitable[None]]] = []
 
     def now(self) -> dt.datetime:
         return utc(self._clock())

@@ -8,7 +8,10 @@ over her phone is in the call's bridge.  The mode changes during the session wit
 dialling her again.  Every start, mode change and stop is saved in the contact's event log
 (with who did it) before Asterisk is told; the agent's page is told who monitors in the
 modes she can hear.  The call ending ends the session (its legs, its bridge); the session
-ending leaves the call up.  After an ARI reconnect, what Asterisk still has of sessions
+ending leaves the call up.  A call whose agent left her conference to the others can still
+be listened to (a snoop on the customer's leg) or barged into; whisper and take over need
+the agent (409 ``agent-not-in-call``); a session listening or whispering when she leaves
+listens on (``agent_left``).  After an ARI reconnect, what Asterisk still has of sessions
 this process does not know is hung up (``reconcile``).
 """
 
@@ -32,7 +35,7 @@ from ccari.storage.models import Agent
 from ccari.voice import monitoring
 from ccari.voice.calls import Call
 from ccari.voice.hold import safe
-from ccari.voice.monitoring import IllegalSwitch, Mode
+from ccari.voice.monitoring import IllegalSwitch, Mode, NoAgent
 from ccari.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ class Supervision:
         self._hub = hub
         self._sessions: dict[str, Session] = {}
         voice.agent_part_over.append(self.call_over)
+        voice.agent_left.append(self.agent_left)
 
     # ---- queries ---------------------------------------------------------------------------
     def of_contact(self, contact_id: str) -> list[Session]:
@@ -111,9 +115,19 @@ class Supervision:
         call = self._voice.calls.by_contact(contact_id)
         if call is None or call.tenant_id != supervisor.tenant_id:
             raise NotFound("no such call in progress", error_id="call-not-found")
-        if call.phase != "connected" or not call.agent_channel_id:
+        if call.phase != "connected" or not call.bridge_id:
             raise Conflict(f"the call is {call.phase}", error_id="call-not-connected")
         return call
+
+    @staticmethod
+    def _check_mode(call: Call, mode: Mode) -> None:
+        """409 ``agent-not-in-call`` for whisper or take over once the agent has left."""
+        try:
+            # A call taken over has the supervisor who took it in the agent's place.
+            monitoring.check_mode(mode, agent_in_call=call.agent_id is not None
+                                  or call.taken_over_by is not None)
+        except NoAgent as exc:
+            raise Conflict(str(exc), error_id="agent-not-in-call") from None
 
     def _mine(self, supervisor: Agent, contact_id: str) -> Session | None:
         return next((s for s in self.of_contact(contact_id)
@@ -123,6 +137,7 @@ class Supervision:
     async def monitor(self, supervisor: Agent, contact_id: str, mode: Mode) -> dict[str, Any]:
         """Start a session in ``mode`` (her phone rings), or switch her session to it."""
         call = self._live_call(supervisor, contact_id)
+        self._check_mode(call, mode)
         session = self._mine(supervisor, contact_id)
         if session is not None:
             await self._switch(session, mode)
@@ -195,6 +210,19 @@ class Supervision:
             await self._end(session, "supervisor-hangup" if session.answered else "no-answer",
                             leg_gone=True)
 
+    async def agent_left(self, call: Call) -> None:
+        """The agent left a call that goes on (the caller holds the call's lock): a session
+        that heard her leg's snoop hears the customer's; a whisper becomes listen."""
+        # Not under the session's lock: a take-over holds it and then waits for the call's.
+        for session in self.of_contact(call.contact_id):
+            mode, steps = monitoring.after_agent_left(session.mode)
+            if mode is not session.mode:
+                await self._log(session, "monitor-mode", mode=mode.value,
+                                was=session.mode.value, reason="agent-left")
+                session.mode = mode
+            if session.answered:  # else the layout is made when her phone answers
+                await self._carry_out(session, steps)
+
     async def call_over(self, contact_id: str) -> None:
         """The call's agent part is over (the caller holds the call's lock)."""
         for session in self.of_contact(contact_id):
@@ -202,14 +230,17 @@ class Supervision:
 
     async def _carry_out(self, session: Session, steps: monitoring.Plan) -> None:
         call = self._voice.calls.by_contact(session.contact_id)
-        if call is None or not call.agent_channel_id or not call.bridge_id:
+        if call is None or not call.bridge_id:
             return  # the call is over: call_over ends the session
         ari = self._ari
         old_snoop = session.snoop
         if steps.new_snoop is not None:  # it joins the session's bridge once in Stasis
             session.snoops += 1
             session.snoop = ids.make(Kind.SNOOP, session.id, session.snoops)
-            await safe(ari.snoop(call.agent_channel_id, snoop_id=session.snoop,
+            # On the agent's leg; once she has left, on the customer's (what the customer
+            # says and hears: everyone else in the call).
+            spied = call.agent_channel_id or call.channel_id
+            await safe(ari.snoop(spied, snoop_id=session.snoop,
                                  spy=steps.new_snoop.spy, whisper=steps.new_snoop.whisper,
                                  app_args=(SNOOP_ARG, session.id)))
         if steps.to_call or steps.to_monitor:

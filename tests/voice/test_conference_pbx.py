@@ -1,7 +1,7 @@
 """The conference controller and the consult's reservation on the real Asterisk: SIPp plays
 the caller, the agents' phones and the outside number; each leg sends its own tone and the
 tones each one receives say who hears whom (``tests/voice/media.py``).  An agent who leaves
-her conference wraps up at once."""
+her conference wraps up at once; a supervisor still listens and barges in."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ from tests.voice.calls import (
     serving,
     table,
 )
-from tests.voice.conftest import VoiceEnv, eventually
-from tests.voice.media import Leg, settled
+from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
+from tests.voice.media import Leg, leg, settled
 from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
     Customer,
     callbacks_config,
@@ -41,6 +41,7 @@ from tests.voice.test_callbacks_pbx import (  # noqa: F401 - fixtures
     customer,
     settings,
 )
+from tests.voice.test_supervision_pbx import Supervisor, session_of
 from tests.voice.test_transfers_pbx import trunk_calls
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
@@ -281,3 +282,54 @@ async def test_a_consulted_colleague_gets_no_queued_call_and_hold_waits_for_the_
     kinds = [e.kind for e in await events_of(ccari, live)]
     assert kinds.index("consult-dialling") < kinds.index("consult-ended")
 
+
+async def test_a_supervisor_listens_to_and_barges_into_a_call_its_agent_left(
+    ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
+) -> None:
+    """Alice adds bob and leaves the call to him and the customer: sam, listening since
+    before, hears them on (her snoop went with alice's leg); whisper and take over are
+    refused, barge joins them; a new session listens at once."""
+    sup = await leg("supervisor", PHONE_IP, lambda **p: phone(voice_env, "sam", **p))
+    async with call_with_alice(ccari, voice_env, openapi_conformance, ready_too=("bob",),
+                               phones={"colleague": "bob"}) as scene, sup.sipp:
+        page, legs, live, cid = scene.page, scene.legs, scene.live, scene.cid
+        legs["supervisor"] = sup
+        sam = Supervisor(await page_of(scene.served, "sam"))
+        try:
+            await command(page, {"type": "call.conference_add", "contact_id": cid,
+                                 "agent": "bob"}, "conference-dialling")
+            await joined(ccari, legs, "colleague", f"cnf-{cid}-1", live.bridge_id or "")
+            assert (await sam.monitor(cid, "listen"))[0] == 200
+            await eventually(lambda: session_of(sam, cid), what="sam's phone answered")
+            assert await rest(page, cid, "conference_leave") == (
+                200, {"type": "conference-left", "contact_id": cid})
+            rest_of = scene.only("customer", "colleague", "supervisor")
+            listen = table(rest_of, "customer<colleague", "colleague<customer",
+                           "supervisor<customer", "supervisor<colleague")
+            assert await settled(rest_of, listen) == listen
+            for mode in ("whisper", "take_over"):  # to nobody, from nobody
+                status, body = await sam.monitor(cid, mode)
+                assert (status, body["error"]) == (409, "agent-not-in-call"), mode
+            assert (await sam.monitor(cid, "barge"))[0] == 200
+            barge = table(rest_of, *(f"{a}<{b}" for a in rest_of for b in rest_of if a != b))
+            assert await settled(rest_of, barge) == barge
+            # Her session ends; a new one listens from the start.
+            status, body = await sam.call("DELETE", f"/supervisor/api/calls/{cid}/monitor")
+            assert (status, body["state"]) == (200, "stopped")
+            assert (await sam.monitor(cid, "listen"))[0] == 200
+            await eventually(lambda: session_of(sam, cid), what="sam's phone answered again")
+            assert await settled(rest_of, listen) == listen
+            assert ccari.ari is not None
+            await ccari.ari.hangup(live.channel_id or "")
+            ended = await eventually(lambda: one_contact_in(ccari, "completed"),
+                                     what="completed")
+            await eventually(lambda: nothing_left(ccari), what="no channel, no bridge")
+        finally:
+            await sam.page.close()
+    log = [(e.kind, e.data.get("mode"), e.data.get("reason"))
+           for e in await events_of(ccari, ended)
+           if e.kind.startswith("monitor-") or e.kind == "conference-agent-left"]
+    assert log == [("monitor-started", "listen", None), ("conference-agent-left", None, None),
+                   ("monitor-mode", "barge", None), ("monitor-stopped", None, "stopped"),
+                   ("monitor-started", "listen", None),
+                   ("monitor-stopped", None, "call-ended")]

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from ccari.voice.monitoring import LAYOUTS, IllegalSwitch, Mode, Plan, Snoop, plan
+from ccari.voice.monitoring import (
+    LAYOUTS,
+    IllegalSwitch,
+    Mode,
+    NoAgent,
+    Plan,
+    Snoop,
+    after_agent_left,
+    check_mode,
+    plan,
+)
 
 MODES: list[Mode | None] = [None, *Mode]
 
@@ -102,3 +112,35 @@ def test_ending_a_session_drops_the_snoop_and_tells_the_agent(before: Mode) -> N
 ])
 def test_plan_rows(before: Mode | None, after: Mode, expected: Plan) -> None:
     assert plan(before, after) == expected
+
+
+@pytest.mark.parametrize(("mode", "agent_in_call", "allowed"), [
+    *((m, True, True) for m in Mode),
+    # She left her conference to the others: the call can be heard and joined, not
+    # whispered into (to nobody) or taken over (from nobody).
+    (Mode.LISTEN, False, True), (Mode.BARGE, False, True),
+    (Mode.WHISPER, False, False), (Mode.TAKE_OVER, False, False),
+])
+def test_the_modes_a_call_without_its_agent_allows(mode: Mode, agent_in_call: bool,
+                                                   allowed: bool) -> None:
+    if allowed:
+        check_mode(mode, agent_in_call)
+    else:
+        with pytest.raises(NoAgent):
+            check_mode(mode, agent_in_call)
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    (Mode.LISTEN, Mode.LISTEN), (Mode.WHISPER, Mode.LISTEN), (Mode.BARGE, Mode.BARGE)])
+def test_a_session_listens_on_when_the_agent_leaves(before: Mode, after: Mode) -> None:
+    """Her leg's snoop went with her: a listening session gets a new snoop (on the
+    customer's leg), a whisper becomes listen and its silence stops; barge stays put."""
+    media = reached(before)
+    mode, steps = after_agent_left(before)
+    assert mode is after
+    media.apply(steps)
+    layout = LAYOUTS[after]
+    assert (media.snoop, media.where, media.fill) == (
+        layout.snoop, "call" if layout.in_call else "monitor", layout.fill)
+    assert (steps.new_snoop is not None) == (LAYOUTS[before].snoop is not None)
+    assert not steps.drop_agent and steps.notify is None
