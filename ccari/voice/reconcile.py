@@ -21,6 +21,13 @@ connected                  agent leg gone                          AGENT_GONE
 connected                  agent leg up                            KEEP
 =========================  ======================================  =====================
 
+A connected call kept (``KEEP``) that this process did not have gets its agent's controls
+back from the contact's log and the call's bridge (:func:`controls`): a caller the log
+says is on hold is held again (out of the bridge, music on her channel: re-applied, since a
+process killed half way may have left either undone), with the time she has been held; a
+caller out of the bridge whom the log does not say is held is given back (a resume cut
+short); a muted agent stays muted (ARI reports no mute: it is applied again).
+
 (An overflow voicemail still recording, or recorded while ccari was away, is settled by
 the recorder first: its end comes as an event, or it is kept now.)  Channels in our Stasis
 app that no contact knows (a call that arrived while the socket was down) are treated as
@@ -29,22 +36,31 @@ new inbound calls; bridges of ours that no open contact owns are destroyed.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import select
 
 from ccari.ari import ids
 from ccari.ari.ids import Kind
-from ccari.ari.models import Channel
+from ccari.ari.models import Bridge, Channel
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import State
-from ccari.storage.models import Number
+from ccari.storage.models import ContactEvent, Number
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import menu_of
 from ccari.voice.calls import Call, QueueSettings
+from ccari.voice.hold import safe
 from ccari.voice.offers import agent_channel_of
 from ccari.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
+CONTROL_EVENTS = ("held", "resumed", "muted", "unmuted")
 
 
 class Step(enum.Enum):
@@ -56,6 +72,44 @@ class Step(enum.Enum):
     OFFER_FAILED = "offer-failed"
     REQUEUE = "requeue"
     AGENT_GONE = "agent-gone"
+
+
+@dataclass(frozen=True)
+class Logged:
+    """The agent's controls as the contact's log has them (saved before Asterisk is told)."""
+
+    held_since: dt.datetime | None = None  # on hold since then; None: not on hold
+    hold_s: float = 0.0  # the holds before, in seconds
+    muted: bool = False
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What a connected call rebuilt after a restart needs for its controls."""
+
+    hold: bool = False  # (re)put the caller on hold: out of the bridge, music
+    resume: bool = False  # give the caller back to the bridge, music off
+    mute: bool = False  # (re)mute the agent's leg
+
+
+def controls(logged: Logged, *, caller_in_bridge: bool) -> Controls:
+    """The log decides what the agent asked; Asterisk's bridge, whether a step was cut short."""
+    held = logged.held_since is not None
+    return Controls(hold=held, resume=not held and not caller_in_bridge, mute=logged.muted)
+
+
+def logged_controls(events: Iterable[tuple[str, dt.datetime, dict[str, Any]]]) -> Logged:
+    """The controls of one contact from its ``held``/``resumed``/``muted``/``unmuted`` events,
+    in order."""
+    out = Logged()
+    for kind, at, data in events:
+        if kind == "held":
+            out = replace(out, held_since=at)
+        elif kind == "resumed":
+            out = replace(out, held_since=None, hold_s=float(data.get("hold_s", 0.0)))
+        elif kind in ("muted", "unmuted"):
+            out = replace(out, muted=kind == "muted")
+    return out
 
 
 def decide(state: str, *, in_memory: bool, caller_up: bool, agent_leg: str | None) -> Step:
@@ -94,6 +148,16 @@ async def reconcile(voice: VoiceService) -> None:
                 number = await s.get(Number, c.number_id)
                 if number is not None:
                     menus[c.id] = await tenants_repo.menu(s, c.tenant_id, number.ivr_menu_id)
+        rows = (await s.execute(
+            select(ContactEvent.contact_id, ContactEvent.kind, ContactEvent.at,
+                   ContactEvent.data)
+            .where(ContactEvent.contact_id.in_([c.id for c in contacts
+                                                if c.state == State.CONNECTED]),
+                   ContactEvent.kind.in_(CONTROL_EVENTS))
+            .order_by(ContactEvent.id))).all()
+    control_log: dict[str, list[tuple[str, dt.datetime, dict[str, Any]]]] = {}
+    for contact_id, kind, at, data in rows:
+        control_log.setdefault(contact_id, []).append((kind, at, data or {}))
     known: set[str] = set()
     for contact in contacts:
         agent_leg = contact.agent_channel_id or (
@@ -140,6 +204,9 @@ async def reconcile(voice: VoiceService) -> None:
                 await voice.requeue(call)
             elif step is Step.AGENT_GONE:
                 await voice.finish(call, "agent-hangup")
+            elif not in_memory and contact.state == State.CONNECTED:
+                await _restore(voice, call, logged_controls(control_log.get(contact.id, [])),
+                               bridges.get(call.bridge_id or ""))
     for ch in channels.values():
         if ch.id not in known and voice.calls.by_channel(ch.id) is None and _is_ours(ch, ari.app):
             log.info("reconcile: channel %s arrived while we were away", ch.id)
@@ -148,6 +215,28 @@ async def reconcile(voice: VoiceService) -> None:
     for bridge_id in bridges:
         if ids.kind_of(bridge_id) is Kind.BRIDGE and bridge_id not in ours:
             await voice.destroy_bridge(bridge_id)
+
+
+async def _restore(voice: VoiceService, call: Call, logged: Logged, bridge: Bridge | None) -> None:
+    """The agent's controls of a connected call this process did not have (its lock held)."""
+    todo = controls(logged, caller_in_bridge=bridge is not None
+                    and call.channel_id in bridge.channels)
+    ari, call.hold_s = voice.ari, logged.hold_s
+    if todo.hold and logged.held_since is not None:
+        held_for = max(0.0, (voice.now() - logged.held_since).total_seconds())
+        call.held_at = time.monotonic() - held_for
+        if bridge is not None and call.channel_id in bridge.channels:
+            await safe(ari.remove_channel(bridge.id, call.channel_id))
+        await safe(ari.start_moh(call.channel_id, voice.config.moh_class))
+        call.moh = True
+    elif todo.resume and call.bridge_id:
+        await safe(ari.stop_moh(call.channel_id))
+        await safe(ari.add_channel(call.bridge_id, call.channel_id))
+    if todo.mute and call.agent_channel_id:
+        call.muted = True
+        await safe(ari.mute(call.agent_channel_id, "in"))
+    if todo != Controls():
+        log.info("reconcile: contact %s: %s", call.contact_id, todo)
 
 
 def _is_ours(channel: Channel, app: str) -> bool:

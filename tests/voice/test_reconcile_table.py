@@ -1,13 +1,19 @@
-"""The reconcile decision, walked over every stored state and what Asterisk may report."""
+"""The reconcile decision, walked over every stored state and what Asterisk may report, and
+the agent's controls (hold, mute) a connected call gets back after a restart."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+from dataclasses import replace
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ccari.contacts.lifecycle import LIVE, State
-from ccari.voice.reconcile import Step, decide
+from ccari.voice.reconcile import Controls, Logged, Step, controls, decide, logged_controls
 
 AGENT = (None, "Ringing", "Up")  # the agent leg: none, ringing, answered
 # Written out by hand: (state, in memory, caller up, agent leg) -> step.
@@ -40,3 +46,49 @@ def test_every_live_state_against_what_asterisk_reports(state: State, in_memory:
 def test_the_table_covers_every_live_state() -> None:
     assert {k[0] for k in EXPECTED} == set(LIVE)
     assert len(EXPECTED) == len(LIVE) * 2 * 2 * len(AGENT)
+
+
+# ---- the agent's controls of a connected call rebuilt after a restart -----------------------
+T0 = dt.datetime(2026, 12, 5, 6, 0, tzinfo=dt.UTC)
+HELD = Logged(held_since=T0)
+
+
+@pytest.mark.parametrize(("logged", "in_bridge", "want"), [
+    (Logged(), True, Controls()),  # talking: nothing to do
+    (HELD, False, Controls(hold=True)),  # on hold: the music again (it may have been cut)
+    (HELD, True, Controls(hold=True)),  # held in the log, not yet on Asterisk: finish it
+    (Logged(), False, Controls(resume=True)),  # a resume cut short: the caller back
+    (Logged(muted=True), True, Controls(mute=True)),
+    (replace(HELD, muted=True), False, Controls(hold=True, mute=True)),
+])
+def test_a_restart_gives_a_connected_call_its_controls_back(
+        logged: Logged, in_bridge: bool, want: Controls) -> None:
+    assert controls(logged, caller_in_bridge=in_bridge) == want
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(("events", "want"), [
+    ([], Logged()),
+    ([("held", at(0), {"agent_id": 1})], Logged(held_since=at(0))),
+    ([("held", at(0), {}), ("resumed", at(5), {"held_s": 5.0, "hold_s": 5.0}),
+      ("held", at(9), {})], Logged(held_since=at(9), hold_s=5.0)),
+    ([("held", at(0), {}), ("resumed", at(5), {"held_s": 5.0, "hold_s": 5.0})],
+     Logged(hold_s=5.0)),
+    ([("muted", at(1), {}), ("unmuted", at(2), {}), ("muted", at(3), {})], Logged(muted=True)),
+    ([("muted", at(1), {}), ("unmuted", at(2), {})], Logged()),
+])
+def test_the_controls_as_the_contacts_log_has_them(
+        events: list[tuple[str, dt.datetime, dict[str, Any]]], want: Logged) -> None:
+    assert logged_controls(events) == want
+
+
+@given(st.lists(st.sampled_from(["held", "resumed", "muted", "unmuted"]), max_size=12))
+def test_the_last_word_of_the_log_wins(kinds: list[str]) -> None:
+    got = logged_controls([(k, at(n), {"hold_s": float(n)}) for n, k in enumerate(kinds)])
+    holds = [k for k in kinds if k in ("held", "resumed")]
+    mutes = [k for k in kinds if k in ("muted", "unmuted")]
+    assert (got.held_since is not None) == (bool(holds) and holds[-1] == "held")
+    assert got.muted == (bool(mutes) and mutes[-1] == "muted")
