@@ -28,15 +28,24 @@ def test_words_of_a_label(label: str, words: tuple[str, ...]) -> None:
 
 
 def test_vocabulary_from_labels_and_digits() -> None:
-    v = Vocabulary.of({"1": "Sales", "2": "an agent", "3": "sales"}, known=lambda w: w != "an")
-    # "sales" names two options: it chooses neither; unknown words are left out
-    assert v.phrases == {"agent": "2", "one": "1", "three": "3", "two": "2"}
-    assert v.option_of("Agent") == "2" and v.option_of("sales") is None
+    dictionary = {"sales": "S EY L Z", "agent": "EY JH AH N T", "one": "W AH N", "two": "T UW",
+                  "three": "TH R IY"}
+    v = Vocabulary.of({"1": "Sales", "2": "an agent", "3": "sales"}, lookup=dictionary.get)
+    # "sales" names two options: it chooses neither; "an" is not in this dictionary: it is
+    # spelled, and the recogniser is told how
+    assert v.phrases == {"an agent": "2", "one": "1", "three": "3", "two": "2"}
+    assert v.added == {"an": "EY EH N"}
+    assert v.option_of("An Agent") == "2" and v.option_of("sales") is None
     assert v.option_of("") is None
 
 
+def test_an_unsayable_word_is_left_out_of_its_phrase() -> None:
+    v = Vocabulary.of({"7": "the zyzzogeton"}, lookup={"the": "DH AH", "seven": "S EH V AH N"}.get)
+    assert v.phrases == {"seven": "7", "the": "7"} and v.added == {}
+
+
 def test_no_known_word_no_vocabulary() -> None:
-    assert not Vocabulary.of({"1": "xyzzy"}, known=lambda w: False)
+    assert not Vocabulary.of({"#": "xyzzogetons"}, lookup=lambda w: None)
 
 
 @pytest.mark.parametrize(("confidence", "threshold", "chosen"), [
@@ -154,3 +163,17 @@ def test_accuracy_over_voices(recognizer: Recognizer) -> None:
     table = "\n".join(lines)
     assert right >= 17, (right, table)
     assert taken <= 7, (taken, table)
+
+
+def test_a_label_word_missing_from_the_dictionary_is_recognised(recognizer: Recognizer) -> None:
+    """"helpdesk" is not in the CMU dictionary: its pronunciation is made from "help" and
+    "desk", added to the recogniser, and a caller saying it is heard."""
+    async def run() -> tuple[Vocabulary, Heard | None]:
+        vocabulary = await recognizer.vocabulary({"1": "helpdesk", "2": "billing"})
+        utterances = endpointed(telephone_pcm16k(["helpdesk"], gap_s=1.0))
+        return vocabulary, await recognizer.recognize(utterances[0], vocabulary)
+
+    vocabulary, heard = asyncio.run(run())
+    assert vocabulary.added == {"helpdesk": "HH EH L P D EH S K"}
+    assert vocabulary.option_of("helpdesk") == "1"
+    assert heard is not None and heard.said == "helpdesk", heard

@@ -1,11 +1,13 @@
 """What a caller may say to a menu, from its options' labels: pure, no I/O.
 
 Each option is chosen by its label ("sales", "an agent") or by its digit spoken as a word
-("two").  Words the recogniser's dictionary does not know are left out of the phrase (a
-label none of whose words is known is reachable by its digit only).  Two options with the
-same phrase keep it for neither: it would be a guess.
+("two").  A word the recogniser's dictionary does not know gets a pronunciation made from
+the dictionary's entries (``lexicon.pronounce``: "helpdesk", "FAQ"), kept with the
+vocabulary for the recogniser to add; a word with none is left out of the phrase (a label
+none of whose words is sayable is reachable by its digit only).  Two options with the same
+phrase keep it for neither: it would be a guess.
 
->>> v = Vocabulary.of({"1": "Sales", "2": "support"}, known=lambda w: True)
+>>> v = Vocabulary.of({"1": "Sales", "2": "support"}, lookup=lambda w: "S")
 >>> v.option_of("support")
 '2'
 >>> v.option_of("one")
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ccari.speech.lexicon import pronounce
 
 DIGIT_WORDS = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five",
                "6": "six", "7": "seven", "8": "eight", "9": "nine"}
@@ -38,23 +42,39 @@ def words_of(label: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Phrase (words joined by one space) -> the digit of the option it chooses."""
+    """Phrase (words joined by one space) -> the digit of the option it chooses, and the
+    pronunciations made for its words the dictionary lacks (word -> phones)."""
 
     phrases: Mapping[str, str]
+    added: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, labels: Mapping[str, str], known: Callable[[str], bool]) -> Vocabulary:
-        """``labels``: digit -> label of each option; ``known``: is a word in the dictionary."""
+    def of(cls, labels: Mapping[str, str], lookup: Callable[[str], str | None]) -> Vocabulary:
+        """``labels``: digit -> label of each option; ``lookup``: a word's phones in the
+        dictionary, or None."""
+        phones: dict[str, str | None] = {}
+        made: dict[str, str] = {}
+
+        def sayable(word: str) -> bool:
+            if word not in phones:
+                known = lookup(word)
+                phones[word] = known if known is not None else pronounce(word, lookup)
+                if known is None and phones[word] is not None:
+                    made[word] = phones[word] or ""
+            return phones[word] is not None
+
         found: dict[str, set[str]] = {}
         for digit, label in labels.items():
             candidates = [words_of(label)]
             if digit in DIGIT_WORDS:
                 candidates.append((DIGIT_WORDS[digit],))
             for words in candidates:
-                kept = tuple(w for w in words if known(w))
+                kept = tuple(w for w in words if sayable(w))
                 if kept:
                     found.setdefault(" ".join(kept), set()).add(digit)
-        return cls({p: next(iter(ds)) for p, ds in sorted(found.items()) if len(ds) == 1})
+        phrases = {p: next(iter(ds)) for p, ds in sorted(found.items()) if len(ds) == 1}
+        used = {w for p in phrases for w in p.split()}
+        return cls(phrases, {w: ph for w, ph in made.items() if w in used})
 
     def option_of(self, said: str) -> str | None:
         """The digit of the option ``said`` (a recogniser's hypothesis) chooses, or None."""

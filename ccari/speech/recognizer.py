@@ -57,7 +57,7 @@ class Recognizer:
         """The menu's vocabulary, the dictionary's words only."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool, lambda: Vocabulary.of(labels, self._known))
+            self._pool, lambda: Vocabulary.of(labels, self._lookup))
 
     async def recognize(self, pcm: bytes, vocabulary: Vocabulary) -> Heard:
         loop = asyncio.get_running_loop()
@@ -73,11 +73,13 @@ class Recognizer:
             self._local.phones = Decoder(lm=None, allphone=phones, loglevel="FATAL",
                                          samprate=SAMPLE_RATE)
             self._local.searches = set()
+            self._local.added = set()
         return self._local.grammar, self._local.phones
 
-    def _known(self, word: str) -> bool:
+    def _lookup(self, word: str) -> str | None:
+        """A word's phones in the model's own dictionary (not one this thread added)."""
         grammar, _ = self._decoders()
-        return grammar.lookup_word(word) is not None
+        return None if word in self._local.added else grammar.lookup_word(word)
 
     def _decode(self, pcm: bytes, vocabulary: Vocabulary) -> Heard:
         if not vocabulary or len(pcm) < 2 * SAMPLE_RATE // 10:
@@ -86,6 +88,10 @@ class Recognizer:
         jsgf = vocabulary.jsgf()
         name = "g" + hashlib.sha1(jsgf.encode()).hexdigest()[:12]
         if name not in self._local.searches:
+            for word, pron in vocabulary.added.items():
+                if word not in self._local.added and grammar.lookup_word(word) is None:
+                    grammar.add_word(word, pron, True)
+                    self._local.added.add(word)
             grammar.add_jsgf_string(name, jsgf)
             self._local.searches.add(name)
         grammar.activate_search(name)
