@@ -24,10 +24,14 @@ RATE = 16000  # what the recogniser gets (slin16)
 LINE_RATE = 8000  # what the caller's codec carries (PCMU)
 LEAD_S = 0.6
 TRAIL_S = 1.2
+# The line noise goes on after a noisy answer for longer than ccari's longest utterance
+# (``speech.max_utterance_s``, 4 s): at 10 dB the end-pointer hears the noise as speech and
+# never hears the answer end, and the live menu then decides on what the cut hands over.
+NOISY_TRAIL_S = 4.6
 # The speech level that silence-only clips take their noise level from (an espeak-ng word's
 # typical RMS at 8 kHz): "nothing said" on a line as noisy as the other clips of its SNR.
 REFERENCE_RMS = 2500.0
-VERSION = 1  # bump when the recipe changes: old cached clips are not reused
+VERSION = 2  # bump when the recipe changes: old cached clips are not reused
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,9 @@ def load(clip: Clip, seed: int, cache: Path) -> bytes:
 
 def _make(clip: Clip, seed: int) -> bytes:
     speech = _espeak(clip) if clip.text else array("h")
+    trail = TRAIL_S if clip.snr_db is None else NOISY_TRAIL_S
     line = array("h", bytes(2 * int(LEAD_S * LINE_RATE))) + speech + array(
-        "h", bytes(2 * int(TRAIL_S * LINE_RATE)))
+        "h", bytes(2 * int(trail * LINE_RATE)))
     if clip.snr_db is not None:
         level = _rms(speech) if clip.text else REFERENCE_RMS
         sigma = level / 10 ** (clip.snr_db / 20)

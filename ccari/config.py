@@ -264,7 +264,7 @@ class SpeechConfig:
     # ccari's address as Asterisk reaches it: the caller's audio comes there as RTP.
     media_host: str = "127.0.0.1"
     # Below this confidence (0..1) an utterance is not taken: the menu asks again.
-    min_confidence: float = 0.6
+    min_confidence: float = 0.45
     # An utterance longer than this is cut and recognised as it is.
     max_utterance_s: float = 4.0
     # How long setting up the audio path may take before the menu goes on with digits only.
