@@ -30,8 +30,9 @@ async def ccari(voice_cfg: Config) -> AsyncIterator[Runtime]:
         yield rt
 
 
-def speaking_caller(env: VoiceEnv, texts: list[str], **params: object) -> Sipp:
-    pcap = rtp_pcap(say(texts, rate=PCMU_RATE, encoding="mu-law"))
+def speaking_caller(env: VoiceEnv, texts: list[str], *, voice: str = "en-us", speed: int = 150,
+                    **params: object) -> Sipp:
+    pcap = rtp_pcap(say(texts, rate=PCMU_RATE, encoding="mu-law", voice=voice, speed=speed))
     return Sipp("caller_speech.xml", env.sip_target, service="15550100", local_ip=CARRIER_IP,
                 params=params, files={"speech.pcap": pcap}, timeout_s=60,
                 recv_timeout_ms=30000)
@@ -62,6 +63,27 @@ async def test_a_caller_who_says_support_is_routed_to_support(
     assert pop["ivr_digits"] == []
     assert (await bob.result()).requests.get("INVITE") == 1
     assert not (await alice.result()).requests.get("INVITE")
+
+
+async def test_a_caller_in_another_voice_who_says_sales_is_routed_to_sales(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    agents = await ready(ccari, "alice", "bob")
+    async with phone(voice_env, "alice") as alice, phone(voice_env, "bob") as bob:
+        # Another voice and speed (female US English, 130 words a minute); the "2"
+        # (support) keyed afterwards comes when the caller is already queued for sales.
+        call = speaking_caller(voice_env, ["sales", "sales"], voice="en-us+f3", speed=130,
+                               speak_after_ms=600, digits="2", dtmf_after_ms=7000,
+                               hangup_after_ms=3000)
+        await call.start()
+        result = await call.wait()
+        assert result.ok, result.describe()
+        done = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed contact")
+    assert done.attributes["skill"] == "sales", done.meta
+    assert done.agent_id == agents["alice"].id
+    assert [h.split(":")[:2] for h in done.meta["ivr"]] == [["said", "sales"]]
+    assert (await alice.result()).requests.get("INVITE") == 1
+    assert not (await bob.result()).requests.get("INVITE")
 
 
 async def test_a_caller_not_understood_twice_is_asked_again_then_keys_a_digit(
