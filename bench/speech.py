@@ -200,14 +200,22 @@ def accuracy(outcomes: Sequence[Outcome], pick: Callable[[Outcome], str | None])
     return sum(pick(o) == o.case.expected for o in outcomes) / len(outcomes)
 
 
+def _snrs(outcomes: Sequence[Outcome]) -> list[float]:
+    return sorted({o.case.clip.snr_db for o in outcomes if o.case.clip.snr_db is not None},
+                  reverse=True)
+
+
+def _at_snr(snr: float) -> Callable[[Outcome], bool]:
+    return lambda o: o.case.clip.snr_db == snr
+
+
 def report(outcomes: Sequence[Outcome]) -> dict[str, float]:
     systems: dict[str, Callable[[Outcome], str | None]] = {
         "ccari": lambda o: o.ccari, "keywords": lambda o: o.baseline}
     groups: list[tuple[str, Callable[[Outcome], bool]]] = [
         ("clean", lambda o: o.case.clip.snr_db is None),
         ("noisy", lambda o: o.case.clip.snr_db is not None),
-        *((f"snr {snr:g} dB", (lambda s: lambda o: o.case.clip.snr_db == s)(snr))
-          for snr in sorted({o.case.clip.snr_db for o in outcomes} - {None}, reverse=True)),
+        *((f"snr {snr:g} dB", _at_snr(snr)) for snr in _snrs(outcomes)),
         ("options", lambda o: o.case.expected is not None),
         ("no option", lambda o: o.case.expected is None),
         ("all", lambda o: True),
@@ -276,6 +284,8 @@ def realtime_streams(seed: int, cache: Path, *, limit: float = 1.5, cap: int = 2
         ok, worst = asyncio.run(streams_in_time(n, talk, menu.labels, limit))
         print(f"  {n:4} streams: worst decision at {worst:.2f}x real time", flush=True)
         good, bad, n = (n, 0, n * 2) if ok else (good, n, n)
+    if bad == 0:
+        print(f"  every decision in time up to {good} streams: a lower bound")
     while bad and bad - good > max(1, good // 10):
         mid = (good + bad) // 2
         ok, worst = asyncio.run(streams_in_time(mid, talk, menu.labels, limit))
