@@ -25,8 +25,8 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(100))
     tenant_id: Mapped[int | None] = mapped_column(Integer)
     tenant: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16))  # tenant, number, agent, queue, menu, hours
+    kind: Mapped[str] = mapped_column(String(16))  # tenant, number, agent, queue, menu, hours...
     key: Mapped[str] = mapped_column(String(100))  # the object's name within the tenant
-    action: Mapped[str] = mapped_column(String(8))  # create, update, delete
+    action: Mapped[str] = mapped_column(String(8))  # create, update, rename, delete
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

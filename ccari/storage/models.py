@@ -71,6 +71,8 @@ class Tenant(Base):
     service_level_s: Mapped[float | None] = mapped_column(Float)
     # Call recording (ccari.recording.policy's JSON); None: nothing recorded.
     recording: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The agents' wrap-up codes (a list of codes); None: the node's voice.disposition_codes.
+    dispositions: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
