@@ -16,6 +16,7 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,11 @@ class VoiceConfig:
     # "<tenant slug>:<code>" only that tenant's.
     disposition_codes: tuple[str, ...] = ("resolved", "follow-up", "escalated", "no-action")
 
-    def dispositions_of(self, tenant_slug: str) -> tuple[str, ...]:
-        """The wrap-up codes of one tenant."""
+    def dispositions_of(self, tenant_slug: str,
+                        own: Sequence[str] | None = None) -> tuple[str, ...]:
+        """The wrap-up codes of one tenant: its own (set by provisioning), else these."""
+        if own is not None:
+            return tuple(own)
         out = []
         for entry in self.disposition_codes:
             slug, _, code = entry.rpartition(":")
@@ -287,6 +291,8 @@ class SitesConfig:
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
+    # "text", or "json": one JSON object a line, with the contact id on a contact's lines.
+    log_format: str = "text"
     node: str = "node1"
     admin_token: str = ""
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -372,6 +378,8 @@ def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None 
 
 
 def validate(cfg: Config) -> None:
+    if cfg.log_format not in ("text", "json"):
+        raise ConfigError("log_format must be 'text' or 'json'")
     for name in ("internal_port", "public_port"):
         port = getattr(cfg.web, name)
         if not 0 <= port < 65536:

@@ -141,7 +141,8 @@ async def page(request: web.Request) -> web.Response:
     return render("agent.html", agent=agent, tenant=tenant, state=state, reason=reason,
                   browser_phone=agent.device == "browser",
                   csrf=sess.csrf, phone_reachable=phone_ok,
-                  dispositions=request.app[keys.CONFIG].voice.dispositions_of(tenant.slug),
+                  dispositions=request.app[keys.CONFIG].voice.dispositions_of(
+                      tenant.slug, tenant.dispositions),
                   plugins=request.app[keys.AGENT_SCRIPTS])
 
 

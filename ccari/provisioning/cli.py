@@ -3,6 +3,7 @@ log, actor ``cli:<unix user>``), against the configured database.  Changes to nu
 agents' phones reload the running Asterisk like ``ccari pbx-sync``.  Output is JSON.
 
     ccari admin tenants list | create SLUG NAME | show SLUG
+                  | rename SLUG NEW_SLUG [--name NAME] | delete SLUG
     ccari admin numbers list TENANT | create TENANT DID [--menu M] [--queue Q]
                   [--hours FILE.json] [--after-hours announcement|voicemail|queue:Q] [--fax]
                   | delete TENANT DID
@@ -40,6 +41,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("slug")
     c.add_argument("name")
     tenants.add_parser("show").add_argument("slug")
+    r = tenants.add_parser("rename", help="a new slug (and name); ids, tokens and history stay")
+    r.add_argument("slug")
+    r.add_argument("new_slug")
+    r.add_argument("--name", help="a new name too")
+    tenants.add_parser("delete", help="the tenant and all it has (not while work is live)"
+                       ).add_argument("slug")
     numbers = sub.add_parser("numbers").add_subparsers(dest="verb", required=True)
     numbers.add_parser("list").add_argument("tenant")
     c = numbers.add_parser("create")
@@ -106,6 +113,13 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str) -> Any:
             return await svc.tenants()
         if verb == "show":
             return await svc.tenant(ns.slug)
+        if verb == "rename":
+            (now,) = await svc.tenants(await svc.tenant_id(ns.slug))
+            renamed, pbx = await svc.rename_tenant(actor, ns.slug, sch.tenant(
+                {"slug": ns.new_slug, "name": ns.name or now["name"]}))
+            return {"tenant": renamed, "pbx": pbx}
+        if verb == "delete":
+            return {"deleted": ns.slug, "pbx": await svc.delete_tenant(actor, ns.slug)}
         tenant, token = await svc.create_tenant(actor, sch.tenant({"slug": ns.slug,
                                                                    "name": ns.name}))
         return {"tenant": tenant, "api_token": token}

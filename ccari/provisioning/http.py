@@ -10,6 +10,8 @@ from the carrier) is the admin's (``403 admin-only``).
     POST /api/tenants                                   {"slug", "name"} -> its API token (admin)
     GET  /api/tenants/{tenant}                          the whole tenant, as a document
     PUT  /api/tenants/{tenant}                          apply a whole document (admin: may create)
+    PATCH /api/tenants/{tenant}                         {"slug"?, "name"?}: rename it (admin)
+    DELETE /api/tenants/{tenant}                        delete it and all it has (admin)
     GET  /api/tenants/{tenant}/queues, PUT .../queues/{name}
     GET|POST /api/tenants/{tenant}/numbers              POST: admin
     GET|PUT|DELETE /api/tenants/{tenant}/numbers/{did}  DELETE: admin
@@ -19,6 +21,7 @@ from the carrier) is the admin's (``403 admin-only``).
     GET|PUT /api/tenants/{tenant}/recording             the tenant's recording policy
     GET  /api/tenants/{tenant}/audit[?limit=100]        the audit log, newest first
     GET|PUT /api/tenants/{tenant}/routing               fair blending (``.routing``)
+    GET|PUT /api/tenants/{tenant}/dispositions          wrap-up codes (``.codes``)
 
 Errors: ``{"error": id, "message": ...}``: 422 for a value ccari cannot take (the field is
 named), 409 for a conflict (``number-taken``, ``phone-taken``, ``menu-in-use``...), 404 for
@@ -155,6 +158,28 @@ async def put_tenant(request: web.Request) -> web.Response:
     if token is not None:
         body["api_token"] = token
     return web.json_response(body, status=201 if token else 200)
+
+
+@routes.patch(TENANT)
+async def rename_tenant(request: web.Request) -> web.Response:
+    """A new slug and/or name; the tenant keeps its id, rows, API token and audit log."""
+    scope = await _scope(request)
+    scope.admin_only()
+    data = await _body(request)
+    service = request.app[PROVISIONING]
+    (now,) = await service.tenants(scope.tenant_id)
+    spec = sch.tenant({**now, **data} if isinstance(data, dict) else data)
+    tenant, pbx = await service.rename_tenant(scope.actor, scope.slug, spec)
+    return web.json_response({"tenant": tenant, "pbx": pbx})
+
+
+@routes.delete(TENANT)
+async def delete_tenant(request: web.Request) -> web.Response:
+    """409 ``tenant-busy`` while it has live contacts or logged-in agents."""
+    scope = await _scope(request)
+    scope.admin_only()
+    pbx = await request.app[PROVISIONING].delete_tenant(scope.actor, scope.slug)
+    return web.json_response({"deleted": scope.slug, "pbx": pbx})
 
 
 # ---- queues ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from ccari.provisioning import http, pages, rotation, routing
+from ccari.provisioning import codes, http, pages, rotation, routing
 from ccari.provisioning.pbx import PbxSync
 from ccari.provisioning.services import Provisioning
 
@@ -25,6 +25,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     # API tokens and SIP passwords rotated without a restart.
     rt.internal_setups.append(rotation.internal_setup(
         rotation.Rotation(rt.sessions, service.reload_pbx)))
+    rt.internal_setups.append(codes.internal_setup)
     rt.internal_setups.append(pages.internal_setup)  # the admin pages, over the same service
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:

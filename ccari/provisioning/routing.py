@@ -15,8 +15,7 @@ from aiohttp import web
 
 from ccari import keys
 from ccari.provisioning import schemas as sch
-from ccari.provisioning.http import TENANT, _body, _scope
-from ccari.provisioning.services import Provisioning, _tenant_by_id
+from ccari.provisioning.http import PROVISIONING, TENANT, _body, _scope
 
 routes = web.RouteTableDef()
 MAX_HOLD_S = 86400.0
@@ -40,22 +39,15 @@ def _view(request: web.Request, own: float | None) -> dict[str, Any]:
 @routes.get(TENANT + "/routing")
 async def get_routing(request: web.Request) -> web.Response:
     scope = await _scope(request)
-    async with request.app[keys.SESSIONS]() as s:
-        t = await _tenant_by_id(s, scope.tenant_id)
-        return web.json_response({"routing": _view(request, t.blend_hold_s)})
+    own = await request.app[PROVISIONING].blend_hold(scope.tenant_id)
+    return web.json_response({"routing": _view(request, own)})
 
 
 @routes.put(TENANT + "/routing")
 async def put_routing(request: web.Request) -> web.Response:
     scope = await _scope(request)
     seconds = hold(await _body(request))
-    async with request.app[keys.SESSIONS]() as s:
-        t = await _tenant_by_id(s, scope.tenant_id)
-        before = {"blend_hold_s": t.blend_hold_s}
-        t.blend_hold_s = seconds
-        Provisioning._audit(s, scope.actor, t, "routing", "blend_hold_s", "update", before,
-                            {"blend_hold_s": seconds})
-        await s.commit()
+    await request.app[PROVISIONING].put_blend_hold(scope.actor, scope.tenant_id, seconds)
     await request.app[keys.QUEUE].set_blend_hold(scope.tenant_id, seconds)
     return web.json_response({"routing": _view(request, seconds)})
 

@@ -181,7 +181,8 @@ class CallControls:
                 raise NotFound("no such call for you", error_id="contact-not-found")
             moment = wrapup.when(contact.state, contact.meta, agent.id)
             tenant = await s.get(Tenant, agent.tenant_id)
-            codes = self._voice.config.dispositions_of(tenant.slug if tenant else "")
+            codes = self._voice.config.dispositions_of(tenant.slug if tenant else "",
+                                                       tenant.dispositions if tenant else None)
             if code not in codes:
                 raise BadRequest(f"disposition must be one of {', '.join(codes)}",
                                  error_id="bad-disposition")

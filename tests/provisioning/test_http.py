@@ -218,6 +218,10 @@ TENANT_ROUTES = {
     ("GET", "/api/tenants/{tenant}/routing"): None,
     ("PUT", "/api/tenants/{tenant}/routing"): {"blend_hold_s": 5},
     ("PUT", "/api/tenants/{tenant}/sites/{name}"): {"wan_kbps": 512},
+    ("GET", "/api/tenants/{tenant}/dispositions"): None,
+    ("PUT", "/api/tenants/{tenant}/dispositions"): {"codes": ["sale"]},
+    ("PATCH", "/api/tenants/{tenant}"): {"name": "Mine"},
+    ("DELETE", "/api/tenants/{tenant}"): None,
 }
 # globex's objects the paths name; an acme token must reach none of them.
 GLOBEX_PATH = {"tenant": "globex", "name": "main", "did": "15550200", "username": "carol"}
