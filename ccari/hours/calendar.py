@@ -10,7 +10,11 @@ A :class:`Calendar` holds, in one IANA time zone:
   interval, and what opens on a Friday stays Friday's even after midnight;
 * holidays: a local date whose own intervals replace the weekday's (none: closed all day).
   An interval that opened the day before and runs past midnight is the day before's, so a
-  holiday does not cut a night shift that began on a working day.
+  holiday does not cut a night shift that began on a working day;
+* recurring holidays: an iCalendar rule (:mod:`ccari.hours.recurrence`, "every 25
+  December", "the first Monday of May") with its own intervals, read like a dated holiday
+  on each local date it falls on.  A dated holiday wins over a rule; the first rule that
+  falls on a date wins over the others.
 
 Local times become instants the way iCalendar (RFC 5545) reads them: a time the clock skips
 when daylight saving time starts is read with the offset before the change (02:30 is 03:30
@@ -25,6 +29,8 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
+
+from ccari.hours.recurrence import falls_on
 
 DAY_MINUTES = 24 * 60
 MAX_CLOSE = 2 * DAY_MINUTES  # an interval ends by 48:00 of the day it opens
@@ -46,10 +52,20 @@ class Interval:
 
 
 @dataclass(frozen=True, slots=True)
+class Recurring:
+    """A holiday on every date a (checked) rule falls on, open only in ``hours``."""
+
+    rule: str
+    hours: tuple[Interval, ...] = ()
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Calendar:
     time_zone: str
     weekly: Mapping[int, tuple[Interval, ...]] = field(default_factory=dict)
     holidays: Mapping[dt.date, tuple[Interval, ...]] = field(default_factory=dict)
+    recurring: tuple[Recurring, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -59,6 +75,9 @@ class Calendar:
         """The intervals that open on this local date."""
         if date in self.holidays:
             return self.holidays[date]
+        for holiday in self.recurring:
+            if falls_on(holiday.rule, date):
+                return holiday.hours
         return self.weekly.get(date.weekday(), ())
 
 

@@ -9,7 +9,13 @@ A calendar::
      "weekly": [{"days": ["mon", "tue", "wed", "thu", "fri"], "open": "09:00", "close": "18:00"},
                 {"days": ["sat"], "open": "22:00", "close": "26:00"}],   # 02:00 on Sunday
      "holidays": [{"date": "2026-12-25"},                                 # closed all day
-                  {"date": "2026-12-24", "hours": [{"open": "09:00", "close": "12:00"}]}]}
+                  {"date": "2026-12-24", "hours": [{"open": "09:00", "close": "12:00"}]}],
+     "recurring": [{"rule": "FREQ=YEARLY;BYMONTH=5;BYDAY=1MO", "name": "May Day"},
+                   {"rule": "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31",
+                    "hours": [{"open": "09:00", "close": "13:00"}]}]}
+
+``recurring``: holidays on every local date an iCalendar rule falls on
+(:mod:`ccari.hours.recurrence`); a dated holiday wins over them.  Shown only when there is one.
 
 An after-hours route (a number's, when its calendar says closed)::
 
@@ -27,10 +33,12 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from ccari.hours import recurrence
 from ccari.hours.calendar import (
     DAY_MINUTES,
     Calendar,
     Interval,
+    Recurring,
     day_overlaps,
     is_open,
     next_change,
@@ -44,6 +52,7 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TIME = re.compile(r"^([0-4][0-9]):([0-5][0-9])$")
 AFTER_HOURS = ("announcement", "voicemail", "queue")
 MAX_HOLIDAYS = 400
+MAX_RECURRING = 50
 
 
 def _minutes(f: sch._Fields, name: str) -> int:
@@ -92,7 +101,7 @@ def calendar(data: Any, where: str = "hours") -> dict[str, Any]:
 
 
 def parse(data: Any, where: str = "hours") -> Calendar:
-    f = sch._Fields(data, where, {"time_zone", "weekly", "holidays"})
+    f = sch._Fields(data, where, {"time_zone", "weekly", "holidays", "recurring"})
     zone = time_zone(f.data.get("time_zone"), f.at("time_zone"))
     weekly: dict[int, list[Interval]] = {}
     for at, item in f.items("weekly"):
@@ -125,14 +134,37 @@ def parse(data: Any, where: str = "hours") -> Calendar:
                           error_id="invalid-date") from None
         if date in holidays:
             raise sch.Invalid(f"{hf.at('date')}: {date} is listed twice", error_id="duplicate")
-        hours = tuple(sorted(_interval(sch._Fields(h, hat, {"open", "close"}))
-                             for hat, h in hf.items("hours")))
-        pair = day_overlaps(hours)
-        if pair is not None:
-            raise sch.Invalid(f"{hf.at('hours')}: {_span(pair[0])} and {_span(pair[1])} overlap",
+        holidays[date] = _day_hours(hf)
+    return Calendar(zone, week, holidays, _recurring(f))
+
+
+def _day_hours(f: sch._Fields) -> tuple[Interval, ...]:
+    """A holiday's own hours (none: closed all day)."""
+    hours = tuple(sorted(_interval(sch._Fields(h, hat, {"open", "close"}))
+                         for hat, h in f.items("hours")))
+    pair = day_overlaps(hours)
+    if pair is not None:
+        raise sch.Invalid(f"{f.at('hours')}: {_span(pair[0])} and {_span(pair[1])} overlap",
                           error_id="overlapping-hours")
-        holidays[date] = hours
-    return Calendar(zone, week, holidays)
+    return hours
+
+
+def _recurring(f: sch._Fields) -> tuple[Recurring, ...]:
+    items = f.items("recurring")
+    if len(items) > MAX_RECURRING:
+        raise sch.Invalid(f"{f.at('recurring')}: at most {MAX_RECURRING}", error_id="invalid-field")
+    out: list[Recurring] = []
+    for at, item in items:
+        rf = sch._Fields(item, at, {"rule", "name", "hours"})
+        name = rf.text("name", max_len=100) if rf.has("name") else None
+        try:
+            rule = recurrence.check(rf.data.get("rule"))
+        except recurrence.BadRule as exc:
+            raise sch.Invalid(f"{rf.at('rule')}: {exc}", error_id="invalid-rule") from None
+        if any(r.rule == rule for r in out):
+            raise sch.Invalid(f"{rf.at('rule')}: {rule} is listed twice", error_id="duplicate")
+        out.append(Recurring(rule, _day_hours(rf), name))
+    return tuple(out)
 
 
 def _span(i: Interval) -> str:
@@ -151,7 +183,12 @@ def dump(cal: Calendar) -> dict[str, Any]:
                  **({"hours": [{"open": _hhmm(i.open), "close": _hhmm(i.close)} for i in hs]}
                     if hs else {})}
                 for d, hs in sorted(cal.holidays.items())]
-    return {"time_zone": cal.time_zone, "weekly": weekly, "holidays": holidays}
+    recurring = [{"rule": r.rule, **({"name": r.name} if r.name else {}),
+                  **({"hours": [{"open": _hhmm(i.open), "close": _hhmm(i.close)} for i in r.hours]}
+                     if r.hours else {})}
+                 for r in cal.recurring]
+    return {"time_zone": cal.time_zone, "weekly": weekly, "holidays": holidays,
+            **({"recurring": recurring} if recurring else {})}
 
 
 def after_hours(data: Any, where: str = "after_hours") -> dict[str, Any]:

@@ -162,3 +162,31 @@ async def test_outside_its_hours_a_number_can_send_calls_to_another_queue_withou
     assert done.meta["after_hours"] == "queue" and "ivr" not in done.meta
     assert done.connected_at is not None and done.connected_at - done.arrived_at < dt.timedelta(
         seconds=3)  # rung at once: no menu first
+
+
+async def test_on_a_recurring_holiday_a_call_in_the_weekly_hours_takes_the_after_hours_route(
+        ccari: Runtime, voice_env: VoiceEnv, aiohttp_client,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Monday 7 December 2026 10:00 in Paris is inside the weekly hours, and the first Monday
+    of December: the tenant's rule closes it, as a dated holiday would."""
+    client: TestClient = await aiohttp_client(internal_app(ccari))
+    await put(client, "/hours", {**OFFICE, "recurring": [
+        {"rule": "FREQ=YEARLY;BYMONTH=12;BYDAY=1MO", "name": "founders' day"}]})
+    hours = await (await client.get("/api/tenants/acme/hours", headers=ADMIN)).json()
+    assert hours["hours"]["recurring"] == [{"rule": "FREQ=YEARLY;BYMONTH=12;BYDAY=1MO",
+                                            "name": "founders' day"}]
+    await put(client, f"/numbers/{DID}", {"menu": "main", "after_hours": {"action": "announcement"}})
+    await ready(ccari, "alice")
+    at(ccari, monkeypatch, MONDAY_10)
+    async with phone(voice_env, "alice") as alice:
+        call = caller(voice_env, DID, digits="1", dtmf_after_ms=800, hangup_after_ms=0,
+                      caller="15550195")
+        await call.start()
+        result = await call.wait()
+        assert result.ok and result.requests.get("BYE") == 1, result.describe()  # ccari hung up
+        closed = await eventually(lambda: call_of(ccari, "15550195", "completed"),
+                                  what="the call on the holiday completed")
+    assert not (await alice.result()).requests.get("INVITE")  # alice never rang
+    assert closed.disposition == "after-hours" and closed.meta["after_hours"] == "announcement"
+    assert closed.queued_at is None and closed.agent_id is None
+    assert (await decision_for(ccari, closed.channel_id)).inputs["hours"] == "closed"
