@@ -13,6 +13,13 @@ Lines of text::
     weekly     mon tue wed thu fri 09:00-18:00
     holidays   2026-12-25                closed all day
                2026-12-24 09:00-12:00    open only then
+    recurring  FREQ=YEARLY;BYMONTH=5;BYDAY=1MO              every first Monday of May
+               FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31 09:00-13:00   open only then
+    overrides  sales all                 a queue, then its recording mode
+    codes      sale                      one wrap-up code a line
+
+A number's own hours are the same four fields prefixed ``hours_`` (none given: the
+tenant's hours).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 from ccari.provisioning import schemas as sch
 
 Form = Mapping[str, str]
+HOURS_FIELDS = ("time_zone", "weekly", "holidays", "recurring")
 SLOT_MEDIA = sch.MEDIA
 
 
@@ -87,7 +95,34 @@ def number(form: Form) -> dict[str, Any]:
         night = _text(form, "after_hours_queue")
         if night is not None:
             data["after_hours"]["queue"] = night
+    own = {k: form.get(f"hours_{k}", "") for k in HOURS_FIELDS}
+    if any(v.strip() for v in own.values()):
+        data["hours"] = hours(own)
     return data
+
+
+def recording(form: Form) -> dict[str, Any]:
+    data: dict[str, Any] = {"mode": form.get("mode", "").strip(), "retention_days": None}
+    _put(data, form, "retention_days", numeric=True)
+    overrides: dict[str, str] = {}
+    for where, line in _lines(form, "overrides"):
+        name, _, mode = line.partition(" ")
+        if not mode.strip():
+            raise sch.Invalid(f"{where}: write a queue and its mode, e.g. sales all",
+                              error_id="invalid-field")
+        overrides[name] = mode.strip()
+    data["queues"] = overrides
+    return data
+
+
+def blending(form: Form) -> dict[str, Any]:
+    value = _text(form, "blend_hold_s")
+    return {"blend_hold_s": None if value is None else _number(value)}
+
+
+def codes(form: Form) -> dict[str, Any]:
+    lines = [line for _, line in _lines(form, "codes")]
+    return {"codes": lines or None}
 
 
 def agent(form: Form) -> dict[str, Any]:
@@ -160,8 +195,13 @@ def hours(form: Form) -> dict[str, Any]:
         date, *spans = line.split()
         holidays.append({"date": date, **({"hours": [_span(s, where) for s in spans]}
                                            if spans else {})})
+    recurring = []
+    for where, line in _lines(form, "recurring"):
+        rule, *spans = line.split()
+        recurring.append({"rule": rule, **({"hours": [_span(s, where) for s in spans]}
+                                           if spans else {})})
     return {"time_zone": form.get("time_zone", "").strip(), "weekly": weekly,
-            "holidays": holidays}
+            "holidays": holidays, **({"recurring": recurring} if recurring else {})}
 
 
 # ---- model JSON -> form (to edit what is there) ------------------------------------------------
@@ -191,6 +231,26 @@ def menu_form(view: Mapping[str, Any]) -> dict[str, str]:
     return form
 
 
+def number_form(view: Mapping[str, Any]) -> dict[str, str]:
+    form = {k: str(view[k]) for k in ("queue", "menu", "purpose") if view.get(k)}
+    form["did"] = f"+{view['did']}"
+    night = view.get("after_hours") or {}
+    if night:
+        form["after_hours"] = night["action"]
+        if night.get("queue"):
+            form["after_hours_queue"] = night["queue"]
+    form.update({f"hours_{k}": v for k, v in hours_form(view.get("hours")).items()})
+    return form
+
+
+def recording_form(policy: Mapping[str, Any] | None) -> dict[str, str]:
+    if not policy:
+        return {}
+    days = policy.get("retention_days")
+    return {"mode": policy["mode"], "retention_days": "" if days is None else str(days),
+            "overrides": "\n".join(f"{q} {m}" for q, m in policy.get("queues", {}).items())}
+
+
 def hours_form(calendar: Mapping[str, Any] | None) -> dict[str, str]:
     if not calendar:
         return {}
@@ -201,4 +261,7 @@ def hours_form(calendar: Mapping[str, Any] | None) -> dict[str, str]:
         "holidays": "\n".join(" ".join([h["date"], *(f"{s['open']}-{s['close']}"
                                                      for s in h.get("hours", ()))])
                               for h in calendar["holidays"]),
+        "recurring": "\n".join(" ".join([r["rule"], *(f"{s['open']}-{s['close']}"
+                                                      for s in r.get("hours", ()))])
+                               for r in calendar.get("recurring", ())),
     }

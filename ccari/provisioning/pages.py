@@ -1,5 +1,6 @@
-"""The admin pages (internal listener): tenants, and per tenant its numbers, queues, agents,
-skills, IVR menus, business hours and audit log.
+"""The admin pages (internal listener): tenants, and per tenant its numbers (with their own
+hours), queues, agents, skills, IVR menus, business hours, recording policy, blending,
+wrap-up codes and audit log; the admin renames and deletes tenants here too.
 
 Log in with the admin token (every tenant) or a tenant's API token (that tenant only): the
 page sets a signed session cookie holding a CSRF token every form sends back.  Each form is
@@ -22,11 +23,12 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ccari import keys
 from ccari.errors import CcariError, Forbidden, NotFound, Unauthorized
-from ccari.provisioning import forms
+from ccari.provisioning import codes, forms, routing
 from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
 from ccari.provisioning.http import PROVISIONING
 from ccari.provisioning.services import Provisioning
+from ccari.recording import policy as recording_policy
 from ccari.sites import schemas as site_schemas
 from ccari.sites.http import SITES
 from ccari.storage.models import Tenant
@@ -193,10 +195,28 @@ async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int,
                        error: CcariError | None = None, status: int = 200) -> web.Response:
     service = request.app[PROVISIONING]
     doc = await service.tenant(slug)
-    forms_now: dict[str, Mapping[str, str]] = {"hours": forms.hours_form(doc.get("hours"))}
+    recording = await service.recording(tenant_id)
+    blend = await service.blend_hold(tenant_id)
+    own_codes = await service.dispositions(tenant_id)
+    settings = {
+        "recording": recording, "blend_hold_s": blend,
+        "effective_blend_hold_s": request.app[keys.QUEUE].router.rules.hold_after
+        if blend is None else blend,
+        "codes": own_codes,
+        "effective_codes": request.app[keys.CONFIG].voice.dispositions_of(slug, own_codes),
+    }
+    forms_now: dict[str, Mapping[str, str]] = {
+        "hours": forms.hours_form(doc.get("hours")),
+        "recording": forms.recording_form(recording),
+        "blending": {"blend_hold_s": "" if blend is None else f"{blend:g}"},
+        "codes": {"codes": "\n".join(own_codes or ())},
+        "tenant": dict(doc["tenant"]),
+    }
     edit = request.query.get("edit", "")
     kind, _, key = edit.partition(":")
-    if kind == "agent":
+    if kind == "number":
+        forms_now["numbers"] = forms.number_form(await service.number(tenant_id, key))
+    elif kind == "agent":
         forms_now["agent"] = {**forms.agent_form(await service.agent(tenant_id, key)),
                               "mode": "update"}
     elif kind == "menu":
@@ -213,7 +233,8 @@ async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int,
                   forms=forms_now, section=section, error=error, skills=sorted(skills.items()),
                   audit=await service.audit(tenant_id, 50), global_admin=sess.tenant_id is None,
                   sites=await request.app[SITES].sites(tenant_id),
-                  media=forms.SLOT_MEDIA, dumps=json.dumps)
+                  media=forms.SLOT_MEDIA, dumps=json.dumps, settings=settings,
+                  modes=recording_policy.MODES)
 
 
 @routes.get(TENANT)
@@ -225,7 +246,8 @@ async def tenant_page(request: web.Request) -> web.Response:
     return await _tenant_page(request, sess, tenant_id, slug)
 
 
-Change = Callable[[web.Request, str, int, dict[str, str]], Awaitable[None]]
+# A change through the service; a path to go to instead of the tenant's page (renamed, deleted).
+Change = Callable[[web.Request, str, int, dict[str, str]], Awaitable[str | None]]
 
 
 def _change(section: str, change: Change, *,
@@ -240,13 +262,13 @@ def _change(section: str, change: Change, *,
             raise Forbidden("only the admin may do this", error_id="admin-only")
         try:
             actor = "admin" if sess.tenant_id is None else f"tenant:{slug}"
-            await change(request, actor, tenant_id, form)
+            elsewhere = await change(request, actor, tenant_id, form)
         except CcariError as exc:
             if exc.status in (401, 403):
                 raise
             return await _tenant_page(request, sess, tenant_id, slug, section=section,
                                       form=form, error=exc, status=exc.status)
-        raise web.HTTPSeeOther(f"/admin/tenants/{slug}#{section}")
+        raise web.HTTPSeeOther(elsewhere or f"/admin/tenants/{slug}#{section}")
 
     return handler
 
@@ -309,6 +331,41 @@ async def _delete_hours(request: web.Request, actor: str, tenant_id: int, form: 
     await _svc(request).put_hours(actor, tenant_id, None)
 
 
+async def _save_recording(request: web.Request, actor: str, tenant_id: int,
+                          form: dict[str, str]) -> None:
+    await _svc(request).put_recording(actor, tenant_id, forms.recording(form))
+
+
+async def _save_blending(request: web.Request, actor: str, tenant_id: int,
+                         form: dict[str, str]) -> None:
+    seconds = routing.hold(forms.blending(form))
+    await _svc(request).put_blend_hold(actor, tenant_id, seconds)
+    await request.app[keys.QUEUE].set_blend_hold(tenant_id, seconds)
+
+
+async def _save_codes(request: web.Request, actor: str, tenant_id: int,
+                      form: dict[str, str]) -> None:
+    await _svc(request).put_dispositions(actor, tenant_id, codes.codes(forms.codes(form)))
+
+
+async def _rename_tenant(request: web.Request, actor: str, tenant_id: int,
+                         form: dict[str, str]) -> str:
+    made, _ = await _svc(request).rename_tenant(actor, request.match_info["tenant"],
+                                                sch.tenant(forms.tenant(form)))
+    return f"/admin/tenants/{made['slug']}"
+
+
+async def _delete_tenant(request: web.Request, actor: str, tenant_id: int,
+                         form: dict[str, str]) -> str:
+    await _svc(request).delete_tenant(actor, request.match_info["tenant"])
+    return "/admin"
+
+
+routes.post(TENANT + "/rename")(_change("tenant", _rename_tenant, admin_only=True))
+routes.post(TENANT + "/delete")(_change("tenant", _delete_tenant, admin_only=True))
+routes.post(TENANT + "/recording")(_change("recording", _save_recording))
+routes.post(TENANT + "/blending")(_change("blending", _save_blending))
+routes.post(TENANT + "/dispositions")(_change("codes", _save_codes))
 routes.post(TENANT + "/numbers")(_change("numbers", _save_number, admin_only=True))
 routes.post(TENANT + "/numbers/{did}/delete")(_change("numbers", _delete_number, admin_only=True))
 routes.post(TENANT + "/queues")(_change("queues", _save_queue))
