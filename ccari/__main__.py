@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ccari", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="TOML config file (default: $CCARI_CONFIG)")
+    parser.add_argument("--log-json", action="store_true",
+                        help="log one JSON object a line (config: log_format = \"json\")")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="PBX + migrations + demo + serve")
     run.add_argument("--no-demo", action="store_true", help="do not seed the demo tenants")
@@ -118,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         return pbx_main(ns.args, prog="ccari pbx")
     try:
         cfg = config_mod.load(ns.config)
-        logging.basicConfig(level=cfg.log_level,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        from ccari import logs
+
+        logs.configure(cfg.log_level, "json" if ns.log_json else cfg.log_format)
         from ccari.app import serve, with_secrets
         from ccari.storage.db import shown, upgrade
 

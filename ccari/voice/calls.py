@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ccari.logs import ContactLock
 from ccari.voice.ivr import Ivr
 from ccari.voice.ports import SpeechSession
 
@@ -50,7 +51,8 @@ class Call:
     moh: bool | None = False
     timer: asyncio.Task[Any] | None = None
     announcer: asyncio.Task[Any] | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Held for every step of the call; the log lines of that work carry its contact.
+    lock: asyncio.Lock = field(init=False)
     # An answering overflow treatment ("callback" offer, "voicemail"): never queued.
     overflow: str | None = None
     # Outside its number's business hours (its after-hours route, not the normal queue).
@@ -67,6 +69,9 @@ class Call:
     speech: SpeechSession | None = None
     # The caller's trunk was given back to admission (once per call, whichever leg ends it).
     trunk_released: bool = False
+
+    def __post_init__(self) -> None:
+        self.lock = ContactLock(self.contact_id, self.tenant_id)
 
     def hold_total(self, now: float) -> float:
         """Seconds on hold so far, the hold under way included."""

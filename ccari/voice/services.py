@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError
@@ -274,14 +275,15 @@ class VoiceService:
         call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow,
                     after_hours=night is not None)
         self.calls.add(call)
-        log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
-        async with call.lock:
-            if await self._answer(call):
-                self.load.answered(time.monotonic() - arrived)
-                if night is not None and night.action != "queue" and overflow is None:
-                    await self.closed.start(call)
-                else:
-                    await self.treat(call, menu)
+        with logs.contact(contact.id, contact.tenant_id):  # its lines and its tasks' lines
+            log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
+            async with call.lock:
+                if await self._answer(call):
+                    self.load.answered(time.monotonic() - arrived)
+                    if night is not None and night.action != "queue" and overflow is None:
+                        await self.closed.start(call)
+                    else:
+                        await self.treat(call, menu)
 
     def _night_meta(self, night: AfterHours | None) -> ContactMeta:
         if night is None:

@@ -9,8 +9,10 @@ fallback (``VoiceService.inbound``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
+from ccari import logs
 from ccari.ari import AriClient
 from ccari.ari.events import (
     ChannelDestroyed,
@@ -73,6 +75,12 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
                          holds=lambda channel: voice.calls.by_channel(channel) is not None)
     outage = AfterOutage(voice)
 
+    def about(channel_id: str) -> contextlib.AbstractContextManager[None]:
+        """The log lines of a call's event carry its contact (an inbound call's from when
+        its contact exists: ``VoiceService.inbound``)."""
+        call = voice.calls.by_channel(channel_id)
+        return logs.contact(call.contact_id, call.tenant_id) if call else contextlib.nullcontext()
+
     async def on_start(ev: StasisStart) -> None:
         try:
             await _start(ev)
@@ -86,30 +94,34 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
             await voice.inbound(ev.channel.id, ev.args[1], caller.number or None,
                                 caller.name or None)
         elif kind == "agent" and len(ev.args) >= 2:
-            await voice.agent_answered(ev.channel.id, ev.args[1])
+            with about(ev.channel.id):
+                await voice.agent_answered(ev.channel.id, ev.args[1])
         else:
             log.debug("ignoring StasisStart of %s with args %s", ev.channel.id, ev.args)
 
     async def on_gone(ev: StasisEnd | ChannelDestroyed) -> None:
         cause = ev.cause if isinstance(ev, ChannelDestroyed) else None
-        try:
-            # An agent leg's bandwidth is given back however its call went (twice is harmless).
-            await voice.legs.release(ev.channel.id)
-            await voice.channel_gone(ev.channel.id, cause)
-        except DATABASE_DOWN as exc:
-            outage.lost("its end", ev.channel.id, exc)
-            return
-        # After the contact ended: a dead call (RTP timeout, session timer) says so.
-        if isinstance(ev, ChannelDestroyed):
-            await voice.dead_calls.channel_ended(ev.channel.id, ev.cause)
-        else:
-            await voice.dead_calls.channel_ended(ev.channel.id)
+        with about(ev.channel.id):
+            try:
+                # An agent leg's bandwidth is given back however its call went (twice is harmless).
+                await voice.legs.release(ev.channel.id)
+                await voice.channel_gone(ev.channel.id, cause)
+            except DATABASE_DOWN as exc:
+                outage.lost("its end", ev.channel.id, exc)
+                return
+            # After the contact ended: a dead call (RTP timeout, session timer) says so.
+            if isinstance(ev, ChannelDestroyed):
+                await voice.dead_calls.channel_ended(ev.channel.id, ev.cause)
+            else:
+                await voice.dead_calls.channel_ended(ev.channel.id)
 
     def on_hangup_request(ev: ChannelHangupRequest) -> None:
-        voice.dead_calls.hangup_requested(ev.channel.id, ev.cause, ev.soft)
+        with about(ev.channel.id):
+            voice.dead_calls.hangup_requested(ev.channel.id, ev.cause, ev.soft)
 
     async def on_dtmf(ev: ChannelDtmfReceived) -> None:
-        await voice.dtmf(ev.channel.id, ev.digit)
+        with about(ev.channel.id):
+            await voice.dtmf(ev.channel.id, ev.digit)
 
     async def on_playback(ev: PlaybackFinished) -> None:
         await voice.playback_finished(ev.playback.id)
