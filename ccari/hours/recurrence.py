@@ -11,11 +11,18 @@ instant into its local date first)::
     FREQ=MONTHLY;BYDAY=1FR                  the first Friday of every month
 
 A rule repeats every year, month or week (``FREQ`` YEARLY, MONTHLY or WEEKLY) and says which
-days with ``BY`` parts (at least one); what the parts leave out comes from 1 January 2000, a
-Saturday (``FREQ=YEARLY;BYMONTH=6`` is every 1 June), as RFC 5545 reads a rule from its start.
-It may end (``UNTIL=20301231``).  ``INTERVAL``, ``COUNT``, ``DTSTART`` and the parts
-finer than a day depend on a start or a time of day and are refused, as is a rule that never
-falls on a day (``BYMONTH=2;BYMONTHDAY=30``).
+days with ``BY`` parts (at least one); what the parts leave out is the 1st (of January, of
+the month), as RFC 5545 reads a rule from a start on 1 January.  It may end
+(``UNTIL=20301231``).  ``BYEASTER`` stands alone (an offset from Easter Sunday, every year).
+A weekly rule, and a rule with ``BYWEEKNO`` or only ``BYSETPOS``, names its weekdays
+(``BYDAY``).  ``INTERVAL``, ``COUNT``, ``DTSTART`` and the parts finer than a day depend on
+a start or a time of day and are refused, as is a rule that never falls on a day
+(``BYMONTH=2;BYMONTHDAY=30``).
+
+Bounded work: dateutil walks a rule that yields nothing up to the year 9999, so a year is read
+in its twin of the Gregorian 400-year cycle just below 9999 (same weekdays, same leap years):
+at most 400 years are ever walked.  Easter, which does not repeat so, is read in its own year
+(where it always falls).
 """
 
 from __future__ import annotations
@@ -28,11 +35,8 @@ from dateutil.rrule import rrule, rrulestr
 FREQUENCIES = ("YEARLY", "MONTHLY", "WEEKLY")
 BY_DAY = ("BYMONTH", "BYMONTHDAY", "BYDAY", "BYSETPOS", "BYYEARDAY", "BYWEEKNO", "BYEASTER")
 MAX_LEN = 200
-# Every rule counts from here (a Saturday); the rules taken do not depend on it, but no
-# holiday falls before it.
-ANCHOR = dt.datetime(2000, 1, 1)
-# A rule must fall on some day before this.
-HORIZON = dt.datetime(2100, 1, 1)
+CYCLE = 400  # years: the Gregorian calendar repeats itself exactly
+TWIN_FROM = dt.MAXYEAR - CYCLE + 1  # a year is read in its twin from here to 9999
 
 
 class BadRule(ValueError):
@@ -61,32 +65,53 @@ def check(rule: object) -> str:
         raise BadRule("say which days with a BY part, e.g. BYMONTH=12;BYMONTHDAY=25")
     if "UNTIL" in given and not (len(given["UNTIL"]) == 8 and given["UNTIL"].isdigit()):
         raise BadRule("UNTIL is a date YYYYMMDD")
+    if "BYEASTER" in given and (set(given) - {"FREQ", "UNTIL", "BYEASTER"}
+                                or given["FREQ"] != "YEARLY"):
+        raise BadRule("BYEASTER stands alone (with FREQ=YEARLY and UNTIL)")
+    if "BYDAY" not in given and (given["FREQ"] == "WEEKLY" or "BYWEEKNO" in given
+                                 or not set(given) & (set(BY_DAY) - {"BYSETPOS"})):
+        raise BadRule("name the weekdays with BYDAY (e.g. BYDAY=MO)")
+    if "UNTIL" in given:
+        try:
+            dt.datetime.strptime(given["UNTIL"], "%Y%m%d")
+        except ValueError:
+            raise BadRule("UNTIL is a date YYYYMMDD") from None
     canonical = ";".join(f"{k}={v}" for k, v in parts)
     try:
-        parsed = _rule(canonical)
-        if "UNTIL" in given:
-            dt.datetime.strptime(given["UNTIL"], "%Y%m%d")
+        first = _rule(canonical, dt.datetime(TWIN_FROM, 1, 1)).after(
+            dt.datetime(TWIN_FROM, 1, 1), inc=True)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise BadRule(f"not a recurrence rule: {exc}") from None
-    if parsed.before(HORIZON) is None:
+    if first is None and "BYEASTER" not in given:
         raise BadRule("the rule never falls on a day")
     return canonical
 
 
-def _rule(canonical: str) -> rrule:
-    parsed = rrulestr(canonical, dtstart=ANCHOR)
+def _rule(canonical: str, start: dt.datetime) -> rrule:
+    """The rule from ``start`` (its end, if any, is applied by :func:`falls_on`)."""
+    without_end = ";".join(p for p in canonical.split(";") if not p.startswith("UNTIL="))
+    parsed = rrulestr(without_end, dtstart=start)
     assert isinstance(parsed, rrule)
     return parsed
 
 
+def _twin(year: int) -> int:
+    """The year of the last 400-year cycle below 9999 with ``year``'s calendar."""
+    return year + CYCLE * -(-(TWIN_FROM - year) // CYCLE) if year < TWIN_FROM else year
+
+
 @lru_cache(maxsize=4096)
 def _days(canonical: str, year: int) -> frozenset[dt.date]:
-    """The days of one year the (checked) rule falls on."""
-    found = _rule(canonical).between(dt.datetime(year, 1, 1), dt.datetime(year, 12, 31),
-                                     inc=True)
-    return frozenset(d.date() for d in found)
+    """The days of one year the (checked) rule falls on, its end aside."""
+    read = year if "BYEASTER=" in canonical else _twin(year)
+    start, end = dt.datetime(read, 1, 1), dt.datetime(read, 12, 31)
+    found = _rule(canonical, start).between(start, end, inc=True)
+    return frozenset(dt.date(year, d.month, d.day) for d in found)
 
 
 def falls_on(canonical: str, date: dt.date) -> bool:
     """Does the (checked) rule fall on this local date?"""
+    _, _, until = canonical.partition("UNTIL=")
+    if until and date > dt.datetime.strptime(until[:8], "%Y%m%d").date():
+        return False
     return date in _days(canonical, date.year)

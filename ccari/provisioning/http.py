@@ -166,6 +166,8 @@ async def rename_tenant(request: web.Request) -> web.Response:
     scope = await _scope(request)
     scope.admin_only()
     data = await _body(request)
+    if data == {}:
+        raise sch.Invalid("give a new slug, a new name or both")
     service = request.app[PROVISIONING]
     (now,) = await service.tenants(scope.tenant_id)
     spec = sch.tenant({**now, **data} if isinstance(data, dict) else data)

@@ -80,11 +80,29 @@ def test_a_rule_is_kept_in_one_form(rule: str, canonical: str) -> None:
     ("FREQ=YEARLY;BYMONTH=13", "never falls on a day"),
     ("FREQ=YEARLY;BYDAY=XX", "not a recurrence rule"),
     ("FREQ=YEARLY;BYMONTH=1;UNTIL=2030", "UNTIL is a date"),
-    ("FREQ=YEARLY;BYMONTH=1;UNTIL=20301399", "not a recurrence rule"),
+    ("FREQ=YEARLY;BYMONTH=1;UNTIL=20301399", "UNTIL is a date"),
+    ("FREQ=YEARLY;BYEASTER=1;BYMONTH=4", "BYEASTER stands alone"),
+    ("FREQ=MONTHLY;BYEASTER=1", "BYEASTER stands alone"),
+    ("FREQ=WEEKLY;BYMONTH=1", "name the weekdays"),
+    ("FREQ=YEARLY;BYWEEKNO=20", "name the weekdays"),
+    ("FREQ=YEARLY;BYSETPOS=1", "name the weekdays"),
+    # Impossible, however it is written: refused after a bounded walk.
+    ("FREQ=WEEKLY;BYYEARDAY=400;BYDAY=MO", "never falls on a day"),
+    ("FREQ=YEARLY;BYWEEKNO=60;BYDAY=MO", "never falls on a day"),
 ])
 def test_rules_ccari_does_not_take_are_refused_saying_why(rule: object, why: str) -> None:
     with pytest.raises(BadRule, match=why):
         check(rule)
+
+
+def test_leap_days_and_sparse_rules_across_centuries() -> None:
+    leap = check("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29")
+    assert [y for y in range(2096, 2105) if falls_on(leap, dt.date(y, 2, 28) +
+                                                   dt.timedelta(days=1))] == [2096, 2104]
+    monday_29th = check("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO")  # every 28 years or so
+    assert [y for y in range(2000, 2060) if y % 4 == 0 and falls_on(monday_29th,
+                                                                    dt.date(y, 2, 29))] == [
+        2016, 2044]
 
 
 WEEKDAYS = {d: (Interval(9 * 60, 17 * 60),) for d in range(5)}
