@@ -1,7 +1,7 @@
 """a tenant's own wrap-up (disposition) codes
 
 Revision ID: 0013a
-Revises: 0012t
+Revises: 0013s
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013a"
-down_revision = "0012t"
+down_revision = "0013s"
 branch_labels = None
 depends_on = None
 
