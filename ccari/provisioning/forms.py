@@ -112,6 +112,7 @@ def recording(form: Form) -> dict[str, Any]:
                               error_id="invalid-field")
         overrides[name] = mode.strip()
     data["queues"] = overrides
+    data["agent_playback"] = form.get("agent_playback") == "1"
     return data
 
 
@@ -248,7 +249,8 @@ def recording_form(policy: Mapping[str, Any] | None) -> dict[str, str]:
         return {}
     days = policy.get("retention_days")
     return {"mode": policy["mode"], "retention_days": "" if days is None else str(days),
-            "overrides": "\n".join(f"{q} {m}" for q, m in policy.get("queues", {}).items())}
+            "overrides": "\n".join(f"{q} {m}" for q, m in policy.get("queues", {}).items()),
+            "agent_playback": "1" if policy.get("agent_playback") else ""}
 
 
 def hours_form(calendar: Mapping[str, Any] | None) -> dict[str, str]:

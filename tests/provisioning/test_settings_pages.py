@@ -22,7 +22,8 @@ async def test_the_settings_set_in_the_forms_are_the_apis_and_are_audited(
         rt, client: TestClient) -> None:  # type: ignore[no-untyped-def]
     csrf = await login(client, ADMIN_TOKEN)
     for path, form in (
-        ("/recording", {"mode": "on-demand", "retention_days": "90", "overrides": "main all"}),
+        ("/recording", {"mode": "on-demand", "retention_days": "90", "overrides": "main all",
+                        "agent_playback": "1"}),
         ("/blending", {"blend_hold_s": "12.5"}),
         ("/dispositions", {"codes": "sale\nno-sale\n\ncall-back"}),
         ("/numbers", {"did": "+1 555 0100", "menu": "main", "queue": "main",
@@ -34,7 +35,8 @@ async def test_the_settings_set_in_the_forms_are_the_apis_and_are_audited(
         assert resp.status == 303, (path, await resp.text())
     api = "/api/tenants/acme"
     assert await ok(await client.get(api + "/recording", headers=ADMIN)) == {
-        "mode": "on-demand", "retention_days": 90, "queues": {"main": "all"}}
+        "mode": "on-demand", "retention_days": 90, "queues": {"main": "all"},
+        "agent_playback": True}
     assert (await ok(await client.get(api + "/routing", headers=ADMIN)))["routing"][
         "blend_hold_s"] == 12.5
     acme = await client.app[PROVISIONING].tenant_id("acme")
