@@ -6,14 +6,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ccari.contacts.repo import OPEN_STATES
 from ccari.errors import Conflict
 from ccari.provisioning import schemas as sch
 from ccari.provisioning import views
 from ccari.provisioning.base import ServiceBase, _agent, _agent_or_none, _site, _tenant_by_id
-from ccari.storage.models import Agent, AgentSkill, Tenant
+from ccari.storage.models import Agent, AgentSkill, Contact, Tenant
 from ccari.web.security import hash_password
 
 
@@ -58,7 +59,15 @@ class AgentsMixin(ServiceBase):
             if a.presence != "logged_out":
                 raise Conflict(f"agent {username!r} is logged in: log them out first",
                                error_id="agent-logged-in")
+            if await s.scalar(select(Contact.id).where(
+                    Contact.tenant_id == tenant_id, Contact.agent_id == a.id,
+                    Contact.state.in_(OPEN_STATES)).limit(1)) is not None:
+                raise Conflict(f"agent {username!r} still has work: complete or requeue it first",
+                               error_id="agent-has-work")
             self._audit(s, actor, t, "agent", a.username, "delete", await views.agent(s, a), None)
+            # Her past contacts stay in the tenant's history, without her.
+            await s.execute(update(Contact).where(
+                Contact.tenant_id == tenant_id, Contact.agent_id == a.id).values(agent_id=None))
             await s.delete(a)
             await s.commit()
         return await self._changed(pbx=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select, update
 
 from ccari.app import internal_app
+from ccari.storage.models import Agent, Contact
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
 
@@ -124,6 +126,37 @@ async def test_each_resource_reads_back_what_was_written_then_is_deleted(client:
     assert await ok(await client.delete(f"{base}/menus/sales", headers=own)) == {"deleted": "sales"}
     for path in ("agents", "numbers", "menus"):
         assert (await ok(await client.get(f"{base}/{path}", headers=own)))[path] == []
+
+
+async def test_an_agent_with_a_history_is_deleted_and_her_past_contacts_stay(
+        client: TestClient, rt) -> None:  # type: ignore[no-untyped-def]
+    """An agent who has had work can leave: refused while a contact of hers is open, then
+    deleted; her finished contacts stay in the tenant's history, without her."""
+    made = await ok(await client.post("/api/tenants", json={"slug": "initech", "name": "Initech"},
+                                      headers=ADMIN), 201)
+    own = {"Authorization": f"Bearer {made['api_token']}"}
+    base = "/api/tenants/initech"
+    await ok(await client.post(f"{base}/agents", json=agent("dora"), headers=own), 201)
+    async with rt.sessions() as s:
+        dora = await s.scalar(select(Agent).where(Agent.username == "dora"))
+        assert dora is not None
+        done = Contact(tenant_id=dora.tenant_id, medium="voice", state="completed",
+                       agent_id=dora.id)
+        live = Contact(tenant_id=dora.tenant_id, medium="chat", state="connected",
+                       agent_id=dora.id)
+        s.add_all([done, live])
+        await s.commit()
+        ids = (done.id, live.id)
+    resp = await client.delete(f"{base}/agents/dora", headers=own)
+    assert resp.status == 409 and (await resp.json())["error"] == "agent-has-work"
+    async with rt.sessions() as s:
+        await s.execute(update(Contact).where(Contact.id == ids[1]).values(state="completed"))
+        await s.commit()
+    assert await ok(await client.delete(f"{base}/agents/dora", headers=own)) == {
+        "deleted": "dora", "pbx": "off"}
+    async with rt.sessions() as s:
+        kept = list(await s.scalars(select(Contact).where(Contact.id.in_(ids))))
+    assert sorted((c.state, c.agent_id) for c in kept) == [("completed", None)] * 2
 
 
 async def test_a_whole_tenant_document_creates_then_updates(client: TestClient) -> None:
