@@ -152,6 +152,8 @@ async def test_mirror_follows_navigation_guidance_needs_consent_and_stop_ends_it
         await expect(mirror.locator("#cb-url")).to_be_disabled()
         await customer.check(".ccari-cobrowse-consent")
         await expect(mirror.locator("#cb-consent")).to_have_text("Guidance allowed")
+        # (the mirror may sit below the agent page's fold: the mouse acts on what is shown)
+        await page.locator("#plan").scroll_into_view_if_needed()
         box = await page.locator("#plan").bounding_box()
         assert box is not None
         await agent.mouse.move(box["x"] + 5, box["y"] + 5)

@@ -104,7 +104,9 @@
     list(li.querySelector(".previous"), c.previous || [], (p) => p.at.slice(0, 16).replace("T", " ") + " " + p.medium + " " + (p.disposition || p.state));
     li.querySelector(".wait").textContent = Math.round(c.wait_s) + " s";
     // A call: the codec her phone is rung with (a lower one when her site's link is busy).
-    li.querySelector(".codec").textContent = c.codec ? c.codec.label + " (" + c.codec.kbps + " kbit/s)" : "";
+    // (No such row for the other media.)
+    li.querySelector("dd.codec").textContent = c.codec ? c.codec.label + " (" + c.codec.kbps + " kbit/s)" : "";
+    for (const el of li.querySelectorAll(".codec")) el.hidden = !c.codec;
     setStatus(li, "offered");
     const plugin = media[c.medium];
     if (plugin && plugin.render) plugin.render(li, c);
