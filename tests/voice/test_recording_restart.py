@@ -9,6 +9,9 @@ import io
 import json
 import time
 import wave
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -45,21 +48,32 @@ async def one(sessions: async_sessionmaker[AsyncSession], model: Any, state: str
     return rows[0] if len(rows) == 1 and rows[0].state == state else None
 
 
-async def test_a_recording_under_way_when_ccari_is_killed_is_kept(
-    voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
-) -> None:
-    engine = make_engine(voice_cfg.database.url)
+@dataclass
+class RecordedCall:
+    """A connected, recorded call from the IVR's caller to alice, ccari running."""
+    sessions: async_sessionmaker[AsyncSession]
+    live: Contact
+    row: Recording
+    legs: dict[str, Any]
+
+
+@asynccontextmanager
+async def recorded_call(cfg: Config, env: VoiceEnv,
+                        proc: CcariProcess) -> AsyncIterator[RecordedCall]:
+    """Record every acme call, connect the caller to alice and wait for the recording to
+    start; the legs and the engine are closed on the way out."""
+    engine = make_engine(cfg.database.url)
     sessions = make_sessionmaker(engine)
     async with sessions() as s:
         acme = await s.scalar(select(Tenant).where(Tenant.slug == "acme"))
         assert acme is not None
         acme.recording = {"mode": "all", "retention_days": None, "queues": {}}
         await s.commit()
-    legs = await three_legs(voice_env, supervisor=False)
+    legs = await three_legs(env, supervisor=False)
     customer = legs["customer"].sink
     try:
-        await ccari_proc.start()
-        page = await alice_page(ccari_proc, voice_env)
+        await proc.start()
+        page = await alice_page(proc, env)
         assert (await page.presence("ready"))["state"] == "ready"
         await page.close()
         async with legs["agent"].sipp:
@@ -71,34 +85,41 @@ async def test_a_recording_under_way_when_ccari_is_killed_is_kept(
                 what="connected")
             row = await eventually(lambda: one(sessions, Recording, "recording",
                                                contact_id=live.id), what="the recording")
-
-            await eventually(lambda: _true(time.time() - row.started_at.timestamp() >= 2.0),
-                             what="two seconds recorded")
-            await ccari_proc.kill()
-            killed = time.time()
-            # While ccari is away the call goes on, and so does Asterisk's recording.
-            await eventually(lambda: _true(time.time() - killed >= 2.0), what="ccari away")
-            await ccari_proc.start()
-            back = time.time()
-            page = await alice_page(ccari_proc, voice_env)
-            try:
-                # The restarted ccari knows the call and its recording: it is still going.
-                async with sessions() as s:
-                    assert (await s.get(Recording, row.id)).state == "recording"  # type: ignore[union-attr]
-                status, body = await rest(page, live.id, "record_pause")
-                assert status == 200, body
-                assert (await rest(page, live.id, "record_resume"))[0] == 200
-                await eventually(lambda: _true(time.time() - back >= 1.5), what="talk again")
-                assert (await rest(page, live.id, "hangup"))[0] == 200
-            finally:
-                await page.close()
-            kept: Recording = await eventually(
-                lambda: one(sessions, Recording, "stored", contact_id=live.id),
-                what="the recording kept")
-            ended = time.time()
+            yield RecordedCall(sessions, live, row, legs)
     finally:
         await closed(legs)
         await engine.dispose()
+
+
+async def test_a_recording_under_way_when_ccari_is_killed_is_kept(
+    voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
+) -> None:
+    async with recorded_call(voice_cfg, voice_env, ccari_proc) as call:
+        sessions, live, row = call.sessions, call.live, call.row
+        await eventually(lambda: _true(time.time() - row.started_at.timestamp() >= 2.0),
+                         what="two seconds recorded")
+        await ccari_proc.kill()
+        killed = time.time()
+        # While ccari is away the call goes on, and so does Asterisk's recording.
+        await eventually(lambda: _true(time.time() - killed >= 2.0), what="ccari away")
+        await ccari_proc.start()
+        back = time.time()
+        page = await alice_page(ccari_proc, voice_env)
+        try:
+            # The restarted ccari knows the call and its recording: it is still going.
+            async with sessions() as s:
+                assert (await s.get(Recording, row.id)).state == "recording"  # type: ignore[union-attr]
+            status, body = await rest(page, live.id, "record_pause")
+            assert status == 200, body
+            assert (await rest(page, live.id, "record_resume"))[0] == 200
+            await eventually(lambda: _true(time.time() - back >= 1.5), what="talk again")
+            assert (await rest(page, live.id, "hangup"))[0] == 200
+        finally:
+            await page.close()
+        kept: Recording = await eventually(
+            lambda: one(sessions, Recording, "stored", contact_id=live.id),
+            what="the recording kept")
+        ended = time.time()
 
     assert kept.path == files.relative_path(live.tenant_id, kept.id) and kept.sha256
     audio = files.read(voice_env.state_dir, kept.path, kept.sha256)
@@ -123,44 +144,20 @@ async def test_a_recording_whose_call_ended_while_ccari_was_away_is_kept_on_rest
     voice_cfg: Config, voice_env: VoiceEnv, voice_pbx: PbxProcess,
     ccari_proc: CcariProcess,  # noqa: F811
 ) -> None:
-    engine = make_engine(voice_cfg.database.url)
-    sessions = make_sessionmaker(engine)
-    async with sessions() as s:
-        acme = await s.scalar(select(Tenant).where(Tenant.slug == "acme"))
-        assert acme is not None
-        acme.recording = {"mode": "all", "retention_days": None, "queues": {}}
-        await s.commit()
-    legs = await three_legs(voice_env, supervisor=False)
-    customer = legs["customer"].sink
-    try:
+    async with recorded_call(voice_cfg, voice_env, ccari_proc) as call:
+        sessions, live, row = call.sessions, call.live, call.row
+        await eventually(lambda: _true(time.time() - row.started_at.timestamp() >= 1.5),
+                         what="a moment recorded")
+        await ccari_proc.kill()
+        # The customer hangs up while ccari is away.
+        await asyncio.to_thread(voice_pbx.rx, f"channel request hangup {live.channel_id}")
+        await call.legs["customer"].sipp.wait()
         await ccari_proc.start()
-        page = await alice_page(ccari_proc, voice_env)
-        assert (await page.presence("ready"))["state"] == "ready"
-        await page.close()
-        async with legs["agent"].sipp:
-            await legs["customer"].sipp.start()
-            await eventually(lambda: _true(customer.remote), what="the IVR's first words")
-            customer.press("1")
-            live: Contact = await eventually(
-                lambda: one(sessions, Contact, "connected", caller_number="15550199"),
-                what="connected")
-            row = await eventually(lambda: one(sessions, Recording, "recording",
-                                               contact_id=live.id), what="the recording")
-            await eventually(lambda: _true(time.time() - row.started_at.timestamp() >= 1.5),
-                             what="a moment recorded")
-            await ccari_proc.kill()
-            # The customer hangs up while ccari is away.
-            await asyncio.to_thread(voice_pbx.rx, f"channel request hangup {live.channel_id}")
-            await legs["customer"].sipp.wait()
-            await ccari_proc.start()
-            kept: Recording = await eventually(
-                lambda: one(sessions, Recording, "stored", contact_id=live.id),
-                what="the recording kept")
-            done: Contact = await eventually(
-                lambda: one(sessions, Contact, "completed", id=live.id), what="the call's end")
-    finally:
-        await closed(legs)
-        await engine.dispose()
+        kept: Recording = await eventually(
+            lambda: one(sessions, Recording, "stored", contact_id=live.id),
+            what="the recording kept")
+        done: Contact = await eventually(
+            lambda: one(sessions, Contact, "completed", id=live.id), what="the call's end")
     assert done.disposition == "caller-hangup"
     assert kept.path and kept.sha256
     audio = files.read(voice_env.state_dir, kept.path, kept.sha256)
