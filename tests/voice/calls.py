@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from playwright.async_api import Browser, Page
 
 from ccari.app import Runtime, internal_app
 from ccari.contacts import repo
 from ccari.storage.models import Agent, Contact, ContactEvent
 from tests.support.agent_web import AgentPage, open_agent_page
+from tests.support.browser import agent_login, chromium
 from tests.support.openapi import Conformances
 from tests.support.sipp import Sipp, SippResult, free_tcp_port
 from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
@@ -44,6 +46,33 @@ async def serving(rt: Runtime, env: VoiceEnv, conformance: Conformances) -> Asyn
                json.loads((env.state_dir / "demo-secrets.json").read_text()))
     finally:
         await runner.cleanup()
+
+
+@dataclass
+class InChromium:
+    """Alice's agent page in Chromium with a call connected to her phone."""
+    alice: Page
+    live: Contact
+    served: Served
+    browser: Browser
+
+
+@contextlib.asynccontextmanager
+async def alice_on_a_call_in_chromium(rt: Runtime, env: VoiceEnv,
+                                      conformance: Conformances) -> AsyncIterator[InChromium]:
+    """The listener served, alice logged in in Chromium and ready, the carrier's caller
+    connected to her SIPp phone; every leg closed on the way out."""
+    legs = await three_legs(env, supervisor=False)
+    try:
+        async with serving(rt, env, conformance) as served, chromium() as browser:
+            base, secrets = served
+            alice = await agent_login(await (await browser.new_context()).new_page(), base,
+                                      "alice", secrets["acme.alice.web"])
+            async with legs["agent"].sipp:
+                live = await connected_call(rt, env, legs)
+                yield InChromium(alice, live, served, browser)
+    finally:
+        await closed(legs)
 
 
 async def page_of(served: Served, user: str) -> AgentPage:
