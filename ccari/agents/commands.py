@@ -27,6 +27,10 @@ class AgentCommands:
             raise ValueError(f"agent command {name!r} registered twice")
         self._handlers[name] = handler
 
+    def names(self) -> tuple[str, ...]:
+        """Every message type an agent's page may send, sorted."""
+        return tuple(sorted(self._handlers))
+
     async def run(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
         """Carry out a command; its errors are raised (the REST API maps them to responses)."""
         name = message.get("type")

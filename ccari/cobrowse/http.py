@@ -50,6 +50,16 @@ async def rrweb_script(request: web.Request) -> web.FileResponse:
     return _script(VENDOR / "rrweb.min.js", 86400)
 
 
+def request_type(text: str) -> str | None:
+    """The type a refused message said it was, for the page to match the error to it."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    kind = data.get("type") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 async def customer_ws(request: web.Request) -> web.WebSocketResponse:
     """``/v1/cobrowse/ws?token=<customer token>[&session=<id to resume>]``."""
     svc = request.app[SERVICE]
@@ -77,7 +87,8 @@ async def customer_ws(request: web.Request) -> web.WebSocketResponse:
                 await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"rate limited")
                 break
             except CcariError as exc:
-                await ws.send_json({"type": "error", "error": exc.error_id, "message": exc.message})
+                await ws.send_json({"type": "error", "error": exc.error_id, "message": exc.message,
+                                    "request": request_type(msg.data)})
     finally:
         await svc.detach_customer(live, ws)
     return ws

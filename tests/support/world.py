@@ -119,6 +119,7 @@ class World:
     admin_page_cookie: str = ""  # the admin pages, logged in with the admin token
     admin_page_csrf: str = ""
     credentials: dict[str, Credentials] = field(default_factory=dict)
+    commands: tuple[str, ...] = ()  # what the agents' pages may send over their websocket
 
     def headers(self, kind: str, tenant: str, origin: str) -> dict[str, str]:
         """``kind``: none, admin, tenant, agent, supervisor or customer (of ``tenant``)."""
@@ -287,4 +288,5 @@ async def serving(cfg: Config, sessions: async_sessionmaker[AsyncSession],
         urls = {"internal": str(internal.make_url("")).rstrip("/"),
                 "public": str(public.make_url("")).rstrip("/")}
         await sign_in(world, urls["internal"], urls["public"])
+        world.commands = rt.commands.names()
         yield world, urls
