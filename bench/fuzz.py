@@ -9,8 +9,9 @@ operation from the listener's document, data that fits the schema and data that 
 (alternating rounds; in half the rounds the path ids are real ones of the caller's tenant so
 the handlers get past their look-ups), each sent with every kind of credential the listener
 knows: none, the admin token, a tenant's API token, an agent's and a supervisor's session
-(cookie + CSRF token), a customer token (with the site's Origin).  Rounds go on until
-``--requests`` are sent or ``--seconds`` are spent.
+(cookie + CSRF token), the admin pages' sessions (their forms get the session's real CSRF
+field, so the fuzz reaches what each form does), a customer token (with the site's Origin).
+Rounds go on until ``--requests`` are sent or ``--seconds`` are spent.
 
 A **server error** is a 5xx or a traceback in a body.  A **schema violation** is an answer
 the document does not allow for that operation (status, content type, JSON body), as the
@@ -163,6 +164,7 @@ def fuzz_one(server: Server, http: requests.Session, found: Findings, listener: 
     assert world is not None
     tenant = TENANTS[seed % 2]
     headers = world.headers(kind, tenant, server.urls["public"])
+    csrf = world.csrf(kind, tenant)
     names = [p.name for p in op.path_parameters]
     known = world.objects[tenant].ids(op.path)
     ids = {n: known[n] for n in names if n in known} if with_ids else None
@@ -177,6 +179,8 @@ def fuzz_one(server: Server, http: requests.Session, found: Findings, listener: 
         if time.monotonic() > deadline:
             return
         http.cookies.clear()
+        if csrf and isinstance(case.body, dict) and "csrf" in case.body:
+            case.body["csrf"] = csrf  # past the form's CSRF check, to what the form does
         try:
             resp = case.call(base_url=base, session=http, headers=headers, timeout=15,
                              allow_redirects=False)
