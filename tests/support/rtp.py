@@ -12,6 +12,7 @@ import random
 import struct
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 
 def _ulaw_to_linear(byte: int) -> int:
@@ -51,6 +52,19 @@ def amplitude_at(samples: Sequence[int], hz: float, rate: int = 8000) -> float:
     return 2 * math.sqrt(max(power, 0.0)) / len(samples)
 
 
+@dataclass(frozen=True)
+class RtpHeader:
+    """One received RTP packet's header: when it came, and what says where it is in its
+    stream (RFC 3550 section 5.1)."""
+
+    at: float
+    seq: int
+    ts: int
+    ssrc: int
+    marker: bool
+    pt: int
+
+
 class RtpPeer(asyncio.DatagramProtocol):
     """One leg's audio: sends ``sound`` (8 kHz mu-law, looped) every 20 ms once Asterisk's
     first packet arrives; keeps the PCMU packets (payload type 0) it receives."""
@@ -61,6 +75,7 @@ class RtpPeer(asyncio.DatagramProtocol):
     def __init__(self, sound: bytes) -> None:
         self.sound = sound
         self.packets: list[tuple[float, bytes]] = []
+        self.headers: list[RtpHeader] = []  # every RTP packet received, in order
         self.transport: asyncio.DatagramTransport | None = None
         self.port = 0
         self.remote: tuple[str, int] | None = None
@@ -73,6 +88,11 @@ class RtpPeer(asyncio.DatagramProtocol):
         self.digits: list[str] = []  # RFC 4733 digits received (payload type 96), once each
         self._last_end = b""  # the timestamp of the last digit's end (sent three times)
 
+    @property
+    def ssrc(self) -> int:
+        """The SSRC of what this peer sends."""
+        return self._ssrc
+
     @classmethod
     async def open(cls, ip: str, sound: bytes) -> RtpPeer:
         loop = asyncio.get_running_loop()
@@ -84,6 +104,10 @@ class RtpPeer(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
         self.start((str(addr[0]), int(addr[1])))
+        if len(data) >= 12 and data[0] >> 6 == 2:
+            seq, ts, ssrc = struct.unpack("!HII", data[2:12])
+            self.headers.append(RtpHeader(time.monotonic(), seq, ts, ssrc, bool(data[1] & 0x80),
+                                          data[1] & 0x7F))
         if len(data) > 12 and data[1] & 0x7F == self.PT:
             skip = 12 + 4 * (data[0] & 0x0F)
             self.packets.append((time.monotonic(), data[skip:]))
@@ -162,3 +186,41 @@ class GsmPeer(RtpPeer):
 
     PT = 3
     FRAME = 33
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive packets of one SSRC: where it starts in the capture, how many."""
+
+    ssrc: int
+    start: int
+    packets: int
+
+
+def runs(headers: Sequence[RtpHeader]) -> list[Run]:
+    """The capture cut where the SSRC changes."""
+    out: list[Run] = []
+    for i, h in enumerate(headers):
+        if out and out[-1].ssrc == h.ssrc:
+            last = out[-1]
+            out[-1] = Run(last.ssrc, last.start, last.packets + 1)
+        else:
+            out.append(Run(h.ssrc, i, 1))
+    return out
+
+
+def continuity_breaks(headers: Sequence[RtpHeader]) -> list[str]:
+    """What breaks RTP continuity in a capture where nothing is lost (the loopback): a
+    sequence number that does not follow the previous packet of the same SSRC (+1, modulo
+    2^16), or a new SSRC whose first packet lacks the marker bit (the stream's very first
+    packet starts the stream: it changes no source).  Empty: continuous."""
+    problems: list[str] = []
+    last: dict[int, int] = {}
+    for i, h in enumerate(headers):
+        new_source = i > 0 and headers[i - 1].ssrc != h.ssrc
+        if h.ssrc in last and h.seq != (last[h.ssrc] + 1) & 0xFFFF:
+            problems.append(f"packet {i}: ssrc {h.ssrc:08x} seq {h.seq} after {last[h.ssrc]}")
+        if new_source and not h.marker:
+            problems.append(f"packet {i}: ssrc {h.ssrc:08x} starts without the marker bit")
+        last[h.ssrc] = h.seq
+    return problems
