@@ -33,8 +33,13 @@ loads and the codecs her phone allows:
   capacity: there is nothing to lower to;
 * else a refusal: the agent is not offered voice (``site-full``).
 
+A leg a person asked for (a consulted colleague, a conference member, a supervisor's phone:
+:func:`choose_asked`) is placed the same way but never refused for bandwidth: on a full
+site it takes the phone's cheapest codec, and the site's load may then pass its capacity.
+
 A site without a capacity (``None``) is unlimited: G.711 always.  By ccari's own
-accounting a site is never over its capacity (the property tests hold it to that).
+accounting of the legs it offers a site is never over its capacity (the property tests hold
+it to that).
 """
 
 from __future__ import annotations
@@ -138,6 +143,26 @@ def choose(site: Site, site_load: float, nodes: Mapping[str, float],
         if fits(site_load, kbps, site.capacity_kbps):
             return Placement(node, codec, kbps)
     return Refusal("site-full")
+
+
+def choose_asked(site: Site, site_load: float, nodes: Mapping[str, float],
+                 allowed: Sequence[str], costs: Costs = Costs()) -> Decision:
+    """:func:`choose` for a leg a person asked for: no ``site-full``, the cheapest codec
+    instead (only ``no-media-node`` or ``no-codec`` refuse)."""
+    decision = choose(site, site_load, nodes, allowed, costs)
+    if isinstance(decision, Refusal) and decision.reason == "site-full":
+        node = least_loaded(nodes)
+        assert node is not None  # else no-media-node
+        codec, kbps = min(_ranked(allowed, costs), key=lambda ck: ck[1])  # preferred first
+        return Placement(node, codec, kbps)
+    return decision
+
+
+def phone_of(endpoint: str) -> str | None:
+    """The agent phone an originate endpoint names (``PJSIP/<phone>``); None for anything
+    else (an outside number through a trunk: ``PJSIP/<trunk>/sip:...``)."""
+    tech, _, rest = endpoint.partition("/")
+    return rest if tech == "PJSIP" and rest and "/" not in rest and "@" not in rest else None
 
 
 def fits(load: float, kbps: float, limit: float) -> bool:

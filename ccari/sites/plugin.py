@@ -1,11 +1,13 @@
 """Wiring of the sites: the bandwidth manager (its capacities read at start), the voice
-ACD's leg planner, the queue's voice gate, the reconcile on every ARI connect, and the API."""
+ACD's leg planner (every leg dialled, given back when its channel is destroyed), the
+queue's voice gate, the reconcile on every ARI connect, and the API."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import TYPE_CHECKING
 
+from ccari.ari.events import ChannelDestroyed
 from ccari.sites import http
 from ccari.sites.services import SiteBandwidth
 
@@ -28,5 +30,12 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         ari.on_connected(lambda: sites.reconcile(ari, node))
+
+        async def gone(ev: ChannelDestroyed) -> None:
+            # Every counted leg's bandwidth is given back when its channel ends, whichever
+            # context owns it (an agent's offer, a consult, a conference, a supervisor).
+            await sites.release(ev.channel.id)
+
+        ari.on(ChannelDestroyed, gone)
 
     rt.pbx_setups.append(attach)

@@ -4,6 +4,10 @@ decisions of the pure core (:mod:`ccari.sites.bandwidth`) carried out.
 
 * :meth:`SiteBandwidth.place` (the voice ACD's ``LegPlanner``): before an agent leg is
   dialled, the media node and the codec, and the leg counted; or no room.
+* :meth:`SiteBandwidth.dial` (the ``LegPlanner``'s other half): before a leg a person asked
+  for is dialled (a consulted colleague or number, a conference member, a supervisor's
+  phone, a transfer's outside number), the same, never refused: counted on the agent's
+  site behind the phone (none for an outside number) and on the media node.
 * :meth:`SiteBandwidth.release`: the leg's channel ended (every end: hang-up, transfer,
   no answer, a failed originate), its bandwidth is given back.
 * :meth:`SiteBandwidth.reconcile`, on every ARI connect: the loads rebuilt from the live
@@ -31,12 +35,16 @@ from ccari.errors import Conflict
 from ccari.provisioning.models import AuditEntry
 from ccari.sites import bandwidth, repo
 from ccari.sites.accounting import Leg, Loads
-from ccari.sites.bandwidth import BY_NAME, Costs, Placement, phone_codecs
+from ccari.sites.bandwidth import BY_NAME, Costs, Placement, phone_codecs, phone_of
 from ccari.storage.models import Agent, Site, Tenant
 from ccari.voice.ports import LegPlan
 
 log = logging.getLogger(__name__)
 MEDIA_VAR = "CCARI_LEG_MEDIA"  # "<tenant id>:<site id or ->:<codec>" on each counted leg
+# The kinds of channel a leg counted may be (what the reconcile looks at).
+COUNTED = frozenset({Kind.AGENT_LEG, Kind.CONSULT_LEG, Kind.CONFERENCE_LEG, Kind.SUPERVISOR_LEG,
+                     Kind.TRANSFER_LEG})
+TRUNK_CODECS = ("ulaw", "alaw")  # what the carrier trunks allow (ccari-pjsip.conf.j2)
 
 
 @dataclass(frozen=True)
@@ -103,10 +111,32 @@ class SiteBandwidth:
                      agent_id, decision.reason, site_id, self.loads.site(site_id))
             await self._tell({site_id})  # so the router stops offering her calls
             return None
+        return await self._count(tenant_id, site_id, decision, allowed, leg_id)
+
+    async def dial(self, tenant_id: int, endpoint: str, leg_id: str) -> LegPlan:
+        """A leg a person asked for, to ``endpoint``: counted from now till its channel
+        ends, with the codec its site has room for (its phone's cheapest on a full site)."""
+        site_id: int | None = None
+        allowed: tuple[str, ...] = TRUNK_CODECS
+        phone = phone_of(endpoint)
+        if phone is not None:
+            async with self._sessions() as s:
+                agent = await repo.agent_by_phone(s, tenant_id, phone)
+            if agent is not None:
+                site_id, allowed = agent.site_id, phone_codecs(agent.device)
+        decision = bandwidth.choose_asked(self._site(site_id), self.loads.site(site_id),
+                                          self.loads.nodes(self.nodes), allowed, self.costs)
+        if not isinstance(decision, Placement):
+            log.warning("leg %s to %s not counted: %s", leg_id, endpoint, decision.reason)
+            return LegPlan()
+        return await self._count(tenant_id, site_id, decision, allowed, leg_id)
+
+    async def _count(self, tenant_id: int, site_id: int | None, decision: Placement,
+                     allowed: Sequence[str], leg_id: str) -> LegPlan:
         self.loads.add(Leg(leg_id, tenant_id, site_id, decision.node, decision.codec,
                            decision.kbps))
-        log.info("leg %s: agent %s from node %s with %s (site %s now %s kbit/s)", leg_id,
-                 agent_id, decision.node, decision.codec, site_id, self.loads.site(site_id))
+        log.info("leg %s: from node %s with %s (site %s now %s kbit/s)", leg_id,
+                 decision.node, decision.codec, site_id, self.loads.site(site_id))
         await self._tell({site_id})
         codec = decision.codec
         return LegPlan(
@@ -129,7 +159,7 @@ class SiteBandwidth:
         mark = self.loads.mark()
         live: list[Leg] = []
         for channel in await ari.list_channels():
-            if ids.kind_of(channel.id) is not Kind.AGENT_LEG:
+            if ids.kind_of(channel.id) not in COUNTED:
                 continue
             known = self.loads.get(channel.id)
             if known is None:

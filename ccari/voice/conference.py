@@ -41,7 +41,7 @@ from ccari.voice.calls import Call
 from ccari.voice.conference_rules import Conference, Party
 from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
-from ccari.voice.legs import register_legs
+from ccari.voice.legs import dial, register_legs
 from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
 from ccari.voice.transfers import Transfers
 
@@ -150,11 +150,9 @@ class Conferences:
                 raise
             conf.parties[party.leg] = party
             try:
-                await self._ari.originate(endpoint, channel_id=party.leg,
-                                          app_args=(STASIS_ARG, contact_id),
-                                          timeout=self._transfers.ring_s,
-                                          caller_id=caller_id or None,
-                                          variables=ids.sip_header(endpoint, party.leg))
+                await dial(self._ari, self._voice.legs, agent.tenant_id, endpoint, party.leg,
+                           app_args=(STASIS_ARG, contact_id), timeout=self._transfers.ring_s,
+                           caller_id=caller_id or None)
             except AriConflict:
                 log.info("contact %s: party %s was dialled already", contact_id, party.leg)
             except AriError as exc:

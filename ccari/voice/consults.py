@@ -44,7 +44,7 @@ from ccari.storage.models import Agent, ContactMeta
 from ccari.voice.calls import Call
 from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
-from ccari.voice.legs import register_legs
+from ccari.voice.legs import dial, register_legs
 from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
 from ccari.voice.transfers import Transfers
 
@@ -172,10 +172,9 @@ class Consults:
             await safe(ari.remove_channel(call.bridge_id, call.agent_channel_id))
             await safe(ari.add_channel(consult.bridge, call.agent_channel_id))
             try:
-                await ari.originate(endpoint, channel_id=consult.leg,
-                                    app_args=(STASIS_ARG, contact_id),
-                                    timeout=self._transfers.ring_s, caller_id=caller_id or None,
-                                    variables=ids.sip_header(endpoint, consult.leg))
+                await dial(ari, self._voice.legs, agent.tenant_id, endpoint, consult.leg,
+                           app_args=(STASIS_ARG, contact_id),
+                           timeout=self._transfers.ring_s, caller_id=caller_id or None)
             except AriConflict:
                 log.info("contact %s: consult leg %s was dialled already", contact_id, consult.leg)
             except AriError as exc:

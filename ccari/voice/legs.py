@@ -1,15 +1,18 @@
-"""The Stasis declaration shared by the contexts that dial a third party into a call
-(transfers, consults, the conference): each owns the legs whose ids are of its kind."""
+"""What the contexts that dial a third party into a call share (transfers, consults, the
+conference, supervision): the Stasis declaration (each owns the legs whose ids are of its
+kind), and the dialling of a leg with its bandwidth counted."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ccari.ari import AriClient, ids
+from ccari.ari.errors import AriConflict, AriError
 from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
 from ccari.ari.ids import Kind
 from ccari.ari.router import StasisRouter
+from ccari.voice.ports import LegPlanner
 
 
 class LegOwner(Protocol):
@@ -37,3 +40,20 @@ def register_legs(ari: AriClient, router: StasisRouter, name: str, stasis_arg: s
     owner.on(StasisEnd, on_gone)
     owner.on(ChannelDestroyed, on_gone)
     ari.on_connected(owner_of.reconcile)
+
+
+async def dial(ari: AriClient, legs: LegPlanner, tenant_id: int, endpoint: str, leg: str,
+               **originate: Any) -> None:
+    """Originate ``leg`` to ``endpoint``, counted on its site and media node (the codecs its
+    site has room for) from now until its channel ends; its id in the INVITE.  A failed
+    originate gives the bandwidth back (not one that was dialled already: it lives)."""
+    plan = await legs.dial(tenant_id, endpoint, leg)
+    try:
+        await ari.originate(endpoint, channel_id=leg, formats=",".join(plan.formats) or None,
+                            variables={**ids.sip_header(endpoint, leg), **plan.variables},
+                            **originate)
+    except AriConflict:
+        raise
+    except AriError:
+        await legs.release(leg)
+        raise

@@ -142,6 +142,11 @@ class LegPlanner(Protocol):
         the agent's site has no room left (the offer is withdrawn, not missed)."""
         ...
 
+    async def dial(self, tenant_id: int, endpoint: str, leg_id: str) -> LegPlan:
+        """A leg a person asked for (a consult, a conference member, a supervisor's phone,
+        a transfer's outside number) to ``endpoint``: counted likewise, never refused."""
+        ...
+
     async def release(self, leg_id: str) -> None:
         """The leg ended (or was never dialled): stop counting it (twice is harmless)."""
         ...
@@ -152,6 +157,9 @@ class PlanNothing:
 
     async def place(self, tenant_id: int, agent_id: int, site_id: int | None, device: str,
                     leg_id: str) -> LegPlan | None:
+        return LegPlan()
+
+    async def dial(self, tenant_id: int, endpoint: str, leg_id: str) -> LegPlan:
         return LegPlan()
 
     async def release(self, leg_id: str) -> None:

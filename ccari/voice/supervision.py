@@ -35,6 +35,7 @@ from ccari.storage.models import Agent
 from ccari.voice import monitoring
 from ccari.voice.calls import Call
 from ccari.voice.hold import safe
+from ccari.voice.legs import dial
 from ccari.voice.monitoring import IllegalSwitch, Mode, NoAgent
 from ccari.voice.services import VoiceService
 
@@ -148,9 +149,9 @@ class Supervision:
         await self._log(session, "monitor-started", mode=mode.value, leg=session.leg)
         try:
             await self._ari.create_bridge(session.bridge, type="mixing")
-            await self._ari.originate(
-                f"PJSIP/{supervisor.phone_username}", channel_id=session.leg,
-                app_args=(STASIS_ARG, session.id), timeout=RING_S, caller_id="monitor")
+            await dial(self._ari, self._voice.legs, call.tenant_id,
+                       f"PJSIP/{supervisor.phone_username}", session.leg,
+                       app_args=(STASIS_ARG, session.id), timeout=RING_S, caller_id="monitor")
         except AriError as exc:
             log.warning("contact %s: dialling supervisor %s failed: %s", contact_id,
                         supervisor.id, exc)

@@ -48,7 +48,7 @@ from ccari.voice import moves
 from ccari.voice.calls import Call
 from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
-from ccari.voice.legs import register_legs
+from ccari.voice.legs import dial, register_legs
 from ccari.voice.ports import Admission
 from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
 
@@ -204,10 +204,9 @@ class Transfers:
                 await s.commit()
             await self._agent_leaves(agent, call, leg)
             try:
-                await self._voice.ari.originate(
-                    self.endpoint(dest), channel_id=leg, app_args=(STASIS_ARG, contact_id),
-                    timeout=self.ring_s, caller_id=caller_id or None,
-                    variables=ids.sip_header(self.endpoint(dest), leg))
+                await dial(self._voice.ari, self._voice.legs, agent.tenant_id,
+                           self.endpoint(dest), leg, app_args=(STASIS_ARG, contact_id),
+                           timeout=self.ring_s, caller_id=caller_id or None)
             except AriConflict:
                 log.info("contact %s: transfer leg %s was dialled already", contact_id, leg)
             except AriError as exc:

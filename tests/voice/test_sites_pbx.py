@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import delete, select
 
@@ -34,9 +35,12 @@ from ccari.sites.services import SiteBandwidth
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Agent, AgentSkill, Contact, Site
 from tests.support.agent_web import AgentPage, open_agent_page
+from tests.support.openapi import Conformances
 from tests.support.rtp import GsmPeer, RtpPeer, amplitude_at, tone
+from tests.voice.calls import call_with_alice, command, nothing_left, rest
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 from tests.voice.media import FREQS, HEARD, Leg, media_caller, speak
+from tests.voice.test_transfers_pbx import answered_consult
 from tests.voice.test_voice_pbx import caller, contacts, phone, ready
 
 pytestmark = pytest.mark.pbx
@@ -257,3 +261,42 @@ async def test_a_restarted_ccari_counts_the_legs_asterisk_still_has(
         finally:
             if call.pid is not None:
                 await call.stop()
+
+
+async def test_a_consulted_colleagues_leg_counts_on_her_site_while_it_lasts(
+        ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances) -> None:
+    """alice (London) consults bob (Leeds): bob's leg counts on Leeds and on the media node
+    while it rings and talks, and is given back when the consult is cancelled."""
+    async with call_with_alice(ccari, voice_env, openapi_conformance, ready_too=("bob",),
+                               phones={"colleague": "bob"}) as scene:
+        acme = {"Authorization": f"Bearer {scene.served[1]['acme.token']}"}
+        async with aiohttp.ClientSession(scene.served[0]) as client:
+            before = await sites(client, acme)
+            assert (before["London"]["load_kbps"], before["Leeds"]["load_kbps"]) == (87.2, 0)
+            assert await rest(scene.page, scene.cid, "consult", {"agent": "bob"}) == (
+                200, {"type": "consulting", "contact_id": scene.cid})
+            await answered_consult(ccari, scene.legs, scene.cid, 1)
+            now = await sites(client, acme)
+            assert (now["London"]["load_kbps"], now["Leeds"]["load_kbps"]) == (87.2, 87.2)
+            assert (now["Leeds"]["calls"], now["London"]["calls"]) == (1, 1)
+            assert isinstance(ccari.legs, SiteBandwidth)
+            node = ccari.config.pbx.instance
+            assert ccari.legs.loads.nodes([node]) == {node: 174.4}
+            # Its channel shows what it was counted as (a restarted ccari counts it again).
+            assert ccari.ari is not None
+            media = await ccari.ari.get_var(f"cns-{scene.cid}-1", "CCARI_LEG_MEDIA")
+            assert media == f"{scene.agents['bob'].tenant_id}:{scene.agents['bob'].site_id}:ulaw"
+            cancelled = await command(scene.page, {"type": "call.consult_cancel",
+                                                   "contact_id": scene.cid}, "consult-cancelled")
+            assert cancelled["type"] == "consult-cancelled"
+            await eventually(lambda: _leeds_empty(client, acme), what="Leeds' load back to 0")
+            assert ccari.legs.loads.nodes([node]) == {node: 87.2}
+            assert scene.live.channel_id is not None and ccari.voice is not None
+            await ccari.voice.hangup(scene.live.channel_id)
+            await eventually(lambda: nothing_left(ccari), what="no channel, no bridge")
+            await eventually(lambda: _no_load(ccari, client, acme), what="no load")
+
+
+async def _leeds_empty(client: Any, headers: dict[str, str]) -> bool:
+    now = await sites(client, headers)
+    return bool(now["Leeds"]["load_kbps"] == 0 and now["Leeds"]["calls"] == 0)
