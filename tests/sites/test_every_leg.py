@@ -149,3 +149,14 @@ async def test_a_consult_to_a_full_site_goes_with_the_lower_codec(
     consult = await sites.dial(acme, f"PJSIP/{agents['bob'].phone_username}", "cns-c3-1")
     assert (consult.codec, consult.formats) == ("gsm", ("gsm",))
     assert sites.loads.site(site_ids["Leeds"]) == 123.6
+    # A browser phone has no GSM: its leg goes in G.711 (either law), counted as such.
+    async with sessions() as s:
+        bob = await s.get(Agent, agents["bob"].id)
+        assert bob is not None
+        bob.device = "browser"
+        await s.commit()
+    web = await sites.dial(acme, f"PJSIP/{agents['bob'].phone_username}", "sup-s2")
+    assert (web.codec, web.formats) == ("ulaw", ("ulaw", "alaw"))
+    assert sites.loads.site(site_ids["Leeds"]) == 210.8
+    await sites.release("sup-s2")
+    assert sites.loads.site(site_ids["Leeds"]) == 123.6
