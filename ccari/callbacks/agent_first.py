@@ -28,6 +28,7 @@ from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService
 from ccari.storage.models import Agent, Contact
 from ccari.tenants import repo as tenants_repo
+from ccari.voice.legs import dial
 
 if TYPE_CHECKING:
     from ccari.callbacks.dialer import Dialer
@@ -68,10 +69,10 @@ class AgentFirst:
                                                                          "callback": True}})
         log.info("callback %s: ringing agent %s before calling %s", cb.id, agent.id, cb.phone)
         try:
-            await self.d.ari.originate(f"PJSIP/{agent.phone_username}", channel_id=leg_id,
-                                       app_args=("cbagent", contact.id),
-                                       timeout=queue.ring_timeout_s if queue else 15,
-                                       caller_id=contact.caller_number or "")
+            await dial(self.d.ari, self.d.bandwidth, agent.tenant_id,
+                       f"PJSIP/{agent.phone_username}", leg_id, app_args=("cbagent", contact.id),
+                       timeout=queue.ring_timeout_s if queue else 15,
+                       caller_id=contact.caller_number or "")
         except AriError as exc:
             log.warning("callback %s: ringing agent %s failed: %s", cb.id, agent.id, exc)
             await self.gone(leg_id, None)

@@ -51,6 +51,7 @@ from ccari.contacts.services import QueueService, utc
 from ccari.errors import CcariError
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
+from ccari.voice.ports import LegPlanner, PlanNothing
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,10 @@ class Dialer:
                  sessions: async_sessionmaker[AsyncSession], queue: QueueService, hub: AgentHub,
                  admission: OutboundAdmission, *, node: str, outbound_host: str,
                  sound_prefix: str = "ccari/", moh_class: str = "default",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, legs: LegPlanner | None = None) -> None:
         self.ari = ari
+        # The agent-first legs' bandwidth, counted on the agent's site till they end.
+        self.bandwidth: LegPlanner = legs or PlanNothing()
         self._voice = voice
         self.service = service
         self.sessions = sessions

@@ -62,7 +62,8 @@ def attach(rt: Runtime, service: CallbackService, stack: contextlib.AsyncExitSta
     dialer = Dialer(ari, voice.handover, service, rt.sessions, rt.queue, rt.hub,
                     rt.admission or _AdmitAllOutbound(), node=cfg.node,
                     outbound_host=cfg.callbacks.outbound_host(cfg.pbx),
-                    sound_prefix=cfg.voice.sound_prefix, moh_class=cfg.voice.moh_class)
+                    sound_prefix=cfg.voice.sound_prefix, moh_class=cfg.voice.moh_class,
+                    legs=voice.legs)
     service.attach(dialer)
     callbacks_stasis.register(ari, router, dialer)
     stack.push_async_callback(dialer.close)

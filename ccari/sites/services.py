@@ -6,8 +6,9 @@ decisions of the pure core (:mod:`ccari.sites.bandwidth`) carried out.
   dialled, the media node and the codec, and the leg counted; or no room.
 * :meth:`SiteBandwidth.dial` (the ``LegPlanner``'s other half): before a leg a person asked
   for is dialled (a consulted colleague or number, a conference member, a supervisor's
-  phone, a transfer's outside number), the same, never refused: counted on the agent's
-  site behind the phone (none for an outside number) and on the media node.
+  phone, a transfer's outside number, an agent rung first for a callback), the same, never
+  refused: counted on the site of the agent behind the phone (none for an outside number)
+  and on the media node.
 * :meth:`SiteBandwidth.release`: the leg's channel ended (every end: hang-up, transfer,
   no answer, a failed originate), its bandwidth is given back.
 * :meth:`SiteBandwidth.reconcile`, on every ARI connect: the loads rebuilt from the live
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 MEDIA_VAR = "CCARI_LEG_MEDIA"  # "<tenant id>:<site id or ->:<codec>" on each counted leg
 # The kinds of channel a leg counted may be (what the reconcile looks at).
 COUNTED = frozenset({Kind.AGENT_LEG, Kind.CONSULT_LEG, Kind.CONFERENCE_LEG, Kind.SUPERVISOR_LEG,
-                     Kind.TRANSFER_LEG})
+                     Kind.TRANSFER_LEG, Kind.CALLBACK_AGENT_LEG})
 TRUNK_CODECS = ("ulaw", "alaw")  # what the carrier trunks allow (ccari-pjsip.conf.j2)
 
 

@@ -1,8 +1,9 @@
 """Every leg a person asks for counts too (consults, conference members, supervisors'
-phones, transfers to a number), on the site of the phone it rings and on its media node,
-from the moment it is dialled till its channel ends; rebuilt after a restart from the
-channels Asterisk still has.  The core's rule as a table, then the executor on the demo
-tenants with a fake ARI (only its channel list and variables: what the reconcile reads)."""
+phones, transfers to a number, an agent rung first for a callback), on the site of the
+phone it rings and on its media node, from the moment it is dialled till its channel ends;
+rebuilt after a restart from the channels Asterisk still has.  The core's rule as a table,
+then the executor on the demo tenants with a fake ARI (only its channel list and
+variables: what the reconcile reads)."""
 
 from __future__ import annotations
 
@@ -101,13 +102,15 @@ async def test_every_leg_counts_on_its_phones_site_and_node_and_is_rebuilt_after
     consult = await sites.dial(acme, f"PJSIP/{agents['bob'].phone_username}", "cns-c1-1")
     supervisor = await sites.dial(acme, f"PJSIP/{agents['sam'].phone_username}", "sup-s1")
     outside = await sites.dial(acme, "PJSIP/carrier/sip:15550123@127.0.0.2", "cnf-c1-2")
+    # ... and bob rung first for a callback (agent first, then the customer).
+    callback = await sites.dial(acme, f"PJSIP/{agents['bob'].phone_username}", "cba-c2-1")
     assert offer is not None
-    assert [p.codec for p in (offer, consult, supervisor, outside)] == ["ulaw"] * 4
+    assert [p.codec for p in (offer, consult, supervisor, outside, callback)] == ["ulaw"] * 5
     assert consult.variables == {MEDIA_VAR: f"{acme}:{leeds}:ulaw"}
     assert outside.variables == {MEDIA_VAR: f"{acme}:-:ulaw"}  # no site: the carrier's side
     assert (sites.loads.site(london), sites.loads.site(leeds), sites.loads.site(None)) == (
-        174.4, 87.2, 87.2)
-    assert sites.loads.nodes(["pbx1"]) == {"pbx1": 348.8}
+        174.4, 174.4, 87.2)
+    assert sites.loads.nodes(["pbx1"]) == {"pbx1": 436.0}
     # Another tenant's phone is nobody's here: counted on no site of this tenant.
     stranger = await sites.dial(acme, f"PJSIP/{agents['carol'].phone_username}", "cns-c1-2")
     assert stranger.variables == {MEDIA_VAR: f"{acme}:-:ulaw"}
@@ -118,15 +121,15 @@ async def test_every_leg_counts_on_its_phones_site_and_node_and_is_rebuilt_after
     await again.start()
     live = {leg: plan.variables[MEDIA_VAR] for leg, plan in (
         ("agent-c1-1", offer), ("cns-c1-1", consult), ("sup-s1", supervisor),
-        ("cnf-c1-2", outside))}
+        ("cnf-c1-2", outside), ("cba-c2-1", callback))}
     live["snoop-s1-1"] = "not a counted leg"
     await again.reconcile(FakeAri(live), "pbx1")  # type: ignore[arg-type]
     assert (again.loads.site(london), again.loads.site(leeds), again.loads.site(None)) == (
-        174.4, 87.2, 87.2)
-    assert len(again.loads) == 4
+        174.4, 174.4, 87.2)
+    assert len(again.loads) == 5
 
     # Each channel's end gives its bandwidth back, once.
-    for leg in ("cns-c1-1", "sup-s1", "cns-c1-1"):
+    for leg in ("cns-c1-1", "sup-s1", "cns-c1-1", "cba-c2-1"):
         await again.release(leg)
     assert (again.loads.site(london), again.loads.site(leeds)) == (87.2, 0.0)
     await again.release("agent-c1-1")
