@@ -14,6 +14,7 @@ APT_PACKAGES=(
   postgresql         # the storage tests run on SQLite and on PostgreSQL
   chromium           # Playwright drives Debian's Chromium in the browser tests
   espeak-ng sox      # sounds/make.sh regenerates the prompts
+  nftables           # the SIP guard may enforce its blocks in the kernel (tested in a netns)
   tesseract-ocr      # the tests read the wallboard's and reports' figures off screenshots
 )
 

@@ -243,6 +243,12 @@ class SecurityConfig:
     # Networks never blocked (CIDR, e.g. "10.0.0.0/8"); the carrier's pbx.carrier_match
     # addresses never are either.
     allow: tuple[str, ...] = ()
+    # Where a block is enforced: "asterisk-acl" (a PJSIP ACL Asterisk reloads; no privilege
+    # needed) or "nftables" (ccari's own `inet ccari` table drops the source's SIP packets
+    # in the kernel; ccari needs CAP_NET_ADMIN). nft_command runs nft (e.g. under sudo or
+    # "ip netns exec NAME nft"), with an argument list, never a shell.
+    enforce: str = "asterisk-acl"
+    nft_command: tuple[str, ...] = ("nft",)
 
 
 @dataclass(frozen=True)
@@ -483,3 +489,7 @@ def _validate_security(c: SecurityConfig) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise ConfigError(f"security.allow: {net!r} is not a network") from None
+    if c.enforce not in ("asterisk-acl", "nftables"):
+        raise ConfigError("security.enforce is 'asterisk-acl' or 'nftables'")
+    if not c.nft_command:
+        raise ConfigError("security.nft_command names the nft program")

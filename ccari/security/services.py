@@ -2,8 +2,10 @@
 
 * every failure event (AMI, parsed once in :mod:`ccari.security.facts`) goes to the pure
   :class:`~ccari.security.policy.Tracker`;
-* a block it decides is committed to the security log first, then written into the PJSIP
-  ACL and Asterisk reloads it (save, then enforce: a block is never only in memory);
+* a block it decides is committed to the security log first, then enforced (save, then
+  enforce: a block is never only in memory): written into the PJSIP ACL, which Asterisk
+  reloads, or (``security.enforce = "nftables"``) loaded into ccari's nftables table
+  (:mod:`ccari.security.nft`), which drops the source's SIP packets in the kernel;
 * the ACL is always rendered from the running blocks in the database: on start (a restart
   keeps them, a block that ended meanwhile is dropped), after a block, an unblock, an
   expiry; the recent blocks are read back into the policy on start for repeat offenders;
@@ -25,7 +27,7 @@ from ccari.ami.errors import AmiError
 from ccari.ami.events import AmiEvent
 from ccari.config import Config, SecurityConfig
 from ccari.pbx.errors import PbxError
-from ccari.security import acl, repo
+from ccari.security import acl, nft, repo
 from ccari.security.facts import Failure, parse
 from ccari.security.policy import Block, Rules, Tracker
 
@@ -56,6 +58,7 @@ class SecurityService:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._dirty = False
+        self._nft_loaded = ""  # the nftables script last loaded (nftables enforcement)
         self.ready = asyncio.Event()  # blocks restored and applied once
         self.failures_total = 0
         self.blocks_total = 0
@@ -133,18 +136,33 @@ class SecurityService:
             # agree; a block lifted by another node's admin is lifted here too)
             async with self._sessions() as s:
                 rows = await repo.active(s, self.clock())
-            text = acl.render(r.address for r in rows)
-            path = acl.acl_path(self._cfg)
-            changed = await asyncio.to_thread(acl.write, path, text)
-            if changed or self._dirty:
-                await self._pbx.reload(acl.MODULE)
-                log.info("security: Asterisk reloaded the ACL of blocked SIP sources")
+            await self._enforce([r.address for r in rows])
             self._dirty = False
         except (AmiError, PbxError, OSError) as exc:  # retried by run_expiry
             self.apply_failures_total += 1
             log.log(logging.DEBUG if self._dirty else logging.WARNING,
-                    "security: ACL not applied (retrying every %.0f s): %r", RETRY_S, exc)
+                    "security: blocks not enforced (retrying every %.0f s): %r", RETRY_S, exc)
             self._dirty = True
+
+    async def _enforce(self, addresses: list[str]) -> None:
+        """Make the PBX's ACL or the kernel's nftables sets say exactly ``addresses``."""
+        assert self._pbx is not None
+        sec = self._cfg.security
+        if sec.enforce == "nftables":
+            pbx = self._cfg.pbx
+            ports = [pbx.sip_port, *([pbx.sip_tls_port] if pbx.sip_tls_port else [])]
+            text = nft.render(addresses, ports)
+            if text != self._nft_loaded or self._dirty:
+                await nft.load(sec.nft_command, text)
+                self._nft_loaded = text
+                log.info("security: nftables table inet %s holds %d blocked SIP sources",
+                         nft.TABLE, len(addresses))
+            return
+        text = acl.render(addresses)
+        changed = await asyncio.to_thread(acl.write, acl.acl_path(self._cfg), text)
+        if changed or self._dirty:
+            await self._pbx.reload(acl.MODULE)
+            log.info("security: Asterisk reloaded the ACL of blocked SIP sources")
 
     async def run_expiry(self) -> None:
         """Forever: end blocks when they expire, retry a failed reload."""
