@@ -225,6 +225,10 @@ class FaxConfig:
     # dialled again by itself up to this many times, retry_after_s apart.
     retries: int = 2
     retry_after_s: float = 300.0
+    # Fax tones on a voice number (where the tenant turns it on: PUT /api/faxes/settings):
+    # Asterisk listens for a fax machine's CNG this many seconds after the answer, while the
+    # caller hears the number's usual greeting; a fax found goes to the fax path.
+    detect_s: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -411,6 +415,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("fax.retries must be from 0 to 10")
     if not cfg.fax.retry_after_s > 0:
         raise ConfigError("fax.retry_after_s must be more than 0")
+    if not 1 <= cfg.fax.detect_s <= 60:
+        raise ConfigError("fax.detect_s: 1 to 60 seconds")
     if bool(cfg.fax.spool) != bool(cfg.fax.asterisk_spool):
         raise ConfigError("fax.spool and fax.asterisk_spool: both or neither")
     if not _loopback(cfg.pbx.host):

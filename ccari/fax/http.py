@@ -5,6 +5,9 @@
 * ``GET /api/faxes/{id}/pdf``: its document.
 * ``DELETE /api/faxes/{id}``: forget a settled fax's document (409 ``fax-in-progress``
   while it is received or waits for an agent); its contact stays in the log.
+* ``GET/PUT /api/faxes/settings`` {detect_on_voice}: the tenant's fax policy (off by
+  default): whether fax machines calling its voice numbers are found by their tones and
+  received as faxes (``ccari.fax.detect``).
 * ``GET /agent/faxes/{id}/pdf``: the document, for the agent it is offered or connected to.
 * ``POST /api/faxes/outbound?to=<E.164>`` with an ``application/pdf`` body: send it (201,
   the send with its first attempt); the number passes the toll-fraud guard.
@@ -25,10 +28,11 @@ from aiohttp import web
 from ccari import keys
 from ccari.admin.auth import tenant_scope
 from ccari.agents.http import _agent
-from ccari.errors import Conflict, NotFound, Unauthorized
-from ccari.fax.models import Fax, FaxAttempt, FaxSend
+from ccari.errors import BadRequest, Conflict, NotFound, Unauthorized
+from ccari.fax.models import Fax, FaxAttempt, FaxPolicy, FaxSend
 from ccari.fax.sending import FaxSender, InvalidDocument
 from ccari.fax.services import MEDIUM, FaxService
+from ccari.public import http as public_http
 from ccari.storage.models import Contact
 from ccari.web.files import disposition
 
@@ -45,6 +49,8 @@ def internal_setup(service: FaxService, sender: FaxSender) -> Callable[[web.Appl
         app.router.add_get("/api/faxes/outbound/{id}", get_send)
         app.router.add_post("/api/faxes/outbound/{id}/resend", resend)
         app.router.add_get("/api/faxes", list_faxes)
+        app.router.add_get("/api/faxes/settings", get_settings)
+        app.router.add_put("/api/faxes/settings", put_settings)
         app.router.add_get("/api/faxes/{id}", get_fax)
         app.router.add_get("/api/faxes/{id}/pdf", tenant_pdf)
         app.router.add_delete("/api/faxes/{id}", delete_fax)
@@ -69,6 +75,7 @@ def view(fax: Fax, contact: Contact | None) -> dict[str, Any]:
         "state": contact.state if contact is not None else None,
         "agent_id": contact.agent_id if contact is not None else None,
         "pdf": f"/api/faxes/{fax.id}/pdf" if fax.pdf_sha256 else None,
+        "detected": fax.detected,
     }
 
 
@@ -83,6 +90,24 @@ async def list_faxes(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
     rows = await request.app[SERVICE].recent(tenant_id, LIST_LIMIT)
     return web.json_response({"faxes": [view(f, c) for f, c in rows]})
+
+
+def _policy(policy: FaxPolicy) -> dict[str, Any]:
+    return {"detect_on_voice": policy.detect_on_voice}
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    return web.json_response(_policy(await request.app[SERVICE].policy(tenant_id)))
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    tenant_id = await tenant_scope(request)
+    detect = (await public_http.json_body(request)).get("detect_on_voice")
+    if not isinstance(detect, bool):
+        raise BadRequest("detect_on_voice must be true or false", error_id="bad-detect-on-voice")
+    policy = await request.app[SERVICE].set_policy(tenant_id, detect_on_voice=detect)
+    return web.json_response(_policy(policy))
 
 
 async def get_fax(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ccari.storage.models import Base, new_id, utcnow
@@ -40,6 +40,19 @@ class Fax(Base):
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     settled_at: Mapped[dt.datetime | None]
+    # Called a voice number and was found by its fax tones (not dialled to the fax number).
+    detected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class FaxPolicy(Base):
+    """A tenant's fax settings (no row: the defaults)."""
+
+    __tablename__ = "fax_policies"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    # Listen for fax tones on the tenant's voice numbers (off by default).
+    detect_on_voice: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
 
 
 class FaxSend(Base):

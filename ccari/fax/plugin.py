@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ccari.fax import http
 from ccari.fax import stasis as fax_stasis
+from ccari.fax.detect import FaxDetection
 from ccari.fax.sending import FaxSender
 from ccari.fax.services import MEDIUM, FaxService
 from ccari.fax.store import FaxStore
@@ -70,9 +71,12 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     if where is None:
         log.warning("no fax spool known (fax.spool): no fax is received or sent")
         return
-    rt.pbx_setups.append(functools.partial(attach, service, sender))
+    rt.pbx_setups.append(functools.partial(attach, service, sender, cfg.fax.detect_s))
 
 
-def attach(service: FaxService, sender: FaxSender, ari: AriClient, router: StasisRouter,
-           voice: VoiceService) -> None:
+def attach(service: FaxService, sender: FaxSender, detect_s: float, ari: AriClient,
+           router: StasisRouter, voice: VoiceService) -> None:
     fax_stasis.register(ari, router, service, sender)
+    detection = FaxDetection(ari, service, detect_s)
+    voice.answered.append(detection.arm)
+    voice.leaving.append(detection.left)

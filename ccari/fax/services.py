@@ -32,7 +32,7 @@ from ccari.contacts.services import QueueService, utc
 from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import routing_attributes_for
 from ccari.fax.core import Outcome, Report, contact_state, outcome, reason
-from ccari.fax.models import Fax
+from ccari.fax.models import Fax, FaxPolicy
 from ccari.fax.store import FaxStore, count_pages
 from ccari.storage.models import Contact, ContactEvent, Number, Tenant
 
@@ -60,16 +60,52 @@ class FaxService:
             number = await s.scalar(
                 select(Number).join(Tenant, Tenant.id == Number.tenant_id)
                 .where(Number.did == did, Tenant.slug == tenant_slug, Number.purpose == "fax"))
-            if number is None:
-                return None
-            existing = await s.scalar(select(Fax).where(Fax.channel_id == channel_id))
-            fax = existing or Fax(tenant_id=number.tenant_id, number_id=number.id,
-                                  channel_id=channel_id, sender_number=sender or None,
-                                  created_at=utc(self._clock()))
-            s.add(fax)
-            await s.commit()
-        log.info("fax %s arriving on %s from %s", fax.id, did, sender)
+            return await self._receiving(s, number, channel_id, sender, detected=False)
+
+    async def detected(self, channel_id: str, did: str, tenant_id: int,
+                       sender: str | None) -> str | None:
+        """A fax machine found by its tones on a voice number (``fax.detect``): saved like
+        :meth:`arrived`; None when ``did`` is not a number of that tenant or the tenant
+        does not detect faxes (the call is refused)."""
+        async with self._sessions() as s:
+            number = await s.scalar(select(Number).where(Number.did == did,
+                                                         Number.tenant_id == tenant_id))
+            policy = await s.get(FaxPolicy, tenant_id)
+            if policy is None or not policy.detect_on_voice:
+                number = None
+            return await self._receiving(s, number, channel_id, sender, detected=True)
+
+    async def _receiving(self, s: AsyncSession, number: Number | None, channel_id: str,
+                         sender: str | None, *, detected: bool) -> str | None:
+        if number is None:
+            return None
+        existing = await s.scalar(select(Fax).where(Fax.channel_id == channel_id))
+        fax = existing or Fax(tenant_id=number.tenant_id, number_id=number.id,
+                              channel_id=channel_id, sender_number=sender or None,
+                              created_at=utc(self._clock()), detected=detected)
+        s.add(fax)
+        await s.commit()
+        log.info("fax %s arriving on %s from %s%s", fax.id, number.did, sender,
+                 " (found by its tones)" if detected else "")
         return str(self._asterisk_spool / f"{fax.id}.tif")
+
+    async def policy(self, tenant_id: int) -> FaxPolicy:
+        """The tenant's fax settings (the defaults when it has set none)."""
+        async with self._sessions() as s:
+            policy = await s.get(FaxPolicy, tenant_id)
+        return policy or FaxPolicy(tenant_id=tenant_id, detect_on_voice=False)
+
+    async def set_policy(self, tenant_id: int, *, detect_on_voice: bool) -> FaxPolicy:
+        async with self._sessions() as s:
+            policy = await s.get(FaxPolicy, tenant_id)
+            if policy is None:
+                policy = FaxPolicy(tenant_id=tenant_id)
+                s.add(policy)
+            policy.detect_on_voice = detect_on_voice
+            await s.commit()
+        log.info("tenant %s: fax tones on voice numbers %s", tenant_id,
+                 "detected" if detect_on_voice else "not detected")
+        return policy
 
     async def settle(self, channel_id: str, report: Report) -> Fax | None:
         """Keep what came (once); the settled fax, or None if there is none to settle."""
@@ -128,7 +164,8 @@ class FaxService:
                 row.tiff_sha256, row.pdf_sha256 = stored.tiff_sha256, stored.pdf_sha256
             s.add(ContactEvent(tenant_id=row.tenant_id, contact_id=contact.id, kind="fax", at=now,
                                data={"status": result.value, "pages": report.pages,
-                                     "error": row.error, "station": row.station_id},
+                                     "error": row.error, "station": row.station_id,
+                                     "detected": row.detected},
                                note=None if result is Outcome.RECEIVED else
                                f"fax {result.value}: {row.error}, {report.pages} page(s)"))
             await s.commit()

@@ -24,6 +24,7 @@ from ccari.fax.services import FaxService
 log = logging.getLogger(__name__)
 CONTEXT = "ccari-fax"
 EVENT = "CcariFax"
+DETECTED = "fax-detected"  # a voice call whose fax tones Asterisk found (ccari.fax.detect)
 
 
 def _sending(channel_id: str) -> bool:
@@ -46,8 +47,8 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
     # Fax calls being received: their events are ours even when this process did not see
     # their StasisStart (taken or found live by the reconcile after a restart).
     held: set[str] = set()
-    owner = router.owner("fax", stasis_args=("fax", "faxout"), kinds=(Kind.FAX_OUT,),
-                         holds=held.__contains__)
+    owner = router.owner("fax", stasis_args=("fax", "faxout", DETECTED),
+                         kinds=(Kind.FAX_OUT,), holds=held.__contains__)
     sender.ari = ari
 
     async def on_start(ev: StasisStart) -> None:
@@ -60,14 +61,18 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
         if len(ev.args) < 3:
             log.debug("ignoring fax StasisStart of %s with args %s", ev.channel.id, ev.args)
             return
-        await take(ev.channel.id, ev.args[1], ev.args[2], ev.channel.caller.number)
+        await take(ev.channel.id, ev.args[0], ev.args[1], ev.args[2], ev.channel.caller.number)
 
-    async def take(channel: str, did: str, tenant: str, sender: str | None) -> None:
-        path = await faxes.arrived(channel, did, tenant, sender)
+    async def take(channel: str, how: str, did: str, tenant: str, sender: str | None) -> None:
+        if how == DETECTED:  # fax tones on a voice number (fax.detect): the tenant's id
+            path = (await faxes.detected(channel, did, int(tenant), sender)
+                    if tenant.isascii() and tenant.isdigit() else None)
+        else:
+            path = await faxes.arrived(channel, did, tenant, sender)
         held.add(channel)
         if path is None:
-            log.warning("fax call %s to %s (%s): not a fax number of that tenant",
-                        channel, did, tenant)
+            log.warning("fax call %s to %s (%s, %s): not a fax number of that tenant",
+                        channel, did, tenant, how)
             await ari.hangup(channel, reason="unallocated")
             return
         if not await _to_dialplan(ari, channel, path, "receive"):
@@ -95,13 +100,13 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
         channel ended meanwhile are settled from what Asterisk wrote."""
         channels = await ari.list_channels()
         live = {c.id for c in channels}
-        waiting = f"{ari.app},fax,"
+        waiting = tuple(f"{ari.app},{how}," for how in ("fax", DETECTED))
         for ch in channels:
             if ch.dialplan.app_name == "Stasis" and ch.dialplan.app_data.startswith(waiting):
                 args = ch.dialplan.app_data.split(",")
                 if len(args) >= 4:
                     log.info("reconcile: fax call %s arrived while we were away", ch.id)
-                    await take(ch.id, args[2], args[3], ch.caller.number)
+                    await take(ch.id, args[1], args[2], args[3], ch.caller.number)
         for channel in await faxes.receiving():
             if channel in live:
                 held.add(channel)  # still in ReceiveFax: its report will come to us

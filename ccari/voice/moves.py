@@ -75,6 +75,19 @@ def abandoned(s: Session, contact_id: str, at: dt.datetime) -> Contact | None:
                            disposition=f"abandoned-in-{contact.state}")
 
 
+def diverted(s: Session, contact_id: str, at: dt.datetime, fact: Fact,
+             disposition: str) -> Contact | None:
+    """The caller left the voice call for another path before an agent took it (a fax
+    machine found by its tones): self-served from the IVR, else it left the queue."""
+    contact = repo.get_sync(s, contact_id)
+    if contact is None or not lifecycle.allows(contact.state, fact):
+        return None
+    start = contact.queued_at or contact.arrived_at
+    return repo.apply_sync(s, contact, fact, at=at, ended_at=at, agent_id=None,
+                           wait_s=round((at - start).total_seconds(), 3),
+                           disposition=disposition)
+
+
 def ended(s: Session, contact_id: str, at: dt.datetime, disposition: str,
           hold_s: float = 0.0) -> Contact | None:
     """A connected call ended, with its talk time (and its time on hold, if it was held)."""

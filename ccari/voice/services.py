@@ -149,6 +149,12 @@ class VoiceService:
         # Told, the call's lock held, once its agent has left a call that goes on (her
         # conference, left to the others): what hung on her leg (a supervisor's snoop).
         self.agent_left: list[Callable[[Call], Awaitable[None]]] = []
+        # Told, the call's lock held, once a caller's call is answered (before its first
+        # step): what listens on the line from the start (fax tones, ccari.fax).
+        self.answered: list[Callable[[Call], Awaitable[None]]] = []
+        # Asked when a channel leaves Stasis: why, if Asterisk sent it elsewhere by itself
+        # (a disposition, e.g. ``fax-detected``); None from all: it hung up.
+        self.leaving: list[Callable[[str], Awaitable[str | None]]] = []
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -280,6 +286,7 @@ class VoiceService:
             async with call.lock:
                 if await self._answer(call):
                     self.load.answered(time.monotonic() - arrived)
+                    await self._tell(self.answered, call)
                     if night is not None and night.action != "queue" and overflow is None:
                         await self.closed.start(call)
                     else:
@@ -414,6 +421,36 @@ class VoiceService:
                 self.calls.remove(call)
             await self._release(call)
 
+    async def left_for(self, channel_id: str) -> str | None:
+        """Why a channel left Stasis alive (see :attr:`leaving`); None: it hung up."""
+        for ask in self.leaving:
+            try:
+                why = await ask(channel_id)
+            except Exception:
+                log.exception("call %s: a listener of its leaving failed", channel_id)
+                continue
+            if why is not None:
+                return why
+        return None
+
+    async def diverted(self, channel_id: str, disposition: str) -> None:
+        """The caller's channel left for the dialplan by itself (Asterisk found fax tones on
+        it): the voice contact ends with ``disposition`` and the channel is no longer ours."""
+        call = self.calls.by_channel(channel_id)
+        if call is None or channel_id != call.channel_id:
+            return
+        async with call.lock:
+            log.info("contact %s: the caller left the voice call (%s)", call.contact_id,
+                     disposition)
+            if call.phase == "connected":
+                await self.finish(call, disposition, gone=channel_id)
+            elif call.phase in ("ivr", "queued", "offered"):
+                fact = Fact.SELF_SERVED if call.phase == "ivr" else Fact.CUSTOMER_LEFT
+                await self._follow(call, fact, functools.partial(
+                    moves.diverted, fact=fact, disposition=disposition), gone=channel_id)
+            else:
+                await self._caller_gone(call)
+
     async def finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""
         await self._follow(call, Fact.ENDED, functools.partial(
@@ -471,6 +508,13 @@ class VoiceService:
             except BaseException:
                 call.trunk_released = False  # the next leg's end tries again
                 raise
+
+    async def _tell(self, listeners: list[Callable[[Call], Awaitable[None]]], call: Call) -> None:
+        for listener in listeners:
+            try:
+                await listener(call)
+            except Exception:
+                log.exception("contact %s: a listener of the call failed", call.contact_id)
 
     async def left_agent(self, contact_id: str) -> None:
         """The call's agent part is over: tell whoever listens (one failing is logged)."""

@@ -103,6 +103,13 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         cause = ev.cause if isinstance(ev, ChannelDestroyed) else None
         with about(ev.channel.id):
             try:
+                if isinstance(ev, StasisEnd):
+                    # Left for the dialplan alive, sent there by Asterisk (fax tones found:
+                    # ccari.fax takes it back), rather than hung up.
+                    why = await voice.left_for(ev.channel.id)
+                    if why is not None:
+                        await voice.diverted(ev.channel.id, why)
+                        return
                 # An agent leg's bandwidth is given back however its call went (twice is harmless).
                 await voice.legs.release(ev.channel.id)
                 await voice.channel_gone(ev.channel.id, cause)

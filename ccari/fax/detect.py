@@ -1,0 +1,65 @@
+"""Fax machines that call a voice number: Asterisk listens for their calling tone, ccari
+routes what it finds.
+
+Where the tenant's fax policy says so (``detect_on_voice``, off by default), each answered
+voice call gets ``FAXOPT(faxdetect)=cng,<fax.detect_s>``: res_fax's DSP listens for CNG
+(1100 Hz, 0.5 s on, 3 s off) for that long after the answer, while the caller hears the
+number's usual greeting or IVR.  A tone found sends the channel out of Stasis to the
+``fax`` extension of ``from-carrier``, which brings it back as ``(fax-detected, <did>,
+<tenant id>)`` (the tenant is the channel variable set here, so the extension cannot be
+reached from outside).  The voice side sees its caller leave Stasis alive with FAXEXTEN
+set (:meth:`FaxDetection.left`): the voice contact ends as ``fax-detected`` (completed from
+the IVR, never queued for a voice agent, or taken out of the queue), and the fax path
+receives the call like one to the fax number.  No audio is analysed in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ccari.ari import AriClient
+from ccari.ari.errors import AriError
+from ccari.fax.services import FaxService
+from ccari.voice.calls import Call
+
+log = logging.getLogger(__name__)
+TENANT_VAR = "CCARI_FAX_TENANT"
+DISPOSITION = "fax-detected"  # how the voice contact of a fax found by its tones ends
+
+
+class FaxDetection:
+    def __init__(self, ari: AriClient, faxes: FaxService, listen_s: float) -> None:
+        self._ari = ari
+        self._faxes = faxes
+        self._listen_s = listen_s
+        self._armed: set[str] = set()  # callers listened to, until they leave Stasis
+
+    async def left(self, channel_id: str) -> str | None:
+        """``fax-detected`` when a listened-to caller left Stasis because Asterisk found fax
+        tones (the detection sets FAXEXTEN as it sends the channel to ``fax``).  The event's
+        channel snapshot still shows the number, so Asterisk is asked."""
+        if channel_id not in self._armed:
+            return None
+        self._armed.discard(channel_id)
+        try:
+            found = await self._ari.get_var(channel_id, "FAXEXTEN")
+        except AriError:  # hung up: gone
+            return None
+        return DISPOSITION if found else None
+
+    async def arm(self, call: Call) -> None:
+        """Listen for fax tones on an answered voice call, if its tenant wants it."""
+        if not (await self._faxes.policy(call.tenant_id)).detect_on_voice:
+            return
+        try:
+            self._armed.add(call.channel_id)
+            await self._ari.set_var(call.channel_id, TENANT_VAR, str(call.tenant_id))
+            await self._ari.set_var(call.channel_id, "FAXOPT(faxdetect)",
+                                    f"cng,{max(1, round(self._listen_s))}")
+        except AriError as exc:  # gone already: its hang-up ends the contact
+            self._armed.discard(call.channel_id)
+            log.info("contact %s: no fax detection on %s: %s", call.contact_id,
+                     call.channel_id, exc)
+            return
+        log.debug("contact %s: listening for fax tones for %s s", call.contact_id,
+                  self._listen_s)
