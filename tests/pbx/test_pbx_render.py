@@ -174,6 +174,23 @@ def test_every_number_with_and_without_plus_goes_to_stasis(texts: dict[str, str]
             assert plan[i + 1] == ("same", f"Stasis(ccari-unit,inbound,{did},{tenant})")
 
 
+def test_fax_tones_come_back_to_stasis_only_from_the_detection(texts: dict[str, str]) -> None:
+    """Asterisk's fax detection sends a voice call to ``fax`` with FAXEXTEN (the number) and
+    ccari's CCARI_FAX_TENANT; a carrier call to the number "fax" has neither: unallocated."""
+    plan = dialplan(texts)["from-carrier"]
+    i = next(i for i, (e, _app) in enumerate(plan) if e == "fax")
+    assert plan[i][1] == ('GotoIf($["${FAXEXTEN}" = "" | "${CCARI_FAX_TENANT}" = ""]'
+                          '?refuse)')
+    assert plan[i + 1] == ("same", "Stasis(ccari-unit,fax-detected,${FILTER(0-9,${FAXEXTEN})},"
+                                   "${FILTER(0-9,${CCARI_FAX_TENANT})})")
+    assert plan[i + 6] == ("same", "Hangup(1)")  # refuse
+
+
+def test_carrier_trunks_take_t38(texts: dict[str, str]) -> None:
+    endpoint = objects(texts["ccari-pjsip.conf"], "endpoint")["carrier"]
+    assert endpoint["t38_udptl"] == ["yes"] and endpoint["t38_udptl_ec"] == ["redundancy"]
+
+
 def test_a_shed_call_gets_its_tenants_fallback_before_stasis(texts: dict[str, str]) -> None:
     shed = dialplan(texts)["ccari-shed"]
     assert [app for _e, app in shed] == [
@@ -185,7 +202,7 @@ def test_a_shed_call_gets_its_tenants_fallback_before_stasis(texts: dict[str, st
 def test_fallback_follows_every_stasis(texts: dict[str, str]) -> None:
     plan = dialplan(texts)["from-carrier"]
     stasis = [i for i, (_e, app) in enumerate(plan) if app.startswith("Stasis(")]
-    assert len(stasis) == 4
+    assert len(stasis) == 5  # two numbers, with and without '+', and fax tones found
     for i in stasis:
         after = [app for _e, app in plan[i + 1 : i + 5]]
         assert after[0].startswith('GotoIf($["${STASISSTATUS}" = "SUCCESS"]')
