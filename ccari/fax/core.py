@@ -1,9 +1,10 @@
 """What a fax call's result means, with no I/O: res_fax's report in, the fax's outcome out.
 
 Asterisk's hang-up handler of the ``ccari-fax`` context reports ``FAXSTATUS``,
-``FAXPAGES``, ``FAXERROR``, ``REMOTESTATIONID`` and ``FAXSTATUSSTRING`` (filtered to
-harmless characters).  Pages received count whatever the status: a sender that hangs up
-after page 1 leaves a one-page ``partial`` fax, which an agent still gets.
+``FAXPAGES``, ``FAXERROR``, ``REMOTESTATIONID``, ``FAXSTATUSSTRING`` (filtered to
+harmless characters) and ``FAXMODE`` (G.711 audio or T.38).  Pages received count whatever
+the status: a sender that hangs up after page 1 leaves a one-page ``partial`` fax, which an
+agent still gets.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
+_MODES = {"AUDIO": "audio", "T38": "t38"}  # res_fax's FAXMODE -> the fax's mode
 # Q.850 causes of a call that never reached a fax machine and may another time: user busy,
 # no user responding, no answer, congestion (channel, switching equipment), temporary failure,
 # requested channel not available.
@@ -36,6 +38,7 @@ class Report:
     station: str
     detail: str
     cause: int = 0  # the call's Q.850 hang-up cause when no report came (0: unknown)
+    mode: str = ""  # how the pages came: "audio" (G.711) or "t38" (FAXMODE); "": no session
 
     @classmethod
     def parse(cls, fields: Mapping[str, Any]) -> Report:
@@ -47,7 +50,7 @@ class Report:
         count = int(pages) if pages.isascii() and pages.isdigit() else 0
         return cls(status=text("status", 16).upper(), pages=count,
                    error=text("error", 64), station=text("station", 64),
-                   detail=text("detail", 200))
+                   detail=text("detail", 200), mode=_MODES.get(text("mode", 8).upper(), ""))
 
     @classmethod
     def lost(cls, why: str, cause: int = 0) -> Report:

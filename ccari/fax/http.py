@@ -75,7 +75,7 @@ def view(fax: Fax, contact: Contact | None) -> dict[str, Any]:
         "state": contact.state if contact is not None else None,
         "agent_id": contact.agent_id if contact is not None else None,
         "pdf": f"/api/faxes/{fax.id}/pdf" if fax.pdf_sha256 else None,
-        "detected": fax.detected,
+        "detected": fax.detected, "mode": fax.mode,
     }
 
 

@@ -41,6 +41,8 @@ class Fax(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     settled_at: Mapped[dt.datetime | None]
     # Called a voice number and was found by its fax tones (not dialled to the fax number).
+    # How the pages came: "audio" (G.711) or "t38" (res_fax's FAXMODE); None: no session.
+    mode: Mapped[str | None] = mapped_column(String(8))
     detected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 

@@ -131,8 +131,8 @@ class FaxService:
             except ValueError as exc:
                 log.warning("fax %s: %d page(s) reported but no document kept: %s",
                             fax.id, report.pages, exc)
-                report = Report(report.status, 0, report.error or "no-document",
-                                report.station, report.detail)
+                report = dataclasses.replace(report, pages=0,
+                                             error=report.error or "no-document")
                 result = Outcome.FAILED
         now = utc(self._clock())
         async with self._sessions() as s:
@@ -159,6 +159,7 @@ class FaxService:
             row.station_id = report.station or None
             row.error = None if result is Outcome.RECEIVED else reason(report)
             row.detail = report.detail or None
+            row.mode = report.mode or None
             row.settled_at = now
             if stored is not None:
                 row.tiff_sha256, row.pdf_sha256 = stored.tiff_sha256, stored.pdf_sha256

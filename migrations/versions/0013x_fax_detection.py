@@ -1,4 +1,5 @@
-"""fax detection: a tenant's fax policy (fax tones on its voice numbers) and detected faxes
+"""fax detection: a tenant's fax policy (fax tones on its voice numbers), detected faxes and
+how each fax came (G.711 audio or T.38)
 
 Revision ID: 0013x
 Revises: 0013a
@@ -24,9 +25,11 @@ def upgrade() -> None:
     with op.batch_alter_table("faxes") as batch:
         batch.add_column(sa.Column("detected", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
+        batch.add_column(sa.Column("mode", sa.String(8), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("faxes") as batch:
+        batch.drop_column("mode")
         batch.drop_column("detected")
     op.drop_table("fax_policies")

@@ -26,6 +26,11 @@ from ccari.fax.render import pdf_to_tiff
     ({"status": "FAILED", "pages": "\u00b2"}, Report("FAILED", 0, "", "", "")),  # not an ASCII digit
     ({"status": "FAILED", "pages": "1", "station": " " + "S" * 80},
      Report("FAILED", 1, "", "S" * 64, "")),
+    # How the pages came (FAXMODE); anything else is not told.
+    ({"status": "SUCCESS", "pages": "1", "mode": "T38"}, Report("SUCCESS", 1, "", "", "", mode="t38")),
+    ({"status": "SUCCESS", "pages": "1", "mode": "AUDIO"},
+     Report("SUCCESS", 1, "", "", "", mode="audio")),
+    ({"status": "SUCCESS", "pages": "1", "mode": "V34"}, Report("SUCCESS", 1, "", "", "")),
 ])
 def test_the_user_event_fields_are_read_once(fields: dict[str, str], expected: Report) -> None:
     assert Report.parse(fields) == expected

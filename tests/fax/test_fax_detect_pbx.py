@@ -76,7 +76,8 @@ async def test_a_fax_machine_calling_the_voice_number_is_received_as_a_fax(
         timeout_ms=10000)
     assert result.success, result.response
     [fax] = await settled(client, demo["acme.token"])
-    assert (fax["status"], fax["pages"], fax["detected"]) == ("received", 1, True)
+    assert (fax["status"], fax["pages"], fax["detected"], fax["mode"]) == (
+        "received", 1, True, "audio")
     assert (fax["sender_number"], fax["station_id"]) == (SENDER, STATION)
     acme = {"Authorization": f"Bearer {demo['acme.token']}"}
     resp = await client.get(fax["pdf"], headers=acme)

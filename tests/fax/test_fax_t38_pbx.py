@@ -79,6 +79,7 @@ async def test_a_fax_sent_over_t38_is_received(
     assert result.success, result.response
     [fax] = await settled(client, demo["acme.token"])
     assert (fax["status"], fax["pages"], fax["station_id"]) == ("received", 2, STATION)
+    assert fax["mode"] == "t38"  # as Asterisk reported it (FAXMODE)
     resp = await client.get(fax["pdf"], headers={"Authorization": f"Bearer {demo['acme.token']}"})
     pdf = pypdf.PdfReader(io.BytesIO(await resp.read()))
     for page, source in zip(pdf.pages, sent, strict=True):
