@@ -183,7 +183,8 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                   pbx: PbxWatch | None = None) -> AsyncIterator[Runtime]:
     """``pbx``: the managed Asterisk's watch (``ccari run``), started here and closed
     before the caller stops that Asterisk; None when someone else runs the PBX."""
-    engine = make_engine(cfg.database.url, echo=cfg.database.echo)
+    engine = make_engine(cfg.database.url, echo=cfg.database.echo,
+                         busy_timeout_s=cfg.database.busy_timeout_s)
     sessions = make_sessionmaker(engine)
     hub = AgentHub()
     # One group commit for the hot path: offers, calls and trunk admission share commits.

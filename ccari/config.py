@@ -32,6 +32,11 @@ class DatabaseConfig:
     # SQLite by default; postgresql+asyncpg://user:pass@host/db when nodes share state.
     url: str = "sqlite+aiosqlite:///var/ccari.db"
     echo: bool = False
+    # SQLite: a write waits this long for a lock held by another process, then fails.
+    busy_timeout_s: float = 15.0
+    # While the database is unreachable, HTTP requests that need it get 503
+    # database-unavailable with this Retry-After (seconds).
+    retry_after_s: int = 5
 
 
 @dataclass(frozen=True)
@@ -394,6 +399,8 @@ def validate(cfg: Config) -> None:
         port = getattr(cfg.web, name)
         if not 0 <= port < 65536:
             raise ConfigError(f"web.{name}: {port} is not a port")
+    if not (cfg.database.busy_timeout_s > 0 and cfg.database.retry_after_s > 0):
+        raise ConfigError("database.busy_timeout_s and database.retry_after_s must be positive")
     if cfg.web.internal_port and cfg.web.internal_port == cfg.web.public_port:
         raise ConfigError("web.internal_port and web.public_port must differ")
     if bool(cfg.web.tls_cert) != bool(cfg.web.tls_key):

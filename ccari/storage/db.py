@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -18,9 +19,37 @@ ROOT = Path(__file__).resolve().parents[2]
 # socket's, and asyncpg's own at connect time ("the database system is starting up").
 DATABASE_DOWN: tuple[type[BaseException], ...] = (
     SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# Of those, the ones that say "the database is away" rather than "this statement is wrong":
+# SQLite locked, unwritable or unopenable (OperationalError), a connection cut or refused, no
+# pooled connection in time, a server shutting down or not yet accepting.
+_AWAY: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+    sa_exc.DisconnectionError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+    asyncpg.OperatorInterventionError)
+_DRIVERS = ("/sqlalchemy/", "/asyncpg/", "/aiosqlite/")
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def database_away(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot be reached or written just now (an
+    outage the caller may retry), not a bug of the statement.  A bare ``OSError`` counts only
+    when it was raised by the database's drivers (a refused connect to PostgreSQL)."""
+    if isinstance(exc, _AWAY):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OSError):
+        tb = exc.__traceback__
+        while tb is not None:
+            if any(d in tb.tb_frame.f_code.co_filename for d in _DRIVERS):
+                return True
+            tb = tb.tb_next
+    return False
+
+
+def make_engine(url: str, *, echo: bool = False, busy_timeout_s: float = 15.0) -> AsyncEngine:
+    """``busy_timeout_s``: how long a SQLite write waits for a lock another process holds
+    before it fails (then HTTP answers 503 ``database-unavailable``, callers the fallback)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -31,7 +60,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(
             # check_same_thread: the group commit (storage/batch.py) runs its batches on
             # this connection from the event loop while it holds it checked out.
-            url, echo=echo, connect_args={"timeout": 15, "check_same_thread": False},
+            url, echo=echo, connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
             pool_size=1, max_overflow=0,
             pool_timeout=60,
         )
@@ -107,4 +136,4 @@ async def upgrade_async(url: str) -> None:
     await asyncio.to_thread(upgrade, url)
 
 
-__all__ = ["Base", "make_engine", "make_sessionmaker", "upgrade", "upgrade_async"]
+__all__ = ["Base", "database_away", "make_engine", "make_sessionmaker", "upgrade", "upgrade_async"]

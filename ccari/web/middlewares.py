@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ccari import keys
 from ccari.errors import CcariError
+from ccari.storage.db import database_away
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -37,7 +39,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             exc.status, "http-error"
         )
         return error_response(error_id, exc.reason, exc.status)
-    except Exception:
+    except Exception as exc:
+        if database_away(exc):  # an outage, not a bug: no traceback; the client retries
+            log.warning("database unavailable: %s %s: %s", request.method, request.path,
+                        type(exc).__name__)
+            resp = error_response("database-unavailable",
+                                  "the database is unavailable; try again shortly", 503)
+            cfg = request.app.get(keys.CONFIG)
+            resp.headers["Retry-After"] = str(cfg.database.retry_after_s if cfg else 5)
+            return resp
         log.exception("unhandled error: %s %s", request.method, request.path)
         return error_response("internal-error", "internal error", 500)
 

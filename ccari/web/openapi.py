@@ -12,8 +12,9 @@ and give::
 
 This module's own ``openapi.yaml`` holds what every context shares: the error object, the
 security schemes and the error responses.  :func:`document` merges them into one document per
-listener, keeping only the components that listener's paths reach: the public document
-names nothing of the internal side.  The tests hold the documents to the routers (every route
+listener (adding to every operation the 503 ``Unavailable``: the database is away), keeping
+only the components that listener's paths reach: the public document names nothing of the
+internal side.  The tests hold the documents to the routers (every route
 documented, every documented operation routed) and validate every response the test suite
 sees against them (``tests/support/openapi.py``).
 """
@@ -37,6 +38,7 @@ PATH = "/openapi.json"
 TITLES = {"internal": "ccari internal API (agents, supervisors, administration)",
           "public": "ccari public API (the help widget, chat, callbacks, co-browse)"}
 COMPONENT_KINDS = ("schemas", "responses", "parameters", "securitySchemes")
+UNAVAILABLE = "#/components/responses/Unavailable"
 LISTENER: web.AppKey[str] = web.AppKey("openapi_listener", str)  # which document an app serves
 
 
@@ -97,6 +99,10 @@ def _document(listener: Listener) -> str:
             if route in paths:
                 raise DocumentError(f"{path}: {route} is already documented")
             paths[route] = item
+    for item in paths.values():
+        for op in item.values():
+            if isinstance(op, dict) and "responses" in op:
+                op["responses"] = {**op["responses"], "503": {"$ref": UNAVAILABLE}}
     # Keep only what this listener's paths reach (a $ref may lead to further $refs).
     kept: dict[str, dict[str, Any]] = {kind: {} for kind in COMPONENT_KINDS}
     for name in _security_names(paths):
