@@ -17,6 +17,7 @@ class Outcome:
     acked: int = 0  # web requests (or mail) acknowledged
     not_acked: int = 0  # web requests that got no acknowledgement (refused, no answer)
     lost_acks: int = 0
+    server_errors: int = 0  # web answers 5xx other than 503 database-unavailable + Retry-After
     duplicates: int = 0  # double dials (agent legs), or mail delivered twice
     recover_s: float = math.nan
     note: str = ""
@@ -25,7 +26,7 @@ class Outcome:
         if self.calls:
             head = (f"callers: served={self.served} fallback={self.fallback} "
                     f"failed={self.failed} of {self.calls}; web: acked={self.acked} "
-                    f"not_acked={self.not_acked}")
+                    f"not_acked={self.not_acked} server_errors={self.server_errors}")
         else:
             head = f"mail: queued={self.acked}"
         return (f"{self.fault:14s} {head}; lost_contacts={self.lost_contacts} "

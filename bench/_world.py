@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def config(tmp: Path, db_url: str) -> Config:
 class Web:
     acked: list[str] = field(default_factory=list)
     not_acked: int = 0
+    # 5xx answers but the outage's own (503 database-unavailable with Retry-After): a bug
+    server_errors: int = 0
     why: collections.Counter[str] = field(default_factory=collections.Counter)  # not acked
 
 
@@ -108,7 +111,9 @@ async def web_load(w: World, rate: float, done: asyncio.Event) -> Web:
                 if token is None:
                     async with http.post(f"{base}/v1/sessions", json={
                             "tenant": "res", "page_url": "https://res.example/help"}) as r:
-                        token = (await r.json())["token"] if r.status in (200, 201) else None
+                        body = await r.json(content_type=None)
+                        token = body["token"] if r.status in (200, 201) else None
+                        out.server_errors += _server_error(r.status, body, r.headers)
                 if token is not None:
                     w.numbers += 1
                     async with http.post(
@@ -122,6 +127,7 @@ async def web_load(w: World, rate: float, done: asyncio.Event) -> Web:
                         else:
                             out.not_acked += 1
                             out.why[f"{r.status} {_error_id(body)}"] += 1
+                            out.server_errors += _server_error(r.status, body, r.headers)
             except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
                 out.not_acked += 1
                 out.why[type(exc).__name__] += 1
@@ -142,6 +148,12 @@ def callers(w: World, prefix: str, rate: int, seconds: float, hold_s: float) -> 
                         "max_wait_ms": max_wait_ms},
                 extra_args=("-trace_logs", "-log_file", LOG, "-buff_size", str(BUFFER)),
                 keep=(LOG,))
+
+
+def _server_error(status: int, body: object, headers: Mapping[str, str]) -> int:
+    outage = (status == 503 and _error_id(body) == "database-unavailable"
+              and "Retry-After" in headers)
+    return 1 if status >= 500 and not outage else 0
 
 
 def _error_id(body: object) -> str:

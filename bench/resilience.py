@@ -168,6 +168,7 @@ async def phase(w: World, name: str, n: int, args: argparse.Namespace) -> Outcom
     judge_calls(out, log, args.hold, back_at)
     out.lost_contacts = await lost_contacts(w, prefix, since, log)
     out.acked, out.not_acked = len(acks.acked), acks.not_acked
+    out.server_errors = acks.server_errors
     out.lost_acks = await lost_acks(w, acks.acked)
     out.duplicates = double_dials(w)
     notes = []

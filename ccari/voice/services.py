@@ -231,8 +231,14 @@ class VoiceService:
         try:
             await self._arrive(channel_id, did, caller, name)
         except DATABASE_DOWN as exc:
-            if self.calls.by_channel(channel_id) is not None:
-                raise  # saved already: the error came later, and is handled as such
+            call = self.calls.by_channel(channel_id)
+            if call is not None:
+                # Saved, then cut short (answered, its treatment maybe not started): forgotten
+                # here, so that the reconcile after the outage takes it up from its stored
+                # state as after a restart (a kept call would wait in silence).
+                call.cancel_timers()
+                self.calls.remove(call)
+                raise
             # Nothing saved, nothing answered: the caller gets the fallback, not silence.
             log.warning("call %s to %s turned away: the database is unreachable (%s)",
                         channel_id, did, exc)

@@ -30,6 +30,7 @@ async def test_quick_fault_matrix_loses_nothing_and_recovers(capsys: pytest.Capt
     assert [o.fault for o in outcomes] == expected
     for o in outcomes:
         assert (o.lost_contacts, o.lost_acks, o.duplicates) == (0, 0, 0), o.line()
+        assert o.server_errors == 0, o.line()
         assert o.acked > 0 and math.isfinite(o.recover_s), o.line()
         if o.fault == "smtp-down":  # simulated: an hour away, then every reply out once
             m = re.search(r"(\d+) replies queued, delivered=(\d+) .* the last (\d+)s after", o.note)
@@ -52,10 +53,12 @@ async def test_quick_postgres_outage_turns_callers_away_and_loses_nothing(
         capsys: pytest.CaptureFixture[str]) -> None:
     """ccari on PostgreSQL, stopped (``-m immediate``) for a few seconds under the load:
     callers who arrive meanwhile get the fallback (not silence), the calls that end meanwhile
-    are closed once it is back, and nothing acknowledged is lost."""
+    are closed once it is back, web requests meanwhile get 503 database-unavailable with
+    Retry-After (no other 5xx), and nothing acknowledged is lost."""
     args = parse(["--quick", "--db", "postgres", "--only", "postgres-stop"])
     [o] = await main(args)
     print(capsys.readouterr().out)
     assert (o.lost_contacts, o.lost_acks, o.duplicates, o.failed) == (0, 0, 0, 0), o.line()
     assert o.served > 0 and o.fallback > 0 and o.acked > 0, o.line()
+    assert o.server_errors == 0 and "503 database-unavailable" in o.note, o.line()
     assert math.isfinite(o.recover_s) and o.recover_s <= RECOVER_S, o.line()
