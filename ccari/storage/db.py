@@ -36,8 +36,10 @@ def database_away(exc: BaseException) -> bool:
     when it was raised by the database's drivers (a refused connect to PostgreSQL)."""
     if isinstance(exc, _AWAY):
         return True
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        # asyncpg's errors come wrapped twice: the adapter's, then SQLAlchemy's.
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        return exc.connection_invalidated or (cause is not None and database_away(cause))
     if isinstance(exc, OSError):
         tb = exc.__traceback__
         while tb is not None:

@@ -148,12 +148,22 @@ def _raised_by(path: str, exc: BaseException) -> BaseException:
     raise AssertionError("not raised")
 
 
+def _wrapped(cause: BaseException) -> Exception:
+    """A driver error as asyncpg's SQLAlchemy adapter raises it: its own, from asyncpg's."""
+    adapted = Exception(str(cause))
+    adapted.__cause__ = cause
+    return adapted
+
+
 @pytest.mark.parametrize(("exc", "away"), [
     (sa_exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")), True),
     (sa_exc.OperationalError("INSERT", {}, sqlite3.OperationalError("disk I/O error")), True),
     (sa_exc.TimeoutError("QueuePool limit reached"), True),
     (sa_exc.InterfaceError("SELECT", {}, Exception("connection is closed")), True),
     (asyncpg.CannotConnectNowError("the database system is starting up"), True),
+    (sa_exc.DBAPIError("SELECT", {}, _wrapped(asyncpg.CannotConnectNowError("shutting down"))),
+     True),
+    (sa_exc.DBAPIError("SELECT", {}, _wrapped(asyncpg.UniqueViolationError("dup"))), False),
     (_raised_by("/venv/site-packages/asyncpg/connect_utils.py", ConnectionRefusedError()), True),
     # Bugs stay 500s: a constraint, a bad statement, an OSError of ccari's own (a full disk).
     (sa_exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE failed")), False),
