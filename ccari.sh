@@ -16,6 +16,7 @@ APT_PACKAGES=(
   espeak-ng sox      # sounds/make.sh regenerates the prompts
   nftables           # the SIP guard may enforce its blocks in the kernel (tested in a netns)
   tesseract-ocr      # the tests read the wallboard's and reports' figures off screenshots
+  systemd            # systemd-analyze checks the unit examples (asterisk/systemd/)
 )
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
