@@ -41,7 +41,7 @@ class CcariProcess:
             "CCARI_PBX_CARRIER_MATCH": ",".join(p.carrier_match),
             "CCARI_PBX_AGENT_QUALIFY_S": str(p.agent_qualify_s),
             "CCARI_SMTP_INTAKE_PORT": str(cfg.smtp.intake_port),
-            "CCARI_LOG_LEVEL": "WARNING",
+            "CCARI_LOG_LEVEL": os.environ.get("CCARI_BENCH_LOG_LEVEL", "WARNING"),
             **env,
         }
         self.proc: asyncio.subprocess.Process | None = None

@@ -194,6 +194,7 @@ async def reconcile(voice: VoiceService) -> None:
             elif step is Step.RESUME_HOLD:
                 call.moh = None  # whatever the previous process left playing
                 voice.hold.start(call)
+                await voice.route_cut_short(contact)
             elif step is Step.CONNECT:
                 await voice.connect(call)
             elif step is Step.OFFER_FAILED:
@@ -202,6 +203,7 @@ async def reconcile(voice: VoiceService) -> None:
                 if agent is not None:
                     await voice.hangup(agent.id)
                 await voice.requeue(call)
+                await voice.route_cut_short(contact)
             elif step is Step.AGENT_GONE:
                 await voice.finish(call, "agent-hangup")
             elif not in_memory and contact.state == State.CONNECTED:

@@ -111,6 +111,9 @@ class VoiceService:
         # Channels whose arrival is being handled: the reconcile's and the StasisStart's of
         # the same channel (one queued while the reconcile ran) make one contact, not two.
         self._arriving: set[str] = set()
+        # Contacts whose arrival a database outage cut short (see inbound): routed afresh
+        # when the reconcile after it takes them up.
+        self._cut_short: set[str] = set()
         self._tasks = TaskSet("voice")
         self.hold = Hold(ari, queue, config, self._tasks, self._sound)
         self.directory = NumberDirectory(sessions, QueueSettings.of(None, config))
@@ -238,6 +241,7 @@ class VoiceService:
                 # state as after a restart (a kept call would wait in silence).
                 call.cancel_timers()
                 self.calls.remove(call)
+                self._cut_short.add(call.contact_id)
                 raise
             # Nothing saved, nothing answered: the caller gets the fallback, not silence.
             log.warning("call %s to %s turned away: the database is unreachable (%s)",
@@ -379,6 +383,16 @@ class VoiceService:
     async def offer_failed(self, call: Call) -> None:
         """Agent did not answer (or could not be rung): back in front, agent not ready."""
         await self._offers.offer_failed(call)
+
+    async def route_cut_short(self, contact: Contact) -> None:
+        """A call forgotten when a database outage cut its arrival short, back in the queue
+        by the reconcile: routed afresh.  What the router held for it is dropped first (it
+        may have offered it to an agent, an offer never saved nor rung).  Other calls the
+        reconcile queues again are left to the router rebuilt from the database."""
+        if contact.id in self._cut_short:
+            self._cut_short.discard(contact.id)
+            await self._queue.withdraw(contact.id)
+            await self._queue.enqueue(contact)
 
     async def requeue(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
