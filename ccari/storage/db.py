@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import asyncpg
@@ -17,15 +18,18 @@ from ccari.storage.models import Base
 ROOT = Path(__file__).resolve().parents[2]
 # What a database that is down, restarting or unreachable raises: SQLAlchemy's errors, the
 # socket's, and asyncpg's own at connect time ("the database system is starting up").
+# The hot path's raw SQLite writes (storage/fast.py) raise sqlite3's own: locked, read-only,
+# disk full or I/O error are its OperationalError.
 DATABASE_DOWN: tuple[type[BaseException], ...] = (
-    SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+    SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+    sqlite3.OperationalError)
 # Of those, the ones that say "the database is away" rather than "this statement is wrong":
 # SQLite locked, unwritable or unopenable (OperationalError), a connection cut or refused, no
 # pooled connection in time, a server shutting down or not yet accepting.
 _AWAY: tuple[type[BaseException], ...] = (
     sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
-    sa_exc.DisconnectionError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+    sa_exc.DisconnectionError, sqlite3.OperationalError, asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
     asyncpg.OperatorInterventionError)
 _DRIVERS = ("/sqlalchemy/", "/asyncpg/", "/aiosqlite/")
 

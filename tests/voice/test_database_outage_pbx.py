@@ -1,18 +1,24 @@
-"""A database outage that cuts a call's arrival short, on the real PBX: the caller is saved
-and queued, then the write of the agent's offer fails (the database went away just then).
-The caller does not wait in silence: once the database answers, the reconcile takes the
-call up and the agent's phone rings, once."""
+"""Database outages on the real PBX.  SQLite locked by another process: a caller arriving
+meanwhile gets the fallback (the announcement, then busy), not silence, and the next one
+after it is served, without a restart.  An outage that cuts a call's arrival short (saved
+and queued, then the write of the agent's offer fails): the caller does not wait in
+silence; once the database answers, the reconcile takes the call up and the agent's phone
+rings, once."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from ccari.app import Runtime
+from ccari.app import Runtime, runtime
+from ccari.config import Config
 from ccari.contacts.lifecycle import State
-from tests.voice.conftest import VoiceEnv, eventually
+from tests.support.sipp import run_sipp
+from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
 pytestmark = pytest.mark.pbx
@@ -49,3 +55,30 @@ async def test_a_call_whose_offer_was_not_saved_rings_the_agent_once_it_is_back(
     assert result.ok, result.describe()
     assert (await carol.result()).requests.get("INVITE") == 1
     assert contact.disposition == "agent-hangup" and contact.talk_s >= 1
+
+
+async def test_sqlite_locked_callers_get_the_fallback_and_are_served_once_it_is_free(
+        voice_cfg: Config, voice_env: VoiceEnv) -> None:
+    cfg = replace(voice_cfg, database=replace(voice_cfg.database, busy_timeout_s=1.0))
+    async with runtime(cfg) as rt:
+        await ready(rt, "carol")
+        lock = sqlite3.connect(cfg.database.url.split("///", 1)[1], isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")  # e.g. a backup tool holding the write lock
+        try:
+            refused = await run_sipp("caller_status.xml", voice_env.sip_target,
+                                     service="15550200", local_ip=CARRIER_IP,
+                                     params={"status": 486}, timeout_s=40)
+        finally:
+            lock.rollback()
+            lock.close()
+        assert refused.ok, refused.describe()
+        assert (refused.responses.get(183), refused.responses.get(486),
+                refused.responses.get(200, 0)) == (1, 1, 0), refused.describe()
+        async with phone(voice_env, "carol", hangup_after_ms=1500) as carol:
+            served = await run_sipp("caller_dtmf.xml", voice_env.sip_target, service="15550200",
+                                    local_ip=CARRIER_IP, params={"hangup_after_ms": 0},
+                                    timeout_s=40, recv_timeout_ms=30000)
+            assert served.ok, served.describe()
+        assert (await carol.result()).requests.get("INVITE") == 1
+        done = await one_contact_in(rt, State.COMPLETED)
+        assert done is not None and done.disposition == "agent-hangup"

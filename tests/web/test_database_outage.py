@@ -159,6 +159,7 @@ def _wrapped(cause: BaseException) -> Exception:
     (sa_exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")), True),
     (sa_exc.OperationalError("INSERT", {}, sqlite3.OperationalError("disk I/O error")), True),
     (sa_exc.TimeoutError("QueuePool limit reached"), True),
+    (sqlite3.OperationalError("database is locked"), True),  # the hot path's raw writes
     (sa_exc.InterfaceError("SELECT", {}, Exception("connection is closed")), True),
     (asyncpg.CannotConnectNowError("the database system is starting up"), True),
     (sa_exc.DBAPIError("SELECT", {}, _wrapped(asyncpg.CannotConnectNowError("shutting down"))),
