@@ -235,13 +235,8 @@ class VoiceService:
             await self._arrive(channel_id, did, caller, name)
         except DATABASE_DOWN as exc:
             call = self.calls.by_channel(channel_id)
-            if call is not None:
-                # Saved, then cut short (answered, its treatment maybe not started): forgotten
-                # here, so that the reconcile after the outage takes it up from its stored
-                # state as after a restart (a kept call would wait in silence).
-                call.cancel_timers()
-                self.calls.remove(call)
-                self._cut_short.add(call.contact_id)
+            if call is not None:  # saved, then cut short (answered, not yet treated)
+                self._forget_cut_short(call)
                 raise
             # Nothing saved, nothing answered: the caller gets the fallback, not silence.
             log.warning("call %s to %s turned away: the database is unreachable (%s)",
@@ -342,12 +337,24 @@ class VoiceService:
         """The answered call's first step: its overflow treatment, else the IVR or the queue."""
         await self._treatment.start(call, menu)
 
+    def _forget_cut_short(self, call: Call) -> None:
+        """A database outage cut the call's step short: forgotten here, so that the reconcile
+        after the outage takes it up from its stored state as after a restart (kept, it would
+        wait in silence for a step that never comes)."""
+        call.cancel_timers()
+        self.calls.remove(call)
+        self._cut_short.add(call.contact_id)
+
     async def dtmf(self, channel_id: str, digit: str) -> None:
         call = self.calls.by_channel(channel_id)
         if call is None or channel_id != call.channel_id:
             return
         async with call.lock:
-            await self._treatment.digit(call, digit)
+            try:
+                await self._treatment.digit(call, digit)
+            except DATABASE_DOWN:  # the IVR's choice or its queueing not saved
+                self._forget_cut_short(call)
+                raise
 
     async def playback_finished(self, playback_id: str) -> None:
         kind = ids.kind_of(playback_id)

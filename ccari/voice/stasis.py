@@ -128,7 +128,10 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
 
     async def on_dtmf(ev: ChannelDtmfReceived) -> None:
         with about(ev.channel.id):
-            await voice.dtmf(ev.channel.id, ev.digit)
+            try:
+                await voice.dtmf(ev.channel.id, ev.digit)
+            except DATABASE_DOWN as exc:
+                outage.lost("its IVR choice", ev.channel.id, exc)
 
     async def on_playback(ev: PlaybackFinished) -> None:
         await voice.playback_finished(ev.playback.id)

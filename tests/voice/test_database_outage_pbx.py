@@ -57,6 +57,23 @@ async def test_a_call_whose_offer_was_not_saved_rings_the_agent_once_it_is_back(
     assert contact.disposition == "agent-hangup" and contact.talk_s >= 1
 
 
+async def test_an_ivr_choice_whose_offer_was_not_saved_rings_the_agent_once_it_is_back(
+        ccari: Runtime, voice_env: VoiceEnv) -> None:
+    """The same cut short after the caller's IVR choice (acme: 1 = sales)."""
+    await ready(ccari, "alice")
+    failed = offer_write_fails_once(ccari)
+    async with phone(voice_env, "alice", hangup_after_ms=1500) as alice:
+        call = caller(voice_env, digits="1", dtmf_after_ms=800, hangup_after_ms=0)
+        await call.start()
+        done: Callable[[], Awaitable[Any]] = lambda: one_contact_in(ccari, State.COMPLETED)  # noqa: E731
+        contact = await eventually(done, 30, "the caller to be served by alice")
+        result = await call.wait()
+    assert failed == ["offered"]
+    assert result.ok, result.describe()
+    assert (await alice.result()).requests.get("INVITE") == 1
+    assert contact.disposition == "agent-hangup" and contact.attributes == {"skill": "sales"}
+
+
 async def test_sqlite_locked_callers_get_the_fallback_and_are_served_once_it_is_free(
         voice_cfg: Config, voice_env: VoiceEnv) -> None:
     cfg = replace(voice_cfg, database=replace(voice_cfg.database, busy_timeout_s=1.0))
