@@ -13,6 +13,11 @@ agent, seconds in their state, on hold, muted, who monitors); ``POST
 monitoring session (ccari rings the supervisor's phone) or switches hers to that mode;
 ``DELETE`` on it ends her session (the call stays up).  POSTs and DELETEs carry the session's
 CSRF token in ``X-CSRF-Token``.
+
+Finished contacts: ``GET /supervisor/api/finished?limit=N`` the tenant's latest ended
+contacts of every medium (newest first, how many recordings each kept), each with its
+contact page (``/agent/contacts/{id}``: recordings and event log).  Every list of the page
+links its contacts to that page.
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ccari import keys
 from ccari.agents.http import _agent
 from ccari.callbacks import http as callbacks_http
+from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.screenpop import public_attributes
 from ccari.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from ccari.recording.models import Recording
 from ccari.storage.models import Agent, Contact, Tenant
 from ccari.voice.monitoring import Mode
 from ccari.voice.supervision import Supervision
@@ -43,6 +50,8 @@ SUPERVISION: web.AppKey[Supervision] = web.AppKey("supervision")
 # "dialing" (the customer's phone is ringing).
 WAITING = ("queued", "offered", "scheduled", "dialing")
 IN_PROGRESS = ("ivr", "queued", "offered", "connected")
+FINISHED_LIMIT = 50  # finished contacts listed, unless ``?limit=`` (at most MAX) says
+FINISHED_MAX = 200
 
 
 def internal_setup(supervision: Callable[[], Supervision | None]) -> Callable[[web.Application], None]:
@@ -200,6 +209,45 @@ async def live_calls(request: web.Request) -> web.Response:
             **(supervision.live(c.id) if supervision is not None else {}),
         })
     return web.json_response({"calls": calls})
+
+
+def contact_page(contact_id: str) -> str:
+    return f"/agent/contacts/{contact_id}"
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", str(FINISHED_LIMIT))
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadRequest("limit must be a whole number", error_id="bad-limit") from None
+    if not 1 <= limit <= FINISHED_MAX:
+        raise BadRequest(f"limit must be from 1 to {FINISHED_MAX}", error_id="bad-limit")
+    return limit
+
+
+@routes.get("/supervisor/api/finished")
+async def finished(request: web.Request) -> web.Response:
+    _, _, tenant = await _supervisor(request)
+    limit = _limit(request)
+    kept = (select(func.count()).select_from(Recording)
+            .where(Recording.contact_id == Contact.id, Recording.tenant_id == tenant.id,
+                   Recording.state == "stored").scalar_subquery())
+    async with request.app[keys.SESSIONS]() as s:
+        rows = (await s.execute(
+            select(Contact, kept).where(Contact.tenant_id == tenant.id,
+                                        Contact.state.in_([st.value for st in lifecycle.ENDED]))
+            .order_by(Contact.ended_at.desc(), Contact.arrived_at.desc()).limit(limit))).all()
+        names = dict((await s.execute(select(Agent.id, Agent.display_name)
+                                      .where(Agent.tenant_id == tenant.id))).tuples().all())
+    return web.json_response({"contacts": [{
+        "id": c.id, "medium": c.medium, "state": c.state,
+        "from": c.caller_number or c.caller_name or "",
+        "agent": names.get(c.agent_id) if c.agent_id is not None else None,
+        "arrived_at": c.arrived_at.isoformat(),
+        "ended_at": c.ended_at.isoformat() if c.ended_at else None,
+        "recordings": recordings, "page": contact_page(c.id),
+    } for c, recordings in rows]})
 
 
 def _supervision(request: web.Request) -> Supervision:

@@ -14,6 +14,7 @@ from ccari.app import internal_app, public_app, runtime
 from ccari.contacts import repo
 from ccari.contacts.screenpop import screen_pop
 from ccari.demo.seed import seed
+from ccari.recording.models import Recording
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact, utcnow
 from ccari.tenants import repo as tenants_repo
@@ -238,3 +239,39 @@ async def test_live_calls_are_this_tenants_and_monitoring_needs_a_pbx(rt, aiohtt
     assert (resp.status, (await resp.json())["error"]) == (400, "bad-mode")
     resp = await client.post(monitor, json={"mode": "listen"}, headers={"X-CSRF-Token": csrf})
     assert (resp.status, (await resp.json())["error"]) == (409, "no-pbx")
+
+
+async def ended(rt, tenant: str, state: str, caller: str, minutes_ago: float) -> str:
+    async with rt.sessions() as s:
+        t = await tenants_repo.by_slug(s, tenant)
+        at = utcnow() - dt.timedelta(minutes=minutes_ago)
+        c = await repo.create(s, tenant_id=t.id, medium="voice", state=state, arrived_at=at,
+                              ended_at=at, caller_number=caller)
+        await s.commit()
+    return c.id
+
+
+async def test_finished_contacts_newest_first_with_their_pages(rt, aiohttp_client):
+    older = await ended(rt, "acme", "completed", "15550101", 9)
+    newer = await ended(rt, "acme", "abandoned", "15550102", 2)
+    await ended(rt, "globex", "completed", "15550103", 1)
+    await waiting(rt, "acme", "chat", "still-waiting", 1)
+    async with rt.sessions() as s:
+        acme = await tenants_repo.by_slug(s, "acme")
+        s.add_all([Recording(id=f"rec-{older}-{n}", tenant_id=acme.id, contact_id=older,
+                             node="node1", state=state)
+                   for n, state in enumerate(("stored", "stored", "lost"))])
+        await s.commit()
+    client = await aiohttp_client(internal_app(rt))
+    assert (await client.get("/supervisor/api/finished")).status == 401
+    await login(client, "sam", rt.demo_secrets["acme.sam.web"])
+    rows = (await (await client.get("/supervisor/api/finished")).json())["contacts"]
+    assert [(r["id"], r["from"], r["state"], r["recordings"]) for r in rows] == [
+        (newer, "15550102", "abandoned", 0), (older, "15550101", "completed", 2)]
+    assert rows[1]["page"] == f"/agent/contacts/{older}"
+    assert (await client.get(rows[1]["page"])).status == 200
+    one = (await (await client.get("/supervisor/api/finished?limit=1")).json())["contacts"]
+    assert [r["id"] for r in one] == [newer]
+    for bad in ("0", "201", "many"):
+        resp = await client.get(f"/supervisor/api/finished?limit={bad}")
+        assert (resp.status, (await resp.json())["error"]) == (400, "bad-limit")

@@ -1,6 +1,7 @@
-"""A real call's recording played on the contact's page in Chromium: the supervisor opens
-the contact, the page's player loads the recording (its length about the call's), seeks
-by range requests; a supervisor of another tenant finds neither the page nor the audio."""
+"""A real call's recording played on the contact's page in Chromium: the supervisor follows
+the call's link in her page's finished contacts to its contact page, the page's player
+loads the recording (its length about the call's), seeks by range requests; a supervisor
+of another tenant finds neither the page nor the audio."""
 
 from __future__ import annotations
 
@@ -65,7 +66,13 @@ async def test_the_supervisor_plays_a_calls_recording_on_the_contact_page(
             sam_context = await browser.new_context()
             sam = await agent_login(await sam_context.new_page(), base, "sam",
                                     secrets["acme.sam.web"], ready=False)
-            await sam.goto(f"{base}/agent/contacts/{live.id}")
+            # From the supervisor page's finished contacts, the call's link to its page.
+            await sam.goto(f"{base}/supervisor")
+            row_of_call = f"#finished tr[data-contact='{live.id}']"
+            await sam.wait_for_selector(f"{row_of_call} a.contact-page")
+            assert await sam.inner_text(f"{row_of_call} .recordings") == "1"
+            await sam.click(f"{row_of_call} a.contact-page")
+            await sam.wait_for_url(f"{base}/agent/contacts/{live.id}")
             assert await sam.inner_text(f"tr[data-recording='{row.id}'] .heard") == \
                 "15550199, Alice Sales"
             # (wait_for_function evaluates a string: the page's CSP forbids that)

@@ -1,6 +1,7 @@
 // Supervisor page: pending contacts of every medium, refreshed; priority and reschedule;
 // the calls in progress, monitored from the supervisor's phone (listen, whisper, barge,
-// take over; ccari rings her phone on the first).
+// take over; ccari rings her phone on the first); the latest finished contacts.  Every
+// contact links to its contact page (recordings, event log).
 // Text only (textContent): nothing from the network is parsed as HTML.
 (function () {
   "use strict";
@@ -9,6 +10,16 @@
   const me = Number($("pending-card").dataset.agent);
 
   function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.append(td); return td; }
+
+  // The contact's page; the id is only ever a path segment and the text is set as text.
+  function linkCell(tr, text, id) {
+    const td = cell(tr, "");
+    const a = document.createElement("a");
+    a.href = "/agent/contacts/" + encodeURIComponent(id); a.className = "contact-page";
+    a.textContent = text || "(unknown)";
+    td.append(a);
+    return td;
+  }
 
   async function post(path, body) {
     const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(body) });
@@ -21,7 +32,7 @@
     const tr = document.createElement("tr");
     tr.dataset.contact = c.id;
     cell(tr, c.medium);
-    cell(tr, c.from);
+    linkCell(tr, c.from, c.id);
     cell(tr, Object.entries(c.attributes).map(([k, v]) => k + "=" + v).join(", "));
     cell(tr, c.state);
     cell(tr, c.waited_s + " s");
@@ -65,7 +76,7 @@
   function callRow(c) {
     const tr = document.createElement("tr");
     tr.dataset.contact = c.id; tr.dataset.state = c.state;
-    cell(tr, [c.name, c.from].filter(Boolean).join(" "));
+    linkCell(tr, [c.name, c.from].filter(Boolean).join(" "), c.id);
     cell(tr, Object.entries(c.attributes).map(([k, v]) => k + "=" + v).join(", "));
     cell(tr, c.taken_over_by ? "taken over" : (c.agent ? c.agent.name : ""));
     cell(tr, c.state + (c.on_hold ? ", on hold" : "") + (c.muted ? ", agent muted" : ""));
@@ -97,6 +108,26 @@
     $("no-calls").hidden = data.calls.length > 0;
   }
 
+  function finishedRow(c) {
+    const tr = document.createElement("tr");
+    tr.dataset.contact = c.id; tr.dataset.state = c.state;
+    cell(tr, c.medium);
+    linkCell(tr, c.from, c.id);
+    cell(tr, c.agent || "");
+    cell(tr, c.state);
+    cell(tr, c.ended_at ? new Date(c.ended_at).toLocaleString() : "");
+    cell(tr, String(c.recordings)).className = "recordings";
+    return tr;
+  }
+
+  async function refreshFinished() {
+    const r = await fetch("/supervisor/api/finished");
+    if (!r.ok) return;
+    const data = await r.json();
+    $("finished").tBodies[0].replaceChildren(...data.contacts.map(finishedRow));
+    $("no-finished").hidden = data.contacts.length > 0;
+  }
+
   let editing = false;
   document.addEventListener("focusin", (e) => { editing = e.target.tagName === "INPUT"; });
   document.addEventListener("focusout", () => { editing = false; });
@@ -120,4 +151,6 @@
   refreshCalls();
   setInterval(refresh, 2000);
   setInterval(refreshCalls, 1000);
+  refreshFinished();
+  setInterval(refreshFinished, 5000);
 })();
