@@ -121,13 +121,16 @@ async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
             session = await eventually(lambda: session_of(sam, cid), what="sam's phone answered")
             sup_leg = f"sup-{session['session']}"
 
-            for mode in ("listen", "whisper", "barge"):
-                if mode != "listen":
+            # Up to barge and back down, her phone's one leg moved, never dialled again.
+            for n, mode in enumerate(("listen", "whisper", "barge", "whisper", "listen")):
+                if n:
                     status, body = await sam.monitor(cid, mode)
                     assert status == 200 and body["mode"] == mode, body
+                    assert body["session"] == session["session"]
                     told = await next_of(alice_page, "monitored")
                     assert told == {"type": "monitored", "contact_id": cid,
-                                    "supervisor": "Sam Supervisor", "mode": mode}
+                                    "supervisor": "Sam Supervisor",
+                                    "mode": mode if LAYOUTS[Mode(mode)].seen_by_agent else None}
                 call_bridge = set((await ari.get_bridge(live.bridge_id)).channels)
                 if mode == "barge":
                     assert call_bridge == {live.channel_id, live.agent_channel_id, sup_leg}
@@ -146,7 +149,6 @@ async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
             # Ending the session leaves the call up, with nothing of the session left.
             status, body = await sam.call("DELETE", f"/supervisor/api/calls/{cid}/monitor")
             assert (status, body["state"]) == (200, "stopped")
-            assert (await next_of(alice_page, "monitored"))["mode"] is None
 
             async def session_gone() -> bool:
                 channels = {c.id for c in await ari.list_channels()}
@@ -170,6 +172,7 @@ async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
             assert (await call.wait()).requests.get("BYE") == 1
         sam_result = await sam_phone.result()
         assert sam_result.requests.get("BYE") == 2, sam_result.describe()
+        assert sam_result.requests.get("INVITE") == 2, sam_result.describe()  # two sessions
     finally:
         await alice_page.close()
         await closed(legs)
@@ -179,7 +182,8 @@ async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
     log = [(e.kind, e.data.get("mode"), e.data.get("reason")) for e in events
            if e.kind.startswith("monitor-")]
     assert log == [("monitor-started", "listen", None), ("monitor-mode", "whisper", None),
-                   ("monitor-mode", "barge", None), ("monitor-stopped", None, "stopped"),
+                   ("monitor-mode", "barge", None), ("monitor-mode", "whisper", None),
+                   ("monitor-mode", "listen", None), ("monitor-stopped", None, "stopped"),
                    ("monitor-started", "barge", None), ("monitor-stopped", None, "call-ended")]
     assert all(e.data["supervisor_id"] == sam_id for e in events if e.kind.startswith("monitor-"))
 
