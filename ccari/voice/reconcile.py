@@ -23,8 +23,9 @@ connected                  agent leg up                            KEEP
 
 A connected call kept (``KEEP``) that this process did not have gets its agent's controls
 back from the contact's log and the call's bridge (:func:`controls`): a caller the log
-says is on hold is held again (out of the bridge, music on her channel: re-applied, since a
-process killed half way may have left either undone), with the time she has been held; a
+says is on hold, or held for a consult under way (``consult_rules.py``), is held again (out
+of the bridge, music on her channel: re-applied, since a process killed half way may have
+left either undone), with the time she has been held; a
 caller out of the bridge whom the log does not say is held is given back (a resume cut
 short); a muted agent stays muted (ARI reports no mute: it is applied again).
 
@@ -54,13 +55,15 @@ from ccari.contacts.lifecycle import State
 from ccari.storage.models import ContactEvent, Number
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import menu_of
+from ccari.voice import consult_rules
 from ccari.voice.calls import Call, QueueSettings
 from ccari.voice.hold import safe
 from ccari.voice.offers import agent_channel_of
 from ccari.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
-CONTROL_EVENTS = ("held", "resumed", "muted", "unmuted")
+CONTROL_EVENTS = ("held", "resumed", "muted", "unmuted", *consult_rules.HOLDS,
+                  *consult_rules.RESUMES)
 
 
 class Step(enum.Enum):
@@ -81,6 +84,13 @@ class Logged:
     held_since: dt.datetime | None = None  # on hold since then; None: not on hold
     hold_s: float = 0.0  # the holds before, in seconds
     muted: bool = False
+    consult_since: dt.datetime | None = None  # held for a consult under way since then
+
+    @property
+    def on_hold_since(self) -> dt.datetime | None:
+        """Since when the caller is held, by the agent or for a consult."""
+        found = [t for t in (self.held_since, self.consult_since) if t is not None]
+        return min(found) if found else None
 
 
 @dataclass(frozen=True)
@@ -94,16 +104,21 @@ class Controls:
 
 def controls(logged: Logged, *, caller_in_bridge: bool) -> Controls:
     """The log decides what the agent asked; Asterisk's bridge, whether a step was cut short."""
-    held = logged.held_since is not None
+    held = logged.on_hold_since is not None
     return Controls(hold=held, resume=not held and not caller_in_bridge, mute=logged.muted)
 
 
 def logged_controls(events: Iterable[tuple[str, dt.datetime, dict[str, Any]]]) -> Logged:
-    """The controls of one contact from its ``held``/``resumed``/``muted``/``unmuted`` events,
-    in order."""
+    """The controls of one contact from its ``held``/``resumed``/``muted``/``unmuted`` events
+    and its consults' holds (a consult's end gives the caller back, as ``consults.py``
+    does), in order."""
     out = Logged()
     for kind, at, data in events:
-        if kind == "held":
+        if kind in consult_rules.HOLDS:
+            out = replace(out, consult_since=at)
+        elif kind in consult_rules.RESUMES:
+            out = replace(out, consult_since=None, held_since=None)
+        elif kind == "held":
             out = replace(out, held_since=at)
         elif kind == "resumed":
             out = replace(out, held_since=None, hold_s=float(data.get("hold_s", 0.0)))
@@ -224,8 +239,9 @@ async def _restore(voice: VoiceService, call: Call, logged: Logged, bridge: Brid
     todo = controls(logged, caller_in_bridge=bridge is not None
                     and call.channel_id in bridge.channels)
     ari, call.hold_s = voice.ari, logged.hold_s
-    if todo.hold and logged.held_since is not None:
-        held_for = max(0.0, (voice.now() - logged.held_since).total_seconds())
+    since = logged.on_hold_since
+    if todo.hold and since is not None:
+        held_for = max(0.0, (voice.now() - since).total_seconds())
         call.held_at = time.monotonic() - held_for
         if bridge is not None and call.channel_id in bridge.channels:
             await safe(ari.remove_channel(bridge.id, call.channel_id))

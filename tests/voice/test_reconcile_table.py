@@ -60,10 +60,18 @@ HELD = Logged(held_since=T0)
     (Logged(), False, Controls(resume=True)),  # a resume cut short: the caller back
     (Logged(muted=True), True, Controls(mute=True)),
     (replace(HELD, muted=True), False, Controls(hold=True, mute=True)),
+    (Logged(consult_since=T0), False, Controls(hold=True)),  # held for the consult
+    (Logged(consult_since=T0), True, Controls(hold=True)),
 ])
 def test_a_restart_gives_a_connected_call_its_controls_back(
         logged: Logged, in_bridge: bool, want: Controls) -> None:
     assert controls(logged, caller_in_bridge=in_bridge) == want
+
+
+def test_a_caller_held_then_consulted_is_held_since_the_first() -> None:
+    assert Logged(held_since=at(5), consult_since=at(9)).on_hold_since == at(5)
+    assert Logged(consult_since=at(9)).on_hold_since == at(9)
+    assert Logged().on_hold_since is None
 
 
 def at(seconds: float) -> dt.datetime:
@@ -79,6 +87,14 @@ def at(seconds: float) -> dt.datetime:
      Logged(hold_s=5.0)),
     ([("muted", at(1), {}), ("unmuted", at(2), {}), ("muted", at(3), {})], Logged(muted=True)),
     ([("muted", at(1), {}), ("unmuted", at(2), {})], Logged()),
+    # A consult holds the caller until it ends, turns three-way or is completed.
+    ([("consult-dialling", at(1), {})], Logged(consult_since=at(1))),
+    ([("held", at(0), {}), ("consult-dialling", at(3), {})],
+     Logged(held_since=at(0), consult_since=at(3))),
+    *[([("consult-dialling", at(1), {}), (end, at(4), {})], Logged())
+      for end in ("consult-ended", "consult-conference", "consult-completed")],
+    ([("held", at(0), {}), ("consult-dialling", at(3), {}), ("consult-ended", at(6), {})],
+     Logged()),  # the consult's end gives her back, held before or not
 ])
 def test_the_controls_as_the_contacts_log_has_them(
         events: list[tuple[str, dt.datetime, dict[str, Any]]], want: Logged) -> None:
