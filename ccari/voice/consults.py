@@ -36,11 +36,13 @@ from ccari.agents.notifier import AgentHub
 from ccari.ari import ids
 from ccari.ari.errors import AriConflict, AriError
 from ccari.ari.ids import Kind
+from ccari.ari.models import Bridge, Channel
 from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, CcariError, Conflict, NotFound
 from ccari.storage.models import Agent, ContactMeta
+from ccari.voice import consult_rules as rules
 from ccari.voice.calls import Call
 from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
@@ -296,20 +298,86 @@ class Consults:
         log.info("contact %s: consult %s ended with the call", contact_id, consult.leg)
 
     async def reconcile(self) -> None:
-        """After an ARI (re)connect: consult legs and bridges this process does not know
-        (no consult of a live call, not a completed consult's call leg) are ended."""
+        """After an ARI (re)connect: the consult of each connected call this process has
+        without one is rebuilt from the contact's log and Asterisk (``consult_rules.py``);
+        consult legs and bridges nobody owns then (not a completed consult's call leg)
+        are ended."""
         ari = self._ari
+        channels = {c.id: c for c in await ari.list_channels()}
+        bridges = {b.id: b for b in await ari.list_bridges()}
+        for call in self._voice.calls.all():
+            if call.phase == "connected" and call.contact_id not in self._by_contact:
+                async with call.lock:
+                    await self._rebuild(call, channels, bridges)
         legs = {c.leg for c in self._by_contact.values()}
-        bridges = {c.bridge for c in self._by_contact.values()}
-        for ch in await ari.list_channels():
-            if ids.kind_of(ch.id) is Kind.CONSULT_LEG and ch.id not in legs:
-                call = self._voice.calls.by_contact(
-                    ids.rest_of(ch.id, Kind.CONSULT_LEG).rpartition("-")[0])
-                if call is None or call.agent_channel_id != ch.id:
-                    await safe(ari.hangup(ch.id, reason="normal"))
-        for br in await ari.list_bridges():
-            if ids.kind_of(br.id) is Kind.CONSULT_BRIDGE and br.id not in bridges:
-                await safe(ari.destroy_bridge(br.id))
+        for ch in channels:
+            if ids.kind_of(ch) is Kind.CONSULT_LEG and ch not in legs:
+                owner = self._voice.calls.by_contact(
+                    ids.rest_of(ch, Kind.CONSULT_LEG).rpartition("-")[0])
+                if owner is None or owner.agent_channel_id != ch:
+                    await safe(ari.hangup(ch, reason="normal"))
+        kept = {c.bridge for c in self._by_contact.values()}
+        for br in bridges:
+            if ids.kind_of(br) is Kind.CONSULT_BRIDGE and br not in kept:
+                await safe(ari.destroy_bridge(br))
+
+    async def _rebuild(self, call: Call, channels: dict[str, Channel],
+                       bridges: dict[str, Bridge]) -> None:
+        """One call's consult, as its log left it and Asterisk has it (the call's lock held;
+        the caller's hold is the voice reconcile's)."""
+        async with self._voice.sessions() as s:
+            row = await repo.get(s, call.contact_id, call.tenant_id)
+            if row is None or not call.bridge_id or not call.agent_channel_id:
+                return
+            logged = rules.logged_consult(row.meta.get("consults", []), [
+                (e.kind, e.data or {}) for e in await repo.events(s, call.tenant_id, row.id)
+                if e.kind in rules.PHASES])
+            colleague = await s.scalar(select(Agent.id).where(
+                Agent.tenant_id == call.tenant_id, Agent.username == logged.to["agent"])
+            ) if logged is not None and "agent" in logged.to else None
+        if logged is None:
+            return
+        leg, agent_leg, ari = channels.get(logged.leg), call.agent_channel_id, self._ari
+        home = bridges.get(call.bridge_id)
+        step = rules.decide(logged.phase, leg.state if leg is not None else None,
+                            agent_in_call=home is not None and agent_leg in home.channels)
+        if step is not rules.Step.NOTHING:
+            log.info("reconcile: contact %s: consult %s: %s", call.contact_id, logged.leg,
+                     step.value)
+        consult = Consult(call.contact_id, logged.leg,
+                          ids.make(Kind.CONSULT_BRIDGE, call.contact_id, logged.n),
+                          dict(logged.to), outside=logged.outside,
+                          answered=step in (rules.Step.ANSWERED, rules.Step.JOINED),
+                          joined=step is rules.Step.JOINED)
+        if step is rules.Step.AGENT_HOME:
+            await self._move([agent_leg], call.bridge_id, bridges)
+        elif step is rules.Step.LEFT:
+            await self._log(call, "consult-left", leg=logged.leg, reason="lost")
+        elif step is not rules.Step.NOTHING:
+            self._by_contact[call.contact_id] = consult
+            if colleague is not None and leg is not None:
+                self._engaged[consult.leg] = colleague
+                await self._queue.set_engaged(colleague, True)
+        if step is rules.Step.BACK_TO_AGENT:
+            await self._back_to_agent(call, consult, "lost", gone=True)
+        elif step is rules.Step.JOINED:
+            await self._move([logged.leg], call.bridge_id, bridges)
+        elif step in (rules.Step.RINGING, rules.Step.ANSWERED):
+            if step is rules.Step.ANSWERED and logged.phase is rules.Phase.DIALLING:
+                await self._log(call, "consult-answered", leg=logged.leg)
+            if consult.bridge not in bridges:
+                await safe(ari.create_bridge(consult.bridge, type="mixing"))
+            await self._move([agent_leg, *([logged.leg] if consult.answered else [])],
+                             consult.bridge, bridges)
+
+    async def _move(self, legs: list[str], bridge: str, bridges: dict[str, Bridge]) -> None:
+        """Into ``bridge`` the ``legs`` not in it yet, out of the one they are in first."""
+        missing = [leg for leg in legs if leg not in getattr(bridges.get(bridge), "channels", ())]
+        for other in bridges.values():
+            if other.id != bridge and (found := [leg for leg in missing if leg in other.channels]):
+                await safe(self._ari.remove_channel(other.id, found))
+        if missing:
+            await safe(self._ari.add_channel(bridge, missing))
 
     # ---- helpers ---------------------------------------------------------------------------
     async def _disengage(self, leg: str) -> None:

@@ -1,0 +1,145 @@
+"""Kill -9 ccari while the agent consults a colleague (the caller held with the music):
+Asterisk keeps the three legs and the consult's bridge; the restarted ccari rebuilds the
+consult from the contact's log and Asterisk, so the agent can still complete it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ccari.ari.rest import AriRest
+from ccari.config import Config
+from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.storage.models import ContactEvent
+from tests.support.agent_web import AgentPage, open_agent_page
+from tests.voice.calls import rest, table
+from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
+from tests.voice.media import FREQS, HEARD, Leg, closed, leg, settled, three_legs
+from tests.voice.test_hold_restart import _ended, _true, connected, speak
+from tests.voice.test_restart import CcariProcess, ccari_proc
+from tests.voice.test_voice_pbx import phone
+
+pytestmark = pytest.mark.pbx
+__all__ = ["ccari_proc"]
+
+
+async def page_of(proc: CcariProcess, env: VoiceEnv, user: str) -> AgentPage:
+    secrets = json.loads((env.state_dir / "demo-secrets.json").read_text())
+    return await open_agent_page(f"http://127.0.0.1:{proc.port}", "acme", user,
+                                 secrets[f"acme.{user}.web"])
+
+
+async def customer_hears(legs: dict[str, Leg], *speakers: str) -> dict[str, bool]:
+    """What the held customer hears of ``speakers`` (over the music: only a tone at full
+    strength counts as heard)."""
+    await asyncio.sleep(0.2)  # what was mixed before drains
+    since = time.monotonic()
+    await asyncio.sleep(0.6)  # a window of sound
+    got = legs["customer"].sink.tones(since, time.monotonic(), FREQS.values())
+    return {s: got[FREQS[s]] >= HEARD for s in speakers}
+
+
+async def consult_bridged(ari: AriRest, leg_id: str) -> str | None:
+    """The consult's own bridge, once the consulted leg is in it."""
+    return next((b.id for b in await ari.list_bridges()
+                 if leg_id in b.channels and b.id.startswith("cnb-")), None)
+
+
+async def consult_events(sessions: async_sessionmaker[AsyncSession], cid: str) -> list[str]:
+    async with sessions() as s:
+        return list(await s.scalars(select(ContactEvent.kind).where(
+            ContactEvent.contact_id == cid, ContactEvent.kind.like("consult-%"))
+            .order_by(ContactEvent.id)))
+
+
+async def test_a_consult_under_way_survives_a_restart_and_completes(
+    voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
+) -> None:
+    engine = make_engine(voice_cfg.database.url)
+    sessions = make_sessionmaker(engine)
+    legs = await three_legs(voice_env, supervisor=False)
+    legs["colleague"] = await leg("colleague", PHONE_IP,
+                                  lambda **p: phone(voice_env, "bob", **p))
+    talk = {k: legs[k] for k in ("agent", "colleague")}
+    consulting = table(talk, "agent<colleague", "colleague<agent")
+    p = voice_cfg.pbx
+    pages: list[AgentPage] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            ari = AriRest(http, f"http://127.0.0.1:{p.ari_port}", p.ari_user, p.ari_password,
+                          p.app_name)  # REST only: the app's events stay ccari's
+            await ccari_proc.start()
+            alice, bob = (await page_of(ccari_proc, voice_env, "alice"),
+                          await page_of(ccari_proc, voice_env, "bob"))
+            pages += [alice, bob]
+            assert (await alice.presence("ready"))["state"] == "ready"
+            assert (await bob.presence("ready"))["state"] == "ready"
+            async with legs["agent"].sipp, legs["colleague"].sipp:
+                await legs["customer"].sipp.start()
+                customer = legs["customer"].sink
+                await eventually(lambda: _true(customer.remote), what="the IVR's first words")
+                customer.press("1")
+                live = await eventually(lambda: connected(sessions), what="connected")
+                cid = live.id
+                assert live.agent_channel_id and live.bridge_id and live.channel_id
+                await speak(ari, legs["agent"], live.agent_channel_id)
+                assert await rest(alice, cid, "consult", {"agent": "bob"}) == (
+                    200, {"type": "consulting", "contact_id": cid})
+                consult = f"cns-{cid}-1"
+                bridge = await eventually(lambda: consult_bridged(ari, consult),
+                                          what="bob answered and bridged")
+                await speak(ari, legs["colleague"], consult)
+                assert await settled(talk, consulting) == consulting
+                await alice.close()
+
+                await ccari_proc.kill()
+                await ccari_proc.start()
+                alice = await page_of(ccari_proc, voice_env, "alice")
+                pages.append(alice)
+
+                # Rebuilt (until then the call is nobody's: 404): a consult is under way.
+                async def consult_again() -> tuple[int, str] | None:
+                    status, body = await rest(alice, cid, "consult", {"agent": "bob"})
+                    return None if status == 404 else (status, body.get("error", ""))
+
+                assert await eventually(consult_again, what="the call rebuilt") == (
+                    409, "consult-in-progress")
+                status, body = await rest(alice, cid, "hold")
+                assert (status, body["error"]) == (409, "consult-in-progress")
+                # Nothing moved: alice and bob talk, the caller holds with the music.
+                assert set((await ari.get_bridge(bridge)).channels) == {
+                    live.agent_channel_id, consult}
+                assert live.channel_id not in (await ari.get_bridge(live.bridge_id)).channels
+                assert await settled(talk, consulting) == consulting
+                assert await customer_hears(legs, "agent", "colleague") == {
+                    "agent": False, "colleague": False}
+
+                # Complete: the caller talks with bob, alice leaves to wrap-up.
+                assert await rest(alice, cid, "consult_complete") == (
+                    200, {"type": "transferred", "contact_id": cid})
+                joined = {k: legs[k] for k in ("customer", "colleague")}
+                want = table(joined, "customer<colleague", "colleague<customer")
+                assert await settled(joined, want) == want
+                await eventually(lambda: _gone(ari, bridge), what="the consult's bridge gone")
+                await ari.hangup(consult)  # bob hangs up: the call ends
+                ended = await eventually(lambda: _ended(sessions, cid), what="completed")
+                kinds = await consult_events(sessions, cid)
+    finally:
+        for page in pages:
+            await page.close()
+        await closed(legs)
+        await engine.dispose()
+    assert ended.disposition == "transferee-hangup"
+    # (The consult asked again while one was under way was refused.)
+    assert kinds == ["consult-dialling", "consult-answered", "consult-refused",
+                     "consult-completed"]
+
+
+async def _gone(ari: AriRest, bridge: str) -> bool:
+    return bridge not in {b.id for b in await ari.list_bridges()}
