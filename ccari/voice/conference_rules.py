@@ -5,12 +5,26 @@ The customer and the agent are parties too: ``voice.conference_max_parties`` (de
 counts them, and the ones still ringing.  Once the agent has left, the conference goes on
 while the customer and at least one added party remain; the customer leaving ends the
 contact, as always.  The executor (``conference.py``) carries these out on Asterisk.
+
+After a restart of ccari, each party the contact's log names is rebuilt from the log (its
+phase, muted or not) and what Asterisk reports of its leg (:func:`party_step`):
+
+===========  ==============  =================================================
+logged       the leg         step
+===========  ==============  =================================================
+dialling     ringing         RINGING (its answer is to come)
+dialling     up              JOIN (answered while ccari was away: into the call)
+joined       there           KEEP (in the call, muted again if it was)
+either       gone            LEFT (its end went unseen: logged now)
+over         any             NOTHING (removed or left; a leg still up is hung up)
+===========  ==============  =================================================
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import enum
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,3 +99,60 @@ def goes_on(conference: Conference) -> bool:
     """After a party left: the call goes on while the agent is in it, or at least one added
     party that answered is (the customer's own leaving ends the call elsewhere)."""
     return not conference.agent_left or conference.joined() > 0
+
+
+# ---- rebuilt after a restart -------------------------------------------------------------------
+class PartyStep(enum.Enum):
+    NOTHING = "nothing"
+    RINGING = "ringing"
+    JOIN = "join"
+    KEEP = "keep"
+    LEFT = "left"
+
+
+@dataclass(frozen=True)
+class LoggedParty:
+    """A party as the contact's meta and log have it."""
+
+    leg: str
+    who: Mapping[str, str]
+    since: dt.datetime  # dialled at, then joined at
+    phase: str = "dialling"  # dialling | joined | over
+    muted: bool = False
+
+
+def logged_parties(parties: Sequence[Mapping[str, Any]],
+                   events: Iterable[tuple[str, dt.datetime, Mapping[str, Any]]]
+                   ) -> list[LoggedParty]:
+    """The parties of ``parties`` (the contact's ``meta["conference"]``) in the phase its
+    ``conference-*`` ``events`` (kind, at, data; in order) left each."""
+    found = {str(p.get("leg", "")): LoggedParty(str(p.get("leg", "")), dict(p.get("to") or {}),
+                                                dt.datetime.min.replace(tzinfo=dt.UTC))
+             for p in parties}
+    for kind, at, data in events:
+        party = found.get(str(data.get("leg", "")))
+        if party is None or party.phase == "over":
+            continue
+        if kind == "conference-dialling":
+            party = LoggedParty(party.leg, party.who, at)
+        elif kind == "conference-joined":
+            party = LoggedParty(party.leg, party.who, at, "joined", party.muted)
+        elif kind in ("conference-muted", "conference-unmuted"):
+            party = LoggedParty(party.leg, party.who, party.since, party.phase,
+                                kind == "conference-muted")
+        elif kind in ("conference-removed", "conference-left"):
+            party = LoggedParty(party.leg, party.who, party.since, "over")
+        found[party.leg] = party
+    return list(found.values())
+
+
+def party_step(phase: str, leg_state: str | None) -> PartyStep:
+    """``leg_state``: what Asterisk reports of the party's leg ("Up", "Ringing"...), None if
+    it has none."""
+    if phase == "over":
+        return PartyStep.NOTHING
+    if leg_state is None:
+        return PartyStep.LEFT
+    if phase == "joined":
+        return PartyStep.KEEP
+    return PartyStep.JOIN if leg_state == "Up" else PartyStep.RINGING

@@ -19,7 +19,11 @@ offered                    agent leg ringing or gone, not in mem.  REQUEUE
 offered                    agent leg ringing, call in memory       KEEP
 connected                  agent leg gone                          AGENT_GONE
 connected                  agent leg up                            KEEP
+connected                  the agent left her conference (log)     KEEP
 =========================  ======================================  =====================
+
+(A call whose agent left her conference to the others goes on without her: her leg is not
+the call's any more; the conference's parties are rebuilt by ``conference.py``.)
 
 A connected call kept (``KEEP``) that this process did not have gets its agent's controls
 back from the contact's log and the call's bridge (:func:`controls`): a caller the log
@@ -63,7 +67,7 @@ from ccari.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
 CONTROL_EVENTS = ("held", "resumed", "muted", "unmuted", *consult_rules.HOLDS,
-                  *consult_rules.RESUMES)
+                  *consult_rules.RESUMES, "conference-agent-left")
 
 
 class Step(enum.Enum):
@@ -111,10 +115,12 @@ def controls(logged: Logged, *, caller_in_bridge: bool) -> Controls:
 def logged_controls(events: Iterable[tuple[str, dt.datetime, dict[str, Any]]]) -> Logged:
     """The controls of one contact from its ``held``/``resumed``/``muted``/``unmuted`` events
     and its consults' holds (a consult's end gives the caller back, as ``consults.py``
-    does), in order."""
+    does; so does the agent leaving her conference, with her mute), in order."""
     out = Logged()
     for kind, at, data in events:
-        if kind in consult_rules.HOLDS:
+        if kind == "conference-agent-left":
+            out = replace(out, held_since=None, consult_since=None, muted=False)
+        elif kind in consult_rules.HOLDS:
             out = replace(out, consult_since=at)
         elif kind in consult_rules.RESUMES:
             out = replace(out, consult_since=None, held_since=None)
@@ -127,9 +133,11 @@ def logged_controls(events: Iterable[tuple[str, dt.datetime, dict[str, Any]]]) -
     return out
 
 
-def decide(state: str, *, in_memory: bool, caller_up: bool, agent_leg: str | None) -> Step:
+def decide(state: str, *, in_memory: bool, caller_up: bool, agent_leg: str | None,
+           agent_left: bool = False) -> Step:
     """What one open voice contact needs after a reconnect.  ``agent_leg``: the state
-    Asterisk reports for the agent's channel ("Up", "Ringing"...), None if it has none."""
+    Asterisk reports for the agent's channel ("Up", "Ringing"...), None if it has none;
+    ``agent_left``: she left her conference to the others (the call goes on)."""
     if not caller_up:
         return Step.CALLER_GONE
     if state == State.IVR:
@@ -143,7 +151,7 @@ def decide(state: str, *, in_memory: bool, caller_up: bool, agent_leg: str | Non
             return Step.REQUEUE  # the ring was started by a process that is gone
         return Step.OFFER_FAILED if agent_leg is None else Step.KEEP
     if state == State.CONNECTED:
-        return Step.AGENT_GONE if agent_leg is None else Step.KEEP
+        return Step.AGENT_GONE if agent_leg is None and not agent_left else Step.KEEP
     return Step.KEEP
 
 
@@ -175,7 +183,8 @@ async def reconcile(voice: VoiceService) -> None:
         control_log.setdefault(contact_id, []).append((kind, at, data or {}))
     known: set[str] = set()
     for contact in contacts:
-        agent_leg = contact.agent_channel_id or (
+        agent_left = contact.state == State.CONNECTED and "agent_left" in contact.meta
+        agent_leg = None if agent_left else contact.agent_channel_id or (
             agent_channel_of(contact) if contact.state == State.OFFERED else None)
         known.update(x for x in (contact.channel_id, agent_leg) if x)
         call = voice.calls.by_contact(contact.id)
@@ -184,7 +193,8 @@ async def reconcile(voice: VoiceService) -> None:
             assert contact.channel_id is not None
             call = Call(contact.id, contact.tenant_id, contact.channel_id,
                         settings[contact.queue_id], phase=contact.state,
-                        agent_id=contact.agent_id, bridge_id=contact.bridge_id)
+                        agent_id=None if agent_left else contact.agent_id,
+                        bridge_id=contact.bridge_id)
             call.overflow = contact.meta.get("overflow")
             call.after_hours = "after_hours" in contact.meta
             voice.calls.add(call)
@@ -196,7 +206,8 @@ async def reconcile(voice: VoiceService) -> None:
                     continue
         agent = channels.get(agent_leg or "")
         step = decide(contact.state, in_memory=in_memory, caller_up=contact.channel_id in channels,
-                      agent_leg=agent.state if agent is not None else None)
+                      agent_leg=agent.state if agent is not None else None,
+                      agent_left=agent_left)
         if step is not Step.KEEP:
             log.info("reconcile: contact %s (%s): %s", contact.id, contact.state, step.value)
         if step is Step.CALLER_GONE:

@@ -4,6 +4,7 @@ state allows, and when the call goes on without the agent."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from hypothesis import given
@@ -11,7 +12,14 @@ from hypothesis import strategies as st
 
 from ccari.errors import BadRequest, Conflict, NotFound
 from ccari.voice import conference_rules as rules
-from ccari.voice.conference_rules import Conference, Party
+from ccari.voice.conference_rules import (
+    Conference,
+    LoggedParty,
+    Party,
+    PartyStep,
+    logged_parties,
+    party_step,
+)
 
 AT = dt.datetime(2026, 12, 5, 3, 0, tzinfo=dt.UTC)
 
@@ -101,3 +109,51 @@ def test_a_party_as_the_page_lists_it() -> None:
     assert party.view() == {"id": "cnf-c1-1", "who": {"agent": "bob"},
                             "since": "2026-12-05T03:00:00+00:00", "state": "joined",
                             "muted": True}
+
+
+# ---- rebuilt after a restart -------------------------------------------------------------------
+T0 = dt.datetime(2026, 12, 5, 6, 0, tzinfo=dt.UTC)
+LEGS = (None, "Ringing", "Up")
+PHASE_STEPS = {  # written out by hand: (logged phase, the leg) -> step
+    ("dialling", None): PartyStep.LEFT, ("dialling", "Ringing"): PartyStep.RINGING,
+    ("dialling", "Up"): PartyStep.JOIN,
+    ("joined", None): PartyStep.LEFT, ("joined", "Ringing"): PartyStep.KEEP,
+    ("joined", "Up"): PartyStep.KEEP,
+    ("over", None): PartyStep.NOTHING, ("over", "Ringing"): PartyStep.NOTHING,
+    ("over", "Up"): PartyStep.NOTHING,
+}
+
+
+@pytest.mark.parametrize(("phase", "leg"), list(itertools.product(
+    ("dialling", "joined", "over"), LEGS)))
+def test_every_logged_party_against_its_leg(phase: str, leg: str | None) -> None:
+    assert party_step(phase, leg) is PHASE_STEPS[(phase, leg)]
+
+
+def t(s: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=s)
+
+
+def test_the_parties_as_the_log_left_them() -> None:
+    meta = [{"agent_id": 1, "to": {"agent": "bob"}, "leg": "cnf-c-1"},
+            {"agent_id": 1, "to": {"number": "+12015550142"}, "leg": "cnf-c-2"},
+            {"agent_id": 1, "to": {"agent": "sam"}, "leg": "cnf-c-3"},
+            {"agent_id": 1, "to": {"number": "+12015550143"}, "leg": "cnf-c-4"}]
+    events = [("conference-dialling", t(0), {"leg": "cnf-c-1"}),
+              ("conference-joined", t(2), {"leg": "cnf-c-1"}),
+              ("conference-dialling", t(3), {"leg": "cnf-c-2"}),
+              ("conference-joined", t(5), {"leg": "cnf-c-2"}),
+              ("conference-muted", t(6), {"leg": "cnf-c-2"}),
+              ("conference-dialling", t(7), {"leg": "cnf-c-3"}),
+              ("conference-dialling", t(8), {"leg": "cnf-c-4"}),
+              ("conference-joined", t(9), {"leg": "cnf-c-4"}),
+              ("conference-muted", t(10), {"leg": "cnf-c-4"}),
+              ("conference-unmuted", t(11), {"leg": "cnf-c-4"}),
+              ("conference-removed", t(12), {"leg": "cnf-c-1"}),
+              ("conference-joined", t(13), {"leg": "cnf-c-1"}),  # over is over
+              ("held", t(14), {})]
+    assert logged_parties(meta, events) == [
+        LoggedParty("cnf-c-1", {"agent": "bob"}, t(2), "over"),
+        LoggedParty("cnf-c-2", {"number": "+12015550142"}, t(5), "joined", muted=True),
+        LoggedParty("cnf-c-3", {"agent": "sam"}, t(7)),
+        LoggedParty("cnf-c-4", {"number": "+12015550143"}, t(9), "joined")]

@@ -43,6 +43,15 @@ def test_every_live_state_against_what_asterisk_reports(state: State, in_memory:
         is EXPECTED[(state, in_memory, caller_up, agent)]
 
 
+@pytest.mark.parametrize(("in_memory", "agent"), list(itertools.product((True, False), AGENT)))
+def test_a_call_whose_agent_left_her_conference_goes_on(in_memory: bool,
+                                                        agent: str | None) -> None:
+    assert decide(State.CONNECTED, in_memory=in_memory, caller_up=True, agent_leg=agent,
+                  agent_left=True) is Step.KEEP
+    assert decide(State.CONNECTED, in_memory=in_memory, caller_up=False, agent_leg=agent,
+                  agent_left=True) is Step.CALLER_GONE
+
+
 def test_the_table_covers_every_live_state() -> None:
     assert {k[0] for k in EXPECTED} == set(LIVE)
     assert len(EXPECTED) == len(LIVE) * 2 * 2 * len(AGENT)
@@ -95,6 +104,10 @@ def at(seconds: float) -> dt.datetime:
       for end in ("consult-ended", "consult-conference", "consult-completed")],
     ([("held", at(0), {}), ("consult-dialling", at(3), {}), ("consult-ended", at(6), {})],
      Logged()),  # the consult's end gives her back, held before or not
+
+    # The agent leaving her conference gives the caller back and takes her mute with her.
+    ([("held", at(0), {}), ("muted", at(1), {}), ("conference-agent-left", at(2), {})],
+     Logged()),
 ])
 def test_the_controls_as_the_contacts_log_has_them(
         events: list[tuple[str, dt.datetime, dict[str, Any]]], want: Logged) -> None:
