@@ -31,6 +31,7 @@ from ccari.agents.notifier import AgentHub
 from ccari.ari import ids
 from ccari.ari.errors import AriConflict, AriError
 from ccari.ari.ids import Kind
+from ccari.ari.models import Bridge, Channel
 from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService
@@ -315,14 +316,65 @@ class Conferences:
             await safe(self._ari.hangup(party.leg, reason="normal"))
 
     async def reconcile(self) -> None:
-        """After an ARI (re)connect: added legs of calls this process does not have are hung
-        up (whatever they held is rebuilt from the channels that remain)."""
-        for ch in await self._ari.list_channels():
-            if ids.kind_of(ch.id) is Kind.CONFERENCE_LEG:
-                conf = self._by_contact.get(
-                    ids.rest_of(ch.id, Kind.CONFERENCE_LEG).rpartition("-")[0])
-                if conf is None or ch.id not in conf.parties:
-                    await safe(self._ari.hangup(ch.id, reason="normal"))
+        """After an ARI (re)connect: the conference of each connected call this process has
+        without one is rebuilt from the contact's log and Asterisk (``conference_rules.py``);
+        then added legs nobody owns are hung up."""
+        channels = {c.id: c for c in await self._ari.list_channels()}
+        bridges = {b.id: b for b in await self._ari.list_bridges()}
+        for call in self._voice.calls.all():
+            if call.phase == "connected" and call.contact_id not in self._by_contact:
+                async with call.lock:
+                    await self._rebuild(call, channels, bridges.get(call.bridge_id or ""))
+        for ch in channels:
+            if ids.kind_of(ch) is Kind.CONFERENCE_LEG:
+                conf = self._by_contact.get(ids.rest_of(ch, Kind.CONFERENCE_LEG).rpartition("-")[0])
+                if conf is None or ch not in conf.parties:
+                    await safe(self._ari.hangup(ch, reason="normal"))
+
+    async def _rebuild(self, call: Call, channels: dict[str, Channel],
+                       bridge: Bridge | None) -> None:
+        """One call's conference (its parties, muted or not, whether the agent left), as its
+        log left it and Asterisk has it (the call's lock held)."""
+        async with self._voice.sessions() as s:
+            row = await repo.get(s, call.contact_id, call.tenant_id)
+            if row is None or not row.meta.get("conference") or not call.bridge_id:
+                return
+            logged = rules.logged_parties(row.meta.get("conference", []), [
+                (e.kind, e.at, e.data or {}) for e in await repo.events(s, call.tenant_id, row.id)
+                if e.kind.startswith("conference-")])
+            colleagues = dict((await s.execute(select(Agent.username, Agent.id).where(
+                Agent.tenant_id == call.tenant_id,
+                Agent.username.in_([p.who["agent"] for p in logged if "agent" in p.who])))
+            ).tuples().all())
+        conf = Conference(call.contact_id, agent_left="agent_left" in row.meta)
+        for it in logged:
+            leg = channels.get(it.leg)
+            step = rules.party_step(it.phase, leg.state if leg is not None else None)
+            if step is not rules.PartyStep.NOTHING:
+                log.info("reconcile: contact %s: party %s: %s", call.contact_id, it.leg,
+                         step.value)
+            if step is rules.PartyStep.LEFT:
+                await self._log(call, "conference-left", leg=it.leg, reason="lost")
+            if step in (rules.PartyStep.NOTHING, rules.PartyStep.LEFT):
+                continue
+            party = Party(it.leg, dict(it.who), it.since,
+                          agent_id=colleagues.get(it.who.get("agent", "")),
+                          joined=step is not rules.PartyStep.RINGING, muted=it.muted)
+            conf.parties[party.leg] = self._legs[party.leg] = party
+            if party.agent_id is not None:
+                await self._queue.set_engaged(party.agent_id, True)
+            if step is rules.PartyStep.JOIN:  # answered while ccari was away
+                party.since = self._voice.now()
+                await self._log(call, "conference-joined", leg=party.leg)
+            if party.joined and (bridge is None or party.leg not in bridge.channels):
+                await safe(self._ari.add_channel(call.bridge_id, party.leg))
+            if party.muted:  # ARI reports no mute: applied again
+                await safe(self._ari.mute(party.leg, "in"))
+        self._by_contact[call.contact_id] = conf
+        if not rules.goes_on(conf):
+            await self._voice.finish(call, "conference-over")
+        else:
+            await self._push(call, conf)
 
     # ---- helpers ---------------------------------------------------------------------------
     async def _gone(self, party: Party) -> None:

@@ -1,12 +1,14 @@
-"""Kill -9 ccari while the agent consults a colleague (the caller held with the music):
-Asterisk keeps the three legs and the consult's bridge; the restarted ccari rebuilds the
-consult from the contact's log and Asterisk, so the agent can still complete it."""
+"""Kill -9 ccari while the agent consults a colleague (the caller held with the music), or
+while she holds a conference: Asterisk keeps the legs and the bridges; the restarted ccari
+rebuilds the consult, or the conference's parties (muted or not), from the contact's log
+and Asterisk, so the agent can still complete the consult, or unmute and remove a party."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from typing import Any
 
 import aiohttp
 import pytest
@@ -143,3 +145,96 @@ async def test_a_consult_under_way_survives_a_restart_and_completes(
 
 async def _gone(ari: AriRest, bridge: str) -> bool:
     return bridge not in {b.id for b in await ari.list_bridges()}
+
+
+async def test_a_conference_survives_a_restart_then_a_party_is_removed(
+    voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
+) -> None:
+    engine = make_engine(voice_cfg.database.url)
+    sessions = make_sessionmaker(engine)
+    legs = await three_legs(voice_env, supervisor=False)
+    legs["colleague"] = await leg("colleague", PHONE_IP,
+                                  lambda **p: phone(voice_env, "bob", **p))
+    # Bob muted: he hears both, nobody hears him.
+    muted = table(legs, "customer<agent", "agent<customer", "colleague<customer",
+                  "colleague<agent")
+    p = voice_cfg.pbx
+    pages: list[AgentPage] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            ari = AriRest(http, f"http://127.0.0.1:{p.ari_port}", p.ari_user, p.ari_password,
+                          p.app_name)
+            await ccari_proc.start()
+            alice, bob = (await page_of(ccari_proc, voice_env, "alice"),
+                          await page_of(ccari_proc, voice_env, "bob"))
+            pages += [alice, bob]
+            assert (await alice.presence("ready"))["state"] == "ready"
+            assert (await bob.presence("ready"))["state"] == "ready"
+            async with legs["agent"].sipp, legs["colleague"].sipp:
+                await legs["customer"].sipp.start()
+                customer = legs["customer"].sink
+                await eventually(lambda: _true(customer.remote), what="the IVR's first words")
+                customer.press("1")
+                live = await eventually(lambda: connected(sessions), what="connected")
+                cid = live.id
+                assert live.agent_channel_id and live.bridge_id and live.channel_id
+                await speak(ari, legs["agent"], live.agent_channel_id)
+                party = f"cnf-{cid}-1"
+                assert await rest(alice, cid, "conference_add", {"agent": "bob"}) == (
+                    200, {"type": "conference-dialling", "contact_id": cid, "party": party})
+
+                async def in_call() -> bool:
+                    return party in (await ari.get_bridge(live.bridge_id or "")).channels
+
+                await eventually(in_call, what="bob answered and in the call")
+                await speak(ari, legs["colleague"], party)
+                assert (await rest(alice, cid, "conference_mute", {"party": party}))[0] == 200
+                assert await settled(legs, muted) == muted
+                await alice.close()
+
+                await ccari_proc.kill()
+                await ccari_proc.start()
+                alice = await page_of(ccari_proc, voice_env, "alice")
+                pages.append(alice)
+
+                async def listed() -> dict[str, Any] | None:
+                    status, body = await rest(alice, cid, "conference_list")
+                    return None if status == 404 else body
+
+                found = await eventually(listed, what="the conference rebuilt")
+                assert [(x["id"], x["who"], x["state"], x["muted"]) for x in found["parties"]] \
+                    == [(party, {"agent": "bob"}, "joined", True)]
+                status, body = await rest(alice, cid, "conference_mute", {"party": party})
+                assert (status, body["error"]) == (409, "party-muted")
+                assert await settled(legs, muted) == muted  # muted again after the restart
+                assert (await rest(alice, cid, "conference_unmute", {"party": party}))[0] == 200
+                everyone = table(legs, "customer<agent", "customer<colleague",
+                                 "agent<customer", "agent<colleague", "colleague<customer",
+                                 "colleague<agent")
+                assert await settled(legs, everyone) == everyone
+
+                # Removed: bob is hung up, the customer and alice talk on, then end the call.
+                assert await rest(alice, cid, "conference_remove", {"party": party}) == (
+                    200, {"type": "conference-removed", "contact_id": cid, "party": party})
+
+                async def bob_gone() -> bool:
+                    return party not in {c.id for c in await ari.list_channels()}
+
+                await eventually(bob_gone, what="bob's leg hung up")
+                two = {k: legs[k] for k in ("customer", "agent")}
+                back = table(two, "customer<agent", "agent<customer")
+                assert await settled(two, back) == back
+                assert (await rest(alice, cid, "hangup"))[0] == 200
+                ended = await eventually(lambda: _ended(sessions, cid), what="completed")
+                async with sessions() as s:
+                    kinds = list(await s.scalars(select(ContactEvent.kind).where(
+                        ContactEvent.contact_id == cid, ContactEvent.kind.like("conference-%"))
+                        .order_by(ContactEvent.id)))
+    finally:
+        for page in pages:
+            await page.close()
+        await closed(legs)
+        await engine.dispose()
+    assert ended.disposition == "agent-hangup"
+    assert kinds == ["conference-dialling", "conference-joined", "conference-muted",
+                     "conference-unmuted", "conference-removed"]
