@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.ari.rest import AriRest
 from ccari.config import Config
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import ContactEvent
+from ccari.storage.models import Contact, ContactEvent
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.voice.calls import rest, table
 from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
@@ -238,3 +238,71 @@ async def test_a_conference_survives_a_restart_then_a_party_is_removed(
     assert ended.disposition == "agent-hangup"
     assert kinds == ["conference-dialling", "conference-joined", "conference-muted",
                      "conference-unmuted", "conference-removed"]
+
+
+async def test_a_conference_the_agent_left_goes_on_after_a_restart(
+    voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
+) -> None:
+    engine = make_engine(voice_cfg.database.url)
+    sessions = make_sessionmaker(engine)
+    legs = await three_legs(voice_env, supervisor=False)
+    legs["colleague"] = await leg("colleague", PHONE_IP,
+                                  lambda **p: phone(voice_env, "bob", **p))
+    two = {k: legs[k] for k in ("customer", "colleague")}
+    talking = table(two, "customer<colleague", "colleague<customer")
+    p = voice_cfg.pbx
+    pages: list[AgentPage] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            ari = AriRest(http, f"http://127.0.0.1:{p.ari_port}", p.ari_user, p.ari_password,
+                          p.app_name)
+            await ccari_proc.start()
+            alice, bob = (await page_of(ccari_proc, voice_env, "alice"),
+                          await page_of(ccari_proc, voice_env, "bob"))
+            pages += [alice, bob]
+            assert (await alice.presence("ready"))["state"] == "ready"
+            assert (await bob.presence("ready"))["state"] == "ready"
+            async with legs["agent"].sipp, legs["colleague"].sipp:
+                await legs["customer"].sipp.start()
+                customer = legs["customer"].sink
+                await eventually(lambda: _true(customer.remote), what="the IVR's first words")
+                customer.press("1")
+                live = await eventually(lambda: connected(sessions), what="connected")
+                cid = live.id
+                assert live.agent_channel_id and live.bridge_id and live.channel_id
+                party = f"cnf-{cid}-1"
+                assert (await rest(alice, cid, "conference_add", {"agent": "bob"}))[0] == 200
+
+                async def in_call() -> bool:
+                    return party in (await ari.get_bridge(live.bridge_id or "")).channels
+
+                await eventually(in_call, what="bob answered and in the call")
+                await speak(ari, legs["colleague"], party)
+                assert await rest(alice, cid, "conference_leave") == (
+                    200, {"type": "conference-left", "contact_id": cid})
+                assert await settled(two, talking) == talking
+
+                await ccari_proc.kill()
+                await ccari_proc.start()
+                sam = await page_of(ccari_proc, voice_env, "sam")
+                pages.append(sam)
+
+                async def rebuilt() -> bool:  # the call is this node's again
+                    resp = await sam.http.get("/supervisor/api/calls")
+                    calls = (await resp.json())["calls"] if resp.status == 200 else []
+                    return any(c["id"] == cid and "on_hold" in c for c in calls)
+
+                await eventually(rebuilt, what="the call rebuilt")
+                # Still theirs: the customer and bob talk on, without alice.
+                assert await settled(two, talking) == talking
+                async with sessions() as s:
+                    row = await s.get(Contact, cid)
+                    assert row is not None and row.state == "connected"
+                await ari.hangup(party)  # bob, the last party, leaves: the call is over
+                ended = await eventually(lambda: _ended(sessions, cid), what="completed")
+    finally:
+        for page in pages:
+            await page.close()
+        await closed(legs)
+        await engine.dispose()
+    assert ended.disposition == "conference-over", (ended.disposition, ended.meta)
