@@ -1,7 +1,8 @@
 """Kill -9 ccari while the agent consults a colleague (the caller held with the music), or
 while she holds a conference: Asterisk keeps the legs and the bridges; the restarted ccari
 rebuilds the consult, or the conference's parties (muted or not), from the contact's log
-and Asterisk, so the agent can still complete the consult, or unmute and remove a party."""
+and Asterisk, so the agent can still complete or cancel the consult, or unmute and remove a
+party; a conference she left goes on."""
 
 from __future__ import annotations
 
@@ -60,8 +61,10 @@ async def consult_events(sessions: async_sessionmaker[AsyncSession], cid: str) -
             .order_by(ContactEvent.id)))
 
 
-async def test_a_consult_under_way_survives_a_restart_and_completes(
+@pytest.mark.parametrize("choice", ["complete", "cancel"])
+async def test_a_consult_under_way_survives_a_restart_then_completes_or_cancels(
     voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
+    choice: str,
 ) -> None:
     engine = make_engine(voice_cfg.database.url)
     sessions = make_sessionmaker(engine)
@@ -122,14 +125,19 @@ async def test_a_consult_under_way_survives_a_restart_and_completes(
                 assert await customer_hears(legs, "agent", "colleague") == {
                     "agent": False, "colleague": False}
 
-                # Complete: the caller talks with bob, alice leaves to wrap-up.
-                assert await rest(alice, cid, "consult_complete") == (
-                    200, {"type": "transferred", "contact_id": cid})
-                joined = {k: legs[k] for k in ("customer", "colleague")}
-                want = table(joined, "customer<colleague", "colleague<customer")
-                assert await settled(joined, want) == want
+                if choice == "complete":  # the caller talks with bob, alice leaves
+                    assert await rest(alice, cid, "consult_complete") == (
+                        200, {"type": "transferred", "contact_id": cid})
+                    stay, last = ("customer", "colleague"), consult
+                else:  # bob is hung up, the caller is back with alice
+                    assert await rest(alice, cid, "consult_cancel") == (
+                        200, {"type": "consult-cancelled", "contact_id": cid})
+                    stay, last = ("customer", "agent"), live.agent_channel_id
+                pair = {k: legs[k] for k in stay}
+                want = table(pair, f"{stay[0]}<{stay[1]}", f"{stay[1]}<{stay[0]}")
+                assert await settled(pair, want) == want
                 await eventually(lambda: _gone(ari, bridge), what="the consult's bridge gone")
-                await ari.hangup(consult)  # bob hangs up: the call ends
+                await ari.hangup(last)  # the caller's other side hangs up: the call ends
                 ended = await eventually(lambda: _ended(sessions, cid), what="completed")
                 kinds = await consult_events(sessions, cid)
     finally:
@@ -137,10 +145,11 @@ async def test_a_consult_under_way_survives_a_restart_and_completes(
             await page.close()
         await closed(legs)
         await engine.dispose()
-    assert ended.disposition == "transferee-hangup"
+    assert ended.disposition == (
+        "transferee-hangup" if choice == "complete" else "agent-hangup")
     # (The consult asked again while one was under way was refused.)
     assert kinds == ["consult-dialling", "consult-answered", "consult-refused",
-                     "consult-completed"]
+                     "consult-completed" if choice == "complete" else "consult-ended"]
 
 
 async def _gone(ari: AriRest, bridge: str) -> bool:
