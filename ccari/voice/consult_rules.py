@@ -17,8 +17,10 @@ over                            any                     AGENT_HOME if the agent 
 ==============================  ======================  ==================================
 
 (A consult answered while ccari was away has no ``consult-answered`` in the log: ANSWERED
-logs it.)  The caller's hold during a consult is rebuilt with the agent's own hold
-(``reconcile.py``): the log's ``consult-dialling`` holds her, its end gives her back.
+logs it.)  A completed consult's leg is the call's other side from then on
+(:func:`handed_over`): the voice reconcile keeps the call with it, not with the agent.
+The caller's hold during a consult is rebuilt with the agent's own hold (``reconcile.py``):
+the log's ``consult-dialling`` holds her, its end gives her back.
 """
 
 from __future__ import annotations
@@ -89,6 +91,13 @@ def logged_consult(consults: Sequence[Mapping[str, Any]],
         if new is not None and data.get("leg") == leg and order.index(new) > order.index(phase):
             phase = new
     return LoggedConsult(len(consults), leg, dict(last.get("to") or {}), phase)
+
+
+def handed_over(events: Iterable[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """The leg a completed consult made the call's other side (the agent left it), from the
+    contact's events in order; None if no consult was completed."""
+    legs = [str(data.get("leg", "")) for kind, data in events if kind == "consult-completed"]
+    return legs[-1] if legs else None
 
 
 def decide(phase: Phase, leg_state: str | None, *, agent_in_call: bool) -> Step:

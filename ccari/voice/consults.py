@@ -349,6 +349,8 @@ class Consults:
                           dict(logged.to), outside=logged.outside,
                           answered=step in (rules.Step.ANSWERED, rules.Step.JOINED),
                           joined=step is rules.Step.JOINED)
+        if logged.phase is rules.Phase.OVER and agent_leg == logged.leg:  # completed
+            self._transfers.adopt(logged.leg)  # its hanging up ends the call
         if step is rules.Step.AGENT_HOME:
             await self._move([agent_leg], call.bridge_id, bridges)
         elif step is rules.Step.LEFT:

@@ -22,6 +22,8 @@ connected                  agent leg up                            KEEP
 connected                  the agent left her conference (log)     KEEP
 =========================  ======================================  =====================
 
+(After a completed consult, "the agent leg" is the consulted party's: the call's other side.)
+
 (A call whose agent left her conference to the others goes on without her: her leg is not
 the call's any more; the conference's parties are rebuilt by ``conference.py``.)
 
@@ -122,8 +124,9 @@ def logged_controls(events: Iterable[tuple[str, dt.datetime, dict[str, Any]]]) -
             out = replace(out, held_since=None, consult_since=None, muted=False)
         elif kind in consult_rules.HOLDS:
             out = replace(out, consult_since=at)
-        elif kind in consult_rules.RESUMES:
-            out = replace(out, consult_since=None, held_since=None)
+        elif kind in consult_rules.RESUMES:  # a completed one: the agent's mute went with her
+            out = replace(out, consult_since=None, held_since=None,
+                          muted=out.muted and kind != "consult-completed")
         elif kind == "held":
             out = replace(out, held_since=at)
         elif kind == "resumed":
@@ -184,7 +187,10 @@ async def reconcile(voice: VoiceService) -> None:
     known: set[str] = set()
     for contact in contacts:
         agent_left = contact.state == State.CONNECTED and "agent_left" in contact.meta
-        agent_leg = None if agent_left else contact.agent_channel_id or (
+        # A completed consult's leg is the call's other side, in the agent's place.
+        handed_to = consult_rules.handed_over(
+            (kind, data) for kind, _, data in control_log.get(contact.id, []))
+        agent_leg = None if agent_left else handed_to or contact.agent_channel_id or (
             agent_channel_of(contact) if contact.state == State.OFFERED else None)
         known.update(x for x in (contact.channel_id, agent_leg) if x)
         call = voice.calls.by_contact(contact.id)
@@ -193,12 +199,14 @@ async def reconcile(voice: VoiceService) -> None:
             assert contact.channel_id is not None
             call = Call(contact.id, contact.tenant_id, contact.channel_id,
                         settings[contact.queue_id], phase=contact.state,
-                        agent_id=None if agent_left else contact.agent_id,
+                        agent_id=None if agent_left or handed_to else contact.agent_id,
                         bridge_id=contact.bridge_id)
             call.overflow = contact.meta.get("overflow")
             call.after_hours = "after_hours" in contact.meta
             voice.calls.add(call)
-            if agent_leg:
+            if handed_to:  # the consults' leg, not the voice ACD's: its end is theirs
+                call.agent_channel_id = handed_to
+            elif agent_leg:
                 voice.calls.link_agent_channel(call, agent_leg)
         if not in_memory and call.overflow == "voicemail":
             async with call.lock:

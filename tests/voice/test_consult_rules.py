@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccari.voice.consult_rules import PHASES, LoggedConsult, Phase, Step, decide, logged_consult
+from ccari.voice.consult_rules import (
+    PHASES,
+    LoggedConsult,
+    Phase,
+    Step,
+    decide,
+    handed_over,
+    logged_consult,
+)
 
 LEG = (None, "Ringing", "Up")  # the consulted leg: gone, ringing, answered
 S = Step
@@ -87,3 +95,15 @@ def test_over_is_final(kinds: list[str]) -> None:
         steps = [PHASES[k] for k in kinds]
         assert got.phase is (Phase.JOINED if Phase.JOINED in steps else Phase.ANSWERED
                              if Phase.ANSWERED in steps else Phase.DIALLING)
+
+
+@pytest.mark.parametrize(("events", "leg"), [
+    ([], None),
+    ([ev("consult-dialling"), ev("consult-answered"), ev("consult-ended")], None),
+    ([ev("consult-dialling"), ev("consult-answered"), ev("consult-completed")], "cns-c1-2"),
+    ([ev("consult-completed", "cns-c1-1"), ev("consult-dialling"),
+      ev("consult-completed")], "cns-c1-2"),  # the colleague consulted on: the last
+])
+def test_the_leg_a_completed_consult_handed_the_call_to(
+        events: list[tuple[str, dict[str, Any]]], leg: str | None) -> None:
+    assert handed_over(events) == leg

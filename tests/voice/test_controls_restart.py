@@ -315,3 +315,61 @@ async def test_a_conference_the_agent_left_goes_on_after_a_restart(
         await closed(legs)
         await engine.dispose()
     assert ended.disposition == "conference-over", (ended.disposition, ended.meta)
+
+
+async def test_a_call_handed_over_by_a_completed_consult_stays_up_after_a_restart(
+    voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
+) -> None:
+    engine = make_engine(voice_cfg.database.url)
+    sessions = make_sessionmaker(engine)
+    legs = await three_legs(voice_env, supervisor=False)
+    legs["colleague"] = await leg("colleague", PHONE_IP,
+                                  lambda **p: phone(voice_env, "bob", **p))
+    two = {k: legs[k] for k in ("customer", "colleague")}
+    talking = table(two, "customer<colleague", "colleague<customer")
+    p = voice_cfg.pbx
+    pages: list[AgentPage] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            ari = AriRest(http, f"http://127.0.0.1:{p.ari_port}", p.ari_user, p.ari_password,
+                          p.app_name)
+            await ccari_proc.start()
+            alice, bob = (await page_of(ccari_proc, voice_env, "alice"),
+                          await page_of(ccari_proc, voice_env, "bob"))
+            pages += [alice, bob]
+            assert (await alice.presence("ready"))["state"] == "ready"
+            assert (await bob.presence("ready"))["state"] == "ready"
+            async with legs["agent"].sipp, legs["colleague"].sipp:
+                await legs["customer"].sipp.start()
+                customer = legs["customer"].sink
+                await eventually(lambda: _true(customer.remote), what="the IVR's first words")
+                customer.press("1")
+                live = await eventually(lambda: connected(sessions), what="connected")
+                cid = live.id
+                assert (await rest(alice, cid, "consult", {"agent": "bob"}))[0] == 200
+                consult = f"cns-{cid}-1"
+                await eventually(lambda: consult_bridged(ari, consult), what="bob answered")
+                await speak(ari, legs["colleague"], consult)
+                assert (await rest(alice, cid, "consult_complete"))[0] == 200
+                assert await settled(two, talking) == talking
+
+                await ccari_proc.kill()
+                await ccari_proc.start()
+                sam = await page_of(ccari_proc, voice_env, "sam")
+                pages.append(sam)
+
+                async def rebuilt() -> bool:  # the call is this node's again
+                    resp = await sam.http.get("/supervisor/api/calls")
+                    calls = (await resp.json())["calls"] if resp.status == 200 else []
+                    return any(c["id"] == cid and "on_hold" in c for c in calls)
+
+                await eventually(rebuilt, what="the call rebuilt")
+                assert await settled(two, talking) == talking  # still theirs
+                await ari.hangup(consult)  # bob hangs up: the call ends
+                ended = await eventually(lambda: _ended(sessions, cid), what="completed")
+    finally:
+        for page in pages:
+            await page.close()
+        await closed(legs)
+        await engine.dispose()
+    assert ended.disposition == "transferee-hangup"

@@ -102,6 +102,11 @@ def at(seconds: float) -> dt.datetime:
      Logged(held_since=at(0), consult_since=at(3))),
     *[([("consult-dialling", at(1), {}), (end, at(4), {})], Logged())
       for end in ("consult-ended", "consult-conference", "consult-completed")],
+    # A completed consult: the agent, muted or not, has left the call to the colleague.
+    ([("muted", at(0), {}), ("consult-dialling", at(1), {}), ("consult-completed", at(4), {})],
+     Logged()),
+    ([("muted", at(0), {}), ("consult-dialling", at(1), {}), ("consult-ended", at(4), {})],
+     Logged(muted=True)),
     ([("held", at(0), {}), ("consult-dialling", at(3), {}), ("consult-ended", at(6), {})],
      Logged()),  # the consult's end gives her back, held before or not
 
