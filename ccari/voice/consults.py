@@ -351,15 +351,15 @@ class Consults:
                           joined=step is rules.Step.JOINED)
         if logged.phase is rules.Phase.OVER and agent_leg == logged.leg:  # completed
             self._transfers.adopt(logged.leg)  # its hanging up ends the call
+            await self._engage(logged.leg, colleague)
         if step is rules.Step.AGENT_HOME:
             await self._move([agent_leg], call.bridge_id, bridges)
         elif step is rules.Step.LEFT:
             await self._log(call, "consult-left", leg=logged.leg, reason="lost")
         elif step is not rules.Step.NOTHING:
             self._by_contact[call.contact_id] = consult
-            if colleague is not None and leg is not None:
-                self._engaged[consult.leg] = colleague
-                await self._queue.set_engaged(colleague, True)
+            if leg is not None:
+                await self._engage(consult.leg, colleague)
         if step is rules.Step.BACK_TO_AGENT:
             await self._back_to_agent(call, consult, "lost", gone=True)
         elif step is rules.Step.JOINED:
@@ -382,6 +382,12 @@ class Consults:
             await safe(self._ari.add_channel(bridge, missing))
 
     # ---- helpers ---------------------------------------------------------------------------
+    async def _engage(self, leg: str, colleague: int | None) -> None:
+        """A colleague's leg (rebuilt): she is offered no queued work until it is gone."""
+        if colleague is not None:
+            self._engaged[leg] = colleague
+            await self._queue.set_engaged(colleague, True)
+
     async def _disengage(self, leg: str) -> None:
         """The colleague's leg is gone: she may be offered queued work again."""
         colleague = self._engaged.pop(leg, None)
