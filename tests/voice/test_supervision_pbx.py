@@ -121,8 +121,8 @@ async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
             session = await eventually(lambda: session_of(sam, cid), what="sam's phone answered")
             sup_leg = f"sup-{session['session']}"
 
-            # Up to barge and back down, her phone's one leg moved, never dialled again.
-            for n, mode in enumerate(("listen", "whisper", "barge", "whisper", "listen")):
+            # Up to barge and back to whisper, her phone's one leg moved, never dialled again.
+            for n, mode in enumerate(("listen", "whisper", "barge", "whisper")):
                 if n:
                     status, body = await sam.monitor(cid, mode)
                     assert status == 200 and body["mode"] == mode, body
@@ -149,6 +149,7 @@ async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
             # Ending the session leaves the call up, with nothing of the session left.
             status, body = await sam.call("DELETE", f"/supervisor/api/calls/{cid}/monitor")
             assert (status, body["state"]) == (200, "stopped")
+            assert (await next_of(alice_page, "monitored"))["mode"] is None
 
             async def session_gone() -> bool:
                 channels = {c.id for c in await ari.list_channels()}
@@ -183,7 +184,7 @@ async def test_listen_whisper_barge_in_one_session_then_the_call_goes_on(
            if e.kind.startswith("monitor-")]
     assert log == [("monitor-started", "listen", None), ("monitor-mode", "whisper", None),
                    ("monitor-mode", "barge", None), ("monitor-mode", "whisper", None),
-                   ("monitor-mode", "listen", None), ("monitor-stopped", None, "stopped"),
+                   ("monitor-stopped", None, "stopped"),
                    ("monitor-started", "barge", None), ("monitor-stopped", None, "call-ended")]
     assert all(e.data["supervisor_id"] == sam_id for e in events if e.kind.startswith("monitor-"))
 
