@@ -13,7 +13,8 @@ APT_PACKAGES=(
   sip-tester         # SIPp: callers, carriers and agent phones in the tests
   postgresql         # the storage tests run on SQLite and on PostgreSQL
   chromium           # Playwright drives Debian's Chromium in the browser tests
-  espeak-ng sox      # sounds/make.sh regenerates the prompts
+  espeak-ng sox      # sounds/make.sh regenerates the prompts; tenants' text prompts
+  libsox-fmt-mp3     # tenants' prompts uploaded as MP3
   nftables           # the SIP guard may enforce its blocks in the kernel (tested in a netns)
   tesseract-ocr      # the tests read the wallboard's and reports' figures off screenshots
   systemd            # systemd-analyze checks the unit examples (asterisk/systemd/)

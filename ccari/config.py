@@ -303,6 +303,22 @@ class SitesConfig:
 
 
 @dataclass(frozen=True)
+class PromptsConfig:
+    # Tenants' own prompts (uploaded audio or spoken text, ccari.provisioning.prompts) are
+    # written as <dir>/<tenant id>/<name>.wav, and Asterisk plays them as
+    # sound:<sound_prefix><tenant id>/<name>: dir must be <Asterisk's sounds dir>/<sound_prefix>.
+    # Empty (both): the managed instance's <sounds>/ccari-tenants/<pbx.instance>/.
+    dir: str = ""
+    sound_prefix: str = ""
+    max_bytes: int = 4 * 1024 * 1024  # an upload (WAV, MP3 or Ogg)
+    max_seconds: float = 120.0  # a prompt once converted
+    # What a text prompt sounds like (espeak-ng -v/-s/-p), as sounds/make.sh makes ccari's own.
+    voice: str = "en-us"
+    speed: int = 150
+    pitch: int = 45
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -322,6 +338,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     fax: FaxConfig = field(default_factory=FaxConfig)
     sites: SitesConfig = field(default_factory=SitesConfig)
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
 
     @property
     def state_path(self) -> Path:
@@ -424,6 +441,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("fax.retry_after_s must be more than 0")
     if not 1 <= cfg.fax.detect_s <= 60:
         raise ConfigError("fax.detect_s: 1 to 60 seconds")
+    if bool(cfg.prompts.dir) != bool(cfg.prompts.sound_prefix):
+        raise ConfigError("prompts.dir and prompts.sound_prefix: both or neither")
     if bool(cfg.fax.spool) != bool(cfg.fax.asterisk_spool):
         raise ConfigError("fax.spool and fax.asterisk_spool: both or neither")
     if not _loopback(cfg.pbx.host):

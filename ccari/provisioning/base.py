@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +17,9 @@ from ccari.provisioning import schemas as sch
 from ccari.provisioning import views
 from ccari.provisioning.models import AuditEntry
 from ccari.storage.models import Agent, IvrMenu, Number, Queue, Site, Tenant
+
+if TYPE_CHECKING:
+    from ccari.provisioning.prompts import PromptFiles
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,8 @@ class ServiceBase:
         # Set once the PBX exists (ccari with Asterisk; ``ccari admin`` syncs on its own).
         self.pbx: PbxListener | None = None
         self.route_listeners: list[Callable[[], None]] = []
+        # Where the PBX reads the tenants' own prompts (set with the PBX, like ``pbx``).
+        self.prompt_files: PromptFiles | None = None
 
     async def _changed(self, *, pbx: bool) -> str:
         for listener in self.route_listeners:

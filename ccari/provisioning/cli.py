@@ -10,6 +10,8 @@ agents' phones reload the running Asterisk like ``ccari pbx-sync``.  Output is J
     ccari admin hours show TENANT | set TENANT FILE.json|FILE.toml | clear TENANT
     ccari admin agents list TENANT | create TENANT FILE.json | delete TENANT USERNAME
     ccari admin menus list TENANT
+    ccari admin prompts list TENANT | upload TENANT NAME FILE (WAV, MP3 or Ogg)
+                  | say TENANT NAME TEXT | delete TENANT NAME      a menu plays tenant:NAME
     ccari admin load FILE.json|FILE.toml      create or update a whole tenant
     ccari admin audit TENANT [--limit N]
 """
@@ -24,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from ccari.config import Config
+from ccari.provisioning import audio
 from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
 from ccari.provisioning.pbx import PbxSync
+from ccari.provisioning.prompts import files_of, name_of
 from ccari.provisioning.services import Provisioning
 
 
@@ -76,6 +80,15 @@ def parser() -> argparse.ArgumentParser:
     hours.add_parser("clear").add_argument("tenant")
     menus = sub.add_parser("menus").add_subparsers(dest="verb", required=True)
     menus.add_parser("list").add_argument("tenant")
+    prompts = sub.add_parser("prompts").add_subparsers(dest="verb", required=True)
+    prompts.add_parser("list").add_argument("tenant")
+    for verb, last, text in (("upload", "file", "the audio file"), ("say", "text", "what it says"),
+                             ("delete", None, None)):
+        c = prompts.add_parser(verb)
+        c.add_argument("tenant")
+        c.add_argument("name")
+        if last:
+            c.add_argument(last, type=Path if last == "file" else str, help=text)
     sub.add_parser("load").add_argument("file", type=Path)
     a = sub.add_parser("audit")
     a.add_argument("tenant")
@@ -98,14 +111,16 @@ async def main(cfg: Config, argv: list[str]) -> int:
         service = Provisioning(sessions)
         if not ns.no_sync:
             service.pbx = PbxSync(sessions, cfg)
-        out = await run(service, ns, f"cli:{getpass.getuser()}")
+            service.prompt_files = files_of(cfg)
+        out = await run(service, ns, f"cli:{getpass.getuser()}", cfg)
     finally:
         await engine.dispose()
     print(json.dumps(out, indent=2))
     return 0
 
 
-async def run(svc: Provisioning, ns: argparse.Namespace, actor: str) -> Any:
+async def run(svc: Provisioning, ns: argparse.Namespace, actor: str,
+              cfg: Config | None = None) -> Any:
     what, verb = ns.what, getattr(ns, "verb", None)
     tenant_id = await svc.tenant_id(ns.tenant) if hasattr(ns, "tenant") else None
     if what == "tenants":
@@ -158,4 +173,23 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str) -> Any:
             return await svc.hours(tenant_id)
         calendar = hrs.calendar(read_document(ns.file), "") if verb == "set" else None
         return await svc.put_hours(actor, tenant_id, calendar)
+    if what == "prompts":
+        return await _prompts(svc, ns, actor, tenant_id, cfg or Config())
     return await svc.menus(tenant_id)
+
+
+async def _prompts(svc: Provisioning, ns: argparse.Namespace, actor: str, tenant_id: int,
+                   cfg: Config) -> Any:
+    if ns.verb == "list":
+        return await svc.prompts(tenant_id)
+    if ns.verb == "delete":
+        await svc.delete_prompt(actor, tenant_id, ns.name)
+        return {"deleted": ns.name}
+    name_of(ns.name)
+    if ns.verb == "say":
+        text = audio.check_text(ns.text)
+        wav = await audio.speak(text, audio.Voice.of(cfg), audio.Limits.of(cfg))
+    else:
+        text, wav = None, await audio.convert(ns.file.read_bytes(), audio.Limits.of(cfg))
+    view, _ = await svc.put_prompt(actor, tenant_id, ns.name, wav, text=text)
+    return {"prompt": view}

@@ -13,6 +13,7 @@ from ccari.errors import Conflict, NotFound
 from ccari.provisioning import schemas as sch
 from ccari.provisioning import views
 from ccari.provisioning.base import ServiceBase, _menu, _menus, _tenant_by_id
+from ccari.provisioning.prompts import unknown_refs
 from ccari.storage.models import IvrMenu, IvrOption, Number, Tenant
 
 
@@ -69,6 +70,9 @@ class MenusMixin(ServiceBase):
         merged = {name: views.menu_spec(m, rows) for name, m in by_name.items()}
         merged.update({m.name: m for m in specs})
         sch.check_menus(merged)
+        for spec in specs:  # the tenant's own prompts they name exist
+            await unknown_refs(s, t.id, {f"menus.{spec.name}.prompt": spec.prompt,
+                                         f"menus.{spec.name}.invalid_prompt": spec.invalid_prompt})
         before = {m.name: views.menu(by_name[m.name], rows) for m in specs if m.name in by_name}
         for spec in specs:  # every menu exists before options name them
             if spec.name not in by_name:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ccari.storage.models import Base, utcnow
@@ -30,3 +30,21 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(8))  # create, update, rename, delete
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class TenantPrompt(Base):
+    """A tenant's own prompt (:mod:`ccari.provisioning.prompts`): uploaded audio or a spoken
+    text, kept as the 8 kHz mono WAV Asterisk plays.  The database holds it (it survives a
+    restart and follows the tenant's deletion); the PBX's copy is written from here."""
+
+    __tablename__ = "tenant_prompts"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(8))  # "upload" or "text"
+    text: Mapped[str | None] = mapped_column(Text)  # what a spoken prompt says
+    seconds: Mapped[float] = mapped_column(Float)
+    sha256: Mapped[str] = mapped_column(String(64))
+    audio: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,5 +1,5 @@
 """The admin pages (internal listener): tenants, and per tenant its numbers (with their own
-hours), queues, agents, skills, IVR menus, business hours, recording policy, blending,
+hours), queues, agents, skills, IVR menus, their prompts, business hours, recording policy, blending,
 wrap-up codes and audit log; the admin renames and deletes tenants here too.
 
 Log in with the admin token (every tenant) or a tenant's API token (that tenant only): the
@@ -234,7 +234,8 @@ async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int,
                   audit=await service.audit(tenant_id, 50), global_admin=sess.tenant_id is None,
                   sites=await request.app[SITES].sites(tenant_id),
                   media=forms.SLOT_MEDIA, dumps=json.dumps, settings=settings,
-                  modes=recording_policy.MODES)
+                  modes=recording_policy.MODES, prompts=await service.prompts(tenant_id),
+                  prompt_voice=request.app[keys.CONFIG].prompts.voice)
 
 
 @routes.get(TENANT)

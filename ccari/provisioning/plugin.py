@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from ccari.provisioning import codes, http, pages, rotation, routing
+from ccari.provisioning import codes, http, pages, prompt_routes, prompts, rotation, routing
 from ccari.provisioning.pbx import PbxSync
 from ccari.provisioning.services import Provisioning
 
@@ -26,10 +26,15 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     rt.internal_setups.append(rotation.internal_setup(
         rotation.Rotation(rt.sessions, service.reload_pbx)))
     rt.internal_setups.append(codes.internal_setup)
+    rt.internal_setups.append(prompt_routes.internal_setup)  # the tenants' own prompts
     rt.internal_setups.append(pages.internal_setup)  # the admin pages, over the same service
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         service.pbx = rt.pbx_sync or PbxSync(rt.sessions, rt.config)
         service.route_listeners.append(voice.directory.invalidate)
+        # The tenants' own prompts: written where Asterisk reads them, again after every
+        # (re)connect (an Asterisk whose files were lost gets them back).
+        service.prompt_files = prompts.files_of(rt.config)
+        ari.on_connected(service.publish_prompts)
 
     rt.pbx_setups.append(attach)

@@ -215,7 +215,17 @@ def prompts() -> frozenset[str]:
     return frozenset(p.stem for p in (project_root() / "sounds").glob("*.wav"))
 
 
+# A menu's prompt names one of the tenant's own (``tenant:<name>``, ccari.provisioning.prompts;
+# checked against the database on save) or one of ccari's ``sounds/``.
+TENANT_PROMPT = "tenant:"
+# The API's name of a prompt and the ``tenant:`` reference with it.
+TENANT_PROMPT_REF = re.compile(r"^tenant:[a-z0-9][a-z0-9_-]{0,99}$")
+
+
 def prompt(f: _Fields, name: str, default: str) -> str:
+    raw = f.data.get(name, default)
+    if isinstance(raw, str) and raw.startswith(TENANT_PROMPT):
+        return f.text(name, TENANT_PROMPT_REF, default=default)
     value = f.text(name, PROMPT, default=default)
     known = prompts()
     if known and value not in known:

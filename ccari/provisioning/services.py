@@ -1,7 +1,7 @@
 """Provisioning use cases, shared by the REST API, the admin pages and ``ccari admin``.
 
 One facade over one part per aggregate (:mod:`.tenants`, :mod:`.queues`, :mod:`.numbers`,
-:mod:`.agents`, :mod:`.ivr`, :mod:`.settings`).  Every change runs in one transaction: the
+:mod:`.agents`, :mod:`.ivr`, :mod:`.prompts`, :mod:`.settings`).  Every change runs in one transaction: the
 checks that need the database (a DID belongs to one tenant, a phone name is global, an
 option's sub-menu exists, a menu still in use is not deleted), the write, and its
 :class:`~ccari.provisioning.models.AuditEntry` (who, when, before and after).  After the
@@ -24,6 +24,7 @@ from ccari.provisioning.agents import AgentsMixin
 from ccari.provisioning.base import PbxListener, _queue, _tenant_by_id
 from ccari.provisioning.ivr import MenusMixin
 from ccari.provisioning.numbers import NumbersMixin
+from ccari.provisioning.prompts import PromptsMixin
 from ccari.provisioning.settings import SettingsMixin
 from ccari.provisioning.tenants import TenantsMixin
 from ccari.storage.models import Tenant
@@ -32,7 +33,8 @@ from ccari.web.security import hash_token
 __all__ = ["PbxListener", "Provisioning", "_tenant_by_id"]
 
 
-class Provisioning(TenantsMixin, NumbersMixin, AgentsMixin, MenusMixin, SettingsMixin):
+class Provisioning(TenantsMixin, NumbersMixin, AgentsMixin, MenusMixin, PromptsMixin,
+                   SettingsMixin):
     async def apply(self, actor: str, doc: sch.TenantDocument,
                     *, create: bool = False) -> tuple[dict[str, Any], str | None, str]:
         """Create or update a whole tenant from a document (what it does not name stays);

@@ -84,4 +84,6 @@ class TenantsMixin(QueuesMixin):
                         None)
             await s.execute(delete(Tenant).where(Tenant.id == t.id))
             await s.commit()
+        if self.prompt_files is not None:  # its prompts' files for the PBX
+            self.prompt_files.remove_tenant(t.id)
         return await self._changed(pbx=True)

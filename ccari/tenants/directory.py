@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.hours.calendar import Calendar
 from ccari.provisioning import hours
+from ccari.provisioning.prompts import media_ref
 from ccari.storage.models import MAX_IVR_DEPTH, Queue, Tenant
 from ccari.tenants import repo
 from ccari.voice.calls import QueueSettings
@@ -99,8 +100,8 @@ def menu_of(row, depth: int = 1) -> Menu:  # type: ignore[no-untyped-def]
     """The IVR of an ``IvrMenu`` row, its sub-menus included (loaded with it, to
     ``MAX_IVR_DEPTH`` levels: provisioning refuses deeper menus)."""
     return Menu(
-        prompt=row.prompt,
-        invalid_prompt=row.invalid_prompt,
+        prompt=media_ref(row.tenant_id, row.prompt),
+        invalid_prompt=media_ref(row.tenant_id, row.invalid_prompt),
         timeout_s=row.timeout_s,
         max_tries=row.max_tries,
         options={o.digit: dict(o.attributes) for o in row.options},

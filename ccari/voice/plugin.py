@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ccari.agents.phones import PhoneWatch, poll_interval
 from ccari.ari.router import StasisRouter
+from ccari.provisioning.prompts import sound_prefix
 from ccari.voice import stasis
 from ccari.voice.conference import Conferences
 from ccari.voice.conference import register as conference_stasis
@@ -37,7 +38,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack, ari: AriClient,
     voice = rt.voice = VoiceService(ari, rt.sessions, queue, rt.hub, cfg.voice, node=cfg.node,
                                     admission=admission, writes=writes,
                                     callbacks=rt.ivr_callbacks, voicemail=rt.voicemail,
-                                    speech=rt.speech, legs=rt.legs)
+                                    speech=rt.speech, legs=rt.legs,
+                                    prompts=sound_prefix(cfg))
     queue.register("voice", voice)
     # Every Stasis event goes to its one owner (the voice ACD, the callbacks...).
     router = StasisRouter(ari)

@@ -42,6 +42,7 @@ from ccari.config import VoiceConfig
 from ccari.contacts import lifecycle
 from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.services import QueueService, utc
+from ccari.provisioning.schemas import TENANT_PROMPT
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import DATABASE_DOWN
 from ccari.storage.models import Agent, Contact, ContactMeta, Tenant
@@ -91,6 +92,7 @@ class VoiceService:
         voicemail: VoicemailPort | None = None,
         speech: SpeechPort | None = None,
         legs: LegPlanner | None = None,
+        prompts: str = "ccari-tenants/",
     ) -> None:
         """``callbacks``: the IVR's "call me back" (ccari.callbacks), ``voicemail``: keeps
         the messages of the voicemail overflow treatment (ccari.voicemail), ``speech``:
@@ -105,6 +107,7 @@ class VoiceService:
         self._queue = queue
         self._hub = hub
         self._cfg = config
+        self._prompts = prompts  # Asterisk's sound prefix of the tenants' own prompts
         self._node = node
         self._clock = clock
         self.calls = CallRegistry()
@@ -223,6 +226,8 @@ class VoiceService:
         await self._tasks.close()
 
     def _sound(self, name: str) -> str:
+        if name.startswith(TENANT_PROMPT):  # a tenant's own: tenant:<tenant id>/<name>
+            return f"sound:{self._prompts}{name[len(TENANT_PROMPT):]}"
         return name if ":" in name else f"sound:{self._cfg.sound_prefix}{name}"
 
     # ---- arrival ---------------------------------------------------------------------------
