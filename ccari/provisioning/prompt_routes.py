@@ -67,9 +67,10 @@ async def put_prompt(request: web.Request) -> web.Response:
     scope = await _scope(request)
     name = name_of(request.match_info["prompt"])
     cfg = request.app[keys.CONFIG]
+    text: str | None
     if request.content_type == "application/json":
         f = _Fields(await _body(request), "", {"text"})
-        wav, text = await made(request, name, text=f.data.get("text"))
+        wav, text = await made(request, name, text=audio.check_text(f.data.get("text")))
     else:
         size = request.content_length
         if size is not None and size > cfg.prompts.max_bytes:

@@ -33,6 +33,7 @@ from ccari.config import Config
 from ccari.contacts import repo as contacts_repo
 from ccari.demo.seed import seed
 from ccari.fax.models import Fax, FaxSend
+from ccari.provisioning.models import TenantPrompt
 from ccari.recording import files
 from ccari.recording.models import Recording
 from ccari.storage.models import IvrMenu, Tenant, TenantRate, utcnow
@@ -66,6 +67,7 @@ class Objects:
     voicemail: str = ""
     agent: str = ""
     menu: str = "main"
+    prompt: str = "greeting"
     queue: str = "main"
     number: str = ""
     mailbox: str = ""
@@ -75,8 +77,8 @@ class Objects:
         """What each path or query parameter naming one of this tenant's objects takes."""
         kind = next((k for prefix, k in ID_OF.items() if path.startswith(prefix)), "contact")
         return {"tenant": self.tenant, "username": self.agent, "name": self.menu,
-                "did": self.number, "address": self.mailbox, "contact_id": self.contact,
-                "contact": self.contact, "id": getattr(self, kind)}
+                "did": self.number, "address": self.mailbox, "prompt": self.prompt,
+                "contact_id": self.contact, "contact": self.contact, "id": getattr(self, kind)}
 
 
 @dataclass
@@ -171,6 +173,9 @@ async def _objects(s: AsyncSession, cfg: Config, tenant: Tenant) -> Objects:
     if await s.scalar(select(IvrMenu).where(IvrMenu.tenant_id == tenant.id)) is None:
         s.add(IvrMenu(tenant_id=tenant.id, name=obj.menu, prompt="welcome",
                       invalid_prompt="invalid-option", timeout_s=5, max_tries=3))
+    # A prompt of its own (its text names the tenant).
+    s.add(TenantPrompt(tenant_id=tenant.id, name=obj.prompt, source="text", text=text,
+                       seconds=0.0, sha256=hashlib.sha256(WAV).hexdigest(), audio=WAV))
     s.add(TenantRate(tenant_id=tenant.id, per_trunk_minute="0.01", per_contact={"voice": "0.05"}))
     # A callback the customer asked for (pending, tomorrow).
     cb_contact = await contacts_repo.create(s, tenant_id=tenant.id, medium="callback",
