@@ -66,6 +66,8 @@ class Calendar:
     weekly: Mapping[int, tuple[Interval, ...]] = field(default_factory=dict)
     holidays: Mapping[dt.date, tuple[Interval, ...]] = field(default_factory=dict)
     recurring: tuple[Recurring, ...] = ()
+    # What the dated holidays are called (shown to admins; no bearing on the hours).
+    holiday_names: Mapping[dt.date, str] = field(default_factory=dict)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -11,9 +11,9 @@ Lines of text::
     options    1 | Sales | skill=sales | plans
                digit | label | attributes (k=v, k=v) | a sub-menu, "callback" or nothing
     weekly     mon tue wed thu fri 09:00-18:00
-    holidays   2026-12-25                closed all day
-               2026-12-24 09:00-12:00    open only then
-    recurring  FREQ=YEARLY;BYMONTH=5;BYDAY=1MO              every first Monday of May
+    holidays   2026-12-25 Christmas Day  closed all day (the name, if any, last)
+               2026-12-24 09:00-12:00 Christmas Eve    open only then
+    recurring  FREQ=YEARLY;BYMONTH=5;BYDAY=1MO May Day     every first Monday of May
                FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31 09:00-13:00   open only then
     overrides  sales all                 a queue, then its recording mode
     codes      sale                      one wrap-up code a line
@@ -24,6 +24,7 @@ tenant's hours).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -186,6 +187,21 @@ def _span(text: str, where: str) -> dict[str, str]:
     return {"open": opens, "close": closes}
 
 
+SPAN = re.compile(r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")
+
+
+def _day(words: list[str], where: str) -> dict[str, Any]:
+    """A holiday line after its date (or rule): the hours it opens (HH:MM-HH:MM), then its
+    name (the rest of the line), each if any."""
+    spans = [w for w in words if SPAN.fullmatch(w)]
+    name = " ".join(words[len(spans):]) if words[:len(spans)] == spans else None
+    if name is None:
+        raise sch.Invalid(f"{where}: the hours (HH:MM-HH:MM) come before the name",
+                          error_id="invalid-time")
+    return {**({"hours": [_span(s, where) for s in spans]} if spans else {}),
+            **({"name": name} if name else {})}
+
+
 def hours(form: Form) -> dict[str, Any]:
     weekly = []
     for where, line in _lines(form, "weekly"):
@@ -193,14 +209,12 @@ def hours(form: Form) -> dict[str, Any]:
         weekly.append({"days": [d.lower() for d in days], **_span(span, where)})
     holidays = []
     for where, line in _lines(form, "holidays"):
-        date, *spans = line.split()
-        holidays.append({"date": date, **({"hours": [_span(s, where) for s in spans]}
-                                           if spans else {})})
+        date, *rest = line.split()
+        holidays.append({"date": date, **_day(rest, where)})
     recurring = []
     for where, line in _lines(form, "recurring"):
-        rule, *spans = line.split()
-        recurring.append({"rule": rule, **({"hours": [_span(s, where) for s in spans]}
-                                           if spans else {})})
+        rule, *rest = line.split()
+        recurring.append({"rule": rule, **_day(rest, where)})
     return {"time_zone": form.get("time_zone", "").strip(), "weekly": weekly,
             "holidays": holidays, **({"recurring": recurring} if recurring else {})}
 
@@ -261,9 +275,11 @@ def hours_form(calendar: Mapping[str, Any] | None) -> dict[str, str]:
         "weekly": "\n".join(f"{' '.join(w['days'])} {w['open']}-{w['close']}"
                             for w in calendar["weekly"]),
         "holidays": "\n".join(" ".join([h["date"], *(f"{s['open']}-{s['close']}"
-                                                     for s in h.get("hours", ()))])
+                                                     for s in h.get("hours", ())),
+                                         *([h["name"]] if h.get("name") else [])])
                               for h in calendar["holidays"]),
         "recurring": "\n".join(" ".join([r["rule"], *(f"{s['open']}-{s['close']}"
-                                                      for s in r.get("hours", ()))])
+                                                      for s in r.get("hours", ())),
+                                          *([r["name"]] if r.get("name") else [])])
                                for r in calendar.get("recurring", ())),
     }

@@ -120,13 +120,13 @@ def parse(data: Any, where: str = "hours") -> Calendar:
         raise sch.Invalid(f"{f.at('weekly')}: {DAYS[d1]} {_span(i1)} and {DAYS[d2]} {_span(i2)} "
                       "overlap", error_id="overlapping-hours")
     holidays: dict[dt.date, tuple[Interval, ...]] = {}
+    names: dict[dt.date, str] = {}
     items = f.items("holidays")
     if len(items) > MAX_HOLIDAYS:
         raise sch.Invalid(f"{f.at('holidays')}: at most {MAX_HOLIDAYS}", error_id="invalid-field")
     for at, item in items:
         hf = sch._Fields(item, at, {"date", "hours", "name"})
-        if hf.has("name"):
-            hf.text("name", max_len=100)
+        name = hf.text("name", max_len=100).strip() if hf.has("name") else None
         try:
             date = dt.date.fromisoformat(hf.data.get("date"))  # type: ignore[arg-type]
         except (TypeError, ValueError):
@@ -135,7 +135,9 @@ def parse(data: Any, where: str = "hours") -> Calendar:
         if date in holidays:
             raise sch.Invalid(f"{hf.at('date')}: {date} is listed twice", error_id="duplicate")
         holidays[date] = _day_hours(hf)
-    return Calendar(zone, week, holidays, _recurring(f))
+        if name:
+            names[date] = name
+    return Calendar(zone, week, holidays, _recurring(f), names)
 
 
 def _day_hours(f: sch._Fields) -> tuple[Interval, ...]:
@@ -180,6 +182,7 @@ def dump(cal: Calendar) -> dict[str, Any]:
     weekly = [{"days": [DAYS[d] for d in days], "open": _hhmm(i.open), "close": _hhmm(i.close)}
               for i, days in sorted(by_interval.items(), key=lambda kv: (kv[1][0], kv[0]))]
     holidays = [{"date": d.isoformat(),
+                 **({"name": cal.holiday_names[d]} if d in cal.holiday_names else {}),
                  **({"hours": [{"open": _hhmm(i.open), "close": _hhmm(i.close)} for i in hs]}
                     if hs else {})}
                 for d, hs in sorted(cal.holidays.items())]
