@@ -176,6 +176,9 @@ class Runtime:
     # Renders the database into Asterisk and reloads what changed (one at a time), once
     # the PBX exists: provisioning changes, a browser phone's per-login password.
     pbx_sync: PbxSync | None = None
+    # What a deleted tenant leaves in memory and on disk, forgotten (ccari.tenants.cleanup):
+    # each context appends a callable taking the tenant's id.
+    tenant_gone: list[Callable[[int], None]] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager

@@ -384,6 +384,22 @@ class QueueService:
             offers = self.router.set_hold_after(str(tenant_id), hold, self._clock())
         await self._apply(offers)
 
+    def forget_tenant(self, tenant_id: int) -> None:
+        """A deleted tenant: the router's knowledge of it and the rows of its agents go (a
+        tenant still busy here is kept, and said so: the deletion checked it had no work)."""
+        try:
+            self.router.forget_tenant(str(tenant_id))
+        except RoutingError as exc:
+            log.warning("tenant %s deleted but not forgotten by the router: %s", tenant_id, exc)
+            return
+        gone = {a for a, row in self._agents.items() if row.tenant_id == tenant_id}
+        for agent_id in gone:
+            self._agents.pop(agent_id, None)
+            self._attributes.pop(agent_id, None)
+            self._pushed.pop(agent_id, None)
+            self._noted.pop(agent_id, None)
+            self._roomless.discard(agent_id)
+
     def available_agents(self, tenant_id: int) -> int:
         """A in the trunk rule: the tenant's agents logged in and taking contacts (ready,
         reserved or busy; not those in not-ready or wrap-up)."""

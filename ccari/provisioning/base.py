@@ -36,6 +36,8 @@ class ServiceBase:
         self.route_listeners: list[Callable[[], None]] = []
         # Where the PBX reads the tenants' own prompts (set with the PBX, like ``pbx``).
         self.prompt_files: PromptFiles | None = None
+        # Told a deleted tenant's id after the commit (``ccari.tenants.cleanup``).
+        self.gone_listeners: list[Callable[[int], None]] = []
 
     async def _changed(self, *, pbx: bool) -> str:
         for listener in self.route_listeners:

@@ -19,6 +19,7 @@ agents' phones reload the running Asterisk like ``ccari pbx-sync``.  Output is J
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import json
 import tomllib
@@ -32,6 +33,7 @@ from ccari.provisioning import schemas as sch
 from ccari.provisioning.pbx import PbxSync
 from ccari.provisioning.prompts import files_of, name_of
 from ccari.provisioning.services import Provisioning
+from ccari.tenants.cleanup import remove_files
 
 
 def parser() -> argparse.ArgumentParser:
@@ -109,6 +111,7 @@ async def main(cfg: Config, argv: list[str]) -> int:
     try:
         sessions = make_sessionmaker(engine)
         service = Provisioning(sessions)
+        service.gone_listeners.append(functools.partial(remove_files, cfg.state_path))
         if not ns.no_sync:
             service.pbx = PbxSync(sessions, cfg)
             service.prompt_files = files_of(cfg)

@@ -4,11 +4,13 @@ exists, changes reload Asterisk and refresh the voice ACD's number directory."""
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import TYPE_CHECKING
 
 from ccari.provisioning import codes, http, pages, prompt_routes, prompts, rotation, routing
 from ccari.provisioning.pbx import PbxSync
 from ccari.provisioning.services import Provisioning
+from ccari.tenants import cleanup
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
@@ -20,6 +22,10 @@ if TYPE_CHECKING:
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register the routes of this context."""
     service = Provisioning(rt.sessions)
+    # A deleted tenant's files, the router's knowledge of it and the sites cache go with it.
+    service.gone_listeners = rt.tenant_gone
+    rt.tenant_gone += [functools.partial(cleanup.remove_files, rt.config.state_path),
+                       rt.queue.forget_tenant, rt.origins.forget]
     rt.internal_setups.append(http.internal_setup(service))
     rt.internal_setups.append(routing.internal_setup)
     # API tokens and SIP passwords rotated without a restart.

@@ -4,6 +4,7 @@ every row of the tenant goes, its numbers and phones leave Asterisk by a reload)
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
@@ -17,6 +18,8 @@ from ccari.provisioning.base import _tenant
 from ccari.provisioning.queues import QueuesMixin
 from ccari.storage.models import Agent, Contact, Tenant
 from ccari.web.security import hash_token
+
+log = logging.getLogger(__name__)
 
 
 class TenantsMixin(QueuesMixin):
@@ -86,4 +89,9 @@ class TenantsMixin(QueuesMixin):
             await s.commit()
         if self.prompt_files is not None:  # its prompts' files for the PBX
             self.prompt_files.remove_tenant(t.id)
+        for forget in self.gone_listeners:  # its files, what services hold of it
+            try:
+                forget(t.id)
+            except Exception:  # one failing does not keep the others from forgetting
+                log.exception("tenant %s deleted: a cleanup failed", t.id)
         return await self._changed(pbx=True)

@@ -163,6 +163,20 @@ class Router(Restorer):
                 self._refresh(rt, now)
         return self._settle(dirt, now)
 
+    def forget_tenant(self, tenant: str) -> None:
+        """A deleted tenant: its blending hold, queue rules and statistics go, so that a tenant
+        given the same id later starts afresh.  Refused while it has items or agents."""
+        if self._tenants.get(tenant) or any(rt.item.tenant == tenant
+                                            for rt in self._items.values()):
+            raise InvalidTransition(f"tenant {tenant} still has work items or agents")
+        self.rules = replace(
+            self.rules,
+            tenant_hold_after={t: s for t, s in self.rules.tenant_hold_after.items() if t != tenant},
+            queues={k: r for k, r in self.rules.queues.items() if k[0] != tenant})
+        self._tenants.pop(tenant, None)
+        self._ready.pop(tenant, None)
+        self._stats.forget(tenant)
+
     def record_handle_time(self, tenant: str, medium: Medium, skill: str, seconds: float) -> None:
         """Seed the statistics (e.g. from the store on start); ``skill`` is ``skill_of(item)``."""
         self._stats.handle.record(tenant, medium, skill, seconds)

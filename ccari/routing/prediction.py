@@ -152,6 +152,9 @@ class HandleTimes:
         for key in sorted({(tenant, medium, skill), (tenant, medium, ALL_SKILLS)}):
             self._samples.setdefault(key, Samples(self.window)).add(seconds)
 
+    def forget(self, tenant: str) -> None:
+        self._samples = {k: v for k, v in self._samples.items() if k[0] != tenant}
+
     def samples(self, tenant: str, medium: Medium, skill: str) -> Samples | None:
         """The samples of the skill, else of the tenant and medium, if there are enough."""
         for key in ((tenant, medium, skill), (tenant, medium, ALL_SKILLS)):
@@ -181,6 +184,10 @@ class PresenceTimes:
     def record(self, tenant: str, seconds: float, *, away: bool) -> None:
         kept = self._away if away else self._work
         kept.setdefault(tenant, Samples(self.window)).add(max(seconds, 0.0))
+
+    def forget(self, tenant: str) -> None:
+        self._work.pop(tenant, None)
+        self._away.pop(tenant, None)
 
     def away(self, tenant: str) -> Samples | None:
         found = self._away.get(tenant)
@@ -220,6 +227,10 @@ class Patience:
         recent.append((waited, abandoned))
         self._sums[key] = (total + waited, gone + abandoned)
 
+    def forget(self, tenant: str) -> None:
+        self._recent = {k: v for k, v in self._recent.items() if k[0] != tenant}
+        self._sums = {k: v for k, v in self._sums.items() if k[0] != tenant}
+
     def hazard(self, tenant: str, medium: Medium) -> float:
         """Removals per second of waiting (0 while unknown)."""
         total, gone = self._sums.get((tenant, medium), (0.0, 0))
@@ -235,6 +246,12 @@ class Statistics:
     handle: HandleTimes = field(default_factory=HandleTimes)
     presence: PresenceTimes = field(default_factory=PresenceTimes)
     patience: Patience = field(default_factory=Patience)
+
+    def forget(self, tenant: str) -> None:
+        """A deleted tenant: what was learnt of it goes (a new tenant may get its id)."""
+        self.handle.forget(tenant)
+        self.presence.forget(tenant)
+        self.patience.forget(tenant)
 
 
 def erlang_c(servers: int, traffic: float) -> float:
