@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     wallboard = Wallboard(rt.sessions, rt.queue, rt.config.wallboard)
+    rt.tenant_gone.append(wallboard.forget_tenant)
     rt.internal_setups.append(http.internal_setup(wallboard))
     rt.metrics.gauge("ccari_wallboard_clients", "wallboards open now", wallboard.watchers)
     wallboard.start()

@@ -84,6 +84,12 @@ class Wallboard:
     def start(self) -> None:
         self._refresher = self._tasks.spawn(self._run(), "refresh")
 
+    def forget_tenant(self, tenant_id: int) -> None:
+        """A deleted tenant: its figures, settings and staff go (``Runtime.tenant_gone``)."""
+        self.board.forget_tenant(tenant_id)
+        self._tenants.pop(tenant_id, None)
+        self._staff = [s for s in self._staff if s[1] != tenant_id]
+
     async def close(self) -> None:
         # A read under way is let finish rather than cancelled: cancelled, the database
         # driver's thread would still answer it, into an event loop that may be gone.

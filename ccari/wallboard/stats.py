@@ -191,6 +191,13 @@ class Board:
             for m in track.moves:
                 self._seen.discard(m.event_id)
 
+    def forget_tenant(self, tenant: int) -> None:
+        """A deleted tenant: its contacts' stories (and their event ids) go."""
+        for contact, track in self._by_tenant.pop(tenant, {}).items():
+            self._tracks.pop(contact, None)
+            for m in track.moves:
+                self._seen.discard(m.event_id)
+
     def figures(self, tenant: int, now: float, *, threshold_s: float,
                 midnight: float) -> list[QueueFigures]:
         """One row per medium and skill the tenant had in either period or has waiting, then the

@@ -180,3 +180,13 @@ def test_service_level_and_abandon_rate_match_a_recount(all_stories, threshold, 
             assert p.abandon_rate == pytest.approx(100 * abandoned / (answered + abandoned))
         else:
             assert p.service_level is None and p.abandon_rate is None
+
+
+def test_a_deleted_tenant_is_forgotten_and_the_others_kept() -> None:
+    board = board_of(story("a", (100, "queued"), (95, "connected"), tenant=1),
+                     story("b", (100, "queued"), (50, "connected"), tenant=2))
+    kept = row(board, tenant=2)
+    board.forget_tenant(1)
+    assert [r.medium for r in board.figures(1, T, threshold_s=20.0, midnight=T - 3600)
+            if r.window.service_level is not None] == []
+    assert row(board, tenant=2) == kept
