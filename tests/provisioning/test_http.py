@@ -242,6 +242,10 @@ TENANT_ROUTES = {
     ("GET", "/api/tenants/{tenant}/menus/{name}"): None,
     ("PUT", "/api/tenants/{tenant}/menus/{name}"): {"name": "main"},
     ("DELETE", "/api/tenants/{tenant}/menus/{name}"): None,
+    ("GET", "/api/tenants/{tenant}/prompts"): None,
+    ("PUT", "/api/tenants/{tenant}/prompts/{prompt}"): {"text": "Hello."},
+    ("GET", "/api/tenants/{tenant}/prompts/{prompt}"): None,
+    ("DELETE", "/api/tenants/{tenant}/prompts/{prompt}"): None,
     ("GET", "/api/tenants/{tenant}/hours"): None,
     ("PUT", "/api/tenants/{tenant}/hours"): {"time_zone": "UTC"},
     ("DELETE", "/api/tenants/{tenant}/hours"): None,
@@ -257,7 +261,8 @@ TENANT_ROUTES = {
     ("DELETE", "/api/tenants/{tenant}"): None,
 }
 # globex's objects the paths name; an acme token must reach none of them.
-GLOBEX_PATH = {"tenant": "globex", "name": "main", "did": "15550200", "username": "carol"}
+GLOBEX_PATH = {"tenant": "globex", "name": "main", "did": "15550200", "username": "carol",
+               "prompt": "greeting"}
 
 
 def provisioning_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
