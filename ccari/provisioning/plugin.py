@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from typing import TYPE_CHECKING
 
 from ccari.provisioning import codes, http, pages, prompt_routes, prompts, rotation, routing
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from ccari.ari import AriClient
     from ccari.ari.router import StasisRouter
     from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
 
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
@@ -41,6 +44,9 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
         # The tenants' own prompts: written where Asterisk reads them, again after every
         # (re)connect (an Asterisk whose files were lost gets them back).
         service.prompt_files = prompts.files_of(rt.config)
+        if service.prompt_files is None:
+            log.warning("no directory known for tenants' prompts (prompts.dir): "
+                        "menus playing them will play nothing")
         ari.on_connected(service.publish_prompts)
 
     rt.pbx_setups.append(attach)
