@@ -1,7 +1,7 @@
 """a tenant's own prompts (uploaded audio or spoken text)
 
 Revision ID: 0014p
-Revises: 0013a
+Revises: 0013x
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import ccari.storage.models
 
 revision = "0014p"
-down_revision = "0013a"
+down_revision = "0013x"
 branch_labels = None
 depends_on = None
 
