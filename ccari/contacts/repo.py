@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any, cast
 
 from sqlalchemy import Row, Select, String, Table, bindparam, func, insert, select, type_coerce
@@ -171,10 +172,14 @@ async def log(
     )
 
 
-async def open_contacts(session: AsyncSession, node: str, medium: str | None = None) -> list[Contact]:
+async def open_contacts(session: AsyncSession, node: str,
+                        medium: str | Collection[str] | None = None) -> list[Contact]:
+    """The node's open contacts, of ``medium`` (one, or any of several) if given."""
     query = select(Contact).where(Contact.state.in_(OPEN_STATES), Contact.node == node)
-    if medium is not None:
+    if isinstance(medium, str):
         query = query.where(Contact.medium == medium)
+    elif medium is not None:
+        query = query.where(Contact.medium.in_(medium))
     return list(await session.scalars(query.order_by(Contact.arrived_at)))
 
 

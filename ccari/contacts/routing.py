@@ -8,8 +8,9 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+from ccari.agents.devices import BROWSER
+from ccari.routing import CALLS, Medium, Requirement, SlotSpec, WorkItem
 from ccari.routing import Agent as RouterAgent
-from ccari.routing import Medium, Requirement, SlotSpec, WorkItem
 from ccari.storage.models import Agent, Contact
 
 _MEDIA = {m.value: m for m in Medium}
@@ -42,7 +43,9 @@ def _requirements(pairs: tuple[tuple[str, str], ...]) -> tuple[Requirement, ...]
 def router_agent(agent: Agent, *, phone: bool = True, page: bool = True,
                  page_media: Collection[Medium] = (),
                  attributes: Mapping[tuple[str, str], int] | None = None) -> RouterAgent:
-    """``phone=False``: the agent's phone is unreachable, so no voice slot.  ``page=False``:
+    """``phone=False``: the agent's phone is unreachable, so no call slot (voice, video).
+    Video needs her phone to be the agent page (``device`` browser): a SIP phone agent's
+    video slot is closed, and video is handled alone whenever voice is.  ``page=False``:
     no agent page of hers is open, so no slot for the media presented there (``page_media``:
     chat, e-mail, voicemail).  Her other media and her own presence are untouched.
     ``attributes``: her skills as ``(name, value) -> proficiency``, if read apart from her
@@ -50,11 +53,16 @@ def router_agent(agent: Agent, *, phone: bool = True, page: bool = True,
     slots = agent.slots or {}
     per_medium = {Medium(k): int(v) for k, v in (slots.get("per_medium") or {"voice": 1}).items()}
     total = int(slots.get("total", sum(per_medium.values())))
-    closed: set[Medium] = set() if phone else {Medium.VOICE}
+    closed: set[Medium] = set() if phone else set(CALLS)
+    if agent.device != BROWSER:
+        closed.add(Medium.VIDEO)
     if not page:
         closed.update(page_media)
     for medium in closed & per_medium.keys():
         per_medium[medium] = 0
+    exclusive = {Medium(m) for m in slots.get("exclusive", ["voice"])}
+    if Medium.VOICE in exclusive:
+        exclusive.add(Medium.VIDEO)
     return RouterAgent(
         id=str(agent.id),
         tenant=_tenant(agent.tenant_id),
@@ -64,7 +72,7 @@ def router_agent(agent: Agent, *, phone: bool = True, page: bool = True,
         slots=SlotSpec(
             per_medium=per_medium,
             total=total,
-            exclusive=frozenset(Medium(m) for m in slots.get("exclusive", ["voice"])),
+            exclusive=frozenset(exclusive),
         ),
     )
 

@@ -38,6 +38,11 @@ class Trunk:
         return max(SESSION_MIN_SE, 2 * self.dead_call_s)
 
 
+#: The video codec of browser phones and customers' video calls: both sides send VP8, so
+#: Asterisk forwards it as it comes (it never transcodes video).
+VIDEO_CODECS: tuple[str, ...] = ("vp8",)
+
+
 @dataclass(frozen=True)
 class Phone:
     """One PJSIP endpoint per agent phone, reachable as ``PJSIP/<username>``."""
@@ -57,6 +62,8 @@ class Phone:
     codecs: tuple[str, ...] = ("ulaw", "alaw")
     # SIP over the TLS transport, media SRTP keyed by SDES (a=crypto): needs the spec's TLS.
     tls: bool = False
+    # The video codecs it allows besides (a browser phone: VP8, forwarded as it comes).
+    video_codecs: tuple[str, ...] = ()
 
     @property
     def qualify_timeout_s(self) -> float:
@@ -109,6 +116,8 @@ class PbxSpec:
     # ``ccari-web`` takes only requests that carry this key in ``X-Ccari-Web-Key``, which
     # ccari's public relay adds (None: no such endpoint).
     web_key: str | None = None
+    # The video codecs of the customers' calls from the page (the browser phones allow them).
+    web_video_codecs: tuple[str, ...] = VIDEO_CODECS
     # A customer's page that sends no RTP for this long (closed, its network gone: no BYE)
     # is hung up by Asterisk (0: never).
     web_dead_call_s: int = 0
@@ -180,7 +189,7 @@ def validate(spec: PbxSpec) -> None:
         _seconds(phone.dead_call_s, f"dead-call time of phone {phone.username!r}", low=2)
         if not phone.codecs:
             raise SpecError(f"phone {phone.username!r} allows no codec")
-        for codec in phone.codecs:
+        for codec in (*phone.codecs, *phone.video_codecs):
             _check(_CODEC, codec, f"codec of phone {phone.username!r}")
         if phone.webrtc and phone.static_contact is not None:
             raise SpecError(f"browser phone {phone.username!r} registers: no static contact")
@@ -190,6 +199,8 @@ def validate(spec: PbxSpec) -> None:
         _unique(names, phone.username)
     if spec.web_key is not None:
         _check(_SECRET, spec.web_key, "web endpoint key")
+    for codec in spec.web_video_codecs:
+        _check(_CODEC, codec, "video codec of the web endpoint")
     _seconds(spec.web_dead_call_s, "dead-call time of the web endpoint", low=2)
     dids: set[str] = set()
     for number in spec.numbers:
@@ -242,10 +253,13 @@ def spec_from_dict(data: dict[str, Any]) -> PbxSpec:
         d = dict(data)
         d["ports"] = Ports(**d.get("ports", {}))
         d["trunks"] = tuple(Trunk(**{**t, "match": tuple(t.get("match", ()))}) for t in d.get("trunks", ()))
-        d["phones"] = tuple(Phone(**{**ph, **({"codecs": tuple(ph["codecs"])} if "codecs" in ph else {})})
+        d["phones"] = tuple(Phone(**{**ph, **{k: tuple(ph[k]) for k in ("codecs", "video_codecs")
+                                               if k in ph}})
                             for ph in d.get("phones", ()))
         d["numbers"] = tuple(Number(**n) for n in d.get("numbers", ()))
         d["tls"] = TlsSpec(**d["tls"]) if d.get("tls") else None
+        if "web_video_codecs" in d:
+            d["web_video_codecs"] = tuple(d["web_video_codecs"])
         return PbxSpec(**d)
     except TypeError as exc:
         raise SpecError(f"bad PBX spec: {exc}") from exc

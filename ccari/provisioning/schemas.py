@@ -39,7 +39,9 @@ CONTACT = re.compile(r"^sips?:[A-Za-z0-9_.!~*'()&=+$,;?/%-]*@?[A-Za-z0-9.\-\[\]:
 PROMPT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 DIGITS = frozenset("0123456789*#")
 ROLES = ("agent", "supervisor")
-MEDIA = ("voice", "chat", "email", "voicemail", "callback", "webhelp")
+# "video": calls with video from the customer's page, offered only to a browser phone agent
+# (a SIP phone agent's video slot is never used: ccari.contacts.routing.router_agent).
+MEDIA = ("voice", "video", "chat", "email", "voicemail", "callback", "webhelp")
 ACTIONS = ("callback",)
 SKILL_LEVELS = range(1, 11)
 MAX_SLOTS = 20

@@ -58,6 +58,7 @@ A voice ACD: a sales call, agent A (sales 5) and agent B (support, sales 2) read
 
 from ccari.routing.engine import Router
 from ccari.routing.model import (
+    CALLS,
     Agent,
     AgentState,
     AwayReason,
@@ -83,6 +84,7 @@ __all__ = [
     "AgentState",
     "AppQueueHoldtime",
     "AwayReason",
+    "CALLS",
     "DuplicateId",
     "InvalidTransition",
     "Medium",

@@ -22,6 +22,15 @@ class Medium(StrEnum):
     CALLBACK = "callback"
     WEBHELP = "webhelp"
 
+    @property
+    def is_call(self) -> bool:
+        """A call through the PBX (the voice ACD holds it): voice, or video from the page."""
+        return self in CALLS
+
+
+#: The media the voice ACD carries: a call to an agent's phone, with or without video.
+CALLS = frozenset({Medium.VOICE, Medium.VIDEO})
+
 
 class AgentState(StrEnum):
     """What an agent is doing, as the router sees it.

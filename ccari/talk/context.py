@@ -41,10 +41,12 @@ class WebCall:
     topic: str | None = None
     chat_id: str | None = None  # the session's chat contact (found by ccari, not sent)
     cobrowse_id: str | None = None  # the session's co-browsing, if one is going on
+    video: bool = False  # a video call (a video contact: an agent with a video slot)
 
     def _dump(self) -> dict[str, object]:
         return {"t": self.tenant_id, "s": self.session_id, "i": self.identity,
-                "u": self.page_url, "k": self.topic, "c": self.chat_id, "b": self.cobrowse_id}
+                "u": self.page_url, "k": self.topic, "c": self.chat_id, "b": self.cobrowse_id,
+                "v": self.video}
 
     @classmethod
     def _load(cls, data: object) -> WebCall:
@@ -56,7 +58,7 @@ class WebCall:
             return str(value) if value is not None else None
 
         return cls(int(data["t"]), str(data["s"]), str(data["i"]), str(data["u"]),
-                   opt("k"), opt("c"), opt("b"))
+                   opt("k"), opt("c"), opt("b"), data.get("v") is True)
 
 
 def new_identity() -> str:

@@ -1,9 +1,11 @@
 """Talk now on the public listener (customer side only, nothing of the internal side):
 
-* ``POST /v1/talk/tickets`` {page_url, topic?} (customer token, origin, rate limits per
+* ``POST /v1/talk/tickets`` {page_url, topic?, video?} (customer token, origin, rate limits per
   session and per address) -> 201 {ticket, expires_in, ws_path, uri, target}: a ticket for
   one call, valid ``expires_in`` seconds, for one anonymous SIP identity (``uri``).
-  403 ``talk-now-disabled`` where the tenant does not offer it, 400 ``bad-topic``.
+  403 ``talk-now-disabled`` where the tenant does not offer it, 400 ``bad-topic``,
+  ``bad-video``.  ``video``: a video call, queued as a video contact (the same setting
+  offers both).
 * ``GET /v1/talk/ws?ticket=...``: the page's SIP websocket (subprotocol ``sip``), relayed
   to Asterisk (:mod:`ccari.talk.relay`).  401 ``bad-ticket``/``ticket-expired``, 403
   ``ticket-used`` (single use), 403 ``bad-origin`` (not one of the tenant's sites).
@@ -103,6 +105,9 @@ async def ticket(request: web.Request) -> web.Response:
     data = await public_http.json_body(request)
     page_url = public_http.page_url(data.get("page_url"))[:MAX_PAGE_URL]
     topic = data.get("topic") or None
+    video = data.get("video", False)
+    if not isinstance(video, bool):
+        raise BadRequest("video must be true or false", error_id="bad-video")
     async with request.app[keys.SESSIONS]() as s:
         if topic is not None and (
                 not isinstance(topic, str) or topic not in await public_repo.topics(s, sess.tenant_id)):
@@ -110,7 +115,7 @@ async def ticket(request: web.Request) -> web.Response:
         chat_id, cobrowse_id = await talk_repo.related(s, sess.tenant_id, sess.session_id)
     talk = request.app[TALK]
     call = WebCall(sess.tenant_id, sess.session_id, new_identity(), page_url, topic,
-                   chat_id, cobrowse_id)
+                   chat_id, cobrowse_id, video)
     return web.json_response({
         "ticket": talk.signer.ticket(call), "expires_in": talk.signer.ticket_s,
         "ws_path": WS_PATH, "uri": f"sip:{call.identity}@{DOMAIN}",

@@ -10,6 +10,7 @@ from ccari.ari import AriClient
 from ccari.ari.events import StasisStart
 from ccari.ari.router import StasisRouter
 from ccari.errors import Unauthorized
+from ccari.routing import Medium
 from ccari.talk.context import Signer
 from ccari.voice.services import VoiceService
 
@@ -29,6 +30,7 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService, signer: 
             return
         await voice.web.arrived(ev.channel.id, call.tenant_id, page_url=call.page_url,
                                 topic=call.topic, chat_id=call.chat_id,
-                                cobrowse_id=call.cobrowse_id)
+                                cobrowse_id=call.cobrowse_id,
+                                medium=Medium.VIDEO if call.video else Medium.VOICE)
 
     owner.on(StasisStart, on_start)

@@ -14,7 +14,7 @@ from ccari.agents.devices import BROWSER, SIP_TLS
 from ccari.config import Config, PbxConfig
 from ccari.errors import ConfigError
 from ccari.pbx.instance import PbxProcess, start
-from ccari.pbx.spec import Number, PbxSpec, Phone, Ports, TlsSpec, Trunk, web_key
+from ccari.pbx.spec import VIDEO_CODECS, Number, PbxSpec, Phone, Ports, TlsSpec, Trunk, web_key
 from ccari.sites.bandwidth import phone_codecs
 from ccari.tenants import repo
 
@@ -57,6 +57,7 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
                   qualify_s=p.agent_qualify_s, webrtc=a.device == BROWSER,
                   dead_call_s=p.dead_call_s if a.device == BROWSER else 0,
                   codecs=phone_codecs(a.device),
+                  video_codecs=VIDEO_CODECS if a.device == BROWSER else (),
                   tls=a.device == SIP_TLS)
             for a in agents
         ),

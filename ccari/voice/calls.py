@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ccari.logs import ContactLock
+from ccari.routing import Medium
 from ccari.voice.ivr import Ivr
 from ccari.voice.ports import SpeechSession
 
@@ -41,6 +42,8 @@ class Call:
     tenant_id: int
     channel_id: str
     settings: QueueSettings
+    # voice, or video (a video call from the customer's page: bridged with its video)
+    medium: Medium = Medium.VOICE
     phase: str = "ivr"  # ivr | recording | queued | offered | connected | closed | ended
     ivr: Ivr | None = None
     playback_id: str | None = None

@@ -27,6 +27,7 @@ from ccari.agents.commands import Command as AgentCommand
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Conflict, NotFound
+from ccari.routing import Medium
 from ccari.storage.models import Agent, ContactMeta, Tenant
 from ccari.voice import wrapup
 from ccari.voice.calls import Call
@@ -177,7 +178,7 @@ class CallControls:
         is ready again unless she chose not ready)."""
         async with self._voice.sessions() as s:
             contact = await repo.get(s, contact_id, agent.tenant_id, for_update=True)
-            if contact is None or contact.agent_id != agent.id or contact.medium != "voice":
+            if contact is None or contact.agent_id != agent.id or not Medium(contact.medium).is_call:
                 raise NotFound("no such call for you", error_id="contact-not-found")
             moment = wrapup.when(contact.state, contact.meta, agent.id)
             tenant = await s.get(Tenant, agent.tenant_id)

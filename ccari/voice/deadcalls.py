@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.contacts import repo
+from ccari.routing import CALLS
 from ccari.storage.models import Contact
 from ccari.voice.causes import Q850, dead_call_disposition, from_hangup_request, replaces
 
@@ -50,7 +51,7 @@ class DeadCalls:
         q850, text = Q850[disposition]
         async with self._sessions() as s:
             contact = await s.scalar(
-                select(Contact).where(Contact.channel_id == channel_id, Contact.medium == "voice")
+                select(Contact).where(Contact.channel_id == channel_id, Contact.medium.in_(CALLS))
                 .order_by(Contact.arrived_at.desc()).limit(1)
             )
             if contact is None or not replaces(contact.disposition):

@@ -17,13 +17,16 @@ from ccari.contacts import lifecycle, repo
 from ccari.contacts.lifecycle import Fact, State
 from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import local_routing_attributes
+from ccari.routing import Medium
 from ccari.storage.models import Contact
 from ccari.voice import wrapup
 
 
-def arrived(s: Session, *, tenant_id: int, caller: str | None, **fields: Any) -> Contact:
-    """A new call's contact, in the IVR, with the customer its caller ID names."""
-    return repo.create_sync(s, tenant_id=tenant_id, medium="voice", state=State.IVR.value,
+def arrived(s: Session, *, tenant_id: int, caller: str | None, medium: Medium = Medium.VOICE,
+            **fields: Any) -> Contact:
+    """A new call's contact, in the IVR, with the customer its caller ID names; ``medium``:
+    voice, or video (a video call from the customer's page)."""
+    return repo.create_sync(s, tenant_id=tenant_id, medium=medium.value, state=State.IVR.value,
                             caller_number=caller,
                             customer_id=crm_repo.customer_id_by_phone_sync(s, tenant_id, caller),
                             **fields)

@@ -25,6 +25,8 @@ from ccari.contacts import lifecycle, repo
 from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService
+from ccari.pbx.spec import VIDEO_CODECS
+from ccari.routing import Medium
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact, ContactMeta
 from ccari.voice import moves
@@ -35,6 +37,18 @@ from ccari.voice.ports import LegPlan, LegPlanner, PlanNothing
 log = logging.getLogger(__name__)
 
 LEG_HEADER = "PJSIP_HEADER(add,X-Ccari-Leg)"
+#: The caller and agent bridge: a voice call's, a video call's (``video_sfu``: Asterisk's
+#: selective forwarding, each party gets the other's video as it is sent, never decoded).
+BRIDGE_TYPES = {False: "mixing", True: "mixing,video_sfu"}
+
+
+def _formats(plan: LegPlan, call: Call) -> tuple[str, ...]:
+    """What the agent leg's INVITE offers: the plan's audio (empty: the phone's own list),
+    with the video codec for a video call (the one the customer's endpoint allows: Asterisk
+    forwards it as it comes)."""
+    if call.medium is Medium.VIDEO and plan.formats:
+        return (*plan.formats, *VIDEO_CODECS)
+    return plan.formats
 
 
 def agent_channel_of(contact: Contact) -> str:
@@ -92,7 +106,7 @@ class Offers:
                     caller_id=contact.caller_number or "",
                     # The leg's stable id travels in the INVITE: one per offer, never twice.
                     variables={LEG_HEADER: agent_channel, **plan.variables},
-                    formats=",".join(plan.formats) or None,
+                    formats=",".join(_formats(plan, call)) or None,
                 )
             except AriError as exc:
                 log.warning("contact %s: ringing agent %s failed: %s", contact.id, agent.id, exc)
@@ -188,5 +202,5 @@ class Offers:
 
     async def _bridge(self, bridge: str, call: Call) -> None:
         assert call.agent_channel_id is not None
-        await safe(self._ari.create_bridge(bridge, type="mixing"))
+        await safe(self._ari.create_bridge(bridge, type=BRIDGE_TYPES[call.medium is Medium.VIDEO]))
         await safe(self._ari.add_channel(bridge, [call.channel_id, call.agent_channel_id]))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ccari.agents.phones import PhoneWatch, poll_interval
 from ccari.ari.router import StasisRouter
 from ccari.provisioning.prompts import sound_prefix
+from ccari.routing import CALLS
 from ccari.voice import stasis
 from ccari.voice.conference import Conferences
 from ccari.voice.conference import register as conference_stasis
@@ -40,7 +41,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack, ari: AriClient,
                                     callbacks=rt.ivr_callbacks, voicemail=rt.voicemail,
                                     speech=rt.speech, legs=rt.legs,
                                     prompts=sound_prefix(cfg))
-    queue.register("voice", voice)
+    for medium in CALLS:  # a call to the agent's phone, with or without video
+        queue.register(medium.value, voice)
     # Every Stasis event goes to its one owner (the voice ACD, the callbacks...).
     router = StasisRouter(ari)
     stasis.register(ari, router, voice)

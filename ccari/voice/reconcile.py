@@ -58,6 +58,7 @@ from ccari.ari.ids import Kind
 from ccari.ari.models import Bridge, Channel
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import State
+from ccari.routing import CALLS, Medium
 from ccari.storage.models import ContactEvent, Number
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import menu_of
@@ -163,7 +164,7 @@ async def reconcile(voice: VoiceService) -> None:
     channels = {c.id: c for c in await ari.list_channels()}
     bridges = {b.id: b for b in await ari.list_bridges()}
     async with voice.sessions() as s:
-        contacts = await repo.open_contacts(s, voice.node, "voice")
+        contacts = await repo.open_contacts(s, voice.node, CALLS)
         settings: dict[int | None, QueueSettings] = {}
         menus = {}
         for c in contacts:
@@ -198,7 +199,7 @@ async def reconcile(voice: VoiceService) -> None:
         if call is None:
             assert contact.channel_id is not None
             call = Call(contact.id, contact.tenant_id, contact.channel_id,
-                        settings[contact.queue_id], phase=contact.state,
+                        settings[contact.queue_id], Medium(contact.medium), phase=contact.state,
                         agent_id=None if agent_left or handed_to else contact.agent_id,
                         bridge_id=contact.bridge_id)
             call.overflow = contact.meta.get("overflow")

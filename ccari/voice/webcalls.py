@@ -1,8 +1,9 @@
 """Calls from a customer's web page ("talk now", ``ccari.talk``) join the voice ACD here.
 
 The call reaches Stasis already identified by ccari's relay: tenant, page URL and the topic
-the widget offered instead of the IVR.  It becomes a voice contact like a carrier call
-(``meta.origin = "web"``, ``meta.page_url`` for the screen pop, ``meta.chat`` and
+the widget offered instead of the IVR.  It becomes a voice contact like a carrier call (a
+video call a video contact, for an agent with a video slot) (``meta.origin = "web"``,
+``meta.page_url`` for the screen pop, ``meta.chat`` and
 ``meta.cobrowse`` when the customer was chatting or sharing the page), skips the IVR, waits in the
 queue with the same music and announcements and is offered to a skilled agent.
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from ccari.routing import Medium
 from ccari.storage.models import Contact, ContactMeta
 from ccari.tenants import repo as tenants_repo
 from ccari.voice import moves
@@ -36,8 +38,9 @@ class WebArrivals:
 
     async def arrived(self, channel_id: str, tenant_id: int, *, page_url: str,
                       topic: str | None, chat_id: str | None = None,
-                      cobrowse_id: str | None = None) -> None:
-        """``chat_id``, ``cobrowse_id``: the customer's chat and co-browsing on that page."""
+                      cobrowse_id: str | None = None, medium: Medium = Medium.VOICE) -> None:
+        """``chat_id``, ``cobrowse_id``: the customer's chat and co-browsing on that page;
+        ``medium``: voice, or video (offered only to agents with a video slot)."""
         voice = self._voice
         if not voice.load.admit():
             log.info("web call %s refused: overload", channel_id)
@@ -52,15 +55,16 @@ class WebArrivals:
             meta["cobrowse"] = cobrowse_id
 
         def arrive(s: Session) -> Contact:
-            return moves.arrived(s, tenant_id=tenant_id, caller=None, caller_name=WEB_CALLER,
+            return moves.arrived(s, tenant_id=tenant_id, caller=None, medium=medium,
+                                 caller_name=WEB_CALLER,
                                  node=voice.node, channel_id=channel_id, number_id=None,
                                  queue_id=queue.id if queue else None, arrived_at=voice.now(),
                                  meta=meta)
 
         contact = await voice.writes.run(arrive)
-        call = Call(contact.id, tenant_id, channel_id, QueueSettings.of(queue, voice.config),
+        call = Call(contact.id, tenant_id, channel_id, QueueSettings.of(queue, voice.config), medium,
                     trunk_released=True)
         voice.calls.add(call)
-        log.info("contact %s: web call %s from %s", contact.id, channel_id, page_url)
+        log.info("contact %s: web %s call %s from %s", contact.id, medium, channel_id, page_url)
         async with call.lock:
             await voice.answer_and_enqueue(call, {"skill": topic} if topic else {})
