@@ -37,9 +37,6 @@ from ccari.voice.ports import LegPlan, LegPlanner, PlanNothing
 log = logging.getLogger(__name__)
 
 LEG_HEADER = "PJSIP_HEADER(add,X-Ccari-Leg)"
-#: The caller and agent bridge: a voice call's, a video call's (``video_sfu``: Asterisk's
-#: selective forwarding, each party gets the other's video as it is sent, never decoded).
-BRIDGE_TYPES = {False: "mixing", True: "mixing,video_sfu"}
 
 
 def _formats(plan: LegPlan, call: Call) -> tuple[str, ...]:
@@ -202,5 +199,9 @@ class Offers:
 
     async def _bridge(self, bridge: str, call: Call) -> None:
         assert call.agent_channel_id is not None
-        await safe(self._ari.create_bridge(bridge, type=BRIDGE_TYPES[call.medium is Medium.VIDEO]))
+        # One mixing bridge for voice and video: with its two parties Asterisk runs it as a
+        # one-to-one bridge (simple or native RTP) that forwards each stream as it comes, the
+        # video too (VP8 both sides: never decoded).  Not ``video_sfu``: its extra receive-only
+        # streams carry no RTP from the browsers, and the dead-call timeout hangs them up.
+        await safe(self._ari.create_bridge(bridge, type="mixing"))
         await safe(self._ari.add_channel(bridge, [call.channel_id, call.agent_channel_id]))

@@ -2,12 +2,16 @@
 // /agent/phone/ws (relayed to Asterisk), with the SIP password of this login fetched from
 // /agent/api/phone (never typed, never stored).  Rings on an offer, answers, shows the call's
 // state and the codec and bitrate in use, mutes the microphone, sends DTMF (RFC 4733), hangs
-// up.  Text only: nothing is parsed as HTML.
+// up.  A video call (from a customer's page) is answered with the camera too and shows the
+// customer's video; whether video is arriving is told to the screen pop ("ccari-phone-media"
+// events: the customer may switch to audio only).  Text only: nothing is parsed as HTML.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const pane = $("webphone");
   const audio = $("webphone-audio");
+  const video = $("webphone-video");
+  let withVideo = false;  // the ringing or current call offered video
   let ua = null;
   let call = null;
   let meter = null;  // the codec and bitrate display's timer while a call is up
@@ -22,6 +26,7 @@
     $("webphone-keypad").hidden = state !== "in-call";
     $("webphone-mute").hidden = state !== "in-call";
     $("webphone-media").hidden = state !== "in-call";
+    video.hidden = !(withVideo && state === "in-call");
     if (state === "in-call" && !meter) {
       meter = setInterval(measure, 2000);
       measure();
@@ -40,14 +45,25 @@
     if (last) {
       const s = (at - last.at) / 1000;
       const kbps = (a, b) => Math.round(((a - b) * 8) / 1000 / s);
+      // Video is on while its frames keep arriving (the customer may stop sending it).
+      const videoOn = withVideo && now.framesDecoded > last.framesDecoded;
+      const videoCodec = videoOn ? now.videoCodec.replace(/^video\//, "") : "";
       $("webphone-media").textContent = [
         now.codec.replace(/^audio\//, "") || "?",
+        ...(videoCodec ? [videoCodec] : []),
         `${kbps(now.bytesReceived, last.bytesReceived)} kbit/s in`,
         `${kbps(now.bytesSent, last.bytesSent)} kbit/s out`,
       ].join(" · ");
       $("webphone-media").dataset.codec = now.codec;
+      if (withVideo) {
+        pane.dataset.video = videoOn ? "on" : "off";
+        document.dispatchEvent(new CustomEvent("ccari-phone-media", { detail: {
+          video: videoOn, codec: videoCodec,
+          kbps: videoOn ? kbps(now.videoBytesReceived, last.videoBytesReceived) : 0 } }));
+      }
     }
-    last = { at, bytesReceived: now.bytesReceived, bytesSent: now.bytesSent };
+    last = { at, bytesReceived: now.bytesReceived, bytesSent: now.bytesSent,
+             framesDecoded: now.framesDecoded, videoBytesReceived: now.videoBytesReceived };
   }
 
   function mute(on) {
@@ -66,16 +82,25 @@
     $("webphone-mute").setAttribute("aria-pressed", "false");
     $("webphone-mute").textContent = "Mute";
     audio.srcObject = null;
+    video.srcObject = null;
+    withVideo = false;
+    delete pane.dataset.video;
     show(ua && ua.isRegistered() ? "registered" : "unregistered", why);
   }
 
-  function incoming(session) {
+  function incoming(session, request) {
     if (call) { session.terminate({ status_code: 486 }); return; }  // one call at a time
     call = session;
+    withVideo = /\r?\nm=video [1-9]/.test(request.body || "");
     const from = session.remote_identity;
     show("ringing", from.display_name || from.uri.user || "");
     session.on("peerconnection", (e) => {
-      e.peerconnection.addEventListener("track", (t) => { audio.srcObject = t.streams[0]; });
+      e.peerconnection.addEventListener("track", (t) => {
+        // Asterisk's selective forwarding may add the customer's video as a new stream later
+        // (a re-INVITE): each track goes to its own element.
+        if (t.track.kind === "video") video.srcObject = new MediaStream([t.track]);
+        else audio.srcObject = new MediaStream([t.track]);
+      });
     });
     session.on("accepted", () => show("answering"));
     session.on("confirmed", () => show("in-call"));
@@ -100,14 +125,14 @@
     ua.on("unregistered", () => { if (!call) show("unregistered"); });
     ua.on("registrationFailed", (e) => show("failed", e.cause));
     ua.on("disconnected", () => { if (!call) show("unregistered", "reconnecting"); });
-    ua.on("newRTCSession", (e) => { if (e.originator === "remote") incoming(e.session); });
+    ua.on("newRTCSession", (e) => { if (e.originator === "remote") incoming(e.session, e.request); });
     ua.start();
   }
 
   $("webphone-answer").addEventListener("click", () => {
     if (!call) return;
     call.answer({
-      mediaConstraints: { audio: true, video: false },
+      mediaConstraints: { audio: true, video: withVideo },
       pcConfig: { iceServers: [] },  // Asterisk offers its own candidates; no STUN to wait for
     });
   });
@@ -130,7 +155,8 @@
       const pc = call && call.connection;
       if (!pc) return null;
       const out = { packetsReceived: 0, bytesReceived: 0, totalSamplesReceived: 0, packetsSent: 0,
-                    bytesSent: 0, codec: "" };
+                    bytesSent: 0, codec: "", framesDecoded: 0, videoBytesReceived: 0,
+                    videoPacketsReceived: 0, videoCodec: "" };
       const report = await pc.getStats();
       report.forEach((s) => {
         if (s.type === "inbound-rtp" && s.kind === "audio") {
@@ -142,6 +168,12 @@
         } else if (s.type === "outbound-rtp" && s.kind === "audio") {
           out.packetsSent += s.packetsSent || 0;
           out.bytesSent += s.bytesSent || 0;
+        } else if (s.type === "inbound-rtp" && s.kind === "video") {
+          out.framesDecoded += s.framesDecoded || 0;
+          out.videoBytesReceived += s.bytesReceived || 0;
+          out.videoPacketsReceived += s.packetsReceived || 0;
+          const codec = s.codecId && report.get(s.codecId);
+          if (codec && (s.framesDecoded || 0) > 0) out.videoCodec = codec.mimeType;
         }
       });
       return out;

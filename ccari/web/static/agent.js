@@ -35,10 +35,12 @@
     el.replaceChildren(...values.map((x) => { const li = document.createElement("li"); li.textContent = fmt(x); return li; }));
   }
 
+  // The media of calls (the agent's phone and the call controls), not of the page's work.
+  const CALLS = ["voice", "video"];
   function setStatus(li, status) {
     li.dataset.status = status;
     li.querySelector(".status").textContent = status;
-    const web = li.dataset.medium !== "voice";
+    const web = !CALLS.includes(li.dataset.medium);
     li.querySelector(".accept").hidden = !(web && status === "offered");
     li.querySelector(".reject").hidden = !(web && status === "offered");
     li.querySelector(".complete").hidden = !(web && status === "connected");
@@ -105,8 +107,10 @@
     li.querySelector(".wait").textContent = Math.round(c.wait_s) + " s";
     // A call: the codec her phone is rung with (a lower one when her site's link is busy).
     // (No such row for the other media.)
-    li.querySelector("dd.codec").textContent = c.codec ? c.codec.label + " (" + c.codec.kbps + " kbit/s)" : "";
-    for (const el of li.querySelectorAll(".codec")) el.hidden = !c.codec;
+    const codec = li.querySelector("dd.codec");
+    codec.dataset.audio = c.codec ? c.codec.label + " (" + c.codec.kbps + " kbit/s)" : "";
+    codec.textContent = codec.dataset.audio + (c.medium === "video" ? (c.codec ? " · " : "") + "video" : "");
+    for (const el of li.querySelectorAll(".codec")) el.hidden = !c.codec && c.medium !== "video";
     setStatus(li, "offered");
     const plugin = media[c.medium];
     if (plugin && plugin.render) plugin.render(li, c);
@@ -128,8 +132,20 @@
   // A call ends in wrap-up on the page: the disposition closes it.
   ccari.on("completed", (m) => {
     const li = items.get(m.contact_id);
-    if (li && li.dataset.medium === "voice" && li.dataset.status !== "wrap-up") setStatus(li, "wrap-up");
+    if (li && CALLS.includes(li.dataset.medium) && li.dataset.status !== "wrap-up") setStatus(li, "wrap-up");
     else drop(m.contact_id);
+  });
+  // The browser phone tells what a video call carries: the codec row says whether the
+  // customer's video is arriving (with its codec and bitrate) or the call is audio only.
+  document.addEventListener("ccari-phone-media", (e) => {
+    const m = e.detail;
+    for (const li of items.values()) {
+      if (li.dataset.medium !== "video" || !["connected", "held"].includes(li.dataset.status)) continue;
+      const codec = li.querySelector("dd.codec");
+      const video = m.video ? "video " + m.codec + " (" + m.kbps + " kbit/s)" : "audio only";
+      codec.textContent = [codec.dataset.audio, video].filter(Boolean).join(" · ");
+      codec.dataset.video = m.video ? "on" : "off";
+    }
   });
   ccari.on("held", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "held"); });
   ccari.on("resumed", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });

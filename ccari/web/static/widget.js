@@ -139,7 +139,8 @@
   function choose(name) {
     if (name === "chat") return chatChoice();
     if (name === "email") return emailView();
-    if (name === "talk") return talkView();
+    if (name === "talk") return talkView(false);
+    if (name === "video") return talkView(true);
     return callView(name === "call-now");
   }
 
@@ -202,7 +203,9 @@
   // ---- talk now (the tenant offers it): a call from the page, over WebRTC ---------------
   function offerTalk() {
     if (choices.querySelector("[data-choice=talk]")) return;
-    choices.prepend(el("button", { type: "button", className: "ccari-w-choice", dataset: { choice: "talk" }, onclick: () => choose("talk") }, "Talk now"));
+    choices.prepend(
+      el("button", { type: "button", className: "ccari-w-choice", dataset: { choice: "talk" }, onclick: () => choose("talk") }, "Talk now"),
+      el("button", { type: "button", className: "ccari-w-choice", dataset: { choice: "video" }, onclick: () => choose("video") }, "Video call"));
   }
 
   const loaded = new Map();
@@ -219,13 +222,16 @@
   }
 
   const TALK_STATES = { connecting: "Connecting…", calling: "Calling…", ringing: "Waiting for an agent…", "in-call": "You are talking with an agent.", ended: "The call has ended.", failed: "The call could not be made." };
-  function talkView() {
+  // video: a video call (the agent's video shown, "Audio only" for a poor connection).
+  function talkView(video) {
     const state = el("p", { className: "ccari-w-status ccari-w-talk-state", dataset: { state: "idle" } });
     const hang = el("button", { type: "button", className: "ccari-w-secondary ccari-w-hangup", hidden: true }, "Hang up");
+    const audioOnly = el("button", { type: "button", className: "ccari-w-secondary ccari-w-audio-only", hidden: true }, "Audio only");
+    const screen = el("video", { className: "ccari-w-video", autoplay: true, muted: true, playsInline: true, hidden: true });
     const waitLine = el("p", { className: "ccari-w-wait" });
     const buttons = el("div", { className: "ccari-w-row ccari-w-talk" });
     // The IVR's choices as buttons: the topic goes with the call.
-    const options = topics.length ? topics.map((t) => [t, "Talk about " + t]) : [["", "Call now"]];
+    const options = topics.length ? topics.map((t) => [t, (video ? "Video call about " : "Talk about ") + t]) : [["", "Call now"]];
     for (const [topic, label] of options) {
       buttons.append(el("button", { type: "button", dataset: { topic: topic }, onclick: () => talk(topic) }, label));
     }
@@ -234,6 +240,9 @@
       state.textContent = (TALK_STATES[s] || s) + (detail && s === "failed" ? " (" + detail + ")" : "");
       const live = s === "connecting" || s === "calling" || s === "ringing" || s === "in-call";
       hang.hidden = !live;
+      const seeing = video && s === "in-call" && !(window.ccariTalk && window.ccariTalk.audioOnly());
+      audioOnly.hidden = !seeing;
+      screen.hidden = !seeing;
       for (const b of buttons.children) b.disabled = live;
     };
     async function talk(topic) {
@@ -241,14 +250,21 @@
       try {
         const body = { page_url: location.href };
         if (topic) body.topic = topic;
+        if (video) body.video = true;
         const ticket = await api("POST", "/v1/talk/tickets", body);
         await loadScript(base + "/talk/jssip.min.js");
         await loadScript(base + "/talk/talk.js");
-        window.ccariTalk.start(base, ticket, show);
+        window.ccariTalk.start(base, ticket, show, video ? screen : null);
       } catch (e) { show("failed"); showError(e.message); }
     }
     hang.addEventListener("click", () => window.ccariTalk && window.ccariTalk.hangup());
-    setView("talk", buttons, state, hang, waitLine);
+    audioOnly.addEventListener("click", async () => {
+      audioOnly.disabled = true;
+      await window.ccariTalk.toAudioOnly();
+      show(state.dataset.state);
+      audioOnly.disabled = false;
+    });
+    setView(video ? "video" : "talk", buttons, state, screen, hang, audioOnly, waitLine);
     pollWait("callback", waitLine, () => "");
   }
 
