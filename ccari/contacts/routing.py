@@ -61,8 +61,8 @@ def router_agent(agent: Agent, *, phone: bool = True, page: bool = True,
     for medium in closed & per_medium.keys():
         per_medium[medium] = 0
     exclusive = {Medium(m) for m in slots.get("exclusive", ["voice"])}
-    if Medium.VOICE in exclusive:
-        exclusive.add(Medium.VIDEO)
+    if Medium.VOICE in exclusive and Medium.VIDEO in per_medium:
+        exclusive.add(Medium.VIDEO)  # a call is a call: handled alone, as voice is
     return RouterAgent(
         id=str(agent.id),
         tenant=_tenant(agent.tenant_id),
