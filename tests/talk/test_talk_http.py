@@ -231,3 +231,15 @@ async def test_the_call_carries_the_sessions_chat_found_by_ccari(public: TestCli
     call, _ = signer.open_ticket((await (await _ticket(public, other)).json())["ticket"])
     assert call.chat_id is None
     await ws.close()
+
+
+async def test_a_video_ticket_carries_the_video_call_into_the_signed_context(
+        rt: Runtime, public: TestClient) -> None:
+    signer = Signer(rt.config.web.secret_key)
+    token = (await new_session(public, "acme"))["token"]
+    video = await (await _ticket(public, token, topic="sales", video=True)).json()
+    voice = await (await _ticket(public, token, topic="sales")).json()
+    assert signer.open_ticket(video["ticket"])[0].video is True
+    assert signer.open_ticket(voice["ticket"])[0].video is False
+    bad = await _ticket(public, token, video="yes")
+    assert bad.status == 400 and (await bad.json())["error"] == "bad-video"
