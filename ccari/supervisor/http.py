@@ -38,6 +38,7 @@ from ccari.contacts import repo as contacts_repo
 from ccari.contacts.screenpop import public_attributes
 from ccari.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from ccari.recording.models import Recording
+from ccari.routing import CALLS
 from ccari.storage.models import Agent, Contact, Tenant
 from ccari.voice.monitoring import Mode
 from ccari.voice.supervision import Supervision
@@ -189,7 +190,7 @@ async def live_calls(request: web.Request) -> web.Response:
     supervision = request.app.get(SUPERVISION)
     async with request.app[keys.SESSIONS]() as s:
         rows = list(await s.scalars(
-            select(Contact).where(Contact.tenant_id == tenant.id, Contact.medium == "voice",
+            select(Contact).where(Contact.tenant_id == tenant.id, Contact.medium.in_(CALLS),
                                   Contact.state.in_(IN_PROGRESS))
             .order_by(Contact.arrived_at)))
         names = dict((await s.execute(select(Agent.id, Agent.display_name)
