@@ -11,12 +11,13 @@ Call flow per contact, guarded by the call's lock:
     either side hangs up  -> contact "completed" (wait, talk, disposition) -> agent wrap-up
 
 The steps live in their own modules, this service holds them together and keeps each call's
-lock: ``treatment.py`` (the overflow treatment, the IVR, into the queue), ``hold.py`` (waiting),
-``offers.py`` (ringing the agent, bridging).  Over the tenant's trunk limit, ``overflow.py``
-decides what the caller gets instead; outside its number's business hours, ``afterhours.py``
-(the after-hours route); the calls ccari.callbacks places join here through
-``handover.py``.  What other contexts offer it (the IVR's "call me back", keeping a
-voicemail) comes as ports (``ports.py``) in its constructor.
+lock: ``treatment.py`` (the overflow treatment, the IVR, into the queue), ``hold.py``
+(waiting), ``offers.py`` (ringing the agent, bridging), ``endings.py`` (hang-ups and every
+other end).  Over the tenant's trunk limit, ``overflow.py`` decides what the caller gets
+instead; outside its number's business hours, ``afterhours.py`` (the after-hours route); the
+calls ccari.callbacks places join here through ``handover.py``.  What other contexts offer
+it (the IVR's "call me back", keeping a voicemail) comes as ports (``ports.py``) in its
+constructor.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
-from ccari.contacts import lifecycle
-from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.services import QueueService, utc
 from ccari.provisioning.schemas import TENANT_PROMPT
 from ccari.storage.batch import GroupCommit
@@ -53,6 +52,7 @@ from ccari.voice import moves
 from ccari.voice.afterhours import CLOSED, Announcement, after_hours
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
 from ccari.voice.deadcalls import DeadCalls
+from ccari.voice.endings import Endings
 from ccari.voice.handover import Handover
 from ccari.voice.hold import Hold, safe
 from ccari.voice.offers import Offers
@@ -161,6 +161,10 @@ class VoiceService:
         # Asked when a channel leaves Stasis: why, if Asterisk sent it elsewhere by itself
         # (a disposition, e.g. ``fax-detected``); None from all: it hung up.
         self.leaving: list[Callable[[str], Awaitable[str | None]]] = []
+        self._endings = Endings(ari, self.calls, self._writes, queue, hub, self._admission,
+                                self.now, offer_failed=self.offer_failed,
+                                left_agent=self.left_agent, agent_leaving=self.agent_leaving,
+                                leaving=self.leaving)
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
@@ -417,130 +421,25 @@ class VoiceService:
         """Bridge the caller and the agent who answered (the caller holds the call's lock)."""
         await self._offers.connect(call)
 
-    # ---- hang-ups --------------------------------------------------------------------------
+    # ---- ends (endings.py) -----------------------------------------------------------------
     async def channel_gone(self, channel_id: str, cause: int | None = None) -> None:
-        call = self.calls.by_channel(channel_id)
-        if call is None:
-            return
-        async with call.lock:
-            if channel_id == call.channel_id:
-                await self._caller_gone(call)
-            elif channel_id == call.agent_channel_id:
-                if call.phase == "offered":
-                    log.info("contact %s: agent %s did not answer (cause %s)",
-                             call.contact_id, call.agent_id, cause)
-                    await self.offer_failed(call)
-                elif call.phase == "connected":
-                    for goes_on in self.agent_leaving:
-                        if await goes_on(call):
-                            return
-                    who = "agent" if call.taken_over_by is None else "supervisor"
-                    await self.finish(call, f"{who}-hangup", gone=channel_id)
-
-    async def _caller_gone(self, call: Call) -> None:
-        if call.phase == "recording":
-            # the voicemail is kept when Asterisk reports the recording's end
-            await self._release(call)
-            return
-        if call.phase in ("ivr", "queued", "offered", "connected"):
-            fact = Fact.ENDED if call.phase == "connected" else Fact.CUSTOMER_LEFT
-            save = (functools.partial(moves.ended, disposition="caller-hangup",
-                                      hold_s=call.hold_total(time.monotonic()))
-                    if fact is Fact.ENDED else moves.abandoned)
-            await self._follow(call, fact, save, gone=call.channel_id)
-        else:
-            if call.phase == CLOSED:
-                self.calls.remove(call)
-            await self._release(call)
+        """One of a call's legs hung up (``cause``: Asterisk's hang-up cause)."""
+        await self._endings.channel_gone(channel_id, cause)
 
     async def left_for(self, channel_id: str) -> str | None:
         """Why a channel left Stasis alive (see :attr:`leaving`); None: it hung up."""
-        for ask in self.leaving:
-            try:
-                why = await ask(channel_id)
-            except Exception:
-                log.exception("call %s: a listener of its leaving failed", channel_id)
-                continue
-            if why is not None:
-                return why
-        return None
+        return await self._endings.left_for(channel_id)
 
     async def diverted(self, channel_id: str, disposition: str) -> None:
         """The caller's channel left for the dialplan by itself (Asterisk found fax tones on
-        it): the voice contact ends with ``disposition`` and the channel is no longer ours."""
-        call = self.calls.by_channel(channel_id)
-        if call is None or channel_id != call.channel_id:
-            return
-        async with call.lock:
-            log.info("contact %s: the caller left the voice call (%s)", call.contact_id,
-                     disposition)
-            if call.phase == "connected":
-                await self.finish(call, disposition, gone=channel_id)
-            elif call.phase in ("ivr", "queued", "offered"):
-                fact = Fact.SELF_SERVED if call.phase == "ivr" else Fact.CUSTOMER_LEFT
-                await self._follow(call, fact, functools.partial(
-                    moves.diverted, fact=fact, disposition=disposition), gone=channel_id)
-            else:
-                await self._caller_gone(call)
+        it): the voice contact ends with ``disposition``."""
+        await self._endings.diverted(channel_id, disposition)
 
     async def finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""
-        await self._follow(call, Fact.ENDED, functools.partial(
-            moves.ended, disposition=disposition, hold_s=call.hold_total(time.monotonic())),
-            gone=gone)
-
-    async def _follow(self, call: Call, fact: Fact, save: Callable[..., Any], *,
-                      gone: str | None) -> None:
-        """Carry out a call's move by ``fact`` out of its live state: the lifecycle's commands,
-        Asterisk's side first where a leg must stop ringing, the contact's move and its trunk
-        in one shared commit, then the router and the agent's page."""
-        if not lifecycle.allows(call.phase, fact):
-            log.debug("contact %s: %s after the call was %s", call.contact_id, fact, call.phase)
-            return
-        previous, call.phase = call.phase, "ended"  # what comes meanwhile finds it over
-        commands = lifecycle.move(previous, fact).commands
-        call.cancel_timers()
-        legs: list[Awaitable[None]] = []
-        if Command.WITHDRAW in commands and call.agent_channel_id:
-            await self._hangup(call.agent_channel_id, "normal")  # stop the agent's ring first
-        if Command.DISCONNECT in commands:
-            legs = [self._hangup(ch, "normal") for ch in (call.channel_id, call.agent_channel_id)
-                    if ch and ch != gone]
-            if call.bridge_id:
-                legs.append(self._safe(self._ari.destroy_bridge(call.bridge_id)))
-        release = self._release(call) if Command.RELEASE in commands else asyncio.sleep(0)
-        try:
-            await asyncio.gather(release, self._writes.run(
-                functools.partial(save, contact_id=call.contact_id, at=self.now())), *legs)
-        except DATABASE_DOWN:
-            call.phase = previous  # not saved: the move can be made again (the reconcile)
-            raise
-        self.calls.remove(call)
-        if previous == "connected":
-            await self.left_agent(call.contact_id)
-        if Command.DEQUEUE in commands:
-            await self._queue.withdraw(call.contact_id)
-        if Command.WITHDRAW in commands and call.agent_id is not None:
-            await self._hub.send(call.agent_id, {"type": "withdrawn", "contact_id": call.contact_id})
-        if Command.WRAP_UP in commands:
-            if call.agent_id is not None:
-                await self._hub.send(call.agent_id, {"type": "completed", "contact_id": call.contact_id})
-            await self._queue.completed(call.contact_id, call.agent_id, call.settings.wrap_up_s)
-        log.info("contact %s %s in %s", call.contact_id,
-                 "completed" if fact is Fact.ENDED else "abandoned", previous)
+        await self._endings.finish(call, disposition, gone)
 
     # ---- helpers ---------------------------------------------------------------------------
-    async def _release(self, call: Call) -> None:
-        """Give the caller's trunk back, once: the caller's own hang-up that follows the end
-        of a connected call finds it already given back."""
-        if not call.trunk_released:
-            call.trunk_released = True
-            try:
-                await self._admission.release(call.channel_id)
-            except BaseException:
-                call.trunk_released = False  # the next leg's end tries again
-                raise
-
     async def _tell(self, listeners: list[Callable[[Call], Awaitable[None]]], call: Call) -> None:
         for listener in listeners:
             try:
