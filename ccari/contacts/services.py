@@ -100,6 +100,8 @@ class QueueService:
         # (the reports' state log); called in line, so each must only note it.
         self.state_watchers: list[Callable[[Agent, str, float], None]] = []
         self._noted: dict[int, str] = {}
+        # Agents a rebuilt call engaged before the router was rebuilt (see set_engaged).
+        self._engaged_early: set[int] = set()
         hub.watch(self._page_changed)
 
     def register(self, medium: str, deliverer: Deliverer, *, on_page: bool = False) -> None:
@@ -150,13 +152,21 @@ class QueueService:
                 agents = [agent for agent, _ in roster]
                 for tenant_id, hold in sorted(holds.items()):  # the router is empty: no offers
                     self.router.set_hold_after(str(tenant_id), hold, now)
+                # On a call rebuilt before this (a consult, a conference): restored away,
+                # then marked in a call, so that its end makes her ready again.
+                engaged = {str(a.id) for a in agents
+                           if a.id in self._engaged_early and a.presence == "ready"}
                 offers = self.router.restore(
                     now,
-                    agents=[(self._router_agent(a), AgentState(a.presence)) for a in agents
+                    agents=[(self._router_agent(a), AgentState.NOT_READY if str(a.id) in engaged
+                             else AgentState(a.presence)) for a in agents
                             if a.presence in ("ready", "not_ready")],
                     in_progress=in_progress,
                     waiting=waiting,
                 )
+                for aid in sorted(engaged):
+                    offers += self.router.agent_engaged(aid, now)
+                self._engaged_early.clear()
             self._started = True
         await self._apply(offers)
         self._tasks.spawn(self._ticker(), "ticker")
@@ -284,6 +294,9 @@ class QueueService:
         no queued work for her until it ends; then ready again, unless she chose otherwise."""
         aid, now = str(agent_id), self._clock()
         async with self._lock:
+            if not self._started:  # a call rebuilt before the router is: start() takes it
+                (self._engaged_early.add if engaged else self._engaged_early.discard)(agent_id)
+                return
             try:
                 offers = (self.router.agent_engaged(aid, now) if engaged
                           else self.router.agent_disengaged(aid, now))

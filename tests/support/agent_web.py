@@ -13,6 +13,7 @@ import aiohttp
 class AgentPage:
     http: aiohttp.ClientSession
     ws: aiohttp.ClientWebSocketResponse
+    hello: dict[str, Any] | None = None  # what the page was told first (state, reason)
 
     async def presence(self, presence: str) -> dict[str, Any]:
         await self.ws.send_json({"type": "presence", "presence": presence})
@@ -38,7 +39,7 @@ async def open_agent_page(base_url: str, tenant: str, username: str, password: s
         ws = await http.ws_connect("/agent/ws")
         hello = await ws.receive_json(timeout=10)
         assert hello["type"] == "hello", hello
-        return AgentPage(http, ws)
+        return AgentPage(http, ws, hello)
     except BaseException:
         await http.close()
         raise

@@ -115,6 +115,11 @@ async def test_a_consult_under_way_survives_a_restart_then_completes_or_cancels(
 
                 assert await eventually(consult_again, what="the call rebuilt") == (
                     409, "consult-in-progress")
+                # bob, on the consult, is offered no queued call meanwhile.
+                bob = await page_of(ccari_proc, voice_env, "bob")
+                pages.append(bob)
+                assert bob.hello is not None
+                assert (bob.hello["state"], bob.hello["reason"]) == ("not_ready", "in_call")
                 status, body = await rest(alice, cid, "hold")
                 assert (status, body["error"]) == (409, "consult-in-progress")
                 # Nothing moved: alice and bob talk, the caller holds with the music.
