@@ -43,6 +43,11 @@ def contact(contact_id: str, tenant_id: int | None) -> Iterator[None]:
         _CONTACT.reset(token)
 
 
+def about(contact_id: str, tenant_id: int | None) -> dict[str, object]:
+    """``extra=`` of a line about a contact logged outside that contact's work."""
+    return {"contact_id": contact_id, "tenant_id": tenant_id}
+
+
 class ContactLock(asyncio.Lock):
     """A contact's lock: what runs holding it (``async with``) is that contact's work, and
     its log lines say so."""

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ccari import logs
 from ccari.errors import BadRequest, CcariError
 from ccari.storage.models import Agent
 
@@ -37,6 +38,10 @@ class AgentCommands:
         handler = self._handlers.get(name) if isinstance(name, str) else None
         if handler is None:
             raise BadRequest(f"unknown message type {name!r}", error_id="unknown-message")
+        contact_id = message.get("contact_id")
+        if isinstance(contact_id, str) and contact_id:  # the lines of this work name it
+            with logs.contact(contact_id, agent.tenant_id):
+                return await handler(agent, message)
         return await handler(agent, message)
 
     async def dispatch(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:

@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriConflict, AriError, AriNotFound, AriTimeout, AriUnavailable
@@ -323,7 +324,8 @@ class Dialer:
                                       channel_id=leg.attempt_id, queued_at=cb.place_at, not_before=None)
             await s.commit()
         self.legs.pop(leg.attempt_id, None)
-        log.info("callback %s: customer pressed 1; contact %s queued at its place", cb.id, contact.id)
+        log.info("callback %s: customer pressed 1; contact %s queued at its place", cb.id, contact.id,
+                 extra=logs.about(contact.id, contact.tenant_id))
         await self._voice.adopt_queued(contact)
 
     async def channel_gone(self, channel_id: str, cause: int | None) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 
+from ccari import logs
 from ccari.callbacks import repo
 from ccari.callbacks.dialer import Dialer
 from ccari.callbacks.legs import Leg, callback_of
@@ -54,7 +55,8 @@ async def reconcile(dialer: Dialer) -> None:
         leg_id = contact.agent_channel_id or ""
         if leg_id in dialer.agent_first.legs:
             continue
-        log.info("reconcile: callback contact %s was offered by a previous process", contact.id)
+        log.info("reconcile: callback contact %s was offered by a previous process", contact.id,
+                 extra=logs.about(contact.id, contact.tenant_id))
         if leg_id in channels:
             await dialer.safe(ari.hangup(leg_id, reason="normal"))
         stale_agent_first.add(contact.id)

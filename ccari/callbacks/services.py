@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.agents.notifier import AgentHub
 from ccari.callbacks import guard, repo, schedule
 from ccari.callbacks.executor import CallbackExecutor, move
@@ -164,7 +165,8 @@ class CallbackService:
                            error_id="callback-exists") from None
         contact.meta = {**meta, "callback": cb.id}
         log.info("callback %s (contact %s) for %s at %s, %s, from %s", cb.id, contact.id,
-                 dest.e164, start.isoformat(), cb.mode, source)
+                 dest.e164, start.isoformat(), cb.mode, source,
+                 extra=logs.about(contact.id, tenant_id))
         return cb, True
 
     async def from_ivr(self, voice_contact_id: str, attributes: dict[str, Any], *,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.chat import repo
@@ -65,7 +66,8 @@ class ChatEnding:
         async def left() -> None:
             key = self._chat.chats.session_of(contact_id)
             if key is not None and not self._chat.customers.present(key):
-                log.info("contact %s: the customer left the chat", contact_id)
+                log.info("contact %s: the customer left the chat", contact_id,
+                         extra=logs.about(contact_id, key[0]))
                 await self.by_customer(contact_id, "customer-left")
 
         self._leaving.start(contact_id, grace, left)
@@ -109,7 +111,8 @@ class ChatEnding:
             chat = await repo.conversation(s, tenant_id, contact_id, for_update=True)
             message = await self._close_chat(s, chat, "customer", now) if chat else None
             await s.commit()
-        log.info("contact %s: chat abandoned (%s)", contact_id, disposition)
+        log.info("contact %s: chat abandoned (%s)", contact_id, disposition,
+                 extra=logs.about(contact_id, tenant_id))
         await self._executor.carry_out(contact, commands, agent_id=offered_to)
         if message is not None:
             await self._tell_customer_closed(contact_id, "customer", message)
@@ -122,7 +125,8 @@ class ChatEnding:
         try:
             await self._offers.complete(agent, contact_id, disposition)
         except CcariError as exc:  # the agent closed it at the same moment
-            log.info("contact %s: customer close lost to %s", contact_id, exc.error_id)
+            log.info("contact %s: customer close lost to %s", contact_id, exc.error_id,
+                     extra=logs.about(contact_id, agent.tenant_id))
             return
         finally:
             self._closing.pop(contact_id, None)
@@ -139,7 +143,8 @@ class ChatEnding:
                     return
                 message = await self._close_chat(s, chat, by, now, agent=agent)
                 await s.commit()
-            log.info("contact %s: chat closed by %s", contact.id, by)
+            log.info("contact %s: chat closed by %s", contact.id, by,
+                     extra=logs.about(contact.id, contact.tenant_id))
             await self._tell_customer_closed(contact.id, by, message)
         self._chat.forget(contact.id)
 

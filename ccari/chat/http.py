@@ -16,6 +16,7 @@ already shows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ccari import keys
+from ccari import keys, logs
 from ccari.chat import mail
 from ccari.chat.services import ChatService
 from ccari.config import SmtpConfig
@@ -64,8 +65,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_json({"type": "error", "error": "bad-json",
                                     "message": "send JSON objects"})
                 continue
+            about = service.open_chat_of(sess)  # the lines of this message name its chat
             try:
-                reply = await _dispatch(service, sess, request, data)
+                with logs.contact(about, sess.tenant_id) if about else contextlib.nullcontext():
+                    reply = await _dispatch(service, sess, request, data)
             except CcariError as exc:
                 if exc.status >= 500:
                     log.exception("chat request %s failed", data.get("type"))

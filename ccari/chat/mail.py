@@ -12,6 +12,7 @@ from typing import Any
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.chat import repo
 from ccari.config import SmtpConfig
 from ccari.errors import BadRequest, CcariError, NotFound
@@ -79,4 +80,5 @@ async def send_transcript(sessions: async_sessionmaker[AsyncSession], smtp: Smtp
     msg = transcript_message(tenant_name=tenant.name, to=address, from_address=smtp.from_address,
                              contact_id=contact_id, messages=messages)
     await send(smtp, msg)
-    log.info("contact %s: transcript sent (%d messages)", contact_id, len(messages))
+    log.info("contact %s: transcript sent (%d messages)", contact_id, len(messages),
+             extra=logs.about(contact_id, tenant_id))

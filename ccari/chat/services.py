@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.agents.notifier import AgentHub
 from ccari.chat import repo
 from ccari.chat.directory import OpenChats
@@ -181,7 +182,7 @@ class ChatService:
                 await s.commit()
             self.chats.remember(chat, contact)
             log.info("contact %s: chat opened (tenant %s, topic %s)", contact.id,
-                     sess.tenant_id, topic)
+                     sess.tenant_id, topic, extra=logs.about(contact.id, sess.tenant_id))
             await self._executor.carry_out(contact, lifecycle.born(State.QUEUED), agent_id=None)
         state = self._state(contact, {})
         await self.customers.send(key, state)

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.agents.notifier import AgentHub
 from ccari.cobrowse import repo
 from ccari.cobrowse.core import (
@@ -218,7 +219,8 @@ class CobrowseService:
             await contacts_repo.log(s, contact, "cobrowse-linked", now, cobrowse=row.id,
                                     by="agent" if agent else "ivr")
             await s.commit()
-        log.info("co-browse %s linked to contact %s", row.id, contact_id)
+        log.info("co-browse %s linked to contact %s", row.id, contact_id,
+                 extra=logs.about(contact_id, tenant_id))
         live = await self._live_for(row)
         live.contact_id = contact_id
         await live.to_customer({"type": "linked"})

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.agents.commands import AgentCommands, field
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import lifecycle, repo
@@ -76,7 +77,8 @@ class PageOffers:
     # ---- Deliverer -------------------------------------------------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         if not self._hub.connected(agent.id):
-            log.info("contact %s: agent %s has no page open", contact.id, agent.id)
+            log.info("contact %s: agent %s has no page open", contact.id, agent.id,
+                     extra=logs.about(contact.id, contact.tenant_id))
             await self._declined(contact, agent.id, missed=False)
             return
         async with self._sessions() as s:
@@ -91,7 +93,8 @@ class PageOffers:
     async def _expire(self, contact: Contact, agent: Agent) -> None:
         await asyncio.sleep(self._timeout)
         self._timers.pop(contact.id, None)
-        log.info("contact %s: agent %s did not accept in time", contact.id, agent.id)
+        log.info("contact %s: agent %s did not accept in time", contact.id, agent.id,
+                 extra=logs.about(contact.id, contact.tenant_id))
         await self._declined(contact, agent.id, missed=True)
 
     async def _declined(self, contact: Contact, agent_id: int, *, missed: bool) -> None:

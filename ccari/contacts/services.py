@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from ccari import heap
+from ccari import heap, logs
 from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
@@ -477,12 +477,13 @@ class QueueService:
             if contact is None or agent is None:
                 log.warning("offer for %s to agent %s is stale", offer.item_id, agent_id)
                 continue
-            log.info("contact %s offered to agent %s", contact.id, agent_id)
-            deliverer = self._deliverers.get(contact.medium)
-            if deliverer is None:
-                log.error("no deliverer for medium %s", contact.medium)
-                continue
-            self._tasks.spawn(deliverer.deliver(contact, agent), f"deliver-{contact.id}")
+            with logs.contact(contact.id, contact.tenant_id):  # and its delivery's lines
+                log.info("contact %s offered to agent %s", contact.id, agent_id)
+                deliverer = self._deliverers.get(contact.medium)
+                if deliverer is None:
+                    log.error("no deliverer for medium %s", contact.medium)
+                    continue
+                self._tasks.spawn(deliverer.deliver(contact, agent), f"deliver-{contact.id}")
         self._wake.set()
         await self._sync_states()
 

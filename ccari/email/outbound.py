@@ -25,6 +25,7 @@ from typing import Protocol
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.agents.notifier import AgentHub
 from ccari.config import SmtpConfig
 from ccari.contacts.services import utc
@@ -174,7 +175,8 @@ class Outbox:
                 await self._finish(row, "pending", str(exc),
                                    utc(self._clock() + delay))
             return
-        log.info("email %s sent to %s (contact %s)", row.message_id, row.to_address, row.contact_id)
+        log.info("email %s sent to %s (contact %s)", row.message_id, row.to_address, row.contact_id,
+                 extra=logs.about(row.contact_id, row.tenant_id))
         await self._finish(row, "sent", None)
         if self._relay_failed:
             self._relay_failed = False

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari import logs
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts
@@ -132,7 +133,8 @@ class EmailService:
         async with self._sessions() as s:
             dup = await repo.by_message_id(s, box.tenant_id, parsed.message_id)
             if dup is not None:
-                log.info("email %s: already stored (contact %s)", parsed.message_id, dup.contact_id)
+                log.info("email %s: already stored (contact %s)", parsed.message_id, dup.contact_id,
+                         extra=logs.about(dup.contact_id, box.tenant_id))
                 arrival = Arrival(box.tenant_id, dup.contact_id, dup.message_id, "duplicate")
                 commands: tuple[Command, ...] = ()
                 contact = await contacts.get(s, dup.contact_id, box.tenant_id)
@@ -156,7 +158,8 @@ class EmailService:
                                    outcome=outcome)
                 await s.commit()
                 arrival = Arrival(box.tenant_id, contact.id, parsed.message_id, outcome)
-                log.info("email %s: contact %s (%s)", parsed.message_id, contact.id, outcome)
+                log.info("email %s: contact %s (%s)", parsed.message_id, contact.id, outcome,
+                         extra=logs.about(contact.id, box.tenant_id))
                 # Only the message that opens a thread is acknowledged.
                 inbound = inbound if outcome == "new" else None
         # Committed: what follows may be lost in a crash and is redone (queue reload, retry).

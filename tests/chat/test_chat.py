@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from ccari import logs
 from ccari.agents import repo as agents_repo
 from ccari.app import Runtime
 from ccari.chat import http as chat_http
@@ -339,3 +343,35 @@ async def test_transcript_by_email(public: TestClient, rt: Runtime, agents: Any,
     text = message.get_content()
     assert "You: Can I keep my number?" in text
     assert "Alice Sales: Yes, <b>always</b>." in text
+
+
+async def test_every_log_line_about_a_chat_names_its_contact(public: TestClient, rt: Runtime,
+                                                              agents: Any) -> None:
+    """The JSON log of a whole chat: each line that mentions the chat's contact carries it
+    (``contact_id``, ``tenant_id``), whichever side's work logged it."""
+    out = io.StringIO()
+    handler = logs.handler("json", out)
+    root = logging.getLogger("ccari")
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        alice = await agents("acme", "alice")
+        _, ws, state = await open_chat(public, name="Ada")
+        contact_id = state["contact_id"]
+        await ws.send_json({"type": "message", "body": "Hello?"})
+        await accept(alice, contact_id)
+        await alice.ws.send_json({"type": "chat.send", "contact_id": contact_id, "body": "Hi"})
+        await until(ws, "message", sender="agent")
+        await ws.send_json({"type": "close"})
+        await until(ws, "state", state="closed")
+        await until(alice.ws, "completed")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    about = [line for line in lines if contact_id in line["message"]]
+    assert len(about) >= 4, lines  # opened, offered, accepted, closed at least
+    tenant = (await contact_row(rt, contact_id)).tenant_id
+    assert [(line.get("contact_id"), line.get("tenant_id")) for line in about] == [
+        (contact_id, tenant)] * len(about), about
