@@ -1,8 +1,9 @@
 """The customer-facing API (public listener), versioned under ``/v1/``, and the widget files.
 
-* ``POST /v1/sessions`` {tenant, page_url, token?} -> {token, expires_in, session_id, topics}:
-  a customer session (a valid ``token`` of the same tenant keeps its session id: a reload
-  keeps the conversation).
+* ``POST /v1/sessions`` {tenant, page_url, token?} -> {token, expires_in, session_id, topics,
+  talk_now, video_call}: a customer session (a valid ``token`` of the same tenant keeps its
+  session id: a reload keeps the conversation).  ``video_call``: talk now is offered and a
+  staffed agent can take a video call now (a yes or no, nothing about the agents).
 * ``GET /v1/wait?medium=chat|callback|email[&topic=sales]`` -> the anticipated wait of a new
   request (see :mod:`ccari.public.waits`).
 * ``GET /widget.js``, ``GET /widget.css``: the embeddable widget.
@@ -27,7 +28,7 @@ from ccari.public import repo as public_repo
 from ccari.public.origins import cors
 from ccari.public.ratelimit import Limiters
 from ccari.public.tokens import CustomerSession
-from ccari.public.waits import Anticipated, anticipated_wait
+from ccari.public.waits import Anticipated, anticipated_wait, can_take
 from ccari.routing import Medium
 from ccari.tenants import repo as tenants_repo
 from ccari.web.pages import STATIC
@@ -130,6 +131,7 @@ async def create_session(request: web.Request) -> web.Response:
             raise NotFound("no such tenant", error_id="tenant-not-found")
         topics = await public_repo.topics(s, tenant.id)
     await allow_origin(request, tenant.id)
+    talk_now = await request.app[keys.ORIGINS].talk_now(tenant.id)
     tokens = request.app[keys.TOKENS]
     session_id = None
     old = data.get("token")
@@ -144,7 +146,9 @@ async def create_session(request: web.Request) -> web.Response:
     return web.json_response({"token": token, "expires_in": tokens.max_age_s,
                               "session_id": sess.session_id, "tenant": tenant.slug,
                               "tenant_name": tenant.name, "topics": topics,
-                              "talk_now": await request.app[keys.ORIGINS].talk_now(tenant.id)},
+                              "talk_now": talk_now, "video_call": talk_now and can_take(
+                                  request.app[keys.QUEUE].router, tenant.id, Medium.VIDEO, {},
+                                  time.time())},
                              status=201 if session_id is None else 200)
 
 

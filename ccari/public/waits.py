@@ -55,3 +55,11 @@ def anticipated_wait(router: Router, tenant_id: int, medium: Medium,
     wait = prediction.wait if math.isfinite(prediction.wait) else None
     return Anticipated(str(medium), wait, prediction.position, prediction.eligible_agents,
                        prediction.available_agents)
+
+
+def can_take(router: Router, tenant_id: int, medium: Medium,
+             attributes: dict[str, Any], now: float) -> bool:
+    """Is one of the tenant's staffed agents (logged in, not ``not_ready``) able to take such a
+    request now, e.g. a video call (an agent page phone with a video slot)?  Only the yes or
+    no ever reaches the public side."""
+    return anticipated_wait(router, tenant_id, medium, attributes, now).eligible_agents > 0

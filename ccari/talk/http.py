@@ -5,7 +5,8 @@
   one call, valid ``expires_in`` seconds, for one anonymous SIP identity (``uri``).
   403 ``talk-now-disabled`` where the tenant does not offer it, 400 ``bad-topic``,
   ``bad-video``.  ``video``: a video call, queued as a video contact (the same setting
-  offers both).
+  offers both); 409 ``video-unavailable`` while no staffed agent (for the topic) can take
+  video, as ``POST /v1/sessions`` announces in ``video_call``.
 * ``GET /v1/talk/ws?ticket=...``: the page's SIP websocket (subprotocol ``sip``), relayed
   to Asterisk (:mod:`ccari.talk.relay`).  401 ``bad-ticket``/``ticket-expired``, 403
   ``ticket-used`` (single use), 403 ``bad-origin`` (not one of the tenant's sites).
@@ -18,6 +19,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,10 +28,12 @@ from sqlalchemy import select
 
 from ccari import keys
 from ccari.admin.auth import tenant_scope
-from ccari.errors import BadRequest, Forbidden
+from ccari.errors import BadRequest, Conflict, Forbidden
 from ccari.public import http as public_http
 from ccari.public import repo as public_repo
 from ccari.public.models import TenantSite
+from ccari.public.waits import can_take
+from ccari.routing import Medium
 from ccari.talk import relay as talk_relay
 from ccari.talk import repo as talk_repo
 from ccari.talk.context import DOMAIN, MAX_PAGE_URL, TARGET, Signer, UsedTickets, WebCall, new_identity
@@ -113,6 +117,10 @@ async def ticket(request: web.Request) -> web.Response:
                 not isinstance(topic, str) or topic not in await public_repo.topics(s, sess.tenant_id)):
             raise BadRequest("no such topic", error_id="bad-topic")
         chat_id, cobrowse_id = await talk_repo.related(s, sess.tenant_id, sess.session_id)
+    if video and not can_take(request.app[keys.QUEUE].router, sess.tenant_id, Medium.VIDEO,
+                              {"skill": topic} if topic else {}, time.time()):
+        raise Conflict("no agent can take a video call now; talk now is still possible",
+                       error_id="video-unavailable")
     talk = request.app[TALK]
     call = WebCall(sess.tenant_id, sess.session_id, new_identity(), page_url, topic,
                    chat_id, cobrowse_id, video)

@@ -22,7 +22,9 @@ from ccari.app import Runtime, internal_app, public_app, runtime
 from ccari.config import Config
 from ccari.demo.seed import seed
 from ccari.pbx.spec import web_key
-from ccari.storage.models import Contact
+from ccari.routing import Agent as RouterAgent
+from ccari.routing import Medium, SlotSpec
+from ccari.storage.models import Contact, Tenant
 from ccari.talk.context import Signer
 from ccari.talk.sip import CONTEXT_HEADER, ERROR_HEADER, KEY_HEADER
 from tests.public.support import customer_ws, new_session, until
@@ -233,10 +235,55 @@ async def test_the_call_carries_the_sessions_chat_found_by_ccari(public: TestCli
     await ws.close()
 
 
+def _video_agent(rt: Runtime, tenant: str, *, video: bool = True, ready: bool = True) -> str:
+    """An agent logged in to the router with a voice slot, and a video one if ``video``
+    (what the contacts side makes of an agent page phone's video slot)."""
+    router = rt.queue.router
+    agent_id = f"video-{tenant}-{len(router.snapshot().agents)}"
+    per_medium = {Medium.VOICE: 1, **({Medium.VIDEO: 1} if video else {})}
+    router.agent_login(RouterAgent(agent_id, tenant, attributes={("skill", "sales"): 1},
+                                   slots=SlotSpec(per_medium, 1)), time.time(), ready=ready)
+    return agent_id
+
+
+async def test_video_call_is_offered_only_while_an_agent_can_take_it(
+        rt: Runtime, public: TestClient) -> None:
+    session = await new_session(public, "acme")
+    assert session["talk_now"] is True and session["video_call"] is False
+    token = session["token"]
+    refused = await _ticket(public, token, video=True)
+    assert refused.status == 409 and (await refused.json())["error"] == "video-unavailable"
+    assert (await _ticket(public, token)).status == 201  # talk now still is
+    tenant = await _tenant_id(rt, "acme")
+    _video_agent(rt, tenant, video=False)  # a SIP phone agent: no video slot
+    assert (await new_session(public, "acme"))["video_call"] is False
+    agent = _video_agent(rt, tenant, ready=False)  # not ready: cannot take it now
+    assert (await new_session(public, "acme"))["video_call"] is False
+    rt.queue.router.agent_ready(agent, time.time())
+    offered = await new_session(public, "acme")
+    assert offered["video_call"] is True
+    assert set(offered) == {"token", "expires_in", "session_id", "tenant", "tenant_name",
+                            "topics", "talk_now", "video_call"}  # a yes or no, no agent
+    assert (await _ticket(public, offered["token"], video=True, topic="sales")).status == 201
+    skilled_elsewhere = await _ticket(public, offered["token"], video=True, topic="support")
+    assert skilled_elsewhere.status == 409
+    assert (await new_session(public, "globex"))["video_call"] is False  # another tenant's
+    rt.queue.router.agent_logout(agent, time.time())
+    assert (await new_session(public, "acme"))["video_call"] is False
+
+
+async def _tenant_id(rt: Runtime, slug: str) -> str:
+    async with rt.sessions() as s:
+        tenant_id = await s.scalar(select(Tenant.id).where(Tenant.slug == slug))
+    assert tenant_id is not None
+    return str(tenant_id)
+
+
 async def test_a_video_ticket_carries_the_video_call_into_the_signed_context(
         rt: Runtime, public: TestClient) -> None:
     signer = Signer(rt.config.web.secret_key)
     token = (await new_session(public, "acme"))["token"]
+    _video_agent(rt, await _tenant_id(rt, "acme"))
     video = await (await _ticket(public, token, topic="sales", video=True)).json()
     voice = await (await _ticket(public, token, topic="sales")).json()
     assert signer.open_ticket(video["ticket"])[0].video is True

@@ -100,7 +100,7 @@
     if (!resp.ok) throw new Error(data.message || "The help service is not available.");
     token = data.token;
     topics = data.topics || [];
-    if (data.talk_now) offerTalk();
+    offerTalk(!!data.talk_now, !!data.video_call);
     store.setItem(key("token"), token);
     return data;
   }
@@ -201,11 +201,19 @@
   }
 
   // ---- talk now (the tenant offers it): a call from the page, over WebRTC ---------------
-  function offerTalk() {
-    if (choices.querySelector("[data-choice=talk]")) return;
-    choices.prepend(
-      el("button", { type: "button", className: "ccari-w-choice", dataset: { choice: "talk" }, onclick: () => choose("talk") }, "Talk now"),
-      el("button", { type: "button", className: "ccari-w-choice", dataset: { choice: "video" }, onclick: () => choose("video") }, "Video call"));
+  // "Video call" only while an agent can take one (the session says so, each time it is
+  // renewed: a yes or no, nothing about the agents).
+  function offerTalk(talk, video) {
+    const old = choices.querySelector("[data-choice=video]");
+    if (old && !video) old.remove();
+    if (!talk) return;
+    if (!choices.querySelector("[data-choice=talk]")) {
+      choices.prepend(el("button", { type: "button", className: "ccari-w-choice", dataset: { choice: "talk" }, onclick: () => choose("talk") }, "Talk now"));
+    }
+    if (video && !old) {
+      choices.querySelector("[data-choice=talk]").after(
+        el("button", { type: "button", className: "ccari-w-choice", dataset: { choice: "video" }, onclick: () => choose("video") }, "Video call"));
+    }
   }
 
   const loaded = new Map();
