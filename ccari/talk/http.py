@@ -8,8 +8,10 @@
   offers both); 409 ``video-unavailable`` while no staffed agent (for the topic) can take
   video, as ``POST /v1/sessions`` announces in ``video_call``.
 * ``GET /v1/talk/ws?ticket=...``: the page's SIP websocket (subprotocol ``sip``), relayed
-  to Asterisk (:mod:`ccari.talk.relay`).  401 ``bad-ticket``/``ticket-expired``, 403
-  ``ticket-used`` (single use), 403 ``bad-origin`` (not one of the tenant's sites).
+  to Asterisk (:mod:`ccari.talk.relay`); the re-INVITE that switches a video call to audio
+  only is seen there and saved in the contact's log (``audio-only``).  401
+  ``bad-ticket``/``ticket-expired``, 403 ``ticket-used`` (single use), 403 ``bad-origin``
+  (not one of the tenant's sites).
 * ``GET/PUT /api/talk/settings`` {talk_now} (internal listener, the tenant's token): does
   the tenant's widget offer talk now (off unless turned on; other nodes see a change
   within the origin cache's 10 s).
@@ -52,6 +54,9 @@ class Talk:
     used: UsedTickets
     relay: SipRelay
     key: str  # the customer endpoint's key (ccari.pbx.spec.web_key)
+    # Told when a page switches its video call to audio only (the voice side saves it; set
+    # once the PBX side is wired).
+    audio_only: Callable[[WebCall], None] = lambda call: None
 
 
 TALK: web.AppKey[Talk] = web.AppKey("talk", Talk)
@@ -135,8 +140,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     call, nonce = talk.signer.open_ticket(request.query.get("ticket", ""))
     await public_http.allow_origin(request, call.tenant_id)
     talk.used.use(nonce)
-    dialog = Dialog(call.identity, talk.key, talk.signer.context(call))
-    return await talk.relay.serve(request, f"talk {dialog.identity}", talk_relay.frames(dialog))
+    dialog = Dialog(call.identity, talk.key, talk.signer.context(call), video=call.video)
+    return await talk.relay.serve(request, f"talk {dialog.identity}",
+                                  talk_relay.frames(dialog, lambda: talk.audio_only(call)))
 
 
 async def script(request: web.Request) -> web.FileResponse:

@@ -10,8 +10,9 @@ import aiohttp
 
 from ccari.pbx.spec import web_key
 from ccari.talk import http, stasis
-from ccari.talk.context import Signer, UsedTickets
+from ccari.talk.context import Signer, UsedTickets, WebCall
 from ccari.talk.relay import MAX_FRAME
+from ccari.tasks import TaskSet
 from ccari.web.sip_relay import SipRelay
 
 if TYPE_CHECKING:
@@ -28,11 +29,18 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     client = await stack.enter_async_context(aiohttp.ClientSession())
     relay = SipRelay(f"ws://{p.host}:{p.ari_port}/ws", client, max_frame=MAX_FRAME)
     stack.push_async_callback(relay.close)
+    talk = http.Talk(signer, UsedTickets(signer.ticket_s), relay, web_key(p.ari_password))
     rt.internal_setups.append(http.internal_setup())
-    rt.public_setups.append(http.public_setup(http.Talk(
-        signer, UsedTickets(signer.ticket_s), relay, web_key(p.ari_password))))
+    rt.public_setups.append(http.public_setup(talk))
+    tasks = TaskSet("talk")
+    stack.push_async_callback(tasks.close)
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         stasis.register(ari, router, voice, signer)
+
+        def audio_only(call: WebCall) -> None:  # saved by the voice side, off the relay's loop
+            tasks.spawn(voice.web.audio_only(call.tenant_id, call.identity), "audio-only")
+
+        talk.audio_only = audio_only
 
     rt.pbx_setups.append(attach)

@@ -10,6 +10,7 @@ marks it with the customer endpoint's key and the ticket's signed context, which
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from ccari.talk.sip import Dialog, check
 from ccari.web.sip_relay import Check, Frame
@@ -20,11 +21,15 @@ MAX_FRAME = 16 * 1024
 MAX_REFUSALS = 5
 
 
-def frames(dialog: Dialog) -> Check:
-    """The check of each frame of this ticket's page."""
+def frames(dialog: Dialog, on_audio_only: Callable[[], None] = lambda: None) -> Check:
+    """The check of each frame of this ticket's page; ``on_audio_only`` once the page has
+    switched its video call to audio only (the re-INVITE goes on to Asterisk as it is)."""
 
     def one(text: str) -> Frame:
         verdict = check(text, dialog)
+        if verdict.audio_only:
+            log.info("talk %s: the page went audio only", dialog.identity)
+            on_audio_only()
         stop = False
         if verdict.error is not None:
             log.warning("talk %s: refused a request: %s", dialog.identity, verdict.error)

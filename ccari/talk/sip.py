@@ -17,6 +17,10 @@ The page may place **one** call, from its ticket's anonymous identity, to the te
   the signed call context to what starts the call.
 
 Responses from the page (to Asterisk's BYE, or re-INVITE) pass as they are.
+
+Audio only: the first re-INVITE of a video call's page whose offer sends no video (no
+``m=video`` line, or each one's port 0: the stream stopped) is marked in its verdict
+(``audio_only``), once: the customer switched the call to audio only.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class Dialog:
     context: str  # the signed call context
     call_id: str | None = None
     refused: list[str] = field(default_factory=list)  # the error ids, in order (for logs)
+    video: bool = False  # a video call (the ticket's)
+    audio_only: bool = False  # the page has switched it to audio only
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class Verdict:
     forward: str | None = None
     reply: str | None = None
     error: str | None = None
+    audio_only: bool = False  # this request switches the video call to audio only
 
 
 def check(frame: str, dialog: Dialog) -> Verdict:
@@ -90,7 +97,10 @@ def check(frame: str, dialog: Dialog) -> Verdict:
     if _TAG.search(first("to")):  # inside a dialog: only the ticket's call
         if call_id != dialog.call_id:
             return _refuse(dialog, lines, "unknown-dialog", method=method)
-        return Verdict(forward="\r\n".join([lines[0], *kept]) + sep + body)
+        switched = (method == "INVITE" and dialog.video and not dialog.audio_only
+                    and bool(body) and not sends_video(body))
+        dialog.audio_only = dialog.audio_only or switched
+        return Verdict(forward="\r\n".join([lines[0], *kept]) + sep + body, audio_only=switched)
     target = _URI_USER.match(uri)
     if target is None or target["user"] != TARGET:
         return _refuse(dialog, lines, "destination-not-allowed", method=method)
@@ -105,6 +115,16 @@ def check(frame: str, dialog: Dialog) -> Verdict:
         return _refuse(dialog, lines, "unknown-dialog", method=method)
     added = [f"{KEY_HEADER}: {dialog.key}", f"{CONTEXT_HEADER}: {dialog.context}"]
     return Verdict(forward="\r\n".join([lines[0], *added, *kept]) + sep + body)
+
+
+def sends_video(sdp: str) -> bool:
+    """Does this SDP offer a video stream that flows (an ``m=video`` line with a port)?"""
+    for line in sdp.splitlines():
+        if line.startswith("m=video "):
+            port = line.split(" ", 2)[1].partition("/")[0]
+            if port.isdigit() and int(port) != 0:
+                return True
+    return False
 
 
 def _framed(lines: list[str], sep: str, body: str) -> bool:

@@ -31,6 +31,7 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService, signer: 
         await voice.web.arrived(ev.channel.id, call.tenant_id, page_url=call.page_url,
                                 topic=call.topic, chat_id=call.chat_id,
                                 cobrowse_id=call.cobrowse_id,
-                                medium=Medium.VIDEO if call.video else Medium.VOICE)
+                                medium=Medium.VIDEO if call.video else Medium.VOICE,
+                                identity=call.identity)
 
     owner.on(StasisStart, on_start)

@@ -44,6 +44,11 @@ class Call:
     settings: QueueSettings
     # voice, or video (a video call from the customer's page: bridged with its video)
     medium: Medium = Medium.VOICE
+    # A call from the customer's page: its anonymous SIP identity (what ccari's relay knows
+    # the page by; in memory only: the relay's websocket does not outlive this process).
+    web_identity: str | None = None
+    # The customer switched the video call to audio only (saved in the contact's log).
+    audio_only: bool = False
     phase: str = "ivr"  # ivr | recording | queued | offered | connected | closed | ended
     ivr: Ivr | None = None
     playback_id: str | None = None

@@ -138,7 +138,7 @@ class VoiceService:
         # What ccari.callbacks hands over once its customer is on the line.
         self.handover = Handover(self)
         # Calls from a customer's web page (ccari.talk): no IVR, no trunk.
-        self.web = WebArrivals(self)
+        self.web = WebArrivals(self, hub)
         # Past what this node can carry, new calls are refused at the door.
         high = config.overload_delay_ms
         self.load = LoadMonitor(Gate(Limits(high_ms=high or float("inf"), low_ms=0.4 * high)),

@@ -7,6 +7,10 @@ video call a video contact, for an agent with a video slot) (``meta.origin = "we
 ``meta.cobrowse`` when the customer was chatting or sharing the page), skips the IVR, waits in the
 queue with the same music and announcements and is offered to a skilled agent.
 
+Audio only: the customer's page may switch a video call to audio only; ccari's relay sees
+the re-INVITE that drops the video and :meth:`WebArrivals.audio_only` saves an ``audio-only``
+event in the contact's log (then tells the agent's page).
+
 Trunk admission: a web call occupies no carrier trunk, so it is not counted against the
 tenant's or the pool's trunk limits (the node's overload gate still applies).  Its
 ``Call.trunk_released`` is set from the start: there is no trunk to give back.
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from ccari.contacts import repo
 from ccari.routing import Medium
 from ccari.storage.models import Contact, ContactMeta
 from ccari.tenants import repo as tenants_repo
@@ -26,6 +31,7 @@ from ccari.voice import moves
 from ccari.voice.calls import Call, QueueSettings
 
 if TYPE_CHECKING:
+    from ccari.agents.notifier import AgentHub
     from ccari.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
@@ -33,14 +39,17 @@ WEB_CALLER = "Web visitor"
 
 
 class WebArrivals:
-    def __init__(self, voice: VoiceService) -> None:
+    def __init__(self, voice: VoiceService, hub: AgentHub) -> None:
         self._voice = voice
+        self._hub = hub
 
     async def arrived(self, channel_id: str, tenant_id: int, *, page_url: str,
                       topic: str | None, chat_id: str | None = None,
-                      cobrowse_id: str | None = None, medium: Medium = Medium.VOICE) -> None:
+                      cobrowse_id: str | None = None, medium: Medium = Medium.VOICE,
+                      identity: str | None = None) -> None:
         """``chat_id``, ``cobrowse_id``: the customer's chat and co-browsing on that page;
-        ``medium``: voice, or video (offered only to agents with a video slot)."""
+        ``medium``: voice, or video (offered only to agents with a video slot);
+        ``identity``: the page's anonymous SIP identity (what the relay knows it by)."""
         voice = self._voice
         if not voice.load.admit():
             log.info("web call %s refused: overload", channel_id)
@@ -63,8 +72,33 @@ class WebArrivals:
 
         contact = await voice.writes.run(arrive)
         call = Call(contact.id, tenant_id, channel_id, QueueSettings.of(queue, voice.config), medium,
-                    trunk_released=True)
+                    trunk_released=True, web_identity=identity)
         voice.calls.add(call)
         log.info("contact %s: web %s call %s from %s", contact.id, medium, channel_id, page_url)
         async with call.lock:
             await voice.answer_and_enqueue(call, {"skill": topic} if topic else {})
+
+    async def audio_only(self, tenant_id: int, identity: str) -> bool:
+        """The customer's page switched its video call to audio only: an ``audio-only`` event
+        in the contact's log (once), then the agent's page is told.  False when no such
+        video call of the tenant is going on here (it ended meanwhile)."""
+        voice = self._voice
+        call = next((c for c in voice.calls.all() if c.web_identity == identity
+                     and c.tenant_id == tenant_id and c.medium is Medium.VIDEO), None)
+        if call is None:
+            return False
+        async with call.lock:
+            if call.audio_only:
+                return True
+            async with voice.sessions() as s:
+                contact = await repo.get(s, call.contact_id, tenant_id)
+                if contact is None:
+                    return False
+                await repo.log(s, contact, "audio-only", voice.now(), by="customer")
+                await s.commit()
+            call.audio_only = True
+            agent_id = call.agent_id
+        log.info("contact %s: the customer went audio only", call.contact_id)
+        if agent_id is not None:
+            await self._hub.send(agent_id, {"type": "audio-only", "contact_id": call.contact_id})
+        return True

@@ -90,3 +90,43 @@ def test_compact_header_forms_are_checked_like_long_ones() -> None:
         "f: <sip:acme-alice@ccari.invalid>;tag=p1", "t: <sip:talk@ccari.invalid>",
         "i: c9", "CSeq: 1 INVITE", "l: 0"]) + "\r\n\r\n"
     assert check(frame, dialog()).error == "identity-not-allowed"
+
+
+def sdp(*media: str) -> str:
+    return "\r\n".join(["v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1",
+                        "t=0 0", *media]) + "\r\n"
+
+
+def with_sdp(method: str, body: str, *, to_tag: bool = True) -> str:
+    frame = request(method, to_tag=to_tag, extra=("Content-Type: application/sdp",))
+    head = frame.replace("Content-Length: 0", f"Content-Length: {len(body.encode())}")
+    return head + body
+
+
+AUDIO = "m=audio 9 UDP/TLS/RTP/SAVPF 111"
+VIDEO = "m=video 9 UDP/TLS/RTP/SAVPF 96"
+NO_VIDEO = "m=video 0 UDP/TLS/RTP/SAVPF 96"
+
+
+@pytest.mark.parametrize(("video_call", "reinvites", "switched"), [
+    # A video call's page drops its video stream (port 0): audio only, reported once.
+    (True, [sdp(AUDIO, NO_VIDEO)], [True]),
+    (True, [sdp(AUDIO, NO_VIDEO), sdp(AUDIO, NO_VIDEO)], [True, False]),
+    (True, [sdp(AUDIO)], [True]),  # or leaves it out
+    (True, [sdp(AUDIO, VIDEO)], [False]),  # a re-INVITE that keeps the video
+    (True, [sdp(AUDIO, VIDEO), sdp(AUDIO, NO_VIDEO)], [False, True]),
+    (True, [sdp(AUDIO, VIDEO, NO_VIDEO)], [False]),  # one video stream still flows
+    (True, [""], [False]),  # an offerless re-INVITE says nothing about the media
+    (False, [sdp(AUDIO)], [False]),  # a voice call has no video to give up
+])
+def test_the_reinvite_that_drops_a_video_calls_video_is_marked_audio_only(
+        video_call: bool, reinvites: list[str], switched: list[bool]) -> None:
+    d = Dialog(ME, key="k" * 40, context="signed-context", video=video_call)
+    assert not check(with_sdp("INVITE", sdp(AUDIO, VIDEO), to_tag=False), d).audio_only
+    seen = []
+    for body in reinvites:
+        verdict = check(with_sdp("INVITE", body), d)
+        assert verdict.forward is not None and verdict.error is None  # relayed as it is
+        seen.append(verdict.audio_only)
+    assert seen == switched
+    assert d.audio_only is any(switched)

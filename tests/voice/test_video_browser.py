@@ -7,7 +7,9 @@ alice's browser phone, which answers with its camera.  Asterisk bridges the two 
 forwarding each stream as it comes (VP8 both sides, no transcoding): both pages decode the
 other's video frames and
 receive audio.  The customer then switches to audio only: her camera stops, the call goes
-on with audio both ways, and alice's screen pop says the call is audio only."""
+on with audio both ways, ccari saves an ``audio-only`` event in the contact's log and
+alice's screen pop says the call is audio only.  Before alice is ready the widget offers
+talk now only: "Video call" appears once an agent can take it."""
 
 from __future__ import annotations
 
@@ -31,9 +33,10 @@ from sqlalchemy import update
 from ccari.agents import repo as agents_repo
 from ccari.app import Runtime, internal_app, public_app, runtime
 from ccari.config import Config, PbxConfig
+from ccari.contacts import repo as contacts_repo
 from ccari.pbx import PbxProcess
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import Agent
+from ccari.storage.models import Agent, ContactEvent
 from tests.support.browser import FAKE_MEDIA, agent_login, chromium
 from tests.support.openapi import Conformances
 from tests.support.pbx import start_from_db
@@ -164,11 +167,18 @@ async def test_a_video_call_from_the_page_reaches_the_video_agent_and_can_go_aud
         alice_id = await _agent_id(rt)
         await eventually(lambda: _true(rt.queue.phone_reachable(alice_id)),
                          what="the queue to see alice's browser phone reachable")
-        await alice.click("#ready")
-        await alice.wait_for_selector("#state[data-state=ready]")
 
+        # Nobody ready for video yet: the widget offers talk now only.
         customer = await browser.new_page()
         await customer.goto(f"http://127.0.0.1:{port}/demo/acme/")
+        await customer.click(".ccari-w-launch")
+        await customer.wait_for_selector(".ccari-w-choice[data-choice=talk]", timeout=10000)
+        assert await customer.query_selector(".ccari-w-choice[data-choice=video]") is None
+
+        await alice.click("#ready")
+        await alice.wait_for_selector("#state[data-state=ready]")
+        # Alice can take video now: the widget, opened again, offers it.
+        await customer.click(".ccari-w-close")
         await customer.click(".ccari-w-launch")
         await customer.click(".ccari-w-choice[data-choice=video]", timeout=10000)
         await customer.click(".ccari-w-talk button[data-topic=sales]")
@@ -210,6 +220,10 @@ async def test_a_video_call_from_the_page_reaches_the_video_agent_and_can_go_aud
         await alice.wait_for_selector(f"{pop} dd.codec[data-video=off]", timeout=15000)
         assert (await alice.text_content(f"{pop} dd.codec") or "").endswith("audio only")
         assert await customer.is_hidden(".ccari-w-video")
+        # ccari saw the switch: saved in the contact's log, and alice's screen pop says so.
+        await alice.wait_for_selector(f"{pop} dd.audio-only:not([hidden])", timeout=10000)
+        events = await _events(rt, contact.id)
+        assert [e.data for e in events if e.kind == "audio-only"] == [{"by": "customer"}]
 
         async def audio_goes_on() -> None:
             """Audio keeps arriving on both pages (25 more packets each)."""
@@ -242,6 +256,13 @@ async def _agent_id(rt: Runtime) -> int:
         alice = await agents_repo.by_login(s, "acme", "alice")
     assert alice is not None
     return alice.id
+
+
+async def _events(rt: Runtime, contact_id: str) -> list[ContactEvent]:
+    async with rt.sessions() as s:
+        contact = await contacts_repo.get(s, contact_id)
+        assert contact is not None
+        return await contacts_repo.events(s, contact.tenant_id, contact_id)
 
 
 async def _true(value: object) -> bool:

@@ -147,6 +147,11 @@
       codec.dataset.video = m.video ? "on" : "off";
     }
   });
+  // ccari saved that the customer switched her video call to audio only (the call's log).
+  ccari.on("audio-only", (m) => {
+    const li = items.get(m.contact_id);
+    if (li) for (const el of li.querySelectorAll(".audio-only")) el.hidden = false;
+  });
   ccari.on("held", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "held"); });
   ccari.on("resumed", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });
   function setMuted(id, muted) {
