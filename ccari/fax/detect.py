@@ -2,11 +2,12 @@
 routes what it finds.
 
 Where the tenant's fax policy says so (``detect_on_voice``, off by default), each answered
-voice call gets ``FAXOPT(faxdetect)=cng,<fax.detect_s>``: res_fax's DSP listens for CNG
-(1100 Hz, 0.5 s on, 3 s off) for that long after the answer, while the caller hears the
-number's usual greeting or IVR.  A tone found sends the channel out of Stasis to the
-``fax`` extension of ``from-carrier``, which brings it back as ``(fax-detected, <did>,
-<tenant id>)`` (the tenant is the channel variable set here, so the extension cannot be
+voice call gets ``FAXOPT(faxdetect)=yes,<fax.detect_s>``: for that long after the answer,
+while the caller hears the number's usual greeting or IVR, res_fax listens for CNG (1100 Hz,
+0.5 s on, 3 s off) and watches for a T.38 re-INVITE (a sender that asks for T.38 before or
+instead of its tones; the request is accepted and the fax is received over T.38).  Either
+sends the channel out of Stasis to the ``fax`` extension of ``from-carrier``, which brings
+it back as ``(fax-detected, <did>, <tenant id>)`` (the tenant is the channel variable set here, so the extension cannot be
 reached from outside).  The voice side sees its caller leave Stasis alive with FAXEXTEN
 set (:meth:`FaxDetection.left`): the voice contact ends as ``fax-detected`` (completed from
 the IVR, never queued for a voice agent, or taken out of the queue), and the fax path
@@ -48,14 +49,15 @@ class FaxDetection:
         return DISPOSITION if found else None
 
     async def arm(self, call: Call) -> None:
-        """Listen for fax tones on an answered voice call, if its tenant wants it."""
+        """Listen for fax tones (and T.38 requests) on an answered voice call, if its tenant
+        wants it."""
         if not (await self._faxes.policy(call.tenant_id)).detect_on_voice:
             return
         try:
             self._armed.add(call.channel_id)
             await self._ari.set_var(call.channel_id, TENANT_VAR, str(call.tenant_id))
             await self._ari.set_var(call.channel_id, "FAXOPT(faxdetect)",
-                                    f"cng,{max(1, round(self._listen_s))}")
+                                    f"yes,{max(1, round(self._listen_s))}")
         except AriError as exc:  # gone already: its hang-up ends the contact
             self._armed.discard(call.channel_id)
             log.info("contact %s: no fax detection on %s: %s", call.contact_id,

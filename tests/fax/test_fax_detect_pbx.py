@@ -23,7 +23,7 @@ from ccari.storage.models import Contact
 from tests.fax.conftest import SENDER, STATION, FaxEnv, fax_pages, write_tiff
 from tests.fax.test_fax_pbx import differing, settled
 from tests.support.rtp import RtpPeer, tone
-from tests.support.sipp import Sipp
+from tests.support.sipp import Sipp, free_port
 from tests.support.waits import eventually
 
 pytestmark = pytest.mark.pbx
@@ -53,10 +53,10 @@ async def voice_contacts(rt: Runtime) -> list[Contact]:
 
 
 def caller(env: FaxEnv, sink: RtpPeer, hangup_after_ms: int,
-           scenario: str = "caller_media.xml") -> Sipp:
+           scenario: str = "caller_media.xml", **params: int) -> Sipp:
     return Sipp(scenario, f"127.0.0.1:{env.pbx_config.sip_port}", service=VOICE_DID,
                 local_ip=CARRIER_IP, params={"caller": SENDER, "sdp_port": sink.port,
-                                             "hangup_after_ms": hangup_after_ms},
+                                             "hangup_after_ms": hangup_after_ms, **params},
                 timeout_s=30, recv_timeout_ms=20000)
 
 
@@ -109,6 +109,29 @@ async def test_cng_on_the_voice_number_goes_to_the_fax_path(
             assert (await sipp.wait(30)).ok
     finally:
         sink.close()
+    [fax] = await settled(client, demo["acme.token"])
+    assert (fax["status"], fax["pages"], fax["detected"]) == ("failed", 0, True)
+    assert fax["sender_number"] == SENDER and fax["error"]
+    [voice] = await voice_contacts(ccari)
+    assert (voice.state, voice.disposition) == ("completed", "fax-detected")
+
+
+async def test_a_t38_reinvite_on_the_voice_number_goes_to_the_fax_path(
+        ccari: Runtime, fax_db: Any, fax_env: FaxEnv, aiohttp_client: Any) -> None:
+    demo = fax_db[1]
+    client = await aiohttp_client(internal_app(ccari))
+    await detect_on_voice(client, demo["acme.token"], True)
+    # A machine that sends no calling tone at all: one second after the answer it asks for
+    # T.38 (re-INVITE); the scenario fails unless Asterisk accepts it (m=image ... t38).
+    sink = await RtpPeer.open(CARRIER_IP, SILENCE * 8000)
+    try:
+        async with caller(fax_env, sink, hangup_after_ms=3000,
+                          scenario="caller_t38_reinvite.xml", reinvite_after_ms=1000,
+                          udptl_port=free_port(CARRIER_IP)) as sipp:
+            assert (await sipp.wait(30)).ok
+    finally:
+        sink.close()
+    # It sent no page before hanging up: a failed fax, found on the voice number, over T.38.
     [fax] = await settled(client, demo["acme.token"])
     assert (fax["status"], fax["pages"], fax["detected"]) == ("failed", 0, True)
     assert fax["sender_number"] == SENDER and fax["error"]

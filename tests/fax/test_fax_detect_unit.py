@@ -50,7 +50,7 @@ async def test_only_a_tenant_that_detects_faxes_gets_the_detector(tenant: int,
                                                                  armed: bool) -> None:
     ari = FakeAri()
     await detection(ari, {1}).arm(call("ch1", tenant))
-    expected = {"CCARI_FAX_TENANT": str(tenant), "FAXOPT(faxdetect)": "cng,8"} if armed else {}
+    expected = {"CCARI_FAX_TENANT": str(tenant), "FAXOPT(faxdetect)": "yes,8"} if armed else {}
     assert ari.vars.get("ch1", {}) == expected
 
 
