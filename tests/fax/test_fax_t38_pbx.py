@@ -1,7 +1,8 @@
 """T.38 on the real PBX: the remote fax machine is a second Asterisk (the same sid root, its
 own config, SIP on 127.0.0.2, the carrier's address) that dials the tenant's fax number
 over PJSIP and runs ``SendFax`` asking for T.38 (re-INVITE, ``z``).  The fax arrives with
-its pages, and ccari's Asterisk counts it as a T.38 session, not a G.711 one."""
+its pages, and ccari's Asterisk counts it as a T.38 session, not a G.711 one.  Dialled to
+the tenant's voice number with fax detection on, it is found there and received over T.38."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.support.sipp import free_port
 
 pytestmark = pytest.mark.pbx
 REMOTE_IP = "127.0.0.2"  # the carrier's address: ccari's Asterisk takes its calls as such
+VOICE_DID = "15550100"  # acme's voice number
 
 
 @pytest.fixture(scope="module")
@@ -85,5 +87,32 @@ async def test_a_fax_sent_over_t38_is_received(
     for page, source in zip(pdf.pages, sent, strict=True):
         assert differing(page.images[0].image, source) < 0.01
     # Received over T.38 (UDPTL), not as G.711 audio.
+    after = successes(fax_pbx)
+    assert (after["T.38"] - before["T.38"], after["G.711"] - before["G.711"]) == (1, 0)
+
+
+async def test_a_t38_fax_to_the_voice_number_is_found_and_received(
+        ccari: Runtime, fax_db: Any, fax_pbx: PbxProcess, remote: PbxProcess,
+        remote_ami: AmiAdapter, aiohttp_client: Any) -> None:
+    demo = fax_db[1]
+    client = await aiohttp_client(internal_app(ccari))
+    resp = await client.put("/api/faxes/settings", json={"detect_on_voice": True},
+                            headers={"Authorization": f"Bearer {demo['acme.token']}"})
+    assert resp.status == 200
+    before = successes(fax_pbx)
+    sent = fax_pages(1)
+    tiff = write_tiff(remote, "t38-voice", sent)
+    result = await remote_ami.originate(
+        action_id="t38-voice", channel_id="t38-voice",
+        channel=f"PJSIP/carrier/sip:{VOICE_DID}@127.0.0.1:{fax_pbx.spec.ports.sip}",
+        application="SendFax", data=f"{tiff},z", caller_id=f'"Remote" <{SENDER}>',
+        variables={"FAXOPT(localstationid)": STATION}, timeout_ms=10000)
+    assert result.success, result.response
+    [fax] = await settled(client, demo["acme.token"])
+    assert (fax["status"], fax["pages"], fax["detected"], fax["mode"]) == (
+        "received", 1, True, "t38")
+    resp = await client.get(fax["pdf"], headers={"Authorization": f"Bearer {demo['acme.token']}"})
+    [page] = pypdf.PdfReader(io.BytesIO(await resp.read())).pages
+    assert differing(page.images[0].image, sent[0]) < 0.01
     after = successes(fax_pbx)
     assert (after["T.38"] - before["T.38"], after["G.711"] - before["G.711"]) == (1, 0)
