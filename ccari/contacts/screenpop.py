@@ -50,6 +50,7 @@ async def screen_pop(session: AsyncSession, contact: Contact, now: dt.datetime) 
         "origin": meta.get("origin"),  # "web": a call from the customer's page (talk now)
         "chat": meta.get("chat"),  # a web call's chat contact on that page
         "subject": meta.get("subject"),
+        "fax": meta.get("fax"),  # a fax: found by its tones on a voice number, over T.38
         "wait_s": round((now - queued).total_seconds(), 1),
         "customer": crm_repo.card(customer),
         "previous": previous,

@@ -154,6 +154,9 @@ class FaxService:
                 arrived_at=row.created_at, queued_at=now if state is State.QUEUED else None,
                 ended_at=None if state is State.QUEUED else now,
                 disposition=None if state is State.QUEUED else "fax-failed",
+                # How it came, for the screen pop: found by its tones on a voice number
+                # (or dialled to the fax number), and over T.38 or as G.711 audio.
+                meta={"fax": {"detected": row.detected, "mode": report.mode or None}},
             )
             row.status, row.pages, row.contact_id = result.value, report.pages, contact.id
             row.station_id = report.station or None
@@ -166,7 +169,7 @@ class FaxService:
             s.add(ContactEvent(tenant_id=row.tenant_id, contact_id=contact.id, kind="fax", at=now,
                                data={"status": result.value, "pages": report.pages,
                                      "error": row.error, "station": row.station_id,
-                                     "detected": row.detected},
+                                     "detected": row.detected, "mode": row.mode},
                                note=None if result is Outcome.RECEIVED else
                                f"fax {result.value}: {row.error}, {report.pages} page(s)"))
             await s.commit()

@@ -262,6 +262,7 @@ ContactMeta = TypedDict("ContactMeta", {
     "note": str,               # the agent's wrap-up note
     "agent_left": int,         # voice: the agent who left her conference to the others
     "wrap_up": dict[str, Any],  # voice: her {"disposition", "note"} until the call ends
+    "fax": dict[str, Any],     # fax: how it came, {"detected": bool, "mode": "audio"|"t38"|None}
 }, total=False)
 
 

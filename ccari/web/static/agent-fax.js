@@ -19,13 +19,31 @@
     const note = document.createElement("span");
     note.className = "fax-note muted";
     note.textContent = " read it, act on it, then complete";
-    root.append(link, note);
+    const how = document.createElement("p");
+    how.className = "fax-how muted";
+    root.append(link, note, how);
     li.querySelector(".medium-pane").append(root);
     return root;
   }
 
+  // How the fax came (the screen pop's "fax"): dialled to the fax number or found on a
+  // voice number (its tones or its T.38 request), and over T.38 or as G.711 audio.
+  function how(fax) {
+    if (!fax) return "";
+    const where = fax.detected ? "found on a voice number by fax detection" : "sent to the fax number";
+    const mode = { t38: "over T.38", audio: "as G.711 audio" }[fax.mode] || "";
+    return [where, mode].filter(Boolean).join(", ");
+  }
+
   ccari.medium("fax", {
-    render(li) { pane(li); },
+    render(li, c) {
+      const root = pane(li);
+      const fax = (c && c.fax) || null;
+      const line = root.querySelector(".fax-how");
+      line.textContent = how(fax);
+      line.dataset.detected = fax && fax.detected ? "yes" : "no";
+      line.dataset.mode = (fax && fax.mode) || "";
+    },
     onMessage() {},
   });
 })();
