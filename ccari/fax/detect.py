@@ -7,11 +7,12 @@ while the caller hears the number's usual greeting or IVR, res_fax listens for C
 0.5 s on, 3 s off) and watches for a T.38 re-INVITE (a sender that asks for T.38 before or
 instead of its tones; the request is accepted and the fax is received over T.38).  Either
 sends the channel out of Stasis to the ``fax`` extension of ``from-carrier``, which brings
-it back as ``(fax-detected, <did>, <tenant id>)`` (the tenant is the channel variable set here, so the extension cannot be
-reached from outside).  The voice side sees its caller leave Stasis alive with FAXEXTEN
-set (:meth:`FaxDetection.left`): the voice contact ends as ``fax-detected`` (completed from
-the IVR, never queued for a voice agent, or taken out of the queue), and the fax path
-receives the call like one to the fax number.  No audio is analysed in Python.
+it back as ``(fax-detected, <did>, <tenant id>)`` (the tenant is the channel variable set
+here, so the extension cannot be reached from outside).  The voice side sees its caller
+leave Stasis alive with FAXEXTEN set (:meth:`FaxDetection.left`): the voice contact ends as
+``fax-detected`` (completed from the IVR, never queued for a voice agent, or taken out of
+the queue), and the fax path receives the call like one to the fax number.  No audio is
+analysed in Python.
 """
 
 from __future__ import annotations
