@@ -231,8 +231,9 @@ class FaxConfig:
     retries: int = 2
     retry_after_s: float = 300.0
     # Fax tones on a voice number (where the tenant turns it on: PUT /api/faxes/settings):
-    # Asterisk listens for a fax machine's CNG this many seconds after the answer, while the
-    # caller hears the number's usual greeting; a fax found goes to the fax path.
+    # Asterisk listens for a fax machine's CNG (or its T.38 re-INVITE) this many seconds after
+    # the answer, while the caller hears the number's usual greeting; a fax found goes to the
+    # fax path.
     detect_s: float = 8.0
 
 
