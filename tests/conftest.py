@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import hypothesis
 import pytest
 from aiohttp import web
 
@@ -21,6 +22,10 @@ from tests.support.secret_watch import WATCH as SECRETS
 from tests.support.secret_watch import SecretWatch
 
 _counter = itertools.count()
+# Property tests are about what comes out, not how fast: no per-example deadline (the suite
+# runs on a 2-core box beside a real Asterisk, where one example may wait for the CPU).
+hypothesis.settings.register_profile("ccari", deadline=None)
+hypothesis.settings.load_profile("ccari")
 
 
 @pytest.fixture(scope="session")
