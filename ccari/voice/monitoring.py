@@ -26,6 +26,13 @@ none while nobody in the call speaks (a two-party bridge forwards what comes, an
 comes), so the whisper is silent then (asterisk issue 1966, fixed in 22.11).  While a
 whisper is on, ``fill`` plays silence into the call's bridge: the bridge then mixes and
 writes audio to the agent every 20 ms, which the whisper is mixed into.
+
+The silence plays while *any* snoop is on (listen too), so the call's bridge does not change
+technology under a snoop.  A snoop made while the bridge mixes (the silence of a whisper)
+hears only one direction once the silence stops and Asterisk 22 moves the two legs left to
+``simple_bridge``: whisper -> listen then left the supervisor hearing the agent but not the
+customer (about one switch in four).  Made in a two-party bridge that then starts mixing,
+a snoop hears both directions; a snoop kept in a bridge that keeps mixing, too.
 """
 
 from __future__ import annotations
@@ -72,13 +79,13 @@ class Layout:
     in_call: bool  # the supervisor's leg is in the call's bridge (else in the session's)
     agent_stays: bool
     seen_by_agent: bool  # the agent's page says who is monitoring, and how
-    fill: bool = False  # silence played into the call's bridge (the whisper work-around)
+    fill: bool = False  # silence played into the call's bridge (see the module's doc)
     without_agent: bool = True  # meaningful once the agent has left the call
 
 
 LAYOUTS: dict[Mode, Layout] = {
     Mode.LISTEN: Layout(Snoop("both", "none"), in_call=False, agent_stays=True,
-                        seen_by_agent=False),
+                        seen_by_agent=False, fill=True),
     Mode.WHISPER: Layout(Snoop("both", "out"), in_call=False, agent_stays=True,
                          seen_by_agent=True, fill=True, without_agent=False),
     Mode.BARGE: Layout(None, in_call=True, agent_stays=True, seen_by_agent=True),
@@ -136,8 +143,9 @@ def after_agent_left(mode: Mode) -> tuple[Mode, Plan]:
     """A session's mode, and what to do, once the agent has left a call that goes on: a
     snoop on her leg went with it, so listen gets a new one (on the customer's leg, see
     ``supervision.py``), and a whisper, to nobody now, becomes listen; barge is unchanged."""
-    layout = LAYOUTS[mode]
+    layout, listen = LAYOUTS[mode], LAYOUTS[Mode.LISTEN]
     if layout.snoop is None:
         return mode, Plan()
-    return Mode.LISTEN, Plan(new_snoop=LAYOUTS[Mode.LISTEN].snoop, drop_snoop=True,
-                             stop_fill=layout.fill)
+    return Mode.LISTEN, Plan(new_snoop=listen.snoop, drop_snoop=True,
+                             start_fill=listen.fill and not layout.fill,
+                             stop_fill=layout.fill and not listen.fill)

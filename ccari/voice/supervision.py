@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 RING_S = 30
 STASIS_ARG = "supervisor"
 SNOOP_ARG = "snoop"
-# Silence, played into the call's bridge while a whisper is on (see ``monitoring.py``): a
+# Silence, played into the call's bridge while a snoop is on (see ``monitoring.py``): a
 # tone of 0 Hz, repeated until stopped.
 FILL_MEDIA = "tone:0/1000"
 

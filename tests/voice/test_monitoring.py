@@ -97,16 +97,20 @@ def test_ending_a_session_drops_the_snoop_and_tells_the_agent(before: Mode) -> N
 
 
 @pytest.mark.parametrize(("before", "after", "expected"), [
-    # Her phone answers in listen: a snoop that hears both sides and speaks nowhere.
-    (None, Mode.LISTEN, Plan(new_snoop=Snoop("both", "none"), to_monitor=True)),
+    # Her phone answers in listen: a snoop that hears both sides and speaks nowhere, and
+    # silence in the call's bridge (it mixes for as long as a snoop is on).
+    (None, Mode.LISTEN, Plan(new_snoop=Snoop("both", "none"), to_monitor=True,
+                             start_fill=True)),
     # Listen -> whisper: a new snoop that speaks to the agent; the agent sees who.
-    # (and silence in the call's bridge, for the agent to hear a whisper in a quiet call)
     (Mode.LISTEN, Mode.WHISPER, Plan(new_snoop=Snoop("both", "out"), drop_snoop=True,
-                                     start_fill=True, notify=Mode.WHISPER)),
+                                     notify=Mode.WHISPER)),
     (Mode.WHISPER, Mode.BARGE, Plan(drop_snoop=True, to_call=True, stop_fill=True,
                                     notify=Mode.BARGE)),
+    # Whisper -> listen: the snoops change, the call's bridge does not (its silence stays).
+    (Mode.WHISPER, Mode.LISTEN, Plan(new_snoop=Snoop("both", "none"), drop_snoop=True,
+                                     notify_gone=True)),
     (Mode.BARGE, Mode.LISTEN, Plan(new_snoop=Snoop("both", "none"), to_monitor=True,
-                                   notify_gone=True)),
+                                   start_fill=True, notify_gone=True)),
     (Mode.BARGE, Mode.TAKE_OVER, Plan(drop_agent=True, notify=Mode.TAKE_OVER)),
     (Mode.LISTEN, Mode.LISTEN, Plan()),
 ])
@@ -134,7 +138,7 @@ def test_the_modes_a_call_without_its_agent_allows(mode: Mode, agent_in_call: bo
     (Mode.LISTEN, Mode.LISTEN), (Mode.WHISPER, Mode.LISTEN), (Mode.BARGE, Mode.BARGE)])
 def test_a_session_listens_on_when_the_agent_leaves(before: Mode, after: Mode) -> None:
     """Her leg's snoop went with her: a listening session gets a new snoop (on the
-    customer's leg), a whisper becomes listen and its silence stops; barge stays put."""
+    customer's leg), a whisper becomes listen (its silence stays); barge stays put."""
     media = reached(before)
     mode, steps = after_agent_left(before)
     assert mode is after
