@@ -90,12 +90,11 @@ def queue(form: Form) -> dict[str, Any]:
 def number(form: Form) -> dict[str, Any]:
     data: dict[str, Any] = {}
     _put(data, form, "did", "queue", "menu", "purpose")
-    action = _text(form, "after_hours")
-    if action is not None:
-        data["after_hours"] = {"action": action}
-        night = _text(form, "after_hours_queue")
-        if night is not None:
-            data["after_hours"]["queue"] = night
+    night = {k: v for k, v in (("action", _text(form, "after_hours")),
+                               ("queue", _text(form, "after_hours_queue")),
+                               ("prompt", _text(form, "after_hours_prompt"))) if v is not None}
+    if "action" in night or "prompt" in night:  # a queue alone says nothing
+        data["after_hours"] = night
     own = {k: form.get(f"hours_{k}", "") for k in HOURS_FIELDS}
     if any(v.strip() for v in own.values()):
         data["hours"] = hours(own)
@@ -254,6 +253,8 @@ def number_form(view: Mapping[str, Any]) -> dict[str, str]:
         form["after_hours"] = night["action"]
         if night.get("queue"):
             form["after_hours_queue"] = night["queue"]
+        if night.get("prompt"):
+            form["after_hours_prompt"] = night["prompt"]
     form.update({f"hours_{k}": v for k, v in hours_form(view.get("hours")).items()})
     return form
 

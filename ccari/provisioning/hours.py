@@ -22,6 +22,10 @@ An after-hours route (a number's, when its calendar says closed)::
     {"action": "announcement"}             "we are closed", then hang-up (the default)
     {"action": "voicemail"}                a message, kept as a voicemail of the number's queue
     {"action": "queue", "queue": "night"}  the call waits in another queue of the tenant
+
+The announcement and the voicemail may name the prompt the caller hears first, one of the
+tenant's own (``"prompt": "tenant:closed"``, :mod:`ccari.provisioning.prompts`; the service
+checks it exists) instead of ccari's ``closed`` / ``closed-voicemail``.
 """
 
 from __future__ import annotations
@@ -197,15 +201,20 @@ def dump(cal: Calendar) -> dict[str, Any]:
 def after_hours(data: Any, where: str = "after_hours") -> dict[str, Any]:
     """An after-hours route in its canonical JSON (the queue's existence is checked by the
     service)."""
-    f = sch._Fields(data, where, {"action", "queue"})
+    f = sch._Fields(data, where, {"action", "queue", "prompt"})
     action = f.text("action", default="announcement")
     if action not in AFTER_HOURS:
         raise sch.Invalid(f"{f.at('action')}: one of {', '.join(AFTER_HOURS)}",
                       error_id="invalid-after-hours")
     if action == "queue":
+        if f.has("prompt"):
+            raise sch.Invalid(f"{f.at('prompt')}: not for the action queue",
+                              error_id="invalid-after-hours")
         return {"action": action, "queue": f.text("queue", sch.NAME)}
     if f.has("queue"):
         raise sch.Invalid(f"{f.at('queue')}: only for the action queue", error_id="invalid-after-hours")
+    if f.has("prompt"):
+        return {"action": action, "prompt": f.text("prompt", sch.TENANT_PROMPT_REF)}
     return {"action": action}
 
 

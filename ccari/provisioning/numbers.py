@@ -13,6 +13,7 @@ from ccari.errors import Conflict
 from ccari.provisioning import schemas as sch
 from ccari.provisioning import views
 from ccari.provisioning.base import ServiceBase, _menu, _number, _queue, _tenant_by_id
+from ccari.provisioning.prompts import unknown_refs
 from ccari.storage.models import Number, Tenant
 
 
@@ -72,6 +73,9 @@ class NumbersMixin(ServiceBase):
         night = (spec.after_hours or {}).get("queue")
         if night is not None:
             await _queue(s, t, night, "numbers.after_hours.queue")
+        closed = (spec.after_hours or {}).get("prompt")
+        if closed is not None:
+            await unknown_refs(s, t.id, {"after_hours.prompt": closed})
         before = await views.number(s, n) if n is not None else None
         if n is None:
             n = Number(tenant_id=t.id, did=spec.did)

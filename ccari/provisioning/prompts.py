@@ -26,7 +26,7 @@ from ccari.errors import Conflict, NotFound
 from ccari.provisioning import schemas as sch
 from ccari.provisioning.base import ServiceBase, _tenant_by_id
 from ccari.provisioning.models import TenantPrompt
-from ccari.storage.models import IvrMenu
+from ccari.storage.models import IvrMenu, Number
 
 if TYPE_CHECKING:
     from ccari.config import Config
@@ -169,11 +169,14 @@ class PromptsMixin(ServiceBase):
         async with self._sessions() as s:
             t = await _tenant_by_id(s, tenant_id)
             row = await _prompt(s, tenant_id, name)
-            users = sorted(await s.scalars(select(IvrMenu.name).where(
+            users = [f"menu {m}" for m in sorted(await s.scalars(select(IvrMenu.name).where(
                 IvrMenu.tenant_id == tenant_id,
-                or_(IvrMenu.prompt == ref, IvrMenu.invalid_prompt == ref))))
+                or_(IvrMenu.prompt == ref, IvrMenu.invalid_prompt == ref))))]
+            users += [f"number {n.did} after hours" for n in await s.scalars(
+                select(Number).where(Number.tenant_id == tenant_id).order_by(Number.did))
+                if (n.after_hours or {}).get("prompt") == ref]
             if users:
-                raise Conflict(f"prompt {name!r} is used by menu {', '.join(users)}",
+                raise Conflict(f"prompt {name!r} is used by {', '.join(users)}",
                                error_id="prompt-in-use")
             self._audit(s, actor, t, "prompt", name, "delete", view(row), None)
             await s.delete(row)

@@ -26,11 +26,14 @@ from ccari.voice.ivr import Menu
 @dataclass(frozen=True)
 class AfterHours:
     """What a call gets outside its number's business hours: ``announcement`` ("we are
-    closed", then hang-up), ``voicemail``, or ``queue`` (``queue_id``, without the IVR)."""
+    closed", then hang-up), ``voicemail``, or ``queue`` (``queue_id``, without the IVR).
+    ``prompt``: the tenant's own prompt the announcement or the voicemail plays first
+    (``tenant:<tenant id>/<name>``); None: ccari's."""
 
     action: str = "announcement"
     queue_id: int | None = None
     settings: QueueSettings | None = None
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,9 @@ async def _after_hours(s: AsyncSession, tenant_id: int,
     """The stored route; a queue that is gone leaves the announcement."""
     action = str((route or {}).get("action", "announcement"))
     if action != "queue":
-        return AfterHours(action)
+        prompt = (route or {}).get("prompt")
+        return AfterHours(action, prompt=media_ref(tenant_id, prompt) if isinstance(prompt, str)
+                          else None)
     q = await s.scalar(select(Queue).where(Queue.tenant_id == tenant_id,
                                            Queue.name == (route or {}).get("queue")))
     if q is None:

@@ -2,8 +2,10 @@
 once, when the call arrives (with the voice service's clock) and never in the normal queue:
 
 * ``announcement``: the contact is saved ``completed`` with disposition ``after-hours``, then
-  the caller hears "we are closed" (the ``closed`` prompt) and ccari hangs up;
-* ``voicemail``: the overflow's voicemail treatment, with the ``closed-voicemail`` prompt
+  the caller hears "we are closed" (the ``closed`` prompt, or the tenant's own the route
+  names) and ccari hangs up;
+* ``voicemail``: the overflow's voicemail treatment, with the ``closed-voicemail`` prompt (or
+  the tenant's own)
   (the message is kept for the number's queue, the call ends ``voicemail-left``);
 * ``queue``: the call waits in the route's queue, without the number's IVR.
 
@@ -69,7 +71,8 @@ class Announcement:
         log.info("contact %s: after hours, announcement", call.contact_id)
         call.playback_id = ids.make(Kind.ANNOUNCEMENT, call.contact_id, CLOSED)
         try:
-            await self._ari.play(call.channel_id, self._sound(PROMPTS["announcement"]),
+            await self._ari.play(call.channel_id,
+                                 self._sound(call.closed_prompt or PROMPTS["announcement"]),
                                  playback_id=call.playback_id)
         except AriError as exc:
             log.info("contact %s: closed announcement failed (%s)", call.contact_id, exc)

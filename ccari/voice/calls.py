@@ -65,6 +65,8 @@ class Call:
     overflow: str | None = None
     # Outside its number's business hours (its after-hours route, not the normal queue).
     after_hours: bool = False
+    # What it hears first there (a tenant's ``tenant:<id>/<name>``); None: ccari's own prompt.
+    closed_prompt: str | None = None
     # The agent's hold: since when (time.monotonic()) the caller is held, and the seconds of
     # the holds already ended.
     held_at: float | None = None

@@ -84,7 +84,8 @@ class Recorder:
         """The call is answered: the prompt, then (:meth:`prompt_finished`) the recording."""
         call.playback_id = ids.make(Kind.VOICEMAIL_PROMPT, call.contact_id, 1)
         try:
-            prompt = "closed-voicemail" if call.after_hours else "overflow-voicemail"
+            prompt = ((call.closed_prompt or "closed-voicemail") if call.after_hours
+                      else "overflow-voicemail")
             await self._ari.play(call.channel_id, self._sound(prompt),
                                  playback_id=call.playback_id)
         except AriError as exc:

@@ -293,7 +293,8 @@ class VoiceService:
         elif night is not None and night.action == "voicemail" and self.overflow.recorder.available:
             overflow = "voicemail"  # kept for the number's queue, with the closed prompt
         call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow,
-                    after_hours=night is not None)
+                    after_hours=night is not None,
+                    closed_prompt=night.prompt if night is not None else None)
         self.calls.add(call)
         with logs.contact(contact.id, contact.tenant_id):  # its lines and its tasks' lines
             log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
