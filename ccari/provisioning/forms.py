@@ -82,7 +82,7 @@ def tenant(form: Form) -> dict[str, Any]:
 
 def queue(form: Form) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    _put(data, form, "name")
+    _put(data, form, "name", "greeting")
     _put(data, form, "ring_timeout_s", "wrap_up_s", "announce_every_s", numeric=True)
     return data
 

@@ -26,7 +26,7 @@ from ccari.errors import Conflict, NotFound
 from ccari.provisioning import schemas as sch
 from ccari.provisioning.base import ServiceBase, _tenant_by_id
 from ccari.provisioning.models import TenantPrompt
-from ccari.storage.models import IvrMenu, Number
+from ccari.storage.models import IvrMenu, Number, Queue
 
 if TYPE_CHECKING:
     from ccari.config import Config
@@ -175,6 +175,8 @@ class PromptsMixin(ServiceBase):
             users += [f"number {n.did} after hours" for n in await s.scalars(
                 select(Number).where(Number.tenant_id == tenant_id).order_by(Number.did))
                 if (n.after_hours or {}).get("prompt") == ref]
+            users += [f"queue {q} greeting" for q in sorted(await s.scalars(select(Queue.name).where(
+                Queue.tenant_id == tenant_id, Queue.greeting == ref)))]
             if users:
                 raise Conflict(f"prompt {name!r} is used by {', '.join(users)}",
                                error_id="prompt-in-use")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ccari.provisioning import schemas as sch
 from ccari.provisioning import views
 from ccari.provisioning.base import ServiceBase, _queue, _tenant_by_id
+from ccari.provisioning.prompts import unknown_refs
 from ccari.storage.models import Queue, Tenant
 
 
@@ -30,13 +31,15 @@ class QueuesMixin(ServiceBase):
         return view
 
     async def _put_queue(self, s: AsyncSession, actor: str, t: Tenant, spec: sch.QueueSpec) -> Queue:
+        if spec.greeting is not None:
+            await unknown_refs(s, t.id, {"greeting": spec.greeting})
         q = await _queue(s, t, spec.name, None)
         before = views.queue(q) if q is not None else None
         if q is None:
             q = Queue(tenant_id=t.id, name=spec.name)
             s.add(q)
         q.ring_timeout_s, q.wrap_up_s = spec.ring_timeout_s, spec.wrap_up_s
-        q.announce_every_s = spec.announce_every_s
+        q.announce_every_s, q.greeting = spec.announce_every_s, spec.greeting
         await s.flush()
         after = views.queue(q)
         if after != before:

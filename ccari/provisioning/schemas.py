@@ -59,6 +59,7 @@ class QueueSpec:
     ring_timeout_s: int = 15
     wrap_up_s: float = 5.0
     announce_every_s: float = 30.0
+    greeting: str | None = None  # a tenant's prompt played once as a caller joins
 
 
 PURPOSES = ("voice", "fax")
@@ -243,10 +244,12 @@ def tenant(data: Any, where: str = "") -> TenantSpec:
 
 
 def queue(data: Any, where: str = "") -> QueueSpec:
-    f = _Fields(data, where, {"name", "ring_timeout_s", "wrap_up_s", "announce_every_s"})
+    f = _Fields(data, where, {"name", "ring_timeout_s", "wrap_up_s", "announce_every_s",
+                              "greeting"})
     return QueueSpec(f.text("name", NAME), f.number("ring_timeout_s", 15, 3, 300, whole=True),
                      float(f.number("wrap_up_s", 5.0, 0, 3600)),
-                     float(f.number("announce_every_s", 30.0, 5, 3600)))
+                     float(f.number("announce_every_s", 30.0, 5, 3600)),
+                     f.optional_text("greeting", TENANT_PROMPT_REF))
 
 
 def number(data: Any, where: str = "") -> NumberSpec:

@@ -21,7 +21,8 @@ def tenant(t: Tenant) -> dict[str, Any]:
 
 def queue(q: Queue) -> dict[str, Any]:
     return {"name": q.name, "ring_timeout_s": q.ring_timeout_s, "wrap_up_s": q.wrap_up_s,
-            "announce_every_s": q.announce_every_s}
+            "announce_every_s": q.announce_every_s,
+            **({"greeting": q.greeting} if q.greeting else {})}
 
 
 async def number(s: AsyncSession, n: Number) -> dict[str, Any]:

@@ -180,6 +180,9 @@ class Queue(Base):
     ring_timeout_s: Mapped[int] = mapped_column(Integer, default=15)
     wrap_up_s: Mapped[float] = mapped_column(Float, default=5.0)
     announce_every_s: Mapped[float] = mapped_column(Float, default=30.0)
+    # Played once when a caller joins, before music and announcements: a tenant's own prompt
+    # (``tenant:<name>``, ccari.provisioning.prompts); None: none.
+    greeting: Mapped[str | None] = mapped_column(String(120), default=None)
     # Relaxation steps, e.g. [{"after_s": 30, "min_proficiency": 2}, {"after_s": 120, ...}]
     rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
 

@@ -77,7 +77,7 @@ class NumberDirectory:
                 found = NumberRoute(
                     number.tenant_id, number.id, q.id if q else None,
                     menu_of(menu) if menu else None,
-                    QueueSettings(q.ring_timeout_s, q.wrap_up_s, q.announce_every_s) if q else d,
+                    settings_of(q) if q else d,
                     hours.stored(number.hours or (tenant.hours if tenant else None)),
                     await _after_hours(s, number.tenant_id, number.after_hours),
                 )
@@ -97,8 +97,12 @@ async def _after_hours(s: AsyncSession, tenant_id: int,
                                            Queue.name == (route or {}).get("queue")))
     if q is None:
         return AfterHours()
-    return AfterHours("queue", q.id, QueueSettings(q.ring_timeout_s, q.wrap_up_s,
-                                                   q.announce_every_s))
+    return AfterHours("queue", q.id, settings_of(q))
+
+
+def settings_of(q: Queue) -> QueueSettings:
+    return QueueSettings(q.ring_timeout_s, q.wrap_up_s, q.announce_every_s,
+                         media_ref(q.tenant_id, q.greeting) if q.greeting else None)
 
 
 def menu_of(row, depth: int = 1) -> Menu:  # type: ignore[no-untyped-def]

@@ -28,6 +28,8 @@ class QueueSettings:
     ring_timeout_s: int
     wrap_up_s: float
     announce_every_s: float
+    # Played once as the caller joins the queue (``tenant:<tenant id>/<name>``); None: none.
+    greeting: str | None = None
 
     @classmethod
     def of(cls, queue: _Timings | None, defaults: _Timings) -> QueueSettings:
@@ -67,6 +69,8 @@ class Call:
     after_hours: bool = False
     # What it hears first there (a tenant's ``tenant:<id>/<name>``); None: ccari's own prompt.
     closed_prompt: str | None = None
+    # Its queue's greeting was played (once, on joining; not again after a re-queue).
+    greeted: bool = False
     # The agent's hold: since when (time.monotonic()) the caller is held, and the seconds of
     # the holds already ended.
     held_at: float | None = None

@@ -62,6 +62,9 @@ class Hold:
             if view is not None and call.phase == "queued":
                 n += 1
                 media = announcement(view.position, view.predicted_wait_s, self._sound)
+                if call.settings.greeting is not None and not call.greeted:
+                    call.greeted = True  # once, before the first announcement
+                    media = [self._sound(call.settings.greeting), *media]
                 if call.moh is not False:
                     await safe(self._ari.stop_moh(call.channel_id))
                     call.moh = False
