@@ -7,8 +7,11 @@ party; a conference she left goes on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -36,6 +39,50 @@ async def page_of(proc: CcariProcess, env: VoiceEnv, user: str) -> AgentPage:
     secrets = json.loads((env.state_dir / "demo-secrets.json").read_text())
     return await open_agent_page(f"http://127.0.0.1:{proc.port}", "acme", user,
                                  secrets[f"acme.{user}.web"])
+
+
+@dataclass
+class OnACall:
+    """ccari running, alice and bob ready on their pages, the caller connected to alice."""
+    sessions: async_sessionmaker[AsyncSession]
+    legs: dict[str, Leg]  # customer, agent (alice's phone), colleague (bob's phone)
+    ari: AriRest  # REST only: the app's events stay ccari's
+    pages: list[AgentPage]  # closed on the way out (add the ones opened after a restart)
+    alice: AgentPage
+    bob: AgentPage
+    live: Contact
+
+
+@contextlib.asynccontextmanager
+async def alice_and_bob_on_a_call(cfg: Config, env: VoiceEnv,
+                                  proc: CcariProcess) -> AsyncIterator[OnACall]:
+    engine = make_engine(cfg.database.url)
+    sessions = make_sessionmaker(engine)
+    legs = await three_legs(env, supervisor=False)
+    legs["colleague"] = await leg("colleague", PHONE_IP, lambda **p: phone(env, "bob", **p))
+    p = cfg.pbx
+    pages: list[AgentPage] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            ari = AriRest(http, f"http://127.0.0.1:{p.ari_port}", p.ari_user, p.ari_password,
+                          p.app_name)
+            await proc.start()
+            alice, bob = await page_of(proc, env, "alice"), await page_of(proc, env, "bob")
+            pages += [alice, bob]
+            assert (await alice.presence("ready"))["state"] == "ready"
+            assert (await bob.presence("ready"))["state"] == "ready"
+            async with legs["agent"].sipp, legs["colleague"].sipp:
+                await legs["customer"].sipp.start()
+                customer = legs["customer"].sink
+                await eventually(lambda: _true(customer.remote), what="the IVR's first words")
+                customer.press("1")
+                live = await eventually(lambda: connected(sessions), what="connected")
+                yield OnACall(sessions, legs, ari, pages, alice, bob, live)
+    finally:
+        for page in pages:
+            await page.close()
+        await closed(legs)
+        await engine.dispose()
 
 
 async def customer_hears(legs: dict[str, Leg], *speakers: str) -> dict[str, bool]:
@@ -66,90 +113,64 @@ async def test_a_consult_under_way_survives_a_restart_then_completes_or_cancels(
     voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
     choice: str,
 ) -> None:
-    engine = make_engine(voice_cfg.database.url)
-    sessions = make_sessionmaker(engine)
-    legs = await three_legs(voice_env, supervisor=False)
-    legs["colleague"] = await leg("colleague", PHONE_IP,
-                                  lambda **p: phone(voice_env, "bob", **p))
-    talk = {k: legs[k] for k in ("agent", "colleague")}
-    consulting = table(talk, "agent<colleague", "colleague<agent")
-    p = voice_cfg.pbx
-    pages: list[AgentPage] = []
-    try:
-        async with aiohttp.ClientSession() as http:
-            ari = AriRest(http, f"http://127.0.0.1:{p.ari_port}", p.ari_user, p.ari_password,
-                          p.app_name)  # REST only: the app's events stay ccari's
-            await ccari_proc.start()
-            alice, bob = (await page_of(ccari_proc, voice_env, "alice"),
-                          await page_of(ccari_proc, voice_env, "bob"))
-            pages += [alice, bob]
-            assert (await alice.presence("ready"))["state"] == "ready"
-            assert (await bob.presence("ready"))["state"] == "ready"
-            async with legs["agent"].sipp, legs["colleague"].sipp:
-                await legs["customer"].sipp.start()
-                customer = legs["customer"].sink
-                await eventually(lambda: _true(customer.remote), what="the IVR's first words")
-                customer.press("1")
-                live = await eventually(lambda: connected(sessions), what="connected")
-                cid = live.id
-                assert live.agent_channel_id and live.bridge_id and live.channel_id
-                await speak(ari, legs["agent"], live.agent_channel_id)
-                assert await rest(alice, cid, "consult", {"agent": "bob"}) == (
-                    200, {"type": "consulting", "contact_id": cid})
-                consult = f"cns-{cid}-1"
-                bridge = await eventually(lambda: consult_bridged(ari, consult),
-                                          what="bob answered and bridged")
-                await speak(ari, legs["colleague"], consult)
-                assert await settled(talk, consulting) == consulting
-                await alice.close()
+    async with alice_and_bob_on_a_call(voice_cfg, voice_env, ccari_proc) as on:
+        sessions, legs, ari, pages = on.sessions, on.legs, on.ari, on.pages
+        alice, bob, live, cid = on.alice, on.bob, on.live, on.live.id
+        talk = {k: legs[k] for k in ("agent", "colleague")}
+        consulting = table(talk, "agent<colleague", "colleague<agent")
+        assert live.agent_channel_id and live.bridge_id and live.channel_id
+        await speak(ari, legs["agent"], live.agent_channel_id)
+        assert await rest(alice, cid, "consult", {"agent": "bob"}) == (
+            200, {"type": "consulting", "contact_id": cid})
+        consult = f"cns-{cid}-1"
+        bridge = await eventually(lambda: consult_bridged(ari, consult),
+                                  what="bob answered and bridged")
+        await speak(ari, legs["colleague"], consult)
+        assert await settled(talk, consulting) == consulting
+        await alice.close()
 
-                await ccari_proc.kill()
-                await ccari_proc.start()
-                alice = await page_of(ccari_proc, voice_env, "alice")
-                pages.append(alice)
+        await ccari_proc.kill()
+        await ccari_proc.start()
+        alice = await page_of(ccari_proc, voice_env, "alice")
+        pages.append(alice)
 
-                # Rebuilt (until then the call is nobody's: 404): a consult is under way.
-                async def consult_again() -> tuple[int, str] | None:
-                    status, body = await rest(alice, cid, "consult", {"agent": "bob"})
-                    return None if status == 404 else (status, body.get("error", ""))
+        # Rebuilt (until then the call is nobody's: 404): a consult is under way.
+        async def consult_again() -> tuple[int, str] | None:
+            status, body = await rest(alice, cid, "consult", {"agent": "bob"})
+            return None if status == 404 else (status, body.get("error", ""))
 
-                assert await eventually(consult_again, what="the call rebuilt") == (
-                    409, "consult-in-progress")
-                # bob, on the consult, is offered no queued call meanwhile.
-                bob = await page_of(ccari_proc, voice_env, "bob")
-                pages.append(bob)
-                assert bob.hello is not None
-                assert (bob.hello["state"], bob.hello["reason"]) == ("not_ready", "in_call")
-                status, body = await rest(alice, cid, "hold")
-                assert (status, body["error"]) == (409, "consult-in-progress")
-                # Nothing moved: alice and bob talk, the caller holds with the music.
-                assert set((await ari.get_bridge(bridge)).channels) == {
-                    live.agent_channel_id, consult}
-                assert live.channel_id not in (await ari.get_bridge(live.bridge_id)).channels
-                assert await settled(talk, consulting) == consulting
-                assert await customer_hears(legs, "agent", "colleague") == {
-                    "agent": False, "colleague": False}
+        assert await eventually(consult_again, what="the call rebuilt") == (
+            409, "consult-in-progress")
+        # bob, on the consult, is offered no queued call meanwhile.
+        bob = await page_of(ccari_proc, voice_env, "bob")
+        pages.append(bob)
+        assert bob.hello is not None
+        assert (bob.hello["state"], bob.hello["reason"]) == ("not_ready", "in_call")
+        status, body = await rest(alice, cid, "hold")
+        assert (status, body["error"]) == (409, "consult-in-progress")
+        # Nothing moved: alice and bob talk, the caller holds with the music.
+        assert set((await ari.get_bridge(bridge)).channels) == {
+            live.agent_channel_id, consult}
+        assert live.channel_id not in (await ari.get_bridge(live.bridge_id)).channels
+        assert await settled(talk, consulting) == consulting
+        assert await customer_hears(legs, "agent", "colleague") == {
+            "agent": False, "colleague": False}
 
-                if choice == "complete":  # the caller talks with bob, alice leaves
-                    assert await rest(alice, cid, "consult_complete") == (
-                        200, {"type": "transferred", "contact_id": cid})
-                    stay, last = ("customer", "colleague"), consult
-                else:  # bob is hung up, the caller is back with alice
-                    assert await rest(alice, cid, "consult_cancel") == (
-                        200, {"type": "consult-cancelled", "contact_id": cid})
-                    stay, last = ("customer", "agent"), live.agent_channel_id
-                pair = {k: legs[k] for k in stay}
-                want = table(pair, f"{stay[0]}<{stay[1]}", f"{stay[1]}<{stay[0]}")
-                assert await settled(pair, want) == want
-                await eventually(lambda: _gone(ari, bridge), what="the consult's bridge gone")
-                await ari.hangup(last)  # the caller's other side hangs up: the call ends
-                ended = await eventually(lambda: _ended(sessions, cid), what="completed")
-                kinds = await consult_events(sessions, cid)
-    finally:
-        for page in pages:
-            await page.close()
-        await closed(legs)
-        await engine.dispose()
+        if choice == "complete":  # the caller talks with bob, alice leaves
+            assert await rest(alice, cid, "consult_complete") == (
+                200, {"type": "transferred", "contact_id": cid})
+            stay, last = ("customer", "colleague"), consult
+        else:  # bob is hung up, the caller is back with alice
+            assert await rest(alice, cid, "consult_cancel") == (
+                200, {"type": "consult-cancelled", "contact_id": cid})
+            stay, last = ("customer", "agent"), live.agent_channel_id
+        pair = {k: legs[k] for k in stay}
+        want = table(pair, f"{stay[0]}<{stay[1]}", f"{stay[1]}<{stay[0]}")
+        assert await settled(pair, want) == want
+        await eventually(lambda: _gone(ari, bridge), what="the consult's bridge gone")
+        await ari.hangup(last)  # the caller's other side hangs up: the call ends
+        ended = await eventually(lambda: _ended(sessions, cid), what="completed")
+        kinds = await consult_events(sessions, cid)
     assert ended.disposition == (
         "transferee-hangup" if choice == "complete" else "agent-hangup")
     # (The consult asked again while one was under way was refused.)
@@ -164,91 +185,65 @@ async def _gone(ari: AriRest, bridge: str) -> bool:
 async def test_a_conference_survives_a_restart_then_a_party_is_removed(
     voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
 ) -> None:
-    engine = make_engine(voice_cfg.database.url)
-    sessions = make_sessionmaker(engine)
-    legs = await three_legs(voice_env, supervisor=False)
-    legs["colleague"] = await leg("colleague", PHONE_IP,
-                                  lambda **p: phone(voice_env, "bob", **p))
-    # Bob muted: he hears both, nobody hears him.
-    muted = table(legs, "customer<agent", "agent<customer", "colleague<customer",
-                  "colleague<agent")
-    p = voice_cfg.pbx
-    pages: list[AgentPage] = []
-    try:
-        async with aiohttp.ClientSession() as http:
-            ari = AriRest(http, f"http://127.0.0.1:{p.ari_port}", p.ari_user, p.ari_password,
-                          p.app_name)
-            await ccari_proc.start()
-            alice, bob = (await page_of(ccari_proc, voice_env, "alice"),
-                          await page_of(ccari_proc, voice_env, "bob"))
-            pages += [alice, bob]
-            assert (await alice.presence("ready"))["state"] == "ready"
-            assert (await bob.presence("ready"))["state"] == "ready"
-            async with legs["agent"].sipp, legs["colleague"].sipp:
-                await legs["customer"].sipp.start()
-                customer = legs["customer"].sink
-                await eventually(lambda: _true(customer.remote), what="the IVR's first words")
-                customer.press("1")
-                live = await eventually(lambda: connected(sessions), what="connected")
-                cid = live.id
-                assert live.agent_channel_id and live.bridge_id and live.channel_id
-                await speak(ari, legs["agent"], live.agent_channel_id)
-                party = f"cnf-{cid}-1"
-                assert await rest(alice, cid, "conference_add", {"agent": "bob"}) == (
-                    200, {"type": "conference-dialling", "contact_id": cid, "party": party})
+    async with alice_and_bob_on_a_call(voice_cfg, voice_env, ccari_proc) as on:
+        sessions, legs, ari, pages = on.sessions, on.legs, on.ari, on.pages
+        alice, live, cid = on.alice, on.live, on.live.id
+        # Bob muted: he hears both, nobody hears him.
+        muted = table(legs, "customer<agent", "agent<customer", "colleague<customer",
+                      "colleague<agent")
+        assert live.agent_channel_id and live.bridge_id and live.channel_id
+        await speak(ari, legs["agent"], live.agent_channel_id)
+        party = f"cnf-{cid}-1"
+        assert await rest(alice, cid, "conference_add", {"agent": "bob"}) == (
+            200, {"type": "conference-dialling", "contact_id": cid, "party": party})
 
-                async def in_call() -> bool:
-                    return party in (await ari.get_bridge(live.bridge_id or "")).channels
+        async def in_call() -> bool:
+            return party in (await ari.get_bridge(live.bridge_id or "")).channels
 
-                await eventually(in_call, what="bob answered and in the call")
-                await speak(ari, legs["colleague"], party)
-                assert (await rest(alice, cid, "conference_mute", {"party": party}))[0] == 200
-                assert await settled(legs, muted) == muted
-                await alice.close()
+        await eventually(in_call, what="bob answered and in the call")
+        await speak(ari, legs["colleague"], party)
+        assert (await rest(alice, cid, "conference_mute", {"party": party}))[0] == 200
+        assert await settled(legs, muted) == muted
+        await alice.close()
 
-                await ccari_proc.kill()
-                await ccari_proc.start()
-                alice = await page_of(ccari_proc, voice_env, "alice")
-                pages.append(alice)
+        await ccari_proc.kill()
+        await ccari_proc.start()
+        alice = await page_of(ccari_proc, voice_env, "alice")
+        pages.append(alice)
 
-                async def listed() -> dict[str, Any] | None:
-                    status, body = await rest(alice, cid, "conference_list")
-                    return None if status == 404 else body
+        async def listed() -> dict[str, Any] | None:
+            status, body = await rest(alice, cid, "conference_list")
+            return None if status == 404 else body
 
-                found = await eventually(listed, what="the conference rebuilt")
-                assert [(x["id"], x["who"], x["state"], x["muted"]) for x in found["parties"]] \
-                    == [(party, {"agent": "bob"}, "joined", True)]
-                status, body = await rest(alice, cid, "conference_mute", {"party": party})
-                assert (status, body["error"]) == (409, "party-muted")
-                assert await settled(legs, muted) == muted  # muted again after the restart
-                assert (await rest(alice, cid, "conference_unmute", {"party": party}))[0] == 200
-                everyone = table(legs, "customer<agent", "customer<colleague",
-                                 "agent<customer", "agent<colleague", "colleague<customer",
-                                 "colleague<agent")
-                assert await settled(legs, everyone) == everyone
+        found = await eventually(listed, what="the conference rebuilt")
+        assert [(x["id"], x["who"], x["state"], x["muted"]) for x in found["parties"]] \
+            == [(party, {"agent": "bob"}, "joined", True)]
+        status, body = await rest(alice, cid, "conference_mute", {"party": party})
+        assert (status, body["error"]) == (409, "party-muted")
+        assert await settled(legs, muted) == muted  # muted again after the restart
+        assert (await rest(alice, cid, "conference_unmute", {"party": party}))[0] == 200
+        everyone = table(legs, "customer<agent", "customer<colleague",
+                         "agent<customer", "agent<colleague", "colleague<customer",
+                         "colleague<agent")
+        assert await settled(legs, everyone) == everyone
 
-                # Removed: bob is hung up, the customer and alice talk on, then end the call.
-                assert await rest(alice, cid, "conference_remove", {"party": party}) == (
-                    200, {"type": "conference-removed", "contact_id": cid, "party": party})
+        # Removed: bob is hung up, the customer and alice talk on, then end the call.
+        assert await rest(alice, cid, "conference_remove", {"party": party}) == (
+            200, {"type": "conference-removed", "contact_id": cid, "party": party})
 
-                async def bob_gone() -> bool:
-                    return party not in {c.id for c in await ari.list_channels()}
+        async def bob_gone() -> bool:
+            return party not in {c.id for c in await ari.list_channels()}
 
-                await eventually(bob_gone, what="bob's leg hung up")
-                two = {k: legs[k] for k in ("customer", "agent")}
-                back = table(two, "customer<agent", "agent<customer")
-                assert await settled(two, back) == back
-                assert (await rest(alice, cid, "hangup"))[0] == 200
-                ended = await eventually(lambda: _ended(sessions, cid), what="completed")
-                async with sessions() as s:
-                    kinds = list(await s.scalars(select(ContactEvent.kind).where(
-                        ContactEvent.contact_id == cid, ContactEvent.kind.like("conference-%"))
-                        .order_by(ContactEvent.id)))
-    finally:
-        for page in pages:
-            await page.close()
-        await closed(legs)
-        await engine.dispose()
+        await eventually(bob_gone, what="bob's leg hung up")
+        two = {k: legs[k] for k in ("customer", "agent")}
+        back = table(two, "customer<agent", "agent<customer")
+        assert await settled(two, back) == back
+        assert (await rest(alice, cid, "hangup"))[0] == 200
+        ended = await eventually(lambda: _ended(sessions, cid), what="completed")
+        async with sessions() as s:
+            kinds = list(await s.scalars(select(ContactEvent.kind).where(
+                ContactEvent.contact_id == cid, ContactEvent.kind.like("conference-%"))
+                .order_by(ContactEvent.id)))
     assert ended.disposition == "agent-hangup"
     assert kinds == ["conference-dialling", "conference-joined", "conference-muted",
                      "conference-unmuted", "conference-removed"]
@@ -257,124 +252,72 @@ async def test_a_conference_survives_a_restart_then_a_party_is_removed(
 async def test_a_conference_the_agent_left_goes_on_after_a_restart(
     voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
 ) -> None:
-    engine = make_engine(voice_cfg.database.url)
-    sessions = make_sessionmaker(engine)
-    legs = await three_legs(voice_env, supervisor=False)
-    legs["colleague"] = await leg("colleague", PHONE_IP,
-                                  lambda **p: phone(voice_env, "bob", **p))
-    two = {k: legs[k] for k in ("customer", "colleague")}
-    talking = table(two, "customer<colleague", "colleague<customer")
-    p = voice_cfg.pbx
-    pages: list[AgentPage] = []
-    try:
-        async with aiohttp.ClientSession() as http:
-            ari = AriRest(http, f"http://127.0.0.1:{p.ari_port}", p.ari_user, p.ari_password,
-                          p.app_name)
-            await ccari_proc.start()
-            alice, bob = (await page_of(ccari_proc, voice_env, "alice"),
-                          await page_of(ccari_proc, voice_env, "bob"))
-            pages += [alice, bob]
-            assert (await alice.presence("ready"))["state"] == "ready"
-            assert (await bob.presence("ready"))["state"] == "ready"
-            async with legs["agent"].sipp, legs["colleague"].sipp:
-                await legs["customer"].sipp.start()
-                customer = legs["customer"].sink
-                await eventually(lambda: _true(customer.remote), what="the IVR's first words")
-                customer.press("1")
-                live = await eventually(lambda: connected(sessions), what="connected")
-                cid = live.id
-                assert live.agent_channel_id and live.bridge_id and live.channel_id
-                party = f"cnf-{cid}-1"
-                assert (await rest(alice, cid, "conference_add", {"agent": "bob"}))[0] == 200
+    async with alice_and_bob_on_a_call(voice_cfg, voice_env, ccari_proc) as on:
+        sessions, legs, ari, pages = on.sessions, on.legs, on.ari, on.pages
+        alice, live, cid = on.alice, on.live, on.live.id
+        two = {k: legs[k] for k in ("customer", "colleague")}
+        talking = table(two, "customer<colleague", "colleague<customer")
+        assert live.agent_channel_id and live.bridge_id and live.channel_id
+        party = f"cnf-{cid}-1"
+        assert (await rest(alice, cid, "conference_add", {"agent": "bob"}))[0] == 200
 
-                async def in_call() -> bool:
-                    return party in (await ari.get_bridge(live.bridge_id or "")).channels
+        async def in_call() -> bool:
+            return party in (await ari.get_bridge(live.bridge_id or "")).channels
 
-                await eventually(in_call, what="bob answered and in the call")
-                await speak(ari, legs["colleague"], party)
-                assert await rest(alice, cid, "conference_leave") == (
-                    200, {"type": "conference-left", "contact_id": cid})
-                assert await settled(two, talking) == talking
+        await eventually(in_call, what="bob answered and in the call")
+        await speak(ari, legs["colleague"], party)
+        assert await rest(alice, cid, "conference_leave") == (
+            200, {"type": "conference-left", "contact_id": cid})
+        assert await settled(two, talking) == talking
 
-                await ccari_proc.kill()
-                await ccari_proc.start()
-                sam = await page_of(ccari_proc, voice_env, "sam")
-                pages.append(sam)
+        await ccari_proc.kill()
+        await ccari_proc.start()
+        sam = await page_of(ccari_proc, voice_env, "sam")
+        pages.append(sam)
 
-                async def rebuilt() -> bool:  # the call is this node's again
-                    resp = await sam.http.get("/supervisor/api/calls")
-                    calls = (await resp.json())["calls"] if resp.status == 200 else []
-                    return any(c["id"] == cid and "on_hold" in c for c in calls)
+        async def rebuilt() -> bool:  # the call is this node's again
+            resp = await sam.http.get("/supervisor/api/calls")
+            calls = (await resp.json())["calls"] if resp.status == 200 else []
+            return any(c["id"] == cid and "on_hold" in c for c in calls)
 
-                await eventually(rebuilt, what="the call rebuilt")
-                # Still theirs: the customer and bob talk on, without alice.
-                assert await settled(two, talking) == talking
-                async with sessions() as s:
-                    row = await s.get(Contact, cid)
-                    assert row is not None and row.state == "connected"
-                await ari.hangup(party)  # bob, the last party, leaves: the call is over
-                ended = await eventually(lambda: _ended(sessions, cid), what="completed")
-    finally:
-        for page in pages:
-            await page.close()
-        await closed(legs)
-        await engine.dispose()
+        await eventually(rebuilt, what="the call rebuilt")
+        # Still theirs: the customer and bob talk on, without alice.
+        assert await settled(two, talking) == talking
+        async with sessions() as s:
+            row = await s.get(Contact, cid)
+            assert row is not None and row.state == "connected"
+        await ari.hangup(party)  # bob, the last party, leaves: the call is over
+        ended = await eventually(lambda: _ended(sessions, cid), what="completed")
     assert ended.disposition == "conference-over", (ended.disposition, ended.meta)
 
 
 async def test_a_call_handed_over_by_a_completed_consult_stays_up_after_a_restart(
     voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
 ) -> None:
-    engine = make_engine(voice_cfg.database.url)
-    sessions = make_sessionmaker(engine)
-    legs = await three_legs(voice_env, supervisor=False)
-    legs["colleague"] = await leg("colleague", PHONE_IP,
-                                  lambda **p: phone(voice_env, "bob", **p))
-    two = {k: legs[k] for k in ("customer", "colleague")}
-    talking = table(two, "customer<colleague", "colleague<customer")
-    p = voice_cfg.pbx
-    pages: list[AgentPage] = []
-    try:
-        async with aiohttp.ClientSession() as http:
-            ari = AriRest(http, f"http://127.0.0.1:{p.ari_port}", p.ari_user, p.ari_password,
-                          p.app_name)
-            await ccari_proc.start()
-            alice, bob = (await page_of(ccari_proc, voice_env, "alice"),
-                          await page_of(ccari_proc, voice_env, "bob"))
-            pages += [alice, bob]
-            assert (await alice.presence("ready"))["state"] == "ready"
-            assert (await bob.presence("ready"))["state"] == "ready"
-            async with legs["agent"].sipp, legs["colleague"].sipp:
-                await legs["customer"].sipp.start()
-                customer = legs["customer"].sink
-                await eventually(lambda: _true(customer.remote), what="the IVR's first words")
-                customer.press("1")
-                live = await eventually(lambda: connected(sessions), what="connected")
-                cid = live.id
-                assert (await rest(alice, cid, "consult", {"agent": "bob"}))[0] == 200
-                consult = f"cns-{cid}-1"
-                await eventually(lambda: consult_bridged(ari, consult), what="bob answered")
-                await speak(ari, legs["colleague"], consult)
-                assert (await rest(alice, cid, "consult_complete"))[0] == 200
-                assert await settled(two, talking) == talking
+    async with alice_and_bob_on_a_call(voice_cfg, voice_env, ccari_proc) as on:
+        sessions, legs, ari, pages = on.sessions, on.legs, on.ari, on.pages
+        alice, cid = on.alice, on.live.id
+        two = {k: legs[k] for k in ("customer", "colleague")}
+        talking = table(two, "customer<colleague", "colleague<customer")
+        assert (await rest(alice, cid, "consult", {"agent": "bob"}))[0] == 200
+        consult = f"cns-{cid}-1"
+        await eventually(lambda: consult_bridged(ari, consult), what="bob answered")
+        await speak(ari, legs["colleague"], consult)
+        assert (await rest(alice, cid, "consult_complete"))[0] == 200
+        assert await settled(two, talking) == talking
 
-                await ccari_proc.kill()
-                await ccari_proc.start()
-                sam = await page_of(ccari_proc, voice_env, "sam")
-                pages.append(sam)
+        await ccari_proc.kill()
+        await ccari_proc.start()
+        sam = await page_of(ccari_proc, voice_env, "sam")
+        pages.append(sam)
 
-                async def rebuilt() -> bool:  # the call is this node's again
-                    resp = await sam.http.get("/supervisor/api/calls")
-                    calls = (await resp.json())["calls"] if resp.status == 200 else []
-                    return any(c["id"] == cid and "on_hold" in c for c in calls)
+        async def rebuilt() -> bool:  # the call is this node's again
+            resp = await sam.http.get("/supervisor/api/calls")
+            calls = (await resp.json())["calls"] if resp.status == 200 else []
+            return any(c["id"] == cid and "on_hold" in c for c in calls)
 
-                await eventually(rebuilt, what="the call rebuilt")
-                assert await settled(two, talking) == talking  # still theirs
-                await ari.hangup(consult)  # bob hangs up: the call ends
-                ended = await eventually(lambda: _ended(sessions, cid), what="completed")
-    finally:
-        for page in pages:
-            await page.close()
-        await closed(legs)
-        await engine.dispose()
+        await eventually(rebuilt, what="the call rebuilt")
+        assert await settled(two, talking) == talking  # still theirs
+        await ari.hangup(consult)  # bob hangs up: the call ends
+        ended = await eventually(lambda: _ended(sessions, cid), what="completed")
     assert ended.disposition == "transferee-hangup"
