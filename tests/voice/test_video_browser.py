@@ -13,12 +13,9 @@ talk now only: "Video call" appears once an agent can take it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import math
-import os
-import socket
 import struct
 import wave
 from collections.abc import AsyncIterator, Iterator
@@ -28,26 +25,22 @@ from typing import Any
 import pytest
 from aiohttp import web
 from playwright.async_api import Page
-from sqlalchemy import update
 
 from ccari.agents import repo as agents_repo
-from ccari.app import Runtime, internal_app, public_app, runtime
-from ccari.config import Config, PbxConfig
+from ccari.app import Runtime, internal_app, public_app
 from ccari.contacts import repo as contacts_repo
 from ccari.pbx import PbxProcess
-from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import Agent, ContactEvent
+from ccari.storage.models import ContactEvent
 from tests.support.browser import FAKE_MEDIA, agent_login, chromium
 from tests.support.openapi import Conformances
-from tests.support.pbx import start_from_db
-from tests.support.sipp import free_port, free_tcp_port
+from tests.support.sipp import free_tcp_port
 from tests.support.waits import eventually
-from tests.voice.conftest import CARRIER_IP, PHONE_IP, PHONES, VoiceEnv, pbx_counts, prepare_db
+from tests.voice.browser_phone import browser_ccari, browser_pbx
+from tests.voice.conftest import VoiceEnv
 from tests.voice.test_voice_pbx import one_contact_in
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 
-DEAD_CALL_S = 4
 STATE = ".ccari-w-talk-state"
 VIDEO_SLOTS = {"per_medium": {"voice": 1, "video": 1, "chat": 3}, "total": 3,
                "exclusive": ["voice"]}
@@ -76,54 +69,16 @@ def write_wav(path: Path, seconds: float = 2.0, rate: int = 48000) -> None:
         w.writeframes(b"".join(struct.pack("<h", s) for s in samples))
 
 
-async def prepare(env: VoiceEnv, url: str) -> Config:
-    """The demo database, alice answering calls in her browser, with a video slot."""
-    cfg = await prepare_db(env, url)
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine)() as s:
-            await s.execute(update(Agent).where(Agent.phone_username == "acme-alice").values(
-                device="browser", phone_contact=None, slots=VIDEO_SLOTS))
-            await s.commit()
-    finally:
-        await engine.dispose()
-    return cfg
-
-
 @pytest.fixture(scope="module")
 def video_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VoiceEnv, PbxProcess]]:
-    name = f"video{os.getpid()}"
-    config = PbxConfig(
-        instance=name, app_name=f"ccari-{name}", sip_port=free_port("127.0.0.1"),
-        ari_port=free_port("127.0.0.1", socket.SOCK_STREAM),
-        ami_port=free_port("127.0.0.1", socket.SOCK_STREAM),
-        rtp_start=12000, rtp_end=19998, carrier_match=(CARRIER_IP,),
-        agent_qualify_s=3,  # the queue learns soon that alice's page registered
-        dead_call_s=DEAD_CALL_S,
-    )
-    env = VoiceEnv(tmp_path_factory.mktemp("video-state"),
-                   {p: free_port(PHONE_IP) for p in PHONES}, config)
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('video-db')}/spec.db"
-    proc = start_from_db(lambda: prepare(env, url))
-    yield env, proc
-    proc.stop()
+    yield from browser_pbx("video", tmp_path_factory, slots=VIDEO_SLOTS)
 
 
 @pytest.fixture
-async def video_ccari(video_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path) -> AsyncIterator[Runtime]:
-    env, proc = video_env
-    cfg = await prepare(env, f"sqlite+aiosqlite:///{tmp_path}/ccari.db")
-    async with runtime(cfg) as rt:
+async def video_ccari(video_env: tuple[VoiceEnv, PbxProcess],
+                      tmp_path: Path) -> AsyncIterator[Runtime]:
+    async for rt in browser_ccari(video_env, tmp_path, slots=VIDEO_SLOTS):
         yield rt
-
-    async def clean() -> bool:
-        return await asyncio.to_thread(pbx_counts, proc) == (0, 0)
-
-    try:
-        await eventually(clean, 15, "Asterisk to have no channel and no bridge left")
-    except AssertionError:
-        proc.rx("channel request hangup all")
-        raise
 
 
 @contextlib.asynccontextmanager

@@ -11,88 +11,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
-from sqlalchemy import update
 
 from ccari.agents import repo as agents_repo
-from ccari.app import Runtime, internal_app, runtime
-from ccari.config import Config, PbxConfig
+from ccari.app import Runtime, internal_app
 from ccari.pbx import PbxProcess
-from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import Agent
 from tests.support.browser import FAKE_MEDIA, agent_login, chromium
 from tests.support.openapi import Conformances
-from tests.support.pbx import start_from_db
-from tests.support.sipp import free_port, free_tcp_port
+from tests.support.sipp import free_tcp_port
 from tests.support.waits import eventually
-from tests.voice.conftest import CARRIER_IP, PHONE_IP, PHONES, VoiceEnv, pbx_counts, prepare_db
+from tests.voice.browser_phone import DEAD_CALL_S, browser_ccari, browser_pbx
+from tests.voice.conftest import CARRIER_IP, VoiceEnv
 from tests.voice.media import Leg, leg, media_caller
 from tests.voice.test_voice_pbx import one_contact_in
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 
-DEAD_CALL_S = 4
-
-
-async def prepare(env: VoiceEnv, url: str) -> Config:
-    """The demo database, alice answering calls in her browser."""
-    cfg = await prepare_db(env, url)
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine)() as s:
-            await s.execute(update(Agent).where(Agent.phone_username == "acme-alice").values(
-                device="browser", phone_contact=None))
-            await s.commit()
-    finally:
-        await engine.dispose()
-    return cfg
 
 
 @pytest.fixture(scope="module")
 def webrtc_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VoiceEnv, PbxProcess]]:
-    name = f"webrtc{os.getpid()}"
-    config = PbxConfig(
-        instance=name, app_name=f"ccari-{name}", sip_port=free_port("127.0.0.1"),
-        ari_port=free_port("127.0.0.1", socket.SOCK_STREAM),
-        ami_port=free_port("127.0.0.1", socket.SOCK_STREAM),
-        rtp_start=12000, rtp_end=19998, carrier_match=(CARRIER_IP,),
-        agent_qualify_s=3,  # the queue learns within 2 s that alice's page registered
-        dead_call_s=DEAD_CALL_S,  # a page gone without a BYE: its call ends this soon
-    )
-    env = VoiceEnv(tmp_path_factory.mktemp("webrtc-state"),
-                   {p: free_port(PHONE_IP) for p in PHONES}, config)
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('spec-db')}/spec.db"
-    proc = start_from_db(lambda: prepare(env, url))
-    yield env, proc
-    proc.stop()
+    yield from browser_pbx("webrtc", tmp_path_factory)
 
 
 @pytest.fixture
-async def webrtc_ccari(webrtc_env: tuple[VoiceEnv, PbxProcess], tmp_path) -> AsyncIterator[Runtime]:  # type: ignore[no-untyped-def]
-    env, proc = webrtc_env
-    cfg = await prepare(env, f"sqlite+aiosqlite:///{tmp_path}/ccari.db")
-    async with runtime(cfg) as rt:
+async def webrtc_ccari(webrtc_env: tuple[VoiceEnv, PbxProcess],
+                       tmp_path: Path) -> AsyncIterator[Runtime]:
+    async for rt in browser_ccari(webrtc_env, tmp_path):
         yield rt
-
-    async def clean() -> bool:
-        return await asyncio.to_thread(pbx_counts, proc) == (0, 0)
-
-    try:
-        await eventually(clean, 15, "Asterisk to have no channel and no bridge left")
-    except AssertionError:
-        proc.rx("channel request hangup all")
-        raise
 
 
 async def _stats(page: Page) -> dict[str, Any]:
