@@ -137,6 +137,16 @@ async def web_load(w: World, rate: float, done: asyncio.Event) -> Web:
     return out
 
 
+def agent_phones(port: int, hold_s: float, log: Path, timeout_s: float) -> Sipp:
+    """The agents' SIPp phones (one UAS answering every agent): each call answered at once,
+    hung up after ``hold_s``; every leg logged to ``log``."""
+    return Sipp("agent_uas.xml", local_ip="127.0.0.1", local_port=port, calls=None,
+                params={"agent": "res", "answer_after_ms": 0,
+                        "hangup_after_ms": int(hold_s * 1000)},
+                extra_args=("-trace_logs", "-log_file", str(log), "-buff_size", str(BUFFER)),
+                timeout_s=timeout_s)
+
+
 def callers(w: World, prefix: str, rate: int, seconds: float, hold_s: float) -> Sipp:
     calls = max(1, round(rate * seconds))
     max_wait_ms = int((hold_s + 40) * 1000)  # a caller waits this long for the agent's BYE

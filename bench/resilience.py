@@ -72,15 +72,15 @@ from sqlalchemy import select, update
 from bench import _mail_outage
 from bench._faults import CcariProcess, Postgres, SmallDisk, TcpProxy
 from bench._outcome import Outcome, summary
-from bench._voice_load import BUFFER, LOG, Call, parse_calls
-from bench._world import PROXY_HOST, World, callers, config, seed, web_load
+from bench._voice_load import LOG, Call, parse_calls
+from bench._world import PROXY_HOST, World, agent_phones, callers, config, seed, web_load
 from ccari.callbacks.models import Callback
 from ccari.pbx import PbxError, provision, rx, stop
 from ccari.pbx.instance import instance_paths, pid_of
 from ccari.recording.models import Recording
 from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Contact, Tenant
-from tests.support.sipp import Sipp, free_port
+from tests.support.sipp import free_port
 from tests.support.waits import eventually
 
 FINAL = frozenset({"completed", "abandoned", "rejected", "failed"})
@@ -343,11 +343,7 @@ async def under_load(args: argparse.Namespace, tmp: Path, outcomes: list[Outcome
           f"outages {args.outage:g}s, {args.agents} agent phones, database "
           f"{'PostgreSQL' if pg else 'SQLite'}; files in {tmp}", flush=True)
     try:
-        async with Sipp("agent_uas.xml", local_ip="127.0.0.1", local_port=uas_port, calls=None,
-                        params={"agent": "res", "answer_after_ms": 0,
-                                "hangup_after_ms": int(args.hold * 1000)},
-                        extra_args=("-trace_logs", "-log_file", str(legs_log),
-                                    "-buff_size", str(BUFFER)), timeout_s=3600):
+        async with agent_phones(uas_port, args.hold, legs_log, 3600):
             await ccari.start()
             for n, name in enumerate(f for f in FAULTS if f in args.only and f != "smtp-down"):
                 out = await phase(w, name, n, args)

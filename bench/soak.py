@@ -37,13 +37,13 @@ from pathlib import Path
 import aiohttp
 
 from bench._faults import CcariProcess, Postgres, TcpProxy
-from bench._voice_load import BUFFER, LOG, parse_calls
-from bench._world import PROXY_HOST, World, callers, config, seed, web_load
+from bench._voice_load import LOG, parse_calls
+from bench._world import PROXY_HOST, World, agent_phones, callers, config, seed, web_load
 from bench.resilience import _served, drain, lost_acks
 from ccari.pbx import provision, stop
 from ccari.pbx.instance import instance_paths, pid_of
 from ccari.storage.db import make_engine, make_sessionmaker
-from tests.support.sipp import Sipp, free_port
+from tests.support.sipp import free_port
 
 
 @dataclass(frozen=True)
@@ -257,11 +257,7 @@ async def main(args: argparse.Namespace) -> Result:
           f"{args.chat_rate:g} chats/s, {args.web_rate:g} callback requests/s, database "
           f"{'PostgreSQL' if pg else 'SQLite'}; files in {tmp}", flush=True)
     try:
-        async with Sipp("agent_uas.xml", local_ip="127.0.0.1", local_port=uas_port, calls=None,
-                        params={"agent": "res", "answer_after_ms": 0,
-                                "hangup_after_ms": int(args.hold * 1000)},
-                        extra_args=("-trace_logs", "-log_file", str(w.legs_log),
-                                    "-buff_size", str(BUFFER)), timeout_s=4 * 3600):
+        async with agent_phones(uas_port, args.hold, w.legs_log, 4 * 3600):
             await ccari.start()
             return await soak(w, db, args)
     finally:
