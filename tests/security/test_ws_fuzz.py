@@ -116,31 +116,23 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                                        HealthCheck.too_slow])
 
 
+# Each socket: the message types it knows (None: every command the agents' pages may send)
+# and the error id its probe, an unknown type, gets back.
+SOCKETS: dict[str, tuple[tuple[str, ...] | None, str]] = {
+    "agent": (None, "unknown-message"),
+    "chat": (CHAT_TYPES, "unknown-message"),
+    "cobrowse": (COBROWSE_TYPES, "bad-message"),
+}
+
+
+@pytest.mark.parametrize("name", list(SOCKETS))
 @FUZZ
 @given(data=st.data())
-async def test_the_agent_socket_answers_every_message_and_stays_served(
-        sockets: Sockets, data: st.DataObject, caplog: pytest.LogCaptureFixture) -> None:
+async def test_each_socket_answers_every_message_and_stays_served(
+        sockets: Sockets, name: str, data: st.DataObject,
+        caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR)
-    frame = data.draw(frames(sockets.world.commands, contact_ids(sockets)))
-    await probe(await sockets.get("agent"), frame, "fuzz-probe", "unknown-message")
-    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
-
-
-@FUZZ
-@given(data=st.data())
-async def test_the_customer_chat_socket_answers_every_message_and_stays_served(
-        sockets: Sockets, data: st.DataObject, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR)
-    frame = data.draw(frames(CHAT_TYPES, contact_ids(sockets)))
-    await probe(await sockets.get("chat"), frame, "fuzz-probe", "unknown-message")
-    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
-
-
-@FUZZ
-@given(data=st.data())
-async def test_the_customer_cobrowse_socket_answers_every_message_and_stays_served(
-        sockets: Sockets, data: st.DataObject, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR)
-    frame = data.draw(frames(COBROWSE_TYPES, contact_ids(sockets)))
-    await probe(await sockets.get("cobrowse"), frame, "fuzz-probe", "bad-message")
+    types, unknown = SOCKETS[name]
+    frame = data.draw(frames(types or sockets.world.commands, contact_ids(sockets)))
+    await probe(await sockets.get(name), frame, "fuzz-probe", unknown)
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
