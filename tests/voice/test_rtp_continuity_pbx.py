@@ -81,7 +81,8 @@ async def test_the_callers_stream_stays_continuous_and_marks_each_change_of_sour
     ssrcs = [r.ssrc for r in streams]
     assert agent.sink.ssrc in ssrcs, described
     at = ssrcs.index(agent.sink.ssrc)
-    assert at >= 1 and streams[at - 1].packets >= 3 * SECOND, described
+    # (at least what the test waited for under it: half a second of prompt, two of queue)
+    assert at >= 1 and streams[at - 1].packets >= SECOND // 2 + 2 * SECOND, described
     after = streams[at + 1:]
     assert after and sum(r.packets for r in after) >= 2 * SECOND, described
     assert {r.ssrc for r in after}.isdisjoint(ssrcs[:at + 1]), described
