@@ -16,7 +16,7 @@ from tests.support.rtp import RtpPeer, tone
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 from tests.voice.media import media_caller
 from tests.voice.test_business_hours_pbx import DID, OFFICE, SUNDAY_10, at, call_of
-from tests.voice.test_prompts_pbx import CALLER_HZ, ELSEWHERE_HZ, PROMPT_HZ
+from tests.voice.test_prompts_pbx import CALLER_HZ, PROMPT_HZ, hears_the_prompt
 
 pytestmark = pytest.mark.pbx
 
@@ -43,18 +43,8 @@ async def test_outside_its_hours_the_caller_hears_the_tenants_closed_prompt_then
     try:
         started = time.monotonic()
         await caller.start()
-        await eventually(lambda: _true(sink.remote), what="the announcement's first packet")
-        since = time.monotonic() + 0.3  # what Asterisk sent before the playback started
-
-        async def heard() -> dict[float, float] | None:
-            until = time.monotonic()
-            if until - since < 1.0:
-                return None
-            levels = sink.tones(since, until, (PROMPT_HZ, CALLER_HZ, ELSEWHERE_HZ))
-            return levels if levels[PROMPT_HZ] >= 4000 else None
-
-        levels = await eventually(heard, 10, "the caller to hear the tenant's 700 Hz prompt")
-        assert levels[ELSEWHERE_HZ] < 300 and levels[CALLER_HZ] < 300, levels
+        await hears_the_prompt(sink, "the announcement's first packet",
+                               "the caller to hear the tenant's 700 Hz prompt")
         result = await caller.wait(15)
         # ccari hung up once the tenant's prompt (2.5 s), not its own closed.wav (4.1 s), ended.
         assert result.ok and result.requests.get("BYE") == 1, result.describe()
@@ -67,6 +57,3 @@ async def test_outside_its_hours_the_caller_hears_the_tenants_closed_prompt_then
     assert closed.disposition == "after-hours" and closed.meta["after_hours"] == "announcement"
     assert closed.queued_at is None and closed.agent_id is None
 
-
-async def _true(value: object) -> bool:
-    return bool(value)

@@ -37,19 +37,7 @@ async def test_the_ivr_plays_the_tenants_uploaded_prompt_to_the_caller(
     caller = media_caller(voice_env, sdp_port=sink.port, hangup_after_ms=3000, caller="15550199")
     try:
         await caller.start()
-        await eventually(lambda: _true(sink.remote), what="the IVR's first packet")
-        since = time.monotonic() + 0.3  # what Asterisk sent before the playback started
-
-        async def heard() -> dict[float, float] | None:
-            until = time.monotonic()
-            if until - since < 1.0:
-                return None
-            levels = sink.tones(since, until, (PROMPT_HZ, CALLER_HZ, ELSEWHERE_HZ))
-            return levels if levels[PROMPT_HZ] >= 4000 else None
-
-        levels = await eventually(heard, 10, "the caller to hear the 700 Hz prompt")
-        # The prompt itself: a clean tone (sent at 8000), not speech, not an echo.
-        assert levels[ELSEWHERE_HZ] < 300 and levels[CALLER_HZ] < 300, levels
+        await hears_the_prompt(sink, "the IVR's first packet", "the caller to hear the 700 Hz prompt")
         assert (await caller.wait(15)).ok
     finally:
         sink.close()
@@ -58,3 +46,20 @@ async def test_the_ivr_plays_the_tenants_uploaded_prompt_to_the_caller(
 
 async def _true(value: object) -> bool:
     return bool(value)
+
+
+async def hears_the_prompt(sink: RtpPeer, first: str, heard: str) -> None:
+    """From the first packet Asterisk sends (``first``), the caller hears the 700 Hz prompt:
+    loud (sent at 8000), and clean: not speech, not an echo of her own tone."""
+    await eventually(lambda: _true(sink.remote), what=first)
+    since = time.monotonic() + 0.3  # what Asterisk sent before the playback started
+
+    async def loud() -> dict[float, float] | None:
+        until = time.monotonic()
+        if until - since < 1.0:
+            return None
+        levels = sink.tones(since, until, (PROMPT_HZ, CALLER_HZ, ELSEWHERE_HZ))
+        return levels if levels[PROMPT_HZ] >= 4000 else None
+
+    levels = await eventually(loud, 10, heard)
+    assert levels[ELSEWHERE_HZ] < 300 and levels[CALLER_HZ] < 300, levels

@@ -4,7 +4,6 @@ while the contact waits queued."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -13,10 +12,10 @@ from aiohttp.test_utils import TestClient
 from ccari.app import Runtime, internal_app
 from tests.provisioning.test_prompts import tone_wav
 from tests.support.rtp import RtpPeer, tone
-from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
+from tests.voice.conftest import CARRIER_IP, VoiceEnv
 from tests.voice.media import media_caller
 from tests.voice.test_business_hours_pbx import DID, call_of
-from tests.voice.test_prompts_pbx import CALLER_HZ, ELSEWHERE_HZ, PROMPT_HZ
+from tests.voice.test_prompts_pbx import CALLER_HZ, PROMPT_HZ, hears_the_prompt
 
 pytestmark = pytest.mark.pbx
 
@@ -39,18 +38,8 @@ async def test_a_caller_joining_the_queue_first_hears_its_greeting(
     caller = media_caller(voice_env, sdp_port=sink.port, hangup_after_ms=3500, caller="15550197")
     try:
         await caller.start()
-        await eventually(lambda: _true(sink.remote), what="the queue's first packet")
-        since = time.monotonic() + 0.3
-
-        async def heard() -> dict[float, float] | None:
-            until = time.monotonic()
-            if until - since < 1.0:
-                return None
-            levels = sink.tones(since, until, (PROMPT_HZ, CALLER_HZ, ELSEWHERE_HZ))
-            return levels if levels[PROMPT_HZ] >= 4000 else None
-
-        levels = await eventually(heard, 10, "the caller to hear the queue's 700 Hz greeting")
-        assert levels[ELSEWHERE_HZ] < 300 and levels[CALLER_HZ] < 300, levels
+        await hears_the_prompt(sink, "the queue's first packet",
+                               "the caller to hear the queue's 700 Hz greeting")
         waiting = await call_of(ccari, "15550197", "queued")
         assert waiting is not None and waiting.queued_at is not None  # heard while in the queue
         assert (await caller.wait(15)).ok
@@ -58,6 +47,3 @@ async def test_a_caller_joining_the_queue_first_hears_its_greeting(
         sink.close()
         await caller.stop()
 
-
-async def _true(value: object) -> bool:
-    return bool(value)
