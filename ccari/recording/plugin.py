@@ -49,6 +49,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
                            "(each is kept on Asterisk and written again later)",
                            lambda: recordings.store_failures)
         voice.on_connected.append(recordings.connected)
+        voice.page_views.append(recordings.page_view)
         voice.agent_part_over.append(recordings.agent_part_over)
         commands.register(rt.commands, voice.calls, recordings)
         owner = router.owner("recording", kinds=(Kind.RECORDING,))

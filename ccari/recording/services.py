@@ -203,6 +203,18 @@ class Recordings:
         log.info("contact %s: %s at %.1f s", call.contact_id, kind, at)
         return {"type": kind, "contact_id": call.contact_id, "recording": row.id}
 
+    async def page_view(self, call: Call) -> list[dict[str, Any]]:
+        """The call's recording for its agent's reopened page: on, or paused."""
+        if call.contact_id not in self._recording:
+            return []
+        async with self._sessions() as s:
+            row = await self._live(s, call.contact_id)
+        if row is None:
+            return []
+        message = {"type": "recording", "contact_id": call.contact_id, "recording": row.id}
+        paused = bool(row.pauses) and row.pauses[-1][1] is None
+        return [message, {**message, "type": "recording-paused"}] if paused else [message]
+
     async def _live(self, s: AsyncSession, contact_id: str) -> Recording | None:
         row: Recording | None = await s.scalar(select(Recording).where(
             Recording.contact_id == contact_id, Recording.state == "recording"))

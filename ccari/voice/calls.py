@@ -49,6 +49,8 @@ class Call:
     # A call from the customer's page: its anonymous SIP identity (what ccari's relay knows
     # the page by; in memory only: the relay's websocket does not outlive this process).
     web_identity: str | None = None
+    # The codec the agent's phone was rung with (the screen pop's), when one was chosen.
+    codec: dict[str, Any] | None = None
     # The customer switched the video call to audio only (saved in the contact's log).
     audio_only: bool = False
     phase: str = "ivr"  # ivr | recording | queued | offered | connected | closed | ended

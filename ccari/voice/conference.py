@@ -68,6 +68,7 @@ class Conferences:
         self._legs: dict[str, Party] = {}  # every added leg until it is gone
         voice.agent_part_over.append(self.call_over)
         voice.agent_leaving.append(self.phone_hung_up)
+        voice.page_views.append(self.page_view)
 
     @property
     def _ari(self) -> AriClient:
@@ -261,6 +262,11 @@ class Conferences:
         await self._queue.completed(call.contact_id, agent_id, call.settings.wrap_up_s)
         log.info("contact %s: agent %s leaves the conference (%s)", call.contact_id, agent_id,
                  how)
+
+    async def page_view(self, call: Call) -> list[dict[str, Any]]:
+        """The parties the agent added (for her reopened page)."""
+        conf = self._by_contact.get(call.contact_id)
+        return [self._view(call, conf)] if conf is not None and conf.parties else []
 
     def _view(self, call: Call, conf: Conference) -> dict[str, Any]:
         return {"type": "conference", "contact_id": call.contact_id,

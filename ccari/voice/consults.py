@@ -79,6 +79,7 @@ class Consults:
         self._by_contact: dict[str, Consult] = {}
         self._engaged: dict[str, int] = {}  # a colleague's leg -> her agent id
         voice.agent_part_over.append(self.call_over)
+        voice.page_views.append(self.page_view)
 
     @property
     def _ari(self) -> AriClient:
@@ -88,6 +89,16 @@ class Consults:
         """The agent is consulting (the caller held), not yet three-way."""
         consult = self._by_contact.get(contact_id)
         return consult is not None and not consult.joined
+
+    async def page_view(self, call: Call) -> list[dict[str, Any]]:
+        """The consult under way, as its agent's page heard it: calling, consulting, or
+        three-way."""
+        consult = self._by_contact.get(call.contact_id)
+        if consult is None:
+            return []
+        steps = ["conferenced"] if consult.joined else \
+            ["consulting", "consult-answered"] if consult.answered else ["consulting"]
+        return [{"type": step, "contact_id": call.contact_id} for step in steps]
 
     def register_commands(self, commands: AgentCommands) -> None:
         commands.register("call.consult", self._cmd_consult)

@@ -93,9 +93,11 @@ class Offers:
                 return
             call.phase = "offered"
             call.agent_id = agent.id
+            call.codec = None if plan.codec is None else {
+                "name": plan.codec, "label": plan.label, "kbps": plan.kbps}
             self._calls.link_agent_channel(call, agent_channel)
             if self._hub.connected(agent.id):
-                await self._push_offer(call, agent, plan)
+                await self._push_offer(call, agent)
             try:
                 await self._ari.originate(
                     f"PJSIP/{agent.phone_username}", channel_id=agent_channel,
@@ -110,14 +112,14 @@ class Offers:
                 await self._legs.release(agent_channel)
                 await self.offer_failed(call)
 
-    async def _push_offer(self, call: Call, agent: Agent, plan: LegPlan) -> None:
+    async def _push_offer(self, call: Call, agent: Agent) -> None:
         async with self._sessions() as s:
             contact = await repo.get(s, call.contact_id, agent.tenant_id)
             if contact is None:
                 return
             pop = await screen_pop(s, contact, self._now())
-        if plan.codec is not None:  # the codec her phone is rung with
-            pop["codec"] = {"name": plan.codec, "label": plan.label, "kbps": plan.kbps}
+        if call.codec is not None:  # the codec her phone is rung with
+            pop["codec"] = call.codec
         await self._hub.send(agent.id, {"type": "offer", "contact": pop})
 
     async def offer_failed(self, call: Call) -> None:

@@ -20,6 +20,7 @@ from ccari.voice.conference import register as conference_stasis
 from ccari.voice.consults import Consults
 from ccari.voice.consults import register as consults_stasis
 from ccari.voice.controls import CallControls
+from ccari.voice.replay import CallReplay
 from ccari.voice.services import VoiceService
 from ccari.voice.transfers import Transfers
 from ccari.voice.transfers import register as transfers_stasis
@@ -60,6 +61,9 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack, ari: AriClient,
     conference_stasis(ari, router, conferences)
     # The agent's call controls (hold, mute, hang up, wrap-up), page and REST.
     CallControls(voice, queue, consulting=consults.under_way).register_commands(rt.commands)
+    # A reopened agent page gets her calls back, each as she left it.
+    CallReplay(voice, rt.hub, voice.page_views,
+               consulting=consults.under_way).register_commands(rt.commands)
     # Agent phones Asterisk cannot reach get no calls (read on connect, then polled).
     phones = PhoneWatch(ari, queue, interval_s=poll_interval(cfg.pbx.agent_qualify_s))
     ari.on_connected(phones.reconcile)

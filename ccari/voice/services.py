@@ -67,6 +67,7 @@ from ccari.voice.ports import (
     SpeechPort,
     VoicemailPort,
 )
+from ccari.voice.replay import PageView
 from ccari.voice.treatment import Treatment
 from ccari.voice.webcalls import WebArrivals
 
@@ -158,6 +159,8 @@ class VoiceService:
         # Told, the call's lock held, once a caller's call is answered (before its first
         # step): what listens on the line from the start (fax tones, ccari.fax).
         self.answered: list[Callable[[Call], Awaitable[None]]] = []
+        # What a context adds about a live call to its agent's reopened page (replay.py).
+        self.page_views: list[PageView] = []
         # Asked when a channel leaves Stasis: why, if Asterisk sent it elsewhere by itself
         # (a disposition, e.g. ``fax-detected``); None from all: it hung up.
         self.leaving: list[Callable[[str], Awaitable[str | None]]] = []

@@ -86,6 +86,7 @@ class Supervision:
         self._sessions: dict[str, Session] = {}
         voice.agent_part_over.append(self.call_over)
         voice.agent_left.append(self.agent_left)
+        voice.page_views.append(self.page_view)
 
     # ---- queries ---------------------------------------------------------------------------
     def of_contact(self, contact_id: str) -> list[Session]:
@@ -100,6 +101,13 @@ class Supervision:
         return {"on_hold": call.held_at is not None, "muted": call.muted,
                 "taken_over_by": call.taken_over_by,
                 "monitors": [s.view() for s in self.of_contact(contact_id)]}
+
+    async def page_view(self, call: Call) -> list[dict[str, Any]]:
+        """Who whispers to the agent or is in her call (listening is not shown)."""
+        return [{"type": "monitored", "contact_id": call.contact_id,
+                 "supervisor": s.supervisor_name, "mode": s.mode.value}
+                for s in self.of_contact(call.contact_id)
+                if s.answered and monitoring.LAYOUTS[s.mode].seen_by_agent]
 
     def holds(self, channel_id: str) -> bool:
         kind = ids.kind_of(channel_id)

@@ -22,6 +22,15 @@ class AgentPage:
             if msg.get("type") == "state":
                 return msg
 
+    async def resume_calls(self) -> list[dict[str, Any]]:
+        """What a reopened page is told of her calls (``calls.resume``): every message up
+        to and including the closing ``calls`` list."""
+        await self.ws.send_json({"type": "calls.resume"})
+        got: list[dict[str, Any]] = []
+        while not got or got[-1].get("type") != "calls":
+            got.append(await self.ws.receive_json(timeout=10))
+        return got
+
     async def close(self) -> None:
         await self.ws.close()
         await self.http.close()

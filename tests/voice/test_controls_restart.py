@@ -141,6 +141,11 @@ async def test_a_consult_under_way_survives_a_restart_then_completes_or_cancels(
 
         assert await eventually(consult_again, what="the call rebuilt") == (
             409, "consult-in-progress")
+        # Her reopened page shows the call, connected, with the consult under way.
+        told = [(m["type"], m.get("contact_id") or m.get("contact", {}).get("id"))
+                for m in await alice.resume_calls()]
+        assert told == [("offer", cid), ("connected", cid), ("consulting", cid),
+                        ("consult-answered", cid), ("calls", None)]
         # bob, on the consult, is offered no queued call meanwhile.
         bob = await page_of(ccari_proc, voice_env, "bob")
         pages.append(bob)
@@ -218,6 +223,10 @@ async def test_a_conference_survives_a_restart_then_a_party_is_removed(
         found = await eventually(listed, what="the conference rebuilt")
         assert [(x["id"], x["who"], x["state"], x["muted"]) for x in found["parties"]] \
             == [(party, {"agent": "bob"}, "joined", True)]
+        # Her reopened page lists the party as it stands.
+        told = {m["type"]: m for m in await alice.resume_calls()}
+        assert [(x["id"], x["muted"]) for x in told["conference"]["parties"]] == [(party, True)]
+        assert told["calls"]["contact_ids"] == [cid]
         status, body = await rest(alice, cid, "conference_mute", {"party": party})
         assert (status, body["error"]) == (409, "party-muted")
         assert await settled(legs, muted) == muted  # muted again after the restart
@@ -281,6 +290,12 @@ async def test_a_conference_the_agent_left_goes_on_after_a_restart(
             return any(c["id"] == cid and "on_hold" in c for c in calls)
 
         await eventually(rebuilt, what="the call rebuilt")
+        # alice's reopened page has the call she left, to wrap up.
+        alice = await page_of(ccari_proc, voice_env, "alice")
+        pages.append(alice)
+        told = [(m["type"], m.get("contact_id") or m.get("contact", {}).get("id"))
+                for m in await alice.resume_calls()]
+        assert told == [("offer", cid), ("conference-left", cid), ("calls", None)]
         # Still theirs: the customer and bob talk on, without alice.
         assert await settled(two, talking) == talking
         async with sessions() as s:

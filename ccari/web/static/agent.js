@@ -123,7 +123,12 @@
     refresh();
   }
 
-  ccari.on("hello", (m) => { setState(m.state, m.reason); setPhone(m.phone_reachable); });
+  // The page (re)opened its socket: ccari sends her calls again, each as it stands, then
+  // the list of every call item the page should have (one that ended meanwhile goes).
+  ccari.on("hello", (m) => { setState(m.state, m.reason); setPhone(m.phone_reachable); ccari.send({ type: "calls.resume" }); });
+  ccari.on("calls", (m) => {
+    for (const [id, li] of [...items]) if (CALLS.includes(li.dataset.medium) && !m.contact_ids.includes(id)) drop(id);
+  });
   ccari.on("phone", (m) => setPhone(m.reachable));
   ccari.on("state", (m) => setState(m.state, m.reason));
   ccari.on("offer", (m) => showOffer(m.contact));

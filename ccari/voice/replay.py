@@ -1,0 +1,147 @@
+"""A reopened agent page gets her calls back.
+
+An agent who reloads her page, opens a second tab, or whose page reconnects after ccari
+restarted, sees each call she is on as she left it: the screen pop (with the codec her
+phone was rung with, while this process knows it), connected or on hold, muted, the
+recording (on or paused), a consult or conference under way, a supervisor whispering to
+her or in the call; and the call that waits for her wrap-up (her newest call, ended
+without her disposition, or a conference she left to the others).
+
+The page asks with ``calls.resume`` when its socket opens (as it asks ``chat.resume``).
+The answer is the messages the page already handles as they happen (``offer``,
+``connected``, ``held``, ``muted``, ``recording``, ``consulting``, ``conference`` ...),
+sent to her pages in order, then ``{"type": "calls", "contact_ids": [...]}``: every call
+item the page should have; a page that kept an item of a call that ended meanwhile (its
+socket was away while ccari restarted) drops it.
+
+What a context knows of a call beyond the voice ACD (the recording, a consult, a
+conference, a supervisor) it adds through ``VoiceService.page_views``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ccari.agents.commands import AgentCommands
+from ccari.agents.notifier import AgentHub
+from ccari.contacts import lifecycle
+from ccari.contacts.screenpop import screen_pop
+from ccari.errors import Conflict
+from ccari.routing import CALLS
+from ccari.storage.models import Agent, Contact
+from ccari.voice import wrapup
+from ccari.voice.calls import Call
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from ccari.voice.services import VoiceService
+
+# What a context tells a reopened page about a live call (the page's own messages).
+PageView = Callable[[Call], Awaitable[list[dict[str, Any]]]]
+Message = dict[str, Any]
+LIVE_PHASES = ("offered", "connected")
+RECENT = 20  # her newest calls looked at for one awaiting her wrap-up
+# An ended call her page had in wrap-up comes back this long (a shift), as the page kept it.
+WRAP_UP_KEPT = dt.timedelta(hours=12)
+
+
+def call_messages(call: Call, consulting: bool = False) -> list[Message]:
+    """The voice ACD's part of a live call: answered or not, on hold (not while the caller
+    waits on a consult: the page shows the consult instead), muted."""
+    out: list[Message] = []
+    if call.phase == "connected":
+        out.append({"type": "connected", "contact_id": call.contact_id})
+        if call.held_at is not None and not consulting:
+            out.append({"type": "held", "contact_id": call.contact_id})
+        if call.muted:
+            out.append({"type": "muted", "contact_id": call.contact_id})
+    return out
+
+
+def awaiting_wrap_up(contacts: list[Contact], agent_id: int,
+                     since: dt.datetime) -> list[Contact]:
+    """The calls among ``contacts`` (hers, newest first) her page shows in wrap-up: a
+    conference she left that goes on, and the newest call that ended (after ``since``)
+    without her disposition."""
+    out: list[Contact] = []
+    ended_seen = False
+    for c in contacts:
+        if c.state == lifecycle.State.COMPLETED:
+            if ended_seen:
+                continue
+            ended_seen = True  # only her newest ended call can still await her code
+            if c.ended_at is None or c.ended_at < since:
+                continue
+        try:
+            wrapup.when(c.state, c.meta, agent_id)
+        except Conflict:  # not hers to wrap up now
+            continue
+        out.append(c)
+    return out
+
+
+class CallReplay:
+    def __init__(self, voice: VoiceService, hub: AgentHub, views: list[PageView], *,
+                 consulting: Callable[[str], bool] = lambda contact_id: False) -> None:
+        self._voice = voice
+        self._hub = hub
+        self._views = views
+        self._consulting = consulting  # the call's caller is held for a consult
+
+    def register_commands(self, commands: AgentCommands) -> None:
+        commands.register("calls.resume", self._cmd_resume)
+
+    async def _cmd_resume(self, agent: Agent, msg: dict[str, Any]) -> Message:
+        return {"type": "calls", "contact_ids": await self.resume(agent)}
+
+    async def resume(self, agent: Agent) -> list[str]:
+        """Tell the agent's pages every call item they should have; their contact ids."""
+        live = [c for c in self._voice.calls.all()
+                if c.agent_id == agent.id and c.tenant_id == agent.tenant_id
+                and c.phase in LIVE_PHASES]
+        now = self._voice.now()
+        sent: list[str] = []
+        async with self._voice.sessions() as s:
+            batches: list[tuple[Call | None, list[Message]]] = []
+            for call in live:
+                contact = await s.get(Contact, call.contact_id)
+                if contact is None or contact.tenant_id != agent.tenant_id:
+                    continue
+                batches.append((call, [await self._offer(s, contact, now, call.codec),
+                                       *call_messages(call, self._consulting(call.contact_id))]))
+                sent.append(call.contact_id)
+            mine = list((await s.scalars(
+                select(Contact).where(Contact.tenant_id == agent.tenant_id,
+                                      Contact.agent_id == agent.id,
+                                      Contact.medium.in_([m.value for m in CALLS]),
+                                      Contact.state.in_((lifecycle.State.CONNECTED,
+                                                         lifecycle.State.COMPLETED)))
+                .order_by(Contact.arrived_at.desc()).limit(RECENT))).all())
+            for contact in awaiting_wrap_up(mine, agent.id, now - WRAP_UP_KEPT):
+                if contact.id in sent:
+                    continue
+                end = "completed" if contact.state == lifecycle.State.COMPLETED \
+                    else "conference-left"
+                batches.append((None, [await self._offer(s, contact, now, None),
+                                       {"type": end, "contact_id": contact.id}]))
+                sent.append(contact.id)
+        for live_call, batch in batches:
+            if live_call is not None:
+                for view in self._views:
+                    batch.extend(await view(live_call))
+            for message in batch:
+                await self._hub.send(agent.id, message)
+        return sent
+
+    @staticmethod
+    async def _offer(s: AsyncSession, contact: Contact, now: dt.datetime,
+                     codec: dict[str, Any] | None) -> Message:
+        pop = await screen_pop(s, contact, now)
+        if codec is not None:
+            pop["codec"] = codec
+        return {"type": "offer", "contact": pop, "resumed": True}
