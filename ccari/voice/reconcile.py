@@ -118,15 +118,17 @@ def controls(logged: Logged, *, caller_in_bridge: bool) -> Controls:
 def logged_controls(events: Iterable[tuple[str, dt.datetime, dict[str, Any]]]) -> Logged:
     """The controls of one contact from its ``held``/``resumed``/``muted``/``unmuted`` events
     and its consults' holds (a consult's end gives the caller back, as ``consults.py``
-    does; so does the agent leaving her conference, with her mute), in order."""
+    does; so does the agent leaving her conference, with her mute), in order.  A
+    ``resumed`` event carries the call's hold seconds so far; a hold that a consult's end
+    or her leaving ended adds its own."""
     out = Logged()
     for kind, at, data in events:
         if kind == "conference-agent-left":
-            out = replace(out, held_since=None, consult_since=None, muted=False)
+            out = replace(_given_back(out, at), muted=False)
         elif kind in consult_rules.HOLDS:
             out = replace(out, consult_since=at)
         elif kind in consult_rules.RESUMES:  # a completed one: the agent's mute went with her
-            out = replace(out, consult_since=None, held_since=None,
+            out = replace(_given_back(out, at),
                           muted=out.muted and kind != "consult-completed")
         elif kind == "held":
             out = replace(out, held_since=at)
@@ -135,6 +137,13 @@ def logged_controls(events: Iterable[tuple[str, dt.datetime, dict[str, Any]]]) -
         elif kind in ("muted", "unmuted"):
             out = replace(out, muted=kind == "muted")
     return out
+
+
+def _given_back(logged: Logged, at: dt.datetime) -> Logged:
+    """The caller back in the call at ``at``: the hold under way (if any) is over."""
+    since = logged.on_hold_since
+    held = max(0.0, (at - since).total_seconds()) if since is not None else 0.0
+    return replace(logged, held_since=None, consult_since=None, hold_s=logged.hold_s + held)
 
 
 def decide(state: str, *, in_memory: bool, caller_up: bool, agent_leg: str | None,

@@ -100,19 +100,26 @@ def at(seconds: float) -> dt.datetime:
     ([("consult-dialling", at(1), {})], Logged(consult_since=at(1))),
     ([("held", at(0), {}), ("consult-dialling", at(3), {})],
      Logged(held_since=at(0), consult_since=at(3))),
-    *[([("consult-dialling", at(1), {}), (end, at(4), {})], Logged())
+    # A consult's hold counts in the call's hold time once it ends.
+    *[([("consult-dialling", at(1), {}), (end, at(4), {})], Logged(hold_s=3.0))
       for end in ("consult-ended", "consult-conference", "consult-completed")],
     # A completed consult: the agent, muted or not, has left the call to the colleague.
     ([("muted", at(0), {}), ("consult-dialling", at(1), {}), ("consult-completed", at(4), {})],
-     Logged()),
+     Logged(hold_s=3.0)),
     ([("muted", at(0), {}), ("consult-dialling", at(1), {}), ("consult-ended", at(4), {})],
-     Logged(muted=True)),
+     Logged(muted=True, hold_s=3.0)),
     ([("held", at(0), {}), ("consult-dialling", at(3), {}), ("consult-ended", at(6), {})],
-     Logged()),  # the consult's end gives her back, held before or not
+     Logged(hold_s=6.0)),  # the consult's end gives her back, held before or not
+    # Held and resumed (5 s so far), then a consult of 3 s: 8 s; a later resume's own
+    # figure (which counts the consult, kept in memory) is the call's from then on.
+    ([("held", at(0), {}), ("resumed", at(5), {"hold_s": 5.0}),
+      ("consult-dialling", at(10), {}), ("consult-ended", at(13), {})], Logged(hold_s=8.0)),
+    ([("consult-dialling", at(10), {}), ("consult-ended", at(13), {}), ("held", at(20), {}),
+      ("resumed", at(22), {"hold_s": 5.0})], Logged(hold_s=5.0)),
 
     # The agent leaving her conference gives the caller back and takes her mute with her.
     ([("held", at(0), {}), ("muted", at(1), {}), ("conference-agent-left", at(2), {})],
-     Logged()),
+     Logged(hold_s=2.0)),
 ])
 def test_the_controls_as_the_contacts_log_has_them(
         events: list[tuple[str, dt.datetime, dict[str, Any]]], want: Logged) -> None:
