@@ -38,8 +38,9 @@ a snoop hears both directions; a snoop kept in a bridge that keeps mixing, too.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 Direction = Literal["none", "in", "out", "both"]
 
@@ -149,3 +150,31 @@ def after_agent_left(mode: Mode) -> tuple[Mode, Plan]:
     return Mode.LISTEN, Plan(new_snoop=listen.snoop, drop_snoop=True,
                              start_fill=listen.fill and not layout.fill,
                              stop_fill=layout.fill and not listen.fill)
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A session as its contact's log has it."""
+
+    supervisor_id: int
+    mode: Mode
+    # Silences it may have played into the call's bridge (each start or switch, at most one).
+    fills: int = 1
+
+
+def logged_sessions(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Logged]:
+    """The sessions a contact's log (``kind``, data; in order) has open, by session id,
+    each with its mode now: started, switched, not stopped."""
+    out: dict[str, Logged] = {}
+    for kind, data in events:
+        session = data.get("monitor")
+        if not isinstance(session, str):
+            continue
+        if kind == "monitor-started":
+            out[session] = Logged(int(data["supervisor_id"]), Mode(data["mode"]))
+        elif kind == "monitor-mode" and session in out:
+            was = out[session]
+            out[session] = replace(was, mode=Mode(data["mode"]), fills=was.fills + 1)
+        elif kind == "monitor-stopped":
+            out.pop(session, None)
+    return out

@@ -11,8 +11,9 @@ modes she can hear.  The call ending ends the session (its legs, its bridge); th
 ending leaves the call up.  A call whose agent left her conference to the others can still
 be listened to (a snoop on the customer's leg) or barged into; whisper and take over need
 the agent (409 ``agent-not-in-call``); a session listening or whispering when she leaves
-listens on (``agent_left``).  After an ARI reconnect, what Asterisk still has of sessions
-this process does not know is hung up (``reconcile``).
+listens on (``agent_left``).  After a restart of ccari, a session its contact's log has
+open whose phone Asterisk still has goes on in its mode (her phone is not dialled again);
+what else Asterisk has of sessions this process does not know is hung up (``reconcile``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError
 from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
 from ccari.ari.ids import Kind
+from ccari.ari.models import Bridge, Channel
 from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
 from ccari.errors import Conflict, NotFound
@@ -328,10 +332,14 @@ class Supervision:
 
     # ---- restart, reconnect, shutdown --------------------------------------------------------
     async def reconcile(self) -> None:
-        """After an ARI (re)connect: Asterisk's session objects this process does not know
-        are hung up; sessions whose phone Asterisk no longer has end."""
-        channels = {c.id for c in await self._ari.list_channels()}
-        bridges = {b.id for b in await self._ari.list_bridges()}
+        """After an ARI (re)connect (the voice ACD's reconcile has run): the sessions a
+        previous process left on this node's calls are taken up again; what else Asterisk
+        has of sessions this process does not know is hung up; sessions whose phone
+        Asterisk no longer has end."""
+        found = {c.id: c for c in await self._ari.list_channels()}
+        listed = await self._ari.list_bridges()
+        await self._rebuild(found, listed)
+        channels, bridges = set(found), {b.id for b in listed}
         for ch in channels:
             if ids.kind_of(ch) in (Kind.SUPERVISOR_LEG, Kind.SNOOP) and self._of_object(ch) is None:
                 await safe(self._ari.hangup(ch, reason="normal"))
@@ -341,6 +349,43 @@ class Supervision:
         for session in list(self._sessions.values()):
             if session.leg not in channels:
                 await self._end(session, "lost", leg_gone=True)
+
+    async def _rebuild(self, channels: dict[str, Channel], bridges: list[Bridge]) -> None:
+        """Each session the contact's log has open, whose phone Asterisk still has, made
+        again in its mode: a new snoop and silence, her phone moved where the mode wants it
+        (one not yet answered is made when it answers).  A take-over's call is the voice
+        ACD's; its session is not kept."""
+        for call in self._voice.calls.all():
+            if call.phase != "connected" or not call.bridge_id:
+                continue
+            async with self._voice.sessions() as db:
+                logged = monitoring.logged_sessions(
+                    (e.kind, e.data or {})
+                    for e in await repo.events(db, call.tenant_id, call.contact_id))
+                names = dict((await db.execute(select(Agent.id, Agent.display_name).where(
+                    Agent.id.in_([x.supervisor_id for x in logged.values()])))).tuples().all())
+            for sid, was in logged.items():
+                session = Session(sid, call.contact_id, call.tenant_id, was.supervisor_id,
+                                  names.get(was.supervisor_id, ""), was.mode, fills=was.fills)
+                leg = channels.get(session.leg)
+                if sid in self._sessions or leg is None or was.mode is Mode.TAKE_OVER:
+                    continue
+                self._sessions[sid] = session
+                old = [ch for ch in channels if ids.kind_of(ch) is Kind.SNOOP
+                       and self._of_object(ch) is session]
+                session.snoops = max((int(ch.rpartition("-")[2]) for ch in old), default=0)
+                await asyncio.gather(
+                    *(safe(self._ari.hangup(ch, reason="normal")) for ch in old),
+                    *(safe(self._ari.stop_playback(ids.make(Kind.WHISPER_FILL, sid, n)))
+                      for n in range(1, was.fills + 1)))
+                log.info("reconcile: contact %s: session %s of supervisor %s goes on (%s)",
+                         call.contact_id, sid, was.supervisor_id, was.mode)
+                if leg.state == "Up":
+                    session.answered = True
+                    session.bridged_in = next(
+                        (b.id for b in bridges if session.leg in b.channels), None)
+                    async with session.lock:
+                        await self._carry_out(session, monitoring.plan(None, was.mode))
 
     async def close(self) -> None:
         for session in list(self._sessions.values()):

@@ -26,9 +26,10 @@ from ccari.storage.models import Contact, ContactEvent
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.voice.calls import rest, table
 from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
-from tests.voice.media import FREQS, HEARD, Leg, closed, leg, settled, three_legs
+from tests.voice.media import EXPECTED, FREQS, HEARD, Leg, closed, leg, settled, three_legs
 from tests.voice.test_hold_restart import _ended, _true, connected, speak
 from tests.voice.test_restart import CcariProcess, ccari_proc
+from tests.voice.test_supervision_pbx import Supervisor, session_of
 from tests.voice.test_voice_pbx import phone
 
 pytestmark = pytest.mark.pbx
@@ -54,11 +55,12 @@ class OnACall:
 
 
 @contextlib.asynccontextmanager
-async def alice_and_bob_on_a_call(cfg: Config, env: VoiceEnv,
-                                  proc: CcariProcess) -> AsyncIterator[OnACall]:
+async def alice_and_bob_on_a_call(cfg: Config, env: VoiceEnv, proc: CcariProcess, *,
+                                  supervisor: bool = False) -> AsyncIterator[OnACall]:
+    """(``supervisor``: sam's phone too, as legs["supervisor"].)"""
     engine = make_engine(cfg.database.url)
     sessions = make_sessionmaker(engine)
-    legs = await three_legs(env, supervisor=False)
+    legs = await three_legs(env, supervisor=supervisor)
     legs["colleague"] = await leg("colleague", PHONE_IP, lambda **p: phone(env, "bob", **p))
     p = cfg.pbx
     pages: list[AgentPage] = []
@@ -71,7 +73,9 @@ async def alice_and_bob_on_a_call(cfg: Config, env: VoiceEnv,
             pages += [alice, bob]
             assert (await alice.presence("ready"))["state"] == "ready"
             assert (await bob.presence("ready"))["state"] == "ready"
-            async with legs["agent"].sipp, legs["colleague"].sipp:
+            async with contextlib.AsyncExitStack() as phones:
+                for name in ("agent", "colleague", "supervisor")[:3 if supervisor else 2]:
+                    await phones.enter_async_context(legs[name].sipp)
                 await legs["customer"].sipp.start()
                 customer = legs["customer"].sink
                 await eventually(lambda: _true(customer.remote), what="the IVR's first words")
@@ -101,10 +105,11 @@ async def consult_bridged(ari: AriRest, leg_id: str) -> str | None:
                  if leg_id in b.channels and b.id.startswith("cnb-")), None)
 
 
-async def consult_events(sessions: async_sessionmaker[AsyncSession], cid: str) -> list[str]:
+async def consult_events(sessions: async_sessionmaker[AsyncSession], cid: str,
+                         like: str = "consult-%") -> list[str]:
     async with sessions() as s:
         return list(await s.scalars(select(ContactEvent.kind).where(
-            ContactEvent.contact_id == cid, ContactEvent.kind.like("consult-%"))
+            ContactEvent.contact_id == cid, ContactEvent.kind.like(like))
             .order_by(ContactEvent.id)))
 
 
@@ -336,3 +341,51 @@ async def test_a_call_handed_over_by_a_completed_consult_stays_up_after_a_restar
         await ari.hangup(consult)  # bob hangs up: the call ends
         ended = await eventually(lambda: _ended(sessions, cid), what="completed")
     assert ended.disposition == "transferee-hangup"
+
+
+async def test_a_supervisor_listening_listens_on_after_a_restart_then_whispers(
+    voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
+) -> None:
+    async with alice_and_bob_on_a_call(voice_cfg, voice_env, ccari_proc,
+                                       supervisor=True) as on:
+        legs, ari, pages, cid = on.legs, on.ari, on.pages, on.live.id
+        three = {k: legs[k] for k in ("customer", "agent", "supervisor")}
+        assert on.live.agent_channel_id and on.live.channel_id
+        await speak(ari, legs["agent"], on.live.agent_channel_id)
+        sam = Supervisor(await page_of(ccari_proc, voice_env, "sam"))
+        pages.append(sam.page)
+        assert (await sam.monitor(cid, "listen"))[0] == 200
+        session = await eventually(lambda: session_of(sam, cid), what="sam's phone answered")
+        assert await settled(three, EXPECTED["listen"]) == EXPECTED["listen"]
+        await on.alice.close()
+
+        await ccari_proc.kill()
+        await ccari_proc.start()
+        sam = Supervisor(await page_of(ccari_proc, voice_env, "sam"))
+        pages.append(sam.page)
+        # The same session goes on: sam still hears both, nobody hears her.
+        again = await eventually(lambda: session_of(sam, cid), what="the session rebuilt")
+        assert (again["session"], again["mode"]) == (session["session"], "listen")
+        assert await settled(three, EXPECTED["listen"]) == EXPECTED["listen"]
+        # She whispers to alice on the same phone call, and alice's page says so.
+        alice = await page_of(ccari_proc, voice_env, "alice")
+        pages.append(alice)
+        status, body = await sam.monitor(cid, "whisper")
+        assert (status, body["session"]) == (200, session["session"])
+        assert await settled(three, EXPECTED["whisper"]) == EXPECTED["whisper"]
+        told = {m["type"]: m for m in await alice.resume_calls()}
+        assert told["monitored"]["mode"] == "whisper"
+        status, body = await sam.call("DELETE", f"/supervisor/api/calls/{cid}/monitor")
+        assert (status, body["state"]) == (200, "stopped")
+
+        async def session_gone() -> bool:
+            return {c.id for c in await ari.list_channels()} == {
+                on.live.channel_id, on.live.agent_channel_id}
+
+        await eventually(session_gone, what="no supervisor leg or snoop left")
+        await ari.hangup(on.live.channel_id)
+        await eventually(lambda: _ended(on.sessions, cid), what="completed")
+        sam_phone = await legs["supervisor"].sipp.result()
+    assert sam_phone.requests.get("INVITE") == 1, sam_phone.describe()  # never dialled again
+    kinds = await consult_events(on.sessions, cid, "monitor-%")
+    assert kinds == ["monitor-started", "monitor-mode", "monitor-stopped"]

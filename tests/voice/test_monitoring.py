@@ -10,12 +10,14 @@ import pytest
 from ccari.voice.monitoring import (
     LAYOUTS,
     IllegalSwitch,
+    Logged,
     Mode,
     NoAgent,
     Plan,
     Snoop,
     after_agent_left,
     check_mode,
+    logged_sessions,
     plan,
 )
 
@@ -148,3 +150,25 @@ def test_a_session_listens_on_when_the_agent_leaves(before: Mode, after: Mode) -
         layout.snoop, "call" if layout.in_call else "monitor", layout.fill)
     assert (steps.new_snoop is not None) == (LAYOUTS[before].snoop is not None)
     assert not steps.drop_agent and steps.notify is None
+
+
+def started(sid: str, mode: str, who: int = 7) -> tuple[str, dict[str, object]]:
+    return ("monitor-started", {"monitor": sid, "mode": mode, "supervisor_id": who})
+
+
+@pytest.mark.parametrize(("events", "want"), [
+    ([], {}),
+    ([started("a", "listen")], {"a": Logged(7, Mode.LISTEN)}),
+    # Switched twice: the last mode, and a silence per start or switch to stop.
+    ([started("a", "listen"), ("monitor-mode", {"monitor": "a", "mode": "whisper"}),
+      ("monitor-mode", {"monitor": "a", "mode": "barge"})],
+     {"a": Logged(7, Mode.BARGE, fills=3)}),
+    ([started("a", "listen"), ("monitor-stopped", {"monitor": "a", "reason": "stopped"})], {}),
+    # Two supervisors, one stopped; other events of the call do not count.
+    ([started("a", "listen", 7), ("held", {}), started("b", "barge", 8),
+      ("monitor-stopped", {"monitor": "a"})], {"b": Logged(8, Mode.BARGE)}),
+    ([started("a", "take_over")], {"a": Logged(7, Mode.TAKE_OVER)}),
+])
+def test_the_sessions_a_contacts_log_has_open(
+        events: list[tuple[str, dict[str, object]]], want: dict[str, Logged]) -> None:
+    assert logged_sessions(events) == want
