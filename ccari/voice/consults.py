@@ -1,5 +1,6 @@
-"""Consultative transfer: the agent calls a colleague or an outside number while the caller
-waits on hold with the music, talks with them in a bridge of their own, then
+"""Consultative transfer: the agent calls a colleague, a skill (the most proficient colleague
+with it who is ready now) or an outside number while the caller waits on hold with the
+music, talks with them in a bridge of their own, then
 
 * **completes** it: the caller joins the consulted party in the call's bridge, the agent's
   leg ends and she goes to wrap-up; that party is the call's other side from then on (its
@@ -17,7 +18,8 @@ the agent.  The caller or the agent hanging up ends the call, and with it the co
 leg, its bridge).  A consulted colleague is kept out of the queue's offers (not ready,
 ``in_call``) from the moment her phone rings until her leg is gone (after a complete, until
 she leaves the call); the agent's hold and resume are refused while the consult is under way
-(409 ``consult-in-progress``: the caller is already held).  Every step is in the contact's
+(409 ``consult-in-progress``: the caller is already held).  The colleague's page shows the
+call's screen pop (the same customer and history) while her leg lasts.  Every step is in the contact's
 event log; each command takes the call's lock like the other controls.
 """
 
@@ -40,14 +42,20 @@ from ccari.ari.models import Bridge, Channel
 from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService
-from ccari.errors import BadRequest, CcariError, Conflict, NotFound
+from ccari.errors import BadRequest, CcariError, Conflict
 from ccari.storage.models import Agent, ContactMeta
 from ccari.voice import consult_rules as rules
 from ccari.voice.calls import Call
+from ccari.voice.colleagues import Colleagues
 from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
 from ccari.voice.legs import dial, register_legs
-from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
+from ccari.voice.transfer_targets import (
+    ToAgent,
+    ToNumber,
+    ToSkill,
+    target_of,
+)
 from ccari.voice.transfers import Transfers
 
 if TYPE_CHECKING:
@@ -77,7 +85,8 @@ class Consults:
         self._queue = queue
         self._transfers = transfers
         self._by_contact: dict[str, Consult] = {}
-        self._engaged: dict[str, int] = {}  # a colleague's leg -> her agent id
+        # The colleagues it rings: out of the queue's offers, the call's pop on their page.
+        self.colleagues = Colleagues(voice.sessions, queue, hub, voice.now)
         voice.agent_part_over.append(self.call_over)
         voice.page_views.append(self.page_view)
 
@@ -122,12 +131,10 @@ class Consults:
     # ---- start -----------------------------------------------------------------------------
     async def _cmd_consult(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
         contact_id = field(msg, "contact_id")
-        if msg.get("skill") is not None or (msg.get("agent") is None
-                                            and msg.get("number") is None):
-            raise BadRequest("name a colleague (agent) or a number", error_id="bad-transfer")
+        if msg.get("skill") is None and msg.get("agent") is None and msg.get("number") is None:
+            raise BadRequest("name a skill, a colleague (agent) or a number",
+                             error_id="bad-transfer")
         target = target_of(msg)
-        if isinstance(target, ToSkill):  # excluded above
-            raise BadRequest("name a colleague (agent) or a number", error_id="bad-transfer")
         call = call_of(self._voice, agent, contact_id)
         try:
             return await self.consult(agent, call, target)
@@ -136,19 +143,17 @@ class Consults:
                 await self._log(call, "consult-refused", agent_id=agent.id, error=exc.error_id)
             raise
 
-    async def consult(self, agent: Agent, call: Call, target: ToAgent | ToNumber
+    async def consult(self, agent: Agent, call: Call, target: ToAgent | ToSkill | ToNumber
                       ) -> dict[str, Any]:
+        """Ring ``target`` for a consult (a skill: the colleague chosen for it)."""
         if call.contact_id in self._by_contact:  # first (again under the call's lock)
             raise Conflict("a consult is under way", error_id="consult-in-progress")
         caller_id, to, colleague = "", {}, None
-        if isinstance(target, ToAgent):
-            async with self._voice.sessions() as s:
-                other = await s.scalar(select(Agent).where(Agent.tenant_id == agent.tenant_id,
-                                                           Agent.username == target.username))
-            if other is None:
-                raise NotFound("no such agent", error_id="agent-not-found")
-            check_colleague(self._queue.agent_state(other.id), same_agent=other.id == agent.id)
-            endpoint, to = f"PJSIP/{other.phone_username}", {"agent": target.username}
+        if not isinstance(target, ToNumber):
+            other = await self.colleagues.choose(agent, target)
+            endpoint, to = f"PJSIP/{other.phone_username}", {"agent": other.username}
+            if isinstance(target, ToSkill):
+                to["skill"] = target.skill
             colleague = other.id
         else:
             dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number,
@@ -169,16 +174,16 @@ class Consults:
                               outside=isinstance(target, ToNumber))
             if consult.outside:
                 await self._transfers.admit(agent.tenant_id, consult.leg)
-            elif colleague is not None:  # no queued work for her from now on
-                self._engaged[consult.leg] = colleague
-                await self._queue.set_engaged(colleague, True)
+            else:  # no queued work for her from now on
+                await self.colleagues.engage(consult.leg, colleague)
             try:
                 await self._save(call, agent, consult)  # committed before it is dialled
             except BaseException:
                 await self._transfers.release(consult.leg)
-                await self._disengage(consult.leg)
+                await self.colleagues.disengage(consult.leg)
                 raise
             self._by_contact[contact_id] = consult
+            await self.colleagues.pop(consult.leg, row, agent)
             await self._hold_caller(call)
             ari = self._ari
             await safe(ari.create_bridge(consult.bridge, type="mixing"))
@@ -194,7 +199,7 @@ class Consults:
                 log.warning("contact %s: consult leg %s not dialled: %s", contact_id,
                             consult.leg, exc)
                 await self._back_to_agent(call, consult, "dial-failed")
-                await self._disengage(consult.leg)
+                await self.colleagues.disengage(consult.leg)
                 raise Conflict("the consult could not be dialled",
                                error_id="consult-failed") from None
         log.info("contact %s: agent %s consults %s (leg %s)", contact_id, agent.id, to,
@@ -269,6 +274,7 @@ class Consults:
             consult.answered = True
             await self._log(call, "consult-answered", leg=leg)
             await safe(self._ari.add_channel(consult.bridge, leg))
+        await self.colleagues.answered(leg, contact_id)
         if call.agent_id is not None:
             await self._voice_hub_send(call.agent_id, {"type": "consult-answered",
                                                        "contact_id": contact_id})
@@ -276,7 +282,7 @@ class Consults:
     async def leg_gone(self, leg: str) -> None:
         """The consulted leg ended: before a complete or a three-way, the caller is back
         with the agent; in a three-way call, it only leaves."""
-        await self._disengage(leg)
+        await self.colleagues.disengage(leg)
         contact_id = ids.rest_of(leg, Kind.CONSULT_LEG).rpartition("-")[0]
         consult = self._by_contact.get(contact_id)
         if consult is None or consult.leg != leg:
@@ -362,7 +368,7 @@ class Consults:
                           joined=step is rules.Step.JOINED)
         if logged.phase is rules.Phase.OVER and agent_leg == logged.leg:  # completed
             self._transfers.adopt(logged.leg)  # its hanging up ends the call
-            await self._engage(logged.leg, colleague)
+            await self.colleagues.engage(logged.leg, colleague)
         if step is rules.Step.AGENT_HOME:
             await self._move([agent_leg], call.bridge_id, bridges)
         elif step is rules.Step.LEFT:
@@ -370,7 +376,7 @@ class Consults:
         elif step is not rules.Step.NOTHING:
             self._by_contact[call.contact_id] = consult
             if leg is not None:
-                await self._engage(consult.leg, colleague)
+                await self.colleagues.engage(consult.leg, colleague)
         if step is rules.Step.BACK_TO_AGENT:
             await self._back_to_agent(call, consult, "lost", gone=True)
         elif step is rules.Step.JOINED:
@@ -393,18 +399,6 @@ class Consults:
             await safe(self._ari.add_channel(bridge, missing))
 
     # ---- helpers ---------------------------------------------------------------------------
-    async def _engage(self, leg: str, colleague: int | None) -> None:
-        """A colleague's leg (rebuilt): she is offered no queued work until it is gone."""
-        if colleague is not None:
-            self._engaged[leg] = colleague
-            await self._queue.set_engaged(colleague, True)
-
-    async def _disengage(self, leg: str) -> None:
-        """The colleague's leg is gone: she may be offered queued work again."""
-        colleague = self._engaged.pop(leg, None)
-        if colleague is not None:
-            await self._queue.set_engaged(colleague, False)
-
     async def _back_to_agent(self, call: Call, consult: Consult, why: str, *, gone: bool = False,
                              **data: Any) -> None:
         await self._log(call, "consult-ended", reason=why, leg=consult.leg, **data)

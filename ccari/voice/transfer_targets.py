@@ -7,7 +7,7 @@ and carries the transfer out; these functions only judge what they are given.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,17 @@ TAKES_CALLS: Mapping[str, bool] = {
     "wrap_up": False,
     "logged_out": False,
 }
+
+
+def colleague_for_skill(ready: Iterable[tuple[str, int]], me: str) -> str:
+    """The colleague a consult to a skill rings: of those ready now who have it (username,
+    proficiency), the most proficient (then by name), never the agent herself; 409
+    ``no-agent-free`` when there is none (a transfer to the skill queues the call instead)."""
+    best = sorted((-level, name) for name, level in ready if name != me and level > 0)
+    if not best:
+        raise Conflict("no colleague with this skill is free now (a transfer to the skill "
+                       "waits in the queue)", error_id="no-agent-free")
+    return best[0][1]
 
 
 def check_colleague(state: str, *, same_agent: bool) -> None:

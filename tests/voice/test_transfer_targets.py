@@ -15,6 +15,7 @@ from ccari.voice.transfer_targets import (
     ToNumber,
     ToSkill,
     check_colleague,
+    colleague_for_skill,
     target_of,
 )
 
@@ -83,3 +84,22 @@ def test_every_router_state_is_judged() -> None:
     assert [s for s, ok in TAKES_CALLS.items() if ok] == ["ready"]
     with pytest.raises(Conflict):
         check_colleague("something-new", same_agent=False)
+
+
+@pytest.mark.parametrize(("ready", "me", "want"), [
+    ([("bob", 5)], "alice", "bob"),
+    ([("bob", 5), ("dan", 8)], "alice", "dan"),  # the most proficient
+    ([("dan", 5), ("bob", 5)], "alice", "bob"),  # then by name
+    ([("alice", 9), ("bob", 2)], "alice", "bob"),  # never herself
+    ([("alice", 9)], "alice", "no-agent-free"),
+    ([("bob", 0)], "alice", "no-agent-free"),  # a proficiency of 0 is not the skill
+    ([], "alice", "no-agent-free"),
+])
+def test_the_colleague_a_consult_to_a_skill_rings(ready: list[tuple[str, int]], me: str,
+                                                  want: str) -> None:
+    if want == "no-agent-free":
+        with pytest.raises(Conflict) as err:
+            colleague_for_skill(ready, me)
+        assert err.value.error_id == want
+    else:
+        assert colleague_for_skill(ready, me) == want

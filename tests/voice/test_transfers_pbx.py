@@ -68,6 +68,13 @@ class Pushed:
             if msg.type == aiohttp.WSMsgType.TEXT:
                 self.messages.append(msg.json())
 
+    async def of(self, contact_id: str, last: str, times: int = 1
+                 ) -> list[dict[str, Any]] | None:
+        """The messages about ``contact_id`` so far, once ``times`` of type ``last`` came."""
+        mine = [m for m in self.messages if contact_id in (
+            m.get("contact_id"), m.get("contact", {}).get("id"))]
+        return mine if sum(m.get("type") == last for m in mine) >= times else None
+
     async def offer(self) -> dict[str, Any] | None:
         return next((m["contact"] for m in self.messages if m.get("type") == "offer"), None)
 
@@ -288,22 +295,30 @@ async def answered_consult(rt: Runtime, legs: dict[str, Leg], contact_id: str, n
     return consult
 
 
-async def test_consult_a_colleague_cancel_then_complete(
+async def test_consult_a_skill_cancel_then_a_colleague_complete(
     ccari: Runtime, voice_env: VoiceEnv, openapi_conformance: Conformances
 ) -> None:
     async with call_with_alice(ccari, voice_env, openapi_conformance, ready_too=("bob",),
                                phones={"colleague": "bob"}) as scene:
         page, legs, live, cid = scene.page, scene.legs, scene.live, scene.cid
+        bob_page = await page_of(scene.served, "bob")
+        bob_pushed = Pushed(bob_page)
         three = scene.only("customer", "agent")
         status, body = await rest(page, cid, "consult_complete")
         assert (status, body["error"]) == (409, "not-consulting")
-        status, body = await rest(page, cid, "consult", {"skill": "support"})
-        assert (status, body["error"]) == (400, "bad-transfer")
-        assert await rest(page, cid, "consult", {"agent": "bob"}) == (
+        status, body = await rest(page, cid, "consult", {"skill": "billing"})
+        assert (status, body["error"]) == (409, "no-agent-free")  # nobody has it
+        # A consult to a skill rings the colleague ready with it: bob (support).
+        assert await rest(page, cid, "consult", {"skill": "support"}) == (
             200, {"type": "consulting", "contact_id": cid})
         status, body = await rest(page, cid, "consult", {"agent": "bob"})
         assert (status, body["error"]) == (409, "consult-in-progress")
         await answered_consult(ccari, legs, cid, 1)
+        # bob's page shows the call's screen pop: the same customer, a consult from alice.
+        told = await eventually(lambda: bob_pushed.of(cid, "connected"), what="bob's pop")
+        assert [m["type"] for m in told] == ["offer", "connected"]
+        assert told[0]["contact"]["customer"]["name"] == "Ada Lovelace"
+        assert told[0]["consult"] == {"from": "Alice Sales"}
         # Alice and bob talk; the customer, on hold, hears neither.
         talk = scene.only("agent", "colleague")
         want = table(talk, "agent<colleague", "colleague<agent")
@@ -316,6 +331,7 @@ async def test_consult_a_colleague_cancel_then_complete(
         assert cancelled == {"type": "consult-cancelled", "contact_id": cid}
         back = table(three, "customer<agent", "agent<customer")
         assert await settled(three, back) == back
+        await eventually(lambda: bob_pushed.of(cid, "withdrawn"), what="bob's pop gone")
 
         # Again, then complete: the customer talks with bob, alice leaves.
         await command(page, {"type": "call.consult", "contact_id": cid, "agent": "bob"},
@@ -330,13 +346,19 @@ async def test_consult_a_colleague_cancel_then_complete(
         assert ccari.queue.agent_state(scene.agents["alice"].id) == "wrap_up"
         assert ccari.ari is not None and live.bridge_id is not None
         assert await channels_in(ccari, live.bridge_id) == {live.channel_id, consult}
-        # Bob hangs up: the call ends.
+        # Bob hangs up: the call ends, its pop leaves his page.
         await ccari.ari.hangup(consult)
         ended = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
         await eventually(lambda: nothing_left(ccari), what="no channel, no bridge")
+        pushed = await eventually(lambda: bob_pushed.of(cid, "withdrawn", 2),
+                                  what="bob's pop gone")
+        await bob_pushed.close()
+        await bob_page.close()
+    assert [m["type"] for m in pushed] == ["offer", "connected", "withdrawn"] * 2
     assert ended.disposition == "transferee-hangup"
     assert ended.agent_id == scene.agents["alice"].id
-    assert [c["to"] for c in ended.meta["consults"]] == [{"agent": "bob"}, {"agent": "bob"}]
+    assert [c["to"] for c in ended.meta["consults"]] == [
+        {"agent": "bob", "skill": "support"}, {"agent": "bob"}]
     kinds = [e.kind for e in await events_of(ccari, ended)]
     assert kinds.count("consult-dialling") == 2 and kinds.count("consult-answered") == 2
     assert kinds.index("consult-ended") < kinds.index("consult-completed") \

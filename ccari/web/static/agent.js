@@ -44,7 +44,9 @@
     li.querySelector(".accept").hidden = !(web && status === "offered");
     li.querySelector(".reject").hidden = !(web && status === "offered");
     li.querySelector(".complete").hidden = !(web && status === "connected");
-    li.querySelector(".call-controls").hidden = !(!web && (status === "connected" || status === "held"));
+    // A colleague's call she was rung for as a consult: its pop, no controls (her phone's).
+    const consulted = li.dataset.consulted === "yes";
+    li.querySelector(".call-controls").hidden = consulted || !(!web && (status === "connected" || status === "held"));
     li.querySelector(".hold").hidden = status === "held";
     li.querySelector(".resume").hidden = status !== "held";
     li.querySelector(".wrap-up").hidden = !(!web && status === "wrap-up");
@@ -57,7 +59,7 @@
     $("slots").textContent = Object.entries(counts).map(([m, n]) => m + ": " + n).join(" · ");
   }
 
-  function showOffer(c) {
+  function showOffer(c, consult) {
     let li = items.get(c.id);
     if (!li) {
       li = $("work-item").content.firstElementChild.cloneNode(true);
@@ -76,7 +78,7 @@
       li.querySelector(".record-pause").addEventListener("click", () => call("call.record_pause"));
       li.querySelector(".record-resume").addEventListener("click", () => call("call.record_resume"));
       li.querySelector(".record-stop").addEventListener("click", () => call("call.record_stop"));
-      // Transfer or consult: to a skill (transfer only), a colleague or an outside number.
+      // Transfer or consult: to a skill, a colleague or an outside number.
       const target = () => ({ [li.querySelector(".transfer-kind").value]: li.querySelector(".transfer-to").value });
       li.querySelector(".transfer").addEventListener("click", () => call("call.transfer", target()));
       li.querySelector(".consult").addEventListener("click", () => call("call.consult", target()));
@@ -93,6 +95,9 @@
     }
     li.ccariContact = c;
     li.dataset.medium = c.medium;
+    li.dataset.consulted = consult ? "yes" : "";
+    li.querySelector(".consult-from").hidden = !consult;
+    li.querySelector(".consult-from").textContent = consult ? "consult from " + consult.from : "";
     li.querySelector(".medium").textContent = c.medium;
     li.querySelector(".caller").textContent = [c.caller_name, c.caller_number].filter(Boolean).join(" ") || "unknown";
     const cust = c.customer;
@@ -131,7 +136,7 @@
   });
   ccari.on("phone", (m) => setPhone(m.reachable));
   ccari.on("state", (m) => setState(m.state, m.reason));
-  ccari.on("offer", (m) => showOffer(m.contact));
+  ccari.on("offer", (m) => showOffer(m.contact, m.consult));
   ccari.on("connected", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });
   ccari.on("withdrawn", (m) => drop(m.contact_id));
   // A call ends in wrap-up on the page: the disposition closes it.
