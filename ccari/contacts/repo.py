@@ -185,7 +185,8 @@ async def open_contacts(session: AsyncSession, node: str,
 
 # What the router reads of a contact (ccari.contacts.routing.row_item, which reads these by
 # position: keep the order), and the states it holds.
-# Of ``meta`` only the reserved agent, read by the database (no JSON decoding of the rest).
+# Of ``meta`` only the reserved agent and the agent who left a call that goes on, read by
+# the database (no JSON decoding of the rest).
 # ``attributes`` as the database's text: contacts asking the same share one parse.  Times in
 # seconds since the epoch, computed by the database: when it waits from (queued, else
 # arrived) and, for a connected one, since when it is handled (connected, else arrived).
@@ -198,7 +199,8 @@ _ROUTED = (_CONTACTS.c.id, _CONTACTS.c.tenant_id, _CONTACTS.c.medium, _CONTACTS.
                "waiting_from"),
            epoch(func.coalesce(_CONTACTS.c.connected_at, _CONTACTS.c.arrived_at)).label(
                "handled_from"),
-           epoch(_CONTACTS.c.not_before).label("not_before"))
+           epoch(_CONTACTS.c.not_before).label("not_before"),
+           _CONTACTS.c.meta["agent_left"].as_string().label("agent_left"))
 ROUTED_STATES = (State.QUEUED.value, State.OFFERED.value, State.CONNECTED.value)
 
 

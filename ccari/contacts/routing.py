@@ -109,7 +109,7 @@ def row_item(row: Sequence[Any]) -> WorkItem:
     """A row of ``ccari.contacts.repo.routed_rows`` as the router sees it (read by position:
     by name, the attributes of 100,000 rows cost as much as all the rest of the restart)."""
     (contact_id, tenant_id, medium, _, _, queue_id, attributes, reserved_agent, priority,
-     waiting_from, _, not_before) = row
+     waiting_from, _, not_before, _) = row
     return routed_item(contact_id, tenant_id, medium, queue_id, priority, waiting_from,
                        not_before, requirements_from_json(attributes), reserved_agent)
 
@@ -117,14 +117,15 @@ def row_item(row: Sequence[Any]) -> WorkItem:
 def restore_args(rows: Iterable[Sequence[Any]]) -> tuple[
         list[tuple[WorkItem, str, float]], list[WorkItem]]:
     """The rows of ``routed_rows`` as :meth:`ccari.routing.Router.restore` takes them: the
-    contacts being handled, with their agent and since when, and the others (queued, or
-    offered when the previous process ended), waiting."""
+    contacts being handled, with their agent and since when (not a call its agent left to
+    others: she is free of it), and the others (queued, or offered when the previous
+    process ended), waiting."""
     in_progress: list[tuple[WorkItem, str, float]] = []
     waiting: list[WorkItem] = []
     for row in rows:
-        state, agent_id, handled_from = row[3], row[4], row[10]
+        state, agent_id, handled_from, agent_left = row[3], row[4], row[10], row[12]
         if state == "connected":
-            if agent_id:
+            if agent_id and not agent_left:
                 in_progress.append((row_item(row), str(agent_id), handled_from))
         elif state in ("queued", "offered"):
             waiting.append(row_item(row))

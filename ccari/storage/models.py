@@ -263,7 +263,10 @@ ContactMeta = TypedDict("ContactMeta", {
     "conference": list[dict[str, Any]],  # voice: parties the agent added, {"agent_id", "to", "leg"}
     "ended_by": str,           # voice: who ended the call, once a wrap-up code replaced it
     "note": str,               # the agent's wrap-up note
-    "agent_left": int,         # voice: the agent who left her conference to the others
+    "agent_left": int,         # voice: the agent whose part is over while the call goes on
+                               # (she left her conference, completed a consult, was taken
+                               # over from)
+    "taken_over_by": int,      # voice: the supervisor who took the call over
     "wrap_up": dict[str, Any],  # voice: her {"disposition", "note"} until the call ends
     "fax": dict[str, Any],     # fax: how it came, {"detected": bool, "mode": "audio"|"t38"|None}
 }, total=False)

@@ -40,7 +40,7 @@ from ccari.storage.models import Agent, ContactMeta
 from ccari.voice import conference_rules as rules
 from ccari.voice.calls import Call
 from ccari.voice.conference_rules import Conference, Party
-from ccari.voice.controls import call_of, connected
+from ccari.voice.controls import call_of, connected, save_agent_left
 from ccari.voice.hold import safe
 from ccari.voice.legs import dial, register_legs
 from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
@@ -238,13 +238,7 @@ class Conferences:
 
     async def _agent_leaves(self, call: Call, conf: Conference, agent_id: int, *,
                             how: str) -> None:
-        async with self._voice.sessions() as s:  # she may wrap up at once (wrapup.py)
-            row = await repo.get(s, call.contact_id, call.tenant_id, for_update=True)
-            if row is not None:
-                row.meta = {**row.meta, "agent_left": agent_id}
-                await repo.log(s, row, "conference-agent-left", self._voice.now(),
-                               agent_id=agent_id, by=how)
-                await s.commit()
+        await save_agent_left(self._voice, call, agent_id, "conference-agent-left", by=how)
         conf.agent_left = True
         agent_leg = call.agent_channel_id
         self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end

@@ -47,7 +47,7 @@ from ccari.storage.models import Agent, ContactMeta
 from ccari.voice import consult_rules as rules
 from ccari.voice.calls import Call
 from ccari.voice.colleagues import Colleagues
-from ccari.voice.controls import call_of, connected
+from ccari.voice.controls import call_of, connected, save_agent_left
 from ccari.voice.hold import safe
 from ccari.voice.legs import dial, register_legs
 from ccari.voice.transfer_targets import (
@@ -224,7 +224,8 @@ class Consults:
         """The caller joins the consulted party; the agent leaves to wrap-up."""
         if not consult.answered:
             raise Conflict("the consulted party has not answered", error_id="consult-not-answered")
-        await self._log(call, "consult-completed", agent_id=agent.id, leg=consult.leg)
+        await save_agent_left(self._voice, call, agent.id, "consult-completed",
+                              leg=consult.leg)
         del self._by_contact[call.contact_id]
         agent_leg, ari = call.agent_channel_id, self._ari
         self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end

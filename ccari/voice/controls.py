@@ -48,6 +48,29 @@ def call_of(voice: VoiceService, agent: Agent, contact_id: str) -> Call:
     return call
 
 
+async def save_agent_left(voice: VoiceService, call: Call, agent_id: int | None, kind: str,
+                          *, other_side: str | None = None, taken_over_by: int | None = None,
+                          **data: Any) -> None:
+    """Her part of a call that goes on without her is over (she left her conference, she
+    completed a consult, a supervisor took the call over), saved with ``kind`` in the log:
+    she may wrap up at once (``wrapup.py``), and a restarted ccari neither keeps her busy
+    with it nor ends it for her leg's absence.  ``other_side``: the call's other side from
+    now on (a supervisor's phone, ``taken_over_by`` her agent id), when it is the voice
+    ACD's leg."""
+    async with voice.sessions() as s:
+        row = await repo.get(s, call.contact_id, call.tenant_id, for_update=True)
+        if row is None:
+            return
+        if agent_id is not None:
+            row.meta = {**row.meta, "agent_left": agent_id}
+        if taken_over_by is not None:
+            row.meta = {**row.meta, "taken_over_by": taken_over_by}
+        if other_side is not None:
+            row.agent_channel_id = other_side
+        await repo.log(s, row, kind, voice.now(), agent_id=agent_id, **data)
+        await s.commit()
+
+
 def connected(call: Call) -> None:
     if call.phase != "connected":
         raise Conflict(f"the call is {call.phase}", error_id="call-not-connected")

@@ -200,8 +200,11 @@ async def reconcile(voice: VoiceService) -> None:
         # A completed consult's leg is the call's other side, in the agent's place.
         handed_to = consult_rules.handed_over(
             (kind, data) for kind, _, data in control_log.get(contact.id, []))
-        agent_leg = None if agent_left else handed_to or contact.agent_channel_id or (
-            agent_channel_of(contact) if contact.state == State.OFFERED else None)
+        # A supervisor who took the call over: her phone's leg is the call's other side.
+        taken_over = contact.meta.get("taken_over_by") if agent_left else None
+        agent_leg = handed_to or (contact.agent_channel_id if taken_over else None) \
+            if agent_left else contact.agent_channel_id or (
+                agent_channel_of(contact) if contact.state == State.OFFERED else None)
         known.update(x for x in (contact.channel_id, agent_leg) if x)
         call = voice.calls.by_contact(contact.id)
         in_memory = call is not None
@@ -212,6 +215,7 @@ async def reconcile(voice: VoiceService) -> None:
                         agent_id=None if agent_left or handed_to else contact.agent_id,
                         bridge_id=contact.bridge_id)
             call.overflow = contact.meta.get("overflow")
+            call.taken_over_by = taken_over
             call.after_hours = "after_hours" in contact.meta
             voice.calls.add(call)
             if handed_to:  # the consults' leg, not the voice ACD's: its end is theirs

@@ -5,14 +5,16 @@ restarted, sees each call she is on as she left it: the screen pop (with the cod
 phone was rung with, while this process knows it), connected or on hold, muted, the
 recording (on or paused), a consult or conference under way, a supervisor whispering to
 her or in the call; and the call that waits for her wrap-up (her newest call, ended
-without her disposition, or a conference she left to the others).
+without her disposition, or one that goes on without her: a conference she left, a consult
+she completed, a call a supervisor took over).
 
 The page asks with ``calls.resume`` when its socket opens (as it asks ``chat.resume``).
 The answer is the messages the page already handles as they happen (``offer``,
-``connected``, ``held``, ``muted``, ``recording``, ``consulting``, ``conference`` ...),
-sent to her pages in order, then ``{"type": "calls", "contact_ids": [...]}``: every call
-item the page should have; a page that kept an item of a call that ended meanwhile (its
-socket was away while ccari restarted) drops it.
+``connected``, ``held``, ``muted``, ``recording``, ``consulting``, ``conference``;
+``completed`` for a call in wrap-up), sent to her pages in order, then
+``{"type": "calls", "contact_ids": [...]}``: every call item the page should have; a page
+that kept an item of a call that ended meanwhile (its socket was away while ccari
+restarted) drops it.
 
 What a context knows of a call beyond the voice ACD (the recording, a consult, a
 conference, a supervisor) it adds through ``VoiceService.page_views``.
@@ -125,10 +127,9 @@ class CallReplay:
             for contact in awaiting_wrap_up(mine, agent.id, now - WRAP_UP_KEPT):
                 if contact.id in sent:
                     continue
-                end = "completed" if contact.state == lifecycle.State.COMPLETED \
-                    else "conference-left"
+                # Her part is over (the call ended, or goes on without her): wrap-up.
                 batches.append((None, [await self._offer(s, contact, now, None),
-                                       {"type": end, "contact_id": contact.id}]))
+                                       {"type": "completed", "contact_id": contact.id}]))
                 sent.append(contact.id)
         for live_call, batch in batches:
             if live_call is not None:

@@ -38,6 +38,7 @@ from ccari.errors import Conflict, NotFound
 from ccari.storage.models import Agent
 from ccari.voice import monitoring
 from ccari.voice.calls import Call
+from ccari.voice.controls import save_agent_left
 from ccari.voice.hold import safe
 from ccari.voice.legs import dial
 from ccari.voice.monitoring import IllegalSwitch, Mode, NoAgent
@@ -287,7 +288,9 @@ class Supervision:
         agent_leg, agent_id = call.agent_channel_id, call.agent_id
         if call.phase != "connected" or agent_leg is None:
             return
-        await self._log(session, "taken-over", agent_id=agent_id)
+        await save_agent_left(self._voice, call, agent_id, "taken-over", other_side=session.leg,
+                              taken_over_by=session.supervisor_id, monitor=session.id,
+                              supervisor_id=session.supervisor_id)
         self._voice.calls.link_agent_channel(call, session.leg)  # the agent's leg unlinked
         call.agent_id, call.muted, call.taken_over_by = None, False, session.supervisor_id
         await safe(self._ari.hangup(agent_leg, reason="normal"))
@@ -354,7 +357,7 @@ class Supervision:
         """Each session the contact's log has open, whose phone Asterisk still has, made
         again in its mode: a new snoop and silence, her phone moved where the mode wants it
         (one not yet answered is made when it answers).  A take-over's call is the voice
-        ACD's; its session is not kept."""
+        ACD's: its session is kept as it is (her phone in the call's bridge)."""
         for call in self._voice.calls.all():
             if call.phase != "connected" or not call.bridge_id:
                 continue
@@ -368,7 +371,7 @@ class Supervision:
                 session = Session(sid, call.contact_id, call.tenant_id, was.supervisor_id,
                                   names.get(was.supervisor_id, ""), was.mode, fills=was.fills)
                 leg = channels.get(session.leg)
-                if sid in self._sessions or leg is None or was.mode is Mode.TAKE_OVER:
+                if sid in self._sessions or leg is None:
                     continue
                 self._sessions[sid] = session
                 old = [ch for ch in channels if ids.kind_of(ch) is Kind.SNOOP
@@ -384,6 +387,8 @@ class Supervision:
                     session.answered = True
                     session.bridged_in = next(
                         (b.id for b in bridges if session.leg in b.channels), None)
+                    if was.mode is Mode.TAKE_OVER:
+                        continue
                     async with session.lock:
                         await self._carry_out(session, monitoring.plan(None, was.mode))
 

@@ -300,7 +300,7 @@ async def test_a_conference_the_agent_left_goes_on_after_a_restart(
         pages.append(alice)
         told = [(m["type"], m.get("contact_id") or m.get("contact", {}).get("id"))
                 for m in await alice.resume_calls()]
-        assert told == [("offer", cid), ("conference-left", cid), ("calls", None)]
+        assert told == [("offer", cid), ("completed", cid), ("calls", None)]
         # Still theirs: the customer and bob talk on, without alice.
         assert await settled(two, talking) == talking
         async with sessions() as s:
@@ -338,6 +338,11 @@ async def test_a_call_handed_over_by_a_completed_consult_stays_up_after_a_restar
 
         await eventually(rebuilt, what="the call rebuilt")
         assert await settled(two, talking) == talking  # still theirs
+        # alice is free of it: ready for the queue's calls, the call hers to wrap up.
+        alice = await page_of(ccari_proc, voice_env, "alice")
+        pages.append(alice)
+        assert alice.hello is not None and alice.hello["state"] == "ready"
+        assert [m["type"] for m in await alice.resume_calls()] == ["offer", "completed", "calls"]
         await ari.hangup(consult)  # bob hangs up: the call ends
         ended = await eventually(lambda: _ended(sessions, cid), what="completed")
     assert ended.disposition == "transferee-hangup"
@@ -389,3 +394,47 @@ async def test_a_supervisor_listening_listens_on_after_a_restart_then_whispers(
     assert sam_phone.requests.get("INVITE") == 1, sam_phone.describe()  # never dialled again
     kinds = await consult_events(on.sessions, cid, "monitor-%")
     assert kinds == ["monitor-started", "monitor-mode", "monitor-stopped"]
+
+
+async def test_a_call_taken_over_by_a_supervisor_stays_hers_after_a_restart(
+    voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
+) -> None:
+    async with alice_and_bob_on_a_call(voice_cfg, voice_env, ccari_proc,
+                                       supervisor=True) as on:
+        legs, ari, pages, cid = on.legs, on.ari, on.pages, on.live.id
+        two = {k: legs[k] for k in ("customer", "supervisor")}
+        talking = table(two, "customer<supervisor", "supervisor<customer")
+        sam = Supervisor(await page_of(ccari_proc, voice_env, "sam"))
+        pages.append(sam.page)
+        assert (await sam.monitor(cid, "take_over"))[0] == 200
+        session = await eventually(lambda: session_of(sam, cid), what="sam's phone answered")
+        sup_leg = f"sup-{session['session']}"
+
+        async def only_sam_and_the_customer() -> bool:
+            bridge = await ari.get_bridge(on.live.bridge_id or "")
+            return set(bridge.channels) == {on.live.channel_id, sup_leg}
+
+        await eventually(only_sam_and_the_customer, what="alice's leg out, sam's in")
+        assert await settled(two, talking) == talking
+        await on.alice.close()
+
+        await ccari_proc.kill()
+        await ccari_proc.start()
+        sam = Supervisor(await page_of(ccari_proc, voice_env, "sam"))
+        pages.append(sam.page)
+        again = await eventually(lambda: session_of(sam, cid), what="the session rebuilt")
+        assert (again["session"], again["mode"]) == (session["session"], "take_over")
+        assert await only_sam_and_the_customer()
+        assert await settled(two, talking) == talking
+        alice = await page_of(ccari_proc, voice_env, "alice")  # free of it
+        pages.append(alice)
+        assert alice.hello is not None and alice.hello["state"] == "ready"
+        # Sam hangs up: the call ends, with nothing left of it.
+        await ari.hangup(sup_leg)
+        ended = await eventually(lambda: _ended(on.sessions, cid), what="completed")
+
+        async def nothing_left() -> bool:
+            return not await ari.list_channels() and not await ari.list_bridges()
+
+        await eventually(nothing_left, what="no channel or bridge left")
+    assert ended.disposition == "supervisor-hangup"
