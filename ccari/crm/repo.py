@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-import phonenumbers
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from ccari.crm.schemas import normalise
 from ccari.storage.models import Customer, CustomerPhone
 
-
-@functools.lru_cache(maxsize=4096)  # callers call again; parsing is the costly part
-def normalise(number: str | None, region: str = "US") -> str | None:
-    """E.164 digits without '+', or None when the caller ID is no phone number."""
-    if not number:
-        return None
-    raw = number.strip()
-    try:
-        parsed = phonenumbers.parse(raw if raw.startswith("+") else "+" + raw, None)
-    except phonenumbers.NumberParseException:
-        try:
-            parsed = phonenumbers.parse(raw, region)
-        except phonenumbers.NumberParseException:
-            return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+__all__ = ["by_phone", "card", "customer_id_by_phone_sync", "normalise"]
 
 
 def _by_phone(tenant_id: int, e164: str) -> Select[tuple[Customer]]:
