@@ -320,6 +320,12 @@ class PromptsConfig:
 
 
 @dataclass(frozen=True)
+class CrmConfig:
+    # The largest customers CSV ``POST /api/customers/import`` takes (413 csv-too-large).
+    import_max_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -340,6 +346,7 @@ class Config:
     fax: FaxConfig = field(default_factory=FaxConfig)
     sites: SitesConfig = field(default_factory=SitesConfig)
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
+    crm: CrmConfig = field(default_factory=CrmConfig)
 
     @property
     def state_path(self) -> Path:
@@ -454,6 +461,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("voice.transfer_ring_s: 1 to 600 seconds")
     if not 3 <= cfg.voice.conference_max_parties <= 32:
         raise ConfigError("voice.conference_max_parties: 3 to 32")
+    if cfg.crm.import_max_bytes < 1:
+        raise ConfigError("crm.import_max_bytes: at least 1")
     _validate_callbacks(cfg.callbacks)
     _validate_security(cfg.security)
     _validate_wallboard(cfg.wallboard)

@@ -43,6 +43,11 @@ async def principal(request: web.Request) -> Principal:
 
 
 async def tenant_scope(request: web.Request) -> int:
+    return (await scoped(request))[1]
+
+
+async def scoped(request: web.Request) -> tuple[Principal, int]:
+    """The token's principal and the tenant it acts on (``?tenant=`` for the admin)."""
     who = await principal(request)
     slug = request.query.get("tenant")
     tenant_id = None
@@ -52,4 +57,4 @@ async def tenant_scope(request: web.Request) -> int:
         if tenant is None:
             raise Forbidden("unknown tenant", error_id="wrong-tenant")
         tenant_id = tenant.id
-    return who.scope(tenant_id)
+    return who, who.scope(tenant_id)

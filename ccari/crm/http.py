@@ -1,7 +1,17 @@
-"""REST API (internal listener): the tenant's entitlement source.
+"""REST API (internal listener): the tenant's customers and its entitlement source.
 
+    GET  /api/customers?q=&limit=&offset=   search by name, email or phone, by name
+    POST /api/customers                     {name, email?, phones?, entitlements?} -> 201
+    GET|PUT|DELETE /api/customers/{id}      PUT: the whole record
+    GET  /api/customers.csv                 every customer as CSV (``ccari.crm.csvcodec``)
+    POST /api/customers/import              a CSV body: all rows or none -> the counts
     GET|PUT /api/entitlements/source    url_template, timeout_s, cache_ttl_s, auth_header
                                         (write-only), routing_attribute, routing_levels
+
+Bearer auth; a tenant's token acts on its own customers, the admin token names the tenant
+with ``?tenant=``.  Another tenant's customer is ``404 customer-not-found``.  Errors:
+``bad-name``, ``bad-email``, ``bad-phone``, ``bad-entitlement`` (422), ``phone-taken`` (409),
+``bad-csv`` (422, with every bad row), ``csv-too-large`` (413).
 """
 
 from __future__ import annotations
@@ -12,18 +22,24 @@ from typing import Any
 from aiohttp import web
 
 from ccari import keys
-from ccari.admin.auth import tenant_scope
+from ccari.admin.auth import scoped, tenant_scope
+from ccari.crm import schemas
+from ccari.crm.csvcodec import RowError
 from ccari.crm.entitlements import MAX_TIMEOUT_S, EntitlementLookup, check_template
 from ccari.crm.models import EntitlementSource
-from ccari.errors import BadRequest
+from ccari.crm.services import Customers, ImportRefused
+from ccari.errors import BadRequest, CcariError, NotFound
 
 LOOKUP: web.AppKey[EntitlementLookup] = web.AppKey("entitlement_lookup")
+CUSTOMERS: web.AppKey[Customers] = web.AppKey("customers", Customers)
 routes = web.RouteTableDef()
 
 
-def internal_setup(lookup: EntitlementLookup) -> Callable[[web.Application], None]:
+def internal_setup(lookup: EntitlementLookup,
+                   customers: Customers) -> Callable[[web.Application], None]:
     def setup(app: web.Application) -> None:
         app[LOOKUP] = lookup
+        app[CUSTOMERS] = customers
         app.add_routes(routes)
 
     return setup
@@ -106,3 +122,107 @@ async def put_source(request: web.Request) -> web.Response:
         await s.commit()
     request.app[LOOKUP].invalidate(tenant_id)
     return web.json_response(source_json(src))
+
+
+# ---- customers -------------------------------------------------------------------------------
+class TooLarge(CcariError):
+    """The CSV is larger than crm.import_max_bytes."""
+
+    error_id = "csv-too-large"
+    status = 413
+
+
+async def _who(request: web.Request) -> tuple[int, str]:
+    """The tenant acted on and the actor for the audit log."""
+    who, tenant_id = await scoped(request)
+    return tenant_id, "admin" if who.tenant_id is None else f"tenant:{tenant_id}"
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(request.query.get(name, str(default)))
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number", error_id=f"bad-{name}") from None
+    return max(low, min(value, high))
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound(f"no customer {raw}", error_id="customer-not-found")
+    return int(raw)
+
+
+async def _spec(request: web.Request) -> schemas.CustomerSpec:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("send a JSON object", error_id="bad-json") from None
+    return schemas.customer(body)
+
+
+@routes.get("/api/customers")
+async def list_customers(request: web.Request) -> web.Response:
+    tenant_id, _ = await _who(request)
+    q = request.query.get("q", "")[:200]
+    found = await request.app[CUSTOMERS].search(
+        tenant_id, q, _int(request, "limit", 100, 1, 1000), _int(request, "offset", 0, 0, 10**9))
+    return web.json_response(found)
+
+
+@routes.post("/api/customers")
+async def create_customer(request: web.Request) -> web.Response:
+    tenant_id, actor = await _who(request)
+    made = await request.app[CUSTOMERS].create(actor, tenant_id, await _spec(request))
+    return web.json_response(made, status=201)
+
+
+@routes.get("/api/customers.csv")
+async def export_customers(request: web.Request) -> web.Response:
+    tenant_id, _ = await _who(request)
+    text = await request.app[CUSTOMERS].export(tenant_id)
+    return web.Response(text=text, content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="customers.csv"'})
+
+
+@routes.post("/api/customers/import")
+async def import_customers(request: web.Request) -> web.Response:
+    tenant_id, actor = await _who(request)
+    limit = request.app[keys.CONFIG].crm.import_max_bytes
+    data = await request.content.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"a CSV of customers is at most {limit} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ImportRefused([RowError(0, "bad-encoding", "the CSV must be UTF-8")]) from None
+    try:
+        counts = await request.app[CUSTOMERS].import_csv(actor, tenant_id, text)
+    except ImportRefused as exc:
+        return web.json_response(
+            {"error": exc.error_id, "message": exc.message,
+             "rows": [{"row": e.row, "error": e.error, "message": e.message} for e in exc.errors]},
+            status=exc.status)
+    return web.json_response(counts)
+
+
+@routes.get("/api/customers/{id}")
+async def get_customer(request: web.Request) -> web.Response:
+    tenant_id, _ = await _who(request)
+    return web.json_response(await request.app[CUSTOMERS].get(tenant_id, _id(request)))
+
+
+@routes.put("/api/customers/{id}")
+async def put_customer(request: web.Request) -> web.Response:
+    tenant_id, actor = await _who(request)
+    customer_id = _id(request)
+    spec = await _spec(request)
+    return web.json_response(await request.app[CUSTOMERS].update(actor, tenant_id, customer_id,
+                                                                 spec))
+
+
+@routes.delete("/api/customers/{id}")
+async def delete_customer(request: web.Request) -> web.Response:
+    tenant_id, actor = await _who(request)
+    await request.app[CUSTOMERS].delete(actor, tenant_id, _id(request))
+    return web.Response(status=204)

@@ -1,5 +1,6 @@
-"""Wiring of the crm context: the entitlement lookup (the tenant's own system over HTTP,
-else the local record), its configuration API and the agent page's refresh command."""
+"""Wiring of the crm context: the customers (API and admin pages), the entitlement lookup
+(the tenant's own system over HTTP, else the local record), its configuration API and the
+agent page's refresh command."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from ccari.crm import http
+from ccari.crm import http, pages
 from ccari.crm.entitlements import EntitlementLookup, entitlements_command
+from ccari.crm.services import Customers
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
@@ -19,5 +21,6 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register routes and commands of this context."""
     client = await stack.enter_async_context(aiohttp.ClientSession())
     lookup = EntitlementLookup(rt.sessions, client)
-    rt.internal_setups.append(http.internal_setup(lookup))
+    rt.internal_setups.append(http.internal_setup(lookup, Customers(rt.sessions)))
+    rt.internal_setups.append(pages.internal_setup)
     rt.commands.register("entitlements.get", entitlements_command(rt.sessions, lookup))
