@@ -14,6 +14,8 @@ agents' phones reload the running Asterisk like ``ccari pbx-sync``.  Output is J
                   | say TENANT NAME TEXT | delete TENANT NAME      a menu plays tenant:NAME
     ccari admin load FILE.json|FILE.toml      create or update a whole tenant
     ccari admin audit TENANT [--limit N]
+    ccari admin customers list TENANT [--q TEXT] | import TENANT FILE.csv
+                  | export TENANT [FILE.csv] | delete TENANT ID           (``ccari.crm.cli``)
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ccari.config import Config
+from ccari.crm import cli as crm_cli
+from ccari.crm.services import Customers
 from ccari.provisioning import audio
 from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
@@ -95,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser("audit")
     a.add_argument("tenant")
     a.add_argument("--limit", type=int, default=50)
+    crm_cli.add_parser(sub)
     return p
 
 
@@ -115,10 +120,17 @@ async def main(cfg: Config, argv: list[str]) -> int:
         if not ns.no_sync:
             service.pbx = PbxSync(sessions, cfg)
             service.prompt_files = files_of(cfg)
-        out = await run(service, ns, f"cli:{getpass.getuser()}", cfg)
+        actor = f"cli:{getpass.getuser()}"
+        if ns.what == "customers":
+            out = await crm_cli.run(Customers(sessions), ns, actor,
+                                    await service.tenant_id(ns.tenant))
+        else:
+            out = await run(service, ns, actor, cfg)
     finally:
         await engine.dispose()
-    print(json.dumps(out, indent=2))
+    print(out if isinstance(out, str) else json.dumps(out, indent=2), end="")
+    if not isinstance(out, str):
+        print()
     return 0
 
 
