@@ -215,10 +215,10 @@ async def get_customer(request: web.Request) -> web.Response:
 @routes.put("/api/customers/{id}")
 async def put_customer(request: web.Request) -> web.Response:
     tenant_id, actor = await _who(request)
-    customer_id = _id(request)
+    customers, customer_id = request.app[CUSTOMERS], _id(request)
+    await customers.get(tenant_id, customer_id)  # another tenant's: 404 before the body is read
     spec = await _spec(request)
-    return web.json_response(await request.app[CUSTOMERS].update(actor, tenant_id, customer_id,
-                                                                 spec))
+    return web.json_response(await customers.update(actor, tenant_id, customer_id, spec))
 
 
 @routes.delete("/api/customers/{id}")

@@ -107,8 +107,11 @@ async def save_customer(request: web.Request) -> web.Response:
     tenant_id, slug = await _tenant(request, sess)
     service, actor = request.app[CUSTOMERS], _actor(sess, slug)
     try:
+        known = form.get("id", "").isdigit()
+        if known:  # another tenant's: 404 whatever the form says
+            await service.get(tenant_id, int(form["id"]))
         spec = schemas.customer(to_body(form))
-        if form.get("id", "").isdigit():
+        if known:
             await service.update(actor, tenant_id, int(form["id"]), spec)
         else:
             await service.create(actor, tenant_id, spec)
@@ -135,6 +138,7 @@ async def import_csv(request: web.Request) -> web.Response:
     sess = await _session(request)
     if sess is None:
         raise Unauthorized("log in at /admin/login first", error_id="not-logged-in")
+    tenant_id, slug = await _tenant(request, sess)
     limit = request.app[keys.CONFIG].crm.import_max_bytes
     csrf, data = None, bytearray()
     if not request.content_type.startswith("multipart/"):
@@ -149,7 +153,6 @@ async def import_csv(request: web.Request) -> web.Response:
             while len(data) <= limit and (chunk := await part.read_chunk()):
                 data += chunk
     _check_csrf(sess.csrf, csrf)
-    tenant_id, slug = await _tenant(request, sess)
     try:
         if len(data) > limit:
             raise TooLarge(f"a CSV of customers is at most {limit} bytes")

@@ -36,7 +36,7 @@ from ccari.fax.models import Fax, FaxSend
 from ccari.provisioning.models import TenantPrompt
 from ccari.recording import files
 from ccari.recording.models import Recording
-from ccari.storage.models import IvrMenu, Tenant, TenantRate, utcnow
+from ccari.storage.models import Customer, CustomerPhone, IvrMenu, Tenant, TenantRate, utcnow
 from ccari.voicemail.models import Voicemail
 
 TENANTS = ("acme", "globex")
@@ -49,7 +49,8 @@ ID_OF = {"/api/callbacks/": "callback", "/v1/callbacks/": "callback",
          "/api/faxes/outbound/": "fax_send", "/api/faxes/": "fax", "/agent/faxes/": "fax",
          "/api/recordings/": "recording", "/agent/recordings/": "recording",
          "/api/voicemails/": "voicemail",
-         "/agent/voicemails/": "voicemail"}
+         "/agent/voicemails/": "voicemail", "/api/customers/": "customer",
+         "/admin/tenants/{tenant}/customers/": "customer"}
 WAV = b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00@\x1f\x00\x00\x80>\x00\x00" \
       b"\x02\x00\x10\x00data\x00\x00\x00\x00"
 
@@ -71,6 +72,7 @@ class Objects:
     queue: str = "main"
     number: str = ""
     mailbox: str = ""
+    customer: str = ""
 
 
     def ids(self, path: str) -> dict[str, str]:
@@ -210,7 +212,14 @@ async def _objects(s: AsyncSession, cfg: Config, tenant: Tenant) -> Objects:
                                             state="queued", node=cfg.node, caller_name=text)
     s.add(Voicemail(id=vm_contact.id, tenant_id=tenant.id, call_contact_id=call.id,
                     reason="no-agent", duration_s=0.0, audio=WAV))
+    # A customer of its own (the CRM record), its name naming the tenant.
+    customer = Customer(tenant_id=tenant.id, name=text, email=f"{tenant.slug}@example.com",
+                        entitlements=[{"service": "support", "level": text[:64]}])
+    customer.phones = [CustomerPhone(tenant_id=tenant.id,
+                                     number="1201555" + ("0170" if tenant.slug == "acme" else "0180"))]
+    s.add(customer)
     await s.flush()
+    obj.customer = str(customer.id)
     obj.callback, obj.fax, obj.fax_send, obj.recording = callback.id, fax.id, send.id, name
     obj.voicemail = vm_contact.id
     return obj
