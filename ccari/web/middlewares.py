@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from ccari import keys
 from ccari.errors import CcariError
@@ -39,6 +40,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             exc.status, "http-error"
         )
         return error_response(error_id, exc.reason, exc.status)
+    except BadHttpMessage:  # a body the handler streams (a multipart form) is malformed
+        return error_response("bad-body", "the request body cannot be read", 400)
     except Exception as exc:
         if database_away(exc):  # an outage, not a bug: no traceback; the client retries
             log.warning("database unavailable: %s %s: %s", request.method, request.path,
