@@ -28,5 +28,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         webphones.sync = rt.pbx_sync
+        webphones.not_ready = lambda agent: rt.queue.set_presence(agent, "not_ready")
+        webphones.end_calls = voice.agent_lost
 
     rt.pbx_setups.append(attach)

@@ -1,5 +1,6 @@
 """How a live call ends: a leg hangs up, Asterisk sends the caller elsewhere (fax tones), or
-ccari ends it (the agent's page, a failed transfer, a conference over).  Each end is a move
+ccari ends it (the agent's page, a failed transfer, a conference over, the agent's browser
+phone lost with its page).  Each end is a move
 of the contact's lifecycle out of the call's live state, carried out here: the lifecycle's
 commands, the legs that must stop, the contact's move and its trunk in one shared commit,
 then the router and the agent's page.  :class:`~ccari.voice.services.VoiceService` holds one
@@ -17,6 +18,7 @@ from typing import Any
 
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient
+from ccari.ari.errors import AriNotFound
 from ccari.ari.rest import HangupReason
 from ccari.contacts import lifecycle
 from ccari.contacts.lifecycle import Command, Fact
@@ -53,8 +55,32 @@ class Endings:
         self._left_agent = left_agent
         self._agent_leaving = agent_leaving
         self._leaving = leaving
+        # Agent legs ccari hung up because her phone went away: the disposition of their end.
+        self._lost: dict[str, str] = {}
+
+    async def agent_lost(self, agent_id: int, disposition: str) -> list[str]:
+        """The agent's phone went away mid-call (her browser phone's page was lost): her leg
+        of each connected call is hung up and the call ends as her hang-up ends it (a
+        conference goes on without her), recorded with ``disposition``.  The contacts."""
+        found = []
+        for call in self._calls.all():
+            async with call.lock:
+                leg = call.agent_channel_id
+                if call.agent_id != agent_id or call.phase != "connected" or leg is None \
+                        or call.taken_over_by is not None:
+                    continue
+                self._lost[leg] = disposition
+                log.info("contact %s: agent %s's phone is gone (%s): her leg hangs up",
+                         call.contact_id, agent_id, disposition)
+                found.append(call.contact_id)
+            try:
+                await self._ari.hangup(leg, reason="normal")  # its end comes as channel_gone
+            except AriNotFound:
+                await self.channel_gone(leg)  # already gone: end it here
+        return found
 
     async def channel_gone(self, channel_id: str, cause: int | None = None) -> None:
+        lost = self._lost.pop(channel_id, None)
         call = self._calls.by_channel(channel_id)
         if call is None:
             return
@@ -71,7 +97,7 @@ class Endings:
                         if await goes_on(call):
                             return
                     who = "agent" if call.taken_over_by is None else "supervisor"
-                    await self.finish(call, f"{who}-hangup", gone=channel_id)
+                    await self.finish(call, lost or f"{who}-hangup", gone=channel_id)
 
     async def _caller_gone(self, call: Call) -> None:
         if call.phase == "recording":

@@ -443,6 +443,11 @@ class VoiceService:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""
         await self._endings.finish(call, disposition, gone)
 
+    async def agent_lost(self, agent_id: int, disposition: str) -> list[str]:
+        """The agent's phone went away mid-call: her legs hang up, her calls end as her
+        hang-up ends them, with ``disposition``.  The contacts."""
+        return await self._endings.agent_lost(agent_id, disposition)
+
     # ---- helpers ---------------------------------------------------------------------------
     async def _tell(self, listeners: list[Callable[[Call], Awaitable[None]]], call: Call) -> None:
         for listener in listeners:

@@ -6,6 +6,11 @@ The agent's browser phone and the customer's "talk now" both speak SIP over a we
 ``connect-src 'self'``, and every frame the page sends passes its context's check first.
 Frames from Asterisk go to the page as they are.  Media (DTLS-SRTP, ICE) flows between the
 browser and Asterisk's RTP ports directly.
+
+The relay follows which calls are up on each socket (:mod:`ccari.web.sip_dialogs`): when a
+page's socket closes with calls still up (the page closed, reloaded or crashed mid-call), its
+``lost`` callback is told their Call-IDs; not when ccari itself closes the sockets (shutdown:
+the calls go on in Asterisk and are reconciled at the next start).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import WSMsgType, web
+
+from ccari.web.sip_dialogs import Calls
 
 log = logging.getLogger(__name__)
 SUBPROTOCOL = "sip"
@@ -34,6 +41,8 @@ class Frame:
 
 #: The context's check of each frame the page sends (SIP text in, what to do out).
 Check = Callable[[str], Frame]
+#: Told the Call-IDs still up when a page's socket closed under them.
+Lost = Callable[[frozenset[str]], Awaitable[None]]
 
 
 class SipRelay:
@@ -42,10 +51,14 @@ class SipRelay:
         self._http = http
         self._max_frame = max_frame
         self._sockets: set[web.WebSocketResponse] = set()
+        self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()  # telling the owner of a lost page
 
-    async def serve(self, request: web.Request, who: str, check: Check) -> web.WebSocketResponse:
+    async def serve(self, request: web.Request, who: str, check: Check,
+                    lost: Lost | None = None) -> web.WebSocketResponse:
         """Relay one page's SIP websocket (already authorised) until either side closes or
-        ``check`` stops it; ``who`` names the page in the logs."""
+        ``check`` stops it; ``who`` names the page in the logs; ``lost`` is told the calls
+        that were still up on it when it closed (not at shutdown)."""
         ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=20,
                                    max_msg_size=self._max_frame)
         await ws.prepare(request)
@@ -59,18 +72,38 @@ class SipRelay:
             return ws
         self._sockets.add(ws)
         log.info("%s: SIP websocket connected", who)
+        calls = Calls()
         try:
-            await _pump(ws, upstream, check)
+            await _pump(ws, upstream, check, calls)
         finally:
             self._sockets.discard(ws)
+            if calls.up and lost is not None and not self._closing:
+                self._tell_lost(who, lost, calls.up)  # even if this handler is cancelled
             await upstream.close()
             await ws.close()
             log.info("%s: SIP websocket disconnected", who)
         return ws
 
+    def _tell_lost(self, who: str, lost: Lost, calls: frozenset[str]) -> None:
+        log.warning("%s: the page went away with %d call(s) up", who, len(calls))
+
+        async def tell() -> None:
+            try:
+                await lost(calls)
+            except Exception:
+                log.exception("%s: ending the calls of a lost page failed", who)
+
+        task = asyncio.create_task(tell(), name=f"sip-relay:lost:{who}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def close(self) -> None:
+        self._closing = True
         for ws in list(self._sockets):
             await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def _text(msg: aiohttp.WSMessage) -> str | None:
@@ -82,7 +115,7 @@ def _text(msg: aiohttp.WSMessage) -> str | None:
 
 
 async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketResponse,
-                check: Check) -> None:
+                check: Check, calls: Calls) -> None:
     async def up() -> None:
         async for msg in page:
             text = _text(msg)
@@ -90,6 +123,7 @@ async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketRespons
                 continue
             frame = check(text)
             if frame.forward is not None:
+                calls.seen(frame.forward, from_page=True)
                 await pbx.send_str(frame.forward)
             if frame.reply is not None:
                 await page.send_str(frame.reply)
@@ -100,6 +134,7 @@ async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketRespons
         async for msg in pbx:
             text = _text(msg)
             if text is not None:
+                calls.seen(text, from_page=False)
                 await send(text)
 
     tasks = [asyncio.create_task(up(), name="sip-relay:up"),

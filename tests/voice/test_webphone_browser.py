@@ -4,7 +4,8 @@ through ccari's websocket relay with the SIP password of this login, a SIPp carr
 rings the page, alice answers, audio flows both ways over DTLS-SRTP, the phone shows the codec
 and bitrates and its mute silences her microphone, her keypad's digit
 reaches the caller, and her hang-up ends the call with no channel left.  A page that dies
-mid-call (no BYE) loses the call within ``pbx.dead_call_s``, again with nothing left over."""
+mid-call (closed, reloaded or crashed) ends the call at once as ``agent-page-lost``, leaves
+alice not ready and nothing in Asterisk."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
+from sqlalchemy import select
 
 from ccari.agents import repo as agents_repo
 from ccari.app import Runtime, internal_app
 from ccari.pbx import PbxProcess
+from ccari.storage.models import ContactEvent
 from tests.support.browser import FAKE_MEDIA, agent_login, chromium
 from tests.support.openapi import Conformances
 from tests.support.sipp import free_tcp_port
@@ -189,19 +192,49 @@ async def test_a_carrier_call_rings_the_browser_phone_which_answers_speaks_and_h
         await eventually(lambda: one_contact_in(rt, "completed"), what="the contact to end")
 
 
-async def test_a_page_that_dies_mid_call_loses_the_call_without_leaking_it(
+@pytest.mark.parametrize("how", ["close", "crash", "reload"])
+async def test_a_page_lost_mid_call_ends_the_call_at_once_and_makes_the_agent_not_ready(
         webrtc_ccari: Runtime, webrtc_env: tuple[VoiceEnv, PbxProcess],
-        openapi_conformance: Conformances) -> None:
+        openapi_conformance: Conformances, how: str) -> None:
     rt = webrtc_ccari
+    assert rt.ari is not None
     async with answered_call(rt, *webrtc_env, openapi_conformance) as call:
-        # The renderer crashes: no BYE, no unload handler, the media just stops.
-        with contextlib.suppress(PlaywrightError):
-            await call.page.goto("chrome://crash", timeout=5000)
+        async with rt.sessions() as s:
+            alice = await agents_repo.by_login(s, "acme", "alice")
+        assert alice is not None
         started = time.monotonic()
-        result = await call.customer.sipp.wait()  # Asterisk's rtp_timeout hangs alice up
+        if how == "crash":  # the renderer dies: no BYE, no unload handler, the media stops
+            with contextlib.suppress(PlaywrightError):
+                await call.page.goto("chrome://crash", timeout=5000)
+        elif how == "close":  # the agent closes her page (its unload handler runs)
+            await call.page.close()
+        else:  # the agent reloads her page: it goes, and comes back
+            await call.page.reload()
+        # The caller gets its BYE at once, well before the RTP timeout would end the call.
+        result = await call.customer.sipp.wait()
         assert result.ok, result.describe()
-        assert time.monotonic() - started < DEAD_CALL_S + 6
-        await eventually(lambda: one_contact_in(rt, "completed"), what="the contact to end")
+        took = time.monotonic() - started
+        assert took < DEAD_CALL_S / 2, f"the call outlived the page by {took:.1f} s"
+        contact = await eventually(lambda: one_contact_in(rt, "completed"),
+                                   what="the contact to end")
+        assert contact.disposition == "agent-page-lost", contact.disposition
+        async with rt.sessions() as s:
+            ended = await s.scalar(select(ContactEvent).where(
+                ContactEvent.contact_id == contact.id, ContactEvent.kind == "completed"))
+        assert ended is not None and ended.data["disposition"] == "agent-page-lost", ended
+        # She is not offered the next call until she is back and says she is ready.
+        assert rt.queue.agent_state(alice.id) == "not_ready"
+        # Nothing is left in Asterisk: not her leg, not the caller's, not the bridge.
+        await eventually(lambda: _nothing_left(rt), 5, "no channel and no bridge left")
+        if how == "reload":
+            page = call.page
+            await page.wait_for_selector("#webphone[data-state=registered]", timeout=15000)
+            await page.wait_for_selector("#state[data-state=not_ready]", timeout=5000)
+
+
+async def _nothing_left(rt: Runtime) -> bool:
+    assert rt.ari is not None
+    return not await rt.ari.list_channels() and not await rt.ari.list_bridges()
 
 
 async def _true(value: object) -> bool:

@@ -146,7 +146,9 @@
       if (call) call.sendDTMF(key.textContent, { transportType: "RFC2833" });
     });
   }
-  window.addEventListener("pagehide", () => { if (ua) ua.stop(); });
+  // A page going away mid-call sends no BYE: ccari sees its SIP socket close with the call
+  // up, makes the agent not ready and ends the call ("agent-page-lost"; see webphone.py).
+  window.addEventListener("pagehide", () => { if (ua && !(call && call.isEstablished())) ua.stop(); });
 
   // What the call's RTCPeerConnection reports (audio packets both ways), for the page's
   // own health display and for tests.

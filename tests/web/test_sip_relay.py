@@ -1,0 +1,112 @@
+"""The SIP websocket relay tells its owner which calls a page left up when its socket closed
+(and nothing when ccari itself closes the sockets): Asterisk's websocket played by a small
+server (the relay is an adapter; the PBX side is in tests/voice/test_webphone_browser.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestClient
+
+from ccari.web.sip_relay import Frame, SipRelay
+from tests.support.sipp import free_tcp_port
+from tests.support.waits import eventually
+
+INVITE = "INVITE sip:p@x SIP/2.0\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n"
+ANSWER = "SIP/2.0 200 OK\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n"
+BYE = "BYE sip:a@x SIP/2.0\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\n\r\n"
+
+
+@dataclass
+class Relayed:
+    client: TestClient
+    relay: SipRelay
+    lost: list[frozenset[str]] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # the page's handler returned
+    at_pbx: list[str] = field(default_factory=list)  # what reached Asterisk
+
+    async def settled(self) -> list[frozenset[str]]:
+        """What the relay told once the page's handler and what it started are over."""
+        await asyncio.wait_for(self.done.wait(), 5)
+        await asyncio.gather(*self.relay._tasks)
+        return self.lost
+
+
+@pytest.fixture
+async def relayed(aiohttp_client) -> AsyncIterator[Relayed]:  # type: ignore[no-untyped-def]
+    async def asterisk(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("sip",))
+        await ws.prepare(request)
+        await ws.send_str(INVITE)  # a call rings the page
+        async for msg in ws:
+            found.at_pbx.append(msg.data)
+        return ws
+
+    found = Relayed(None, None)  # type: ignore[arg-type]
+    fake = web.Application()
+    fake.router.add_get("/ws", asterisk)
+    runner = web.AppRunner(fake)
+    await runner.setup()
+    port = free_tcp_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with aiohttp.ClientSession() as http:
+        relay = found.relay = SipRelay(f"ws://127.0.0.1:{port}/ws", http, max_frame=64 * 1024)
+
+        async def lost(calls: frozenset[str]) -> None:
+            found.lost.append(calls)
+
+        async def page(request: web.Request) -> web.WebSocketResponse:
+            try:
+                return await relay.serve(request, "page", lambda t: Frame(forward=t), lost)
+            finally:
+                found.done.set()
+
+        app = web.Application()
+        app.router.add_get("/ws", page)
+        found.client = await aiohttp_client(app)
+        yield found
+    await runner.cleanup()
+
+
+async def _answered(r: Relayed) -> aiohttp.ClientWebSocketResponse:
+    ws = await r.client.ws_connect("/ws", protocols=("sip",))
+    assert (await ws.receive(timeout=5)).data == INVITE
+    await ws.send_str(ANSWER)
+    return ws
+
+
+async def test_a_page_closed_with_a_call_up_is_told_with_the_call(relayed: Relayed) -> None:
+    ws = await _answered(relayed)
+    await ws.close()
+    assert await relayed.settled() == [frozenset({"c1"})]
+
+
+async def test_a_page_that_hung_up_first_is_not_lost_mid_call(relayed: Relayed) -> None:
+    ws = await _answered(relayed)
+    await ws.send_str(BYE)
+    await ws.close()
+    assert await relayed.settled() == []
+
+
+async def test_a_page_that_never_answered_is_not_lost_mid_call(relayed: Relayed) -> None:
+    ws = await relayed.client.ws_connect("/ws", protocols=("sip",))
+    assert (await ws.receive(timeout=5)).data == INVITE
+    await ws.close()
+    assert await relayed.settled() == []
+
+
+async def test_shutdown_leaves_the_calls_to_asterisk(relayed: Relayed) -> None:
+    ws = await _answered(relayed)
+
+    async def answered() -> bool:
+        return ANSWER in relayed.at_pbx
+
+    await eventually(answered, 5, "the page's answer to reach Asterisk")
+    await relayed.relay.close()
+    assert (await ws.receive(timeout=5)).type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+    assert await relayed.settled() == []
