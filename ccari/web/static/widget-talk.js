@@ -89,13 +89,17 @@
     const pc = call && call.connection;
     if (!pc) return null;
     const out = { packetsReceived: 0, bytesReceived: 0, totalSamplesReceived: 0, packetsSent: 0, codec: "",
-                  framesDecoded: 0, framesSent: 0, videoCodec: "" };
+                  framesDecoded: 0, framesSent: 0, videoCodec: "",
+                  packetsLost: 0, jitter: 0, concealedSamples: 0 };
     const report = await pc.getStats();
     report.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "audio") {
         out.packetsReceived += s.packetsReceived || 0;
         out.bytesReceived += s.bytesReceived || 0;
         out.totalSamplesReceived += s.totalSamplesReceived || 0;
+        out.packetsLost += s.packetsLost || 0;  // the audio's health (bench.webrtc)
+        out.jitter = Math.max(out.jitter, s.jitter || 0);  // seconds
+        out.concealedSamples += s.concealedSamples || 0;
         const codec = s.codecId && report.get(s.codecId);
         if (codec) out.codec = codec.mimeType;
       } else if (s.type === "outbound-rtp" && s.kind === "audio") {
