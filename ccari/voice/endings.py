@@ -64,6 +64,8 @@ class Endings:
         conference goes on without her), recorded with ``disposition``.  The contacts."""
         found = []
         for call in self._calls.all():
+            if call.agent_id != agent_id:  # not hers: its lock is not waited for
+                continue
             async with call.lock:
                 leg = call.agent_channel_id
                 if call.agent_id != agent_id or call.phase != "connected" or leg is None \
