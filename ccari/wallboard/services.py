@@ -156,6 +156,8 @@ class Wallboard:
                     self.board.predicted(contact, waited + view.predicted_wait_s)
             for agent_id, _, _ in self._staff:
                 self._agents.observe(agent_id, self._queue.agent_state(agent_id), now)
+            # Contacts over before the window and the re-read are tallied, not kept one by one.
+            self.board.fold(now - self._cfg.window_s - self._overlap_s)
             self.board.prune(now - HISTORY_S)
 
     # ---- figures -----------------------------------------------------------------------

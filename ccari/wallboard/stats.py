@@ -27,7 +27,8 @@ Agents: :class:`AgentClock` notes when each agent entered her present state.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ WAITING = frozenset({"queued", "offered"})
 ENDED = frozenset({"completed", "abandoned", "failed"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Move:
     """One row of the contact event log: ``contact`` went from ``before`` to ``after``
     (``before`` is None for its creation)."""
@@ -52,7 +53,7 @@ class Move:
     after: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _Track:
     """One contact's story, as far as the figures go."""
 
@@ -114,16 +115,30 @@ class QueueFigures:
     today: Period
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+@dataclass(slots=True)
+class _Tally:
+    """The contacts folded out of the board (:meth:`Board.fold`), for one tenant, medium,
+    skill and minute: what happened in that minute, counted (each contact's joining the queue,
+    answer and abandon in the minute each happened)."""
+
+    entered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    wait_sum: float = 0.0
+    # answered contacts by their wait rounded up to a tenth of a second (thresholds are
+    # counted exactly when they are multiples of 0.1 s)
+    waits: Counter[int] = field(default_factory=Counter)
+    predicted_sum: float = 0.0
+    experienced_sum: float = 0.0
+    predicted_n: int = 0
 
 
-def period(tracks: Iterable[_Track], start: float, now: float, threshold_s: float) -> Period:
-    """The figures of ``tracks`` for the period ``(start, now]``."""
-    entered = answered = abandoned = within = 0
-    waits: list[float] = []
-    predicted: list[float] = []
-    experienced: list[float] = []
+def period(tracks: Iterable[_Track], start: float, now: float, threshold_s: float,
+           tallies: Iterable[tuple[float, _Tally]] = ()) -> Period:
+    """The figures of ``tracks`` and of the ``tallies`` (minute, tally) for the period
+    ``(start, now]`` (a tally counts when its minute starts in it)."""
+    entered = answered = abandoned = within = predicted_n = 0
+    wait_sum = predicted_sum = experienced_sum = 0.0
     for t in tracks:
         if t.queued_at is not None and start < t.queued_at <= now:
             entered += 1
@@ -131,24 +146,43 @@ def period(tracks: Iterable[_Track], start: float, now: float, threshold_s: floa
         if t.answered_at is not None and wait is not None and start < t.answered_at <= now:
             answered += 1
             within += wait <= threshold_s
-            waits.append(wait)
+            wait_sum += wait
             if t.predicted_s is not None:
-                predicted.append(t.predicted_s)
-                experienced.append(wait)
+                predicted_n += 1
+                predicted_sum += t.predicted_s
+                experienced_sum += wait
         elif t.abandoned_at is not None and start < t.abandoned_at <= now:
             abandoned += 1
+    tenths = threshold_s * 10 + 1e-6
+    for minute, tally in tallies:
+        if start <= minute <= now:
+            entered += tally.entered
+            answered += tally.answered
+            abandoned += tally.abandoned
+            within += sum(n for w, n in tally.waits.items() if w <= tenths)
+            wait_sum += tally.wait_sum
+            predicted_n += tally.predicted_n
+            predicted_sum += tally.predicted_sum
+            experienced_sum += tally.experienced_sum
     outcomes = answered + abandoned
     return Period(
         entered=entered, answered=answered, abandoned=abandoned,
         service_level=100.0 * within / outcomes if outcomes else None,
         abandon_rate=100.0 * abandoned / outcomes if outcomes else None,
-        asa_s=_mean(waits), predicted_wait_s=_mean(predicted),
-        experienced_wait_s=_mean(experienced),
+        asa_s=wait_sum / answered if answered else None,
+        predicted_wait_s=predicted_sum / predicted_n if predicted_n else None,
+        experienced_wait_s=experienced_sum / predicted_n if predicted_n else None,
     )
 
 
 class Board:
-    """Every tenant's contacts of the last day (and those still waiting), folded from moves."""
+    """Every tenant's contacts of the last day (and those still waiting), folded from moves.
+
+    A contact is kept one by one (its moves, to read its story in time order) while it may
+    still move or count in the window; once it ended before the window and the log's re-read,
+    :meth:`fold` adds it to per-minute tallies and forgets it: the board then grows with the
+    minutes of the day, not with the contacts (a center taking calls all day long would
+    otherwise keep a day of them, a few kB each)."""
 
     def __init__(self, window_s: float = 900.0) -> None:
         self.window_s = window_s
@@ -156,6 +190,18 @@ class Board:
         # The same tracks by tenant: each wallboard reads only its tenant's.
         self._by_tenant: dict[int, dict[str, _Track]] = defaultdict(dict)
         self._seen: set[int] = set()
+        # tenant -> (medium, skill, minute) -> what the contacts folded out counted there
+        self._tallies: dict[int, dict[tuple[str, str, float], _Tally]] = defaultdict(dict)
+
+    @property
+    def contacts(self) -> int:
+        """How many contacts are kept one by one."""
+        return len(self._tracks)
+
+    @property
+    def tallies(self) -> int:
+        """How many (tenant, medium, skill, minute) tallies are kept."""
+        return sum(len(t) for t in self._tallies.values())
 
     def add(self, move: Move) -> bool:
         """Fold one move in; False when its event was already counted."""
@@ -182,14 +228,55 @@ class Board:
                 if t.state == "queued" and t.predicted_s is None and t.queued_at is not None
                 and now - t.queued_at <= within_s]
 
-    def prune(self, before: float) -> None:
-        """Forget the contacts that ended before ``before`` (and their event ids)."""
+    def fold(self, before: float) -> None:
+        """Tally and forget the contacts that ended before ``before`` (their moves and event
+        ids: no read returns them again).  ``before`` must be before the window's start,
+        so that a tally's minute never straddles it."""
         gone = [c for c, t in self._tracks.items() if t.state in ENDED and t.last_at < before]
         for contact in gone:
-            track = self._tracks.pop(contact)
-            del self._by_tenant[track.tenant][contact]
-            for m in track.moves:
-                self._seen.discard(m.event_id)
+            track = self._forget(contact)
+            if track.queued_at is not None:
+                self._tally(track, track.queued_at).entered += 1
+            wait = track.wait_s
+            if track.answered_at is not None and wait is not None:
+                answered = self._tally(track, track.answered_at)
+                answered.answered += 1
+                answered.wait_sum += wait
+                answered.waits[math.ceil(round(wait * 10, 6))] += 1
+                if track.predicted_s is not None:
+                    answered.predicted_n += 1
+                    answered.predicted_sum += track.predicted_s
+                    answered.experienced_sum += wait
+            elif track.abandoned_at is not None:
+                self._tally(track, track.abandoned_at).abandoned += 1
+
+    def _tally(self, track: _Track, at: float) -> _Tally:
+        """The tally of ``track``'s tenant, medium and skill for the minute of ``at``."""
+        tallies = self._tallies[track.tenant]
+        key = (track.medium, track.skill, at // 60 * 60)
+        found = tallies.get(key)
+        if found is None:
+            found = tallies[key] = _Tally()
+        return found
+
+    def prune(self, before: float) -> None:
+        """Forget the contacts that ended before ``before`` (and their event ids), and the
+        tallies of the minutes before it."""
+        gone = [c for c, t in self._tracks.items() if t.state in ENDED and t.last_at < before]
+        for contact in gone:
+            self._forget(contact)
+        for tenant, tallies in list(self._tallies.items()):
+            for key in [k for k in tallies if k[2] + 60 <= before]:
+                del tallies[key]
+            if not tallies:
+                del self._tallies[tenant]
+
+    def _forget(self, contact: str) -> _Track:
+        track = self._tracks.pop(contact)
+        del self._by_tenant[track.tenant][contact]
+        for m in track.moves:
+            self._seen.discard(m.event_id)
+        return track
 
     def forget_tenant(self, tenant: int) -> None:
         """A deleted tenant: its contacts' stories (and their event ids) go."""
@@ -197,6 +284,7 @@ class Board:
             self._tracks.pop(contact, None)
             for m in track.moves:
                 self._seen.discard(m.event_id)
+        self._tallies.pop(tenant, None)
 
     def figures(self, tenant: int, now: float, *, threshold_s: float,
                 midnight: float) -> list[QueueFigures]:
@@ -205,14 +293,20 @@ class Board:
         groups: dict[tuple[str, str], list[_Track]] = defaultdict(list)
         for t in self._by_tenant.get(tenant, {}).values():
             groups[(t.medium, t.skill)].append(t)
+        folded: dict[tuple[str, str], list[tuple[float, _Tally]]] = defaultdict(list)
+        for (medium, skill, minute), tally in self._tallies.get(tenant, {}).items():
+            folded[(medium, skill)].append((minute, tally))
         everything = [t for ts in groups.values() for t in ts]
-        rows = [(key, groups[key]) for key in sorted(groups)] + [((ALL, ALL), everything)]
+        all_folded = [mt for mts in folded.values() for mt in mts]
+        rows = [(key, groups.get(key, []), folded.get(key, []))
+                for key in sorted(groups.keys() | folded.keys())]
+        rows.append(((ALL, ALL), everything, all_folded))
         out = []
-        for (medium, skill), tracks in rows:
+        for (medium, skill), tracks, tallies in rows:
             waits = [now - t.queued_at for t in tracks
                      if t.state in WAITING and t.queued_at is not None]
-            today = period(tracks, midnight, now, threshold_s)
-            window = period(tracks, now - self.window_s, now, threshold_s)
+            today = period(tracks, midnight, now, threshold_s, tallies)
+            window = period(tracks, now - self.window_s, now, threshold_s, tallies)
             if medium != ALL and not waits and not any(
                     p.entered or p.answered or p.abandoned for p in (today, window)):
                 continue

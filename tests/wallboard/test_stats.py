@@ -190,3 +190,48 @@ def test_a_deleted_tenant_is_forgotten_and_the_others_kept() -> None:
     assert [r.medium for r in board.figures(1, T, threshold_s=20.0, midnight=T - 3600)
             if r.window.service_level is not None] == []
     assert row(board, tenant=2) == kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(stories(), st.integers(10, 600), st.floats(60, 1500), st.floats(0, 3000))
+def test_contacts_folded_out_before_the_window_leave_the_figures_as_they_were(
+        all_stories, tenths, window, before_window) -> None:
+    """Tallied per minute, the contacts that ended before the window count as they did one by
+    one (today's start on a minute, as midnights are; thresholds to the tenth of a second)."""
+    threshold, today = tenths / 10, (T - 2500) // 60 * 60
+    kept = board_of(*all_stories, window_s=window)
+    folded = board_of(*all_stories, window_s=window)
+    folded.fold(T - window - before_window)
+    assert folded.contacts <= kept.contacts
+    expected = kept.figures(1, T, threshold_s=threshold, midnight=today)
+    got = folded.figures(1, T, threshold_s=threshold, midnight=today)
+    assert [(r.medium, r.skill, r.waiting) for r in got] == \
+        [(r.medium, r.skill, r.waiting) for r in expected]
+    for r, e in zip(got, expected, strict=True):
+        for p, q in ((r.window, e.window), (r.today, e.today)):
+            assert (p.entered, p.answered, p.abandoned) == (q.entered, q.answered, q.abandoned)
+            for name in ("service_level", "abandon_rate", "asa_s"):
+                a, b = getattr(p, name), getattr(q, name)
+                assert (a is None) == (b is None) and (a is None or a == pytest.approx(b))
+
+
+def test_hours_of_contacts_leave_tallies_per_minute_not_per_contact() -> None:
+    """As the service does every refresh: fold what ended before the window, prune the day
+    before.  Three contacts a second for two hours: what is kept one by one is the window's,
+    the tallies are one per minute."""
+    board, window = Board(900.0), 900.0
+    for second in range(2 * 3600):
+        now = T - 7200 + second
+        for k in range(3):
+            contact = f"c{second}.{k}"
+            for ago, before, after in ((2, None, "queued"), (1, "queued", "connected"),
+                                       (0, "connected", "completed")):
+                board.add(Move(next(_ids), now - ago, 1, contact, "voice", "sales", before,
+                               after))
+        if second % 5 == 0:
+            board.fold(now - window)
+            board.prune(now - 3600)
+    assert board.contacts <= 3 * (900 + 5 + 2)
+    assert board.tallies <= 62
+    p = row(board, since=T - 1800).today
+    assert p.answered == pytest.approx(3 * 1800, abs=3 * 60)

@@ -103,6 +103,27 @@ async def test_the_figures_are_rebuilt_from_the_event_log(rt, aiohttp_client):  
     assert sales["today"]["answered"] == 1
 
 
+async def test_contacts_over_before_the_window_are_tallied_not_kept(rt, aiohttp_client):  # noqa: F811
+    from ccari.wallboard.services import Wallboard
+
+    for _ in range(5):  # ended 20 minutes ago: outside the 15-minute window, still today
+        await story(rt, "acme", "voice", "sales", 1300, (1290, Fact.OFFERED),
+                    (1285, Fact.ANSWERED), (1200, Fact.ENDED))
+    await story(rt, "acme", "voice", "sales", 100, (95, Fact.CUSTOMER_LEFT))
+    zone = next(z for z in ("UTC", "Asia/Tokyo", "America/New_York")
+                if 1 <= dt.datetime.now(ZoneInfo(z)).hour <= 22)
+    cfg = dataclasses.replace(rt.config.wallboard, time_zone=zone, window_s=900)
+    wallboard = Wallboard(rt.sessions, rt.queue, cfg)
+    await wallboard.refresh()
+    assert wallboard.board.contacts == 1  # only the one that may still count in the window
+    async with rt.sessions() as s:
+        acme = await tenants_repo.by_slug(s, "acme")
+    sales = queue(wallboard.figures(acme.id), "voice", "sales")
+    assert (sales["window"]["answered"], sales["window"]["abandoned"]) == (0, 1)
+    assert (sales["today"]["answered"], sales["today"]["abandoned"]) == (5, 1)
+    assert (sales["today"]["asa_s"], sales["today"]["service_level"]) == (15.0, 83.3)
+
+
 async def test_the_wait_predicted_on_joining_beside_the_wait_experienced(rt, aiohttp_client):  # noqa: F811
     from ccari.agents import repo as agents_repo
     from tests.supervisor.test_supervisor import waiting
