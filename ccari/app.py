@@ -30,7 +30,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ccari import keys
+from ccari import heap, keys
 from ccari.admin import plugin as admin_plugin
 from ccari.admission import plugin as admission_plugin
 from ccari.admission.service import AdmissionService
@@ -313,6 +313,8 @@ async def serve(cfg: Config, *, ready: asyncio.Event | None = None, with_pbx: bo
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if (dumps := heap.Dumps.from_env()) is not None:  # CCARI_TRACEMALLOC: see ccari/heap.py
+        loop.add_signal_handler(signal.SIGUSR2, dumps.dump)
     async with runtime(cfg, with_pbx=with_pbx, pbx=pbx) as rt:
         runners = await listen(rt, ssl_context)
         if ready is not None:

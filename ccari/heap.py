@@ -12,8 +12,12 @@ many services, as the tests do, then frees their garbage as usual).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
+import os
+import time
+import tracemalloc
 from collections.abc import Iterator
 
 
@@ -33,3 +37,46 @@ def long_lived() -> Iterator[None]:
 def release() -> None:
     """What :func:`long_lived` froze is the collector's again."""
     gc.unfreeze()
+
+
+# ---- looking for a leak (opt-in) ----------------------------------------------------------------
+DUMP_ENV = "CCARI_TRACEMALLOC"
+
+
+class Dumps:
+    """``CCARI_TRACEMALLOC=<file>`` (or ``1``: ``ccari-heap.txt`` in the working directory):
+    tracemalloc traces from start-up, and on each SIGUSR2 the ``top`` allocation sites that
+    grew since the previous dump (by line, with the net size and count) and the object types
+    whose number grew (``gc.get_objects()``), appended to that file.  Costs memory and CPU:
+    for finding a leak, not for production."""
+
+    def __init__(self, path: str, top: int = 25) -> None:
+        self.path, self.top = path, top
+        tracemalloc.start(8)
+        self._snapshot = tracemalloc.take_snapshot()
+        self._types = self._count_types()
+
+    @classmethod
+    def from_env(cls) -> Dumps | None:
+        value = os.environ.get(DUMP_ENV, "")
+        if value in ("", "0"):
+            return None
+        return cls("ccari-heap.txt" if value == "1" else value)
+
+    @staticmethod
+    def _count_types() -> dict[str, int]:
+        return dict(collections.Counter(type(o).__qualname__ for o in gc.get_objects()))
+
+    def dump(self) -> None:
+        gc.collect()
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            (tracemalloc.Filter(False, tracemalloc.__file__),))
+        types = self._count_types()
+        grown = sorted(((n - self._types.get(t, 0), t) for t, n in types.items()), reverse=True)
+        lines = [f"==== {time.strftime('%H:%M:%S')} traced "
+                 f"{tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB"]
+        lines += [str(s) for s in snapshot.compare_to(self._snapshot, "lineno")[:self.top]]
+        lines += [f"{d:+8d} {t}" for d, t in grown[:self.top] if d > 0]
+        with open(self.path, "a") as fh:
+            fh.write("\n".join(lines) + "\n")
+        self._snapshot, self._types = snapshot, types
