@@ -1,8 +1,10 @@
 """Rate limits of the public side: token buckets per key (an IP, a customer session).
 
 Pure and in-process: each node limits what reaches it (a node behind a load balancer sees a
-share of a client's requests, so the limits are per node).  Memory is bounded: past
-``max_keys`` the least recently used bucket is dropped (it has long refilled).
+share of a client's requests, so the limits are per node).  Memory follows the clients of
+the last refill time, not all clients ever seen: a bucket that has refilled is as good as
+none and is dropped (the least recently used first, on each request); past ``max_keys`` the
+least recently used is dropped even if it has not.
 """
 
 from __future__ import annotations
@@ -53,7 +55,15 @@ class Bucket:
         self._tokens[key] = (tokens - 1.0 if allowed else tokens, now)
         if len(self._tokens) > self._max_keys:
             self._tokens.popitem(last=False)
+        oldest = next(iter(self._tokens))  # the least recently used (never ``key``: not full)
+        left, since = self._tokens[oldest]
+        if left + (now - since) / self.rate.every_s >= self.rate.burst:
+            del self._tokens[oldest]  # refilled: as good as none (one a request: O(1))
         return allowed
+
+    def __len__(self) -> int:
+        """How many clients' buckets are kept."""
+        return len(self._tokens)
 
     def check(self, key: str, what: str) -> None:
         if not self.allow(key):
