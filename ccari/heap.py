@@ -46,14 +46,14 @@ DUMP_ENV = "CCARI_TRACEMALLOC"
 class Dumps:
     """``CCARI_TRACEMALLOC=<file>`` (or ``1``: ``ccari-heap.txt`` in the working directory):
     tracemalloc traces from start-up, and on each SIGUSR2 the ``top`` allocation sites that
-    grew since the previous dump (by line, with the net size and count) and the object types
-    whose number grew (``gc.get_objects()``), appended to that file.  Costs memory and CPU:
-    for finding a leak, not for production."""
+    grew since the previous dump and since start (by line, with the net size and count) and
+    the object types whose number grew (``gc.get_objects()``), appended to that file.  Costs
+    memory and CPU (a loaded ccari falls behind): for finding a leak, not for production."""
 
     def __init__(self, path: str, top: int = 25) -> None:
         self.path, self.top = path, top
-        tracemalloc.start(8)
-        self._snapshot = tracemalloc.take_snapshot()
+        tracemalloc.start(1)  # by line: one frame is enough, and cheaper
+        self._snapshot = self._first = tracemalloc.take_snapshot()
         self._types = self._count_types()
 
     @classmethod
@@ -76,6 +76,9 @@ class Dumps:
         lines = [f"==== {time.strftime('%H:%M:%S')} traced "
                  f"{tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB"]
         lines += [str(s) for s in snapshot.compare_to(self._snapshot, "lineno")[:self.top]]
+        lines += ["---- since start"]
+        lines += [str(s) for s in snapshot.compare_to(self._first, "lineno")[:self.top]]
+        lines += ["---- object types that grew since the previous dump"]
         lines += [f"{d:+8d} {t}" for d, t in grown[:self.top] if d > 0]
         with open(self.path, "a") as fh:
             fh.write("\n".join(lines) + "\n")
