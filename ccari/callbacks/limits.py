@@ -3,8 +3,9 @@
 Pure: the caller passes the time.  A request passes only if every bucket it touches has a
 token; then one token is taken from each (a refused request takes none, so a number that is
 refused for its own limit does not drain its tenant's).  In-process: each node limits what
-reaches it.  Memory is bounded per bucket (least recently used keys are dropped; they have
-long refilled).
+reaches it.  Memory follows the recent requesters: a key whose bucket has refilled is as
+good as none and is dropped (the least recently used first, one per request taken); past
+``max_keys`` the least recently used goes even if it has not.
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ class Buckets:
         self._state[key] = (tokens, now)
         if len(self._state) > self._max_keys:
             self._state.popitem(last=False)
+        oldest = next(iter(self._state))  # the least recently used (never ``key``: not full)
+        if self.tokens(oldest, now) >= self.rate.burst:
+            del self._state[oldest]  # refilled: as good as none (one a request: O(1))
+
+    def __len__(self) -> int:
+        """How many keys' buckets are kept."""
+        return len(self._state)
 
 
 class Limiter:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccari.callbacks.limits import Limiter, Limits, Rate
+from ccari.callbacks.limits import Buckets, Limiter, Limits, Rate
 from ccari.callbacks.schedule import RetryPolicy, after_attempt, is_due, rescheduled, result_for_cause, window
 from ccari.errors import TooManyRequests
 
@@ -81,6 +81,18 @@ def test_rate_limits_per_ip_number_and_tenant() -> None:
     with pytest.raises(TooManyRequests):
         limiter.check(30, number="+1")
     limiter.check(60, number="+1")  # and the number refills after its period
+
+
+def test_numbers_asked_for_once_are_forgotten_once_their_bucket_refilled() -> None:
+    """A callback to a new number every second, each bucket refilled 20 s later: a day of
+    them leaves the buckets of the last 20 s, not 86,400; a refilled number starts afresh."""
+    numbers = Buckets(Rate(2, 10.0))
+    numbers.take("+1", 0.0)
+    numbers.take("+1", 0.0)
+    for n in range(1, 86_400):
+        numbers.take(f"+{n + 1}", float(n))
+    assert len(numbers) <= 21
+    assert numbers.tokens("+1", 86_400.0) == 2.0
 
 
 @given(st.lists(st.tuples(st.sampled_from(["ip", "number", "tenant"]),
