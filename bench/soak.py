@@ -15,8 +15,16 @@ traffic); leaks are what is still in Asterisk (channels, bridges) or held by cca
 connections) at the end beyond the first idle sample.  Last line::
 
     minutes=... rss_growth_mb=... fd_growth=... leaked_channels=... leaked_bridges=...
+    leaked_db_connections=... ccari_rss_growth_mb=... asterisk_rss_growth_mb=...
 
-(``rss_growth_mb`` and ``fd_growth``: the larger of ccari's and Asterisk's.)
+(``rss_growth_mb`` and ``fd_growth``: the larger of ccari's and Asterisk's, idle to idle;
+``ccari_rss_growth_mb`` / ``asterisk_rss_growth_mb``: each process's largest RSS over the
+soak's second half minus its RSS as that half began, warm-up and first half excluded.)
+The wallboard's window is 60 s here (900 s by default), compressed with the rest, so that
+the contacts it tallies per minute once they leave the window are folded within the run.
+
+``CCARI_TRACEMALLOC=<file>`` in the environment: ccari traces its allocations and appends
+to that file, at each sample, what grew since the previous one (see ``ccari/heap.py``).
 
     python -m bench.soak                  # 10 minutes (do not run it beside other tests)
     python -m bench.soak --quick          # the CI form: 30 s, 4 calls/s
@@ -29,6 +37,7 @@ import asyncio
 import base64
 import collections
 import os
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -40,6 +49,7 @@ from bench._faults import CcariProcess, Postgres, TcpProxy
 from bench._voice_load import LOG, parse_calls
 from bench._world import PROXY_HOST, World, agent_phones, callers, config, seed, web_load
 from bench.resilience import _served, drain, lost_acks
+from ccari import heap
 from ccari.pbx import provision, stop
 from ccari.pbx.instance import instance_paths, pid_of
 from ccari.storage.db import make_engine, make_sessionmaker
@@ -74,6 +84,18 @@ class Result:
     chats: collections.Counter[str] = field(default_factory=collections.Counter)
     acked: int = 0
     lost_acks: int = 0
+    # the samples of the soak's second half (after the warm-up and the first half), the
+    # last idle one included: memory growth is judged there, once the caches are warm
+    second_half: list[Sample] = field(default_factory=list)
+
+    @property
+    def ccari_rss_growth_mb(self) -> float:
+        """ccari's largest RSS in the second half minus its RSS as that half began."""
+        return _growth([s.ccari_rss_mb for s in self.second_half])
+
+    @property
+    def asterisk_rss_growth_mb(self) -> float:
+        return _growth([s.asterisk_rss_mb for s in self.second_half])
 
     @property
     def rss_growth_mb(self) -> float:
@@ -101,7 +123,13 @@ class Result:
         return (f"minutes={self.minutes:.1f} rss_growth_mb={self.rss_growth_mb:.1f} "
                 f"fd_growth={self.fd_growth} leaked_channels={self.leaked_channels} "
                 f"leaked_bridges={self.leaked_bridges} "
-                f"leaked_db_connections={self.leaked_db_connections}")
+                f"leaked_db_connections={self.leaked_db_connections} "
+                f"ccari_rss_growth_mb={self.ccari_rss_growth_mb:.1f} "
+                f"asterisk_rss_growth_mb={self.asterisk_rss_growth_mb:.1f}")
+
+
+def _growth(values: list[float]) -> float:
+    return max(values) - values[0] if values else 0.0
 
 
 # ---- what is sampled ----------------------------------------------------------------------------
@@ -162,6 +190,8 @@ class Probe:
         asterisk = await asyncio.to_thread(
             lambda: pid_of(instance_paths(self.w.cfg.pbx.instance, provision())))
         assert ccari is not None and asterisk is not None, "ccari or Asterisk is not running"
+        if os.environ.get(heap.DUMP_ENV):  # ccari appends what grew since the last sample
+            os.kill(ccari, signal.SIGUSR2)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             channels, bridges = await self._count(http, "channels"), await self._count(http, "bridges")
         return Sample(time.monotonic() - self.started, rss_mb(ccari), fds(ccari),
@@ -249,7 +279,8 @@ async def main(args: argparse.Namespace) -> Result:
                                "CCARI_CALLBACKS_TENANT_EVERY_S": "0.05",
                                "CCARI_VOICE_WRAP_UP_S": "0",
                                "CCARI_VOICE_ANNOUNCE_EVERY_S": "60",
-                               "CCARI_VOICE_OVERLOAD_DELAY_MS": "0"})
+                               "CCARI_VOICE_OVERLOAD_DELAY_MS": "0",
+                               "CCARI_WALLBOARD_WINDOW_S": "60"})
     engine = make_engine(url)
     w = World(cfg, ccari, TcpProxy(PROXY_HOST, ()), make_sessionmaker(engine), tmp / "legs.log",
               tenant_id, None, pg)
@@ -276,14 +307,20 @@ async def soak(w: World, db: Path | None, args: argparse.Namespace) -> Result:
     print("idle  " + first.line(), flush=True)
     seconds = args.minutes * 60
     load = asyncio.ensure_future(mixed(w, "32", args, seconds))
+    half = time.monotonic() - started + seconds / 2
+    second_half: list[Sample] = []
     while not load.done():
         await asyncio.wait({load}, timeout=args.sample)
         if not load.done():
-            print("load  " + (await probe.sample()).line(), flush=True)
+            got = await probe.sample()
+            print("load  " + got.line(), flush=True)
+            if got.at_s >= half:
+                second_half.append(got)
     calls, served, chats, acked = load.result()
     last = await settled(probe, first)
     print("idle  " + last.line(), flush=True)
-    out = Result(args.minutes, first, last, calls, served, chats, len(acked))
+    out = Result(args.minutes, first, last, calls, served, chats, len(acked),
+                 second_half=[*second_half, last])
     out.lost_acks = await lost_acks(w, acked)
     print(f"calls offered={calls} served={served}; chats "
           + ", ".join(f"{k}={n}" for k, n in chats.most_common())
