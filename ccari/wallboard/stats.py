@@ -36,6 +36,9 @@ from zoneinfo import ZoneInfo
 ALL = "all"
 WAITING = frozenset({"queued", "offered"})
 ENDED = frozenset({"completed", "abandoned", "failed"})
+# The span of a tally of contacts folded out of the board: a quarter of an hour, as every
+# time zone's offset is a multiple of it, so a tally is all before or all after a midnight.
+TALLY_S = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +121,8 @@ class QueueFigures:
 @dataclass(slots=True)
 class _Tally:
     """The contacts folded out of the board (:meth:`Board.fold`), for one tenant, medium,
-    skill and minute: what happened in that minute, counted (each contact's joining the queue,
-    answer and abandon in the minute each happened)."""
+    skill and quarter of an hour (``TALLY_S``): what happened in it, counted (each contact's
+    joining the queue, answer and abandon in the quarter each happened)."""
 
     entered: int = 0
     answered: int = 0
@@ -135,8 +138,9 @@ class _Tally:
 
 def period(tracks: Iterable[_Track], start: float, now: float, threshold_s: float,
            tallies: Iterable[tuple[float, _Tally]] = ()) -> Period:
-    """The figures of ``tracks`` and of the ``tallies`` (minute, tally) for the period
-    ``(start, now]`` (a tally counts when its minute starts in it)."""
+    """The figures of ``tracks`` and of the ``tallies`` (start of its quarter, tally) for the
+    period ``(start, now]`` (a tally counts when its quarter starts in it: its contacts'
+    moves fell in ``(quarter, quarter + TALLY_S]``)."""
     entered = answered = abandoned = within = predicted_n = 0
     wait_sum = predicted_sum = experienced_sum = 0.0
     for t in tracks:
@@ -154,8 +158,8 @@ def period(tracks: Iterable[_Track], start: float, now: float, threshold_s: floa
         elif t.abandoned_at is not None and start < t.abandoned_at <= now:
             abandoned += 1
     tenths = threshold_s * 10 + 1e-6
-    for minute, tally in tallies:
-        if start <= minute <= now:
+    for quarter, tally in tallies:
+        if start <= quarter <= now:
             entered += tally.entered
             answered += tally.answered
             abandoned += tally.abandoned
@@ -180,8 +184,8 @@ class Board:
 
     A contact is kept one by one (its moves, to read its story in time order) while it may
     still move or count in the window; once it ended before the window and the log's re-read,
-    :meth:`fold` adds it to per-minute tallies and forgets it: the board then grows with the
-    minutes of the day, not with the contacts (a center taking calls all day long would
+    :meth:`fold` adds it to tallies per quarter of an hour and forgets it: the board then
+    grows with the quarters of the day, not with the contacts (a center taking calls all day long would
     otherwise keep a day of them, a few kB each)."""
 
     def __init__(self, window_s: float = 900.0) -> None:
@@ -190,7 +194,7 @@ class Board:
         # The same tracks by tenant: each wallboard reads only its tenant's.
         self._by_tenant: dict[int, dict[str, _Track]] = defaultdict(dict)
         self._seen: set[int] = set()
-        # tenant -> (medium, skill, minute) -> what the contacts folded out counted there
+        # tenant -> (medium, skill, quarter) -> what the contacts folded out counted there
         self._tallies: dict[int, dict[tuple[str, str, float], _Tally]] = defaultdict(dict)
 
     @property
@@ -200,7 +204,7 @@ class Board:
 
     @property
     def tallies(self) -> int:
-        """How many (tenant, medium, skill, minute) tallies are kept."""
+        """How many (tenant, medium, skill, quarter of an hour) tallies are kept."""
         return sum(len(t) for t in self._tallies.values())
 
     def add(self, move: Move) -> bool:
@@ -230,8 +234,7 @@ class Board:
 
     def fold(self, before: float) -> None:
         """Tally and forget the contacts that ended before ``before`` (their moves and event
-        ids: no read returns them again).  ``before`` must be before the window's start,
-        so that a tally's minute never straddles it."""
+        ids: no read returns them again).  ``before`` must be before the window's start."""
         gone = [c for c, t in self._tracks.items() if t.state in ENDED and t.last_at < before]
         for contact in gone:
             track = self._forget(contact)
@@ -251,9 +254,10 @@ class Board:
                 self._tally(track, track.abandoned_at).abandoned += 1
 
     def _tally(self, track: _Track, at: float) -> _Tally:
-        """The tally of ``track``'s tenant, medium and skill for the minute of ``at``."""
+        """The tally of ``track``'s tenant, medium and skill for the quarter of ``at``
+        (``(quarter, quarter + TALLY_S]``, as periods are open at their start)."""
         tallies = self._tallies[track.tenant]
-        key = (track.medium, track.skill, at // 60 * 60)
+        key = (track.medium, track.skill, math.ceil(at / TALLY_S) * TALLY_S - TALLY_S)
         found = tallies.get(key)
         if found is None:
             found = tallies[key] = _Tally()
@@ -261,12 +265,12 @@ class Board:
 
     def prune(self, before: float) -> None:
         """Forget the contacts that ended before ``before`` (and their event ids), and the
-        tallies of the minutes before it."""
+        tallies of the quarters of an hour over before it."""
         gone = [c for c, t in self._tracks.items() if t.state in ENDED and t.last_at < before]
         for contact in gone:
             self._forget(contact)
         for tenant, tallies in list(self._tallies.items()):
-            for key in [k for k in tallies if k[2] + 60 <= before]:
+            for key in [k for k in tallies if k[2] + TALLY_S <= before]:
                 del tallies[key]
             if not tallies:
                 del self._tallies[tenant]
@@ -294,8 +298,8 @@ class Board:
         for t in self._by_tenant.get(tenant, {}).values():
             groups[(t.medium, t.skill)].append(t)
         folded: dict[tuple[str, str], list[tuple[float, _Tally]]] = defaultdict(list)
-        for (medium, skill, minute), tally in self._tallies.get(tenant, {}).items():
-            folded[(medium, skill)].append((minute, tally))
+        for (medium, skill, quarter), tally in self._tallies.get(tenant, {}).items():
+            folded[(medium, skill)].append((quarter, tally))
         everything = [t for ts in groups.values() for t in ts]
         all_folded = [mt for mts in folded.values() for mt in mts]
         rows = [(key, groups.get(key, []), folded.get(key, []))

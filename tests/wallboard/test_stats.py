@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccari.wallboard.stats import ALL, AgentClock, Board, Move, by_state, midnight
+from ccari.wallboard.stats import ALL, TALLY_S, AgentClock, Board, Move, by_state, midnight
 
 T = 1_000_000.0  # "now" in the tables
 _ids = itertools.count(1)
@@ -196,9 +196,10 @@ def test_a_deleted_tenant_is_forgotten_and_the_others_kept() -> None:
 @given(stories(), st.integers(10, 600), st.floats(60, 1500), st.floats(0, 3000))
 def test_contacts_folded_out_before_the_window_leave_the_figures_as_they_were(
         all_stories, tenths, window, before_window) -> None:
-    """Tallied per minute, the contacts that ended before the window count as they did one by
-    one (today's start on a minute, as midnights are; thresholds to the tenth of a second)."""
-    threshold, today = tenths / 10, (T - 2500) // 60 * 60
+    """Tallied per quarter of an hour, the contacts that ended before the window count as they
+    did one by one (today's start on a quarter, as midnights are in every time zone;
+    thresholds to the tenth of a second)."""
+    threshold, today = tenths / 10, (T - 2500) // TALLY_S * TALLY_S
     kept = board_of(*all_stories, window_s=window)
     folded = board_of(*all_stories, window_s=window)
     folded.fold(T - window - before_window)
@@ -215,10 +216,10 @@ def test_contacts_folded_out_before_the_window_leave_the_figures_as_they_were(
                 assert (a is None) == (b is None) and (a is None or a == pytest.approx(b))
 
 
-def test_hours_of_contacts_leave_tallies_per_minute_not_per_contact() -> None:
+def test_hours_of_contacts_leave_tallies_per_quarter_not_per_contact() -> None:
     """As the service does every refresh: fold what ended before the window, prune the day
     before.  Three contacts a second for two hours: what is kept one by one is the window's,
-    the tallies are one per minute."""
+    the tallies are one per quarter of an hour."""
     board, window = Board(900.0), 900.0
     for second in range(2 * 3600):
         now = T - 7200 + second
@@ -232,6 +233,23 @@ def test_hours_of_contacts_leave_tallies_per_minute_not_per_contact() -> None:
             board.fold(now - window)
             board.prune(now - 3600)
     assert board.contacts <= 3 * (900 + 5 + 2)
-    assert board.tallies <= 62
-    p = row(board, since=T - 1800).today
-    assert p.answered == pytest.approx(3 * 1800, abs=3 * 60)
+    assert board.tallies <= 6
+    since = T // TALLY_S * TALLY_S - 1800  # a midnight is on a quarter of an hour
+    answered_at = [T - 7200 + second - 1 for second in range(2 * 3600)]
+    assert row(board, since=since).today.answered == 3 * sum(since < at for at in answered_at)
+
+
+def test_a_folded_contact_on_midnight_counts_as_it_did_one_by_one() -> None:
+    """Periods are open at their start: an answer at midnight exactly is yesterday's, folded
+    or not; one a second later is today's."""
+    today = T // TALLY_S * TALLY_S - 1800
+    at_midnight = story("a", (T - today + 10, "queued"), (T - today, "connected"),
+                        (T - today - 5, "completed"))
+    after = story("b", (T - today + 10, "queued"), (T - today - 1, "connected"),
+                  (T - today - 5, "completed"))
+    kept, folded = board_of(at_midnight, after), board_of(at_midnight, after)
+    folded.fold(T - 900)
+    assert folded.contacts == 0
+    for board in (kept, folded):
+        p = row(board, since=today).today
+        assert (p.entered, p.answered, p.asa_s) == (0, 1, 11.0)
