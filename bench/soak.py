@@ -21,7 +21,8 @@ connections) at the end beyond the first idle sample.  Last line::
 ``ccari_rss_growth_mb`` / ``asterisk_rss_growth_mb``: each process's largest RSS over the
 soak's second half minus its RSS as that half began, warm-up and first half excluded.)
 The wallboard's window is 60 s here (900 s by default), compressed with the rest, so that
-the contacts it tallies per minute once they leave the window are folded within the run.
+the contacts it tallies per quarter of an hour once they leave the window are folded within
+the run.
 
 ``CCARI_TRACEMALLOC=<file>`` in the environment: ccari traces its allocations and appends
 to that file, at each sample, what grew since the previous one (see ``ccari/heap.py``).
