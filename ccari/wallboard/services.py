@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import logging
 import math
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -55,8 +56,11 @@ def move_of(event_id: int, at: dt.datetime, tenant: int, contact: str, kind: str
     if not isinstance(after, str):
         return None
     skill = attributes.get("skill")
-    return Move(event_id, at.timestamp(), tenant, contact, medium,
-                skill if isinstance(skill, str) else "", before, after)
+    # Each row brings its own copies of the contact's id, medium and skill: the board keeps
+    # one of each (a contact's moves are kept for the window, thousands of them).
+    return Move(event_id, at.timestamp(), tenant, sys.intern(contact), sys.intern(medium),
+                sys.intern(skill) if isinstance(skill, str) else "",
+                sys.intern(before) if isinstance(before, str) else None, sys.intern(after))
 
 
 class Wallboard:

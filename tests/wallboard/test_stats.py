@@ -253,3 +253,20 @@ def test_a_folded_contact_on_midnight_counts_as_it_did_one_by_one() -> None:
     for board in (kept, folded):
         p = row(board, since=today).today
         assert (p.entered, p.answered, p.asa_s) == (0, 1, 11.0)
+
+
+def test_the_moves_of_a_contact_share_its_strings() -> None:
+    """Each event row decodes its own copies; the board keeps one of each."""
+    from ccari.wallboard.services import move_of
+
+    at = dt.datetime.now(dt.UTC)
+
+    def copy(text: str) -> str:
+        return "".join(list(text))  # equal, not the same object
+
+    moves = [move_of(n, at, 1, copy("0a3f-contact"), "changed",
+                     {"from": copy("queued"), "to": copy("offered")}, copy("voice"),
+                     {"skill": copy("sales")}) for n in range(2)]
+    first, second = (m for m in moves if m is not None)
+    for name in ("contact", "medium", "skill", "before", "after"):
+        assert getattr(first, name) is getattr(second, name), name
