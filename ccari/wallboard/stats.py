@@ -185,8 +185,8 @@ class Board:
     A contact is kept one by one (its moves, to read its story in time order) while it may
     still move or count in the window; once it ended before the window and the log's re-read,
     :meth:`fold` adds it to tallies per quarter of an hour and forgets it: the board then
-    grows with the quarters of the day, not with the contacts (a center taking calls all day long would
-    otherwise keep a day of them, a few kB each)."""
+    grows with the quarters of the day, not with the contacts (a center taking calls all day
+    long would otherwise keep a day of them, a few kB each)."""
 
     def __init__(self, window_s: float = 900.0) -> None:
         self.window_s = window_s
