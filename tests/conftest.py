@@ -12,8 +12,11 @@ import asyncpg
 import hypothesis
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 
+from ccari.app import Runtime, internal_app, runtime
 from ccari.config import Config, DatabaseConfig
+from ccari.demo.seed import seed
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.web.openapi import LISTENER
 from tests.support.openapi import Conformances
@@ -70,6 +73,23 @@ def cfg(tmp_path: Path, db_url: str) -> Config:
     return replace(base, database=DatabaseConfig(url=db_url),
                    web=replace(base.web, secret_key="test-secret-key"),
                    smtp=replace(base.smtp, intake_port=0))
+
+
+# ---- the demo tenants in a ccari without Asterisk, and a client of its internal app ----------
+@pytest.fixture
+async def rt(cfg: Config, sessions: Any) -> AsyncIterator[Runtime]:
+    """(A test module or directory that needs more sets up its own ``rt``.)"""
+    async with sessions() as s:
+        sec = await seed(s, cfg)
+        await s.commit()
+    async with runtime(cfg, with_pbx=False) as rt:
+        rt.demo_secrets = sec  # type: ignore[attr-defined]
+        yield rt
+
+
+@pytest.fixture
+async def client(rt: Runtime, aiohttp_client: Any) -> TestClient:
+    return await aiohttp_client(internal_app(rt))
 
 
 # ---- every HTTP answer the suite sees is held to the OpenAPI documents -----------------------

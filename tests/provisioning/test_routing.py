@@ -6,27 +6,11 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ccari.app import internal_app, runtime
-from ccari.demo.seed import seed
+from ccari.app import runtime
 from ccari.tenants import repo as tenants_repo
 from tests.provisioning.test_http import ADMIN, bearer, error, ok
 
 BASE = "/api/tenants/{}/routing"
-
-
-@pytest.fixture
-async def rt(cfg, sessions):  # type: ignore[no-untyped-def]
-    async with sessions() as s:
-        sec = await seed(s, cfg)
-        await s.commit()
-    async with runtime(cfg, with_pbx=False) as rt:
-        rt.demo_secrets = sec
-        yield rt
-
-
-@pytest.fixture
-async def client(rt, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
-    return await aiohttp_client(internal_app(rt))
 
 
 async def tenant_id(rt, slug: str) -> str:  # type: ignore[no-untyped-def]

@@ -8,28 +8,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ccari.app import Runtime, internal_app, runtime
-from ccari.demo.seed import seed
+from ccari.app import Runtime
 from ccari.sites.services import SiteBandwidth
 from ccari.storage.models import Agent
 from tests.provisioning.test_pages import login, post
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
-
-
-@pytest.fixture
-async def rt(cfg: Any, sessions: Any) -> Any:
-    async with sessions() as s:
-        sec = await seed(s, cfg)
-        await s.commit()
-    async with runtime(cfg, with_pbx=False) as rt:
-        rt.demo_secrets = sec  # type: ignore[attr-defined]
-        yield rt
-
-
-@pytest.fixture
-async def client(rt: Runtime, aiohttp_client: Any) -> TestClient:
-    return await aiohttp_client(internal_app(rt))
 
 
 def token(rt: Runtime, slug: str) -> dict[str, str]:

@@ -6,29 +6,17 @@ import datetime as dt
 import functools
 import re
 
-import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from ccari.app import internal_app, public_app, runtime
+from ccari.app import internal_app, public_app
 from ccari.contacts import repo
 from ccari.contacts.screenpop import screen_pop
-from ccari.demo.seed import seed
 from ccari.recording.models import Recording
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact, utcnow
 from ccari.tenants import repo as tenants_repo
 from ccari.voice import moves
-
-
-@pytest.fixture
-async def rt(cfg, sessions):
-    async with sessions() as s:
-        sec = await seed(s, cfg)
-        await s.commit()
-    async with runtime(cfg, with_pbx=False) as rt:
-        rt.demo_secrets = sec  # type: ignore[attr-defined]
-        yield rt
 
 
 async def login(client: TestClient, user: str, password: str) -> str:

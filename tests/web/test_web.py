@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from aiohttp.test_utils import TestClient
 
-from ccari.app import internal_app, public_app, runtime
+from ccari.app import public_app
 from ccari.contacts import repo as contacts_repo
-from ccari.demo.seed import seed
 from ccari.storage.models import utcnow
 from ccari.tenants import repo as tenants_repo
-
-
-@pytest.fixture
-async def rt(cfg, sessions):
-    async with sessions() as s:
-        sec = await seed(s, cfg)
-        await s.commit()
-    async with runtime(cfg, with_pbx=False) as rt:
-        rt.demo_secrets = sec  # type: ignore[attr-defined]
-        yield rt
-
-
-@pytest.fixture
-async def client(rt, aiohttp_client) -> TestClient:
-    return await aiohttp_client(internal_app(rt))
 
 
 async def _login(client: TestClient, tenant: str, user: str, password: str):
