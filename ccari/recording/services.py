@@ -20,7 +20,9 @@ keeps writing; :meth:`reconcile` on the next ARI connect finds the rows still
 failure is logged and counted (:attr:`Recordings.store_failures`), and the recordings that
 end meanwhile wait in line without being fetched; one of them is tried again with backoff
 until the directory takes it, then the others follow in order (a full disk costs one fetch
-per try, not one per recording and retry).
+per try, not one per recording and retry), one at a time and paced (:data:`BACKLOG_PACE`).
+No database connection is held while a file is fetched from Asterisk or written to the
+disk: on SQLite ccari has one, which the live calls need meanwhile.
 """
 
 from __future__ import annotations
@@ -53,12 +55,17 @@ POLICY_TTL_S = 1.0  # a tenant's policy change applies to calls bridged from a s
 LIVE = ("queued", "recording", "paused")  # Asterisk's states of a live recording
 OPEN = ("recording", "stopping")  # ours, until the file is kept (or known lost)
 STORE_RETRY_S = (5.0, 60.0)  # a file not written: retried after 5 s, doubling up to 60 s
+# The files that waited, once the directory takes them again: one at a time, at least 50 ms
+# apart and at most 2 MB/s (a 2-minute call's file, ~2 MB, a second), so that storing a
+# backlog of hundreds never crowds the database, Asterisk's HTTP or the disk of live calls.
+BACKLOG_PACE = (0.05, 2_000_000.0)
 
 
 class Recordings:
     def __init__(self, ari: AriClient, sessions: async_sessionmaker[AsyncSession],
                  state_dir: Path, hub: AgentHub, *, node: str,
-                 now: Callable[[], dt.datetime]) -> None:
+                 now: Callable[[], dt.datetime],
+                 pace: tuple[float, float] = BACKLOG_PACE) -> None:
         self._ari = ari
         self._hub = hub  # the agent's page hears of a recording the policy started
         self._sessions = sessions
@@ -70,6 +77,7 @@ class Recordings:
         # one task that tries them (running exactly while some wait).
         self._unstored: dict[str, None] = {}
         self._store_task: asyncio.Task[None] | None = None
+        self._pace = pace  # (seconds at least between two of them, bytes per second at most)
         self.store_failures = 0  # files that could not be written (each retry counts)
         self._tasks = TaskSet("recording")
         # Contacts whose bridge this process is recording: a call's end only looks for the
@@ -264,14 +272,14 @@ class Recordings:
         if self._unstored:  # the directory refuses files: in line, nothing fetched now
             self._unstored.setdefault(name)
             return
-        if not await self._keep_once(name):
+        if await self._keep_once(name) is None:
             self._unstored[name] = None
             if self._store_task is None:
                 self._store_task = self._tasks.spawn(self._store_later(), "store-later")
 
-    async def _keep_once(self, name: str) -> bool:
+    async def _keep_once(self, name: str) -> int | None:
         if name in self._finishing:
-            return True  # being kept
+            return 0  # being kept
         self._finishing.add(name)
         try:
             return await self._keep(name)
@@ -279,47 +287,61 @@ class Recordings:
             self._finishing.discard(name)
 
     async def _store_later(self) -> None:
-        """Try the oldest waiting recording with backoff; once it is stored, the others."""
+        """Try the oldest waiting recording with backoff; once it is stored, the others,
+        paced (:data:`BACKLOG_PACE`): the calls' own work goes first."""
         delay = STORE_RETRY_S[0]
+        gap_s, bytes_per_s = self._pace
         try:
             while self._unstored:
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, STORE_RETRY_S[1])
                 while self._unstored:
                     name = next(iter(self._unstored))
-                    if not await self._keep_once(name):
+                    written = await self._keep_once(name)
+                    if written is None:
                         break
                     self._unstored.pop(name, None)
                     delay = STORE_RETRY_S[0]
+                    if self._unstored:
+                        await asyncio.sleep(max(gap_s, written / bytes_per_s))
         finally:
             self._store_task = None
 
-    async def _keep(self, name: str) -> bool:
-        """Keep the file if Asterisk has it; False when it could not be written here."""
+    async def _keep(self, name: str) -> int | None:
+        """Keep the file if Asterisk has it: the bytes written (0: nothing to write), or
+        None when it could not be written here.  No database connection is held while the
+        file comes from Asterisk or goes to the disk: on SQLite there is one, and the calls'
+        writes would wait behind a slow fetch or a slow fsync."""
         async with self._sessions() as s:
             row = await s.get(Recording, name)
             if row is None or row.state not in OPEN:
-                return True  # kept already
+                return 0  # kept already
+            relative = files.relative_path(row.tenant_id, name)
+        try:
+            audio = await self._ari.stored_recording_file(name)
+        except AriNotFound:
+            audio = None
+        except AriError:
+            log.warning("recording %s could not be fetched: left for the reconcile", name)
+            return 0
+        sha256 = None
+        if audio is not None:
             try:
-                audio = await self._ari.stored_recording_file(name)
-            except AriNotFound:
-                audio = None
-            except AriError:
-                log.warning("recording %s could not be fetched: left for the reconcile", name)
-                return True
+                sha256 = await asyncio.to_thread(files.write, self._dir, relative, audio)
+            except OSError as exc:
+                self.store_failures += 1
+                log.warning("recording %s not stored (%s): it stays on Asterisk and is "
+                            "written again later", name, exc)
+                return None
+        async with self._sessions() as s:
+            row = await s.get(Recording, name)
+            if row is None or row.state not in OPEN:
+                return 0  # kept meanwhile (the same file, at the same place)
             now = self._now()
             contact = await repo.get(s, row.contact_id, row.tenant_id)
             if audio is None:
                 row.state, row.ended_at = "lost", now
             else:
-                relative = files.relative_path(row.tenant_id, name)
-                try:
-                    sha256 = await asyncio.to_thread(files.write, self._dir, relative, audio)
-                except OSError as exc:
-                    self.store_failures += 1
-                    log.warning("recording %s not stored (%s): it stays on Asterisk and is "
-                                "written again later", name, exc)
-                    return False
                 row.sha256 = sha256
                 row.state, row.ended_at, row.path, row.size = "stored", now, relative, len(audio)
                 row.duration_s = round(wav_seconds(audio), 3)
@@ -330,12 +352,13 @@ class Recordings:
                                duration_s=row.duration_s, sha256=row.sha256)
             await s.commit()
         log.info("recording %s %s (%s s)", name, row.state, row.duration_s)
-        if audio is not None:
-            try:
-                await self._ari.delete_stored_recording(name)
-            except AriError as exc:
-                log.info("recording %s: not deleted from Asterisk: %s", name, exc)
-        return True
+        if audio is None:
+            return 0
+        try:
+            await self._ari.delete_stored_recording(name)
+        except AriError as exc:
+            log.info("recording %s: not deleted from Asterisk: %s", name, exc)
+        return len(audio)
 
     async def reconcile(self) -> None:
         """After a connect: the recordings a previous process started and did not keep."""
