@@ -1,6 +1,7 @@
 """Database outages on the real PBX.  SQLite locked by another process: a caller arriving
 meanwhile gets the fallback (the announcement, then busy), not silence, and the next one
-after it is served, without a restart.  An outage that cuts a call's arrival short (saved
+after it is served, without a restart; the same with the database file and its directory
+made unwritable (a file system gone read-only).  An outage that cuts a call's arrival short (saved
 and queued, then the write of the agent's offer fails): the caller does not wait in
 silence; once the database answers, the reconcile takes the call up and the agent's phone
 rings, once."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from ccari.app import Runtime, runtime
 from ccari.config import Config
 from ccari.contacts.lifecycle import State
 from tests.support.sipp import run_sipp
+from tests.support.unwritable import unwritable
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
@@ -88,6 +91,27 @@ async def test_sqlite_locked_callers_get_the_fallback_and_are_served_once_it_is_
         finally:
             lock.rollback()
             lock.close()
+        assert refused.ok, refused.describe()
+        assert (refused.responses.get(183), refused.responses.get(486),
+                refused.responses.get(200, 0)) == (1, 1, 0), refused.describe()
+        async with phone(voice_env, "carol", hangup_after_ms=1500) as carol:
+            served = await run_sipp("caller_dtmf.xml", voice_env.sip_target, service="15550200",
+                                    local_ip=CARRIER_IP, params={"hangup_after_ms": 0},
+                                    timeout_s=40, recv_timeout_ms=30000)
+            assert served.ok, served.describe()
+        assert (await carol.result()).requests.get("INVITE") == 1
+        done = await one_contact_in(rt, State.COMPLETED)
+        assert done is not None and done.disposition == "agent-hangup"
+
+
+async def test_sqlite_unwritable_callers_get_the_fallback_and_are_served_once_it_is_writable(
+        voice_cfg: Config, voice_env: VoiceEnv) -> None:
+    async with runtime(voice_cfg) as rt:
+        await ready(rt, "carol")
+        with unwritable(Path(voice_cfg.database.url.split("///", 1)[1])):
+            refused = await run_sipp("caller_status.xml", voice_env.sip_target,
+                                     service="15550200", local_ip=CARRIER_IP,
+                                     params={"status": 486}, timeout_s=40)
         assert refused.ok, refused.describe()
         assert (refused.responses.get(183), refused.responses.get(486),
                 refused.responses.get(200, 0)) == (1, 1, 0), refused.describe()

@@ -27,6 +27,7 @@ from ccari.config import Config, DatabaseConfig
 from ccari.demo.seed import seed
 from ccari.storage.db import database_away, make_engine, make_sessionmaker, upgrade_async
 from ccari.tenants import repo as tenants_repo
+from tests.support.unwritable import unwritable
 from tests.support.waits import eventually
 
 ORIGIN = "http://127.0.0.1:8081"  # the demo tenants' allowed site
@@ -108,6 +109,26 @@ async def test_sqlite_locked_by_another_process_answers_503_and_serves_again(
         finally:
             lock.rollback()
             lock.close()
+        assert (await w.callback(4)).status == 201  # no restart: the next write is stored
+        assert await w.kept() == set(w.acked) and len(w.acked) == 2
+
+
+async def test_sqlite_file_made_read_only_answers_503_and_serves_again(
+        tmp_path: Path, aiohttp_client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The database file and its directory unwritable while ccari runs (a file system gone
+    read-only, a wrong restore): writes answer 503, reads go on, and the next write once it
+    is writable again is stored."""
+    path = tmp_path / "db" / "ccari.db"
+    path.parent.mkdir()
+    async with served(f"sqlite+aiosqlite:///{path}", tmp_path, aiohttp_client) as w:
+        assert (await w.callback(1)).status == 201
+        with unwritable(path):
+            caplog.clear()
+            for n in (2, 3):
+                await unavailable(await w.callback(n))
+            listed = await w.internal.get("/api/callbacks", headers=w.tenant)
+            assert listed.status == 200, await listed.text()
+            no_traceback(caplog)
         assert (await w.callback(4)).status == 201  # no restart: the next write is stored
         assert await w.kept() == set(w.acked) and len(w.acked) == 2
 
