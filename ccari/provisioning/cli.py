@@ -5,8 +5,10 @@ agents' phones reload the running Asterisk like ``ccari pbx-sync``.  Output is J
     ccari admin tenants list | create SLUG NAME | show SLUG
                   | rename SLUG NEW_SLUG [--name NAME] | delete SLUG
     ccari admin numbers list TENANT | create TENANT DID [--menu M] [--queue Q]
-                  [--hours FILE.json] [--after-hours announcement|voicemail|queue:Q] [--fax]
-                  | delete TENANT DID
+                  [--hours FILE.json] [--after-hours announcement|voicemail|queue:Q]
+                  [--after-hours-prompt tenant:NAME] [--fax] | delete TENANT DID
+    ccari admin queues list TENANT | set TENANT NAME [--ring-timeout S] [--wrap-up S]
+                  [--announce-every S] [--greeting tenant:NAME | --no-greeting]
     ccari admin hours show TENANT | set TENANT FILE.json|FILE.toml | clear TENANT
     ccari admin agents list TENANT | create TENANT FILE.json | delete TENANT USERNAME
     ccari admin menus list TENANT
@@ -66,10 +68,24 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--queue", default="main")
     c.add_argument("--hours", type=Path, help="the number's own calendar (default: the tenant's)")
     c.add_argument("--after-hours", help="announcement (default), voicemail or queue:NAME")
+    c.add_argument("--after-hours-prompt", metavar="tenant:NAME",
+                   help="the tenant's prompt the announcement or the voicemail plays first")
     c.add_argument("--fax", action="store_true", help="a fax number: its calls are received as faxes")
     d = numbers.add_parser("delete")
     d.add_argument("tenant")
     d.add_argument("did")
+    queues = sub.add_parser("queues").add_subparsers(dest="verb", required=True)
+    queues.add_parser("list").add_argument("tenant")
+    c = queues.add_parser("set", help="create or change a queue (unset options stay as they are)")
+    c.add_argument("tenant")
+    c.add_argument("name")
+    c.add_argument("--ring-timeout", type=int, dest="ring_timeout_s")
+    c.add_argument("--wrap-up", type=float, dest="wrap_up_s")
+    c.add_argument("--announce-every", type=float, dest="announce_every_s")
+    g = c.add_mutually_exclusive_group()
+    g.add_argument("--greeting", metavar="tenant:NAME",
+                   help="the tenant's prompt a caller hears once on joining the queue")
+    g.add_argument("--no-greeting", action="store_true", help="no greeting any more")
     agents = sub.add_parser("agents").add_subparsers(dest="verb", required=True)
     agents.add_parser("list").add_argument("tenant")
     c = agents.add_parser("create")
@@ -166,15 +182,18 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str,
             return await svc.numbers(tenant_id)
         if verb == "delete":
             return {"deleted": ns.did, "pbx": await svc.delete_number(actor, tenant_id, ns.did)}
-        night = None
-        if ns.after_hours:
-            action, _, queue = ns.after_hours.partition(":")
-            night = {"action": action, **({"queue": queue} if queue else {})}
+        night: dict[str, Any] | None = None
+        if ns.after_hours or ns.after_hours_prompt:
+            action, _, queue = (ns.after_hours or "announcement").partition(":")
+            night = {"action": action, **({"queue": queue} if queue else {}),
+                     **({"prompt": ns.after_hours_prompt} if ns.after_hours_prompt else {})}
         spec = sch.number({"did": ns.did, "queue": ns.queue, "menu": ns.menu,
                            "hours": read_document(ns.hours) if ns.hours else None,
                            "after_hours": night, "purpose": "fax" if ns.fax else "voice"})
         view, pbx = await svc.create_number(actor, tenant_id, spec)
         return {"number": view, "pbx": pbx}
+    if what == "queues":
+        return await _queues(svc, ns, actor, tenant_id)
     if what == "agents":
         if verb == "list":
             return await svc.agents(tenant_id)
@@ -191,6 +210,22 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str,
     if what == "prompts":
         return await _prompts(svc, ns, actor, tenant_id, cfg or Config())
     return await svc.menus(tenant_id)
+
+
+QUEUE_FLAGS = ("ring_timeout_s", "wrap_up_s", "announce_every_s")
+
+
+async def _queues(svc: Provisioning, ns: argparse.Namespace, actor: str, tenant_id: int) -> Any:
+    now = {q["name"]: q for q in await svc.queues(tenant_id)}
+    if ns.verb == "list":
+        return list(now.values())
+    body = dict(now.get(ns.name, {"name": ns.name}))  # as the API's PUT takes it, changed
+    body.update({k: getattr(ns, k) for k in QUEUE_FLAGS if getattr(ns, k) is not None})
+    if ns.greeting is not None:
+        body["greeting"] = ns.greeting
+    elif ns.no_greeting:
+        body.pop("greeting", None)
+    return {"queue": await svc.put_queue(actor, tenant_id, sch.queue(body))}
 
 
 async def _prompts(svc: Provisioning, ns: argparse.Namespace, actor: str, tenant_id: int,

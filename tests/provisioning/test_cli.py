@@ -60,3 +60,48 @@ async def test_load_a_tenant_from_toml_then_list_and_add(cfg, tmp_path, capsys) 
     log = await admin(cfg, capsys, "audit", "initech")
     assert {e["actor"].split(":")[0] for e in log} == {"cli"}
     assert (log[0]["kind"], log[0]["key"]) == ("agent", "eve")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_numbers_after_hours_prompt_and_a_queues_greeting_from_the_cli(
+        cfg, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from ccari.provisioning.schemas import Invalid
+    from tests.provisioning.test_prompts import tone_wav
+
+    await admin(cfg, capsys, "tenants", "create", "initech", "Initech")
+    wav = tmp_path / "closed.wav"
+    wav.write_bytes(tone_wav(1, 700))
+    await admin(cfg, capsys, "prompts", "upload", "initech", "closed", str(wav))
+    # A prompt the tenant does not have: the API's error, nothing saved.
+    for argv in (["numbers", "create", "initech", "+15550301", "--after-hours-prompt",
+                  "tenant:nope"],
+                 ["queues", "set", "initech", "main", "--greeting", "tenant:nope"]):
+        with pytest.raises(Invalid) as refused:
+            await admin(cfg, capsys, *argv)
+        assert refused.value.error_id == "unknown-prompt"
+    with pytest.raises(Invalid) as refused:  # a queue route plays no prompt
+        await admin(cfg, capsys, "numbers", "create", "initech", "+15550301", "--after-hours",
+                    "queue:main", "--after-hours-prompt", "tenant:closed")
+    assert refused.value.error_id == "invalid-after-hours"
+    assert await admin(cfg, capsys, "numbers", "list", "initech") == []
+
+    made = await admin(cfg, capsys, "numbers", "create", "initech", "+15550301",
+                       "--after-hours-prompt", "tenant:closed")
+    assert made["number"]["after_hours"] == {"action": "announcement", "prompt": "tenant:closed"}
+    made = await admin(cfg, capsys, "numbers", "create", "initech", "+15550302",
+                       "--after-hours", "voicemail", "--after-hours-prompt", "tenant:closed")
+    assert made["number"]["after_hours"] == {"action": "voicemail", "prompt": "tenant:closed"}
+
+    # The queue keeps what the flags do not change.
+    await admin(cfg, capsys, "queues", "set", "initech", "main", "--ring-timeout", "20")
+    main = (await admin(cfg, capsys, "queues", "set", "initech", "main", "--greeting",
+                        "tenant:closed"))["queue"]
+    assert (main["ring_timeout_s"], main["greeting"]) == (20, "tenant:closed")
+    night = (await admin(cfg, capsys, "queues", "set", "initech", "night"))["queue"]
+    assert "greeting" not in night and night["ring_timeout_s"] == 15
+    assert [q["name"] for q in await admin(cfg, capsys, "queues", "list", "initech")] == \
+        ["main", "night"]
+    main = (await admin(cfg, capsys, "queues", "set", "initech", "main", "--no-greeting"))["queue"]
+    assert "greeting" not in main and main["ring_timeout_s"] == 20
+    log = await admin(cfg, capsys, "audit", "initech")
+    assert [(e["kind"], e["key"]) for e in log[:2]] == [("queue", "main"), ("queue", "night")]
