@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from ccari import keys
 from ccari.errors import CcariError, Unauthorized
@@ -113,17 +114,20 @@ async def upload_page(request: web.Request) -> web.Response:
     except (AssertionError, ValueError):
         reader = None
         error = Invalid("the form must be multipart/form-data", error_id="invalid-field")
-    while reader is not None and (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "file":
-            try:
-                upload = await _read(_chunks(part), limit)
-            except audio.TooLarge as exc:
-                error = exc
-                break
-        elif part.name in ("csrf", "name"):
-            form[part.name] = (await part.text())[:200]
+    try:
+        while reader is not None and (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file":
+                try:
+                    upload = await _read(_chunks(part), limit)
+                except audio.TooLarge as exc:
+                    error = exc
+                    break
+            elif part.name in ("csrf", "name"):
+                form[part.name] = (await part.text())[:200]
+    except BadHttpMessage:  # a part's headers that are not HTTP headers
+        error = Invalid("the form is not valid multipart/form-data", error_id="invalid-field")
     _check_csrf(sess.csrf, form.pop("csrf", None))
     tenant_id, slug = await _tenant(request, sess)
     actor = "admin" if sess.tenant_id is None else f"tenant:{slug}"
