@@ -10,6 +10,9 @@ agents' phones reload the running Asterisk like ``ccari pbx-sync``.  Output is J
     ccari admin queues list TENANT | set TENANT NAME [--ring-timeout S] [--wrap-up S]
                   [--announce-every S] [--greeting tenant:NAME | --no-greeting]
     ccari admin hours show TENANT | set TENANT FILE.json|FILE.toml | clear TENANT
+    ccari admin after-hours show TENANT | clear TENANT
+                  | set TENANT announcement|voicemail|queue:Q [--prompt tenant:NAME]
+                                              the route of numbers without their own
     ccari admin agents list TENANT | create TENANT FILE.json | delete TENANT USERNAME
     ccari admin menus list TENANT
     ccari admin prompts list TENANT | upload TENANT NAME FILE (WAV, MP3 or Ogg)
@@ -100,6 +103,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("tenant")
     c.add_argument("file", type=Path, help="the calendar (the API's body)")
     hours.add_parser("clear").add_argument("tenant")
+    night = sub.add_parser("after-hours").add_subparsers(dest="verb", required=True)
+    night.add_parser("show").add_argument("tenant")
+    c = night.add_parser("set")
+    c.add_argument("tenant")
+    c.add_argument("route", help="announcement, voicemail or queue:NAME")
+    c.add_argument("--prompt", metavar="tenant:NAME",
+                   help="the tenant's prompt the announcement or the voicemail plays first")
+    night.add_parser("clear").add_argument("tenant")
     menus = sub.add_parser("menus").add_subparsers(dest="verb", required=True)
     menus.add_parser("list").add_argument("tenant")
     prompts = sub.add_parser("prompts").add_subparsers(dest="verb", required=True)
@@ -182,11 +193,8 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str,
             return await svc.numbers(tenant_id)
         if verb == "delete":
             return {"deleted": ns.did, "pbx": await svc.delete_number(actor, tenant_id, ns.did)}
-        night: dict[str, Any] | None = None
-        if ns.after_hours or ns.after_hours_prompt:
-            action, _, queue = (ns.after_hours or "announcement").partition(":")
-            night = {"action": action, **({"queue": queue} if queue else {}),
-                     **({"prompt": ns.after_hours_prompt} if ns.after_hours_prompt else {})}
+        night = (route(ns.after_hours or "announcement", ns.after_hours_prompt)
+                 if ns.after_hours or ns.after_hours_prompt else None)
         spec = sch.number({"did": ns.did, "queue": ns.queue, "menu": ns.menu,
                            "hours": read_document(ns.hours) if ns.hours else None,
                            "after_hours": night, "purpose": "fax" if ns.fax else "voice"})
@@ -207,9 +215,22 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str,
             return await svc.hours(tenant_id)
         calendar = hrs.calendar(read_document(ns.file), "") if verb == "set" else None
         return await svc.put_hours(actor, tenant_id, calendar)
+    if what == "after-hours":
+        if verb == "show":
+            return await svc.after_hours(tenant_id)
+        night = hrs.after_hours(route(ns.route, ns.prompt)) if verb == "set" else None
+        return await svc.put_after_hours(actor, tenant_id, night)
     if what == "prompts":
         return await _prompts(svc, ns, actor, tenant_id, cfg or Config())
     return await svc.menus(tenant_id)
+
+
+def route(text: str, prompt: str | None) -> dict[str, Any]:
+    """An after-hours route as the API takes it, from ``queue:NAME`` (or an action) and a
+    prompt."""
+    action, _, queue = text.partition(":")
+    return {"action": action, **({"queue": queue} if queue else {}),
+            **({"prompt": prompt} if prompt else {})}
 
 
 QUEUE_FLAGS = ("ring_timeout_s", "wrap_up_s", "announce_every_s")

@@ -90,10 +90,8 @@ def queue(form: Form) -> dict[str, Any]:
 def number(form: Form) -> dict[str, Any]:
     data: dict[str, Any] = {}
     _put(data, form, "did", "queue", "menu", "purpose")
-    night = {k: v for k, v in (("action", _text(form, "after_hours")),
-                               ("queue", _text(form, "after_hours_queue")),
-                               ("prompt", _text(form, "after_hours_prompt"))) if v is not None}
-    if "action" in night or "prompt" in night:  # a queue alone says nothing
+    night = after_hours(form)
+    if night is not None:
         data["after_hours"] = night
     own = {k: form.get(f"hours_{k}", "") for k in HOURS_FIELDS}
     if any(v.strip() for v in own.values()):
@@ -245,16 +243,24 @@ def menu_form(view: Mapping[str, Any]) -> dict[str, str]:
     return form
 
 
+def after_hours(form: Form) -> dict[str, Any] | None:
+    """An after-hours route (a number's or the tenant's) from its three fields; None when
+    neither an action nor a prompt is given (a queue alone says nothing)."""
+    night = {k: v for k, v in (("action", _text(form, "after_hours")),
+                               ("queue", _text(form, "after_hours_queue")),
+                               ("prompt", _text(form, "after_hours_prompt"))) if v is not None}
+    return night if "action" in night or "prompt" in night else None
+
+
+def after_hours_form(night: Mapping[str, Any] | None) -> dict[str, str]:
+    fields = {"after_hours": "action", "after_hours_queue": "queue", "after_hours_prompt": "prompt"}
+    return {k: str(night[v]) for k, v in fields.items() if night and night.get(v)}
+
+
 def number_form(view: Mapping[str, Any]) -> dict[str, str]:
     form = {k: str(view[k]) for k in ("queue", "menu", "purpose") if view.get(k)}
     form["did"] = f"+{view['did']}"
-    night = view.get("after_hours") or {}
-    if night:
-        form["after_hours"] = night["action"]
-        if night.get("queue"):
-            form["after_hours_queue"] = night["queue"]
-        if night.get("prompt"):
-            form["after_hours_prompt"] = night["prompt"]
+    form.update(after_hours_form(view.get("after_hours")))
     form.update({f"hours_{k}": v for k, v in hours_form(view.get("hours")).items()})
     return form
 

@@ -17,7 +17,8 @@ A calendar::
 ``recurring``: holidays on every local date an iCalendar rule falls on
 (:mod:`ccari.hours.recurrence`); a dated holiday wins over them.  Shown only when there is one.
 
-An after-hours route (a number's, when its calendar says closed)::
+An after-hours route (a number's, when its calendar says closed; a tenant's, for its numbers
+that have none, :func:`route_of`)::
 
     {"action": "announcement"}             "we are closed", then hang-up (the default)
     {"action": "voicemail"}                a message, kept as a voicemail of the number's queue
@@ -216,6 +217,16 @@ def after_hours(data: Any, where: str = "after_hours") -> dict[str, Any]:
     if f.has("prompt"):
         return {"action": action, "prompt": f.text("prompt", sch.TENANT_PROMPT_REF)}
     return {"action": action}
+
+
+ANNOUNCEMENT: Mapping[str, Any] = {"action": "announcement"}
+
+
+def route_of(number: Mapping[str, Any] | None,
+             tenant: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The after-hours route a number takes: its own, else its tenant's, else the built-in
+    announcement (both as stored, checked when they were saved)."""
+    return number or tenant or ANNOUNCEMENT
 
 
 def stored(value: Mapping[str, Any] | None) -> Calendar | None:

@@ -18,6 +18,7 @@ from the carrier) is the admin's (``403 admin-only``).
     GET|POST /api/tenants/{tenant}/agents, GET|PUT|DELETE .../agents/{username}
     GET|POST /api/tenants/{tenant}/menus, GET|PUT|DELETE .../menus/{name}
     GET|PUT|DELETE /api/tenants/{tenant}/hours          the tenant's business hours
+    GET|PUT|DELETE /api/tenants/{tenant}/after-hours    the route of numbers without their own
     GET|PUT /api/tenants/{tenant}/recording             the tenant's recording policy
     GET  /api/tenants/{tenant}/audit[?limit=100]        the audit log, newest first
     GET|PUT /api/tenants/{tenant}/routing               fair blending (``.routing``)
@@ -341,6 +342,29 @@ async def delete_hours(request: web.Request) -> web.Response:
     scope = await _scope(request)
     view = await request.app[PROVISIONING].put_hours(scope.actor, scope.tenant_id, None)
     return web.json_response(view)
+
+
+@routes.get(TENANT + "/after-hours")
+async def get_after_hours(request: web.Request) -> web.Response:
+    """The after-hours route of the tenant's numbers that have none (``null``: the
+    announcement)."""
+    scope = await _scope(request)
+    return web.json_response(await request.app[PROVISIONING].after_hours(scope.tenant_id))
+
+
+@routes.put(TENANT + "/after-hours")
+async def put_after_hours(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    route = hrs.after_hours(await _body(request), "after_hours")
+    return web.json_response(
+        await request.app[PROVISIONING].put_after_hours(scope.actor, scope.tenant_id, route))
+
+
+@routes.delete(TENANT + "/after-hours")
+async def delete_after_hours(request: web.Request) -> web.Response:
+    scope = await _scope(request)
+    return web.json_response(
+        await request.app[PROVISIONING].put_after_hours(scope.actor, scope.tenant_id, None))
 
 
 # ---- recording policy ------------------------------------------------------------------------

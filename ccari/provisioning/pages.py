@@ -1,5 +1,6 @@
 """The admin pages (internal listener): tenants, and per tenant its numbers (with their own
-hours), queues, agents, skills, IVR menus, their prompts, business hours, recording policy, blending,
+hours), queues, agents, skills, IVR menus, their prompts, business hours and the after-hours
+route of numbers without their own, recording policy, blending,
 wrap-up codes and audit log; the admin renames and deletes tenants here too.
 
 Log in with the admin token (every tenant) or a tenant's API token (that tenant only): the
@@ -198,7 +199,8 @@ async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int,
     recording = await service.recording(tenant_id)
     blend = await service.blend_hold(tenant_id)
     own_codes = await service.dispositions(tenant_id)
-    settings = {
+    night = (await service.after_hours(tenant_id))["after_hours"]
+    settings = {"after_hours": night,
         "recording": recording, "blend_hold_s": blend,
         "effective_blend_hold_s": request.app[keys.QUEUE].router.rules.hold_after
         if blend is None else blend,
@@ -207,6 +209,7 @@ async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int,
     }
     forms_now: dict[str, Mapping[str, str]] = {
         "hours": forms.hours_form(doc.get("hours")),
+        "after_hours": forms.after_hours_form(night),
         "recording": forms.recording_form(recording),
         "blending": {"blend_hold_s": "" if blend is None else f"{blend:g}"},
         "codes": {"codes": "\n".join(own_codes or ())},
@@ -309,6 +312,13 @@ async def _save_hours(request: web.Request, actor: str, tenant_id: int, form: di
     await _svc(request).put_hours(actor, tenant_id, hrs.calendar(forms.hours(form), ""))
 
 
+async def _save_after_hours(request: web.Request, actor: str, tenant_id: int,
+                           form: dict[str, str]) -> None:
+    night = forms.after_hours(form)  # none: back to the announcement
+    await _svc(request).put_after_hours(actor, tenant_id,
+                                        hrs.after_hours(night) if night is not None else None)
+
+
 async def _save_site(request: web.Request, actor: str, tenant_id: int, form: dict[str, str]) -> None:
     kbps = form.get("wan_kbps", "").strip()
     body = {"wan_kbps": int(kbps) if kbps.isdigit() else (kbps or None)}
@@ -375,5 +385,6 @@ routes.post(TENANT + "/agents/{username}/delete")(_change("agents", _delete_agen
 routes.post(TENANT + "/menus")(_change("menus", _save_menu))
 routes.post(TENANT + "/menus/{name}/delete")(_change("menus", _delete_menu))
 routes.post(TENANT + "/hours")(_change("hours", _save_hours))
+routes.post(TENANT + "/after-hours")(_change("after_hours", _save_after_hours))
 routes.post(TENANT + "/sites")(_change("sites", _save_site))
 routes.post(TENANT + "/hours/delete")(_change("hours", _delete_hours))

@@ -175,6 +175,8 @@ class PromptsMixin(ServiceBase):
             users += [f"number {n.did} after hours" for n in await s.scalars(
                 select(Number).where(Number.tenant_id == tenant_id).order_by(Number.did))
                 if (n.after_hours or {}).get("prompt") == ref]
+            users += ["the tenant's after-hours route"] if (t.after_hours or {}).get(
+                "prompt") == ref else []
             users += [f"queue {q} greeting" for q in sorted(await s.scalars(select(Queue.name).where(
                 Queue.tenant_id == tenant_id, Queue.greeting == ref)))]
             if users:

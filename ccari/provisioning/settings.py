@@ -1,5 +1,6 @@
 """A tenant's settings, each one JSON value kept on the tenant and audited: business hours,
-the recording policy, fair blending's hold and the wrap-up (disposition) codes."""
+the after-hours route of its numbers that have none, the recording policy, fair blending's
+hold and the wrap-up (disposition) codes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.provisioning import hours as hrs
-from ccari.provisioning.base import ServiceBase, _tenant_by_id
+from ccari.provisioning.base import ServiceBase, _queue, _tenant_by_id
+from ccari.provisioning.prompts import unknown_refs
 from ccari.recording import policy as recording_policy
 from ccari.storage.models import Queue, Tenant
 
@@ -42,6 +44,34 @@ class SettingsMixin(ServiceBase):
         t.hours = calendar
         action = "delete" if calendar is None else "update" if before else "create"
         self._audit(s, actor, t, "hours", t.slug, action, before, calendar)
+    # ---- the tenant's after-hours route ------------------------------------------------------
+    async def after_hours(self, tenant_id: int) -> dict[str, Any]:
+        """The route its numbers without their own take outside hours (None: the
+        announcement)."""
+        async with self._sessions() as s:
+            return {"after_hours": (await _tenant_by_id(s, tenant_id)).after_hours}
+
+    async def put_after_hours(self, actor: str, tenant_id: int,
+                              route: dict[str, Any] | None) -> dict[str, Any]:
+        """Set (None: back to the announcement) the route checked by ``hours.after_hours``:
+        its queue and its prompt must be the tenant's."""
+        async with self._sessions() as s:
+            t = await _tenant_by_id(s, tenant_id)
+            route = dict(route) if route is not None else None
+            queue, prompt = (route or {}).get("queue"), (route or {}).get("prompt")
+            if queue is not None:
+                await _queue(s, t, queue, "after_hours.queue")
+            if prompt is not None:
+                await unknown_refs(s, t.id, {"after_hours.prompt": prompt})
+            before = t.after_hours
+            if route != before:
+                t.after_hours = route
+                action = "delete" if route is None else "update" if before else "create"
+                self._audit(s, actor, t, "after-hours", t.slug, action, before, route)
+                await s.commit()
+        await self._changed(pbx=False)
+        return {"after_hours": route}
+
     # ---- recording policy -------------------------------------------------------------------
     async def recording(self, tenant_id: int) -> dict[str, Any] | None:
         async with self._sessions() as s:

@@ -65,6 +65,8 @@ class Tenant(Base):
     overflow_policy: Mapped[str] = mapped_column(String(20), default="busy")
     # Business hours (ccari.provisioning.hours' JSON); None: no hours, never after hours.
     hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The after-hours route of its numbers that have none; None: the announcement.
+    after_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Fair blending: the tenant's own routing.blend_hold_s (0 = off); None = the node default.
     blend_hold_s: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
     # The wallboard's service level threshold (seconds); None: wallboard.service_level_s.

@@ -8,8 +8,9 @@ which then takes effect within ``ttl_s``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -79,22 +80,22 @@ class NumberDirectory:
                     menu_of(menu) if menu else None,
                     settings_of(q) if q else d,
                     hours.stored(number.hours or (tenant.hours if tenant else None)),
-                    await _after_hours(s, number.tenant_id, number.after_hours),
+                    await _after_hours(s, number.tenant_id, hours.route_of(
+                        number.after_hours, tenant.after_hours if tenant else None)),
                 )
         self._cache[did] = (now + self._ttl, found)
         return found
 
 
-async def _after_hours(s: AsyncSession, tenant_id: int,
-                       route: dict[str, object] | None) -> AfterHours:
+async def _after_hours(s: AsyncSession, tenant_id: int, route: Mapping[str, Any]) -> AfterHours:
     """The stored route; a queue that is gone leaves the announcement."""
-    action = str((route or {}).get("action", "announcement"))
+    action = str(route.get("action", "announcement"))
     if action != "queue":
-        prompt = (route or {}).get("prompt")
+        prompt = route.get("prompt")
         return AfterHours(action, prompt=media_ref(tenant_id, prompt) if isinstance(prompt, str)
                           else None)
     q = await s.scalar(select(Queue).where(Queue.tenant_id == tenant_id,
-                                           Queue.name == (route or {}).get("queue")))
+                                           Queue.name == route.get("queue")))
     if q is None:
         return AfterHours()
     return AfterHours("queue", q.id, settings_of(q))

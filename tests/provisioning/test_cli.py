@@ -105,3 +105,26 @@ async def test_a_numbers_after_hours_prompt_and_a_queues_greeting_from_the_cli(
     assert "greeting" not in main and main["ring_timeout_s"] == 20
     log = await admin(cfg, capsys, "audit", "initech")
     assert [(e["kind"], e["key"]) for e in log[:2]] == [("queue", "main"), ("queue", "night")]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_tenants_after_hours_route_from_the_cli(cfg, capsys) -> None:  # type: ignore[no-untyped-def]
+    from ccari.provisioning.schemas import Invalid
+
+    await admin(cfg, capsys, "tenants", "create", "initech", "Initech")
+    with pytest.raises(Invalid) as refused:
+        await admin(cfg, capsys, "after-hours", "set", "initech", "queue:night")
+    assert refused.value.error_id == "unknown-queue"
+    with pytest.raises(Invalid) as refused:
+        await admin(cfg, capsys, "after-hours", "set", "initech", "voicemail", "--prompt",
+                    "tenant:nope")
+    assert refused.value.error_id == "unknown-prompt"
+    await admin(cfg, capsys, "queues", "set", "initech", "night")
+    assert await admin(cfg, capsys, "after-hours", "set", "initech", "queue:night") == {
+        "after_hours": {"action": "queue", "queue": "night"}}
+    assert (await admin(cfg, capsys, "after-hours", "show", "initech"))["after_hours"] == {
+        "action": "queue", "queue": "night"}
+    assert await admin(cfg, capsys, "after-hours", "clear", "initech") == {"after_hours": None}
+    log = await admin(cfg, capsys, "audit", "initech")
+    assert [(e["kind"], e["action"]) for e in log[:2]] == [("after-hours", "delete"),
+                                                           ("after-hours", "create")]
