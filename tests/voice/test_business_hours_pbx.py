@@ -164,6 +164,32 @@ async def test_outside_its_hours_a_number_can_send_calls_to_another_queue_withou
         seconds=3)  # rung at once: no menu first
 
 
+async def test_a_number_without_a_route_of_its_own_takes_its_tenant_s_after_hours_route(
+        ccari: Runtime, voice_env: VoiceEnv, aiohttp_client,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tenant's hours and the tenant's route (the night queue); the number has neither."""
+    client: TestClient = await aiohttp_client(internal_app(ccari))
+    await put(client, "/queues/night", {"ring_timeout_s": 10})
+    await put(client, "/hours", OFFICE)
+    await put(client, "/after-hours", {"action": "queue", "queue": "night"})
+    number = await (await client.get(f"/api/tenants/acme/numbers/{DID}", headers=ADMIN)).json()
+    assert "after_hours" not in number and "hours" not in number
+    agents = await ready(ccari, "alice")
+    at(ccari, monkeypatch, SUNDAY_10)
+    async with phone(voice_env, "alice") as alice:
+        call = caller(voice_env, DID, digits="9", dtmf_after_ms=3000, hangup_after_ms=2000,
+                      caller="15550197")
+        await call.start()
+        result = await call.wait()
+        assert result.ok, result.describe()
+        done = await eventually(lambda: call_of(ccari, "15550197", "completed"),
+                                what="the call completed")
+    assert (await alice.result()).requests.get("INVITE") == 1
+    (night,) = await rows(ccari, Queue, Queue.name == "night")
+    assert done.queue_id == night.id and done.agent_id == agents["alice"].id
+    assert done.meta["after_hours"] == "queue" and "ivr" not in done.meta
+
+
 async def test_on_a_recurring_holiday_a_call_in_the_weekly_hours_takes_the_after_hours_route(
         ccari: Runtime, voice_env: VoiceEnv, aiohttp_client,  # type: ignore[no-untyped-def]
         monkeypatch: pytest.MonkeyPatch) -> None:
