@@ -71,7 +71,8 @@ class Call:
     after_hours: bool = False
     # What it hears first there (a tenant's ``tenant:<id>/<name>``); None: ccari's own prompt.
     closed_prompt: str | None = None
-    # Its queue's greeting was played (once, on joining; not again after a re-queue).
+    # Its queue's greeting was played (once per join: again after a blind transfer, not
+    # after a declined offer's re-queue).
     greeted: bool = False
     # The agent's hold: since when (time.monotonic()) the caller is held, and the seconds of
     # the holds already ended.

@@ -3,7 +3,8 @@
 ``transfer_targets.py``).
 
 * **To a skill**: back to the queue for another skill (the lifecycle's TRANSFERRED:
-  disconnect the agent's leg, enqueue); the caller hears the music and keeps its place.
+  disconnect the agent's leg, enqueue); the caller hears the queue's greeting (if it has one)
+  as on joining it, then the music, and keeps its place.
 * **To a colleague by name** (same tenant, logged in and ready, else 409
   ``agent-unavailable``): the same move, the contact reserved for her (``reserved_agent``):
   the router offers it to her only, her phone rings with the offer's stable id and her page
@@ -135,6 +136,7 @@ class Transfers:
             self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
             call.muted = False
             call.phase, call.agent_id, call.bridge_id = "queued", None, None
+            call.greeted = False  # it joins the queue again: its greeting once more
             call.hold_s, call.held_at = call.hold_total(now), None
             if Command.DISCONNECT in commands:
                 if agent_leg:
