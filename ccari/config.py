@@ -333,6 +333,9 @@ class Config:
     log_format: str = "text"
     node: str = "node1"
     admin_token: str = ""
+    # How often a running ccari looks for tenants deleted elsewhere (``ccari admin tenants
+    # delete``, another node) to forget what it holds of them (ccari.tenants.cleanup).
+    tenants_check_s: float = 10.0
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     web: WebConfig = field(default_factory=WebConfig)
     pbx: PbxConfig = field(default_factory=PbxConfig)

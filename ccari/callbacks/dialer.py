@@ -84,6 +84,11 @@ class Dialer:
         self._locks = [asyncio.Lock() for _ in range(64)]
         self._tasks = TaskSet("callbacks-dialer")
 
+    def forget_tenant(self, tenant_id: int) -> None:
+        """A deleted tenant: no more retries of its deferred callbacks
+        (``Runtime.tenant_gone``)."""
+        self.deferred_tenants.discard(tenant_id)
+
     def now(self) -> dt.datetime:
         return utc(self._clock())
 

@@ -67,4 +67,5 @@ def attach(rt: Runtime, service: CallbackService, stack: contextlib.AsyncExitSta
     service.attach(dialer)
     callbacks_stasis.register(ari, router, dialer)
     stack.push_async_callback(dialer.close)
+    rt.tenant_gone.append(dialer.forget_tenant)
     return dialer

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ccari.provisioning import codes, http, pages, prompt_routes, prompts, rotation, routing
 from ccari.provisioning.pbx import PbxSync
 from ccari.provisioning.services import Provisioning
+from ccari.tasks import TaskSet
 from ccari.tenants import cleanup
 
 if TYPE_CHECKING:
@@ -29,6 +30,12 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     service.gone_listeners = rt.tenant_gone
     rt.tenant_gone += [functools.partial(cleanup.remove_files, rt.config.state_path),
                        rt.queue.forget_tenant, rt.origins.forget]
+    # Tenants deleted elsewhere (the CLI, another node): forgotten here too.
+    tasks = TaskSet("provisioning")
+    stack.push_async_callback(tasks.close)
+    gone = cleanup.GoneTenants(rt.sessions, rt.tenant_gone)
+    await gone.check()  # the tenants there are now
+    tasks.spawn(gone.run(rt.config.tenants_check_s), "tenants-gone")
     rt.internal_setups.append(http.internal_setup(service))
     rt.internal_setups.append(routing.internal_setup)
     # API tokens and SIP passwords rotated without a restart.

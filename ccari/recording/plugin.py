@@ -44,6 +44,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
         recordings = Recordings(ari, rt.sessions, state_dir, rt.hub, node=rt.config.node,
                                 now=voice.now)
         stack.push_async_callback(recordings.close)
+        rt.tenant_gone.append(recordings.forget_tenant)
         rt.metrics.counter("ccari_recordings_store_failures_total",
                            "Recording files that could not be written to the state dir "
                            "(each is kept on Asterisk and written again later)",

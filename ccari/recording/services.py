@@ -112,6 +112,10 @@ class Recordings:
                 self._policies_until = loop.time() + POLICY_TTL_S
             return self._policies.get(tenant_id)
 
+    def forget_tenant(self, tenant_id: int) -> None:
+        """A deleted tenant: its cached policy goes (``Runtime.tenant_gone``)."""
+        self._policies.pop(tenant_id, None)
+
     async def connected(self, call: Call) -> None:
         """The call is bridged (the caller holds its lock): recorded if its mode is ``all``.
         The tenant's policy is cached for a second; its queue's override, if it has any,

@@ -142,7 +142,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     talk.used.use(nonce)
     dialog = Dialog(call.identity, talk.key, talk.signer.context(call), video=call.video)
     return await talk.relay.serve(request, f"talk {dialog.identity}",
-                                  talk_relay.frames(dialog, lambda: talk.audio_only(call)))
+                                  talk_relay.frames(dialog, lambda: talk.audio_only(call)),
+                                  tenant_id=call.tenant_id)
 
 
 async def script(request: web.Request) -> web.FileResponse:

@@ -35,6 +35,11 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     tasks = TaskSet("talk")
     stack.push_async_callback(tasks.close)
 
+    def tenant_gone(tenant_id: int) -> None:  # a deleted tenant's pages lose their relays
+        tasks.spawn(relay.close_tenant(tenant_id), f"talk-gone-{tenant_id}")
+
+    rt.tenant_gone.append(tenant_gone)
+
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         stasis.register(ari, router, voice, signer)
 

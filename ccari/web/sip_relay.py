@@ -50,15 +50,17 @@ class SipRelay:
         self._url = url
         self._http = http
         self._max_frame = max_frame
-        self._sockets: set[web.WebSocketResponse] = set()
+        self._sockets: dict[web.WebSocketResponse, int | None] = {}  # -> its tenant
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()  # telling the owner of a lost page
 
     async def serve(self, request: web.Request, who: str, check: Check,
-                    lost: Lost | None = None) -> web.WebSocketResponse:
+                    lost: Lost | None = None, *,
+                    tenant_id: int | None = None) -> web.WebSocketResponse:
         """Relay one page's SIP websocket (already authorised) until either side closes or
         ``check`` stops it; ``who`` names the page in the logs; ``lost`` is told the calls
-        that were still up on it when it closed (not at shutdown)."""
+        that were still up on it when it closed (not at shutdown); ``tenant_id``: its tenant
+        (:meth:`close_tenant`)."""
         ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=20,
                                    max_msg_size=self._max_frame)
         await ws.prepare(request)
@@ -70,13 +72,13 @@ class SipRelay:
             log.warning("%s: Asterisk's SIP websocket unreachable: %s", who, exc)
             await ws.close(code=aiohttp.WSCloseCode.TRY_AGAIN_LATER, message=b"PBX unreachable")
             return ws
-        self._sockets.add(ws)
+        self._sockets[ws] = tenant_id
         log.info("%s: SIP websocket connected", who)
         calls = Calls()
         try:
             await _pump(ws, upstream, check, calls)
         finally:
-            self._sockets.discard(ws)
+            self._sockets.pop(ws, None)
             if calls.up and lost is not None and not self._closing:
                 self._tell_lost(who, lost, calls.up)  # even if this handler is cancelled
             await upstream.close()
@@ -104,6 +106,15 @@ class SipRelay:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def sessions_of(self, tenant_id: int) -> int:
+        return sum(1 for t in self._sockets.values() if t == tenant_id)
+
+    async def close_tenant(self, tenant_id: int) -> None:
+        """A deleted tenant: its pages' websockets are closed (their relays end)."""
+        for ws, t in list(self._sockets.items()):
+            if t == tenant_id:
+                await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"tenant deleted")
 
 
 def _text(msg: aiohttp.WSMessage) -> str | None:

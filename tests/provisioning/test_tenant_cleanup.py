@@ -5,27 +5,37 @@ configuration no longer lists its number or its agent's phone."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
+from dataclasses import replace
+from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from ccari.app import runtime
 from ccari.contacts import repo as contacts_repo
 from ccari.fax.store import FaxStore
+from ccari.provisioning import cli
 from ccari.provisioning.http import PROVISIONING
 from ccari.provisioning.prompts import PromptFiles
 from ccari.recording import files as recording_files
 from ccari.routing import Medium
 from ccari.storage import all_models
-from ccari.storage.models import Base, Contact
-from ccari.tenants.cleanup import tenant_dirs
+from ccari.storage.models import Base, Contact, Tenant
+from ccari.tenants.cleanup import tenant_dirs, vanished
 from ccari.tenants.pbx import build_spec
 from tests.provisioning.test_http import ADMIN, agent, ok
 from tests.provisioning.test_prompts import tone_wav
+from tests.support.waits import eventually
 
 assert all_models  # every context's tables in Base.metadata
 
 PDF = b"%PDF-1.4\n%%EOF\n"
+T0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+T1 = T0 + dt.timedelta(days=1)
 
 
 async def rows_naming(rt, tenant_id: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -111,3 +121,46 @@ async def test_a_deleted_tenant_leaves_no_row_file_router_state_or_pbx_config(
     # The other tenants keep theirs.
     assert (await rows_naming(rt, await service.tenant_id("acme"))).keys() >= {"agents",
                                                                                "numbers"}
+
+
+@pytest.mark.parametrize(("known", "now", "gone"), [
+    ({(1, T0), (2, T0)}, {(1, T0), (2, T0)}, []),
+    ({(1, T0), (2, T0)}, {(1, T0)}, [2]),
+    ({(1, T0), (2, T0)}, {(1, T0), (2, T1)}, [2]),  # id 2 given again: another tenant
+    ({(1, T0)}, {(1, T0), (3, T1)}, []),            # a new one is not gone
+    (set(), set(), []),
+])
+def test_a_tenant_is_gone_when_its_id_and_creation_time_are(known, now, gone) -> None:  # type: ignore[no-untyped-def]
+    assert vanished(known, now) == gone
+
+
+async def test_a_tenant_deleted_by_the_cli_is_forgotten_by_the_running_ccari(
+        cfg, capsys) -> None:  # type: ignore[no-untyped-def]
+    async def admin(*argv: str) -> Any:  # ``ccari admin``: another process, the same database
+        assert await cli.main(cfg, ["--no-sync", *argv]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    await admin("tenants", "create", "initech", "Initech")
+    await admin("tenants", "create", "hooli", "Hooli")
+    async with runtime(replace(cfg, tenants_check_s=0.2), with_pbx=False) as rt:
+        async with rt.sessions() as s:
+            ids = {t.slug: t.id for t in await s.scalars(select(Tenant))}
+        router = rt.queue.router
+        for tid in ids.values():
+            await rt.queue.set_blend_hold(tid, 9)
+            for n in range(20):
+                router.record_handle_time(str(tid), Medium.CHAT, "*", 30.0 + n)
+            FaxStore(rt.config.state_path / "fax").keep_outbound(tid, "send-1", PDF)
+        gone, kept = ids["initech"], ids["hooli"]
+
+        assert (await admin("tenants", "delete", "initech"))["deleted"] == "initech"
+
+        async def forgotten() -> bool:
+            return str(gone) not in router.rules.tenant_hold_after
+        await eventually(forgotten, 5, "the running ccari to forget the deleted tenant")
+        assert router._stats.handle.samples(str(gone), Medium.CHAT, "*") is None
+        assert not any(d.exists() for d in tenant_dirs(rt.config.state_path, gone))
+        # The other tenant keeps all it had.
+        assert router.rules.hold_for(str(kept)) == 9.0
+        assert router._stats.handle.samples(str(kept), Medium.CHAT, "*") is not None
+        assert (rt.config.state_path / "fax" / str(kept)).is_dir()
