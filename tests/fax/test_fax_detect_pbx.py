@@ -188,3 +188,35 @@ async def test_fax_detection_is_off_unless_the_tenant_turns_it_on(
     globex = {"Authorization": f"Bearer {demo['globex.token']}"}  # its own policy
     resp = await client.get("/api/faxes/settings", headers=globex)
     assert (resp.status, await resp.json()) == (200, {"detect_on_voice": False})
+
+
+async def test_a_restart_of_ccari_inside_the_window_still_finds_the_fax(
+        fax_db: Any, fax_env: FaxEnv, aiohttp_client: Any) -> None:
+    """ccari restarts while it listens to a caller; the caller's T.38 request comes after:
+    the new process takes it for a fax (without the reconcile its voice contact would end as
+    a caller who hung up)."""
+    cfg, demo = fax_db
+    cfg = dataclasses.replace(cfg, fax=dataclasses.replace(cfg.fax, detect_s=12.0))
+    sink = await RtpPeer.open(CARRIER_IP, SILENCE * 8000)
+    try:
+        async with runtime(cfg) as first:
+            client = await aiohttp_client(internal_app(first))
+            await detect_on_voice(client, demo["acme.token"], True)
+            sipp = caller(fax_env, sink, hangup_after_ms=3000,
+                          scenario="caller_t38_reinvite.xml", reinvite_after_ms=6000,
+                          udptl_port=free_port(CARRIER_IP))
+            await sipp.start()
+
+            async def in_the_ivr() -> Contact | None:
+                return next((c for c in await voice_contacts(first) if c.state == "ivr"), None)
+
+            await eventually(in_the_ivr, what="the caller answered and listened to")
+        async with runtime(cfg) as second:
+            assert (await sipp.wait(30)).ok
+            client = await aiohttp_client(internal_app(second))
+            [fax] = await settled(client, demo["acme.token"])
+            [voice] = await voice_contacts(second)
+    finally:
+        sink.close()
+    assert (fax["detected"], fax["mode"]) == (True, "t38")
+    assert (voice.state, voice.disposition) == ("completed", "fax-detected")

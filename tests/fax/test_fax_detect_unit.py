@@ -3,11 +3,13 @@ tells a caller sent away by the detection from one who hung up."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 import pytest
 
 from ccari.ari.errors import AriNotFound
+from ccari.ari.models import Channel
 from ccari.fax.detect import FaxDetection
 from ccari.fax.models import FaxPolicy
 from ccari.voice.calls import Call, QueueSettings
@@ -17,6 +19,10 @@ class FakeAri:
     def __init__(self) -> None:
         self.vars: dict[str, dict[str, str]] = {}
         self.gone: set[str] = set()
+        self.channels: list[Channel] = []
+
+    async def list_channels(self) -> list[Channel]:
+        return self.channels
 
     async def set_var(self, channel: str, name: str, value: str) -> None:
         if channel in self.gone:
@@ -81,3 +87,25 @@ async def test_a_caller_gone_before_the_detector_is_forgotten() -> None:
     ari.gone.clear()
     ari.vars["ch1"] = {"FAXEXTEN": "15550100"}
     assert await detector.left("ch1") is None
+
+
+NOW = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+
+
+async def test_a_restarted_ccari_listens_again_to_callers_still_in_their_window() -> None:
+    """A previous process armed ch-young and ch-old (the tenant variable on the channel);
+    ch-plain was never armed; ch-gone hangs up as it is asked."""
+    ari = FakeAri()
+    ago = {"ch-young": 3, "ch-old": 60, "ch-plain": 2, "ch-gone": 1}
+    ari.channels = [Channel(id=c, creationtime=NOW - dt.timedelta(seconds=s))
+                    for c, s in ago.items()]
+    for armed in ("ch-young", "ch-old", "ch-gone"):
+        ari.vars[armed] = {"CCARI_FAX_TENANT": "1", "FAXEXTEN": "15550100"}
+    ari.vars["ch-plain"] = {"FAXEXTEN": "15550100"}
+    ari.gone.add("ch-gone")
+    detector = FaxDetection(cast(Any, ari), cast(Any, Policies({1})), 8.0, now=lambda: NOW)
+    await detector.reconcile()
+    ari.gone.clear()
+    told = {c: await detector.left(c) for c in ago}
+    assert told == {"ch-young": "fax-detected", "ch-old": None, "ch-plain": None,
+                    "ch-gone": None}

@@ -18,10 +18,8 @@ from ccari.fax.services import FaxService
 from ccari.fax.store import FaxStore
 from ccari.storage.models import Number, Queue, Tenant
 from tests.fax.conftest import fax_pages
-from tests.provisioning.conftest import client, rt
 from tests.supervisor.test_supervisor import login
 
-__all__ = ["client", "rt"]
 STATION = "<b>FAX</b>"  # a sender's T.30 ident is whatever its machine says
 
 

@@ -18,7 +18,7 @@ from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact
 from ccari.storage.models import AgentStateEvent
 from ccari.tenants import repo as tenants_repo
-from tests.supervisor.test_supervisor import login, rt  # noqa: F401  (fixture)
+from tests.supervisor.test_supervisor import login
 from tests.support.browser import chromium
 from tests.support.sipp import free_port
 

@@ -9,7 +9,7 @@ from ccari.app import internal_app, public_app
 from ccari.tenants import repo as tenants_repo
 from tests.chat.test_chat import open_chat
 from tests.public.support import until
-from tests.supervisor.test_supervisor import rt, waiting  # noqa: F401  (fixture)
+from tests.supervisor.test_supervisor import waiting
 from tests.support.agent_web import open_agent_page
 from tests.support.browser import agent_login, chromium
 from tests.support.sipp import free_tcp_port

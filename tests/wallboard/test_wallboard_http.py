@@ -13,7 +13,7 @@ from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact
 from ccari.tenants import repo as tenants_repo
 from ccari.wallboard.http import WALLBOARD
-from tests.supervisor.test_supervisor import login, rt  # noqa: F401  (fixture)
+from tests.supervisor.test_supervisor import login
 
 
 async def story(rt, tenant: str, medium: str, skill: str, queued_ago: float,  # noqa: F811
