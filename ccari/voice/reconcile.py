@@ -238,7 +238,16 @@ async def reconcile(voice: VoiceService) -> None:
         async with call.lock:
             if step is Step.RESTART_TREATMENT:  # answered again if it was not yet
                 row = menus.get(contact.id)
-                await voice.answer_and_treat(call, menu_of(row) if row is not None else None)
+                menu = menu_of(row) if row is not None else None
+                caller = channels.get(contact.channel_id or "")
+                if caller is not None and caller.state == "Up":
+                    # Not answered again, and the prompt a previous process may still be
+                    # playing (a quick restart) stopped first: Asterisk runs a channel's
+                    # requests (an answer, joining a bridge) only after its playback ends.
+                    await voice.stop_previous_prompts(call)
+                    await voice.treat(call, menu)
+                else:
+                    await voice.answer_and_treat(call, menu)
             elif step is Step.RESUME_HOLD:
                 call.moh = None  # whatever the previous process left playing
                 voice.hold.start(call)

@@ -346,6 +346,12 @@ class VoiceService:
         """A call that reached our app while we were away: taken like any new call."""
         self._tasks.spawn(self.inbound(channel_id, did, caller, name), f"late-{channel_id}")
 
+    async def stop_previous_prompts(self, call: Call) -> None:
+        """The IVR prompts a previous process may have left playing on the caller (their
+        ids are the contact's and a generation: the first few are asked to stop)."""
+        await asyncio.gather(*(safe(self._ari.stop_playback(
+            ids.make(Kind.IVR_PROMPT, call.contact_id, gen))) for gen in range(1, 13)))
+
     async def treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
         """The answered call's first step: its overflow treatment, else the IVR or the queue."""
         await self._treatment.start(call, menu)
