@@ -12,12 +12,16 @@ here, so the extension cannot be reached from outside).  The voice side sees its
 leave Stasis alive with FAXEXTEN set (:meth:`FaxDetection.left`): the voice contact ends as
 ``fax-detected`` (completed from the IVR, never queued for a voice agent, or taken out of
 the queue), and the fax path receives the call like one to the fax number.  No audio is
-analysed in Python.
+analysed in Python.  After a restart of ccari (an ARI connect), the callers a previous
+process listened to and whose window is still open are listened to again: Asterisk keeps
+both the detector and the tenant variable on their channels.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Callable
 
 from ccari.ari import AriClient
 from ccari.ari.errors import AriError
@@ -27,14 +31,34 @@ from ccari.voice.calls import Call
 log = logging.getLogger(__name__)
 TENANT_VAR = "CCARI_FAX_TENANT"
 DISPOSITION = "fax-detected"  # how the voice contact of a fax found by its tones ends
+RECONCILE_SLACK_S = 10.0  # from a channel's creation to its answer, at most
 
 
 class FaxDetection:
-    def __init__(self, ari: AriClient, faxes: FaxService, listen_s: float) -> None:
+    def __init__(self, ari: AriClient, faxes: FaxService, listen_s: float, *,
+                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         self._ari = ari
         self._faxes = faxes
         self._listen_s = listen_s
+        self._now = now
         self._armed: set[str] = set()  # callers listened to, until they leave Stasis
+
+    async def reconcile(self) -> None:
+        """After an ARI connect: the callers still in their window that a previous process
+        armed (the tenant variable on the channel says so) are listened to again.  Only
+        channels younger than the window (and its answer's few seconds) are asked."""
+        since = self._now() - dt.timedelta(seconds=self._listen_s + RECONCILE_SLACK_S)
+        for channel in await self._ari.list_channels():
+            if channel.creationtime is None or channel.creationtime < since \
+                    or channel.id in self._armed:
+                continue
+            try:
+                armed = await self._ari.get_var(channel.id, TENANT_VAR)
+            except AriError:  # gone meanwhile
+                continue
+            if armed:
+                self._armed.add(channel.id)
+                log.info("reconcile: channel %s: listening for fax tones again", channel.id)
 
     async def left(self, channel_id: str) -> str | None:
         """``fax-detected`` when a listened-to caller left Stasis because Asterisk found fax

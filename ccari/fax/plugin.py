@@ -80,3 +80,4 @@ def attach(service: FaxService, sender: FaxSender, detect_s: float, ari: AriClie
     detection = FaxDetection(ari, service, detect_s)
     voice.answered.append(detection.arm)
     voice.leaving.append(detection.left)
+    ari.on_connected(detection.reconcile)
