@@ -72,6 +72,7 @@ from ccari.supervisor import plugin as supervisor_plugin
 from ccari.talk import plugin as talk_plugin
 from ccari.voice import plugin as voice_plugin
 from ccari.voice.ports import IvrCallbacks, LegPlanner, SpeechPort, VoicemailPort
+from ccari.voice.replay import RESUME_CALLS, no_calls
 from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
 from ccari.wallboard import plugin as wallboard_plugin
@@ -238,6 +239,8 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                 attach(rt.ari, router, voice)
             await rt.ari.start()
             stack.push_async_callback(rt.ari.close)
+        else:  # web media only: the agent's page asks for her calls all the same
+            rt.commands.register(RESUME_CALLS, no_calls)
         await queue.start()
         yield rt
 

@@ -87,6 +87,14 @@ def awaiting_wrap_up(contacts: list[Contact], agent_id: int,
     return out
 
 
+RESUME_CALLS = "calls.resume"
+
+
+async def no_calls(agent: Agent, msg: dict[str, Any]) -> Message:
+    """``calls.resume`` where ccari runs without its PBX: nobody is on a call."""
+    return {"type": "calls", "contact_ids": []}
+
+
 class CallReplay:
     def __init__(self, voice: VoiceService, hub: AgentHub, views: list[PageView], *,
                  consulting: Callable[[str], bool] = lambda contact_id: False) -> None:
@@ -96,7 +104,7 @@ class CallReplay:
         self._consulting = consulting  # the call's caller is held for a consult
 
     def register_commands(self, commands: AgentCommands) -> None:
-        commands.register("calls.resume", self._cmd_resume)
+        commands.register(RESUME_CALLS, self._cmd_resume)
 
     async def _cmd_resume(self, agent: Agent, msg: dict[str, Any]) -> Message:
         return {"type": "calls", "contact_ids": await self.resume(agent)}
