@@ -1,9 +1,11 @@
 """Idempotent demo data and the machine-readable manifest ``var/demo.json``.
 
 Two tenants share the PBX.  ``acme`` has a two-option IVR (1 sales, 2 support), two agents
-with different skills at two sites, and a gold customer with an open ticket; ``globex`` has
-one agent and no IVR.  Passwords and tokens are generated once and kept in
-``var/demo-secrets.json`` (0600) so the manifest stays valid across restarts.
+with different skills at two sites, a supervisor, a video agent (vera: her phone is the agent
+page and she has a video slot, so the help widget offers video calls while she is ready) and
+a gold customer with an open ticket; ``globex`` has one agent and no IVR.  Passwords and
+tokens are generated once and kept in ``var/demo-secrets.json`` (0600) so the manifest stays
+valid across restarts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.agents.devices import BROWSER
 from ccari.callbacks import demo as callbacks_demo
 from ccari.config import Config
 from ccari.crm import entitlements as crm_entitlements
@@ -37,6 +40,8 @@ class DemoAgent:
     site: str
     skills: dict[str, str]
     role: str = "agent"
+    # "browser": her phone is the agent page (no SIP phone), with a video slot besides.
+    device: str = "sip"
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,9 @@ DEMO = (
                    {"skill": "sales", "language": "en", "tier": "gold"}),
          DemoAgent("bob", "Bob Support", "Leeds",
                    {"skill": "support", "language": "en", "tier": "gold"}),
-         DemoAgent("sam", "Sam Supervisor", "London", {"skill": "support"}, role="supervisor")),
+         DemoAgent("sam", "Sam Supervisor", "London", {"skill": "support"}, role="supervisor"),
+         DemoAgent("vera", "Vera Video", "London", {"skill": "sales", "language": "en"},
+                   device="browser")),
         ivr={"1": {"skill": "sales"}, "2": {"skill": "support"}},
     ),
     DemoTenant(
@@ -66,6 +73,11 @@ DEMO = (
 SLOTS = {"per_medium": {"voice": 1, "chat": 3, "email": 2, "voicemail": 1,
                         callbacks_demo.SLOT: 1},
          "total": 3, "exclusive": ["voice", callbacks_demo.SLOT]}
+# A browser phone agent's: video calls from the help widget besides (a call is handled
+# alone, voice or video).
+VIDEO_SLOTS = {"per_medium": {"voice": 1, "video": 1, "chat": 3, "email": 2, "voicemail": 1,
+                              callbacks_demo.SLOT: 1},
+               "total": 3, "exclusive": ["voice", callbacks_demo.SLOT]}
 CUSTOMER = {"name": "Ada Lovelace", "number": "15550199", "email": "ada@example.com",
             "entitlements": [{"service": "broadband", "level": "gold"}],
             "ticket": "Router drops the line every evening"}
@@ -101,11 +113,13 @@ def document(t: DemoTenant, sec: Mapping[str, Any], cfg: Config,
         "agents": [
             {"username": a.username, "name": a.name, "site": a.site, "role": a.role,
              "skills": [{"name": k, "value": v, "level": 5} for k, v in a.skills.items()],
-             "slots": SLOTS, "phone_username": f"{t.slug}-{a.username}",
+             "slots": VIDEO_SLOTS if a.device == BROWSER else SLOTS, "device": a.device,
+             "phone_username": f"{t.slug}-{a.username}",
              "phone_password": sec[f"{t.slug}.{a.username}.sip"],
              "web_password": sec[f"{t.slug}.{a.username}.web"],
              **({"phone_contact": contact}
-                if (contact := phone_contacts.get(f"{t.slug}-{a.username}")) else {})}
+                if a.device != BROWSER
+                and (contact := phone_contacts.get(f"{t.slug}-{a.username}")) else {})}
             for a in t.agents
         ],
     }
@@ -200,7 +214,8 @@ def manifest(cfg: Config, sec: dict[str, Any]) -> dict[str, Any]:
                 "ivr": [{"digit": d, "selects": a} for d, a in t.ivr.items()],
                 "agents": [
                     {"username": a.username, "name": a.name, "site": a.site, "role": a.role,
-                     "skills": a.skills, "web_password": sec[f"{t.slug}.{a.username}.web"],
+                     "skills": a.skills, "device": a.device,
+                     "web_password": sec[f"{t.slug}.{a.username}.web"],
                      "sip_username": f"{t.slug}-{a.username}",
                      "sip_password": sec[f"{t.slug}.{a.username}.sip"],
                      "sip_registrar": f"sip:{p.host}:{p.sip_port}"}

@@ -20,12 +20,17 @@ async def test_the_demo_is_built_by_the_provisioning_service(rt, cfg, sessions, 
                                ("3", {"skill": "support"}, "callback")])
     assert acme["numbers"] == [{"did": "15550100", "queue": "main", "menu": "main"}]
     assert [(a["username"], a["site"], a["role"]) for a in acme["agents"]] == [
-        ("alice", "London", "agent"), ("bob", "Leeds", "agent"), ("sam", "London", "supervisor")]
+        ("alice", "London", "agent"), ("bob", "Leeds", "agent"), ("sam", "London", "supervisor"),
+        ("vera", "London", "agent")]
+    # The demo's video agent: her phone is the agent page, with a video slot.
+    vera = acme["agents"][3]
+    assert vera["device"] == "browser" and vera["slots"]["per_medium"]["video"] == 1
+    assert "phone_contact" not in vera or vera["phone_contact"] is None
     log = (await (await client.get("/api/tenants/acme/audit?limit=1000", headers=ADMIN)).json())
     assert {e["actor"] for e in log["audit"]} == {"demo"}
     assert {(e["kind"], e["key"]) for e in log["audit"]} >= {
         ("tenant", "acme"), ("queue", "main"), ("menu", "main"), ("number", "15550100"),
-        ("agent", "alice"), ("agent", "bob"), ("agent", "sam")}
+        ("agent", "alice"), ("agent", "bob"), ("agent", "sam"), ("agent", "vera")}
     async with sessions() as s:
         again = await seed(s, cfg)
         await s.commit()

@@ -24,7 +24,7 @@ async def test_a_tenant_rotates_its_own_token_and_the_old_one_is_refused_at_once
     new = {"Authorization": f"Bearer {body['api_token']}"}
     await error(await client.get("/api/tenants/acme/agents", headers=old), 401, "bad-token")
     assert [a["username"] for a in (await ok(await client.get(
-        "/api/tenants/acme/agents", headers=new)))["agents"]] == ["alice", "bob", "sam"]
+        "/api/tenants/acme/agents", headers=new)))["agents"]] == ["alice", "bob", "sam", "vera"]
     # globex's token is untouched, and the admin's works as before
     await ok(await client.get("/api/tenants/globex", headers=bearer(rt, "globex")))
     audit = (await ok(await client.get("/api/tenants/acme/audit?limit=1", headers=ADMIN)))["audit"]
