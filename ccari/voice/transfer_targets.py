@@ -11,7 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ccari.contacts.routing import router_agent
 from ccari.errors import BadRequest, Conflict
+from ccari.routing import Medium
+from ccari.storage.models import Agent
 
 ATTRIBUTE_MAX = 64
 NUMBER_MAX = 32
@@ -80,11 +83,23 @@ def colleague_for_skill(ready: Iterable[tuple[str, int]], me: str) -> str:
     return best[0][1]
 
 
-def check_colleague(state: str, *, same_agent: bool) -> None:
+def check_colleague(state: str, *, same_agent: bool, video: bool = False,
+                    takes_video: bool = False) -> None:
     """409 ``agent-unavailable`` unless she is logged in and ready; 400 ``bad-transfer``
-    for a transfer to oneself."""
+    for a transfer to oneself.  A video call (``video``) stays one: 409
+    ``agent-cannot-take-video`` unless she can ever take video (``takes_video``: her phone
+    is the agent page and she has a video slot), whatever her state."""
     if same_agent:
         raise BadRequest("the call is already yours", error_id="bad-transfer")
+    if video and not takes_video:
+        raise Conflict("this agent cannot take a video call (her phone is not the agent "
+                       "page, or she has no video slot)", error_id="agent-cannot-take-video")
     if not TAKES_CALLS.get(state, False):
         raise Conflict(f"this agent cannot take a call now ({state})",
                        error_id="agent-unavailable")
+
+
+def takes_video(agent: Agent) -> bool:
+    """Whether the router would ever offer her a video call: her phone is the agent page and
+    she has a video slot (a SIP phone agent's video slot is closed)."""
+    return router_agent(agent, attributes={}).slots.per_medium.get(Medium.VIDEO, 0) > 0

@@ -10,6 +10,11 @@
   the router offers it to her only, her phone rings with the offer's stable id and her page
   shows the screen pop.  If she does not answer, the contact waits for its skills again in
   its place (``offers.py``).
+* **A video call stays one**: its contact keeps the ``video`` medium, so the router offers it
+  again only to an agent who can take video (her phone is the agent page, with a video slot)
+  and her leg is rung with the video codec (``offers.py``).  To a colleague by name who
+  cannot take video: 409 ``agent-cannot-take-video`` (the call stays with the agent; going
+  on as audio only would need the customer's page to drop its camera first).
 * **To an outside number**: the outward gate (:mod:`ccari.callbacks.outward`: the tenant's
   dial policy and the per-number and per-tenant rate limits, shared with callbacks and
   faxes: 422 ``invalid-number``, 403 ``number-not-allowed``, 429 ``rate-limited``), then trunk
@@ -44,6 +49,7 @@ from ccari.contacts import lifecycle, repo
 from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.services import QueueService
 from ccari.errors import CcariError, Conflict, NotFound
+from ccari.routing import Medium
 from ccari.storage.models import Agent, ContactMeta
 from ccari.voice import moves
 from ccari.voice.calls import Call
@@ -51,7 +57,14 @@ from ccari.voice.controls import call_of, connected
 from ccari.voice.hold import safe
 from ccari.voice.legs import dial, register_legs
 from ccari.voice.ports import Admission
-from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
+from ccari.voice.transfer_targets import (
+    ToAgent,
+    ToNumber,
+    ToSkill,
+    check_colleague,
+    takes_video,
+    target_of,
+)
 
 if TYPE_CHECKING:
     from ccari.ari import AriClient
@@ -111,7 +124,8 @@ class Transfers:
             row = await repo.get(s, call.contact_id, agent.tenant_id)
         if target is None:
             raise NotFound("no such agent", error_id="agent-not-found")
-        check_colleague(self._queue.agent_state(target.id), same_agent=target.id == agent.id)
+        check_colleague(self._queue.agent_state(target.id), same_agent=target.id == agent.id,
+                        video=call.medium is Medium.VIDEO, takes_video=takes_video(target))
         attributes = dict(row.attributes) if row is not None else {}
         return await self._requeue(agent, call, attributes, {"agent": username},
                                    reserved=target.id)

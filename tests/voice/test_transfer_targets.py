@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccari.errors import BadRequest, Conflict
+from ccari.storage.models import Agent
 from ccari.voice.transfer_targets import (
     TAKES_CALLS,
     ToAgent,
@@ -16,6 +17,7 @@ from ccari.voice.transfer_targets import (
     ToSkill,
     check_colleague,
     colleague_for_skill,
+    takes_video,
     target_of,
 )
 
@@ -77,6 +79,23 @@ def test_only_a_ready_colleague_is_sent_a_call(state: str, takes: bool) -> None:
     assert oneself.value.error_id == "bad-transfer"
 
 
+@pytest.mark.parametrize(("video", "takes_video", "state", "error"), [
+    (False, False, "ready", None),  # a voice call: any ready colleague
+    (True, True, "ready", None),
+    (True, False, "ready", "agent-cannot-take-video"),  # a video call stays one
+    (True, False, "logged_out", "agent-cannot-take-video"),  # whatever her state
+    (True, True, "busy", "agent-unavailable"),
+])
+def test_a_video_call_goes_only_to_a_colleague_who_takes_video(
+        video: bool, takes_video: bool, state: str, error: str | None) -> None:
+    if error is None:
+        check_colleague(state, same_agent=False, video=video, takes_video=takes_video)
+        return
+    with pytest.raises(Conflict) as refused:
+        check_colleague(state, same_agent=False, video=video, takes_video=takes_video)
+    assert refused.value.error_id == error
+
+
 def test_every_router_state_is_judged() -> None:
     from ccari.routing.model import AgentState
 
@@ -103,3 +122,20 @@ def test_the_colleague_a_consult_to_a_skill_rings(ready: list[tuple[str, int]], 
         assert err.value.error_id == want
     else:
         assert colleague_for_skill(ready, me) == want
+
+
+VIDEO = {"per_medium": {"voice": 1, "video": 1}, "total": 1}
+
+
+@pytest.mark.parametrize(("device", "slots", "takes"), [
+    ("browser", VIDEO, True),
+    ("sip", VIDEO, False),  # a SIP phone agent's video slot is never used
+    ("sip-tls", VIDEO, False),
+    ("browser", {"per_medium": {"voice": 1}, "total": 1}, False),
+    ("browser", {"per_medium": {"voice": 1, "video": 0}, "total": 1}, False),
+    ("browser", None, False),  # no slots: voice only
+])
+def test_who_can_take_a_video_call(device: str, slots: dict[str, Any] | None,
+                                   takes: bool) -> None:
+    agent = Agent(id=1, tenant_id=1, username="vera", device=device, slots=slots)
+    assert takes_video(agent) is takes
