@@ -1,0 +1,150 @@
+"""A blind transfer of a video call keeps it a video call, on the real Asterisk (an instance
+of its own, where alice answers in her browser with a video slot, and vera is the demo's
+video agent).  Three Chromium pages with fake media devices: the customer's video call from
+the help widget reaches alice; her transfer to bob (a SIP phone agent) is refused with
+``agent-cannot-take-video`` and the call stays with her; her transfer to vera rings vera's
+browser phone with video, and once vera answers both the customer and vera decode the
+other's video frames again.  Nothing is left in Asterisk afterwards."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page
+
+from ccari.agents import repo as agents_repo
+from ccari.app import Runtime
+from ccari.pbx import PbxProcess
+from tests.support.browser import FAKE_MEDIA, agent_login, chromium
+from tests.support.openapi import Conformances
+from tests.support.waits import eventually
+from tests.voice.browser_phone import browser_ccari, browser_pbx
+from tests.voice.conftest import VoiceEnv
+from tests.voice.test_video_browser import (
+    STATE,
+    VIDEO_SLOTS,
+    listening,
+    write_wav,
+    write_y4m,
+)
+from tests.voice.test_voice_pbx import one_contact_in
+
+pytestmark = [pytest.mark.pbx, pytest.mark.browser]
+
+POP = ".work-item[data-medium=video]"
+
+
+@pytest.fixture(scope="module")
+def vxfer_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VoiceEnv, PbxProcess]]:
+    yield from browser_pbx("vxfer", tmp_path_factory, slots=VIDEO_SLOTS)
+
+
+@pytest.fixture
+async def vxfer_ccari(vxfer_env: tuple[VoiceEnv, PbxProcess],
+                      tmp_path: Path) -> AsyncIterator[Runtime]:
+    async for rt in browser_ccari(vxfer_env, tmp_path, slots=VIDEO_SLOTS):
+        yield rt
+
+
+async def _stats(page: Page, what: str) -> dict[str, Any]:
+    return await page.evaluate(f"{what}.stats()") or {}  # type: ignore[no-any-return]
+
+
+async def _agent_id(rt: Runtime, username: str) -> int:
+    async with rt.sessions() as s:
+        agent = await agents_repo.by_login(s, "acme", username)
+    assert agent is not None
+    return agent.id
+
+
+async def _registered(rt: Runtime, page: Page, agent_id: int) -> None:
+    await page.wait_for_selector("#webphone[data-state=registered]", timeout=15000)
+
+    async def reachable() -> bool:
+        return bool(rt.queue.phone_reachable(agent_id))
+
+    await eventually(reachable, what="the queue to see the browser phone reachable")
+
+
+async def _decoding(page: Page, what: str, more_than: int = 0) -> dict[str, Any] | None:
+    """The page's stats once it has decoded more than ``more_than`` video frames in all."""
+    stats = await _stats(page, what)
+    return stats if stats.get("framesDecoded", 0) > more_than else None
+
+
+async def test_a_video_call_transferred_goes_on_with_video_only_to_a_video_agent(
+        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+        openapi_conformance: Conformances) -> None:
+    rt = vxfer_ccari
+    env, _ = vxfer_env
+    camera, microphone = tmp_path / "camera.y4m", tmp_path / "microphone.wav"
+    write_y4m(camera)
+    write_wav(microphone)
+    secrets = json.loads((env.state_dir / "demo-secrets.json").read_text())
+    alice_id, vera_id = await _agent_id(rt, "alice"), await _agent_id(rt, "vera")
+    async with listening(rt, openapi_conformance) as (port, internal_port), chromium(
+            *FAKE_MEDIA, f"--use-file-for-fake-video-capture={camera}",
+            f"--use-file-for-fake-audio-capture={microphone}") as browser:
+        base = f"http://127.0.0.1:{internal_port}"
+        alice = await agent_login(await (await browser.new_context()).new_page(), base,
+                                  "alice", secrets["acme.alice.web"], ready=False)
+        vera = await agent_login(await (await browser.new_context()).new_page(), base,
+                                 "vera", secrets["acme.vera.web"], ready=False)
+        await _registered(rt, alice, alice_id)
+        await _registered(rt, vera, vera_id)
+        await alice.click("#ready")
+        await alice.wait_for_selector("#state[data-state=ready]")
+
+        # The customer's video call reaches alice (vera is not ready yet).
+        customer = await (await browser.new_context()).new_page()
+        await customer.goto(f"http://127.0.0.1:{port}/demo/acme/")
+        await customer.click(".ccari-w-launch")
+        await customer.click(".ccari-w-choice[data-choice=video]", timeout=10000)
+        await customer.click(".ccari-w-talk button[data-topic=sales]")
+        await alice.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
+        await alice.click("#webphone-answer")
+        contact = await eventually(lambda: one_contact_in(rt, "connected"), what="connected")
+        assert contact.medium == "video" and contact.agent_id == alice_id
+        await eventually(lambda: _decoding(customer, "window.ccariTalk"), 20,
+                         "the customer's page to decode alice's video")
+
+        # bob's phone is a SIP phone: a video call cannot go to him; it stays with alice.
+        await alice.select_option(f"{POP} .transfer-kind", "agent")
+        await alice.fill(f"{POP} .transfer-to", "bob")
+        await alice.click(f"{POP} .transfer")
+        await alice.wait_for_selector("#conn:text('agent-cannot-take-video')", timeout=10000)
+        still = await one_contact_in(rt, "connected")
+        assert still is not None and still.agent_id == alice_id
+        assert await alice.get_attribute("#webphone", "data-state") == "in-call"
+
+        # To vera, the video agent: her browser phone rings, the call is still a video call.
+        await vera.click("#ready")
+        await vera.wait_for_selector("#state[data-state=ready]")
+        await alice.fill(f"{POP} .transfer-to", "vera")
+        await alice.click(f"{POP} .transfer")
+        await vera.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
+        await alice.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
+        seen = (await _stats(customer, "window.ccariTalk"))["framesDecoded"]
+        await vera.click("#webphone-answer")
+        await vera.wait_for_selector("#webphone[data-state=in-call]", timeout=10000)
+        moved = await eventually(lambda: one_contact_in(rt, "connected"), what="connected")
+        assert moved.medium == "video" and moved.agent_id == vera_id
+
+        # Video both ways again: vera decodes the customer's camera, and the customer
+        # decodes frames that only vera's camera can have sent since the transfer.
+        heard = await eventually(lambda: _decoding(vera, "window.ccariPhone"), 20,
+                                 "vera's page to decode the customer's video")
+        assert heard["videoCodec"] == "video/VP8", heard
+        again = await eventually(lambda: _decoding(customer, "window.ccariTalk", seen + 10), 20,
+                                 "the customer's page to decode vera's video")
+        assert again["videoCodec"] == "video/VP8", again
+        await vera.wait_for_selector(f"{POP} dd.codec[data-video=on]", timeout=10000)
+
+        await customer.click(".ccari-w-hangup")
+        await customer.wait_for_selector(f"{STATE}[data-state=ended]", timeout=10000)
+        await vera.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
+        await eventually(lambda: one_contact_in(rt, "completed"), what="the contact to end")
