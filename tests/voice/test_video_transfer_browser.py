@@ -27,6 +27,7 @@ from tests.voice.conftest import VoiceEnv
 from tests.voice.test_video_browser import (
     STATE,
     VIDEO_SLOTS,
+    _stats,
     listening,
     write_wav,
     write_y4m,
@@ -48,10 +49,6 @@ async def vxfer_ccari(vxfer_env: tuple[VoiceEnv, PbxProcess],
                       tmp_path: Path) -> AsyncIterator[Runtime]:
     async for rt in browser_ccari(vxfer_env, tmp_path, slots=VIDEO_SLOTS):
         yield rt
-
-
-async def _stats(page: Page, what: str) -> dict[str, Any]:
-    return await page.evaluate(f"{what}.stats()") or {}  # type: ignore[no-any-return]
 
 
 async def _agent_id(rt: Runtime, username: str) -> int:
