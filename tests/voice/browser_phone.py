@@ -41,7 +41,7 @@ async def prepare(env: VoiceEnv, url: str, **alice: Any) -> Config:
     return cfg
 
 
-def browser_pbx(name: str, factory: pytest.TempPathFactory,
+def browser_pbx(name: str, factory: pytest.TempPathFactory, *, dead_call_s: int = DEAD_CALL_S,
                 **alice: Any) -> Iterator[tuple[VoiceEnv, PbxProcess]]:
     """An Asterisk of the test module's own, rendered from such a database."""
     name = f"{name}{os.getpid()}"
@@ -51,7 +51,7 @@ def browser_pbx(name: str, factory: pytest.TempPathFactory,
         ami_port=free_port("127.0.0.1", socket.SOCK_STREAM),
         rtp_start=12000, rtp_end=19998, carrier_match=(CARRIER_IP,),
         agent_qualify_s=3,  # the queue learns soon that alice's page registered
-        dead_call_s=DEAD_CALL_S,
+        dead_call_s=dead_call_s,
     )
     env = VoiceEnv(factory.mktemp(f"{name}-state"), {p: free_port(PHONE_IP) for p in PHONES},
                    config)
