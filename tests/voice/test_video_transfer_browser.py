@@ -1,9 +1,12 @@
-"""A video call through a blind transfer, on the real Asterisk (an instance of its own, where
-alice answers in her browser with a video slot, and vera is the demo's video agent).
+"""A video call through a blind transfer and under supervision, on the real Asterisk (an
+instance of its own, where alice answers in her browser with a video slot, and vera is the
+demo's video agent).
 Chromium pages with fake media devices: the customer's video call from the help widget
 reaches alice.  Her transfer to bob (a SIP phone agent) is refused with
 ``agent-cannot-take-video`` and the call stays with her; her transfer to vera rings vera's
 browser phone with video, and once vera answers her page decodes the customer's video.
+Sam's SIP phone listens to the call, then barges in (audio only: a snoop, then his phone in
+the call's bridge): the customer's and alice's pages go on decoding each other's video.
 Nothing is left in Asterisk afterwards."""
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from tests.voice.test_video_browser import (
     write_wav,
     write_y4m,
 )
-from tests.voice.test_voice_pbx import one_contact_in
+from tests.voice.test_voice_pbx import one_contact_in, phone
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 
@@ -156,3 +159,58 @@ async def test_a_video_call_transferred_goes_on_with_video_only_to_a_video_agent
                                  "vera's page to decode the customer's video")
         assert heard["videoCodec"] == "video/VP8", heard
         await vera.wait_for_selector(f"{POP} dd.codec[data-video=on]", timeout=10000)
+
+
+async def video_goes_on(*pages: tuple[Page, str]) -> None:
+    """Each page (with its stats object) decodes ten more video frames."""
+    for page, what in pages:
+        before = (await _stats(page, what))["framesDecoded"]
+        await eventually(lambda page=page, what=what, before=before: _decoding(
+            page, what, before + 10), 15, f"{what} to go on decoding video")
+
+
+async def test_a_supervisor_listens_and_barges_on_a_video_call_and_the_video_goes_on(
+        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+        openapi_conformance: Conformances) -> None:
+    rt = vxfer_ccari
+    assert rt.ari is not None
+    env, proc = vxfer_env
+
+    async def sam_reachable() -> bool:
+        return "acme-sam" in "".join(line for line in proc.rx("pjsip show contacts").splitlines()
+                                     if "Avail" in line)
+
+    # sam's phone answers qualify: the PBX of these tests checks phones every 3 s.
+    async with phone(env, "sam", "agent_qualify.xml"), video_call_to_alice(
+            rt, env, tmp_path, openapi_conformance, "sam") as pages:
+        await eventually(sam_reachable, what="sam's phone reachable")
+        alice, sam, customer = pages["alice"], pages["sam"], pages["customer"]
+        live = await one_contact_in(rt, "connected")
+        assert live is not None and live.bridge_id
+        await sam.goto(sam.url.split("/agent")[0] + "/supervisor")
+        row = f"#calls tbody tr[data-contact='{live.id}']"
+        await sam.wait_for_selector(f"{row}[data-state=connected]", timeout=10000)
+        both = ((customer, "window.ccariTalk"), (alice, "window.ccariPhone"))
+
+        await sam.click(f"{row} .monitor-listen")
+        await sam.wait_for_selector(
+            f"{row} .monitors:text('Sam Supervisor: listen (connected)')", timeout=15000)
+        await video_goes_on(*both)
+
+        await sam.click(f"{row} .monitor-barge")
+        await sam.wait_for_selector(f"{row} .monitors:text('barge')", timeout=10000)
+
+        async def in_the_call() -> bool:
+            channels = (await rt.ari.get_bridge(live.bridge_id or "")).channels
+            return len(channels) == 3 and any(c.startswith("sup-") for c in channels)
+
+        await eventually(in_the_call, what="sam's phone in the call's bridge")
+        await video_goes_on(*both)
+
+        await sam.click(f"{row} .monitor-stop")
+
+        async def no_session() -> bool:
+            return not any(c.id.startswith(("sup-", "snoop-"))
+                           for c in await rt.ari.list_channels())
+
+        await eventually(no_session, what="sam's phone gone")
