@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from aiohttp.test_utils import TestClient
 
-from ccari.app import internal_app, runtime
-from ccari.demo.seed import seed
 from ccari.security.facts import Failure
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
-
-
-@pytest.fixture
-async def rt(cfg, sessions):  # type: ignore[no-untyped-def]
-    async with sessions() as s:
-        sec = await seed(s, cfg)
-        await s.commit()
-    async with runtime(cfg, with_pbx=False) as rt:
-        rt.demo_secrets = sec  # type: ignore[attr-defined]
-        yield rt
-
-
-@pytest.fixture
-async def client(rt, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
-    return await aiohttp_client(internal_app(rt))
 
 
 async def error(resp, status: int, error_id: str) -> None:  # type: ignore[no-untyped-def]

@@ -8,8 +8,9 @@ rings, once."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -77,49 +78,48 @@ async def test_an_ivr_choice_whose_offer_was_not_saved_rings_the_agent_once_it_i
     assert contact.disposition == "agent-hangup" and contact.attributes == {"skill": "sales"}
 
 
-async def test_sqlite_locked_callers_get_the_fallback_and_are_served_once_it_is_free(
-        voice_cfg: Config, voice_env: VoiceEnv) -> None:
-    cfg = replace(voice_cfg, database=replace(voice_cfg.database, busy_timeout_s=1.0))
+@contextlib.contextmanager
+def write_locked(url: str) -> Iterator[None]:
+    """Another process holds SQLite's write lock (e.g. a backup tool)."""
+    lock = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        lock.rollback()
+        lock.close()
+
+
+async def fallback_then_served(cfg: Config, env: VoiceEnv,
+                               outage: contextlib.AbstractContextManager[object]) -> None:
+    """A caller to globex during ``outage`` hears the fallback (announcement, then 486, never
+    answered); once it is over the next caller is served by carol."""
     async with runtime(cfg) as rt:
         await ready(rt, "carol")
-        lock = sqlite3.connect(cfg.database.url.split("///", 1)[1], isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")  # e.g. a backup tool holding the write lock
-        try:
-            refused = await run_sipp("caller_status.xml", voice_env.sip_target,
+        with outage:
+            refused = await run_sipp("caller_status.xml", env.sip_target,
                                      service="15550200", local_ip=CARRIER_IP,
                                      params={"status": 486}, timeout_s=40)
-        finally:
-            lock.rollback()
-            lock.close()
         assert refused.ok, refused.describe()
         assert (refused.responses.get(183), refused.responses.get(486),
                 refused.responses.get(200, 0)) == (1, 1, 0), refused.describe()
-        async with phone(voice_env, "carol", hangup_after_ms=1500) as carol:
-            served = await run_sipp("caller_dtmf.xml", voice_env.sip_target, service="15550200",
+        async with phone(env, "carol", hangup_after_ms=1500) as carol:
+            served = await run_sipp("caller_dtmf.xml", env.sip_target, service="15550200",
                                     local_ip=CARRIER_IP, params={"hangup_after_ms": 0},
                                     timeout_s=40, recv_timeout_ms=30000)
             assert served.ok, served.describe()
         assert (await carol.result()).requests.get("INVITE") == 1
         done = await one_contact_in(rt, State.COMPLETED)
         assert done is not None and done.disposition == "agent-hangup"
+
+
+async def test_sqlite_locked_callers_get_the_fallback_and_are_served_once_it_is_free(
+        voice_cfg: Config, voice_env: VoiceEnv) -> None:
+    cfg = replace(voice_cfg, database=replace(voice_cfg.database, busy_timeout_s=1.0))
+    await fallback_then_served(cfg, voice_env, write_locked(cfg.database.url))
 
 
 async def test_sqlite_unwritable_callers_get_the_fallback_and_are_served_once_it_is_writable(
         voice_cfg: Config, voice_env: VoiceEnv) -> None:
-    async with runtime(voice_cfg) as rt:
-        await ready(rt, "carol")
-        with unwritable(Path(voice_cfg.database.url.split("///", 1)[1])):
-            refused = await run_sipp("caller_status.xml", voice_env.sip_target,
-                                     service="15550200", local_ip=CARRIER_IP,
-                                     params={"status": 486}, timeout_s=40)
-        assert refused.ok, refused.describe()
-        assert (refused.responses.get(183), refused.responses.get(486),
-                refused.responses.get(200, 0)) == (1, 1, 0), refused.describe()
-        async with phone(voice_env, "carol", hangup_after_ms=1500) as carol:
-            served = await run_sipp("caller_dtmf.xml", voice_env.sip_target, service="15550200",
-                                    local_ip=CARRIER_IP, params={"hangup_after_ms": 0},
-                                    timeout_s=40, recv_timeout_ms=30000)
-            assert served.ok, served.describe()
-        assert (await carol.result()).requests.get("INVITE") == 1
-        done = await one_contact_in(rt, State.COMPLETED)
-        assert done is not None and done.disposition == "agent-hangup"
+    await fallback_then_served(voice_cfg, voice_env,
+                               unwritable(Path(voice_cfg.database.url.split("///", 1)[1])))
