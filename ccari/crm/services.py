@@ -103,10 +103,7 @@ class Customers:
     # ---- changing -------------------------------------------------------------------------
     async def create(self, actor: str, tenant_id: int, spec: CustomerSpec) -> dict[str, Any]:
         async with self._sessions() as s:
-            t = await _tenant(s, tenant_id)
-            await _phones_free(s, tenant_id, spec.phones, None)
-            c = await _write(s, t, None, spec)
-            _audit(s, actor, t, c, "create", None, view(c))
+            c = await create_in(s, actor, await _tenant(s, tenant_id), spec)
             await s.commit()
             return view(c)
 
@@ -172,6 +169,14 @@ class Customers:
 
 
 # ---- in the change's transaction ----------------------------------------------------------
+async def create_in(s: AsyncSession, actor: str, t: Tenant, spec: CustomerSpec) -> Customer:
+    """A new customer in ``s`` (committed by the caller), checked and audited."""
+    await _phones_free(s, t.id, spec.phones, None)
+    c = await _write(s, t, None, spec)
+    _audit(s, actor, t, c, "create", None, view(c))
+    return c
+
+
 async def _tenant(s: AsyncSession, tenant_id: int) -> Tenant:
     t = await s.get(Tenant, tenant_id)
     if t is None:

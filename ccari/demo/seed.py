@@ -25,11 +25,13 @@ from ccari.agents.devices import BROWSER
 from ccari.callbacks import demo as callbacks_demo
 from ccari.config import Config
 from ccari.crm import entitlements as crm_entitlements
+from ccari.crm import schemas as crm_schemas
+from ccari.crm import services as crm_services
 from ccari.email import demo as email_demo
 from ccari.provisioning import schemas as sch
 from ccari.provisioning.services import Provisioning
 from ccari.public.models import TenantSite
-from ccari.storage.models import Agent, Customer, CustomerPhone, Tenant, TroubleTicket
+from ccari.storage.models import Agent, CustomerPhone, Tenant, TroubleTicket
 from ccari.web.security import hash_token
 
 
@@ -181,11 +183,14 @@ async def _customer(session: AsyncSession, tenant: Tenant) -> None:
                                     CustomerPhone.number == CUSTOMER["number"]))
     if found is not None:
         return
-    customer = Customer(tenant_id=tenant.id, name=CUSTOMER["name"], email=CUSTOMER["email"],
-                        entitlements=CUSTOMER["entitlements"])
-    customer.phones = [CustomerPhone(tenant_id=tenant.id, number=CUSTOMER["number"])]
-    customer.tickets = [TroubleTicket(tenant_id=tenant.id, subject=CUSTOMER["ticket"])]
-    session.add(customer)
+    # Through the admins' model (checked, audited), as an import or the API would.
+    spec = crm_schemas.customer({"name": CUSTOMER["name"], "email": CUSTOMER["email"],
+                                 "phones": [CUSTOMER["number"]],
+                                 "entitlements": CUSTOMER["entitlements"]})
+    customer = await crm_services.create_in(session, "demo", tenant, spec)
+    # (Trouble tickets come from the CRM's own system: no API of ccari's writes them.)
+    customer.tickets.append(TroubleTicket(tenant_id=tenant.id, customer_id=customer.id,
+                                          subject=CUSTOMER["ticket"]))
 
 
 def manifest(cfg: Config, sec: dict[str, Any]) -> dict[str, Any]:

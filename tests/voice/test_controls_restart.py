@@ -89,6 +89,14 @@ async def alice_and_bob_on_a_call(cfg: Config, env: VoiceEnv, proc: CcariProcess
         await engine.dispose()
 
 
+async def supervisor_page(proc: CcariProcess, env: VoiceEnv,
+                          pages: list[AgentPage]) -> Supervisor:
+    """sam's page (closed on the way out)."""
+    sam = Supervisor(await page_of(proc, env, "sam"))
+    pages.append(sam.page)
+    return sam
+
+
 async def customer_hears(legs: dict[str, Leg], *speakers: str) -> dict[str, bool]:
     """What the held customer hears of ``speakers`` (over the music: only a tone at full
     strength counts as heard)."""
@@ -357,8 +365,7 @@ async def test_a_supervisor_listening_listens_on_after_a_restart_then_whispers(
         three = {k: legs[k] for k in ("customer", "agent", "supervisor")}
         assert on.live.agent_channel_id and on.live.channel_id
         await speak(ari, legs["agent"], on.live.agent_channel_id)
-        sam = Supervisor(await page_of(ccari_proc, voice_env, "sam"))
-        pages.append(sam.page)
+        sam = await supervisor_page(ccari_proc, voice_env, pages)
         assert (await sam.monitor(cid, "listen"))[0] == 200
         session = await eventually(lambda: session_of(sam, cid), what="sam's phone answered")
         assert await settled(three, EXPECTED["listen"]) == EXPECTED["listen"]
@@ -366,8 +373,7 @@ async def test_a_supervisor_listening_listens_on_after_a_restart_then_whispers(
 
         await ccari_proc.kill()
         await ccari_proc.start()
-        sam = Supervisor(await page_of(ccari_proc, voice_env, "sam"))
-        pages.append(sam.page)
+        sam = await supervisor_page(ccari_proc, voice_env, pages)
         # The same session goes on: sam still hears both, nobody hears her.
         again = await eventually(lambda: session_of(sam, cid), what="the session rebuilt")
         assert (again["session"], again["mode"]) == (session["session"], "listen")
@@ -404,8 +410,7 @@ async def test_a_call_taken_over_by_a_supervisor_stays_hers_after_a_restart(
         legs, ari, pages, cid = on.legs, on.ari, on.pages, on.live.id
         two = {k: legs[k] for k in ("customer", "supervisor")}
         talking = table(two, "customer<supervisor", "supervisor<customer")
-        sam = Supervisor(await page_of(ccari_proc, voice_env, "sam"))
-        pages.append(sam.page)
+        sam = await supervisor_page(ccari_proc, voice_env, pages)
         assert (await sam.monitor(cid, "take_over"))[0] == 200
         session = await eventually(lambda: session_of(sam, cid), what="sam's phone answered")
         sup_leg = f"sup-{session['session']}"
@@ -420,8 +425,7 @@ async def test_a_call_taken_over_by_a_supervisor_stays_hers_after_a_restart(
 
         await ccari_proc.kill()
         await ccari_proc.start()
-        sam = Supervisor(await page_of(ccari_proc, voice_env, "sam"))
-        pages.append(sam.page)
+        sam = await supervisor_page(ccari_proc, voice_env, pages)
         again = await eventually(lambda: session_of(sam, cid), what="the session rebuilt")
         assert (again["session"], again["mode"]) == (session["session"], "take_over")
         assert await only_sam_and_the_customer()
