@@ -28,7 +28,7 @@ async def test_demo_seed_is_idempotent_and_complete(sessions, cfg):
     assert again == sec
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Tenant)) == 2
-        assert await s.scalar(select(func.count()).select_from(Agent)) == 4
+        assert await s.scalar(select(func.count()).select_from(Agent)) == 5
         alice = await agents_repo.by_login(s, "acme", "alice")
         assert alice is not None
         assert {(k.name, k.value) for k in alice.skills} == {

@@ -58,7 +58,8 @@ async def test_pending_list_spans_media_and_only_this_tenant(rt, aiohttp_client)
     data = await (await client.get("/supervisor/api/pending")).json()
     assert [c["id"] for c in data["contacts"]] == [first, second]
     assert [c["medium"] for c in data["contacts"]] == ["chat", "email"]
-    assert {a["name"] for a in data["agents"]} == {"Alice Sales", "Bob Support", "Sam Supervisor"}
+    assert {a["name"] for a in data["agents"]} == {
+        "Alice Sales", "Bob Support", "Sam Supervisor", "Vera Video"}
 
 
 async def test_reprioritise_moves_a_contact_to_the_front(rt, aiohttp_client):

@@ -64,10 +64,11 @@ async def test_figures_of_the_tenant_only_and_its_own_threshold(rt, aiohttp_clie
     assert total["waiting"] == 1 and total["window"]["entered"] == 4
     # globex's contact and its agent are not acme's business
     assert {q["skill"] for q in data["queues"]} == {"sales", "support", "all"}
-    assert {a["name"] for a in data["agents"]} == {"Alice Sales", "Bob Support", "Sam Supervisor"}
+    assert {a["name"] for a in data["agents"]} == {
+        "Alice Sales", "Bob Support", "Sam Supervisor", "Vera Video"}
     states = {a["name"]: a["state"] for a in data["agents"]}
     assert states["Sam Supervisor"] == "not_ready"  # logged in, not ready yet
-    assert sum(data["agents_by_state"].values()) == 3
+    assert sum(data["agents_by_state"].values()) == 4
     assert data["agents_by_state"]["not_ready"] == list(states.values()).count("not_ready")
 
     # the tenant's own threshold: the 40 s answer is within 45 s
