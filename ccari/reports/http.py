@@ -4,7 +4,8 @@
         Bearer auth (``ccari.admin.auth``): a tenant token its own tenant; the admin token
         names one with ``&tenant=<slug>``.
     GET /supervisor/api/reports?...     the same for a supervisor's session (her tenant)
-    GET /supervisor/reports?...         the page: a chart, the table, a CSV link
+    GET /supervisor/reports?...         the page: a chart (offered and answered; by agent,
+                                        the minutes in each state), the table, a CSV link
 
 ``from``/``to`` are ISO 8601 dates or times; without a zone they are the tenant's wall
 clock (its business-hours zone, else UTC).  Bad parameters: 400 ``bad-period``,
@@ -25,7 +26,7 @@ from ccari.admin.auth import tenant_scope
 from ccari.agents.http import _agent
 from ccari.errors import BadRequest
 from ccari.reports import schemas
-from ccari.reports.intervals import ALL, DIMENSIONS, SIZES, GridError
+from ccari.reports.intervals import ALL, DIMENSIONS, SIZES, GridError, state_minutes
 from ccari.reports.services import Report, Reports
 from ccari.supervisor.http import _supervisor
 from ccari.web.files import disposition
@@ -111,7 +112,7 @@ async def page(request: web.Request) -> web.Response:
     report = await _build(request, tenant.id, defaults=True)
     data = schemas.as_json(report)
     totals = [r for r in data["rows"] if r["key"] == ALL] if report.by != "agent" else []
-    series = {
+    series = state_minutes(report.rows) if report.by == "agent" else {
         "t": [r.start for r in report.rows if r.key == ALL],
         "offered": [r["offered"] for r in totals],
         "answered": [r["answered"] for r in totals],

@@ -330,3 +330,16 @@ def _states(changes: Iterable[StateChange], g: Grid, until: float,
                 if hi > lo:
                     row(i, str(agent)).states_s[c.state] += hi - lo
                 i += 1
+
+
+def state_minutes(rows: Iterable[Row]) -> dict[str, list[float]]:
+    """The agents report's chart: per interval (``t``, in order), the minutes spent in each
+    state by all its agents together."""
+    rows = [r for r in rows if r.key != ALL]
+    starts = sorted({r.start for r in rows})
+    at = {t: i for i, t in enumerate(starts)}
+    minutes = {s: [0.0] * len(starts) for s in STATES}
+    for r in rows:
+        for state, seconds in r.states_s.items():
+            minutes[state][at[r.start]] += seconds / 60
+    return {"t": starts, **{s: [round(m, 2) for m in v] for s, v in minutes.items()}}

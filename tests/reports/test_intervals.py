@@ -9,7 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccari.reports.intervals import ALL, Event, Grid, GridError, Row, StateChange, grid, report
+from ccari.reports.intervals import (
+    ALL,
+    Event,
+    Grid,
+    GridError,
+    Row,
+    StateChange,
+    grid,
+    report,
+    state_minutes,
+)
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC).timestamp()  # a Monday, 09:00 UTC
 HOUR = grid(T0, T0 + 3600, "15m", "UTC")
@@ -203,3 +213,19 @@ def test_totals_add_up(contacts: list[tuple[int, int, bool]]) -> None:
         parts = [r for r in out if r.start == t.start and r.key != ALL]
         assert t.offered == sum(r.offered for r in parts) == t.answered + t.abandoned
         assert t.answered_within == sum(r.answered_within for r in parts)
+
+
+def test_the_agents_chart_sums_each_state_per_interval_in_minutes() -> None:
+    def row(start: float, key: str, **states: float) -> Row:
+        r = Row(start=start, end=start + 900, key=key)
+        r.states_s.update(states)
+        return r
+
+    rows = [row(T0 + 900, "2", busy=300.0, ready=60.0), row(T0, "1", busy=120.0),
+            row(T0, "2", not_ready=90.0), row(T0 + 900, "1", wrap_up=30.0, reserved=6.0),
+            row(T0, ALL, busy=9999.0)]  # a total row is not counted again
+    assert state_minutes(rows) == {
+        "t": [T0, T0 + 900], "ready": [0.0, 1.0], "reserved": [0.0, 0.1],
+        "busy": [2.0, 5.0], "wrap_up": [0.0, 0.5], "not_ready": [1.5, 0.0]}
+    assert state_minutes([]) == {"t": [], "ready": [], "reserved": [], "busy": [],
+                                 "wrap_up": [], "not_ready": []}

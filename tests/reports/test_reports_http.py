@@ -212,6 +212,8 @@ async def test_the_page_in_chromium_shows_the_figures_and_the_chart(rt, db_url):
             await page.click("#query button[type=submit]")
             await page.wait_for_selector("#report th:text('Occupancy')")
             assert await page.locator("#report td.key:text('Alice Sales')").count() == 1
+            # ... with its chart: the minutes in each of the five states
+            await page.wait_for_selector("#chart[data-drawn='5'] canvas")
             assert errors == []
     finally:
         await runner.cleanup()
