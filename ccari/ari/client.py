@@ -69,6 +69,9 @@ class AriClient(AriRest):
     ) -> None:
         super().__init__(session, base_url, username, password, app, request_timeout=request_timeout)
         self._connect_timeout = connect_timeout
+        # One attempt's handshake: a third of the whole wait, so that an attempt Asterisk
+        # leaves unanswered is retried before start() gives up.
+        self._attempt_timeout = connect_timeout / 3
         self._heartbeat = heartbeat
         self._backoff = Backoff(reconnect or ReconnectPolicy())
         self._subscribe_all = subscribe_all
@@ -180,7 +183,7 @@ class AriClient(AriRest):
         self.connect_attempts += 1
         params = {"app": self.app, "subscribeAll": "true" if self._subscribe_all else "false"}
         try:
-            async with asyncio.timeout(self._connect_timeout):
+            async with asyncio.timeout(self._attempt_timeout):
                 ws = await self._session.ws_connect(
                     self.root + "/events",
                     params=params,

@@ -230,6 +230,29 @@ async def test_start_times_out_when_nothing_listens(session: aiohttp.ClientSessi
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("ari:")]
 
 
+async def test_a_handshake_left_unanswered_is_tried_again_before_start_gives_up(
+        session: aiohttp.ClientSession) -> None:
+    """A server that takes the connection and never answers the upgrade: each attempt
+    gives up after a third of ``connect_timeout``, so start() tries again meanwhile."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # read nothing, answer nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AriClient(session, f"http://127.0.0.1:{port}", "u", "p", APP, connect_timeout=0.9,
+                       reconnect=ReconnectPolicy(initial=0.01, maximum=0.02))
+    try:
+        with pytest.raises(AriUnavailable, match="not connected within"):
+            await client.start()
+    finally:
+        server.close()
+        for writer in accepted:
+            writer.close()
+    assert client.connect_attempts >= 2 and len(accepted) >= 2
+
+
 async def test_bad_credentials_fail_start_at_once(make_client: Make, mock_ari: MockAri) -> None:
     client = make_client(password="wrong", connect_timeout=LIMIT)
     loop = asyncio.get_running_loop()
