@@ -138,6 +138,28 @@ async def trunks_free(ccari: Runtime) -> bool:
     return await rows(ccari, TrunkCall) == []
 
 
+async def answered_in_the_night_queue(ccari: Runtime, voice_env: VoiceEnv,
+                                      monkeypatch: pytest.MonkeyPatch, number: str,
+                                      hangup_after_ms: int) -> Contact:
+    """A Sunday call from ``number`` (its digit too late for any menu) rings alice once from
+    the night queue, without the IVR; its contact, completed."""
+    agents = await ready(ccari, "alice")
+    at(ccari, monkeypatch, SUNDAY_10)
+    async with phone(voice_env, "alice") as alice:
+        call = caller(voice_env, DID, digits="9", dtmf_after_ms=3000,
+                      hangup_after_ms=hangup_after_ms, caller=number)
+        await call.start()
+        result = await call.wait()
+        assert result.ok, result.describe()
+        done: Contact = await eventually(lambda: call_of(ccari, number, "completed"),
+                                         what="the call completed")
+    assert (await alice.result()).requests.get("INVITE") == 1
+    (night,) = await rows(ccari, Queue, Queue.name == "night")
+    assert done.queue_id == night.id and done.agent_id == agents["alice"].id
+    assert done.meta["after_hours"] == "queue" and "ivr" not in done.meta
+    return done
+
+
 async def test_outside_its_hours_a_number_can_send_calls_to_another_queue_without_its_ivr(
         ccari: Runtime, voice_env: VoiceEnv, aiohttp_client,  # type: ignore[no-untyped-def]
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,21 +167,8 @@ async def test_outside_its_hours_a_number_can_send_calls_to_another_queue_withou
     await put(client, "/queues/night", {"ring_timeout_s": 10})
     await put(client, f"/numbers/{DID}", {"menu": "main", "hours": OFFICE,
                                           "after_hours": {"action": "queue", "queue": "night"}})
-    agents = await ready(ccari, "alice")
-    at(ccari, monkeypatch, SUNDAY_10)
-    async with phone(voice_env, "alice") as alice:
-        # No digit: the number's IVR would wait for one; the night queue does not.
-        call = caller(voice_env, DID, digits="9", dtmf_after_ms=3000, hangup_after_ms=3000,
-                      caller="15550194")
-        await call.start()
-        result = await call.wait()
-        assert result.ok, result.describe()
-        done = await eventually(lambda: call_of(ccari, "15550194", "completed"),
-                                what="the call completed")
-    assert (await alice.result()).requests.get("INVITE") == 1
-    (night,) = await rows(ccari, Queue, Queue.name == "night")
-    assert done.queue_id == night.id and done.agent_id == agents["alice"].id
-    assert done.meta["after_hours"] == "queue" and "ivr" not in done.meta
+    # No digit: the number's IVR would wait for one; the night queue does not.
+    done = await answered_in_the_night_queue(ccari, voice_env, monkeypatch, "15550194", 3000)
     assert done.connected_at is not None and done.connected_at - done.arrived_at < dt.timedelta(
         seconds=3)  # rung at once: no menu first
 
@@ -174,20 +183,7 @@ async def test_a_number_without_a_route_of_its_own_takes_its_tenant_s_after_hour
     await put(client, "/after-hours", {"action": "queue", "queue": "night"})
     number = await (await client.get(f"/api/tenants/acme/numbers/{DID}", headers=ADMIN)).json()
     assert "after_hours" not in number and "hours" not in number
-    agents = await ready(ccari, "alice")
-    at(ccari, monkeypatch, SUNDAY_10)
-    async with phone(voice_env, "alice") as alice:
-        call = caller(voice_env, DID, digits="9", dtmf_after_ms=3000, hangup_after_ms=2000,
-                      caller="15550197")
-        await call.start()
-        result = await call.wait()
-        assert result.ok, result.describe()
-        done = await eventually(lambda: call_of(ccari, "15550197", "completed"),
-                                what="the call completed")
-    assert (await alice.result()).requests.get("INVITE") == 1
-    (night,) = await rows(ccari, Queue, Queue.name == "night")
-    assert done.queue_id == night.id and done.agent_id == agents["alice"].id
-    assert done.meta["after_hours"] == "queue" and "ivr" not in done.meta
+    await answered_in_the_night_queue(ccari, voice_env, monkeypatch, "15550197", 2000)
 
 
 async def test_on_a_recurring_holiday_a_call_in_the_weekly_hours_takes_the_after_hours_route(
