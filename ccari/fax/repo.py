@@ -1,0 +1,84 @@
+"""Queries of the fax list (functions that take a session; every query names the tenant).
+
+One page of a tenant's faxes, received and sent together, newest first: the database pages
+the union of both tables (ids and times only, on the ``(tenant_id, created_at)`` indexes),
+then the page's own rows are read with their agent's name and a sent fax's attempts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import String, func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ccari.fax.listing import Attempt, Filters, Found, Received, Sent
+from ccari.fax.models import Fax, FaxAttempt, FaxSend
+from ccari.storage.models import Agent, Contact
+
+
+def _received(tenant_id: int, f: Filters) -> Any:
+    query = select(literal("received", String).label("direction"), Fax.id.label("id"),
+                   Fax.created_at.label("created_at")).where(Fax.tenant_id == tenant_id)
+    if f.status:
+        query = query.where(Fax.status == f.status)
+    if f.since:
+        query = query.where(Fax.created_at >= f.since)
+    if f.until:
+        query = query.where(Fax.created_at < f.until)
+    if f.number:
+        query = query.where(Fax.sender_number.contains(f.number, autoescape=True))
+    return query
+
+
+def _sent(tenant_id: int, f: Filters) -> Any:
+    query = select(literal("sent", String).label("direction"), FaxSend.id.label("id"),
+                   FaxSend.created_at.label("created_at")).where(FaxSend.tenant_id == tenant_id)
+    if f.status:
+        query = query.where(FaxSend.status == f.status)
+    if f.since:
+        query = query.where(FaxSend.created_at >= f.since)
+    if f.until:
+        query = query.where(FaxSend.created_at < f.until)
+    if f.number:
+        query = query.where(FaxSend.to_number.contains(f.number, autoescape=True))
+    return query
+
+
+async def listing(s: AsyncSession, tenant_id: int, f: Filters) -> Found:
+    """The tenant's faxes the filters let through: how many, and one page of them."""
+    parts = ([_received(tenant_id, f)] if f.received() else []) + (
+        [_sent(tenant_id, f)] if f.sent() else [])
+    if not parts:
+        return Found(0, ())
+    both = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    total = await s.scalar(select(func.count()).select_from(both)) or 0
+    keys = (await s.execute(select(both.c.direction, both.c.id)
+                            .order_by(both.c.created_at.desc(), both.c.id.desc())
+                            .limit(f.size).offset(f.offset))).tuples().all()
+    received = [i for d, i in keys if d == "received"]
+    sent = [i for d, i in keys if d == "sent"]
+    found: dict[str, Received | Sent] = {}
+    if received:
+        rows = await s.execute(
+            select(Fax, Agent.display_name)
+            .outerjoin(Contact, (Contact.id == Fax.contact_id) & (Contact.tenant_id == tenant_id))
+            .outerjoin(Agent, (Agent.id == Contact.agent_id) & (Agent.tenant_id == tenant_id))
+            .where(Fax.tenant_id == tenant_id, Fax.id.in_(received)))
+        for fax, agent in rows.tuples():
+            found[fax.id] = Received(
+                fax.id, fax.created_at, fax.status, fax.sender_number, fax.station_id,
+                fax.pages, fax.error, fax.detail, fax.contact_id, fax.pdf_sha256 is not None,
+                agent)
+    if sent:
+        attempts: dict[str, list[Attempt]] = {}
+        for a in await s.scalars(select(FaxAttempt).where(
+                FaxAttempt.tenant_id == tenant_id, FaxAttempt.send_id.in_(sent))
+                .order_by(FaxAttempt.started_at, FaxAttempt.id)):
+            attempts.setdefault(a.send_id, []).append(
+                Attempt(a.status, a.pages, a.error, a.started_at))
+        for send in await s.scalars(select(FaxSend).where(FaxSend.tenant_id == tenant_id,
+                                                          FaxSend.id.in_(sent))):
+            found[send.id] = Sent(send.id, send.created_at, send.status, send.to_number,
+                                  send.pages, send.retry_at, tuple(attempts.get(send.id, ())))
+    return Found(total, tuple(found[i] for _, i in keys if i in found))
