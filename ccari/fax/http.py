@@ -59,7 +59,7 @@ def internal_setup(service: FaxService, sender: FaxSender) -> Callable[[web.Appl
     return setup
 
 
-def _missing() -> NotFound:
+def not_found() -> NotFound:
     return NotFound("no such fax", error_id="fax-not-found")
 
 
@@ -79,7 +79,7 @@ def view(fax: Fax, contact: Contact | None) -> dict[str, Any]:
     }
 
 
-def _pdf(fax_id: str, body: bytes) -> web.Response:
+def pdf_response(fax_id: str, body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/pdf", headers={
         "Cache-Control": "private, no-store",
         "Content-Disposition": disposition("inline", f"fax-{fax_id}.pdf"),
@@ -115,7 +115,7 @@ async def get_fax(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     fax = await service.get(tenant_id, request.match_info["id"])
     if fax is None:
-        raise _missing()
+        raise not_found()
     async with request.app[keys.SESSIONS]() as s:
         contact = await s.get(Contact, fax.contact_id) if fax.contact_id else None
     return web.json_response(view(fax, contact))
@@ -126,15 +126,15 @@ async def tenant_pdf(request: web.Request) -> web.Response:
     fax_id = request.match_info["id"]
     body = await request.app[SERVICE].pdf(tenant_id, fax_id)
     if body is None:
-        raise _missing()
-    return _pdf(fax_id, body)
+        raise not_found()
+    return pdf_response(fax_id, body)
 
 
 async def delete_fax(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
     done = await request.app[SERVICE].delete(tenant_id, request.match_info["id"])
     if done is None:
-        raise _missing()
+        raise not_found()
     if not done:
         raise Conflict("the fax is being received or waits for an agent",
                        error_id="fax-in-progress")
@@ -151,11 +151,11 @@ async def agent_pdf(request: web.Request) -> web.Response:
         contact = await s.get(Contact, fax_id)
     if (contact is None or contact.tenant_id != agent.tenant_id or contact.medium != MEDIUM
             or contact.agent_id != agent.id or contact.state not in ("offered", "connected")):
-        raise _missing()
+        raise not_found()
     body = await request.app[SERVICE].pdf(agent.tenant_id, fax_id)
     if body is None:
-        raise _missing()
-    return _pdf(fax_id, body)
+        raise not_found()
+    return pdf_response(fax_id, body)
 
 
 def send_view(send: FaxSend, attempts: list[FaxAttempt]) -> dict[str, Any]:

@@ -272,6 +272,16 @@ class FaxSender:
                                             .order_by(FaxAttempt.started_at)))
         return send, attempts
 
+    async def pdf(self, tenant_id: int, send_id: str) -> bytes | None:
+        """The document a send faxed, as the tenant gave it (None: no such send of the
+        tenant's, or its file is gone)."""
+        async with self._sessions() as s:
+            known = await s.scalar(select(FaxSend.id).where(FaxSend.id == send_id,
+                                                            FaxSend.tenant_id == tenant_id))
+        if known is None:
+            return None
+        return await asyncio.to_thread(self._store.pdf, tenant_id, f"out-{send_id}")
+
     async def close(self) -> None:
         for task in [*self._tasks, *self._planned.values()]:
             task.cancel()
