@@ -2,9 +2,9 @@
 
 ``install`` builds the :class:`FaxService` (received faxes kept under
 ``<state_dir>/fax``) and the :class:`FaxSender` (faxes sent), makes the agent page the
-deliverer of medium ``fax`` and adds the routes.  Receiving and sending need the PBX:
-:func:`attach` (run by the composition root once ARI exists, before it connects) registers
-the fax calls' handlers with the Stasis router.
+deliverer of medium ``fax`` and adds the routes (the API's and the fax list pages').
+Receiving and sending need the PBX: :func:`attach` (run by the composition root once ARI
+exists, before it connects) registers the fax calls' handlers with the Stasis router.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from ccari.fax import http
+from ccari.fax import http, pages
 from ccari.fax import stasis as fax_stasis
 from ccari.fax.detect import FaxDetection
 from ccari.fax.sending import FaxSender
@@ -68,6 +68,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     rt.offers.register_medium(MEDIUM)
     rt.agent_scripts.append("/static/agent-fax.js")
     rt.internal_setups.append(http.internal_setup(service, sender))
+    rt.internal_setups.append(pages.internal_setup)  # after http's: its service and sender
     if where is None:
         log.warning("no fax spool known (fax.spool): no fax is received or sent")
         return

@@ -3,7 +3,7 @@
 The fuzzing run (``bench/fuzz.py``) and the tenant-isolation table
 (``tests/security/test_isolation.py``) start ccari without a PBX on the demo data, then
 give each demo tenant (``acme``, ``globex``) what its routes take ids of: a voice contact,
-a callback, a received fax (with its PDF), a fax sent, a stored recording (with its audio)
+a callback, a received fax (with its PDF), a fax sent (with its document), a stored recording (with its audio)
 and a voicemail, besides the demo's agents, menus, numbers, queues and mailboxes.  Every
 text of globex's objects carries :data:`MARKER`, so a body that shows it to anyone else is a
 leak.
@@ -47,6 +47,9 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 # A route's {id} -> the kind of object it names, by the route's prefix (else a contact).
 ID_OF = {"/api/callbacks/": "callback", "/v1/callbacks/": "callback",
          "/api/faxes/outbound/": "fax_send", "/api/faxes/": "fax", "/agent/faxes/": "fax",
+         "/supervisor/faxes/outbound/": "fax_send", "/supervisor/faxes/": "fax",
+         "/admin/tenants/{tenant}/faxes/outbound/": "fax_send",
+         "/admin/tenants/{tenant}/faxes/": "fax",
          "/api/recordings/": "recording", "/agent/recordings/": "recording",
          "/api/voicemails/": "voicemail",
          "/agent/voicemails/": "voicemail", "/api/customers/": "customer",
@@ -202,6 +205,8 @@ async def _objects(s: AsyncSession, cfg: Config, tenant: Tenant) -> Objects:
     send = FaxSend(tenant_id=tenant.id, to_number="12015550100", pages=1, status="sent",
                    pdf_sha256=hashlib.sha256(PDF).hexdigest())
     s.add(send)
+    await s.flush()
+    (pdf.parent / f"out-{send.id}.pdf").write_bytes(PDF)  # the document it carried
     # A stored recording of the call, and a voicemail left by the caller.
     name = f"rec-{call.id}-1"
     path = files.relative_path(tenant.id, name)
