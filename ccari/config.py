@@ -326,6 +326,21 @@ class CrmConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Several ccari nodes on one PostgreSQL database (ccari.cluster)."""
+
+    # On: the nodes tell each other through PostgreSQL LISTEN/NOTIFY and one of them, the
+    # holder of an advisory lock, routes.  Needs a postgresql database URL and a distinct
+    # ``node`` name per node.  Off: one node, everything in-process.
+    enabled: bool = False
+    # Most seconds between two attempts to reconnect the listening connection.
+    reconnect_max_s: float = 5.0
+    # How often a follower tries to take the routing leadership, and the leader checks
+    # that its lock's connection is alive (seconds).
+    leader_check_s: float = 1.0
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -350,6 +365,7 @@ class Config:
     sites: SitesConfig = field(default_factory=SitesConfig)
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
     crm: CrmConfig = field(default_factory=CrmConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     @property
     def state_path(self) -> Path:
@@ -423,6 +439,10 @@ def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None 
 def validate(cfg: Config) -> None:
     if cfg.log_format not in ("text", "json"):
         raise ConfigError("log_format must be 'text' or 'json'")
+    if cfg.cluster.enabled and not cfg.database.url.startswith("postgresql"):
+        raise ConfigError("cluster.enabled needs a postgresql database.url")
+    if not (cfg.cluster.reconnect_max_s > 0 and cfg.cluster.leader_check_s > 0):
+        raise ConfigError("cluster.reconnect_max_s and cluster.leader_check_s must be positive")
     for name in ("internal_port", "public_port"):
         port = getattr(cfg.web, name)
         if not 0 <= port < 65536:

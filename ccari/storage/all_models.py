@@ -2,6 +2,7 @@
 
 from ccari.callbacks import models as callbacks_models
 from ccari.chat import models as chat_models
+from ccari.cluster import models as cluster_models
 from ccari.cobrowse import models as cobrowse_models
 from ccari.crm import models as crm_models
 from ccari.email import models as email_models
@@ -13,6 +14,7 @@ from ccari.storage.models import Base
 from ccari.voicemail import models as voicemail_models
 
 __all__ = [
-    "Base", "callbacks_models", "chat_models", "cobrowse_models", "crm_models", "email_models",
-    "fax_models", "provisioning_models", "public_models", "recording_models", "voicemail_models",
+    "Base", "callbacks_models", "chat_models", "cluster_models", "cobrowse_models", "crm_models",
+    "email_models", "fax_models", "provisioning_models", "public_models", "recording_models",
+    "voicemail_models",
 ]

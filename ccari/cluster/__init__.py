@@ -1,0 +1,1 @@
+"""Several ccari nodes on one PostgreSQL: the bus between them and the routing leader."""

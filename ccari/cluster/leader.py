@@ -1,0 +1,105 @@
+"""One leader per cluster-wide duty: the node whose dedicated connection holds the duty's
+PostgreSQL advisory lock.
+
+A follower tries ``pg_try_advisory_lock`` every ``check_s``.  Having it, the node is elected:
+it bumps the duty's epoch in ``cluster_leadership`` (on the same connection) and then
+``on_elected(epoch)`` runs (routing: rebuild the router from the database).  The leader
+checks its connection every ``check_s``; once lost (PostgreSQL released the lock with it),
+``on_deposed()`` runs at once and the node waits ``2 * check_s`` before trying again, so a
+follower that was already trying takes over.
+
+The lock alone cannot stop a leader that has not yet noticed it lost it: its writes carry
+the fence (:func:`ccari.cluster.repo.holds_sync` with :attr:`Leadership.epoch`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from ccari.cluster.repo import ELECT, LOCK_KEYS
+from ccari.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class Leadership:
+    def __init__(self, dsn: str, node: str, *, name: str = "routing",
+                 on_elected: Callable[[int], Awaitable[None]],
+                 on_deposed: Callable[[], Awaitable[None]],
+                 check_s: float = 1.0, connect_timeout_s: float = 5.0) -> None:
+        self.name = name
+        self.node = node
+        self._dsn = dsn
+        self._key = LOCK_KEYS[name]
+        self._on_elected = on_elected
+        self._on_deposed = on_deposed
+        self._check_s = check_s
+        self._connect_timeout_s = connect_timeout_s
+        self._tasks = TaskSet(f"leadership-{name}")
+        self.epoch: int | None = None  # set while this node leads
+        self.connection: asyncpg.Connection | None = None  # the lock's (tests cut it)
+        self.changed = asyncio.Event()  # set at each election or deposition (tests wait)
+
+    @property
+    def leading(self) -> bool:
+        return self.epoch is not None
+
+    def start(self) -> None:
+        self._tasks.spawn(self._run(), "run")
+
+    async def close(self) -> None:
+        await self._tasks.close()
+        if self.connection is not None:
+            self.connection.terminate()
+        self.connection = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._one_connection()
+            except _LOST:
+                log.warning("cluster: %s leadership connection failed", self.name, exc_info=True)
+            if self.epoch is not None:
+                self.epoch = None
+                log.warning("cluster: node %s no longer leads %s", self.node, self.name)
+                await self._on_deposed()
+                self.changed.set()
+                await asyncio.sleep(2 * self._check_s)  # let a waiting follower take it
+            await asyncio.sleep(self._check_s)
+
+    async def _one_connection(self) -> None:
+        conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
+        self.connection = conn
+        try:
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _: lost.set())
+            while not await self._ask(conn, "SELECT pg_try_advisory_lock($1)", self._key):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._check_s):
+                        await lost.wait()
+                    return
+            epoch = await self._ask(conn, ELECT, self.name, self.node)
+            self.epoch = int(epoch)
+            log.info("cluster: node %s leads %s (epoch %s)", self.node, self.name, epoch)
+            await self._on_elected(self.epoch)
+            self.changed.set()
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._check_s):
+                        await lost.wait()
+                    return
+                await self._ask(conn, "SELECT 1")
+        finally:
+            self.connection = None
+            conn.terminate()
+
+    async def _ask(self, conn: asyncpg.Connection, query: str, *args: object) -> Any:
+        async with asyncio.timeout(self._check_s + self._connect_timeout_s):
+            return await conn.fetchval(query, *args)

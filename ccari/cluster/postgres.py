@@ -1,0 +1,126 @@
+"""The cluster bus on PostgreSQL LISTEN/NOTIFY.
+
+One dedicated asyncpg connection listens on the channel; it is checked every
+``check_s`` and, once lost, reconnected with backoff, and then every subscriber resyncs from
+the database (what was notified meanwhile is gone).  Messages are handled one at a time, in
+the order PostgreSQL delivers them (the commit order of the notifying transactions).
+Publishing goes through the engine's pool: ``pg_notify`` in its own short transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccari.cluster.bus import Backoff, Handler, Handlers, Resync, decode, encode
+from ccari.storage.db import DATABASE_DOWN
+from ccari.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+CHANNEL = "ccari_cluster"
+
+
+def dsn_of(url: str) -> str:
+    """asyncpg's DSN of a SQLAlchemy ``postgresql+asyncpg://`` URL."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class PgBus:
+    def __init__(self, engine: AsyncEngine, dsn: str, node: str, *,
+                 channel: str = CHANNEL, reconnect_max_s: float = 5.0,
+                 check_s: float = 1.0, connect_timeout_s: float = 5.0) -> None:
+        self.node = node
+        self._engine = engine
+        self._dsn = dsn
+        self._channel = channel
+        self._backoff = Backoff(most=reconnect_max_s)
+        self._check_s = check_s
+        self._connect_timeout_s = connect_timeout_s
+        self._handlers = Handlers()
+        self._inbox: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks = TaskSet("cluster-bus")
+        self._listening = asyncio.Event()
+        self.connection: asyncpg.Connection | None = None  # the listening one (tests cut it)
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        self._handlers.subscribe(topic, handler)
+
+    def on_resync(self, callback: Resync) -> None:
+        self._handlers.on_resync(callback)
+
+    async def start(self, within_s: float = 10.0) -> None:
+        """Listening (or failing after ``within_s``): what others publish from now on arrives."""
+        self._tasks.spawn(self._listen(), "listen")
+        self._tasks.spawn(self._dispatch(), "dispatch")
+        async with asyncio.timeout(within_s):
+            await self._listening.wait()
+
+    async def close(self) -> None:
+        await self._tasks.close()
+        if self.connection is not None:
+            self.connection.terminate()
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        message = encode(self.node, topic, payload)
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(text("SELECT pg_notify(:channel, :message)"),
+                                   {"channel": self._channel, "message": message})
+        except DATABASE_DOWN:
+            # The data is saved; the others read it when they resync.
+            log.warning("cluster bus: could not publish a %s message", topic, exc_info=True)
+
+    # ---- listening -----------------------------------------------------------------------
+    async def _listen(self) -> None:
+        first = True
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _, lost=lost: lost.set())
+                await conn.add_listener(self._channel, self._received)
+                self.connection = conn
+                self._listening.set()
+                self._backoff.reset()
+                log.info("cluster bus: node %s listening", self.node)
+                if not first:
+                    await self._handlers.resync()
+                first = False
+                await self._watch(conn, lost)
+                log.warning("cluster bus: the listening connection was lost")
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("cluster bus: listening failed", exc_info=True)
+            finally:
+                self.connection = None
+                if conn is not None:
+                    conn.terminate()
+            await asyncio.sleep(self._backoff.next())
+
+    async def _watch(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Until the connection ends, or stops answering within ``check_s``."""
+        while not lost.is_set() and not conn.is_closed():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._check_s):
+                    await lost.wait()
+                return
+            try:
+                async with asyncio.timeout(self._check_s):
+                    await conn.execute("SELECT 1")
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                return
+
+    def _received(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        self._inbox.put_nowait(payload)
+
+    async def _dispatch(self) -> None:
+        while True:
+            message = decode(await self._inbox.get())
+            if message is not None and message.node != self.node:
+                await self._handlers.dispatch(message)
