@@ -43,6 +43,9 @@ from ccari.callbacks import plugin as callbacks_plugin
 from ccari.callbacks.limits import Limits
 from ccari.callbacks.outward import OutwardGuard
 from ccari.chat import plugin as chat_plugin
+from ccari.cluster import plugin as cluster_plugin
+from ccari.cluster.bus import Bus
+from ccari.cluster.leader import Leadership
 from ccari.cobrowse import plugin as cobrowse_plugin
 from ccari.cobrowse.services import CobrowseService
 from ccari.config import Config
@@ -86,7 +89,7 @@ log = logging.getLogger(__name__)
 # ``async def install(rt, stack)``, which adds its route setups (from its ``http.py``) to
 # ``rt.internal_setups`` / ``rt.public_setups`` and its background work to ``stack``.
 # The voice ACD (``ccari/voice/plugin.py``) is installed after them, once ARI exists.
-PLUGINS = (admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
+PLUGINS = (cluster_plugin, admin_plugin, agents_plugin, supervisor_plugin, admission_plugin, public_plugin,
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
            voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin,
            speech_plugin, recording_plugin, fax_plugin, reports_plugin, talk_plugin,
@@ -180,6 +183,10 @@ class Runtime:
     # What a deleted tenant leaves in memory and on disk, forgotten (ccari.tenants.cleanup):
     # each context appends a callable taking the tenant's id.
     tenant_gone: list[Callable[[int], None]] = field(default_factory=list)
+    # What tells the other nodes "look" (set by the cluster plugin, first: in-process for
+    # one node), and the routing leadership when there are several.
+    bus: Bus | None = None
+    leadership: Leadership | None = None
 
 
 @contextlib.asynccontextmanager
@@ -241,7 +248,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
             stack.push_async_callback(rt.ari.close)
         else:  # web media only: the agent's page asks for her calls all the same
             rt.commands.register(RESUME_CALLS, no_calls)
-        await queue.start()
+        await cluster_plugin.start_routing(rt)
         yield rt
 
 

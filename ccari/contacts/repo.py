@@ -204,13 +204,14 @@ _ROUTED = (_CONTACTS.c.id, _CONTACTS.c.tenant_id, _CONTACTS.c.medium, _CONTACTS.
 ROUTED_STATES = (State.QUEUED.value, State.OFFERED.value, State.CONNECTED.value)
 
 
-async def routed_rows(session: AsyncSession, node: str) -> list[Row[Any]]:
-    """The node's queued, offered and connected contacts as plain rows of the columns the
-    router reads: a restart rebuilds the router from all of them at once (in any order: the
-    router orders them), and ORM objects for each (identity map, change tracking, a
-    ``datetime`` per time) were most of that time."""
-    query = (select(*_ROUTED)
-             .where(_CONTACTS.c.state.in_(ROUTED_STATES), _CONTACTS.c.node == node))
+async def routed_rows(session: AsyncSession, node: str | None) -> list[Row[Any]]:
+    """The node's (None: every node's) queued, offered and connected contacts as plain rows
+    of the columns the router reads: a restart rebuilds the router from all of them at once
+    (in any order: the router orders them), and ORM objects for each (identity map, change
+    tracking, a ``datetime`` per time) were most of that time."""
+    query = select(*_ROUTED).where(_CONTACTS.c.state.in_(ROUTED_STATES))
+    if node is not None:
+        query = query.where(_CONTACTS.c.node == node)
     return list((await session.execute(query)).all())
 
 

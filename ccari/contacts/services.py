@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -103,6 +103,15 @@ class QueueService:
         # Agents a rebuilt call engaged before the router was rebuilt (see set_engaged).
         self._engaged_early: set[int] = set()
         hub.watch(self._page_changed)
+        # Several nodes (ccari.cluster): only the leader routes, every node's contacts; its
+        # offers are written only while ``fence(session)`` holds in their transaction; a
+        # node that does not lead (``leads()`` false) tells the leader of work that came or
+        # went through ``tell_leader(what, contact_id)``.  One node: none of this is set.
+        self.routes_all_nodes = False
+        self.fence: Callable[[Session], bool] | None = None
+        self.leads: Callable[[], bool] = lambda: True
+        self.tell_leader: Callable[[str, str], Awaitable[None]] | None = None
+        self._ticker_task: asyncio.Task[Any] | None = None
 
     def register(self, medium: str, deliverer: Deliverer, *, on_page: bool = False) -> None:
         """``deliverer`` presents ``medium``; ``on_page``: on the agent page, so only agents
@@ -131,13 +140,15 @@ class QueueService:
                 now = self._clock()
                 async with self._sessions() as s:
                     roster = await agents_repo.roster(s)
-                    open_ = await repo.routed_rows(s, self._node)
+                    open_ = await repo.routed_rows(
+                        s, None if self.routes_all_nodes else self._node)
                     holds = await tenants_repo.blend_holds(s)
                     lapsed = [c.id for c in open_
                               if c.state == State.OFFERED and c.medium in self._page_media]
                     for contact_id in lapsed:
-                        contact = await repo.get(s, contact_id)
-                        if contact is None:
+                        contact = await repo.get(s, contact_id, for_update=True)
+                        # (accepted meanwhile on another node's page: connected, kept)
+                        if contact is None or contact.state != State.OFFERED:
                             continue
                         log.info("contact %s: its offer to agent %s ended with the previous "
                                  "process; queued again", contact.id, contact.agent_id)
@@ -169,7 +180,18 @@ class QueueService:
                 self._engaged_early.clear()
             self._started = True
         await self._apply(offers)
-        self._tasks.spawn(self._ticker(), "ticker")
+        self._ticker_task = self._tasks.spawn(self._ticker(), "ticker")
+
+    async def stop_routing(self) -> None:
+        """This node no longer routes (it lost the cluster's leadership): the router is
+        emptied; :meth:`start` rebuilds it from the database if it leads again."""
+        async with self._lock:
+            self._started = False
+            self.router = Router(self.router.rules)
+            if self._ticker_task is not None:
+                self._ticker_task.cancel()
+                self._ticker_task = None
+        log.info("queue: this node no longer routes")
 
     async def _decide(self, fn: Callable[..., list[Offer]], *args: Any, **kw: Any) -> None:
         """Ask the router, then act on its offers.  Stale ids (a contact that ended while
@@ -192,10 +214,16 @@ class QueueService:
     # ---- work --------------------------------------------------------------------------
     async def enqueue(self, contact: Contact) -> None:
         """``contact`` is already saved as queued; route it."""
+        if self.tell_leader is not None and not self.leads():
+            await self.tell_leader("enqueue", contact.id)
+            return
         await self._decide(self.router.add_item, work_item(contact), self._clock())
 
     async def withdraw(self, contact_id: str) -> None:
         """The contact left (caller hung up, chat closed): forget it, free any reservation."""
+        if self.tell_leader is not None and not self.leads():
+            await self.tell_leader("withdraw", contact_id)
+            return
         await self._decide(self.router.remove_item, contact_id, self._clock())
 
     async def accepted(self, contact_id: str) -> None:
@@ -215,7 +243,9 @@ class QueueService:
 
         def declined(s: Session) -> None:
             row = repo.get_sync(s, contact.id)
-            if row is not None and row.state == State.OFFERED:
+            # (the same offer: not one another node's router made since)
+            if (row is not None and row.state == State.OFFERED
+                    and agent_id in (None, row.agent_id)):
                 repo.apply_sync(s, row, Fact.DECLINED, at=utc(self._clock()), agent_id=None,
                                 agent_channel_id=None)
 
@@ -470,6 +500,8 @@ class QueueService:
                 contact = repo.get_sync(s, item_id)
                 if contact is None or contact.state != State.QUEUED:
                     return None
+                if self.fence is not None and not self.fence(s):
+                    return None  # a router this node no longer leads
                 return repo.apply_sync(s, contact, Fact.OFFERED, at=utc(self._clock()),
                                        agent_id=agent_id, offer_count=contact.offer_count + 1)
 
