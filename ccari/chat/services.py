@@ -28,6 +28,7 @@ from ccari.chat import repo
 from ccari.chat.directory import OpenChats
 from ccari.chat.ending import ChatEnding
 from ccari.chat.models import ChatSession
+from ccari.chat.relay import ChatRelay
 from ccari.chat.sockets import CustomerSockets, Key
 from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
@@ -71,6 +72,8 @@ class ChatService:
         self._locks: defaultdict[object, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.chats = OpenChats()
         self.ending = ChatEnding(self, sessions, queue, offers, hub, clock)
+        # Several nodes: the chat's other side may be on another node (ccari.chat.relay).
+        self.relay: ChatRelay | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -95,6 +98,8 @@ class ChatService:
         if key is not None:
             self._locks.pop(("open", key), None)
         self.ending.customer_back(contact_id)
+        if self.relay is not None:
+            self.relay.forget(contact_id)
 
     def lock(self, contact_id: str) -> asyncio.Lock:
         """Held while a message of the chat is saved and delivered (seq order)."""
@@ -119,6 +124,8 @@ class ChatService:
         await ws.send_json(self._state(contact, names))
         for m in messages:
             await ws.send_json({"type": "message", **repo.as_dict(m, names)})
+        if self.relay is not None:
+            self.relay.seen(chat.tenant_id, contact.id, messages[-1].seq if messages else 0)
         await self._tell_agent_presence(contact.id, present=True)
 
     async def detach(self, sess: CustomerSession, ws: web.WebSocketResponse) -> None:
@@ -224,9 +231,11 @@ class ChatService:
     async def customer_typing(self, sess: CustomerSession, typing: bool) -> None:
         contact_id = self.open_chat_of(sess)
         agent_id = self.chats.agent_of(contact_id)
+        message = {"type": "chat.typing", "contact_id": contact_id, "typing": bool(typing)}
         if agent_id is not None:
-            await self._hub.send(agent_id, {"type": "chat.typing", "contact_id": contact_id,
-                                            "typing": bool(typing)})
+            await self._hub.send(agent_id, message)
+        elif self.relay is not None and contact_id is not None:  # her agent joined elsewhere
+            await self.relay.to_agent(contact_id, message)
 
     async def customer_closes(self, sess: CustomerSession) -> None:
         await self.ending.by_customer(self._open_chat(sess), "customer-closed")
@@ -304,8 +313,12 @@ class ChatService:
                     await s.commit()
             names = {agent.id: agent.display_name} if agent else {}
             message = {"type": "message", **repo.as_dict(saved, names)}
+            if self.relay is not None:
+                await self.relay.before_delivery(contact, saved.seq)
             if deliver is not None:
                 await deliver(message, contact)
+            if self.relay is not None:
+                await self.relay.delivered(contact, saved.seq)
         return message
 
     async def _tell_agent_presence(self, contact_id: str, *, present: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -16,6 +17,9 @@ Key = tuple[int, str]  # (tenant id, customer session id)
 class CustomerSockets:
     def __init__(self) -> None:
         self._sockets: dict[Key, set[web.WebSocketResponse]] = defaultdict(set)
+        # Several nodes: what is not a saved message goes to the session's sockets on the
+        # other nodes too (saved messages go by ccari.chat.relay).
+        self.remote: Callable[[Key, dict[str, Any]], Awaitable[None]] | None = None
 
     def add(self, key: Key, ws: web.WebSocketResponse) -> None:
         self._sockets[key].add(ws)
@@ -35,6 +39,12 @@ class CustomerSockets:
         return bool(self._sockets.get(key))
 
     async def send(self, key: Key, message: dict[str, Any]) -> None:
+        await self.send_here(key, message)
+        if self.remote is not None and message.get("type") != "message":
+            await self.remote(key, message)
+
+    async def send_here(self, key: Key, message: dict[str, Any]) -> None:
+        """To the session's sockets on this node only."""
         for ws in list(self._sockets.get(key, ())):
             try:
                 await ws.send_json(message)
