@@ -43,7 +43,8 @@ class Bus(Protocol):
 
 
 def encode(node: str, topic: str, payload: dict[str, Any]) -> str:
-    text = json.dumps({"n": node, "t": topic, "p": payload}, separators=(",", ":"))
+    text = json.dumps({"n": node, "t": topic, "p": payload}, separators=(",", ":"),
+                      ensure_ascii=False)
     if len(text.encode()) > MAX_PAYLOAD:
         raise PayloadTooLarge(f"a {topic} message of {len(text.encode())} bytes")
     return text
