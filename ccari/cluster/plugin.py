@@ -41,6 +41,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
     async def deposed() -> None:
         await queue.stop_routing()
+        if rt.offers is not None:
+            await rt.offers.withdraw_all()
 
     leadership = Leadership(dsn, cfg.node, on_elected=lambda _: queue.start(),
                             on_deposed=deposed, check_s=cfg.cluster.leader_check_s)

@@ -51,6 +51,7 @@ class PageOffers:
         self._timeout = accept_timeout_s
         self._clock = clock
         self._timers: dict[str, asyncio.Task[Any]] = {}
+        self._offered: dict[str, int] = {}  # contact id -> the agent its pending offer is to
         self._tasks = TaskSet("page-offers")
         self._accepted: dict[str, Hook] = {}
         self._completed: dict[str, Hook] = {}
@@ -74,6 +75,13 @@ class PageOffers:
     async def close(self) -> None:
         await self._tasks.close()
 
+    async def withdraw_all(self) -> None:
+        """This node no longer routes (several nodes): its pending offers end on the pages,
+        with no fact of their own (the next leader queues those contacts again)."""
+        for contact_id, agent_id in list(self._offered.items()):
+            self._stop_timer(contact_id)
+            await self._hub.send(agent_id, {"type": "withdrawn", "contact_id": contact_id})
+
     # ---- Deliverer -------------------------------------------------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         if not self._hub.connected(agent.id):
@@ -87,12 +95,14 @@ class PageOffers:
                 return
             pop = await screen_pop(s, row, utc(self._clock()))
         self._timers[contact.id] = self._tasks.spawn(self._expire(contact, agent), f"offer-{contact.id}")
+        self._offered[contact.id] = agent.id
         await self._hub.send(agent.id, {"type": "offer", "contact": pop,
                                         "accept_within_s": self._timeout})
 
     async def _expire(self, contact: Contact, agent: Agent) -> None:
         await asyncio.sleep(self._timeout)
         self._timers.pop(contact.id, None)
+        self._offered.pop(contact.id, None)
         log.info("contact %s: agent %s did not accept in time", contact.id, agent.id,
                  extra=logs.about(contact.id, contact.tenant_id))
         await self._declined(contact, agent.id, missed=True)
@@ -103,6 +113,7 @@ class PageOffers:
         await self._executor.carry_out(contact, commands, agent_id=agent_id, missed=missed)
 
     def _stop_timer(self, contact_id: str) -> None:
+        self._offered.pop(contact_id, None)
         timer = self._timers.pop(contact_id, None)
         if timer is not None:
             timer.cancel()

@@ -48,8 +48,9 @@ async def test_only_the_leader_routes_and_another_node_takes_over(
     assert not a.rt.leadership.leading
     got = {(await until(alice.ws, "offer"))["contact"]["id"] for _ in sales}
     assert got == sales
-    # Bob's offer ended with a's leadership: the contact waits again, and the stale offer
-    # on his page cannot be taken.
+    # Bob's offer ended with a's leadership: withdrawn from his page, the contact waits
+    # again, and the stale offer cannot be taken.
+    assert (await until(bob.ws, "withdrawn"))["contact_id"] == support
     await bob.ws.send_json({"type": "accept", "contact_id": support})
     refused = await until(bob.ws, "error")
     assert refused["error"] in ("contact-not-offered", "contact-not-found"), refused
