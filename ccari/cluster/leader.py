@@ -66,6 +66,8 @@ class Leadership:
                 await self._one_connection()
             except _LOST:
                 log.warning("cluster: %s leadership connection failed", self.name, exc_info=True)
+            except Exception:  # e.g. the rebuild failed: let go of the lock, try again later
+                log.exception("cluster: node %s could not lead %s", self.node, self.name)
             if self.epoch is not None:
                 self.epoch = None
                 log.warning("cluster: node %s no longer leads %s", self.node, self.name)

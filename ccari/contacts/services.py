@@ -191,6 +191,7 @@ class QueueService:
             if self._ticker_task is not None:
                 self._ticker_task.cancel()
                 self._ticker_task = None
+            heap.release()  # the old router's objects are the collector's again
         log.info("queue: this node no longer routes")
 
     async def _decide(self, fn: Callable[..., list[Offer]], *args: Any, **kw: Any) -> None:
