@@ -32,6 +32,10 @@ class OpenChats:
         self._agents.pop(contact_id, None)
         return key
 
+    def sessions(self) -> list[tuple[Key, str]]:
+        """Every open chat this node knows: (customer session, contact id)."""
+        return list(self._by_session.items())
+
     def of_session(self, key: Key) -> str | None:
         return self._by_session.get(key)
 

@@ -8,6 +8,11 @@ cursor: each side sees the messages in seq order, none missing, however the node
 notifications interleave; after the bus reconnects every chat is caught up the same way.
 What is not saved (the chat's state as the customer sees it, typing) goes over the bus as it
 is: small, and sent again by the next change.
+
+A customer may come back on another node than the one she left: the node she comes back to
+says so ("back"), and the others cancel the chat's leave timer; a node that restarts (whose
+restored chats each get a leave timer) asks where the customers are ("where"), and each node
+answers "back" for the chats whose customer it serves.
 """
 
 from __future__ import annotations
@@ -72,6 +77,12 @@ class ChatRelay:
         """The same for the chat's agent's pages (typing)."""
         await self._bus.publish(TOPIC, {"k": "agent", "c": contact_id, "m": message})
 
+    async def customer_here(self, contact_id: str) -> None:
+        await self._bus.publish(TOPIC, {"k": "back", "c": contact_id})
+
+    async def ask_where(self) -> None:
+        await self._bus.publish(TOPIC, {"k": "where"})
+
     # ---- other nodes -------------------------------------------------------------------
     async def _told(self, payload: dict[str, Any]) -> None:
         kind = payload.get("k")
@@ -89,9 +100,16 @@ class ChatRelay:
             agent_id = self._chat.chats.agent_of(str(payload["c"]))
             if agent_id is not None:
                 await self._hub.send(agent_id, dict(payload["m"]))
+        elif kind == "back":
+            self._chat.ending.customer_back(str(payload["c"]))
+        elif kind == "where":
+            for contact_id in self._chat.chats_with_customer_here():
+                await self.customer_here(contact_id)
 
     async def resync(self) -> None:
-        """The bus was away: every chat this node shows, caught up from the database."""
+        """The bus was away: every chat this node shows, caught up from the database (and
+        where the customers are asked again)."""
+        await self.ask_where()
         for contact_id, (tenant_id, after) in list(self._cursors.items()):
             async with self._chat.lock(contact_id):
                 _, after = self._cursors.get(contact_id, (tenant_id, after))

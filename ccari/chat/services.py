@@ -86,6 +86,8 @@ class ChatService:
             self.ending.customer_gone(contact.id)
         if chats:
             log.info("chat: %d open chats restored", len(chats))
+            if self.relay is not None:  # the customer may be on another node now
+                await self.relay.ask_where()
 
     async def close(self) -> None:
         await self.ending.close()
@@ -126,6 +128,7 @@ class ChatService:
             await ws.send_json({"type": "message", **repo.as_dict(m, names)})
         if self.relay is not None:
             self.relay.seen(chat.tenant_id, contact.id, messages[-1].seq if messages else 0)
+            await self.relay.customer_here(contact.id)
         await self._tell_agent_presence(contact.id, present=True)
 
     async def detach(self, sess: CustomerSession, ws: web.WebSocketResponse) -> None:
@@ -273,6 +276,11 @@ class ChatService:
                              error_id="body-too-long")
         return body
 
+    def chats_with_customer_here(self) -> list[str]:
+        """The open chats whose customer has a page open on this node."""
+        return [contact_id for key, contact_id in self.chats.sessions()
+                if self.customers.present(key)]
+
     def customer_present(self, contact_id: str) -> bool:
         key = self.chats.session_of(contact_id)
         return key is not None and self.customers.present(key)
@@ -323,6 +331,8 @@ class ChatService:
 
     async def _tell_agent_presence(self, contact_id: str, *, present: bool) -> None:
         agent_id = self.chats.agent_of(contact_id)
+        message = {"type": "chat.customer", "contact_id": contact_id, "present": present}
         if agent_id is not None:
-            await self._hub.send(agent_id, {"type": "chat.customer", "contact_id": contact_id,
-                                            "present": present})
+            await self._hub.send(agent_id, message)
+        elif self.relay is not None:  # her agent joined on another node
+            await self.relay.to_agent(contact_id, message)

@@ -4,7 +4,9 @@ One dedicated asyncpg connection listens on the channel; it is checked every
 ``check_s`` and, once lost, reconnected with backoff, and then every subscriber resyncs from
 the database (what was notified meanwhile is gone).  Messages are handled one at a time, in
 the order PostgreSQL delivers them (the commit order of the notifying transactions).
-Publishing goes through the engine's pool: ``pg_notify`` in its own short transaction.
+Publishing queues the message for one sender task, which sends them in that order through
+the engine's pool (``pg_notify`` in its own short transaction): a caller is never held by,
+nor can cancel, a notification on its way (a websocket handler ending as its peer left).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class PgBus:
         self._connect_timeout_s = connect_timeout_s
         self._handlers = Handlers()
         self._inbox: asyncio.Queue[str] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._tasks = TaskSet("cluster-bus")
         self._listening = asyncio.Event()
         self.connection: asyncpg.Connection | None = None  # the listening one (tests cut it)
@@ -58,23 +61,35 @@ class PgBus:
         """Listening (or failing after ``within_s``): what others publish from now on arrives."""
         self._tasks.spawn(self._listen(), "listen")
         self._tasks.spawn(self._dispatch(), "dispatch")
+        self._tasks.spawn(self._send(), "send")
         async with asyncio.timeout(within_s):
             await self._listening.wait()
 
-    async def close(self) -> None:
+    async def close(self, within_s: float = 2.0) -> None:
+        with contextlib.suppress(TimeoutError):  # what is still queued, sent first
+            async with asyncio.timeout(within_s):
+                await self._outbox.join()
         await self._tasks.close()
         if self.connection is not None:
             self.connection.terminate()
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        message = encode(self.node, topic, payload)
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(text("SELECT pg_notify(:channel, :message)"),
-                                   {"channel": self._channel, "message": message})
-        except DATABASE_DOWN:
-            # The data is saved; the others read it when they resync.
-            log.warning("cluster bus: could not publish a %s message", topic, exc_info=True)
+        self._outbox.put_nowait((topic, encode(self.node, topic, payload)))
+
+    async def _send(self) -> None:
+        while True:
+            topic, message = await self._outbox.get()
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(text("SELECT pg_notify(:channel, :message)"),
+                                       {"channel": self._channel, "message": message})
+            except DATABASE_DOWN:
+                # The data is saved; the others read it when they resync.
+                log.warning("cluster bus: could not publish a %s message", topic, exc_info=True)
+            except Exception:  # the sender goes on with the next
+                log.exception("cluster bus: publishing a %s message failed", topic)
+            finally:
+                self._outbox.task_done()
 
     # ---- listening -----------------------------------------------------------------------
     async def _listen(self) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import pytest
 
+from ccari.chat import http as chat_http
 from ccari.chat import repo as chat_repo
 from ccari.cluster import postgres as cluster_postgres
+from ccari.storage.models import Contact
 from tests.cluster.conftest import Node, cut, eventually_true
 from tests.public.support import customer_ws, new_session, until
 
@@ -102,3 +105,33 @@ async def test_messages_sent_while_a_node_cannot_listen_arrive_after_it_reconnec
     got = [await until(ws, "message") for _ in range(3)]
     assert [(m["seq"], m["body"]) for m in got] == [(2, "while away 0"), (3, "while away 1"),
                                                     (4, "while away 2")]
+
+
+async def test_a_customer_who_comes_back_on_another_node_keeps_her_chat(
+        two_nodes: tuple[Node, Node]) -> None:
+    leader, other = two_nodes
+    token = (await new_session(other.public))["token"]
+    ws = await customer_ws(other.public, token)
+    await until(ws, "state")
+    await ws.send_json({"type": "open", "topic": "sales", "page_url": "http://shop.example/"})
+    contact_id = (await until(ws, "state"))["contact_id"]
+    alice = await leader.agent("acme", "alice")
+    await until(alice.ws, "offer")
+    await alice.ws.send_json({"type": "accept", "contact_id": contact_id})
+    await until(ws, "message", sender="system")
+    # Her node would end the chat 1 s after her last page closed there.
+    first = other.public.app[chat_http.CHAT]
+    first.settings = replace(first.settings, close_after_s=1.0, abandon_after_s=1.0)
+    await ws.close()
+    assert (await until(alice.ws, "chat.customer", contact_id=contact_id))["present"] is False
+    again = await customer_ws(leader.public, token)  # back, through the other node
+    assert (await until(again, "state"))["state"] == "connected"
+    assert (await until(again, "message"))["seq"] == 1  # the transcript again
+    assert (await until(alice.ws, "chat.customer", contact_id=contact_id))["present"] is True
+    await asyncio.sleep(1.5)
+    async with leader.rt.sessions() as s:
+        row = await s.get(Contact, contact_id)
+        assert row is not None and row.state == "connected"
+    await again.send_json({"type": "message", "body": "still here"})
+    got = await until(alice.ws, "chat.message", contact_id=contact_id, sender="customer")
+    assert (got["seq"], got["body"]) == (2, "still here")
