@@ -71,7 +71,14 @@ case "$cmd" in
     # which must not count against a test's timeout.
     log "PBX provisioning"
     "$VENV/bin/ccari" pbx provision
+    # One pytest worker per core (at most 4): each worker starts its own Asterisk, PostgreSQL
+    # and Chromium on its own ports, and takes whole test files (their fixtures stay shared).
+    # CCARI_TEST_WORKERS=0 runs everything in one process.
     log "pytest"
+    workers=${CCARI_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}
+    if [ "$workers" -gt 0 ]; then
+      set -- -n "$workers" --dist loadfile "$@"
+    fi
     exec "$VENV/bin/pytest" "$@"
     ;;
   *)

@@ -122,6 +122,17 @@ def aiohttp_server(aiohttp_server: Any, openapi_conformance: Conformances) -> An
     return make
 
 
+# ---- the slow files first ------------------------------------------------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with a real-PBX or Chromium test run first, each file's tests kept together and
+    in their order: with one worker per core (``./ccari.sh test``) the long scenarios start
+    early and the many quick tests fill in at the end, instead of one worker finishing a long
+    PBX file alone."""
+    slow = {item.path for item in items
+            if item.get_closest_marker("pbx") or item.get_closest_marker("browser")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: order kept within each group
+
+
 # ---- no secret in any log line ---------------------------------------------------------------
 def pytest_configure(config: pytest.Config) -> None:
     SECRETS.install()

@@ -27,7 +27,7 @@ from ccari.pbx import (
     start,
 )
 from ccari.pbx.instance import any_running, pid_of
-from ccari.pbx.runtime import mounts_under
+from ccari.pbx.runtime import mounts_under, root_lock
 from tests.support.sipp import free_port
 
 CARRIER_IP = "127.0.0.2"  # the carrier trunk is identified by this source address
@@ -74,8 +74,12 @@ def pbx(pbx_state_dir: Path, agent_port: int) -> Iterator[PbxProcess]:
     yield proc
     proc.stop()
     assert pid_of(proc.paths) is None, "Asterisk still running after stop()"
-    if runtime.chroot and not any_running(runtime):
-        assert mounts_under(runtime.root) == [], "bind mounts left in the Asterisk root"
+    if runtime.chroot:
+        # Under the mounts' lock: another test session's Asterisk (a second worker) may be
+        # stopping at the same moment, and releases the mounts under that lock.
+        with root_lock(runtime):
+            if not any_running(runtime):
+                assert mounts_under(runtime.root) == [], "bind mounts left in the Asterisk root"
 
 
 def active_channels(proc: PbxProcess) -> int:
