@@ -2,31 +2,27 @@
 
 One node (``cluster.enabled`` off): an in-process bus with nobody to tell, and the queue
 routes this node's contacts as it always did.  Several nodes: the PostgreSQL bus, and the
-routing :class:`~ccari.cluster.leader.Leadership`: only its holder routes (every node's
-contacts, rebuilt from the database when it is elected), its offers fenced by its epoch;
-the other nodes tell it, over the bus, of contacts that came or went.
+routing :class:`~ccari.cluster.leader.Leadership`, and the queue's role
+(:class:`~ccari.cluster.routing.ClusterRole`, attached once): only the leader routes
+(every node's contacts, rebuilt from the database when it is elected), its offers fenced
+by its epoch; the other nodes tell it, over the bus, of contacts that came or went.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from ccari.cluster.bus import LocalBus
 from ccari.cluster.leader import Leadership
 from ccari.cluster.postgres import PgBus, dsn_of
-from ccari.cluster.repo import holds_sync
-from ccari.contacts import repo as contacts_repo
-from ccari.contacts.lifecycle import State
+from ccari.cluster.routing import ClusterRole
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
 
 log = logging.getLogger(__name__)
-QUEUE_TOPIC = "queue"
 
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
@@ -46,32 +42,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
     leadership = Leadership(dsn, cfg.node, on_elected=lambda _: queue.start(),
                             on_deposed=deposed, check_s=cfg.cluster.leader_check_s)
-
-    def fence(s: Session) -> bool:
-        epoch = leadership.epoch
-        return epoch is not None and holds_sync(s, leadership.name, epoch)
-
-    async def tell_leader(what: str, contact_id: str) -> None:
-        await bus.publish(QUEUE_TOPIC, {"do": what, "c": contact_id})
-
-    async def told(payload: dict[str, Any]) -> None:
-        """A follower's contact came or went (what a new leader reads anyway)."""
-        if not leadership.leading:
-            return
-        contact_id = str(payload.get("c"))
-        if payload.get("do") == "withdraw":
-            await queue.withdraw(contact_id)
-            return
-        async with rt.sessions() as s:
-            contact = await contacts_repo.get(s, contact_id)
-        if contact is not None and contact.state == State.QUEUED:
-            await queue.enqueue(contact)
-
-    queue.routes_all_nodes = True
-    queue.fence = fence
-    queue.leads = lambda: leadership.leading
-    queue.tell_leader = tell_leader
-    bus.subscribe(QUEUE_TOPIC, told)
+    queue.attach_role(ClusterRole(leadership, bus, rt.sessions, queue))
     rt.bus, rt.leadership = bus, leadership
     await bus.start()
     stack.push_async_callback(bus.close)

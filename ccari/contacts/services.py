@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact, State
+from ccari.contacts.role import RoutingRole, SingleNode
 from ccari.contacts.routing import restore_args, router_agent, work_item
 from ccari.errors import NotFound
 from ccari.routing import Agent as RouterAgent
@@ -103,15 +104,16 @@ class QueueService:
         # Agents a rebuilt call engaged before the router was rebuilt (see set_engaged).
         self._engaged_early: set[int] = set()
         hub.watch(self._page_changed)
-        # Several nodes (ccari.cluster): only the leader routes, every node's contacts; its
-        # offers are written only while ``fence(session)`` holds in their transaction; a
-        # node that does not lead (``leads()`` false) tells the leader of work that came or
-        # went through ``tell_leader(what, contact_id)``.  One node: none of this is set.
-        self.routes_all_nodes = False
-        self.fence: Callable[[Session], bool] | None = None
-        self.leads: Callable[[], bool] = lambda: True
-        self.tell_leader: Callable[[str, str], Awaitable[None]] | None = None
+        # Whether this node routes, and whom it tells if not (several nodes: attach_role).
+        self._role: RoutingRole = SingleNode()
         self._ticker_task: asyncio.Task[Any] | None = None
+
+    def attach_role(self, role: RoutingRole) -> None:
+        """Several nodes (``ccari.cluster``): this node's part in routing, given once, before
+        :meth:`start`."""
+        if self._started:
+            raise RuntimeError("the routing role is attached before the queue starts")
+        self._role = role
 
     def register(self, medium: str, deliverer: Deliverer, *, on_page: bool = False) -> None:
         """``deliverer`` presents ``medium``; ``on_page``: on the agent page, so only agents
@@ -141,7 +143,7 @@ class QueueService:
                 async with self._sessions() as s:
                     roster = await agents_repo.roster(s)
                     open_ = await repo.routed_rows(
-                        s, None if self.routes_all_nodes else self._node)
+                        s, None if self._role.routes_all_nodes else self._node)
                     holds = await tenants_repo.blend_holds(s)
                     lapsed = [c.id for c in open_
                               if c.state == State.OFFERED and c.medium in self._page_media]
@@ -215,15 +217,15 @@ class QueueService:
     # ---- work --------------------------------------------------------------------------
     async def enqueue(self, contact: Contact) -> None:
         """``contact`` is already saved as queued; route it."""
-        if self.tell_leader is not None and not self.leads():
-            await self.tell_leader("enqueue", contact.id)
+        if not self._role.leads():
+            await self._role.tell_leader("enqueue", contact.id)
             return
         await self._decide(self.router.add_item, work_item(contact), self._clock())
 
     async def withdraw(self, contact_id: str) -> None:
         """The contact left (caller hung up, chat closed): forget it, free any reservation."""
-        if self.tell_leader is not None and not self.leads():
-            await self.tell_leader("withdraw", contact_id)
+        if not self._role.leads():
+            await self._role.tell_leader("withdraw", contact_id)
             return
         await self._decide(self.router.remove_item, contact_id, self._clock())
 
@@ -501,7 +503,7 @@ class QueueService:
                 contact = repo.get_sync(s, item_id)
                 if contact is None or contact.state != State.QUEUED:
                     return None
-                if self.fence is not None and not self.fence(s):
+                if not self._role.fence(s):
                     return None  # a router this node no longer leads
                 return repo.apply_sync(s, contact, Fact.OFFERED, at=utc(self._clock()),
                                        agent_id=agent_id, offer_count=contact.offer_count + 1)

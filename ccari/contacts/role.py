@@ -1,0 +1,45 @@
+"""This node's part in routing: the one collaborator through which the queue learns whether
+it routes, fences its offers and tells the routing node of work that came or went.
+
+One node (:class:`SingleNode`, the default) routes its own contacts, unfenced.  Several
+nodes (``ccari.cluster``): only the leader routes, every node's contacts; its offers are
+written only while its fence holds in their transaction; a node that does not lead tells
+the leader instead of routing.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+
+class RoutingRole(Protocol):
+    # Whether the router holds every node's contacts (several nodes), or this node's only.
+    routes_all_nodes: bool
+
+    def leads(self) -> bool:
+        """Whether this node routes now."""
+
+    def fence(self, session: Session) -> bool:
+        """Whether an offer may be written in ``session``'s transaction (the caller's router
+        is still the cluster's)."""
+
+    async def tell_leader(self, what: str, contact_id: str) -> None:
+        """A node that does not lead: the routing node should ``what`` (``enqueue``,
+        ``withdraw``) the contact."""
+
+
+class SingleNode:
+    """One node: it always routes, its own contacts, with nobody to fence or tell."""
+
+    routes_all_nodes = False
+
+    def leads(self) -> bool:
+        return True
+
+    def fence(self, session: Session) -> bool:
+        return True
+
+    async def tell_leader(self, what: str, contact_id: str) -> None:
+        raise RuntimeError("a single node routes itself")  # never called: it leads
