@@ -209,7 +209,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                  SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s),
                  tokens=CustomerTokens(cfg.web.secret_key), origins=Origins(sessions),
                  admission=admission)
-    rt.offers = PageOffers(sessions, queue, hub, accept_timeout_s=routing.accept_timeout_s)
+    rt.offers = PageOffers(sessions, queue, accept_timeout_s=routing.accept_timeout_s)
     rt.outward = OutwardGuard(sessions, Limits.of(cfg.callbacks), node=cfg.node)
     rt.offers.register_commands(rt.commands)
     async with contextlib.AsyncExitStack() as stack:

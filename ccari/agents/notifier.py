@@ -1,16 +1,33 @@
 """Pushes live updates to each agent's open pages (one agent may have several tabs), and
-tells its watchers when an agent's first page opens or her last one closes."""
+tells its watchers when an agent's first page opens or her last one closes.
+
+:class:`AgentHub` holds this node's page sockets.  What routing tells the pages goes through
+:class:`Pages`: this node's hub, or with several nodes every node's pages
+(``ccari.cluster.pages``)."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
 log = logging.getLogger(__name__)
+
+
+class Pages(Protocol):
+    """Agent pages as the router sees them, wherever their sockets are."""
+
+    def connected(self, agent_id: int) -> bool:
+        """Whether a page of the agent is open."""
+
+    def agent_ids(self) -> list[int]:
+        """The agents with a page open."""
+
+    async def send(self, agent_id: int, message: dict[str, Any]) -> None:
+        """To each open page of the agent."""
 
 
 class AgentHub:

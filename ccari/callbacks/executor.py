@@ -24,7 +24,6 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ccari.agents.notifier import AgentHub
 from ccari.callbacks.models import Callback
 from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
@@ -66,8 +65,8 @@ async def move(s: AsyncSession, cb: Callback, fact: Fact, *, at: dt.datetime,
 
 
 class CallbackExecutor:
-    def __init__(self, queue: QueueService, hub: AgentHub) -> None:
-        self._shared = Executor(queue, hub)
+    def __init__(self, queue: QueueService) -> None:
+        self._shared = Executor(queue)
         self.legs: CallLegs | None = None  # the dialer, once ccari runs with a PBX
 
     async def carry_out(self, followup: Followup, *, missed: bool = False) -> None:

@@ -89,7 +89,7 @@ class CallbackService:
                                                clock=clock)
         self.limiter = self.outward.limiter
         self.dialer: DialerPort | None = None
-        self.executor = CallbackExecutor(queue, hub)
+        self.executor = CallbackExecutor(queue)
         self.scheduler = Scheduler(self, sessions, node=node)
         self.outcomes = Outcomes(sessions, config, self.executor, self.scheduler.wake,
                                  clock=clock)

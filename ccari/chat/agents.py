@@ -46,7 +46,7 @@ class AgentChats:
         self._sessions = sessions
         self._queue = queue
         self._hub = hub
-        self._executor = Executor(queue, hub)
+        self._executor = Executor(queue)
         self._smtp = smtp
         self._clock = clock
 

@@ -47,7 +47,7 @@ class ChatEnding:
                  clock: Callable[[], float] = time.time) -> None:
         self._chat = chat
         self._sessions = sessions
-        self._executor = Executor(queue, hub)
+        self._executor = Executor(queue)
         self._offers = offers
         self._hub = hub
         self._clock = clock

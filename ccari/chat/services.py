@@ -63,7 +63,7 @@ class ChatService:
         self._queue = queue
         self._offers = offers
         self._hub = hub
-        self._executor = Executor(queue, hub)
+        self._executor = Executor(queue)
         self.limiters = limiters
         self.settings = settings or ChatSettings()
         self._node = node

@@ -19,3 +19,14 @@ class Leadership(Base):
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     node: Mapped[str] = mapped_column(String(64))
     since: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AgentPage(Base):
+    """An agent with a page open on ``node`` (one row per agent and node, whatever the
+    number of tabs): which nodes to tell of her offers and states, and whether the router
+    may offer her page work."""
+
+    __tablename__ = "cluster_agent_pages"
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    since: Mapped[dt.datetime] = mapped_column(default=utcnow)

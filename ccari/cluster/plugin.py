@@ -42,10 +42,14 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
     leadership = Leadership(dsn, cfg.node, on_elected=lambda _: queue.start(),
                             on_deposed=deposed, check_s=cfg.cluster.leader_check_s)
-    queue.attach_role(ClusterRole(leadership, bus, rt.sessions, queue))
+    assert rt.offers is not None
+    role = ClusterRole(leadership, bus, rt.sessions, rt.hub, queue, rt.offers)
+    queue.attach_role(role)
     rt.bus, rt.leadership = bus, leadership
     await bus.start()
     stack.push_async_callback(bus.close)
+    await role.cluster_pages.start()
+    stack.push_async_callback(role.cluster_pages.close)
     stack.push_async_callback(leadership.close)
     log.info("cluster: node %s joined (routing by the leader)", cfg.node)
 

@@ -1,6 +1,8 @@
 """The cluster's :class:`~ccari.contacts.role.RoutingRole`: only the routing leader routes
-(every node's contacts), its offers fenced by its epoch; the other nodes tell it, over the
-bus, of contacts that came or went, and it reads them back from the database."""
+(every node's contacts, offered to every node's agent pages), its offers fenced by its
+epoch.  The other nodes save first, then tell the leader by reference over the bus, and it
+reads the rest back from the database: contacts that came or went, an offer accepted or
+declined on a page they serve, a contact completed there, an agent's presence."""
 
 from __future__ import annotations
 
@@ -10,11 +12,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from ccari.agents import repo as agents_repo
+from ccari.agents.notifier import AgentHub, Pages
 from ccari.cluster.bus import Bus
 from ccari.cluster.leader import Leadership
+from ccari.cluster.pages import ClusterPages
 from ccari.cluster.repo import holds_sync
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import State
+from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
 
 log = logging.getLogger(__name__)
@@ -24,12 +30,15 @@ TOPIC = "queue"
 class ClusterRole:
     routes_all_nodes = True
 
-    def __init__(self, leadership: Leadership, bus: Bus,
-                 sessions: async_sessionmaker[AsyncSession], queue: QueueService) -> None:
+    def __init__(self, leadership: Leadership, bus: Bus, sessions: async_sessionmaker[AsyncSession],
+                 hub: AgentHub, queue: QueueService, offers: PageOffers) -> None:
         self._leadership = leadership
         self._bus = bus
         self._sessions = sessions
         self._queue = queue
+        self._offers = offers
+        self.cluster_pages = ClusterPages(hub, bus, sessions, changed=queue.page_changed)
+        self.pages: Pages = self.cluster_pages
         bus.subscribe(TOPIC, self._told)
 
     def leads(self) -> bool:
@@ -39,18 +48,42 @@ class ClusterRole:
         epoch = self._leadership.epoch
         return epoch is not None and holds_sync(session, self._leadership.name, epoch)
 
-    async def tell_leader(self, what: str, contact_id: str) -> None:
-        await self._bus.publish(TOPIC, {"do": what, "c": contact_id})
+    async def tell_leader(self, what: str, **refs: Any) -> None:
+        await self._bus.publish(TOPIC, {"do": what, **refs})
 
     async def _told(self, payload: dict[str, Any]) -> None:
-        """A follower's contact came or went (what a new leader reads anyway)."""
+        """What a follower saved and the router must hear (what a new leader reads anyway)."""
         if not self.leads():
             return
-        contact_id = str(payload.get("c"))
-        if payload.get("do") == "withdraw":
-            await self._queue.withdraw(contact_id)
-            return
-        async with self._sessions() as s:
-            contact = await contacts_repo.get(s, contact_id)
-        if contact is not None and contact.state == State.QUEUED:
-            await self._queue.enqueue(contact)
+        what, queue = payload.get("do"), self._queue
+        contact_id = str(payload.get("contact_id"))
+        if what == "enqueue":
+            async with self._sessions() as s:
+                contact = await contacts_repo.get(s, contact_id)
+            if contact is not None and contact.state == State.QUEUED:
+                await queue.enqueue(contact)
+        elif what == "withdraw":
+            await queue.withdraw(contact_id)
+        elif what == "accepted":
+            self._offers.stop_timer(contact_id)
+            await queue.accepted(contact_id)
+        elif what == "declined":
+            self._offers.stop_timer(contact_id)
+            await queue.route_declined(contact_id, int(payload["tenant_id"]),
+                                       _id(payload.get("agent_id")),
+                                       missed=bool(payload.get("missed")))
+        elif what == "completed":
+            await queue.completed(contact_id, _id(payload.get("agent_id")),
+                                  float(payload.get("wrap_up_s") or 0))
+        elif what == "presence":
+            async with self._sessions() as s:
+                agent = await agents_repo.get(s, int(payload["tenant_id"]),
+                                              int(payload["agent_id"]))
+            if agent is not None:  # her presence as saved now (told late: still right)
+                await queue.route_presence(agent, agent.presence)
+        else:
+            log.warning("cluster: the leader was told %r, which it does not know", what)
+
+
+def _id(value: object) -> int | None:
+    return None if value is None else int(str(value))

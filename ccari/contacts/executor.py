@@ -30,16 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ccari.agents.notifier import AgentHub
 from ccari.contacts.lifecycle import Command
 from ccari.contacts.services import QueueService
 from ccari.storage.models import Contact
 
 
 class Executor:
-    def __init__(self, queue: QueueService, hub: AgentHub) -> None:
+    def __init__(self, queue: QueueService) -> None:
         self._queue = queue
-        self._hub = hub
 
     async def carry_out(self, contact: Contact, commands: Iterable[Command], *,
                         agent_id: int | None, missed: bool = False,
@@ -70,4 +68,4 @@ class Executor:
 
     async def _tell(self, agent_id: int | None, kind: str, contact_id: str) -> None:
         if agent_id is not None:
-            await self._hub.send(agent_id, {"type": kind, "contact_id": contact_id})
+            await self._queue.pages.send(agent_id, {"type": kind, "contact_id": contact_id})

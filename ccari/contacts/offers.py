@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari import logs
 from ccari.agents.commands import AgentCommands, field
-from ccari.agents.notifier import AgentHub
 from ccari.contacts import lifecycle, repo
 from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import Fact, State
@@ -42,16 +41,16 @@ Hook = Callable[[Contact, Agent], Awaitable[None]]
 
 class PageOffers:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService,
-                 hub: AgentHub, *, accept_timeout_s: float = 30.0,
+                 *, accept_timeout_s: float = 30.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._sessions = sessions
         self._queue = queue
-        self._hub = hub
-        self._executor = Executor(queue, hub)
+        self._executor = Executor(queue)
         self._timeout = accept_timeout_s
         self._clock = clock
         self._timers: dict[str, asyncio.Task[Any]] = {}
-        self._offered: dict[str, int] = {}  # contact id -> the agent its pending offer is to
+        # contact id -> the agent its pending offer is to, and which offer of it (its count)
+        self._offered: dict[str, tuple[int, int]] = {}
         self._tasks = TaskSet("page-offers")
         self._accepted: dict[str, Hook] = {}
         self._completed: dict[str, Hook] = {}
@@ -77,14 +76,20 @@ class PageOffers:
 
     async def withdraw_all(self) -> None:
         """This node no longer routes (several nodes): its pending offers end on the pages,
-        with no fact of their own (the next leader queues those contacts again)."""
-        for contact_id, agent_id in list(self._offered.items()):
-            self._stop_timer(contact_id)
-            await self._hub.send(agent_id, {"type": "withdrawn", "contact_id": contact_id})
+        with no fact of their own (the next leader queues those contacts again), unless the
+        next leader already offered the contact to the same agent again."""
+        for contact_id, (agent_id, count) in list(self._offered.items()):
+            self.stop_timer(contact_id)
+            async with self._sessions() as s:
+                row = await repo.get(s, contact_id)
+            if (row is not None and row.state == State.OFFERED and row.agent_id == agent_id
+                    and row.offer_count > count):
+                continue
+            await self._queue.pages.send(agent_id, {"type": "withdrawn", "contact_id": contact_id})
 
     # ---- Deliverer -------------------------------------------------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:
-        if not self._hub.connected(agent.id):
+        if not self._queue.pages.connected(agent.id):
             log.info("contact %s: agent %s has no page open", contact.id, agent.id,
                      extra=logs.about(contact.id, contact.tenant_id))
             await self._declined(contact, agent.id, missed=False)
@@ -95,14 +100,18 @@ class PageOffers:
                 return
             pop = await screen_pop(s, row, utc(self._clock()))
         self._timers[contact.id] = self._tasks.spawn(self._expire(contact, agent), f"offer-{contact.id}")
-        self._offered[contact.id] = agent.id
-        await self._hub.send(agent.id, {"type": "offer", "contact": pop,
+        self._offered[contact.id] = (agent.id, contact.offer_count)
+        await self._queue.pages.send(agent.id, {"type": "offer", "contact": pop,
                                         "accept_within_s": self._timeout})
 
     async def _expire(self, contact: Contact, agent: Agent) -> None:
         await asyncio.sleep(self._timeout)
         self._timers.pop(contact.id, None)
         self._offered.pop(contact.id, None)
+        async with self._sessions() as s:  # (taken or refused on another node's page)
+            row = await repo.get(s, contact.id, contact.tenant_id)
+        if row is None or row.state != State.OFFERED or row.agent_id != agent.id:
+            return
         log.info("contact %s: agent %s did not accept in time", contact.id, agent.id,
                  extra=logs.about(contact.id, contact.tenant_id))
         await self._declined(contact, agent.id, missed=True)
@@ -112,7 +121,8 @@ class PageOffers:
         commands = lifecycle.move(State.OFFERED, Fact.DECLINED).commands
         await self._executor.carry_out(contact, commands, agent_id=agent_id, missed=missed)
 
-    def _stop_timer(self, contact_id: str) -> None:
+    def stop_timer(self, contact_id: str) -> None:
+        """The offer was answered (here, or on another node's page)."""
         self._offered.pop(contact_id, None)
         timer = self._timers.pop(contact_id, None)
         if timer is not None:
@@ -139,7 +149,7 @@ class PageOffers:
         async with self._sessions() as s:
             # Check and move in one transaction: two tabs accepting at once get one winner.
             row = await self._offered_to(agent, contact_id, "offered", session=s)
-            self._stop_timer(contact_id)
+            self.stop_timer(contact_id)
             wait = (now - (row.queued_at or row.arrived_at)).total_seconds()
             commands = lifecycle.move(row.state, Fact.ANSWERED).commands
             await repo.apply(s, row, Fact.ANSWERED, at=now, connected_at=now, wait_s=round(wait, 3))
@@ -172,7 +182,7 @@ class PageOffers:
 
     async def _cmd_reject(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
         contact = await self._offered_to(agent, field(msg, "contact_id"), "offered")
-        self._stop_timer(contact.id)
+        self.stop_timer(contact.id)
         await self._declined(contact, agent.id, missed=False)
         return {"type": "withdrawn", "contact_id": contact.id}
 

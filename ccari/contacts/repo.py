@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Collection
 from typing import Any, cast
 
@@ -16,6 +17,8 @@ from ccari.storage.batch import connection
 from ccari.storage.epoch import epoch
 from ccari.storage.fast import Prepared
 from ccari.storage.models import Contact, ContactEvent, new_id, utcnow
+
+logger = logging.getLogger(__name__)
 
 # The ``*_sync`` functions take a synchronous Session: the hot path's shared commits
 # (ccari.storage.batch) run them.  They speak SQLAlchemy Core, not the ORM's unit of work
@@ -234,3 +237,21 @@ async def recent(session: AsyncSession, tenant_id: int, limit: int = 50) -> list
             .limit(limit)
         )
     )
+
+
+async def requeue_lapsed(session: AsyncSession, rows: list[Row[Any]], page_media: Collection[str],
+                         *, at: dt.datetime) -> None:
+    """Offers pending on agent pages (``page_media``) among ``rows`` lived in the process
+    that made them (their page message, their timer): declined, queued again, committed."""
+    lapsed = [c.id for c in rows if c.state == State.OFFERED and c.medium in page_media]
+    for contact_id in lapsed:
+        contact = await get(session, contact_id, for_update=True)
+        # (accepted meanwhile on another node's page: connected, kept)
+        if contact is None or contact.state != State.OFFERED:
+            continue
+        logger.info("contact %s: its offer to agent %s ended with the process that made it; "
+                    "queued again", contact.id, contact.agent_id)
+        await apply(session, contact, Fact.DECLINED, at=at, agent_id=None,
+                    agent_channel_id=None)
+    if lapsed:
+        await session.commit()

@@ -4,19 +4,23 @@ it routes, fences its offers and tells the routing node of work that came or wen
 One node (:class:`SingleNode`, the default) routes its own contacts, unfenced.  Several
 nodes (``ccari.cluster``): only the leader routes, every node's contacts; its offers are
 written only while its fence holds in their transaction; a node that does not lead tells
-the leader instead of routing.
+the leader instead of routing, and the leader's pages are every node's.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
+
+from ccari.agents.notifier import AgentHub, Pages
 
 
 class RoutingRole(Protocol):
     # Whether the router holds every node's contacts (several nodes), or this node's only.
     routes_all_nodes: bool
+    # The agent pages the router counts and tells: this node's, or every node's.
+    pages: Pages
 
     def leads(self) -> bool:
         """Whether this node routes now."""
@@ -25,9 +29,10 @@ class RoutingRole(Protocol):
         """Whether an offer may be written in ``session``'s transaction (the caller's router
         is still the cluster's)."""
 
-    async def tell_leader(self, what: str, contact_id: str) -> None:
-        """A node that does not lead: the routing node should ``what`` (``enqueue``,
-        ``withdraw``) the contact."""
+    async def tell_leader(self, what: str, **refs: Any) -> None:
+        """A node that does not lead: what the router must hear (``enqueue``, ``withdraw``
+        a contact; an offer ``accepted`` or ``declined``, a contact ``completed``; an agent's
+        ``presence``), by reference (ids: the leader reads the rest from the database)."""
 
 
 class SingleNode:
@@ -35,11 +40,14 @@ class SingleNode:
 
     routes_all_nodes = False
 
+    def __init__(self, hub: AgentHub) -> None:
+        self.pages: Pages = hub
+
     def leads(self) -> bool:
         return True
 
     def fence(self, session: Session) -> bool:
         return True
 
-    async def tell_leader(self, what: str, contact_id: str) -> None:
+    async def tell_leader(self, what: str, **refs: Any) -> None:
         raise RuntimeError("a single node routes itself")  # never called: it leads

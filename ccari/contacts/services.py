@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session
 
 from ccari import heap, logs
 from ccari.agents import repo as agents_repo
-from ccari.agents.notifier import AgentHub
+from ccari.agents.notifier import AgentHub, Pages
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact, State
 from ccari.contacts.role import RoutingRole, SingleNode
 from ccari.contacts.routing import restore_args, router_agent, work_item
+from ccari.contacts.states import AgentStates
 from ccari.errors import NotFound
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import (
@@ -87,7 +88,6 @@ class QueueService:
         self._agents: dict[int, Agent] = {}
         # Their routing attributes (rows read at start leave their skills unloaded).
         self._attributes: dict[int, agents_repo.Attributes] = {}
-        self._pushed: dict[int, tuple[str, str | None]] = {}
         # Phones Asterisk reports unreachable (ccari.agents.phones): their agents get no calls.
         self._unreachable: frozenset[str] = frozenset()
         # Whether an agent's site has room for one more call (ccari.sites' bandwidth): an
@@ -97,15 +97,14 @@ class QueueService:
         # Media presented on the agent page: offered only to agents with a page open.
         self._page_media: set[Medium] = set()
         self._closed = False
-        # Told (agent, state, time) each time the router moves an agent to another state
-        # (the reports' state log); called in line, so each must only note it.
-        self.state_watchers: list[Callable[[Agent, str, float], None]] = []
-        self._noted: dict[int, str] = {}
+        # Her state told to her pages and to the state watchers (the reports' state log).
+        self.states = AgentStates(lambda a: (self.agent_state(a), self.agent_reason(a)), clock)
+        self.state_watchers = self.states.watchers
         # Agents a rebuilt call engaged before the router was rebuilt (see set_engaged).
         self._engaged_early: set[int] = set()
-        hub.watch(self._page_changed)
+        hub.watch(self.page_changed)
         # Whether this node routes, and whom it tells if not (several nodes: attach_role).
-        self._role: RoutingRole = SingleNode()
+        self._role: RoutingRole = SingleNode(hub)
         self._ticker_task: asyncio.Task[Any] | None = None
 
     def attach_role(self, role: RoutingRole) -> None:
@@ -114,6 +113,11 @@ class QueueService:
         if self._started:
             raise RuntimeError("the routing role is attached before the queue starts")
         self._role = role
+
+    @property
+    def pages(self) -> Pages:
+        """The agent pages routing tells of offers and states (every node's, if several)."""
+        return self._role.pages
 
     def register(self, medium: str, deliverer: Deliverer, *, on_page: bool = False) -> None:
         """``deliverer`` presents ``medium``; ``on_page``: on the agent page, so only agents
@@ -145,19 +149,7 @@ class QueueService:
                     open_ = await repo.routed_rows(
                         s, None if self._role.routes_all_nodes else self._node)
                     holds = await tenants_repo.blend_holds(s)
-                    lapsed = [c.id for c in open_
-                              if c.state == State.OFFERED and c.medium in self._page_media]
-                    for contact_id in lapsed:
-                        contact = await repo.get(s, contact_id, for_update=True)
-                        # (accepted meanwhile on another node's page: connected, kept)
-                        if contact is None or contact.state != State.OFFERED:
-                            continue
-                        log.info("contact %s: its offer to agent %s ended with the previous "
-                                 "process; queued again", contact.id, contact.agent_id)
-                        await repo.apply(s, contact, Fact.DECLINED, at=utc(now), agent_id=None,
-                                         agent_channel_id=None)
-                    if lapsed:
-                        await s.commit()
+                    await repo.requeue_lapsed(s, open_, self._page_media, at=utc(now))
                 in_progress, waiting = restore_args(open_)
                 for agent, attributes in roster:
                     self._agents[agent.id] = agent
@@ -218,30 +210,29 @@ class QueueService:
     async def enqueue(self, contact: Contact) -> None:
         """``contact`` is already saved as queued; route it."""
         if not self._role.leads():
-            await self._role.tell_leader("enqueue", contact.id)
+            await self._role.tell_leader("enqueue", contact_id=contact.id)
             return
         await self._decide(self.router.add_item, work_item(contact), self._clock())
 
     async def withdraw(self, contact_id: str) -> None:
         """The contact left (caller hung up, chat closed): forget it, free any reservation."""
         if not self._role.leads():
-            await self._role.tell_leader("withdraw", contact_id)
+            await self._role.tell_leader("withdraw", contact_id=contact_id)
             return
         await self._decide(self.router.remove_item, contact_id, self._clock())
 
     async def accepted(self, contact_id: str) -> None:
+        if not self._role.leads():
+            await self._role.tell_leader("accepted", contact_id=contact_id)
+            return
         await self._decide(self.router.accept, contact_id, self._clock())
 
-    async def offer_failed(self, contact: Contact, *, missed: bool = False,
-                           agent_not_ready: bool | None = None) -> None:
+    async def offer_failed(self, contact: Contact, *, missed: bool = False) -> None:
         """The agent did not take the offer: the contact goes back to its place in the queue.
 
         ``missed``: the offer lapsed unanswered, whatever the medium.  The router's one rule
         for that (``Router.reject``: the agent not ready with the reason missed offer, the
-        contact kept from them a while) is applied, and the agent's new presence saved.
-        ``agent_not_ready`` is the former name of ``missed``."""
-        if agent_not_ready is not None:
-            missed = agent_not_ready
+        contact kept from them a while) is applied, and the agent's new presence saved."""
         agent_id = contact.agent_id
 
         def declined(s: Session) -> None:
@@ -253,18 +244,32 @@ class QueueService:
                                 agent_channel_id=None)
 
         await self.writes.run(declined)
-        await self._decide(self.router.reject, contact.id, self._clock(), missed=missed)
+        if not self._role.leads():
+            await self._role.tell_leader("declined", contact_id=contact.id,
+                                         tenant_id=contact.tenant_id, agent_id=agent_id,
+                                         missed=missed)
+            return
+        await self.route_declined(contact.id, contact.tenant_id, agent_id, missed=missed)
+
+    async def route_declined(self, contact_id: str, tenant_id: int, agent_id: int | None, *,
+                             missed: bool) -> None:
+        """The router's part of :meth:`offer_failed` (the decline is saved)."""
+        await self._decide(self.router.reject, contact_id, self._clock(), missed=missed)
         if agent_id is None:
             return
         if missed and self.agent_state(agent_id) == AgentState.NOT_READY:
             # What the router decided is what a restart restores.
             await self.writes.run(functools.partial(
-                agents_repo.set_presence_sync, tenant_id=contact.tenant_id, agent_id=agent_id,
+                agents_repo.set_presence_sync, tenant_id=tenant_id, agent_id=agent_id,
                 presence=AgentState.NOT_READY.value))
         await self._push_state(agent_id, offer=None)
 
     async def completed(self, contact_id: str, agent_id: int | None, wrap_up_s: float) -> None:
         # The router ends the wrap-up itself after wrap_up_s (a deadline the ticker honours).
+        if not self._role.leads():
+            await self._role.tell_leader("completed", contact_id=contact_id, agent_id=agent_id,
+                                         wrap_up_s=wrap_up_s)
+            return
         await self._decide(self.router.complete, contact_id, self._clock(),
                            wrap_up=wrap_up_s if wrap_up_s > 0 else False)
         if agent_id is not None:
@@ -272,25 +277,25 @@ class QueueService:
 
     async def reprioritise(self, tenant_id: int, contact_id: str, priority: int) -> Contact:
         """A supervisor moves a waiting contact up or down (higher priority first)."""
-        async with self._sessions() as s:
-            contact = await repo.get(s, contact_id, tenant_id, for_update=True)
-            if contact is None or contact.state not in ("queued", "offered"):
-                raise NotFound("no such waiting contact", error_id="contact-not-waiting")
-            await repo.update(s, contact, "priority", at=utc(self._clock()), priority=priority)
-            await s.commit()
+        contact = await self._save_waiting(tenant_id, contact_id, "priority", priority=priority)
         await self._decide(self.router.update_priority, contact_id, priority, self._clock())
         return contact
 
     async def reschedule(self, tenant_id: int, contact_id: str, not_before: float | None) -> Contact:
         """Not routed before ``not_before`` (None: at once), e.g. a callback moved earlier."""
+        contact = await self._save_waiting(tenant_id, contact_id, "rescheduled", not_before=(
+            utc(not_before) if not_before is not None else None))
+        await self._decide(self.router.reschedule, contact_id, not_before, self._clock())
+        return contact
+
+    async def _save_waiting(self, tenant_id: int, contact_id: str, kind: str,
+                            **fields: Any) -> Contact:
         async with self._sessions() as s:
             contact = await repo.get(s, contact_id, tenant_id, for_update=True)
             if contact is None or contact.state not in ("queued", "offered"):
                 raise NotFound("no such waiting contact", error_id="contact-not-waiting")
-            when = utc(not_before) if not_before is not None else None
-            await repo.update(s, contact, "rescheduled", at=utc(self._clock()), not_before=when)
+            await repo.update(s, contact, kind, at=utc(self._clock()), **fields)
             await s.commit()
-        await self._decide(self.router.reschedule, contact_id, not_before, self._clock())
         return contact
 
     # ---- agents ------------------------------------------------------------------------
@@ -299,6 +304,15 @@ class QueueService:
         async with self._sessions() as s:
             await agents_repo.set_presence(s, agent.tenant_id, agent.id, presence)
             await s.commit()
+        if not self._role.leads():
+            await self._role.tell_leader("presence", tenant_id=agent.tenant_id,
+                                         agent_id=agent.id)
+            return self.agent_state(agent.id)
+        await self.route_presence(agent, presence)
+        return self.agent_state(agent.id)
+
+    async def route_presence(self, agent: Agent, presence: str) -> None:
+        """The router's part of :meth:`set_presence` (the presence is saved)."""
         self._agents[agent.id] = agent
         attributes = agents_repo.attributes_of(agent)
         if attributes is not None:  # else the ones read at start still hold
@@ -320,7 +334,6 @@ class QueueService:
                         offers += self.router.agent_not_ready(aid, now)
         await self._apply(offers)
         await self._sync_states()
-        return self.agent_state(agent.id)
 
     async def set_engaged(self, agent_id: int, engaged: bool) -> None:
         """The agent is on a call the queue did not offer her (consulted, in a conference):
@@ -344,11 +357,12 @@ class QueueService:
         else:
             self._roomless.add(agent.id)
         return router_agent(agent, phone=room and agent.phone_username not in self._unreachable,
-                            page=self._hub.connected(agent.id), page_media=self._page_media,
+                            page=self.pages.connected(agent.id), page_media=self._page_media,
                             attributes=self._attributes.get(agent.id))
 
-    def _page_changed(self, agent_id: int) -> None:
-        """The agent's first page opened or her last one closed (the hub's watcher)."""
+    def page_changed(self, agent_id: int) -> None:
+        """The agent's first page opened or her last one closed (the hub's watcher; with
+        several nodes, also told by the cluster of other nodes' pages)."""
         if not self._closed:
             self._tasks.spawn(self._page_update(agent_id), f"page-{agent_id}")
 
@@ -360,11 +374,13 @@ class QueueService:
         async with self._lock:
             # Before start, start() reads the open pages itself.
             if agent is not None and self._started and self.agent_state(agent_id) != "logged_out":
-                opened = self._hub.connected(agent_id)
+                opened = self.pages.connected(agent_id)
                 log.info("agent %s: page %s", agent_id, "open" if opened else "closed")
-                if opened:  # the page's hello told her state: no second message for it
-                    self._pushed[agent_id] = (self.agent_state(agent_id),
-                                              self.agent_reason(agent_id))
+                # The page's hello told her state: no second message for it (another
+                # node's page was told what that node knows: told again from here).
+                if opened:
+                    (self.states.unknown if self._role.routes_all_nodes
+                     else self.states.shown)(agent_id)
                 offers = self.router.agent_update(self._router_agent(agent), self._clock())
         await self._apply(offers)
 
@@ -442,8 +458,7 @@ class QueueService:
         for agent_id in gone:
             self._agents.pop(agent_id, None)
             self._attributes.pop(agent_id, None)
-            self._pushed.pop(agent_id, None)
-            self._noted.pop(agent_id, None)
+            self.states.forget(agent_id)
             self._roomless.discard(agent_id)
 
     def available_agents(self, tenant_id: int) -> int:
@@ -462,34 +477,11 @@ class QueueService:
             return None
 
     async def _push_state(self, agent_id: int, **extra: Any) -> None:
-        state, reason = self.agent_state(agent_id), self.agent_reason(agent_id)
-        self._pushed[agent_id] = (state, reason)
-        await self._hub.send(agent_id, {"type": "state", "state": state, "reason": reason,
-                                        **extra})
+        await self.states.push(self.pages, agent_id, **extra)
 
     async def _sync_states(self) -> None:
-        """Tell each connected agent page about a state the router changed (wrap-up ending,
-        an offer withdrawn...) without every caller having to remember to."""
-        self._note_states()
-        for agent_id in self._hub.agent_ids():
-            if self._pushed.get(agent_id) != (self.agent_state(agent_id),
-                                              self.agent_reason(agent_id)):
-                await self._push_state(agent_id)
-
-    def _note_states(self) -> None:
-        if not self.state_watchers:
-            return
-        now = self._clock()
-        for touched in self.router.touched_agents():
-            agent_id = int(touched)
-            agent = self._agents.get(agent_id)
-            if agent is None:
-                continue
-            state = self.agent_state(agent_id)
-            if self._noted.get(agent_id) != state:
-                self._noted[agent_id] = state
-                for watch in self.state_watchers:
-                    watch(agent, state, now)
+        if self._started:  # a router not rebuilt (or not this node's) knows no states
+            await self.states.sync(self.pages, self.router.touched_agents, self._agents)
 
     # ---- decisions ---------------------------------------------------------------------
     async def _apply(self, offers: list[Offer]) -> None:

@@ -69,7 +69,7 @@ class EmailService:
         self._sessions = sessions
         self._queue = queue
         self._hub = hub
-        self._executor = Executor(queue, hub)
+        self._executor = Executor(queue)
         self._outbox = outbox
         self._node = node
         self._clock = clock

@@ -51,7 +51,7 @@ EXPECTED: dict[tuple[str, str], list[Call]] = {
 @pytest.mark.parametrize(("state", "fact"), sorted(EXPECTED))
 async def test_a_callback_move_is_followed_by_its_commands(state: str, fact: str) -> None:
     rec = Recorder()
-    executor = CallbackExecutor(rec.queue, rec.hub)
+    executor = CallbackExecutor(rec.queue)
     executor.legs = rec
     contact = Contact(id=ID, tenant_id=1, medium="callback", state=state, agent_id=AGENT)
     commands = lifecycle.move(state, Fact(fact)).commands
@@ -63,13 +63,13 @@ async def test_without_a_pbx_only_the_queue_and_the_page_are_told() -> None:
     rec = Recorder()
     contact = Contact(id=ID, tenant_id=1, medium="callback", state="offered", agent_id=AGENT)
     commands = lifecycle.move("offered", Fact.CUSTOMER_LEFT).commands
-    await CallbackExecutor(rec.queue, rec.hub).carry_out(Followup(CB, contact, commands, AGENT))
+    await CallbackExecutor(rec.queue).carry_out(Followup(CB, contact, commands, AGENT))
     assert rec.calls == [DEQ, WD]
 
 
 async def test_nothing_moved_nothing_follows() -> None:
     rec = Recorder()
-    executor = CallbackExecutor(rec.queue, rec.hub)
+    executor = CallbackExecutor(rec.queue)
     executor.legs = rec
     await executor.carry_out(Followup(CB))
     assert rec.calls == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from ccari.agents.notifier import AgentHub
+from ccari.agents.notifier import AgentHub, Pages
 from ccari.contacts.services import QueueService
 from ccari.storage.models import Contact
 
@@ -15,7 +15,7 @@ Call = tuple[Any, ...]
 class Recorder:
     def __init__(self, *, pages: set[int] | None = None) -> None:
         self.calls: list[Call] = []
-        self.pages = pages if pages is not None else set()  # agents with a page open
+        self.open_pages = pages if pages is not None else set()  # agents with a page open
 
     @property
     def queue(self) -> QueueService:
@@ -24,6 +24,10 @@ class Recorder:
     @property
     def hub(self) -> AgentHub:
         return cast(AgentHub, self)
+
+    @property
+    def pages(self) -> Pages:  # QueueService.pages
+        return cast(Pages, self)
 
     # ---- QueueService -------------------------------------------------------------------
     def register(self, medium: str, deliverer: object, *, on_page: bool = False) -> None:
@@ -49,7 +53,7 @@ class Recorder:
         pass
 
     def connected(self, agent_id: int) -> bool:
-        return agent_id in self.pages
+        return agent_id in self.open_pages
 
     async def send(self, agent_id: int, message: dict[str, Any]) -> None:
         self.calls.append(("page", agent_id, message["type"], message.get("contact_id")))

@@ -51,7 +51,7 @@ async def test_every_move_is_carried_out_on_the_queue_and_the_pages(state: str, 
     rec = Recorder()
     contact = Contact(id=ID, tenant_id=1, medium="chat", state=state, agent_id=AGENT)
     commands = lifecycle.move(state, Fact(fact)).commands
-    await Executor(rec.queue, rec.hub).carry_out(contact, commands, agent_id=AGENT, missed=True,
+    await Executor(rec.queue).carry_out(contact, commands, agent_id=AGENT, missed=True,
                                                  wrap_up_s=5.0)
     assert rec.calls == EXPECTED[state, fact]
 
@@ -59,7 +59,7 @@ async def test_every_move_is_carried_out_on_the_queue_and_the_pages(state: str, 
 async def test_without_an_agent_nobody_s_page_is_told() -> None:
     rec = Recorder()
     contact = Contact(id=ID, tenant_id=1, medium="email", state="offered")
-    await Executor(rec.queue, rec.hub).carry_out(
+    await Executor(rec.queue).carry_out(
         contact, lifecycle.move("offered", Fact.CUSTOMER_LEFT).commands, agent_id=None)
     assert rec.calls == [D]
 
@@ -68,7 +68,7 @@ async def test_a_transferred_contact_leaves_the_agent_s_page_before_it_waits_aga
     # Enqueued, it may be offered at once (to her again): that offer must not be dropped.
     rec = Recorder()
     contact = Contact(id=ID, tenant_id=1, medium="chat", state="queued")
-    await Executor(rec.queue, rec.hub).carry_out(
+    await Executor(rec.queue).carry_out(
         contact, lifecycle.move("connected", Fact.TRANSFERRED).commands, agent_id=AGENT)
     assert rec.calls.index(W) < rec.calls.index(E)
 
@@ -94,7 +94,7 @@ async def _offered(sessions: async_sessionmaker[AsyncSession], medium: str) -> t
 
 def _offers(rec: Recorder, sessions: async_sessionmaker[AsyncSession], *,
             timeout: float = 30.0) -> PageOffers:
-    offers = PageOffers(sessions, rec.queue, rec.hub, accept_timeout_s=timeout)
+    offers = PageOffers(sessions, rec.queue, accept_timeout_s=timeout)
     offers.register_medium("email")
     offers.register_medium("chat")
     return offers
@@ -139,7 +139,7 @@ async def test_an_email_accepted_then_completed(sessions) -> None:
     async def hook(row: Contact, who: Agent) -> None:
         hooked.append(f"{row.state} by {who.username}")
 
-    offers = PageOffers(sessions, rec.queue, rec.hub)
+    offers = PageOffers(sessions, rec.queue)
     offers.register_medium("email", on_accepted=hook, on_completed=hook)
     await offers.accept(agent, contact.id)
     with pytest.raises(Conflict):  # accepted once: a second tab finds it taken
