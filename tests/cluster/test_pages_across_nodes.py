@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from ccari.cluster.repo import pages_elsewhere
 from ccari.contacts.lifecycle import State
-from ccari.storage.models import Contact, ContactEvent
+from ccari.storage.models import Agent, Contact, ContactEvent, Tenant
 from tests.cluster.conftest import Node, cut, eventually_true
 from tests.cluster.test_chat_across_nodes import open_chat
 from tests.cluster.test_routing_leader import no_offer
@@ -61,3 +62,23 @@ async def test_an_agent_on_the_other_node_takes_the_leaders_offers(
     offered = [e.contact_id for e in events if e.kind == "offered"]
     assert offered.count(contact_id) == 1 and offered.count(waiting) == 1
 
+
+
+async def test_the_leader_knows_which_agents_have_a_page_on_another_node(
+        two_nodes: tuple[Node, Node]) -> None:
+    leader, other = two_nodes
+    alice = await other.agent("acme", "alice")
+    alice_id = await _agent_id(leader, "alice")
+    await eventually_true(lambda: leader.rt.queue.pages.connected(alice_id), "page known")
+    await alice.close()  # her last page on that node: no page work for her any more
+    await eventually_true(lambda: not leader.rt.queue.pages.connected(alice_id), "page gone")
+    async with leader.rt.sessions() as s:
+        assert await pages_elsewhere(s, leader.name) == {}
+
+
+async def _agent_id(node: Node, username: str) -> int:
+    async with node.rt.sessions() as s:
+        found = await s.scalar(select(Agent.id).join(Tenant, Tenant.id == Agent.tenant_id)
+                               .where(Tenant.slug == "acme", Agent.username == username))
+    assert found is not None
+    return int(found)
