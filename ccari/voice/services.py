@@ -11,11 +11,13 @@ Call flow per contact, guarded by the call's lock:
     either side hangs up  -> contact "completed" (wait, talk, disposition) -> agent wrap-up
 
 The steps live in their own modules, this service holds them together and keeps each call's
-lock: ``treatment.py`` (the overflow treatment, the IVR, into the queue), ``hold.py``
-(waiting), ``offers.py`` (ringing the agent, bridging), ``endings.py`` (hang-ups and every
-other end).  Over the tenant's trunk limit, ``overflow.py`` decides what the caller gets
-instead; outside its number's business hours, ``afterhours.py`` (the after-hours route); the
-calls ccari.callbacks places join here through ``handover.py``.  What other contexts offer
+lock: ``arrivals.py`` (a carrier's call, up to its answer), ``treatment.py`` (the overflow
+treatment, the IVR, into the queue), ``hold.py`` (waiting), ``offers.py`` (ringing the
+agent, bridging), ``endings.py`` (hang-ups and every other end).  Over the tenant's trunk
+limit, ``overflow.py`` decides what the caller gets instead; outside its number's business
+hours, ``afterhours.py`` (the after-hours route); past what the node can carry,
+``overload.py`` (and Asterisk's dialplan, ``shedding.py``) turns new calls away; the calls
+ccari.callbacks places join here through ``handover.py``.  What other contexts offer
 it (the IVR's "call me back", keeping a voicemail) comes as ports (``ports.py``) in its
 constructor.
 """
@@ -24,16 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccari import logs
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError
@@ -44,12 +43,12 @@ from ccari.contacts.services import QueueService, utc
 from ccari.provisioning.schemas import TENANT_PROMPT
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import DATABASE_DOWN
-from ccari.storage.models import Agent, Contact, ContactMeta, Tenant
+from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
-from ccari.tenants.directory import AfterHours, NumberDirectory
+from ccari.tenants.directory import NumberDirectory
 from ccari.voice import ivr as ivr_mod
-from ccari.voice import moves
-from ccari.voice.afterhours import CLOSED, Announcement, after_hours
+from ccari.voice.afterhours import CLOSED, Announcement
+from ccari.voice.arrivals import Arrivals
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
 from ccari.voice.deadcalls import DeadCalls
 from ccari.voice.endings import Endings
@@ -68,12 +67,11 @@ from ccari.voice.ports import (
     VoicemailPort,
 )
 from ccari.voice.replay import PageView
+from ccari.voice.shedding import DialplanShed
 from ccari.voice.treatment import Treatment
 from ccari.voice.webcalls import WebArrivals
 
 log = logging.getLogger(__name__)
-# Set in the dialplan with the tenants' fallbacks while ccari sheds load (a reload clears it).
-ANNOUNCING = "CCARI_ANNOUNCING"
 
 
 class VoiceService:
@@ -112,16 +110,12 @@ class VoiceService:
         self._node = node
         self._clock = clock
         self.calls = CallRegistry()
-        # Channels whose arrival is being handled: the reconcile's and the StasisStart's of
-        # the same channel (one queued while the reconcile ran) make one contact, not two.
-        self._arriving: set[str] = set()
-        # Contacts whose arrival a database outage cut short (see inbound): routed afresh
+        # Contacts whose arrival a database outage cut short (arrivals.py): routed afresh
         # when the reconcile after it takes them up.
         self._cut_short: set[str] = set()
         self._tasks = TaskSet("voice")
         self.hold = Hold(ari, queue, config, self._tasks, self._sound)
         self.directory = NumberDirectory(sessions, QueueSettings.of(None, config))
-        self._callbacks = callbacks
         # Trunk limit reached: busy, announcement, callback offer or voicemail.
         self.overflow = Overflow(ari, sessions, self.calls, config, self._sound, self.now,
                                  voicemail=voicemail, release=self._admission.release)
@@ -140,11 +134,11 @@ class VoiceService:
         self.handover = Handover(self)
         # Calls from a customer's web page (ccari.talk): no IVR, no trunk.
         self.web = WebArrivals(self, hub)
-        # Past what this node can carry, new calls are refused at the door.
+        # Past what this node can carry, new calls are refused at the door (the dialplan's).
         high = config.overload_delay_ms
         self.load = LoadMonitor(Gate(Limits(high_ms=high or float("inf"), low_ms=0.4 * high)),
-                                self._writes.delay_ms, shed=self._shed_in_dialplan)
-        self._announcing = False  # the tenants' fallbacks are set in the dialplan
+                                self._writes.delay_ms,
+                                shed=DialplanShed(ari, sessions, self._admission).shed)
         # Why a dead call ended (RTP timeout, session timer), once its channel is destroyed.
         self.dead_calls = DeadCalls(sessions, self.now)
         # Told a contact id when its call's agent part is over (the call ended, or went
@@ -168,38 +162,15 @@ class VoiceService:
                                 self.now, offer_failed=self.offer_failed,
                                 left_agent=self.left_agent, agent_leaving=self.agent_leaving,
                                 leaving=self.leaving)
+        # A carrier's call: its number, the gates, the after-hours route, then its first step.
+        self._arrivals = Arrivals(ari, self.calls, self.directory, self.load, self._admission,
+                                  self.overflow, self.closed, self._writes, self.now, node=node,
+                                  callbacks=callbacks, answer=self._answer,
+                                  answered=self.answered, treat=self.treat,
+                                  cut_short=self._forget_cut_short)
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
-
-    async def _shed_in_dialplan(self, permille: int) -> bool:
-        """Asterisk turns away ``permille`` of new calls before Stasis (the dialplan's
-        ``CCARI_SHED``), each with its tenant's fallback (``CCARI_ANNOUNCE_<slug>``).
-
-        The fallbacks are set once per overload, then checked each time the share is told
-        again: a dialplan reload meanwhile (a number provisioned) clears every global, and
-        the shed calls would get a bare 503 instead of their tenant's announcement."""
-        try:
-            if permille and (not self._announcing
-                             or await self._ari.get_global(ANNOUNCING) != "1"):
-                await self._ari.set_global("CCARI_SHED", str(permille))  # the share first
-                await self._set_fallbacks()
-            self._announcing = permille > 0
-            await self._ari.set_global("CCARI_SHED", str(permille))
-            return True
-        except AriError as exc:
-            log.warning("overload: the dialplan cannot turn calls away (%s): ccari does", exc)
-            return False
-
-    async def _set_fallbacks(self) -> None:
-        policies = self._admission.overflow_policies()
-        async with self._sessions() as s:
-            slugs = dict((await s.execute(select(Tenant.id, Tenant.slug))).tuples().all())
-        await asyncio.gather(*(
-            self._ari.set_global(f"CCARI_ANNOUNCE_{slugs[tenant_id]}",
-                                 "0" if policy == "busy" else "1")
-            for tenant_id, policy in policies.items() if tenant_id in slugs))
-        await self._ari.set_global(ANNOUNCING, "1")
 
     # What the voice ACD's helpers (reconcile, hand-overs) use of it.
     @property
@@ -237,85 +208,10 @@ class VoiceService:
             return f"sound:{self._prompts}{name[len(TENANT_PROMPT):]}"
         return name if ":" in name else f"sound:{self._cfg.sound_prefix}{name}"
 
-    # ---- arrival ---------------------------------------------------------------------------
+    # ---- arrival (arrivals.py) -------------------------------------------------------------
     async def inbound(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
-        if channel_id in self._arriving or self.calls.by_channel(channel_id) is not None:
-            log.debug("call %s: already taken", channel_id)
-            return
-        self._arriving.add(channel_id)
-        try:
-            await self._arrive(channel_id, did, caller, name)
-        except DATABASE_DOWN as exc:
-            call = self.calls.by_channel(channel_id)
-            if call is not None:  # saved, then cut short (answered, not yet treated)
-                self._forget_cut_short(call)
-                raise
-            # Nothing saved, nothing answered: the caller gets the fallback, not silence.
-            log.warning("call %s to %s turned away: the database is unreachable (%s)",
-                        channel_id, did, exc)
-            await self.overflow.refuse_overloaded(channel_id, "announce")
-        finally:
-            self._arriving.discard(channel_id)
-
-    async def _arrive(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
-        arrived = time.monotonic()
-        route = await self.directory.route(did)
-        if route is None:
-            log.info("call %s to unknown number %s rejected", channel_id, did)
-            await self._hangup(channel_id, "unallocated")
-            return
-        if not self.load.admit():
-            log.debug("call %s to %s refused: overload", channel_id, did)
-            await self.overflow.refuse_overloaded(channel_id, self._admission.overflow_of(route.tenant_id))
-            return
-        # Outside its number's business hours: the after-hours route, decided now.
-        closed = after_hours(route, self.now())
-        night = route.after_hours if closed else None
-        queue_id, menu, settings = route.queue_id, route.menu, route.settings
-        if night is not None and night.action == "queue":
-            queue_id, menu, settings = night.queue_id, None, night.settings or settings
-        arrival = functools.partial(
-            moves.arrived, tenant_id=route.tenant_id, caller=caller, node=self._node,
-            channel_id=channel_id, number_id=route.number_id, queue_id=queue_id,
-            caller_name=name, arrived_at=self.now())
-        # Admitted: its trunk and its contact in one shared commit, before the answer.
-        decision, contact = await self._admission.admit_inbound_with(
-            route.tenant_id, channel_id,
-            functools.partial(arrival, meta=self._night_meta(night)),
-            after_hours=closed)
-        overflow = None
-        if contact is None:
-            overflow = await self.overflow.choose(route.tenant_id, decision, caller, self._callbacks)
-            log.info("call %s to %s refused: %s, overflow %s", channel_id, did, decision.reason,
-                     overflow or decision.action)
-            if overflow is None:
-                await self.overflow.refuse(channel_id, decision)
-                return
-            contact = await self._writes.run(functools.partial(
-                arrival, meta={"overflow": overflow, "refused": decision.reason}))
-        elif night is not None and night.action == "voicemail" and self.overflow.recorder.available:
-            overflow = "voicemail"  # kept for the number's queue, with the closed prompt
-        call = Call(contact.id, contact.tenant_id, channel_id, settings, overflow=overflow,
-                    after_hours=night is not None,
-                    closed_prompt=night.prompt if night is not None else None)
-        self.calls.add(call)
-        with logs.contact(contact.id, contact.tenant_id):  # its lines and its tasks' lines
-            log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
-            async with call.lock:
-                if await self._answer(call):
-                    self.load.answered(time.monotonic() - arrived)
-                    await self._tell(self.answered, call)
-                    if night is not None and night.action != "queue" and overflow is None:
-                        await self.closed.start(call)
-                    else:
-                        await self.treat(call, menu)
-
-    def _night_meta(self, night: AfterHours | None) -> ContactMeta:
-        if night is None:
-            return {}
-        if night.action == "voicemail" and self.overflow.recorder.available:
-            return {"after_hours": night.action, "overflow": "voicemail"}  # resumed as one
-        return {"after_hours": night.action}
+        """A carrier's call reached our Stasis app."""
+        await self._arrivals.inbound(channel_id, did, caller, name)
 
     async def answer_and_treat(self, call: Call, menu: ivr_mod.Menu | None) -> None:
         """Answer the caller, then its first step (the caller holds the call's lock)."""
@@ -455,13 +351,6 @@ class VoiceService:
         return await self._endings.agent_lost(agent_id, disposition)
 
     # ---- helpers ---------------------------------------------------------------------------
-    async def _tell(self, listeners: list[Callable[[Call], Awaitable[None]]], call: Call) -> None:
-        for listener in listeners:
-            try:
-                await listener(call)
-            except Exception:
-                log.exception("contact %s: a listener of the call failed", call.contact_id)
-
     async def left_agent(self, contact_id: str) -> None:
         """The call's agent part is over: tell whoever listens (one failing is logged)."""
         for listener in self.agent_part_over:

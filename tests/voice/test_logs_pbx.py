@@ -51,7 +51,7 @@ async def test_a_calls_log_lines_carry_its_contact_id(ccari: Runtime, voice_env:
               and line["logger"].startswith("ccari.voice")]
     assert naming and all(line.get("contact_id") == done.id for line in naming), naming
     loggers = {line["logger"] for line in mine}
-    assert "ccari.voice.services" in loggers
+    assert "ccari.voice.arrivals" in loggers  # the call's arrival
     assert len(mine) >= 3, mine
     assert done.agent_id == agents["alice"].id
     # No other call was logged as this one.
