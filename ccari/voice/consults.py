@@ -19,8 +19,13 @@ leg, its bridge).  A consulted colleague is kept out of the queue's offers (not 
 ``in_call``) from the moment her phone rings until her leg is gone (after a complete, until
 she leaves the call); the agent's hold and resume are refused while the consult is under way
 (409 ``consult-in-progress``: the caller is already held).  The colleague's page shows the
-call's screen pop (the same customer and history) while her leg lasts.  Every step is in the contact's
-event log; each command takes the call's lock like the other controls.
+call's screen pop (the same customer and history) while her leg lasts.  Every step is in the
+contact's event log.
+
+The agent's commands (start, complete, cancel, three-way) are ``consult_commands.py``; this
+module has the consults under way: what Asterisk tells of their legs, the call's end taking
+its consult with it, their rebuilding after a restart, and how a consult ends with the
+caller back with the agent.
 """
 
 from __future__ import annotations
@@ -32,30 +37,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ccari.agents.commands import AgentCommands, field
-from ccari.agents.commands import Command as AgentCommand
 from ccari.agents.notifier import AgentHub
 from ccari.ari import ids
-from ccari.ari.errors import AriConflict, AriError
 from ccari.ari.ids import Kind
 from ccari.ari.models import Bridge, Channel
 from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService
-from ccari.errors import BadRequest, CcariError, Conflict
-from ccari.storage.models import Agent, ContactMeta
+from ccari.storage.models import Agent
 from ccari.voice import consult_rules as rules
 from ccari.voice.calls import Call
 from ccari.voice.colleagues import Colleagues
-from ccari.voice.controls import call_of, connected, save_agent_left
 from ccari.voice.hold import safe
-from ccari.voice.legs import dial, register_legs
-from ccari.voice.transfer_targets import (
-    ToAgent,
-    ToNumber,
-    ToSkill,
-    target_of,
-)
+from ccari.voice.legs import register_legs
 from ccari.voice.transfers import Transfers
 
 if TYPE_CHECKING:
@@ -82,7 +76,6 @@ class Consults:
                  transfers: Transfers) -> None:
         self._voice = voice
         self._hub = hub
-        self._queue = queue
         self._transfers = transfers
         self._by_contact: dict[str, Consult] = {}
         # The colleagues it rings: out of the queue's offers, the call's pop on their page.
@@ -93,6 +86,19 @@ class Consults:
     @property
     def _ari(self) -> AriClient:
         return self._voice.ari
+
+    # ---- the consults under way -----------------------------------------------------------
+    def of(self, contact_id: str) -> Consult | None:
+        """The call's consult under way (three-way included), if any."""
+        return self._by_contact.get(contact_id)
+
+    def add(self, consult: Consult) -> None:
+        """A consult started (saved, its leg about to be dialled)."""
+        self._by_contact[consult.contact_id] = consult
+
+    def remove(self, consult: Consult) -> None:
+        """A consult completed: its leg is the call's other side from now on."""
+        del self._by_contact[consult.contact_id]
 
     def under_way(self, contact_id: str) -> bool:
         """The agent is consulting (the caller held), not yet three-way."""
@@ -109,158 +115,6 @@ class Consults:
             ["consulting", "consult-answered"] if consult.answered else ["consulting"]
         return [{"type": step, "contact_id": call.contact_id} for step in steps]
 
-    def register_commands(self, commands: AgentCommands) -> None:
-        commands.register("call.consult", self._cmd_consult)
-        commands.register("call.consult_complete", self._cmd(self.complete))
-        commands.register("call.consult_cancel", self._cmd(self.cancel))
-        commands.register("call.consult_conference", self._cmd(self.conference))
-
-    def _cmd(self, action: Any) -> AgentCommand:
-        async def handler(agent: Agent, msg: dict[str, Any]) -> dict[str, Any] | None:
-            call = call_of(self._voice, agent, field(msg, "contact_id"))
-            async with call.lock:
-                connected(call)
-                consult = self._by_contact.get(call.contact_id)
-                if consult is None or consult.joined:
-                    raise Conflict("there is no consult under way", error_id="not-consulting")
-                reply: dict[str, Any] = await action(agent, call, consult)
-                return reply
-
-        return handler
-
-    # ---- start -----------------------------------------------------------------------------
-    async def _cmd_consult(self, agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
-        contact_id = field(msg, "contact_id")
-        if msg.get("skill") is None and msg.get("agent") is None and msg.get("number") is None:
-            raise BadRequest("name a skill, a colleague (agent) or a number",
-                             error_id="bad-transfer")
-        target = target_of(msg)
-        call = call_of(self._voice, agent, contact_id)
-        try:
-            return await self.consult(agent, call, target)
-        except CcariError as exc:
-            if exc.status < 500:
-                await self._log(call, "consult-refused", agent_id=agent.id, error=exc.error_id)
-            raise
-
-    async def consult(self, agent: Agent, call: Call, target: ToAgent | ToSkill | ToNumber
-                      ) -> dict[str, Any]:
-        """Ring ``target`` for a consult (a skill: the colleague chosen for it)."""
-        if call.contact_id in self._by_contact:  # first (again under the call's lock)
-            raise Conflict("a consult is under way", error_id="consult-in-progress")
-        caller_id, to, colleague = "", {}, None
-        if not isinstance(target, ToNumber):
-            other = await self.colleagues.choose(agent, target)
-            endpoint, to = f"PJSIP/{other.phone_username}", {"agent": other.username}
-            if isinstance(target, ToSkill):
-                to["skill"] = target.skill
-            colleague = other.id
-        else:
-            dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number,
-                                                                path="consult")
-            endpoint, to = self._transfers.endpoint(dest), {"number": dest.e164}
-        contact_id = call.contact_id
-        async with call.lock:
-            connected(call)
-            if contact_id in self._by_contact:
-                raise Conflict("a consult is under way", error_id="consult-in-progress")
-            async with self._voice.sessions() as s:
-                row = await repo.get(s, contact_id, agent.tenant_id)
-            if row is None or not call.agent_channel_id or not call.bridge_id:
-                raise Conflict("the call has moved on", error_id="illegal-transition")
-            n = len(row.meta.get("consults", [])) + 1
-            consult = Consult(contact_id, ids.make(Kind.CONSULT_LEG, contact_id, n),
-                              ids.make(Kind.CONSULT_BRIDGE, contact_id, n), to,
-                              outside=isinstance(target, ToNumber))
-            if consult.outside:
-                await self._transfers.admit(agent.tenant_id, consult.leg)
-            else:  # no queued work for her from now on
-                await self.colleagues.engage(consult.leg, colleague)
-            try:
-                await self._save(call, agent, consult)  # committed before it is dialled
-            except BaseException:
-                await self._transfers.release(consult.leg)
-                await self.colleagues.disengage(consult.leg)
-                raise
-            self._by_contact[contact_id] = consult
-            await self.colleagues.pop(consult.leg, row, agent)
-            await self._hold_caller(call)
-            ari = self._ari
-            await safe(ari.create_bridge(consult.bridge, type="mixing"))
-            await safe(ari.remove_channel(call.bridge_id, call.agent_channel_id))
-            await safe(ari.add_channel(consult.bridge, call.agent_channel_id))
-            try:
-                await dial(ari, self._voice.legs, agent.tenant_id, endpoint, consult.leg,
-                           app_args=(STASIS_ARG, contact_id),
-                           timeout=self._transfers.ring_s, caller_id=caller_id or None)
-            except AriConflict:
-                log.info("contact %s: consult leg %s was dialled already", contact_id, consult.leg)
-            except AriError as exc:
-                log.warning("contact %s: consult leg %s not dialled: %s", contact_id,
-                            consult.leg, exc)
-                await self._back_to_agent(call, consult, "dial-failed")
-                await self.colleagues.disengage(consult.leg)
-                raise Conflict("the consult could not be dialled",
-                               error_id="consult-failed") from None
-        log.info("contact %s: agent %s consults %s (leg %s)", contact_id, agent.id, to,
-                 consult.leg)
-        return {"type": "consulting", "contact_id": contact_id}
-
-    async def _save(self, call: Call, agent: Agent, consult: Consult) -> None:
-        async with self._voice.sessions() as s:
-            row = await repo.get(s, call.contact_id, agent.tenant_id, for_update=True)
-            if row is None:
-                raise Conflict("the call has moved on", error_id="illegal-transition")
-            meta: ContactMeta = {**row.meta, "consults": [
-                *row.meta.get("consults", []),
-                {"agent_id": agent.id, "to": consult.to, "leg": consult.leg}]}
-            row.meta = meta
-            await repo.log(s, row, "consult-dialling", self._voice.now(), agent_id=agent.id,
-                           to=consult.to, leg=consult.leg)
-            await s.commit()
-
-    # ---- the agent's choices ---------------------------------------------------------------
-    async def complete(self, agent: Agent, call: Call, consult: Consult) -> dict[str, Any]:
-        """The caller joins the consulted party; the agent leaves to wrap-up."""
-        if not consult.answered:
-            raise Conflict("the consulted party has not answered", error_id="consult-not-answered")
-        await save_agent_left(self._voice, call, agent.id, "consult-completed",
-                              leg=consult.leg)
-        del self._by_contact[call.contact_id]
-        agent_leg, ari = call.agent_channel_id, self._ari
-        self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
-        call.agent_channel_id, call.agent_id, call.muted = consult.leg, None, False
-        self._transfers.adopt(consult.leg)
-        await safe(ari.remove_channel(consult.bridge, consult.leg))
-        await self._resume_caller(call, with_leg=consult.leg)
-        if agent_leg:
-            await self._voice.hangup(agent_leg)
-        await safe(ari.destroy_bridge(consult.bridge))
-        await self._voice.left_agent(call.contact_id)
-        await self._queue.completed(call.contact_id, agent.id, call.settings.wrap_up_s)
-        log.info("contact %s: consult completed, agent %s leaves", call.contact_id, agent.id)
-        return {"type": "transferred", "contact_id": call.contact_id}
-
-    async def cancel(self, agent: Agent, call: Call, consult: Consult) -> dict[str, Any]:
-        """The consulted party is hung up; the caller is back with the agent."""
-        await self._back_to_agent(call, consult, "cancelled", agent_id=agent.id)
-        return {"type": "consult-cancelled", "contact_id": call.contact_id}
-
-    async def conference(self, agent: Agent, call: Call, consult: Consult) -> dict[str, Any]:
-        """All three in the call's mixing bridge."""
-        if not consult.answered:
-            raise Conflict("the consulted party has not answered", error_id="consult-not-answered")
-        assert call.bridge_id is not None and call.agent_channel_id is not None
-        await self._log(call, "consult-conference", agent_id=agent.id, leg=consult.leg)
-        consult.joined = True
-        ari = self._ari
-        await safe(ari.remove_channel(consult.bridge, [call.agent_channel_id, consult.leg]))
-        await safe(ari.add_channel(call.bridge_id, [call.agent_channel_id, consult.leg]))
-        await self._resume_caller(call)
-        await safe(ari.destroy_bridge(consult.bridge))
-        log.info("contact %s: three-way call with %s", call.contact_id, consult.leg)
-        return {"type": "conferenced", "contact_id": call.contact_id}
-
     # ---- Asterisk's side -------------------------------------------------------------------
     async def answered(self, leg: str, contact_id: str) -> None:
         consult = self._by_contact.get(contact_id)
@@ -273,7 +127,7 @@ class Consults:
                 await self._voice.hangup(leg)
                 return
             consult.answered = True
-            await self._log(call, "consult-answered", leg=leg)
+            await self.log_event(call, "consult-answered", leg=leg)
             await safe(self._ari.add_channel(consult.bridge, leg))
         await self.colleagues.answered(leg, contact_id)
         if call.agent_id is not None:
@@ -300,10 +154,10 @@ class Consults:
                 return
             if consult.joined:
                 del self._by_contact[contact_id]
-                await self._log(call, "consult-left", leg=leg)
+                await self.log_event(call, "consult-left", leg=leg)
             else:
                 why = "hung-up" if consult.answered else "no-answer"
-                await self._back_to_agent(call, consult, why, gone=True)
+                await self.back_to_agent(call, consult, why, gone=True)
 
     async def call_over(self, contact_id: str) -> None:
         """The call's agent part is over (the caller or the agent hung up): the consult
@@ -315,6 +169,7 @@ class Consults:
         await safe(self._ari.destroy_bridge(consult.bridge))
         log.info("contact %s: consult %s ended with the call", contact_id, consult.leg)
 
+    # ---- restart, reconnect ---------------------------------------------------------------
     async def reconcile(self) -> None:
         """After an ARI (re)connect: the consult of each connected call this process has
         without one is rebuilt from the contact's log and Asterisk (``consult_rules.py``);
@@ -373,18 +228,18 @@ class Consults:
         if step is rules.Step.AGENT_HOME:
             await self._move([agent_leg], call.bridge_id, bridges)
         elif step is rules.Step.LEFT:
-            await self._log(call, "consult-left", leg=logged.leg, reason="lost")
+            await self.log_event(call, "consult-left", leg=logged.leg, reason="lost")
         elif step is not rules.Step.NOTHING:
             self._by_contact[call.contact_id] = consult
             if leg is not None:
                 await self.colleagues.engage(consult.leg, colleague)
         if step is rules.Step.BACK_TO_AGENT:
-            await self._back_to_agent(call, consult, "lost", gone=True)
+            await self.back_to_agent(call, consult, "lost", gone=True)
         elif step is rules.Step.JOINED:
             await self._move([logged.leg], call.bridge_id, bridges)
         elif step in (rules.Step.RINGING, rules.Step.ANSWERED):
             if step is rules.Step.ANSWERED and logged.phase is rules.Phase.DIALLING:
-                await self._log(call, "consult-answered", leg=logged.leg)
+                await self.log_event(call, "consult-answered", leg=logged.leg)
             if consult.bridge not in bridges:
                 await safe(ari.create_bridge(consult.bridge, type="mixing"))
             await self._move([agent_leg, *([logged.leg] if consult.answered else [])],
@@ -399,10 +254,12 @@ class Consults:
         if missing:
             await safe(self._ari.add_channel(bridge, missing))
 
-    # ---- helpers ---------------------------------------------------------------------------
-    async def _back_to_agent(self, call: Call, consult: Consult, why: str, *, gone: bool = False,
-                             **data: Any) -> None:
-        await self._log(call, "consult-ended", reason=why, leg=consult.leg, **data)
+    # ---- what the consult's steps share ----------------------------------------------------
+    async def back_to_agent(self, call: Call, consult: Consult, why: str, *, gone: bool = False,
+                            **data: Any) -> None:
+        """The consult ends (``why``), the caller is back with the agent; ``gone``: its leg
+        has hung up already."""
+        await self.log_event(call, "consult-ended", reason=why, leg=consult.leg, **data)
         self._by_contact.pop(call.contact_id, None)
         ari = self._ari
         if not gone:
@@ -410,14 +267,14 @@ class Consults:
         if call.agent_channel_id and call.bridge_id:
             await safe(ari.remove_channel(consult.bridge, call.agent_channel_id))
             await safe(ari.add_channel(call.bridge_id, call.agent_channel_id))
-        await self._resume_caller(call)
+        await self.resume_caller(call)
         await safe(ari.destroy_bridge(consult.bridge))
         if call.agent_id is not None and why != "cancelled":
             await self._voice_hub_send(call.agent_id, {"type": "consult-ended",
                                                        "contact_id": call.contact_id})
         log.info("contact %s: consult %s ended (%s)", call.contact_id, consult.leg, why)
 
-    async def _hold_caller(self, call: Call) -> None:
+    async def hold_caller(self, call: Call) -> None:
         """As the agent's hold: out of the bridge, with the music (already, if held)."""
         if call.held_at is not None:
             return
@@ -427,7 +284,8 @@ class Consults:
         await safe(self._ari.start_moh(call.channel_id, self._voice.config.moh_class))
         call.moh = True
 
-    async def _resume_caller(self, call: Call, with_leg: str | None = None) -> None:
+    async def resume_caller(self, call: Call, with_leg: str | None = None) -> None:
+        """Back in the call's bridge (with ``with_leg``), the music off, her hold counted."""
         if call.held_at is not None:
             call.hold_s, call.held_at = call.hold_total(time.monotonic()), None
         await safe(self._ari.stop_moh(call.channel_id))
@@ -439,7 +297,8 @@ class Consults:
     async def _voice_hub_send(self, agent_id: int, message: dict[str, Any]) -> None:
         await self._hub.send(agent_id, message)
 
-    async def _log(self, call: Call, kind: str, **data: Any) -> None:
+    async def log_event(self, call: Call, kind: str, **data: Any) -> None:
+        """An event in the call's contact log."""
         async with self._voice.sessions() as s:
             contact = await repo.get(s, call.contact_id, call.tenant_id)
             if contact is not None:

@@ -17,6 +17,7 @@ from ccari.routing import CALLS
 from ccari.voice import stasis
 from ccari.voice.conference import Conferences
 from ccari.voice.conference import register as conference_stasis
+from ccari.voice.consult_commands import ConsultCommands
 from ccari.voice.consults import Consults
 from ccari.voice.consults import register as consults_stasis
 from ccari.voice.controls import CallControls
@@ -53,7 +54,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack, ari: AriClient,
     transfers.register_commands(rt.commands)
     transfers_stasis(ari, router, transfers)
     consults = Consults(voice, queue, rt.hub, transfers)  # consultative transfers
-    consults.register_commands(rt.commands)
+    ConsultCommands(voice, queue, transfers, consults).register_commands(rt.commands)
     consults_stasis(ari, router, consults)
     # The agent's conference: parties added, listed, muted, removed; she may leave.
     conferences = Conferences(voice, queue, rt.hub, transfers, consulting=consults.under_way)
