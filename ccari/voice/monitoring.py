@@ -1,5 +1,6 @@
 """What a supervisor's monitoring mode means in Asterisk terms, and how to go from one mode
-to another: a pure table and a planner, no I/O (``supervision.py`` carries the plans out).
+to another: a pure table and a planner, no I/O (``monitor_layouts.py`` carries the plans
+out).
 
 Each mode is a layout of the supervisor's phone leg:
 
@@ -143,7 +144,7 @@ def plan(before: Mode | None, after: Mode | None) -> Plan:
 def after_agent_left(mode: Mode) -> tuple[Mode, Plan]:
     """A session's mode, and what to do, once the agent has left a call that goes on: a
     snoop on her leg went with it, so listen gets a new one (on the customer's leg, see
-    ``supervision.py``), and a whisper, to nobody now, becomes listen; barge is unchanged."""
+    ``monitor_layouts.py``), and a whisper, to nobody now, becomes listen; barge is unchanged."""
     layout, listen = LAYOUTS[mode], LAYOUTS[Mode.LISTEN]
     if layout.snoop is None:
         return mode, Plan()

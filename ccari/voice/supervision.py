@@ -1,19 +1,18 @@
 """A supervisor monitors a live call from her own phone: listen, whisper, barge, take over
-(the layouts and the planner are ``monitoring.py``; this module carries the plans out).
+(the layouts and the planner are ``monitoring.py``; ``monitor_layouts.py`` carries the plans
+out on a session's phone, bridge and snoop; this module keeps the sessions and says when).
 
-A session: the supervisor's phone, dialled by ccari with a stable id (``sup-<session>``),
-and the session's own mixing bridge (``mon-<session>``); in listen and whisper a snoop on the
-agent's leg (``snoop-<session>-<n>``) shares that bridge with her phone, in barge and take
-over her phone is in the call's bridge.  The mode changes during the session without
-dialling her again.  Every start, mode change and stop is saved in the contact's event log
-(with who did it) before Asterisk is told; the agent's page is told who monitors in the
-modes she can hear.  The call ending ends the session (its legs, its bridge); the session
-ending leaves the call up.  A call whose agent left her conference to the others can still
-be listened to (a snoop on the customer's leg) or barged into; whisper and take over need
-the agent (409 ``agent-not-in-call``); a session listening or whispering when she leaves
-listens on (``agent_left``).  After a restart of ccari, a session its contact's log has
-open whose phone Asterisk still has goes on in its mode (her phone is not dialled again);
-what else Asterisk has of sessions this process does not know is hung up (``reconcile``).
+A session starts by dialling the supervisor's phone (``sup-<session>``); its layout is made
+when she answers.  The mode changes during the session without dialling her again.  Every
+start, mode change and stop is saved in the contact's event log (with who did it) before
+Asterisk is told; the agent's page is told who monitors in the modes she can hear.  The call
+ending ends the session (its legs, its bridge); the session ending leaves the call up.  A
+call whose agent left her conference to the others can still be listened to (a snoop on the
+customer's leg) or barged into; whisper and take over need the agent (409
+``agent-not-in-call``); a session listening or whispering when she leaves listens on
+(``agent_left``).  After a restart of ccari, a session its contact's log has open whose
+phone Asterisk still has goes on in its mode (her phone is not dialled again); what else
+Asterisk has of sessions this process does not know is hung up (``reconcile``).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -38,49 +36,15 @@ from ccari.errors import Conflict, NotFound
 from ccari.storage.models import Agent
 from ccari.voice import monitoring
 from ccari.voice.calls import Call
-from ccari.voice.controls import save_agent_left
 from ccari.voice.hold import safe
 from ccari.voice.legs import dial
+from ccari.voice.monitor_layouts import SNOOP_ARG, Layouts, Session
 from ccari.voice.monitoring import IllegalSwitch, Mode, NoAgent
 from ccari.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
 RING_S = 30
 STASIS_ARG = "supervisor"
-SNOOP_ARG = "snoop"
-# Silence, played into the call's bridge while a snoop is on (see ``monitoring.py``): a
-# tone of 0 Hz, repeated until stopped.
-FILL_MEDIA = "tone:0/1000"
-
-
-@dataclass
-class Session:
-    id: str
-    contact_id: str
-    tenant_id: int
-    supervisor_id: int
-    supervisor_name: str
-    mode: Mode
-    answered: bool = False
-    snoop: str | None = None  # the snoop in use (or being made)
-    snoops: int = 0
-    bridged_in: str | None = None  # the bridge her phone is in
-    fill: str | None = None  # the silence playing in the call's bridge
-    fills: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def leg(self) -> str:
-        return ids.make(Kind.SUPERVISOR_LEG, self.id)
-
-    @property
-    def bridge(self) -> str:
-        return ids.make(Kind.MONITOR_BRIDGE, self.id)
-
-    def view(self) -> dict[str, Any]:
-        return {"session": self.id, "contact_id": self.contact_id, "mode": self.mode.value,
-                "supervisor": {"id": self.supervisor_id, "name": self.supervisor_name},
-                "state": "connected" if self.answered else "ringing"}
 
 
 class Supervision:
@@ -89,6 +53,7 @@ class Supervision:
         self._ari: AriClient = voice.ari
         self._hub = hub
         self._sessions: dict[str, Session] = {}
+        self._layouts = Layouts(voice, hub)  # the sessions' plans carried out on Asterisk
         voice.agent_part_over.append(self.call_over)
         voice.agent_left.append(self.agent_left)
         voice.page_views.append(self.page_view)
@@ -194,7 +159,7 @@ class Supervision:
             await self._log(session, "monitor-mode", mode=mode.value, was=session.mode.value)
             before, session.mode = session.mode, mode
             if steps is not None:  # else the layout is made when her phone answers
-                await self._carry_out(session, steps)
+                await self._layouts.carry_out(session, steps)
             log.info("contact %s: session %s from %s to %s", session.contact_id, session.id,
                      before, mode)
 
@@ -207,7 +172,7 @@ class Supervision:
             return
         async with session.lock:
             session.answered = True
-            await self._carry_out(session, monitoring.plan(None, session.mode))
+            await self._layouts.carry_out(session, monitoring.plan(None, session.mode))
 
     async def snoop_started(self, channel_id: str) -> None:
         """A snoop entered Stasis: into the session's bridge if still wanted, else gone."""
@@ -235,82 +200,20 @@ class Supervision:
                                 was=session.mode.value, reason="agent-left")
                 session.mode = mode
             if session.answered:  # else the layout is made when her phone answers
-                await self._carry_out(session, steps)
+                await self._layouts.carry_out(session, steps)
 
     async def call_over(self, contact_id: str) -> None:
         """The call's agent part is over (the caller holds the call's lock)."""
         for session in self.of_contact(contact_id):
             await self._end(session, "call-ended")
 
-    async def _carry_out(self, session: Session, steps: monitoring.Plan) -> None:
-        call = self._voice.calls.by_contact(session.contact_id)
-        if call is None or not call.bridge_id:
-            return  # the call is over: call_over ends the session
-        ari = self._ari
-        old_snoop = session.snoop
-        if steps.new_snoop is not None:  # it joins the session's bridge once in Stasis
-            session.snoops += 1
-            session.snoop = ids.make(Kind.SNOOP, session.id, session.snoops)
-            # On the agent's leg; once she has left, on the customer's (what the customer
-            # says and hears: everyone else in the call).
-            spied = call.agent_channel_id or call.channel_id
-            await safe(ari.snoop(spied, snoop_id=session.snoop,
-                                 spy=steps.new_snoop.spy, whisper=steps.new_snoop.whisper,
-                                 app_args=(SNOOP_ARG, session.id)))
-        if steps.to_call or steps.to_monitor:
-            if session.bridged_in is not None:
-                await safe(ari.remove_channel(session.bridged_in, session.leg))
-            session.bridged_in = call.bridge_id if steps.to_call else session.bridge
-            await safe(ari.add_channel(session.bridged_in, session.leg))
-        if steps.drop_snoop and old_snoop is not None:
-            if steps.new_snoop is None:
-                session.snoop = None
-            await safe(ari.hangup(old_snoop, reason="normal"))
-        if steps.start_fill:
-            session.fills += 1
-            session.fill = ids.make(Kind.WHISPER_FILL, session.id, session.fills)
-            await safe(ari.play_on_bridge(call.bridge_id, FILL_MEDIA, playback_id=session.fill))
-        if steps.stop_fill:
-            await self._stop_fill(session)
-        agent_id = call.agent_id
-        if agent_id is not None and (steps.notify is not None or steps.notify_gone):
-            await self._hub.send(agent_id, {
-                "type": "monitored", "contact_id": session.contact_id,
-                "supervisor": session.supervisor_name,
-                "mode": steps.notify.value if steps.notify is not None else None})
-        if steps.drop_agent:
-            async with call.lock:
-                await self._take_over(session, call)
-
-    async def _take_over(self, session: Session, call: Call) -> None:
-        """The agent's leg leaves; the supervisor's leg is the call's other side from now on
-        (the voice ACD's: her hanging up ends the call).  The agent is free at once."""
-        agent_leg, agent_id = call.agent_channel_id, call.agent_id
-        if call.phase != "connected" or agent_leg is None:
-            return
-        await save_agent_left(self._voice, call, agent_id, "taken-over", other_side=session.leg,
-                              taken_over_by=session.supervisor_id, monitor=session.id,
-                              supervisor_id=session.supervisor_id)
-        self._voice.calls.link_agent_channel(call, session.leg)  # the agent's leg unlinked
-        call.agent_id, call.muted, call.taken_over_by = None, False, session.supervisor_id
-        await safe(self._ari.hangup(agent_leg, reason="normal"))
-        if agent_id is not None:
-            await self._hub.send(agent_id, {"type": "taken-over", "contact_id": call.contact_id,
-                                            "supervisor": session.supervisor_name})
-            await self._voice.queue.completed(call.contact_id, agent_id, 0)
-        log.info("contact %s: taken over by supervisor %s from agent %s", call.contact_id,
-                 session.supervisor_id, agent_id)
-
     async def _end(self, session: Session, reason: str, *, leg_gone: bool = False) -> None:
-        """End the session: its snoop, its bridge and (unless gone) her phone.  After a take
-        over her phone is the call's: hanging it up ends the call (the voice ACD's part)."""
+        """End the session: saved, then what it has in Asterisk goes (``Layouts.tear_down``);
+        the agent's page told if she saw it."""
         if self._sessions.pop(session.id, None) is None:
             return  # ended already
         await self._log(session, "monitor-stopped", reason=reason)
-        ari = self._ari
-        legs = [ch for ch in (session.snoop, None if leg_gone else session.leg) if ch]
-        await asyncio.gather(*(safe(ari.hangup(ch, reason="normal")) for ch in legs),
-                             safe(ari.destroy_bridge(session.bridge)), self._stop_fill(session))
+        await self._layouts.tear_down(session, leg_gone=leg_gone)
         call = self._voice.calls.by_contact(session.contact_id)
         if (call is not None and call.agent_id is not None and session.answered
                 and monitoring.LAYOUTS[session.mode].seen_by_agent):
@@ -319,11 +222,6 @@ class Supervision:
                 "supervisor": session.supervisor_name, "mode": None})
         log.info("contact %s: session %s of supervisor %s ended (%s)", session.contact_id,
                  session.id, session.supervisor_id, reason)
-
-    async def _stop_fill(self, session: Session) -> None:
-        if session.fill is not None:
-            fill, session.fill = session.fill, None
-            await safe(self._ari.stop_playback(fill))
 
     async def _log(self, session: Session, kind: str, **data: Any) -> None:
         async with self._voice.sessions() as db:
@@ -390,7 +288,7 @@ class Supervision:
                     if was.mode is Mode.TAKE_OVER:
                         continue
                     async with session.lock:
-                        await self._carry_out(session, monitoring.plan(None, was.mode))
+                        await self._layouts.carry_out(session, monitoring.plan(None, was.mode))
 
     async def close(self) -> None:
         for session in list(self._sessions.values()):
