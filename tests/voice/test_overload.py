@@ -112,12 +112,14 @@ async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
         voice.load.gate.limits = replace(voice.load.gate.limits, floor=0.0)  # refuse them all
 
         async def overloaded() -> bool:  # every sample above the mark: it admits ~nothing
+            # (the dialplan below is then waited for at a whole 1000 per mille: at 992 one
+            # call in 125 would still get through)
             return voice.load.gate.fraction < 0.01
 
         await eventually(overloaded, 10, "the node to count as overloaded")
         if where == "dialplan":
             async def told() -> bool:
-                return voice.load.shed_permille >= 990
+                return voice.load.shed_permille == 1000
             await eventually(told, 10, "the dialplan to turn calls away")
         voice.load.gate.credit = 0.0  # (the first calls after a change would still be taken)
         result = await run_sipp("caller_status.xml", voice_env.sip_target, service="15550100",
@@ -153,7 +155,7 @@ async def test_a_dialplan_reload_while_shedding_keeps_the_tenants_announcement(
         voice.load.gate.limits = replace(voice.load.gate.limits, floor=0.0)
 
         async def told() -> bool:
-            return voice.load.shed_permille >= 990
+            return voice.load.shed_permille == 1000
 
         await eventually(told, 10, "the dialplan to turn calls away")
         await ari.reload_module("pbx_config.so")
@@ -161,7 +163,7 @@ async def test_a_dialplan_reload_while_shedding_keeps_the_tenants_announcement(
 
         async def restored() -> bool:  # ...and set again with the share, within a second or so
             return (await ari.get_global("CCARI_ANNOUNCE_acme") == "1"
-                    and int(await ari.get_global("CCARI_SHED") or 0) >= 990)
+                    and int(await ari.get_global("CCARI_SHED") or 0) == 1000)
 
         await eventually(restored, 10, "the fallbacks to be set again after the reload")
         result = await run_sipp("caller_status.xml", voice_env.sip_target, service="15550100",
