@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 # Imported here so that Alembic's metadata sees the entitlement source table of the crm
@@ -60,4 +60,17 @@ class CobrowseSettings(Base):
     code_ttl_s: Mapped[int] = mapped_column(Integer, default=600)
 
 
-__all__ = ["Base", "CobrowseSession", "CobrowseSettings", "EntitlementSource"]
+class CobrowseFrame(Base):
+    """A customer's message for mirrors on other nodes, too large for a notification
+    (several nodes only): the notification names it, the mirror's node reads it back (and
+    deletes it when it is the only reader); what is left is deleted after a minute."""
+
+    __tablename__ = "cobrowse_frames"
+    __table_args__ = (Index("ix_cobrowse_frames_created", "created_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+__all__ = ["Base", "CobrowseFrame", "CobrowseSession", "CobrowseSettings", "EntitlementSource"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import delete as delete_
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ccari.cobrowse.models import CobrowseSession, CobrowseSettings
+from ccari.cobrowse.models import CobrowseFrame, CobrowseSession, CobrowseSettings
 from ccari.contacts.repo import OPEN_STATES
 from ccari.storage.models import Contact
 
@@ -67,3 +68,22 @@ async def to_end(session: AsyncSession, now: dt.datetime,
         if row.created_at + dt.timedelta(seconds=ttl or default_ttl_s) <= now:
             out.append((row, "code-expired"))
     return out
+
+
+async def add_frame(session: AsyncSession, session_id: str, body: str, now: dt.datetime) -> int:
+    frame = CobrowseFrame(session_id=session_id, body=body, created_at=now)
+    session.add(frame)
+    await session.flush()
+    return frame.id
+
+
+async def take_frame(session: AsyncSession, frame_id: int, *, delete: bool) -> str | None:
+    """A frame's body (None: expired), deleted when its reader is the only one."""
+    if delete:
+        return await session.scalar(delete_(CobrowseFrame).where(CobrowseFrame.id == frame_id)
+                                    .returning(CobrowseFrame.body))
+    return await session.scalar(select(CobrowseFrame.body).where(CobrowseFrame.id == frame_id))
+
+
+async def drop_frames(session: AsyncSession, before: dt.datetime) -> None:
+    await session.execute(delete_(CobrowseFrame).where(CobrowseFrame.created_at < before))
