@@ -168,7 +168,7 @@ async def mirror_ws(request: web.Request) -> web.WebSocketResponse:
             if reply is not None and not ws.closed:
                 await ws.send_json(reply)
     finally:
-        live.watchers.pop(ws, None)
+        await svc.unwatch(live, ws)
     return ws
 
 

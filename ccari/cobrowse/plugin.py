@@ -6,6 +6,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from ccari.cobrowse import commands, http
+from ccari.cobrowse.nodes import CobrowseNodes
 from ccari.cobrowse.services import CobrowseService
 
 if TYPE_CHECKING:
@@ -24,3 +25,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     rt.agent_scripts.append(AGENT_SCRIPT)
     await svc.start()
     stack.push_async_callback(svc.close)
+    if rt.config.cluster.enabled and rt.bus is not None:
+        svc.remote = CobrowseNodes(svc, rt.bus, rt.sessions, rt.hub)
+        await svc.remote.start()
+        stack.push_async_callback(svc.remote.close)

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -44,6 +44,9 @@ from ccari.public.tokens import CustomerSession
 from ccari.storage.models import Agent
 from ccari.tasks import TaskSet
 
+if TYPE_CHECKING:
+    from ccari.cobrowse.nodes import CobrowseNodes
+
 log = logging.getLogger(__name__)
 LINKABLE = ("offered", "connected")
 
@@ -62,6 +65,8 @@ class CobrowseService:
         self._live: dict[str, Live] = {}
         self._link_tries: dict[int, TokenBucket] = {}
         self._tasks = TaskSet("cobrowse")
+        # Several nodes: the other nodes' side of the sessions (set once by the plugin).
+        self.remote: CobrowseNodes | None = None
 
     async def start(self) -> None:
         self._tasks.spawn(self._reaper(), "reaper")
@@ -76,6 +81,9 @@ class CobrowseService:
     def live(self, session_id: str) -> Live | None:
         return self._live.get(session_id)
 
+    def lives(self) -> list[Live]:
+        return list(self._live.values())
+
     async def _live_for(self, row: CobrowseSession) -> Live:
         live = self._live.get(row.id)
         if live is None:
@@ -83,7 +91,7 @@ class CobrowseService:
             if row.origin:
                 origins.add(row.origin)
             live = Live(row.id, row.tenant_id, self.limits, frozenset(origins), row.contact_id,
-                        row.consent)
+                        row.consent, remote=self.remote)
             self._live[row.id] = live
         return live
 
@@ -120,6 +128,8 @@ class CobrowseService:
         if old is not None and not old.closed:  # the same session opened again (another tab)
             await old.send_json({"type": "ended", "reason": "replaced"})
             self._tasks.spawn(close_socket(old, WSCloseCode.OK, "replaced"), f"replaced-{row.id}")
+        if self.remote is not None:
+            await self.remote.customer_here(live)
         await live.to_watchers_json({"type": "customer", "connected": True})
         return live
 
@@ -146,7 +156,7 @@ class CobrowseService:
             page = page_of(events)
             if page is not None:
                 await self._page(live, page)
-            if live.watchers:
+            if live.watchers or live.nodes:
                 await live.to_watchers(text)
         elif kind == "consent" and isinstance(data.get("allow"), bool):
             await self._consent(live, data["allow"])
@@ -241,9 +251,16 @@ class CobrowseService:
         if len(live.watchers) >= MAX_WATCHERS:
             raise Conflict("too many mirrors open", error_id="cobrowse-too-many-mirrors")
         live.watchers[ws] = agent.id
+        if self.remote is not None and not live.here():
+            await self.remote.watching(live, True)
         # A fresh full snapshot for the new mirror (the others just rebuild).
         await live.to_customer({"type": "snapshot"})
         return live
+
+    async def unwatch(self, live: Live, ws: web.WebSocketResponse) -> None:
+        live.watchers.pop(ws, None)
+        if self.remote is not None and not live.watchers and not live.here():
+            await self.remote.watching(live, False)
 
     async def from_agent(self, live: Live, data: dict[str, Any]) -> dict[str, Any] | None:
         if not live.from_agents.take():
@@ -294,6 +311,19 @@ class CobrowseService:
         if agent_id is not None and row.contact_id is not None:
             await self._hub.send(agent_id, {"type": "cobrowse.ended",
                                             "contact_id": row.contact_id, "reason": reason})
+        await self._end_here(session_id, reason)
+        if self.remote is not None:
+            await self.remote.ended(session_id, reason, agent_id, row.contact_id)
+
+    async def ended_elsewhere(self, session_id: str, reason: str, agent_id: int | None,
+                              contact_id: str | None) -> None:
+        """Another node ended the session (and saved it): this node's sockets are told."""
+        if agent_id is not None and contact_id is not None:
+            await self._hub.send(agent_id, {"type": "cobrowse.ended", "contact_id": contact_id,
+                                            "reason": reason})
+        await self._end_here(session_id, reason)
+
+    async def _end_here(self, session_id: str, reason: str) -> None:
         live = self._live.pop(session_id, None)
         if live is not None:
             for n, ws in enumerate(await live.end(reason)):
