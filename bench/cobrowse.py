@@ -15,7 +15,18 @@ Times are ``performance.timeOrigin + performance.now()`` of each page (one machi
     python -m bench.cobrowse                 # 200 changes
     python -m bench.cobrowse --changes 1000
 
-Last line: ``p50_ms=… p99_ms=…`` (``shown``; the goal is p99 under 100 ms).
+Last line: ``p50_ms=… p99_ms=… sessions=1 nodes=1`` (``shown``; the goal is p99 under
+100 ms).
+
+Several sessions across nodes (aiohttp clients instead of Chromium, see
+``bench/_cobrowse_nodes.py``): the same sessions on one node (the baseline), then with each
+customer on one node and her agent's mirror on another, on a private PostgreSQL:
+
+    python -m bench.cobrowse --nodes 2 --sessions 100     # 40 batches per session
+    python -m bench.cobrowse --nodes 2 --quick            # 20 sessions, 10 batches
+
+Last line: ``p50_ms=… p99_ms=… sessions=… nodes=…`` (across nodes; the goal is p99 under
+50 ms).
 """
 
 from __future__ import annotations
@@ -174,16 +185,48 @@ async def main(args: argparse.Namespace) -> None:
     base, shown = percentile(out["transport"], 50), percentile(out["shown"], 50)
     print(f"mirror shown vs transport baseline (p50): {shown / base:.2f}x "
           f"({shown - base:+.1f} ms for recording, replaying and painting the change)")
-    print(f"p50_ms={shown:.1f} p99_ms={percentile(out['shown'], 99):.1f}")
+    print(f"p50_ms={shown:.1f} p99_ms={percentile(out['shown'], 99):.1f} sessions=1 nodes=1")
+
+
+async def main_nodes(args: argparse.Namespace) -> None:
+    from bench import _cobrowse_nodes as load
+    from tests.support.postgres import postgres_server
+
+    logging.basicConfig(level=logging.WARNING)
+    sizes = {"sessions": args.sessions, "changes": args.changes, "interval": args.interval}
+    with tempfile.TemporaryDirectory(prefix="ccari-bench-cobrowse-") as tmp:
+        one = await load.phase(Path(tmp) / "one", f"sqlite+aiosqlite:///{tmp}/one.db",
+                               nodes=1, **sizes)
+        with postgres_server() as url:
+            many = await load.phase(Path(tmp) / "many", url, nodes=args.nodes, **sizes)
+    rows = [(name, len(v), percentile(v, 50), percentile(v, 90), percentile(v, 99), max(v))
+            for name, v in (("1 node", one), (f"{args.nodes} nodes", many))]
+    print(f"{args.sessions} sessions at once, a batch every {args.interval} s each; "
+          "customer socket to mirror socket")
+    print(table(("path", "n", "p50_ms", "p90_ms", "p99_ms", "max_ms"), rows))
+    print(f"p50_ms={percentile(many, 50):.1f} p99_ms={percentile(many, 99):.1f} "
+          f"sessions={args.sessions} nodes={args.nodes}")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.cobrowse", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--changes", type=int, default=200, help="measured changes (default 200)")
+    p.add_argument("--changes", type=int, default=None,
+                   help="measured changes (default 200; batches per session across nodes: 40)")
     p.add_argument("--warmup", type=int, default=10, help="changes not counted (default 10)")
-    return p.parse_args(argv)
+    p.add_argument("--nodes", type=int, default=1, help="ccari nodes (2+: aiohttp clients)")
+    p.add_argument("--sessions", type=int, default=1, help="sessions at once (with --nodes)")
+    p.add_argument("--interval", type=float, default=0.5,
+                   help="seconds between a session's batches (with --nodes; default 0.5)")
+    p.add_argument("--quick", action="store_true", help="with --nodes: 20 sessions, 10 batches")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sessions, args.changes = min(args.sessions, 20) if args.sessions > 1 else 20, 10
+    if args.changes is None:
+        args.changes = 40 if args.nodes > 1 else 200
+    return args
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse()))
+    args = parse()
+    asyncio.run(main_nodes(args) if args.nodes > 1 else main(args))
