@@ -7,14 +7,15 @@ connected or not) on the cluster bus as it is, in the order the customer sent it
 too large for a notification is saved in ``cobrowse_frames`` and the notification names
 it; the watching node reads it back before handling the next notification (the bus handles
 them one at a time, in commit order), so order holds.  It deletes the frame when it is the
-only watching node; the home deletes what is left after a minute.
+only watching node; each node deletes frames older than a minute.  Told that a node
+watches, the home sends it the session's status and asks its customer for a full snapshot.
 
-The other way, what a mirror's node sends the customer (a snapshot request, "linked",
-guidance) goes over the bus to whichever node holds the customer's socket, which checks the
-guidance against the session's consent and agent rate as it would its own mirrors'.  The
-end of a session, decided on any node (saved there first), is told to the others, which
-close their sockets.  A customer whose page comes back through another node says so
-("here"), and the watching nodes tell her new home again.
+The other way, what a mirror's node sends the customer ("linked", guidance) goes over the
+bus to whichever node holds the customer's socket, which checks the guidance against the
+session's consent and agent rate as it would its own mirrors'.  The end of a session,
+decided on any node (saved there first), is told to the others, which close their sockets.
+A customer whose page comes back through another node says so ("here"), and the watching
+nodes tell her new home again.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class CobrowseNodes:
         await self._publish("w", live, f=frame_id, d=len(live.nodes) == 1)
 
     async def watching(self, live: Live, on: bool) -> None:
-        """This node has mirrors of ``live`` (or no longer), its customer elsewhere."""
+        """This node has mirrors of ``live`` (or no longer), its customer elsewhere; on:
+        the customer's node sends the status and asks the customer for a full snapshot."""
         await self._publish("watch", live, on=on)
 
     async def customer_here(self, live: Live) -> None:
@@ -128,10 +130,11 @@ class CobrowseNodes:
             await live.to_customer_here(message)
         elif kind == "watch" and live.here():
             node = str(payload.get("n"))
-            if payload.get("on"):
+            if payload.get("on"):  # a new mirror there, or one that may have missed some
                 live.nodes.add(node)
                 status = live.status()
                 await self.to_watchers(live, json.dumps(status), status)
+                await live.to_customer_here({"type": "snapshot"})
             else:
                 live.nodes.discard(node)
         elif kind == "here":

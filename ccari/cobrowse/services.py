@@ -252,7 +252,8 @@ class CobrowseService:
             raise Conflict("too many mirrors open", error_id="cobrowse-too-many-mirrors")
         live.watchers[ws] = agent.id
         if self.remote is not None and not live.here():
-            await self.remote.watching(live, True)
+            await self.remote.watching(live, True)  # the customer's node asks for a snapshot
+            return live
         # A fresh full snapshot for the new mirror (the others just rebuild).
         await live.to_customer({"type": "snapshot"})
         return live

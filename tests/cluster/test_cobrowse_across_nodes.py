@@ -165,3 +165,43 @@ async def test_another_tenants_agent_on_the_other_node_cannot_watch(
         assert b.rt.cobrowse is not None
         live = b.rt.cobrowse.lives()
         assert all(not x.watchers for x in live)
+
+
+async def test_a_customer_whose_page_comes_back_through_the_other_node_stays_mirrored(
+        two_nodes: tuple[Node, Node]) -> None:
+    a, b = two_nodes
+    alice = await b.agent("acme", "alice", ready=False)
+    contact_id = await connected_contact(b, "acme", "alice")
+    tenant_id, _ = await ids(a, "acme", "alice")
+    for node in (a, b):
+        await add_site(node.rt, tenant_id, public_url(node))
+    token = a.rt.tokens.issue(tenant_id)[0]
+
+    async def page_on(node: Node, http: aiohttp.ClientSession,
+                      session: str | None = None) -> aiohttp.ClientWebSocketResponse:
+        query = {"token": token, **({"session": session} if session else {})}
+        return await http.ws_connect(node.public.make_url("/v1/cobrowse/ws").with_query(query),
+                                     headers={"Origin": public_url(node)})
+
+    batch = {"type": "events", "events": [{"type": 3, "timestamp": 1, "data": {"source": 1}}]}
+    async with aiohttp.ClientSession() as http:
+        customer = await page_on(a, http)
+        hello = await receive(customer, "hello")
+        await alice.ws.send_json({"type": "cobrowse.link", "contact_id": contact_id,
+                                  "code": hello["code"]})
+        await receive(customer, "linked")
+        view = await mirror(alice, contact_id)
+        await until_status(view, customer=True)
+        await customer.close()
+        assert (await receive(view, "customer"))["connected"] is False
+        # The next page of the site, through the mirror's node, then back through the first.
+        for node in (b, a):
+            customer = await page_on(node, http, hello["session"])
+            await receive(customer, "hello")
+            assert (await receive(view, "customer"))["connected"] is True
+            if node is a:  # her new home asks for a snapshot for the mirror on b
+                await receive(customer, "snapshot")
+            await customer.send_json(batch)
+            assert (await receive(view, "events"))["events"] == batch["events"]
+            await customer.close()
+            assert (await receive(view, "customer"))["connected"] is False
