@@ -5,7 +5,8 @@ One dedicated asyncpg connection listens on the channel; it is checked every
 the database (what was notified meanwhile is gone).  Messages are handled one at a time, in
 the order PostgreSQL delivers them (the commit order of the notifying transactions).
 Publishing queues the message for one sender task, which sends them in that order through
-the engine's pool (``pg_notify`` in its own short transaction): a caller is never held by,
+the engine's pool (``pg_notify`` in a short transaction of its own, with whatever else
+queued meanwhile): a caller is never held by,
 nor can cancel, a notification on its way (a websocket handler ending as its peer left).
 """
 
@@ -26,6 +27,10 @@ from ccari.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 CHANNEL = "ccari_cluster"
+# Most messages sent in one transaction (PostgreSQL delivers them in the order sent).
+SEND_BATCH = 64
+# One statement for the batch: unnest yields the messages in the array's order.
+_NOTIFY = text("SELECT pg_notify(:channel, m) FROM unnest(CAST(:messages AS text[])) AS m")
 
 
 def dsn_of(url: str) -> str:
@@ -78,18 +83,24 @@ class PgBus:
 
     async def _send(self) -> None:
         while True:
-            topic, message = await self._outbox.get()
+            batch = [await self._outbox.get()]  # and what queued meanwhile: one transaction
+            while len(batch) < SEND_BATCH and not self._outbox.empty():
+                batch.append(self._outbox.get_nowait())
+            topics = ", ".join(sorted({topic for topic, _ in batch}))
             try:
                 async with self._engine.begin() as conn:
-                    await conn.execute(text("SELECT pg_notify(:channel, :message)"),
-                                       {"channel": self._channel, "message": message})
+                    await conn.execute(_NOTIFY, {"channel": self._channel,
+                                                 "messages": [m for _, m in batch]})
             except DATABASE_DOWN:
                 # The data is saved; the others read it when they resync.
-                log.warning("cluster bus: could not publish a %s message", topic, exc_info=True)
+                log.warning("cluster bus: could not publish %d message(s) (%s)", len(batch),
+                            topics, exc_info=True)
             except Exception:  # the sender goes on with the next
-                log.exception("cluster bus: publishing a %s message failed", topic)
+                log.exception("cluster bus: publishing %d message(s) (%s) failed", len(batch),
+                              topics)
             finally:
-                self._outbox.task_done()
+                for _ in batch:
+                    self._outbox.task_done()
 
     # ---- listening -----------------------------------------------------------------------
     async def _listen(self) -> None:
