@@ -220,6 +220,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds between a session's batches (with --nodes; default 0.5)")
     p.add_argument("--quick", action="store_true", help="with --nodes: 20 sessions, 10 batches")
     args = p.parse_args(argv)
+    if args.nodes < 2 and (args.sessions > 1 or args.quick):
+        p.error("--sessions and --quick go with --nodes 2 or more (one Chromium session otherwise)")
     if args.quick:
         args.sessions, args.changes = min(args.sessions, 20) if args.sessions > 1 else 20, 10
     if args.changes is None:
