@@ -72,12 +72,13 @@ case "$cmd" in
     log "PBX provisioning"
     "$VENV/bin/ccari" pbx provision
     # One pytest worker per core (at most 4): each worker starts its own Asterisk, PostgreSQL
-    # and Chromium on its own ports, and takes whole test files (their fixtures stay shared).
+    # and Chromium on its own ports, and takes whole test files (their fixtures stay shared)
+    # in the order tests/conftest.py gives them (the files with PBX or browser tests first).
     # CCARI_TEST_WORKERS=0 runs everything in one process.
     log "pytest"
     workers=${CCARI_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}
     if [ "$workers" -gt 0 ]; then
-      set -- -n "$workers" --dist loadfile "$@"
+      set -- -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
     fi
     exec "$VENV/bin/pytest" "$@"
     ;;

@@ -129,7 +129,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     early and the many quick tests fill in at the end, instead of one worker finishing a long
     PBX file alone."""
     slow = {item.path for item in items
-            if item.get_closest_marker("pbx") or item.get_closest_marker("browser")}
+            if item.get_closest_marker("pbx") or item.get_closest_marker("browser")
+            or "pbx" in getattr(item, "fixturenames", ())}
     items.sort(key=lambda item: item.path not in slow)  # stable: order kept within each group
 
 
