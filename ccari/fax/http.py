@@ -1,6 +1,11 @@
 """HTTP side of the fax context (internal listener).
 
-* ``GET /api/faxes``: the tenant's newest faxes (tenant or admin token).
+* ``GET /api/faxes``: the tenant's faxes, newest first, one page of them (tenant or admin
+  token), filtered and paged like the fax list page (:mod:`ccari.fax.listing`, read by
+  :func:`~ccari.fax.listing.parse_api`: received faxes only without ``direction``,
+  ``direction=all`` for received and sent), each with its ``direction``; a filter it does not
+  know is a 400 with the page's error id (``bad-direction``, ``bad-status``, ``bad-period``,
+  ``bad-number``, ``bad-page``).
 * ``GET /api/faxes/{id}``: one fax.
 * ``GET /api/faxes/{id}/pdf``: its document.
 * ``DELETE /api/faxes/{id}``: forget a settled fax's document (409 ``fax-in-progress``
@@ -29,7 +34,9 @@ from ccari import keys
 from ccari.admin.auth import tenant_scope
 from ccari.agents.http import _agent
 from ccari.errors import BadRequest, Conflict, NotFound, Unauthorized
-from ccari.fax.models import Fax, FaxAttempt, FaxPolicy, FaxSend
+from ccari.fax import listing, repo
+from ccari.fax.listing import Received, Sent
+from ccari.fax.models import FaxPolicy
 from ccari.fax.sending import FaxSender, InvalidDocument
 from ccari.fax.services import MEDIUM, FaxService
 from ccari.public import http as public_http
@@ -38,7 +45,6 @@ from ccari.web.files import disposition
 
 SERVICE = web.AppKey("fax", FaxService)
 SENDER = web.AppKey("fax_sender", FaxSender)
-LIST_LIMIT = 200
 
 
 def internal_setup(service: FaxService, sender: FaxSender) -> Callable[[web.Application], None]:
@@ -63,17 +69,16 @@ def not_found() -> NotFound:
     return NotFound("no such fax", error_id="fax-not-found")
 
 
-def view(fax: Fax, contact: Contact | None) -> dict[str, Any]:
+def view(fax: Received) -> dict[str, Any]:
     return {
-        "id": fax.id, "status": fax.status, "pages": fax.pages,
+        "id": fax.id, "direction": "received", "status": fax.status, "pages": fax.pages,
         "sender_number": fax.sender_number, "station_id": fax.station_id,
         "error": fax.error, "detail": fax.detail,
         "created_at": fax.created_at.isoformat(),
         "settled_at": fax.settled_at.isoformat() if fax.settled_at else None,
         "tiff_sha256": fax.tiff_sha256, "pdf_sha256": fax.pdf_sha256,
         "contact_id": fax.contact_id,
-        "state": contact.state if contact is not None else None,
-        "agent_id": contact.agent_id if contact is not None else None,
+        "state": fax.state, "agent_id": fax.agent_id,
         "pdf": f"/api/faxes/{fax.id}/pdf" if fax.pdf_sha256 else None,
         "detected": fax.detected, "mode": fax.mode,
     }
@@ -86,10 +91,27 @@ def pdf_response(fax_id: str, body: bytes) -> web.Response:
     })
 
 
+async def document(request: web.Request, tenant_id: int, *, sent: bool) -> web.Response:
+    """The tenant's fax named by the path: a received one's PDF, a sent one's document."""
+    fax_id = request.match_info["id"]
+    if sent:
+        body = await request.app[SENDER].pdf(tenant_id, fax_id)
+    else:
+        body = await request.app[SERVICE].pdf(tenant_id, fax_id)
+    if body is None:
+        raise not_found()
+    return pdf_response(("sent-" if sent else "") + fax_id, body)
+
+
 async def list_faxes(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
-    rows = await request.app[SERVICE].recent(tenant_id, LIST_LIMIT)
-    return web.json_response({"faxes": [view(f, c) for f, c in rows]})
+    async with request.app[keys.SESSIONS]() as s:
+        filters = listing.parse_api(request.query, await repo.zone(s, tenant_id))
+        found = await repo.listing(s, tenant_id, filters)
+    return web.json_response({
+        "faxes": [view(f) if isinstance(f, Received) else send_view(f) for f in found.faxes],
+        "total": found.total, "page": filters.page, "size": filters.size,
+        "pages": listing.page_count(found.total, filters.size)})
 
 
 def _policy(policy: FaxPolicy) -> dict[str, Any]:
@@ -118,16 +140,11 @@ async def get_fax(request: web.Request) -> web.Response:
         raise not_found()
     async with request.app[keys.SESSIONS]() as s:
         contact = await s.get(Contact, fax.contact_id) if fax.contact_id else None
-    return web.json_response(view(fax, contact))
+    return web.json_response(view(repo.received_of(fax, contact)))
 
 
 async def tenant_pdf(request: web.Request) -> web.Response:
-    tenant_id = await tenant_scope(request)
-    fax_id = request.match_info["id"]
-    body = await request.app[SERVICE].pdf(tenant_id, fax_id)
-    if body is None:
-        raise not_found()
-    return pdf_response(fax_id, body)
+    return await document(request, await tenant_scope(request), sent=False)
 
 
 async def delete_fax(request: web.Request) -> web.Response:
@@ -158,14 +175,15 @@ async def agent_pdf(request: web.Request) -> web.Response:
     return pdf_response(fax_id, body)
 
 
-def send_view(send: FaxSend, attempts: list[FaxAttempt]) -> dict[str, Any]:
-    return {"id": send.id, "to": send.to_number, "pages": send.pages, "status": send.status,
-            "created_at": send.created_at.isoformat(), "pdf_sha256": send.pdf_sha256,
+def send_view(send: Sent) -> dict[str, Any]:
+    return {"id": send.id, "direction": "sent", "to": send.to_number, "pages": send.pages,
+            "status": send.status, "created_at": send.created_at.isoformat(),
+            "pdf_sha256": send.pdf_sha256,
             "retry_at": send.retry_at.isoformat() if send.retry_at else None,
             "attempts": [{"id": a.id, "status": a.status, "pages": a.pages, "error": a.error,
                           "started_at": a.started_at.isoformat(),
                           "ended_at": a.ended_at.isoformat() if a.ended_at else None}
-                         for a in attempts]}
+                         for a in send.attempts]}
 
 
 async def send_fax(request: web.Request) -> web.Response:
@@ -178,7 +196,7 @@ async def send_fax(request: web.Request) -> web.Response:
     send = await sender.submit(tenant_id, to, body)
     found = await sender.get(tenant_id, send.id)
     assert found is not None
-    return web.json_response(send_view(*found), status=201)
+    return web.json_response(send_view(repo.sent_of(*found)), status=201)
 
 
 async def get_send(request: web.Request) -> web.Response:
@@ -186,7 +204,7 @@ async def get_send(request: web.Request) -> web.Response:
     found = await request.app[SENDER].get(tenant_id, request.match_info["id"])
     if found is None:
         raise NotFound("no such fax sent", error_id="fax-not-found")
-    return web.json_response(send_view(*found))
+    return web.json_response(send_view(repo.sent_of(*found)))
 
 
 async def resend(request: web.Request) -> web.Response:
@@ -196,4 +214,4 @@ async def resend(request: web.Request) -> web.Response:
     found = await sender.get(tenant_id, send.id) if send is not None else None
     if found is None:
         raise NotFound("no such fax sent", error_id="fax-not-found")
-    return web.json_response(send_view(*found), status=201)
+    return web.json_response(send_view(repo.sent_of(*found)), status=201)

@@ -12,6 +12,9 @@ query names what a supervisor narrows it by:
 * ``number``: digits the remote number contains;
 * ``page`` (from 1) and ``size`` (one of :data:`SIZES`: a page is bounded).
 
+The tenant API (``GET /api/faxes``) takes the same query (:func:`parse_api`), except that
+without ``direction`` it lists received faxes only and ``direction=all`` lists both.
+
 A value the page does not know is a :class:`~ccari.errors.BadRequest` with a stable id
 (``bad-direction``, ``bad-status``, ``bad-period``, ``bad-number``, ``bad-page``).
 """
@@ -131,6 +134,17 @@ def parse(query: Mapping[str, str], tz: ZoneInfo) -> Filters:
                    form=form)
 
 
+def parse_api(query: Mapping[str, str], tz: ZoneInfo) -> Filters:
+    """The tenant API's filters: the page's, except ``direction``: received faxes without it
+    (all the API listed before sent ones joined the list), ``all`` for both."""
+    direction = query.get("direction", "").strip()
+    if direction not in ("", "all", *DIRECTIONS):
+        raise BadRequest(f"direction is one of all, {', '.join(DIRECTIONS)}",
+                         error_id="bad-direction")
+    return parse({**query, "direction": {"": "received", "all": ""}.get(direction, direction)},
+                 tz)
+
+
 def echo(query: Mapping[str, str]) -> dict[str, str]:
     """The form as the query filled it, for a page that refused it (shown escaped)."""
     return {name: query.get(name, "")[:64] for name in FORM}
@@ -156,6 +170,14 @@ class Received:
     contact_id: str | None
     has_pdf: bool
     agent: str | None
+    # What the API shows besides (the page does not).
+    settled_at: dt.datetime | None = None
+    tiff_sha256: str | None = None
+    pdf_sha256: str | None = None
+    state: str | None = None  # its contact's
+    agent_id: int | None = None
+    detected: bool = False
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +186,8 @@ class Attempt:
     pages: int
     error: str | None
     started_at: dt.datetime
+    id: str = ""  # its channel id (the API shows it and ended_at)
+    ended_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +199,7 @@ class Sent:
     pages: int
     retry_at: dt.datetime | None
     attempts: tuple[Attempt, ...]
+    pdf_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,9 +261,14 @@ def row(fax: Received | Sent, tz: ZoneInfo) -> Row:
                str(fax.pages), fax.status, reason, attempts, "", None, True)
 
 
+def page_count(total: int, size: int) -> int:
+    """How many pages ``total`` faxes make (at least 1)."""
+    return max(1, math.ceil(total / size))
+
+
 def page(found: Found, filters: Filters, tz: ZoneInfo) -> Page:
     """The rows of one page, and where its neighbours are."""
-    pages = max(1, math.ceil(found.total / filters.size))
+    pages = page_count(found.total, filters.size)
     return Page(tuple(row(f, tz) for f in found.faxes), found.total, filters.page, pages,
                 filters.link(filters.page - 1) if filters.page > 1 else None,
                 filters.link(filters.page + 1) if filters.page < pages else None)

@@ -25,7 +25,7 @@ from ccari import keys
 from ccari.agents.http import _agent
 from ccari.errors import BadRequest
 from ccari.fax import listing, repo
-from ccari.fax.http import SENDER, SERVICE, not_found, pdf_response
+from ccari.fax.http import document
 from ccari.provisioning.pages import _session, _tenant
 from ccari.storage.models import Tenant
 from ccari.supervisor.http import _supervisor
@@ -63,17 +63,6 @@ async def _list(request: web.Request, tenant: Tenant, template: str,
                   **common)
 
 
-async def _document(request: web.Request, tenant_id: int, sent: bool) -> web.Response:
-    fax_id = request.match_info["id"]
-    if sent:
-        body = await request.app[SENDER].pdf(tenant_id, fax_id)
-    else:
-        body = await request.app[SERVICE].pdf(tenant_id, fax_id)
-    if body is None:
-        raise not_found()
-    return pdf_response(("sent-" if sent else "") + fax_id, body)
-
-
 # ---- supervisors -----------------------------------------------------------------------------
 async def supervisor_page(request: web.Request) -> web.Response:
     if await _agent(request) is None:
@@ -85,12 +74,12 @@ async def supervisor_page(request: web.Request) -> web.Response:
 
 async def supervisor_pdf(request: web.Request) -> web.Response:
     _, _, tenant = await _supervisor(request)
-    return await _document(request, tenant.id, sent=False)
+    return await document(request, tenant.id, sent=False)
 
 
 async def supervisor_sent_pdf(request: web.Request) -> web.Response:
     _, _, tenant = await _supervisor(request)
-    return await _document(request, tenant.id, sent=True)
+    return await document(request, tenant.id, sent=True)
 
 
 # ---- the admin pages -------------------------------------------------------------------------
@@ -115,9 +104,9 @@ async def admin_page(request: web.Request) -> web.Response:
 
 async def admin_pdf(request: web.Request) -> web.Response:
     _, tenant_id, _ = await _admin(request)
-    return await _document(request, tenant_id, sent=False)
+    return await document(request, tenant_id, sent=False)
 
 
 async def admin_sent_pdf(request: web.Request) -> web.Response:
     _, tenant_id, _ = await _admin(request)
-    return await _document(request, tenant_id, sent=True)
+    return await document(request, tenant_id, sent=True)

@@ -192,13 +192,6 @@ class FaxService:
                 select(Fax).where(Fax.id == fax_id, Fax.tenant_id == tenant_id))
         return fax
 
-    async def recent(self, tenant_id: int, limit: int) -> list[tuple[Fax, Contact | None]]:
-        async with self._sessions() as s:
-            rows = await s.execute(
-                select(Fax, Contact).outerjoin(Contact, Contact.id == Fax.contact_id)
-                .where(Fax.tenant_id == tenant_id).order_by(Fax.created_at.desc()).limit(limit))
-            return [(f, c) for f, c in rows.tuples()]
-
     async def pdf(self, tenant_id: int, fax_id: str) -> bytes | None:
         fax = await self.get(tenant_id, fax_id)
         if fax is None or fax.pdf_sha256 is None:

@@ -1,0 +1,131 @@
+"""The tenant API's fax list (no PBX: the faxes are received and sent through the fax
+package's own service and sender, as on the list page's tests).
+
+What a tenant's program notices: the same filters and pages as the supervisors' list, received
+faxes with the fields they always had (sent ones only when it asks), the days on the tenant's
+clock, a filter it gets wrong refused with the page's error id, and its own faxes only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from ccari.app import Runtime
+from ccari.storage.models import Tenant
+from tests.fax.conftest import fax_pages
+from tests.fax.test_fax_list_pages import MONDAY, Faxes, faxes
+from tests.fax.test_fax_send_pbx import pdf_of
+
+__all__ = ["faxes"]
+# What GET /api/faxes showed of a received fax before sent ones joined the list.
+RECEIVED_FIELDS = {"id", "status", "pages", "sender_number", "station_id", "error", "detail",
+                   "created_at", "settled_at", "tiff_sha256", "pdf_sha256", "contact_id",
+                   "state", "agent_id", "pdf", "detected", "mode"}
+
+
+def token(rt: Runtime, slug: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {rt.demo_secrets[f'{slug}.token']}"}  # type: ignore[attr-defined]
+
+
+async def listed(client: TestClient, headers: dict[str, str], query: str = "") -> dict[str, Any]:
+    resp = await client.get("/api/faxes" + query, headers=headers)
+    body = await resp.json()
+    assert resp.status == 200, body
+    return dict(body)
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    return [f["id"] for f in body["faxes"]]
+
+
+async def in_zone(rt: Runtime, slug: str, zone: str) -> None:
+    async with rt.sessions() as s:
+        tenant = await s.scalar(select(Tenant).where(Tenant.slug == slug))
+        assert tenant is not None
+        tenant.hours = {"time_zone": zone, "weekly": []}
+        await s.commit()
+
+
+async def test_filters_and_pages_through_the_api(
+        client: TestClient, rt: Runtime, faxes: Faxes) -> None:
+    # Monday: 26 faxes that never came, one that did, one sent; then one at 02:00 UTC on
+    # Tuesday, still Monday evening on acme's clock (New York).
+    failed = [await faxes.receive("acme", "15550166", pages=0, status="FAILED",
+                                  error="NO_FAX", detail="no fax") for _ in range(26)]
+    whole = await faxes.receive("acme", "15550177", station="ADA HOME")
+    document = pdf_of(fax_pages(2))
+    sent = await faxes.send("acme", "+12015550100", document, busy_first=True)
+    faxes.clock.now = MONDAY.replace(hour=1, minute=59) + dt.timedelta(days=1)
+    late = await faxes.receive("acme", "15550188")
+    theirs = await faxes.receive("globex", "15550177")
+    theirs_sent = await faxes.send("globex", "+12015550101", document)
+    await in_zone(rt, "acme", "America/New_York")
+    acme = token(rt, "acme")
+
+    # Without a direction: received faxes, as before, with the fields they always had.
+    body = await listed(client, acme)
+    assert ids(body) == [late, whole, *reversed(failed)][:50]
+    assert (body["total"], body["page"], body["pages"], body["size"]) == (28, 1, 1, 50)
+    first = body["faxes"][1]
+    assert set(first) == RECEIVED_FIELDS | {"direction"}
+    assert (first["direction"], first["status"], first["sender_number"], first["station_id"],
+            first["pdf"]) == ("received", "received", "15550177", "ADA HOME",
+                              f"/api/faxes/{whole}/pdf")
+    assert (await client.get(first["pdf"], headers=acme)).status == 200
+
+    # Both directions in one list, newest first, paged.
+    everything = [late, sent, whole, *reversed(failed)]
+    page1 = await listed(client, acme, "?direction=all&size=25")
+    assert ids(page1) == everything[:25]
+    assert (page1["total"], page1["page"], page1["pages"], page1["size"]) == (29, 1, 2, 25)
+    page2 = await listed(client, acme, "?direction=all&size=25&page=2")
+    assert ids(page2) == everything[25:] and page2["page"] == 2
+    assert ids(await listed(client, acme, "?direction=all&size=25&page=3")) == []
+    # A sent fax: where it went, each attempt (status, pages, Asterisk's reason).
+    [out] = (await listed(client, acme, "?direction=sent"))["faxes"]
+    assert (out["id"], out["direction"], out["to"], out["pages"], out["status"]) == (
+        sent, "sent", "12015550100", 2, "sent")
+    assert [(a["status"], a["pages"], a["error"]) for a in out["attempts"]] == [
+        ("failed", 0, "user-busy"), ("sent", 2, None)]
+
+    assert ids(await listed(client, acme, "?status=failed")) == list(reversed(failed))
+    assert ids(await listed(client, acme, "?direction=all&status=sent")) == [sent]
+    assert ids(await listed(client, acme, "?direction=received&status=sent")) == []
+    assert ids(await listed(client, acme, "?direction=all&number=0177")) == [whole]
+    assert ids(await listed(client, acme, "?direction=all&number=%2B1+201+555+0100")) == [sent]
+    # Days on acme's clock: 02:00 UTC on Tuesday is Monday evening in New York.
+    assert ids(await listed(client, acme, "?direction=all&from=2026-07-07")) == []
+    assert ids(await listed(client, acme, "?direction=all&from=2026-07-06&to=2026-07-06"
+                                          "&size=100")) == everything
+
+    # Another tenant's faxes are never listed; the admin names the tenant.
+    globex = await listed(client, token(rt, "globex"), "?direction=all")
+    assert ids(globex) == [theirs_sent, theirs] and globex["total"] == 2
+    admin = {"Authorization": f"Bearer {rt.config.admin_token}"}
+    assert ids(await listed(client, admin, "?tenant=acme&direction=all&size=100")) == everything
+
+
+@pytest.mark.parametrize(("query", "error_id"), [
+    ("?direction=inbound", "bad-direction"),
+    ("?direction=%3Cb%3E", "bad-direction"),
+    ("?status=delivered", "bad-status"),
+    ("?from=2026-13-01", "bad-period"),
+    ("?from=2026-07-08&to=2026-07-01", "bad-period"),
+    ("?from=2025-01-01&to=2026-07-01", "bad-period"),  # more than a year
+    ("?number=abc", "bad-number"),
+    ("?number=" + "1" * 33, "bad-number"),
+    ("?size=1000", "bad-page"),
+    ("?size=10", "bad-page"),
+    ("?page=0", "bad-page"),
+    ("?page=two", "bad-page"),
+])
+async def test_a_filter_the_api_does_not_know_is_400_with_the_pages_error_id(
+        client: TestClient, rt: Runtime, query: str, error_id: str) -> None:
+    resp = await client.get("/api/faxes" + query, headers=token(rt, "acme"))
+    body = await resp.json()
+    assert (resp.status, body["error"]) == (400, error_id), body
+
