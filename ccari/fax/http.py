@@ -17,6 +17,7 @@
 * ``POST /api/faxes/outbound?to=<E.164>`` with an ``application/pdf`` body: send it (201,
   the send with its first attempt); the number passes the toll-fraud guard.
 * ``GET /api/faxes/outbound/{id}``: a sent fax's status and its attempts (pages, reason).
+* ``GET /api/faxes/outbound/{id}/pdf``: the document it carries, as the tenant gave it.
 * ``POST /api/faxes/outbound/{id}/resend``: a new attempt of a failed one (409
   ``fax-not-failed`` otherwise).
 
@@ -53,6 +54,7 @@ def internal_setup(service: FaxService, sender: FaxSender) -> Callable[[web.Appl
         app[SENDER] = sender
         app.router.add_post("/api/faxes/outbound", send_fax)
         app.router.add_get("/api/faxes/outbound/{id}", get_send)
+        app.router.add_get("/api/faxes/outbound/{id}/pdf", sent_pdf)
         app.router.add_post("/api/faxes/outbound/{id}/resend", resend)
         app.router.add_get("/api/faxes", list_faxes)
         app.router.add_get("/api/faxes/settings", get_settings)
@@ -147,6 +149,10 @@ async def tenant_pdf(request: web.Request) -> web.Response:
     return await document(request, await tenant_scope(request), sent=False)
 
 
+async def sent_pdf(request: web.Request) -> web.Response:
+    return await document(request, await tenant_scope(request), sent=True)
+
+
 async def delete_fax(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
     done = await request.app[SERVICE].delete(tenant_id, request.match_info["id"])
@@ -178,7 +184,7 @@ async def agent_pdf(request: web.Request) -> web.Response:
 def send_view(send: Sent) -> dict[str, Any]:
     return {"id": send.id, "direction": "sent", "to": send.to_number, "pages": send.pages,
             "status": send.status, "created_at": send.created_at.isoformat(),
-            "pdf_sha256": send.pdf_sha256,
+            "pdf_sha256": send.pdf_sha256, "pdf": f"/api/faxes/outbound/{send.id}/pdf",
             "retry_at": send.retry_at.isoformat() if send.retry_at else None,
             "attempts": [{"id": a.id, "status": a.status, "pages": a.pages, "error": a.error,
                           "started_at": a.started_at.isoformat(),

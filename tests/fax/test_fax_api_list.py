@@ -1,5 +1,5 @@
-"""The tenant API's fax list (no PBX: the faxes are received and sent through the fax
-package's own service and sender, as on the list page's tests).
+"""The tenant API's fax list and a sent fax's document (no PBX: the faxes are received and
+sent through the fax package's own service and sender, as on the list page's tests).
 
 What a tenant's program notices: the same filters and pages as the supervisors' list, received
 faxes with the fields they always had (sent ones only when it asks), the days on the tenant's
@@ -85,12 +85,14 @@ async def test_filters_and_pages_through_the_api(
     page2 = await listed(client, acme, "?direction=all&size=25&page=2")
     assert ids(page2) == everything[25:] and page2["page"] == 2
     assert ids(await listed(client, acme, "?direction=all&size=25&page=3")) == []
-    # A sent fax: where it went, each attempt (status, pages, Asterisk's reason).
+    # A sent fax: where it went, each attempt (status, pages, Asterisk's reason), its document.
     [out] = (await listed(client, acme, "?direction=sent"))["faxes"]
     assert (out["id"], out["direction"], out["to"], out["pages"], out["status"]) == (
         sent, "sent", "12015550100", 2, "sent")
     assert [(a["status"], a["pages"], a["error"]) for a in out["attempts"]] == [
         ("failed", 0, "user-busy"), ("sent", 2, None)]
+    pdf = await client.get(out["pdf"], headers=acme)
+    assert (pdf.status, await pdf.read()) == (200, document)
 
     assert ids(await listed(client, acme, "?status=failed")) == list(reversed(failed))
     assert ids(await listed(client, acme, "?direction=all&status=sent")) == [sent]
@@ -129,3 +131,29 @@ async def test_a_filter_the_api_does_not_know_is_400_with_the_pages_error_id(
     body = await resp.json()
     assert (resp.status, body["error"]) == (400, error_id), body
 
+
+async def test_a_sent_faxs_document_is_its_tenants_only(
+        client: TestClient, rt: Runtime, faxes: Faxes) -> None:
+    document = pdf_of(fax_pages(1))
+    ours = await faxes.send("acme", "+12015550100", document)
+    received = await faxes.receive("acme", "15550177")
+    theirs = await faxes.send("globex", "+12015550101", pdf_of(fax_pages(2)))
+    acme, globex = token(rt, "acme"), token(rt, "globex")
+
+    resp = await client.get(f"/api/faxes/outbound/{ours}/pdf", headers=acme)
+    assert (resp.status, resp.content_type, await resp.read()) == (200, "application/pdf",
+                                                                   document)
+    assert resp.headers["Cache-Control"] == "private, no-store"
+    # The send's own answer names its document.
+    got = await (await client.get(f"/api/faxes/outbound/{ours}", headers=acme)).json()
+    assert (got["direction"], got["pdf"]) == ("sent", f"/api/faxes/outbound/{ours}/pdf")
+    admin = {"Authorization": f"Bearer {rt.config.admin_token}"}
+    resp = await client.get(f"/api/faxes/outbound/{ours}/pdf?tenant=acme", headers=admin)
+    assert resp.status == 200
+    # Another tenant's, a received fax's id, or none: not found.
+    for headers, fax_id in ((globex, ours), (acme, theirs), (acme, received), (acme, "nope")):
+        resp = await client.get(f"/api/faxes/outbound/{fax_id}/pdf", headers=headers)
+        assert (resp.status, (await resp.json())["error"]) == (404, "fax-not-found"), fax_id
+    resp = await client.get(f"/api/faxes/outbound/{ours}/pdf?tenant=globex", headers=admin)
+    assert resp.status == 404
+    assert (await client.get(f"/api/faxes/outbound/{ours}/pdf")).status == 401
