@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccari.cluster.bus import Backoff, Handler, Handlers, Resync, decode, encode
+from ccari.cluster.nodes import app_name
 from ccari.storage.db import DATABASE_DOWN
 from ccari.tasks import TaskSet
 
@@ -108,7 +109,10 @@ class PgBus:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
+                # Named for the node: the others see it is alive (ccari.cluster.nodes).
+                conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s,
+                                             server_settings={"application_name":
+                                                              app_name(self.node)})
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _, lost=lost: lost.set())
                 await conn.add_listener(self._channel, self._received)
