@@ -87,6 +87,13 @@ class PageOffers:
                 continue
             await self._queue.pages.send(agent_id, {"type": "withdrawn", "contact_id": contact_id})
 
+    def withdraw_from(self, agent_id: int) -> None:
+        """Her pending offers' timers stop (her page is gone with its node; the queue takes
+        the contacts back, :meth:`QueueService.page_lost`)."""
+        for contact_id, (agent, _) in list(self._offered.items()):
+            if agent == agent_id:
+                self.stop_timer(contact_id)
+
     # ---- Deliverer -------------------------------------------------------------------------
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         if not self._queue.pages.connected(agent.id):

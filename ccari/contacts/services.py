@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -102,6 +103,8 @@ class QueueService:
         self.state_watchers = self.states.watchers
         # Agents a rebuilt call engaged before the router was rebuilt (see set_engaged).
         self._engaged_early: set[int] = set()
+        # Agents logged out of routing because their pages' node died (page_lost).
+        self._page_lost: set[int] = set()
         hub.watch(self.page_changed)
         # Whether this node routes, and whom it tells if not (several nodes: attach_role).
         self._role: RoutingRole = SingleNode(hub)
@@ -182,6 +185,7 @@ class QueueService:
         async with self._lock:
             self._started = False
             self.router = Router(self.router.rules)
+            self._page_lost.clear()
             if self._ticker_task is not None:
                 self._ticker_task.cancel()
                 self._ticker_task = None
@@ -369,6 +373,9 @@ class QueueService:
     async def _page_update(self, agent_id: int) -> None:
         """Her page media slots follow whether a page of hers is open now (read now, so
         updates running late or out of order still end on the current state)."""
+        if agent_id in self._page_lost and self.pages.connected(agent_id):
+            await self._page_back(agent_id)
+            return
         agent = self._agents.get(agent_id)
         offers: list[Offer] = []
         async with self._lock:
@@ -383,6 +390,46 @@ class QueueService:
                      else self.states.shown)(agent_id)
                 offers = self.router.agent_update(self._router_agent(agent), self._clock())
         await self._apply(offers)
+
+    async def page_lost(self, agent_id: int) -> None:
+        """Her pages went with a node that died (several nodes): what was offered to her goes
+        back to its place in the queue with no miss counted (she did nothing wrong), and she
+        is logged out of routing, so shown, until a page of hers opens again on any node
+        (:meth:`_page_update`); the presence she chose stays saved."""
+        async with self._sessions() as s:
+            offered = list(await s.scalars(select(Contact.id).where(
+                Contact.state == State.OFFERED, Contact.agent_id == agent_id)))
+
+        def requeued(s: Session) -> None:
+            for contact_id in offered:
+                row = repo.get_sync(s, contact_id)
+                if row is not None and row.state == State.OFFERED and row.agent_id == agent_id:
+                    repo.apply_sync(s, row, Fact.DECLINED, at=utc(self._clock()),
+                                    agent_id=None, agent_channel_id=None)
+
+        await self.writes.run(requeued)  # saved first: the router's new offers find them queued
+        offers: list[Offer] = []
+        async with self._lock:
+            if self._started and self.agent_state(agent_id) != "logged_out":
+                log.warning("agent %s: her page's node is gone; logged out until it is back",
+                            agent_id)
+                offers = self.router.agent_logout(str(agent_id), self._clock())
+                self._page_lost.add(agent_id)
+        await self._apply(offers)
+        await self._push_state(agent_id, offer=None)
+
+    async def _page_back(self, agent_id: int) -> None:
+        """A page of hers opened again after her node died: logged in with her saved
+        presence (unless she logged out meanwhile)."""
+        self._page_lost.discard(agent_id)
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            return
+        async with self._sessions() as s:
+            row = await agents_repo.get(s, agent.tenant_id, agent_id)
+        if row is not None and row.presence in ("ready", "not_ready"):
+            log.info("agent %s: a page of hers is back", agent_id)
+            await self.route_presence(row, row.presence)
 
     def phone_reachable(self, agent_id: int) -> bool:
         agent = self._agents.get(agent_id)
