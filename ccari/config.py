@@ -338,6 +338,10 @@ class ClusterConfig:
     # How often a follower tries to take the routing leadership, and the leader checks
     # that its lock's connection is alive (seconds).
     leader_check_s: float = 1.0
+    # A node whose listening connection has been gone this long is dead (killed, its host
+    # lost): the leader forgets its agent pages, withdraws what it offered to them (no miss
+    # counted) and shows their agents logged out until a page of theirs opens again.
+    node_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -443,6 +447,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError("cluster.enabled needs a postgresql database.url")
     if not (cfg.cluster.reconnect_max_s > 0 and cfg.cluster.leader_check_s > 0):
         raise ConfigError("cluster.reconnect_max_s and cluster.leader_check_s must be positive")
+    if not cfg.cluster.node_timeout_s > cfg.cluster.reconnect_max_s:
+        raise ConfigError("cluster.node_timeout_s must be above cluster.reconnect_max_s "
+                          "(a node reconnecting its listener is not dead)")
     for name in ("internal_port", "public_port"):
         port = getattr(cfg.web, name)
         if not 0 <= port < 65536:

@@ -49,6 +49,7 @@ class ClusterPages:
         hub.watch(self._here_changed)
         bus.subscribe(TOPIC, self._told)
         bus.on_resync(self.load)
+        bus.on_resync(self.announce)
 
     async def start(self) -> None:
         async with self._sessions() as s:
@@ -77,6 +78,19 @@ class ClusterPages:
         for agent_id in sorted(set(was) | set(now)):
             if was.get(agent_id) != now.get(agent_id):
                 self._changed(agent_id)
+
+    async def announce(self) -> None:
+        """This node's pages, said again (after its listener was away: the leader may have
+        taken it for dead and forgotten them, ccari.cluster.nodes)."""
+        for agent_id in sorted(self._hub.agent_ids()):
+            await self._record(agent_id)
+
+    async def forgotten(self, agent_ids: list[int]) -> None:
+        """A dead node's rows of these agents were deleted: read again here, told to the
+        others."""
+        await self.load()
+        for agent_id in agent_ids:
+            await self._bus.publish(TOPIC, {"k": "page", "a": agent_id})
 
     # ---- Pages ---------------------------------------------------------------------------
     def connected(self, agent_id: int) -> bool:

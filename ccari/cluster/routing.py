@@ -41,6 +41,16 @@ class ClusterRole:
         self.pages: Pages = self.cluster_pages
         bus.subscribe(TOPIC, self._told)
 
+    async def pages_lost(self, node: str, agent_ids: list[int]) -> None:
+        """``node`` died (ccari.cluster.nodes): its pages are gone.  An agent left with no
+        page anywhere has her offers withdrawn (no miss counted: she did nothing wrong) and
+        is logged out of routing until a page of hers opens again, on any node."""
+        await self.cluster_pages.forgotten(agent_ids)
+        for agent_id in agent_ids:
+            if not self.cluster_pages.connected(agent_id):
+                self._offers.withdraw_from(agent_id)
+                await self._queue.page_lost(agent_id)
+
     def leads(self) -> bool:
         return self._leadership.leading
 

@@ -24,6 +24,7 @@ from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.waits import eventually
 
 CHECK_S = 0.2
+NODE_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -80,7 +81,7 @@ def node_config(tmp_path: Path, url: str, name: str) -> Config:
                    web=replace(base.web, secret_key="test-secret-key"),
                    smtp=replace(base.smtp, intake_port=0),
                    cluster=ClusterConfig(enabled=True, reconnect_max_s=0.5,
-                                         leader_check_s=CHECK_S))
+                                         leader_check_s=CHECK_S, node_timeout_s=NODE_TIMEOUT_S))
 
 
 @pytest.fixture
