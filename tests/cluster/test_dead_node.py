@@ -68,6 +68,10 @@ async def test_the_leader_forgets_a_dead_nodes_pages_without_a_miss(
     assert rows[waiting].state == State.QUEUED
     assert presence == "ready"  # no miss counted: the presence she chose stays
     assert leader.rt.queue.agent_reason(alice_id) is None
+    sam = await leader.agent("acme", "sam", ready=False)  # the supervisor, on the leader
+    agents = (await (await sam.http.get("/supervisor/api/pending")).json())["agents"]
+    assert {a["id"]: (a["state"], a["reason"]) for a in agents}[alice_id] == (
+        "logged_out", None)
 
     # Her page back, through the leader's node: logged in again as she was (ready) and
     # offered both.
