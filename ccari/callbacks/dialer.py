@@ -48,7 +48,8 @@ from ccari.callbacks.models import CallbackAttempt
 from ccari.callbacks.services import CallbackService
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import Fact
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.queue_core import utc
+from ccari.contacts.services import QueueService
 from ccari.errors import CcariError
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet

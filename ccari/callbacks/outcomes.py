@@ -19,7 +19,7 @@ from ccari.callbacks.models import Callback
 from ccari.config import CallbacksConfig
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import Fact
-from ccari.contacts.services import utc
+from ccari.contacts.queue_core import utc
 
 log = logging.getLogger(__name__)
 

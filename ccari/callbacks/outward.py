@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.callbacks import guard, repo
 from ccari.callbacks.limits import Limiter, Limits
-from ccari.contacts.services import utc
+from ccari.contacts.queue_core import utc
 from ccari.errors import CcariError
 from ccari.storage.models import AdmissionDecision
 

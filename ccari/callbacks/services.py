@@ -43,8 +43,9 @@ from ccari.callbacks.scheduler import Scheduler
 from ccari.config import CallbacksConfig
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import Fact
+from ccari.contacts.queue_core import utc
 from ccari.contacts.routing import requirements_from
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.services import QueueService
 from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import routing_attributes_for
 from ccari.errors import BadRequest, Conflict, NotFound

@@ -29,8 +29,9 @@ from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import Fact
+from ccari.contacts.queue_core import utc
 from ccari.contacts.screenpop import screen_pop
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Conflict, NotFound
 from ccari.public import repo as public_repo
 from ccari.storage.models import Agent, Contact

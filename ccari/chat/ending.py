@@ -30,7 +30,8 @@ from ccari.contacts import repo as contacts_repo
 from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import Fact
 from ccari.contacts.offers import PageOffers
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.queue_core import utc
+from ccari.contacts.services import QueueService
 from ccari.errors import CcariError
 from ccari.storage.models import Agent, Contact
 

@@ -35,7 +35,8 @@ from ccari.contacts import repo as contacts_repo
 from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import State
 from ccari.contacts.offers import PageOffers
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.queue_core import utc
+from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Conflict, NotFound
 from ccari.public import repo as public_repo
 from ccari.public.ratelimit import Limiters

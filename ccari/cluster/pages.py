@@ -26,8 +26,8 @@ from ccari.cluster import repo
 from ccari.cluster.bus import Bus, PayloadTooLarge
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import State
+from ccari.contacts.queue_core import utc
 from ccari.contacts.screenpop import screen_pop
-from ccari.contacts.services import utc
 from ccari.tasks import TaskSet
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from ccari.agents.notifier import AgentHub
 from ccari.cluster.bus import MAX_PAYLOAD, Bus, PayloadTooLarge
 from ccari.cobrowse import repo
 from ccari.cobrowse.relay import Live
-from ccari.contacts.services import utc
+from ccari.contacts.queue_core import utc
 from ccari.tasks import TaskSet
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ from ccari.cobrowse.core import (
 from ccari.cobrowse.models import CobrowseSession, CobrowseSettings
 from ccari.cobrowse.relay import MAX_WATCHERS, Live, close_socket
 from ccari.contacts import repo as contacts_repo
-from ccari.contacts.services import utc
+from ccari.contacts.queue_core import utc
 from ccari.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests
 from ccari.public.origins import Origins
 from ccari.public.tokens import CustomerSession

@@ -29,8 +29,9 @@ from ccari.agents.commands import AgentCommands, field
 from ccari.contacts import lifecycle, repo
 from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import Fact, State
+from ccari.contacts.queue_core import utc
 from ccari.contacts.screenpop import screen_pop
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.services import QueueService
 from ccari.errors import Conflict, NotFound
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet

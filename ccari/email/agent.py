@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.agents.commands import AgentCommands, field
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo as contacts
-from ccari.contacts.services import utc
+from ccari.contacts.queue_core import utc
 from ccari.email import repo
 from ccari.email.outbound import Outbox
 from ccari.email.services import EmailService, view

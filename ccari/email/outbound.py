@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari import logs
 from ccari.agents.notifier import AgentHub
 from ccari.config import SmtpConfig
-from ccari.contacts.services import utc
+from ccari.contacts.queue_core import utc
 from ccari.email import repo
 from ccari.email.models import EmailMessage
 from ccari.tasks import TaskSet

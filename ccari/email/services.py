@@ -26,7 +26,8 @@ from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts
 from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import Command, Fact, State
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.queue_core import utc
+from ccari.contacts.services import QueueService
 from ccari.email import headers as hdr
 from ccari.email import mime, repo
 from ccari.email.models import EmailMessage, Mailbox

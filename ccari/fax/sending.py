@@ -37,7 +37,7 @@ from ccari.ari import ids as ari_ids
 from ccari.ari.errors import AriConflict, AriError
 from ccari.callbacks import repo as callbacks_repo
 from ccari.callbacks.outward import OutwardGuard
-from ccari.contacts.services import utc
+from ccari.contacts.queue_core import utc
 from ccari.errors import CcariError, Conflict
 from ccari.fax.core import Report, reason, retry
 from ccari.fax.models import FaxAttempt, FaxSend

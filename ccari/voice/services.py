@@ -39,7 +39,8 @@ from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.queue_core import utc
+from ccari.contacts.services import QueueService
 from ccari.provisioning.schemas import TENANT_PROMPT
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import DATABASE_DOWN

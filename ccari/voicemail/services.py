@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import Fact
-from ccari.contacts.services import QueueService, utc
+from ccari.contacts.queue_core import utc
+from ccari.contacts.services import QueueService
 from ccari.crm.entitlements import routing_attributes_for
 from ccari.voicemail.models import Voicemail
 

@@ -7,7 +7,7 @@ import pytest
 from ccari.agents.phones import unreachable_phones
 from ccari.ari.events import ChannelHangupRequest, parse_event
 from ccari.ari.models import Endpoint
-from ccari.contacts.services import router_agent
+from ccari.contacts.routing import router_agent
 from ccari.routing import Medium
 from ccari.storage.models import Agent
 from ccari.voice.causes import dead_call_disposition, from_hangup_request, replaces

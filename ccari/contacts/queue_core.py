@@ -1,0 +1,274 @@
+"""The universal queue's core: the routing core under one lock, rebuilt from the database.
+
+The routing core (``ccari.routing``) decides; this records each decision in the database
+(save first), then asks the medium's deliverer to act on it (ring the agent's phone, push a
+chat...).  All router calls go through one lock so decisions are made from one consistent
+state; delivery happens outside the lock.  The agents' side is in
+:mod:`ccari.contacts.queue_agents`, the contacts' side in :mod:`ccari.contacts.services`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from ccari import heap, logs
+from ccari.agents import repo as agents_repo
+from ccari.agents.notifier import AgentHub, Pages
+from ccari.contacts import repo
+from ccari.contacts.lifecycle import Fact, State
+from ccari.contacts.role import RoutingRole, SingleNode
+from ccari.contacts.routing import restore_args, router_agent
+from ccari.contacts.states import AgentStates
+from ccari.routing import Agent as RouterAgent
+from ccari.routing import AgentState, Medium, Offer, Router, RoutingError, Rules
+from ccari.storage.batch import GroupCommit
+from ccari.storage.models import Agent, Contact
+from ccari.tasks import TaskSet
+from ccari.tenants import repo as tenants_repo
+
+log = logging.getLogger(__name__)
+
+
+class Deliverer(Protocol):
+    async def deliver(self, contact: Contact, agent: Agent) -> None:
+        """Start presenting ``contact`` to ``agent`` (ring the phone, open the chat...)."""
+
+
+def utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+class QueueCore:
+    """The router and what it needs of the rows; the agents' and the contacts' sides are
+    built on it (:class:`ccari.contacts.services.QueueService`)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        hub: AgentHub,
+        *,
+        node: str,
+        clock: Callable[[], float] = time.time,
+        rules: Rules | None = None,
+        writes: GroupCommit | None = None,
+    ) -> None:
+        self._sessions = sessions
+        # The shared commits of the hot path (offers here; calls and admission join them).
+        self.writes = writes or GroupCommit(sessions, name="queue")
+        self._hub = hub
+        self._node = node
+        self._clock = clock
+        self.router = Router(rules or Rules())
+        self._started = False
+        self._lock = asyncio.Lock()
+        self._deliverers: dict[str, Deliverer] = {}
+        self._tasks = TaskSet("queue")
+        self._wake = asyncio.Event()
+        # Agent rows (phone, tenant, skills) by id: the router holds ids, offers need the rows.
+        self._agents: dict[int, Agent] = {}
+        # Their routing attributes (rows read at start leave their skills unloaded).
+        self._attributes: dict[int, agents_repo.Attributes] = {}
+        # Phones Asterisk reports unreachable (ccari.agents.phones): their agents get no calls.
+        self._unreachable: frozenset[str] = frozenset()
+        # Whether an agent's site has room for one more call (ccari.sites' bandwidth): an
+        # agent without is offered no voice, like one whose phone is unreachable.
+        self.voice_room: Callable[[Agent], bool] = lambda agent: True
+        self._roomless: set[int] = set()
+        # Media presented on the agent page: offered only to agents with a page open.
+        self._page_media: set[Medium] = set()
+        self._closed = False
+        # Her state told to her pages and to the state watchers (the reports' state log).
+        self.states = AgentStates(lambda a: (self.agent_state(a), self.agent_reason(a)), clock)
+        self.state_watchers = self.states.watchers
+        # Agents a rebuilt call engaged before the router was rebuilt (see set_engaged).
+        self._engaged_early: set[int] = set()
+        # Agents logged out of routing because their pages' node died (page_lost).
+        self._page_lost: set[int] = set()
+        # Whether this node routes, and whom it tells if not (several nodes: attach_role).
+        self._role: RoutingRole = SingleNode(hub)
+        self._ticker_task: asyncio.Task[Any] | None = None
+
+    def attach_role(self, role: RoutingRole) -> None:
+        """Several nodes (``ccari.cluster``): this node's part in routing, given once, before
+        :meth:`start`."""
+        if self._started:
+            raise RuntimeError("the routing role is attached before the queue starts")
+        self._role = role
+
+    @property
+    def pages(self) -> Pages:
+        """The agent pages routing tells of offers and states (every node's, if several)."""
+        return self._role.pages
+
+    def register(self, medium: str, deliverer: Deliverer, *, on_page: bool = False) -> None:
+        """``deliverer`` presents ``medium``; ``on_page``: on the agent page, so only agents
+        with a page open are offered it (the others keep their other media)."""
+        self._deliverers[medium] = deliverer
+        if on_page:
+            self._page_media.add(Medium(medium))
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Rebuild the router from the database: the store is the record of truth.
+
+        Before this runs (while the voice side reconciles with Asterisk, or a mail intake
+        already accepts mail) router calls are skipped: what they would change is in the
+        database that this reads.  The read and the restore happen under the lock, so a
+        contact saved meanwhile is either read here or routed right after.
+
+        An offer pending on an agent page when the previous process ended lived only in
+        that process (its page message and its timer): the contact goes back to the queue
+        in its place, to be offered again, and the agent is not held by it.
+
+        What it builds lives as long as the process: built without the cyclic garbage
+        collector's passes, then frozen (:mod:`ccari.heap`)."""
+        async with self._lock:
+            with heap.long_lived():
+                now = self._clock()
+                async with self._sessions() as s:
+                    roster = await agents_repo.roster(s)
+                    open_ = await repo.routed_rows(
+                        s, None if self._role.routes_all_nodes else self._node)
+                    holds = await tenants_repo.blend_holds(s)
+                    await repo.requeue_lapsed(s, open_, self._page_media, at=utc(now))
+                in_progress, waiting = restore_args(open_)
+                for agent, attributes in roster:
+                    self._agents[agent.id] = agent
+                    self._attributes[agent.id] = attributes
+                agents = [agent for agent, _ in roster]
+                for tenant_id, hold in sorted(holds.items()):  # the router is empty: no offers
+                    self.router.set_hold_after(str(tenant_id), hold, now)
+                # On a call rebuilt before this (a consult, a conference): restored away,
+                # then marked in a call, so that its end makes her ready again.
+                engaged = {str(a.id) for a in agents
+                           if a.id in self._engaged_early and a.presence == "ready"}
+                offers = self.router.restore(
+                    now,
+                    agents=[(self._router_agent(a), AgentState.NOT_READY if str(a.id) in engaged
+                             else AgentState(a.presence)) for a in agents
+                            if a.presence in ("ready", "not_ready")],
+                    in_progress=in_progress,
+                    waiting=waiting,
+                )
+                for aid in sorted(engaged):
+                    offers += self.router.agent_engaged(aid, now)
+                self._engaged_early.clear()
+            self._started = True
+        await self._apply(offers)
+        self._ticker_task = self._tasks.spawn(self._ticker(), "ticker")
+
+    async def stop_routing(self) -> None:
+        """This node no longer routes (it lost the cluster's leadership): the router is
+        emptied; :meth:`start` rebuilds it from the database if it leads again."""
+        async with self._lock:
+            self._started = False
+            self.router = Router(self.router.rules)
+            self._page_lost.clear()
+            if self._ticker_task is not None:
+                self._ticker_task.cancel()
+                self._ticker_task = None
+            heap.release()  # the old router's objects are the collector's again
+        log.info("queue: this node no longer routes")
+
+    async def _decide(self, fn: Callable[..., list[Offer]], *args: Any, **kw: Any) -> None:
+        """Ask the router, then act on its offers.  Stale ids (a contact that ended while
+        an event was in flight) are expected and only logged."""
+        async with self._lock:
+            if not self._started:
+                return
+            try:
+                offers = fn(*args, **kw)
+            except RoutingError as exc:
+                log.debug("router: %s", exc)
+                return
+        await self._apply(offers)
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._tasks.close()
+        heap.release()
+
+    # ---- agents as routing sees them ---------------------------------------------------
+    def _router_agent(self, agent: Agent) -> RouterAgent:
+        room = self.voice_room(agent)
+        if room:
+            self._roomless.discard(agent.id)
+        else:
+            self._roomless.add(agent.id)
+        return router_agent(agent, phone=room and agent.phone_username not in self._unreachable,
+                            page=self.pages.connected(agent.id), page_media=self._page_media,
+                            attributes=self._attributes.get(agent.id))
+
+    def agent_state(self, agent_id: int) -> str:
+        try:
+            return str(self.router.agent_state(str(agent_id)))
+        except RoutingError:
+            return "logged_out"
+
+    def agent_reason(self, agent_id: int) -> str | None:
+        """Why the agent is not ready when ccari made it so (``missed_offer``), else None."""
+        reason = self.router.agent_reason(str(agent_id))
+        return None if reason is None else reason.value
+
+    async def _push_state(self, agent_id: int, **extra: Any) -> None:
+        await self.states.push(self.pages, agent_id, **extra)
+
+    async def _sync_states(self) -> None:
+        if self._started:  # a router not rebuilt (or not this node's) knows no states
+            await self.states.sync(self.pages, self.router.touched_agents, self._agents)
+
+    # ---- decisions ---------------------------------------------------------------------
+    async def _apply(self, offers: list[Offer]) -> None:
+        """Save each offer, then hand it to its medium's deliverer."""
+        for offer in offers:
+            agent_id = int(offer.agent_id)
+            agent = self._agents.get(agent_id)
+
+            def offered(s: Session, item_id: str = offer.item_id,
+                        agent_id: int = agent_id) -> Contact | None:
+                contact = repo.get_sync(s, item_id)
+                if contact is None or contact.state != State.QUEUED:
+                    return None
+                if not self._role.fence(s):
+                    return None  # a router this node no longer leads
+                return repo.apply_sync(s, contact, Fact.OFFERED, at=utc(self._clock()),
+                                       agent_id=agent_id, offer_count=contact.offer_count + 1)
+
+            contact = await self.writes.run(offered) if agent is not None else None
+            if contact is None or agent is None:
+                log.warning("offer for %s to agent %s is stale", offer.item_id, agent_id)
+                continue
+            with logs.contact(contact.id, contact.tenant_id):  # and its delivery's lines
+                log.info("contact %s offered to agent %s", contact.id, agent_id)
+                deliverer = self._deliverers.get(contact.medium)
+                if deliverer is None:
+                    log.error("no deliverer for medium %s", contact.medium)
+                    continue
+                self._tasks.spawn(deliverer.deliver(contact, agent), f"deliver-{contact.id}")
+        self._wake.set()
+        await self._sync_states()
+
+    async def _ticker(self) -> None:
+        """Relaxation steps and scheduled times: call the router's tick when one is due."""
+        while True:
+            deadline = self.router.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            self._wake.clear()
+            try:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+                continue
+            except TimeoutError:
+                pass
+            async with self._lock:
+                offers = self.router.tick(self._clock())
+            await self._apply(offers)
