@@ -32,7 +32,14 @@ import aiohttp
 
 from ccari.ari.backoff import Backoff, ReconnectPolicy
 from ccari.ari.dispatch import KeyedDispatcher
-from ccari.ari.errors import AriError, AriRequestError, AriTimeout, AriUnavailable, error_for_status
+from ccari.ari.errors import (
+    AriDisconnected,
+    AriError,
+    AriRequestError,
+    AriTimeout,
+    AriUnavailable,
+    error_for_status,
+)
 from ccari.ari.events import ApplicationReplaced, Event, event_key, event_types, parse_event
 from ccari.ari.rest import AriRest, Params, _clean, _error_message
 from ccari.tasks import ready_or_ended
@@ -223,7 +230,7 @@ class AriClient(AriRest):
             self._live_ws = None
             for reply in self._replies.values():
                 if not reply.done():
-                    reply.set_exception(AriUnavailable("ARI websocket closed before the answer"))
+                    reply.set_exception(AriDisconnected("ARI websocket closed before the answer"))
             await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
 
     async def _set_filter(self) -> None:
@@ -265,7 +272,7 @@ class AriClient(AriRest):
         except TimeoutError as exc:
             raise AriTimeout(f"{method} {path}: no answer within {total}s") from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
-            raise AriUnavailable(f"{method} {path}: {exc!r}") from exc
+            raise AriDisconnected(f"{method} {path}: {exc!r}") from exc
         finally:
             self._replies.pop(request_id, None)
         if status >= 400:

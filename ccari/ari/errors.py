@@ -2,7 +2,8 @@
 
 ``AriError`` → ``AriNotFound`` (404), ``AriConflict`` (409), ``AriRequestError`` (other 4xx),
 ``AriUnavailable`` (connection errors, 5xx) → ``AriTimeout`` (no answer in time: the outcome
-of a non-idempotent request such as an originate is unknown; reconcile, never retry blindly).
+of a non-idempotent request such as an originate is unknown; reconcile, never retry blindly)
+and ``AriDisconnected`` (the events websocket carrying the request closed first).
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class AriUnavailable(AriError):
 
     error_id = "pbx-unavailable"
     status = 503
+
+
+class AriDisconnected(AriUnavailable):
+    """ccari's link to the PBX closed before the answer (a restart, a cut): whether the
+    request was applied is for the reconcile after the reconnect to find out."""
 
 
 class AriTimeout(AriUnavailable):

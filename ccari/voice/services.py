@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.agents.notifier import AgentHub
 from ccari.ari import AriClient, ids
-from ccari.ari.errors import AriError
+from ccari.ari.errors import AriDisconnected, AriError
 from ccari.ari.ids import Kind
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
@@ -228,6 +228,14 @@ class VoiceService:
         try:
             await self._ari.answer(call.channel_id)
             return True
+        except AriDisconnected as exc:
+            # ccari's own link went (a restart, a cut), not the caller: the call is forgotten
+            # here, and the reconcile after the reconnect (or the next process's) finds its
+            # contact in the IVR with no call in memory, and answers and treats the caller.
+            log.info("contact %s: answer left to the reconcile: %s", call.contact_id, exc)
+            call.cancel_timers()
+            self.calls.remove(call)
+            return False
         except AriError as exc:
             # Gone already (404/409), or Asterisk could not answer it (a caller who gave
             # up under load): the hangup event completes the contact.
