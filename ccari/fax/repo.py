@@ -20,38 +20,25 @@ from ccari.fax.models import Fax, FaxAttempt, FaxSend
 from ccari.storage.models import Agent, Contact, Tenant
 
 
-def _received(tenant_id: int, f: Filters) -> Any:
-    query = select(literal("received", String).label("direction"), Fax.id.label("id"),
-                   Fax.created_at.label("created_at")).where(Fax.tenant_id == tenant_id)
+def _side(direction: str, model: Any, number: Any, tenant_id: int, f: Filters) -> Any:
+    """One direction's ids and times under the filters (``number``: its remote number)."""
+    query = select(literal(direction, String).label("direction"), model.id.label("id"),
+                   model.created_at.label("created_at")).where(model.tenant_id == tenant_id)
     if f.status:
-        query = query.where(Fax.status == f.status)
+        query = query.where(model.status == f.status)
     if f.since:
-        query = query.where(Fax.created_at >= f.since)
+        query = query.where(model.created_at >= f.since)
     if f.until:
-        query = query.where(Fax.created_at < f.until)
+        query = query.where(model.created_at < f.until)
     if f.number:
-        query = query.where(Fax.sender_number.contains(f.number, autoescape=True))
-    return query
-
-
-def _sent(tenant_id: int, f: Filters) -> Any:
-    query = select(literal("sent", String).label("direction"), FaxSend.id.label("id"),
-                   FaxSend.created_at.label("created_at")).where(FaxSend.tenant_id == tenant_id)
-    if f.status:
-        query = query.where(FaxSend.status == f.status)
-    if f.since:
-        query = query.where(FaxSend.created_at >= f.since)
-    if f.until:
-        query = query.where(FaxSend.created_at < f.until)
-    if f.number:
-        query = query.where(FaxSend.to_number.contains(f.number, autoescape=True))
+        query = query.where(number.contains(f.number, autoescape=True))
     return query
 
 
 async def listing(s: AsyncSession, tenant_id: int, f: Filters) -> Found:
     """The tenant's faxes the filters let through: how many, and one page of them."""
-    parts = ([_received(tenant_id, f)] if f.received() else []) + (
-        [_sent(tenant_id, f)] if f.sent() else [])
+    parts = ([_side("received", Fax, Fax.sender_number, tenant_id, f)] if f.received() else []) + (
+        [_side("sent", FaxSend, FaxSend.to_number, tenant_id, f)] if f.sent() else [])
     if not parts:
         return Found(0, ())
     both = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
