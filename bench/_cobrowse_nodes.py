@@ -22,17 +22,15 @@ import contextlib
 import datetime as dt
 import json
 import random
-import socket
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from sqlalchemy import select
 
+from bench._common import serving
 from ccari.app import Runtime, internal_app, public_app, runtime
 from ccari.config import ClusterConfig, Config, DatabaseConfig
 from ccari.contacts import repo as contacts_repo
@@ -45,10 +43,6 @@ from tests.support.agent_web import open_agent_page
 WARMUP = 2  # batches per session not counted
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -58,16 +52,6 @@ class Served:
     internal: str
 
 
-@contextlib.asynccontextmanager
-async def _serving(app: web.Application) -> AsyncIterator[str]:
-    port = free_port()
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def snapshot(rng: random.Random, now_ms: float) -> dict[str, Any]:
@@ -126,8 +110,8 @@ async def _nodes(stack: contextlib.AsyncExitStack, tmp: Path, url: str,
                 await s.commit()
             await engine.dispose()
         rt = await stack.enter_async_context(runtime(cfg, with_pbx=False))
-        internal = await stack.enter_async_context(_serving(internal_app(rt)))
-        public = await stack.enter_async_context(_serving(public_app(rt)))
+        internal = await stack.enter_async_context(serving(internal_app(rt)))
+        public = await stack.enter_async_context(serving(public_app(rt)))
         out.append(Served(rt, public, internal))
     return out, sec
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from aiohttp import web
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -42,3 +46,23 @@ def _fmt(value: object) -> str:
             return str(value)
         return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
     return str(value)
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(app: web.Application, port: int | None = None) -> AsyncIterator[str]:
+    """``app`` served on the loopback (on ``port``, or a free one); yields its base URL."""
+    port = port or free_port()
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

@@ -35,19 +35,15 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
-import socket
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from playwright.async_api import Frame, Page
 from sqlalchemy import select
 
-from bench._common import percentile, table
+from bench._common import free_port, percentile, serving, table
 from ccari.app import internal_app, public_app, runtime
 from ccari.config import Config, DatabaseConfig
 from ccari.contacts import repo as contacts_repo
@@ -84,21 +80,6 @@ CUSTOM = """(n) => { const t = performance.timeOrigin + performance.now();
   window.rrweb.record.addCustomEvent("bench", {n}); return t; }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def serving(app: web.Application, port: int) -> AsyncIterator[str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def prepare(tmp: Path) -> tuple[Config, dict[str, Any]]:
