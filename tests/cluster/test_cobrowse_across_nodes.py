@@ -61,6 +61,18 @@ async def mirror(page: Any, contact_id: str) -> aiohttp.ClientWebSocketResponse:
     return ws
 
 
+async def link(agent: Any, customer: aiohttp.ClientWebSocketResponse,
+               contact_id: str) -> dict[str, Any]:
+    """The agent links the customer's sharing (the code her page shows) to the contact;
+    the customer's page is told (across nodes when they differ).  Returns her hello."""
+    hello = await receive(customer, "hello")
+    await agent.ws.send_json({"type": "cobrowse.link", "contact_id": contact_id,
+                              "code": hello["code"]})
+    assert (await receive(agent.ws, "cobrowse.linked"))["contact_id"] == contact_id
+    await receive(customer, "linked")
+    return hello
+
+
 async def until_status(view: aiohttp.ClientWebSocketResponse, **want: Any) -> dict[str, Any]:
     while True:
         status = await receive(view, "status")
@@ -73,11 +85,7 @@ async def test_customer_on_one_node_agent_mirror_on_the_other(two_nodes: tuple[N
     alice = await b.agent("acme", "alice", ready=False)
     contact_id = await connected_contact(b, "acme", "alice")
     async with customer_on(a) as customer:
-        hello = await receive(customer, "hello")
-        await alice.ws.send_json({"type": "cobrowse.link", "contact_id": contact_id,
-                                  "code": hello["code"]})
-        assert (await receive(alice.ws, "cobrowse.linked"))["contact_id"] == contact_id
-        await receive(customer, "linked")  # said on b, delivered on a
+        await link(alice, customer, contact_id)  # said on b, delivered on a
 
         view = await mirror(alice, contact_id)
         await until_status(view, customer=True)  # told by the customer's node
@@ -135,10 +143,7 @@ async def test_the_customer_stopping_on_her_node_closes_the_mirror_on_the_other(
     alice = await b.agent("acme", "alice", ready=False)
     contact_id = await connected_contact(b, "acme", "alice")
     async with customer_on(a) as customer:
-        hello = await receive(customer, "hello")
-        await alice.ws.send_json({"type": "cobrowse.link", "contact_id": contact_id,
-                                  "code": hello["code"]})
-        await receive(customer, "linked")
+        await link(alice, customer, contact_id)
         view = await mirror(alice, contact_id)
         await until_status(view, customer=True)
         await customer.send_json({"type": "stop"})
@@ -186,10 +191,7 @@ async def test_a_customer_whose_page_comes_back_through_the_other_node_stays_mir
     batch = {"type": "events", "events": [{"type": 3, "timestamp": 1, "data": {"source": 1}}]}
     async with aiohttp.ClientSession() as http:
         customer = await page_on(a, http)
-        hello = await receive(customer, "hello")
-        await alice.ws.send_json({"type": "cobrowse.link", "contact_id": contact_id,
-                                  "code": hello["code"]})
-        await receive(customer, "linked")
+        hello = await link(alice, customer, contact_id)
         view = await mirror(alice, contact_id)
         await until_status(view, customer=True)
         await customer.close()
