@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import tempfile
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,25 +108,39 @@ def free_tcp_port(ip: str = "127.0.0.1") -> int:
     return free_port(ip, socket.SOCK_STREAM)
 
 
+# The ports lately handed out in this process: the kernel may give a just-closed port again,
+# so two picks before either is bound (a phone's SIP port, then its SIPp's media port) could
+# otherwise land on one port. A port bound since then is refused by the kernel anyway.
+_HANDED_OUT: OrderedDict[tuple[int, int], None] = OrderedDict()
+_REMEMBERED = 4096
+
+
 def free_port(ip: str, kind: int = socket.SOCK_DGRAM, *, even_pair: bool = False) -> int:
-    """A port that is free now on ``ip`` (with ``even_pair``: even, and port+2 free too)."""
+    """A port that is free now on ``ip`` and not lately handed out in this process (with
+    ``even_pair``: even, and the next three free too: RTP, RTCP and a second stream)."""
     for _ in range(200):
         with socket.socket(socket.AF_INET, kind) as s:
             s.bind((ip, 0))
             port = int(s.getsockname()[1])
-        if not even_pair:
-            return port
-        port &= ~1
-        if port < 1024 or port > 65000:
+        if even_pair:
+            port &= ~1
+        span = range(port, port + (4 if even_pair else 1))
+        if port < 1024 or port > 65000 or any((kind, p) in _HANDED_OUT for p in span):
             continue
-        try:
-            with socket.socket(socket.AF_INET, kind) as a, socket.socket(socket.AF_INET, kind) as b:
-                a.bind((ip, port))
-                b.bind((ip, port + 2))
-            return port
-        except OSError:
-            continue
-    raise SippError(f"no free port pair found on {ip}")
+        if even_pair:
+            try:
+                with socket.socket(socket.AF_INET, kind) as a, \
+                        socket.socket(socket.AF_INET, kind) as b:
+                    a.bind((ip, port))
+                    b.bind((ip, port + 2))
+            except OSError:
+                continue
+        for p in span:
+            _HANDED_OUT[(kind, p)] = None
+        while len(_HANDED_OUT) > _REMEMBERED:
+            _HANDED_OUT.popitem(last=False)
+        return port
+    raise SippError(f"no free port{' pair' if even_pair else ''} found on {ip}")
 
 
 def scenario_params(text: str) -> dict[str, str]:
@@ -287,9 +302,19 @@ class Sipp:
         return self._result
 
     async def __aenter__(self) -> Sipp:
-        await self.start()
-        await self.wait_ready()
-        return self
+        for attempt in range(3):
+            await self.start()
+            try:
+                await self.wait_ready()
+                return self
+            except SippError as e:
+                # Another worker's process bound a port we picked between the pick and
+                # SIPp's bind: pick the media and control ports again.
+                if attempt == 2 or "errno = 98" not in str(e):
+                    raise
+                log.warning("SIPp found a port taken; starting it again: %s", e)
+                self._proc, self._result = None, None
+        raise AssertionError("unreachable")
 
     async def __aexit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
