@@ -63,6 +63,8 @@ class Call:
     moh: bool | None = False
     timer: asyncio.Task[Any] | None = None
     announcer: asyncio.Task[Any] | None = None
+    # Queue announcements played to it so far (each playback gets an id of its own).
+    announcements: int = 0
     # Held for every step of the call; the log lines of that work carry its contact.
     lock: asyncio.Lock = field(init=False)
     # An answering overflow treatment ("callback" offer, "voicemail"): never queued.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,17 +51,22 @@ class Hold:
         self._cfg = config
         self._tasks = tasks
         self._sound = sound
+        self._run = secrets.token_hex(3)  # this process's announcements' ids
 
     def start(self, call: Call) -> None:
+        """The caller waits (again): announcements from now on.  A loop left from an earlier
+        wait (a call back in the queue after a transfer) is stopped, not run beside it."""
+        previous = call.announcer
+        if previous is not None and previous is not asyncio.current_task():
+            previous.cancel()
         call.announcer = self._tasks.spawn(self._loop(call), f"ann-{call.contact_id}")
 
     async def _loop(self, call: Call) -> None:
         """Position and predicted wait on entry, then every announce_every_s; MOH between."""
-        n = 0
         while call.phase in WAITING:
             view = self._queue.view(call.contact_id)
             if view is not None and call.phase == "queued":
-                n += 1
+                call.announcements += 1
                 media = announcement(view.position, view.predicted_wait_s, self._sound)
                 if call.settings.greeting is not None and not call.greeted:
                     call.greeted = True  # once, before the first announcement
@@ -68,7 +74,11 @@ class Hold:
                 if call.moh is not False:
                     await safe(self._ari.stop_moh(call.channel_id))
                     call.moh = False
-                call.playback_id = ids.make(Kind.ANNOUNCEMENT, call.contact_id, n)
+                # Never an id Asterisk may still hold: not one of an earlier wait of this
+                # call (a playback stopped when it was answered), nor one a previous process
+                # left playing (a restart): Asterisk refuses a second playback of one id.
+                call.playback_id = ids.make(Kind.ANNOUNCEMENT, call.contact_id, self._run,
+                                            call.announcements)
                 await safe(self._ari.play(call.channel_id, media, playback_id=call.playback_id))
             elif not call.moh:
                 await self._music(call)
