@@ -23,14 +23,18 @@ log = logging.getLogger(__name__)
 WAITING = ("queued", "offered")
 
 
-async def safe(aw: Awaitable[Any]) -> None:
-    """ARI calls on channels that may have just hung up: 404 is expected, not an error."""
+async def safe(aw: Awaitable[Any]) -> bool:
+    """ARI calls on channels that may have just hung up: 404 is expected, not an error.
+    True when Asterisk did it."""
     try:
         await aw
     except AriNotFound:
         log.debug("ARI object already gone")
     except AriError as exc:
         log.warning("ARI request failed: %s", exc)
+    else:
+        return True
+    return False
 
 
 def announcement(position: int, wait_s: float, sound: Callable[[str], str]) -> list[str]:
@@ -79,7 +83,10 @@ class Hold:
                 # left playing (a restart): Asterisk refuses a second playback of one id.
                 call.playback_id = ids.make(Kind.ANNOUNCEMENT, call.contact_id, self._run,
                                             call.announcements)
-                await safe(self._ari.play(call.channel_id, media, playback_id=call.playback_id))
+                if not await safe(self._ari.play(call.channel_id, media,
+                                                 playback_id=call.playback_id)):
+                    call.playback_id = None  # the music, not silence until the next one
+                    await self._music(call)
             elif not call.moh:
                 await self._music(call)
             await asyncio.sleep(call.settings.announce_every_s)
