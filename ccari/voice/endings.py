@@ -165,7 +165,7 @@ class Endings:
         previous, call.phase = call.phase, "ended"  # what comes meanwhile finds it over
         commands = lifecycle.move(previous, fact).commands
         call.cancel_timers()
-        legs: list[Awaitable[None]] = []
+        legs: list[Awaitable[object]] = []
         if Command.WITHDRAW in commands and call.agent_channel_id:
             await self._hangup(call.agent_channel_id, "normal")  # stop the agent's ring first
         if Command.DISCONNECT in commands:
