@@ -12,20 +12,20 @@ from aiohttp import WSMsgType, web
 
 from ccari import keys
 from ccari.agents import repo
+from ccari.agents.access import COOKIE, signed_in
 from ccari.agents.commands import Command
 from ccari.agents.devices import WS_PATH, credentials
 from ccari.agents.webphone import WebPhones
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from ccari.storage.models import Agent, Tenant
+from ccari.storage.models import Agent
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import STATIC, render
-from ccari.web.security import AgentSession, same_secret, verify_password
+from ccari.web.security import check_csrf, verify_password
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-COOKIE = "ccari_agent"
 LOGIN_CSRF = "ccari_login_csrf"
 PRESENCES = {"ready", "not_ready"}
 WEBPHONES: web.AppKey[WebPhones] = web.AppKey("webphones")
@@ -74,28 +74,6 @@ def presence_command(queue: QueueService) -> Command:
     return handler
 
 
-def _session(request: web.Request) -> AgentSession | None:
-    cookie = request.cookies.get(COOKIE)
-    return request.app[keys.SIGNER].load(cookie) if cookie else None
-
-
-async def _agent(request: web.Request) -> tuple[AgentSession, Agent, Tenant] | None:
-    sess = _session(request)
-    if sess is None:
-        return None
-    async with request.app[keys.SESSIONS]() as s:
-        agent = await repo.get(s, sess.tenant_id, sess.agent_id)
-        tenant = await s.get(Tenant, sess.tenant_id)
-    if agent is None or tenant is None:
-        return None
-    return sess, agent, tenant
-
-
-def _check_csrf(expected: str | None, got: object) -> None:
-    if not expected or not isinstance(got, str) or not same_secret(expected, got):
-        raise Forbidden("the form has expired; reload the page", error_id="csrf-failed")
-
-
 @routes.get("/agent/login")
 async def login_form(request: web.Request) -> web.Response:
     token = secrets.token_urlsafe(16)
@@ -107,7 +85,7 @@ async def login_form(request: web.Request) -> web.Response:
 @routes.post("/agent/login")
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
-    _check_csrf(request.cookies.get(LOGIN_CSRF), form.get("csrf"))
+    check_csrf(request.cookies.get(LOGIN_CSRF), form.get("csrf"))
     tenant_slug, username = str(form.get("tenant", "")), str(form.get("username", ""))
     async with request.app[keys.SESSIONS]() as s:
         agent = await repo.by_login(s, tenant_slug, username)
@@ -131,7 +109,7 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.get("/agent")
 async def page(request: web.Request) -> web.Response:
-    found = await _agent(request)
+    found = await signed_in(request)
     if found is None:
         raise web.HTTPSeeOther("/agent/login")
     sess, agent, tenant = found
@@ -148,12 +126,12 @@ async def page(request: web.Request) -> web.Response:
 
 @routes.post("/agent/logout")
 async def logout(request: web.Request) -> web.Response:
-    found = await _agent(request)
+    found = await signed_in(request)
     if found is None:
         raise web.HTTPSeeOther("/agent/login")
     sess, agent, _ = found
     form = await request.post()
-    _check_csrf(sess.csrf, form.get("csrf"))
+    check_csrf(sess.csrf, form.get("csrf"))
     await request.app[keys.QUEUE].set_presence(agent, "logged_out")
     await request.app[WEBPHONES].new_password(agent)  # the page's one dies with the login
     resp = web.HTTPSeeOther("/agent/login")
@@ -165,11 +143,11 @@ async def logout(request: web.Request) -> web.Response:
 async def phone(request: web.Request) -> web.Response:
     """How the page registers its phone (a browser agent's SIP password of this login);
     the session cookie and its CSRF token in ``X-CSRF-Token``; never cached."""
-    found = await _agent(request)
+    found = await signed_in(request)
     if found is None:
         raise Unauthorized("log in first", error_id="not-logged-in")
     sess, agent, _ = found
-    _check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
+    check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
     resp = web.json_response(credentials(agent.device, agent.phone_username,
                                          agent.phone_password))
     resp.headers["Cache-Control"] = "no-store"
@@ -181,7 +159,7 @@ async def phone_socket(request: web.Request) -> web.WebSocketResponse:
     """The browser phone's SIP websocket, relayed to Asterisk's (browser agents only)."""
     if not same_origin(request):
         raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
-    found = await _agent(request)
+    found = await signed_in(request)
     if found is None:
         raise Unauthorized("log in first", error_id="not-logged-in")
     _, agent, _ = found
@@ -202,11 +180,11 @@ async def call_action(request: web.Request) -> web.Response:
     """The page's call controls over REST, the same commands as the websocket's ``call.*``:
     the agent's session cookie and its CSRF token in ``X-CSRF-Token``; a JSON body for the
     command's other fields (``skill``, ``disposition``, ``note``)."""
-    found = await _agent(request)
+    found = await signed_in(request)
     if found is None:
         raise Unauthorized("log in first", error_id="not-logged-in")
     sess, agent, _ = found
-    _check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
+    check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
     action = request.match_info["action"]
     if action not in CALL_ACTIONS:
         raise NotFound(f"no call action {action!r}", error_id="unknown-action")
@@ -231,7 +209,7 @@ async def call_action(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not same_origin(request):
         raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
-    found = await _agent(request)
+    found = await signed_in(request)
     if found is None:
         raise web.HTTPUnauthorized(reason="log in first")
     _, agent, _ = found

@@ -31,6 +31,7 @@ from ccari.config import SmtpConfig
 from ccari.errors import BadRequest, CcariError, NotFound
 from ccari.public import http as public_http
 from ccari.public.tokens import CustomerSession
+from ccari.web.bodies import json_object
 
 log = logging.getLogger(__name__)
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")
@@ -126,7 +127,7 @@ def _text(data: dict[str, Any], name: str, limit: int) -> str | None:
 async def transcript(request: web.Request) -> web.Response:
     sess = await public_http.customer(request)
     service = request.app[CHAT]
-    data = await public_http.json_body(request)
+    data = await json_object(request)
     address = mail.valid_address(data.get("address"))
     service.limiters.transcripts_per_session.check(sess.session_id, "transcripts")
     contact_id = await service.latest_chat_of(sess)

@@ -14,8 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ccari import keys
 from ccari.admin.auth import tenant_scope
-from ccari.agents import http as agents_http
-from ccari.agents import repo as agents_repo
+from ccari.agents.access import signed_in
 from ccari.cobrowse import repo
 from ccari.cobrowse.core import BASE_MASK, mirror_csp
 from ccari.cobrowse.models import CobrowseSettings
@@ -106,12 +105,8 @@ def public_setup(svc: CobrowseService) -> Callable[[web.Application], None]:
 
 # ---- internal listener --------------------------------------------------------------------------
 async def _agent(request: web.Request) -> Agent | None:
-    cookie = request.cookies.get(agents_http.COOKIE)
-    sess = request.app[keys.SIGNER].load(cookie) if cookie else None
-    if sess is None:
-        return None
-    async with request.app[keys.SESSIONS]() as s:
-        return await agents_repo.get(s, sess.tenant_id, sess.agent_id)
+    found = await signed_in(request)
+    return found[1] if found is not None else None
 
 
 async def mirror_page(request: web.Request) -> web.Response:

@@ -29,6 +29,7 @@ from ccari.crm.entitlements import MAX_TIMEOUT_S, EntitlementLookup, check_templ
 from ccari.crm.models import EntitlementSource
 from ccari.crm.services import Customers, ImportRefused
 from ccari.errors import BadRequest, CcariError, NotFound
+from ccari.web.bodies import json_object
 
 LOOKUP: web.AppKey[EntitlementLookup] = web.AppKey("entitlement_lookup")
 CUSTOMERS: web.AppKey[Customers] = web.AppKey("customers", Customers)
@@ -77,12 +78,7 @@ async def put_source(request: web.Request) -> web.Response:
     """Set any of url_template (null: local record only), timeout_s, cache_ttl_s,
     auth_header (write-only), routing_attribute, routing_levels."""
     tenant_id = await tenant_scope(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("send a JSON object", error_id="bad-json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("send a JSON object", error_id="bad-json")
+    body = await json_object(request)
     unknown = set(body) - FIELDS
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", error_id="unknown-field")

@@ -21,8 +21,9 @@ from ccari.crm.csvcodec import RowError
 from ccari.crm.http import CUSTOMERS, TooLarge
 from ccari.crm.services import ImportRefused
 from ccari.errors import BadRequest, CcariError, NotFound, Unauthorized
-from ccari.provisioning.pages import AdminSession, _check_csrf, _form, _session, _tenant
+from ccari.provisioning.access import AdminSession, admin_form, admin_session, admin_tenant
 from ccari.web.pages import render
+from ccari.web.security import check_csrf
 
 routes = web.RouteTableDef()
 PAGE = "/admin/tenants/{tenant}/customers"
@@ -76,10 +77,10 @@ async def _page(request: web.Request, sess: AdminSession, tenant_id: int, slug: 
 
 
 async def _logged_in(request: web.Request) -> tuple[AdminSession, int, str]:
-    sess = await _session(request)
+    sess = await admin_session(request)
     if sess is None:
         raise web.HTTPSeeOther("/admin/login")
-    tenant_id, slug = await _tenant(request, sess)
+    tenant_id, slug = await admin_tenant(request, sess)
     return sess, tenant_id, slug
 
 
@@ -103,8 +104,8 @@ async def export_csv(request: web.Request) -> web.Response:
 
 @routes.post(PAGE)
 async def save_customer(request: web.Request) -> web.Response:
-    sess, form = await _form(request)
-    tenant_id, slug = await _tenant(request, sess)
+    sess, form = await admin_form(request)
+    tenant_id, slug = await admin_tenant(request, sess)
     service, actor = request.app[CUSTOMERS], _actor(sess, slug)
     try:
         known = form.get("id", "").isdigit()
@@ -123,8 +124,8 @@ async def save_customer(request: web.Request) -> web.Response:
 
 @routes.post(PAGE + "/{id}/delete")
 async def delete_customer(request: web.Request) -> web.Response:
-    sess, _ = await _form(request)
-    tenant_id, slug = await _tenant(request, sess)
+    sess, _ = await admin_form(request)
+    tenant_id, slug = await admin_tenant(request, sess)
     raw = request.match_info["id"]
     if not raw.isdigit() or len(raw) > 18:
         raise NotFound(f"no customer {raw}", error_id="customer-not-found")
@@ -135,10 +136,10 @@ async def delete_customer(request: web.Request) -> web.Response:
 @routes.post(PAGE + "/import")
 async def import_csv(request: web.Request) -> web.Response:
     """A multipart form: the CSRF token, then the file (read up to crm.import_max_bytes)."""
-    sess = await _session(request)
+    sess = await admin_session(request)
     if sess is None:
         raise Unauthorized("log in at /admin/login first", error_id="not-logged-in")
-    tenant_id, slug = await _tenant(request, sess)
+    tenant_id, slug = await admin_tenant(request, sess)
     limit = request.app[keys.CONFIG].crm.import_max_bytes
     csrf, data = None, bytearray()
     if not request.content_type.startswith("multipart/"):
@@ -152,7 +153,7 @@ async def import_csv(request: web.Request) -> web.Response:
         elif part.name == "file":
             while len(data) <= limit and (chunk := await part.read_chunk()):
                 data += chunk
-    _check_csrf(sess.csrf, csrf)
+    check_csrf(sess.csrf, csrf)
     try:
         if len(data) > limit:
             raise TooLarge(f"a CSV of customers is at most {limit} bytes")

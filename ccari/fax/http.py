@@ -33,15 +33,15 @@ from aiohttp import web
 
 from ccari import keys
 from ccari.admin.auth import tenant_scope
-from ccari.agents.http import _agent
+from ccari.agents.access import signed_in
 from ccari.errors import BadRequest, Conflict, NotFound, Unauthorized
 from ccari.fax import listing, repo
 from ccari.fax.listing import Received, Sent
 from ccari.fax.models import FaxPolicy
 from ccari.fax.sending import FaxSender, InvalidDocument
 from ccari.fax.services import MEDIUM, FaxService
-from ccari.public import http as public_http
 from ccari.storage.models import Contact
+from ccari.web.bodies import json_object
 from ccari.web.files import disposition
 
 SERVICE = web.AppKey("fax", FaxService)
@@ -127,7 +127,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 async def put_settings(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
-    detect = (await public_http.json_body(request)).get("detect_on_voice")
+    detect = (await json_object(request)).get("detect_on_voice")
     if not isinstance(detect, bool):
         raise BadRequest("detect_on_voice must be true or false", error_id="bad-detect-on-voice")
     policy = await request.app[SERVICE].set_policy(tenant_id, detect_on_voice=detect)
@@ -165,7 +165,7 @@ async def delete_fax(request: web.Request) -> web.Response:
 
 
 async def agent_pdf(request: web.Request) -> web.Response:
-    found = await _agent(request)
+    found = await signed_in(request)
     if found is None:
         raise Unauthorized("log in first", error_id="login-required")
     _, agent, _ = found

@@ -22,13 +22,12 @@ from typing import Any
 from aiohttp import web
 
 from ccari import keys
-from ccari.agents.http import _agent
+from ccari.agents.access import signed_in, supervisor_of
 from ccari.errors import BadRequest
 from ccari.fax import listing, repo
 from ccari.fax.http import document
-from ccari.provisioning.pages import _session, _tenant
+from ccari.provisioning.access import admin_session, admin_tenant
 from ccari.storage.models import Tenant
-from ccari.supervisor.http import _supervisor
 from ccari.web.pages import render
 
 PAGE = "/supervisor/faxes"
@@ -65,30 +64,30 @@ async def _list(request: web.Request, tenant: Tenant, template: str,
 
 # ---- supervisors -----------------------------------------------------------------------------
 async def supervisor_page(request: web.Request) -> web.Response:
-    if await _agent(request) is None:
+    if await signed_in(request) is None:
         raise web.HTTPSeeOther("/agent/login")
-    _, agent, tenant = await _supervisor(request)
+    _, agent, tenant = await supervisor_of(request)
     return await _list(request, tenant, "faxes.html", agent=agent, base=PAGE,
                        contact_links=True)
 
 
 async def supervisor_pdf(request: web.Request) -> web.Response:
-    _, _, tenant = await _supervisor(request)
+    _, _, tenant = await supervisor_of(request)
     return await document(request, tenant.id, sent=False)
 
 
 async def supervisor_sent_pdf(request: web.Request) -> web.Response:
-    _, _, tenant = await _supervisor(request)
+    _, _, tenant = await supervisor_of(request)
     return await document(request, tenant.id, sent=True)
 
 
 # ---- the admin pages -------------------------------------------------------------------------
 async def _admin(request: web.Request) -> tuple[str, int, str]:
     """The session's form token and the path's tenant, if the session may see it."""
-    sess = await _session(request)
+    sess = await admin_session(request)
     if sess is None:
         raise web.HTTPSeeOther("/admin/login")
-    tenant_id, slug = await _tenant(request, sess)
+    tenant_id, slug = await admin_tenant(request, sess)
     return sess.csrf, tenant_id, slug
 
 

@@ -17,101 +17,39 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 
 from aiohttp import web
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ccari import keys
-from ccari.errors import CcariError, Forbidden, NotFound, Unauthorized
+from ccari.errors import CcariError, Forbidden
 from ccari.provisioning import codes, forms, routing
 from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
+from ccari.provisioning.access import (
+    COOKIE,
+    AdminSession,
+    admin_form,
+    admin_session,
+    admin_tenant,
+    serializer,
+    token_mark,
+)
 from ccari.provisioning.http import PROVISIONING
 from ccari.provisioning.services import Provisioning
 from ccari.recording import policy as recording_policy
 from ccari.sites import schemas as site_schemas
 from ccari.sites.http import SITES
-from ccari.storage.models import Tenant
 from ccari.tenants import repo as tenants_repo
 from ccari.web.pages import render
-from ccari.web.security import same_secret
+from ccari.web.security import check_csrf, same_secret
 
 routes = web.RouteTableDef()
-COOKIE = "ccari_admin"
 LOGIN_CSRF = "ccari_admin_login_csrf"
 TENANT = "/admin/tenants/{tenant}"
 
 
 def internal_setup(app: web.Application) -> None:
     app.add_routes(routes)
-
-
-@dataclass(frozen=True)
-class AdminSession:
-    tenant_id: int | None  # None: the global admin
-    csrf: str
-
-
-def _serializer(request: web.Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(request.app[keys.CONFIG].web.secret_key,
-                                  salt="ccari-admin-session")
-
-
-def _token_mark(api_token_hash: str | None) -> str:
-    """Ties a tenant's session to the API token it logged in with: rotating the token
-    (``POST /api/tenants/{tenant}/token``) ends the sessions the old one opened."""
-    return (api_token_hash or "")[:16]
-
-
-async def _session(request: web.Request) -> AdminSession | None:
-    cookie = request.cookies.get(COOKIE)
-    if not cookie:
-        return None
-    try:
-        data = _serializer(request).loads(
-            cookie, max_age=request.app[keys.CONFIG].web.session_max_age_s)
-        tenant = data["t"]
-        sess = AdminSession(None if tenant is None else int(tenant), str(data["c"]))
-        mark = str(data.get("k", ""))
-    except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
-        return None
-    if sess.tenant_id is not None:
-        async with request.app[keys.SESSIONS]() as s:
-            t = await s.get(Tenant, sess.tenant_id)
-        if t is None or not mark or not same_secret(_token_mark(t.api_token_hash), mark):
-            return None
-    return sess
-
-
-def _check_csrf(expected: str | None, got: object) -> None:
-    if not expected or not isinstance(got, str) or not same_secret(expected, got):
-        raise Forbidden("the form has expired; reload the page", error_id="csrf-failed")
-
-
-async def _form(request: web.Request) -> tuple[AdminSession, dict[str, str]]:
-    """A logged-in admin's form, its CSRF token checked."""
-    sess = await _session(request)
-    if sess is None:
-        raise Unauthorized("log in at /admin/login first", error_id="not-logged-in")
-    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-    _check_csrf(sess.csrf, form.pop("csrf", None))
-    return sess, form
-
-
-async def _tenant(request: web.Request, sess: AdminSession) -> tuple[int, str]:
-    """The path's tenant, if this session may act on it."""
-    slug = request.match_info["tenant"]
-    try:
-        tenant_id = await request.app[PROVISIONING].tenant_id(slug)
-    except NotFound:
-        if sess.tenant_id is not None:  # a tenant learns nothing of other tenants
-            raise Forbidden("this login belongs to another tenant",
-                            error_id="wrong-tenant") from None
-        raise
-    if sess.tenant_id is not None and sess.tenant_id != tenant_id:
-        raise Forbidden("this login belongs to another tenant", error_id="wrong-tenant")
-    return tenant_id, slug
 
 
 # ---- login -----------------------------------------------------------------------------------
@@ -130,7 +68,7 @@ async def login_form(request: web.Request) -> web.Response:
 @routes.post("/admin/login")
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
-    _check_csrf(request.cookies.get(LOGIN_CSRF), form.get("csrf"))
+    check_csrf(request.cookies.get(LOGIN_CSRF), form.get("csrf"))
     token = str(form.get("token", ""))
     admin = request.app[keys.CONFIG].admin_token
     tenant_id: int | None
@@ -142,8 +80,8 @@ async def login(request: web.Request) -> web.Response:
             tenant = await tenants_repo.by_token(s, token) if token else None
         if tenant is None:
             return _login_page("Unknown token.", status=401)
-        tenant_id, mark = tenant.id, _token_mark(tenant.api_token_hash)
-    cookie = _serializer(request).dumps({"t": tenant_id, "c": secrets.token_urlsafe(16),
+        tenant_id, mark = tenant.id, token_mark(tenant.api_token_hash)
+    cookie = serializer(request).dumps({"t": tenant_id, "c": secrets.token_urlsafe(16),
                                          "k": mark})
     resp = web.HTTPSeeOther("/admin")
     resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict",
@@ -154,7 +92,7 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/admin/logout")
 async def logout(request: web.Request) -> web.Response:
-    await _form(request)
+    await admin_form(request)
     resp = web.HTTPSeeOther("/admin/login")
     resp.del_cookie(COOKIE)
     raise resp
@@ -163,7 +101,7 @@ async def logout(request: web.Request) -> web.Response:
 # ---- tenants ---------------------------------------------------------------------------------
 @routes.get("/admin")
 async def index(request: web.Request) -> web.Response:
-    sess = await _session(request)
+    sess = await admin_session(request)
     if sess is None:
         raise web.HTTPSeeOther("/admin/login")
     service = request.app[PROVISIONING]
@@ -176,7 +114,7 @@ async def index(request: web.Request) -> web.Response:
 
 @routes.post("/admin/tenants")
 async def create_tenant(request: web.Request) -> web.Response:
-    sess, form = await _form(request)
+    sess, form = await admin_form(request)
     if sess.tenant_id is not None:
         raise Forbidden("only the admin may create tenants", error_id="admin-only")
     service = request.app[PROVISIONING]
@@ -243,10 +181,10 @@ async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int,
 
 @routes.get(TENANT)
 async def tenant_page(request: web.Request) -> web.Response:
-    sess = await _session(request)
+    sess = await admin_session(request)
     if sess is None:
         raise web.HTTPSeeOther("/admin/login")
-    tenant_id, slug = await _tenant(request, sess)
+    tenant_id, slug = await admin_tenant(request, sess)
     return await _tenant_page(request, sess, tenant_id, slug)
 
 
@@ -260,8 +198,8 @@ def _change(section: str, change: Change, *,
     service, then back to the tenant's page (or the page with the error beside the form)."""
 
     async def handler(request: web.Request) -> web.Response:
-        sess, form = await _form(request)
-        tenant_id, slug = await _tenant(request, sess)
+        sess, form = await admin_form(request)
+        tenant_id, slug = await admin_tenant(request, sess)
         if admin_only and sess.tenant_id is not None:
             raise Forbidden("only the admin may do this", error_id="admin-only")
         try:

@@ -24,10 +24,12 @@ from aiohttp.http_exceptions import BadHttpMessage
 from ccari import keys
 from ccari.errors import CcariError, Unauthorized
 from ccari.provisioning import audio
+from ccari.provisioning.access import admin_session, admin_tenant
 from ccari.provisioning.http import PROVISIONING, TENANT, _body, _scope
-from ccari.provisioning.pages import _change, _check_csrf, _session, _tenant, _tenant_page
+from ccari.provisioning.pages import _change, _tenant_page
 from ccari.provisioning.prompts import name_of
 from ccari.provisioning.schemas import Invalid, _Fields
+from ccari.web.security import check_csrf
 
 routes = web.RouteTableDef()
 CHUNK = 64 * 1024
@@ -102,7 +104,7 @@ async def delete_prompt(request: web.Request) -> web.Response:
 @routes.post("/admin/tenants/{tenant}/prompts")
 async def upload_page(request: web.Request) -> web.Response:
     """The upload form (multipart): its CSRF token, then the file, streamed."""
-    sess = await _session(request)
+    sess = await admin_session(request)
     if sess is None:
         raise Unauthorized("log in at /admin/login first", error_id="not-logged-in")
     form: dict[str, str] = {}
@@ -128,8 +130,8 @@ async def upload_page(request: web.Request) -> web.Response:
                 form[part.name] = (await part.text())[:200]
     except BadHttpMessage:  # a part's headers that are not HTTP headers
         error = Invalid("the form is not valid multipart/form-data", error_id="invalid-field")
-    _check_csrf(sess.csrf, form.pop("csrf", None))
-    tenant_id, slug = await _tenant(request, sess)
+    check_csrf(sess.csrf, form.pop("csrf", None))
+    tenant_id, slug = await admin_tenant(request, sess)
     actor = "admin" if sess.tenant_id is None else f"tenant:{slug}"
     try:
         if error is not None:

@@ -31,6 +31,7 @@ from ccari.public.tokens import CustomerSession
 from ccari.public.waits import Anticipated, anticipated_wait, can_take
 from ccari.routing import Medium
 from ccari.tenants import repo as tenants_repo
+from ccari.web.bodies import json_object
 from ccari.web.pages import STATIC
 
 LIMITERS: web.AppKey[Limiters] = web.AppKey("public_limiters")
@@ -76,16 +77,6 @@ async def allow_origin(request: web.Request, tenant_id: int) -> None:
         request[CORS_ORIGIN] = origin
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise BadRequest("send a JSON object", error_id="bad-json") from None
-    if not isinstance(data, dict):
-        raise BadRequest("send a JSON object", error_id="bad-json")
-    return data
-
-
 def page_url(value: object) -> str:
     if not isinstance(value, str) or not value.startswith(("http://", "https://")) \
             or len(value) > MAX_URL:
@@ -120,7 +111,7 @@ async def preflight(request: web.Request) -> web.Response:
 
 async def create_session(request: web.Request) -> web.Response:
     request.app[LIMITERS].sessions_per_ip.check(client_ip(request), "new sessions")
-    data = await json_body(request)
+    data = await json_object(request)
     slug = data.get("tenant")
     if not isinstance(slug, str) or not slug:
         raise BadRequest("name the tenant", error_id="bad-tenant")

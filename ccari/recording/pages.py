@@ -20,7 +20,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ccari import keys
-from ccari.agents.http import _agent
+from ccari.agents.access import signed_in
 from ccari.contacts import repo
 from ccari.errors import NotFound, Unauthorized
 from ccari.recording import viewing
@@ -35,7 +35,7 @@ def add_routes(app: web.Application) -> None:
 
 
 async def _viewer(request: web.Request) -> tuple[Agent, Tenant] | None:
-    found = await _agent(request)
+    found = await signed_in(request)
     return (found[1], found[2]) if found is not None else None
 
 

@@ -23,12 +23,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ccari.admin.auth import tenant_scope
-from ccari.agents.http import _agent
+from ccari.agents.access import signed_in, supervisor_of
 from ccari.errors import BadRequest
 from ccari.reports import schemas
 from ccari.reports.intervals import ALL, DIMENSIONS, SIZES, GridError, state_minutes
 from ccari.reports.services import Report, Reports
-from ccari.supervisor.http import _supervisor
 from ccari.web.files import disposition
 from ccari.web.pages import render
 
@@ -100,15 +99,15 @@ async def api_report(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/supervisor/api/reports")
 async def supervisor_report(request: web.Request) -> web.StreamResponse:
-    _, _, tenant = await _supervisor(request)
+    _, _, tenant = await supervisor_of(request)
     return await _respond(request, tenant.id)
 
 
 @routes.get("/supervisor/reports")
 async def page(request: web.Request) -> web.Response:
-    if await _agent(request) is None:
+    if await signed_in(request) is None:
         raise web.HTTPSeeOther("/agent/login")
-    _, agent, tenant = await _supervisor(request)
+    _, agent, tenant = await supervisor_of(request)
     report = await _build(request, tenant.id, defaults=True)
     data = schemas.as_json(report)
     totals = [r for r in data["rows"] if r["key"] == ALL] if report.by != "agent" else []

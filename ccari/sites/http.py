@@ -19,10 +19,10 @@ from aiohttp import web
 from ccari import keys
 from ccari.admin.auth import principal, tenant_scope
 from ccari.errors import Forbidden, NotFound
-from ccari.public.http import json_body
 from ccari.sites import schemas
 from ccari.sites.services import SiteBandwidth
 from ccari.tenants import repo as tenants_repo
+from ccari.web.bodies import json_object
 
 SITES: web.AppKey[SiteBandwidth] = web.AppKey("sites", SiteBandwidth)
 
@@ -57,7 +57,7 @@ async def put_site(request: web.Request) -> web.Response:
         raise NotFound("no such tenant", error_id="tenant-not-found")
     who.scope(tenant.id)
     name = schemas.site_name(request.match_info["name"])
-    kbps = schemas.capacity(await json_body(request))
+    kbps = schemas.capacity(await json_object(request))
     actor = "admin" if who.tenant_id is None else f"tenant:{slug}"
     site = await request.app[SITES].set_capacity(tenant.id, name, kbps, actor)
     return web.json_response({"site": site})

@@ -31,19 +31,19 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from ccari import keys
-from ccari.agents.http import _agent
+from ccari.agents.access import check_csrf_header, signed_in, supervisor_of
 from ccari.callbacks import http as callbacks_http
 from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.screenpop import public_attributes
-from ccari.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from ccari.errors import BadRequest, Conflict, NotFound
 from ccari.recording.models import Recording
 from ccari.routing import CALLS
-from ccari.storage.models import Agent, Contact, Tenant
+from ccari.storage.models import Agent, Contact
 from ccari.voice.monitoring import Mode
 from ccari.voice.supervision import Supervision
+from ccari.web.bodies import json_object
 from ccari.web.pages import render
-from ccari.web.security import AgentSession, same_secret
 
 routes = web.RouteTableDef()
 SUPERVISION: web.AppKey[Supervision] = web.AppKey("supervision")
@@ -67,20 +67,6 @@ def internal_setup(supervision: Callable[[], Supervision | None]) -> Callable[[w
     return setup
 
 
-async def _supervisor(request: web.Request) -> tuple[AgentSession, Agent, Tenant]:
-    found = await _agent(request)
-    if found is None:
-        raise Unauthorized("log in first", error_id="login-required")
-    if found[1].role != "supervisor":
-        raise Forbidden("supervisors only", error_id="supervisors-only")
-    return found
-
-
-def _csrf(request: web.Request, sess: AgentSession) -> None:
-    if not same_secret(sess.csrf, request.headers.get("X-CSRF-Token", "")):
-        raise Forbidden("missing or stale CSRF token; reload the page", error_id="csrf-failed")
-
-
 async def _own_contact(request: web.Request, tenant_id: int, error_id: str = "call-not-found") -> str:
     """The path's contact id, if it is one of the supervisor's tenant (else 404, before the
     body is read or the PBX asked)."""
@@ -93,16 +79,16 @@ async def _own_contact(request: web.Request, tenant_id: int, error_id: str = "ca
 
 @routes.get("/supervisor")
 async def page(request: web.Request) -> web.Response:
-    found = await _agent(request)
+    found = await signed_in(request)
     if found is None:
         raise web.HTTPSeeOther("/agent/login")
-    sess, agent, tenant = await _supervisor(request)
+    sess, agent, tenant = await supervisor_of(request)
     return render("supervisor.html", agent=agent, tenant=tenant, csrf=sess.csrf)
 
 
 @routes.get("/supervisor/api/pending")
 async def pending(request: web.Request) -> web.Response:
-    _, _, tenant = await _supervisor(request)
+    _, _, tenant = await supervisor_of(request)
     queue = request.app[keys.QUEUE]
     async with request.app[keys.SESSIONS]() as s:
         rows = list(await s.scalars(
@@ -133,22 +119,12 @@ async def pending(request: web.Request) -> web.Response:
     })
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("send a JSON object", error_id="bad-json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("send a JSON object", error_id="bad-json")
-    return body
-
-
 @routes.post("/supervisor/api/contacts/{id}/priority")
 async def set_priority(request: web.Request) -> web.Response:
-    sess, _, tenant = await _supervisor(request)
-    _csrf(request, sess)
+    sess, _, tenant = await supervisor_of(request)
+    check_csrf_header(request, sess)
     contact_id = await _own_contact(request, tenant.id, "contact-not-found")
-    priority = (await _body(request)).get("priority")
+    priority = (await json_object(request)).get("priority")
     if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
         raise BadRequest("priority must be a whole number from -100 to 100", error_id="bad-priority")
     await request.app[keys.QUEUE].reprioritise(tenant.id, contact_id, priority)
@@ -157,9 +133,9 @@ async def set_priority(request: web.Request) -> web.Response:
 
 @routes.post("/supervisor/api/contacts/{id}/schedule")
 async def set_schedule(request: web.Request) -> web.Response:
-    sess, _, tenant = await _supervisor(request)
-    _csrf(request, sess)
-    raw = (await _body(request)).get("not_before")
+    sess, _, tenant = await supervisor_of(request)
+    check_csrf_header(request, sess)
+    raw = (await json_object(request)).get("not_before")
     when: float | None = None
     if raw is not None:
         try:
@@ -186,7 +162,7 @@ async def set_schedule(request: web.Request) -> web.Response:
 
 @routes.get("/supervisor/api/calls")
 async def live_calls(request: web.Request) -> web.Response:
-    _, _, tenant = await _supervisor(request)
+    _, _, tenant = await supervisor_of(request)
     supervision = request.app.get(SUPERVISION)
     async with request.app[keys.SESSIONS]() as s:
         rows = list(await s.scalars(
@@ -229,7 +205,7 @@ def _limit(request: web.Request) -> int:
 
 @routes.get("/supervisor/api/finished")
 async def finished(request: web.Request) -> web.Response:
-    _, _, tenant = await _supervisor(request)
+    _, _, tenant = await supervisor_of(request)
     limit = _limit(request)
     kept = (select(func.count()).select_from(Recording)
             .where(Recording.contact_id == Contact.id, Recording.tenant_id == tenant.id,
@@ -260,10 +236,10 @@ def _supervision(request: web.Request) -> Supervision:
 
 @routes.post("/supervisor/api/calls/{id}/monitor")
 async def monitor(request: web.Request) -> web.Response:
-    sess, agent, tenant = await _supervisor(request)
-    _csrf(request, sess)
+    sess, agent, tenant = await supervisor_of(request)
+    check_csrf_header(request, sess)
     contact_id = await _own_contact(request, tenant.id)
-    raw = (await _body(request)).get("mode")
+    raw = (await json_object(request)).get("mode")
     try:
         mode = Mode(raw if isinstance(raw, str) else "")
     except ValueError:
@@ -275,7 +251,7 @@ async def monitor(request: web.Request) -> web.Response:
 
 @routes.delete("/supervisor/api/calls/{id}/monitor")
 async def stop_monitoring(request: web.Request) -> web.Response:
-    sess, agent, tenant = await _supervisor(request)
-    _csrf(request, sess)
+    sess, agent, tenant = await supervisor_of(request)
+    check_csrf_header(request, sess)
     contact_id = await _own_contact(request, tenant.id)
     return web.json_response(await _supervision(request).stop(agent, contact_id))

@@ -40,6 +40,7 @@ from ccari.talk import relay as talk_relay
 from ccari.talk import repo as talk_repo
 from ccari.talk.context import DOMAIN, MAX_PAGE_URL, TARGET, Signer, UsedTickets, WebCall, new_identity
 from ccari.talk.sip import Dialog
+from ccari.web.bodies import json_object
 from ccari.web.pages import STATIC
 from ccari.web.sip_relay import SipRelay
 
@@ -88,7 +89,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 async def put_settings(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
-    body = await public_http.json_body(request)
+    body = await json_object(request)
     talk_now = body.get("talk_now")
     if not isinstance(talk_now, bool):
         raise BadRequest("talk_now must be true or false", error_id="bad-talk-now")
@@ -111,7 +112,7 @@ async def ticket(request: web.Request) -> web.Response:
     if not await request.app[keys.ORIGINS].talk_now(sess.tenant_id):
         raise Forbidden("this site does not offer calls from the page",
                         error_id="talk-now-disabled")
-    data = await public_http.json_body(request)
+    data = await json_object(request)
     page_url = public_http.page_url(data.get("page_url"))[:MAX_PAGE_URL]
     topic = data.get("topic") or None
     video = data.get("video", False)

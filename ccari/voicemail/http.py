@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ccari import keys
 from ccari.admin.auth import tenant_scope
-from ccari.agents.http import _agent
+from ccari.agents.access import signed_in
 from ccari.errors import NotFound, Unauthorized
 from ccari.storage.models import Contact
 from ccari.voicemail.models import Voicemail
@@ -48,7 +48,7 @@ def _missing() -> NotFound:
 
 
 async def agent_audio(request: web.Request) -> web.Response:
-    found = await _agent(request)
+    found = await signed_in(request)
     if found is None:
         raise Unauthorized("log in first", error_id="login-required")
     _, agent, _ = found

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from aiohttp import WSMsgType, web
 
 from ccari import keys
-from ccari.agents.http import _agent
+from ccari.agents.access import check_csrf_header, signed_in, supervisor_of
 from ccari.errors import BadRequest, Forbidden, NotFound
 from ccari.storage.models import Tenant
-from ccari.supervisor.http import _body, _csrf, _supervisor
 from ccari.wallboard.services import Wallboard
+from ccari.web.bodies import json_object
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import render
 
@@ -36,23 +36,23 @@ def internal_setup(wallboard: Wallboard) -> Callable[[web.Application], None]:
 
 @routes.get("/supervisor/wallboard")
 async def page(request: web.Request) -> web.Response:
-    if await _agent(request) is None:
+    if await signed_in(request) is None:
         raise web.HTTPSeeOther("/agent/login")
-    sess, agent, tenant = await _supervisor(request)
+    sess, agent, tenant = await supervisor_of(request)
     return render("wallboard.html", agent=agent, tenant=tenant, csrf=sess.csrf)
 
 
 @routes.get("/supervisor/api/wallboard")
 async def figures(request: web.Request) -> web.Response:
-    _, _, tenant = await _supervisor(request)
+    _, _, tenant = await supervisor_of(request)
     return web.json_response(request.app[WALLBOARD].figures(tenant.id))
 
 
 @routes.put("/supervisor/api/wallboard/settings")
 async def settings(request: web.Request) -> web.Response:
-    sess, _, tenant = await _supervisor(request)
-    _csrf(request, sess)
-    value = (await _body(request)).get("service_level_s")
+    sess, _, tenant = await supervisor_of(request)
+    check_csrf_header(request, sess)
+    value = (await json_object(request)).get("service_level_s")
     if (not isinstance(value, int | float) or isinstance(value, bool)
             or not 1 <= value <= 3600):
         raise BadRequest("service_level_s must be a number of seconds from 1 to 3600",
@@ -71,7 +71,7 @@ async def settings(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not same_origin(request):
         raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
-    _, _, tenant = await _supervisor(request)
+    _, _, tenant = await supervisor_of(request)
     wallboard = request.app[WALLBOARD]
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=4096)
     await ws.prepare(request)

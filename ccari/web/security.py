@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from ccari.errors import Forbidden
+
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
@@ -36,6 +38,12 @@ def same_secret(expected: str, given: str) -> bool:
     """Constant-time comparison of a secret with what a client sent (any text: the bytes are
     compared, since ``hmac.compare_digest`` refuses non-ASCII strings)."""
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def check_csrf(expected: str | None, got: object) -> None:
+    """A form's or request's CSRF token against its session's (403 ``csrf-failed``)."""
+    if not expected or not isinstance(got, str) or not same_secret(expected, got):
+        raise Forbidden("the form has expired; reload the page", error_id="csrf-failed")
 
 
 def new_token() -> str:

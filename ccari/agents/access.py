@@ -1,0 +1,50 @@
+"""Who is asking, on the internal listener's agent and supervisor pages and their APIs: the
+signed ``ccari_agent`` cookie (set at ``/agent/login``) read back into the agent and her
+tenant, the supervisor's role checked, and a request's CSRF header against the session's."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ccari import keys
+from ccari.agents import repo
+from ccari.errors import Forbidden, Unauthorized
+from ccari.storage.models import Agent, Tenant
+from ccari.web.security import AgentSession, check_csrf
+
+COOKIE = "ccari_agent"
+SignedIn = tuple[AgentSession, Agent, Tenant]
+
+
+def session_of(request: web.Request) -> AgentSession | None:
+    """The agent's session as her cookie says (None: none, expired or forged)."""
+    cookie = request.cookies.get(COOKIE)
+    return request.app[keys.SIGNER].load(cookie) if cookie else None
+
+
+async def signed_in(request: web.Request) -> SignedIn | None:
+    """The logged-in agent (a supervisor is one too), or None."""
+    sess = session_of(request)
+    if sess is None:
+        return None
+    async with request.app[keys.SESSIONS]() as s:
+        agent = await repo.get(s, sess.tenant_id, sess.agent_id)
+        tenant = await s.get(Tenant, sess.tenant_id)
+    if agent is None or tenant is None:
+        return None
+    return sess, agent, tenant
+
+
+async def supervisor_of(request: web.Request) -> SignedIn:
+    """The logged-in supervisor (401 ``login-required``; 403 ``supervisors-only``)."""
+    found = await signed_in(request)
+    if found is None:
+        raise Unauthorized("log in first", error_id="login-required")
+    if found[1].role != "supervisor":
+        raise Forbidden("supervisors only", error_id="supervisors-only")
+    return found
+
+
+def check_csrf_header(request: web.Request, sess: AgentSession) -> None:
+    """A page's write: its ``X-CSRF-Token`` header is the session's (403 ``csrf-failed``)."""
+    check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
