@@ -8,7 +8,11 @@ addresses whose block has ended). Time is always passed in, in seconds (``time.t
   ``block_s * repeat_factor**(n-1)``, at most ``max_block_s``;
 * failures from a blocked address (Asterisk keeps reporting them: FailedACL) count for
   nothing: a block is never extended by the attack it stops;
-* exempt networks (the carrier's addresses, the configured allow-list) are never blocked.
+* exempt networks (the carrier's addresses, the configured allow-list) are never blocked;
+* a TLS phone's credentials accepted over another transport (:func:`transport_breach`) are
+  an offence that blocks its source at once (:meth:`Tracker.offence`): Asterisk 22 cannot
+  bind an endpoint's inbound requests to one transport, so the phone's right password over
+  plain UDP means someone else has it (or the phone is set up wrong, and talks in clear).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import ipaddress
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from ccari.agents.devices import SIP_TLS
+from ccari.security.facts import RELAYED, Authenticated, Contact
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -96,24 +103,37 @@ class Tracker:
 
     def failure(self, address: str, reason: str, now: float) -> Block | None:
         """One failure from ``address``; the block it causes, if any."""
-        rules = self.rules
-        if rules.is_exempt(address):
+        r = self._count(address, now)
+        if r is None or len(r.failures) < self.rules.max_failures:
+            return None
+        return self._block(address, r, reason, now)
+
+    def offence(self, address: str, reason: str, now: float) -> Block | None:
+        """An offence that blocks ``address`` at once (unless exempt or already blocked)."""
+        r = self._count(address, now)
+        return None if r is None else self._block(address, r, reason, now)
+
+    def _count(self, address: str, now: float) -> _Record | None:
+        """One more failure of ``address`` in its window; None if it is exempt or already
+        blocked (a block is never extended by the attack it stops)."""
+        if self.rules.is_exempt(address):
             return None
         r = self._records.setdefault(address, _Record())
         if r.blocked_until is not None and r.blocked_until > now:
             return None
         r.failures.append(now)
-        while r.failures and r.failures[0] <= now - rules.window_s:
+        while r.failures and r.failures[0] <= now - self.rules.window_s:
             r.failures.popleft()
-        if len(r.failures) < rules.max_failures:
-            return None
+        return r
+
+    def _block(self, address: str, r: _Record, reason: str, now: float) -> Block:
         count = len(r.failures)
         r.failures.clear()
-        if r.offences and now - r.last_block_at > rules.repeat_memory_s:
+        if r.offences and now - r.last_block_at > self.rules.repeat_memory_s:
             r.offences = 0
         r.offences += 1
         r.last_block_at = now
-        r.blocked_until = now + rules.duration(r.offences)
+        r.blocked_until = now + self.rules.duration(r.offences)
         return Block(address, reason, count, now, r.blocked_until, r.offences)
 
     def unblock(self, address: str) -> bool:
@@ -143,3 +163,41 @@ class Tracker:
     def next_expiry(self) -> float | None:
         ends = [r.blocked_until for r in self._records.values() if r.blocked_until is not None]
         return min(ends) if ends else None
+
+
+# --- TLS phones over another transport ---------------------------------------------------
+
+#: The only transport a TLS phone (device ``sip-tls``) authenticates over.
+TLS = "TLS"
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A TLS phone's credentials accepted over another transport (``auth``); ``block``:
+    its source is blocked (not over ccari's own relay, whose address is every browser
+    phone's)."""
+
+    auth: Authenticated
+    block: bool
+
+    @property
+    def reason(self) -> str:
+        return f"TLS phone over {self.auth.transport} ({self.auth.account})"
+
+
+def needs_device(auth: Authenticated) -> bool:
+    """Whether the account's device matters: only a request that did not come over TLS."""
+    return auth.transport != TLS
+
+
+def transport_breach(auth: Authenticated, device: str | None) -> Breach | None:
+    """The breach ``auth`` is when its account's phone is ``device``, or None."""
+    if device != SIP_TLS or auth.transport == TLS:
+        return None
+    return Breach(auth, block=auth.transport not in RELAYED)
+
+
+def registered_by(breach: Breach, contacts: Iterable[Contact]) -> list[Contact]:
+    """The registrations the breaching request made (its Call-ID): the ones to remove.
+    Static contacts (``@@`` in their id, from the configuration) are never among them."""
+    return [c for c in contacts if c.call_id == breach.auth.call_id and ";@" in c.id]
