@@ -1,4 +1,4 @@
-"""Agent lookups, always scoped to a tenant except for PBX rendering."""
+"""Agent lookups, always scoped to a tenant except for PBX rendering and the SIP guard."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ async def by_login(session: AsyncSession, tenant_slug: str, username: str) -> Ag
 async def all_agents(session: AsyncSession) -> list[Agent]:
     """Every agent of every tenant: only for building the PBX config and the router."""
     return list(await session.scalars(select(Agent).order_by(Agent.id)))
+
+
+async def device_of(session: AsyncSession, phone_username: str) -> str | None:
+    """The device of the phone Asterisk knows as endpoint ``phone_username`` (the SIP guard:
+    PJSIP endpoints are one namespace); None if no agent has it."""
+    return await session.scalar(select(Agent.device).where(Agent.phone_username == phone_username))
 
 
 async def roster(session: AsyncSession) -> list[tuple[Agent, Attributes]]:

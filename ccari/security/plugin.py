@@ -1,5 +1,7 @@
 """Wiring of the SIP attack guard: its admin API always; once the PBX exists, an AMI
-connection (security events only) feeding the guard, and the task that ends blocks."""
+connection (security events, and the registrations' ``ContactStatus``) feeding the guard,
+which also removes a TLS phone's registration made over another transport through it, and
+the task that ends blocks."""
 
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
                        lambda: service.failures_total)
     rt.metrics.counter("ccari_security_blocks_total", "SIP source addresses blocked",
                        lambda: service.blocks_total)
+    rt.metrics.counter("ccari_security_breaches_total",
+                       "TLS phones' credentials accepted by Asterisk over another transport",
+                       lambda: service.breaches_total)
     rt.metrics.gauge("ccari_security_blocked", "SIP source addresses blocked now",
                      lambda: len(service.tracker.blocked(service.clock())))
     if not rt.config.security.enabled:
@@ -45,7 +50,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     p = rt.config.pbx
 
     def make_ami() -> AmiAdapter:
-        # security: the failures; system: Asterisk's "Shutdown" ends the session at once
+        # security: the failures and authentications; system: Asterisk's "Shutdown" ends the
+        # session at once, "ContactStatus" tells a registration was stored
         return AmiAdapter(p.host, p.ami_port, p.ami_user, p.ami_secret,
                           timeout=p.request_timeout_s, events="system,security")
 
@@ -61,8 +67,9 @@ async def watch(service: SecurityService, make_ami: Callable[[], AmiAdapter],
     the blocks, then end them as they expire."""
     while True:
         ami = make_ami()
-        for name in FAILURES:
+        for name in (*FAILURES, "SuccessfulAuth"):
             ami.on_event(name, service.on_event)
+        ami.on_event("ContactStatus", service.on_contact_status)
         try:
             await ami.connect()
             break
@@ -73,7 +80,7 @@ async def watch(service: SecurityService, make_ami: Callable[[], AmiAdapter],
             log.warning("security: AMI not reachable yet (%s); retrying", exc)
             await asyncio.sleep(retry_s)
     try:
-        await service.start(ami)
+        await service.start(ami, ami)
         await service.run_expiry()
     finally:
         await ami.close()

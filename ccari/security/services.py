@@ -10,7 +10,17 @@
   keeps them, a block that ended meanwhile is dropped), after a block, an unblock, an
   expiry; the recent blocks are read back into the policy on start for repeat offenders;
 * one named task ends blocks when they expire; a reload that failed (AMI away) is retried
-  by the same task until it succeeds.
+  by the same task until it succeeds;
+* a TLS phone (device ``sip-tls``) authenticated over another transport (``SuccessfulAuth``,
+  :func:`~ccari.security.policy.transport_breach`) is an attack on that account: Asterisk 22
+  has no per-endpoint inbound transport, so its right password over plain UDP was accepted.
+  Its source is blocked at once like a brute force (an offence, same log, ACL or nftables),
+  the breach is logged at WARNING and counted (``ccari_security_breaches_total``), and the
+  registration that request made is removed (:mod:`ccari.security.contacts`): the phone's
+  calls are never sent to the UDP leg, which gets nothing more from the blocked address.  A
+  call it places is already refused (agents' phones cannot dial: ``from-phones`` hangs up).
+  With ``remove_existing`` the UDP registration replaced the phone's own: the phone is back
+  at its next registration refresh over TLS.
 """
 
 from __future__ import annotations
@@ -23,17 +33,29 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.agents import repo as agents_repo
 from ccari.ami.errors import AmiError
 from ccari.ami.events import AmiEvent
 from ccari.config import Config, SecurityConfig
 from ccari.pbx.errors import PbxError
-from ccari.security import acl, nft, repo
-from ccari.security.facts import Failure, parse
-from ccari.security.policy import Block, Rules, Tracker
+from ccari.security import acl, contacts, nft, repo
+from ccari.security.facts import Authenticated, Failure, parse, parse_auth
+from ccari.security.policy import (
+    Block,
+    Breach,
+    Rules,
+    Tracker,
+    needs_device,
+    registered_by,
+    transport_breach,
+)
 
 log = logging.getLogger(__name__)
 RETRY_S = 2.0
 IDLE_S = 60.0
+#: How long after a breach its registration is still looked for: Asterisk reports the
+#: authentication before it stores the contact (``ContactStatus`` says when it has).
+WATCH_S = 10.0
 
 
 class Reloader(Protocol):
@@ -55,6 +77,8 @@ class SecurityService:
         self.clock = clock
         self.tracker = Tracker(rules_of(cfg))
         self._pbx: Reloader | None = None
+        self._registrations: contacts.Manager | None = None
+        self._watched: dict[str, list[tuple[Breach, float]]] = {}  # endpoint -> until
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._dirty = False
@@ -63,12 +87,15 @@ class SecurityService:
         self.failures_total = 0
         self.blocks_total = 0
         self.apply_failures_total = 0
+        self.breaches_total = 0
 
     # --- start ------------------------------------------------------------------------
 
-    async def start(self, pbx: Reloader) -> None:
-        """Restore the stored blocks and make Asterisk enforce exactly those."""
+    async def start(self, pbx: Reloader, registrations: contacts.Manager | None = None) -> None:
+        """Restore the stored blocks and make Asterisk enforce exactly those; with
+        ``registrations`` (AMI), a breach's registration is removed."""
         self._pbx = pbx
+        self._registrations = registrations
         now = self.clock()
         async with self._sessions() as s:
             rows = await repo.since(s, now - self.tracker.rules.repeat_memory_s)
@@ -84,25 +111,80 @@ class SecurityService:
     # --- facts ------------------------------------------------------------------------
 
     async def on_event(self, event: AmiEvent) -> None:
-        fact = parse(event.name, {k: event.get(k) for k in ("RemoteAddress", "AccountID")})
+        headers = {k: event.get(k) for k in ("RemoteAddress", "AccountID", "Service", "SessionID")}
+        fact = parse(event.name, headers)
         if fact is not None:
             await self.on_failure(fact)
+        auth = parse_auth(event.name, headers)
+        if auth is not None:
+            await self.on_auth(auth)
 
     async def on_failure(self, fact: Failure) -> Block | None:
         self.failures_total += 1
         log.debug("security: %s from %s", fact.reason, fact.address)
+        return await self._decide(lambda now: self.tracker.failure(fact.address, fact.reason, now))
+
+    async def on_auth(self, auth: Authenticated) -> Breach | None:
+        """A request Asterisk authenticated: a breach if a TLS phone's came another way."""
+        if not needs_device(auth):
+            return None
+        async with self._sessions() as s:
+            device = await agents_repo.device_of(s, auth.account)
+        breach = transport_breach(auth, device)
+        if breach is None:
+            return None
+        self.breaches_total += 1
+        log.warning("security: TLS phone %s authenticated over %s from %s (Call-ID %s): its "
+                    "credentials are used off TLS", auth.account, auth.transport, auth.address,
+                    auth.call_id)
+        if breach.block:
+            await self._decide(lambda now: self.tracker.offence(auth.address, breach.reason, now))
+        self._watched.setdefault(auth.account, []).append((breach, self.clock() + WATCH_S))
+        await self._unregister(breach)
+        return breach
+
+    async def on_contact_status(self, event: AmiEvent) -> None:
+        """An endpoint's registration changed: one a breach made may have been stored."""
+        now = self.clock()
+        self._watched = {ep: live for ep, watched in self._watched.items()
+                         if (live := [(b, until) for b, until in watched if until > now])}
+        if event.get("ContactStatus") == "Removed":
+            return
+        for breach, _ in self._watched.get(event.get("EndpointName"), []):
+            await self._unregister(breach)
+
+    async def _unregister(self, breach: Breach) -> None:
+        """Remove the registration ``breach``'s request made, if Asterisk stored it yet."""
+        if self._registrations is None:
+            return
+        account = breach.auth.account
+        try:
+            found = registered_by(breach, await contacts.of_endpoint(self._registrations, account))
+            if not found:
+                return
+            left = await contacts.remove(self._registrations, account, found)
+        except AmiError as exc:
+            log.warning("security: registration of %s over %s not removed: %r", account,
+                        breach.auth.transport, exc)
+            return
+        for c in found:
+            log.log(logging.ERROR if c in left else logging.WARNING,
+                    "security: registration %s of TLS phone %s over %s %s", c.uri, account,
+                    breach.auth.transport, "NOT removed" if c in left else "removed")
+
+    async def _decide(self, decide: Callable[[float], Block | None]) -> Block | None:
+        """Run one decision of the policy; the block it makes is stored, then enforced."""
         async with self._lock:
-            now = self.clock()
-            block = self.tracker.failure(fact.address, fact.reason, now)
+            block = decide(self.clock())
             if block is None:
                 return None
             async with self._sessions() as s:
                 repo.add(s, block)
                 await s.commit()
             self.blocks_total += 1
-            log.warning("security: blocked SIP source %s for %.0f s after %d failures (%s, "
-                        "offence %d)", block.address, block.until - block.at, block.failures,
-                        block.reason, block.offence)
+            log.warning("security: blocked SIP source %s for %.0f s: %s (%d failures, "
+                        "offence %d)", block.address, block.until - block.at, block.reason,
+                        block.failures, block.offence)
             await self._apply_locked()
         self._wake.set()
         return block
