@@ -109,3 +109,24 @@ async def test_a_tls_phones_password_over_udp_is_blocked_and_its_registration_re
     assert guard.security.breaches_total == 1
     assert list(guard.security.tracker.blocked(block.until.timestamp() - 1)) == [LEAK_IP]
     assert f"acme-bob@{UDP_PHONE_IP}" in await asyncio.to_thread(contacts, proc)
+
+
+CALLER_IP = "127.0.0.12"
+
+
+async def test_a_call_placed_with_a_tls_phones_password_over_udp_is_refused_and_blocked(
+        guard: Runtime, tls_pbx: tuple[TlsEnv, PbxProcess]) -> None:  # noqa: F811
+    env, _ = tls_pbx
+    assert guard.security is not None
+    params = {"user": "acme-alice", "password": await password(guard, "acme-alice")}
+    call = await run_sipp("invite_as_phone.xml", env.env.sip_target, local_ip=CALLER_IP,
+                          params=params, timeout_s=15)
+    # authenticated, then refused, never answered: 488 for its plain RTP offer (the phone is
+    # SDES-only), 403 from from-phones with an SRTP one (agents' phones cannot dial)
+    assert call.ok and call.responses.get(401) == 1, call.describe()
+    assert call.responses.keys() & {403, 488} and 200 not in call.responses, call.describe()
+    await eventually(lambda: refused(env.env, CALLER_IP), 10, "the caller's source blocked")
+    again = await run_sipp("invite_as_phone.xml", env.env.sip_target, local_ip=CALLER_IP,
+                           params=params, timeout_s=15)
+    assert again.responses == {403: 1}, again.describe()
+    assert guard.security.breaches_total == 1
