@@ -18,9 +18,12 @@
   the breach is logged at WARNING and counted (``ccari_security_breaches_total``), and the
   registration that request made is removed (:mod:`ccari.security.contacts`): the phone's
   calls are never sent to the UDP leg, which gets nothing more from the blocked address.  A
-  call it places is already refused (agents' phones cannot dial: ``from-phones`` hangs up).
+  call it places is refused by Asterisk anyway (agents' phones cannot dial: ``from-phones``
+  hangs up; a plain RTP offer to an SDES-only phone gets 488), so none is hung up here.
   With ``remove_existing`` the UDP registration replaced the phone's own: the phone is back
-  at its next registration refresh over TLS.
+  at its next registration refresh over TLS.  A TLS phone behind the same address (one
+  NAT) is cut off with it: put such networks in ``security.allow`` (then only the
+  registration is removed).
 """
 
 from __future__ import annotations
