@@ -157,3 +157,16 @@ async def test_over_the_browser_relay_the_registration_goes_but_ccari_is_not_blo
     await service.on_event(success("acme-alice", "WS", "127.0.0.1"))
     assert registrar.db == {} and service.tracker.blocked(service.clock()) == {}
     assert service.breaches_total == 1
+
+
+async def test_an_allowed_network_is_not_blocked_but_the_registration_still_goes(
+        sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> None:
+    cfg = replace(Config(state_dir=str(tmp_path)),
+                  pbx=PbxConfig(mode="external", render_dir=str(tmp_path / "pbx")),
+                  security=SecurityConfig(allow=("192.0.2.0/24",)))
+    service, registrar = SecurityService(sessions, cfg), Registrar()
+    await service.start(registrar, registrar)
+    registrar.register("acme-alice", "sip:acme-alice@192.0.2.9:5060", "leak-1")
+    await service.on_event(success("acme-alice"))
+    assert registrar.db == {} and service.tracker.blocked(service.clock()) == {}
+    assert service.breaches_total == 1 and service.blocks_total == 0
