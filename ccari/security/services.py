@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 RETRY_S = 2.0
 IDLE_S = 60.0
 #: How long after a breach its registration is still looked for: Asterisk reports the
-#: authentication before it stores the contact (``ContactStatus`` says when it has).
+#: authentication before it stores the contact (``ContactStatus`` says when it has; both
+#: have no Uniqueid, so the AMI adapter hands them over in order, one at a time).
 WATCH_S = 10.0
 
 
