@@ -22,6 +22,54 @@ from ccari.cobrowse.core import Limits, TokenBucket
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 5.0
 MAX_WATCHERS = 4
+# Messages a mirror may be behind (each its own writer): past that it is too slow and is
+# dropped; the others, the customer and the node's bus never wait for it.
+MIRROR_BACKLOG = 256
+
+
+class Mirror:
+    """One agent's mirror socket and the writer that feeds it, in order."""
+
+    def __init__(self, ws: web.WebSocketResponse, agent_id: int, session_id: str) -> None:
+        self.ws, self.agent_id, self._session = ws, agent_id, session_id
+        self._outbox: asyncio.Queue[str] = asyncio.Queue(MIRROR_BACKLOG)
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write(), name=f"cobrowse-mirror-{session_id}")
+        self.slow = False
+
+    def post(self, text: str) -> bool:
+        """Queue ``text`` for the mirror; False: it is too far behind (or gone)."""
+        if self.slow or self.ws.closed:
+            return False
+        try:
+            self._outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self.slow = True
+            return False
+        return True
+
+    async def _write(self) -> None:
+        while True:
+            text = await self._outbox.get()
+            try:
+                await asyncio.wait_for(self.ws.send_str(text), SEND_TIMEOUT_S)
+            except (ConnectionError, RuntimeError, TimeoutError):
+                self.slow = True
+                return
+            finally:
+                self._outbox.task_done()
+
+    async def flush(self, within: float = SEND_TIMEOUT_S) -> None:
+        """Wait until what was posted is sent (at most ``within``), then stop the writer."""
+        if not self.slow and not self._writer.done():
+            try:
+                await asyncio.wait_for(self._outbox.join(), within)
+            except TimeoutError:
+                log.debug("co-browse %s: a mirror did not take its last messages", self._session)
+        self.stop()
+
+    def stop(self) -> None:
+        self._writer.cancel()
 
 
 class Remote(Protocol):
@@ -42,7 +90,7 @@ class Live:
     consent: bool = False
     page: dict[str, Any] | None = None
     customer: web.WebSocketResponse | None = None
-    watchers: dict[web.WebSocketResponse, int] = field(default_factory=dict)
+    watchers: dict[web.WebSocketResponse, Mirror] = field(default_factory=dict)
     remote: Remote | None = None
     # The customer's socket is on another node (as that node last said).
     elsewhere: bool = False
@@ -88,15 +136,24 @@ class Live:
         if self.nodes and self.remote is not None:
             await self.remote.to_watchers(self, text, message)
 
+    def add_watcher(self, ws: web.WebSocketResponse, agent_id: int) -> None:
+        self.watchers[ws] = Mirror(ws, agent_id, self.id)
+
+    def remove_watcher(self, ws: web.WebSocketResponse) -> None:
+        mirror = self.watchers.pop(ws, None)
+        if mirror is not None:
+            mirror.stop()
+
     async def to_watchers_here(self, text: str) -> None:
-        """To this node's mirrors; a mirror too slow to take a message is dropped."""
-        for ws in list(self.watchers):
-            try:
-                await asyncio.wait_for(ws.send_str(text), SEND_TIMEOUT_S)
-            except (ConnectionError, RuntimeError, TimeoutError):
+        """To this node's mirrors, each through its own writer: a mirror too far behind is
+        dropped (closed: its page opens it again and starts from a full snapshot)."""
+        for ws, mirror in list(self.watchers.items()):
+            if not mirror.post(text):
                 log.info("co-browse %s: dropping a mirror that does not keep up", self.id)
-                self.watchers.pop(ws, None)
-                await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
+                self.remove_watcher(ws)
+                asyncio.get_running_loop().create_task(
+                    close_socket(ws, WSCloseCode.TRY_AGAIN_LATER, "too slow"),
+                    name=f"cobrowse-drop-{self.id}")
 
     async def to_watchers_json(self, message: dict[str, Any]) -> None:
         await self.to_watchers(json.dumps(message), message)
@@ -107,9 +164,12 @@ class Live:
         sockets only: the other nodes are told the end by the service."""
         await self.to_customer_here({"type": "ended", "reason": reason})
         await self.to_watchers_here(json.dumps({"type": "ended", "reason": reason}))
-        sockets = [ws for ws in (self.customer, *self.watchers) if ws is not None and not ws.closed]
-        self.customer = None
+        mirrors = list(self.watchers.values())
         self.watchers.clear()
+        await asyncio.gather(*(m.flush() for m in mirrors))
+        sockets = [ws for ws in (self.customer, *(m.ws for m in mirrors))
+                   if ws is not None and not ws.closed]
+        self.customer = None
         return sockets
 
 

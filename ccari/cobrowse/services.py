@@ -250,7 +250,7 @@ class CobrowseService:
         live = await self._live_for(row)
         if len(live.watchers) >= MAX_WATCHERS:
             raise Conflict("too many mirrors open", error_id="cobrowse-too-many-mirrors")
-        live.watchers[ws] = agent.id
+        live.add_watcher(ws, agent.id)
         if self.remote is not None and not live.here():
             await self.remote.watching(live, True)  # the customer's node asks for a snapshot
             return live
@@ -259,7 +259,7 @@ class CobrowseService:
         return live
 
     async def unwatch(self, live: Live, ws: web.WebSocketResponse) -> None:
-        live.watchers.pop(ws, None)
+        live.remove_watcher(ws)
         if self.remote is not None and not live.watchers and not live.here():
             await self.remote.watching(live, False)
 
