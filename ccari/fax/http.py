@@ -15,8 +15,10 @@
   received as faxes (``ccari.fax.detect``).
 * ``GET /agent/faxes/{id}/pdf``: the document, for the agent it is offered or connected to.
 * ``POST /api/faxes/outbound?to=<E.164>`` with an ``application/pdf`` body: send it (201,
-  the send with its first attempt); the number passes the toll-fraud guard.
-* ``GET /api/faxes/outbound/{id}``: a sent fax's status and its attempts (pages, reason).
+  the send with its first attempt); the number passes the toll-fraud guard.  The send keeps
+  who asked for it (``sent_by``: the tenant's token or the admin token).
+* ``GET /api/faxes/outbound/{id}``: a sent fax's status, who sent it, the station id of the
+  machine that took it, and its attempts (pages, reason).
 * ``GET /api/faxes/outbound/{id}/pdf``: the document it carries, as the tenant gave it.
 * ``POST /api/faxes/outbound/{id}/resend``: a new attempt of a failed one (409
   ``fax-not-failed`` otherwise).
@@ -32,7 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from ccari import keys
-from ccari.admin.auth import tenant_scope
+from ccari.admin.auth import scoped, tenant_scope
 from ccari.agents.access import signed_in
 from ccari.errors import BadRequest, Conflict, NotFound, Unauthorized
 from ccari.fax import listing, repo
@@ -184,6 +186,7 @@ async def agent_pdf(request: web.Request) -> web.Response:
 def send_view(send: Sent) -> dict[str, Any]:
     return {"id": send.id, "direction": "sent", "to": send.to_number, "pages": send.pages,
             "status": send.status, "created_at": send.created_at.isoformat(),
+            "sent_by": send.sent_by, "station_id": send.station_id,
             "pdf_sha256": send.pdf_sha256, "pdf": f"/api/faxes/outbound/{send.id}/pdf",
             "retry_at": send.retry_at.isoformat() if send.retry_at else None,
             "attempts": [{"id": a.id, "status": a.status, "pages": a.pages, "error": a.error,
@@ -193,13 +196,14 @@ def send_view(send: Sent) -> dict[str, Any]:
 
 
 async def send_fax(request: web.Request) -> web.Response:
-    tenant_id = await tenant_scope(request)
+    who, tenant_id = await scoped(request)
     to = request.query.get("to", "")
     if request.content_type != "application/pdf":
         raise InvalidDocument("send the document as application/pdf")
     body = await request.read()
     sender = request.app[SENDER]
-    send = await sender.submit(tenant_id, to, body)
+    send = await sender.submit(tenant_id, to, body, sent_by="admin-token"
+                               if who.tenant_id is None else "tenant-token")
     found = await sender.get(tenant_id, send.id)
     assert found is not None
     return web.json_response(send_view(repo.sent_of(*found)), status=201)

@@ -1,8 +1,10 @@
 """The fax list of a tenant's supervisors and admins, with no I/O: the page's query in, the
 filters out; the faxes found in, the rows the page shows out.
 
-Received faxes (``faxes``) and sent ones (``fax_sends``) are one list, newest first.  The
-query names what a supervisor narrows it by:
+Received faxes (``faxes``) and sent ones (``fax_sends``) are one list, newest first.  A row
+names the remote machine's station id (a received fax's sender, or the machine a sent fax
+reached) and who dealt with it: the agent a received fax went to, or who asked for a sent
+one.  The query names what a supervisor narrows it by:
 
 * ``direction``: ``received`` or ``sent`` (both without it);
 * ``status``: a received fax's (``receiving``, ``received``, ``partial``, ``failed``) or a
@@ -200,6 +202,8 @@ class Sent:
     retry_at: dt.datetime | None
     attempts: tuple[Attempt, ...]
     pdf_sha256: str = ""
+    sent_by: str | None = None  # who asked for it (ccari.fax.sending.SentBy)
+    station_id: str | None = None  # the receiving machine's, as it reported it
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,7 @@ class Row:
     status: str
     reason: str  # Asterisk's reason and words, for a fax not wholly received
     attempts: tuple[str, ...]  # a sent fax's, oldest first
-    agent: str
+    agent: str  # a received fax's agent; who asked for a sent one
     contact_id: str | None
     pdf: bool
 
@@ -232,6 +236,10 @@ class Page:
     pages: int  # how many pages the filters make (at least 1)
     previous: str | None  # query strings of the neighbouring pages
     next: str | None
+
+
+# Who asked for a sent fax, in the page's words.
+SENDERS = {"tenant-token": "API (tenant token)", "admin-token": "API (admin token)"}
 
 
 def _when(at: dt.datetime, tz: ZoneInfo) -> str:
@@ -257,8 +265,9 @@ def row(fax: Received | Sent, tz: ZoneInfo) -> Row:
         for a in fax.attempts)
     reason = f"dialled again at {_when(fax.retry_at, tz)}" \
         if fax.status == "retrying" and fax.retry_at else ""
-    return Row("sent", fax.id, _when(fax.created_at, tz), "+" + fax.to_number, "",
-               str(fax.pages), fax.status, reason, attempts, "", None, True)
+    return Row("sent", fax.id, _when(fax.created_at, tz), "+" + fax.to_number,
+               fax.station_id or "", str(fax.pages), fax.status, reason, attempts,
+               SENDERS.get(fax.sent_by or "", ""), None, True)
 
 
 def page_count(total: int, size: int) -> int:

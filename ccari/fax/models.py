@@ -74,6 +74,10 @@ class FaxSend(Base):
     retry_at: Mapped[dt.datetime | None]
     # Automatic retries this send may still have (set on each send or resend request).
     retries_left: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Who asked for it (:data:`ccari.fax.sending.SENT_BY`); None: sent before it was recorded.
+    sent_by: Mapped[str | None] = mapped_column(String(32))
+    # The receiving machine's T.30 ident, as the latest attempt that reached it reported it.
+    station_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class FaxAttempt(Base):

@@ -3,13 +3,14 @@
 * :meth:`FaxSender.submit`: the number passes the outward gate
   (:mod:`ccari.callbacks.outward`: the tenant's dial policy and rate limits; 422
   ``invalid-number``, 403 ``number-not-allowed``, 429 ``rate-limited``), the PDF is
-  rendered to fax pages (422 ``invalid-document``); the document, the send and its first
-  attempt are saved, then it is dialled.
+  rendered to fax pages (422 ``invalid-document``); the document, the send (with who asked
+  for it, :data:`SentBy`) and its first attempt are saved, then it is dialled.
 * :meth:`FaxSender.dial`: trunk admission, then an ARI originate whose channel id is the
   attempt's id (``fxo-<send>-<n>``): a duplicate is refused by Asterisk, so an attempt is
   never dialled twice.  The answered call leaves Stasis for ``ccari-fax,send`` (SendFax).
 * :meth:`FaxSender.ended`: res_fax's report (or the call's end without one) settles the
-  attempt and the send: pages the remote took, Asterisk's reason.
+  attempt and the send: pages the remote took, Asterisk's reason, and the receiving
+  machine's station id (``REMOTESTATIONID``, kept on the send).
 
 * :meth:`FaxSender.resend`: a failed send gets a new attempt (``fxo-<send>-<n+1>``).
 * Retries: an attempt that reached no fax machine because the line was busy, nobody
@@ -27,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,6 +49,8 @@ from ccari.voice.ports import Admission
 
 log = logging.getLogger(__name__)
 OPEN = ("dialing", "sending")
+# Who asked for a send, as far as ccari knows: the tenant's API token or the admin token.
+SentBy = Literal["tenant-token", "admin-token"]
 
 
 class InvalidDocument(CcariError):
@@ -83,7 +86,8 @@ class FaxSender:
     def _tiff(self, send_id: str) -> Path:
         return self._spool / f"out-{send_id}.tif"
 
-    async def submit(self, tenant_id: int, to: str, pdf: bytes) -> FaxSend:
+    async def submit(self, tenant_id: int, to: str, pdf: bytes, *,
+                     sent_by: SentBy | None = None) -> FaxSend:
         dest = await self._outward.check(tenant_id, to, path="fax")
         async with self._sessions() as s:
             settings = await callbacks_repo.settings(s, tenant_id)
@@ -98,7 +102,7 @@ class FaxSender:
         now = utc(self._clock())
         send = FaxSend(id=send_id, tenant_id=tenant_id, to_number=dest.digits, pages=pages,
                        status="sending", pdf_sha256=sha, created_at=now,
-                       retries_left=self._retries)
+                       retries_left=self._retries, sent_by=sent_by)
         attempt = FaxAttempt(id=ari_ids.make(ari_ids.Kind.FAX_OUT, send_id, 1), send_id=send_id,
                              tenant_id=tenant_id, started_at=now)
         async with self._sessions() as s:
@@ -106,8 +110,8 @@ class FaxSender:
             await s.flush()
             s.add(attempt)
             await s.commit()
-        log.info("fax %s: %d page(s) to %s, attempt %s saved", send_id, pages, dest.digits,
-                 attempt.id)
+        log.info("fax %s: %d page(s) to %s asked by %s, attempt %s saved", send_id, pages,
+                 dest.digits, sent_by or "an unknown sender", attempt.id)
         self._spawn(self.dial(attempt.id, caller_id))
         return send
 
@@ -243,12 +247,14 @@ class FaxSender:
             send = await s.get(FaxSend, attempt.send_id)
             if send is not None:
                 send.status = attempt.status
+                if report.station:  # the machine that answered named itself
+                    send.station_id = report.station
                 if not sent and retry(report, send.retries_left):
                     send.status, send.retries_left = "retrying", send.retries_left - 1
                     send.retry_at = now + dt.timedelta(seconds=self._retry_after_s)
             await s.commit()
-        log.info("fax attempt %s %s: %d page(s) (%s)", attempt_id, attempt.status, report.pages,
-                 attempt.error or "ok")
+        log.info("fax attempt %s %s: %d page(s) (%s), station %r", attempt_id, attempt.status,
+                 report.pages, attempt.error or "ok", report.station)
         if self._admission is not None:
             await self._admission.release(attempt_id)
         with contextlib.suppress(OSError):

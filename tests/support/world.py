@@ -203,7 +203,8 @@ async def _objects(s: AsyncSession, cfg: Config, tenant: Tenant) -> Objects:
     pdf.parent.mkdir(parents=True, exist_ok=True)
     pdf.write_bytes(PDF)
     send = FaxSend(tenant_id=tenant.id, to_number="12015550100", pages=1, status="sent",
-                   pdf_sha256=hashlib.sha256(PDF).hexdigest())
+                   pdf_sha256=hashlib.sha256(PDF).hexdigest(), sent_by="tenant-token",
+                   station_id=text[:64])
     s.add(send)
     await s.flush()
     (pdf.parent / f"out-{send.id}.pdf").write_bytes(PDF)  # the document it carried
