@@ -14,10 +14,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from ccari.app import Runtime
+from ccari.app import Runtime, internal_app
+from ccari.fax import http as fax_http
 from ccari.storage.models import Tenant
 from tests.fax.conftest import fax_pages
-from tests.fax.test_fax_list_pages import MONDAY, Faxes, faxes
+from tests.fax.test_fax_list_pages import MONDAY, Faxes, as_supervisor, cell, faxes
 from tests.fax.test_fax_send_pbx import pdf_of
 
 __all__ = ["faxes"]
@@ -58,7 +59,8 @@ async def test_filters_and_pages_through_the_api(
                                   error="NO_FAX", detail="no fax") for _ in range(26)]
     whole = await faxes.receive("acme", "15550177", station="ADA HOME")
     document = pdf_of(fax_pages(2))
-    sent = await faxes.send("acme", "+12015550100", document, busy_first=True)
+    sent = await faxes.send("acme", "+12015550100", document, busy_first=True,
+                            station="+1 201 555 0100")
     faxes.clock.now = MONDAY.replace(hour=1, minute=59) + dt.timedelta(days=1)
     late = await faxes.receive("acme", "15550188")
     theirs = await faxes.receive("globex", "15550177")
@@ -85,10 +87,12 @@ async def test_filters_and_pages_through_the_api(
     page2 = await listed(client, acme, "?direction=all&size=25&page=2")
     assert ids(page2) == everything[25:] and page2["page"] == 2
     assert ids(await listed(client, acme, "?direction=all&size=25&page=3")) == []
-    # A sent fax: where it went, each attempt (status, pages, Asterisk's reason), its document.
+    # A sent fax: where it went, who asked, the machine that took it, each attempt (status,
+    # pages, Asterisk's reason), its document.
     [out] = (await listed(client, acme, "?direction=sent"))["faxes"]
     assert (out["id"], out["direction"], out["to"], out["pages"], out["status"]) == (
         sent, "sent", "12015550100", 2, "sent")
+    assert (out["sent_by"], out["station_id"]) == ("tenant-token", "+1 201 555 0100")
     assert [(a["status"], a["pages"], a["error"]) for a in out["attempts"]] == [
         ("failed", 0, "user-busy"), ("sent", 2, None)]
     pdf = await client.get(out["pdf"], headers=acme)
@@ -157,3 +161,39 @@ async def test_a_sent_faxs_document_is_its_tenants_only(
     resp = await client.get(f"/api/faxes/outbound/{ours}/pdf?tenant=globex", headers=admin)
     assert resp.status == 404
     assert (await client.get(f"/api/faxes/outbound/{ours}/pdf")).status == 401
+
+
+async def test_a_sent_fax_names_who_asked_for_it_and_the_machine_that_took_it(
+        client: TestClient, rt: Runtime, faxes: Faxes, aiohttp_client: Any) -> None:
+    # The API's sends go to the fax package's own sender, which dials nothing real.
+    app = internal_app(rt)
+    app[fax_http.SENDER] = faxes.sender
+    api = await aiohttp_client(app)
+    pdf = {"Content-Type": "application/pdf"}
+    acme = token(rt, "acme")
+    admin = {"Authorization": f"Bearer {rt.config.admin_token}"}
+    document = pdf_of(fax_pages(1))
+    resp = await api.post("/api/faxes/outbound?to=%2B12015550100", data=document,
+                          headers={**acme, **pdf})
+    ours = await resp.json()
+    assert resp.status == 201, ours
+    assert (ours["sent_by"], ours["station_id"]) == ("tenant-token", None)  # nobody answered
+    resp = await api.post("/api/faxes/outbound?to=%2B12015550101&tenant=acme", data=document,
+                          headers={**admin, **pdf})
+    admins = await resp.json()
+    assert resp.status == 201, admins
+    assert admins["sent_by"] == "admin-token"
+    # The first is taken by a machine that names itself; the second is not answered.
+    await faxes.taken(ours["id"], station="+1 201 555 0100")
+
+    listed_sent = {f["id"]: f for f in (await listed(client, acme, "?direction=sent"))["faxes"]}
+    assert {i: (f["sent_by"], f["station_id"], f["status"]) for i, f in listed_sent.items()} == {
+        ours["id"]: ("tenant-token", "+1 201 555 0100", "sent"),
+        admins["id"]: ("admin-token", None, "sending")}
+    got = await (await client.get(f"/api/faxes/outbound/{ours['id']}", headers=acme)).json()
+    assert (got["sent_by"], got["station_id"]) == ("tenant-token", "+1 201 555 0100")
+    # The supervisors' list shows the same.
+    await as_supervisor(client, rt)
+    text = await (await client.get("/supervisor/faxes?direction=sent")).text()
+    assert [(cell(text, i, "agent"), cell(text, i, "station")) for i in (ours["id"], admins["id"])
+            ] == [("API (tenant token)", "+1 201 555 0100"), ("API (admin token)", "–")]

@@ -2,9 +2,10 @@
 fax package's own service and sender, with what Asterisk would have written and reported).
 
 What a supervisor notices: her tenant's faxes only, newest first, received and sent, each
-with its status, Asterisk's reason and a sent fax's attempts, the agent, the contact's page
-and the PDF; the filters and the pages; a sender's own words shown as text; no way in
-without the right session, and no way to another tenant's documents."""
+with its status, Asterisk's reason and a sent fax's attempts, the agent, who asked for a sent
+fax and the station id of the machine that took it, the contact's page and the PDF; the
+filters and the pages; a sender's own words shown as text; no way in without the right
+session, and no way to another tenant's documents."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from sqlalchemy import select
 from ccari.app import Runtime
 from ccari.callbacks.models import CallbackSettings
 from ccari.fax.core import Report
-from ccari.fax.sending import FaxSender
+from ccari.fax.models import FaxSend
+from ccari.fax.sending import FaxSender, SentBy
 from ccari.fax.services import FaxService
 from ccari.fax.store import FaxStore
 from ccari.storage.models import Agent, Contact, Number, Queue, Tenant
@@ -96,22 +98,32 @@ class Faxes:
         assert fax is not None
         return fax.id
 
-    async def send(self, slug: str, to: str, pdf: bytes, *, busy_first: bool = False) -> str:
-        """A fax sent to ``to``: answered and taken whole (after a busy line, then a resend,
-        with ``busy_first``)."""
+    async def send(self, slug: str, to: str, pdf: bytes, *, busy_first: bool = False,
+                   station: str = "", sent_by: SentBy | None = "tenant-token") -> str:
+        """A fax sent to ``to`` as the API accepts one from ``sent_by``: answered and taken
+        whole by a machine whose station id is ``station`` (after a busy line, then a
+        resend, with ``busy_first``)."""
         async with self.rt.sessions() as s:
             tenant = await s.scalar(select(Tenant).where(Tenant.slug == slug))
             assert tenant is not None
-        send = await self.sender.submit(tenant.id, to, pdf)
+        send = await self.sender.submit(tenant.id, to, pdf, sent_by=sent_by)
         if busy_first:
             await self._dialled(f"fxo-{send.id}-1")
             await self.sender.ended(f"fxo-{send.id}-1", Report.lost("user-busy", cause=17))
             await self.sender.resend(tenant.id, send.id)
-        attempt = f"fxo-{send.id}-{2 if busy_first else 1}"
-        await self._dialled(attempt)
-        assert await self.sender.answered(attempt) is not None
-        await self.sender.ended(attempt, Report("SUCCESS", send.pages, "", "", "OK"))
+        await self.taken(send.id, 2 if busy_first else 1, station)
         return send.id
+
+    async def taken(self, send_id: str, attempt: int = 1, station: str = "") -> None:
+        """The send's ``attempt`` answered and its pages taken whole by a machine that named
+        itself ``station`` (what Asterisk reports after SendFax)."""
+        async with self.rt.sessions() as s:
+            send = await s.get(FaxSend, send_id)
+            assert send is not None
+        channel = f"fxo-{send_id}-{attempt}"
+        await self._dialled(channel)
+        assert await self.sender.answered(channel) is not None
+        await self.sender.ended(channel, Report("SUCCESS", send.pages, "", station, "OK"))
 
     async def _dialled(self, attempt: str) -> None:
         async def dialled() -> bool:
@@ -164,7 +176,8 @@ async def test_the_supervisor_sees_her_tenants_faxes_newest_first(
     whole = await faxes.receive("acme", "15550199", station="ADA HOME")
     alice = await faxes.handled_by(whole, "alice")
     document = pdf_of(fax_pages(2))
-    sent = await faxes.send("acme", "+12015550100", document, busy_first=True)
+    sent = await faxes.send("acme", "+12015550100", document, busy_first=True,
+                            station="+1 201 555 0100")
     theirs = await faxes.receive("globex", "15550166", station="globex-private-7f3a")
     theirs_sent = await faxes.send("globex", "+12015550101", document)
 
@@ -183,8 +196,9 @@ async def test_the_supervisor_sees_her_tenants_faxes_newest_first(
     assert cell(text, partial, "status") == "partial HANGUP: remote hung up"
     assert cell(text, whole, "agent") == alice
     assert cell(text, partial, "agent") == "–"  # still waiting for an agent
-    # A sent fax: the number it went to and each attempt.
-    assert cell(text, sent, "number") == "+12015550100"
+    # A sent fax: the number it went to, the machine that took it, who asked, each attempt.
+    assert (cell(text, sent, "number"), cell(text, sent, "station"),
+            cell(text, sent, "agent")) == ("+12015550100", "+1 201 555 0100", "API (tenant token)")
     status = cell(text, sent, "status")
     assert status.startswith("sent failed, 0 of 2 pages, user-busy (2026-07-06 ")
     assert "sent, 2 of 2 pages (2026-07-06 " in status
@@ -265,11 +279,15 @@ async def test_a_senders_own_words_are_shown_as_text(
     number = '"><script>alert(2)</script>'
     fax_id = await faxes.receive("acme", number, pages=1, status="FAILED", station=station,
                                  error="<b>HANGUP</b>")
+    remote = "<svg onload=alert(3)>"  # what the machine a sent fax reached called itself
+    sent = await faxes.send("acme", "+12015550100", pdf_of(fax_pages(1)), station=remote)
     await as_supervisor(client, rt)
     text = await (await client.get("/supervisor/faxes")).text()
     assert station not in text and number not in text and "<b>HANGUP" not in text
+    assert remote not in text and "&lt;svg onload=alert(3)&gt;" in text
     assert "&lt;img src=x onerror=" in text and "&lt;script&gt;alert(2)" in text
     assert (cell(text, fax_id, "station"), cell(text, fax_id, "number")) == (station, number)
+    assert cell(text, sent, "station") == remote
 
 
 async def test_no_session_no_list_and_no_document(
@@ -296,7 +314,8 @@ async def test_no_session_no_list_and_no_document(
 async def test_the_admin_pages_list_one_tenants_faxes(
         client: TestClient, rt: Runtime, faxes: Faxes) -> None:
     ours = await faxes.receive("acme", "15550177", station="ACME BRANCH")
-    sent = await faxes.send("acme", "+12015550100", pdf_of(fax_pages(1)))
+    sent = await faxes.send("acme", "+12015550100", pdf_of(fax_pages(1)), station="LAW FIRM 2",
+                            sent_by="admin-token")
     theirs = await faxes.receive("globex", "15550166", station="GLOBEX HQ")
 
     await admin_login(client, rt.config.admin_token or "")
@@ -304,6 +323,8 @@ async def test_the_admin_pages_list_one_tenants_faxes(
     assert 'href="/admin/tenants/acme/faxes"' in tenant_page
     text = await (await client.get("/admin/tenants/acme/faxes")).text()
     assert [r[0] for r in rows(text)] == [sent, ours]
+    assert (cell(text, sent, "station"), cell(text, sent, "agent")) == ("LAW FIRM 2",
+                                                                        "API (admin token)")
     assert "GLOBEX HQ" not in text and theirs not in text
     assert f'<span class="contact">{ours}</span>' in text  # no agent session: no contact link
     for path in (f"/admin/tenants/acme/faxes/{ours}/pdf",

@@ -94,9 +94,11 @@ def test_rows_say_what_came_and_what_went_on_the_tenants_clock() -> None:
                        "remote hung up", "f1", True, "Alice")
     failed = Received("f2", AT, "failed", None, None, 0, "no-fax", "no-fax", "f2", False, None)
     sent = Sent("s1", AT, "sent", "12015550100", 2, None, (
-        Attempt("failed", 0, "user-busy", AT), Attempt("sent", 2, None, AT)))
+        Attempt("failed", 0, "user-busy", AT), Attempt("sent", 2, None, AT)),
+        sent_by="tenant-token", station_id="+1 201 555 0100")
     retrying = Sent("s2", AT, "retrying", "12015550101", 1,
-                    AT + dt.timedelta(minutes=5), (Attempt("failed", 0, "no-answer", AT),))
+                    AT + dt.timedelta(minutes=5), (Attempt("failed", 0, "no-answer", AT),),
+                    sent_by="admin-token")
     got = listing.page(Found(4, (partial, failed, sent, retrying)), Filters(size=25), LONDON)
     p, f, s, r = got.rows
     assert (p.direction, p.when, p.number, p.station_id, p.pages, p.status, p.reason, p.agent,
@@ -106,6 +108,9 @@ def test_rows_say_what_came_and_what_went_on_the_tenants_clock() -> None:
     assert (f.reason, f.pdf, f.number) == ("no-fax", False, "")  # the same words once
     assert (s.direction, s.number, s.pages, s.status, s.contact_id, s.pdf) == (
         "sent", "+12015550100", "2", "sent", None, True)
+    # Who asked for it, and the station id the machine that took it gave.
+    assert (s.agent, s.station_id) == ("API (tenant token)", "+1 201 555 0100")
+    assert (r.agent, r.station_id) == ("API (admin token)", "")  # no machine answered yet
     assert s.attempts == ("failed, 0 of 2 pages, user-busy (2026-07-01 10:30:00)",
                           "sent, 2 of 2 pages (2026-07-01 10:30:00)")
     assert r.reason == "dialled again at 2026-07-01 10:35:00"
