@@ -1,7 +1,8 @@
 """What a fax call's result means, with no I/O: res_fax's report in, the fax's outcome out.
 
 Asterisk's hang-up handler of the ``ccari-fax`` context reports ``FAXSTATUS``,
-``FAXPAGES``, ``FAXERROR``, ``REMOTESTATIONID``, ``FAXSTATUSSTRING`` (filtered to
+``FAXPAGES``, ``FAXERROR``, ``REMOTESTATIONID`` (the other machine's T.30 ident: a received
+fax's sender, or the machine a sent fax reached), ``FAXSTATUSSTRING`` (filtered to
 harmless characters) and ``FAXMODE`` (G.711 audio or T.38).  Pages received count whatever
 the status: a sender that hangs up after page 1 leaves a one-page ``partial`` fax, which an
 agent still gets.
@@ -28,6 +29,7 @@ _MODES = {"AUDIO": "audio", "T38": "t38"}  # res_fax's FAXMODE -> the fax's mode
 # no user responding, no answer, congestion (channel, switching equipment), temporary failure,
 # requested channel not available.
 RETRY_CAUSES = frozenset({17, 18, 19, 34, 41, 42, 44})
+STATION_CHARS = 20  # the longest T.30 station ident (TSI/CSI)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,12 @@ def retry(report: Report, retries_left: int) -> bool:
     for a reason that may pass (busy, no answer, congestion), and it has retries left."""
     return (not report.status and report.pages == 0 and report.cause in RETRY_CAUSES
             and retries_left > 0)
+
+
+def station_id(did: str) -> str:
+    """ccari's own T.30 ident when it answers a fax on ``did``: the number in international
+    form (``+<digits>``), as fax machines name themselves, within T.30's 20 characters."""
+    return ("+" + "".join(c for c in did if c.isascii() and c.isdigit()))[:STATION_CHARS]
 
 
 def reason(report: Report) -> str:

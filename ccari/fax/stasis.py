@@ -2,10 +2,12 @@
 handlers.  ARI has no fax resource, so a fax call leaves Stasis for the ``ccari-fax``
 context (``dialplans/ccari.conf.j2``) and stays ccari's: before it goes, ccari subscribes
 to the channel, and the context's hang-up handler reports res_fax's result as the
-``CcariFax`` user event, which settles the fax.  A channel destroyed with no report (or one
-gone while ccari was away, found on reconnect) settles as failed.  Faxes sent go the same
-way: the attempt's channel (``fxo-<send>-<n>``, Stasis argument ``faxout``) leaves for
-``ccari-fax,send`` once answered.
+``CcariFax`` user event, which settles the fax.  ccari answers a fax as the number it was
+dialled on (its T.30 station id, ``FAXOPT(localstationid)``: what the sending machine
+reports as the receiver).  A channel destroyed with no report (or one gone while ccari was
+away, found on reconnect) settles as failed.  Faxes sent go the same way: the attempt's
+channel (``fxo-<send>-<n>``, Stasis argument ``faxout``) leaves for ``ccari-fax,send`` once
+answered, and its report names the station id of the machine that took it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ccari.ari.errors import AriError
 from ccari.ari.events import ChannelDestroyed, ChannelUserevent, StasisStart
 from ccari.ari.ids import Kind, kind_of
 from ccari.ari.router import StasisRouter
-from ccari.fax.core import Report
+from ccari.fax.core import Report, station_id
 from ccari.fax.sending import FaxSender
 from ccari.fax.services import FaxService
 
@@ -32,10 +34,15 @@ def _sending(channel_id: str) -> bool:
     return kind_of(channel_id) is Kind.FAX_OUT and ";" not in channel_id
 
 
-async def _to_dialplan(ari: AriClient, channel: str, path: str, exten: str) -> bool:
+async def _to_dialplan(ari: AriClient, channel: str, path: str, exten: str,
+                       station: str = "") -> bool:
+    """Send the call to the fax context's ``exten`` with its TIFF's ``path`` (and the
+    ``station`` id ccari's machine gives itself)."""
     try:
         await ari.subscribe_channel(channel)
         await ari.set_var(channel, "CCARI_FAX_FILE", path)
+        if station:
+            await ari.set_var(channel, "FAXOPT(localstationid)", station)
         await ari.continue_in_dialplan(channel, CONTEXT, exten, 1)
         return True
     except AriError as exc:
@@ -75,7 +82,7 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
                         channel, did, tenant, how)
             await ari.hangup(channel, reason="unallocated")
             return
-        if not await _to_dialplan(ari, channel, path, "receive"):
+        if not await _to_dialplan(ari, channel, path, "receive", station_id(did)):
             await faxes.settle(channel, Report.lost("ccari-error"))
             await ari.hangup(channel, reason="congestion")
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ccari.contacts.lifecycle import State
-from ccari.fax.core import Outcome, Report, contact_state, outcome, reason, retry
+from ccari.fax.core import Outcome, Report, contact_state, outcome, reason, retry, station_id
 from ccari.fax.render import pdf_to_tiff
 
 
@@ -34,6 +34,15 @@ from ccari.fax.render import pdf_to_tiff
 ])
 def test_the_user_event_fields_are_read_once(fields: dict[str, str], expected: Report) -> None:
     assert Report.parse(fields) == expected
+
+
+@pytest.mark.parametrize(("did", "station"), [
+    ("12015550109", "+12015550109"),
+    ("+442079460000", "+442079460000"),
+    ("1" * 32, "+" + "1" * 19),  # T.30 carries 20 characters
+])
+def test_ccari_answers_a_fax_as_the_number_it_was_dialled_on(did: str, station: str) -> None:
+    assert station_id(did) == station
 
 
 @pytest.mark.parametrize(("status", "pages", "error", "result", "state", "why"), [
