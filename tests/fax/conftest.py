@@ -10,7 +10,9 @@ receiving side is the remote machine that counts their pages.
 from __future__ import annotations
 
 import asyncio
+import html
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -155,3 +157,11 @@ def write_tiff(pbx: PbxProcess, name: str, pages: list[Image.Image]) -> PurePosi
     pages[0].save(host, save_all=True, append_images=pages[1:], compression="group4",
                   dpi=(204, 98))
     return inner
+
+
+def cell(text: str, fax_id: str, name: str) -> str:
+    """The text of one cell of the fax's row on the fax list page (tags dropped, entities
+    read)."""
+    row = text.split(f'data-fax="{fax_id}"', 1)[1].split("</tr>", 1)[0]
+    inner = row.split(f'class="{name}"', 1)[1].split(">", 1)[1].split("</td>", 1)[0]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inner)).split())

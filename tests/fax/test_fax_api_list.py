@@ -17,8 +17,8 @@ from sqlalchemy import select
 from ccari.app import Runtime, internal_app
 from ccari.fax import http as fax_http
 from ccari.storage.models import Tenant
-from tests.fax.conftest import fax_pages
-from tests.fax.test_fax_list_pages import MONDAY, Faxes, as_supervisor, cell, faxes
+from tests.fax.conftest import cell, fax_pages
+from tests.fax.test_fax_list_pages import MONDAY, Faxes, as_supervisor, faxes
 from tests.fax.test_fax_send_pbx import pdf_of
 
 __all__ = ["faxes"]

@@ -28,7 +28,7 @@ from ccari.fax.sending import FaxSender, SentBy
 from ccari.fax.services import FaxService
 from ccari.fax.store import FaxStore
 from ccari.storage.models import Agent, Contact, Number, Queue, Tenant
-from tests.fax.conftest import fax_pages
+from tests.fax.conftest import cell, fax_pages
 from tests.fax.test_fax_retry_restart import RecordingAri
 from tests.fax.test_fax_send_pbx import pdf_of
 from tests.provisioning.test_pages import login as admin_login
@@ -155,13 +155,6 @@ async def faxes(rt: Runtime, tmp_path: Path) -> Any:
 
 def rows(text: str) -> list[tuple[str, str, str]]:
     return FAX_ROW.findall(text)
-
-
-def cell(text: str, fax_id: str, name: str) -> str:
-    """The text of one cell of the fax's row (tags dropped, entities read)."""
-    row = text.split(f'data-fax="{fax_id}"', 1)[1].split("</tr>", 1)[0]
-    inner = row.split(f'class="{name}"', 1)[1].split(">", 1)[1].split("</td>", 1)[0]
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inner)).split())
 
 
 async def as_supervisor(client: TestClient, rt: Runtime) -> None:

@@ -1,5 +1,8 @@
 """Sending a PDF as a fax on the real PBX: through the toll-fraud guard, one attempt with a
-stable id, and the document arrives (here at the tenant's own fax number) with its pages."""
+stable id, and the document arrives (here at the tenant's own fax number) with its pages.
+The send names who asked for it and the station id the receiving machine gave over T.30
+(ccari's own fax number answers as the number dialled), in the API and on the supervisors'
+fax list."""
 
 from __future__ import annotations
 
@@ -11,11 +14,19 @@ import pypdf
 import pytest
 
 from ccari.app import Runtime, internal_app
-from tests.fax.conftest import FAX_DID, fax_pages
+from tests.fax.conftest import FAX_DID, cell, fax_pages
 from tests.fax.test_fax_pbx import differing, settled
+from tests.supervisor.test_supervisor import login
 from tests.support.waits import eventually
 
 pytestmark = pytest.mark.pbx
+
+
+async def sent_faxes(client: Any, token: str) -> list[dict[str, Any]]:
+    resp = await client.get("/api/faxes?direction=sent",
+                            headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 200
+    return list((await resp.json())["faxes"])
 
 
 def pdf_of(pages: list[Any]) -> bytes:
@@ -47,6 +58,16 @@ async def test_a_pdf_sent_to_a_number_arrives_with_its_pages(
     final = await eventually(done, 60, "the fax to be sent")
     assert final["status"] == "sent"
     assert [(a["status"], a["pages"], a["error"]) for a in final["attempts"]] == [("sent", 2, None)]
+    # Who asked (acme's token), and the receiving machine as it named itself to SendFax.
+    station = f"+{FAX_DID}"
+    assert (final["sent_by"], final["station_id"]) == ("tenant-token", station)
+    [listed] = await sent_faxes(client, demo["acme.token"])
+    assert (listed["id"], listed["sent_by"], listed["station_id"]) == (body["id"], "tenant-token",
+                                                                      station)
+    await login(client, "sam", demo["acme.sam.web"])  # acme's supervisor
+    text = await (await client.get("/supervisor/faxes?direction=sent")).text()
+    assert (cell(text, body["id"], "station"), cell(text, body["id"], "agent")) == (
+        station, "API (tenant token)")
     resp = await client.post(f"/api/faxes/outbound/{body['id']}/resend", headers=acme)
     assert resp.status == 409 and (await resp.json())["error"] == "fax-not-failed"  # never twice
     # The remote machine (ccari's own fax number) got both pages as they were sent.
