@@ -7,7 +7,9 @@ dialled on (its T.30 station id, ``FAXOPT(localstationid)``: what the sending ma
 reports as the receiver).  A channel destroyed with no report (or one gone while ccari was
 away, found on reconnect) settles as failed.  Faxes sent go the same way: the attempt's
 channel (``fxo-<send>-<n>``, Stasis argument ``faxout``) leaves for ``ccari-fax,send`` once
-answered, and its report names the station id of the machine that took it.
+answered, naming itself by the tenant's caller id it was dialled with (its station id,
+which the receiving machine prints on each page's header and reports), and its report names
+the station id of the machine that took it.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
     async def on_start(ev: StasisStart) -> None:
         if ev.args and ev.args[0] == "faxout":
             path = await sender.answered(ev.channel.id)
-            if path is None or not await _to_dialplan(ari, ev.channel.id, path, "send"):
+            number = ev.channel.caller.number  # the tenant's caller id it was dialled with
+            station = station_id(number) if number else ""
+            if path is None or not await _to_dialplan(ari, ev.channel.id, path, "send", station):
                 await sender.ended(ev.channel.id, Report.lost("ccari-error"))
                 await ari.hangup(ev.channel.id)
             return

@@ -14,6 +14,7 @@ import pypdf
 import pytest
 
 from ccari.app import Runtime, internal_app
+from ccari.demo.seed import DEMO
 from tests.fax.conftest import FAX_DID, cell, fax_pages
 from tests.fax.test_fax_pbx import differing, settled
 from tests.supervisor.test_supervisor import login
@@ -73,6 +74,9 @@ async def test_a_pdf_sent_to_a_number_arrives_with_its_pages(
     # The remote machine (ccari's own fax number) got both pages as they were sent.
     [received] = await settled(client, demo["acme.token"])
     assert (received["status"], received["pages"]) == ("received", 2)
+    # ...and was told who sent it: acme's caller id (its first number: no caller id is set),
+    # as ccari's sending side named itself.
+    assert received["station_id"] == f"+{DEMO[0].did}", received
     pdf = await (await client.get(received["pdf"], headers=acme)).read()
     for page, source in zip(pypdf.PdfReader(io.BytesIO(pdf)).pages, sent, strict=True):
         assert differing(page.images[0].image, source) < 0.02
