@@ -97,7 +97,7 @@ class CobrowseNodes:
 
     async def customer_here(self, live: Live) -> None:
         live.elsewhere = False
-        await self._publish("here", live)
+        await self._publish("here", live, t=live.customer_since)
 
     async def ended(self, live_id: str, reason: str, agent_id: int | None,
                     contact_id: str | None) -> None:
@@ -138,6 +138,12 @@ class CobrowseNodes:
             else:
                 live.nodes.discard(node)
         elif kind == "here":
+            if live.here() and _older(live, self._bus.node, payload):
+                # The session opened again on another node (another tab): as on one node,
+                # the newer socket shares and this one is replaced.
+                old, live.customer = live.customer, None
+                assert old is not None
+                await self._svc.replaced(live, old)
             live.elsewhere = True
             if live.watchers and not live.here():
                 await self.watching(live, True)
@@ -185,3 +191,12 @@ class CobrowseNodes:
                     await s.commit()
             except Exception:
                 log.exception("co-browse: dropping old frames failed; trying again")
+
+
+def _older(live: Live, node: str, other: dict[str, Any]) -> bool:
+    """This node's customer socket opened before the one ``other`` announces (a tie goes by
+    node name, so that of two sockets exactly one is replaced)."""
+    since = other.get("t")
+    if not isinstance(since, (int, float)):
+        return False
+    return (live.customer_since, node) < (float(since), str(other.get("n")))

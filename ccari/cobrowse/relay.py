@@ -90,6 +90,9 @@ class Live:
     consent: bool = False
     page: dict[str, Any] | None = None
     customer: web.WebSocketResponse | None = None
+    # When the customer's socket here opened (wall clock, compared across nodes: of two tabs
+    # open at once on two nodes, the newer shares).
+    customer_since: float = 0.0
     watchers: dict[web.WebSocketResponse, Mirror] = field(default_factory=dict)
     remote: Remote | None = None
     # The customer's socket is on another node (as that node last said).

@@ -12,6 +12,7 @@ memory is rebuilt by the customer's page reconnecting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -125,13 +126,20 @@ class CobrowseService:
     async def attach_customer(self, row: CobrowseSession, ws: web.WebSocketResponse) -> Live:
         live = await self._live_for(row)
         old, live.customer = live.customer, ws
+        live.customer_since = self._clock()
         if old is not None and not old.closed:  # the same session opened again (another tab)
-            await old.send_json({"type": "ended", "reason": "replaced"})
-            self._tasks.spawn(close_socket(old, WSCloseCode.OK, "replaced"), f"replaced-{row.id}")
+            await self.replaced(live, old)
         if self.remote is not None:
             await self.remote.customer_here(live)
         await live.to_watchers_json({"type": "customer", "connected": True})
         return live
+
+    async def replaced(self, live: Live, ws: web.WebSocketResponse) -> None:
+        """The customer's page opened the session again (another tab, here or on another
+        node): the older socket is told and closed, the newest one shares."""
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_json({"type": "ended", "reason": "replaced"})
+        self._tasks.spawn(close_socket(ws, WSCloseCode.OK, "replaced"), f"replaced-{live.id}")
 
     async def detach_customer(self, live: Live, ws: web.WebSocketResponse) -> None:
         if live.customer is ws:

@@ -207,3 +207,43 @@ async def test_a_customer_whose_page_comes_back_through_the_other_node_stays_mir
             assert (await receive(view, "events"))["events"] == batch["events"]
             await customer.close()
             assert (await receive(view, "customer"))["connected"] is False
+
+
+async def test_the_same_sharing_opened_in_a_second_tab_on_the_other_node_replaces_the_first(
+        two_nodes: tuple[Node, Node]) -> None:
+    a, b = two_nodes
+    alice = await b.agent("acme", "alice", ready=False)
+    contact_id = await connected_contact(b, "acme", "alice")
+    tenant_id, _ = await ids(a, "acme", "alice")
+    for node in (a, b):
+        await add_site(node.rt, tenant_id, public_url(node))
+    token = a.rt.tokens.issue(tenant_id)[0]
+
+    async def tab(node: Node, http: aiohttp.ClientSession,
+                  session: str | None = None) -> aiohttp.ClientWebSocketResponse:
+        query = {"token": token, **({"session": session} if session else {})}
+        return await http.ws_connect(node.public.make_url("/v1/cobrowse/ws").with_query(query),
+                                     headers={"Origin": public_url(node)})
+
+    async with aiohttp.ClientSession() as http:
+        first = await tab(a, http)
+        hello = await link(alice, first, contact_id)
+        view = await mirror(alice, contact_id)
+        await until_status(view, customer=True)
+        # A second tab of her page opens the same sharing, through each node in turn: the
+        # older tab is told it was replaced and closed, as two tabs on one node are; the
+        # newest one shares, and the mirror shows what it sends.
+        older = first
+        for n, node in enumerate((b, a, a)):
+            newer = await tab(node, http, hello["session"])
+            await receive(newer, "hello")
+            assert (await receive(older, "ended"))["reason"] == "replaced"
+            assert (await older.receive()).type in (aiohttp.WSMsgType.CLOSE,
+                                                    aiohttp.WSMsgType.CLOSED)
+            batch = {"type": "events",
+                     "events": [{"type": 3, "timestamp": n + 1, "data": {"source": 1}}]}
+            await newer.send_json(batch)
+            assert (await receive(view, "events"))["events"] == batch["events"]
+            assert not newer.closed
+            older = newer
+        await older.close()
