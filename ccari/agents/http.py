@@ -20,6 +20,7 @@ from ccari.contacts import repo as contacts_repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ccari.storage.models import Agent
+from ccari.web.bodies import json_object
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import STATIC, render
 from ccari.web.security import check_csrf, verify_password
@@ -188,14 +189,7 @@ async def call_action(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in CALL_ACTIONS:
         raise NotFound(f"no call action {action!r}", error_id="unknown-action")
-    body: Any = {}
-    if request.can_read_body:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise BadRequest("the body is not JSON", error_id="bad-json") from None
-        if not isinstance(body, dict):
-            raise BadRequest("the body must be a JSON object", error_id="bad-json")
+    body: dict[str, Any] = await json_object(request) if request.can_read_body else {}
     contact_id = request.match_info["contact_id"]
     async with request.app[keys.SESSIONS]() as s:  # another tenant's contact: 404, first
         if await contacts_repo.get(s, contact_id, agent.tenant_id) is None:

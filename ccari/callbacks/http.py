@@ -37,6 +37,7 @@ from ccari.callbacks.services import CallbackService
 from ccari.errors import BadRequest
 from ccari.public.origins import cors
 from ccari.public.tokens import CustomerSession
+from ccari.web.bodies import json_object
 
 SERVICE: web.AppKey[CallbackService] = web.AppKey("callbacks")
 _SKILL = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -44,16 +45,6 @@ _KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
 # ---- parsing ---------------------------------------------------------------------------------
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("send a JSON object", error_id="bad-json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("send a JSON object", error_id="bad-json")
-    return body
-
-
 def parse_when(value: Any, now: dt.datetime) -> dt.datetime | None:
     """``"now"`` (None) or an ISO 8601 time with its zone, not in the past."""
     if value is None or value == "now":
@@ -141,7 +132,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     service.check_ip(request.remote)  # before anything else: counts refused requests too
     sess, origin = await _customer(request)
-    body = await _body(request)
+    body = await json_object(request)
     phone, page_url, attrs = _request_fields(body)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _KEY.match(key):
@@ -194,7 +185,7 @@ async def api_list(request: web.Request) -> web.Response:
 async def api_create(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
     service = request.app[SERVICE]
-    body = await _body(request)
+    body = await json_object(request)
     phone, page_url, attrs = _request_fields(body)
     cb, _ = await service.request(tenant_id, phone=phone, when=parse_when(body.get("when"), service.now()),
                                   source="api", page_url=page_url, attributes=attrs)
@@ -213,7 +204,7 @@ async def api_get(request: web.Request) -> web.Response:
 async def api_reschedule(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
     service = request.app[SERVICE]
-    when = parse_when((await _body(request)).get("when"), service.now()) or service.now()
+    when = parse_when((await json_object(request)).get("when"), service.now()) or service.now()
     cb = await service.reschedule(tenant_id, request.match_info["id"], when)
     return web.json_response(internal_view(cb))
 
@@ -265,7 +256,7 @@ def _settings_changes(body: dict[str, Any]) -> dict[str, Any]:
 
 async def api_set_settings(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
-    changes = _settings_changes(await _body(request))
+    changes = _settings_changes(await json_object(request))
     return web.json_response(settings_view(await request.app[SERVICE].set_settings(tenant_id, changes)))
 
 

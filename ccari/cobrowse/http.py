@@ -21,6 +21,7 @@ from ccari.cobrowse.models import CobrowseSettings
 from ccari.cobrowse.services import CobrowseService
 from ccari.errors import BadRequest, CcariError, Forbidden, TooManyRequests, Unauthorized
 from ccari.storage.models import Agent
+from ccari.web.bodies import json_object
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import STATIC
 
@@ -180,12 +181,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 async def put_settings(request: web.Request) -> web.Response:
     tenant_id = await tenant_scope(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("send a JSON object", error_id="bad-json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("send a JSON object", error_id="bad-json")
+    body = await json_object(request)
     unknown = set(body) - {"mask_selector", "code_ttl_s"}
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", error_id="unknown-field")
