@@ -1,9 +1,11 @@
 """Which calls a page's SIP websocket carries, from the frames the relay passes: pure.
 
-A call is up on the socket from the page's 2xx answer to an INVITE until a BYE for it goes
-either way (the page's own hang-up or Asterisk's).  When the socket closes with a call still
-up, the page went away mid-call (closed, reloaded or crashed) without hanging up: what the
-relay's owner does about it (:mod:`ccari.agents.webphone`) needs to know that, and only that.
+A call is up on the socket from the 2xx answer to an INVITE (the page's answer to a call that
+rings it, or Asterisk's to the call the page placed) until a BYE for it goes either way (the
+page's own hang-up or Asterisk's).  When the socket closes with a call still up, the page went
+away mid-call (closed, reloaded, crashed or its network gone) without hanging up: what the
+relay's owner does about it (:mod:`ccari.agents.webphone`, :mod:`ccari.talk`) needs to know
+that, and only that.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ class Change(enum.Enum):
     DOWN = "down"
 
 
-def change(frame: str, *, from_page: bool) -> tuple[Change, str] | None:
-    """What one SIP frame does to the calls on the socket (``from_page``: the page sent it),
-    with the call's Call-ID; None: nothing."""
+def change(frame: str) -> tuple[Change, str] | None:
+    """What one SIP frame, either way, does to the calls on the socket, with the call's
+    Call-ID; None: nothing."""
     head, _, _ = frame.partition("\r\n\r\n")
     lines = head.split("\r\n")
     first = lines[0]
@@ -34,7 +36,7 @@ def change(frame: str, *, from_page: bool) -> tuple[Change, str] | None:
         return None
     if first.startswith("BYE "):
         return Change.DOWN, call_id
-    if from_page and first.startswith("SIP/2.0 2"):
+    if first.startswith("SIP/2.0 2"):
         cseq = headers.get("cseq", "").split()
         if len(cseq) == 2 and cseq[1] == "INVITE":
             return Change.UP, call_id
@@ -47,8 +49,8 @@ class Calls:
     def __init__(self) -> None:
         self._up: set[str] = set()
 
-    def seen(self, frame: str, *, from_page: bool) -> None:
-        found = change(frame, from_page=from_page)
+    def seen(self, frame: str) -> None:
+        found = change(frame)
         if found is None:
             return
         what, call_id = found

@@ -11,11 +11,18 @@ The relay follows which calls are up on each socket (:mod:`ccari.web.sip_dialogs
 page's socket closes with calls still up (the page closed, reloaded or crashed mid-call), its
 ``lost`` callback is told their Call-IDs; not when ccari itself closes the sockets (shutdown:
 the calls go on in Asterisk and are reconciled at the next start).
+
+The socket is the page's line: the relay pings it four times per ``silent_s`` and a page
+that sends nothing (no pong, no frame) for ``silent_s`` is lost too, its socket closed: its
+network is gone and no close will ever arrive (:func:`silence_for`, the dead-call time).
+This is how a page's dead call is found: Asterisk's RTP timeout is not set on the WebRTC
+endpoints, where it misfires on bundled video (``asterisk/ccari-pjsip.conf.j2``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +35,15 @@ from ccari.web.sip_dialogs import Calls
 log = logging.getLogger(__name__)
 SUBPROTOCOL = "sip"
 CONNECT_TIMEOUT_S = 5.0
+#: How long a page may stay silent when no dead-call time is set.
+SILENT_S = 30.0
+_PINGS = 4  # pings per silent time: a pong or two may be late
+
+
+def silence_for(dead_call_s: int) -> float:
+    """How long a page may stay silent before it is lost: ``pbx.dead_call_s``, as long as
+    Asterisk gives a carrier with no RTP (0: no dead-call time, :data:`SILENT_S`)."""
+    return float(dead_call_s) if dead_call_s else SILENT_S
 
 
 @dataclass(frozen=True)
@@ -46,10 +62,12 @@ Lost = Callable[[frozenset[str]], Awaitable[None]]
 
 
 class SipRelay:
-    def __init__(self, url: str, http: aiohttp.ClientSession, *, max_frame: int) -> None:
+    def __init__(self, url: str, http: aiohttp.ClientSession, *, max_frame: int,
+                 silent_s: float = SILENT_S) -> None:
         self._url = url
         self._http = http
         self._max_frame = max_frame
+        self._silent_s = silent_s
         self._sockets: dict[web.WebSocketResponse, int | None] = {}  # -> its tenant
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()  # telling the owner of a lost page
@@ -61,7 +79,8 @@ class SipRelay:
         ``check`` stops it; ``who`` names the page in the logs; ``lost`` is told the calls
         that were still up on it when it closed (not at shutdown); ``tenant_id``: its tenant
         (:meth:`close_tenant`)."""
-        ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=20,
+        # Pings and pongs are the relay's own (_pump): it knows when the page was last heard.
+        ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), autoping=False,
                                    max_msg_size=self._max_frame)
         await ws.prepare(request)
         try:
@@ -76,7 +95,7 @@ class SipRelay:
         log.info("%s: SIP websocket connected", who)
         calls = Calls()
         try:
-            await _pump(ws, upstream, check, calls)
+            await _pump(ws, upstream, check, calls, self._silent_s, who)
         finally:
             self._sockets.pop(ws, None)
             if calls.up and lost is not None and not self._closing:
@@ -126,15 +145,22 @@ def _text(msg: aiohttp.WSMessage) -> str | None:
 
 
 async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketResponse,
-                check: Check, calls: Calls) -> None:
+                check: Check, calls: Calls, silent_s: float, who: str) -> None:
+    loop = asyncio.get_running_loop()
+    heard = loop.time()
+
     async def up() -> None:
+        nonlocal heard
         async for msg in page:
+            heard = loop.time()
+            if msg.type == WSMsgType.PING:
+                await page.pong(msg.data)
             text = _text(msg)
             if text is None:
                 continue
             frame = check(text)
             if frame.forward is not None:
-                calls.seen(frame.forward, from_page=True)
+                calls.seen(frame.forward)
                 await pbx.send_str(frame.forward)
             if frame.reply is not None:
                 await page.send_str(frame.reply)
@@ -145,11 +171,21 @@ async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketRespons
         async for msg in pbx:
             text = _text(msg)
             if text is not None:
-                calls.seen(text, from_page=False)
+                calls.seen(text)
                 await send(text)
 
+    async def watch() -> None:
+        """Ends the relay once the page has been silent for ``silent_s``."""
+        while (quiet := loop.time() - heard) < silent_s:
+            await asyncio.sleep(min(silent_s / _PINGS, silent_s - quiet))
+            if loop.time() - heard >= silent_s / _PINGS:
+                with contextlib.suppress(ConnectionError):
+                    await page.ping()
+        log.warning("%s: the page has been silent for %.0f s: lost", who, silent_s)
+
     tasks = [asyncio.create_task(up(), name="sip-relay:up"),
-             asyncio.create_task(down(page.send_str), name="sip-relay:down")]
+             asyncio.create_task(down(page.send_str), name="sip-relay:down"),
+             asyncio.create_task(watch(), name="sip-relay:watch")]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -14,36 +14,36 @@ def sip(first: str, *headers: str, body: str = "") -> str:
 OK_INVITE = sip("SIP/2.0 200 OK", "Call-ID: abc", "CSeq: 1 INVITE", body="v=0\r\n")
 
 
-@pytest.mark.parametrize(("frame", "from_page", "expected"), [
-    (OK_INVITE, True, (Change.UP, "abc")),  # the page answered: the call is up
-    (OK_INVITE, False, None),  # a 200 from Asterisk (to an INVITE the page made) is not ours
-    (sip("SIP/2.0 200 OK", "i: abc", "CSeq: 2 INVITE"), True, (Change.UP, "abc")),  # compact
-    (sip("SIP/2.0 180 Ringing", "Call-ID: abc", "CSeq: 1 INVITE"), True, None),
-    (sip("SIP/2.0 486 Busy Here", "Call-ID: abc", "CSeq: 1 INVITE"), True, None),
-    (sip("SIP/2.0 200 OK", "Call-ID: abc", "CSeq: 3 REGISTER"), True, None),
-    (sip("SIP/2.0 200 OK", "Call-ID: abc", "CSeq: 3 BYE"), True, None),
-    (sip("BYE sip:x@y SIP/2.0", "Call-ID: abc", "CSeq: 4 BYE"), True, (Change.DOWN, "abc")),
-    (sip("BYE sip:x@y SIP/2.0", "call-id:abc", "CSeq: 4 BYE"), False, (Change.DOWN, "abc")),
-    (sip("INVITE sip:x@y SIP/2.0", "Call-ID: abc", "CSeq: 1 INVITE"), False, None),
-    (sip("SIP/2.0 200 OK", "CSeq: 1 INVITE"), True, None),  # no Call-ID: nothing to follow
-    ("", True, None),
-    ("\r\n\r\n", True, None),  # a keep-alive
+@pytest.mark.parametrize(("frame", "expected"), [
+    # The page answered a call, or Asterisk the page's call (either way): the call is up.
+    (OK_INVITE, (Change.UP, "abc")),
+    (sip("SIP/2.0 200 OK", "i: abc", "CSeq: 2 INVITE"), (Change.UP, "abc")),  # compact
+    (sip("SIP/2.0 180 Ringing", "Call-ID: abc", "CSeq: 1 INVITE"), None),
+    (sip("SIP/2.0 486 Busy Here", "Call-ID: abc", "CSeq: 1 INVITE"), None),
+    (sip("SIP/2.0 200 OK", "Call-ID: abc", "CSeq: 3 REGISTER"), None),
+    (sip("SIP/2.0 200 OK", "Call-ID: abc", "CSeq: 3 BYE"), None),
+    (sip("BYE sip:x@y SIP/2.0", "Call-ID: abc", "CSeq: 4 BYE"), (Change.DOWN, "abc")),
+    (sip("BYE sip:x@y SIP/2.0", "call-id:abc", "CSeq: 4 BYE"), (Change.DOWN, "abc")),
+    (sip("INVITE sip:x@y SIP/2.0", "Call-ID: abc", "CSeq: 1 INVITE"), None),
+    (sip("SIP/2.0 200 OK", "CSeq: 1 INVITE"), None),  # no Call-ID: nothing to follow
+    ("", None),
+    ("\r\n\r\n", None),  # a keep-alive
     # A body line looking like a header is not one.
-    (sip("SIP/2.0 200 OK", "CSeq: 1 INVITE", body="Call-ID: abc\r\n"), True, None),
+    (sip("SIP/2.0 200 OK", "CSeq: 1 INVITE", body="Call-ID: abc\r\n"), None),
 ])
-def test_change(frame: str, from_page: bool, expected: tuple[Change, str] | None) -> None:
-    assert change(frame, from_page=from_page) == expected
+def test_change(frame: str, expected: tuple[Change, str] | None) -> None:
+    assert change(frame) == expected
 
 
-def test_a_call_is_up_from_the_pages_answer_until_a_bye_either_way() -> None:
+def test_a_call_is_up_from_its_answer_until_a_bye_either_way() -> None:
     calls = Calls()
-    calls.seen(sip("INVITE sip:a@b SIP/2.0", "Call-ID: one", "CSeq: 1 INVITE"), from_page=False)
+    calls.seen(sip("INVITE sip:a@b SIP/2.0", "Call-ID: one", "CSeq: 1 INVITE"))
     assert calls.up == frozenset()  # ringing only
-    calls.seen(sip("SIP/2.0 200 OK", "Call-ID: one", "CSeq: 1 INVITE"), from_page=True)
-    calls.seen(sip("SIP/2.0 200 OK", "Call-ID: two", "CSeq: 1 INVITE"), from_page=True)
-    calls.seen(sip("SIP/2.0 200 OK", "Call-ID: one", "CSeq: 2 INVITE"), from_page=True)  # re-INVITE
+    calls.seen(sip("SIP/2.0 200 OK", "Call-ID: one", "CSeq: 1 INVITE"))
+    calls.seen(sip("SIP/2.0 200 OK", "Call-ID: two", "CSeq: 1 INVITE"))
+    calls.seen(sip("SIP/2.0 200 OK", "Call-ID: one", "CSeq: 2 INVITE"))  # re-INVITE
     assert calls.up == {"one", "two"}
-    calls.seen(sip("BYE sip:a@b SIP/2.0", "Call-ID: one", "CSeq: 3 BYE"), from_page=False)
+    calls.seen(sip("BYE sip:a@b SIP/2.0", "Call-ID: one", "CSeq: 3 BYE"))
     assert calls.up == {"two"}
-    calls.seen(sip("BYE sip:a@b SIP/2.0", "Call-ID: two", "CSeq: 2 BYE"), from_page=True)
+    calls.seen(sip("BYE sip:a@b SIP/2.0", "Call-ID: two", "CSeq: 2 BYE"))
     assert calls.up == frozenset()

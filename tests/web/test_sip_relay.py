@@ -1,6 +1,7 @@
-"""The SIP websocket relay tells its owner which calls a page left up when its socket closed
-(and nothing when ccari itself closes the sockets): Asterisk's websocket played by a small
-server (the relay is an adapter; the PBX side is in tests/voice/test_webphone_browser.py)."""
+"""The SIP websocket relay tells its owner which calls a page left up when its socket closed,
+or stopped answering the relay's pings (and nothing when ccari itself closes the sockets):
+Asterisk's websocket played by a small server (the relay is an adapter; the PBX side is in
+tests/voice/test_webphone_browser.py and test_video_wait_browser.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
-from ccari.web.sip_relay import Frame, SipRelay
+from ccari.web.sip_relay import Frame, SipRelay, silence_for
 from tests.support.sipp import free_tcp_port
 from tests.support.waits import eventually
 
+SILENT_S = 0.4
 INVITE = "INVITE sip:p@x SIP/2.0\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n"
 ANSWER = "SIP/2.0 200 OK\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n"
 BYE = "BYE sip:a@x SIP/2.0\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\n\r\n"
@@ -55,7 +57,8 @@ async def relayed(aiohttp_client) -> AsyncIterator[Relayed]:  # type: ignore[no-
     port = free_tcp_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     async with aiohttp.ClientSession() as http:
-        relay = found.relay = SipRelay(f"ws://127.0.0.1:{port}/ws", http, max_frame=64 * 1024)
+        relay = found.relay = SipRelay(f"ws://127.0.0.1:{port}/ws", http, max_frame=64 * 1024,
+                                       silent_s=SILENT_S)
 
         async def lost(calls: frozenset[str]) -> None:
             found.lost.append(calls)
@@ -73,8 +76,8 @@ async def relayed(aiohttp_client) -> AsyncIterator[Relayed]:  # type: ignore[no-
     await runner.cleanup()
 
 
-async def _answered(r: Relayed) -> aiohttp.ClientWebSocketResponse:
-    ws = await r.client.ws_connect("/ws", protocols=("sip",))
+async def _answered(r: Relayed, *, autoping: bool = True) -> aiohttp.ClientWebSocketResponse:
+    ws = await r.client.ws_connect("/ws", protocols=("sip",), autoping=autoping)
     assert (await ws.receive(timeout=5)).data == INVITE
     await ws.send_str(ANSWER)
     return ws
@@ -84,6 +87,33 @@ async def test_a_page_closed_with_a_call_up_is_told_with_the_call(relayed: Relay
     ws = await _answered(relayed)
     await ws.close()
     assert await relayed.settled() == [frozenset({"c1"})]
+
+
+async def test_a_page_gone_silent_is_lost_with_its_call_within_its_silent_time(
+        relayed: Relayed) -> None:
+    """Its network gone, no close ever comes: the pings it no longer answers end it."""
+    ws = await _answered(relayed, autoping=False)  # then it says nothing, not even a pong
+
+    async def lost() -> bool:
+        return relayed.lost == [frozenset({"c1"})]
+
+    await eventually(lost, SILENT_S + 2, "the silent page to be lost with its call")
+    await ws.close()
+
+
+async def test_a_page_that_answers_the_pings_stays_past_its_silent_time(
+        relayed: Relayed) -> None:
+    ws = await _answered(relayed)  # its pongs (aiohttp's autoping) are all it says
+    reading = asyncio.create_task(ws.receive())
+    await asyncio.sleep(2 * SILENT_S)  # the scenario: twice the time a silent page has
+    assert not reading.done() and not relayed.done.is_set() and relayed.lost == []
+    await ws.close()
+    assert await relayed.settled() == [frozenset({"c1"})]
+
+
+@pytest.mark.parametrize(("dead_call_s", "silent_s"), [(60, 60.0), (4, 4.0), (0, 30.0)])
+def test_a_page_may_be_silent_for_the_dead_call_time(dead_call_s: int, silent_s: float) -> None:
+    assert silence_for(dead_call_s) == silent_s
 
 
 async def test_a_page_that_hung_up_first_is_not_lost_mid_call(relayed: Relayed) -> None:
