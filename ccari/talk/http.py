@@ -9,7 +9,9 @@
   video, as ``POST /v1/sessions`` announces in ``video_call``.
 * ``GET /v1/talk/ws?ticket=...``: the page's SIP websocket (subprotocol ``sip``), relayed
   to Asterisk (:mod:`ccari.talk.relay`); the re-INVITE that switches a video call to audio
-  only is seen there and saved in the contact's log (``audio-only``).  401
+  only is seen there and saved in the contact's log (``audio-only``).  The socket is the
+  call's line: closed, or silent past the dead-call time, with the call up, the call is hung
+  up (``caller-page-lost``).  401
   ``bad-ticket``/``ticket-expired``, 403 ``ticket-used`` (single use), 403 ``bad-origin``
   (not one of the tenant's sites).
 * ``GET/PUT /api/talk/settings`` {talk_now} (internal listener, the tenant's token): does
@@ -22,7 +24,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -49,6 +51,10 @@ JSSIP = STATIC / "vendor" / "jssip" / "jssip.min.js"
 TALK_JS = STATIC / "widget-talk.js"
 
 
+async def _nobody(call: WebCall) -> None:
+    return None
+
+
 @dataclass
 class Talk:
     signer: Signer
@@ -58,6 +64,9 @@ class Talk:
     # Told when a page switches its video call to audio only (the voice side saves it; set
     # once the PBX side is wired).
     audio_only: Callable[[WebCall], None] = lambda call: None
+    # Told when a page's websocket closed, or stopped answering, with its call up (the voice
+    # side hangs the call up; set once the PBX side is wired).
+    page_lost: Callable[[WebCall], Awaitable[None]] = _nobody
 
 
 TALK: web.AppKey[Talk] = web.AppKey("talk", Talk)
@@ -142,9 +151,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await public_http.allow_origin(request, call.tenant_id)
     talk.used.use(nonce)
     dialog = Dialog(call.identity, talk.key, talk.signer.context(call), video=call.video)
+
+    async def lost(calls: frozenset[str]) -> None:  # the page's call (one per ticket)
+        await talk.page_lost(call)
+
     return await talk.relay.serve(request, f"talk {dialog.identity}",
                                   talk_relay.frames(dialog, lambda: talk.audio_only(call)),
-                                  tenant_id=call.tenant_id)
+                                  lost, tenant_id=call.tenant_id)
 
 
 async def script(request: web.Request) -> web.FileResponse:

@@ -13,7 +13,7 @@ from ccari.talk import http, stasis
 from ccari.talk.context import Signer, UsedTickets, WebCall
 from ccari.talk.relay import MAX_FRAME
 from ccari.tasks import TaskSet
-from ccari.web.sip_relay import SipRelay
+from ccari.web.sip_relay import SipRelay, silence_for
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
@@ -27,7 +27,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     p = rt.config.pbx
     signer = Signer(rt.config.web.secret_key)
     client = await stack.enter_async_context(aiohttp.ClientSession())
-    relay = SipRelay(f"ws://{p.host}:{p.ari_port}/ws", client, max_frame=MAX_FRAME)
+    relay = SipRelay(f"ws://{p.host}:{p.ari_port}/ws", client, max_frame=MAX_FRAME,
+                     silent_s=silence_for(p.dead_call_s))
     stack.push_async_callback(relay.close)
     talk = http.Talk(signer, UsedTickets(signer.ticket_s), relay, web_key(p.ari_password))
     rt.internal_setups.append(http.internal_setup())
@@ -47,5 +48,10 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
             tasks.spawn(voice.web.audio_only(call.tenant_id, call.identity), "audio-only")
 
         talk.audio_only = audio_only
+
+        async def page_lost(call: WebCall) -> None:
+            await voice.web.page_lost(call.tenant_id, call.identity)
+
+        talk.page_lost = page_lost
 
     rt.pbx_setups.append(attach)

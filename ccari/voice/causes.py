@@ -17,15 +17,21 @@ facts are read earlier, from ``ChannelHangupRequest`` (before ``StasisEnd``): th
 is a soft hang-up by the channel driver (``AST_SOFTHANGUP_DEV``, 1; an ARI hang-up is
 ``AST_SOFTHANGUP_EXPLICIT``, 32), the session timer a hang-up queued with cause 18 (and
 ``tech_cause`` 408).
+
+A customer's page (a call from the help widget) is watched by ccari, not by Asterisk: when
+the page's SIP websocket closes or stops answering with its call up, ccari hangs the call up
+with cause 38 ("Network out of order") and its contact says ``caller-page-lost``.
 """
 
 from __future__ import annotations
 
 MEDIA_TIMEOUT = "media-timeout"
 SESSION_TIMER_EXPIRED = "session-timer-expired"
+CALLER_PAGE_LOST = "caller-page-lost"
 
 CAUSE_REQUESTED_CHAN_UNAVAIL = 44
 CAUSE_NO_USER_RESPONSE = 18
+CAUSE_NETWORK_OUT_OF_ORDER = 38
 SOFTHANGUP_DEV = 1
 
 _DEAD_CALL = {
@@ -37,6 +43,7 @@ _DEAD_CALL = {
 Q850 = {
     MEDIA_TIMEOUT: (CAUSE_REQUESTED_CHAN_UNAVAIL, "Requested channel not available"),
     SESSION_TIMER_EXPIRED: (CAUSE_NO_USER_RESPONSE, "No user responding"),
+    CALLER_PAGE_LOST: (CAUSE_NETWORK_OUT_OF_ORDER, "Network out of order"),
 }
 
 #: Dispositions written when the caller's side ended the contact; only these are replaced.

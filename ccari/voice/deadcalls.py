@@ -1,10 +1,12 @@
-"""Record why a dead call ended (RTP timeout, session timer) on its contact.
+"""Record why a dead call ended (RTP timeout, session timer, the customer's page lost) on its
+contact.
 
 The hang-up itself is handled like any other (``VoiceService.channel_gone`` on ``StasisEnd``
 ends the contact, frees its trunk and withdraws it from the queue); this only refines the
-ended contact's disposition to ``media-timeout`` / ``session-timer-expired`` and logs the
-cause.  The cause is announced by ``ChannelHangupRequest`` before ``StasisEnd`` (kept here
-until the channel ends) or carried by ``ChannelDestroyed`` when the app still gets it; see
+ended contact's disposition to ``media-timeout`` / ``session-timer-expired`` /
+``caller-page-lost`` and logs the cause.  The cause is announced by ``ChannelHangupRequest``
+before ``StasisEnd`` (kept here until the channel ends), carried by ``ChannelDestroyed`` when
+the app still gets it, or told by ccari itself (:meth:`DeadCalls.page_lost`); see
 :mod:`ccari.voice.causes`.  Events of one channel are handled in order (one lane each).
 """
 
@@ -20,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.contacts import repo
 from ccari.routing import CALLS
 from ccari.storage.models import Contact
-from ccari.voice.causes import Q850, dead_call_disposition, from_hangup_request, replaces
+from ccari.voice.causes import (
+    CALLER_PAGE_LOST,
+    Q850,
+    dead_call_disposition,
+    from_hangup_request,
+    replaces,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,13 @@ class DeadCalls:
         disposition = from_hangup_request(cause, soft)
         if disposition is None:
             return
+        self._remember(channel_id, disposition)
+
+    def page_lost(self, channel_id: str) -> None:
+        """ccari is about to hang up this web call: its page is gone (``caller-page-lost``)."""
+        self._remember(channel_id, CALLER_PAGE_LOST)
+
+    def _remember(self, channel_id: str, disposition: str) -> None:
         if len(self._pending) >= _MAX_PENDING:
             self._pending.pop(next(iter(self._pending)))
         self._pending.setdefault(channel_id, disposition)

@@ -11,6 +11,11 @@ Audio only: the customer's page may switch a video call to audio only; ccari's r
 the re-INVITE that drops the video and :meth:`WebArrivals.audio_only` saves an ``audio-only``
 event in the contact's log (then tells the agent's page).
 
+The page gone: a page closed without hanging up, crashed or cut from the network leaves its
+call up in Asterisk (no BYE comes).  ccari's relay sees the page's SIP websocket close, or
+stop answering its pings, with the call up; :meth:`WebArrivals.page_lost` hangs the call up
+and its contact ends as a dead call, ``caller-page-lost`` (:mod:`ccari.voice.deadcalls`).
+
 Trunk admission: a web call occupies no carrier trunk, so it is not counted against the
 tenant's or the pool's trunk limits (the node's overload gate still applies).  Its
 ``Call.trunk_released`` is set from the start: there is no trunk to give back.
@@ -29,6 +34,8 @@ from ccari.storage.models import Contact, ContactMeta
 from ccari.tenants import repo as tenants_repo
 from ccari.voice import moves
 from ccari.voice.calls import Call, QueueSettings
+from ccari.voice.causes import CALLER_PAGE_LOST, Q850
+from ccari.voice.hold import safe
 
 if TYPE_CHECKING:
     from ccari.agents.notifier import AgentHub
@@ -83,9 +90,8 @@ class WebArrivals:
         in the contact's log (once), then the agent's page is told.  False when no such
         video call of the tenant is going on here (it ended meanwhile)."""
         voice = self._voice
-        call = next((c for c in voice.calls.all() if c.web_identity == identity
-                     and c.tenant_id == tenant_id and c.medium is Medium.VIDEO), None)
-        if call is None:
+        call = self._call(tenant_id, identity)
+        if call is None or call.medium is not Medium.VIDEO:
             return False
         async with call.lock:
             if call.audio_only:
@@ -102,3 +108,20 @@ class WebArrivals:
         if agent_id is not None:
             await self._hub.send(agent_id, {"type": "audio-only", "contact_id": call.contact_id})
         return True
+
+    async def page_lost(self, tenant_id: int, identity: str) -> bool:
+        """The customer's page went away with its call up (its websocket closed or stopped
+        answering): the call is hung up, its contact ends ``caller-page-lost``.  False when no
+        such call of the tenant is going on here (it ended meanwhile)."""
+        call = self._call(tenant_id, identity)
+        if call is None:
+            return False
+        log.warning("contact %s: the customer's page is gone, hanging up", call.contact_id)
+        self._voice.dead_calls.page_lost(call.channel_id)
+        return await safe(self._voice.ari.hangup(call.channel_id,
+                                                 reason_code=Q850[CALLER_PAGE_LOST][0]))
+
+    def _call(self, tenant_id: int, identity: str) -> Call | None:
+        """The call of the page known by this anonymous identity."""
+        return next((c for c in self._voice.calls.all() if c.web_identity == identity
+                     and c.tenant_id == tenant_id), None)
