@@ -87,8 +87,9 @@ class PbxConfig:
     carrier_match: tuple[str, ...] = ("127.0.0.2",)
     request_timeout_s: float = 5.0
     # Dead calls: a carrier call with no RTP from the carrier for this long (and no BYE) is
-    # hung up by Asterisk (rtp_timeout; session timers too); 0 turns both off.  The same
-    # rtp_timeout ends a browser phone's call whose agent page closed or lost its network.
+    # hung up by Asterisk (rtp_timeout; session timers too); 0 turns both off.  A page in a
+    # browser (an agent's phone, a customer's call from the widget) that stops answering its
+    # SIP websocket's pings is lost within this time (20 s pings when 0), its call ended.
     dead_call_s: int = 60
     # Agent phones are sent SIP OPTIONS this often (qualify); an unreachable phone is not
     # offered calls.  0 turns qualify off (phones then count as reachable).

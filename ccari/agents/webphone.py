@@ -12,7 +12,8 @@ Media (DTLS-SRTP, ICE) flows between the browser and Asterisk's RTP ports direct
 **Losing the page mid-call.**  A page closed, reloaded or crashed during a call takes its
 phone with it: the call's media dies with the page and cannot be picked up again.  The page
 sends no BYE then (its ``pagehide`` handler leaves a call up to this), and the relay sees its
-socket close with the call still up (:mod:`ccari.web.sip_relay`).  At once the agent is made
+socket close with the call still up, or, its network gone, stop answering the relay's pings
+within ``pbx.dead_call_s`` (:mod:`ccari.web.sip_relay`).  At once the agent is made
 not ready (no next call until she is back and says ready), then her leg in Asterisk is hung
 up and the call ends as her own hang-up ends it (:mod:`ccari.voice.endings`: the caller's
 leg and the bridge go, wrap-up follows), with the disposition ``agent-page-lost``.  The
@@ -33,7 +34,7 @@ from ccari.agents import repo as agents_repo
 from ccari.agents.devices import BROWSER, foreign_identity, new_sip_password
 from ccari.config import PbxConfig
 from ccari.storage.models import Agent
-from ccari.web.sip_relay import Check, Frame, SipRelay
+from ccari.web.sip_relay import Check, Frame, SipRelay, silence_for
 
 log = logging.getLogger(__name__)
 MAX_FRAME = 64 * 1024
@@ -46,7 +47,8 @@ class WebPhones:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], pbx: PbxConfig,
                  http: aiohttp.ClientSession) -> None:
         self._sessions = sessions
-        self._relay = SipRelay(f"ws://{pbx.host}:{pbx.ari_port}/ws", http, max_frame=MAX_FRAME)
+        self._relay = SipRelay(f"ws://{pbx.host}:{pbx.ari_port}/ws", http, max_frame=MAX_FRAME,
+                               silent_s=silence_for(pbx.dead_call_s))
         self.sync: Callable[[], Awaitable[str]] | None = None
         # Set with the PBX: make the agent not ready / end her calls as her hang-up would.
         self.not_ready: Callable[[Agent], Awaitable[object]] | None = None

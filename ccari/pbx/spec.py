@@ -53,10 +53,8 @@ class Phone:
     # SIP OPTIONS every this many seconds (qualify); 0: never, the phone counts as reachable.
     qualify_s: int = 0
     # The agent page is the phone: SIP over Asterisk's websocket, DTLS-SRTP, ICE, bundled.
+    # No RTP timeout (it misfires on bundled video): ccari watches the page's websocket.
     webrtc: bool = False
-    # A browser phone that sends no RTP for this long (its page closed, its network gone:
-    # no BYE comes) is hung up by Asterisk (0: never).  The page sends audio all call long.
-    dead_call_s: int = 0
     # The codecs the phone allows, preferred first (Asterisk's names).  A leg to a site
     # short of bandwidth is offered the lower one alone (ccari.sites).
     codecs: tuple[str, ...] = ("ulaw", "alaw")
@@ -117,10 +115,8 @@ class PbxSpec:
     # ccari's public relay adds (None: no such endpoint).
     web_key: str | None = None
     # The video codecs of the customers' calls from the page (the browser phones allow them).
+    # No RTP timeout, as on the browser phones: ccari watches the page's websocket.
     web_video_codecs: tuple[str, ...] = VIDEO_CODECS
-    # A customer's page that sends no RTP for this long (closed, its network gone: no BYE)
-    # is hung up by Asterisk (0: never).
-    web_dead_call_s: int = 0
     # SIP over TLS for agents' phones (``Phone.tls``): the transport's port (0: none) and its
     # PEM certificate and key, written next to the configuration.
     tls: TlsSpec | None = None
@@ -186,7 +182,6 @@ def validate(spec: PbxSpec) -> None:
         if phone.static_contact is not None:
             _check(_CONTACT, phone.static_contact, f"contact of phone {phone.username!r}")
         _seconds(phone.qualify_s, f"qualify interval of phone {phone.username!r}", low=1)
-        _seconds(phone.dead_call_s, f"dead-call time of phone {phone.username!r}", low=2)
         if not phone.codecs:
             raise SpecError(f"phone {phone.username!r} allows no codec")
         for codec in (*phone.codecs, *phone.video_codecs):
@@ -201,7 +196,6 @@ def validate(spec: PbxSpec) -> None:
         _check(_SECRET, spec.web_key, "web endpoint key")
     for codec in spec.web_video_codecs:
         _check(_CODEC, codec, "video codec of the web endpoint")
-    _seconds(spec.web_dead_call_s, "dead-call time of the web endpoint", low=2)
     dids: set[str] = set()
     for number in spec.numbers:
         _check(_DID, number.did, "DID (E.164 digits without '+')")

@@ -55,7 +55,6 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         phones=tuple(
             Phone(a.phone_username, a.phone_password, a.phone_contact,
                   qualify_s=p.agent_qualify_s, webrtc=a.device == BROWSER,
-                  dead_call_s=p.dead_call_s if a.device == BROWSER else 0,
                   codecs=phone_codecs(a.device),
                   video_codecs=VIDEO_CODECS if a.device == BROWSER else (),
                   tls=a.device == SIP_TLS)
@@ -63,7 +62,6 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         ),
         numbers=tuple(Number(n.did, t.slug, fax=n.purpose == "fax") for n, t in numbers),
         web_key=web_key(p.ari_password) if p.ari_password else None,
-        web_dead_call_s=p.dead_call_s,
         tls=tls,
     )
 

@@ -103,14 +103,15 @@ def test_a_phone_allows_its_codecs_preferred_first() -> None:
 def test_a_browser_phone_is_a_bundled_webrtc_endpoint_on_the_websocket(
         texts: dict[str, str]) -> None:
     spec = make_spec(phones=(Phone("alice", "alice-pass-1", "sip:alice@127.0.0.1:16001"),
-                             Phone("web", "web-pass-123", webrtc=True, dead_call_s=7)))
+                             Phone("web", "web-pass-123", webrtc=True)))
     rendered = render_texts(spec, DIRS)
     endpoints = objects(rendered["ccari-pjsip.conf"], "endpoint")
     web, desk = endpoints["web"], endpoints["alice"]
     for key in ("webrtc", "bundle", "dtls_auto_generate_cert"):
         assert web[key] == ["yes"] and key not in desk
     assert "transport" not in web  # calls go over the websocket it registered on
-    assert web["rtp_timeout"] == ["7"] and "rtp_timeout" not in desk  # a closed page
+    # No RTP timeout (it would cut every bundled video call): ccari watches the page's socket.
+    assert "rtp_timeout" not in web
     assert desk["transport"] == ["ccari-udp"]
     assert web["allow"] == ["ulaw,alaw"]  # the carrier's codecs: nothing to transcode
     assert web["auth"] == ["web"] and web["context"] == ["from-phones"]
@@ -124,11 +125,11 @@ def test_a_browser_phone_is_a_bundled_webrtc_endpoint_on_the_websocket(
 
 def test_the_customers_endpoint_takes_only_calls_that_carry_ccaris_key() -> None:
     assert "ccari-web" not in render_texts(make_spec(), DIRS)["ccari-pjsip.conf"]  # no key
-    rendered = render_texts(make_spec(web_key="k" * 40, web_dead_call_s=9), DIRS)
+    rendered = render_texts(make_spec(web_key="k" * 40), DIRS)
     web = objects(rendered["ccari-pjsip.conf"], "endpoint")["ccari-web"]
     for key in ("webrtc", "bundle", "dtls_auto_generate_cert"):
         assert web[key] == ["yes"]
-    assert web["context"] == ["from-web"] and web["rtp_timeout"] == ["9"]
+    assert web["context"] == ["from-web"] and "rtp_timeout" not in web  # its page is watched
     assert "auth" not in web and "transport" not in web and "aors" not in web
     identify = objects(rendered["ccari-pjsip.conf"], "identify")["ccari-web"]
     assert identify["match_header"] == [f"X-Ccari-Web-Key: {'k' * 40}"]
@@ -286,8 +287,6 @@ def test_render_writes_only_changes_with_private_modes(tmp_path: Path) -> None:
         {"phones": (Phone("alice", "password1", codecs=()),)},
         {"phones": (Phone("alice", "password1", codecs=("gsm\nallow=all",)),)},
         {"web_key": "bad key;"},
-        {"web_dead_call_s": 1},
-        {"phones": (Phone("web", "password1", webrtc=True, dead_call_s=1),)},
         {"phones": (Phone("web", "password1", "sip:web@127.0.0.1:5062", webrtc=True),)},
         {"trunks": (Trunk("carrier", ()),)},
         {"trunks": (Trunk("carrier", ("10.0.0.1\nmatch=0.0.0.0/0",)),)},
