@@ -41,15 +41,11 @@ from tests.voice.test_voice_pbx import one_contact_in, phone
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 
 POP = ".work-item[data-medium=video]"
-# While a video call waits on the music (out of any bridge, e.g. while the colleague it is
-# transferred to rings), Asterisk sees no video RTP from the customer's page: the 4 s
-# dead-call time of the other browser tests would end it; the product's default is 60 s.
-DEAD_CALL_S = 30
 
 
 @pytest.fixture(scope="module")
 def vxfer_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VoiceEnv, PbxProcess]]:
-    yield from browser_pbx("vxfer", tmp_path_factory, dead_call_s=DEAD_CALL_S, slots=VIDEO_SLOTS)
+    yield from browser_pbx("vxfer", tmp_path_factory, slots=VIDEO_SLOTS)
 
 
 @pytest.fixture
