@@ -8,8 +8,9 @@ then vera (the demo's video agent) is ready and takes it: both pages decode the 
 video, and go on decoding it three dead-call times later.  (Asterisk's RTP timeout would have
 cut it either way: it never sees a bundled video stream as receiving; the browser endpoints
 have none, ccari watches the page's SIP websocket instead.)  A customer's page that crashes
-while its call waits (no BYE, its socket gone) still ends the call at once: its contact says
-``caller-page-lost`` and nothing is left in Asterisk."""
+while its call waits (no BYE, its socket gone) still ends the call at once, one whose network
+is cut (its socket silent) within the dead-call time: its contact says ``caller-page-lost``
+and nothing is left in Asterisk."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ccari.app import Runtime
 from ccari.pbx import PbxProcess
 from ccari.storage.models import Contact
 from tests.support.browser import FAKE_MEDIA, agent_login, chromium
+from tests.support.netcut import cuttable
 from tests.support.openapi import Conformances
 from tests.support.waits import eventually
 from tests.voice.browser_phone import DEAD_CALL_S, browser_ccari, browser_pbx
@@ -63,16 +65,20 @@ async def vwait_ccari(vwait_env: tuple[VoiceEnv, PbxProcess],
 
 @contextlib.asynccontextmanager
 async def waiting_video_call(rt: Runtime, env: VoiceEnv, tmp_path: Path,
-                             conformance: Conformances) -> AsyncIterator[dict[str, Page]]:
+                             conformance: Conformances, cut: asyncio.Event | None = None
+                             ) -> AsyncIterator[dict[str, Page]]:
     """The customer's video call from the help widget, declined by alice: back in the queue
-    on the music, alice not ready; vera logged in, not ready.  The pages by name."""
+    on the music, alice not ready; vera logged in, not ready.  The pages by name.  ``cut``:
+    the customer's page reaches ccari through a link that setting it cuts."""
     camera, microphone = tmp_path / "camera.y4m", tmp_path / "microphone.wav"
     write_y4m(camera)
     write_wav(microphone)
     secrets = json.loads((env.state_dir / "demo-secrets.json").read_text())
-    async with listening(rt, conformance) as (port, internal_port), chromium(
-            *FAKE_MEDIA, f"--use-file-for-fake-video-capture={camera}",
-            f"--use-file-for-fake-audio-capture={microphone}") as browser:
+    async with listening(rt, conformance) as (port, internal_port), cuttable(port) as link, \
+            chromium(*FAKE_MEDIA, f"--use-file-for-fake-video-capture={camera}",
+                     f"--use-file-for-fake-audio-capture={microphone}") as browser:
+        if cut is not None:
+            link.cut, port = cut, link.port
         alice, vera = [await agent_login(await (await browser.new_context()).new_page(),
                                          f"http://127.0.0.1:{internal_port}", name,
                                          secrets[f"acme.{name}.web"], ready=False)
@@ -144,6 +150,18 @@ async def test_a_video_call_waits_on_the_music_past_the_dead_call_time_then_an_a
         await eventually(lambda: one_contact_in(rt, "completed"), what="the contact to end")
 
 
+async def _lost_page(rt: Runtime) -> Contact | None:
+    rows = await contacts(rt)
+    return rows[0] if len(rows) == 1 and rows[0].disposition == "caller-page-lost" else None
+
+
+async def _nothing_left(proc: PbxProcess) -> None:
+    async def clean() -> bool:
+        return await asyncio.to_thread(pbx_counts, proc) == (0, 0)
+
+    await eventually(clean, 15, "Asterisk to have no channel and no bridge left")
+
+
 async def test_a_customer_page_that_crashes_while_its_video_call_waits_ends_the_call(
         vwait_ccari: Runtime, vwait_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
         openapi_conformance: Conformances) -> None:
@@ -154,17 +172,27 @@ async def test_a_customer_page_that_crashes_while_its_video_call_waits_ends_the_
         with contextlib.suppress(PlaywrightError):
             await pages["customer"].goto("chrome://crash", timeout=5000)
 
-        async def page_lost() -> Contact | None:
-            rows = await contacts(rt)
-            return rows[0] if len(rows) == 1 and rows[0].disposition == "caller-page-lost" \
-                else None
-
-        gone = await eventually(page_lost, DEAD_CALL_S + 10, "the call to end without its page")
+        gone = await eventually(lambda: _lost_page(rt), DEAD_CALL_S + 10,
+                                "the call to end without its page")
         assert gone.state == "abandoned" and gone.medium == "video"
         logged = [e.data for e in await _events(rt, gone.id) if e.kind == "caller-page-lost"]
         assert [d["cause"] for d in logged] == [38], logged  # "Network out of order"
+        await _nothing_left(proc)
 
-        async def clean() -> bool:
-            return await asyncio.to_thread(pbx_counts, proc) == (0, 0)
 
-        await eventually(clean, 15, "Asterisk to have no channel and no bridge left")
+async def test_a_customer_page_whose_network_is_cut_while_its_video_call_waits_loses_it(
+        vwait_ccari: Runtime, vwait_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+        openapi_conformance: Conformances) -> None:
+    """Nothing closes: the page's SIP websocket just goes silent (its media to Asterisk may
+    even go on); within the dead-call time the call is ended as the page's."""
+    rt = vwait_ccari
+    env, proc = vwait_env
+    cut = asyncio.Event()
+    async with waiting_video_call(rt, env, tmp_path, openapi_conformance, cut):
+        cut.set()
+        at = asyncio.get_running_loop().time()
+        gone = await eventually(lambda: _lost_page(rt), DEAD_CALL_S + 10,
+                                "the call to end without its page's network")
+        assert asyncio.get_running_loop().time() - at >= DEAD_CALL_S - 1  # silent, not closed
+        assert gone.state == "abandoned" and gone.medium == "video"
+        await _nothing_left(proc)
