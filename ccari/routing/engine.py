@@ -319,6 +319,12 @@ class Router(Restorer):
         agent = self._agents.get(agent_id)
         return AgentState.LOGGED_OUT if agent is None else agent.state()
 
+    def offered_to(self, item_id: str) -> str | None:
+        """The agent the item is offered to now; ``None`` when it is not offered (or
+        unknown)."""
+        rt = self._items.get(item_id)
+        return rt.agent if rt is not None and rt.status is Status.OFFERED else None
+
     def agent_reason(self, agent_id: str) -> AwayReason | None:
         """Why a not-ready agent is not ready when the router made it so (a missed offer);
         ``None`` when the agent chose it, or is not not-ready. Not restored by :meth:`restore`."""

@@ -30,6 +30,7 @@ class Restorer(Matcher):
         agents: Iterable[tuple[Agent, AgentState]],
         in_progress: Iterable[tuple[WorkItem, str, float]] = (),
         waiting: Iterable[WorkItem] = (),
+        offered: Iterable[tuple[WorkItem, str]] = (),
     ) -> list[Offer]:
         """Rebuild an empty router from the store, then settle once.
 
@@ -38,15 +39,17 @@ class Restorer(Matcher):
         agent_id, accepted_at)`` of the items being handled. ``waiting``: every other open item,
         offers that were pending included, with their original ``arrived_at``: the order is that
         of the order keys, so it is the same as before the restart (the input's order does not
-        matter).
+        matter). ``offered``: ``(item, agent_id)`` of offers still pending (made by the
+        router being rebuilt, so still shown to their agents): held as offers, answered as
+        any other (accepted, rejected, withdrawn).
         """
         if self._items or self._agents:
             raise InvalidTransition("restore needs an empty router")
         staff: list[tuple[Agent, AgentState]] = [
             (a, s) for a, s in agents if s is not AgentState.LOGGED_OUT
         ]
-        busy, queued = list(in_progress), list(waiting)
-        _check_restore(staff, busy, queued)
+        busy, queued, pending = list(in_progress), list(waiting), list(offered)
+        _check_restore(staff, busy, queued, pending)
         self._now = now
         dirt = Dirt()
         for agent, state in staff:
@@ -60,6 +63,12 @@ class Restorer(Matcher):
             rt.agent, rt.accepted_at, rt.left_queue = agent_id, accepted_at, True
             self._items[item.id] = rt
             holder.hold(item.id, item.medium, offered=False)
+        for item, agent_id in pending:
+            rule = self.rules.rule_for(item.tenant, item.queue)
+            rt = ItemRuntime(item, rule, Status.OFFERED, 0, self._constraint(item, rule, 0))
+            rt.agent, rt.left_queue = agent_id, True
+            self._items[item.id] = rt
+            self._agents[agent_id].hold(item.id, item.medium, offered=True)
         for agent, _ in staff:  # indexed once, with what they hold: full agents never are
             self._freed(self._agents[agent.id], dirt)
         self._admit_all(queued, now, dirt)
@@ -107,13 +116,16 @@ def _check_restore(
     staff: list[tuple[Agent, AgentState]],
     busy: list[tuple[WorkItem, str, float]],
     queued: list[WorkItem],
+    pending: list[tuple[WorkItem, str]],
 ) -> None:
     """Refuse inconsistent input before anything changes."""
     agent_ids = [a.id for a, _ in staff]
-    item_ids = [item.id for item, _, _ in busy] + [item.id for item in queued]
+    item_ids = ([item.id for item, _, _ in busy] + [item.id for item in queued]
+                + [item.id for item, _ in pending])
     for ids in (agent_ids, item_ids):
         if len(set(ids)) != len(ids):
             raise DuplicateId("restore got the same id twice")
-    missing = {agent_id for _, agent_id, _ in busy} - set(agent_ids)
+    missing = ({agent_id for _, agent_id, _ in busy}
+               | {agent_id for _, agent_id in pending}) - set(agent_ids)
     if missing:
-        raise InvalidTransition(f"items in progress with agents not logged in: {sorted(missing)}")
+        raise InvalidTransition(f"items held by agents not logged in: {sorted(missing)}")

@@ -229,6 +229,56 @@ def test_pending_offers_return_to_their_place_on_restart() -> None:
     assert sorted(pairs(offers)) == sorted(pairs(list(before.snapshot().offers)))
 
 
+def test_a_rebuild_keeps_the_offers_still_pending() -> None:
+    before, items = _history()
+    assert (before.offered_to("i2"), before.offered_to("i3")) == ("A", "B")
+    by_id = {i[0]: item(i[0], i[1], at=i[2], priority=i[3]) for i in items}
+    after = Router()
+    offers = after.restore(
+        13.0,
+        agents=[(agent("B", "s", "t"), AgentState.RESERVED), (agent("A", "s"), AgentState.READY)],
+        offered=[(by_id["i3"], "B"), (by_id["i2"], "A")],
+        waiting=[by_id[k] for k in ("i1", "i0", "i4", "i5")],
+    )
+    assert offers == []  # both agents hold their offer: nothing new
+    assert after.snapshot() == before.snapshot()
+    assert (after.offered_to("i2"), after.offered_to("i3"), after.offered_to("i0")) == (
+        "A", "B", None)
+    assert after.agent_state("A") == AgentState.RESERVED
+    _same_future(before, after)
+
+
+def test_a_kept_offer_refused_after_a_rebuild_goes_to_the_next_agent() -> None:
+    before, items = _history()
+    by_id = {i[0]: item(i[0], i[1], at=i[2], priority=i[3]) for i in items}
+    after = Router()
+    after.restore(13.0, agents=[(agent("A", "s"), AgentState.READY),
+                                (agent("B", "s", "t"), AgentState.READY)],
+                  offered=[(by_id["i2"], "A"), (by_id["i3"], "B")],
+                  waiting=[by_id[k] for k in ("i1", "i0", "i4", "i5")])
+    assert pairs(after.reject("i2", 14.0)) == [("i4", "A")]  # i2 kept from A a while
+    assert pairs(before.reject("i2", 14.0)) == [("i4", "A")]
+    assert after.snapshot() == before.snapshot()
+    assert after.offered_to("i2") is None
+
+
+@pytest.mark.parametrize(
+    ("agents", "offered", "waiting", "error"),
+    [
+        ([agent("A")], [(item("x"), "B")], [], InvalidTransition),
+        ([agent("A")], [(item("x"), "A")], [item("x")], DuplicateId),
+    ],
+)
+def test_restore_refuses_offers_it_cannot_keep(
+    agents: list, offered: list, waiting: list, error: type[Exception]  # type: ignore[type-arg]
+) -> None:
+    router = Router()
+    with pytest.raises(error):
+        router.restore(0.0, agents=[(a, AgentState.READY) for a in agents], offered=offered,
+                       waiting=waiting)
+    assert router.snapshot() == Router().snapshot()
+
+
 @pytest.mark.parametrize(
     ("agents", "in_progress", "waiting", "error"),
     [
