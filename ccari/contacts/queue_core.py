@@ -28,7 +28,7 @@ from ccari.contacts.role import RoutingRole, SingleNode
 from ccari.contacts.routing import restore_args, router_agent
 from ccari.contacts.states import AgentStates
 from ccari.routing import Agent as RouterAgent
-from ccari.routing import AgentState, Medium, Offer, Router, RoutingError, Rules
+from ccari.routing import AgentState, AwayReason, Medium, Offer, Router, RoutingError, Rules
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
 from ccari.tasks import TaskSet
@@ -116,7 +116,7 @@ class QueueCore:
             self._page_media.add(Medium(medium))
 
     # ---- lifecycle ---------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, offers_kept: bool = False) -> None:
         """Rebuild the router from the database: the store is the record of truth.
 
         Before this runs (while the voice side reconciles with Asterisk, or a mail intake
@@ -126,11 +126,16 @@ class QueueCore:
 
         An offer pending on an agent page when the previous process ended lived only in
         that process (its page message and its timer): the contact goes back to the queue
-        in its place, to be offered again, and the agent is not held by it.
+        in its place, to be offered again, and the agent is not held by it.  ``offers_kept``
+        (several nodes: the leader reads again what it missed while its bus was away; its
+        old router is emptied, its fence renewed): this process made the pending offers and
+        still shows and times them, so they are restored as offers.
 
         What it builds lives as long as the process: built without the cyclic garbage
         collector's passes, then frozen (:mod:`ccari.heap`)."""
         async with self._lock:
+            if self._started or not self._role.leads():  # (rebuilt already; deposed meanwhile)
+                return
             with heap.long_lived():
                 now = self._clock()
                 async with self._sessions() as s:
@@ -138,12 +143,17 @@ class QueueCore:
                     open_ = await repo.routed_rows(
                         s, None if self._role.routes_all_nodes else self._node)
                     holds = await tenants_repo.blend_holds(s)
-                    await repo.requeue_lapsed(s, open_, self._page_media, at=utc(now))
-                in_progress, waiting = restore_args(open_)
+                    if not offers_kept:
+                        await repo.requeue_lapsed(s, open_, self._page_media, at=utc(now))
                 for agent, attributes in roster:
                     self._agents[agent.id] = agent
                     self._attributes[agent.id] = attributes
-                agents = [agent for agent, _ in roster]
+                # Her pages gone with a node that died: logged out until one is back.
+                self._page_lost = {a for a in self._page_lost if not self.pages.connected(a)}
+                agents = [agent for agent, _ in roster if agent.id not in self._page_lost
+                          and agent.presence in ("ready", "not_ready")]
+                in_progress, waiting, offered = restore_args(
+                    open_, {str(a.id) for a in agents}, offers_kept=offers_kept)
                 for tenant_id, hold in sorted(holds.items()):  # the router is empty: no offers
                     self.router.set_hold_after(str(tenant_id), hold, now)
                 # On a call rebuilt before this (a consult, a conference): restored away,
@@ -153,10 +163,8 @@ class QueueCore:
                 offers = self.router.restore(
                     now,
                     agents=[(self._router_agent(a), AgentState.NOT_READY if str(a.id) in engaged
-                             else AgentState(a.presence)) for a in agents
-                            if a.presence in ("ready", "not_ready")],
-                    in_progress=in_progress,
-                    waiting=waiting,
+                             else AgentState(a.presence)) for a in agents],
+                    in_progress=in_progress, waiting=waiting, offered=offered,
                 )
                 for aid in sorted(engaged):
                     offers += self.router.agent_engaged(aid, now)
@@ -166,12 +174,15 @@ class QueueCore:
         self._ticker_task = self._tasks.spawn(self._ticker(), "ticker")
 
     async def stop_routing(self) -> None:
-        """This node no longer routes (it lost the cluster's leadership): the router is
-        emptied; :meth:`start` rebuilds it from the database if it leads again."""
+        """This node no longer routes (it lost the cluster's leadership, or rebuilds): the
+        router is emptied; :meth:`start` rebuilds it from the database if it leads again.
+        An agent on a call it did not place stays away from work when it is rebuilt."""
         async with self._lock:
+            if self._started:
+                self._engaged_early |= {a for a in self._agents if self.router.agent_reason(
+                    str(a)) is AwayReason.IN_CALL}
             self._started = False
             self.router = Router(self.router.rules)
-            self._page_lost.clear()
             if self._ticker_task is not None:
                 self._ticker_task.cancel()
                 self._ticker_task = None
@@ -237,8 +248,9 @@ class QueueCore:
                 contact = repo.get_sync(s, item_id)
                 if contact is None or contact.state != State.QUEUED:
                     return None
-                if not self._role.fence(s):
-                    return None  # a router this node no longer leads
+                if not self._role.fence(s) or not self._started or (
+                        self.router.offered_to(item_id) != str(agent_id)):
+                    return None  # a router this node no longer leads, or since rebuilt
                 return repo.apply_sync(s, contact, Fact.OFFERED, at=utc(self._clock()),
                                        agent_id=agent_id, offer_count=contact.offer_count + 1)
 

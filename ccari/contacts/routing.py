@@ -114,22 +114,30 @@ def row_item(row: Sequence[Any]) -> WorkItem:
                        not_before, requirements_from_json(attributes), reserved_agent)
 
 
-def restore_args(rows: Iterable[Sequence[Any]]) -> tuple[
-        list[tuple[WorkItem, str, float]], list[WorkItem]]:
-    """The rows of ``routed_rows`` as :meth:`ccari.routing.Router.restore` takes them: the
-    contacts being handled, with their agent and since when (not a call its agent left to
-    others: she is free of it), and the others (queued, or offered when the previous
-    process ended), waiting."""
+def restore_args(rows: Iterable[Sequence[Any]], present: Collection[str], *,
+                 offers_kept: bool = False) -> tuple[
+        list[tuple[WorkItem, str, float]], list[WorkItem], list[tuple[WorkItem, str]]]:
+    """The rows of ``routed_rows`` as :meth:`ccari.routing.Router.restore` takes them, for
+    the agents ``present`` (logged in to routing): the contacts being handled, with their
+    agent and since when (not a call its agent left to others: she is free of it; nor one
+    of an agent not present: routing forgot it at her logout), the others waiting (queued,
+    or offered when the previous process ended), and, ``offers_kept`` (the router that made
+    them is rebuilt in the same process, which still shows and times them), the offered
+    ones with their agent, if she is present."""
     in_progress: list[tuple[WorkItem, str, float]] = []
     waiting: list[WorkItem] = []
+    offered: list[tuple[WorkItem, str]] = []
     for row in rows:
         state, agent_id, handled_from, agent_left = row[3], row[4], row[10], row[12]
+        agent = str(agent_id) if agent_id else None
         if state == "connected":
-            if agent_id and not agent_left:
-                in_progress.append((row_item(row), str(agent_id), handled_from))
+            if agent in present and not agent_left:
+                in_progress.append((row_item(row), str(agent), handled_from))
+        elif state == "offered" and offers_kept and agent in present:
+            offered.append((row_item(row), str(agent)))
         elif state in ("queued", "offered"):
             waiting.append(row_item(row))
-    return in_progress, waiting
+    return in_progress, waiting, offered
 
 
 # A restart makes 100,000 items of a few hundred tenants and queues: they share one string
