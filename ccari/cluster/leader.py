@@ -9,7 +9,9 @@ checks its connection every ``check_s``; once lost (PostgreSQL released the lock
 follower that was already trying takes over.
 
 The lock alone cannot stop a leader that has not yet noticed it lost it: its writes carry
-the fence (:func:`ccari.cluster.repo.holds_sync` with :attr:`Leadership.epoch`).
+the fence (:func:`ccari.cluster.repo.holds_sync` with :attr:`Leadership.epoch`).  A leader
+that must read everything again without letting go (its bus was away) renews its epoch in
+place (:meth:`Leadership.renew`); if that fails it lets go (:meth:`Leadership.let_go`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Leadership:
         self.epoch: int | None = None  # set while this node leads
         self.connection: asyncpg.Connection | None = None  # the lock's (tests cut it)
         self.changed = asyncio.Event()  # set at each election or deposition (tests wait)
+        self._asking = asyncio.Lock()  # one query at a time on the lock's connection
 
     @property
     def leading(self) -> bool:
@@ -59,6 +62,27 @@ class Leadership:
         if self.connection is not None:
             self.connection.terminate()
         self.connection = None
+
+    async def renew(self) -> int:
+        """A re-election in place, on the lock's connection (so only while it holds the
+        lock): the epoch is bumped, once the transactions fenced with the previous one have
+        committed (their rows are read after this); later writes fenced with it are
+        dropped.  Raises :class:`NotLeading` if this node does not lead (or no longer)."""
+        conn, epoch = self.connection, self.epoch
+        if conn is None or epoch is None:
+            raise NotLeading(f"node {self.node} does not lead {self.name}")
+        renewed = int(await self._ask(conn, ELECT, self.name, self.node))
+        if self.epoch != epoch:  # deposed while it waited: that epoch is gone with the lock
+            raise NotLeading(f"node {self.node} no longer leads {self.name}")
+        self.epoch = renewed
+        log.info("cluster: node %s leads %s again (epoch %s)", self.node, self.name, renewed)
+        return renewed
+
+    def let_go(self) -> None:
+        """Give up the lead (what it leads could not be rebuilt): the lock's connection is
+        closed, so the node is deposed at once and tries again later, like any follower."""
+        if self.connection is not None:
+            self.connection.terminate()
 
     async def _run(self) -> None:
         while True:
@@ -103,5 +127,9 @@ class Leadership:
             conn.terminate()
 
     async def _ask(self, conn: asyncpg.Connection, query: str, *args: object) -> Any:
-        async with asyncio.timeout(self._check_s + self._connect_timeout_s):
+        async with self._asking, asyncio.timeout(self._check_s + self._connect_timeout_s):
             return await conn.fetchval(query, *args)
+
+
+class NotLeading(RuntimeError):
+    """This node does not lead the duty (or stopped leading it meanwhile)."""

@@ -2,7 +2,10 @@
 (every node's contacts, offered to every node's agent pages), its offers fenced by its
 epoch.  The other nodes save first, then tell the leader by reference over the bus, and it
 reads the rest back from the database: contacts that came or went, an offer accepted or
-declined on a page they serve, a contact completed there, an agent's presence."""
+declined on a page they serve, a contact completed there, an agent's presence.
+
+What the leader was told while its bus was away is lost: when its listener is back it reads
+everything again, as an election does (:meth:`ClusterRole.catch_up`)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from sqlalchemy.orm import Session
 from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub, Pages
 from ccari.cluster.bus import Bus
-from ccari.cluster.leader import Leadership
+from ccari.cluster.leader import Leadership, NotLeading
 from ccari.cluster.pages import ClusterPages
 from ccari.cluster.repo import holds_sync
 from ccari.contacts import repo as contacts_repo
@@ -40,6 +43,7 @@ class ClusterRole:
         self.cluster_pages = ClusterPages(hub, bus, sessions, changed=queue.page_changed)
         self.pages: Pages = self.cluster_pages
         bus.subscribe(TOPIC, self._told)
+        bus.on_resync(self.catch_up)  # after the pages' own resync: their rows read first
 
     async def pages_lost(self, node: str, agent_ids: list[int]) -> None:
         """``node`` died (ccari.cluster.nodes): its pages are gone.  An agent left with no
@@ -57,6 +61,25 @@ class ClusterRole:
     def fence(self, session: Session) -> bool:
         epoch = self._leadership.epoch
         return epoch is not None and holds_sync(session, self._leadership.name, epoch)
+
+    async def catch_up(self) -> None:
+        """The leader's bus was away: the router is rebuilt from the database, as at an
+        election (every node's contacts, the agents' saved presence), in place.  Routing
+        stops first (the old router's offers still on their way are then dropped), the
+        epoch is renewed (which waits for the offers being saved: they are read), then the
+        router is rebuilt with the pending offers kept (this node still shows and times
+        them).  If that fails the node lets go of the lead: the next leader rebuilds."""
+        if not self.leads():
+            return  # a follower routes nothing: nothing to read again
+        try:
+            await self._queue.stop_routing()
+            await self._leadership.renew()
+            await self._queue.start(offers_kept=True)
+        except NotLeading:
+            log.info("cluster: deposed while catching up; the next election rebuilds")
+        except Exception:
+            log.exception("cluster: the leader could not catch up; letting go of the lead")
+            self._leadership.let_go()
 
     async def tell_leader(self, what: str, **refs: Any) -> None:
         await self._bus.publish(TOPIC, {"do": what, **refs})
