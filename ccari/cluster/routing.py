@@ -2,7 +2,8 @@
 (every node's contacts, offered to every node's agent pages), its offers fenced by its
 epoch.  The other nodes save first, then tell the leader by reference over the bus, and it
 reads the rest back from the database: contacts that came or went, an offer accepted or
-declined on a page they serve, a contact completed there, an agent's presence.
+declined on a page they serve, a contact completed there, a waiting contact reprioritised
+or rescheduled, an agent's presence.
 
 What the leader was told while its bus was away is lost: when its listener is back it reads
 everything again, as an election does (:meth:`ClusterRole.catch_up`)."""
@@ -108,6 +109,12 @@ class ClusterRole:
         elif what == "completed":
             await queue.completed(contact_id, _id(payload.get("agent_id")),
                                   float(payload.get("wrap_up_s") or 0))
+        elif what in ("priority", "schedule"):
+            async with self._sessions() as s:
+                contact = await contacts_repo.get(s, contact_id)
+            if contact is not None and contact.state in (State.QUEUED, State.OFFERED):
+                await (queue.route_priority if what == "priority" else queue.route_schedule)(
+                    contact)  # as saved now (told late or out of order: still right)
         elif what == "presence":
             async with self._sessions() as s:
                 agent = await agents_repo.get(s, int(payload["tenant_id"]),

@@ -31,8 +31,9 @@ class RoutingRole(Protocol):
 
     async def tell_leader(self, what: str, **refs: Any) -> None:
         """A node that does not lead: what the router must hear (``enqueue``, ``withdraw``
-        a contact; an offer ``accepted`` or ``declined``, a contact ``completed``; an agent's
-        ``presence``), by reference (ids: the leader reads the rest from the database)."""
+        a contact; an offer ``accepted`` or ``declined``, a contact ``completed``, its
+        ``priority`` or ``schedule`` changed; an agent's ``presence``), by reference (ids:
+        the leader reads the rest from the database)."""
 
 
 class SingleNode:

@@ -106,15 +106,31 @@ class QueueService(QueueAgents):
     async def reprioritise(self, tenant_id: int, contact_id: str, priority: int) -> Contact:
         """A supervisor moves a waiting contact up or down (higher priority first)."""
         contact = await self._save_waiting(tenant_id, contact_id, "priority", priority=priority)
-        await self._decide(self.router.update_priority, contact_id, priority, self._clock())
+        await self.route_priority(contact)
         return contact
+
+    async def route_priority(self, contact: Contact) -> None:
+        """The router's part of :meth:`reprioritise` (the priority is saved)."""
+        if not self._role.leads():
+            await self._role.tell_leader("priority", contact_id=contact.id)
+            return
+        await self._decide(self.router.update_priority, contact.id, contact.priority,
+                           self._clock())
 
     async def reschedule(self, tenant_id: int, contact_id: str, not_before: float | None) -> Contact:
         """Not routed before ``not_before`` (None: at once), e.g. a callback moved earlier."""
         contact = await self._save_waiting(tenant_id, contact_id, "rescheduled", not_before=(
             utc(not_before) if not_before is not None else None))
-        await self._decide(self.router.reschedule, contact_id, not_before, self._clock())
+        await self.route_schedule(contact)
         return contact
+
+    async def route_schedule(self, contact: Contact) -> None:
+        """The router's part of :meth:`reschedule` (the time is saved)."""
+        if not self._role.leads():
+            await self._role.tell_leader("schedule", contact_id=contact.id)
+            return
+        not_before = contact.not_before.timestamp() if contact.not_before else None
+        await self._decide(self.router.reschedule, contact.id, not_before, self._clock())
 
     async def _save_waiting(self, tenant_id: int, contact_id: str, kind: str,
                             **fields: Any) -> Contact:

@@ -1,15 +1,16 @@
 """A leader whose listening connection was away reads again what the other nodes told it
-meanwhile (the router rebuilt from the database, its pending offers kept) (real
-PostgreSQL)."""
+meanwhile (the router rebuilt from the database, its pending offers kept); a reprioritising
+on a node that does not lead reaches the leader's router (real PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ccari.cluster import postgres as cluster_postgres
 from ccari.cluster.nodes import app_name
@@ -137,3 +138,33 @@ async def test_offers_answered_while_the_leader_could_not_listen(
     async with leader.rt.sessions() as s:
         states = {c.id: c.state for c in await s.scalars(select(Contact))}
     assert states == {done: State.COMPLETED, taken: State.CONNECTED, more: State.OFFERED}
+
+
+async def test_a_reprioritising_on_a_follower_changes_the_leaders_order(
+        two_nodes: tuple[Node, Node]) -> None:
+    leader, other = two_nodes
+    alice_id = await _agent_id(leader, "alice")
+    async with leader.rt.sessions() as s:  # one chat at a time: the first offer shows the order
+        row = await s.get(Agent, alice_id)
+        assert row is not None
+        slots = {**row.slots, "per_medium": {**row.slots["per_medium"], "chat": 1}}
+        await s.execute(update(Agent).where(Agent.id == alice_id).values(slots=slots))
+        await s.commit()
+        tenant_id = row.tenant_id
+    _, first = await open_chat(other)
+    _, second = await open_chat(other)
+    _, third = await open_chat(other)
+
+    def order() -> list[str]:
+        return [item.id for item in leader.rt.queue.router.waiting(str(tenant_id))]
+
+    await eventually_true(lambda: order() == [first, second, third], "queued at the leader")
+
+    # A supervisor on the follower moves the second up and the first an hour later.
+    await other.rt.queue.reprioritise(tenant_id, second, 10)
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).timestamp()
+    await other.rt.queue.reschedule(tenant_id, first, later)
+    await eventually_true(lambda: order() == [second, third], "second first, first later")
+
+    alice = await other.agent("acme", "alice")
+    assert (await until(alice.ws, "offer"))["contact"]["id"] == second
