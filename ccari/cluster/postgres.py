@@ -127,6 +127,8 @@ class PgBus:
                 log.warning("cluster bus: the listening connection was lost")
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning("cluster bus: listening failed", exc_info=True)
+            except Exception:  # a driver's own confusion, a resync that failed: listen again
+                log.exception("cluster bus: listening failed unexpectedly")
             finally:
                 self.connection = None
                 if conn is not None:
@@ -143,7 +145,8 @@ class PgBus:
             try:
                 async with asyncio.timeout(self._check_s):
                     await conn.execute("SELECT 1")
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except Exception:  # whatever went wrong, the connection is not to be trusted
+                log.debug("cluster bus: the listening connection's check failed", exc_info=True)
                 return
 
     def _received(self, conn: object, pid: int, channel: str, payload: str) -> None:
