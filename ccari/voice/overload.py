@@ -111,7 +111,7 @@ class LoadMonitor:
 
     def admit(self) -> bool:
         self.start()
-        if self._edge:
+        if self._edge and self.shed is not None:  # the PBX already turned its share away
             return True
         if self.gate.admit():
             return True

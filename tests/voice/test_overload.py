@@ -59,6 +59,30 @@ def test_an_infinite_high_mark_never_refuses() -> None:
     assert not gate.overloaded and all(gate.admit() for _ in range(10))
 
 
+
+async def test_calls_reach_ccari_while_the_pbx_sheds_and_ccari_refuses_once_it_cannot() -> None:
+    """While the dialplan turns the share away, the calls that still arrive were admitted by
+    it; once no PBX can be told (its shedding detached), ccari refuses that share itself."""
+    told: list[int] = []
+
+    async def shed(permille: int) -> bool:
+        told.append(permille)
+        return True
+
+    monitor = LoadMonitor(Gate(Limits(high_ms=1e-6, low_ms=0, floor=0.0, samples=1)),
+                          lambda: 0.0, interval_s=0.01, shed=shed)
+    monitor.start()
+
+    async def shedding() -> bool:
+        return monitor.shed_permille >= 990
+
+    await eventually(shedding, 5, "the PBX to be told to shed nearly every call")
+    assert monitor.admit() and monitor.refused == 0
+    monitor.shed = None
+    monitor.gate.credit = 0.0
+    assert not any(monitor.admit() for _ in range(3)) and monitor.refused == 3
+    await monitor.close()
+
 async def test_write_delay_is_what_writes_wait_and_nothing_when_idle(sessions) -> None:  # type: ignore[no-untyped-def]
     writes = GroupCommit(sessions)
 
@@ -106,7 +130,7 @@ async def test_an_overloaded_node_refuses_at_once_with_the_tenants_fallback(
             await s.commit()
         await rt.admission.would_admit_outbound(acme.id)  # reads the tenants' policies
         voice = rt.voice
-        if where == "ccari":
+        if where == "ccari":  # (the PBX may have been told to shed already: no longer)
             voice.load.shed = None
         voice.load.start()
         voice.load.gate.limits = replace(voice.load.gate.limits, floor=0.0)  # refuse them all
