@@ -55,6 +55,14 @@ async def customer_on(node: Node, tenant: str = "acme"):  # type: ignore[no-unty
         await ws.close()
 
 
+async def page_on(node: Node, http: aiohttp.ClientSession, token: str,
+                  session: str | None = None) -> aiohttp.ClientWebSocketResponse:
+    """The customer's page sharing through ``node`` (``session``: the sharing it resumes)."""
+    query = {"token": token, **({"session": session} if session else {})}
+    return await http.ws_connect(node.public.make_url("/v1/cobrowse/ws").with_query(query),
+                                 headers={"Origin": public_url(node)})
+
+
 async def mirror(page: Any, contact_id: str) -> aiohttp.ClientWebSocketResponse:
     ws: aiohttp.ClientWebSocketResponse = await page.http.ws_connect(
         f"/agent/cobrowse/ws?contact={contact_id}", max_msg_size=0)
@@ -182,15 +190,9 @@ async def test_a_customer_whose_page_comes_back_through_the_other_node_stays_mir
         await add_site(node.rt, tenant_id, public_url(node))
     token = a.rt.tokens.issue(tenant_id)[0]
 
-    async def page_on(node: Node, http: aiohttp.ClientSession,
-                      session: str | None = None) -> aiohttp.ClientWebSocketResponse:
-        query = {"token": token, **({"session": session} if session else {})}
-        return await http.ws_connect(node.public.make_url("/v1/cobrowse/ws").with_query(query),
-                                     headers={"Origin": public_url(node)})
-
     batch = {"type": "events", "events": [{"type": 3, "timestamp": 1, "data": {"source": 1}}]}
     async with aiohttp.ClientSession() as http:
-        customer = await page_on(a, http)
+        customer = await page_on(a, http, token)
         hello = await link(alice, customer, contact_id)
         view = await mirror(alice, contact_id)
         await until_status(view, customer=True)
@@ -198,7 +200,7 @@ async def test_a_customer_whose_page_comes_back_through_the_other_node_stays_mir
         assert (await receive(view, "customer"))["connected"] is False
         # The next page of the site, through the mirror's node, then back through the first.
         for node in (b, a):
-            customer = await page_on(node, http, hello["session"])
+            customer = await page_on(node, http, token, hello["session"])
             await receive(customer, "hello")
             assert (await receive(view, "customer"))["connected"] is True
             if node is a:  # her new home asks for a snapshot for the mirror on b
@@ -219,14 +221,8 @@ async def test_the_same_sharing_opened_in_a_second_tab_on_the_other_node_replace
         await add_site(node.rt, tenant_id, public_url(node))
     token = a.rt.tokens.issue(tenant_id)[0]
 
-    async def tab(node: Node, http: aiohttp.ClientSession,
-                  session: str | None = None) -> aiohttp.ClientWebSocketResponse:
-        query = {"token": token, **({"session": session} if session else {})}
-        return await http.ws_connect(node.public.make_url("/v1/cobrowse/ws").with_query(query),
-                                     headers={"Origin": public_url(node)})
-
     async with aiohttp.ClientSession() as http:
-        first = await tab(a, http)
+        first = await page_on(a, http, token)
         hello = await link(alice, first, contact_id)
         view = await mirror(alice, contact_id)
         await until_status(view, customer=True)
@@ -235,7 +231,7 @@ async def test_the_same_sharing_opened_in_a_second_tab_on_the_other_node_replace
         # newest one shares, and the mirror shows what it sends.
         older = first
         for n, node in enumerate((b, a, a)):
-            newer = await tab(node, http, hello["session"])
+            newer = await page_on(node, http, token, hello["session"])
             await receive(newer, "hello")
             assert (await receive(older, "ended"))["reason"] == "replaced"
             assert (await older.receive()).type in (aiohttp.WSMsgType.CLOSE,
