@@ -8,12 +8,12 @@ fragments an existing Asterisk can ``#include``) and ``dialplans/``.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import jinja2
 
+from ccari import home
 from ccari.pbx.errors import RenderError
 from ccari.pbx.spec import PbxSpec, validate
 
@@ -64,15 +64,11 @@ DIALPLAN_FILES = ("ccari.conf",)
 
 
 def project_root() -> Path:
-    """The checkout holding ``asterisk/``, ``dialplans/`` and ``sounds/`` (env ``CCARI_HOME``)."""
-    env = os.environ.get("CCARI_HOME")
-    root = Path(env) if env else Path(__file__).resolve().parents[2]
-    if not (root / "asterisk").is_dir():
-        raise RenderError(
-            f"no asterisk/ templates under {root}; run from a ccari checkout "
-            "(pip install -e .) or set CCARI_HOME to it"
-        )
-    return root
+    """The checkout holding ``asterisk/``, ``dialplans/`` and ``sounds/`` (:mod:`ccari.home`)."""
+    try:
+        return home.project_root("asterisk")
+    except home.NoHome as exc:
+        raise RenderError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from ccari import home
 from ccari.storage.models import Base
 
-ROOT = Path(__file__).resolve().parents[2]
 # What a database that is down, restarting or unreachable raises: SQLAlchemy's errors, the
 # socket's, and asyncpg's own at connect time ("the database system is starting up").
 # The hot path's raw SQLite writes (storage/fast.py) raise sqlite3's own: locked, read-only,
@@ -123,7 +123,7 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("script_location", str(home.project_root("migrations") / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url)
     return cfg
 
