@@ -29,7 +29,8 @@ _ENDPOINT = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    # SQLite by default; postgresql+asyncpg://user:pass@host/db when nodes share state.
+    # SQLite by default (ccari.db in the state directory: left at this value, the path
+    # follows state_dir); postgresql+asyncpg://user:pass@host/db when nodes share state.
     url: str = "sqlite+aiosqlite:///var/ccari.db"
     echo: bool = False
     # SQLite: a write waits this long for a lock held by another process, then fails.
@@ -437,8 +438,16 @@ def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
     cfg: Config = _build(Config, data, env, "")
+    if cfg.database.url == sqlite_in(Config.state_dir):  # the default follows the state dir
+        cfg = dataclasses.replace(cfg, database=dataclasses.replace(
+            cfg.database, url=sqlite_in(cfg.state_dir)))
     validate(cfg)
     return cfg
+
+
+def sqlite_in(state_dir: str) -> str:
+    """The URL of the SQLite database ``ccari.db`` in ``state_dir``."""
+    return f"sqlite+aiosqlite:///{Path(state_dir) / 'ccari.db'}"
 
 
 def validate(cfg: Config) -> None:

@@ -16,6 +16,16 @@ def test_sample_file_is_valid_and_equals_the_defaults() -> None:
     assert load(ROOT / "ccari.sample.toml", env={}) == Config()
 
 
+def test_the_default_database_lives_in_the_state_directory(tmp_path: Path) -> None:
+    # e.g. the systemd unit: CCARI_STATE_DIR=/var/lib/ccari, the sample's url left as it is
+    state = tmp_path / "state"
+    sample = ROOT / "ccari.sample.toml"
+    assert load(sample, env={"CCARI_STATE_DIR": str(state)}).database.url == \
+        f"sqlite+aiosqlite:///{state}/ccari.db"
+    chosen = {"CCARI_STATE_DIR": str(state), "CCARI_DATABASE_URL": "sqlite+aiosqlite:///x.db"}
+    assert load(sample, env=chosen).database.url == "sqlite+aiosqlite:///x.db"
+
+
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
     f.write_text('[web]\ninternal_port = 9000\n[pbx]\ncarrier_match = ["10.0.0.1"]\n')
