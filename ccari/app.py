@@ -244,7 +244,9 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
             rt.pbx_sync = PbxSync(sessions, cfg)
             for attach in rt.pbx_setups:
                 attach(rt.ari, router, voice)
-            await rt.ari.start()
+            # An Asterisk ccari did not start may come up after it: the listeners serve
+            # meanwhile and the client connects (and reconciles) when it answers.
+            await rt.ari.start(patient=cfg.pbx.mode == "external")
             stack.push_async_callback(rt.ari.close)
         else:  # web media only: the agent's page asks for her calls all the same
             rt.commands.register(RESUME_CALLS, no_calls)

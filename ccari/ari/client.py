@@ -129,9 +129,13 @@ class AriClient(AriRest):
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
 
-    async def start(self) -> None:
+    async def start(self, *, patient: bool = False) -> None:
         """Connect; return once connected and reconciled, or raise ``AriError`` after
-        ``connect_timeout`` (or at once if Asterisk rejects the credentials)."""
+        ``connect_timeout`` (or at once if Asterisk rejects the credentials).
+
+        ``patient``: an Asterisk not reachable by then is waited for in the background (the
+        client goes on retrying with its backoff; ``connected`` says when it is up);
+        rejected credentials still raise."""
         if self._task is not None:
             raise RuntimeError("AriClient.start() called twice")
         self._task = asyncio.create_task(self._supervise(), name=f"ari:{self.app}:events")
@@ -139,6 +143,10 @@ class AriClient(AriRest):
         if self.connected:
             return
         failure, gave_up = self.last_error, self._task.done()
+        if patient and not gave_up:
+            log.warning("ARI events for %r: Asterisk not reachable yet (%r); retrying in the "
+                        "background", self.app, failure)
+            return
         await self.close()
         if gave_up and isinstance(failure, AriError):  # e.g. credentials rejected
             raise failure

@@ -230,6 +230,29 @@ async def test_start_times_out_when_nothing_listens(session: aiohttp.ClientSessi
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("ari:")]
 
 
+async def test_a_patient_start_returns_and_connects_when_asterisk_comes_up(
+        make_client: Make, mock_ari: MockAri) -> None:
+    """An Asterisk ccari does not run itself may come up after ccari: a patient start
+    returns unconnected, keeps retrying, and reconciles once Asterisk answers."""
+    mock_ari.ws_modes = ["refuse"] * 1000
+    seen = Seen()
+    client = make_client(connect_timeout=0.3, reconnect=ReconnectPolicy(initial=0.02, maximum=0.05))
+    client.on_connected(lambda: seen.add("reconcile"))
+    await client.start(patient=True)
+    assert not client.connected and not client.stopped and seen.items == []
+    mock_ari.ws_modes = []  # Asterisk up
+    await seen.wait(lambda s: s == ["reconcile"])
+    assert client.connected
+
+
+async def test_a_patient_start_still_fails_on_rejected_credentials(
+        make_client: Make, mock_ari: MockAri) -> None:
+    client = make_client(password="wrong", connect_timeout=LIMIT)
+    with pytest.raises(AriRequestError):
+        await client.start(patient=True)
+    assert client.stopped
+
+
 async def test_a_handshake_left_unanswered_is_tried_again_before_start_gives_up(
         session: aiohttp.ClientSession) -> None:
     """A server that takes the connection and never answers the upgrade: each attempt
