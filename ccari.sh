@@ -18,6 +18,7 @@ APT_PACKAGES=(
   nftables           # the SIP guard may enforce its blocks in the kernel (tested in a netns)
   tesseract-ocr      # the tests read the wallboard's and reports' figures off screenshots
   systemd            # systemd-analyze checks the unit examples (asterisk/systemd/)
+  systemd-container  # systemd-nspawn boots a container to run ccari's unit under systemd
 )
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
