@@ -187,6 +187,9 @@ class Runtime:
     # one node), and the routing leadership when there are several.
     bus: Bus | None = None
     leadership: Leadership | None = None
+    # This node has an Asterisk (it can ring phones): in a cluster it is preferred as the
+    # routing leader over nodes that serve the web only.
+    carries_calls: bool = True
 
 
 @contextlib.asynccontextmanager
@@ -209,6 +212,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
                  SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s),
                  tokens=CustomerTokens(cfg.web.secret_key), origins=Origins(sessions),
                  admission=admission)
+    rt.carries_calls = with_pbx
     rt.offers = PageOffers(sessions, queue, accept_timeout_s=routing.accept_timeout_s)
     rt.outward = OutwardGuard(sessions, Limits.of(cfg.callbacks), node=cfg.node)
     rt.offers.register_commands(rt.commands)

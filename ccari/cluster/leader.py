@@ -12,6 +12,12 @@ The lock alone cannot stop a leader that has not yet noticed it lost it: its wri
 the fence (:func:`ccari.cluster.repo.holds_sync` with :attr:`Leadership.epoch`).  A leader
 that must read everything again without letting go (its bus was away) renews its epoch in
 place (:meth:`Leadership.renew`); if that fails it lets go (:meth:`Leadership.let_go`).
+
+Nodes that carry calls (an Asterisk beside them: the leader is the one that rings phones)
+are preferred: each lock connection names its node and whether it carries calls
+(``application_name`` ``ccari-lead:<node>:calls`` or ``:web``); a node that serves the web
+only does not try for the lock while a node carrying calls is connected, and hands the lead
+over (lets go) as soon as one is. Among nodes of the same kind, whoever locks first leads.
 """
 
 from __future__ import annotations
@@ -29,15 +35,21 @@ from ccari.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 _LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+LEAD_PREFIX = "ccari-lead:"  # the lock connections' application_name: ccari-lead:<node>:<kind>
+_CALLS_NODE_PRESENT = ("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND application_name LIKE $1 "
+                       "AND pid <> pg_backend_pid())")
 
 
 class Leadership:
     def __init__(self, dsn: str, node: str, *, name: str = "routing",
                  on_elected: Callable[[int], Awaitable[None]],
                  on_deposed: Callable[[], Awaitable[None]],
-                 check_s: float = 1.0, connect_timeout_s: float = 5.0) -> None:
+                 check_s: float = 1.0, connect_timeout_s: float = 5.0,
+                 carries_calls: bool = False) -> None:
         self.name = name
         self.node = node
+        self.carries_calls = carries_calls
         self._dsn = dsn
         self._key = LOCK_KEYS[name]
         self._on_elected = on_elected
@@ -101,12 +113,15 @@ class Leadership:
             await asyncio.sleep(self._check_s)
 
     async def _one_connection(self) -> None:
-        conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
+        kind = "calls" if self.carries_calls else "web"
+        conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s, server_settings={
+            "application_name": f"{LEAD_PREFIX}{self.node}:{kind}"})
         self.connection = conn
         try:
             lost = asyncio.Event()
             conn.add_termination_listener(lambda _: lost.set())
-            while not await self._ask(conn, "SELECT pg_try_advisory_lock($1)", self._key):
+            while (await self._defers(conn)
+                   or not await self._ask(conn, "SELECT pg_try_advisory_lock($1)", self._key)):
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._check_s):
                         await lost.wait()
@@ -121,10 +136,21 @@ class Leadership:
                     async with asyncio.timeout(self._check_s):
                         await lost.wait()
                     return
-                await self._ask(conn, "SELECT 1")
+                if await self._defers(conn):
+                    log.info("cluster: node %s hands %s over to a node that carries calls",
+                             self.node, self.name)
+                    return
         finally:
             self.connection = None
             conn.terminate()
+
+    async def _defers(self, conn: asyncpg.Connection) -> bool:
+        """A node serving the web only gives way while a node carrying calls is connected
+        (the query is also this connection's check that it is alive)."""
+        if self.carries_calls:
+            await self._ask(conn, "SELECT 1")
+            return False
+        return bool(await self._ask(conn, _CALLS_NODE_PRESENT, f"{LEAD_PREFIX}%:calls"))
 
     async def _ask(self, conn: asyncpg.Connection, query: str, *args: object) -> Any:
         async with self._asking, asyncio.timeout(self._check_s + self._connect_timeout_s):

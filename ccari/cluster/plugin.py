@@ -42,7 +42,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
             await rt.offers.withdraw_all()
 
     leadership = Leadership(dsn, cfg.node, on_elected=lambda _: queue.start(),
-                            on_deposed=deposed, check_s=cfg.cluster.leader_check_s)
+                            on_deposed=deposed, check_s=cfg.cluster.leader_check_s,
+                            carries_calls=rt.carries_calls)
     assert rt.offers is not None
     role = ClusterRole(leadership, bus, rt.sessions, rt.hub, queue, rt.offers)
     queue.attach_role(role)
