@@ -129,7 +129,7 @@ async def create_tenant(request: web.Request) -> web.Response:
 
 
 # ---- one tenant ------------------------------------------------------------------------------
-async def _tenant_page(request: web.Request, sess: AdminSession, tenant_id: int, slug: str, *,
+async def render_tenant(request: web.Request, sess: AdminSession, tenant_id: int, slug: str, *,
                        section: str | None = None, form: Mapping[str, str] | None = None,
                        error: CcariError | None = None, status: int = 200) -> web.Response:
     service = request.app[PROVISIONING]
@@ -185,14 +185,14 @@ async def tenant_page(request: web.Request) -> web.Response:
     if sess is None:
         raise web.HTTPSeeOther("/admin/login")
     tenant_id, slug = await admin_tenant(request, sess)
-    return await _tenant_page(request, sess, tenant_id, slug)
+    return await render_tenant(request, sess, tenant_id, slug)
 
 
 # A change through the service; a path to go to instead of the tenant's page (renamed, deleted).
 Change = Callable[[web.Request, str, int, dict[str, str]], Awaitable[str | None]]
 
 
-def _change(section: str, change: Change, *,
+def form_change(section: str, change: Change, *,
             admin_only: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
     """A form handler: check the session, CSRF and tenant, apply ``change`` through the
     service, then back to the tenant's page (or the page with the error beside the form)."""
@@ -208,7 +208,7 @@ def _change(section: str, change: Change, *,
         except CcariError as exc:
             if exc.status in (401, 403):
                 raise
-            return await _tenant_page(request, sess, tenant_id, slug, section=section,
+            return await render_tenant(request, sess, tenant_id, slug, section=section,
                                       form=form, error=exc, status=exc.status)
         raise web.HTTPSeeOther(elsewhere or f"/admin/tenants/{slug}#{section}")
 
@@ -310,19 +310,19 @@ async def _delete_tenant(request: web.Request, actor: str, tenant_id: int,
     return "/admin"
 
 
-routes.post(TENANT + "/rename")(_change("tenant", _rename_tenant, admin_only=True))
-routes.post(TENANT + "/delete")(_change("tenant", _delete_tenant, admin_only=True))
-routes.post(TENANT + "/recording")(_change("recording", _save_recording))
-routes.post(TENANT + "/blending")(_change("blending", _save_blending))
-routes.post(TENANT + "/dispositions")(_change("codes", _save_codes))
-routes.post(TENANT + "/numbers")(_change("numbers", _save_number, admin_only=True))
-routes.post(TENANT + "/numbers/{did}/delete")(_change("numbers", _delete_number, admin_only=True))
-routes.post(TENANT + "/queues")(_change("queues", _save_queue))
-routes.post(TENANT + "/agents")(_change("agents", _save_agent))
-routes.post(TENANT + "/agents/{username}/delete")(_change("agents", _delete_agent))
-routes.post(TENANT + "/menus")(_change("menus", _save_menu))
-routes.post(TENANT + "/menus/{name}/delete")(_change("menus", _delete_menu))
-routes.post(TENANT + "/hours")(_change("hours", _save_hours))
-routes.post(TENANT + "/after-hours")(_change("after_hours", _save_after_hours))
-routes.post(TENANT + "/sites")(_change("sites", _save_site))
-routes.post(TENANT + "/hours/delete")(_change("hours", _delete_hours))
+routes.post(TENANT + "/rename")(form_change("tenant", _rename_tenant, admin_only=True))
+routes.post(TENANT + "/delete")(form_change("tenant", _delete_tenant, admin_only=True))
+routes.post(TENANT + "/recording")(form_change("recording", _save_recording))
+routes.post(TENANT + "/blending")(form_change("blending", _save_blending))
+routes.post(TENANT + "/dispositions")(form_change("codes", _save_codes))
+routes.post(TENANT + "/numbers")(form_change("numbers", _save_number, admin_only=True))
+routes.post(TENANT + "/numbers/{did}/delete")(form_change("numbers", _delete_number, admin_only=True))
+routes.post(TENANT + "/queues")(form_change("queues", _save_queue))
+routes.post(TENANT + "/agents")(form_change("agents", _save_agent))
+routes.post(TENANT + "/agents/{username}/delete")(form_change("agents", _delete_agent))
+routes.post(TENANT + "/menus")(form_change("menus", _save_menu))
+routes.post(TENANT + "/menus/{name}/delete")(form_change("menus", _delete_menu))
+routes.post(TENANT + "/hours")(form_change("hours", _save_hours))
+routes.post(TENANT + "/after-hours")(form_change("after_hours", _save_after_hours))
+routes.post(TENANT + "/sites")(form_change("sites", _save_site))
+routes.post(TENANT + "/hours/delete")(form_change("hours", _delete_hours))

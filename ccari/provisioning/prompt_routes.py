@@ -26,7 +26,7 @@ from ccari.errors import CcariError, Unauthorized
 from ccari.provisioning import audio
 from ccari.provisioning.access import admin_session, admin_tenant
 from ccari.provisioning.http import PROVISIONING, TENANT, _body, _scope
-from ccari.provisioning.pages import _change, _tenant_page
+from ccari.provisioning.pages import form_change, render_tenant
 from ccari.provisioning.prompts import name_of
 from ccari.provisioning.schemas import Invalid, _Fields
 from ccari.web.security import check_csrf
@@ -140,7 +140,7 @@ async def upload_page(request: web.Request) -> web.Response:
         wav, _ = await made(request, name, upload=upload)
         await request.app[PROVISIONING].put_prompt(actor, tenant_id, name, wav)
     except CcariError as exc:
-        return await _tenant_page(request, sess, tenant_id, slug, section="prompts", form=form,
+        return await render_tenant(request, sess, tenant_id, slug, section="prompts", form=form,
                                   error=exc, status=exc.status)
     raise web.HTTPSeeOther(f"/admin/tenants/{slug}#prompts")
 
@@ -160,5 +160,5 @@ async def _delete(request: web.Request, actor: str, tenant_id: int, form: dict[s
     await request.app[PROVISIONING].delete_prompt(actor, tenant_id, request.match_info["prompt"])
 
 
-routes.post("/admin/tenants/{tenant}/prompts/text")(_change("prompts", _save_text))
-routes.post("/admin/tenants/{tenant}/prompts/{prompt}/delete")(_change("prompts", _delete))
+routes.post("/admin/tenants/{tenant}/prompts/text")(form_change("prompts", _save_text))
+routes.post("/admin/tenants/{tenant}/prompts/{prompt}/delete")(form_change("prompts", _delete))
