@@ -4,7 +4,9 @@ demo's video agent).
 Chromium pages with fake media devices: the customer's video call from the help widget
 reaches alice.  Her transfer to bob (a SIP phone agent) is refused with
 ``agent-cannot-take-video`` and the call stays with her; her transfer to vera rings vera's
-browser phone with video, and once vera answers her page decodes the customer's video.
+browser phone with video, and once vera answers her page decodes the customer's video and
+the customer's page decodes vera's (a stream that Asterisk sends under the SSRC of alice's:
+the page gets a fresh receiver for it when its frames do not decode).
 Sam's SIP phone listens to the call, then barges in (audio only: a snoop, then his phone in
 the call's bridge): the customer's and alice's pages go on decoding each other's video.
 Nothing is left in Asterisk afterwards."""
@@ -125,7 +127,7 @@ async def test_a_video_call_transferred_goes_on_with_video_only_to_a_video_agent
     alice_id, vera_id = await _agent_id(rt, "alice"), await _agent_id(rt, "vera")
     async with video_call_to_alice(rt, vxfer_env[0], tmp_path, openapi_conformance,
                                    "vera") as pages:
-        alice, vera = pages["alice"], pages["vera"]
+        alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
         await _registered(rt, vera, vera_id)
 
         # bob's phone is a SIP phone: a video call cannot go to him; it stays with alice.
@@ -149,20 +151,37 @@ async def test_a_video_call_transferred_goes_on_with_video_only_to_a_video_agent
         moved = await eventually(lambda: one_contact_in(rt, "connected"), what="connected")
         assert moved.medium == "video" and moved.agent_id == vera_id
 
-        # Vera's leg was rung with video: she decodes the customer's camera.  (The customer's
-        # page does not yet reliably decode vera's video after the wait on the music.)
+        # Vera's leg was rung with video: she decodes the customer's camera.
         heard = await eventually(lambda: _decoding(vera, "window.ccariPhone"), 20,
                                  "vera's page to decode the customer's video")
         assert heard["videoCodec"] == "video/VP8", heard
         await vera.wait_for_selector(f"{POP} dd.codec[data-video=on]", timeout=10000)
+        # And the customer's page decodes vera's video: alice's leg is gone, vera's browser
+        # alone sends video into the call now.
+        assert await alice.get_attribute("#webphone", "data-state") == "registered"
+        seen = await video_goes_on((customer, "window.ccariTalk"))
+        assert seen[0]["videoCodec"] == "video/VP8", seen
 
 
-async def video_goes_on(*pages: tuple[Page, str]) -> None:
-    """Each page (with its stats object) decodes ten more video frames."""
+async def video_goes_on(*pages: tuple[Page, str], frames: int = 10) -> list[dict[str, Any]]:
+    """Each page (with its stats object) decodes ``frames`` more video frames from now on;
+    their last stats.  Counted across a fresh receiver (the customer's page may make one for
+    the agent's video), whose count starts again from 0."""
+    seen = []
     for page, what in pages:
-        before = (await _stats(page, what))["framesDecoded"]
-        await eventually(lambda page=page, what=what, before=before: _decoding(
-            page, what, before + 10), 15, f"{what} to go on decoding video")
+        last = (await _stats(page, what))["framesDecoded"]
+        more = 0
+
+        async def decoded(page: Page = page, what: str = what) -> dict[str, Any] | None:
+            nonlocal last, more
+            stats = await _stats(page, what)
+            now = stats.get("framesDecoded", 0)
+            more += now - last if now >= last else now
+            last = now
+            return stats if more >= frames else None
+
+        seen.append(await eventually(decoded, 20, f"{what} to go on decoding video"))
+    return seen
 
 
 async def test_a_supervisor_listens_and_barges_on_a_video_call_and_the_video_goes_on(
