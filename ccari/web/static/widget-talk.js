@@ -94,8 +94,10 @@
     try { call.renegotiate(); } catch (e) { /* a renegotiation under way: the camera is off anyway */ }
   }
 
-  // The agent's video stalled: its packets keep coming (for two seconds) and no frame is
-  // decoded, though the call's video was decoded before.  Then a fresh receiver (refresh).
+  // The agent's video stalled: its packets keep coming and no frame is decoded (for two
+  // seconds, twice as long after each refresh: a poor connection is not renegotiated
+  // every other second), though the call's video was decoded before.  Then a fresh
+  // receiver (refresh).
   function watchVideo() {
     let decoded = false;
     let last = null;
@@ -110,7 +112,7 @@
       stalled = last && now.packetsReceived > last.packetsReceived
         && now.framesDecoded === last.framesDecoded ? stalled + 1 : 0;
       last = now;
-      if (decoded && stalled >= 2 && refresh()) { stalled = 0; last = null; }
+      if (decoded && stalled >= 2 << refreshes && refresh()) { stalled = 0; last = null; }
     }, 1000);
   }
 
