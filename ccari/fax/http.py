@@ -21,7 +21,9 @@
   machine that took it, and its attempts (pages, reason).
 * ``GET /api/faxes/outbound/{id}/pdf``: the document it carries, as the tenant gave it.
 * ``POST /api/faxes/outbound/{id}/resend``: a new attempt of a failed one (409
-  ``fax-not-failed`` otherwise).
+  ``fax-not-failed`` otherwise), which keeps who asked for it (``requested_by``: the tenant's
+  token or the admin token) as each attempt does (a first attempt: the send's ``sent_by``;
+  ``retry``: dialled again by itself).
 
 Another tenant's fax is 404 ``fax-not-found``, as is one that does not exist.
 """
@@ -34,13 +36,13 @@ from typing import Any
 from aiohttp import web
 
 from ccari import keys
-from ccari.admin.auth import scoped, tenant_scope
+from ccari.admin.auth import Principal, scoped, tenant_scope
 from ccari.agents.access import signed_in
 from ccari.errors import BadRequest, Conflict, NotFound, Unauthorized
 from ccari.fax import listing, repo
 from ccari.fax.listing import Received, Sent
 from ccari.fax.models import FaxPolicy
-from ccari.fax.sending import FaxSender, InvalidDocument
+from ccari.fax.sending import FaxSender, InvalidDocument, SentBy
 from ccari.fax.services import MEDIUM, FaxService
 from ccari.storage.models import Contact
 from ccari.web.bodies import json_object
@@ -190,9 +192,15 @@ def send_view(send: Sent) -> dict[str, Any]:
             "pdf_sha256": send.pdf_sha256, "pdf": f"/api/faxes/outbound/{send.id}/pdf",
             "retry_at": send.retry_at.isoformat() if send.retry_at else None,
             "attempts": [{"id": a.id, "status": a.status, "pages": a.pages, "error": a.error,
+                          "requested_by": a.requested_by,
                           "started_at": a.started_at.isoformat(),
                           "ended_at": a.ended_at.isoformat() if a.ended_at else None}
                          for a in send.attempts]}
+
+
+def _requester(who: Principal) -> SentBy:
+    """The kind of token a send or resend request came with."""
+    return "admin-token" if who.tenant_id is None else "tenant-token"
 
 
 async def send_fax(request: web.Request) -> web.Response:
@@ -202,8 +210,7 @@ async def send_fax(request: web.Request) -> web.Response:
         raise InvalidDocument("send the document as application/pdf")
     body = await request.read()
     sender = request.app[SENDER]
-    send = await sender.submit(tenant_id, to, body, sent_by="admin-token"
-                               if who.tenant_id is None else "tenant-token")
+    send = await sender.submit(tenant_id, to, body, sent_by=_requester(who))
     found = await sender.get(tenant_id, send.id)
     assert found is not None
     return web.json_response(send_view(repo.sent_of(*found)), status=201)
@@ -218,9 +225,9 @@ async def get_send(request: web.Request) -> web.Response:
 
 
 async def resend(request: web.Request) -> web.Response:
-    tenant_id = await tenant_scope(request)
+    who, tenant_id = await scoped(request)
     sender = request.app[SENDER]
-    send = await sender.resend(tenant_id, request.match_info["id"])
+    send = await sender.resend(tenant_id, request.match_info["id"], requested_by=_requester(who))
     found = await sender.get(tenant_id, send.id) if send is not None else None
     if found is None:
         raise NotFound("no such fax sent", error_id="fax-not-found")

@@ -14,6 +14,9 @@ one.  The query names what a supervisor narrows it by:
 * ``number``: digits the remote number contains;
 * ``page`` (from 1) and ``size`` (one of :data:`SIZES`: a page is bounded).
 
+A sent fax's attempts after the first say who asked for them: the token of a resend request,
+or ccari itself dialling again after a busy or unanswered line.
+
 The tenant API (``GET /api/faxes``) takes the same query (:func:`parse_api`), except that
 without ``direction`` it lists received faxes only and ``direction=all`` lists both.
 
@@ -190,6 +193,7 @@ class Attempt:
     started_at: dt.datetime
     id: str = ""  # its channel id (the API shows it and ended_at)
     ended_at: dt.datetime | None = None
+    requested_by: str | None = None  # who asked for it (ccari.fax.sending.RequestedBy)
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,8 @@ class Page:
 
 # Who asked for a sent fax, in the page's words.
 SENDERS = {"tenant-token": "API (tenant token)", "admin-token": "API (admin token)"}
+# Who asked for an attempt after the first (a resend, or ccari's own retry), in its words.
+AGAIN = {**{k: f"resent by {v}" for k, v in SENDERS.items()}, "retry": "dialled again by itself"}
 
 
 def _when(at: dt.datetime, tz: ZoneInfo) -> str:
@@ -262,7 +268,8 @@ def row(fax: Received | Sent, tz: ZoneInfo) -> Row:
     attempts = tuple(
         f"{a.status}, {a.pages} of {fax.pages} page{'' if fax.pages == 1 else 's'}"
         f"{', ' + a.error if a.error else ''} ({_when(a.started_at, tz)})"
-        for a in fax.attempts)
+        + (f", {AGAIN[a.requested_by]}" if n and a.requested_by in AGAIN else "")
+        for n, a in enumerate(fax.attempts))
     reason = f"dialled again at {_when(fax.retry_at, tz)}" \
         if fax.status == "retrying" and fax.retry_at else ""
     return Row("sent", fax.id, _when(fax.created_at, tz), "+" + fax.to_number,

@@ -74,7 +74,7 @@ class FaxSend(Base):
     retry_at: Mapped[dt.datetime | None]
     # Automatic retries this send may still have (set on each send or resend request).
     retries_left: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Who asked for it (:data:`ccari.fax.sending.SENT_BY`); None: sent before it was recorded.
+    # Who asked for it (:data:`ccari.fax.sending.SentBy`); None: sent before it was recorded.
     sent_by: Mapped[str | None] = mapped_column(String(32))
     # The receiving machine's T.30 ident, as the latest attempt that reached it reported it.
     station_id: Mapped[str | None] = mapped_column(String(64))
@@ -94,3 +94,7 @@ class FaxAttempt(Base):
     error: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[dt.datetime | None]
+    # Who asked for this try (:data:`ccari.fax.sending.RequestedBy`): the first one's is the
+    # send's ``sent_by``, a resend's the token of the resend request, ``retry`` one ccari
+    # dialled again by itself; None: made before it was recorded.
+    requested_by: Mapped[str | None] = mapped_column(String(32))

@@ -89,5 +89,6 @@ def sent_of(send: FaxSend, attempts: Sequence[FaxAttempt]) -> Sent:
     """A sent fax as stored, with its attempts (oldest first)."""
     return Sent(send.id, send.created_at, send.status, send.to_number, send.pages,
                 send.retry_at, tuple(Attempt(a.status, a.pages, a.error, a.started_at,
-                                             id=a.id, ended_at=a.ended_at) for a in attempts),
+                                             id=a.id, ended_at=a.ended_at,
+                                             requested_by=a.requested_by) for a in attempts),
                 pdf_sha256=send.pdf_sha256, sent_by=send.sent_by, station_id=send.station_id)

@@ -12,11 +12,14 @@
   attempt and the send: pages the remote took, Asterisk's reason, and the receiving
   machine's station id (``REMOTESTATIONID``, kept on the send).
 
-* :meth:`FaxSender.resend`: a failed send gets a new attempt (``fxo-<send>-<n+1>``).
+* :meth:`FaxSender.resend`: a failed send gets a new attempt (``fxo-<send>-<n+1>``), which
+  keeps who asked for it (the resend request's token, :data:`RequestedBy`) as the first one
+  keeps the send's.
 * Retries: an attempt that reached no fax machine because the line was busy, nobody
   answered or the network was congested (:func:`ccari.fax.core.retry`) leaves its send
   ``retrying`` with the time of its next attempt (``retry_at``, saved), which is dialled
-  then by itself, up to ``fax.retries`` times; a restart plans the saved retries again.
+  then by itself (its attempt asked for by ``retry``), up to ``fax.retries`` times; a restart
+  plans the saved retries again.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ log = logging.getLogger(__name__)
 OPEN = ("dialing", "sending")
 # Who asked for a send, as far as ccari knows: the tenant's API token or the admin token.
 SentBy = Literal["tenant-token", "admin-token"]
+# Who asked for one attempt: who asked for the send (its first attempt) or for a resend, or
+# ccari itself, dialling again after a busy, unanswered or congested line.
+RequestedBy = Literal["tenant-token", "admin-token", "retry"]
 
 
 class InvalidDocument(CcariError):
@@ -104,7 +110,7 @@ class FaxSender:
                        status="sending", pdf_sha256=sha, created_at=now,
                        retries_left=self._retries, sent_by=sent_by)
         attempt = FaxAttempt(id=ari_ids.make(ari_ids.Kind.FAX_OUT, send_id, 1), send_id=send_id,
-                             tenant_id=tenant_id, started_at=now)
+                             tenant_id=tenant_id, started_at=now, requested_by=sent_by)
         async with self._sessions() as s:
             s.add(send)
             await s.flush()
@@ -115,21 +121,24 @@ class FaxSender:
         self._spawn(self.dial(attempt.id, caller_id))
         return send
 
-    async def resend(self, tenant_id: int, send_id: str) -> FaxSend | None:
-        """A new attempt of a failed send (None: no such send; ``Conflict`` while one is
-        still open, a retry is planned, or it was sent).  Dialled on request: through the
-        outward gate again (the tenant's policy now, and its rate limits)."""
+    async def resend(self, tenant_id: int, send_id: str, *,
+                     requested_by: SentBy | None = None) -> FaxSend | None:
+        """A new attempt of a failed send, kept with who asked for it (None: no such send;
+        ``Conflict`` while one is still open, a retry is planned, or it was sent).  Dialled
+        on request: through the outward gate again (the tenant's policy now, and its rate
+        limits)."""
         async with self._sessions() as s:
             to = await s.scalar(select(FaxSend.to_number).where(FaxSend.id == send_id,
                                                                FaxSend.tenant_id == tenant_id))
         if to is None:
             return None
         await self._outward.check(tenant_id, "+" + to, path="fax")
-        return await self._again(send_id, "failed", tenant_id)
+        return await self._again(send_id, "failed", requested_by, tenant_id)
 
-    async def _again(self, send_id: str, expected: str,
+    async def _again(self, send_id: str, expected: str, requested_by: RequestedBy | None,
                      tenant_id: int | None = None) -> FaxSend | None:
-        """The send's next attempt, saved, then dialled, if it is still ``expected``."""
+        """The send's next attempt, asked for by ``requested_by``, saved, then dialled, if
+        the send is still ``expected``."""
         now = utc(self._clock())
         async with self._sessions() as s:
             query = select(FaxSend).where(FaxSend.id == send_id)
@@ -146,7 +155,8 @@ class FaxSender:
             tries = await s.scalar(select(func.count()).select_from(FaxAttempt)
                                    .where(FaxAttempt.send_id == send_id))
             attempt = FaxAttempt(id=ari_ids.make(ari_ids.Kind.FAX_OUT, send_id, (tries or 0) + 1),
-                                 send_id=send_id, tenant_id=send.tenant_id, started_at=now)
+                                 send_id=send_id, tenant_id=send.tenant_id, started_at=now,
+                                 requested_by=requested_by)
             s.add(attempt)
             send.status, send.retry_at = "sending", None
             if expected == "failed":  # sent again on request: its own retries again
@@ -159,7 +169,8 @@ class FaxSender:
             self._store.path(send.tenant_id, f"out-{send_id}", "pdf").read_bytes)
         tiff, _ = await asyncio.to_thread(pdf_to_tiff, pdf)
         await asyncio.to_thread(write_file, self._tiff(send_id), tiff)
-        log.info("fax %s: attempt %s saved", send_id, attempt.id)
+        log.info("fax %s: attempt %s asked by %s saved", send_id, attempt.id,
+                 requested_by or "an unknown sender")
         self._spawn(self.dial(attempt.id, caller_id))
         return send
 
@@ -177,7 +188,7 @@ class FaxSender:
     async def _retry(self, send_id: str, delay: float) -> None:
         await asyncio.sleep(delay)
         try:
-            if await self._again(send_id, "retrying") is not None:
+            if await self._again(send_id, "retrying", "retry") is not None:
                 log.info("fax %s: dialled again after a busy or unanswered line", send_id)
         except Exception:
             log.exception("fax %s: the retry failed; it stays planned for the next start",
