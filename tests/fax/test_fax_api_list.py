@@ -8,6 +8,7 @@ clock, a filter it gets wrong refused with the page's error id, and its own faxe
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from ccari.app import Runtime, internal_app
 from ccari.fax import http as fax_http
+from ccari.fax.core import Report
 from ccari.storage.models import Tenant
 from tests.fax.conftest import cell, fax_pages
 from tests.fax.test_fax_list_pages import MONDAY, Faxes, as_supervisor, faxes
@@ -197,3 +199,52 @@ async def test_a_sent_fax_names_who_asked_for_it_and_the_machine_that_took_it(
     text = await (await client.get("/supervisor/faxes?direction=sent")).text()
     assert [(cell(text, i, "agent"), cell(text, i, "station")) for i in (ours["id"], admins["id"])
             ] == [("API (tenant token)", "+1 201 555 0100"), ("API (admin token)", "–")]
+
+
+async def test_a_resend_keeps_who_asked_for_it(
+        client: TestClient, rt: Runtime, faxes: Faxes, aiohttp_client: Any) -> None:
+    app = internal_app(rt)
+    app[fax_http.SENDER] = faxes.sender
+    api = await aiohttp_client(app)
+    acme = token(rt, "acme")
+    admin = {"Authorization": f"Bearer {rt.config.admin_token}"}
+    resp = await api.post("/api/faxes/outbound?to=%2B12015550100", data=pdf_of(fax_pages(1)),
+                          headers={**acme, "Content-Type": "application/pdf"})
+    sent = await resp.json()
+    assert resp.status == 201, sent
+    fax_id = sent["id"]
+
+    async def busy(attempt: int) -> None:
+        await faxes.dialled(f"fxo-{fax_id}-{attempt}")
+        await faxes.sender.ended(f"fxo-{fax_id}-{attempt}", Report.lost("user-busy", cause=17))
+
+    # The line is busy; the admin asks for it again, the line is busy again, then acme asks.
+    await busy(1)
+    resp = await api.post(f"/api/faxes/outbound/{fax_id}/resend?tenant=acme", headers=admin)
+    by_admin = await resp.json()
+    assert resp.status == 201, by_admin
+    assert [a["requested_by"] for a in by_admin["attempts"]] == ["tenant-token", "admin-token"]
+    await busy(2)
+    resp = await api.post(f"/api/faxes/outbound/{fax_id}/resend", headers=acme)
+    assert resp.status == 201, await resp.json()
+    await faxes.taken(fax_id, 3, station="+1 201 555 0100")
+
+    asked = [("tenant-token", "failed"), ("admin-token", "failed"), ("tenant-token", "sent")]
+    got = await (await client.get(f"/api/faxes/outbound/{fax_id}", headers=acme)).json()
+    assert [(a["requested_by"], a["status"]) for a in got["attempts"]] == asked
+    assert got["sent_by"] == "tenant-token"  # the send itself: who asked first
+    [listed_sent] = (await listed(client, acme, "?direction=sent"))["faxes"]
+    assert [(a["requested_by"], a["status"]) for a in listed_sent["attempts"]] == asked
+    listed_all = await listed(client, admin, "?tenant=acme&direction=all")
+    assert [a["requested_by"] for a in listed_all["faxes"][0]["attempts"]] == [a for a, _ in asked]
+    # The supervisors' list says who asked for each attempt after the first.
+    await as_supervisor(client, rt)
+    text = await (await client.get("/supervisor/faxes?direction=sent")).text()
+    assert cell(text, fax_id, "agent") == "API (tenant token)"
+    status = cell(text, fax_id, "status")
+    assert status.startswith("sent failed, 0 of 1 page, user-busy (2026-07-06 "), status
+    assert re.search(r"failed, 0 of 1 page, user-busy \(2026-07-06 [0-9:]+\), resent by API "
+                     r"\(admin token\) sent, 1 of 1 page \(2026-07-06 [0-9:]+\), resent by API "
+                     r"\(tenant token\)$", status), status
+    row = text.split(f'data-fax="{fax_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "resent by API (admin token)</li>" in row

@@ -108,9 +108,9 @@ class Faxes:
             assert tenant is not None
         send = await self.sender.submit(tenant.id, to, pdf, sent_by=sent_by)
         if busy_first:
-            await self._dialled(f"fxo-{send.id}-1")
+            await self.dialled(f"fxo-{send.id}-1")
             await self.sender.ended(f"fxo-{send.id}-1", Report.lost("user-busy", cause=17))
-            await self.sender.resend(tenant.id, send.id)
+            await self.sender.resend(tenant.id, send.id, requested_by=sent_by)
         await self.taken(send.id, 2 if busy_first else 1, station)
         return send.id
 
@@ -121,11 +121,11 @@ class Faxes:
             send = await s.get(FaxSend, send_id)
             assert send is not None
         channel = f"fxo-{send_id}-{attempt}"
-        await self._dialled(channel)
+        await self.dialled(channel)
         assert await self.sender.answered(channel) is not None
         await self.sender.ended(channel, Report("SUCCESS", send.pages, "", station, "OK"))
 
-    async def _dialled(self, attempt: str) -> None:
+    async def dialled(self, attempt: str) -> None:
         async def dialled() -> bool:
             return attempt in self.ari.originated
 

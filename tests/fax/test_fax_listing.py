@@ -117,6 +117,23 @@ def test_rows_say_what_came_and_what_went_on_the_tenants_clock() -> None:
     assert (got.total, got.page, got.pages, got.previous, got.next) == (4, 1, 1, None, None)
 
 
+def test_an_attempt_after_the_first_says_who_asked_for_it() -> None:
+    sent = Sent("s1", AT, "sent", "12015550100", 1, None, (
+        Attempt("failed", 0, "user-busy", AT, requested_by="tenant-token"),
+        Attempt("failed", 0, "no-answer", AT, requested_by="retry"),
+        Attempt("failed", 0, "user-busy", AT, requested_by="admin-token"),
+        Attempt("failed", 0, "user-busy", AT),  # before ccari recorded it
+        Attempt("sent", 1, None, AT, requested_by="tenant-token")), sent_by="tenant-token")
+    [row] = listing.page(Found(1, (sent,)), Filters(size=25), LONDON).rows
+    assert row.agent == "API (tenant token)"  # the first attempt's: the send's own column
+    assert row.attempts == (
+        "failed, 0 of 1 page, user-busy (2026-07-01 10:30:00)",
+        "failed, 0 of 1 page, no-answer (2026-07-01 10:30:00), dialled again by itself",
+        "failed, 0 of 1 page, user-busy (2026-07-01 10:30:00), resent by API (admin token)",
+        "failed, 0 of 1 page, user-busy (2026-07-01 10:30:00)",
+        "sent, 1 of 1 page (2026-07-01 10:30:00), resent by API (tenant token)")
+
+
 @pytest.mark.parametrize(("total", "page", "pages", "previous", "following"), [
     (0, 1, 1, None, None),
     (25, 1, 1, None, None),

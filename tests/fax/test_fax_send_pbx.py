@@ -113,6 +113,8 @@ async def test_a_fax_nobody_answers_fails_with_the_reason_and_is_sent_again_on_r
     second = await eventually(lambda: failed(2), 20, "the second attempt to fail")
     assert [a["id"] for a in second["attempts"]] == [f"fxo-{send['id']}-1", f"fxo-{send['id']}-2"]
     assert second["attempts"][0] == attempt
+    # Each attempt names who asked for it: acme's token, for the send and for the resend.
+    assert [a["requested_by"] for a in second["attempts"]] == ["tenant-token", "tenant-token"]
     # Another tenant cannot resend it.
     globex = {"Authorization": f"Bearer {demo['globex.token']}"}
     resp = await client.post(f"/api/faxes/outbound/{send['id']}/resend", headers=globex)
