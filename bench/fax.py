@@ -21,7 +21,11 @@ seconds).  Its figure is pages received in full faxes per minute of the step's w
 ``--start`` while its pages per minute grow by more than 10% and at most 1% of its faxes
 fail; its figure is its best step among those where at most 1% failed.  Every step prints
 the CPU used by Asterisk and by this process (ccari's runtime runs in it) in % of one core:
-where the time goes.
+where the time goes; and how busy the whole box was (``box``, every process: the box may be
+shared), on average and at its busiest second.  A step with failures prints why each
+failed, counted: Asterisk's status, pages and reason (FAXERROR, FAXSTATUSSTRING) from the
+fax's row or report, or the call's fate when no fax began (``not answered (Originate reason
+N)``: Asterisk did not take the call; ``still receiving``; ``no fax row``).
 
     python -m bench.fax                  # both sides to saturation
     python -m bench.fax --start 2 --max 4   # a short run
@@ -39,8 +43,8 @@ First default run (2026-12-05, this 2-core box, quiet, 5 min)::
 
 The CPU is not where ccari's faxes fail: at 256 at once Asterisk used 80% and ccari 36% of
 a core, with 4% of the faxes failed (the plain dialplan carried 256 cleanly at 120%).  Not
-yet measured: why those 11 failed (their rows keep Asterisk's reason), and what a fax costs
-Asterisk through Stasis (53% against 51% at 128: about the same).
+yet measured: why those 11 failed (each step now prints its failures' reasons), and what a
+fax costs Asterisk through Stasis (53% against 51% at 128: about the same).
 """
 
 from __future__ import annotations
@@ -52,12 +56,13 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench._voice_load import CpuMeter, rss_peak_mb
+from bench._voice_load import TICK, CpuMeter, cpu_of, rss_peak_mb
 from ccari.ami import AmiAdapter, AmiError
 from ccari.app import runtime
 from ccari.config import Config, PbxConfig
@@ -67,6 +72,48 @@ from tests.fax.conftest import FAX_DID, SENDER, STATION, FaxEnv, fax_pages, prep
 from tests.support.pbx import start_from_db
 
 GAIN = 1.10  # a step must beat the previous one by this much to go on doubling
+DIALLED = "dialled"
+
+
+def box_busy() -> tuple[float, float]:
+    """CPU seconds the whole box spent busy and in all, from /proc/stat (every core)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / TICK, sum(ticks) / TICK
+
+
+class BoxSampler:
+    """The box's CPU, second by second, during one step: how busy all its cores were (every
+    process: the box is shared) and Asterisk's share, averaged and at their busiest second."""
+
+    def __init__(self, asterisk_pid: int) -> None:
+        self._pid = asterisk_pid
+        self._busy: list[float] = []  # busy fraction of the box, each second
+        self._asterisk: list[float] = []  # cores' worth used by Asterisk, each second
+        self._task = asyncio.create_task(self._sample(), name="fax-bench-cpu")
+
+    async def _sample(self) -> None:
+        busy, total = box_busy()
+        ast, at = cpu_of(self._pid), time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            busy2, total2 = box_busy()
+            ast2, at2 = cpu_of(self._pid), time.monotonic()
+            if total2 > total:
+                self._busy.append((busy2 - busy) / (total2 - total))
+                self._asterisk.append((ast2 - ast) / (at2 - at))
+            busy, total, ast, at = busy2, total2, ast2, at2
+
+    async def stop(self) -> str:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        if not self._busy:
+            return ""
+        mean = sum(self._busy) / len(self._busy)
+        full = sum(1 for b in self._busy if b >= 0.95)
+        return (f" box={100 * mean:.0f}% (busiest s {100 * max(self._busy):.0f}%, "
+                f"{full}/{len(self._busy)} s at >=95% of {os.cpu_count()} cores; "
+                f"asterisk busiest s {100 * max(self._asterisk):.0f}%)")
 
 
 @dataclass
@@ -77,6 +124,9 @@ class Step:
     pages: int  # pages of those faxes
     seconds: float
     cpu: str
+    # Why the others failed: Asterisk's status, pages and reason, or how the call never
+    # became a fax (not taken by Asterisk, not settled in time); how many of each.
+    failures: Counter[str] = field(default_factory=Counter)
 
     @property
     def failed(self) -> int:
@@ -91,41 +141,57 @@ class Step:
                 f"failed={self.failed:3d} pages/min={self.pages_per_min:6.1f} "
                 f"in {self.seconds:5.1f}s {self.cpu}")
 
+    def reasons(self) -> str:
+        """The failures, most frequent first (empty when none failed)."""
+        return "; ".join(f"{n} x {why}" for why, n in self.failures.most_common())
+
+
+def failure(status: str, pages: int | str, error: str | None, detail: str | None) -> str:
+    words = [w for w in (error, detail) if w]
+    return f"{status} {pages}p" + (f" {': '.join(dict.fromkeys(words))}" if words else "")
+
 
 async def send(ami: AmiAdapter, attempt: str, channel: str, tiff: str,
-               variables: dict[str, str] | None = None) -> bool:
-    """One fax dialled; False when Asterisk did not take it (a saturated PBX answers the
-    Originate late or not at all: that fax failed)."""
+               variables: dict[str, str] | None = None) -> str:
+    """One fax dialled: :data:`DIALLED`, or why Asterisk did not take it (a saturated PBX
+    answers the Originate late or not at all: that fax failed)."""
     try:
         result = await ami.originate(
             action_id=attempt, channel_id=attempt, channel=channel, application="SendFax",
             data=tiff, caller_id=f'"Remote" <{SENDER}>',
             variables={"FAXOPT(localstationid)": STATION, **(variables or {})}, timeout_ms=15000)
-    except AmiError:
-        return False
-    return result.success
+    except AmiError as exc:
+        return f"not dialled ({type(exc).__name__})"
+    return DIALLED if result.success else f"not answered (Originate reason {result.reason})"
 
 
 async def ccari_step(rt, ami: AmiAdapter, proc: PbxProcess, tiff: str, n: int,  # type: ignore[no-untyped-def]
                      pages: int, limit_s: float, tag: str) -> Step:
     async with rt.sessions() as s:
         before = await s.scalar(select(func.count()).select_from(Fax)) or 0
-    meter = CpuMeter(proc.pid, None)
+    meter, box = CpuMeter(proc.pid, None), BoxSampler(proc.pid)
     started = time.monotonic()
     sent = await asyncio.gather(*(send(ami, f"{tag}-{i}", f"Local/{FAX_DID}@from-carrier", tiff)
                                   for i in range(n)))
+    dialled = sent.count(DIALLED)
     deadline = started + limit_s
     while True:
         async with rt.sessions() as s:
             rows = list(await s.scalars(select(Fax).order_by(Fax.created_at).offset(before)))
         settled = [f for f in rows if f.status != "receiving"]
-        if len(settled) >= sum(sent) or time.monotonic() > deadline:
+        if len(settled) >= dialled or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
     seconds = time.monotonic() - started
+    cpu = meter.stop().describe().replace(" sipp=0%", "") + await box.stop()
     full = [f for f in settled if f.status == "received" and f.pages == pages]
-    return Step("ccari", n, len(full), sum(f.pages for f in full), seconds,
-                meter.stop().describe().replace(" sipp=0%", ""))
+    # Every fax that is not full says why: its row (Asterisk's status, pages, FAXERROR and
+    # FAXSTATUSSTRING), or the call's own fate when it never made a settled row.
+    why = Counter(failure(f.status, f.pages, f.error, f.detail) for f in settled if f not in full)
+    why.update(r for r in sent if r != DIALLED)
+    why["still receiving at the step's end"] += len(rows) - len(settled)
+    why["dialled, no fax row"] += max(0, dialled - len(rows))
+    return Step("ccari", n, len(full), sum(f.pages for f in full), seconds, cpu, +why)
 
 
 async def dialplan_step(ami: AmiAdapter, proc: PbxProcess, tiff: str, n: int, pages: int,
@@ -134,14 +200,14 @@ async def dialplan_step(ami: AmiAdapter, proc: PbxProcess, tiff: str, n: int, pa
         reports.get_nowait()
     spool = proc.paths.inner / "spool" / "faxbench"
     proc.paths.runtime.host_path(spool).mkdir(parents=True, exist_ok=True)
-    meter = CpuMeter(proc.pid, None)
+    meter, box = CpuMeter(proc.pid, None), BoxSampler(proc.pid)
     started = time.monotonic()
     sent = await asyncio.gather(*(send(
         ami, f"{tag}-{i}", "Local/receive@ccari-fax", tiff,
         {"CCARI_FAX_FILE": str(spool / f"{tag}-{i}.tif")}) for i in range(n)))
     got: list[dict[str, str]] = []
     deadline = started + limit_s
-    while len(got) < sum(sent):
+    while len(got) < sent.count(DIALLED):
         try:
             async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
                 report = await reports.get()
@@ -149,11 +215,14 @@ async def dialplan_step(ami: AmiAdapter, proc: PbxProcess, tiff: str, n: int, pa
             break
         got.append(report)  # the receiving half's hang-up handler reports, once a call
     seconds = time.monotonic() - started
+    cpu = (meter.stop().describe().replace(" sipp=0%", "").replace(" ccari=", " bench=")
+           + await box.stop())
     full = [r for r in got if r.get("status") == "SUCCESS" and r.get("pages") == str(pages)]
-    if len(full) < len(got):
-        print(f"  dialplan: {[r for r in got if r not in full][:3]}", flush=True)
-    return Step("dialplan", n, len(full), pages * len(full), seconds,
-                meter.stop().describe().replace(" sipp=0%", "").replace(" ccari=", " bench="))
+    why = Counter(failure(r.get("status", ""), r.get("pages", "?"), r.get("error"),
+                          r.get("detail")) for r in got if r not in full)
+    why.update(r for r in sent if r != DIALLED)
+    why["dialled, no report by the step's end"] += max(0, sent.count(DIALLED) - len(got))
+    return Step("dialplan", n, len(full), pages * len(full), seconds, cpu, +why)
 
 
 async def ramp(run, start: int, most: int) -> list[Step]:  # type: ignore[no-untyped-def]
@@ -162,6 +231,8 @@ async def ramp(run, start: int, most: int) -> list[Step]:  # type: ignore[no-unt
     while n <= most:
         step = await run(n)
         print(step.describe(), flush=True)
+        if step.failures:
+            print(f"  {step.system} failures: {step.reasons()}", flush=True)
         steps.append(step)
         if step.failed > 0.01 * step.faxes or (
                 len(steps) > 1 and step.pages_per_min < GAIN * steps[-2].pages_per_min):
@@ -200,7 +271,8 @@ async def main(args: argparse.Namespace) -> None:
 
     def on_user_event(event) -> None:  # type: ignore[no-untyped-def]
         if str(event.get("UserEvent", "")) == "CcariFax":
-            reports.put_nowait({k: str(event.get(k, "")) for k in ("status", "pages", "station")})
+            reports.put_nowait({k: str(event.get(k, ""))
+                                for k in ("status", "pages", "station", "error", "detail")})
 
     ami.on_event("UserEvent", on_user_event)
     started = time.monotonic()
