@@ -43,8 +43,43 @@ First default run (2026-12-05, this 2-core box, quiet, 5 min)::
 
 The CPU is not where ccari's faxes fail: at 256 at once Asterisk used 80% and ccari 36% of
 a core, with 4% of the faxes failed (the plain dialplan carried 256 cleanly at 120%).  Not
-yet measured: why those 11 failed (each step now prints its failures' reasons), and what a
-fax costs Asterisk through Stasis (53% against 51% at 128: about the same).
+yet measured: what a fax costs Asterisk through Stasis (53% against 51% at 128: about the
+same).
+
+Why faxes failed at high concurrency: the bench's channel ids
+-------------------------------------------------------------
+Not the CPU, not spandsp's T.30 timers and not ccari: in the run below no fax that began
+failed.  Its failures were faxes Asterisk never started, refused because of the ids the
+bench gave them (the first run's 11 were not kept, but its ids, ``ccari256-0`` ...
+``ccari256-255``, were as exposed).  Each fax is an AMI Originate with a ``ChannelId`` of
+the bench's, and Asterisk 22 refuses an assigned id that a live channel's id *begins with*:
+its default channel storage (``ao2_legacy``) looks a uniqueid up by prefix
+(``get_by_uniqueid`` compares ``strlen(id)`` characters).  The ids were ``<tag>-<i>``, so
+``ccari64-4`` could not be dialled while ``ccari64-40`` ... ``ccari64-49`` were up.  It
+bites only when Asterisk's originate threads run out of order, which a busy box makes
+likely: a few faxes, at high concurrency, changing from run to run.  The ids are now of one width in a step
+(``ccari256-004``, :func:`channel_ids`), so none begins another.
+
+The evidence (2026-12-05; the box shared with another session's benchmarks, 97-100% busy):
+
+    dialplan faxes=128 received=125 failed=  3 pages/min= 704.7 in  21.3s cpu asterisk=50%
+             box=97% (busiest s 100%, 15/21 s at >=95% of 2 cores; asterisk busiest s 63%)
+      dialplan failures: 3 x not answered (Originate reason 0)
+    ccari    faxes= 64 received= 63 failed=  1 pages/min= 320.9 in  23.6s cpu asterisk=27%
+             ccari=14% box=98% (busiest s 100%, 20/23 s at >=95% of 2 cores)
+      ccari failures: 1 x not answered (Originate reason 0)
+
+Asterisk's log had one refusal per failed fax and no other error: ``Channel Unique ID
+'plain128-7' already in use by channel Local/receive@ccari-fax-000000c6;2`` (likewise
+``plain128-8``, ``plain128-12`` and ``ccari64-4``; each followed by core_unreal's "Unable to
+allocate owner channel structure"), each a prefix of ids then up (70-79, 80-89, 120-127,
+40-49).  Every fax Asterisk took was received whole, ccari's and the dialplan's, with the
+box saturated: its warnings were only spandsp's "T.30 ECM carrier not found", one per fax
+(ECM is not used).  The same day, on a less busy box, 256 at once failed none on either
+side (dialplan 1592.5 pages/min at asterisk=114%; ccari 1011.6 at asterisk=77% ccari=32%).
+On a PBX of its own, with ``probe-10`` up, an Originate of ``probe-1`` is refused the same
+way while ``probe-2`` and ``probe-0010`` are dialled.  Not measured since the change: a whole
+run with the padded ids (the figures above count the refused faxes as failed).
 """
 
 from __future__ import annotations
@@ -146,6 +181,14 @@ class Step:
         return "; ".join(f"{n} x {why}" for why, n in self.failures.most_common())
 
 
+def channel_ids(tag: str, n: int) -> list[str]:
+    """The step's ``n`` Originate channel ids, all of one width (``ccari256-007``): Asterisk
+    refuses an assigned id that a live channel's id begins with, so ``ccari64-4`` could not
+    be dialled while ``ccari64-40`` was up; with one width no id begins another."""
+    width = len(str(n - 1))
+    return [f"{tag}-{i:0{width}d}" for i in range(n)]
+
+
 def failure(status: str, pages: int | str, error: str | None, detail: str | None) -> str:
     words = [w for w in (error, detail) if w]
     return f"{status} {pages}p" + (f" {': '.join(dict.fromkeys(words))}" if words else "")
@@ -171,8 +214,8 @@ async def ccari_step(rt, ami: AmiAdapter, proc: PbxProcess, tiff: str, n: int,  
         before = await s.scalar(select(func.count()).select_from(Fax)) or 0
     meter, box = CpuMeter(proc.pid, None), BoxSampler(proc.pid)
     started = time.monotonic()
-    sent = await asyncio.gather(*(send(ami, f"{tag}-{i}", f"Local/{FAX_DID}@from-carrier", tiff)
-                                  for i in range(n)))
+    sent = await asyncio.gather(*(send(ami, cid, f"Local/{FAX_DID}@from-carrier", tiff)
+                                  for cid in channel_ids(tag, n)))
     dialled = sent.count(DIALLED)
     deadline = started + limit_s
     while True:
@@ -203,8 +246,8 @@ async def dialplan_step(ami: AmiAdapter, proc: PbxProcess, tiff: str, n: int, pa
     meter, box = CpuMeter(proc.pid, None), BoxSampler(proc.pid)
     started = time.monotonic()
     sent = await asyncio.gather(*(send(
-        ami, f"{tag}-{i}", "Local/receive@ccari-fax", tiff,
-        {"CCARI_FAX_FILE": str(spool / f"{tag}-{i}.tif")}) for i in range(n)))
+        ami, cid, "Local/receive@ccari-fax", tiff,
+        {"CCARI_FAX_FILE": str(spool / f"{cid}.tif")}) for cid in channel_ids(tag, n)))
     got: list[dict[str, str]] = []
     deadline = started + limit_s
     while len(got) < sent.count(DIALLED):
