@@ -28,6 +28,8 @@ the run.
 to that file, at each sample, what grew since the previous one (see ``ccari/heap.py``).
 
     python -m bench.soak                  # 10 minutes (do not run it beside other tests)
+    python -m bench.soak --minutes 30     # past ccari's caches: they fill in ~17 minutes at
+                                          # 6 calls/s, so the second half shows the flat line
     python -m bench.soak --quick          # the CI form: 30 s, 4 calls/s
 """
 
