@@ -92,8 +92,12 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
                     f"lowerdir=/,upperdir={upper},workdir={work}", str(merged)], check=True)
     proc: subprocess.Popen[bytes] | None = None
     try:
-        # The host's services stay off in the container (it shares the host's network).
-        for name in ("postgresql.service", "postgresql@.service", "nftables.service"):
+        # The host's services and timers stay off in the container (it shares the host's
+        # network): only systemd's own and ccari's run.
+        for name in ("postgresql.service", "postgresql@.service", "nftables.service",
+                     "apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer",
+                     "dpkg-db-backup.timer", "e2scrub_all.timer", "fstrim.timer",
+                     "e2scrub_reap.service"):
             (merged / "etc/systemd/system" / name).unlink(missing_ok=True)
             (merged / "etc/systemd/system" / name).symlink_to("/dev/null")
         subprocess.run(["useradd", "-R", str(merged), "--system", "--home-dir",
