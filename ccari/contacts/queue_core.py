@@ -25,7 +25,7 @@ from ccari.agents.notifier import AgentHub, Pages
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact, State
 from ccari.contacts.role import RoutingRole, SingleNode
-from ccari.contacts.routing import restore_args, router_agent
+from ccari.contacts.routing import hold_offs, restore_args, router_agent
 from ccari.contacts.states import AgentStates
 from ccari.routing import Agent as RouterAgent
 from ccari.routing import AgentState, AwayReason, Medium, Offer, Router, RoutingError, Rules
@@ -143,6 +143,10 @@ class QueueCore:
                     open_ = await repo.routed_rows(
                         s, None if self._role.routes_all_nodes else self._node)
                     holds = await tenants_repo.blend_holds(s)
+                    rules = self.router.rules
+                    horizon = max(rules.missed_offer_delay, rules.reoffer_delay)
+                    declines = (await repo.recent_declines(s, utc(now - horizon))
+                                if horizon > 0 else [])
                     if not offers_kept:
                         await repo.requeue_lapsed(s, open_, self._page_media, at=utc(now))
                 for agent, attributes in roster:
@@ -165,6 +169,8 @@ class QueueCore:
                     agents=[(self._router_agent(a), AgentState.NOT_READY if str(a.id) in engaged
                              else AgentState(a.presence)) for a in agents],
                     in_progress=in_progress, waiting=waiting, offered=offered,
+                    excluded=hold_offs(declines, reoffer_delay=rules.reoffer_delay,
+                                       missed_offer_delay=rules.missed_offer_delay, now=now),
                 )
                 for aid in sorted(engaged):
                     offers += self.router.agent_engaged(aid, now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, cast
 
 from sqlalchemy import Row, Select, String, Table, bindparam, func, insert, select, type_coerce
@@ -120,13 +120,17 @@ async def apply(
 
 
 def apply_sync(
-    session: Session, contact: Contact, fact: Fact, *, at: dt.datetime, **fields: Any
+    session: Session, contact: Contact, fact: Fact, *, at: dt.datetime,
+    detail: Mapping[str, Any] | None = None, **fields: Any
 ) -> Contact | None:
     """:func:`apply` on a snapshot from :func:`get_sync`, written at once: the row changes
     only if it is still in the state the snapshot saw (None otherwise: another node or a
-    reconcile moved it first, and nothing was written)."""
+    reconcile moved it first, and nothing was written). ``detail``: more for the event's
+    data, not columns of the contact (e.g. who declined it)."""
     seen = contact.state
     event = _move(contact, fact, at, fields)
+    if detail:
+        event["data"].update(detail)
     conn = connection(session)
     values = {**fields, "state": contact.state}
     changed = _UPDATE_SEEN.execute(conn, {**values, "_id": contact.id, "_seen": seen})
@@ -216,6 +220,22 @@ async def routed_rows(session: AsyncSession, node: str | None) -> list[Row[Any]]
     if node is not None:
         query = query.where(_CONTACTS.c.node == node)
     return list((await session.execute(query)).all())
+
+
+async def recent_declines(session: AsyncSession, since: dt.datetime,
+                          ) -> list[tuple[str, int, float, bool]]:
+    """Offers declined since ``since``: ``(contact_id, agent_id, at, missed)`` of each, from
+    the contacts' event log (a rebuilt router keeps a contact from the agent who let it go,
+    as the router that saw it did)."""
+    rows = await session.execute(
+        select(ContactEvent.contact_id, ContactEvent.at, ContactEvent.data)
+        .where(ContactEvent.kind == State.QUEUED.value, ContactEvent.at >= since))
+    out: list[tuple[str, int, float, bool]] = []
+    for contact_id, at, data in rows:
+        if data.get("fact") == Fact.DECLINED.value and data.get("declined_by") is not None:
+            out.append((contact_id, int(data["declined_by"]), at.timestamp(),
+                        bool(data.get("missed"))))
+    return out
 
 
 async def events(session: AsyncSession, tenant_id: int, contact_id: str) -> list[ContactEvent]:

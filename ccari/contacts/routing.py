@@ -140,6 +140,21 @@ def restore_args(rows: Iterable[Sequence[Any]], present: Collection[str], *,
     return in_progress, waiting, offered
 
 
+def hold_offs(declines: Iterable[tuple[str, int, float, bool]], *, reoffer_delay: float,
+              missed_offer_delay: float, now: float) -> dict[str, dict[str, float]]:
+    """From ``(contact_id, agent_id, at, missed)`` of recent declines: contact id -> agent
+    id -> until when that agent is not offered it again (as the router that saw the decline
+    kept them apart: ``missed_offer_delay`` after a missed offer, ``reoffer_delay`` after a
+    refusal); only what still holds at ``now``."""
+    out: dict[str, dict[str, float]] = {}
+    for contact_id, agent_id, at, missed in declines:
+        until = at + (missed_offer_delay if missed else reoffer_delay)
+        if until > now:
+            apart = out.setdefault(contact_id, {})
+            apart[str(agent_id)] = max(until, apart.get(str(agent_id), until))
+    return out
+
+
 # A restart makes 100,000 items of a few hundred tenants and queues: they share one string
 # each (as they share their requirements) instead of one per item.
 @functools.lru_cache(maxsize=4096)

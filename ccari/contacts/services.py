@@ -69,7 +69,8 @@ class QueueService(QueueAgents):
             if (row is not None and row.state == State.OFFERED
                     and agent_id in (None, row.agent_id)):
                 repo.apply_sync(s, row, Fact.DECLINED, at=utc(self._clock()), agent_id=None,
-                                agent_channel_id=None)
+                                agent_channel_id=None,
+                                detail={"declined_by": row.agent_id, "missed": missed})
 
         await self.writes.run(declined)
         if not self._role.leads():

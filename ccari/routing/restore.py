@@ -12,7 +12,7 @@ tried again: the same demands, fewer free slots).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ccari.routing.index import ItemRuntime, Status
 from ccari.routing.matching import ITEM, Dirt, Matcher
@@ -31,6 +31,7 @@ class Restorer(Matcher):
         in_progress: Iterable[tuple[WorkItem, str, float]] = (),
         waiting: Iterable[WorkItem] = (),
         offered: Iterable[tuple[WorkItem, str]] = (),
+        excluded: Mapping[str, Mapping[str, float]] | None = None,
     ) -> list[Offer]:
         """Rebuild an empty router from the store, then settle once.
 
@@ -41,7 +42,9 @@ class Restorer(Matcher):
         of the order keys, so it is the same as before the restart (the input's order does not
         matter). ``offered``: ``(item, agent_id)`` of offers still pending (made by the
         router being rebuilt, so still shown to their agents): held as offers, answered as
-        any other (accepted, rejected, withdrawn).
+        any other (accepted, rejected, withdrawn). ``excluded``: item id -> agent id -> until
+        when: the waiting items' agents who refused or missed them lately (as
+        :meth:`~ccari.routing.Router.reject` keeps them apart), not offered them before then.
         """
         if self._items or self._agents:
             raise InvalidTransition("restore needs an empty router")
@@ -71,12 +74,14 @@ class Restorer(Matcher):
             self._agents[agent_id].hold(item.id, item.medium, offered=True)
         for agent, _ in staff:  # indexed once, with what they hold: full agents never are
             self._freed(self._agents[agent.id], dirt)
-        self._admit_all(queued, now, dirt)
+        self._admit_all(queued, now, dirt, excluded or {})
         return self._settle(dirt, now, items_first=True)
 
-    def _admit_all(self, items: list[WorkItem], now: float, dirt: Dirt) -> None:
-        """What ``_admit`` does for each item, in bulk: the items are new (nothing excluded,
-        nothing held back yet), so each is filed once at its level."""
+    def _admit_all(self, items: list[WorkItem], now: float, dirt: Dirt,
+                   excluded: Mapping[str, Mapping[str, float]]) -> None:
+        """What ``_admit`` does for each item, in bulk: the items are new (nothing held back
+        yet; kept from an agent only as ``excluded`` says), so each is filed once at its
+        level."""
         rules, items_by_id, due_items = self.rules, self._items, dirt.items
         runtimes: list[ItemRuntime] = []
         for item in items:
@@ -88,6 +93,9 @@ class Restorer(Matcher):
                 due_items[item.id] = rt
             else:
                 rt = ItemRuntime(item, rule, Status.SCHEDULED, 0, self._constraint(item, rule, 0))
+            apart = excluded.get(item.id)
+            if apart:
+                rt.excluded = {a: until for a, until in apart.items() if until > now} or None
             items_by_id[item.id] = rt
             runtimes.append(rt)
         self._index.add_all([rt for rt in runtimes if rt.status is Status.WAITING])
@@ -104,6 +112,9 @@ class Restorer(Matcher):
                     holds.hold(rt)
                 elif holding is not None and (when is None or holding < when):
                     when = holding
+            if rt.excluded:  # the item is looked at again when an agent may have it
+                first = min(rt.excluded.values())
+                when = first if when is None else min(when, first)
             token += 1
             rt.deadline_token = token
             if when is not None:

@@ -138,3 +138,30 @@ async def test_the_agent_page_shows_the_missed_offer(env: Env, db_url: str) -> N
             assert await tab.is_hidden("#state-reason")
     finally:
         await runner.cleanup()
+
+
+async def test_a_rebuilt_router_keeps_the_missed_email_from_the_agent_who_missed_it(
+        env: Env, sessions: Any, aiohttp_client: Any) -> None:
+    """The router rebuilt from the database between the miss and bob's return (a restart, a
+    new cluster leader) knows what he let lapse: the caller comes first, as without it."""
+    phones = Phones()
+    env.rt.queue.register("voice", phones)
+    await smtp_send(env.port, mail("ada@example.com", "support@acme.example", "Old question"))
+    bob = await page(env, aiohttp_client, "acme", "bob")
+    try:
+        await bob.ws.send_json({"type": "presence", "presence": "ready"})
+        email_id = (await receive(bob.ws, "offer"))["contact"]["id"]
+        call = await queued_call(env, "support")
+        await state(bob.ws, "not_ready")  # the offer lapsed
+        await receive(bob.ws, "withdrawn", contact_id=email_id)
+
+        await env.rt.queue.stop_routing()
+        await env.rt.queue.start()
+        async with sessions() as s:
+            row = await agents_repo.by_login(s, "acme", "bob")
+        assert row is not None
+        await bob.ws.send_json({"type": "presence", "presence": "ready"})
+        assert await asyncio.wait_for(phones.rung.get(), 10) == (call.id, row.id)
+        assert env.rt.queue.view(email_id) is not None  # still waiting, first in line
+    finally:
+        await bob.close()

@@ -262,6 +262,28 @@ def test_a_kept_offer_refused_after_a_rebuild_goes_to_the_next_agent() -> None:
     assert after.offered_to("i2") is None
 
 
+def test_a_rebuild_keeps_a_refused_item_from_its_agent_until_the_delay_ends() -> None:
+    """A's refusal of i0 at 5 (reoffer delay 10 s) is known to the rebuilt router: i0 goes
+    to B, and to A only once the 10 s are over, as in the router that saw the refusal."""
+    rules = Rules(reoffer_delay=10.0)
+    before = _queue_of_three(rules)
+    before.agent_login(agent("A", "s"), 4, ready=True)
+    assert pairs(before.reject("i0", 5)) == [("i1", "A")]
+    after = Router(rules)
+    items = {f"i{n}": item(f"i{n}", "s", at=float(n)) for n in range(3)}
+    offers = after.restore(6.0, agents=[(agent("A", "s"), AgentState.RESERVED)],
+                           offered=[(items["i1"], "A")], waiting=[items["i0"], items["i2"]],
+                           excluded={"i0": {"A": 15.0}, "i2": {"A": 5.5}})  # (i2's is over)
+    assert offers == [] and after.snapshot() == before.snapshot()
+    for router in (before, after):
+        assert pairs(router.agent_login(agent("B", "s"), 7, ready=True)) == [("i0", "B")]
+        assert router.accept("i1", 7) == []
+        assert pairs(router.reject("i0", 8)) == [("i2", "B")]
+        assert router.complete("i1", 9) == []  # A is free, i0 still kept from her
+        assert router.next_deadline() == 15.0
+        assert pairs(router.tick(15.0)) == [("i0", "A")]
+
+
 @pytest.mark.parametrize(
     ("agents", "offered", "waiting", "error"),
     [

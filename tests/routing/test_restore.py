@@ -10,6 +10,7 @@ the same state, the same next deadline, and the same offers for every event afte
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -29,9 +30,15 @@ BLENDING = replace(RULES, tenant_hold_after={"t1": 3.0})
 class OneByOne(Router):
     """The reference: each restored item admitted on its own, as :meth:`add_item` does."""
 
-    def _admit_all(self, items: list[WorkItem], now: float, dirt: Dirt) -> None:
+    def _admit_all(self, items: list[WorkItem], now: float, dirt: Dirt,
+                   excluded: Mapping[str, Mapping[str, float]]) -> None:
         for item in items:
             self._admit(item, now, dirt)
+            apart = excluded.get(item.id)
+            if apart:  # as a reject leaves it: kept from those agents until then
+                rt = self._items[item.id]
+                rt.excluded = {a: until for a, until in apart.items() if until > now} or None
+                self._refresh(rt, now, regroup=True)
 
 
 staff = st.lists(
@@ -112,21 +119,32 @@ def replay(router: Router, now: float, seed: int) -> list[tuple[str, list[Offer]
     return log
 
 
+# (waiting item, agent, seconds from the restore until it may have it; <= 0: over already)
+declines = st.lists(st.tuples(st.integers(0, 24), st.integers(0, 5),
+                              st.sampled_from([-1.0, 0.0, 0.5, 3.0, 20.0])), max_size=8)
+
+
 @settings(max_examples=300, deadline=None)
 @given(staffed=staff, queued=items, blending=st.booleans(), shuffle=st.randoms(),
-       seed=st.integers(0, 1000))
+       seed=st.integers(0, 1000), declined=declines)
 def test_bulk_restore_decides_as_one_item_at_a_time(
     staffed: list[tuple[Any, ...]], queued: list[tuple[Any, ...]], blending: bool,
-    shuffle: random.Random, seed: int,
+    shuffle: random.Random, seed: int, declined: list[tuple[int, int, float]],
 ) -> None:
     now = 100.0
     rules = BLENDING if blending else RULES
     agents, in_progress, waiting = store(staffed, queued, now)
+    excluded: dict[str, dict[str, float]] = {}
+    for i, a, after in declined:
+        if i < len(waiting) and a < len(agents):
+            excluded.setdefault(waiting[i].id, {})[agents[a][0].id] = now + after
     reference = OneByOne(rules)
-    expected = reference.restore(now, agents=agents, in_progress=in_progress, waiting=waiting)
+    expected = reference.restore(now, agents=agents, in_progress=in_progress, waiting=waiting,
+                                 excluded=excluded)
     shuffle.shuffle(waiting)  # the store's order does not matter
     bulk = Router(rules)
-    assert bulk.restore(now, agents=agents, in_progress=in_progress, waiting=waiting) == expected
+    assert bulk.restore(now, agents=agents, in_progress=in_progress, waiting=waiting,
+                        excluded=excluded) == expected
     assert bulk.snapshot() == reference.snapshot()
     assert bulk.next_deadline() == reference.next_deadline()
     for agent, _ in agents:
