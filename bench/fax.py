@@ -78,8 +78,26 @@ box saturated: its warnings were only spandsp's "T.30 ECM carrier not found", on
 (ECM is not used).  The same day, on a less busy box, 256 at once failed none on either
 side (dialplan 1592.5 pages/min at asterisk=114%; ccari 1011.6 at asterisk=77% ccari=32%).
 On a PBX of its own, with ``probe-10`` up, an Originate of ``probe-1`` is refused the same
-way while ``probe-2`` and ``probe-0010`` are dialled.  Not measured since the change: a whole
-run with the padded ids (the figures above count the refused faxes as failed).
+way while ``probe-2`` and ``probe-0010`` are dialled.
+
+With the ids of one width (2026-12-05, the box shared with another session's speech
+benchmark; every step at 95-100% of both cores):
+
+- the default run, then capped at 512 (both sides reached the cap, so ``--max`` is 2048
+  now): no fax failed on either side at any step; best steps ``dialplan faxes=512
+  pages/min=2418.6 cpu asterisk=160%`` and ``ccari faxes=512 pages/min=1397.4 cpu
+  asterisk=98% ccari=41%``; last line ``faxes=512 pages_per_min=1397.4 failed=0
+  baseline_pages_per_min=2418.6 ratio=0.58``.
+- ``--start 256`` with the box at load 20 to 38: both sides saturate at 512.  The dialplan
+  lost 4 faxes (``not dialled (AmiTimeout)``: the bench's own Originates); ccari 59, 53 of
+  them ``not answered (Originate reason 3)``: the sending side's 15 s Originate timeout ran
+  out before ccari had taken the call from Stasis to ``ReceiveFax`` (512 arrivals at once on
+  a box with no core to spare), and 6 still receiving at the step's end.  Last line
+  ``faxes=256 pages_per_min=1055.6 failed=0 baseline_pages_per_min=1606.0 ratio=0.66``.
+
+So no fax that ccari took failed; past ~256 faxes arriving in the same second on a saturated
+2-core box, the senders give up before ccari answers (a fax sender that hangs up first is
+settled as failed, its channel's hang-up no error).
 """
 
 from __future__ import annotations
@@ -346,7 +364,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pages", type=int, default=2, help="pages a fax (2)")
     p.add_argument("--start", type=int, default=8, help="first concurrency (8)")
-    p.add_argument("--max", type=int, default=512, help="highest concurrency (512)")
+    p.add_argument("--max", type=int, default=2048, help="highest concurrency (2048)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds a step may take")
     p.add_argument("--keep", action="store_true", help="keep the run's files")
     return p.parse_args(argv)

@@ -14,12 +14,14 @@ the station id of the machine that took it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from ccari.ari import AriClient
-from ccari.ari.errors import AriError
+from ccari.ari.errors import AriError, AriNotFound
 from ccari.ari.events import ChannelDestroyed, ChannelUserevent, StasisStart
 from ccari.ari.ids import Kind, kind_of
+from ccari.ari.rest import HangupReason
 from ccari.ari.router import StasisRouter
 from ccari.fax.core import Report, station_id
 from ccari.fax.sending import FaxSender
@@ -67,7 +69,7 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
             station = station_id(number) if number else ""
             if path is None or not await _to_dialplan(ari, ev.channel.id, path, "send", station):
                 await sender.ended(ev.channel.id, Report.lost("ccari-error"))
-                await ari.hangup(ev.channel.id)
+                await _hang_up(ari, ev.channel.id)
             return
         if len(ev.args) < 3:
             log.debug("ignoring fax StasisStart of %s with args %s", ev.channel.id, ev.args)
@@ -84,11 +86,11 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
         if path is None:
             log.warning("fax call %s to %s (%s, %s): not a fax number of that tenant",
                         channel, did, tenant, how)
-            await ari.hangup(channel, reason="unallocated")
+            await _hang_up(ari, channel, "unallocated")
             return
         if not await _to_dialplan(ari, channel, path, "receive", station_id(did)):
             await faxes.settle(channel, Report.lost("ccari-error"))
-            await ari.hangup(channel, reason="congestion")
+            await _hang_up(ari, channel, "congestion")
 
     async def on_report(ev: ChannelUserevent) -> None:
         if ev.eventname != EVENT or ev.channel is None:
@@ -132,3 +134,9 @@ def register(ari: AriClient, router: StasisRouter, faxes: FaxService, sender: Fa
     owner.on(ChannelUserevent, on_report)
     owner.on(ChannelDestroyed, on_destroyed)
     ari.on_connected(reconcile)
+
+
+async def _hang_up(ari: AriClient, channel: str, reason: HangupReason | None = None) -> None:
+    """Hang up a fax call; one already gone (its sender gave up first) is no error."""
+    with contextlib.suppress(AriNotFound):
+        await ari.hangup(channel, reason=reason)
