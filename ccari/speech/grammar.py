@@ -7,15 +7,21 @@ vocabulary for the recogniser to add; a word with none is left out of the phrase
 none of whose words is sayable is reachable by its digit only).  Two options with the same
 phrase keep it for neither: it would be a guess.
 
+The grammar also holds the digits the menu does not offer ("seven" to a menu of 1, 2, 3 and
+0), choosing nothing: a caller who says one is heard saying it (the menu asks again) rather
+than taken for the option that sounds most like it ("seven" heard as "one").
+
 >>> v = Vocabulary.of({"1": "Sales", "2": "support"}, lookup=lambda w: "S")
 >>> v.option_of("support")
 '2'
 >>> v.option_of("one")
 '1'
+>>> v.option_of("seven") is None
+True
 >>> print(v.jsgf())
 #JSGF V1.0;
 grammar menu;
-public <menu> = one | sales | support | two;
+public <menu> = one | sales | support | two | eight | five | four | nine | seven | six | three | zero;
 """
 
 from __future__ import annotations
@@ -42,11 +48,13 @@ def words_of(label: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Phrase (words joined by one space) -> the digit of the option it chooses, and the
-    pronunciations made for its words the dictionary lacks (word -> phones)."""
+    """Phrase (words joined by one space) -> the digit of the option it chooses, the
+    pronunciations made for its words the dictionary lacks (word -> phones), and the words
+    the recogniser may hear that choose nothing (the digits of no option)."""
 
     phrases: Mapping[str, str]
     added: Mapping[str, str] = field(default_factory=dict)
+    others: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, labels: Mapping[str, str], lookup: Callable[[str], str | None]) -> Vocabulary:
@@ -74,15 +82,19 @@ class Vocabulary:
                     found.setdefault(" ".join(kept), set()).add(digit)
         phrases = {p: next(iter(ds)) for p, ds in sorted(found.items()) if len(ds) == 1}
         used = {w for p in phrases for w in p.split()}
-        return cls(phrases, {w: ph for w, ph in made.items() if w in used})
+        others = tuple(sorted(w for w in DIGIT_WORDS.values()
+                              if w not in phrases and lookup(w) is not None))
+        return cls(phrases, {w: ph for w, ph in made.items() if w in used},
+                   others if phrases else ())
 
     def option_of(self, said: str) -> str | None:
         """The digit of the option ``said`` (a recogniser's hypothesis) chooses, or None."""
         return self.phrases.get(" ".join(words_of(said)))
 
     def jsgf(self) -> str:
-        """The menu as a JSGF grammar: exactly one of its phrases."""
-        body = " | ".join(sorted(self.phrases))
+        """The menu as a JSGF grammar: exactly one of its phrases, or of the words that
+        choose nothing."""
+        body = " | ".join([*sorted(self.phrases), *self.others])
         return f"#JSGF V1.0;\ngrammar menu;\npublic <menu> = {body};"
 
     def __bool__(self) -> bool:
