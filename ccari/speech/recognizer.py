@@ -12,9 +12,9 @@ between the two, about 0.5 for a word heard without doubt.
 Measured with ``python -m bench.speech`` on telephone audio (8 kHz G.711 resampled to
 16 kHz, as Asterisk sends it): a free phone loop compared with the grammar's path told
 menu words from other words no better than chance on that audio and doubled the CPU per
-utterance; a phone loop or the model's speech-noise filler (``+SPN+``) inside the grammar
-as a garbage path was 10x the CPU, or took most options for garbage; the words' posterior
-costs nothing more.
+utterance; a garbage path inside the grammar cost more than 10x the CPU (a loop of the
+model's phones) or, never winning, split the options' posterior (the model's speech-noise
+filler ``+SPN+``: most options refused); the words' posterior costs nothing more.
 
 Decoding is CPU work in C: it runs in one worker thread (``recognize`` awaits it), never on
 the event loop.  The decoder lives in that thread only.
