@@ -41,9 +41,9 @@ the largest N with every decision in time.
 
 Last line: ``accuracy=… baseline_accuracy=… realtime_streams=…`` (accuracy over every clip).
 
-Measured on this box (2 cores, shared; load average 3 to 70 during the run), 2026-12-05
+Measured on this box (2 cores, shared; load average 9 to 27 during the run), 2026-12-05
 ---------------------------------------------------------------------------------------
-The default run took 2 min 37 s of wall time, 1 min 8 s of CPU (the clips read from the
+The default run took 3 min 46 s of wall time, 1 min 26 s of CPU (the clips read from the
 cache an earlier run made)::
 
         clips    n  ccari  keywords
@@ -53,7 +53,7 @@ cache an earlier run made)::
     snr 10 dB  240  0.708     0.263
       options  432  0.796     0.512
     no option  288  0.705     0.125
-    accuracy=0.760 baseline_accuracy=0.357 realtime_streams=5
+    accuracy=0.760 baseline_accuracy=0.357 realtime_streams=88
 
 Before, on the same clips: clean 0.762, noisy 0.673 (20 dB 0.721, 10 dB 0.625), options
 0.729, no option 0.663, accuracy 0.703.  What raised it: the digits a menu does not offer
@@ -64,23 +64,24 @@ word, next to the 0.45 threshold).  The goal (0.95 on clean speech) is still mis
 speech is better than the baseline.
 
 What did not help, measured on these clips (the noisy ones drawn with another seed): a
-garbage path in the grammar (a loop of the
-model's phones: more than 10x the CPU; the model's speech-noise filler ``+SPN+``: it never
-won, but split the options' posterior, options 0.21, whatever its weight); wider beams
-(noisy 0.68 -> 0.56: the better-scoring paths were the wrong ones); ``-dither``; decoding
-the whole clip instead of the end-pointer's utterance (clean 0.57); a higher threshold on
-the new confidence (0.7: options 0.76, no option 0.75, all 0.76; 0.9: all 0.73); ``-lw``
-10, ``-wip`` 0.2, ``-silprob`` 0.1, ``-fillprob`` 1e-3 (each within a few clips).  What is
-left is acoustic: espeak-ng's voices on the 8 kHz band are heard badly by the 16 kHz model
-even with its free language model ("sales" heard "they own", "support" "all are"), so
-some options are missed or taken for others (22 of the 144 clean ones: "support" heard
-"billing" in the en-us+f3 voice, "four" "new order") and answers that are no option still
-for one (27 of the 78 clean ones: "cheese" heard "three"); a band-limited
-front end (``-upperf 3800`` in a copy of the model's feat.params) made the phones worse.
-The real-time figure was taken while other work loaded the box (load average 70; 72
-streams at load 2 before these changes): the decoder needs about 30 ms of CPU per
-utterance (27 ms before: the grammar's extra words), so it says more about the box's load
-than about ccari.
+garbage path in the grammar (a loop of the model's phones: more than 10x the CPU; the
+model's speech-noise filler ``+SPN+``: it never won, but split the options' posterior,
+options 0.21, whatever its weight); before these changes, wider beams (noisy 0.68 -> 0.56:
+the better-scoring paths were the wrong ones), ``-dither``, and decoding the whole clip
+instead of the end-pointer's utterance (clean 0.57); with them, a higher threshold (0.7:
+all 0.76; 0.9: all 0.73, against 0.77 on that draw) and ``-lw`` 10, ``-wip`` 0.2,
+``-silprob`` 0.1 or ``-fillprob`` 1e-3 (all within 0.01 of it; ``-lw`` 10 traded noisy
+clips for clean ones).  What is left is acoustic: espeak-ng's voices on the 8 kHz band are
+heard badly by the 16 kHz model even with its free language model ("sales" heard "they
+own", "support" "all are"), so some options are missed or taken for others (22 of the 144
+clean ones: "support" heard "billing" in the en-us+f3 voice, "four" "new order") and
+answers that are no option still for one (27 of the 78 clean ones: "cheese" heard
+"three"); a band-limited front end (``-upperf 3800`` in a copy of the model's
+feat.params, an earlier try) made the phones worse.
+The real-time figure moves with the box's load (72 streams before these changes at load 2,
+5 with these at load 70): the decoder needs about 30 ms of CPU per utterance (27 ms
+before: the grammar's extra words), so it says more about the box's load than about
+ccari.
 """
 
 from __future__ import annotations
