@@ -13,7 +13,7 @@ import pytest
 from ccari.config import SpeechConfig
 from ccari.speech.grammar import Heard, Vocabulary, words_of
 from ccari.speech.media import Utterances, rtp_payload, to_native
-from ccari.speech.recognizer import Recognizer, _confidence
+from ccari.speech.recognizer import FRAME, Recognizer, _confidence, unexplained
 from tests.support.speech import telephone_pcm16k
 
 
@@ -96,6 +96,32 @@ class _Decoded:
 def test_confidence_is_the_least_sure_word(segments: tuple[tuple[str, float], ...],
                                            confidence: float) -> None:
     assert _confidence(_Decoded(*segments)) == confidence
+
+
+class _Span:
+    def __init__(self, word: str, start_frame: int, end_frame: int) -> None:
+        self.word, self.start_frame, self.end_frame = word, start_frame, end_frame
+
+
+def _audio(*parts: tuple[int, int]) -> bytes:
+    """(frames, amplitude) after one another: a square wave of that amplitude."""
+    samples = array("h")
+    for frames, amplitude in parts:
+        samples.extend(amplitude * (1 if i % 2 else -1) for i in range(frames * FRAME))
+    return samples.tobytes()
+
+
+@pytest.mark.parametrize(("audio", "after", "left_over"), [
+    # "I want to cancel" heard as "one" and a loud "silence": the caller said more
+    (_audio((40, 3000), (60, 2500)), ("<sil>", 40, 99), True),
+    (_audio((40, 3000), (60, 30)), ("<sil>", 40, 99), False),  # a quiet end: just the word
+    (_audio((40, 3000), (60, 900)), ("<sil>", 40, 99), False),  # line noise, 10 dB below it
+    (_audio((40, 3000), (20, 2500)), ("<sil>", 40, 59), False),  # a short pause
+])
+def test_speech_left_unexplained_by_the_words_heard(audio: bytes, after: tuple[str, int, int],
+                                                    left_over: bool) -> None:
+    segments = [_Span("<s>", 0, 0), _Span("one", 0, 39), _Span(*after), _Span("</s>", 99, 99)]
+    assert unexplained(audio, segments) is left_over
 
 
 def rtp(payload: bytes, *, csrc: int = 0, ext: bytes = b"", pad: int = 0) -> bytes:
@@ -185,9 +211,10 @@ OTHER = ["banana pancakes", "the weather is nice today", "hello", "my account pl
 def test_accuracy_over_voices(recognizer: Recognizer) -> None:
     """The demo menu's words and other phrases in five espeak-ng voices and speeds, as
     telephone audio cut by the media path's end-pointer.  Measured with the lowest word
-    posterior as the confidence and the digits of no option in the grammar: 26 of 30 menu
-    words taken right, 14 of 40 other phrases taken for an option (with the posterior of the
-    whole path: 24 and 19; with the phone-loop ratio before it: 17 and 7); the assertions
+    posterior as the confidence, the digits of no option in the grammar and speech left
+    unexplained refused: 26 of 30 menu words taken right, 12 of 40 other phrases taken for an
+    option (without the last: 26 and 14; with the posterior of the whole path: 24 and 19;
+    with the phone-loop ratio before it: 17 and 7); the assertions
     keep it from getting worse (sox runs repeatable: the same audio every run).
     ``python -m bench.speech`` measures the same on a bigger set."""
     async def run() -> tuple[list[str], int, int]:
@@ -204,7 +231,7 @@ def test_accuracy_over_voices(recognizer: Recognizer) -> None:
     lines, right, taken = asyncio.run(run())
     table = "\n".join(lines)
     assert right >= 26, (right, table)
-    assert taken <= 14, (taken, table)
+    assert taken <= 12, (taken, table)
 
 
 def test_a_label_word_missing_from_the_dictionary_is_recognised(recognizer: Recognizer) -> None:
