@@ -180,15 +180,21 @@ async def test_another_tenants_agent_on_the_other_node_cannot_watch(
         assert all(not x.watchers for x in live)
 
 
-async def test_a_customer_whose_page_comes_back_through_the_other_node_stays_mirrored(
-        two_nodes: tuple[Node, Node]) -> None:
-    a, b = two_nodes
+async def shared_on_both(a: Node, b: Node) -> tuple[Any, str, str]:
+    """alice's page on ``b`` with a call connected, acme's site allowed on both nodes'
+    public sides: (her page, the contact's id, a customer token for the site)."""
     alice = await b.agent("acme", "alice", ready=False)
     contact_id = await connected_contact(b, "acme", "alice")
     tenant_id, _ = await ids(a, "acme", "alice")
     for node in (a, b):
         await add_site(node.rt, tenant_id, public_url(node))
-    token = a.rt.tokens.issue(tenant_id)[0]
+    return alice, contact_id, a.rt.tokens.issue(tenant_id)[0]
+
+
+async def test_a_customer_whose_page_comes_back_through_the_other_node_stays_mirrored(
+        two_nodes: tuple[Node, Node]) -> None:
+    a, b = two_nodes
+    alice, contact_id, token = await shared_on_both(a, b)
 
     batch = {"type": "events", "events": [{"type": 3, "timestamp": 1, "data": {"source": 1}}]}
     async with aiohttp.ClientSession() as http:
@@ -214,12 +220,7 @@ async def test_a_customer_whose_page_comes_back_through_the_other_node_stays_mir
 async def test_the_same_sharing_opened_in_a_second_tab_on_the_other_node_replaces_the_first(
         two_nodes: tuple[Node, Node]) -> None:
     a, b = two_nodes
-    alice = await b.agent("acme", "alice", ready=False)
-    contact_id = await connected_contact(b, "acme", "alice")
-    tenant_id, _ = await ids(a, "acme", "alice")
-    for node in (a, b):
-        await add_site(node.rt, tenant_id, public_url(node))
-    token = a.rt.tokens.issue(tenant_id)[0]
+    alice, contact_id, token = await shared_on_both(a, b)
 
     async with aiohttp.ClientSession() as http:
         first = await page_on(a, http, token)
