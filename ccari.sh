@@ -19,6 +19,7 @@ APT_PACKAGES=(
   tesseract-ocr      # the tests read the wallboard's and reports' figures off screenshots
   systemd            # systemd-analyze checks the unit examples (asterisk/systemd/)
   systemd-container  # systemd-nspawn boots a container to run ccari's unit under systemd
+  kamailio kamailio-postgres-modules  # the SIP edge spreading carrier calls over media nodes
 )
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }

@@ -95,6 +95,7 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
         # The host's services and timers stay off in the container (it shares the host's
         # network): only systemd's own and ccari's run.
         for name in ("postgresql.service", "postgresql@.service", "nftables.service",
+                     "kamailio.service",
                      "apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer",
                      "dpkg-db-backup.timer", "e2scrub_all.timer", "fstrim.timer",
                      "e2scrub_reap.service"):
