@@ -6,7 +6,14 @@ declined on a page they serve, a contact completed there, a waiting contact repr
 or rescheduled, an agent's presence.
 
 What the leader was told while its bus was away is lost: when its listener is back it reads
-everything again, as an election does (:meth:`ClusterRole.catch_up`)."""
+everything again, as an election does (:meth:`ClusterRole.catch_up`).
+
+A call is rung by the node whose Asterisk carries it (the contact's ``node``): the leader
+saves the offer, then tells that node to present it, by reference; that node reads the
+offer back and rings the agent if the contact is still offered to her, at that offer.  Its
+answer, or the agent's miss, reaches the leader as any follower's does.  A node whose bus
+was away presents, once it listens again, the offers of its calls it may have missed (its
+deliverer rings a call at most once per offer)."""
 
 from __future__ import annotations
 
@@ -26,9 +33,13 @@ from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import State
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
+from ccari.routing import CALLS as CALL_MEDIA
+from ccari.routing import Medium
+from ccari.storage.models import Agent, Contact
 
 log = logging.getLogger(__name__)
 TOPIC = "queue"
+CALLS = "calls"  # the leader to the node carrying a call: ring the agent it is offered to
 
 
 class ClusterRole:
@@ -44,7 +55,9 @@ class ClusterRole:
         self.cluster_pages = ClusterPages(hub, bus, sessions, changed=queue.page_changed)
         self.pages: Pages = self.cluster_pages
         bus.subscribe(TOPIC, self._told)
+        bus.subscribe(CALLS, self._ring)
         bus.on_resync(self.catch_up)  # after the pages' own resync: their rows read first
+        bus.on_resync(self._ring_missed)
 
     async def pages_lost(self, node: str, agent_ids: list[int]) -> None:
         """``node`` died (ccari.cluster.nodes): its pages are gone.  An agent left with no
@@ -84,6 +97,40 @@ class ClusterRole:
 
     async def tell_leader(self, what: str, **refs: Any) -> None:
         await self._bus.publish(TOPIC, {"do": what, **refs})
+
+    # ---- calls carried by other nodes ------------------------------------------------------
+    def presents_here(self, contact: Contact) -> bool:
+        return contact.node == self._bus.node or not Medium(contact.medium).is_call
+
+    async def present_elsewhere(self, contact: Contact, agent: Agent) -> None:
+        await self._bus.publish(CALLS, {"node": contact.node, "contact_id": contact.id,
+                                        "agent_id": agent.id, "offer": contact.offer_count})
+
+    async def _ring(self, payload: dict[str, Any]) -> None:
+        if payload.get("node") == self._bus.node:
+            await self._present(str(payload["contact_id"]), int(payload["agent_id"]),
+                                int(payload["offer"]))
+
+    async def _present(self, contact_id: str, agent_id: int, offer: int) -> None:
+        """Ring the agent if the call is still offered to her, at that offer (read back)."""
+        async with self._sessions() as s:
+            contact = await contacts_repo.get(s, contact_id)
+            if (contact is None or contact.state != State.OFFERED
+                    or contact.agent_id != agent_id or contact.offer_count != offer):
+                log.info("contact %s: no longer offered to agent %s", contact_id, agent_id)
+                return
+            agent = await agents_repo.get(s, contact.tenant_id, agent_id)
+        if agent is not None:
+            self._queue.present(contact, agent)
+
+    async def _ring_missed(self) -> None:
+        """The bus was away: the offers of this node's calls made meanwhile are presented
+        (one already rung is not rung again)."""
+        async with self._sessions() as s:
+            calls = await contacts_repo.open_contacts(s, self._bus.node, [m.value for m in CALL_MEDIA])
+        for contact in calls:
+            if contact.state == State.OFFERED and contact.agent_id is not None:
+                await self._present(contact.id, contact.agent_id, contact.offer_count)
 
     async def _told(self, payload: dict[str, Any]) -> None:
         """What a follower saved and the router must hear (what a new leader reads anyway)."""

@@ -266,13 +266,22 @@ class QueueCore:
                 continue
             with logs.contact(contact.id, contact.tenant_id):  # and its delivery's lines
                 log.info("contact %s offered to agent %s", contact.id, agent_id)
-                deliverer = self._deliverers.get(contact.medium)
-                if deliverer is None:
-                    log.error("no deliverer for medium %s", contact.medium)
-                    continue
-                self._tasks.spawn(deliverer.deliver(contact, agent), f"deliver-{contact.id}")
+                if self._role.presents_here(contact):
+                    self.present(contact, agent)
+                else:  # a call another node's Asterisk carries: that node rings the agent
+                    self._tasks.spawn(self._role.present_elsewhere(contact, agent),
+                                      f"deliver-{contact.id}")
         self._wake.set()
         await self._sync_states()
+
+    def present(self, contact: Contact, agent: Agent) -> None:
+        """Hand the saved offer of ``contact`` to ``agent`` to its medium's deliverer (this
+        node's: for a call, the node whose Asterisk carries it)."""
+        deliverer = self._deliverers.get(contact.medium)
+        if deliverer is None:
+            log.error("no deliverer for medium %s", contact.medium)
+            return
+        self._tasks.spawn(deliverer.deliver(contact, agent), f"deliver-{contact.id}")
 
     async def _ticker(self) -> None:
         """Relaxation steps and scheduled times: call the router's tick when one is due."""

@@ -4,7 +4,8 @@ it routes, fences its offers and tells the routing node of work that came or wen
 One node (:class:`SingleNode`, the default) routes its own contacts, unfenced.  Several
 nodes (``ccari.cluster``): only the leader routes, every node's contacts; its offers are
 written only while its fence holds in their transaction; a node that does not lead tells
-the leader instead of routing, and the leader's pages are every node's.
+the leader instead of routing, and the leader's pages are every node's.  A call is rung
+by the node whose Asterisk carries it, whichever node decided the offer.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from ccari.agents.notifier import AgentHub, Pages
+from ccari.storage.models import Agent, Contact
 
 
 class RoutingRole(Protocol):
@@ -35,6 +37,13 @@ class RoutingRole(Protocol):
         ``priority`` or ``schedule`` changed; an agent's ``presence``), by reference (ids:
         the leader reads the rest from the database)."""
 
+    def presents_here(self, contact: Contact) -> bool:
+        """Whether this node presents ``contact`` once it is offered: a call is rung by the
+        node whose Asterisk carries it, the rest wherever the router runs."""
+
+    async def present_elsewhere(self, contact: Contact, agent: Agent) -> None:
+        """The offer of ``contact`` (saved) to ``agent``, presented by the node carrying it."""
+
 
 class SingleNode:
     """One node: it always routes, its own contacts, with nobody to fence or tell."""
@@ -52,3 +61,9 @@ class SingleNode:
 
     async def tell_leader(self, what: str, **refs: Any) -> None:
         raise RuntimeError("a single node routes itself")  # never called: it leads
+
+    def presents_here(self, contact: Contact) -> bool:
+        return True
+
+    async def present_elsewhere(self, contact: Contact, agent: Agent) -> None:
+        raise RuntimeError("a single node presents every contact")  # never called

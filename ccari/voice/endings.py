@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ccari.agents.notifier import AgentHub
+from ccari.agents.notifier import Pages
 from ccari.ari import AriClient
 from ccari.ari.errors import AriNotFound
 from ccari.ari.rest import HangupReason
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 class Endings:
     def __init__(self, ari: AriClient, calls: CallRegistry, writes: GroupCommit,
-                 queue: QueueService, hub: AgentHub, admission: AdmissionPort,
+                 queue: QueueService, hub: Pages, admission: AdmissionPort,
                  now: Callable[[], dt.datetime], *,
                  offer_failed: Callable[[Call], Awaitable[None]],
                  left_agent: Callable[[str], Awaitable[None]],

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccari.agents.notifier import AgentHub
+from ccari.agents.notifier import Pages
 from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
@@ -56,7 +56,7 @@ def agent_channel_of(contact: Contact) -> str:
 
 class Offers:
     def __init__(self, ari: AriClient, sessions: async_sessionmaker[AsyncSession],
-                 calls: CallRegistry, queue: QueueService, hub: AgentHub, hold: Hold,
+                 calls: CallRegistry, queue: QueueService, hub: Pages, hold: Hold,
                  writes: GroupCommit, now: Callable[[], dt.datetime],
                  legs: LegPlanner | None = None) -> None:
         self._ari = ari

@@ -38,7 +38,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack, ari: AriClient,
     contexts that place or take calls attach to, and the ACD."""
     cfg, queue, admission = rt.config, rt.queue, rt.admission
     assert admission is not None and rt.outward is not None
-    voice = rt.voice = VoiceService(ari, rt.sessions, queue, rt.hub, cfg.voice, node=cfg.node,
+    # Its offers, connects and ends are told to the agent's pages on whatever node serves them.
+    voice = rt.voice = VoiceService(ari, rt.sessions, queue, queue.pages, cfg.voice, node=cfg.node,
                                     admission=admission, writes=writes,
                                     callbacks=rt.ivr_callbacks, voicemail=rt.voicemail,
                                     speech=rt.speech, legs=rt.legs,

@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ccari.agents.notifier import AgentHub
+from ccari.agents.notifier import Pages
 from ccari.ari import AriClient, ids
 from ccari.ari.errors import AriDisconnected, AriError
 from ccari.ari.ids import Kind
@@ -81,7 +81,7 @@ class VoiceService:
         ari: AriClient,
         sessions: async_sessionmaker[AsyncSession],
         queue: QueueService,
-        hub: AgentHub,
+        hub: Pages,
         config: VoiceConfig,
         *,
         node: str,

@@ -38,7 +38,7 @@ from ccari.voice.causes import CALLER_PAGE_LOST, Q850
 from ccari.voice.hold import safe
 
 if TYPE_CHECKING:
-    from ccari.agents.notifier import AgentHub
+    from ccari.agents.notifier import Pages
     from ccari.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ WEB_CALLER = "Web visitor"
 
 
 class WebArrivals:
-    def __init__(self, voice: VoiceService, hub: AgentHub) -> None:
+    def __init__(self, voice: VoiceService, hub: Pages) -> None:
         self._voice = voice
         self._hub = hub
 

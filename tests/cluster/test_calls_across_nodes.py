@@ -1,0 +1,173 @@
+"""Calls across nodes: two ccari nodes on one PostgreSQL, each beside its own real Asterisk
+(both rendered from the same database, so every agent's phone is known to both).  The
+routing leader decides every offer; the node whose Asterisk carries the call rings the
+agent's phone and bridges her, and the agent's page on the other node gets the screen pop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from ccari.app import Runtime, internal_app, runtime
+from ccari.config import ClusterConfig, Config, PbxConfig
+from ccari.demo.seed import seed
+from ccari.pbx import PbxProcess, provision, start
+from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.storage.models import Contact, Queue
+from ccari.tenants.pbx import spec_from_db
+from tests.cluster.conftest import CHECK_S, NODE_TIMEOUT_S, eventually_true
+from tests.support.agent_web import AgentPage, open_agent_page
+from tests.support.sipp import free_port
+from tests.support.waits import eventually
+from tests.voice.conftest import PHONE_IP, PHONES, VoiceEnv, pbx_counts
+from tests.voice.test_voice_pbx import caller, phone
+
+pytestmark = pytest.mark.pbx
+
+
+@dataclass
+class CallsNode:
+    name: str
+    rt: Runtime
+    env: VoiceEnv
+    pbx: PbxProcess
+    web: TestClient
+
+
+def pbx_config(name: str) -> PbxConfig:
+    instance = f"{name}{os.getpid()}"
+    return PbxConfig(instance=instance, app_name=f"ccari-{instance}",
+                     sip_port=free_port("127.0.0.1"),
+                     ari_port=free_port("127.0.0.1", socket.SOCK_STREAM),
+                     ami_port=free_port("127.0.0.1", socket.SOCK_STREAM),
+                     rtp_start=12000, rtp_end=19998, carrier_match=("127.0.0.2",),
+                     agent_qualify_s=0)
+
+
+def node_config(env: VoiceEnv, url: str, name: str) -> Config:
+    cfg = env.config(url)
+    return replace(cfg, node=name,
+                   cluster=ClusterConfig(enabled=True, reconnect_max_s=0.5,
+                                         leader_check_s=CHECK_S, node_timeout_s=NODE_TIMEOUT_S))
+
+
+@pytest.fixture
+async def start_calls_node(cluster_url: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """``await start(name)``: a node with its own Asterisk (rendered from the shared
+    database, seeded once with every agent's phone on one SIPp port per phone)."""
+    phones = {p: free_port(PHONE_IP) for p in PHONES}
+    seeded: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        async def start_node(name: str) -> CallsNode:
+            env = VoiceEnv(tmp_path / name, phones, pbx_config(name))
+            env.state_dir.mkdir()
+            cfg = node_config(env, cluster_url, name)
+            if not seeded:
+                engine = make_engine(cluster_url)
+                async with make_sessionmaker(engine)() as s:
+                    seeded.update(await seed(s, cfg, phone_contacts=env.contacts()))
+                    for queue in await s.scalars(select(Queue)):
+                        queue.ring_timeout_s = 4  # a missed call is seen soon
+                    await s.commit()
+                await engine.dispose()
+            spec = await spec_from_db(cfg)
+            pbx = await asyncio.to_thread(start, spec, runtime=provision())
+            stack.callback(pbx.stop)
+            rt = await stack.enter_async_context(runtime(cfg))
+            web = TestClient(TestServer(internal_app(rt)))
+            await web.start_server()
+            stack.push_async_callback(web.close)
+            return CallsNode(name, rt, env, pbx, web)
+
+        yield start_node, seeded
+
+
+async def page(node: CallsNode, seeded: dict[str, Any], user: str) -> AgentPage:
+    opened = await open_agent_page(str(node.web.make_url("")), "acme", user,
+                                   seeded[f"acme.{user}.web"])
+    await opened.presence("ready")
+    return opened
+
+
+async def next_of(opened: AgentPage, kind: str) -> dict[str, Any]:
+    while True:
+        msg = await opened.ws.receive_json(timeout=20)
+        if msg.get("type") == kind:
+            return msg
+
+
+async def the_contact(rt: Runtime, state: str) -> Contact | None:
+    async with rt.sessions() as s:
+        rows = list(await s.scalars(select(Contact)))
+    return rows[0] if len(rows) == 1 and rows[0].state == state else None
+
+
+async def test_a_call_on_the_followers_asterisk_rings_the_agent_from_there(
+        start_calls_node: Any) -> None:
+    start_node, seeded = start_calls_node
+    a = await start_node("a")
+    assert a.rt.leadership is not None
+    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
+    b = await start_node("b")
+    alice_page = await page(a, seeded, "alice")  # her page on the leader's node
+    try:
+        async with phone(b.env, "alice") as alice_phone:
+            call = caller(b.env, digits="1", hangup_after_ms=6000, caller="15550199")
+            await call.start()
+            offer = await next_of(alice_page, "offer")
+            connected = await eventually(lambda: the_contact(b.rt, "connected"),
+                                         what="the call connected")
+            assert connected.node == "b" and connected.agent_id is not None
+            assert offer["contact"]["id"] == connected.id
+            # The agent's leg is on b's Asterisk, bridged there; a's carries nothing.
+            assert await asyncio.to_thread(pbx_counts, b.pbx) == (2, 1)
+            assert await asyncio.to_thread(pbx_counts, a.pbx) == (0, 0)
+            assert (await next_of(alice_page, "connected"))["contact_id"] == connected.id
+            result = await call.wait()
+            assert result.ok, result.describe()
+            done = await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
+        rung = await alice_phone.result()
+        assert rung.requests.get("INVITE") == 1, rung.describe()
+        assert done.agent_id == connected.agent_id and done.disposition == "caller-hangup"
+    finally:
+        await alice_page.close()
+
+
+async def test_an_agent_who_misses_a_call_on_another_node_is_made_not_ready(
+        start_calls_node: Any) -> None:
+    """Her miss is seen by the node carrying the call and acted on by the leader: she is
+    not ready (missed offer, on her page on the leader's node), the caller back in the
+    queue, in front."""
+    start_node, seeded = start_calls_node
+    a = await start_node("a")
+    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
+    b = await start_node("b")
+    alice_page = await page(a, seeded, "alice")
+    try:
+        async with phone(b.env, "alice", "agent_noanswer.xml") as alice_phone:
+            call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
+            await call.start()
+            state = await next_of(alice_page, "state")
+            while state.get("state") != "not_ready":
+                state = await next_of(alice_page, "state")
+            assert state.get("reason") == "missed_offer"
+            back = await eventually(lambda: the_contact(a.rt, "queued"), what="back in the queue")
+            assert back.offer_count == 1 and back.agent_id is None
+            assert a.rt.queue.view(back.id).position == 1
+            result = await call.wait()
+            assert result.ok, result.describe()
+            await eventually(lambda: the_contact(a.rt, "abandoned"), what="abandoned")
+        assert (await alice_phone.result()).requests.get("INVITE") == 1
+    finally:
+        await alice_page.close()
