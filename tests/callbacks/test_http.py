@@ -5,50 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import replace
 
 import pytest
-from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from ccari.app import internal_app, public_app, runtime
 from ccari.callbacks import repo
-from ccari.callbacks.demo import seed_callbacks
 from ccari.callbacks.http import SERVICE
 from ccari.callbacks.models import Callback
-from ccari.demo.seed import seed
 from ccari.errors import NotFound
 from ccari.storage.models import Contact
-from ccari.tenants import repo as tenants_repo
 from tests.voice.conftest import eventually
 
 ADA = "+12015550199"
 ORIGIN = "http://127.0.0.1:8081"  # the demo tenants' allowed site
-
-
-@pytest.fixture
-async def rt(cfg, sessions):
-    cfg = replace(cfg, callbacks=replace(cfg.callbacks, ip_burst=8))
-    async with sessions() as s:
-        sec = await seed(s, cfg)
-        await seed_callbacks(s)
-        await s.commit()
-    async with runtime(cfg, with_pbx=False) as rt:
-        rt.demo_secrets = sec  # type: ignore[attr-defined]
-        async with rt.sessions() as s:
-            rt.tenant_ids = {t: (await tenants_repo.by_slug(s, t)).id  # type: ignore[attr-defined]
-                             for t in ("acme", "globex")}
-        yield rt
-
-
-@pytest.fixture
-async def public(rt, aiohttp_client) -> TestClient:
-    return await aiohttp_client(public_app(rt))
-
-
-@pytest.fixture
-async def internal(rt, aiohttp_client) -> TestClient:
-    return await aiohttp_client(internal_app(rt))
 
 
 def customer(rt, tenant: str = "acme") -> dict[str, str]:
