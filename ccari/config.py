@@ -198,6 +198,9 @@ class CallbacksConfig:
     # up, not before ivr_gap_s after they hung up, and at the latest ivr_hold_s after asking.
     ivr_gap_s: float = 10.0
     ivr_hold_s: float = 120.0
+    # A caller lost with the Asterisk carrying the call while waiting for an agent: the
+    # callback (when the tenant's after_lost_call allows it) is first tried this long after.
+    lost_call_delay_s: float = 60.0
     # How far ahead a customer may ask to be called.
     max_ahead_s: float = 14 * 86400.0
     # Rate limits of requests that would dial out: burst, then one every N seconds.

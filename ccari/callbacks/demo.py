@@ -36,7 +36,8 @@ async def seed_callbacks(session: AsyncSession) -> None:
         session.add(CallbackSettings(tenant_id=acme.id, mode="customer_first", max_tries=3,
                                      retry_after_s=120.0, retry_factor=2.0, retry_max_s=1800.0,
                                      window_s=4 * 3600.0, ring_timeout_s=30,
-                                     allow=["+1", "+44"], deny=[], caller_id=""))
+                                     allow=["+1", "+44"], deny=[], caller_id="",
+                                     after_lost_call=True))
     ada = await session.scalar(select(Customer).where(Customer.tenant_id == acme.id,
                                                       Customer.name == "Ada Lovelace"))
     if ada is not None and all(p.number != ADA_CALLBACK_NUMBER for p in ada.phones):

@@ -112,7 +112,7 @@ def internal_view(cb: Callback, attempts: list[CallbackAttempt] | None = None) -
 def settings_view(row: CallbackSettings) -> dict[str, Any]:
     return {k: getattr(row, k) for k in ("mode", "max_tries", "retry_after_s", "retry_factor",
                                          "retry_max_s", "window_s", "ring_timeout_s", "allow",
-                                         "deny", "caller_id")}
+                                         "deny", "caller_id", "after_lost_call")}
 
 
 # ---- public ----------------------------------------------------------------------------------
@@ -245,6 +245,10 @@ def _settings_changes(body: dict[str, Any]) -> dict[str, Any]:
                 changes[key] = [guard.validate_entry(v) for v in value]
             except ValueError as exc:
                 raise BadRequest(str(exc), error_id=f"bad-{key}") from None
+        elif key == "after_lost_call":
+            if not isinstance(value, bool):
+                raise BadRequest("after_lost_call is true or false", error_id="bad-after-lost-call")
+            changes[key] = value
         elif key == "caller_id":
             if not isinstance(value, str) or not re.match(r"^[0-9]{0,20}$", value):
                 raise BadRequest("caller_id is E.164 digits", error_id="bad-caller-id")

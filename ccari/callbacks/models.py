@@ -13,13 +13,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ccari.storage.models import Base, new_id, utcnow
 
 MODES = ("agent_first", "customer_first")
-SOURCES = ("web", "ivr", "api", "overflow")  # overflow: offered when over the trunk limit
+SOURCES = ("web", "ivr", "api", "overflow", "lost")
+# overflow: offered when over the trunk limit; lost: the waiting call was lost with its
+# media node (its Asterisk died under it)
 # pending: waiting for its next attempt; queued: agent first, waiting for an agent;
 # dialing: an attempt is in flight; answered: the customer is on the line (the prompt);
 # done: handed to an agent's call; failed: no more tries or the window closed; cancelled.
@@ -48,6 +50,9 @@ class CallbackSettings(Base):
     deny: Mapped[list[Any]] = mapped_column(default=list)
     # The number the customer sees (E.164 digits); empty: the tenant's first number.
     caller_id: Mapped[str] = mapped_column(String(32), default="")
+    # A caller who was waiting for an agent when the Asterisk carrying the call died is
+    # called back (when the allow-list lets their number be dialled).
+    after_lost_call: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -20,7 +20,7 @@ def defaults(tenant_id: int) -> CallbackSettings:
     return CallbackSettings(tenant_id=tenant_id, mode="customer_first", max_tries=3,
                             retry_after_s=120.0, retry_factor=2.0, retry_max_s=1800.0,
                             window_s=4 * 3600.0, ring_timeout_s=30, allow=[], deny=[],
-                            caller_id="")
+                            caller_id="", after_lost_call=False)
 
 
 async def settings(session: AsyncSession, tenant_id: int) -> CallbackSettings:

@@ -48,7 +48,7 @@ from ccari.contacts.routing import requirements_from
 from ccari.contacts.services import QueueService
 from ccari.crm import repo as crm_repo
 from ccari.crm.entitlements import routing_attributes_for
-from ccari.errors import BadRequest, Conflict, NotFound
+from ccari.errors import BadRequest, CcariError, Conflict, NotFound
 from ccari.routing import Medium, WorkItem
 from ccari.storage.models import Agent, Contact, ContactMeta
 from ccari.tenants import repo as tenants_repo
@@ -191,6 +191,37 @@ class CallbackService:
             await contacts_repo.apply(
                 s, voice, Fact.SELF_SERVED, at=now, ended_at=now, disposition="callback-requested",
                 wait_s=round((now - voice.arrived_at).total_seconds(), 3))
+            await s.commit()
+        self.scheduler.wake()
+        return cb
+
+    async def after_lost_call(self, contact_id: str) -> Callback | None:
+        """The caller of voice contact ``contact_id`` was waiting for an agent when the
+        Asterisk carrying the call was lost (the contact is closed).  If the tenant calls
+        such callers back (``after_lost_call``) and may dial their number, a callback keeps
+        their place (their time in the queue), first tried ``lost_call_delay_s`` from now;
+        the voice contact's log says which callback, or why none."""
+        now = self.now()
+        async with self._sessions() as s:
+            voice = await contacts_repo.get(s, contact_id)
+            if voice is None or not voice.caller_number:
+                return None
+            if not (await repo.settings(s, voice.tenant_id)).after_lost_call:
+                return None
+            number = voice.caller_number
+            try:
+                cb, _ = await self.request(
+                    voice.tenant_id, phone=number if number.startswith("+") else "+" + number,
+                    when=now + dt.timedelta(seconds=self.config.lost_call_delay_s),
+                    source="lost", attributes=dict(voice.attributes),
+                    place_at=voice.queued_at or voice.arrived_at, session=s)
+            except CcariError as exc:
+                log.info("contact %s: no callback after the lost call: %s", contact_id, exc,
+                         extra=logs.about(contact_id, voice.tenant_id))
+                await contacts_repo.log(s, voice, "callback-refused", now, error=exc.error_id)
+                await s.commit()
+                return None
+            await contacts_repo.log(s, voice, "callback-planned", now, callback=cb.id)
             await s.commit()
         self.scheduler.wake()
         return cb

@@ -32,6 +32,7 @@ from ccari.voice.hold import safe
 from ccari.voice.ports import AdmissionPort
 
 log = logging.getLogger(__name__)
+NODE_LOST = "media-node-lost"  # the disposition of a call whose Asterisk died under it
 
 
 class Endings:
@@ -147,6 +148,27 @@ class Endings:
                     moves.diverted, fact=fact, disposition=disposition), gone=channel_id)
             else:
                 await self._caller_gone(call)
+
+    async def node_lost(self, channel_id: str) -> bool:
+        """The Asterisk that carried the caller's channel died under it (it is gone with
+        every leg): the contact ends as ``media-node-lost``, failed if it waited for an
+        agent (ccari could not keep it; not the caller's abandon), else as it would on a
+        hang-up.  True if the caller was waiting for an agent (queued or offered)."""
+        call = self._calls.by_channel(channel_id)
+        if call is None or channel_id != call.channel_id:
+            return False
+        async with call.lock:
+            waiting = call.phase in ("queued", "offered")
+            log.info("contact %s: lost with its Asterisk (%s)", call.contact_id, call.phase)
+            if call.phase == "connected":
+                await self.finish(call, NODE_LOST, gone=channel_id)
+            elif call.phase in ("ivr", "queued", "offered"):
+                fact = Fact.GAVE_UP if waiting else Fact.CUSTOMER_LEFT
+                await self._follow(call, fact, functools.partial(
+                    moves.diverted, fact=fact, disposition=NODE_LOST), gone=channel_id)
+            else:
+                await self._caller_gone(call)
+            return waiting
 
     async def finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""

@@ -80,8 +80,9 @@ def abandoned(s: Session, contact_id: str, at: dt.datetime) -> Contact | None:
 
 def diverted(s: Session, contact_id: str, at: dt.datetime, fact: Fact,
              disposition: str) -> Contact | None:
-    """The caller left the voice call for another path before an agent took it (a fax
-    machine found by its tones): self-served from the IVR, else it left the queue."""
+    """The call ended for another reason than a hang-up before an agent took it: the
+    caller left for another path (a fax machine found by its tones: self-served from the
+    IVR, else it left the queue), or its Asterisk was lost (``fact`` gave up)."""
     contact = repo.get_sync(s, contact_id)
     if contact is None or not lifecycle.allows(contact.state, fact):
         return None

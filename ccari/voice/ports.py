@@ -71,7 +71,8 @@ class AdmitAll:
 
 
 class IvrCallbacks(Protocol):
-    """The IVR's "call me back" option (``ccari.callbacks``' service)."""
+    """The IVR's "call me back" option, and the callback of a caller lost with the PBX
+    (``ccari.callbacks``' service)."""
 
     async def take_from_ivr(self, channel_id: str, contact_id: str, attributes: dict[str, Any],
                             *, source: str = "ivr") -> bool:
@@ -82,6 +83,11 @@ class IvrCallbacks(Protocol):
 
     async def can_call_back(self, tenant_id: int, number: str) -> bool:
         """Would a callback to ``number`` be accepted now (allowed, none planned already)?"""
+        ...
+
+    async def after_lost_call(self, contact_id: str) -> object:
+        """The caller of ``contact_id`` was waiting for an agent when the Asterisk carrying
+        the call was lost: call them back if the tenant allows it."""
         ...
 
 

@@ -8,6 +8,8 @@ it out through the voice service's public methods:
 =========================  ======================================  =====================
 stored state               Asterisk (and memory)                   step
 =========================  ======================================  =====================
+any                        caller's channel gone, Asterisk started NODE_LOST
+                           since the call came
 any                        caller's channel gone                   CALLER_GONE
 ivr                        caller up, call not in memory           RESTART_TREATMENT
 ivr                        caller up, call in memory               KEEP
@@ -21,6 +23,10 @@ connected                  agent leg gone                          AGENT_GONE
 connected                  agent leg up                            KEEP
 connected                  the agent left her conference (log)     KEEP
 =========================  ======================================  =====================
+
+A call lost with its Asterisk (it died and was started again, or another took its place)
+is not the caller's doing: its contact ends as ``media-node-lost`` (failed if it waited
+for an agent, and that caller is called back when the tenant allows it).
 
 (After a completed consult, "the agent leg" is the consulted party's: the call's other side.)
 
@@ -76,6 +82,7 @@ CONTROL_EVENTS = ("held", "resumed", "muted", "unmuted", *consult_rules.HOLDS,
 class Step(enum.Enum):
     KEEP = "keep"
     CALLER_GONE = "caller-gone"
+    NODE_LOST = "node-lost"
     RESTART_TREATMENT = "restart-treatment"
     RESUME_HOLD = "resume-hold"
     CONNECT = "connect"
@@ -147,12 +154,13 @@ def _given_back(logged: Logged, at: dt.datetime) -> Logged:
 
 
 def decide(state: str, *, in_memory: bool, caller_up: bool, agent_leg: str | None,
-           agent_left: bool = False) -> Step:
+           agent_left: bool = False, before_start: bool = False) -> Step:
     """What one open voice contact needs after a reconnect.  ``agent_leg``: the state
     Asterisk reports for the agent's channel ("Up", "Ringing"...), None if it has none;
-    ``agent_left``: she left her conference to the others (the call goes on)."""
+    ``agent_left``: she left her conference to the others (the call goes on);
+    ``before_start``: the call came before this Asterisk started."""
     if not caller_up:
-        return Step.CALLER_GONE
+        return Step.NODE_LOST if before_start else Step.CALLER_GONE
     if state == State.IVR:
         return Step.KEEP if in_memory else Step.RESTART_TREATMENT
     if state == State.QUEUED:
@@ -172,6 +180,7 @@ async def reconcile(voice: VoiceService) -> None:
     ari = voice.ari
     channels = {c.id: c for c in await ari.list_channels()}
     bridges = {b.id: b for b in await ari.list_bridges()}
+    started = (await ari.info()).startup_time  # a call that came before was lost with it
     async with voice.sessions() as s:
         contacts = await repo.open_contacts(s, voice.node, CALLS)
         settings: dict[int | None, QueueSettings] = {}
@@ -229,11 +238,15 @@ async def reconcile(voice: VoiceService) -> None:
         agent = channels.get(agent_leg or "")
         step = decide(contact.state, in_memory=in_memory, caller_up=contact.channel_id in channels,
                       agent_leg=agent.state if agent is not None else None,
-                      agent_left=agent_left)
+                      agent_left=agent_left,
+                      before_start=started is not None and contact.arrived_at < started)
         if step is not Step.KEEP:
             log.info("reconcile: contact %s (%s): %s", contact.id, contact.state, step.value)
         if step is Step.CALLER_GONE:
             await voice.channel_gone(contact.channel_id or "")
+            continue
+        if step is Step.NODE_LOST:
+            await voice.node_lost(contact.channel_id or "")
             continue
         async with call.lock:
             if step is Step.RESTART_TREATMENT:  # answered again if it was not yet

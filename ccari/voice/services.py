@@ -108,6 +108,7 @@ class VoiceService:
         self._hub = hub
         self._cfg = config
         self._prompts = prompts  # Asterisk's sound prefix of the tenants' own prompts
+        self._callbacks = callbacks
         self._node = node
         self._clock = clock
         self.calls = CallRegistry()
@@ -349,6 +350,17 @@ class VoiceService:
         """The caller's channel left for the dialplan by itself (Asterisk found fax tones on
         it): the voice contact ends with ``disposition``."""
         await self._endings.diverted(channel_id, disposition)
+
+    async def node_lost(self, channel_id: str) -> None:
+        """The Asterisk carrying the caller's channel died under the call (the reconcile
+        found it started since the call came): the contact ends as lost with its media
+        node, and a caller who was waiting for an agent is called back when the tenant
+        allows it."""
+        call = self.calls.by_channel(channel_id)
+        if call is None:
+            return
+        if await self._endings.node_lost(channel_id) and self._callbacks is not None:
+            await self._callbacks.after_lost_call(call.contact_id)
 
     async def finish(self, call: Call, disposition: str, gone: str | None = None) -> None:
         """End a connected call; ``gone`` is the leg that already hung up (not asked again)."""

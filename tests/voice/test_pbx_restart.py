@@ -20,11 +20,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from ccari.app import Runtime, internal_app, runtime
+from ccari.callbacks.models import Callback
 from ccari.config import Config, PbxConfig
 from ccari.pbx import provision, start
 from ccari.pbx.instance import pid_of
 from ccari.pbx.watch import PbxWatch
-from ccari.storage.models import Contact, TrunkCall
+from ccari.storage.models import Contact, ContactEvent, TrunkCall
 from ccari.tenants.pbx import restart_from_db, spec_from_db
 from tests.support.sipp import Sipp, free_port
 from tests.support.waits import eventually
@@ -87,12 +88,12 @@ async def test_killed_asterisk_is_restarted_and_serves_calls_again(
         client: TestClient = await aiohttp_client(internal_app(rt))
         # Nobody is ready: this caller waits in the queue with music when Asterisk dies.
         lost = Sipp("caller_dtmf.xml", env.sip_target, service="15550100", local_ip=CARRIER_IP,
-                    params={"digits": "1", "caller": "15551230007", "hangup_after_ms": 60000},
+                    params={"digits": "1", "caller": "12025550147", "hangup_after_ms": 60000},
                     timeout_s=90)
         await lost.start()
         try:
             async def lost_queued() -> Contact | None:
-                c = await _contact(rt, caller_number="15551230007")
+                c = await _contact(rt, caller_number="12025550147")
                 return c if c is not None and c.state == "queued" else None
 
             queued = await eventually(lost_queued, 20, "the first caller to be queued")
@@ -108,14 +109,24 @@ async def test_killed_asterisk_is_restarted_and_serves_calls_again(
             back_in = time.monotonic() - killed_at
             assert watch.process.pid != old_pid and pid_of(watch.process.paths) == watch.process.pid
 
-            # The reconnect reconciled: the caller lost with the old Asterisk is closed and
-            # its trunk freed.
+            # The reconnect reconciled: the caller lost with the old Asterisk is closed as
+            # lost with it (not abandoned: not the caller's doing), its trunk freed, and
+            # the caller is to be called back, in their place (the demo tenant allows it).
             async def lost_closed() -> Contact | None:
                 c = await _contact(rt, id=queued.id)
-                return c if c is not None and c.state == "abandoned" else None
+                return c if c is not None and c.state == "failed" else None
 
-            await eventually(lost_closed, 10, "reconcile to close the lost caller's contact")
+            closed = await eventually(lost_closed, 10, "reconcile to close the lost contact")
+            assert closed.disposition == "media-node-lost"
             assert await _trunks(rt) == 0
+            async with rt.sessions() as s:
+                callback = await s.scalar(select(Callback).where(Callback.source == "lost"))
+                logged = list(await s.scalars(select(ContactEvent.data).where(
+                    ContactEvent.contact_id == queued.id,
+                    ContactEvent.kind == "callback-planned")))
+            assert callback is not None and callback.phone == "+12025550147"
+            assert callback.status == "pending" and callback.place_at == queued.queued_at
+            assert logged == [{"callback": callback.id}]
         finally:
             await lost.stop(2)  # its Asterisk is gone: nothing to hang up
 

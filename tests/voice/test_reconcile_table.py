@@ -52,6 +52,17 @@ def test_a_call_whose_agent_left_her_conference_goes_on(in_memory: bool,
                   agent_left=True) is Step.CALLER_GONE
 
 
+@pytest.mark.parametrize(("state", "in_memory", "caller_up", "agent"),
+                         list(itertools.product(sorted(LIVE), (True, False), (True, False), AGENT)))
+def test_a_call_that_came_before_asterisk_started_was_lost_with_it(
+        state: State, in_memory: bool, caller_up: bool, agent: str | None) -> None:
+    """Its channel gone, it is the node's loss, not the caller's hang-up; a call still up
+    (the same Asterisk, its clock stepped back) is reconciled as any other."""
+    expected = EXPECTED[(state, in_memory, caller_up, agent)]
+    assert decide(state, in_memory=in_memory, caller_up=caller_up, agent_leg=agent,
+                  before_start=True) is (Step.NODE_LOST if not caller_up else expected)
+
+
 def test_the_table_covers_every_live_state() -> None:
     assert {k[0] for k in EXPECTED} == set(LIVE)
     assert len(EXPECTED) == len(LIVE) * 2 * 2 * len(AGENT)
