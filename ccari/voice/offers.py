@@ -108,9 +108,11 @@ class Offers:
                     formats=",".join(_formats(plan, call)) or None,
                 )
             except AriError as exc:
+                # Asterisk could not place the ring (down, restarting, refusing): her phone
+                # never rang, so it is not her miss; the call waits for the next agent.
                 log.warning("contact %s: ringing agent %s failed: %s", contact.id, agent.id, exc)
                 await self._legs.release(agent_channel)
-                await self.offer_failed(call)
+                await self.offer_failed(call, missed=False)
 
     async def _push_offer(self, call: Call, agent: Agent) -> None:
         async with self._sessions() as s:
@@ -122,10 +124,10 @@ class Offers:
             pop["codec"] = call.codec
         await self._hub.send(agent.id, {"type": "offer", "contact": pop})
 
-    async def offer_failed(self, call: Call) -> None:
-        """Agent did not answer (or could not be rung): the lifecycle's commands for a
-        declined offer: withdraw it from the agent's page, requeue (back in front, the
-        agent not ready)."""
+    async def offer_failed(self, call: Call, *, missed: bool = True) -> None:
+        """Agent did not answer (or could not be rung: not ``missed``): the lifecycle's
+        commands for a declined offer: withdraw it from the agent's page, requeue (back in
+        front; a missed one makes the agent not ready)."""
         async with self._sessions() as s:
             contact = await repo.get(s, call.contact_id)
         self._calls.unlink_agent_channel(call)
@@ -138,7 +140,7 @@ class Offers:
             return
         call.phase = "queued"
         if Command.REQUEUE in commands:
-            await self._queue.offer_failed(contact, missed=True)
+            await self._queue.offer_failed(contact, missed=missed)
             if contact.meta.get("reserved_agent"):
                 await self._unreserve(contact.id)
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ccari.agents import repo as agents_repo
 from ccari.app import Runtime
-from ccari.storage.models import Agent, Contact, Queue
+from ccari.storage.models import Agent, Contact, ContactEvent, Queue
 from tests.support.sipp import Sipp, run_sipp
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 
@@ -109,6 +109,33 @@ async def test_unanswered_offer_requeues_caller_and_sets_agent_not_ready(
     assert (await alice.result()).requests.get("INVITE") == 1
     assert result.requests.get("BYE") == 1
     await eventually(lambda: one_contact_in(ccari, "abandoned"), what="abandon after requeue")
+
+
+async def test_a_ring_asterisk_cannot_place_is_not_the_agents_miss(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    """Asterisk refuses to ring her phone (here: a phone it does not know; as when it is
+    down or restarting): her phone never rang, so she stays ready; the caller waits."""
+    async with ccari.sessions() as s:
+        alice = await agents_repo.by_login(s, "acme", "alice")
+        assert alice is not None
+        alice.phone_username = "acme-nobody"  # no such endpoint in Asterisk
+        await s.commit()
+    await ready(ccari, "alice")
+    call = caller(voice_env, digits="1", hangup_after_ms=5000)
+    await call.start()
+
+    async def declined() -> list[ContactEvent]:
+        async with ccari.sessions() as s:
+            return [e for e in await s.scalars(select(ContactEvent).where(
+                ContactEvent.kind == "queued")) if e.data.get("fact") == "declined"]
+
+    first = (await eventually(declined, what="the failed ring"))[0]
+    assert first.data["declined_by"] == alice.id and first.data["missed"] is False
+    assert ccari.queue.agent_state(alice.id) == "ready"
+    assert (await call.wait()).ok
+    await eventually(lambda: one_contact_in(ccari, "abandoned"), what="the caller hung up")
+    assert ccari.queue.agent_state(alice.id) == "ready"
 
 
 async def test_invalid_digit_reprompts_then_the_next_digit_routes(
