@@ -3,13 +3,14 @@
 ``commands.register("chat.send", handler)``; a handler takes the agent and the message
 and returns a reply (sent back to that page) or None.  Errors of the exception tree become
 ``{"type": "error", "error": <id>, "message": ...}`` for that request, never a dropped socket.
+Several nodes: a command about a call another node carries is run there (:attr:`relay`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ccari import logs
 from ccari.errors import BadRequest, CcariError
@@ -19,9 +20,21 @@ log = logging.getLogger(__name__)
 Command = Callable[[Agent, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
+class Relay(Protocol):
+    """Runs a command on the node it belongs to (``ccari.cluster.commands``)."""
+
+    async def where(self, agent: Agent, message: dict[str, Any]) -> str | None:
+        """The node ``message`` must run on, if not this one."""
+
+    async def run_on(self, node: str, agent: Agent,
+                     message: dict[str, Any]) -> dict[str, Any] | None:
+        """Its reply from ``node`` (its errors raised here)."""
+
+
 class AgentCommands:
     def __init__(self) -> None:
         self._handlers: dict[str, Command] = {}
+        self.relay: Relay | None = None  # several nodes: calls carried by other nodes
 
     def register(self, name: str, handler: Command) -> None:
         if name in self._handlers:
@@ -32,12 +45,18 @@ class AgentCommands:
         """Every message type an agent's page may send, sorted."""
         return tuple(sorted(self._handlers))
 
-    async def run(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
-        """Carry out a command; its errors are raised (the REST API maps them to responses)."""
+    async def run(self, agent: Agent, message: dict[str, Any], *,
+                  here: bool = False) -> dict[str, Any] | None:
+        """Carry out a command; its errors are raised (the REST API maps them to responses).
+        ``here``: on this node, even if it is about a call another node carries."""
         name = message.get("type")
         handler = self._handlers.get(name) if isinstance(name, str) else None
         if handler is None:
             raise BadRequest(f"unknown message type {name!r}", error_id="unknown-message")
+        if not here and self.relay is not None:
+            node = await self.relay.where(agent, message)
+            if node is not None:
+                return await self.relay.run_on(node, agent, message)
         contact_id = message.get("contact_id")
         if isinstance(contact_id, str) and contact_id:  # the lines of this work name it
             with logs.contact(contact_id, agent.tenant_id):

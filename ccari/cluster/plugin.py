@@ -5,7 +5,8 @@ routes this node's contacts as it always did.  Several nodes: the PostgreSQL bus
 routing :class:`~ccari.cluster.leader.Leadership`, and the queue's role
 (:class:`~ccari.cluster.routing.ClusterRole`, attached once): only the leader routes
 (every node's contacts, rebuilt from the database when it is elected), its offers fenced
-by its epoch; the other nodes tell it, over the bus, of contacts that came or went.
+by its epoch; the other nodes tell it, over the bus, of contacts that came or went.  A
+call is rung, and its controls run, on the node whose Asterisk carries it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ccari.cluster.bus import LocalBus
+from ccari.cluster.commands import CommandRelay
 from ccari.cluster.leader import Leadership
 from ccari.cluster.nodes import NodeWatch
 from ccari.cluster.postgres import PgBus, dsn_of
@@ -58,6 +60,10 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
                       check_s=cfg.cluster.leader_check_s)
     watch.start()
     stack.push_async_callback(watch.close)
+    # An agent's call controls reach a call another node's Asterisk carries.
+    relay = CommandRelay(bus, rt.sessions, rt.commands)
+    rt.commands.relay = relay
+    stack.push_async_callback(relay.close)
     log.info("cluster: node %s joined (routing by the leader)", cfg.node)
 
 

@@ -24,12 +24,13 @@ from ccari.config import ClusterConfig, Config, PbxConfig
 from ccari.demo.seed import seed
 from ccari.pbx import PbxProcess, provision, start
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import Contact, Queue
+from ccari.storage.models import Contact, ContactEvent, Queue
 from ccari.tenants.pbx import spec_from_db
 from tests.cluster.conftest import CHECK_S, NODE_TIMEOUT_S, eventually_true
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.sipp import free_port
 from tests.support.waits import eventually
+from tests.voice.calls import rest
 from tests.voice.conftest import PHONE_IP, PHONES, VoiceEnv, pbx_counts
 from tests.voice.test_voice_pbx import caller, phone
 
@@ -169,5 +170,57 @@ async def test_an_agent_who_misses_a_call_on_another_node_is_made_not_ready(
             assert result.ok, result.describe()
             await eventually(lambda: the_contact(a.rt, "abandoned"), what="abandoned")
         assert (await alice_phone.result()).requests.get("INVITE") == 1
+    finally:
+        await alice_page.close()
+
+
+async def test_her_call_controls_reach_the_call_on_the_other_nodes_asterisk(
+        start_calls_node: Any) -> None:
+    """Her page is on a, her call on b's Asterisk: hold and resume from her page are run by
+    b (the caller out of the bridge with music, then back), errors come back as b gave them,
+    and the REST API's controls take the same way."""
+    start_node, seeded = start_calls_node
+    a = await start_node("a")
+    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
+    b = await start_node("b")
+    alice_page = await page(a, seeded, "alice")
+    try:
+        async with phone(b.env, "alice"):
+            call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
+            await call.start()
+            live = (await next_of(alice_page, "connected"))["contact_id"]
+            contact = await eventually(lambda: the_contact(b.rt, "connected"), what="connected")
+            assert b.rt.ari is not None and contact.bridge_id is not None
+
+            async def in_bridge() -> set[str]:
+                assert b.rt.ari is not None
+                return set((await b.rt.ari.get_bridge(contact.bridge_id or "")).channels)
+
+            await alice_page.ws.send_json({"type": "call.hold", "contact_id": live})
+            assert (await next_of(alice_page, "held"))["contact_id"] == live
+            assert contact.channel_id not in await in_bridge()
+            await alice_page.ws.send_json({"type": "call.hold", "contact_id": live})
+            error = await next_of(alice_page, "error")
+            assert (error["error"], error["request"]) == ("call-on-hold", "call.hold")
+            await alice_page.ws.send_json({"type": "call.resume", "contact_id": live})
+            assert (await next_of(alice_page, "resumed"))["contact_id"] == live
+            assert contact.channel_id in await in_bridge()
+            # The same through the REST API of her node.
+            assert await rest(alice_page, live, "hold") == (200, {"type": "held",
+                                                                  "contact_id": live})
+            assert contact.channel_id not in await in_bridge()
+            status, body = await rest(alice_page, live, "hold")
+            assert (status, body["error"]) == (409, "call-on-hold")
+            assert (await rest(alice_page, live, "resume"))[0] == 200
+            assert contact.channel_id in await in_bridge()
+            result = await call.wait()
+            assert result.ok, result.describe()
+            done = await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
+        async with a.rt.sessions() as s:
+            kinds = [e.kind for e in await s.scalars(
+                select(ContactEvent).where(ContactEvent.contact_id == live)
+                .order_by(ContactEvent.id))]
+        assert kinds.count("held") == 2 and kinds.count("resumed") == 2
+        assert done.id == live
     finally:
         await alice_page.close()

@@ -1,0 +1,96 @@
+"""An agent's call control about a call another node carries is run on that node (in-process
+buses joined as the cluster's would be): its reply or its error comes back as if run here,
+other commands stay where they are, and a node that does not answer gives 503."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from ccari.agents import repo as agents_repo
+from ccari.agents.commands import AgentCommands
+from ccari.cluster.bus import LocalBus
+from ccari.cluster.commands import CommandRelay, NodeUnavailable, RemoteError
+from ccari.contacts import repo as contacts_repo
+from ccari.demo.seed import seed
+from ccari.errors import Conflict
+from ccari.storage.models import Agent
+
+NOW = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+
+
+def node_commands(name: str, ran: list[tuple[str, str]]) -> AgentCommands:
+    commands = AgentCommands()
+
+    async def hold(agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        ran.append((name, msg["type"]))
+        return {"type": "held", "contact_id": msg["contact_id"], "on": name}
+
+    async def mute(agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        raise Conflict("the agent is already muted", error_id="call-muted")
+
+    async def send(agent: Agent, msg: dict[str, Any]) -> None:
+        ran.append((name, msg["type"]))
+
+    commands.register("call.hold", hold)
+    commands.register("call.mute", mute)
+    commands.register("chat.send", send)
+    return commands
+
+
+@pytest.fixture
+async def world(sessions: Any, cfg: Any) -> dict[str, Any]:
+    async with sessions() as s:
+        await seed(s, cfg)
+        alice = await agents_repo.by_login(s, "acme", "alice")
+        assert alice is not None
+        made = {}
+        for node, medium in (("a", "voice"), ("b", "voice"), ("b", "chat"), ("c", "voice")):
+            contact = await contacts_repo.create(
+                s, tenant_id=alice.tenant_id, medium=medium, state="connected", node=node,
+                agent_id=alice.id, arrived_at=NOW)
+            made[f"{node}-{medium}"] = contact.id
+        await s.commit()
+    peers: list[LocalBus] = []
+    ran: list[tuple[str, str]] = []
+    relays = {}
+    for name in ("a", "b"):
+        commands = node_commands(name, ran)
+        relays[name] = commands.relay = CommandRelay(LocalBus(name, peers), sessions, commands,
+                                                     timeout_s=0.3)
+        made[f"commands-{name}"] = commands
+    LocalBus("c", peers)  # a node that never answers
+    yield {"alice": alice, "ran": ran, **made}
+    for relay in relays.values():
+        await relay.close()
+
+
+async def test_a_call_control_runs_on_the_node_carrying_the_call(world: dict[str, Any]) -> None:
+    commands, alice = world["commands-a"], world["alice"]
+    reply = await commands.run(alice, {"type": "call.hold", "contact_id": world["b-voice"]})
+    assert reply == {"type": "held", "contact_id": world["b-voice"], "on": "b"}
+    assert world["ran"] == [("b", "call.hold")]
+    with pytest.raises(RemoteError) as raised:
+        await commands.run(alice, {"type": "call.mute", "contact_id": world["b-voice"]})
+    assert (raised.value.status, raised.value.error_id) == (409, "call-muted")
+    # Through the page's dispatch: the error as the page shows any.
+    assert await commands.dispatch(alice, {"type": "call.mute", "contact_id": world["b-voice"]}) \
+        == {"type": "error", "error": "call-muted", "message": "the agent is already muted",
+            "request": "call.mute"}
+
+
+async def test_other_commands_and_this_nodes_calls_stay_here(world: dict[str, Any]) -> None:
+    commands, alice = world["commands-a"], world["alice"]
+    await commands.run(alice, {"type": "call.hold", "contact_id": world["a-voice"]})
+    await commands.run(alice, {"type": "chat.send", "contact_id": world["b-chat"]})
+    assert world["ran"] == [("a", "call.hold"), ("a", "chat.send")]
+
+
+async def test_a_node_that_does_not_answer_gives_503(world: dict[str, Any]) -> None:
+    commands, alice = world["commands-a"], world["alice"]
+    with pytest.raises(NodeUnavailable) as raised:
+        await commands.run(alice, {"type": "call.hold", "contact_id": world["c-voice"]})
+    assert (raised.value.status, raised.value.error_id) == (503, "node-unavailable")
+    assert world["ran"] == []
