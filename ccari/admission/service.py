@@ -181,6 +181,15 @@ class AdmissionService:
                      self.node, removed)
         return removed
 
+    async def release_node(self, node: str) -> int:
+        """Another node died with its calls (several nodes): every trunk it held is freed."""
+        async with self._lock, self._sessions() as s:
+            removed = await repo.delete_stale(s, node, (), None, new_token())
+            await s.commit()
+        if removed:
+            log.info("admission: %d calls of node %s, gone, were released", removed, node)
+        return removed
+
     # ---- deciding ------------------------------------------------------------------------
     async def _admit(self, tenant_id: int, call_id: str, direction: Direction,
                      then: Callable[[Session], T] | None,

@@ -1,4 +1,5 @@
-"""Which nodes are alive, as the routing leader sees them; a dead node's pages forgotten.
+"""Which nodes are alive, as the routing leader sees them; a dead node's pages forgotten and
+its calls closed.
 
 A node is alive while its bus's listening connection is open: that connection carries the
 application name ``ccari:<node>``, and PostgreSQL lists it in ``pg_stat_activity`` for as
@@ -7,12 +8,14 @@ process dies (the kernel closes the socket), within the server's TCP keepalive o
 No heartbeat is written: the connection the node needs anyway to hear offers is its proof
 of life (a node that cannot listen could not take an offer either).
 
-The leader looks every ``check_s``; a node with pages that has been absent for
-``timeout_s`` (a reconnecting listener is not a death) is dead: its page rows are deleted
-(only if it is still absent, in the same statement: a node that came back meanwhile keeps
-what it wrote), every node is told, and the router forgets her page for each of its agents
-who has none left (:meth:`ccari.cluster.routing.ClusterRole.pages_lost`).  A node that comes
-back says again which pages it serves (on every reconnect of its listener, as at start).
+The leader looks every ``check_s`` at the nodes it knows (those with pages, those it has
+seen connected, and, at its first look, those with open calls); one that has been absent
+for ``timeout_s`` (a reconnecting listener is not a death) is dead: its page rows are
+deleted (only if it is still absent, in the same statement: a node that came back
+meanwhile keeps what it wrote), every node is told, and the router forgets her page for
+each of its agents who has none left (:meth:`ccari.cluster.routing.ClusterRole.pages_lost`);
+then its open calls are closed (:mod:`ccari.cluster.lost`).  A node that comes back says
+again which pages it serves (on every reconnect of its listener, as at start).
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from sqlalchemy import distinct, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.contacts.lifecycle import LIVE
+from ccari.routing import CALLS
+from ccari.storage.models import Contact
 from ccari.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,8 @@ _NAME_MAX = 63
 _PRESENT = text("SELECT application_name FROM pg_stat_activity "
                 "WHERE datname = current_database() AND application_name LIKE 'ccari:%'")
 _WITH_PAGES = text("SELECT DISTINCT node FROM cluster_agent_pages")
+_WITH_CALLS = select(distinct(Contact.node)).where(
+    Contact.state.in_([s.value for s in LIVE]), Contact.medium.in_([m.value for m in CALLS]))
 _FORGET = text("DELETE FROM cluster_agent_pages WHERE node = :node AND NOT EXISTS ("
                "SELECT 1 FROM pg_stat_activity "
                "WHERE datname = current_database() AND application_name = :app) "
@@ -49,16 +57,16 @@ def app_name(node: str) -> str:
 
 @dataclass
 class Absences:
-    """Pure: since when each node with pages has been seen without its connection."""
+    """Pure: since when each watched node has been seen without its connection."""
 
     timeout_s: float
     _since: dict[str, float] = field(default_factory=dict)
 
-    def dead(self, now: float, present: Iterable[str], with_pages: Iterable[str],
+    def dead(self, now: float, present: Iterable[str], watched: Iterable[str],
              me: str) -> list[str]:
-        """The nodes with pages absent for ``timeout_s`` or more (never ``me``)."""
+        """The ``watched`` nodes absent for ``timeout_s`` or more (never ``me``)."""
         alive = {app_name(n) for n in present} | {app_name(me)}
-        absent = {n for n in with_pages if app_name(n) not in alive}
+        absent = {n for n in watched if app_name(n) not in alive}
         self._since = {n: self._since.get(n, now) for n in absent}
         return sorted(n for n, since in self._since.items() if now - since >= self.timeout_s)
 
@@ -71,13 +79,17 @@ class NodeWatch:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], node: str, *,
                  leading: Callable[[], bool],
                  forgotten: Callable[[str, list[int]], Awaitable[None]],
+                 calls_lost: Callable[[str], Awaitable[object]],
                  timeout_s: float, check_s: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        """``forgotten(node, agent_ids)``: the dead node's page rows are deleted."""
+        """``forgotten(node, agent_ids)``: the dead node's page rows are deleted;
+        ``calls_lost(node)``: then its calls are closed."""
         self._sessions = sessions
         self._node = node
         self._leading = leading
         self._forgotten = forgotten
+        self._calls_lost = calls_lost
+        self._known: set[str] | None = None  # nodes seen since this node leads (None: none)
         self._check_s = check_s
         self._clock = clock
         self.absences = Absences(timeout_s)
@@ -94,6 +106,7 @@ class NodeWatch:
             await asyncio.sleep(self._check_s)
             if not self._leading():
                 self.absences.reset()
+                self._known = None
                 continue
             try:
                 await self.look()
@@ -104,7 +117,11 @@ class NodeWatch:
         async with self._sessions() as s:
             present = [str(n)[len(PREFIX):] for n in await s.scalars(_PRESENT)]
             with_pages = [str(n) for n in await s.scalars(_WITH_PAGES)]
-        for node in self.absences.dead(self._clock(), present, with_pages, self._node):
+            if self._known is None:  # first look as leader: nodes it never saw may carry calls
+                self._known = {str(n) for n in await s.scalars(_WITH_CALLS)}
+        self._known |= {n for n in present if n != self._node}
+        for node in self.absences.dead(self._clock(), present, self._known | set(with_pages),
+                                       self._node):
             async with self._sessions() as s:
                 agents = sorted({int(a) for a in await s.scalars(
                     _FORGET, {"node": node, "app": app_name(node)})})
@@ -113,3 +130,5 @@ class NodeWatch:
                 log.warning("cluster: node %s is gone; its pages of agents %s forgotten",
                             node, agents)
                 await self._forgotten(node, agents)
+            await self._calls_lost(node)
+            self._known.discard(node)  # (seen again when it comes back)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ccari.cluster.bus import LocalBus
 from ccari.cluster.commands import CommandRelay
 from ccari.cluster.leader import Leadership
+from ccari.cluster.lost import LostCalls
 from ccari.cluster.nodes import NodeWatch
 from ccari.cluster.postgres import PgBus, dsn_of
 from ccari.cluster.routing import ClusterRole
@@ -55,8 +56,11 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     await role.cluster_pages.start()
     stack.push_async_callback(role.cluster_pages.close)
     stack.push_async_callback(leadership.close)
+    lost = LostCalls(rt.sessions, queue, trunks=lambda: rt.admission,
+                     callbacks=lambda: rt.ivr_callbacks)
     watch = NodeWatch(rt.sessions, cfg.node, leading=lambda: leadership.leading,
-                      forgotten=role.pages_lost, timeout_s=cfg.cluster.node_timeout_s,
+                      forgotten=role.pages_lost, calls_lost=lost.node_lost,
+                      timeout_s=cfg.cluster.node_timeout_s,
                       check_s=cfg.cluster.leader_check_s)
     watch.start()
     stack.push_async_callback(watch.close)

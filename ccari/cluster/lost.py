@@ -1,0 +1,101 @@
+"""The calls of a ccari node that died, closed by the routing leader (several nodes).
+
+A node drives its Asterisk's calls alone: when it dies, nobody answers for them (and when its
+box is gone, its Asterisk and the calls went with it).  Once the leader has seen the node
+absent for the node timeout (:mod:`ccari.cluster.nodes`), each of its open calls is closed
+as ``media-node-lost``: failed if it was waiting for an agent (queued, or offered: the offer
+is withdrawn from her page), abandoned from the IVR, completed if connected (its agent
+wraps up); the router forgets it, every trunk the node held is freed, and a caller who was
+waiting is called back when the tenant allows it (``after_lost_call``).  Without this, the
+leader would keep offering a dead node's callers to agents whose phones nobody rings.
+
+A node that was only cut off and comes back (its Asterisk still up) finds those contacts
+closed; its reconcile takes the callers still on the line as new arrivals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from ccari.contacts import lifecycle
+from ccari.contacts import repo as contacts_repo
+from ccari.contacts.executor import Executor
+from ccari.contacts.lifecycle import Fact, State
+from ccari.contacts.queue_core import utc
+from ccari.contacts.services import QueueService
+from ccari.routing import CALLS
+from ccari.storage.models import Contact
+
+log = logging.getLogger(__name__)
+NODE_LOST = "media-node-lost"
+_FACTS = {State.IVR: Fact.CUSTOMER_LEFT, State.QUEUED: Fact.GAVE_UP,
+          State.OFFERED: Fact.GAVE_UP, State.CONNECTED: Fact.ENDED}
+
+
+class Trunks(Protocol):
+    async def release_node(self, node: str) -> int: ...
+
+
+class LostCallbacks(Protocol):
+    async def after_lost_call(self, contact_id: str) -> object: ...
+
+
+class LostCalls:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService, *,
+                 trunks: Callable[[], Trunks | None],
+                 callbacks: Callable[[], LostCallbacks | None],
+                 clock: Callable[[], float] = time.time) -> None:
+        """``trunks`` and ``callbacks``: the admission and callbacks services, once built."""
+        self._sessions = sessions
+        self._queue = queue
+        self._executor = Executor(queue)
+        self._trunks = trunks
+        self._callbacks = callbacks
+        self._clock = clock
+
+    async def node_lost(self, node: str) -> list[str]:
+        """Close the open calls of ``node``; the contacts closed here."""
+        async with self._sessions() as s:
+            calls = await contacts_repo.open_contacts(s, node, [m.value for m in CALLS])
+        closed = [c.id for c in calls if await self._close(c)]
+        trunks = self._trunks()
+        if trunks is not None:
+            await trunks.release_node(node)
+        if closed:
+            log.warning("cluster: node %s is gone; its %d calls closed as %s", node,
+                        len(closed), NODE_LOST)
+        return closed
+
+    async def _close(self, contact: Contact) -> bool:
+        fact = _FACTS.get(State(contact.state))
+        if fact is None:
+            return False
+        now = utc(self._clock())
+        seen = contact.state
+
+        def save(s: Session) -> Contact | None:
+            row = contacts_repo.get_sync(s, contact.id)
+            if row is None or row.state != seen:
+                return None  # moved meanwhile (the node came back and reconciled it)
+            start = row.queued_at or row.arrived_at
+            timing: dict[str, Any] = ({"talk_s": round((now - (row.connected_at or now)).total_seconds(), 3)}
+                      if seen == State.CONNECTED
+                      else {"wait_s": round((now - start).total_seconds(), 3), "agent_id": None})
+            return contacts_repo.apply_sync(s, row, fact, at=now, ended_at=now,
+                                            disposition=NODE_LOST, **timing)
+
+        moved = await self._queue.writes.run(save)
+        if moved is None:
+            return False
+        await self._executor.carry_out(moved, lifecycle.move(seen, fact).commands,
+                                       agent_id=contact.agent_id)
+        callbacks = self._callbacks()
+        if seen in (State.QUEUED, State.OFFERED) and callbacks is not None:
+            await callbacks.after_lost_call(contact.id)
+        return True

@@ -1,0 +1,95 @@
+"""A node that dies with calls: the leader closes them once the node has been absent for the
+node timeout (real PostgreSQL, two nodes).  Without that, the leader would keep a dead
+node's caller offered to an agent whose phone nobody rings, her slot held for ever."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ccari.callbacks.models import Callback
+from ccari.contacts import repo as contacts_repo
+from ccari.storage.models import Contact, TrunkCall
+from ccari.tenants import repo as tenants_repo
+from tests.cluster.conftest import CHECK_S, NODE_TIMEOUT_S, Node, eventually_true
+from tests.cluster.test_dead_node import crash
+from tests.cluster.test_pages_across_nodes import _agent_id
+from tests.support.waits import eventually
+
+
+async def call_on(node: Node, state: str, skill: str, number: str, **fields: Any) -> Contact:
+    """A call of ``node``'s Asterisk as that node saved it, holding a trunk."""
+    now = dt.datetime.now(dt.UTC)
+    async with node.rt.sessions() as s:
+        tenant = await tenants_repo.by_slug(s, "acme")
+        assert tenant is not None
+        contact = await contacts_repo.create(
+            s, tenant_id=tenant.id, medium="voice", state=state, node=node.name,
+            caller_number=number, attributes={"skill": skill}, arrived_at=now - dt.timedelta(
+                seconds=30), queued_at=now - dt.timedelta(seconds=20), **fields)
+        contact.channel_id = f"in-{contact.id}"
+        s.add(TrunkCall(call_id=contact.channel_id, tenant_id=tenant.id, node=node.name,
+                        direction="inbound"))
+        await s.commit()
+    return contact
+
+
+async def state_of(node: Node, contact_id: str) -> Contact | None:
+    async with node.rt.sessions() as s:
+        return await contacts_repo.get(s, contact_id)
+
+
+async def test_a_dead_nodes_calls_are_closed_and_its_waiting_callers_called_back(
+        two_nodes: tuple[Node, Node]) -> None:
+    leader, other = two_nodes
+    alice_id = await _agent_id(leader, "alice")
+    alice = await leader.agent("acme", "alice")  # ready, her page on the leader
+    # On b: a sales caller (offered to alice: b is to ring her), a support caller nobody
+    # takes (bob is away), and a call b had connected to bob.
+    offered = await call_on(other, "queued", "sales", "12025550147")
+    await other.rt.queue.enqueue(offered)  # b tells the leader, which offers it to alice
+
+    async def offered_to_alice() -> bool:
+        row = await state_of(leader, offered.id)
+        return row is not None and row.state == "offered" and row.agent_id == alice_id
+
+    await eventually(offered_to_alice, what="the leader's offer of b's call to alice")
+    waiting = await call_on(other, "queued", "support", "12025550148")
+    await other.rt.queue.enqueue(waiting)
+    bob_id = await _agent_id(leader, "bob")
+    talking = await call_on(other, "connected", "support", "12025550149", agent_id=bob_id,
+                            connected_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10))
+    assert leader.rt.queue.agent_state(alice_id) == "reserved"  # held by the offer
+
+    await crash(other)
+    died = time.monotonic()
+
+    async def closed(contact: Contact, state: str) -> Contact | None:
+        row = await state_of(leader, contact.id)
+        return row if row is not None and row.state == state else None
+
+    lost = await eventually(lambda: closed(offered, "failed"), what="b's offered call closed")
+    assert time.monotonic() - died < NODE_TIMEOUT_S + 5 * CHECK_S + 1.0
+    assert lost.disposition == "media-node-lost" and lost.agent_id is None
+    # Not her miss: alice is free again, ready, no reason; her page drops the offer.
+    await eventually_true(lambda: leader.rt.queue.agent_state(alice_id) == "ready", "alice free")
+    assert leader.rt.queue.agent_reason(alice_id) is None
+    while (msg := await alice.ws.receive_json(timeout=5))["type"] != "withdrawn":
+        pass
+    assert msg["contact_id"] == offered.id
+    also = await eventually(lambda: closed(waiting, "failed"), what="b's waiting call closed")
+    assert also.disposition == "media-node-lost"
+    ended = await eventually(lambda: closed(talking, "completed"), what="b's connected call")
+    assert ended.disposition == "media-node-lost" and ended.talk_s and ended.talk_s >= 10
+    async with leader.rt.sessions() as s:
+        trunks = await s.scalar(select(func.count()).select_from(TrunkCall))
+        callbacks = {c.phone: c for c in await s.scalars(select(Callback))}
+    assert trunks == 0  # every trunk b held is free for the tenant's next calls
+    # The two callers who were waiting are called back (the demo tenant allows it), in their
+    # place; the caller who was talking to bob is not.
+    assert set(callbacks) == {"+12025550147", "+12025550148"}
+    assert all(c.source == "lost" for c in callbacks.values())
+    assert callbacks["+12025550147"].place_at == offered.queued_at
