@@ -26,14 +26,13 @@ from sqlalchemy.orm import Session
 from ccari.contacts import lifecycle
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.executor import Executor
-from ccari.contacts.lifecycle import Fact, State
+from ccari.contacts.lifecycle import NODE_LOST, Fact, State
 from ccari.contacts.queue_core import utc
 from ccari.contacts.services import QueueService
 from ccari.routing import CALLS
 from ccari.storage.models import Contact
 
 log = logging.getLogger(__name__)
-NODE_LOST = "media-node-lost"
 _FACTS = {State.IVR: Fact.CUSTOMER_LEFT, State.QUEUED: Fact.GAVE_UP,
           State.OFFERED: Fact.GAVE_UP, State.CONNECTED: Fact.ENDED}
 

@@ -105,6 +105,9 @@ TRANSITIONS: Mapping[State, Mapping[Fact, State]] = {
     _S.FAILED: {},
 }
 
+# The disposition of a call whose Asterisk, or whose ccari node, was lost under it.
+NODE_LOST = "media-node-lost"
+
 # Being handled on a node now (what a restarted node reconciles).
 LIVE: frozenset[State] = frozenset({State.IVR, State.QUEUED, State.OFFERED, State.CONNECTED})
 # Waiting for an agent (what the router holds).

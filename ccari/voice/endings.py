@@ -21,7 +21,7 @@ from ccari.ari import AriClient
 from ccari.ari.errors import AriNotFound
 from ccari.ari.rest import HangupReason
 from ccari.contacts import lifecycle
-from ccari.contacts.lifecycle import Command, Fact
+from ccari.contacts.lifecycle import NODE_LOST, Command, Fact
 from ccari.contacts.services import QueueService
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import DATABASE_DOWN
@@ -32,7 +32,6 @@ from ccari.voice.hold import safe
 from ccari.voice.ports import AdmissionPort
 
 log = logging.getLogger(__name__)
-NODE_LOST = "media-node-lost"  # the disposition of a call whose Asterisk died under it
 
 
 class Endings:
