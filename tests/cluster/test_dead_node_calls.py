@@ -93,3 +93,38 @@ async def test_a_dead_nodes_calls_are_closed_and_its_waiting_callers_called_back
     assert set(callbacks) == {"+12025550147", "+12025550148"}
     assert all(c.source == "lost" for c in callbacks.values())
     assert callbacks["+12025550147"].place_at == offered.queued_at
+
+
+class Rings:
+    """Stands in for the voice ACD of a node without a PBX: records what it is asked to ring."""
+
+    def __init__(self) -> None:
+        self.rung: list[tuple[str, int]] = []
+
+    async def deliver(self, contact: Contact, agent: Any) -> None:
+        self.rung.append((contact.id, agent.id))
+
+
+async def test_a_ring_whose_message_was_lost_is_rung_once_the_bus_is_back(
+        two_nodes: tuple[Node, Node]) -> None:
+    """b's listener missed the leader's "ring" (PostgreSQL drops notifications to a
+    connection that is away): when b listens again it rings the offers of its calls."""
+    leader, other = two_nodes
+    rings = Rings()
+    other.rt.queue.register("voice", rings)
+    handlers = other.rt.bus._handlers._by_topic["calls"]  # type: ignore[attr-defined]
+    dropped: list[dict[str, Any]] = []
+
+    async def lost(payload: dict[str, Any]) -> None:
+        dropped.append(payload)
+
+    handlers[:] = [lost]  # b hears no ring until its listener is back
+    alice_id = await _agent_id(leader, "alice")
+    await leader.agent("acme", "alice")
+    call = await call_on(other, "queued", "sales", "12025550147")
+    await other.rt.queue.enqueue(call)
+    await eventually_true(lambda: bool(dropped), "the ring b did not hear")
+    assert rings.rung == []
+    await other.rt.bus._handlers.resync()  # type: ignore[attr-defined]  # as a reconnect does
+    await eventually_true(lambda: bool(rings.rung), "b rings what it missed")
+    assert rings.rung == [(call.id, alice_id)]
