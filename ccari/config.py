@@ -350,6 +350,39 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class EdgeConfig:
+    """The SIP edge (ccari.edge): Kamailio's dispatcher spreading carrier calls over the
+    Asterisk nodes by relative weight, the weights kept by the routing leader."""
+
+    # On: a node that carries calls registers its Asterisk as a destination at start, and
+    # the routing leader keeps every destination's weight.  Needs a postgresql database.url
+    # (Kamailio reads its destinations there).
+    enabled: bool = False
+    # Where Kamailio takes the carrier's calls (udp:<ip>:<port>); it sends to the Asterisk
+    # nodes from this address too, so its IP must be in every node's pbx.carrier_match.
+    listen: str = "udp:127.0.0.2:5080"
+    # The carriers' addresses (CIDR): a new call from anywhere else is refused (403) at the
+    # edge, since every node takes what comes from the edge as the carrier's.
+    carriers: tuple[str, ...] = ("127.0.0.0/8",)
+    # Kamailio's JSON-RPC (xhttp on a TCP port of its own, without authentication: loopback,
+    # or an address only the ccari nodes reach: the routing leader, any node, calls it).
+    rpc_url: str = "http://127.0.0.1:5081/RPC"
+    # How Kamailio reaches this node's Asterisk (sip:<host>:<port>); empty:
+    # sip:<pbx.host>:<pbx.sip_port> (Kamailio on the same box).
+    destination: str = ""
+    # Every destination is sent OPTIONS this often (seconds); one that does not answer
+    # within timeout_ms is used no more until it answers again (inactive within about
+    # twice probe_s).  A new call a node does not answer within timeout_ms goes to the next.
+    probe_s: int = 2
+    timeout_ms: int = 1000
+    # How often the routing leader recomputes the weights from the calls each node carries.
+    update_s: float = 2.0
+    # The calls this node's Asterisk takes at most (registered with its destination): a
+    # node carrying none gets weight 100, a full one weight 1.
+    node_capacity: int = 30
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "var"
     log_level: str = "INFO"
@@ -375,6 +408,7 @@ class Config:
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
     crm: CrmConfig = field(default_factory=CrmConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
 
     @property
     def state_path(self) -> Path:
@@ -507,6 +541,7 @@ def validate(cfg: Config) -> None:
     if cfg.crm.import_max_bytes < 1:
         raise ConfigError("crm.import_max_bytes: at least 1")
     _validate_callbacks(cfg.callbacks)
+    _validate_edge(cfg.edge, cfg.database.url)
     _validate_security(cfg.security)
     _validate_wallboard(cfg.wallboard)
     st = cfg.sites
@@ -547,6 +582,33 @@ def _validate_callbacks(c: CallbacksConfig) -> None:
             raise ConfigError(f"callbacks.{name}_burst / {name}_every_s must be positive")
     if c.prompt_plays < 1 or c.confirm_timeout_s <= 0 or c.defer_s <= 0:
         raise ConfigError("callbacks.prompt_plays, confirm_timeout_s and defer_s must be positive")
+
+
+_EDGE_LISTEN = re.compile(r"^udp:[0-9.]+:[0-9]{1,5}$")
+_EDGE_RPC = re.compile(r"^http://[0-9.]+:[0-9]{1,5}/[A-Za-z0-9/_-]*$")
+_EDGE_DESTINATION = re.compile(r"^sip:[A-Za-z0-9.\-]+:[0-9]{1,5}$")
+
+
+def _validate_edge(c: EdgeConfig, database_url: str) -> None:
+    if c.enabled and not database_url.startswith("postgresql"):
+        raise ConfigError("edge.enabled needs a postgresql database.url")
+    if not _EDGE_LISTEN.match(c.listen):
+        raise ConfigError("edge.listen must be udp:<ip>:<port>")
+    if not _EDGE_RPC.match(c.rpc_url):
+        raise ConfigError("edge.rpc_url must be http://<ip>:<port>/<path>")
+    for net in c.carriers:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"edge.carriers: {net!r} is not a network") from None
+    if not c.carriers:
+        raise ConfigError("edge.carriers: at least one network (the carriers' addresses)")
+    if c.destination and not _EDGE_DESTINATION.match(c.destination):
+        raise ConfigError("edge.destination must be sip:<host>:<port>")
+    if not 1 <= c.probe_s <= 60 or not 100 <= c.timeout_ms < 1000 * c.probe_s:
+        raise ConfigError("edge.probe_s: 1 to 60 s; edge.timeout_ms: 100 ms to below probe_s")
+    if c.update_s <= 0 or c.node_capacity < 1:
+        raise ConfigError("edge.update_s must be positive, edge.node_capacity at least 1")
 
 
 def _validate_wallboard(c: WallboardConfig) -> None:

@@ -5,6 +5,7 @@ from ccari.chat import models as chat_models
 from ccari.cluster import models as cluster_models
 from ccari.cobrowse import models as cobrowse_models
 from ccari.crm import models as crm_models
+from ccari.edge import models as edge_models
 from ccari.email import models as email_models
 from ccari.fax import models as fax_models
 from ccari.provisioning import models as provisioning_models
@@ -15,6 +16,6 @@ from ccari.voicemail import models as voicemail_models
 
 __all__ = [
     "Base", "callbacks_models", "chat_models", "cluster_models", "cobrowse_models", "crm_models",
-    "email_models", "fax_models", "provisioning_models", "public_models", "recording_models",
+    "edge_models", "email_models", "fax_models", "provisioning_models", "public_models", "recording_models",
     "voicemail_models",
 ]
