@@ -7,6 +7,7 @@
     ccari pbx ...    the PBX commands (provision, start, stop, status, render)
     ccari pbx-sync   re-render the PBX config from the database and reload it
     ccari admin ...  provisioning: tenants, numbers, agents, menus (see `ccari admin --help`)
+    ccari edge ...   the SIP edge: render Kamailio's config (see `ccari edge --help`)
 """
 
 from __future__ import annotations
@@ -108,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     admin = sub.add_parser("admin", help="provisioning (see `ccari admin --help`)",
                            add_help=False)
     admin.add_argument("args", nargs=argparse.REMAINDER)
+    edge = sub.add_parser("edge", help="the SIP edge (see `ccari edge --help`)", add_help=False)
+    edge.add_argument("args", nargs=argparse.REMAINDER)
     ns, extra = parser.parse_known_args(argv)
-    if ns.command == "admin":  # its own options (``--no-sync``, ``--help``) come first
+    if ns.command in ("admin", "edge"):  # its own options (``--no-sync``, ``--help``) come first
         ns.args = extra + ns.args
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -138,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             from ccari.provisioning.cli import main as admin_main
 
             return asyncio.run(admin_main(cfg, ns.args))
+        if ns.command == "edge":
+            from ccari.edge.cli import main as edge_main
+
+            return edge_main(cfg, ns.args)
         if ns.command == "serve":
             asyncio.run(serve(cfg, with_pbx=not ns.no_pbx))
         if ns.command == "run":

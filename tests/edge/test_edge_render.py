@@ -1,0 +1,92 @@
+"""Kamailio's configuration rendered from ``[edge]``, checked by Kamailio itself, and the
+settings that cannot make one refused at start-up."""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ccari.__main__ import main
+from ccari.config import Config, DatabaseConfig, EdgeConfig, load
+from ccari.edge.render import EdgeRenderError, kamailio_db_url, render_text, write
+from ccari.errors import ConfigError
+from tests.support.kamailio import check_config
+
+PG = "postgresql+asyncpg://ccari:s3cret@db.example:5433/ccari"
+
+
+def edge_config(**changes: object) -> Config:
+    return Config(database=DatabaseConfig(url=PG),
+                  edge=replace(EdgeConfig(enabled=True), **changes))  # type: ignore[arg-type]
+
+
+def test_the_rendered_config_is_what_kamailio_takes(tmp_path: Path) -> None:
+    path = write(edge_config(probe_s=3, timeout_ms=800, carriers=("127.0.0.0/8", "10.1.0.0/16")),
+                 tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the database password is in it
+    text = path.read_text()
+    for line in ('listen=udp:127.0.0.2:5080', 'listen=tcp:127.0.0.1:5081',
+                 'version_table="edge_version"',
+                 'modparam("dispatcher", "table_name", "edge_dispatcher")',
+                 'modparam("dispatcher", "db_url", "postgres://ccari:s3cret@db.example:5433/ccari")',
+                 'modparam("dispatcher", "ds_ping_interval", 3)',
+                 'modparam("dispatcher", "ds_probing_mode", 1)',
+                 'modparam("tm", "fr_timer", 800)',
+                 'ds_select_dst("1", "11")', 'record_route();', 'loose_route()',
+                 'ds_next_dst()', 'ds_mark_dst("ip")', 'send_reply("503"',
+                 'jsonrpc_dispatch();', 'is_in_subnet("$si", "127.0.0.0/8,10.1.0.0/16")'):
+        assert line in text, line
+    result = check_config(path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_database_url_as_kamailio_takes_it() -> None:
+    assert kamailio_db_url("postgresql+asyncpg://ccari@127.0.0.1:5432/t1") == \
+        "postgres://ccari@127.0.0.1:5432/t1"
+    assert kamailio_db_url("postgresql+asyncpg://u:p%40ss@h/db") == "postgres://u:p%40ss@h:5432/db"
+    with pytest.raises(EdgeRenderError):
+        kamailio_db_url("sqlite+aiosqlite:///var/ccari.db")
+
+
+def test_listen_and_rpc_on_one_port_are_refused() -> None:
+    with pytest.raises(EdgeRenderError):
+        render_text(EdgeConfig(listen="udp:127.0.0.1:5081", rpc_url="http://127.0.0.1:5081/RPC"),
+                    PG)
+
+
+def test_ccari_edge_render_writes_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "ccari.toml"
+    conf.write_text(f'state_dir = "{tmp_path}/var"\n[database]\nurl = "{PG}"\n'
+                    '[edge]\nenabled = true\nlisten = "udp:10.0.0.5:5060"\n')
+    monkeypatch.delenv("CCARI_CONFIG", raising=False)
+    assert main(["--config", str(conf), "edge", "render", "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "kamailio.cfg").read_text()
+    assert "listen=udp:10.0.0.5:5060" in text and "sip:edge@10.0.0.5" in text
+    assert "kamailio -DD -E -f" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("env", "error"), [
+    ({"CCARI_EDGE_ENABLED": "1"}, "needs a postgresql"),
+    ({"CCARI_EDGE_LISTEN": "tcp:127.0.0.2:5080"}, "edge.listen"),
+    ({"CCARI_EDGE_RPC_URL": "https://127.0.0.1:5081/RPC"}, "edge.rpc_url"),
+    ({"CCARI_EDGE_DESTINATION": "10.0.0.7:5060"}, "edge.destination"),
+    ({"CCARI_EDGE_PROBE_S": "0"}, "edge.probe_s"),
+    ({"CCARI_EDGE_PROBE_S": "1", "CCARI_EDGE_TIMEOUT_MS": "1000"}, "below probe_s"),
+    ({"CCARI_EDGE_NODE_CAPACITY": "0"}, "node_capacity"),
+    ({"CCARI_EDGE_CARRIERS": "10.0.0.0/33"}, "edge.carriers"),
+])
+def test_edge_settings_that_cannot_work_are_refused(env: dict[str, str], error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        load(None, env=env)
+
+
+def test_edge_settings_from_the_environment() -> None:
+    cfg = load(None, env={"CCARI_DATABASE_URL": PG, "CCARI_EDGE_ENABLED": "yes",
+                          "CCARI_EDGE_DESTINATION": "sip:10.0.0.7:5060",
+                          "CCARI_EDGE_NODE_CAPACITY": "60"})
+    assert cfg.edge.enabled and cfg.edge.destination == "sip:10.0.0.7:5060"
+    assert cfg.edge.node_capacity == 60
