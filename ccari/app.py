@@ -52,6 +52,7 @@ from ccari.config import Config
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
 from ccari.crm import plugin as crm_plugin
+from ccari.edge import plugin as edge_plugin
 from ccari.email import plugin as email_plugin
 from ccari.fax import plugin as fax_plugin
 from ccari.metrics import Metrics
@@ -93,7 +94,7 @@ PLUGINS = (cluster_plugin, admin_plugin, agents_plugin, supervisor_plugin, admis
            chat_plugin, email_plugin, callbacks_plugin, cobrowse_plugin, crm_plugin,
            voicemail_plugin, provisioning_plugin, security_plugin, wallboard_plugin,
            speech_plugin, recording_plugin, fax_plugin, reports_plugin, talk_plugin,
-           sites_plugin)
+           sites_plugin, edge_plugin)
 
 
 def load_or_create_secrets(state_dir: Path) -> dict[str, str]:
