@@ -69,6 +69,15 @@ def test_ccari_edge_render_writes_the_config(tmp_path: Path, capsys: pytest.Capt
     assert "kamailio -DD -E -f" in capsys.readouterr().out
 
 
+def test_ccari_edge_render_without_postgresql_says_why(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CCARI_CONFIG", raising=False)
+    monkeypatch.setenv("CCARI_STATE_DIR", str(tmp_path / "var"))
+    assert main(["edge", "render", "--out", str(tmp_path / "out")]) == 2
+    assert "needs a postgresql database.url" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("env", "error"), [
     ({"CCARI_EDGE_ENABLED": "1"}, "needs a postgresql"),
     ({"CCARI_EDGE_LISTEN": "tcp:127.0.0.2:5080"}, "edge.listen"),
