@@ -39,7 +39,8 @@ from tests.support.waits import eventually
 EDGE_IP = "127.0.0.2"  # the edge's address: the carrier address the nodes identify
 NODE_IP = "127.0.0.1"
 CARRIER_IP = "127.0.0.1"  # where the tests' carrier (SIPp) calls from
-NUMBER = "15550177"  # answered on both nodes
+NUMBER = "15550177"  # answered on both nodes, held until the caller hangs up
+SHORT_NUMBER = "15550178"  # answered, hung up by the node after 0.2 s
 PROBE_S = 1
 TIMEOUT_MS = 500
 
@@ -58,7 +59,9 @@ class MediaNode:
 
     def start(self) -> None:
         self.proc = start(self.spec)
-        for line in (f"{NUMBER},1,Answer()", f"{NUMBER},2,Wait(60)", f"{NUMBER},3,Hangup()"):
+        for line in (f"{NUMBER},1,Answer()", f"{NUMBER},2,Wait(60)", f"{NUMBER},3,Hangup()",
+                     f"{SHORT_NUMBER},1,Answer()", f"{SHORT_NUMBER},2,Wait(0.2)",
+                     f"{SHORT_NUMBER},3,Hangup()"):
             self.proc.rx(f"dialplan add extension {line} into from-carrier")
 
     def stop(self) -> None:

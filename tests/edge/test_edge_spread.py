@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.edge.conftest import NUMBER, Edge, MediaNode
+from tests.edge.conftest import NUMBER, SHORT_NUMBER, Edge, MediaNode
 from tests.support.sipp import run_sipp
 from tests.support.waits import eventually
 
@@ -36,3 +36,14 @@ async def test_calls_land_on_both_nodes_in_proportion_to_their_weights(
     print(f"weights 80/20: {on_a} calls on a, {on_b} on b")
     assert on_a + on_b == 100
     assert 65 <= on_a <= 92, (on_a, on_b)
+
+
+async def test_the_nodes_in_dialog_requests_reach_the_caller_through_the_edge(
+        nodes: tuple[MediaNode, MediaNode], edge: Edge) -> None:
+    """The node hangs up: its BYE follows the edge's Record-Route back to the caller."""
+    a, b = nodes
+    await edge.set_weights({a: 50, b: 50})
+    result = await run_sipp("edge_caller_hungup.xml", edge.target, service=SHORT_NUMBER,
+                            calls=6, rate=10, timeout_s=20)
+    assert result.ok and result.successful == 6, result.describe()
+    assert result.requests.get("BYE") == 6
