@@ -69,7 +69,7 @@ def render_text(edge: EdgeConfig, database_url: str, *, root: Path | None = None
         rpc_host=rpc.host, rpc_port=rpc.port, rpc_path=rpc.path,
         db_url=kamailio_db_url(database_url), table=DISPATCHER_TABLE,
         version_table=VERSION_TABLE, setid=SET_ID, probe_s=edge.probe_s,
-        timeout_ms=edge.timeout_ms, ring_timeout_ms=120_000, children=children,
+        timeout_ms=edge.timeout_ms, ring_timeout_ms=120_000, dialog_timeout_ms=5000, children=children,
         log_level=log_level)
 
 
