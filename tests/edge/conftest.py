@@ -41,6 +41,7 @@ NODE_IP = "127.0.0.1"
 CARRIER_IP = "127.0.0.1"  # where the tests' carrier (SIPp) calls from
 NUMBER = "15550177"  # answered on both nodes, held until the caller hangs up
 SHORT_NUMBER = "15550178"  # answered, hung up by the node after 0.2 s
+REFUSED_ON_A = "15550179"  # node a refuses it with 503 (congestion), node b answers
 PROBE_S = 1
 TIMEOUT_MS = 500
 
@@ -61,7 +62,9 @@ class MediaNode:
         self.proc = start(self.spec)
         for line in (f"{NUMBER},1,Answer()", f"{NUMBER},2,Wait(60)", f"{NUMBER},3,Hangup()",
                      f"{SHORT_NUMBER},1,Answer()", f"{SHORT_NUMBER},2,Wait(0.2)",
-                     f"{SHORT_NUMBER},3,Hangup()"):
+                     f"{SHORT_NUMBER},3,Hangup()",
+                     *((f"{REFUSED_ON_A},1,Hangup(34)",) if self.name == "a" else
+                       (f"{REFUSED_ON_A},1,Answer()", f"{REFUSED_ON_A},2,Wait(60)"))):
             self.proc.rx(f"dialplan add extension {line} into from-carrier")
 
     def stop(self) -> None:

@@ -10,7 +10,15 @@ import time
 from ccari.edge.keeper import WeightKeeper
 from ccari.edge.models import EdgeDestination
 from ccari.edge.repo import SET_ID
-from tests.edge.conftest import NUMBER, PROBE_S, TIMEOUT_MS, Edge, MediaNode, carrying
+from tests.edge.conftest import (
+    NUMBER,
+    PROBE_S,
+    REFUSED_ON_A,
+    TIMEOUT_MS,
+    Edge,
+    MediaNode,
+    carrying,
+)
 from tests.edge.test_edge_spread import call_through, landed
 from tests.support.sipp import free_port, run_sipp
 from tests.support.waits import eventually
@@ -102,3 +110,17 @@ async def test_a_call_from_elsewhere_than_the_carriers_is_refused_at_the_edge(ed
     result = await run_sipp("caller_status.xml", edge.target, service=NUMBER, calls=1,
                             local_ip="127.0.0.3", params={"status": 403}, timeout_s=20)
     assert result.ok and result.responses.get(403) == 1, result.describe()
+
+
+async def test_a_call_a_node_refuses_with_5xx_goes_to_the_next_node(
+        nodes: tuple[MediaNode, MediaNode], edge: Edge) -> None:
+    a, b = nodes
+    await edge.set_weights({a: 100, b: 1})
+    before = (await a.processed(), await b.processed())
+    result = await run_sipp("edge_caller.xml", edge.target, service=REFUSED_ON_A, calls=10,
+                            rate=10, params={"hold_ms": 100}, timeout_s=20)
+    assert result.ok and result.successful == 10 and 503 not in result.responses, \
+        result.describe()
+    on_a, on_b = await landed(nodes, before)
+    assert on_b == 10 and on_a >= 8, (on_a, on_b)  # a refused (nearly) all first
+    assert all(d.active for d in await edge.destinations())  # a 503 is no outage
