@@ -28,7 +28,16 @@ from ccari.edge.models import EdgeDestination
 from ccari.edge.render import write
 from ccari.edge.rpc import KamailioRpc, LiveDestination
 from ccari.edge.weights import WEIGHT
-from ccari.pbx import PbxProcess, PbxSpec, Ports, Trunk, load_or_create_secrets, provision, start
+from ccari.pbx import (
+    PbxProcess,
+    PbxSpec,
+    Ports,
+    StartError,
+    Trunk,
+    load_or_create_secrets,
+    provision,
+    start,
+)
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.storage.models import Tenant, TrunkCall
 from tests.conftest import _fresh_pg_db
@@ -105,18 +114,32 @@ def _node(name: str, state_dir: Path, rtp_start: int) -> MediaNode:
         ami_secret=creds["ami_secret"], ports=ports, trunks=(Trunk("carrier", (EDGE_IP,)),)))
 
 
+def _started(name: str, state_dir: Path, rtp_start: int) -> MediaNode:
+    """A node started on free ports (picked again if another process took one meanwhile)."""
+    for attempt in range(3):
+        node = _node(name, state_dir, rtp_start)
+        try:
+            node.start()
+            return node
+        except StartError as exc:
+            if attempt == 2 or "is taken" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def media_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MediaNode, MediaNode]]:
     provision()
-    a = _node("a", tmp_path_factory.mktemp("edge-a"), 31000)
-    b = _node("b", tmp_path_factory.mktemp("edge-b"), 32000)
+    # RTP below the kernel's ephemeral ports (32768 up), where free_port picks the others.
+    a = _started("a", tmp_path_factory.mktemp("edge-a"), 30000)
     try:
-        a.start()
-        b.start()
-        yield a, b
+        b = _started("b", tmp_path_factory.mktemp("edge-b"), 31000)
+        try:
+            yield a, b
+        finally:
+            b.stop()
     finally:
         a.stop()
-        b.stop()
 
 
 def _idle(node: MediaNode) -> bool:

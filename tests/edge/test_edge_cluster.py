@@ -62,12 +62,12 @@ async def test_only_the_routing_leader_keeps_the_weights_and_the_next_one_takes_
             async with runtime(edge_node(tmp_path, edge_url, "b", port_b), with_pbx=False) as b:
                 await carrying(sessions, {"a": 8})
 
-                async def a_updated() -> bool:
-                    return (await weights())["a"] == "rweight=20;capacity=10"
+                async def a_updated() -> bool:  # written, then Kamailio reloaded
+                    return ((await weights())["a"] == "rweight=20;capacity=10"
+                            and kam_a.methods().count("dispatcher.reload") == 2)
 
-                await eventually(a_updated, 10, "the leader's new weight")
+                await eventually(a_updated, 10, "the leader's new weight, reloaded")
                 assert not leads(b) and kam_b.calls == []  # a follower writes nothing
-                assert kam_a.methods().count("dispatcher.reload") == 2
 
                 await node_a.aclose()  # the leader stops: b leads, reloads, keeps the weights
                 await carrying(sessions, {"a": 10})
