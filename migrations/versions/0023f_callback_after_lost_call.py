@@ -1,7 +1,7 @@
 """callback settings: call back the callers who were waiting when their media node was lost
 
 Revision ID: 0023f
-Revises: 0021f
+Revises: 0022f
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023f"
-down_revision = "0021f"
+down_revision = "0022f"
 branch_labels = None
 depends_on = None
 
