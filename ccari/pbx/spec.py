@@ -120,6 +120,9 @@ class PbxSpec:
     # SIP over TLS for agents' phones (``Phone.tls``): the transport's port (0: none) and its
     # PEM certificate and key, written next to the configuration.
     tls: TlsSpec | None = None
+    # Asterisk's systemname, the prefix of every channel's unique id ("" none): several
+    # Asterisk nodes sharing one ccari database must not give two calls the same id.
+    system_name: str = ""
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -148,6 +151,8 @@ def validate(spec: PbxSpec) -> None:
     """Raise :class:`SpecError` naming the first value that cannot go into a config file."""
     _check(_SLUG, spec.instance, "instance name")
     _check(_NAME, spec.app_name, "ARI app name")
+    if spec.system_name:
+        _check(_SLUG, spec.system_name.lower(), "system name")
     _check(_NAME, spec.ari_user, "ARI user")
     _check(_NAME, spec.ami_user, "AMI user")
     _check(_SECRET, spec.ari_password, "ARI password")

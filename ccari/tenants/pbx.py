@@ -63,6 +63,8 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         numbers=tuple(Number(n.did, t.slug, fax=n.purpose == "fax") for n, t in numbers),
         web_key=web_key(p.ari_password) if p.ari_password else None,
         tls=tls,
+        # Several nodes, each with its Asterisk, share the database: ids unique across them.
+        system_name=cfg.node if cfg.cluster.enabled else "",
     )
 
 

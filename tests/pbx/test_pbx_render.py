@@ -63,6 +63,17 @@ def test_rendering_is_deterministic() -> None:
     assert render_texts(make_spec(), DIRS) == render_texts(make_spec(), DIRS)
 
 
+def test_a_node_of_several_prefixes_its_channel_ids_with_its_name() -> None:
+    """Two Asterisk nodes sharing one database would both call their first call
+    ``<time>.0``: a system name makes the ids differ."""
+    options = dict(sections(render_texts(make_spec(system_name="node2"), DIRS)["asterisk.conf"]))
+    assert options["options"]["systemname"] == ["node2"]
+    assert "systemname" not in dict(sections(render_texts(make_spec(), DIRS)["asterisk.conf"]))[
+        "options"]
+    with pytest.raises(SpecError):
+        render_texts(make_spec(system_name="node 2;x"), DIRS)
+
+
 def test_carrier_identified_by_ip_into_from_carrier(texts: dict[str, str]) -> None:
     pjsip = texts["ccari-pjsip.conf"]
     identify = objects(pjsip, "identify")["carrier"]
