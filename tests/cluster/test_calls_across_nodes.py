@@ -101,6 +101,21 @@ async def page(node: CallsNode, seeded: dict[str, Any], user: str) -> AgentPage:
     return opened
 
 
+@pytest.fixture
+async def two_nodes_alice_on_a(start_calls_node: Any,
+                               ) -> AsyncIterator[tuple[CallsNode, CallsNode, AgentPage]]:
+    """Nodes a (the leader: started first) and b, alice ready with her page on a."""
+    start_node, seeded = start_calls_node
+    a = await start_node("a")
+    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
+    b = await start_node("b")
+    alice_page = await page(a, seeded, "alice")
+    try:
+        yield a, b, alice_page
+    finally:
+        await alice_page.close()
+
+
 async def next_of(opened: AgentPage, kind: str) -> dict[str, Any]:
     while True:
         msg = await opened.ws.receive_json(timeout=20)
@@ -115,112 +130,90 @@ async def the_contact(rt: Runtime, state: str) -> Contact | None:
 
 
 async def test_a_call_on_the_followers_asterisk_rings_the_agent_from_there(
-        start_calls_node: Any) -> None:
-    start_node, seeded = start_calls_node
-    a = await start_node("a")
-    assert a.rt.leadership is not None
-    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
-    b = await start_node("b")
-    alice_page = await page(a, seeded, "alice")  # her page on the leader's node
-    try:
-        async with phone(b.env, "alice") as alice_phone:
-            call = caller(b.env, digits="1", hangup_after_ms=6000, caller="15550199")
-            await call.start()
-            offer = await next_of(alice_page, "offer")
-            connected = await eventually(lambda: the_contact(b.rt, "connected"),
-                                         what="the call connected")
-            assert connected.node == "b" and connected.agent_id is not None
-            assert offer["contact"]["id"] == connected.id
-            # The agent's leg is on b's Asterisk, bridged there; a's carries nothing.
-            assert await asyncio.to_thread(pbx_counts, b.pbx) == (2, 1)
-            assert await asyncio.to_thread(pbx_counts, a.pbx) == (0, 0)
-            assert (await next_of(alice_page, "connected"))["contact_id"] == connected.id
-            result = await call.wait()
-            assert result.ok, result.describe()
-            done = await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
-        rung = await alice_phone.result()
-        assert rung.requests.get("INVITE") == 1, rung.describe()
-        assert done.agent_id == connected.agent_id and done.disposition == "caller-hangup"
-    finally:
-        await alice_page.close()
+        two_nodes_alice_on_a: tuple[CallsNode, CallsNode, AgentPage]) -> None:
+    a, b, alice_page = two_nodes_alice_on_a
+    async with phone(b.env, "alice") as alice_phone:
+        call = caller(b.env, digits="1", hangup_after_ms=6000, caller="15550199")
+        await call.start()
+        offer = await next_of(alice_page, "offer")
+        connected = await eventually(lambda: the_contact(b.rt, "connected"),
+                                     what="the call connected")
+        assert connected.node == "b" and connected.agent_id is not None
+        assert offer["contact"]["id"] == connected.id
+        # The agent's leg is on b's Asterisk, bridged there; a's carries nothing.
+        assert await asyncio.to_thread(pbx_counts, b.pbx) == (2, 1)
+        assert await asyncio.to_thread(pbx_counts, a.pbx) == (0, 0)
+        assert (await next_of(alice_page, "connected"))["contact_id"] == connected.id
+        result = await call.wait()
+        assert result.ok, result.describe()
+        done = await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
+    rung = await alice_phone.result()
+    assert rung.requests.get("INVITE") == 1, rung.describe()
+    assert done.agent_id == connected.agent_id and done.disposition == "caller-hangup"
 
 
 async def test_an_agent_who_misses_a_call_on_another_node_is_made_not_ready(
-        start_calls_node: Any) -> None:
+        two_nodes_alice_on_a: tuple[CallsNode, CallsNode, AgentPage]) -> None:
     """Her miss is seen by the node carrying the call and acted on by the leader: she is
     not ready (missed offer, on her page on the leader's node), the caller back in the
     queue, in front."""
-    start_node, seeded = start_calls_node
-    a = await start_node("a")
-    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
-    b = await start_node("b")
-    alice_page = await page(a, seeded, "alice")
-    try:
-        async with phone(b.env, "alice", "agent_noanswer.xml") as alice_phone:
-            call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
-            await call.start()
+    a, b, alice_page = two_nodes_alice_on_a
+    async with phone(b.env, "alice", "agent_noanswer.xml") as alice_phone:
+        call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
+        await call.start()
+        state = await next_of(alice_page, "state")
+        while state.get("state") != "not_ready":
             state = await next_of(alice_page, "state")
-            while state.get("state") != "not_ready":
-                state = await next_of(alice_page, "state")
-            assert state.get("reason") == "missed_offer"
-            back = await eventually(lambda: the_contact(a.rt, "queued"), what="back in the queue")
-            assert back.offer_count == 1 and back.agent_id is None
-            assert a.rt.queue.view(back.id).position == 1
-            result = await call.wait()
-            assert result.ok, result.describe()
-            await eventually(lambda: the_contact(a.rt, "abandoned"), what="abandoned")
-        assert (await alice_phone.result()).requests.get("INVITE") == 1
-    finally:
-        await alice_page.close()
+        assert state.get("reason") == "missed_offer"
+        back = await eventually(lambda: the_contact(a.rt, "queued"), what="back in the queue")
+        assert back.offer_count == 1 and back.agent_id is None
+        assert a.rt.queue.view(back.id).position == 1
+        result = await call.wait()
+        assert result.ok, result.describe()
+        await eventually(lambda: the_contact(a.rt, "abandoned"), what="abandoned")
+    assert (await alice_phone.result()).requests.get("INVITE") == 1
 
 
 async def test_her_call_controls_reach_the_call_on_the_other_nodes_asterisk(
-        start_calls_node: Any) -> None:
+        two_nodes_alice_on_a: tuple[CallsNode, CallsNode, AgentPage]) -> None:
     """Her page is on a, her call on b's Asterisk: hold and resume from her page are run by
     b (the caller out of the bridge with music, then back), errors come back as b gave them,
     and the REST API's controls take the same way."""
-    start_node, seeded = start_calls_node
-    a = await start_node("a")
-    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
-    b = await start_node("b")
-    alice_page = await page(a, seeded, "alice")
-    try:
-        async with phone(b.env, "alice"):
-            call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
-            await call.start()
-            live = (await next_of(alice_page, "connected"))["contact_id"]
-            contact = await eventually(lambda: the_contact(b.rt, "connected"), what="connected")
-            assert b.rt.ari is not None and contact.bridge_id is not None
+    a, b, alice_page = two_nodes_alice_on_a
+    async with phone(b.env, "alice"):
+        call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
+        await call.start()
+        live = (await next_of(alice_page, "connected"))["contact_id"]
+        contact = await eventually(lambda: the_contact(b.rt, "connected"), what="connected")
+        assert b.rt.ari is not None and contact.bridge_id is not None
 
-            async def in_bridge() -> set[str]:
-                assert b.rt.ari is not None
-                return set((await b.rt.ari.get_bridge(contact.bridge_id or "")).channels)
+        async def in_bridge() -> set[str]:
+            assert b.rt.ari is not None
+            return set((await b.rt.ari.get_bridge(contact.bridge_id or "")).channels)
 
-            await alice_page.ws.send_json({"type": "call.hold", "contact_id": live})
-            assert (await next_of(alice_page, "held"))["contact_id"] == live
-            assert contact.channel_id not in await in_bridge()
-            await alice_page.ws.send_json({"type": "call.hold", "contact_id": live})
-            error = await next_of(alice_page, "error")
-            assert (error["error"], error["request"]) == ("call-on-hold", "call.hold")
-            await alice_page.ws.send_json({"type": "call.resume", "contact_id": live})
-            assert (await next_of(alice_page, "resumed"))["contact_id"] == live
-            assert contact.channel_id in await in_bridge()
-            # The same through the REST API of her node.
-            assert await rest(alice_page, live, "hold") == (200, {"type": "held",
-                                                                  "contact_id": live})
-            assert contact.channel_id not in await in_bridge()
-            status, body = await rest(alice_page, live, "hold")
-            assert (status, body["error"]) == (409, "call-on-hold")
-            assert (await rest(alice_page, live, "resume"))[0] == 200
-            assert contact.channel_id in await in_bridge()
-            result = await call.wait()
-            assert result.ok, result.describe()
-            done = await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
-        async with a.rt.sessions() as s:
-            kinds = [e.kind for e in await s.scalars(
-                select(ContactEvent).where(ContactEvent.contact_id == live)
-                .order_by(ContactEvent.id))]
-        assert kinds.count("held") == 2 and kinds.count("resumed") == 2
-        assert done.id == live
-    finally:
-        await alice_page.close()
+        await alice_page.ws.send_json({"type": "call.hold", "contact_id": live})
+        assert (await next_of(alice_page, "held"))["contact_id"] == live
+        assert contact.channel_id not in await in_bridge()
+        await alice_page.ws.send_json({"type": "call.hold", "contact_id": live})
+        error = await next_of(alice_page, "error")
+        assert (error["error"], error["request"]) == ("call-on-hold", "call.hold")
+        await alice_page.ws.send_json({"type": "call.resume", "contact_id": live})
+        assert (await next_of(alice_page, "resumed"))["contact_id"] == live
+        assert contact.channel_id in await in_bridge()
+        # The same through the REST API of her node.
+        assert await rest(alice_page, live, "hold") == (200, {"type": "held",
+                                                              "contact_id": live})
+        assert contact.channel_id not in await in_bridge()
+        status, body = await rest(alice_page, live, "hold")
+        assert (status, body["error"]) == (409, "call-on-hold")
+        assert (await rest(alice_page, live, "resume"))[0] == 200
+        assert contact.channel_id in await in_bridge()
+        result = await call.wait()
+        assert result.ok, result.describe()
+        done = await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
+    async with a.rt.sessions() as s:
+        kinds = [e.kind for e in await s.scalars(
+            select(ContactEvent).where(ContactEvent.contact_id == live)
+            .order_by(ContactEvent.id))]
+    assert kinds.count("held") == 2 and kinds.count("resumed") == 2
+    assert done.id == live

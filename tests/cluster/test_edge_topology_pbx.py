@@ -114,14 +114,16 @@ async def topology(cluster_url: str, tmp_path: Path) -> AsyncIterator[Topology]:
         yield Topology(edge.listen.removeprefix("udp:"), rpc, nodes, pbxs, ports, uas_port)
 
 
-async def test_a_carriers_load_through_the_edge_is_served_by_both_nodes(
-        topology: Topology) -> None:
+async def serve(topology: Topology, calls: int, *, talk_ms: int) -> tuple[list[Contact], int]:
+    """A carrier's ``calls`` at RATE a second through the edge, the agents' phones answering
+    at once and hanging up after ``talk_ms``: the contacts once every caller was served,
+    and how many times the phones were rung."""
     leader = topology.nodes["a"]
     async with Sipp("agent_uas.xml", local_ip=PHONE_IP, local_port=topology.uas_port,
                     calls=None, params={"agent": "edge", "answer_after_ms": 0,
-                                        "hangup_after_ms": 2000}, timeout_s=120) as phones:
+                                        "hangup_after_ms": talk_ms}, timeout_s=120) as phones:
         callers = Sipp("bench_caller.xml", topology.edge, service="15550100",
-                       local_ip=CALLER_IP, calls=CALLS, rate=RATE, max_concurrent=CALLS,
+                       local_ip=CALLER_IP, calls=calls, rate=RATE, max_concurrent=calls,
                        timeout_s=120, params={"caller_prefix": "1202555", "digits": "1",
                                               "dtmf_after_ms": 300, "max_wait_ms": 60000})
         await callers.start()
@@ -129,23 +131,28 @@ async def test_a_carriers_load_through_the_edge_is_served_by_both_nodes(
         async def all_served() -> list[Contact] | None:
             async with leader.sessions() as s:
                 rows = list(await s.scalars(select(Contact).where(Contact.medium == "voice")))
-            done = [c for c in rows if c.state == "completed"]
-            return done if len(done) == CALLS else None
+            return rows if len(rows) == calls and all(
+                c.state == "completed" for c in rows) else None
 
         served = await eventually(all_served, 60, "every caller served")
         # SIPp lingers half a minute on the ended calls' transactions before it exits: it
         # is stopped once the database says every caller was served.
         await callers.stop(1)
-    rung = await phones.result()
+    return served, (await phones.result()).requests.get("INVITE", 0)
+
+
+async def test_a_carriers_load_through_the_edge_is_served_by_both_nodes(
+        topology: Topology) -> None:
+    served, rung = await serve(topology, CALLS, talk_ms=2000)
     assert all(c.agent_id is not None and c.disposition == "agent-hangup" for c in served)
     by_node = {name: sum(c.node == name for c in served) for name in topology.nodes}
     assert by_node["a"] > 0 and by_node["b"] > 0, by_node
-    async with leader.sessions() as s:
+    async with topology.nodes["a"].sessions() as s:
         events = [Event(e.contact_id, e.kind, e.at, e.data or {}, e.id)
                   for e in await s.scalars(select(ContactEvent))]
     assert double_holds(events) == []
     offers = sum(e.kind == "offered" for e in events)
-    assert rung.requests.get("INVITE") == offers == CALLS  # one ring per offer, none declined
+    assert rung == offers == CALLS  # one ring per offer, none declined
     print(f"calls per node: {by_node}")
 
 
@@ -153,7 +160,6 @@ async def test_an_asterisk_node_that_stops_gets_no_new_call_and_no_call_fails(
         topology: Topology) -> None:
     """b's Asterisk stops (b's ccari stays): Kamailio's probes find it silent within about
     two probe intervals, and every call after that is served on a."""
-    leader = topology.nodes["a"]
     await asyncio.to_thread(topology.pbxs["b"].stop)
     stopped = time.monotonic()
 
@@ -163,20 +169,5 @@ async def test_an_asterisk_node_that_stops_gets_no_new_call_and_no_call_fails(
 
     await eventually(b_inactive, 10, "Kamailio to stop using b")
     print(f"b inactive {time.monotonic() - stopped:.2f} s after its Asterisk stopped")
-    async with Sipp("agent_uas.xml", local_ip=PHONE_IP, local_port=topology.uas_port,
-                    calls=None, params={"agent": "edge", "answer_after_ms": 0,
-                                        "hangup_after_ms": 1000}, timeout_s=120):
-        callers = Sipp("bench_caller.xml", topology.edge, service="15550100",
-                       local_ip=CALLER_IP, calls=8, rate=RATE, max_concurrent=8,
-                       timeout_s=120, params={"caller_prefix": "1202556", "digits": "1",
-                                              "dtmf_after_ms": 300, "max_wait_ms": 60000})
-        await callers.start()
-
-        async def all_served() -> list[Contact] | None:
-            async with leader.sessions() as s:
-                rows = list(await s.scalars(select(Contact).where(Contact.medium == "voice")))
-            return rows if len(rows) == 8 and all(c.state == "completed" for c in rows) else None
-
-        served = await eventually(all_served, 60, "every caller served")
-        await callers.stop(1)
+    served, _ = await serve(topology, 8, talk_ms=1000)
     assert {c.node for c in served} == {"a"}
