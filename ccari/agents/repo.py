@@ -62,14 +62,17 @@ def attributes_of(agent: Agent) -> Attributes | None:
     return {(s.name, s.value): s.proficiency for s in agent.skills}
 
 
-def _presence(tenant_id: int, agent_id: int, presence: str) -> Update:
+def _presence(tenant_id: int, agent_id: int, presence: str, reason: str | None) -> Update:
     return update(Agent).where(Agent.id == agent_id, Agent.tenant_id == tenant_id).values(
-        presence=presence)
+        presence=presence, away_reason=reason)
 
 
 async def set_presence(session: AsyncSession, tenant_id: int, agent_id: int, presence: str) -> None:
-    await session.execute(_presence(tenant_id, agent_id, presence))
+    """The presence she chose (no reason of ccari's)."""
+    await session.execute(_presence(tenant_id, agent_id, presence, None))
 
 
-def set_presence_sync(session: Session, tenant_id: int, agent_id: int, presence: str) -> None:
-    session.execute(_presence(tenant_id, agent_id, presence))
+def set_presence_sync(session: Session, tenant_id: int, agent_id: int, presence: str, *,
+                      reason: str | None = None) -> None:
+    """``reason``: why ccari set it (``missed_offer``); None: she chose it."""
+    session.execute(_presence(tenant_id, agent_id, presence, reason))

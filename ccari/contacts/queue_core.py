@@ -35,6 +35,7 @@ from ccari.tasks import TaskSet
 from ccari.tenants import repo as tenants_repo
 
 log = logging.getLogger(__name__)
+_REASONS = {r.value for r in AwayReason}  # the reasons a saved presence may carry
 
 
 class Deliverer(Protocol):
@@ -171,6 +172,8 @@ class QueueCore:
                     in_progress=in_progress, waiting=waiting, offered=offered,
                     excluded=hold_offs(declines, reoffer_delay=rules.reoffer_delay,
                                        missed_offer_delay=rules.missed_offer_delay, now=now),
+                    reasons={str(a.id): AwayReason(a.away_reason) for a in agents
+                             if a.presence == "not_ready" and a.away_reason in _REASONS},
                 )
                 for aid in sorted(engaged):
                     offers += self.router.agent_engaged(aid, now)

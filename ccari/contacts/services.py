@@ -19,7 +19,7 @@ from ccari.contacts.queue_agents import QueueAgents
 from ccari.contacts.queue_core import utc
 from ccari.contacts.routing import work_item
 from ccari.errors import NotFound
-from ccari.routing import AgentState, RoutingError
+from ccari.routing import AgentState, AwayReason, RoutingError
 from ccari.storage.models import Contact
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class QueueService(QueueAgents):
             # What the router decided is what a restart restores.
             await self.writes.run(functools.partial(
                 agents_repo.set_presence_sync, tenant_id=tenant_id, agent_id=agent_id,
-                presence=AgentState.NOT_READY.value))
+                presence=AgentState.NOT_READY.value, reason=AwayReason.MISSED_OFFER.value))
         await self._push_state(agent_id, offer=None)
 
     async def completed(self, contact_id: str, agent_id: int | None, wrap_up_s: float) -> None:

@@ -16,7 +16,15 @@ from collections.abc import Iterable, Mapping
 
 from ccari.routing.index import ItemRuntime, Status
 from ccari.routing.matching import ITEM, Dirt, Matcher
-from ccari.routing.model import Agent, AgentState, DuplicateId, InvalidTransition, Offer, WorkItem
+from ccari.routing.model import (
+    Agent,
+    AgentState,
+    AwayReason,
+    DuplicateId,
+    InvalidTransition,
+    Offer,
+    WorkItem,
+)
 from ccari.routing.rules import level_at, step_time
 
 
@@ -32,6 +40,7 @@ class Restorer(Matcher):
         waiting: Iterable[WorkItem] = (),
         offered: Iterable[tuple[WorkItem, str]] = (),
         excluded: Mapping[str, Mapping[str, float]] | None = None,
+        reasons: Mapping[str, AwayReason] | None = None,
     ) -> list[Offer]:
         """Rebuild an empty router from the store, then settle once.
 
@@ -45,6 +54,8 @@ class Restorer(Matcher):
         any other (accepted, rejected, withdrawn). ``excluded``: item id -> agent id -> until
         when: the waiting items' agents who refused or missed them lately (as
         :meth:`~ccari.routing.Router.reject` keeps them apart), not offered them before then.
+        ``reasons``: agent id -> why the router had made a not-ready agent so (a missed
+        offer), shown again as it was.
         """
         if self._items or self._agents:
             raise InvalidTransition("restore needs an empty router")
@@ -59,6 +70,8 @@ class Restorer(Matcher):
             if state in (AgentState.RESERVED, AgentState.BUSY):
                 state = AgentState.READY
             self._login(agent, state, now, dirt, indexed=False)
+            if state is AgentState.NOT_READY and reasons and agent.id in reasons:
+                self._agents[agent.id].reason = reasons[agent.id]
         for item, agent_id, accepted_at in busy:
             holder = self._agents[agent_id]
             rule = self.rules.rule_for(item.tenant, item.queue)

@@ -108,6 +108,9 @@ class Agent(Base):
     slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # What the agent last chose (logged_out, not_ready, ready): restored after a restart.
     presence: Mapped[str] = mapped_column(String(16), default="logged_out")
+    # Why ccari made her not ready ("missed_offer"), kept with that presence so that a
+    # rebuilt router (a restart, a new cluster leader) shows it still; None when she chose.
+    away_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # "agent", or "supervisor": also sees and reorders the tenant's pending contacts.
     role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     skills: Mapped[list[AgentSkill]] = relationship(

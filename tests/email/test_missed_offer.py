@@ -143,7 +143,8 @@ async def test_the_agent_page_shows_the_missed_offer(env: Env, db_url: str) -> N
 async def test_a_rebuilt_router_keeps_the_missed_email_from_the_agent_who_missed_it(
         env: Env, sessions: Any, aiohttp_client: Any) -> None:
     """The router rebuilt from the database between the miss and bob's return (a restart, a
-    new cluster leader) knows what he let lapse: the caller comes first, as without it."""
+    new cluster leader) knows what he let lapse (the caller comes first, as without it) and
+    why he is not ready."""
     phones = Phones()
     env.rt.queue.register("voice", phones)
     await smtp_send(env.port, mail("ada@example.com", "support@acme.example", "Old question"))
@@ -160,6 +161,9 @@ async def test_a_rebuilt_router_keeps_the_missed_email_from_the_agent_who_missed
         async with sessions() as s:
             row = await agents_repo.by_login(s, "acme", "bob")
         assert row is not None
+        # Still not ready, and still for the reason ccari made him so (page, wallboard).
+        assert env.rt.queue.agent_state(row.id) == "not_ready"
+        assert env.rt.queue.agent_reason(row.id) == "missed_offer"
         await bob.ws.send_json({"type": "presence", "presence": "ready"})
         assert await asyncio.wait_for(phones.rung.get(), 10) == (call.id, row.id)
         assert env.rt.queue.view(email_id) is not None  # still waiting, first in line

@@ -17,7 +17,16 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
-from ccari.routing import Agent, AgentState, Medium, Offer, Requirement, Router, WorkItem
+from ccari.routing import (
+    Agent,
+    AgentState,
+    AwayReason,
+    Medium,
+    Offer,
+    Requirement,
+    Router,
+    WorkItem,
+)
 from ccari.routing.matching import Dirt
 from ccari.routing.slots import AgentRuntime
 
@@ -151,3 +160,20 @@ def test_bulk_restore_decides_as_one_item_at_a_time(
         assert bulk.agent_kept_for(agent.id) == reference.agent_kept_for(agent.id)
     assert replay(bulk, now, seed) == replay(reference, now, seed)
     assert bulk.snapshot() == reference.snapshot()
+
+
+def test_a_restored_not_ready_agent_keeps_why_the_router_made_her_so() -> None:
+    """She missed an offer before the rebuild: not ready, reason missed offer, as before;
+    the reason of an agent restored in another state is not hers any more."""
+    slots = SLOTS[0]
+    agents = [(Agent("a1", "t1", "hq", {}, slots), AgentState.NOT_READY),
+              (Agent("a2", "t1", "hq", {}, slots), AgentState.READY),
+              (Agent("a3", "t1", "hq", {}, slots), AgentState.NOT_READY)]
+    router = Router(RULES)
+    router.restore(100.0, agents=agents,
+                   reasons={"a1": AwayReason.MISSED_OFFER, "a2": AwayReason.MISSED_OFFER})
+    assert router.agent_reason("a1") is AwayReason.MISSED_OFFER
+    assert router.agent_reason("a2") is None and router.agent_reason("a3") is None
+    router.agent_ready("a1", 101.0)  # her own choice clears it
+    router.agent_not_ready("a1", 102.0)
+    assert router.agent_reason("a1") is None
