@@ -57,6 +57,13 @@ def test_listen_and_rpc_on_one_port_are_refused() -> None:
                     PG)
 
 
+@pytest.fixture(autouse=True)
+def logging_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command run in this process must not reconfigure its logging (it would take the
+    root handlers from under the other tests, the secret watch's among them)."""
+    monkeypatch.setattr("ccari.logs.configure", lambda level, fmt: None)
+
+
 def test_ccari_edge_render_writes_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     conf = tmp_path / "ccari.toml"

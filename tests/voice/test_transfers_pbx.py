@@ -462,8 +462,13 @@ async def test_a_colleague_who_does_not_answer_a_consult_gives_the_caller_back(
                     await eventually(lambda: same_set(channels_in(rt, live.bridge_id or ""),
                                                      both), what="caller back with alice")
                     assert rt.ari is not None
-                    assert not [b.id for b in await rt.ari.list_bridges()
-                                if b.id.startswith("cnb-")]
+
+                    async def no_consult_bridge() -> bool:  # (destroyed just after)
+                        assert rt.ari is not None
+                        return not [b.id for b in await rt.ari.list_bridges()
+                                    if b.id.startswith("cnb-")]
+
+                    await eventually(no_consult_bridge, 5, "the consult's bridge gone")
                     status, body = await rest(page, cid, "consult_cancel")
                     assert (status, body["error"]) == (409, "not-consulting")
                     await rt.ari.hangup(live.channel_id or "")
