@@ -46,6 +46,7 @@ from ccari.chat import plugin as chat_plugin
 from ccari.cluster import plugin as cluster_plugin
 from ccari.cluster.bus import Bus
 from ccari.cluster.leader import Leadership
+from ccari.cluster.lost import Adopter
 from ccari.cobrowse import plugin as cobrowse_plugin
 from ccari.cobrowse.services import CobrowseService
 from ccari.config import Config
@@ -188,6 +189,9 @@ class Runtime:
     # one node), and the routing leadership when there are several.
     bus: Bus | None = None
     leadership: Leadership | None = None
+    # Taking over the waiting callers of a node whose ccari died (set by the voice plugin
+    # when this node stands in for others: cluster.standby_ari).
+    adoption: Adopter | None = None
     # This node has an Asterisk (it can ring phones): in a cluster it is preferred as the
     # routing leader over nodes that serve the web only.
     carries_calls: bool = True

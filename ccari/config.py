@@ -347,6 +347,15 @@ class ClusterConfig:
     # lost): the leader forgets its agent pages, withdraws what it offered to them (no miss
     # counted) and shows their agents logged out until a page of theirs opens again.
     node_timeout_s: float = 10.0
+    # The Asterisk nodes whose waiting callers this node takes over when their ccari node
+    # dies and they live on: ``<node>=http://<ari user>:<ari password>@<host>:<ari port>``
+    # (that Asterisk's ARI, reachable from here: its http.conf bindaddr on the nodes'
+    # private network).  The routing leader moves each waiting caller from there to its
+    # own Asterisk through the dialplan (a SIP call between the two, keeping her place in
+    # the queue).  A node not listed here has its waiting callers closed and called back.
+    standby_ari: tuple[str, ...] = ()
+    # Seconds the leader waits for one caller's move before it closes her call instead.
+    adopt_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -367,8 +376,8 @@ class EdgeConfig:
     # Kamailio's JSON-RPC (xhttp on a TCP port of its own, without authentication: loopback,
     # or an address only the ccari nodes reach: the routing leader, any node, calls it).
     rpc_url: str = "http://127.0.0.1:5081/RPC"
-    # How Kamailio reaches this node's Asterisk (sip:<host>:<port>); empty:
-    # sip:<pbx.host>:<pbx.sip_port> (Kamailio on the same box).
+    # How Kamailio, and the other nodes handing callers over, reach this node's Asterisk
+    # (sip:<host>:<port>); empty: sip:<pbx.host>:<pbx.sip_port> (all on the same box).
     destination: str = ""
     # Every destination is sent OPTIONS this often (seconds); one that does not answer
     # within timeout_ms is used no more until it answers again (inactive within about
@@ -413,6 +422,11 @@ class Config:
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir)
+
+    @property
+    def media_uri(self) -> str:
+        """How the SIP edge and the other nodes reach this node's Asterisk (sip:<host>:<port>)."""
+        return self.edge.destination or f"sip:{self.pbx.host}:{self.pbx.sip_port}"
 
 
 def _coerce(value: Any, typ: Any, key: str) -> Any:

@@ -9,6 +9,10 @@ wraps up); the router forgets it, every trunk the node held is freed, and a call
 waiting is called back when the tenant allows it (``after_lost_call``).  Without this, the
 leader would keep offering a dead node's callers to agents whose phones nobody rings.
 
+Where this node stands in for the dead node's Asterisk (``cluster.standby_ari``) and that
+Asterisk lives on, its waiting callers are first moved here and take their place in the
+queue again (:mod:`ccari.voice.adoption`); only the calls that could not be moved are closed.
+
 A node that was only cut off and comes back (its Asterisk still up) finds those contacts
 closed; its reconcile takes the callers still on the line as new arrivals.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,23 +49,37 @@ class LostCallbacks(Protocol):
     async def after_lost_call(self, contact_id: str) -> object: ...
 
 
+class Adopter(Protocol):
+    async def adopt(self, node: str, contacts: Iterable[Contact]) -> set[str]: ...
+
+
 class LostCalls:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], queue: QueueService, *,
                  trunks: Callable[[], Trunks | None],
                  callbacks: Callable[[], LostCallbacks | None],
+                 adoption: Callable[[], Adopter | None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
-        """``trunks`` and ``callbacks``: the admission and callbacks services, once built."""
+        """``trunks`` and ``callbacks``: the admission and callbacks services, once built;
+        ``adoption``: what takes a dead node's waiting callers over (ccari.voice.adoption),
+        when this node stands in for others."""
         self._sessions = sessions
         self._queue = queue
         self._executor = Executor(queue)
         self._trunks = trunks
         self._callbacks = callbacks
+        self._adoption = adoption
         self._clock = clock
 
     async def node_lost(self, node: str) -> list[str]:
-        """Close the open calls of ``node``; the contacts closed here."""
+        """Take over the waiting callers of ``node`` where its Asterisk lives on and this
+        node stands in for it, then close its other open calls; the contacts closed here."""
+        media = [m.value for m in CALLS]
         async with self._sessions() as s:
-            calls = await contacts_repo.open_contacts(s, node, [m.value for m in CALLS])
+            calls = await contacts_repo.open_contacts(s, node, media)
+        adoption = self._adoption()
+        if adoption is not None and calls and await adoption.adopt(node, calls):
+            async with self._sessions() as s:  # the rest, as they are now
+                calls = await contacts_repo.open_contacts(s, node, media)
         closed = [c.id for c in calls if await self._close(c)]
         trunks = self._trunks()
         if trunks is not None:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from ccari.config import Config
 from ccari.edge import repo
 from ccari.edge.keeper import WeightKeeper
 from ccari.edge.rpc import KamailioRpc
@@ -24,17 +23,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def own_destination(cfg: Config) -> str:
-    """How Kamailio reaches this node's Asterisk."""
-    return cfg.edge.destination or f"sip:{cfg.pbx.host}:{cfg.pbx.sip_port}"
-
-
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     cfg = rt.config
     if not cfg.edge.enabled:
         return
     if rt.carries_calls:
-        uri = own_destination(cfg)
+        uri = cfg.media_uri
         async with rt.sessions() as s:
             changed = await repo.register(s, cfg.node, uri, cfg.edge.node_capacity)
             await s.commit()

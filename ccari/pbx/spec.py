@@ -123,6 +123,11 @@ class PbxSpec:
     # Asterisk's systemname, the prefix of every channel's unique id ("" none): several
     # Asterisk nodes sharing one ccari database must not give two calls the same id.
     system_name: str = ""
+    # Several nodes: a caller another node's Asterisk hands over (its ccari node died) comes
+    # in as ``sip:adopt-<token>@`` on the endpoint ``ccari-peer``, identified only by this
+    # key in ``X-Ccari-Peer`` (this node's ccari gives it with the move); the same endpoint
+    # sends this Asterisk's own callers over to another node (None: no such endpoint).
+    peer_key: str | None = None
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -137,7 +142,7 @@ _CODEC = re.compile(r"^[a-z0-9_]{2,16}$")
 SESSION_MIN_SE = 90  # RFC 4028 Min-SE floor
 _MAX_S = 86400
 _RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp", "ccari-ws", "ccari-web",
-                       "ccari-tls"})
+                       "ccari-tls", "ccari-peer"})
 # One or more PEM blocks (a certificate chain; a key, maybe with its EC parameters).
 _PEM = re.compile(r"^(-----BEGIN [A-Z ]+-----\n[A-Za-z0-9+/=\n]+-----END [A-Z ]+-----\n+)+$")
 
@@ -199,6 +204,8 @@ def validate(spec: PbxSpec) -> None:
         _unique(names, phone.username)
     if spec.web_key is not None:
         _check(_SECRET, spec.web_key, "web endpoint key")
+    if spec.peer_key is not None:
+        _check(_SECRET, spec.peer_key, "peer endpoint key")
     for codec in spec.web_video_codecs:
         _check(_CODEC, codec, "video codec of the web endpoint")
     dids: set[str] = set()
@@ -226,6 +233,12 @@ def web_key(ari_password: str) -> str:
     """The customer endpoint's key, derived from the ARI password (a secret ccari and its
     Asterisk share already): nothing more to keep, and it changes with that password."""
     return hmac.new(ari_password.encode(), b"ccari-web-endpoint", hashlib.sha256).hexdigest()[:40]
+
+
+def peer_key(ari_password: str) -> str:
+    """The key of the endpoint taking callers handed over by another node, derived as
+    :func:`web_key` is."""
+    return hmac.new(ari_password.encode(), b"ccari-peer-endpoint", hashlib.sha256).hexdigest()[:40]
 
 
 def _seconds(value: int, what: str, *, low: int) -> None:

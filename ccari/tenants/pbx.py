@@ -14,7 +14,7 @@ from ccari.agents.devices import BROWSER, SIP_TLS
 from ccari.config import Config, PbxConfig
 from ccari.errors import ConfigError
 from ccari.pbx.instance import PbxProcess, start
-from ccari.pbx.spec import VIDEO_CODECS, Number, PbxSpec, Phone, Ports, TlsSpec, Trunk, web_key
+from ccari.pbx.spec import VIDEO_CODECS, Number, PbxSpec, Phone, Ports, TlsSpec, Trunk, peer_key, web_key
 from ccari.sites.bandwidth import phone_codecs
 from ccari.tenants import repo
 
@@ -65,6 +65,7 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         tls=tls,
         # Several nodes, each with its Asterisk, share the database: ids unique across them.
         system_name=cfg.node if cfg.cluster.enabled else "",
+        peer_key=peer_key(p.ari_password) if cfg.cluster.enabled and p.ari_password else None,
     )
 
 

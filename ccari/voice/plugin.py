@@ -10,11 +10,16 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+import aiohttp
+
 from ccari.agents.phones import PhoneWatch, poll_interval
+from ccari.ari.events import StasisStart
 from ccari.ari.router import StasisRouter
+from ccari.pbx.spec import peer_key
 from ccari.provisioning.prompts import sound_prefix
 from ccari.routing import CALLS
 from ccari.voice import stasis
+from ccari.voice.adoption import Adoption, parse_standby
 from ccari.voice.conference import Conferences
 from ccari.voice.conference import register as conference_stasis
 from ccari.voice.consult_commands import ConsultCommands
@@ -71,4 +76,23 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack, ari: AriClient,
     ari.on_connected(phones.reconcile)
     stack.push_async_callback(phones.close)
     stack.push_async_callback(voice.close)
+    if cfg.cluster.enabled and cfg.cluster.standby_ari:
+        _adoption(rt, stack, router, voice, await stack.enter_async_context(aiohttp.ClientSession()))
     return router, voice
+
+
+def _adoption(rt: Runtime, stack: contextlib.AsyncExitStack, router: StasisRouter,
+              voice: VoiceService, http: aiohttp.ClientSession) -> None:
+    """Waiting callers of the Asterisk nodes this one stands in for, taken over here when
+    their ccari node dies (by the routing leader: ccari.cluster.lost)."""
+    cfg = rt.config
+    adoption = rt.adoption = Adoption(
+        voice, http, parse_standby(cfg.cluster.standby_ari), own_uri=cfg.media_uri,
+        peer_key=peer_key(cfg.pbx.ari_password), timeout_s=cfg.cluster.adopt_timeout_s)
+    stack.push_async_callback(adoption.close)
+    owner = router.owner("adoption", stasis_args=("adopt",))
+
+    async def on_start(ev: StasisStart) -> None:
+        await adoption.arrived(ev.channel.id, ev.args[1] if len(ev.args) > 1 else "")
+
+    owner.on(StasisStart, on_start)

@@ -66,14 +66,28 @@ def node_config(env: VoiceEnv, url: str, name: str) -> Config:
 @pytest.fixture
 async def start_calls_node(cluster_url: str, tmp_path: Path) -> AsyncIterator[Any]:
     """``await start(name)``: a node with its own Asterisk (rendered from the shared
-    database, seeded once with every agent's phone on one SIPp port per phone)."""
+    database, seeded once with every agent's phone on one SIPp port per phone);
+    ``start(name, standby=("b",))``: one that stands in for node b's Asterisk."""
     phones = {p: free_port(PHONE_IP) for p in PHONES}
     seeded: dict[str, Any] = {}
+    envs: dict[str, VoiceEnv] = {}
+
+    def env_of(name: str) -> VoiceEnv:
+        if name not in envs:
+            envs[name] = VoiceEnv(tmp_path / name, phones, pbx_config(name))
+            envs[name].state_dir.mkdir()
+        return envs[name]
+
+    def standby_ari(name: str) -> str:
+        p = env_of(name).config(cluster_url).pbx  # its generated ARI secret, kept for its start
+        return f"{name}=http://{p.ari_user}:{p.ari_password}@{p.host}:{p.ari_port}"
+
     async with contextlib.AsyncExitStack() as stack:
-        async def start_node(name: str) -> CallsNode:
-            env = VoiceEnv(tmp_path / name, phones, pbx_config(name))
-            env.state_dir.mkdir()
+        async def start_node(name: str, standby: tuple[str, ...] = ()) -> CallsNode:
+            env = env_of(name)
             cfg = node_config(env, cluster_url, name)
+            cfg = replace(cfg, cluster=replace(
+                cfg.cluster, standby_ari=tuple(standby_ari(other) for other in standby)))
             if not seeded:
                 engine = make_engine(cluster_url)
                 async with make_sessionmaker(engine)() as s:

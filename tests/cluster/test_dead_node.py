@@ -5,6 +5,7 @@ and offers to them again once their page is back on another node (real PostgreSQ
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
 
@@ -20,8 +21,11 @@ from tests.cluster.test_pages_across_nodes import _agent_id
 from tests.cluster.test_routing_leader import no_offer
 from tests.public.support import until
 
+if TYPE_CHECKING:
+    from tests.cluster.test_calls_across_nodes import CallsNode
 
-async def crash(node: Node) -> None:
+
+async def crash(node: Node | CallsNode) -> None:
     """As kill -9: its tasks end and its connections with them (the listening one first),
     and nothing of its shutdown runs (its page rows stay)."""
     rt = node.rt

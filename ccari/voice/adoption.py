@@ -1,0 +1,221 @@
+"""Waiting callers taken over from a node whose ccari died while its Asterisk lives on.
+
+A ccari node drives its own Asterisk's calls.  When it dies (killed, its host's ccari gone)
+its Asterisk keeps the callers on the line, waiting in Stasis for an application nobody
+runs.  The routing leader, once it has seen the node absent for the node timeout
+(:mod:`ccari.cluster.lost`), moves each of them to its own Asterisk, where its voice ACD
+takes her back into the queue in her place:
+
+1. the router forgets the call while it moves (an offer to an agent is withdrawn from her
+   page without counting a miss, and the ring the dead node started is hung up);
+2. over the dead node's ARI (``cluster.standby_ari``) the caller's channel gets where to go
+   (``sip:adopt-<token>@`` this node's Asterisk, a one-time token) and this node's peer key,
+   and leaves Stasis for the dialplan's ``ccari-adopt``, which dials it with music meanwhile;
+3. this node's Asterisk takes the call on ``ccari-peer`` (identified by the key alone) into
+   Stasis as ``(adopt, <token>)``; for a token it gave, the contact is moved to this node
+   (its channel, and the trunk it holds, now this node's: same contact, same place in the
+   queue, its wait going on), answered, put on hold and routed again.
+
+The two Asterisk nodes keep the two legs bridged in their dialplans until either hangs up;
+an agent's answer bridges her on this node as for any call.  A caller whose move does not
+complete in ``cluster.adopt_timeout_s`` (the dead node's Asterisk unreachable, or gone under
+her) is left to the leader, which closes her call as lost with its node and calls her back
+when the tenant allows it.  Nothing is dialled twice: one token per move, used once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import aiohttp
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from yarl import URL
+
+from ccari.ari.errors import AriError
+from ccari.ari.ids import Kind
+from ccari.ari.ids import make as make_id
+from ccari.ari.rest import AriRest
+from ccari.contacts import repo
+from ccari.contacts.lifecycle import State
+from ccari.errors import ConfigError
+from ccari.routing import Medium
+from ccari.storage.models import Contact, ContactEvent, Queue, TrunkCall
+from ccari.voice import moves
+from ccari.voice.calls import Call, QueueSettings
+from ccari.voice.hold import safe
+from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
+CONTEXT, EXTENSION = "ccari-adopt", "out"  # the dialplan's hand-over (dialplans/ccari.conf.j2)
+ADOPTED = "adopted"  # the contact's log: moved from a dead node's Asterisk to this one's
+
+
+@dataclass(frozen=True)
+class StandbyAri:
+    """The ARI of another node's Asterisk, as ``cluster.standby_ari`` names it."""
+
+    node: str
+    url: str
+    user: str
+    password: str
+
+
+def parse_standby(entries: Iterable[str]) -> dict[str, StandbyAri]:
+    """``<node>=http://<user>:<password>@<host>:<port>`` entries, by node."""
+    out: dict[str, StandbyAri] = {}
+    for entry in entries:
+        node, sep, raw = entry.partition("=")
+        url = URL(raw.strip()) if sep else URL()
+        if not node.strip() or url.scheme not in ("http", "https") or not url.host \
+                or not url.user or not url.password:
+            raise ConfigError(f"cluster.standby_ari: {entry.split('@')[-1]!r} is not "
+                              "<node>=http://<ari user>:<ari password>@<host>:<port>")
+        out[node.strip()] = StandbyAri(node.strip(), str(url.with_user(None).with_path("")),
+                                       url.user, url.password)
+    return out
+
+
+@dataclass
+class _Move:
+    contact_id: str
+    node: str  # the dead node it moves from
+    done: asyncio.Future[bool]
+
+
+class Adoption:
+    def __init__(self, voice: VoiceService, http: aiohttp.ClientSession,
+                 standby: dict[str, StandbyAri], *, own_uri: str, peer_key: str,
+                 timeout_s: float) -> None:
+        """``own_uri``: this node's Asterisk as the others reach it (sip:<host>:<port>);
+        ``peer_key``: the key its ``ccari-peer`` endpoint takes."""
+        self._voice = voice
+        self._http = http
+        self._standby = standby
+        self._host = own_uri.removeprefix("sip:")
+        self._key = peer_key
+        self._timeout_s = timeout_s
+        self._moves: dict[str, _Move] = {}
+
+    def stands_in_for(self, node: str) -> bool:
+        return node in self._standby
+
+    async def adopt(self, node: str, contacts: Iterable[Contact]) -> set[str]:
+        """Move the waiting callers among ``contacts`` (``node``'s open calls) here; the
+        contacts that moved (the others are left as they are)."""
+        standby = self._standby.get(node)
+        waiting = [c for c in contacts if c.state in (State.QUEUED, State.OFFERED)
+                   and Medium(c.medium) is Medium.VOICE and c.channel_id]
+        if standby is None or not waiting:
+            return set()
+        peer = AriRest(self._http, standby.url, standby.user, standby.password, "ccari",
+                       request_timeout=2.0)
+        try:
+            live = {c.id for c in await peer.list_channels()}
+        except (AriError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("adoption: the Asterisk of node %s does not answer (%s): its callers "
+                        "are not taken over", node, exc)
+            return set()
+        started = time.monotonic()
+        results = await asyncio.gather(*(self._move(peer, node, c, live) for c in waiting))
+        moved = {c.id for c, ok in zip(waiting, results, strict=True) if ok}
+        log.warning("adoption: %d of node %s's %d waiting callers taken over in %.2f s", len(moved),
+                    node, len(waiting), time.monotonic() - started)
+        return moved
+
+    async def _move(self, peer: AriRest, node: str, contact: Contact, live: set[str]) -> bool:
+        assert contact.channel_id is not None
+        if contact.channel_id not in live:
+            return False  # she hung up meanwhile: the leader closes the call
+        voice = self._voice
+        await voice.queue.withdraw(contact.id)  # nobody offers her while she moves
+        if contact.state == State.OFFERED:
+            await voice.writes.run(functools.partial(moves.requeued, contact_id=contact.id,
+                                                     at=voice.now()))
+            if contact.agent_id is not None:  # not her miss: her page drops it
+                await voice.queue.pages.send(contact.agent_id, {"type": "withdrawn",
+                                                                "contact_id": contact.id})
+            ring = make_id(Kind.AGENT_LEG, contact.id) + "-"
+            for channel in live:
+                if channel.startswith(ring):
+                    await safe(peer.hangup(channel, reason="normal"))
+        token = secrets.token_hex(16)
+        move = _Move(contact.id, node, asyncio.get_running_loop().create_future())
+        self._moves[token] = move
+        try:
+            await peer.set_var(contact.channel_id, "CCARI_ADOPT_URI",
+                               f"sip:adopt-{token}@{self._host}")
+            await peer.set_var(contact.channel_id, "_CCARI_PEER_KEY", self._key)
+            await peer.continue_in_dialplan(contact.channel_id, CONTEXT, EXTENSION, 1)
+            return await asyncio.wait_for(move.done, self._timeout_s)
+        except (AriError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("adoption: contact %s not taken over from node %s (%s)", contact.id,
+                        node, exc or type(exc).__name__)
+            return False
+        finally:
+            self._moves.pop(token, None)
+
+    async def arrived(self, channel_id: str, token: str) -> None:
+        """A caller handed over to this node's Asterisk (Stasis ``adopt, <token>``)."""
+        voice = self._voice
+        move = self._moves.get(token)
+        if move is None or move.done.done():
+            log.warning("adoption: call %s with a token nobody gave (or used): hung up",
+                        channel_id)
+            await safe(voice.ari.hangup(channel_id, reason="rejected"))
+            return
+        try:
+            contact = await voice.writes.run(functools.partial(
+                _moved, contact_id=move.contact_id, node=move.node, here=voice.node,
+                channel_id=channel_id, at=voice.now()))
+            if contact is None:  # she hung up, or the leader closed her call meanwhile
+                await safe(voice.ari.hangup(channel_id, reason="normal"))
+                move.done.set_result(False)
+                return
+            async with voice.sessions() as s:
+                queue = await s.get(Queue, contact.queue_id) if contact.queue_id else None
+            call = Call(contact.id, contact.tenant_id, channel_id,
+                        QueueSettings.of(queue, voice.config), phase=State.QUEUED.value)
+            call.moh = None
+            await voice.ari.answer(channel_id)
+            await voice.queue_adopted(call, contact)
+            log.info("adoption: contact %s taken over from node %s (call %s)", contact.id,
+                     move.node, channel_id)
+            move.done.set_result(True)
+        finally:
+            if not move.done.done():
+                move.done.set_result(False)
+
+    async def close(self) -> None:
+        for move in self._moves.values():
+            with contextlib.suppress(asyncio.InvalidStateError):
+                move.done.set_result(False)
+
+
+def _moved(s: Session, *, contact_id: str, node: str, here: str, channel_id: str,
+           at: dt.datetime) -> Contact | None:
+    """The waiting contact moved from ``node`` to ``here`` on ``channel_id``, with the trunk
+    it holds (None: it is no longer waiting on ``node``)."""
+    contact = repo.get_sync(s, contact_id)
+    if contact is None or contact.node != node or contact.state != State.QUEUED:
+        return None
+    before = contact.channel_id
+    contact.node, contact.channel_id = here, channel_id
+    changed = s.execute(update(Contact).where(Contact.id == contact_id, Contact.node == node,
+                                              Contact.state == State.QUEUED.value)
+                        .values(node=here, channel_id=channel_id))
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    s.execute(update(TrunkCall).where(TrunkCall.call_id == before)
+              .values(call_id=channel_id, node=here))
+    s.add(ContactEvent(tenant_id=contact.tenant_id, contact_id=contact.id, at=at, kind=ADOPTED,
+                       data={"from_node": node, "to_node": here}))
+    return contact

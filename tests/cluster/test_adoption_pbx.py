@@ -1,0 +1,100 @@
+"""A ccari node dies while its Asterisk lives on: its waiting callers are taken over by the
+routing leader, which stands in for that Asterisk (``cluster.standby_ari``), moved to its own
+Asterisk through the dialplan and served there, in their place, on the same call (two ccari
+nodes on one PostgreSQL, each beside its own real Asterisk; SIPp as the carrier's caller and
+the agent's phone)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ccari.callbacks.models import Callback
+from ccari.storage.models import Contact, ContactEvent, TrunkCall
+from tests.cluster.conftest import NODE_TIMEOUT_S, eventually_true
+from tests.cluster.test_calls_across_nodes import CallsNode, next_of, page, the_contact
+from tests.cluster.test_calls_across_nodes import start_calls_node as start_calls_node  # a fixture
+from tests.cluster.test_dead_node import crash
+from tests.support.waits import eventually
+from tests.voice.conftest import pbx_counts
+from tests.voice.test_voice_pbx import caller, phone
+
+pytestmark = pytest.mark.pbx
+
+
+async def kill(node: CallsNode) -> None:
+    """As kill -9 of its ccari: its bus, leadership, pages and ARI websocket end, nothing of
+    its shutdown runs; its Asterisk keeps its callers in Stasis."""
+    await crash(node)
+    assert node.rt.ari is not None
+    await node.rt.ari.close()
+
+
+async def contact_row(node: CallsNode, contact_id: str) -> Contact | None:
+    async with node.rt.sessions() as s:
+        return await s.get(Contact, contact_id)
+
+
+async def test_a_dead_nodes_waiting_caller_is_taken_over_and_served_on_the_same_call(
+        start_calls_node: Any) -> None:
+    start_node, seeded = start_calls_node
+    a = await start_node("a", standby=("b",))
+    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
+    b = await start_node("b")
+    async with phone(a.env, "alice") as alice_phone:
+        # Nobody is ready: the caller waits on b's Asterisk, driven by b.
+        call = caller(b.env, digits="1", hangup_after_ms=20000, caller="15550199")
+        await call.start()
+        waiting = await eventually(lambda: the_contact(a.rt, "queued"), what="queued on b")
+        assert waiting.node == "b"
+
+        await kill(b)
+        died = time.monotonic()
+
+        async def taken_over() -> Contact | None:
+            row = await contact_row(a, waiting.id)
+            return row if row is not None and row.node == "a" else None
+
+        moved = await eventually(taken_over, what="the caller taken over by a")
+        took = time.monotonic() - died
+        print(f"adopt_s={took:.2f}")
+        assert took < NODE_TIMEOUT_S + 5.0
+        # The same contact, still waiting, in its place; its channel and trunk now a's.
+        assert moved.state == "queued" and moved.queued_at == waiting.queued_at
+        assert moved.channel_id != waiting.channel_id and moved.offer_count == 0
+        async with a.rt.sessions() as s:
+            trunks = list(await s.scalars(select(TrunkCall)))
+        assert [(t.call_id, t.node) for t in trunks] == [(moved.channel_id, "a")]
+        assert a.rt.queue.view(waiting.id) is not None  # routed again, by a
+        # a's Asterisk holds the caller; b's still carries her call, bridged to a's.
+        assert (await asyncio.to_thread(pbx_counts, a.pbx))[0] == 1
+        assert (await asyncio.to_thread(pbx_counts, b.pbx))[0] == 2
+
+        alice_page = await page(a, seeded, "alice")
+        try:
+            offer = await next_of(alice_page, "offer")
+            assert offer["contact"]["id"] == waiting.id
+            connected = await eventually(lambda: the_contact(a.rt, "connected"),
+                                         what="alice connected to the caller")
+            assert connected.node == "a" and connected.wait_s is not None
+            assert connected.wait_s >= took  # her wait went on through the move
+            result = await call.wait()  # the caller's one call, to her own hang-up
+            assert result.ok, result.describe()
+            done = await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
+        finally:
+            await alice_page.close()
+    rung = await alice_phone.result()
+    assert rung.requests.get("INVITE") == 1, rung.describe()
+    assert done.disposition == "caller-hangup"
+    async with a.rt.sessions() as s:
+        events = list(await s.scalars(select(ContactEvent).where(
+            ContactEvent.contact_id == waiting.id, ContactEvent.kind == "adopted")))
+        assert [e.data for e in events] == [{"from_node": "b", "to_node": "a"}]
+        assert not list(await s.scalars(select(Callback)))  # served: nobody called back
+        assert not list(await s.scalars(select(TrunkCall)))  # its trunk freed at its end
+    await eventually_true(lambda: pbx_counts(a.pbx)[0] == 0 and pbx_counts(b.pbx)[0] == 0,
+                          "no channel left on either Asterisk")
