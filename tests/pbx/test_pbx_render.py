@@ -152,6 +152,28 @@ def test_the_customers_endpoint_takes_only_calls_that_carry_ccaris_key() -> None
     assert "exten => talk,1,Stasis(" in context and ",web,${PJSIP_HEADER(read,X-Ccari-Web)})" in context
 
 
+def test_callers_handed_over_by_another_node_come_in_only_with_this_nodes_key() -> None:
+    plain = render_texts(make_spec(), DIRS)
+    assert "ccari-peer" not in plain["ccari-pjsip.conf"]  # one node: no such endpoint
+    assert "[from-peer]" not in plain["dialplans/ccari.conf"]
+    rendered = render_texts(make_spec(peer_key="p" * 40), DIRS)
+    peer = objects(rendered["ccari-pjsip.conf"], "endpoint")["ccari-peer"]
+    assert peer["context"] == ["from-peer"] and "auth" not in peer
+    identify = objects(rendered["ccari-pjsip.conf"], "identify")["ccari-peer"]
+    assert identify["match_header"] == [f"X-Ccari-Peer: {'p' * 40}"]
+    assert "match" not in identify  # never by source address
+    dialplan = rendered["dialplans/ccari.conf"]
+    inward = dialplan.split("[from-peer]")[1].split("\n[")[0]
+    # Only sip:adopt-<token>@ reaches ccari, as (adopt, <hex token>); anything else: 21.
+    assert ",adopt,${FILTER(0-9a-f,${EXTEN:6})})" in inward
+    assert "exten => _X.,1,Hangup(21)" in inward
+    outward = dialplan.split("[ccari-adopt]")[1].split("\n[")[0]
+    assert "Dial(PJSIP/ccari-peer/${CCARI_ADOPT_URI}" in outward
+    assert "Set(PJSIP_HEADER(add,X-Ccari-Peer)=${CCARI_PEER_KEY})" in outward
+    with pytest.raises(SpecError, match="peer endpoint key"):
+        render_texts(make_spec(peer_key="bad key;"), DIRS)
+
+
 def test_transport_binds_spec_address(texts: dict[str, str]) -> None:
     transport = objects(texts["pjsip.conf"], "transport")["ccari-udp"]
     assert transport["bind"] == ["0.0.0.0:15060"] and transport["protocol"] == ["udp"]
