@@ -170,6 +170,11 @@ def test_callers_handed_over_by_another_node_come_in_only_with_this_nodes_key() 
     outward = dialplan.split("[ccari-adopt]")[1].split("\n[")[0]
     assert "Dial(PJSIP/ccari-peer/${CCARI_ADOPT_URI}" in outward
     assert "Set(PJSIP_HEADER(add,X-Ccari-Peer)=${CCARI_PEER_KEY})" in outward
+    # A new call this node's ccari cannot take (it died): 503 at once, for the SIP edge to
+    # pass it to the next node (one node: the busy announcement, then 486).
+    carrier = dialplan.split("[from-carrier]")[1].split("\n[")[0]
+    assert '"SUCCESS"]?ccari-done,s,1)\n same => n,Hangup(34)\n' in carrier
+    assert "Hangup(34)" not in plain["dialplans/ccari.conf"].split("[from-carrier]")[1].split("\n[")[0]
     with pytest.raises(SpecError, match="peer endpoint key"):
         render_texts(make_spec(peer_key="bad key;"), DIRS)
 
