@@ -80,7 +80,7 @@ class LostCalls:
         if adoption is not None and calls and await adoption.adopt(node, calls):
             async with self._sessions() as s:  # the rest, as they are now
                 calls = await contacts_repo.open_contacts(s, node, media)
-        closed = [c.id for c in calls if await self._close(c)]
+        closed = [c.id for c in calls if await self._close(node, c.id)]
         trunks = self._trunks()
         if trunks is not None:
             await trunks.release_node(node)
@@ -89,30 +89,31 @@ class LostCalls:
                         len(closed), NODE_LOST)
         return closed
 
-    async def _close(self, contact: Contact) -> bool:
-        fact = _FACTS.get(State(contact.state))
-        if fact is None:
-            return False
+    async def _close(self, node: str, contact_id: str) -> bool:
+        """Close the call as it is now (the leader's router may have offered it since it
+        was read: an offer to a phone nobody will ring is withdrawn with it)."""
         now = utc(self._clock())
-        seen = contact.state
 
-        def save(s: Session) -> Contact | None:
-            row = contacts_repo.get_sync(s, contact.id)
-            if row is None or row.state != seen:
-                return None  # moved meanwhile (the node came back and reconciled it)
+        def save(s: Session) -> tuple[Contact, State, int | None] | None:
+            row = contacts_repo.get_sync(s, contact_id)
+            if row is None or row.node != node or State(row.state) not in _FACTS:
+                return None  # ended, or taken over by another node meanwhile
+            seen, agent_id = State(row.state), row.agent_id
             start = row.queued_at or row.arrived_at
             timing: dict[str, Any] = ({"talk_s": round((now - (row.connected_at or now)).total_seconds(), 3)}
                       if seen == State.CONNECTED
                       else {"wait_s": round((now - start).total_seconds(), 3), "agent_id": None})
-            return contacts_repo.apply_sync(s, row, fact, at=now, ended_at=now,
-                                            disposition=NODE_LOST, **timing)
+            moved = contacts_repo.apply_sync(s, row, _FACTS[seen], at=now, ended_at=now,
+                                             disposition=NODE_LOST, **timing)
+            return None if moved is None else (moved, seen, agent_id)
 
-        moved = await self._queue.writes.run(save)
-        if moved is None:
+        closed = await self._queue.writes.run(save)
+        if closed is None:
             return False
-        await self._executor.carry_out(moved, lifecycle.move(seen, fact).commands,
-                                       agent_id=contact.agent_id)
+        moved, seen, agent_id = closed
+        await self._executor.carry_out(moved, lifecycle.move(seen, _FACTS[seen]).commands,
+                                       agent_id=agent_id)
         callbacks = self._callbacks()
         if seen in (State.QUEUED, State.OFFERED) and callbacks is not None:
-            await callbacks.after_lost_call(contact.id)
+            await callbacks.after_lost_call(contact_id)
         return True
