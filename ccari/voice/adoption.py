@@ -1,10 +1,11 @@
-"""Waiting callers taken over from a node whose ccari died while its Asterisk lives on.
+"""Callers taken over from a node whose ccari died while its Asterisk lives on.
 
 A ccari node drives its own Asterisk's calls.  When it dies (killed, its host's ccari gone)
 its Asterisk keeps the callers on the line, waiting in Stasis for an application nobody
 runs.  The routing leader, once it has seen the node absent for the node timeout
-(:mod:`ccari.cluster.lost`), moves each of them to its own Asterisk, where its voice ACD
-takes her back into the queue in her place:
+(:mod:`ccari.cluster.lost`), moves each caller not yet with an agent to its own Asterisk,
+where its voice ACD takes her back: into the queue in her place if she was waiting, to her
+number's menu from the start if she was in the IVR:
 
 1. the router forgets the call while it moves (an offer to an agent is withdrawn from her
    page without counting a miss, and the ring the dead node started is hung up);
@@ -14,7 +15,7 @@ takes her back into the queue in her place:
 3. this node's Asterisk takes the call on ``ccari-peer`` (identified by the key alone) into
    Stasis as ``(adopt, <token>)``; for a token it gave, the contact is moved to this node
    (its channel, and the trunk it holds, now this node's: same contact, same place in the
-   queue, its wait going on), answered, put on hold and routed again.
+   queue, its wait going on), answered, put on hold and routed again (or its menu played).
 
 The two Asterisk nodes keep the two legs bridged in their dialplans until either hangs up;
 an agent's answer bridges her on this node as for any call.  A caller whose move does not
@@ -48,7 +49,9 @@ from ccari.contacts import repo
 from ccari.contacts.lifecycle import State
 from ccari.errors import ConfigError
 from ccari.routing import Medium
-from ccari.storage.models import Contact, ContactEvent, Queue, TrunkCall
+from ccari.storage.models import Contact, ContactEvent, Number, Queue, TrunkCall
+from ccari.tenants import repo as tenants_repo
+from ccari.tenants.directory import menu_of
 from ccari.voice import moves
 from ccari.voice.calls import Call, QueueSettings
 from ccari.voice.hold import safe
@@ -57,6 +60,8 @@ from ccari.voice.services import VoiceService
 log = logging.getLogger(__name__)
 CONTEXT, EXTENSION = "ccari-adopt", "out"  # the dialplan's hand-over (dialplans/ccari.conf.j2)
 ADOPTED = "adopted"  # the contact's log: moved from a dead node's Asterisk to this one's
+# Callers not yet with an agent: in the IVR (its menu starts again here) or waiting.
+MOVABLE = (State.IVR, State.QUEUED, State.OFFERED)
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ class Adoption:
         """Move the waiting callers among ``contacts`` (``node``'s open calls) here; the
         contacts that moved (the others are left as they are)."""
         standby = self._standby.get(node)
-        waiting = [c for c in contacts if c.state in (State.QUEUED, State.OFFERED)
+        waiting = [c for c in contacts if c.state in MOVABLE
                    and Medium(c.medium) is Medium.VOICE and c.channel_id]
         if standby is None or not waiting:
             return set()
@@ -136,7 +141,8 @@ class Adoption:
         if contact.channel_id not in live:
             return False  # she hung up meanwhile: the leader closes the call
         voice = self._voice
-        await voice.queue.withdraw(contact.id)  # nobody offers her while she moves
+        if contact.state != State.IVR:
+            await voice.queue.withdraw(contact.id)  # nobody offers her while she moves
         if contact.state == State.OFFERED:
             await voice.writes.run(functools.partial(moves.requeued, contact_id=contact.id,
                                                      at=voice.now()))
@@ -182,11 +188,19 @@ class Adoption:
                 return
             async with voice.sessions() as s:
                 queue = await s.get(Queue, contact.queue_id) if contact.queue_id else None
+                number = await s.get(Number, contact.number_id) if contact.number_id else None
+                row = await tenants_repo.menu(s, contact.tenant_id, number.ivr_menu_id) \
+                    if contact.state == State.IVR and number is not None else None
             call = Call(contact.id, contact.tenant_id, channel_id,
-                        QueueSettings.of(queue, voice.config), phase=State.QUEUED.value)
-            call.moh = None
-            await voice.ari.answer(channel_id)
-            await voice.queue_adopted(call, contact)
+                        QueueSettings.of(queue, voice.config), phase=contact.state)
+            if contact.state == State.IVR:  # her menu from the start, on this node
+                voice.calls.add(call)
+                async with call.lock:
+                    await voice.answer_and_treat(call, menu_of(row) if row is not None else None)
+            else:
+                call.moh = None
+                await voice.ari.answer(channel_id)
+                await voice.queue_adopted(call, contact)
             log.info("adoption: contact %s taken over from node %s (call %s)", contact.id,
                      move.node, channel_id)
             move.done.set_result(True)
@@ -205,12 +219,12 @@ def _moved(s: Session, *, contact_id: str, node: str, here: str, channel_id: str
     """The waiting contact moved from ``node`` to ``here`` on ``channel_id``, with the trunk
     it holds (None: it is no longer waiting on ``node``)."""
     contact = repo.get_sync(s, contact_id)
-    if contact is None or contact.node != node or contact.state != State.QUEUED:
+    if contact is None or contact.node != node or contact.state not in (State.IVR, State.QUEUED):
         return None
     before = contact.channel_id
     contact.node, contact.channel_id = here, channel_id
     changed = s.execute(update(Contact).where(Contact.id == contact_id, Contact.node == node,
-                                              Contact.state == State.QUEUED.value)
+                                              Contact.state == contact.state)
                         .values(node=here, channel_id=channel_id))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         return None
