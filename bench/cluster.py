@@ -1,0 +1,402 @@
+"""Failover of a ccari cluster under a carrier's load (``python -m bench.cluster``).
+
+The topology of the issue's proof, on this machine, every part real: PostgreSQL, Kamailio (the
+SIP edge) in front of two Asterisk 22 nodes, each beside its own ccari node **in a process of
+its own** (``bench/_node.py``), SIPp as the carrier (through Kamailio) and as the agents'
+phones.  Fewer agents than callers, so callers wait on both nodes.
+
+One run:
+
+1. the carrier's ``--calls`` at ``--rate`` a second through the edge; once node b's Asterisk
+   has ``--waiting`` callers waiting, **b's ccari is killed with SIGKILL** (its Asterisk
+   lives on);
+2. ``adopt_s``: from the kill until every caller who was waiting on b is waiting on a (taken
+   over by the routing leader, a: ``cluster.standby_ari``) or closed; then every call runs
+   to its end: ``lost_contacts`` counts the callers not served (closed as lost with their
+   node, or failed), ``double_dials`` every second dial of one thing (an agent's phone rung
+   more than once for one offer, a caller moved twice, a customer called back: a served
+   caller must not be);
+3. b's Asterisk is stopped: ``asterisk_failover_s`` is the time until Kamailio uses it no
+   more (its OPTIONS probes, ``edge.probe_s``); then ``--after`` new calls, all of which
+   must be served on a (``failed_after``).
+
+The baseline, in the same run: the same load and kill with a leader that does not stand in
+for b (no ``standby_ari``): b's waiting callers are closed as lost (and called back where the
+tenant allows it).  Timings depend on ``--node-timeout`` (how long a node must be absent to
+be dead; production's default is 10 s) and ``--probe`` (Kamailio's probe interval).
+
+Last line: ``adopt_s=... lost_contacts=... double_dials=... asterisk_failover_s=...``
+with the baseline's ``baseline_lost_contacts`` and the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from sqlalchemy import func, select
+
+from bench._common import parser, table
+from ccari.callbacks.models import Callback
+from ccari.cluster.postgres import dsn_of
+from ccari.config import ClusterConfig, Config, EdgeConfig
+from ccari.demo.seed import seed
+from ccari.edge.render import write
+from ccari.edge.rpc import KamailioRpc
+from ccari.pbx import PbxProcess, provision, start
+from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
+from ccari.storage.models import Contact, ContactEvent, Queue, TrunkPool
+from ccari.tenants import repo as tenants_repo
+from ccari.tenants.pbx import spec_from_db
+from tests.cluster.test_calls_across_nodes import node_config, pbx_config
+from tests.support.kamailio import KamailioProcess
+from tests.support.pbx import add_phone_agents
+from tests.support.postgres import postgres_server
+from tests.support.sipp import Sipp, free_port, free_tcp_port
+from tests.voice.conftest import PHONE_IP, PHONES, VoiceEnv
+
+EDGE_IP = "127.0.0.2"  # Kamailio: the carrier address both Asterisk nodes identify
+CALLER_IP = "127.0.0.1"
+WAITING = ("queued", "offered")
+FINAL = ("completed", "failed", "abandoned")
+
+
+@dataclass
+class Figures:
+    adopt_s: float  # kill -> every caller waiting on b is waiting on a, or closed
+    waiting_at_kill: int
+    taken_over: int
+    lost_contacts: int
+    double_dials: int
+    asterisk_failover_s: float | None = None
+    failed_after: int | None = None
+    served: int = 0
+    why_lost: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+
+@dataclass
+class Node:
+    name: str
+    cfg: Config
+    pbx: PbxProcess
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+
+async def _fresh_db(server: str, name: str) -> str:
+    conn = await asyncpg.connect(dsn_of(server))
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    url = server.rsplit("/", 1)[0] + f"/{name}"
+    await upgrade_async(url)
+    return url
+
+
+async def _until(check: Any, seconds: float, what: str, every: float = 0.05) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(every)
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace, server: str, work: Path, label: str, *,
+                 standby: bool) -> None:
+        self.args = args
+        self.server = server
+        self.work = work / label
+        self.label = label
+        self.standby = standby
+        self.nodes: dict[str, Node] = {}
+        self.url = ""
+
+    def config(self, name: str, url: str, edge: EdgeConfig, phones: dict[str, int]) -> Config:
+        pbx = replace(pbx_config(name), instance=f"{name}{self.label}{os.getpid()}",
+                      app_name=f"ccari-{name}{self.label}{os.getpid()}",
+                      carrier_match=(EDGE_IP,))
+        env = VoiceEnv(self.work / name, phones, pbx)
+        env.state_dir.mkdir(parents=True, exist_ok=True)
+        cfg = node_config(env, url, name)
+        return replace(cfg, edge=edge, log_level="INFO",
+                       web=replace(cfg.web, internal_port=free_tcp_port(),
+                                   public_port=free_tcp_port()),
+                       cluster=ClusterConfig(enabled=True, reconnect_max_s=0.5,
+                                             leader_check_s=self.args.check,
+                                             node_timeout_s=self.args.node_timeout))
+
+    @contextlib.asynccontextmanager
+    async def topology(self) -> AsyncIterator[tuple[KamailioRpc, int]]:
+        self.url = url = await _fresh_db(self.server, f"bench_{self.label}")
+        uas_port = free_port(PHONE_IP)
+        phones = {p: free_port(PHONE_IP) for p in PHONES}
+        edge = EdgeConfig(enabled=True, listen=f"udp:{EDGE_IP}:{free_port(EDGE_IP)}",
+                          carriers=(f"{CALLER_IP}/32",),
+                          rpc_url=f"http://127.0.0.1:{free_tcp_port()}/RPC",
+                          probe_s=self.args.probe, timeout_ms=500, update_s=0.5,
+                          node_capacity=40)
+        configs = {name: self.config(name, url, edge, phones) for name in ("a", "b")}
+        if self.standby:  # a stands in for b's Asterisk
+            p = configs["b"].pbx
+            configs["a"] = replace(configs["a"], cluster=replace(
+                configs["a"].cluster,
+                standby_ari=(f"b=http://{p.ari_user}:{p.ari_password}@{p.host}:{p.ari_port}",)))
+        engine = make_engine(url)
+        async with make_sessionmaker(engine)() as s:
+            await seed(s, configs["a"])
+            acme = await tenants_repo.by_slug(s, "acme")
+            assert acme is not None
+            add_phone_agents(s, acme.id, self.args.agents, prefix="bench", phone_host=PHONE_IP,
+                             phone_port=uas_port)
+            acme.trunk_ratio, acme.after_hours_trunks = 10, 1000  # admission is not measured
+            pool = await s.get(TrunkPool, 1)
+            assert pool is not None
+            pool.total_trunks = 1000
+            for queue in await s.scalars(select(Queue).where(Queue.tenant_id == acme.id)):
+                queue.wrap_up_s = 0
+            await s.commit()
+        await engine.dispose()
+        async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
+            edge_dir = self.work / "edge"
+            kamailio = KamailioProcess(write(replace(configs["a"], edge=edge), edge_dir,
+                                             children=2), edge_dir / "run")
+            rpc = KamailioRpc(http, edge.rpc_url)
+            await kamailio.start(rpc)
+            stack.callback(kamailio.stop)
+            for name in ("a", "b"):  # a first: it leads
+                cfg = configs[name]
+                pbx = await asyncio.to_thread(start, await spec_from_db(cfg),
+                                              runtime=provision())
+                stack.callback(pbx.stop)
+                node = self.nodes[name] = Node(name, cfg, pbx)
+                self.spawn(node)
+                stack.callback(self.kill, name, signal.SIGTERM)
+                await self.healthy(http, node)
+                if name == "a":
+                    await _until(lambda: self.leader_is("a"), 30, "a to lead")
+
+            async def both_active() -> bool:
+                found = await rpc.destinations()
+                return len(found) == 2 and all(d.flags.startswith("A") for d in found)
+
+            await _until(both_active, 30, "Kamailio using both Asterisk nodes")
+            yield rpc, uas_port
+
+    def spawn(self, node: Node) -> None:
+        path = self.work / f"{node.name}.pickle"
+        path.write_bytes(pickle.dumps(node.cfg))
+        path.chmod(0o600)  # it holds the node's secrets
+        node.log = self.work / f"{node.name}.log"
+        with open(node.log, "ab") as out:
+            node.proc = subprocess.Popen([sys.executable, "-m", "bench._node", str(path)],
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.nodes[name].proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    async def healthy(self, http: aiohttp.ClientSession, node: Node) -> None:
+        url = f"http://127.0.0.1:{node.cfg.web.internal_port}/healthz"
+
+        async def up() -> bool:
+            assert node.proc is not None
+            if node.proc.poll() is not None:
+                raise RuntimeError(f"node {node.name} exited; see {node.log}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(url) as resp:
+                    return resp.status == 200
+            return False
+
+        await _until(up, 60, f"node {node.name} serving", every=0.2)
+
+    async def leader_is(self, name: str) -> bool:
+        conn = await asyncpg.connect(dsn_of(self.url))
+        try:
+            return await conn.fetchval(
+                "SELECT node FROM cluster_leadership WHERE name = 'routing'") == name
+        finally:
+            await conn.close()
+
+    async def contacts(self) -> list[Contact]:
+        engine = make_engine(self.url)
+        try:
+            async with make_sessionmaker(engine)() as s:
+                return list(await s.scalars(select(Contact).where(Contact.medium == "voice")))
+        finally:
+            await engine.dispose()
+
+    async def count(self, query: Any) -> int:
+        engine = make_engine(self.url)
+        try:
+            async with make_sessionmaker(engine)() as s:
+                return int(await s.scalar(query) or 0)
+        finally:
+            await engine.dispose()
+
+    async def measure(self, *, failover: bool) -> Figures:
+        args = self.args
+        async with self.topology() as (rpc, uas_port), Sipp(
+                "agent_uas.xml", local_ip=PHONE_IP, local_port=uas_port, calls=None,
+                params={"agent": "bench", "answer_after_ms": 0, "hangup_after_ms": args.talk_ms},
+                timeout_s=600) as phones:
+            edge = self.nodes["a"].cfg.edge.listen.removeprefix("udp:")
+            callers = self.callers(edge, args.calls, "1202555")
+            await callers.start()
+
+            async def waiting_on_b() -> list[Contact] | None:
+                rows = [c for c in await self.contacts() if c.node == "b" and c.state in WAITING]
+                return rows if len(rows) >= args.waiting else None
+
+            await _until(waiting_on_b, 120, f"{args.waiting} callers waiting on b")
+            self.kill("b")
+            killed = time.monotonic()
+            on_b = {c.id: c.state for c in await self.contacts() if c.node == "b"}
+            at_kill = [i for i, state in on_b.items() if state in WAITING]
+
+            async def handled() -> bool:
+                rows = {c.id: c for c in await self.contacts()}
+                return all(not (rows[i].node == "b" and rows[i].state in WAITING)
+                           for i in at_kill)
+
+            await _until(handled, 120, "b's waiting callers handled")
+            adopt_s = time.monotonic() - killed
+            rows = await self.final(args.calls)
+            await callers.stop(1)
+            taken = sum(1 for c in rows if c.id in on_b and c.node == "a")
+            figures = Figures(adopt_s, len(at_kill), taken,
+                              lost_contacts=sum(c.state != "completed" for c in rows),
+                              double_dials=0, served=sum(c.state == "completed" for c in rows))
+            # Who was not served, by where the call was at the kill and how it ended.
+            figures.why_lost = Counter(
+                (on_b.get(c.id, "-"), c.state, c.disposition or "") for c in rows
+                if c.state != "completed")
+            if failover:
+                await asyncio.to_thread(self.nodes["b"].pbx.stop)
+                stopped = time.monotonic()
+                b_port = str(self.nodes["b"].cfg.pbx.sip_port)
+
+                async def b_inactive() -> bool:
+                    found = {d.uri.rsplit(":", 1)[1]: d.flags for d in await rpc.destinations()}
+                    return found.get(b_port, "").startswith("I")
+
+                await _until(b_inactive, 30, "Kamailio to stop using b")
+                figures.asterisk_failover_s = time.monotonic() - stopped
+                after = self.callers(edge, args.after, "1303555")
+                await after.start()
+                rows = await self.final(args.calls + args.after)
+                await after.stop(1)
+                late = {c.id for c in rows
+                        if c.caller_number and c.caller_number.startswith("1303555")}
+                figures.failed_after = sum(c.state != "completed" or c.node != "a"
+                                           for c in rows if c.id in late)
+                figures.lost_contacts = sum(c.state != "completed" for c in rows
+                                            if c.id not in late)
+            rung = (await phones.stop(1)).requests.get("INVITE", 0)
+        offers = await self.count(select(func.count()).select_from(ContactEvent)
+                                  .where(ContactEvent.kind == "offered"))
+        moved = await self.count(select(func.count()).select_from(ContactEvent)
+                                 .where(ContactEvent.kind == "adopted"))
+        # A served caller called back (one lost with her node may be: the baseline's are).
+        dialled_back = await self.count(
+            select(func.count()).select_from(Callback).join(Contact, Contact.id == Callback.contact_id)
+            .where(Contact.state == "completed"))
+        # One ring per offer; one move per caller taken over.
+        figures.double_dials = max(0, rung - offers) + max(0, moved - figures.taken_over) + \
+            dialled_back
+        return figures
+
+    def callers(self, edge: str, calls: int, prefix: str) -> Sipp:
+        return Sipp("bench_caller.xml", edge, service="15550100", local_ip=CALLER_IP,
+                    calls=calls, rate=self.args.rate, max_concurrent=calls, timeout_s=600,
+                    params={"caller_prefix": prefix, "digits": "1", "dtmf_after_ms": 300,
+                            "max_wait_ms": 180000})
+
+    async def final(self, calls: int) -> list[Contact]:
+        async def done() -> list[Contact] | None:
+            rows = await self.contacts()
+            return rows if len(rows) >= calls and all(c.state in FINAL for c in rows) else None
+
+        return await _until(done, 240, "every call ended", every=0.2)
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="ccari-bench-cluster-") as tmp, \
+            postgres_server() as server:
+        runs: dict[str, Figures] = {}
+        for label, standby in (("baseline", False), ("ccari", True)):
+            print(f"== {label}: {args.calls} calls at {args.rate}/s, {args.agents} agents, "
+                  f"b's ccari killed at {args.waiting} waiting on b", flush=True)
+            try:
+                runs[label] = await Run(args, server, Path(tmp), label,
+                                        standby=standby).measure(failover=label == "ccari")
+            except BaseException:
+                kept = Path(tempfile.mkdtemp(prefix="ccari-bench-cluster-failed-"))
+                shutil.copytree(Path(tmp) / label, kept / label, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("*.pickle", "asterisk*"))
+                print(f"the {label} run failed: its nodes' logs are kept in {kept}", flush=True)
+                raise
+    base, ours = runs["baseline"], runs["ccari"]
+    print(table(["run", "waiting on b at kill", "taken over", "handled after s", "served",
+                 "lost", "double dials"],
+                [[label, f.waiting_at_kill, f.taken_over, f"{f.adopt_s:.2f}", f.served,
+                  f.lost_contacts, f.double_dials] for label, f in runs.items()]))
+    for label, f in runs.items():
+        for (at_kill, state, why), n in sorted(f.why_lost.items()):
+            print(f"{label}: {n} not served: {at_kill} on b at the kill -> {state} ({why})")
+    print(f"Asterisk b stopped: Kamailio stopped using it after {ours.asterisk_failover_s:.2f} s"
+          f" (probe_s {args.probe}); {args.after} calls after that, {ours.failed_after} not "
+          "served on a")
+    print(f"adopt_s={ours.adopt_s:.2f} lost_contacts={ours.lost_contacts} "
+          f"double_dials={ours.double_dials + base.double_dials} "
+          f"asterisk_failover_s={ours.asterisk_failover_s:.2f} "
+          f"failed_after_failover={ours.failed_after} "
+          f"baseline_lost_contacts={base.lost_contacts} node_timeout_s={args.node_timeout} "
+          f"probe_s={args.probe}")
+
+
+def cli() -> None:
+    p = parser(__doc__ or "")
+    p.add_argument("--calls", type=int, default=40, help="the carrier's calls before the kill")
+    p.add_argument("--rate", type=float, default=4.0, help="calls a second")
+    p.add_argument("--agents", type=int, default=4)
+    p.add_argument("--talk-ms", type=int, default=3000, help="each agent's talk time")
+    p.add_argument("--waiting", type=int, default=4,
+                   help="callers waiting on b when its ccari is killed")
+    p.add_argument("--after", type=int, default=10, help="calls after b's Asterisk stopped")
+    p.add_argument("--node-timeout", type=float, default=2.0, help="cluster.node_timeout_s")
+    p.add_argument("--check", type=float, default=0.25, help="cluster.leader_check_s")
+    p.add_argument("--probe", type=int, default=1, help="edge.probe_s")
+    asyncio.run(main(p.parse_args()))
+
+
+if __name__ == "__main__":
+    cli()
