@@ -27,6 +27,7 @@ until ``accept``, ``reject`` or ``remove_item``)::
 Queries: ``next_deadline()``, ``position(item_id)``, ``waiting(tenant)``,
 ``predicted_wait(item_id, now)``, ``predicted_waits(tenant, now)``, ``agent_state(agent_id)``,
 ``agent_reason(agent_id)`` (why the router made it not ready: a missed offer),
+``agent_wrap_until(agent_id)`` (when its timed wrap-up ends),
 ``agent_kept_for(agent_id)`` (waiting calls its capacity is held back for: fair blending),
 ``snapshot()``; ``record_handle_time(tenant, medium, skill_of(item), seconds)`` seeds the
 statistics. Refused events raise a :class:`RoutingError` and change nothing.

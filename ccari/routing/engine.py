@@ -327,9 +327,16 @@ class Router(Restorer):
 
     def agent_reason(self, agent_id: str) -> AwayReason | None:
         """Why a not-ready agent is not ready when the router made it so (a missed offer);
-        ``None`` when the agent chose it, or is not not-ready. Not restored by :meth:`restore`."""
+        ``None`` when the agent chose it, or is not not-ready."""
         agent = self._agents.get(agent_id)
         return None if agent is None else agent.reason
+
+    def agent_wrap_until(self, agent_id: str) -> float | None:
+        """When the agent's timed wrap-up ends (she is ready then); ``None`` when she is not
+        in wrap-up or it lasts until :meth:`agent_ready`. What a store keeps for
+        :meth:`restore` (``wrap_until``)."""
+        agent = self._agents.get(agent_id)
+        return None if agent is None else agent.wrap_until
 
     def agent_kept_for(self, agent_id: str) -> tuple[str, ...]:
         """The waiting items capacity is held back for on this agent (fair blending: it gets

@@ -15,7 +15,7 @@ import heapq
 from collections.abc import Iterable, Mapping
 
 from ccari.routing.index import ItemRuntime, Status
-from ccari.routing.matching import ITEM, Dirt, Matcher
+from ccari.routing.matching import AGENT, ITEM, Dirt, Matcher
 from ccari.routing.model import (
     Agent,
     AgentState,
@@ -41,21 +41,25 @@ class Restorer(Matcher):
         offered: Iterable[tuple[WorkItem, str]] = (),
         excluded: Mapping[str, Mapping[str, float]] | None = None,
         reasons: Mapping[str, AwayReason] | None = None,
+        wrap_until: Mapping[str, float] | None = None,
     ) -> list[Offer]:
         """Rebuild an empty router from the store, then settle once.
 
         ``agents``: logged-in agents with their last state (``ready``/``reserved``/``busy`` all
-        mean ready; ``wrap_up`` lasts until :meth:`agent_ready`). ``in_progress``: ``(item,
-        agent_id, accepted_at)`` of the items being handled. ``waiting``: every other open item,
-        offers that were pending included, with their original ``arrived_at``: the order is that
-        of the order keys, so it is the same as before the restart (the input's order does not
-        matter). ``offered``: ``(item, agent_id)`` of offers still pending (made by the
-        router being rebuilt, so still shown to their agents): held as offers, answered as
-        any other (accepted, rejected, withdrawn). ``excluded``: item id -> agent id -> until
-        when: the waiting items' agents who refused or missed them lately (as
-        :meth:`~ccari.routing.Router.reject` keeps them apart), not offered them before then.
-        ``reasons``: agent id -> why the router had made a not-ready agent so (a missed
-        offer), shown again as it was.
+        mean ready; ``wrap_up`` lasts until :meth:`agent_ready`, or as ``wrap_until`` says).
+        ``in_progress``: ``(item, agent_id, accepted_at)`` of the items being handled.
+        ``waiting``: every other open item, offers that were pending included, with their
+        original ``arrived_at``: the order is that of the order keys, so it is the same as
+        before the restart (the input's order does not matter). ``offered``: ``(item,
+        agent_id)`` of offers still pending (made by the router being rebuilt, so still shown
+        to their agents): held as offers, answered as any other (accepted, rejected,
+        withdrawn). ``excluded``: item id -> agent id -> until when: the waiting items' agents
+        who refused or missed them lately (as :meth:`~ccari.routing.Router.reject` keeps them
+        apart), not offered them before then. ``reasons``: agent id -> why the router had made
+        a not-ready agent so (a missed offer), shown again as it was. ``wrap_until``: agent id
+        -> when the timed wrap-up of an agent restored in ``wrap_up`` ends (as
+        ``complete(..., wrap_up=seconds)`` set it): she is ready then, by herself, or at once
+        if that time has passed.
         """
         if self._items or self._agents:
             raise InvalidTransition("restore needs an empty router")
@@ -67,11 +71,17 @@ class Restorer(Matcher):
         self._now = now
         dirt = Dirt()
         for agent, state in staff:
-            if state in (AgentState.RESERVED, AgentState.BUSY):
-                state = AgentState.READY
+            until = wrap_until.get(agent.id) if wrap_until else None
+            if state in (AgentState.RESERVED, AgentState.BUSY) or (
+                    state is AgentState.WRAP_UP and until is not None and until <= now):
+                state = AgentState.READY  # (a timed wrap-up that ended while nobody routed)
             self._login(agent, state, now, dirt, indexed=False)
+            runtime = self._agents[agent.id]
             if state is AgentState.NOT_READY and reasons and agent.id in reasons:
-                self._agents[agent.id].reason = reasons[agent.id]
+                runtime.reason = reasons[agent.id]
+            if state is AgentState.WRAP_UP and until is not None:
+                runtime.wrap_until = until  # then ready by herself, as after complete()
+                self._push(until, AGENT, agent.id, runtime.wrap_token)
         for item, agent_id, accepted_at in busy:
             holder = self._agents[agent_id]
             rule = self.rules.rule_for(item.tenant, item.queue)

@@ -25,6 +25,7 @@ from ccari.routing import (
     Offer,
     Requirement,
     Router,
+    Rules,
     WorkItem,
 )
 from ccari.routing.matching import Dirt
@@ -177,3 +178,38 @@ def test_a_restored_not_ready_agent_keeps_why_the_router_made_her_so() -> None:
     router.agent_ready("a1", 101.0)  # her own choice clears it
     router.agent_not_ready("a1", 102.0)
     assert router.agent_reason("a1") is None
+
+
+def test_a_restored_timed_wrap_up_ends_when_it_was_to_end_not_before() -> None:
+    """Her wrap-up of 30 s began at 90 (``complete(..., wrap_up=30.0)``); the router is
+    rebuilt at 100: the caller waiting meanwhile is not hers before 120, then is at once."""
+    call = WorkItem("c1", "t1", V, arrived_at=95.0)
+    agent = Agent("a1", "t1", "hq", {}, SLOTS[0])
+    router = Router(Rules())
+    assert router.restore(100.0, agents=[(agent, AgentState.WRAP_UP)], waiting=[call],
+                          wrap_until={"a1": 120.0}) == []
+    assert router.agent_state("a1") is AgentState.WRAP_UP
+    assert router.agent_wrap_until("a1") == 120.0
+    assert router.taking_work("t1") == 0
+    assert router.next_deadline() == 120.0
+    assert router.tick(119.9) == []
+    assert router.agent_state("a1") is AgentState.WRAP_UP
+    assert router.tick(120.0) == [Offer("c1", "a1", V)]
+    assert router.agent_wrap_until("a1") is None
+
+
+def test_a_wrap_up_that_ended_before_the_rebuild_is_over_and_an_untimed_one_lasts() -> None:
+    """Ended at 95 with the router rebuilt at 100: ready at once. Untimed (until she presses
+    ready): no time ends it, her ready does."""
+    call = WorkItem("c1", "t1", V, arrived_at=90.0)
+    ended, untimed = (Agent(a, "t1", "hq", {}, SLOTS[0]) for a in ("a1", "a2"))
+    router = Router(Rules())
+    offers = router.restore(100.0, agents=[(ended, AgentState.WRAP_UP)], waiting=[call],
+                            wrap_until={"a1": 95.0})
+    assert offers == [Offer("c1", "a1", V)] and router.agent_wrap_until("a1") is None
+
+    router = Router(Rules())
+    assert router.restore(100.0, agents=[(untimed, AgentState.WRAP_UP)], waiting=[call]) == []
+    assert router.tick(10_000.0) == []
+    assert router.agent_state("a2") is AgentState.WRAP_UP
+    assert router.agent_ready("a2", 10_001.0) == [Offer("c1", "a2", V)]
