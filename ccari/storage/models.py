@@ -111,6 +111,9 @@ class Agent(Base):
     # Why ccari made her not ready ("missed_offer"), kept with that presence so that a
     # rebuilt router (a restart, a new cluster leader) shows it still; None when she chose.
     away_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # When her timed wrap-up ends (after a contact, the queue's wrap_up_s): a rebuilt router
+    # keeps her in wrap-up until then; None when she is not in one.
+    wrap_until: Mapped[dt.datetime | None]
     # "agent", or "supervisor": also sees and reorders the tenant's pending contacts.
     role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     skills: Mapped[list[AgentSkill]] = relationship(
