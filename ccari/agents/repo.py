@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import Update, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, lazyload
@@ -64,11 +66,11 @@ def attributes_of(agent: Agent) -> Attributes | None:
 
 def _presence(tenant_id: int, agent_id: int, presence: str, reason: str | None) -> Update:
     return update(Agent).where(Agent.id == agent_id, Agent.tenant_id == tenant_id).values(
-        presence=presence, away_reason=reason)
+        presence=presence, away_reason=reason, wrap_until=None)
 
 
 async def set_presence(session: AsyncSession, tenant_id: int, agent_id: int, presence: str) -> None:
-    """The presence she chose (no reason of ccari's)."""
+    """The presence she chose (no reason of ccari's; any wrap-up is over)."""
     await session.execute(_presence(tenant_id, agent_id, presence, None))
 
 
@@ -76,3 +78,17 @@ def set_presence_sync(session: Session, tenant_id: int, agent_id: int, presence:
                       reason: str | None = None) -> None:
     """``reason``: why ccari set it (``missed_offer``); None: she chose it."""
     session.execute(_presence(tenant_id, agent_id, presence, reason))
+
+
+def set_wrap_until_sync(session: Session, tenant_id: int, agent_id: int,
+                        until: dt.datetime) -> None:
+    """She is in a timed wrap-up ending at ``until`` (her presence stays the one she chose)."""
+    session.execute(update(Agent).where(Agent.id == agent_id, Agent.tenant_id == tenant_id)
+                    .values(wrap_until=until))
+
+
+def clear_wrap_until_sync(session: Session, tenant_id: int, agent_id: int,
+                          until: dt.datetime) -> None:
+    """Her wrap-up that was to end at ``until`` is over (a later one saved since is kept)."""
+    session.execute(update(Agent).where(Agent.id == agent_id, Agent.tenant_id == tenant_id,
+                                        Agent.wrap_until <= until).values(wrap_until=None))

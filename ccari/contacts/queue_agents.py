@@ -56,6 +56,7 @@ class QueueAgents(QueueCore):
     async def route_presence(self, agent: Agent, presence: str) -> None:
         """The router's part of :meth:`set_presence` (the presence is saved)."""
         self._agents[agent.id] = agent
+        self._wrapping.pop(agent.id, None)  # any wrap-up is over: the save cleared its end
         attributes = agents_repo.attributes_of(agent)
         if attributes is not None:  # else the ones read at start still hold
             self._attributes[agent.id] = attributes

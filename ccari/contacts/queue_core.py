@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -93,6 +94,9 @@ class QueueCore:
         self._engaged_early: set[int] = set()
         # Agents logged out of routing because their pages' node died (page_lost).
         self._page_lost: set[int] = set()
+        # Agents whose timed wrap-up end is saved (agents.wrap_until), with that end: the
+        # saved value is cleared once the router's wrap-up is over (_forget_wrap_ups).
+        self._wrapping: dict[int, float] = {}
         # Whether this node routes, and whom it tells if not (several nodes: attach_role).
         self._role: RoutingRole = SingleNode(hub)
         self._ticker_task: asyncio.Task[Any] | None = None
@@ -165,15 +169,21 @@ class QueueCore:
                 # then marked in a call, so that its end makes her ready again.
                 engaged = {str(a.id) for a in agents
                            if a.id in self._engaged_early and a.presence == "ready"}
+                # In a timed wrap-up: kept in it until its saved end (over at once if passed;
+                # its saved end is then cleared with the first states synced).
+                self._wrapping = {a.id: a.wrap_until.timestamp() for a in agents
+                                  if a.presence == "ready" and a.wrap_until is not None
+                                  and str(a.id) not in engaged}
                 offers = self.router.restore(
                     now,
-                    agents=[(self._router_agent(a), AgentState.NOT_READY if str(a.id) in engaged
-                             else AgentState(a.presence)) for a in agents],
+                    agents=[(self._router_agent(a), self._saved_state(a, engaged))
+                            for a in agents],
                     in_progress=in_progress, waiting=waiting, offered=offered,
                     excluded=hold_offs(declines, reoffer_delay=rules.reoffer_delay,
                                        missed_offer_delay=rules.missed_offer_delay, now=now),
                     reasons={str(a.id): AwayReason(a.away_reason) for a in agents
                              if a.presence == "not_ready" and a.away_reason in _REASONS},
+                    wrap_until={str(a): until for a, until in self._wrapping.items()},
                 )
                 for aid in sorted(engaged):
                     offers += self.router.agent_engaged(aid, now)
@@ -181,6 +191,15 @@ class QueueCore:
             self._started = True
         await self._apply(offers)
         self._ticker_task = self._tasks.spawn(self._ticker(), "ticker")
+
+    def _saved_state(self, agent: Agent, engaged: set[str]) -> AgentState:
+        """Her state as the database has it, for :meth:`start` (ready, not ready, or in the
+        timed wrap-up that followed her last contact)."""
+        if str(agent.id) in engaged:
+            return AgentState.NOT_READY
+        if agent.id in self._wrapping:
+            return AgentState.WRAP_UP
+        return AgentState(agent.presence)
 
     async def stop_routing(self) -> None:
         """This node no longer routes (it lost the cluster's leadership, or rebuilds): the
@@ -192,6 +211,7 @@ class QueueCore:
                     str(a)) is AwayReason.IN_CALL}
             self._started = False
             self.router = Router(self.router.rules)
+            self._wrapping.clear()  # (saved: a rebuild reads them again)
             if self._ticker_task is not None:
                 self._ticker_task.cancel()
                 self._ticker_task = None
@@ -243,7 +263,38 @@ class QueueCore:
 
     async def _sync_states(self) -> None:
         if self._started:  # a router not rebuilt (or not this node's) knows no states
+            await self._forget_wrap_ups()
             await self.states.sync(self.pages, self.router.touched_agents, self._agents)
+
+    async def _save_wrap_up(self, agent_id: int) -> None:
+        """Her timed wrap-up, if the router just began one, saved with its end: what a
+        rebuilt router restores."""
+        until = self.router.agent_wrap_until(str(agent_id))
+        agent = self._agents.get(agent_id)
+        if until is None or agent is None:
+            return
+        self._wrapping[agent_id] = until
+        await self.writes.run(functools.partial(
+            agents_repo.set_wrap_until_sync, tenant_id=agent.tenant_id, agent_id=agent_id,
+            until=utc(until)))
+
+    async def _forget_wrap_ups(self) -> None:
+        """The saved ends of the wrap-ups the router has ended (at their time, or by a
+        presence or a logout) cleared."""
+        over = {a: until for a, until in self._wrapping.items()
+                if self.router.agent_wrap_until(str(a)) != until}
+        if not over:
+            return
+        for agent_id in over:
+            del self._wrapping[agent_id]
+
+        def clear(s: Session) -> None:
+            for agent_id, until in over.items():
+                agent = self._agents.get(agent_id)
+                if agent is not None:
+                    agents_repo.clear_wrap_until_sync(s, agent.tenant_id, agent_id, utc(until))
+
+        await self.writes.run(clear)
 
     # ---- decisions ---------------------------------------------------------------------
     async def _apply(self, offers: list[Offer]) -> None:

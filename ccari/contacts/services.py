@@ -102,6 +102,7 @@ class QueueService(QueueAgents):
         await self._decide(self.router.complete, contact_id, self._clock(),
                            wrap_up=wrap_up_s if wrap_up_s > 0 else False)
         if agent_id is not None:
+            await self._save_wrap_up(agent_id)  # what a rebuilt router keeps
             await self._push_state(agent_id, offer=None)
 
     async def reprioritise(self, tenant_id: int, contact_id: str, priority: int) -> Contact:
