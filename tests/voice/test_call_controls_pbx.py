@@ -4,6 +4,7 @@ phones, the agent's page is its websocket session (and the REST API, the same co
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from ccari.app import Runtime
 from ccari.contacts import repo
-from ccari.storage.models import Contact, Queue
+from ccari.storage.models import Agent, Contact, Queue
 from tests.support.openapi import Conformances
 from tests.voice.calls import (
     Served,
@@ -44,6 +45,14 @@ async def set_wrap_up(rt: Runtime, seconds: float) -> None:
         for q in await s.scalars(select(Queue)):
             q.wrap_up_s = seconds
         await s.commit()
+
+
+async def wrap_until(rt: Runtime, agent_id: int) -> dt.datetime | None:
+    """When the database says the agent's timed wrap-up ends."""
+    async with rt.sessions() as s:
+        row = await s.get(Agent, agent_id)
+    assert row is not None
+    return row.wrap_until
 
 
 async def test_hold_resume_then_hang_up_from_the_page_with_a_disposition(
@@ -97,6 +106,10 @@ async def test_hold_resume_then_hang_up_from_the_page_with_a_disposition(
             ended = await eventually(lambda: one_contact_in(ccari, "completed"), what="completed")
             await eventually(lambda: same(ccari.queue.agent_state(alice.id), "wrap_up"),
                              what="alice in wrap-up")
+            # Its end is saved (a rebuilt router keeps her in it), 120 s after the call's.
+            end = await eventually(lambda: wrap_until(ccari, alice.id), what="its end saved")
+            assert ended.ended_at is not None
+            assert abs((end - ended.ended_at).total_seconds() - 120) < 5
         assert (await alice_phone.result()).requests.get("BYE") == 1
         assert ended.disposition == "agent-hangup" and ended.meta["hold_s"] >= 1.5
 
@@ -109,8 +122,9 @@ async def test_hold_resume_then_hang_up_from_the_page_with_a_disposition(
                                        "disposition": "follow-up", "note": "send the quote"},
                                 "wrapped-up")
         assert wrapped["disposition"] == "follow-up"
-        # The disposition ends the wrap-up early: alice is ready again.
+        # The disposition ends the wrap-up early: alice is ready again, no end saved.
         assert ccari.queue.agent_state(alice.id) == "ready"
+        assert await wrap_until(ccari, alice.id) is None
         again = await command(page, {"type": "call.wrap_up", "contact_id": cid,
                                      "disposition": "resolved"}, "wrapped-up")
         assert again["error"] == "already-wrapped-up"
