@@ -8,6 +8,10 @@ as her and waits for the answer (``timeout_s``): the page or the API gets that n
 or its error, as if the command had run here.  A node that does not answer in time gives
 ``503 node-unavailable`` (the command may still have run there: what it changed reaches her
 page as any change of her call does).
+
+The same way carries the questions nodes ask each other about an agent (:meth:`answer`:
+her live calls, for her reopened page, ``ccari.cluster.resume``); those are no page's
+commands.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.agents import repo as agents_repo
-from ccari.agents.commands import AgentCommands
+from ccari.agents.commands import AgentCommands, Command
 from ccari.cluster.bus import Bus, PayloadTooLarge
 from ccari.contacts import repo as contacts_repo
 from ccari.errors import CcariError
@@ -56,11 +60,19 @@ class CommandRelay:
         self._commands = commands
         self._timeout = timeout_s
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._questions: dict[str, Command] = {}  # asked by other nodes only
         self._tasks = TaskSet("cluster-commands")
         bus.subscribe(TOPIC, self._told)
 
     async def close(self) -> None:
         await self._tasks.close()
+
+    def answer(self, name: str, handler: Command) -> None:
+        """Other nodes may ask this one ``name`` (:meth:`run_on`), answered by ``handler`` as
+        the agent; a page cannot."""
+        if name in self._questions:
+            raise ValueError(f"node question {name!r} registered twice")
+        self._questions[name] = handler
 
     async def where(self, agent: Agent, message: dict[str, Any]) -> str | None:
         """The node to run ``message`` on, if not this one: another node's call's."""
@@ -74,7 +86,10 @@ class CommandRelay:
             return None
         return contact.node
 
-    async def run_on(self, node: str, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
+    async def run_on(self, node: str, agent: Agent, message: dict[str, Any], *,
+                     timeout_s: float | None = None) -> dict[str, Any] | None:
+        """``message`` run on ``node`` as the agent: its reply, or its error raised here;
+        :class:`NodeUnavailable` after ``timeout_s`` (default: the relay's)."""
         ident = uuid.uuid4().hex
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[ident] = answer
@@ -82,7 +97,7 @@ class CommandRelay:
             await self._bus.publish(TOPIC, {"k": "run", "to": node, "from": self._bus.node,
                                             "id": ident, "tenant": agent.tenant_id,
                                             "agent": agent.id, "msg": message})
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout if timeout_s is None else timeout_s):
                 reply = await answer
         except TimeoutError:
             raise NodeUnavailable(f"node {node}, which carries the call, did not answer") from None
@@ -111,7 +126,11 @@ class CommandRelay:
         try:
             if agent is None:
                 raise CcariError("no such agent", error_id="agent-not-found")
-            reply = {"result": await self._commands.run(agent, dict(payload["msg"]), here=True)}
+            message = dict(payload["msg"])
+            question = self._questions.get(str(message.get("type")))
+            result = (await question(agent, message) if question is not None
+                      else await self._commands.run(agent, message, here=True))
+            reply = {"result": result}
         except CcariError as exc:
             reply = {"error": exc.error_id, "status": exc.status, "message": exc.message}
         except Exception:

@@ -4,6 +4,7 @@ other commands stay where they are, and a node that does not answer gives 503.""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -94,3 +95,38 @@ async def test_a_node_that_does_not_answer_gives_503(world: dict[str, Any]) -> N
         await commands.run(alice, {"type": "call.hold", "contact_id": world["c-voice"]})
     assert (raised.value.status, raised.value.error_id) == (503, "node-unavailable")
     assert world["ran"] == []
+
+
+async def test_a_question_between_nodes_is_answered_by_its_handler_not_a_page_command(
+        world: dict[str, Any], sessions: Any) -> None:
+    """A node answers what the others ask it (``answer``), and only them: a page sending the
+    same type gets the unknown-message error; the asker may wait less than the relay's
+    timeout."""
+    peers: list[LocalBus] = []
+    asked: list[tuple[int, dict[str, Any]]] = []
+
+    async def live(agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        asked.append((agent.id, msg))
+        return {"type": "calls.live", "calls": ["one"]}
+
+    commands_a, commands_b = AgentCommands(), AgentCommands()
+    a = CommandRelay(LocalBus("a", peers), sessions, commands_a, timeout_s=30)
+    b = CommandRelay(LocalBus("b", peers), sessions, commands_b, timeout_s=30)
+    LocalBus("c", peers)  # never answers
+    b.answer("calls.live", live)
+    with pytest.raises(ValueError):
+        b.answer("calls.live", live)
+    alice = world["alice"]
+    try:
+        assert await a.run_on("b", alice, {"type": "calls.live"}) == {
+            "type": "calls.live", "calls": ["one"]}
+        assert asked == [(alice.id, {"type": "calls.live"})]
+        assert (await commands_b.dispatch(alice, {"type": "calls.live"}))["error"] \
+            == "unknown-message"
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(NodeUnavailable):
+            await a.run_on("c", alice, {"type": "calls.live"}, timeout_s=0.2)
+        assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        await a.close()
+        await b.close()
