@@ -47,6 +47,7 @@ from ccari.cluster import plugin as cluster_plugin
 from ccari.cluster.bus import Bus
 from ccari.cluster.leader import Leadership
 from ccari.cluster.lost import Adopter
+from ccari.cluster.resume import CallsElsewhere
 from ccari.cobrowse import plugin as cobrowse_plugin
 from ccari.cobrowse.services import CobrowseService
 from ccari.config import Config
@@ -73,11 +74,12 @@ from ccari.sites import plugin as sites_plugin
 from ccari.speech import plugin as speech_plugin
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.storage.models import utcnow
 from ccari.supervisor import plugin as supervisor_plugin
 from ccari.talk import plugin as talk_plugin
 from ccari.voice import plugin as voice_plugin
 from ccari.voice.ports import IvrCallbacks, LegPlanner, SpeechPort, VoicemailPort
-from ccari.voice.replay import RESUME_CALLS, no_calls
+from ccari.voice.replay import RESUME_CALLS, CallReplay, no_calls
 from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
 from ccari.wallboard import plugin as wallboard_plugin
@@ -192,6 +194,9 @@ class Runtime:
     # Taking over the waiting callers of a node whose ccari died (set by the voice plugin
     # when this node stands in for others: cluster.standby_ari).
     adoption: Adopter | None = None
+    # Several nodes: an agent's live calls the other nodes carry, for her reopened page
+    # (set by the cluster plugin; answered by the voice ACD of a node with a PBX).
+    calls_elsewhere: CallsElsewhere | None = None
     # This node has an Asterisk (it can ring phones): in a cluster it is preferred as the
     # routing leader over nodes that serve the web only.
     carries_calls: bool = True
@@ -257,6 +262,9 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
             # meanwhile and the client connects (and reconciles) when it answers.
             await rt.ari.start(patient=cfg.pbx.mode == "external")
             stack.push_async_callback(rt.ari.close)
+        elif rt.calls_elsewhere is not None:  # web media only: her calls on other nodes
+            CallReplay(sessions, hub, utcnow,
+                       elsewhere=rt.calls_elsewhere).register_commands(rt.commands)
         else:  # web media only: the agent's page asks for her calls all the same
             rt.commands.register(RESUME_CALLS, no_calls)
         await cluster_plugin.start_routing(rt)

@@ -21,6 +21,7 @@ from ccari.cluster.leader import Leadership
 from ccari.cluster.lost import LostCalls
 from ccari.cluster.nodes import NodeWatch
 from ccari.cluster.postgres import PgBus, dsn_of
+from ccari.cluster.resume import CallsElsewhere
 from ccari.cluster.routing import ClusterRole
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     relay = CommandRelay(bus, rt.sessions, rt.commands)
     rt.commands.relay = relay
     stack.push_async_callback(relay.close)
+    # A reopened agent page is told her live calls whatever node carries them.
+    rt.calls_elsewhere = CallsElsewhere(relay, rt.sessions, cfg.node)
     log.info("cluster: node %s joined (routing by the leader)", cfg.node)
 
 

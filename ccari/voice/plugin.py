@@ -26,7 +26,7 @@ from ccari.voice.consult_commands import ConsultCommands
 from ccari.voice.consults import Consults
 from ccari.voice.consults import register as consults_stasis
 from ccari.voice.controls import CallControls
-from ccari.voice.replay import CallReplay
+from ccari.voice.replay import CallReplay, CallsHere
 from ccari.voice.services import VoiceService
 from ccari.voice.transfers import Transfers
 from ccari.voice.transfers import register as transfers_stasis
@@ -68,9 +68,13 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack, ari: AriClient,
     conference_stasis(ari, router, conferences)
     # The agent's call controls (hold, mute, hang up, wrap-up), page and REST.
     CallControls(voice, queue, consulting=consults.under_way).register_commands(rt.commands)
-    # A reopened agent page gets her calls back, each as she left it.
-    CallReplay(voice, rt.hub, voice.page_views,
-               consulting=consults.under_way).register_commands(rt.commands)
+    # A reopened agent page gets her calls back, each as she left it: with several nodes,
+    # those the other nodes carry too (this node answers them about its own).
+    here = CallsHere(voice, voice.page_views, consulting=consults.under_way)
+    if rt.calls_elsewhere is not None:
+        rt.calls_elsewhere.serve(here.parts)
+    CallReplay(voice.sessions, rt.hub, voice.now, here=here,
+               elsewhere=rt.calls_elsewhere).register_commands(rt.commands)
     # Agent phones Asterisk cannot reach get no calls (read on connect, then polled).
     phones = PhoneWatch(ari, queue, interval_s=poll_interval(cfg.pbx.agent_qualify_s))
     ari.on_connected(phones.reconcile)

@@ -18,12 +18,20 @@ restarted) drops it.
 
 What a context knows of a call beyond the voice ACD (the recording, a consult, a
 conference, a supervisor) it adds through ``VoiceService.page_views``.
+
+Each live call is told by the node whose Asterisk carries it (:class:`CallsHere`: its part
+after the screen pop, :class:`LiveCall`); the node serving her page adds, with several
+nodes, what the other nodes carrying her calls answer (``ccari.cluster.resume``; a node
+that does not answer in time is left out), then builds each screen pop from the database
+and adds the calls that await her wrap-up (the database's too, whatever node carried them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -39,9 +47,11 @@ from ccari.voice import wrapup
 from ccari.voice.calls import Call
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from ccari.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
 
 # What a context tells a reopened page about a live call (the page's own messages).
 PageView = Callable[[Call], Awaitable[list[dict[str, Any]]]]
@@ -95,13 +105,72 @@ async def no_calls(agent: Agent, msg: dict[str, Any]) -> Message:
     return {"type": "calls", "contact_ids": []}
 
 
-class CallReplay:
-    def __init__(self, voice: VoiceService, hub: AgentHub, views: list[PageView], *,
+@dataclass(frozen=True)
+class LiveCall:
+    """A live call of hers as the node carrying it tells it: the codec her phone was rung
+    with (while that node knows it) and the page's messages after the screen pop."""
+
+    contact_id: str
+    codec: dict[str, Any] | None
+    messages: list[Message]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"contact_id": self.contact_id, "codec": self.codec, "messages": self.messages}
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> LiveCall:
+        """From :meth:`as_dict` (another node's answer); ValueError if it is not one."""
+        contact_id, codec, messages = data.get("contact_id"), data.get("codec"), data.get("messages")
+        if not (isinstance(contact_id, str) and contact_id and isinstance(messages, list)
+                and all(isinstance(m, dict) for m in messages)
+                and (codec is None or isinstance(codec, dict))):
+            raise ValueError(f"not a live call: {data!r}")
+        return cls(contact_id, codec, messages)
+
+
+# Her live calls a node carries (this node's, :class:`CallsHere`) and those the other nodes
+# say they carry (``ccari.cluster.resume.CallsElsewhere``: :meth:`LiveCall.as_dict` each).
+LiveHere = Callable[[Agent], Awaitable[list[LiveCall]]]
+LiveElsewhere = Callable[[Agent], Awaitable[list[dict[str, Any]]]]
+
+
+class CallsHere:
+    """Her live calls this node's Asterisk carries, as the voice ACD and the contexts with a
+    page view know them."""
+
+    def __init__(self, voice: VoiceService, views: list[PageView], *,
                  consulting: Callable[[str], bool] = lambda contact_id: False) -> None:
         self._voice = voice
-        self._hub = hub
         self._views = views
         self._consulting = consulting  # the call's caller is held for a consult
+
+    async def __call__(self, agent: Agent) -> list[LiveCall]:
+        out: list[LiveCall] = []
+        for call in self._voice.calls.all():
+            if not (call.agent_id == agent.id and call.tenant_id == agent.tenant_id
+                    and call.phase in LIVE_PHASES):
+                continue
+            messages = call_messages(call, self._consulting(call.contact_id))
+            for view in self._views:
+                messages.extend(await view(call))
+            out.append(LiveCall(call.contact_id, call.codec, messages))
+        return out
+
+    async def parts(self, agent: Agent) -> list[dict[str, Any]]:
+        """The same, as told to another node."""
+        return [call.as_dict() for call in await self(agent)]
+
+
+class CallReplay:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], hub: AgentHub,
+                 now: Callable[[], dt.datetime], *, here: LiveHere | None = None,
+                 elsewhere: LiveElsewhere | None = None) -> None:
+        """``here``: this node carries calls; ``elsewhere``: several nodes."""
+        self._sessions = sessions
+        self._hub = hub
+        self._now = now
+        self._here = here
+        self._elsewhere = elsewhere
 
     def register_commands(self, commands: AgentCommands) -> None:
         commands.register(RESUME_CALLS, self._cmd_resume)
@@ -109,21 +178,36 @@ class CallReplay:
     async def _cmd_resume(self, agent: Agent, msg: dict[str, Any]) -> Message:
         return {"type": "calls", "contact_ids": await self.resume(agent)}
 
+    async def live(self, agent: Agent) -> list[LiveCall]:
+        """Her live calls: this node's, then those the other nodes told (once each)."""
+        live = await self._here(agent) if self._here is not None else []
+        if self._elsewhere is None:
+            return live
+        known = {call.contact_id for call in live}
+        for data in await self._elsewhere(agent):
+            try:
+                call = LiveCall.of(data)
+            except ValueError:
+                log.warning("agent %s: another node told a call of hers unreadably: %r",
+                            agent.id, data)
+                continue
+            if call.contact_id not in known:
+                known.add(call.contact_id)
+                live.append(call)
+        return live
+
     async def resume(self, agent: Agent) -> list[str]:
         """Tell the agent's pages every call item they should have; their contact ids."""
-        live = [c for c in self._voice.calls.all()
-                if c.agent_id == agent.id and c.tenant_id == agent.tenant_id
-                and c.phase in LIVE_PHASES]
-        now = self._voice.now()
+        live = await self.live(agent)
+        now = self._now()
         sent: list[str] = []
-        async with self._voice.sessions() as s:
-            batches: list[tuple[Call | None, list[Message]]] = []
+        batches: list[list[Message]] = []
+        async with self._sessions() as s:
             for call in live:
                 contact = await s.get(Contact, call.contact_id)
                 if contact is None or contact.tenant_id != agent.tenant_id:
                     continue
-                batches.append((call, [await self._offer(s, contact, now, call.codec),
-                                       *call_messages(call, self._consulting(call.contact_id))]))
+                batches.append([await self._offer(s, contact, now, call.codec), *call.messages])
                 sent.append(call.contact_id)
             mine = list((await s.scalars(
                 select(Contact).where(Contact.tenant_id == agent.tenant_id,
@@ -136,13 +220,10 @@ class CallReplay:
                 if contact.id in sent:
                     continue
                 # Her part is over (the call ended, or goes on without her): wrap-up.
-                batches.append((None, [await self._offer(s, contact, now, None),
-                                       {"type": "completed", "contact_id": contact.id}]))
+                batches.append([await self._offer(s, contact, now, None),
+                                {"type": "completed", "contact_id": contact.id}])
                 sent.append(contact.id)
-        for live_call, batch in batches:
-            if live_call is not None:
-                for view in self._views:
-                    batch.extend(await view(live_call))
+        for batch in batches:
             for message in batch:
                 await self._hub.send(agent.id, message)
         return sent
