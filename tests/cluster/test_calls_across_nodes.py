@@ -231,3 +231,35 @@ async def test_her_call_controls_reach_the_call_on_the_other_nodes_asterisk(
             .order_by(ContactEvent.id))]
     assert kinds.count("held") == 2 and kinds.count("resumed") == 2
     assert done.id == live
+
+
+async def test_her_reopened_page_gets_back_her_call_on_the_other_nodes_asterisk(
+        two_nodes_alice_on_a: tuple[CallsNode, CallsNode, AgentPage],
+        start_calls_node: Any) -> None:
+    """Her page is on a, her call on b's Asterisk: the page closed and opened again on a is
+    told the call (screen pop, connected, held as it is) by b, through a."""
+    a, b, alice_page = two_nodes_alice_on_a
+    _, seeded = start_calls_node
+    async with phone(b.env, "alice"):
+        call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
+        await call.start()
+        live = (await next_of(alice_page, "connected"))["contact_id"]
+        await alice_page.ws.send_json({"type": "call.hold", "contact_id": live})
+        assert (await next_of(alice_page, "held"))["contact_id"] == live
+        await alice_page.close()
+        reopened = await open_agent_page(str(a.web.make_url("")), "acme", "alice",
+                                         seeded["acme.alice.web"])
+        try:
+            # (her state, told by the leader as the page opens, may come in between)
+            told = [m for m in await reopened.resume_calls() if m["type"] != "state"]
+        finally:
+            await reopened.close()
+        assert told[-1] == {"type": "calls", "contact_ids": [live]}
+        offer = told[0]
+        assert offer["type"] == "offer" and offer["resumed"]
+        assert (offer["contact"]["id"], offer["contact"]["caller_number"]) == (live, "15550199")
+        assert [(m["type"], m["contact_id"]) for m in told[1:-1]] == [
+            ("connected", live), ("held", live)]
+        result = await call.wait()
+        assert result.ok, result.describe()
+        await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
