@@ -263,3 +263,35 @@ async def test_her_reopened_page_gets_back_her_call_on_the_other_nodes_asterisk(
         result = await call.wait()
         assert result.ok, result.describe()
         await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
+
+
+async def test_a_web_only_nodes_page_gets_back_her_call_on_a_calls_node(
+        two_nodes_alice_on_a: tuple[CallsNode, CallsNode, AgentPage],
+        start_calls_node: Any, tmp_path: Path) -> None:
+    """The deployment of the README: her page reopened on a node serving the web only
+    (``serve --no-pbx``) is told her call on b's Asterisk, asked of b."""
+    a, b, alice_page = two_nodes_alice_on_a
+    _, seeded = start_calls_node
+    (tmp_path / "w").mkdir()
+    web_cfg = replace(a.rt.config, node="w", state_dir=str(tmp_path / "w"))
+    async with runtime(web_cfg, with_pbx=False) as web_rt, phone(b.env, "alice"):
+        web = TestClient(TestServer(internal_app(web_rt)))
+        await web.start_server()
+        try:
+            call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
+            await call.start()
+            live = (await next_of(alice_page, "connected"))["contact_id"]
+            await alice_page.close()
+            reopened = await open_agent_page(str(web.make_url("")), "acme", "alice",
+                                             seeded["acme.alice.web"])
+            try:
+                told = [m for m in await reopened.resume_calls() if m["type"] != "state"]
+            finally:
+                await reopened.close()
+            assert [m["type"] for m in told] == ["offer", "connected", "calls"]
+            assert told[0]["contact"]["id"] == live and told[-1]["contact_ids"] == [live]
+            result = await call.wait()
+            assert result.ok, result.describe()
+            await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
+        finally:
+            await web.close()
