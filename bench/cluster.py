@@ -16,14 +16,17 @@ One run:
    node, or failed), ``double_dials`` every second dial of one thing (an agent's phone rung
    more than once for one offer, a caller moved twice, a customer called back: a served
    caller must not be);
-3. b's Asterisk is stopped: ``asterisk_failover_s`` is the time until Kamailio uses it no
-   more (its OPTIONS probes, ``edge.probe_s``); then ``--after`` new calls, all of which
-   must be served on a (``failed_after``).
+3. a third topology, the same load, and b's **Asterisk** killed with SIGKILL once it
+   carries ``--waiting`` calls (its ccari lives): ``asterisk_failover_s`` is the time until Kamailio
+   uses it no more (its OPTIONS probes, ``edge.probe_s``); then ``--after`` new calls, all
+   of which must be served on a (``failed_after_failover``).  (Measured apart: once b's
+   ccari is dead, its Asterisk refuses new calls with 503 and Kamailio has already left it.)
 
 The baseline, in the same run: the same load and kill with a leader that does not stand in
 for b (no ``standby_ari``): b's waiting callers are closed as lost (and called back where the
-tenant allows it).  Timings depend on ``--node-timeout`` (how long a node must be absent to
-be dead; production's default is 10 s) and ``--probe`` (Kamailio's probe interval).
+tenant allows it).  Calls b had connected go on in its Asterisk (served, in the figures).
+Timings depend on ``--node-timeout`` (how long a node must be absent to be dead;
+production's default is 10 s) and ``--probe`` (Kamailio's probe interval).
 
 Last line: ``adopt_s=... lost_contacts=... double_dials=... asterisk_failover_s=...``
 with the baseline's ``baseline_lost_contacts`` and the settings.
@@ -43,7 +46,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -84,8 +87,6 @@ class Figures:
     taken_over: int
     lost_contacts: int
     double_dials: int
-    asterisk_failover_s: float | None = None
-    failed_after: int | None = None
     served: int = 0
     why_lost: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
@@ -262,7 +263,7 @@ class Run:
         finally:
             await engine.dispose()
 
-    async def measure(self, *, failover: bool) -> Figures:
+    async def kill_b(self) -> Figures:
         args = self.args
         async with self.topology() as (rpc, uas_port), Sipp(
                 "agent_uas.xml", local_ip=PHONE_IP, local_port=uas_port, calls=None,
@@ -299,27 +300,6 @@ class Run:
             figures.why_lost = Counter(
                 (on_b.get(c.id, "-"), c.state, c.disposition or "") for c in rows
                 if c.state != "completed")
-            if failover:
-                await asyncio.to_thread(self.nodes["b"].pbx.stop)
-                stopped = time.monotonic()
-                b_port = str(self.nodes["b"].cfg.pbx.sip_port)
-
-                async def b_inactive() -> bool:
-                    found = {d.uri.rsplit(":", 1)[1]: d.flags for d in await rpc.destinations()}
-                    return found.get(b_port, "").startswith("I")
-
-                await _until(b_inactive, 30, "Kamailio to stop using b")
-                figures.asterisk_failover_s = time.monotonic() - stopped
-                after = self.callers(edge, args.after, "1303555")
-                await after.start()
-                rows = await self.final(args.calls + args.after)
-                await after.stop(1)
-                late = {c.id for c in rows
-                        if c.caller_number and c.caller_number.startswith("1303555")}
-                figures.failed_after = sum(c.state != "completed" or c.node != "a"
-                                           for c in rows if c.id in late)
-                figures.lost_contacts = sum(c.state != "completed" for c in rows
-                                            if c.id not in late)
             rung = (await phones.stop(1)).requests.get("INVITE", 0)
         offers = await self.count(select(func.count()).select_from(ContactEvent)
                                   .where(ContactEvent.kind == "offered"))
@@ -334,11 +314,53 @@ class Run:
             dialled_back
         return figures
 
+    async def stop_b_asterisk(self) -> tuple[float, int]:
+        """b's Asterisk is killed under load (its ccari lives): the seconds until Kamailio uses it
+        no more, and how many of the ``--after`` calls placed then were not served on a."""
+        args = self.args
+        async with self.topology() as (rpc, uas_port), Sipp(
+                "agent_uas.xml", local_ip=PHONE_IP, local_port=uas_port, calls=None,
+                params={"agent": "bench", "answer_after_ms": 0, "hangup_after_ms": args.talk_ms},
+                timeout_s=600):
+            edge = self.nodes["a"].cfg.edge.listen.removeprefix("udp:")
+            callers = self.callers(edge, args.calls, "1202555")
+            await callers.start()
+
+            async def b_carries() -> bool:
+                return sum(c.node == "b" for c in await self.contacts()) >= args.waiting
+
+            await _until(b_carries, 120, f"{args.waiting} calls on b")
+            os.kill(self.nodes["b"].pbx.pid, signal.SIGKILL)  # as a box lost: no goodbye
+            stopped = time.monotonic()
+            b_port = str(self.nodes["b"].cfg.pbx.sip_port)
+
+            async def b_inactive() -> bool:
+                found = {d.uri.rsplit(":", 1)[1]: d.flags for d in await rpc.destinations()}
+                return found.get(b_port, "").startswith("I")
+
+            await _until(b_inactive, 30, "Kamailio to stop using b")
+            failover_s = time.monotonic() - stopped
+            await callers.stop(1)
+            after = self.callers(edge, args.after, "1303555")
+            await after.start()
+
+            async def late_ended() -> list[Contact] | None:
+                rows = [c for c in await self.contacts()
+                        if c.caller_number and c.caller_number.startswith("1303555")]
+                return rows if len(rows) >= args.after and all(
+                    c.state in FINAL for c in rows) else None
+
+            late = await _until(late_ended, 240, "the calls after the stop ended", every=0.2)
+            await after.stop(1)
+        return failover_s, sum(c.state != "completed" or c.node != "a" for c in late)
+
     def callers(self, edge: str, calls: int, prefix: str) -> Sipp:
-        return Sipp("bench_caller.xml", edge, service="15550100", local_ip=CALLER_IP,
+        """The carrier's callers: each presses 1 (sales) and again every 2.5 s until
+        answered (one taken over mid-menu hears it again), and never gives up first."""
+        return Sipp("cluster_caller.xml", edge, service="15550100", local_ip=CALLER_IP,
                     calls=calls, rate=self.args.rate, max_concurrent=calls, timeout_s=600,
-                    params={"caller_prefix": prefix, "digits": "1", "dtmf_after_ms": 300,
-                            "max_wait_ms": 180000})
+                    params={"caller_prefix": prefix, "digits": "1", "dtmf_every_ms": 2500,
+                            "max_presses": 72})
 
     async def final(self, calls: int) -> list[Contact]:
         async def done() -> list[Contact] | None:
@@ -348,6 +370,25 @@ class Run:
         return await _until(done, 240, "every call ended", every=0.2)
 
 
+@contextlib.contextmanager
+def _logs_kept(run: Path, where: str | None) -> Iterator[None]:
+    """The run's logs (not its secrets) copied to ``where``, and to a new directory (named)
+    if the run fails."""
+    def keep(into: Path) -> Path:
+        shutil.copytree(run, into / run.name, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.pickle", "secrets*", "pbx"))
+        return into
+
+    try:
+        yield
+    except BaseException:
+        kept = keep(Path(where) if where else Path(tempfile.mkdtemp(prefix="ccari-bench-")))
+        print(f"the run failed: its nodes' logs are kept in {kept}", flush=True)
+        raise
+    if where:
+        keep(Path(where))
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="ccari-bench-cluster-") as tmp, \
             postgres_server() as server:
@@ -355,15 +396,12 @@ async def main(args: argparse.Namespace) -> None:
         for label, standby in (("baseline", False), ("ccari", True)):
             print(f"== {label}: {args.calls} calls at {args.rate}/s, {args.agents} agents, "
                   f"b's ccari killed at {args.waiting} waiting on b", flush=True)
-            try:
-                runs[label] = await Run(args, server, Path(tmp), label,
-                                        standby=standby).measure(failover=label == "ccari")
-            except BaseException:
-                kept = Path(tempfile.mkdtemp(prefix="ccari-bench-cluster-failed-"))
-                shutil.copytree(Path(tmp) / label, kept / label, dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns("*.pickle", "asterisk*"))
-                print(f"the {label} run failed: its nodes' logs are kept in {kept}", flush=True)
-                raise
+            with _logs_kept(Path(tmp) / label, args.keep):
+                runs[label] = await Run(args, server, Path(tmp), label, standby=standby).kill_b()
+        print(f"== asterisk: b's Asterisk killed once it carries {args.waiting} calls", flush=True)
+        with _logs_kept(Path(tmp) / "asterisk", args.keep):
+            failover_s, failed_after = await Run(args, server, Path(tmp), "asterisk",
+                                                 standby=True).stop_b_asterisk()
     base, ours = runs["baseline"], runs["ccari"]
     print(table(["run", "waiting on b at kill", "taken over", "handled after s", "served",
                  "lost", "double dials"],
@@ -372,13 +410,12 @@ async def main(args: argparse.Namespace) -> None:
     for label, f in runs.items():
         for (at_kill, state, why), n in sorted(f.why_lost.items()):
             print(f"{label}: {n} not served: {at_kill} on b at the kill -> {state} ({why})")
-    print(f"Asterisk b stopped: Kamailio stopped using it after {ours.asterisk_failover_s:.2f} s"
-          f" (probe_s {args.probe}); {args.after} calls after that, {ours.failed_after} not "
+    print(f"Asterisk b killed: Kamailio stopped using it after {failover_s:.2f} s"
+          f" (probe_s {args.probe}); {args.after} calls after that, {failed_after} not "
           "served on a")
     print(f"adopt_s={ours.adopt_s:.2f} lost_contacts={ours.lost_contacts} "
           f"double_dials={ours.double_dials + base.double_dials} "
-          f"asterisk_failover_s={ours.asterisk_failover_s:.2f} "
-          f"failed_after_failover={ours.failed_after} "
+          f"asterisk_failover_s={failover_s:.2f} failed_after_failover={failed_after} "
           f"baseline_lost_contacts={base.lost_contacts} node_timeout_s={args.node_timeout} "
           f"probe_s={args.probe}")
 
@@ -395,6 +432,7 @@ def cli() -> None:
     p.add_argument("--node-timeout", type=float, default=2.0, help="cluster.node_timeout_s")
     p.add_argument("--check", type=float, default=0.25, help="cluster.leader_check_s")
     p.add_argument("--probe", type=int, default=1, help="edge.probe_s")
+    p.add_argument("--keep", help="copy the nodes' and Kamailio's logs into this directory")
     asyncio.run(main(p.parse_args()))
 
 

@@ -354,8 +354,9 @@ class ClusterConfig:
     # own Asterisk through the dialplan (a SIP call between the two, keeping her place in
     # the queue).  A node not listed here has its waiting callers closed and called back.
     standby_ari: tuple[str, ...] = ()
-    # Seconds the leader waits for one caller's move before it closes her call instead.
-    adopt_timeout_s: float = 5.0
+    # Seconds the leader gives one caller's move (a queue announcement she is hearing ends
+    # first) before it closes her call instead.
+    adopt_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ class Adoption:
         if standby is None or not waiting:
             return set()
         peer = AriRest(self._http, standby.url, standby.user, standby.password, "ccari",
-                       request_timeout=2.0)
+                       request_timeout=self._timeout_s)
         try:
             live = {c.id for c in await peer.list_channels()}
         except (AriError, aiohttp.ClientError, TimeoutError) as exc:
@@ -153,6 +153,11 @@ class Adoption:
             for channel in live:
                 if channel.startswith(ring):
                     await safe(peer.hangup(channel, reason="normal"))
+        # Asterisk runs a channel's requests after the prompt it is playing: the menu's is
+        # stopped first (ids of its generations; most are 404s); a queue announcement (its
+        # id is the dead process's own) is let finish, within the move's time.
+        await asyncio.gather(*(safe(peer.stop_playback(make_id(Kind.IVR_PROMPT, contact.id, n)))
+                               for n in range(1, 13)))
         token = secrets.token_hex(16)
         move = _Move(contact.id, node, asyncio.get_running_loop().create_future())
         self._moves[token] = move
