@@ -10,8 +10,9 @@ waiting is called back when the tenant allows it (``after_lost_call``).  Without
 leader would keep offering a dead node's callers to agents whose phones nobody rings.
 
 Where this node stands in for the dead node's Asterisk (``cluster.standby_ari``) and that
-Asterisk lives on, its waiting callers are first moved here and take their place in the
-queue again (:mod:`ccari.voice.adoption`); only the calls that could not be moved are closed.
+Asterisk lives on, its callers not yet with an agent are first moved here (the IVR, or their
+place in the queue again) and its connected calls watched from here until they end
+(:mod:`ccari.voice.adoption`); only what could not be taken over is closed.
 
 A node that was only cut off and comes back (its Asterisk still up) finds those contacts
 closed; its reconcile takes the callers still on the line as new arrivals.
@@ -50,7 +51,9 @@ class LostCallbacks(Protocol):
 
 
 class Adopter(Protocol):
-    async def adopt(self, node: str, contacts: Iterable[Contact]) -> set[str]: ...
+    async def adopt(self, node: str, contacts: Iterable[Contact]) -> set[str]:
+        """Take over what it can of ``node``'s calls; the contacts it took (moved here, or
+        watched to their end where they are)."""
 
 
 class LostCalls:
@@ -77,10 +80,11 @@ class LostCalls:
         async with self._sessions() as s:
             calls = await contacts_repo.open_contacts(s, node, media)
         adoption = self._adoption()
-        if adoption is not None and calls and await adoption.adopt(node, calls):
+        kept = await adoption.adopt(node, calls) if adoption is not None and calls else set()
+        if kept:
             async with self._sessions() as s:  # the rest, as they are now
                 calls = await contacts_repo.open_contacts(s, node, media)
-        closed = [c.id for c in calls if await self._close(node, c.id)]
+        closed = [c.id for c in calls if c.id not in kept and await self._close(node, c.id)]
         trunks = self._trunks()
         if trunks is not None:
             await trunks.release_node(node)

@@ -41,15 +41,17 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from yarl import URL
 
-from ccari.ari.errors import AriError
+from ccari.ari.errors import AriError, AriNotFound
 from ccari.ari.ids import Kind
 from ccari.ari.ids import make as make_id
 from ccari.ari.rest import AriRest
-from ccari.contacts import repo
-from ccari.contacts.lifecycle import State
+from ccari.contacts import lifecycle, repo
+from ccari.contacts.executor import Executor
+from ccari.contacts.lifecycle import NODE_LOST, Fact, State
 from ccari.errors import ConfigError
 from ccari.routing import Medium
 from ccari.storage.models import Contact, ContactEvent, Number, Queue, TrunkCall
+from ccari.tasks import TaskSet
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import menu_of
 from ccari.voice import moves
@@ -99,16 +101,19 @@ class _Move:
 class Adoption:
     def __init__(self, voice: VoiceService, http: aiohttp.ClientSession,
                  standby: dict[str, StandbyAri], *, own_uri: str, peer_key: str,
-                 timeout_s: float) -> None:
+                 timeout_s: float, tend_every_s: float = 1.0) -> None:
         """``own_uri``: this node's Asterisk as the others reach it (sip:<host>:<port>);
-        ``peer_key``: the key its ``ccari-peer`` endpoint takes."""
+        ``peer_key``: the key its ``ccari-peer`` endpoint takes; ``tend_every_s``: how often
+        a dead node's connected calls are looked at."""
         self._voice = voice
         self._http = http
         self._standby = standby
         self._host = own_uri.removeprefix("sip:")
         self._key = peer_key
         self._timeout_s = timeout_s
+        self._tend_every_s = tend_every_s
         self._moves: dict[str, _Move] = {}
+        self._tasks = TaskSet("adoption")
 
     def stands_in_for(self, node: str) -> bool:
         return node in self._standby
@@ -117,9 +122,11 @@ class Adoption:
         """Move the waiting callers among ``contacts`` (``node``'s open calls) here; the
         contacts that moved (the others are left as they are)."""
         standby = self._standby.get(node)
-        waiting = [c for c in contacts if c.state in MOVABLE
-                   and Medium(c.medium) is Medium.VOICE and c.channel_id]
-        if standby is None or not waiting:
+        calls = [c for c in contacts if Medium(c.medium) is Medium.VOICE and c.channel_id]
+        waiting = [c for c in calls if c.state in MOVABLE]
+        talking = [c for c in calls if c.state == State.CONNECTED and c.bridge_id
+                   and c.agent_channel_id and "agent_left" not in c.meta]
+        if standby is None or not (waiting or talking):
             return set()
         peer = AriRest(self._http, standby.url, standby.user, standby.password, "ccari",
                        request_timeout=self._timeout_s)
@@ -134,7 +141,66 @@ class Adoption:
         moved = {c.id for c, ok in zip(waiting, results, strict=True) if ok}
         log.warning("adoption: %d of node %s's %d waiting callers taken over in %.2f s", len(moved),
                     node, len(waiting), time.monotonic() - started)
-        return moved
+        return moved | await self._tend(peer, node, talking, live)
+
+    async def _tend(self, peer: AriRest, node: str, talking: list[Contact],
+                    live: set[str]) -> set[str]:
+        """The dead node's connected calls go on in its Asterisk's bridge: each is watched
+        from here (its trunk held by this node meanwhile) until one side hangs up; then the
+        other is hung up and the call ends as any call does (the agent wraps up)."""
+        tended: set[str] = set()
+        for contact in talking:
+            if contact.channel_id not in live or contact.agent_channel_id not in live:
+                continue  # one side already gone: the leader closes it
+            # Her slot busy with it (the dead node may have saved her answer and died before
+            # the router heard of it: she would stay reserved by the offer).
+            await self._voice.queue.accepted(contact.id)
+            if await self._voice.writes.run(functools.partial(
+                    _trunk_here, call_id=contact.channel_id or "", here=self._voice.node)):
+                log.info("adoption: contact %s, connected on node %s, watched from here",
+                         contact.id, node)
+            self._tasks.spawn(self._watch(peer, contact), f"tend-{contact.id}")
+            tended.add(contact.id)
+        return tended
+
+    async def _watch(self, peer: AriRest, contact: Contact) -> None:
+        voice = self._voice
+        parties = {contact.channel_id, contact.agent_channel_id}
+        misses = 0
+        while True:
+            await asyncio.sleep(self._tend_every_s)
+            try:
+                here = set((await peer.get_bridge(contact.bridge_id or "")).channels)
+            except AriNotFound:
+                here = set()
+            except (AriError, aiohttp.ClientError, TimeoutError) as exc:
+                misses += 1  # that Asterisk gone too: its calls went with it
+                if misses * self._tend_every_s < self._timeout_s:
+                    continue
+                log.warning("adoption: contact %s: its node's Asterisk is gone (%s)",
+                            contact.id, exc)
+                here, disposition = set(), NODE_LOST
+            else:
+                misses = 0
+                if parties <= here:
+                    continue
+                disposition = "agent-hangup" if contact.channel_id in here else "caller-hangup"
+            for channel in here & parties:
+                await safe(peer.hangup(channel, reason="normal"))
+            await safe(peer.destroy_bridge(contact.bridge_id or ""))
+            async with voice.sessions() as s:
+                queue = await s.get(Queue, contact.queue_id) if contact.queue_id else None
+            ended = await voice.writes.run(functools.partial(
+                moves.ended, contact_id=contact.id, at=voice.now(), disposition=disposition))
+            await voice.admission.release(contact.channel_id or "")
+            if ended is not None:
+                await Executor(voice.queue).carry_out(
+                    ended, lifecycle.move(State.CONNECTED, Fact.ENDED).commands,
+                    agent_id=contact.agent_id,
+                    wrap_up_s=QueueSettings.of(queue, voice.config).wrap_up_s)
+                log.info("adoption: contact %s ended (%s) on its dead node's Asterisk",
+                         contact.id, disposition)
+            return
 
     async def _move(self, peer: AriRest, node: str, contact: Contact, live: set[str]) -> bool:
         assert contact.channel_id is not None
@@ -214,9 +280,17 @@ class Adoption:
                 move.done.set_result(False)
 
     async def close(self) -> None:
+        await self._tasks.close()
         for move in self._moves.values():
             with contextlib.suppress(asyncio.InvalidStateError):
                 move.done.set_result(False)
+
+
+def _trunk_here(s: Session, *, call_id: str, here: str) -> bool:
+    """The trunk a dead node's connected call holds, held by ``here`` while it watches it
+    (the dead node's other trunks are freed)."""
+    changed = s.execute(update(TrunkCall).where(TrunkCall.call_id == call_id).values(node=here))
+    return bool(changed.rowcount)  # type: ignore[attr-defined]
 
 
 def _moved(s: Session, *, contact_id: str, node: str, here: str, channel_id: str,

@@ -192,6 +192,10 @@ class VoiceService:
         return self._cfg
 
     @property
+    def admission(self) -> AdmissionPort:
+        return self._admission
+
+    @property
     def queue(self) -> QueueService:
         return self._queue
 

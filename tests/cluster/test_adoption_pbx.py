@@ -69,7 +69,8 @@ async def test_a_dead_nodes_waiting_caller_is_taken_over_and_served_on_the_same_
         async with a.rt.sessions() as s:
             trunks = list(await s.scalars(select(TrunkCall)))
         assert [(t.call_id, t.node) for t in trunks] == [(moved.channel_id, "a")]
-        assert a.rt.queue.view(waiting.id) is not None  # routed again, by a
+        await eventually_true(lambda: a.rt.queue.view(waiting.id) is not None,
+                              "routed again, by a")
         # a's Asterisk holds the caller; b's still carries her call, bridged to a's.
         assert (await asyncio.to_thread(pbx_counts, a.pbx))[0] == 1
         assert (await asyncio.to_thread(pbx_counts, b.pbx))[0] == 2
@@ -98,3 +99,46 @@ async def test_a_dead_nodes_waiting_caller_is_taken_over_and_served_on_the_same_
         assert not list(await s.scalars(select(TrunkCall)))  # its trunk freed at its end
     await eventually_true(lambda: pbx_counts(a.pbx)[0] == 0 and pbx_counts(b.pbx)[0] == 0,
                           "no channel left on either Asterisk")
+
+
+async def test_a_dead_nodes_connected_call_goes_on_and_ends_when_the_caller_hangs_up(
+        start_calls_node: Any) -> None:
+    """b dies while alice talks to b's caller: the call goes on in b's Asterisk, alice stays
+    busy with it (not offered more), and when the caller hangs up the leader, watching
+    b's bridge, hangs alice's leg up and completes the call: she wraps up then."""
+    start_node, seeded = start_calls_node
+    a = await start_node("a", standby=("b",))
+    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
+    b = await start_node("b")
+    alice_page = await page(a, seeded, "alice")
+    try:
+        async with phone(a.env, "alice") as alice_phone:
+            call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
+            await call.start()
+            talking = await eventually(lambda: the_contact(a.rt, "connected"),
+                                       what="alice talking to b's caller")
+            assert talking.node == "b"
+            await kill(b)
+
+            async def watched_from_a() -> bool:  # b found dead: its call's trunk is a's now
+                async with a.rt.sessions() as s:
+                    trunk = await s.get(TrunkCall, talking.channel_id)
+                return trunk is not None and trunk.node == "a"
+
+            await eventually(watched_from_a, what="b's connected call watched from a")
+            row = await contact_row(a, talking.id)
+            assert row is not None and row.state == "connected"  # not closed under her
+            assert a.rt.queue.agent_state(talking.agent_id or 0) == "busy"
+            assert (await asyncio.to_thread(pbx_counts, b.pbx)) == (2, 1)  # still bridged
+            result = await call.wait()  # the caller talks on, then hangs up
+            assert result.ok, result.describe()
+            done = await eventually(lambda: the_contact(a.rt, "completed"), what="completed")
+            assert (await next_of(alice_page, "completed"))["contact_id"] == talking.id
+        assert (await alice_phone.result()).requests.get("BYE") == 1  # her leg hung up
+    finally:
+        await alice_page.close()
+    assert done.disposition == "caller-hangup" and done.talk_s is not None
+    assert done.talk_s > NODE_TIMEOUT_S  # it went on past b's death
+    async with a.rt.sessions() as s:
+        assert not list(await s.scalars(select(TrunkCall)))  # its trunk held, then freed
+    await eventually_true(lambda: pbx_counts(b.pbx) == (0, 0), "nothing left on b's Asterisk")
