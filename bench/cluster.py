@@ -54,24 +54,24 @@ from typing import Any
 import aiohttp
 import asyncpg
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench._common import parser, table
 from ccari.callbacks.models import Callback
 from ccari.cluster.postgres import dsn_of
 from ccari.config import ClusterConfig, Config, EdgeConfig
-from ccari.demo.seed import seed
 from ccari.edge.render import write
 from ccari.edge.rpc import KamailioRpc
 from ccari.pbx import PbxProcess, provision, start
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
-from ccari.storage.models import Contact, ContactEvent, Queue, TrunkPool
-from ccari.tenants import repo as tenants_repo
+from ccari.storage.models import Contact, ContactEvent
 from ccari.tenants.pbx import spec_from_db
 from tests.cluster.test_calls_across_nodes import node_config, pbx_config
 from tests.support.kamailio import KamailioProcess
-from tests.support.pbx import add_phone_agents
+from tests.support.pbx import carry_a_load
 from tests.support.postgres import postgres_server
 from tests.support.sipp import Sipp, free_port, free_tcp_port
+from tests.support.waits import eventually
 from tests.voice.conftest import PHONE_IP, PHONES, VoiceEnv
 
 EDGE_IP = "127.0.0.2"  # Kamailio: the carrier address both Asterisk nodes identify
@@ -112,17 +112,6 @@ async def _fresh_db(server: str, name: str) -> str:
     return url
 
 
-async def _until(check: Any, seconds: float, what: str, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(every)
-
-
 class Run:
     def __init__(self, args: argparse.Namespace, server: str, work: Path, label: str, *,
                  standby: bool) -> None:
@@ -133,6 +122,7 @@ class Run:
         self.standby = standby
         self.nodes: dict[str, Node] = {}
         self.url = ""
+        self.sessions: async_sessionmaker[AsyncSession]
 
     def config(self, name: str, url: str, edge: EdgeConfig, phones: dict[str, int]) -> Config:
         pbx = replace(pbx_config(name), instance=f"{name}{self.label}{os.getpid()}",
@@ -151,6 +141,8 @@ class Run:
     @contextlib.asynccontextmanager
     async def topology(self) -> AsyncIterator[tuple[KamailioRpc, int]]:
         self.url = url = await _fresh_db(self.server, f"bench_{self.label}")
+        engine = make_engine(url)  # the bench's own look at the database
+        self.sessions = make_sessionmaker(engine)
         uas_port = free_port(PHONE_IP)
         phones = {p: free_port(PHONE_IP) for p in PHONES}
         edge = EdgeConfig(enabled=True, listen=f"udp:{EDGE_IP}:{free_port(EDGE_IP)}",
@@ -164,21 +156,9 @@ class Run:
             configs["a"] = replace(configs["a"], cluster=replace(
                 configs["a"].cluster,
                 standby_ari=(f"b=http://{p.ari_user}:{p.ari_password}@{p.host}:{p.ari_port}",)))
-        engine = make_engine(url)
-        async with make_sessionmaker(engine)() as s:
-            await seed(s, configs["a"])
-            acme = await tenants_repo.by_slug(s, "acme")
-            assert acme is not None
-            add_phone_agents(s, acme.id, self.args.agents, prefix="bench", phone_host=PHONE_IP,
-                             phone_port=uas_port)
-            acme.trunk_ratio, acme.after_hours_trunks = 10, 1000  # admission is not measured
-            pool = await s.get(TrunkPool, 1)
-            assert pool is not None
-            pool.total_trunks = 1000
-            for queue in await s.scalars(select(Queue).where(Queue.tenant_id == acme.id)):
-                queue.wrap_up_s = 0
-            await s.commit()
-        await engine.dispose()
+        async with self.sessions() as s:
+            await carry_a_load(s, configs["a"], self.args.agents, prefix="bench",
+                               phone_host=PHONE_IP, phone_port=uas_port)
         async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
             edge_dir = self.work / "edge"
             kamailio = KamailioProcess(write(replace(configs["a"], edge=edge), edge_dir,
@@ -196,13 +176,14 @@ class Run:
                 stack.callback(self.kill, name, signal.SIGTERM)
                 await self.healthy(http, node)
                 if name == "a":
-                    await _until(lambda: self.leader_is("a"), 30, "a to lead")
+                    await eventually(lambda: self.leader_is("a"), 30, "a to lead")
 
             async def both_active() -> bool:
                 found = await rpc.destinations()
                 return len(found) == 2 and all(d.flags.startswith("A") for d in found)
 
-            await _until(both_active, 30, "Kamailio using both Asterisk nodes")
+            await eventually(both_active, 30, "Kamailio using both Asterisk nodes")
+            stack.push_async_callback(engine.dispose)
             yield rpc, uas_port
 
     def spawn(self, node: Node) -> None:
@@ -237,7 +218,7 @@ class Run:
                     return resp.status == 200
             return False
 
-        await _until(up, 60, f"node {node.name} serving", every=0.2)
+        await eventually(up, 60, f"node {node.name} serving")
 
     async def leader_is(self, name: str) -> bool:
         conn = await asyncpg.connect(dsn_of(self.url))
@@ -248,20 +229,12 @@ class Run:
             await conn.close()
 
     async def contacts(self) -> list[Contact]:
-        engine = make_engine(self.url)
-        try:
-            async with make_sessionmaker(engine)() as s:
-                return list(await s.scalars(select(Contact).where(Contact.medium == "voice")))
-        finally:
-            await engine.dispose()
+        async with self.sessions() as s:
+            return list(await s.scalars(select(Contact).where(Contact.medium == "voice")))
 
     async def count(self, query: Any) -> int:
-        engine = make_engine(self.url)
-        try:
-            async with make_sessionmaker(engine)() as s:
-                return int(await s.scalar(query) or 0)
-        finally:
-            await engine.dispose()
+        async with self.sessions() as s:
+            return int(await s.scalar(query) or 0)
 
     async def kill_b(self) -> Figures:
         args = self.args
@@ -277,7 +250,7 @@ class Run:
                 rows = [c for c in await self.contacts() if c.node == "b" and c.state in WAITING]
                 return rows if len(rows) >= args.waiting else None
 
-            await _until(waiting_on_b, 120, f"{args.waiting} callers waiting on b")
+            await eventually(waiting_on_b, 120, f"{args.waiting} callers waiting on b")
             self.kill("b")
             killed = time.monotonic()
             on_b = {c.id: c.state for c in await self.contacts() if c.node == "b"}
@@ -288,7 +261,7 @@ class Run:
                 return all(not (rows[i].node == "b" and rows[i].state in WAITING)
                            for i in at_kill)
 
-            await _until(handled, 120, "b's waiting callers handled")
+            await eventually(handled, 120, "b's waiting callers handled")
             adopt_s = time.monotonic() - killed
             rows = await self.final(args.calls)
             await callers.stop(1)
@@ -301,14 +274,15 @@ class Run:
                 (on_b.get(c.id, "-"), c.state, c.disposition or "") for c in rows
                 if c.state != "completed")
             rung = (await phones.stop(1)).requests.get("INVITE", 0)
-        offers = await self.count(select(func.count()).select_from(ContactEvent)
-                                  .where(ContactEvent.kind == "offered"))
-        moved = await self.count(select(func.count()).select_from(ContactEvent)
-                                 .where(ContactEvent.kind == "adopted"))
-        # A served caller called back (one lost with her node may be: the baseline's are).
-        dialled_back = await self.count(
-            select(func.count()).select_from(Callback).join(Contact, Contact.id == Callback.contact_id)
-            .where(Contact.state == "completed"))
+            offers = await self.count(select(func.count()).select_from(ContactEvent)
+                                      .where(ContactEvent.kind == "offered"))
+            moved = await self.count(select(func.count()).select_from(ContactEvent)
+                                     .where(ContactEvent.kind == "adopted"))
+            # A served caller called back (one lost with her node may be: the baseline's are).
+            dialled_back = await self.count(
+                select(func.count()).select_from(Callback)
+                .join(Contact, Contact.id == Callback.contact_id)
+                .where(Contact.state == "completed"))
         # One ring per offer; one move per caller taken over.
         figures.double_dials = max(0, rung - offers) + max(0, moved - figures.taken_over) + \
             dialled_back
@@ -329,7 +303,7 @@ class Run:
             async def b_carries() -> bool:
                 return sum(c.node == "b" for c in await self.contacts()) >= args.waiting
 
-            await _until(b_carries, 120, f"{args.waiting} calls on b")
+            await eventually(b_carries, 120, f"{args.waiting} calls on b")
             os.kill(self.nodes["b"].pbx.pid, signal.SIGKILL)  # as a box lost: no goodbye
             stopped = time.monotonic()
             b_port = str(self.nodes["b"].cfg.pbx.sip_port)
@@ -338,7 +312,7 @@ class Run:
                 found = {d.uri.rsplit(":", 1)[1]: d.flags for d in await rpc.destinations()}
                 return found.get(b_port, "").startswith("I")
 
-            await _until(b_inactive, 30, "Kamailio to stop using b")
+            await eventually(b_inactive, 30, "Kamailio to stop using b")
             failover_s = time.monotonic() - stopped
             await callers.stop(1)
             after = self.callers(edge, args.after, "1303555")
@@ -350,7 +324,7 @@ class Run:
                 return rows if len(rows) >= args.after and all(
                     c.state in FINAL for c in rows) else None
 
-            late = await _until(late_ended, 240, "the calls after the stop ended", every=0.2)
+            late = await eventually(late_ended, 240, "the calls after the stop ended")
             await after.stop(1)
         return failover_s, sum(c.state != "completed" or c.node != "a" for c in late)
 
@@ -367,7 +341,7 @@ class Run:
             rows = await self.contacts()
             return rows if len(rows) >= calls and all(c.state in FINAL for c in rows) else None
 
-        return await _until(done, 240, "every call ended", every=0.2)
+        return await eventually(done, 240, "every call ended")
 
 
 @contextlib.contextmanager

@@ -21,19 +21,17 @@ from sqlalchemy import select
 
 from ccari.app import Runtime, runtime
 from ccari.config import EdgeConfig
-from ccari.demo.seed import seed
 from ccari.edge.render import write
 from ccari.edge.rpc import KamailioRpc
 from ccari.pbx import PbxProcess, provision, start
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import Contact, ContactEvent, Queue, TrunkPool
-from ccari.tenants import repo as tenants_repo
+from ccari.storage.models import Contact, ContactEvent
 from ccari.tenants.pbx import spec_from_db
 from tests.cluster.conftest import eventually_true
 from tests.cluster.holds import Event, double_holds
 from tests.cluster.test_calls_across_nodes import node_config, pbx_config
 from tests.support.kamailio import KamailioProcess
-from tests.support.pbx import add_phone_agents
+from tests.support.pbx import carry_a_load
 from tests.support.sipp import Sipp, free_port, free_tcp_port
 from tests.support.waits import eventually
 from tests.voice.conftest import PHONE_IP, PHONES, VoiceEnv
@@ -75,19 +73,8 @@ async def topology(cluster_url: str, tmp_path: Path) -> AsyncIterator[Topology]:
 
     engine = make_engine(cluster_url)
     async with make_sessionmaker(engine)() as s:
-        await seed(s, config("seed"))
-        acme = await tenants_repo.by_slug(s, "acme")
-        assert acme is not None
-        add_phone_agents(s, acme.id, AGENTS, prefix="edge", phone_host=PHONE_IP,
-                         phone_port=uas_port)
-        # Trunk admission is not what this test is about: room for every caller.
-        acme.trunk_ratio, acme.after_hours_trunks = 10, 1000
-        pool = await s.get(TrunkPool, 1)
-        assert pool is not None
-        pool.total_trunks = 1000
-        for queue in await s.scalars(select(Queue).where(Queue.tenant_id == acme.id)):
-            queue.wrap_up_s = 0
-        await s.commit()
+        await carry_a_load(s, config("seed"), AGENTS, prefix="edge", phone_host=PHONE_IP,
+                           phone_port=uas_port)
     await engine.dispose()
     async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
         kamailio = KamailioProcess(write(config("edge"), tmp_path / "edge", children=2),

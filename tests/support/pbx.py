@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.config import Config
+from ccari.demo.seed import seed
 from ccari.pbx import PbxProcess, provision, start
-from ccari.storage.models import Agent, AgentSkill
+from ccari.storage.models import Agent, AgentSkill, Queue, TrunkPool
+from ccari.tenants import repo as tenants_repo
 from ccari.tenants.pbx import spec_from_db
 from ccari.web.security import hash_password
 
@@ -37,3 +40,22 @@ def add_phone_agents(s: AsyncSession, tenant_id: int, count: int, *, prefix: str
                   slots={"per_medium": {"voice": 1}, "total": 1, "exclusive": ["voice"]})
         a.skills = [AgentSkill(name="skill", value=skill, proficiency=5)]
         s.add(a)
+
+
+async def carry_a_load(s: AsyncSession, cfg: Config, agents: int, *, prefix: str,
+                       phone_host: str, phone_port: int) -> None:
+    """The demo seeded with ``agents`` more ready sales agents at acme, whose phones are one
+    SIPp UAS, and room for every caller: trunk admission (not what a load test is about)
+    and wrap-up out of the way."""
+    await seed(s, cfg)
+    acme = await tenants_repo.by_slug(s, "acme")
+    assert acme is not None
+    add_phone_agents(s, acme.id, agents, prefix=prefix, phone_host=phone_host,
+                     phone_port=phone_port)
+    acme.trunk_ratio, acme.after_hours_trunks = 10, 1000
+    pool = await s.get(TrunkPool, 1)
+    assert pool is not None
+    pool.total_trunks = 1000
+    for queue in await s.scalars(select(Queue).where(Queue.tenant_id == acme.id)):
+        queue.wrap_up_s = 0
+    await s.commit()
