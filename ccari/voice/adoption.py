@@ -18,7 +18,10 @@ number's menu from the start if she was in the IVR:
    queue, its wait going on), answered, put on hold and routed again (or its menu played).
 
 The two Asterisk nodes keep the two legs bridged in their dialplans until either hangs up;
-an agent's answer bridges her on this node as for any call.  A caller whose move does not
+an agent's answer bridges her on this node as for any call.  Connected calls stay in the dead
+node's bridge: their bridge is looked at from here every second (the agent busy with the
+call, its trunk held by this node) until one side hangs up; the other is then hung up and the
+call ends as any call does.  A caller whose move does not
 complete in ``cluster.adopt_timeout_s`` (the dead node's Asterisk unreachable, or gone under
 her) is left to the leader, which closes her call as lost with its node and calls her back
 when the tenant allows it.  Nothing is dialled twice: one token per move, used once.
@@ -115,12 +118,10 @@ class Adoption:
         self._moves: dict[str, _Move] = {}
         self._tasks = TaskSet("adoption")
 
-    def stands_in_for(self, node: str) -> bool:
-        return node in self._standby
-
     async def adopt(self, node: str, contacts: Iterable[Contact]) -> set[str]:
-        """Move the waiting callers among ``contacts`` (``node``'s open calls) here; the
-        contacts that moved (the others are left as they are)."""
+        """Take over what can be of ``contacts`` (``node``'s open calls): its callers not yet
+        with an agent moved here, its connected calls watched from here to their end; the
+        contacts taken (the others are left as they are)."""
         standby = self._standby.get(node)
         calls = [c for c in contacts if Medium(c.medium) is Medium.VOICE and c.channel_id]
         waiting = [c for c in calls if c.state in MOVABLE]
