@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.ari.rest import AriRest
 from ccari.config import Config
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import Contact, ContactEvent
+from ccari.storage.models import Agent, Contact, ContactEvent
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.voice.calls import rest, table
 from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
@@ -334,6 +334,12 @@ async def test_a_call_handed_over_by_a_completed_consult_stays_up_after_a_restar
         assert (await rest(alice, cid, "consult_complete"))[0] == 200
         assert await settled(two, talking) == talking
 
+        async def wrap_up_saved() -> bool:  # her wrap-up of the call, kept across a restart
+            async with sessions() as s:
+                until = await s.scalar(select(Agent.wrap_until).where(Agent.username == "alice"))
+            return until is not None
+
+        await eventually(wrap_up_saved, what="alice's wrap-up saved")
         await ccari_proc.kill()
         await ccari_proc.start()
         sam = await page_of(ccari_proc, voice_env, "sam")
@@ -346,10 +352,11 @@ async def test_a_call_handed_over_by_a_completed_consult_stays_up_after_a_restar
 
         await eventually(rebuilt, what="the call rebuilt")
         assert await settled(two, talking) == talking  # still theirs
-        # alice is free of it: ready for the queue's calls, the call hers to wrap up.
+        # alice is free of it: in her wrap-up of it still (not ready at once), the call hers
+        # to wrap up.
         alice = await page_of(ccari_proc, voice_env, "alice")
         pages.append(alice)
-        assert alice.hello is not None and alice.hello["state"] == "ready"
+        assert alice.hello is not None and alice.hello["state"] == "wrap_up"
         assert [m["type"] for m in await alice.resume_calls()] == ["offer", "completed", "calls"]
         await ari.hangup(consult)  # bob hangs up: the call ends
         ended = await eventually(lambda: _ended(sessions, cid), what="completed")
