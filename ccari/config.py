@@ -390,6 +390,12 @@ class EdgeConfig:
     # The calls this node's Asterisk takes at most (registered with its destination): a
     # node carrying none gets weight 100, a full one weight 1.
     node_capacity: int = 30
+    # The agents' SIP phones register at the edge (Kamailio is their registrar, checking
+    # the same SIP password Asterisk has), once for every node: each node's Asterisk rings
+    # such a phone through the edge.  Plain SIP phones without a fixed contact only; TLS and
+    # browser phones keep registering at their node.  Failed registrations from one address
+    # are blocked as Asterisk's are ([security] max_failures, window_s, block_s).
+    phones: bool = False
 
 
 @dataclass(frozen=True)
@@ -428,6 +434,14 @@ class Config:
     def media_uri(self) -> str:
         """How the SIP edge and the other nodes reach this node's Asterisk (sip:<host>:<port>)."""
         return self.edge.destination or f"sip:{self.pbx.host}:{self.pbx.sip_port}"
+
+    @property
+    def phone_registrar(self) -> str:
+        """Where an agent's plain SIP phone registers: the SIP edge when it is their
+        registrar, else this node's Asterisk."""
+        if self.edge.enabled and self.edge.phones:
+            return "sip:" + self.edge.listen.removeprefix("udp:")
+        return f"sip:{self.pbx.host}:{self.pbx.sip_port}"
 
 
 def _coerce(value: Any, typ: Any, key: str) -> Any:
@@ -624,6 +638,8 @@ def _validate_edge(c: EdgeConfig, database_url: str) -> None:
         raise ConfigError("edge.probe_s: 1 to 60 s; edge.timeout_ms: 100 ms to below probe_s")
     if c.update_s <= 0 or c.node_capacity < 1:
         raise ConfigError("edge.update_s must be positive, edge.node_capacity at least 1")
+    if c.phones and not c.enabled:
+        raise ConfigError("edge.phones needs edge.enabled (the edge is their registrar)")
 
 
 def _validate_wallboard(c: WallboardConfig) -> None:

@@ -223,7 +223,7 @@ def manifest(cfg: Config, sec: dict[str, Any]) -> dict[str, Any]:
                      "web_password": sec[f"{t.slug}.{a.username}.web"],
                      "sip_username": f"{t.slug}-{a.username}",
                      "sip_password": sec[f"{t.slug}.{a.username}.sip"],
-                     "sip_registrar": f"sip:{p.host}:{p.sip_port}"}
+                     "sip_registrar": cfg.phone_registrar}
                     for a in t.agents
                 ],
             }

@@ -15,6 +15,9 @@ from ccari.storage.models import Base
 DISPATCHER_TABLE = "edge_dispatcher"
 VERSION_TABLE = "edge_version"
 DISPATCHER_VERSION = 4  # the dispatcher module's table version (Kamailio 5.x)
+#: The agents' SIP phones that register at the edge (a view over ``agents``, PostgreSQL
+#: only: ``username``, ``password``), read by Kamailio's auth_db.
+PHONES_VIEW = "edge_phones"
 
 
 class EdgeDestination(Base):

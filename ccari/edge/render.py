@@ -15,8 +15,8 @@ import jinja2
 from sqlalchemy.engine import make_url
 
 from ccari import home
-from ccari.config import Config, EdgeConfig
-from ccari.edge.models import DISPATCHER_TABLE, VERSION_TABLE
+from ccari.config import Config, EdgeConfig, SecurityConfig
+from ccari.edge.models import DISPATCHER_TABLE, PHONES_VIEW, VERSION_TABLE
 from ccari.edge.repo import SET_ID
 
 TEMPLATE = "kamailio.cfg.j2"
@@ -52,8 +52,25 @@ def kamailio_db_url(database_url: str) -> str:
     return f"postgres://{auth}{'@' if auth else ''}{host}:{url.port or 5432}/{url.database}"
 
 
-def render_text(edge: EdgeConfig, database_url: str, *, root: Path | None = None,
-                children: int = 4, log_level: int = 2) -> str:
+@dataclass(frozen=True)
+class Guard:
+    """Failed registrations at the edge blocked as Asterisk's are (``[security]``)."""
+
+    max_failures: int
+    window_s: int
+    block_s: int
+    allow: str  # networks never blocked, comma-separated CIDR
+
+
+def guard(security: SecurityConfig | None) -> Guard | None:
+    if security is None or not security.enabled:
+        return None
+    return Guard(security.max_failures, max(1, round(security.window_s)),
+                 max(1, round(security.block_s)), ",".join(security.allow))
+
+
+def render_text(edge: EdgeConfig, database_url: str, *, security: SecurityConfig | None = None,
+                root: Path | None = None, children: int = 4, log_level: int = 2) -> str:
     rpc = rpc_address(edge.rpc_url)
     proto, _, hostport = edge.listen.partition(":")
     listen_host, _, listen_port = hostport.rpartition(":")
@@ -70,12 +87,14 @@ def render_text(edge: EdgeConfig, database_url: str, *, root: Path | None = None
         db_url=kamailio_db_url(database_url), table=DISPATCHER_TABLE,
         version_table=VERSION_TABLE, setid=SET_ID, probe_s=edge.probe_s,
         timeout_ms=edge.timeout_ms, ring_timeout_ms=120_000, dialog_timeout_ms=5000, children=children,
-        log_level=log_level)
+        log_level=log_level, phones=edge.phones, phones_table=PHONES_VIEW,
+        guard=guard(security) if edge.phones else None)
 
 
 def write(cfg: Config, out: Path, *, children: int = 4, log_level: int = 2) -> Path:
     """Write ``<out>/kamailio.cfg`` (0600: it holds the database password)."""
-    text = render_text(cfg.edge, cfg.database.url, children=children, log_level=log_level)
+    text = render_text(cfg.edge, cfg.database.url, security=cfg.security, children=children,
+                       log_level=log_level)
     out.mkdir(parents=True, exist_ok=True)
     path = out / CONFIG_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

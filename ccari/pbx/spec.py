@@ -62,6 +62,9 @@ class Phone:
     tls: bool = False
     # The video codecs it allows besides (a browser phone: VP8, forwarded as it comes).
     video_codecs: tuple[str, ...] = ()
+    # It registers here (False: at the SIP edge, which static_contact then names; a
+    # registration here would make a second contact, rung as well).
+    registers: bool = True
 
     @property
     def qualify_timeout_s(self) -> float:
@@ -198,6 +201,9 @@ def validate(spec: PbxSpec) -> None:
             _check(_CODEC, codec, f"codec of phone {phone.username!r}")
         if phone.webrtc and phone.static_contact is not None:
             raise SpecError(f"browser phone {phone.username!r} registers: no static contact")
+        if not phone.registers and (phone.static_contact is None or phone.webrtc or phone.tls):
+            raise SpecError(f"phone {phone.username!r} registers elsewhere: a plain SIP phone "
+                            "with the contact that reaches it")
         if phone.tls and (phone.webrtc or spec.tls is None):
             raise SpecError(f"TLS phone {phone.username!r}: not a browser phone, and the spec "
                             "needs a TLS transport")

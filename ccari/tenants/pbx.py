@@ -10,12 +10,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.agents import repo as agents_repo
-from ccari.agents.devices import BROWSER, SIP_TLS
+from ccari.agents.devices import BROWSER, SIP, SIP_TLS
 from ccari.config import Config, PbxConfig
 from ccari.errors import ConfigError
 from ccari.pbx.instance import PbxProcess, start
 from ccari.pbx.spec import VIDEO_CODECS, Number, PbxSpec, Phone, Ports, TlsSpec, Trunk, peer_key, web_key
 from ccari.sites.bandwidth import phone_codecs
+from ccari.storage.models import Agent
 from ccari.tenants import repo
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,7 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         ports=Ports(sip=p.sip_port, ari=p.ari_port, ami=p.ami_port,
                     rtp_start=p.rtp_start, rtp_end=p.rtp_end),
         trunks=(Trunk(name="carrier", match=tuple(p.carrier_match), dead_call_s=p.dead_call_s),),
-        phones=tuple(
-            Phone(a.phone_username, a.phone_password, a.phone_contact,
-                  qualify_s=p.agent_qualify_s, webrtc=a.device == BROWSER,
-                  codecs=phone_codecs(a.device),
-                  video_codecs=VIDEO_CODECS if a.device == BROWSER else (),
-                  tls=a.device == SIP_TLS)
-            for a in agents
-        ),
+        phones=tuple(_phone(a, cfg) for a in agents),
         numbers=tuple(Number(n.did, t.slug, fax=n.purpose == "fax") for n, t in numbers),
         web_key=web_key(p.ari_password) if p.ari_password else None,
         tls=tls,
@@ -67,6 +61,19 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         system_name=cfg.node if cfg.cluster.enabled else "",
         peer_key=peer_key(p.ari_password) if cfg.cluster.enabled and p.ari_password else None,
     )
+
+
+def _phone(a: Agent, cfg: Config) -> Phone:
+    """An agent's PJSIP endpoint.  A plain SIP phone without a fixed contact registers at
+    the SIP edge when it is the phones' registrar: every node's Asterisk rings it there."""
+    at_edge = cfg.edge.enabled and cfg.edge.phones and a.device == SIP and not a.phone_contact
+    edge = cfg.phone_registrar.removeprefix("sip:")
+    contact = f"sip:{a.phone_username}@{edge}" if at_edge else a.phone_contact
+    return Phone(a.phone_username, a.phone_password, contact,
+                 qualify_s=cfg.pbx.agent_qualify_s, webrtc=a.device == BROWSER,
+                 codecs=phone_codecs(a.device),
+                 video_codecs=VIDEO_CODECS if a.device == BROWSER else (),
+                 tls=a.device == SIP_TLS, registers=not at_edge)
 
 
 def sip_tls(p: PbxConfig) -> TlsSpec | None:

@@ -8,97 +8,40 @@ for one offer."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ccari.app import Runtime, runtime
-from ccari.config import EdgeConfig
-from ccari.edge.render import write
-from ccari.edge.rpc import KamailioRpc
-from ccari.pbx import PbxProcess, provision, start
-from ccari.storage.db import make_engine, make_sessionmaker
+from ccari.config import Config
 from ccari.storage.models import Contact, ContactEvent
-from ccari.tenants.pbx import spec_from_db
-from tests.cluster.conftest import eventually_true
+from tests.cluster.edge_topology import CALLER_IP, Topology, running
 from tests.cluster.holds import Event, double_holds
-from tests.cluster.test_calls_across_nodes import node_config, pbx_config
-from tests.support.kamailio import KamailioProcess
 from tests.support.pbx import carry_a_load
-from tests.support.sipp import Sipp, free_port, free_tcp_port
+from tests.support.sipp import Sipp, free_port
 from tests.support.waits import eventually
-from tests.voice.conftest import PHONE_IP, PHONES, VoiceEnv
+from tests.voice.conftest import PHONE_IP
 
 pytestmark = pytest.mark.pbx
 
-EDGE_IP = "127.0.0.2"  # Kamailio: the carrier address both Asterisk nodes identify
-CALLER_IP = "127.0.0.1"  # the carrier (SIPp) calls the edge from here
 AGENTS = 6
 CALLS = 24
 RATE = 4  # calls a second: more than the agents clear, so callers queue on both nodes
 
 
-@dataclass
-class Topology:
-    edge: str  # Kamailio's SIP address (host:port)
-    rpc: KamailioRpc
-    nodes: dict[str, Runtime]
-    pbxs: dict[str, PbxProcess]
-    ports: dict[str, int]  # each node's Asterisk SIP port
-    uas_port: int
-
-
 @pytest.fixture
 async def topology(cluster_url: str, tmp_path: Path) -> AsyncIterator[Topology]:
     uas_port = free_port(PHONE_IP)
-    phones = {p: free_port(PHONE_IP) for p in PHONES}
-    edge = EdgeConfig(enabled=True, listen=f"udp:{EDGE_IP}:{free_port(EDGE_IP)}",
-                      carriers=(f"{CALLER_IP}/32",),
-                      rpc_url=f"http://127.0.0.1:{free_tcp_port()}/RPC", probe_s=1,
-                      timeout_ms=500, update_s=0.5, node_capacity=20)
 
-    def config(name: str) -> Any:
-        env = VoiceEnv(tmp_path / name, phones, replace(pbx_config(name),
-                                                         carrier_match=(EDGE_IP,)))
-        env.state_dir.mkdir()
-        cfg = node_config(env, cluster_url, name)
-        return replace(cfg, edge=edge)
-
-    engine = make_engine(cluster_url)
-    async with make_sessionmaker(engine)() as s:
-        await carry_a_load(s, config("seed"), AGENTS, prefix="edge", phone_host=PHONE_IP,
+    async def agents(s: AsyncSession, cfg: Config) -> None:
+        await carry_a_load(s, cfg, AGENTS, prefix="edge", phone_host=PHONE_IP,
                            phone_port=uas_port)
-    await engine.dispose()
-    async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
-        kamailio = KamailioProcess(write(config("edge"), tmp_path / "edge", children=2),
-                                   tmp_path / "edge" / "run")
-        rpc = KamailioRpc(http, edge.rpc_url)
-        await kamailio.start(rpc)
-        stack.callback(kamailio.stop)
-        nodes, pbxs, ports = {}, {}, {}
-        for name in ("a", "b"):  # a first: it leads
-            cfg = config(name)
-            pbx = await asyncio.to_thread(start, await spec_from_db(cfg), runtime=provision())
-            stack.callback(pbx.stop)
-            nodes[name] = await stack.enter_async_context(runtime(cfg))
-            pbxs[name], ports[name] = pbx, cfg.pbx.sip_port
-            if name == "a":
-                await eventually_true(lambda: nodes["a"].leadership is not None
-                                      and nodes["a"].leadership.leading, "a leads")
 
-        async def both_active() -> bool:
-            found = await rpc.destinations()
-            return len(found) == 2 and all(d.flags.startswith("A") for d in found)
-
-        await eventually(both_active, 20, "Kamailio using both Asterisk nodes")
-        yield Topology(edge.listen.removeprefix("udp:"), rpc, nodes, pbxs, ports, uas_port)
+    async with running(cluster_url, tmp_path, agents, uas_port=uas_port) as topology:
+        yield topology
 
 
 async def serve(topology: Topology, calls: int, *, talk_ms: int) -> tuple[list[Contact], int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ccari.__main__ import main
-from ccari.config import Config, DatabaseConfig, EdgeConfig, load
+from ccari.config import Config, DatabaseConfig, EdgeConfig, SecurityConfig, load
 from ccari.edge.render import EdgeRenderError, kamailio_db_url, render_text, write
 from ccari.errors import ConfigError
 from tests.support.kamailio import check_config
@@ -41,6 +41,25 @@ def test_the_rendered_config_is_what_kamailio_takes(tmp_path: Path) -> None:
         assert line in text, line
     result = check_config(path)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_phones_registrar_is_rendered_with_its_guard(tmp_path: Path) -> None:
+    cfg = replace(edge_config(phones=True),
+                  security=SecurityConfig(max_failures=4, window_s=30, block_s=300,
+                                          allow=("10.9.0.0/16",)))
+    text = write(cfg, tmp_path).read_text()
+    for line in ('loadmodule "registrar.so"', 'modparam("usrloc", "db_mode", 0)',
+                 'modparam("auth_db", "db_url", "postgres://ccari:s3cret@db.example:5433/ccari")',
+                 'auth_check("$fd", "edge_phones", "1");', 'save("location", "0x04")',
+                 'ds_is_from_list("1", "2")', 'lookup("location")',
+                 '"authfail=>size=8;autoexpire=30;"', '"blocked=>size=8;autoexpire=300;"',
+                 '$var(failures) >= 4', 'is_in_subnet("$si", "10.9.0.0/16")'):
+        assert line in text, line
+    result = check_config(tmp_path / "kamailio.cfg")
+    assert result.returncode == 0, result.stderr[-3000:]
+    unguarded = render_text(cfg.edge, PG, security=SecurityConfig(enabled=False))
+    assert "lookup(\"location\")" in unguarded and "blocked" not in unguarded
+    assert "registrar" not in render_text(EdgeConfig(enabled=True), PG)
 
 
 def test_the_database_url_as_kamailio_takes_it() -> None:
@@ -94,6 +113,7 @@ def test_ccari_edge_render_without_postgresql_says_why(
     ({"CCARI_EDGE_PROBE_S": "1", "CCARI_EDGE_TIMEOUT_MS": "1000"}, "below probe_s"),
     ({"CCARI_EDGE_NODE_CAPACITY": "0"}, "node_capacity"),
     ({"CCARI_EDGE_CARRIERS": "10.0.0.0/33"}, "edge.carriers"),
+    ({"CCARI_EDGE_PHONES": "1"}, "edge.phones needs edge.enabled"),
 ])
 def test_edge_settings_that_cannot_work_are_refused(env: dict[str, str], error: str) -> None:
     with pytest.raises(ConfigError, match=error):

@@ -99,6 +99,19 @@ def test_one_endpoint_auth_aor_per_phone(texts: dict[str, str]) -> None:
     assert "contact" not in aors["bob"]
 
 
+def test_a_phone_registered_at_the_sip_edge_is_rung_there_and_cannot_register_here() -> None:
+    spec = make_spec(phones=(Phone("alice", "alice-pass-1", "sip:alice@10.0.0.2:5080",
+                                   registers=False),))
+    aor = objects(render_texts(spec, DIRS)["ccari-pjsip.conf"], "aor")["alice"]
+    assert aor["contact"] == ["sip:alice@10.0.0.2:5080"]
+    assert aor["max_contacts"] == ["0"] and "remove_existing" not in aor
+    assert spec_from_dict(spec_to_dict(spec)) == spec
+    for phone in (Phone("bob", "bob-pass-22", registers=False),
+                  Phone("web", "web-pass-123", registers=False, webrtc=True)):
+        with pytest.raises(SpecError, match="registers elsewhere"):
+            render_texts(make_spec(phones=(phone,)), DIRS)
+
+
 def test_a_phone_allows_its_codecs_preferred_first() -> None:
     """A SIP phone also takes GSM: the lower codec a site short of bandwidth gets."""
     spec = make_spec(phones=(Phone("alice", "alice-pass-1", codecs=("ulaw", "alaw", "gsm")),
