@@ -30,6 +30,12 @@ class Relay(Protocol):
                      message: dict[str, Any]) -> dict[str, Any] | None:
         """Its reply from ``node`` (its errors raised here)."""
 
+    def watch(self, contact_id: str, handler: Command) -> None:
+        """This node answers the commands about ``contact_id`` with ``handler``."""
+
+    def unwatch(self, contact_id: str) -> None:
+        """This node answers for ``contact_id`` no more."""
+
 
 class AgentCommands:
     def __init__(self) -> None:

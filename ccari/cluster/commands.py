@@ -9,6 +9,10 @@ or its error, as if the command had run here.  A node that does not answer in ti
 ``503 node-unavailable`` (the command may still have run there: what it changed reaches her
 page as any change of her call does).
 
+A connected call whose node died goes on in that node's Asterisk, watched by the routing
+leader (``ccari.voice.adoption``), which answers for it (:meth:`watch`, the contact's
+``watched_by``): its commands go to the watcher, and a wrap-up of it runs there too.
+
 The same way carries the questions nodes ask each other about an agent (:meth:`answer`:
 her live calls, for her reopened page, ``ccari.cluster.resume``); those are no page's
 commands.
@@ -35,6 +39,7 @@ from ccari.tasks import TaskSet
 log = logging.getLogger(__name__)
 TOPIC = "commands"
 CALL_COMMANDS = "call."  # the message types relayed to the node carrying the call
+WRAP_UP = "call.wrap_up"  # the database's only: a watched call's runs as any call's
 
 
 class NodeUnavailable(CcariError):
@@ -61,6 +66,7 @@ class CommandRelay:
         self._timeout = timeout_s
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._questions: dict[str, Command] = {}  # asked by other nodes only
+        self._watched: dict[str, Command] = {}  # calls this node answers for (by contact)
         self._tasks = TaskSet("cluster-commands")
         bus.subscribe(TOPIC, self._told)
 
@@ -74,22 +80,37 @@ class CommandRelay:
             raise ValueError(f"node question {name!r} registered twice")
         self._questions[name] = handler
 
+    def watch(self, contact_id: str, handler: Command) -> None:
+        """This node answers the commands about ``contact_id`` (a call carried by a dead
+        node's Asterisk) with ``handler``, whatever node they come from, until
+        :meth:`unwatch`; its wrap-up runs as any call's."""
+        self._watched[contact_id] = handler
+
+    def unwatch(self, contact_id: str) -> None:
+        self._watched.pop(contact_id, None)
+
     async def where(self, agent: Agent, message: dict[str, Any]) -> str | None:
-        """The node to run ``message`` on, if not this one: another node's call's."""
+        """The node to run ``message`` on, if not this one as usual: another node's call's,
+        or the node watching it (this one, for a call it answers for)."""
         kind, contact_id = message.get("type"), message.get("contact_id")
         if not (isinstance(kind, str) and kind.startswith(CALL_COMMANDS)
                 and isinstance(contact_id, str) and contact_id):
             return None
         async with self._sessions() as s:
             contact = await contacts_repo.get(s, contact_id, agent.tenant_id)
-        if contact is None or contact.node == self._bus.node or not Medium(contact.medium).is_call:
+        if contact is None or not Medium(contact.medium).is_call:
             return None
-        return contact.node
+        node = contact.meta.get("watched_by") or contact.node
+        if node == self._bus.node:
+            return node if contact_id in self._watched and kind != WRAP_UP else None
+        return node
 
     async def run_on(self, node: str, agent: Agent, message: dict[str, Any], *,
                      timeout_s: float | None = None) -> dict[str, Any] | None:
         """``message`` run on ``node`` as the agent: its reply, or its error raised here;
         :class:`NodeUnavailable` after ``timeout_s`` (default: the relay's)."""
+        if node == self._bus.node:
+            return await self._here(agent, message)
         ident = uuid.uuid4().hex
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[ident] = answer
@@ -129,7 +150,7 @@ class CommandRelay:
             message = dict(payload["msg"])
             question = self._questions.get(str(message.get("type")))
             result = (await question(agent, message) if question is not None
-                      else await self._commands.run(agent, message, here=True))
+                      else await self._here(agent, message))
             reply = {"result": result}
         except CcariError as exc:
             reply = {"error": exc.error_id, "status": exc.status, "message": exc.message}
@@ -142,3 +163,9 @@ class CommandRelay:
         except PayloadTooLarge:
             await self._bus.publish(TOPIC, {**answer, "error": "reply-too-large", "status": 502,
                                             "message": "the answer does not fit the bus"})
+
+    async def _here(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
+        watcher = self._watched.get(str(message.get("contact_id")))
+        if watcher is not None and message.get("type") != WRAP_UP:
+            return await watcher(agent, message)
+        return await self._commands.run(agent, message, here=True)

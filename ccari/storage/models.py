@@ -275,6 +275,8 @@ ContactMeta = TypedDict("ContactMeta", {
                                # (she left her conference, completed a consult, was taken
                                # over from)
     "taken_over_by": int,      # voice: the supervisor who took the call over
+    "watched_by": str,         # voice: the node answering for a connected call whose own
+                               # node died (it goes on in that node's Asterisk)
     "wrap_up": dict[str, Any],  # voice: her {"disposition", "note"} until the call ends
     "fax": dict[str, Any],     # fax: how it came, {"detected": bool, "mode": "audio"|"t38"|None}
 }, total=False)

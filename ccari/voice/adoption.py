@@ -19,9 +19,12 @@ number's menu from the start if she was in the IVR:
 
 The two Asterisk nodes keep the two legs bridged in their dialplans until either hangs up;
 an agent's answer bridges her on this node as for any call.  Connected calls stay in the dead
-node's bridge: their bridge is looked at from here every second (the agent busy with the
-call, its trunk held by this node) until one side hangs up; the other is then hung up and the
-call ends as any call does.  A caller whose move does not
+node's bridge: their two channels are looked at from here every second (the agent busy with
+the call, its trunk held by this node) until one side hangs up; the other is then hung up and
+the call ends as any call does.  Meanwhile this node answers for the call (the contact's
+``watched_by``, whatever node the agent's page is on): she can hold and resume it, mute and
+unmute herself and hang up, over the dead node's ARI; a transfer, consult, conference or
+recording needs the call's own node (409 ``call-node-lost``).  A caller whose move does not
 complete in ``cluster.adopt_timeout_s`` (the dead node's Asterisk unreachable, or gone under
 her) is left to the leader, which closes her call as lost with its node and calls her back
 when the tenant allows it.  Nothing is dialled twice: one token per move, used once.
@@ -38,22 +41,24 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 from yarl import URL
 
-from ccari.ari.errors import AriError, AriNotFound
+from ccari.agents.commands import Relay, field
+from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
 from ccari.ari.ids import make as make_id
 from ccari.ari.rest import AriRest
 from ccari.contacts import lifecycle, repo
 from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import NODE_LOST, Fact, State
-from ccari.errors import ConfigError
+from ccari.errors import ConfigError, Conflict, NotFound
 from ccari.routing import Medium
-from ccari.storage.models import Contact, ContactEvent, Number, Queue, TrunkCall
+from ccari.storage.models import Agent, Contact, ContactEvent, Number, Queue, TrunkCall
 from ccari.tasks import TaskSet
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import menu_of
@@ -95,6 +100,21 @@ def parse_standby(entries: Iterable[str]) -> dict[str, StandbyAri]:
 
 
 @dataclass
+class _Watched:
+    """A dead node's connected call watched from here, as its agent's controls left it."""
+
+    peer: AriRest  # the dead node's ARI
+    contact: Contact
+    lock: asyncio.Lock
+    held_at: float | None = None  # monotonic, while the caller is held
+    hold_s: float = 0.0
+    muted: bool = False
+
+    def hold_total(self, now: float) -> float:
+        return self.hold_s + (now - self.held_at if self.held_at is not None else 0.0)
+
+
+@dataclass
 class _Move:
     contact_id: str
     node: str  # the dead node it moves from
@@ -104,10 +124,12 @@ class _Move:
 class Adoption:
     def __init__(self, voice: VoiceService, http: aiohttp.ClientSession,
                  standby: dict[str, StandbyAri], *, own_uri: str, peer_key: str,
-                 timeout_s: float, tend_every_s: float = 1.0) -> None:
+                 timeout_s: float, relay: Relay | None = None,
+                 tend_every_s: float = 1.0) -> None:
         """``own_uri``: this node's Asterisk as the others reach it (sip:<host>:<port>);
-        ``peer_key``: the key its ``ccari-peer`` endpoint takes; ``tend_every_s``: how often
-        a dead node's connected calls are looked at."""
+        ``peer_key``: the key its ``ccari-peer`` endpoint takes; ``relay``: the agents'
+        commands across nodes (a watched call's come here); ``tend_every_s``: how often a
+        dead node's connected calls are looked at."""
         self._voice = voice
         self._http = http
         self._standby = standby
@@ -115,7 +137,9 @@ class Adoption:
         self._key = peer_key
         self._timeout_s = timeout_s
         self._tend_every_s = tend_every_s
+        self._relay = relay
         self._moves: dict[str, _Move] = {}
+        self._watched: dict[str, _Watched] = {}
         self._tasks = TaskSet("adoption")
 
     async def adopt(self, node: str, contacts: Iterable[Contact]) -> set[str]:
@@ -156,24 +180,34 @@ class Adoption:
             # Her slot busy with it (the dead node may have saved her answer and died before
             # the router heard of it: she would stay reserved by the offer).
             await self._voice.queue.accepted(contact.id)
-            if await self._voice.writes.run(functools.partial(
-                    _trunk_here, call_id=contact.channel_id or "", here=self._voice.node)):
-                log.info("adoption: contact %s, connected on node %s, watched from here",
-                         contact.id, node)
-            self._tasks.spawn(self._watch(peer, contact), f"tend-{contact.id}")
+            await self._voice.writes.run(functools.partial(
+                _watched_here, contact_id=contact.id, call_id=contact.channel_id or "",
+                here=self._voice.node))
+            log.info("adoption: contact %s, connected on node %s, watched from here",
+                     contact.id, node)
+            watched = self._watched[contact.id] = _Watched(peer, contact, asyncio.Lock())
+            if self._relay is not None:
+                self._relay.watch(contact.id, self._control)
+            self._tasks.spawn(self._watch(watched), f"tend-{contact.id}")
             tended.add(contact.id)
         return tended
 
-    async def _watch(self, peer: AriRest, contact: Contact) -> None:
-        voice = self._voice
+    async def _watch(self, watched: _Watched) -> None:
+        try:
+            await self._watch_to_end(watched)
+        finally:
+            self._watched.pop(watched.contact.id, None)
+            if self._relay is not None:
+                self._relay.unwatch(watched.contact.id)
+
+    async def _watch_to_end(self, watched: _Watched) -> None:
+        voice, peer, contact = self._voice, watched.peer, watched.contact
         parties = {contact.channel_id, contact.agent_channel_id}
         misses = 0
         while True:
             await asyncio.sleep(self._tend_every_s)
-            try:
-                here = set((await peer.get_bridge(contact.bridge_id or "")).channels)
-            except AriNotFound:
-                here = set()
+            try:  # both sides still there (the caller out of the bridge while held)
+                here = {c.id for c in await peer.list_channels()} & parties
             except (AriError, aiohttp.ClientError, TimeoutError) as exc:
                 misses += 1  # that Asterisk gone too: its calls went with it
                 if misses * self._tend_every_s < self._timeout_s:
@@ -186,13 +220,16 @@ class Adoption:
                 if parties <= here:
                     continue
                 disposition = "agent-hangup" if contact.channel_id in here else "caller-hangup"
-            for channel in here & parties:
-                await safe(peer.hangup(channel, reason="normal"))
-            await safe(peer.destroy_bridge(contact.bridge_id or ""))
+            async with watched.lock:  # no control half-done on the line that ends
+                for channel in here:
+                    await safe(peer.hangup(channel, reason="normal"))
+                await safe(peer.destroy_bridge(contact.bridge_id or ""))
+                hold_s = watched.hold_total(time.monotonic())
             async with voice.sessions() as s:
                 queue = await s.get(Queue, contact.queue_id) if contact.queue_id else None
             ended = await voice.writes.run(functools.partial(
-                moves.ended, contact_id=contact.id, at=voice.now(), disposition=disposition))
+                moves.ended, contact_id=contact.id, at=voice.now(), disposition=disposition,
+                hold_s=hold_s))
             await voice.admission.release(contact.channel_id or "")
             if ended is not None:
                 await Executor(voice.queue).carry_out(
@@ -202,6 +239,59 @@ class Adoption:
                 log.info("adoption: contact %s ended (%s) on its dead node's Asterisk",
                          contact.id, disposition)
             return
+
+    async def _control(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
+        """The agent's command about a call watched here, run on the dead node's Asterisk as
+        her controls do on a live node's (``ccari.voice.controls``)."""
+        contact_id, kind = field(message, "contact_id"), message.get("type")
+        watched = self._watched.get(contact_id)
+        if watched is None or watched.contact.agent_id != agent.id \
+                or watched.contact.tenant_id != agent.tenant_id:
+            raise NotFound("no such call for you", error_id="contact-not-found")
+        peer, contact = watched.peer, watched.contact
+        caller, bridge = contact.channel_id or "", contact.bridge_id or ""
+        async with watched.lock:
+            if kind in ("call.hold", "call.resume"):
+                if (kind == "call.hold") == (watched.held_at is not None):
+                    raise Conflict("the call is already on hold" if watched.held_at is not None
+                                   else "the call is not on hold",
+                                   error_id="call-on-hold" if watched.held_at is not None
+                                   else "call-not-on-hold")
+                if kind == "call.hold":
+                    watched.held_at = time.monotonic()
+                    await self._log(contact, "held", agent_id=agent.id)
+                    await safe(peer.remove_channel(bridge, caller))
+                    await safe(peer.start_moh(caller, self._voice.config.moh_class))
+                    return {"type": "held", "contact_id": contact_id}
+                held = time.monotonic() - (watched.held_at or time.monotonic())
+                watched.held_at, watched.hold_s = None, watched.hold_s + held
+                await self._log(contact, "resumed", agent_id=agent.id, held_s=round(held, 3),
+                                hold_s=round(watched.hold_s, 3))
+                await safe(peer.stop_moh(caller))
+                await safe(peer.add_channel(bridge, caller))
+                return {"type": "resumed", "contact_id": contact_id}
+            if kind in ("call.mute", "call.unmute"):
+                muted = kind == "call.mute"
+                if watched.muted == muted:
+                    raise Conflict("the agent is already " + ("muted" if muted else "unmuted"),
+                                   error_id="already-muted" if muted else "not-muted")
+                watched.muted = muted
+                await self._log(contact, "muted" if muted else "unmuted", agent_id=agent.id)
+                agent_leg = contact.agent_channel_id or ""
+                await safe(peer.mute(agent_leg, "in") if muted else peer.unmute(agent_leg, "in"))
+                return {"type": "muted" if muted else "unmuted", "contact_id": contact_id}
+            if kind == "call.hangup":  # as if her phone hung up: the watch ends the call
+                await safe(peer.hangup(contact.agent_channel_id or "", reason="normal"))
+                return {"type": "hung-up", "contact_id": contact_id}
+        raise Conflict("the node carrying this call is gone: it can be held, resumed, muted "
+                       "and hung up only", error_id="call-node-lost")
+
+    async def _log(self, contact: Contact, kind: str, **data: Any) -> None:
+        async with self._voice.sessions() as s:
+            row = await repo.get(s, contact.id, contact.tenant_id)
+            if row is not None:
+                await repo.log(s, row, kind, self._voice.now(), **data)
+                await s.commit()
 
     async def _move(self, peer: AriRest, node: str, contact: Contact, live: set[str]) -> bool:
         assert contact.channel_id is not None
@@ -287,11 +377,14 @@ class Adoption:
                 move.done.set_result(False)
 
 
-def _trunk_here(s: Session, *, call_id: str, here: str) -> bool:
-    """The trunk a dead node's connected call holds, held by ``here`` while it watches it
-    (the dead node's other trunks are freed)."""
-    changed = s.execute(update(TrunkCall).where(TrunkCall.call_id == call_id).values(node=here))
-    return bool(changed.rowcount)  # type: ignore[attr-defined]
+def _watched_here(s: Session, *, contact_id: str, call_id: str, here: str) -> None:
+    """A dead node's connected call watched by ``here``: its commands go there, and so does
+    the trunk it holds (the dead node's other trunks are freed)."""
+    contact = repo.get_sync(s, contact_id)
+    if contact is not None:
+        s.execute(update(Contact).where(Contact.id == contact_id)
+                  .values(meta={**contact.meta, "watched_by": here}))
+    s.execute(update(TrunkCall).where(TrunkCall.call_id == call_id).values(node=here))
 
 
 def _moved(s: Session, *, contact_id: str, node: str, here: str, channel_id: str,

@@ -92,7 +92,8 @@ def _adoption(rt: Runtime, stack: contextlib.AsyncExitStack, router: StasisRoute
     cfg = rt.config
     adoption = rt.adoption = Adoption(
         voice, http, parse_standby(cfg.cluster.standby_ari), own_uri=cfg.media_uri,
-        peer_key=peer_key(cfg.pbx.ari_password), timeout_s=cfg.cluster.adopt_timeout_s)
+        peer_key=peer_key(cfg.pbx.ari_password), timeout_s=cfg.cluster.adopt_timeout_s,
+        relay=rt.commands.relay)
     stack.push_async_callback(adoption.close)
     owner = router.owner("adoption", stasis_args=("adopt",))
 

@@ -10,15 +10,18 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
+from ccari.ari.rest import AriRest
 from ccari.callbacks.models import Callback
 from ccari.storage.models import Contact, ContactEvent, TrunkCall
 from tests.cluster.conftest import NODE_TIMEOUT_S, eventually_true
 from tests.cluster.test_calls_across_nodes import CallsNode, next_of, page, the_contact
 from tests.cluster.test_calls_across_nodes import start_calls_node as start_calls_node  # a fixture
 from tests.cluster.test_dead_node import crash
+from tests.support.agent_web import AgentPage
 from tests.support.waits import eventually
 from tests.voice.conftest import pbx_counts
 from tests.voice.test_voice_pbx import caller, phone
@@ -141,4 +144,79 @@ async def test_a_dead_nodes_connected_call_goes_on_and_ends_when_the_caller_hang
     assert done.talk_s > NODE_TIMEOUT_S  # it went on past b's death
     async with a.rt.sessions() as s:
         assert not list(await s.scalars(select(TrunkCall)))  # its trunk held, then freed
+    await eventually_true(lambda: pbx_counts(b.pbx) == (0, 0), "nothing left on b's Asterisk")
+
+
+async def command(opened: AgentPage, kind: str, contact_id: str, reply: str,
+                  **fields: Any) -> dict[str, Any]:
+    """The page's command about the call, and the reply it gets (its error, if any)."""
+    await opened.ws.send_json({"type": kind, "contact_id": contact_id, **fields})
+    while True:
+        msg = await opened.ws.receive_json(timeout=20)
+        if msg.get("type") == reply or (msg.get("type") == "error" and msg.get("request") == kind):
+            return msg
+
+
+async def test_a_dead_nodes_connected_call_is_held_muted_and_hung_up_from_the_agents_page(
+        start_calls_node: Any) -> None:
+    """b dies while alice talks to b's caller: a, watching the call, answers for it. From her
+    page alice holds it (the caller out of b's bridge, hearing music), resumes it, mutes
+    and unmutes herself, is told a transfer needs the call's node, hangs up (the call
+    completes as her hang-up) and wraps up: nothing waits for b."""
+    start_node, seeded = start_calls_node
+    a = await start_node("a", standby=("b",))
+    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
+    b = await start_node("b")
+    alice_page = await page(a, seeded, "alice")
+    p = b.rt.config.pbx
+    async with aiohttp.ClientSession() as http:
+        b_ari = AriRest(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password,
+                        "ccari")
+        try:
+            async with phone(a.env, "alice"):
+                call = caller(b.env, digits="1", hangup_after_ms=60000, caller="15550199")
+                await call.start()
+                talking = await eventually(lambda: the_contact(a.rt, "connected"),
+                                           what="alice talking to b's caller")
+                await kill(b)
+
+                async def watched_by_a() -> bool:
+                    row = await contact_row(a, talking.id)
+                    return row is not None and row.meta.get("watched_by") == "a"
+
+                await eventually(watched_by_a, what="b's connected call watched from a")
+
+                async def in_bridge() -> set[str]:
+                    return set((await b_ari.get_bridge(talking.bridge_id or "")).channels)
+
+                both = {talking.channel_id, talking.agent_channel_id}
+                assert await command(alice_page, "call.hold", talking.id, "held") == {
+                    "type": "held", "contact_id": talking.id}
+                assert await in_bridge() == {talking.agent_channel_id}  # the caller held
+                assert (await command(alice_page, "call.hold", talking.id, "held"))["error"] \
+                    == "call-on-hold"
+                await command(alice_page, "call.resume", talking.id, "resumed")
+                assert await in_bridge() == both
+                await command(alice_page, "call.mute", talking.id, "muted")
+                await command(alice_page, "call.unmute", talking.id, "unmuted")
+                refused = await command(alice_page, "call.transfer", talking.id, "transferred",
+                                        to={"skill": "support"})
+                assert refused["error"] == "call-node-lost", refused
+                await command(alice_page, "call.hangup", talking.id, "hung-up")
+                done = await eventually(lambda: the_contact(a.rt, "completed"),
+                                        what="the call completed")
+                wrapped = await command(alice_page, "call.wrap_up", talking.id, "wrapped-up",
+                                        disposition="resolved", note="b went away")
+                assert wrapped["type"] == "wrapped-up", wrapped
+            await call.wait()
+        finally:
+            await alice_page.close()
+    assert done.disposition == "agent-hangup"
+    async with a.rt.sessions() as s:
+        kinds = [e.kind for e in await s.scalars(
+            select(ContactEvent).where(ContactEvent.contact_id == talking.id)
+            .order_by(ContactEvent.id))]
+        assert not list(await s.scalars(select(TrunkCall)))
+    for kind in ("held", "resumed", "muted", "unmuted", "completed", "wrap-up"):
+        assert kind in kinds, (kind, kinds)
     await eventually_true(lambda: pbx_counts(b.pbx) == (0, 0), "nothing left on b's Asterisk")

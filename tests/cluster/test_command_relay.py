@@ -130,3 +130,37 @@ async def test_a_question_between_nodes_is_answered_by_its_handler_not_a_page_co
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_call_of_a_dead_node_is_answered_for_by_the_node_watching_it(
+        world: dict[str, Any], sessions: Any) -> None:
+    """c died; b watches c's connected call (the contact's ``watched_by``): its controls,
+    sent from a page on a or on b, are b's watcher's to answer; its wrap-up runs as any
+    call's (on b, from a); once b stops watching, a command there runs as usual."""
+    async with sessions() as s:
+        row = await contacts_repo.get(s, world["c-voice"], world["alice"].tenant_id)
+        assert row is not None
+        row.meta = {**row.meta, "watched_by": "b"}
+        await s.commit()
+    watcher_ran: list[str] = []
+
+    async def watcher(agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        watcher_ran.append(msg["type"])
+        return {"type": "held", "contact_id": msg["contact_id"], "by": "watcher"}
+
+    async def wrap_up(agent: Agent, msg: dict[str, Any]) -> dict[str, Any]:
+        world["ran"].append(("b", msg["type"]))
+        return {"type": "wrapped-up"}
+
+    commands_a, commands_b, alice = world["commands-a"], world["commands-b"], world["alice"]
+    commands_b.register("call.wrap_up", wrap_up)
+    commands_a.register("call.wrap_up", wrap_up)
+    commands_b.relay.watch(world["c-voice"], watcher)
+    hold = {"type": "call.hold", "contact_id": world["c-voice"]}
+    assert (await commands_a.run(alice, hold))["by"] == "watcher"  # from a page on a
+    assert (await commands_b.run(alice, hold))["by"] == "watcher"  # from a page on b
+    await commands_a.run(alice, {"type": "call.wrap_up", "contact_id": world["c-voice"]})
+    assert watcher_ran == ["call.hold", "call.hold"]
+    assert world["ran"] == [("b", "call.wrap_up")]
+    commands_b.relay.unwatch(world["c-voice"])
+    assert (await commands_a.run(alice, hold))["on"] == "b"  # the call's controls as usual
