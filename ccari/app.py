@@ -71,6 +71,7 @@ from ccari.routing import Rules
 from ccari.security import plugin as security_plugin
 from ccari.security.services import SecurityService
 from ccari.sites import plugin as sites_plugin
+from ccari.sites.services import SiteBandwidth
 from ccari.speech import plugin as speech_plugin
 from ccari.storage.batch import GroupCommit
 from ccari.storage.db import make_engine, make_sessionmaker
@@ -168,6 +169,8 @@ class Runtime:
     speech: SpeechPort | None = None  # spoken answers in the IVR (set by the speech plugin)
     # Agent legs' media node, codec and bandwidth (set by the sites plugin).
     legs: LegPlanner | None = None
+    # The sites' bandwidth: the legs counted (set by the sites plugin; the same as legs).
+    sites: SiteBandwidth | None = None
     # What GET /metrics reports; each owner registers its series.
     metrics: Metrics = field(default_factory=Metrics)
     # The Asterisk ccari started itself (managed mode), restarted when it dies.

@@ -46,6 +46,10 @@ class Trunks(Protocol):
     async def release_node(self, node: str) -> int: ...
 
 
+class Legs(Protocol):
+    async def release_node(self, node: str) -> None: ...
+
+
 class LostCallbacks(Protocol):
     async def after_lost_call(self, contact_id: str) -> object: ...
 
@@ -61,16 +65,19 @@ class LostCalls:
                  trunks: Callable[[], Trunks | None],
                  callbacks: Callable[[], LostCallbacks | None],
                  adoption: Callable[[], Adopter | None] = lambda: None,
+                 legs: Callable[[], Legs | None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
         """``trunks`` and ``callbacks``: the admission and callbacks services, once built;
         ``adoption``: what takes a dead node's waiting callers over (ccari.voice.adoption),
-        when this node stands in for others."""
+        when this node stands in for others; ``legs``: the agent legs each node counts
+        (a dead node's are counted no more)."""
         self._sessions = sessions
         self._queue = queue
         self._executor = Executor(queue)
         self._trunks = trunks
         self._callbacks = callbacks
         self._adoption = adoption
+        self._legs = legs
         self._clock = clock
 
     async def node_lost(self, node: str) -> list[str]:
@@ -88,6 +95,9 @@ class LostCalls:
         trunks = self._trunks()
         if trunks is not None:
             await trunks.release_node(node)
+        legs = self._legs()
+        if legs is not None:
+            await legs.release_node(node)
         if closed:
             log.warning("cluster: node %s is gone; its %d calls closed as %s", node,
                         len(closed), NODE_LOST)

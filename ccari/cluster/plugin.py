@@ -58,7 +58,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     stack.push_async_callback(role.cluster_pages.close)
     stack.push_async_callback(leadership.close)
     lost = LostCalls(rt.sessions, queue, trunks=lambda: rt.admission,
-                     callbacks=lambda: rt.ivr_callbacks, adoption=lambda: rt.adoption)
+                     callbacks=lambda: rt.ivr_callbacks, adoption=lambda: rt.adoption,
+                     legs=lambda: rt.sites)
     watch = NodeWatch(rt.sessions, cfg.node, leading=lambda: leadership.leading,
                       forgotten=role.pages_lost, calls_lost=lost.node_lost,
                       timeout_s=cfg.cluster.node_timeout_s,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ccari.ari.events import ChannelDestroyed
 from ccari.sites import http
 from ccari.sites.services import SiteBandwidth
+from ccari.sites.shared import SharedLegs
 
 if TYPE_CHECKING:
     from ccari.app import Runtime
@@ -19,11 +20,14 @@ if TYPE_CHECKING:
 
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
-    # One media node today: the Asterisk this ccari drives, by its instance name.
+    # Legs go out from the Asterisk this ccari drives, by its instance name; several nodes
+    # add up each site's load from every node's legs.
     node = rt.config.pbx.instance
-    sites = SiteBandwidth(rt.sessions, rt.config.sites, nodes=(node,))
+    shared = SharedLegs(rt.sessions, rt.bus) \
+        if rt.config.cluster.enabled and rt.bus is not None else None
+    sites = SiteBandwidth(rt.sessions, rt.config.sites, nodes=(node,), shared=shared)
     await sites.start()
-    rt.legs = sites
+    rt.legs = rt.sites = sites
     rt.queue.voice_room = sites.has_room
     sites.room_changed.append(rt.queue.voice_room_changed)
     rt.internal_setups.append(http.internal_setup(sites))

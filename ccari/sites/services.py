@@ -16,6 +16,9 @@ decisions of the pure core (:mod:`ccari.sites.bandwidth`) carried out.
 * :meth:`SiteBandwidth.has_room`: the queue's voice gate (an agent whose site has no room
   left for one more call is offered no voice); told again through ``room_changed`` each
   time a site's load or capacity changes.
+
+Several nodes: a site's load is the legs this node counts plus those the others count
+(:mod:`ccari.sites.shared`, read when they change and before a leg is placed).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.ari import AriClient, ids
@@ -37,6 +40,7 @@ from ccari.provisioning.models import AuditEntry
 from ccari.sites import bandwidth, repo
 from ccari.sites.accounting import Leg, Loads
 from ccari.sites.bandwidth import BY_NAME, Costs, Placement, phone_codecs, phone_of
+from ccari.sites.shared import Elsewhere, SharedLegs
 from ccari.storage.models import Agent, Site, Tenant
 from ccari.voice.ports import LegPlan
 
@@ -57,13 +61,16 @@ class SiteLink:
 
 class SiteBandwidth:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], config: SitesConfig,
-                 nodes: Sequence[str]) -> None:
-        """``nodes``: the media nodes (Asterisk instances) legs may go out from."""
+                 nodes: Sequence[str], shared: SharedLegs | None = None) -> None:
+        """``nodes``: the media nodes (Asterisk instances) legs may go out from;
+        ``shared``: the other nodes' legs (several nodes)."""
         self._sessions = sessions
         self.costs = Costs(config.ptime_ms, config.link_overhead_bytes)
         self.lower_at = config.lower_codec_at
         self.nodes = tuple(nodes)
         self.loads = Loads()
+        self._shared = shared
+        self.elsewhere = Elsewhere()  # what the other nodes count, as last read
         self._sites: dict[int, SiteLink] = {}
         # Told the sites whose room for a call may have changed (the queue's voice gate).
         self.room_changed: list[Callable[[set[int | None]], Awaitable[None]]] = []
@@ -72,6 +79,26 @@ class SiteBandwidth:
         async with self._sessions() as s:
             for row in await repo.all_sites(s):
                 self._remember(row)
+        if self._shared is not None:
+            self._shared.on_told(self.refresh)
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        """Read what the other nodes count (told they changed); the sites that changed
+        are told to the routing gate."""
+        before = self.elsewhere
+        await self._read_elsewhere()
+        await self._tell(before.changed(self.elsewhere))
+
+    async def release_node(self, node: str) -> None:
+        """A dead ccari node's legs are counted no more (by the routing leader)."""
+        if self._shared is not None:
+            await self._shared.release_node(node)
+            await self.refresh()
+
+    def site_load(self, site_id: int | None) -> float:
+        """The kbit/s the site's calls use now, whatever node placed them."""
+        return round(self.loads.site(site_id) + self.elsewhere.site(site_id), 1)
 
     def _remember(self, row: Site) -> SiteLink:
         link = self._sites[row.id] = _link(row)
@@ -85,7 +112,7 @@ class SiteBandwidth:
     def has_room(self, agent: Agent) -> bool:
         site = self._site(agent.site_id)
         return site.capacity_kbps is None or bandwidth.has_room(
-            site, self.loads.site(agent.site_id), phone_codecs(agent.device), self.costs)
+            site, self.site_load(agent.site_id), phone_codecs(agent.device), self.costs)
 
     async def _tell(self, site_ids: set[int | None], *, capacity_changed: bool = False) -> None:
         """Tell the listeners about the sites whose room may have changed: those with a
@@ -105,11 +132,12 @@ class SiteBandwidth:
     async def place(self, tenant_id: int, agent_id: int, site_id: int | None, device: str,
                     leg_id: str) -> LegPlan | None:
         allowed = phone_codecs(device)
-        decision = bandwidth.choose(self._site(site_id), self.loads.site(site_id),
+        await self._read_elsewhere()
+        decision = bandwidth.choose(self._site(site_id), self.site_load(site_id),
                                     self.loads.nodes(self.nodes), allowed, self.costs)
         if not isinstance(decision, Placement):
             log.info("leg %s: agent %s not dialled: %s (site %s at %s kbit/s)", leg_id,
-                     agent_id, decision.reason, site_id, self.loads.site(site_id))
+                     agent_id, decision.reason, site_id, self.site_load(site_id))
             await self._tell({site_id})  # so the router stops offering her calls
             return None
         return await self._count(tenant_id, site_id, decision, allowed, leg_id)
@@ -125,7 +153,8 @@ class SiteBandwidth:
                 agent = await repo.agent_by_phone(s, tenant_id, phone)
             if agent is not None:
                 site_id, allowed = agent.site_id, phone_codecs(agent.device)
-        decision = bandwidth.choose_asked(self._site(site_id), self.loads.site(site_id),
+        await self._read_elsewhere()
+        decision = bandwidth.choose_asked(self._site(site_id), self.site_load(site_id),
                                           self.loads.nodes(self.nodes), allowed, self.costs)
         if not isinstance(decision, Placement):
             log.warning("leg %s to %s not counted: %s", leg_id, endpoint, decision.reason)
@@ -134,10 +163,12 @@ class SiteBandwidth:
 
     async def _count(self, tenant_id: int, site_id: int | None, decision: Placement,
                      allowed: Sequence[str], leg_id: str) -> LegPlan:
-        self.loads.add(Leg(leg_id, tenant_id, site_id, decision.node, decision.codec,
-                           decision.kbps))
+        leg = Leg(leg_id, tenant_id, site_id, decision.node, decision.codec, decision.kbps)
+        self.loads.add(leg)
         log.info("leg %s: from node %s with %s (site %s now %s kbit/s)", leg_id,
-                 decision.node, decision.codec, site_id, self.loads.site(site_id))
+                 decision.node, decision.codec, site_id, self.site_load(site_id))
+        if self._shared is not None:
+            await self._shared.saved(leg)
         await self._tell({site_id})
         codec = decision.codec
         return LegPlan(
@@ -152,7 +183,9 @@ class SiteBandwidth:
         leg = self.loads.release(leg_id)
         if leg is not None:
             log.info("leg %s ended: site %s now %s kbit/s", leg_id, leg.site_id,
-                     self.loads.site(leg.site_id))
+                     self.site_load(leg.site_id))
+            if self._shared is not None:
+                await self._shared.gone(leg_id)
             await self._tell({leg.site_id})
 
     async def reconcile(self, ari: AriClient, node: str) -> None:
@@ -172,7 +205,18 @@ class SiteBandwidth:
                 live.append(known)
         changed = self.loads.rebuild(live, mark)
         log.info("sites: %d agent legs counted after the reconcile", len(self.loads))
+        if self._shared is not None:
+            await self._shared.replace(self.loads.legs())
         await self._tell(changed)
+
+    async def _read_elsewhere(self) -> None:
+        """The other nodes' legs as they are now (before a leg is placed, or told they
+        changed; a database away: as last read)."""
+        if self._shared is not None:
+            try:
+                self.elsewhere = await self._shared.elsewhere()
+            except SQLAlchemyError as exc:
+                log.warning("sites: the other nodes' legs not read: %s", exc)
 
     def _leg_of(self, leg_id: str, value: str, node: str) -> Leg | None:
         tenant, _, rest = value.partition(":")
@@ -185,8 +229,8 @@ class SiteBandwidth:
     # ---- the API -----------------------------------------------------------------------
     def view(self, site_id: int, link: SiteLink) -> dict[str, Any]:
         cap = link.capacity_kbps
-        return {"name": link.name, "wan_kbps": cap, "load_kbps": self.loads.site(site_id),
-                "calls": self.loads.site_calls(site_id),
+        return {"name": link.name, "wan_kbps": cap, "load_kbps": self.site_load(site_id),
+                "calls": self.loads.site_calls(site_id) + self.elsewhere.site_calls(site_id),
                 "lower_codec_above_kbps": None if cap is None else round(self.lower_at * cap, 1)}
 
     async def sites(self, tenant_id: int) -> list[dict[str, Any]]:

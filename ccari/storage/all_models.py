@@ -11,11 +11,12 @@ from ccari.fax import models as fax_models
 from ccari.provisioning import models as provisioning_models
 from ccari.public import models as public_models
 from ccari.recording import models as recording_models
+from ccari.sites import models as sites_models
 from ccari.storage.models import Base
 from ccari.voicemail import models as voicemail_models
 
 __all__ = [
     "Base", "callbacks_models", "chat_models", "cluster_models", "cobrowse_models", "crm_models",
     "edge_models", "email_models", "fax_models", "provisioning_models", "public_models", "recording_models",
-    "voicemail_models",
+    "sites_models", "voicemail_models",
 ]
