@@ -23,11 +23,11 @@ node's bridge: their two channels are looked at from here every second (the agen
 the call, its trunk held by this node) until one side hangs up; the other is then hung up and
 the call ends as any call does.  Meanwhile this node answers for the call (the contact's
 ``watched_by``, whatever node the agent's page is on): she can hold and resume it, mute and
-unmute herself and hang up, over the dead node's ARI; a transfer, consult, conference or
-recording needs the call's own node (409 ``call-node-lost``).  A caller whose move does not
-complete in ``cluster.adopt_timeout_s`` (the dead node's Asterisk unreachable, or gone under
-her) is left to the leader, which closes her call as lost with its node and calls her back
-when the tenant allows it.  Nothing is dialled twice: one token per move, used once.
+unmute herself and hang up, over the dead node's ARI (:mod:`ccari.voice.watched`).
+A caller whose move does not complete in ``cluster.adopt_timeout_s`` (the dead node's
+Asterisk unreachable, or gone under her) is left to the leader, which closes her call as
+lost with its node and calls her back when the tenant allows it.  Nothing is dialled
+twice: one token per move, used once.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from ccari.ari.rest import AriRest
 from ccari.contacts import lifecycle, repo
 from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import NODE_LOST, Fact, State
-from ccari.errors import ConfigError, Conflict, NotFound
+from ccari.errors import ConfigError, NotFound
 from ccari.routing import Medium
 from ccari.storage.models import Agent, Contact, ContactEvent, Number, Queue, TrunkCall
 from ccari.tasks import TaskSet
@@ -66,6 +66,7 @@ from ccari.voice import moves
 from ccari.voice.calls import Call, QueueSettings
 from ccari.voice.hold import safe
 from ccari.voice.services import VoiceService
+from ccari.voice.watched import WatchedCall
 
 log = logging.getLogger(__name__)
 CONTEXT, EXTENSION = "ccari-adopt", "out"  # the dialplan's hand-over (dialplans/ccari.conf.j2)
@@ -100,21 +101,6 @@ def parse_standby(entries: Iterable[str]) -> dict[str, StandbyAri]:
 
 
 @dataclass
-class _Watched:
-    """A dead node's connected call watched from here, as its agent's controls left it."""
-
-    peer: AriRest  # the dead node's ARI
-    contact: Contact
-    lock: asyncio.Lock
-    held_at: float | None = None  # monotonic, while the caller is held
-    hold_s: float = 0.0
-    muted: bool = False
-
-    def hold_total(self, now: float) -> float:
-        return self.hold_s + (now - self.held_at if self.held_at is not None else 0.0)
-
-
-@dataclass
 class _Move:
     contact_id: str
     node: str  # the dead node it moves from
@@ -139,7 +125,7 @@ class Adoption:
         self._tend_every_s = tend_every_s
         self._relay = relay
         self._moves: dict[str, _Move] = {}
-        self._watched: dict[str, _Watched] = {}
+        self._watched: dict[str, WatchedCall] = {}
         self._tasks = TaskSet("adoption")
 
     async def adopt(self, node: str, contacts: Iterable[Contact]) -> set[str]:
@@ -185,14 +171,15 @@ class Adoption:
                 here=self._voice.node))
             log.info("adoption: contact %s, connected on node %s, watched from here",
                      contact.id, node)
-            watched = self._watched[contact.id] = _Watched(peer, contact, asyncio.Lock())
+            watched = self._watched[contact.id] = WatchedCall(
+                peer, contact, self._voice.config.moh_class, self._log)
             if self._relay is not None:
                 self._relay.watch(contact.id, self._control)
             self._tasks.spawn(self._watch(watched), f"tend-{contact.id}")
             tended.add(contact.id)
         return tended
 
-    async def _watch(self, watched: _Watched) -> None:
+    async def _watch(self, watched: WatchedCall) -> None:
         try:
             await self._watch_to_end(watched)
         finally:
@@ -200,7 +187,7 @@ class Adoption:
             if self._relay is not None:
                 self._relay.unwatch(watched.contact.id)
 
-    async def _watch_to_end(self, watched: _Watched) -> None:
+    async def _watch_to_end(self, watched: WatchedCall) -> None:
         voice, peer, contact = self._voice, watched.peer, watched.contact
         parties = {contact.channel_id, contact.agent_channel_id}
         misses = 0
@@ -241,50 +228,12 @@ class Adoption:
             return
 
     async def _control(self, agent: Agent, message: dict[str, Any]) -> dict[str, Any] | None:
-        """The agent's command about a call watched here, run on the dead node's Asterisk as
-        her controls do on a live node's (``ccari.voice.controls``)."""
-        contact_id, kind = field(message, "contact_id"), message.get("type")
-        watched = self._watched.get(contact_id)
+        """The agent's command about a call watched here (``ccari.voice.watched``)."""
+        watched = self._watched.get(field(message, "contact_id"))
         if watched is None or watched.contact.agent_id != agent.id \
                 or watched.contact.tenant_id != agent.tenant_id:
             raise NotFound("no such call for you", error_id="contact-not-found")
-        peer, contact = watched.peer, watched.contact
-        caller, bridge = contact.channel_id or "", contact.bridge_id or ""
-        async with watched.lock:
-            if kind in ("call.hold", "call.resume"):
-                if (kind == "call.hold") == (watched.held_at is not None):
-                    raise Conflict("the call is already on hold" if watched.held_at is not None
-                                   else "the call is not on hold",
-                                   error_id="call-on-hold" if watched.held_at is not None
-                                   else "call-not-on-hold")
-                if kind == "call.hold":
-                    watched.held_at = time.monotonic()
-                    await self._log(contact, "held", agent_id=agent.id)
-                    await safe(peer.remove_channel(bridge, caller))
-                    await safe(peer.start_moh(caller, self._voice.config.moh_class))
-                    return {"type": "held", "contact_id": contact_id}
-                held = time.monotonic() - (watched.held_at or time.monotonic())
-                watched.held_at, watched.hold_s = None, watched.hold_s + held
-                await self._log(contact, "resumed", agent_id=agent.id, held_s=round(held, 3),
-                                hold_s=round(watched.hold_s, 3))
-                await safe(peer.stop_moh(caller))
-                await safe(peer.add_channel(bridge, caller))
-                return {"type": "resumed", "contact_id": contact_id}
-            if kind in ("call.mute", "call.unmute"):
-                muted = kind == "call.mute"
-                if watched.muted == muted:
-                    raise Conflict("the agent is already " + ("muted" if muted else "unmuted"),
-                                   error_id="already-muted" if muted else "not-muted")
-                watched.muted = muted
-                await self._log(contact, "muted" if muted else "unmuted", agent_id=agent.id)
-                agent_leg = contact.agent_channel_id or ""
-                await safe(peer.mute(agent_leg, "in") if muted else peer.unmute(agent_leg, "in"))
-                return {"type": "muted" if muted else "unmuted", "contact_id": contact_id}
-            if kind == "call.hangup":  # as if her phone hung up: the watch ends the call
-                await safe(peer.hangup(contact.agent_channel_id or "", reason="normal"))
-                return {"type": "hung-up", "contact_id": contact_id}
-        raise Conflict("the node carrying this call is gone: it can be held, resumed, muted "
-                       "and hung up only", error_id="call-node-lost")
+        return await watched.command(agent, str(message.get("type")))
 
     async def _log(self, contact: Contact, kind: str, **data: Any) -> None:
         async with self._voice.sessions() as s:
