@@ -33,7 +33,7 @@ pytestmark = pytest.mark.pbx
 
 PHONE = "reg-a0"  # the one agent's phone (add_phone_agents' naming)
 PASSWORD = "reg-phone-pw"
-GUESSER_IP = "127.0.0.5"
+GUESSER_IP = "127.0.0.23"  # an address no other test blocks or uses
 
 
 async def register_at_edge(s: AsyncSession) -> None:
