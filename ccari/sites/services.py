@@ -215,7 +215,7 @@ class SiteBandwidth:
         if self._shared is not None:
             try:
                 self.elsewhere = await self._shared.elsewhere()
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, OSError) as exc:
                 log.warning("sites: the other nodes' legs not read: %s", exc)
 
     def _leg_of(self, leg_id: str, value: str, node: str) -> Leg | None:

@@ -108,7 +108,7 @@ class SharedLegs:
             async with self._sessions() as s:
                 await job(s)
                 await s.commit()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
             log.warning("sites: %s: %s", failed, exc)
             return
         await self._bus.publish(TOPIC, {})
