@@ -147,12 +147,19 @@ class Transfers:
             if contact is None:
                 raise Conflict("the call has moved on", error_id="illegal-transition")
             agent_leg, bridge = call.agent_channel_id, call.bridge_id
+            in_bridge = call.held_at is None  # held, the caller is out of it already
             self._voice.calls.unlink_agent_channel(call)  # its hang-up is ours, not an end
             call.muted = False
             call.phase, call.agent_id, call.bridge_id = "queued", None, None
             call.greeted = False  # it joins the queue again: its greeting once more
             call.hold_s, call.held_at = call.hold_total(now), None
             if Command.DISCONNECT in commands:
+                if bridge and in_bridge:
+                    # Out of the bridge first: Asterisk answers the removal once the caller
+                    # has left it, but answers a bridge's destruction before its channels
+                    # have, and an announcement asked of a caller still on the way out is
+                    # dropped without a word (silence until the next one).
+                    await safe(self._voice.ari.remove_channel(bridge, call.channel_id))
                 if agent_leg:
                     await self._voice.hangup(agent_leg)
                 if bridge:
