@@ -111,7 +111,8 @@ def free_tcp_port(ip: str = "127.0.0.1") -> int:
 # The ports lately handed out in this process: the kernel may give a just-closed port again,
 # so two picks before either is bound (a phone's SIP port, then its SIPp's media port) could
 # otherwise land on one port. A port bound since then is refused by the kernel anyway.
-_HANDED_OUT: OrderedDict[tuple[int, int], None] = OrderedDict()
+# By number, whatever the protocol: an Asterisk's SIP (UDP) and ARI (TCP) ports must differ.
+_HANDED_OUT: OrderedDict[int, None] = OrderedDict()
 _REMEMBERED = 4096
 
 
@@ -125,7 +126,7 @@ def free_port(ip: str, kind: int = socket.SOCK_DGRAM, *, even_pair: bool = False
         if even_pair:
             port &= ~1
         span = range(port, port + (4 if even_pair else 1))
-        if port < 1024 or port > 65000 or any((kind, p) in _HANDED_OUT for p in span):
+        if port < 1024 or port > 65000 or any(p in _HANDED_OUT for p in span):
             continue
         if even_pair:
             try:
@@ -136,7 +137,7 @@ def free_port(ip: str, kind: int = socket.SOCK_DGRAM, *, even_pair: bool = False
             except OSError:
                 continue
         for p in span:
-            _HANDED_OUT[(kind, p)] = None
+            _HANDED_OUT[p] = None
         while len(_HANDED_OUT) > _REMEMBERED:
             _HANDED_OUT.popitem(last=False)
         return port
