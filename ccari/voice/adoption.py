@@ -172,7 +172,7 @@ class Adoption:
             log.info("adoption: contact %s, connected on node %s, watched from here",
                      contact.id, node)
             watched = self._watched[contact.id] = WatchedCall(
-                peer, contact, self._voice.config.moh_class, self._log)
+                peer, contact, self._voice.config.moh_class, self._voice.log_event)
             if self._relay is not None:
                 self._relay.watch(contact.id, self._control)
             self._tasks.spawn(self._watch(watched), f"tend-{contact.id}")
@@ -234,13 +234,6 @@ class Adoption:
                 or watched.contact.tenant_id != agent.tenant_id:
             raise NotFound("no such call for you", error_id="contact-not-found")
         return await watched.command(agent, str(message.get("type")))
-
-    async def _log(self, contact: Contact, kind: str, **data: Any) -> None:
-        async with self._voice.sessions() as s:
-            row = await repo.get(s, contact.id, contact.tenant_id)
-            if row is not None:
-                await repo.log(s, row, kind, self._voice.now(), **data)
-                await s.commit()
 
     async def _move(self, peer: AriRest, node: str, contact: Contact, live: set[str]) -> bool:
         assert contact.channel_id is not None

@@ -299,11 +299,7 @@ class Consults:
 
     async def log_event(self, call: Call, kind: str, **data: Any) -> None:
         """An event in the call's contact log."""
-        async with self._voice.sessions() as s:
-            contact = await repo.get(s, call.contact_id, call.tenant_id)
-            if contact is not None:
-                await repo.log(s, contact, kind, self._voice.now(), **data)
-                await s.commit()
+        await self._voice.log_event(call.contact_id, call.tenant_id, kind, **data)
 
 
 def register(ari: AriClient, router: StasisRouter, consults: Consults) -> None:

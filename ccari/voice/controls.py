@@ -171,11 +171,7 @@ class CallControls:
 
     async def _log(self, call: Call, kind: str, **data: Any) -> None:
         """An event of the call's log that moves nothing (saved before Asterisk is told)."""
-        async with self._voice.sessions() as s:
-            contact = await repo.get(s, call.contact_id, call.tenant_id)
-            if contact is not None:
-                await repo.log(s, contact, kind, self._voice.now(), **data)
-                await s.commit()
+        await self._voice.log_event(call.contact_id, call.tenant_id, kind, **data)
 
     # ---- hang up ---------------------------------------------------------------------------
     async def hangup(self, agent: Agent, contact_id: str) -> dict[str, Any]:

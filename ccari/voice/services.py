@@ -39,6 +39,7 @@ from ccari.ari.errors import AriDisconnected, AriError
 from ccari.ari.ids import Kind
 from ccari.ari.rest import HangupReason
 from ccari.config import VoiceConfig
+from ccari.contacts import repo as contacts_repo
 from ccari.contacts.queue_core import utc
 from ccari.contacts.services import QueueService
 from ccari.provisioning.schemas import TENANT_PROMPT
@@ -173,6 +174,15 @@ class VoiceService:
 
     def now(self) -> dt.datetime:
         return utc(self._clock())
+
+    async def log_event(self, contact_id: str, tenant_id: int, kind: str, **data: Any) -> None:
+        """An event of the contact's history that moves nothing (a control, a leg joining or
+        leaving: saved before Asterisk is told)."""
+        async with self.sessions() as s:
+            contact = await contacts_repo.get(s, contact_id, tenant_id)
+            if contact is not None:
+                await contacts_repo.log(s, contact, kind, self.now(), **data)
+                await s.commit()
 
     # What the voice ACD's helpers (reconcile, hand-overs) use of it.
     @property

@@ -312,11 +312,7 @@ class Transfers:
             await self._admission.release(leg)
 
     async def _log(self, call: Call, kind: str, **data: Any) -> None:
-        async with self._voice.sessions() as s:
-            contact = await repo.get(s, call.contact_id, call.tenant_id)
-            if contact is not None:
-                await repo.log(s, contact, kind, self._voice.now(), **data)
-                await s.commit()
+        await self._voice.log_event(call.contact_id, call.tenant_id, kind, **data)
 
 
 def _described(target: ToSkill | ToAgent | ToNumber) -> dict[str, str]:

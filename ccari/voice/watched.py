@@ -20,7 +20,7 @@ from ccari.errors import Conflict
 from ccari.storage.models import Agent, Contact
 from ccari.voice.hold import safe
 
-#: ``log(contact, kind, **data)``: an event of the contact's history.
+#: ``log(contact_id, tenant_id, kind, **data)``: an event of the contact's history.
 EventLog = Callable[..., Awaitable[None]]
 
 
@@ -57,7 +57,7 @@ class WatchedCall:
         if self.held_at is not None:
             raise Conflict("the call is already on hold", error_id="call-on-hold")
         self.held_at = time.monotonic()
-        await self.log(self.contact, "held", agent_id=agent.id)
+        await self._log("held", agent_id=agent.id)
         caller = self.contact.channel_id or ""
         await safe(self.peer.remove_channel(self.contact.bridge_id or "", caller))
         await safe(self.peer.start_moh(caller, self.moh_class))
@@ -68,8 +68,8 @@ class WatchedCall:
             raise Conflict("the call is not on hold", error_id="call-not-on-hold")
         held = time.monotonic() - self.held_at
         self.held_at, self.hold_s = None, self.hold_s + held
-        await self.log(self.contact, "resumed", agent_id=agent.id, held_s=round(held, 3),
-                       hold_s=round(self.hold_s, 3))
+        await self._log("resumed", agent_id=agent.id, held_s=round(held, 3),
+                        hold_s=round(self.hold_s, 3))
         caller = self.contact.channel_id or ""
         await safe(self.peer.stop_moh(caller))
         await safe(self.peer.add_channel(self.contact.bridge_id or "", caller))
@@ -81,10 +81,13 @@ class WatchedCall:
                            error_id="already-muted" if muted else "not-muted")
         self.muted = muted
         kind = "muted" if muted else "unmuted"
-        await self.log(self.contact, kind, agent_id=agent.id)
+        await self._log(kind, agent_id=agent.id)
         leg = self.contact.agent_channel_id or ""
         await safe(self.peer.mute(leg, "in") if muted else self.peer.unmute(leg, "in"))
         return self._reply(kind)
+
+    async def _log(self, kind: str, **data: Any) -> None:
+        await self.log(self.contact.id, self.contact.tenant_id, kind, **data)
 
     def _reply(self, kind: str) -> dict[str, Any]:
         return {"type": kind, "contact_id": self.contact.id}
