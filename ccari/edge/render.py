@@ -88,6 +88,7 @@ def render_text(edge: EdgeConfig, database_url: str, *, security: SecurityConfig
         version_table=VERSION_TABLE, setid=SET_ID, probe_s=edge.probe_s,
         timeout_ms=edge.timeout_ms, ring_timeout_ms=120_000, dialog_timeout_ms=5000, children=children,
         log_level=log_level, phones=edge.phones, phones_table=PHONES_VIEW,
+        qualify_wait_ms=10_000,  # past any node's qualify_timeout (3 s at most)
         guard=guard(security) if edge.phones else None)
 
 

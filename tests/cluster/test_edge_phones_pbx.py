@@ -1,8 +1,8 @@
 """Agents' SIP phones registered once, at the SIP edge: Kamailio is their registrar (digest
 against the SIP passwords in ccari's database), and both Asterisk nodes ring them through
 it.  A phone is reachable for every node from the moment it registers; a caller on either
-node reaches the same phone; wrong passwords are refused, and an address that keeps trying
-is blocked."""
+node reaches the same phone, even behind NAT (it names a private address the edge does not
+use); wrong passwords are refused, and an address that keeps trying is blocked."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from tests.voice.conftest import PHONE_IP
 pytestmark = pytest.mark.pbx
 
 PHONE = "reg-a0"  # the one agent's phone (add_phone_agents' naming)
+BEHIND_NAT = "10.9.9.9:5060"  # the address the phone names: nothing listens there
 PASSWORD = "reg-phone-pw"
 GUESSER_IP = "127.0.0.23"  # an address no other test blocks or uses
 
@@ -61,12 +62,15 @@ async def phone_state(topology: Topology, node: str) -> str:
     return next(e.state for e in await ari.list_endpoints("PJSIP") if e.resource == PHONE)
 
 
-async def register(edge: str, *, password: str = PASSWORD, contact_port: int = 5060,
-                   local_ip: str = PHONE_IP) -> dict[int, int]:
-    """The responses to a registration of the agent's phone: {401: 1, 200: 1} registered."""
+async def register(edge: str, *, password: str = PASSWORD, contact: str | None = None,
+                   local_ip: str = PHONE_IP, local_port: int = 0) -> dict[int, int]:
+    """The responses to a registration of the agent's phone: {401: 1, 200: 1} registered.
+    ``contact``: the host:port it names (default where it sends from)."""
+    host, _, port = (contact or "[local_ip]:[local_port]").rpartition(":")
     result = await run_sipp("phone_register.xml", edge, local_ip=local_ip, timeout_s=20,
+                            local_port=local_port,
                             params={"user": PHONE, "password": password,
-                                    "contact_port": contact_port})
+                                    "contact_host": host, "contact_port": port})
     assert result.ok, result.describe()
     return dict(result.responses)
 
@@ -76,11 +80,13 @@ async def test_a_phone_registered_once_at_the_edge_is_rung_from_either_node(
     for node in topology.nodes:  # not registered: the edge leaves both nodes' checks unanswered
         await eventually(lambda node=node: _is(topology, node, "offline"), 15,
                          f"{PHONE} unreachable from {node}")
+    # Behind NAT: it registers from the port it takes calls on, naming a private address.
+    assert await register(topology.edge, contact=BEHIND_NAT,
+                          local_port=topology.uas_port) == {401: 1, 200: 1}
     async with Sipp("agent_qualify.xml", local_ip=PHONE_IP, local_port=topology.uas_port,
                     calls=None, timeout_s=120,
-                    params={"agent": PHONE, "answer_after_ms": 0,
-                            "hangup_after_ms": 1500}) as phone:
-        assert await register(topology.edge, contact_port=topology.uas_port) == {401: 1, 200: 1}
+                    params={"agent": PHONE, "answer_after_ms": 0, "hangup_after_ms": 1500,
+                            "contact": BEHIND_NAT}) as phone:
         for node in topology.nodes:
             await eventually(lambda node=node: _is(topology, node, "online"), 15,
                              f"{PHONE} reachable from {node}")
@@ -95,6 +101,9 @@ async def test_a_phone_registered_once_at_the_edge_is_rung_from_either_node(
                                             f"the caller on {node} served")
             await caller.stop(1)
     rung = (await phone.result()).requests.get("INVITE", 0)
+    for node in topology.nodes:  # the phone gone silent, still registered: unreachable
+        await eventually(lambda node=node: _is(topology, node, "offline"), 15,
+                         f"{PHONE} unreachable from {node} once silent")
     async with topology.nodes["a"].sessions() as s:
         alice = await s.scalar(select(Agent).where(Agent.phone_username == PHONE))
     assert alice is not None
