@@ -10,7 +10,6 @@ answered once the channel is out."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from ccari.tasks import TaskSet
 from ccari.voice.calls import Call, CallRegistry, QueueSettings
 from ccari.voice.hold import Hold
 from ccari.voice.transfers import Transfers
+from tests.support.waits import eventually
 
 CALLER, AGENT_LEG, BRIDGE = "caller-1", "agent-c0ffee-1", "bridge-c0ffee"
 
@@ -141,8 +141,10 @@ async def transferred(held: bool = False) -> tuple[Asterisk, Call]:
     agent: Any = Agent(id=7, tenant_id=1, username="alice")
     assert await transfers.to_skill(agent, call, "support") == {
         "type": "transferred", "contact_id": "c0ffee"}
-    for _ in range(5):
-        await asyncio.sleep(0)  # the hold's first announcement
+    async def announced() -> bool:  # the hold's first announcement, heard or lost
+        return bool(ari.played or ari.lost)
+
+    await eventually(announced, 5, "the queue's first announcement asked for")
     await tasks.close()
     assert queue.enqueued and call.phase == "queued"
     return ari, call
