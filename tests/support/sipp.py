@@ -23,7 +23,6 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,39 +107,51 @@ def free_tcp_port(ip: str = "127.0.0.1") -> int:
     return free_port(ip, socket.SOCK_STREAM)
 
 
-# The ports lately handed out in this process: the kernel may give a just-closed port again,
-# so two picks before either is bound (a phone's SIP port, then its SIPp's media port) could
-# otherwise land on one port. A port bound since then is refused by the kernel anyway.
-# By number, whatever the protocol: an Asterisk's SIP (UDP) and ARI (TCP) ports must differ.
-_HANDED_OUT: OrderedDict[int, None] = OrderedDict()
-_REMEMBERED = 4096
+# Test ports come from 2000-9999: below the kernel's ephemeral range (where it picks ports for
+# connections and for binds to port 0) and below every Asterisk RTP range of the suite. Each
+# pytest-xdist worker owns one slice of it, so two workers never pick the same port between a
+# pick and its bind; within a slice a cursor hands each number out once (whatever the
+# protocol: an Asterisk's SIP (UDP) and ARI (TCP) ports must differ) until it wraps.
+_SPAN = (2000, 10000)
+
+
+def _worker_slice() -> range:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    size = (_SPAN[1] - _SPAN[0]) // count
+    return range(_SPAN[0] + index * size, _SPAN[0] + (index + 1) * size)
+
+
+_SLICE = _worker_slice()
+_cursor = _SLICE.start + (os.getpid() % len(_SLICE)) // 4 * 4
+
+
+def _bindable(ip: str, kind: int, ports: range) -> bool:
+    try:
+        with contextlib.ExitStack() as stack:
+            for p in ports:
+                s = stack.enter_context(socket.socket(socket.AF_INET, kind))
+                s.bind((ip, p))
+        return True
+    except OSError:
+        return False
 
 
 def free_port(ip: str, kind: int = socket.SOCK_DGRAM, *, even_pair: bool = False) -> int:
-    """A port that is free now on ``ip`` and not lately handed out in this process (with
+    """A port that is free now on ``ip``, from this worker's slice, not lately handed out (with
     ``even_pair``: even, and the next three free too: RTP, RTCP and a second stream)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind((ip, 0))
-            port = int(s.getsockname()[1])
+    global _cursor
+    width = 4 if even_pair else 1
+    for _ in range(len(_SLICE)):
         if even_pair:
-            port &= ~1
-        span = range(port, port + (4 if even_pair else 1))
-        if port < 1024 or port > 65000 or any(p in _HANDED_OUT for p in span):
-            continue
-        if even_pair:
-            try:
-                with socket.socket(socket.AF_INET, kind) as a, \
-                        socket.socket(socket.AF_INET, kind) as b:
-                    a.bind((ip, port))
-                    b.bind((ip, port + 2))
-            except OSError:
-                continue
-        for p in span:
-            _HANDED_OUT[p] = None
-        while len(_HANDED_OUT) > _REMEMBERED:
-            _HANDED_OUT.popitem(last=False)
-        return port
+            _cursor += _cursor % 2
+        if _cursor + width > _SLICE.stop:
+            _cursor = _SLICE.start
+        port = _cursor
+        _cursor += width
+        if _bindable(ip, kind, range(port, port + width)):
+            return port
     raise SippError(f"no free port{' pair' if even_pair else ''} found on {ip}")
 
 
@@ -309,8 +320,8 @@ class Sipp:
                 await self.wait_ready()
                 return self
             except SippError as e:
-                # Another worker's process bound a port we picked between the pick and
-                # SIPp's bind: pick the media and control ports again.
+                # A process outside this worker bound a port we picked between the pick
+                # and SIPp's bind: pick the media and control ports again.
                 if attempt == 2 or "errno = 98" not in str(e):
                     raise
                 log.warning("SIPp found a port taken; starting it again: %s", e)
