@@ -306,6 +306,10 @@ class SitesConfig:
     ptime_ms: int = 20
     # Link-layer bytes per packet on the sites' links (Ethernet II header + FCS: 18).
     link_overhead_bytes: int = 18
+    # Where an agent's leg goes out from with several nodes: "own" (the Asterisk carrying
+    # the caller) or "least-loaded" (the media node with the lowest load, through the
+    # caller's Asterisk: its own on a tie).
+    legs_from: str = "own"
 
 
 @dataclass(frozen=True)
@@ -578,6 +582,8 @@ def validate(cfg: Config) -> None:
             not 0 <= st.link_overhead_bytes <= 100:
         raise ConfigError("sites.lower_codec_at: above 0 up to 1; sites.ptime_ms: 10 to 60; "
                           "sites.link_overhead_bytes: 0 to 100")
+    if st.legs_from not in ("own", "least-loaded"):
+        raise ConfigError('sites.legs_from: "own" or "least-loaded"')
     sp = cfg.speech
     if not 0 <= sp.min_confidence <= 1 or sp.max_utterance_s <= 0 or sp.setup_timeout_s <= 0:
         raise ConfigError("speech.min_confidence: 0 to 1; speech.max_utterance_s and "

@@ -53,6 +53,7 @@ def test_pbx_host_may_be_any_loopback_address(tmp_path: Path, host: str) -> None
     ("[voice]\nconference_max_parties = 2\n", {}, "voice.conference_max_parties"),
     ("", {"CCARI_VOICE_CONFERENCE_MAX_PARTIES": "33"}, "voice.conference_max_parties"),
     ("[cluster]\nnode_timeout_s = 5.0\n", {}, "cluster.node_timeout_s"),
+    ("[sites]\nlegs_from = 'nearest'\n", {}, "sites.legs_from"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str], key: str) -> None:
     f = tmp_path / "c.toml"

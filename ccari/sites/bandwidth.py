@@ -25,7 +25,8 @@ silence suppression and tunnels (IPsec, GRE) are not counted.
 **The decision** (:func:`choose`), for one agent leg, from the agent's site, the current
 loads and the codecs her phone allows:
 
-* the media node with the lowest load (by name on a tie: the same facts, the same answer);
+* the media node with the lowest load (on a tie the preferred one, the caller's own, then
+  the first by name: the same facts, the same answer);
 * the phone's best codec (G.711) when the site's load with it stays under the site's
   "lower the codec" threshold (``lower_at`` x capacity, 80% by default);
 * else the best *lower* codec that fits under the capacity itself (GSM);
@@ -117,19 +118,21 @@ class Refusal:
 Decision = Placement | Refusal
 
 
-def least_loaded(nodes: Mapping[str, float]) -> str | None:
-    """The media node with the lowest load; the first by name on a tie; None if none."""
+def least_loaded(nodes: Mapping[str, float], prefer: str | None = None) -> str | None:
+    """The media node with the lowest load; on a tie ``prefer`` (if among them), else the
+    first by name; None if none."""
     if not nodes:
         return None
-    return min(sorted(nodes), key=lambda n: nodes[n])
+    return min(sorted(nodes), key=lambda n: (nodes[n], n != prefer))
 
 
 def choose(site: Site, site_load: float, nodes: Mapping[str, float],
-           allowed: Sequence[str], costs: Costs = Costs()) -> Decision:
+           allowed: Sequence[str], costs: Costs = Costs(), prefer: str | None = None) -> Decision:
     """Where and how the next agent leg goes (see the module's doc).  ``site_load``: the
     kbit/s the site's calls use now; ``nodes``: each media node's load; ``allowed``: the
-    codecs the agent's phone takes (unknown names are ignored)."""
-    node = least_loaded(nodes)
+    codecs the agent's phone takes (unknown names are ignored); ``prefer``: the node that
+    wins a tie (the caller's own: no hop between nodes for nothing)."""
+    node = least_loaded(nodes, prefer)
     if node is None:
         return Refusal("no-media-node")
     ranked = _ranked(allowed, costs)
@@ -146,12 +149,13 @@ def choose(site: Site, site_load: float, nodes: Mapping[str, float],
 
 
 def choose_asked(site: Site, site_load: float, nodes: Mapping[str, float],
-                 allowed: Sequence[str], costs: Costs = Costs()) -> Decision:
+                 allowed: Sequence[str], costs: Costs = Costs(),
+                 prefer: str | None = None) -> Decision:
     """:func:`choose` for a leg a person asked for: no ``site-full``, the cheapest codec
     instead (only ``no-media-node`` or ``no-codec`` refuse)."""
-    decision = choose(site, site_load, nodes, allowed, costs)
+    decision = choose(site, site_load, nodes, allowed, costs, prefer)
     if isinstance(decision, Refusal) and decision.reason == "site-full":
-        node = least_loaded(nodes)
+        node = least_loaded(nodes, prefer)
         assert node is not None  # else no-media-node
         codec, kbps = min(_ranked(allowed, costs), key=lambda ck: ck[1])  # preferred first
         return Placement(node, codec, kbps)

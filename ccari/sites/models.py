@@ -1,5 +1,5 @@
-"""The agent legs each ccari node counts, shared with the other nodes of a cluster
-(imported by ccari.storage.all_models for Alembic).
+"""The agent legs each ccari node counts, shared with the other nodes of a cluster, and the
+media nodes those legs may go out from (imported by ccari.storage.all_models for Alembic).
 
 One row per counted leg while its channel lives, written by the node that placed it: a
 site's WAN link is shared by the calls every node places to its agents, and each node's
@@ -23,3 +23,15 @@ class MediaLeg(Base):
     node: Mapped[str] = mapped_column(String(64))  # the media node (Asterisk) it goes out from
     codec: Mapped[str] = mapped_column(String(16))
     kbps: Mapped[float] = mapped_column(Float)
+
+
+class MediaNode(Base):
+    """A cluster's Asterisk node an agent leg may go out from: where its ``ccari-peer``
+    endpoint takes calls and the key it identifies them by (written by the ccari node that
+    drives it, at each start)."""
+
+    __tablename__ = "media_nodes"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # its Asterisk instance
+    node: Mapped[str] = mapped_column(String(64))  # the ccari node driving it
+    sip_uri: Mapped[str] = mapped_column(String(192))  # sip:<host>:<port>
+    peer_key: Mapped[str] = mapped_column(String(64))

@@ -8,6 +8,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from ccari.ari.events import ChannelDestroyed
+from ccari.pbx.spec import peer_key
 from ccari.sites import http
 from ccari.sites.services import SiteBandwidth
 from ccari.sites.shared import SharedLegs
@@ -27,6 +28,10 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
         if rt.config.cluster.enabled and rt.bus is not None else None
     sites = SiteBandwidth(rt.sessions, rt.config.sites, nodes=(node,), shared=shared)
     await sites.start()
+    pbx = rt.config.pbx
+    if shared is not None and rt.carries_calls and pbx.ari_password:
+        # Other nodes may place agent legs from this Asterisk (sites.legs_from).
+        await shared.register(node, rt.config.media_uri, peer_key(pbx.ari_password))
     rt.legs = rt.sites = sites
     rt.queue.voice_room = sites.has_room
     sites.room_changed.append(rt.queue.voice_room_changed)

@@ -18,7 +18,12 @@ decisions of the pure core (:mod:`ccari.sites.bandwidth`) carried out.
   time a site's load or capacity changes.
 
 Several nodes: a site's load is the legs this node counts plus those the others count
-(:mod:`ccari.sites.shared`, read when they change and before a leg is placed).
+(:mod:`ccari.sites.shared`, read when they change and before a leg is placed).  With
+``sites.legs_from = "least-loaded"`` an agent's leg goes out from the media node with the
+lowest load among those whose ccari is alive (this node's own on a tie): this node's
+Asterisk then dials that node's ``ccari-peer`` endpoint (``sip:leg-<phone>@``, its key in
+``X-Ccari-Peer``), whose dialplan rings the phone with the codec chosen here and passes its
+ringing, answer or refusal back; the leg is counted on that node.
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ from ccari.provisioning.models import AuditEntry
 from ccari.sites import bandwidth, repo
 from ccari.sites.accounting import Leg, Loads
 from ccari.sites.bandwidth import BY_NAME, Costs, Placement, phone_codecs, phone_of
-from ccari.sites.shared import Elsewhere, SharedLegs
+from ccari.sites.shared import Elsewhere, Peer, SharedLegs
 from ccari.storage.models import Agent, Site, Tenant
-from ccari.voice.ports import LegPlan
+from ccari.voice.ports import LegPlan, Via
 
 log = logging.getLogger(__name__)
-MEDIA_VAR = "CCARI_LEG_MEDIA"  # "<tenant id>:<site id or ->:<codec>" on each counted leg
+# "<tenant id>:<site id or ->:<codec>[:<media node, when another node's>]" on each counted leg
+MEDIA_VAR = "CCARI_LEG_MEDIA"
 # The kinds of channel a leg counted may be (what the reconcile looks at).
 COUNTED = frozenset({Kind.AGENT_LEG, Kind.CONSULT_LEG, Kind.CONFERENCE_LEG, Kind.SUPERVISOR_LEG,
                      Kind.TRANSFER_LEG, Kind.CALLBACK_AGENT_LEG})
@@ -68,6 +74,7 @@ class SiteBandwidth:
         self.costs = Costs(config.ptime_ms, config.link_overhead_bytes)
         self.lower_at = config.lower_codec_at
         self.nodes = tuple(nodes)
+        self.spread = config.legs_from == "least-loaded"
         self.loads = Loads()
         self._shared = shared
         self.elsewhere = Elsewhere()  # what the other nodes count, as last read
@@ -130,17 +137,40 @@ class SiteBandwidth:
 
     # ---- the voice ACD's legs ----------------------------------------------------------
     async def place(self, tenant_id: int, agent_id: int, site_id: int | None, device: str,
-                    leg_id: str) -> LegPlan | None:
+                    leg_id: str, *, here: bool = False) -> LegPlan | None:
         allowed = phone_codecs(device)
         await self._read_elsewhere()
+        peers = {} if here else await self._peers()
         decision = bandwidth.choose(self._site(site_id), self.site_load(site_id),
-                                    self.loads.nodes(self.nodes), allowed, self.costs)
+                                    self._node_loads(peers), allowed, self.costs,
+                                    prefer=self._own)
         if not isinstance(decision, Placement):
             log.info("leg %s: agent %s not dialled: %s (site %s at %s kbit/s)", leg_id,
                      agent_id, decision.reason, site_id, self.site_load(site_id))
             await self._tell({site_id})  # so the router stops offering her calls
             return None
-        return await self._count(tenant_id, site_id, decision, allowed, leg_id)
+        return await self._count(tenant_id, site_id, decision, allowed, leg_id,
+                                 peers.get(decision.node))
+
+    @property
+    def _own(self) -> str | None:
+        return self.nodes[0] if self.nodes else None
+
+    async def _peers(self) -> dict[str, Peer]:
+        """The other media nodes a leg may go out from (``legs_from = "least-loaded"``)."""
+        if not self.spread or self._shared is None:
+            return {}
+        try:
+            found = await self._shared.media_nodes()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("sites: the other media nodes not read: %s", exc)
+            return {}
+        return {name: peer for name, peer in found.items() if name not in self.nodes}
+
+    def _node_loads(self, peers: dict[str, Peer]) -> dict[str, float]:
+        """Each media node's load: the legs every ccari node placed from it."""
+        own = self.loads.nodes((*self.nodes, *peers))
+        return {n: round(kbps + self.elsewhere.nodes.get(n, 0.0), 1) for n, kbps in own.items()}
 
     async def dial(self, tenant_id: int, endpoint: str, leg_id: str) -> LegPlan:
         """A leg a person asked for, to ``endpoint``: counted from now till its channel
@@ -162,7 +192,7 @@ class SiteBandwidth:
         return await self._count(tenant_id, site_id, decision, allowed, leg_id)
 
     async def _count(self, tenant_id: int, site_id: int | None, decision: Placement,
-                     allowed: Sequence[str], leg_id: str) -> LegPlan:
+                     allowed: Sequence[str], leg_id: str, peer: Peer | None = None) -> LegPlan:
         leg = Leg(leg_id, tenant_id, site_id, decision.node, decision.codec, decision.kbps)
         self.loads.add(leg)
         log.info("leg %s: from node %s with %s (site %s now %s kbit/s)", leg_id,
@@ -171,13 +201,15 @@ class SiteBandwidth:
             await self._shared.saved(leg)
         await self._tell({site_id})
         codec = decision.codec
+        media = f"{tenant_id}:{site_id if site_id is not None else '-'}:{codec}"
         return LegPlan(
             node=decision.node,
             # Every law of the chosen cost the phone takes (G.711: both, it answers either).
             formats=tuple(c for c in allowed if c in BY_NAME
                           and self.costs.kbps(c) == decision.kbps),
             codec=codec, label=BY_NAME[codec].label, kbps=decision.kbps,
-            variables={MEDIA_VAR: f"{tenant_id}:{site_id if site_id is not None else '-'}:{codec}"})
+            variables={MEDIA_VAR: media if peer is None else f"{media}:{peer.name}"},
+            via=None if peer is None else Via(peer.sip_uri, peer.key))
 
     async def release(self, leg_id: str) -> None:
         leg = self.loads.release(leg_id)
@@ -220,7 +252,9 @@ class SiteBandwidth:
 
     def _leg_of(self, leg_id: str, value: str, node: str) -> Leg | None:
         tenant, _, rest = value.partition(":")
-        site, _, codec = rest.partition(":")
+        site, _, rest = rest.partition(":")
+        codec, _, elsewhere = rest.partition(":")
+        node = elsewhere or node  # a leg going out from another node's Asterisk
         if not tenant.isdigit() or codec not in BY_NAME or not (site == "-" or site.isdigit()):
             return None  # dialled without a plan: not counted
         return Leg(leg_id, int(tenant), None if site == "-" else int(site), node, codec,

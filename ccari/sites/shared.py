@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.cluster.bus import Bus
 from ccari.sites.accounting import Leg
-from ccari.sites.models import MediaLeg
+from ccari.sites.models import MediaLeg, MediaNode
 
 log = logging.getLogger(__name__)
 TOPIC = "sites"
@@ -46,6 +46,15 @@ class Elsewhere:
     def changed(self, other: Elsewhere) -> set[int | None]:
         """The sites whose load differs between the two."""
         return {s for s in set(self.sites) | set(other.sites) if self.site(s) != other.site(s)}
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another node's Asterisk as an agent leg reaches it: its ``ccari-peer`` endpoint."""
+
+    name: str
+    sip_uri: str  # sip:<host>:<port>
+    key: str  # sent in X-Ccari-Peer: the only way in
 
 
 class SharedLegs:
@@ -84,6 +93,25 @@ class SharedLegs:
         """A dead node's legs are counted no more (by the routing leader)."""
         await self._write(lambda s: s.execute(delete(MediaLeg).where(
             MediaLeg.placed_by == node)), f"node {node}'s legs still shared")
+
+    async def register(self, name: str, sip_uri: str, peer_key: str) -> None:
+        """This node's Asterisk (instance ``name``) as a media node others may place legs
+        from: where its ``ccari-peer`` endpoint takes them, and its key."""
+        await self._write(lambda s: s.merge(MediaNode(name=name, node=self.here,
+                                                      sip_uri=sip_uri, peer_key=peer_key)),
+                          f"media node {name} not registered")
+
+    async def media_nodes(self) -> dict[str, Peer]:
+        """The media nodes whose ccari is alive now (on PostgreSQL: its bus connection
+        open), by instance name."""
+        query = select(MediaNode)
+        async with self._sessions() as s:
+            if s.bind.dialect.name == "postgresql":
+                query = query.where(MediaNode.node.in_(select(text(
+                    "substr(application_name, 7) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name LIKE 'ccari:%'"))))
+            rows = await s.scalars(query)
+            return {r.name: Peer(r.name, r.sip_uri, r.peer_key) for r in rows}
 
     async def elsewhere(self) -> Elsewhere:
         """The other nodes' sums now."""

@@ -37,6 +37,8 @@ from ccari.voice.ports import LegPlan, LegPlanner, PlanNothing
 log = logging.getLogger(__name__)
 
 LEG_HEADER = "PJSIP_HEADER(add,X-Ccari-Leg)"
+PEER_HEADER = "PJSIP_HEADER(add,X-Ccari-Peer)"
+FORMATS_HEADER = "PJSIP_HEADER(add,X-Ccari-Formats)"
 
 
 def _formats(plan: LegPlan, call: Call) -> tuple[str, ...]:
@@ -46,6 +48,18 @@ def _formats(plan: LegPlan, call: Call) -> tuple[str, ...]:
     if call.medium is Medium.VIDEO and plan.formats:
         return (*plan.formats, *VIDEO_CODECS)
     return plan.formats
+
+
+def dial_target(plan: LegPlan, call: Call, phone: str) -> tuple[str, dict[str, str], str | None]:
+    """The endpoint, extra channel variables and formats of an agent leg: the phone itself,
+    or, when the leg goes out from another node's Asterisk (``plan.via``), that node's
+    ``ccari-peer`` endpoint with the key it takes and the codecs to ring the phone with."""
+    formats = ",".join(_formats(plan, call)) or None
+    if plan.via is None:
+        return f"PJSIP/{phone}", {}, formats
+    host = plan.via.sip_uri.removeprefix("sip:")
+    return (f"PJSIP/ccari-peer/sip:leg-{phone}@{host}",
+            {PEER_HEADER: plan.via.key, FORMATS_HEADER: formats or ""}, None)
 
 
 def agent_channel_of(contact: Contact) -> str:
@@ -84,7 +98,8 @@ class Offers:
                 return
             agent_channel = agent_channel_of(contact)
             plan = await self._legs.place(agent.tenant_id, agent.id, agent.site_id,
-                                          agent.device, agent_channel)
+                                          agent.device, agent_channel,
+                                          here=call.medium is Medium.VIDEO)
             if plan is None:
                 # Her site's link has no room left for a call: not her miss, the call
                 # waits in its place for an agent elsewhere.
@@ -98,14 +113,15 @@ class Offers:
             self._calls.link_agent_channel(call, agent_channel)
             if self._hub.connected(agent.id):
                 await self._push_offer(call, agent)
+            endpoint, via, formats = dial_target(plan, call, agent.phone_username)
             try:
                 await self._ari.originate(
-                    f"PJSIP/{agent.phone_username}", channel_id=agent_channel,
+                    endpoint, channel_id=agent_channel,
                     app_args=("agent", contact.id), timeout=call.settings.ring_timeout_s,
                     caller_id=contact.caller_number or "",
                     # The leg's stable id travels in the INVITE: one per offer, never twice.
-                    variables={LEG_HEADER: agent_channel, **plan.variables},
-                    formats=",".join(_formats(plan, call)) or None,
+                    variables={LEG_HEADER: agent_channel, **plan.variables, **via},
+                    formats=formats,
                 )
             except AriError as exc:
                 # Asterisk could not place the ring (down, restarting, refusing): her phone

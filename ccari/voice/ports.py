@@ -125,11 +125,20 @@ class SpeechPort(Protocol):
 
 
 @dataclass(frozen=True)
+class Via:
+    """Another node's Asterisk an agent leg goes out from: its ``ccari-peer`` endpoint
+    (``sip:<host>:<port>``) and the key it identifies ccari's nodes by."""
+
+    sip_uri: str
+    key: str
+
+
+@dataclass(frozen=True)
 class LegPlan:
     """Where and how an agent's leg goes (``ccari.sites``' bandwidth manager): the media
-    node, the codecs its INVITE may offer (empty: the phone's own list) and, for people,
-    the codec's name; ``variables``: channel variables that let a restarted ccari count the
-    leg again."""
+    node (``via``: another node's Asterisk, else this node's own), the codecs its INVITE may
+    offer (empty: the phone's own list) and, for people, the codec's name; ``variables``:
+    channel variables that let a restarted ccari count the leg again."""
 
     node: str = ""
     formats: tuple[str, ...] = ()
@@ -137,15 +146,17 @@ class LegPlan:
     label: str | None = None
     kbps: float | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
+    via: Via | None = None
 
 
 class LegPlanner(Protocol):
     """Bandwidth for agent legs: asked before each one is dialled, told when it ends."""
 
     async def place(self, tenant_id: int, agent_id: int, site_id: int | None, device: str,
-                    leg_id: str) -> LegPlan | None:
+                    leg_id: str, *, here: bool = False) -> LegPlan | None:
         """Count the leg on its site and media node and say how to dial it; None when
-        the agent's site has no room left (the offer is withdrawn, not missed)."""
+        the agent's site has no room left (the offer is withdrawn, not missed).  ``here``:
+        from this node's Asterisk whatever the loads (a video call)."""
         ...
 
     async def dial(self, tenant_id: int, endpoint: str, leg_id: str) -> LegPlan:
@@ -162,7 +173,7 @@ class PlanNothing:
     """No bandwidth management: every leg as the phone likes it."""
 
     async def place(self, tenant_id: int, agent_id: int, site_id: int | None, device: str,
-                    leg_id: str) -> LegPlan | None:
+                    leg_id: str, *, here: bool = False) -> LegPlan | None:
         return LegPlan()
 
     async def dial(self, tenant_id: int, endpoint: str, leg_id: str) -> LegPlan:

@@ -67,7 +67,8 @@ def node_config(env: VoiceEnv, url: str, name: str) -> Config:
 async def start_calls_node(cluster_url: str, tmp_path: Path) -> AsyncIterator[Any]:
     """``await start(name)``: a node with its own Asterisk (rendered from the shared
     database, seeded once with every agent's phone on one SIPp port per phone);
-    ``start(name, standby=("b",))``: one that stands in for node b's Asterisk."""
+    ``start(name, standby=("b",))``: one that stands in for node b's Asterisk;
+    ``start(name, sites=...)``: other settings of the config."""
     phones = {p: free_port(PHONE_IP) for p in PHONES}
     seeded: dict[str, Any] = {}
     envs: dict[str, VoiceEnv] = {}
@@ -83,9 +84,10 @@ async def start_calls_node(cluster_url: str, tmp_path: Path) -> AsyncIterator[An
         return f"{name}=http://{p.ari_user}:{p.ari_password}@{p.host}:{p.ari_port}"
 
     async with contextlib.AsyncExitStack() as stack:
-        async def start_node(name: str, standby: tuple[str, ...] = ()) -> CallsNode:
+        async def start_node(name: str, standby: tuple[str, ...] = (),
+                             **changes: Any) -> CallsNode:
             env = env_of(name)
-            cfg = node_config(env, cluster_url, name)
+            cfg = replace(node_config(env, cluster_url, name), **changes)
             cfg = replace(cfg, cluster=replace(
                 cfg.cluster, standby_ari=tuple(standby_ari(other) for other in standby)))
             if not seeded:

@@ -180,6 +180,12 @@ def test_callers_handed_over_by_another_node_come_in_only_with_this_nodes_key() 
     # Only sip:adopt-<token>@ reaches ccari, as (adopt, <hex token>); anything else: 21.
     assert ",adopt,${FILTER(0-9a-f,${EXTEN:6})})" in inward
     assert "exten => _X.,1,Hangup(21)" in inward
+    # An agent's leg another node places from this Asterisk rings an agent phone only, with
+    # the codecs that node chose (set on the phone's channel before it is dialled).
+    assert "Dial(PJSIP/${PHONE},,b(ccari-leg^offer^1))" in inward
+    assert '"${PJSIP_ENDPOINT(${PHONE},context)}" != "from-phones"]?refuse)' in inward
+    leg = dialplan.split("[ccari-leg]")[1].split("\n[")[0]
+    assert "Set(PJSIP_MEDIA_OFFER(audio)=${CCARI_LEG_FORMATS})" in leg
     outward = dialplan.split("[ccari-adopt]")[1].split("\n[")[0]
     assert "Dial(PJSIP/ccari-peer/${CCARI_ADOPT_URI}" in outward
     assert "Set(PJSIP_HEADER(add,X-Ccari-Peer)=${CCARI_PEER_KEY})" in outward

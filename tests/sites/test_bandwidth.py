@@ -92,6 +92,18 @@ def test_the_leg_goes_out_from_the_least_loaded_media_node(nodes: dict[str, floa
     assert isinstance(decision, Placement) and decision.node == expected
 
 
+@pytest.mark.parametrize(("nodes", "prefer", "expected"), [
+    ({"a": 0.0, "b": 0.0}, "b", "b"),  # a tie: the caller's own node, no hop for nothing
+    ({"a": 0.0, "b": 87.2}, "b", "a"),  # less loaded elsewhere: the leg goes there
+    ({"a": 36.4, "b": 36.4, "c": 36.4}, "c", "c"),
+    ({"a": 0.0, "b": 0.0}, "z", "a"),  # preferring a node not offered changes nothing
+])
+def test_a_tie_goes_to_the_preferred_node(nodes: dict[str, float], prefer: str,
+                                          expected: str) -> None:
+    decision = choose(Site(None), 0.0, nodes, SIP, prefer=prefer)
+    assert isinstance(decision, Placement) and decision.node == expected
+
+
 def test_no_media_node_no_leg() -> None:
     assert choose(Site(None), 0.0, {}, SIP) == Refusal("no-media-node")
 

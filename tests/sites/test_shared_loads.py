@@ -4,18 +4,24 @@ and a dead node's legs are counted no more."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from ccari.cluster.bus import LocalBus
+from ccari.cluster.nodes import app_name
 from ccari.config import SitesConfig
 from ccari.demo.seed import seed
 from ccari.sites.models import MediaLeg
-from ccari.sites.services import SiteBandwidth
+from ccari.sites.services import MEDIA_VAR, SiteBandwidth
 from ccari.sites.shared import SharedLegs
 from ccari.storage.models import Agent
 from ccari.storage.models import Site as SiteRow
+from ccari.voice.ports import Via
 
 
 async def test_a_site_is_full_for_every_node_once_its_link_is_used_by_any(
@@ -64,3 +70,59 @@ async def test_a_site_is_full_for_every_node_once_its_link_is_used_by_any(
     assert a.has_room(alice)
     async with sessions() as s:
         assert [r.placed_by for r in await s.scalars(select(MediaLeg))] == []
+
+
+@contextlib.asynccontextmanager
+async def alive(db_url: str, node: str) -> AsyncIterator[None]:
+    """On PostgreSQL a node is alive while its connection named ``ccari:<node>`` is open
+    (SQLite has no such view: every registered node counts)."""
+    if not db_url.startswith("postgresql"):
+        yield
+        return
+    engine = create_async_engine(db_url, connect_args={
+        "server_settings": {"application_name": app_name(node)}})
+    try:
+        async with engine.connect():
+            yield
+    finally:
+        await engine.dispose()
+
+
+async def test_a_leg_goes_out_from_the_least_loaded_live_node(
+        cfg: Any, sessions: Any, db_url: str) -> None:
+    async with sessions() as s:
+        await seed(s, cfg)
+        await s.commit()
+        agents = {a.username: a for a in await s.scalars(select(Agent))}
+    alice, bob = agents["alice"], agents["bob"]
+    least = replace(SitesConfig(), legs_from="least-loaded")
+    peers: list[LocalBus] = []
+    shared_a, shared_b = SharedLegs(sessions, LocalBus("a", peers)), \
+        SharedLegs(sessions, LocalBus("b", peers))
+    a = SiteBandwidth(sessions, least, nodes=("pbx-a",), shared=shared_a)
+    b = SiteBandwidth(sessions, least, nodes=("pbx-b",), shared=shared_b)
+    await a.start()
+    await b.start()
+    await shared_a.register("pbx-a", "sip:127.0.0.1:5060", "key-of-a")
+    await shared_b.register("pbx-b", "sip:127.0.0.9:5070", "key-of-b")
+
+    async with alive(db_url, "b"):
+        # Nothing anywhere: the caller's own node, no hop for nothing.
+        first = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c1-1")
+        assert first is not None and (first.node, first.via) == ("pbx-a", None)
+        # pbx-a carries a leg, pbx-b none: the next goes out from b's Asterisk.
+        second = await a.place(alice.tenant_id, alice.id, alice.site_id, "sip", "agent-c2-1")
+        assert second is not None and second.node == "pbx-b"
+        assert second.via == Via("sip:127.0.0.9:5070", "key-of-b")
+        assert second.variables[MEDIA_VAR].endswith(":ulaw:pbx-b")
+        # b counts the leg a placed from its Asterisk: one each, a tie, its own.
+        third = await b.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c3-1")
+        assert third is not None and (third.node, third.via) == ("pbx-b", None)
+        # A video call's leg stays where the caller is, whatever the loads.
+        video = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c4-1", here=True)
+        assert video is not None and video.node == "pbx-a"
+    if db_url.startswith("postgresql"):
+        # b's ccari gone: its Asterisk (one leg) takes no more of a's (two legs).
+        await a.release("agent-c2-1")
+        again = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c5-1")
+        assert again is not None and again.node == "pbx-a"
