@@ -85,6 +85,8 @@ class AriClient(AriRest):
         self._stop_on_replaced = stop_on_replaced
         self._handlers: dict[type, list[Handler[Event]]] = {}
         self._on_connected: list[ConnectedCallback] = []
+        self._on_disconnected: list[ConnectedCallback] = []
+        self._was_live = False  # the connection that just ended had been live
         self._dispatcher = KeyedDispatcher(f"ari:{app}")
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -109,6 +111,10 @@ class AriClient(AriRest):
     def on_connected(self, callback: ConnectedCallback) -> None:
         """Call ``callback()`` after every (re)connect, before new events are dispatched."""
         self._on_connected.append(callback)
+
+    def on_disconnected(self, callback: ConnectedCallback) -> None:
+        """Call ``callback()`` each time a live connection is lost (before the reconnect)."""
+        self._on_disconnected.append(callback)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -185,6 +191,9 @@ class AriClient(AriRest):
                 except Exception as exc:  # a bug must not end event delivery silently
                     self.last_error = exc
                     log.exception("ARI events for %r: unexpected failure", self.app)
+                if self._was_live:
+                    self._was_live = False
+                    await self._run_callbacks(self._on_disconnected, "on_disconnected")
                 if loop.time() - started >= self._backoff.policy.stable_after:
                     self._backoff.reset()
                 delay = self._backoff.next_delay()
@@ -234,6 +243,7 @@ class AriClient(AriRest):
                 ):
                     return
         finally:
+            self._was_live = self._ready.is_set()
             self._ready.clear()
             self._live_ws = None
             for reply in self._replies.values():
@@ -297,19 +307,22 @@ class AriClient(AriRest):
                               body if isinstance(body, str) else json.dumps(body)))
 
     async def _run_connected_callbacks(self) -> None:
+        await self._run_callbacks(self._on_connected, "on_connected")
+
+    async def _run_callbacks(self, callbacks: list[ConnectedCallback], kind: str) -> None:
         """One after the other (events wait meanwhile); a slow one is named in the log."""
         loop = asyncio.get_running_loop()
-        for callback in list(self._on_connected):
+        for callback in list(callbacks):
             started = loop.time()
             try:
                 result = callback()
                 if inspect.isawaitable(result):
                     await result
             except Exception:
-                log.exception("ARI on_connected callback %r failed", callback)
+                log.exception("ARI %s callback %r failed", kind, callback)
             took_ms = (loop.time() - started) * 1000
             log.log(logging.INFO if took_ms >= SLOW_RECONCILE_MS else logging.DEBUG,
-                    "ARI on_connected %s took %.0f ms",
+                    "ARI %s %s took %.0f ms", kind,
                     getattr(callback, "__qualname__", repr(callback)), took_ms)
 
     def _handle_text(self, text: str) -> bool:

@@ -1,6 +1,7 @@
 """Wiring of the sites: the bandwidth manager (its capacities read at start), the voice
 ACD's leg planner (every leg dialled, given back when its channel is destroyed), the
-queue's voice gate, the reconcile on every ARI connect, and the API."""
+queue's voice gate, the reconcile on every ARI connect, and the API.  With several nodes,
+this node's Asterisk is offered to the others as a media node while its ARI is connected."""
 
 from __future__ import annotations
 
@@ -29,9 +30,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     sites = SiteBandwidth(rt.sessions, rt.config.sites, nodes=(node,), shared=shared)
     await sites.start()
     pbx = rt.config.pbx
-    if shared is not None and rt.carries_calls and pbx.ari_password:
-        # Other nodes may place agent legs from this Asterisk (sites.legs_from).
-        await shared.register(node, rt.config.media_uri, peer_key(pbx.ari_password))
+    offered = shared is not None and rt.carries_calls and bool(pbx.ari_password)
     rt.legs = rt.sites = sites
     rt.queue.voice_room = sites.has_room
     sites.room_changed.append(rt.queue.voice_room_changed)
@@ -39,6 +38,12 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
 
     def attach(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
         ari.on_connected(lambda: sites.reconcile(ari, node))
+        if offered and shared is not None:
+            # Other nodes may place agent legs from this Asterisk (sites.legs_from) while
+            # this ccari drives it.
+            key = peer_key(pbx.ari_password)
+            ari.on_connected(lambda: shared.register(node, rt.config.media_uri, key))
+            ari.on_disconnected(lambda: shared.unregister(node))
 
         async def gone(ev: ChannelDestroyed) -> None:
             # Every counted leg's bandwidth is given back when its channel ends, whichever

@@ -101,9 +101,15 @@ class SharedLegs:
                                                       sip_uri=sip_uri, peer_key=peer_key)),
                           f"media node {name} not registered")
 
+    async def unregister(self, name: str) -> None:
+        """This node's Asterisk is no longer offered (its ARI connection lost)."""
+        await self._write(lambda s: s.execute(delete(MediaNode).where(
+            MediaNode.name == name, MediaNode.node == self.here)),
+            f"media node {name} still registered")
+
     async def media_nodes(self) -> dict[str, Peer]:
         """The media nodes whose ccari is alive now (on PostgreSQL: its bus connection
-        open), by instance name."""
+        open) and connected to its Asterisk, by instance name."""
         query = select(MediaNode)
         async with self._sessions() as s:
             if s.bind.dialect.name == "postgresql":

@@ -195,6 +195,18 @@ async def test_drop_reconnects_and_reconciles_again(make_client: Make, mock_ari:
     assert mock_ari.attempts == client.connect_attempts == 2
 
 
+async def test_a_lost_live_connection_is_told_once_before_the_reconnect(
+        make_client: Make, mock_ari: MockAri) -> None:
+    seen = Seen()
+    client = make_client()
+    client.on_connected(lambda: seen.add("connected"))
+    client.on_disconnected(lambda: seen.add("lost"))
+    await client.start()
+    await mock_ari.drop()
+    await seen.wait(lambda s: s.count("connected") == 2)
+    assert seen.items == ["connected", "lost", "connected"]
+
+
 async def test_refusing_server_gets_backoff_not_a_busy_loop(make_client: Make, mock_ari: MockAri) -> None:
     policy = ReconnectPolicy(initial=0.05, maximum=0.2, jitter=0.5)
     mock_ari.ws_modes = ["accept"] + ["refuse"] * 50

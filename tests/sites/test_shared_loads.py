@@ -121,8 +121,17 @@ async def test_a_leg_goes_out_from_the_least_loaded_live_node(
         # A video call's leg stays where the caller is, whatever the loads.
         video = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c4-1", here=True)
         assert video is not None and video.node == "pbx-a"
+        await a.release("agent-c2-1")  # now pbx-a carries two legs, pbx-b one
+        # b's ccari lost its Asterisk: that Asterisk is offered no more.
+        await shared_b.unregister("pbx-b")
+        lost = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c5-1")
+        assert lost is not None and lost.node == "pbx-a"
+        await a.release("agent-c5-1")
+        await shared_b.register("pbx-b", "sip:127.0.0.9:5070", "key-of-b")
+        back = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c6-1")
+        assert back is not None and back.node == "pbx-b"
+        await a.release("agent-c6-1")
     if db_url.startswith("postgresql"):
-        # b's ccari gone: its Asterisk (one leg) takes no more of a's (two legs).
-        await a.release("agent-c2-1")
-        again = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c5-1")
+        # b's ccari gone: its Asterisk takes no more of a's legs, though less loaded.
+        again = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c7-1")
         assert again is not None and again.node == "pbx-a"
