@@ -18,7 +18,13 @@ from ccari.ari.rest import AriRest
 from ccari.callbacks.models import Callback
 from ccari.storage.models import Contact, ContactEvent, TrunkCall
 from tests.cluster.conftest import NODE_TIMEOUT_S, eventually_true
-from tests.cluster.test_calls_across_nodes import CallsNode, next_of, page, the_contact
+from tests.cluster.test_calls_across_nodes import (
+    CallsNode,
+    contact_row,
+    next_of,
+    page,
+    the_contact,
+)
 from tests.cluster.test_calls_across_nodes import start_calls_node as start_calls_node  # a fixture
 from tests.cluster.test_dead_node import crash
 from tests.support.agent_web import AgentPage
@@ -35,11 +41,6 @@ async def kill(node: CallsNode) -> None:
     await crash(node)
     assert node.rt.ari is not None
     await node.rt.ari.close()
-
-
-async def contact_row(node: CallsNode, contact_id: str) -> Contact | None:
-    async with node.rt.sessions() as s:
-        return await s.get(Contact, contact_id)
 
 
 async def test_a_dead_nodes_waiting_caller_is_taken_over_and_served_on_the_same_call(

@@ -139,6 +139,11 @@ async def next_of(opened: AgentPage, kind: str) -> dict[str, Any]:
             return msg
 
 
+async def contact_row(node: CallsNode, contact_id: str) -> Contact | None:
+    async with node.rt.sessions() as s:
+        return await s.get(Contact, contact_id)
+
+
 async def the_contact(rt: Runtime, state: str) -> Contact | None:
     async with rt.sessions() as s:
         rows = list(await s.scalars(select(Contact)))

@@ -21,7 +21,13 @@ from ccari.config import SitesConfig
 from ccari.sites.models import MediaLeg
 from ccari.storage.models import Contact
 from tests.cluster.conftest import eventually_true
-from tests.cluster.test_calls_across_nodes import CallsNode, next_of, page, start_calls_node
+from tests.cluster.test_calls_across_nodes import (
+    CallsNode,
+    contact_row,
+    next_of,
+    page,
+    start_calls_node,
+)
 from tests.support.rtp import GsmPeer, RtpPeer, tone
 from tests.support.waits import eventually
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, pbx_counts
@@ -31,11 +37,6 @@ from tests.voice.test_voice_pbx import caller, phone
 
 pytestmark = pytest.mark.pbx
 __all__ = ["start_calls_node"]  # the fixture, used here
-
-
-async def contact_of(node: CallsNode, contact_id: str) -> Contact | None:
-    async with node.rt.sessions() as s:
-        return await s.get(Contact, contact_id)
 
 
 async def test_the_second_agent_leg_goes_out_from_the_other_node_with_the_lower_codec(
@@ -69,7 +70,7 @@ async def test_the_second_agent_leg_goes_out_from_the_other_node_with_the_lower_
             # 1. Nothing anywhere: bob's leg from a, the caller's own Asterisk.
             await first.start()
             bobs = (await next_of(bob_page, "connected"))["contact_id"]
-            bob_call = await contact_of(a, bobs)
+            bob_call = await contact_row(a, bobs)
             assert bob_call is not None and bob_call.agent_channel_id is not None
             leg = a.rt.sites.loads.get(bob_call.agent_channel_id)
             assert leg is not None and leg.node == node_a
@@ -81,7 +82,7 @@ async def test_the_second_agent_leg_goes_out_from_the_other_node_with_the_lower_
             offer = await next_of(alice_page, "offer")
             assert offer["contact"]["codec"] == {"name": "gsm", "label": "GSM 06.10", "kbps": 36.4}
             alices = (await next_of(alice_page, "connected"))["contact_id"]
-            alice_call = await contact_of(a, alices)
+            alice_call = await contact_row(a, alices)
             assert alice_call is not None and alice_call.agent_channel_id is not None
             leg = a.rt.sites.loads.get(alice_call.agent_channel_id)
             assert leg is not None and (leg.node, leg.codec) == (node_b, "gsm")
@@ -134,7 +135,7 @@ async def _true(value: object) -> bool:
 
 
 async def _completed(node: CallsNode, contact_id: str) -> Contact | None:
-    row = await contact_of(node, contact_id)
+    row = await contact_row(node, contact_id)
     return row if row is not None and row.state == "completed" else None
 
 
