@@ -28,7 +28,7 @@ class MediaLeg(Base):
 class MediaNode(Base):
     """A cluster's Asterisk node an agent leg may go out from: where its ``ccari-peer``
     endpoint takes calls and the key it identifies them by (written by the ccari node that
-    drives it, at each start)."""
+    drives it while its ARI connection is up, deleted when it is lost)."""
 
     __tablename__ = "media_nodes"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)  # its Asterisk instance

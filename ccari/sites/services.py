@@ -20,7 +20,8 @@ decisions of the pure core (:mod:`ccari.sites.bandwidth`) carried out.
 Several nodes: a site's load is the legs this node counts plus those the others count
 (:mod:`ccari.sites.shared`, read when they change and before a leg is placed).  With
 ``sites.legs_from = "least-loaded"`` an agent's leg goes out from the media node with the
-lowest load among those whose ccari is alive (this node's own on a tie): this node's
+lowest load among those whose ccari is alive and connected to its Asterisk (this node's
+own on a tie): this node's
 Asterisk then dials that node's ``ccari-peer`` endpoint (``sip:leg-<phone>@``, its key in
 ``X-Ccari-Peer``), whose dialplan rings the phone with the codec chosen here and passes its
 ringing, answer or refusal back; the leg is counted on that node.
