@@ -203,7 +203,9 @@ async def test_ami_adapter_against_asterisk(real_pbx: PbxProcess) -> None:
             channel="Local/s@ccari-done",  # hangs up at once: a failed originate
             application="Wait",
             data="1",
-            timeout_ms=5000,
+            # The failure comes at once; the wait allows for a box busy starting other
+            # Asterisks while this one reloads its PJSIP.
+            timeout_ms=20000,
         )
         assert not result.success
         assert result.response["ActionID"] == "it-ami-1"
