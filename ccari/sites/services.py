@@ -30,6 +30,7 @@ ringing, answer or refusal back; the leg is counted on that node.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,7 @@ MEDIA_VAR = "CCARI_LEG_MEDIA"
 COUNTED = frozenset({Kind.AGENT_LEG, Kind.CONSULT_LEG, Kind.CONFERENCE_LEG, Kind.SUPERVISOR_LEG,
                      Kind.TRANSFER_LEG, Kind.CALLBACK_AGENT_LEG})
 TRUNK_CODECS = ("ulaw", "alaw")  # what the carrier trunks allow (ccari-pjsip.conf.j2)
+AVOID_S = 30.0  # no leg through a media node whose hop just failed, for this long
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class SiteLink:
 
 class SiteBandwidth:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], config: SitesConfig,
-                 nodes: Sequence[str], shared: SharedLegs | None = None) -> None:
+                 nodes: Sequence[str], shared: SharedLegs | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """``nodes``: the media nodes (Asterisk instances) legs may go out from;
         ``shared``: the other nodes' legs (several nodes)."""
         self._sessions = sessions
@@ -76,6 +79,9 @@ class SiteBandwidth:
         self.lower_at = config.lower_codec_at
         self.nodes = tuple(nodes)
         self.spread = config.legs_from == "least-loaded"
+        self._clock = clock
+        # Media nodes a leg through failed before it rang, till when (the clock's seconds).
+        self._avoid: dict[str, float] = {}
         self.loads = Loads()
         self._shared = shared
         self.elsewhere = Elsewhere()  # what the other nodes count, as last read
@@ -166,7 +172,17 @@ class SiteBandwidth:
         except (SQLAlchemyError, OSError) as exc:
             log.warning("sites: the other media nodes not read: %s", exc)
             return {}
-        return {name: peer for name, peer in found.items() if name not in self.nodes}
+        now = self._clock()
+        self._avoid = {n: until for n, until in self._avoid.items() if until > now}
+        return {name: peer for name, peer in found.items()
+                if name not in self.nodes and name not in self._avoid}
+
+    def unreachable(self, node: str) -> None:
+        """A leg through ``node``'s Asterisk failed before it rang: none goes there for
+        ``AVOID_S`` (it is tried again after, as the node may have been restarting)."""
+        if node not in self.nodes:
+            log.warning("sites: no agent leg through media node %s for %ss", node, AVOID_S)
+            self._avoid[node] = self._clock() + AVOID_S
 
     def _node_loads(self, peers: dict[str, Peer]) -> dict[str, float]:
         """Each media node's load: the legs every ccari node placed from it."""

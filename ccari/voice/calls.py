@@ -58,6 +58,10 @@ class Call:
     playback_id: str | None = None
     agent_id: int | None = None
     agent_channel_id: str | None = None
+    # The offer's leg goes out from another node's Asterisk (its name), and whether her
+    # phone has rung there yet: a leg that fails before it rings is the hop's failure.
+    agent_via: str | None = None
+    agent_rang: bool = False
     bridge_id: str | None = None
     # Music on hold is playing on the caller's channel (None: unknown, after a restart).
     moh: bool | None = False

@@ -108,6 +108,8 @@ class Offers:
                 return
             call.phase = "offered"
             call.agent_id = agent.id
+            call.agent_via = plan.node if plan.via is not None else None
+            call.agent_rang = False
             call.codec = None if plan.codec is None else {
                 "name": plan.codec, "label": plan.label, "kbps": plan.kbps}
             self._calls.link_agent_channel(call, agent_channel)
@@ -143,7 +145,15 @@ class Offers:
     async def offer_failed(self, call: Call, *, missed: bool = True) -> None:
         """Agent did not answer (or could not be rung: not ``missed``): the lifecycle's
         commands for a declined offer: withdraw it from the agent's page, requeue (back in
-        front; a missed one makes the agent not ready)."""
+        front; a missed one makes the agent not ready).  A leg through another node's
+        Asterisk that failed before her phone rang is that hop's failure, not her miss: no
+        leg goes that way for a while."""
+        if missed and call.agent_via is not None and not call.agent_rang:
+            log.warning("contact %s: the leg through node %s failed before agent %s's phone "
+                        "rang: not her miss", call.contact_id, call.agent_via, call.agent_id)
+            self._legs.unreachable(call.agent_via)
+            missed = False
+        call.agent_via = None
         async with self._sessions() as s:
             contact = await repo.get(s, call.contact_id)
         self._calls.unlink_agent_channel(call)
@@ -183,6 +193,12 @@ class Offers:
         self._calls.unlink_agent_channel(call)
         call.phase, call.agent_id = "queued", None
         self._hold.start(call)
+
+    def ringing(self, agent_channel: str) -> None:
+        """Her phone rings (the leg's channel says so)."""
+        call = self._calls.by_channel(agent_channel)
+        if call is not None and call.agent_channel_id == agent_channel:
+            call.agent_rang = True
 
     async def agent_answered(self, agent_channel: str, contact_id: str) -> None:
         call = self._calls.by_contact(contact_id)

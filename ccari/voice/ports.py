@@ -168,6 +168,11 @@ class LegPlanner(Protocol):
         """The leg ended (or was never dialled): stop counting it (twice is harmless)."""
         ...
 
+    def unreachable(self, node: str) -> None:
+        """A leg through another node's Asterisk failed before it rang: place none there
+        for a while."""
+        ...
+
 
 class PlanNothing:
     """No bandwidth management: every leg as the phone likes it."""
@@ -180,4 +185,7 @@ class PlanNothing:
         return LegPlan()
 
     async def release(self, leg_id: str) -> None:
+        return None
+
+    def unreachable(self, node: str) -> None:
         return None

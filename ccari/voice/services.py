@@ -344,6 +344,9 @@ class VoiceService:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
         await self._offers.requeue(call)
 
+    def leg_ringing(self, agent_channel: str) -> None:
+        self._offers.ringing(agent_channel)
+
     async def agent_answered(self, agent_channel: str, contact_id: str) -> None:
         await self._offers.agent_answered(agent_channel, contact_id)
 

@@ -13,11 +13,12 @@ import contextlib
 import logging
 
 from ccari import logs
-from ccari.ari import AriClient
+from ccari.ari import AriClient, ids
 from ccari.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
+    ChannelStateChange,
     PlaybackFinished,
     RecordingFailed,
     RecordingFinished,
@@ -122,6 +123,10 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
             else:
                 await voice.dead_calls.channel_ended(ev.channel.id)
 
+    def on_state(ev: ChannelStateChange) -> None:
+        if ev.channel.state == "Ringing" and ids.kind_of(ev.channel.id) is Kind.AGENT_LEG:
+            voice.leg_ringing(ev.channel.id)
+
     def on_hangup_request(ev: ChannelHangupRequest) -> None:
         with about(ev.channel.id):
             voice.dead_calls.hangup_requested(ev.channel.id, ev.cause, ev.soft)
@@ -144,6 +149,7 @@ def register(ari: AriClient, router: StasisRouter, voice: VoiceService) -> None:
     owner.on(ChannelDestroyed, on_gone)
     owner.on(ChannelDtmfReceived, on_dtmf)
     owner.on(ChannelHangupRequest, on_hangup_request)
+    owner.on(ChannelStateChange, on_state)
     owner.on(PlaybackFinished, on_playback)
     owner.on(RecordingFinished, on_recording)
     owner.on(RecordingFailed, on_recording)

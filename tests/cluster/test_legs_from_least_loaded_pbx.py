@@ -16,9 +16,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from ccari.config import SitesConfig
-from ccari.sites.models import MediaLeg
+from ccari.sites.models import MediaLeg, MediaNode
 from ccari.storage.models import Contact
 from tests.cluster.conftest import eventually_true
 from tests.cluster.test_calls_across_nodes import (
@@ -39,8 +40,9 @@ pytestmark = pytest.mark.pbx
 __all__ = ["start_calls_node"]  # the fixture, used here
 
 
-async def test_the_second_agent_leg_goes_out_from_the_other_node_with_the_lower_codec(
-        start_calls_node: Any) -> None:
+async def two_nodes(start_calls_node: Any) -> tuple[CallsNode, CallsNode]:
+    """Nodes a (the leader) and b, both placing legs from the least loaded node; London's
+    link with room for GSM only."""
     start_node, seeded = start_calls_node
     least = {"sites": replace(SitesConfig(), legs_from="least-loaded")}
     a = await start_node("a", **least)
@@ -49,6 +51,14 @@ async def test_the_second_agent_leg_goes_out_from_the_other_node_with_the_lower_
     acme = {"Authorization": f"Bearer {seeded['acme.token']}"}
     resp = await a.web.put("/api/tenants/acme/sites/London", json={"wan_kbps": 40}, headers=acme)
     assert resp.status == 200, await resp.text()
+    assert a.rt.ari is not None and b.rt.ari is not None and a.rt.sites is not None
+    return a, b
+
+
+async def test_the_second_agent_leg_goes_out_from_the_other_node_with_the_lower_codec(
+        start_calls_node: Any) -> None:
+    _, seeded = start_calls_node
+    a, b = await two_nodes(start_calls_node)
     node_a, node_b = a.rt.config.pbx.instance, b.rt.config.pbx.instance
     assert a.rt.ari is not None and b.rt.ari is not None and a.rt.sites is not None
 
@@ -128,6 +138,65 @@ async def test_the_second_agent_leg_goes_out_from_the_other_node_with_the_lower_
     offers = [ln for ln in alice.kept["offers.log"].splitlines() if ln.startswith("OFFER ")]
     assert len(offers) == 1 and offers[0].split("RTP/AVP")[1].split() == ["3", "101"], offers
     assert (await bob.result()).requests.get("INVITE") == 1
+
+
+async def test_a_hop_that_fails_before_her_phone_rings_is_not_her_miss(
+        start_calls_node: Any) -> None:
+    """b's Asterisk refuses a's leg (its key changed: b restarted with a new ARI secret,
+    say): alice is not made not ready for it; the call comes back to her at once, rung from
+    a, and b is not tried again meanwhile."""
+    _, seeded = start_calls_node
+    a, b = await two_nodes(start_calls_node)
+    node_a, node_b = a.rt.config.pbx.instance, b.rt.config.pbx.instance
+    assert a.rt.sites is not None
+    async with a.rt.sessions() as s:
+        assert await s.get(MediaNode, node_b) is not None  # b offered itself at its ARI connect
+        await s.execute(update(MediaNode).where(MediaNode.name == node_b)
+                        .values(peer_key="0" * 40))
+        await s.commit()
+    bob_page = await page(a, seeded, "bob")
+    first = caller(a.env, digits="2", hangup_after_ms=0, caller="15550101")
+    second = caller(a.env, digits="1", hangup_after_ms=0, caller="15550102")
+    alice_page = None
+    try:
+        async with phone(a.env, "bob"), phone(a.env, "alice", pt=3, codec="GSM") as alice:
+            await first.start()
+            bobs = (await next_of(bob_page, "connected"))["contact_id"]
+            alice_page = await page(a, seeded, "alice")
+            await second.start()
+            told = []
+            while not told or told[-1]["type"] != "connected":
+                msg = await alice_page.ws.receive_json(timeout=20)
+                if msg.get("type") in ("offer", "withdrawn", "connected", "state"):
+                    told.append(msg)
+            kinds = [m["type"] for m in told]
+            # Offered, withdrawn (the hop failed), offered again, connected: never not ready.
+            assert kinds.count("offer") == 2 and "withdrawn" in kinds, kinds
+            assert all(m.get("state") != "not_ready" for m in told if m["type"] == "state")
+            alices = told[-1]["contact_id"]
+            call = await contact_row(a, alices)
+            assert call is not None and call.agent_channel_id is not None
+            leg = a.rt.sites.loads.get(call.agent_channel_id)
+            assert leg is not None and (leg.node, leg.codec) == (node_a, "gsm")
+            assert call.agent_id is not None
+            assert a.rt.queue.agent_state(call.agent_id) == "busy"
+            assert a.rt.voice is not None
+            for contact_id in (alices, bobs):
+                row = await contact_row(a, contact_id)
+                assert row is not None and row.channel_id is not None
+                await a.rt.voice.hangup(row.channel_id)
+            for sipp in (second, first):
+                result = await sipp.wait()
+                assert result.ok, result.describe()
+            await eventually(lambda: _empty(a, b), what="no channel left on either node")
+    finally:
+        if alice_page is not None:
+            await alice_page.close()
+        await bob_page.close()
+        for sipp in (first, second):
+            if sipp.pid is not None:
+                await sipp.stop()
+    assert (await alice.result()).requests.get("INVITE") == 1  # from a, once
 
 
 async def _true(value: object) -> bool:

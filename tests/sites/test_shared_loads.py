@@ -17,7 +17,7 @@ from ccari.cluster.nodes import app_name
 from ccari.config import SitesConfig
 from ccari.demo.seed import seed
 from ccari.sites.models import MediaLeg
-from ccari.sites.services import MEDIA_VAR, SiteBandwidth
+from ccari.sites.services import AVOID_S, MEDIA_VAR, SiteBandwidth
 from ccari.sites.shared import SharedLegs
 from ccari.storage.models import Agent
 from ccari.storage.models import Site as SiteRow
@@ -99,7 +99,8 @@ async def test_a_leg_goes_out_from_the_least_loaded_live_node(
     peers: list[LocalBus] = []
     shared_a, shared_b = SharedLegs(sessions, LocalBus("a", peers)), \
         SharedLegs(sessions, LocalBus("b", peers))
-    a = SiteBandwidth(sessions, least, nodes=("pbx-a",), shared=shared_a)
+    now = [1000.0]
+    a = SiteBandwidth(sessions, least, nodes=("pbx-a",), shared=shared_a, clock=lambda: now[0])
     b = SiteBandwidth(sessions, least, nodes=("pbx-b",), shared=shared_b)
     await a.start()
     await b.start()
@@ -131,6 +132,16 @@ async def test_a_leg_goes_out_from_the_least_loaded_live_node(
         back = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c6-1")
         assert back is not None and back.node == "pbx-b"
         await a.release("agent-c6-1")
+        # A leg through b failed before it rang: none goes there for AVOID_S.
+        a.unreachable("pbx-b")
+        now[0] += AVOID_S - 1
+        avoided = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c8-1")
+        assert avoided is not None and avoided.node == "pbx-a"
+        await a.release("agent-c8-1")
+        now[0] += 2
+        tried = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c9-1")
+        assert tried is not None and tried.node == "pbx-b"
+        await a.release("agent-c9-1")
     if db_url.startswith("postgresql"):
         # b's ccari gone: its Asterisk takes no more of a's legs, though less loaded.
         again = await a.place(bob.tenant_id, bob.id, bob.site_id, "sip", "agent-c7-1")
