@@ -8,7 +8,8 @@ One Asterisk 22 and ccari on it, set up as the browser-phone tests are
 waiting in acme's queue, where Asterisk plays them its music on hold (no agent is ready),
 and listens to that audio for ``--window`` seconds:
 
-1. **webrtc**: N Chromium pages (one browser, one context each, fake media devices) on acme's
+1. **webrtc**: N Chromium pages (one context each, fake media devices; one browser per 16
+   pages: a Chromium opens at most 16 microphones, ``PAGES_PER_BROWSER``) on acme's
    demo page press Help, Talk now, "Talk about sales": JsSIP through ccari's public SIP relay,
    DTLS-SRTP and ICE to Asterisk's ``ccari-web`` endpoint, G.711.  Each page's
    ``RTCPeerConnection.getStats()`` (inbound audio) gives packets received and lost, jitter
@@ -36,7 +37,7 @@ runs the SIP callers' RTP sockets and Playwright's client); Chromium (every Chro
 below this one, with the children they reaped); SIPp.  The window's length times the box's
 cores is all there was.
 
-    python -m bench.webrtc            # every system to its first failure (see below)
+    python -m bench.webrtc            # every system to its first failure: 6-7 min here
     python -m bench.webrtc --quick    # N = 1 each: a smoke run (about 20 s)
     python -m bench.webrtc --full     # 10 s windows, 3 bisection steps
 
@@ -57,6 +58,32 @@ for every SIP caller rather than one process a call.  Asterisk has no ``maxcalls
 ``maxload``; its ``maxfiles`` is 65,536 (this process: 20,000); its RTP range here,
 12000-19998, holds about 4,000 calls; the queue has no length limit.  A step's listening
 window is a measurement, the only sleeps here.
+
+Measured
+--------
+On the 2-core development box, shared with other work (the SIP figure moves with the
+neighbours' load), Asterisk 22, Chromium headless; two default runs:
+
+    webrtc_calls=20 sip_calls=384 ratio=0.052 audio_ok=23/24 p99_jitter_ms=32.0  (7 min 12 s)
+    webrtc_calls=20 sip_calls=224 ratio=0.089 audio_ok=1/24 p99_jitter_ms=88.0   (5 min 47 s)
+
+* **webrtc** is limited by Chromium's CPU.  2 to 20 pages intact (0.00% loss, at most 1.6%
+  concealed, p99 jitter <= 6 ms); at 24 pages no packet is lost but the pages' playout
+  starves (5.1% and 18.7% of the samples concealed: 23/24 and 1/24 intact); at 32, calls do
+  not get through, or pages answer the relay's pings too late and are lost (4 s dead-call
+  time).  At 20 pages, of the window's 10 CPU seconds, Chromium used 7.3-7.5 (7.5% of a core
+  a page), Asterisk 0.8-0.9, ccari 0.1-0.15.
+* **sip** is limited by the box's CPU, shared by Asterisk (a thread per channel and its music
+  on hold: 4.3-5.8 s of the window at 224-384 calls, 0.3-0.4% of a core a call) and this
+  process (3.6-3.8 s: ccari and the callers' RTP sockets, 50 packets/s each way per call,
+  0.2-0.3% of a core a call); SIPp used under 0.1 s.  0.00% loss at every N; what breaks
+  first is call setup (ccari's ARI requests to the saturated Asterisk unanswered for 5 s:
+  IVR prompts not played, a caller not queued within 20 s, at 256 or 448 calls), then at
+  512 the music itself (under 80% of the packets on time, none lost).
+
+Asterisk's own share says what a call costs the PBX, the browsers aside (a customer's
+browser is not on the PBX): about 0.9% of a core a WebRTC call (DTLS-SRTP, ICE) against
+0.3-0.4% a plain RTP call.
 """
 
 from __future__ import annotations
@@ -97,6 +124,9 @@ MAX_CONCEALED = 0.05  # of the samples played out (Chromium filled them in: hear
 ACME = "15550100"  # acme's number: its IVR, 1 for sales
 SETUP_CPS = 20  # the SIP callers' INVITEs per second (well under ccari's sustained rate)
 SIPP_LIMIT_S = 300  # SIPp's own time limits: far beyond a step
+# Pages per Chromium: its audio manager opens at most 16 input streams (microphones) at once,
+# the 17th page's call fails with "User Denied Media Access".
+PAGES_PER_BROWSER = 16
 TICK = os.sysconf("SC_CLK_TCK")
 KINDS = ("asterisk", "ccari", "chromium", "sipp")
 
@@ -305,6 +335,8 @@ async def _talk(page: Page, url: str) -> None:
 
 
 def _audio(before: dict[str, Any], after: dict[str, Any]) -> Audio:
+    if not before or not after:
+        return NO_AUDIO  # the page's call ended
     samples = after["totalSamplesReceived"] - before["totalSamplesReceived"]
     return Audio(received=after["packetsReceived"] - before["packetsReceived"],
                  lost=max(0, after["packetsLost"] - before["packetsLost"]),
@@ -313,9 +345,23 @@ def _audio(before: dict[str, Any], after: dict[str, Any]) -> Audio:
                  / samples if samples > 0 else 1.0)
 
 
-async def webrtc_step(browser: Browser, rt: Runtime, proc: PbxProcess, url: str, n: int,
+class Browsers:
+    """Chromium browsers, launched as the steps need them (``PAGES_PER_BROWSER``)."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack) -> None:
+        self._stack = stack
+        self._all: list[Browser] = []
+
+    async def for_pages(self, n: int) -> list[Browser]:
+        """The browser of each of ``n`` pages."""
+        while len(self._all) * PAGES_PER_BROWSER < n:
+            self._all.append(await self._stack.enter_async_context(chromium(*FAKE_MEDIA)))
+        return [self._all[i // PAGES_PER_BROWSER] for i in range(n)]
+
+
+async def webrtc_step(browsers: Browsers, rt: Runtime, proc: PbxProcess, url: str, n: int,
                       window_s: float) -> Step:
-    contexts = [await browser.new_context() for _ in range(n)]
+    contexts = [await b.new_context() for b in await browsers.for_pages(n)]
     try:
         pages = [await c.new_page() for c in contexts]
         setups = await asyncio.gather(*(_talk(p, url) for p in pages), return_exceptions=True)
@@ -445,14 +491,16 @@ async def main(args: argparse.Namespace) -> dict[str, list[Step]]:
     results: dict[str, list[Step]] = {}
     started = time.monotonic()
     try:
-        async with world(root) as (env, proc, rt, url), chromium(*FAKE_MEDIA) as browser:
+        async with world(root) as (env, proc, rt, url):
             print(f"bench: N from {start}, doubled to the first failure (caps: webrtc "
                   f"{caps['webrtc']}, sip {caps['sip']}), then {bisect} bisection steps; a "
                   f"{args.window:g}s listening window per step (cpu_s: CPU seconds in it, "
                   f"of {os.cpu_count()} cores); Asterisk pid {proc.pid}", flush=True)
-            results["webrtc"] = await ramp(
-                lambda n: webrtc_step(browser, rt, proc, url, n, args.window),
-                start, caps["webrtc"], bisect)
+            async with contextlib.AsyncExitStack() as stack:
+                browsers = Browsers(stack)
+                results["webrtc"] = await ramp(
+                    lambda n: webrtc_step(browsers, rt, proc, url, n, args.window),
+                    start, caps["webrtc"], bisect)
             results["sip"] = await ramp(lambda n: sip_step(env, rt, proc, n, args.window),
                                         start, caps["sip"], bisect)
     finally:
@@ -460,6 +508,11 @@ async def main(args: argparse.Namespace) -> dict[str, list[Step]]:
     print(table(HEADER, [s.row() for side in results.values()
                          for s in sorted(side, key=lambda s: s.n)]))
     (web_n, web_bad), (sip_n, sip_bad) = figure(results["webrtc"]), figure(results["sip"])
+    for side, n in (("webrtc", web_n), ("sip", sip_n)):
+        for s in results[side]:
+            if s.n == n:
+                print(f"{side} at its figure, {n} calls: CPU seconds in the {s.window_s:g}s "
+                      "window " + " ".join(f"{k}={s.cpu[k]:.2f}" for k in KINDS))
     capped = [side for side, bad in (("webrtc", web_bad), ("sip", sip_bad)) if bad is None]
     for side in capped:
         print(f"{side}: every step up to its cap ({caps[side]} calls) kept its audio intact: "
