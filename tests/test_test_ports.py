@@ -1,5 +1,6 @@
 """The suite's port picker: pytest-xdist workers never pick the same port, a picked port is
-not handed out again soon, and an RTP pick leaves room for RTCP and a second stream."""
+not handed out again soon, an RTP pick leaves room for RTCP and a second stream, and no
+port a browser refuses to open a page on is handed out."""
 
 from __future__ import annotations
 
@@ -31,3 +32,9 @@ def test_a_port_is_handed_out_once_and_a_taken_one_skipped() -> None:
     assert held not in picks
     assert len(set(picks)) == 3 and all(p in sipp._SLICE for p in picks)
     assert picks[2] % 2 == 0 and not {picks[2] + 1, picks[2] + 2, picks[2] + 3} & set(picks[:2])
+
+
+def test_no_port_a_browser_refuses_is_handed_out() -> None:
+    picks = {sipp.free_port("127.0.0.1", socket.SOCK_STREAM) for _ in range(len(sipp._SLICE))}
+    assert picks and not picks & {4045, 5060, 6000, 6667}
+    assert not sipp._UNSAFE & picks

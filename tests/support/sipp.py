@@ -113,6 +113,10 @@ def free_tcp_port(ip: str = "127.0.0.1") -> int:
 # pick and its bind; within a slice a cursor hands each number out once (whatever the
 # protocol: an Asterisk's SIP (UDP) and ARI (TCP) ports must differ) until it wraps.
 _SPAN = (2000, 10000)
+# Ports browsers refuse to load pages from (Chromium's and Firefox's restricted ports in
+# that span: NFS, lockd, SIP, X11, IRC...): a web listener there is unreachable for them.
+_UNSAFE = frozenset({2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668,
+                     6669, 6679, 6697})
 
 
 def _worker_slice() -> range:
@@ -150,7 +154,8 @@ def free_port(ip: str, kind: int = socket.SOCK_DGRAM, *, even_pair: bool = False
             _cursor = _SLICE.start
         port = _cursor
         _cursor += width
-        if _bindable(ip, kind, range(port, port + width)):
+        span = range(port, port + width)
+        if not _UNSAFE.intersection(span) and _bindable(ip, kind, span):
             return port
     raise SippError(f"no free port{' pair' if even_pair else ''} found on {ip}")
 
