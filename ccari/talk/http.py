@@ -17,8 +17,9 @@
 * ``GET/PUT /api/talk/settings`` {talk_now} (internal listener, the tenant's token): does
   the tenant's widget offer talk now (off unless turned on; other nodes see a change
   within the origin cache's 10 s).
-* ``GET /talk/jssip.min.js``, ``GET /talk/talk.js``: what the widget loads for a call (the
-  vendored JsSIP, its license beside it, and ``widget-talk.js``).
+* ``GET /talk/jssip.min.js``, ``GET /talk/video-watch.js``, ``GET /talk/talk.js``: what
+  the widget loads for a call (the vendored JsSIP, its license beside it, the video call's
+  watch on the agent's video shared with the agent page's phone, and ``widget-talk.js``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from ccari.web.sip_relay import SipRelay
 WS_PATH = "/v1/talk/ws"
 JSSIP = STATIC / "vendor" / "jssip" / "jssip.min.js"
 TALK_JS = STATIC / "widget-talk.js"
+SCRIPTS = {"/talk/jssip.min.js": JSSIP, "/talk/video-watch.js": STATIC / "video-watch.js",
+           "/talk/talk.js": TALK_JS}
 
 
 async def _nobody(call: WebCall) -> None:
@@ -77,8 +80,8 @@ def public_setup(talk: Talk) -> Callable[[web.Application], None]:
         app[TALK] = talk
         app.router.add_post("/v1/talk/tickets", ticket)
         app.router.add_get(WS_PATH, websocket)
-        app.router.add_get("/talk/jssip.min.js", script)
-        app.router.add_get("/talk/talk.js", script)
+        for path in SCRIPTS:
+            app.router.add_get(path, script)
 
     return setup
 
@@ -161,8 +164,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def script(request: web.Request) -> web.FileResponse:
-    path = JSSIP if request.path.endswith("jssip.min.js") else TALK_JS
-    return web.FileResponse(path, headers={
+    return web.FileResponse(SCRIPTS[request.path], headers={
         "Content-Type": "text/javascript; charset=utf-8",
         "Cache-Control": "public, max-age=300",
         "Cross-Origin-Resource-Policy": "cross-origin",  # loaded by the tenants' own sites

@@ -59,6 +59,7 @@ FREE = {  # (method, path) -> why the route is tenant-free
     ("GET", "/vendor/rrweb.min.js"): "a vendored library",
     ("GET", "/talk/jssip.min.js"): "a vendored library (the widget's talk now)",
     ("GET", "/talk/talk.js"): "the widget's talk now script",
+    ("GET", "/talk/video-watch.js"): "the widget's video call script",
     ("GET", "/v1/talk/ws"): "its credential is the ticket in the query (signed, one tenant's, "
                             "single-use; tests/talk refuses forged, expired and reused ones)",
     ("GET", "/demo-assets/site.css"): "the demo site's style",

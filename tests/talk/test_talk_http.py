@@ -123,7 +123,7 @@ async def test_the_widget_offers_talk_now_where_the_tenant_allows_it(public: Tes
                              headers={"Authorization": f"Bearer {acme['token']}", "Origin": EVIL})
     assert evil.status == 403 and (await evil.json())["error"] == "bad-origin"
     # The scripts the widget loads for a call are served for embedding.
-    for path in ("/talk/jssip.min.js", "/talk/talk.js"):
+    for path in ("/talk/jssip.min.js", "/talk/video-watch.js", "/talk/talk.js"):
         js = await public.get(path)
         assert js.status == 200 and js.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
 

@@ -4,7 +4,9 @@
 // state and the codec and bitrate in use, mutes the microphone, sends DTMF (RFC 4733), hangs
 // up.  A video call (from a customer's page) is answered with the camera too and shows the
 // customer's video; whether video is arriving is told to the screen pop ("ccari-phone-media"
-// events: the customer may switch to audio only).  Text only: nothing is parsed as HTML.
+// events: the customer may switch to audio only); when the far video stops decoding after
+// a transfer, consult or three-way call, video-watch.js gets a fresh receiver.  Text only:
+// nothing is parsed as HTML.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -15,6 +17,7 @@
   let ua = null;
   let call = null;
   let meter = null;  // the codec and bitrate display's timer while a call is up
+  let watcher = null;  // the watch on a video call's far video (video-watch.js)
 
   function show(state, detail) {
     pane.dataset.state = state;
@@ -77,6 +80,7 @@
 
   function ended(why) {
     call = null;
+    if (watcher) { watcher.stop(); watcher = null; }
     last = null;
     pane.dataset.muted = "false";
     $("webphone-mute").setAttribute("aria-pressed", "false");
@@ -103,7 +107,10 @@
       });
     });
     session.on("accepted", () => show("answering"));
-    session.on("confirmed", () => show("in-call"));
+    session.on("confirmed", () => {
+      show("in-call");
+      if (withVideo && !watcher) watcher = window.ccariVideoWatch(session, () => false);
+    });
     session.on("ended", (e) => ended(e.cause));
     session.on("failed", (e) => ended(e.cause));
   }
@@ -158,7 +165,8 @@
       if (!pc) return null;
       const out = { packetsReceived: 0, bytesReceived: 0, totalSamplesReceived: 0, packetsSent: 0,
                     bytesSent: 0, codec: "", framesDecoded: 0, videoBytesReceived: 0,
-                    videoPacketsReceived: 0, videoCodec: "" };
+                    videoPacketsReceived: 0, videoCodec: "", videoPacketsSent: 0,
+                    videoRefreshes: watcher ? watcher.refreshes() : 0 };
       const report = await pc.getStats();
       report.forEach((s) => {
         if (s.type === "inbound-rtp" && s.kind === "audio") {
@@ -176,6 +184,8 @@
           out.videoPacketsReceived += s.packetsReceived || 0;
           const codec = s.codecId && report.get(s.codecId);
           if (codec && (s.framesDecoded || 0) > 0) out.videoCodec = codec.mimeType;
+        } else if (s.type === "outbound-rtp" && s.kind === "video") {
+          out.videoPacketsSent += s.packetsSent || 0;
         }
       });
       return out;

@@ -4,11 +4,8 @@
 // A video call sends the camera too and shows the agent's video; on a poor connection the
 // customer switches it to audio only: the camera stops at once, then a re-INVITE drops the
 // video stream (port 0) both ways.  The call goes on with its audio.
-// After a blind transfer the agent's video comes from another browser under the same SSRC
-// (Asterisk keeps a bundled stream's SSRC when its source changes), with picture ids and
-// RTP timestamps of its own: the browser may take all its frames, keyframes too, for old
-// ones and drop them.  The page watches for that (packets arriving, no frame decoded) and
-// gets a fresh receiver (watchVideo).
+// After a transfer the agent's video may stall: video-watch.js (loaded before this file)
+// gets the page a fresh receiver.
 (function () {
   "use strict";
   if (window.ccariTalk) return;
@@ -17,13 +14,11 @@
   let audio = null;
   let screen = null;  // the video element of a video call
   let audioOnly = false;
-  let watcher = null;  // the timer that watches the agent's video (a video call)
-  let unsignaled = false;  // Asterisk's answers are taken without the video's ssrc lines
-  let refreshes = 0;  // fresh receivers the agent's video needed (for tests too)
+  let watcher = null;  // the watch on the agent's video (a video call): video-watch.js
 
   function stop() {
     if (ua) { const u = ua; ua = null; u.stop(); }
-    if (watcher) { clearInterval(watcher); watcher = null; }
+    if (watcher) { watcher.stop(); watcher = null; }
     if (audio) audio.srcObject = null;
     if (screen) screen.srcObject = null;
     call = null;
@@ -35,8 +30,6 @@
     stop();
     screen = video || null;
     audioOnly = false;
-    unsignaled = false;
-    refreshes = 0;
     audio = audio || document.createElement("audio");
     audio.autoplay = true;
     const url = base.replace(/^http/, "ws") + ticket.ws_path + "?ticket=" + encodeURIComponent(ticket.ticket);
@@ -55,10 +48,12 @@
         pcConfig: { iceServers: [] },  // Asterisk offers its own candidates
         eventHandlers: {
           progress: () => show("ringing"),
-          confirmed: () => { show("in-call"); if (screen && !watcher) watchVideo(); },
+          confirmed: () => {
+            show("in-call");
+            if (screen && !watcher) watcher = window.ccariVideoWatch(call, () => audioOnly);
+          },
           ended: (e) => { show("ended", e.cause); stop(); },
           failed: (e) => { show("failed", e.cause); stop(); },
-          sdp: (e) => { if (e.originator === "remote" && unsignaled) e.sdp = withoutVideoSsrc(e.sdp); },
         },
       });
       // Asterisk's selective forwarding adds the agent's video as a stream of its own (a
@@ -94,45 +89,6 @@
     try { call.renegotiate(); } catch (e) { /* a renegotiation under way: the camera is off anyway */ }
   }
 
-  // The agent's video stalled: its packets keep coming and no frame is decoded (for two
-  // seconds, twice as long after each refresh: a poor connection is not renegotiated
-  // every other second), though the call's video was decoded before.  Then a fresh
-  // receiver (refresh).
-  function watchVideo() {
-    let decoded = false;
-    let last = null;
-    let stalled = 0;
-    watcher = setInterval(async () => {
-      const pc = call && call.connection;
-      if (!pc || audioOnly) return;
-      let now = null;
-      (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") now = s; });
-      if (!now) return;
-      decoded = decoded || (now.framesDecoded || 0) > 0;
-      stalled = last && now.packetsReceived > last.packetsReceived
-        && now.framesDecoded === last.framesDecoded ? stalled + 1 : 0;
-      last = now;
-      if (decoded && stalled >= 2 << refreshes && refresh()) { stalled = 0; last = null; }
-    }, 1000);
-  }
-
-  // A fresh receiver for the agent's video: the same offer again (a re-INVITE that Asterisk
-  // answers as before, nothing changes for the agent), its answer taken without the video's
-  // ssrc lines (or, the next time, with them again): the browser drops the video stream it
-  // had and makes a new one for the packets, which asks for a keyframe and decodes.
-  function refresh() {
-    if (!call || audioOnly || !call.isReadyToReOffer()) return false;
-    unsignaled = !unsignaled;
-    if (!call.renegotiate({})) { unsignaled = !unsignaled; return false; }
-    refreshes += 1;
-    return true;
-  }
-
-  function withoutVideoSsrc(sdp) {
-    return sdp.split(/(?=^m=)/m).map((section) => (section.startsWith("m=video")
-      ? section.replace(/^a=ssrc(-group)?:.*\r?\n/gm, "") : section)).join("");
-  }
-
   function hangup() { if (call && !call.isEnded()) call.terminate(); else stop(); }
 
   // What the call's RTCPeerConnection reports: audio packets both ways (for tests too).
@@ -140,7 +96,7 @@
     const pc = call && call.connection;
     if (!pc) return null;
     const out = { packetsReceived: 0, bytesReceived: 0, totalSamplesReceived: 0, packetsSent: 0, codec: "",
-                  framesDecoded: 0, framesSent: 0, videoCodec: "", videoRefreshes: refreshes,
+                  framesDecoded: 0, framesSent: 0, videoCodec: "", videoRefreshes: watcher ? watcher.refreshes() : 0,
                   packetsLost: 0, jitter: 0, concealedSamples: 0 };
     const report = await pc.getStats();
     report.forEach((s) => {

@@ -261,6 +261,7 @@
         if (video) body.video = true;
         const ticket = await api("POST", "/v1/talk/tickets", body);
         await loadScript(base + "/talk/jssip.min.js");
+        await loadScript(base + "/talk/video-watch.js");
         await loadScript(base + "/talk/talk.js");
         window.ccariTalk.start(base, ticket, show, video ? screen : null);
       } catch (e) { show("failed"); showError(e.message); }
