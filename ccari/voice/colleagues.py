@@ -52,6 +52,12 @@ class Colleagues:
         check_colleague(self._queue.agent_state(other.id), same_agent=other.id == agent.id)
         return other
 
+    async def by_username(self, tenant_id: int, username: str) -> Agent | None:
+        async with self._sessions() as s:
+            agent: Agent | None = await s.scalar(select(Agent).where(
+                Agent.tenant_id == tenant_id, Agent.username == username))
+        return agent
+
     async def engage(self, leg: str, colleague: int | None) -> None:
         """Her leg is rung (or rebuilt): she is offered no queued work until it is gone."""
         if colleague is not None:

@@ -20,6 +20,7 @@ from ccari.ari.ids import Kind
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, CcariError, Conflict
+from ccari.routing import Medium
 from ccari.storage.models import Agent, ContactMeta
 from ccari.voice.calls import Call
 from ccari.voice.consults import STASIS_ARG, Consult, Consults
@@ -30,6 +31,8 @@ from ccari.voice.transfer_targets import (
     ToAgent,
     ToNumber,
     ToSkill,
+    check_video,
+    takes_video,
     target_of,
 )
 from ccari.voice.transfers import Transfers
@@ -90,13 +93,15 @@ class ConsultCommands:
         consults = self._consults
         if consults.of(call.contact_id) is not None:  # first (again under the call's lock)
             raise Conflict("a consult is under way", error_id="consult-in-progress")
-        caller_id, to, colleague = "", {}, None
+        caller_id, to, colleague, video = "", {}, None, False
         if not isinstance(target, ToNumber):
             other = await self._colleagues.choose(agent, target)
             endpoint, to = f"PJSIP/{other.phone_username}", {"agent": other.username}
             if isinstance(target, ToSkill):
                 to["skill"] = target.skill
             colleague = other.id
+            # A video call's consult is on video with a colleague who can take video.
+            video = call.medium is Medium.VIDEO and takes_video(other)
         else:
             dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number,
                                                                 path="consult")
@@ -133,7 +138,7 @@ class ConsultCommands:
             await safe(ari.add_channel(consult.bridge, call.agent_channel_id))
             try:
                 await dial(ari, self._voice.legs, agent.tenant_id, endpoint, consult.leg,
-                           app_args=(STASIS_ARG, contact_id),
+                           video=video, app_args=(STASIS_ARG, contact_id),
                            timeout=self._transfers.ring_s, caller_id=caller_id or None)
             except AriConflict:
                 log.info("contact %s: consult leg %s was dialled already", contact_id, consult.leg)
@@ -163,9 +168,13 @@ class ConsultCommands:
 
     # ---- the agent's choices ---------------------------------------------------------------
     async def complete(self, agent: Agent, call: Call, consult: Consult) -> dict[str, Any]:
-        """The caller joins the consulted party; the agent leaves to wrap-up."""
+        """The caller joins the consulted party; the agent leaves to wrap-up.  A video call
+        stays one: not to a colleague who cannot take video (409, the consult goes on)."""
         if not consult.answered:
             raise Conflict("the consulted party has not answered", error_id="consult-not-answered")
+        if call.medium is Medium.VIDEO and "agent" in consult.to:
+            other = await self._colleagues.by_username(agent.tenant_id, consult.to["agent"])
+            check_video(other is not None and takes_video(other))
         await save_agent_left(self._voice, call, agent.id, "consult-completed",
                               leg=consult.leg)
         self._consults.remove(consult)

@@ -9,6 +9,11 @@ music, talks with them in a bridge of their own, then
 * or makes it a **three-way** call: all three in the call's mixing bridge; the consulted
   party may leave, the call goes on with the agent.
 
+On a video call the consult is on video with a colleague who can take video (her leg rung
+with the video codec), on audio with anyone else, and completes only to a colleague who can
+take video (``consult_commands.py``); a three-way video call follows the talker (the
+mixing bridge's own video mode).
+
 The consulted leg has a stable id (``cns-<contact>-<n>``), committed in the contact's log
 with the consult before it is dialled; an outside number passes the toll-fraud guard and
 trunk admission first (``transfers.py``).  The consult's own bridge is ``cnb-<contact>-<n>``

@@ -12,7 +12,7 @@ from ccari.ari.errors import AriConflict, AriError
 from ccari.ari.events import ChannelDestroyed, StasisEnd, StasisStart
 from ccari.ari.ids import Kind
 from ccari.ari.router import StasisRouter
-from ccari.voice.ports import LegPlanner
+from ccari.voice.ports import LegPlanner, leg_formats
 
 
 class LegOwner(Protocol):
@@ -43,13 +43,15 @@ def register_legs(ari: AriClient, router: StasisRouter, name: str, stasis_arg: s
 
 
 async def dial(ari: AriClient, legs: LegPlanner, tenant_id: int, endpoint: str, leg: str,
-               **originate: Any) -> None:
+               *, video: bool = False, **originate: Any) -> None:
     """Originate ``leg`` to ``endpoint``, counted on its site and media node (the codecs its
-    site has room for) from now until its channel ends; its id in the INVITE.  A failed
+    site has room for) from now until its channel ends; its id in the INVITE; ``video``: a
+    video call's leg to a phone that takes video, rung with the video codec too.  A failed
     originate gives the bandwidth back (not one that was dialled already: it lives)."""
     plan = await legs.dial(tenant_id, endpoint, leg)
+    formats = ",".join(leg_formats(plan, video=video)) or None
     try:
-        await ari.originate(endpoint, channel_id=leg, formats=",".join(plan.formats) or None,
+        await ari.originate(endpoint, channel_id=leg, formats=formats,
                             variables={**ids.sip_header(endpoint, leg), **plan.variables},
                             **originate)
     except AriConflict:

@@ -25,14 +25,13 @@ from ccari.contacts import lifecycle, repo
 from ccari.contacts.lifecycle import Command, Fact
 from ccari.contacts.screenpop import screen_pop
 from ccari.contacts.services import QueueService
-from ccari.pbx.spec import VIDEO_CODECS
 from ccari.routing import Medium
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact, ContactMeta
 from ccari.voice import moves
 from ccari.voice.calls import Call, CallRegistry
 from ccari.voice.hold import Hold, safe
-from ccari.voice.ports import LegPlan, LegPlanner, PlanNothing
+from ccari.voice.ports import LegPlan, LegPlanner, PlanNothing, leg_formats
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +40,11 @@ PEER_HEADER = "PJSIP_HEADER(add,X-Ccari-Peer)"
 FORMATS_HEADER = "PJSIP_HEADER(add,X-Ccari-Formats)"
 
 
-def _formats(plan: LegPlan, call: Call) -> tuple[str, ...]:
-    """What the agent leg's INVITE offers: the plan's audio (empty: the phone's own list),
-    with the video codec for a video call (the one the customer's endpoint allows: Asterisk
-    forwards it as it comes)."""
-    if call.medium is Medium.VIDEO and plan.formats:
-        return (*plan.formats, *VIDEO_CODECS)
-    return plan.formats
-
-
 def dial_target(plan: LegPlan, call: Call, phone: str) -> tuple[str, dict[str, str], str | None]:
     """The endpoint, extra channel variables and formats of an agent leg: the phone itself,
     or, when the leg goes out from another node's Asterisk (``plan.via``), that node's
     ``ccari-peer`` endpoint with the key it takes and the codecs to ring the phone with."""
-    formats = ",".join(_formats(plan, call)) or None
+    formats = ",".join(leg_formats(plan, video=call.medium is Medium.VIDEO)) or None
     if plan.via is None:
         return f"PJSIP/{phone}", {}, formats
     host = plan.via.sip_uri.removeprefix("sip:")

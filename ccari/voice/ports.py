@@ -9,7 +9,11 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
+from ccari.pbx.spec import VIDEO_CODECS
+
 T = TypeVar("T")
+#: The audio a video leg offers when its plan names none (every browser phone takes G.711).
+G711 = ("ulaw", "alaw")
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,17 @@ class LegPlan:
     kbps: float | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     via: Via | None = None
+
+
+def leg_formats(plan: LegPlan, *, video: bool) -> tuple[str, ...]:
+    """What a leg's INVITE offers: the plan's audio (empty: the phone's own list) and, for a
+    video call's leg to a phone that takes video, the video codec (Asterisk forwards it as it
+    comes).  A leg Asterisk originates without formats offers audio only, and the video it
+    adds later in a re-INVITE gets a browser phone's answer receive-only (it never opened
+    its camera): a video leg names its formats, G.711 when the plan names no audio."""
+    if not video:
+        return plan.formats
+    return (*(plan.formats or G711), *VIDEO_CODECS)
 
 
 class LegPlanner(Protocol):

@@ -91,12 +91,18 @@ def check_colleague(state: str, *, same_agent: bool, video: bool = False,
     is the agent page and she has a video slot), whatever her state."""
     if same_agent:
         raise BadRequest("the call is already yours", error_id="bad-transfer")
-    if video and not takes_video:
-        raise Conflict("this agent cannot take a video call (her phone is not the agent "
-                       "page, or she has no video slot)", error_id="agent-cannot-take-video")
+    if video:
+        check_video(takes_video)
     if not TAKES_CALLS.get(state, False):
         raise Conflict(f"this agent cannot take a call now ({state})",
                        error_id="agent-unavailable")
+
+
+def check_video(takes_video: bool) -> None:
+    """409 ``agent-cannot-take-video``: a video call going to someone who cannot take it."""
+    if not takes_video:
+        raise Conflict("this agent cannot take a video call (her phone is not the agent "
+                       "page, or she has no video slot)", error_id="agent-cannot-take-video")
 
 
 def takes_video(agent: Agent) -> bool:

@@ -9,7 +9,10 @@ the customer's page decodes vera's (a stream that Asterisk sends under the SSRC 
 the page gets a fresh receiver for it when its frames do not decode).
 Sam's SIP phone listens to the call, then barges in (audio only: a snoop, then his phone in
 the call's bridge): the customer's and alice's pages go on decoding each other's video.
-Nothing is left in Asterisk afterwards."""
+Nothing is left in Asterisk afterwards.
+Alice consults vera on the call: the two see each other while the customer waits; as a
+three-way call everyone goes on decoding video; completed, the customer and vera see each
+other.  A consult with bob's SIP phone is audio, and cannot be completed to him."""
 
 from __future__ import annotations
 
@@ -180,7 +183,8 @@ async def video_goes_on(*pages: tuple[Page, str], frames: int = 10) -> list[dict
             last = now
             return stats if more >= frames else None
 
-        seen.append(await eventually(decoded, 20, f"{what} to go on decoding video"))
+        seen.append(await eventually(decoded, 20, f"{what} on {page.url} to go on decoding "
+                                               f"video (after {last} frames)"))
     return seen
 
 
@@ -229,3 +233,94 @@ async def test_a_supervisor_listens_and_barges_on_a_video_call_and_the_video_goe
                            for c in await rt.ari.list_channels())
 
         await eventually(no_session, what="sam's phone gone")
+
+
+async def _consult_vera(rt: Runtime, pages: dict[str, Page]) -> None:
+    """Alice consults vera by name on the video call; vera answers in her browser phone and
+    the two decode each other's video while the customer waits with the music."""
+    alice, vera = pages["alice"], pages["vera"]
+    await _registered(rt, vera, await _agent_id(rt, "vera"))
+    await vera.click("#ready")
+    await vera.wait_for_selector("#state[data-state=ready]")
+    await alice.select_option(f"{POP} .transfer-kind", "agent")
+    await alice.fill(f"{POP} .transfer-to", "vera")
+    await alice.click(f"{POP} .consult")
+    await vera.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
+    await vera.click("#webphone-answer")
+    await alice.wait_for_selector(f"{POP}[data-consult=talking]", timeout=10000)
+    seen = await video_goes_on((vera, "window.ccariPhone"), (alice, "window.ccariPhone"))
+    assert all(s["videoCodec"] == "video/VP8" for s in seen), seen
+
+
+async def test_a_video_consult_shows_the_colleague_and_a_three_way_call_keeps_the_video(
+        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+        openapi_conformance: Conformances) -> None:
+    rt = vxfer_ccari
+    assert rt.ari is not None
+    async with video_call_to_alice(rt, vxfer_env[0], tmp_path, openapi_conformance,
+                                   "vera") as pages:
+        alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
+        live = await one_contact_in(rt, "connected")
+        assert live is not None and live.bridge_id
+        await _consult_vera(rt, pages)
+
+        await alice.click(f"{POP} .consult-conference")
+        await alice.wait_for_selector(f"{POP}[data-consult=three-way]", timeout=5000)
+
+        async def three() -> bool:
+            return len((await rt.ari.get_bridge(live.bridge_id or "")).channels) == 3
+
+        await eventually(three, what="three in the call's bridge")
+        # Everyone in the three-way call goes on seeing video.
+        await video_goes_on((customer, "window.ccariTalk"), (alice, "window.ccariPhone"),
+                            (vera, "window.ccariPhone"))
+
+
+async def test_a_completed_video_consult_leaves_the_customer_and_the_colleague_on_video(
+        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+        openapi_conformance: Conformances) -> None:
+    rt = vxfer_ccari
+    async with video_call_to_alice(rt, vxfer_env[0], tmp_path, openapi_conformance,
+                                   "vera") as pages:
+        alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
+        await _consult_vera(rt, pages)
+        await alice.click(f"{POP} .consult-complete")
+        await alice.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
+        await vera.wait_for_selector(f"{POP}", timeout=10000)
+        moved = await eventually(lambda: one_contact_in(rt, "connected"), what="connected")
+        assert moved.medium == "video"
+        assert moved.agent_id == await _agent_id(rt, "alice")  # who took it, as any consult
+        seen = await video_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
+        assert all(s["videoCodec"] == "video/VP8" for s in seen), seen
+
+
+async def test_a_video_call_consult_with_a_sip_phone_colleague_cannot_be_completed_to_him(
+        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+        openapi_conformance: Conformances) -> None:
+    rt = vxfer_ccari
+    env, proc = vxfer_env
+
+    async def bob_reachable() -> bool:
+        return "acme-bob" in "".join(line for line in proc.rx("pjsip show contacts").splitlines()
+                                     if "Avail" in line)
+
+    async with phone(env, "bob", "agent_qualify.xml"), video_call_to_alice(
+            rt, env, tmp_path, openapi_conformance, "bob") as pages:
+        await eventually(bob_reachable, what="bob's phone reachable")
+        alice, bob, customer = pages["alice"], pages["bob"], pages["customer"]
+        await bob.click("#ready")
+        await bob.wait_for_selector("#state[data-state=ready]")
+        # Alice may ask bob a question (his SIP phone: audio) ...
+        await alice.select_option(f"{POP} .transfer-kind", "agent")
+        await alice.fill(f"{POP} .transfer-to", "bob")
+        await alice.click(f"{POP} .consult")
+        await alice.wait_for_selector(f"{POP}[data-consult=talking]", timeout=15000)
+        # ... but not hand him the video call: it stays a video call, with her.
+        await alice.click(f"{POP} .consult-complete")
+        await alice.wait_for_selector("#conn:text('agent-cannot-take-video')", timeout=10000)
+        assert await alice.get_attribute(POP, "data-consult") == "talking"
+        await alice.click(f"{POP} .consult-cancel")
+        await alice.wait_for_selector(f"{POP} .transfer", timeout=5000)
+        live = await one_contact_in(rt, "connected")
+        assert live is not None and live.agent_id == await _agent_id(rt, "alice")
+        await video_goes_on((customer, "window.ccariTalk"), (alice, "window.ccariPhone"))
