@@ -4,9 +4,11 @@ them, mutes or unmutes one (ARI channel mute, audio in: the others no longer hea
 removes one (hung up), and may leave the call to the others.
 
 Everyone is in the call's own mixing bridge (it mixes as soon as a third party joins; the
-call's recording hears them all).  Each added leg has a stable id (``cnf-<contact>-<n>``)
-committed in the contact's log before it is dialled; a colleague is kept out of the queue's
-offers from the moment her phone rings until her leg is gone.  The rules (how many parties,
+call's recording hears them all).  On a video call a colleague who can take video is rung
+with the video codec and joins with her camera; the bridge's video follows the talker.
+Each added leg has a stable id (``cnf-<contact>-<n>``) committed in the contact's log
+before it is dialled; a colleague is kept out of the queue's offers from the moment her
+phone rings until her leg is gone.  The rules (how many parties,
 when the call goes on) are ``conference_rules.py``; every step is in the contact's event log.
 
 ``call.conference_leave``, or her phone hanging up while an added party is in the call, is
@@ -36,6 +38,7 @@ from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, CcariError, Conflict, NotFound
+from ccari.routing import Medium
 from ccari.storage.models import Agent, ContactMeta
 from ccari.voice import conference_rules as rules
 from ccari.voice.calls import Call
@@ -43,7 +46,14 @@ from ccari.voice.conference_rules import Conference, Party
 from ccari.voice.controls import call_of, connected, save_agent_left
 from ccari.voice.hold import safe
 from ccari.voice.legs import dial, register_legs
-from ccari.voice.transfer_targets import ToAgent, ToNumber, ToSkill, check_colleague, target_of
+from ccari.voice.transfer_targets import (
+    ToAgent,
+    ToNumber,
+    ToSkill,
+    check_colleague,
+    takes_video,
+    target_of,
+)
 from ccari.voice.transfers import Transfers
 
 if TYPE_CHECKING:
@@ -113,7 +123,7 @@ class Conferences:
         contact_id, limit = call.contact_id, self._voice.config.conference_max_parties
         # A full call first (checked again under the call's lock), whoever is asked for.
         rules.check_room(self._by_contact.get(contact_id) or Conference(contact_id), limit)
-        caller_id, colleague = "", None
+        caller_id, colleague, video = "", None, False
         if isinstance(target, ToAgent):
             async with self._voice.sessions() as s:
                 other = await s.scalar(select(Agent).where(Agent.tenant_id == agent.tenant_id,
@@ -123,6 +133,8 @@ class Conferences:
             check_colleague(self._queue.agent_state(other.id), same_agent=other.id == agent.id)
             endpoint, who, colleague = (f"PJSIP/{other.phone_username}",
                                         {"agent": target.username}, other.id)
+            # On a video call, a colleague who can take video joins with hers.
+            video = call.medium is Medium.VIDEO and takes_video(other)
         else:
             dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number,
                                                                 path="conference")
@@ -153,7 +165,7 @@ class Conferences:
             conf.parties[party.leg] = party
             try:
                 await dial(self._ari, self._voice.legs, agent.tenant_id, endpoint, party.leg,
-                           app_args=(STASIS_ARG, contact_id), timeout=self._transfers.ring_s,
+                           video=video, app_args=(STASIS_ARG, contact_id), timeout=self._transfers.ring_s,
                            caller_id=caller_id or None)
             except AriConflict:
                 log.info("contact %s: party %s was dialled already", contact_id, party.leg)

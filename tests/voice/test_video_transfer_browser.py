@@ -324,3 +324,30 @@ async def test_a_video_call_consult_with_a_sip_phone_colleague_cannot_be_complet
         live = await one_contact_in(rt, "connected")
         assert live is not None and live.agent_id == await _agent_id(rt, "alice")
         await video_goes_on((customer, "window.ccariTalk"), (alice, "window.ccariPhone"))
+
+
+async def test_a_colleague_added_to_a_video_call_joins_with_video_and_keeps_it_when_alice_leaves(
+        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+        openapi_conformance: Conformances) -> None:
+    rt = vxfer_ccari
+    async with video_call_to_alice(rt, vxfer_env[0], tmp_path, openapi_conformance,
+                                   "vera") as pages:
+        alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
+        live = await one_contact_in(rt, "connected")
+        assert live is not None
+        await _registered(rt, vera, await _agent_id(rt, "vera"))
+        await vera.click("#ready")
+        await vera.wait_for_selector("#state[data-state=ready]")
+        await alice.select_option(f"{POP} .transfer-kind", "agent")
+        await alice.fill(f"{POP} .transfer-to", "vera")
+        await alice.click(f"{POP} .conference-add")
+        await vera.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
+        await vera.click("#webphone-answer")
+        party = f"{POP} .conference-parties li[data-party='cnf-{live.id}-1']"
+        await alice.wait_for_selector(f"{party}[data-state=joined]", timeout=10000)
+        await video_goes_on((customer, "window.ccariTalk"), (alice, "window.ccariPhone"),
+                            (vera, "window.ccariPhone"))
+        # Alice leaves the call to the customer and vera: the two see each other.
+        await alice.click(f"{POP} .conference-leave")
+        await alice.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
+        await video_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
