@@ -8,8 +8,8 @@ call's recording hears them all).  On a video call a colleague who can take vide
 with the video codec and joins with her camera; the bridge's video follows the talker.
 Each added leg has a stable id (``cnf-<contact>-<n>``) committed in the contact's log
 before it is dialled; a colleague is kept out of the queue's offers from the moment her
-phone rings until her leg is gone.  The rules (how many parties,
-when the call goes on) are ``conference_rules.py``; every step is in the contact's event log.
+phone rings until her leg is gone.  The rules (how many parties, when the call goes on) are
+``conference_rules.py``; every step is in the contact's event log.
 
 ``call.conference_leave``, or her phone hanging up while an added party is in the call, is
 how the agent leaves the conference to the others: she goes to wrap-up (her disposition is
@@ -38,7 +38,6 @@ from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, CcariError, Conflict, NotFound
-from ccari.routing import Medium
 from ccari.storage.models import Agent, ContactMeta
 from ccari.voice import conference_rules as rules
 from ccari.voice.calls import Call
@@ -51,8 +50,8 @@ from ccari.voice.transfer_targets import (
     ToNumber,
     ToSkill,
     check_colleague,
-    takes_video,
     target_of,
+    video_leg,
 )
 from ccari.voice.transfers import Transfers
 
@@ -134,7 +133,7 @@ class Conferences:
             endpoint, who, colleague = (f"PJSIP/{other.phone_username}",
                                         {"agent": target.username}, other.id)
             # On a video call, a colleague who can take video joins with hers.
-            video = call.medium is Medium.VIDEO and takes_video(other)
+            video = video_leg(call.medium, other)
         else:
             dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number,
                                                                 path="conference")

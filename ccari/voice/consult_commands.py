@@ -34,6 +34,7 @@ from ccari.voice.transfer_targets import (
     check_video,
     takes_video,
     target_of,
+    video_leg,
 )
 from ccari.voice.transfers import Transfers
 
@@ -101,7 +102,7 @@ class ConsultCommands:
                 to["skill"] = target.skill
             colleague = other.id
             # A video call's consult is on video with a colleague who can take video.
-            video = call.medium is Medium.VIDEO and takes_video(other)
+            video = video_leg(call.medium, other)
         else:
             dest, caller_id = await self._transfers.destination(agent.tenant_id, target.number,
                                                                 path="consult")

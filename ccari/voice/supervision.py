@@ -13,6 +13,11 @@ customer's leg) or barged into; whisper and take over need the agent (409
 (``agent_left``).  After a restart of ccari, a session its contact's log has open whose
 phone Asterisk still has goes on in its mode (her phone is not dialled again); what else
 Asterisk has of sessions this process does not know is hung up (``reconcile``).
+
+On a video call a supervisor who can take video (her phone is the agent page, with a video
+slot) is rung with the video codec: listening and whispering are audio (a snoop), barging
+in she sees whoever speaks (the call's bridge follows the talker), and taking over she goes
+on with the customer on video.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from ccari.voice.legs import dial
 from ccari.voice.monitor_layouts import SNOOP_ARG, Layouts, Session
 from ccari.voice.monitoring import IllegalSwitch, Mode, NoAgent
 from ccari.voice.services import VoiceService
+from ccari.voice.transfer_targets import video_leg
 
 log = logging.getLogger(__name__)
 RING_S = 30
@@ -129,6 +135,7 @@ class Supervision:
             await self._ari.create_bridge(session.bridge, type="mixing")
             await dial(self._ari, self._voice.legs, call.tenant_id,
                        f"PJSIP/{supervisor.phone_username}", session.leg,
+                       video=video_leg(call.medium, supervisor),
                        app_args=(STASIS_ARG, session.id), timeout=RING_S, caller_id="monitor")
         except AriError as exc:
             log.warning("contact %s: dialling supervisor %s failed: %s", contact_id,

@@ -105,6 +105,12 @@ def check_video(takes_video: bool) -> None:
                        "page, or she has no video slot)", error_id="agent-cannot-take-video")
 
 
+def video_leg(medium: Medium, agent: Agent) -> bool:
+    """Is a leg of a call of ``medium`` to her phone rung with video (a video call, and she
+    can take video)?"""
+    return medium is Medium.VIDEO and takes_video(agent)
+
+
 def takes_video(agent: Agent) -> bool:
     """Whether the router would ever offer her a video call: her phone is the agent page and
     she has a video slot (a SIP phone agent's video slot is closed)."""

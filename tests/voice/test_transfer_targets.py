@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccari.errors import BadRequest, Conflict
+from ccari.routing import Medium
 from ccari.storage.models import Agent
+from ccari.voice.ports import LegPlan, leg_formats
 from ccari.voice.transfer_targets import (
     TAKES_CALLS,
     ToAgent,
@@ -19,6 +21,7 @@ from ccari.voice.transfer_targets import (
     colleague_for_skill,
     takes_video,
     target_of,
+    video_leg,
 )
 
 
@@ -139,3 +142,25 @@ def test_who_can_take_a_video_call(device: str, slots: dict[str, Any] | None,
                                    takes: bool) -> None:
     agent = Agent(id=1, tenant_id=1, username="vera", device=device, slots=slots)
     assert takes_video(agent) is takes
+
+
+@pytest.mark.parametrize(("medium", "device", "video"), [
+    (Medium.VIDEO, "browser", True),
+    (Medium.VIDEO, "sip", False),  # her leg is audio: a consult, not a hand-over
+    (Medium.VOICE, "browser", False),
+])
+def test_a_leg_is_rung_with_video_on_a_video_call_to_someone_who_takes_it(
+        medium: Medium, device: str, video: bool) -> None:
+    agent = Agent(id=1, tenant_id=1, username="vera", device=device, slots=VIDEO)
+    assert video_leg(medium, agent) is video
+
+
+@pytest.mark.parametrize(("formats", "video", "offered"), [
+    ((), False, ()),  # the phone's own list
+    (("ulaw", "alaw"), False, ("ulaw", "alaw")),
+    (("gsm",), True, ("gsm", "vp8")),  # a busy site's codec, and the video as it comes
+    ((), True, ("ulaw", "alaw", "vp8")),  # never left to Asterisk: it would offer audio only
+])
+def test_what_a_leg_offers(formats: tuple[str, ...], video: bool,
+                           offered: tuple[str, ...]) -> None:
+    assert leg_formats(LegPlan(formats=formats), video=video) == offered

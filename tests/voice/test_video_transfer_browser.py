@@ -351,3 +351,32 @@ async def test_a_colleague_added_to_a_video_call_joins_with_video_and_keeps_it_w
         await alice.click(f"{POP} .conference-leave")
         await alice.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
         await video_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
+
+
+async def test_a_supervisor_with_video_takes_over_a_video_call_and_goes_on_with_video(
+        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+        openapi_conformance: Conformances) -> None:
+    rt = vxfer_ccari
+    async with rt.sessions() as s:  # vera supervises too (her phone: the agent page, video)
+        vera_row = await agents_repo.by_login(s, "acme", "vera")
+        assert vera_row is not None
+        vera_row.role = "supervisor"
+        await s.commit()
+    async with video_call_to_alice(rt, vxfer_env[0], tmp_path, openapi_conformance,
+                                   "vera") as pages:
+        alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
+        await _registered(rt, vera, await _agent_id(rt, "vera"))
+        live = await one_contact_in(rt, "connected")
+        assert live is not None
+        # Her supervisor page in another tab; her phone rings in the agent page.
+        board = await vera.context.new_page()
+        await board.goto(vera.url.split("/agent")[0] + "/supervisor")
+        row = f"#calls tbody tr[data-contact='{live.id}']"
+        await board.wait_for_selector(f"{row}[data-state=connected]", timeout=10000)
+        await board.click(f"{row} .monitor-take_over")
+        await vera.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
+        await vera.click("#webphone-answer")
+        await alice.wait_for_selector("#webphone[data-state=registered]", timeout=15000)
+        seen = await video_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
+        assert all(s["videoCodec"] == "video/VP8" for s in seen), seen
+        await board.close()
