@@ -32,7 +32,8 @@ def frames(dialog: Dialog, on_audio_only: Callable[[], None] = lambda: None) -> 
             on_audio_only()
         stop = False
         if verdict.error is not None:
-            log.warning("talk %s: refused a request: %s", dialog.identity, verdict.error)
+            log.warning("talk %s: refused a request: %s (%r, %d characters)", dialog.identity,
+                        verdict.error, text.partition("\r\n")[0][:80], len(text))
             stop = len(dialog.refused) >= MAX_REFUSALS
         return Frame(verdict.forward, verdict.reply, stop)
 
