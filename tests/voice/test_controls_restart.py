@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ccari.ari.rest import AriRest
 from ccari.config import Config
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import Agent, Contact, ContactEvent
+from ccari.storage.models import Agent, Contact, ContactEvent, Queue
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.voice.calls import rest, table
 from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
@@ -54,12 +54,26 @@ class OnACall:
     live: Contact
 
 
+async def _wrap_up(sessions: async_sessionmaker[AsyncSession], seconds: float) -> float:
+    """Every queue's wrap-up set to ``seconds``; what the first one had before."""
+    async with sessions() as s:
+        queues = list(await s.scalars(select(Queue).order_by(Queue.id)))
+        before = queues[0].wrap_up_s
+        for q in queues:
+            q.wrap_up_s = seconds
+        await s.commit()
+    return before
+
+
 @contextlib.asynccontextmanager
 async def alice_and_bob_on_a_call(cfg: Config, env: VoiceEnv, proc: CcariProcess, *,
-                                  supervisor: bool = False) -> AsyncIterator[OnACall]:
-    """(``supervisor``: sam's phone too, as legs["supervisor"].)"""
+                                  supervisor: bool = False,
+                                  wrap_up_s: float | None = None) -> AsyncIterator[OnACall]:
+    """(``supervisor``: sam's phone too, as legs["supervisor"]; ``wrap_up_s``: the queues'
+    wrap-up for this call, the usual one back afterwards.)"""
     engine = make_engine(cfg.database.url)
     sessions = make_sessionmaker(engine)
+    usual = await _wrap_up(sessions, wrap_up_s) if wrap_up_s is not None else None
     legs = await three_legs(env, supervisor=supervisor)
     legs["colleague"] = await leg("colleague", PHONE_IP, lambda **p: phone(env, "bob", **p))
     p = cfg.pbx
@@ -86,6 +100,8 @@ async def alice_and_bob_on_a_call(cfg: Config, env: VoiceEnv, proc: CcariProcess
         for page in pages:
             await page.close()
         await closed(legs)
+        if usual is not None:
+            await _wrap_up(sessions, usual)
         await engine.dispose()
 
 
@@ -322,7 +338,8 @@ async def test_a_conference_the_agent_left_goes_on_after_a_restart(
 async def test_a_call_handed_over_by_a_completed_consult_stays_up_after_a_restart(
     voice_cfg: Config, voice_env: VoiceEnv, ccari_proc: CcariProcess,  # noqa: F811
 ) -> None:
-    async with alice_and_bob_on_a_call(voice_cfg, voice_env, ccari_proc) as on:
+    # Her wrap-up outlasts the restart however slow the box (5 s would not, under load).
+    async with alice_and_bob_on_a_call(voice_cfg, voice_env, ccari_proc, wrap_up_s=120) as on:
         sessions, legs, ari, pages = on.sessions, on.legs, on.ari, on.pages
         alice, cid = on.alice, on.live.id
         two = {k: legs[k] for k in ("customer", "colleague")}
