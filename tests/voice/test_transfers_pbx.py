@@ -340,10 +340,11 @@ async def test_consult_a_skill_cancel_then_a_colleague_complete(
         done = await command(page, {"type": "call.consult_complete", "contact_id": cid},
                              "transferred")
         assert done == {"type": "transferred", "contact_id": cid}
+        # Alice is in her wrap-up (5 s: asked at once, not after the audio has settled).
+        assert ccari.queue.agent_state(scene.agents["alice"].id) == "wrap_up"
         joined = scene.only("customer", "colleague")
         want = table(joined, "customer<colleague", "colleague<customer")
         assert await settled(joined, want) == want
-        assert ccari.queue.agent_state(scene.agents["alice"].id) == "wrap_up"
         assert ccari.ari is not None and live.bridge_id is not None
         assert await channels_in(ccari, live.bridge_id) == {live.channel_id, consult}
         # Bob hangs up: the call ends, its pop leaves his page.
