@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,30 @@ async def _registered(rt: Runtime, page: Page, agent_id: int) -> None:
         return bool(rt.queue.phone_reachable(agent_id))
 
     await eventually(reachable, what="the queue to see the browser phone reachable")
+
+
+async def _ready(rt: Runtime, page: Page, name: str) -> None:
+    """Her browser phone registered (the queue sees it), then Ready pressed."""
+    await _registered(rt, page, await _agent_id(rt, name))
+    await page.click("#ready")
+    await page.wait_for_selector("#state[data-state=ready]")
+
+
+async def _to_colleague(alice: Page, name: str, button: str) -> None:
+    """Alice names a colleague in her pop and presses ``button`` (transfer, consult...)."""
+    await alice.select_option(f"{POP} .transfer-kind", "agent")
+    await alice.fill(f"{POP} .transfer-to", name)
+    await alice.click(f"{POP} .{button}")
+
+
+def _reachable(proc: PbxProcess, endpoint: str) -> Callable[[], Awaitable[bool]]:
+    """Does Asterisk see the SIP phone ``endpoint`` answer its qualify (every 3 s here)?"""
+
+    async def check() -> bool:
+        return endpoint in "".join(line for line in proc.rx("pjsip show contacts").splitlines()
+                                   if "Avail" in line)
+
+    return check
 
 
 async def _decoding(page: Page, what: str, more_than: int = 0) -> dict[str, Any] | None:
@@ -134,9 +158,7 @@ async def test_a_video_call_transferred_goes_on_with_video_only_to_a_video_agent
         await _registered(rt, vera, vera_id)
 
         # bob's phone is a SIP phone: a video call cannot go to him; it stays with alice.
-        await alice.select_option(f"{POP} .transfer-kind", "agent")
-        await alice.fill(f"{POP} .transfer-to", "bob")
-        await alice.click(f"{POP} .transfer")
+        await _to_colleague(alice, "bob", "transfer")
         await alice.wait_for_selector("#conn:text('agent-cannot-take-video')", timeout=10000)
         still = await one_contact_in(rt, "connected")
         assert still is not None and still.agent_id == alice_id
@@ -145,8 +167,7 @@ async def test_a_video_call_transferred_goes_on_with_video_only_to_a_video_agent
         # To vera, the video agent: her browser phone rings, the call is still a video call.
         await vera.click("#ready")
         await vera.wait_for_selector("#state[data-state=ready]")
-        await alice.fill(f"{POP} .transfer-to", "vera")
-        await alice.click(f"{POP} .transfer")
+        await _to_colleague(alice, "vera", "transfer")
         await vera.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
         await alice.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
         await vera.click("#webphone-answer")
@@ -164,6 +185,12 @@ async def test_a_video_call_transferred_goes_on_with_video_only_to_a_video_agent
         assert await alice.get_attribute("#webphone", "data-state") == "registered"
         seen = await video_goes_on((customer, "window.ccariTalk"))
         assert seen[0]["videoCodec"] == "video/VP8", seen
+
+
+async def vp8_goes_on(*pages: tuple[Page, str]) -> None:
+    """As :func:`video_goes_on`, each page decoding VP8."""
+    seen = await video_goes_on(*pages)
+    assert all(s["videoCodec"] == "video/VP8" for s in seen), seen
 
 
 async def video_goes_on(*pages: tuple[Page, str], frames: int = 10) -> list[dict[str, Any]]:
@@ -195,14 +222,10 @@ async def test_a_supervisor_listens_and_barges_on_a_video_call_and_the_video_goe
     assert rt.ari is not None
     env, proc = vxfer_env
 
-    async def sam_reachable() -> bool:
-        return "acme-sam" in "".join(line for line in proc.rx("pjsip show contacts").splitlines()
-                                     if "Avail" in line)
-
     # sam's phone answers qualify: the PBX of these tests checks phones every 3 s.
     async with phone(env, "sam", "agent_qualify.xml"), video_call_to_alice(
             rt, env, tmp_path, openapi_conformance, "sam") as pages:
-        await eventually(sam_reachable, what="sam's phone reachable")
+        await eventually(_reachable(proc, "acme-sam"), what="sam's phone reachable")
         alice, sam, customer = pages["alice"], pages["sam"], pages["customer"]
         live = await one_contact_in(rt, "connected")
         assert live is not None and live.bridge_id
@@ -235,63 +258,61 @@ async def test_a_supervisor_listens_and_barges_on_a_video_call_and_the_video_goe
         await eventually(no_session, what="sam's phone gone")
 
 
+@pytest.fixture
+async def vera_call(vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
+                    openapi_conformance: Conformances) -> AsyncIterator[dict[str, Page]]:
+    """The customer's video call answered by alice, vera logged in (not ready)."""
+    async with video_call_to_alice(vxfer_ccari, vxfer_env[0], tmp_path, openapi_conformance,
+                                   "vera") as pages:
+        yield pages
+
+
 async def _consult_vera(rt: Runtime, pages: dict[str, Page]) -> None:
     """Alice consults vera by name on the video call; vera answers in her browser phone and
     the two decode each other's video while the customer waits with the music."""
     alice, vera = pages["alice"], pages["vera"]
-    await _registered(rt, vera, await _agent_id(rt, "vera"))
-    await vera.click("#ready")
-    await vera.wait_for_selector("#state[data-state=ready]")
-    await alice.select_option(f"{POP} .transfer-kind", "agent")
-    await alice.fill(f"{POP} .transfer-to", "vera")
-    await alice.click(f"{POP} .consult")
+    await _ready(rt, vera, "vera")
+    await _to_colleague(alice, "vera", "consult")
     await vera.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
     await vera.click("#webphone-answer")
     await alice.wait_for_selector(f"{POP}[data-consult=talking]", timeout=10000)
-    seen = await video_goes_on((vera, "window.ccariPhone"), (alice, "window.ccariPhone"))
-    assert all(s["videoCodec"] == "video/VP8" for s in seen), seen
+    await vp8_goes_on((vera, "window.ccariPhone"), (alice, "window.ccariPhone"))
 
 
 async def test_a_video_consult_shows_the_colleague_and_a_three_way_call_keeps_the_video(
-        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
-        openapi_conformance: Conformances) -> None:
-    rt = vxfer_ccari
+        vxfer_ccari: Runtime, vera_call: dict[str, Page]) -> None:
+    rt, pages = vxfer_ccari, vera_call
     assert rt.ari is not None
-    async with video_call_to_alice(rt, vxfer_env[0], tmp_path, openapi_conformance,
-                                   "vera") as pages:
-        alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
-        live = await one_contact_in(rt, "connected")
-        assert live is not None and live.bridge_id
-        await _consult_vera(rt, pages)
+    alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
+    live = await one_contact_in(rt, "connected")
+    assert live is not None and live.bridge_id
+    await _consult_vera(rt, pages)
 
-        await alice.click(f"{POP} .consult-conference")
-        await alice.wait_for_selector(f"{POP}[data-consult=three-way]", timeout=5000)
+    await alice.click(f"{POP} .consult-conference")
+    await alice.wait_for_selector(f"{POP}[data-consult=three-way]", timeout=5000)
 
-        async def three() -> bool:
-            return len((await rt.ari.get_bridge(live.bridge_id or "")).channels) == 3
+    async def three() -> bool:
+        return len((await rt.ari.get_bridge(live.bridge_id or "")).channels) == 3
 
-        await eventually(three, what="three in the call's bridge")
-        # Everyone in the three-way call goes on seeing video.
-        await video_goes_on((customer, "window.ccariTalk"), (alice, "window.ccariPhone"),
-                            (vera, "window.ccariPhone"))
+    await eventually(three, what="three in the call's bridge")
+    # Everyone in the three-way call goes on seeing video.
+    await video_goes_on((customer, "window.ccariTalk"), (alice, "window.ccariPhone"),
+                        (vera, "window.ccariPhone"))
 
 
 async def test_a_completed_video_consult_leaves_the_customer_and_the_colleague_on_video(
-        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
-        openapi_conformance: Conformances) -> None:
-    rt = vxfer_ccari
-    async with video_call_to_alice(rt, vxfer_env[0], tmp_path, openapi_conformance,
-                                   "vera") as pages:
-        alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
-        await _consult_vera(rt, pages)
-        await alice.click(f"{POP} .consult-complete")
-        await alice.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
-        await vera.wait_for_selector(f"{POP}", timeout=10000)
-        moved = await eventually(lambda: one_contact_in(rt, "connected"), what="connected")
-        assert moved.medium == "video"
-        assert moved.agent_id == await _agent_id(rt, "alice")  # who took it, as any consult
-        seen = await video_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
-        assert all(s["videoCodec"] == "video/VP8" for s in seen), seen
+        vxfer_ccari: Runtime, vera_call: dict[str, Page]) -> None:
+    rt, pages = vxfer_ccari, vera_call
+    assert rt.ari is not None
+    alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
+    await _consult_vera(rt, pages)
+    await alice.click(f"{POP} .consult-complete")
+    await alice.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
+    await vera.wait_for_selector(f"{POP}", timeout=10000)
+    moved = await eventually(lambda: one_contact_in(rt, "connected"), what="connected")
+    assert moved.medium == "video"
+    assert moved.agent_id == await _agent_id(rt, "alice")  # who took it, as any consult
+    await vp8_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
 
 
 async def test_a_video_call_consult_with_a_sip_phone_colleague_cannot_be_completed_to_him(
@@ -300,20 +321,14 @@ async def test_a_video_call_consult_with_a_sip_phone_colleague_cannot_be_complet
     rt = vxfer_ccari
     env, proc = vxfer_env
 
-    async def bob_reachable() -> bool:
-        return "acme-bob" in "".join(line for line in proc.rx("pjsip show contacts").splitlines()
-                                     if "Avail" in line)
-
     async with phone(env, "bob", "agent_qualify.xml"), video_call_to_alice(
             rt, env, tmp_path, openapi_conformance, "bob") as pages:
-        await eventually(bob_reachable, what="bob's phone reachable")
+        await eventually(_reachable(proc, "acme-bob"), what="bob's phone reachable")
         alice, bob, customer = pages["alice"], pages["bob"], pages["customer"]
         await bob.click("#ready")
         await bob.wait_for_selector("#state[data-state=ready]")
         # Alice may ask bob a question (his SIP phone: audio) ...
-        await alice.select_option(f"{POP} .transfer-kind", "agent")
-        await alice.fill(f"{POP} .transfer-to", "bob")
-        await alice.click(f"{POP} .consult")
+        await _to_colleague(alice, "bob", "consult")
         await alice.wait_for_selector(f"{POP}[data-consult=talking]", timeout=15000)
         # ... but not hand him the video call: it stays a video call, with her.
         await alice.click(f"{POP} .consult-complete")
@@ -327,30 +342,24 @@ async def test_a_video_call_consult_with_a_sip_phone_colleague_cannot_be_complet
 
 
 async def test_a_colleague_added_to_a_video_call_joins_with_video_and_keeps_it_when_alice_leaves(
-        vxfer_ccari: Runtime, vxfer_env: tuple[VoiceEnv, PbxProcess], tmp_path: Path,
-        openapi_conformance: Conformances) -> None:
-    rt = vxfer_ccari
-    async with video_call_to_alice(rt, vxfer_env[0], tmp_path, openapi_conformance,
-                                   "vera") as pages:
-        alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
-        live = await one_contact_in(rt, "connected")
-        assert live is not None
-        await _registered(rt, vera, await _agent_id(rt, "vera"))
-        await vera.click("#ready")
-        await vera.wait_for_selector("#state[data-state=ready]")
-        await alice.select_option(f"{POP} .transfer-kind", "agent")
-        await alice.fill(f"{POP} .transfer-to", "vera")
-        await alice.click(f"{POP} .conference-add")
-        await vera.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
-        await vera.click("#webphone-answer")
-        party = f"{POP} .conference-parties li[data-party='cnf-{live.id}-1']"
-        await alice.wait_for_selector(f"{party}[data-state=joined]", timeout=10000)
-        await video_goes_on((customer, "window.ccariTalk"), (alice, "window.ccariPhone"),
-                            (vera, "window.ccariPhone"))
-        # Alice leaves the call to the customer and vera: the two see each other.
-        await alice.click(f"{POP} .conference-leave")
-        await alice.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
-        await video_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
+        vxfer_ccari: Runtime, vera_call: dict[str, Page]) -> None:
+    rt, pages = vxfer_ccari, vera_call
+    assert rt.ari is not None
+    alice, vera, customer = pages["alice"], pages["vera"], pages["customer"]
+    live = await one_contact_in(rt, "connected")
+    assert live is not None
+    await _ready(rt, vera, "vera")
+    await _to_colleague(alice, "vera", "conference-add")
+    await vera.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
+    await vera.click("#webphone-answer")
+    party = f"{POP} .conference-parties li[data-party='cnf-{live.id}-1']"
+    await alice.wait_for_selector(f"{party}[data-state=joined]", timeout=10000)
+    await video_goes_on((customer, "window.ccariTalk"), (alice, "window.ccariPhone"),
+                        (vera, "window.ccariPhone"))
+    # Alice leaves the call to the customer and vera: the two see each other.
+    await alice.click(f"{POP} .conference-leave")
+    await alice.wait_for_selector("#webphone[data-state=registered]", timeout=10000)
+    await video_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
 
 
 async def test_a_supervisor_with_video_takes_over_a_video_call_and_goes_on_with_video(
@@ -377,6 +386,5 @@ async def test_a_supervisor_with_video_takes_over_a_video_call_and_goes_on_with_
         await vera.wait_for_selector("#webphone[data-state=ringing]", timeout=20000)
         await vera.click("#webphone-answer")
         await alice.wait_for_selector("#webphone[data-state=registered]", timeout=15000)
-        seen = await video_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
-        assert all(s["videoCodec"] == "video/VP8" for s in seen), seen
+        await vp8_goes_on((customer, "window.ccariTalk"), (vera, "window.ccariPhone"))
         await board.close()
