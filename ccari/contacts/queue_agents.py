@@ -17,7 +17,8 @@ from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact, State
 from ccari.contacts.queue_core import QueueCore, utc
-from ccari.routing import Offer, RoutingError, Rules
+from ccari.contacts.routing import handled_items
+from ccari.routing import Offer, RoutingError, Rules, WorkItem
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
 
@@ -70,13 +71,23 @@ class QueueAgents(QueueCore):
                         offers = self.router.agent_logout(aid, now)
                 else:
                     if not logged_in:
-                        offers += self.router.agent_login(self._router_agent(agent), now)
+                        offers += self.router.agent_login(self._router_agent(agent), now,
+                                                          holding=await self._handled(agent.id))
                     if presence == "ready":
                         offers += self.router.agent_ready(aid, now)
                     else:
                         offers += self.router.agent_not_ready(aid, now)
         await self._apply(offers)
         await self._sync_states()
+
+    async def _handled(self, agent_id: int) -> list[tuple[WorkItem, float]]:
+        """What she still handles as she logs in (chats accepted before she logged out or
+        her page's node died, a call she stayed on): hers again, filling her slots."""
+        async with self._sessions() as s:
+            rows = await repo.handled_rows(
+                s, agent_id, None if self._role.routes_all_nodes else self._node)
+        return [(item, since) for item, since in handled_items(rows)
+                if not self.router.routes(item.id)]
 
     async def set_engaged(self, agent_id: int, engaged: bool) -> None:
         """The agent is on a call the queue did not offer her (consulted, in a conference):

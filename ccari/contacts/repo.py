@@ -222,6 +222,16 @@ async def routed_rows(session: AsyncSession, node: str | None) -> list[Row[Any]]
     return list((await session.execute(query)).all())
 
 
+async def handled_rows(session: AsyncSession, agent_id: int, node: str | None) -> list[Row[Any]]:
+    """The contacts connected to the agent (on the node; None: on any), as
+    :func:`routed_rows` gives them: what she still handles when she logs in again."""
+    query = select(*_ROUTED).where(_CONTACTS.c.state == State.CONNECTED.value,
+                                   _CONTACTS.c.agent_id == agent_id)
+    if node is not None:
+        query = query.where(_CONTACTS.c.node == node)
+    return list((await session.execute(query)).all())
+
+
 async def recent_declines(session: AsyncSession, since: dt.datetime,
                           ) -> list[tuple[str, int, float, bool]]:
     """Offers declined since ``since``: ``(contact_id, agent_id, at, missed)`` of each, from

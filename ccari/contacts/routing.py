@@ -140,6 +140,12 @@ def restore_args(rows: Iterable[Sequence[Any]], present: Collection[str], *,
     return in_progress, waiting, offered
 
 
+def handled_items(rows: Iterable[Sequence[Any]]) -> list[tuple[WorkItem, float]]:
+    """The rows of ``handled_rows`` as :meth:`ccari.routing.Router.agent_login` takes them
+    (``holding``): each with since when she handles it, not a call she left to others."""
+    return [(row_item(row), row[10]) for row in rows if not row[12]]
+
+
 def hold_offs(declines: Iterable[tuple[str, int, float, bool]], *, reoffer_delay: float,
               missed_offer_delay: float, now: float) -> dict[str, dict[str, float]]:
     """From ``(contact_id, agent_id, at, missed)`` of recent declines: contact id -> agent

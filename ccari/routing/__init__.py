@@ -14,7 +14,8 @@ Events, each returning the new :class:`Offer` s to make (an offer reserves the a
 until ``accept``, ``reject`` or ``remove_item``)::
 
     add_item(item, now)                    remove_item(item_id, now)       # abandon, cancel
-    agent_login(agent, now, ready=False)   agent_update(agent, now)        # new skills, slots
+    agent_login(agent, now, ready=False, holding=())    # holding: what she still handles
+    agent_update(agent, now)               # new skills, slots
     agent_ready(agent_id, now)             agent_not_ready(agent_id, now)
     agent_logout(agent_id, now)            accept(item_id, now)            # offer -> busy
     reject(item_id, now, missed=False)     # refused, or missed (lapsed): back in its place

@@ -183,13 +183,23 @@ class Router(Restorer):
 
     # -- agents -------------------------------------------------------------------------------
 
-    def agent_login(self, agent: Agent, now: float, *, ready: bool = False) -> list[Offer]:
-        """An agent logs in, not ready unless ``ready``."""
+    def agent_login(self, agent: Agent, now: float, *, ready: bool = False,
+                    holding: Iterable[tuple[WorkItem, float]] = ()) -> list[Offer]:
+        """An agent logs in, not ready unless ``ready``. ``holding``: ``(item, accepted_at)``
+        of the work she still handles from before (a chat she accepted, then logged out or
+        lost her page): hers again, counted against her slots as :meth:`restore` counts it."""
         if agent.id in self._agents:
             raise DuplicateId(f"agent {agent.id} is already logged in")
+        held = list(holding)
+        for item, _ in held:
+            if item.id in self._items:
+                raise DuplicateId(f"item {item.id} is already routed")
         dirt = self._advance(now)
         presence = AgentState.READY if ready else AgentState.NOT_READY
-        self._login(agent, presence, now, dirt)
+        self._login(agent, presence, now, dirt, indexed=False)
+        for item, accepted_at in held:
+            self._hold_busy(item, agent.id, accepted_at)
+        self._freed(self._agents[agent.id], dirt)
         return self._settle(dirt, now)
 
     def agent_update(self, agent: Agent, now: float) -> list[Offer]:
@@ -318,6 +328,10 @@ class Router(Restorer):
     def agent_state(self, agent_id: str) -> AgentState:
         agent = self._agents.get(agent_id)
         return AgentState.LOGGED_OUT if agent is None else agent.state()
+
+    def routes(self, item_id: str) -> bool:
+        """Whether the item is in the router (waiting, scheduled, offered or being handled)."""
+        return item_id in self._items
 
     def offered_to(self, item_id: str) -> str | None:
         """The agent the item is offered to now; ``None`` when it is not offered (or

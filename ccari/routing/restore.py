@@ -83,12 +83,7 @@ class Restorer(Matcher):
                 runtime.wrap_until = until  # then ready by herself, as after complete()
                 self._push(until, AGENT, agent.id, runtime.wrap_token)
         for item, agent_id, accepted_at in busy:
-            holder = self._agents[agent_id]
-            rule = self.rules.rule_for(item.tenant, item.queue)
-            rt = ItemRuntime(item, rule, Status.BUSY, 0, self._constraint(item, rule, 0))
-            rt.agent, rt.accepted_at, rt.left_queue = agent_id, accepted_at, True
-            self._items[item.id] = rt
-            holder.hold(item.id, item.medium, offered=False)
+            self._hold_busy(item, agent_id, accepted_at)
         for item, agent_id in pending:
             rule = self.rules.rule_for(item.tenant, item.queue)
             rt = ItemRuntime(item, rule, Status.OFFERED, 0, self._constraint(item, rule, 0))
@@ -99,6 +94,15 @@ class Restorer(Matcher):
             self._freed(self._agents[agent.id], dirt)
         self._admit_all(queued, now, dirt, excluded or {})
         return self._settle(dirt, now, items_first=True)
+
+    def _hold_busy(self, item: WorkItem, agent_id: str, accepted_at: float) -> None:
+        """The item, handled by the agent since ``accepted_at``, held by her (she is not
+        indexed yet: her free slots are counted after)."""
+        rule = self.rules.rule_for(item.tenant, item.queue)
+        rt = ItemRuntime(item, rule, Status.BUSY, 0, self._constraint(item, rule, 0))
+        rt.agent, rt.accepted_at, rt.left_queue = agent_id, accepted_at, True
+        self._items[item.id] = rt
+        self._agents[agent_id].hold(item.id, item.medium, offered=False)
 
     def _admit_all(self, items: list[WorkItem], now: float, dirt: Dirt,
                    excluded: Mapping[str, Mapping[str, float]]) -> None:

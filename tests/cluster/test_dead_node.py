@@ -109,3 +109,32 @@ async def test_a_node_whose_listener_comes_back_says_its_pages_again(
                           "alice back")
     _, contact_id = await open_chat(leader)
     assert (await until(alice.ws, "offer"))["contact"]["id"] == contact_id
+
+
+async def test_the_chat_she_had_accepted_still_fills_a_slot_when_her_page_is_back(
+        two_nodes: tuple[Node, Node]) -> None:
+    """Her chat goes on while her node is dead (it is hers); with her page back elsewhere,
+    she is offered only what her other slots take, and its end frees its slot."""
+    leader, other = two_nodes
+    alice = await other.agent("acme", "alice")  # her page on b; three chats at most
+    alice_id = await _agent_id(leader, "alice")
+    await eventually_true(lambda: leader.rt.queue.pages.connected(alice_id), "page known")
+    _, handled = await open_chat(leader)
+    assert (await until(alice.ws, "offer"))["contact"]["id"] == handled
+    await alice.ws.send_json({"type": "accept", "contact_id": handled})
+    await until(alice.ws, "chat.history", contact_id=handled)
+
+    await crash(other)
+    await eventually_true(lambda: leader.rt.queue.agent_state(alice_id) == "logged_out",
+                          "alice logged out")
+    waiting = [(await open_chat(leader))[1] for _ in range(3)]
+    back = await leader.agent("acme", "alice", ready=False)
+    offered = {(await until(back.ws, "offer"))["contact"]["id"] for _ in range(2)}
+    assert offered == set(waiting[:2])
+    assert await no_offer(back.ws, within_s=0.5)  # her third slot is the chat she handles
+    async with leader.rt.sessions() as s:
+        row = await s.get(Contact, handled)
+    assert row is not None and row.state == State.CONNECTED and row.agent_id == alice_id
+
+    await back.ws.send_json({"type": "complete", "contact_id": handled, "disposition": "ok"})
+    assert (await until(back.ws, "offer"))["contact"]["id"] == waiting[2]

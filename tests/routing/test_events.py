@@ -112,6 +112,26 @@ def test_logout_returns_offers_and_drops_work_in_progress() -> None:
     assert pairs(router.agent_ready("B", 7)) == [("c2", "B")]
 
 
+def test_an_agent_logging_in_again_holds_the_work_she_still_handles() -> None:
+    router = Router()
+    chats = agent("A", "s", slots=SlotSpec({Medium.CHAT: 2}, 2))
+    router.agent_login(chats, 0, ready=True)
+    router.add_item(item("c1", "s", medium=Medium.CHAT, at=1), 1)
+    router.accept("c1", 2)
+    router.agent_logout("A", 3)
+    for n in (2, 3):
+        router.add_item(item(f"c{n}", "s", medium=Medium.CHAT, at=3 + n), 3 + n)
+    c1 = item("c1", "s", medium=Medium.CHAT, at=1)
+    # One slot of two is left: only the older of the two waiting chats is offered.
+    assert pairs(router.agent_login(chats, 10, ready=True, holding=[(c1, 2.0)])) == [("c2", "A")]
+    assert router.agent_state("A") is AgentState.RESERVED
+    assert pairs(router.complete("c1", 11)) == [("c3", "A")]
+    with pytest.raises(DuplicateId):  # c2 is A's
+        router.agent_login(agent("B", "s", slots=chats.slots), 12,
+                           holding=[(item("c2", "s", medium=Medium.CHAT, at=5), 11.0)])
+    assert router.agent_state("B") is AgentState.LOGGED_OUT
+
+
 def test_timed_wrap_up() -> None:
     router = _queue_of_three()
     router.agent_login(agent("A", "s"), 4, ready=True)
