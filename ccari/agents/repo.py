@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import Update, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,7 +67,7 @@ def attributes_of(agent: Agent) -> Attributes | None:
 
 def _presence(tenant_id: int, agent_id: int, presence: str, reason: str | None) -> Update:
     return update(Agent).where(Agent.id == agent_id, Agent.tenant_id == tenant_id).values(
-        presence=presence, away_reason=reason, wrap_until=None)
+        presence=presence, away_reason=reason, wrap_until=None, page_lost=False)
 
 
 async def set_presence(session: AsyncSession, tenant_id: int, agent_id: int, presence: str) -> None:
@@ -78,6 +79,12 @@ def set_presence_sync(session: Session, tenant_id: int, agent_id: int, presence:
                       reason: str | None = None) -> None:
     """``reason``: why ccari set it (``missed_offer``); None: she chose it."""
     session.execute(_presence(tenant_id, agent_id, presence, reason))
+
+
+def set_page_lost_sync(session: Session, agent_ids: Collection[int], lost: bool) -> None:
+    """Her pages went with a node that died (``lost``), or one is open again."""
+    if agent_ids:
+        session.execute(update(Agent).where(Agent.id.in_(agent_ids)).values(page_lost=lost))
 
 
 def set_wrap_until_sync(session: Session, tenant_id: int, agent_id: int,

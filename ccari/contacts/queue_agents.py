@@ -58,6 +58,7 @@ class QueueAgents(QueueCore):
         """The router's part of :meth:`set_presence` (the presence is saved)."""
         self._agents[agent.id] = agent
         self._wrapping.pop(agent.id, None)  # any wrap-up is over: the save cleared its end
+        self._page_lost.discard(agent.id)  # (so is a lost page: the save cleared it too)
         attributes = agents_repo.attributes_of(agent)
         if attributes is not None:  # else the ones read at start still hold
             self._attributes[agent.id] = attributes
@@ -147,7 +148,11 @@ class QueueAgents(QueueCore):
                     repo.apply_sync(s, row, Fact.DECLINED, at=utc(self._clock()),
                                     agent_id=None, agent_channel_id=None)
 
-        await self.writes.run(requeued)  # saved first: the router's new offers find them queued
+        def requeued_and_lost(s: Session) -> None:
+            requeued(s)
+            agents_repo.set_page_lost_sync(s, [agent_id], True)  # (for a next leader too)
+
+        await self.writes.run(requeued_and_lost)  # saved first: new offers find them queued
         offers: list[Offer] = []
         async with self._lock:
             if self._started and self.agent_state(agent_id) != "logged_out":
@@ -165,6 +170,7 @@ class QueueAgents(QueueCore):
         agent = self._agents.get(agent_id)
         if agent is None:
             return
+        await self.writes.run(lambda s: agents_repo.set_page_lost_sync(s, [agent_id], False))
         async with self._sessions() as s:
             row = await agents_repo.get(s, agent.tenant_id, agent_id)
         if row is not None and row.presence in ("ready", "not_ready"):

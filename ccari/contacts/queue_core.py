@@ -157,8 +157,11 @@ class QueueCore:
                 for agent, attributes in roster:
                     self._agents[agent.id] = agent
                     self._attributes[agent.id] = attributes
-                # Her pages gone with a node that died: logged out until one is back.
-                self._page_lost = {a for a in self._page_lost if not self.pages.connected(a)}
+                # Her pages gone with a node that died: logged out until one is back (as
+                # this node saw it, or as the leader that saw it saved it).
+                lost = self._page_lost | {a.id for a, _ in roster if a.page_lost}
+                self._page_lost = {a for a in lost if not self.pages.connected(a)}
+                back = sorted(lost - self._page_lost)  # open again since: no longer lost
                 agents = [agent for agent, _ in roster if agent.id not in self._page_lost
                           and agent.presence in ("ready", "not_ready")]
                 in_progress, waiting, offered = restore_args(
@@ -190,6 +193,8 @@ class QueueCore:
                 self._engaged_early.clear()
             self._started = True
         await self._apply(offers)
+        if back:
+            await self.writes.run(lambda s: agents_repo.set_page_lost_sync(s, back, False))
         self._ticker_task = self._tasks.spawn(self._ticker(), "ticker")
 
     def _saved_state(self, agent: Agent, engaged: set[str]) -> AgentState:

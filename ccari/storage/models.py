@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -114,6 +115,9 @@ class Agent(Base):
     # When her timed wrap-up ends (after a contact, the queue's wrap_up_s): a rebuilt router
     # keeps her in wrap-up until then; None when she is not in one.
     wrap_until: Mapped[dt.datetime | None]
+    # Her pages went with a ccari node that died (several nodes): out of routing, her chosen
+    # presence kept, until a page of hers opens again; a new routing leader reads it.
+    page_lost: Mapped[bool] = mapped_column(default=False, server_default=false())
     # "agent", or "supervisor": also sees and reorders the tenant's pending contacts.
     role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     skills: Mapped[list[AgentSkill]] = relationship(

@@ -138,3 +138,28 @@ async def test_the_chat_she_had_accepted_still_fills_a_slot_when_her_page_is_bac
 
     await back.ws.send_json({"type": "complete", "contact_id": handled, "disposition": "ok"})
     assert (await until(back.ws, "offer"))["contact"]["id"] == waiting[2]
+
+
+async def test_a_new_leader_keeps_an_agent_whose_page_died_logged_out_until_it_is_back(
+        two_nodes: tuple[Node, Node]) -> None:
+    """The leader that saw her page go saved it: a router rebuilt by a leader that never
+    knew (here the same node, its memory emptied) shows her logged out too."""
+    leader, other = two_nodes
+    await other.agent("acme", "alice")
+    alice_id = await _agent_id(leader, "alice")
+    await eventually_true(lambda: leader.rt.queue.pages.connected(alice_id), "page known")
+    await crash(other)
+    await eventually_true(lambda: leader.rt.queue.agent_state(alice_id) == "logged_out",
+                          "alice logged out")
+    queue = leader.rt.queue
+    await queue.stop_routing()
+    queue._page_lost.clear()
+    await queue.start()
+    assert queue.agent_state(alice_id) == "logged_out"
+    _, waiting = await open_chat(leader)
+
+    back = await leader.agent("acme", "alice", ready=False)
+    assert (await until(back.ws, "offer"))["contact"]["id"] == waiting
+    async with leader.rt.sessions() as s:
+        row = await s.get(Agent, alice_id)
+    assert row is not None and row.presence == "ready" and not row.page_lost
