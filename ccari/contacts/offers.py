@@ -67,6 +67,16 @@ class PageOffers:
         if on_completed is not None:
             self._completed[medium] = on_completed
 
+    @property
+    def accept_timeout_s(self) -> float:
+        """How long an agent has to accept an offer (``routing.accept_timeout_s``)."""
+        return self._timeout
+
+    @property
+    def media(self) -> frozenset[str]:
+        """The media offered on the agent's page (calls ring her phone)."""
+        return frozenset(self._media)
+
     def register_commands(self, commands: AgentCommands) -> None:
         commands.register("accept", self._cmd_accept)
         commands.register("reject", self._cmd_reject)

@@ -190,6 +190,22 @@ async def open_contacts(session: AsyncSession, node: str,
     return list(await session.scalars(query.order_by(Contact.arrived_at)))
 
 
+async def offered_to(session: AsyncSession, agent_ids: Collection[int], media: Collection[str],
+                     ) -> list[tuple[Contact, dt.datetime | None]]:
+    """The contacts of ``media`` offered now to any of ``agent_ids``, each with when its
+    offer was made (its latest "offered" event), oldest first."""
+    made = (select(func.max(ContactEvent.at))
+            .where(ContactEvent.contact_id == Contact.id,
+                   ContactEvent.kind == State.OFFERED.value)
+            .scalar_subquery())
+    rows = await session.execute(
+        select(Contact, made).where(Contact.state == State.OFFERED.value,
+                                    Contact.agent_id.in_(agent_ids),
+                                    Contact.medium.in_(media))
+        .order_by(Contact.arrived_at))
+    return [(contact, at) for contact, at in rows]
+
+
 # What the router reads of a contact (ccari.contacts.routing.row_item, which reads these by
 # position: keep the order), and the states it holds.
 # Of ``meta`` only the reserved agent and the agent who left a call that goes on, read by
