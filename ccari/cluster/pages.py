@@ -8,7 +8,9 @@ and the leader's router offers page work to an agent whatever node serves her pa
 What routing tells an agent's pages is sent to this node's sockets and, if another node
 serves a page of hers, over the bus: as it is when it is small (a state, a withdrawal), by
 reference for an offer (the contact's id: the node holding the socket rebuilds the screen
-pop from the database, if the contact is still offered to her).
+pop from the database, if the contact is still offered to her).  A node whose bus was away
+tells its pages, once it listens again, the offers made to them meanwhile (with the time
+left to accept each): otherwise they would lapse unseen, counted as her misses.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ccari.cluster import repo
 from ccari.cluster.bus import Bus, PayloadTooLarge
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import State
+from ccari.contacts.offers import PageOffers
 from ccari.contacts.queue_core import utc
 from ccari.contacts.screenpop import screen_pop
 from ccari.tasks import TaskSet
@@ -36,13 +39,15 @@ TOPIC = "pages"
 
 class ClusterPages:
     def __init__(self, hub: AgentHub, bus: Bus, sessions: async_sessionmaker[AsyncSession],
-                 *, changed: Callable[[int], None]) -> None:
-        """``changed(agent_id)``: whether another node serves a page of hers changed."""
+                 *, changed: Callable[[int], None], offers: PageOffers) -> None:
+        """``changed(agent_id)``: whether another node serves a page of hers changed;
+        ``offers``: what is offered on a page, and for how long."""
         self._hub = hub
         self._bus = bus
         self._node = bus.node
         self._sessions = sessions
         self._changed = changed
+        self._offers = offers
         self._elsewhere: dict[int, set[str]] = {}  # agent id -> other nodes with her page
         self._lock = asyncio.Lock()  # this node's rows written one at a time
         self._tasks = TaskSet("cluster-pages")
@@ -50,6 +55,7 @@ class ClusterPages:
         bus.subscribe(TOPIC, self._told)
         bus.on_resync(self.load)
         bus.on_resync(self.announce)
+        bus.on_resync(self.offers_missed)
 
     async def start(self) -> None:
         async with self._sessions() as s:
@@ -84,6 +90,30 @@ class ClusterPages:
         taken it for dead and forgotten them, ccari.cluster.nodes)."""
         for agent_id in sorted(self._hub.agent_ids()):
             await self._record(agent_id)
+
+    async def offers_missed(self) -> None:
+        """What is offered now to the agents whose page is here, told to those pages again
+        (after this node's listener was away: the leader's "offer" may be lost), each with
+        the time left to accept it, counted from when it was made; one whose time is up is
+        not.  A page that already shows an offer shows it once (it keys its work by the
+        contact's id)."""
+        here = [a for a in self._hub.agent_ids() if self._hub.connected(a)]
+        if not here:
+            return
+        now = time.time()
+        told: list[tuple[int, dict[str, Any], float]] = []
+        async with self._sessions() as s:
+            for contact, made in await contacts_repo.offered_to(s, here, self._offers.media):
+                if made is None or contact.agent_id is None:
+                    continue
+                left = round(self._offers.accept_timeout_s - (now - made.timestamp()), 1)
+                if left > 0:
+                    told.append((contact.agent_id, await screen_pop(s, contact, utc(now)), left))
+        for agent_id, pop, left in told:
+            log.info("contact %s: told again to agent %s, %.1f s left to accept", pop["id"],
+                     agent_id, left)
+            await self._hub.send(agent_id, {"type": "offer", "contact": pop,
+                                            "accept_within_s": left})
 
     async def forgotten(self, agent_ids: list[int]) -> None:
         """A dead node's rows of these agents were deleted: read again here, told to the

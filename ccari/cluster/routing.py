@@ -52,7 +52,8 @@ class ClusterRole:
         self._sessions = sessions
         self._queue = queue
         self._offers = offers
-        self.cluster_pages = ClusterPages(hub, bus, sessions, changed=queue.page_changed)
+        self.cluster_pages = ClusterPages(hub, bus, sessions, changed=queue.page_changed,
+                                          offers=offers)
         self.pages: Pages = self.cluster_pages
         bus.subscribe(TOPIC, self._told)
         bus.subscribe(CALLS, self._ring)
