@@ -59,8 +59,9 @@ async def world(sessions: Any, cfg: Any) -> dict[str, Any]:
     relays = {}
     for name in ("a", "b"):
         commands = node_commands(name, ran)
+        # (long enough for an answer on a loaded box: only the silent node c reaches it)
         relays[name] = commands.relay = CommandRelay(LocalBus(name, peers), sessions, commands,
-                                                     timeout_s=0.3)
+                                                     timeout_s=3.0)
         made[f"commands-{name}"] = commands
     LocalBus("c", peers)  # a node that never answers
     yield {"alice": alice, "ran": ran, **made}
