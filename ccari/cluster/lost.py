@@ -5,8 +5,9 @@ box is gone, its Asterisk and the calls went with it).  Once the leader has seen
 absent for the node timeout (:mod:`ccari.cluster.nodes`), each of its open calls is closed
 as ``media-node-lost``: failed if it was waiting for an agent (queued, or offered: the offer
 is withdrawn from her page), abandoned from the IVR, completed if connected (its agent
-wraps up); the router forgets it, every trunk the node held is freed, and a caller who was
-waiting is called back when the tenant allows it (``after_lost_call``).  Without this, the
+not ready, ``call_lost``, until she says she is free: it may go on in that Asterisk); the
+router forgets it, every trunk the node held is freed, and a caller who was waiting is
+called back when the tenant allows it (``after_lost_call``).  Without this, the
 leader would keep offering a dead node's callers to agents whose phones nobody rings.
 
 Where this node stands in for the dead node's Asterisk (``cluster.standby_ari``) and that
@@ -34,7 +35,7 @@ from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import NODE_LOST, Fact, State
 from ccari.contacts.queue_core import utc
 from ccari.contacts.services import QueueService
-from ccari.routing import CALLS
+from ccari.routing import CALLS, AwayReason
 from ccari.storage.models import Contact
 
 log = logging.getLogger(__name__)
@@ -125,8 +126,11 @@ class LostCalls:
         if closed is None:
             return False
         moved, seen, agent_id = closed
+        # A connected call may go on in the dead node's Asterisk: only its agent knows
+        # when she is free.
+        away = AwayReason.CALL_LOST if seen == State.CONNECTED else None
         await self._executor.carry_out(moved, lifecycle.move(seen, _FACTS[seen]).commands,
-                                       agent_id=agent_id)
+                                       agent_id=agent_id, away=away)
         callbacks = self._callbacks()
         if seen in (State.QUEUED, State.OFFERED) and callbacks is not None:
             await callbacks.after_lost_call(contact_id)

@@ -34,7 +34,7 @@ from ccari.contacts.lifecycle import State
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.services import QueueService
 from ccari.routing import CALLS as CALL_MEDIA
-from ccari.routing import Medium
+from ccari.routing import AwayReason, Medium
 from ccari.storage.models import Agent, Contact
 
 log = logging.getLogger(__name__)
@@ -155,8 +155,10 @@ class ClusterRole:
                                        _id(payload.get("agent_id")),
                                        missed=bool(payload.get("missed")))
         elif what == "completed":
+            away = payload.get("away")
             await queue.completed(contact_id, _id(payload.get("agent_id")),
-                                  float(payload.get("wrap_up_s") or 0))
+                                  float(payload.get("wrap_up_s") or 0),
+                                  away=AwayReason(away) if away in _REASONS else None)
         elif what in ("priority", "schedule"):
             async with self._sessions() as s:
                 contact = await contacts_repo.get(s, contact_id)
@@ -171,6 +173,9 @@ class ClusterRole:
                 await queue.route_presence(agent, agent.presence)
         else:
             log.warning("cluster: the leader was told %r, which it does not know", what)
+
+
+_REASONS = {r.value for r in AwayReason}
 
 
 def _id(value: object) -> int | None:

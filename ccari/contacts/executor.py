@@ -32,6 +32,7 @@ from collections.abc import Iterable
 
 from ccari.contacts.lifecycle import Command
 from ccari.contacts.services import QueueService
+from ccari.routing import AwayReason
 from ccari.storage.models import Contact
 
 
@@ -41,9 +42,10 @@ class Executor:
 
     async def carry_out(self, contact: Contact, commands: Iterable[Command], *,
                         agent_id: int | None, missed: bool = False,
-                        wrap_up_s: float = 0.0) -> None:
+                        wrap_up_s: float = 0.0, away: AwayReason | None = None) -> None:
         """Carry out ``commands`` (a move's, in order) for ``contact``; ``agent_id`` is the
-        agent it was offered to or with before the move."""
+        agent it was offered to or with before the move; ``away``: instead of her wrap-up,
+        she is not ready for that reason (``QueueService.completed``)."""
         commands = tuple(commands)
         for command in commands:
             match command:
@@ -59,7 +61,7 @@ class Executor:
                     await self._queue.completed(contact.id, agent_id, 0)
                     await self._tell(agent_id, "withdrawn", contact.id)
                 case Command.WRAP_UP:
-                    await self._queue.completed(contact.id, agent_id, wrap_up_s)
+                    await self._queue.completed(contact.id, agent_id, wrap_up_s, away=away)
                     await self._tell(agent_id, "completed", contact.id)
                 case _:
                     pass  # present, release; withdraw: below; see the module's table

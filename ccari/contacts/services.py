@@ -93,17 +93,27 @@ class QueueService(QueueAgents):
                 presence=AgentState.NOT_READY.value, reason=AwayReason.MISSED_OFFER.value))
         await self._push_state(agent_id, offer=None)
 
-    async def completed(self, contact_id: str, agent_id: int | None, wrap_up_s: float) -> None:
-        # The router ends the wrap-up itself after wrap_up_s (a deadline the ticker honours).
+    async def completed(self, contact_id: str, agent_id: int | None, wrap_up_s: float, *,
+                        away: AwayReason | None = None) -> None:
+        """The contact ended for its agent: her wrap-up follows (the router ends it itself
+        after ``wrap_up_s``: a deadline the ticker honours), or, ``away``, she is not ready
+        for that reason (saved: what a rebuilt router keeps) until she says ready."""
         if not self._role.leads():
             await self._role.tell_leader("completed", contact_id=contact_id, agent_id=agent_id,
-                                         wrap_up_s=wrap_up_s)
+                                         wrap_up_s=wrap_up_s, away=away)
             return
         await self._decide(self.router.complete, contact_id, self._clock(),
-                           wrap_up=wrap_up_s if wrap_up_s > 0 else False)
-        if agent_id is not None:
-            await self._save_wrap_up(agent_id)  # what a rebuilt router keeps
-            await self._push_state(agent_id, offer=None)
+                           wrap_up=wrap_up_s if wrap_up_s > 0 else False, away=away)
+        if agent_id is None:
+            return
+        agent = self._agents.get(agent_id)
+        if away is not None and agent is not None and self.router.agent_reason(
+                str(agent_id)) is away:
+            await self.writes.run(functools.partial(
+                agents_repo.set_presence_sync, tenant_id=agent.tenant_id, agent_id=agent_id,
+                presence=AgentState.NOT_READY.value, reason=away.value))
+        await self._save_wrap_up(agent_id)  # what a rebuilt router keeps
+        await self._push_state(agent_id, offer=None)
 
     async def reprioritise(self, tenant_id: int, contact_id: str, priority: int) -> Contact:
         """A supervisor moves a waiting contact up or down (higher priority first)."""

@@ -106,11 +106,14 @@ class Router(Restorer):
         dirt.items[item_id] = rt
         return self._settle(dirt, now)
 
-    def complete(self, item_id: str, now: float, *, wrap_up: bool | float = False) -> list[Offer]:
+    def complete(self, item_id: str, now: float, *, wrap_up: bool | float = False,
+                 away: AwayReason | None = None) -> list[Offer]:
         """The agent finished the item; its handle time feeds the statistics.
 
         ``wrap_up=True`` keeps the agent in wrap-up (no offers) until :meth:`agent_ready`;
-        ``wrap_up=30.0`` for 30 seconds. A not-ready agent stays not-ready.
+        ``wrap_up=30.0`` for 30 seconds. A not-ready agent stays not-ready. ``away``: the
+        agent is made not ready for that reason instead (:attr:`AwayReason.CALL_LOST`: the
+        item ended without her, and only she knows when she is free).
         """
         rt = self._item(item_id, Status.BUSY)
         if wrap_up is not True and wrap_up is not False and not wrap_up >= 0:
@@ -123,7 +126,9 @@ class Router(Restorer):
         del self._items[item_id]
         agent.release(item_id)
         agent.idle_since = now
-        if wrap_up is not False and wrap_up != 0 and agent.presence is AgentState.READY:
+        if away is not None:
+            self._set_presence(agent, AgentState.NOT_READY, now, away)
+        elif wrap_up is not False and wrap_up != 0 and agent.presence is AgentState.READY:
             self._set_presence(agent, AgentState.WRAP_UP, now)
             if wrap_up is not True:
                 agent.wrap_until = now + float(wrap_up)

@@ -55,10 +55,13 @@ class AwayReason(StrEnum):
     the supervisor's). ``missed_offer``: an offer of any medium lapsed (a phone that rang out,
     a chat or e-mail not accepted in time): see :meth:`Router.reject`. ``in_call``: on a call
     the router did not place (consulted by a colleague, a party of a conference): see
-    :meth:`Router.agent_engaged`."""
+    :meth:`Router.agent_engaged`. ``call_lost``: her call was closed without her (its ccari
+    node died) and may go on in its Asterisk: she says when she is free: see
+    :meth:`Router.complete`."""
 
     MISSED_OFFER = "missed_offer"
     IN_CALL = "in_call"
+    CALL_LOST = "call_lost"
 
 
 class RoutingError(Conflict):

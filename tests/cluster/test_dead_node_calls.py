@@ -12,11 +12,14 @@ from sqlalchemy import func, select
 
 from ccari.callbacks.models import Callback
 from ccari.contacts import repo as contacts_repo
-from ccari.storage.models import Contact, TrunkCall
+from ccari.storage.models import Agent, Contact, TrunkCall
 from ccari.tenants import repo as tenants_repo
 from tests.cluster.conftest import CHECK_S, NODE_TIMEOUT_S, Node, eventually_true
+from tests.cluster.test_chat_across_nodes import open_chat
 from tests.cluster.test_dead_node import crash
 from tests.cluster.test_pages_across_nodes import _agent_id
+from tests.cluster.test_routing_leader import no_offer
+from tests.public.support import until
 from tests.support.waits import eventually
 
 
@@ -93,6 +96,41 @@ async def test_a_dead_nodes_calls_are_closed_and_its_waiting_callers_called_back
     assert set(callbacks) == {"+12025550147", "+12025550148"}
     assert all(c.source == "lost" for c in callbacks.values())
     assert callbacks["+12025550147"].place_at == offered.queued_at
+
+
+async def test_the_agent_of_a_dead_nodes_connected_call_is_away_until_she_says_ready(
+        two_nodes: tuple[Node, Node]) -> None:
+    """Her call may go on in the dead node's Asterisk, which nobody watches: she is not
+    ready ("call lost"), not offered work, until she presses Ready."""
+    leader, other = two_nodes
+    bob_id = await _agent_id(leader, "bob")
+    talking = await call_on(other, "connected", "support", "12025550149", agent_id=bob_id,
+                            connected_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10))
+    bob = await leader.agent("acme", "bob")  # his page on the leader; on b's call
+    await eventually_true(lambda: leader.rt.queue.agent_state(bob_id) == "busy", "bob busy")
+    _, chat = await open_chat(leader, "support")
+
+    await crash(other)
+    ended = await eventually(lambda: _in_state(leader, talking.id, "completed"),
+                             what="b's connected call closed")
+    assert ended.disposition == "media-node-lost"
+    state = await until(bob.ws, "state", state="not_ready")
+    assert state["reason"] == "call_lost"
+    assert leader.rt.queue.agent_reason(bob_id) == "call_lost"
+    async with leader.rt.sessions() as s:
+        saved = await s.get(Agent, bob_id)
+    assert saved is not None and (saved.presence, saved.away_reason) == (
+        "not_ready", "call_lost")  # what a new leader shows too
+    assert await no_offer(bob.ws, within_s=0.5)
+    assert (await state_of(leader, chat)) is not None
+
+    await bob.presence("ready")
+    assert (await until(bob.ws, "offer"))["contact"]["id"] == chat
+
+
+async def _in_state(node: Node, contact_id: str, state: str) -> Contact | None:
+    row = await state_of(node, contact_id)
+    return row if row is not None and row.state == state else None
 
 
 class Rings:

@@ -142,6 +142,18 @@ def test_timed_wrap_up() -> None:
     assert pairs(router.tick(80.0)) == [("i1", "A")]
 
 
+def test_an_item_completed_without_the_agent_leaves_her_away_until_she_is_ready() -> None:
+    router = _queue_of_three()
+    router.agent_login(agent("A", "s"), 4, ready=True)
+    router.accept("i0", 5)
+    assert router.complete("i0", 65, wrap_up=15.0, away=AwayReason.CALL_LOST) == []
+    assert router.agent_state("A") is AgentState.NOT_READY
+    assert router.agent_reason("A") is AwayReason.CALL_LOST
+    assert router.tick(200.0) == []  # no wrap-up end makes her ready
+    assert pairs(router.agent_ready("A", 201)) == [("i1", "A")]
+    assert router.agent_reason("A") is None
+
+
 def test_not_ready_during_a_call_wins_over_wrap_up() -> None:
     router = _queue_of_three()
     router.agent_login(agent("A", "s"), 4, ready=True)

@@ -21,11 +21,17 @@
   };
   window.ccari = ccari;
 
+  // Why ccari made the agent not ready, and what she does about it.
+  const REASONS = {
+    missed_offer: "You let an offer lapse: press Ready when you are back",
+    call_lost: "Your call's node stopped; it may still be up on your phone: press Ready when it is over",
+    in_call: "On a call you were added to: ready again when it ends",
+  };
   function setState(state, reason) {
     $("state").textContent = state; $("state").dataset.state = state;
-    // Why ccari made the agent not ready (missed_offer: an offer of any medium lapsed).
     $("state-reason").hidden = !reason;
     $("state-reason").textContent = reason ? reason.replace(/_/g, " ") : "";
+    $("state-reason").title = REASONS[reason] || "";
     $("state-reason").dataset.state = reason || "";
   }
   // Asterisk cannot reach the agent's phone: no calls until it answers again.
