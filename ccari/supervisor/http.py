@@ -111,7 +111,8 @@ async def pending(request: web.Request) -> web.Response:
         })
     return web.json_response({
         "contacts": contacts,
-        # reason: why ccari made the agent not ready (missed_offer), else null;
+        # reason: why ccari made the agent not ready (missed_offer, in_call, call_lost),
+        # else null;
         # held_back_for: the waiting calls her capacity is held back for (fair blending).
         "agents": [{"id": a.id, "name": a.display_name, "state": queue.agent_state(a.id),
                     "reason": queue.agent_reason(a.id),
