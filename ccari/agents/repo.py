@@ -81,6 +81,12 @@ def set_presence_sync(session: Session, tenant_id: int, agent_id: int, presence:
     session.execute(_presence(tenant_id, agent_id, presence, reason))
 
 
+def set_away_sync(session: Session, tenant_id: int, agent_id: int, reason: str) -> None:
+    """ccari makes her not ready for ``reason``, unless she has logged out."""
+    session.execute(_presence(tenant_id, agent_id, "not_ready", reason)
+                    .where(Agent.presence != "logged_out"))
+
+
 def set_page_lost_sync(session: Session, agent_ids: Collection[int], lost: bool) -> None:
     """Her pages went with a node that died (``lost``), or one is open again."""
     if agent_ids:

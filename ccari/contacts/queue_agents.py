@@ -16,9 +16,9 @@ from ccari.agents import repo as agents_repo
 from ccari.agents.notifier import AgentHub
 from ccari.contacts import repo
 from ccari.contacts.lifecycle import Fact, State
-from ccari.contacts.queue_core import QueueCore, utc
+from ccari.contacts.queue_core import QueueCore, saved_reason, utc
 from ccari.contacts.routing import handled_items
-from ccari.routing import Offer, RoutingError, Rules, WorkItem
+from ccari.routing import AwayReason, Offer, RoutingError, Rules, WorkItem
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Agent, Contact
 
@@ -54,8 +54,10 @@ class QueueAgents(QueueCore):
         await self.route_presence(agent, presence)
         return self.agent_state(agent.id)
 
-    async def route_presence(self, agent: Agent, presence: str) -> None:
-        """The router's part of :meth:`set_presence` (the presence is saved)."""
+    async def route_presence(self, agent: Agent, presence: str, *,
+                             reason: AwayReason | None = None) -> None:
+        """The router's part of :meth:`set_presence` (the presence is saved; ``reason``:
+        why ccari made her not ready, as saved with it)."""
         self._agents[agent.id] = agent
         self._wrapping.pop(agent.id, None)  # any wrap-up is over: the save cleared its end
         self._page_lost.discard(agent.id)  # (so is a lost page: the save cleared it too)
@@ -77,7 +79,7 @@ class QueueAgents(QueueCore):
                     if presence == "ready":
                         offers += self.router.agent_ready(aid, now)
                     else:
-                        offers += self.router.agent_not_ready(aid, now)
+                        offers += self.router.agent_not_ready(aid, now, reason=reason)
         await self._apply(offers)
         await self._sync_states()
 
@@ -175,7 +177,7 @@ class QueueAgents(QueueCore):
             row = await agents_repo.get(s, agent.tenant_id, agent_id)
         if row is not None and row.presence in ("ready", "not_ready"):
             log.info("agent %s: a page of hers is back", agent_id)
-            await self.route_presence(row, row.presence)
+            await self.route_presence(row, row.presence, reason=saved_reason(row))
 
     def phone_reachable(self, agent_id: int) -> bool:
         agent = self._agents.get(agent_id)

@@ -39,6 +39,13 @@ log = logging.getLogger(__name__)
 _REASONS = {r.value for r in AwayReason}  # the reasons a saved presence may carry
 
 
+def saved_reason(agent: Agent) -> AwayReason | None:
+    """Why ccari made her not ready, as saved with her presence; None when she chose it."""
+    if agent.presence == "not_ready" and agent.away_reason in _REASONS:
+        return AwayReason(agent.away_reason)
+    return None
+
+
 class Deliverer(Protocol):
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         """Start presenting ``contact`` to ``agent`` (ring the phone, open the chat...)."""
@@ -184,8 +191,8 @@ class QueueCore:
                     in_progress=in_progress, waiting=waiting, offered=offered,
                     excluded=hold_offs(declines, reoffer_delay=rules.reoffer_delay,
                                        missed_offer_delay=rules.missed_offer_delay, now=now),
-                    reasons={str(a.id): AwayReason(a.away_reason) for a in agents
-                             if a.presence == "not_ready" and a.away_reason in _REASONS},
+                    reasons={str(a.id): reason for a in agents
+                             if (reason := saved_reason(a)) is not None},
                     wrap_until={str(a): until for a, until in self._wrapping.items()},
                 )
                 for aid in sorted(engaged):

@@ -107,11 +107,15 @@ class QueueService(QueueAgents):
         if agent_id is None:
             return
         agent = self._agents.get(agent_id)
-        if away is not None and agent is not None and self.router.agent_reason(
-                str(agent_id)) is away:
+        if away is not None and agent is not None:
+            # Saved even when she is out of routing (her page went with that node: she comes
+            # back not ready), and so in the router whatever it knew of the contact.
             await self.writes.run(functools.partial(
-                agents_repo.set_presence_sync, tenant_id=agent.tenant_id, agent_id=agent_id,
-                presence=AgentState.NOT_READY.value, reason=away.value))
+                agents_repo.set_away_sync, tenant_id=agent.tenant_id, agent_id=agent_id,
+                reason=away.value))
+            if self.router.agent_reason(str(agent_id)) is not away:
+                await self._decide(self.router.agent_not_ready, str(agent_id), self._clock(),
+                                   reason=away)
         await self._save_wrap_up(agent_id)  # what a rebuilt router keeps
         await self._push_state(agent_id, offer=None)
 

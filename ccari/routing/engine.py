@@ -231,11 +231,13 @@ class Router(Restorer):
             self._freed(agent, dirt)
         return self._settle(dirt, now)
 
-    def agent_not_ready(self, agent_id: str, now: float) -> list[Offer]:
-        """No new offers for this agent; its offers and items in progress are unaffected."""
+    def agent_not_ready(self, agent_id: str, now: float, *,
+                        reason: AwayReason | None = None) -> list[Offer]:
+        """No new offers for this agent; its offers and items in progress are unaffected.
+        ``reason``: ccari, not the agent, made her so (as a store saved it)."""
         agent = self._agent(agent_id)
         dirt = self._advance(now)
-        self._set_presence(agent, AgentState.NOT_READY, now)
+        self._set_presence(agent, AgentState.NOT_READY, now, reason)
         self._free.refresh(agent)
         return self._settle(dirt, now)
 

@@ -128,6 +128,27 @@ async def test_the_agent_of_a_dead_nodes_connected_call_is_away_until_she_says_r
     assert (await until(bob.ws, "offer"))["contact"]["id"] == chat
 
 
+async def test_an_agent_whose_page_and_call_went_with_a_dead_node_comes_back_not_ready(
+        two_nodes: tuple[Node, Node]) -> None:
+    leader, other = two_nodes
+    bob_id = await _agent_id(leader, "bob")
+    talking = await call_on(other, "connected", "support", "12025550149", agent_id=bob_id,
+                            connected_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10))
+    await other.agent("acme", "bob")  # his page on b, with his call
+    await eventually_true(lambda: leader.rt.queue.agent_state(bob_id) == "busy", "bob busy")
+
+    await crash(other)
+    await eventually(lambda: _in_state(leader, talking.id, "completed"),
+                     what="b's connected call closed")
+    await eventually_true(lambda: leader.rt.queue.agent_state(bob_id) == "logged_out",
+                          "bob out of routing (no page)")
+    back = await leader.agent("acme", "bob", ready=False)
+    await eventually_true(lambda: leader.rt.queue.agent_state(bob_id) == "not_ready",
+                          "bob back, not ready")
+    assert leader.rt.queue.agent_reason(bob_id) == "call_lost"
+    assert (await until(back.ws, "state", state="not_ready"))["reason"] == "call_lost"
+
+
 async def _in_state(node: Node, contact_id: str, state: str) -> Contact | None:
     row = await state_of(node, contact_id)
     return row if row is not None and row.state == state else None
