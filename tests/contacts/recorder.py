@@ -45,8 +45,10 @@ class Recorder:
     async def accepted(self, contact_id: str) -> None:
         self.calls.append(("accepted", contact_id))
 
-    async def completed(self, contact_id: str, agent_id: int | None, wrap_up_s: float) -> None:
-        self.calls.append(("completed", contact_id, agent_id, wrap_up_s))
+    async def completed(self, contact_id: str, agent_id: int | None, wrap_up_s: float, *,
+                        away: object = None) -> None:
+        self.calls.append(("completed", contact_id, agent_id, wrap_up_s)
+                          + (() if away is None else (away,)))
 
     # ---- AgentHub -----------------------------------------------------------------------
     def watch(self, watcher: object) -> None:
