@@ -247,9 +247,13 @@ class Oracle:
         if it.agent is not None:
             self.agents[it.agent].held.pop(item_id)
 
-    def login(self, agent: Agent, ready: bool) -> None:
+    def login(self, agent: Agent, ready: bool, holding: tuple[WorkItem, ...] = ()) -> None:
+        """``holding``: items she still handles (busy with her from the start)."""
         presence = AgentState.READY if ready else AgentState.NOT_READY
-        self.agents[agent.id] = OAgent(agent, presence)
+        self.agents[agent.id] = a = OAgent(agent, presence)
+        for item in holding:
+            self.items[item.id] = OItem(item, agent.id, busy=True)
+            a.held[item.id] = item.medium
 
     def presence(self, agent_id: str, presence: AgentState, wrap_until: float | None = None,
                  reason: AwayReason | None = None) -> None:
@@ -288,12 +292,14 @@ class Oracle:
         a = self.agents.get(agent_id)
         return None if a is None else a.reason
 
-    def complete(self, item_id: str, wrap: bool | float) -> None:
+    def complete(self, item_id: str, wrap: bool | float, away: AwayReason | None = None) -> None:
         it = self.items.pop(item_id)
         assert it.agent is not None
         a = self.agents[it.agent]
         del a.held[item_id]
-        if wrap is not False and wrap != 0 and a.presence is AgentState.READY:
+        if away is not None:
+            self.presence(a.agent.id, AgentState.NOT_READY, reason=away)
+        elif wrap is not False and wrap != 0 and a.presence is AgentState.READY:
             until = None if wrap is True else self.now + float(wrap)
             self.presence(a.agent.id, AgentState.WRAP_UP, until)
 

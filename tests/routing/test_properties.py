@@ -31,6 +31,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from ccari.routing import (
     Agent,
     AgentState,
+    AwayReason,
     Medium,
     Offer,
     QueueRule,
@@ -206,11 +207,28 @@ class RoutingMachine(RuleBasedStateMachine):
         self._do("agent_ready", agent_id, self.now)
 
     @precondition(lambda self: self._items(busy=True))
-    @rule(data=st.data(), wrap=st.sampled_from([False, False, True, 0.0, 2.0]))
-    def complete(self, data: st.DataObject, wrap: bool | float) -> None:
+    @rule(data=st.data(), wrap=st.sampled_from([False, False, True, 0.0, 2.0]),
+          away=st.sampled_from([None, None, None, AwayReason.CALL_LOST]))
+    def complete(self, data: st.DataObject, wrap: bool | float, away: AwayReason | None) -> None:
         item_id = self._pick(data, self._items(busy=True))
-        self.oracle.complete(item_id, wrap)
-        self._do("complete", item_id, self.now, wrap_up=wrap)
+        self.oracle.complete(item_id, wrap, away)
+        self._do("complete", item_id, self.now, wrap_up=wrap, away=away)
+
+    @precondition(lambda self: self._items(busy=True))
+    @rule(data=st.data(), ready=st.booleans())
+    def log_out_and_back_holding(self, data: st.DataObject, ready: bool) -> None:
+        """She logs out while handling work, and in again still handling it."""
+        item_id = self._pick(data, self._items(busy=True))
+        agent_id = self.oracle.items[item_id].agent
+        assert agent_id is not None
+        held = tuple(self.oracle.items[i].item for i in sorted(self.oracle.agents[agent_id].held)
+                     if self.oracle.items[i].busy)
+        self.oracle.logout(agent_id)
+        self._do("agent_logout", agent_id, self.now)
+        agent = self.agent_specs[agent_id]
+        self.oracle.login(agent, ready, held)
+        self._do("agent_login", agent, self.now, ready=ready,
+                 holding=[(item, self.now) for item in held])
 
     @precondition(lambda self: self._items(offered=True) or self._items(busy=True))
     @rule(data=st.data())
