@@ -82,9 +82,11 @@ def set_presence_sync(session: Session, tenant_id: int, agent_id: int, presence:
 
 
 def set_away_sync(session: Session, tenant_id: int, agent_id: int, reason: str) -> None:
-    """ccari makes her not ready for ``reason``, unless she has logged out."""
-    session.execute(_presence(tenant_id, agent_id, "not_ready", reason)
-                    .where(Agent.presence != "logged_out"))
+    """ccari makes her not ready for ``reason``, unless she has logged out (a lost page
+    stays lost: she is not ready once one is back)."""
+    session.execute(update(Agent).where(
+        Agent.id == agent_id, Agent.tenant_id == tenant_id, Agent.presence != "logged_out",
+    ).values(presence="not_ready", away_reason=reason, wrap_until=None))
 
 
 def set_page_lost_sync(session: Session, agent_ids: Collection[int], lost: bool) -> None:
