@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from ccari import home
 from ccari.config import Config, EdgeConfig, SecurityConfig
-from ccari.edge.models import DISPATCHER_TABLE, PHONES_VIEW, VERSION_TABLE
+from ccari.edge.models import DISPATCHER_TABLE, LOCATION_TABLE, PHONES_VIEW, VERSION_TABLE
 from ccari.edge.repo import SET_ID
 
 TEMPLATE = "kamailio.cfg.j2"
@@ -85,7 +85,7 @@ def render_text(edge: EdgeConfig, database_url: str, *, security: SecurityConfig
         listen=edge.listen, listen_host=listen_host, carriers=",".join(edge.carriers),
         rpc_host=rpc.host, rpc_port=rpc.port, rpc_path=rpc.path,
         db_url=kamailio_db_url(database_url), table=DISPATCHER_TABLE,
-        version_table=VERSION_TABLE, setid=SET_ID, probe_s=edge.probe_s,
+        version_table=VERSION_TABLE, location_table=LOCATION_TABLE, setid=SET_ID, probe_s=edge.probe_s,
         timeout_ms=edge.timeout_ms, ring_timeout_ms=120_000, dialog_timeout_ms=5000, children=children,
         log_level=log_level, phones=edge.phones, phones_table=PHONES_VIEW,
         qualify_wait_ms=10_000,  # past any node's qualify_timeout (3 s at most)

@@ -6,7 +6,9 @@ use); wrong passwords are refused, and an address that keeps trying is blocked."
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ccari.config import Config, DatabaseConfig, EdgeConfig, SecurityConfig
 from ccari.demo.seed import seed
+from ccari.edge.models import LOCATION_TABLE, EdgeLocation
 from ccari.edge.render import write
 from ccari.edge.rpc import KamailioRpc
 from ccari.storage.db import make_engine, make_sessionmaker
@@ -121,10 +124,17 @@ async def _completed(topology: Topology, node: str) -> Contact | None:
             Contact.medium == "voice", Contact.node == node, Contact.state == "completed"))
 
 
+@dataclass
+class EdgeAlone:
+    address: str  # host:port
+    kamailio: KamailioProcess
+    rpc: KamailioRpc
+    url: str  # the shared database
+
+
 @pytest.fixture
-async def edge_alone(cluster_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    """Kamailio as the phones' registrar over the shared database, no node needed: its
-    address (host:port)."""
+async def edge_alone(cluster_url: str, tmp_path: Path) -> AsyncIterator[EdgeAlone]:
+    """Kamailio as the phones' registrar over the shared database, no node needed."""
     listen = f"udp:{EDGE_IP}:{free_port(EDGE_IP)}"
     cfg = Config(state_dir=str(tmp_path), database=DatabaseConfig(url=cluster_url),
                  edge=EdgeConfig(enabled=True, phones=True, listen=listen,
@@ -142,19 +152,39 @@ async def edge_alone(cluster_url: str, tmp_path: Path) -> AsyncIterator[str]:
     await engine.dispose()
     kamailio = KamailioProcess(write(cfg, tmp_path / "edge", children=2), tmp_path / "run")
     async with aiohttp.ClientSession() as http:
-        await kamailio.start(KamailioRpc(http, cfg.edge.rpc_url))
+        rpc = KamailioRpc(http, cfg.edge.rpc_url)
+        await kamailio.start(rpc)
         try:
-            yield listen.removeprefix("udp:")
+            yield EdgeAlone(listen.removeprefix("udp:"), kamailio, rpc, cluster_url)
         finally:
             kamailio.stop()
 
 
 async def test_wrong_passwords_are_refused_and_an_address_that_keeps_trying_is_blocked(
-        edge_alone: str) -> None:
+        edge_alone: EdgeAlone) -> None:
+    edge = edge_alone.address
     for _ in range(3):  # challenged again: the phone's user would be asked for it again
-        assert await register(edge_alone, password="guess",
+        assert await register(edge, password="guess",
                               local_ip=GUESSER_IP) == {401: 2}
     # Three failures within the window: that address is refused, the right password too.
-    assert await register(edge_alone, local_ip=GUESSER_IP) == {403: 1}
+    assert await register(edge, local_ip=GUESSER_IP) == {403: 1}
     # The agent's own phone, elsewhere, registers all the same.
-    assert await register(edge_alone) == {401: 1, 200: 1}
+    assert await register(edge) == {401: 1, 200: 1}
+
+
+async def test_a_registration_outlives_a_restart_of_the_edge(edge_alone: EdgeAlone) -> None:
+    """Written through to the shared database and read back when Kamailio starts: a phone
+    stays reachable without registering again."""
+    assert await register(edge_alone.address, contact="127.0.0.77:5070") == {401: 1, 200: 1}
+    engine = make_engine(edge_alone.url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            saved = [(r.username, r.contact) for r in await s.scalars(select(EdgeLocation))]
+    finally:
+        await engine.dispose()
+    assert saved == [(PHONE, f"sip:{PHONE}@127.0.0.77:5070")]
+
+    edge_alone.kamailio.stop()
+    await edge_alone.kamailio.start(edge_alone.rpc)
+    found = await edge_alone.rpc.call("ul.lookup", LOCATION_TABLE, PHONE)
+    assert "127.0.0.77:5070" in json.dumps(found)

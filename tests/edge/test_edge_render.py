@@ -48,17 +48,18 @@ def test_the_phones_registrar_is_rendered_with_its_guard(tmp_path: Path) -> None
                   security=SecurityConfig(max_failures=4, window_s=30, block_s=300,
                                           allow=("10.9.0.0/16",)))
     text = write(cfg, tmp_path).read_text()
-    for line in ('loadmodule "registrar.so"', 'modparam("usrloc", "db_mode", 0)',
+    for line in ('loadmodule "registrar.so"', 'modparam("usrloc", "db_mode", 1)',
+                 'modparam("usrloc", "db_url", "postgres://ccari:s3cret@db.example:5433/ccari")',
                  'modparam("auth_db", "db_url", "postgres://ccari:s3cret@db.example:5433/ccari")',
-                 'auth_check("$fd", "edge_phones", "1");', 'save("location", "0x04")',
-                 'ds_is_from_list("1", "2")', 'lookup("location")',
+                 'auth_check("$fd", "edge_phones", "1");', 'save("edge_location", "0x04")',
+                 'ds_is_from_list("1", "2")', 'lookup("edge_location")',
                  '"authfail=>size=8;autoexpire=30;"', '"blocked=>size=8;autoexpire=300;"',
                  '$var(failures) >= 4', 'is_in_subnet("$si", "10.9.0.0/16")'):
         assert line in text, line
     result = check_config(tmp_path / "kamailio.cfg")
     assert result.returncode == 0, result.stderr[-3000:]
     unguarded = render_text(cfg.edge, PG, security=SecurityConfig(enabled=False))
-    assert "lookup(\"location\")" in unguarded and "blocked" not in unguarded
+    assert "lookup(\"edge_location\")" in unguarded and "blocked" not in unguarded
     assert "registrar" not in render_text(EdgeConfig(enabled=True), PG)
 
 
