@@ -6,7 +6,8 @@ routing :class:`~ccari.cluster.leader.Leadership`, and the queue's role
 (:class:`~ccari.cluster.routing.ClusterRole`, attached once): only the leader routes
 (every node's contacts, rebuilt from the database when it is elected), its offers fenced
 by its epoch; the other nodes tell it, over the bus, of contacts that came or went.  A
-call is rung, and its controls run, on the node whose Asterisk carries it.
+call is rung, and its controls run, on the node whose Asterisk carries it.  Either way the
+operator reads the cluster's state at ``GET /api/cluster`` (ccari.cluster.http).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from ccari.cluster import http
 from ccari.cluster.bus import LocalBus
 from ccari.cluster.commands import CommandRelay
 from ccari.cluster.leader import Leadership
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     cfg = rt.config
+    rt.internal_setups.append(http.internal_setup(
+        node=cfg.node, clustered=cfg.cluster.enabled, carries_calls=rt.carries_calls,
+        hub=rt.hub))
     if not cfg.cluster.enabled:
         rt.bus = LocalBus(cfg.node)
         return
