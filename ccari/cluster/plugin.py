@@ -57,6 +57,11 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     role = ClusterRole(leadership, bus, rt.sessions, rt.hub, queue, rt.offers)
     queue.attach_role(role)
     rt.bus, rt.leadership = bus, leadership
+    rt.metrics.gauge("ccari_cluster_leading", "1 while this node is the routing leader",
+                     lambda: float(leadership.leading))
+    rt.metrics.gauge("ccari_cluster_listening",
+                     "1 while this node's bus listens (its proof of life to the other nodes)",
+                     lambda: float(bus.connection is not None))
     await bus.start()
     stack.push_async_callback(bus.close)
     await role.cluster_pages.start()

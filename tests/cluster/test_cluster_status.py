@@ -52,6 +52,12 @@ async def test_the_operator_sees_every_node_its_pages_calls_and_the_leader(
     assert refused.status == 403 and (await refused.json())["error"] == "admin-only"
     assert (await leader.internal.get("/api/cluster")).status == 401
 
+    # Each node's own figures: who leads, whether its bus listens.
+    for node, leading in ((leader, 1), (other, 0)):
+        text = await (await node.internal.get("/metrics")).text()
+        assert f"ccari_cluster_leading {leading}\n" in text
+        assert "ccari_cluster_listening 1\n" in text
+
     # b dies: disconnected at once; once the leader has closed its call and forgotten its
     # page, nothing names it any more.
     assert isinstance(other.rt.bus, PgBus)
