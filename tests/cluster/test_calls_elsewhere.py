@@ -57,7 +57,8 @@ async def world(sessions: Any, cfg: Any) -> Any:
     peers: list[LocalBus] = []
     relays = {name: CommandRelay(LocalBus(name, peers), sessions, AgentCommands())
               for name in ("a", "b")}
-    LocalBus("c", peers)  # carries her call, never answers
+    LocalBus("c", peers)  # carries her call, never answers: each resume waits out its timeout
+    # (2 s: long enough for b's answer on a loaded box)
     made["relays"] = relays
     yield made
     for relay in relays.values():
@@ -65,7 +66,7 @@ async def world(sessions: Any, cfg: Any) -> Any:
 
 
 def replay_on_a(world: dict[str, Any], sessions: Any, pages: Pages,
-                told_by_b: list[dict[str, Any]], timeout_s: float = 0.3) -> CallReplay:
+                told_by_b: list[dict[str, Any]], timeout_s: float = 2.0) -> CallReplay:
     async def here_a(agent: Agent) -> list[LiveCall]:
         return [LiveCall(world["a"], None, [{"type": "connected", "contact_id": world["a"]}])]
 
@@ -119,7 +120,7 @@ async def test_a_node_that_answers_an_error_is_left_out(
 
     replay = CallReplay(sessions, pages, lambda: NOW,  # type: ignore[arg-type]
                         here=here_a,
-                        elsewhere=CallsElsewhere(relays["a"], sessions, "a", timeout_s=0.3))
+                        elsewhere=CallsElsewhere(relays["a"], sessions, "a", timeout_s=2.0))
     with caplog.at_level(logging.WARNING):
         assert await replay.resume(world["alice"]) == [world["a"]]
     assert "node b, which carries a call of hers, answered unknown-message" in caplog.text
@@ -135,5 +136,5 @@ async def test_a_web_only_node_tells_her_calls_from_the_others(
 
     CallsElsewhere(relays["b"], sessions, "b").serve(here_b)
     replay = CallReplay(sessions, pages, lambda: NOW,  # type: ignore[arg-type]
-                        elsewhere=CallsElsewhere(relays["a"], sessions, "a", timeout_s=0.3))
+                        elsewhere=CallsElsewhere(relays["a"], sessions, "a", timeout_s=2.0))
     assert await replay.resume(world["alice"]) == [world["b"]]
