@@ -92,13 +92,15 @@ class LostCalls:
         if kept:
             async with self._sessions() as s:  # the rest, as they are now
                 calls = await contacts_repo.open_contacts(s, node, media)
-        closed = [c.id for c in calls if c.id not in kept and await self._close(node, c.id)]
+        # Its trunks and agent legs are freed first: once a call shows closed, the tenant's
+        # next call (a lost caller's callback among them) is admitted on its trunk.
         trunks = self._trunks()
         if trunks is not None:
             await trunks.release_node(node)
         legs = self._legs()
         if legs is not None:
             await legs.release_node(node)
+        closed = [c.id for c in calls if c.id not in kept and await self._close(node, c.id)]
         if closed:
             log.warning("cluster: node %s is gone; its %d calls closed as %s", node,
                         len(closed), NODE_LOST)
