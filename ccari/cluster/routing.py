@@ -155,10 +155,9 @@ class ClusterRole:
                                        _id(payload.get("agent_id")),
                                        missed=bool(payload.get("missed")))
         elif what == "completed":
-            away = payload.get("away")
             await queue.completed(contact_id, _id(payload.get("agent_id")),
                                   float(payload.get("wrap_up_s") or 0),
-                                  away=AwayReason(away) if away in _REASONS else None)
+                                  away=AwayReason.of(payload.get("away")))
         elif what in ("priority", "schedule"):
             async with self._sessions() as s:
                 contact = await contacts_repo.get(s, contact_id)
@@ -174,8 +173,6 @@ class ClusterRole:
         else:
             log.warning("cluster: the leader was told %r, which it does not know", what)
 
-
-_REASONS = {r.value for r in AwayReason}
 
 
 def _id(value: object) -> int | None:

@@ -36,14 +36,11 @@ from ccari.tasks import TaskSet
 from ccari.tenants import repo as tenants_repo
 
 log = logging.getLogger(__name__)
-_REASONS = {r.value for r in AwayReason}  # the reasons a saved presence may carry
 
 
 def saved_reason(agent: Agent) -> AwayReason | None:
     """Why ccari made her not ready, as saved with her presence; None when she chose it."""
-    if agent.presence == "not_ready" and agent.away_reason in _REASONS:
-        return AwayReason(agent.away_reason)
-    return None
+    return AwayReason.of(agent.away_reason) if agent.presence == "not_ready" else None
 
 
 class Deliverer(Protocol):

@@ -63,6 +63,11 @@ class AwayReason(StrEnum):
     IN_CALL = "in_call"
     CALL_LOST = "call_lost"
 
+    @classmethod
+    def of(cls, value: object) -> AwayReason | None:
+        """The reason ``value`` names (as saved or told between nodes); None for any other."""
+        return cls(value) if isinstance(value, str) and value in cls._value2member_map_ else None
+
 
 class RoutingError(Conflict):
     """The routing core refused an event."""
