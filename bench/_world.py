@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench._faults import CcariProcess, Postgres, SmallDisk, TcpProxy
 from bench._voice_load import BUFFER, CALLER_IP, LOG
+from ccari.admission.models import TrunkPool
 from ccari.app import with_secrets
 from ccari.callbacks import repo as callbacks_repo
 from ccari.config import Config, DatabaseConfig, PbxConfig
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
-from ccari.storage.models import Number, Queue, Tenant, TrunkPool
+from ccari.storage.models import Number, Queue, Tenant
 from tests.support.pbx import add_phone_agents
 from tests.support.sipp import Sipp, free_port, free_tcp_port
 

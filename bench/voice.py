@@ -222,19 +222,12 @@ from bench._voice_load import (
     rss_peak_mb,
     sustained,
 )
+from ccari.admission.models import TrunkPool
 from ccari.app import Runtime, runtime, with_secrets
 from ccari.config import Config, DatabaseConfig, PbxConfig, VoiceConfig
 from ccari.pbx import PbxProcess, provision, start, stop
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
-from ccari.storage.models import (
-    Contact,
-    IvrMenu,
-    IvrOption,
-    Number,
-    Queue,
-    Tenant,
-    TrunkPool,
-)
+from ccari.storage.models import Contact, IvrMenu, IvrOption, Number, Queue, Tenant
 from ccari.tenants.pbx import build_spec
 from tests.support.pbx import add_phone_agents
 from tests.support.sipp import Sipp, free_port

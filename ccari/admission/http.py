@@ -31,13 +31,13 @@ from aiohttp import web
 from ccari.admin.auth import principal, tenant_scope
 from ccari.admission.billing import TenantRates, bill_csv, usage_csv
 from ccari.admission.estimates import Direction
+from ccari.admission.models import AdmissionDecision
 from ccari.admission.policy import Action, Decision, Reason, explain
 from ccari.admission.records import AdmissionRecords
 from ccari.admission.repo import decimal_of
 from ccari.admission.rows import OVERFLOWS, POOL_FIELDS
 from ccari.admission.service import AdmissionService
 from ccari.errors import BadRequest, Forbidden, NotFound
-from ccari.storage.models import AdmissionDecision
 from ccari.web.files import disposition
 
 ADMISSION: web.AppKey[AdmissionService] = web.AppKey("admission", AdmissionService)

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.admission import accounting, repo
 from ccari.admission.billing import Bill, TenantRates, UsageReport
+from ccari.admission.models import AdmissionDecision
 from ccari.errors import NotFound
-from ccari.storage.models import AdmissionDecision
 
 
 def utc(ts: float) -> dt.datetime:

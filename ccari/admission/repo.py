@@ -17,16 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ccari.admission.billing import TenantRates
+from ccari.admission.models import AdmissionDecision, TenantRate, TrunkCall, TrunkPool
 from ccari.storage.batch import connection
 from ccari.storage.fast import Prepared
-from ccari.storage.models import (
-    AdmissionDecision,
-    Contact,
-    Tenant,
-    TenantRate,
-    TrunkCall,
-    TrunkPool,
-)
+from ccari.storage.models import Contact, Tenant
 
 POOL_ID = 1
 LOCK_TIMEOUT_MS = 5000  # waiting for the pool lock longer than this raises

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ccari.admission import repo
+from ccari.admission.models import TrunkPool
 from ccari.admission.policy import Overflow, PoolPolicy, TenantPolicy
-from ccari.storage.models import TrunkPool
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.admission.models import AdmissionDecision
 from ccari.callbacks import guard, repo
 from ccari.callbacks.limits import Limiter, Limits
 from ccari.contacts.queue_core import utc
 from ccari.errors import CcariError
-from ccari.storage.models import AdmissionDecision
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ccari.admission.models import TrunkCall
 from ccari.edge.models import EdgeDestination
 from ccari.edge.weights import CAPACITY, MAX_WEIGHT, WEIGHT, Destination, with_attr
-from ccari.storage.models import TrunkCall
 
 SET_ID = 1  # the dispatcher set of the media nodes (the rendered config dispatches to it)
 

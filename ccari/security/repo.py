@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ccari.security.models import SecurityBlock
 from ccari.security.policy import Block
-from ccari.storage.models import SecurityBlock
 
 
 def _at(ts: float) -> dt.datetime:

@@ -7,7 +7,7 @@ import ipaddress
 from typing import Any
 
 from ccari.errors import BadRequest
-from ccari.storage.models import SecurityBlock
+from ccari.security.models import SecurityBlock
 
 
 def block_json(row: SecurityBlock, now: dt.datetime) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from yarl import URL
 
+from ccari.admission.models import TrunkCall
 from ccari.agents.commands import Relay, field
 from ccari.ari.errors import AriError
 from ccari.ari.ids import Kind
@@ -58,7 +59,7 @@ from ccari.contacts.executor import Executor
 from ccari.contacts.lifecycle import NODE_LOST, Fact, State
 from ccari.errors import ConfigError, NotFound
 from ccari.routing import Medium
-from ccari.storage.models import Agent, Contact, ContactEvent, Number, Queue, TrunkCall
+from ccari.storage.models import Agent, Contact, ContactEvent, Number, Queue
 from ccari.tasks import TaskSet
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.directory import menu_of

@@ -13,10 +13,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.admission.billing import TenantRates
+from ccari.admission.models import AdmissionDecision, TrunkCall, TrunkPool
 from ccari.admission.records import AdmissionRecords
 from ccari.admission.service import AdmissionService, AdmissionSettings
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import AdmissionDecision, Contact, Tenant, TrunkCall, TrunkPool
+from ccari.storage.models import Contact, Tenant
 
 T0 = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
 

@@ -14,9 +14,10 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from ccari.admission.models import TrunkCall
 from ccari.ari.rest import AriRest
 from ccari.callbacks.models import Callback
-from ccari.storage.models import Contact, ContactEvent, TrunkCall
+from ccari.storage.models import Contact, ContactEvent
 from tests.cluster.conftest import NODE_TIMEOUT_S, eventually_true
 from tests.cluster.test_calls_across_nodes import (
     CallsNode,

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ccari.admission.models import TrunkCall
 from ccari.callbacks.models import Callback
 from ccari.contacts import repo as contacts_repo
-from ccari.storage.models import Agent, Contact, TrunkCall
+from ccari.storage.models import Agent, Contact
 from ccari.tenants import repo as tenants_repo
 from tests.cluster.conftest import CHECK_S, NODE_TIMEOUT_S, Node, eventually_true
 from tests.cluster.test_chat_across_nodes import open_chat

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.admission.models import TrunkCall
 from ccari.config import Config, DatabaseConfig, EdgeConfig
 from ccari.edge import repo
 from ccari.edge.models import EdgeDestination
@@ -39,7 +40,7 @@ from ccari.pbx import (
     start,
 )
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
-from ccari.storage.models import Tenant, TrunkCall
+from ccari.storage.models import Tenant
 from tests.conftest import _fresh_pg_db
 from tests.support.kamailio import KamailioProcess
 from tests.support.sipp import free_port, free_tcp_port

@@ -9,10 +9,11 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from ccari.admission.models import TrunkPool
 from ccari.contacts import repo
 from ccari.storage.batch import GroupCommit, connection
 from ccari.storage.fast import Prepared
-from ccari.storage.models import ContactEvent, Tenant, TrunkPool
+from ccari.storage.models import ContactEvent, Tenant
 
 EVENTS = cast(Table, ContactEvent.__table__)
 POOL = cast(Table, TrunkPool.__table__)

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ccari.admission.models import TrunkPool
 from ccari.config import Config
 from ccari.demo.seed import seed
 from ccari.pbx import PbxProcess, provision, start
-from ccari.storage.models import Agent, AgentSkill, Queue, TrunkPool
+from ccari.storage.models import Agent, AgentSkill, Queue
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.pbx import spec_from_db
 from ccari.web.security import hash_password

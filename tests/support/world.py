@@ -27,6 +27,7 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ccari.admission.models import TenantRate
 from ccari.app import internal_app, public_app, runtime
 from ccari.callbacks.models import Callback, CallbackSettings
 from ccari.config import Config
@@ -36,7 +37,7 @@ from ccari.fax.models import Fax, FaxSend
 from ccari.provisioning.models import TenantPrompt
 from ccari.recording import files
 from ccari.recording.models import Recording
-from ccari.storage.models import Customer, CustomerPhone, IvrMenu, Tenant, TenantRate, utcnow
+from ccari.storage.models import Customer, CustomerPhone, IvrMenu, Tenant, utcnow
 from ccari.voicemail.models import Voicemail
 
 TENANTS = ("acme", "globex")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from ccari.admission.models import AdmissionDecision, TrunkCall
 from ccari.app import Runtime
-from ccari.storage.models import AdmissionDecision, TrunkCall
 from tests.support.sipp import Sipp, run_sipp
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 from tests.voice.test_voice_pbx import ready

@@ -12,8 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from ccari.admission.models import AdmissionDecision, TrunkCall
 from ccari.app import Runtime, internal_app
-from ccari.storage.models import AdmissionDecision, Contact, Queue, TrunkCall
+from ccari.storage.models import Contact, Queue
 from ccari.voicemail.models import Voicemail
 from tests.support.sipp import run_sipp
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually

@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
+from ccari.admission.models import AdmissionDecision, TrunkCall
 from ccari.agents import repo as agents_repo
 from ccari.app import Runtime, internal_app, public_app, runtime
 from ccari.callbacks.demo import seed_callbacks
@@ -24,7 +25,7 @@ from ccari.config import Config
 from ccari.pbx import PbxProcess
 from ccari.public.tokens import CustomerTokens
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import AdmissionDecision, Contact, ContactEvent, Queue, TrunkCall
+from ccari.storage.models import Contact, ContactEvent, Queue
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.sipp import Sipp, free_port, free_tcp_port
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually

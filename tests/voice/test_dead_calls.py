@@ -24,10 +24,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from ccari.admission.models import TrunkCall
 from ccari.app import Runtime, internal_app, runtime
 from ccari.config import PbxConfig
 from ccari.pbx import PbxProcess
-from ccari.storage.models import Contact, TrunkCall
+from ccari.storage.models import Contact
 from tests.support.pbx import start_from_db
 from tests.support.sipp import Sipp, free_port
 from tests.support.waits import eventually

@@ -25,10 +25,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from ccari.admission.models import TrunkPool
 from ccari.app import with_secrets
 from ccari.config import Config, DatabaseConfig, PbxConfig, VoiceConfig
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
-from ccari.storage.models import Contact, Number, Queue, Tenant, TrunkPool
+from ccari.storage.models import Contact, Number, Queue, Tenant
 from tests.support.pbx import add_phone_agents, start_from_db
 from tests.support.sipp import Sipp, free_port, free_tcp_port
 from tests.support.waits import eventually

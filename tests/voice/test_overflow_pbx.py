@@ -17,13 +17,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
+from ccari.admission.models import AdmissionDecision, TrunkCall
 from ccari.app import Runtime, internal_app
 from ccari.ari.errors import AriNotFound
 from ccari.ari.rest import AriRest
 from ccari.callbacks.models import Callback
 from ccari.config import Config
 from ccari.storage.db import make_engine, make_sessionmaker
-from ccari.storage.models import AdmissionDecision, Contact, Tenant, TrunkCall
+from ccari.storage.models import Contact, Tenant
 from ccari.voice.overflow import wav_seconds
 from ccari.voicemail.models import Voicemail
 from tests.support.agent_web import open_agent_page

@@ -8,10 +8,11 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
+from ccari.admission.models import TrunkCall
 from ccari.app import runtime
 from ccari.config import Config
 from ccari.storage.batch import GroupCommit
-from ccari.storage.models import Contact, Tenant, TrunkCall
+from ccari.storage.models import Contact, Tenant
 from ccari.voice.overload import Gate, Limits, LoadMonitor
 from tests.support.sipp import run_sipp
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually

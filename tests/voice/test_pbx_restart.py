@@ -19,13 +19,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from ccari.admission.models import TrunkCall
 from ccari.app import Runtime, internal_app, runtime
 from ccari.callbacks.models import Callback
 from ccari.config import Config, PbxConfig
 from ccari.pbx import provision, start
 from ccari.pbx.instance import pid_of
 from ccari.pbx.watch import PbxWatch
-from ccari.storage.models import Contact, ContactEvent, TrunkCall
+from ccari.storage.models import Contact, ContactEvent
 from ccari.tenants.pbx import restart_from_db, spec_from_db
 from tests.support.sipp import Sipp, free_port
 from tests.support.waits import eventually

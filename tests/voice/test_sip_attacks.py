@@ -14,7 +14,8 @@ from sqlalchemy import select
 from ccari.app import Runtime, internal_app, runtime
 from ccari.config import Config, SecurityConfig
 from ccari.pbx import PbxProcess
-from ccari.storage.models import Contact, SecurityBlock
+from ccari.security.models import SecurityBlock
+from ccari.storage.models import Contact
 from tests.support.sipp import Sipp, SippResult, run_sipp
 from tests.support.waits import eventually
 from tests.voice.conftest import CARRIER_IP, VoiceEnv

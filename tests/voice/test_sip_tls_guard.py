@@ -17,7 +17,8 @@ from sqlalchemy import select
 from ccari.app import Runtime, runtime
 from ccari.config import SecurityConfig
 from ccari.pbx import PbxProcess
-from ccari.storage.models import Agent, SecurityBlock
+from ccari.security.models import SecurityBlock
+from ccari.storage.models import Agent
 from tests.support.sipp import SippResult, free_tcp_port, run_sipp
 from tests.support.waits import eventually
 from tests.voice.conftest import PHONE_IP

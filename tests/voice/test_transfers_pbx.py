@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from ccari.admission.models import TrunkCall
 from ccari.app import Runtime, runtime
 from ccari.config import Config
-from ccari.storage.models import Queue, TrunkCall
+from ccari.storage.models import Queue
 from tests.support.agent_web import AgentPage
 from tests.support.openapi import Conformances
 from tests.voice.calls import (
