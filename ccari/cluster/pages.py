@@ -9,8 +9,10 @@ What routing tells an agent's pages is sent to this node's sockets and, if anoth
 serves a page of hers, over the bus: as it is when it is small (a state, a withdrawal), by
 reference for an offer (the contact's id: the node holding the socket rebuilds the screen
 pop from the database, if the contact is still offered to her).  A node whose bus was away
-tells its pages, once it listens again, the offers made to them meanwhile (with the time
-left to accept each): otherwise they would lapse unseen, counted as her misses.
+settles its pages' offers once it listens again: the offers made to them meanwhile are told
+(with the time left to accept each; otherwise they would lapse unseen, counted as her
+misses), and an offer a page shows that was withdrawn meanwhile is withdrawn there (or shown
+connected, when she took it on another page).  What a page already shows is not told again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ccari.contacts.lifecycle import State
 from ccari.contacts.offers import PageOffers
 from ccari.contacts.queue_core import utc
 from ccari.contacts.screenpop import screen_pop
+from ccari.storage.models import Contact
 from ccari.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ class ClusterPages:
         self._changed = changed
         self._offers = offers
         self._elsewhere: dict[int, set[str]] = {}  # agent id -> other nodes with her page
+        # agent id -> the page offers (chat, e-mail...) her pages here were told and show
+        self._shown: dict[int, set[str]] = {}
         self._lock = asyncio.Lock()  # this node's rows written one at a time
         self._tasks = TaskSet("cluster-pages")
         hub.watch(self._here_changed)
@@ -92,28 +97,40 @@ class ClusterPages:
             await self._record(agent_id)
 
     async def offers_missed(self) -> None:
-        """What is offered now to the agents whose page is here, told to those pages again
-        (after this node's listener was away: the leader's "offer" may be lost), each with
-        the time left to accept it, counted from when it was made; one whose time is up is
-        not.  A page that already shows an offer shows it once (it keys its work by the
-        contact's id)."""
+        """The offers of the agents whose page is here, settled after this node's listener
+        was away (the leader's "offer" or "withdrawn" may be lost): what is offered to them
+        now and their pages do not show is told, each with the time left to accept it,
+        counted from when it was made (one whose time is up is not); what their pages show
+        that is no longer offered to them is withdrawn, or shown connected when she took it
+        on another page."""
         here = [a for a in self._hub.agent_ids() if self._hub.connected(a)]
         if not here:
             return
         now = time.time()
-        told: list[tuple[int, dict[str, Any], float]] = []
+        told: list[tuple[int, dict[str, Any]]] = []
         async with self._sessions() as s:
-            for contact, made in await contacts_repo.offered_to(s, here, self._offers.media):
-                if made is None or contact.agent_id is None:
+            offered = await contacts_repo.offered_to(s, here, self._offers.media)
+            for contact, made in offered:
+                agent_id = contact.agent_id
+                if made is None or agent_id is None or contact.id in self._shown.get(agent_id, ()):
                     continue
                 left = round(self._offers.accept_timeout_s - (now - made.timestamp()), 1)
                 if left > 0:
-                    told.append((contact.agent_id, await screen_pop(s, contact, utc(now)), left))
-        for agent_id, pop, left in told:
-            log.info("contact %s: told again to agent %s, %.1f s left to accept", pop["id"],
-                     agent_id, left)
-            await self._hub.send(agent_id, {"type": "offer", "contact": pop,
-                                            "accept_within_s": left})
+                    log.info("contact %s: told again to agent %s, %.1f s left to accept",
+                             contact.id, agent_id, left)
+                    told.append((agent_id, {"type": "offer", "again": True,
+                                            "contact": await screen_pop(s, contact, utc(now)),
+                                            "accept_within_s": left}))
+            still = {contact.id for contact, _ in offered}
+            for agent_id in here:
+                for contact_id in sorted(self._shown.get(agent_id, set()) - still):
+                    # Read again: it may have been offered to her since the read above.
+                    settled = _settled(await contacts_repo.get(s, contact_id), agent_id,
+                                       contact_id)
+                    if settled is not None:
+                        told.append((agent_id, settled))
+        for agent_id, message in told:
+            await self._here(agent_id, message)
 
     async def forgotten(self, agent_ids: list[int]) -> None:
         """A dead node's rows of these agents were deleted: read again here, told to the
@@ -130,7 +147,7 @@ class ClusterPages:
         return sorted(set(self._hub.agent_ids()) | set(self._elsewhere))
 
     async def send(self, agent_id: int, message: dict[str, Any]) -> None:
-        await self._hub.send(agent_id, message)
+        await self._here(agent_id, message)
         if not self._elsewhere.get(agent_id):
             return
         if message.get("type") == "offer":
@@ -145,7 +162,19 @@ class ClusterPages:
                       "nodes", agent_id, message.get("type"))
 
     # ---- this node's pages ---------------------------------------------------------------
+    async def _here(self, agent_id: int, message: dict[str, Any]) -> None:
+        """To her pages on this node, noting the page offers they show."""
+        kind = message.get("type")
+        if kind == "offer" and message["contact"].get("medium") in self._offers.media:
+            if self._hub.connected(agent_id):
+                self._shown.setdefault(agent_id, set()).add(str(message["contact"]["id"]))
+        elif kind in ("withdrawn", "connected", "completed") and agent_id in self._shown:
+            self._shown[agent_id].discard(str(message.get("contact_id")))
+        await self._hub.send(agent_id, message)
+
     def _here_changed(self, agent_id: int) -> None:
+        if not self._hub.connected(agent_id):
+            self._shown.pop(agent_id, None)  # a page opened later shows none of them
         self._tasks.spawn(self._record(agent_id), f"page-{agent_id}")
 
     async def _record(self, agent_id: int) -> None:
@@ -171,7 +200,7 @@ class ClusterPages:
         elif not self._hub.connected(agent_id):
             return
         elif kind == "to":
-            await self._hub.send(agent_id, dict(payload["m"]))
+            await self._here(agent_id, dict(payload["m"]))
         elif kind == "offer":
             await self._offer(agent_id, str(payload["c"]), payload.get("w"))
 
@@ -183,5 +212,16 @@ class ClusterPages:
                 log.info("contact %s: no longer offered to agent %s", contact_id, agent_id)
                 return
             pop = await screen_pop(s, contact, utc(time.time()))
-        await self._hub.send(agent_id, {"type": "offer", "contact": pop,
-                                        "accept_within_s": within_s})
+        await self._here(agent_id, {"type": "offer", "contact": pop, "accept_within_s": within_s})
+
+
+def _settled(contact: Contact | None, agent_id: int, contact_id: str) -> dict[str, Any] | None:
+    """What a page showing ``contact_id`` offered to ``agent_id`` is to show now that it is
+    no longer seen offered to her: nothing when it is (offered again since), connected when
+    she took it (on another page), else withdrawn."""
+    if contact is not None and contact.agent_id == agent_id:
+        if contact.state == State.OFFERED:
+            return None
+        if contact.state == State.CONNECTED:
+            return {"type": "connected", "contact_id": contact_id, "medium": contact.medium}
+    return {"type": "withdrawn", "contact_id": contact_id}

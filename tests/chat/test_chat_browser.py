@@ -52,6 +52,19 @@ def watch_dialogs(page: Page, fired: list[str]) -> None:
     page.on("dialog", on_dialog)
 
 
+async def offer_of(rt: Runtime, demo: dict[str, Any], item: Any) -> dict[str, Any]:
+    """The screen pop of the chat ``item`` shows, as ccari offered it, and to whom."""
+    from ccari.contacts import repo as contacts_repo
+    from ccari.contacts.screenpop import screen_pop
+    from ccari.storage.models import utcnow
+
+    contact_id = await item.get_attribute("data-contact")
+    async with rt.sessions() as s:
+        contact = await contacts_repo.get(s, contact_id)
+        assert contact is not None and contact.agent_id is not None
+        return {"agent_id": contact.agent_id, "contact": await screen_pop(s, contact, utcnow())}
+
+
 async def test_customer_chats_with_an_agent_in_chromium(rt: Runtime, servers: tuple[str, str],
                                                        demo: dict[str, Any]) -> None:
     internal, public = servers
@@ -83,6 +96,19 @@ async def test_customer_chats_with_an_agent_in_chromium(rt: Runtime, servers: tu
         await expect(item.locator(".chat-pane")).to_be_visible()
         status = customer.locator(".ccari-w-status")
         await expect(status).to_have_text("You are chatting with Alice Sales.")
+
+        # The offer told to her page again (as a node does once it listens again, when she
+        # took it meanwhile) leaves the chat she has taken as it is: no Accept again.
+        offer = await offer_of(rt, demo, item)
+        await rt.hub.send(offer["agent_id"], {"type": "offer", "again": True,
+                                              "contact": offer["contact"], "accept_within_s": 20})
+        # A message after it, seen on the page: the offer before it was handled.
+        await rt.hub.send(offer["agent_id"], {"type": "phone", "reachable": False})
+        await expect(agent.locator("#phone")).to_be_visible()
+        await expect(item).to_have_attribute("data-status", "connected")
+        await expect(item.locator(".accept")).to_be_hidden()
+        await rt.hub.send(offer["agent_id"], {"type": "phone", "reachable": True})
+        await expect(agent.locator("#phone")).to_be_hidden()
 
         # Messages both ways, typing indicators both ways.
         await customer.locator(".ccari-w-composer textarea").press_sequentially("Hello from")

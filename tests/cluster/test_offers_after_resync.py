@@ -66,30 +66,98 @@ async def test_an_offer_the_pages_node_did_not_hear_is_shown_once_it_listens_aga
     assert leader.rt.queue.agent_reason(alice_id) is None
 
 
-async def test_a_page_told_again_is_told_only_what_may_still_be_accepted(
-        two_nodes: tuple[Node, Node]) -> None:
-    """An offer her page already shows is told again with its time left (the page keys its
-    work by the contact's id: shown once); one whose time is up is not told."""
+def _deaf(node: Node) -> tuple[list[Any], list[dict[str, Any]], list[Any]]:
+    """The node hears nothing of its pages' topic (PostgreSQL drops what is notified to a
+    listener that is away): its handlers, what it did not hear, and the heard ones to put
+    back."""
+    assert isinstance(node.rt.bus, PgBus)
+    handlers = node.rt.bus._handlers._by_topic["pages"]
+    heard, dropped = list(handlers), list[dict[str, Any]]()
+
+    async def lost(payload: dict[str, Any]) -> None:
+        dropped.append(payload)
+
+    handlers[:] = [lost]
+    return handlers, dropped, heard
+
+
+def _pages(node: Node) -> Any:
+    role = node.rt.queue._role
+    assert isinstance(role, ClusterRole)
+    return role.cluster_pages
+
+
+async def test_an_offer_her_page_shows_is_not_told_again(two_nodes: tuple[Node, Node]) -> None:
     leader, other = two_nodes
-    assert leader.rt.offers is not None
-    timeout = leader.rt.offers.accept_timeout_s
     alice = await other.agent("acme", "alice")
     alice_id = await _agent_id(leader, "alice")
     await eventually_true(lambda: leader.rt.queue.pages.connected(alice_id), "page known")
     _, contact_id = await open_chat(leader)
     assert (await until(alice.ws, "offer"))["contact"]["id"] == contact_id
 
-    role = other.rt.queue._role
-    assert isinstance(role, ClusterRole)
-    await role.cluster_pages.offers_missed()
-    again = await until(alice.ws, "offer")
-    assert again["contact"]["id"] == contact_id
-    assert 0 < again["accept_within_s"] <= timeout
+    await _pages(other).offers_missed()
+    assert await no_offer(alice.ws, within_s=0.5)  # shown once: no Accept pressed twice
+
+
+async def test_an_offer_whose_time_is_up_is_not_told_again(two_nodes: tuple[Node, Node]) -> None:
+    leader, other = two_nodes
+    assert leader.rt.offers is not None
+    timeout = leader.rt.offers.accept_timeout_s
+    alice = await other.agent("acme", "alice")
+    alice_id = await _agent_id(leader, "alice")
+    await eventually_true(lambda: leader.rt.queue.pages.connected(alice_id), "page known")
+    handlers, dropped, heard = _deaf(other)
+    _, contact_id = await open_chat(leader)
+    await eventually_true(lambda: any(p.get("c") == contact_id for p in dropped),
+                          "the offer b did not hear")
+    handlers[:] = heard
 
     async with other.rt.sessions() as s:  # as if it had been made a timeout ago
         await s.execute(update(ContactEvent).where(
             ContactEvent.contact_id == contact_id, ContactEvent.kind == "offered",
         ).values(at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=timeout)))
         await s.commit()
-    await role.cluster_pages.offers_missed()
+    await _pages(other).offers_missed()
     assert await no_offer(alice.ws, within_s=0.5)
+
+
+async def test_an_offer_withdrawn_while_the_node_was_away_goes_from_her_page(
+        two_nodes: tuple[Node, Node]) -> None:
+    """The customer left while the node serving her page did not listen: once it listens
+    again, her page drops the offer (before, it kept an Accept that was then refused)."""
+    leader, other = two_nodes
+    alice = await other.agent("acme", "alice")
+    alice_id = await _agent_id(leader, "alice")
+    await eventually_true(lambda: leader.rt.queue.pages.connected(alice_id), "page known")
+    customer, contact_id = await open_chat(leader)
+    assert (await until(alice.ws, "offer"))["contact"]["id"] == contact_id
+
+    handlers, dropped, heard = _deaf(other)
+    await customer.send_json({"type": "close"})
+    await eventually_true(lambda: any(p.get("m", {}).get("type") == "withdrawn"
+                                      for p in dropped), "the withdrawal b did not hear")
+    handlers[:] = heard
+    assert other.rt.bus is not None and other.rt.bus.connection is not None
+    await other.rt.bus.connection.close()  # b listens again
+    withdrawn = await until(alice.ws, "withdrawn")
+    assert withdrawn["contact_id"] == contact_id
+
+
+async def test_an_offer_she_took_on_another_page_shows_connected_once_the_node_listens(
+        two_nodes: tuple[Node, Node]) -> None:
+    leader, other = two_nodes
+    here = await other.agent("acme", "alice")
+    alice_id = await _agent_id(leader, "alice")
+    await eventually_true(lambda: leader.rt.queue.pages.connected(alice_id), "page known")
+    there = await leader.agent("acme", "alice", ready=False)  # her second page
+    _, contact_id = await open_chat(leader)
+    assert (await until(here.ws, "offer"))["contact"]["id"] == contact_id
+    assert (await until(there.ws, "offer"))["contact"]["id"] == contact_id
+
+    handlers, _, heard = _deaf(other)
+    await there.ws.send_json({"type": "accept", "contact_id": contact_id})
+    assert (await until(there.ws, "connected"))["contact_id"] == contact_id
+    handlers[:] = heard
+    await _pages(other).offers_missed()
+    connected = await until(here.ws, "connected")
+    assert connected["contact_id"] == contact_id and connected["medium"] == "chat"

@@ -142,7 +142,13 @@
   });
   ccari.on("phone", (m) => setPhone(m.reachable));
   ccari.on("state", (m) => setState(m.state, m.reason));
-  ccari.on("offer", (m) => showOffer(m.contact, m.consult));
+  // An offer told again (after ccari's node was away) never turns work she has taken back
+  // into an offer.
+  ccari.on("offer", (m) => {
+    const li = items.get(m.contact.id);
+    if (m.again && li && li.dataset.status !== "offered") return;
+    showOffer(m.contact, m.consult);
+  });
   ccari.on("connected", (m) => { const li = items.get(m.contact_id); if (li) setStatus(li, "connected"); });
   ccari.on("withdrawn", (m) => drop(m.contact_id));
   // A call ends in wrap-up on the page: the disposition closes it.
