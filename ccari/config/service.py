@@ -235,6 +235,9 @@ class EdgeConfig(Section):
     # Kamailio's JSON-RPC (xhttp on a TCP port of its own, without authentication: loopback,
     # or an address only the ccari nodes reach: the routing leader, any node, calls it).
     rpc_url: str = "http://127.0.0.1:5081/RPC"
+    # The only addresses (CIDR) Kamailio takes JSON-RPC requests from (403 for any other):
+    # the ccari nodes' (any node may lead and call it).
+    rpc_clients: tuple[str, ...] = ("127.0.0.0/8",)
     # How Kamailio, and the other nodes handing callers over, reach this node's Asterisk
     # (sip:<host>:<port>); empty: sip:<pbx.host>:<pbx.sip_port> (all on the same box).
     destination: str = ""
@@ -261,6 +264,9 @@ class EdgeConfig(Section):
         if not _EDGE_RPC.match(self.rpc_url):
             raise ConfigError("edge.rpc_url must be http://<ip>:<port>/<path>")
         networks("edge.carriers", self.carriers)
+        networks("edge.rpc_clients", self.rpc_clients)
+        if not self.rpc_clients:
+            raise ConfigError("edge.rpc_clients: at least one network (the ccari nodes')")
         if not self.carriers:
             raise ConfigError("edge.carriers: at least one network (the carriers' addresses)")
         if self.destination and not _EDGE_DESTINATION.match(self.destination):

@@ -84,6 +84,7 @@ def render_text(edge: EdgeConfig, database_url: str, *, security: SecurityConfig
     return env.get_template(TEMPLATE).render(
         listen=edge.listen, listen_host=listen_host, carriers=",".join(edge.carriers),
         rpc_host=rpc.host, rpc_port=rpc.port, rpc_path=rpc.path,
+        rpc_clients=",".join(edge.rpc_clients),
         db_url=kamailio_db_url(database_url), table=DISPATCHER_TABLE,
         version_table=VERSION_TABLE, location_table=LOCATION_TABLE, setid=SET_ID, probe_s=edge.probe_s,
         timeout_ms=edge.timeout_ms, ring_timeout_ms=120_000, dialog_timeout_ms=5000, children=children,

@@ -220,7 +220,8 @@ async def edge(edge_url: str, tmp_path: Path) -> AsyncIterator[Edge]:
     cfg = Config(state_dir=str(tmp_path), database=DatabaseConfig(url=edge_url),
                  edge=EdgeConfig(enabled=True, listen=f"udp:{EDGE_IP}:{free_port(EDGE_IP)}",
                                  carriers=(f"{CARRIER_IP}/32",),
-                                 rpc_url=f"http://127.0.0.1:{rpc_port}/RPC", probe_s=PROBE_S,
+                                 rpc_url=f"http://127.0.0.1:{rpc_port}/RPC",
+                                 rpc_clients=(f"{NODE_IP}/32",), probe_s=PROBE_S,
                                  timeout_ms=TIMEOUT_MS, update_s=0.2, node_capacity=10))
     path = write(cfg, tmp_path / "edge", children=2)
     engine = make_engine(edge_url)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
+
 from ccari.edge.keeper import WeightKeeper
 from ccari.edge.models import EdgeDestination
 from ccari.edge.repo import SET_ID
@@ -110,6 +112,18 @@ async def test_a_call_from_elsewhere_than_the_carriers_is_refused_at_the_edge(ed
     result = await run_sipp("caller_status.xml", edge.target, service=NUMBER, calls=1,
                             local_ip="127.0.0.3", params={"status": 403}, timeout_s=20)
     assert result.ok and result.responses.get(403) == 1, result.describe()
+
+
+async def test_the_rpc_answers_only_the_ccari_nodes(edge: Edge) -> None:
+    """JSON-RPC from an address outside ``edge.rpc_clients`` is refused: nobody else can
+    reload, disable or list the destinations."""
+    body = {"jsonrpc": "2.0", "method": "dispatcher.list", "id": 1}
+    elsewhere = aiohttp.TCPConnector(local_addr=("127.0.0.3", 0))
+    async with aiohttp.ClientSession(connector=elsewhere) as http:
+        async with http.post(edge.config.edge.rpc_url, json=body) as r:
+            assert r.status == 403
+            assert "result" not in await r.text()
+    assert await edge.destinations() == []  # the nodes' own address: answered
 
 
 async def test_a_call_a_node_refuses_with_5xx_goes_to_the_next_node(

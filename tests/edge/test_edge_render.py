@@ -114,6 +114,8 @@ def test_ccari_edge_render_without_postgresql_says_why(
     ({"CCARI_EDGE_PROBE_S": "1", "CCARI_EDGE_TIMEOUT_MS": "1000"}, "below probe_s"),
     ({"CCARI_EDGE_NODE_CAPACITY": "0"}, "node_capacity"),
     ({"CCARI_EDGE_CARRIERS": "10.0.0.0/33"}, "edge.carriers"),
+    ({"CCARI_EDGE_RPC_CLIENTS": "10.0.0.0/33"}, "edge.rpc_clients"),
+    ({"CCARI_EDGE_RPC_CLIENTS": ""}, "edge.rpc_clients"),
     ({"CCARI_EDGE_PHONES": "1"}, "edge.phones needs edge.enabled"),
 ])
 def test_edge_settings_that_cannot_work_are_refused(env: dict[str, str], error: str) -> None:
