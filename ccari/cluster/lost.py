@@ -5,9 +5,10 @@ box is gone, its Asterisk and the calls went with it).  Once the leader has seen
 absent for the node timeout (:mod:`ccari.cluster.nodes`), each of its open calls is closed
 as ``media-node-lost``: failed if it was waiting for an agent (queued, or offered: the offer
 is withdrawn from her page), abandoned from the IVR, completed if connected (its agent
-not ready, ``call_lost``, until she says she is free: it may go on in that Asterisk); the
-router forgets it, every trunk the node held is freed, and a caller who was waiting is
-called back when the tenant allows it (``after_lost_call``).  Without this, the
+not ready, ``call_lost``, until she says she is free: it may go on in that Asterisk, unless
+this node saw it over there); the router forgets it, every trunk the node held is freed,
+and a caller who was waiting is called back when the tenant allows it
+(``after_lost_call``).  Without this, the
 leader would keep offering a dead node's callers to agents whose phones nobody rings.
 
 Where this node stands in for the dead node's Asterisk (``cluster.standby_ari``) and that
@@ -55,10 +56,19 @@ class LostCallbacks(Protocol):
     async def after_lost_call(self, contact_id: str) -> object: ...
 
 
+class Adopted(Protocol):
+    @property
+    def kept(self) -> set[str]:
+        """The contacts taken over (moved here, or watched to their end where they are)."""
+
+    @property
+    def over(self) -> set[str]:
+        """The connected calls seen ended in the dead node's Asterisk."""
+
+
 class Adopter(Protocol):
-    async def adopt(self, node: str, contacts: Iterable[Contact]) -> set[str]:
-        """Take over what it can of ``node``'s calls; the contacts it took (moved here, or
-        watched to their end where they are)."""
+    async def adopt(self, node: str, contacts: Iterable[Contact]) -> Adopted:
+        """Take over what it can of ``node``'s calls."""
 
 
 class LostCalls:
@@ -88,7 +98,9 @@ class LostCalls:
         async with self._sessions() as s:
             calls = await contacts_repo.open_contacts(s, node, media)
         adoption = self._adoption()
-        kept = await adoption.adopt(node, calls) if adoption is not None and calls else set()
+        adopted = await adoption.adopt(node, calls) if adoption is not None and calls else None
+        kept = adopted.kept if adopted is not None else set()
+        over = adopted.over if adopted is not None else set()
         if kept:
             async with self._sessions() as s:  # the rest, as they are now
                 calls = await contacts_repo.open_contacts(s, node, media)
@@ -100,15 +112,17 @@ class LostCalls:
         legs = self._legs()
         if legs is not None:
             await legs.release_node(node)
-        closed = [c.id for c in calls if c.id not in kept and await self._close(node, c.id)]
+        closed = [c.id for c in calls
+                  if c.id not in kept and await self._close(node, c.id, over=c.id in over)]
         if closed:
             log.warning("cluster: node %s is gone; its %d calls closed as %s", node,
                         len(closed), NODE_LOST)
         return closed
 
-    async def _close(self, node: str, contact_id: str) -> bool:
+    async def _close(self, node: str, contact_id: str, *, over: bool = False) -> bool:
         """Close the call as it is now (the leader's router may have offered it since it
-        was read: an offer to a phone nobody will ring is withdrawn with it)."""
+        was read: an offer to a phone nobody will ring is withdrawn with it); ``over``: a
+        connected call seen ended in the dead node's Asterisk, whose agent is free."""
         now = utc(self._clock())
 
         def save(s: Session) -> tuple[Contact, State, int | None] | None:
@@ -128,9 +142,9 @@ class LostCalls:
         if closed is None:
             return False
         moved, seen, agent_id = closed
-        # A connected call may go on in the dead node's Asterisk: only its agent knows
-        # when she is free.
-        away = AwayReason.CALL_LOST if seen == State.CONNECTED else None
+        # A connected call may go on in the dead node's Asterisk: unless it was seen over
+        # there, only its agent knows when she is free.
+        away = AwayReason.CALL_LOST if seen == State.CONNECTED and not over else None
         await self._executor.carry_out(moved, lifecycle.move(seen, _FACTS[seen]).commands,
                                        agent_id=agent_id, away=away)
         callbacks = self._callbacks()

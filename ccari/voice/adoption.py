@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -101,6 +102,16 @@ def parse_standby(entries: Iterable[str]) -> dict[str, StandbyAri]:
     return out
 
 
+@dataclass(frozen=True)
+class Adopted:
+    """What was done with a dead node's calls: ``kept``, the contacts taken over (moved here,
+    or watched where they are); ``over``, its connected calls seen ended in its Asterisk
+    (their agents are free)."""
+
+    kept: set[str] = dataclasses.field(default_factory=set)
+    over: set[str] = dataclasses.field(default_factory=set)
+
+
 @dataclass
 class _Move:
     contact_id: str
@@ -129,17 +140,17 @@ class Adoption:
         self._watched: dict[str, WatchedCall] = {}
         self._tasks = TaskSet("adoption")
 
-    async def adopt(self, node: str, contacts: Iterable[Contact]) -> set[str]:
+    async def adopt(self, node: str, contacts: Iterable[Contact]) -> Adopted:
         """Take over what can be of ``contacts`` (``node``'s open calls): its callers not yet
-        with an agent moved here, its connected calls watched from here to their end; the
-        contacts taken (the others are left as they are)."""
+        with an agent moved here, its connected calls watched from here to their end, and
+        those seen over in its Asterisk told (the others are left as they are)."""
         standby = self._standby.get(node)
         calls = [c for c in contacts if Medium(c.medium) is Medium.VOICE and c.channel_id]
         waiting = [c for c in calls if c.state in MOVABLE]
         talking = [c for c in calls if c.state == State.CONNECTED and c.bridge_id
                    and c.agent_channel_id and "agent_left" not in c.meta]
         if standby is None or not (waiting or talking):
-            return set()
+            return Adopted()
         peer = AriRest(self._http, standby.url, standby.user, standby.password, "ccari",
                        request_timeout=self._timeout_s)
         try:
@@ -147,23 +158,34 @@ class Adoption:
         except (AriError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("adoption: the Asterisk of node %s does not answer (%s): its callers "
                         "are not taken over", node, exc)
-            return set()
+            return Adopted()
         started = time.monotonic()
         results = await asyncio.gather(*(self._move(peer, node, c, live) for c in waiting))
         moved = {c.id for c, ok in zip(waiting, results, strict=True) if ok}
         log.warning("adoption: %d of node %s's %d waiting callers taken over in %.2f s", len(moved),
                     node, len(waiting), time.monotonic() - started)
-        return moved | await self._tend(peer, node, talking, live)
+        tended, over = await self._tend(peer, node, talking, live)
+        return Adopted(kept=moved | tended, over=over)
 
     async def _tend(self, peer: AriRest, node: str, talking: list[Contact],
-                    live: set[str]) -> set[str]:
+                    live: set[str]) -> tuple[set[str], set[str]]:
         """The dead node's connected calls go on in its Asterisk's bridge: each is watched
         from here (its trunk held by this node meanwhile) until one side hangs up; then the
-        other is hung up and the call ends as any call does (the agent wraps up)."""
+        other is hung up and the call ends as any call does (the agent wraps up).  A call
+        one side of which is already gone is over: the side left is hung up here and the
+        call is left to the leader to close, its agent free.  The watched, and the over."""
         tended: set[str] = set()
+        over: set[str] = set()
         for contact in talking:
-            if contact.channel_id not in live or contact.agent_channel_id not in live:
-                continue  # one side already gone: the leader closes it
+            parties = {contact.channel_id or "", contact.agent_channel_id or ""}
+            if not parties <= live:  # it ended as its node died
+                for channel in parties & live:
+                    await safe(peer.hangup(channel, reason="normal"))
+                await safe(peer.destroy_bridge(contact.bridge_id or ""))
+                log.info("adoption: contact %s, connected on node %s, was over there",
+                         contact.id, node)
+                over.add(contact.id)
+                continue
             # Her slot busy with it (the dead node may have saved her answer and died before
             # the router heard of it: she would stay reserved by the offer).
             await self._voice.queue.accepted(contact.id)
@@ -178,7 +200,7 @@ class Adoption:
                 self._relay.watch(contact.id, self._control)
             self._tasks.spawn(self._watch(watched), f"tend-{contact.id}")
             tended.add(contact.id)
-        return tended
+        return tended, over
 
     async def _watch(self, watched: WatchedCall) -> None:
         try:

@@ -149,6 +149,42 @@ async def test_a_dead_nodes_connected_call_goes_on_and_ends_when_the_caller_hang
     await eventually_true(lambda: pbx_counts(b.pbx) == (0, 0), "nothing left on b's Asterisk")
 
 
+async def test_a_dead_nodes_call_that_ended_as_it_died_leaves_its_agent_free(
+        start_calls_node: Any) -> None:
+    """b dies while alice talks to b's caller, and the caller hangs up before the leader
+    finds b dead: nobody on b hangs alice's leg up.  The leader sees the call over in b's
+    Asterisk: it hangs her leg up, closes the call, and she is free for the next caller (not
+    kept not ready, "call lost", as for a call it cannot see)."""
+    start_node, seeded = start_calls_node
+    a = await start_node("a", standby=("b",))
+    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
+    b = await start_node("b")
+    alice_page = await page(a, seeded, "alice")
+    p = b.rt.config.pbx
+    async with aiohttp.ClientSession() as http:
+        b_ari = AriRest(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password,
+                        "ccari")
+        try:
+            async with phone(a.env, "alice") as alice_phone:
+                call = caller(b.env, digits="1", hangup_after_ms=60000, caller="15550199")
+                await call.start()
+                talking = await eventually(lambda: the_contact(a.rt, "connected"),
+                                           what="alice talking to b's caller")
+                await kill(b)
+                await b_ari.hangup(talking.channel_id or "", reason="normal")  # she leaves
+                done = await eventually(lambda: the_contact(a.rt, "completed"),
+                                        what="the call closed by the leader")
+                await call.wait()
+            assert (await alice_phone.result()).requests.get("BYE") == 1  # her leg hung up
+        finally:
+            await alice_page.close()
+    assert done.disposition == "media-node-lost"
+    alice = talking.agent_id or 0
+    assert a.rt.queue.agent_reason(alice) is None  # not "call_lost"
+    await eventually_true(lambda: a.rt.queue.agent_state(alice) == "ready", "alice ready")
+    await eventually_true(lambda: pbx_counts(b.pbx) == (0, 0), "nothing left on b's Asterisk")
+
+
 async def command(opened: AgentPage, kind: str, contact_id: str, reply: str,
                   **fields: Any) -> dict[str, Any]:
     """The page's command about the call, and the reply it gets (its error, if any)."""
