@@ -44,6 +44,21 @@ async def kill(node: CallsNode) -> None:
     await node.rt.ari.close()
 
 
+async def watching_b(start_calls_node: Any) -> tuple[CallsNode, CallsNode, AgentPage]:
+    """a, leading and standing in for b; b; alice's page on a."""
+    start_node, seeded = start_calls_node
+    a = await start_node("a", standby=("b",))
+    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
+    b = await start_node("b")
+    return a, b, await page(a, seeded, "alice")
+
+
+def ari_of(http: aiohttp.ClientSession, node: CallsNode) -> AriRest:
+    """The node's Asterisk's ARI, as its standby reaches it."""
+    p = node.rt.config.pbx
+    return AriRest(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password, "ccari")
+
+
 async def test_a_dead_nodes_waiting_caller_is_taken_over_and_served_on_the_same_call(
         start_calls_node: Any) -> None:
     start_node, seeded = start_calls_node
@@ -111,11 +126,7 @@ async def test_a_dead_nodes_connected_call_goes_on_and_ends_when_the_caller_hang
     """b dies while alice talks to b's caller: the call goes on in b's Asterisk, alice stays
     busy with it (not offered more), and when the caller hangs up the leader, watching
     b's bridge, hangs alice's leg up and completes the call: she wraps up then."""
-    start_node, seeded = start_calls_node
-    a = await start_node("a", standby=("b",))
-    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
-    b = await start_node("b")
-    alice_page = await page(a, seeded, "alice")
+    a, b, alice_page = await watching_b(start_calls_node)
     try:
         async with phone(a.env, "alice") as alice_phone:
             call = caller(b.env, digits="1", hangup_after_ms=9000, caller="15550199")
@@ -155,23 +166,21 @@ async def test_a_dead_nodes_call_that_ended_as_it_died_leaves_its_agent_free(
     finds b dead: nobody on b hangs alice's leg up.  The leader sees the call over in b's
     Asterisk: it hangs her leg up, closes the call, and she is free for the next caller (not
     kept not ready, "call lost", as for a call it cannot see)."""
-    start_node, seeded = start_calls_node
-    a = await start_node("a", standby=("b",))
-    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
-    b = await start_node("b")
-    alice_page = await page(a, seeded, "alice")
-    p = b.rt.config.pbx
+    a, b, alice_page = await watching_b(start_calls_node)
     async with aiohttp.ClientSession() as http:
-        b_ari = AriRest(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password,
-                        "ccari")
+        b_ari = ari_of(http, b)
         try:
             async with phone(a.env, "alice") as alice_phone:
                 call = caller(b.env, digits="1", hangup_after_ms=60000, caller="15550199")
                 await call.start()
                 talking = await eventually(lambda: the_contact(a.rt, "connected"),
                                            what="alice talking to b's caller")
-                await kill(b)
-                await b_ari.hangup(talking.channel_id or "", reason="normal")  # she leaves
+                # b's ccari hears its Asterisk no more; the caller hangs up; then b dies
+                # (in that order: the leader finds the call over whatever the box's load).
+                assert b.rt.ari is not None
+                await b.rt.ari.close()
+                await b_ari.hangup(talking.channel_id or "", reason="normal")
+                await crash(b)
                 done = await eventually(lambda: the_contact(a.rt, "completed"),
                                         what="the call closed by the leader")
                 await call.wait()
@@ -201,15 +210,9 @@ async def test_a_dead_nodes_connected_call_is_held_muted_and_hung_up_from_the_ag
     page alice holds it (the caller out of b's bridge, hearing music), resumes it, mutes
     and unmutes herself, is told a transfer needs the call's node, hangs up (the call
     completes as her hang-up) and wraps up: nothing waits for b."""
-    start_node, seeded = start_calls_node
-    a = await start_node("a", standby=("b",))
-    await eventually_true(lambda: a.rt.leadership is not None and a.rt.leadership.leading)
-    b = await start_node("b")
-    alice_page = await page(a, seeded, "alice")
-    p = b.rt.config.pbx
+    a, b, alice_page = await watching_b(start_calls_node)
     async with aiohttp.ClientSession() as http:
-        b_ari = AriRest(http, f"http://{p.host}:{p.ari_port}", p.ari_user, p.ari_password,
-                        "ccari")
+        b_ari = ari_of(http, b)
         try:
             async with phone(a.env, "alice"):
                 call = caller(b.env, digits="1", hangup_after_ms=60000, caller="15550199")

@@ -22,6 +22,27 @@ from tests.cluster.test_routing_leader import no_offer
 from tests.public.support import until
 
 
+def _deaf(node: Node) -> tuple[list[Any], list[dict[str, Any]], list[Any]]:
+    """The node hears nothing of its pages' topic (PostgreSQL drops what is notified to a
+    listener that is away): its handlers, what it did not hear, and the heard ones to put
+    back."""
+    assert isinstance(node.rt.bus, PgBus)
+    handlers = node.rt.bus._handlers._by_topic["pages"]
+    heard, dropped = list(handlers), list[dict[str, Any]]()
+
+    async def lost(payload: dict[str, Any]) -> None:
+        dropped.append(payload)
+
+    handlers[:] = [lost]
+    return handlers, dropped, heard
+
+
+def _pages(node: Node) -> Any:
+    role = node.rt.queue._role
+    assert isinstance(role, ClusterRole)
+    return role.cluster_pages
+
+
 async def test_an_offer_the_pages_node_did_not_hear_is_shown_once_it_listens_again(
         two_nodes: tuple[Node, Node]) -> None:
     leader, other = two_nodes
@@ -31,16 +52,7 @@ async def test_an_offer_the_pages_node_did_not_hear_is_shown_once_it_listens_aga
     alice_id = await _agent_id(leader, "alice")
     await eventually_true(lambda: leader.rt.queue.pages.connected(alice_id), "page known")
 
-    # b hears nothing of its pages' topic (PostgreSQL drops what is notified to a listener
-    # that is away).
-    assert isinstance(other.rt.bus, PgBus)
-    handlers = other.rt.bus._handlers._by_topic["pages"]
-    heard, dropped = list(handlers), list[dict[str, Any]]()
-
-    async def lost(payload: dict[str, Any]) -> None:
-        dropped.append(payload)
-
-    handlers[:] = [lost]
+    handlers, dropped, heard = _deaf(other)
     _, contact_id = await open_chat(leader)
     await eventually_true(lambda: any(p.get("k") == "offer" and p.get("c") == contact_id
                                       for p in dropped), "the offer b did not hear")
@@ -64,27 +76,6 @@ async def test_an_offer_the_pages_node_did_not_hear_is_shown_once_it_listens_aga
     row = await state_of(leader, contact_id)
     assert row is not None and row.state == State.CONNECTED and row.agent_id == alice_id
     assert leader.rt.queue.agent_reason(alice_id) is None
-
-
-def _deaf(node: Node) -> tuple[list[Any], list[dict[str, Any]], list[Any]]:
-    """The node hears nothing of its pages' topic (PostgreSQL drops what is notified to a
-    listener that is away): its handlers, what it did not hear, and the heard ones to put
-    back."""
-    assert isinstance(node.rt.bus, PgBus)
-    handlers = node.rt.bus._handlers._by_topic["pages"]
-    heard, dropped = list(handlers), list[dict[str, Any]]()
-
-    async def lost(payload: dict[str, Any]) -> None:
-        dropped.append(payload)
-
-    handlers[:] = [lost]
-    return handlers, dropped, heard
-
-
-def _pages(node: Node) -> Any:
-    role = node.rt.queue._role
-    assert isinstance(role, ClusterRole)
-    return role.cluster_pages
 
 
 async def test_an_offer_her_page_shows_is_not_told_again(two_nodes: tuple[Node, Node]) -> None:
