@@ -99,8 +99,7 @@ class LostCalls:
             calls = await contacts_repo.open_contacts(s, node, media)
         adoption = self._adoption()
         adopted = await adoption.adopt(node, calls) if adoption is not None and calls else None
-        kept = adopted.kept if adopted is not None else set()
-        over = adopted.over if adopted is not None else set()
+        kept, over = (adopted.kept, adopted.over) if adopted is not None else (set(), set())
         if kept:
             async with self._sessions() as s:  # the rest, as they are now
                 calls = await contacts_repo.open_contacts(s, node, media)
