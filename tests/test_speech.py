@@ -63,6 +63,17 @@ def test_an_unsayable_word_is_left_out_of_its_phrase() -> None:
     assert v.phrases == {"seven": "7", "the": "7"} and v.added == {}
 
 
+def test_words_with_a_sibilant_are_known_as_a_telephone_line_carries_them() -> None:
+    """8 kHz audio cuts most of an /s/ or /z/: the menu's words (and the digits of no
+    option) that have one are also known with /th/ and /dh/ in their place."""
+    dictionary = {"sales": "S EY L Z", "billing": "B IH L IH NG", "one": "W AH N",
+                  "seven": "S EH V AH N", "zero": "Z IH R OW"}
+    v = Vocabulary.of({"1": "sales", "2": "billing"}, lookup=dictionary.get)
+    assert v.variants == {"sales": "TH EY L DH", "seven": "TH EH V AH N",
+                          "zero": "DH IH R OW"}
+    assert v.others == ("seven", "zero")
+
+
 def test_no_known_word_no_vocabulary() -> None:
     assert not Vocabulary.of({"#": "xyzzogetons"}, lookup=lambda w: None)
     assert not Vocabulary.of({"#": "xyzzogetons"}, lookup={"seven": "S EH V AH N"}.get)
@@ -117,6 +128,9 @@ def _audio(*parts: tuple[int, int]) -> bytes:
     (_audio((40, 3000), (60, 30)), ("<sil>", 40, 99), False),  # a quiet end: just the word
     (_audio((40, 3000), (60, 900)), ("<sil>", 40, 99), False),  # line noise, 10 dB below it
     (_audio((40, 3000), (20, 2500)), ("<sil>", 40, 59), False),  # a short pause
+    # "to cancel", then the quiet the end-pointer keeps: the silence's average is low, but
+    # 0.35 s of it is as loud as "one"
+    (_audio((40, 3000), (35, 2500), (60, 30)), ("<sil>", 40, 134), True),
 ])
 def test_speech_left_unexplained_by_the_words_heard(audio: bytes, after: tuple[str, int, int],
                                                     left_over: bool) -> None:
@@ -211,11 +225,13 @@ OTHER = ["banana pancakes", "the weather is nice today", "hello", "my account pl
 def test_accuracy_over_voices(recognizer: Recognizer) -> None:
     """The demo menu's words and other phrases in five espeak-ng voices and speeds, as
     telephone audio cut by the media path's end-pointer.  Measured with the lowest word
-    posterior as the confidence, the digits of no option in the grammar and speech left
-    unexplained refused: 26 of 30 menu words taken right, 12 of 40 other phrases taken for an
-    option (without the last: 26 and 14; with the posterior of the whole path: 24 and 19;
-    with the phone-loop ratio before it: 17 and 7); the assertions
-    keep it from getting worse (sox runs repeatable: the same audio every run).
+    posterior as the confidence, the digits of no option in the grammar, speech left
+    unexplained refused and the words' telephone-line pronunciations: 28 of 30 menu words
+    taken right, 4 of 40 other phrases taken for an option (without the last two and with
+    the unexplained speech judged by the silence's average: 26 and 12; without any of
+    that: 26 and 14; with the posterior of the whole path: 24 and 19; with the phone-loop
+    ratio before it: 17 and 7); the assertions keep it from getting worse (sox runs
+    repeatable: the same audio every run).
     ``python -m bench.speech`` measures the same on a bigger set."""
     async def run() -> tuple[list[str], int, int]:
         vocabulary = await recognizer.vocabulary(DEMO)
@@ -230,8 +246,8 @@ def test_accuracy_over_voices(recognizer: Recognizer) -> None:
 
     lines, right, taken = asyncio.run(run())
     table = "\n".join(lines)
-    assert right >= 26, (right, table)
-    assert taken <= 12, (taken, table)
+    assert right >= 28, (right, table)
+    assert taken <= 4, (taken, table)
 
 
 def test_a_label_word_missing_from_the_dictionary_is_recognised(recognizer: Recognizer) -> None:

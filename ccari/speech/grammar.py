@@ -11,6 +11,10 @@ The grammar also holds the digits the menu does not offer ("seven" to a menu of 
 0), choosing nothing: a caller who says one is heard saying it (the menu asks again) rather
 than taken for the option that sounds most like it ("seven" heard as "one").
 
+Every word with an /s/ or /z/ also gets its telephone-line pronunciation
+(``lexicon.narrowband``): a caller on a G.711 line who says "seven" is heard saying "seven",
+not taken for the option that sounds most like "even".
+
 >>> v = Vocabulary.of({"1": "Sales", "2": "support"}, lookup=lambda w: "S")
 >>> v.option_of("support")
 '2'
@@ -30,7 +34,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ccari.speech.lexicon import pronounce
+from ccari.speech.lexicon import narrowband, pronounce
 
 DIGIT_WORDS = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five",
                "6": "six", "7": "seven", "8": "eight", "9": "nine"}
@@ -49,12 +53,14 @@ def words_of(label: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Vocabulary:
     """Phrase (words joined by one space) -> the digit of the option it chooses, the
-    pronunciations made for its words the dictionary lacks (word -> phones), and the words
-    the recogniser may hear that choose nothing (the digits of no option)."""
+    pronunciations made for its words the dictionary lacks (word -> phones), the words
+    the recogniser may hear that choose nothing (the digits of no option), and the other
+    pronunciation of its words a telephone line makes (word -> phones)."""
 
     phrases: Mapping[str, str]
     added: Mapping[str, str] = field(default_factory=dict)
     others: tuple[str, ...] = ()
+    variants: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, labels: Mapping[str, str], lookup: Callable[[str], str | None]) -> Vocabulary:
@@ -82,10 +88,12 @@ class Vocabulary:
                     found.setdefault(" ".join(kept), set()).add(digit)
         phrases = {p: next(iter(ds)) for p, ds in sorted(found.items()) if len(ds) == 1}
         used = {w for p in phrases for w in p.split()}
-        others = tuple(sorted(w for w in DIGIT_WORDS.values()
-                              if w not in phrases and lookup(w) is not None))
-        return cls(phrases, {w: ph for w, ph in made.items() if w in used},
-                   others if phrases else ())
+        heard_too = {w: known for w in sorted(DIGIT_WORDS.values())
+                     if w not in phrases and (known := lookup(w)) is not None}
+        others = tuple(heard_too) if phrases else ()
+        spoken = {**{w: phones[w] or "" for w in used}, **{w: heard_too[w] for w in others}}
+        variants = {w: v for w, ph in sorted(spoken.items()) if (v := narrowband(ph)) is not None}
+        return cls(phrases, {w: ph for w, ph in made.items() if w in used}, others, variants)
 
     def option_of(self, said: str) -> str | None:
         """The digit of the option ``said`` (a recogniser's hypothesis) chooses, or None."""

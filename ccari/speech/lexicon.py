@@ -90,6 +90,23 @@ def _piece(piece: str, start: int, lookup: Callable[[str], str | None]) -> str |
     return strip_stress(phones) if phones else None
 
 
+# What a telephone line leaves of a sibilant: /s/ and /z/ have most of their energy above
+# 4 kHz, which 8 kHz audio (G.711) cuts; what is left sounds like /th/ and /dh/ to a model
+# trained on wideband speech.
+_NARROWBAND = {"S": "TH", "Z": "DH"}
+
+
+def narrowband(phones: str) -> str | None:
+    """The word as a telephone line carries it: its /s/ and /z/ as the model hears them on
+    8 kHz audio ("S EY L Z" -> "TH EY L DH"); None when it has neither.
+
+    >>> narrowband("S EH V AH N"), narrowband("W AH N")
+    ('TH EH V AH N', None)
+    """
+    out = [_NARROWBAND.get(p, p) for p in phones.split()]
+    return " ".join(out) if out != phones.split() else None
+
+
 def strip_stress(phones: str) -> str:
     """CMU dictionary stress digits off ("AH0 B AW1 T" -> "AH B AW T"): the model's phones."""
     return " ".join(p.rstrip("012") for p in phones.split())

@@ -16,12 +16,17 @@ utterance; a garbage path inside the grammar cost more than 10x the CPU (a loop 
 model's phones) or, never winning, split the options' posterior (the model's speech-noise
 filler ``+SPN+``: most options refused); the words' posterior costs nothing more.
 
-A hypothesis that leaves speech unexplained chooses nothing: when the best path calls a
-stretch of more than 0.3 s silence although it is about as loud as the words heard (within
-6 dB of them), the caller said more than a phrase of the menu ("I want to cancel" heard as
-"one" and a long "silence") and the menu asks again.  Line noise is quieter than the words
-it carries and passes (measured: at 10 dB SNR a 10 dB margin refused most options, 6 dB
-none).
+A hypothesis that leaves speech unexplained chooses nothing: when the best path calls any
+0.3 s of a silence about as loud as the words heard (within 6 dB of them), the caller said
+more than a phrase of the menu ("I want to cancel" heard as "one" and a long "silence") and
+the menu asks again.  Any 0.3 s of it, not the silence's average: the end-pointer keeps
+the quiet after the caller stops, and averaged with it "to cancel" passed for silence.
+Line noise is quieter than the words it carries and passes (measured: at 10 dB SNR a
+10 dB margin refused most options, 6 dB none).
+
+Each word with an /s/ or /z/ is also known by its telephone-line pronunciation
+(``Vocabulary.variants``: the 8 kHz line cuts most of a sibilant, which the wideband model
+then hears as /th/), added to the dictionary as ``word(N)`` and heard as the word.
 
 Decoding is CPU work in C: it runs in one worker thread (``recognize`` awaits it), never on
 the event loop.  The decoder lives in that thread only.
@@ -45,7 +50,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 FRAME = SAMPLE_RATE // 100  # the decoder's 10 ms frames, in samples
-UNEXPLAINED_FRAMES = 30  # silence longer than this, as loud as the words: speech left over
+UNEXPLAINED_FRAMES = 30  # a silence this long, as loud as the words: speech left over
 UNEXPLAINED_DB = 6.0
 
 
@@ -78,6 +83,7 @@ class Recognizer:
             self._local.decoder = Decoder(lm=None, loglevel="FATAL", samprate=SAMPLE_RATE)
             self._local.searches = set()
             self._local.added = set()
+            self._local.variants = set()
         return self._local.decoder
 
     def _lookup(self, word: str) -> str | None:
@@ -93,9 +99,25 @@ class Recognizer:
                 if word not in self._local.added and decoder.lookup_word(word) is None:
                     decoder.add_word(word, pron, True)
                     self._local.added.add(word)
+            for word, pron in vocabulary.variants.items():
+                self._add_variant(decoder, word, pron)
             decoder.add_jsgf_string(name, jsgf)
             self._local.searches.add(name)
         return name
+
+    def _add_variant(self, decoder: Any, word: str, pron: str) -> None:
+        """Another pronunciation of ``word``, as the dictionary writes one: ``word(N)``,
+        heard as ``word``."""
+        if (word, pron) in self._local.variants:
+            return
+        n = 2
+        while (known := decoder.lookup_word(f"{word}({n})")) is not None:
+            if known == pron:
+                break
+            n += 1
+        else:
+            decoder.add_word(f"{word}({n})", pron, True)
+        self._local.variants.add((word, pron))
 
     def _decode(self, pcm: bytes, vocabulary: Vocabulary) -> Heard:
         if not vocabulary or len(pcm) < 2 * SAMPLE_RATE // 10:
@@ -126,21 +148,28 @@ def levels(pcm: bytes) -> list[float]:
 
 
 def unexplained(pcm: bytes, segments: Sequence[Any]) -> bool:
-    """Whether the path calls silence a long stretch as loud as its words (``segments``: the
-    decoder's, with ``word``, ``start_frame`` and ``end_frame``)."""
+    """Whether the path calls silence a stretch of ``UNEXPLAINED_FRAMES`` as loud as its
+    words (``segments``: the decoder's, with ``word``, ``start_frame`` and
+    ``end_frame``).  Any such stretch inside a silence counts, not only the silence's
+    average: the end-pointer's trailing silence would hide the rest of a sentence."""
     db = levels(pcm)
+    total = [0.0]
+    for level in db:
+        total.append(total[-1] + level)
 
-    def level(seg: Any) -> float:
-        part = db[seg.start_frame:seg.end_frame + 1]
-        return sum(part) / len(part) if part else float("-inf")
+    def mean(start: int, end: int) -> float:  # frames start..end-1
+        end = min(end, len(db))
+        return (total[end] - total[start]) / (end - start) if end > start else float("-inf")
 
-    words = [level(seg) for seg in segments if _is_word(seg.word)]
+    words = [mean(seg.start_frame, seg.end_frame + 1) for seg in segments if _is_word(seg.word)]
     if not words:
         return False
     floor = sum(words) / len(words) - UNEXPLAINED_DB
-    return any(not _is_word(seg.word) and seg.word not in ("<s>", "</s>")
-               and seg.end_frame - seg.start_frame + 1 > UNEXPLAINED_FRAMES
-               and level(seg) > floor for seg in segments)
+    span = UNEXPLAINED_FRAMES
+    return any(mean(at, at + span) > floor
+               for seg in segments
+               if not _is_word(seg.word) and seg.word not in ("<s>", "</s>")
+               for at in range(seg.start_frame, seg.end_frame + 2 - span))
 
 
 def _confidence(decoder: Any) -> float:
