@@ -3,69 +3,55 @@ consults bob, cancels, consults him again and makes it a three-way call."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable
-
 import pytest
-from aiohttp import web
 
-from ccari.app import Runtime, internal_app
+from ccari.app import Runtime
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_tcp_port
+from tests.support.openapi import Conformances
+from tests.voice.calls import same, serving
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 
 
-async def test_consult_buttons_cancel_then_three_way(ccari: Runtime, voice_env: VoiceEnv) -> None:
+async def test_consult_buttons_cancel_then_three_way(ccari: Runtime, voice_env: VoiceEnv,
+        openapi_conformance: Conformances) -> None:
     assert ccari.ari is not None
     ari = ccari.ari
-    port = free_tcp_port()
-    base = f"http://127.0.0.1:{port}"
-    runner = web.AppRunner(internal_app(ccari))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
     await ready(ccari, "bob")
-    try:
-        async with chromium() as browser, phone(voice_env, "alice"), phone(voice_env, "bob"):
-            alice = await agent_login(await (await browser.new_context()).new_page(), base,
-                                      "alice", secrets["acme.alice.web"])
-            call = caller(voice_env, digits="1", hangup_after_ms=0)
-            await call.start()
-            pop = ".work-item[data-medium=voice]"
-            await alice.wait_for_selector(f"{pop}[data-status=connected]", timeout=10000)
-            live = await one_contact_in(ccari, "connected")
-            assert live is not None and live.bridge_id
+    async with (serving(ccari, voice_env, openapi_conformance) as (base, secrets),
+                chromium() as browser, phone(voice_env, "alice"), phone(voice_env, "bob")):
+        alice = await agent_login(await (await browser.new_context()).new_page(), base,
+                                  "alice", secrets["acme.alice.web"])
+        call = caller(voice_env, digits="1", hangup_after_ms=0)
+        await call.start()
+        pop = ".work-item[data-medium=voice]"
+        await alice.wait_for_selector(f"{pop}[data-status=connected]", timeout=10000)
+        live = await one_contact_in(ccari, "connected")
+        assert live is not None and live.bridge_id
 
-            async def in_call_bridge() -> int:
-                return len((await ari.get_bridge(live.bridge_id or "")).channels)
+        async def in_call_bridge() -> int:
+            return len((await ari.get_bridge(live.bridge_id or "")).channels)
 
-            await alice.select_option(f"{pop} .transfer-kind", "agent")
-            await alice.fill(f"{pop} .transfer-to", "bob")
-            await alice.click(f"{pop} .consult")
-            await alice.wait_for_selector(f"{pop}[data-consult=talking] .consult-complete",
-                                          timeout=10000)
-            assert await alice.is_hidden(f"{pop} .transfer")
-            assert await in_call_bridge() == 0  # alice talks to bob, the caller on hold
-            await alice.click(f"{pop} .consult-cancel")
-            await alice.wait_for_selector(f"{pop} .transfer", timeout=5000)
-            await eventually(lambda: _equal(in_call_bridge(), 2), what="caller back with alice")
+        await alice.select_option(f"{pop} .transfer-kind", "agent")
+        await alice.fill(f"{pop} .transfer-to", "bob")
+        await alice.click(f"{pop} .consult")
+        await alice.wait_for_selector(f"{pop}[data-consult=talking] .consult-complete",
+                                      timeout=10000)
+        assert await alice.is_hidden(f"{pop} .transfer")
+        assert await in_call_bridge() == 0  # alice talks to bob, the caller on hold
+        await alice.click(f"{pop} .consult-cancel")
+        await alice.wait_for_selector(f"{pop} .transfer", timeout=5000)
+        await eventually(lambda: same(in_call_bridge(), 2), what="caller back with alice")
 
-            await alice.click(f"{pop} .consult")
-            await alice.wait_for_selector(f"{pop}[data-consult=talking]", timeout=10000)
-            await alice.click(f"{pop} .consult-conference")
-            await alice.wait_for_selector(f"{pop}[data-consult=three-way]", timeout=5000)
-            assert await alice.is_hidden(f"{pop} .consult-controls")
-            await eventually(lambda: _equal(in_call_bridge(), 3), what="three in the call")
+        await alice.click(f"{pop} .consult")
+        await alice.wait_for_selector(f"{pop}[data-consult=talking]", timeout=10000)
+        await alice.click(f"{pop} .consult-conference")
+        await alice.wait_for_selector(f"{pop}[data-consult=three-way]", timeout=5000)
+        assert await alice.is_hidden(f"{pop} .consult-controls")
+        await eventually(lambda: same(in_call_bridge(), 3), what="three in the call")
 
-            await ari.hangup(live.channel_id or "")
-            await alice.wait_for_selector(f"{pop}[data-status=wrap-up]", timeout=10000)
-            await call.wait()
-    finally:
-        await runner.cleanup()
-
-
-async def _equal(value: Awaitable[object], expected: object) -> bool:
-    return await value == expected
+        await ari.hangup(live.channel_id or "")
+        await alice.wait_for_selector(f"{pop}[data-status=wrap-up]", timeout=10000)
+        await call.wait()
