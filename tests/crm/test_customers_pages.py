@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import FormData, web
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Dialog
 
@@ -16,7 +16,7 @@ from ccari.app import Runtime, internal_app
 from tests.provisioning.test_http import ADMIN, bearer
 from tests.provisioning.test_pages import login, post, refused, session_csrf
 from tests.support.browser import chromium
-from tests.support.sipp import free_tcp_port
+from tests.support.listener import listening
 
 PAGE = "/admin/tenants/acme/customers"
 
@@ -102,16 +102,11 @@ async def test_pages_of_another_tenant_or_without_login_are_refused(client: Test
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_an_admin_adds_a_customer_and_imports_a_csv_in_chromium(rt: Runtime,
                                                                       tmp_path: Path) -> None:
-    port = free_tcp_port()
-    runner = web.AppRunner(internal_app(rt))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
     upload = tmp_path / "customers.csv"
     upload.write_text("name,email,phones,entitlements\n"
                       "Linus Import,linus@example.com,+33 1 42 68 53 00,support:gold\n"
                       "Margaret Import,,'+4930123456,\n")
-    try:
+    async with listening(internal_app(rt)) as base:
         async with chromium() as browser:
             page = await browser.new_page()
             await page.goto(f"{base}/admin")
@@ -149,5 +144,3 @@ async def test_an_admin_adds_a_customer_and_imports_a_csv_in_chromium(rt: Runtim
             async with page.expect_navigation():
                 await page.click("tr:has-text('Margaret Import') form.delete button")
             assert "Margaret Import" not in (await page.text_content("#customers-table") or "")
-    finally:
-        await runner.cleanup()

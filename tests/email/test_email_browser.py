@@ -4,34 +4,28 @@ the reply reaches the relay (an aiosmtpd sink)."""
 from __future__ import annotations
 
 import email
-import socket
 from email import policy
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from ccari.app import internal_app
 from tests.email.conftest import Env, mail, smtp_send
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_port
+from tests.support.listener import listening
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_agent_reads_the_thread_and_replies_from_the_page(env: Env, db_url: str) -> None:
-    port = free_port("127.0.0.1", socket.SOCK_STREAM)
-    runner = web.AppRunner(internal_app(env.rt))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with listening(internal_app(env.rt)) as base:
         async with chromium() as browser:
             page = await browser.new_page()
             dialogs: list[Any] = []
             page.on("dialog", lambda d: dialogs.append(d))
-            await agent_login(page, f"http://127.0.0.1:{port}", "bob", env.secrets["acme.bob.web"])
+            await agent_login(page, base, "bob", env.secrets["acme.bob.web"])
 
             hostile = '<img src=x onerror="alert(1)"> my router <b>blinks</b>'
             raw = mail("Ada Lovelace <ada@example.com>", "support@acme.example",
@@ -62,5 +56,3 @@ async def test_agent_reads_the_thread_and_replies_from_the_page(env: Env, db_url
             await page.click(f"{item} .complete")
             await page.wait_for_selector(item, state="detached")
             assert dialogs == []
-    finally:
-        await runner.cleanup()

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from ccari.agents import repo as agents_repo
 from ccari.app import internal_app, runtime
@@ -24,7 +23,7 @@ from ccari.tenants import repo as tenants_repo
 from tests.email.conftest import Env, Sink, email_cfg, mail, seed_all, smtp_send
 from tests.email.test_agent_email import page, receive
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_tcp_port
+from tests.support.listener import listening
 
 ACCEPT_S = 1.0  # the page offer lapses after this
 MISSED_DELAY_S = 4.0  # then the e-mail is kept from the agent who missed it this long
@@ -118,13 +117,9 @@ async def test_a_missed_email_makes_the_agent_not_ready_and_the_caller_comes_fir
 @pytest.mark.browser
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_the_agent_page_shows_the_missed_offer(env: Env, db_url: str) -> None:
-    port = free_tcp_port()
-    runner = web.AppRunner(internal_app(env.rt))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with listening(internal_app(env.rt)) as base:
         async with chromium() as browser:
-            tab = await agent_login(await browser.new_page(), f"http://127.0.0.1:{port}", "bob",
+            tab = await agent_login(await browser.new_page(), base, "bob",
                                     env.secrets["acme.bob.web"])
             assert await tab.is_hidden("#state-reason")
             await smtp_send(env.port, mail("ada@example.com", "support@acme.example", "Hello"))
@@ -136,8 +131,6 @@ async def test_the_agent_page_shows_the_missed_offer(env: Env, db_url: str) -> N
             await tab.click("#ready")
             await tab.wait_for_selector("#state[data-state=ready]")
             assert await tab.is_hidden("#state-reason")
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_rebuilt_router_keeps_the_missed_email_from_the_agent_who_missed_it(

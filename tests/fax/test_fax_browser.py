@@ -5,13 +5,11 @@ opens its PDF (both pages) from the page, and completes it."""
 from __future__ import annotations
 
 import io
-import socket
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pypdf
 import pytest
-from aiohttp import web
 from playwright.async_api import expect
 from sqlalchemy import select
 
@@ -24,7 +22,7 @@ from ccari.tenants import repo as tenants_repo
 from tests.fax.conftest import fax_pages
 from tests.public.conftest import demo, rt
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_port
+from tests.support.listener import listening
 
 __all__ = ["demo", "rt"]
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
@@ -65,14 +63,10 @@ async def test_an_agent_opens_a_received_fax_on_the_page(
     assert fax is not None and fax.status == "received"
     assert not (tmp_path / Path(path).name).exists()  # kept by ccari, gone from the spool
 
-    runner = web.AppRunner(internal_app(rt), access_log=None)
-    await runner.setup()
-    port = free_port("127.0.0.1", socket.SOCK_STREAM)
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with listening(internal_app(rt)) as base:
         async with chromium() as browser:
             page = await agent_login(await (await browser.new_context()).new_page(),
-                                     f"http://127.0.0.1:{port}", "alice", demo["acme.alice.web"],
+                                     base, "alice", demo["acme.alice.web"],
                                      ready=False)
             await page.click("#ready")  # the fax is offered at once
             item = page.locator(".work-item[data-medium=fax]")
@@ -83,13 +77,11 @@ async def test_an_agent_opens_a_received_fax_on_the_page(
             await expect(item).to_have_attribute("data-status", "connected")
             href = await item.locator(".fax-pane a.fax-document").get_attribute("href")
             assert href is not None
-            resp = await page.request.get(f"http://127.0.0.1:{port}{href}")
+            resp = await page.request.get(f"{base}{href}")
             assert resp.status == 200 and resp.headers["content-type"] == "application/pdf"
             assert len(pypdf.PdfReader(io.BytesIO(await resp.body())).pages) == 2
             await item.locator(".complete").click()
             await expect(item).to_have_count(0)
-    finally:
-        await runner.cleanup()
     async with rt.sessions() as s:
         done = await s.get(Contact, fax.id)
     assert done is not None and done.state == "completed"

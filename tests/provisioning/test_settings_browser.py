@@ -5,7 +5,6 @@ the tenant renamed and deleted (the page's confirmation accepted)."""
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Dialog, Page
 from sqlalchemy import select
 
@@ -13,7 +12,7 @@ from ccari.app import Runtime, internal_app
 from ccari.storage.models import Tenant
 from tests.provisioning.test_http import ADMIN
 from tests.support.browser import chromium
-from tests.support.sipp import free_tcp_port
+from tests.support.listener import listening
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 
@@ -31,12 +30,7 @@ async def submit(page: Page, form: str, fields: dict[str, str], *,
 
 
 async def test_the_settings_rename_and_delete_in_chromium(rt: Runtime) -> None:
-    port = free_tcp_port()
-    runner = web.AppRunner(internal_app(rt))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
+    async with listening(internal_app(rt)) as base:
         async with chromium() as browser:
             page = await browser.new_page()
             await page.goto(f"{base}/admin")
@@ -76,7 +70,5 @@ async def test_the_settings_rename_and_delete_in_chromium(rt: Runtime) -> None:
             assert page.url == f"{base}/admin"
             listed = await page.locator("body").text_content() or ""
             assert "globex" not in listed.lower() and "acme" in listed.lower()
-    finally:
-        await runner.cleanup()
     async with rt.sessions() as s:
         assert list(await s.scalars(select(Tenant.slug))) == ["acme"]

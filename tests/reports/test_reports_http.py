@@ -6,10 +6,8 @@ import csv
 import datetime as dt
 import io
 import re
-import socket
 
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
 from ccari.agents import repo as agents_repo
@@ -20,7 +18,7 @@ from ccari.storage.models import AgentStateEvent
 from ccari.tenants import repo as tenants_repo
 from tests.supervisor.test_supervisor import login
 from tests.support.browser import chromium
-from tests.support.sipp import free_port
+from tests.support.listener import listening
 
 # An hour two hours back, on the quarter: whole 15-minute intervals whatever the tenant's zone.
 BASE = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(minute=0, second=0,
@@ -184,12 +182,7 @@ async def test_the_page_in_chromium_shows_the_figures_and_the_chart(rt, db_url):
     from tests.support.browser import agent_login
 
     await known_log(rt)
-    port = free_port("127.0.0.1", socket.SOCK_STREAM)
-    runner = web.AppRunner(internal_app(rt))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
+    async with listening(internal_app(rt)) as base:
         async with chromium() as browser:
             page = await browser.new_page()
             errors: list[str] = []
@@ -215,5 +208,3 @@ async def test_the_page_in_chromium_shows_the_figures_and_the_chart(rt, db_url):
             # ... with its chart: the minutes in each of the five states
             await page.wait_for_selector("#chart[data-drawn='5'] canvas")
             assert errors == []
-    finally:
-        await runner.cleanup()

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
 from playwright.async_api import Browser, Page
 
 from ccari.app import Runtime, internal_app
@@ -21,8 +20,9 @@ from ccari.contacts import repo
 from ccari.storage.models import Agent, Contact, ContactEvent
 from tests.support.agent_web import AgentPage, open_agent_page
 from tests.support.browser import agent_login, chromium
+from tests.support.listener import listening
 from tests.support.openapi import Conformances
-from tests.support.sipp import Sipp, SippResult, free_tcp_port
+from tests.support.sipp import Sipp, SippResult
 from tests.voice.conftest import PHONE_IP, VoiceEnv, eventually
 from tests.voice.media import Leg, closed, connected_call, leg, three_legs
 from tests.voice.test_voice_pbx import caller, one_contact_in, phone, ready
@@ -35,17 +35,8 @@ Served = tuple[str, dict[str, Any]]  # the listener's base URL, the demo's secre
 async def serving(rt: Runtime, env: VoiceEnv, conformance: Conformances) -> AsyncIterator[Served]:
     """The internal listener on a real port (the agent pages' websockets), every answer held
     to its OpenAPI document like the test clients' (``tests/conftest.py``)."""
-    app = internal_app(rt)
-    conformance.watch(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_tcp_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield (f"http://127.0.0.1:{port}",
-               json.loads((env.state_dir / "demo-secrets.json").read_text()))
-    finally:
-        await runner.cleanup()
+    async with listening(internal_app(rt), conformance) as base:
+        yield base, json.loads((env.state_dir / "demo-secrets.json").read_text())
 
 
 @dataclass

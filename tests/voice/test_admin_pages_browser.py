@@ -5,12 +5,12 @@ choose the agent whose phone rings."""
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Page
 
 from ccari.app import Runtime, internal_app
 from tests.support.browser import chromium
-from tests.support.sipp import free_port, free_tcp_port
+from tests.support.listener import listening
+from tests.support.sipp import free_port
 from tests.voice.conftest import PHONE_IP, VoiceEnv
 from tests.voice.provisioned import call_reaches_the_upgrade_agent
 
@@ -31,13 +31,8 @@ async def submit(page: Page, form: str, fields: dict[str, str]) -> None:
 
 async def test_a_tenant_built_in_the_admin_pages_takes_a_call_through_its_ivr(
         ccari: Runtime, voice_env: VoiceEnv) -> None:
-    port = free_tcp_port()
-    runner = web.AppRunner(internal_app(ccari))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
     ports = {name: free_port(PHONE_IP) for name in ("dora", "eve")}
-    try:
+    async with listening(internal_app(ccari)) as base:
         async with chromium() as browser:
             page = await browser.new_page()
             await page.goto(f"{base}/admin")  # to the login
@@ -77,8 +72,6 @@ async def test_a_tenant_built_in_the_admin_pages_takes_a_call_through_its_ivr(
                            "create menu plans", "create menu main", "create hours umbrella",
                            "create tenant umbrella"):
                 assert change in audit, change
-    finally:
-        await runner.cleanup()
 
     # The PBX knows the phones and the number without a restart: the call reaches eve.
     await call_reaches_the_upgrade_agent(ccari, voice_env, "umbrella", DID, ports)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
 from ccari.app import Runtime, internal_app
 from ccari.storage.models import Contact
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import Sipp, free_tcp_port
+from tests.support.listener import listening
+from tests.support.sipp import Sipp
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
@@ -31,14 +31,10 @@ async def _contact(rt: Runtime) -> Contact | None:
 
 async def test_a_hostile_caller_id_name_is_text_everywhere(ccari: Runtime,
                                                            voice_env: VoiceEnv) -> None:
-    port = free_tcp_port()
-    runner = web.AppRunner(internal_app(ccari))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
-    try:
+    async with listening(internal_app(ccari)) as base:
         async with chromium() as browser:
-            page = await agent_login(await browser.new_page(), f"http://127.0.0.1:{port}",
+            page = await agent_login(await browser.new_page(), base,
                                      "alice", secrets["acme.alice.web"])
             async with Sipp("agent_uas.xml", local_ip=PHONE_IP,
                             local_port=voice_env.phone_ports["acme-alice"], calls=None,
@@ -58,8 +54,6 @@ async def test_a_hostile_caller_id_name_is_text_everywhere(ccari: Runtime,
                 result = await call.wait()
                 assert result.ok, result.describe()
             contact = await eventually(lambda: _contact(ccari), what="the call's contact")
-    finally:
-        await runner.cleanup()
     assert contact.caller_name == DISPLAY and contact.caller_number == "15550123"
     # Routed by its IVR choice only: no header reached the contact's attributes.
     assert contact.attributes == {"skill": "sales"}

@@ -9,14 +9,13 @@ import asyncio
 import json
 
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
 from ccari.app import Runtime, internal_app
 from ccari.recording.models import Recording
 from ccari.storage.models import Agent, Contact
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_tcp_port
+from tests.support.listener import listening
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.media import closed, connected_call, three_legs
 from tests.voice.test_recording_pbx import recordings_of, set_policy
@@ -38,15 +37,10 @@ async def test_the_supervisor_plays_a_calls_recording_on_the_contact_page(
     assert ccari.ari is not None
     await set_policy(ccari, {"mode": "all", "retention_days": None, "queues": {}})
     await make_supervisor(ccari, "carol")  # globex's, for the other tenant's view
-    port = free_tcp_port()
-    base = f"http://127.0.0.1:{port}"
-    runner = web.AppRunner(internal_app(ccari))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
     legs = await three_legs(voice_env, supervisor=False)
     try:
-        async with chromium() as browser:
+        async with listening(internal_app(ccari)) as base, chromium() as browser:
             await agent_login(await (await browser.new_context()).new_page(), base, "alice",
                               secrets["acme.alice.web"])
             async with legs["agent"].sipp:
@@ -106,4 +100,3 @@ async def test_the_supervisor_plays_a_calls_recording_on_the_contact_page(
             assert audio.status == 404 and (await audio.json())["error"] == "recording-not-found"
     finally:
         await closed(legs)
-        await runner.cleanup()

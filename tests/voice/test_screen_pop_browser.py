@@ -5,25 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
-from aiohttp import web
 
 from ccari.app import Runtime, internal_app
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import Sipp, free_tcp_port
+from tests.support.listener import listening
+from tests.support.sipp import Sipp
 from tests.voice.conftest import CARRIER_IP, PHONE_IP, VoiceEnv, eventually
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 
 
 async def test_agent_sees_the_callers_customer_record(ccari: Runtime, voice_env: VoiceEnv) -> None:
-    port = free_tcp_port()
-    runner = web.AppRunner(internal_app(ccari))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
-    try:
+    async with listening(internal_app(ccari)) as base:
         async with chromium() as browser:
-            page = await agent_login(await browser.new_page(), f"http://127.0.0.1:{port}",
+            page = await agent_login(await browser.new_page(), base,
                                      "alice", secrets["acme.alice.web"])
 
             async with Sipp("agent_uas.xml", local_ip=PHONE_IP,
@@ -68,5 +64,3 @@ async def test_agent_sees_the_callers_customer_record(ccari: Runtime, voice_env:
                         and row.meta.get("note") == "call back about the router"
 
             await eventually(completed, what="the contact's disposition")
-    finally:
-        await runner.cleanup()

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
-from aiohttp import web
 
 from ccari.app import Runtime, internal_app, runtime
 from ccari.ari.errors import AriError
@@ -16,7 +15,8 @@ from ccari.config import Config, SpeechConfig
 from ccari.contacts.screenpop import screen_pop
 from ccari.speech.services import SpeechService
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import Sipp, free_tcp_port
+from tests.support.listener import listening
+from tests.support.sipp import Sipp
 from tests.support.speech import PCMU_RATE, rtp_pcap, say
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 from tests.voice.test_voice_pbx import one_contact_in, phone, ready
@@ -157,14 +157,10 @@ async def test_speech_channels_left_by_an_earlier_process_are_hung_up_on_reconci
 
 @pytest.mark.browser
 async def test_the_agent_sees_what_the_caller_said(ccari: Runtime, voice_env: VoiceEnv) -> None:
-    port = free_tcp_port()
-    runner = web.AppRunner(internal_app(ccari))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
-    try:
+    async with listening(internal_app(ccari)) as base:
         async with chromium() as browser, phone(voice_env, "bob", answer_after_ms=1500):
-            page = await agent_login(await browser.new_page(), f"http://127.0.0.1:{port}",
+            page = await agent_login(await browser.new_page(), base,
                                      "bob", secrets["acme.bob.web"])
             call = speaking_caller(voice_env, ["support"], speak_after_ms=600, digits="1",
                                    dtmf_after_ms=4000, hangup_after_ms=3000)
@@ -176,5 +172,3 @@ async def test_the_agent_sees_what_the_caller_said(ccari: Runtime, voice_env: Vo
             assert await page.text_content(f"{pop} .ivr") == "skill=support"
             result = await call.wait()
             assert result.ok, result.describe()
-    finally:
-        await runner.cleanup()

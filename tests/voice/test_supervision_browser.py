@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from aiohttp import web
 
 from ccari.app import Runtime, internal_app
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_tcp_port
+from tests.support.listener import listening
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.media import closed, connected_call, three_legs
 
@@ -19,15 +18,10 @@ pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 
 async def test_monitor_buttons_and_what_the_agent_sees(ccari: Runtime, voice_env: VoiceEnv) -> None:
     assert ccari.ari is not None
-    port = free_tcp_port()
-    base = f"http://127.0.0.1:{port}"
-    runner = web.AppRunner(internal_app(ccari))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
     legs = await three_legs(voice_env)
     try:
-        async with chromium() as browser:
+        async with listening(internal_app(ccari)) as base, chromium() as browser:
             alice = await agent_login(await (await browser.new_context()).new_page(), base,
                                       "alice", secrets["acme.alice.web"])
             sam = await agent_login(await (await browser.new_context()).new_page(), base,
@@ -69,4 +63,3 @@ async def test_monitor_buttons_and_what_the_agent_sees(ccari: Runtime, voice_env
                 await alice.wait_for_selector(f"{pop}[data-status=wrap-up]", timeout=10000)
     finally:
         await closed(legs)
-        await runner.cleanup()

@@ -7,13 +7,12 @@ import json
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from ccari.app import Runtime, internal_app
 from ccari.contacts.lifecycle import Fact
 from tests.support.agent_web import AgentPage
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_tcp_port
+from tests.support.listener import listening
 from tests.voice.conftest import VoiceEnv, eventually
 from tests.voice.test_call_controls_pbx import page_of, served  # noqa: F401 - fixture
 from tests.voice.test_voice_pbx import _state_of, caller, phone, ready
@@ -86,13 +85,8 @@ async def test_an_abandoned_and_an_answered_call_on_the_wallboard(
 async def test_the_wallboard_page_shows_a_call_arriving_then_abandoning(
     ccari: Runtime, voice_env: VoiceEnv,
 ) -> None:
-    port = free_tcp_port()
-    base = f"http://127.0.0.1:{port}"
-    runner = web.AppRunner(internal_app(ccari))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     secrets = json.loads((voice_env.state_dir / "demo-secrets.json").read_text())
-    try:
+    async with listening(internal_app(ccari)) as base:
         async with chromium() as browser:
             page = await agent_login(await browser.new_page(), base, "sam",
                                      secrets["acme.sam.web"], ready=False)
@@ -126,5 +120,3 @@ async def test_the_wallboard_page_shows_a_call_arriving_then_abandoning(
             legend = await page.text_content("#trend .u-legend")
             assert legend is not None and "waiting" in legend and "service level" in legend
             assert problems == []
-    finally:
-        await runner.cleanup()

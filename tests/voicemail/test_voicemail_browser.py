@@ -4,11 +4,9 @@ can play the message (the browser loads and decodes the audio), then completes i
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from typing import Any
 
 import pytest
-from aiohttp import web
 from playwright.async_api import expect
 
 from ccari.app import Runtime, internal_app
@@ -17,7 +15,7 @@ from ccari.storage.models import Contact
 from ccari.tenants import repo as tenants_repo
 from ccari.voicemail.services import VoicemailService
 from tests.support.browser import agent_login, chromium
-from tests.support.sipp import free_port
+from tests.support.listener import listening
 from tests.voicemail.conftest import wav
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
@@ -36,14 +34,10 @@ async def test_an_agent_plays_a_voicemail_on_the_page(rt: Runtime, demo: dict[st
         call.id, wav(2.0), 2.0)
     assert vm_id is not None
 
-    runner = web.AppRunner(internal_app(rt), access_log=None)
-    await runner.setup()
-    port = free_port("127.0.0.1", socket.SOCK_STREAM)
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with listening(internal_app(rt)) as base:
         async with chromium() as browser:
             page = await agent_login(await (await browser.new_context()).new_page(),
-                                     f"http://127.0.0.1:{port}", "alice", demo["acme.alice.web"],
+                                     base, "alice", demo["acme.alice.web"],
                                      ready=False)
             await page.click("#ready")  # the voicemail is offered at once
 
@@ -61,8 +55,6 @@ async def test_an_agent_plays_a_voicemail_on_the_page(rt: Runtime, demo: dict[st
 
             await item.locator(".complete").click()
             await expect(item).to_have_count(0)
-    finally:
-        await runner.cleanup()
     async with rt.sessions() as s:
         done = await s.get(Contact, vm_id)
     assert done is not None and done.state == "completed"
