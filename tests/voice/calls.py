@@ -66,6 +66,41 @@ async def alice_on_a_call_in_chromium(rt: Runtime, env: VoiceEnv,
         await closed(legs)
 
 
+POP = ".work-item[data-medium=voice]"  # the call on the agent page
+
+
+@dataclass
+class AliceCalled:
+    """Alice's page in Chromium with a carrier's caller connected to her, bob ready."""
+    alice: Page
+    live: Contact
+    caller: Sipp
+    rt: Runtime
+
+    async def in_the_call(self) -> int:
+        """How many channels the call's bridge holds."""
+        assert self.rt.ari is not None
+        return len((await self.rt.ari.get_bridge(self.live.bridge_id or "")).channels)
+
+
+@contextlib.asynccontextmanager
+async def alice_called_with_bob_ready(rt: Runtime, env: VoiceEnv, conformance: Conformances,
+                                      ) -> AsyncIterator[AliceCalled]:
+    """Alice and bob on their SIPp phones, bob ready, alice's page in Chromium; a caller who
+    pressed 1 connected to her."""
+    await ready(rt, "bob")
+    async with (serving(rt, env, conformance) as (base, secrets), chromium() as browser,
+                phone(env, "alice"), phone(env, "bob")):
+        alice = await agent_login(await (await browser.new_context()).new_page(), base,
+                                  "alice", secrets["acme.alice.web"])
+        call = caller(env, digits="1", hangup_after_ms=0)
+        await call.start()
+        await alice.wait_for_selector(f"{POP}[data-status=connected]", timeout=10000)
+        live = await one_contact_in(rt, "connected")
+        assert live is not None and live.bridge_id
+        yield AliceCalled(alice, live, call, rt)
+
+
 async def page_of(served: Served, user: str) -> AgentPage:
     base, secrets = served
     return await open_agent_page(base, "acme", user, secrets[f"acme.{user}.web"])
