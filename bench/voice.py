@@ -192,6 +192,15 @@ Asterisk and ccari alone.  The ten ARI requests of a call are each already one A
 action.  Ways to get there: fewer of them (no music-on-hold round trip when an agent is
 free at once; bridges kept for the next call), and several ccari processes on several
 cores (the cluster work).
+
+Fifth pass (2026-12-06, box quiet): the first of those measured and left out.  A call
+carries ten ARI requests (answer, play and stop the welcome, originate the agent's leg,
+music on and off while her phone rings, create and fill the bridge, hang up the caller,
+destroy the bridge; counted at 20/s).  Music started only if the agent's phone still rang
+after a second took the music's two away (none at all in the bench: its phones answer at
+once), but at a fixed 100/s, alternated with the code before, Asterisk used 65% and 66%
+against 66% and 76% and ccari 48% and 51% against 48% and 51%: no difference the box's
+noise does not cover, so the caller keeps hearing the music from the first ring.
 """
 
 from __future__ import annotations
