@@ -83,7 +83,6 @@ class Recognizer:
             self._local.decoder = Decoder(lm=None, loglevel="FATAL", samprate=SAMPLE_RATE)
             self._local.searches = set()
             self._local.added = set()
-            self._local.variants = set()
         return self._local.decoder
 
     def _lookup(self, word: str) -> str | None:
@@ -105,19 +104,16 @@ class Recognizer:
             self._local.searches.add(name)
         return name
 
-    def _add_variant(self, decoder: Any, word: str, pron: str) -> None:
+    @staticmethod
+    def _add_variant(decoder: Any, word: str, pron: str) -> None:
         """Another pronunciation of ``word``, as the dictionary writes one: ``word(N)``,
-        heard as ``word``."""
-        if (word, pron) in self._local.variants:
-            return
+        heard as ``word`` (once: a pronunciation already known is left)."""
         n = 2
         while (known := decoder.lookup_word(f"{word}({n})")) is not None:
             if known == pron:
-                break
+                return
             n += 1
-        else:
-            decoder.add_word(f"{word}({n})", pron, True)
-        self._local.variants.add((word, pron))
+        decoder.add_word(f"{word}({n})", pron, True)
 
     def _decode(self, pcm: bytes, vocabulary: Vocabulary) -> Heard:
         if not vocabulary or len(pcm) < 2 * SAMPLE_RATE // 10:
