@@ -32,6 +32,13 @@ class BadRequest(CcariError):
     status = 400
 
 
+class Invalid(CcariError):
+    """The request names a value ccari cannot take."""
+
+    error_id = "invalid-field"
+    status = 422
+
+
 class Unauthorized(CcariError):
     """Authentication is required."""
 

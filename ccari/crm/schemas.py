@@ -16,7 +16,7 @@ from typing import Any
 
 import phonenumbers
 
-from ccari.provisioning.schemas import Invalid
+from ccari.errors import Invalid
 
 __all__ = ["CustomerSpec", "Invalid", "customer", "normalise"]
 

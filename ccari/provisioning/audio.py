@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ccari.errors import CcariError
-from ccari.provisioning.schemas import Invalid
+from ccari.errors import CcariError, Invalid
 
 if TYPE_CHECKING:
     from ccari.config import Config

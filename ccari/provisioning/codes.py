@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ccari import keys
 from ccari.provisioning import schemas as sch
+from ccari.provisioning.fields import Fields
 from ccari.provisioning.http import PROVISIONING, TENANT, _body, _scope
 
 routes = web.RouteTableDef()
@@ -24,7 +25,7 @@ MAX_CODES = 50
 
 def codes(data: Any) -> list[str] | None:
     """The body's ``codes``, checked, or None (the node's codes)."""
-    f = sch._Fields(data, "", {"codes"})
+    f = Fields(data, "", {"codes"})
     if "codes" not in f.data:
         raise sch.Invalid("codes is required (a list of wrap-up codes, or null)")
     if f.data["codes"] is None:

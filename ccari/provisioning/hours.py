@@ -52,6 +52,7 @@ from ccari.hours.calendar import (
 
 # schemas parses a number's and a document's hours with this module: imported as a module.
 from ccari.provisioning import schemas as sch
+from ccari.provisioning.fields import Fields
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TIME = re.compile(r"^([0-4][0-9]):([0-5][0-9])$")
@@ -60,7 +61,7 @@ MAX_HOLIDAYS = 400
 MAX_RECURRING = 50
 
 
-def _minutes(f: sch._Fields, name: str) -> int:
+def _minutes(f: Fields, name: str) -> int:
     raw = f.data.get(name)
     m = TIME.fullmatch(raw) if isinstance(raw, str) else None
     if m is None:
@@ -73,7 +74,7 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _interval(f: sch._Fields) -> Interval:
+def _interval(f: Fields) -> Interval:
     opens, closes = _minutes(f, "open"), _minutes(f, "close")
     if opens >= DAY_MINUTES:
         raise sch.Invalid(f"{f.at('open')}: opens by 23:59", error_id="invalid-time")
@@ -106,11 +107,11 @@ def calendar(data: Any, where: str = "hours") -> dict[str, Any]:
 
 
 def parse(data: Any, where: str = "hours") -> Calendar:
-    f = sch._Fields(data, where, {"time_zone", "weekly", "holidays", "recurring"})
+    f = Fields(data, where, {"time_zone", "weekly", "holidays", "recurring"})
     zone = time_zone(f.data.get("time_zone"), f.at("time_zone"))
     weekly: dict[int, list[Interval]] = {}
     for at, item in f.items("weekly"):
-        wf = sch._Fields(item, at, {"days", "open", "close"})
+        wf = Fields(item, at, {"days", "open", "close"})
         days = wf.data.get("days")
         if not isinstance(days, list) or not days or any(d not in DAYS for d in days):
             raise sch.Invalid(f"{wf.at('days')}: a list of days from {', '.join(DAYS)}",
@@ -130,7 +131,7 @@ def parse(data: Any, where: str = "hours") -> Calendar:
     if len(items) > MAX_HOLIDAYS:
         raise sch.Invalid(f"{f.at('holidays')}: at most {MAX_HOLIDAYS}", error_id="invalid-field")
     for at, item in items:
-        hf = sch._Fields(item, at, {"date", "hours", "name"})
+        hf = Fields(item, at, {"date", "hours", "name"})
         name = hf.text("name", max_len=100).strip() if hf.has("name") else None
         try:
             date = dt.date.fromisoformat(hf.data.get("date"))  # type: ignore[arg-type]
@@ -145,9 +146,9 @@ def parse(data: Any, where: str = "hours") -> Calendar:
     return Calendar(zone, week, holidays, _recurring(f), names)
 
 
-def _day_hours(f: sch._Fields) -> tuple[Interval, ...]:
+def _day_hours(f: Fields) -> tuple[Interval, ...]:
     """A holiday's own hours (none: closed all day)."""
-    hours = tuple(sorted(_interval(sch._Fields(h, hat, {"open", "close"}))
+    hours = tuple(sorted(_interval(Fields(h, hat, {"open", "close"}))
                          for hat, h in f.items("hours")))
     pair = day_overlaps(hours)
     if pair is not None:
@@ -156,13 +157,13 @@ def _day_hours(f: sch._Fields) -> tuple[Interval, ...]:
     return hours
 
 
-def _recurring(f: sch._Fields) -> tuple[Recurring, ...]:
+def _recurring(f: Fields) -> tuple[Recurring, ...]:
     items = f.items("recurring")
     if len(items) > MAX_RECURRING:
         raise sch.Invalid(f"{f.at('recurring')}: at most {MAX_RECURRING}", error_id="invalid-field")
     out: list[Recurring] = []
     for at, item in items:
-        rf = sch._Fields(item, at, {"rule", "name", "hours"})
+        rf = Fields(item, at, {"rule", "name", "hours"})
         name = rf.text("name", max_len=100) if rf.has("name") else None
         try:
             rule = recurrence.check(rf.data.get("rule"))
@@ -202,7 +203,7 @@ def dump(cal: Calendar) -> dict[str, Any]:
 def after_hours(data: Any, where: str = "after_hours") -> dict[str, Any]:
     """An after-hours route in its canonical JSON (the queue's existence is checked by the
     service)."""
-    f = sch._Fields(data, where, {"action", "queue", "prompt"})
+    f = Fields(data, where, {"action", "queue", "prompt"})
     action = f.text("action", default="announcement")
     if action not in AFTER_HOURS:
         raise sch.Invalid(f"{f.at('action')}: one of {', '.join(AFTER_HOURS)}",

@@ -22,13 +22,13 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from ccari import keys
-from ccari.errors import CcariError, Unauthorized
+from ccari.errors import CcariError, Invalid, Unauthorized
 from ccari.provisioning import audio
 from ccari.provisioning.access import admin_session, admin_tenant
+from ccari.provisioning.fields import Fields
 from ccari.provisioning.http import PROVISIONING, TENANT, _body, _scope
 from ccari.provisioning.pages import form_change, render_tenant
 from ccari.provisioning.prompts import name_of
-from ccari.provisioning.schemas import Invalid, _Fields
 from ccari.web.security import check_csrf
 
 routes = web.RouteTableDef()
@@ -72,7 +72,7 @@ async def put_prompt(request: web.Request) -> web.Response:
     cfg = request.app[keys.CONFIG]
     text: str | None
     if request.content_type == "application/json":
-        f = _Fields(await _body(request), "", {"text"})
+        f = Fields(await _body(request), "", {"text"})
         wav, text = await made(request, name, text=audio.check_text(f.data.get("text")))
     else:
         size = request.content_length

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ccari import keys
 from ccari.provisioning import schemas as sch
+from ccari.provisioning.fields import Fields
 from ccari.provisioning.http import PROVISIONING, TENANT, _body, _scope
 
 routes = web.RouteTableDef()
@@ -23,7 +24,7 @@ MAX_HOLD_S = 86400.0
 
 def hold(data: Any) -> float | None:
     """The body's ``blend_hold_s``: seconds from 0 to a day, or null (the default)."""
-    f = sch._Fields(data, "", {"blend_hold_s"})
+    f = Fields(data, "", {"blend_hold_s"})
     if "blend_hold_s" not in f.data:
         raise sch.Invalid("blend_hold_s is required (a number of seconds, 0 = off, or null)")
     if f.data["blend_hold_s"] is None:

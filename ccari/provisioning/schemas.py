@@ -17,18 +17,11 @@ from typing import Any
 import phonenumbers
 
 from ccari.agents.devices import BROWSER, DEVICES, SIP
-from ccari.errors import CcariError
+from ccari.errors import Invalid as Invalid  # what every parser here raises
 from ccari.pbx.render import project_root
 from ccari.provisioning import hours as hrs
+from ccari.provisioning.fields import Fields
 from ccari.storage.models import MAX_IVR_DEPTH
-
-
-class Invalid(CcariError):
-    """The request names a value ccari cannot take."""
-
-    error_id = "invalid-field"
-    status = 422
-
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # PJSIP endpoint names, usernames
@@ -134,57 +127,6 @@ class TenantDocument:
     hours: Mapping[str, Any] | None = None  # the tenant's calendar; None: as it is
 
 
-# ---- reading fields --------------------------------------------------------------------------
-class _Fields:
-    """One JSON object being read: every key must be known, every value of its type."""
-
-    def __init__(self, data: Any, where: str, known: set[str]) -> None:
-        if not isinstance(data, Mapping):
-            raise Invalid(f"{where or 'the body'} must be an object", error_id="invalid-field")
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise Invalid(f"{self._at(where, unknown[0])}: unknown field", error_id="unknown-field")
-        self.data, self.where = data, where
-
-    @staticmethod
-    def _at(where: str, name: str) -> str:
-        return f"{where}.{name}" if where else name
-
-    def at(self, name: str) -> str:
-        return self._at(self.where, name)
-
-    def has(self, name: str) -> bool:
-        return self.data.get(name) is not None
-
-    def text(self, name: str, pattern: re.Pattern[str] | None = None, *, default: str | None = None,
-             max_len: int = 200) -> str:
-        value = self.data.get(name, default)
-        if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-            raise Invalid(f"{self.at(name)}: a text of 1 to {max_len} characters is required")
-        if pattern is not None and not pattern.fullmatch(value):
-            raise Invalid(f"{self.at(name)}: {value!r} must match {pattern.pattern}")
-        return value
-
-    def optional_text(self, name: str, pattern: re.Pattern[str] | None = None, *,
-                      max_len: int = 200) -> str | None:
-        return self.text(name, pattern, max_len=max_len) if self.has(name) else None
-
-    def number(self, name: str, default: float, low: float, high: float, *,
-               whole: bool = False) -> Any:
-        value = self.data.get(name, default)
-        kind = int if whole else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
-            what = "a whole number" if whole else "a number"
-            raise Invalid(f"{self.at(name)}: {what} from {low:g} to {high:g} is required")
-        return value
-
-    def items(self, name: str) -> list[tuple[str, Any]]:
-        value = self.data.get(name, [])
-        if not isinstance(value, list):
-            raise Invalid(f"{self.at(name)}: a list is required")
-        return [(f"{self.at(name)}[{i}]", v) for i, v in enumerate(value)]
-
-
 def attributes(value: Any, where: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise Invalid(f"{where}: an object of routing attributes is required")
@@ -225,7 +167,7 @@ TENANT_PROMPT = "tenant:"
 TENANT_PROMPT_REF = re.compile(r"^tenant:[a-z0-9][a-z0-9_-]{0,99}$")
 
 
-def prompt(f: _Fields, name: str, default: str) -> str:
+def prompt(f: Fields, name: str, default: str) -> str:
     raw = f.data.get(name, default)
     if isinstance(raw, str) and raw.startswith(TENANT_PROMPT):
         return f.text(name, TENANT_PROMPT_REF, default=default)
@@ -239,12 +181,12 @@ def prompt(f: _Fields, name: str, default: str) -> str:
 
 # ---- the objects -----------------------------------------------------------------------------
 def tenant(data: Any, where: str = "") -> TenantSpec:
-    f = _Fields(data, where, {"slug", "name"})
+    f = Fields(data, where, {"slug", "name"})
     return TenantSpec(f.text("slug", SLUG), f.text("name"))
 
 
 def queue(data: Any, where: str = "") -> QueueSpec:
-    f = _Fields(data, where, {"name", "ring_timeout_s", "wrap_up_s", "announce_every_s",
+    f = Fields(data, where, {"name", "ring_timeout_s", "wrap_up_s", "announce_every_s",
                               "greeting"})
     return QueueSpec(f.text("name", NAME), f.number("ring_timeout_s", 15, 3, 300, whole=True),
                      float(f.number("wrap_up_s", 5.0, 0, 3600)),
@@ -253,7 +195,7 @@ def queue(data: Any, where: str = "") -> QueueSpec:
 
 
 def number(data: Any, where: str = "") -> NumberSpec:
-    f = _Fields(data, where, {"did", "queue", "menu", "hours", "after_hours", "purpose"})
+    f = Fields(data, where, {"did", "queue", "menu", "hours", "after_hours", "purpose"})
     purpose = f.data.get("purpose", "voice")
     if purpose not in PURPOSES:
         raise Invalid(f"{f.at('purpose')}: one of {', '.join(PURPOSES)}", error_id="invalid-purpose")
@@ -268,7 +210,7 @@ def number(data: Any, where: str = "") -> NumberSpec:
 
 
 def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
-    f = _Fields(data, where, {"username", "name", "site", "role", "skills", "slots",
+    f = Fields(data, where, {"username", "name", "site", "role", "skills", "slots",
                               "phone_username", "phone_password", "web_password",
                               "phone_contact", "device"})
     username = f.text("username", NAME, max_len=100)
@@ -277,7 +219,7 @@ def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
         raise Invalid(f"{f.at('role')}: one of {', '.join(ROLES)}")
     skills, seen = [], set()
     for at, s in f.items("skills"):
-        sf = _Fields(s, at, {"name", "value", "level"})
+        sf = Fields(s, at, {"name", "value", "level"})
         skill = Skill(sf.text("name", ATTRIBUTE), sf.text("value", max_len=64),
                       sf.number("level", 5, SKILL_LEVELS.start, SKILL_LEVELS.stop - 1, whole=True))
         if (skill.name, skill.value) in seen:
@@ -308,7 +250,7 @@ def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
 def slots(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {"per_medium": {"voice": 1}, "total": 1, "exclusive": ["voice"]}
-    f = _Fields(value, where, {"per_medium", "total", "exclusive"})
+    f = Fields(value, where, {"per_medium", "total", "exclusive"})
     per = f.data.get("per_medium")
     if not isinstance(per, Mapping) or not per:
         raise Invalid(f"{f.at('per_medium')}: an object of media and counts is required")
@@ -325,11 +267,11 @@ def slots(value: Any, where: str) -> dict[str, Any]:
 
 
 def menu(data: Any, where: str = "") -> MenuSpec:
-    f = _Fields(data, where, {"name", "prompt", "invalid_prompt", "timeout_s", "max_tries",
+    f = Fields(data, where, {"name", "prompt", "invalid_prompt", "timeout_s", "max_tries",
                               "default", "options"})
     options, digits = [], set()
     for at, o in f.items("options"):
-        of = _Fields(o, at, {"digit", "label", "attributes", "menu", "action"})
+        of = Fields(o, at, {"digit", "label", "attributes", "menu", "action"})
         digit = of.text("digit", max_len=1)
         if digit not in DIGITS:
             raise Invalid(f"{of.at('digit')}: one of 0-9, * or #")
@@ -358,7 +300,7 @@ def menu(data: Any, where: str = "") -> MenuSpec:
 
 
 def document(data: Any) -> TenantDocument:
-    f = _Fields(data, "", {"tenant", "queues", "menus", "numbers", "agents", "hours"})
+    f = Fields(data, "", {"tenant", "queues", "menus", "numbers", "agents", "hours"})
     doc = TenantDocument(
         tenant=tenant(f.data.get("tenant"), "tenant"),
         queues=tuple(queue(v, at) for at, v in f.items("queues")),

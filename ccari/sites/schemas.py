@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccari.provisioning.schemas import Invalid
+from ccari.errors import Invalid
 
 MAX_KBPS = 100_000_000  # 100 Gbit/s
 MAX_NAME = 100
