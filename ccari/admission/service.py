@@ -34,9 +34,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from ccari.admission import repo
-from ccari.admission.estimates import CallInProgress, Direction
+from ccari.admission.estimates import Direction
 from ccari.admission.history import History
-from ccari.admission.liveset import LiveSet, new_token
+from ccari.admission.liveset import LiveCalls, LiveSet, new_token
 from ccari.admission.policy import (
     Decision,
     PoolFacts,
@@ -130,7 +130,7 @@ class AdmissionService:
         async with self._sessions() as s:
             pool = pool_policy(await repo.pool(s))
             tenant = await s.run_sync(repo.policy_sync, tenant_id)
-            live = await repo.live_calls(s)
+            live = LiveCalls(await repo.live_calls(s))
         if tenant is None:
             return False
         key = str(tenant_id)
@@ -209,9 +209,8 @@ class AdmissionService:
             tenant = repo.policy_sync(s, tenant_id)
             live = self._live.current(pool_row.generation)
             if live is None:
-                live = repo.live_calls_sync(s)
-                self._live.load(pool_row.generation, live)
-            holder = next((c for c in live if c.call_id == call_id), None)
+                live = self._live.load(pool_row.generation, repo.live_calls_sync(s))
+            holder = live.get(call_id)
             if holder is not None:
                 return self._already(holder, tenant_id, direction)
             key = str(tenant_id)
@@ -263,16 +262,12 @@ class AdmissionService:
         return Admission(False, "busy" if direction == "inbound" else "defer",
                          "call-already-admitted")
 
-    def _facts(self, tenant: str, live: list[repo.LiveCall]) -> PoolFacts:
-        calls: dict[str, list[CallInProgress]] = {}
-        for c in live:
-            d: Direction = "outbound" if c.direction == "outbound" else "inbound"
-            calls.setdefault(str(c.tenant_id), []).append(CallInProgress(c.started_at.timestamp(), d))
-        keys = set(calls) | self._history.tenants_with_arrivals() | {tenant}
+    def _facts(self, tenant: str, live: LiveCalls) -> PoolFacts:
+        keys = live.tenants() | self._history.tenants_with_arrivals() | {tenant}
         facts = {
             k: TenantFacts(
                 available_agents=self._agents(int(k)),
-                calls_in_progress=tuple(calls.get(k, ())),
+                calls_in_progress=live.of(k),
                 recent_arrivals=self._history.arrivals(k),
                 duration_history=self._history.durations(k),
             )

@@ -55,3 +55,53 @@ def test_a_rolled_back_change_is_not_trusted() -> None:
 
 def test_tokens_do_not_repeat() -> None:
     assert len({new_token() for _ in range(1000)}) == 1000
+
+
+def test_each_tenants_calls_in_progress_follow_every_change() -> None:
+    """A decision reads a tenant's calls from the index, not by walking every call: the
+    index must say what a walk would, after any mix of admissions and releases."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    ops = st.lists(st.tuples(st.booleans(), st.integers(0, 30), st.integers(1, 3),
+                             st.sampled_from(["inbound", "outbound"])), max_size=60)
+
+    @given(ops)
+    def check(steps: list[tuple[bool, int, int, str]]) -> None:
+        live = LiveSet()
+        walked: dict[str, LiveCall] = {}
+        token = 1
+        live.load(token, [])
+        for add, n, tenant, direction in steps:
+            call_id = f"c{n}"
+            if add:
+                c = LiveCall(call_id, tenant, "node1", direction,
+                             T0 + dt.timedelta(seconds=n))
+                walked[call_id] = c
+                live.changed(token, token + 1, added=c)
+            else:
+                walked.pop(call_id, None)
+                live.changed(token, token + 1, removed=call_id)
+            token += 1
+            calls = live.current(token)
+            assert calls is not None and len(calls) == len(walked)
+            for t in ("1", "2", "3"):
+                expect = sorted((c.started_at.timestamp(), c.direction)
+                                for c in walked.values() if str(c.tenant_id) == t)
+                got = sorted((p.started_at, p.direction) for p in calls.of(t))
+                assert got == expect
+            assert calls.tenants() == {str(c.tenant_id) for c in walked.values()}
+            assert all(calls.get(i) == c for i, c in walked.items())
+
+    check()
+
+
+def test_a_tenants_calls_are_the_same_tuple_until_they_change() -> None:
+    live = LiveSet()
+    calls = live.load(7, [call("a"), LiveCall("b", 2, "node1", "outbound", T0)])
+    first = calls.of("1")
+    assert calls.of("1") is first and len(first) == 1
+    live.changed(7, 8, added=LiveCall("c", 2, "node1", "inbound", T0))
+    assert calls.of("1") is first and len(calls.of("2")) == 2
+    live.changed(8, 9, removed="a")
+    assert calls.of("1") == () and calls.tenants() == {"2"}
