@@ -76,7 +76,7 @@ class FaxDetection:
     async def arm(self, call: Call) -> None:
         """Listen for fax tones (and T.38 requests) on an answered voice call, if its tenant
         wants it."""
-        if not (await self._faxes.policy(call.tenant_id)).detect_on_voice:
+        if not await self._faxes.detects_on_voice(call.tenant_id):
             return
         try:
             self._armed.add(call.channel_id)

@@ -39,6 +39,7 @@ from ccari.storage.models import Contact, ContactEvent, Number, Tenant
 
 log = logging.getLogger(__name__)
 MEDIUM = "fax"
+POLICY_TTL_S = 1.0  # how long the tenants' fax-detection settings are kept
 
 
 class FaxService:
@@ -52,6 +53,9 @@ class FaxService:
         self._asterisk_spool = asterisk_spool  # the same directory, as Asterisk sees it
         self._node = node
         self._clock = clock
+        self._detecting: frozenset[int] = frozenset()  # tenants listening for fax tones...
+        self._detecting_until = 0.0  # ...as read before this (monotonic)
+        self._detecting_lock = asyncio.Lock()
 
     async def arrived(self, channel_id: str, did: str, tenant_slug: str,
                       sender: str | None) -> str | None:
@@ -96,6 +100,19 @@ class FaxService:
             policy = await s.get(FaxPolicy, tenant_id)
         return policy or FaxPolicy(tenant_id=tenant_id, detect_on_voice=False)
 
+    async def detects_on_voice(self, tenant_id: int) -> bool:
+        """Does the tenant listen for fax tones on its voice numbers?  Asked for every new
+        call, so every tenant's answer is read at once and kept :data:`POLICY_TTL_S` (a
+        change on another node is seen that much later; on this one at once)."""
+        async with self._detecting_lock:
+            if time.monotonic() >= self._detecting_until:
+                async with self._sessions() as s:
+                    ids = await s.scalars(select(FaxPolicy.tenant_id)
+                                          .where(FaxPolicy.detect_on_voice.is_(True)))
+                    self._detecting = frozenset(ids)
+                self._detecting_until = time.monotonic() + POLICY_TTL_S
+            return tenant_id in self._detecting
+
     async def set_policy(self, tenant_id: int, *, detect_on_voice: bool) -> FaxPolicy:
         async with self._sessions() as s:
             policy = await s.get(FaxPolicy, tenant_id)
@@ -104,6 +121,7 @@ class FaxService:
                 s.add(policy)
             policy.detect_on_voice = detect_on_voice
             await s.commit()
+        self._detecting_until = 0.0  # read again at the next call
         log.info("tenant %s: fax tones on voice numbers %s", tenant_id,
                  "detected" if detect_on_voice else "not detected")
         return policy

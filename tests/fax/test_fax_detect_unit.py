@@ -11,7 +11,6 @@ import pytest
 from ccari.ari.errors import AriNotFound
 from ccari.ari.models import Channel
 from ccari.fax.detect import FaxDetection
-from ccari.fax.models import FaxPolicy
 from ccari.voice.calls import Call, QueueSettings
 
 
@@ -39,8 +38,8 @@ class Policies:
     def __init__(self, on: set[int]) -> None:
         self.on = on
 
-    async def policy(self, tenant_id: int) -> FaxPolicy:
-        return FaxPolicy(tenant_id=tenant_id, detect_on_voice=tenant_id in self.on)
+    async def detects_on_voice(self, tenant_id: int) -> bool:
+        return tenant_id in self.on
 
 
 def call(channel: str, tenant_id: int) -> Call:
