@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ccari.admission.billing import TenantRates
 from ccari.admission.models import AdmissionDecision, TenantRate, TrunkCall, TrunkPool
 from ccari.storage.batch import connection
-from ccari.storage.fast import Prepared
+from ccari.storage.fast import Prepared, Query, detached
 from ccari.storage.models import Contact, Tenant
 
 POOL_ID = 1
@@ -27,13 +27,13 @@ LOCK_TIMEOUT_MS = 5000  # waiting for the pool lock longer than this raises
 
 # The hot path's statements (Core, built once).
 _POOL = cast(Table, TrunkPool.__table__)
-_LOCK_POOL = select(_POOL).where(_POOL.c.id == POOL_ID).with_for_update()
-_POLICY = select(Tenant.id, Tenant.trunk_ratio, Tenant.after_hours_trunks,
-                 Tenant.overflow_policy).where(Tenant.id == bindparam("_id"))
+_LOCK_POOL = Query(select(_POOL).where(_POOL.c.id == POOL_ID).with_for_update())
+_POLICY = Query(select(Tenant.id, Tenant.trunk_ratio, Tenant.after_hours_trunks,
+                       Tenant.overflow_policy).where(Tenant.id == bindparam("_id")))
 _LIVE_CALLS = select(TrunkCall.call_id, TrunkCall.tenant_id, TrunkCall.node, TrunkCall.direction,
                      TrunkCall.started_at)
 _DELETE_CALL = Prepared(delete(TrunkCall).where(TrunkCall.call_id == bindparam("_id")))
-_POOL_TOKEN = select(_POOL.c.generation).where(_POOL.c.id == POOL_ID).with_for_update()
+_POOL_TOKEN = Query(select(_POOL.c.generation).where(_POOL.c.id == POOL_ID).with_for_update())
 _SET_TOKEN = update(_POOL).where(_POOL.c.id == POOL_ID).values(generation=bindparam("_token"))
 _INSERT_DECISION = Prepared(insert(cast(Table, AdmissionDecision.__table__)))
 _SET_TOKEN_FAST = Prepared(_SET_TOKEN)
@@ -101,12 +101,12 @@ def lock_pool_sync(session: Session) -> TrunkPool:
     conn = connection(session)
     if conn.dialect.name == "postgresql":  # a stuck node must not stall every other one
         conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
-    row = conn.execute(_LOCK_POOL).first()
+    row = _LOCK_POOL.first(conn, {})
     if row is None:
         conn.execute(_insert(session)(_POOL).values(id=POOL_ID).on_conflict_do_nothing())
-        row = conn.execute(_LOCK_POOL).first()
+        row = _LOCK_POOL.first(conn, {})
         assert row is not None
-    return TrunkPool(**row._mapping)
+    return detached(TrunkPool, row)
 
 
 async def lock_pool(session: AsyncSession) -> TrunkPool:
@@ -127,8 +127,8 @@ async def pool(session: AsyncSession) -> TrunkPool:
 # ---- tenants -------------------------------------------------------------------------------
 def policy_sync(session: Session, tenant_id: int) -> PolicyRow | None:
     """The tenant's trunk policy as stored now (None: no such tenant)."""
-    row = connection(session).execute(_POLICY, {"_id": tenant_id}).first()
-    return None if row is None else PolicyRow(*row)
+    row = _POLICY.first(connection(session), {"_id": tenant_id})
+    return None if row is None else PolicyRow(*row.values())
 
 
 async def tenant(session: AsyncSession, tenant_id: int) -> Tenant | None:
@@ -172,7 +172,7 @@ def delete_call_sync(session: Session, call_id: str) -> bool:
 
 def pool_token_sync(session: Session) -> int:
     """The live set's token, the pool row locked (see ccari.admission.liveset)."""
-    return int(connection(session).scalar(_POOL_TOKEN) or 0)
+    return int(_POOL_TOKEN.scalar(connection(session), {}) or 0)
 
 
 def set_pool_token_sync(session: Session, token: int) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ccari.contacts.lifecycle import LIVE, Fact, State, step
 from ccari.storage.batch import connection
 from ccari.storage.epoch import epoch
-from ccari.storage.fast import Prepared
+from ccari.storage.fast import Prepared, Query, detached
 from ccari.storage.models import Contact, ContactEvent, new_id, utcnow
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ _EVENTS = cast(Table, ContactEvent.__table__)
 # Python-side column defaults the ORM would fill in on insert.
 _DEFAULTS = {c.key: c.default for c in _CONTACTS.columns
              if c.default is not None and c.key not in ("id", "arrived_at")}
-_SELECT_ONE = select(_CONTACTS).where(_CONTACTS.c.id == bindparam("_id"))
+_SELECT_ONE = Query(select(_CONTACTS).where(_CONTACTS.c.id == bindparam("_id")))
+_SELECT_ONE_LOCKED = Query(_SELECT_ONE.stmt.with_for_update())
 _INSERT_CONTACT = Prepared(insert(_CONTACTS))
 _INSERT_EVENT = Prepared(insert(_EVENTS))
 # SET takes the columns of the parameters given: one compiled statement per column set.
@@ -95,11 +96,10 @@ def _get(contact_id: str, tenant_id: int | None, for_update: bool) -> Select[tup
 def get_sync(session: Session, contact_id: str) -> Contact | None:
     """A detached snapshot of the contact (PostgreSQL: its row locked until the shared
     transaction ends, so the move that follows is decided on what is current)."""
-    query = _SELECT_ONE
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = connection(session).execute(query, {"_id": contact_id}).first()
-    return None if row is None else Contact(**row._mapping)
+    conn = connection(session)
+    query = _SELECT_ONE_LOCKED if conn.dialect.name == "postgresql" else _SELECT_ONE
+    row = query.first(conn, {"_id": contact_id})
+    return None if row is None else detached(Contact, row)
 
 
 async def get(session: AsyncSession, contact_id: str, tenant_id: int | None = None,

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ccari.crm.schemas import normalise
+from ccari.storage.batch import connection
+from ccari.storage.fast import Query
 from ccari.storage.models import Customer, CustomerPhone
 
 __all__ = ["by_phone", "card", "customer_id_by_phone_sync", "normalise"]
@@ -25,10 +27,10 @@ async def by_phone(session: AsyncSession, tenant_id: int, number: str | None) ->
     return None if e164 is None else await session.scalar(_by_phone(tenant_id, e164))
 
 
-_CUSTOMER_ID_BY_PHONE = (select(CustomerPhone.customer_id)
-                         .where(CustomerPhone.tenant_id == bindparam("_tenant"),
-                                CustomerPhone.number == bindparam("_number"))
-                         .limit(1))
+_CUSTOMER_ID_BY_PHONE = Query(select(CustomerPhone.customer_id)
+                              .where(CustomerPhone.tenant_id == bindparam("_tenant"),
+                                     CustomerPhone.number == bindparam("_number"))
+                              .limit(1))
 
 
 def customer_id_by_phone_sync(session: Session, tenant_id: int, number: str | None) -> int | None:
@@ -36,8 +38,8 @@ def customer_id_by_phone_sync(session: Session, tenant_id: int, number: str | No
     e164 = normalise(number)
     if e164 is None:
         return None
-    return session.connection().scalar(_CUSTOMER_ID_BY_PHONE,
-                                       {"_tenant": tenant_id, "_number": e164})
+    return _CUSTOMER_ID_BY_PHONE.scalar(connection(session),
+                                        {"_tenant": tenant_id, "_number": e164})
 
 
 def card(customer: Customer | None) -> dict[str, Any] | None:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from ccari.admission.models import TrunkPool
 from ccari.contacts import repo
 from ccari.storage.batch import GroupCommit, connection
-from ccari.storage.fast import Prepared
-from ccari.storage.models import ContactEvent, Tenant
+from ccari.storage.fast import Prepared, Query, detached
+from ccari.storage.models import Contact, ContactEvent, Tenant
 
 EVENTS = cast(Table, ContactEvent.__table__)
 POOL = cast(Table, TrunkPool.__table__)
@@ -113,3 +113,42 @@ async def test_column_defaults_are_still_filled_in_and_many_rows_go_at_once(sess
     assert len(rows) == 1 + 3 + 4  # created, then the seven written here
     assert all(rows[f"d{i}"].data == {} and rows[f"d{i}"].at is not None for i in range(3))
     assert [rows[f"m{i}"].data for i in range(4)] == [{"i": i} for i in range(4)]
+
+
+async def test_a_prepared_query_reads_what_sqlalchemy_reads(sessions) -> None:  # type: ignore[no-untyped-def]
+    """A contact as the hot path reads it (dates, JSON, NULLs), and the ORM snapshot made
+    of it, equal SQLAlchemy's own read and a ``Contact(**row)``; a missing row is None."""
+    tenant_id, contact_id = await _contact(sessions)
+    async with sessions() as s:
+        contact = await repo.get(s, contact_id)
+        assert contact is not None
+        contact.attributes = {"lang": "fr", "tags": ["a", None]}
+        contact.connected_at = AT
+        await s.commit()
+    contacts = cast(Table, Contact.__table__)
+    one = Query(select(contacts).where(contacts.c.id == bindparam("_id")))
+    column = Query(select(contacts.c.state).where(contacts.c.id == bindparam("_id")))
+    constant = Query(select(contacts.c.medium).where(contacts.c.id == contact_id).limit(1))
+
+    def both(s: Session) -> tuple[Any, Any, Any, Any, Any, Any]:
+        conn = connection(s)
+        slow = conn.execute(one.stmt, {"_id": contact_id}).first()
+        assert slow is not None
+        read = (one.first(conn, {"_id": contact_id}), dict(slow._mapping),
+                one.first(conn, {"_id": "no-such-contact"}),
+                column.scalar(conn, {"_id": contact_id}), repo.get_sync(s, contact_id),
+                constant.scalar(conn, {}))
+        # (on SQLite at the driver's speed: each was compiled for it)
+        assert all((q._reading is not None) == (conn.dialect.name == "sqlite")
+                   for q in (one, column, constant))
+        return read
+
+    fast, slow, missing, state, snapshot, medium = await _run(sessions, both)
+    assert fast == slow and missing is None and (state, medium) == ("queued", "chat")
+    assert fast["connected_at"] == AT and fast["attributes"] == {"lang": "fr", "tags": ["a", None]}
+    assert fast["tenant_id"] == tenant_id
+    made = detached(Contact, fast)
+    assert {k: getattr(made, k) for k in fast} == {k: getattr(Contact(**slow), k) for k in slow}
+    assert {k: getattr(snapshot, k) for k in fast} == fast
+    snapshot.state = "offered"  # a snapshot moves in memory like any ORM object
+    assert snapshot.state == "offered"
