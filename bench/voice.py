@@ -238,6 +238,20 @@ admitted before the delays show it; a run of the same step an hour earlier had n
 and left out: uvloop as the event loop (at a fixed 100/s, alternated twice: ccari's CPU
 the same, Asterisk's 80-83% against 72-74%, setup p99 higher), and orjson for ARI's JSON
 (4% of the samples: at most that).
+The overload step then (the same day): twice the sustained rate for 5 s is a sudden
+doubling, and the gate saw it late and then refused too much.  In one run's contacts, every
+call of the first 2.5 s was admitted (its delay signal was the slowest call *answered*, and
+a backlog shows there only once its calls are through), then the share halved on every
+pair of slow samples down to the floor (9-13 calls/s admitted) while the calls admitted
+before still kept the delays up.  Now the oldest call still waiting for its answer counts
+as it waits, and the share shrinks at most once in half a second (``Limits.settle``).
+Four overload steps each, alternated with the gate before (``--start 110 --max-rate 110``,
+offered 220/s): failed 0, 51, 0, 0 and served 166, 147, 123, 184/s, against failed 120,
+15, 99, 6 and served 128, 136, 137, 155/s; with the settling alone: failed 5, 0, 117, 0.
+What is left is not ccari's to see: in those steps the callers' IVR grew from 1.2 to 2.1 s
+and the agent legs' answers from 10 ms to 0.4-0.9 s while StasisStart still reached ccari
+within a few ms of the channel's creation (measured): the box's two cores, SIPp's too, are
+saturated, and every process's media and SIP are late together.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from ccari import logs
@@ -75,6 +74,7 @@ class Arrivals:
             log.debug("call %s: already taken", channel_id)
             return
         self._arriving.add(channel_id)
+        self._load.arriving(channel_id)
         try:
             await self._arrive(channel_id, did, caller, name)
         except DATABASE_DOWN as exc:
@@ -88,9 +88,9 @@ class Arrivals:
             await self._overflow.refuse_overloaded(channel_id, "announce")
         finally:
             self._arriving.discard(channel_id)
+            self._load.answered(channel_id)  # (if it was not: refused, or gone)
 
     async def _arrive(self, channel_id: str, did: str, caller: str | None, name: str | None) -> None:
-        arrived = time.monotonic()
         route = await self._directory.route(did)
         if route is None:
             log.info("call %s to unknown number %s rejected", channel_id, did)
@@ -137,7 +137,7 @@ class Arrivals:
             log.info("contact %s: call %s from %s to %s", contact.id, channel_id, caller, did)
             async with call.lock:
                 if await self._answer(call):
-                    self._load.answered(time.monotonic() - arrived)
+                    self._load.answered(channel_id)
                     await self._tell(self._answered, call)
                     if night is not None and night.action != "queue" and overflow is None:
                         await self._closed.start(call)

@@ -7,14 +7,18 @@ excess at the door, before any work is spent on it, so that the calls already ad
 being served on time.
 
 The signal is *delay*, not a fixed call count (which would have to be tuned per machine):
-how long the last calls waited to be answered, how long hot-path writes wait for their
-shared commit, and how late the event loop runs a timer; the worst of the three in each
-sample.  :class:`Gate` is the pure decision (facts in, admit or refuse out): it admits a
-fraction of the new calls that shrinks multiplicatively while the delay is above
+how long new calls wait to be answered (the oldest still waiting, so that a backlog shows
+while it builds, and the slowest answered since the last sample), how long hot-path writes
+wait for their shared commit, and how late the event loop runs a timer; the worst of them in
+each sample.  :class:`Gate` is the pure decision (facts in, admit or refuse out): it admits
+a fraction of the new calls that shrinks multiplicatively while the delay is above
 ``high_ms`` and grows back additively once it is under ``low_ms`` (AIMD, as TCP does), so
 the admitted rate settles near what the node carries instead of swinging between all and
-nothing.  It never drops below ``floor``: a few calls keep probing whether the node
-recovered.  :class:`LoadMonitor` samples the delays every ``interval_s``.
+nothing.  Like TCP, which halves once per round trip, it shrinks at most once per
+``settle`` samples: the calls admitted before a shrink keep the delays up until they are
+through, and shrinking on them again would turn nearly everyone away for seconds.  It
+never drops below ``floor``: a few calls keep probing whether the node recovered.
+:class:`LoadMonitor` samples the delays every ``interval_s``.
 
 A call refused for overload gets its tenant's fallback at once: the "lines busy"
 announcement (early media, then 486) when the tenant has one, else SIP 503 (a carrier may
@@ -42,6 +46,9 @@ class Limits:
     increase: float = 0.01  # plus this per sample below low_ms (slowly: +0.2 a second)
     floor: float = 0.05  # the smallest fraction admitted
     samples: int = 2  # consecutive samples above high_ms before it shrinks (one is a hiccup)
+    # Samples after a shrink before the next one: the calls admitted before it keep the
+    # delays up for a while, and shrinking on them again would refuse far more than needed.
+    settle: int = 10
 
 
 @dataclass
@@ -52,6 +59,7 @@ class Gate:
     fraction: float = 1.0
     credit: float = 1.0
     above: int = 0
+    settling: int = 0  # samples left before the fraction may shrink again
 
     @property
     def overloaded(self) -> bool:
@@ -61,8 +69,12 @@ class Gate:
         """One delay sample."""
         lim = self.limits
         self.above = self.above + 1 if delay_ms > lim.high_ms else 0
+        if self.settling:
+            self.settling -= 1
         if self.above >= lim.samples:
-            self.fraction = max(lim.floor, self.fraction * lim.decrease)
+            if not self.settling:
+                self.fraction = max(lim.floor, self.fraction * lim.decrease)
+                self.settling = lim.settle
         elif delay_ms < lim.low_ms:
             self.fraction = min(1.0, self.fraction + lim.increase)
 
@@ -95,6 +107,7 @@ class LoadMonitor:
         self._write_delay_ms = write_delay_ms
         self._interval = interval_s
         self._answers_ms = 0.0  # the slowest answer since the last sample
+        self._pending: dict[str, float] = {}  # calls being admitted and answered: since when
         self.refused = 0
         self.shed = shed
         self.shed_permille = 0  # what the shed was last told, when it took effect
@@ -118,9 +131,18 @@ class LoadMonitor:
         self.refused += 1
         return False
 
-    def answered(self, waited_s: float) -> None:
-        """A new call was answered ``waited_s`` after it reached ccari."""
-        self._answers_ms = max(self._answers_ms, waited_s * 1000)
+    def arriving(self, call_id: str) -> None:
+        """A new call reached ccari: until it is answered (or turned away), how long it has
+        waited counts as a delay.  A backlog shows here as it builds, before the calls in
+        it are answered late."""
+        self._pending[call_id] = asyncio.get_running_loop().time()
+
+    def answered(self, call_id: str) -> None:
+        """The call is answered, or will not be (refused, gone): its wait is over."""
+        since = self._pending.pop(call_id, None)
+        if since is not None:
+            waited_ms = (asyncio.get_running_loop().time() - since) * 1000
+            self._answers_ms = max(self._answers_ms, waited_ms)
 
     def connected(self) -> None:
         """ARI is (re)connected: tell the PBX the share to refuse now (0 unless overloaded),
@@ -150,7 +172,9 @@ class LoadMonitor:
             due = loop.time() + self._interval
             await asyncio.sleep(self._interval)
             lag_ms = max(0.0, (loop.time() - due) * 1000)
-            writes_ms, answers_ms = self._write_delay_ms(), self._answers_ms
+            oldest = next(iter(self._pending.values()), None)  # the first still waiting
+            waiting_ms = 0.0 if oldest is None else (loop.time() - oldest) * 1000
+            writes_ms, answers_ms = self._write_delay_ms(), max(self._answers_ms, waiting_ms)
             delay = max(lag_ms, writes_ms, answers_ms)
             self._answers_ms = 0.0
             was = self.gate.overloaded

@@ -17,7 +17,7 @@ from ccari.voice.overload import Gate, Limits, LoadMonitor
 from tests.support.sipp import run_sipp
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 
-L = Limits(high_ms=250, low_ms=100, decrease=0.5, increase=0.25, floor=0.1, samples=1)
+L = Limits(high_ms=250, low_ms=100, decrease=0.5, increase=0.25, floor=0.1, samples=1, settle=0)
 
 
 @pytest.mark.parametrize(("delays", "fractions"), [
@@ -42,6 +42,42 @@ def test_one_slow_sample_is_a_hiccup_two_in_a_row_are_overload() -> None:
     for d, fraction in ((300, 1.0), (10, 1.0), (300, 1.0), (300, 0.5), (300, 0.25)):
         gate.observe(d)
         assert gate.fraction == fraction
+
+
+def test_after_a_shrink_the_gate_waits_for_its_effect_before_shrinking_again() -> None:
+    """The calls admitted before a shrink keep the delays up for a while; shrinking on
+    every such sample would refuse nearly everyone (the floor) for seconds."""
+    gate = Gate(replace(L, settle=3))
+    seen = []
+    for d in (300, 300, 300, 300, 300, 300, 300, 300, 90):
+        gate.observe(d)
+        seen.append(gate.fraction)
+    assert seen == [0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125, 0.125, 0.375]  # one per 3
+
+
+async def test_a_call_still_waiting_for_its_answer_counts_before_it_is_answered() -> None:
+    """A backlog shows while it builds: the oldest call not yet answered is a delay as
+    long as it waits, not only once it is answered late; an answered or refused call
+    no longer counts."""
+    monitor = LoadMonitor(Gate(Limits(high_ms=100, low_ms=50, increase=1.0, samples=1,
+                                      settle=0)), lambda: 0.0, interval_s=0.02)
+    monitor.start()
+    monitor.arriving("ch-1")
+    monitor.arriving("ch-2")
+    monitor.answered("ch-2")  # the later one answered at once: the first still waits
+
+    async def closed() -> bool:
+        return monitor.overloaded
+
+    async def opened() -> bool:
+        return not monitor.overloaded
+
+    await eventually(closed, 5, "the waiting call to shrink the admitted share")
+    assert monitor.overloaded
+    monitor.answered("ch-1")
+    monitor.answered("ch-1")  # (twice: the second is a no-op)
+    await eventually(opened, 5, "the gate to admit every call once it is answered")
+    await monitor.close()
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.5, 0.25, 0.1])
