@@ -252,6 +252,17 @@ What is left is not ccari's to see: in those steps the callers' IVR grew from 1.
 and the agent legs' answers from 10 ms to 0.4-0.9 s while StasisStart still reached ccari
 within a few ms of the channel's creation (measured): the box's two cores, SIPp's too, are
 saturated, and every process's media and SIP are late together.
+Without the false alarms the ramp goes further: the default run right after gave
+``ccari_cps=160 queue_cps=180 dialplan_cps=560 ratio_queue=0.889`` (160/s passed with its
+setup climbing 374 ms in the 5 s step: on the edge; a 10 s step at 160/s then had 17.7%
+refused by the gate, and ``--start 150`` passed with a flat setup, p50 1240 ms).  Its
+overload step at twice that, 320/s, collapsed: served 23/s, 861 failed.  At 300/s the
+gate before this change did the same (served 34/s, 671 failed, 4 stuck in the IVR; this
+one: 48/s, 694 failed, 1 stuck): 300 INVITEs a second with their SIPp on two cores leave
+no CPU to refuse the excess with, and in the first 1.5 s every call is admitted while the
+callers' IVR and the agent legs' answers already take seconds.  A cap learned from the
+rate the node was seen to carry (a sudden doubling admitted at 1.25 times that at once,
+not in full until the delays show it) would cut that onset; it is not built.
 """
 
 from __future__ import annotations
