@@ -102,7 +102,7 @@ async def test_blind_transfer_to_a_colleague_rings_her_with_the_same_customer(
         try:
             async with phone(voice_env, "alice") as alice_phone, \
                     phone(voice_env, "bob", answer_after_ms=2500,
-                          hangup_after_ms=1500) as bob_phone:
+                          hangup_after_ms=4000) as bob_phone:  # (time to look at the bridge)
                 call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
                 await call.start()
                 live = await eventually(lambda: connected_to(ccari, alice.id), what="alice")
