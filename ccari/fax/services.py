@@ -121,7 +121,8 @@ class FaxService:
                 s.add(policy)
             policy.detect_on_voice = detect_on_voice
             await s.commit()
-        self._detecting_until = 0.0  # read again at the next call
+        async with self._detecting_lock:  # (after a read under way, not before it)
+            self._detecting_until = 0.0  # read again at the next call
         log.info("tenant %s: fax tones on voice numbers %s", tenant_id,
                  "detected" if detect_on_voice else "not detected")
         return policy
