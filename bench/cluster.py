@@ -55,6 +55,7 @@ import asyncio
 import contextlib
 import os
 import pickle
+import secrets
 import shutil
 import signal
 import subprocess
@@ -165,7 +166,7 @@ class Run:
                           carriers=(f"{CALLER_IP}/32",),
                           rpc_url=f"http://127.0.0.1:{free_tcp_port()}/RPC",
                           probe_s=self.args.probe, timeout_ms=500, update_s=0.5,
-                          node_capacity=40)
+                          node_capacity=40, rpc_key=secrets.token_urlsafe(18))
         configs = {name: self.config(name, url, edge, phones) for name in ("a", "b")}
         if self.standby:  # a stands in for b's Asterisk
             p = configs["b"].pbx
@@ -179,7 +180,7 @@ class Run:
             edge_dir = self.work / "edge"
             kamailio = KamailioProcess(write(replace(configs["a"], edge=edge), edge_dir,
                                              children=2), edge_dir / "run")
-            rpc = KamailioRpc(http, edge.rpc_url)
+            rpc = KamailioRpc(http, edge.rpc_url, edge.rpc_key)
             await kamailio.start(rpc)
             stack.callback(kamailio.stop)
             for name in ("a", "b"):  # a first: it leads

@@ -13,6 +13,7 @@ from ccari.errors import ConfigError
 
 _EDGE_LISTEN = re.compile(r"^udp:[0-9.]+:[0-9]{1,5}$")
 _EDGE_RPC = re.compile(r"^http://[0-9.]+:[0-9]{1,5}/[A-Za-z0-9/_-]*$")
+EDGE_RPC_KEY = re.compile(r"^[A-Za-z0-9_-]{16,}$")
 _EDGE_DESTINATION = re.compile(r"^sip:[A-Za-z0-9.\-]+:[0-9]{1,5}$")
 
 
@@ -232,12 +233,16 @@ class EdgeConfig(Section):
     # The carriers' addresses (CIDR): a new call from anywhere else is refused (403) at the
     # edge, since every node takes what comes from the edge as the carrier's.
     carriers: tuple[str, ...] = ("127.0.0.0/8",)
-    # Kamailio's JSON-RPC (xhttp on a TCP port of its own, without authentication: loopback,
-    # or an address only the ccari nodes reach: the routing leader, any node, calls it).
+    # Kamailio's JSON-RPC (xhttp on a TCP port of its own: loopback, or an address only the
+    # ccari nodes reach: the routing leader, any node, calls it).
     rpc_url: str = "http://127.0.0.1:5081/RPC"
     # The only addresses (CIDR) Kamailio takes JSON-RPC requests from (403 for any other):
     # the ccari nodes' (any node may lead and call it).
     rpc_clients: tuple[str, ...] = ("127.0.0.0/8",)
+    # The secret every request to that RPC carries ("Authorization: Bearer <key>"; without
+    # it, 401): the same on every node and in kamailio.cfg (``ccari edge render`` writes it
+    # there).  Needed when the edge is on: at least 16 letters, digits, "-" or "_".
+    rpc_key: str = ""
     # How Kamailio, and the other nodes handing callers over, reach this node's Asterisk
     # (sip:<host>:<port>); empty: sip:<pbx.host>:<pbx.sip_port> (all on the same box).
     destination: str = ""
@@ -267,6 +272,10 @@ class EdgeConfig(Section):
         networks("edge.rpc_clients", self.rpc_clients)
         if not self.rpc_clients:
             raise ConfigError("edge.rpc_clients: at least one network (the ccari nodes')")
+        if (self.enabled or self.rpc_key) and not EDGE_RPC_KEY.match(self.rpc_key):
+            raise ConfigError(
+                "edge.rpc_key: at least 16 letters, digits, '-' or '_', the same on every node"
+                " (one: python3 -c 'import secrets; print(secrets.token_urlsafe(24))')")
         if not self.carriers:
             raise ConfigError("edge.carriers: at least one network (the carriers' addresses)")
         if self.destination and not _EDGE_DESTINATION.match(self.destination):

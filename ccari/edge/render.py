@@ -1,7 +1,8 @@
 """Kamailio's configuration from the edge settings (``asterisk/edge/kamailio.cfg.j2``).
 
 Pure apart from reading the template: the caller writes the text (``ccari edge render``,
-or a test's run directory).  The text holds the database password: write it 0600.
+or a test's run directory).  The text holds the database password and the RPC key: write
+it 0600.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from ccari import home
 from ccari.config import Config, EdgeConfig, SecurityConfig
+from ccari.config.service import EDGE_RPC_KEY
 from ccari.edge.models import DISPATCHER_TABLE, LOCATION_TABLE, PHONES_VIEW, VERSION_TABLE
 from ccari.edge.repo import SET_ID
 
@@ -72,6 +74,10 @@ def guard(security: SecurityConfig | None) -> Guard | None:
 def render_text(edge: EdgeConfig, database_url: str, *, security: SecurityConfig | None = None,
                 root: Path | None = None, children: int = 4, log_level: int = 2) -> str:
     rpc = rpc_address(edge.rpc_url)
+    db_url = kamailio_db_url(database_url)
+    if not EDGE_RPC_KEY.match(edge.rpc_key):  # it goes into a quoted string of the config
+        raise EdgeRenderError("edge.rpc_key: at least 16 letters, digits, '-' or '_' (the "
+                              "secret the nodes send Kamailio's JSON-RPC)")
     proto, _, hostport = edge.listen.partition(":")
     listen_host, _, listen_port = hostport.rpartition(":")
     if proto != "udp" or not listen_host or not listen_port.isdigit():
@@ -84,8 +90,8 @@ def render_text(edge: EdgeConfig, database_url: str, *, security: SecurityConfig
     return env.get_template(TEMPLATE).render(
         listen=edge.listen, listen_host=listen_host, carriers=",".join(edge.carriers),
         rpc_host=rpc.host, rpc_port=rpc.port, rpc_path=rpc.path,
-        rpc_clients=",".join(edge.rpc_clients),
-        db_url=kamailio_db_url(database_url), table=DISPATCHER_TABLE,
+        rpc_clients=",".join(edge.rpc_clients), rpc_key=edge.rpc_key,
+        db_url=db_url, table=DISPATCHER_TABLE,
         version_table=VERSION_TABLE, location_table=LOCATION_TABLE, setid=SET_ID, probe_s=edge.probe_s,
         timeout_ms=edge.timeout_ms, ring_timeout_ms=120_000, dialog_timeout_ms=5000, children=children,
         log_level=log_level, phones=edge.phones, phones_table=PHONES_VIEW,
@@ -94,7 +100,7 @@ def render_text(edge: EdgeConfig, database_url: str, *, security: SecurityConfig
 
 
 def write(cfg: Config, out: Path, *, children: int = 4, log_level: int = 2) -> Path:
-    """Write ``<out>/kamailio.cfg`` (0600: it holds the database password)."""
+    """Write ``<out>/kamailio.cfg`` (0600: it holds the database password and the RPC key)."""
     text = render_text(cfg.edge, cfg.database.url, security=cfg.security, children=children,
                        log_level=log_level)
     out.mkdir(parents=True, exist_ok=True)

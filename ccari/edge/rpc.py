@@ -1,5 +1,6 @@
 """Kamailio's JSON-RPC over HTTP (jsonrpcs on xhttp, loopback): reload the destinations,
-list them with their state, set a destination's state.
+list them with their state, set a destination's state.  Every request carries the nodes'
+key (``edge.rpc_key``), which Kamailio checks.
 
 Every call has a timeout.  A Kamailio that cannot be reached raises :class:`EdgeUnreachable`;
 one that answers with a JSON-RPC error raises :class:`EdgeRpcError`.
@@ -64,10 +65,19 @@ def parse_list(result: Any) -> list[LiveDestination]:
     return out
 
 
+REFUSED = {  # what Kamailio's answers other than 200 say (asterisk/edge/kamailio.cfg.j2)
+    401: "Kamailio refused this node's key: edge.rpc_key differs from the one kamailio.cfg "
+         "was rendered with",
+    403: "Kamailio refused this node's address: it is not in edge.rpc_clients",
+}
+
+
 class KamailioRpc:
-    def __init__(self, http: aiohttp.ClientSession, url: str, *, timeout_s: float = 3.0) -> None:
+    def __init__(self, http: aiohttp.ClientSession, url: str, key: str, *,
+                 timeout_s: float = 3.0) -> None:
         self._http = http
         self.url = url
+        self._headers = {"Authorization": f"Bearer {key}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._ids = itertools.count(1)
 
@@ -76,7 +86,10 @@ class KamailioRpc:
         if params:
             body["params"] = list(params)
         try:
-            async with self._http.post(self.url, json=body, timeout=self._timeout) as resp:
+            async with self._http.post(self.url, json=body, headers=self._headers,
+                                       timeout=self._timeout) as resp:
+                if resp.status in REFUSED:
+                    raise EdgeRpcError(f"{method}: {REFUSED[resp.status]}", resp.status)
                 answer = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise EdgeUnreachable(f"{self.url}: {exc!r}") from exc

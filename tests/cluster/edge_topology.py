@@ -22,7 +22,7 @@ from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.tenants.pbx import spec_from_db
 from tests.cluster.conftest import eventually_true
 from tests.cluster.test_calls_across_nodes import node_config, pbx_config
-from tests.support.kamailio import KamailioProcess
+from tests.support.kamailio import RPC_KEY, KamailioProcess
 from tests.support.sipp import free_port, free_tcp_port
 from tests.support.waits import eventually
 from tests.voice.conftest import PHONE_IP, PHONES, VoiceEnv
@@ -54,7 +54,8 @@ async def running(cluster_url: str, tmp_path: Path,
     edge = EdgeConfig(enabled=True, listen=f"udp:{EDGE_IP}:{free_port(EDGE_IP)}",
                       carriers=(f"{CALLER_IP}/32",),
                       rpc_url=f"http://127.0.0.1:{free_tcp_port()}/RPC", probe_s=1,
-                      timeout_ms=500, update_s=0.5, node_capacity=node_capacity, phones=phones)
+                      timeout_ms=500, update_s=0.5, node_capacity=node_capacity, phones=phones,
+                      rpc_key=RPC_KEY)
     ports_of_phones = {p: free_port(PHONE_IP) for p in PHONES}
 
     def config(name: str) -> Config:
@@ -71,7 +72,7 @@ async def running(cluster_url: str, tmp_path: Path,
     async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
         kamailio = KamailioProcess(write(config("edge"), tmp_path / "edge", children=2),
                                    tmp_path / "edge" / "run")
-        rpc = KamailioRpc(http, edge.rpc_url)
+        rpc = KamailioRpc(http, edge.rpc_url, edge.rpc_key)
         await kamailio.start(rpc)
         stack.callback(kamailio.stop)
         nodes, pbxs, ports = {}, {}, {}

@@ -25,7 +25,7 @@ from ccari.storage.db import make_engine, make_sessionmaker
 from ccari.storage.models import Agent, Contact
 from ccari.tenants import repo as tenants_repo
 from tests.cluster.edge_topology import CALLER_IP, EDGE_IP, Topology, running
-from tests.support.kamailio import KamailioProcess
+from tests.support.kamailio import RPC_KEY, KamailioProcess
 from tests.support.pbx import add_phone_agents, carry_a_load
 from tests.support.sipp import Sipp, free_port, free_tcp_port, run_sipp
 from tests.support.waits import eventually
@@ -139,7 +139,8 @@ async def edge_alone(cluster_url: str, tmp_path: Path) -> AsyncIterator[EdgeAlon
     cfg = Config(state_dir=str(tmp_path), database=DatabaseConfig(url=cluster_url),
                  edge=EdgeConfig(enabled=True, phones=True, listen=listen,
                                  carriers=(f"{CALLER_IP}/32",),
-                                 rpc_url=f"http://127.0.0.1:{free_tcp_port()}/RPC"),
+                                 rpc_url=f"http://127.0.0.1:{free_tcp_port()}/RPC",
+                                 rpc_key=RPC_KEY),
                  security=SecurityConfig(max_failures=3, window_s=60, block_s=600))
     engine = make_engine(cluster_url)
     async with make_sessionmaker(engine)() as s:
@@ -152,7 +153,7 @@ async def edge_alone(cluster_url: str, tmp_path: Path) -> AsyncIterator[EdgeAlon
     await engine.dispose()
     kamailio = KamailioProcess(write(cfg, tmp_path / "edge", children=2), tmp_path / "run")
     async with aiohttp.ClientSession() as http:
-        rpc = KamailioRpc(http, cfg.edge.rpc_url)
+        rpc = KamailioRpc(http, cfg.edge.rpc_url, cfg.edge.rpc_key)
         await kamailio.start(rpc)
         try:
             yield EdgeAlone(listen.removeprefix("udp:"), kamailio, rpc, cluster_url)

@@ -42,7 +42,7 @@ from ccari.pbx import (
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.storage.models import Tenant
 from tests.conftest import _fresh_pg_db
-from tests.support.kamailio import KamailioProcess
+from tests.support.kamailio import RPC_KEY, KamailioProcess
 from tests.support.sipp import free_port, free_tcp_port
 from tests.support.waits import eventually
 
@@ -222,12 +222,13 @@ async def edge(edge_url: str, tmp_path: Path) -> AsyncIterator[Edge]:
                                  carriers=(f"{CARRIER_IP}/32",),
                                  rpc_url=f"http://127.0.0.1:{rpc_port}/RPC",
                                  rpc_clients=(f"{NODE_IP}/32",), probe_s=PROBE_S,
-                                 timeout_ms=TIMEOUT_MS, update_s=0.2, node_capacity=10))
+                                 timeout_ms=TIMEOUT_MS, update_s=0.2, node_capacity=10,
+                                 rpc_key=RPC_KEY))
     path = write(cfg, tmp_path / "edge", children=2)
     engine = make_engine(edge_url)
     process = KamailioProcess(path, tmp_path / "edge" / "run")
     async with aiohttp.ClientSession() as http:
-        rpc = KamailioRpc(http, cfg.edge.rpc_url)
+        rpc = KamailioRpc(http, cfg.edge.rpc_url, cfg.edge.rpc_key)
         await process.start(rpc)
         try:
             yield Edge(cfg, process, rpc, make_sessionmaker(engine),

@@ -19,13 +19,14 @@ from ccari.storage.db import make_engine, make_sessionmaker
 from tests.cluster.conftest import node_config
 from tests.edge.conftest import carrying
 from tests.edge.test_edge_keeper import fake_kamailio
+from tests.support.kamailio import RPC_KEY
 from tests.support.sipp import free_tcp_port
 from tests.support.waits import eventually
 
 
 def edge_node(tmp_path: Path, url: str, name: str, rpc_port: int) -> Config:
     return replace(node_config(tmp_path, url, name), edge=EdgeConfig(
-        enabled=True, rpc_url=f"http://127.0.0.1:{rpc_port}/RPC", update_s=0.1,
+        enabled=True, rpc_url=f"http://127.0.0.1:{rpc_port}/RPC", rpc_key=RPC_KEY, update_s=0.1,
         node_capacity=10))
 
 

@@ -8,10 +8,12 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 
 from ccari.edge.keeper import WeightKeeper
 from ccari.edge.models import EdgeDestination
 from ccari.edge.repo import SET_ID
+from ccari.edge.rpc import EdgeRpcError, KamailioRpc
 from tests.edge.conftest import (
     NUMBER,
     PROBE_S,
@@ -22,6 +24,7 @@ from tests.edge.conftest import (
     carrying,
 )
 from tests.edge.test_edge_spread import call_through, landed
+from tests.support.kamailio import RPC_KEY
 from tests.support.sipp import free_port, run_sipp
 from tests.support.waits import eventually
 
@@ -124,6 +127,22 @@ async def test_the_rpc_answers_only_the_ccari_nodes(edge: Edge) -> None:
             assert r.status == 403
             assert "result" not in await r.text()
     assert await edge.destinations() == []  # the nodes' own address: answered
+
+
+async def test_the_rpc_answers_only_requests_with_the_nodes_key(edge: Edge) -> None:
+    """From the nodes' own address, a request without the key, or with another, is refused
+    (401) before it reaches the dispatcher; the node's client says which setting differs."""
+    body = {"jsonrpc": "2.0", "method": "dispatcher.reload", "id": 1}
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer another-key-0123456789"},
+                        {"Authorization": f"Basic {RPC_KEY}"}):
+            async with http.post(edge.config.edge.rpc_url, json=body, headers=headers) as r:
+                assert r.status == 401, headers
+                assert "result" not in await r.text()
+        stranger = KamailioRpc(http, edge.config.edge.rpc_url, "another-key-0123456789")
+        with pytest.raises(EdgeRpcError, match="edge.rpc_key"):
+            await stranger.reload()
+    await edge.rpc.reload()  # with the key: answered
 
 
 async def test_a_call_a_node_refuses_with_5xx_goes_to_the_next_node(

@@ -24,6 +24,7 @@ from ccari.edge.rpc import KamailioRpc
 from ccari.metrics import Metrics
 from ccari.storage.db import make_engine, make_sessionmaker
 from tests.edge.conftest import carrying
+from tests.support.kamailio import RPC_KEY
 from tests.support.sipp import free_tcp_port
 from tests.support.waits import eventually
 
@@ -37,6 +38,8 @@ class FakeKamailio:
     inactive_uri: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {RPC_KEY}":
+            return web.Response(status=401, text="unauthorized\n")  # as Kamailio's config
         body = await request.json()
         self.calls.append((body["method"], body.get("params", [])))
         result: Any = "Ok."
@@ -86,7 +89,7 @@ async def test_kamailio_away_is_logged_once_retried_and_then_reloaded(
     port = free_tcp_port()
     async with aiohttp.ClientSession() as http:
         keeper = WeightKeeper(sessions, KamailioRpc(http, f"http://127.0.0.1:{port}/RPC",
-                                                    timeout_s=1),
+                                                    RPC_KEY, timeout_s=1),
                               leading=lambda: True, every_s=60, default_capacity=30)
         caplog.set_level(logging.INFO, logger="ccari.edge")
         for _ in range(3):
@@ -112,6 +115,25 @@ async def test_kamailio_away_is_logged_once_retried_and_then_reloaded(
             assert (await rows(sessions))["a"] == "rweight=1;capacity=4"
 
 
+async def test_a_node_with_another_rpc_key_says_so_once_and_changes_nothing_there(
+        sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture) -> None:
+    async with sessions() as s:
+        await repo.register(s, "a", "sip:10.0.0.1:5060", capacity=4)
+        await s.commit()
+    port = free_tcp_port()
+    async with aiohttp.ClientSession() as http, fake_kamailio(port) as fake:
+        keeper = WeightKeeper(sessions, KamailioRpc(http, f"http://127.0.0.1:{port}/RPC",
+                                                    "not-the-edges-key-0123"),
+                              leading=lambda: True, every_s=60, default_capacity=30)
+        caplog.set_level(logging.INFO, logger="ccari.edge")
+        for _ in range(3):
+            await keeper._round()
+        refused = [r for r in caplog.records if "RPC" in r.getMessage()]
+        assert len(refused) == 1 and refused[0].levelno == logging.WARNING
+        assert "edge.rpc_key" in refused[0].getMessage()
+        assert not keeper.reachable and fake.calls == []
+
+
 async def test_a_node_that_does_not_lead_changes_nothing(
         sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as s:
@@ -121,7 +143,7 @@ async def test_a_node_that_does_not_lead_changes_nothing(
     port = free_tcp_port()
     leads = False
     async with aiohttp.ClientSession() as http, fake_kamailio(port) as fake:
-        keeper = WeightKeeper(sessions, KamailioRpc(http, f"http://127.0.0.1:{port}/RPC"),
+        keeper = WeightKeeper(sessions, KamailioRpc(http, f"http://127.0.0.1:{port}/RPC", RPC_KEY),
                               leading=lambda: leads, every_s=0.05, default_capacity=30)
         keeper.start()
         try:
@@ -154,7 +176,7 @@ async def test_a_node_registers_its_asterisk_at_start_once(
         sessions: async_sessionmaker[AsyncSession], edge_url: str, tmp_path: Path) -> None:
     cfg = Config(state_dir=str(tmp_path), node="web1", database=DatabaseConfig(url=edge_url),
                  pbx=PbxConfig(sip_port=5072),
-                 edge=EdgeConfig(enabled=True, node_capacity=12, update_s=60,
+                 edge=EdgeConfig(enabled=True, node_capacity=12, update_s=60, rpc_key=RPC_KEY,
                                  rpc_url=f"http://127.0.0.1:{free_tcp_port()}/RPC"))
     for config in (cfg, replace(cfg, edge=replace(cfg.edge, destination="sip:10.0.0.9:5060"))):
         async with contextlib.AsyncExitStack() as stack:

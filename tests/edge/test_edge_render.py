@@ -16,17 +16,18 @@ from ccari.errors import ConfigError
 from tests.support.kamailio import check_config
 
 PG = "postgresql+asyncpg://ccari:s3cret@db.example:5433/ccari"
+KEY = "Zm9vYmFy-key_0123456789"
 
 
 def edge_config(**changes: object) -> Config:
     return Config(database=DatabaseConfig(url=PG),
-                  edge=replace(EdgeConfig(enabled=True), **changes))  # type: ignore[arg-type]
+                  edge=replace(EdgeConfig(enabled=True, rpc_key=KEY), **changes))  # type: ignore[arg-type]
 
 
 def test_the_rendered_config_is_what_kamailio_takes(tmp_path: Path) -> None:
     path = write(edge_config(probe_s=3, timeout_ms=800, carriers=("127.0.0.0/8", "10.1.0.0/16")),
                  tmp_path)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the database password is in it
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the database password and key are in it
     text = path.read_text()
     for line in ('listen=udp:127.0.0.2:5080', 'listen=tcp:127.0.0.1:5081',
                  'version_table="edge_version"',
@@ -37,7 +38,8 @@ def test_the_rendered_config_is_what_kamailio_takes(tmp_path: Path) -> None:
                  'modparam("tm", "fr_timer", 800)',
                  'ds_select_dst("1", "11")', 'record_route();', 'loose_route()',
                  'ds_next_dst()', 'ds_mark_dst("ip")', 'send_reply("503"',
-                 'jsonrpc_dispatch();', 'is_in_subnet("$si", "127.0.0.0/8,10.1.0.0/16")'):
+                 'jsonrpc_dispatch();', 'is_in_subnet("$si", "127.0.0.0/8,10.1.0.0/16")',
+                 f'if ($hdr(Authorization) != "Bearer {KEY}")'):
         assert line in text, line
     result = check_config(path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -60,7 +62,7 @@ def test_the_phones_registrar_is_rendered_with_its_guard(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr[-3000:]
     unguarded = render_text(cfg.edge, PG, security=SecurityConfig(enabled=False))
     assert "lookup(\"edge_location\")" in unguarded and "blocked" not in unguarded
-    assert "registrar" not in render_text(EdgeConfig(enabled=True), PG)
+    assert "registrar" not in render_text(EdgeConfig(enabled=True, rpc_key=KEY), PG)
 
 
 def test_the_database_url_as_kamailio_takes_it() -> None:
@@ -71,10 +73,18 @@ def test_the_database_url_as_kamailio_takes_it() -> None:
         kamailio_db_url("sqlite+aiosqlite:///var/ccari.db")
 
 
+def test_a_config_without_the_nodes_rpc_key_is_not_rendered() -> None:
+    """Kamailio's RPC never runs without the key (nor with one that would break its
+    config's quoting)."""
+    for key in ("", "short-key", 'a-key-of-length-16"; exit;'):
+        with pytest.raises(EdgeRenderError, match="edge.rpc_key"):
+            render_text(EdgeConfig(enabled=True, rpc_key=key), PG)
+
+
 def test_listen_and_rpc_on_one_port_are_refused() -> None:
-    with pytest.raises(EdgeRenderError):
-        render_text(EdgeConfig(listen="udp:127.0.0.1:5081", rpc_url="http://127.0.0.1:5081/RPC"),
-                    PG)
+    with pytest.raises(EdgeRenderError, match="different ports"):
+        render_text(EdgeConfig(listen="udp:127.0.0.1:5081", rpc_url="http://127.0.0.1:5081/RPC",
+                               rpc_key=KEY), PG)
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +98,8 @@ def test_ccari_edge_render_writes_the_config(tmp_path: Path, capsys: pytest.Capt
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     conf = tmp_path / "ccari.toml"
     conf.write_text(f'state_dir = "{tmp_path}/var"\n[database]\nurl = "{PG}"\n'
-                    '[edge]\nenabled = true\nlisten = "udp:10.0.0.5:5060"\n')
+                    '[edge]\nenabled = true\nlisten = "udp:10.0.0.5:5060"\n'
+                    f'rpc_key = "{KEY}"\n')
     monkeypatch.delenv("CCARI_CONFIG", raising=False)
     assert main(["--config", str(conf), "edge", "render", "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "kamailio.cfg").read_text()
@@ -106,7 +117,10 @@ def test_ccari_edge_render_without_postgresql_says_why(
 
 
 @pytest.mark.parametrize(("env", "error"), [
-    ({"CCARI_EDGE_ENABLED": "1"}, "needs a postgresql"),
+    ({"CCARI_EDGE_ENABLED": "1", "CCARI_EDGE_RPC_KEY": KEY}, "needs a postgresql"),
+    ({"CCARI_DATABASE_URL": PG, "CCARI_EDGE_ENABLED": "1"}, "edge.rpc_key"),
+    ({"CCARI_EDGE_RPC_KEY": "short"}, "edge.rpc_key"),
+    ({"CCARI_EDGE_RPC_KEY": "sixteen-or-more \" chars"}, "edge.rpc_key"),
     ({"CCARI_EDGE_LISTEN": "tcp:127.0.0.2:5080"}, "edge.listen"),
     ({"CCARI_EDGE_RPC_URL": "https://127.0.0.1:5081/RPC"}, "edge.rpc_url"),
     ({"CCARI_EDGE_DESTINATION": "10.0.0.7:5060"}, "edge.destination"),
@@ -126,6 +140,6 @@ def test_edge_settings_that_cannot_work_are_refused(env: dict[str, str], error: 
 def test_edge_settings_from_the_environment() -> None:
     cfg = load(None, env={"CCARI_DATABASE_URL": PG, "CCARI_EDGE_ENABLED": "yes",
                           "CCARI_EDGE_DESTINATION": "sip:10.0.0.7:5060",
-                          "CCARI_EDGE_NODE_CAPACITY": "60"})
+                          "CCARI_EDGE_NODE_CAPACITY": "60", "CCARI_EDGE_RPC_KEY": KEY})
     assert cfg.edge.enabled and cfg.edge.destination == "sip:10.0.0.7:5060"
     assert cfg.edge.node_capacity == 60

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from ccari.edge.rpc import EdgeRpcError, EdgeUnreachable, KamailioRpc
 
+RPC_KEY = "ccari-tests-edge-rpc-key"  # edge.rpc_key of the tests' Kamailio and nodes
+
 
 class KamailioError(RuntimeError):
     """Kamailio did not start, or did not answer its RPC in time."""
