@@ -6,7 +6,6 @@ concurrently (``KeyedDispatcher``).  ``feed`` runs inside ``data_received`` and 
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -54,17 +53,7 @@ class EventRouter:
             if not handlers:
                 log.debug("AMI %s ignored (no handler)", event.name)
                 return
-
-            async def run() -> None:
-                for handler in handlers:
-                    try:
-                        result = handler(event)
-                        if inspect.isawaitable(result):
-                            await result
-                    except Exception:
-                        log.exception("AMI handler %r failed on %s", handler, event.name)
-
-            self._dispatcher.submit(event.get("Uniqueid"), run)
+            self._dispatcher.submit_handlers(event.get("Uniqueid"), handlers, event, event.name)
         except Exception:
             log.exception("AMI: could not dispatch %r", message)
 

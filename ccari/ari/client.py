@@ -351,17 +351,7 @@ class AriClient(AriRest):
         if not handlers:
             log.debug("ARI %s ignored (no handler)", event.name)
             return
-
-        async def run() -> None:
-            for handler in handlers:
-                try:
-                    result = handler(event)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    log.exception("ARI handler %r failed on %s", handler, event.name)
-
-        self._dispatcher.submit(event_key(event), run)
+        self._dispatcher.submit_handlers(event_key(event), handlers, event, event.name)
 
     async def join(self) -> None:
         """Wait until every dispatched event has been handled (tests, graceful stop)."""

@@ -8,9 +8,11 @@ logged with its traceback and the next job runs.  Also used by the AMI adapter.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,21 @@ class KeyedDispatcher:
                 self._work(key, queue), name=f"{self._name}:{key or 'global'}"
             )
         queue.append(job)
+
+    def submit_handlers(self, key: str, handlers: Sequence[Callable[[Any], Any]], event: Any,
+                        what: str) -> None:
+        """Run ``handlers`` on ``event`` in turn (each sync or async) as one job of ``key``:
+        one that raises is logged (``what`` names the event) and the next still runs."""
+        async def run() -> None:
+            for handler in handlers:
+                try:
+                    result = handler(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("%s: handler %r failed on %s", self._name, handler, what)
+
+        self.submit(key, run)
 
     async def _work(self, key: str, queue: deque[Job]) -> None:
         try:
