@@ -48,8 +48,13 @@ def tone_track(audio: bytes) -> tuple[float, list[tuple[float, float, float]]]:
     with wave.open(io.BytesIO(audio)) as w:
         rate, frames = w.getframerate(), w.readframes(w.getnframes())
         assert (w.getnchannels(), w.getsampwidth()) == (1, 2)
+    return pcm_track(frames, rate)
+
+
+def pcm_track(frames: bytes, rate: int) -> tuple[float, list[tuple[float, float, float]]]:
+    """:func:`tone_track` of raw 16-bit mono samples (e.g. a WAV still being written)."""
     samples = [int.from_bytes(frames[i:i + 2], "little", signed=True)
-               for i in range(0, len(frames), 2)]
+               for i in range(0, len(frames) - 1, 2)]
     step = int(rate * WINDOW_S)
     track = []
     for start in range(0, len(samples) - step + 1, step):
