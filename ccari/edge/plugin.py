@@ -39,8 +39,9 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     def leading() -> bool:
         return rt.leadership is None or rt.leadership.leading
 
-    keeper = WeightKeeper(rt.sessions, KamailioRpc(http, cfg.edge.rpc_url, cfg.edge.rpc_key), leading=leading,
-                          every_s=cfg.edge.update_s, default_capacity=cfg.edge.node_capacity)
+    rpc = KamailioRpc(http, cfg.edge.rpc_url, cfg.edge.rpc_key)
+    keeper = WeightKeeper(rt.sessions, rpc, leading=leading, every_s=cfg.edge.update_s,
+                          default_capacity=cfg.edge.node_capacity)
     keeper.start()
     stack.push_async_callback(keeper.close)
     rt.metrics.gauge("ccari_edge_rpc_reachable",
