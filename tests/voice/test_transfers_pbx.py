@@ -101,8 +101,7 @@ async def test_blind_transfer_to_a_colleague_rings_her_with_the_same_customer(
         bob_pushed = Pushed(bob_page)
         try:
             async with phone(voice_env, "alice") as alice_phone, \
-                    phone(voice_env, "bob", answer_after_ms=2500,
-                          hangup_after_ms=4000) as bob_phone:  # (time to look at the bridge)
+                    phone(voice_env, "bob", answer_after_ms=2500) as bob_phone:
                 call = caller(voice_env, digits="1", hangup_after_ms=0, caller=ADA)
                 await call.start()
                 live = await eventually(lambda: connected_to(ccari, alice.id), what="alice")
@@ -136,6 +135,8 @@ async def test_blind_transfer_to_a_colleague_rings_her_with_the_same_customer(
                 assert again.bridge_id is not None
                 assert await channels_in(ccari, again.bridge_id) == {
                     again.channel_id, again.agent_channel_id}
+                # Bob hangs up (from his page: his phone keeps the call till then).
+                assert (await rest(bob_page, cid, "hangup"))[0] == 200
                 ended = await eventually(lambda: one_contact_in(ccari, "completed"), 15,
                                          "completed")
                 result = await call.wait()
