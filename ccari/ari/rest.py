@@ -150,14 +150,26 @@ class AriRest:
 
     # --- endpoints --------------------------------------------------------------------
 
-    async def get_global(self, variable: str) -> str:
-        """An Asterisk global variable's value ("" when unset)."""
-        data = await self._request("GET", "/asterisk/variable", params={"variable": variable})
+    async def get_global(self, variable: str, *, direct: bool = False) -> str:
+        """An Asterisk global variable's value ("" when unset).  ``direct``: see
+        :meth:`set_global`."""
+        params = {"variable": variable}
+        if direct:
+            body = await self._http("GET", "/asterisk/variable", params, None, self._timeout)
+            data = json.loads(body) if body.strip() else None
+        else:
+            data = await self._request("GET", "/asterisk/variable", params=params)
         return str((data or {}).get("value", ""))
 
-    async def set_global(self, variable: str, value: str) -> None:
-        """Set an Asterisk global variable (the dialplan reads it)."""
-        await self._send("POST", "/asterisk/variable", params={"variable": variable, "value": value})
+    async def set_global(self, variable: str, value: str, *, direct: bool = False) -> None:
+        """Set an Asterisk global variable (the dialplan reads it).  ``direct``: on an HTTP
+        request of its own, not behind the requests queued on the events' websocket (which
+        Asterisk answers one after the other: under load, seconds behind)."""
+        params = {"variable": variable, "value": value}
+        if direct:
+            await self._http("POST", "/asterisk/variable", params, None, self._timeout)
+        else:
+            await self._send("POST", "/asterisk/variable", params=params)
 
     async def list_endpoints(self, technology: str = "PJSIP") -> list[Endpoint]:
         return [Endpoint.from_json(e)

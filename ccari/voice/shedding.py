@@ -22,6 +22,7 @@ from ccari.voice.ports import AdmissionPort
 log = logging.getLogger(__name__)
 # Set in the dialplan with the tenants' fallbacks while ccari sheds load (a reload clears it).
 ANNOUNCING = "CCARI_ANNOUNCING"
+SHARE = "CCARI_SHED"
 
 
 class DialplanShed:
@@ -38,14 +39,16 @@ class DialplanShed:
 
         The fallbacks are set once per overload, then checked each time the share is told
         again: a dialplan reload meanwhile (a number provisioned) clears every global, and
-        the shed calls would get a bare 503 instead of their tenant's announcement."""
+        the shed calls would get a bare 503 instead of their tenant's announcement.  Each goes
+        on an HTTP request of its own (``direct``): the requests on ccari's ARI websocket are
+        answered one after the other, and under the very load being shed they queue."""
         try:
             if permille and (not self._announcing
-                             or await self._ari.get_global(ANNOUNCING) != "1"):
-                await self._ari.set_global("CCARI_SHED", str(permille))  # the share first
+                             or await self._ari.get_global(ANNOUNCING, direct=True) != "1"):
+                await self._ari.set_global(SHARE, str(permille), direct=True)  # the share first
                 await self._set_fallbacks()
             self._announcing = permille > 0
-            await self._ari.set_global("CCARI_SHED", str(permille))
+            await self._ari.set_global(SHARE, str(permille), direct=True)
             return True
         except AriError as exc:
             log.warning("overload: the dialplan cannot turn calls away (%s): ccari does", exc)
@@ -57,6 +60,6 @@ class DialplanShed:
             slugs = dict((await s.execute(select(Tenant.id, Tenant.slug))).tuples().all())
         await asyncio.gather(*(
             self._ari.set_global(f"CCARI_ANNOUNCE_{slugs[tenant_id]}",
-                                 "0" if policy == "busy" else "1")
+                                 "0" if policy == "busy" else "1", direct=True)
             for tenant_id, policy in policies.items() if tenant_id in slugs))
-        await self._ari.set_global(ANNOUNCING, "1")
+        await self._ari.set_global(ANNOUNCING, "1", direct=True)

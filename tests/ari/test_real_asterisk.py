@@ -271,3 +271,33 @@ async def test_rest_over_the_websocket_and_the_event_filter(
         assert all(isinstance(e, ChannelDestroyed) for e in other)
     finally:
         await client.close()
+
+
+async def test_a_direct_request_takes_its_own_http_request_beside_the_websocket(
+    real_pbx: PbxProcess, session: aiohttp.ClientSession
+) -> None:
+    """Asterisk answers the websocket's requests one after the other, each command waiting
+    for its channel: what must not wait behind them (the share of calls to turn away)
+    goes on a request of its own, and the other way reads it."""
+    client = _client(real_pbx, session, rest_over_websocket=True)
+    http_requests = 0
+    real_http = client._http
+
+    async def counting_http(*args: object, **kw: object) -> bytes:
+        nonlocal http_requests
+        http_requests += 1
+        return await real_http(*args, **kw)  # type: ignore[arg-type]
+
+    client._http = counting_http  # type: ignore[method-assign]
+    try:
+        await client.start()
+        before = http_requests
+        await client.set_global("CCARI_DIRECT_CHECK", "370", direct=True)
+        assert http_requests == before + 1
+        assert await client.get_global("CCARI_DIRECT_CHECK") == "370"  # over the websocket
+        assert http_requests == before + 1
+        await client.set_global("CCARI_DIRECT_CHECK", "0")
+        assert await client.get_global("CCARI_DIRECT_CHECK", direct=True) == "0"
+        assert http_requests == before + 2
+    finally:
+        await client.close()
