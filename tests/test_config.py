@@ -52,6 +52,7 @@ def test_pbx_host_may_be_any_loopback_address(tmp_path: Path, host: str) -> None
     ("", {"CCARI_WEB_PUBLIC_PORT": "8080"}, "must differ"),
     ("[voice]\nconference_max_parties = 2\n", {}, "voice.conference_max_parties"),
     ("", {"CCARI_VOICE_CONFERENCE_MAX_PARTIES": "33"}, "voice.conference_max_parties"),
+    ("[voice]\nmax_calls_per_s = -1\n", {}, "voice.max_calls_per_s"),
     ("[cluster]\nnode_timeout_s = 5.0\n", {}, "cluster.node_timeout_s"),
     ("[sites]\nlegs_from = 'nearest'\n", {}, "sites.legs_from"),
 ])

@@ -92,6 +92,10 @@ class VoiceConfig(Section):
     # new calls is admitted; the others get the tenant's announcement, else SIP 503, at
     # once.  The share grows back below 40% of it.  0 turns it off.
     overload_delay_ms: float = 350.0
+    # The most new carrier calls a second this node admits (0: no such cap): the rate
+    # ``python -m bench.voice`` measured it to carry.  Past it the excess is refused at
+    # once, the same way, before the delays show the surge.
+    max_calls_per_s: float = 0.0
     # The codes an agent closes a call's wrap-up with: a plain code is every tenant's,
     # "<tenant slug>:<code>" only that tenant's.
     disposition_codes: tuple[str, ...] = ("resolved", "follow-up", "escalated", "no-action")
@@ -113,6 +117,8 @@ class VoiceConfig(Section):
             raise ConfigError("voice.transfer_ring_s: 1 to 600 seconds")
         if not 3 <= self.conference_max_parties <= 32:
             raise ConfigError("voice.conference_max_parties: 3 to 32")
+        if not 0 <= self.max_calls_per_s <= 100_000:
+            raise ConfigError("voice.max_calls_per_s: 0 (no cap) to 100000 calls a second")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,13 @@ through, and shrinking on them again would turn nearly everyone away for seconds
 never drops below ``floor``: a few calls keep probing whether the node recovered.
 :class:`LoadMonitor` samples the delays every ``interval_s``.
 
+Delays show a sudden surge late: at twice what a node carries they stay low for a second
+or more, until the surge's first calls are a backlog, and by then that backlog is what the
+node spends itself on while its calls fail together.  So the gate also takes the rate the
+node carries, when its admin measured it (``Limits.max_rate``): it counts the calls offered
+(those the dialplan already turned away included) and admits that rate of them from a
+quarter of a second into a surge.  Beneath it the delay rule still holds.
+
 A call refused for overload gets its tenant's fallback at once: the "lines busy"
 announcement (early media, then 486) when the tenant has one, else SIP 503 (a carrier may
 then route it elsewhere); nothing is written for it.  The refusing is done by Asterisk's
@@ -31,9 +38,10 @@ refuses the same share itself as calls arrive.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,12 @@ class Limits:
     # Samples after a shrink before the next one: the calls admitted before it keep the
     # delays up for a while, and shrinking on them again would refuse far more than needed.
     settle: int = 10
+    # The most new calls a second the node takes (0: no such cap), as its admin measured it
+    # (``python -m bench.voice`` prints it): past it the excess is refused a quarter of a
+    # second into a surge, before any delay shows it (the delays rise only once a second or
+    # more of the surge is a backlog).  The delay rule still holds beneath it.
+    max_rate: float = 0.0
+    onset: int = 5  # samples the arriving rate is counted over (a quarter of a second)
 
 
 @dataclass
@@ -56,18 +70,36 @@ class Gate:
     """Which new calls are admitted; pure, no clock, no I/O."""
 
     limits: Limits = Limits()
-    fraction: float = 1.0
+    fraction: float = 1.0  # the share the delay rule admits
     credit: float = 1.0
     above: int = 0
     settling: int = 0  # samples left before the fraction may shrink again
+    arriving: collections.deque[float] = field(default_factory=collections.deque)
+
+    def __post_init__(self) -> None:
+        self.arriving = collections.deque(self.arriving, maxlen=self.limits.onset)
+
+    @property
+    def offered(self) -> float:
+        """The rate new calls arrive at (calls/s, refused ones included), lately."""
+        return sum(self.arriving) / len(self.arriving) if self.arriving else 0.0
+
+    @property
+    def share(self) -> float:
+        """The share of new calls admitted: the delay rule's, under the rate cap."""
+        cap, offered = self.limits.max_rate, self.offered
+        return min(self.fraction, cap / offered) if cap and offered > cap else self.fraction
 
     @property
     def overloaded(self) -> bool:
-        return self.fraction < 1.0
+        return self.share < 1.0
 
-    def observe(self, delay_ms: float) -> None:
-        """One delay sample."""
+    def observe(self, delay_ms: float, offered: float | None = None) -> None:
+        """One sample: the hot path's delay, and (when known) the rate new calls were
+        offered at since the sample before, in calls/s."""
         lim = self.limits
+        if offered is not None:
+            self.arriving.append(offered)
         self.above = self.above + 1 if delay_ms > lim.high_ms else 0
         if self.settling:
             self.settling -= 1
@@ -79,11 +111,12 @@ class Gate:
             self.fraction = min(1.0, self.fraction + lim.increase)
 
     def admit(self) -> bool:
-        """Admit this new call?  Spread evenly: exactly ``fraction`` of them over time."""
-        if self.fraction >= 1.0:
+        """Admit this new call?  Spread evenly: exactly ``share`` of them over time."""
+        share = self.share
+        if share >= 1.0:
             self.credit = 1.0  # the first calls after a change are still taken
             return True
-        self.credit += self.fraction
+        self.credit += share
         if self.credit >= 1.0 - 1e-9:  # (0.1 added ten times is 0.9999...)
             self.credit -= 1.0
             return True
@@ -108,6 +141,9 @@ class LoadMonitor:
         self._interval = interval_s
         self._answers_ms = 0.0  # the slowest answer since the last sample
         self._pending: dict[str, float] = {}  # calls being admitted and answered: since when
+        self._arrived = 0  # new calls that reached ccari since the last sample
+        self._warned = False  # the log said refusing began, not yet that it is over
+        self._calm = 0  # samples since, without refusing
         self.refused = 0
         self.shed = shed
         self.shed_permille = 0  # what the shed was last told, when it took effect
@@ -136,6 +172,7 @@ class LoadMonitor:
         waited counts as a delay.  A backlog shows here as it builds, before the calls in
         it are answered late."""
         self._pending[call_id] = asyncio.get_running_loop().time()
+        self._arrived += 1
 
     def answered(self, call_id: str) -> None:
         """The call is answered, or will not be (refused, gone): its wait is over."""
@@ -168,33 +205,52 @@ class LoadMonitor:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
             due = loop.time() + self._interval
             await asyncio.sleep(self._interval)
-            lag_ms = max(0.0, (loop.time() - due) * 1000)
+            now = loop.time()
+            lag_ms = max(0.0, (now - due) * 1000)
+            elapsed, last = max(now - last, 1e-3), now
             oldest = next(iter(self._pending.values()), None)  # the first still waiting
-            waiting_ms = 0.0 if oldest is None else (loop.time() - oldest) * 1000
+            waiting_ms = 0.0 if oldest is None else (now - oldest) * 1000
             writes_ms, answers_ms = self._write_delay_ms(), max(self._answers_ms, waiting_ms)
             delay = max(lag_ms, writes_ms, answers_ms)
             self._answers_ms = 0.0
-            was = self.gate.overloaded
-            self.gate.observe(delay)
-            if self.gate.overloaded != was:
-                if self.gate.overloaded:
-                    log.warning("overload: refusing part of the new calls (delay %.0f ms: event "
-                                "loop %.0f, writes %.0f, answers %.0f)",
-                                delay, lag_ms, writes_ms, answers_ms)
-                else:
-                    log.warning("overload over: admitting every call again (%d refused in all)",
-                                self.refused)
+            # The calls the dialplan turned away never reached ccari: more were offered.
+            shed = self.shed_permille / 1000 if self._edge else 0.0
+            offered = self._arrived / max(0.001, 1.0 - shed) / elapsed
+            self._arrived = 0
+            self.gate.observe(delay, offered)
+            self._log_state(delay, lag_ms, writes_ms, answers_ms)
             await self._tell_shed(loop.time())
+
+    def _log_state(self, delay: float, lag_ms: float, writes_ms: float, answers_ms: float) -> None:
+        """Says when refusing begins, and when it has been over for a second (the rate cap
+        flickers on and off while calls arrive right at it)."""
+        if self.gate.overloaded:
+            self._calm = 0
+            if not self._warned:
+                self._warned = True
+                gate = self.gate
+                why = (f"{gate.offered:.0f} calls/s offered, voice.max_calls_per_s is "
+                       f"{gate.limits.max_rate:g}" if gate.fraction >= 1.0 else
+                       f"delay {delay:.0f} ms: event loop {lag_ms:.0f}, writes {writes_ms:.0f}, "
+                       f"answers {answers_ms:.0f}")
+                log.warning("overload: refusing part of the new calls (%s)", why)
+        elif self._warned:
+            self._calm += 1
+            if self._calm * self._interval >= 1.0:
+                self._warned = False
+                log.warning("overload over: admitting every call again (%d refused in all)",
+                            self.refused)
 
     async def _tell_shed(self, now: float) -> None:
         """Hand the share to refuse to the teller task: the sampling never waits on the PBX
         (under overload its answers are slow, and the samples must go on)."""
         if self.shed is None:
             return
-        permille = round(1000 * (1.0 - self.gate.fraction))
+        permille = round(1000 * (1.0 - self.gate.share))
         changed = abs(permille - self.shed_permille) >= 10 or (permille == 0) != (self.shed_permille == 0)
         # Told once at start (a previous process may have left the PBX shedding), on every
         # change, and again every second while shedding (a restarted PBX forgets it).

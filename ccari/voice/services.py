@@ -139,7 +139,8 @@ class VoiceService:
         self.web = WebArrivals(self, hub)
         # Past what this node can carry, new calls are refused at the door (the dialplan's).
         high = config.overload_delay_ms
-        self.load = LoadMonitor(Gate(Limits(high_ms=high or float("inf"), low_ms=0.4 * high)),
+        self.load = LoadMonitor(Gate(Limits(high_ms=high or float("inf"), low_ms=0.4 * high,
+                                            max_rate=config.max_calls_per_s)),
                                 self._writes.delay_ms,
                                 shed=DialplanShed(ari, sessions, self._admission).shed)
         # Why a dead call ended (RTP timeout, session timer), once its channel is destroyed.

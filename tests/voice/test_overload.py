@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 
@@ -95,6 +96,66 @@ def test_an_infinite_high_mark_never_refuses() -> None:
         gate.observe(d)
     assert not gate.overloaded and all(gate.admit() for _ in range(10))
 
+
+
+def test_past_the_rate_cap_the_excess_is_refused_from_the_first_samples() -> None:
+    """A surge to three times the node's measured rate: a quarter of a second (the samples
+    the rate is counted over) later only the cap's worth is admitted, before any delay."""
+    gate = Gate(Limits(high_ms=250, low_ms=100, max_rate=100, onset=2))
+    gate.observe(5, 80)
+    assert gate.share == 1.0 and all(gate.admit() for _ in range(10))  # under the cap
+    gate.observe(5, 300)
+    assert gate.share == pytest.approx(100 / 190)  # the surge's first sample: part of it
+    gate.observe(5, 300)
+    assert gate.overloaded and gate.share == pytest.approx(1 / 3)
+    assert abs(sum(gate.admit() for _ in range(300)) - 100) <= 1  # a third of those offered
+    assert gate.fraction == 1.0  # the delay rule saw nothing
+    gate.observe(5, 90)
+    gate.observe(5, 90)
+    assert not gate.overloaded and all(gate.admit() for _ in range(10))  # the surge is over
+
+
+def test_beneath_the_cap_the_delay_rule_still_holds_and_no_cap_is_none() -> None:
+    gate = Gate(Limits(high_ms=250, low_ms=100, samples=1, settle=0, max_rate=100, onset=1))
+    gate.observe(5, 150)
+    assert gate.share == pytest.approx(2 / 3)
+    gate.observe(300, 150)  # slow as well: the smaller share wins
+    assert gate.fraction == 0.5 and gate.share == 0.5
+    uncapped = Gate(Limits(high_ms=250, low_ms=100))
+    uncapped.observe(5, 1e6)
+    assert not uncapped.overloaded
+
+
+async def test_the_rate_offered_counts_the_calls_the_dialplan_turned_away() -> None:
+    """The dialplan refuses its share before ccari sees those calls: the rate offered is
+    what reaches ccari over the share let through, so the cap holds at a steady share
+    instead of swinging between refusing and not."""
+    told: list[int] = []
+    monitor: LoadMonitor
+
+    async def shed(permille: int) -> bool:
+        told.append(permille)
+        return True
+
+    monitor = LoadMonitor(Gate(Limits(high_ms=float("inf"), low_ms=0, max_rate=100)),
+                          lambda: 0.0, interval_s=0.02, shed=shed)
+    monitor.start()
+    loop = asyncio.get_running_loop()
+    started = last = loop.time()
+    credit, n = 0.0, 0
+    while loop.time() - started < 2.0:  # 400 calls a second offered, by the clock
+        await asyncio.sleep(0.005)
+        now = loop.time()
+        credit += 400 * (now - last) * (1 - monitor.shed_permille / 1000)  # what gets through
+        last = now
+        while credit >= 1:
+            credit -= 1
+            n += 1
+            monitor.arriving(f"ch-{n}")
+            monitor.answered(f"ch-{n}")
+    await monitor.close()
+    assert 700 <= told[-2] <= 800  # (the last: 0, on close)
+    assert monitor.refused == 0  # the dialplan did the refusing
 
 
 async def test_calls_reach_ccari_while_the_pbx_sheds_and_ccari_refuses_once_it_cannot() -> None:
