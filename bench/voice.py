@@ -324,14 +324,15 @@ box spends itself on calls that are past the bench's 3 s anyway.  Two changes:
 Overload steps at 2 x 140/s with the cap at 140 (``--start 140 --max-rate 140 --bisect 0
 --no-profile``), counting over five samples: served 140.2, 136.8, 137.0, then (per elapsed
 time) 146.2 and 147.2/s, none failed, none stuck; over two samples the share swung from
-0.24 to 0.84 (served 120.6-142.2/s).  Without the cap in the same hour: served 19.4, 26.8,
-29.0, 45.6 and 105.2/s with 370-840 failed.  Tried and left out on the way: a rate learned
-from the ramp (a second with the delays low counts as carried) cut at the first rising
-delay: the surge's own first second looked carried (delays still low), so the cap came to
-300/s; judging only calls arrived after a cut (as TCP ignores the losses of the window it
-already halved): the calls after the cut wait behind the same backlog; every ARI request
-on HTTP instead of the websocket: answers shorter, commits longer, served 97-111/s.  The
-default run after::
+0.24 to 0.84 (served 120.6-142.2/s).  The code before, the same hour: served 19.4 and
+105.2/s of 300/s, with 924 and 370 failed.  Tried and left out on the way (each failing
+hundreds): a rate learned from the ramp (a second with the delays low counts as carried),
+the cut to it at the first rising delay: the surge's own first second looked carried, and
+once that was ruled out (carried only if no overload followed for 2 s) the cut still came
+a second late (served 29 and 46/s); judging only the calls that arrived after a cut, as TCP
+ignores the losses of the window it already halved: those calls wait behind the same
+backlog (served 27 and 109/s); every ARI request on HTTP instead of the websocket: answers
+shorter, commits longer (served 98 and 111/s).  The default run after::
 
     dialplan 600/s (asterisk 103% sipp 39%)
     queue    150/s (asterisk 120% sipp 13%)
