@@ -6,9 +6,10 @@ parses every message once and hands it to the handlers registered for its type. 
 one channel (or bridge) are handled in order; other calls are not held up by a slow handler.
 
 With ``rest_over_websocket`` (Asterisk 22) REST requests travel on that same socket once it
-is live (no HTTP round trip, no Asterisk HTTP thread per request); before that, and for
-binary answers, they use HTTP.  With ``filter_events`` Asterisk is asked (ARI eventFilter)
-to send only the event types some handler is registered for.
+is live (no HTTP round trip, no Asterisk HTTP thread per request); before that, for binary
+answers and for a request that must not queue behind the others (``direct``), they use
+HTTP.  With ``filter_events`` Asterisk is asked (ARI eventFilter) to send only the event
+types some handler is registered for.
 
 Losing the socket (close, error, or no PONG within 1.5 heartbeats on a half-open TCP
 connection) is logged and followed by a reconnect after an exponential, jittered delay.
@@ -267,11 +268,11 @@ class AriClient(AriRest):
 
     async def _send(self, method: str, path: str, *, params: Params | None = None,
                     json_body: Any = None, request_timeout: float | None = None,
-                    binary: bool = False) -> bytes:
+                    direct: bool = False) -> bytes:
         ws = self._live_ws
-        if ws is None or binary:
+        if ws is None or direct:
             return await super()._send(method, path, params=params, json_body=json_body,
-                                       request_timeout=request_timeout, binary=binary)
+                                       request_timeout=request_timeout, direct=direct)
         total = self._timeout if request_timeout is None else request_timeout
         request_id = f"r{next(self._request_ids)}"
         query = urlencode(_clean(params))

@@ -102,11 +102,15 @@ class AriRest:
         params: Params | None = None,
         json_body: Any = None,
         request_timeout: float | None = None,
-        binary: bool = False,
+        direct: bool = False,
     ) -> bytes:
         """Send one request; the raw body of a 2xx answer, or an ``AriError``.
 
-        ``binary``: the answer is not JSON (a recording's file), which only HTTP carries."""
+        ``direct``: on an HTTP request of its own even while the events' websocket carries
+        the others (``AriClient``): for an answer that is not JSON (a recording's file),
+        which only HTTP carries, and for what must not queue behind the websocket's
+        requests, which Asterisk answers one after the other, each command waiting for its
+        channel (under load, for seconds)."""
         total = self._timeout if request_timeout is None else request_timeout
         return await self._http(method, path, params, json_body, total)
 
@@ -151,25 +155,15 @@ class AriRest:
     # --- endpoints --------------------------------------------------------------------
 
     async def get_global(self, variable: str, *, direct: bool = False) -> str:
-        """An Asterisk global variable's value ("" when unset).  ``direct``: see
-        :meth:`set_global`."""
-        params = {"variable": variable}
-        if direct:
-            body = await self._http("GET", "/asterisk/variable", params, None, self._timeout)
-            data = json.loads(body) if body.strip() else None
-        else:
-            data = await self._request("GET", "/asterisk/variable", params=params)
+        """An Asterisk global variable's value ("" when unset); ``direct``: see ``_send``."""
+        data = await self._request("GET", "/asterisk/variable", params={"variable": variable},
+                                   direct=direct)
         return str((data or {}).get("value", ""))
 
     async def set_global(self, variable: str, value: str, *, direct: bool = False) -> None:
-        """Set an Asterisk global variable (the dialplan reads it).  ``direct``: on an HTTP
-        request of its own, not behind the requests queued on the events' websocket (which
-        Asterisk answers one after the other: under load, seconds behind)."""
-        params = {"variable": variable, "value": value}
-        if direct:
-            await self._http("POST", "/asterisk/variable", params, None, self._timeout)
-        else:
-            await self._send("POST", "/asterisk/variable", params=params)
+        """Set an Asterisk global variable (the dialplan reads it)."""
+        await self._send("POST", "/asterisk/variable", params={"variable": variable, "value": value},
+                         direct=direct)
 
     async def list_endpoints(self, technology: str = "PJSIP") -> list[Endpoint]:
         return [Endpoint.from_json(e)
@@ -383,7 +377,7 @@ class AriRest:
     async def stored_recording_file(self, name: str, request_timeout: float = 30.0) -> bytes:
         """The stored recording's file (e.g. a WAV), as Asterisk wrote it."""
         return await self._send("GET", f"/recordings/stored/{_seg(name)}/file",
-                                request_timeout=request_timeout, binary=True)
+                                request_timeout=request_timeout, direct=True)
 
     async def delete_stored_recording(self, name: str) -> None:
         await self._request("DELETE", f"/recordings/stored/{_seg(name)}")
