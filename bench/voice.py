@@ -315,8 +315,10 @@ box spends itself on calls that are past the bench's 3 s anyway.  Two changes:
 * the rate a node carries, as its admin measured it, is a setting (``voice.max_calls_per_s``,
   0: none): the gate counts the calls offered each 50 ms (those the dialplan turned away
   included: what reached ccari over the share let through, per elapsed time, not per
-  nominal interval, which a late loop made read high) and admits that rate of them, over
-  the last five samples;
+  nominal interval, which a late loop made read high) and admits that rate of them,
+  counted over the last 40 calls that reached it (at most a second: at a low rate a few
+  samples hold too few calls to tell a rate; over a fixed five samples the served rate of
+  three steps at 2 x 150/s was 140, 153 and 150/s, over 40 calls 153, 155 and 153);
 * the share to refuse goes to Asterisk on an HTTP request of its own: on the websocket it
   queued behind the backlog (its first telling took 964 ms once, while ccari refused the
   same share again on top of the dialplan's).

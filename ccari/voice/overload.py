@@ -24,8 +24,8 @@ Delays show a sudden surge late: at twice what a node carries they stay low for 
 or more, until the surge's first calls are a backlog, and by then that backlog is what the
 node spends itself on while its calls fail together.  So the gate also takes the rate the
 node carries, when its admin measured it (``Limits.max_rate``): it counts the calls offered
-(those the dialplan already turned away included) and admits that rate of them from a
-quarter of a second into a surge.  Beneath it the delay rule still holds.
+(those the dialplan already turned away included) and admits that rate of them within a
+fraction of a second of a surge's start.  Beneath it the delay rule still holds.
 
 A call refused for overload gets its tenant's fallback at once: the "lines busy"
 announcement (early media, then 486) when the tenant has one, else SIP 503 (a carrier may
@@ -58,11 +58,15 @@ class Limits:
     # delays up for a while, and shrinking on them again would refuse far more than needed.
     settle: int = 10
     # The most new calls a second the node takes (0: no such cap), as its admin measured it
-    # (``python -m bench.voice`` prints it): past it the excess is refused a quarter of a
-    # second into a surge, before any delay shows it (the delays rise only once a second or
-    # more of the surge is a backlog).  The delay rule still holds beneath it.
+    # (``python -m bench.voice`` prints it): past it the excess is refused within a fraction
+    # of a second of a surge's start, before any delay shows it (the delays rise only once a
+    # second or more of the surge is a backlog).  The delay rule still holds beneath it.
     max_rate: float = 0.0
-    onset: int = 5  # samples the arriving rate is counted over (a quarter of a second)
+    # The rate offered is counted over the last samples that saw ``rate_calls`` calls reach
+    # ccari (an eighth of a second at 300 calls/s), at most ``rate_samples`` (a second): at
+    # a low rate a few samples hold too few calls to tell a rate from chance.
+    rate_calls: int = 40
+    rate_samples: int = 20
 
 
 @dataclass
@@ -74,15 +78,22 @@ class Gate:
     credit: float = 1.0
     above: int = 0
     settling: int = 0  # samples left before the fraction may shrink again
-    arriving: collections.deque[float] = field(default_factory=collections.deque)
+    # The last samples' arrivals: (calls that reached ccari, calls offered, seconds).
+    arriving: collections.deque[tuple[int, float, float]] = field(
+        default_factory=collections.deque)
 
     def __post_init__(self) -> None:
-        self.arriving = collections.deque(self.arriving, maxlen=self.limits.onset)
+        self.arriving = collections.deque(self.arriving, maxlen=self.limits.rate_samples)
 
     @property
     def offered(self) -> float:
         """The rate new calls arrive at (calls/s, refused ones included), lately."""
-        return sum(self.arriving) / len(self.arriving) if self.arriving else 0.0
+        reached = offered = seconds = 0.0
+        for calls, sample_offered, sample_s in reversed(self.arriving):
+            reached, offered, seconds = reached + calls, offered + sample_offered, seconds + sample_s
+            if reached >= self.limits.rate_calls:
+                break
+        return offered / seconds if seconds else 0.0
 
     @property
     def share(self) -> float:
@@ -94,12 +105,14 @@ class Gate:
     def overloaded(self) -> bool:
         return self.share < 1.0
 
-    def observe(self, delay_ms: float, offered: float | None = None) -> None:
-        """One sample: the hot path's delay, and (when known) the rate new calls were
-        offered at since the sample before, in calls/s."""
+    def observe(self, delay_ms: float, reached: int = 0, seconds: float = 0.0,
+                let_through: float = 1.0) -> None:
+        """One sample: the hot path's delay, and the new calls that reached ccari over the
+        ``seconds`` since the sample before, while the PBX let ``let_through`` of them
+        through (the rest it turned away: offered too)."""
         lim = self.limits
-        if offered is not None:
-            self.arriving.append(offered)
+        if seconds > 0:
+            self.arriving.append((reached, reached / max(let_through, 0.001), seconds))
         self.above = self.above + 1 if delay_ms > lim.high_ms else 0
         if self.settling:
             self.settling -= 1
@@ -219,9 +232,8 @@ class LoadMonitor:
             self._answers_ms = 0.0
             # The calls the dialplan turned away never reached ccari: more were offered.
             shed = self.shed_permille / 1000 if self._edge else 0.0
-            offered = self._arrived / max(0.001, 1.0 - shed) / elapsed
+            self.gate.observe(delay, self._arrived, elapsed, 1.0 - shed)
             self._arrived = 0
-            self.gate.observe(delay, offered)
             self._log_state(delay, lag_ms, writes_ms, answers_ms)
             await self._tell_shed(loop.time())
 

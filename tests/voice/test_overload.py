@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
-from ccari.admission.models import TrunkCall
+from ccari.admission.models import TrunkCall, TrunkPool
 from ccari.app import runtime
 from ccari.config import Config
 from ccari.storage.batch import GroupCommit
@@ -99,30 +99,43 @@ def test_an_infinite_high_mark_never_refuses() -> None:
 
 
 def test_past_the_rate_cap_the_excess_is_refused_from_the_first_samples() -> None:
-    """A surge to three times the node's measured rate: a quarter of a second (the samples
-    the rate is counted over) later only the cap's worth is admitted, before any delay."""
-    gate = Gate(Limits(high_ms=250, low_ms=100, max_rate=100, onset=2))
-    gate.observe(5, 80)
+    """A surge to three times the node's measured rate: as soon as enough calls came to
+    tell the rate (20 here: two samples), only the cap's worth is admitted, before any
+    delay shows."""
+    gate = Gate(Limits(high_ms=250, low_ms=100, max_rate=100, rate_calls=20))
+    for _ in range(20):
+        gate.observe(5, 4, 0.05)  # 80 calls/s
+    assert gate.offered == pytest.approx(80)
     assert gate.share == 1.0 and all(gate.admit() for _ in range(10))  # under the cap
-    gate.observe(5, 300)
-    assert gate.share == pytest.approx(100 / 190)  # the surge's first sample: part of it
-    gate.observe(5, 300)
+    gate.observe(5, 15, 0.05)  # 300 calls/s: with the two samples before, 153/s
+    assert gate.share == pytest.approx(100 / (23 / 0.15))
+    gate.observe(5, 15, 0.05)
     assert gate.overloaded and gate.share == pytest.approx(1 / 3)
     assert abs(sum(gate.admit() for _ in range(300)) - 100) <= 1  # a third of those offered
     assert gate.fraction == 1.0  # the delay rule saw nothing
-    gate.observe(5, 90)
-    gate.observe(5, 90)
+    for _ in range(5):
+        gate.observe(5, 4, 0.05)
     assert not gate.overloaded and all(gate.admit() for _ in range(10))  # the surge is over
 
 
+def test_a_low_rate_is_counted_over_enough_calls_to_be_a_rate() -> None:
+    """At 6 calls/s with the PBX letting a third through, a tenth of a second mostly sees
+    no call at all: the rate is counted over the last second, not guessed from that."""
+    gate = Gate(Limits(high_ms=250, low_ms=100, max_rate=2))
+    for i in range(20):
+        gate.observe(5, 1 if i % 10 == 0 else 0, 0.05, let_through=1 / 3)
+    assert gate.offered == pytest.approx(6)
+    assert gate.share == pytest.approx(1 / 3)
+
+
 def test_beneath_the_cap_the_delay_rule_still_holds_and_no_cap_is_none() -> None:
-    gate = Gate(Limits(high_ms=250, low_ms=100, samples=1, settle=0, max_rate=100, onset=1))
-    gate.observe(5, 150)
+    gate = Gate(Limits(high_ms=250, low_ms=100, samples=1, settle=0, max_rate=100))
+    gate.observe(5, 30, 0.2)
     assert gate.share == pytest.approx(2 / 3)
-    gate.observe(300, 150)  # slow as well: the smaller share wins
+    gate.observe(300, 30, 0.2)  # slow as well: the smaller share wins
     assert gate.fraction == 0.5 and gate.share == 0.5
     uncapped = Gate(Limits(high_ms=250, low_ms=100))
-    uncapped.observe(5, 1e6)
+    uncapped.observe(5, 50_000, 0.05)
     assert not uncapped.overloaded
 
 
@@ -316,3 +329,47 @@ async def test_a_share_left_in_the_dialplan_by_a_dead_process_is_cleared_on_conn
             return again.connected and await again.get_global("CCARI_SHED") == "0"
 
         await eventually(cleared, 10, "the new process to tell the dialplan to take calls")
+
+
+@pytest.mark.pbx
+async def test_past_its_measured_rate_a_node_refuses_the_excess_and_serves_the_rest(
+        voice_cfg: Config, voice_env: VoiceEnv) -> None:
+    """``voice.max_calls_per_s``: a surge to five times it is held to about it from its
+    first calls, the rest turned away by the dialplan with the tenant's 503; each call it
+    admits is answered and gets its contact; once the surge is over every call is taken."""
+    cfg = replace(voice_cfg, voice=replace(voice_cfg.voice, overload_delay_ms=0.0,
+                                           max_calls_per_s=4.0))
+    async with runtime(cfg) as rt:
+        assert rt.voice is not None and rt.admission is not None
+        async with rt.sessions() as s:  # room for every caller: trunks are not the point here
+            acme = await s.scalar(select(Tenant).where(Tenant.slug == "acme"))
+            pool = await s.get(TrunkPool, 1)
+            assert acme is not None and pool is not None
+            acme.trunk_ratio, acme.after_hours_trunks, pool.total_trunks = 10, 1000, 1000
+            await s.commit()
+        await rt.admission.would_admit_outbound(acme.id)  # reads the tenants' settings
+        voice = rt.voice
+        voice.load.start()
+        surge = await run_sipp("caller_admitted_or_refused.xml", voice_env.sip_target,
+                               service="15550100", local_ip=CARRIER_IP, calls=60, rate=20,
+                               timeout_s=60)
+        assert surge.ok, surge.describe()
+        answered, refused = surge.responses.get(200, 0), surge.responses.get(503, 0)
+        # BYE's 200s counted too: an answered call shows two.
+        assert answered % 2 == 0 and answered // 2 + refused == 60
+        admitted = answered // 2
+        # 3 s at 4/s is 12, and more in the first second: at 20 calls/s it takes that long
+        # to count the 20 calls the rate is told from.  Without the cap: all 60.
+        assert 6 <= admitted <= 30, surge.describe()
+        assert voice.load.refused == 0  # the dialplan turned them away, not ccari
+        async with rt.sessions() as s:  # one contact per admitted call, none for the others
+            assert await s.scalar(select(func.count()).select_from(Contact)) == admitted
+
+        async def calm() -> bool:
+            return not voice.load.overloaded and voice.load.shed_permille == 0
+
+        await eventually(calm, 10, "the node to take every call again")
+        after = await run_sipp("caller_admitted_or_refused.xml", voice_env.sip_target,
+                               service="15550100", local_ip=CARRIER_IP, calls=2, rate=1,
+                               timeout_s=30)
+        assert after.ok and after.responses.get(503, 0) == 0, after.describe()
