@@ -31,31 +31,36 @@ class DialplanShed:
         self._ari = ari
         self._sessions = sessions
         self._admission = admission  # the tenants' overflow policies
-        self._announcing = False  # the tenants' fallbacks are set in the dialplan
+        # The tenants' overflow policies the dialplan's fallbacks were last set for.
+        self._set_for: dict[int, str] | None = None
 
     async def shed(self, permille: int) -> bool:
         """Asterisk turns away ``permille`` of new calls before Stasis (the dialplan's
         ``CCARI_SHED``), each with its tenant's fallback (``CCARI_ANNOUNCE_<slug>``).
 
-        The fallbacks are set once per overload, then checked each time the share is told
-        again: a dialplan reload meanwhile (a number provisioned) clears every global, and
-        the shed calls would get a bare 503 instead of their tenant's announcement.  Each goes
-        on an HTTP request of its own (``direct``): the requests on ccari's ARI websocket are
-        answered one after the other, and under the very load being shed they queue."""
+        The fallbacks are set when the tenants' policies are not those they were set for,
+        and checked each time a share is told: a dialplan reload meanwhile (a number
+        provisioned) clears every global, and the shed calls would get a bare 503 instead of
+        their tenant's announcement.  A share of 0 leaves them in place, so that calls
+        arriving right at the rate cap, the share going on and off, cost one check each
+        time.  Each request goes on HTTP of its own (``direct``): the requests on ccari's
+        ARI websocket are answered one after the other, and under the very load being shed
+        they queue."""
         try:
-            if permille and (not self._announcing
-                             or await self._ari.get_global(ANNOUNCING, direct=True) != "1"):
-                await self._ari.set_global(SHARE, str(permille), direct=True)  # the share first
-                await self._set_fallbacks()
-            self._announcing = permille > 0
+            if permille:
+                policies = self._admission.overflow_policies()
+                if (policies != self._set_for
+                        or await self._ari.get_global(ANNOUNCING, direct=True) != "1"):
+                    await self._ari.set_global(SHARE, str(permille), direct=True)  # share first
+                    await self._set_fallbacks(policies)
+                    self._set_for = policies
             await self._ari.set_global(SHARE, str(permille), direct=True)
             return True
         except AriError as exc:
             log.warning("overload: the dialplan cannot turn calls away (%s): ccari does", exc)
             return False
 
-    async def _set_fallbacks(self) -> None:
-        policies = self._admission.overflow_policies()
+    async def _set_fallbacks(self, policies: dict[int, str]) -> None:
         async with self._sessions() as s:
             slugs = dict((await s.execute(select(Tenant.id, Tenant.slug))).tuples().all())
         await asyncio.gather(*(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import aiohttp
 import pytest
@@ -102,6 +102,20 @@ def _attr(event: Event, dotted: str) -> object:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
         yield s
+
+
+def _count_http(client: AriClient) -> Callable[[], int]:
+    """Counts the client's HTTP requests from now on: ``count()`` says how many so far."""
+    sent = 0
+    real_http = client._http
+
+    async def counting_http(*args: object, **kw: object) -> bytes:
+        nonlocal sent
+        sent += 1
+        return await real_http(*args, **kw)  # type: ignore[arg-type]
+
+    client._http = counting_http  # type: ignore[method-assign]
+    return lambda: sent
 
 
 def _client(pbx: PbxProcess, session: aiohttp.ClientSession, **kw: object) -> AriClient:
@@ -236,18 +250,10 @@ async def test_rest_over_the_websocket_and_the_event_filter(
 
     client.on(StasisStart, on_start)
     client.on(ChannelDestroyed, on_other)
-    http_requests = 0
-    real_http = client._http
-
-    async def counting_http(*args: object, **kw: object) -> bytes:
-        nonlocal http_requests
-        http_requests += 1
-        return await real_http(*args, **kw)  # type: ignore[arg-type]
-
-    client._http = counting_http  # type: ignore[method-assign]
+    http_requests = _count_http(client)
     try:
         await client.start()
-        before = http_requests
+        before = http_requests()
         await client.originate(f"Local/{DID}@from-carrier", channel_id="ws-1",
                                other_channel_id="ws-1-2", app_args=["agent-leg"])
         for count in (1, 2):  # the Local channel's ;1 side starts once ;2 is answered
@@ -264,7 +270,7 @@ async def test_rest_over_the_websocket_and_the_event_filter(
             await client.answer("no-such-channel")
         await client.hangup("ws-1")
         await client.destroy_bridge("ws-bridge")
-        assert http_requests == before  # every request above went over the websocket
+        assert http_requests() == before  # every request above went over the websocket
         async with asyncio.timeout(15):
             await both_gone.wait()
         # Entering the bridge, hang-up requests, state changes... were filtered out by Asterisk.
@@ -280,24 +286,16 @@ async def test_a_direct_request_takes_its_own_http_request_beside_the_websocket(
     for its channel: what must not wait behind them (the share of calls to turn away)
     goes on a request of its own, and the other way reads it."""
     client = _client(real_pbx, session, rest_over_websocket=True)
-    http_requests = 0
-    real_http = client._http
-
-    async def counting_http(*args: object, **kw: object) -> bytes:
-        nonlocal http_requests
-        http_requests += 1
-        return await real_http(*args, **kw)  # type: ignore[arg-type]
-
-    client._http = counting_http  # type: ignore[method-assign]
+    http_requests = _count_http(client)
     try:
         await client.start()
-        before = http_requests
+        before = http_requests()
         await client.set_global("CCARI_DIRECT_CHECK", "370", direct=True)
-        assert http_requests == before + 1
+        assert http_requests() == before + 1
         assert await client.get_global("CCARI_DIRECT_CHECK") == "370"  # over the websocket
-        assert http_requests == before + 1
+        assert http_requests() == before + 1
         await client.set_global("CCARI_DIRECT_CHECK", "0")
         assert await client.get_global("CCARI_DIRECT_CHECK", direct=True) == "0"
-        assert http_requests == before + 2
+        assert http_requests() == before + 2
     finally:
         await client.close()

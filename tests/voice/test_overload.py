@@ -15,6 +15,7 @@ from ccari.config import Config
 from ccari.storage.batch import GroupCommit
 from ccari.storage.models import Contact, Tenant
 from ccari.voice.overload import Gate, Limits, LoadMonitor
+from ccari.voice.shedding import DialplanShed
 from tests.support.sipp import run_sipp
 from tests.voice.conftest import CARRIER_IP, VoiceEnv, eventually
 
@@ -193,6 +194,55 @@ async def test_calls_reach_ccari_while_the_pbx_sheds_and_ccari_refuses_once_it_c
     monitor.gate.credit = 0.0
     assert not any(monitor.admit() for _ in range(3)) and monitor.refused == 3
     await monitor.close()
+
+class _Globals:
+    """Asterisk's global variables, as DialplanShed sees them (every request counted)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.requests = 0
+
+    async def get_global(self, variable: str, *, direct: bool = False) -> str:
+        assert direct  # never behind the websocket's queue
+        self.requests += 1
+        return self.values.get(variable, "")
+
+    async def set_global(self, variable: str, value: str, *, direct: bool = False) -> None:
+        assert direct
+        self.requests += 1
+        self.values[variable] = value
+
+
+class _Policies:
+    def __init__(self, **policies: str) -> None:
+        self.policies = policies
+
+    def overflow_policies(self) -> dict[int, str]:
+        return {1: self.policies["acme"]}
+
+
+async def test_a_share_going_on_and_off_at_the_cap_sets_the_fallbacks_once(sessions) -> None:  # type: ignore[no-untyped-def]
+    """Calls arriving right at the rate cap turn the share on and off: the tenants'
+    fallbacks are set once and then only checked; set again when a policy changes or a
+    dialplan reload cleared them."""
+    async with sessions() as s:
+        s.add(Tenant(id=1, slug="acme", name="Acme"))
+        await s.commit()
+    ari, policies = _Globals(), _Policies(acme="announcement")
+    shed = DialplanShed(ari, sessions, policies)  # type: ignore[arg-type]
+    assert await shed.shed(30)
+    assert ari.values == {"CCARI_SHED": "30", "CCARI_ANNOUNCE_acme": "1", "CCARI_ANNOUNCING": "1"}
+    for _ in range(5):
+        before = ari.requests
+        assert await shed.shed(0) and ari.values["CCARI_SHED"] == "0"
+        assert await shed.shed(20) and ari.values["CCARI_SHED"] == "20"
+        assert ari.requests - before == 3  # the share twice, one check
+    policies.policies["acme"] = "busy"
+    assert await shed.shed(40) and ari.values["CCARI_ANNOUNCE_acme"] == "0"
+    ari.values.clear()  # a dialplan reload
+    assert await shed.shed(40)
+    assert ari.values == {"CCARI_SHED": "40", "CCARI_ANNOUNCE_acme": "0", "CCARI_ANNOUNCING": "1"}
+
 
 async def test_write_delay_is_what_writes_wait_and_nothing_when_idle(sessions) -> None:  # type: ignore[no-untyped-def]
     writes = GroupCommit(sessions)
