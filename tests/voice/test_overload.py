@@ -145,7 +145,6 @@ async def test_the_rate_offered_counts_the_calls_the_dialplan_turned_away() -> N
     what reaches ccari over the share let through, so the cap holds at a steady share
     instead of swinging between refusing and not."""
     told: list[int] = []
-    monitor: LoadMonitor
 
     async def shed(permille: int) -> bool:
         told.append(permille)
@@ -194,6 +193,7 @@ async def test_calls_reach_ccari_while_the_pbx_sheds_and_ccari_refuses_once_it_c
     monitor.gate.credit = 0.0
     assert not any(monitor.admit() for _ in range(3)) and monitor.refused == 3
     await monitor.close()
+
 
 class _Globals:
     """Asterisk's global variables, as DialplanShed sees them (every request counted)."""
