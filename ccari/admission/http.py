@@ -37,7 +37,7 @@ from ccari.admission.records import AdmissionRecords
 from ccari.admission.repo import decimal_of
 from ccari.admission.rows import OVERFLOWS, POOL_FIELDS
 from ccari.admission.service import AdmissionService
-from ccari.errors import BadRequest, Forbidden, NotFound
+from ccari.errors import BadRequest, Forbidden, Invalid, NotFound
 from ccari.web.files import disposition
 
 ADMISSION: web.AppKey[AdmissionService] = web.AppKey("admission", AdmissionService)
@@ -109,8 +109,8 @@ async def _body(request: web.Request, *, decimals: bool = False) -> dict[str, An
 def _fields(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = sorted(set(body) - set(allowed))
     if unknown:
-        raise BadRequest(f"unknown fields: {', '.join(unknown)} (allowed: {', '.join(allowed)})",
-                         error_id="unknown-field")
+        raise Invalid(f"unknown fields: {', '.join(unknown)} (allowed: {', '.join(allowed)})",
+                      error_id="unknown-field")
 
 
 def _number(value: Any, name: str, error_id: str, *, integer: bool, high: float) -> Any:

@@ -19,7 +19,7 @@ from ccari.cobrowse import repo
 from ccari.cobrowse.core import BASE_MASK, mirror_csp
 from ccari.cobrowse.models import CobrowseSettings
 from ccari.cobrowse.services import CobrowseService
-from ccari.errors import BadRequest, CcariError, Forbidden, TooManyRequests, Unauthorized
+from ccari.errors import BadRequest, CcariError, Forbidden, Invalid, TooManyRequests, Unauthorized
 from ccari.storage.models import Agent
 from ccari.web.bodies import json_object
 from ccari.web.middlewares import same_origin
@@ -184,7 +184,7 @@ async def put_settings(request: web.Request) -> web.Response:
     body = await json_object(request)
     unknown = set(body) - {"mask_selector", "code_ttl_s"}
     if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", error_id="unknown-field")
+        raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}", error_id="unknown-field")
     async with request.app[keys.SESSIONS]() as s:
         row = await repo.settings(s, tenant_id)
         if row is None:

@@ -28,7 +28,7 @@ from ccari.crm.csvcodec import RowError
 from ccari.crm.entitlements import MAX_TIMEOUT_S, EntitlementLookup, check_template
 from ccari.crm.models import EntitlementSource
 from ccari.crm.services import Customers, ImportRefused
-from ccari.errors import BadRequest, CcariError, NotFound
+from ccari.errors import BadRequest, CcariError, Invalid, NotFound
 from ccari.web.bodies import json_object
 
 LOOKUP: web.AppKey[EntitlementLookup] = web.AppKey("entitlement_lookup")
@@ -81,7 +81,7 @@ async def put_source(request: web.Request) -> web.Response:
     body = await json_object(request)
     unknown = set(body) - FIELDS
     if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}", error_id="unknown-field")
+        raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}", error_id="unknown-field")
     async with request.app[keys.SESSIONS]() as s:
         src = await s.get(EntitlementSource, tenant_id)
         if src is None:

@@ -83,7 +83,7 @@ async def test_a_settings_body_the_document_does_not_allow_is_refused(
     async with aiohttp.ClientSession() as http:
         assert await answer(http, "PUT", f"{urls['internal']}/api/cobrowse/settings",
                             headers=auth, json={"mask_selector": ".card", "mask": "#x"}) == (
-            400, "unknown-field")
+            422, "unknown-field")
         async with http.get(f"{urls['internal']}/api/cobrowse/settings", headers=auth) as resp:
             assert (await resp.json())["mask_selector"] == ""  # nothing of it was saved
 
@@ -96,7 +96,7 @@ async def test_unknown_entitlement_source_fields_are_refused(
     async with aiohttp.ClientSession() as http:
         assert await answer(http, "PUT", f"{urls['internal']}/api/entitlements/source",
                             headers=auth, json={"timeout_s": 1.0, "timout_s": 9}) == (
-            400, "unknown-field")
+            422, "unknown-field")
 
 
 async def test_a_static_file_name_the_package_does_not_ship_is_404_whatever_it_is(
