@@ -11,6 +11,7 @@ hold + max_setup: the caller gives up), or no final response at all.
 
 from __future__ import annotations
 
+import collections
 import os
 import resource
 import time
@@ -136,10 +137,12 @@ class Step:
         hold, limit = self.hold_s, self.max_setup_s * 1000
         self.served: list[Call] = []
         self.late = self.early = self.abandoned = self.refused = 0
+        self.refused_codes: collections.Counter[int] = collections.Counter()
         self.setups_ms: list[float] = []  # of served calls, in INVITE order
         for c in sorted(self.calls_log, key=lambda c: c.t0):
             if c.outcome == "refused":
                 self.refused += 1
+                self.refused_codes[c.code] += 1
             elif c.outcome == "abandon":
                 self.abandoned += 1
             elif c.t2 is not None and c.t2 - c.t1 < 0.8 * hold:
@@ -156,6 +159,12 @@ class Step:
     @property
     def failed(self) -> int:
         return self.calls - len(self.served)
+
+    def _codes(self) -> str:
+        """The refusals' final responses: which part of the system turned the calls away."""
+        if not self.refused_codes:
+            return ""
+        return " (" + ", ".join(f"{code}: {n}" for code, n in sorted(self.refused_codes.items())) + ")"
 
     @property
     def fail_ratio(self) -> float:
@@ -196,7 +205,7 @@ class Step:
                 f"{'pass' if self.passed else 'FAIL'}")
         if verbose:
             text += (f"\n           late={self.late} bye_too_soon={self.early} "
-                     f"abandoned={self.abandoned} refused={self.refused} "
+                     f"abandoned={self.abandoned} refused={self.refused}{self._codes()} "
                      f"no_final_response={self.no_answer}")
             if self.breakdown:
                 text += f" contacts {self.breakdown}"
