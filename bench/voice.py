@@ -3,8 +3,10 @@ Asterisk, one run, every system driven to saturation.
 
 What is measured
 ----------------
-Three systems answer the same SIPp carrier caller (tests/sipp/bench_caller.xml) on the same
-Asterisk 22, one after the other:
+Three systems answer the same SIPp carrier caller (tests/sipp/bench_caller.xml) on
+Asterisk 22, one after the other, each on an Asterisk started afresh from the same
+configuration (measured on the one process after the others' ramps, the last system paid for
+what they left behind):
 
 1. **ccari**: Stasis -> ccari's IVR (prompt ``ccari/welcome``, digit 1) -> ccari's queue ->
    skill match -> ARI dials the agent's phone (a SIPp UAS) -> bridged.
@@ -12,7 +14,7 @@ Asterisk 22, one after the other:
    ``Background(ccari/welcome)`` and ``WaitExten(5)``, digit 1 -> ``Queue(bench)`` with the
    same agent phones as static members (``PJSIP/<phone>``, rrmemory, ringinuse=no, no
    wrap-up, music on hold).  The bench writes queues.conf into its own instance's etc/ and
-   loads app_queue at start (ccari's rendered modules.conf does not load it).
+   loads app_queue for this system only (ccari's rendered modules.conf does not load it).
 3. **dialplan**: ``Answer(,i)``, ``Wait(hold)``, ``Hangup()``.
 
 (``i``: answer at once.  A plain ``Answer()`` waits up to 500 ms for the caller's first voice
@@ -374,6 +376,32 @@ calls and the fallbacks only checked, the default run that closed the day::
 
 The overload step holds; the sustained figures move by a step or two from run to run, the
 queue's as much as ccari's (150-180/s for app_queue this day, 140-160/s for ccari).
+
+Ninth pass (2026-12-07, later): the systems no longer share one Asterisk.  Run alone
+(``--only ccari``, a fresh Asterisk), ccari passed 170/s four times out of four and 180/s once
+in four; measured after the dialplan's ramp on the same process it carried 140/s, after the
+queue's 160/s, after both 130/s (the dialplan's 1280/s step leaves Asterisk at 2.3 GB RSS).
+Each system now gets an Asterisk started afresh from the same configuration (app_queue loaded
+for the queue only).  What else was measured that day, at 150-180/s:
+
+* The verbose line names the refusals' final responses: every refusal of ccari's failed
+  steps was a 503 of the dialplan's shedding (the gate), none Asterisk's own; the served
+  calls' setup p99 stayed near 2 s.  With the delay rule off (``voice.overload_delay_ms = 0``)
+  a 10 s step at 180/s failed 57% (answered late or abandoned): those refusals are needed.
+* Every ARI request of a call (answer, play, originate, bridge create...) waits alike under
+  load: 1-3 ms at 80/s, then at 150/s over 10 s 20, 60, 90, 270 ms, 300-400 requests
+  outstanding, a bridge's creation as long as a channel's answer.  Three more websockets
+  carrying requests (each request's channel or bridge choosing one) cut the setup p50 of
+  160/s steps from 1.8-1.9 s to 1.4-1.5 s but not the sustained rate: 170/s passed and 180/s
+  failed with and without them, Asterisk using 5-10 points more CPU with them.  Left out.
+* ``taskprocessor_overload_trigger = pjsip_only`` (Asterisk's device-state taskprocessor does
+  reach its high-water mark at these rates, which makes PJSIP drop new INVITEs for a while):
+  no difference in four alternated 160/s steps.  Left out.
+* The queue baseline fails 170/s too in a 10 s step (setup climbing 851 ms, 1.8% abandoned):
+  both systems saturate near 160/s on this box.  The CPU a call costs at the sustained rate:
+  app_queue 6.3 ms of Asterisk; ccari 6.0 ms of Asterisk plus 2.8 ms of its own process (a
+  flat profile: the shared commits' jobs a quarter of it, ARI's JSON and delivery, asyncio).
+  Parity on every run would need ccari's own share near 1 ms a call.
 """
 
 from __future__ import annotations
@@ -455,12 +483,15 @@ def queues_conf(phones: list[str]) -> str:
             "announce-position = no\nannounce-holdtime = no\n" + members)
 
 
-def baselines(proc: PbxProcess, hold: int) -> None:
-    """The plain dialplan and the app_queue caller path, added to the running instance."""
-    (proc.paths.etc / "queues.conf").write_text(
-        queues_conf([p.username for p in proc.spec.phones]))
-    if "Loaded" not in proc.rx("module load app_queue.so"):
-        proc.rx("module reload app_queue.so")
+def baselines(proc: PbxProcess, hold: int, *, queue: bool) -> None:
+    """The plain dialplan and the app_queue caller path, added to the running instance
+    (app_queue loaded only for the queue's ramp: it follows the device state of its
+    members, the same phones every system's calls ring)."""
+    if queue:
+        (proc.paths.etc / "queues.conf").write_text(
+            queues_conf([p.username for p in proc.spec.phones]))
+        if "Loaded" not in proc.rx("module load app_queue.so"):
+            proc.rx("module reload app_queue.so")
     lines = [
         # "i": answer at once; plain Answer() waits up to 500 ms for the caller's first voice
         # frame, and SIPp's callers send none (ccari's ARI answer does not wait either).
@@ -479,7 +510,7 @@ def baselines(proc: PbxProcess, hold: int) -> None:
     ]
     for exten, prio, app, context in lines:
         proc.rx(f"dialplan add extension {exten},{prio},{app} into {context} replace")
-    shown = proc.rx("queue show bench")
+    shown = proc.rx("queue show bench") if queue else "Members"
     if "Members" not in shown:
         raise RuntimeError(f"app_queue has no queue 'bench':\n{shown}")
 
@@ -615,20 +646,35 @@ async def main(args: argparse.Namespace) -> None:
     await engine.dispose()
     rt_pbx = await asyncio.to_thread(provision)
     await asyncio.to_thread(stop, pbx_cfg.instance, runtime=rt_pbx)  # a leftover of a killed run
-    proc = await asyncio.to_thread(start, spec, runtime=rt_pbx)
+    pbx: list[PbxProcess] = []  # the Asterisk of the system being measured
+    asterisk_rss = 0.0
+
+    async def fresh_pbx() -> PbxProcess:
+        """Each system is measured on an Asterisk started afresh from the same configuration:
+        a ramp to saturation leaves Asterisk bloated (after the dialplan's 1280/s step its RSS
+        is over 2 GB) and, measured after the others on the same process, ccari carried 130
+        and 140/s where on a fresh one it carried 160-170/s."""
+        nonlocal asterisk_rss
+        if pbx:
+            asterisk_rss = max(asterisk_rss, rss_peak_mb(pbx[0].pid))
+            await asyncio.to_thread(pbx.pop().stop)
+        pbx.append(await asyncio.to_thread(start, spec, runtime=rt_pbx))
+        return pbx[0]
+
     target = f"127.0.0.1:{pbx_cfg.sip_port}"
     print(f"bench: {args.agents} agent phones, hold {args.hold}s, steps of {args.step:g}s, "
-          f"max setup {args.max_setup:g}s; Asterisk pid {proc.pid}; files in {tmp}", flush=True)
+          f"max setup {args.max_setup:g}s; a fresh Asterisk for each system; files in {tmp}",
+          flush=True)
     results: dict[str, list[Step]] = {}
     overload: Step | None = None
     try:
-        await asyncio.to_thread(baselines, proc, args.hold)
         async with Sipp("agent_uas.xml", local_ip="127.0.0.1", local_port=uas_port, calls=None,
                         params={"agent": "bench", "answer_after_ms": 0,
                                 "hangup_after_ms": args.hold * 1000},
                         extra_args=("-buff_size", str(BUFFER)), timeout_s=3600) as agents:
 
             async def step(system: str, did: str, rate: int, seconds: float) -> Step:
+                proc = pbx[0]
                 s = await drive(system, target, did, rate, seconds, hold_s=args.hold,
                                 max_setup_s=args.max_setup, asterisk_pid=proc.pid,
                                 agents_pid=agents.pid)
@@ -638,52 +684,52 @@ async def main(args: argparse.Namespace) -> None:
             for system, did in (("dialplan", DIALPLAN_DID), ("queue", QUEUE_DID)):
                 if system not in args.only:
                     continue
+                await asyncio.to_thread(baselines, await fresh_pbx(), args.hold,
+                                        queue=system == "queue")
                 results[system] = await ramp(
                     lambda r, system=system, did=did: step(system, did, r, args.step),  # type: ignore[misc]
                     args.start, args.max_rate, args.bisect, args.verbose)
 
-            if "ccari" not in args.only:
-                return report(args, results, None, rss_peak_mb(proc.pid), time.monotonic() - started)
-            # app_queue watches the device state of its 1000 members: left loaded, it would
-            # work on every ring of ccari's calls to the same phones.
-            print("bench: " + proc.rx("module unload app_queue.so").strip(), flush=True)
-            async with runtime(cfg) as rt:
+            if "ccari" in args.only:
+                await fresh_pbx()  # ccari's own configuration: app_queue is not even loaded
+                async with runtime(cfg) as rt:
 
-                async def ccari_step(rate: int, seconds: float = args.step) -> Step:
-                    t0 = time.time()
-                    writes = rt.queue.writes
-                    jobs, batches = writes.jobs, writes.batches
-                    s = await step("ccari", CCARI_DID, rate, seconds)
-                    await gate_open(rt)
-                    if args.verbose and writes.batches > batches:
-                        print(f"           writes: {writes.jobs - jobs} jobs in "
-                              f"{writes.batches - batches} shared commits", flush=True)
-                    await judge_contacts(rt, s, t0)
-                    return s
+                    async def ccari_step(rate: int, seconds: float = args.step) -> Step:
+                        t0 = time.time()
+                        writes = rt.queue.writes
+                        jobs, batches = writes.jobs, writes.batches
+                        s = await step("ccari", CCARI_DID, rate, seconds)
+                        await gate_open(rt)
+                        if args.verbose and writes.batches > batches:
+                            print(f"           writes: {writes.jobs - jobs} jobs in "
+                                  f"{writes.batches - batches} shared commits", flush=True)
+                        await judge_contacts(rt, s, t0)
+                        return s
 
-                results["ccari"] = await ramp(ccari_step, args.start, args.max_rate,
-                                              args.bisect, args.verbose)
-                s_rate = sustained(results["ccari"])
-                if s_rate and args.profile_s > 0:
-                    prof = cProfile.Profile()
-                    prof.enable()
-                    try:
-                        p_step = await ccari_step(s_rate, args.profile_s)
-                    finally:
-                        prof.disable()
-                    print("profile step, under cProfile: " + p_step.line(args.verbose),
-                          flush=True)
-                    print(profile_report(prof, tmp / "ccari-profile"), flush=True)
-                    print(f"profile written to {tmp / 'ccari-profile.prof'} and .txt", flush=True)
-                if s_rate:
-                    # As its admin would: the rate the node was measured to carry, its cap.
-                    gate = rt.voice.load.gate
-                    gate.limits = replace(gate.limits, max_rate=s_rate)
-                    overload = await ccari_step(2 * s_rate)
-                    print("overload " + overload.line(True), flush=True)
+                    results["ccari"] = await ramp(ccari_step, args.start, args.max_rate,
+                                                  args.bisect, args.verbose)
+                    s_rate = sustained(results["ccari"])
+                    if s_rate and args.profile_s > 0:
+                        prof = cProfile.Profile()
+                        prof.enable()
+                        try:
+                            p_step = await ccari_step(s_rate, args.profile_s)
+                        finally:
+                            prof.disable()
+                        print("profile step, under cProfile: " + p_step.line(args.verbose),
+                              flush=True)
+                        print(profile_report(prof, tmp / "ccari-profile"), flush=True)
+                        print(f"profile written to {tmp / 'ccari-profile.prof'} and .txt", flush=True)
+                    if s_rate:
+                        # As its admin would: the rate the node was measured to carry, its cap.
+                        gate = rt.voice.load.gate
+                        gate.limits = replace(gate.limits, max_rate=s_rate)
+                        overload = await ccari_step(2 * s_rate)
+                        print("overload " + overload.line(True), flush=True)
     finally:
-        asterisk_rss = rss_peak_mb(proc.pid)
-        await asyncio.to_thread(proc.stop)
+        if pbx:
+            asterisk_rss = max(asterisk_rss, rss_peak_mb(pbx[0].pid))
+            await asyncio.to_thread(pbx[0].stop)
 
     report(args, results, overload, asterisk_rss, time.monotonic() - started)
 
