@@ -402,6 +402,23 @@ for the queue only).  What else was measured that day, at 150-180/s:
   app_queue 6.3 ms of Asterisk; ccari 6.0 ms of Asterisk plus 2.8 ms of its own process (a
   flat profile: the shared commits' jobs a quarter of it, ARI's JSON and delivery, asyncio).
   Parity on every run would need ccari's own share near 1 ms a call.
+
+Two default runs with an Asterisk afresh for each system, the box quiet::
+
+    queue    160/s (asterisk 100% sipp 11%; 180/s: 3.9% not served)
+    ccari    150/s (asterisk 90% ccari 42% sipp 12%; 160/s: 6.5% refused by the gate)
+    overload offered=300/s served_cps=140.8 refused=796 failed=0 stuck_in_ivr=0 calls=1500
+    ccari_cps=150 queue_cps=160 dialplan_cps=640 ratio_queue=0.938 ratio_dialplan=0.234
+
+    queue    160/s (asterisk 108% sipp 12%; 180/s: setup climbing 1375 ms)
+    ccari    160/s (asterisk 87% ccari 42% sipp 12%; setup p50 1499 ms, p99 1858 ms)
+    overload offered=320/s served_cps=143.6 refused=855 failed=27 stuck_in_ivr=0 calls=1600
+    ccari_cps=160 queue_cps=160 dialplan_cps=600 ratio_queue=1.000 ratio_dialplan=0.267
+
+At twice 150-160/s the box turns half away and serves 140-145/s of the other half: the cap
+holds the surge off (nothing stuck, at most 27 of 1600 late), and what it admits is the
+box's edge, where each refusal (a channel, its RTP socket, two priorities and a 503) still
+costs Asterisk a little.
 """
 
 from __future__ import annotations
