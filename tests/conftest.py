@@ -20,6 +20,7 @@ from ccari.demo.seed import seed
 from ccari.storage.db import make_engine, make_sessionmaker, upgrade_async
 from ccari.web.openapi import LISTENER
 from tests.support.openapi import Conformances
+from tests.support.pbx import remove_own_instances
 from tests.support.postgres import postgres_server
 from tests.support.secret_watch import WATCH as SECRETS
 from tests.support.secret_watch import SecretWatch
@@ -141,6 +142,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     SECRETS.uninstall()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that passed leaves no Asterisk instance of its own behind in the PBX root (one
+    that failed keeps them: their logs say what Asterisk saw)."""
+    if exitstatus == 0 and not session.testsfailed:
+        remove_own_instances()
 
 
 @pytest.fixture(autouse=True)

@@ -44,3 +44,25 @@ def test_removing_a_root_never_deletes_through_a_bind_mount(tmp_path: Path) -> N
         subprocess.run(["umount", str(root / "dev")], capture_output=True, timeout=10)
     assert not root.exists()
     assert (precious / "keep").read_text() == "host data"
+
+
+def test_a_passing_run_deletes_only_its_own_stopped_instances(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ccari.pbx.runtime import Runtime
+    from tests.support import pbx as support
+
+    monkeypatch.setattr(support, "find_runtime", lambda: Runtime(tmp_path, chroot=True))
+    base = tmp_path / "srv" / "ccari"
+    pid = os.getpid()
+    names = {"voice": f"voice{pid}", "other": f"voice{pid}7", "demo": "demo",
+             "running": f"tls{pid}"}
+    for name in names.values():
+        (base / name / "log").mkdir(parents=True)
+        (base / name / "log" / "messages.log").write_text("what Asterisk saw")
+    # The live instance: its pidfile names a live Asterisk of that instance's configuration.
+    monkeypatch.setattr(support, "pid_of", lambda paths: 4242 if paths.name == names["running"]
+                        else None)
+
+    assert support.remove_own_instances() == [names["voice"]]
+    assert sorted(p.name for p in base.iterdir()) == sorted(
+        [names["other"], names["demo"], names["running"]])

@@ -4,6 +4,8 @@ their own (and the agents a load needs)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
@@ -13,6 +15,9 @@ from ccari.admission.models import TrunkPool
 from ccari.config import Config
 from ccari.demo.seed import seed
 from ccari.pbx import PbxProcess, provision, start
+from ccari.pbx.errors import PbxError
+from ccari.pbx.instance import INNER_BASE, instance_paths, pid_of
+from ccari.pbx.runtime import NotProvisionedError, find_runtime, remove_tree
 from ccari.storage.models import Agent, AgentSkill, Queue
 from ccari.tenants import repo as tenants_repo
 from ccari.tenants.pbx import spec_from_db
@@ -27,6 +32,28 @@ def start_from_db(prepare: Callable[[], Awaitable[Config]]) -> PbxProcess:
         return await spec_from_db(await prepare())
 
     return start(asyncio.run(spec()), runtime=provision())
+
+
+def remove_own_instances() -> list[str]:
+    """Delete the stopped instances this test process named after itself (``voice<pid>``,
+    ``tls<pid>``...): each is about 200 kB of configuration, logs and spool in the PBX
+    root, and a suite run makes dozens.  Returns the names deleted."""
+    try:
+        runtime = find_runtime()
+    except NotProvisionedError:
+        return []
+    base = runtime.host_path(INNER_BASE)
+    own = re.compile(rf"[a-z-]+{os.getpid()}")
+    removed = []
+    for directory in sorted(base.iterdir()) if base.is_dir() else []:
+        if not own.fullmatch(directory.name) or pid_of(instance_paths(directory.name, runtime)):
+            continue
+        try:
+            remove_tree(directory)
+        except PbxError:
+            continue  # something is still mounted there: left as it is
+        removed.append(directory.name)
+    return removed
 
 
 def add_phone_agents(s: AsyncSession, tenant_id: int, count: int, *, prefix: str,
