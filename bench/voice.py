@@ -402,6 +402,9 @@ for the queue only).  What else was measured that day, at 150-180/s:
   app_queue 6.3 ms of Asterisk; ccari 6.0 ms of Asterisk plus 2.8 ms of its own process (a
   flat profile: the shared commits' jobs a quarter of it, ARI's JSON and delivery, asyncio).
   Parity on every run would need ccari's own share near 1 ms a call.
+* A bridge kept for the next call (no create and destroy: two of a call's ten requests), at a
+  fixed 120/s alternated twice: Asterisk 86 and 87% against 86 and 93%, ccari 47% either
+  way.  Left out.
 
 Two default runs with an Asterisk afresh for each system, the box quiet::
 
