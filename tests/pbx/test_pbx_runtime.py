@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ccari.pbx import load_or_create_secrets
-from ccari.pbx.runtime import mounts_under, remove_tree
+from ccari.pbx.runtime import Runtime, mounts_under, remove_tree
+from tests.support import pbx as support
 
 
 def test_secrets_are_generated_once_with_mode_0600(tmp_path: Path) -> None:
@@ -48,9 +49,6 @@ def test_removing_a_root_never_deletes_through_a_bind_mount(tmp_path: Path) -> N
 
 def test_a_passing_run_deletes_only_its_own_stopped_instances(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ccari.pbx.runtime import Runtime
-    from tests.support import pbx as support
-
     monkeypatch.setattr(support, "find_runtime", lambda: Runtime(tmp_path, chroot=True))
     base = tmp_path / "srv" / "ccari"
     pid = os.getpid()
