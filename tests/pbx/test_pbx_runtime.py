@@ -1,4 +1,5 @@
-"""Secrets, mounts and the safety of deleting a half-built root (no Asterisk needed)."""
+"""Secrets, mounts, the safety of deleting a half-built root, and a test run's own instances
+cleaned up (no Asterisk needed)."""
 
 from __future__ import annotations
 
