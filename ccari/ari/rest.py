@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -40,6 +40,7 @@ Direction = Literal["none", "in", "out", "both"]
 ChannelRef = str | Channel
 BridgeRef = str | Bridge
 Params = Mapping[str, str | int | bool | None]
+_Listed = TypeVar("_Listed", Channel, Bridge)
 
 
 def _seg(ref: str | Channel | Bridge) -> str:
@@ -172,7 +173,9 @@ class AriRest:
     # --- channels ---------------------------------------------------------------------
 
     async def list_channels(self) -> list[Channel]:
-        return [Channel.from_json(c) for c in await self._request("GET", "/channels") or ()]
+        """Asterisk's channels, each once: its list can hold a channel twice when the
+        channel's state changes while it is read (the old and the new snapshot)."""
+        return _once(Channel.from_json(c) for c in await self._request("GET", "/channels") or ())
 
     async def get_channel(self, channel: ChannelRef) -> Channel:
         return Channel.from_json(await self._request("GET", f"/channels/{_seg(channel)}"))
@@ -385,7 +388,8 @@ class AriRest:
     # --- bridges ----------------------------------------------------------------------
 
     async def list_bridges(self) -> list[Bridge]:
-        return [Bridge.from_json(b) for b in await self._request("GET", "/bridges") or ()]
+        """Asterisk's bridges, each once (as :meth:`list_channels`)."""
+        return _once(Bridge.from_json(b) for b in await self._request("GET", "/bridges") or ())
 
     async def get_bridge(self, bridge: BridgeRef) -> Bridge:
         return Bridge.from_json(await self._request("GET", f"/bridges/{_seg(bridge)}"))
@@ -404,6 +408,11 @@ class AriRest:
 
     async def destroy_bridge(self, bridge: BridgeRef) -> None:
         await self._request("DELETE", f"/bridges/{_seg(bridge)}")
+
+
+def _once(items: Iterable[_Listed]) -> list[_Listed]:
+    """The last of each id, in the order of first appearance."""
+    return list({item.id: item for item in items}.values())
 
 
 def _ids(refs: ChannelRef | Sequence[ChannelRef]) -> str:
