@@ -174,7 +174,8 @@ class AriRest:
 
     async def list_channels(self) -> list[Channel]:
         """Asterisk's channels, each once: its list can hold a channel twice when the
-        channel's state changes while it is read (the old and the new snapshot)."""
+        channel's state changes while it is read (the old and the new snapshot); the entry
+        listed last is kept."""
         return _once(Channel.from_json(c) for c in await self._request("GET", "/channels") or ())
 
     async def get_channel(self, channel: ChannelRef) -> Channel:
@@ -411,7 +412,7 @@ class AriRest:
 
 
 def _once(items: Iterable[_Listed]) -> list[_Listed]:
-    """The last of each id, in the order of first appearance."""
+    """The entry listed last for each id, in the order ids first appear."""
     return list({item.id: item for item in items}.values())
 
 

@@ -41,17 +41,17 @@ async def test_reads_map_to_get_and_parse(make_client: Make, mock_ari: MockAri) 
     assert mock_ari.requests[-1].query == {"variable": "CCARI_TENANT"}
 
 
-
 async def test_a_channel_listed_twice_mid_change_is_one_channel(make_client: Make,
                                                                  mock_ari: MockAri) -> None:
     """Asterisk's list can hold a channel's old and new snapshot when its state changes while
-    the list is read: ccari sees one channel, as it is now."""
+    the list is read: ccari sees the channel once (the entry listed last)."""
     mock_ari.routes[("GET", "/channels")] = (200, [channel(CID, state="Ringing"), channel("c2"),
                                                    channel(CID, state="Up")])
     mock_ari.routes[("GET", "/bridges")] = (200, [bridge("b1"), bridge("b1", (CID,))])
     client = make_client()
     assert [(c.id, c.state) for c in await client.list_channels()] == [(CID, "Up"), ("c2", "Ring")]
     assert [(b.id, b.channels) for b in await client.list_bridges()] == [("b1", (CID,))]
+
 
 CALLS: list[tuple[str, Callable[[AriClient], Awaitable[Any]], str, str, dict[str, str]]] = [
     ("answer", lambda c: c.answer(CID), "POST", f"/channels/{CID}/answer", {}),
