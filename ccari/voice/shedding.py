@@ -54,6 +54,7 @@ class DialplanShed:
                     await self._ari.set_global(SHARE, str(permille), direct=True)  # share first
                     await self._set_fallbacks(policies)
                     self._set_for = policies
+                    return True
             await self._ari.set_global(SHARE, str(permille), direct=True)
             return True
         except AriError as exc:
