@@ -36,6 +36,7 @@ from ccari.ari.dispatch import KeyedDispatcher
 from ccari.ari.errors import (
     AriDisconnected,
     AriError,
+    AriNotFound,
     AriRequestError,
     AriTimeout,
     AriUnavailable,
@@ -54,7 +55,11 @@ ConnectedCallback = Callable[[], Awaitable[None] | None]
 
 
 class _Replaced(Exception):
-    pass
+    """Another websocket took the app: this client stops."""
+
+
+class _ReplacedReconnect(Exception):
+    """Another websocket took the app: this client reconnects to take it back."""
 
 
 class AriClient(AriRest):
@@ -222,27 +227,19 @@ class AriClient(AriRest):
             self._ever_connected = True
             if self._filter_events:
                 await self._set_filter()
+            early = await self._confirm_delivery(ws)
             log.info("ARI events for %r: connected, reconciling", self.app)
             await self._run_connected_callbacks()
             self._ready.set()
             if self._rest_over_ws:
                 self._live_ws = ws
             log.info("ARI events for %r: live", self.app)
-            while True:
-                msg = await ws.receive()
-                if msg.type is aiohttp.WSMsgType.TEXT:
-                    if self._handle_text(msg.data):  # ApplicationReplaced
-                        if self._stop_on_replaced:
-                            raise _Replaced
-                        return
-                elif msg.type is aiohttp.WSMsgType.ERROR:
-                    raise AriUnavailable(f"ARI events: websocket error {ws.exception()!r}")
-                elif msg.type in (
-                    aiohttp.WSMsgType.CLOSE,
-                    aiohttp.WSMsgType.CLOSING,
-                    aiohttp.WSMsgType.CLOSED,
-                ):
-                    return
+            for text in early:
+                self._handle_or_stop(text)
+            while (message := await _next_text(ws)) is not None:
+                self._handle_or_stop(message)
+        except _ReplacedReconnect:
+            return
         finally:
             self._was_live = self._ready.is_set()
             self._ready.clear()
@@ -252,13 +249,44 @@ class AriClient(AriRest):
                     reply.set_exception(AriDisconnected("ARI websocket closed before the answer"))
             await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
 
+    async def _confirm_delivery(self, ws: aiohttp.ClientWebSocketResponse) -> list[str]:
+        """Send the app a user event and wait for it on this websocket; return what arrived
+        before it (dispatched once the ``on_connected`` callbacks have run).
+
+        Asterisk can answer the upgrade and still lose the app: when the app's previous
+        websocket is being torn down while this one registers, the old teardown deactivates
+        the app and the new registration gives up quietly, leaving a socket that carries no
+        event and no answer.  Such a connection is abandoned for a new attempt."""
+        probe = f"ccari-live-{next(self._request_ids)}"
+        try:
+            await super()._send("POST", f"/events/user/{probe}", params={"application": self.app},
+                                direct=True)
+        except AriNotFound as exc:
+            raise AriUnavailable(f"ARI events for {self.app!r}: Asterisk accepted the websocket "
+                                 "but holds no such app") from exc
+        early: list[str] = []
+        try:
+            async with asyncio.timeout(self._attempt_timeout):
+                while (text := await _next_text(ws)) is not None:
+                    if _is_probe(text, probe):
+                        return early
+                    early.append(text)
+        except TimeoutError:
+            pass
+        raise AriUnavailable(f"ARI events for {self.app!r}: the websocket delivered nothing to "
+                             f"the app within {self._attempt_timeout:.1f}s")
+
+    def _handle_or_stop(self, text: str) -> None:
+        if self._handle_text(text):  # ApplicationReplaced
+            raise _Replaced if self._stop_on_replaced else _ReplacedReconnect
+
     async def _set_filter(self) -> None:
         handled = set(self._handlers)
         if Event in handled:
             return  # someone wants everything
         allowed = sorted({name for name, cls in event_types().items()
                           if any(issubclass(cls, h) for h in handled)}
-                         | {"ApplicationReplaced", "RESTResponse"})
+                         | {"ApplicationReplaced", "RESTResponse", "ChannelUserevent"})
         try:
             await self.set_event_filter(allowed)
         except AriError as exc:  # an Asterisk without eventFilter: everything comes
@@ -361,3 +389,28 @@ class AriClient(AriRest):
 
 def _is_auth_error(exc: BaseException) -> bool:
     return isinstance(exc, AriRequestError) and exc.status_code in (401, 403)
+
+
+async def _next_text(ws: aiohttp.ClientWebSocketResponse) -> str | None:
+    """The next text message; ``None`` once the socket is closed."""
+    while True:
+        msg = await ws.receive()
+        if msg.type is aiohttp.WSMsgType.TEXT:
+            return str(msg.data)
+        if msg.type is aiohttp.WSMsgType.ERROR:
+            raise AriUnavailable(f"ARI events: websocket error {ws.exception()!r}")
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                        aiohttp.WSMsgType.CLOSED):
+            return None
+
+
+def _is_probe(text: str, name: str) -> bool:
+    """Whether the message is the user event named ``name`` (cheap test before parsing)."""
+    if name not in text:
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("type") == "ChannelUserevent" \
+        and data.get("eventname") == name

@@ -2,7 +2,10 @@
 
 ``ws_modes`` scripts successive websocket attempts: ``accept`` (answer pings, send what the
 test pushes), ``refuse`` (HTTP 503), ``silent`` (accept, then never read: no PONG, like a
-half-open TCP peer).  Attempts beyond the script are accepted.
+half-open TCP peer), ``lost`` and ``mute`` (accept, but Asterisk lost the app: a user event
+for it is refused with 404, or accepted and never delivered).  Attempts beyond the script
+are accepted.  A user event posted to ``/events/user/{name}`` goes to the newest websocket
+unless a test scripts that route.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class MockAri:
     attempts: int = 0
     ws_queries: list[dict[str, str]] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    socket_modes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.changed = asyncio.Condition()
@@ -72,6 +76,7 @@ class MockAri:
         ws = web.WebSocketResponse(autoping=mode != "silent")
         await ws.prepare(request)
         self.sockets.append(ws)
+        self.socket_modes.append(mode)
         for message in self.greeting:
             await ws.send_str(json.dumps(message))
         await self._bump()
@@ -98,6 +103,18 @@ class MockAri:
         for ws in self.live:
             await ws.close(code=WSCloseCode.GOING_AWAY)
 
+    async def _user_event(self, request: web.Request, name: str) -> web.StreamResponse:
+        """Asterisk's user event: sent to the app's (newest) websocket, as the client's
+        delivery check expects."""
+        mode = self.socket_modes[-1] if self.socket_modes else "accept"
+        if mode == "lost":
+            return web.json_response({"message": "Application not found"}, status=404)
+        if self.live and mode != "mute":
+            await self.send({"type": "ChannelUserevent", "eventname": name,
+                             "application": request.query.get("application", ""),
+                             "userevent": {}})
+        return web.Response(status=204)
+
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = request.path.removeprefix("/ari")
         body = await request.json() if request.can_read_body else None
@@ -106,6 +123,8 @@ class MockAri:
         if not self._authorised(request):
             return web.json_response({"message": "Authentication required"}, status=401)
         reply = self.routes.get((request.method, path))
+        if reply is None and request.method == "POST" and path.startswith("/events/user/"):
+            return await self._user_event(request, path.removeprefix("/events/user/"))
         if reply is None:
             return web.json_response({"message": "Resource not found"}, status=404)
         if callable(reply):

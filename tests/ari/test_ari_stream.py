@@ -207,6 +207,24 @@ async def test_a_lost_live_connection_is_told_once_before_the_reconnect(
     assert seen.items == ["connected", "lost", "connected"]
 
 
+@pytest.mark.parametrize("mode", ["lost", "mute"])
+async def test_a_websocket_whose_app_asterisk_lost_is_replaced_before_going_live(
+        make_client: Make, mock_ari: MockAri, mode: str) -> None:
+    """Asterisk can accept the websocket and lose its app (the previous socket's teardown
+    racing the registration): nothing would ever arrive on it, so the client tries again
+    and goes live, reconciled once, on a socket that delivers."""
+    seen = Seen()
+    mock_ari.ws_modes = [mode, "accept"]
+    client = make_client()
+    client.on_connected(lambda: seen.add("reconcile"))
+    client.on(ChannelDtmfReceived, lambda ev: seen.add(ev.digit))
+    await client.start()
+    assert client.connect_attempts == mock_ari.attempts == 2
+    await mock_ari.send(dtmf("A", "1"))
+    await seen.wait(lambda s: "1" in s)
+    assert seen.items == ["reconcile", "1"]
+
+
 async def test_refusing_server_gets_backoff_not_a_busy_loop(make_client: Make, mock_ari: MockAri) -> None:
     policy = ReconnectPolicy(initial=0.05, maximum=0.2, jitter=0.5)
     mock_ari.ws_modes = ["accept"] + ["refuse"] * 50

@@ -20,6 +20,7 @@ from ccari.ari.events import (
     ApplicationReplaced,
     ChannelDestroyed,
     ChannelEnteredBridge,
+    ChannelUserevent,
     Event,
     StasisEnd,
     StasisStart,
@@ -299,3 +300,28 @@ async def test_a_direct_request_takes_its_own_http_request_beside_the_websocket(
         assert http_requests() == before + 2
     finally:
         await client.close()
+
+
+async def test_a_client_restarted_at_once_always_hears_its_app(
+    real_pbx: PbxProcess, session: aiohttp.ClientSession
+) -> None:
+    """A client closed and replaced at once, again and again (a restart, a takeover): the
+    new websocket can register while Asterisk still tears the old one down, and Asterisk
+    then loses the app for it.  Every new client must still get its answers and events."""
+    for turn in range(120):
+        client = _client(real_pbx, session, rest_over_websocket=True, filter_events=turn % 2 == 0,
+                         request_timeout=2.0)
+        heard: list[str] = []
+        client.on(ChannelUserevent, lambda ev: heard.append(ev.eventname))
+        try:
+            await client.start()
+            await client.set_global("CCARI_RESTART_TURN", str(turn))  # over the websocket
+            async with session.post(f"{client.root}/events/user/turn-{turn}",
+                                    params={"application": real_pbx.spec.app_name},
+                                    headers=client._auth_headers) as reply:
+                assert reply.status == 204
+            async with asyncio.timeout(5):
+                while f"turn-{turn}" not in heard:
+                    await asyncio.sleep(0.005)
+        finally:
+            await client.close()
