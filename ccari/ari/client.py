@@ -225,6 +225,8 @@ class AriClient(AriRest):
             raise error_for_status(exc.status, f"ARI events: {exc.message}") from exc
         try:
             self._ever_connected = True
+            if self._subscribe_all:
+                await self._drop_device_states()
             if self._filter_events:
                 await self._set_filter()
             early = await self._confirm_delivery(ws)
@@ -248,6 +250,20 @@ class AriClient(AriRest):
                 if not reply.done():
                     reply.set_exception(AriDisconnected("ARI websocket closed before the answer"))
             await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
+
+    async def _drop_device_states(self) -> None:
+        """Leave the device-state subscription that ``subscribeAll`` gives the app.
+
+        ccari has no use for device states, and Asterisk 22.10 can deadlock on them: the
+        teardown of a closed websocket waits for the device-state deliveries to drain while
+        holding the lock each delivery needs (Asterisk issue 2170); from then on no
+        websocket for the app is ever answered again.  Without the subscription the
+        teardown has nothing to wait for."""
+        try:
+            await super()._send("DELETE", f"/applications/{self.app}/subscription",
+                                params={"eventSource": "deviceState:"}, direct=True)
+        except AriRequestError as exc:  # already gone, or an Asterisk without it
+            log.debug("ARI events for %r: device states not left: %s", self.app, exc)
 
     async def _confirm_delivery(self, ws: aiohttp.ClientWebSocketResponse) -> list[str]:
         """Send the app a user event and wait for it on this websocket; return what arrived

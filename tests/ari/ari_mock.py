@@ -4,8 +4,9 @@
 test pushes), ``refuse`` (HTTP 503), ``silent`` (accept, then never read: no PONG, like a
 half-open TCP peer), ``lost`` and ``mute`` (accept, but Asterisk lost the app: a user event
 for it is refused with 404, or accepted and never delivered).  Attempts beyond the script
-are accepted.  A user event posted to ``/events/user/{name}`` goes to the newest websocket
-unless a test scripts that route.
+are accepted.  Unless a test scripts these routes, a user event posted to
+``/events/user/{name}`` goes to the newest websocket and leaving an event source
+(``DELETE .../subscription``) succeeds.
 """
 
 from __future__ import annotations
@@ -103,10 +104,13 @@ class MockAri:
         for ws in self.live:
             await ws.close(code=WSCloseCode.GOING_AWAY)
 
+    def _newest_mode(self) -> str:
+        return self.socket_modes[-1] if self.socket_modes else "accept"
+
     async def _user_event(self, request: web.Request, name: str) -> web.StreamResponse:
         """Asterisk's user event: sent to the app's (newest) websocket, as the client's
         delivery check expects."""
-        mode = self.socket_modes[-1] if self.socket_modes else "accept"
+        mode = self._newest_mode()
         if mode == "lost":
             return web.json_response({"message": "Application not found"}, status=404)
         if self.live and mode != "mute":
@@ -125,6 +129,10 @@ class MockAri:
         reply = self.routes.get((request.method, path))
         if reply is None and request.method == "POST" and path.startswith("/events/user/"):
             return await self._user_event(request, path.removeprefix("/events/user/"))
+        if reply is None and request.method == "DELETE" and path.endswith("/subscription"):
+            if self._newest_mode() == "lost":
+                return web.json_response({"message": "Application not found"}, status=404)
+            return web.json_response({"name": path.split("/")[2]}, status=200)
         if reply is None:
             return web.json_response({"message": "Resource not found"}, status=404)
         if callable(reply):

@@ -311,17 +311,65 @@ async def test_a_client_restarted_at_once_always_hears_its_app(
     for turn in range(120):
         client = _client(real_pbx, session, rest_over_websocket=True, filter_events=turn % 2 == 0,
                          request_timeout=2.0)
-        heard: list[str] = []
-        client.on(ChannelUserevent, lambda ev: heard.append(ev.eventname))
+        heard = asyncio.Event()
+        name = f"turn-{turn}"
+        client.on(ChannelUserevent,
+                  lambda ev, name=name, heard=heard: heard.set() if ev.eventname == name else None)
         try:
             await client.start()
             await client.set_global("CCARI_RESTART_TURN", str(turn))  # over the websocket
-            async with session.post(f"{client.root}/events/user/turn-{turn}",
+            async with session.post(f"{client.root}/events/user/{name}",
                                     params={"application": real_pbx.spec.app_name},
                                     headers=client._auth_headers) as reply:
                 assert reply.status == 204
             async with asyncio.timeout(5):
-                while f"turn-{turn}" not in heard:
-                    await asyncio.sleep(0.005)
+                await heard.wait()
+        finally:
+            await client.close()
+
+
+async def test_a_client_closed_right_after_a_call_leaves_asterisk_answering(
+    real_pbx: PbxProcess, session: aiohttp.ClientSession
+) -> None:
+    """A client that subscribes to everything closes the moment its call is gone (a
+    restart between calls): Asterisk must still answer the next client's websocket.  On
+    Asterisk 22.10 the old socket's teardown could deadlock with a device-state change of
+    that call, and no websocket of the app was ever answered again."""
+    for turn in range(40):
+        client = _client(real_pbx, session, rest_over_websocket=True, filter_events=True)
+        starts: list[StasisStart] = []
+        started, gone = asyncio.Event(), asyncio.Event()
+        destroyed: set[str] = set()
+        ids = {f"dn-{turn}", f"dn-{turn}-2"}
+
+        def on_start(ev: StasisStart, starts: list[StasisStart] = starts,
+                     started: asyncio.Event = started) -> None:
+            starts.append(ev)
+            started.set()
+
+        def on_destroyed(ev: ChannelDestroyed, destroyed: set[str] = destroyed,
+                         ids: set[str] = ids, gone: asyncio.Event = gone) -> None:
+            destroyed.add(ev.channel.id)
+            if destroyed >= ids:
+                gone.set()
+
+        client.on(StasisStart, on_start)
+        client.on(ChannelDestroyed, on_destroyed)
+        try:
+            await client.start()
+            await client.originate(f"Local/{DID}@from-carrier", channel_id=f"dn-{turn}",
+                                   other_channel_id=f"dn-{turn}-2", app_args=["agent-leg"])
+            async with asyncio.timeout(15):
+                while not starts:
+                    started.clear()
+                    await started.wait()
+            await client.answer(f"dn-{turn}-2")
+            async with asyncio.timeout(15):
+                while len(starts) < 2:
+                    started.clear()
+                    await started.wait()
+            await client.hangup(f"dn-{turn}")
+            async with asyncio.timeout(15):
+                await gone.wait()
         finally:
             await client.close()
