@@ -22,28 +22,26 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import itertools
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
 import aiohttp
 
 from ccari.ari.backoff import Backoff, ReconnectPolicy
 from ccari.ari.dispatch import KeyedDispatcher
 from ccari.ari.errors import (
-    AriDisconnected,
     AriError,
     AriNotFound,
     AriRequestError,
-    AriTimeout,
     AriUnavailable,
     error_for_status,
 )
 from ccari.ari.events import ApplicationReplaced, Event, event_key, event_types, parse_event
-from ccari.ari.rest import AriRest, Params, _clean, _error_message
+from ccari.ari.rest import AriRest, Params
+from ccari.ari.wsrest import WebsocketRequests
 from ccari.tasks import ready_or_ended
 
 log = logging.getLogger(__name__)
@@ -100,9 +98,7 @@ class AriClient(AriRest):
         self._ever_connected = False
         self._rest_over_ws = rest_over_websocket
         self._filter_events = filter_events
-        self._live_ws: aiohttp.ClientWebSocketResponse | None = None
-        self._replies: dict[str, asyncio.Future[tuple[int, str, str]]] = {}
-        self._request_ids = itertools.count(1)
+        self._ws_requests = WebsocketRequests()
         self.connect_attempts = 0
         self.last_error: BaseException | None = None
 
@@ -234,7 +230,7 @@ class AriClient(AriRest):
             await self._run_connected_callbacks()
             self._ready.set()
             if self._rest_over_ws:
-                self._live_ws = ws
+                self._ws_requests.ws = ws
             log.info("ARI events for %r: live", self.app)
             for text in early:
                 self._handle_or_stop(text)
@@ -245,10 +241,7 @@ class AriClient(AriRest):
         finally:
             self._was_live = self._ready.is_set()
             self._ready.clear()
-            self._live_ws = None
-            for reply in self._replies.values():
-                if not reply.done():
-                    reply.set_exception(AriDisconnected("ARI websocket closed before the answer"))
+            self._ws_requests.detach()
             await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
 
     async def _drop_device_states(self) -> None:
@@ -273,7 +266,7 @@ class AriClient(AriRest):
         websocket is being torn down while this one registers, the old teardown deactivates
         the app and the new registration gives up quietly, leaving a socket that carries no
         event and no answer.  Such a connection is abandoned for a new attempt."""
-        probe = f"ccari-live-{next(self._request_ids)}"
+        probe = f"ccari-live-{secrets.token_hex(6)}"
         try:
             await super()._send("POST", f"/events/user/{probe}", params={"application": self.app},
                                 direct=True)
@@ -313,43 +306,13 @@ class AriClient(AriRest):
     async def _send(self, method: str, path: str, *, params: Params | None = None,
                     json_body: Any = None, request_timeout: float | None = None,
                     direct: bool = False) -> bytes:
-        ws = self._live_ws
+        ws = self._ws_requests.ws
         if ws is None or direct:
             return await super()._send(method, path, params=params, json_body=json_body,
                                        request_timeout=request_timeout, direct=direct)
-        total = self._timeout if request_timeout is None else request_timeout
-        request_id = f"r{next(self._request_ids)}"
-        query = urlencode(_clean(params))
-        message: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id,
-                                   "method": method,
-                                   "uri": path.lstrip("/") + (f"?{query}" if query else "")}
-        if json_body is not None:
-            message["content_type"] = "application/json"
-            message["message_body"] = json.dumps(json_body)
-        reply = self._replies[request_id] = asyncio.get_running_loop().create_future()
-        try:
-            await ws.send_str(json.dumps(message))
-            async with asyncio.timeout(total):
-                status, reason, body = await reply
-            raw: bytes = body.encode()
-        except TimeoutError as exc:
-            raise AriTimeout(f"{method} {path}: no answer within {total}s") from exc
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            raise AriDisconnected(f"{method} {path}: {exc!r}") from exc
-        finally:
-            self._replies.pop(request_id, None)
-        if status >= 400:
-            message_text = _error_message(raw, reason or str(status))
-            log.debug("ARI %s %s -> %s %s", method, path, status, message_text)
-            raise error_for_status(status, f"{method} {path}: {message_text}")
-        return raw
-
-    def _reply(self, data: dict[str, Any]) -> None:
-        reply = self._replies.get(str(data.get("request_id", "")))
-        if reply is not None and not reply.done():
-            body = data.get("message_body") or ""
-            reply.set_result((int(data.get("status_code") or 0), str(data.get("reason_phrase", "")),
-                              body if isinstance(body, str) else json.dumps(body)))
+        return await self._ws_requests.send(
+            ws, method, path, params=params, json_body=json_body,
+            answer_within=self._timeout if request_timeout is None else request_timeout)
 
     async def _run_connected_callbacks(self) -> None:
         await self._run_callbacks(self._on_connected, "on_connected")
@@ -378,7 +341,7 @@ class AriClient(AriRest):
             log.warning("ARI events: dropped a message that is not JSON: %.200s", text)
             return False
         if isinstance(data, dict) and data.get("type") == "RESTResponse":
-            self._reply(data)
+            self._ws_requests.answer(data)
             return False
         event = parse_event(data)
         self._dispatch(event)
