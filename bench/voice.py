@@ -422,6 +422,24 @@ At twice 150-160/s the box turns half away and serves 140-145/s of the other hal
 holds the surge off (nothing stuck, at most 27 of 1600 late), and what it admits is the
 box's edge, where each refusal (a channel, its RTP socket, two priorities and a 503) still
 costs Asterisk a little.
+
+Tenth pass (2026-12-07, a freshly provisioned Asterisk root and virtualenv, the box quiet
+after a CI run): the same code measures lower, and so does the baseline's CPU::
+
+    queue    160/s (asterisk 120-138%, was 100-108%; 320/s: not served)
+    ccari    100-110/s (asterisk 87% ccari 43% sipp 11%; 120/s: 4.8-15.8% not served)
+    overload offered=220/s served_cps=90.0 refused=650 failed=0 stuck_in_ivr=0 calls=1100
+    overload offered=200/s served_cps=74.0 refused=630 failed=0 stuck_in_ivr=0 calls=1000
+    ccari_cps=100 queue_cps=160 dialplan_cps=560 ratio_queue=0.625 ratio_dialplan=0.179
+    ccari_cps=110 queue_cps=160 dialplan_cps=600 ratio_queue=0.688 ratio_dialplan=0.183
+
+The ninth pass's commit measured the same today (140/s: 9.7% and 21.7% refused), so this is
+the box, not the code.  In ccari's failing steps neither process is saturated (Asterisk
+about 90%, ccari 45%, of two cores): the gate refuses because Asterisk's answers come late
+(the answer delay 390-450 ms, the shared commits' 40-380 ms).  Every request over HTTP
+instead of the websocket (Asterisk's HTTP threads in parallel) refused as many at 140/s
+(6.1 and 8.3%; Asterisk 81%, ccari 50%).  app_queue has no such round trips and took the
+slower box in its stride; ccari's margin is the first thing a slower box takes.
 """
 
 from __future__ import annotations
