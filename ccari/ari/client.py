@@ -1,7 +1,8 @@
 """``AriClient``: ARI REST plus a supervised event websocket.
 
-The websocket task connects to ``/ari/events?app=<app>&subscribeAll=true``, runs the
-``on_connected`` callbacks (the reconcile hook: events that arrive meanwhile wait), then
+The websocket task connects to ``/ari/events?app=<app>&subscribeAll=true``, checks that
+Asterisk delivers the app's events on it (a user event sent to the app must come back), runs
+the ``on_connected`` callbacks (the reconcile hook: events that arrive meanwhile wait), then
 parses every message once and hands it to the handlers registered for its type.  Events of
 one channel (or bridge) are handled in order; other calls are not held up by a slow handler.
 
@@ -40,7 +41,7 @@ from ccari.ari.errors import (
     error_for_status,
 )
 from ccari.ari.events import ApplicationReplaced, Event, event_key, event_types, parse_event
-from ccari.ari.rest import AriRest, Params
+from ccari.ari.rest import AriRest, Params, _seg
 from ccari.ari.wsrest import WebsocketRequests
 from ccari.tasks import ready_or_ended
 
@@ -253,7 +254,7 @@ class AriClient(AriRest):
         websocket for the app is ever answered again.  Without the subscription the
         teardown has nothing to wait for."""
         try:
-            await super()._send("DELETE", f"/applications/{self.app}/subscription",
+            await super()._send("DELETE", f"/applications/{_seg(self.app)}/subscription",
                                 params={"eventSource": "deviceState:"}, direct=True)
         except AriRequestError as exc:  # already gone, or an Asterisk without it
             log.debug("ARI events for %r: device states not left: %s", self.app, exc)
