@@ -440,6 +440,41 @@ about 90%, ccari 45%, of two cores): the gate refuses because Asterisk's answers
 instead of the websocket (Asterisk's HTTP threads in parallel) refused as many at 140/s
 (6.1 and 8.3%; Asterisk 81%, ccari 50%).  app_queue has no such round trips and took the
 slower box in its stride; ccari's margin is the first thing a slower box takes.
+
+Eleventh pass (2026-12-07, a new session on a fresh machine of the same kind): the box slower
+again, for app_queue too, and the tenth pass's reading corrected::
+
+    dialplan 520/s (asterisk 111% sipp 40%)
+    queue    130/s (asterisk 118% sipp 14%; 140/s: 20.7% not served)
+    ccari    100/s (asterisk 86% ccari 49% sipp 11%; 110/s: 6.9% refused by the gate)
+    overload offered=200/s served_cps=75.0 refused=625 failed=0 stuck_in_ivr=0 calls=1000
+    ccari_cps=100 queue_cps=130 dialplan_cps=520 ratio_queue=0.769 ratio_dialplan=0.192
+
+The box *is* saturated in those steps: the per-process figures leave out the kernel's work
+on their behalf that no process is charged for (loopback packets, wake-ups). ``vmstat 1``
+beside fixed 120/s steps showed the box 1-8% idle for both systems (user 58-64%, system
+32-37%, about 45,000 context switches a second): ccari at 120/s and app_queue at 120/s each
+fill both cores. The cost of a call, from the default run's figures at the sustained rate:
+app_queue 10.2 ms of CPU (Asterisk 9.1, SIPp 1.1), ccari's path 14.6 ms (Asterisk 8.6, ccari's
+process 4.9, SIPp 1.1). ccari's Asterisk share is still below app_queue's; its own process is
+the difference, and on this day it costs 4.9 ms a call where it cost 2.8 on the fast day
+(Asterisk's share rose by 44%, Python's by 75%). Fixed-rate steps vary widely from minute to
+minute (100/s passed in 2 runs of 6 alternated, 120/s passed once and 80/s failed once).
+Measured and left out:
+
+* A sampling profile at 80/s (py-spy, 200 Hz, 10 s, main thread): the shared commits 29%
+  (the jobs' statements and parameters; SQLite's own execution about a sixth of that: a
+  call writes 25 statements, about 15 us each), socket writes 9.5% (one ``send`` per ARI
+  request), ARI requests and the Stasis router's delivery about 10% each, JSON 5%: flat, no
+  share whose removal would close a 30% gap.
+* The cyclic collector: 0.7-1.0 s in a 30 s run of 1,500 calls, its full passes 50-60 ms
+  each (the wallboard keeps the last 15 minutes' contacts). A first-generation threshold of
+  50,000 cut that to 0.13 s; the step's figures stayed within the noise.
+* Debian's Python (3.11.2, built with profile-guided optimisation) for the virtualenv
+  instead of the machine's own 3.11.7 (built without): 27% faster on a micro-benchmark of
+  JSON and object work, but at a fixed 100/s, alternated three times, ccari's process used
+  49-50% of a core either way (its time is in syscalls, SQLite and C as much as in the
+  interpreter).
 """
 
 from __future__ import annotations
