@@ -9,7 +9,7 @@ from aiohttp import web
 from ccari import keys
 from ccari.agents import repo
 from ccari.errors import Forbidden, Unauthorized
-from ccari.storage.models import Agent, Tenant
+from ccari.storage.models import Agent, Contact, Tenant
 from ccari.web.security import AgentSession, check_csrf
 
 COOKIE = "ccari_agent"
@@ -35,11 +35,17 @@ async def signed_in(request: web.Request) -> SignedIn | None:
     return sess, agent, tenant
 
 
-async def supervisor_of(request: web.Request) -> SignedIn:
-    """The logged-in supervisor (401 ``login-required``; 403 ``supervisors-only``)."""
+async def agent_of(request: web.Request) -> SignedIn:
+    """The logged-in agent (401 ``login-required``): every agent page's API and websocket."""
     found = await signed_in(request)
     if found is None:
         raise Unauthorized("log in first", error_id="login-required")
+    return found
+
+
+async def supervisor_of(request: web.Request) -> SignedIn:
+    """The logged-in supervisor (401 ``login-required``; 403 ``supervisors-only``)."""
+    found = await agent_of(request)
     if found[1].role != "supervisor":
         raise Forbidden("supervisors only", error_id="supervisors-only")
     return found
@@ -48,3 +54,14 @@ async def supervisor_of(request: web.Request) -> SignedIn:
 def check_csrf_header(request: web.Request, sess: AgentSession) -> None:
     """A page's write: its ``X-CSRF-Token`` header is the session's (403 ``csrf-failed``)."""
     check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
+
+
+async def in_hand(request: web.Request, agent: Agent, contact_id: str, medium: str) -> Contact | None:
+    """The contact of ``medium`` offered to ``agent`` or connected to her (None: another
+    tenant's, another agent's, another medium's, not in her hands (any more) or none)."""
+    async with request.app[keys.SESSIONS]() as s:
+        contact = await s.get(Contact, contact_id)
+    if (contact is None or contact.tenant_id != agent.tenant_id or contact.medium != medium
+            or contact.agent_id != agent.id or contact.state not in ("offered", "connected")):
+        return None
+    return contact

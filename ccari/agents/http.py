@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ccari import keys
 from ccari.agents import repo
-from ccari.agents.access import COOKIE, signed_in
+from ccari.agents.access import COOKIE, agent_of, signed_in
 from ccari.agents.commands import Command
 from ccari.agents.devices import WS_PATH, credentials
 from ccari.agents.webphone import WebPhones
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.services import QueueService
-from ccari.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from ccari.errors import BadRequest, Forbidden, NotFound
 from ccari.storage.models import Agent
 from ccari.web.bodies import json_object
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import STATIC, render
 from ccari.web.security import check_csrf, verify_password
+from ccari.web.sockets import json_objects
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -144,10 +144,7 @@ async def logout(request: web.Request) -> web.Response:
 async def phone(request: web.Request) -> web.Response:
     """How the page registers its phone (a browser agent's SIP password of this login);
     the session cookie and its CSRF token in ``X-CSRF-Token``; never cached."""
-    found = await signed_in(request)
-    if found is None:
-        raise Unauthorized("log in first", error_id="not-logged-in")
-    sess, agent, _ = found
+    sess, agent, _ = await agent_of(request)
     check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
     resp = web.json_response(credentials(agent.device, agent.phone_username,
                                          agent.phone_password))
@@ -160,10 +157,7 @@ async def phone_socket(request: web.Request) -> web.WebSocketResponse:
     """The browser phone's SIP websocket, relayed to Asterisk's (browser agents only)."""
     if not same_origin(request):
         raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
-    found = await signed_in(request)
-    if found is None:
-        raise Unauthorized("log in first", error_id="not-logged-in")
-    _, agent, _ = found
+    _, agent, _ = await agent_of(request)
     if agent.device != "browser":
         raise Forbidden("this agent answers calls on a SIP phone", error_id="not-a-browser-phone")
     return await request.app[WEBPHONES].relay(request, agent)
@@ -181,10 +175,7 @@ async def call_action(request: web.Request) -> web.Response:
     """The page's call controls over REST, the same commands as the websocket's ``call.*``:
     the agent's session cookie and its CSRF token in ``X-CSRF-Token``; a JSON body for the
     command's other fields (``skill``, ``disposition``, ``note``)."""
-    found = await signed_in(request)
-    if found is None:
-        raise Unauthorized("log in first", error_id="not-logged-in")
-    sess, agent, _ = found
+    sess, agent, _ = await agent_of(request)
     check_csrf(sess.csrf, request.headers.get("X-CSRF-Token"))
     action = request.match_info["action"]
     if action not in CALL_ACTIONS:
@@ -203,10 +194,7 @@ async def call_action(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not same_origin(request):
         raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
-    found = await signed_in(request)
-    if found is None:
-        raise web.HTTPUnauthorized(reason="log in first")
-    _, agent, _ = found
+    _, agent, _ = await agent_of(request)
     queue, hub = request.app[keys.QUEUE], request.app[keys.HUB]
     commands = request.app[keys.COMMANDS]
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
@@ -216,16 +204,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         await ws.send_json({"type": "hello", "state": queue.agent_state(agent.id),
                             "reason": queue.agent_reason(agent.id),
                             "phone_reachable": queue.phone_reachable(agent.id)})
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            try:
-                data = json.loads(msg.data)
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                await ws.send_json({"type": "error", "error": "bad-json"})
-                continue
+        async for data in json_objects(ws):
             reply = await commands.dispatch(agent, data)
             if reply is not None:
                 await ws.send_json(reply)

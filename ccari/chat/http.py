@@ -17,12 +17,11 @@ already shows.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ccari import keys, logs
 from ccari.chat import mail
@@ -32,6 +31,7 @@ from ccari.errors import BadRequest, CcariError, NotFound
 from ccari.public import http as public_http
 from ccari.public.tokens import CustomerSession
 from ccari.web.bodies import json_object
+from ccari.web.sockets import json_objects
 
 log = logging.getLogger(__name__)
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")
@@ -55,17 +55,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     await service.attach(sess, ws)
     try:
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            try:
-                data = json.loads(msg.data)
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                await ws.send_json({"type": "error", "error": "bad-json",
-                                    "message": "send JSON objects"})
-                continue
+        async for data in json_objects(ws):
             about = service.open_chat_of(sess)  # the lines of this message name its chat
             try:
                 with logs.contact(about, sess.tenant_id) if about else contextlib.nullcontext():

@@ -14,16 +14,17 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ccari import keys
 from ccari.admin.auth import tenant_scope
-from ccari.agents.access import signed_in
+from ccari.agents.access import agent_of, signed_in
 from ccari.cobrowse import repo
 from ccari.cobrowse.core import BASE_MASK, mirror_csp
 from ccari.cobrowse.models import CobrowseSettings
 from ccari.cobrowse.services import CobrowseService
-from ccari.errors import BadRequest, CcariError, Forbidden, Invalid, TooManyRequests, Unauthorized
+from ccari.errors import BadRequest, CcariError, Forbidden, Invalid, TooManyRequests
 from ccari.storage.models import Agent
 from ccari.web.bodies import json_object
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import STATIC
+from ccari.web.sockets import json_objects
 
 log = logging.getLogger(__name__)
 SERVICE: web.AppKey[CobrowseService] = web.AppKey("cobrowse")
@@ -131,9 +132,7 @@ async def mirror_ws(request: web.Request) -> web.WebSocketResponse:
     """``/agent/cobrowse/ws?contact=<id>``: the customer's rrweb events, live."""
     if not same_origin(request):
         raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
-    agent = await _agent(request)
-    if agent is None:
-        raise Unauthorized("log in first", error_id="login-required")
+    _, agent, _ = await agent_of(request)
     svc = request.app[SERVICE]
     contact_id = request.query.get("contact", "")
     if await svc.session_of(agent, contact_id) is None:
@@ -148,19 +147,12 @@ async def mirror_ws(request: web.Request) -> web.WebSocketResponse:
         return ws
     try:
         await ws.send_json(live.status())
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
+        async for data in json_objects(ws):
             try:
-                data = json.loads(msg.data)
-                if not isinstance(data, dict):
-                    raise BadRequest("send a JSON object", error_id="bad-json")
                 reply = await svc.from_agent(live, data)
-            except ValueError:
-                reply = {"type": "error", "error": "bad-json"}
             except CcariError as exc:
                 reply = {"type": "error", "error": exc.error_id, "message": exc.message,
-                         "request": data.get("type") if isinstance(data, dict) else None}
+                         "request": data.get("type")}
             if reply is not None and not ws.closed:
                 await ws.send_json(reply)
     finally:

@@ -37,8 +37,8 @@ from aiohttp import web
 
 from ccari import keys
 from ccari.admin.auth import Principal, scoped, tenant_scope
-from ccari.agents.access import signed_in
-from ccari.errors import BadRequest, Conflict, NotFound, Unauthorized
+from ccari.agents.access import agent_of, in_hand
+from ccari.errors import BadRequest, Conflict, NotFound
 from ccari.fax import listing, repo
 from ccari.fax.listing import Received, Sent
 from ccari.fax.models import FaxPolicy
@@ -169,15 +169,9 @@ async def delete_fax(request: web.Request) -> web.Response:
 
 
 async def agent_pdf(request: web.Request) -> web.Response:
-    found = await signed_in(request)
-    if found is None:
-        raise Unauthorized("log in first", error_id="login-required")
-    _, agent, _ = found
+    _, agent, _ = await agent_of(request)
     fax_id = request.match_info["id"]
-    async with request.app[keys.SESSIONS]() as s:
-        contact = await s.get(Contact, fax_id)
-    if (contact is None or contact.tenant_id != agent.tenant_id or contact.medium != MEDIUM
-            or contact.agent_id != agent.id or contact.state not in ("offered", "connected")):
+    if await in_hand(request, agent, fax_id, MEDIUM) is None:
         raise not_found()
     body = await request.app[SERVICE].pdf(agent.tenant_id, fax_id)
     if body is None:

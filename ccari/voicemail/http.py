@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from ccari import keys
 from ccari.admin.auth import tenant_scope
-from ccari.agents.access import signed_in
-from ccari.errors import NotFound, Unauthorized
+from ccari.agents.access import agent_of, in_hand
+from ccari.errors import NotFound
 from ccari.storage.models import Contact
 from ccari.voicemail.models import Voicemail
 from ccari.voicemail.services import MEDIUM, VoicemailService
@@ -48,15 +48,9 @@ def _missing() -> NotFound:
 
 
 async def agent_audio(request: web.Request) -> web.Response:
-    found = await signed_in(request)
-    if found is None:
-        raise Unauthorized("log in first", error_id="login-required")
-    _, agent, _ = found
+    _, agent, _ = await agent_of(request)
     contact_id = request.match_info["id"]
-    async with request.app[keys.SESSIONS]() as s:
-        contact = await s.get(Contact, contact_id)
-    if (contact is None or contact.tenant_id != agent.tenant_id or contact.medium != MEDIUM
-            or contact.agent_id != agent.id or contact.state not in ("offered", "connected")):
+    if await in_hand(request, agent, contact_id, MEDIUM) is None:
         raise _missing()
     row = await request.app[SERVICE].audio(agent.tenant_id, contact_id)
     if row is None:

@@ -25,6 +25,20 @@ async def test_agent_page_requires_login(client):
     assert resp.status == 303 and resp.headers["Location"] == "/agent/login"
 
 
+async def test_every_agent_api_without_a_login_answers_401_login_required(client):
+    """The page's APIs and websockets, asked without the agent's session cookie: one JSON
+    error the page can act on (back to the login form), never a page or a plain-text 401."""
+    same_origin = {"Origin": str(client.make_url("")).rstrip("/")}
+    asks = [("GET", "/agent/api/phone"), ("POST", "/agent/api/calls/c-1/hold"),
+            ("GET", "/agent/ws"), ("GET", "/agent/phone/ws"),
+            ("GET", "/agent/cobrowse/ws?contact=c-1"), ("GET", "/agent/faxes/c-1/pdf"),
+            ("GET", "/agent/voicemails/c-1")]
+    for method, path in asks:
+        resp = await client.request(method, path, headers=same_origin, allow_redirects=False)
+        assert resp.status == 401, (path, resp.status)
+        assert (await resp.json())["error"] == "login-required", path
+
+
 async def test_login_without_csrf_token_is_refused(client, rt):
     resp = await client.post("/agent/login", data={
         "tenant": "acme", "username": "alice", "password": rt.demo_secrets["acme.alice.web"]})

@@ -1,0 +1,29 @@
+"""What every ccari websocket reads: JSON objects, one per text frame.
+
+A frame that is not a JSON object is answered on the socket (``{"type": "error", "error":
+"bad-json"}``) and skipped: the socket stays open for the next one. Other frame types (binary,
+ping) are not commands and are ignored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+
+async def json_objects(ws: web.WebSocketResponse) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects the peer sends, until it closes the socket."""
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        try:
+            data = json.loads(msg.data)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            yield data
+        elif not ws.closed:
+            await ws.send_json({"type": "error", "error": "bad-json",
+                                "message": "send JSON objects"})
