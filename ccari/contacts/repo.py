@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Collection, Mapping
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import Row, Select, String, Table, bindparam, func, insert, select, type_coerce
 from sqlalchemy import update as sql_update
@@ -16,7 +16,7 @@ from ccari.contacts.lifecycle import LIVE, Fact, State, step
 from ccari.storage.batch import connection
 from ccari.storage.epoch import epoch
 from ccari.storage.fast import Prepared, Query, detached
-from ccari.storage.models import Contact, ContactEvent, new_id, utcnow
+from ccari.storage.models import Contact, ContactEvent, ContactMeta, new_id, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,22 @@ async def log(
     session.add(
         ContactEvent(tenant_id=contact.tenant_id, contact_id=contact.id, at=at, kind=kind, data=data)
     )
+
+
+async def note_leg(session: AsyncSession, contact_id: str, tenant_id: int,
+                   key: Literal["consults", "conference"], kind: str, at: dt.datetime, *,
+                   agent_id: int, to: object, leg: str) -> bool:
+    """A leg an agent dialled out of her call (a consult, a conference party): added to the
+    contact's ``meta[key]`` and logged as ``kind``; False when the contact is gone (another
+    tenant's, or none). The caller commits."""
+    row = await get(session, contact_id, tenant_id, for_update=True)
+    if row is None:
+        return False
+    entry: dict[str, Any] = {"agent_id": agent_id, "to": to, "leg": leg}
+    meta = cast(ContactMeta, {**row.meta, key: [*row.meta.get(key, []), entry]})
+    row.meta = meta
+    await log(session, row, kind, at, **entry)
+    return True
 
 
 async def open_contacts(session: AsyncSession, node: str,

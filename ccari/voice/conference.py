@@ -38,7 +38,7 @@ from ccari.ari.router import StasisRouter
 from ccari.contacts import repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, CcariError, Conflict, NotFound
-from ccari.storage.models import Agent, ContactMeta
+from ccari.storage.models import Agent
 from ccari.voice import conference_rules as rules
 from ccari.voice.calls import Call
 from ccari.voice.conference_rules import Conference, Party
@@ -180,15 +180,10 @@ class Conferences:
 
     async def _save(self, call: Call, agent: Agent, party: Party) -> None:
         async with self._voice.sessions() as s:
-            row = await repo.get(s, call.contact_id, call.tenant_id, for_update=True)
-            if row is None:
+            if not await repo.note_leg(s, call.contact_id, call.tenant_id, "conference",
+                                       "conference-dialling", self._voice.now(),
+                                       agent_id=agent.id, to=party.who, leg=party.leg):
                 raise Conflict("the call has moved on", error_id="illegal-transition")
-            meta: ContactMeta = {**row.meta, "conference": [
-                *row.meta.get("conference", []),
-                {"agent_id": agent.id, "to": party.who, "leg": party.leg}]}
-            row.meta = meta
-            await repo.log(s, row, "conference-dialling", self._voice.now(), agent_id=agent.id,
-                           to=party.who, leg=party.leg)
             await s.commit()
 
     # ---- the agent's other commands --------------------------------------------------------

@@ -21,7 +21,7 @@ from ccari.contacts import repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, CcariError, Conflict
 from ccari.routing import Medium
-from ccari.storage.models import Agent, ContactMeta
+from ccari.storage.models import Agent
 from ccari.voice.calls import Call
 from ccari.voice.consults import STASIS_ARG, Consult, Consults
 from ccari.voice.controls import call_of, connected, save_agent_left
@@ -156,15 +156,10 @@ class ConsultCommands:
 
     async def _save(self, call: Call, agent: Agent, consult: Consult) -> None:
         async with self._voice.sessions() as s:
-            row = await repo.get(s, call.contact_id, agent.tenant_id, for_update=True)
-            if row is None:
+            if not await repo.note_leg(s, call.contact_id, agent.tenant_id, "consults",
+                                       "consult-dialling", self._voice.now(),
+                                       agent_id=agent.id, to=consult.to, leg=consult.leg):
                 raise Conflict("the call has moved on", error_id="illegal-transition")
-            meta: ContactMeta = {**row.meta, "consults": [
-                *row.meta.get("consults", []),
-                {"agent_id": agent.id, "to": consult.to, "leg": consult.leg}]}
-            row.meta = meta
-            await repo.log(s, row, "consult-dialling", self._voice.now(), agent_id=agent.id,
-                           to=consult.to, leg=consult.leg)
             await s.commit()
 
     # ---- the agent's choices ---------------------------------------------------------------
