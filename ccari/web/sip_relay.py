@@ -4,7 +4,8 @@ The agent's browser phone and the customer's "talk now" both speak SIP over a we
 (JsSIP) to ccari's own listener, never to Asterisk: ``ws://<pbx.host>:<ari_port>/ws``
 (subprotocol ``sip``) stays on loopback, the page's Content-Security-Policy stays
 ``connect-src 'self'``, and every frame the page sends passes its context's check first.
-Frames from Asterisk go to the page as they are.  Media (DTLS-SRTP, ICE) flows between the
+Frames from Asterisk go to the page as they are, and keep-alives (:data:`KEEPALIVES`) both
+ways.  Media (DTLS-SRTP, ICE) flows between the
 browser and Asterisk's RTP ports directly.
 
 The relay follows which calls are up on each socket (:mod:`ccari.web.sip_dialogs`): when a
@@ -54,6 +55,12 @@ class Frame:
     reply: str | None = None  # back to the page (a SIP refusal)
     stop: bool = False  # close the relay after this frame
 
+
+#: RFC 5626 keep-alives on the connection, not SIP messages: Asterisk pings every connection
+#: transport with a double CRLF (pjsip's ``keep_alive_interval``, 90 s by default) and JsSIP
+#: answers with a single one. They pass both ways as they are, unchecked: a context's check
+#: would take the pong for a request from nobody and close the page's phone mid-call.
+KEEPALIVES = frozenset({"\r\n\r\n", "\r\n"})
 
 #: The context's check of each frame the page sends (SIP text in, what to do out).
 Check = Callable[[str], Frame]
@@ -158,6 +165,9 @@ async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketRespons
             text = _text(msg)
             if text is None:
                 continue
+            if text in KEEPALIVES:
+                await pbx.send_str(text)
+                continue
             frame = check(text)
             if frame.forward is not None:
                 calls.seen(frame.forward)
@@ -171,7 +181,8 @@ async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketRespons
         async for msg in pbx:
             text = _text(msg)
             if text is not None:
-                calls.seen(text)
+                if text not in KEEPALIVES:
+                    calls.seen(text)
                 await send(text)
 
     async def watch() -> None:

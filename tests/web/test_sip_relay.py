@@ -31,6 +31,7 @@ class Relayed:
     lost: list[frozenset[str]] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)  # the page's handler returned
     at_pbx: list[str] = field(default_factory=list)  # what reached Asterisk
+    pbx: web.WebSocketResponse | None = None  # Asterisk's side of the page's line
 
     async def settled(self) -> list[frozenset[str]]:
         """What the relay told once the page's handler and what it started are over."""
@@ -39,11 +40,18 @@ class Relayed:
         return self.lost
 
 
+def strict(text: str) -> Frame:
+    """A context's check, as strict as the agent's and the talk page's: what is not a SIP
+    message (every one has a Call-ID) closes the page's phone."""
+    return Frame(forward=text) if "Call-ID:" in text else Frame(stop=True)
+
+
 @pytest.fixture
 async def relayed(aiohttp_client) -> AsyncIterator[Relayed]:  # type: ignore[no-untyped-def]
     async def asterisk(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(protocols=("sip",))
         await ws.prepare(request)
+        found.pbx = ws
         await ws.send_str(INVITE)  # a call rings the page
         async for msg in ws:
             found.at_pbx.append(msg.data)
@@ -65,7 +73,7 @@ async def relayed(aiohttp_client) -> AsyncIterator[Relayed]:  # type: ignore[no-
 
         async def page(request: web.Request) -> web.WebSocketResponse:
             try:
-                return await relay.serve(request, "page", lambda t: Frame(forward=t), lost)
+                return await relay.serve(request, "page", strict, lost)
             finally:
                 found.done.set()
 
@@ -139,4 +147,24 @@ async def test_shutdown_leaves_the_calls_to_asterisk(relayed: Relayed) -> None:
     await eventually(answered, 5, "the page's answer to reach Asterisk")
     await relayed.relay.close()
     assert (await ws.receive(timeout=5)).type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+    assert await relayed.settled() == []
+
+
+async def test_keep_alives_pass_both_ways_and_a_call_stays_up(relayed: Relayed) -> None:
+    """Asterisk pings every connection with a double CRLF (every 90 s by default) and JsSIP
+    answers with a single one: neither is a SIP message for the page's check, and the
+    page's phone stays up with its call through them."""
+    ws = await _answered(relayed)
+    assert relayed.pbx is not None
+    await relayed.pbx.send_str("\r\n\r\n")
+    assert (await ws.receive(timeout=5)).data == "\r\n\r\n"
+    await ws.send_str("\r\n")
+
+    async def ponged() -> bool:
+        return "\r\n" in relayed.at_pbx
+
+    await eventually(ponged, 5, "the page's pong to reach Asterisk")
+    assert not relayed.done.is_set() and relayed.lost == []
+    await ws.send_str(BYE)  # the call goes on until the page hangs up
+    await ws.close()
     assert await relayed.settled() == []
