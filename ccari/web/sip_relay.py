@@ -5,8 +5,7 @@ The agent's browser phone and the customer's "talk now" both speak SIP over a we
 (subprotocol ``sip``) stays on loopback, the page's Content-Security-Policy stays
 ``connect-src 'self'``, and every frame the page sends passes its context's check first.
 Frames from Asterisk go to the page as they are, and keep-alives (:data:`KEEPALIVES`) both
-ways.  Media (DTLS-SRTP, ICE) flows between the
-browser and Asterisk's RTP ports directly.
+ways.  Media (DTLS-SRTP, ICE) flows between the browser and Asterisk's RTP ports directly.
 
 The relay follows which calls are up on each socket (:mod:`ccari.web.sip_dialogs`): when a
 page's socket closes with calls still up (the page closed, reloaded or crashed mid-call), its
@@ -181,8 +180,7 @@ async def _pump(page: web.WebSocketResponse, pbx: aiohttp.ClientWebSocketRespons
         async for msg in pbx:
             text = _text(msg)
             if text is not None:
-                if text not in KEEPALIVES:
-                    calls.seen(text)
+                calls.seen(text)  # a keep-alive changes no call
                 await send(text)
 
     async def watch() -> None:

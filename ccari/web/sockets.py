@@ -1,4 +1,5 @@
-"""What every ccari websocket reads: JSON objects, one per text frame.
+"""What ccari's command websockets (the agent page's, the chat's, the co-browse mirror's)
+read: JSON objects, one per text frame.
 
 A frame that is not a JSON object is answered on the socket (``{"type": "error", "error":
 "bad-json"}``) and skipped: the socket stays open for the next one. Other frame types (binary,
