@@ -8,6 +8,7 @@ the agent closes with a disposition.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -201,3 +202,34 @@ async def test_the_widget_files_an_email_and_shows_waits(rt: Runtime, servers: t
         row = await s.scalar(select(Contact).where(Contact.medium == "email"))
     assert row is not None
     assert row.meta.get("page_url") == f"{public}/demo/acme/page2"
+
+
+async def test_a_chat_started_before_the_help_service_answers_is_queued_on_one_session(
+        rt: Runtime, servers: tuple[str, str], agents: Any) -> None:
+    """A busy help service: the customer opens the widget and starts a chat before the page's
+    session is granted.  The chat is queued all the same, and the page asked for one session,
+    not one per part of the widget that needed it."""
+    _, public = servers
+    await agents("acme", "alice")
+    asked: list[str] = []
+    async with chromium() as browser:
+        page = await browser.new_page()
+
+        async def slow_session(route: Any) -> None:
+            asked.append(route.request.method)
+            await asyncio.sleep(1.5)
+            await route.continue_()
+
+        await page.route("**/v1/sessions", slow_session)
+        await page.goto(f"{public}/demo/acme/")
+        await page.click(".ccari-w-launch")
+        await page.click(".ccari-w-choice[data-choice=chat]")
+        await page.click(".ccari-w-start button[type=submit]")
+        await expect(page.locator("#ccari-widget")).to_have_attribute("data-chat", "queued")
+        await expect(page.locator(".ccari-w-error")).to_be_hidden()
+    assert asked == ["POST"]
+    async with rt.sessions() as s:
+        from sqlalchemy import func, select
+
+        chats = await s.scalar(select(func.count()).select_from(Contact).where(Contact.medium == "chat"))
+    assert chats == 1

@@ -91,7 +91,15 @@
   close.addEventListener("click", closePanel);
 
   // ---- the API -------------------------------------------------------------------------
-  async function session() {
+  // One session request at a time: the panel, the wait line and the chat all wait for the
+  // same answer (a slow service must not be asked once per part of the widget).
+  let sessionAsked = null;
+  function session() {
+    if (!sessionAsked) sessionAsked = askSession().finally(() => { sessionAsked = null; });
+    return sessionAsked;
+  }
+
+  async function askSession() {
     const resp = await fetch(base + "/v1/sessions", {
       method: "POST", headers: { "Content-Type": "application/json" }, credentials: "omit",
       body: JSON.stringify({ tenant: tenant, page_url: location.href, token: token || undefined }),
@@ -317,8 +325,7 @@
       log.replaceChildren();
       seen.clear();
       showChat();
-      await connected();
-      ws.send(JSON.stringify(open));
+      (await connected()).send(JSON.stringify(open));
     });
   }
 
@@ -328,15 +335,26 @@
     log.scrollTop = log.scrollHeight;
   }
 
-  function connected() {
-    return new Promise((resolve) => {
-      if (ws && ws.readyState === WebSocket.OPEN) return resolve();
-      connect();
-      ws.addEventListener("open", () => resolve(), { once: true });
+  // The chat's open socket, once it is open (a socket that closes first is an error).
+  async function connected() {
+    await connect();
+    const sock = ws;
+    if (!sock) throw new Error("The help service is not available.");
+    if (sock.readyState === WebSocket.OPEN) return sock;
+    return new Promise((resolve, reject) => {
+      sock.addEventListener("open", () => resolve(sock), { once: true });
+      sock.addEventListener("close", () => reject(new Error("The chat could not connect; please try again.")), { once: true });
     });
   }
 
-  async function connect() {
+  // One socket at a time: the chat view, the start form and a retry share the attempt.
+  let connecting = null;
+  function connect() {
+    if (!connecting) connecting = openSocket().finally(() => { connecting = null; });
+    return connecting;
+  }
+
+  async function openSocket() {
     if (ws && ws.readyState <= WebSocket.OPEN) return;
     if (!token) { try { await session(); } catch (e) { showError(e.message); return; } }
     ws = new WebSocket(base.replace(/^http/, "ws") + "/v1/chat/ws?token=" + encodeURIComponent(token));
