@@ -227,7 +227,19 @@ async def test_a_chat_started_before_the_help_service_answers_is_queued_on_one_s
         await page.click(".ccari-w-start button[type=submit]")
         await expect(page.locator("#ccari-widget")).to_have_attribute("data-chat", "queued")
         await expect(page.locator(".ccari-w-error")).to_be_hidden()
-    assert asked == ["POST"]
+        # Another customer on the same slow service picks "call me" first, then chat: each
+        # form offers the tenant's topics once the service has said them.
+        other = await browser.new_page()
+        await other.route("**/v1/sessions", slow_session)
+        await other.goto(f"{public}/demo/acme/")
+        await other.click(".ccari-w-launch")
+        await other.click(".ccari-w-choice[data-choice=call-now]")
+        await expect(other.locator(".ccari-w-form select[name=topic]")).to_be_visible()
+        await other.click(".ccari-w-choice[data-choice=chat]")
+        await other.select_option(".ccari-w-start select[name=topic]", "sales")
+        await expect(other.locator(".ccari-w-start .ccari-w-field span")).to_have_text(
+            ["Topic", "Your name (optional)"])
+    assert asked == ["POST", "POST"]
     async with rt.sessions() as s:
         from sqlalchemy import func, select
 

@@ -15,6 +15,7 @@
 
   let token = store.getItem(key("token"));
   let topics = [];
+  let topicsKnown = false; // the session of this page said them
   let ws = null;
   let wsRetry = 500;
   let chatState = "none";
@@ -108,6 +109,7 @@
     if (!resp.ok) throw new Error(data.message || "The help service is not available.");
     token = data.token;
     topics = data.topics || [];
+    topicsKnown = true;
     offerTalk(!!data.talk_now, !!data.video_call);
     store.setItem(key("token"), token);
     return data;
@@ -166,17 +168,17 @@
     const waitLine = el("p", { className: "ccari-w-wait" });
     const phone = el("input", { type: "tel", name: "phone", required: true, autocomplete: "tel", value: store.getItem(key("phone")) || "" });
     const when = el("input", { type: "datetime-local", name: "when", required: true });
-    const topic = topicSelect();
+    const submit = el("button", { type: "submit" }, now ? "Call me now" : "Call me then");
     const form = el("form", { className: "ccari-w-form" }, field("Your phone number", phone));
     if (!now) form.append(field("When", when));
-    if (topic) form.append(field("Topic", topic));
-    form.append(el("button", { type: "submit" }, now ? "Call me now" : "Call me then"));
+    form.append(submit);
+    const topic = topicField(form, submit);
     setView(now ? "call-now" : "call-later", form, waitLine);
-    pollWait("callback", waitLine, () => topic && topic.value);
+    pollWait("callback", waitLine, topic);
     submitting(form, async () => {
       const at = now ? "now" : new Date(when.value).toISOString();
       const body = { phone: phone.value, when: at, page_url: location.href };
-      if (topic && topic.value) body.skill = topic.value;
+      if (topic()) body.skill = topic();
       const cb = await api("POST", "/v1/callbacks", body);
       store.setItem(key("phone"), phone.value);
       store.setItem(key("callback"), cb.id);
@@ -285,6 +287,19 @@
     pollWait("callback", waitLine, () => "");
   }
 
+  // The tenant's topics as a field of ``form`` (before ``before``), once the session has
+  // said them: a customer may pick a medium before the service answered.  Returns what is
+  // chosen ("" for anything).
+  function topicField(form, before) {
+    let select = null;
+    const add = () => {
+      select = topicSelect();
+      if (select) form.insertBefore(field("Topic", select), before);
+    };
+    if (topicsKnown) add(); else session().then(add, () => {});
+    return () => (select ? select.value : "");
+  }
+
   function topicSelect() {
     if (!topics.length) return null;
     const select = el("select", { name: "topic" }, el("option", { value: "" }, "Anything"));
@@ -309,17 +324,17 @@
 
   function chatChoice() {
     if (chatState === "queued" || chatState === "connected" || store.getItem(key("chat"))) return showChat();
-    const topic = topicSelect();
     const name = el("input", { type: "text", name: "name", maxLength: 100, autocomplete: "name" });
     const waitLine = el("p", { className: "ccari-w-wait" });
-    const form = el("form", { className: "ccari-w-form ccari-w-start" });
-    if (topic) form.append(field("Topic", topic));
-    form.append(field("Your name (optional)", name), el("button", { type: "submit" }, "Start chat"));
+    const nameField = field("Your name (optional)", name);
+    const form = el("form", { className: "ccari-w-form ccari-w-start" }, nameField,
+      el("button", { type: "submit" }, "Start chat"));
+    const topic = topicField(form, nameField);
     setView("chat:start", form, waitLine);
-    pollWait("chat", waitLine, () => topic && topic.value);
+    pollWait("chat", waitLine, topic);
     submitting(form, async () => {
       const open = { type: "open", page_url: location.href };
-      if (topic && topic.value) open.topic = topic.value;
+      if (topic()) open.topic = topic();
       if (name.value) open.name = name.value;
       store.setItem(key("chat"), "1");
       log.replaceChildren();
