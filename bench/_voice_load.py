@@ -279,7 +279,9 @@ async def ramp(run: StepRunner, start: int, max_rate: int, bisections: int,
 
 
 def sustained(steps: list[Step]) -> int:
-    """The highest rate no step failed at (a rate passed once and failed on its repeat is
-    not sustained)."""
-    failed = {s.rate for s in steps if not s.passed}
-    return max((s.rate for s in steps if s.passed and s.rate not in failed), default=0)
+    """The highest rate passed with no step failing at or below it: a rate passed once and
+    failed on its repeat is not sustained, nor one above a lower rate that failed (the box
+    could not carry less, that minute)."""
+    lowest_failed = min((s.rate for s in steps if not s.passed), default=None)
+    return max((s.rate for s in steps if s.passed
+                and (lowest_failed is None or s.rate < lowest_failed)), default=0)

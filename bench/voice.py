@@ -35,8 +35,9 @@ first quarter of the step <= 500 ms: a growing backlog is not a sustained rate, 
 short the step).  Each system doubles from ``--start`` until a step fails, then bisects
 between the last pass and the first failure (``--bisect`` steps, 10% resolution), then runs
 that best rate once more: a rate that fails its repeat is not sustained, and one step 10%
-lower is tried (at the box's edge a rate passes one minute and fails the next; the overload
-step below is judged against this figure).  A
+lower is tried (at the box's edge a rate passes one minute and fails the next).  The
+system's figure is the highest rate passed with no step failing at or below it (the overload
+step below is judged against it).  A
 system that passes ``--max-rate``, or whose SIPp could not even offer the rate (its INVITEs
 spread thinner than 90% of it), is reported as such: its figure is then a lower bound.
 
