@@ -204,6 +204,17 @@ async def test_the_widget_files_an_email_and_shows_waits(rt: Runtime, servers: t
     assert row.meta.get("page_url") == f"{public}/demo/acme/page2"
 
 
+#: Records every view the widget's panel shows from now on (each one it leaves, and the
+#: one it is on: ``window.viewsSeen()``).
+VIEWS_SEEN = """() => {
+  const view = document.querySelector(".ccari-w-view");
+  const left = [];
+  new MutationObserver((records) => { for (const r of records) left.push(r.oldValue); })
+    .observe(view, {attributes: true, attributeOldValue: true, attributeFilter: ["data-view"]});
+  window.viewsSeen = () => left.concat([view.dataset.view]);
+}"""
+
+
 async def test_a_chat_started_before_the_help_service_answers_is_queued_on_one_session(
         rt: Runtime, servers: tuple[str, str], agents: Any) -> None:
     """A busy help service: the customer opens the widget and starts a chat before the page's
@@ -224,9 +235,12 @@ async def test_a_chat_started_before_the_help_service_answers_is_queued_on_one_s
         await page.goto(f"{public}/demo/acme/")
         await page.click(".ccari-w-launch")
         await page.click(".ccari-w-choice[data-choice=chat]")
+        await page.evaluate(VIEWS_SEEN)
         await page.click(".ccari-w-start button[type=submit]")
         await expect(page.locator("#ccari-widget")).to_have_attribute("data-chat", "queued")
         await expect(page.locator(".ccari-w-error")).to_be_hidden()
+        # From "Start chat" on, the customer sees the chat: the start form never comes back.
+        assert await page.evaluate("window.viewsSeen()") == ["chat:start", "chat"]
         # Another customer on the same slow service picks "call me" first, then chat: each
         # form offers the tenant's topics once the service has said them.
         other = await browser.new_page()
@@ -245,3 +259,26 @@ async def test_a_chat_started_before_the_help_service_answers_is_queued_on_one_s
 
         chats = await s.scalar(select(func.count()).select_from(Contact).where(Contact.medium == "chat"))
     assert chats == 1
+
+
+async def test_a_chat_the_service_refuses_leaves_the_customer_on_the_start_form_with_why(
+        rt: Runtime, servers: tuple[str, str]) -> None:
+    """Three chats a session in five minutes: the fourth "Start chat" is refused, and the
+    customer is back on the start form with the reason (not on an empty chat)."""
+    _, public = servers
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{public}/demo/acme/")
+        await page.click(".ccari-w-launch")
+        await page.click(".ccari-w-choice[data-choice=chat]")
+        widget = page.locator("#ccari-widget")
+        for _ in range(3):
+            await page.click(".ccari-w-start button[type=submit]")
+            await expect(widget).to_have_attribute("data-chat", "queued")
+            await page.click(".ccari-w-end")
+            await expect(widget).not_to_have_attribute("data-chat", "queued")
+            await page.click("button:text('Start a new chat')")
+        await page.click(".ccari-w-start button[type=submit]")
+        await expect(page.locator(".ccari-w-error")).to_have_text("too many chats; try again later")
+        await expect(page.locator(".ccari-w-start button[type=submit]")).to_be_enabled()
+        assert await page.evaluate("document.querySelector('.ccari-w-view').dataset.view") == "chat:start"

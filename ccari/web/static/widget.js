@@ -19,6 +19,7 @@
   let ws = null;
   let wsRetry = 500;
   let chatState = "none";
+  let starting = false; // "Start chat" sent; the chat's state not back yet
   let poller = null;
   let typingSent = 0;
   let typingTimer = null;
@@ -340,7 +341,8 @@
       log.replaceChildren();
       seen.clear();
       showChat();
-      (await connected()).send(JSON.stringify(open));
+      starting = true;
+      try { (await connected()).send(JSON.stringify(open)); } catch (e) { starting = false; throw e; }
     });
   }
 
@@ -382,6 +384,7 @@
     sock.addEventListener("close", () => {
       if (ws !== sock) return;
       ws = null;
+      starting = false; // the next socket says whether the chat was opened
       if (!store.getItem(key("chat"))) return;
       status.textContent = "Reconnecting…";
       setTimeout(async () => { try { await session(); } catch (e) { /* next try */ } connect(); }, wsRetry);
@@ -396,7 +399,10 @@
     if (m.type === "message") return showMessage(m);
     if (m.type === "wait") { if (chatState === "queued") status.textContent = queuedText(m); return; }
     if (m.type === "typing") return showTyping(m);
-    if (m.type === "error") showError(m.message || m.error);
+    if (m.type === "error") {
+      if (m.request === "open" && starting) { starting = false; store.removeItem(key("chat")); chatChoice(); }
+      showError(m.message || m.error);
+    }
   }
 
   function queuedText(m) {
@@ -404,6 +410,10 @@
   }
 
   function onState(m) {
+    // A new socket first says where this session's chat is: none yet, while the chat being
+    // started is on its way (the start form must not come back meanwhile).
+    if (m.state === "none" && starting) return;
+    starting = false;
     chatState = m.state;
     root.dataset.chat = m.state;
     const live = m.state === "queued" || m.state === "connected";
