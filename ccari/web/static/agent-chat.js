@@ -46,7 +46,7 @@
     composer.addEventListener("submit", (ev) => {
       ev.preventDefault();
       if (!input.value.trim()) return;
-      ccari.send({ type: "chat.send", contact_id: id, body: input.value });
+      if (!ccari.send({ type: "chat.send", contact_id: id, body: input.value })) return; // kept to resend
       input.value = "";
       clearTimeout(typingOff);
       typingSent = 0;
@@ -56,9 +56,9 @@
     });
     input.addEventListener("input", () => {
       const now = Date.now();
-      if (now - typingSent > 2000) { ccari.send({ type: "chat.typing", contact_id: id, typing: true }); typingSent = now; }
+      if (now - typingSent > 2000) { ccari.send({ type: "chat.typing", contact_id: id, typing: true }, true); typingSent = now; }
       clearTimeout(typingOff);
-      typingOff = setTimeout(() => { ccari.send({ type: "chat.typing", contact_id: id, typing: false }); typingSent = 0; }, 3000);
+      typingOff = setTimeout(() => { ccari.send({ type: "chat.typing", contact_id: id, typing: false }, true); typingSent = 0; }, 3000);
     });
     transfer.addEventListener("click", () => {
       const [kind, name] = target.value.split(":");
@@ -124,6 +124,6 @@
     },
   });
   // A reloaded page gets its chats back (the server re-sends their offers and histories).
-  ccari.on("hello", () => ccari.send({ type: "chat.resume" }));
-  ccari.send({ type: "chat.resume" });
+  ccari.on("hello", () => ccari.send({ type: "chat.resume" }, true));
+  ccari.send({ type: "chat.resume" }, true);
 })();

@@ -50,7 +50,7 @@
       ev.preventDefault();
       const body = box.value;
       if (!body.trim()) { note.textContent = "write something first"; return; }
-      ccari.send({ type: "email.reply", contact_id: li.dataset.contact, body: body });
+      if (!ccari.send({ type: "email.reply", contact_id: li.dataset.contact, body: body })) return;
       sending = li;
       send.disabled = true;
       note.textContent = "sending…";
@@ -80,7 +80,7 @@
     render(li, contact) {
       pane(li);
       enableReply(li, li.dataset.status === "connected");
-      ccari.send({ type: "email.thread", contact_id: contact.id });
+      ccari.send({ type: "email.thread", contact_id: contact.id }, true);
     },
     onMessage(li, m) {
       if (m.type === "email.thread") setThread(li, m.messages || []);

@@ -9,9 +9,19 @@
   const items = new Map();  // contact id -> li
   let ws;
   let retry = 500;
+  const NOT_SENT = "not sent: the page is reconnecting; do it again once it is live";
 
   const ccari = {
-    send(msg) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); },
+    // Sent only on a live connection: an action pressed while the page reconnects is not
+    // kept for later (an offer may be gone by then); the page says so until it is live
+    // (``quiet``: what the page sends by itself, e.g. typing, and sends again on "hello").
+    send(msg, quiet) {
+      if (ws && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify(msg)); return true; }
+      if (quiet) return false;
+      $("conn").textContent = NOT_SENT;
+      $("conn").dataset.state = "not-sent";
+      return false;
+    },
     on(type, fn) { (handlers[type] = handlers[type] || []).push(fn); },
     medium(name, plugin) {
       media[name] = plugin;
@@ -261,8 +271,12 @@
   function connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     ws = new WebSocket(proto + "//" + location.host + "/agent/ws");
-    ws.onopen = () => { $("conn").textContent = "live"; retry = 500; };
-    ws.onclose = () => { $("conn").textContent = "reconnecting…"; setTimeout(connect, retry); retry = Math.min(retry * 2, 10000); };
+    ws.onopen = () => { $("conn").textContent = "live"; delete $("conn").dataset.state; retry = 500; };
+    ws.onclose = () => {
+      if ($("conn").dataset.state !== "not-sent") $("conn").textContent = "reconnecting…";
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 10000);
+    };
     ws.onmessage = (ev) => {
       const m = JSON.parse(ev.data);
       for (const fn of handlers[m.type] || []) fn(m);

@@ -1,0 +1,76 @@
+"""The agent page in Chromium while its connection to ccari is down."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from playwright.async_api import WebSocketRoute, expect
+
+from ccari.app import Runtime
+from tests.public.conftest import demo, internal, public, rt
+from tests.support.browser import agent_login, chromium
+
+__all__ = ["demo", "internal", "public", "rt"]
+NOT_SENT = "not sent: the page is reconnecting; do it again once it is live"
+pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
+
+
+async def test_what_the_agent_does_while_the_page_reconnects_is_said_not_sent_and_kept(
+        rt: Runtime, internal: TestClient, public: TestClient, demo: dict[str, Any]) -> None:
+    """Ready pressed while the page's socket is down: the page says it was not sent (ccari
+    has alice not ready), and once it is live again the same press works.  A chat message
+    she sends meanwhile stays in her box (it was lost before), and goes once she is live."""
+    down = False
+    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    async def agent_socket(ws: WebSocketRoute) -> None:
+        if down:  # ccari out of reach: the page's reconnects fail
+            await ws.close(code=1013, reason="down")
+        else:
+            sockets.append((ws, ws.connect_to_server()))
+
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.route_web_socket("**/agent/ws", agent_socket)
+        await agent_login(page, str(internal.make_url("")).rstrip("/"), "alice",
+                          demo["acme.alice.web"], ready=False)
+        conn, state = page.locator("#conn"), page.locator("#state")
+        await expect(state).to_have_attribute("data-state", "not_ready")
+        down = True
+        for side in sockets[-1]:
+            await side.close()
+        await expect(conn).to_have_text("reconnecting…")
+        await page.click("#ready")
+        await expect(conn).to_have_text(NOT_SENT)
+        await expect(state).to_have_attribute("data-state", "not_ready")
+        down = False
+        await expect(conn).to_have_text("live", timeout=20000)
+        await page.click("#ready")
+        await expect(state).to_have_attribute("data-state", "ready")
+
+        customer = await browser.new_page()
+        await customer.goto(f"{str(public.make_url('')).rstrip('/')}/demo/acme/")
+        await customer.click(".ccari-w-launch")
+        await customer.click(".ccari-w-choice[data-choice=chat]")
+        await customer.click(".ccari-w-start button[type=submit]")
+        item = page.locator(".work-item[data-medium=chat]")
+        await item.locator(".accept").click()
+        await expect(item).to_have_attribute("data-status", "connected")
+        down = True
+        for side in sockets[-1]:
+            await side.close()
+        await expect(conn).to_have_text("reconnecting…")
+        box = item.locator(".chat-input")
+        await box.fill("Are you still there?")
+        await box.press("Enter")
+        await expect(conn).to_have_text(NOT_SENT)
+        await expect(box).to_have_value("Are you still there?")
+        down = False
+        await expect(conn).to_have_text("live", timeout=20000)
+        await box.press("Enter")
+        await expect(box).to_have_value("")
+        await expect(customer.locator(".ccari-w-agent .ccari-w-body")).to_have_text(
+            ["Are you still there?"])
+    assert len(sockets) == 3
