@@ -10,7 +10,7 @@ from playwright.async_api import WebSocketRoute, expect
 
 from ccari.app import Runtime
 from tests.public.conftest import demo, internal, public, rt
-from tests.support.browser import agent_login, chromium
+from tests.support.browser import agent_login, chromium, start_chat
 
 __all__ = ["demo", "internal", "public", "rt"]
 NOT_SENT = "not sent: the page is reconnecting; do it again once it is live"
@@ -51,10 +51,7 @@ async def test_what_the_agent_does_while_the_page_reconnects_is_said_not_sent_an
         await expect(state).to_have_attribute("data-state", "ready")
 
         customer = await browser.new_page()
-        await customer.goto(f"{str(public.make_url('')).rstrip('/')}/demo/acme/")
-        await customer.click(".ccari-w-launch")
-        await customer.click(".ccari-w-choice[data-choice=chat]")
-        await customer.click(".ccari-w-start button[type=submit]")
+        await start_chat(customer, str(public.make_url("")).rstrip("/"))
         item = page.locator(".work-item[data-medium=chat]")
         await item.locator(".accept").click()
         await expect(item).to_have_attribute("data-status", "connected")

@@ -18,7 +18,7 @@ from ccari.contacts import repo as contacts_repo
 from ccari.storage.db import upgrade_async
 from tests.cobrowse.conftest import MEDIUM, Env, add_site
 from tests.cobrowse.site import SECRETS, agent_login, link, share, site_app
-from tests.support.browser import chromium
+from tests.support.browser import chromium, start_chat
 
 pytestmark = pytest.mark.browser
 
@@ -229,10 +229,7 @@ async def test_through_the_help_widget_the_session_belongs_to_the_chat_and_ends_
         agent_ctx, customer_ctx = await browser.new_context(), await browser.new_context()
         agent = await agent_login(agent_ctx, env.internal_url, env.secrets["acme.alice.web"])
         customer = await customer_ctx.new_page()
-        await customer.goto(f"{env.public_url}/demo/acme/")
-        await customer.click(".ccari-w-launch")
-        await customer.click(".ccari-w-choice[data-choice=chat]")
-        await customer.click(".ccari-w-start button[type=submit]")
+        await start_chat(customer, env.public_url)
         chat = agent.locator(".work-item[data-medium=chat]")
         await chat.locator(".accept").click(timeout=20000)
         await expect(chat).to_have_attribute("data-status", "connected")

@@ -40,3 +40,11 @@ async def agent_login(page: Page, base: str, user: str, password: str, *, tenant
         await page.click("#ready")
         await page.wait_for_selector("#state[data-state=ready]")
     return page
+
+
+async def start_chat(page: Page, public: str, tenant: str = "acme") -> None:
+    """A customer on the tenant's demo site starts a chat through the help widget."""
+    await page.goto(f"{public}/demo/{tenant}/")
+    await page.click(".ccari-w-launch")
+    await page.click(".ccari-w-choice[data-choice=chat]")
+    await page.click(".ccari-w-start button[type=submit]")
