@@ -41,20 +41,20 @@ class DialplanShed:
         The fallbacks are set when the tenants' policies are not those they were set for,
         and checked each time a share is told: a dialplan reload meanwhile (a number
         provisioned) clears every global, and the shed calls would get a bare 503 instead of
-        their tenant's announcement.  A share of 0 leaves them in place, so that calls
-        arriving right at the rate cap, the share going on and off, cost one check each
-        time.  Each request goes on HTTP of its own (``direct``): the requests on ccari's
-        ARI websocket are answered one after the other, and under the very load being shed
-        they queue."""
+        their tenant's announcement.  They are set before the share: a fallback left by an
+        earlier process (a policy changed since) must not greet the first calls shed, and
+        until the share is set ccari refuses the same calls itself, with the right fallback.
+        A share of 0 leaves them in place, so that calls arriving right at the rate cap, the
+        share going on and off, cost one check each time.  Each request goes on HTTP of its
+        own (``direct``): the requests on ccari's ARI websocket are answered one after the
+        other, and under the very load being shed they queue."""
         try:
             if permille:
                 policies = self._admission.overflow_policies()
                 if (policies != self._set_for
                         or await self._ari.get_global(ANNOUNCING, direct=True) != "1"):
-                    await self._ari.set_global(SHARE, str(permille), direct=True)  # share first
                     await self._set_fallbacks(policies)
                     self._set_for = policies
-                    return True
             await self._ari.set_global(SHARE, str(permille), direct=True)
             return True
         except AriError as exc:

@@ -201,6 +201,7 @@ class _Globals:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
         self.requests = 0
+        self.order: list[str] = []  # the variables set, in order
 
     async def get_global(self, variable: str, *, direct: bool = False) -> str:
         assert direct  # never behind the websocket's queue
@@ -211,6 +212,7 @@ class _Globals:
         assert direct
         self.requests += 1
         self.values[variable] = value
+        self.order.append(variable)
 
 
 class _Policies:
@@ -229,9 +231,12 @@ async def test_a_share_going_on_and_off_at_the_cap_sets_the_fallbacks_once(sessi
         s.add(Tenant(id=1, slug="acme", name="Acme"))
         await s.commit()
     ari, policies = _Globals(), _Policies(acme="announcement")
+    ari.values["CCARI_ANNOUNCE_acme"] = "0"  # left by an earlier process: acme was "busy"
     shed = DialplanShed(ari, sessions, policies)  # type: ignore[arg-type]
     assert await shed.shed(30)
     assert ari.values == {"CCARI_SHED": "30", "CCARI_ANNOUNCE_acme": "1", "CCARI_ANNOUNCING": "1"}
+    # No call is shed with the stale fallback: the share comes after the fallbacks.
+    assert ari.order == ["CCARI_ANNOUNCE_acme", "CCARI_ANNOUNCING", "CCARI_SHED"]
     for _ in range(5):
         before = ari.requests
         assert await shed.shed(0) and ari.values["CCARI_SHED"] == "0"
