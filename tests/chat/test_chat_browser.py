@@ -223,31 +223,37 @@ async def test_a_chat_started_before_the_help_service_answers_is_queued_on_one_s
     _, public = servers
     await agents("acme", "alice")
     asked: list[str] = []
+    answer = asyncio.Event()  # the service answers a page's session once the test says so
+
+    async def slow_session(route: Any) -> None:
+        asked.append(route.request.method)
+        await answer.wait()
+        await route.continue_()
+
     async with chromium() as browser:
         page = await browser.new_page()
-
-        async def slow_session(route: Any) -> None:
-            asked.append(route.request.method)
-            await asyncio.sleep(1.5)
-            await route.continue_()
-
         await page.route("**/v1/sessions", slow_session)
         await page.goto(f"{public}/demo/acme/")
         await page.click(".ccari-w-launch")
         await page.click(".ccari-w-choice[data-choice=chat]")
         await page.evaluate(VIEWS_SEEN)
         await page.click(".ccari-w-start button[type=submit]")
+        assert not answer.is_set() and asked == ["POST"]  # pressed before the session came
+        answer.set()
         await expect(page.locator("#ccari-widget")).to_have_attribute("data-chat", "queued")
         await expect(page.locator(".ccari-w-error")).to_be_hidden()
         # From "Start chat" on, the customer sees the chat: the start form never comes back.
         assert await page.evaluate("window.viewsSeen()") == ["chat:start", "chat"]
         # Another customer on the same slow service picks "call me" first, then chat: each
         # form offers the tenant's topics once the service has said them.
+        answer.clear()
         other = await browser.new_page()
         await other.route("**/v1/sessions", slow_session)
         await other.goto(f"{public}/demo/acme/")
         await other.click(".ccari-w-launch")
         await other.click(".ccari-w-choice[data-choice=call-now]")
+        await expect(other.locator(".ccari-w-form select[name=topic]")).to_have_count(0)
+        answer.set()
         await expect(other.locator(".ccari-w-form select[name=topic]")).to_be_visible()
         await other.click(".ccari-w-choice[data-choice=chat]")
         await other.select_option(".ccari-w-start select[name=topic]", "sales")
