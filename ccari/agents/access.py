@@ -1,6 +1,9 @@
 """Who is asking, on the internal listener's agent and supervisor pages and their APIs: the
 signed ``ccari_agent`` cookie (set at ``/agent/login``) read back into the agent and her
-tenant, the supervisor's role checked, and a request's CSRF header against the session's."""
+tenant, the supervisor's role checked, and a request's CSRF header against the session's.
+
+A cookie is good until its age limit only while the agent's ``session_epoch`` is the one
+it was issued in: her logout (or a new password) ends it, and any copy of it."""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ async def signed_in(request: web.Request) -> SignedIn | None:
     async with request.app[keys.SESSIONS]() as s:
         agent = await repo.get(s, sess.tenant_id, sess.agent_id)
         tenant = await s.get(Tenant, sess.tenant_id)
-    if agent is None or tenant is None:
+    if agent is None or tenant is None or agent.session_epoch != sess.epoch:
         return None
     return sess, agent, tenant
 

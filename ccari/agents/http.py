@@ -102,8 +102,8 @@ async def login(request: web.Request) -> web.Response:
     log.info("agent %s of tenant %s logged in", agent.id, agent.tenant_id)
     resp = web.HTTPSeeOther("/agent")
     max_age = request.app[keys.CONFIG].web.session_max_age_s
-    resp.set_cookie(COOKIE, request.app[keys.SIGNER].dump(agent.id, agent.tenant_id),
-                    httponly=True, samesite="Strict", max_age=max_age)
+    cookie = request.app[keys.SIGNER].dump(agent.id, agent.tenant_id, agent.session_epoch)
+    resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", max_age=max_age)
     resp.del_cookie(LOGIN_CSRF)
     raise resp
 
@@ -134,6 +134,10 @@ async def logout(request: web.Request) -> web.Response:
     form = await request.post()
     check_csrf(sess.csrf, form.get("csrf"))
     await request.app[keys.QUEUE].set_presence(agent, "logged_out")
+    async with request.app[keys.SESSIONS]() as s:  # this cookie, and any copy, is done
+        await repo.end_sessions(s, agent.tenant_id, agent.id)
+        await s.commit()
+    await request.app[keys.HUB].close_agent(agent.id)  # her other open pages go to login
     await request.app[WEBPHONES].new_password(agent)  # the page's one dies with the login
     resp = web.HTTPSeeOther("/agent/login")
     resp.del_cookie(COOKIE)

@@ -58,6 +58,13 @@ async def roster(session: AsyncSession) -> list[tuple[Agent, Attributes]]:
     return [(agent, attributes.get(agent.id, {})) for agent in agents]
 
 
+async def end_sessions(session: AsyncSession, tenant_id: int, agent_id: int) -> None:
+    """Every page session the agent has is over (her signed cookies carry an older epoch)."""
+    await session.execute(update(Agent).where(
+        Agent.id == agent_id, Agent.tenant_id == tenant_id).values(
+        session_epoch=Agent.session_epoch + 1))
+
+
 def attributes_of(agent: Agent) -> Attributes | None:
     """The routing attributes of an agent, or ``None`` if its skills were not loaded."""
     if "skills" in inspect(agent).unloaded:

@@ -15,7 +15,7 @@ from ccari.provisioning import schemas as sch
 from ccari.provisioning import views
 from ccari.provisioning.base import ServiceBase, _agent, _agent_or_none, _site, _tenant_by_id
 from ccari.storage.models import Agent, AgentSkill, Contact, Tenant
-from ccari.web.security import hash_password
+from ccari.web.security import hash_password, verify_password
 
 
 class AgentsMixin(ServiceBase):
@@ -86,6 +86,8 @@ class AgentsMixin(ServiceBase):
             a = Agent(tenant_id=t.id, username=spec.username, password_hash="", skills=[])
             s.add(a)
         if spec.web_password is not None:
+            if before is not None and not verify_password(spec.web_password, a.password_hash):
+                a.session_epoch += 1  # a new password: her open sessions end
             a.password_hash = hash_password(spec.web_password)
         a.display_name, a.role, a.slots = spec.name, spec.role, dict(spec.slots)
         a.phone_username, a.phone_password = spec.phone_username, spec.phone_password

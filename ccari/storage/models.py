@@ -119,6 +119,9 @@ class Agent(Base):
     page_lost: Mapped[bool] = mapped_column(default=False, server_default=false())
     # "agent", or "supervisor": also sees and reorders the tenant's pending contacts.
     role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
+    # Her page sessions' generation: a signed cookie of an older one is refused, so logging
+    # out (or an admin setting a new password) ends every session she had, copies included.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skills: Mapped[list[AgentSkill]] = relationship(
         back_populates="agent", cascade="all, delete-orphan", lazy="selectin"
     )

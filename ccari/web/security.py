@@ -60,17 +60,20 @@ class AgentSession:
     agent_id: int
     tenant_id: int
     csrf: str
+    epoch: int = 0  # the agent's session_epoch when it was issued
 
 
 class SessionSigner:
-    """Signs the agent session cookie (agent, tenant and a per-session CSRF token)."""
+    """Signs the agent session cookie (agent, tenant, the agent's session epoch and a
+    per-session CSRF token)."""
 
     def __init__(self, secret_key: str, max_age_s: int) -> None:
         self._s = URLSafeTimedSerializer(secret_key, salt="ccari-agent-session")
         self._max_age = max_age_s
 
-    def dump(self, agent_id: int, tenant_id: int) -> str:
-        return self._s.dumps({"a": agent_id, "t": tenant_id, "c": secrets.token_urlsafe(16)})
+    def dump(self, agent_id: int, tenant_id: int, epoch: int = 0) -> str:
+        return self._s.dumps({"a": agent_id, "t": tenant_id, "e": epoch,
+                              "c": secrets.token_urlsafe(16)})
 
     def load(self, cookie: str) -> AgentSession | None:
         try:
@@ -78,6 +81,7 @@ class SessionSigner:
         except (BadSignature, SignatureExpired):
             return None
         try:
-            return AgentSession(int(data["a"]), int(data["t"]), str(data["c"]))
+            return AgentSession(int(data["a"]), int(data["t"]), str(data["c"]),
+                                int(data.get("e", 0)))
         except (KeyError, TypeError, ValueError):
             return None

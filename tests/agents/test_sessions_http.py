@@ -1,0 +1,96 @@
+"""An agent's page session ends when she logs out or is given a new password: her cookie,
+and any copy of it, is refused from then on, and her other open pages are told to log in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient
+
+from ccari.agents.access import COOKIE
+from ccari.app import internal_app, runtime
+from ccari.demo.seed import seed
+
+
+@pytest.fixture
+async def rt(cfg, sessions) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        sec = await seed(s, cfg)
+        await s.commit()
+    async with runtime(cfg, with_pbx=False) as rt:
+        rt.demo_secrets = sec  # type: ignore[attr-defined]
+        yield rt
+
+
+@pytest.fixture
+async def client(rt, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(internal_app(rt))
+
+
+async def _login(client: TestClient, password: str) -> tuple[str, str]:
+    """Bob logs in: the page's CSRF token and his session cookie."""
+    form = await client.get("/agent/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await form.text()).group(1)  # type: ignore[union-attr]
+    resp = await client.post("/agent/login", data={
+        "csrf": csrf, "tenant": "acme", "username": "bob", "password": password})
+    page = await resp.text()
+    cookie = next(c.value for c in client.session.cookie_jar if c.key == COOKIE)
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1), cookie  # type: ignore[union-attr]
+
+
+async def _status(client: TestClient, cookie: str, csrf: str) -> int:
+    """What the agent API answers a request carrying ``cookie`` (a copy, sent by hand)."""
+    client.session.cookie_jar.clear()
+    resp = await client.get("/agent/api/phone",
+                            headers={"Cookie": f"{COOKIE}={cookie}", "X-CSRF-Token": csrf})
+    return resp.status
+
+
+async def test_after_logout_a_copy_of_her_cookie_is_refused_and_her_other_pages_close(
+        client: TestClient, rt) -> None:  # type: ignore[no-untyped-def]
+    password = rt.demo_secrets["acme.bob.web"]
+    csrf, cookie = await _login(client, password)
+    assert await _status(client, cookie, csrf) == 200
+    other_page = await client.ws_connect("/agent/ws", headers={
+        "Cookie": f"{COOKIE}={cookie}", "Origin": str(client.make_url("/")).rstrip("/")})
+    assert (await other_page.receive_json(timeout=5))["type"] == "hello"
+
+    client.session.cookie_jar.update_cookies({COOKIE: cookie})
+    resp = await client.post("/agent/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert resp.status == 303
+
+    told = await other_page.receive(timeout=5)  # her state first ("logged_out"), then the end
+    while told.type is WSMsgType.TEXT:
+        told = await other_page.receive(timeout=5)
+    assert told.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+    assert await _status(client, cookie, csrf) == 401
+    page = await client.get("/agent", headers={"Cookie": f"{COOKIE}={cookie}"},
+                            allow_redirects=False)
+    assert (page.status, page.headers["Location"]) == (303, "/agent/login")
+
+    # Her next login is a new session that works.
+    csrf, again = await _login(client, password)
+    assert await _status(client, again, csrf) == 200
+    assert await _status(client, cookie, csrf) == 401
+
+
+async def test_a_new_password_ends_her_sessions_and_the_same_one_given_again_does_not(
+        client: TestClient, rt) -> None:  # type: ignore[no-untyped-def]
+    password = rt.demo_secrets["acme.bob.web"]
+    token = {"Authorization": f"Bearer {rt.demo_secrets['acme.token']}"}
+    csrf, cookie = await _login(client, password)
+    doc = await (await client.get("/api/tenants/acme/agents/bob", headers=token)).json()
+    doc["phone_password"] = rt.demo_secrets["acme.bob.sip"]  # a secret: not read back
+
+    resp = await client.put("/api/tenants/acme/agents/bob", headers=token,
+                            json={**doc, "web_password": password})
+    assert resp.status == 200, await resp.text()
+    assert await _status(client, cookie, csrf) == 200  # unchanged: still logged in
+
+    resp = await client.put("/api/tenants/acme/agents/bob", headers=token,
+                            json={**doc, "web_password": "a-brand-new-secret-9"})
+    assert resp.status == 200, await resp.text()
+    assert await _status(client, cookie, csrf) == 401
