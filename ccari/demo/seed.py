@@ -159,7 +159,7 @@ async def seed(
             agents.append(sch.agent(a, f"agents[{i}]", new=a["username"] not in known))
         doc = replace(sch.document(data), agents=tuple(agents))
         sch.check_document(doc)
-        tenant, token = await provisioning.apply_in(session, "demo", doc, create=True)
+        tenant, token = await provisioning.apply_in(session, "demo", doc, admin=True)
         if token is not None:  # new: the demo's trunk rule
             tenant.trunk_ratio, tenant.after_hours_trunks = 1.5, 3
         tenant.api_token_hash = hash_token(sec[f"{t.slug}.token"])

@@ -144,8 +144,11 @@ _IP = re.compile(r"^[0-9A-Fa-f:.]+$")
 _CODEC = re.compile(r"^[a-z0-9_]{2,16}$")
 SESSION_MIN_SE = 90  # RFC 4028 Min-SE floor
 _MAX_S = 86400
-_RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp", "ccari-ws", "ccari-web",
-                       "ccari-tls", "ccari-peer"})
+CARRIER = "carrier"  # the carrier trunk's PJSIP objects
+# PJSIP's own sections and ccari's (an endpoint named "anonymous" would take every request
+# no other endpoint is identified for).
+_RESERVED = frozenset({"global", "system", "anonymous", "transport-udp", "ccari-udp", "ccari-ws",
+                       "ccari-web", "ccari-tls", "ccari-peer"})
 # One or more PEM blocks (a certificate chain; a key, maybe with its EC parameters).
 _PEM = re.compile(r"^(-----BEGIN [A-Z ]+-----\n[A-Za-z0-9+/=\n]+-----END [A-Z ]+-----\n+)+$")
 
@@ -252,6 +255,11 @@ def _seconds(value: int, what: str, *, low: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or (
             value != 0 and not low <= value <= _MAX_S):
         raise SpecError(f"invalid {what}: {value!r} (0 or {low} to {_MAX_S} seconds)")
+
+
+def reserved(name: str) -> bool:
+    """Is ``name`` one of the PJSIP objects ccari renders itself (no phone may take it)?"""
+    return name in _RESERVED or name == CARRIER
 
 
 def _unique(names: set[str], name: str) -> None:

@@ -182,7 +182,7 @@ async def run(svc: Provisioning, ns: argparse.Namespace, actor: str,
         return {"tenant": tenant, "api_token": token}
     if what == "load":
         doc, new_token, pbx = await svc.apply(actor, sch.document(read_document(ns.file)),
-                                              create=True)
+                                              admin=True)
         return {**doc, "pbx": pbx, **({"api_token": new_token} if new_token else {})}
     if what == "audit":
         assert tenant_id is not None

@@ -154,7 +154,7 @@ async def put_tenant(request: web.Request) -> web.Response:
         raise sch.Invalid(f"tenant.slug: the body says {doc.tenant.slug!r}, the path {slug!r}",
                           error_id="path-mismatch")
     service = request.app[PROVISIONING]
-    result, token, pbx = await service.apply(actor, doc, create=who.tenant_id is None)
+    result, token, pbx = await service.apply(actor, doc, admin=who.tenant_id is None)
     body: dict[str, Any] = {**result, "pbx": pbx}
     if token is not None:
         body["api_token"] = token

@@ -19,6 +19,7 @@ import phonenumbers
 from ccari.agents.devices import BROWSER, DEVICES, SIP
 from ccari.errors import Invalid as Invalid  # what every parser here raises
 from ccari.pbx.render import project_root
+from ccari.pbx.spec import reserved
 from ccari.provisioning import hours as hrs
 from ccari.provisioning.fields import Fields
 from ccari.storage.models import MAX_IVR_DEPTH
@@ -237,9 +238,13 @@ def agent(data: Any, where: str = "", *, new: bool = True) -> AgentSpec:
         raise Invalid(f"{f.at('web_password')}: a new agent needs a web password")
     if web is not None and len(web) < 8:
         raise Invalid(f"{f.at('web_password')}: at least 8 characters")
+    phone = f.text("phone_username", NAME, max_len=63)
+    if reserved(phone):
+        raise Invalid(f"{f.at('phone_username')}: {phone!r} is a name of ccari's own in the PBX",
+                      error_id="reserved-name")
     return AgentSpec(
         username=username, name=f.text("name"),
-        phone_username=f.text("phone_username", NAME, max_len=63),
+        phone_username=phone,
         phone_password=f.text("phone_password", SECRET, max_len=128),
         web_password=web, phone_contact=contact, device=device,
         site=f.optional_text("site", max_len=100), role=role,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ccari.errors import NotFound
+from ccari.errors import Forbidden, NotFound
 from ccari.provisioning import schemas as sch
 from ccari.provisioning import views
 from ccari.provisioning.agents import AgentsMixin
@@ -27,7 +27,7 @@ from ccari.provisioning.numbers import NumbersMixin
 from ccari.provisioning.prompts import PromptsMixin
 from ccari.provisioning.settings import SettingsMixin
 from ccari.provisioning.tenants import TenantsMixin
-from ccari.storage.models import Tenant
+from ccari.storage.models import Number, Tenant
 from ccari.web.security import hash_token
 
 __all__ = ["PbxListener", "Provisioning", "_tenant_by_id"]
@@ -36,25 +36,27 @@ __all__ = ["PbxListener", "Provisioning", "_tenant_by_id"]
 class Provisioning(TenantsMixin, NumbersMixin, AgentsMixin, MenusMixin, PromptsMixin,
                    SettingsMixin):
     async def apply(self, actor: str, doc: sch.TenantDocument,
-                    *, create: bool = False) -> tuple[dict[str, Any], str | None, str]:
+                    *, admin: bool = False) -> tuple[dict[str, Any], str | None, str]:
         """Create or update a whole tenant from a document (what it does not name stays);
         returns the document now, the API token when the tenant is new, and the PBX result."""
         async with self._sessions() as s:
-            t, token = await self.apply_in(s, actor, doc, create=create)
+            t, token = await self.apply_in(s, actor, doc, admin=admin)
             await s.commit()
             result = await views.document(s, t)
         pbx = await self._changed(pbx=bool(doc.numbers or doc.agents))
         return result, token, pbx
 
     async def apply_in(self, s: AsyncSession, actor: str, doc: sch.TenantDocument,
-                       *, create: bool = False) -> tuple[Tenant, str | None]:
+                       *, admin: bool = False) -> tuple[Tenant, str | None]:
         """``apply`` within the caller's transaction (the demo seed's), who commits and
-        reloads the PBX; the tenant and its API token when it is new."""
+        reloads the PBX; the tenant and its API token when it is new.  What only the admin
+        may do (create the tenant, rename it, give it a number it does not have) is refused
+        to a tenant's own token with 403 ``admin-only``, before anything is written."""
         token = None
         t = await s.scalar(select(Tenant).where(Tenant.slug == doc.tenant.slug))
+        if not admin:
+            await _tenants_own(s, t, doc)
         if t is None:
-            if not create:
-                raise NotFound(f"no tenant {doc.tenant.slug!r}", error_id="tenant-not-found")
             token = secrets.token_urlsafe(24)
             t = Tenant(slug=doc.tenant.slug, name=doc.tenant.name,
                        api_token_hash=hash_token(token))
@@ -78,3 +80,17 @@ class Provisioning(TenantsMixin, NumbersMixin, AgentsMixin, MenusMixin, PromptsM
         if doc.hours is not None:
             self._put_hours(s, actor, t, dict(doc.hours))
         return t, token
+
+
+async def _tenants_own(s: AsyncSession, t: Tenant | None, doc: sch.TenantDocument) -> None:
+    """A tenant's own token applies a document only to what is already its own."""
+    if t is None:
+        raise NotFound(f"no tenant {doc.tenant.slug!r}", error_id="tenant-not-found")
+    if t.name != doc.tenant.name:
+        raise Forbidden("only the admin token may rename a tenant", error_id="admin-only")
+    named = {n.did for n in doc.numbers}
+    owned = set((await s.scalars(select(Number.did).where(
+        Number.tenant_id == t.id, Number.did.in_(named)))).all()) if named else set()
+    if named - owned:
+        raise Forbidden(f"only the admin token may give a tenant a number: "
+                        f"{', '.join(sorted(named - owned))}", error_id="admin-only")

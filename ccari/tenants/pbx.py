@@ -13,6 +13,7 @@ from ccari.agents import repo as agents_repo
 from ccari.agents.devices import BROWSER, SIP, SIP_TLS
 from ccari.config import Config, PbxConfig
 from ccari.errors import ConfigError
+from ccari.pbx import spec
 from ccari.pbx.instance import PbxProcess, start
 from ccari.pbx.spec import VIDEO_CODECS, Number, PbxSpec, Phone, Ports, TlsSpec, Trunk, peer_key, web_key
 from ccari.sites.bandwidth import phone_codecs
@@ -52,7 +53,7 @@ async def build_spec(session: AsyncSession, cfg: Config) -> PbxSpec:
         ami_secret=p.ami_secret,
         ports=Ports(sip=p.sip_port, ari=p.ari_port, ami=p.ami_port,
                     rtp_start=p.rtp_start, rtp_end=p.rtp_end),
-        trunks=(Trunk(name="carrier", match=tuple(p.carrier_match), dead_call_s=p.dead_call_s),),
+        trunks=(Trunk(name=spec.CARRIER, match=tuple(p.carrier_match), dead_call_s=p.dead_call_s),),
         phones=tuple(_phone(a, cfg) for a in agents),
         numbers=tuple(Number(n.did, t.slug, fax=n.purpose == "fax") for n, t in numbers),
         web_key=web_key(p.ari_password) if p.ari_password else None,

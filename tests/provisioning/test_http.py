@@ -175,6 +175,32 @@ async def test_a_whole_tenant_document_creates_then_updates(client: TestClient) 
         ("agent", "update"), ("tenant", "update")]  # the agent's password was set again
 
 
+async def test_a_tenants_own_document_cannot_take_a_number_nor_rename_it(
+        client: TestClient) -> None:
+    """What only the admin does through the parts API is refused through a whole document
+    too, and nothing of that document is written."""
+    doc = {"tenant": {"slug": "initech", "name": "Initech"}, "menus": [MAIN, SALES],
+           "numbers": [{"did": "+15550300", "menu": "main"}], "agents": [agent("dora")]}
+    made = await ok(await client.put("/api/tenants/initech", json=doc, headers=ADMIN), 201)
+    own = {"Authorization": f"Bearer {made['api_token']}"}
+    base = "/api/tenants/initech"
+
+    taking = {**doc, "numbers": [*doc["numbers"], {"did": "+15550377"}],  # type: ignore[list-item]
+              "agents": [agent("dora"), agent("eve")]}
+    await error(await client.put(base, json=taking, headers=own), 403, "admin-only")
+    renaming = {**doc, "tenant": {"slug": "initech", "name": "Initech Global"}}
+    await error(await client.put(base, json=renaming, headers=own), 403, "admin-only")
+    now = await ok(await client.get(base, headers=own))
+    assert now["tenant"]["name"] == "Initech"
+    assert [n["did"] for n in now["numbers"]] == ["15550300"]
+    assert [a["username"] for a in now["agents"]] == ["dora"]  # eve came with the refused one
+
+    # Its own numbers and name, changed as a tenant may: applied.
+    mine = {**doc, "numbers": [{"did": "+15550300", "queue": "main"}]}
+    again = await ok(await client.put(base, json=mine, headers=own))
+    assert again["numbers"] == [{"did": "15550300", "queue": "main", "menu": None}]
+
+
 @pytest.mark.parametrize(("path", "body", "status", "error_id"), [
     ("numbers", {"did": "+1 555"}, 422, "invalid-number"),
     ("numbers", {"did": "15550100"}, 409, "number-taken"),  # acme's
@@ -187,6 +213,10 @@ async def test_a_whole_tenant_document_creates_then_updates(client: TestClient) 
      "invalid-field"),
     ("agents", agent("dora", phone_username="acme-alice"), 409, "phone-taken"),
     ("agents", agent("dora", phone_password="short"), 422, "invalid-field"),
+    # ccari's own PJSIP objects: a phone by that name would break every tenant's PBX reload
+    ("agents", agent("dora", phone_username="ccari-web"), 422, "reserved-name"),
+    ("agents", agent("dora", phone_username="carrier"), 422, "reserved-name"),
+    ("agents", agent("dora", phone_username="anonymous"), 422, "reserved-name"),
     ("agents", agent("dora", slots={"per_medium": {"pigeon": 1}}), 422, "invalid-field"),
     ("menus", {**MAIN, "name": "x"}, 422, "unknown-menu"),  # its sub-menu "sales" is missing
     ("menus", {"name": "x", "prompt": "no-such-prompt"}, 422, "unknown-prompt"),
