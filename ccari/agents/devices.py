@@ -12,6 +12,8 @@ import re
 import secrets
 from typing import Any
 
+from ccari.web.sip_frames import one_message, split
+
 SIP = "sip"
 # A SIP phone over TLS with SRTP (SDES keys): needs pbx.sip_tls_port and its certificate.
 SIP_TLS = "sip-tls"
@@ -49,13 +51,8 @@ def foreign_identity(frame: str, username: str) -> str | None:
     hers; so a page cannot guess other endpoints' passwords through ccari (Asterisk sees
     every relayed message from ccari's address).  Responses and in-dialog requests are
     Asterisk's dialogs with her endpoint and pass."""
-    head, _, body = frame.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    # Asterisk's websocket transport parses whatever follows a message's body as a next
-    # message: one frame must be one message, whose body is its Content-Length.
-    length = next((line.partition(":")[2].strip() for line in lines[1:]
-                   if line.partition(":")[0].strip().lower() in ("content-length", "l")), "0")
-    if not length.isdigit() or int(length) != len(body.encode()):
+    lines, sep, body = split(frame)
+    if not one_message(lines, sep, body, length_required=False):
         return "more than one message in a frame"
     if not lines or lines[0].startswith("SIP/2.0"):
         return None  # a response

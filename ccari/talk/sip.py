@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 
 from ccari.talk.context import TARGET
+from ccari.web.sip_frames import one_message, split
 
 ALLOWED = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"})
 #: The header the refusals name their reason in (a stable id, as the HTTP side's "error").
@@ -66,9 +67,8 @@ class Verdict:
 
 
 def check(frame: str, dialog: Dialog) -> Verdict:
-    head, sep, body = frame.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    if not _framed(lines, sep, body):
+    lines, sep, body = split(frame)
+    if not one_message(lines, sep, body):
         # One websocket frame is one SIP message (RFC 7118); Asterisk would parse what
         # follows a message's Content-Length as a next message, unchecked.
         return _refuse(dialog, lines, "bad-framing",
@@ -125,15 +125,6 @@ def sends_video(sdp: str) -> bool:
             if port.isdigit() and int(port) != 0:
                 return True
     return False
-
-
-def _framed(lines: list[str], sep: str, body: str) -> bool:
-    """Exactly one message: a header block, and a body of its Content-Length."""
-    if not sep:
-        return False
-    lengths = [line.partition(":")[2].strip() for line in lines[1:]
-               if line.partition(":")[0].strip().lower() in ("content-length", "l")]
-    return len(lengths) == 1 and lengths[0].isdigit() and int(lengths[0]) == len(body.encode())
 
 
 def _refuse(dialog: Dialog, lines: list[str], error: str, *, method: str) -> Verdict:
