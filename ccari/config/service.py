@@ -176,10 +176,16 @@ class WallboardConfig(Section):
 class CrmConfig(Section):
     # The largest customers CSV ``POST /api/customers/import`` takes (413 csv-too-large).
     import_max_bytes: int = 8 * 1024 * 1024
+    # Networks (CIDR) where a tenant's entitlement lookup may reach its system although they
+    # are not public, e.g. ["10.20.0.0/16"] for a CRM on the LAN, ["127.0.0.1/32"] for one on
+    # this host; any other inside address (loopback, private, link-local, such as the cloud
+    # metadata service) is refused to the tenants' URLs.
+    lookup_networks: tuple[str, ...] = ()
 
     def check(self) -> None:
         if self.import_max_bytes < 1:
             raise ConfigError("crm.import_max_bytes: at least 1")
+        networks("crm.lookup_networks", self.lookup_networks)
 
 
 @dataclass(frozen=True)

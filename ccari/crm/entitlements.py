@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from ccari.agents.commands import Command, field
 from ccari.contacts import repo as contacts_repo
 from ccari.crm.models import EntitlementSource
+from ccari.crm.reach import Reach
 from ccari.errors import BadRequest, NotFound
 from ccari.storage.models import Agent, Customer
 
@@ -42,10 +43,15 @@ MAX_TIMEOUT_S = 10.0
 
 
 # ---- pure core ----------------------------------------------------------------------------
-def check_template(template: str) -> str:
-    """The template if it is an http(s) URL using only known placeholders."""
+def check_template(template: str, reach: Reach | None = None) -> str:
+    """The template if it is an http(s) URL using only known placeholders (and, with
+    ``reach``, no address written in it that ccari may not fetch)."""
     if urlsplit(template).scheme not in ("http", "https") or not urlsplit(template).netloc:
         raise BadRequest("the URL template must be an http(s) URL", error_id="bad-url-template")
+    why = reach.refusal(template) if reach is not None else None
+    if why is not None:
+        raise BadRequest(f"the URL template's host: {why} (crm.lookup_networks)",
+                         error_id="bad-url-template")
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError:
@@ -108,10 +114,13 @@ class EntitlementLookup:
     """One per process (built by the composition root); caches answers per customer."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], http: aiohttp.ClientSession,
-                 *, clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000,
-                 source_ttl_s: float = 10.0) -> None:
+                 *, reach: Reach | None = None, clock: Callable[[], float] = time.monotonic,
+                 max_entries: int = 10_000, source_ttl_s: float = 10.0) -> None:
+        """``http`` resolves names through :class:`ReachResolver` of the same ``reach``
+        (the composition root's); ``reach`` None: every address (a test's own client)."""
         self._sessions = sessions
         self._http = http
+        self.reach = reach
         self._clock = clock
         self._max = max_entries
         self._source_ttl = source_ttl_s
@@ -149,8 +158,8 @@ class EntitlementLookup:
         try:
             items = await self._fetch(src, customer)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.warning("entitlements of customer %s from tenant %s's system failed (%s): "
-                        "using the local record", customer.id, tenant_id, type(exc).__name__)
+            log.warning("entitlements of customer %s from tenant %s's system failed (%s: %s): "
+                        "using the local record", customer.id, tenant_id, type(exc).__name__, exc)
             return Entitlements(local(customer), "fallback")
         if src.cache_ttl_s > 0:
             if len(self._cache) >= self._max:
@@ -160,6 +169,9 @@ class EntitlementLookup:
 
     async def _fetch(self, src: EntitlementSource, customer: Customer) -> list[dict[str, str]]:
         url = render_url(str(src.url_template), customer)
+        why = self.reach.refusal(url) if self.reach is not None else None
+        if why is not None:
+            raise ValueError(why)
         headers = {"Accept": "application/json"}
         if src.auth_header:
             headers["Authorization"] = src.auth_header

@@ -92,7 +92,7 @@ async def put_source(request: web.Request) -> web.Response:
             tpl = body["url_template"]
             if tpl is not None and not isinstance(tpl, str):
                 raise BadRequest("url_template must be a string or null", error_id="bad-url-template")
-            src.url_template = check_template(tpl) if tpl else None
+            src.url_template = check_template(tpl, request.app[LOOKUP].reach) if tpl else None
         if "timeout_s" in body:
             src.timeout_s = _number(body, "timeout_s", 0.05, MAX_TIMEOUT_S)
         if "cache_ttl_s" in body:

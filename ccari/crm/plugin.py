@@ -11,6 +11,7 @@ import aiohttp
 
 from ccari.crm import http, pages
 from ccari.crm.entitlements import EntitlementLookup, entitlements_command
+from ccari.crm.reach import Reach, ReachResolver
 from ccari.crm.services import Customers
 
 if TYPE_CHECKING:
@@ -19,8 +20,10 @@ if TYPE_CHECKING:
 
 async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     """Register routes and commands of this context."""
-    client = await stack.enter_async_context(aiohttp.ClientSession())
-    lookup = EntitlementLookup(rt.sessions, client)
+    reach = Reach(rt.config.crm.lookup_networks)
+    client = await stack.enter_async_context(aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(resolver=ReachResolver(reach))))
+    lookup = EntitlementLookup(rt.sessions, client, reach=reach)
     rt.internal_setups.append(http.internal_setup(lookup, Customers(rt.sessions)))
     rt.internal_setups.append(pages.internal_setup)
     rt.commands.register("entitlements.get", entitlements_command(rt.sessions, lookup))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from ccari.config import Config
 from ccari.contacts import repo as contacts_repo
 from ccari.crm.entitlements import (
     EntitlementLookup,
@@ -25,6 +27,7 @@ from ccari.crm.entitlements import (
     routing_attributes_for,
 )
 from ccari.crm.http import LOOKUP
+from ccari.crm.reach import Reach, ReachResolver
 from ccari.errors import BadRequest
 from ccari.storage.models import Agent, AgentSkill, Customer
 from tests.cobrowse.conftest import MEDIUM, Env, offered_contact, receive
@@ -50,6 +53,12 @@ class TenantSystem:
         if self.mode == "redirect":
             raise web.HTTPFound("http://169.254.169.254/latest/meta-data")
         return web.json_response({"entitlements": self.items})
+
+
+@pytest.fixture
+def cfg(cfg: Config) -> Config:
+    """A deployment whose tenants' systems may be on this host (the test's CRM is)."""
+    return replace(cfg, crm=replace(cfg.crm, lookup_networks=("127.0.0.0/8",)))
 
 
 @pytest.fixture
@@ -173,6 +182,40 @@ async def test_cache_lifetime_and_tenant_isolation(env: Env, crm) -> None:
                             ({"auth_header": "a\r\nX-Evil: 1"}, "bad-auth-header")]:
             resp = await http.put("/api/entitlements/source", json=body, headers=auth)
             assert (resp.status, (await resp.json())["error"]) == (400, error)
+
+
+async def test_a_tenants_lookup_never_reaches_inside_addresses_the_admin_did_not_name(
+        env: Env, crm) -> None:
+    """Not by an address in the URL, not by a name that resolves to one: the lookup falls
+    back to the local record and the inside system is never asked."""
+    system, url = crm
+    port = url.split(":")[2].split("/")[0]
+    customer = await ada(env)
+    guarded = Reach()  # a deployment that names no inside network
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+            resolver=ReachResolver(guarded))) as http:
+        lookup = EntitlementLookup(env.rt.sessions, http, reach=guarded)
+        for host in ("127.0.0.1", "localhost", "[::ffff:127.0.0.1]"):
+            assert (await configure(env, {
+                "url_template": f"http://{host}:{port}/crm/entitlements?phone={{phone}}",
+                "cache_ttl_s": 0})).status == 200  # this node's networks allow loopback
+            lookup.invalidate(env.tenants["acme"])
+            found = await lookup.lookup(env.tenants["acme"], customer)
+            assert found.source == "fallback", host
+        assert system.requests == []
+        # With the host's network named, the same system answers.
+        lookup.reach = Reach(["127.0.0.0/8"])
+        lookup.invalidate(env.tenants["acme"])
+        assert (await configure(env, {"url_template": url + "?phone={phone}"})).status == 200
+        assert (await lookup.lookup(env.tenants["acme"], customer)).source == "tenant"
+    # An inside address written in the URL is refused when it is set.
+    async with aiohttp.ClientSession(env.internal_url) as http:
+        resp = await http.put("/api/entitlements/source", json={
+            "url_template": "http://169.254.169.254/latest/meta-data?phone={phone}"},
+            headers={"Authorization": f"Bearer {env.secrets['acme.token']}"})
+        body = await resp.json()
+        assert (resp.status, body["error"]) == (400, "bad-url-template")
+        assert "169.254.169.254 is not a public address" in body["message"]
 
 
 async def test_agent_page_gets_the_tenants_entitlements_for_its_own_contacts_only(env: Env, crm) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ from sqlalchemy import select
 
 from ccari.agents import repo as agents_repo
 from ccari.app import Runtime, internal_app
+from ccari.config import Config
 from ccari.storage.models import Agent, AgentSkill, Contact
 from tests.support.browser import agent_login, chromium
 from tests.support.sipp import free_tcp_port
@@ -28,6 +30,12 @@ from tests.voice.test_voice_pbx import caller, phone, ready
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 ADA = "15550199"
+
+
+@pytest.fixture
+def voice_cfg(voice_cfg: Config) -> Config:
+    """A deployment whose tenants' systems may be on this host (the test's CRM is)."""
+    return replace(voice_cfg, crm=replace(voice_cfg.crm, lookup_networks=("127.0.0.0/8",)))
 
 
 class Crm:
