@@ -7,11 +7,11 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from ccari import keys
 from ccari.agents import repo
-from ccari.agents.access import COOKIE, agent_of, signed_in
+from ccari.agents.access import COOKIE, StillSignedIn, agent_of, signed_in
 from ccari.agents.commands import Command
 from ccari.agents.devices import WS_PATH, credentials
 from ccari.agents.webphone import WebPhones
@@ -194,21 +194,28 @@ async def call_action(request: web.Request) -> web.Response:
     return web.json_response(reply or {})
 
 
+SESSION_RECHECK_S = 5.0  # how stale a page socket's view of its session may be
+
+
 @routes.get("/agent/ws")
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not same_origin(request):
         raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
-    _, agent, _ = await agent_of(request)
+    sess, agent, _ = await agent_of(request)
     queue, hub = request.app[keys.QUEUE], request.app[keys.HUB]
     commands = request.app[keys.COMMANDS]
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
     await ws.prepare(request)
     hub.add(agent.id, ws)
+    still_signed_in = StillSignedIn(request, sess, every_s=SESSION_RECHECK_S)
     try:
         await ws.send_json({"type": "hello", "state": queue.agent_state(agent.id),
                             "reason": queue.agent_reason(agent.id),
                             "phone_reachable": queue.phone_reachable(agent.id)})
         async for data in json_objects(ws):
+            if not await still_signed_in():  # she logged out elsewhere: the page logs in
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"logged out")
+                break
             reply = await commands.dispatch(agent, data)
             if reply is not None:
                 await ws.send_json(reply)

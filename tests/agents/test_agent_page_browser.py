@@ -71,3 +71,43 @@ async def test_what_the_agent_does_while_the_page_reconnects_is_said_not_sent_an
         await expect(customer.locator(".ccari-w-agent .ccari-w-body")).to_have_text(
             ["Are you still there?"])
     assert len(sockets) == 3
+
+
+async def test_when_she_logs_out_every_page_of_hers_goes_to_the_login(
+        rt: Runtime, internal: TestClient, demo: dict[str, Any]) -> None:
+    """Alice on two computers, with two tabs on one, and a third computer whose connection
+    is down while she logs out: each of her pages ends on the login form, none stays
+    'reconnecting…' with a session that is over."""
+    base = str(internal.make_url("")).rstrip("/")
+    down = False
+    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    async def flaky(ws: WebSocketRoute) -> None:
+        if down:  # ccari out of reach: the page's reconnects fail
+            await ws.close(code=1013, reason="down")
+        else:
+            sockets.append((ws, ws.connect_to_server()))
+
+    async with chromium() as browser:
+        first, second, third = [await browser.new_context() for _ in range(3)]
+        tab = await agent_login(await first.new_page(), base, "alice", demo["acme.alice.web"],
+                                ready=False)
+        other_tab = await first.new_page()
+        await other_tab.goto(f"{base}/agent")
+        await expect(other_tab.locator("#conn")).to_have_text("live")
+        elsewhere = await agent_login(await second.new_page(), base, "alice",
+                                      demo["acme.alice.web"], ready=False)
+        offline = await third.new_page()
+        await offline.route_web_socket("**/agent/ws", flaky)
+        await agent_login(offline, base, "alice", demo["acme.alice.web"], ready=False)
+        down = True
+        for side in sockets[-1]:
+            await side.close()
+        await expect(offline.locator("#conn")).to_have_text("reconnecting…")
+
+        await tab.click("text=Log out")
+        await expect(tab).to_have_url(f"{base}/agent/login")
+        for page in (other_tab, elsewhere):  # told by ccari as their socket closes
+            await expect(page).to_have_url(f"{base}/agent/login")
+        down = False  # back: its next socket is refused, and the page finds out why
+        await expect(offline).to_have_url(f"{base}/agent/login", timeout=20000)

@@ -10,6 +10,8 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from ccari.agents import http as agents_http
+from ccari.agents import repo
 from ccari.agents.access import COOKIE
 from ccari.app import internal_app, runtime
 from ccari.demo.seed import seed
@@ -94,3 +96,23 @@ async def test_a_new_password_ends_her_sessions_and_the_same_one_given_again_doe
                             json={**doc, "web_password": "a-brand-new-secret-9"})
     assert resp.status == 200, await resp.text()
     assert await _status(client, cookie, csrf) == 401
+
+
+async def test_her_logout_on_another_node_ends_this_pages_socket_at_its_next_command(
+        client: TestClient, rt, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(agents_http, "SESSION_RECHECK_S", 0.0)
+    csrf, cookie = await _login(client, rt.demo_secrets["acme.bob.web"])
+    page = await client.ws_connect("/agent/ws", headers={
+        "Cookie": f"{COOKIE}={cookie}", "Origin": str(client.make_url("/")).rstrip("/")})
+    assert (await page.receive_json(timeout=5))["type"] == "hello"
+    await page.send_json({"type": "presence", "presence": "ready"})
+    assert (await page.receive_json(timeout=5))["state"] == "ready"
+    async with rt.sessions() as s:  # what the other node's logout wrote
+        bob = await repo.by_login(s, "acme", "bob")
+        await repo.end_sessions(s, bob.tenant_id, bob.id)
+        await s.commit()
+
+    await page.send_json({"type": "presence", "presence": "not_ready"})
+    told = await page.receive(timeout=5)
+    assert (told.type, page.close_code) == (WSMsgType.CLOSE, 1008)
+    assert rt.queue.agent_state(bob.id) == "ready"  # the command was not carried out

@@ -271,8 +271,15 @@
   function connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     ws = new WebSocket(proto + "//" + location.host + "/agent/ws");
-    ws.onopen = () => { $("conn").textContent = "live"; delete $("conn").dataset.state; retry = 500; };
-    ws.onclose = () => {
+    let opened = false;
+    ws.onopen = () => { opened = true; $("conn").textContent = "live"; delete $("conn").dataset.state; retry = 500; };
+    ws.onclose = (ev) => {
+      // Her session is over (she logged out, here or elsewhere, or has a new password):
+      // ccari closes the socket saying so, or refuses the next one; the login page follows.
+      if (ev.code === 1008) { location.assign("/agent/login"); return; }
+      if (!opened) fetch("/agent", { redirect: "manual", cache: "no-store" }).then((r) => {
+        if (r.type === "opaqueredirect") location.assign("/agent/login");
+      }, () => {});
       if ($("conn").dataset.state !== "not-sent") $("conn").textContent = "reconnecting…";
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 10000);
