@@ -37,6 +37,7 @@ from ccari.admission.service import AdmissionService
 from ccari.agents import plugin as agents_plugin
 from ccari.agents.commands import AgentCommands
 from ccari.agents.notifier import AgentHub
+from ccari.agents.sessions import PageSessions
 from ccari.ari import AriClient
 from ccari.ari.router import StasisRouter
 from ccari.callbacks import plugin as callbacks_plugin
@@ -149,6 +150,8 @@ class Runtime:
     signer: SessionSigner
     tokens: CustomerTokens
     origins: Origins
+    # The sockets of the agents' page sessions on this node, closed when a session ends.
+    page_sessions: PageSessions
     commands: AgentCommands = field(default_factory=AgentCommands)
     # Per-IP/per-session rate limits of the public side, shared by its contexts.
     limiters: Limiters = field(default_factory=Limiters)
@@ -224,7 +227,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
     rt = Runtime(cfg, engine, sessions, hub, queue,
                  SessionSigner(cfg.web.secret_key, cfg.web.session_max_age_s),
                  tokens=CustomerTokens(cfg.web.secret_key), origins=Origins(sessions),
-                 admission=admission)
+                 page_sessions=PageSessions(sessions), admission=admission)
     rt.carries_calls = with_pbx
     rt.offers = PageOffers(sessions, queue, accept_timeout_s=routing.accept_timeout_s)
     rt.outward = OutwardGuard(sessions, Limits.of(cfg.callbacks), node=cfg.node)
@@ -233,6 +236,7 @@ async def runtime(cfg: Config, *, with_pbx: bool = True,
         stack.push_async_callback(engine.dispose)
         stack.push_async_callback(writes.close)
         stack.push_async_callback(hub.close)
+        stack.push_async_callback(rt.page_sessions.close)
         stack.push_async_callback(queue.close)
         stack.push_async_callback(rt.offers.close)
         stack.push_async_callback(rt.outward.close)
@@ -307,6 +311,7 @@ def _set_keys(app: web.Application, rt: Runtime) -> None:
     app[keys.SESSIONS] = rt.sessions
     app[keys.QUEUE] = rt.queue
     app[keys.HUB] = rt.hub
+    app[keys.PAGE_SESSIONS] = rt.page_sessions
     app[keys.SIGNER] = rt.signer
     app[keys.COMMANDS] = rt.commands
     app[keys.AGENT_SCRIPTS] = rt.agent_scripts

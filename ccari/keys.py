@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 if TYPE_CHECKING:
     from ccari.agents.commands import AgentCommands
     from ccari.agents.notifier import AgentHub
+    from ccari.agents.sessions import PageSessions
     from ccari.config import Config
     from ccari.contacts.services import QueueService
     from ccari.metrics import Metrics
@@ -21,6 +22,7 @@ CONFIG: web.AppKey[Config] = web.AppKey("config")
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions")
 QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
 HUB: web.AppKey[AgentHub] = web.AppKey("hub")
+PAGE_SESSIONS: web.AppKey[PageSessions] = web.AppKey("page_sessions")
 SIGNER: web.AppKey[SessionSigner] = web.AppKey("signer")
 COMMANDS: web.AppKey[AgentCommands] = web.AppKey("commands")
 # Scripts the agent page loads after agent.js, one per medium that adds a pane (chat...).

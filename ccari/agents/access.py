@@ -7,8 +7,6 @@ it was issued in: her logout (or a new password) ends it, and any copy of it."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from ccari import keys
@@ -38,24 +36,6 @@ async def signed_in(request: web.Request) -> SignedIn | None:
     if agent is None or tenant is None or agent.session_epoch != sess.epoch:
         return None
     return sess, agent, tenant
-
-
-class StillSignedIn:
-    """Is the session a page's socket was opened with still good?  Asked before each of
-    the page's commands, read again at most every ``every_s`` (her logout on another node,
-    or a new password, ends the socket at its next command)."""
-
-    def __init__(self, request: web.Request, sess: AgentSession, *, every_s: float = 5.0) -> None:
-        self._request, self._sess, self._every = request, sess, every_s
-        self._checked = asyncio.get_running_loop().time()
-
-    async def __call__(self) -> bool:
-        now = asyncio.get_running_loop().time()
-        if now - self._checked < self._every:
-            return True
-        self._checked = now
-        found = await signed_in(self._request)
-        return found is not None and found[0].epoch == self._sess.epoch
 
 
 async def agent_of(request: web.Request) -> SignedIn:

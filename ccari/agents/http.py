@@ -7,11 +7,11 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 
 from ccari import keys
 from ccari.agents import repo
-from ccari.agents.access import COOKIE, StillSignedIn, agent_of, signed_in
+from ccari.agents.access import COOKIE, agent_of, signed_in
 from ccari.agents.commands import Command
 from ccari.agents.devices import WS_PATH, credentials
 from ccari.agents.webphone import WebPhones
@@ -137,7 +137,7 @@ async def logout(request: web.Request) -> web.Response:
     async with request.app[keys.SESSIONS]() as s:  # this cookie, and any copy, is done
         await repo.end_sessions(s, agent.tenant_id, agent.id)
         await s.commit()
-    await request.app[keys.HUB].close_agent(agent.id)  # her other open pages go to login
+    await request.app[keys.PAGE_SESSIONS].end(agent.id)  # her open pages go to the login
     await request.app[WEBPHONES].new_password(agent)  # the page's one dies with the login
     resp = web.HTTPSeeOther("/agent/login")
     resp.del_cookie(COOKIE)
@@ -194,9 +194,6 @@ async def call_action(request: web.Request) -> web.Response:
     return web.json_response(reply or {})
 
 
-SESSION_RECHECK_S = 5.0  # how stale a page socket's view of its session may be
-
-
 @routes.get("/agent/ws")
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not same_origin(request):
@@ -207,18 +204,15 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
     await ws.prepare(request)
     hub.add(agent.id, ws)
-    still_signed_in = StillSignedIn(request, sess, every_s=SESSION_RECHECK_S)
     try:
-        await ws.send_json({"type": "hello", "state": queue.agent_state(agent.id),
-                            "reason": queue.agent_reason(agent.id),
-                            "phone_reachable": queue.phone_reachable(agent.id)})
-        async for data in json_objects(ws):
-            if not await still_signed_in():  # she logged out elsewhere: the page logs in
-                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"logged out")
-                break
-            reply = await commands.dispatch(agent, data)
-            if reply is not None:
-                await ws.send_json(reply)
+        async with request.app[keys.PAGE_SESSIONS].holding(sess, ws):
+            await ws.send_json({"type": "hello", "state": queue.agent_state(agent.id),
+                                "reason": queue.agent_reason(agent.id),
+                                "phone_reachable": queue.phone_reachable(agent.id)})
+            async for data in json_objects(ws):
+                reply = await commands.dispatch(agent, data)
+                if reply is not None:
+                    await ws.send_json(reply)
     finally:
         hub.remove(agent.id, ws)
     return ws

@@ -75,12 +75,6 @@ class AgentHub:
                 log.debug("dropping closed websocket of agent %s", agent_id)
                 self.remove(agent_id, ws)
 
-    async def close_agent(self, agent_id: int) -> None:
-        """Her pages' sockets on this node end (she logged out): each page reconnects, is
-        refused, and goes to the login."""
-        for ws in list(self._sockets.get(agent_id, ())):
-            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"logged out")
-
     async def close(self) -> None:
         for sockets in list(self._sockets.values()):
             for ws in list(sockets):

@@ -132,7 +132,7 @@ async def mirror_ws(request: web.Request) -> web.WebSocketResponse:
     """``/agent/cobrowse/ws?contact=<id>``: the customer's rrweb events, live."""
     if not same_origin(request):
         raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
-    _, agent, _ = await agent_of(request)
+    sess, agent, _ = await agent_of(request)
     svc = request.app[SERVICE]
     contact_id = request.query.get("contact", "")
     if await svc.session_of(agent, contact_id) is None:
@@ -146,15 +146,16 @@ async def mirror_ws(request: web.Request) -> web.WebSocketResponse:
         await ws.close()
         return ws
     try:
-        await ws.send_json(live.status())
-        async for data in json_objects(ws):
-            try:
-                reply = await svc.from_agent(live, data)
-            except CcariError as exc:
-                reply = {"type": "error", "error": exc.error_id, "message": exc.message,
-                         "request": data.get("type")}
-            if reply is not None and not ws.closed:
-                await ws.send_json(reply)
+        async with request.app[keys.PAGE_SESSIONS].holding(sess, ws):
+            await ws.send_json(live.status())
+            async for data in json_objects(ws):
+                try:
+                    reply = await svc.from_agent(live, data)
+                except CcariError as exc:
+                    reply = {"type": "error", "error": exc.error_id, "message": exc.message,
+                             "request": data.get("type")}
+                if reply is not None and not ws.closed:
+                    await ws.send_json(reply)
     finally:
         await svc.unwatch(live, ws)
     return ws

@@ -71,16 +71,17 @@ async def settings(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not same_origin(request):
         raise Forbidden("cross-origin websocket refused", error_id="bad-origin")
-    _, _, tenant = await supervisor_of(request)
+    sess, _, tenant = await supervisor_of(request)
     wallboard = request.app[WALLBOARD]
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=4096)
     await ws.prepare(request)
     wallboard.add(tenant.id, ws)
     try:
-        await ws.send_json({"type": "wallboard", **wallboard.figures(tenant.id)})
-        async for msg in ws:  # the page only listens
-            if msg.type == WSMsgType.ERROR:
-                break
+        async with request.app[keys.PAGE_SESSIONS].holding(sess, ws):
+            await ws.send_json({"type": "wallboard", **wallboard.figures(tenant.id)})
+            async for msg in ws:  # the page only listens
+                if msg.type == WSMsgType.ERROR:
+                    break
     finally:
         wallboard.remove(tenant.id, ws)
     return ws

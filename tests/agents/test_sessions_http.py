@@ -10,7 +10,6 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
-from ccari.agents import http as agents_http
 from ccari.agents import repo
 from ccari.agents.access import COOKIE
 from ccari.app import internal_app, runtime
@@ -32,12 +31,12 @@ async def client(rt, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-d
     return await aiohttp_client(internal_app(rt))
 
 
-async def _login(client: TestClient, password: str) -> tuple[str, str]:
-    """Bob logs in: the page's CSRF token and his session cookie."""
+async def _login(client: TestClient, password: str, user: str = "bob") -> tuple[str, str]:
+    """Bob (or ``user``) logs in: the page's CSRF token and the session cookie."""
     form = await client.get("/agent/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', await form.text()).group(1)  # type: ignore[union-attr]
     resp = await client.post("/agent/login", data={
-        "csrf": csrf, "tenant": "acme", "username": "bob", "password": password})
+        "csrf": csrf, "tenant": "acme", "username": user, "password": password})
     page = await resp.text()
     cookie = next(c.value for c in client.session.cookie_jar if c.key == COOKIE)
     return re.search(r'name="csrf" value="([^"]+)"', page).group(1), cookie  # type: ignore[union-attr]
@@ -98,21 +97,31 @@ async def test_a_new_password_ends_her_sessions_and_the_same_one_given_again_doe
     assert await _status(client, cookie, csrf) == 401
 
 
-async def test_her_logout_on_another_node_ends_this_pages_socket_at_its_next_command(
-        client: TestClient, rt, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(agents_http, "SESSION_RECHECK_S", 0.0)
-    csrf, cookie = await _login(client, rt.demo_secrets["acme.bob.web"])
-    page = await client.ws_connect("/agent/ws", headers={
-        "Cookie": f"{COOKIE}={cookie}", "Origin": str(client.make_url("/")).rstrip("/")})
+async def test_her_logout_on_another_node_closes_her_sockets_here_at_the_next_sweep(
+        client: TestClient, rt) -> None:  # type: ignore[no-untyped-def]
+    """Sam, a supervisor, with her agent page and her wallboard open on this node, logs out
+    on another: this node's next read of the sessions closes both sockets (1008), and
+    leaves those of a session still good."""
+    csrf, cookie = await _login(client, rt.demo_secrets["acme.sam.web"], user="sam")
+    headers = {"Cookie": f"{COOKIE}={cookie}", "Origin": str(client.make_url("/")).rstrip("/")}
+    page = await client.ws_connect("/agent/ws", headers=headers)
     assert (await page.receive_json(timeout=5))["type"] == "hello"
-    await page.send_json({"type": "presence", "presence": "ready"})
-    assert (await page.receive_json(timeout=5))["state"] == "ready"
-    async with rt.sessions() as s:  # what the other node's logout wrote
-        bob = await repo.by_login(s, "acme", "bob")
-        await repo.end_sessions(s, bob.tenant_id, bob.id)
-        await s.commit()
+    board = await client.ws_connect("/supervisor/wallboard/ws", headers=headers)
+    assert (await board.receive_json(timeout=5))["type"] == "wallboard"
+    _, bobs = await _login(client, rt.demo_secrets["acme.bob.web"])
+    bob = await client.ws_connect("/agent/ws", headers={**headers, "Cookie": f"{COOKIE}={bobs}"})
+    assert (await bob.receive_json(timeout=5))["type"] == "hello"
+    assert await rt.page_sessions.sweep() == 0
 
-    await page.send_json({"type": "presence", "presence": "not_ready"})
-    told = await page.receive(timeout=5)
-    assert (told.type, page.close_code) == (WSMsgType.CLOSE, 1008)
-    assert rt.queue.agent_state(bob.id) == "ready"  # the command was not carried out
+    async with rt.sessions() as s:  # what the other node's logout wrote
+        sam = await repo.by_login(s, "acme", "sam")
+        await repo.end_sessions(s, sam.tenant_id, sam.id)
+        await s.commit()
+    assert await rt.page_sessions.sweep() == 2
+    for ws in (page, board):
+        told = await ws.receive(timeout=5)
+        while told.type is WSMsgType.TEXT:
+            told = await ws.receive(timeout=5)
+        assert (told.type, ws.close_code) == (WSMsgType.CLOSE, 1008)
+    assert not bob.closed
+    await bob.close()
