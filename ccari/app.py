@@ -86,7 +86,7 @@ from ccari.voice.services import VoiceService
 from ccari.voicemail import plugin as voicemail_plugin
 from ccari.wallboard import plugin as wallboard_plugin
 from ccari.web import openapi
-from ccari.web.middlewares import errors, security_headers
+from ccari.web.middlewares import errors, note_socket, security_headers
 from ccari.web.security import SessionSigner
 from ccari.web.tls import server_context, transport_security
 
@@ -289,6 +289,7 @@ def _admission_rebuilder(ari: AriClient, admission: AdmissionService):  # type: 
 def internal_app(rt: Runtime) -> web.Application:
     app = web.Application(middlewares=[security_headers, transport_security, errors],
                           client_max_size=1024**2)
+    app.on_response_prepare.append(note_socket)
     _set_keys(app, rt)
     for setup in (*rt.internal_setups, openapi.setup("internal")):
         setup(app)
@@ -300,6 +301,7 @@ def public_app(rt: Runtime) -> web.Application:
     help requests, co-browse capture, health); no route into internal data."""
     app = web.Application(middlewares=[security_headers, transport_security, errors],
                           client_max_size=256 * 1024)
+    app.on_response_prepare.append(note_socket)
     _set_keys(app, rt)
     for setup in (*rt.public_setups, openapi.setup("public")):
         setup(app)

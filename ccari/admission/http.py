@@ -18,8 +18,6 @@ Dates are ISO 8601 (``2024-05-01``, ``2024-05-01T00:00:00Z``); without a zone th
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
 import math
 import re
 from collections.abc import Callable
@@ -38,6 +36,7 @@ from ccari.admission.repo import decimal_of
 from ccari.admission.rows import OVERFLOWS, POOL_FIELDS
 from ccari.admission.service import AdmissionService
 from ccari.errors import BadRequest, Forbidden, Invalid, NotFound
+from ccari.web.bodies import json_body
 from ccari.web.files import disposition
 
 ADMISSION: web.AppKey[AdmissionService] = web.AppKey("admission", AdmissionService)
@@ -96,11 +95,7 @@ def _csv(text: str, name: str) -> web.Response:
 
 
 async def _body(request: web.Request, *, decimals: bool = False) -> dict[str, Any]:
-    loads = functools.partial(json.loads, parse_float=Decimal) if decimals else json.loads
-    try:
-        body = await request.json(loads=loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON", error_id="bad-json") from None
+    body = await json_body(request, decimals=decimals)
     if not isinstance(body, dict) or not body:
         raise BadRequest("send a JSON object with the fields to change", error_id="bad-json")
     return body
@@ -240,11 +235,20 @@ async def get_rates(request: web.Request) -> web.Response:
     return web.json_response(rates_json(rates))
 
 
+MAX_PRICE = Decimal(10) ** 9  # per minute or per contact: far above any tariff
+MAX_PLACES = 10  # digits after the point a bill computes with
+
+
 def _price(value: Any, name: str) -> Decimal:
+    """A price a bill can be computed with (400 ``bad-rate``)."""
     try:
-        return decimal_of(value)
+        price = decimal_of(value)
     except ValueError as exc:
         raise BadRequest(f"{name}: {exc}", error_id="bad-rate") from None
+    if price >= MAX_PRICE or -price.as_tuple().exponent > MAX_PLACES:  # type: ignore[operator]
+        raise BadRequest(f"{name}: below {MAX_PRICE} with at most {MAX_PLACES} decimal places",
+                         error_id="bad-rate")
+    return price
 
 
 @routes.put("/api/admission/rates")

@@ -78,6 +78,10 @@ class AgentCommands:
                 log.exception("agent command %s failed", name)
             return {"type": "error", "error": exc.error_id, "message": exc.message,
                     "request": name}
+        except Exception:  # a bug or the database: this command fails, the page goes on
+            log.exception("agent command %s failed", name)
+            return {"type": "error", "error": "internal-error",
+                    "message": "not done; please try again", "request": name}
 
 
 def field(message: dict[str, Any], name: str, kind: type = str) -> Any:

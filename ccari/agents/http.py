@@ -19,7 +19,7 @@ from ccari.contacts import repo as contacts_repo
 from ccari.contacts.services import QueueService
 from ccari.errors import BadRequest, Forbidden, NotFound
 from ccari.storage.models import Agent
-from ccari.web.bodies import json_object
+from ccari.web.bodies import json_object, read_form
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import STATIC, render
 from ccari.web.security import check_csrf, verify_password
@@ -67,7 +67,7 @@ def presence_command(queue: QueueService) -> Command:
 
     async def handler(agent: Agent, msg: dict[str, Any]) -> dict[str, Any] | None:
         presence = msg.get("presence")
-        if presence not in PRESENCES:
+        if not isinstance(presence, str) or presence not in PRESENCES:
             raise BadRequest("presence must be ready or not_ready", error_id="bad-presence")
         await queue.set_presence(agent, presence)
         return None  # the queue pushes the new state to every page of the agent
@@ -85,7 +85,7 @@ async def login_form(request: web.Request) -> web.Response:
 
 @routes.post("/agent/login")
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(request.cookies.get(LOGIN_CSRF), form.get("csrf"))
     tenant_slug, username = str(form.get("tenant", "")), str(form.get("username", ""))
     async with request.app[keys.SESSIONS]() as s:
@@ -131,7 +131,7 @@ async def logout(request: web.Request) -> web.Response:
     if found is None:
         raise web.HTTPSeeOther("/agent/login")
     sess, agent, _ = found
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(sess.csrf, form.get("csrf"))
     await request.app[keys.QUEUE].set_presence(agent, "logged_out")
     async with request.app[keys.SESSIONS]() as s:  # this cookie, and any copy, is done

@@ -3,7 +3,6 @@ page and socket, the tenant's settings (internal listener)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from ccari.cobrowse.models import CobrowseSettings
 from ccari.cobrowse.services import CobrowseService
 from ccari.errors import BadRequest, CcariError, Forbidden, Invalid, TooManyRequests
 from ccari.storage.models import Agent
-from ccari.web.bodies import json_object
+from ccari.web.bodies import json_object, parse_json
 from ccari.web.middlewares import same_origin
 from ccari.web.pages import STATIC
 from ccari.web.sockets import json_objects
@@ -54,8 +53,8 @@ async def rrweb_script(request: web.Request) -> web.FileResponse:
 def request_type(text: str) -> str | None:
     """The type a refused message said it was, for the page to match the error to it."""
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = parse_json(text)
+    except BadRequest:
         return None
     kind = data.get("type") if isinstance(data, dict) else None
     return kind if isinstance(kind, str) else None

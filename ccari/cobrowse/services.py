@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from ccari.public.origins import Origins
 from ccari.public.tokens import CustomerSession
 from ccari.storage.models import Agent
 from ccari.tasks import TaskSet
+from ccari.web.bodies import parse_json
 
 if TYPE_CHECKING:
     from ccari.cobrowse.nodes import CobrowseNodes
@@ -149,10 +149,7 @@ class CobrowseService:
     async def from_customer(self, live: Live, text: str) -> None:
         if not (live.in_messages.take() and live.in_bytes.take(len(text))):
             raise TooManyRequests("too much co-browse traffic", error_id="cobrowse-rate-limited")
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise BadRequest("not JSON", error_id="bad-json") from None
+        data = parse_json(text)
         kind = data.get("type") if isinstance(data, dict) else None
         if kind == "events":
             if set(data) != {"type", "events"}:

@@ -29,7 +29,7 @@ from ccari.crm.entitlements import MAX_TIMEOUT_S, EntitlementLookup, check_templ
 from ccari.crm.models import EntitlementSource
 from ccari.crm.services import Customers, ImportRefused
 from ccari.errors import BadRequest, CcariError, Invalid, NotFound
-from ccari.web.bodies import json_object
+from ccari.web.bodies import json_body, json_object
 
 LOOKUP: web.AppKey[EntitlementLookup] = web.AppKey("entitlement_lookup")
 CUSTOMERS: web.AppKey[Customers] = web.AppKey("customers", Customers)
@@ -150,11 +150,7 @@ def _id(request: web.Request) -> int:
 
 
 async def _spec(request: web.Request) -> schemas.CustomerSpec:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("send a JSON object", error_id="bad-json") from None
-    return schemas.customer(body)
+    return schemas.customer(await json_body(request))
 
 
 @routes.get("/api/customers")

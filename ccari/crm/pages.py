@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from ccari import keys
 from ccari.crm import schemas
@@ -54,18 +55,21 @@ def to_form(customer: Mapping[str, Any]) -> dict[str, str]:
                                       for e in customer["entitlements"])}
 
 
+MAX_ID = 2**63 - 1  # the largest integer the database stores
+
+
 async def _page(request: web.Request, sess: AdminSession, tenant_id: int, slug: str, *,
                 section: str | None = None, form: Mapping[str, str] | None = None,
                 error: CcariError | None = None, status: int = 200) -> web.Response:
     service = request.app[CUSTOMERS]
     q = request.query.get("q", "")[:200]
     try:
-        offset = max(0, int(request.query.get("offset", "0")))
+        offset = min(max(0, int(request.query.get("offset", "0"))), MAX_ID)
     except ValueError:
         offset = 0
     found = await service.search(tenant_id, q, PAGE_SIZE, offset)
     edit = request.query.get("edit", "")
-    if form is None and edit.isdigit():
+    if form is None and edit.isdigit() and int(edit) <= MAX_ID:
         form = to_form(await service.get(tenant_id, int(edit)))
         section = "customer"
     rows = error.errors if isinstance(error, ImportRefused) else []
@@ -144,15 +148,18 @@ async def import_csv(request: web.Request) -> web.Response:
     csrf, data = None, bytearray()
     if not request.content_type.startswith("multipart/"):
         raise BadRequest("send the form as multipart/form-data", error_id="bad-form")
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "csrf":
-            csrf = (await part.read(decode=True)).decode("utf-8", "replace")
-        elif part.name == "file":
-            while len(data) <= limit and (chunk := await part.read_chunk()):
-                data += chunk
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "csrf":
+                csrf = (await part.read(decode=True)).decode("utf-8", "replace")
+            elif part.name == "file":
+                while len(data) <= limit and (chunk := await part.read_chunk()):
+                    data += chunk
+    except (BadHttpMessage, ValueError, AssertionError):  # no boundary, cut short, bad headers
+        raise BadRequest("the form is not valid multipart/form-data", error_id="bad-form") from None
     check_csrf(sess.csrf, csrf)
     try:
         if len(data) > limit:

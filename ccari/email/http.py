@@ -12,7 +12,6 @@ Internal listener (tenant admins, bearer token):
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from ccari.email.rules import RuleError, Table
 from ccari.email.services import EmailService
 from ccari.errors import BadRequest, Conflict, TooManyRequests
 from ccari.public.origins import cors
+from ccari.web.bodies import json_body
 
 log = logging.getLogger(__name__)
 MAX_SUBJECT, MAX_BODY, MAX_URL = 200, 20_000, 2000
@@ -69,10 +69,7 @@ def internal_setup() -> Callable[[web.Application], None]:
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("the body must be JSON", error_id="bad-json") from None
+    data = await json_body(request)
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", error_id="bad-json")
     return data

@@ -14,6 +14,7 @@ from ccari import keys
 from ccari.errors import Forbidden, NotFound, Unauthorized
 from ccari.provisioning.http import PROVISIONING
 from ccari.storage.models import Tenant
+from ccari.web.bodies import read_form
 from ccari.web.security import check_csrf, same_secret
 
 COOKIE = "ccari_admin"
@@ -62,7 +63,7 @@ async def admin_form(request: web.Request) -> tuple[AdminSession, dict[str, str]
     sess = await admin_session(request)
     if sess is None:
         raise Unauthorized("log in at /admin/login first", error_id="not-logged-in")
-    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    form = {k: v for k, v in (await read_form(request)).items() if isinstance(v, str)}
     check_csrf(sess.csrf, form.pop("csrf", None))
     return sess, form
 

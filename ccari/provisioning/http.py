@@ -32,7 +32,6 @@ before the answer (``"pbx"`` says what was reloaded).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +45,7 @@ from ccari.errors import BadRequest, Forbidden, NotFound
 from ccari.provisioning import hours as hrs
 from ccari.provisioning import schemas as sch
 from ccari.provisioning.services import Provisioning
+from ccari.web.bodies import json_body
 
 PROVISIONING: web.AppKey[Provisioning] = web.AppKey("provisioning", Provisioning)
 
@@ -91,10 +91,7 @@ async def _scope(request: web.Request) -> Scope:
 
 async def _body(request: web.Request, key: str | None = None) -> Any:
     """The JSON body; ``key``: the path's name for the object, filled in or checked."""
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("the body must be JSON", error_id="bad-json") from None
+    data = await json_body(request)
     if key is not None and isinstance(data, dict):
         name = request.match_info[key]
         if data.setdefault(key, name) != name:

@@ -40,6 +40,7 @@ from ccari.recording import policy as recording_policy
 from ccari.sites import schemas as site_schemas
 from ccari.sites.http import SITES
 from ccari.tenants import repo as tenants_repo
+from ccari.web.bodies import read_form
 from ccari.web.pages import render
 from ccari.web.security import check_csrf, same_secret
 
@@ -67,7 +68,7 @@ async def login_form(request: web.Request) -> web.Response:
 
 @routes.post("/admin/login")
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(request.cookies.get(LOGIN_CSRF), form.get("csrf"))
     token = str(form.get("token", ""))
     admin = request.app[keys.CONFIG].admin_token

@@ -128,7 +128,7 @@ async def upload_page(request: web.Request) -> web.Response:
                     break
             elif part.name in ("csrf", "name"):
                 form[part.name] = (await part.text())[:200]
-    except BadHttpMessage:  # a part's headers that are not HTTP headers
+    except (BadHttpMessage, ValueError):  # a part's headers that are no HTTP headers; cut short
         error = Invalid("the form is not valid multipart/form-data", error_id="invalid-field")
     check_csrf(sess.csrf, form.pop("csrf", None))
     tenant_id, slug = await admin_tenant(request, sess)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from ccari import keys
@@ -25,17 +25,45 @@ def error_response(error_id: str, message: str, status: int) -> web.Response:
     return web.json_response({"error": error_id, "message": message}, status=status)
 
 
+# The request's websocket, once its handshake is answered.
+SOCKET: web.RequestKey[web.WebSocketResponse] = web.RequestKey("socket", web.WebSocketResponse)
+
+
+async def note_socket(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: a websocket's handshake is answered; past it an error can
+    only close the socket (an HTTP answer written into it would garble the stream)."""
+    if isinstance(response, web.WebSocketResponse):
+        request[SOCKET] = response
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except Exception as exc:
+        socket: web.WebSocketResponse | None = request.get(SOCKET)
+        if socket is None:
+            return _answer(request, exc)
+        if isinstance(exc, CcariError) and exc.status < 500:
+            # 4000 + the HTTP status: the application's own range of close codes
+            await socket.close(code=4000 + exc.status, message=exc.error_id.encode()[:120])
+        else:
+            log.exception("websocket failed: %s", request.path)
+            await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+        return socket
+
+
+def _answer(request: web.Request, error: Exception) -> web.StreamResponse:
+    """The HTTP answer to a handler's error."""
+    try:
+        raise error
     except CcariError as exc:
         if exc.status >= 500:
             log.exception("request failed: %s %s", request.method, request.path)
         return error_response(exc.error_id, exc.message, exc.status)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type != "text/plain":
-            raise
+            raise exc
         error_id = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
             exc.status, "http-error"
         )
