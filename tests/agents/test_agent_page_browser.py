@@ -17,35 +17,44 @@ NOT_SENT = "not sent: the page is reconnecting; do it again once it is live"
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 
 
+class Link:
+    """The page's socket to ccari, through the test: cut, and refused while down."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    async def route(self, ws: WebSocketRoute) -> None:
+        if self.down:  # ccari out of reach: the page's reconnects fail
+            await ws.close(code=1013, reason="down")
+        else:
+            self.sockets.append((ws, ws.connect_to_server()))
+
+    async def cut(self) -> None:
+        self.down = True
+        for side in self.sockets[-1]:
+            await side.close()
+
+
 async def test_what_the_agent_does_while_the_page_reconnects_is_said_not_sent_and_kept(
         rt: Runtime, internal: TestClient, public: TestClient, demo: dict[str, Any]) -> None:
     """Ready pressed while the page's socket is down: the page says it was not sent (ccari
     has alice not ready), and once it is live again the same press works.  A chat message
     she sends meanwhile stays in her box (it was lost before), and goes once she is live."""
-    down = False
-    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
-
-    async def agent_socket(ws: WebSocketRoute) -> None:
-        if down:  # ccari out of reach: the page's reconnects fail
-            await ws.close(code=1013, reason="down")
-        else:
-            sockets.append((ws, ws.connect_to_server()))
-
+    link = Link()
     async with chromium() as browser:
         page = await browser.new_page()
-        await page.route_web_socket("**/agent/ws", agent_socket)
+        await page.route_web_socket("**/agent/ws", link.route)
         await agent_login(page, str(internal.make_url("")).rstrip("/"), "alice",
                           demo["acme.alice.web"], ready=False)
         conn, state = page.locator("#conn"), page.locator("#state")
         await expect(state).to_have_attribute("data-state", "not_ready")
-        down = True
-        for side in sockets[-1]:
-            await side.close()
+        await link.cut()
         await expect(conn).to_have_text("reconnecting…")
         await page.click("#ready")
         await expect(conn).to_have_text(NOT_SENT)
         await expect(state).to_have_attribute("data-state", "not_ready")
-        down = False
+        link.down = False
         await expect(conn).to_have_text("live", timeout=20000)
         await page.click("#ready")
         await expect(state).to_have_attribute("data-state", "ready")
@@ -55,22 +64,20 @@ async def test_what_the_agent_does_while_the_page_reconnects_is_said_not_sent_an
         item = page.locator(".work-item[data-medium=chat]")
         await item.locator(".accept").click()
         await expect(item).to_have_attribute("data-status", "connected")
-        down = True
-        for side in sockets[-1]:
-            await side.close()
+        await link.cut()
         await expect(conn).to_have_text("reconnecting…")
         box = item.locator(".chat-input")
         await box.fill("Are you still there?")
         await box.press("Enter")
         await expect(conn).to_have_text(NOT_SENT)
         await expect(box).to_have_value("Are you still there?")
-        down = False
+        link.down = False
         await expect(conn).to_have_text("live", timeout=20000)
         await box.press("Enter")
         await expect(box).to_have_value("")
         await expect(customer.locator(".ccari-w-agent .ccari-w-body")).to_have_text(
             ["Are you still there?"])
-    assert len(sockets) == 3
+    assert len(link.sockets) == 3
 
 
 async def test_when_she_logs_out_every_page_of_hers_goes_to_the_login(
@@ -79,14 +86,7 @@ async def test_when_she_logs_out_every_page_of_hers_goes_to_the_login(
     is down while she logs out: each of her pages ends on the login form, none stays
     'reconnecting…' with a session that is over."""
     base = str(internal.make_url("")).rstrip("/")
-    down = False
-    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
-
-    async def flaky(ws: WebSocketRoute) -> None:
-        if down:  # ccari out of reach: the page's reconnects fail
-            await ws.close(code=1013, reason="down")
-        else:
-            sockets.append((ws, ws.connect_to_server()))
+    link = Link()
 
     async with chromium() as browser:
         first, second, third = [await browser.new_context() for _ in range(3)]
@@ -98,16 +98,14 @@ async def test_when_she_logs_out_every_page_of_hers_goes_to_the_login(
         elsewhere = await agent_login(await second.new_page(), base, "alice",
                                       demo["acme.alice.web"], ready=False)
         offline = await third.new_page()
-        await offline.route_web_socket("**/agent/ws", flaky)
+        await offline.route_web_socket("**/agent/ws", link.route)
         await agent_login(offline, base, "alice", demo["acme.alice.web"], ready=False)
-        down = True
-        for side in sockets[-1]:
-            await side.close()
+        await link.cut()
         await expect(offline.locator("#conn")).to_have_text("reconnecting…")
 
         await tab.click("text=Log out")
         await expect(tab).to_have_url(f"{base}/agent/login")
         for page in (other_tab, elsewhere):  # told by ccari as their socket closes
             await expect(page).to_have_url(f"{base}/agent/login")
-        down = False  # back: its next socket is refused, and the page finds out why
+        link.down = False  # back: its next socket is refused, and the page finds out why
         await expect(offline).to_have_url(f"{base}/agent/login", timeout=20000)

@@ -4,31 +4,12 @@ and any copy of it, is refused from then on, and her other open pages are told t
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
-import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from ccari.agents import repo
 from ccari.agents.access import COOKIE
-from ccari.app import internal_app, runtime
-from ccari.demo.seed import seed
-
-
-@pytest.fixture
-async def rt(cfg, sessions) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
-    async with sessions() as s:
-        sec = await seed(s, cfg)
-        await s.commit()
-    async with runtime(cfg, with_pbx=False) as rt:
-        rt.demo_secrets = sec  # type: ignore[attr-defined]
-        yield rt
-
-
-@pytest.fixture
-async def client(rt, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
-    return await aiohttp_client(internal_app(rt))
 
 
 async def _login(client: TestClient, password: str, user: str = "bob") -> tuple[str, str]:
