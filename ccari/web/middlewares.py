@@ -53,34 +53,31 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return socket
 
 
-def _answer(request: web.Request, error: Exception) -> web.StreamResponse:
-    """The HTTP answer to a handler's error."""
-    try:
-        raise error
-    except CcariError as exc:
+def _answer(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The HTTP answer to a handler's error (called while it is being handled)."""
+    if isinstance(exc, CcariError):
         if exc.status >= 500:
             log.exception("request failed: %s %s", request.method, request.path)
         return error_response(exc.error_id, exc.message, exc.status)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400 or exc.content_type != "text/plain":
-            raise exc
+            raise exc  # a redirect, or an answer of its own
         error_id = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
             exc.status, "http-error"
         )
         return error_response(error_id, exc.reason, exc.status)
-    except BadHttpMessage:  # a body the handler streams (a multipart form) is malformed
+    if isinstance(exc, BadHttpMessage):  # a body the handler streams (a multipart form)
         return error_response("bad-body", "the request body cannot be read", 400)
-    except Exception as exc:
-        if database_away(exc):  # an outage, not a bug: no traceback; the client retries
-            log.warning("database unavailable: %s %s: %s", request.method, request.path,
-                        type(exc).__name__)
-            resp = error_response("database-unavailable",
-                                  "the database is unavailable; try again shortly", 503)
-            cfg = request.app.get(keys.CONFIG)
-            resp.headers["Retry-After"] = str(cfg.database.retry_after_s if cfg else 5)
-            return resp
-        log.exception("unhandled error: %s %s", request.method, request.path)
-        return error_response("internal-error", "internal error", 500)
+    if database_away(exc):  # an outage, not a bug: no traceback; the client retries
+        log.warning("database unavailable: %s %s: %s", request.method, request.path,
+                    type(exc).__name__)
+        resp = error_response("database-unavailable",
+                              "the database is unavailable; try again shortly", 503)
+        cfg = request.app.get(keys.CONFIG)
+        resp.headers["Retry-After"] = str(cfg.database.retry_after_s if cfg else 5)
+        return resp
+    log.exception("unhandled error: %s %s", request.method, request.path)
+    return error_response("internal-error", "internal error", 500)
 
 
 SECURITY_HEADERS = {
