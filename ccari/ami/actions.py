@@ -152,7 +152,7 @@ def originate_result(messages: Sequence[Any]) -> OriginateResult:
     reason = str(final.get("Reason", "0"))
     return OriginateResult(
         success=str(final.get("Response", "")).lower() == "success",
-        reason=int(reason) if reason.isdigit() else 0,
+        reason=int(reason) if reason.isdecimal() else 0,
         channel=str(final.get("Channel", "")),
         uniqueid=str(final.get("Uniqueid", "")),
         response=final,

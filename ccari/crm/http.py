@@ -144,7 +144,7 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int) -> 
 
 def _id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not raw.isdecimal() or len(raw) > 18:
         raise NotFound(f"no customer {raw}", error_id="customer-not-found")
     return int(raw)
 

@@ -69,7 +69,7 @@ async def _page(request: web.Request, sess: AdminSession, tenant_id: int, slug: 
         offset = 0
     found = await service.search(tenant_id, q, PAGE_SIZE, offset)
     edit = request.query.get("edit", "")
-    if form is None and edit.isdigit() and int(edit) <= MAX_ID:
+    if form is None and edit.isdecimal() and int(edit) <= MAX_ID:
         form = to_form(await service.get(tenant_id, int(edit)))
         section = "customer"
     rows = error.errors if isinstance(error, ImportRefused) else []
@@ -112,7 +112,7 @@ async def save_customer(request: web.Request) -> web.Response:
     tenant_id, slug = await admin_tenant(request, sess)
     service, actor = request.app[CUSTOMERS], _actor(sess, slug)
     try:
-        known = form.get("id", "").isdigit()
+        known = form.get("id", "").isdecimal()
         if known:  # another tenant's: 404 whatever the form says
             await service.get(tenant_id, int(form["id"]))
         spec = schemas.customer(to_body(form))
@@ -131,7 +131,7 @@ async def delete_customer(request: web.Request) -> web.Response:
     sess, _ = await admin_form(request)
     tenant_id, slug = await admin_tenant(request, sess)
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not raw.isdecimal() or len(raw) > 18:
         raise NotFound(f"no customer {raw}", error_id="customer-not-found")
     await request.app[CUSTOMERS].delete(_actor(sess, slug), tenant_id, int(raw))
     raise web.HTTPSeeOther(f"/admin/tenants/{slug}/customers")

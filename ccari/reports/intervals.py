@@ -307,7 +307,7 @@ def report(events: Iterable[Event], changes: Iterable[StateChange], g: Grid, by:
 
 
 def _order(key: str) -> tuple[int, str]:
-    return (int(key), "") if key.isdigit() else (0, key)
+    return (int(key), "") if key.isdecimal() else (0, key)
 
 
 def _states(changes: Iterable[StateChange], g: Grid, until: float,

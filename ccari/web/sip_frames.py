@@ -27,4 +27,6 @@ def one_message(lines: list[str], sep: str, body: str, *, length_required: bool 
                if line.partition(":")[0].strip().lower() in _LENGTH]
     if not lengths and not length_required:
         lengths = ["0"]
-    return len(lengths) == 1 and lengths[0].isdigit() and int(lengths[0]) == len(body.encode())
+    if len(lengths) != 1 or not (lengths[0].isascii() and lengths[0].isdigit()):
+        return False
+    return int(lengths[0]) == len(body.encode())

@@ -155,6 +155,8 @@ def _register(sender: str, extra: str = "") -> str:
         "Content-Length: 0\r\n", "Content-Length: 0\r\nl: 40\r\n"),
      "more than one message in a frame"),
     ("REGISTER sip:x SIP/2.0\r\nFrom: <sip:acme-alice@ccari.invalid>", "more than one message in a frame"),
+    (_register("<sip:acme-alice@ccari.invalid>").replace("Content-Length: 0", "Content-Length: \u00b2"),
+     "more than one message in a frame"),
 ])
 def test_the_relay_carries_only_the_agents_own_identity(frame: str, refused: str | None) -> None:
     assert foreign_identity(frame, "acme-alice") == refused

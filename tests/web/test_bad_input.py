@@ -111,3 +111,9 @@ async def test_a_socket_whose_handler_fails_is_closed_not_answered_over(aiohttp_
         await ws.send_str(what)
         msg = await ws.receive(timeout=5)
         assert (msg.type, ws.close_code) == (WSMsgType.CLOSE, code), what
+
+
+async def test_a_customer_id_in_other_digits_is_no_customer(client: TestClient, rt: Any) -> None:
+    """'²' is a digit to Python's isdigit, and no number to int()."""
+    resp = await client.get("/api/customers/\u00b2", headers=_acme(rt))
+    assert (resp.status, (await resp.json())["error"]) == (404, "customer-not-found")
