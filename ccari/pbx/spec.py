@@ -145,10 +145,11 @@ _CODEC = re.compile(r"^[a-z0-9_]{2,16}$")
 SESSION_MIN_SE = 90  # RFC 4028 Min-SE floor
 _MAX_S = 86400
 CARRIER = "carrier"  # the carrier trunk's PJSIP objects
-# PJSIP's own sections and ccari's (an endpoint named "anonymous" would take every request
-# no other endpoint is identified for).
-_RESERVED = frozenset({"global", "system", "anonymous", "transport-udp", "ccari-udp", "ccari-ws",
-                       "ccari-web", "ccari-tls", "ccari-peer"})
+_RESERVED = frozenset({"global", "system", "transport-udp", "ccari-udp", "ccari-ws", "ccari-web",
+                       "ccari-tls", "ccari-peer"})
+# Names no new phone takes, besides those: the trunk's, and "anonymous" (the endpoint PJSIP
+# gives every request no other endpoint is identified for).
+_NOT_FOR_PHONES = frozenset({CARRIER, "anonymous"})
 # One or more PEM blocks (a certificate chain; a key, maybe with its EC parameters).
 _PEM = re.compile(r"^(-----BEGIN [A-Z ]+-----\n[A-Za-z0-9+/=\n]+-----END [A-Z ]+-----\n+)+$")
 
@@ -258,8 +259,8 @@ def _seconds(value: int, what: str, *, low: int) -> None:
 
 
 def reserved(name: str) -> bool:
-    """Is ``name`` one of the PJSIP objects ccari renders itself (no phone may take it)?"""
-    return name in _RESERVED or name == CARRIER
+    """May no new phone take ``name`` (a PJSIP object of ccari's own, or PJSIP's)?"""
+    return name in _RESERVED or name in _NOT_FOR_PHONES
 
 
 def _unique(names: set[str], name: str) -> None:
