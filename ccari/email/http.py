@@ -30,7 +30,7 @@ from ccari.email.rules import RuleError, Table
 from ccari.email.services import EmailService
 from ccari.errors import BadRequest, Conflict, TooManyRequests
 from ccari.public.origins import cors
-from ccari.web.bodies import json_body
+from ccari.web.bodies import json_object
 
 log = logging.getLogger(__name__)
 MAX_SUBJECT, MAX_BODY, MAX_URL = 200, 20_000, 2000
@@ -68,13 +68,6 @@ def internal_setup() -> Callable[[web.Application], None]:
     return setup
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    data = await json_body(request)
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object", error_id="bad-json")
-    return data
-
-
 def _text(data: dict[str, Any], name: str, limit: int, *, required: bool = True) -> str:
     value = data.get(name, "")
     if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
@@ -101,7 +94,7 @@ async def post_email(request: web.Request) -> web.Response:
         if not limit.allow(key):
             raise TooManyRequests(f"too many requests; try again in {limit.retry_after(key):.0f} s",
                                   error_id="rate-limited")
-    data = await _json(request)
+    data = await json_object(request)
     address = hdr.valid_address(data.get("from_address") if isinstance(data.get("from_address"), str)
                                 else None)
     if address is None:
@@ -142,7 +135,7 @@ async def put_mailbox(request: web.Request) -> web.Response:
     if address is None:
         raise BadRequest("not an email address", error_id="bad-address")
     address = address.lower()
-    data = await _json(request)
+    data = await json_object(request)
     try:
         Table.of(data.get("attributes", {}), data.get("rules", []))
     except RuleError as exc:
