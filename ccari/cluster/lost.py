@@ -141,6 +141,10 @@ class LostCalls:
         if closed is None:
             return False
         moved, seen, agent_id = closed
+        if seen == State.CONNECTED:
+            # The dead node may have saved her answer and died before telling the router,
+            # which would keep her reserved by the offer (and the call with it) for ever.
+            await self._queue.accepted(contact_id)
         # A connected call may go on in the dead node's Asterisk: unless it was seen over
         # there, only its agent knows when she is free.
         away = AwayReason.CALL_LOST if seen == State.CONNECTED and not over else None

@@ -129,6 +129,35 @@ async def test_the_agent_of_a_dead_nodes_connected_call_is_away_until_she_says_r
     assert (await until(bob.ws, "offer"))["contact"]["id"] == chat
 
 
+async def test_a_call_the_dead_node_answered_without_telling_the_leader_frees_its_agent(
+        two_nodes: tuple[Node, Node]) -> None:
+    """b saved alice's answer and died before the leader's router heard of it (its router
+    still had her reserved by the offer): closing the call ends it in the router too. She is
+    away ("call lost") and, once she says ready, offered the next contact."""
+    leader, other = two_nodes
+    alice_id = await _agent_id(leader, "alice")
+    alice = await leader.agent("acme", "alice")
+    call = await call_on(other, "queued", "sales", "12025550147")
+    await other.rt.queue.enqueue(call)
+    await eventually_true(lambda: leader.rt.queue.agent_state(alice_id) == "reserved",
+                          "the leader's offer of b's call to alice")
+    async with other.rt.sessions() as s:  # b saves her answer, then dies before telling
+        row = await contacts_repo.get(s, call.id)
+        assert row is not None
+        row.state, row.connected_at = "connected", dt.datetime.now(dt.UTC)
+        await s.commit()
+
+    await crash(other)
+    ended = await eventually(lambda: _in_state(leader, call.id, "completed"),
+                             what="b's connected call closed")
+    assert ended.disposition == "media-node-lost"
+    assert (await until(alice.ws, "state", state="not_ready"))["reason"] == "call_lost"
+    _, chat = await open_chat(leader, "sales")
+    await alice.presence("ready")
+    assert (await until(alice.ws, "offer"))["contact"]["id"] == chat
+    assert leader.rt.queue.agent_state(alice_id) == "reserved"
+
+
 async def test_an_agent_whose_page_and_call_went_with_a_dead_node_comes_back_not_ready(
         two_nodes: tuple[Node, Node]) -> None:
     leader, other = two_nodes
