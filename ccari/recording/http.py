@@ -3,7 +3,8 @@
 * ``GET /api/recordings[?contact=<id>]``: the newest recordings (of one contact).
 * ``GET /api/recordings/{id}``: one recording (state, length, checksum, paused stretches).
 * ``GET /api/recordings/{id}/audio``: its WAV, checked against its SHA-256 (``Range``
-  requests answered 206).
+  requests answered 206; a range that cannot be read or starts past the end, 416
+  ``bad-range``).
 * ``DELETE /api/recordings/{id}``: deleted on request (file and row; the contact's log
   keeps who deleted it).
 
@@ -12,6 +13,7 @@ Another tenant's recording is 404 ``recording-not-found``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
@@ -19,7 +21,7 @@ from aiohttp import web
 from ccari.admin.auth import principal, tenant_scope
 from ccari.recording.library import Library
 from ccari.recording.models import Recording
-from ccari.web.files import disposition
+from ccari.web.files import disposition, range_refused
 
 LIBRARY = web.AppKey("recordings", Library)
 
@@ -46,15 +48,19 @@ async def get_recording(request: web.Request) -> web.Response:
     return web.json_response(await request.app[LIBRARY].get(tenant_id, request.match_info["id"]))
 
 
-async def audio(request: web.Request) -> web.FileResponse:
+async def audio(request: web.Request) -> web.StreamResponse:
     tenant_id = await tenant_scope(request)
     library = request.app[LIBRARY]
-    return await audio_response(library, await library.row(tenant_id, request.match_info["id"]))
+    row = await library.row(tenant_id, request.match_info["id"])
+    return await audio_response(request, library, row)
 
 
-async def audio_response(library: Library, row: Recording) -> web.FileResponse:
+async def audio_response(request: web.Request, library: Library,
+                         row: Recording) -> web.StreamResponse:
     """The recording's WAV; a ``Range`` request gets its part (206), so players can seek."""
-    return web.FileResponse(await library.audio_file(row), headers={
+    path = await library.audio_file(row)
+    refused = range_refused(request, (await asyncio.to_thread(path.stat)).st_size)
+    return refused or web.FileResponse(path, headers={
         "Content-Type": "audio/wav",
         "Cache-Control": "private, no-store",
         "Content-Disposition": disposition("inline", f"{row.id}.wav"),

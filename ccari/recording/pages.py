@@ -73,7 +73,7 @@ async def contact_page(request: web.Request) -> web.Response:
                   recordings=rows, events=events)
 
 
-async def recording_audio(request: web.Request) -> web.FileResponse:
+async def recording_audio(request: web.Request) -> web.StreamResponse:
     found = await _viewer(request)
     if found is None:
         raise Unauthorized("log in first", error_id="login-required")
@@ -84,4 +84,4 @@ async def recording_audio(request: web.Request) -> web.FileResponse:
         contact = await repo.get(s, row.contact_id, viewer.tenant_id)
     if not _may_open(viewer, tenant, contact):
         raise NotFound("no such recording", error_id="recording-not-found")
-    return await audio_response(library, row)
+    return await audio_response(request, library, row)

@@ -84,6 +84,11 @@ async def test_the_supervisor_plays_a_contacts_recording_whole_or_by_range(
     assert await part.read() == audio[1000:2000]
     tail = await client.get(src, headers={"Range": "bytes=-44"})
     assert tail.status == 206 and await tail.read() == audio[-44:]
+    # A range the player cannot have: said so, with the size to ask again from.
+    for wrong in ("bytes=x-y", "bytes=9-1", f"bytes={len(audio)}-"):
+        resp = await client.get(src, headers={"Range": wrong})
+        assert resp.status == 416 and (await resp.json())["error"] == "bad-range", wrong
+        assert resp.headers["Content-Range"] == f"bytes */{len(audio)}"
 
     # Another tenant's contact and recording are nobody's here.
     for path in (f"/agent/contacts/{theirs.contact_id}", f"/agent/recordings/{theirs.id}/audio"):
