@@ -8,6 +8,9 @@ class CcariError(Exception):
 
     error_id = "internal-error"
     status = 500
+    #: Something ccari depends on is away (a PBX, a mail relay, another node): said where it
+    #: failed; an answer without a traceback, as for the database.
+    outage = False
 
     def __init__(self, message: str = "", *, error_id: str | None = None) -> None:
         super().__init__(message or self.__class__.__doc__ or self.error_id)

@@ -25,6 +25,7 @@ class AmiUnavailable(AmiError):
 
     error_id = "pbx-unavailable"
     status = 503
+    outage = True
 
 
 class AmiTimeout(AmiUnavailable):
@@ -45,6 +46,7 @@ class AmiActionLost(AmiError):
 
     error_id = "pbx-action-lost"
     status = 503
+    outage = True
 
     def __init__(self, action: str, action_id: str, *, partial: bool) -> None:
         state = "after a first response" if partial else "before any response"

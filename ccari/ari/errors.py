@@ -48,6 +48,7 @@ class AriUnavailable(AriError):
 
     error_id = "pbx-unavailable"
     status = 503
+    outage = True
 
 
 class AriDisconnected(AriUnavailable):

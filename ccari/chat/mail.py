@@ -26,6 +26,7 @@ class MailFailed(CcariError):
 
     error_id = "mail-failed"
     status = 502
+    outage = True
 
 
 def transcript_message(*, tenant_name: str, to: str, from_address: str, contact_id: str,

@@ -47,6 +47,7 @@ class NodeUnavailable(CcariError):
 
     error_id = "node-unavailable"
     status = 503
+    outage = True
 
 
 class RemoteError(CcariError):

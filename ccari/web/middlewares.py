@@ -56,7 +56,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 def _answer(request: web.Request, exc: Exception) -> web.StreamResponse:
     """The HTTP answer to a handler's error (called while it is being handled)."""
     if isinstance(exc, CcariError):
-        if exc.status >= 500:
+        if exc.outage:
+            log.warning("%s %s: %s: %s", request.method, request.path, exc.error_id, exc)
+        elif exc.status >= 500:
             log.exception("request failed: %s %s", request.method, request.path)
         return error_response(exc.error_id, exc.message, exc.status)
     if isinstance(exc, web.HTTPException):

@@ -22,14 +22,17 @@ __all__ = ["agents", "cfg", "demo", "internal", "public", "rt", "smtp_sink"]
 
 
 class Sink:
-    """Keeps every message it is sent."""
+    """Keeps every message it is sent (or, ``refusing``, none: a relay saying "later")."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.messages: list[EmailMessage] = []
+        self.refusing = False
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.refusing:
+            return "451 4.3.0 try again later"
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
             self.messages.append(msg)  # type: ignore[arg-type]

@@ -345,6 +345,28 @@ async def test_transcript_by_email(public: TestClient, rt: Runtime, agents: Any,
     assert "Alice Sales: Yes, <b>always</b>." in text
 
 
+async def test_a_transcript_the_relay_refuses_is_said_so_and_sent_when_asked_again(
+        public: TestClient, smtp_sink: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The mail relay says "later": the customer is told to try again (502 mail-failed), the
+    log says why in one line (an outage, not a fault of ccari's: no traceback); asked again
+    once the relay takes mail, the transcript goes."""
+    token, _, _ = await open_chat(public, address="ada@example.com")
+    smtp_sink.refusing = True
+    with caplog.at_level(logging.WARNING, logger="ccari"):
+        resp = await public.post("/v1/chat/transcript", json={"address": "ada@example.org"},
+                                 headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 502 and (await resp.json())["error"] == "mail-failed"
+    said = [r for r in caplog.records if r.name.startswith("ccari")]
+    assert said and all(r.exc_info is None for r in said)
+    assert any("try again later" in r.getMessage() for r in said)
+    smtp_sink.refusing = False
+    resp = await public.post("/v1/chat/transcript", json={"address": "ada@example.org"},
+                             headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 200
+    assert (await eventually(smtp_sink.first, what="the transcript mail"))["To"] == (
+        "ada@example.org")
+
+
 async def test_every_log_line_about_a_chat_names_its_contact(public: TestClient, rt: Runtime,
                                                               agents: Any) -> None:
     """The JSON log of a whole chat: each line that mentions the chat's contact carries it
