@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ccari.reports.intervals import Event, Grid, Row, StateChange, grid, report
@@ -54,12 +55,30 @@ class AgentStateLog:
             if not rows:
                 return
             try:
-                async with self._sessions() as s:
-                    await s.execute(insert(AgentStateEvent), rows)
-                    await s.commit()
+                try:
+                    await self._write(rows)
+                except IntegrityError:
+                    await self._write(await self._of_agents_still_there(rows))
             except Exception:
                 self._pending[:0] = rows  # the next round tries again
                 raise
+
+    async def _write(self, rows: list[dict[str, object]]) -> None:
+        if rows:
+            async with self._sessions() as s:
+                await s.execute(insert(AgentStateEvent), rows)
+                await s.commit()
+
+    async def _of_agents_still_there(self, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        """An agent deleted (or her tenant) since her states were noted: her rows go with
+        her, and the others' are written (else one such row would hold every later one back
+        for ever)."""
+        async with self._sessions() as s:
+            there = set(await s.scalars(select(Agent.id).where(
+                Agent.id.in_({r["agent_id"] for r in rows}))))
+        kept = [r for r in rows if r["agent_id"] in there]
+        log.info("agent state log: %d states of deleted agents dropped", len(rows) - len(kept))
+        return kept
 
     async def _run(self) -> None:
         while not self._stopping.is_set():

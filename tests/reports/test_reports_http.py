@@ -162,6 +162,40 @@ async def test_supervisors_see_their_agents_time_per_state(rt, aiohttp_client): 
     assert logged[-2:] == ["ready", "not_ready"]
 
 
+async def test_an_agent_deleted_just_after_logging_out_does_not_stop_the_state_log(
+        rt, aiohttp_client):  # noqa: F811
+    """Log out, then delete, within the log's second: her last state cannot be written (she
+    is gone); the others' are, and the report still answers."""
+    client = await aiohttp_client(internal_app(rt))
+    acme = bearer(rt.demo_secrets["acme.token"])
+    async with rt.sessions() as s:
+        vera = await agents_repo.by_login(s, "acme", "vera")
+        bob = await agents_repo.by_login(s, "acme", "bob")
+    before = dt.datetime.now(dt.UTC)
+    await rt.queue.set_presence(vera, "ready")
+    await rt.queue.set_presence(vera, "logged_out")
+    gone = await client.delete("/api/tenants/acme/agents/vera", headers=acme)
+    assert gone.status == 200, await gone.text()
+    await rt.queue.set_presence(bob, "ready")
+    await rt.queue.set_presence(bob, "not_ready")
+    now = {"from": before.isoformat(), "to": (before + dt.timedelta(hours=1)).isoformat(),
+           "interval": "hour", "by": "agent"}
+    resp = await client.get("/api/reports", params=now, headers=acme)
+    assert resp.status == 200, await resp.text()
+    assert str(vera.id) not in {r["key"] for r in (await resp.json())["rows"]}
+    async with rt.sessions() as s:
+        logged = (await s.scalars(select(AgentStateEvent.state)
+                                  .where(AgentStateEvent.agent_id == bob.id)
+                                  .order_by(AgentStateEvent.id))).all()
+    assert logged[-2:] == ["ready", "not_ready"]
+    await rt.queue.set_presence(bob, "ready")  # and what comes after is written too
+    await client.get("/api/reports", params=now, headers=acme)
+    async with rt.sessions() as s:
+        last = await s.scalar(select(AgentStateEvent.state).where(
+            AgentStateEvent.agent_id == bob.id).order_by(AgentStateEvent.id.desc()).limit(1))
+    assert last == "ready"
+
+
 async def test_the_page_escapes_and_links_its_csv(rt, aiohttp_client):  # noqa: F811
     await known_log(rt)
     client = await aiohttp_client(internal_app(rt))
