@@ -104,6 +104,9 @@ class QueueCore:
         # Whether this node routes, and whom it tells if not (several nodes: attach_role).
         self._role: RoutingRole = SingleNode(hub)
         self._ticker_task: asyncio.Task[Any] | None = None
+        # Rebuilding the router from the database after an offer it made was not saved.
+        self._rebuilding: asyncio.Task[Any] | None = None
+        self._rebuild_due = False
 
     def attach_role(self, role: RoutingRole) -> None:
         """Several nodes (``ccari.cluster``): this node's part in routing, given once, before
@@ -323,7 +326,16 @@ class QueueCore:
                 return repo.apply_sync(s, contact, Fact.OFFERED, at=utc(self._clock()),
                                        agent_id=agent_id, offer_count=contact.offer_count + 1)
 
-            contact = await self.writes.run(offered) if agent is not None else None
+            try:
+                contact = await self.writes.run(offered) if agent is not None else None
+            except Exception as exc:
+                # The router holds an offer the database does not (an outage, a lock timed
+                # out): the agent would stay reserved, the contact unoffered.  The router
+                # takes the database's word again; the offers after this one are its.
+                log.warning("offer for %s to agent %s not saved (%s): routing is rebuilt "
+                            "from the database", offer.item_id, agent_id, type(exc).__name__)
+                self._rebuild_soon()
+                return
             if contact is None or agent is None:
                 log.warning("offer for %s to agent %s is stale", offer.item_id, agent_id)
                 continue
@@ -346,6 +358,30 @@ class QueueCore:
             return
         self._tasks.spawn(deliverer.deliver(contact, agent), f"deliver-{contact.id}")
 
+    def _rebuild_soon(self) -> None:
+        self._rebuild_due = True
+        if self._rebuilding is None or self._rebuilding.done():
+            self._rebuilding = self._tasks.spawn(self._rebuild(), "rebuild")
+
+    async def _rebuild(self, first_s: float = 0.5, most_s: float = 10.0) -> None:
+        """The router rebuilt from the database (its pending offers kept: this process shows
+        and times them), as soon as the database answers again: until a rebuild's own
+        offers are saved."""
+        delay = first_s
+        while self._rebuild_due and not self._closed:
+            self._rebuild_due = False
+            await asyncio.sleep(delay)
+            try:
+                await self.stop_routing()
+                await self.start(offers_kept=True)
+            except Exception as exc:
+                self._rebuild_due = True
+                log.warning("queue: routing not rebuilt yet (%s); again in %.1f s",
+                            type(exc).__name__, delay)
+            else:
+                log.warning("queue: routing rebuilt from the database")
+            delay = min(delay * 2, most_s)
+
     async def _ticker(self) -> None:
         """Relaxation steps and scheduled times: call the router's tick when one is due."""
         while True:
@@ -359,6 +395,10 @@ class QueueCore:
                 continue
             except TimeoutError:
                 pass
-            async with self._lock:
-                offers = self.router.tick(self._clock())
-            await self._apply(offers)
+            try:
+                async with self._lock:
+                    offers = self.router.tick(self._clock())
+                await self._apply(offers)
+            except Exception:  # (a state not saved): the next due step still comes
+                log.exception("queue: a scheduled routing step failed")
+                await asyncio.sleep(1.0)

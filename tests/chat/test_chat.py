@@ -105,6 +105,31 @@ async def test_a_chat_from_queue_to_disposition(public: TestClient, rt: Runtime,
     assert rt.queue.agent_state(await agent_id(rt, "alice")) == "ready"  # the slot is free
 
 
+async def test_an_offer_the_database_did_not_take_is_made_again(
+        public: TestClient, rt: Runtime, agents: Any, monkeypatch: Any) -> None:
+    """The save of an offer fails (the database away a moment): the chat is not left
+    unoffered while its agent shows reserved by an offer nobody sees; routing takes the
+    database's word again and the chat is offered."""
+    run = rt.queue.writes.run
+    failed: list[str] = []
+
+    async def once_away(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(fn, "__name__", "") == "offered" and not failed:
+            failed.append(fn.__name__)
+            raise OSError("database away")
+        return await run(fn, *args, **kwargs)
+
+    monkeypatch.setattr(rt.queue.writes, "run", once_away)
+    alice = await agents("acme", "alice")
+    _, ws, state = await open_chat(public)
+    offer = await until(alice.ws, "offer")
+    assert failed and offer["contact"]["id"] == state["contact_id"]
+    row = await contact_row(rt, state["contact_id"])
+    assert (row.state, row.agent_id) == ("offered", await agent_id(rt, "alice"))
+    await alice.ws.send_json({"type": "accept", "contact_id": state["contact_id"]})
+    assert (await until(ws, "state"))["state"] == "connected"
+
+
 async def test_a_message_is_saved_before_it_is_acknowledged(public: TestClient, rt: Runtime,
                                                            monkeypatch: Any) -> None:
     _, ws, state = await open_chat(public)
