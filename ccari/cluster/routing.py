@@ -107,13 +107,20 @@ class ClusterRole:
         await self._bus.publish(CALLS, {"node": contact.node, "contact_id": contact.id,
                                         "agent_id": agent.id, "offer": contact.offer_count})
 
+    async def recall_elsewhere(self, contact: Contact, agent: Agent) -> None:
+        await self._bus.publish(CALLS, {"node": contact.node, "contact_id": contact.id,
+                                        "agent_id": agent.id, "offer": contact.offer_count,
+                                        "recall": True})
+
     async def _ring(self, payload: dict[str, Any]) -> None:
         if payload.get("node") == self._bus.node:
             await self._present(str(payload["contact_id"]), int(payload["agent_id"]),
-                                int(payload["offer"]))
+                                int(payload["offer"]), recall=bool(payload.get("recall")))
 
-    async def _present(self, contact_id: str, agent_id: int, offer: int) -> None:
-        """Ring the agent if the call is still offered to her, at that offer (read back)."""
+    async def _present(self, contact_id: str, agent_id: int, offer: int, *,
+                       recall: bool = False) -> None:
+        """Ring the agent if the call is still offered to her, at that offer (read back);
+        ``recall``: end that ring instead (she logs out)."""
         async with self._sessions() as s:
             contact = await contacts_repo.get(s, contact_id)
             if (contact is None or contact.state != State.OFFERED
@@ -121,7 +128,11 @@ class ClusterRole:
                 log.info("contact %s: no longer offered to agent %s", contact_id, agent_id)
                 return
             agent = await agents_repo.get(s, contact.tenant_id, agent_id)
-        if agent is not None:
+        if agent is None:
+            return
+        if recall:
+            await self._queue.recall(contact, agent)
+        else:
             self._queue.present(contact, agent)
 
     async def _ring_missed(self) -> None:

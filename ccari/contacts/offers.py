@@ -139,6 +139,11 @@ class PageOffers:
         commands = lifecycle.move(State.OFFERED, Fact.DECLINED).commands
         await self._executor.carry_out(contact, commands, agent_id=agent_id, missed=missed)
 
+    async def recall(self, contact: Contact, agent: Agent) -> None:
+        """She logs out with this offer on her page: withdrawn from it, not her miss."""
+        self.stop_timer(contact.id)
+        await self._declined(contact, agent.id, missed=False)
+
     def stop_timer(self, contact_id: str) -> None:
         """The offer was answered (here, or on another node's page)."""
         self._offered.pop(contact_id, None)

@@ -64,6 +64,9 @@ class QueueAgents(QueueCore):
         attributes = agents_repo.attributes_of(agent)
         if attributes is not None:  # else the ones read at start still hold
             self._attributes[agent.id] = attributes
+        if (presence == "logged_out" and self._started
+                and self.agent_state(agent.id) != "logged_out"):
+            await self._recall_offers(agent)
         aid, now = str(agent.id), self._clock()
         offers: list[Offer] = []
         async with self._lock:
@@ -82,6 +85,21 @@ class QueueAgents(QueueCore):
                         offers += self.router.agent_not_ready(aid, now, reason=reason)
         await self._apply(offers)
         await self._sync_states()
+
+    async def _recall_offers(self, agent: Agent) -> None:
+        """She logs out with offers pending (a chat on her page, her phone ringing): each
+        ends as if she had refused it, not her miss, before routing forgets her.  Else
+        routing would hand the contact on while the database still has it offered to her:
+        the next agent held by an offer nobody presents, and charged with her miss."""
+        async with self._sessions() as s:
+            offered = list(await s.scalars(select(Contact).where(
+                Contact.tenant_id == agent.tenant_id, Contact.state == State.OFFERED,
+                Contact.agent_id == agent.id)))
+        for contact in offered:
+            if self._role.presents_here(contact):
+                await self.recall(contact, agent)
+            else:  # a call another node's Asterisk carries: that node ends her ring
+                await self._role.recall_elsewhere(contact, agent)
 
     async def _handled(self, agent_id: int) -> list[tuple[WorkItem, float]]:
         """What she still handles as she logs in (chats accepted before she logged out or

@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -46,6 +46,13 @@ def saved_reason(agent: Agent) -> AwayReason | None:
 class Deliverer(Protocol):
     async def deliver(self, contact: Contact, agent: Agent) -> None:
         """Start presenting ``contact`` to ``agent`` (ring the phone, open the chat...)."""
+
+
+@runtime_checkable
+class Recaller(Protocol):
+    async def recall(self, contact: Contact, agent: Agent) -> None:
+        """End the pending offer of ``contact`` to ``agent`` as if she had refused it, not
+        her miss (she logs out): no longer shown nor rung, the contact back in its place."""
 
 
 def utc(ts: float) -> dt.datetime:
@@ -381,6 +388,13 @@ class QueueCore:
             else:
                 log.warning("queue: routing rebuilt from the database")
             delay = min(delay * 2, most_s)
+
+    async def recall(self, contact: Contact, agent: Agent) -> None:
+        """End the pending offer of ``contact`` to ``agent`` here, by what presents it (a
+        deliverer that cannot: the offer runs its course)."""
+        deliverer = self._deliverers.get(contact.medium)
+        if isinstance(deliverer, Recaller):
+            await deliverer.recall(contact, agent)
 
     async def _ticker(self) -> None:
         """Relaxation steps and scheduled times: call the router's tick when one is due."""

@@ -44,6 +44,9 @@ class RoutingRole(Protocol):
     async def present_elsewhere(self, contact: Contact, agent: Agent) -> None:
         """The offer of ``contact`` (saved) to ``agent``, presented by the node carrying it."""
 
+    async def recall_elsewhere(self, contact: Contact, agent: Agent) -> None:
+        """The offer of ``contact`` to ``agent`` ended by the node carrying it (she logs out)."""
+
 
 class SingleNode:
     """One node: it always routes, its own contacts, with nobody to fence or tell."""
@@ -66,4 +69,7 @@ class SingleNode:
         return True
 
     async def present_elsewhere(self, contact: Contact, agent: Agent) -> None:
+        raise RuntimeError("a single node presents every contact")  # never called
+
+    async def recall_elsewhere(self, contact: Contact, agent: Agent) -> None:
         raise RuntimeError("a single node presents every contact")  # never called

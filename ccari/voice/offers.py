@@ -176,6 +176,20 @@ class Offers:
         log.info("contact %s: agent %s did not take the transfer: back to the queue",
                  contact_id, agent)
 
+    async def recall(self, contact: Contact, agent: Agent) -> None:
+        """She logs out while her phone rings with this call: the ring ends, not her miss,
+        and the caller is back in front of the queue."""
+        call = self._calls.by_contact(contact.id)
+        if call is None:
+            return  # not carried here any more: its end tells the queue
+        async with call.lock:
+            leg = call.agent_channel_id
+            if call.phase != "offered" or call.agent_id != agent.id:
+                return
+            await self.offer_failed(call, missed=False)  # (her leg's end is no miss then)
+        if leg is not None:
+            await safe(self._ari.hangup(leg, reason="normal"))
+
     async def requeue(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""
         await self._writes.run(functools.partial(moves.requeued, contact_id=call.contact_id,

@@ -327,6 +327,10 @@ class VoiceService:
         """Deliverer for voice: ring the agent's phone with a stable channel id."""
         await self._offers.deliver(contact, agent)
 
+    async def recall(self, contact: Contact, agent: Agent) -> None:
+        """She logs out while her phone rings with ``contact``: the ring ends, not her miss."""
+        await self._offers.recall(contact, agent)
+
     async def offer_failed(self, call: Call) -> None:
         """Agent did not answer (or could not be rung): back in front, agent not ready."""
         await self._offers.offer_failed(call)

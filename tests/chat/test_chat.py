@@ -130,6 +130,28 @@ async def test_an_offer_the_database_did_not_take_is_made_again(
     assert (await until(ws, "state"))["state"] == "connected"
 
 
+async def test_an_agent_logging_out_with_a_chat_offered_hands_it_on_at_once(
+        public: TestClient, rt: Runtime, agents: Any) -> None:
+    """Alice logs out with a chat on offer: it leaves her page and goes to the next agent
+    at once (not held by an offer nobody sees, nor charged with alice's miss 30 s later)."""
+    alice = await agents("acme", "alice")
+    _, ws, state = await open_chat(public)
+    contact_id = state["contact_id"]
+    assert (await until(alice.ws, "offer"))["contact"]["id"] == contact_id
+    vera = await agents("acme", "vera", ready=False)
+    await vera.presence("ready")
+    async with rt.sessions() as s:
+        row = await agents_repo.by_login(s, "acme", "alice")
+    await rt.queue.set_presence(row, "logged_out")  # as her logout does
+    assert (await until(alice.ws, "withdrawn"))["contact_id"] == contact_id
+    assert (await until(vera.ws, "offer"))["contact"]["id"] == contact_id
+    assert (await contact_row(rt, contact_id)).agent_id == await agent_id(rt, "vera")
+    await vera.ws.send_json({"type": "accept", "contact_id": contact_id})
+    assert (await until(ws, "state"))["state"] == "connected"
+    assert rt.queue.agent_reason(await agent_id(rt, "vera")) is None
+    assert rt.queue.agent_reason(row.id) is None and rt.queue.agent_state(row.id) == "logged_out"
+
+
 async def test_a_message_is_saved_before_it_is_acknowledged(public: TestClient, rt: Runtime,
                                                            monkeypatch: Any) -> None:
     _, ws, state = await open_chat(public)

@@ -189,9 +189,13 @@ class Rings:
 
     def __init__(self) -> None:
         self.rung: list[tuple[str, int]] = []
+        self.recalled: list[tuple[str, int]] = []
 
     async def deliver(self, contact: Contact, agent: Any) -> None:
         self.rung.append((contact.id, agent.id))
+
+    async def recall(self, contact: Contact, agent: Any) -> None:
+        self.recalled.append((contact.id, agent.id))
 
 
 async def test_a_ring_whose_message_was_lost_is_rung_once_the_bus_is_back(
@@ -217,3 +221,22 @@ async def test_a_ring_whose_message_was_lost_is_rung_once_the_bus_is_back(
     await other.rt.bus._handlers.resync()  # type: ignore[attr-defined]  # as a reconnect does
     await eventually_true(lambda: bool(rings.rung), "b rings what it missed")
     assert rings.rung == [(call.id, alice_id)]
+
+
+async def test_her_logout_on_the_leader_ends_the_ring_on_the_node_carrying_the_call(
+        two_nodes: tuple[Node, Node]) -> None:
+    """Alice logs out while b's call rings her phone: b, which rings it, is told to end
+    that ring (not left ringing her while routing hands the call on)."""
+    leader, other = two_nodes
+    rings = Rings()
+    other.rt.queue.register("voice", rings)
+    alice_id = await _agent_id(leader, "alice")
+    await leader.agent("acme", "alice")
+    call = await call_on(other, "queued", "sales", "12025550147")
+    await other.rt.queue.enqueue(call)
+    await eventually_true(lambda: rings.rung == [(call.id, alice_id)], "b rings alice")
+    async with leader.rt.sessions() as s:
+        alice = await s.get(Agent, alice_id)
+    assert alice is not None
+    await leader.rt.queue.set_presence(alice, "logged_out")
+    await eventually_true(lambda: rings.recalled == [(call.id, alice_id)], "b ends her ring")

@@ -111,6 +111,43 @@ async def test_unanswered_offer_requeues_caller_and_sets_agent_not_ready(
     await eventually(lambda: one_contact_in(ccari, "abandoned"), what="abandon after requeue")
 
 
+async def test_an_agent_logging_out_while_her_phone_rings_ends_the_ring(
+    ccari: Runtime, voice_env: VoiceEnv
+) -> None:
+    """She logs out while a call rings her phone: the ring stops (her phone gets the
+    CANCEL), the caller goes back to the front of the queue at once, and it is not counted
+    as her miss; nobody is left reserved by the call."""
+    async with ccari.sessions() as s:
+        for q in await s.scalars(select(Queue)):
+            q.ring_timeout_s = 30
+        await s.commit()
+    agents = await ready(ccari, "alice")
+    async with phone(voice_env, "alice", "agent_noanswer.xml") as alice:
+        call = caller(voice_env, digits="1", hangup_after_ms=0)
+        await call.start()
+        offered = await eventually(lambda: one_contact_in(ccari, "offered"), what="offer to alice")
+        assert offered.agent_id == agents["alice"].id
+        await ccari.queue.set_presence(agents["alice"], "logged_out")  # as her logout does
+        back = await eventually(lambda: one_contact_in(ccari, "queued"), what="back in the queue",
+                                timeout=5)
+        assert back.agent_id is None and back.offer_count == 1
+        assert ccari.queue.view(back.id).position == 1
+        async with ccari.sessions() as s:
+            declined = [e for e in await s.scalars(select(ContactEvent).where(
+                ContactEvent.contact_id == back.id, ContactEvent.kind == "queued"))
+                if e.data.get("fact") == "declined"]
+        assert [(e.data["declined_by"], e.data["missed"]) for e in declined] == [
+            (agents["alice"].id, False)]
+        assert ccari.queue.agent_state(agents["alice"].id) == "logged_out"
+        assert ccari.queue.agent_reason(agents["alice"].id) is None
+        assert ccari.voice is not None
+        await ccari.voice._hangup(back.channel_id, "normal")
+        await call.wait()
+    ringing = await alice.result()  # her phone's ring was cancelled, not let ring out
+    assert ringing.requests.get("CANCEL") == 1 and ringing.successful == 1, ringing.describe()
+    await eventually(lambda: one_contact_in(ccari, "abandoned"), what="the caller's hang-up")
+
+
 async def test_a_ring_asterisk_cannot_place_is_not_the_agents_miss(
     ccari: Runtime, voice_env: VoiceEnv
 ) -> None:
