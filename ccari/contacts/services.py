@@ -42,6 +42,13 @@ class QueueService(QueueAgents):
             return
         await self._decide(self.router.add_item, work_item(contact), self._clock())
 
+    async def route_afresh(self, contact: Contact) -> None:
+        """``contact`` is saved queued again behind the router's back (an offer ended by a
+        reconcile, a hand-over not taken): what the router held for it (an offer it made
+        that nobody rings) is dropped, and it is routed again in its place."""
+        await self.withdraw(contact.id)
+        await self.enqueue(contact)
+
     async def withdraw(self, contact_id: str) -> None:
         """The contact left (caller hung up, chat closed): forget it, free any reservation."""
         if not self._role.leads():

@@ -171,8 +171,7 @@ class Offers:
             agent = meta.pop("reserved_agent", None)
             await repo.update(s, row, "transfer-unanswered", at=self._now(), meta=meta)
             await s.commit()
-        await self._queue.withdraw(contact_id)
-        await self._queue.enqueue(row)
+        await self._queue.route_afresh(row)
         log.info("contact %s: agent %s did not take the transfer: back to the queue",
                  contact_id, agent)
 

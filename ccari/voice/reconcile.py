@@ -273,7 +273,7 @@ async def reconcile(voice: VoiceService) -> None:
                 if agent is not None:
                     await voice.hangup(agent.id)
                 await voice.requeue(call)
-                await voice.route_cut_short(contact)
+                await voice.route_requeued(contact)
             elif step is Step.AGENT_GONE:
                 await voice.finish(call, "agent-hangup")
             elif not in_memory and contact.state == State.CONNECTED:

@@ -339,11 +339,18 @@ class VoiceService:
         """A call forgotten when a database outage cut its arrival short, back in the queue
         by the reconcile: routed afresh.  What the router held for it is dropped first (it
         may have offered it to an agent, an offer never saved nor rung).  Other calls the
-        reconcile queues again are left to the router rebuilt from the database."""
+        reconcile finds queued are the router's already (or the one rebuilt from the
+        database's)."""
         if contact.id in self._cut_short:
             self._cut_short.discard(contact.id)
-            await self._queue.withdraw(contact.id)
-            await self._queue.enqueue(contact)
+            await self._queue.route_afresh(contact)
+
+    async def route_requeued(self, contact: Contact) -> None:
+        """An offer a previous process made, queued again by the reconcile: routed afresh
+        (with several nodes, the leader's router still holds that offer: its agent would
+        stay reserved by a call nobody rings)."""
+        self._cut_short.discard(contact.id)
+        await self._queue.route_afresh(contact)
 
     async def requeue(self, call: Call) -> None:
         """Before the queue is rebuilt: an offer from a previous process goes back to queued."""

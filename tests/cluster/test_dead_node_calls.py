@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from ccari.admission.models import TrunkCall
 from ccari.callbacks.models import Callback
 from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.storage.models import Agent, Contact
 from ccari.tenants import repo as tenants_repo
 from tests.cluster.conftest import CHECK_S, NODE_TIMEOUT_S, Node, eventually_true
@@ -240,3 +241,30 @@ async def test_her_logout_on_the_leader_ends_the_ring_on_the_node_carrying_the_c
     assert alice is not None
     await leader.rt.queue.set_presence(alice, "logged_out")
     await eventually_true(lambda: rings.recalled == [(call.id, alice_id)], "b ends her ring")
+
+
+async def test_a_call_requeued_by_its_nodes_reconcile_is_offered_again_by_the_leader(
+        two_nodes: tuple[Node, Node]) -> None:
+    """b restarted (quicker than the node timeout) while the leader offered its call to
+    alice: nobody rang her, and b's reconcile puts the call back in the queue.  The leader's
+    router drops that offer and routes the call again: alice is not held reserved by it."""
+    leader, other = two_nodes
+    rings = Rings()
+    other.rt.queue.register("voice", rings)
+    alice_id = await _agent_id(leader, "alice")
+    await leader.agent("acme", "alice")
+    call = await call_on(other, "queued", "sales", "12025550147")
+    await other.rt.queue.enqueue(call)
+    await eventually_true(lambda: rings.rung == [(call.id, alice_id)], "the offer to alice")
+    # b's reconcile: the offer made while it was away goes back to queued (as moves.requeued)
+    async with other.rt.sessions() as s:
+        row = await contacts_repo.get(s, call.id)
+        assert row is not None
+        await contacts_repo.apply(s, row, Fact.DECLINED, at=dt.datetime.now(dt.UTC),
+                                  agent_id=None, agent_channel_id=None)
+        await s.commit()
+    await other.rt.queue.route_afresh(row)
+    await eventually_true(lambda: len(rings.rung) == 2, "the call offered again")
+    assert rings.rung[1] == (call.id, alice_id)
+    again = await state_of(leader, call.id)
+    assert again is not None and (again.state, again.offer_count) == ("offered", 2)
