@@ -121,9 +121,11 @@ def restore_args(rows: Iterable[Sequence[Any]], present: Collection[str], *,
     the agents ``present`` (logged in to routing): the contacts being handled, with their
     agent and since when (not a call its agent left to others: she is free of it; nor one
     of an agent not present: routing forgot it at her logout), the others waiting (queued,
-    or offered when the previous process ended), and, ``offers_kept`` (the router that made
-    them is rebuilt in the same process, which still shows and times them), the offered
-    ones with their agent, if she is present."""
+    or offered when the previous process ended), and the offered ones with their agent, if
+    she is present, that go on: a call's (its node's Asterisk still rings her phone: a new
+    leader must not hand it to another agent meanwhile) and, ``offers_kept`` (the router
+    that made them is rebuilt in the same process, which still shows and times them),
+    every one."""
     in_progress: list[tuple[WorkItem, str, float]] = []
     waiting: list[WorkItem] = []
     offered: list[tuple[WorkItem, str]] = []
@@ -133,7 +135,8 @@ def restore_args(rows: Iterable[Sequence[Any]], present: Collection[str], *,
         if state == "connected":
             if agent in present and not agent_left:
                 in_progress.append((row_item(row), str(agent), handled_from))
-        elif state == "offered" and offers_kept and agent in present:
+        elif state == "offered" and agent in present and (
+                offers_kept or Medium(row[2]).is_call):
             offered.append((row_item(row), str(agent)))
         elif state in ("queued", "offered"):
             waiting.append(row_item(row))

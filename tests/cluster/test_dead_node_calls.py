@@ -16,7 +16,7 @@ from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import Fact
 from ccari.storage.models import Agent, Contact
 from ccari.tenants import repo as tenants_repo
-from tests.cluster.conftest import CHECK_S, NODE_TIMEOUT_S, Node, eventually_true
+from tests.cluster.conftest import CHECK_S, NODE_TIMEOUT_S, Node, cut, eventually_true
 from tests.cluster.test_chat_across_nodes import open_chat
 from tests.cluster.test_dead_node import crash
 from tests.cluster.test_pages_across_nodes import _agent_id
@@ -268,3 +268,35 @@ async def test_a_call_requeued_by_its_nodes_reconcile_is_offered_again_by_the_le
     assert rings.rung[1] == (call.id, alice_id)
     again = await state_of(leader, call.id)
     assert again is not None and (again.state, again.offer_count) == ("offered", 2)
+
+
+async def test_a_new_leader_keeps_ringing_calls_offered_to_the_agents_they_ring(
+        two_nodes: tuple[Node, Node], cluster_url: str) -> None:
+    """The leader changes while two of b's calls ring alice's and vera's phones: the new
+    router has each offered to the agent it rings (her answer or her ring's end tells it),
+    not waiting, to be handed to whichever agent comes first while it rings another."""
+    leader, other = two_nodes
+    rings = Rings()
+    other.rt.queue.register("voice", rings)
+    alice_id, vera_id = await _agent_id(leader, "alice"), await _agent_id(leader, "vera")
+    await leader.agent("acme", "alice")
+    first = await call_on(other, "queued", "sales", "12025550147")
+    await other.rt.queue.enqueue(first)
+    await eventually_true(lambda: rings.rung == [(first.id, alice_id)], "b rings alice")
+    await leader.agent("acme", "vera")
+    second = await call_on(other, "queued", "sales", "12025550148", priority=10)
+    await other.rt.queue.enqueue(second)
+    await eventually_true(lambda: len(rings.rung) == 2, "b rings vera")
+    assert rings.rung[1] == (second.id, vera_id)
+
+    await cut(leader.rt.leadership.connection, cluster_url)
+    await eventually_true(lambda: other.rt.leadership is not None
+                          and other.rt.leadership.leading, "b leading")
+    router = other.rt.queue.router
+    await eventually_true(lambda: router.offered_to(first.id) is not None, "b routing")
+    assert (router.offered_to(first.id), router.offered_to(second.id)) == (
+        str(alice_id), str(vera_id))
+    assert len(rings.rung) == 2  # each rung once
+    await other.rt.queue.accepted(second.id)  # vera answers
+    assert other.rt.queue.agent_state(vera_id) == "busy"
+    assert other.rt.queue.agent_state(alice_id) == "reserved"
