@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccari.cluster.bus import Backoff, Handler, Handlers, Resync, decode, encode
 from ccari.cluster.nodes import app_name
-from ccari.storage.db import DATABASE_DOWN
+from ccari.storage.db import database_away
 from ccari.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,17 @@ class PgBus:
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
         self._outbox.put_nowait((topic, encode(self.node, topic, payload)))
 
-    async def _send(self) -> None:
+    async def _send(self, first_retry_s: float = 0.2, most_retry_s: float = 5.0) -> None:
+        """Each batch in one transaction (what queued meanwhile joins it).  A batch the
+        database did not take is sent again, in order, until it does: its messages tell
+        the others what they would not read again by themselves (a follower's new contact
+        for the leader's router; nobody resyncs when only the sender's database link
+        failed), and a NOTIFY is delivered only by its commit, so once."""
+        batch: list[tuple[str, str]] = []
+        delay = first_retry_s
         while True:
-            batch = [await self._outbox.get()]  # and what queued meanwhile: one transaction
+            if not batch:
+                batch.append(await self._outbox.get())
             while len(batch) < SEND_BATCH and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
             topics = ", ".join(sorted({topic for topic, _ in batch}))
@@ -92,16 +100,20 @@ class PgBus:
                 async with self._engine.begin() as conn:
                     await conn.execute(_NOTIFY, {"channel": self._channel,
                                                  "messages": [m for _, m in batch]})
-            except DATABASE_DOWN:
-                # The data is saved; the others read it when they resync.
-                log.warning("cluster bus: could not publish %d message(s) (%s)", len(batch),
-                            topics, exc_info=True)
-            except Exception:  # the sender goes on with the next
+            except Exception as exc:
+                if database_away(exc):
+                    log.warning("cluster bus: could not publish %d message(s) (%s): %s; again "
+                                "in %.1f s", len(batch), topics, type(exc).__name__, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, most_retry_s)
+                    continue
+                # not the database's absence: dropped, the sender goes on with the next
                 log.exception("cluster bus: publishing %d message(s) (%s) failed", len(batch),
                               topics)
-            finally:
-                for _ in batch:
-                    self._outbox.task_done()
+            delay = first_retry_s
+            for _ in batch:
+                self._outbox.task_done()
+            batch = []
 
     # ---- listening -----------------------------------------------------------------------
     async def _listen(self) -> None:

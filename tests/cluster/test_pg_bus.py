@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from asyncpg.exceptions._base import InternalClientError
+from sqlalchemy.exc import OperationalError
 
 from ccari.cluster.postgres import PgBus
 from tests.cluster.conftest import Node, eventually_true
@@ -64,3 +65,35 @@ async def test_a_listening_connection_the_driver_gets_confused_on_is_replaced(
     assert a.rt.bus is not None
     await a.rt.bus.publish("test", {"i": 1})
     await eventually_true(lambda: got == [1], "the message after it")
+
+
+async def test_messages_the_database_did_not_take_are_sent_again_in_order(
+        two_nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender's link to the database fails (a pool timeout, a cut connection) while the
+    listeners' stay up: nobody resyncs, so what it publishes (a follower's new contact for
+    the leader's router) is sent again once it can be, in order, each once."""
+    a, b = two_nodes
+    bus = a.rt.bus
+    assert isinstance(bus, PgBus) and b.rt.bus is not None
+    got: list[int] = []
+
+    async def keep(payload: dict[str, Any]) -> None:
+        got.append(int(payload["i"]))
+
+    b.rt.bus.subscribe("test", keep)
+    engine = bus._engine  # noqa: SLF001
+    kind = type(engine)
+    original = kind.begin
+    failures = [2]
+
+    def begin(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self is engine and failures[0]:
+            failures[0] -= 1
+            raise OperationalError("NOTIFY", {}, ConnectionRefusedError("the database is away"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(kind, "begin", begin)
+    for i in range(5):
+        await bus.publish("test", {"i": i})
+    await eventually_true(lambda: len(got) >= 5, "every message")
+    assert got == list(range(5)) and failures == [0]
