@@ -81,7 +81,10 @@ class AgentChats:
         })
 
     # ---- use cases -----------------------------------------------------------------------
-    async def say(self, agent: Agent, contact_id: str, body: str) -> None:
+    async def say(self, agent: Agent, contact_id: str, body: str,
+                  client_id: str | None = None) -> None:
+        """``client_id``: the page's id for the message: sent again (after a reconnect, an
+        error), it is delivered again, not saved twice."""
         body = self._chat.body(body)
 
         async def deliver(message: dict[str, Any], contact: Contact) -> None:
@@ -90,7 +93,7 @@ class AgentChats:
                                             "contact_id": contact_id})
 
         await self._chat.post(agent.tenant_id, contact_id, "agent", body, agent=agent,
-                              check=_yours(agent), deliver=deliver)
+                              check=_yours(agent), client_id=client_id, deliver=deliver)
 
     async def typing(self, agent: Agent, contact_id: str, typing: bool) -> None:
         if self._chat.chats.agent_of(contact_id) != agent.id:
@@ -181,7 +184,11 @@ class AgentChats:
 
     # ---- commands ------------------------------------------------------------------------
     async def _cmd_send(self, agent: Agent, msg: dict[str, Any]) -> None:
-        await self.say(agent, field(msg, "contact_id"), field(msg, "body"))
+        client_id = msg.get("client_id")
+        if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= 64):
+            raise BadRequest("client_id must be text of at most 64 characters",
+                             error_id="bad-client-id")
+        await self.say(agent, field(msg, "contact_id"), field(msg, "body"), client_id)
 
     async def _cmd_typing(self, agent: Agent, msg: dict[str, Any]) -> None:
         await self.typing(agent, field(msg, "contact_id"), msg.get("typing") is True)

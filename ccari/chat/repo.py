@@ -50,12 +50,14 @@ async def append(session: AsyncSession, chat: ChatSession, sender: str, body: st
     return message
 
 
-async def by_client_id(session: AsyncSession, chat: ChatSession,
+async def by_client_id(session: AsyncSession, chat: ChatSession, sender: str,
                        client_id: str) -> ChatMessage | None:
+    """The message ``sender``'s page already sent with ``client_id`` (its resend)."""
     return await session.scalar(
         select(ChatMessage).where(ChatMessage.tenant_id == chat.tenant_id,
                                   ChatMessage.contact_id == chat.contact_id,
-                                  ChatMessage.client_id == client_id))
+                                  ChatMessage.sender == sender,
+                                  ChatMessage.client_id == client_id).limit(1))
 
 
 async def transcript(session: AsyncSession, tenant_id: int, contact_id: str,

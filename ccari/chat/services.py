@@ -314,7 +314,8 @@ class ChatService:
                     check(contact)
                 # A resend after a reconnect: the saved message is delivered again (pages
                 # drop the seqs they show), never saved twice.
-                saved = await repo.by_client_id(s, chat, client_id) if client_id else None
+                saved = (await repo.by_client_id(s, chat, sender, client_id) if client_id
+                         else None)
                 if saved is None:
                     saved = await repo.append(s, chat, sender, body, utc(self._clock()),
                                               agent_id=agent.id if agent else None,

@@ -43,11 +43,19 @@
 
     let typingSent = 0;
     let typingOff = null;
+    // What she sent and the server has not yet echoed: kept in the box until it is saved
+    // (a dropped socket or a refusal leaves it there to send again: the same text keeps its
+    // id, so a message the server did save is not saved twice).
+    const out = { sending: null };
     composer.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      if (!input.value.trim()) return;
-      if (!ccari.send({ type: "chat.send", contact_id: id, body: input.value })) return; // kept to resend
-      input.value = "";
+      const body = input.value;
+      if (!body.trim()) return;
+      if (!out.sending || out.sending.body !== body) {
+        out.sending = { body, id: Date.now().toString(36) + Math.random().toString(36).slice(2, 10) };
+      }
+      if (!ccari.send({ type: "chat.send", contact_id: id, body, client_id: out.sending.id })) return;
+      note.textContent = "Sending…";
       clearTimeout(typingOff);
       typingSent = 0;
     });
@@ -67,7 +75,7 @@
     });
     closeBtn.addEventListener("click", () => ccari.send({ type: "complete", contact_id: id, disposition: disposition.value }));
     mail.addEventListener("click", () => ccari.send({ type: "chat.email", contact_id: id, address: address.value || undefined }));
-    return { pane, log, typing, presence, target, note, seen: new Set(), typingTimer: null };
+    return { pane, log, typing, presence, target, note, input, out, seen: new Set(), typingTimer: null };
   }
 
   function add(ui, m) {
@@ -107,7 +115,15 @@
           ui.presence.hidden = m.customer_present;
           ui.presence.textContent = "The customer has left the page.";
           break;
-        case "chat.message": add(ui, m); break;
+        case "chat.message":
+          add(ui, m);
+          if (ui.out.sending && m.client_id === ui.out.sending.id) { // saved: out of the box
+            const sent = ui.out.sending.body;
+            ui.input.value = ui.input.value.startsWith(sent) ? ui.input.value.slice(sent.length).trimStart() : ui.input.value;
+            ui.out.sending = null;
+            if (ui.note.textContent === "Sending…") ui.note.textContent = "";
+          }
+          break;
         case "chat.typing":
           clearTimeout(ui.typingTimer);
           ui.typing.hidden = !m.typing;
@@ -122,6 +138,14 @@
         default: break;
       }
     },
+  });
+  // A message ccari refused stays in its box, said so, to be sent again.
+  ccari.on("error", (m) => {
+    if (m.request !== "chat.send") return;
+    for (const li of document.querySelectorAll(".work-item[data-medium=chat]")) {
+      const ui = li.chatUi;
+      if (ui && ui.out.sending) ui.note.textContent = "Not sent: " + (m.message || m.error) + ". Press Send to try again.";
+    }
   });
   // A reloaded page gets its chats back (the server re-sends their offers and histories).
   ccari.on("hello", () => ccari.send({ type: "chat.resume" }, true));
