@@ -46,7 +46,8 @@ from ccari.errors import CcariError, Conflict
 from ccari.fax.core import Report, reason, retry
 from ccari.fax.models import FaxAttempt, FaxSend
 from ccari.fax.render import pdf_to_tiff
-from ccari.fax.store import FaxStore, write_file
+from ccari.fax.store import FaxStore
+from ccari.storage.files import write_durably
 from ccari.storage.models import new_id
 from ccari.voice.ports import Admission
 
@@ -104,7 +105,7 @@ class FaxSender:
             raise InvalidDocument(str(exc)) from None
         send_id = new_id()
         sha = await asyncio.to_thread(self._store.keep_outbound, tenant_id, send_id, pdf)
-        await asyncio.to_thread(write_file, self._tiff(send_id), tiff)
+        await asyncio.to_thread(write_durably, self._tiff(send_id), tiff)
         now = utc(self._clock())
         send = FaxSend(id=send_id, tenant_id=tenant_id, to_number=dest.digits, pages=pages,
                        status="sending", pdf_sha256=sha, created_at=now,
@@ -168,7 +169,7 @@ class FaxSender:
         pdf = await asyncio.to_thread(
             self._store.path(send.tenant_id, f"out-{send_id}", "pdf").read_bytes)
         tiff, _ = await asyncio.to_thread(pdf_to_tiff, pdf)
-        await asyncio.to_thread(write_file, self._tiff(send_id), tiff)
+        await asyncio.to_thread(write_durably, self._tiff(send_id), tiff)
         log.info("fax %s: attempt %s asked by %s saved", send_id, attempt.id,
                  requested_by or "an unknown sender")
         self._spawn(self.dial(attempt.id, caller_id))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import img2pdf
 from PIL import Image
+
+from ccari.storage.files import write_durably
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,13 @@ class FaxStore:
         except Exception as exc:  # img2pdf raises its own errors and Pillow's
             raise ValueError(f"the fax's TIFF does not convert: {exc}") from exc
         assert isinstance(pdf, bytes)
-        _write(self.path(tenant_id, fax_id, "tif"), tiff)
-        _write(self.path(tenant_id, fax_id, "pdf"), pdf)
+        write_durably(self.path(tenant_id, fax_id, "tif"), tiff)
+        write_durably(self.path(tenant_id, fax_id, "pdf"), pdf)
         return Stored(hashlib.sha256(tiff).hexdigest(), hashlib.sha256(pdf).hexdigest())
 
     def keep_outbound(self, tenant_id: int, send_id: str, pdf: bytes) -> str:
         """A document to send, as the tenant gave it; its checksum."""
-        _write(self.path(tenant_id, f"out-{send_id}", "pdf"), pdf)
+        write_durably(self.path(tenant_id, f"out-{send_id}", "pdf"), pdf)
         return hashlib.sha256(pdf).hexdigest()
 
     def pdf(self, tenant_id: int, fax_id: str) -> bytes | None:
@@ -68,24 +69,3 @@ class FaxStore:
         for suffix in ("tif", "pdf"):
             with contextlib.suppress(FileNotFoundError):
                 self.path(tenant_id, fax_id, suffix).unlink()
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` whole or not at all (temporary name, fsync, rename)."""
-    _write(path, data)
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

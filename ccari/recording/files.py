@@ -1,11 +1,12 @@
-"""Recording files in ccari's state dir: written once (temporary name, fsync, rename), with
-their SHA-256, so a crash leaves either the whole file or none, and a damaged one is seen."""
+"""Recording files in ccari's state dir: written once (whole or not at all, even across a
+power loss: ``ccari.storage.files``), with their SHA-256, so a damaged one is seen."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from ccari.storage.files import write_durably
 
 DIR = "recordings"
 
@@ -16,18 +17,7 @@ def relative_path(tenant_id: int, name: str) -> str:
 
 def write(state_dir: Path, relative: str, data: bytes) -> str:
     """Write the file durably; its SHA-256 (hex).  OSError (nothing left behind) if it cannot."""
-    path = state_dir / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    except OSError:  # e.g. the disk full: no half-written file left taking the space
-        tmp.unlink(missing_ok=True)
-        raise
+    write_durably(state_dir / relative, data)
     return hashlib.sha256(data).hexdigest()
 
 

@@ -24,7 +24,7 @@ def test_a_full_disk_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(files.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)
     relative = files.relative_path(3, "rec-c1-1")
     with pytest.raises(OSError) as exc:
         files.write(tmp_path, relative, b"RIFF....WAVE")
