@@ -50,7 +50,7 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
         if rt.offers is not None:
             await rt.offers.withdraw_all()
 
-    leadership = Leadership(dsn, cfg.node, on_elected=lambda _: queue.start(),
+    leadership = Leadership(dsn, cfg.node, on_elected=lambda _: role.elected(),
                             on_deposed=deposed, check_s=cfg.cluster.leader_check_s,
                             carries_calls=rt.carries_calls)
     assert rt.offers is not None
@@ -64,6 +64,8 @@ async def install(rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
                      lambda: float(bus.connection is not None))
     await bus.start()
     stack.push_async_callback(bus.close)
+    stack.push_async_callback(role.states.close)
+    await role.states.ask()
     await role.cluster_pages.start()
     stack.push_async_callback(role.cluster_pages.close)
     stack.push_async_callback(leadership.close)

@@ -29,6 +29,7 @@ from ccari.cluster.bus import Bus
 from ccari.cluster.leader import Leadership, NotLeading
 from ccari.cluster.pages import ClusterPages
 from ccari.cluster.repo import holds_sync
+from ccari.cluster.states import StatesView
 from ccari.contacts import repo as contacts_repo
 from ccari.contacts.lifecycle import State
 from ccari.contacts.offers import PageOffers
@@ -55,10 +56,14 @@ class ClusterRole:
         self.cluster_pages = ClusterPages(hub, bus, sessions, changed=queue.page_changed,
                                           offers=offers)
         self.pages: Pages = self.cluster_pages
+        self.states = StatesView(bus, leads=self.leads, agent_ids=queue.known_agents,
+                                 state_of=lambda a: (queue.agent_state(a), queue.agent_reason(a)))
+        queue.state_watchers.append(self.states.noted)
         bus.subscribe(TOPIC, self._told)
         bus.subscribe(CALLS, self._ring)
         bus.on_resync(self.catch_up)  # after the pages' own resync: their rows read first
         bus.on_resync(self._ring_missed)
+        bus.on_resync(self.states.ask)
 
     async def pages_lost(self, node: str, agent_ids: list[int]) -> None:
         """``node`` died (ccari.cluster.nodes): its pages are gone.  An agent left with no
@@ -72,6 +77,14 @@ class ClusterRole:
 
     def leads(self) -> bool:
         return self._leadership.leading
+
+    def known_state(self, agent_id: int) -> tuple[str, str | None] | None:
+        return self.states.known(agent_id)
+
+    async def elected(self) -> None:
+        """This node leads: its router rebuilt, every node told its agents' states."""
+        await self._queue.start()
+        await self.states.tell_all()
 
     def fence(self, session: Session) -> bool:
         epoch = self._leadership.epoch

@@ -267,6 +267,9 @@ class QueueCore:
                             attributes=self._attributes.get(agent.id))
 
     def agent_state(self, agent_id: int) -> str:
+        """Her state in routing (this node's router, or the leader's as told to this node)."""
+        if not self._started and (known := self._role.known_state(agent_id)) is not None:
+            return known[0]
         try:
             return str(self.router.agent_state(str(agent_id)))
         except RoutingError:
@@ -274,8 +277,14 @@ class QueueCore:
 
     def agent_reason(self, agent_id: int) -> str | None:
         """Why the agent is not ready when ccari made it so (``missed_offer``), else None."""
+        if not self._started and (known := self._role.known_state(agent_id)) is not None:
+            return known[1]
         reason = self.router.agent_reason(str(agent_id))
         return None if reason is None else reason.value
+
+    def known_agents(self) -> list[int]:
+        """The agents this node's router was given (all, while it routes)."""
+        return sorted(self._agents)
 
     async def _push_state(self, agent_id: int, **extra: Any) -> None:
         await self.states.push(self.pages, agent_id, **extra)

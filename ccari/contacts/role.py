@@ -47,6 +47,10 @@ class RoutingRole(Protocol):
     async def recall_elsewhere(self, contact: Contact, agent: Agent) -> None:
         """The offer of ``contact`` to ``agent`` ended by the node carrying it (she logs out)."""
 
+    def known_state(self, agent_id: int) -> tuple[str, str | None] | None:
+        """A node that does not route: the agent's (state, reason) in the leader's router,
+        as told (None: not heard of)."""
+
 
 class SingleNode:
     """One node: it always routes, its own contacts, with nobody to fence or tell."""
@@ -73,3 +77,6 @@ class SingleNode:
 
     async def recall_elsewhere(self, contact: Contact, agent: Agent) -> None:
         raise RuntimeError("a single node presents every contact")  # never called
+
+    def known_state(self, agent_id: int) -> tuple[str, str | None] | None:
+        return None  # its own router is the only one
