@@ -188,6 +188,8 @@ class ClusterRole:
             if contact is not None and contact.state in (State.QUEUED, State.OFFERED):
                 await (queue.route_priority if what == "priority" else queue.route_schedule)(
                     contact)  # as saved now (told late or out of order: still right)
+        elif what == "engaged":
+            await queue.set_engaged(int(payload["agent_id"]), bool(payload.get("engaged")))
         elif what == "presence":
             async with self._sessions() as s:
                 agent = await agents_repo.get(s, int(payload["tenant_id"]),

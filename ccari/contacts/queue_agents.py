@@ -114,6 +114,8 @@ class QueueAgents(QueueCore):
         """The agent is on a call the queue did not offer her (consulted, in a conference):
         no queued work for her until it ends; then ready again, unless she chose otherwise."""
         aid, now = str(agent_id), self._clock()
+        if not self._role.leads():  # (several nodes: a call this node carries)
+            await self._role.tell_leader("engaged", agent_id=agent_id, engaged=engaged)
         async with self._lock:
             if not self._started:  # a call rebuilt before the router is: start() takes it
                 (self._engaged_early.add if engaged else self._engaged_early.discard)(agent_id)

@@ -34,8 +34,9 @@ class RoutingRole(Protocol):
     async def tell_leader(self, what: str, **refs: Any) -> None:
         """A node that does not lead: what the router must hear (``enqueue``, ``withdraw``
         a contact; an offer ``accepted`` or ``declined``, a contact ``completed``, its
-        ``priority`` or ``schedule`` changed; an agent's ``presence``), by reference (ids:
-        the leader reads the rest from the database)."""
+        ``priority`` or ``schedule`` changed; an agent's ``presence``, or her being
+        ``engaged`` on a call the queue did not offer), by reference (ids: the leader reads
+        the rest from the database)."""
 
     def presents_here(self, contact: Contact) -> bool:
         """Whether this node presents ``contact`` once it is offered: a call is rung by the

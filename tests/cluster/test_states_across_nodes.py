@@ -8,7 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.cluster.conftest import Node, cut, eventually_true
+from tests.cluster.test_chat_across_nodes import open_chat
 from tests.cluster.test_pages_across_nodes import _agent_id
+from tests.cluster.test_routing_leader import no_offer
+from tests.public.support import until
 
 
 async def states_seen(sam: Any) -> dict[int, tuple[str, str | None]]:
@@ -53,3 +56,20 @@ async def test_a_node_starting_later_is_told_every_state(
     await eventually_true(lambda: b.rt.queue.agent_state(alice_id) == "ready",
                           "alice ready, as b knows from its start")
     assert b.rt.queue.agent_state(await _agent_id(a, "bob")) == "logged_out"
+
+
+async def test_a_colleague_on_a_call_the_other_node_carries_is_offered_no_work_meanwhile(
+        two_nodes: tuple[Node, Node]) -> None:
+    """Alice is consulted on a call b carries (b does not route): the leader hears of it, so
+    she is offered no queued work until that call leaves her, then is ready again."""
+    leader, other = two_nodes
+    alice_id = await _agent_id(leader, "alice")
+    alice = await leader.agent("acme", "alice")
+    await eventually_true(lambda: leader.rt.queue.agent_state(alice_id) == "ready", "ready")
+    await other.rt.queue.set_engaged(alice_id, True)  # as b's consult rings her
+    await eventually_true(lambda: leader.rt.queue.agent_reason(alice_id) == "in_call",
+                          "alice in a call, as the leader knows")
+    _, chat = await open_chat(leader)
+    assert await no_offer(alice.ws, within_s=0.5)
+    await other.rt.queue.set_engaged(alice_id, False)  # the consult is over
+    assert (await until(alice.ws, "offer"))["contact"]["id"] == chat
