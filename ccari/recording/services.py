@@ -187,6 +187,10 @@ class Recordings:
             await self._ari.stop_recording(row.id)
         except AriNotFound:
             await self.finished(row.id)  # it had ended already
+        except AriError:
+            # Asterisk records on: so does the record of it (the agent is told it failed).
+            await self._undo(call, row.id, "recording-stop-failed", agent_id, state="recording")
+            raise
         return {"type": "recording-stopped", "contact_id": call.contact_id, "recording": row.id}
 
     async def pause(self, call: Call, agent_id: int, paused: bool) -> dict[str, Any]:
@@ -200,6 +204,7 @@ class Recordings:
             now = self._now()
             at = round((now - row.started_at).total_seconds(), 3)
             data: dict[str, Any] = {"recording": row.id, "agent_id": agent_id, "at_s": at}
+            before = list(row.pauses)
             if paused:
                 row.pauses = [*row.pauses, [at, None]]
             else:
@@ -211,7 +216,14 @@ class Recordings:
             kind = "recording-paused" if paused else "recording-resumed"
             await repo.log(s, contact, kind, now, **data)
             await s.commit()
-        await (self._ari.mute_recording(row.id) if paused else self._ari.unmute_recording(row.id))
+        try:
+            await (self._ari.mute_recording(row.id) if paused
+                   else self._ari.unmute_recording(row.id))
+        except AriError:
+            # What is saved is what Asterisk records: never a stretch said silent that was
+            # not (a card number read out after a pause that did not happen).
+            await self._undo(call, row.id, kind + "-failed", agent_id, pauses=before)
+            raise
         log.info("contact %s: %s at %.1f s", call.contact_id, kind, at)
         return {"type": kind, "contact_id": call.contact_id, "recording": row.id}
 
@@ -379,6 +391,23 @@ class Recordings:
                 self._recording.add(contact_id)
                 continue
             await self.finished(name)
+
+    async def _undo(self, call: Call, name: str, kind: str, agent_id: int, *,
+                    state: str | None = None, pauses: list[Any] | None = None) -> None:
+        """An agent's change of the recording saved, then refused by Asterisk: saved back as
+        Asterisk records it, with the failure in the contact's log."""
+        async with self._sessions() as s:
+            row = await s.get(Recording, name)
+            contact = await repo.get(s, call.contact_id, call.tenant_id)
+            if row is None or contact is None:
+                return
+            if state is not None:
+                row.state = state
+            if pauses is not None:
+                row.pauses = pauses
+            await repo.log(s, contact, kind, self._now(), recording=name, agent_id=agent_id)
+            await s.commit()
+        log.warning("contact %s: %s (recording %s)", call.contact_id, kind, name)
 
     async def _set_state(self, name: str, state: str) -> None:
         async with self._sessions() as s:

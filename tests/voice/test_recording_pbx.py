@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from ccari.app import Runtime
+from ccari.ari.errors import AriError
 from ccari.contacts import repo
 from ccari.recording.models import Recording
 from ccari.storage.models import Tenant
@@ -198,3 +199,45 @@ async def test_on_demand_per_queue_the_agent_starts_and_stops_and_each_is_kept(
         length, track = tone_track(audio)
         assert 1.3 <= length <= 2.5, (row.id, length)
         assert all(c >= HEARD and a >= HEARD for _, c, a in track[1:-1]), (row.id, track)
+
+
+async def test_a_pause_or_a_stop_asterisk_refuses_is_not_saved_as_done(
+    ccari: Runtime, voice_env: VoiceEnv, served: tuple[str, dict[str, Any]],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asterisk fails the pause (or the stop): the agent is told, and the recording's record
+    says what Asterisk does: no stretch said silent that was recorded (a card number read
+    out after a pause that did not happen), no recording said stopped that goes on."""
+    await set_policy(ccari, {"mode": "none", "retention_days": None,
+                             "queues": {"main": "on-demand"}})
+    await ready(ccari, "alice")
+    page = await page_of(served, "alice")
+    legs = await three_legs(voice_env, supervisor=False)
+    assert ccari.ari is not None
+
+    async def refused(name: str) -> None:
+        raise AriError("Internal Server Error", status_code=500)
+
+    try:
+        async with legs["agent"].sipp:
+            live = await connected_call(ccari, voice_env, legs)
+            cid = live.id
+            assert (await rest(page, cid, "record"))[0] == 200
+            with monkeypatch.context() as patch:
+                patch.setattr(ccari.ari, "mute_recording", refused)
+                patch.setattr(ccari.ari, "stop_recording", refused)
+                assert (await rest(page, cid, "record_pause"))[1]["error"] == "pbx-error"
+                assert (await rest(page, cid, "record_stop"))[1]["error"] == "pbx-error"
+            [row] = await recordings_of(ccari, cid)
+            assert (row.state, row.pauses) == ("recording", [])
+            async with ccari.sessions() as s:
+                kinds = [e.kind for e in await repo.events(s, live.tenant_id, cid)]
+            assert "recording-paused-failed" in kinds and "recording-stop-failed" in kinds
+            # Asterisk takes them again: both work.
+            assert (await rest(page, cid, "record_pause"))[0] == 200
+            assert (await rest(page, cid, "record_resume"))[0] == 200
+            assert (await rest(page, cid, "record_stop"))[0] == 200
+            assert (await rest(page, cid, "hangup"))[0] == 200
+    finally:
+        await page.close()
+        await closed(legs)
