@@ -139,7 +139,20 @@ class FaxSender:
     async def _again(self, send_id: str, expected: str, requested_by: RequestedBy | None,
                      tenant_id: int | None = None) -> FaxSend | None:
         """The send's next attempt, asked for by ``requested_by``, saved, then dialled, if
-        the send is still ``expected``."""
+        the send is still ``expected``.  Its TIFF is rendered first (from the kept PDF: the
+        last attempt's went with it): a disk that cannot take it leaves the send as it was."""
+        async with self._sessions() as s:
+            seen = select(FaxSend.tenant_id, FaxSend.status).where(FaxSend.id == send_id)
+            if tenant_id is not None:
+                seen = seen.where(FaxSend.tenant_id == tenant_id)
+            found = (await s.execute(seen)).first()
+        if found is None or (found.status != expected and expected != "failed"):
+            return None  # (gone; or resent or deleted meanwhile: this retry is over)
+        if found.status == expected:
+            pdf = await asyncio.to_thread(
+                self._store.path(found.tenant_id, f"out-{send_id}", "pdf").read_bytes)
+            tiff, _ = await asyncio.to_thread(pdf_to_tiff, pdf)
+            await asyncio.to_thread(write_durably, self._tiff(send_id), tiff)
         now = utc(self._clock())
         async with self._sessions() as s:
             query = select(FaxSend).where(FaxSend.id == send_id)
@@ -165,11 +178,6 @@ class FaxSender:
             settings = await callbacks_repo.settings(s, send.tenant_id)
             caller_id = await callbacks_repo.caller_id(s, settings)
             await s.commit()
-        # The TIFF went with the last attempt: render the kept PDF again.
-        pdf = await asyncio.to_thread(
-            self._store.path(send.tenant_id, f"out-{send_id}", "pdf").read_bytes)
-        tiff, _ = await asyncio.to_thread(pdf_to_tiff, pdf)
-        await asyncio.to_thread(write_durably, self._tiff(send_id), tiff)
         log.info("fax %s: attempt %s asked by %s saved", send_id, attempt.id,
                  requested_by or "an unknown sender")
         self._spawn(self.dial(attempt.id, caller_id))
@@ -210,6 +218,19 @@ class FaxSender:
         task.add_done_callback(self._tasks.discard)
 
     async def dial(self, attempt_id: str, caller_id: str | None = None) -> None:
+        """Dial the saved attempt.  One that cannot be (the PBX refuses it, trunk admission
+        or the database fails meanwhile) ends lost, so the send fails or is retried as after
+        any lost attempt, rather than staying "sending" until the next ARI connect."""
+        try:
+            await self._dial_attempt(attempt_id, caller_id)
+        except Exception:
+            log.exception("fax attempt %s could not be dialled", attempt_id)
+            try:
+                await self.ended(attempt_id, Report.lost("dial-failed"))
+            except Exception:  # (the database away too: the reconcile at the next connect)
+                log.exception("fax attempt %s: its end not saved", attempt_id)
+
+    async def _dial_attempt(self, attempt_id: str, caller_id: str | None) -> None:
         async with self._sessions() as s:
             attempt = await s.get(FaxAttempt, attempt_id)
             send = await s.get(FaxSend, attempt.send_id) if attempt else None
