@@ -144,7 +144,15 @@ class Dialer:
             settings = await repo.settings(s, cb.tenant_id)
             caller = await repo.caller_id(s, settings)
         attempt_id = ids.make(Kind.CALLBACK_LEG, cb.id, cb.tries + 1)
-        decision = await self._admission.admit_outbound(cb.tenant_id, attempt_id)
+        try:
+            decision = await self._admission.admit_outbound(cb.tenant_id, attempt_id)
+        except Exception as exc:
+            # Nothing placed nor saved: the same try a little later, as when admission says
+            # "not now" (not "dialing" until the next ARI connect).
+            log.warning("callback %s: trunk admission failed (%s); deferred", cb.id,
+                        type(exc).__name__)
+            await self.service.outcomes.deferred(cb.id, "admission-away")
+            return None
         if not decision.admit:
             self.deferred_tenants.add(cb.tenant_id)
             await self.service.outcomes.deferred(cb.id, decision.reason)

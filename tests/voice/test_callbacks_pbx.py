@@ -84,8 +84,9 @@ def callbacks_section(customer: Customer) -> dict[str, Any]:
 
 
 @pytest.fixture
-def callbacks_config(customer: Customer) -> dict[str, Any]:
-    return callbacks_section(customer)
+def callbacks_config(customer: Customer, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The tests' section, with a test's own settings (indirect parametrization)."""
+    return {**callbacks_section(customer), **getattr(request, "param", {})}
 
 
 @pytest.fixture
@@ -342,6 +343,39 @@ async def test_busy_then_answered_on_the_retry_after_the_backoff(
     assert (first.result, first.cause, second.result) == ("busy", 17, "answered")
     assert (second.started_at - first.ended_at).total_seconds() >= 2.0  # retry_after_s
     assert row.status == "done" and row.tries == 2
+
+
+@pytest.mark.parametrize("callbacks_config", [{"defer_s": 1.0}], indirect=True)
+async def test_a_callback_whose_trunk_admission_fails_is_tried_again_not_left_dialing(
+    cb: Runtime, voice_env: VoiceEnv, customer: Customer, aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trunk admission fails (its database away) as the callback is placed: nothing was
+    dialled, so the same try goes a little later (callbacks.defer_s), as when admission says
+    "not now"; it is not left "dialing" until the next ARI connect."""
+    assert cb.admission is not None
+    admit = cb.admission.admit_outbound
+    failed: list[str] = []
+
+    async def away_once(tenant_id: int, call_id: str) -> Any:
+        if not failed:
+            failed.append(call_id)
+            raise ConnectionRefusedError("the database is away")
+        return await admit(tenant_id, call_id)
+
+    monkeypatch.setattr(cb.admission, "admit_outbound", away_once)
+    await ready(cb, "alice")
+    public = await aiohttp_client(public_app(cb))
+    async with phone(voice_env, "alice", hangup_after_ms=1500) as alice_phone, \
+            customer.phone(dtmf_after_ms=1000) as cust:
+        resp = await public.post("/v1/callbacks", headers=token(cb), json={"phone": ADA, "skill": "sales"})
+        cb_id = (await resp.json())["id"]
+        await eventually(lambda: completed(cb, cb_id), 40, "the callback to be served")
+        await cust.stop()
+    assert failed and (await alice_phone.result()).requests.get("INVITE") == 1
+    assert customer.invites() == [f"cb-{cb_id}-1"]  # the try that failed was never placed
+    row = (await rows(cb, Callback, Callback.id == cb_id))[0]
+    assert row.status == "done" and row.tries == 1
 
 
 @pytest.mark.parametrize("settings", [{"retry_after_s": 2.0, "retry_factor": 1.0, "max_tries": 3}])
