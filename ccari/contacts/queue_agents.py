@@ -162,6 +162,10 @@ class QueueAgents(QueueCore):
         async with self._sessions() as s:
             offered = list(await s.scalars(select(Contact.id).where(
                 Contact.state == State.OFFERED, Contact.agent_id == agent_id)))
+            # Taken on that node, which died before telling the router: hers, not to be
+            # offered to another as her logout frees it.
+            taken = list(await s.scalars(select(Contact.id).where(
+                Contact.state == State.CONNECTED, Contact.agent_id == agent_id)))
 
         def requeued(s: Session) -> None:
             for contact_id in offered:
@@ -180,7 +184,10 @@ class QueueAgents(QueueCore):
             if self._started and self.agent_state(agent_id) != "logged_out":
                 log.warning("agent %s: her page's node is gone; logged out until it is back",
                             agent_id)
-                offers = self.router.agent_logout(str(agent_id), self._clock())
+                for contact_id in taken:
+                    if self.router.offered_to(contact_id) == str(agent_id):
+                        offers += self.router.accept(contact_id, self._clock())
+                offers += self.router.agent_logout(str(agent_id), self._clock())
                 self._page_lost.add(agent_id)
         await self._apply(offers)
         await self._push_state(agent_id, offer=None)

@@ -140,6 +140,32 @@ async def test_the_chat_she_had_accepted_still_fills_a_slot_when_her_page_is_bac
     assert (await until(back.ws, "offer"))["contact"]["id"] == waiting[2]
 
 
+async def test_a_chat_she_took_on_a_node_that_died_before_telling_the_leader_stays_hers(
+        two_nodes: tuple[Node, Node]) -> None:
+    """b saved her accept and died before the leader's router heard it (it still had the
+    chat offered to her): her logout of routing does not hand the chat she is writing in
+    to another agent."""
+    leader, other = two_nodes
+    alice = await other.agent("acme", "alice")  # her page on b
+    alice_id = await _agent_id(leader, "alice")
+    await eventually_true(lambda: leader.rt.queue.pages.connected(alice_id), "page known")
+    _, taken = await open_chat(leader)
+    assert (await until(alice.ws, "offer"))["contact"]["id"] == taken
+    async with other.rt.sessions() as s:  # b saves her accept, then dies before telling
+        row = await s.get(Contact, taken)
+        assert row is not None
+        row.state = State.CONNECTED
+        await s.commit()
+
+    await crash(other)
+    await eventually_true(lambda: leader.rt.queue.agent_state(alice_id) == "logged_out",
+                          "alice logged out")
+    vera = await leader.agent("acme", "vera")
+    assert await no_offer(vera.ws, within_s=0.5)
+    assert leader.rt.queue.router.offered_to(taken) is None
+    assert leader.rt.queue.agent_state(await _agent_id(leader, "vera")) == "ready"
+
+
 async def test_a_new_leader_keeps_an_agent_whose_page_died_logged_out_until_it_is_back(
         two_nodes: tuple[Node, Node]) -> None:
     """The leader that saw her page go saved it: a router rebuilt by a leader that never
