@@ -172,11 +172,13 @@ class PageOffers:
         async with self._sessions() as s:
             # Check and move in one transaction: two tabs accepting at once get one winner.
             row = await self._offered_to(agent, contact_id, "offered", session=s)
-            self.stop_timer(contact_id)
             wait = (now - (row.queued_at or row.arrived_at)).total_seconds()
             commands = lifecycle.move(row.state, Fact.ANSWERED).commands
             await repo.apply(s, row, Fact.ANSWERED, at=now, connected_at=now, wait_s=round(wait, 3))
             await s.commit()
+        # Its timer stops once the answer is saved: an accept the database did not take
+        # leaves the offer timed (its lapse re-reads the row: a saved accept is not undone).
+        self.stop_timer(contact_id)
         await self._executor.carry_out(row, commands, agent_id=agent.id)
         hook = self._accepted.get(row.medium)
         if hook is not None:

@@ -363,7 +363,10 @@ class QueueCore:
                     self._tasks.spawn(self._role.present_elsewhere(contact, agent),
                                       f"deliver-{contact.id}")
         self._wake.set()
-        await self._sync_states()
+        try:
+            await self._sync_states()
+        except Exception as exc:  # what was decided stands; the next sync tells the pages
+            log.warning("queue: agents' states not synced (%s)", type(exc).__name__)
 
     def present(self, contact: Contact, agent: Agent) -> None:
         """Hand the saved offer of ``contact`` to ``agent`` to its medium's deliverer (this

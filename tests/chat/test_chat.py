@@ -20,6 +20,8 @@ from ccari.chat import http as chat_http
 from ccari.chat import repo as chat_repo
 from ccari.chat.models import ChatMessage
 from ccari.chat.services import ChatService
+from ccari.contacts import repo as contacts_repo
+from ccari.contacts.lifecycle import Fact
 from ccari.storage.models import Contact, ContactEvent
 from tests.public.support import collect, customer_ws, new_session, until
 from tests.support.agent_web import AgentPage
@@ -150,6 +152,34 @@ async def test_an_agent_logging_out_with_a_chat_offered_hands_it_on_at_once(
     assert (await until(ws, "state"))["state"] == "connected"
     assert rt.queue.agent_reason(await agent_id(rt, "vera")) is None
     assert rt.queue.agent_reason(row.id) is None and rt.queue.agent_state(row.id) == "logged_out"
+
+
+async def test_an_accept_the_database_did_not_take_leaves_the_offer_timed(
+        public: TestClient, rt: Runtime, agents: Any, monkeypatch: Any) -> None:
+    """Her accept is not saved (the database away a moment): she is told, and the offer is
+    still timed: unanswered, it lapses and the chat goes back to its place, rather than
+    staying offered to her for ever."""
+    assert rt.offers is not None
+    monkeypatch.setattr(rt.offers, "_timeout", 1.5)
+    apply = contacts_repo.apply
+    failed: list[bool] = []
+
+    async def away_once(session: Any, contact: Any, fact: Fact, **kw: Any) -> Any:
+        if fact is Fact.ANSWERED and not failed:
+            failed.append(True)
+            raise OSError("database away")
+        return await apply(session, contact, fact, **kw)
+
+    monkeypatch.setattr(contacts_repo, "apply", away_once)
+    alice = await agents("acme", "alice")
+    _, ws, state = await open_chat(public)
+    contact_id = state["contact_id"]
+    assert (await until(alice.ws, "offer"))["contact"]["id"] == contact_id
+    await alice.ws.send_json({"type": "accept", "contact_id": contact_id})
+    assert (await until(alice.ws, "error"))["error"] == "internal-error"
+    assert (await until(alice.ws, "withdrawn"))["contact_id"] == contact_id
+    row = await contact_row(rt, contact_id)
+    assert row.state == "queued" and row.agent_id is None
 
 
 async def test_a_message_is_saved_before_it_is_acknowledged(public: TestClient, rt: Runtime,
