@@ -224,11 +224,9 @@ async def test_a_ring_whose_message_was_lost_is_rung_once_the_bus_is_back(
     assert rings.rung == [(call.id, alice_id)]
 
 
-async def test_her_logout_on_the_leader_ends_the_ring_on_the_node_carrying_the_call(
-        two_nodes: tuple[Node, Node]) -> None:
-    """Alice logs out while b's call rings her phone: b, which rings it, is told to end
-    that ring (not left ringing her while routing hands the call on)."""
-    leader, other = two_nodes
+async def ringing_alice(leader: Node, other: Node) -> tuple[Rings, Contact, int]:
+    """A sales call of b's, offered by the leader to alice (her page on the leader), rung by
+    b (a stand-in that records it)."""
     rings = Rings()
     other.rt.queue.register("voice", rings)
     alice_id = await _agent_id(leader, "alice")
@@ -236,6 +234,15 @@ async def test_her_logout_on_the_leader_ends_the_ring_on_the_node_carrying_the_c
     call = await call_on(other, "queued", "sales", "12025550147")
     await other.rt.queue.enqueue(call)
     await eventually_true(lambda: rings.rung == [(call.id, alice_id)], "b rings alice")
+    return rings, call, alice_id
+
+
+async def test_her_logout_on_the_leader_ends_the_ring_on_the_node_carrying_the_call(
+        two_nodes: tuple[Node, Node]) -> None:
+    """Alice logs out while b's call rings her phone: b, which rings it, is told to end
+    that ring (not left ringing her while routing hands the call on)."""
+    leader, other = two_nodes
+    rings, call, alice_id = await ringing_alice(leader, other)
     async with leader.rt.sessions() as s:
         alice = await s.get(Agent, alice_id)
     assert alice is not None
@@ -249,13 +256,7 @@ async def test_a_call_requeued_by_its_nodes_reconcile_is_offered_again_by_the_le
     alice: nobody rang her, and b's reconcile puts the call back in the queue.  The leader's
     router drops that offer and routes the call again: alice is not held reserved by it."""
     leader, other = two_nodes
-    rings = Rings()
-    other.rt.queue.register("voice", rings)
-    alice_id = await _agent_id(leader, "alice")
-    await leader.agent("acme", "alice")
-    call = await call_on(other, "queued", "sales", "12025550147")
-    await other.rt.queue.enqueue(call)
-    await eventually_true(lambda: rings.rung == [(call.id, alice_id)], "the offer to alice")
+    rings, call, alice_id = await ringing_alice(leader, other)
     # b's reconcile: the offer made while it was away goes back to queued (as moves.requeued)
     async with other.rt.sessions() as s:
         row = await contacts_repo.get(s, call.id)
@@ -276,13 +277,8 @@ async def test_a_new_leader_keeps_ringing_calls_offered_to_the_agents_they_ring(
     router has each offered to the agent it rings (her answer or her ring's end tells it),
     not waiting, to be handed to whichever agent comes first while it rings another."""
     leader, other = two_nodes
-    rings = Rings()
-    other.rt.queue.register("voice", rings)
-    alice_id, vera_id = await _agent_id(leader, "alice"), await _agent_id(leader, "vera")
-    await leader.agent("acme", "alice")
-    first = await call_on(other, "queued", "sales", "12025550147")
-    await other.rt.queue.enqueue(first)
-    await eventually_true(lambda: rings.rung == [(first.id, alice_id)], "b rings alice")
+    rings, first, alice_id = await ringing_alice(leader, other)
+    vera_id = await _agent_id(leader, "vera")
     await leader.agent("acme", "vera")
     second = await call_on(other, "queued", "sales", "12025550148", priority=10)
     await other.rt.queue.enqueue(second)
@@ -292,9 +288,9 @@ async def test_a_new_leader_keeps_ringing_calls_offered_to_the_agents_they_ring(
     await cut(leader.rt.leadership.connection, cluster_url)
     await eventually_true(lambda: other.rt.leadership is not None
                           and other.rt.leadership.leading, "b leading")
-    router = other.rt.queue.router
-    await eventually_true(lambda: router.offered_to(first.id) is not None, "b routing")
-    assert (router.offered_to(first.id), router.offered_to(second.id)) == (
+    queue = other.rt.queue
+    await eventually_true(lambda: queue.router.offered_to(first.id) is not None, "b routing")
+    assert (queue.router.offered_to(first.id), queue.router.offered_to(second.id)) == (
         str(alice_id), str(vera_id))
     assert len(rings.rung) == 2  # each rung once
     await other.rt.queue.accepted(second.id)  # vera answers

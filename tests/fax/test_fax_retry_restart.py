@@ -32,50 +32,6 @@ class RecordingAri:
         self.originated.append(channel_id)
 
 
-async def test_a_saved_retry_is_dialled_by_the_next_process(
-        sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> None:
-    store = FaxStore(tmp_path / "fax")
-    now = dt.datetime.now(dt.UTC)
-    async with sessions() as s:
-        tenant = Tenant(slug="faxer", name="Faxer")
-        s.add(tenant)
-        await s.flush()
-        send = FaxSend(id="s1", tenant_id=tenant.id, to_number="12015550142", pages=1,
-                       status="retrying", pdf_sha256="x", retry_at=now - dt.timedelta(seconds=5),
-                       retries_left=1)
-        s.add(send)
-        await s.flush()
-        s.add(FaxAttempt(id="fxo-s1-1", send_id="s1", tenant_id=tenant.id, status="failed",
-                         error="user-busy", started_at=now, ended_at=now))
-        await s.commit()
-        tenant_id = tenant.id
-    store.keep_outbound(tenant_id, "s1", pdf_of(fax_pages(1)))
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    ari = RecordingAri()
-    sender = FaxSender(sessions, store, spool=spool, asterisk_spool=PurePosixPath("/spool"),
-                       dial="PJSIP/{trunk}/sip:{digits}@{host}", trunk="carrier",
-                       host="127.0.0.2:5060", admission=None, retries=1, retry_after_s=60)
-    sender.ari = ari  # type: ignore[assignment]
-    try:
-        assert await sender.plan_retries() == 1
-        assert await sender.plan_retries() == 1  # planned again on a reconnect: still once
-
-        async def dialled() -> list[str]:
-            return ari.originated
-
-        assert await eventually(dialled, 10, "the retry to be dialled") == ["fxo-s1-2"]
-        async with sessions() as s:
-            got = await s.scalar(select(FaxSend).where(FaxSend.id == "s1"))
-            assert got is not None and (got.status, got.retry_at) == ("sending", None)
-            attempts = (await s.execute(select(FaxAttempt.id, FaxAttempt.requested_by).where(
-                FaxAttempt.send_id == "s1").order_by(FaxAttempt.id))).tuples().all()
-        # Nobody asked for the retry: ccari dialled it again by itself.
-        assert attempts == [("fxo-s1-1", None), ("fxo-s1-2", "retry")]
-    finally:
-        await sender.close()
-
-
 async def saved_retry(sessions: async_sessionmaker[AsyncSession], store: FaxStore) -> int:
     """A send whose first attempt met a busy line, its retry due now."""
     now = dt.datetime.now(dt.UTC)
@@ -102,6 +58,32 @@ def sender_of(sessions: async_sessionmaker[AsyncSession], store: FaxStore, tmp_p
                      dial="PJSIP/{trunk}/sip:{digits}@{host}", trunk="carrier",
                      host="127.0.0.2:5060", **{"admission": None, "retries": 1,
                                                "retry_after_s": 60, **changes})
+
+
+async def test_a_saved_retry_is_dialled_by_the_next_process(
+        sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> None:
+    store = FaxStore(tmp_path / "fax")
+    await saved_retry(sessions, store)
+    ari = RecordingAri()
+    sender = sender_of(sessions, store, tmp_path)
+    sender.ari = ari  # type: ignore[assignment]
+    try:
+        assert await sender.plan_retries() == 1
+        assert await sender.plan_retries() == 1  # planned again on a reconnect: still once
+
+        async def dialled() -> list[str]:
+            return ari.originated
+
+        assert await eventually(dialled, 10, "the retry to be dialled") == ["fxo-s1-2"]
+        async with sessions() as s:
+            got = await s.scalar(select(FaxSend).where(FaxSend.id == "s1"))
+            assert got is not None and (got.status, got.retry_at) == ("sending", None)
+            attempts = (await s.execute(select(FaxAttempt.id, FaxAttempt.requested_by).where(
+                FaxAttempt.send_id == "s1").order_by(FaxAttempt.id))).tuples().all()
+        # Nobody asked for the retry: ccari dialled it again by itself.
+        assert attempts == [("fxo-s1-1", None), ("fxo-s1-2", "retry")]
+    finally:
+        await sender.close()
 
 
 async def test_a_retry_whose_document_cannot_be_written_stays_planned(

@@ -85,13 +85,18 @@ async def test_caller_who_abandons_in_queue_leaves_no_channel(ccari: Runtime, vo
     # The voice_cfg fixture then checks that Asterisk has no channel and no bridge left.
 
 
+async def ring_timeout(rt: Runtime, seconds: int) -> None:
+    """Every queue rings an agent's phone this long."""
+    async with rt.sessions() as s:
+        for q in await s.scalars(select(Queue)):
+            q.ring_timeout_s = seconds
+        await s.commit()
+
+
 async def test_unanswered_offer_requeues_caller_and_sets_agent_not_ready(
     ccari: Runtime, voice_env: VoiceEnv
 ) -> None:
-    async with ccari.sessions() as s:
-        for q in await s.scalars(select(Queue)):
-            q.ring_timeout_s = 3
-        await s.commit()
+    await ring_timeout(ccari, 3)
     agents = await ready(ccari, "alice")
     async with phone(voice_env, "alice", "agent_noanswer.xml") as alice:
         call = caller(voice_env, digits="1", hangup_after_ms=0)
@@ -117,10 +122,7 @@ async def test_an_agent_logging_out_while_her_phone_rings_ends_the_ring(
     """She logs out while a call rings her phone: the ring stops (her phone gets the
     CANCEL), the caller goes back to the front of the queue at once, and it is not counted
     as her miss; nobody is left reserved by the call."""
-    async with ccari.sessions() as s:
-        for q in await s.scalars(select(Queue)):
-            q.ring_timeout_s = 30
-        await s.commit()
+    await ring_timeout(ccari, 30)
     agents = await ready(ccari, "alice")
     async with phone(voice_env, "alice", "agent_noanswer.xml") as alice:
         call = caller(voice_env, digits="1", hangup_after_ms=0)
