@@ -13,7 +13,6 @@ of an agent yet takes her as logged out, as before it knew anything.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +20,6 @@ from ccari.cluster.bus import Bus
 from ccari.storage.models import Agent
 from ccari.tasks import TaskSet
 
-log = logging.getLogger(__name__)
 TOPIC = "agent-states"
 CHUNK = 100  # states a message: a bus message stays under PostgreSQL's NOTIFY limit
 
